@@ -1,0 +1,29 @@
+// Named limits shared by every process. Each has a unit and a one-line reason; component-local
+// limits live in their own module's constants.ts.
+
+/** Largest gRPC message: a full 64 MiB chunk plus headers must fit (grpc-js defaults to 4 MiB). */
+export const RPC_MESSAGE_MAX_BYTES = 80 * 1024 * 1024;
+/** HTTP/2 flow-control window: 64 KiB default starves 1 MiB messages (research/baseline.md). */
+export const RPC_FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/** Inode id of the root directory. */
+export const ROOT_INO = 1;
+/** Longest name of one directory entry, as in Linux (NAME_MAX). */
+export const NAME_MAX_BYTES = 255;
+/** Longest path accepted in one request (PATH_MAX). */
+export const PATH_MAX_BYTES = 4096;
+/** Longest symlink target. */
+export const SYMLINK_TARGET_MAX_BYTES = 4096;
+
+/** Smallest and largest chunk sizes a layout may use. */
+export const CHUNK_SIZE_MIN_BYTES = 64 * 1024;
+export const CHUNK_SIZE_MAX_BYTES = 64 * 1024 * 1024;
+/** Default chunk size: large enough for streaming, small enough to spread a file over chains. */
+export const CHUNK_SIZE_DEFAULT_BYTES = 4 * 1024 * 1024;
+/** Widest stripe a layout may use. */
+export const STRIPE_WIDTH_MAX = 256;
+/** Largest file: 2^32 chunks of the largest size would overflow JS integers; cap at 2^50 bytes (1 PiB). */
+export const FILE_SIZE_MAX_BYTES = 2 ** 50;
+
+/** Target ids are node_id * TARGETS_PER_NODE_MAX + local index. */
+export const TARGETS_PER_NODE_MAX = 1000;

@@ -1,0 +1,14 @@
+// Test runner configuration: unit tests live beside the code, cross-module tests in test/.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['{proto,common,meta,storage,client,bench,test}/**/*.test.ts'],
+    // Integration tests start real processes; two cores cannot run many clusters at once.
+    fileParallelism: true,
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
