@@ -27,3 +27,10 @@ export const FILE_SIZE_MAX_BYTES = 2 ** 50;
 
 /** Target ids are node_id * TARGETS_PER_NODE_MAX + local index. */
 export const TARGETS_PER_NODE_MAX = 1000;
+
+/** Defaults of retryWithBackoff when the caller passes none (clients pass their config's values). */
+export const RETRY_DEADLINE_DEFAULT_MS = 30_000;
+export const RETRY_BACKOFF_INITIAL_DEFAULT_MS = 50;
+export const RETRY_BACKOFF_MAX_DEFAULT_MS = 2_000;
+/** Hard cap on attempts of one retry loop, whatever the deadline: nothing retries forever. */
+export const RETRY_ATTEMPTS_MAX = 10_000;
