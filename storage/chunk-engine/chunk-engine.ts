@@ -1,0 +1,513 @@
+// The chunk engine of one target (DESIGN §4, research/3fs.md §2.5): chunk metadata in an lmdb env
+// in the target directory, data in size-class files of fixed-size blocks, copy-on-write updates.
+//
+// Guarantees:
+// - An update is two steps. `applyUpdate` writes the new bytes (into a fresh block, or past the
+//   committed length of the current block for an append) and fsyncs them; the result is a
+//   *pending* version held in memory. `commit` then replaces the chunk's metadata in one lmdb
+//   transaction and waits until it is flushed; only then is the old block returned to the free map.
+//   A crash anywhere before the metadata flush leaves the old committed version intact.
+// - Reads serve only committed metadata and bytes: a pending update is invisible (its bytes are in
+//   another block or beyond the committed length), and a block a reader holds is not reused until
+//   the reader lets go.
+// - Every chunk carries a CRC32C of its bytes and one per 64 KiB segment; reads verify the
+//   segments they touch and fail with CHUNK_CORRUPT on a mismatch.
+// - The free-block map is rebuilt from committed metadata when the engine opens.
+//
+// Callers serialize updates of one chunk (the chain replicator holds a per-chunk lock); reads need
+// no lock.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
+import { systemClock, type Clock } from '../../common/clock.js';
+import { crc32c } from '../../common/crc32c.js';
+import { ErrorCode, SpindleError, assert } from '../../common/errors.js';
+import { UpdateType } from '../../proto/index.js';
+import { BLOCK_SIZE_MAX_BYTES, CRC_SEGMENT_BYTES } from '../constants.js';
+import { BlockAllocator, classForLength } from './block-allocator.js';
+import { BlockFiles } from './block-files.js';
+import { chunkKeyString, decodeChunkKey, encodeChunkKey, inoKeyRange, type ChunkAddress } from './chunk-key.js';
+import { decodeChunkMeta, encodeChunkMeta, segmentCount, type BlockLocation, type CommittedChunkMeta } from './chunk-meta.js';
+
+export interface ChunkEngineOptions {
+  /** Target directory; holds `chunks.mdb` and `data/`. */
+  dir: string;
+  clock?: Clock;
+}
+
+/** One update as the engine applies it. */
+export interface ChunkUpdate {
+  type: UpdateType;
+  /** WRITE: byte offset; TRUNCATE: the new length. */
+  offset: number;
+  /** WRITE/REPLACE: the bytes. */
+  data: Uint8Array;
+}
+
+/** Public view of a chunk's state. */
+export interface ChunkInfo {
+  ino: number;
+  index: number;
+  /** Committed version (0 when the chunk exists only as a pending update). */
+  commitVersion: number;
+  /** Pending version, equal to commitVersion when nothing is in flight. */
+  updateVersion: number;
+  chainVersion: number;
+  /** Committed length. */
+  length: number;
+  /** CRC32C of the committed bytes. */
+  crc32c: number;
+}
+
+/** What a pending update produced (compared along the chain before commit). */
+export interface PendingResult {
+  version: number;
+  /** Length after the update (0 for a removal). */
+  length: number;
+  /** CRC32C of the whole chunk after the update (0 for a removal). */
+  crc32c: number;
+  removed: boolean;
+}
+
+interface PendingUpdate extends PendingResult {
+  /** Block holding the pending bytes (undefined: removal or empty chunk). */
+  block: BlockLocation | undefined;
+  /** True when `block` is a fresh block (copy-on-write) rather than the committed block (append in place). */
+  ownsBlock: boolean;
+  segmentCrcs: Uint32Array;
+  /** Identifies the update, so a retried copy is recognised (type, offset, length, data CRC). */
+  fingerprint: string;
+}
+
+export interface ReadResultData {
+  data: Buffer;
+  /** Committed length of the whole chunk. */
+  chunkLength: number;
+  commitVersion: number;
+}
+
+const NO_BLOCK: BlockLocation = { classLog2: 0, blockNo: 0 };
+
+function hasBlock(location: BlockLocation): boolean {
+  return location.classLog2 !== 0;
+}
+
+function segmentCrcsOf(content: Uint8Array): Uint32Array {
+  const crcs = new Uint32Array(segmentCount(content.length));
+  for (let i = 0; i < crcs.length; i++) {
+    crcs[i] = crc32c(content.subarray(i * CRC_SEGMENT_BYTES, Math.min(content.length, (i + 1) * CRC_SEGMENT_BYTES)));
+  }
+  return crcs;
+}
+
+/** Identifies an update's content; two updates with the same fingerprint write the same bytes. */
+export function updateFingerprint(update: ChunkUpdate): string {
+  return `${update.type}:${update.offset}:${update.data.length}:${crc32c(update.data)}`;
+}
+
+export class ChunkEngine {
+  private readonly pending = new Map<string, PendingUpdate>();
+  private closed = false;
+  private committedBytes = 0;
+  private committedChunks = 0;
+
+  private constructor(
+    readonly dir: string,
+    private readonly env: RootDatabase<Buffer, Buffer>,
+    private readonly db: Database<Buffer, Buffer>,
+    private readonly files: BlockFiles,
+    private readonly allocator: BlockAllocator,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Opens (creating if needed) the engine of a target directory and rebuilds the free-block map. */
+  static async open(options: ChunkEngineOptions): Promise<ChunkEngine> {
+    await mkdir(options.dir, { recursive: true });
+    const env = openLmdb<Buffer, Buffer>({
+      path: join(options.dir, 'chunks.mdb'),
+      keyEncoding: 'binary',
+      encoding: 'binary',
+      compression: false,
+    });
+    let files: BlockFiles | undefined;
+    try {
+      const db = env;
+      files = await BlockFiles.open(join(options.dir, 'data'));
+      const allocator = new BlockAllocator();
+      const engine = new ChunkEngine(options.dir, env, db, files, allocator, options.clock ?? systemClock);
+      engine.rebuild();
+      return engine;
+    } catch (err) {
+      await files?.close();
+      await env.close();
+      throw err;
+    }
+  }
+
+  private rebuild(): void {
+    for (const { value } of this.db.getRange({})) {
+      const meta = decodeChunkMeta(value);
+      if (hasBlock(meta.block)) this.allocator.markUsed(meta.block);
+      this.committedBytes += meta.length;
+      this.committedChunks++;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new SpindleError(ErrorCode.CANCELLED, `target ${this.dir} is closed`);
+  }
+
+  /** Committed metadata, or undefined when the chunk does not exist. */
+  committed(ino: number, index: number): CommittedChunkMeta | undefined {
+    this.checkOpen();
+    const raw = this.db.get(encodeChunkKey(ino, index));
+    return raw === undefined ? undefined : decodeChunkMeta(raw);
+  }
+
+  /** The pending update of a chunk, if any. */
+  pendingOf(ino: number, index: number): PendingResult & { fingerprint: string } | undefined {
+    return this.pending.get(chunkKeyString(ino, index));
+  }
+
+  info(ino: number, index: number): ChunkInfo | undefined {
+    const meta = this.committed(ino, index);
+    const pending = this.pending.get(chunkKeyString(ino, index));
+    if (meta === undefined && pending === undefined) return undefined;
+    return toInfo({ ino, index }, meta, pending);
+  }
+
+  /**
+   * Reads committed bytes [offset, offset + length) clipped to the chunk's length. Never waits for
+   * and never returns a pending update. CHUNK_NOT_FOUND when the chunk does not exist,
+   * CHUNK_CORRUPT when the bytes do not match their checksum.
+   */
+  async read(ino: number, index: number, offset: number, length: number): Promise<ReadResultData> {
+    const meta = this.committed(ino, index);
+    if (meta === undefined) throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, `chunk ${ino}:${index} does not exist`);
+    const end = Math.min(meta.length, offset + length);
+    if (offset >= end) return { data: Buffer.alloc(0), chunkLength: meta.length, commitVersion: meta.commitVersion };
+    // Hold the block (synchronously, right after reading the metadata) so a concurrent commit cannot reuse it.
+    this.allocator.retain(meta.block);
+    try {
+      const firstSegment = Math.floor(offset / CRC_SEGMENT_BYTES);
+      const readStart = firstSegment * CRC_SEGMENT_BYTES;
+      const readEnd = Math.min(meta.length, Math.ceil(end / CRC_SEGMENT_BYTES) * CRC_SEGMENT_BYTES);
+      const bytes = await this.files.read(meta.block, readStart, readEnd - readStart);
+      for (let seg = firstSegment, at = 0; at < bytes.length; seg++, at += CRC_SEGMENT_BYTES) {
+        const piece = bytes.subarray(at, Math.min(bytes.length, at + CRC_SEGMENT_BYTES));
+        if (crc32c(piece) !== meta.segmentCrcs[seg]) {
+          throw new SpindleError(
+            ErrorCode.CHUNK_CORRUPT,
+            `chunk ${ino}:${index} v${meta.commitVersion} failed its checksum at byte ${seg * CRC_SEGMENT_BYTES}; read another replica`,
+          );
+        }
+      }
+      return { data: bytes.subarray(offset - readStart, end - readStart), chunkLength: meta.length, commitVersion: meta.commitVersion };
+    } finally {
+      this.allocator.release(meta.block);
+    }
+  }
+
+  /**
+   * The chunk's full content as of its latest version, pending included (for a full-chunk replace
+   * sent to a syncing successor). Caller holds the chunk lock. Undefined when removed or absent.
+   */
+  async readLatest(ino: number, index: number): Promise<Buffer | undefined> {
+    const pending = this.pending.get(chunkKeyString(ino, index));
+    if (pending !== undefined) {
+      if (pending.removed) return undefined;
+      if (pending.block === undefined) return Buffer.alloc(0);
+      return this.files.read(pending.block, 0, pending.length);
+    }
+    const meta = this.committed(ino, index);
+    if (meta === undefined) return undefined;
+    return this.readCommittedAll(ino, index, meta);
+  }
+
+  private async readCommittedAll(ino: number, index: number, meta: CommittedChunkMeta): Promise<Buffer> {
+    if (meta.length === 0) return Buffer.alloc(0);
+    const bytes = await this.files.read(meta.block, 0, meta.length);
+    if (crc32c(bytes) !== meta.crc32c) {
+      throw new SpindleError(ErrorCode.CHUNK_CORRUPT, `chunk ${ino}:${index} v${meta.commitVersion} failed its checksum`);
+    }
+    return bytes;
+  }
+
+  /**
+   * Applies an update as pending version `version` on top of the committed version, replacing any
+   * earlier pending update. The new bytes are on disk when this resolves. Caller holds the lock.
+   */
+  async applyUpdate(ino: number, index: number, version: number, update: ChunkUpdate): Promise<PendingResult> {
+    this.checkOpen();
+    const key = chunkKeyString(ino, index);
+    this.abort(ino, index);
+    const meta = this.committed(ino, index);
+    const fingerprint = updateFingerprint(update);
+    const oldLength = meta?.length ?? 0;
+
+    if (update.type === UpdateType.REMOVE) {
+      const pending: PendingUpdate = {
+        version, length: 0, crc32c: 0, removed: true, block: undefined, ownsBlock: false, segmentCrcs: new Uint32Array(0), fingerprint,
+      };
+      this.pending.set(key, pending);
+      return publicPending(pending);
+    }
+
+    let newLength: number;
+    switch (update.type) {
+      case UpdateType.WRITE:
+        newLength = Math.max(oldLength, update.offset + update.data.length);
+        break;
+      case UpdateType.REPLACE:
+        newLength = update.data.length;
+        break;
+      case UpdateType.TRUNCATE:
+        newLength = update.offset;
+        break;
+      default:
+        throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `unknown update type ${update.type}`);
+    }
+    if (newLength > BLOCK_SIZE_MAX_BYTES) {
+      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `chunk would grow to ${newLength} bytes, above the largest chunk (${BLOCK_SIZE_MAX_BYTES})`);
+    }
+
+    // Append in place: the bytes go past the committed length of the committed block, which no
+    // reader of the committed version looks at. Zeros fill any gap (the area may hold old bytes).
+    if (
+      update.type === UpdateType.WRITE &&
+      meta !== undefined &&
+      hasBlock(meta.block) &&
+      update.offset >= oldLength &&
+      update.data.length > 0 &&
+      newLength <= 2 ** meta.block.classLog2
+    ) {
+      const gap = update.offset - oldLength;
+      const tail = gap === 0 ? update.data : Buffer.concat([Buffer.alloc(gap), update.data]);
+      await this.files.write(meta.block, oldLength, tail);
+      await this.files.sync(meta.block);
+      const segmentCrcs = new Uint32Array(segmentCount(newLength));
+      segmentCrcs.set(meta.segmentCrcs);
+      for (let at = oldLength; at < newLength; ) {
+        const seg = Math.floor(at / CRC_SEGMENT_BYTES);
+        const segEnd = Math.min(newLength, (seg + 1) * CRC_SEGMENT_BYTES);
+        const start = seg < meta.segmentCrcs.length ? meta.segmentCrcs[seg]! : 0;
+        segmentCrcs[seg] = crc32c(tail.subarray(at - oldLength, segEnd - oldLength), start);
+        at = segEnd;
+      }
+      const pending: PendingUpdate = {
+        version, length: newLength, crc32c: crc32c(tail, meta.crc32c), removed: false, block: meta.block, ownsBlock: false, segmentCrcs, fingerprint,
+      };
+      this.pending.set(key, pending);
+      return publicPending(pending);
+    }
+
+    // Copy on write: build the new content and write it to a fresh block.
+    let content: Buffer;
+    if (update.type === UpdateType.REPLACE) {
+      content = Buffer.from(update.data.buffer, update.data.byteOffset, update.data.byteLength);
+    } else if (update.type === UpdateType.WRITE && update.offset === 0 && update.data.length >= oldLength) {
+      content = Buffer.from(update.data.buffer, update.data.byteOffset, update.data.byteLength);
+    } else {
+      content = Buffer.alloc(newLength);
+      if (meta !== undefined && oldLength > 0) {
+        const old = await this.readCommittedAll(ino, index, meta);
+        old.copy(content, 0, 0, Math.min(oldLength, newLength));
+      }
+      if (update.type === UpdateType.WRITE) content.set(update.data, update.offset);
+    }
+    let block: BlockLocation | undefined;
+    if (newLength > 0) {
+      block = this.allocator.allocate(classForLength(newLength));
+      try {
+        await this.files.write(block, 0, content);
+        await this.files.sync(block);
+      } catch (err) {
+        this.allocator.free(block);
+        throw err;
+      }
+    }
+    const pending: PendingUpdate = {
+      version, length: newLength, crc32c: crc32c(content), removed: false, block, ownsBlock: block !== undefined, segmentCrcs: segmentCrcsOf(content), fingerprint,
+    };
+    if (this.closed) {
+      if (block !== undefined) this.allocator.free(block);
+      this.checkOpen();
+    }
+    this.pending.set(key, pending);
+    return publicPending(pending);
+  }
+
+  /**
+   * Makes pending version `version` the committed one: one lmdb transaction, flushed to disk before
+   * this resolves; the replaced block is freed afterwards. Returns the chunk's state after commit
+   * (undefined for a removal).
+   */
+  async commit(ino: number, index: number, version: number, chainVersion: number): Promise<ChunkInfo | undefined> {
+    this.checkOpen();
+    const key = chunkKeyString(ino, index);
+    const pending = this.pending.get(key);
+    if (pending === undefined || pending.version !== version) {
+      throw new SpindleError(ErrorCode.INTERNAL, `chunk ${key} has no pending version ${version} to commit`);
+    }
+    const dbKey = encodeChunkKey(ino, index);
+    const old = this.committed(ino, index);
+    if (pending.removed) {
+      if (old !== undefined) {
+        await this.db.remove(dbKey);
+        await this.env.flushed;
+      }
+    } else {
+      const meta: CommittedChunkMeta = {
+        commitVersion: version,
+        chainVersion,
+        length: pending.length,
+        crc32c: pending.crc32c,
+        block: pending.block ?? NO_BLOCK,
+        segmentCrcs: pending.segmentCrcs,
+        updatedUs: this.clock.nowUs(),
+      };
+      await this.db.put(dbKey, encodeChunkMeta(meta));
+      await this.env.flushed;
+    }
+    // The pending entry may have been replaced only by this caller (it holds the lock).
+    assert(this.pending.get(key) === pending, `pending update of ${key} changed during its commit`);
+    this.pending.delete(key);
+    if (old !== undefined) {
+      this.committedBytes -= old.length;
+      this.committedChunks--;
+      if (hasBlock(old.block) && (pending.removed || pending.ownsBlock || pending.block === undefined)) this.allocator.free(old.block);
+    }
+    if (pending.removed) return undefined;
+    this.committedBytes += pending.length;
+    this.committedChunks++;
+    return {
+      ino, index, commitVersion: version, updateVersion: version, chainVersion, length: pending.length, crc32c: pending.crc32c,
+    };
+  }
+
+  /** Drops a pending update (a failed write); its fresh block goes back to the free map. */
+  abort(ino: number, index: number): void {
+    const key = chunkKeyString(ino, index);
+    const pending = this.pending.get(key);
+    if (pending === undefined) return;
+    this.pending.delete(key);
+    if (pending.ownsBlock && pending.block !== undefined) this.allocator.free(pending.block);
+  }
+
+  /** Chunk addresses of `ino` with index >= fromIndex, committed or pending, in index order. */
+  listChunks(ino: number, fromIndex = 0): ChunkAddress[] {
+    this.checkOpen();
+    const seen = new Set<string>();
+    const out: ChunkAddress[] = [];
+    const { start, end } = inoKeyRange(ino, fromIndex);
+    for (const key of this.db.getKeys({ start, end })) {
+      const address = decodeChunkKey(key);
+      seen.add(chunkKeyString(address.ino, address.index));
+      out.push(address);
+    }
+    for (const [key] of this.pending) {
+      const [pIno, pIndex] = key.split(':').map(Number) as [number, number];
+      if (pIno === ino && pIndex >= fromIndex && !seen.has(key)) out.push({ ino: pIno, index: pIndex });
+    }
+    return out.sort((a, b) => a.index - b.index);
+  }
+
+  /**
+   * Deletes a chunk at once (committed and pending), as one flushed lmdb transaction. Used by
+   * RemoveChunks; caller holds the chunk lock. Returns whether a committed chunk existed.
+   */
+  async removeNow(ino: number, index: number): Promise<boolean> {
+    this.checkOpen();
+    this.abort(ino, index);
+    const old = this.committed(ino, index);
+    if (old === undefined) return false;
+    await this.db.remove(encodeChunkKey(ino, index));
+    await this.env.flushed;
+    this.committedBytes -= old.length;
+    this.committedChunks--;
+    if (hasBlock(old.block)) this.allocator.free(old.block);
+    return true;
+  }
+
+  /** The committed chunk of `ino` with the highest index, if any. */
+  lastChunk(ino: number): { index: number; length: number; commitVersion: number } | undefined {
+    this.checkOpen();
+    const { start, end } = inoKeyRange(ino, 0);
+    for (const { key, value } of this.db.getRange({ start: end, end: start, reverse: true, exclusiveStart: true, inclusiveEnd: true, limit: 1 })) {
+      const meta = decodeChunkMeta(value);
+      return { index: decodeChunkKey(key).index, length: meta.length, commitVersion: meta.commitVersion };
+    }
+    return undefined;
+  }
+
+  /** Committed chunk metadata in key order, after `after` (exclusive), at most `limit` rows. */
+  dump(options: { after?: ChunkAddress; limit: number; ino?: number }): { chunks: ChunkInfo[]; hasMore: boolean } {
+    this.checkOpen();
+    let start: Buffer | undefined;
+    let end: Buffer | undefined;
+    if (options.ino !== undefined && options.ino > 0) ({ start, end } = inoKeyRange(options.ino, 0));
+    if (options.after !== undefined) {
+      // Smallest key greater than `after`: the same 16 bytes followed by a zero byte.
+      const afterKey = Buffer.concat([encodeChunkKey(options.after.ino, options.after.index), Buffer.alloc(1)]);
+      if (start === undefined || Buffer.compare(afterKey, start) > 0) start = afterKey;
+    }
+    const chunks: ChunkInfo[] = [];
+    let hasMore = false;
+    for (const { key, value } of this.db.getRange({ start, end, limit: options.limit + 1 })) {
+      if (chunks.length === options.limit) {
+        hasMore = true;
+        break;
+      }
+      const address = decodeChunkKey(key);
+      chunks.push(toInfo(address, decodeChunkMeta(value), this.pending.get(chunkKeyString(address.ino, address.index))));
+    }
+    return { chunks, hasMore };
+  }
+
+  /** Sum of committed chunk lengths. */
+  usedBytes(): number {
+    return this.committedBytes;
+  }
+
+  /** Bytes of data blocks in use (≥ usedBytes: blocks are powers of two). */
+  allocatedBytes(): number {
+    return this.allocator.usedBytes();
+  }
+
+  chunkCount(): number {
+    return this.committedChunks;
+  }
+
+  /** For tests: whether a block is marked used. */
+  isBlockUsed(location: BlockLocation): boolean {
+    return this.allocator.isUsed(location);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [key] of this.pending) {
+      const [ino, index] = key.split(':').map(Number) as [number, number];
+      this.abort(ino, index);
+    }
+    await this.files.close();
+    await this.env.close();
+  }
+}
+
+function publicPending(pending: PendingUpdate): PendingResult {
+  return { version: pending.version, length: pending.length, crc32c: pending.crc32c, removed: pending.removed };
+}
+
+function toInfo(address: ChunkAddress, meta: CommittedChunkMeta | undefined, pending: PendingUpdate | undefined): ChunkInfo {
+  const commitVersion = meta?.commitVersion ?? 0;
+  return {
+    ino: address.ino,
+    index: address.index,
+    commitVersion,
+    updateVersion: pending?.version ?? commitVersion,
+    chainVersion: meta?.chainVersion ?? 0,
+    length: meta?.length ?? 0,
+    crc32c: meta?.crc32c ?? 0,
+  };
+}

@@ -1,0 +1,69 @@
+// Named limits of the storage node. Each has a unit and a one-line reason; limits shared with
+// other modules (message sizes, chunk sizes) live in common/constants.ts.
+import { CHUNK_SIZE_MAX_BYTES, CHUNK_SIZE_MIN_BYTES } from '../common/constants.js';
+
+/** Smallest data block: a chunk of a few bytes still takes one block of this class. */
+export const BLOCK_SIZE_MIN_BYTES = CHUNK_SIZE_MIN_BYTES;
+/** Largest data block: the largest chunk a layout may use fits in one block. */
+export const BLOCK_SIZE_MAX_BYTES = CHUNK_SIZE_MAX_BYTES;
+/** Size classes are powers of two from BLOCK_SIZE_MIN_BYTES to BLOCK_SIZE_MAX_BYTES (11 classes). */
+export const BLOCK_CLASS_MIN_LOG2 = Math.log2(BLOCK_SIZE_MIN_BYTES);
+export const BLOCK_CLASS_MAX_LOG2 = Math.log2(BLOCK_SIZE_MAX_BYTES);
+
+/**
+ * Address space of one data file: files of small classes hold many blocks, files of large classes
+ * few. Data files are sparse, so this bounds file count, not disk use.
+ */
+export const DATA_FILE_TARGET_BYTES = 1024 * 1024 * 1024;
+/** Every data file holds at least this many blocks (64 MiB class: 16 blocks per 1 GiB file). */
+export const DATA_FILE_BLOCKS_MIN = 16;
+/** Upper bound of data files per size class: 2^20 × 1 GiB is far beyond any disk. */
+export const DATA_FILES_PER_CLASS_MAX = 1 << 20;
+
+/**
+ * Checksum segment: each chunk stores one CRC32C per segment besides the whole-chunk CRC, so a
+ * small read verifies only the segments it touches (at most two extra segments of read).
+ */
+export const CRC_SEGMENT_BYTES = 64 * 1024;
+
+/** Rows one DumpChunkMeta call returns at most: bounds message size (~60 bytes a row). */
+export const DUMP_CHUNK_META_LIMIT_MAX = 4096;
+/** Rows when the caller asks for 0. */
+export const DUMP_CHUNK_META_LIMIT_DEFAULT = 1024;
+
+/** Items in one BatchRead request: bounds work per call (3FS caps client batches at 128). */
+export const BATCH_READ_IOS_MAX = 1024;
+/** Bytes one BatchRead answers at most; must stay below RPC_MESSAGE_MAX_BYTES with headers. */
+export const BATCH_READ_BYTES_MAX = 64 * 1024 * 1024;
+
+/** Update channels remembered for exactly-once writes; oldest forgotten first beyond this. */
+export const DEDUPE_CHANNELS_MAX = 65_536;
+/** A channel unused this long is forgotten (3FS: expired_clients_timeout 1 h). */
+export const DEDUPE_CHANNEL_IDLE_MS = 60 * 60 * 1000;
+
+/** Chunks one RemoveChunks call removes per lmdb transaction batch. */
+export const REMOVE_CHUNKS_BATCH = 256;
+
+/** Peer connections (successor addresses) kept open; a chain node talks to few peers. */
+export const PEER_CLIENTS_MAX = 256;
+
+/** Registration retry backoff while the manager is not up yet. */
+export const REGISTER_BACKOFF_MIN_MS = 50;
+export const REGISTER_BACKOFF_MAX_MS = 2_000;
+
+/** Forwarding an update down the chain: per-attempt deadline and backoff between attempts. */
+export const FORWARD_ATTEMPT_TIMEOUT_MS = 30_000;
+export const FORWARD_BACKOFF_MIN_MS = 20;
+export const FORWARD_BACKOFF_MAX_MS = 1_000;
+/** Total time a node keeps retrying one forward before it fails the write (the client retries). */
+export const FORWARD_RETRY_TOTAL_MS = 15_000;
+
+/** A routing fetch triggered by a newer chain version in a request waits at most this long. */
+export const ROUTING_REFRESH_TIMEOUT_MS = 5_000;
+/** Mgmt calls (register, heartbeat, routing) give up after this long. */
+export const MGMT_CALL_TIMEOUT_MS = 5_000;
+
+/** Largest chunk index: ino ‖ index keys are 8 + 8 bytes, and JS integers stay exact below 2^53. */
+export const CHUNK_INDEX_MAX = Number.MAX_SAFE_INTEGER;
+/** Largest inode id accepted (exact JS integer). */
+export const INO_MAX = Number.MAX_SAFE_INTEGER;
