@@ -1,0 +1,562 @@
+// The client's data path: a file's bytes as chunks on chains (DESIGN §4–5). Writes are cut at
+// chunk boundaries, placed with common/placement.ts and sent to each chain's head; reads are
+// batched per storage node and spread over the serving replicas of each chain. It also implements
+// the StoragePort the metadata service uses for GC and truncate (removeChunks, truncateFile,
+// queryLength), structurally, so meta need not import anything but this class.
+//
+// Guarantees:
+// - Every write carries the CRC32C of its bytes and an exactly-once (channel, seqnum); a retry of
+//   the same chunk write reuses them, so a write that reached the head before a timeout is not
+//   applied twice.
+// - Chunk I/Os in flight are bounded by ioConcurrencyMax; write channels by writeChannelsMax.
+// - Retryable errors are retried with backoff inside retryDeadlineMs: a stale chain version or a
+//   moved head refreshes routing first; an unreachable replica makes reads try the next one.
+//   Non-retryable errors surface at once, named with the chunk they hit.
+// - A read returns exactly the bytes in [offset, min(offset + length, fileLength)); chunks never
+//   written and bytes past a chunk's end inside that range read as zeros.
+import type { Logger } from 'pino';
+import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js';
+import type { ClientConfig } from '../common/config.js';
+import { crc32c } from '../common/crc32c.js';
+import { ErrorCode, SpindleError, asSpindleError, isKnownErrorCode } from '../common/errors.js';
+import { chainForChunk, fileChains } from '../common/placement.js';
+import { callUnary } from '../common/rpc.js';
+import {
+  UpdateType,
+  type BatchReadResponse,
+  type Layout,
+  type QueryLastChunkResponse,
+  type ReadIO,
+  type StorageClient,
+  type WriteResponse,
+} from '../proto/index.js';
+import { checkChunkSize, checkRange, splitRange, truncatePlan } from './chunk-math.js';
+import { BATCH_READ_IOS_MAX } from './constants.js';
+import { backoffMs, exhausted, storageRetryAction, throwIfAborted, withRetries, type RetryAction } from './retry-policy.js';
+import type { RoutingCache, RouteTarget } from './routing-cache.js';
+import { Semaphore } from './semaphore.js';
+import { StorageConnections } from './storage-connections.js';
+import { WriteChannelPool } from './write-channels.js';
+
+export interface ChunkStoreOptions {
+  routing: RoutingCache;
+  /** Stable id of this client instance: the exactly-once key of its writes. */
+  clientId: string;
+  /** Channels to storage nodes; created (and closed by close()) when not given. */
+  connections?: StorageConnections;
+  config: ClientConfig;
+  clock?: Clock;
+  rng?: Rng;
+  logger?: Logger;
+  /** Source of request ids for idempotency tags (shared with the meta client); a counter if absent. */
+  nextRequestId?: () => number;
+}
+
+export interface IoOptions {
+  signal?: AbortSignal;
+}
+
+export interface ReadOptions extends IoOptions {
+  /**
+   * The file's length as the caller knows it: the read stops there, and holes or short chunks
+   * before it read as zeros. Without it, the read ends after the last byte any chunk returned.
+   */
+  fileLength?: number;
+}
+
+/** One chunk range of a read, with its retry state. */
+interface ReadItem {
+  readonly chainId: number;
+  readonly chunkIndex: number;
+  readonly chunkOffset: number;
+  readonly length: number;
+  /** Offset in the caller's buffer. */
+  readonly targetOffset: number;
+  /** Replica preference: serving[rotation % n]; bumped to fail over. */
+  rotation: number;
+  /** Failovers in a row without a success (to know when every replica was tried). */
+  failovers: number;
+  error?: SpindleError;
+  /** End (in the caller's buffer) of the bytes a replica returned. */
+  dataEnd: number;
+}
+
+export class ChunkStore {
+  private readonly routing: RoutingCache;
+  private readonly clientId: string;
+  private readonly connections: StorageConnections;
+  private readonly ownsConnections: boolean;
+  private readonly config: ClientConfig;
+  private readonly clock: Clock;
+  private readonly rng: Rng;
+  private readonly logger: Logger | undefined;
+  private readonly io: Semaphore;
+  private readonly channels: WriteChannelPool;
+  private readonly nextRequestId: () => number;
+  private readRotation = 0;
+  private isClosed = false;
+  private readonly closer = new AbortController();
+
+  constructor(options: ChunkStoreOptions) {
+    this.routing = options.routing;
+    this.clientId = options.clientId;
+    this.ownsConnections = options.connections === undefined;
+    this.connections = options.connections ?? new StorageConnections();
+    this.config = options.config;
+    this.clock = options.clock ?? systemClock;
+    this.rng = options.rng ?? systemRng();
+    this.logger = options.logger;
+    this.io = new Semaphore(options.config.ioConcurrencyMax);
+    this.channels = new WriteChannelPool(options.config.writeChannelsMax);
+    let counter = 0;
+    this.nextRequestId = options.nextRequestId ?? (() => ++counter);
+    this.readRotation = this.rng.nextInt(1 << 30);
+  }
+
+  /** Writes `data` at byte `offset` of the file; resolves when every replica committed it. */
+  async write(ino: number, layout: Layout, offset: number, data: Uint8Array, options: IoOptions = {}): Promise<void> {
+    this.throwIfClosed();
+    checkRange(offset, data.length, 'write');
+    checkChunkSize(layout.chunkSizeBytes);
+    if (data.length === 0) return;
+    const table = await this.tableChainIds(layout);
+    const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const pieces = splitRange(offset, data.length, layout.chunkSizeBytes);
+    await runAll(
+      pieces.map((piece) => (signal: AbortSignal) =>
+        this.writeChunk(ino, layout, table, piece.chunkIndex, UpdateType.WRITE, piece.chunkOffset,
+          bytes.subarray(piece.bufferOffset, piece.bufferOffset + piece.length), signal),
+      ),
+      this.linkSignal(options.signal),
+    );
+  }
+
+  /** Reads [offset, offset + length) into a new buffer (shorter at the end of the file). */
+  async read(ino: number, layout: Layout, offset: number, length: number, options: ReadOptions = {}): Promise<Buffer> {
+    checkRange(offset, length, 'read');
+    const wanted = options.fileLength === undefined ? length : clampLength(offset, length, options.fileLength);
+    const buffer = Buffer.allocUnsafe(wanted);
+    const got = await this.readInto(ino, layout, offset, buffer, options);
+    return got === buffer.length ? buffer : buffer.subarray(0, got);
+  }
+
+  /**
+   * Reads into `target` from byte `offset` of the file; resolves to the number of bytes filled
+   * (target.length, or less at the end of the file).
+   */
+  async readInto(ino: number, layout: Layout, offset: number, target: Uint8Array, options: ReadOptions = {}): Promise<number> {
+    this.throwIfClosed();
+    checkRange(offset, target.length, 'read');
+    checkChunkSize(layout.chunkSizeBytes);
+    const wanted = options.fileLength === undefined ? target.length : clampLength(offset, target.length, options.fileLength);
+    if (wanted === 0) return 0;
+    const table = await this.tableChainIds(layout);
+    const items: ReadItem[] = [];
+    const subLength = Math.max(1, Math.min(layout.chunkSizeBytes, this.config.readBatchMaxBytes));
+    for (const piece of splitRange(offset, wanted, layout.chunkSizeBytes)) {
+      const chainId = chainForChunk(layout, table, piece.chunkIndex);
+      // A piece bigger than one batch's byte budget is read in parts.
+      for (let done = 0; done < piece.length; done += subLength) {
+        items.push({
+          chainId,
+          chunkIndex: piece.chunkIndex,
+          chunkOffset: piece.chunkOffset + done,
+          length: Math.min(subLength, piece.length - done),
+          targetOffset: piece.bufferOffset + done,
+          rotation: this.readRotation++,
+          failovers: 0,
+          dataEnd: 0,
+        });
+      }
+    }
+    await this.readItems(ino, items, target, this.linkSignal(options.signal), `read of inode ${ino}`);
+    if (options.fileLength !== undefined) return wanted;
+    let end = 0;
+    for (const item of items) end = Math.max(end, item.dataEnd);
+    return end;
+  }
+
+  /** Removes every chunk of `ino` with index >= fromChunkIndex on every chain of the layout. */
+  async removeChunks(ino: number, layout: Layout, fromChunkIndex: number, options: IoOptions = {}): Promise<void> {
+    this.throwIfClosed();
+    if (!Number.isSafeInteger(fromChunkIndex) || fromChunkIndex < 0) {
+      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `removeChunks: chunk index must be a non-negative integer, got ${fromChunkIndex}`);
+    }
+    const table = await this.tableChainIds(layout);
+    const chains = [...new Set(fileChains(layout, table))];
+    await runAll(
+      chains.map((chainId) => (signal: AbortSignal) => {
+        const requestId = this.nextRequestId();
+        return this.retrying(`remove chunks of inode ${ino} from index ${fromChunkIndex} on chain ${chainId}`, signal, async () => {
+          const { client, chainVersion } = this.headOf(chainId);
+          await this.io.run(
+            () =>
+              callUnary(client, client.removeChunks, {
+                tag: { clientId: this.clientId, requestId },
+                chainId,
+                chainVersion,
+                ino,
+                fromIndex: fromChunkIndex,
+                fromTargetId: 0,
+              }, 'storage.RemoveChunks', { timeoutMs: this.config.rpcTimeoutMs, signal }),
+            signal,
+          );
+        });
+      }),
+      this.linkSignal(options.signal),
+    );
+  }
+
+  /** Cuts the file to `length` bytes: removes chunks past it and truncates the boundary chunk. */
+  async truncateFile(ino: number, layout: Layout, length: number, options: IoOptions = {}): Promise<void> {
+    this.throwIfClosed();
+    const plan = truncatePlan(length, layout.chunkSizeBytes);
+    await this.removeChunks(ino, layout, plan.removeFromIndex, options);
+    if (plan.cut === undefined) return;
+    const table = await this.tableChainIds(layout);
+    try {
+      await this.writeChunk(ino, layout, table, plan.cut.chunkIndex, UpdateType.TRUNCATE, plan.cut.length,
+        Buffer.alloc(0), this.linkSignal(options.signal));
+    } catch (err) {
+      // The boundary chunk was never written: nothing to cut, reads see zeros already.
+      if (asSpindleError(err).errorCode !== ErrorCode.CHUNK_NOT_FOUND) throw err;
+    }
+  }
+
+  /** The file's length as stored: the end of its highest chunk over all chains (0 if none). */
+  async queryLength(ino: number, layout: Layout, options: IoOptions = {}): Promise<number> {
+    this.throwIfClosed();
+    checkChunkSize(layout.chunkSizeBytes);
+    const table = await this.tableChainIds(layout);
+    const chains = [...new Set(fileChains(layout, table))];
+    const ends = await runAll(
+      chains.map((chainId) => (signal: AbortSignal) => {
+        let rotation = this.readRotation++;
+        return this.retrying(
+          `query last chunk of inode ${ino} on chain ${chainId}`,
+          signal,
+          async () => {
+            const { client, chainVersion } = this.replicaOf(chainId, rotation);
+            const response: QueryLastChunkResponse = await this.io.run(
+              () => callUnary(client, client.queryLastChunk, { chainId, chainVersion, ino }, 'storage.QueryLastChunk',
+                { timeoutMs: this.config.rpcTimeoutMs, signal }),
+              signal,
+            );
+            return response.found ? response.index * layout.chunkSizeBytes + response.length : 0;
+          },
+          (action) => {
+            if (action === 'failover') rotation++;
+          },
+        );
+      }),
+      this.linkSignal(options.signal),
+    );
+    return ends.reduce((max, end) => Math.max(max, end), 0);
+  }
+
+  /** Fails later calls with CLIENT_CLOSED, aborts those in flight, closes owned connections. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.closer.abort();
+    if (this.ownsConnections) this.connections.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  /** One chunk write (or TRUNCATE) to the chain head, exactly once across its retries. */
+  private async writeChunk(
+    ino: number,
+    layout: Layout,
+    table: readonly number[],
+    chunkIndex: number,
+    type: UpdateType,
+    offset: number,
+    data: Buffer,
+    signal: AbortSignal,
+  ): Promise<WriteResponse> {
+    const chainId = chainForChunk(layout, table, chunkIndex);
+    const lease = await this.channels.acquire(signal);
+    const dataCrc32c = data.length > 0 ? crc32c(data) : 0;
+    const requestId = this.nextRequestId();
+    try {
+      return await this.retrying(
+        `${type === UpdateType.TRUNCATE ? 'truncate' : 'write'} of chunk ${chunkIndex} of inode ${ino} on chain ${chainId}`,
+        signal,
+        async () => {
+          const { client, chainVersion } = this.headOf(chainId);
+          return this.io.run(
+            () =>
+              callUnary(client, client.write, {
+                tag: { clientId: this.clientId, requestId },
+                chainId,
+                chainVersion,
+                chunk: { ino, index: chunkIndex },
+                type,
+                offset,
+                data,
+                dataCrc32c,
+                chunkSizeBytes: layout.chunkSizeBytes,
+                channelId: lease.channelId,
+                seqnum: lease.seqnum,
+              }, 'storage.Write', { timeoutMs: this.config.rpcTimeoutMs, signal }),
+            signal,
+          );
+        },
+      );
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Runs one storage request with the retry policy; routing is refreshed before retries that need it. */
+  private retrying<T>(
+    what: string,
+    signal: AbortSignal,
+    attempt: () => Promise<T>,
+    onAction?: (action: RetryAction) => void,
+  ): Promise<T> {
+    return withRetries(attempt, {
+      clock: this.clock,
+      rng: this.rng,
+      backoff: this.backoff(),
+      deadlineMs: this.config.retryDeadlineMs,
+      what,
+      signal,
+      classify: storageRetryAction,
+      onRetry: async (err, action) => {
+        this.logger?.debug({ err: err.message, code: err.codeName, action }, 'storage request retried');
+        onAction?.(action);
+        if (action === 'refresh-routing' || action === 'failover') await this.refreshRoutingQuietly();
+      },
+    }).catch((err: unknown) => {
+      throw inContext(err, what);
+    });
+  }
+
+  /** Reads every item, batching per storage node, until all succeeded or one failed for good. */
+  private async readItems(ino: number, items: ReadItem[], target: Uint8Array, signal: AbortSignal, what: string): Promise<void> {
+    const deadline = this.clock.nowMs() + this.config.retryDeadlineMs;
+    let pending = items;
+    for (let round = 0; pending.length > 0; round++) {
+      throwIfAborted(signal, what);
+      const batches = this.planBatches(pending);
+      await Promise.all(batches.map((batch) => this.io.run(() => this.sendBatch(ino, batch.address, batch.items, target, signal), signal)));
+      const failed = pending.filter((item) => item.error !== undefined);
+      if (failed.length === 0) return;
+      let refresh = false;
+      let mustWait = false;
+      let last: SpindleError | undefined;
+      for (const item of failed) {
+        const error = item.error!;
+        last = error;
+        const action = storageRetryAction(error);
+        if (action === 'fail') throw inContext(error, `read of chunk ${item.chunkIndex} of inode ${ino} on chain ${item.chainId}`);
+        if (action === 'failover') {
+          item.rotation++;
+          item.failovers++;
+          // Every replica tried once without success: the chain may be changing; wait and refresh.
+          if (item.failovers >= Math.max(1, this.routing.servingTargets(item.chainId).length)) {
+            mustWait = true;
+            refresh = true;
+            item.failovers = 0;
+          }
+        } else {
+          mustWait = true;
+          if (action === 'refresh-routing') refresh = true;
+        }
+        item.error = undefined;
+      }
+      throwIfAborted(signal, what);
+      const remainingMs = deadline - this.clock.nowMs();
+      if (remainingMs <= 0) throw exhausted(what, round + 1, this.config.retryDeadlineMs, last!);
+      if (refresh) await this.refreshRoutingQuietly();
+      if (mustWait) await this.clock.sleep(Math.min(remainingMs, backoffMs(round, this.backoff(), this.rng)), signal);
+      pending = failed;
+    }
+  }
+
+  /** Groups items by the storage node of the replica each will read, within the batch limits. */
+  private planBatches(items: ReadItem[]): Array<{ address: string; items: ReadItem[] }> {
+    const byAddress = new Map<string, ReadItem[][]>();
+    const batches: Array<{ address: string; items: ReadItem[] }> = [];
+    const bytesOf = new Map<ReadItem[], number>();
+    for (const item of items) {
+      const replicas = this.routing.servingTargets(item.chainId);
+      if (replicas.length === 0) {
+        item.error = this.noReplicaError(item.chainId, 'serving replica');
+        continue;
+      }
+      const replica: RouteTarget = replicas[item.rotation % replicas.length]!;
+      const address = replica.address!;
+      let groups = byAddress.get(address);
+      if (groups === undefined) byAddress.set(address, (groups = []));
+      let group = groups[groups.length - 1];
+      if (
+        group === undefined ||
+        group.length >= BATCH_READ_IOS_MAX ||
+        bytesOf.get(group)! + item.length > this.config.readBatchMaxBytes
+      ) {
+        group = [];
+        groups.push(group);
+        bytesOf.set(group, 0);
+        batches.push({ address, items: group });
+      }
+      group.push(item);
+      bytesOf.set(group, bytesOf.get(group)! + item.length);
+    }
+    return batches;
+  }
+
+  /** One BatchRead to one node; fills the caller's buffer and marks each item done or failed. */
+  private async sendBatch(ino: number, address: string, items: ReadItem[], target: Uint8Array, signal: AbortSignal): Promise<void> {
+    const ios: ReadIO[] = [];
+    for (const item of items) {
+      const chain = this.routing.chain(item.chainId);
+      ios.push({
+        chainId: item.chainId,
+        chainVersion: chain?.chainVersion ?? 0,
+        chunk: { ino, index: item.chunkIndex },
+        offset: item.chunkOffset,
+        length: item.length,
+      });
+    }
+    let response: BatchReadResponse;
+    try {
+      const client = this.connections.get(address);
+      response = await callUnary(client, client.batchRead, { ios }, 'storage.BatchRead', {
+        timeoutMs: this.config.rpcTimeoutMs,
+        signal,
+      });
+    } catch (err) {
+      const error = asSpindleError(err);
+      for (const item of items) item.error = error;
+      return;
+    }
+    items.forEach((item, i) => {
+      const result = response.results[i];
+      if (result === undefined) {
+        item.error = new SpindleError(ErrorCode.RPC_MALFORMED, `storage node ${address} answered ${response.results.length} of ${items.length} reads`);
+        return;
+      }
+      const code = result.status?.code ?? 0;
+      if (code === ErrorCode.OK || code === ErrorCode.CHUNK_NOT_FOUND) {
+        const data = code === ErrorCode.OK ? result.data : undefined;
+        const copied = data === undefined ? 0 : Math.min(data.length, item.length);
+        if (copied > 0) {
+          target.set(copied === data!.length ? data! : data!.subarray(0, copied), item.targetOffset);
+          item.dataEnd = item.targetOffset + copied;
+        }
+        // A hole, or the part of the range past the chunk's end: zeros.
+        if (copied < item.length) target.fill(0, item.targetOffset + copied, item.targetOffset + item.length);
+        item.failovers = 0;
+        return;
+      }
+      const message = result.status?.message || 'read failed';
+      item.error = isKnownErrorCode(code)
+        ? new SpindleError(code, message)
+        : new SpindleError(ErrorCode.INTERNAL, `storage node ${address} answered unknown code ${code}: ${message}`);
+    });
+  }
+
+  /** The head of a chain and the version to send, or a retryable error. */
+  private headOf(chainId: number): { client: StorageClient; chainVersion: number } {
+    const chain = this.routing.requireChain(chainId);
+    const head = this.routing.head(chainId);
+    if (head === undefined || head.address === undefined) throw this.noReplicaError(chainId, 'serving head');
+    return { client: this.connections.get(head.address), chainVersion: chain.chainVersion };
+  }
+
+  /** A serving replica of a chain, chosen by rotation. */
+  private replicaOf(chainId: number, rotation: number): { client: StorageClient; chainVersion: number } {
+    const chain = this.routing.requireChain(chainId);
+    const replicas = this.routing.servingTargets(chainId);
+    if (replicas.length === 0) throw this.noReplicaError(chainId, 'serving replica');
+    const replica = replicas[rotation % replicas.length]!;
+    return { client: this.connections.get(replica.address!), chainVersion: chain.chainVersion };
+  }
+
+  private noReplicaError(chainId: number, what: string): SpindleError {
+    return new SpindleError(
+      ErrorCode.TARGET_NOT_SERVING,
+      `chain ${chainId} has no ${what} in routing version ${this.routing.version}`,
+    );
+  }
+
+  /** The chain ids of the layout's chain table version, refreshing routing once if unknown. */
+  private async tableChainIds(layout: Layout): Promise<readonly number[]> {
+    let table = this.routing.tableChainIds(layout.chainTableId, layout.chainTableVersion);
+    if (table === undefined) {
+      await this.refreshRoutingQuietly();
+      table = this.routing.tableChainIds(layout.chainTableId, layout.chainTableVersion);
+    }
+    if (table === undefined) {
+      throw new SpindleError(
+        ErrorCode.CHAIN_TABLE_NOT_FOUND,
+        `chain table ${layout.chainTableId} version ${layout.chainTableVersion} is not in routing version ${this.routing.version}`,
+      );
+    }
+    return table;
+  }
+
+  private async refreshRoutingQuietly(): Promise<void> {
+    try {
+      await this.routing.refresh();
+    } catch (err) {
+      this.logger?.debug({ err }, 'routing refresh failed');
+    }
+  }
+
+  private backoff() {
+    return { initialMs: this.config.retryBackoffInitialMs, maxMs: this.config.retryBackoffMaxMs };
+  }
+
+  private linkSignal(signal: AbortSignal | undefined): AbortSignal {
+    return signal ? AbortSignal.any([signal, this.closer.signal]) : this.closer.signal;
+  }
+
+  private throwIfClosed(): void {
+    if (this.isClosed) throw new SpindleError(ErrorCode.CLIENT_CLOSED, 'the chunk store is closed');
+  }
+}
+
+/** Bytes of [offset, offset + length) that lie before `fileLength`. */
+export function clampLength(offset: number, length: number, fileLength: number): number {
+  return Math.max(0, Math.min(length, fileLength - offset));
+}
+
+/** Prefixes an error's message with what was being done, keeping its code and retryability. */
+function inContext(err: unknown, what: string): SpindleError {
+  const error = asSpindleError(err);
+  if (error.errorCode === ErrorCode.RETRIES_EXHAUSTED || error.message.startsWith(what)) return error;
+  return new SpindleError(error.errorCode, `${what}: ${error.message}`, { cause: error, retryable: error.retryable });
+}
+
+/**
+ * Runs tasks concurrently (their own semaphores bound them); on the first failure the others are
+ * aborted, and the first error is thrown once every task settled (nothing left running behind).
+ */
+export async function runAll<T>(tasks: Array<(signal: AbortSignal) => Promise<T>>, signal: AbortSignal): Promise<T[]> {
+  const controller = new AbortController();
+  const linked = AbortSignal.any([signal, controller.signal]);
+  let first: unknown;
+  let failed = false;
+  const results = await Promise.allSettled(
+    tasks.map((task) =>
+      task(linked).catch((err: unknown) => {
+        if (!failed) {
+          failed = true;
+          first = err;
+          controller.abort();
+        }
+        throw err;
+      }),
+    ),
+  );
+  if (failed) throw first;
+  return results.map((result) => (result as PromiseFulfilledResult<T>).value);
+}

@@ -1,0 +1,26 @@
+// Named limits of the client library that are not per-deployment config (those live in
+// ClientConfig, common/config.ts). Each has a unit and a one-line reason.
+
+/** First wait of ready() while no chain table exists yet (meta just started). */
+export const ROUTING_READY_BACKOFF_INITIAL_MS = 50;
+/** Longest wait between ready() polls: a cluster forming takes seconds, not minutes. */
+export const ROUTING_READY_BACKOFF_MAX_MS = 1_000;
+
+/** Most read ranges in one BatchRead: keeps one response under the message limit and latency low. */
+export const BATCH_READ_IOS_MAX = 256;
+/** Most bytes asked for in one BatchRead (below RPC_MESSAGE_MAX_BYTES with room for headers). */
+export const BATCH_READ_BYTES_MAX = 64 * 1024 * 1024;
+
+/** Entries asked per Meta.ReadDir page (the server may cap it lower). */
+export const READDIR_PAGE_ENTRIES = 1_000;
+
+/** Default permission bits of new files and directories (no umask on a remote file system). */
+export const FILE_MODE_DEFAULT = 0o644;
+export const DIRECTORY_MODE_DEFAULT = 0o755;
+
+/** Largest buffer one read stream block or write stream flush may hold. */
+export const STREAM_BLOCK_MAX_BYTES = 16 * 1024 * 1024;
+/** Default read stream block when the file's chunk size is not known yet. */
+export const STREAM_BLOCK_DEFAULT_BYTES = 1024 * 1024;
+/** Blocks a read stream fetches ahead of the consumer (sequential readahead). */
+export const STREAM_READAHEAD_BLOCKS = 2;

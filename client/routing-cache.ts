@@ -1,0 +1,288 @@
+// The client's copy of the cluster's RoutingInfo (nodes, targets, chains, chain tables) and the
+// lookups the data path needs: a chain's version and ordered targets, a chain table's chain ids,
+// the address of a target's node, the serving replicas of a chain.
+//
+// Independent of gRPC: it is given a `fetch(knownVersion)` function, so the cluster manager can
+// host one in-process and a test can drive it with a fake. Guarantees: the cached version never
+// goes backwards (an older snapshot is ignored); concurrent refresh() calls share one fetch; the
+// periodic refresh runs on an unref'd timer and never keeps a process alive; close() is idempotent.
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../common/clock.js';
+import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
+import {
+  PublicTargetState,
+  type ChainTable,
+  type GetRoutingInfoResponse,
+  type RoutingInfo,
+} from '../proto/index.js';
+import { ROUTING_READY_BACKOFF_INITIAL_MS, ROUTING_READY_BACKOFF_MAX_MS } from './constants.js';
+
+/** One target of a chain as the data path needs it. */
+export interface RouteTarget {
+  readonly targetId: number;
+  readonly nodeId: number;
+  /** host:port of the node's Storage service; undefined when the node is unknown. */
+  readonly address: string | undefined;
+  readonly state: PublicTargetState;
+}
+
+/** A chain: its version (the fencing token of every request) and its targets, head first. */
+export interface ChainRoute {
+  readonly chainId: number;
+  readonly chainVersion: number;
+  readonly targets: readonly RouteTarget[];
+}
+
+export interface RoutingCacheOptions {
+  /** Asks the cluster manager for routing newer than `knownVersion` (0 = none held). */
+  fetch: (knownVersion: number) => Promise<GetRoutingInfoResponse>;
+  clock?: Clock;
+  /** Period of the background refresh; 0 disables it. */
+  refreshIntervalMs: number;
+  logger?: Logger;
+}
+
+/** Reads are served by SERVING replicas only (SYNCING ones may lack data, DESIGN §4). */
+export function isServingState(state: PublicTargetState): boolean {
+  return state === PublicTargetState.SERVING;
+}
+
+const tableKey = (tableId: number, version: number) => `${tableId}/${version}`;
+
+/** Immutable indexes over one RoutingInfo snapshot. */
+class RoutingIndex {
+  readonly chains = new Map<number, ChainRoute>();
+  readonly tables = new Map<string, readonly number[]>();
+  readonly latestTables = new Map<number, ChainTable>();
+  readonly targetAddresses = new Map<number, string>();
+
+  constructor(readonly info: RoutingInfo) {
+    const nodeAddresses = new Map<number, string>();
+    for (const node of info.nodes) nodeAddresses.set(node.nodeId, node.address);
+    const targets = new Map<number, RouteTarget>();
+    for (const target of info.targets) {
+      const address = nodeAddresses.get(target.nodeId);
+      targets.set(target.targetId, {
+        targetId: target.targetId,
+        nodeId: target.nodeId,
+        address,
+        state: target.publicState,
+      });
+      if (address !== undefined) this.targetAddresses.set(target.targetId, address);
+    }
+    for (const chain of info.chains) {
+      this.chains.set(chain.chainId, {
+        chainId: chain.chainId,
+        chainVersion: chain.chainVersion,
+        targets: chain.targetIds.map(
+          (targetId) =>
+            targets.get(targetId) ?? { targetId, nodeId: 0, address: undefined, state: PublicTargetState.OFFLINE },
+        ),
+      });
+    }
+    for (const table of info.chainTables) {
+      this.tables.set(tableKey(table.tableId, table.version), table.chainIds);
+      const latest = this.latestTables.get(table.tableId);
+      if (latest === undefined || table.version > latest.version) this.latestTables.set(table.tableId, table);
+    }
+  }
+
+  hasUsableTable(tableId: number | undefined): boolean {
+    for (const table of this.latestTables.values()) {
+      if ((tableId === undefined || table.tableId === tableId) && table.chainIds.length > 0) return true;
+    }
+    return false;
+  }
+}
+
+export class RoutingCache {
+  private readonly fetchRouting: (knownVersion: number) => Promise<GetRoutingInfoResponse>;
+  private readonly clock: Clock;
+  private readonly logger: Logger | undefined;
+  private index: RoutingIndex | undefined;
+  private inflight: Promise<RoutingInfo | undefined> | undefined;
+  private readonly closer = new AbortController();
+  private readonly listeners = new Set<(info: RoutingInfo) => void>();
+  private fetches = 0;
+
+  constructor(options: RoutingCacheOptions) {
+    this.fetchRouting = options.fetch;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger;
+    if (options.refreshIntervalMs > 0) void this.refreshLoop(options.refreshIntervalMs);
+  }
+
+  /** The cached version (0 before the first snapshot). */
+  get version(): number {
+    return this.index?.info.version ?? 0;
+  }
+
+  /** Number of fetches issued so far (observability and tests). */
+  get fetchCount(): number {
+    return this.fetches;
+  }
+
+  get closed(): boolean {
+    return this.closer.signal.aborted;
+  }
+
+  /** The cached snapshot, or undefined before the first successful fetch. */
+  current(): RoutingInfo | undefined {
+    return this.index?.info;
+  }
+
+  /**
+   * Resolves once a chain table with at least one chain exists (of `tableId`, or any), fetching
+   * with backoff; fetch errors (meta not up yet) are retried too. Rejects on abort or close().
+   */
+  async ready(options: { signal?: AbortSignal; tableId?: number } = {}): Promise<RoutingInfo> {
+    let backoff = ROUTING_READY_BACKOFF_INITIAL_MS;
+    for (;;) {
+      this.throwIfClosed();
+      if (options.signal?.aborted) {
+        throw new SpindleError(ErrorCode.CANCELLED, 'waiting for routing: cancelled', { cause: options.signal.reason });
+      }
+      if (this.index?.hasUsableTable(options.tableId)) return this.index.info;
+      try {
+        await this.refresh();
+      } catch (err) {
+        this.logger?.debug({ err }, 'routing fetch failed while waiting for a chain table');
+      }
+      if (this.index?.hasUsableTable(options.tableId)) return this.index.info;
+      const signal = options.signal ? AbortSignal.any([options.signal, this.closer.signal]) : this.closer.signal;
+      try {
+        await this.clock.sleep(backoff, signal);
+      } catch (err) {
+        this.throwIfClosed();
+        throw err;
+      }
+      backoff = Math.min(ROUTING_READY_BACKOFF_MAX_MS, backoff * 2);
+    }
+  }
+
+  /**
+   * Fetches routing newer than the cached version. Concurrent calls share one fetch. Resolves to
+   * the snapshot held afterwards; rejects with the fetch's typed error.
+   */
+  refresh(): Promise<RoutingInfo | undefined> {
+    this.throwIfClosed();
+    if (this.inflight) return this.inflight;
+    const run = async () => {
+      this.fetches++;
+      let response: GetRoutingInfoResponse;
+      try {
+        response = await this.fetchRouting(this.version);
+      } catch (err) {
+        throw asSpindleError(err);
+      }
+      this.apply(response);
+      return this.current();
+    };
+    const promise = run().finally(() => {
+      if (this.inflight === promise) this.inflight = undefined;
+    });
+    this.inflight = promise;
+    return promise;
+  }
+
+  /**
+   * Installs a snapshot pushed by its owner (the cluster manager hosting this cache in-process, or
+   * a fetch answer). Returns true if it replaced the cached one; older or equal versions are ignored.
+   */
+  apply(response: GetRoutingInfoResponse): boolean {
+    const routing = response.routing;
+    if (routing === undefined) return false;
+    const held = this.version;
+    if (this.index !== undefined && routing.version <= held) {
+      if (routing.version < held) {
+        this.logger?.warn({ held, received: routing.version }, 'ignored older routing snapshot');
+      }
+      return false;
+    }
+    this.index = new RoutingIndex(routing);
+    this.logger?.debug({ version: routing.version }, 'routing updated');
+    for (const listener of this.listeners) {
+      try {
+        listener(routing);
+      } catch (err) {
+        this.logger?.error({ err }, 'routing listener threw');
+      }
+    }
+    return true;
+  }
+
+  /** Calls `listener` after every installed snapshot; returns the unsubscribe function. */
+  onChange(listener: (info: RoutingInfo) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A chain's version and ordered targets (head first), or undefined if unknown. */
+  chain(chainId: number): ChainRoute | undefined {
+    return this.index?.chains.get(chainId);
+  }
+
+  /** Like chain(), but an unknown chain is a typed error (retryable: routing may be behind). */
+  requireChain(chainId: number): ChainRoute {
+    const chain = this.chain(chainId);
+    if (chain === undefined) {
+      throw new SpindleError(ErrorCode.CHAIN_NOT_FOUND, `chain ${chainId} is not in routing version ${this.version}`);
+    }
+    return chain;
+  }
+
+  /** The chain ids of one version of a chain table, in table order, or undefined if unknown. */
+  tableChainIds(tableId: number, version: number): readonly number[] | undefined {
+    return this.index?.tables.get(tableKey(tableId, version));
+  }
+
+  /** The newest version of a chain table held, or undefined. */
+  latestTable(tableId: number): ChainTable | undefined {
+    return this.index?.latestTables.get(tableId);
+  }
+
+  /** host:port of the node hosting `targetId`, or undefined. */
+  nodeAddress(targetId: number): string | undefined {
+    return this.index?.targetAddresses.get(targetId);
+  }
+
+  /** Targets of the chain that serve reads, in chain order (head first); empty if none/unknown. */
+  servingTargets(chainId: number): RouteTarget[] {
+    const chain = this.chain(chainId);
+    if (chain === undefined) return [];
+    return chain.targets.filter((target) => isServingState(target.state) && target.address !== undefined);
+  }
+
+  /** The target writes of the chain go to: its first serving target. */
+  head(chainId: number): RouteTarget | undefined {
+    return this.servingTargets(chainId)[0];
+  }
+
+  /** Stops the background refresh and fails pending ready() waits. Idempotent. */
+  close(): void {
+    if (this.closer.signal.aborted) return;
+    this.closer.abort();
+    this.listeners.clear();
+  }
+
+  private throwIfClosed(): void {
+    if (this.closer.signal.aborted) throw new SpindleError(ErrorCode.CLIENT_CLOSED, 'routing cache is closed');
+  }
+
+  private async refreshLoop(intervalMs: number): Promise<void> {
+    const signal = this.closer.signal;
+    while (!signal.aborted) {
+      try {
+        await this.clock.sleep(intervalMs, signal);
+      } catch {
+        return;
+      }
+      if (signal.aborted) return;
+      try {
+        await this.refresh();
+      } catch (err) {
+        this.logger?.debug({ err }, 'periodic routing refresh failed');
+      }
+    }
+  }
+}
