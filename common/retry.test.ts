@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { createRng, type Clock } from './clock.js';
+import { ErrorCode, SpindleError, isSpindleError } from './errors.js';
+import { backoffDelayMs, retryWithBackoff } from './retry.js';
+
+/** A clock whose sleeps return at once and move time forward by the slept amount. */
+function fakeClock(): Clock & { sleeps: number[] } {
+  let now = 0;
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    nowMs: () => now,
+    nowUs: () => now * 1000,
+    sleep: async (ms: number, signal?: AbortSignal) => {
+      if (signal?.aborted) throw new SpindleError(ErrorCode.CANCELLED, 'sleep cancelled');
+      sleeps.push(ms);
+      now += ms;
+    },
+  };
+}
+
+const retryable = () => new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'node down');
+
+describe('retryWithBackoff', () => {
+  it('retries retryable errors until success', async () => {
+    const clock = fakeClock();
+    const seen: number[] = [];
+    const result = await retryWithBackoff(
+      async (attempt) => {
+        seen.push(attempt);
+        if (attempt < 3) throw retryable();
+        return 'done';
+      },
+      { clock, rng: createRng(1), initialMs: 10, maxMs: 100, deadlineMs: 10_000 },
+    );
+    expect(result).toBe('done');
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(clock.sleeps).toHaveLength(3);
+  });
+
+  it('throws non-retryable errors at once', async () => {
+    let calls = 0;
+    const err = new SpindleError(ErrorCode.NOT_FOUND, 'no such file');
+    await expect(
+      retryWithBackoff(
+        async () => {
+          calls++;
+          throw err;
+        },
+        { clock: fakeClock(), rng: createRng(1) },
+      ),
+    ).rejects.toBe(err);
+    expect(calls).toBe(1);
+    const plain = new Error('bug');
+    await expect(retryWithBackoff(async () => Promise.reject(plain), { clock: fakeClock() })).rejects.toBe(plain);
+  });
+
+  it('uses full-jitter exponential delays capped at maxMs', async () => {
+    const clock = fakeClock();
+    await expect(
+      retryWithBackoff(async () => Promise.reject(retryable()), {
+        clock,
+        rng: createRng(9),
+        initialMs: 10,
+        maxMs: 80,
+        deadlineMs: 1e9,
+        attemptsMax: 12,
+      }),
+    ).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.RETRIES_EXHAUSTED));
+    expect(clock.sleeps).toHaveLength(11);
+    clock.sleeps.forEach((ms, i) => {
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(ms).toBeLessThanOrEqual(Math.min(80, 10 * 2 ** i));
+    });
+    // Deterministic with a seeded rng.
+    const rng = createRng(9);
+    expect(clock.sleeps[0]).toBe(backoffDelayMs(0, 10, 80, rng));
+  });
+
+  it('gives up at the deadline with RETRIES_EXHAUSTED carrying the last error', async () => {
+    const clock = fakeClock();
+    const last = retryable();
+    let caught: unknown;
+    try {
+      await retryWithBackoff(async () => Promise.reject(last), {
+        clock,
+        rng: createRng(3),
+        initialMs: 100,
+        maxMs: 100,
+        deadlineMs: 1_000,
+        what: 'storage.Write',
+      });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isSpindleError(caught, ErrorCode.RETRIES_EXHAUSTED)).toBe(true);
+    const err = caught as SpindleError;
+    expect(err.cause).toBe(last);
+    expect(err.message).toMatch(/^storage\.Write: gave up after \d+ attempts/);
+    expect(err.message).toMatch(/RPC_UNAVAILABLE/);
+    expect(clock.nowMs()).toBeLessThan(1_000);
+    expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBeLessThan(1_000);
+  });
+
+  it("rethrows the last error itself with exhausted: 'rethrow'", async () => {
+    const last = retryable();
+    await expect(
+      retryWithBackoff(async () => Promise.reject(last), { clock: fakeClock(), deadlineMs: 0, exhausted: 'rethrow' }),
+    ).rejects.toBe(last);
+  });
+
+  it('calls onRetry before each wait and honours a custom isRetryable', async () => {
+    const calls: Array<[number, number]> = [];
+    let n = 0;
+    await retryWithBackoff(
+      async () => {
+        if (n++ < 2) throw new Error('flaky');
+        return n;
+      },
+      {
+        clock: fakeClock(),
+        rng: createRng(2),
+        isRetryable: (err) => err instanceof Error && err.message === 'flaky',
+        onRetry: (_err, attempt, delayMs) => {
+          calls.push([attempt, delayMs]);
+        },
+      },
+    );
+    expect(calls.map(([attempt]) => attempt)).toEqual([1, 2]);
+  });
+
+  it('stops with CANCELLED when the signal aborts', async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const run = retryWithBackoff(
+      async () => {
+        calls++;
+        if (calls === 2) controller.abort();
+        throw retryable();
+      },
+      { clock: fakeClock(), signal: controller.signal },
+    );
+    await expect(run).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.CANCELLED));
+    expect(calls).toBe(2);
+    await expect(retryWithBackoff(async () => 1, { signal: AbortSignal.abort() })).rejects.toSatisfy((e: unknown) =>
+      isSpindleError(e, ErrorCode.CANCELLED),
+    );
+  });
+});
