@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// The `spindle` command. Spindle ships TypeScript sources and no build output: register tsx's
+// loader, then run the CLI (client/cli/main.ts). Exit codes: see `spindle --help`.
+import { register } from 'tsx/esm/api';
+
+register();
+const { run } = await import('../client/cli/main.ts');
+const code = await run(process.argv.slice(2));
+process.exitCode = code;
+// A leaked handle (a socket the client forgot) must not keep a finished command alive.
+setTimeout(() => process.exit(code), 2_000).unref();

@@ -1,0 +1,282 @@
+// The `spindle` command line (DESIGN §7): servers (`up`, `meta`, `storage`) and file commands.
+// bin/spindle.mjs registers tsx and calls `run(argv)`; the resolved number is the exit code
+// (exit-codes.ts: a contract scripts rely on, listed in `--help` and the README).
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CliError, EXIT_CODES_HELP, ExitCode, exitCodeFor, formatError } from './exit-codes.js';
+import * as files from './file-commands.js';
+import type { CliClient, CommandContext } from './file-commands.js';
+import { runMeta, runStorage, runUp } from './server-commands.js';
+import type { Preset } from './launcher.js';
+
+/** Where file commands find the cluster when neither --meta nor SPINDLE_META says. */
+export const DEFAULT_META_ADDRESS = '127.0.0.1:7400';
+/** How long closing the client may take before the command exits anyway. */
+const CLIENT_CLOSE_TIMEOUT_MS = 5_000;
+
+function intOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+function addressOption(value: string): string {
+  if (!/^[^\s:]+:\d{1,5}$/.test(value) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(value)) {
+    throw new InvalidArgumentError('expected host:port, e.g. 127.0.0.1:7400');
+  }
+  return value;
+}
+
+const presetOption = () => new Option('--preset <preset>', 'configuration preset').choices(['production', 'test']).default('production');
+
+/** Connects the client library (loaded lazily: `spindle up` does not need it). */
+async function connectClient(meta: string): Promise<{ client: CliClient; close(): Promise<void> }> {
+  // TODO(integration): static import once client/spindle-client.ts lands.
+  const specifier = '../spindle-client.js';
+  const { SpindleClient } = (await import(specifier)) as { SpindleClient: { connect(o: { meta: string }): Promise<{ close(): Promise<void> }> } };
+  const client = await SpindleClient.connect({ meta });
+  return { client: client as unknown as CliClient, close: () => client.close() };
+}
+
+interface RunState {
+  exitCode: number;
+}
+
+/** Runs a file command with a connected client, Ctrl-C handling and error reporting. */
+async function withClient(state: RunState, meta: string, fn: (ctx: CommandContext) => Promise<void>): Promise<void> {
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(ExitCode.INTERRUPTED);
+    abort.abort(new CliError('interrupted', ExitCode.INTERRUPTED, 'ECANCELED'));
+  };
+  process.on('SIGINT', onSigint);
+  let connection: { client: CliClient; close(): Promise<void> } | undefined;
+  try {
+    connection = await connectClient(meta);
+    await fn({ client: connection.client, out: process.stdout, signal: abort.signal });
+  } catch (err) {
+    if (abort.signal.aborted) {
+      process.stderr.write('spindle: interrupted\n');
+      state.exitCode = ExitCode.INTERRUPTED;
+      return;
+    }
+    reportError(state, err, meta);
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (connection !== undefined) {
+      await Promise.race([connection.close().catch(() => undefined), new Promise((r) => setTimeout(r, CLIENT_CLOSE_TIMEOUT_MS).unref())]);
+    }
+  }
+}
+
+function reportError(state: RunState, err: unknown, meta?: string): void {
+  const path = (err as { cliPath?: string } | undefined)?.cliPath;
+  const code = err instanceof CliError ? err.exitCode : exitCodeFor(err);
+  process.stderr.write(`${formatError(err, path)}\n`);
+  if (code === ExitCode.UNAVAILABLE && meta !== undefined) {
+    process.stderr.write(`spindle: is the cluster at ${meta} running? Start one with \`npx spindle up\`, or point --meta / SPINDLE_META at it.\n`);
+  }
+  if (process.env.SPINDLE_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  state.exitCode = code;
+}
+
+export function buildProgram(state: RunState): Command {
+  const program = new Command('spindle')
+    .description('Spindle: a distributed file system for AI clusters (metadata service, chain-replicated storage, client).')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', `\nEnvironment:\n  SPINDLE_META   cluster address for file commands (default ${DEFAULT_META_ADDRESS})\n\n${EXIT_CODES_HELP}`)
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  const metaOption = () =>
+    new Option('--meta <host:port>', 'metadata service of the cluster').env('SPINDLE_META').default(DEFAULT_META_ADDRESS).argParser(addressOption);
+  const progressOptions = (c: Command) =>
+    c.option('--progress', 'always show a progress bar (on stderr)').option('--no-progress', 'never show a progress bar');
+
+  // ---- servers --------------------------------------------------------------------------------
+  program
+    .command('up')
+    .description('start a local cluster (meta + storage nodes) in the foreground; prints one JSON line when ready; Ctrl-C stops it')
+    .option('--data-dir <dir>', 'where all data and logs live (reused by the next `up`)', './spindle-data')
+    .option('--storage-nodes <n>', 'storage node processes', intOption('--storage-nodes', 1, 64), 3)
+    .option('--replicas <r>', 'replicas per chain (at most --storage-nodes)', intOption('--replicas', 1, 16), 3)
+    .option('--targets-per-node <t>', 'targets (chain members) per storage node', intOption('--targets-per-node', 1, 64), 3)
+    .option('--port <p>', 'meta gRPC port; storage node i listens on port + i (0 = pick free ports)', intOption('--port', 0, 65535), 7400)
+    .option('--metrics-port <p>', 'meta /metrics port; storage node i uses port + i (0 = pick free ports)', intOption('--metrics-port', 0, 65535), 0)
+    .addOption(presetOption())
+    .action(async (o: { dataDir: string; storageNodes: number; replicas: number; targetsPerNode: number; port: number; metricsPort: number; preset: Preset }) => {
+      try {
+        state.exitCode = await runUp(o);
+      } catch (err) {
+        reportError(state, err);
+        if (state.exitCode === ExitCode.FAILURE && /replicas|storage-nodes|targets-per-node/.test(String((err as Error).message))) state.exitCode = ExitCode.USAGE;
+      }
+    });
+
+  program
+    .command('meta')
+    .description('run the metadata service and cluster manager in the foreground')
+    .option('--data-dir <dir>', 'data directory (lmdb lives in DIR/meta)', './spindle-data')
+    .option('--host <host>', 'listen address', '127.0.0.1')
+    .option('--port <p>', 'gRPC port (0 = pick one)', intOption('--port', 0, 65535), 7400)
+    .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', 0, 65535), 0)
+    .option('--replicas <r>', 'chain length of the automatically built chain table', intOption('--replicas', 1, 16), 3)
+    .option('--storage-nodes <n>', 'build chain table 1 once this many storage nodes registered (0 = never)', intOption('--storage-nodes', 0, 4096), 3)
+    .option('--config <file>', 'JSON config file (overrides the preset)')
+    .addOption(presetOption())
+    .action(async (o) => {
+      state.exitCode = await runMeta(o);
+    });
+
+  program
+    .command('storage')
+    .description('run one storage node in the foreground (restarting it on its old --data-dir keeps its id and data)')
+    .requiredOption('--data-dir <dir>', 'data directory of this node (node id and targets)')
+    .requiredOption('--meta <host:port>', 'cluster manager (meta) address', addressOption)
+    .option('--host <host>', 'listen address', '127.0.0.1')
+    .option('--port <p>', 'gRPC port (0 = pick one)', intOption('--port', 0, 65535), 0)
+    .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', 0, 65535), 0)
+    .option('--targets <n>', 'targets to create on first start', intOption('--targets', 1, 999), 3)
+    .option('--config <file>', 'JSON config file (overrides the preset)')
+    .addOption(presetOption())
+    .action(async (o) => {
+      state.exitCode = await runStorage(o);
+    });
+
+  // ---- files ----------------------------------------------------------------------------------
+  program
+    .command('ls')
+    .description('list a directory (default /)')
+    .argument('[paths...]')
+    .option('-l, --long', 'mode, links, owner, size, modification time')
+    .option('--json', 'one JSON array of entries')
+    .addOption(metaOption())
+    .action((paths: string[], o: { long?: boolean; json?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.ls(ctx, paths, o)));
+
+  program
+    .command('stat')
+    .description('show the attributes of files')
+    .argument('<paths...>')
+    .option('--json', 'print JSON')
+    .addOption(metaOption())
+    .action((paths: string[], o: { json?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.stat(ctx, paths, o)));
+
+  program
+    .command('cat')
+    .description('write files to stdout')
+    .argument('<paths...>')
+    .addOption(metaOption())
+    .action((paths: string[], o: { meta: string }) => withClient(state, o.meta, (ctx) => files.cat(ctx, paths)));
+
+  progressOptions(
+    program
+      .command('put')
+      .description('copy a local file (or - for stdin) into Spindle; DST may be a directory')
+      .argument('<src>')
+      .argument('<dst>')
+      .addOption(metaOption()),
+  ).action((src: string, dst: string, o: { progress?: boolean; meta: string }) =>
+    withClient(state, o.meta, async (ctx) => {
+      await files.put(ctx, src, dst, o);
+    }),
+  );
+
+  progressOptions(
+    program
+      .command('get')
+      .description('copy a file out of Spindle to a local path (or - for stdout); DST may be a directory')
+      .argument('<src>')
+      .argument('<dst>')
+      .addOption(metaOption()),
+  ).action((src: string, dst: string, o: { progress?: boolean; meta: string }) =>
+    withClient(state, o.meta, async (ctx) => {
+      await files.get(ctx, src, dst, o);
+    }),
+  );
+
+  progressOptions(
+    program
+      .command('cp')
+      .description('copy a file within Spindle; DST may be a directory')
+      .argument('<src>')
+      .argument('<dst>')
+      .addOption(metaOption()),
+  ).action((src: string, dst: string, o: { progress?: boolean; meta: string }) =>
+    withClient(state, o.meta, async (ctx) => {
+      await files.cp(ctx, src, dst, o);
+    }),
+  );
+
+  program
+    .command('mv')
+    .description('rename or move a file or directory; DST may be an existing directory')
+    .argument('<src>')
+    .argument('<dst>')
+    .addOption(metaOption())
+    .action((src: string, dst: string, o: { meta: string }) =>
+      withClient(state, o.meta, async (ctx) => {
+        await files.mv(ctx, src, dst);
+      }),
+    );
+
+  program
+    .command('rm')
+    .description('remove files (and directories with -r)')
+    .argument('<paths...>')
+    .option('-r, --recursive', 'remove directories and their contents')
+    .option('-f, --force', 'ignore missing paths')
+    .addOption(metaOption())
+    .action((paths: string[], o: { recursive?: boolean; force?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.rm(ctx, paths, o)));
+
+  program
+    .command('mkdir')
+    .description('create directories')
+    .argument('<paths...>')
+    .option('-p, --parents', 'create missing parents; no error if it exists')
+    .addOption(metaOption())
+    .action((paths: string[], o: { parents?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.mkdir(ctx, paths, o)));
+
+  program
+    .command('du')
+    .description('bytes used by files under each path (default /)')
+    .argument('[paths...]')
+    .option('-h, --human', 'human-readable sizes')
+    .option('--json', 'print JSON')
+    .addOption(metaOption())
+    .action((paths: string[], o: { human?: boolean; json?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.du(ctx, paths, o)));
+
+  program
+    .command('df')
+    .description('capacity and usage of the cluster')
+    .option('-h, --human', 'human-readable sizes')
+    .option('--json', 'print JSON')
+    .addOption(metaOption())
+    .action((o: { human?: boolean; json?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.df(ctx, o)));
+
+  return program;
+}
+
+/** Parses `argv` (without node and script) and runs the command; resolves with the exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const state: RunState = { exitCode: ExitCode.OK };
+  const program = buildProgram(state);
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return ExitCode.USAGE;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
+      return ExitCode.USAGE;
+    }
+    reportError(state, err);
+  }
+  return state.exitCode;
+}

@@ -1,0 +1,202 @@
+// `spindle up`, `spindle meta`, `spindle storage`: start servers in the foreground.
+//
+// `up` runs meta + N storage nodes as child processes (client/cli/launcher.ts), prints one JSON
+// line when a client can write, and stops every child on Ctrl-C/SIGTERM/SIGHUP (storage nodes
+// first, SIGTERM then SIGKILL after a timeout), exiting 0. `meta` and `storage` run one service
+// with inherited stdio and pass signals on; their exit code is the service's.
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import {
+  acquireDataDirLock,
+  DEFAULT_ENTRIES,
+  entryArgv,
+  LaunchError,
+  LocalCluster,
+  metaFlags,
+  REPO_ROOT,
+  serverEnv,
+  STOP_TIMEOUT_MS,
+  storageFlags,
+  type Preset,
+  type ServiceEntries,
+} from './launcher.js';
+import { CliError, ExitCode } from './exit-codes.js';
+
+/** Test hook: point `up` at other server entries (documented in test/integration, not for users). */
+function entriesFromEnv(): ServiceEntries {
+  return {
+    meta: process.env.SPINDLE_META_ENTRY ?? DEFAULT_ENTRIES.meta,
+    storage: process.env.SPINDLE_STORAGE_ENTRY ?? DEFAULT_ENTRIES.storage,
+  };
+}
+
+export interface UpOptions {
+  dataDir: string;
+  storageNodes: number;
+  replicas: number;
+  targetsPerNode: number;
+  port: number;
+  metricsPort: number;
+  preset: Preset;
+}
+
+const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+function hintFor(err: LaunchError, options: UpOptions): string {
+  const tail = err.logTail;
+  if (/EADDRINUSE|address already in use|cannot listen/i.test(tail + err.message)) {
+    return `A port is already in use: another cluster may be running. Stop it, or pick other ports with --port (now ${options.port}; storage nodes use the next ${options.storageNodes}).`;
+  }
+  if (/ENOSPC|no space/i.test(tail)) return `The disk under ${options.dataDir} is full: free space or use another --data-dir.`;
+  if (/EACCES|permission denied/i.test(tail)) return `Spindle cannot write to ${options.dataDir}: fix its permissions or use another --data-dir.`;
+  return `Fix the cause above (full log: ${err.logFile}) and run \`spindle up\` again; the data in ${options.dataDir} is kept.`;
+}
+
+/** Runs `spindle up`; resolves with the exit code once the cluster has been stopped. */
+export async function runUp(options: UpOptions): Promise<number> {
+  const dataDir = resolve(options.dataDir);
+  const lock = acquireDataDirLock(dataDir);
+  const abort = new AbortController();
+  let cluster: LocalCluster | undefined;
+  let signalled: NodeJS.Signals | undefined;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+
+  const shutdown = async (code: number) => {
+    try {
+      if (cluster !== undefined) await cluster.stop(STOP_TIMEOUT_MS);
+    } finally {
+      lock.release();
+      resolveDone(code);
+    }
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled !== undefined) {
+      // Second Ctrl-C: do not wait any longer.
+      process.stderr.write(`spindle up: ${signal} again, killing every process now\n`);
+      for (const pid of cluster?.pids() ?? []) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      return;
+    }
+    signalled = signal;
+    process.stderr.write(`spindle up: ${signal} received, stopping ${cluster ? 'the cluster' : 'the services started so far'}…\n`);
+    abort.abort();
+    if (cluster !== undefined) void shutdown(ExitCode.OK);
+  };
+  for (const s of SHUTDOWN_SIGNALS) process.on(s, onSignal);
+
+  try {
+    cluster = await LocalCluster.start({
+      dataDir,
+      storageNodes: options.storageNodes,
+      replicas: options.replicas,
+      targetsPerNode: options.targetsPerNode,
+      port: options.port,
+      metricsPort: options.metricsPort,
+      preset: options.preset,
+      entries: entriesFromEnv(),
+      signal: abort.signal,
+    });
+  } catch (err) {
+    lock.release();
+    for (const s of SHUTDOWN_SIGNALS) process.off(s, onSignal);
+    if (signalled !== undefined) {
+      process.stderr.write('spindle up: stopped before the cluster was ready\n');
+      return ExitCode.OK;
+    }
+    if (err instanceof LaunchError) {
+      const lines = err.logTail.split('\n').slice(-20).join('\n');
+      process.stderr.write(`spindle up: ${err.message}\n`);
+      if (lines.trim() !== '') process.stderr.write(`--- last lines of ${err.logFile} ---\n${lines}\n---\n`);
+      process.stderr.write(`spindle up: ${hintFor(err, { ...options, dataDir })}\n`);
+      return ExitCode.FAILURE;
+    }
+    throw err;
+  }
+  if (signalled !== undefined) {
+    await shutdown(ExitCode.OK);
+  } else {
+    const running = cluster;
+    running.onUnexpectedExit = (name, code, sig, logFile) => {
+      const how = sig ? `signal ${sig}` : `exit code ${code}`;
+      process.stderr.write(`spindle up: ${name} exited unexpectedly (${how}); log: ${logFile}\n`);
+      if (name === 'meta') {
+        process.stderr.write('spindle up: the metadata service is gone, stopping the cluster\n');
+        void shutdown(ExitCode.FAILURE);
+      } else {
+        const index = Number(name.replace('storage-', ''));
+        process.stderr.write(
+          `spindle up: the cluster keeps serving from the other replicas; restart the node with: npx spindle storage --data-dir ${running.storageDataDir(index)} --meta ${running.meta.ready.addr}\n`,
+        );
+      }
+    };
+    process.stdout.write(`${JSON.stringify({ ...running.summary(), pid: process.pid })}\n`);
+  }
+  const code = await done;
+  for (const s of SHUTDOWN_SIGNALS) process.off(s, onSignal);
+  return code;
+}
+
+/** Runs one service entry in the foreground with inherited stdio; resolves with its exit code. */
+export function runService(entry: 'meta' | 'storage', flags: string[]): Promise<number> {
+  const entries = entriesFromEnv();
+  const child = spawn(process.execPath, entryArgv(entries[entry], flags), {
+    cwd: REPO_ROOT,
+    env: serverEnv(),
+    stdio: 'inherit',
+    // Own process group, so the service gets exactly one signal: the one forwarded below.
+    detached: true,
+  });
+  const forward = (signal: NodeJS.Signals) => {
+    child.kill(signal);
+  };
+  for (const s of SHUTDOWN_SIGNALS) process.on(s, forward);
+  const killOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  return new Promise((resolveExit, reject) => {
+    child.once('error', (err) => reject(new CliError(`cannot start ${entry}: ${err.message}`)));
+    child.once('exit', (code, signal) => {
+      for (const s of SHUTDOWN_SIGNALS) process.off(s, forward);
+      process.off('exit', killOnExit);
+      if (signal === 'SIGINT' || signal === 'SIGTERM') resolveExit(ExitCode.OK);
+      else resolveExit(code ?? ExitCode.FAILURE);
+    });
+  });
+}
+
+export interface MetaCommandOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  metricsPort: number;
+  replicas: number;
+  storageNodes: number;
+  preset: Preset;
+  config?: string;
+}
+
+export function runMeta(o: MetaCommandOptions): Promise<number> {
+  return runService('meta', metaFlags(o));
+}
+
+export interface StorageCommandOptions {
+  dataDir: string;
+  meta: string;
+  host: string;
+  port: number;
+  metricsPort: number;
+  targets: number;
+  preset: Preset;
+  config?: string;
+}
+
+export function runStorage(o: StorageCommandOptions): Promise<number> {
+  return runService('storage', storageFlags(o));
+}

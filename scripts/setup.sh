@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what Spindle needs on a Debian 12 machine with Node 20, and nothing else:
+#   1. the Debian packages in SYSTEM_PACKAGES that are not installed yet (apt-get update runs once,
+#      and only when something is missing);
+#   2. the npm dependencies (`npm ci`) when node_modules is missing or older than package-lock.json.
+# Idempotent: a second run on a ready machine changes nothing and takes about a second.
+# Run it as root (or with sudo available) when a system package is missing.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# Debian packages the test suite needs today. The core (meta, storage, client, CLI) needs none:
+# everything it uses ships as npm packages with prebuilt binaries. Add a package here in the same
+# commit as the first test that needs it (e.g. fuse3 libfuse3-dev for the mount, liburing-dev for
+# the io_uring addon, etcd-server for the etcd engine, nftables iproute2 for partition tests).
+SYSTEM_PACKAGES=(
+)
+
+missing=()
+for pkg in "${SYSTEM_PACKAGES[@]}"; do
+  if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing system packages: ${missing[*]}"
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO=(sudo)
+    else
+      echo "setup: need root to install ${missing[*]} (run as root or install sudo)" >&2
+      exit 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -q
+  "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: system packages ok (${#SYSTEM_PACKAGES[@]} required)"
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if ((node_major < 20)); then
+  echo "setup: Spindle needs Node.js 20 or newer (found $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+# npm ci when node_modules is missing, or when the lock file changed since the last install
+# (npm writes node_modules/.package-lock.json on every install).
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+else
+  echo "setup: node_modules up to date"
+fi

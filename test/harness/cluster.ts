@@ -1,0 +1,171 @@
+// The cluster harness: real meta + storage processes on loopback for cross-module tests, started
+// by the same launcher as `spindle up` (client/cli/launcher.ts).
+//
+// Guarantees: every process it starts is stopped and every temp dir it made is removed — by
+// `stop()`, by `useCluster`'s afterAll even when a test failed, and as a last resort by a process
+// 'exit' hook (SIGKILL + rmSync) if the test worker goes away without running its hooks.
+// Set SPINDLE_TEST_KEEP=1 to keep data dirs (logs are in <dataDir>/logs) for a post-mortem.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { LocalCluster, type Preset, type ServiceEntries, type StorageNodeInfo } from '../../client/cli/launcher.js';
+// TODO(integration): static import once client/index.ts lands.
+interface SpindleClient {
+  close(): Promise<void>;
+}
+const SpindleClient = {
+  async connect(options: { meta: string }): Promise<SpindleClient> {
+    const specifier = '../../client/index.js';
+    const mod = (await import(specifier)) as { SpindleClient: { connect(o: { meta: string }): Promise<SpindleClient> } };
+    return mod.SpindleClient.connect(options);
+  },
+};
+
+export interface ClusterOptions {
+  storageNodes?: number;
+  replicas?: number;
+  targetsPerNode?: number;
+  preset?: Preset;
+  /** Use this dir (kept after stop) instead of a fresh temp dir (removed after stop). */
+  dataDir?: string;
+  /** Server entries; tests of the launcher point them at fakes. */
+  entries?: ServiceEntries;
+  /** Extra environment for every server process. */
+  env?: Record<string, string>;
+}
+
+export interface TestCluster {
+  readonly metaAddress: string;
+  readonly dataDir: string;
+  /** Live storage nodes, in start order. */
+  readonly nodes: StorageNodeInfo[];
+  /** The launcher's view (process handles, log files). */
+  readonly local: LocalCluster;
+  /** A connected client; closed by stop(). */
+  client(): Promise<SpindleClient>;
+  /** Signals a storage node's process (default SIGKILL: a crash) and waits for it to exit. */
+  killNode(id: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a stopped storage node again on its old data dir; resolves with its new info. */
+  restartNode(id: number): Promise<StorageNodeInfo>;
+  /** Every pid the cluster started (running or not). */
+  pids(): number[];
+  /** Stops clients and processes, removes the temp dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const openClusters = new Set<{ local?: LocalCluster; tempDir?: string }>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    // Processes are SIGKILLed by the launcher's own exit hook; remove what is left on disk.
+    for (const entry of openClusters) {
+      if (entry.tempDir !== undefined && process.env.SPINDLE_TEST_KEEP !== '1') rmSync(entry.tempDir, { recursive: true, force: true });
+    }
+  });
+}
+
+export async function startCluster(options: ClusterOptions = {}): Promise<TestCluster> {
+  installExitHook();
+  const tempDir = options.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'spindle-test-')) : undefined;
+  const dataDir = options.dataDir ?? tempDir!;
+  const entry: { local?: LocalCluster; tempDir?: string } = { tempDir };
+  openClusters.add(entry);
+  const removeTemp = () => {
+    if (tempDir !== undefined && process.env.SPINDLE_TEST_KEEP !== '1') rmSync(tempDir, { recursive: true, force: true });
+    openClusters.delete(entry);
+  };
+  let local: LocalCluster;
+  try {
+    local = await LocalCluster.start({
+      dataDir,
+      storageNodes: options.storageNodes ?? 3,
+      replicas: options.replicas ?? 3,
+      targetsPerNode: options.targetsPerNode ?? 3,
+      preset: options.preset ?? 'test',
+      port: 0,
+      metricsPort: 0,
+      entries: options.entries,
+      env: options.env,
+    });
+  } catch (err) {
+    removeTemp();
+    throw err;
+  }
+  entry.local = local;
+  const clients = new Set<SpindleClient>();
+  let stopping: Promise<void> | undefined;
+
+  const cluster: TestCluster = {
+    metaAddress: local.meta.ready.addr,
+    dataDir: local.dataDir,
+    local,
+    get nodes() {
+      return local.nodes().filter((n) => local.storage.get(local.indexOfNode(n.id))?.running);
+    },
+    async client() {
+      if (stopping !== undefined) throw new Error('cluster is stopped');
+      const client = await SpindleClient.connect({ meta: local.meta.ready.addr });
+      clients.add(client);
+      return client;
+    },
+    async killNode(id, signal = 'SIGKILL') {
+      const service = local.storage.get(local.indexOfNode(id));
+      if (service === undefined || !service.running) return;
+      service.kill(signal);
+      await service.exited();
+    },
+    async restartNode(id) {
+      const index = local.indexOfNode(id);
+      const service = await local.startStorageNode(index);
+      const info = local.nodes().find((n) => n.id === service.ready.id)!;
+      return info;
+    },
+    pids() {
+      return local.pids();
+    },
+    stop() {
+      if (stopping === undefined) {
+        stopping = (async () => {
+          await Promise.allSettled([...clients].map((c) => c.close()));
+          clients.clear();
+          await local.stop();
+          removeTemp();
+        })();
+      }
+      return stopping;
+    },
+  };
+  return cluster;
+}
+
+/**
+ * Starts a cluster in beforeAll and stops it in afterAll (which vitest runs even when tests or
+ * beforeAll fail). Returns a getter for the running cluster.
+ */
+export function useCluster(options: ClusterOptions = {}): () => TestCluster {
+  let cluster: TestCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startCluster(options);
+  }, 180_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  }, 60_000);
+  return () => {
+    if (cluster === undefined) throw new Error('cluster not started (did beforeAll fail?)');
+    return cluster;
+  };
+}
+
+/** True while a process with this pid exists. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
