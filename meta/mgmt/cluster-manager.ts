@@ -1,0 +1,350 @@
+// The cluster manager (3FS "mgmtd"): registers storage nodes and their targets, builds chain
+// tables, reorders chains, records heartbeats, and publishes the versioned RoutingInfo that every
+// client and storage node caches. It is also the namespace's ClusterView.
+//
+// Guarantees:
+// - Every persisted change (registration, chain table, chain update) is one KvEngine transaction
+//   that also bumps the routing version; changes run one at a time, and a change that fails
+//   validation stores nothing and leaves the in-memory state unchanged.
+// - State survives a restart: `open()` loads it from the store.
+// - Chain table 1 is built automatically, in the same change as the registration that brings the
+//   registered nodes to `storageNodesExpected` (if building fails, e.g. R > N, the registration
+//   still succeeds and the reason is logged).
+// - Admin requests (CreateChainTable, UpdateChain) carrying a tag return their first result when
+//   retried with the same tag (kept in memory, bounded; a different request under a used tag is
+//   DUPLICATE_REQUEST_MISMATCH).
+import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../common/clock.js';
+import { ErrorCode, SpindleError, isSpindleError } from '../../common/errors.js';
+import { silentLogger } from '../../common/logger.js';
+import type {
+  ChainInfo,
+  CreateChainTableResponse,
+  GetRoutingInfoResponse,
+  HeartbeatResponse,
+  RegisterNodeResponse,
+  RoutingInfo,
+  UpdateChainResponse,
+} from '../../proto/index.js';
+import type { ChainTableSnapshot, ClusterCapacity, ClusterView } from '../cluster-view.js';
+import type { KvEngine } from '../kv/engine.js';
+import {
+  ClusterDraft,
+  StateChangedError,
+  commitDraft,
+  initClusterStore,
+  loadClusterState,
+  type ChainTableRecord,
+  type ClusterState,
+} from './cluster-store.js';
+import { DEFAULT_CHAIN_TABLE_ID, MGMT_IDEMPOTENCY_ENTRIES_MAX, STATE_RELOAD_ATTEMPTS_MAX } from './constants.js';
+import { HeartbeatTable, applyRegistration, validateHeartbeat, validateRegistration } from './node-registry.js';
+import { applyChainUpdate, buildRoutingInfo, planChainTable, validateChainUpdate, validateReplicas } from './routing.js';
+import { mgmtMetrics, type MgmtMetrics } from './metrics.js';
+import { readTag, requireInt, requireObject } from './validate.js';
+
+export interface ClusterManagerOptions {
+  kv: KvEngine;
+  /** Chain length of the chain table built automatically. */
+  replicas: number;
+  /** Build chain table 1 once this many storage nodes registered (0 = only on CreateChainTable). */
+  storageNodesExpected: number;
+  /** A node is reported alive while its last heartbeat is younger than this. */
+  nodeLeaseMs: number;
+  clock?: Clock;
+  logger?: Logger;
+  /** Where spindle_mgmt_* metrics are registered (none when absent). */
+  registry?: Registry;
+}
+
+type ChangeListener = (routing: RoutingInfo) => void;
+
+/** A promise-chain mutex: persisted changes run one at a time. */
+class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn, fn);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+export class ClusterManager implements ClusterView {
+  private state: ClusterState;
+  private readonly heartbeats = new HeartbeatTable();
+  private readonly queue = new SerialQueue();
+  private readonly listeners = new Set<ChangeListener>();
+  private readonly idempotency = new Map<string, { fingerprint: string; response: unknown }>();
+  private readonly kv: KvEngine;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly metrics: MgmtMetrics | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly options: ClusterManagerOptions,
+    initial: ClusterState,
+  ) {
+    this.kv = options.kv;
+    this.clock = options.clock ?? systemClock;
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'meta.mgmt' });
+    this.state = initial;
+    this.metrics = options.registry ? mgmtMetrics(options.registry, () => this.gauges()) : undefined;
+  }
+
+  /** Loads (or initializes) the persisted state and returns a ready manager. */
+  static async open(options: ClusterManagerOptions): Promise<ClusterManager> {
+    requireInt(options.replicas, 'replicas', 1);
+    requireInt(options.storageNodesExpected, 'storageNodesExpected', 0);
+    requireInt(options.nodeLeaseMs, 'nodeLeaseMs', 1);
+    await initClusterStore(options.kv);
+    const manager = new ClusterManager(options, await loadClusterState(options.kv));
+    manager.logger.info(
+      {
+        routingVersion: manager.state.routingVersion,
+        nodes: manager.state.nodes.size,
+        chains: manager.state.chains.size,
+        chainTables: manager.state.chainTables.size,
+      },
+      'cluster manager loaded',
+    );
+    // A restart after the expected nodes registered, but before the table was built (e.g. the
+    // build failed and the configuration was fixed), builds it now.
+    await manager.maybeAutoBuild();
+    return manager;
+  }
+
+  /** Current routing version. */
+  get routingVersion(): number {
+    return this.state.routingVersion;
+  }
+
+  /** Calls `listener` with the new snapshot after every persisted change; returns unsubscribe. */
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Mgmt operations
+
+  async registerNode(request: unknown): Promise<RegisterNodeResponse> {
+    this.throwIfClosed();
+    const registration = validateRegistration(request);
+    const { nodeId, created } = await this.change((draft) => {
+      const result = applyRegistration(draft, registration);
+      this.autoBuildInto(draft);
+      return result;
+    });
+    this.heartbeats.touch(nodeId, this.clock.nowUs());
+    this.logger.info(
+      { nodeId, address: registration.address, targets: registration.targetPaths.length, created, routingVersion: this.routingVersion },
+      created ? 'storage node registered' : 'storage node re-registered',
+    );
+    return { nodeId, routing: this.routingInfo() };
+  }
+
+  async heartbeat(request: unknown): Promise<HeartbeatResponse> {
+    this.throwIfClosed();
+    const heartbeat = validateHeartbeat(this.state, request);
+    this.heartbeats.record(heartbeat, this.clock.nowUs());
+    this.metrics?.heartbeats.inc();
+    return { routingVersion: this.routingVersion };
+  }
+
+  /** The snapshot, omitted when `knownVersion` is already current. */
+  async getRoutingInfo(request: unknown): Promise<GetRoutingInfoResponse> {
+    this.throwIfClosed();
+    const body = request === undefined ? {} : requireObject(request, 'GetRoutingInfo request');
+    const knownVersion = requireInt(body['knownVersion'] ?? 0, 'known_version', 0);
+    return this.routingSince(knownVersion);
+  }
+
+  /** Same as getRoutingInfo without request checks (the in-process RoutingCache fetch). */
+  routingSince(knownVersion: number): GetRoutingInfoResponse {
+    const version = this.routingVersion;
+    return knownVersion === version ? { routing: undefined, version } : { routing: this.routingInfo(), version };
+  }
+
+  /** The current snapshot. */
+  routingInfo(): RoutingInfo {
+    return buildRoutingInfo(this.state, this.heartbeats, this.clock.nowUs(), this.options.nodeLeaseMs);
+  }
+
+  async createChainTable(request: unknown): Promise<CreateChainTableResponse> {
+    this.throwIfClosed();
+    const body = requireObject(request, 'CreateChainTable request');
+    const tag = readTag(body['tag']);
+    const replicas = validateReplicas(body['replicas']);
+    return this.idempotent(tag, `create-chain-table:${replicas}`, async () => {
+      const table = await this.change((draft) => planChainTable(draft, replicas));
+      this.logger.info({ tableId: table.tableId, version: table.version, chains: table.chainIds.length, replicas }, 'chain table created');
+      return { table: { ...table, chainIds: [...table.chainIds] } };
+    });
+  }
+
+  async updateChain(request: unknown): Promise<UpdateChainResponse> {
+    this.throwIfClosed();
+    const body = requireObject(request, 'UpdateChain request');
+    const tag = readTag(body['tag']);
+    const update = validateChainUpdate(body);
+    return this.idempotent(tag, `update-chain:${update.chainId}:${update.targetIds.join(',')}`, async () => {
+      const chain = await this.change((draft) => applyChainUpdate(draft, update));
+      this.logger.info({ chainId: chain.chainId, chainVersion: chain.chainVersion, targets: chain.targetIds }, 'chain updated');
+      const info: ChainInfo = { chainId: chain.chainId, chainVersion: chain.chainVersion, targetIds: [...chain.targetIds] };
+      return { chain: info };
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // ClusterView
+
+  latestChainTable(tableId: number): ChainTableSnapshot | undefined {
+    const table = this.state.chainTables.get(tableId)?.at(-1);
+    return table === undefined ? undefined : snapshot(table);
+  }
+
+  chainTable(tableId: number, version: number): ChainTableSnapshot | undefined {
+    const table = this.state.chainTables.get(tableId)?.find((t) => t.version === version);
+    return table === undefined ? undefined : snapshot(table);
+  }
+
+  /** Per chain: the mean of its targets' reported capacity and free bytes (so replicas count once). */
+  capacity(): ClusterCapacity {
+    let capacityBytes = 0;
+    let freeBytes = 0;
+    for (const chain of this.state.chains.values()) {
+      if (chain.targetIds.length === 0) continue;
+      let capacity = 0;
+      let free = 0;
+      for (const targetId of chain.targetIds) {
+        const report = this.heartbeats.report(targetId);
+        capacity += report?.capacityBytes ?? 0;
+        free += Math.max(0, (report?.capacityBytes ?? 0) - (report?.usedBytes ?? 0));
+      }
+      capacityBytes += Math.floor(capacity / chain.targetIds.length);
+      freeBytes += Math.floor(free / chain.targetIds.length);
+    }
+    return { capacityBytes, freeBytes };
+  }
+
+  /** Stops accepting changes; pending ones finish. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue.run(async () => undefined);
+    this.listeners.clear();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Internals
+
+  /**
+   * Runs `apply` on a draft of the current state and stores the result in one transaction. If the
+   * store moved underneath (another writer), reloads and retries a bounded number of times.
+   */
+  private change<T>(apply: (draft: ClusterDraft) => T): Promise<T> {
+    return this.queue.run(async () => {
+      for (let attempt = 1; ; attempt++) {
+        const draft = new ClusterDraft(this.state);
+        const result = apply(draft);
+        try {
+          await commitDraft(this.kv, draft);
+        } catch (err) {
+          if (err instanceof StateChangedError && attempt < STATE_RELOAD_ATTEMPTS_MAX) {
+            this.logger.warn({ err, attempt }, 'cluster state changed in the store; reloading');
+            this.state = await loadClusterState(this.kv);
+            continue;
+          }
+          throw err;
+        }
+        this.state = draft.result();
+        this.metrics?.changes.inc();
+        this.notify();
+        return result;
+      }
+    });
+  }
+
+  private notify(): void {
+    if (this.listeners.size === 0) return;
+    const routing = this.routingInfo();
+    for (const listener of this.listeners) {
+      try {
+        listener(routing);
+      } catch (err) {
+        this.logger.error({ err }, 'routing change listener threw');
+      }
+    }
+  }
+
+  /** Adds chain table 1 to the draft when the expected nodes are registered and it is missing. */
+  private autoBuildInto(draft: ClusterDraft): void {
+    const expected = this.options.storageNodesExpected;
+    if (expected === 0 || draft.nodes.size < expected || draft.chainTables.has(DEFAULT_CHAIN_TABLE_ID)) return;
+    // planChainTable checks everything before it writes, so a failure leaves `draft` exactly as
+    // the registration made it.
+    try {
+      const table = planChainTable(draft, this.options.replicas);
+      this.logger.info({ tableId: table.tableId, version: table.version, chains: table.chainIds.length }, 'chain table built automatically');
+    } catch (err) {
+      if (!isSpindleError(err)) throw err;
+      this.logger.error({ err, nodes: draft.nodes.size, replicas: this.options.replicas }, 'cannot build chain table 1 automatically');
+    }
+  }
+
+  private async maybeAutoBuild(): Promise<void> {
+    const expected = this.options.storageNodesExpected;
+    if (expected === 0 || this.state.nodes.size < expected || this.state.chainTables.has(DEFAULT_CHAIN_TABLE_ID)) return;
+    try {
+      await this.change((draft) => planChainTable(draft, this.options.replicas));
+    } catch (err) {
+      if (!isSpindleError(err)) throw err;
+      this.logger.error({ err }, 'cannot build chain table 1 automatically');
+    }
+  }
+
+  private async idempotent<T>(tag: { clientId: string; requestId: number } | undefined, fingerprint: string, run: () => Promise<T>): Promise<T> {
+    if (tag === undefined) return run();
+    const key = `${tag.clientId}\0${tag.requestId}`;
+    const stored = this.idempotency.get(key);
+    if (stored !== undefined) {
+      if (stored.fingerprint !== fingerprint) {
+        throw new SpindleError(
+          ErrorCode.DUPLICATE_REQUEST_MISMATCH,
+          `request ${tag.requestId} of client ${tag.clientId} was already used for a different admin request`,
+        );
+      }
+      return stored.response as T;
+    }
+    const response = await run();
+    this.idempotency.set(key, { fingerprint, response });
+    if (this.idempotency.size > MGMT_IDEMPOTENCY_ENTRIES_MAX) {
+      this.idempotency.delete(this.idempotency.keys().next().value!);
+    }
+    return response;
+  }
+
+  private gauges(): { routingVersion: number; nodes: number; nodesAlive: number; chains: number } {
+    const nowUs = this.clock.nowUs();
+    let nodesAlive = 0;
+    for (const nodeId of this.state.nodes.keys()) {
+      if (this.heartbeats.isAlive(nodeId, nowUs, this.options.nodeLeaseMs)) nodesAlive++;
+    }
+    return { routingVersion: this.routingVersion, nodes: this.state.nodes.size, nodesAlive, chains: this.state.chains.size };
+  }
+
+  private throwIfClosed(): void {
+    if (this.closed) throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'the cluster manager is shutting down');
+  }
+}
+
+function snapshot(table: ChainTableRecord): ChainTableSnapshot {
+  return { tableId: table.tableId, version: table.version, chainIds: [...table.chainIds] };
+}

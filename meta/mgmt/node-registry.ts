@@ -1,0 +1,180 @@
+// Storage node registration and heartbeats.
+//
+// Registration (persisted): a new node (id 0) gets the next id from 1 up, and its targets become
+// `node_id * 1000 + index`; a known id re-registering updates its address and host name and may
+// add targets (never remove them: a target in a chain cannot disappear by restarting a process).
+// A retried first registration (id 0, same address, same target paths as a known node) answers
+// with that node's id instead of creating a second node: no two live processes share an address.
+//
+// Heartbeats (in memory only, never persisted: they would turn every second into a write): the
+// last heartbeat time of each node and the last reported state, used and capacity bytes of each
+// target. A node counts as alive while its last heartbeat (or registration) is younger than the
+// node lease. Failure detection — moving targets offline — is a later issue.
+import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { TARGETS_PER_NODE_MAX } from '../../common/constants.js';
+import { LocalTargetState, PublicTargetState } from '../../proto/index.js';
+import type { ClusterDraft, ClusterState, TargetRecord } from './cluster-store.js';
+import { HOSTNAME_MAX_BYTES, NODE_ADDRESS_MAX_BYTES, TARGET_PATH_MAX_BYTES } from './constants.js';
+import { invalid, requireAddress, requireArray, requireInt, requireObject, requireString } from './validate.js';
+
+/** Largest node id whose target ids still fit in uint32. */
+export const NODE_ID_MAX = Math.floor(0xffff_ffff / TARGETS_PER_NODE_MAX) - 1;
+
+export function targetIdOf(nodeId: number, index: number): number {
+  return nodeId * TARGETS_PER_NODE_MAX + index;
+}
+
+export interface Registration {
+  nodeId: number;
+  address: string;
+  hostname: string;
+  targetPaths: string[];
+}
+
+/** Checks a RegisterNode request (see validate.ts for the style of the errors). */
+export function validateRegistration(request: unknown): Registration {
+  const body = requireObject(request, 'RegisterNode request');
+  const nodeId = requireInt(body['nodeId'] ?? 0, 'node_id', 0, NODE_ID_MAX);
+  const address = requireAddress(body['address'], 'address', NODE_ADDRESS_MAX_BYTES);
+  const hostname = requireString(body['hostname'], 'hostname', HOSTNAME_MAX_BYTES, false);
+  const paths = requireArray(body['targetPaths'], 'target_paths', TARGETS_PER_NODE_MAX);
+  if (paths.length === 0) throw invalid('target_paths is empty: a storage node registers at least one target directory');
+  const targetPaths = paths.map((path, i) => requireString(path, `target_paths[${i}]`, TARGET_PATH_MAX_BYTES, true));
+  const duplicate = targetPaths.find((path, i) => targetPaths.indexOf(path) !== i);
+  if (duplicate !== undefined) throw invalid(`target_paths lists ${JSON.stringify(duplicate)} twice: each target is its own directory`);
+  return { nodeId, address, hostname, targetPaths };
+}
+
+function targetsOfNode(state: ClusterState, nodeId: number): TargetRecord[] {
+  return [...state.targets.values()].filter((target) => target.nodeId === nodeId).sort((a, b) => a.targetId - b.targetId);
+}
+
+/**
+ * Applies a registration to the draft; returns the node id and whether the node is new.
+ * Throws NODE_NOT_FOUND for an unknown non-zero id and INVALID_ARGUMENT for fewer targets than
+ * the node registered before, leaving the draft untouched.
+ */
+export function applyRegistration(draft: ClusterDraft, registration: Registration): { nodeId: number; created: boolean } {
+  let nodeId = registration.nodeId;
+  if (nodeId === 0) {
+    // A retry of a first registration whose answer was lost.
+    for (const node of draft.nodes.values()) {
+      if (node.address !== registration.address) continue;
+      const paths = targetsOfNode(draft, node.nodeId).map((target) => target.path);
+      if (paths.length === registration.targetPaths.length && paths.every((path, i) => path === registration.targetPaths[i])) {
+        nodeId = node.nodeId;
+        break;
+      }
+    }
+  } else if (!draft.nodes.has(nodeId)) {
+    throw new SpindleError(
+      ErrorCode.NODE_NOT_FOUND,
+      `node ${nodeId} is not registered with this cluster manager: its data directory belongs to another cluster ` +
+        '(or the meta data directory was replaced); start the storage node with an empty --data-dir to join as a new node',
+    );
+  }
+
+  const created = nodeId === 0;
+  if (created) nodeId = draft.allocateNodeId();
+  if (nodeId > NODE_ID_MAX) throw new SpindleError(ErrorCode.INTERNAL, `node ids are exhausted (largest is ${NODE_ID_MAX})`);
+
+  const existing = targetsOfNode(draft, nodeId);
+  if (registration.targetPaths.length < existing.length) {
+    throw invalid(
+      `node ${nodeId} registered ${existing.length} targets before but now reports ${registration.targetPaths.length}: ` +
+        'targets cannot be removed by re-registering; restore the missing target directories',
+    );
+  }
+
+  draft.putNode({ nodeId, address: registration.address, hostname: registration.hostname });
+  registration.targetPaths.forEach((path, index) => {
+    const targetId = targetIdOf(nodeId, index);
+    const known = draft.targets.get(targetId);
+    if (known !== undefined && known.path === path) return;
+    draft.putTarget({
+      targetId,
+      nodeId,
+      chainId: known?.chainId ?? 0,
+      path,
+      publicState: known?.publicState ?? PublicTargetState.SERVING,
+    });
+  });
+  return { nodeId, created };
+}
+
+export interface TargetReport {
+  localState: LocalTargetState;
+  usedBytes: number;
+  capacityBytes: number;
+}
+
+export interface Heartbeat {
+  nodeId: number;
+  targets: Array<{ targetId: number } & TargetReport>;
+  routingVersion: number;
+}
+
+/** Checks a Heartbeat request against the registered nodes and targets. */
+export function validateHeartbeat(state: ClusterState, request: unknown): Heartbeat {
+  const body = requireObject(request, 'Heartbeat request');
+  const nodeId = requireInt(body['nodeId'], 'node_id', 0, NODE_ID_MAX);
+  if (nodeId === 0) throw invalid('node_id is missing: register the node first and heartbeat with the id it was given');
+  if (!state.nodes.has(nodeId)) {
+    throw new SpindleError(ErrorCode.NODE_NOT_FOUND, `node ${nodeId} is not registered: register it again (RegisterNode) before heartbeating`);
+  }
+  const routingVersion = requireInt(body['routingVersion'] ?? 0, 'routing_version', 0);
+  const items = requireArray(body['targets'], 'targets', TARGETS_PER_NODE_MAX);
+  const seen = new Set<number>();
+  const targets = items.map((item, i) => {
+    const report = requireObject(item, `targets[${i}]`);
+    const targetId = requireInt(report['targetId'], `targets[${i}].target_id`, 1, 0xffff_ffff);
+    const target = state.targets.get(targetId);
+    if (target === undefined || target.nodeId !== nodeId) {
+      throw invalid(`targets[${i}]: target ${targetId} does not belong to node ${nodeId}`);
+    }
+    if (seen.has(targetId)) throw invalid(`targets[${i}]: target ${targetId} is reported twice`);
+    seen.add(targetId);
+    const reportedNode = report['nodeId'] ?? 0;
+    if (reportedNode !== 0 && reportedNode !== nodeId) {
+      throw invalid(`targets[${i}].node_id is ${String(reportedNode)} but the heartbeat comes from node ${nodeId}`);
+    }
+    const localState = requireInt(report['localState'] ?? 0, `targets[${i}].local_state`, 0, LocalTargetState.LOCAL_OFFLINE);
+    const usedBytes = requireInt(report['usedBytes'] ?? 0, `targets[${i}].used_bytes`, 0);
+    const capacityBytes = requireInt(report['capacityBytes'] ?? 0, `targets[${i}].capacity_bytes`, 0);
+    return { targetId, localState: localState as LocalTargetState, usedBytes, capacityBytes };
+  });
+  return { nodeId, targets, routingVersion };
+}
+
+/** Runtime liveness of nodes and the last reports of targets (in memory). */
+export class HeartbeatTable {
+  private readonly lastSeenUs = new Map<number, number>();
+  private readonly reports = new Map<number, TargetReport>();
+
+  /** A registration or heartbeat from `nodeId` at `nowUs`. */
+  touch(nodeId: number, nowUs: number): void {
+    this.lastSeenUs.set(nodeId, nowUs);
+  }
+
+  record(heartbeat: Heartbeat, nowUs: number): void {
+    this.touch(heartbeat.nodeId, nowUs);
+    for (const { targetId, localState, usedBytes, capacityBytes } of heartbeat.targets) {
+      this.reports.set(targetId, { localState, usedBytes, capacityBytes });
+    }
+  }
+
+  /** Last heartbeat of the node in µs since the epoch, 0 if none since this manager started. */
+  lastHeartbeatUs(nodeId: number): number {
+    return this.lastSeenUs.get(nodeId) ?? 0;
+  }
+
+  isAlive(nodeId: number, nowUs: number, leaseMs: number): boolean {
+    const last = this.lastSeenUs.get(nodeId);
+    return last !== undefined && nowUs - last <= leaseMs * 1000;
+  }
+
+  report(targetId: number): TargetReport | undefined {
+    return this.reports.get(targetId);
+  }
+}
+
