@@ -1,0 +1,351 @@
+// ChunkStore against in-process fake storage nodes served over real gRPC: striping, zero-filled
+// holes, routing refresh on a stale chain version, exactly-once retries, read failover, spreading
+// reads over replicas, and non-retryable errors. The fake keeps one copy of each chain's chunks
+// (replication itself is storage's business and is tested there).
+import type { Server } from '@grpc/grpc-js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { clientConfig } from '../common/config.js';
+import { crc32c } from '../common/crc32c.js';
+import { ErrorCode, SpindleError } from '../common/errors.js';
+import { fileChains } from '../common/placement.js';
+import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
+import {
+  PublicTargetState,
+  StorageService,
+  UpdateType,
+  type BatchReadRequest,
+  type BatchReadResponse,
+  type GetRoutingInfoResponse,
+  type Layout,
+  type QueryLastChunkRequest,
+  type RemoveChunksRequest,
+  type RoutingInfo,
+  type WriteRequest,
+  type WriteResponse,
+} from '../proto/index.js';
+import { ChunkStore } from './chunk-store.js';
+import { RoutingCache } from './routing-cache.js';
+
+const CHUNK = 64 * 1024;
+const CHAINS = [1, 2, 3];
+
+interface Cluster {
+  chainVersions: Map<number, number>;
+  chunks: Map<string, Buffer>; // `${chainId}/${ino}/${index}`
+  writes: Array<{ nodeId: number; chainId: number; channelId: number; seqnum: number; requestId: number; applied: boolean }>;
+  readsByNode: Map<number, number>;
+  dedupe: Map<string, WriteResponse>;
+  /** Hooks a test sets to inject failures; throwing fails the request. */
+  beforeWrite?: (nodeId: number, request: WriteRequest) => void;
+  afterWrite?: (nodeId: number, request: WriteRequest) => void;
+  beforeRead?: (nodeId: number, request: BatchReadRequest) => void;
+}
+
+function startNode(cluster: Cluster, nodeId: number) {
+  const checkVersion = (chainId: number, version: number) => {
+    const current = cluster.chainVersions.get(chainId);
+    if (current === undefined) throw new SpindleError(ErrorCode.CHAIN_NOT_FOUND, `no chain ${chainId}`);
+    if (version !== current) {
+      throw new SpindleError(ErrorCode.CHAIN_VERSION_MISMATCH, `chain ${chainId} is at version ${current}, request has ${version}`);
+    }
+  };
+  const implementation = serviceImplementation({
+    write: async (request: WriteRequest): Promise<WriteResponse> => {
+      cluster.beforeWrite?.(nodeId, request);
+      checkVersion(request.chainId, request.chainVersion);
+      if (crc32c(request.data) !== request.dataCrc32c) throw new SpindleError(ErrorCode.CHECKSUM_MISMATCH, 'crc');
+      const dedupeKey = `${request.tag!.clientId}/${request.chainId}/${request.channelId}/${request.seqnum}`;
+      const replay = cluster.dedupe.get(dedupeKey);
+      cluster.writes.push({
+        nodeId,
+        chainId: request.chainId,
+        channelId: request.channelId,
+        seqnum: request.seqnum,
+        requestId: request.tag!.requestId,
+        applied: replay === undefined,
+      });
+      if (replay) return replay;
+      const key = `${request.chainId}/${request.chunk!.ino}/${request.chunk!.index}`;
+      let chunk = cluster.chunks.get(key) ?? Buffer.alloc(0);
+      if (request.type === UpdateType.WRITE) {
+        const end = request.offset + request.data.length;
+        if (end > chunk.length) chunk = Buffer.concat([chunk, Buffer.alloc(end - chunk.length)]);
+        request.data.copy(chunk, request.offset);
+      } else if (request.type === UpdateType.TRUNCATE) {
+        if (!cluster.chunks.has(key)) throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, 'no chunk');
+        chunk = request.offset <= chunk.length ? chunk.subarray(0, request.offset) : Buffer.concat([chunk, Buffer.alloc(request.offset - chunk.length)]);
+      }
+      cluster.chunks.set(key, chunk);
+      const response = { length: chunk.length, commitVersion: 1, chunkCrc32c: crc32c(chunk) };
+      cluster.dedupe.set(dedupeKey, response);
+      cluster.afterWrite?.(nodeId, request);
+      return response;
+    },
+    update: async () => {
+      throw new SpindleError(ErrorCode.INTERNAL, 'not used');
+    },
+    batchRead: async (request: BatchReadRequest): Promise<BatchReadResponse> => {
+      cluster.beforeRead?.(nodeId, request);
+      cluster.readsByNode.set(nodeId, (cluster.readsByNode.get(nodeId) ?? 0) + 1);
+      return {
+        results: request.ios.map((io) => {
+          if (cluster.chainVersions.get(io.chainId) !== io.chainVersion) {
+            return { status: { code: ErrorCode.CHAIN_VERSION_MISMATCH, message: 'stale' }, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 };
+          }
+          const chunk = cluster.chunks.get(`${io.chainId}/${io.chunk!.ino}/${io.chunk!.index}`);
+          if (chunk === undefined) {
+            return { status: { code: ErrorCode.CHUNK_NOT_FOUND, message: 'hole' }, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 };
+          }
+          return { status: { code: 0, message: '' }, data: chunk.subarray(io.offset, io.offset + io.length), chunkLength: chunk.length, commitVersion: 1 };
+        }),
+      };
+    },
+    queryLastChunk: async (request: QueryLastChunkRequest) => {
+      checkVersion(request.chainId, request.chainVersion);
+      let best: { index: number; length: number } | undefined;
+      for (const [key, chunk] of cluster.chunks) {
+        const [chain, ino, index] = key.split('/').map(Number);
+        if (chain === request.chainId && ino === request.ino && (best === undefined || index! > best.index)) best = { index: index!, length: chunk.length };
+      }
+      return { found: best !== undefined, index: best?.index ?? 0, length: best?.length ?? 0 };
+    },
+    removeChunks: async (request: RemoveChunksRequest) => {
+      checkVersion(request.chainId, request.chainVersion);
+      let removed = 0;
+      for (const key of [...cluster.chunks.keys()]) {
+        const [chain, ino, index] = key.split('/').map(Number);
+        if (chain === request.chainId && ino === request.ino && index! >= request.fromIndex) {
+          cluster.chunks.delete(key);
+          removed++;
+        }
+      }
+      return { removed };
+    },
+    dumpChunkMeta: async () => ({ chunks: [], hasMore: false }),
+  });
+  return startGrpcServer([{ definition: StorageService, implementation }], '127.0.0.1', 0);
+}
+
+/** Routing: node n hosts target n*1000+c for chain c; chain c's head is node ((c-1) % 3) + 1. */
+function routingFor(version: number, addresses: string[], chainVersions: Map<number, number>, offline: number[] = []): RoutingInfo {
+  return {
+    version,
+    nodes: addresses.map((address, i) => ({ nodeId: i + 1, address, hostname: 'h', lastHeartbeatUs: 0, alive: true })),
+    targets: CHAINS.flatMap((chainId) =>
+      [1, 2, 3].map((nodeId) => ({
+        targetId: nodeId * 1000 + chainId,
+        nodeId,
+        chainId,
+        publicState: offline.includes(nodeId * 1000 + chainId) ? PublicTargetState.OFFLINE : PublicTargetState.SERVING,
+        localState: 1,
+        path: '',
+        usedBytes: 0,
+        capacityBytes: 0,
+      })),
+    ),
+    chains: CHAINS.map((chainId) => ({
+      chainId,
+      chainVersion: chainVersions.get(chainId)!,
+      targetIds: [0, 1, 2].map((k) => (((chainId - 1 + k) % 3) + 1) * 1000 + chainId),
+    })),
+    chainTables: [{ tableId: 1, version: 1, chainIds: CHAINS }],
+  };
+}
+
+const layout: Layout = { chunkSizeBytes: CHUNK, stripeWidth: 3, chainTableId: 1, chainTableVersion: 1, chainBase: 0, shuffleSeed: 11 };
+
+function randomBytes(length: number, seed: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+describe('ChunkStore over fake storage nodes', () => {
+  let cluster: Cluster;
+  let servers: Server[];
+  let addresses: string[];
+  let published: RoutingInfo;
+  let routing: RoutingCache;
+  let store: ChunkStore;
+  let fetches: number;
+
+  const publish = (offline: number[] = []) => {
+    published = routingFor(published.version + 1, addresses, cluster.chainVersions, offline);
+  };
+
+  beforeEach(async () => {
+    cluster = {
+      chainVersions: new Map(CHAINS.map((c) => [c, 1])),
+      chunks: new Map(),
+      writes: [],
+      readsByNode: new Map(),
+      dedupe: new Map(),
+    };
+    const started = await Promise.all([1, 2, 3].map((nodeId) => startNode(cluster, nodeId)));
+    servers = started.map((s) => s.server);
+    addresses = started.map((s) => s.address);
+    published = routingFor(1, addresses, cluster.chainVersions);
+    fetches = 0;
+    routing = new RoutingCache({
+      fetch: async (known): Promise<GetRoutingInfoResponse> => {
+        fetches++;
+        return { routing: known === published.version ? undefined : published, version: published.version };
+      },
+      refreshIntervalMs: 0,
+    });
+    await routing.ready();
+    store = new ChunkStore({
+      routing,
+      clientId: 'test-client',
+      config: clientConfig('test', { retryDeadlineMs: 3_000, retryBackoffInitialMs: 1, retryBackoffMaxMs: 20 }),
+    });
+  });
+
+  afterEach(async () => {
+    store.close();
+    routing.close();
+    await Promise.all(servers.map((server) => stopGrpcServer(server, 100)));
+  });
+
+  it('writes striped chunks to the placed chains and reads them back', async () => {
+    const data = randomBytes(5 * CHUNK + 123, 1);
+    await store.write(7, layout, 100, data);
+    const chains = fileChains(layout, CHAINS);
+    for (let index = 0; index <= 5; index++) {
+      expect(cluster.chunks.has(`${chains[index % 3]}/7/${index}`)).toBe(true);
+    }
+    // Writes went to each chain's head: node ((c-1) % 3) + 1.
+    for (const write of cluster.writes) expect(write.nodeId).toBe(((write.chainId - 1) % 3) + 1);
+    const back = await store.read(7, layout, 100, data.length, { fileLength: 100 + data.length });
+    expect(back.equals(data)).toBe(true);
+    const head = await store.read(7, layout, 0, 200, { fileLength: 100 + data.length });
+    expect(head.subarray(0, 100).equals(Buffer.alloc(100))).toBe(true);
+    expect(head.subarray(100).equals(data.subarray(0, 100))).toBe(true);
+  });
+
+  it('reads holes and short chunks as zeros up to the file length, and stops there', async () => {
+    const data = randomBytes(1000, 2);
+    await store.write(8, layout, 2 * CHUNK + 10, data);
+    const fileLength = 4 * CHUNK;
+    const all = await store.read(8, layout, 0, 10 * CHUNK, { fileLength });
+    expect(all.length).toBe(fileLength);
+    const expected = Buffer.alloc(fileLength);
+    data.copy(expected, 2 * CHUNK + 10);
+    expect(all.equals(expected)).toBe(true);
+    // Without a file length the read ends after the last byte stored.
+    const unbounded = await store.read(8, layout, 0, 10 * CHUNK);
+    expect(unbounded.length).toBe(2 * CHUNK + 10 + 1000);
+    expect(await store.read(8, layout, fileLength, 100, { fileLength })).toHaveLength(0);
+  });
+
+  it('refreshes routing and retries when the chain version is stale', async () => {
+    for (const chainId of CHAINS) cluster.chainVersions.set(chainId, 2);
+    publish();
+    const before = fetches;
+    const data = randomBytes(3 * CHUNK, 3);
+    await store.write(9, layout, 0, data);
+    expect(fetches).toBeGreaterThan(before);
+    expect(routing.chain(1)?.chainVersion).toBe(2);
+    expect((await store.read(9, layout, 0, data.length, { fileLength: data.length })).equals(data)).toBe(true);
+  });
+
+  it('retries a write whose answer was lost with the same channel, seqnum and tag, applying it once', async () => {
+    let dropped = false;
+    cluster.afterWrite = () => {
+      if (!dropped) {
+        dropped = true;
+        throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'connection reset after apply');
+      }
+    };
+    await store.write(10, layout, 0, Buffer.from('hello'));
+    expect(cluster.writes).toHaveLength(2);
+    const [first, retry] = cluster.writes;
+    expect(retry).toMatchObject({ channelId: first!.channelId, seqnum: first!.seqnum, requestId: first!.requestId, applied: false });
+    expect(first!.applied).toBe(true);
+    // The next write on that channel takes the next seqnum.
+    await store.write(10, layout, 5, Buffer.from('!'));
+    const next = cluster.writes[2]!;
+    expect(next.seqnum).toBeGreaterThan(first!.seqnum);
+    expect((await store.read(10, layout, 0, 6, { fileLength: 6 })).toString()).toBe('hello!');
+  });
+
+  it('fails over to another replica when a node does not answer reads', async () => {
+    const data = randomBytes(6 * CHUNK, 4);
+    await store.write(11, layout, 0, data);
+    cluster.beforeRead = (nodeId) => {
+      if (nodeId === 2) throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'node 2 is down');
+    };
+    for (let i = 0; i < 4; i++) {
+      expect((await store.read(11, layout, 0, data.length, { fileLength: data.length })).equals(data)).toBe(true);
+    }
+  });
+
+  it('spreads reads over the serving replicas and skips offline ones', async () => {
+    const data = randomBytes(CHUNK, 5);
+    await store.write(12, layout, 0, data);
+    for (let i = 0; i < 30; i++) await store.read(12, layout, 0, 100, { fileLength: CHUNK });
+    expect([...cluster.readsByNode.keys()].sort()).toEqual([1, 2, 3]);
+    const chainId = fileChains(layout, CHAINS)[0]!;
+    publish([2000 + chainId]);
+    await routing.refresh();
+    cluster.readsByNode.clear();
+    for (let i = 0; i < 30; i++) await store.read(12, layout, 0, 100, { fileLength: CHUNK });
+    expect(cluster.readsByNode.get(2) ?? 0).toBe(0);
+  });
+
+  it('surfaces a non-retryable error at once, naming the chunk', async () => {
+    let calls = 0;
+    cluster.beforeWrite = () => {
+      calls++;
+      throw new SpindleError(ErrorCode.NO_SPACE, 'target full');
+    };
+    const error = await store.write(13, layout, 0, Buffer.from('x')).catch((e: unknown) => e as SpindleError);
+    expect(error).toBeInstanceOf(SpindleError);
+    expect(error.code).toBe('ENOSPC');
+    expect(error.message).toMatch(/write of chunk 0 of inode 13 on chain \d+: target full/);
+    expect(calls).toBe(1);
+  });
+
+  it('gives up after the retry deadline with RETRIES_EXHAUSTED', async () => {
+    const short = new ChunkStore({
+      routing,
+      clientId: 'short',
+      config: clientConfig('test', { retryDeadlineMs: 100, retryBackoffInitialMs: 1, retryBackoffMaxMs: 10 }),
+    });
+    cluster.beforeWrite = () => {
+      throw new SpindleError(ErrorCode.CHUNK_NOT_COMMITTED, 'busy');
+    };
+    await expect(short.write(14, layout, 0, Buffer.from('x'))).rejects.toMatchObject({ errorCode: ErrorCode.RETRIES_EXHAUSTED });
+    short.close();
+  });
+
+  it('removes, truncates and measures a file (the StoragePort used by meta)', async () => {
+    const data = randomBytes(4 * CHUNK + 500, 6);
+    await store.write(15, layout, 0, data);
+    expect(await store.queryLength(15, layout)).toBe(data.length);
+    await store.truncateFile(15, layout, CHUNK + 10);
+    expect(await store.queryLength(15, layout)).toBe(CHUNK + 10);
+    const back = await store.read(15, layout, 0, data.length, { fileLength: CHUNK + 10 });
+    expect(back.equals(data.subarray(0, CHUNK + 10))).toBe(true);
+    // A boundary chunk that was never written is not an error.
+    await store.truncateFile(16, layout, 100);
+    await store.removeChunks(15, layout, 0);
+    expect(await store.queryLength(15, layout)).toBe(0);
+    expect([...cluster.chunks.keys()].filter((k) => k.includes('/15/'))).toEqual([]);
+  });
+
+  it('refuses bad ranges and calls after close', async () => {
+    await expect(store.write(1, layout, -1, Buffer.from('x'))).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(store.read(1, layout, 2 ** 53, 1)).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(store.write(1, { ...layout, chunkSizeBytes: 1000 }, 0, Buffer.from('x'))).rejects.toThrow(/power of two/);
+    await expect(store.read(1, { ...layout, chainTableVersion: 9 }, 0, 1)).rejects.toMatchObject({ errorCode: ErrorCode.CHAIN_TABLE_NOT_FOUND });
+    store.close();
+    await expect(store.write(1, layout, 0, Buffer.from('x'))).rejects.toMatchObject({ errorCode: ErrorCode.CLIENT_CLOSED });
+  });
+});
