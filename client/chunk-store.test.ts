@@ -305,7 +305,10 @@ describe('ChunkStore over fake storage nodes', () => {
       calls++;
       throw new SpindleError(ErrorCode.NO_SPACE, 'target full');
     };
-    const error = await store.write(13, layout, 0, Buffer.from('x')).catch((e: unknown) => e as SpindleError);
+    const error = (await store.write(13, layout, 0, Buffer.from('x')).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as SpindleError;
     expect(error).toBeInstanceOf(SpindleError);
     expect(error.code).toBe('ENOSPC');
     expect(error.message).toMatch(/write of chunk 0 of inode 13 on chain \d+: target full/);
