@@ -1,0 +1,245 @@
+// The meta process, composed: the lmdb KvEngine under DIR/meta, the cluster manager (Mgmt) and the
+// namespace (Meta) on one gRPC server, the GC worker, the idempotency sweep, and /metrics over
+// HTTP. `startMetaServer` resolves once everything serves; `close()` undoes it in reverse.
+//
+// Guarantees:
+// - Configuration is validated before anything opens: a bad key, preset or flag fails the start
+//   with CONFIG_INVALID listing every problem. Flags (replicas, storage nodes) override the config
+//   file, which overrides the preset.
+// - A start that fails half-way closes what it opened (ports, lmdb) before rejecting.
+// - close(): stop accepting and drain in-flight calls (then cut stragglers after a grace period),
+//   stop the background loops, then close the store. Idempotent.
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js';
+import { clientConfig, metaConfig, type MetaConfig, type Preset } from '../common/config.js';
+import { ErrorCode, SpindleError } from '../common/errors.js';
+import { silentLogger } from '../common/logger.js';
+import { createRegistry, startMetricsServer, type MetricsServer, type Registry } from '../common/metrics.js';
+import { startGrpcServer, stopGrpcServer } from '../common/rpc.js';
+import { MetaService, MgmtService } from '../proto/index.js';
+import { GC_DELAY_PRODUCTION_MS, GC_DELAY_TEST_MS, GcWorker } from './gc-worker.js';
+import { createLmdbEngine } from './kv/lmdb-engine.js';
+import { ClusterManager } from './mgmt/cluster-manager.js';
+import { createMgmtServiceImplementation } from './mgmt/mgmt-service.js';
+import { Namespace } from './namespace/index.js';
+import { createMetaServiceImplementation } from './service/meta-service.js';
+import { MetaStorageAdapter } from './storage-adapter.js';
+
+/** In-flight calls get this long to finish on close before they are cut. */
+export const META_DRAIN_GRACE_MS = 5_000;
+/** Subdirectory of --data-dir holding the lmdb environment. */
+export const META_KV_DIRECTORY = 'meta';
+
+export interface MetaServerOptions {
+  /** Data directory; the lmdb environment lives in DIR/meta (created if missing). */
+  dataDir: string;
+  host?: string;
+  /** gRPC port; 0 picks one. */
+  port?: number;
+  /** HTTP /metrics port; 0 picks one. */
+  metricsPort?: number;
+  preset?: Preset;
+  /** Overrides of the meta config (a config file's `meta` section), validated. */
+  config?: Record<string, unknown>;
+  /** Overrides of the client config used for meta's own storage calls (a config file's `client` section). */
+  clientConfig?: Record<string, unknown>;
+  /** Chain length of the automatic chain table (overrides config). */
+  replicas?: number;
+  /** Build chain table 1 once this many storage nodes registered; 0 = never (overrides config). */
+  storageNodesExpected?: number;
+  /** Minimum age of a deleted file before its chunks are removed (default by preset). */
+  gcDelayMs?: number;
+  logger?: Logger;
+  clock?: Clock;
+  rng?: Rng;
+}
+
+export interface MetaServer {
+  /** host:port of the Meta + Mgmt gRPC services. */
+  readonly address: string;
+  /** host:port of the /metrics HTTP server. */
+  readonly metricsAddress: string;
+  /** Absolute data directory. */
+  readonly dataDir: string;
+  readonly config: MetaConfig;
+  readonly manager: ClusterManager;
+  readonly namespace: Namespace;
+  readonly registry: Registry;
+  /** Graceful stop (see the file comment). Idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Deletes expired idempotency records in the background (one small loop, unref'd timers). */
+class IdempotencySweeper {
+  private readonly closer = new AbortController();
+  private readonly loop: Promise<void>;
+
+  constructor(
+    private readonly sweep: () => Promise<number>,
+    private readonly ttlMs: number,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    // Records live ttlMs; sweeping every half ttl keeps at most 1.5 ttl of them.
+    const intervalMs = Math.max(1, Math.floor(this.ttlMs / 2));
+    const signal = this.closer.signal;
+    while (!signal.aborted) {
+      try {
+        await this.clock.sleep(intervalMs, signal);
+      } catch {
+        return;
+      }
+      try {
+        const removed = await this.sweep();
+        if (removed > 0) this.logger.debug({ removed }, 'expired idempotency records removed');
+      } catch (err) {
+        if (!signal.aborted) this.logger.warn({ err }, 'idempotency sweep failed; retrying next round');
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closer.abort();
+    await this.loop;
+  }
+}
+
+function validateOptions(options: MetaServerOptions): void {
+  const problems: string[] = [];
+  if (typeof options.dataDir !== 'string' || options.dataDir === '') problems.push('dataDir: a data directory is required (--data-dir)');
+  const port = (name: string, value: number | undefined) => {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= 65_535)) problems.push(`${name}: must be a port from 0 to 65535, got ${value}`);
+  };
+  port('port', options.port);
+  port('metricsPort', options.metricsPort);
+  if (options.gcDelayMs !== undefined && !(Number.isFinite(options.gcDelayMs) && options.gcDelayMs >= 0)) {
+    problems.push(`gcDelayMs: must be a non-negative number of milliseconds, got ${options.gcDelayMs}`);
+  }
+  if (problems.length > 0) throw new SpindleError(ErrorCode.CONFIG_INVALID, `meta server options are invalid:\n  ${problems.join('\n  ')}`);
+}
+
+/** Starts the meta process's services (see the file comment). */
+export async function startMetaServer(options: MetaServerOptions): Promise<MetaServer> {
+  validateOptions(options);
+  const preset = options.preset ?? 'production';
+  const overrides: Record<string, unknown> = { ...(options.config ?? {}) };
+  if (options.replicas !== undefined) overrides['replicas'] = options.replicas;
+  if (options.storageNodesExpected !== undefined) overrides['storageNodesExpected'] = options.storageNodesExpected;
+  const config = metaConfig(preset, overrides);
+  const storageClientConfig = clientConfig(preset, { rpcTimeoutMs: config.storageRpcTimeoutMs, ...(options.clientConfig ?? {}) });
+  const host = options.host ?? '127.0.0.1';
+  const dataDir = resolve(options.dataDir);
+  const clock = options.clock ?? systemClock;
+  const rng = options.rng ?? systemRng();
+  const logger = options.logger ?? silentLogger();
+  const log = logger.child({ component: 'meta.server' });
+  const registry = createRegistry({ defaultMetrics: true });
+
+  // Everything opened so far, closed in reverse on failure or close().
+  const cleanups: Array<{ what: string; run: () => Promise<void> | void }> = [];
+  const unwind = async () => {
+    for (const { what, run } of cleanups.splice(0).reverse()) {
+      try {
+        await run();
+      } catch (err) {
+        log.error({ err, what }, 'error while closing');
+      }
+    }
+  };
+
+  try {
+    const kv = await createLmdbEngine({ path: join(dataDir, META_KV_DIRECTORY), txnRetriesMax: config.txnRetriesMax, logger });
+    cleanups.push({ what: 'kv', run: () => kv.close() });
+
+    const manager = await ClusterManager.open({
+      kv,
+      replicas: config.replicas,
+      storageNodesExpected: config.storageNodesExpected,
+      nodeLeaseMs: config.nodeLeaseMs,
+      clock,
+      logger,
+      registry,
+    });
+    cleanups.push({ what: 'cluster manager', run: () => manager.close() });
+
+    const storage = new MetaStorageAdapter({
+      manager,
+      config: storageClientConfig,
+      clientId: `meta-${randomUUID()}`,
+      clock,
+      rng,
+      logger,
+    });
+    cleanups.push({ what: 'storage adapter', run: () => storage.close() });
+
+    const namespace = new Namespace({ kv, clock, rng, cluster: manager, storage, config, logger });
+    await namespace.init();
+
+    const { server, address } = await startGrpcServer(
+      [
+        { definition: MetaService, implementation: createMetaServiceImplementation(namespace, logger) },
+        { definition: MgmtService, implementation: createMgmtServiceImplementation(manager, logger) },
+      ],
+      host,
+      options.port ?? 0,
+    );
+    cleanups.push({ what: 'grpc server', run: () => stopGrpcServer(server, META_DRAIN_GRACE_MS) });
+
+    const gc = new GcWorker({
+      kv,
+      storage,
+      intervalMs: config.gcIntervalMs,
+      batchSize: config.gcBatchSize,
+      delayMs: options.gcDelayMs ?? (preset === 'test' ? GC_DELAY_TEST_MS : GC_DELAY_PRODUCTION_MS),
+      clock,
+      logger,
+      registry,
+    });
+    gc.start();
+    cleanups.push({ what: 'gc worker', run: () => gc.close() });
+
+    const sweeper = new IdempotencySweeper(() => namespace.sweepIdempotency(), config.idempotencyTtlMs, clock, log);
+    cleanups.push({ what: 'idempotency sweeper', run: () => sweeper.close() });
+
+    const metrics: MetricsServer = await startMetricsServer(registry, host, options.metricsPort ?? 0);
+    cleanups.push({ what: 'metrics server', run: () => metrics.close() });
+
+    log.info(
+      { address, metrics: metrics.address, dataDir, preset, replicas: config.replicas, storageNodesExpected: config.storageNodesExpected },
+      'meta server started',
+    );
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> => {
+      closing ??= (async () => {
+        log.info('meta server stopping');
+        // Reverse order of start: metrics, loops, then the gRPC server drains (the store is still
+        // open for in-flight calls), then the storage adapter, manager and store close.
+        await unwind();
+        log.info('meta server stopped');
+      })();
+      return closing;
+    };
+    return {
+      address,
+      metricsAddress: metrics.address,
+      dataDir,
+      config,
+      manager,
+      namespace,
+      registry,
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
