@@ -1,0 +1,174 @@
+// What every namespace operation runs with: the injected dependencies, the id and chain
+// allocators, and the two ways to run a transaction — `read` (read-only, never conflicts) and
+// `mutate` (read-write, with idempotency, inode id reservation and post-commit actions).
+import type { Clock, Rng } from '../../common/clock.js';
+import type { MetaConfig } from '../../common/config.js';
+import type { Logger } from '../../common/logger.js';
+import type { MessageFns, RequestTag } from '../../proto/index.js';
+import type { ClusterView } from '../cluster-view.js';
+import type { KvEngine } from '../kv/engine.js';
+import type { StoragePort } from '../storage-port.js';
+import {
+  isRecordableError,
+  readRecord,
+  replay,
+  requestDigest,
+  storeRecordOnce,
+  tagOf,
+  writeRecord,
+  type IdempotencyTag,
+} from './idempotency.js';
+import { IdLease, IdsExhausted, InodeIdAllocator } from './inode-ids.js';
+import { ChainAllocator } from './layout.js';
+import { MetaTxn } from './store.js';
+
+export interface NamespaceDeps {
+  kv: KvEngine;
+  clock: Clock;
+  rng: Rng;
+  cluster: ClusterView;
+  storage: StoragePort;
+  config: MetaConfig;
+  logger: Logger;
+}
+
+export interface MutationSpec<Res> {
+  /** RPC method name (stored with the idempotency record). */
+  method: string;
+  tag: RequestTag | undefined;
+  /** The encoded request: its digest detects a tag reused for another request. */
+  requestBytes: Uint8Array;
+  /** Codec of the response, to store and replay it. */
+  response: MessageFns<Res>;
+  /** Inode ids the operation may create (reserved before the transaction). */
+  ids?: number;
+  signal?: AbortSignal;
+  /**
+   * Called after the body: true when this transaction was one step of a longer operation (a
+   * recursive remove batch), so its response is not recorded as the request's result.
+   */
+  partial?: () => boolean;
+}
+
+type Outcome<Res> =
+  | { kind: 'replay'; bytes: Uint8Array }
+  | { kind: 'done'; response: Res; after: ReadonlyArray<() => Promise<void>>; record: boolean };
+
+export class NamespaceContext {
+  readonly ids: InodeIdAllocator;
+  readonly chains: ChainAllocator;
+
+  constructor(readonly deps: NamespaceDeps) {
+    this.ids = new InodeIdAllocator(deps.kv);
+    this.chains = new ChainAllocator(deps.cluster, deps.rng, deps.config);
+  }
+
+  get config(): MetaConfig {
+    return this.deps.config;
+  }
+
+  /** A read-only transaction. */
+  read<T>(fn: (mt: MetaTxn) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.deps.kv.transaction((txn) => fn(new MetaTxn(txn, this.deps.clock.nowUs())), { readOnly: true, signal });
+  }
+
+  /** A read-write transaction without idempotency or ids (internal steps such as a recursive remove batch). */
+  async write<T>(fn: (mt: MetaTxn) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const { result, after } = await this.deps.kv.transaction(
+      async (txn) => {
+        const mt = new MetaTxn(txn, this.deps.clock.nowUs());
+        const value = await fn(mt);
+        await mt.flush(this.deps.rng);
+        return { result: value, after: mt.afterCommitList };
+      },
+      { signal },
+    );
+    for (const action of after) await action();
+    return result;
+  }
+
+  /**
+   * Runs a mutating operation as one transaction: replays the stored result of a retried tag,
+   * reserves inode ids, flushes inode and usage changes, records the result, then runs the
+   * post-commit actions the operation registered.
+   */
+  async mutate<Res>(spec: MutationSpec<Res>, body: (mt: MetaTxn, ids: IdLease) => Promise<Res>): Promise<Res> {
+    const tag = tagOf(spec.tag);
+    const digest = tag === undefined ? new Uint8Array() : requestDigest(spec.requestBytes);
+    let idsNeeded = spec.ids ?? 0;
+    for (;;) {
+      const lease = await this.ids.reserve(idsNeeded);
+      let bodyThrew = false;
+      let replayed = false;
+      let outcome: Outcome<Res>;
+      try {
+        outcome = await this.deps.kv.transaction(
+          async (txn): Promise<Outcome<Res>> => {
+            lease.reset();
+            bodyThrew = false;
+            replayed = false;
+            if (tag !== undefined) {
+              const record = await readRecord(txn, tag);
+              if (record !== undefined) {
+                replayed = true;
+                bodyThrew = true;
+                return { kind: 'replay', bytes: replay(record, spec.method, digest, tag) };
+              }
+            }
+            const mt = new MetaTxn(txn, this.deps.clock.nowUs());
+            let response: Res;
+            try {
+              response = await body(mt, lease);
+              await mt.flush(this.deps.rng);
+            } catch (err) {
+              bodyThrew = true;
+              throw err;
+            }
+            const after = mt.afterCommitList;
+            const record = tag !== undefined && !(spec.partial?.() ?? false);
+            if (tag !== undefined && record && after.length === 0) {
+              writeRecord(txn, tag, this.successRecord(spec, digest, response, mt.nowUs));
+            }
+            return { kind: 'done', response, after, record };
+          },
+          { signal: spec.signal },
+        );
+      } catch (err) {
+        // Ids go back only when the transaction certainly did not commit (the body threw, so the
+        // engine aborted it); after an engine error the commit may have happened, so they are skipped.
+        if (bodyThrew) lease.releaseAll();
+        if (err instanceof IdsExhausted) {
+          idsNeeded = Math.max(1, idsNeeded * 2);
+          continue;
+        }
+        if (tag !== undefined && !replayed && isRecordableError(err)) await this.recordError(tag, spec, digest, err);
+        throw err;
+      }
+      lease.releaseUnused();
+      if (outcome.kind === 'replay') return spec.response.decode(outcome.bytes);
+      for (const action of outcome.after) await action();
+      if (tag !== undefined && outcome.record && outcome.after.length > 0) {
+        await storeRecordOnce(this.deps.kv, tag, this.successRecord(spec, digest, outcome.response, this.deps.clock.nowUs()));
+      }
+      return outcome.response;
+    }
+  }
+
+  private successRecord<Res>(spec: MutationSpec<Res>, digest: Uint8Array, response: Res, nowUs: number) {
+    return { method: spec.method, digest, createdAtUs: nowUs, response: spec.response.encode(response).finish() };
+  }
+
+  private async recordError(tag: IdempotencyTag, spec: MutationSpec<unknown>, digest: Uint8Array, err: { errorCode: number; message: string }) {
+    try {
+      await storeRecordOnce(this.deps.kv, tag, {
+        method: spec.method,
+        digest,
+        createdAtUs: this.deps.clock.nowUs(),
+        error: { code: err.errorCode, message: err.message },
+      });
+    } catch (storeErr) {
+      // The caller still gets its error; a retry will simply run the operation again.
+      this.deps.logger.warn({ err: storeErr, method: spec.method }, 'could not record the error of a tagged request');
+    }
+  }
+}

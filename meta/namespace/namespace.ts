@@ -1,0 +1,149 @@
+// Namespace: the metadata operations of DESIGN §3 over a KvEngine. Each operation is one
+// serializable transaction (a recursive remove is a loop of them); mutating operations are
+// exactly-once per request tag (idempotency.ts). The gRPC edge is meta/service/meta-service.ts.
+//
+// Store schema: schema.ts. Path rules: path.ts. One file per operation in ops/.
+import { ROOT_INO } from '../../common/constants.js';
+import type {
+  BatchStatRequest,
+  BatchStatResponse,
+  HardLinkRequest,
+  InodeResponse,
+  MkdirsRequest,
+  OpenRequest,
+  OpenResponse,
+  ReadDirRequest,
+  ReadDirResponse,
+  ReadLinkResponse,
+  RemoveRequest,
+  RemoveResponse,
+  RenameRequest,
+  RenameResponse,
+  SetAttrRequest,
+  SetLayoutRequest,
+  StatFsResponse,
+  StatRequest,
+  SymlinkRequest,
+  SyncRequest,
+  TruncateRequest,
+} from '../../proto/index.js';
+import { NamespaceContext, type NamespaceDeps } from './context.js';
+import { sweepIdempotency } from './idempotency.js';
+import { rootLayout } from './layout.js';
+import { batchStat } from './ops/batch-stat.js';
+import { hardLink } from './ops/hard-link.js';
+import { newDirectoryInode } from './ops/helpers.js';
+import { mkdirs } from './ops/mkdirs.js';
+import { open } from './ops/open.js';
+import { readDir } from './ops/readdir.js';
+import { readLink } from './ops/readlink.js';
+import { remove } from './ops/remove.js';
+import { rename } from './ops/rename.js';
+import { setAttr } from './ops/set-attr.js';
+import { setLayout } from './ops/set-layout.js';
+import { stat } from './ops/stat.js';
+import { statFs } from './ops/statfs.js';
+import { symlink } from './ops/symlink.js';
+import { sync } from './ops/sync.js';
+import { truncate } from './ops/truncate.js';
+import { MetaTxn } from './store.js';
+
+export type NamespaceOptions = NamespaceDeps;
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export class Namespace {
+  private readonly ctx: NamespaceContext;
+
+  constructor(options: NamespaceOptions) {
+    this.ctx = new NamespaceContext(options);
+  }
+
+  /** Creates the root directory (inode 1, mode 0755, the default layout) if it is missing. Idempotent. */
+  async init(options: CallOptions = {}): Promise<void> {
+    const { kv, clock, rng, config } = this.ctx.deps;
+    const created = await kv.transaction(
+      async (txn) => {
+        const mt = new MetaTxn(txn, clock.nowUs());
+        if ((await mt.getInode(ROOT_INO)) !== undefined) return false;
+        mt.createInode(newDirectoryInode(ROOT_INO, ROOT_INO, { mode: 0o755, uid: 0, gid: 0 }, rootLayout(config), mt.nowUs));
+        await mt.flush(rng);
+        return true;
+      },
+      { signal: options.signal },
+    );
+    await this.ctx.ids.prefetch();
+    if (created) this.ctx.deps.logger.info({ ino: ROOT_INO }, 'created the root directory');
+  }
+
+  open(request: OpenRequest, options: CallOptions = {}): Promise<OpenResponse> {
+    return open(this.ctx, request, options.signal);
+  }
+
+  mkdirs(request: MkdirsRequest, options: CallOptions = {}): Promise<InodeResponse> {
+    return mkdirs(this.ctx, request, options.signal);
+  }
+
+  stat(request: StatRequest, options: CallOptions = {}): Promise<InodeResponse> {
+    return stat(this.ctx, request, options.signal);
+  }
+
+  batchStat(request: BatchStatRequest, options: CallOptions = {}): Promise<BatchStatResponse> {
+    return batchStat(this.ctx, request, options.signal);
+  }
+
+  readDir(request: ReadDirRequest, options: CallOptions = {}): Promise<ReadDirResponse> {
+    return readDir(this.ctx, request, options.signal);
+  }
+
+  rename(request: RenameRequest, options: CallOptions = {}): Promise<RenameResponse> {
+    return rename(this.ctx, request, options.signal);
+  }
+
+  remove(request: RemoveRequest, options: CallOptions = {}): Promise<RemoveResponse> {
+    return remove(this.ctx, request, options.signal);
+  }
+
+  symlink(request: SymlinkRequest, options: CallOptions = {}): Promise<InodeResponse> {
+    return symlink(this.ctx, request, options.signal);
+  }
+
+  readLink(request: StatRequest, options: CallOptions = {}): Promise<ReadLinkResponse> {
+    return readLink(this.ctx, request, options.signal);
+  }
+
+  hardLink(request: HardLinkRequest, options: CallOptions = {}): Promise<InodeResponse> {
+    return hardLink(this.ctx, request, options.signal);
+  }
+
+  truncate(request: TruncateRequest, options: CallOptions = {}): Promise<InodeResponse> {
+    return truncate(this.ctx, request, options.signal);
+  }
+
+  setAttr(request: SetAttrRequest, options: CallOptions = {}): Promise<InodeResponse> {
+    return setAttr(this.ctx, request, options.signal);
+  }
+
+  setLayout(request: SetLayoutRequest, options: CallOptions = {}): Promise<InodeResponse> {
+    return setLayout(this.ctx, request, options.signal);
+  }
+
+  statFs(options: CallOptions = {}): Promise<StatFsResponse> {
+    return statFs(this.ctx, options.signal);
+  }
+
+  sync(request: SyncRequest, options: CallOptions = {}): Promise<InodeResponse> {
+    return sync(this.ctx, request, options.signal);
+  }
+
+  /**
+   * Deletes idempotency records older than MetaConfig.idempotencyTtlMs (at most `limit`); the
+   * server calls it periodically. Returns how many were deleted.
+   */
+  sweepIdempotency(limit?: number): Promise<number> {
+    const { kv, clock, config } = this.ctx.deps;
+    return sweepIdempotency(kv, clock.nowUs(), config.idempotencyTtlMs, limit);
+  }
+}

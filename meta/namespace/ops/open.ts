@@ -1,0 +1,55 @@
+// Open: open an existing file, or create it (O_CREAT), failing if it exists (O_EXCL), cutting it to
+// length 0 (O_TRUNC). One transaction: under concurrent O_CREAT|O_EXCL opens of one name exactly
+// one creator commits (the others conflict on the entry key, re-run, and see EEXIST).
+//
+// A final symlink is followed (a dangling one with O_CREAT creates its target), except with
+// O_EXCL, where an existing symlink is EEXIST as in POSIX. Opening a directory is allowed
+// read-only; with O_CREAT or O_TRUNC it is EISDIR.
+import { ErrorCode, SpindleError, assert } from '../../../common/errors.js';
+import { InodeType, OpenRequest, OpenResponse } from '../../../proto/index.js';
+import type { NamespaceContext } from '../context.js';
+import { describePath, resolvePath } from '../path.js';
+import { requireMode, requirePathAt } from '../validate.js';
+import { addEntry, newFileInode, snapshot, truncateFile } from './helpers.js';
+
+const METHOD = 'Open';
+
+export async function open(ctx: NamespaceContext, request: OpenRequest, signal?: AbortSignal): Promise<OpenResponse> {
+  const at = requirePathAt(request.at, METHOD);
+  requireMode(request.mode, METHOD);
+  const exclusive = request.create && request.exclusive;
+  return ctx.mutate(
+    { method: METHOD, tag: request.tag, requestBytes: OpenRequest.encode(request).finish(), response: OpenResponse, ids: request.create ? 1 : 0, signal },
+    async (mt, ids) => {
+      const resolved = await resolvePath(mt, at, { followLast: !exclusive });
+      const existing = resolved.inode;
+      if (existing !== undefined) {
+        if (exclusive) throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(at)} already exists`);
+        if (existing.type === InodeType.DIRECTORY) {
+          if (request.create || request.truncate) {
+            throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: ${describePath(at)} is a directory`);
+          }
+          return { inode: snapshot(existing), created: false };
+        }
+        if (resolved.trailingSlash) {
+          throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} ends with '/' but is not a directory`);
+        }
+        assert(existing.type === InodeType.FILE, 'open resolved a symlink while following symlinks');
+        if (request.truncate) truncateFile(ctx, mt, existing, 0);
+        return { inode: snapshot(existing), created: false };
+      }
+      if (!request.create) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);
+      if (resolved.trailingSlash) {
+        throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: cannot create a regular file named with a trailing '/'`);
+      }
+      const parent = resolved.parent;
+      const name = resolved.name;
+      assert(parent !== undefined && name !== undefined, 'a missing entry always has a parent and a name');
+      const layout = ctx.chains.fileLayout(parent.layout);
+      const file = newFileInode(ids.take(), request, layout, mt.nowUs);
+      mt.createInode(file);
+      addEntry(mt, parent, name, file);
+      return { inode: snapshot(file), created: true };
+    },
+  );
+}

@@ -1,0 +1,90 @@
+// Remove: unlink a file or symlink, remove an empty directory (rmdir), or remove a whole tree.
+//
+// - unlink (`directory` false): EISDIR on a directory. rmdir (`directory` true): ENOTDIR on a
+//   non-directory, ENOTEMPTY unless empty. The root is EBUSY; '.' and '..' are EINVAL.
+// - The last link of a file moves its inode to the GC queue in the same transaction; an open
+//   file stays readable (its chunks stay) until the collector removes them.
+// - `recursive` (rm -r) on a directory deletes the tree bottom-up in a loop of transactions of at
+//   most REMOVE_BATCH_ENTRIES entries each; the directory itself goes in the last one. Like
+//   `rm -r`, this is not atomic as a whole: a concurrent reader may see a partly emptied tree,
+//   and a crash leaves it partly removed (a retry finishes it). Entries created inside the tree
+//   while it is being removed are removed too. If the directory is renamed away mid-way, its
+//   contents are still removed but the (now empty) directory stays at its new name.
+//   `recursive` on a non-directory is a plain unlink.
+import { ErrorCode, SpindleError, assert } from '../../../common/errors.js';
+import { InodeType, RemoveRequest, RemoveResponse, type Inode } from '../../../proto/index.js';
+import { REMOVE_BATCH_ENTRIES, REMOVE_TRANSACTIONS_MAX } from '../constants.js';
+import type { NamespaceContext } from '../context.js';
+import { describePath, requireNamed, resolvePath } from '../path.js';
+import type { MetaTxn } from '../store.js';
+import { requirePathAt } from '../validate.js';
+import { checkTrailingSlash, dropLink, noNameError, removeEntry } from './helpers.js';
+
+const METHOD = 'Remove';
+
+export async function remove(ctx: NamespaceContext, request: RemoveRequest, signal?: AbortSignal): Promise<RemoveResponse> {
+  const at = requirePathAt(request.at, METHOD);
+  const requestBytes = RemoveRequest.encode(request).finish();
+  let removedSoFar = 0;
+  for (let round = 0; round < REMOVE_TRANSACTIONS_MAX; round++) {
+    let more = false;
+    let removedNow = 0;
+    const response = await ctx.mutate(
+      { method: METHOD, tag: request.tag, requestBytes, response: RemoveResponse, signal, partial: () => more },
+      async (mt) => {
+        more = false;
+        removedNow = 0;
+        const resolved = await resolvePath(mt, at, { followLast: false });
+        const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.BUSY));
+        const inode = named.inode;
+        if (inode === undefined) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);
+        checkTrailingSlash(resolved, inode, METHOD);
+        if (inode.type === InodeType.DIRECTORY) {
+          if (!request.directory && !request.recursive) {
+            throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: ${describePath(at)} is a directory (remove it as a directory)`);
+          }
+          if (request.recursive) {
+            const budget = { entries: REMOVE_BATCH_ENTRIES, removed: 0 };
+            const empty = await drain(mt, inode, budget);
+            removedNow = budget.removed;
+            if (!empty) {
+              more = true;
+              return { removedInodes: removedSoFar + removedNow };
+            }
+          } else if (!(await mt.isEmptyDirectory(inode.ino))) {
+            throw new SpindleError(ErrorCode.NOT_EMPTY, `${METHOD}: directory ${describePath(at)} is not empty`);
+          }
+        } else if (request.directory && !request.recursive) {
+          throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} is not a directory`);
+        }
+        removeEntry(mt, named.parent, named.name, inode);
+        if (dropLink(mt, inode)) removedNow += 1;
+        return { removedInodes: removedSoFar + removedNow };
+      },
+    );
+    if (!more) return response;
+    removedSoFar += removedNow;
+  }
+  throw new SpindleError(ErrorCode.BUSY, `${METHOD}: ${describePath(at)} kept growing while it was being removed; try again`);
+}
+
+/**
+ * Deletes entries below `directory`, depth first, until the budget runs out. Returns true when
+ * `directory` is empty afterwards (the caller removes it).
+ */
+async function drain(mt: MetaTxn, directory: Inode, budget: { entries: number; removed: number }): Promise<boolean> {
+  assert(directory.type === InodeType.DIRECTORY, 'drain of a non-directory');
+  for (;;) {
+    if (budget.entries <= 0) return mt.isEmptyDirectory(directory.ino);
+    const entries = await mt.listEntries(directory.ino, budget.entries);
+    if (entries.length === 0) return true;
+    for (const entry of entries) {
+      if (budget.entries <= 0) return false;
+      const child = await mt.getInode(entry.ino);
+      if (child?.type === InodeType.DIRECTORY && !(await drain(mt, child, budget))) return false;
+      removeEntry(mt, directory, entry.name, child);
+      if (child !== undefined && dropLink(mt, child)) budget.removed += 1;
+      budget.entries -= 1;
+    }
+  }
+}

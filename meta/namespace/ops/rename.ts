@@ -1,0 +1,88 @@
+// Rename: move an entry to a new name, with POSIX rules, in one transaction.
+//
+// - Neither path's final symlink is followed (the link itself moves or is replaced).
+// - Same inode at both names (including two hard links of one file): nothing happens.
+// - Target exists: with no_replace → EEXIST; file over file (or symlink) replaces it; directory
+//   over an empty directory replaces it; directory over a non-empty one → ENOTEMPTY; file over a
+//   directory → EISDIR; directory over a file → ENOTDIR. The replaced inode loses a link (its
+//   last → GC queue for files).
+// - A directory cannot move into its own subtree (EINVAL): the loop check walks the target
+//   parent's ancestors through their parent ids up to the root.
+// - The root cannot be renamed or replaced (EBUSY).
+// - A moved directory gets its new parent id; both parents' entry counts, nlinks, mtime and
+//   ctime change; the moved inode's ctime changes.
+import { ROOT_INO } from '../../../common/constants.js';
+import { ErrorCode, SpindleError } from '../../../common/errors.js';
+import { InodeType, RenameRequest, RenameResponse, type Inode } from '../../../proto/index.js';
+import { DIRECTORY_DEPTH_MAX } from '../constants.js';
+import type { NamespaceContext } from '../context.js';
+import { describePath, requireNamed, resolvePath } from '../path.js';
+import type { MetaTxn } from '../store.js';
+import { requirePathAt } from '../validate.js';
+import { addEntry, checkTrailingSlash, dropLink, noNameError, removeEntry, snapshot } from './helpers.js';
+
+const METHOD = 'Rename';
+
+export async function rename(ctx: NamespaceContext, request: RenameRequest, signal?: AbortSignal): Promise<RenameResponse> {
+  const fromAt = requirePathAt(request.from, METHOD, 'from');
+  const toAt = requirePathAt(request.to, METHOD, 'to');
+  return ctx.mutate(
+    { method: METHOD, tag: request.tag, requestBytes: RenameRequest.encode(request).finish(), response: RenameResponse, signal },
+    async (mt) => {
+      const fromResolved = await resolvePath(mt, fromAt, { followLast: false });
+      const from = requireNamed(fromResolved, noNameError(METHOD, ErrorCode.BUSY));
+      const source = from.inode;
+      if (source === undefined) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(fromAt)} does not exist`);
+      checkTrailingSlash(fromResolved, source, METHOD);
+
+      const toResolved = await resolvePath(mt, toAt, { followLast: false });
+      const to = requireNamed(toResolved, noNameError(METHOD, ErrorCode.BUSY));
+      const target = to.inode;
+      if (toResolved.trailingSlash && source.type !== InodeType.DIRECTORY) {
+        throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(toAt)} ends with '/' but the source is not a directory`);
+      }
+      if (target !== undefined && target.ino === source.ino) return { inode: snapshot(source) };
+
+      if (source.type === InodeType.DIRECTORY) await checkNotIntoOwnSubtree(mt, source, to.parent);
+
+      if (target !== undefined) {
+        if (request.noReplace) throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(toAt)} already exists`);
+        if (target.ino === ROOT_INO) throw new SpindleError(ErrorCode.BUSY, `${METHOD}: the root directory cannot be replaced`);
+        if (source.type === InodeType.DIRECTORY) {
+          if (target.type !== InodeType.DIRECTORY) {
+            throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: cannot replace non-directory ${describePath(toAt)} with a directory`);
+          }
+          if (!(await mt.isEmptyDirectory(target.ino))) {
+            throw new SpindleError(ErrorCode.NOT_EMPTY, `${METHOD}: directory ${describePath(toAt)} is not empty`);
+          }
+        } else if (target.type === InodeType.DIRECTORY) {
+          throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: cannot replace directory ${describePath(toAt)} with a non-directory`);
+        }
+        removeEntry(mt, to.parent, to.name, target);
+        dropLink(mt, target);
+      }
+
+      removeEntry(mt, from.parent, from.name, source);
+      addEntry(mt, to.parent, to.name, source);
+      if (source.type === InodeType.DIRECTORY) source.parentIno = to.parent.ino;
+      source.ctimeUs = mt.nowUs;
+      mt.touch(source);
+      return { inode: snapshot(source) };
+    },
+  );
+}
+
+/** EINVAL when `newParent` is `directory` or below it (walks parent ids up to the root). */
+async function checkNotIntoOwnSubtree(mt: MetaTxn, directory: Inode, newParent: Inode): Promise<void> {
+  let current = newParent;
+  for (let depth = 0; ; depth++) {
+    if (current.ino === directory.ino) {
+      throw new SpindleError(ErrorCode.RENAME_INTO_SELF, `${METHOD}: cannot move a directory into itself or its own subtree`);
+    }
+    if (current.ino === ROOT_INO) return;
+    if (depth >= DIRECTORY_DEPTH_MAX) {
+      throw new SpindleError(ErrorCode.INTERNAL, `${METHOD}: directory ${newParent.ino} is more than ${DIRECTORY_DEPTH_MAX} levels deep or its parent chain loops`);
+    }
+    current = await mt.requireInode(current.parentIno);
+  }
+}

@@ -1,0 +1,15 @@
+// Stat: attributes of one entry; `follow_symlink` chooses stat (follow a final symlink) over
+// lstat (describe the symlink itself). A read-only transaction.
+import { InodeResponse, type StatRequest } from '../../../proto/index.js';
+import type { NamespaceContext } from '../context.js';
+import { requireExisting, resolvePath } from '../path.js';
+import { requirePathAt } from '../validate.js';
+import { snapshot } from './helpers.js';
+
+export async function stat(ctx: NamespaceContext, request: StatRequest, signal?: AbortSignal): Promise<InodeResponse> {
+  const at = requirePathAt(request.at, 'Stat');
+  return ctx.read(async (mt) => {
+    const resolved = await resolvePath(mt, at, { followLast: request.followSymlink });
+    return { inode: snapshot(requireExisting(resolved, at)) };
+  }, signal);
+}

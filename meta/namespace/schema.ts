@@ -1,0 +1,235 @@
+// The namespace's store schema: every key the namespace reads or writes, and how its values are
+// encoded. Nothing else in meta/namespace builds a key.
+//
+//   INOD ‖ ino                                   → Inode (proto, versionable by field numbers)
+//   DENT ‖ parent ino ‖ name                     → DirEntry (proto: ino, type; name is in the key)
+//   CNTR ‖ "inode"                               → next unallocated inode id (8 bytes BE)
+//   CNTR ‖ "usage" ‖ shard                       → usage counters of one shard (two i64 BE: inodes, bytes)
+//   IDEM ‖ "r" ‖ len(client) ‖ client ‖ request  → IdempotencyRecord
+//   IDEM ‖ "t" ‖ created µs ‖ len(client) ‖ client ‖ request → empty (expiry index, oldest first)
+//   GCQU ‖ "i" ‖ ino                             → GcRecord (queued µs + Inode) of a file whose last link went
+//   GCQU ‖ "q" ‖ queued µs ‖ ino                 → empty (collection order, oldest first)
+//
+// A directory listing is one range read of DENT ‖ parent; names sort bytewise (UTF-8). Client
+// ids are length-prefixed because a string part carries no terminator.
+import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
+import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { KeyPrefix, encodeKey, prefixEnd, readKeyU64 } from '../../common/keys.js';
+import { DirEntry, Inode, InodeType } from '../../proto/index.js';
+
+const PREFIX_BYTES = 4;
+const U64_BYTES = 8;
+
+// ---------------------------------------------------------------------------------------------
+// Inodes and directory entries
+
+export function inodeKey(ino: number): Buffer {
+  return encodeKey(KeyPrefix.INODE, ino);
+}
+
+export function dentryKey(parentIno: number, name: string): Buffer {
+  return encodeKey(KeyPrefix.DENTRY, parentIno, name);
+}
+
+/** [start, end) of every entry of a directory. */
+export function dentryRange(parentIno: number): { start: Buffer; end: Buffer } {
+  const start = encodeKey(KeyPrefix.DENTRY, parentIno);
+  return { start, end: prefixEnd(start) };
+}
+
+/** The entry name of a DENT key. */
+export function dentryName(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8', PREFIX_BYTES + U64_BYTES);
+}
+
+export function encodeInode(inode: Inode): Uint8Array {
+  return Inode.encode(inode).finish();
+}
+
+export function decodeInode(bytes: Uint8Array): Inode {
+  return Inode.decode(bytes);
+}
+
+export interface EntryValue {
+  ino: number;
+  type: InodeType;
+}
+
+export function encodeEntry(entry: EntryValue): Uint8Array {
+  return DirEntry.encode({ name: '', ino: entry.ino, type: entry.type }).finish();
+}
+
+export function decodeEntry(bytes: Uint8Array): EntryValue {
+  const entry = DirEntry.decode(bytes);
+  return { ino: entry.ino, type: entry.type };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters
+
+export function inodeCounterKey(): Buffer {
+  return encodeKey(KeyPrefix.COUNTER, 'inode');
+}
+
+export function usageShardKey(shard: number): Buffer {
+  return encodeKey(KeyPrefix.COUNTER, 'usage', shard);
+}
+
+export function usageRange(): { start: Buffer; end: Buffer } {
+  const start = encodeKey(KeyPrefix.COUNTER, 'usage');
+  return { start, end: prefixEnd(start) };
+}
+
+export function encodeU64(value: number): Uint8Array {
+  const out = Buffer.alloc(U64_BYTES);
+  out.writeBigUInt64BE(BigInt(value));
+  return out;
+}
+
+export function decodeU64(bytes: Uint8Array): number {
+  return readKeyU64(bytes, 0);
+}
+
+export interface Usage {
+  inodes: number;
+  bytes: number;
+}
+
+/** Signed because one shard may go negative (a file created on shard 3 and removed on shard 7). */
+export function encodeUsage(usage: Usage): Uint8Array {
+  const out = Buffer.alloc(2 * U64_BYTES);
+  out.writeBigInt64BE(BigInt(usage.inodes), 0);
+  out.writeBigInt64BE(BigInt(usage.bytes), U64_BYTES);
+  return out;
+}
+
+export function decodeUsage(bytes: Uint8Array): Usage {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { inodes: Number(buffer.readBigInt64BE(0)), bytes: Number(buffer.readBigInt64BE(U64_BYTES)) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency records
+
+function clientPart(clientId: string): Buffer {
+  const bytes = Buffer.from(clientId, 'utf8');
+  return Buffer.concat([encodeU64(bytes.length), bytes]);
+}
+
+/** The request-identifying suffix shared by a record key and its expiry index key. */
+function requestSuffix(clientId: string, requestId: number): Buffer {
+  return Buffer.concat([clientPart(clientId), encodeU64(requestId)]);
+}
+
+export function idempotencyKey(clientId: string, requestId: number): Buffer {
+  return encodeKey(KeyPrefix.IDEMPOTENCY, 'r', requestSuffix(clientId, requestId));
+}
+
+export function idempotencyExpiryKey(createdAtUs: number, clientId: string, requestId: number): Buffer {
+  return encodeKey(KeyPrefix.IDEMPOTENCY, 't', createdAtUs, requestSuffix(clientId, requestId));
+}
+
+/** Expiry index keys of records created before `beforeUs`. */
+export function idempotencyExpiryRange(beforeUs: number): { start: Buffer; end: Buffer } {
+  return { start: encodeKey(KeyPrefix.IDEMPOTENCY, 't'), end: encodeKey(KeyPrefix.IDEMPOTENCY, 't', beforeUs) };
+}
+
+/** The record key an expiry index key points at. */
+export function idempotencyKeyOfExpiry(expiryKey: Uint8Array): Buffer {
+  const suffix = Buffer.from(expiryKey.buffer, expiryKey.byteOffset, expiryKey.byteLength).subarray(PREFIX_BYTES + 1 + U64_BYTES);
+  return encodeKey(KeyPrefix.IDEMPOTENCY, 'r', suffix);
+}
+
+export interface IdempotencyRecord {
+  /** RPC method the tag was first used with. */
+  method: string;
+  /** Digest of the first request, to refuse a reused tag on a different request. */
+  digest: Uint8Array;
+  createdAtUs: number;
+  /** Encoded response, when the request succeeded. */
+  response?: Uint8Array;
+  /** The error, when it failed with a final (non-retryable) error. */
+  error?: { code: number; message: string };
+}
+
+export function encodeIdempotencyRecord(record: IdempotencyRecord): Uint8Array {
+  const writer = new BinaryWriter();
+  writer.uint32(10).string(record.method);
+  writer.uint32(18).bytes(record.digest);
+  writer.uint32(24).uint64(record.createdAtUs);
+  if (record.response !== undefined) writer.uint32(34).bytes(record.response);
+  if (record.error !== undefined) {
+    writer.uint32(40).uint32(record.error.code);
+    writer.uint32(50).string(record.error.message);
+  }
+  return writer.finish();
+}
+
+export function decodeIdempotencyRecord(bytes: Uint8Array): IdempotencyRecord {
+  const reader = new BinaryReader(bytes);
+  const record: IdempotencyRecord = { method: '', digest: new Uint8Array(), createdAtUs: 0 };
+  let errorCode: number | undefined;
+  let errorMessage = '';
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        record.method = reader.string();
+        break;
+      case 2:
+        record.digest = reader.bytes();
+        break;
+      case 3:
+        record.createdAtUs = Number(reader.uint64());
+        break;
+      case 4:
+        record.response = reader.bytes();
+        break;
+      case 5:
+        errorCode = reader.uint32();
+        break;
+      case 6:
+        errorMessage = reader.string();
+        break;
+      default:
+        reader.skip(tag & 7);
+    }
+  }
+  if (errorCode !== undefined) record.error = { code: errorCode, message: errorMessage };
+  return record;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GC queue
+
+export function gcRecordKey(ino: number): Buffer {
+  return encodeKey(KeyPrefix.GC, 'i', ino);
+}
+
+export function gcOrderKey(queuedAtUs: number, ino: number): Buffer {
+  return encodeKey(KeyPrefix.GC, 'q', queuedAtUs, ino);
+}
+
+export function gcOrderRange(): { start: Buffer; end: Buffer } {
+  const start = encodeKey(KeyPrefix.GC, 'q');
+  return { start, end: prefixEnd(start) };
+}
+
+/** The inode id of a GC order key. */
+export function gcOrderIno(key: Uint8Array): number {
+  return readKeyU64(key, PREFIX_BYTES + 1 + U64_BYTES);
+}
+
+export interface GcRecord {
+  queuedAtUs: number;
+  inode: Inode;
+}
+
+export function encodeGcRecord(record: GcRecord): Uint8Array {
+  return Buffer.concat([encodeU64(record.queuedAtUs), encodeInode(record.inode)]);
+}
+
+export function decodeGcRecord(bytes: Uint8Array): GcRecord {
+  if (bytes.length < U64_BYTES) throw new SpindleError(ErrorCode.INTERNAL, 'gc record is truncated');
+  return { queuedAtUs: decodeU64(bytes), inode: decodeInode(bytes.subarray(U64_BYTES)) };
+}

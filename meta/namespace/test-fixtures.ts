@@ -1,0 +1,115 @@
+// Fakes for namespace and service tests: a ClusterView with a settable chain table, a StoragePort
+// that records calls (and can be made to fail), and a Namespace over the in-memory KvEngine with a
+// manual clock and a seeded rng. Test-only; not exported from index.ts.
+import { ManualClock, createRng } from '../../common/clock.js';
+import { metaConfig, type MetaConfig } from '../../common/config.js';
+import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { silentLogger } from '../../common/logger.js';
+import type { Layout, PathAt } from '../../proto/index.js';
+import type { ChainTableSnapshot, ClusterCapacity, ClusterView } from '../cluster-view.js';
+import { createMemoryEngine, type KvEngine } from '../kv/index.js';
+import type { StoragePort } from '../storage-port.js';
+import { Namespace } from './namespace.js';
+
+export class FakeCluster implements ClusterView {
+  readonly tables = new Map<number, ChainTableSnapshot[]>();
+  capacityValue: ClusterCapacity = { capacityBytes: 1 << 30, freeBytes: 1 << 29 };
+
+  /** Adds a new version of a table with `chains` chains (ids 1..chains). */
+  addTable(tableId: number, chains: number): ChainTableSnapshot {
+    const versions = this.tables.get(tableId) ?? [];
+    const table = { tableId, version: versions.length + 1, chainIds: Array.from({ length: chains }, (_, i) => i + 1) };
+    versions.push(table);
+    this.tables.set(tableId, versions);
+    return table;
+  }
+
+  latestChainTable(tableId: number): ChainTableSnapshot | undefined {
+    return this.tables.get(tableId)?.at(-1);
+  }
+
+  chainTable(tableId: number, version: number): ChainTableSnapshot | undefined {
+    return this.tables.get(tableId)?.find((t) => t.version === version);
+  }
+
+  capacity(): ClusterCapacity {
+    return this.capacityValue;
+  }
+}
+
+export interface StorageCall {
+  op: 'removeChunks' | 'truncateFile' | 'queryLength';
+  ino: number;
+  layout: Layout;
+  arg?: number;
+}
+
+export class FakeStorage implements StoragePort {
+  readonly calls: StorageCall[] = [];
+  /** Lengths queryLength answers, per inode. */
+  readonly lengths = new Map<number, number>();
+  /** Number of upcoming calls that fail with RPC_UNAVAILABLE. */
+  failNext = 0;
+
+  private maybeFail(): void {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'fake storage is down');
+    }
+  }
+
+  async removeChunks(ino: number, layout: Layout, fromChunkIndex: number): Promise<void> {
+    this.maybeFail();
+    this.calls.push({ op: 'removeChunks', ino, layout, arg: fromChunkIndex });
+  }
+
+  async truncateFile(ino: number, layout: Layout, length: number): Promise<void> {
+    this.maybeFail();
+    this.calls.push({ op: 'truncateFile', ino, layout, arg: length });
+  }
+
+  async queryLength(ino: number, layout: Layout): Promise<number> {
+    this.maybeFail();
+    this.calls.push({ op: 'queryLength', ino, layout });
+    return this.lengths.get(ino) ?? 0;
+  }
+}
+
+export interface NamespaceFixture {
+  ns: Namespace;
+  kv: KvEngine;
+  clock: ManualClock;
+  cluster: FakeCluster;
+  storage: FakeStorage;
+  config: MetaConfig;
+}
+
+/** A namespace with an initialized root and chain table 1 of `chains` chains (0 = no table yet). */
+export async function createNamespaceFixture(options: { chains?: number; config?: Partial<MetaConfig>; seed?: number } = {}): Promise<NamespaceFixture> {
+  const kv = createMemoryEngine({ txnRetriesMax: 64 });
+  const clock = new ManualClock(1_700_000_000_000);
+  const cluster = new FakeCluster();
+  const chains = options.chains ?? 8;
+  if (chains > 0) cluster.addTable(1, chains);
+  const storage = new FakeStorage();
+  const config = { ...metaConfig('test'), ...options.config };
+  const ns = new Namespace({ kv, clock, rng: createRng(options.seed ?? 7), cluster, storage, config, logger: silentLogger() });
+  await ns.init();
+  return { ns, kv, clock, cluster, storage, config };
+}
+
+/** An absolute PathAt. */
+export function p(path: string, parentIno = 0): PathAt {
+  return { parentIno, path };
+}
+
+/** Every key and value in the store, hex-encoded (to assert that a failed call changed nothing). */
+export async function dumpStore(kv: KvEngine): Promise<string[]> {
+  return kv.transaction(
+    async (txn) => {
+      const pairs = await txn.getRange(new Uint8Array([0]), new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff]));
+      return pairs.map((pair) => `${Buffer.from(pair.key).toString('hex')}=${Buffer.from(pair.value).toString('hex')}`);
+    },
+    { readOnly: true },
+  );
+}
