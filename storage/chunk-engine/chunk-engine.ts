@@ -33,6 +33,11 @@ export interface ChunkEngineOptions {
   /** Target directory; holds `chunks.mdb` and `data/`. */
   dir: string;
   clock?: Clock;
+  /**
+   * fsync data blocks and wait for the lmdb flush before an update or commit resolves (default
+   * true; off only for throwaway test clusters: StorageConfig.fsync).
+   */
+  fsync?: boolean;
 }
 
 /** One update as the engine applies it. */
@@ -118,6 +123,7 @@ export class ChunkEngine {
     private readonly files: BlockFiles,
     private readonly allocator: BlockAllocator,
     private readonly clock: Clock,
+    private readonly fsync: boolean,
   ) {}
 
   /** Opens (creating if needed) the engine of a target directory and rebuilds the free-block map. */
@@ -134,7 +140,7 @@ export class ChunkEngine {
       const db = env;
       files = await BlockFiles.open(join(options.dir, 'data'));
       const allocator = new BlockAllocator();
-      const engine = new ChunkEngine(options.dir, env, db, files, allocator, options.clock ?? systemClock);
+      const engine = new ChunkEngine(options.dir, env, db, files, allocator, options.clock ?? systemClock, options.fsync ?? true);
       engine.rebuild();
       return engine;
     } catch (err) {
@@ -155,6 +161,10 @@ export class ChunkEngine {
 
   private checkOpen(): void {
     if (this.closed) throw new SpindleError(ErrorCode.CANCELLED, `target ${this.dir} is closed`);
+  }
+
+  private async flushed(): Promise<void> {
+    if (this.fsync) await this.env.flushed;
   }
 
   /** Committed metadata, or undefined when the chunk does not exist. */
@@ -284,7 +294,7 @@ export class ChunkEngine {
       const gap = update.offset - oldLength;
       const tail = gap === 0 ? update.data : Buffer.concat([Buffer.alloc(gap), update.data]);
       await this.files.write(meta.block, oldLength, tail);
-      await this.files.sync(meta.block);
+      if (this.fsync) await this.files.sync(meta.block);
       const segmentCrcs = new Uint32Array(segmentCount(newLength));
       segmentCrcs.set(meta.segmentCrcs);
       for (let at = oldLength; at < newLength; ) {
@@ -320,7 +330,7 @@ export class ChunkEngine {
       block = this.allocator.allocate(classForLength(newLength));
       try {
         await this.files.write(block, 0, content);
-        await this.files.sync(block);
+        if (this.fsync) await this.files.sync(block);
       } catch (err) {
         this.allocator.free(block);
         throw err;
@@ -354,7 +364,7 @@ export class ChunkEngine {
     if (pending.removed) {
       if (old !== undefined) {
         await this.db.remove(dbKey);
-        await this.env.flushed;
+        await this.flushed();
       }
     } else {
       const meta: CommittedChunkMeta = {
@@ -367,7 +377,7 @@ export class ChunkEngine {
         updatedUs: this.clock.nowUs(),
       };
       await this.db.put(dbKey, encodeChunkMeta(meta));
-      await this.env.flushed;
+      await this.flushed();
     }
     // The pending entry may have been replaced only by this caller (it holds the lock).
     assert(this.pending.get(key) === pending, `pending update of ${key} changed during its commit`);
@@ -422,7 +432,7 @@ export class ChunkEngine {
     const old = this.committed(ino, index);
     if (old === undefined) return false;
     await this.db.remove(encodeChunkKey(ino, index));
-    await this.env.flushed;
+    await this.flushed();
     this.committedBytes -= old.length;
     this.committedChunks--;
     if (hasBlock(old.block)) this.allocator.free(old.block);

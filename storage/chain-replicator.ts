@@ -1,0 +1,306 @@
+// Chain replication (CRAQ, DESIGN §4, research/3fs.md §2.3): the write path of a storage node.
+//
+// Head (client Write): exactly-once check → chain version check → per-chunk lock → pending
+// version committed+1 applied locally (bytes on disk) → Update forwarded to the successor → the
+// successor's post-update CRC compared with ours → local commit (metadata flushed) → answer.
+//
+// Replica (Update from the predecessor): chain version check → lock → classify the version:
+//   v ≤ committed            already committed here: answer with the committed state;
+//   v = committed + 1        apply (or, when the same update is already pending — a retry —
+//                            keep it), forward, compare, commit;
+//   v > committed + 1        MISSING_UPDATE (this replica lacks an earlier update).
+// The tail (no successor) commits at once, so commits run from the tail back to the head and a
+// node answers only after it and every node after it committed durably.
+//
+// A forward that fails with a retryable error (successor unreachable, timeout, routing lagging)
+// is retried with the same version and bytes until forwardTimeoutMs has passed; the successor
+// recognises a retry by version and content. If the chain changes meanwhile, or the budget runs
+// out, the local pending update is dropped and the error goes back (the client retries).
+// RemoveChunks runs down the chain too: the successor removes first, then this node.
+import type { Logger } from 'pino';
+import type { Clock, Rng } from '../common/clock.js';
+import type { StorageConfig } from '../common/config.js';
+import { crc32c } from '../common/crc32c.js';
+import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
+import { backoffDelayMs } from '../common/retry.js';
+import { callUnary } from '../common/rpc.js';
+import {
+  PublicTargetState,
+  UpdateType,
+  type RemoveChunksRequest,
+  type RemoveChunksResponse,
+  type StorageClient,
+  type UpdateRequest,
+  type UpdateResponse,
+  type WriteRequest,
+  type WriteResponse,
+} from '../proto/index.js';
+import type { ChainResolver } from './chain-resolver.js';
+import { chunkKeyString } from './chunk-engine/chunk-key.js';
+import { updateFingerprint, type ChunkUpdate, type PendingResult } from './chunk-engine/chunk-engine.js';
+import type { KeyedLocks } from './chunk-locks.js';
+import { FORWARD_BACKOFF_MAX_MS, FORWARD_BACKOFF_MIN_MS } from './constants.js';
+import type { StorageMetrics } from './metrics.js';
+import type { PeerClients } from './peer-clients.js';
+import { receivesWrites, type ChainView, type PeerTarget } from './routing-view.js';
+import type { StorageTarget } from './target.js';
+import { UpdateDedupe } from './update-dedupe.js';
+
+export interface ChainReplicatorDeps {
+  resolver: ChainResolver;
+  locks: KeyedLocks;
+  peers: PeerClients;
+  refreshRouting(reason: string): Promise<void>;
+  config: Pick<StorageConfig, 'forwardTimeoutMs' | 'writeQueueMax'>;
+  clock: Clock;
+  rng: Rng;
+  logger: Logger;
+  metrics?: StorageMetrics;
+}
+
+interface ChunkRef {
+  ino: number;
+  index: number;
+}
+
+export class ChainReplicator {
+  private readonly dedupe: UpdateDedupe<WriteResponse>;
+  /** Client writes admitted per target (bounded by writeQueueMax). */
+  private readonly writesInFlight = new Map<number, number>();
+
+  constructor(private readonly deps: ChainReplicatorDeps) {
+    this.dedupe = new UpdateDedupe<WriteResponse>({ clock: deps.clock });
+  }
+
+  /** A client's write at the chain head (request already validated by the service layer). */
+  async onWrite(request: WriteRequest, signal?: AbortSignal): Promise<WriteResponse> {
+    const chunk = request.chunk!;
+    const clientId = request.tag?.clientId ?? '';
+    if (request.channelId === 0 || clientId === '') return this.headWrite(request, chunk, signal);
+    const channel = `${clientId}/${request.chainId}/${request.channelId}`;
+    const fingerprint = `${chunk.ino}:${chunk.index}:${request.type}:${request.offset}:${request.data.length}:${request.dataCrc32c}`;
+    const { result, replayed } = await this.dedupe.run(channel, request.seqnum, fingerprint, () => this.headWrite(request, chunk, signal));
+    if (replayed) this.deps.metrics?.dedupeReplays.inc();
+    return result;
+  }
+
+  private async headWrite(request: WriteRequest, chunk: ChunkRef, signal?: AbortSignal): Promise<WriteResponse> {
+    const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
+    requireHead(view);
+    const inFlight = this.writesInFlight.get(target.targetId) ?? 0;
+    if (inFlight >= this.deps.config.writeQueueMax) {
+      throw new SpindleError(ErrorCode.BUSY, `target ${target.targetId} has ${inFlight} writes queued; retry later`, { retryable: true });
+    }
+    this.writesInFlight.set(target.targetId, inFlight + 1);
+    try {
+      return await this.deps.locks.withLock(lockKey(target, chunk), async () => {
+        // The chain may have changed while we waited for the lock.
+        const current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
+        requireHead(current);
+        const engine = target.engine;
+        if (request.type === UpdateType.TRUNCATE && engine.committed(chunk.ino, chunk.index) === undefined) {
+          throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, `chunk ${chunk.index} of inode ${chunk.ino} does not exist: nothing to truncate`);
+        }
+        const version = (engine.committed(chunk.ino, chunk.index)?.commitVersion ?? 0) + 1;
+        const update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data };
+        const pending = await engine.applyUpdate(chunk.ino, chunk.index, version, update);
+        this.deps.metrics?.bytesWritten.inc(request.data.length);
+        try {
+          await this.forwardUpdate(current, target, chunk, update, request.chunkSizeBytes, pending, signal);
+          await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
+        } catch (err) {
+          engine.abort(chunk.ino, chunk.index);
+          throw err;
+        }
+        return { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
+      }, signal);
+    } finally {
+      const left = (this.writesInFlight.get(target.targetId) ?? 1) - 1;
+      if (left === 0) this.writesInFlight.delete(target.targetId);
+      else this.writesInFlight.set(target.targetId, left);
+    }
+  }
+
+  /** One replication step from the predecessor (request already validated). */
+  async onUpdate(request: UpdateRequest, signal?: AbortSignal): Promise<UpdateResponse> {
+    const chunk = request.chunk!;
+    const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
+    requireWritable(view);
+    if (view.predecessor !== undefined && request.fromTargetId !== 0 && request.fromTargetId !== view.predecessor.targetId) {
+      this.deps.logger.debug({ chainId: view.chainId, from: request.fromTargetId, expected: view.predecessor.targetId }, 'update from an unexpected predecessor');
+    }
+    return this.deps.locks.withLock(lockKey(target, chunk), async () => {
+      const current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
+      requireWritable(current);
+      const engine = target.engine;
+      const committed = engine.committed(chunk.ino, chunk.index);
+      const committedVersion = committed?.commitVersion ?? 0;
+      const version = request.updateVersion;
+      if (version <= committedVersion) {
+        return { length: committed!.length, commitVersion: committedVersion, chunkCrc32c: committed!.crc32c };
+      }
+      const update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data };
+      if (version > committedVersion + 1 && request.type !== UpdateType.REPLACE) {
+        throw new SpindleError(
+          ErrorCode.MISSING_UPDATE,
+          `chunk ${chunk.index} of inode ${chunk.ino} on target ${target.targetId} is at version ${committedVersion} and cannot apply version ${version}; the replica needs a resync`,
+        );
+      }
+      // The same update already pending (a retried forward) is kept; anything else replaces it.
+      const existing = engine.pendingOf(chunk.ino, chunk.index);
+      let pending: PendingResult;
+      if (existing !== undefined && existing.version === version && existing.fingerprint === updateFingerprint(update)) {
+        pending = existing;
+      } else {
+        pending = await engine.applyUpdate(chunk.ino, chunk.index, version, update);
+        this.deps.metrics?.bytesWritten.inc(request.data.length);
+      }
+      try {
+        await this.forwardUpdate(current, target, chunk, update, request.chunkSizeBytes, pending, signal);
+        await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
+      } catch (err) {
+        engine.abort(chunk.ino, chunk.index);
+        throw err;
+      }
+      return { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
+    }, signal);
+  }
+
+  /** Removes chunks index >= fromIndex of a file on every replica: successor first, then here. */
+  async onRemoveChunks(request: RemoveChunksRequest, signal?: AbortSignal): Promise<RemoveChunksResponse> {
+    const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
+    if (request.fromTargetId === 0) requireHead(view);
+    else requireWritable(view);
+    await this.forward(view, signal, 'storage.RemoveChunks', (client, successor, current) =>
+      callUnary(client, client.removeChunks, {
+        tag: request.tag,
+        chainId: current.chainId,
+        chainVersion: current.chainVersion,
+        ino: request.ino,
+        fromIndex: request.fromIndex,
+        fromTargetId: current.localTargetId,
+      }, `storage.RemoveChunks to target ${successor.targetId}`, { timeoutMs: this.deps.config.forwardTimeoutMs, signal }),
+    );
+    let removed = 0;
+    for (const chunk of target.engine.listChunks(request.ino, request.fromIndex)) {
+      const existed = await this.deps.locks.withLock(lockKey(target, chunk), () => target.engine.removeNow(chunk.ino, chunk.index), signal);
+      if (existed) removed++;
+    }
+    return { removed };
+  }
+
+  /** Sends the update to the successor (if any) and checks that it ended with the same bytes. */
+  private async forwardUpdate(
+    view: ChainView,
+    target: StorageTarget,
+    chunk: ChunkRef,
+    update: ChunkUpdate,
+    chunkSizeBytes: number,
+    pending: PendingResult,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const response = await this.forward(view, signal, 'storage.Update', async (client, successor, current) => {
+      let request: UpdateRequest = {
+        chainId: current.chainId,
+        chainVersion: current.chainVersion,
+        chunk: { ino: chunk.ino, index: chunk.index },
+        type: update.type,
+        offset: update.offset,
+        data: Buffer.from(update.data.buffer, update.data.byteOffset, update.data.byteLength),
+        dataCrc32c: crc32c(update.data),
+        chunkSizeBytes,
+        updateVersion: pending.version,
+        fromTargetId: current.localTargetId,
+      };
+      // A syncing successor gets the whole chunk, so it converges whatever it held before.
+      if (successor.state === PublicTargetState.SYNCING && update.type !== UpdateType.REMOVE) {
+        const content = (await target.engine.readLatest(chunk.ino, chunk.index)) ?? Buffer.alloc(0);
+        request = { ...request, type: UpdateType.REPLACE, offset: 0, data: content, dataCrc32c: crc32c(content) };
+      }
+      return callUnary(client, client.update, request, `storage.Update to target ${successor.targetId}`, {
+        timeoutMs: this.deps.config.forwardTimeoutMs,
+        signal,
+      });
+    });
+    if (response === undefined) return;
+    if (response.chunkCrc32c !== pending.crc32c || response.length !== pending.length) {
+      throw new SpindleError(
+        ErrorCode.CHECKSUM_MISMATCH,
+        `replicas of chunk ${chunk.index} of inode ${chunk.ino} disagree after version ${pending.version}: ` +
+          `target ${target.targetId} has ${pending.length} bytes crc ${pending.crc32c}, its successor ${response.length} bytes crc ${response.chunkCrc32c}`,
+      );
+    }
+  }
+
+  /**
+   * Calls the chain successor with retries; undefined when this node is the tail. Throws
+   * CHAIN_VERSION_MISMATCH if the chain changes while forwarding.
+   */
+  private async forward<T>(
+    admitted: ChainView,
+    signal: AbortSignal | undefined,
+    what: string,
+    send: (client: StorageClient, successor: PeerTarget, view: ChainView) => Promise<T>,
+  ): Promise<T | undefined> {
+    const startedMs = this.deps.clock.nowMs();
+    for (let attempt = 0; ; attempt++) {
+      const view = this.deps.resolver.recheck(admitted.chainId, admitted.chainVersion);
+      const successor = view.successor;
+      if (successor === undefined) return undefined;
+      try {
+        if (successor.address === '' || !receivesWrites(successor.state)) {
+          throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, `successor target ${successor.targetId} has no known address`);
+        }
+        return await send(this.deps.peers.get(successor.address), successor, view);
+      } catch (err) {
+        const error = asSpindleError(err);
+        const elapsedMs = this.deps.clock.nowMs() - startedMs;
+        if (!forwardRetryable(error) || signal?.aborted || elapsedMs >= this.deps.config.forwardTimeoutMs) throw error;
+        this.deps.metrics?.forwardRetries.inc();
+        this.deps.logger.debug({ what, chainId: view.chainId, successor: successor.targetId, code: error.codeName, attempt }, 'forward retried');
+        if (error.errorCode !== ErrorCode.RPC_UNAVAILABLE && error.errorCode !== ErrorCode.TIMEOUT) {
+          await this.deps.refreshRouting(`successor of chain ${view.chainId} answered ${error.codeName}`);
+        }
+        const delayMs = Math.max(FORWARD_BACKOFF_MIN_MS, backoffDelayMs(attempt, FORWARD_BACKOFF_MIN_MS, FORWARD_BACKOFF_MAX_MS, this.deps.rng));
+        await this.deps.clock.sleep(Math.min(delayMs, Math.max(0, this.deps.config.forwardTimeoutMs - elapsedMs)), signal);
+      }
+    }
+  }
+}
+
+/** Errors after which the same forward may succeed: transport trouble or routing still settling. */
+function forwardRetryable(error: SpindleError): boolean {
+  switch (error.errorCode) {
+    case ErrorCode.RPC_UNAVAILABLE:
+    case ErrorCode.TIMEOUT:
+    case ErrorCode.CHAIN_VERSION_MISMATCH:
+    case ErrorCode.TARGET_NOT_FOUND:
+    case ErrorCode.TARGET_NOT_SERVING:
+      return true;
+    default:
+      return false;
+  }
+}
+
+function lockKey(target: StorageTarget, chunk: ChunkRef): string {
+  return `${target.targetId}/${chunkKeyString(chunk.ino, chunk.index)}`;
+}
+
+function requireHead(view: ChainView): void {
+  if (!view.isHead) {
+    throw new SpindleError(
+      ErrorCode.NOT_CHAIN_HEAD,
+      `target ${view.localTargetId} is not the head of chain ${view.chainId} (version ${view.chainVersion}); send writes to the head`,
+    );
+  }
+}
+
+function requireWritable(view: ChainView): void {
+  if (!receivesWrites(view.localState)) {
+    throw new SpindleError(
+      ErrorCode.TARGET_NOT_SERVING,
+      `target ${view.localTargetId} of chain ${view.chainId} is ${PublicTargetState[view.localState] ?? view.localState} and takes no writes`,
+    );
+  }
+}
+

@@ -1,0 +1,116 @@
+// The storage node's link to the cluster manager (Mgmt, hosted by meta): registration (retried
+// with backoff while the manager is not up yet), routing fetches (single-flight: concurrent
+// callers share one fetch), and the lease rule — a node that could not renew with the manager for
+// half the lease stops serving until it renews (DESIGN §4).
+import type { Logger } from 'pino';
+import type { Clock, Rng } from '../common/clock.js';
+import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
+import { backoffDelayMs } from '../common/retry.js';
+import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
+import {
+  MgmtClient,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type RegisterNodeRequest,
+  type RegisterNodeResponse,
+} from '../proto/index.js';
+import { MGMT_CALL_TIMEOUT_MS, REGISTER_BACKOFF_MAX_MS, REGISTER_BACKOFF_MIN_MS, ROUTING_REFRESH_TIMEOUT_MS } from './constants.js';
+import type { StorageMetrics } from './metrics.js';
+import type { RoutingView } from './routing-view.js';
+
+export interface MgmtAgentOptions {
+  metaAddress: string;
+  routing: RoutingView;
+  clock: Clock;
+  rng: Rng;
+  logger: Logger;
+  /** The node stops serving when its last renewal is older than half of this. */
+  nodeLeaseMs: number;
+  metrics?: StorageMetrics;
+}
+
+export class MgmtAgent {
+  private readonly client: MgmtClient;
+  private refreshing: Promise<void> | undefined;
+  /** Time (ms) the last successful registration or heartbeat was sent. */
+  private lastRenewedMs: number | undefined;
+  private closed = false;
+
+  constructor(private readonly options: MgmtAgentOptions) {
+    this.client = new MgmtClient(options.metaAddress, insecureChannel(), CHANNEL_OPTIONS);
+  }
+
+  /** Registers, retrying retryable failures (manager not up yet) until it succeeds or `signal` aborts. */
+  async register(request: RegisterNodeRequest, signal?: AbortSignal): Promise<RegisterNodeResponse> {
+    const { clock, rng, logger } = this.options;
+    for (let attempt = 0; ; attempt++) {
+      const sentMs = clock.nowMs();
+      try {
+        const response = await callUnary(this.client, this.client.registerNode, request, 'mgmt.RegisterNode', {
+          timeoutMs: MGMT_CALL_TIMEOUT_MS,
+          signal,
+        });
+        this.lastRenewedMs = sentMs;
+        this.applyRouting(response.routing);
+        return response;
+      } catch (err) {
+        const error = asSpindleError(err);
+        if (signal?.aborted || this.closed) throw new SpindleError(ErrorCode.CANCELLED, 'registration with the cluster manager was cancelled', { cause: err });
+        if (!error.retryable) throw error;
+        const delayMs = Math.max(REGISTER_BACKOFF_MIN_MS, backoffDelayMs(attempt, REGISTER_BACKOFF_MIN_MS, REGISTER_BACKOFF_MAX_MS, rng));
+        if (attempt % 20 === 0) logger.info({ meta: this.options.metaAddress, code: error.codeName, attempt }, 'cluster manager not reachable yet; retrying registration');
+        await clock.sleep(delayMs, signal);
+      }
+    }
+  }
+
+  async heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> {
+    const sentMs = this.options.clock.nowMs();
+    const response = await callUnary(this.client, this.client.heartbeat, request, 'mgmt.Heartbeat', { timeoutMs: MGMT_CALL_TIMEOUT_MS });
+    this.lastRenewedMs = sentMs;
+    return response;
+  }
+
+  /** Whether the lease is fresh enough to serve requests. */
+  mayServe(): boolean {
+    return this.lastRenewedMs !== undefined && this.options.clock.nowMs() - this.lastRenewedMs < this.options.nodeLeaseMs / 2;
+  }
+
+  /**
+   * Fetches routing newer than the one held. Concurrent callers share one fetch; failures are
+   * logged, not thrown (the caller re-checks what it needed and answers accordingly).
+   */
+  refreshRouting(reason: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.refreshing ??= (async () => {
+      try {
+        const response = await callUnary(
+          this.client,
+          this.client.getRoutingInfo,
+          { knownVersion: this.options.routing.version },
+          'mgmt.GetRoutingInfo',
+          { timeoutMs: ROUTING_REFRESH_TIMEOUT_MS },
+        );
+        this.applyRouting(response.routing);
+      } catch (err) {
+        this.options.logger.warn({ reason, err: asSpindleError(err).message }, 'routing refresh failed');
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private applyRouting(routing: RegisterNodeResponse['routing']): void {
+    if (this.options.routing.update(routing)) {
+      this.options.metrics?.routingVersion.set(this.options.routing.version);
+      this.options.logger.debug({ version: this.options.routing.version }, 'routing updated');
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.close();
+  }
+}

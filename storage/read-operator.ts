@@ -1,0 +1,82 @@
+// The read side of a storage node: BatchRead, QueryLastChunk and DumpChunkMeta. Reads are served
+// by any serving replica from committed state only: they never take chunk locks, never wait for
+// an in-flight write, and never return a pending version (the chunk engine guarantees the rest).
+// Each BatchRead item is resolved and checked on its own and carries its own status.
+import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
+import {
+  PublicTargetState,
+  type BatchReadRequest,
+  type BatchReadResponse,
+  type DumpChunkMetaRequest,
+  type DumpChunkMetaResponse,
+  type QueryLastChunkRequest,
+  type QueryLastChunkResponse,
+  type ReadIO,
+  type ReadResult,
+} from '../proto/index.js';
+import type { ChainResolver } from './chain-resolver.js';
+import { DUMP_CHUNK_META_LIMIT_DEFAULT, DUMP_CHUNK_META_LIMIT_MAX } from './constants.js';
+import type { StorageMetrics } from './metrics.js';
+import type { ChainView } from './routing-view.js';
+import { checkReadIO } from './service/validate.js';
+
+export interface ReadOperatorDeps {
+  resolver: ChainResolver;
+  metrics?: StorageMetrics;
+}
+
+export class ReadOperator {
+  constructor(private readonly deps: ReadOperatorDeps) {}
+
+  async onBatchRead(request: BatchReadRequest): Promise<BatchReadResponse> {
+    const results = await Promise.all(request.ios.map((io) => this.readOne(io)));
+    return { results };
+  }
+
+  private async readOne(io: ReadIO): Promise<ReadResult> {
+    try {
+      const chunk = checkReadIO(io);
+      const { view, target } = await this.deps.resolver.resolve(io.chainId, io.chainVersion);
+      requireServing(view);
+      const read = await target.engine.read(chunk.ino, chunk.index, io.offset, io.length);
+      this.deps.metrics?.bytesRead.inc(read.data.length);
+      return { status: { code: ErrorCode.OK, message: '' }, data: read.data, chunkLength: read.chunkLength, commitVersion: read.commitVersion };
+    } catch (err) {
+      const error = asSpindleError(err);
+      return { status: { code: error.errorCode, message: error.message }, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 };
+    }
+  }
+
+  async onQueryLastChunk(request: QueryLastChunkRequest): Promise<QueryLastChunkResponse> {
+    const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion, { allowAnyVersion: true });
+    requireServing(view);
+    const last = target.engine.lastChunk(request.ino);
+    return last === undefined ? { found: false, index: 0, length: 0 } : { found: true, index: last.index, length: last.length };
+  }
+
+  async onDumpChunkMeta(request: DumpChunkMetaRequest): Promise<DumpChunkMetaResponse> {
+    const { target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion, { allowAnyVersion: true });
+    const limit = Math.min(request.limit === 0 ? DUMP_CHUNK_META_LIMIT_DEFAULT : request.limit, DUMP_CHUNK_META_LIMIT_MAX);
+    const page = target.engine.dump({ after: request.after, limit, ino: request.ino });
+    return {
+      chunks: page.chunks.map((c) => ({
+        chunk: { ino: c.ino, index: c.index },
+        commitVersion: c.commitVersion,
+        updateVersion: c.updateVersion,
+        chainVersion: c.chainVersion,
+        length: c.length,
+        crc32c: c.crc32c,
+      })),
+      hasMore: page.hasMore,
+    };
+  }
+}
+
+function requireServing(view: ChainView): void {
+  if (view.localState !== PublicTargetState.SERVING) {
+    throw new SpindleError(
+      ErrorCode.TARGET_NOT_SERVING,
+      `target ${view.localTargetId} of chain ${view.chainId} is ${PublicTargetState[view.localState] ?? view.localState}; read another replica`,
+    );
+  }
+}

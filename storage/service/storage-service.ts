@@ -1,0 +1,88 @@
+// The Storage gRPC service: decodes and validates each request, hands it to the replicator or the
+// read operator, counts it, and maps errors at the edge (common/rpc.ts). No logic lives here.
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { StorageConfig } from '../../common/config.js';
+import { asSpindleError } from '../../common/errors.js';
+import { serviceImplementation, type CallContext } from '../../common/rpc.js';
+import type {
+  BatchReadRequest,
+  DumpChunkMetaRequest,
+  QueryLastChunkRequest,
+  RemoveChunksRequest,
+  UpdateRequest,
+  WriteRequest,
+} from '../../proto/index.js';
+import type { ChainReplicator } from '../chain-replicator.js';
+import type { StorageMetrics } from '../metrics.js';
+import type { ReadOperator } from '../read-operator.js';
+import {
+  checkBatchReadRequest,
+  checkDumpChunkMetaRequest,
+  checkQueryLastChunkRequest,
+  checkRemoveChunksRequest,
+  checkUpdateRequest,
+  checkWriteRequest,
+} from './validate.js';
+
+export interface StorageServiceDeps {
+  replicator: ChainReplicator;
+  reader: ReadOperator;
+  config: Pick<StorageConfig, 'readBatchMaxBytes'>;
+  logger: Logger;
+  metrics?: StorageMetrics;
+  /** Aborted when the node closes: in-flight work stops waiting. */
+  closing: AbortSignal;
+}
+
+export function storageServiceImplementation(deps: StorageServiceDeps): UntypedServiceImplementation {
+  const { metrics, logger } = deps;
+  const measured = <Req, Res>(method: string, handler: (request: Req, signal: AbortSignal) => Promise<Res>) =>
+    async (request: Req, context: CallContext): Promise<Res> => {
+      const stop = metrics?.requestSeconds.startTimer({ method });
+      const signal = AbortSignal.any([context.signal, deps.closing]);
+      try {
+        const response = await handler(request, signal);
+        metrics?.requests.inc({ method, result: 'ok' });
+        return response;
+      } catch (err) {
+        const error = asSpindleError(err);
+        metrics?.requests.inc({ method, result: error.codeName });
+        if (error.codeName === 'INTERNAL' || error.codeName === 'IO_ERROR') {
+          logger.error({ method, err }, 'storage request failed');
+        } else {
+          logger.debug({ method, code: error.codeName, message: error.message }, 'storage request refused');
+        }
+        throw error;
+      } finally {
+        stop?.();
+      }
+    };
+
+  return serviceImplementation({
+    write: measured('Write', (request: WriteRequest, signal) => {
+      checkWriteRequest(request);
+      return deps.replicator.onWrite(request, signal);
+    }),
+    update: measured('Update', (request: UpdateRequest, signal) => {
+      checkUpdateRequest(request);
+      return deps.replicator.onUpdate(request, signal);
+    }),
+    batchRead: measured('BatchRead', async (request: BatchReadRequest) => {
+      checkBatchReadRequest(request, deps.config.readBatchMaxBytes);
+      return deps.reader.onBatchRead(request);
+    }),
+    queryLastChunk: measured('QueryLastChunk', async (request: QueryLastChunkRequest) => {
+      checkQueryLastChunkRequest(request);
+      return deps.reader.onQueryLastChunk(request);
+    }),
+    removeChunks: measured('RemoveChunks', (request: RemoveChunksRequest, signal) => {
+      checkRemoveChunksRequest(request);
+      return deps.replicator.onRemoveChunks(request, signal);
+    }),
+    dumpChunkMeta: measured('DumpChunkMeta', async (request: DumpChunkMetaRequest) => {
+      checkDumpChunkMetaRequest(request);
+      return deps.reader.onDumpChunkMeta(request);
+    }),
+  });
+}

@@ -1,0 +1,275 @@
+// A storage node, in-process: opens its targets, serves Storage over gRPC, registers with the
+// cluster manager, heartbeats, follows routing, and exposes /metrics. storage/main.ts wraps it in
+// a process; tests start several in one process.
+//
+// Lifecycle: startStorageNode resolves once the node is registered (its id persisted) and
+// serving. close() is idempotent: it stops accepting calls, lets in-flight calls finish for a
+// grace period, stops heartbeats, and closes peers, lmdb envs and data files.
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import type { Server } from '@grpc/grpc-js';
+import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js';
+import { storageConfig, type Preset, type StorageConfig } from '../common/config.js';
+import { ErrorCode, SpindleError } from '../common/errors.js';
+import { silentLogger, type Logger } from '../common/logger.js';
+import { createRegistry, startMetricsServer, type MetricsServer, type Registry } from '../common/metrics.js';
+import { startGrpcServer, stopGrpcServer } from '../common/rpc.js';
+import { PublicTargetState, StorageService, type TargetInfo } from '../proto/index.js';
+import { ChainReplicator } from './chain-replicator.js';
+import { ChainResolver } from './chain-resolver.js';
+import { KeyedLocks } from './chunk-locks.js';
+import { HeartbeatSender } from './heartbeat-sender.js';
+import { StorageMetrics } from './metrics.js';
+import { MgmtAgent } from './mgmt-agent.js';
+import { readNodeFile, targetDirectories, writeNodeFile } from './node-store.js';
+import { PeerClients } from './peer-clients.js';
+import { ReadOperator } from './read-operator.js';
+import { HEALTHY_LOCAL_STATE, RoutingView } from './routing-view.js';
+import { storageServiceImplementation } from './service/storage-service.js';
+import { StorageTarget, targetIdOf } from './target.js';
+
+export interface StorageNodeOptions {
+  /** Node id in DATADIR/node.json, targets in DATADIR/targets/<i>/. */
+  dataDir: string;
+  /** host:port of the cluster manager (the meta process). */
+  metaAddress: string;
+  /** Listen address (default 127.0.0.1). */
+  host?: string;
+  /** gRPC port (default 0: pick one). */
+  port?: number;
+  /** /metrics HTTP port (default 0: pick one); null: no metrics server. */
+  metricsPort?: number | null;
+  /** Targets to create on first start (default: config.targetsPerNode). */
+  targets?: number;
+  /** Full config; default storageConfig(preset). */
+  config?: StorageConfig;
+  /** Preset used when `config` is absent (default 'production'). */
+  preset?: Preset;
+  logger?: Logger;
+  /** Registry for the node's metrics (default: a fresh one). */
+  registry?: Registry;
+  clock?: Clock;
+  rng?: Rng;
+  /** Aborts startup (e.g. while waiting for the manager). */
+  signal?: AbortSignal;
+  /** Grace period for in-flight calls at close (default 2 s). */
+  closeGraceMs?: number;
+}
+
+export interface StorageNodeHandle {
+  readonly nodeId: number;
+  /** host:port of the Storage service. */
+  readonly address: string;
+  /** host:port of /metrics, or undefined when disabled. */
+  readonly metricsAddress: string | undefined;
+  /** Absolute data directory. */
+  readonly dataDir: string;
+  /** Target ids, by local index. */
+  readonly targetIds: number[];
+  readonly registry: Registry;
+  /** The node's current view of routing (tests inspect it). */
+  readonly routing: RoutingView;
+  /** The node's open targets (tests inspect their chunk engines). */
+  readonly targets: readonly StorageTarget[];
+  /** The single JSON ready line of docs/architecture.md, as an object. */
+  readyLine(): StorageReadyLine;
+  /** Fetches routing from the manager now. */
+  refreshRouting(): Promise<void>;
+  /** Sends one heartbeat now. */
+  heartbeat(): Promise<void>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface StorageReadyLine {
+  service: 'storage';
+  id: number;
+  addr: string;
+  metrics: string | null;
+  pid: number;
+  dataDir: string;
+  targets: number[];
+}
+
+export async function startStorageNode(options: StorageNodeOptions): Promise<StorageNodeHandle> {
+  const config = options.config ?? storageConfig(options.preset ?? 'production');
+  const clock = options.clock ?? systemClock;
+  const rng = options.rng ?? systemRng();
+  const baseLogger = options.logger ?? silentLogger();
+  const registry = options.registry ?? createRegistry();
+  const dataDir = resolve(options.dataDir);
+  const host = options.host ?? '127.0.0.1';
+
+  const nodeFile = await readNodeFile(dataDir);
+  let nodeId = nodeFile?.nodeId ?? 0;
+  const dirs = await targetDirectories(dataDir, options.targets ?? config.targetsPerNode);
+
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
+    cleanups.length = 0;
+  };
+
+  try {
+    const targets: StorageTarget[] = [];
+    for (const [index, dir] of dirs.entries()) {
+      const target = await StorageTarget.open(index, dir, { fsync: config.fsync, nodeId });
+      targets.push(target);
+      cleanups.push(() => target.close());
+    }
+
+    const routing = new RoutingView();
+    let metrics: StorageMetrics | undefined;
+    const logger = baseLogger.child({ component: 'storage', nodeId });
+    const agent = new MgmtAgent({
+      metaAddress: options.metaAddress,
+      routing,
+      clock,
+      rng,
+      logger: logger.child({ component: 'storage.mgmt' }),
+      nodeLeaseMs: config.nodeLeaseMs,
+      get metrics() {
+        return metrics;
+      },
+    });
+    cleanups.push(() => agent.close());
+    const byTargetId = () => new Map(targets.map((t) => [t.targetId, t]));
+    let targetIndex = byTargetId();
+    metrics = new StorageMetrics(registry, () =>
+      targets.map((t) => ({
+        targetId: t.targetId,
+        chainId: routing.chainOfTarget(t.targetId),
+        usedBytes: t.engine.usedBytes(),
+        allocatedBytes: t.engine.allocatedBytes(),
+        chunks: t.engine.chunkCount(),
+        publicState: routing.target(t.targetId)?.publicState ?? PublicTargetState.PUBLIC_TARGET_STATE_INVALID,
+      })),
+    );
+
+    const refreshRouting = (reason: string) => agent.refreshRouting(reason);
+    const resolver = new ChainResolver({
+      routing,
+      target: (targetId) => targetIndex.get(targetId),
+      refreshRouting,
+      mayServe: () => agent.mayServe(),
+    });
+    const peers = new PeerClients();
+    cleanups.push(() => peers.close());
+    const closing = new AbortController();
+    cleanups.push(() => closing.abort());
+    const replicator = new ChainReplicator({
+      resolver,
+      locks: new KeyedLocks(),
+      peers,
+      refreshRouting,
+      config,
+      clock,
+      rng,
+      logger: logger.child({ component: 'storage.chain' }),
+      metrics,
+    });
+    const reader = new ReadOperator({ resolver, metrics });
+
+    const grpc = await startGrpcServer(
+      [
+        {
+          definition: StorageService,
+          implementation: storageServiceImplementation({ replicator, reader, config, logger: logger.child({ component: 'storage.service' }), metrics, closing: closing.signal }),
+        },
+      ],
+      host,
+      options.port ?? 0,
+    );
+    const server: Server = grpc.server;
+    cleanups.push(() => stopGrpcServer(server, options.closeGraceMs ?? 2_000));
+
+    const registration = await agent.register(
+      { nodeId, address: grpc.address, hostname: hostname(), targetPaths: dirs },
+      options.signal,
+    );
+    if (nodeId !== 0 && registration.nodeId !== nodeId) {
+      logger.warn({ persisted: nodeId, assigned: registration.nodeId }, 'cluster manager assigned a different node id');
+    }
+    if (registration.nodeId !== nodeId) {
+      nodeId = registration.nodeId;
+      await writeNodeFile(dataDir, { nodeId });
+    }
+    for (const target of targets) target.targetId = targetIdOf(nodeId, target.localIndex);
+    targetIndex = byTargetId();
+    routing.setLocalTargets(targets.map((t) => t.targetId));
+    const nodeLogger = baseLogger.child({ component: 'storage', nodeId });
+
+    const targetReports = async (): Promise<TargetInfo[]> =>
+      Promise.all(
+        targets.map(async (t) => ({
+          targetId: t.targetId,
+          nodeId,
+          chainId: routing.chainOfTarget(t.targetId),
+          publicState: PublicTargetState.PUBLIC_TARGET_STATE_INVALID,
+          localState: HEALTHY_LOCAL_STATE,
+          path: t.path,
+          usedBytes: t.engine.usedBytes(),
+          capacityBytes: await t.capacityBytes(),
+        })),
+      );
+    const heartbeats = new HeartbeatSender({
+      agent,
+      routing,
+      nodeId: () => nodeId,
+      targetReports,
+      intervalMs: config.heartbeatIntervalMs,
+      clock,
+      logger: nodeLogger.child({ component: 'storage.heartbeat' }),
+      metrics,
+    });
+    heartbeats.start();
+    cleanups.push(() => heartbeats.close());
+
+    let metricsServer: MetricsServer | undefined;
+    if (options.metricsPort !== null) {
+      metricsServer = await startMetricsServer(registry, host, options.metricsPort ?? 0);
+      const started = metricsServer;
+      cleanups.push(() => started.close());
+    }
+
+    // Close order (cleanups run in reverse): metrics, heartbeats, gRPC drain, abort waits, peers,
+    // manager link, targets.
+    let closingPromise: Promise<void> | undefined;
+    const close = (): Promise<void> => {
+      closingPromise ??= (async () => {
+        nodeLogger.info('storage node stopping');
+        await cleanup();
+      })();
+      return closingPromise;
+    };
+    nodeLogger.info({ address: grpc.address, targets: targets.map((t) => t.targetId), dataDir }, 'storage node ready');
+    const targetIds = targets.map((t) => t.targetId);
+    return {
+      nodeId,
+      address: grpc.address,
+      metricsAddress: metricsServer?.address,
+      dataDir,
+      targetIds,
+      registry,
+      routing,
+      targets,
+      readyLine: () => ({
+        service: 'storage',
+        id: nodeId,
+        addr: grpc.address,
+        metrics: metricsServer?.address ?? null,
+        pid: process.pid,
+        dataDir,
+        targets: targetIds,
+      }),
+      refreshRouting: () => agent.refreshRouting('requested'),
+      heartbeat: () => heartbeats.beat(),
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (err) {
+    await cleanup();
+    if (options.signal?.aborted) throw new SpindleError(ErrorCode.CANCELLED, 'storage node start was cancelled', { cause: err });
+    throw err;
+  }
+}
