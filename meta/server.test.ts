@@ -160,19 +160,17 @@ describe('meta/main.ts', () => {
   });
 
   it('exits 1 with a clear message on bad flags or a bad config file', async () => {
+    // Started together: each pays the tsx start-up, in parallel.
     const missing = spawnMeta(['--preset', 'test']);
-    children.push(missing.child);
-    expect((await missing.exit).code).toBe(1);
-    expect(missing.stderr()).toMatch(/--data-dir/);
-
     const badPort = spawnMeta(['--data-dir', tempDir(), '--port', 'abc']);
-    children.push(badPort.child);
-    expect((await badPort.exit).code).toBe(1);
-    expect(badPort.stderr()).toMatch(/--port.*integer/);
-
     const badConfig = spawnMeta(['--data-dir', tempDir(), '--config', '/nonexistent/spindle.json']);
-    children.push(badConfig.child);
-    expect((await badConfig.exit).code).toBe(1);
+    children.push(missing.child, badPort.child, badConfig.child);
+    const [a, b, c] = await Promise.all([missing.exit, badPort.exit, badConfig.exit]);
+    expect(a.code).toBe(1);
+    expect(missing.stderr()).toMatch(/--data-dir/);
+    expect(b.code).toBe(1);
+    expect(badPort.stderr()).toMatch(/--port.*integer/);
+    expect(c.code).toBe(1);
     expect(badConfig.stderr()).toMatch(/meta: cannot read config file \/nonexistent\/spindle.json/);
   });
 });

@@ -5,6 +5,7 @@ import { LocalTargetState, PublicTargetState } from '../../proto/index.js';
 import { Registry } from 'prom-client';
 import { ClusterManager, type ClusterManagerOptions } from './cluster-manager.js';
 import { TestKv } from './test-kv.js';
+import { createMemoryEngine } from '../kv/memory-engine.js';
 
 function open(kv: TestKv, overrides: Partial<ClusterManagerOptions> = {}): Promise<ClusterManager> {
   return ClusterManager.open({ kv, replicas: 3, storageNodesExpected: 3, nodeLeaseMs: 1_000, clock: new ManualClock(1_000), ...overrides });
@@ -287,6 +288,17 @@ describe('ClusterManager', () => {
 
     expect(kv.dump()).toEqual(snapshot);
     expect(manager.routingInfo()).toEqual(routing);
+  });
+
+  it('runs on the shared in-memory KvEngine too (registration, auto table, restart)', async () => {
+    const kv = createMemoryEngine();
+    const first = await ClusterManager.open({ kv, replicas: 2, storageNodesExpected: 2, nodeLeaseMs: 1_000 });
+    for (const n of [1, 2]) await first.registerNode({ address: `10.0.0.${n}:7401`, targetPaths: paths(n, 2) });
+    expect(first.latestChainTable(1)).toEqual({ tableId: 1, version: 1, chainIds: [1, 2] });
+    await first.close();
+    const second = await ClusterManager.open({ kv, replicas: 2, storageNodesExpected: 2, nodeLeaseMs: 1_000 });
+    expect(second.routingInfo().chains).toEqual(first.routingInfo().chains);
+    expect(second.routingVersion).toBe(3);
   });
 
   it('refuses requests after close', async () => {
