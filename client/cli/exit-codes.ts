@@ -77,6 +77,8 @@ export function formatError(err: unknown, path?: string): string {
   const code = (err as { code?: unknown } | undefined)?.code;
   const suffix = typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? ` (${code})` : '';
   // Node's own fs errors repeat the code and path in the message ("ENOENT: no such file…, open 'x'").
-  const cleaned = message.replace(/^E[A-Z0-9]+: /, '');
+  let cleaned = message.replace(/^E[A-Z0-9]+: /, '');
+  // Messages that start by naming the same path ('"/a" does not exist') need not say it twice.
+  if (path !== undefined && cleaned.startsWith(`${JSON.stringify(path)} `)) cleaned = cleaned.slice(JSON.stringify(path).length + 1);
   return `spindle: ${path !== undefined ? `${path}: ` : ''}${cleaned}${suffix}`;
 }

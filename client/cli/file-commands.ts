@@ -38,6 +38,10 @@ export interface CliDirent {
 }
 
 export interface CliStatFs {
+  /** Byte totals (SpindleStatFs); the block fields below are the fs.StatFs shape. */
+  capacityBytes?: number;
+  usedBytes?: number;
+  freeBytes?: number;
   bsize: number;
   blocks: number;
   bfree: number;
@@ -380,9 +384,9 @@ export async function du(ctx: CommandContext, paths: string[], options: { human?
 
 export async function df(ctx: CommandContext, options: { human?: boolean; json?: boolean }): Promise<void> {
   const s = await withPath('/', ctx.client.statfs('/'));
-  const size = s.blocks * s.bsize;
-  const free = s.bavail * s.bsize;
-  const used = Math.max(0, (s.blocks - s.bfree) * s.bsize);
+  const size = s.capacityBytes ?? s.blocks * s.bsize;
+  const free = s.freeBytes ?? s.bavail * s.bsize;
+  const used = s.usedBytes ?? Math.max(0, (s.blocks - s.bfree) * s.bsize);
   const info = { sizeBytes: size, usedBytes: used, availableBytes: free, files: s.files, freeFiles: s.ffree };
   if (options.json) {
     ctx.out.write(`${JSON.stringify(info)}\n`);

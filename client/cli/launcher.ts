@@ -520,9 +520,15 @@ export class LocalCluster {
         env: o.env,
       });
       cluster.watch('meta', cluster.meta);
-      await Promise.all(
-        Array.from({ length: o.storageNodes }, (_, i) => cluster.startStorageNode(i + 1, options.signal)),
-      );
+      // Node ids are given in registration order: start fresh nodes one by one so that
+      // storage-<i> becomes node i; nodes that already have an id (a restart) start together.
+      const indexes = Array.from({ length: o.storageNodes }, (_, i) => i + 1);
+      const fresh = indexes.filter((i) => !existsSync(join(cluster.storageDataDir(i), 'node.json')));
+      const known = indexes.filter((i) => !fresh.includes(i));
+      const startKnown = Promise.all(known.map((i) => cluster.startStorageNode(i, options.signal)));
+      startKnown.catch(() => undefined);
+      for (const i of fresh) await cluster.startStorageNode(i, options.signal);
+      await startKnown;
       await waitForChainTable(cluster.meta.ready.addr, o.replicas, { signal: options.signal });
     } catch (err) {
       await cluster.stop();

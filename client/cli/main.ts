@@ -12,6 +12,8 @@ import type { Preset } from './launcher.js';
 export const DEFAULT_META_ADDRESS = '127.0.0.1:7400';
 /** How long closing the client may take before the command exits anyway. */
 const CLIENT_CLOSE_TIMEOUT_MS = 5_000;
+/** How long a file command waits for the cluster before it reports it unavailable. */
+const CONNECT_TIMEOUT_MS = 5_000;
 
 function intOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -34,10 +36,8 @@ const presetOption = () => new Option('--preset <preset>', 'configuration preset
 
 /** Connects the client library (loaded lazily: `spindle up` does not need it). */
 async function connectClient(meta: string): Promise<{ client: CliClient; close(): Promise<void> }> {
-  // TODO(integration): static import once client/spindle-client.ts lands.
-  const specifier = '../spindle-client.js';
-  const { SpindleClient } = (await import(specifier)) as { SpindleClient: { connect(o: { meta: string }): Promise<{ close(): Promise<void> }> } };
-  const client = await SpindleClient.connect({ meta });
+  const { SpindleClient } = await import('../spindle-client.js');
+  const client = await SpindleClient.connect({ meta, readyTimeoutMs: CONNECT_TIMEOUT_MS });
   return { client: client as unknown as CliClient, close: () => client.close() };
 }
 
@@ -55,6 +55,9 @@ async function withClient(state: RunState, meta: string, fn: (ctx: CommandContex
     abort.abort(new CliError('interrupted', ExitCode.INTERRUPTED, 'ECANCELED'));
   };
   process.on('SIGINT', onSigint);
+  // The client's timers are unref'd (a library must not hold a process open), so while it waits
+  // for an unreachable cluster nothing else would keep this process alive until its timeout.
+  const keepAlive = setInterval(() => {}, 60_000);
   let connection: { client: CliClient; close(): Promise<void> } | undefined;
   try {
     connection = await connectClient(meta);
@@ -67,6 +70,7 @@ async function withClient(state: RunState, meta: string, fn: (ctx: CommandContex
     }
     reportError(state, err, meta);
   } finally {
+    clearInterval(keepAlive);
     process.off('SIGINT', onSigint);
     if (connection !== undefined) {
       await Promise.race([connection.close().catch(() => undefined), new Promise((r) => setTimeout(r, CLIENT_CLOSE_TIMEOUT_MS).unref())]);

@@ -10,17 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { LocalCluster, type Preset, type ServiceEntries, type StorageNodeInfo } from '../../client/cli/launcher.js';
-// TODO(integration): static import once client/index.ts lands.
-interface SpindleClient {
-  close(): Promise<void>;
-}
-const SpindleClient = {
-  async connect(options: { meta: string }): Promise<SpindleClient> {
-    const specifier = '../../client/index.js';
-    const mod = (await import(specifier)) as { SpindleClient: { connect(o: { meta: string }): Promise<SpindleClient> } };
-    return mod.SpindleClient.connect(options);
-  },
-};
+import { SpindleClient, type ConnectOptions } from '../../client/index.js';
 
 export interface ClusterOptions {
   storageNodes?: number;
@@ -42,8 +32,8 @@ export interface TestCluster {
   readonly nodes: StorageNodeInfo[];
   /** The launcher's view (process handles, log files). */
   readonly local: LocalCluster;
-  /** A connected client; closed by stop(). */
-  client(): Promise<SpindleClient>;
+  /** A connected client (preset of the cluster unless given); closed by stop(). */
+  client(options?: Partial<ConnectOptions>): Promise<SpindleClient>;
   /** Signals a storage node's process (default SIGKILL: a crash) and waits for it to exit. */
   killNode(id: number, signal?: NodeJS.Signals): Promise<void>;
   /** Starts a stopped storage node again on its old data dir; resolves with its new info. */
@@ -106,9 +96,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     get nodes() {
       return local.nodes().filter((n) => local.storage.get(local.indexOfNode(n.id))?.running);
     },
-    async client() {
+    async client(clientOptions = {}) {
       if (stopping !== undefined) throw new Error('cluster is stopped');
-      const client = await SpindleClient.connect({ meta: local.meta.ready.addr });
+      const client = await SpindleClient.connect({ meta: local.meta.ready.addr, preset: options.preset ?? 'test', ...clientOptions });
       clients.add(client);
       return client;
     },

@@ -1,0 +1,103 @@
+// Direct looks at storage replicas for tests: the routing snapshot from the manager, and for a
+// file every chunk's metadata and committed bytes on every replica of its chain, fetched with
+// Storage.DumpChunkMeta and Storage.BatchRead straight from each storage node (bypassing the
+// client library, so a client bug cannot hide a replica mismatch).
+import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
+import { fetchRouting } from '../../client/cli/launcher.js';
+import { StorageClient, type ChainInfo, type ChunkMeta, type RoutingInfo } from '../../proto/index.js';
+
+export interface ReplicaChunk {
+  chainId: number;
+  targetId: number;
+  nodeId: number;
+  address: string;
+  meta: ChunkMeta;
+}
+
+/** A pool of StorageClients by address; close() closes them all. */
+export class StorageClients {
+  private readonly clients = new Map<string, StorageClient>();
+  get(address: string): StorageClient {
+    let client = this.clients.get(address);
+    if (client === undefined) {
+      client = new StorageClient(address, insecureChannel(), CHANNEL_OPTIONS);
+      this.clients.set(address, client);
+    }
+    return client;
+  }
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+}
+
+export async function routingOf(metaAddress: string): Promise<RoutingInfo> {
+  const routing = await fetchRouting(metaAddress);
+  if (routing === undefined) throw new Error('manager returned no routing');
+  return routing;
+}
+
+/** host:port of the node hosting `targetId`. */
+export function addressOfTarget(routing: RoutingInfo, targetId: number): { nodeId: number; address: string } {
+  const target = routing.targets.find((t) => t.targetId === targetId);
+  if (target === undefined) throw new Error(`target ${targetId} not in routing`);
+  const node = routing.nodes.find((n) => n.nodeId === target.nodeId);
+  if (node === undefined) throw new Error(`node ${target.nodeId} not in routing`);
+  return { nodeId: node.nodeId, address: node.address };
+}
+
+/** Chains of the latest version of chain table `tableId`. */
+export function tableChains(routing: RoutingInfo, tableId = 1): ChainInfo[] {
+  const tables = routing.chainTables.filter((t) => t.tableId === tableId);
+  const latest = tables.reduce((a, b) => (b.version > a.version ? b : a));
+  return latest.chainIds.map((id) => routing.chains.find((c) => c.chainId === id)!);
+}
+
+/** Every chunk of file `ino` on every replica of every chain of the table, paged. */
+export async function dumpFileChunks(clients: StorageClients, routing: RoutingInfo, ino: number): Promise<ReplicaChunk[]> {
+  const rows: ReplicaChunk[] = [];
+  for (const chain of tableChains(routing)) {
+    for (const targetId of chain.targetIds) {
+      const { nodeId, address } = addressOfTarget(routing, targetId);
+      const client = clients.get(address);
+      let after: { ino: number; index: number } | undefined;
+      for (;;) {
+        const response = await callUnary(
+          client,
+          client.dumpChunkMeta,
+          { chainId: chain.chainId, chainVersion: 0, after, limit: 1024, ino },
+          'storage.DumpChunkMeta',
+          { timeoutMs: 30_000 },
+        );
+        for (const meta of response.chunks) rows.push({ chainId: chain.chainId, targetId, nodeId, address, meta });
+        if (!response.hasMore || response.chunks.length === 0) break;
+        after = response.chunks[response.chunks.length - 1]!.chunk;
+      }
+    }
+  }
+  return rows;
+}
+
+/** The committed bytes of one chunk as one replica (node) serves them. */
+export async function readChunkFrom(
+  clients: StorageClients,
+  address: string,
+  chain: ChainInfo,
+  chunk: { ino: number; index: number },
+  length: number,
+): Promise<Buffer> {
+  const client = clients.get(address);
+  const response = await callUnary(
+    client,
+    client.batchRead,
+    { ios: [{ chainId: chain.chainId, chainVersion: chain.chainVersion, chunk, offset: 0, length }] },
+    'storage.BatchRead',
+    { timeoutMs: 30_000 },
+  );
+  const result = response.results[0];
+  if (result === undefined) throw new Error('BatchRead returned no result');
+  if (result.status !== undefined && result.status.code !== 0) {
+    throw new Error(`BatchRead of ${chunk.ino}/${chunk.index} on ${address}: code ${result.status.code} ${result.status.message}`);
+  }
+  return Buffer.from(result.data);
+}
