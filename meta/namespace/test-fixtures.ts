@@ -5,7 +5,22 @@ import { ManualClock, createRng } from '../../common/clock.js';
 import { metaConfig, type MetaConfig } from '../../common/config.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
-import type { Layout, PathAt } from '../../proto/index.js';
+import {
+  HardLinkRequest,
+  MkdirsRequest,
+  OpenRequest,
+  RemoveRequest,
+  RenameRequest,
+  SetAttrRequest,
+  SetLayoutRequest,
+  SymlinkRequest,
+  SyncRequest,
+  TruncateRequest,
+  type DeepPartial,
+  type Inode,
+  type Layout,
+  type PathAt,
+} from '../../proto/index.js';
 import type { ChainTableSnapshot, ClusterCapacity, ClusterView } from '../cluster-view.js';
 import { createMemoryEngine, type KvEngine } from '../kv/index.js';
 import type { StoragePort } from '../storage-port.js';
@@ -112,4 +127,55 @@ export async function dumpStore(kv: KvEngine): Promise<string[]> {
     },
     { readOnly: true },
   );
+}
+
+/** The Spindle error code name a promise rejects with, or 'OK'. Non-Spindle errors propagate. */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof SpindleError) return err.codeName;
+    throw err;
+  }
+  return 'OK';
+}
+
+/** Short calls for tests: paths are absolute strings; `extra` fills any other request field. */
+export function fsApi(ns: Namespace) {
+  return {
+    create: (path: string, extra: DeepPartial<OpenRequest> = {}) => ns.open(OpenRequest.fromPartial({ at: p(path), create: true, ...extra })),
+    open: (path: string, extra: DeepPartial<OpenRequest> = {}) => ns.open(OpenRequest.fromPartial({ at: p(path), ...extra })),
+    mkdir: (path: string, extra: DeepPartial<MkdirsRequest> = {}) =>
+      ns.mkdirs(MkdirsRequest.fromPartial({ at: p(path), ...extra })).then((r) => r.inode!),
+    mkdirp: (path: string) => ns.mkdirs(MkdirsRequest.fromPartial({ at: p(path), recursive: true })).then((r) => r.inode!),
+    stat: (path: string): Promise<Inode> => ns.stat({ at: p(path), followSymlink: true }).then((r) => r.inode!),
+    lstat: (path: string): Promise<Inode> => ns.stat({ at: p(path), followSymlink: false }).then((r) => r.inode!),
+    /** Every name in a directory, following pages. */
+    ls: async (path: string): Promise<string[]> => {
+      const names: string[] = [];
+      let after = '';
+      for (;;) {
+        const page = await ns.readDir({ at: p(path), afterName: after, limit: 0, withAttributes: false });
+        names.push(...page.entries.map((e) => e.name));
+        if (!page.hasMore) return names;
+        after = page.entries.at(-1)!.name;
+      }
+    },
+    rename: (from: string, to: string, extra: DeepPartial<RenameRequest> = {}) =>
+      ns.rename(RenameRequest.fromPartial({ from: p(from), to: p(to), ...extra })),
+    unlink: (path: string, extra: DeepPartial<RemoveRequest> = {}) => ns.remove(RemoveRequest.fromPartial({ at: p(path), ...extra })),
+    rmdir: (path: string) => ns.remove(RemoveRequest.fromPartial({ at: p(path), directory: true })),
+    rmr: (path: string) => ns.remove(RemoveRequest.fromPartial({ at: p(path), directory: true, recursive: true })),
+    symlink: (path: string, target: string, extra: DeepPartial<SymlinkRequest> = {}) =>
+      ns.symlink(SymlinkRequest.fromPartial({ at: p(path), target, ...extra })).then((r) => r.inode!),
+    readlink: (path: string) => ns.readLink({ at: p(path), followSymlink: false }).then((r) => r.target),
+    link: (existing: string, link: string, extra: DeepPartial<HardLinkRequest> = {}) =>
+      ns.hardLink(HardLinkRequest.fromPartial({ existing: p(existing), link: p(link), ...extra })).then((r) => r.inode!),
+    truncate: (path: string, length: number, extra: DeepPartial<TruncateRequest> = {}) =>
+      ns.truncate(TruncateRequest.fromPartial({ at: p(path), length, ...extra })).then((r) => r.inode!),
+    setattr: (path: string, extra: DeepPartial<SetAttrRequest>) => ns.setAttr(SetAttrRequest.fromPartial({ at: p(path), ...extra })).then((r) => r.inode!),
+    setlayout: (path: string, extra: DeepPartial<SetLayoutRequest>) =>
+      ns.setLayout(SetLayoutRequest.fromPartial({ at: p(path), ...extra })).then((r) => r.inode!),
+    sync: (ino: number, extra: DeepPartial<SyncRequest> = {}) => ns.sync(SyncRequest.fromPartial({ ino, ...extra })).then((r) => r.inode!),
+  };
 }

@@ -8,7 +8,7 @@
 //   last → GC queue for files).
 // - A directory cannot move into its own subtree (EINVAL): the loop check walks the target
 //   parent's ancestors through their parent ids up to the root.
-// - The root cannot be renamed or replaced (EBUSY).
+// - The root cannot be renamed or replaced, and a path ending in '.' or '..' is EBUSY (as Linux).
 // - A moved directory gets its new parent id; both parents' entry counts, nlinks, mtime and
 //   ctime change; the moved inode's ctime changes.
 import { ROOT_INO } from '../../../common/constants.js';
@@ -30,13 +30,13 @@ export async function rename(ctx: NamespaceContext, request: RenameRequest, sign
     { method: METHOD, tag: request.tag, requestBytes: RenameRequest.encode(request).finish(), response: RenameResponse, signal },
     async (mt) => {
       const fromResolved = await resolvePath(mt, fromAt, { followLast: false });
-      const from = requireNamed(fromResolved, noNameError(METHOD, ErrorCode.BUSY));
+      const from = requireNamed(fromResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
       const source = from.inode;
       if (source === undefined) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(fromAt)} does not exist`);
       checkTrailingSlash(fromResolved, source, METHOD);
 
       const toResolved = await resolvePath(mt, toAt, { followLast: false });
-      const to = requireNamed(toResolved, noNameError(METHOD, ErrorCode.BUSY));
+      const to = requireNamed(toResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
       const target = to.inode;
       if (toResolved.trailingSlash && source.type !== InodeType.DIRECTORY) {
         throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(toAt)} ends with '/' but the source is not a directory`);
