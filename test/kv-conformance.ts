@@ -568,6 +568,30 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
         expect((await range(engine, text('seq/'), text('seq0'))).length).toBe(allocators);
       });
 
+      it('re-runs a transaction whose limited scan returned a key a concurrent writer then changed', async () => {
+        const { engine } = await fresh();
+        await engine.transaction(async (txn) => {
+          txn.put(text('q/1'), text('first'));
+          txn.put(text('q/2'), text('middle'));
+          txn.put(text('q/3'), text('last'));
+        });
+        for (const reverse of [false, true]) {
+          const seen: string[] = [];
+          let firstAttempt = true;
+          await engine.transaction(async (txn) => {
+            const [edge] = await txn.getRange(text('q/'), text('q0'), { limit: 1, reverse });
+            seen.push(Buffer.from(edge!.value).toString());
+            if (firstAttempt) {
+              firstAttempt = false;
+              await engine.transaction(async (writer) => writer.put(edge!.key, text(`changed-${reverse}`)));
+            }
+            txn.put(text(`q-copy-${reverse}`), edge!.value);
+          });
+          expect(seen).toEqual([reverse ? 'last' : 'first', `changed-${reverse}`]);
+          expect(Buffer.from((await get(engine, text(`q-copy-${reverse}`)))!).toString()).toBe(`changed-${reverse}`);
+        }
+      });
+
       it('keeps concurrent independent transactions independent (no lost writes)', async () => {
         const { engine } = await fresh();
         const count = 200;

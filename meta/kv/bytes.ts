@@ -6,7 +6,7 @@ import { KV_KEY_MAX_BYTES, KV_VALUE_MAX_BYTES } from './constants.js';
 
 /** Bytes → latin1 string (one UTF-16 code unit per byte; order preserving). */
 export function keyToString(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+  return (Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength)).toString('latin1');
 }
 
 /** latin1 string → a fresh Buffer. */

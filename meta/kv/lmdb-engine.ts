@@ -25,7 +25,6 @@ import { join, resolve } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { compareBytes } from './bytes.js';
 import { LMDB_MAP_SIZE_DEFAULT_BYTES, LMDB_READERS_MAX } from './constants.js';
 import type { KvPair } from './engine.js';
 import { OptimisticEngine, type KvApplyResult, type KvBackend, type KvBackendCursor, type KvWrite } from './optimistic-engine.js';
@@ -83,8 +82,8 @@ class LmdbBackend implements KvBackend {
           return undefined;
         }
         const { key, value } = step.value;
-        // Belt and braces: never return a key outside [start, end).
-        if (compareBytes(key, end) >= 0 || compareBytes(key, start) < 0) {
+        // Belt and braces: never return a key past the bound in the direction of travel.
+        if (reverse ? Buffer.compare(key, start) < 0 : Buffer.compare(key, end) >= 0) {
           close();
           return undefined;
         }

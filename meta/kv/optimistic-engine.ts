@@ -297,7 +297,12 @@ export class OptimisticEngine implements KvEngine {
           result = await fn(txn);
           if (signal?.aborted) throw cancelledError(signal);
           this.checkAccepting();
-          seq = readOnly ? txn.startSeq : this.commit(txn);
+          if (readOnly) {
+            this.counters.reads++;
+            seq = txn.startSeq;
+          } else {
+            seq = this.commit(txn);
+          }
         } finally {
           this.end(txn);
         }
@@ -384,6 +389,15 @@ export class OptimisticEngine implements KvEngine {
     const result: KvPair[] = [];
     const cursor = this.backend.scan(Buffer.from(start), Buffer.from(end), reverse);
     try {
+      if (overrideKeys.length === 0) {
+        // Nothing recent in the interval: the backend alone is the snapshot (no key conversions).
+        while (result.length < limit) {
+          const pair = cursor.next();
+          if (pair === undefined) break;
+          result.push(pair);
+        }
+        return this.recordRange(txn, result, limit, reverse, startString, endString);
+      }
       let next = cursor.next();
       let nextString = next === undefined ? '' : keyToString(next.key);
       let overrideIndex = 0;
@@ -409,15 +423,17 @@ export class OptimisticEngine implements KvEngine {
     } finally {
       cursor.close();
     }
+    return this.recordRange(txn, result, limit, reverse, startString, endString);
+  }
 
-    if (!txn.readOnly) {
-      // What the transaction observed: the whole interval, or up to the last key when cut by limit.
-      if (result.length >= limit) {
-        const last = keyToString(result[result.length - 1]!.key);
-        txn.ranges.push(reverse ? [last, endString] : [startString, last + '\u0000']);
-      } else {
-        txn.ranges.push([startString, endString]);
-      }
+  /** Remembers what a read-write transaction observed: the interval, or up to the last key when cut by limit. */
+  private recordRange(txn: OptimisticTxn, result: KvPair[], limit: number, reverse: boolean, startString: string, endString: string): KvPair[] {
+    if (txn.readOnly) return result;
+    if (result.length >= limit) {
+      const last = keyToString(result[result.length - 1]!.key);
+      txn.ranges.push(reverse ? [last, endString] : [startString, last + '\u0000']);
+    } else {
+      txn.ranges.push([startString, endString]);
     }
     return result;
   }
