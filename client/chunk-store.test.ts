@@ -286,6 +286,30 @@ describe('ChunkStore over fake storage nodes', () => {
     }
   });
 
+  it('adapts to a node that answers smaller batch reads than the client asks', async () => {
+    const greedy = new ChunkStore({
+      routing,
+      clientId: 'greedy',
+      config: clientConfig('production', { retryDeadlineMs: 3_000, retryBackoffInitialMs: 1, retryBackoffMaxMs: 5 }),
+    });
+    const data = randomBytes(6 * CHUNK + 77, 9);
+    await greedy.write(17, layout, 0, data);
+    let refused = 0;
+    cluster.beforeRead = (_nodeId, request) => {
+      const total = request.ios.reduce((sum, io) => sum + io.length, 0);
+      if (total > 20_000) {
+        refused++;
+        throw new SpindleError(ErrorCode.RPC_TOO_LARGE, `a batch read asks for ${total} bytes; this node answers at most 20000 per call`);
+      }
+    };
+    for (let i = 0; i < 2; i++) {
+      const back = await greedy.read(17, layout, 0, data.length, { fileLength: data.length });
+      expect(back.equals(data)).toBe(true);
+    }
+    expect(refused).toBeGreaterThan(0);
+    greedy.close();
+  });
+
   it('spreads reads over the serving replicas and skips offline ones', async () => {
     const data = randomBytes(CHUNK, 5);
     await store.write(12, layout, 0, data);

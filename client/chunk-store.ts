@@ -14,11 +14,12 @@
 //   Non-retryable errors surface at once, named with the chunk they hit.
 // - A read returns exactly the bytes in [offset, min(offset + length, fileLength)); chunks never
 //   written and bytes past a chunk's end inside that range read as zeros.
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js';
 import type { ClientConfig } from '../common/config.js';
 import { crc32c } from '../common/crc32c.js';
-import { ErrorCode, SpindleError, asSpindleError, isKnownErrorCode } from '../common/errors.js';
+import { ErrorCode, SpindleError, asSpindleError, assert, isKnownErrorCode } from '../common/errors.js';
 import { chainForChunk, fileChains } from '../common/placement.js';
 import { callUnary } from '../common/rpc.js';
 import {
@@ -31,8 +32,8 @@ import {
   type WriteResponse,
 } from '../proto/index.js';
 import { checkChunkSize, checkRange, splitRange, truncatePlan } from './chunk-math.js';
-import { BATCH_READ_IOS_MAX } from './constants.js';
-import { backoffMs, exhausted, storageRetryAction, throwIfAborted, withRetries, type RetryAction } from './retry-policy.js';
+import { BATCH_READ_IOS_MAX, READ_BUDGET_MIN_BYTES } from './constants.js';
+import { backoffMs, exhausted, sleepAwake, storageRetryAction, throwIfAborted, withRetries, type RetryAction } from './retry-policy.js';
 import type { RoutingCache, RouteTarget } from './routing-cache.js';
 import { Semaphore } from './semaphore.js';
 import { StorageConnections } from './storage-connections.js';
@@ -69,7 +70,8 @@ interface ReadItem {
   readonly chainId: number;
   readonly chunkIndex: number;
   readonly chunkOffset: number;
-  readonly length: number;
+  /** Bytes wanted (shrinks when the item is split for a node with a smaller batch limit). */
+  length: number;
   /** Offset in the caller's buffer. */
   readonly targetOffset: number;
   /** Replica preference: serving[rotation % n]; bumped to fail over. */
@@ -79,6 +81,8 @@ interface ReadItem {
   error?: SpindleError;
   /** End (in the caller's buffer) of the bytes a replica returned. */
   dataEnd: number;
+  /** The item's range of the caller's buffer is filled (data or zeros). */
+  done: boolean;
 }
 
 export class ChunkStore {
@@ -94,6 +98,8 @@ export class ChunkStore {
   private readonly channels: WriteChannelPool;
   private readonly nextRequestId: () => number;
   private readRotation = 0;
+  /** Learned per-node limits of BatchRead bytes (nodes configured below our readBatchMaxBytes). */
+  private readonly readBudgets = new Map<string, number>();
   private isClosed = false;
   private readonly closer = new AbortController();
 
@@ -111,6 +117,7 @@ export class ChunkStore {
     let counter = 0;
     this.nextRequestId = options.nextRequestId ?? (() => ++counter);
     this.readRotation = this.rng.nextInt(1 << 30);
+    setMaxListeners(0, this.closer.signal);
   }
 
   /** Writes `data` at byte `offset` of the file; resolves when every replica committed it. */
@@ -166,10 +173,18 @@ export class ChunkStore {
           rotation: this.readRotation++,
           failovers: 0,
           dataEnd: 0,
+          done: false,
         });
       }
     }
     await this.readItems(ino, items, target, this.linkSignal(options.signal), `read of inode ${ino}`);
+    // Every byte of the range must have been filled: a gap would hand the caller stale memory.
+    let filled = 0;
+    for (const item of items) {
+      assert(item.done, `read item at ${item.targetOffset} of inode ${ino} was never completed`);
+      filled += item.length;
+    }
+    assert(filled === wanted, `read of inode ${ino} filled ${filled} of ${wanted} bytes`);
     if (options.fileLength !== undefined) return wanted;
     let end = 0;
     for (const item of items) end = Math.max(end, item.dataEnd);
@@ -344,9 +359,9 @@ export class ChunkStore {
     let pending = items;
     for (let round = 0; pending.length > 0; round++) {
       throwIfAborted(signal, what);
-      const batches = this.planBatches(pending);
+      const { batches, planned } = this.planBatches(pending, items);
       await Promise.all(batches.map((batch) => this.io.run(() => this.sendBatch(ino, batch.address, batch.items, target, signal), signal)));
-      const failed = pending.filter((item) => item.error !== undefined);
+      const failed = planned.filter((item) => item.error !== undefined);
       if (failed.length === 0) return;
       let refresh = false;
       let mustWait = false;
@@ -375,41 +390,62 @@ export class ChunkStore {
       const remainingMs = deadline - this.clock.nowMs();
       if (remainingMs <= 0) throw exhausted(what, round + 1, this.config.retryDeadlineMs, last!);
       if (refresh) await this.refreshRoutingQuietly();
-      if (mustWait) await this.clock.sleep(Math.min(remainingMs, backoffMs(round, this.backoff(), this.rng)), signal);
+      if (mustWait) await sleepAwake(this.clock, Math.min(remainingMs, backoffMs(round, this.backoff(), this.rng)), signal);
       pending = failed;
     }
   }
 
-  /** Groups items by the storage node of the replica each will read, within the batch limits. */
-  private planBatches(items: ReadItem[]): Array<{ address: string; items: ReadItem[] }> {
-    const byAddress = new Map<string, ReadItem[][]>();
+  /**
+   * Groups items by the storage node of the replica each will read, within the batch limits of
+   * that node. An item larger than the node's limit is split; the new parts join `all`.
+   */
+  private planBatches(
+    pending: ReadItem[],
+    all: ReadItem[],
+  ): { batches: Array<{ address: string; items: ReadItem[] }>; planned: ReadItem[] } {
+    const byAddress = new Map<string, { items: ReadItem[]; bytes: number }>();
     const batches: Array<{ address: string; items: ReadItem[] }> = [];
-    const bytesOf = new Map<ReadItem[], number>();
-    for (const item of items) {
+    const queue = [...pending];
+    for (let i = 0; i < queue.length; i++) {
+      const item = queue[i]!;
       const replicas = this.routing.servingTargets(item.chainId);
       if (replicas.length === 0) {
         item.error = this.noReplicaError(item.chainId, 'serving replica');
         continue;
       }
-      const replica: RouteTarget = replicas[item.rotation % replicas.length]!;
-      const address = replica.address!;
-      let groups = byAddress.get(address);
-      if (groups === undefined) byAddress.set(address, (groups = []));
-      let group = groups[groups.length - 1];
-      if (
-        group === undefined ||
-        group.length >= BATCH_READ_IOS_MAX ||
-        bytesOf.get(group)! + item.length > this.config.readBatchMaxBytes
-      ) {
-        group = [];
-        groups.push(group);
-        bytesOf.set(group, 0);
-        batches.push({ address, items: group });
+      const address = replicas[item.rotation % replicas.length]!.address!;
+      const budget = this.readBudget(address);
+      if (item.length > budget) {
+        for (let done = budget; done < item.length; done += budget) {
+          const part: ReadItem = {
+            ...item,
+            chunkOffset: item.chunkOffset + done,
+            targetOffset: item.targetOffset + done,
+            length: Math.min(budget, item.length - done),
+            error: undefined,
+            dataEnd: 0,
+            done: false,
+          };
+          all.push(part);
+          queue.push(part);
+        }
+        item.length = budget;
       }
-      group.push(item);
-      bytesOf.set(group, bytesOf.get(group)! + item.length);
+      let group = byAddress.get(address);
+      if (group === undefined || group.items.length >= BATCH_READ_IOS_MAX || group.bytes + item.length > budget) {
+        group = { items: [], bytes: 0 };
+        byAddress.set(address, group);
+        batches.push({ address, items: group.items });
+      }
+      group.items.push(item);
+      group.bytes += item.length;
     }
-    return batches;
+    return { batches, planned: queue };
+  }
+
+  /** Bytes one BatchRead to `address` may ask for: the config's limit, or less once the node refused more. */
+  private readBudget(address: string): number {
+    return this.readBudgets.get(address) ?? this.config.readBatchMaxBytes;
   }
 
   /** One BatchRead to one node; fills the caller's buffer and marks each item done or failed. */
@@ -433,7 +469,15 @@ export class ChunkStore {
         signal,
       });
     } catch (err) {
-      const error = asSpindleError(err);
+      let error = asSpindleError(err);
+      const asked = items.reduce((sum, item) => sum + item.length, 0);
+      if (error.errorCode === ErrorCode.RPC_TOO_LARGE && asked > READ_BUDGET_MIN_BYTES) {
+        // The node answers less per call than our config asks: halve what we ask of it and retry.
+        // Concurrent refusals from one node each halve their own request, not each other's result.
+        this.readBudgets.set(address, Math.min(this.readBudget(address), Math.max(READ_BUDGET_MIN_BYTES, Math.floor(asked / 2))));
+        this.logger?.debug({ address, budget: this.readBudgets.get(address) }, 'storage node refused a batch read as too large');
+        error = new SpindleError(ErrorCode.RPC_TOO_LARGE, error.message, { cause: error, retryable: true });
+      }
       for (const item of items) item.error = error;
       return;
     }
@@ -454,6 +498,7 @@ export class ChunkStore {
         // A hole, or the part of the range past the chunk's end: zeros.
         if (copied < item.length) target.fill(0, item.targetOffset + copied, item.targetOffset + item.length);
         item.failovers = 0;
+        item.done = true;
         return;
       }
       const message = result.status?.message || 'read failed';
@@ -516,7 +561,11 @@ export class ChunkStore {
   }
 
   private linkSignal(signal: AbortSignal | undefined): AbortSignal {
-    return signal ? AbortSignal.any([signal, this.closer.signal]) : this.closer.signal;
+    if (signal === undefined) return this.closer.signal;
+    const linked = AbortSignal.any([signal, this.closer.signal]);
+    // Every chunk request of one operation listens on it: the count is bounded by the semaphores.
+    setMaxListeners(0, linked);
+    return linked;
   }
 
   private throwIfClosed(): void {
@@ -543,6 +592,7 @@ function inContext(err: unknown, what: string): SpindleError {
 export async function runAll<T>(tasks: Array<(signal: AbortSignal) => Promise<T>>, signal: AbortSignal): Promise<T[]> {
   const controller = new AbortController();
   const linked = AbortSignal.any([signal, controller.signal]);
+  setMaxListeners(0, linked);
   let first: unknown;
   let failed = false;
   const results = await Promise.allSettled(

@@ -8,8 +8,8 @@ export const ROUTING_READY_BACKOFF_MAX_MS = 1_000;
 
 /** Most read ranges in one BatchRead: keeps one response under the message limit and latency low. */
 export const BATCH_READ_IOS_MAX = 256;
-/** Most bytes asked for in one BatchRead (below RPC_MESSAGE_MAX_BYTES with room for headers). */
-export const BATCH_READ_BYTES_MAX = 64 * 1024 * 1024;
+/** Smallest BatchRead byte budget the client falls back to when a node refuses larger ones. */
+export const READ_BUDGET_MIN_BYTES = 4 * 1024;
 
 /** Entries asked per Meta.ReadDir page (the server may cap it lower). */
 export const READDIR_PAGE_ENTRIES = 1_000;

@@ -98,7 +98,7 @@ export async function withRetries<T>(attempt: (attemptIndex: number) => Promise<
     if (remainingMs <= 0) throw exhausted(options.what, index + 1, options.deadlineMs, error);
     await options.onRetry?.(error, action, index);
     const waitMs = Math.min(remainingMs, backoffMs(index, options.backoff, options.rng));
-    await options.clock.sleep(waitMs, options.signal);
+    await sleepAwake(options.clock, waitMs, options.signal);
     if (options.clock.nowMs() >= deadline) throw exhausted(options.what, index + 1, options.deadlineMs, error);
   }
 }
@@ -110,6 +110,20 @@ export function exhausted(what: string, attempts: number, deadlineMs: number, la
     `${what}: gave up after ${attempts} attempt(s) in ${deadlineMs} ms; last error ${last.codeName}: ${last.message}`,
     { cause: last },
   );
+}
+
+/**
+ * clock.sleep that keeps the process alive meanwhile. The system clock's timers are unref'd (a
+ * background loop must not hold a process open), but a caller awaiting a retry must not see its
+ * process exit in the middle of a backoff because nothing else was pending.
+ */
+export async function sleepAwake(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  const keepAlive = setTimeout(() => undefined, Math.max(0, ms) + 1_000);
+  try {
+    await clock.sleep(ms, signal);
+  } finally {
+    clearTimeout(keepAlive);
+  }
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {

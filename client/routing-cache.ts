@@ -16,6 +16,7 @@ import {
   type RoutingInfo,
 } from '../proto/index.js';
 import { ROUTING_READY_BACKOFF_INITIAL_MS, ROUTING_READY_BACKOFF_MAX_MS } from './constants.js';
+import { sleepAwake } from './retry-policy.js';
 
 /** One target of a chain as the data path needs it. */
 export interface RouteTarget {
@@ -151,7 +152,7 @@ export class RoutingCache {
       if (this.index?.hasUsableTable(options.tableId)) return this.index.info;
       const signal = options.signal ? AbortSignal.any([options.signal, this.closer.signal]) : this.closer.signal;
       try {
-        await this.clock.sleep(backoff, signal);
+        await sleepAwake(this.clock, backoff, signal);
       } catch (err) {
         this.throwIfClosed();
         throw err;
