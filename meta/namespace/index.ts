@@ -3,4 +3,5 @@
 export { Namespace, type NamespaceOptions, type CallOptions } from './namespace.js';
 export type { NamespaceDeps } from './context.js';
 export { listGcQueue, completeGc, type GcQueueEntry, type ListGcQueueOptions } from './gc-queue.js';
+export { sweepIdempotency } from './idempotency.js';
 export { DEFAULT_CHAIN_TABLE_ID } from './layout.js';

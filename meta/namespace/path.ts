@@ -24,6 +24,12 @@ export interface ResolveOptions {
   /** Follow a symlink in the last component (stat, open) instead of naming it (lstat, unlink). */
   followLast: boolean;
   /**
+   * A trailing '/' follows a final symlink (default true, as for stat). Operations on the entry
+   * itself (unlink, rmdir, rename, link) pass false: 'link/' then names the symlink, which the
+   * caller refuses with ENOTDIR, as Linux does.
+   */
+  slashFollows?: boolean;
+  /**
    * Called when an intermediate directory is missing; returns the directory to continue in
    * (mkdir -p creates it), or undefined for ENOENT.
    */
@@ -93,7 +99,7 @@ export async function resolvePath(mt: MetaTxn, at: PathAt, options: ResolveOptio
       index++;
       continue;
     }
-    if (child.type === InodeType.SYMLINK && (!last || options.followLast || trailingSlash)) {
+    if (child.type === InodeType.SYMLINK && (!last || options.followLast || (trailingSlash && options.slashFollows !== false))) {
       follows++;
       if (follows > SYMLINK_FOLLOW_MAX) {
         throw new SpindleError(ErrorCode.SYMLINK_LOOP, `path ${describe(at)}: more than ${SYMLINK_FOLLOW_MAX} symlinks (a loop?)`);

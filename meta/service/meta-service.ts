@@ -1,10 +1,12 @@
-// The Meta gRPC service: decodes nothing itself (grpc-js + ts-proto did), checks the shape of
-// each request, calls the Namespace, and lets serviceImplementation() map errors to gRPC status
-// and typed trailers. No namespace logic lives here (CONVENTIONS: service → operator → store).
+// The Meta gRPC service: maps each RPC to the Namespace, passing the call's abort signal, and lets
+// serviceImplementation() turn errors into gRPC status and typed trailers. No namespace logic
+// lives here (CONVENTIONS: service → operator → store).
 //
 // Malformed requests — a missing required sub-message, an inode id or length out of range, a bad
-// mode or name — are refused with INVALID_ARGUMENT (or INVALID_NAME / NAME_TOO_LONG) naming the
-// field, before any transaction starts, so they change nothing.
+// mode or name — are refused by the operations' first step (meta/namespace/validate.ts and
+// common/names.ts) with INVALID_ARGUMENT (or INVALID_NAME / NAME_TOO_LONG) naming the field,
+// before any transaction starts, so they change nothing. Bytes that do not decode never reach a
+// handler (grpc-js answers them; the client sees RPC_MALFORMED).
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { isSpindleError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';

@@ -16,11 +16,11 @@ export async function hardLink(ctx: NamespaceContext, request: HardLinkRequest, 
   return ctx.mutate(
     { method: METHOD, tag: request.tag, requestBytes: HardLinkRequest.encode(request).finish(), response: InodeResponse, signal },
     async (mt) => {
-      const inode = requireExisting(await resolvePath(mt, existingAt, { followLast: false }), existingAt);
+      const inode = requireExisting(await resolvePath(mt, existingAt, { followLast: false, slashFollows: false }), existingAt);
       if (inode.type === InodeType.DIRECTORY) {
         throw new SpindleError(ErrorCode.PERMISSION_DENIED, `${METHOD}: ${describePath(existingAt)} is a directory; directories cannot be hard-linked`);
       }
-      const resolved = await resolvePath(mt, linkAt, { followLast: false });
+      const resolved = await resolvePath(mt, linkAt, { followLast: false, slashFollows: false });
       const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.EXISTS, ErrorCode.EXISTS));
       if (named.inode !== undefined) throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(linkAt)} already exists`);
       if (resolved.trailingSlash) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(linkAt)} ends with '/' and does not exist`);

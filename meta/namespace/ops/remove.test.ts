@@ -65,6 +65,22 @@ describe('remove', () => {
     expect(await listGcQueue(kv, 10)).toEqual([]);
   });
 
+  it("a symlink to a directory named with a trailing '/' is ENOTDIR, never its target", async () => {
+    const { ns } = await createNamespaceFixture();
+    const fs = fsApi(ns);
+    await fs.mkdir('/real');
+    await fs.symlink('/link', 'real');
+    expect(await codeOf(fs.rmdir('/link/'))).toBe('NOT_DIRECTORY');
+    expect(await codeOf(fs.unlink('/link/'))).toBe('NOT_DIRECTORY');
+    expect(await codeOf(fs.rmr('/link/'))).toBe('NOT_DIRECTORY');
+    expect(await codeOf(fs.rename('/link/', '/moved'))).toBe('NOT_DIRECTORY');
+    expect(await fs.ls('/')).toEqual(['link', 'real']);
+    // rm -r of the link itself removes the link, not the tree behind it.
+    await fs.create('/real/f');
+    expect(await fs.rmr('/link')).toEqual({ removedInodes: 1 });
+    expect(await fs.ls('/real')).toEqual(['f']);
+  });
+
   it('unlink: EISDIR on a directory; rmdir: ENOTDIR on a file, ENOTEMPTY on a non-empty directory', async () => {
     const { ns, kv } = await createNamespaceFixture();
     const fs = fsApi(ns);

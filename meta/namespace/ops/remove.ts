@@ -34,7 +34,7 @@ export async function remove(ctx: NamespaceContext, request: RemoveRequest, sign
       async (mt) => {
         more = false;
         removedNow = 0;
-        const resolved = await resolvePath(mt, at, { followLast: false });
+        const resolved = await resolvePath(mt, at, { followLast: false, slashFollows: false });
         const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.BUSY));
         const inode = named.inode;
         if (inode === undefined) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);

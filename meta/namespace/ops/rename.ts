@@ -29,13 +29,13 @@ export async function rename(ctx: NamespaceContext, request: RenameRequest, sign
   return ctx.mutate(
     { method: METHOD, tag: request.tag, requestBytes: RenameRequest.encode(request).finish(), response: RenameResponse, signal },
     async (mt) => {
-      const fromResolved = await resolvePath(mt, fromAt, { followLast: false });
+      const fromResolved = await resolvePath(mt, fromAt, { followLast: false, slashFollows: false });
       const from = requireNamed(fromResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
       const source = from.inode;
       if (source === undefined) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(fromAt)} does not exist`);
       checkTrailingSlash(fromResolved, source, METHOD);
 
-      const toResolved = await resolvePath(mt, toAt, { followLast: false });
+      const toResolved = await resolvePath(mt, toAt, { followLast: false, slashFollows: false });
       const to = requireNamed(toResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
       const target = to.inode;
       if (toResolved.trailingSlash && source.type !== InodeType.DIRECTORY) {

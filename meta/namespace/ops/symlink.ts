@@ -15,7 +15,7 @@ export async function symlink(ctx: NamespaceContext, request: SymlinkRequest, si
   return ctx.mutate(
     { method: METHOD, tag: request.tag, requestBytes: SymlinkRequest.encode(request).finish(), response: InodeResponse, ids: 1, signal },
     async (mt, ids) => {
-      const resolved = await resolvePath(mt, at, { followLast: false });
+      const resolved = await resolvePath(mt, at, { followLast: false, slashFollows: false });
       const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.EXISTS, ErrorCode.EXISTS));
       if (named.inode !== undefined) throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(at)} already exists`);
       if (resolved.trailingSlash) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} ends with '/' and does not exist`);
