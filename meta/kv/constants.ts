@@ -8,6 +8,13 @@ export const KV_VALUE_MAX_BYTES = 1024 * 1024;
 export const KV_TXN_RETRIES_DEFAULT = 16;
 /** Upper bound a caller may configure for txnRetriesMax (keeps a misconfiguration from livelocking). */
 export const KV_TXN_RETRIES_MAX = 1000;
+/** Writes in one transaction: metadata operations touch a handful of keys; bulk work goes in batches. */
+export const KV_TXN_WRITES_MAX = 10_000;
+/**
+ * Keys the version overlay may hold before the oldest running snapshots are expired (their
+ * transactions re-run): a transaction stuck inside fn must not pin memory without bound.
+ */
+export const KV_OVERLAY_KEYS_MAX = 250_000;
 /** Initial lmdb map size: lmdb-js grows the map on demand; this only avoids early remaps. */
 export const LMDB_MAP_SIZE_DEFAULT_BYTES = 256 * 1024 * 1024;
 /** lmdb reader slots: lmdb-js shares one read txn per snapshot, so a handful are in use at once. */

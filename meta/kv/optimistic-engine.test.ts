@@ -4,6 +4,7 @@
 // engine, and close() waits for pending flushes.
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { KV_TXN_WRITES_MAX } from './constants.js';
 import { MemoryBackend } from './memory-engine.js';
 import { OptimisticEngine, type KvApplyResult, type KvBackend, type KvBackendCursor, type KvWrite } from './optimistic-engine.js';
 
@@ -221,6 +222,54 @@ describe('OptimisticEngine', () => {
     });
     await expect(leaked!.get(text('k'))).rejects.toMatchObject({ errorCode: ErrorCode.INVALID_ARGUMENT });
     expect(() => leaked!.put(text('k'), text('v'))).toThrow(SpindleError);
+    await engine.close();
+  });
+
+  it('expires a snapshot that pins the overlay past its limit, and re-runs that transaction', async () => {
+    const backend = new ManualBackend();
+    const engine = new OptimisticEngine({ name: 'manual', backend, overlayKeysMax: 5 });
+    const release = deferred();
+    const seen: Array<string | undefined> = [];
+    const stuck = engine.transaction(
+      async (txn) => {
+        seen.push(str(await txn.get(text('k0'))));
+        if (seen.length === 1) await release.promise;
+        return str(await txn.get(text('k1')));
+      },
+      { readOnly: true },
+    );
+    await flush();
+    for (let i = 0; i < 10; i++) {
+      const commit = engine.transaction(async (txn) => txn.put(text(`k${i}`), text(`v${i}`)));
+      await flush();
+      backend.makeVisible(i);
+      backend.makeDurable(i);
+      await commit;
+    }
+    expect(engine.stats().overlayKeys).toBeLessThanOrEqual(5);
+    release.resolve();
+    expect(await stuck).toBe('v1');
+    expect(seen).toEqual([undefined, 'v0']);
+    expect(engine.stats().overlayKeys).toBe(0);
+    await engine.close();
+  });
+
+  it('refuses more than KV_TXN_WRITES_MAX writes in one transaction', async () => {
+    const engine = new OptimisticEngine({ name: 'memory', backend: new MemoryBackend() });
+    const error = await engine
+      .transaction(async (txn) => {
+        for (let i = 0; i <= KV_TXN_WRITES_MAX; i++) txn.put(text(`w${i}`), text('x'));
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect(error).toMatchObject({ errorCode: ErrorCode.INVALID_ARGUMENT });
+    // Rewriting a key already written does not count twice.
+    await engine.transaction(async (txn) => {
+      for (let i = 0; i < KV_TXN_WRITES_MAX; i++) txn.put(text(`w${i}`), text('x'));
+      txn.put(text('w0'), text('y'));
+    });
     await engine.close();
   });
 

@@ -30,13 +30,15 @@
 //   crash could take back. Backends group many transactions into one fsync.
 // - Garbage collection: a chain is dropped once its newest version is visible in the backend and no
 //   running transaction's snapshot predates it; older versions fold into `before` as snapshots
-//   advance. The overlay therefore holds only the last few milliseconds of writes.
+//   advance. The overlay therefore holds only the last few milliseconds of writes. Should a
+//   transaction sit inside fn long enough for the overlay to pass KV_OVERLAY_KEYS_MAX keys, the
+//   oldest snapshots expire: their reads fail and the transactions re-run on a fresh snapshot.
 // - A backend failure (disk full, I/O error) fails the engine: memory and disk may disagree, so
 //   every pending and later transaction rejects with IO_ERROR; reopening recovers from disk.
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { checkBound, checkKey, checkLimit, checkValue, compareBytes, copyBytes, keyToString, stringToKey } from './bytes.js';
-import { KV_TXN_RETRIES_DEFAULT, KV_TXN_RETRIES_MAX } from './constants.js';
+import { KV_OVERLAY_KEYS_MAX, KV_TXN_RETRIES_DEFAULT, KV_TXN_RETRIES_MAX, KV_TXN_WRITES_MAX } from './constants.js';
 import type { KvEngine, KvKey, KvPair, KvRangeOptions, KvTransactionOptions, KvTxn, KvValue } from './engine.js';
 import { SortedMap } from './sorted-map.js';
 
@@ -79,6 +81,8 @@ export interface OptimisticEngineOptions {
   backend: KvBackend;
   /** Re-runs of a conflicting transaction before TXN_CONFLICT (default KV_TXN_RETRIES_DEFAULT). */
   txnRetriesMax?: number;
+  /** Overlay size that expires the oldest running snapshots (default KV_OVERLAY_KEYS_MAX; tests lower it). */
+  overlayKeysMax?: number;
   logger?: Logger;
 }
 
@@ -184,6 +188,8 @@ class OptimisticTxn implements KvTxn {
   /** Scanned intervals [start, end) as key strings. */
   readonly ranges: Array<readonly [string, string]> = [];
   finished = false;
+  /** The snapshot was released early (overlay limit): reads fail, the attempt re-runs. */
+  expired = false;
 
   constructor(
     private readonly engine: OptimisticEngine,
@@ -210,22 +216,32 @@ class OptimisticTxn implements KvTxn {
     this.checkWritable();
     checkKey(key);
     checkValue(value);
-    const keyCopy = copyBytes(key);
-    const keyString = keyToString(keyCopy);
-    this.writes.set(keyString, { key: keyCopy, keyString, value: copyBytes(value) });
+    this.write(copyBytes(key), copyBytes(value));
   }
 
   delete(key: KvKey): void {
     this.checkWritable();
     checkKey(key);
-    const keyCopy = copyBytes(key);
-    const keyString = keyToString(keyCopy);
-    this.writes.set(keyString, { key: keyCopy, keyString, value: undefined });
+    this.write(copyBytes(key), undefined);
+  }
+
+  private write(key: Buffer, value: Buffer | undefined): void {
+    const keyString = keyToString(key);
+    if (this.writes.size >= KV_TXN_WRITES_MAX && !this.writes.has(keyString)) {
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `kv transaction writes more than ${KV_TXN_WRITES_MAX} keys; split the work into batches`,
+      );
+    }
+    this.writes.set(keyString, { key, keyString, value });
   }
 
   private checkUsable(): void {
     if (this.finished) {
       throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'kv transaction used after it finished (a read or write escaped fn)');
+    }
+    if (this.expired) {
+      throw new SpindleError(ErrorCode.TXN_CONFLICT, 'kv transaction snapshot expired (it ran too long); it will be re-run');
     }
   }
 
@@ -239,6 +255,7 @@ export class OptimisticEngine implements KvEngine {
   readonly name: string;
   private readonly backend: KvBackend;
   private readonly retriesMax: number;
+  private readonly overlayKeysMax: number;
   private readonly logger: Logger | undefined;
 
   private committedSeq = 0;
@@ -254,7 +271,7 @@ export class OptimisticEngine implements KvEngine {
   private readonly durableDone = new Map<number, boolean>();
   private durableWaiters: DurableWaiter[] = [];
   /** Start seq → running transactions; insertion order is ascending (start seqs never decrease). */
-  private readonly activeStarts = new Map<number, number>();
+  private readonly activeStarts = new Map<number, Set<OptimisticTxn>>();
   private activeCount = 0;
   private readonly lane = new RetryLane();
   private failure: Error | undefined;
@@ -273,6 +290,7 @@ export class OptimisticEngine implements KvEngine {
       );
     }
     this.retriesMax = retries;
+    this.overlayKeysMax = options.overlayKeysMax ?? KV_OVERLAY_KEYS_MAX;
     this.logger = options.logger;
   }
 
@@ -291,18 +309,24 @@ export class OptimisticEngine implements KvEngine {
         }
         if (signal?.aborted) throw cancelledError(signal);
         const txn = this.begin(readOnly);
-        let result: T;
+        let result!: T;
         let seq: number;
         try {
           result = await fn(txn);
           if (signal?.aborted) throw cancelledError(signal);
           this.checkAccepting();
-          if (readOnly) {
+          if (txn.expired) {
+            seq = CONFLICT;
+          } else if (readOnly) {
             this.counters.reads++;
             seq = txn.startSeq;
           } else {
             seq = this.commit(txn);
           }
+        } catch (error) {
+          // An expired snapshot is the engine's doing, not fn's: whatever fn threw, re-run it.
+          if (!txn.expired) throw error;
+          seq = CONFLICT;
         } finally {
           this.end(txn);
         }
@@ -442,17 +466,25 @@ export class OptimisticEngine implements KvEngine {
 
   private begin(readOnly: boolean): OptimisticTxn {
     const startSeq = this.committedSeq;
-    this.activeStarts.set(startSeq, (this.activeStarts.get(startSeq) ?? 0) + 1);
+    const txn = new OptimisticTxn(this, startSeq, readOnly);
+    let group = this.activeStarts.get(startSeq);
+    if (group === undefined) {
+      group = new Set();
+      this.activeStarts.set(startSeq, group);
+    }
+    group.add(txn);
     this.activeCount++;
-    return new OptimisticTxn(this, startSeq, readOnly);
+    return txn;
   }
 
   private end(txn: OptimisticTxn): void {
     txn.finished = true;
     this.activeCount--;
-    const count = this.activeStarts.get(txn.startSeq)! - 1;
-    if (count === 0) this.activeStarts.delete(txn.startSeq);
-    else this.activeStarts.set(txn.startSeq, count);
+    if (!txn.expired) {
+      const group = this.activeStarts.get(txn.startSeq)!;
+      group.delete(txn);
+      if (group.size === 0) this.activeStarts.delete(txn.startSeq);
+    }
     this.collect();
   }
 
@@ -466,9 +498,12 @@ export class OptimisticEngine implements KvEngine {
 
     const seq = this.committedSeq + 1;
     const writes = [...txn.writes.values()];
-    // Values before this commit, for keys without a chain (read before the backend applies).
+    // Values before this commit, for keys without a chain (read before the backend applies). Only
+    // snapshots older than this commit read them; when this is the only running transaction there
+    // are none, and every later snapshot starts at or after `seq`.
+    const needBefore = this.activeCount > 1;
     const befores = writes.map((write) =>
-      this.chains.has(write.keyString) ? undefined : this.backend.get(write.key),
+      needBefore && !this.chains.has(write.keyString) ? this.backend.get(write.key) : undefined,
     );
     let applied: KvApplyResult | undefined;
     try {
@@ -565,6 +600,21 @@ export class OptimisticEngine implements KvEngine {
 
   /** Drops chains nobody can need any more and folds old versions into `before`. */
   private collect(): void {
+    this.collectOnce();
+    // A transaction stuck in fn must not pin the overlay forever: expire the oldest snapshots
+    // that hold back collection (not those merely waiting for the backend to catch up).
+    while (this.chains.size > this.overlayKeysMax) {
+      const oldest = this.activeStarts.entries().next();
+      if (oldest.done === true || oldest.value[0] >= this.visibleSeq) return;
+      const [startSeq, group] = oldest.value;
+      this.activeStarts.delete(startSeq);
+      for (const txn of group) txn.expired = true;
+      this.logger?.warn({ engine: this.name, transactions: group.size, overlayKeys: this.chains.size }, 'kv snapshots expired: transactions ran too long');
+      this.collectOnce();
+    }
+  }
+
+  private collectOnce(): void {
     if (this.logHead >= this.log.length) return;
     let oldestSnapshot = this.committedSeq;
     for (const startSeq of this.activeStarts.keys()) {
