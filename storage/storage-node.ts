@@ -13,7 +13,7 @@ import { storageConfig, type Preset, type StorageConfig } from '../common/config
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { createRegistry, startMetricsServer, type MetricsServer, type Registry } from '../common/metrics.js';
-import { startGrpcServer, stopGrpcServer } from '../common/rpc.js';
+import { startGrpcServer } from '../common/rpc.js';
 import { PublicTargetState, StorageService, type TargetInfo } from '../proto/index.js';
 import { ChainReplicator } from './chain-replicator.js';
 import { ChainResolver } from './chain-resolver.js';
@@ -25,7 +25,7 @@ import { readNodeFile, targetDirectories, writeNodeFile } from './node-store.js'
 import { PeerClients } from './peer-clients.js';
 import { ReadOperator } from './read-operator.js';
 import { HEALTHY_LOCAL_STATE, RoutingView } from './routing-view.js';
-import { storageServiceImplementation } from './service/storage-service.js';
+import { InFlightCalls, storageServiceImplementation } from './service/storage-service.js';
 import { StorageTarget, targetIdOf } from './target.js';
 
 export interface StorageNodeOptions {
@@ -169,19 +169,28 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       metrics,
     });
     const reader = new ReadOperator({ resolver, metrics });
+    const inFlight = new InFlightCalls();
 
     const grpc = await startGrpcServer(
       [
         {
           definition: StorageService,
-          implementation: storageServiceImplementation({ replicator, reader, config, logger: logger.child({ component: 'storage.service' }), metrics, closing: closing.signal }),
+          implementation: storageServiceImplementation({
+            replicator, reader, config, logger: logger.child({ component: 'storage.service' }), metrics, closing: closing.signal, inFlight,
+          }),
         },
       ],
       host,
       options.port ?? 0,
     );
     const server: Server = grpc.server;
-    cleanups.push(() => stopGrpcServer(server, options.closeGraceMs ?? 2_000));
+    cleanups.push(async () => {
+      // Refuse new calls, let the ones in flight finish (up to the grace period), then cut.
+      server.tryShutdown(() => undefined);
+      const graceMs = options.closeGraceMs ?? 2_000;
+      await Promise.race([inFlight.idle(), clock.sleep(graceMs).catch(() => undefined)]);
+      server.forceShutdown();
+    });
 
     const registration = await agent.register(
       { nodeId, address: grpc.address, hostname: hostname(), targetPaths: dirs },

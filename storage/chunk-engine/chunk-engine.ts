@@ -129,18 +129,23 @@ export class ChunkEngine {
   /** Opens (creating if needed) the engine of a target directory and rebuilds the free-block map. */
   static async open(options: ChunkEngineOptions): Promise<ChunkEngine> {
     await mkdir(options.dir, { recursive: true });
+    const fsync = options.fsync ?? true;
     const env = openLmdb<Buffer, Buffer>({
       path: join(options.dir, 'chunks.mdb'),
       keyEncoding: 'binary',
       encoding: 'binary',
       compression: false,
+      // Each commit is synced before its promise resolves (overlapping sync would resolve first
+      // and flush later); with fsync off, lmdb leaves flushing to the OS.
+      overlappingSync: false,
+      noSync: !fsync,
     });
     let files: BlockFiles | undefined;
     try {
       const db = env;
       files = await BlockFiles.open(join(options.dir, 'data'));
       const allocator = new BlockAllocator();
-      const engine = new ChunkEngine(options.dir, env, db, files, allocator, options.clock ?? systemClock, options.fsync ?? true);
+      const engine = new ChunkEngine(options.dir, env, db, files, allocator, options.clock ?? systemClock, fsync);
       engine.rebuild();
       return engine;
     } catch (err) {

@@ -33,6 +33,33 @@ export interface StorageServiceDeps {
   metrics?: StorageMetrics;
   /** Aborted when the node closes: in-flight work stops waiting. */
   closing: AbortSignal;
+  /** Counts calls in flight (the node waits for them to drain when it closes). */
+  inFlight?: InFlightCalls;
+}
+
+/** Calls in flight, and a way to wait until there are none. */
+export class InFlightCalls {
+  private count = 0;
+  private waiters: Array<() => void> = [];
+
+  get size(): number {
+    return this.count;
+  }
+
+  enter(): void {
+    this.count++;
+  }
+
+  leave(): void {
+    this.count--;
+    if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Resolves when no call is in flight. */
+  idle(): Promise<void> {
+    if (this.count === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
 }
 
 export function storageServiceImplementation(deps: StorageServiceDeps): UntypedServiceImplementation {
@@ -41,6 +68,7 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
     async (request: Req, context: CallContext): Promise<Res> => {
       const stop = metrics?.requestSeconds.startTimer({ method });
       const signal = AbortSignal.any([context.signal, deps.closing]);
+      deps.inFlight?.enter();
       try {
         const response = await handler(request, signal);
         metrics?.requests.inc({ method, result: 'ok' });
@@ -55,6 +83,7 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
         }
         throw error;
       } finally {
+        deps.inFlight?.leave();
         stop?.();
       }
     };
