@@ -290,7 +290,11 @@ export class OptimisticEngine implements KvEngine {
       );
     }
     this.retriesMax = retries;
-    this.overlayKeysMax = options.overlayKeysMax ?? KV_OVERLAY_KEYS_MAX;
+    const overlayKeysMax = options.overlayKeysMax ?? KV_OVERLAY_KEYS_MAX;
+    if (!Number.isInteger(overlayKeysMax) || overlayKeysMax < 1) {
+      throw new SpindleError(ErrorCode.CONFIG_INVALID, `overlayKeysMax must be a positive integer, got ${String(overlayKeysMax)}`);
+    }
+    this.overlayKeysMax = overlayKeysMax;
     this.logger = options.logger;
   }
 
