@@ -11,6 +11,15 @@ import { runKvConformance } from '../../test/kv-conformance.js';
 import { LMDB_LOCK_FILE, createLmdbEngine, type LmdbEngine } from './lmdb-engine.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Key format of test/fixtures/kv-kill-child.ts. */
+function ackKey(loop: number, index: number): Buffer {
+  const key = Buffer.alloc(12);
+  key.write('ack/', 0, 'latin1');
+  key.writeUInt32BE(loop, 4);
+  key.writeUInt32BE(index, 8);
+  return key;
+}
 const tempDirs: string[] = [];
 
 function tempDir(): string {
@@ -85,12 +94,10 @@ describe('lmdb engine', () => {
           const counter = await txn.get(Buffer.from(`counter/${loop}`));
           const durable = counter === undefined ? -1 : Buffer.from(counter).readUInt32BE(0);
           if (durable < highest) missing.push(`loop ${loop}: acked ${highest}, found ${durable}`);
-          for (let index = 0; index <= highest; index++) {
-            const key = Buffer.alloc(12);
-            key.write('ack/', 0, 'latin1');
-            key.writeUInt32BE(loop, 4);
-            key.writeUInt32BE(index, 8);
-            if ((await txn.get(key)) === undefined) missing.push(`loop ${loop} index ${index}`);
+          for (let index = 0; index <= durable + 1; index++) {
+            const present = (await txn.get(ackKey(loop, index))) !== undefined;
+            // Every committed index is there (atomic with its counter), and nothing beyond it.
+            if (present !== index <= durable) missing.push(`loop ${loop} index ${index}: present=${present}, counter=${durable}`);
           }
         }
       },
