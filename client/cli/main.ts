@@ -268,6 +268,11 @@ export function buildProgram(state: RunState): Command {
 /** Parses `argv` (without node and script) and runs the command; resolves with the exit code. */
 export async function run(argv: string[]): Promise<number> {
   const state: RunState = { exitCode: ExitCode.OK };
+  // `spindle cat big | head`: the reader went away; that is not an error worth a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(state.exitCode);
+    throw err;
+  });
   const program = buildProgram(state);
   if (argv.length === 0) {
     program.outputHelp({ error: true });
