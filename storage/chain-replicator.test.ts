@@ -214,4 +214,33 @@ describe('chain versions', () => {
     await settleRouting(cluster);
     expect([a, b]).toHaveLength(2);
   });
+
+  it('a syncing successor gets full-chunk replaces and catches up; it serves no reads meanwhile', async () => {
+    const [, , c] = cluster.mgmt.chain(1).targetIds;
+    const chunk = { ino: 23, index: 0 };
+    const tail = cluster.client(cluster.nodes[2]!);
+    await write(head, writeRequest({ chainId: 1, chainVersion, chunk, data: pattern(3000, 7) }));
+    // The tail misses version 2 while offline ...
+    cluster.mgmt.setTargetState(c!, PublicTargetState.OFFLINE);
+    chainVersion = cluster.mgmt.chain(1).chainVersion;
+    await settleRouting(cluster);
+    await write(head, writeRequest({ chainId: 1, chainVersion, chunk, offset: 3000, data: pattern(1000, 8) }));
+    expect((await dump(tail, 1, 23)).chunks[0]).toMatchObject({ commitVersion: 1, length: 3000 });
+    // ... and, syncing, receives version 3 as the whole chunk although it lacks version 2.
+    cluster.mgmt.setTargetState(c!, PublicTargetState.SYNCING);
+    chainVersion = cluster.mgmt.chain(1).chainVersion;
+    await settleRouting(cluster);
+    const response = await write(head, writeRequest({ chainId: 1, chainVersion, chunk, offset: 10, data: Buffer.from('sync') }));
+    const expected = Buffer.concat([pattern(3000, 7), pattern(1000, 8)]);
+    Buffer.from('sync').copy(expected, 10);
+    expect(response).toEqual({ length: 4000, commitVersion: 3, chunkCrc32c: crc32c(expected) });
+    expect((await dump(tail, 1, 23)).chunks[0]).toMatchObject({ commitVersion: 3, length: 4000, crc32c: crc32c(expected) });
+    const { results } = await batchRead(tail, [readIO(1, chainVersion, { chunk })]);
+    expect(results[0]!.status!.code).toBe(ErrorCode.TARGET_NOT_SERVING);
+    cluster.mgmt.setTargetState(c!, PublicTargetState.SERVING);
+    chainVersion = cluster.mgmt.chain(1).chainVersion;
+    await settleRouting(cluster);
+    const after = await batchRead(tail, [readIO(1, chainVersion, { chunk })]);
+    expect(Buffer.compare(after.results[0]!.data, expected)).toBe(0);
+  });
 });

@@ -206,7 +206,7 @@ describe('reads under a stream of writes', () => {
         expect(first).toBe(result.commitVersion);
         lastVersion = result.commitVersion;
         lastByte = first;
-        await new Promise((resolve) => setTimeout(resolve, 1));
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
       return reads;
     });

@@ -120,7 +120,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
 
     const routing = new RoutingView();
     let metrics: StorageMetrics | undefined;
-    const logger = baseLogger.child({ component: 'storage', nodeId });
+    const logger = baseLogger.child({ component: 'storage' });
     const agent = new MgmtAgent({
       metaAddress: options.metaAddress,
       routing,
