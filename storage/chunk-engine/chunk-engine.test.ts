@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, isSpindleError } from '../../common/errors.js';
@@ -306,5 +308,44 @@ describe('ChunkEngine', () => {
       engine.applyUpdate(13, 0, 1, { type: UpdateType.TRUNCATE, offset: 64 * KiB * KiB + 1, data: Buffer.alloc(0) }),
       ErrorCode.INVALID_ARGUMENT,
     );
+  });
+
+  it('a process killed with a pending update leaves the committed version and a consistent free map', async () => {
+    await engine.close();
+    const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/storage-crash-child.ts', dir], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      await new Promise<void>((ok, fail) => {
+        const timer = setInterval(() => {
+          if (out.includes('pending')) {
+            clearInterval(timer);
+            ok();
+          }
+        }, 20);
+        child.on('exit', () => {
+          clearInterval(timer);
+          fail(new Error(`child exited early: ${err}`));
+        });
+      });
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    engine = await ChunkEngine.open({ dir });
+    const read = await engine.read(1, 0, 0, 1 << 20);
+    expect(read.commitVersion).toBe(1);
+    expect(read.data.length).toBe(100_000);
+    expect(read.data.every((x) => x === 0x11)).toBe(true);
+    await expectCode(engine.read(1, 1, 0, 10), ErrorCode.CHUNK_NOT_FOUND);
+    expect(engine.allocatedBytes()).toBe(128 * KiB);
+    await write(1, 0, 0, Buffer.alloc(100_000, 0x44));
+    await write(1, 2, 0, Buffer.alloc(100_000, 0x55));
+    expect((await engine.read(1, 0, 0, 1 << 20)).data.every((x) => x === 0x44)).toBe(true);
+    expect((await engine.read(1, 2, 0, 1 << 20)).data.every((x) => x === 0x55)).toBe(true);
   });
 });
