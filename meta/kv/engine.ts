@@ -9,6 +9,14 @@
 //   SpindleError TXN_CONFLICT (retryable).
 // - When the returned promise resolves, the writes are durable (on disk / replicated).
 // - A thrown error aborts the transaction: nothing is written and the error propagates unchanged.
+// - Read-only transactions see a consistent snapshot, never conflict and never write.
+// - fn should not wait for another transaction on the same engine. Where a test must (to
+//   engineer a conflict), the inner one must be a blind write (no reads): an engine may run
+//   re-tries one at a time, so an inner transaction that needs a re-try could wait for the outer.
+// - Limits (meta/kv/constants.ts), enforced with SpindleError INVALID_ARGUMENT: keys are
+//   1..KV_KEY_MAX_BYTES bytes, values at most KV_VALUE_MAX_BYTES, at most KV_TXN_WRITES_MAX
+//   distinct keys written per transaction. Returned buffers belong to the caller; buffers passed
+//   to put() may be reused by the caller right after the call.
 
 export type KvKey = Uint8Array;
 export type KvValue = Uint8Array;
@@ -28,7 +36,7 @@ export interface KvPair {
 /** A transaction in progress. Reads see the snapshot plus this transaction's own writes. */
 export interface KvTxn {
   get(key: KvKey): Promise<KvValue | undefined>;
-  /** Pairs with start <= key < end, in key order (or reversed). */
+  /** Pairs with start <= key < end, in key order (or reversed). An empty `start` means the first key. */
   getRange(start: KvKey, end: KvKey, options?: KvRangeOptions): Promise<KvPair[]>;
   put(key: KvKey, value: KvValue): void;
   delete(key: KvKey): void;

@@ -20,5 +20,12 @@ export {
   type KvApplyResult,
   type KvWrite,
 } from './optimistic-engine.js';
-export { KV_KEY_MAX_BYTES, KV_VALUE_MAX_BYTES, KV_TXN_RETRIES_DEFAULT, KV_TXN_RETRIES_MAX } from './constants.js';
+export {
+  KV_KEY_MAX_BYTES,
+  KV_VALUE_MAX_BYTES,
+  KV_TXN_RETRIES_DEFAULT,
+  KV_TXN_RETRIES_MAX,
+  KV_TXN_WRITES_MAX,
+  KV_OVERLAY_KEYS_MAX,
+} from './constants.js';
 export { compareBytes } from './bytes.js';
