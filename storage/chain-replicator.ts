@@ -102,7 +102,7 @@ export class ChainReplicator {
           throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, `chunk ${chunk.index} of inode ${chunk.ino} does not exist: nothing to truncate`);
         }
         const version = (engine.committed(chunk.ino, chunk.index)?.commitVersion ?? 0) + 1;
-        const update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data };
+        const update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data, dataCrc32c: request.dataCrc32c };
         const pending = await engine.applyUpdate(chunk.ino, chunk.index, version, update);
         this.deps.metrics?.bytesWritten.inc(request.data.length);
         try {
@@ -139,7 +139,7 @@ export class ChainReplicator {
       if (version <= committedVersion) {
         return { length: committed!.length, commitVersion: committedVersion, chunkCrc32c: committed!.crc32c };
       }
-      const update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data };
+      const update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data, dataCrc32c: request.dataCrc32c };
       if (version > committedVersion + 1 && request.type !== UpdateType.REPLACE) {
         throw new SpindleError(
           ErrorCode.MISSING_UPDATE,
@@ -207,7 +207,7 @@ export class ChainReplicator {
         type: update.type,
         offset: update.offset,
         data: Buffer.from(update.data.buffer, update.data.byteOffset, update.data.byteLength),
-        dataCrc32c: crc32c(update.data),
+        dataCrc32c: update.dataCrc32c ?? crc32c(update.data),
         chunkSizeBytes,
         updateVersion: pending.version,
         fromTargetId: current.localTargetId,

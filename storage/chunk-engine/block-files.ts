@@ -9,6 +9,8 @@ import type { BlockLocation } from './chunk-meta.js';
 
 export class BlockFiles {
   private readonly handles = new Map<string, Promise<FileHandle>>();
+  /** Per data file: the fdatasync running, and the one queued behind it. */
+  private readonly syncs = new Map<string, { running: Promise<void> | undefined; next: Promise<void> | undefined }>();
   private closed = false;
 
   private constructor(private readonly dir: string) {}
@@ -71,10 +73,37 @@ export class BlockFiles {
     }
   }
 
-  /** Makes the block's data durable (fdatasync of its file). */
+  /**
+   * Makes the block's data durable (fdatasync of its file). Concurrent callers share syncs: a
+   * caller arriving while a sync runs waits for the next one (its write may have missed the
+   * running one), and everyone arriving meanwhile shares that next sync.
+   */
   async sync(location: BlockLocation): Promise<void> {
-    const fh = await this.handle(this.place(location).name);
-    await fh.datasync();
+    const name = this.place(location).name;
+    const fh = await this.handle(name);
+    let state = this.syncs.get(name);
+    if (state === undefined) {
+      state = { running: undefined, next: undefined };
+      this.syncs.set(name, state);
+    }
+    const file = state;
+    const start = (): Promise<void> => {
+      const running = fh.datasync().finally(() => {
+        if (file.running === running) file.running = undefined;
+      });
+      file.running = running;
+      return running;
+    };
+    if (file.next !== undefined) return file.next;
+    if (file.running === undefined) return start();
+    // Once the queued sync starts, later callers must not join it (their writes may miss it).
+    const startQueued = () => {
+      file.next = undefined;
+      return start();
+    };
+    const next = file.running.then(startQueued, startQueued);
+    file.next = next;
+    return next;
   }
 
   async close(): Promise<void> {

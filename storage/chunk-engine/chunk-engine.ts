@@ -47,6 +47,8 @@ export interface ChunkUpdate {
   offset: number;
   /** WRITE/REPLACE: the bytes. */
   data: Uint8Array;
+  /** CRC32C of `data` when the caller already verified it (saves a pass over the bytes). */
+  dataCrc32c?: number;
 }
 
 /** Public view of a chunk's state. */
@@ -107,7 +109,7 @@ function segmentCrcsOf(content: Uint8Array): Uint32Array {
 
 /** Identifies an update's content; two updates with the same fingerprint write the same bytes. */
 export function updateFingerprint(update: ChunkUpdate): string {
-  return `${update.type}:${update.offset}:${update.data.length}:${crc32c(update.data)}`;
+  return `${update.type}:${update.offset}:${update.data.length}:${update.dataCrc32c ?? crc32c(update.data)}`;
 }
 
 export class ChunkEngine {
