@@ -47,7 +47,7 @@ export interface ChunkUpdate {
   offset: number;
   /** WRITE/REPLACE: the bytes. */
   data: Uint8Array;
-  /** CRC32C of `data` when the caller already verified it (saves a pass over the bytes). */
+  /** CRC32C of `data`, verified by the caller (saves passes over the bytes). Must be right. */
   dataCrc32c?: number;
 }
 
@@ -320,10 +320,14 @@ export class ChunkEngine {
 
     // Copy on write: build the new content and write it to a fresh block.
     let content: Buffer;
-    if (update.type === UpdateType.REPLACE) {
+    /** CRC of the whole new content when it is known without another pass (the update's data CRC). */
+    let contentCrc: number | undefined;
+    if (
+      update.type === UpdateType.REPLACE ||
+      (update.type === UpdateType.WRITE && update.offset === 0 && update.data.length >= oldLength)
+    ) {
       content = Buffer.from(update.data.buffer, update.data.byteOffset, update.data.byteLength);
-    } else if (update.type === UpdateType.WRITE && update.offset === 0 && update.data.length >= oldLength) {
-      content = Buffer.from(update.data.buffer, update.data.byteOffset, update.data.byteLength);
+      contentCrc = update.dataCrc32c;
     } else {
       content = Buffer.alloc(newLength);
       if (meta !== undefined && oldLength > 0) {
@@ -344,7 +348,7 @@ export class ChunkEngine {
       }
     }
     const pending: PendingUpdate = {
-      version, length: newLength, crc32c: crc32c(content), removed: false, block, ownsBlock: block !== undefined, segmentCrcs: segmentCrcsOf(content), fingerprint,
+      version, length: newLength, crc32c: contentCrc ?? crc32c(content), removed: false, block, ownsBlock: block !== undefined, segmentCrcs: segmentCrcsOf(content), fingerprint,
     };
     if (this.closed) {
       if (block !== undefined) this.allocator.free(block);
