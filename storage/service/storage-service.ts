@@ -67,7 +67,14 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
   const measured = <Req, Res>(method: string, handler: (request: Req, signal: AbortSignal) => Promise<Res>) =>
     async (request: Req, context: CallContext): Promise<Res> => {
       const stop = metrics?.requestSeconds.startTimer({ method });
-      const signal = AbortSignal.any([context.signal, deps.closing]);
+      // One signal for "the caller went away or the node is closing" (not AbortSignal.any, which
+      // keeps a reference per call on the long-lived closing signal).
+      const controller = new AbortController();
+      const abort = () => controller.abort();
+      if (context.signal.aborted || deps.closing.aborted) controller.abort();
+      context.signal.addEventListener('abort', abort, { once: true });
+      deps.closing.addEventListener('abort', abort, { once: true });
+      const signal = controller.signal;
       deps.inFlight?.enter();
       try {
         const response = await handler(request, signal);
@@ -83,6 +90,8 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
         }
         throw error;
       } finally {
+        context.signal.removeEventListener('abort', abort);
+        deps.closing.removeEventListener('abort', abort);
         deps.inFlight?.leave();
         stop?.();
       }
