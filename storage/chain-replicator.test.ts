@@ -243,4 +243,39 @@ describe('chain versions', () => {
     const after = await batchRead(tail, [readIO(1, chainVersion, { chunk })]);
     expect(Buffer.compare(after.results[0]!.data, expected)).toBe(0);
   });
+
+  it('the head repairs successors that diverged from it (ahead with other bytes, or behind)', async () => {
+    const [a, b] = cluster.nodes;
+    const middle = cluster.client(b!);
+    const chunk = { ino: 24, index: 0 };
+    const v1 = pattern(2000, 9);
+    await write(head, writeRequest({ chainId: 1, chainVersion, chunk, data: v1 }));
+    const update = (version: number, type: UpdateType, data: Buffer) => ({
+      chainId: 1, chainVersion, chunk, type, offset: 0, data, dataCrc32c: crc32c(data), chunkSizeBytes: CHUNK_SIZE,
+      updateVersion: version, fromTargetId: a!.targetIds[0]!,
+    });
+    // Successors ahead: version 2 with bytes the head never committed (a write that failed at the head).
+    await callUnary(middle, middle.update, update(2, UpdateType.WRITE, Buffer.from('lost write')), 'u');
+    const response = await write(head, writeRequest({ chainId: 1, chainVersion, chunk, offset: 100, data: Buffer.from('acked') }));
+    const expected = Buffer.from(v1);
+    Buffer.from('acked').copy(expected, 100);
+    expect(response).toEqual({ length: 2000, commitVersion: 3, chunkCrc32c: crc32c(expected) });
+    for (const node of cluster.nodes) {
+      const { results } = await batchRead(cluster.client(node), [readIO(1, chainVersion, { chunk })]);
+      expect(results[0]!.commitVersion).toBe(3);
+      expect(Buffer.compare(results[0]!.data, expected)).toBe(0);
+    }
+    // Successors behind: they lost the chunk (removed behind the head's back).
+    await callUnary(middle, middle.update, update(4, UpdateType.REMOVE, Buffer.alloc(0)), 'u');
+    expect((await dump(middle, 1, 24)).chunks).toEqual([]);
+    const again = await write(head, writeRequest({ chainId: 1, chainVersion, chunk, offset: 0, data: Buffer.from('X') }));
+    expected[0] = 'X'.charCodeAt(0);
+    expect(again.chunkCrc32c).toBe(crc32c(expected));
+    for (const node of cluster.nodes) {
+      const [meta] = (await dump(cluster.client(node), 1, 24)).chunks;
+      expect(meta).toMatchObject({ commitVersion: again.commitVersion, crc32c: crc32c(expected), length: 2000 });
+    }
+    const repairs = await a!.registry.getSingleMetricAsString('spindle_storage_chunk_repairs_total');
+    expect(repairs).toMatch(/spindle_storage_chunk_repairs_total [2-9]/);
+  });
 });

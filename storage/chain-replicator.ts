@@ -12,6 +12,11 @@
 // The tail (no successor) commits at once, so commits run from the tail back to the head and a
 // node answers only after it and every node after it committed durably.
 //
+// If the successors answer with other bytes (CHECKSUM_MISMATCH) or lack updates (MISSING_UPDATE),
+// they diverged from the head — a write that failed after they committed it, or a replica that
+// missed updates. The head holds every acknowledged write, so it re-replicates its whole chunk as
+// a REPLACE under a version above theirs, and the chain converges (no resync needed for it).
+//
 // A forward that fails with a retryable error (successor unreachable, timeout, routing lagging)
 // is retried with the same version and bytes until forwardTimeoutMs has passed; the successor
 // recognises a retry by version and content. If the chain changes meanwhile, or the budget runs
@@ -101,12 +106,38 @@ export class ChainReplicator {
         if (request.type === UpdateType.TRUNCATE && engine.committed(chunk.ino, chunk.index) === undefined) {
           throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, `chunk ${chunk.index} of inode ${chunk.ino} does not exist: nothing to truncate`);
         }
-        const version = (engine.committed(chunk.ino, chunk.index)?.commitVersion ?? 0) + 1;
-        const update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data, dataCrc32c: request.dataCrc32c };
-        const pending = await engine.applyUpdate(chunk.ino, chunk.index, version, update);
+        let version = (engine.committed(chunk.ino, chunk.index)?.commitVersion ?? 0) + 1;
+        let update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data, dataCrc32c: request.dataCrc32c };
+        let pending = await engine.applyUpdate(chunk.ino, chunk.index, version, update);
         this.deps.metrics?.bytesWritten.inc(request.data.length);
         try {
-          await this.forwardUpdate(current, target, chunk, update, request.chunkSizeBytes, pending, signal);
+          for (let round = 0; ; round++) {
+            let successorVersion = 0;
+            try {
+              const response = await this.forwardUpdate(current, target, chunk, update, request.chunkSizeBytes, pending, signal);
+              if (response === undefined || sameResult(response, pending)) break;
+              successorVersion = response.commitVersion;
+              if (round >= REPAIR_ROUNDS_MAX) throw mismatch(target, chunk, pending, response);
+            } catch (err) {
+              const code = asSpindleError(err).errorCode;
+              if (round >= REPAIR_ROUNDS_MAX || (code !== ErrorCode.CHECKSUM_MISMATCH && code !== ErrorCode.MISSING_UPDATE)) throw err;
+            }
+            // The replicas after the head diverged from it (a write that failed after they
+            // committed it, or a replica that missed updates). The head holds every acknowledged
+            // write, so it re-replicates its own chunk as a whole, under a version above both.
+            const content = await engine.readLatest(chunk.ino, chunk.index);
+            version = Math.max(version, successorVersion) + 1;
+            update =
+              content === undefined
+                ? { type: UpdateType.REMOVE, offset: 0, data: Buffer.alloc(0), dataCrc32c: 0 }
+                : { type: UpdateType.REPLACE, offset: 0, data: content, dataCrc32c: crc32c(content) };
+            this.deps.logger.warn(
+              { chainId: current.chainId, ino: chunk.ino, index: chunk.index, version, successorVersion, round },
+              'replicas of a chunk diverged; the head re-replicates it as a full replace',
+            );
+            this.deps.metrics?.chunkRepairs.inc();
+            pending = await engine.applyUpdate(chunk.ino, chunk.index, version, update);
+          }
           await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
         } catch (err) {
           engine.abort(chunk.ino, chunk.index);
@@ -140,7 +171,8 @@ export class ChainReplicator {
         return { length: committed!.length, commitVersion: committedVersion, chunkCrc32c: committed!.crc32c };
       }
       const update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data, dataCrc32c: request.dataCrc32c };
-      if (version > committedVersion + 1 && request.type !== UpdateType.REPLACE) {
+      // REPLACE and REMOVE do not depend on the bytes before them, so they may skip versions.
+      if (version > committedVersion + 1 && request.type !== UpdateType.REPLACE && request.type !== UpdateType.REMOVE) {
         throw new SpindleError(
           ErrorCode.MISSING_UPDATE,
           `chunk ${chunk.index} of inode ${chunk.ino} on target ${target.targetId} is at version ${committedVersion} and cannot apply version ${version}; the replica needs a resync`,
@@ -156,7 +188,8 @@ export class ChainReplicator {
         this.deps.metrics?.bytesWritten.inc(request.data.length);
       }
       try {
-        await this.forwardUpdate(current, target, chunk, update, request.chunkSizeBytes, pending, signal);
+        const response = await this.forwardUpdate(current, target, chunk, update, request.chunkSizeBytes, pending, signal);
+        if (response !== undefined && !sameResult(response, pending)) throw mismatch(target, chunk, pending, response);
         await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
       } catch (err) {
         engine.abort(chunk.ino, chunk.index);
@@ -189,7 +222,7 @@ export class ChainReplicator {
     return { removed };
   }
 
-  /** Sends the update to the successor (if any) and checks that it ended with the same bytes. */
+  /** Sends the update to the successor; undefined when this node is the tail. */
   private async forwardUpdate(
     view: ChainView,
     target: StorageTarget,
@@ -198,8 +231,8 @@ export class ChainReplicator {
     chunkSizeBytes: number,
     pending: PendingResult,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const response = await this.forward(view, signal, 'storage.Update', async (client, successor, current) => {
+  ): Promise<UpdateResponse | undefined> {
+    return this.forward(view, signal, 'storage.Update', async (client, successor, current) => {
       let request: UpdateRequest = {
         chainId: current.chainId,
         chainVersion: current.chainVersion,
@@ -222,14 +255,6 @@ export class ChainReplicator {
         signal,
       });
     });
-    if (response === undefined) return;
-    if (response.chunkCrc32c !== pending.crc32c || response.length !== pending.length) {
-      throw new SpindleError(
-        ErrorCode.CHECKSUM_MISMATCH,
-        `replicas of chunk ${chunk.index} of inode ${chunk.ino} disagree after version ${pending.version}: ` +
-          `target ${target.targetId} has ${pending.length} bytes crc ${pending.crc32c}, its successor ${response.length} bytes crc ${response.chunkCrc32c}`,
-      );
-    }
   }
 
   /**
@@ -266,6 +291,22 @@ export class ChainReplicator {
       }
     }
   }
+}
+
+/** Times the head re-replicates a diverged chunk within one write before it gives up. */
+const REPAIR_ROUNDS_MAX = 3;
+
+/** The successor ended with the same bytes as this node (the ack path's checksum comparison). */
+function sameResult(response: UpdateResponse, pending: PendingResult): boolean {
+  return response.chunkCrc32c === pending.crc32c && response.length === pending.length;
+}
+
+function mismatch(target: StorageTarget, chunk: ChunkRef, pending: PendingResult, response: UpdateResponse): SpindleError {
+  return new SpindleError(
+    ErrorCode.CHECKSUM_MISMATCH,
+    `replicas of chunk ${chunk.index} of inode ${chunk.ino} disagree after version ${pending.version}: ` +
+      `target ${target.targetId} has ${pending.length} bytes crc ${pending.crc32c}, its successor ${response.length} bytes crc ${response.chunkCrc32c} at version ${response.commitVersion}`,
+  );
 }
 
 /** Errors after which the same forward may succeed: transport trouble or routing still settling. */

@@ -21,6 +21,7 @@ export class StorageMetrics {
   readonly dedupeReplays: Counter;
   readonly forwardRetries: Counter;
   readonly heartbeatFailures: Counter;
+  readonly chunkRepairs: Counter;
   readonly routingVersion: Gauge;
 
   constructor(registry: Registry, targetStats: () => TargetStats[]) {
@@ -61,6 +62,11 @@ export class StorageMetrics {
     this.heartbeatFailures = new Counter({
       name: 'spindle_storage_heartbeat_failures_total',
       help: 'Heartbeats to the cluster manager that failed',
+      registers,
+    });
+    this.chunkRepairs = new Counter({
+      name: 'spindle_storage_chunk_repairs_total',
+      help: 'Writes in which the head found its successors diverged and re-replicated the whole chunk',
       registers,
     });
     this.routingVersion = new Gauge({

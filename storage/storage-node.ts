@@ -5,6 +5,7 @@
 // Lifecycle: startStorageNode resolves once the node is registered (its id persisted) and
 // serving. close() is idempotent: it stops accepting calls, lets in-flight calls finish for a
 // grace period, stops heartbeats, and closes peers, lmdb envs and data files.
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Server } from '@grpc/grpc-js';
@@ -156,6 +157,8 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     const peers = new PeerClients();
     cleanups.push(() => peers.close());
     const closing = new AbortController();
+    // Every call in flight listens on it; the default limit of 10 listeners would warn under load.
+    setMaxListeners(0, closing.signal);
     cleanups.push(() => closing.abort());
     const replicator = new ChainReplicator({
       resolver,
