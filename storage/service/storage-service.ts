@@ -3,7 +3,7 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { StorageConfig } from '../../common/config.js';
-import { asSpindleError } from '../../common/errors.js';
+import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
 import { serviceImplementation, type CallContext } from '../../common/rpc.js';
 import type {
   BatchReadRequest,
@@ -81,7 +81,12 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
         metrics?.requests.inc({ method, result: 'ok' });
         return response;
       } catch (err) {
-        const error = asSpindleError(err);
+        let error = asSpindleError(err);
+        if (deps.closing.aborted && !context.signal.aborted) {
+          // Work cut short by the node shutting down: the caller should try another replica or
+          // the new head, not give up.
+          error = new SpindleError(ErrorCode.RPC_UNAVAILABLE, `storage node is shutting down (${error.message})`, { cause: err });
+        }
         metrics?.requests.inc({ method, result: error.codeName });
         if (error.codeName === 'INTERNAL' || error.codeName === 'IO_ERROR') {
           logger.error({ method, err }, 'storage request failed');
