@@ -8,6 +8,10 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+if [[ ! -f package.json || ! -f package-lock.json ]]; then
+  echo "setup: run scripts/setup.sh from a Spindle checkout (no package.json/package-lock.json in $PWD)" >&2
+  exit 1
+fi
 
 # Debian packages the test suite needs today. The core (meta, storage, client, CLI) needs none:
 # everything it uses ships as npm packages with prebuilt binaries. Add a package here in the same
