@@ -226,6 +226,12 @@ export interface SpawnServiceOptions {
   readyTimeoutMs?: number;
   env?: Record<string, string>;
   signal?: AbortSignal;
+  /**
+   * Own process group (default true): a terminal's Ctrl-C then reaches only the launcher, which
+   * stops children in order. False keeps children in the caller's group, so a Ctrl-C that kills
+   * the caller (a test runner) reaches them too.
+   */
+  detached?: boolean;
 }
 
 /**
@@ -242,8 +248,7 @@ export async function spawnService<Ready extends { pid: number }>(options: Spawn
       env: serverEnv(options.env),
       // stdin ignored; stdout piped for the ready line; stderr straight into the log file.
       stdio: ['ignore', 'pipe', logFd],
-      // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops children in order.
-      detached: true,
+      detached: options.detached ?? true,
     });
   } finally {
     closeSync(logFd);
@@ -308,10 +313,11 @@ export interface MetaOptions {
   signal?: AbortSignal;
   entry?: string;
   env?: Record<string, string>;
+  detached?: boolean;
 }
 
 /** The command-line flags of meta/main.ts for these options. */
-export function metaFlags(o: Omit<MetaOptions, 'logFile' | 'entry' | 'signal' | 'readyTimeoutMs' | 'env'>): string[] {
+export function metaFlags(o: Omit<MetaOptions, 'logFile' | 'entry' | 'signal' | 'readyTimeoutMs' | 'env' | 'detached'>): string[] {
   const flags = ['--data-dir', resolve(o.dataDir), '--host', o.host ?? '127.0.0.1', '--port', String(o.port ?? 0)];
   flags.push('--metrics-port', String(o.metricsPort ?? 0));
   if (o.replicas !== undefined) flags.push('--replicas', String(o.replicas));
@@ -330,6 +336,7 @@ export function startMeta(o: MetaOptions): Promise<ServiceProcess<MetaReady>> {
     readyTimeoutMs: o.readyTimeoutMs,
     signal: o.signal,
     env: o.env,
+    detached: o.detached,
   });
 }
 
@@ -348,10 +355,11 @@ export interface StorageOptions {
   signal?: AbortSignal;
   entry?: string;
   env?: Record<string, string>;
+  detached?: boolean;
 }
 
 /** The command-line flags of storage/main.ts for these options. */
-export function storageFlags(o: Omit<StorageOptions, 'logFile' | 'name' | 'entry' | 'signal' | 'readyTimeoutMs' | 'env'>): string[] {
+export function storageFlags(o: Omit<StorageOptions, 'logFile' | 'name' | 'entry' | 'signal' | 'readyTimeoutMs' | 'env' | 'detached'>): string[] {
   const flags = ['--data-dir', resolve(o.dataDir), '--meta', o.meta, '--host', o.host ?? '127.0.0.1', '--port', String(o.port ?? 0)];
   flags.push('--metrics-port', String(o.metricsPort ?? 0));
   if (o.targets !== undefined) flags.push('--targets', String(o.targets));
@@ -369,6 +377,7 @@ export function startStorage(o: StorageOptions): Promise<ServiceProcess<StorageR
     readyTimeoutMs: o.readyTimeoutMs,
     signal: o.signal,
     env: o.env,
+    detached: o.detached,
   });
 }
 
@@ -436,6 +445,8 @@ export interface LocalClusterOptions {
   entries?: ServiceEntries;
   /** Extra environment for every server process. */
   env?: Record<string, string>;
+  /** Children in their own process group (default true; see SpawnServiceOptions.detached). */
+  detached?: boolean;
 }
 
 export interface StorageNodeInfo {
@@ -482,6 +493,7 @@ export class LocalCluster {
       readyTimeoutMs: options.readyTimeoutMs,
       entries: options.entries ?? DEFAULT_ENTRIES,
       env: options.env ?? {},
+      detached: options.detached ?? true,
     };
   }
 
@@ -518,6 +530,7 @@ export class LocalCluster {
         signal: options.signal,
         entry: o.entries.meta,
         env: o.env,
+        detached: o.detached,
       });
       cluster.watch('meta', cluster.meta);
       // Node ids are given in registration order: start fresh nodes one by one so that
@@ -560,6 +573,7 @@ export class LocalCluster {
       signal,
       entry: o.entries.storage,
       env: o.env,
+      detached: o.detached,
     });
     this.storage.set(index, service);
     this.watch(`storage-${index}`, service);

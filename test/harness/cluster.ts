@@ -56,6 +56,21 @@ function installExitHook(): void {
       if (entry.tempDir !== undefined && process.env.SPINDLE_TEST_KEEP !== '1') rmSync(entry.tempDir, { recursive: true, force: true });
     }
   });
+  // A worker terminated by a signal skips 'exit' hooks: kill the servers first, then die as asked.
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      for (const entry of openClusters) {
+        for (const pid of entry.local?.pids() ?? []) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 export async function startCluster(options: ClusterOptions = {}): Promise<TestCluster> {
@@ -80,6 +95,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       metricsPort: 0,
       entries: options.entries,
       env: options.env,
+      // In the test runner's process group: a Ctrl-C of vitest reaches the servers too.
+      detached: false,
     });
   } catch (err) {
     removeTemp();
