@@ -279,6 +279,13 @@ export async function get(ctx: CommandContext, src: string, dst: string, options
     return '-';
   }
   const target = await localDestination(dst, posix.basename(path));
+  const localDir = await fsp.stat(dirname(target)).catch(() => undefined);
+  if (localDir === undefined || !localDir.isDirectory()) {
+    const code = localDir === undefined ? 'ENOENT' : 'ENOTDIR';
+    throw Object.assign(new CliError(`local directory ${dirname(target)} does not exist`, code === 'ENOENT' ? ExitCode.NOT_FOUND : ExitCode.WRONG_TYPE, code), {
+      cliPath: target,
+    });
+  }
   const partial = localJoin(dirname(target), `.${basename(target)}.spindle-part-${process.pid}`);
   const progress = createProgress({ progress: options.progress, label: `get ${basename(path)}`, totalBytes: Number(s.size) });
   try {

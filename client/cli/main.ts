@@ -265,14 +265,21 @@ export function buildProgram(state: RunState): Command {
   return program;
 }
 
+let stdoutGuarded = false;
+let currentState: RunState = { exitCode: ExitCode.OK };
+
 /** Parses `argv` (without node and script) and runs the command; resolves with the exit code. */
 export async function run(argv: string[]): Promise<number> {
   const state: RunState = { exitCode: ExitCode.OK };
-  // `spindle cat big | head`: the reader went away; that is not an error worth a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(state.exitCode);
-    throw err;
-  });
+  currentState = state;
+  if (!stdoutGuarded) {
+    stdoutGuarded = true;
+    // `spindle cat big | head`: the reader went away; that is not an error worth a stack trace.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(currentState.exitCode);
+      throw err;
+    });
+  }
   const program = buildProgram(state);
   if (argv.length === 0) {
     program.outputHelp({ error: true });
