@@ -195,6 +195,9 @@ describe('file commands', () => {
     expect(isDir.code).toBe(5);
     expect(isDir.stderr).toMatch(/spindle: \/data\/in: .*\(EISDIR\)/);
     expect((await spindle(['put', join(work, 'no-such-local-file'), '/data/x'])).code).toBe(3);
+    const noLocalDir = await spindle(['get', '/data/hello.txt', join(work, 'no-dir', 'x')]);
+    expect(noLocalDir.code).toBe(3);
+    expect(noLocalDir.stderr).toContain('does not exist (ENOENT)');
     expect((await spindle(['ls', '--no-such-flag'])).code).toBe(2);
     expect((await spindle(['put', 'only-one-arg'])).code).toBe(2);
     expect((await spindle(['frobnicate'])).code).toBe(2);
