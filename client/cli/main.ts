@@ -6,6 +6,7 @@ import { CliError, EXIT_CODES_HELP, ExitCode, exitCodeFor, formatError } from '.
 import * as files from './file-commands.js';
 import type { CliClient, CommandContext } from './file-commands.js';
 import { runMeta, runStorage, runUp } from './server-commands.js';
+import { addMountCommands } from './mount-commands.js';
 import type { Preset } from './launcher.js';
 
 /** Where file commands find the cluster when neither --meta nor SPINDLE_META says. */
@@ -261,6 +262,19 @@ export function buildProgram(state: RunState): Command {
     .option('--json', 'print JSON')
     .addOption(metaOption())
     .action((o: { human?: boolean; json?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.df(ctx, o)));
+
+  program
+    .command('bench')
+    .description('benchmark suites: bench <limits|seq-read|seq-write|rand-read|meta|all> [--quick] [--json FILE] [--out DIR] [--meta ADDR]')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (_o: unknown, cmd: Command) => {
+      const { runBenchCommand } = await import('./bench-command.js');
+      state.exitCode = await runBenchCommand(cmd.args);
+    });
+
+  addMountCommands(program, state, reportError);
 
   return program;
 }

@@ -1,0 +1,182 @@
+// What every suite gets: clusters on demand (started through the launcher with the tuned malloc
+// env, one per replica count, stopped at the end of the suite — or the --meta cluster), workers,
+// the progress line, raw-limit probes shared by several suites, and a row builder.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { LocalCluster, TUNED_MALLOC_ENV, fetchRouting } from '../client/cli/launcher.js';
+import { allocatorSettings, machineInfo } from './machine.js';
+import { ProgressLine } from './progress.js';
+import { gbPerSecond, ratioTo, formatFigure } from './stats.js';
+import type { BenchOptions, BenchRow, MachineInfo, SuiteName, Unit } from './types.js';
+import { runTogether, spawnWorker, type BenchWorker } from './workers.js';
+import type { WorkerResult, WorkerTask } from './worker-tasks.js';
+
+export const MiB = 2 ** 20;
+export const GiB = 2 ** 30;
+
+export interface Limit {
+  name: string;
+  value: number;
+  unit: Unit;
+}
+
+export class BenchContext {
+  readonly machine: MachineInfo = machineInfo();
+  readonly allocator = allocatorSettings();
+  readonly rows: BenchRow[] = [];
+  /** Scratch space on the same file system as the clusters' data. */
+  readonly scratch: string;
+  private readonly clusters = new Map<number, LocalCluster>();
+
+  constructor(
+    readonly suite: SuiteName,
+    readonly options: BenchOptions,
+    readonly progress: ProgressLine,
+  ) {
+    this.scratch = mkdtempSync(join(tmpdir(), `spindle-bench-${suite}-`));
+  }
+
+  get quick(): boolean {
+    return this.options.quick;
+  }
+
+  /** Replica counts this suite runs with: the options', or the --meta cluster's chain length. */
+  async replicaCounts(): Promise<number[]> {
+    if (this.options.meta === undefined) return this.options.replicas;
+    const routing = await fetchRouting(this.options.meta);
+    const chain = routing?.chains[0];
+    return [chain?.targetIds.length ?? 1];
+  }
+
+  /** Meta address of a cluster with `replicas` replicas (started on first use). */
+  async cluster(replicas: number): Promise<string> {
+    if (this.options.meta !== undefined) return this.options.meta;
+    let cluster = this.clusters.get(replicas);
+    if (cluster === undefined) {
+      this.progress.update(`[${this.suite}] starting a cluster: 3 storage nodes, replicas ${replicas}`, true);
+      const env: Record<string, string> = { ...TUNED_MALLOC_ENV };
+      if (this.options.cpuProf !== undefined) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${this.options.cpuProf}`.trim();
+      cluster = await LocalCluster.start({ dataDir: join(this.scratch, `cluster-r${replicas}`), storageNodes: 3, replicas, targetsPerNode: 3, port: 0, env });
+      this.clusters.set(replicas, cluster);
+    }
+    return cluster.meta.ready.addr;
+  }
+
+  /** Spawns a worker whose progress feeds the progress line under `label`. */
+  worker(task: WorkerTask, label: string, total?: number, unit = 'MiB'): BenchWorker {
+    const t0 = performance.now();
+    return spawnWorker(task, {
+      cpuProf: this.options.cpuProf,
+      onProgress: (done) => {
+        const secs = (performance.now() - t0) / 1000;
+        const shown = unit === 'MiB' ? `${(done / MiB).toFixed(0)}${total ? `/${(total / MiB).toFixed(0)}` : ''} MiB` : `${done}${total ? `/${total}` : ''} ${unit}`;
+        this.progress.update(`[${this.suite}] ${label}: ${shown}, ${secs.toFixed(1)} s`);
+      },
+    });
+  }
+
+  /** Runs workers started together; the progress line shows `label`. */
+  async together(label: string, workers: BenchWorker[]): Promise<{ results: WorkerResult[]; seconds: number }> {
+    this.progress.update(`[${this.suite}] ${label}`, true);
+    return runTogether(workers);
+  }
+
+  /** Adds a row; `limit` undefined makes the row a limit itself. */
+  add(partial: {
+    case: string;
+    config: BenchRow['config'];
+    throughput: number;
+    unit: Unit;
+    p50Ms?: number | null;
+    p99Ms?: number | null;
+    bytes: number;
+    ops: number;
+    seconds: number;
+    limit?: Limit;
+    notes?: string;
+  }): BenchRow {
+    const row: BenchRow = {
+      suite: this.suite,
+      case: partial.case,
+      config: partial.config,
+      throughput: partial.throughput,
+      unit: partial.unit,
+      p50Ms: partial.p50Ms ?? null,
+      p99Ms: partial.p99Ms ?? null,
+      bytes: partial.bytes,
+      ops: partial.ops,
+      seconds: partial.seconds,
+      ratio: partial.limit === undefined ? null : ratioTo(partial.throughput, partial.limit.value),
+      limitName: partial.limit?.name ?? null,
+      limitValue: partial.limit?.value ?? null,
+      allocator: this.allocator,
+      machine: this.machine,
+      at: new Date().toISOString(),
+      ...(partial.notes === undefined ? {} : { notes: partial.notes }),
+    };
+    this.rows.push(row);
+    const ratio = row.ratio === null ? (row.limitName === null ? ' (limit)' : '') : ` = ${formatFigure(row.ratio)}× ${row.limitName}`;
+    this.progress.log(`[${this.suite}] ${row.case}: ${formatFigure(row.throughput)} ${row.unit}${ratio}${row.p50Ms === null ? '' : `, p50 ${formatFigure(row.p50Ms)} ms, p99 ${formatFigure(row.p99Ms)} ms`}`);
+    return row;
+  }
+
+  /** Stops every cluster this suite started and removes the scratch space. */
+  async close(): Promise<void> {
+    const clusters = [...this.clusters.values()];
+    this.clusters.clear();
+    await Promise.all(clusters.map((c) => c.stop()));
+    rmSync(this.scratch, { recursive: true, force: true });
+  }
+
+  // ---- raw limits shared by suites ----------------------------------------------------------
+
+  /** Raw Node TCP over loopback: one connection, 1 MiB writes, sink and source in two processes. */
+  async tcpLimit(bytes: number): Promise<{ gbps: number; seconds: number }> {
+    const sink = this.worker({ kind: 'tcp-sink' }, 'raw TCP loopback', bytes);
+    const { port } = (await sink.ready) as { port: number };
+    const source = spawnWorker({ kind: 'tcp-source', port, bytes, writeBytes: MiB }, { cpuProf: this.options.cpuProf });
+    const { results } = await this.together('raw TCP loopback, 1 MiB writes', [sink, source]);
+    const r = results[0]!.ops[0]!;
+    return { gbps: gbPerSecond(r.bytes, r.seconds), seconds: r.seconds };
+  }
+
+  /** Node http2 (h2c) stream with a 16 MiB window, 1 MiB writes, server and client processes. */
+  async h2Limit(bytes: number): Promise<{ gbps: number; seconds: number }> {
+    const server = spawnWorker({ kind: 'h2-server', writeBytes: MiB }, { cpuProf: this.options.cpuProf });
+    try {
+      const { port } = (await server.ready) as { port: number };
+      const client = this.worker({ kind: 'h2-client', port, bytes }, 'raw http2 loopback', bytes);
+      const { results } = await this.together('raw http2 stream, 16 MiB window', [client]);
+      const r = results[0]!.ops[0]!;
+      return { gbps: gbPerSecond(r.bytes, r.seconds), seconds: r.seconds };
+    } finally {
+      server.stop();
+    }
+  }
+
+  /** O_DIRECT sequential write or read with dd, 4 MiB blocks (dd's own figure is not parsed: we time it). */
+  async ddDirect(mode: 'write' | 'read', bytes: number): Promise<{ gbps: number; seconds: number }> {
+    const file = join(this.scratch, 'dd-direct');
+    const count = Math.max(1, Math.round(bytes / (4 * MiB)));
+    const run = (args: string[]) =>
+      new Promise<number>((resolve, reject) => {
+        const t0 = performance.now();
+        execFile('dd', args, { env: { ...process.env, ...TUNED_MALLOC_ENV } }, (err, _out, stderr) => {
+          if (err) reject(new Error(`dd ${args.join(' ')} failed: ${stderr || err.message}`));
+          else resolve((performance.now() - t0) / 1000);
+        });
+      });
+    this.progress.update(`[${this.suite}] dd O_DIRECT ${mode}, ${(count * 4)} MiB`, true);
+    if (mode === 'write') {
+      const seconds = await run(['if=/dev/zero', `of=${file}`, 'bs=4M', `count=${count}`, 'oflag=direct', 'conv=fsync']);
+      return { gbps: gbPerSecond(count * 4 * MiB, seconds), seconds };
+    }
+    await run(['if=/dev/zero', `of=${file}`, 'bs=4M', `count=${count}`, 'oflag=direct', 'conv=fsync']);
+    const seconds = await run([`if=${file}`, 'of=/dev/null', 'bs=4M', `count=${count}`, 'iflag=direct']);
+    rmSync(file, { force: true });
+    return { gbps: gbPerSecond(count * 4 * MiB, seconds), seconds };
+  }
+}

@@ -1,0 +1,79 @@
+// `spindle bench`: runs the chosen suites, each on its own cluster (or --meta), and reports every
+// figure as JSON rows, a markdown table (stdout) and an SVG chart. Loaded only by
+// client/cli/bench-command.ts (dynamically): the client library never depends on bench/.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { BenchContext } from './context.js';
+import { limitsSuite } from './limits.js';
+import { metaSuite } from './meta.js';
+import { ProgressLine } from './progress.js';
+import { randReadSuite } from './rand-read.js';
+import { markdownTable, svgChart } from './render.js';
+import { seqReadSuite } from './seq-read.js';
+import { seqWriteSuite } from './seq-write.js';
+import type { Suite } from './suite.js';
+import type { BenchOptions, BenchRow, SuiteName } from './types.js';
+
+export { parseBenchArgs, BenchUsageError, BENCH_USAGE } from './options.js';
+export { markdownTable, svgChart } from './render.js';
+export type { BenchOptions, BenchRow } from './types.js';
+
+export const SUITE_TABLE: Record<SuiteName, Suite> = {
+  limits: limitsSuite,
+  'seq-read': seqReadSuite,
+  'seq-write': seqWriteSuite,
+  'rand-read': randReadSuite,
+  meta: metaSuite,
+};
+
+export interface BenchReport {
+  rows: BenchRow[];
+  markdown: string;
+  svg: string;
+  seconds: number;
+  failures: Array<{ suite: SuiteName; error: string }>;
+}
+
+/** Runs the suites in order; a failing suite is reported and the next one still runs. */
+export async function runBench(options: BenchOptions, signal?: AbortSignal): Promise<BenchReport> {
+  const progress = new ProgressLine(!options.silent);
+  const rows: BenchRow[] = [];
+  const failures: BenchReport['failures'] = [];
+  const t0 = Date.now();
+  if (options.cpuProf !== undefined) mkdirSync(options.cpuProf, { recursive: true });
+  for (const name of options.suites) {
+    if (signal?.aborted) break;
+    const suite = SUITE_TABLE[name];
+    progress.log(`[${name}] ${suite.estimate}${options.quick ? ' (quick)' : ''}`);
+    const ctx = new BenchContext(name, options, progress);
+    const onAbort = () => void ctx.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await suite.run(ctx);
+    } catch (err) {
+      failures.push({ suite: name, error: err instanceof Error ? err.message : String(err) });
+      progress.log(`[${name}] FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      rows.push(...ctx.rows);
+      progress.update(`[${name}] stopping its cluster`, true);
+      await ctx.close();
+    }
+  }
+  progress.clear();
+  const title = `spindle bench ${options.suites.length === 5 ? 'all' : options.suites.join(',')}${options.quick ? ' --quick' : ''}: figure ÷ raw limit (same run)`;
+  const report: BenchReport = { rows, markdown: markdownTable(rows), svg: svgChart(rows, { title }), seconds: (Date.now() - t0) / 1000, failures };
+  if (options.json !== undefined) {
+    mkdirSync(dirname(options.json), { recursive: true });
+    writeFileSync(options.json, `${JSON.stringify(rows, null, 2)}\n`);
+  }
+  if (options.out !== undefined) {
+    const base = options.suites.length === 5 ? 'all' : options.suites.join('+');
+    const stem = `${base}${options.quick ? '-quick' : ''}`;
+    mkdirSync(options.out, { recursive: true });
+    writeFileSync(join(options.out, `${stem}.json`), `${JSON.stringify(rows, null, 2)}\n`);
+    writeFileSync(join(options.out, `${stem}.md`), `# ${title}\n\nRun at ${new Date(t0).toISOString()}, ${report.seconds.toFixed(0)} s wall.\n\n${report.markdown}`);
+    writeFileSync(join(options.out, `${stem}.svg`), report.svg);
+  }
+  return report;
+}

@@ -1,0 +1,55 @@
+// Suite `meta`: mdtest-like metadata operations through SpindleClient — create (open wx + close),
+// stat, readdir (of the directory holding all files), rename and delete — one client process,
+// sequential (1 in flight) and with many in flight.
+//
+// Back of the envelope: every operation is one or two grpc-js unary calls into meta, which runs
+// one lmdb transaction (writes are batched by lmdb-js, ≈ 300k puts/s; reads ≈ 340k/s) — so the
+// client and meta event loops, ≈ 50–100 µs of CPU per RPC each, bound it: ≈ 2–5k ops/s
+// sequential, 5–15k ops/s with 64 in flight (create is two RPCs: open + close).
+// Issue 4's targets: create ≥ 5,000 and stat ≥ 20,000 ops/s with many in flight.
+// The limit is the same operation on the local file system (ext4, synchronous Node calls, same run).
+import type { BenchContext, Limit } from './context.js';
+import type { Suite } from './suite.js';
+
+const TARGETS: Record<string, number> = { create: 5000, stat: 20000 };
+
+export const metaSuite: Suite = {
+  name: 'meta',
+  estimate: '≈ 2–5k ops/s sequential, 5–15k ops/s with 64 in flight',
+  async run(ctx: BenchContext) {
+    const count = ctx.quick ? 1000 : 5000;
+    const readdirs = ctx.quick ? 20 : 100;
+    const local = ctx.worker({ kind: 'fs-meta', dir: ctx.scratch, count, readdirs }, 'local fs metadata', count * 4 + readdirs, 'ops');
+    const localOps = (await ctx.together('local fs mdtest-like', [local])).results[0]!.ops;
+    const limits = new Map<string, Limit>();
+    for (const o of localOps) {
+      const rate = o.ops / o.seconds;
+      limits.set(o.name, { name: `fs.${o.name}`, value: rate, unit: 'ops/s' });
+      ctx.add({ case: `limit.fs.${o.name}`, config: { op: o.name, call: 'node:fs sync', files: count }, throughput: rate, unit: 'ops/s', p50Ms: o.p50Ms, p99Ms: o.p99Ms, bytes: 0, ops: o.ops, seconds: o.seconds });
+    }
+    const replicas = Math.max(...(await ctx.replicaCounts()));
+    const meta = await ctx.cluster(replicas);
+    for (const depth of [1, 64]) {
+      const dir = `/bench-meta-${Date.now()}-qd${depth}`;
+      const w = ctx.worker({ kind: 'meta-ops', meta, dir, count, readdirs, depth }, `meta ops, ${depth} in flight`, count * 4 + readdirs, 'ops');
+      const ops = (await ctx.together(`meta depth ${depth}`, [w])).results[0]!.ops;
+      for (const o of ops) {
+        const rate = o.ops / o.seconds;
+        const target = TARGETS[o.name];
+        ctx.add({
+          case: `${o.name}.qd${depth}`,
+          config: { op: o.name, depth, files: count, ...(o.name === 'readdir' ? { entries: count } : {}) },
+          throughput: rate,
+          unit: 'ops/s',
+          p50Ms: o.p50Ms,
+          p99Ms: o.p99Ms,
+          bytes: 0,
+          ops: o.ops,
+          seconds: o.seconds,
+          limit: limits.get(o.name)!,
+          notes: target !== undefined && depth > 1 ? `${(rate / target).toFixed(2)}× issue 4's target of ${target.toLocaleString('en-US')} ops/s` : undefined,
+        });
+      }
+    }
+  },
+};

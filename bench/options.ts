@@ -1,0 +1,94 @@
+// Parses `spindle bench <suite> [flags]` into BenchOptions. Pure (no I/O) so it is unit-tested;
+// the CLI command and `node bench/run.ts` share it. Errors are BenchUsageError with a message a
+// user can act on.
+import { SUITES, type BenchOptions, type SuiteName } from './types.js';
+
+export class BenchUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BenchUsageError';
+  }
+}
+
+export const BENCH_USAGE = `usage: spindle bench <${[...SUITES, 'all'].join('|')}> [options]
+  --quick              smaller sizes, fewer configurations (all --quick < 5 min on 2 cores)
+  --json FILE          write the rows as a JSON array
+  --out DIR            write <suite>.json, <suite>.md and <suite>.svg into DIR
+  --meta HOST:PORT     use this running cluster instead of starting one per suite
+  --replicas LIST      replica counts for seq-read/seq-write/rand-read (default 1,3)
+  --clients LIST       client counts for seq-read/seq-write (default 1,4)
+  --cpu-prof DIR       write V8 CPU profiles of servers and load generators into DIR
+  --silent             no progress line on stderr`;
+
+function intList(flag: string, text: string | undefined, max: number): number[] {
+  if (text === undefined || text.startsWith('--')) throw new BenchUsageError(`${flag} needs a value`);
+  const parts = text.split(',').map((s) => s.trim());
+  const values = parts.map(Number);
+  if (parts.some((p) => !/^\d+$/.test(p)) || values.some((v) => v < 1 || v > max)) {
+    throw new BenchUsageError(`${flag} takes a comma-separated list of integers from 1 to ${max} (got ${JSON.stringify(text)})`);
+  }
+  return [...new Set(values)];
+}
+
+function value(flag: string, text: string | undefined): string {
+  if (text === undefined || text.startsWith('--')) throw new BenchUsageError(`${flag} needs a value`);
+  return text;
+}
+
+/** Expands a suite argument: `all` → every suite; a comma list runs several in order. */
+export function parseSuites(text: string | undefined): SuiteName[] {
+  if (text === undefined || text === '') throw new BenchUsageError(`which suite? one of ${[...SUITES, 'all'].join(', ')}`);
+  const out: SuiteName[] = [];
+  for (const name of text.split(',')) {
+    if (name === 'all') out.push(...SUITES);
+    else if ((SUITES as readonly string[]).includes(name)) out.push(name as SuiteName);
+    else throw new BenchUsageError(`unknown suite ${JSON.stringify(name)}: use one of ${[...SUITES, 'all'].join(', ')}`);
+  }
+  return [...new Set(out)];
+}
+
+/** Parses the arguments after `bench`. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const options: BenchOptions = { suites: [], quick: false, replicas: [1, 3], clients: [1, 4], silent: false };
+  let suiteArg: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const next = () => (inline !== undefined ? inline : argv[++i]);
+    switch (flag) {
+      case '--quick':
+        options.quick = true;
+        break;
+      case '--silent':
+        options.silent = true;
+        break;
+      case '--json':
+        options.json = value(flag, next());
+        break;
+      case '--out':
+        options.out = value(flag, next());
+        break;
+      case '--cpu-prof':
+        options.cpuProf = value(flag, next());
+        break;
+      case '--meta': {
+        const addr = value(flag, next());
+        if (!/^[^\s:]+:\d{1,5}$/.test(addr) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(addr)) throw new BenchUsageError(`--meta expects host:port, e.g. 127.0.0.1:7400 (got ${JSON.stringify(addr)})`);
+        options.meta = addr;
+        break;
+      }
+      case '--replicas':
+        options.replicas = intList(flag, next(), 16);
+        break;
+      case '--clients':
+        options.clients = intList(flag, next(), 64);
+        break;
+      default:
+        if (arg.startsWith('-')) throw new BenchUsageError(`unknown option ${arg}\n${BENCH_USAGE}`);
+        if (suiteArg !== undefined) throw new BenchUsageError(`one suite argument expected (got ${JSON.stringify(suiteArg)} and ${JSON.stringify(arg)}); use a comma list or all`);
+        suiteArg = arg;
+    }
+  }
+  options.suites = parseSuites(suiteArg);
+  return options;
+}

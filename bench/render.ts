@@ -1,0 +1,98 @@
+// Renders benchmark rows as a markdown table and as a hand-written SVG bar chart (no
+// dependencies). Pure functions of the rows: the same rows always render the same text.
+import { formatFigure } from './stats.js';
+import type { BenchRow, MachineInfo } from './types.js';
+
+/** `key=value` pairs of a row's config, in insertion order. */
+export function configText(config: BenchRow['config']): string {
+  return Object.entries(config)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+}
+
+function escapeCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** One line describing the machine and allocator of a run. */
+export function machineLine(machine: MachineInfo, allocator: Record<string, string>): string {
+  const alloc = Object.keys(allocator).length === 0 ? 'glibc defaults' : Object.entries(allocator).map(([k, v]) => `${k}=${v}`).join(' ');
+  return `Machine: ${machine.cpus} × ${machine.cpuModel}, ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, kernel ${machine.kernel}, Node ${machine.node}. Allocator (servers and load generators): ${alloc}.`;
+}
+
+/** A markdown table of the rows (one line per row), preceded by the machine line. */
+export function markdownTable(rows: readonly BenchRow[]): string {
+  const lines: string[] = [];
+  if (rows.length > 0) lines.push(machineLine(rows[0]!.machine, rows[0]!.allocator), '');
+  lines.push('| suite | case | config | throughput | unit | p50 ms | p99 ms | ratio | to limit |');
+  lines.push('| --- | --- | --- | ---: | --- | ---: | ---: | ---: | --- |');
+  for (const r of rows) {
+    const ratio = r.ratio === null ? (r.limitName === null ? 'limit' : '—') : `${formatFigure(r.ratio)}×`;
+    const limit = r.limitName === null ? '' : `\`${r.limitName}\` (${formatFigure(r.limitValue)} ${r.unit})`;
+    lines.push(
+      `| ${r.suite} | ${escapeCell(r.case)} | ${escapeCell(configText(r.config))} | ${formatFigure(r.throughput)} | ${r.unit} | ${formatFigure(r.p50Ms)} | ${formatFigure(r.p99Ms)} | ${ratio} | ${escapeCell(limit)} |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function xml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+export interface SvgOptions {
+  title?: string;
+  /** Ratios above this are drawn clipped at the right edge (default: 1.25 or the largest ratio ≤ 4). */
+  maxRatio?: number;
+}
+
+/**
+ * A horizontal bar chart of each measured row's ratio to its raw limit (limits themselves are
+ * drawn as full-length grey bars labelled with their value). Ratios make GB/s, IOPS and ops/s
+ * comparable on one axis; the absolute figure is printed beside every bar.
+ */
+export function svgChart(rows: readonly BenchRow[], options: SvgOptions = {}): string {
+  const barH = 16;
+  const gap = 6;
+  const labelW = 330;
+  const plotW = 420;
+  const valueW = 150;
+  const top = 48;
+  const width = labelW + plotW + valueW + 20;
+  const height = top + rows.length * (barH + gap) + 40;
+  const largest = Math.max(0, ...rows.map((r) => r.ratio ?? 0));
+  const maxRatio = options.maxRatio ?? Math.max(1.25, Math.min(4, Math.ceil(largest * 4) / 4));
+  const scale = (ratio: number) => (Math.min(ratio, maxRatio) / maxRatio) * plotW;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
+  out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
+  const title = options.title ?? 'Spindle bench: figure ÷ raw limit measured in the same run';
+  out.push(`<text x="10" y="18" font-size="14" font-weight="bold">${xml(title)}</text>`);
+  if (rows.length > 0) {
+    const m = rows[0]!.machine;
+    out.push(`<text x="10" y="34" fill="#555">${xml(`${m.cpus} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, kernel ${m.kernel}, Node ${m.node}`)}</text>`);
+  }
+  // Grid: 0, 0.25 … maxRatio, with 1× emphasised.
+  for (let t = 0; t <= maxRatio + 1e-9; t += 0.25) {
+    const x = labelW + scale(t);
+    const strong = Math.abs(t - 1) < 1e-9;
+    out.push(`<line x1="${x.toFixed(1)}" y1="${top - 6}" x2="${x.toFixed(1)}" y2="${height - 30}" stroke="${strong ? '#c00' : '#ddd'}" stroke-width="${strong ? 1.5 : 1}"/>`);
+    out.push(`<text x="${x.toFixed(1)}" y="${height - 16}" text-anchor="middle" fill="#555">${formatTick(t)}×</text>`);
+  }
+  rows.forEach((r, i) => {
+    const y = top + i * (barH + gap);
+    const isLimit = r.limitName === null;
+    const ratio = isLimit ? 1 : (r.ratio ?? 0);
+    const colour = isLimit ? '#bbbbbb' : ratio >= 1 ? '#2a9d8f' : ratio >= 0.5 ? '#4c78a8' : '#e76f51';
+    out.push(`<text x="${labelW - 6}" y="${y + barH - 4}" text-anchor="end">${xml(`${r.suite} ${r.case}`)}</text>`);
+    out.push(`<rect x="${labelW}" y="${y}" width="${scale(ratio).toFixed(1)}" height="${barH}" fill="${colour}"><title>${xml(`${r.suite} ${r.case}: ${formatFigure(r.throughput)} ${r.unit}${r.ratio === null ? '' : ` = ${formatFigure(r.ratio)}× ${r.limitName}`}`)}</title></rect>`);
+    const label = `${formatFigure(r.throughput)} ${r.unit}${isLimit ? ' (limit)' : r.ratio === null ? '' : ` · ${formatFigure(r.ratio)}×`}`;
+    out.push(`<text x="${labelW + plotW + 6}" y="${y + barH - 4}">${xml(label)}</text>`);
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+function formatTick(t: number): string {
+  return Number.isInteger(t) ? String(t) : t.toFixed(2).replace(/0$/, '');
+}

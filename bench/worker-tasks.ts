@@ -1,0 +1,29 @@
+// The tasks a bench worker process (bench/worker.ts) can run, and what it reports back.
+// Sizes are bytes; `meta` is the host:port of the cluster's meta service.
+
+export type WorkerTask =
+  | { kind: 'tcp-sink' }
+  | { kind: 'tcp-source'; port: number; bytes: number; writeBytes: number }
+  | { kind: 'h2-server'; writeBytes: number }
+  | { kind: 'h2-client'; port: number; bytes: number }
+  | { kind: 'fs-read'; dir: string; fileBytes: number; blockBytes: number; passes: number; randomSizes?: number[]; randomSeconds: number }
+  | { kind: 'fsync'; dir: string; count: number; writeBytes: number }
+  | { kind: 'fs-meta'; dir: string; count: number; readdirs: number }
+  | { kind: 'seq-write'; meta: string; path: string; offset: number; bytes: number; blockBytes: number; depth: number }
+  | { kind: 'seq-read'; meta: string; path: string; offset: number; bytes: number; blockBytes: number; depth: number }
+  | { kind: 'rand-read'; meta: string; path: string; fileBytes: number; blockBytes: number; depth: number; seconds: number }
+  | { kind: 'meta-ops'; meta: string; dir: string; count: number; readdirs: number; depth: number };
+
+/** One timed operation kind inside a worker. */
+export interface OpResult {
+  name: string;
+  ops: number;
+  bytes: number;
+  seconds: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+}
+
+export interface WorkerResult {
+  ops: OpResult[];
+}
