@@ -21,6 +21,8 @@ export {
   type CallContext,
   unaryHandler,
   serviceImplementation,
+  type GrpcServerOptions,
+  tuneServerReceiveWindow,
   startGrpcServer,
   stopGrpcServer,
   type CallOptions,

@@ -1,6 +1,6 @@
-// gRPC plumbing shared by every service and client: channel options that matter for throughput,
-// the handler wrapper that maps errors at the service edge, and a promise-based unary call that
-// rebuilds typed errors from trailers.
+// gRPC plumbing shared by every service and client: channel and server options that matter for
+// throughput (large HTTP/2 windows on both ends), the handler wrapper that maps errors at the
+// service edge, and a promise-based unary call that rebuilds typed errors from trailers.
 import {
   credentials,
   Metadata,
@@ -14,7 +14,9 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import { ErrorCode, SpindleError, fromGrpcError, toGrpcError } from './errors.js';
+import type { Logger } from './logger.js';
 import { RPC_MESSAGE_MAX_BYTES, RPC_FLOW_CONTROL_WINDOW_BYTES } from './constants.js';
 
 /** Options for every Spindle gRPC channel (see DESIGN §5: the window is the one that matters). */
@@ -85,13 +87,87 @@ export function serviceImplementation<T extends Record<string, AsyncHandler<any,
   return implementation;
 }
 
-/** Starts a gRPC server on host:port (port 0 picks one) and resolves to the bound address. */
+export interface GrpcServerOptions {
+  /** HTTP/2 receive window the server advertises, per stream and per connection. */
+  flowControlWindowBytes?: number;
+  /** Told once per process if the window cannot be applied (grpc-js internals changed). */
+  logger?: Pick<Logger, 'warn'>;
+}
+
+/**
+ * The grpc-js internals the receive-window tuning relies on (grpc-js 1.14). grpc-js applies
+ * 'grpc-node.flow_control_window' to client channels only; a server keeps the 64 KiB HTTP/2
+ * default for what it receives, so a 4 MiB Write or Update needs ~64 window round trips through a
+ * busy event loop. `commonServerOptions` is what bindAsync passes to http2.createServer (we add
+ * SETTINGS_INITIAL_WINDOW_SIZE, the per-stream window), and `http2Servers` holds the servers it
+ * created (we raise each new session's connection window, as node's http2 docs show). Both are
+ * private: they are checked at run time, and when either is missing the server keeps grpc-js's
+ * defaults (slower, still correct) and the logger is told once.
+ */
+interface ServerInternals {
+  commonServerOptions?: { settings?: Record<string, unknown> } & Record<string, unknown>;
+  http2Servers?: Map<Http2Server, unknown>;
+}
+
+let windowTuningWarned = false;
+
+function warnWindowTuningOnce(logger: Pick<Logger, 'warn'> | undefined, missing: string): void {
+  if (windowTuningWarned) return;
+  windowTuningWarned = true;
+  logger?.warn(
+    { missing },
+    'grpc-js internals changed: gRPC servers keep the 64 KiB HTTP/2 receive window (large writes are slower); update common/rpc.ts',
+  );
+}
+
+/**
+ * Sets the per-stream receive window a server advertises; call before bindAsync. Returns a
+ * function to call after binding (raises each session's connection window), or undefined when the
+ * internals are not there (nothing was changed).
+ */
+export function tuneServerReceiveWindow(
+  server: Server,
+  windowBytes: number,
+  logger?: Pick<Logger, 'warn'>,
+): ((server: Server) => void) | undefined {
+  const internals = server as unknown as ServerInternals;
+  const common = internals.commonServerOptions;
+  if (common === null || typeof common !== 'object' || !(internals.http2Servers instanceof Map)) {
+    warnWindowTuningOnce(logger, common === null || typeof common !== 'object' ? 'Server.commonServerOptions' : 'Server.http2Servers');
+    return undefined;
+  }
+  common.settings = { ...common.settings, initialWindowSize: windowBytes };
+  return (bound) => {
+    const servers = (bound as unknown as ServerInternals).http2Servers;
+    if (!(servers instanceof Map) || servers.size === 0) {
+      warnWindowTuningOnce(logger, 'Server.http2Servers after bind');
+      return;
+    }
+    for (const http2Server of servers.keys()) {
+      if (typeof http2Server?.on !== 'function') continue;
+      http2Server.on('session', (session: ServerHttp2Session) => {
+        try {
+          session.setLocalWindowSize(windowBytes);
+        } catch {
+          // The session closed before it could be tuned; nothing to do.
+        }
+      });
+    }
+  };
+}
+
+/**
+ * Starts a gRPC server on host:port (port 0 picks one) and resolves to the bound address. Every
+ * Spindle server receives with RPC_FLOW_CONTROL_WINDOW_BYTES windows (see tuneServerReceiveWindow).
+ */
 export async function startGrpcServer(
   services: Array<{ definition: ServiceDefinition; implementation: UntypedServiceImplementation }>,
   host: string,
   port: number,
+  options: GrpcServerOptions = {},
 ): Promise<{ server: Server; address: string; port: number }> {
   const server = new Server(SERVER_OPTIONS);
+  const afterBind = tuneServerReceiveWindow(server, options.flowControlWindowBytes ?? RPC_FLOW_CONTROL_WINDOW_BYTES, options.logger);
   for (const { definition, implementation } of services) server.addService(definition, implementation);
   const boundPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
@@ -99,6 +175,7 @@ export async function startGrpcServer(
       else resolve(bound);
     });
   });
+  afterBind?.(server);
   return { server, address: `${host}:${boundPort}`, port: boundPort };
 }
 

@@ -189,6 +189,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
       ],
       host,
       options.port ?? 0,
+      { logger },
     );
     cleanups.push({ what: 'grpc server', run: () => stopGrpcServer(server, META_DRAIN_GRACE_MS) });
 

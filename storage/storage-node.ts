@@ -14,7 +14,7 @@ import { storageConfig, type Preset, type StorageConfig } from '../common/config
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { createRegistry, startMetricsServer, type MetricsServer, type Registry } from '../common/metrics.js';
-import { startStorageGrpcServer } from './service/grpc-server.js';
+import { startGrpcServer } from '../common/rpc.js';
 import { PublicTargetState, StorageService, type TargetInfo } from '../proto/index.js';
 import { ChainReplicator } from './chain-replicator.js';
 import { ChainResolver } from './chain-resolver.js';
@@ -174,7 +174,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     const reader = new ReadOperator({ resolver, metrics });
     const inFlight = new InFlightCalls();
 
-    const grpc = await startStorageGrpcServer(
+    const grpc = await startGrpcServer(
       [
         {
           definition: StorageService,
@@ -185,6 +185,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       ],
       host,
       options.port ?? 0,
+      { logger },
     );
     const server: Server = grpc.server;
     cleanups.push(async () => {
