@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LocalCluster, TUNED_MALLOC_ENV, fetchRouting } from '../client/cli/launcher.js';
 import { allocatorSettings, machineInfo } from './machine.js';
@@ -58,8 +58,11 @@ export class BenchContext {
     if (cluster === undefined) {
       this.progress.update(`[${this.suite}] starting a cluster: 3 storage nodes, replicas ${replicas}`, true);
       const env: Record<string, string> = { ...TUNED_MALLOC_ENV };
-      if (this.options.cpuProf !== undefined) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${this.options.cpuProf}`.trim();
-      cluster = await LocalCluster.start({ dataDir: join(this.scratch, `cluster-r${replicas}`), storageNodes: 3, replicas, targetsPerNode: 3, port: 0, env });
+      // Node refuses --cpu-prof in NODE_OPTIONS: profiled servers run through bench/profiled-*.ts.
+      const profiling = this.options.cpuProf !== undefined;
+      if (profiling) env.SPINDLE_BENCH_CPU_PROF = resolve(this.options.cpuProf!);
+      const entries = profiling ? { meta: 'bench/profiled-meta.ts', storage: 'bench/profiled-storage.ts' } : undefined;
+      cluster = await LocalCluster.start({ dataDir: join(this.scratch, `cluster-r${replicas}`), storageNodes: 3, replicas, targetsPerNode: 3, port: 0, env, entries });
       this.clusters.set(replicas, cluster);
     }
     return cluster.meta.ready.addr;

@@ -3,6 +3,7 @@
 // Every worker this process starts is tracked and SIGKILLed if the bench exits early.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
 import { TUNED_MALLOC_ENV, entryArgv, REPO_ROOT } from '../client/cli/launcher.js';
 import type { WorkerResult, WorkerTask } from './worker-tasks.js';
 
@@ -87,15 +88,20 @@ export class BenchWorker {
     this.child.stdin!.write('go\n');
   }
 
-  /** Stops the worker (servers run until told). */
-  stop(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+  /** Stops the worker (servers run until told) after `graceMs`, so one that is exiting (writing its CPU profile) can finish. */
+  stop(graceMs = 0): void {
+    const kill = () => {
+      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    };
+    if (graceMs <= 0) kill();
+    else setTimeout(kill, graceMs).unref();
   }
 }
 
+let profiles = 0;
 /** The node flags that write a CPU profile into `dir` (empty when not profiling). */
 export function cpuProfFlags(dir: string | undefined, name: string): string[] {
-  return dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-\${pid}.cpuprofile`];
+  return dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`, `--cpu-prof-name=${name}-${Date.now()}-${++profiles}.cpuprofile`];
 }
 
 export function spawnWorker(task: WorkerTask, options: WorkerOptions = {}): BenchWorker {
@@ -120,6 +126,6 @@ export async function runTogether(workers: BenchWorker[]): Promise<{ results: Wo
     const results = await Promise.all(workers.map((w) => w.result));
     return { results, seconds: (performance.now() - t0) / 1000 };
   } finally {
-    for (const w of workers) w.stop();
+    for (const w of workers) w.stop(10_000);
   }
 }

@@ -1,0 +1,4 @@
+// meta/main.ts under the CPU profiler (see bench/profiled.ts).
+import { runProfiled } from './profiled.js';
+
+await runProfiled('meta', () => import('../meta/main.js'));
