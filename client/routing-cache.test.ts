@@ -140,6 +140,26 @@ describe('RoutingCache', () => {
     cache.close();
   });
 
+  it('ready() stops waiting for a hung fetch when aborted or closed, and remembers the last fetch error', async () => {
+    const clock = new ManualClock();
+    const mgmt = new FakeMgmt();
+    mgmt.failNext = 1;
+    const cache = new RoutingCache({ fetch: mgmt.fetch, clock, refreshIntervalMs: 0 });
+    await expect(cache.refresh()).rejects.toBeInstanceOf(SpindleError);
+    expect(cache.lastFetchError).toBeInstanceOf(SpindleError);
+    mgmt.gate = new Promise<void>(() => undefined); // every fetch from now on hangs
+    const controller = new AbortController();
+    const aborted = cache.ready({ signal: controller.signal });
+    await flushMicrotasks();
+    expect(mgmt.calls.length).toBe(2);
+    controller.abort();
+    await expect(aborted).rejects.toMatchObject({ errorCode: ErrorCode.CANCELLED });
+    const closed = cache.ready();
+    await flushMicrotasks();
+    cache.close();
+    await expect(closed).rejects.toMatchObject({ errorCode: ErrorCode.CLIENT_CLOSED });
+  });
+
   it('refreshes periodically until closed, surviving fetch errors', async () => {
     const clock = new ManualClock();
     const mgmt = new FakeMgmt();

@@ -48,6 +48,25 @@ export function isServingState(state: PublicTargetState): boolean {
   return state === PublicTargetState.SERVING;
 }
 
+/** `promise`, or a rejection as soon as `signal` aborts (the promise keeps running). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 const tableKey = (tableId: number, version: number) => `${tableId}/${version}`;
 
 /** Immutable indexes over one RoutingInfo snapshot. */
@@ -105,6 +124,7 @@ export class RoutingCache {
   private readonly closer = new AbortController();
   private readonly listeners = new Set<(info: RoutingInfo) => void>();
   private fetches = 0;
+  private lastError: SpindleError | undefined;
 
   constructor(options: RoutingCacheOptions) {
     this.fetchRouting = options.fetch;
@@ -127,6 +147,11 @@ export class RoutingCache {
     return this.closer.signal.aborted;
   }
 
+  /** The error of the last fetch if it failed, undefined after a successful one. */
+  get lastFetchError(): SpindleError | undefined {
+    return this.lastError;
+  }
+
   /** The cached snapshot, or undefined before the first successful fetch. */
   current(): RoutingInfo | undefined {
     return this.index?.info;
@@ -138,24 +163,27 @@ export class RoutingCache {
    */
   async ready(options: { signal?: AbortSignal; tableId?: number } = {}): Promise<RoutingInfo> {
     let backoff = ROUTING_READY_BACKOFF_INITIAL_MS;
-    for (;;) {
+    const signal = options.signal ? AbortSignal.any([options.signal, this.closer.signal]) : this.closer.signal;
+    const stopped = (cause: unknown) => {
       this.throwIfClosed();
-      if (options.signal?.aborted) {
-        throw new SpindleError(ErrorCode.CANCELLED, 'waiting for routing: cancelled', { cause: options.signal.reason });
-      }
+      return new SpindleError(ErrorCode.CANCELLED, 'waiting for routing: cancelled', { cause: options.signal?.reason ?? cause });
+    };
+    for (;;) {
+      if (signal.aborted) throw stopped(undefined);
       if (this.index?.hasUsableTable(options.tableId)) return this.index.info;
       try {
-        await this.refresh();
+        // A fetch may hang up to the RPC timeout (an address that drops packets): stop waiting
+        // for it when the caller gives up; it finishes or fails on its own.
+        await untilAborted(this.refresh(), signal);
       } catch (err) {
+        if (signal.aborted) throw stopped(err);
         this.logger?.debug({ err }, 'routing fetch failed while waiting for a chain table');
       }
       if (this.index?.hasUsableTable(options.tableId)) return this.index.info;
-      const signal = options.signal ? AbortSignal.any([options.signal, this.closer.signal]) : this.closer.signal;
       try {
         await sleepAwake(this.clock, backoff, signal);
       } catch (err) {
-        this.throwIfClosed();
-        throw err;
+        throw signal.aborted ? stopped(err) : err;
       }
       backoff = Math.min(ROUTING_READY_BACKOFF_MAX_MS, backoff * 2);
     }
@@ -174,8 +202,10 @@ export class RoutingCache {
       try {
         response = await this.fetchRouting(this.version);
       } catch (err) {
-        throw asSpindleError(err);
+        this.lastError = asSpindleError(err);
+        throw this.lastError;
       }
+      this.lastError = undefined;
       this.apply(response);
       return this.current();
     };

@@ -146,26 +146,50 @@ export class SpindleClient {
     });
   }
 
-  /** Connects to meta and waits until routing holds a chain table (storage nodes registered). */
+  /**
+   * Connects to meta and waits until routing holds a chain table (storage nodes registered).
+   * Rejects after `readyTimeoutMs` with an error that says what is missing: RPC_UNAVAILABLE
+   * ("cannot reach meta at HOST:PORT") when meta never answered, ROUTING_NOT_READY when it answered
+   * but has no chain table yet.
+   */
   static async connect(options: ConnectOptions): Promise<SpindleClient> {
     const client = new SpindleClient(options);
     const timeoutMs = options.readyTimeoutMs ?? client.config.retryDeadlineMs;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    const timeout = new AbortController();
+    // A ref'd timer, unlike every other timer of the client (a library must not hold a process
+    // open): while connect() is awaited, the process must stay alive until it settles. Without it
+    // a script whose only work is `await connect()` could exit with code 13 (unsettled top-level
+    // await) in a moment when no socket or retry timer happens to be pending.
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
     try {
       await client.routing.ready({ signal });
     } catch (err) {
       await client.close();
-      if (timeout.aborted && !options.signal?.aborted) {
-        throw new SpindleError(
-          ErrorCode.ROUTING_NOT_READY,
-          `no chain table at meta ${options.meta} after ${timeoutMs} ms: is meta running, and have its storage nodes registered?`,
-          { cause: err },
-        );
-      }
+      if (timeout.signal.aborted && !options.signal?.aborted) throw client.notReadyError(timeoutMs, err);
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
     return client;
+  }
+
+  /** The error of a connect() that timed out, naming what was missing. */
+  private notReadyError(timeoutMs: number, err: unknown): SpindleError {
+    const last = this.routing.lastFetchError;
+    if (this.routing.current() === undefined) {
+      const why = last === undefined ? 'no answer' : `${last.codeName}: ${last.message}`;
+      return new SpindleError(
+        ErrorCode.RPC_UNAVAILABLE,
+        `cannot reach meta at ${this.metaAddress}: ${why} (gave up after ${timeoutMs} ms) — is \`spindle up\` running, and is this its meta address?`,
+        { cause: last ?? err },
+      );
+    }
+    return new SpindleError(
+      ErrorCode.ROUTING_NOT_READY,
+      `meta at ${this.metaAddress} has no chain table after ${timeoutMs} ms: have its storage nodes registered (\`spindle up\` starts them)?`,
+      { cause: last ?? err },
+    );
   }
 
   // --- files ------------------------------------------------------------------------------------
