@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock, createRng, flushMicrotasks } from '../common/clock.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
+import { backoffDelayMs } from '../common/retry.js';
 import { backoffMs, storageRetryAction, withRetries } from './retry-policy.js';
 
 const err = (code: ErrorCode) => new SpindleError(code, 'test');
@@ -12,6 +13,14 @@ describe('backoffMs', () => {
     const options = { initialMs: 10, maxMs: 100 };
     expect([0, 1, 2, 3, 4, 10].map((attempt) => backoffMs(attempt, options, top))).toEqual([10, 20, 40, 80, 100, 100]);
     expect(backoffMs(3, options, bottom)).toBe(0);
+  });
+
+  it('is common/retry.ts backoffDelayMs rounded to whole milliseconds (one formula)', () => {
+    const a = createRng(7);
+    const b = createRng(7);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      expect(backoffMs(attempt, { initialMs: 5, maxMs: 300 }, a)).toBe(Math.round(backoffDelayMs(attempt, 5, 300, b)));
+    }
   });
 });
 

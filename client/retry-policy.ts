@@ -6,25 +6,22 @@
 // gets RETRIES_EXHAUSTED naming the attempt count and the last error (also kept as `cause`).
 import type { Clock, Rng } from '../common/clock.js';
 import { ErrorCode, SpindleError, asSpindleError, isSpindleError } from '../common/errors.js';
+import { backoffDelayMs } from '../common/retry.js';
 
 export interface BackoffOptions {
   /** First backoff. */
   initialMs: number;
   /** Cap of one backoff. */
   maxMs: number;
-  /** Growth per attempt (default 2). */
-  multiplier?: number;
 }
 
 /**
- * Backoff before attempt `attempt + 1` (attempt counts from 0): "full jitter" (as ClientConfig
- * documents) — uniform in [0, min(max, initial · multiplier^attempt)], so many clients that failed
- * together do not retry together.
+ * Backoff before attempt `attempt + 1` (attempt counts from 0), in whole milliseconds: the one
+ * full-jitter formula of common/retry.ts (as ClientConfig documents) — uniform in
+ * [0, min(max, initial · 2^attempt)], so many clients that failed together do not retry together.
  */
 export function backoffMs(attempt: number, options: BackoffOptions, rng: Pick<Rng, 'nextFloat'>): number {
-  const multiplier = options.multiplier ?? 2;
-  const exponential = Math.min(options.maxMs, options.initialMs * multiplier ** Math.max(0, attempt));
-  return Math.round(rng.nextFloat() * exponential);
+  return Math.round(backoffDelayMs(attempt, options.initialMs, options.maxMs, rng));
 }
 
 /** What the caller should do after a failed attempt. */

@@ -42,8 +42,8 @@ export function isRetryableError(err: unknown): boolean {
 }
 
 /** Full-jitter exponential backoff for retry number `attempt` (0 = the first retry). */
-export function backoffDelayMs(attempt: number, initialMs: number, maxMs: number, rng: Rng): number {
-  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 52));
+export function backoffDelayMs(attempt: number, initialMs: number, maxMs: number, rng: Pick<Rng, 'nextFloat'>): number {
+  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(0, attempt), 52));
   return rng.nextFloat() * cap;
 }
 
