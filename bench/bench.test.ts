@@ -89,6 +89,7 @@ function row(over: Partial<BenchRow>): BenchRow {
     allocator: { MALLOC_TOP_PAD_: '268435456' },
     machine: { cpus: 2, cpuModel: 'Test CPU', memoryBytes: 2 ** 31, kernel: '6.1', node: 'v20.0.0', hostname: 'h' },
     at: '2026-01-01T00:00:00.000Z',
+    load1: 1.5,
     ...over,
   };
 }
@@ -99,10 +100,11 @@ describe('render', () => {
     const lines = md.trimEnd().split('\n');
     expect(lines[0]).toContain('2 × Test CPU, 2.0 GiB, kernel 6.1, Node v20.0.0');
     expect(lines[0]).toContain('MALLOC_TOP_PAD_=268435456');
-    expect(lines[2]).toBe('| suite | case | config | throughput | unit | p50 ms | p99 ms | ratio | to limit |');
-    expect(lines[4]).toBe('| seq-read | read.r3.c1 | replicas=3 clients=1 | 1.5 | GB/s | 2 | 9.5 | 0.5× | `tcp.loopback` (3 GB/s) |');
-    expect(lines[5]).toBe('| seq-read | limit.tcp | replicas=3 clients=1 | 3 | GB/s | — | — | limit |  |');
-    expect(lines).toHaveLength(6);
+    expect(lines[1]).toBe('1-minute load average while measuring: 1.5–1.5 on 2 CPUs.');
+    expect(lines[3]).toBe('| suite | case | config | throughput | unit | p50 ms | p99 ms | ratio | to limit |');
+    expect(lines[5]).toBe('| seq-read | read.r3.c1 | replicas=3 clients=1 | 1.5 | GB/s | 2 | 9.5 | 0.5× | `tcp.loopback` (3 GB/s) |');
+    expect(lines[6]).toBe('| seq-read | limit.tcp | replicas=3 clients=1 | 3 | GB/s | — | — | limit |  |');
+    expect(lines).toHaveLength(7);
   });
 
   it('markdown escapes pipes in cells', () => {

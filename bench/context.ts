@@ -3,7 +3,7 @@
 // the progress line, raw-limit probes shared by several suites, and a row builder.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LocalCluster, TUNED_MALLOC_ENV, fetchRouting } from '../client/cli/launcher.js';
@@ -118,6 +118,7 @@ export class BenchContext {
       allocator: this.allocator,
       machine: this.machine,
       at: new Date().toISOString(),
+      load1: Number(loadavg()[0]!.toFixed(2)),
       ...(partial.notes === undefined ? {} : { notes: partial.notes }),
     };
     this.rows.push(row);

@@ -23,7 +23,12 @@ export function machineLine(machine: MachineInfo, allocator: Record<string, stri
 /** A markdown table of the rows (one line per row), preceded by the machine line. */
 export function markdownTable(rows: readonly BenchRow[]): string {
   const lines: string[] = [];
-  if (rows.length > 0) lines.push(machineLine(rows[0]!.machine, rows[0]!.allocator), '');
+  if (rows.length > 0) {
+    lines.push(machineLine(rows[0]!.machine, rows[0]!.allocator));
+    const loads = rows.map((r) => r.load1).filter((l) => Number.isFinite(l));
+    if (loads.length > 0) lines.push(`1-minute load average while measuring: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${rows[0]!.machine.cpus} CPUs.`);
+    lines.push('');
+  }
   lines.push('| suite | case | config | throughput | unit | p50 ms | p99 ms | ratio | to limit |');
   lines.push('| --- | --- | --- | ---: | --- | ---: | ---: | ---: | --- |');
   for (const r of rows) {

@@ -65,5 +65,7 @@ export interface BenchRow {
   machine: MachineInfo;
   /** ISO time the row was measured. */
   at: string;
+  /** 1-minute load average when the row was recorded: above the core count, others shared the CPUs. */
+  load1: number;
   notes?: string;
 }

@@ -3,7 +3,7 @@
 // Every worker this process starts is tracked and SIGKILLed if the bench exits early.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { TUNED_MALLOC_ENV, entryArgv, REPO_ROOT } from '../client/cli/launcher.js';
 import type { WorkerResult, WorkerTask } from './worker-tasks.js';
 
@@ -101,7 +101,9 @@ export class BenchWorker {
 let profiles = 0;
 /** The node flags that write a CPU profile into `dir` (empty when not profiling). */
 export function cpuProfFlags(dir: string | undefined, name: string): string[] {
-  return dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`, `--cpu-prof-name=${name}-${Date.now()}-${++profiles}.cpuprofile`];
+  // One directory per worker and Node's default file names: with `--import tsx` the module-loader
+  // thread writes a profile too, and a fixed --cpu-prof-name would let it overwrite the main thread's.
+  return dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(resolve(dir), `${name}-${++profiles}`)}`];
 }
 
 export function spawnWorker(task: WorkerTask, options: WorkerOptions = {}): BenchWorker {
