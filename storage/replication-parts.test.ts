@@ -2,7 +2,7 @@
 // table, and the routing view (head, successor, predecessor).
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../common/clock.js';
-import { ErrorCode, isSpindleError } from '../common/errors.js';
+import { ErrorCode, SpindleError, isSpindleError } from '../common/errors.js';
 import { PublicTargetState, type RoutingInfo } from '../proto/index.js';
 import { KeyedLocks } from './chunk-locks.js';
 import { RoutingView } from './routing-view.js';
@@ -80,6 +80,23 @@ describe('UpdateDedupe', () => {
     await expect(dedupe.run('c/1/1', 4, 'fp', async () => 'old')).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.DUPLICATE_REQUEST_MISMATCH));
     await expect(dedupe.run('c/1/1', 5, 'other', async () => 'x')).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.DUPLICATE_REQUEST_MISMATCH));
     expect((await dedupe.run('c/1/1', 6, 'fp', async () => 'next')).result).toBe('next');
+  });
+
+  it('runs a waiting retry itself when the attempt it waited for fails (e.g. its caller cancelled)', async () => {
+    const dedupe = new UpdateDedupe<string>({ clock: new ManualClock(0) });
+    const gate = deferred<string>();
+    const first = dedupe.run('c/1/1', 5, 'fp', () => gate.promise);
+    let retryRuns = 0;
+    const retry = dedupe.run('c/1/1', 5, 'fp', async () => {
+      retryRuns++;
+      return 'retry';
+    });
+    gate.reject(new SpindleError(ErrorCode.CANCELLED, 'first caller went away'));
+    await expect(first).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.CANCELLED));
+    expect(await retry).toEqual({ result: 'retry', replayed: false });
+    expect(retryRuns).toBe(1);
+    // Its success is now what later retries of seqnum 5 get.
+    expect(await dedupe.run('c/1/1', 5, 'fp', async () => 'again')).toEqual({ result: 'retry', replayed: true });
   });
 
   it('forgets failures, idle channels and the least recently used beyond capacity', async () => {

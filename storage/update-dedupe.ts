@@ -1,6 +1,7 @@
 // Exactly-once client writes (research/3fs.md §2.3 "reliable update"): the head remembers, per
 // (client id, chain id, channel id), the last sequence number and its outcome. A retry with the
-// same sequence number gets the first attempt's result (waiting for it if it is still running);
+// same sequence number gets the first attempt's result (waiting for it if it is still running,
+// and running itself if that attempt fails);
 // an older sequence number is refused. Only successes are remembered: after a failure the same
 // sequence number runs again, which is safe because a failed write left no committed change at
 // the head. Channel 0 bypasses the table (as in 3FS). The table is in memory and bounded
@@ -42,7 +43,13 @@ export class UpdateDedupe<T> {
    * Runs `execute` once per (channel, seqnum). `hits` tells the caller whether the result came
    * from the table.
    */
-  async run(channel: string, seqnum: number, fingerprint: string, execute: () => Promise<T>): Promise<{ result: T; replayed: boolean }> {
+  async run(
+    channel: string,
+    seqnum: number,
+    fingerprint: string,
+    execute: () => Promise<T>,
+    waitedForFailure = false,
+  ): Promise<{ result: T; replayed: boolean }> {
     const now = this.options.clock.nowMs();
     this.expire(now);
     const entry = this.entries.get(channel);
@@ -61,7 +68,15 @@ export class UpdateDedupe<T> {
           );
         }
         this.touch(channel, entry, now);
-        return { result: await entry.result, replayed: true };
+        try {
+          return { result: await entry.result, replayed: true };
+        } catch (err) {
+          // The attempt this retry waited for failed (its caller may just have cancelled it), and
+          // failures are not remembered: run this retry as one that arrived after the failure,
+          // rather than hand it an error that was not its own. Once: its own failure is final.
+          if (waitedForFailure) throw err;
+          return this.run(channel, seqnum, fingerprint, execute, true);
+        }
       }
     }
     const result = execute();
