@@ -16,7 +16,7 @@ import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js
 import { clientConfig, type ClientConfig, type Preset } from '../common/config.js';
 import { ROOT_INO } from '../common/constants.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../common/errors.js';
-import { splitPath } from '../common/names.js';
+import { splitPath, validateClientId } from '../common/names.js';
 import { type Inode, type PathAt } from '../proto/index.js';
 import { ChunkStore } from './chunk-store.js';
 import { DIRECTORY_MODE_DEFAULT, FILE_MODE_DEFAULT, READDIR_PAGE_ENTRIES } from './constants.js';
@@ -108,6 +108,7 @@ export class SpindleClient {
   constructor(options: ConnectOptions) {
     this.metaAddress = options.meta;
     this.config = clientConfig(options.preset ?? 'production', options.config);
+    if (options.clientId !== undefined) validateClientId(options.clientId, 'clientId');
     this.clientId = options.clientId ?? `${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
     this.logger = options.logger;
     this.uid = options.uid ?? process.getuid?.() ?? 0;

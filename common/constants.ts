@@ -6,6 +6,13 @@ export const RPC_MESSAGE_MAX_BYTES = 80 * 1024 * 1024;
 /** HTTP/2 flow-control window: 64 KiB default starves 1 MiB messages (research/baseline.md). */
 export const RPC_FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Longest client id in a request tag (UTF-8 bytes). It is part of every idempotency key in meta
+ * and of every write-channel entry a storage head remembers (DEDUPE_CHANNELS_MAX of them), so it
+ * must be small; the default id (host name ≤ 253 bytes, pid, 12 hex digits) fits.
+ */
+export const CLIENT_ID_MAX_BYTES = 512;
+
 /** Inode id of the root directory. */
 export const ROOT_INO = 1;
 /** Longest name of one directory entry, as in Linux (NAME_MAX). */

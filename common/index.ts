@@ -31,6 +31,7 @@ export {
 export {
   RPC_MESSAGE_MAX_BYTES,
   RPC_FLOW_CONTROL_WINDOW_BYTES,
+  CLIENT_ID_MAX_BYTES,
   ROOT_INO,
   NAME_MAX_BYTES,
   PATH_MAX_BYTES,
@@ -75,6 +76,7 @@ export {
 export { fileChains, chainForChunk } from './placement.js';
 export {
   validateName,
+  validateClientId,
   isValidName,
   splitPath,
   type SplitPath,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, SpindleError } from './errors.js';
-import { formatPath, isValidName, joinPath, splitPath, validateName } from './names.js';
+import { CLIENT_ID_MAX_BYTES } from './constants.js';
+import { formatPath, isValidName, joinPath, splitPath, validateClientId, validateName } from './names.js';
 
 function codeOf(call: () => unknown): ErrorCode | undefined {
   try {
@@ -82,5 +83,14 @@ describe('joinPath / formatPath', () => {
   it('formatPath inverts splitPath up to normalization', () => {
     expect(formatPath(splitPath('//x//y/'))).toBe('/x/y');
     expect(formatPath(splitPath('x'))).toBe('x');
+  });
+});
+
+describe('validateClientId', () => {
+  it('accepts 1..CLIENT_ID_MAX_BYTES UTF-8 bytes and names the field otherwise', () => {
+    expect(() => validateClientId('host-1-abc')).not.toThrow();
+    expect(() => validateClientId('é'.repeat(CLIENT_ID_MAX_BYTES / 2))).not.toThrow();
+    expect(() => validateClientId('é'.repeat(CLIENT_ID_MAX_BYTES / 2 + 1))).toThrow(/tag.client_id is \d+ bytes; the limit is/);
+    expect(() => validateClientId('', 'clientId')).toThrow(/clientId must be a non-empty string/);
   });
 });

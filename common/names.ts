@@ -7,7 +7,7 @@
 // splitPath rejects '.' and '..' components by default: Spindle resolves paths component by
 // component on the server, and a lexical '..' would be wrong across symlinks. Callers that accept
 // them (a shell-like CLI) pass { allowDots: true } and resolve them themselves.
-import { NAME_MAX_BYTES, PATH_MAX_BYTES } from './constants.js';
+import { CLIENT_ID_MAX_BYTES, NAME_MAX_BYTES, PATH_MAX_BYTES } from './constants.js';
 import { ErrorCode, SpindleError } from './errors.js';
 
 function show(name: string): string {
@@ -31,6 +31,20 @@ export function validateName(name: string): void {
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > NAME_MAX_BYTES) {
     throw new SpindleError(ErrorCode.NAME_TOO_LONG, `name ${show(name)} is ${bytes} bytes; the limit is ${NAME_MAX_BYTES} bytes (UTF-8)`);
+  }
+}
+
+/**
+ * Throws INVALID_ARGUMENT unless `clientId` (of a request tag) is 1..CLIENT_ID_MAX_BYTES UTF-8
+ * bytes. Meta and storage check it before it becomes part of a key or a table entry.
+ */
+export function validateClientId(clientId: string, field = 'tag.client_id'): void {
+  if (typeof clientId !== 'string' || clientId.length === 0) {
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `${field} must be a non-empty string`);
+  }
+  const bytes = Buffer.byteLength(clientId, 'utf8');
+  if (bytes > CLIENT_ID_MAX_BYTES) {
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `${field} is ${bytes} bytes; the limit is ${CLIENT_ID_MAX_BYTES} bytes (UTF-8)`);
   }
 }
 

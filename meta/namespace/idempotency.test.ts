@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CLIENT_ID_MAX_BYTES } from '../../common/constants.js';
 import { ErrorCode } from '../../common/errors.js';
 import { InodeType } from '../../proto/index.js';
 import { listGcQueue } from './gc-queue.js';
@@ -81,6 +82,16 @@ describe('idempotent retries', () => {
     expect(await codeOf(fs.mkdir('/e', { tag }))).toBe('DUPLICATE_REQUEST_MISMATCH');
     expect(await codeOf(fs.create('/d2', { tag }))).toBe('DUPLICATE_REQUEST_MISMATCH');
     expect(await dumpStore(kv)).toEqual(before);
+  });
+
+  it('refuses an over-long client id before any change', async () => {
+    const { ns, kv } = await createNamespaceFixture();
+    const fs = fsApi(ns);
+    const before = await dumpStore(kv);
+    const tag = { clientId: 'c'.repeat(CLIENT_ID_MAX_BYTES + 1), requestId: 1 };
+    expect(await codeOf(fs.mkdir('/d', { tag }))).toBe('INVALID_ARGUMENT');
+    expect(await dumpStore(kv)).toEqual(before);
+    expect((await fs.mkdir('/d', { tag: { clientId: 'c'.repeat(CLIENT_ID_MAX_BYTES), requestId: 1 } })).ino).toBeGreaterThan(0);
   });
 
   it('records expire after the TTL through the sweep', async () => {

@@ -13,6 +13,7 @@
 //   through a time-ordered index, in bounded batches.
 import { createHash } from 'node:crypto';
 import { ErrorCode, SpindleError, isKnownErrorCode } from '../../common/errors.js';
+import { validateClientId } from '../../common/names.js';
 import type { KvEngine, KvTxn } from '../kv/engine.js';
 import type { RequestTag } from '../../proto/index.js';
 import { IDEMPOTENCY_SWEEP_BATCH } from './constants.js';
@@ -31,9 +32,13 @@ export interface IdempotencyTag {
   requestId: number;
 }
 
-/** The tag of a request, or undefined when it carries none (then it is not deduplicated). */
+/**
+ * The tag of a request, or undefined when it carries none (then it is not deduplicated). A client
+ * id over CLIENT_ID_MAX_BYTES is refused (INVALID_ARGUMENT) before any transaction.
+ */
 export function tagOf(tag: RequestTag | undefined): IdempotencyTag | undefined {
   if (tag === undefined || tag.clientId === '') return undefined;
+  validateClientId(tag.clientId);
   return { clientId: tag.clientId, requestId: tag.requestId };
 }
 

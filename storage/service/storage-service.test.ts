@@ -2,6 +2,7 @@
 // changes nothing.
 import { makeGenericClientConstructor, type Client } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_ID_MAX_BYTES } from '../../common/constants.js';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, isSpindleError } from '../../common/errors.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../../common/rpc.js';
@@ -78,6 +79,7 @@ describe('Storage service refuses bad input', () => {
       [{ chainId: 0 }, ErrorCode.INVALID_ARGUMENT, /chain_id/],
       [{ chainId: 77 }, ErrorCode.TARGET_NOT_FOUND, /no target of chain 77/],
       [{ tag: { clientId: '', requestId: 1 } }, ErrorCode.INVALID_ARGUMENT, /client_id/],
+      [{ tag: { clientId: 'c'.repeat(CLIENT_ID_MAX_BYTES + 1), requestId: 1 } }, ErrorCode.INVALID_ARGUMENT, /client_id is \d+ bytes; the limit/],
       [{ seqnum: 0 }, ErrorCode.INVALID_ARGUMENT, /seqnum/],
     ];
     for (const [fields, code, message] of cases) {

@@ -4,6 +4,7 @@
 import { CHUNK_SIZE_MAX_BYTES, CHUNK_SIZE_MIN_BYTES } from '../../common/constants.js';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { validateClientId } from '../../common/names.js';
 import {
   UpdateType,
   type BatchReadRequest,
@@ -89,6 +90,7 @@ export function checkWriteRequest(request: WriteRequest): ChunkAddress {
   checkInteger(request.channelId, 'channel_id', 0xffff_ffff);
   if (request.channelId !== 0) {
     if (!request.tag?.clientId) throw invalid('a write on a channel needs tag.client_id');
+    validateClientId(request.tag.clientId);
     checkInteger(request.seqnum, 'seqnum', Number.MAX_SAFE_INTEGER, 1);
   }
   return chunk;
