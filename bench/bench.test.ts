@@ -128,4 +128,12 @@ describe('render', () => {
     expect(widths).toEqual([420, 210]);
     expect(svg).toContain('(limit)');
   });
+
+  it('svg switches to a log axis when a ratio is tiny: 1× is full length, each decade an equal step', () => {
+    const svg = svgChart([row({ ratio: 0.01 }), row({ ratio: 0.1 }), row({ ratio: 1 })], { maxRatio: 1 });
+    expect(svg).toContain('(log scale)');
+    const widths = [...svg.matchAll(/<rect x="330" y="\d+" width="([\d.]+)"/g)].map((m) => Number(m[1]));
+    expect(widths).toEqual([140, 280, 420]);
+    expect(svgChart([row({ ratio: 0.01 })], { scale: 'linear', maxRatio: 1 })).not.toContain('log scale');
+  });
 });

@@ -7,6 +7,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LocalCluster, TUNED_MALLOC_ENV, fetchRouting } from '../client/cli/launcher.js';
+import { SpindleClient } from '../client/index.js';
 import { allocatorSettings, machineInfo } from './machine.js';
 import { ProgressLine } from './progress.js';
 import { gbPerSecond, ratioTo, formatFigure } from './stats.js';
@@ -30,6 +31,7 @@ export class BenchContext {
   /** Scratch space on the same file system as the clusters' data. */
   readonly scratch: string;
   private readonly clusters = new Map<number, LocalCluster>();
+  private readonly paths: string[] = [];
 
   constructor(
     readonly suite: SuiteName,
@@ -127,8 +129,27 @@ export class BenchContext {
     return row;
   }
 
-  /** Stops every cluster this suite started and removes the scratch space. */
+  /** Remembers a Spindle path this suite created, removed by close() when the cluster is not ours (--meta). */
+  created(path: string): string {
+    this.paths.push(path);
+    return path;
+  }
+
+  /** Stops every cluster this suite started and removes the scratch space (and, on --meta, its files). */
   async close(): Promise<void> {
+    if (this.options.meta !== undefined && this.paths.length > 0) {
+      const paths = this.paths.splice(0);
+      try {
+        const client = await SpindleClient.connect({ meta: this.options.meta, readyTimeoutMs: 10_000 });
+        try {
+          for (const path of paths) await client.rm(path, { recursive: true, force: true });
+        } finally {
+          await client.close();
+        }
+      } catch (err) {
+        this.progress.log(`[${this.suite}] could not remove ${paths.join(', ')} from ${this.options.meta}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     const clusters = [...this.clusters.values()];
     this.clusters.clear();
     await Promise.all(clusters.map((c) => c.stop()));

@@ -30,7 +30,7 @@ export const metaSuite: Suite = {
     const replicas = Math.max(...(await ctx.replicaCounts()));
     const meta = await ctx.cluster(replicas);
     for (const depth of [1, 64]) {
-      const dir = `/bench-meta-${Date.now()}-qd${depth}`;
+      const dir = ctx.created(`/bench-meta-${Date.now()}-qd${depth}`);
       const w = ctx.worker({ kind: 'meta-ops', meta, dir, count, readdirs, depth }, `meta ops, ${depth} in flight`, count * 4 + readdirs, 'ops');
       const ops = (await ctx.together(`meta depth ${depth}`, [w])).results[0]!.ops;
       for (const o of ops) {

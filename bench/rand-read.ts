@@ -35,7 +35,7 @@ export const randReadSuite: Suite = {
     }
     const replicas = Math.max(...(await ctx.replicaCounts()));
     const meta = await ctx.cluster(replicas);
-    const path = `/bench-randr-${Date.now()}`;
+    const path = ctx.created(`/bench-randr-${Date.now()}`);
     await ctx.together('rand-read: writing the file', [
       ctx.worker({ kind: 'seq-write', meta, path, offset: 0, bytes: fileBytes, blockBytes: BLOCK_BYTES, depth: DEPTH }, 'writing the file to read', fileBytes),
     ]);

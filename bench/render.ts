@@ -49,6 +49,8 @@ export interface SvgOptions {
   title?: string;
   /** Ratios above this are drawn clipped at the right edge (default: 1.25 or the largest ratio ≤ 4). */
   maxRatio?: number;
+  /** 'auto' (default) switches to a log axis when some ratio is below 0.05, so tiny bars stay visible. */
+  scale?: 'linear' | 'log' | 'auto';
 }
 
 /**
@@ -65,20 +67,33 @@ export function svgChart(rows: readonly BenchRow[], options: SvgOptions = {}): s
   const top = 48;
   const width = labelW + plotW + valueW + 20;
   const height = top + rows.length * (barH + gap) + 40;
-  const largest = Math.max(0, ...rows.map((r) => r.ratio ?? 0));
+  const ratios = rows.map((r) => r.ratio).filter((r): r is number => r !== null && r > 0 && Number.isFinite(r));
+  const largest = Math.max(0, ...ratios);
   const maxRatio = options.maxRatio ?? Math.max(1.25, Math.min(4, Math.ceil(largest * 4) / 4));
-  const scale = (ratio: number) => (Math.min(ratio, maxRatio) / maxRatio) * plotW;
+  const smallest = ratios.length > 0 ? Math.min(...ratios) : 1;
+  const log = options.scale === 'log' || ((options.scale ?? 'auto') === 'auto' && smallest < 0.05);
+  // Log axis: from the decade below the smallest ratio (not below 1e-4) to maxRatio.
+  const minLog = Math.max(-4, Math.floor(Math.log10(Math.max(smallest, 1e-4)) - 1e-9));
+  const scale = (ratio: number): number => {
+    if (!log) return (Math.min(ratio, maxRatio) / maxRatio) * plotW;
+    if (!(ratio > 0)) return 0;
+    const l = Math.min(Math.max(Math.log10(ratio), minLog), Math.log10(maxRatio));
+    return ((l - minLog) / (Math.log10(maxRatio) - minLog)) * plotW;
+  };
+  const ticks: number[] = [];
+  if (log) for (let e = minLog; e <= 0; e++) ticks.push(10 ** e);
+  else for (let t = 0; t <= maxRatio + 1e-9; t += 0.25) ticks.push(t);
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   const title = options.title ?? 'Spindle bench: figure ÷ raw limit measured in the same run';
-  out.push(`<text x="10" y="18" font-size="14" font-weight="bold">${xml(title)}</text>`);
+  out.push(`<text x="10" y="18" font-size="14" font-weight="bold">${xml(title)}${log ? ' (log scale)' : ''}</text>`);
   if (rows.length > 0) {
     const m = rows[0]!.machine;
     out.push(`<text x="10" y="34" fill="#555">${xml(`${m.cpus} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, kernel ${m.kernel}, Node ${m.node}`)}</text>`);
   }
-  // Grid: 0, 0.25 … maxRatio, with 1× emphasised.
-  for (let t = 0; t <= maxRatio + 1e-9; t += 0.25) {
+  // Grid, with 1× emphasised.
+  for (const t of ticks) {
     const x = labelW + scale(t);
     const strong = Math.abs(t - 1) < 1e-9;
     out.push(`<line x1="${x.toFixed(1)}" y1="${top - 6}" x2="${x.toFixed(1)}" y2="${height - 30}" stroke="${strong ? '#c00' : '#ddd'}" stroke-width="${strong ? 1.5 : 1}"/>`);
@@ -99,5 +114,6 @@ export function svgChart(rows: readonly BenchRow[], options: SvgOptions = {}): s
 }
 
 function formatTick(t: number): string {
-  return Number.isInteger(t) ? String(t) : t.toFixed(2).replace(/0$/, '');
+  if (Number.isInteger(t)) return String(t);
+  return t < 0.01 ? String(Number(t.toPrecision(1))) : t.toFixed(2).replace(/0$/, '');
 }

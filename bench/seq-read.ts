@@ -24,7 +24,7 @@ export const seqReadSuite: Suite = {
     // Reads run on the largest replica count asked for (reads are served by one replica either way).
     const replicas = Math.max(...replicaCounts);
     const meta = await ctx.cluster(replicas);
-    const path = `/bench-seqr-${Date.now()}`;
+    const path = ctx.created(`/bench-seqr-${Date.now()}`);
     const writer = ctx.worker({ kind: 'seq-write', meta, path, offset: 0, bytes: fileBytes, blockBytes: BLOCK_BYTES, depth: DEPTH }, 'writing the file to read', fileBytes);
     await ctx.together('seq-read: writing the file', [writer]);
     for (const clients of ctx.options.clients) {

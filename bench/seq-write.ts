@@ -28,7 +28,7 @@ export const seqWriteSuite: Suite = {
         const per = Math.floor(total / clients / BLOCK_BYTES) * BLOCK_BYTES;
         const stamp = Date.now();
         const workers = Array.from({ length: clients }, (_, i) =>
-          ctx.worker({ kind: 'seq-write', meta, path: `/bench-seqw-${stamp}-${i}`, offset: 0, bytes: per, blockBytes: BLOCK_BYTES, depth: DEPTH }, `write r${replicas} ${clients} client(s)`, per),
+          ctx.worker({ kind: 'seq-write', meta, path: ctx.created(`/bench-seqw-${stamp}-${i}`), offset: 0, bytes: per, blockBytes: BLOCK_BYTES, depth: DEPTH }, `write r${replicas} ${clients} client(s)`, per),
         );
         const { results, seconds } = await ctx.together(`seq-write r${replicas} x${clients}`, workers);
         const ops = results.flatMap((r) => r.ops);
