@@ -129,8 +129,14 @@ export interface MetaConfig {
   storageNodesExpected: number;
   /** Storage nodes heartbeat at this interval (told to them in the register response). */
   heartbeatIntervalMs: number;
-  /** A node that has not heartbeated for this long loses its lease: its targets go offline. */
+  /** The lease storage nodes hold (keep equal to StorageConfig.nodeLeaseMs): a node is shown alive within it. */
   nodeLeaseMs: number;
+  /**
+   * A storage node that has not heartbeated for this long is declared failed: its targets go
+   * offline and their chains are reconfigured. At least nodeLeaseMs, so a cut-off node has
+   * stopped serving (after half its lease) before its chains move on. Production 10 s, test 1.5 s.
+   */
+  nodeFailureTimeoutMs: number;
   /** Interval of the garbage collector that removes chunks of deleted files. */
   gcIntervalMs: number;
   /** Inodes the collector handles per pass. */
@@ -202,6 +208,7 @@ const META_SCHEMA: Schema<MetaConfig> = {
   storageNodesExpected: { kind: 'int', min: 0, max: 100_000, doc: 'storage nodes before the first chain table' },
   heartbeatIntervalMs: { kind: 'duration', min: 1, doc: 'heartbeat interval' },
   nodeLeaseMs: { kind: 'duration', min: 1, doc: 'node lease' },
+  nodeFailureTimeoutMs: { kind: 'duration', min: 1, doc: 'node failure timeout' },
   gcIntervalMs: { kind: 'duration', min: 1, doc: 'gc interval' },
   gcBatchSize: { kind: 'int', min: 1, max: 100_000, doc: 'inodes per gc pass' },
   idempotencyTtlMs: { kind: 'duration', min: 1, doc: 'idempotency record lifetime' },
@@ -250,6 +257,7 @@ const META_PRESETS: Record<Preset, MetaConfig> = {
     storageNodesExpected: 0,
     heartbeatIntervalMs: 1_000,
     nodeLeaseMs: 10_000,
+    nodeFailureTimeoutMs: 10_000,
     gcIntervalMs: 5_000,
     gcBatchSize: 256,
     idempotencyTtlMs: 10 * 60_000,
@@ -265,6 +273,7 @@ const META_PRESETS: Record<Preset, MetaConfig> = {
     storageNodesExpected: 0,
     heartbeatIntervalMs: 100,
     nodeLeaseMs: 1_000,
+    nodeFailureTimeoutMs: 1_500,
     gcIntervalMs: 200,
     gcBatchSize: 4,
     idempotencyTtlMs: 30_000,
@@ -419,6 +428,9 @@ function crossCheck(what: string, config: Record<string, unknown>, problems: str
   const n = (key: string) => config[key] as number;
   if ('nodeLeaseMs' in config && 'heartbeatIntervalMs' in config && n('nodeLeaseMs') < 2 * n('heartbeatIntervalMs')) {
     problems.push(`nodeLeaseMs: ${n('nodeLeaseMs')} must be at least twice heartbeatIntervalMs (${n('heartbeatIntervalMs')})`);
+  }
+  if ('nodeFailureTimeoutMs' in config && n('nodeFailureTimeoutMs') < n('nodeLeaseMs')) {
+    problems.push(`nodeFailureTimeoutMs: ${n('nodeFailureTimeoutMs')} must be at least nodeLeaseMs (${n('nodeLeaseMs')}): a node must stop serving before its chains move on`);
   }
   if (what === 'client' && n('retryBackoffMaxMs') < n('retryBackoffInitialMs')) {
     problems.push(`retryBackoffMaxMs: ${n('retryBackoffMaxMs')} is below retryBackoffInitialMs (${n('retryBackoffInitialMs')})`);

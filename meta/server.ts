@@ -163,6 +163,8 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
       replicas: config.replicas,
       storageNodesExpected: config.storageNodesExpected,
       nodeLeaseMs: config.nodeLeaseMs,
+      nodeFailureTimeoutMs: config.nodeFailureTimeoutMs,
+      failureCheckIntervalMs: config.heartbeatIntervalMs,
       clock,
       logger,
       registry,

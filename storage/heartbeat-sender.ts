@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../common/clock.js';
 import { asSpindleError } from '../common/errors.js';
-import type { TargetInfo } from '../proto/index.js';
+import type { ResyncProgress, TargetInfo } from '../proto/index.js';
 import type { StorageMetrics } from './metrics.js';
 import type { MgmtAgent } from './mgmt-agent.js';
 import type { RoutingView } from './routing-view.js';
@@ -14,6 +14,8 @@ export interface HeartbeatSenderOptions {
   routing: RoutingView;
   nodeId: () => number;
   targetReports: () => Promise<TargetInfo[]>;
+  /** Resyncs this node runs as a predecessor, reported for `spindle admin targets`. */
+  resyncProgress?: () => ResyncProgress[];
   intervalMs: number;
   clock: Clock;
   logger: Logger;
@@ -39,6 +41,7 @@ export class HeartbeatSender {
         nodeId: this.options.nodeId(),
         targets: await this.options.targetReports(),
         routingVersion: routing.version,
+        resyncs: this.options.resyncProgress?.() ?? [],
       });
       if (this.failuresInARow > 0) this.options.logger.info({ failures: this.failuresInARow }, 'heartbeats to the cluster manager resumed');
       this.failuresInARow = 0;

@@ -217,7 +217,7 @@ describe('ClusterManager', () => {
     for (const nodeId of [1, 2, 3]) {
       const response = await manager.heartbeat({
         nodeId,
-        routingVersion: 0,
+        routingVersion: versionBefore,
         targets: [0, 1, 2].map((i) => ({
           targetId: nodeId * 1000 + i,
           localState: LocalTargetState.UPTODATE,

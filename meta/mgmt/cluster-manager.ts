@@ -10,9 +10,17 @@
 // - Chain table 1 is built automatically, in the same change as the registration that brings the
 //   registered nodes to `storageNodesExpected` (if building fails, e.g. R > N, the registration
 //   still succeeds and the reason is logged).
-// - Admin requests (CreateChainTable, UpdateChain) carrying a tag return their first result when
-//   retried with the same tag (kept in memory, bounded; a different request under a used tag is
-//   DUPLICATE_REQUEST_MISMATCH).
+// - Admin requests (CreateChainTable, UpdateChain, OfflineTarget) carrying a tag return their first
+//   result when retried with the same tag (kept in memory, bounded; a different request under a
+//   used tag is DUPLICATE_REQUEST_MISMATCH).
+// - Failures (DESIGN §4, research/3fs.md §2.6–2.8): target public states follow the state machine
+//   of target-state-machine.ts, run on every heartbeat, on every failure the HeartbeatChecker
+//   declares (a node silent for nodeFailureTimeoutMs), and every check interval. A changed chain
+//   gets the new order (failed targets at the end) and version +1, in one persisted change.
+// - A node that registers again restarted: its targets count as locally OFFLINE until it reports
+//   (so a restarted target always goes through waiting → syncing → serving, or stays LASTSRV).
+// - An UPTODATE report made with a routing version older than the last change of the target's
+//   chain counts as ONLINE: a node cannot promote its target with a stale view.
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../common/clock.js';
@@ -23,10 +31,12 @@ import type {
   CreateChainTableResponse,
   GetRoutingInfoResponse,
   HeartbeatResponse,
+  OfflineTargetResponse,
   RegisterNodeResponse,
   RoutingInfo,
   UpdateChainResponse,
 } from '../../proto/index.js';
+import { LocalTargetState, PublicTargetState } from '../../proto/index.js';
 import type { ChainTableSnapshot, ClusterCapacity, ClusterView } from '../cluster-view.js';
 import type { KvEngine } from '../kv/engine.js';
 import {
@@ -35,14 +45,18 @@ import {
   commitDraft,
   initClusterStore,
   loadClusterState,
+  type ChainRecord,
   type ChainTableRecord,
   type ClusterState,
+  type TargetRecord,
 } from './cluster-store.js';
+import { chainsOfNode, planChainStates, writeChainPlans } from './chain-updater.js';
+import { HeartbeatChecker, type FailureDetectionHost } from './heartbeat-checker.js';
 import { DEFAULT_CHAIN_TABLE_ID, MGMT_IDEMPOTENCY_ENTRIES_MAX, STATE_RELOAD_ATTEMPTS_MAX } from './constants.js';
 import { HeartbeatTable, applyRegistration, validateHeartbeat, validateRegistration } from './node-registry.js';
 import { applyChainUpdate, buildRoutingInfo, planChainTable, validateChainUpdate, validateReplicas } from './routing.js';
 import { mgmtMetrics, type MgmtMetrics } from './metrics.js';
-import { readTag, requireInt, requireObject } from './validate.js';
+import { invalid, readTag, requireInt, requireObject } from './validate.js';
 
 export interface ClusterManagerOptions {
   kv: KvEngine;
@@ -52,6 +66,13 @@ export interface ClusterManagerOptions {
   storageNodesExpected: number;
   /** A node is reported alive while its last heartbeat is younger than this. */
   nodeLeaseMs: number;
+  /**
+   * Declare a node failed after this long without a heartbeat (≥ nodeLeaseMs, the storage nodes'
+   * lease, so a cut-off node stops serving before its chains move on). Absent: no failure detection.
+   */
+  nodeFailureTimeoutMs?: number;
+  /** Period of the failure check (default nodeFailureTimeoutMs / 4). */
+  failureCheckIntervalMs?: number;
   clock?: Clock;
   logger?: Logger;
   /** Where spindle_mgmt_* metrics are registered (none when absent). */
@@ -81,6 +102,9 @@ export class ClusterManager implements ClusterView {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly metrics: MgmtMetrics | undefined;
+  /** Routing version at which each chain last changed (in memory; a restart starts from the current version). */
+  private readonly chainChangedAt = new Map<number, number>();
+  private checker: HeartbeatChecker | undefined;
   private closed = false;
 
   private constructor(
@@ -91,6 +115,7 @@ export class ClusterManager implements ClusterView {
     this.clock = options.clock ?? systemClock;
     this.logger = (options.logger ?? silentLogger()).child({ component: 'meta.mgmt' });
     this.state = initial;
+    for (const chainId of initial.chains.keys()) this.chainChangedAt.set(chainId, initial.routingVersion);
     this.metrics = options.registry ? mgmtMetrics(options.registry, () => this.gauges()) : undefined;
   }
 
@@ -113,6 +138,17 @@ export class ClusterManager implements ClusterView {
     // A restart after the expected nodes registered, but before the table was built (e.g. the
     // build failed and the configuration was fixed), builds it now.
     await manager.maybeAutoBuild();
+    if (options.nodeFailureTimeoutMs !== undefined) {
+      requireInt(options.nodeFailureTimeoutMs, 'nodeFailureTimeoutMs', 1);
+      manager.checker = new HeartbeatChecker({
+        host: manager.failureHost(),
+        clock: manager.clock,
+        timeoutMs: options.nodeFailureTimeoutMs,
+        intervalMs: options.failureCheckIntervalMs ?? Math.max(1, Math.floor(options.nodeFailureTimeoutMs / 4)),
+        logger: manager.logger,
+      });
+      manager.checker.start();
+    }
     return manager;
   }
 
@@ -139,6 +175,13 @@ export class ClusterManager implements ClusterView {
       return result;
     });
     this.heartbeats.touch(nodeId, this.clock.nowUs());
+    if (!created) {
+      // The process restarted: whatever it held in memory is gone and it missed writes while down.
+      for (const target of this.state.targets.values()) {
+        if (target.nodeId === nodeId) this.heartbeats.setLocalState(target.targetId, LocalTargetState.LOCAL_OFFLINE);
+      }
+      await this.updateChains(chainsOfNode(this.state, nodeId), `node ${nodeId} restarted`);
+    }
     this.logger.info(
       { nodeId, address: registration.address, targets: registration.targetPaths.length, created, routingVersion: this.routingVersion },
       created ? 'storage node registered' : 'storage node re-registered',
@@ -149,9 +192,103 @@ export class ClusterManager implements ClusterView {
   async heartbeat(request: unknown): Promise<HeartbeatResponse> {
     this.throwIfClosed();
     const heartbeat = validateHeartbeat(this.state, request);
+    for (const report of heartbeat.targets) {
+      if (report.localState !== LocalTargetState.UPTODATE) continue;
+      const chainId = this.state.targets.get(report.targetId)?.chainId ?? 0;
+      if (chainId !== 0 && heartbeat.routingVersion < (this.chainChangedAt.get(chainId) ?? 0)) report.localState = LocalTargetState.ONLINE;
+    }
+    const wasFailed = this.heartbeats.isFailed(heartbeat.nodeId);
     this.heartbeats.record(heartbeat, this.clock.nowUs());
+    if (wasFailed) this.logger.info({ nodeId: heartbeat.nodeId }, 'failed storage node heartbeats again');
     this.metrics?.heartbeats.inc();
+    try {
+      await this.updateChains(chainsOfNode(this.state, heartbeat.nodeId), `heartbeat of node ${heartbeat.nodeId}`);
+    } catch (err) {
+      // The heartbeat itself was recorded; the checker's next round applies the change.
+      this.logger.warn({ err, nodeId: heartbeat.nodeId }, 'chain update after a heartbeat failed');
+    }
     return { routingVersion: this.routingVersion };
+  }
+
+  /**
+   * Takes a target out by hand (admin): OFFLINE, at the end of its chain, chain version +1.
+   * Refused when it is the chain's last serving target. Its node's next report brings it back
+   * through waiting → syncing → serving (a forced resync) while the node is up.
+   */
+  async offlineTarget(request: unknown): Promise<OfflineTargetResponse> {
+    this.throwIfClosed();
+    const body = requireObject(request, 'OfflineTarget request');
+    const tag = readTag(body['tag']);
+    const targetId = requireInt(body['targetId'], 'target_id', 0, 0xffff_ffff);
+    if (targetId === 0) throw invalid('target_id is missing');
+    return this.idempotent(tag, `offline-target:${targetId}`, async () => {
+      const chain = await this.change((draft) => {
+        const target = draft.targets.get(targetId);
+        if (target === undefined) {
+          throw new SpindleError(ErrorCode.TARGET_NOT_FOUND, `target ${targetId} is not registered (see \`spindle admin targets\`)`, { retryable: false });
+        }
+        const record = draft.chains.get(target.chainId);
+        if (record === undefined) throw invalid(`target ${targetId} is in no chain: there is nothing to take it out of`);
+        const localOf = (t: TargetRecord) => (t.targetId === targetId ? LocalTargetState.LOCAL_OFFLINE : this.localOf(t));
+        const plans = planChainStates(draft, [record.chainId], localOf);
+        const next = plans[0]?.next.find((t) => t.targetId === targetId);
+        if (next?.publicState === PublicTargetState.LASTSRV) {
+          throw invalid(
+            `target ${targetId} is the last serving target of chain ${record.chainId}: taking it out would leave the chain ` +
+              'without a complete copy; bring another target of the chain back to serving first',
+          );
+        }
+        return writeChainPlans(draft, plans)[0] ?? record;
+      });
+      this.heartbeats.setLocalState(targetId, LocalTargetState.LOCAL_OFFLINE);
+      this.logger.warn({ targetId, chainId: chain.chainId, chainVersion: chain.chainVersion, targets: chain.targetIds }, 'target taken offline by an admin');
+      return { chain: { chainId: chain.chainId, chainVersion: chain.chainVersion, targetIds: [...chain.targetIds] } };
+    });
+  }
+
+  /**
+   * Runs the state machine over `chainIds` and stores every chain it changes (one change, no
+   * write when nothing changes). Returns the chains written.
+   */
+  async updateChains(chainIds: Iterable<number>, reason: string): Promise<ChainRecord[]> {
+    const ids = [...chainIds];
+    if (ids.length === 0 || planChainStates(this.state, ids, this.localOf).length === 0) return [];
+    const written = await this.change((draft) => writeChainPlans(draft, planChainStates(draft, ids, this.localOf)));
+    for (const chain of written) {
+      const states = chain.targetIds.map((id) => `${id}:${PublicTargetState[this.state.targets.get(id)?.publicState ?? 0]}`);
+      this.logger.info({ chainId: chain.chainId, chainVersion: chain.chainVersion, targets: states, reason, routingVersion: this.routingVersion }, 'chain reconfigured');
+    }
+    this.metrics?.chainUpdates.inc(written.length);
+    return written;
+  }
+
+  private readonly localOf = (target: TargetRecord): LocalTargetState | undefined =>
+    this.heartbeats.effectiveLocalState(target.nodeId, target.targetId);
+
+  private failureHost(): FailureDetectionHost {
+    return {
+      nodeIds: () => this.state.nodes.keys(),
+      lastHeartbeatUs: (nodeId) => this.heartbeats.lastHeartbeatUs(nodeId),
+      isFailed: (nodeId) => this.heartbeats.isFailed(nodeId),
+      declareFailed: async (nodeIds) => {
+        const chains: number[] = [];
+        for (const nodeId of nodeIds) {
+          this.heartbeats.markFailed(nodeId);
+          this.metrics?.nodeFailures.inc();
+          chains.push(...chainsOfNode(this.state, nodeId));
+        }
+        await this.updateChains(chains, `nodes ${nodeIds.join(', ')} failed`);
+      },
+      updateAllChains: async () => {
+        if (this.closed) return;
+        await this.updateChains(this.state.chains.keys(), 'periodic check');
+      },
+    };
+  }
+
+  /** The failure checker (tests drive it), or undefined when failure detection is off. */
+  get heartbeatChecker(): HeartbeatChecker | undefined {
+    return this.checker;
   }
 
   /** The snapshot, omitted when `knownVersion` is already current. */
@@ -234,6 +371,7 @@ export class ClusterManager implements ClusterView {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.checker?.close();
     await this.queue.run(async () => undefined);
     this.listeners.clear();
   }
@@ -254,6 +392,8 @@ export class ClusterManager implements ClusterView {
       for (let attempt = 1; ; attempt++) {
         const draft = new ClusterDraft(this.state);
         const result = apply(draft);
+        // Nothing to store (e.g. a chain update that found the chains already as planned).
+        if (draft.writeCount === 0) return result;
         try {
           await commitDraft(this.kv, draft);
         } catch (err) {
@@ -264,7 +404,11 @@ export class ClusterManager implements ClusterView {
           }
           throw err;
         }
+        const before = this.state;
         this.state = draft.result();
+        for (const [chainId, chain] of this.state.chains) {
+          if (before.chains.get(chainId) !== chain) this.chainChangedAt.set(chainId, this.state.routingVersion);
+        }
         this.metrics?.changes.inc();
         this.notify();
         return result;

@@ -13,6 +13,10 @@ export interface MgmtMetrics {
   heartbeats: Counter;
   /** Persisted changes (each bumps the routing version). */
   changes: Counter;
+  /** Nodes declared failed by the heartbeat checker. */
+  nodeFailures: Counter;
+  /** Chains reconfigured by the target state machine. */
+  chainUpdates: Counter;
 }
 
 export function mgmtMetrics(registry: Registry, gauges: () => MgmtGauges): MgmtMetrics {
@@ -34,6 +38,16 @@ export function mgmtMetrics(registry: Registry, gauges: () => MgmtGauges): MgmtM
     changes: new Counter({
       name: 'spindle_mgmt_changes_total',
       help: 'Persisted cluster changes (registrations, chain tables, chain updates).',
+      registers: [registry],
+    }),
+    nodeFailures: new Counter({
+      name: 'spindle_mgmt_node_failures_total',
+      help: 'Storage nodes declared failed after missing heartbeats for the failure timeout.',
+      registers: [registry],
+    }),
+    chainUpdates: new Counter({
+      name: 'spindle_mgmt_chain_updates_total',
+      help: 'Chains reconfigured by the target state machine (each bumps the chain version).',
       registers: [registry],
     }),
   };

@@ -76,7 +76,7 @@ describe('Mgmt gRPC service', () => {
     expect(routing.routing?.chainTables).toEqual([{ tableId: 1, version: 1, chainIds: [1, 2, 3] }]);
     const current = await callUnary(client, client.getRoutingInfo, { knownVersion: routing.version }, 'mgmt.GetRoutingInfo');
     expect(current).toEqual({ routing: undefined, version: routing.version });
-    const heartbeat = await callUnary(client, client.heartbeat, { nodeId: 1, targets: [], routingVersion: routing.version }, 'mgmt.Heartbeat');
+    const heartbeat = await callUnary(client, client.heartbeat, { nodeId: 1, targets: [], routingVersion: routing.version, resyncs: [] }, 'mgmt.Heartbeat');
     expect(heartbeat.routingVersion).toBe(routing.version);
     const chain = routing.routing!.chains[0]!;
     const updated = await callUnary(client, client.updateChain, { chainId: chain.chainId, targetIds: [...chain.targetIds].reverse() }, 'mgmt.UpdateChain');
@@ -100,7 +100,7 @@ describe('Mgmt gRPC service', () => {
     err = await refusal(callUnary(client, client.registerNode, { nodeId: 42, address: '127.0.0.1:1', hostname: '', targetPaths: ['/x'] }, 'mgmt.RegisterNode'));
     expect(err.errorCode).toBe(ErrorCode.NODE_NOT_FOUND);
     expect(err.code).toBe('ENODEV');
-    err = await refusal(callUnary(client, client.heartbeat, { nodeId: 42, targets: [], routingVersion: 0 }, 'mgmt.Heartbeat'));
+    err = await refusal(callUnary(client, client.heartbeat, { nodeId: 42, targets: [], routingVersion: 0, resyncs: [] }, 'mgmt.Heartbeat'));
     expect(err.errorCode).toBe(ErrorCode.NODE_NOT_FOUND);
     err = await refusal(callUnary(client, client.updateChain, { chainId: 77, targetIds: [1000, 2000, 3000] }, 'mgmt.UpdateChain'));
     expect(err.errorCode).toBe(ErrorCode.CHAIN_NOT_FOUND);

@@ -8,6 +8,7 @@ import type {
   CreateChainTableRequest,
   GetRoutingInfoRequest,
   HeartbeatRequest,
+  OfflineTargetRequest,
   RegisterNodeRequest,
   UpdateChainRequest,
 } from '../../proto/index.js';
@@ -22,6 +23,7 @@ export function createMgmtServiceImplementation(manager: ClusterManager, logger:
       getRoutingInfo: (request: GetRoutingInfoRequest) => manager.getRoutingInfo(request),
       createChainTable: (request: CreateChainTableRequest) => manager.createChainTable(request),
       updateChain: (request: UpdateChainRequest) => manager.updateChain(request),
+      offlineTarget: (request: OfflineTargetRequest) => manager.offlineTarget(request),
     },
     (method, err) => {
       // Expected failures are answered to the caller; only bugs are worth an error line.

@@ -9,10 +9,11 @@
 // Heartbeats (in memory only, never persisted: they would turn every second into a write): the
 // last heartbeat time of each node and the last reported state, used and capacity bytes of each
 // target. A node counts as alive while its last heartbeat (or registration) is younger than the
-// node lease. Failure detection — moving targets offline — is a later issue.
+// node lease. A node that has not been heard from for the failure timeout is marked failed
+// (heartbeat-checker.ts): its targets count as locally OFFLINE until it heartbeats again.
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { TARGETS_PER_NODE_MAX } from '../../common/constants.js';
-import { LocalTargetState, PublicTargetState } from '../../proto/index.js';
+import { LocalTargetState, PublicTargetState, type ResyncProgress } from '../../proto/index.js';
 import type { ClusterDraft, ClusterState, TargetRecord } from './cluster-store.js';
 import { HOSTNAME_MAX_BYTES, NODE_ADDRESS_MAX_BYTES, TARGET_PATH_MAX_BYTES } from './constants.js';
 import { invalid, requireAddress, requireArray, requireInt, requireObject, requireString } from './validate.js';
@@ -112,6 +113,7 @@ export interface Heartbeat {
   nodeId: number;
   targets: Array<{ targetId: number } & TargetReport>;
   routingVersion: number;
+  resyncs: ResyncProgress[];
 }
 
 /** Checks a Heartbeat request against the registered nodes and targets. */
@@ -143,17 +145,38 @@ export function validateHeartbeat(state: ClusterState, request: unknown): Heartb
     const capacityBytes = requireInt(report['capacityBytes'] ?? 0, `targets[${i}].capacity_bytes`, 0);
     return { targetId, localState: localState as LocalTargetState, usedBytes, capacityBytes };
   });
-  return { nodeId, targets, routingVersion };
+  const resyncItems = requireArray(body['resyncs'] ?? [], 'resyncs', TARGETS_PER_NODE_MAX);
+  const resyncs = resyncItems.map((item, i): ResyncProgress => {
+    const r = requireObject(item, `resyncs[${i}]`);
+    const int = (key: string, field: string, min = 0) => requireInt(r[key] ?? 0, `resyncs[${i}].${field}`, min);
+    return {
+      chainId: int('chainId', 'chain_id', 1),
+      chainVersion: int('chainVersion', 'chain_version'),
+      targetId: int('targetId', 'target_id', 1),
+      fromTargetId: int('fromTargetId', 'from_target_id'),
+      chunksScanned: int('chunksScanned', 'chunks_scanned'),
+      chunksCopied: int('chunksCopied', 'chunks_copied'),
+      chunksRemoved: int('chunksRemoved', 'chunks_removed'),
+      bytesCopied: int('bytesCopied', 'bytes_copied'),
+      done: r['done'] === true,
+      startedUs: int('startedUs', 'started_us'),
+      updatedUs: int('updatedUs', 'updated_us'),
+    };
+  });
+  return { nodeId, targets, routingVersion, resyncs };
 }
 
 /** Runtime liveness of nodes and the last reports of targets (in memory). */
 export class HeartbeatTable {
   private readonly lastSeenUs = new Map<number, number>();
   private readonly reports = new Map<number, TargetReport>();
+  private readonly failed = new Set<number>();
+  private readonly resyncs = new Map<number, ResyncProgress>();
 
-  /** A registration or heartbeat from `nodeId` at `nowUs`. */
+  /** A registration or heartbeat from `nodeId` at `nowUs`; a failed node is alive again. */
   touch(nodeId: number, nowUs: number): void {
     this.lastSeenUs.set(nodeId, nowUs);
+    this.failed.delete(nodeId);
   }
 
   record(heartbeat: Heartbeat, nowUs: number): void {
@@ -161,6 +184,37 @@ export class HeartbeatTable {
     for (const { targetId, localState, usedBytes, capacityBytes } of heartbeat.targets) {
       this.reports.set(targetId, { localState, usedBytes, capacityBytes });
     }
+    for (const progress of heartbeat.resyncs) this.resyncs.set(progress.targetId, progress);
+  }
+
+  /** Sets the local state of a target until its node reports again (a restart, an admin offline). */
+  setLocalState(targetId: number, localState: LocalTargetState): void {
+    const report = this.reports.get(targetId);
+    this.reports.set(targetId, { usedBytes: report?.usedBytes ?? 0, capacityBytes: report?.capacityBytes ?? 0, localState });
+  }
+
+  /** Marks a node failed (until its next heartbeat or registration). */
+  markFailed(nodeId: number): void {
+    this.failed.add(nodeId);
+  }
+
+  isFailed(nodeId: number): boolean {
+    return this.failed.has(nodeId);
+  }
+
+  /**
+   * The local state the state machine uses: OFFLINE while the node is failed, else the last
+   * report; undefined when nothing was reported since the manager started.
+   */
+  effectiveLocalState(nodeId: number, targetId: number): LocalTargetState | undefined {
+    if (this.failed.has(nodeId)) return LocalTargetState.LOCAL_OFFLINE;
+    const local = this.reports.get(targetId)?.localState;
+    return local === undefined || local === LocalTargetState.LOCAL_TARGET_STATE_INVALID ? undefined : local;
+  }
+
+  /** Last reported progress of the resync into `targetId`. */
+  resync(targetId: number): ResyncProgress | undefined {
+    return this.resyncs.get(targetId);
   }
 
   /** Last heartbeat of the node in µs since the epoch, 0 if none since this manager started. */
@@ -170,7 +224,7 @@ export class HeartbeatTable {
 
   isAlive(nodeId: number, nowUs: number, leaseMs: number): boolean {
     const last = this.lastSeenUs.get(nodeId);
-    return last !== undefined && nowUs - last <= leaseMs * 1000;
+    return last !== undefined && !this.failed.has(nodeId) && nowUs - last <= leaseMs * 1000;
   }
 
   report(targetId: number): TargetReport | undefined {

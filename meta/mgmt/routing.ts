@@ -135,6 +135,7 @@ export function buildRoutingInfo(state: ClusterState, heartbeats: HeartbeatTable
         path: target.path,
         usedBytes: report?.usedBytes ?? 0,
         capacityBytes: report?.capacityBytes ?? 0,
+        resync: heartbeats.resync(target.targetId),
       };
     }),
     chains: byId(state.chains).map((chain) => ({ chainId: chain.chainId, chainVersion: chain.chainVersion, targetIds: [...chain.targetIds] })),

@@ -178,6 +178,37 @@ export interface TargetInfo {
   usedBytes: number;
   /** Capacity of the disk under this target, as last reported. */
   capacityBytes: number;
+  /**
+   * Progress of the resync into this target, as its predecessor last reported it (routing
+   * snapshots only; absent when no resync was reported since the manager started).
+   */
+  resync?: ResyncProgress | undefined;
+}
+
+/** Progress of one resync: a predecessor copying its replica of a chain into a SYNCING successor. */
+export interface ResyncProgress {
+  /** Chain being resynced. */
+  chainId: number;
+  /** Chain version the resync runs under (a chain change restarts it). */
+  chainVersion: number;
+  /** The SYNCING target receiving the copy. */
+  targetId: number;
+  /** The target sending it (the successor's predecessor). */
+  fromTargetId: number;
+  /** Chunks compared so far (both replicas' metadata, merged in key order). */
+  chunksScanned: number;
+  /** Chunks copied as full-chunk replaces. */
+  chunksCopied: number;
+  /** Chunks removed from the successor (it held them, the predecessor does not). */
+  chunksRemoved: number;
+  /** Bytes copied. */
+  bytesCopied: number;
+  /** The copy finished and SyncDone was accepted by the successor. */
+  done: boolean;
+  /** Start of this resync, microseconds since the epoch (the sender's clock). */
+  startedUs: number;
+  /** Last change of this record, microseconds since the epoch (the sender's clock). */
+  updatedUs: number;
 }
 
 /** One replication chain: targets in order, head first, tail last. */
@@ -239,8 +270,13 @@ export interface HeartbeatRequest {
   nodeId: number;
   /** Local states of its targets. */
   targets: TargetInfo[];
-  /** Routing version the node currently holds. */
+  /**
+   * Routing version the node currently holds (the manager ignores an UPTODATE report made with
+   * a routing older than the last change of the target's chain: it treats it as ONLINE).
+   */
   routingVersion: number;
+  /** Resyncs this node runs as a predecessor (progress for `spindle admin targets`). */
+  resyncs: ResyncProgress[];
 }
 
 export interface HeartbeatResponse {
@@ -291,6 +327,21 @@ export interface UpdateChainRequest {
 
 export interface UpdateChainResponse {
   /** The chain after the change. */
+  chain?: ChainInfo | undefined;
+}
+
+/** Take a target out of its chain. */
+export interface OfflineTargetRequest {
+  /** Idempotency tag. */
+  tag?:
+    | RequestTag
+    | undefined;
+  /** The target. */
+  targetId: number;
+}
+
+export interface OfflineTargetResponse {
+  /** The target's chain after the change. */
   chain?: ChainInfo | undefined;
 }
 
@@ -445,6 +496,7 @@ function createBaseTargetInfo(): TargetInfo {
     path: "",
     usedBytes: 0,
     capacityBytes: 0,
+    resync: undefined,
   };
 }
 
@@ -473,6 +525,9 @@ export const TargetInfo: MessageFns<TargetInfo> = {
     }
     if (message.capacityBytes !== 0) {
       writer.uint32(64).uint64(message.capacityBytes);
+    }
+    if (message.resync !== undefined) {
+      ResyncProgress.encode(message.resync, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -554,6 +609,14 @@ export const TargetInfo: MessageFns<TargetInfo> = {
             message.capacityBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.resync = ResyncProgress.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -604,6 +667,7 @@ export const TargetInfo: MessageFns<TargetInfo> = {
         : isSet(object.capacity_bytes)
         ? globalThis.Number(object.capacity_bytes)
         : 0,
+      resync: isSet(object.resync) ? ResyncProgress.fromJSON(object.resync) : undefined,
     };
   },
 
@@ -633,6 +697,9 @@ export const TargetInfo: MessageFns<TargetInfo> = {
     if (message.capacityBytes !== 0) {
       obj.capacityBytes = Math.round(message.capacityBytes);
     }
+    if (message.resync !== undefined) {
+      obj.resync = ResyncProgress.toJSON(message.resync);
+    }
     return obj;
   },
 
@@ -649,6 +716,290 @@ export const TargetInfo: MessageFns<TargetInfo> = {
     message.path = object.path ?? "";
     message.usedBytes = object.usedBytes ?? 0;
     message.capacityBytes = object.capacityBytes ?? 0;
+    message.resync = (object.resync !== undefined && object.resync !== null)
+      ? ResyncProgress.fromPartial(object.resync)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseResyncProgress(): ResyncProgress {
+  return {
+    chainId: 0,
+    chainVersion: 0,
+    targetId: 0,
+    fromTargetId: 0,
+    chunksScanned: 0,
+    chunksCopied: 0,
+    chunksRemoved: 0,
+    bytesCopied: 0,
+    done: false,
+    startedUs: 0,
+    updatedUs: 0,
+  };
+}
+
+export const ResyncProgress: MessageFns<ResyncProgress> = {
+  encode(message: ResyncProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chainId !== 0) {
+      writer.uint32(8).uint32(message.chainId);
+    }
+    if (message.chainVersion !== 0) {
+      writer.uint32(16).uint32(message.chainVersion);
+    }
+    if (message.targetId !== 0) {
+      writer.uint32(24).uint32(message.targetId);
+    }
+    if (message.fromTargetId !== 0) {
+      writer.uint32(32).uint32(message.fromTargetId);
+    }
+    if (message.chunksScanned !== 0) {
+      writer.uint32(40).uint64(message.chunksScanned);
+    }
+    if (message.chunksCopied !== 0) {
+      writer.uint32(48).uint64(message.chunksCopied);
+    }
+    if (message.chunksRemoved !== 0) {
+      writer.uint32(56).uint64(message.chunksRemoved);
+    }
+    if (message.bytesCopied !== 0) {
+      writer.uint32(64).uint64(message.bytesCopied);
+    }
+    if (message.done !== false) {
+      writer.uint32(72).bool(message.done);
+    }
+    if (message.startedUs !== 0) {
+      writer.uint32(80).uint64(message.startedUs);
+    }
+    if (message.updatedUs !== 0) {
+      writer.uint32(88).uint64(message.updatedUs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResyncProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResyncProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.chainId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.chainVersion = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.targetId = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fromTargetId = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.chunksScanned = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.chunksCopied = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.chunksRemoved = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.bytesCopied = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.done = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.startedUs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.updatedUs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResyncProgress {
+    return {
+      chainId: isSet(object.chainId)
+        ? globalThis.Number(object.chainId)
+        : isSet(object.chain_id)
+        ? globalThis.Number(object.chain_id)
+        : 0,
+      chainVersion: isSet(object.chainVersion)
+        ? globalThis.Number(object.chainVersion)
+        : isSet(object.chain_version)
+        ? globalThis.Number(object.chain_version)
+        : 0,
+      targetId: isSet(object.targetId)
+        ? globalThis.Number(object.targetId)
+        : isSet(object.target_id)
+        ? globalThis.Number(object.target_id)
+        : 0,
+      fromTargetId: isSet(object.fromTargetId)
+        ? globalThis.Number(object.fromTargetId)
+        : isSet(object.from_target_id)
+        ? globalThis.Number(object.from_target_id)
+        : 0,
+      chunksScanned: isSet(object.chunksScanned)
+        ? globalThis.Number(object.chunksScanned)
+        : isSet(object.chunks_scanned)
+        ? globalThis.Number(object.chunks_scanned)
+        : 0,
+      chunksCopied: isSet(object.chunksCopied)
+        ? globalThis.Number(object.chunksCopied)
+        : isSet(object.chunks_copied)
+        ? globalThis.Number(object.chunks_copied)
+        : 0,
+      chunksRemoved: isSet(object.chunksRemoved)
+        ? globalThis.Number(object.chunksRemoved)
+        : isSet(object.chunks_removed)
+        ? globalThis.Number(object.chunks_removed)
+        : 0,
+      bytesCopied: isSet(object.bytesCopied)
+        ? globalThis.Number(object.bytesCopied)
+        : isSet(object.bytes_copied)
+        ? globalThis.Number(object.bytes_copied)
+        : 0,
+      done: isSet(object.done) ? globalThis.Boolean(object.done) : false,
+      startedUs: isSet(object.startedUs)
+        ? globalThis.Number(object.startedUs)
+        : isSet(object.started_us)
+        ? globalThis.Number(object.started_us)
+        : 0,
+      updatedUs: isSet(object.updatedUs)
+        ? globalThis.Number(object.updatedUs)
+        : isSet(object.updated_us)
+        ? globalThis.Number(object.updated_us)
+        : 0,
+    };
+  },
+
+  toJSON(message: ResyncProgress): unknown {
+    const obj: any = {};
+    if (message.chainId !== 0) {
+      obj.chainId = Math.round(message.chainId);
+    }
+    if (message.chainVersion !== 0) {
+      obj.chainVersion = Math.round(message.chainVersion);
+    }
+    if (message.targetId !== 0) {
+      obj.targetId = Math.round(message.targetId);
+    }
+    if (message.fromTargetId !== 0) {
+      obj.fromTargetId = Math.round(message.fromTargetId);
+    }
+    if (message.chunksScanned !== 0) {
+      obj.chunksScanned = Math.round(message.chunksScanned);
+    }
+    if (message.chunksCopied !== 0) {
+      obj.chunksCopied = Math.round(message.chunksCopied);
+    }
+    if (message.chunksRemoved !== 0) {
+      obj.chunksRemoved = Math.round(message.chunksRemoved);
+    }
+    if (message.bytesCopied !== 0) {
+      obj.bytesCopied = Math.round(message.bytesCopied);
+    }
+    if (message.done !== false) {
+      obj.done = message.done;
+    }
+    if (message.startedUs !== 0) {
+      obj.startedUs = Math.round(message.startedUs);
+    }
+    if (message.updatedUs !== 0) {
+      obj.updatedUs = Math.round(message.updatedUs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResyncProgress>, I>>(base?: I): ResyncProgress {
+    return ResyncProgress.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResyncProgress>, I>>(object: I): ResyncProgress {
+    const message = createBaseResyncProgress();
+    message.chainId = object.chainId ?? 0;
+    message.chainVersion = object.chainVersion ?? 0;
+    message.targetId = object.targetId ?? 0;
+    message.fromTargetId = object.fromTargetId ?? 0;
+    message.chunksScanned = object.chunksScanned ?? 0;
+    message.chunksCopied = object.chunksCopied ?? 0;
+    message.chunksRemoved = object.chunksRemoved ?? 0;
+    message.bytesCopied = object.bytesCopied ?? 0;
+    message.done = object.done ?? false;
+    message.startedUs = object.startedUs ?? 0;
+    message.updatedUs = object.updatedUs ?? 0;
     return message;
   },
 };
@@ -1257,7 +1608,7 @@ export const RegisterNodeResponse: MessageFns<RegisterNodeResponse> = {
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { nodeId: 0, targets: [], routingVersion: 0 };
+  return { nodeId: 0, targets: [], routingVersion: 0, resyncs: [] };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
@@ -1270,6 +1621,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     }
     if (message.routingVersion !== 0) {
       writer.uint32(24).uint64(message.routingVersion);
+    }
+    for (const v of message.resyncs) {
+      ResyncProgress.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1311,6 +1665,14 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
             message.routingVersion = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.resyncs.push(ResyncProgress.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1336,6 +1698,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
         : isSet(object.routing_version)
         ? globalThis.Number(object.routing_version)
         : 0,
+      resyncs: globalThis.Array.isArray(object?.resyncs)
+        ? object.resyncs.map((e: any) => ResyncProgress.fromJSON(e))
+        : [],
     };
   },
 
@@ -1350,6 +1715,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     if (message.routingVersion !== 0) {
       obj.routingVersion = Math.round(message.routingVersion);
     }
+    if (message.resyncs?.length) {
+      obj.resyncs = message.resyncs.map((e) => ResyncProgress.toJSON(e));
+    }
     return obj;
   },
 
@@ -1361,6 +1729,7 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     message.nodeId = object.nodeId ?? 0;
     message.targets = object.targets?.map((e) => TargetInfo.fromPartial(e)) || [];
     message.routingVersion = object.routingVersion ?? 0;
+    message.resyncs = object.resyncs?.map((e) => ResyncProgress.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1944,6 +2313,164 @@ export const UpdateChainResponse: MessageFns<UpdateChainResponse> = {
   },
 };
 
+function createBaseOfflineTargetRequest(): OfflineTargetRequest {
+  return { tag: undefined, targetId: 0 };
+}
+
+export const OfflineTargetRequest: MessageFns<OfflineTargetRequest> = {
+  encode(message: OfflineTargetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tag !== undefined) {
+      RequestTag.encode(message.tag, writer.uint32(10).fork()).join();
+    }
+    if (message.targetId !== 0) {
+      writer.uint32(16).uint32(message.targetId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OfflineTargetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOfflineTargetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tag = RequestTag.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.targetId = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OfflineTargetRequest {
+    return {
+      tag: isSet(object.tag) ? RequestTag.fromJSON(object.tag) : undefined,
+      targetId: isSet(object.targetId)
+        ? globalThis.Number(object.targetId)
+        : isSet(object.target_id)
+        ? globalThis.Number(object.target_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: OfflineTargetRequest): unknown {
+    const obj: any = {};
+    if (message.tag !== undefined) {
+      obj.tag = RequestTag.toJSON(message.tag);
+    }
+    if (message.targetId !== 0) {
+      obj.targetId = Math.round(message.targetId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OfflineTargetRequest>, I>>(base?: I): OfflineTargetRequest {
+    return OfflineTargetRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OfflineTargetRequest>, I>>(object: I): OfflineTargetRequest {
+    const message = createBaseOfflineTargetRequest();
+    message.tag = (object.tag !== undefined && object.tag !== null) ? RequestTag.fromPartial(object.tag) : undefined;
+    message.targetId = object.targetId ?? 0;
+    return message;
+  },
+};
+
+function createBaseOfflineTargetResponse(): OfflineTargetResponse {
+  return { chain: undefined };
+}
+
+export const OfflineTargetResponse: MessageFns<OfflineTargetResponse> = {
+  encode(message: OfflineTargetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chain !== undefined) {
+      ChainInfo.encode(message.chain, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OfflineTargetResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOfflineTargetResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chain = ChainInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OfflineTargetResponse {
+    return { chain: isSet(object.chain) ? ChainInfo.fromJSON(object.chain) : undefined };
+  },
+
+  toJSON(message: OfflineTargetResponse): unknown {
+    const obj: any = {};
+    if (message.chain !== undefined) {
+      obj.chain = ChainInfo.toJSON(message.chain);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OfflineTargetResponse>, I>>(base?: I): OfflineTargetResponse {
+    return OfflineTargetResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OfflineTargetResponse>, I>>(object: I): OfflineTargetResponse {
+    const message = createBaseOfflineTargetResponse();
+    message.chain = (object.chain !== undefined && object.chain !== null)
+      ? ChainInfo.fromPartial(object.chain)
+      : undefined;
+    return message;
+  },
+};
+
 export type MgmtService = typeof MgmtService;
 export const MgmtService = {
   /** A storage node announces itself and its targets; returns the node id to persist. */
@@ -2001,6 +2528,21 @@ export const MgmtService = {
     responseSerialize: (value: UpdateChainResponse): Buffer => Buffer.from(UpdateChainResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UpdateChainResponse => UpdateChainResponse.decode(value),
   },
+  /**
+   * Takes a target out of its chain by hand (admin): it becomes OFFLINE and moves to the chain's
+   * end (the chain version bumps). Refused for the chain's last serving target. While its node
+   * stays up, the target then comes back the normal way: waiting, syncing, serving after a resync.
+   */
+  offlineTarget: {
+    path: "/spindle.Mgmt/OfflineTarget" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: OfflineTargetRequest): Buffer => Buffer.from(OfflineTargetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): OfflineTargetRequest => OfflineTargetRequest.decode(value),
+    responseSerialize: (value: OfflineTargetResponse): Buffer =>
+      Buffer.from(OfflineTargetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OfflineTargetResponse => OfflineTargetResponse.decode(value),
+  },
 } as const;
 
 export interface MgmtServer extends UntypedServiceImplementation {
@@ -2014,6 +2556,12 @@ export interface MgmtServer extends UntypedServiceImplementation {
   createChainTable: handleUnaryCall<CreateChainTableRequest, CreateChainTableResponse>;
   /** Reorders the targets of one chain (admin): the first becomes head. Bumps the chain version. */
   updateChain: handleUnaryCall<UpdateChainRequest, UpdateChainResponse>;
+  /**
+   * Takes a target out of its chain by hand (admin): it becomes OFFLINE and moves to the chain's
+   * end (the chain version bumps). Refused for the chain's last serving target. While its node
+   * stays up, the target then comes back the normal way: waiting, syncing, serving after a resync.
+   */
+  offlineTarget: handleUnaryCall<OfflineTargetRequest, OfflineTargetResponse>;
 }
 
 export interface MgmtClient extends Client {
@@ -2096,6 +2644,26 @@ export interface MgmtClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UpdateChainResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Takes a target out of its chain by hand (admin): it becomes OFFLINE and moves to the chain's
+   * end (the chain version bumps). Refused for the chain's last serving target. While its node
+   * stays up, the target then comes back the normal way: waiting, syncing, serving after a resync.
+   */
+  offlineTarget(
+    request: OfflineTargetRequest,
+    callback: (error: ServiceError | null, response: OfflineTargetResponse) => void,
+  ): ClientUnaryCall;
+  offlineTarget(
+    request: OfflineTargetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: OfflineTargetResponse) => void,
+  ): ClientUnaryCall;
+  offlineTarget(
+    request: OfflineTargetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: OfflineTargetResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -152,6 +152,12 @@ export interface UpdateRequest {
   updateVersion: number;
   /** Sending target (the predecessor). */
   fromTargetId: number;
+  /**
+   * A resync copy (REPLACE or REMOVE) from the predecessor: applied whatever version the receiver
+   * holds, unless the receiver's copy was written under this chain version with a higher version
+   * (a late duplicate); never forwarded further.
+   */
+  sync?: boolean | undefined;
 }
 
 export interface UpdateResponse {
@@ -280,6 +286,21 @@ export interface DumpChunkMetaResponse {
   chunks: ChunkMeta[];
   /** More rows follow. */
   hasMore: boolean;
+}
+
+/** The resync of a SYNCING target is complete. */
+export interface SyncDoneRequest {
+  /** Chain. */
+  chainId: number;
+  /** Chain version the resync ran under; the receiver refuses another. */
+  chainVersion: number;
+  /** The SYNCING target (on the receiving node). */
+  targetId: number;
+  /** The predecessor that ran the resync. */
+  fromTargetId: number;
+}
+
+export interface SyncDoneResponse {
 }
 
 function createBaseWriteRequest(): WriteRequest {
@@ -666,6 +687,7 @@ function createBaseUpdateRequest(): UpdateRequest {
     chunkSizeBytes: 0,
     updateVersion: 0,
     fromTargetId: 0,
+    sync: undefined,
   };
 }
 
@@ -700,6 +722,9 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     }
     if (message.fromTargetId !== 0) {
       writer.uint32(80).uint32(message.fromTargetId);
+    }
+    if (message.sync !== undefined) {
+      writer.uint32(88).bool(message.sync);
     }
     return writer;
   },
@@ -797,6 +822,14 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
             message.fromTargetId = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.sync = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -845,6 +878,7 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
         : isSet(object.from_target_id)
         ? globalThis.Number(object.from_target_id)
         : 0,
+      sync: isSet(object.sync) ? globalThis.Boolean(object.sync) : undefined,
     };
   },
 
@@ -880,6 +914,9 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     if (message.fromTargetId !== 0) {
       obj.fromTargetId = Math.round(message.fromTargetId);
     }
+    if (message.sync !== undefined) {
+      obj.sync = message.sync;
+    }
     return obj;
   },
 
@@ -900,6 +937,7 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     message.chunkSizeBytes = object.chunkSizeBytes ?? 0;
     message.updateVersion = object.updateVersion ?? 0;
     message.fromTargetId = object.fromTargetId ?? 0;
+    message.sync = object.sync ?? undefined;
     return message;
   },
 };
@@ -2256,6 +2294,191 @@ export const DumpChunkMetaResponse: MessageFns<DumpChunkMetaResponse> = {
   },
 };
 
+function createBaseSyncDoneRequest(): SyncDoneRequest {
+  return { chainId: 0, chainVersion: 0, targetId: 0, fromTargetId: 0 };
+}
+
+export const SyncDoneRequest: MessageFns<SyncDoneRequest> = {
+  encode(message: SyncDoneRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chainId !== 0) {
+      writer.uint32(8).uint32(message.chainId);
+    }
+    if (message.chainVersion !== 0) {
+      writer.uint32(16).uint32(message.chainVersion);
+    }
+    if (message.targetId !== 0) {
+      writer.uint32(24).uint32(message.targetId);
+    }
+    if (message.fromTargetId !== 0) {
+      writer.uint32(32).uint32(message.fromTargetId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SyncDoneRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSyncDoneRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.chainId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.chainVersion = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.targetId = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fromTargetId = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SyncDoneRequest {
+    return {
+      chainId: isSet(object.chainId)
+        ? globalThis.Number(object.chainId)
+        : isSet(object.chain_id)
+        ? globalThis.Number(object.chain_id)
+        : 0,
+      chainVersion: isSet(object.chainVersion)
+        ? globalThis.Number(object.chainVersion)
+        : isSet(object.chain_version)
+        ? globalThis.Number(object.chain_version)
+        : 0,
+      targetId: isSet(object.targetId)
+        ? globalThis.Number(object.targetId)
+        : isSet(object.target_id)
+        ? globalThis.Number(object.target_id)
+        : 0,
+      fromTargetId: isSet(object.fromTargetId)
+        ? globalThis.Number(object.fromTargetId)
+        : isSet(object.from_target_id)
+        ? globalThis.Number(object.from_target_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: SyncDoneRequest): unknown {
+    const obj: any = {};
+    if (message.chainId !== 0) {
+      obj.chainId = Math.round(message.chainId);
+    }
+    if (message.chainVersion !== 0) {
+      obj.chainVersion = Math.round(message.chainVersion);
+    }
+    if (message.targetId !== 0) {
+      obj.targetId = Math.round(message.targetId);
+    }
+    if (message.fromTargetId !== 0) {
+      obj.fromTargetId = Math.round(message.fromTargetId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SyncDoneRequest>, I>>(base?: I): SyncDoneRequest {
+    return SyncDoneRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SyncDoneRequest>, I>>(object: I): SyncDoneRequest {
+    const message = createBaseSyncDoneRequest();
+    message.chainId = object.chainId ?? 0;
+    message.chainVersion = object.chainVersion ?? 0;
+    message.targetId = object.targetId ?? 0;
+    message.fromTargetId = object.fromTargetId ?? 0;
+    return message;
+  },
+};
+
+function createBaseSyncDoneResponse(): SyncDoneResponse {
+  return {};
+}
+
+export const SyncDoneResponse: MessageFns<SyncDoneResponse> = {
+  encode(_: SyncDoneResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SyncDoneResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSyncDoneResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SyncDoneResponse {
+    return {};
+  },
+
+  toJSON(_: SyncDoneResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SyncDoneResponse>, I>>(base?: I): SyncDoneResponse {
+    return SyncDoneResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SyncDoneResponse>, I>>(_: I): SyncDoneResponse {
+    const message = createBaseSyncDoneResponse();
+    return message;
+  },
+};
+
 export type StorageService = typeof StorageService;
 export const StorageService = {
   /** A client's write to one chunk, sent to the chain head; answered after every replica commits. */
@@ -2322,6 +2545,19 @@ export const StorageService = {
       Buffer.from(DumpChunkMetaResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DumpChunkMetaResponse => DumpChunkMetaResponse.decode(value),
   },
+  /**
+   * From a predecessor to its SYNCING successor after the resync copied everything: the successor
+   * then reports the target UPTODATE and the manager makes it SERVING.
+   */
+  syncDone: {
+    path: "/spindle.Storage/SyncDone" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SyncDoneRequest): Buffer => Buffer.from(SyncDoneRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SyncDoneRequest => SyncDoneRequest.decode(value),
+    responseSerialize: (value: SyncDoneResponse): Buffer => Buffer.from(SyncDoneResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SyncDoneResponse => SyncDoneResponse.decode(value),
+  },
 } as const;
 
 export interface StorageServer extends UntypedServiceImplementation {
@@ -2337,6 +2573,11 @@ export interface StorageServer extends UntypedServiceImplementation {
   removeChunks: handleUnaryCall<RemoveChunksRequest, RemoveChunksResponse>;
   /** Committed chunk metadata of this node's replica of a chain, paged (checks and resync). */
   dumpChunkMeta: handleUnaryCall<DumpChunkMetaRequest, DumpChunkMetaResponse>;
+  /**
+   * From a predecessor to its SYNCING successor after the resync copied everything: the successor
+   * then reports the target UPTODATE and the manager makes it SERVING.
+   */
+  syncDone: handleUnaryCall<SyncDoneRequest, SyncDoneResponse>;
 }
 
 export interface StorageClient extends Client {
@@ -2435,6 +2676,25 @@ export interface StorageClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DumpChunkMetaResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * From a predecessor to its SYNCING successor after the resync copied everything: the successor
+   * then reports the target UPTODATE and the manager makes it SERVING.
+   */
+  syncDone(
+    request: SyncDoneRequest,
+    callback: (error: ServiceError | null, response: SyncDoneResponse) => void,
+  ): ClientUnaryCall;
+  syncDone(
+    request: SyncDoneRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SyncDoneResponse) => void,
+  ): ClientUnaryCall;
+  syncDone(
+    request: SyncDoneRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SyncDoneResponse) => void,
   ): ClientUnaryCall;
 }
 
