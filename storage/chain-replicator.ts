@@ -108,19 +108,23 @@ export class ChainReplicator {
         }
         let version = (engine.committed(chunk.ino, chunk.index)?.commitVersion ?? 0) + 1;
         let update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data, dataCrc32c: request.dataCrc32c };
-        let pending = await engine.applyUpdate(chunk.ino, chunk.index, version, update);
-        this.deps.metrics?.bytesWritten.inc(request.data.length);
+        let pending: PendingResult | undefined;
         try {
           for (let round = 0; ; round++) {
+            const step = await this.applyAndForward(current, target, chunk, update, request.chunkSizeBytes, version, () =>
+              engine.applyUpdate(chunk.ino, chunk.index, version, update), signal);
+            if (step.pending === undefined) throw step.error;
+            pending = step.pending;
+            if (round === 0) this.deps.metrics?.bytesWritten.inc(request.data.length);
             let successorVersion = 0;
-            try {
-              const response = await this.forwardUpdate(current, target, chunk, update, request.chunkSizeBytes, pending, signal);
+            if (step.error === undefined) {
+              const response = step.response;
               if (response === undefined || sameResult(response, pending)) break;
               successorVersion = response.commitVersion;
               if (round >= REPAIR_ROUNDS_MAX) throw mismatch(target, chunk, pending, response);
-            } catch (err) {
-              const code = asSpindleError(err).errorCode;
-              if (round >= REPAIR_ROUNDS_MAX || (code !== ErrorCode.CHECKSUM_MISMATCH && code !== ErrorCode.MISSING_UPDATE)) throw err;
+            } else {
+              const code = asSpindleError(step.error).errorCode;
+              if (round >= REPAIR_ROUNDS_MAX || (code !== ErrorCode.CHECKSUM_MISMATCH && code !== ErrorCode.MISSING_UPDATE)) throw step.error;
             }
             // The replicas after the head diverged from it (a write that failed after they
             // committed it, or a replica that missed updates). The head holds every acknowledged
@@ -136,7 +140,6 @@ export class ChainReplicator {
               'replicas of a chunk diverged; the head re-replicates it as a full replace',
             );
             this.deps.metrics?.chunkRepairs.inc();
-            pending = await engine.applyUpdate(chunk.ino, chunk.index, version, update);
           }
           await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
         } catch (err) {
@@ -180,16 +183,15 @@ export class ChainReplicator {
       }
       // The same update already pending (a retried forward) is kept; anything else replaces it.
       const existing = engine.pendingOf(chunk.ino, chunk.index);
-      let pending: PendingResult;
-      if (existing !== undefined && existing.version === version && existing.fingerprint === updateFingerprint(update)) {
-        pending = existing;
-      } else {
-        pending = await engine.applyUpdate(chunk.ino, chunk.index, version, update);
-        this.deps.metrics?.bytesWritten.inc(request.data.length);
-      }
+      const reuse = existing !== undefined && existing.version === version && existing.fingerprint === updateFingerprint(update);
+      const step = await this.applyAndForward(current, target, chunk, update, request.chunkSizeBytes, version, async () =>
+        reuse ? existing : engine.applyUpdate(chunk.ino, chunk.index, version, update), signal);
+      const pending = step.pending;
       try {
-        const response = await this.forwardUpdate(current, target, chunk, update, request.chunkSizeBytes, pending, signal);
-        if (response !== undefined && !sameResult(response, pending)) throw mismatch(target, chunk, pending, response);
+        if (pending === undefined) throw step.error;
+        if (!reuse) this.deps.metrics?.bytesWritten.inc(request.data.length);
+        if (step.error !== undefined) throw step.error;
+        if (step.response !== undefined && !sameResult(step.response, pending)) throw mismatch(target, chunk, pending, step.response);
         await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
       } catch (err) {
         engine.abort(chunk.ino, chunk.index);
@@ -222,14 +224,47 @@ export class ChainReplicator {
     return { removed };
   }
 
-  /** Sends the update to the successor; undefined when this node is the tail. */
+  /**
+   * Applies an update locally (`apply`: bytes written and synced, pending in the engine) while the
+   * same update travels to the successor, so a chunk write costs one disk write plus the chain's
+   * transfers instead of one disk write per replica in a row. Nothing is committed here: the
+   * caller commits only after both finished and the successor's result matches its own, so the
+   * durability rule (acknowledged only once durable on every replica) is unchanged. Waits for
+   * both to settle, so nothing of this update runs on after the caller releases the chunk lock.
+   * `pending` is undefined when the local apply failed (`error` is then its error); otherwise
+   * `error` is the forward's error, if any.
+   */
+  private async applyAndForward(
+    view: ChainView,
+    target: StorageTarget,
+    chunk: ChunkRef,
+    update: ChunkUpdate,
+    chunkSizeBytes: number,
+    version: number,
+    apply: () => Promise<PendingResult>,
+    signal: AbortSignal | undefined,
+  ): Promise<{ pending: PendingResult | undefined; response: UpdateResponse | undefined; error: unknown }> {
+    const applying = apply();
+    const forwarding = this.forwardUpdate(view, target, chunk, update, chunkSizeBytes, version, applying, signal);
+    const [applied, forwarded] = await Promise.allSettled([applying, forwarding]);
+    if (applied.status === 'rejected') return { pending: undefined, response: undefined, error: applied.reason };
+    if (forwarded.status === 'rejected') return { pending: applied.value, response: undefined, error: forwarded.reason ?? new Error('forward failed') };
+    return { pending: applied.value, response: forwarded.value, error: undefined };
+  }
+
+  /**
+   * Sends the update (as pending version `version`) to the successor; undefined when this node is
+   * the tail. `localApply` is this node's own apply of the update, awaited only when a syncing
+   * successor needs the whole chunk as it will be.
+   */
   private async forwardUpdate(
     view: ChainView,
     target: StorageTarget,
     chunk: ChunkRef,
     update: ChunkUpdate,
     chunkSizeBytes: number,
-    pending: PendingResult,
+    version: number,
+    localApply: Promise<unknown>,
     signal: AbortSignal | undefined,
   ): Promise<UpdateResponse | undefined> {
     return this.forward(view, signal, 'storage.Update', async (client, successor, current) => {
@@ -242,11 +277,12 @@ export class ChainReplicator {
         data: Buffer.from(update.data.buffer, update.data.byteOffset, update.data.byteLength),
         dataCrc32c: update.dataCrc32c ?? crc32c(update.data),
         chunkSizeBytes,
-        updateVersion: pending.version,
+        updateVersion: version,
         fromTargetId: current.localTargetId,
       };
       // A syncing successor gets the whole chunk, so it converges whatever it held before.
       if (successor.state === PublicTargetState.SYNCING && update.type !== UpdateType.REMOVE) {
+        await localApply;
         const content = (await target.engine.readLatest(chunk.ino, chunk.index)) ?? Buffer.alloc(0);
         request = { ...request, type: UpdateType.REPLACE, offset: 0, data: content, dataCrc32c: crc32c(content) };
       }
