@@ -15,7 +15,8 @@ import { ErrorCode, SpindleError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { createRegistry, startMetricsServer, type MetricsServer, type Registry } from '../common/metrics.js';
 import { startGrpcServer } from '../common/rpc.js';
-import { PublicTargetState, StorageService, type TargetInfo } from '../proto/index.js';
+import { StorageServiceFast } from '../common/storage-codec.js';
+import { PublicTargetState, type TargetInfo } from '../proto/index.js';
 import { ChainReplicator } from './chain-replicator.js';
 import { ChainResolver } from './chain-resolver.js';
 import { KeyedLocks } from './chunk-locks.js';
@@ -25,7 +26,10 @@ import { MgmtAgent } from './mgmt-agent.js';
 import { readNodeFile, targetDirectories, writeNodeFile } from './node-store.js';
 import { PeerClients } from './peer-clients.js';
 import { ReadOperator } from './read-operator.js';
-import { HEALTHY_LOCAL_STATE, RoutingView } from './routing-view.js';
+import { LocalTargetStates } from './local-states.js';
+import { ResyncReceiver } from './resync-receiver.js';
+import { ResyncWorker } from './resync-worker.js';
+import { RoutingView } from './routing-view.js';
 import { InFlightCalls, storageServiceImplementation } from './service/storage-service.js';
 import { StorageTarget, targetIdOf } from './target.js';
 
@@ -156,13 +160,18 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     });
     const peers = new PeerClients();
     cleanups.push(() => peers.close());
+    const locks = new KeyedLocks();
+    // Set once heartbeats start; a completed resync heartbeats at once (faster promotion).
+    let beatNow: () => void = () => undefined;
+    const localStates = new LocalTargetStates(routing, () => beatNow());
+    const resyncReceiver = new ResyncReceiver({ resolver, locks, states: localStates });
     const closing = new AbortController();
     // Every call in flight listens on it; the default limit of 10 listeners would warn under load.
     setMaxListeners(0, closing.signal);
     cleanups.push(() => closing.abort());
     const replicator = new ChainReplicator({
       resolver,
-      locks: new KeyedLocks(),
+      locks,
       peers,
       refreshRouting,
       config,
@@ -177,9 +186,9 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     const grpc = await startGrpcServer(
       [
         {
-          definition: StorageService,
+          definition: StorageServiceFast,
           implementation: storageServiceImplementation({
-            replicator, reader, config, logger: logger.child({ component: 'storage.service' }), metrics, closing: closing.signal, inFlight,
+            replicator, reader, resync: resyncReceiver, config, logger: logger.child({ component: 'storage.service' }), metrics, closing: closing.signal, inFlight,
           }),
         },
       ],
@@ -219,17 +228,32 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
           nodeId,
           chainId: routing.chainOfTarget(t.targetId),
           publicState: PublicTargetState.PUBLIC_TARGET_STATE_INVALID,
-          localState: HEALTHY_LOCAL_STATE,
+          localState: localStates.of(t.targetId),
           path: t.path,
           usedBytes: t.engine.usedBytes(),
           capacityBytes: await t.capacityBytes(),
         })),
       );
+    const resync = new ResyncWorker({
+      routing,
+      resolver,
+      target: (targetId) => targetIndex.get(targetId),
+      locks,
+      peers,
+      clock,
+      logger: nodeLogger.child({ component: 'storage.resync' }),
+      registry,
+      intervalMs: config.heartbeatIntervalMs,
+      concurrency: config.resyncConcurrency,
+      callTimeoutMs: config.forwardTimeoutMs,
+      mayServe: () => agent.mayServe(),
+    });
     const heartbeats = new HeartbeatSender({
       agent,
       routing,
       nodeId: () => nodeId,
       targetReports,
+      resyncProgress: () => resync.progress(),
       intervalMs: config.heartbeatIntervalMs,
       clock,
       logger: nodeLogger.child({ component: 'storage.heartbeat' }),
@@ -237,6 +261,9 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     });
     heartbeats.start();
     cleanups.push(() => heartbeats.close());
+    beatNow = () => void heartbeats.beat();
+    resync.start();
+    cleanups.push(() => resync.close());
 
     let metricsServer: MetricsServer | undefined;
     if (options.metricsPort !== null) {

@@ -10,12 +10,14 @@ import type {
   DumpChunkMetaRequest,
   QueryLastChunkRequest,
   RemoveChunksRequest,
+  SyncDoneRequest,
   UpdateRequest,
   WriteRequest,
 } from '../../proto/index.js';
 import type { ChainReplicator } from '../chain-replicator.js';
 import type { StorageMetrics } from '../metrics.js';
 import type { ReadOperator } from '../read-operator.js';
+import type { ResyncReceiver } from '../resync-receiver.js';
 import {
   checkBatchReadRequest,
   checkDumpChunkMetaRequest,
@@ -28,6 +30,8 @@ import {
 export interface StorageServiceDeps {
   replicator: ChainReplicator;
   reader: ReadOperator;
+  /** Resync copies (Update with `sync`) and SyncDone; without it they are refused. */
+  resync?: ResyncReceiver;
   config: Pick<StorageConfig, 'readBatchMaxBytes'>;
   logger: Logger;
   metrics?: StorageMetrics;
@@ -109,7 +113,14 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
     }),
     update: measured('Update', (request: UpdateRequest, signal) => {
       checkUpdateRequest(request);
+      if (request.sync === true) return requireResync(deps).onSyncUpdate(request, signal);
       return deps.replicator.onUpdate(request, signal);
+    }),
+    syncDone: measured('SyncDone', async (request: SyncDoneRequest) => {
+      if (!(request.chainId > 0 && request.targetId > 0)) {
+        throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'SyncDone needs chain_id and target_id');
+      }
+      return requireResync(deps).onSyncDone(request);
     }),
     batchRead: measured('BatchRead', async (request: BatchReadRequest) => {
       checkBatchReadRequest(request, deps.config.readBatchMaxBytes);
@@ -128,4 +139,9 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
       return deps.reader.onDumpChunkMeta(request);
     }),
   });
+}
+
+function requireResync(deps: StorageServiceDeps): ResyncReceiver {
+  if (deps.resync === undefined) throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'this storage node takes no resync copies');
+  return deps.resync;
 }

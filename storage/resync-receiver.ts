@@ -1,0 +1,104 @@
+// The receiving side of a resync (research/3fs.md §2.8), on the node of a SYNCING target: the
+// predecessor's copies (Storage.Update with `sync` set, REPLACE or REMOVE of one chunk) and its
+// SyncDone.
+//
+// A copy replaces whatever the target holds, whatever its version — a returning replica may hold
+// versions the chain never committed (a write that failed after it committed it). The one
+// exception guards against a late duplicate: a copy older than what the target already committed
+// under the same (or a newer) chain version — written by a forwarded write after the copy was
+// sent — is answered with the current state and changes nothing. A copy never travels further:
+// the syncing target is the end of the chain's write path. Copies take the chunk lock, like writes.
+import { ErrorCode, SpindleError } from '../common/errors.js';
+import { chunkKeyString } from './chunk-engine/chunk-key.js';
+import {
+  PublicTargetState,
+  UpdateType,
+  type SyncDoneRequest,
+  type SyncDoneResponse,
+  type UpdateRequest,
+  type UpdateResponse,
+} from '../proto/index.js';
+import type { ChainResolver } from './chain-resolver.js';
+import type { KeyedLocks } from './chunk-locks.js';
+import type { LocalTargetStates } from './local-states.js';
+import type { ChainView } from './routing-view.js';
+
+/**
+ * The chunk lock key, shared with chain-replicator.ts (its private `lockKey` builds the same
+ * string): a copy and a write of one chunk must exclude each other.
+ */
+export function chunkLockKey(targetId: number, ino: number, index: number): string {
+  return `${targetId}/${chunkKeyString(ino, index)}`;
+}
+
+export interface ResyncReceiverDeps {
+  resolver: ChainResolver;
+  locks: KeyedLocks;
+  states: LocalTargetStates;
+}
+
+export class ResyncReceiver {
+  constructor(private readonly deps: ResyncReceiverDeps) {}
+
+  /** One resync copy (request validated by the service layer, `sync` set). */
+  async onSyncUpdate(request: UpdateRequest, signal?: AbortSignal): Promise<UpdateResponse> {
+    const chunk = request.chunk!;
+    if (request.type !== UpdateType.REPLACE && request.type !== UpdateType.REMOVE) {
+      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `a resync copy is a REPLACE or a REMOVE, not ${UpdateType[request.type] ?? request.type}`);
+    }
+    const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
+    requireSyncing(view);
+    return this.deps.locks.withLock(chunkLockKey(target.targetId, chunk.ino, chunk.index), async () => {
+      requireSyncing(this.deps.resolver.recheck(request.chainId, request.chainVersion));
+      const engine = target.engine;
+      const committed = engine.committed(chunk.ino, chunk.index);
+      if (committed !== undefined && committed.chainVersion >= request.chainVersion) {
+        // Written under this chain version already: by a forwarded write (newer than this copy
+        // when its version is higher) or by this very copy, retried.
+        if (request.type === UpdateType.REMOVE || committed.commitVersion > request.updateVersion) {
+          return { length: committed.length, commitVersion: committed.commitVersion, chunkCrc32c: committed.crc32c };
+        }
+      }
+      if (request.type === UpdateType.REMOVE) {
+        await engine.removeNow(chunk.ino, chunk.index);
+        return { length: 0, commitVersion: 0, chunkCrc32c: 0 };
+      }
+      const pending = await engine.applyUpdate(chunk.ino, chunk.index, request.updateVersion, {
+        type: UpdateType.REPLACE,
+        offset: 0,
+        data: request.data,
+        dataCrc32c: request.dataCrc32c,
+      });
+      try {
+        await engine.commit(chunk.ino, chunk.index, request.updateVersion, request.chainVersion);
+      } catch (err) {
+        engine.abort(chunk.ino, chunk.index);
+        throw err;
+      }
+      return { length: pending.length, commitVersion: request.updateVersion, chunkCrc32c: pending.crc32c };
+    }, signal);
+  }
+
+  /** The predecessor copied everything: the target reports UPTODATE from now on (this chain version). */
+  async onSyncDone(request: SyncDoneRequest): Promise<SyncDoneResponse> {
+    const { view } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
+    if (view.localTargetId !== request.targetId) {
+      throw new SpindleError(
+        ErrorCode.TARGET_NOT_FOUND,
+        `target ${request.targetId} is not this node's target of chain ${request.chainId} (that is ${view.localTargetId})`,
+      );
+    }
+    requireSyncing(view);
+    this.deps.states.markSyncDone(request.targetId, request.chainId, request.chainVersion);
+    return {};
+  }
+}
+
+function requireSyncing(view: ChainView): void {
+  if (view.localState !== PublicTargetState.SYNCING) {
+    throw new SpindleError(
+      ErrorCode.TARGET_NOT_SERVING,
+      `target ${view.localTargetId} of chain ${view.chainId} is ${PublicTargetState[view.localState] ?? view.localState}, not SYNCING: it takes no resync`,
+    );
+  }
+}
