@@ -1,0 +1,154 @@
+// Failure and recovery with real processes (DESIGN §4, issue 3): kill -9 a storage node while a
+// client streams writes — the manager declares it failed within the timeout, moves its targets to
+// the ends of their chains, and writes and reads go on; restart it on its old data — it resyncs
+// from its predecessors and becomes serving; afterwards every replica of every chain holds the same
+// chunks (same version, length, CRC and bytes). With 3 nodes × 3 targets and 3 replicas, the killed
+// node is the head of one chain, the middle of another and the tail of the third.
+//
+// The measured times (failure detected, chains reconfigured, resync done) are printed as one JSON
+// line (`failover-timings`) for docs/failures.md.
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { PublicTargetState, type RoutingInfo } from '../../proto/index.js';
+import { useCluster } from '../harness/cluster.js';
+import { dumpFileChunks, readChunkFrom, routingOf, StorageClients, tableChains } from '../harness/replicas.js';
+
+const cluster = useCluster({ storageNodes: 3, replicas: 3, targetsPerNode: 3 });
+
+const MiB = 1024 * 1024;
+/** Bytes written before the kill, while the node is down, and while it resyncs. */
+const BEFORE_BYTES = 6 * MiB;
+const DOWN_BYTES = 8 * MiB;
+const RESYNC_BYTES = 4 * MiB;
+const BLOCK_BYTES = 512 * 1024;
+
+async function waitForRouting(what: string, predicate: (routing: RoutingInfo) => boolean, timeoutMs = 30_000): Promise<RoutingInfo> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const routing = await routingOf(cluster().metaAddress);
+    if (predicate(routing)) return routing;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Equal bytes; on a difference, says where (a bare `false` helps nobody). */
+function expectSame(got: Buffer, want: Buffer): void {
+  if (got.equals(want)) return;
+  let at = 0;
+  while (at < Math.min(got.length, want.length) && got[at] === want[at]) at++;
+  expect({ length: got.length, firstDifference: at }).toEqual({ length: want.length, firstDifference: want.length });
+}
+
+const targetsOfNode = (routing: RoutingInfo, nodeId: number) => routing.targets.filter((t) => t.nodeId === nodeId);
+
+describe('failover and resync', () => {
+  it('survives kill -9 of a storage node during writes and resyncs it after a restart', async () => {
+    const client = await cluster().client();
+    const total = BEFORE_BYTES + DOWN_BYTES;
+    const expected = randomBytes(total);
+    const handle = await client.open('/failover.bin', 'w+');
+    const ino = handle.ino;
+    const victim = cluster().nodes[1]!.id;
+    const before = await routingOf(cluster().metaAddress);
+    const victimTargets = targetsOfNode(before, victim).map((t) => t.targetId);
+    const roles = tableChains(before).map((c) => c.targetIds.findIndex((id) => victimTargets.includes(id)));
+    expect(roles.sort()).toEqual([0, 1, 2]); // head, middle and tail of one chain each
+
+    // Stream writes; kill the node after BEFORE_BYTES acknowledged.
+    let killedAtMs = 0;
+    let written = 0;
+    const killed = (async () => {
+      while (written < BEFORE_BYTES) await new Promise((resolve) => setTimeout(resolve, 5));
+      killedAtMs = Date.now();
+      await cluster().killNode(victim, 'SIGKILL');
+    })();
+    const writing = (async () => {
+      for (let at = 0; at < total; at += BLOCK_BYTES) {
+        await handle.writeBytes(expected.subarray(at, at + BLOCK_BYTES), at);
+        written = at + BLOCK_BYTES;
+      }
+    })();
+    // The manager declares it failed and reconfigures its chains while writes go on.
+    const down = await waitForRouting('the killed node to be declared failed', (r) =>
+      targetsOfNode(r, victim).every((t) => t.publicState === PublicTargetState.OFFLINE),
+    );
+    const detectedMs = Date.now() - killedAtMs;
+    for (const chain of tableChains(down)) {
+      const last = chain.targetIds.at(-1)!;
+      expect(victimTargets.includes(last), `chain ${chain.chainId} ends with the failed target`).toBe(true);
+      expect(chain.chainVersion).toBeGreaterThan(before.chains.find((c) => c.chainId === chain.chainId)!.chainVersion);
+    }
+    expect(down.nodes.find((n) => n.nodeId === victim)!.alive).toBe(false);
+    await killed;
+    await writing;
+    const writesDoneMs = Date.now() - killedAtMs;
+    // Every acknowledged byte reads back from the remaining replicas.
+    await handle.sync();
+    expectSame(await client.readFile('/failover.bin'), expected);
+
+    // Restart on the old data: waiting/syncing as the tail, then serving after the resync; writes go on meanwhile.
+    const restartedAtMs = Date.now();
+    await cluster().restartNode(victim);
+    const overwrite = randomBytes(RESYNC_BYTES);
+    const resyncWrites = (async () => {
+      for (let at = 0; at < RESYNC_BYTES; at += BLOCK_BYTES) {
+        await handle.writeBytes(overwrite.subarray(at, at + BLOCK_BYTES), at);
+      }
+    })();
+    const serving = await waitForRouting(
+      'the restarted node to serve again',
+      (r) => targetsOfNode(r, victim).every((t) => t.publicState === PublicTargetState.SERVING),
+      60_000,
+    );
+    const resyncMs = Date.now() - restartedAtMs;
+    await resyncWrites;
+    overwrite.copy(expected, 0);
+    await handle.close();
+    for (const chain of tableChains(serving)) expect(chain.targetIds.at(-1)).toSatisfy((id: number) => victimTargets.includes(id));
+    // The predecessors report their finished resyncs with their next heartbeat.
+    const reported = await waitForRouting('the resyncs reported done', (r) => targetsOfNode(r, victim).every((t) => t.resync?.done === true), 10_000);
+    const resyncs = targetsOfNode(reported, victim).map((t) => t.resync!);
+    const bytesCopied = resyncs.reduce((sum, r) => sum + r.bytesCopied, 0);
+    expect(resyncs.map((r) => r.chunksCopied).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+
+    expectSame(await client.readFile('/failover.bin'), expected);
+    // Every replica of every chain holds the same chunks, with the file's bytes.
+    const storage = new StorageClients();
+    try {
+      const routing = await routingOf(cluster().metaAddress);
+      const rows = await dumpFileChunks(storage, routing, ino);
+      const byChunk = new Map<string, typeof rows>();
+      for (const row of rows) {
+        const key = `${row.meta.chunk!.index}`;
+        byChunk.set(key, [...(byChunk.get(key) ?? []), row]);
+      }
+      const stat = await client.stat('/failover.bin');
+      const chunkSize = stat.layout!.chunkSizeBytes;
+      expect(byChunk.size).toBe(Math.ceil(total / chunkSize));
+      for (const [index, replicas] of byChunk) {
+        expect(replicas, `chunk ${index} on every replica`).toHaveLength(3);
+        const [first, ...others] = replicas;
+        for (const other of others) {
+          expect({ v: other.meta.commitVersion, len: other.meta.length, crc: other.meta.crc32c }, `chunk ${index} on target ${other.targetId}`).toEqual({
+            v: first!.meta.commitVersion,
+            len: first!.meta.length,
+            crc: first!.meta.crc32c,
+          });
+        }
+        const chain = routing.chains.find((c) => c.chainId === first!.chainId)!;
+        const want = expected.subarray(Number(index) * chunkSize, (Number(index) + 1) * chunkSize);
+        for (const replica of replicas) {
+          const bytes = await readChunkFrom(storage, replica.address, chain, { ino, index: Number(index) }, chunkSize);
+          expect(bytes.equals(want), `bytes of chunk ${index} on target ${replica.targetId}`).toBe(true);
+        }
+      }
+    } finally {
+      storage.close();
+    }
+    console.log(
+      'failover-timings',
+      JSON.stringify({ detectedMs, writesDoneAfterKillMs: writesDoneMs, resyncMs, bytesCopied, fileBytes: total, resyncWriteBytes: RESYNC_BYTES }),
+    );
+  }, 180_000);
+});
