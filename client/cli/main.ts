@@ -7,6 +7,7 @@ import * as files from './file-commands.js';
 import type { CliClient, CommandContext } from './file-commands.js';
 import { runMeta, runStorage, runUp } from './server-commands.js';
 import { addMountCommands } from './mount-commands.js';
+import { addAdminCommands } from './admin-commands.js';
 import type { Preset } from './launcher.js';
 
 /** Where file commands find the cluster when neither --meta nor SPINDLE_META says. */
@@ -275,6 +276,7 @@ export function buildProgram(state: RunState): Command {
     });
 
   addMountCommands(program, state, reportError);
+  addAdminCommands(program, state, reportError);
 
   return program;
 }
