@@ -2,7 +2,9 @@
 # Installs what Spindle needs on a Debian 12 machine with Node 20, and nothing else:
 #   1. the Debian packages in SYSTEM_PACKAGES that are not installed yet (apt-get update runs once,
 #      and only when something is missing);
-#   2. the npm dependencies (`npm ci`) when node_modules is missing or older than package-lock.json.
+#   2. the npm dependencies (`npm ci`) when node_modules is missing or older than package-lock.json;
+#   3. the FUSE addon of `spindle mount` (native/fuse, node-gyp) when it is missing or older than
+#      its sources.
 # Idempotent: a second run on a ready machine changes nothing and takes about a second.
 # Run it as root (or with sudo available) when a system package is missing.
 set -euo pipefail
@@ -18,6 +20,10 @@ fi
 # commit as the first test that needs it (e.g. fuse3 libfuse3-dev for the mount, liburing-dev for
 # the io_uring addon, etcd-server for the etcd engine, nftables iproute2 for partition tests).
 SYSTEM_PACKAGES=(
+  # spindle mount: the libfuse3 addon (built below) and fusermount3; compilers for node-gyp.
+  fuse3 libfuse3-dev pkg-config g++ make python3
+  # test/mount runs these inside the mount.
+  git
 )
 
 missing=()
@@ -58,4 +64,20 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   npm ci --no-audit --no-fund
 else
   echo "setup: node_modules up to date"
+fi
+
+# The FUSE addon (native/fuse/binding.gyp → native/fuse/build/Release/spindle_fuse.node).
+addon=native/fuse/build/Release/spindle_fuse.node
+if [[ ! -f $addon || native/fuse/src/addon.cc -nt $addon || native/fuse/binding.gyp -nt $addon ]]; then
+  echo "setup: building the FUSE addon (native/fuse)"
+  # Build against the headers of the Node that runs Spindle (Debian's nodejs ships them in
+  # <prefix>/include/node), so node-gyp needs no download.
+  node_prefix=$(dirname "$(dirname "$(node -p process.execPath)")")
+  nodedir_args=()
+  if [[ -f $node_prefix/include/node/node_api.h ]]; then
+    nodedir_args=(--nodedir="$node_prefix")
+  fi
+  (cd native/fuse && ../../node_modules/.bin/node-gyp rebuild --loglevel=warn "${nodedir_args[@]}")
+else
+  echo "setup: FUSE addon up to date"
 fi

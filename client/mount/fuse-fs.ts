@@ -1,0 +1,460 @@
+// The FUSE operations of `spindle mount`, mapped onto the client library: names and attributes go
+// to meta (MetaRpc, addressed by inode id: FUSE node ids are Spindle inode ids, root = 1), bytes go
+// through FileHandles to the chunk store. Every request is answered exactly once: with its reply,
+// or with a POSIX errno (SpindleError.errno; EIO for anything unexpected).
+//
+// Caching (docs/mount.md): the kernel may keep attributes and lookups for ATTR_TIMEOUT_S /
+// ENTRY_TIMEOUT_S; missing names are not cached; file pages are dropped on every open (close-to-
+// open consistency with other clients). Writes are buffered per open file (open-file.ts) and are
+// on the chains and their length in meta when close(2) or fsync(2) returns.
+import { constants as osConstants } from 'node:os';
+import type { Logger } from 'pino';
+import { isSpindleError } from '../../common/errors.js';
+import { InodeType, type Inode, type PathAt } from '../../proto/index.js';
+import { FileHandle, type ParsedFlags } from '../file-handle.js';
+import type { SpindleClient } from '../spindle-client.js';
+import { S_IFDIR, S_IFREG, fileTypeBits } from '../stats.js';
+import {
+  ATTR_TIMEOUT_S,
+  ENTRY_TIMEOUT_S,
+  NAME_MAX_BYTES,
+  OPEN_HANDLES_MAX,
+  READDIR_PAGE_ENTRIES,
+  STAT_BLOCK_SIZE_BYTES,
+} from './constants.js';
+import { FuseOp, SetAttrBits, type FuseAddon, type FuseAttr, type FuseDirEntry, type FuseEntry, type FuseRequest } from './native.js';
+import { OpenFile, type InodeShared } from './open-file.js';
+
+const E = osConstants.errno;
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+const O_EXCL = 0o200;
+const O_TRUNC = 0o1000;
+const RENAME_NOREPLACE = 1;
+/** Free inodes statfs reports: Spindle has no fixed inode table, but tools refuse 0. */
+const STATFS_FREE_INODES = 1 << 30;
+
+/** An errno for any error (SpindleError carries one; node errors have a code). */
+export function errnoOf(err: unknown): number {
+  if (isSpindleError(err)) return err.errno;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && code in E) return (E as Record<string, number>)[code]!;
+  return E.EIO;
+}
+
+/** Errnos that are answers, not failures (logged at debug). */
+const EXPECTED_ERRNOS = new Set([E.ENOENT, E.EEXIST, E.ENOTEMPTY, E.ENOTDIR, E.EISDIR, E.EINVAL, E.EPERM, E.EACCES, E.ENAMETOOLONG, E.ELOOP, E.EXDEV]);
+
+interface DirHandle {
+  ino: number;
+  parentIno: number;
+  entries: FuseDirEntry[];
+  afterName: string;
+  done: boolean;
+}
+
+/** What a FUSE request handler needs (the addon, or a fake in unit tests). */
+export type FuseReplies = Pick<
+  FuseAddon,
+  'replyErr' | 'replyEntry' | 'replyCreate' | 'replyAttr' | 'replyReadlink' | 'replyOpen' | 'replyWrite' | 'replyBuf' | 'replyStatfs' | 'replyDir'
+>;
+
+export interface FuseFsOptions {
+  client: SpindleClient;
+  replies: FuseReplies;
+  logger?: Logger;
+  /** Microseconds since the epoch (for utimensat's UTIME_NOW). */
+  nowUs?: () => number;
+}
+
+function byIno(ino: number): PathAt {
+  return { parentIno: ino, path: '' };
+}
+
+function at(parent: number, name: string): PathAt {
+  return { parentIno: parent, path: name };
+}
+
+function requireInode(inode: Inode | undefined): Inode {
+  if (inode === undefined) throw Object.assign(new Error('meta answered without attributes'), { code: 'EIO' });
+  return inode;
+}
+
+function fuseError(errno: number, message: string): Error {
+  const name = Object.entries(E).find(([, value]) => value === errno)?.[0] ?? 'EIO';
+  return Object.assign(new Error(message), { code: name });
+}
+
+export class SpindleFuseFs {
+  private readonly client: SpindleClient;
+  private readonly replies: FuseReplies;
+  private readonly logger: Logger | undefined;
+  private readonly nowUs: () => number;
+  private readonly files = new Map<number, OpenFile>();
+  private readonly dirs = new Map<number, DirHandle>();
+  private readonly inodes = new Map<number, { shared: InodeShared; files: Set<OpenFile> }>();
+  private nextFh = 1;
+  private inflightCount = 0;
+  private idleWaiters: Array<() => void> = [];
+  /** Requests answered, by op (for tests and `spindle doctor`-style inspection). */
+  readonly answered = new Map<number, number>();
+
+  constructor(options: FuseFsOptions) {
+    this.client = options.client;
+    this.replies = options.replies;
+    this.logger = options.logger;
+    this.nowUs = options.nowUs ?? (() => Date.now() * 1000);
+  }
+
+  /** Requests being handled right now. */
+  get inflight(): number {
+    return this.inflightCount;
+  }
+
+  get openFiles(): number {
+    return this.files.size;
+  }
+
+  /** The addon's handler: runs the op and answers `req` exactly once. */
+  handle(op: number, req: number, args: FuseRequest): void {
+    this.inflightCount++;
+    let promise: Promise<void>;
+    try {
+      promise = this.run(op, req, args);
+    } catch (err) {
+      promise = Promise.reject(err);
+    }
+    promise
+      .catch((err: unknown) => {
+        const errno = errnoOf(err);
+        if (EXPECTED_ERRNOS.has(errno)) this.logger?.debug({ op, errno, err: (err as Error)?.message }, 'fuse request refused');
+        else this.logger?.warn({ op, errno, err }, 'fuse request failed');
+        this.replies.replyErr(req, errno);
+      })
+      .finally(() => {
+        this.answered.set(op, (this.answered.get(op) ?? 0) + 1);
+        this.inflightCount--;
+        if (this.inflightCount === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      });
+  }
+
+  /** Resolves when no request is in flight (or after `timeoutMs`). */
+  waitIdle(timeoutMs: number): Promise<void> {
+    if (this.inflightCount === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Flushes and closes every open file (before unmount: buffered writes must not be lost). */
+  async closeAll(): Promise<void> {
+    const files = [...this.files.values()];
+    this.files.clear();
+    this.dirs.clear();
+    const results = await Promise.allSettled(files.map((file) => file.close()));
+    for (const result of results) {
+      if (result.status === 'rejected') this.logger?.error({ err: result.reason }, 'open file failed to flush at unmount');
+    }
+    this.inodes.clear();
+  }
+
+  // --- dispatch --------------------------------------------------------------------------------
+
+  private async run(op: number, req: number, a: FuseRequest): Promise<void> {
+    const r = this.replies;
+    switch (op) {
+      case FuseOp.LOOKUP: {
+        const { inode } = await this.client.meta.stat({ at: at(a.parent!, a.name!), followSymlink: false });
+        r.replyEntry(req, this.entryOf(requireInode(inode)));
+        return;
+      }
+      case FuseOp.GETATTR: {
+        const inode = await this.statIno(a.ino);
+        r.replyAttr(req, this.attrOf(inode), ATTR_TIMEOUT_S);
+        return;
+      }
+      case FuseOp.SETATTR:
+        r.replyAttr(req, this.attrOf(await this.setattr(a)), ATTR_TIMEOUT_S);
+        return;
+      case FuseOp.READLINK: {
+        const { target } = await this.client.meta.readLink({ at: byIno(a.ino), followSymlink: false });
+        r.replyReadlink(req, target);
+        return;
+      }
+      case FuseOp.MKNOD: {
+        if ((a.mode & 0o170000) !== S_IFREG) throw fuseError(E.EPERM, 'only regular files can be created with mknod');
+        const response = await this.client.meta.open({
+          at: at(a.parent!, a.name!),
+          create: true,
+          exclusive: true,
+          truncate: false,
+          mode: a.mode & 0o7777,
+          uid: a.uid,
+          gid: a.gid,
+        });
+        r.replyEntry(req, this.entryOf(requireInode(response.inode)));
+        return;
+      }
+      case FuseOp.MKDIR: {
+        const { inode } = await this.client.meta.mkdirs({ at: at(a.parent!, a.name!), mode: a.mode & 0o7777, recursive: false, uid: a.uid, gid: a.gid });
+        r.replyEntry(req, this.entryOf(requireInode(inode)));
+        return;
+      }
+      case FuseOp.UNLINK:
+        await this.client.meta.remove({ at: at(a.parent!, a.name!), directory: false, recursive: false });
+        r.replyErr(req, 0);
+        return;
+      case FuseOp.RMDIR:
+        await this.client.meta.remove({ at: at(a.parent!, a.name!), directory: true, recursive: false });
+        r.replyErr(req, 0);
+        return;
+      case FuseOp.SYMLINK: {
+        const { inode } = await this.client.meta.symlink({ at: at(a.parent!, a.name!), target: a.link!, uid: a.uid, gid: a.gid });
+        r.replyEntry(req, this.entryOf(requireInode(inode)));
+        return;
+      }
+      case FuseOp.RENAME: {
+        if ((a.flags & ~RENAME_NOREPLACE) !== 0) throw fuseError(E.EINVAL, 'RENAME_EXCHANGE and RENAME_WHITEOUT are not supported');
+        await this.client.meta.rename({
+          from: at(a.parent!, a.name!),
+          to: at(a.newParent!, a.newName!),
+          noReplace: (a.flags & RENAME_NOREPLACE) !== 0,
+        });
+        r.replyErr(req, 0);
+        return;
+      }
+      case FuseOp.LINK: {
+        const { inode } = await this.client.meta.hardLink({ existing: byIno(a.ino), link: at(a.newParent!, a.newName!) });
+        r.replyEntry(req, this.entryOf(requireInode(inode)));
+        return;
+      }
+      case FuseOp.OPEN: {
+        const response = await this.client.meta.open({ at: byIno(a.ino), create: false, exclusive: false, truncate: false, mode: 0, uid: a.uid, gid: a.gid });
+        const file = this.register(requireInode(response.inode), a.flags);
+        r.replyOpen(req, file.fh, false);
+        return;
+      }
+      case FuseOp.CREATE: {
+        const response = await this.client.meta.open({
+          at: at(a.parent!, a.name!),
+          create: true,
+          exclusive: (a.flags & O_EXCL) !== 0,
+          truncate: (a.flags & O_TRUNC) !== 0,
+          mode: a.mode & 0o7777,
+          uid: a.uid,
+          gid: a.gid,
+        });
+        const inode = requireInode(response.inode);
+        const file = this.register(inode, a.flags);
+        r.replyCreate(req, this.entryOf(inode), file.fh, false);
+        return;
+      }
+      case FuseOp.READ: {
+        const file = this.file(a.fh);
+        await this.flushWritersOf(file.ino);
+        r.replyBuf(req, await file.read(a.offset, a.size));
+        return;
+      }
+      case FuseOp.WRITE: {
+        const file = this.file(a.fh);
+        if (!file.writable) throw fuseError(E.EBADF, 'file not open for writing');
+        r.replyWrite(req, await file.write(a.offset, a.data!));
+        return;
+      }
+      case FuseOp.FLUSH:
+        await this.file(a.fh).sync();
+        r.replyErr(req, 0);
+        return;
+      case FuseOp.FSYNC:
+        await this.file(a.fh).sync();
+        r.replyErr(req, 0);
+        return;
+      case FuseOp.RELEASE: {
+        const file = this.files.get(a.fh ?? 0);
+        if (file !== undefined) {
+          this.files.delete(file.fh);
+          const state = this.inodes.get(file.ino);
+          try {
+            await file.close();
+          } catch (err) {
+            this.logger?.error({ ino: file.ino, err }, 'file failed to flush on release');
+          } finally {
+            state?.files.delete(file);
+            if (state !== undefined && state.files.size === 0) this.inodes.delete(file.ino);
+          }
+        }
+        r.replyErr(req, 0);
+        return;
+      }
+      case FuseOp.OPENDIR: {
+        const inode = await this.statIno(a.ino);
+        if (inode.type !== InodeType.DIRECTORY) throw fuseError(E.ENOTDIR, 'not a directory');
+        const fh = this.newFh();
+        this.dirs.set(fh, { ino: a.ino, parentIno: inode.parentIno || a.ino, entries: [], afterName: '', done: false });
+        r.replyOpen(req, fh, false);
+        return;
+      }
+      case FuseOp.READDIR:
+        await this.readdir(req, a);
+        return;
+      case FuseOp.RELEASEDIR:
+        this.dirs.delete(a.fh ?? 0);
+        r.replyErr(req, 0);
+        return;
+      case FuseOp.STATFS: {
+        const fs = await this.client.statfs();
+        r.replyStatfs(req, {
+          bsize: fs.bsize,
+          frsize: fs.bsize,
+          blocks: fs.blocks,
+          bfree: fs.bfree,
+          bavail: fs.bavail,
+          files: fs.files + STATFS_FREE_INODES,
+          ffree: STATFS_FREE_INODES,
+          favail: STATFS_FREE_INODES,
+          namemax: NAME_MAX_BYTES,
+        });
+        return;
+      }
+      default:
+        throw fuseError(E.ENOSYS, `operation ${op} is not supported`);
+    }
+  }
+
+  // --- operations ------------------------------------------------------------------------------
+
+  private async setattr(a: FuseRequest): Promise<Inode> {
+    const valid = a.valid ?? 0;
+    const attr = a.attr!;
+    let inode: Inode | undefined;
+    if (valid & SetAttrBits.SIZE) {
+      const state = this.inodes.get(a.ino);
+      // Buffered writes land before the cut, never after it.
+      if (state !== undefined) await Promise.all([...state.files].map((file) => file.flushAll()));
+      ({ inode } = await this.client.meta.truncate({ at: byIno(a.ino), length: attr.size }));
+      if (state !== undefined) {
+        state.shared.generation++;
+        await Promise.all([...state.files].map((file) => file.afterTruncate()));
+      }
+    }
+    const request: { mode?: number; uid?: number; gid?: number; atimeUs?: number; mtimeUs?: number } = {};
+    if (valid & SetAttrBits.MODE) request.mode = attr.mode & 0o7777;
+    if (valid & SetAttrBits.UID) request.uid = attr.uid;
+    if (valid & SetAttrBits.GID) request.gid = attr.gid;
+    if (valid & SetAttrBits.ATIME_NOW) request.atimeUs = this.nowUs();
+    else if (valid & SetAttrBits.ATIME) request.atimeUs = Math.max(0, Math.round(attr.atimeUs));
+    if (valid & SetAttrBits.MTIME_NOW) request.mtimeUs = this.nowUs();
+    else if (valid & SetAttrBits.MTIME) request.mtimeUs = Math.max(0, Math.round(attr.mtimeUs));
+    if (Object.keys(request).length > 0) {
+      ({ inode } = await this.client.meta.setAttr({ at: byIno(a.ino), noFollow: true, ...request }));
+    }
+    return inode ?? (await this.statIno(a.ino));
+  }
+
+  private async readdir(req: number, a: FuseRequest): Promise<void> {
+    const dir = this.dirs.get(a.fh ?? 0);
+    if (dir === undefined) throw fuseError(E.EBADF, 'unknown directory handle');
+    if (a.offset === 0) {
+      // rewinddir(): a fresh listing.
+      dir.entries = [
+        { name: '.', ino: dir.ino, mode: S_IFDIR, off: 1 },
+        { name: '..', ino: dir.parentIno, mode: S_IFDIR, off: 2 },
+      ];
+      dir.afterName = '';
+      dir.done = false;
+    }
+    // Enough entries for a full reply: a dirent takes at least 24 bytes (plus: ~150).
+    const wanted = a.offset + Math.ceil(a.size / (a.plus ? 150 : 24)) + 1;
+    while (!dir.done && dir.entries.length < wanted) {
+      const page = await this.client.meta.readDir({ at: byIno(dir.ino), afterName: dir.afterName, limit: READDIR_PAGE_ENTRIES, withAttributes: true });
+      for (const entry of page.entries) {
+        const off = dir.entries.length + 1;
+        dir.entries.push({
+          name: entry.name,
+          ino: entry.ino,
+          mode: fileTypeBits(entry.type),
+          off,
+          entry: entry.inode !== undefined ? this.entryOf(entry.inode) : undefined,
+        });
+      }
+      if (page.entries.length > 0) dir.afterName = page.entries[page.entries.length - 1]!.name;
+      if (!page.hasMore || page.entries.length === 0) dir.done = true;
+    }
+    // In readdirplus an entry without attributes goes out with node id 0: the kernel then skips
+    // caching it and looks the name up when it is used ('.' and '..' are never cached).
+    const slice = dir.entries.slice(a.offset, wanted);
+    this.replies.replyDir(req, a.size, a.plus === true, slice);
+  }
+
+  // --- helpers ---------------------------------------------------------------------------------
+
+  private async statIno(ino: number): Promise<Inode> {
+    const { inode } = await this.client.meta.stat({ at: byIno(ino), followSymlink: false });
+    return requireInode(inode);
+  }
+
+  private newFh(): number {
+    if (this.files.size + this.dirs.size >= OPEN_HANDLES_MAX) throw fuseError(E.ENFILE, `more than ${OPEN_HANDLES_MAX} open files on this mount`);
+    return this.nextFh++;
+  }
+
+  private register(inode: Inode, flags: number): OpenFile {
+    const writable = (flags & O_ACCMODE) !== O_RDONLY;
+    const parsed: ParsedFlags = { read: true, write: writable, create: false, exclusive: false, truncate: false, append: false };
+    const handle = new FileHandle({ meta: this.client.meta, chunks: this.client.chunks }, `inode ${inode.ino}`, inode, parsed);
+    const fh = this.newFh();
+    let state = this.inodes.get(inode.ino);
+    if (state === undefined) {
+      state = { shared: { generation: 0 }, files: new Set() };
+      this.inodes.set(inode.ino, state);
+    }
+    const file = new OpenFile(fh, handle, state.shared, writable);
+    state.files.add(file);
+    this.files.set(fh, file);
+    return file;
+  }
+
+  private file(fh: number | undefined): OpenFile {
+    const file = this.files.get(fh ?? 0);
+    if (file === undefined) throw fuseError(E.EBADF, `unknown file handle ${fh}`);
+    return file;
+  }
+
+  /** A read must see this mount's own writes: send what other handles of the inode buffered. */
+  private async flushWritersOf(ino: number): Promise<void> {
+    const state = this.inodes.get(ino);
+    if (state === undefined) return;
+    const pending = [...state.files].filter((file) => file.hasPendingWrites);
+    if (pending.length > 0) await Promise.all(pending.map((file) => file.flushAll()));
+  }
+
+  /** Attributes as the kernel sees them: a file's size includes what open files wrote and buffered. */
+  private attrOf(inode: Inode): FuseAttr {
+    let size = inode.size;
+    if (inode.type === InodeType.FILE) {
+      const state = this.inodes.get(inode.ino);
+      if (state !== undefined) for (const file of state.files) size = Math.max(size, file.writtenEnd);
+    }
+    return {
+      ino: inode.ino,
+      mode: fileTypeBits(inode.type) | (inode.mode & 0o7777),
+      nlink: inode.nlink,
+      uid: inode.uid,
+      gid: inode.gid,
+      size,
+      atimeUs: inode.atimeUs,
+      mtimeUs: inode.mtimeUs,
+      ctimeUs: inode.ctimeUs,
+      blksize: STAT_BLOCK_SIZE_BYTES,
+    };
+  }
+
+  private entryOf(inode: Inode): FuseEntry {
+    return { ino: inode.ino, attr: this.attrOf(inode), attrTimeoutS: ATTR_TIMEOUT_S, entryTimeoutS: ENTRY_TIMEOUT_S };
+  }
+}
