@@ -1,0 +1,919 @@
+// One simulated run: storage nodes running the REAL chain-replication code (storage/
+// ChainReplicator, ReadOperator, ChainResolver, RoutingView, KeyedLocks, the exactly-once table
+// inside the replicator, the service layer's request checks) wired to simulated time, network,
+// disks and cluster manager, with clients writing and reading while faults are injected; then
+// the faults stop, the cluster heals, and the history goes to the checker.
+//
+// What is real and what is simulated:
+// - real: everything in storage/ that a Write, Update or BatchRead passes through once it reaches a
+//   node; the peer transport is replaced by injecting a PeerClients whose clients send over the
+//   simulated network (storage/peer-clients.ts is the injection point, unchanged).
+// - simulated: the chunk engine (sim-engine.ts: same contract, loses unflushed state on crash),
+//   the manager (heartbeats, leases, failed target to the chain's end with a version bump, returning
+//   target WAITING → SYNCING → SERVING, LASTSRV), and the resync (storage/resync-worker.ts does not
+//   exist yet: here the predecessor copies every chunk that differs to the syncing tail under its
+//   chunk lock, fenced by chain version, then reports sync done).
+import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
+import { CHUNK_SIZE_MIN_BYTES } from '../../common/constants.js';
+import { crc32c } from '../../common/crc32c.js';
+import { createRng, type Clock } from '../../common/clock.js';
+import { silentLogger } from '../../common/logger.js';
+import {
+  LocalTargetState,
+  PublicTargetState,
+  UpdateType,
+  type BatchReadRequest,
+  type BatchReadResponse,
+  type RoutingInfo,
+  type StorageClient,
+  type UpdateRequest,
+  type UpdateResponse,
+  type WriteRequest,
+  type WriteResponse,
+} from '../../proto/index.js';
+import { ChainReplicator } from '../../storage/chain-replicator.js';
+import { ChainResolver } from '../../storage/chain-resolver.js';
+import { KeyedLocks } from '../../storage/chunk-locks.js';
+import { PeerClients } from '../../storage/peer-clients.js';
+import { ReadOperator } from '../../storage/read-operator.js';
+import { RoutingView } from '../../storage/routing-view.js';
+import { checkBatchReadRequest, checkUpdateRequest, checkWriteRequest } from '../../storage/service/validate.js';
+import type { StorageTarget } from '../../storage/target.js';
+import type { History, ReadRecord, WriteRecord, CommitRecord } from './checker.js';
+import { SimNetwork, NO_NET_FAULTS, type Endpoint, type NetFaults } from './network.js';
+import type { SimScheduler } from './scheduler.js';
+import { SimChunkEngine, SimDisk, applyToContent, guardEngine, keyOf, parseKey, type StoredChunk } from './sim-engine.js';
+
+/** Deliberately broken variants: each must make the checker fail (test/sim/sim.test.ts). */
+export type SimBug = 'early-ack' | 'read-pending' | 'no-lease';
+
+export interface SimConfig {
+  nodes: number;
+  chains: number;
+  replicas: number;
+  chunksPerChain: number;
+  clients: number;
+  opsPerClient: number;
+  crashes: boolean;
+  partitions: boolean;
+  net: NetFaults;
+  bug?: SimBug;
+}
+
+/** Timing of the simulated cluster (ms of simulated time). */
+export const SIM_TIMING = {
+  heartbeatMs: 50,
+  /** The manager declares a node failed after this long without a heartbeat; nodes stop serving after half. */
+  leaseMs: 400,
+  managerTickMs: 50,
+  rpcTimeoutMs: 150,
+  forwardTimeoutMs: 600,
+  clientAttemptTimeoutMs: 1500,
+  clientDeadlineMs: 4000,
+  healDeadlineMs: 60_000,
+} as const;
+
+const MGMT = 'mgmt';
+const CHUNK_SIZE = CHUNK_SIZE_MIN_BYTES;
+const STATE_RANK: Record<number, number> = {
+  [PublicTargetState.SERVING]: 0,
+  [PublicTargetState.SYNCING]: 1,
+  [PublicTargetState.WAITING]: 2,
+  [PublicTargetState.LASTSRV]: 3,
+  [PublicTargetState.OFFLINE]: 3,
+};
+
+interface Recorder {
+  commits: Map<string, CommitRecord[]>;
+  harnessErrors: string[];
+  trace: (line: string) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage nodes
+
+class SimTarget {
+  readonly disk = new SimDisk();
+  constructor(
+    readonly targetId: number,
+    readonly chainId: number,
+  ) {}
+}
+
+/** One process lifetime of a storage node: all in-memory state, the real storage objects. */
+class Incarnation implements Endpoint {
+  running = true;
+  readonly routing = new RoutingView();
+  readonly locks = new KeyedLocks();
+  readonly engines = new Map<number, SimChunkEngine>();
+  readonly resolver: ChainResolver;
+  readonly replicator: ChainReplicator;
+  readonly reader: ReadOperator;
+  readonly clock: Clock;
+  lastRenewSentMs = -Infinity;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(
+    readonly node: SimNode,
+    readonly number: number,
+    private readonly sim: Simulation,
+  ) {
+    const sched = sim.sched;
+    this.clock = sched.clock(() => this.running);
+    const targets = new Map<number, StorageTarget>();
+    for (const t of node.targets) {
+      const engine = new SimChunkEngine(sched, t.disk, () => t.targetId, sim.engineHooks, { readPending: sim.config.bug === 'read-pending' });
+      this.engines.set(t.targetId, engine);
+      // The replicator and reader use `targetId` and `engine` of a StorageTarget.
+      targets.set(t.targetId, { targetId: t.targetId, engine: guardEngine(engine, sim.engineHooks) } as unknown as StorageTarget);
+    }
+    this.routing.setLocalTargets(node.targets.map((t) => t.targetId));
+    const refreshRouting = (reason: string) => this.refreshRouting(reason);
+    this.resolver = new ChainResolver({
+      routing: this.routing,
+      target: (id) => targets.get(id),
+      refreshRouting,
+      // Broken variant no-lease: a node cut off from the manager keeps serving (split brain).
+      mayServe: () => sim.config.bug === 'no-lease' || sched.nowMs() - this.lastRenewSentMs < SIM_TIMING.leaseMs / 2,
+    });
+    this.replicator = new ChainReplicator({
+      resolver: this.resolver,
+      locks: this.locks,
+      peers: new SimPeerClients(sim, this),
+      refreshRouting,
+      config: { forwardTimeoutMs: SIM_TIMING.forwardTimeoutMs, writeQueueMax: 1024 },
+      clock: this.clock,
+      rng: createRng(sched.rng.nextU64()),
+      logger: silentLogger(),
+    });
+    this.reader = new ReadOperator({ resolver: this.resolver });
+  }
+
+  get name(): string {
+    return this.node.address;
+  }
+
+  alive(): boolean {
+    return this.running;
+  }
+
+  /** The single-flight routing fetch the resolver and the replicator call. */
+  refreshRouting(_reason: string): Promise<void> {
+    this.refreshing ??= this.sim.net
+      .call<RoutingInfo>(this, MGMT, 'routing', {}, SIM_TIMING.rpcTimeoutMs)
+      .then((routing) => void this.routing.update(routing))
+      .catch(() => undefined)
+      .finally(() => {
+        this.refreshing = undefined;
+      });
+    return this.refreshing;
+  }
+
+  async heartbeatLoop(): Promise<void> {
+    while (this.running) {
+      const sentMs = this.sim.sched.nowMs();
+      try {
+        const routing = await this.sim.net.call<RoutingInfo>(this, MGMT, 'heartbeat', { nodeId: this.node.nodeId, incarnation: this.number }, SIM_TIMING.rpcTimeoutMs);
+        this.lastRenewSentMs = Math.max(this.lastRenewSentMs, sentMs);
+        this.routing.update(routing);
+      } catch {
+        // not renewed; the lease runs out on its own
+      }
+      await this.clock.sleep(SIM_TIMING.heartbeatMs);
+    }
+  }
+
+  kill(): void {
+    this.running = false;
+    for (const engine of this.engines.values()) engine.kill();
+  }
+
+  /** Settles only while this incarnation lives (a dead process answers nothing). */
+  guard<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      promise.then(
+        (v) => this.running && resolve(v),
+        (e: unknown) => this.running && reject(e),
+      );
+    });
+  }
+
+  handle(method: string, request: unknown): Promise<unknown> {
+    switch (method) {
+      case 'write': {
+        const req = request as WriteRequest;
+        checkWriteRequest(req);
+        const what = `Write ${keyOf(req.chunk!.ino, req.chunk!.index)} ${UpdateType[req.type]} seq ${req.tag?.clientId}/${req.seqnum} chain v${req.chainVersion}`;
+        return this.sim.watchInternal(this.replicator.onWrite(req), `node ${this.node.nodeId}: ${what}`);
+      }
+      case 'update': {
+        const req = request as UpdateRequest;
+        checkUpdateRequest(req);
+        const what = `Update ${keyOf(req.chunk!.ino, req.chunk!.index)} ${UpdateType[req.type]} v${req.updateVersion} chain v${req.chainVersion} from ${req.fromTargetId}`;
+        return this.sim.watchInternal(this.replicator.onUpdate(req), `node ${this.node.nodeId}: ${what}`);
+      }
+      case 'batchRead': {
+        const req = request as BatchReadRequest;
+        checkBatchReadRequest(req, 1 << 30);
+        if (this.sim.sched.nowMs() - this.lastRenewSentMs >= SIM_TIMING.leaseMs / 2) this.sim.recorder.trace(`node ${this.node.nodeId}: read arrives past the lease`);
+        return this.reader.onBatchRead(req).then((response) => ({ response, servedStamp: this.sim.sched.stamp() }));
+      }
+      case 'pushRouting':
+        this.routing.update(request as RoutingInfo);
+        return Promise.resolve({});
+      case 'syncList':
+        return this.onSyncList(request as SyncListRequest);
+      case 'syncChunk':
+        return this.onSyncChunk(request as SyncChunkRequest);
+      default:
+        return Promise.reject(new SpindleError(ErrorCode.RPC_MALFORMED, `sim: no method ${method}`));
+    }
+  }
+
+  // The resync's receiving side (simulated; see the file comment).
+  private async syncingTarget(chainId: number, chainVersion: number): Promise<{ targetId: number; engine: SimChunkEngine }> {
+    const { view, target } = await this.resolver.resolve(chainId, chainVersion);
+    if (view.localState !== PublicTargetState.SYNCING) {
+      throw new SpindleError(ErrorCode.TARGET_NOT_SERVING, `sim resync: target ${view.localTargetId} is not syncing`);
+    }
+    return { targetId: target.targetId, engine: this.engines.get(target.targetId)! };
+  }
+
+  private async onSyncList(request: SyncListRequest): Promise<{ keys: string[] }> {
+    const { engine } = await this.syncingTarget(request.chainId, request.chainVersion);
+    return { keys: [...engine.snapshot().keys()] };
+  }
+
+  private async onSyncChunk(request: SyncChunkRequest): Promise<object> {
+    const { targetId, engine } = await this.syncingTarget(request.chainId, request.chainVersion);
+    await this.locks.withLock(`${targetId}/${request.key}`, async () => {
+      this.resolver.recheck(request.chainId, request.chainVersion);
+      const mine = engine.snapshot().get(request.key);
+      const theirs = request.chunk;
+      if (theirs === undefined ? mine === undefined : mine !== undefined && mine.version === theirs.version && mine.content.equals(theirs.content)) return;
+      await engine.install(request.key, theirs);
+    });
+    return {};
+  }
+}
+
+interface SyncListRequest {
+  chainId: number;
+  chainVersion: number;
+}
+
+interface SyncChunkRequest extends SyncListRequest {
+  key: string;
+  chunk: StoredChunk | undefined;
+}
+
+/** The injection point: the replicator's peer clients send over the simulated network. */
+class SimPeerClients extends PeerClients {
+  constructor(
+    private readonly sim: Simulation,
+    private readonly owner: Incarnation,
+  ) {
+    super();
+  }
+
+  override get(address: string): StorageClient {
+    const sim = this.sim;
+    const owner = this.owner;
+    const method =
+      (name: string) =>
+      (request: unknown, _metadata: unknown, _options: unknown, callback: (err: unknown, response?: unknown) => void) => {
+        let done = false;
+        const finish = (err: unknown, response?: unknown) => {
+          if (done) return;
+          done = true;
+          callback(err, response);
+        };
+        const sent = sim.net.call(owner, address, name, request, SIM_TIMING.rpcTimeoutMs);
+        if (name === 'update' && sim.config.bug === 'early-ack') {
+          // Broken variant: the successor's answer is made up from what it should compute, so the
+          // sender commits and acknowledges before the rest of the chain has the update.
+          sent.catch(() => undefined);
+          const early = earlyAnswer(owner, request as UpdateRequest);
+          sim.sched.after(0.01, () => owner.running && finish(null, early));
+        } else {
+          sent.then(
+            (response) => finish(null, response),
+            (err: unknown) => finish(err),
+          );
+        }
+        return { cancel: () => finish(new SpindleError(ErrorCode.CANCELLED, 'sim call cancelled')) };
+      };
+    return { update: method('update'), removeChunks: method('removeChunks') } as unknown as StorageClient;
+  }
+
+  override close(): void {}
+}
+
+function earlyAnswer(owner: Incarnation, request: UpdateRequest): UpdateResponse {
+  const key = keyOf(request.chunk!.ino, request.chunk!.index);
+  const view = owner.routing.chain(request.chainId);
+  const engine = view === undefined ? undefined : owner.engines.get(view.localTargetId);
+  const content = applyToContent(engine?.snapshot().get(key)?.content, request);
+  return { length: content?.length ?? 0, commitVersion: request.updateVersion, chunkCrc32c: content === undefined ? 0 : crc32c(content) };
+}
+
+class SimNode {
+  current: Incarnation | undefined;
+  incarnations = 0;
+
+  constructor(
+    readonly nodeId: number,
+    readonly targets: SimTarget[],
+  ) {}
+
+  get address(): string {
+    return `node${this.nodeId}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The manager
+
+interface MgmtTarget {
+  targetId: number;
+  nodeId: number;
+  chainId: number;
+  state: PublicTargetState;
+}
+
+class SimManager implements Endpoint {
+  readonly name = MGMT;
+  readonly targets = new Map<number, MgmtTarget>();
+  readonly chains = new Map<number, { chainId: number; chainVersion: number; targetIds: number[] }>();
+  readonly nodes = new Map<number, { lastHeardMs: number; incarnation: number; failed: boolean }>();
+  private version = 1;
+  /** Resync in progress per syncing target: the chain version it runs under. */
+  readonly resyncs = new Map<number, { chainVersion: number; runner: Incarnation; startedMs: number }>();
+  private cachedRouting: RoutingInfo | undefined;
+
+  constructor(private readonly sim: Simulation) {}
+
+  alive(): boolean {
+    return true;
+  }
+
+  routing(): RoutingInfo {
+    this.cachedRouting ??= {
+      version: this.version,
+      nodes: [...this.sim.nodes.values()].map((n) => ({
+        nodeId: n.nodeId,
+        address: n.address,
+        hostname: n.address,
+        lastHeartbeatUs: Math.round((this.nodes.get(n.nodeId)?.lastHeardMs ?? 0) * 1000),
+        alive: !(this.nodes.get(n.nodeId)?.failed ?? true),
+      })),
+      targets: [...this.targets.values()].map((t) => ({
+        targetId: t.targetId,
+        nodeId: t.nodeId,
+        chainId: t.chainId,
+        publicState: t.state,
+        localState: LocalTargetState.UPTODATE,
+        path: '',
+        usedBytes: 0,
+        capacityBytes: 0,
+      })),
+      chains: [...this.chains.values()].map((c) => ({ ...c, targetIds: [...c.targetIds] })),
+      chainTables: [],
+    };
+    return this.cachedRouting;
+  }
+
+  handle(method: string, request: unknown): Promise<unknown> {
+    switch (method) {
+      case 'routing':
+        return Promise.resolve(this.routing());
+      case 'heartbeat': {
+        const { nodeId, incarnation } = request as { nodeId: number; incarnation: number };
+        this.onHeartbeat(nodeId, incarnation);
+        return Promise.resolve(this.routing());
+      }
+      case 'syncDone': {
+        const { chainId, chainVersion, targetId } = request as { chainId: number; chainVersion: number; targetId: number };
+        const chain = this.chains.get(chainId)!;
+        const target = this.targets.get(targetId)!;
+        if (chain.chainVersion === chainVersion && target.state === PublicTargetState.SYNCING) {
+          this.sim.recorder.trace(`mgmt: target ${targetId} synced, serving (chain ${chainId})`);
+          target.state = PublicTargetState.SERVING;
+          this.changed([chainId]);
+        }
+        this.resyncs.delete(targetId);
+        return Promise.resolve({});
+      }
+      default:
+        return Promise.reject(new SpindleError(ErrorCode.RPC_MALFORMED, `sim mgmt: no method ${method}`));
+    }
+  }
+
+  private onHeartbeat(nodeId: number, incarnation: number): void {
+    const node = this.nodes.get(nodeId)!;
+    node.lastHeardMs = this.sim.sched.nowMs();
+    if (incarnation < node.incarnation) return; // a late heartbeat of a previous process
+    if (incarnation > node.incarnation) {
+      // A restarted process lost its memory: its targets rejoin through a resync like a failed one.
+      if (!node.failed) this.failNode(nodeId, 'restarted');
+      node.incarnation = incarnation;
+    }
+    if (node.failed) {
+      node.failed = false;
+      const touched: number[] = [];
+      for (const t of this.targetsOf(nodeId)) {
+        const chain = this.chains.get(t.chainId)!;
+        const serving = chain.targetIds.some((id) => this.targets.get(id)!.state === PublicTargetState.SERVING);
+        if (t.state === PublicTargetState.LASTSRV && !serving) t.state = PublicTargetState.SERVING;
+        else if (t.state === PublicTargetState.OFFLINE || t.state === PublicTargetState.LASTSRV) t.state = PublicTargetState.WAITING;
+        touched.push(t.chainId);
+      }
+      this.sim.recorder.trace(`mgmt: node ${nodeId} back (incarnation ${incarnation})`);
+      this.changed(touched);
+    }
+  }
+
+  /** Periodic: failure detection and starting resyncs. */
+  tick(): void {
+    const now = this.sim.sched.nowMs();
+    for (const [nodeId, node] of this.nodes) {
+      if (!node.failed && now - node.lastHeardMs > SIM_TIMING.leaseMs) this.failNode(nodeId, 'lease expired');
+    }
+    this.startResyncs();
+  }
+
+  private targetsOf(nodeId: number): MgmtTarget[] {
+    return [...this.targets.values()].filter((t) => t.nodeId === nodeId);
+  }
+
+  private failNode(nodeId: number, why: string): void {
+    const node = this.nodes.get(nodeId)!;
+    node.failed = true;
+    const touched: number[] = [];
+    for (const t of this.targetsOf(nodeId)) {
+      const chain = this.chains.get(t.chainId)!;
+      const otherServing = chain.targetIds.some((id) => id !== t.targetId && this.targets.get(id)!.state === PublicTargetState.SERVING);
+      if (t.state === PublicTargetState.SERVING && !otherServing) t.state = PublicTargetState.LASTSRV;
+      else if (t.state !== PublicTargetState.LASTSRV) t.state = PublicTargetState.OFFLINE;
+      // The failed target goes to the end of its chain.
+      chain.targetIds = [...chain.targetIds.filter((id) => id !== t.targetId), t.targetId];
+      touched.push(t.chainId);
+    }
+    this.sim.recorder.trace(`mgmt: node ${nodeId} failed (${why})`);
+    this.changed(touched);
+  }
+
+  /** Orders chains (serving, syncing, waiting, out), promotes one waiting target per chain, bumps versions, pushes routing. */
+  private changed(chainIds: number[]): void {
+    for (const chainId of new Set(chainIds)) {
+      const chain = this.chains.get(chainId)!;
+      const state = (id: number) => this.targets.get(id)!.state;
+      const serving = chain.targetIds.some((id) => state(id) === PublicTargetState.SERVING);
+      const syncing = chain.targetIds.some((id) => state(id) === PublicTargetState.SYNCING);
+      const waiting = chain.targetIds.find((id) => state(id) === PublicTargetState.WAITING);
+      if (serving && !syncing && waiting !== undefined) this.targets.get(waiting)!.state = PublicTargetState.SYNCING;
+      chain.targetIds = [...chain.targetIds].sort((a, b) => STATE_RANK[state(a)]! - STATE_RANK[state(b)]!);
+      chain.chainVersion++;
+      this.sim.recorder.trace(
+        `mgmt: chain ${chainId} v${chain.chainVersion}: ${chain.targetIds.map((id) => `${id}:${PublicTargetState[state(id)]}`).join(' → ')}`,
+      );
+    }
+    this.version++;
+    this.cachedRouting = undefined;
+    const routing = this.routing();
+    for (const node of this.sim.nodes.values()) this.sim.net.call(this, node.address, 'pushRouting', routing, SIM_TIMING.rpcTimeoutMs).catch(() => undefined);
+    this.startResyncs();
+  }
+
+  private startResyncs(): void {
+    const now = this.sim.sched.nowMs();
+    for (const chain of this.chains.values()) {
+      for (const id of chain.targetIds) {
+        const target = this.targets.get(id)!;
+        if (target.state !== PublicTargetState.SYNCING) continue;
+        const running = this.resyncs.get(id);
+        if (running !== undefined && running.chainVersion === chain.chainVersion && running.runner.running && now - running.startedMs < 5000) continue;
+        const serving = chain.targetIds.filter((t) => this.targets.get(t)!.state === PublicTargetState.SERVING);
+        const predecessor = serving[serving.length - 1];
+        if (predecessor === undefined) continue;
+        const runner = this.sim.nodes.get(this.targets.get(predecessor)!.nodeId)!.current;
+        if (runner === undefined || !runner.running) continue;
+        this.resyncs.set(id, { chainVersion: chain.chainVersion, runner, startedMs: now });
+        const job = { chainId: chain.chainId, chainVersion: chain.chainVersion, predecessor, syncing: id };
+        void this.sim.resync(runner, job).catch(() => {
+          if (this.resyncs.get(id)?.runner === runner) this.resyncs.delete(id);
+        });
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+
+class SimClient implements Endpoint {
+  readonly clientId: string;
+  private routing: RoutingInfo | undefined;
+  private seqnum = 0;
+  private readonly clock: Clock;
+
+  constructor(
+    readonly index: number,
+    private readonly sim: Simulation,
+  ) {
+    this.clientId = `sim-client-${index}`;
+    this.clock = sim.sched.clock();
+  }
+
+  get name(): string {
+    return `client${this.index}`;
+  }
+
+  alive(): boolean {
+    return true;
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      const routing = await this.sim.net.call<RoutingInfo>(this, MGMT, 'routing', {}, SIM_TIMING.rpcTimeoutMs);
+      if (this.routing === undefined || routing.version > this.routing.version) this.routing = routing;
+    } catch {
+      // keep the old routing
+    }
+  }
+
+  private servingTargets(chainId: number): { chainVersion: number; addresses: Array<{ targetId: number; address: string }> } | undefined {
+    const chain = this.routing?.chains.find((c) => c.chainId === chainId);
+    if (chain === undefined) return undefined;
+    const addresses = chain.targetIds
+      .filter((id) => this.routing!.targets.find((t) => t.targetId === id)?.publicState === PublicTargetState.SERVING)
+      .map((id) => ({ targetId: id, address: `node${this.routing!.targets.find((t) => t.targetId === id)!.nodeId}` }));
+    return { chainVersion: chain.chainVersion, addresses };
+  }
+
+  private backoff(attempt: number): Promise<void> {
+    return this.clock.sleep(Math.min(200, 10 * 2 ** Math.min(attempt, 5)) * (0.5 + this.sim.sched.rng.nextFloat()));
+  }
+
+  async run(): Promise<void> {
+    const sched = this.sim.sched;
+    await this.clock.sleep(sched.uniform(0, 50));
+    for (let op = 0; op < this.sim.config.opsPerClient; op++) {
+      const key = sched.pick(this.sim.chunkKeys);
+      if (sched.chance(0.55)) await this.write(key);
+      else await this.read(key);
+      await this.clock.sleep(sched.uniform(0, 150));
+    }
+  }
+
+  private async write(key: string): Promise<void> {
+    const sched = this.sim.sched;
+    const chainId = this.sim.chainOf.get(key)!;
+    const chunk = parseKey(key);
+    const truncate = sched.chance(0.1);
+    const data = Buffer.alloc(truncate ? 0 : 1 + sched.rng.nextInt(48));
+    sched.rng.fill(data);
+    const offset = truncate ? sched.rng.nextInt(160) : sched.rng.nextInt(200);
+    const seqnum = ++this.seqnum;
+    const record: WriteRecord = {
+      client: this.index,
+      key,
+      seqnum,
+      what: truncate ? `truncate to ${offset}` : `write ${data.length} bytes at ${offset}`,
+      startStamp: sched.stamp(),
+      endStamp: 0,
+    };
+    this.sim.history.writes.push(record);
+    const deadlineMs = sched.nowMs() + SIM_TIMING.clientDeadlineMs;
+    for (let attempt = 0; ; attempt++) {
+      if (sched.nowMs() > deadlineMs) {
+        record.failure ??= 'RETRIES_EXHAUSTED';
+        break;
+      }
+      const serving = this.servingTargets(chainId);
+      const head = serving?.addresses[0];
+      if (serving === undefined || head === undefined) {
+        await this.refresh();
+        await this.backoff(attempt);
+        continue;
+      }
+      const request: WriteRequest = {
+        tag: { clientId: this.clientId, requestId: seqnum },
+        chainId,
+        chainVersion: serving.chainVersion,
+        chunk,
+        type: truncate ? UpdateType.TRUNCATE : UpdateType.WRITE,
+        offset,
+        data,
+        dataCrc32c: crc32c(data),
+        chunkSizeBytes: CHUNK_SIZE,
+        channelId: 1,
+        seqnum,
+      };
+      try {
+        const response = await this.sim.net.call<WriteResponse>(this, head.address, 'write', request, SIM_TIMING.clientAttemptTimeoutMs);
+        record.ack = { version: response.commitVersion, length: response.length, crc: response.chunkCrc32c };
+        record.failure = undefined;
+        break;
+      } catch (err) {
+        const error = asSpindleError(err);
+        record.failure = error.codeName;
+        if (!error.retryable) break;
+        await this.refresh();
+        await this.backoff(attempt);
+      }
+    }
+    record.endStamp = sched.stamp();
+    this.sim.recorder.trace(`client ${this.index}: ${record.what} on ${key} seq ${seqnum} → ${record.ack ? `ack v${record.ack.version}` : record.failure}`);
+  }
+
+  private async read(key: string): Promise<void> {
+    const sched = this.sim.sched;
+    const chainId = this.sim.chainOf.get(key)!;
+    const chunk = parseKey(key);
+    const offset = sched.rng.nextInt(160);
+    const length = 1 + sched.rng.nextInt(128);
+    const startStamp = sched.stamp();
+    const deadlineMs = sched.nowMs() + SIM_TIMING.clientDeadlineMs;
+    for (let attempt = 0; sched.nowMs() <= deadlineMs; attempt++) {
+      const serving = this.servingTargets(chainId);
+      if (serving === undefined || serving.addresses.length === 0) {
+        await this.refresh();
+        await this.backoff(attempt);
+        continue;
+      }
+      const replica = sched.pick(serving.addresses);
+      try {
+        const { response, servedStamp } = await this.sim.net.call<{ response: BatchReadResponse; servedStamp: number }>(
+          this,
+          replica.address,
+          'batchRead',
+          { ios: [{ chainId, chainVersion: serving.chainVersion, chunk, offset, length }] },
+          SIM_TIMING.rpcTimeoutMs * 2,
+        );
+        const result = response.results[0]!;
+        const code = result.status?.code ?? ErrorCode.INTERNAL;
+        if (code === ErrorCode.OK || code === ErrorCode.CHUNK_NOT_FOUND) {
+          const record: ReadRecord = {
+            client: this.index,
+            key,
+            offset,
+            length,
+            startStamp,
+            endStamp: sched.stamp(),
+            servedStamp,
+            targetId: replica.targetId,
+            result: code === ErrorCode.OK ? { version: result.commitVersion, chunkLength: result.chunkLength, data: result.data } : undefined,
+          };
+          this.sim.history.reads.push(record);
+          this.sim.recorder.trace(`client ${this.index}: read ${key} from ${replica.targetId} → ${record.result ? `v${record.result.version}` : 'no chunk'}`);
+          return;
+        }
+        if (code === ErrorCode.INTERNAL) this.sim.recorder.harnessErrors.push(`read of ${key} from target ${replica.targetId}: INTERNAL ${result.status?.message}`);
+      } catch {
+        // retried below
+      }
+      await this.refresh();
+      await this.backoff(attempt);
+    }
+    this.sim.recorder.trace(`client ${this.index}: read ${key} gave up`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulation
+
+export class Simulation {
+  readonly net: SimNetwork;
+  readonly nodes = new Map<number, SimNode>();
+  readonly manager: SimManager;
+  readonly chunkKeys: string[] = [];
+  readonly chainOf = new Map<string, number>();
+  readonly recorder: Recorder;
+  readonly history: History;
+  readonly engineHooks;
+  private readonly downUntil = new Map<number, () => void>();
+  private faultsOn = true;
+
+  constructor(
+    readonly sched: SimScheduler,
+    readonly config: SimConfig,
+    trace: (line: string) => void,
+    /** Also trace every Write and Update a node answers (replay --verbose). */
+    readonly verbose = false,
+  ) {
+    this.net = new SimNetwork(sched);
+    this.net.faults = config.net;
+    this.recorder = { commits: new Map(), harnessErrors: [], trace: (line) => trace(`${sched.nowMs().toFixed(3).padStart(10)} ${line}`) };
+    this.history = { commits: this.recorder.commits, writes: [], reads: [], finalReplicas: new Map(), chainOf: this.chainOf };
+    this.engineHooks = {
+      onCommit: (targetId: number, key: string, chunk: StoredChunk | undefined) => {
+        let list = this.recorder.commits.get(key);
+        if (list === undefined) this.recorder.commits.set(key, (list = []));
+        list.push({ stamp: sched.stamp(), targetId, chunk });
+      },
+      onHarnessError: (message: string) => this.recorder.harnessErrors.push(message),
+    };
+    this.manager = new SimManager(this);
+    this.net.register(MGMT, this.manager);
+
+    // Chains of `replicas` consecutive nodes; each node has one target per chain it is in.
+    const targetsByNode = new Map<number, SimTarget[]>();
+    for (let n = 1; n <= config.nodes; n++) targetsByNode.set(n, []);
+    for (let c = 1; c <= config.chains; c++) {
+      const targetIds: number[] = [];
+      for (let r = 0; r < config.replicas; r++) {
+        const nodeId = ((c - 1 + r) % config.nodes) + 1;
+        const local = targetsByNode.get(nodeId)!;
+        const target = new SimTarget(nodeId * 1000 + local.length, c);
+        local.push(target);
+        targetIds.push(target.targetId);
+        this.manager.targets.set(target.targetId, { targetId: target.targetId, nodeId, chainId: c, state: PublicTargetState.SERVING });
+      }
+      this.manager.chains.set(c, { chainId: c, chainVersion: 1, targetIds });
+      for (let i = 0; i < config.chunksPerChain; i++) {
+        const key = keyOf(100 + c, i);
+        this.chunkKeys.push(key);
+        this.chainOf.set(key, c);
+      }
+    }
+    for (const [nodeId, targets] of targetsByNode) {
+      const node = new SimNode(nodeId, targets);
+      this.nodes.set(nodeId, node);
+      this.manager.nodes.set(nodeId, { lastHeardMs: 0, incarnation: 1, failed: false });
+      this.net.register(node.address, {
+        alive: () => node.current?.running ?? false,
+        handle: (method, request) => {
+          const inc = node.current!;
+          let result: Promise<unknown>;
+          try {
+            result = inc.handle(method, request);
+          } catch (err) {
+            result = Promise.reject(err);
+          }
+          return inc.guard(result);
+        },
+      });
+    }
+  }
+
+  /** Reports INTERNAL errors (a broken invariant inside storage) as harness-visible failures. */
+  watchInternal<T>(promise: Promise<T>, what: string): Promise<T> {
+    return promise.then(
+      (response) => {
+        if (this.verbose) this.recorder.trace(`${what} → ${JSON.stringify(response)}`);
+        return response;
+      },
+      (err: unknown) => {
+        const error = asSpindleError(err);
+        if (this.verbose) this.recorder.trace(`${what} → ${error.codeName}`);
+        if (error.errorCode === ErrorCode.INTERNAL) this.recorder.harnessErrors.push(`${what}: INTERNAL ${error.message}`);
+        throw err;
+      },
+    );
+  }
+
+  private start(node: SimNode, initial: boolean): void {
+    const inc = new Incarnation(node, ++node.incarnations, this);
+    node.current = inc;
+    if (initial) {
+      inc.lastRenewSentMs = 0;
+      inc.routing.update(this.manager.routing());
+    }
+    void inc.heartbeatLoop();
+  }
+
+  private crash(node: SimNode): void {
+    this.recorder.trace(`fault: node ${node.nodeId} crashes`);
+    node.current?.kill();
+  }
+
+  private restart(node: SimNode): void {
+    if (node.current?.running) return;
+    this.recorder.trace(`fault: node ${node.nodeId} restarts on its flushed data`);
+    this.start(node, false);
+  }
+
+  /** The simulated resync of one syncing target from its predecessor (runs on the predecessor's process). */
+  async resync(runner: Incarnation, job: { chainId: number; chainVersion: number; predecessor: number; syncing: number }): Promise<void> {
+    const { chainId, chainVersion } = job;
+    // Serve the copy only once this node knows the chain version that makes the target syncing, so
+    // every write it commits from now on is forwarded to the syncing target as well.
+    await runner.refreshRouting('resync');
+    const view = runner.resolver.recheck(chainId, chainVersion);
+    if (view.localTargetId !== job.predecessor || view.successor?.targetId !== job.syncing) throw new Error('sim resync: chain moved');
+    const address = view.successor.address;
+    const engine = runner.engines.get(job.predecessor)!;
+    const { keys } = await this.net.call<{ keys: string[] }>(runner, address, 'syncList', { chainId, chainVersion }, SIM_TIMING.rpcTimeoutMs);
+    const all = [...new Set([...engine.snapshot().keys(), ...keys])].sort();
+    for (const key of all) {
+      await runner.locks.withLock(`${job.predecessor}/${key}`, async () => {
+        runner.resolver.recheck(chainId, chainVersion);
+        const chunk = engine.snapshot().get(key);
+        await this.net.call(runner, address, 'syncChunk', { chainId, chainVersion, key, chunk }, SIM_TIMING.rpcTimeoutMs);
+      });
+    }
+    await this.net.call(runner, MGMT, 'syncDone', { chainId, chainVersion, targetId: job.syncing }, SIM_TIMING.rpcTimeoutMs);
+  }
+
+  private async faultLoop(clientsDone: () => boolean): Promise<void> {
+    const sched = this.sched;
+    const clock = sched.clock();
+    const nodeIds = [...this.nodes.keys()];
+    while (!clientsDone() && this.faultsOn) {
+      await clock.sleep(sched.uniform(80, 500));
+      if (clientsDone() || !this.faultsOn) break;
+      const kind = sched.rng.nextInt(4);
+      const node = this.nodes.get(sched.pick(nodeIds))!;
+      const durationMs = sched.chance(0.3) ? sched.uniform(SIM_TIMING.leaseMs, 2500) : sched.uniform(20, SIM_TIMING.leaseMs);
+      if (kind <= 1 && this.config.crashes) {
+        const down = [...this.nodes.values()].filter((n) => !n.current?.running).length;
+        if (!node.current?.running || down >= this.config.nodes - 1) continue;
+        this.crash(node);
+        const restart = () => {
+          this.downUntil.delete(node.nodeId);
+          this.restart(node);
+        };
+        this.downUntil.set(node.nodeId, restart);
+        sched.after(durationMs, () => this.downUntil.get(node.nodeId) === restart && restart());
+      } else if (kind === 2 && this.config.partitions) {
+        // Isolate one node from everyone (manager, peers, clients).
+        const others = [MGMT, ...nodeIds.filter((id) => id !== node.nodeId).map((id) => `node${id}`), ...this.clientNames()];
+        this.recorder.trace(`fault: node ${node.nodeId} isolated for ${durationMs.toFixed(0)} ms`);
+        for (const other of others) this.net.partition(node.address, other);
+        sched.after(durationMs, () => {
+          for (const other of others) this.net.heal(node.address, other);
+        });
+      } else if (kind === 3 && this.config.partitions) {
+        // Cut one link: between two storage nodes, or between a node and the manager.
+        const other = sched.chance(0.5) ? MGMT : `node${sched.pick(nodeIds.filter((id) => id !== node.nodeId))}`;
+        this.recorder.trace(`fault: link ${node.address}–${other} cut for ${durationMs.toFixed(0)} ms`);
+        this.net.partition(node.address, other);
+        sched.after(durationMs, () => this.net.heal(node.address, other));
+      }
+    }
+  }
+
+  private clientNames(): string[] {
+    return Array.from({ length: this.config.clients }, (_, i) => `client${i}`);
+  }
+
+  /** Faults stop: links heal, down nodes restart, the network stops losing messages. */
+  private heal(): void {
+    this.faultsOn = false;
+    this.recorder.trace('heal: faults stop');
+    this.net.healAll();
+    this.net.faults = NO_NET_FAULTS;
+    for (const restart of [...this.downUntil.values()]) restart();
+  }
+
+  private healed(): boolean {
+    for (const chain of this.manager.chains.values()) {
+      for (const id of chain.targetIds) if (this.manager.targets.get(id)!.state !== PublicTargetState.SERVING) return false;
+    }
+    for (const node of this.nodes.values()) {
+      const inc = node.current;
+      if (inc === undefined || !inc.running || inc.routing.version !== this.manager.routing().version) return false;
+      for (const engine of inc.engines.values()) if (!engine.allFlushed) return false;
+    }
+    return true;
+  }
+
+  /** Runs the whole scenario and returns the history (with the final replica states). */
+  async run(): Promise<{ history: History; harnessErrors: string[]; healedAtMs: number | undefined }> {
+    const sched = this.sched;
+    for (const node of this.nodes.values()) this.start(node, true);
+    const managerLoop = async () => {
+      const clock = sched.clock();
+      for (;;) {
+        await clock.sleep(SIM_TIMING.managerTickMs);
+        this.manager.tick();
+      }
+    };
+    void managerLoop();
+    let clientsLeft = this.config.clients;
+    for (let i = 0; i < this.config.clients; i++) {
+      const client = new SimClient(i, this);
+      void client.run().finally(() => clientsLeft--);
+    }
+    void this.faultLoop(() => clientsLeft === 0);
+    await sched.run(Number.POSITIVE_INFINITY, () => clientsLeft === 0);
+    const workloadEndMs = sched.nowMs();
+    this.heal();
+    const healed = await sched.run(workloadEndMs + SIM_TIMING.healDeadlineMs, () => this.healed());
+    const healedAtMs = healed ? sched.nowMs() : undefined;
+    if (healed) {
+      // Let stragglers (duplicates, late answers) land, then take the final state.
+      await sched.run(sched.nowMs() + 500);
+    }
+    for (const chain of this.manager.chains.values()) {
+      const replicas = new Map<number, Map<string, StoredChunk>>();
+      for (const id of chain.targetIds) {
+        const node = this.nodes.get(this.manager.targets.get(id)!.nodeId)!;
+        replicas.set(id, node.current!.engines.get(id)!.snapshot());
+      }
+      this.history.finalReplicas.set(chain.chainId, replicas);
+    }
+    return { history: this.history, harnessErrors: this.recorder.harnessErrors, healedAtMs };
+  }
+}

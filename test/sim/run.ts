@@ -1,0 +1,106 @@
+// Runs one seed of the simulation: draws the scenario from the seed (swarm testing: each seed
+// turns fault kinds on or off and picks cluster size, clients and fault rates), runs it, checks
+// the history, and says how to replay it.
+import { createHash } from 'node:crypto';
+import { checkHistory } from './checker.js';
+import { Simulation, type SimBug, type SimConfig } from './cluster.js';
+import { SimScheduler } from './scheduler.js';
+
+export interface SeedOptions {
+  bug?: SimBug;
+  /** Trace every Write and Update a node answers. */
+  verbose?: boolean;
+  /** Known issues count as violations too. */
+  strict?: boolean;
+  /** Receives every trace line as it happens (replay prints them). */
+  trace?: (line: string) => void;
+}
+
+export interface SeedResult {
+  seed: number;
+  config: SimConfig;
+  violations: string[];
+  /** Violations explained by a known issue (checker.ts KNOWN_ISSUE_K1); they fail only in strict mode. */
+  known: string[];
+  /** Identifies the execution: equal for equal seeds (determinism). */
+  digest: string;
+  stats: { simMs: number; events: number; messages: number; writes: number; acked: number; reads: number; commits: number; healedAtMs: number | undefined };
+  /** The last trace lines (context for a failure). */
+  tail: string[];
+}
+
+export function scenarioFor(sched: SimScheduler, bug?: SimBug): SimConfig {
+  const lossy = sched.chance(0.6);
+  const nodes = 3 + sched.rng.nextInt(2);
+  return {
+    nodes,
+    chains: 2,
+    replicas: 3,
+    chunksPerChain: 1 + sched.rng.nextInt(2),
+    clients: 2 + sched.rng.nextInt(2),
+    opsPerClient: 8 + sched.rng.nextInt(9),
+    crashes: sched.chance(0.7),
+    partitions: sched.chance(0.5),
+    net: {
+      dropP: lossy ? sched.uniform(0, 0.05) : 0,
+      duplicateP: sched.chance(0.5) ? sched.uniform(0, 0.05) : 0,
+      spikeP: sched.chance(0.5) ? sched.uniform(0, 0.05) : 0,
+      delayMinMs: 0.05,
+      delayMaxMs: sched.uniform(0.2, 3),
+      spikeMaxMs: 60,
+    },
+    bug,
+  };
+}
+
+export function replayCommand(seed: number, bug?: SimBug): string {
+  return `node --import tsx test/sim/replay.ts ${seed}${bug === undefined ? '' : ` --bug ${bug}`}`;
+}
+
+export async function runSeed(seed: number, options: SeedOptions = {}): Promise<SeedResult> {
+  const sched = new SimScheduler(seed);
+  const config = scenarioFor(sched, options.bug);
+  const tail: string[] = [];
+  const hash = createHash('sha256');
+  const trace = (line: string) => {
+    hash.update(line);
+    tail.push(line);
+    if (tail.length > 40) tail.shift();
+    options.trace?.(line);
+  };
+  const sim = new Simulation(sched, config, trace, options.verbose === true);
+  const { history, harnessErrors, healedAtMs } = await sim.run();
+  const violations = [...harnessErrors];
+  if (healedAtMs === undefined) violations.push('the cluster did not heal (every target serving, routing settled, disks flushed) within the heal deadline');
+  const checked = checkHistory(history);
+  violations.push(...checked.violations);
+  if (options.strict === true) violations.push(...checked.known);
+  let commits = 0;
+  for (const list of history.commits.values()) commits += list.length;
+  const stats = {
+    simMs: Math.round(sched.nowMs()),
+    events: sched.eventsRun,
+    messages: sim.net.messages,
+    writes: history.writes.length,
+    acked: history.writes.filter((w) => w.ack !== undefined).length,
+    reads: history.reads.length,
+    commits,
+    healedAtMs,
+  };
+  hash.update(JSON.stringify(stats));
+  return { seed, config, violations, known: options.strict === true ? [] : checked.known, digest: hash.digest('hex').slice(0, 16), stats, tail };
+}
+
+/** A failure report: the seed, the one command that replays it, the violations, the trace's end. */
+export function describeFailure(result: SeedResult, bug?: SimBug): string {
+  return [
+    `simulation seed ${result.seed} FAILED${bug === undefined ? '' : ` (broken variant ${bug})`}`,
+    `replay: ${replayCommand(result.seed, bug)}   (or: SPINDLE_SIM_SEED=${result.seed} npx vitest run test/sim)`,
+    ...result.violations.slice(0, 10).map((v) => `  violation: ${v}`),
+    result.violations.length > 10 ? `  … ${result.violations.length - 10} more` : '',
+    '  last trace lines:',
+    ...result.tail.map((l) => `    ${l}`),
+  ]
+    .filter((l) => l !== '')
+    .join('\n');
+}
