@@ -286,6 +286,27 @@ describe('ChunkStore over fake storage nodes', () => {
     }
   });
 
+  it('re-sends a write to the new head once the manager moved the dead head to the chain end, applying it once', async () => {
+    const attempts: Array<{ nodeId: number; chainVersion: number; channelId: number; seqnum: number }> = [];
+    cluster.beforeWrite = (nodeId, request) => {
+      if (request.chainId !== 1) return;
+      attempts.push({ nodeId, chainVersion: request.chainVersion, channelId: request.channelId, seqnum: request.seqnum });
+      if (nodeId === 1) {
+        // The head's node is gone; the manager declares it failed: offline, chain version +1.
+        cluster.chainVersions.set(1, 2);
+        publish([1001]);
+        throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'node 1 is down');
+      }
+    };
+    const data = randomBytes(3 * CHUNK, 12);
+    await store.write(12, layout, 0, data);
+    expect(attempts.map((a) => [a.nodeId, a.chainVersion])).toEqual([[1, 1], [2, 2]]);
+    expect(attempts[1]).toMatchObject({ channelId: attempts[0]!.channelId, seqnum: attempts[0]!.seqnum });
+    expect(cluster.writes.filter((w) => w.chainId === 1 && w.applied)).toHaveLength(1);
+    expect(routing.head(1)?.targetId).toBe(2001);
+    expect((await store.read(12, layout, 0, data.length, { fileLength: data.length })).equals(data)).toBe(true);
+  });
+
   it('adapts to a node that answers smaller batch reads than the client asks', async () => {
     const greedy = new ChunkStore({
       routing,
