@@ -107,6 +107,11 @@ describe('render', () => {
     expect(lines).toHaveLength(7);
   });
 
+  it('markdown lists row notes below the table', () => {
+    const md = markdownTable([row({ notes: 'median of 3' })]);
+    expect(md.trimEnd().split('\n').slice(-2)).toEqual(['Notes:', '- seq-read read.r3.c1: median of 3']);
+  });
+
   it('markdown escapes pipes in cells', () => {
     expect(markdownTable([row({ case: 'a|b' })])).toContain('a\\|b');
     expect(configText({ a: 1, b: 'x' })).toBe('a=1 b=x');

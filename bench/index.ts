@@ -72,7 +72,10 @@ export async function runBench(options: BenchOptions, signal?: AbortSignal): Pro
     const stem = `${base}${options.quick ? '-quick' : ''}`;
     mkdirSync(options.out, { recursive: true });
     writeFileSync(join(options.out, `${stem}.json`), `${JSON.stringify(rows, null, 2)}\n`);
-    writeFileSync(join(options.out, `${stem}.md`), `# ${title}\n\nRun at ${new Date(t0).toISOString()}, ${report.seconds.toFixed(0)} s wall.\n\n${report.markdown}`);
+    const failed = failures.map((f) => `- \`${f.suite}\`: ${f.error.replace(/\n+/g, ' ')}`).join('\n');
+    const failedText = failures.length === 0 ? '' : `\n## Failed suites (no rows)\n\n${failed}\n`;
+    writeFileSync(join(options.out, `${stem}.md`), `# ${title}\n\nRun at ${new Date(t0).toISOString()}, ${report.seconds.toFixed(0)} s wall.\n\n${report.markdown}${failedText}`);
+    if (failures.length > 0) writeFileSync(join(options.out, `${stem}.failures.json`), `${JSON.stringify(failures, null, 2)}\n`);
     writeFileSync(join(options.out, `${stem}.svg`), report.svg);
   }
   return report;

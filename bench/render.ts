@@ -38,6 +38,11 @@ export function markdownTable(rows: readonly BenchRow[]): string {
       `| ${r.suite} | ${escapeCell(r.case)} | ${escapeCell(configText(r.config))} | ${formatFigure(r.throughput)} | ${r.unit} | ${formatFigure(r.p50Ms)} | ${formatFigure(r.p99Ms)} | ${ratio} | ${escapeCell(limit)} |`,
     );
   }
+  const notes = rows.filter((r) => r.notes !== undefined && r.notes !== '');
+  if (notes.length > 0) {
+    lines.push('', 'Notes:');
+    for (const r of notes) lines.push(`- ${r.suite} ${r.case}: ${r.notes}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
