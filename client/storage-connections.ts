@@ -1,10 +1,12 @@
 // One gRPC StorageClient per storage node address, created on first use with the channel options
-// that matter for bulk data (CHANNEL_OPTIONS: 16 MiB flow-control window, large messages).
+// that matter for bulk data (CHANNEL_OPTIONS: 16 MiB flow-control window, large messages) and the
+// copy-saving codecs of common/storage-codec.ts for the messages that carry chunk bytes.
 // Guarantees: at most one channel per address; close() closes every channel and is idempotent;
 // get() after close() is a CLIENT_CLOSED error.
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { CHANNEL_OPTIONS, insecureChannel } from '../common/rpc.js';
-import { StorageClient } from '../proto/index.js';
+import { StorageClientFast } from '../common/storage-codec.js';
+import type { StorageClient } from '../proto/index.js';
 
 export class StorageConnections {
   private readonly clients = new Map<string, StorageClient>();
@@ -15,7 +17,7 @@ export class StorageConnections {
     if (this.isClosed) throw new SpindleError(ErrorCode.CLIENT_CLOSED, 'storage connections are closed');
     let client = this.clients.get(address);
     if (client === undefined) {
-      client = new StorageClient(address, insecureChannel(), CHANNEL_OPTIONS);
+      client = new StorageClientFast(address, insecureChannel(), CHANNEL_OPTIONS);
       this.clients.set(address, client);
     }
     return client;
