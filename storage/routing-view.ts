@@ -133,5 +133,5 @@ export class RoutingView {
   }
 }
 
-/** The local state a healthy node reports for its targets (no resync yet: data is current). */
+/** The local state of a target whose data is current (local-states.ts decides what a node reports). */
 export const HEALTHY_LOCAL_STATE = LocalTargetState.UPTODATE;
