@@ -5,13 +5,21 @@
 // chunks (same version, length, CRC and bytes). With 3 nodes × 3 targets and 3 replicas, the killed
 // node is the head of one chain, the middle of another and the tail of the third.
 //
+// A second case freezes a node (SIGSTOP: it neither heartbeats nor answers, like a host cut off):
+// the manager moves on without it; when it thaws, a write sent to it as the old head with the old
+// chain version is refused (its lease ran out, then its successors fence the old version), and it
+// resyncs back to serving.
+//
 // The measured times (failure detected, chains reconfigured, resync done) are printed as one JSON
 // line (`failover-timings`) for docs/failures.md.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { PublicTargetState, type RoutingInfo } from '../../proto/index.js';
+import { crc32c } from '../../common/crc32c.js';
+import { ErrorCode, asSpindleError } from '../../common/errors.js';
+import { callUnary } from '../../common/rpc.js';
+import { PublicTargetState, UpdateType, type RoutingInfo } from '../../proto/index.js';
 import { useCluster } from '../harness/cluster.js';
-import { dumpFileChunks, readChunkFrom, routingOf, StorageClients, tableChains } from '../harness/replicas.js';
+import { addressOfTarget, dumpFileChunks, readChunkFrom, routingOf, StorageClients, tableChains } from '../harness/replicas.js';
 
 const cluster = useCluster({ storageNodes: 3, replicas: 3, targetsPerNode: 3 });
 
@@ -150,5 +158,61 @@ describe('failover and resync', () => {
       'failover-timings',
       JSON.stringify({ detectedMs, writesDoneAfterKillMs: writesDoneMs, resyncMs, bytesCopied, fileBytes: total, resyncWriteBytes: RESYNC_BYTES }),
     );
+  }, 180_000);
+
+  it('a frozen node loses its chains, refuses writes as the old head when it thaws, and resyncs', async () => {
+    const client = await cluster().client();
+    const victim = cluster().nodes[2]!;
+    const before = await routingOf(cluster().metaAddress);
+    expect(before.targets.every((t) => t.publicState === PublicTargetState.SERVING)).toBe(true);
+    const headed = tableChains(before).find((c) => targetsOfNode(before, victim.id).some((t) => t.targetId === c.targetIds[0]))!;
+    const data = randomBytes(6 * MiB);
+    await client.writeFile('/frozen.bin', data.subarray(0, 2 * MiB));
+    const handle = await client.open('/frozen.bin', 'r+');
+    const storage = new StorageClients();
+    process.kill(victim.pid, 'SIGSTOP');
+    let thawed = false;
+    const thaw = () => {
+      if (!thawed) process.kill(victim.pid, 'SIGCONT');
+      thawed = true;
+    };
+    try {
+      const frozenAtMs = Date.now();
+      const detected = waitForRouting('the frozen node to be declared failed', (r) =>
+        targetsOfNode(r, victim.id).every((t) => t.publicState === PublicTargetState.OFFLINE),
+      ).then(() => Date.now() - frozenAtMs);
+      // Writes go on without it.
+      for (let at = 2 * MiB; at < data.length; at += BLOCK_BYTES) await handle.writeBytes(data.subarray(at, at + BLOCK_BYTES), at);
+      await handle.sync();
+      const detectedMs = await detected;
+      thaw();
+      // A client with the old routing writes to the old head: refused, never acknowledged.
+      const stale = storage.get(addressOfTarget(before, headed.targetIds[0]!).address);
+      const bytes = Buffer.from('split brain?');
+      const outcome = await callUnary(stale, stale.write, {
+        tag: { clientId: 'stale-client', requestId: 1 }, chainId: headed.chainId, chainVersion: headed.chainVersion, chunk: { ino: 987_654_321, index: 0 },
+        type: UpdateType.WRITE, offset: 0, data: bytes, dataCrc32c: crc32c(bytes), chunkSizeBytes: 65_536, channelId: 1, seqnum: 1,
+      }, 'storage.Write', { timeoutMs: 20_000 }).then(() => 'acknowledged', (err: unknown) => ErrorCode[asSpindleError(err).errorCode]);
+      expect(['TARGET_NOT_SERVING', 'CHAIN_VERSION_MISMATCH', 'NOT_CHAIN_HEAD', 'RPC_UNAVAILABLE', 'TIMEOUT']).toContain(outcome);
+      const thawedAtMs = Date.now();
+      await waitForRouting('the thawed node to serve again', (r) => targetsOfNode(r, victim.id).every((t) => t.publicState === PublicTargetState.SERVING), 60_000);
+      const resyncMs = Date.now() - thawedAtMs;
+      await handle.close();
+      expectSame(await client.readFile('/frozen.bin'), data);
+      const routing = await routingOf(cluster().metaAddress);
+      const rows = await dumpFileChunks(storage, routing, handle.ino);
+      const stale987 = await dumpFileChunks(storage, routing, 987_654_321);
+      expect(stale987, 'the refused write left no chunk anywhere').toEqual([]);
+      const byChunk = new Map<number, string[]>();
+      for (const row of rows) byChunk.set(row.meta.chunk!.index, [...(byChunk.get(row.meta.chunk!.index) ?? []), `${row.meta.commitVersion}:${row.meta.length}:${row.meta.crc32c}`]);
+      for (const [index, replicas] of byChunk) {
+        expect(replicas, `chunk ${index}`).toHaveLength(3);
+        expect(new Set(replicas).size, `chunk ${index} identical on every replica`).toBe(1);
+      }
+      console.log('freeze-timings', JSON.stringify({ detectedMs, staleWrite: outcome, resyncMs }));
+    } finally {
+      thaw();
+      storage.close();
+    }
   }, 180_000);
 });
