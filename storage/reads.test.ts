@@ -110,11 +110,13 @@ describe('reads while a write is pending', () => {
     const second = write(client, writeRequest({ chainId: 2, chainVersion: fakeChainVersion, chunk, offset: 65_000, data: patch }));
     const held2 = await fake.next();
     expect(held2.request.updateVersion).toBe(2);
+    // The head writes its own copy while the update travels on: wait until it is pending there.
+    const pendingMeta = async () => (await callUnary(client, client.dumpChunkMeta, { chainId: 2, chainVersion: 0, limit: 10, ino: 40 }, 'd')).chunks[0];
+    for (let i = 0; i < 200 && (await pendingMeta())?.updateVersion !== 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await pendingMeta()).toMatchObject({ commitVersion: 1, updateVersion: 2 });
     const during = await batchRead(client, [readIO(2, fakeChainVersion, { chunk })]);
     expect(during.results[0]!.commitVersion).toBe(1);
     expect(Buffer.compare(during.results[0]!.data, v1)).toBe(0);
-    const meta = await callUnary(client, client.dumpChunkMeta, { chainId: 2, chainVersion: 0, limit: 10, ino: 40 }, 'd');
-    expect(meta.chunks[0]).toMatchObject({ commitVersion: 1, updateVersion: 2 });
     const v2 = Buffer.from(v1);
     patch.copy(v2, 65_000);
     held2.answer(okResponse(v2, 2));
