@@ -22,5 +22,11 @@ export const DIRECTORY_MODE_DEFAULT = 0o755;
 export const STREAM_BLOCK_MAX_BYTES = 16 * 1024 * 1024;
 /** Default read stream block when the file's chunk size is not known yet. */
 export const STREAM_BLOCK_DEFAULT_BYTES = 1024 * 1024;
+/**
+ * Bytes a write stream keeps in flight (whole blocks, at least one): with 4 MiB chunks, 8 chunk
+ * writes at once, enough to keep every chain head of a small cluster busy while each write waits
+ * for its chain's disks; bounded so a stream's memory stays small.
+ */
+export const WRITE_STREAM_INFLIGHT_BYTES = 32 * 1024 * 1024;
 /** Blocks a read stream fetches ahead of the consumer (sequential readahead). */
 export const STREAM_READAHEAD_BLOCKS = 2;

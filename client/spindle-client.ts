@@ -295,7 +295,7 @@ export class SpindleClient {
     parseFlags(flags);
     return new SpindleWriteStream(() => this.open(normalized, flags, options.mode), normalized, {
       ...options,
-      inflightMax: Math.max(1, Math.min(4, this.config.ioConcurrencyMax)),
+      inflightMax: this.config.ioConcurrencyMax,
     });
   }
 

@@ -8,7 +8,7 @@
 import { Readable, Writable } from 'node:stream';
 import { CHUNK_SIZE_MIN_BYTES } from '../common/constants.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
-import { STREAM_BLOCK_DEFAULT_BYTES, STREAM_BLOCK_MAX_BYTES } from './constants.js';
+import { STREAM_BLOCK_DEFAULT_BYTES, STREAM_BLOCK_MAX_BYTES, WRITE_STREAM_INFLIGHT_BYTES } from './constants.js';
 import type { FileHandle } from './file-handle.js';
 
 export interface ReadStreamOptions {
@@ -158,7 +158,10 @@ export class SpindleWriteStream extends Writable {
   private pendingBytes = 0;
   private blockBytes = CHUNK_SIZE_MIN_BYTES;
   private readonly inflight = new Set<Promise<void>>();
+  /** Most blocks in flight (the client's I/O concurrency). */
   private readonly inflightMax: number;
+  /** Blocks kept in flight: inflightMax, or fewer when that would hold more than WRITE_STREAM_INFLIGHT_BYTES. */
+  private inflightBlocks = 1;
   private failure: Error | undefined;
   private readonly requestedBlock: number | undefined;
 
@@ -185,6 +188,7 @@ export class SpindleWriteStream extends Writable {
       (handle) => {
         this.handle = handle;
         this.blockBytes = Math.max(1, Math.min(STREAM_BLOCK_MAX_BYTES, this.requestedBlock ?? handle.chunkSizeBytes));
+        this.inflightBlocks = Math.max(1, Math.min(this.inflightMax, Math.floor(WRITE_STREAM_INFLIGHT_BYTES / this.blockBytes)));
         if (handle.flags.append) this.position = handle.size;
         callback();
       },
@@ -244,7 +248,7 @@ export class SpindleWriteStream extends Writable {
     }
     this.flushBlocks(false);
     // Backpressure: hold the callback while too many blocks are in flight.
-    this.drainInflight(this.inflightMax - 1).then(
+    this.drainInflight(this.inflightBlocks - 1).then(
       () => callback(this.failure ?? null),
       (err: unknown) => callback(asSpindleError(err)),
     );
