@@ -23,7 +23,7 @@ SYSTEM_PACKAGES=(
   # spindle mount: the libfuse3 addon (built below) and fusermount3; compilers for node-gyp.
   fuse3 libfuse3-dev pkg-config g++ make python3
   # test/mount runs these inside the mount.
-  git
+  git fio
 )
 
 missing=()
