@@ -31,6 +31,8 @@ const O_RDONLY = 0;
 const O_EXCL = 0o200;
 const O_TRUNC = 0o1000;
 const RENAME_NOREPLACE = 1;
+/** Name prefix of unlinked files kept while open (NFS uses `.nfs`). */
+export const HIDDEN_PREFIX = '.spindle-hidden-';
 /** Free inodes statfs reports: Spindle has no fixed inode table, but tools refuse 0. */
 const STATFS_FREE_INODES = 1 << 30;
 
@@ -94,6 +96,9 @@ export class SpindleFuseFs {
   private readonly dirs = new Map<number, DirHandle>();
   private readonly inodes = new Map<number, { shared: InodeShared; files: Set<OpenFile> }>();
   private nextFh = 1;
+  /** Names that open files were moved to when unlinked or replaced (removed at last release). */
+  private readonly hidden = new Map<number, Array<{ parent: number; name: string }>>();
+  private hiddenCounter = 0;
   private inflightCount = 0;
   private idleWaiters: Array<() => void> = [];
   /** Requests answered, by op (for tests and `spindle doctor`-style inspection). */
@@ -161,6 +166,7 @@ export class SpindleFuseFs {
       if (result.status === 'rejected') this.logger?.error({ err: result.reason }, 'open file failed to flush at unmount');
     }
     this.inodes.clear();
+    await Promise.allSettled([...this.hidden.keys()].map((ino) => this.removeHidden(ino)));
   }
 
   // --- dispatch --------------------------------------------------------------------------------
@@ -206,7 +212,9 @@ export class SpindleFuseFs {
         return;
       }
       case FuseOp.UNLINK:
-        await this.client.meta.remove({ at: at(a.parent!, a.name!), directory: false, recursive: false });
+        if (!(await this.hideIfOpen(a.parent!, a.name!))) {
+          await this.client.meta.remove({ at: at(a.parent!, a.name!), directory: false, recursive: false });
+        }
         r.replyErr(req, 0);
         return;
       case FuseOp.RMDIR:
@@ -220,6 +228,8 @@ export class SpindleFuseFs {
       }
       case FuseOp.RENAME: {
         if ((a.flags & ~RENAME_NOREPLACE) !== 0) throw fuseError(E.EINVAL, 'RENAME_EXCHANGE and RENAME_WHITEOUT are not supported');
+        // A file replaced while open here keeps its data until released (moved aside first).
+        if ((a.flags & RENAME_NOREPLACE) === 0) await this.hideIfOpen(a.newParent!, a.newName!);
         await this.client.meta.rename({
           from: at(a.parent!, a.name!),
           to: at(a.newParent!, a.newName!),
@@ -285,7 +295,10 @@ export class SpindleFuseFs {
             this.logger?.error({ ino: file.ino, err }, 'file failed to flush on release');
           } finally {
             state?.files.delete(file);
-            if (state !== undefined && state.files.size === 0) this.inodes.delete(file.ino);
+            if (state !== undefined && state.files.size === 0) {
+              this.inodes.delete(file.ino);
+              await this.removeHidden(file.ino);
+            }
           }
         }
         r.replyErr(req, 0);
@@ -392,6 +405,44 @@ export class SpindleFuseFs {
   }
 
   // --- helpers ---------------------------------------------------------------------------------
+
+  /**
+   * POSIX keeps an unlinked file's data while it is open; Spindle frees it with the last name.
+   * So when the last name of a file open through this mount goes away (unlink, or rename over
+   * it), the name is renamed to a hidden one instead (as NFS does) and removed at the last
+   * release. Returns true when it hid the name.
+   */
+  private async hideIfOpen(parent: number, name: string): Promise<boolean> {
+    if (this.inodes.size === 0) return false;
+    let inode: Inode | undefined;
+    try {
+      ({ inode } = await this.client.meta.stat({ at: at(parent, name), followSymlink: false }));
+    } catch (err) {
+      if (errnoOf(err) === E.ENOENT) return false;
+      throw err;
+    }
+    if (inode === undefined || inode.type !== InodeType.FILE || inode.nlink > 1 || !this.inodes.has(inode.ino)) return false;
+    const hiddenName = `${HIDDEN_PREFIX}${inode.ino.toString(16)}-${(++this.hiddenCounter).toString(16)}`;
+    await this.client.meta.rename({ from: at(parent, name), to: at(parent, hiddenName), noReplace: true });
+    const names = this.hidden.get(inode.ino) ?? [];
+    names.push({ parent, name: hiddenName });
+    this.hidden.set(inode.ino, names);
+    this.logger?.debug({ ino: inode.ino, hiddenName }, 'open file unlinked: kept under a hidden name until released');
+    return true;
+  }
+
+  private async removeHidden(ino: number): Promise<void> {
+    const names = this.hidden.get(ino);
+    if (names === undefined) return;
+    this.hidden.delete(ino);
+    for (const { parent, name } of names) {
+      try {
+        await this.client.meta.remove({ at: at(parent, name), directory: false, recursive: false });
+      } catch (err) {
+        if (errnoOf(err) !== E.ENOENT) this.logger?.warn({ ino, name, err }, 'could not remove the hidden name of a released file');
+      }
+    }
+  }
 
   private async statIno(ino: number): Promise<Inode> {
     const { inode } = await this.client.meta.stat({ at: byIno(ino), followSymlink: false });

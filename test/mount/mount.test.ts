@@ -250,6 +250,42 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
     expect((await client.stat('/py.bin')).size).toBe(20008);
   }, 60_000);
 
+  it('an open file keeps its data after unlink or after being replaced by rename', async () => {
+    const d = `${mnt}/keepopen`;
+    await ok(`mkdir ${d}`);
+    const script = [
+      'import os',
+      `d = "${d}"`,
+      'f = open(d + "/tmp", "w+b")',
+      'f.write(b"x" * 300000)',
+      'f.flush()',
+      'os.unlink(d + "/tmp")',
+      'assert not os.path.exists(d + "/tmp")',
+      'f.seek(0)',
+      'assert f.read() == b"x" * 300000',
+      'f.close()',
+      'open(d + "/ckpt", "wb").write(b"old" * 1000)',
+      'open(d + "/ckpt.new", "wb").write(b"new")',
+      'r = open(d + "/ckpt", "rb")',
+      'os.rename(d + "/ckpt.new", d + "/ckpt")',
+      'assert open(d + "/ckpt", "rb").read() == b"new"',
+      'assert r.read() == b"old" * 1000',
+      'r.close()',
+      'print(sorted(os.listdir(d)))',
+    ].join('\n');
+    writeFileSync(join(work, 'keep-open.py'), script);
+    expect((await ok(`python3 ${work}/keep-open.py`)).trim()).toBe("['ckpt']");
+    // The hidden names go away with the last release (FUSE release is asynchronous to close).
+    let names = '';
+    for (let i = 0; i < 50; i++) {
+      names = (await ok(`ls -A ${d}`)).trim();
+      if (names === 'ckpt') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(names).toBe('ckpt');
+    await ok(`rm -r ${d}`);
+  }, 60_000);
+
   it('many processes read and write different files at once', async () => {
     const jobs = Array.from({ length: 6 }, (_, i) => i);
     for (const i of jobs) writeFileSync(join(work, `par-${i}`), randomBytes(3 * MiB + i * 7919));
