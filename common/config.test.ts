@@ -121,6 +121,9 @@ describe('overrides', () => {
 
   it('checks relations between keys', () => {
     expect(thrown(() => storageConfig('test', { heartbeatIntervalMs: '1s', nodeLeaseMs: '1s' })).message).toMatch(/nodeLeaseMs/);
+    // A node must stop serving (half its lease) before the manager moves its chains on.
+    expect(thrown(() => metaConfig('test', { nodeLeaseMs: '2s', nodeFailureTimeoutMs: '1s' })).message).toMatch(/nodeFailureTimeoutMs: 1000 must be at least nodeLeaseMs/);
+    expect(metaConfig('production').nodeFailureTimeoutMs).toBeGreaterThanOrEqual(metaConfig('production').nodeLeaseMs);
     expect(thrown(() => clientConfig('test', { retryBackoffInitialMs: '1s', retryBackoffMaxMs: '10ms' })).message).toMatch(
       /retryBackoffMaxMs/,
     );
