@@ -823,7 +823,7 @@ export class Simulation {
     while (!clientsDone() && this.faultsOn) {
       await clock.sleep(sched.uniform(80, 500));
       if (clientsDone() || !this.faultsOn) break;
-      const kind = sched.rng.nextInt(4);
+      const kind = sched.rng.nextInt(5);
       const node = this.nodes.get(sched.pick(nodeIds))!;
       const durationMs = sched.chance(0.3) ? sched.uniform(SIM_TIMING.leaseMs, 2500) : sched.uniform(20, SIM_TIMING.leaseMs);
       if (kind <= 1 && this.config.crashes) {
@@ -845,11 +845,18 @@ export class Simulation {
           for (const other of others) this.net.heal(node.address, other);
         });
       } else if (kind === 3 && this.config.partitions) {
-        // Cut one link: between two storage nodes, or between a node and the manager.
-        const other = sched.chance(0.5) ? MGMT : `node${sched.pick(nodeIds.filter((id) => id !== node.nodeId))}`;
+        // Cut the link between two storage nodes.
+        const other = `node${sched.pick(nodeIds.filter((id) => id !== node.nodeId))}`;
         this.recorder.trace(`fault: link ${node.address}–${other} cut for ${durationMs.toFixed(0)} ms`);
         this.net.partition(node.address, other);
         sched.after(durationMs, () => this.net.heal(node.address, other));
+      } else if (kind === 4 && this.config.partitions) {
+        // Cut a node off the manager only, past its lease: the manager takes its targets out while
+        // clients and peers still reach it (the split-brain case the lease exists for).
+        const cutMs = sched.uniform(SIM_TIMING.leaseMs, 4 * SIM_TIMING.leaseMs);
+        this.recorder.trace(`fault: link ${node.address}–${MGMT} cut for ${cutMs.toFixed(0)} ms`);
+        this.net.partition(node.address, MGMT);
+        sched.after(cutMs, () => this.net.heal(node.address, MGMT));
       }
     }
   }

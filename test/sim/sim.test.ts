@@ -1,7 +1,7 @@
 // The deterministic simulation of chain replication (docs/simulation.md): SEEDS seeds of the real
 // replication code under crashes, partitions and a lossy network, each checked by the checker;
 // a check that one seed replays the same execution; and proof that the checker catches bugs: two
-// deliberately broken variants must fail within a few seeds.
+// deliberately broken variants must fail within a few seeds (a third, rarer one with SPINDLE_SIM_SLOW=1).
 //
 // Replay one seed: SPINDLE_SIM_SEED=1234 npx vitest run test/sim   (or node --import tsx test/sim/replay.ts 1234)
 // More seeds:      SPINDLE_SIM_SEEDS=5000 SPINDLE_SIM_FIRST=1 npx vitest run test/sim
@@ -68,18 +68,21 @@ if (ONE !== undefined) {
   });
 
   describe('simulation: the checker catches deliberately broken variants', () => {
-    const variants: Array<[SimBug, string]> = [
-      ['early-ack', 'a node acknowledges before its successors (and the tail) committed'],
-      ['read-pending', 'a replica serves a pending (uncommitted) update to reads'],
+    // no-lease needs a rare schedule (a stale client reading the cut-off node after a newer write
+    // was acknowledged elsewhere: about 1 seed in 600), so it runs only with SPINDLE_SIM_SLOW=1.
+    const variants: Array<[SimBug, string, number]> = [
+      ['early-ack', 'a node acknowledges before its successors (and the tail) committed', BROKEN_WITHIN],
+      ['read-pending', 'a replica serves a pending (uncommitted) update to reads', BROKEN_WITHIN],
+      ['no-lease', 'a node cut off from the manager keeps serving past its lease', 3000],
     ];
-    for (const [bug, what] of variants) {
-      it(`${bug}: ${what} — caught within ${BROKEN_WITHIN} seeds`, async () => {
+    for (const [bug, what, within] of variants) {
+      it.skipIf(bug === 'no-lease' && process.env.SPINDLE_SIM_SLOW !== '1')(`${bug}: ${what} — caught within ${within} seeds`, { timeout: 600_000 }, async () => {
         let found: SeedResult | undefined;
-        for (let seed = 1; seed <= BROKEN_WITHIN && found === undefined; seed++) {
+        for (let seed = 1; seed <= within && found === undefined; seed++) {
           const result = await runSeed(seed, { bug });
           if (result.violations.length > 0) found = result;
         }
-        expect(found, `the checker missed broken variant ${bug} in seeds 1..${BROKEN_WITHIN}`).toBeDefined();
+        expect(found, `the checker missed broken variant ${bug} in seeds 1..${within}`).toBeDefined();
         process.stdout.write(`broken variant ${bug}: first caught by seed ${found!.seed}: ${found!.violations[0]}\n`);
       });
     }
