@@ -13,6 +13,7 @@
 //   target WAITING → SYNCING → SERVING, LASTSRV), and the resync (storage/resync-worker.ts does not
 //   exist yet: here the predecessor copies every chunk that differs to the syncing tail under its
 //   chunk lock, fenced by chain version, then reports sync done).
+import { Registry } from 'prom-client';
 import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
 import { CHUNK_SIZE_MIN_BYTES } from '../../common/constants.js';
 import { crc32c } from '../../common/crc32c.js';
@@ -36,6 +37,7 @@ import { ChainResolver } from '../../storage/chain-resolver.js';
 import { KeyedLocks } from '../../storage/chunk-locks.js';
 import { PeerClients } from '../../storage/peer-clients.js';
 import { ReadOperator } from '../../storage/read-operator.js';
+import { StorageMetrics } from '../../storage/metrics.js';
 import { RoutingView } from '../../storage/routing-view.js';
 import { checkBatchReadRequest, checkUpdateRequest, checkWriteRequest } from '../../storage/service/validate.js';
 import type { StorageTarget } from '../../storage/target.js';
@@ -145,6 +147,7 @@ class Incarnation implements Endpoint {
       clock: this.clock,
       rng: createRng(sched.rng.nextU64()),
       logger: silentLogger(),
+      metrics: sim.metrics,
     });
     this.reader = new ReadOperator({ resolver: this.resolver });
   }
@@ -411,8 +414,8 @@ class SimManager implements Endpoint {
 
   private onHeartbeat(nodeId: number, incarnation: number): void {
     const node = this.nodes.get(nodeId)!;
-    node.lastHeardMs = this.sim.sched.nowMs();
     if (incarnation < node.incarnation) return; // a late heartbeat of a previous process
+    node.lastHeardMs = this.sim.sched.nowMs();
     if (incarnation > node.incarnation) {
       // A restarted process lost its memory: its targets rejoin through a resync like a failed one.
       if (!node.failed) this.failNode(nodeId, 'restarted');
@@ -692,6 +695,8 @@ export class Simulation {
   readonly recorder: Recorder;
   readonly history: History;
   readonly engineHooks;
+  /** The replicators' own counters (repairs, exactly-once replays, forward retries), all nodes together. */
+  readonly metrics = new StorageMetrics(new Registry(), () => []);
   private readonly downUntil = new Map<number, () => void>();
   private faultsOn = true;
 

@@ -82,11 +82,11 @@ export class SimNetwork {
       );
       // The answer travels back over the same faulty link (never duplicated: one reply per call).
       const answer = (fn: () => void) =>
-        this.transmit(to, from.name, false, () => {
+        this.transmit(false, () => {
           if (!this.connected(to, from.name)) return;
           settle(fn);
         });
-      this.transmit(from.name, to, true, () => {
+      this.transmit(true, () => {
         if (!this.connected(from.name, to)) return;
         const server = this.servers.get(to);
         if (server === undefined || !server.alive()) {
@@ -111,13 +111,11 @@ export class SimNetwork {
   }
 
   /** Schedules delivery of one message (maybe dropped, maybe twice). */
-  private transmit(from: string, to: string, mayDuplicate: boolean, deliver: () => void): void {
+  private transmit(mayDuplicate: boolean, deliver: () => void): void {
     this.messages++;
     if (this.sched.chance(this.faults.dropP)) return;
     this.sched.after(this.delayMs(), deliver);
     if (mayDuplicate && this.sched.chance(this.faults.duplicateP)) this.sched.after(this.delayMs(), deliver);
-    void from;
-    void to;
   }
 
   private delayMs(): number {

@@ -2,6 +2,7 @@
 // turns fault kinds on or off and picks cluster size, clients and fault rates), runs it, checks
 // the history, and says how to replay it.
 import { createHash } from 'node:crypto';
+import type { Counter } from 'prom-client';
 import { checkHistory } from './checker.js';
 import { Simulation, type SimBug, type SimConfig } from './cluster.js';
 import { SimScheduler } from './scheduler.js';
@@ -24,7 +25,20 @@ export interface SeedResult {
   known: string[];
   /** Identifies the execution: equal for equal seeds (determinism). */
   digest: string;
-  stats: { simMs: number; events: number; messages: number; writes: number; acked: number; reads: number; commits: number; healedAtMs: number | undefined };
+  stats: {
+    simMs: number;
+    events: number;
+    messages: number;
+    writes: number;
+    acked: number;
+    reads: number;
+    commits: number;
+    healedAtMs: number | undefined;
+    /** From the real replicator's metrics: chunk repairs, exactly-once replays, forward retries. */
+    repairs: number;
+    replays: number;
+    forwardRetries: number;
+  };
   /** The last trace lines (context for a failure). */
   tail: string[];
 }
@@ -86,9 +100,16 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
     reads: history.reads.length,
     commits,
     healedAtMs,
+    repairs: await counterValue(sim.metrics.chunkRepairs),
+    replays: await counterValue(sim.metrics.dedupeReplays),
+    forwardRetries: await counterValue(sim.metrics.forwardRetries),
   };
   hash.update(JSON.stringify(stats));
   return { seed, config, violations, known: options.strict === true ? [] : checked.known, digest: hash.digest('hex').slice(0, 16), stats, tail };
+}
+
+async function counterValue(counter: Counter): Promise<number> {
+  return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
 }
 
 /** A failure report: the seed, the one command that replays it, the violations, the trace's end. */
