@@ -63,11 +63,12 @@ function describeWrite(w: WriteRecord): string {
 }
 
 /**
- * Known issue K1 (reported, not failed, unless strict): a head write fails after the head's
- * successors committed it (the chain changed while the head was forwarding, so the head drops its
- * pending update, CHAIN_VERSION_MISMATCH), and the client gives up; the successors keep a version
- * the head never committed, and the chunk converges only when it is written again (the head then
- * re-replicates its own bytes over it). 3FS instead keeps forwarding under the new chain version.
+ * Known issue K1 (reported, not failed, unless strict): the head's forward fails while its
+ * successors commit the update (the chain changed mid-forward: CHAIN_VERSION_MISMATCH, or the
+ * forward budget ran out: TIMEOUT), so the head drops its pending update, and the client gives up;
+ * the successors keep a version the head never committed, and the chunk converges only when it is
+ * written again (the head then re-replicates its own bytes over it). 3FS instead keeps forwarding
+ * until the chain is updated.
  */
 export const KNOWN_ISSUE_K1 = 'K1';
 
@@ -119,7 +120,7 @@ export function checkHistory(history: History): CheckResult {
           const message = `chain ${chainId} after healing: chunk ${key} differs between target ${firstId} (${describeChunk(a)}) and target ${targetId} (${describeChunk(b)})`;
           // K1: the head is behind, and what the other replica holds beyond it is no acknowledged write.
           const k1 = b !== undefined && (a?.version ?? 0) < b.version && !isAckedResult(key, b);
-          if (k1) known.push(`${KNOWN_ISSUE_K1}: ${message}: an unacknowledged write the head dropped after its successors committed it`);
+          if (k1) known.push(`${KNOWN_ISSUE_K1}: ${message}: an unacknowledged write the head dropped while its successors committed it`);
           else violations.push(message);
         }
       }
