@@ -104,19 +104,25 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
   let work: string;
   let mnt: string;
   let mount: MountProcess | undefined;
+  let mnt2: string;
+  let daemonPid: number | undefined;
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'spindle-mount-test-'));
     mnt = join(work, 'mnt');
+    mnt2 = join(work, 'mnt2');
     mkdirSync(mnt);
+    mkdirSync(mnt2);
     cluster = await startCluster({ preset: 'production' });
     mount = await startMount(mnt, cluster.metaAddress);
   }, 180_000);
 
   afterAll(async () => {
     await stopMount(mount, mnt);
+    if (daemonPid !== undefined && pidAlive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
+    if (mnt2 !== undefined) await stopMount(undefined, mnt2);
     await cluster?.stop();
-    if (work !== undefined && findFuseMount(mnt) === undefined) rmSync(work, { recursive: true, force: true });
+    if (work !== undefined && findFuseMount(mnt) === undefined && findFuseMount(mnt2) === undefined) rmSync(work, { recursive: true, force: true });
   }, 60_000);
 
   it('cp -r of a mixed tree in and out gives a clean diff -r', async () => {
@@ -170,6 +176,8 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
     expect((await ok(`stat -c %s ${d}/hard`)).trim()).toBe('5000');
     expect(await ok(`tail -c 4998 ${d}/target | tr -d '\\0' | wc -c`)).toBe('0\n');
 
+    await ok(`chown 1234:5678 ${d}/target`);
+    expect((await ok(`stat -c %u:%g ${d}/hard`)).trim()).toBe('1234:5678');
     await ok(`chmod 640 ${d}/target`);
     expect((await ok(`stat -c %a ${d}/hard`)).trim()).toBe('640');
     await ok(`touch -d '2001-02-03 04:05:06 UTC' ${d}/target`);
@@ -312,9 +320,9 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
   }, 180_000);
 
   it('fio with verify=crc32c: sequential and random writes, then verify', async () => {
-    const common = `--ioengine=psync --verify=crc32c --do_verify=1 --verify_fatal=1 --minimal`;
-    const seq = await ok(`fio --name=seq --filename=${mnt}/fio-seq --size=${FIO_MIB}M --bs=1M --rw=write ${common}`, { timeoutMs: 300_000 });
-    const rnd = await ok(`fio --name=rnd --filename=${mnt}/fio-rnd --size=${FIO_RANDOM_MIB}M --bs=64k --rw=randwrite ${common}`, { timeoutMs: 300_000 });
+    const common = `--ioengine=psync --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 --minimal`;
+    const seq = await ok(`fio --name=seq --filename=${mnt}/fio-seq --size=${FIO_MIB}M --bs=1M --rw=write ${common}`, { cwd: work, timeoutMs: 300_000 });
+    const rnd = await ok(`fio --name=rnd --filename=${mnt}/fio-rnd --size=${FIO_RANDOM_MIB}M --bs=64k --rw=randwrite ${common}`, { cwd: work, timeoutMs: 300_000 });
     // Terse output: field 5 is the job's error number.
     expect(seq.split(';')[4]).toBe('0');
     expect(rnd.split(';')[4]).toBe('0');
@@ -338,6 +346,21 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
     rmSync(local);
     await ok(`rm ${mnt}/kill.bin`);
   }, 600_000);
+
+  it('mount --daemon returns once the mount serves; umount stops the background process', async () => {
+    const out = await ok(`node ${spindleBin} mount ${mnt2} --meta ${cluster.metaAddress} --daemon --log-file ${work}/daemon.log`, { cwd: repoRoot });
+    const info = JSON.parse(out.trim()) as { mount: string; pid: number; logFile: string };
+    daemonPid = info.pid;
+    expect(info.mount).toBe(mnt2);
+    expect(pidAlive(info.pid)).toBe(true);
+    await ok(`echo via-daemon > ${mnt2}/daemon.txt`);
+    expect(await ok(`cat ${mnt}/daemon.txt`)).toBe('via-daemon\n');
+    await ok(`node ${spindleBin} umount ${mnt2}`, { cwd: repoRoot });
+    for (let i = 0; i < 100 && pidAlive(info.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(pidAlive(info.pid)).toBe(false);
+    expect(findFuseMount(mnt2)).toBeUndefined();
+    expect(readFileSync(info.logFile, 'utf8')).toMatch(/unmounted/);
+  }, 120_000);
 
   it('a crashed mount leaves a stale mount that the next mount clears', async () => {
     await ok(`echo survives > ${mnt}/keep`);
