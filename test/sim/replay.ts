@@ -18,7 +18,7 @@ const result = await runSeed(seed, { bug, strict, verbose, trace: (line) => proc
 process.stdout.write(`\nscenario: ${JSON.stringify(result.config)}\nstats: ${JSON.stringify(result.stats)}\ndigest: ${result.digest}\n`);
 for (const k of result.known) process.stdout.write(`known issue (not a failure without --strict): ${k}\n`);
 if (result.violations.length > 0) {
-  process.stdout.write(`\n${describeFailure(result, bug)}\n`);
+  process.stdout.write(`\n${describeFailure(result, bug, strict)}\n`);
   process.exit(1);
 }
 process.stdout.write(`seed ${seed}: no violations\n`);

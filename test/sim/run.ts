@@ -67,8 +67,8 @@ export function scenarioFor(sched: SimScheduler, bug?: SimBug): SimConfig {
   };
 }
 
-export function replayCommand(seed: number, bug?: SimBug): string {
-  return `node --import tsx test/sim/replay.ts ${seed}${bug === undefined ? '' : ` --bug ${bug}`}`;
+export function replayCommand(seed: number, bug?: SimBug, strict = false): string {
+  return `node --import tsx test/sim/replay.ts ${seed}${bug === undefined ? '' : ` --bug ${bug}`}${strict ? ' --strict' : ''}`;
 }
 
 export async function runSeed(seed: number, options: SeedOptions = {}): Promise<SeedResult> {
@@ -113,10 +113,11 @@ async function counterValue(counter: Counter): Promise<number> {
 }
 
 /** A failure report: the seed, the one command that replays it, the violations, the trace's end. */
-export function describeFailure(result: SeedResult, bug?: SimBug): string {
+export function describeFailure(result: SeedResult, bug?: SimBug, strict = false): string {
+  const env = `SPINDLE_SIM_SEED=${result.seed}${bug === undefined ? '' : ` SPINDLE_SIM_BUG=${bug}`}${strict ? ' SPINDLE_SIM_STRICT=1' : ''}`;
   return [
     `simulation seed ${result.seed} FAILED${bug === undefined ? '' : ` (broken variant ${bug})`}`,
-    `replay: ${replayCommand(result.seed, bug)}   (or: SPINDLE_SIM_SEED=${result.seed} npx vitest run test/sim)`,
+    `replay: ${replayCommand(result.seed, bug, strict)}   (or: ${env} npx vitest run test/sim)`,
     ...result.violations.slice(0, 10).map((v) => `  violation: ${v}`),
     result.violations.length > 10 ? `  … ${result.violations.length - 10} more` : '',
     '  last trace lines:',

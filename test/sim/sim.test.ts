@@ -32,7 +32,7 @@ async function runBatch(first: number, count: number, bug?: SimBug): Promise<See
 }
 
 function report(failed: SeedResult[], bug?: SimBug): string {
-  return failed.map((r) => describeFailure(r, bug)).join('\n\n');
+  return failed.map((r) => describeFailure(r, bug, STRICT)).join('\n\n');
 }
 
 if (ONE !== undefined) {
@@ -40,7 +40,7 @@ if (ONE !== undefined) {
     it('holds every guarantee', async () => {
       const result = await runSeed(Number(ONE), { bug: ONE_BUG, strict: STRICT, trace: (line) => process.stdout.write(`${line}\n`) });
       for (const k of result.known) process.stdout.write(`known issue (fails with SPINDLE_SIM_STRICT=1): ${k}\n`);
-      if (result.violations.length > 0) throw new Error(describeFailure(result, ONE_BUG));
+      if (result.violations.length > 0) throw new Error(describeFailure(result, ONE_BUG, STRICT));
     });
   });
 } else {
@@ -55,7 +55,7 @@ if (ONE !== undefined) {
 
     afterAll(() => {
       for (const r of knownSeen) {
-        process.stdout.write(`simulation seed ${r.seed}: known issue, not counted as a failure (SPINDLE_SIM_STRICT=1 fails it): ${r.known[0]}\n  replay: ${replayCommand(r.seed)} --strict\n`);
+        process.stdout.write(`simulation seed ${r.seed}: known issue, not counted as a failure (SPINDLE_SIM_STRICT=1 fails it): ${r.known[0]}\n  replay: ${replayCommand(r.seed, undefined, true)}\n`);
       }
     });
 
