@@ -41,6 +41,15 @@ export const DEDUPE_CHANNELS_MAX = 65_536;
 /** A channel unused this long is forgotten (3FS: expired_clients_timeout 1 h). */
 export const DEDUPE_CHANNEL_IDLE_MS = 60 * 60 * 1000;
 
+/**
+ * Client update channels whose last committed write a target records (storage/channel-records.ts,
+ * exactly-once across head changes); least recently used forgotten first beyond this. ~100 bytes
+ * each in memory and in channels.mdb: 65,536 channels ≈ 6 MiB per target.
+ */
+export const CHANNEL_RECORDS_MAX = 65_536;
+/** A recorded channel unused this long is forgotten (as the head's table; 3FS: 1 h). */
+export const CHANNEL_RECORD_IDLE_MS = DEDUPE_CHANNEL_IDLE_MS;
+
 /** Chunks one RemoveChunks call removes per lmdb transaction batch. */
 export const REMOVE_CHUNKS_BATCH = 256;
 
@@ -67,3 +76,10 @@ export const MGMT_CALL_TIMEOUT_MS = 5_000;
 export const CHUNK_INDEX_MAX = Number.MAX_SAFE_INTEGER;
 /** Largest inode id accepted (exact JS integer). */
 export const INO_MAX = Number.MAX_SAFE_INTEGER;
+
+/** Alignment of O_DIRECT writes (file offset, length, memory): the largest common logical block size. */
+export const DIRECT_ALIGN_BYTES = 4096;
+/** Smaller block writes stay buffered: the direct path's gain is the page-cache copy of large writes. */
+export const DIRECT_WRITE_MIN_BYTES = 64 * 1024;
+/** Aligned bounce buffers kept for reuse per target (at most a few whole chunks). */
+export const DIRECT_BOUNCE_POOL_BYTES = 64 * 1024 * 1024;

@@ -1,23 +1,87 @@
 // Data files of one target: per size class a set of large sparse files of fixed-size blocks
 // (`data/c<log2>-<n>.dat`, block b of the class at file floor(b / perFile), offset (b % perFile) ×
 // size). Files are opened on first use and stay open until close().
+//
+// Writes of whole blocks (copy-on-write: aligned, from the block's start) go through a second,
+// O_DIRECT descriptor when `direct` is on: the bytes are copied once into a page-aligned bounce
+// buffer (padded with zeros to DIRECT_ALIGN_BYTES, inside the block) and written straight to the
+// device, skipping the page cache. Buffered writes into fresh page-cache pages cost ~3× the CPU
+// on this kind of machine and leave the kernel to write them back later (research: a 4 MiB write
+// + fdatasync took 450–700 ms of CPU per GiB buffered, 160–250 direct). Reads, appends in place and
+// anything unaligned stay buffered; the kernel keeps the two coherent (a direct write invalidates
+// cached pages of its range), and no reader holds a block while it is rewritten (allocator
+// refcounts). A file system without O_DIRECT (tmpfs) falls back to buffered writes.
+import { constants } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, SpindleError, assert } from '../../common/errors.js';
+import { DIRECT_ALIGN_BYTES, DIRECT_BOUNCE_POOL_BYTES, DIRECT_WRITE_MIN_BYTES } from '../constants.js';
 import { blocksPerFile } from './block-allocator.js';
 import type { BlockLocation } from './chunk-meta.js';
 
+export interface BlockFilesOptions {
+  /** Write whole blocks with O_DIRECT (default false; the engine turns it on when it fsyncs). */
+  direct?: boolean;
+}
+
+const WASM_PAGE_BYTES = 65_536;
+
+/**
+ * Page-aligned buffers for O_DIRECT writes. Node Buffers come from malloc (16-byte alignment); a
+ * WebAssembly.Memory is mapped by V8 on its own pages, so its offset 0 is page-aligned. Buffers
+ * are kept by size (multiples of 64 KiB) up to DIRECT_BOUNCE_POOL_BYTES in all.
+ */
+class BouncePool {
+  private readonly free = new Map<number, Buffer[]>();
+  private freeBytes = 0;
+
+  take(length: number): Buffer {
+    const size = Math.max(1, Math.ceil(length / WASM_PAGE_BYTES)) * WASM_PAGE_BYTES;
+    const pooled = this.free.get(size)?.pop();
+    if (pooled !== undefined) {
+      this.freeBytes -= size;
+      return pooled;
+    }
+    return Buffer.from(new WebAssembly.Memory({ initial: size / WASM_PAGE_BYTES }).buffer);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.freeBytes + buffer.length > DIRECT_BOUNCE_POOL_BYTES) return;
+    this.freeBytes += buffer.length;
+    let list = this.free.get(buffer.length);
+    if (list === undefined) {
+      list = [];
+      this.free.set(buffer.length, list);
+    }
+    list.push(buffer);
+  }
+}
+
 export class BlockFiles {
   private readonly handles = new Map<string, Promise<FileHandle>>();
+  /** O_DIRECT descriptors per data file (undefined inside: the file system refused O_DIRECT). */
+  private readonly directHandles = new Map<string, Promise<FileHandle | undefined>>();
   /** Per data file: the fdatasync running, and the one queued behind it. */
   private readonly syncs = new Map<string, { running: Promise<void> | undefined; next: Promise<void> | undefined }>();
+  private readonly bounces = new BouncePool();
+  private direct: boolean;
   private closed = false;
 
-  private constructor(private readonly dir: string) {}
+  private constructor(
+    private readonly dir: string,
+    options: BlockFilesOptions,
+  ) {
+    this.direct = options.direct ?? false;
+  }
 
-  static async open(dir: string): Promise<BlockFiles> {
+  static async open(dir: string, options: BlockFilesOptions = {}): Promise<BlockFiles> {
     await mkdir(dir, { recursive: true });
-    return new BlockFiles(dir);
+    return new BlockFiles(dir, options);
+  }
+
+  /** Whether whole-block writes currently go through O_DIRECT. */
+  get directWrites(): boolean {
+    return this.direct;
   }
 
   private place(location: BlockLocation): { name: string; position: number } {
@@ -65,12 +129,42 @@ export class BlockFiles {
   async write(location: BlockLocation, offset: number, data: Uint8Array): Promise<void> {
     assert(offset >= 0 && offset + data.length <= 2 ** location.classLog2, 'write outside its block');
     const { name, position } = this.place(location);
-    const fh = await this.handle(name);
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await fh.write(data, done, data.length - done, position + offset + done);
-      done += bytesWritten;
+    if (this.direct && data.length >= DIRECT_WRITE_MIN_BYTES && (position + offset) % DIRECT_ALIGN_BYTES === 0) {
+      // The block size and offset are multiples of the alignment, so the padding stays in the block.
+      const padded = Math.ceil(data.length / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
+      assert(offset + padded <= 2 ** location.classLog2, 'padded direct write outside its block');
+      const fh = await this.directHandle(name);
+      if (fh !== undefined) {
+        const bounce = this.bounces.take(padded);
+        try {
+          bounce.set(data, 0);
+          bounce.fill(0, data.length, padded);
+          await writeAll(fh, bounce.subarray(0, padded), position + offset);
+        } finally {
+          this.bounces.give(bounce);
+        }
+        return;
+      }
     }
+    await writeAll(await this.handle(name), data, position + offset);
+  }
+
+  /** The O_DIRECT descriptor of a data file, or undefined when the file system refuses O_DIRECT. */
+  private directHandle(name: string): Promise<FileHandle | undefined> {
+    let handle = this.directHandles.get(name);
+    if (handle === undefined) {
+      // The buffered handle creates the file when missing.
+      handle = this.handle(name).then(() =>
+        open(join(this.dir, name), constants.O_RDWR | constants.O_DIRECT).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EINVAL') throw err;
+          this.direct = false;
+          return undefined;
+        }),
+      );
+      this.directHandles.set(name, handle);
+      handle.catch(() => this.directHandles.delete(name));
+    }
+    return handle;
   }
 
   /**
@@ -109,8 +203,17 @@ export class BlockFiles {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const handles = [...this.handles.values()];
+    const handles: Array<Promise<FileHandle | undefined>> = [...this.handles.values(), ...this.directHandles.values()];
     this.handles.clear();
+    this.directHandles.clear();
     await Promise.all(handles.map(async (h) => (await h.catch(() => undefined))?.close()));
+  }
+}
+
+async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
   }
 }

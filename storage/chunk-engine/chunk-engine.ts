@@ -145,7 +145,9 @@ export class ChunkEngine {
     let files: BlockFiles | undefined;
     try {
       const db = env;
-      files = await BlockFiles.open(join(options.dir, 'data'));
+      // Durable targets write whole blocks with O_DIRECT (see block-files.ts); throwaway ones keep
+      // the page cache, where an unsynced write costs no disk time.
+      files = await BlockFiles.open(join(options.dir, 'data'), { direct: fsync });
       const allocator = new BlockAllocator();
       const engine = new ChunkEngine(options.dir, env, db, files, allocator, options.clock ?? systemClock, fsync);
       engine.rebuild();
