@@ -258,6 +258,31 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
     expect((await client.stat('/py.bin')).size).toBe(20008);
   }, 60_000);
 
+  it('O_DIRECT reads and writes, and a shared writable mmap', async () => {
+    const local = join(work, 'direct-src');
+    writeFileSync(local, randomBytes(8 * MiB));
+    await ok(`dd if=${local} of=${mnt}/direct.bin bs=1M oflag=direct status=none`);
+    await ok(`dd if=${mnt}/direct.bin of=${work}/direct-back bs=1M iflag=direct status=none`);
+    expect(sha256File(join(work, 'direct-back'))).toBe(sha256File(local));
+    const script = [
+      'import mmap',
+      `p = "${mnt}/mm.bin"`,
+      'open(p, "wb").write(bytes(100000))',
+      'with open(p, "r+b") as f:',
+      '    m = mmap.mmap(f.fileno(), 0)',
+      '    m[10:15] = b"hello"',
+      '    m[99990:99995] = b"world"',
+      '    m.flush()',
+      '    m.close()',
+      'd = open(p, "rb").read()',
+      'assert len(d) == 100000 and d[10:15] == b"hello" and d[99990:99995] == b"world"',
+      'print("ok")',
+    ].join('\n');
+    writeFileSync(join(work, 'shared-mmap-test.py'), script);
+    expect((await ok(`python3 ${work}/shared-mmap-test.py`)).trim()).toBe('ok');
+    await ok(`rm ${mnt}/direct.bin ${mnt}/mm.bin`);
+  }, 60_000);
+
   it('an open file keeps its data after unlink or after being replaced by rename', async () => {
     const d = `${mnt}/keepopen`;
     await ok(`mkdir ${d}`);
