@@ -169,9 +169,11 @@ describe('chain versions', () => {
     // The manager bumps the chain; a client that already knows the new version succeeds at once
     // even though the nodes have not heard of it yet (they refresh on seeing the newer version).
     const bumped = cluster.mgmt.bumpChain(1).chainVersion;
-    const response = await write(head, { ...request, chainVersion: bumped, seqnum: request.seqnum + 1000 });
+    // (Its own channel: every replica records channel 1's last seqnum, and later tests go on with
+    // the shared counter's lower ones.)
+    const response = await write(head, { ...request, chainVersion: bumped, channelId: 9, seqnum: request.seqnum + 1000 });
     expect(response.commitVersion).toBe(1);
-    await expectCode(write(head, { ...request, chainVersion, seqnum: request.seqnum + 1001 }), ErrorCode.CHAIN_VERSION_MISMATCH);
+    await expectCode(write(head, { ...request, chainVersion, channelId: 9, seqnum: request.seqnum + 1001 }), ErrorCode.CHAIN_VERSION_MISMATCH);
     chainVersion = bumped;
     const { results } = await batchRead(cluster.client(cluster.nodes[2]!), [
       readIO(1, chainVersion, { chunk: { ino: 20, index: 0 } }),

@@ -34,6 +34,7 @@ import {
   UpdateType,
   type RemoveChunksRequest,
   type RemoveChunksResponse,
+  type ClientWriteId,
   type StorageClient,
   type UpdateRequest,
   type UpdateResponse,
@@ -41,6 +42,7 @@ import {
   type WriteResponse,
 } from '../proto/index.js';
 import type { ChainResolver } from './chain-resolver.js';
+import { clientWriteOf, recordCommitted, recordedResult, type ChannelRecords } from './channel-records.js';
 import { chunkKeyString } from './chunk-engine/chunk-key.js';
 import { updateFingerprint, type ChunkUpdate, type PendingResult } from './chunk-engine/chunk-engine.js';
 import type { KeyedLocks } from './chunk-locks.js';
@@ -102,6 +104,15 @@ export class ChainReplicator {
         // The chain may have changed while we waited for the lock.
         const current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
         requireHead(current);
+        // A retry of a write this replica already committed (it was sent to an earlier head of
+        // the chain, or before a restart): answered from the channel record, not applied again.
+        const channels: ChannelRecords | undefined = target.channels;
+        const clientWrite = clientWriteOf(request);
+        const recorded = recordedResult(channels, request.chainId, chunk, clientWrite);
+        if (recorded !== undefined) {
+          this.deps.metrics?.dedupeReplays.inc();
+          return recorded;
+        }
         const engine = target.engine;
         if (request.type === UpdateType.TRUNCATE && engine.committed(chunk.ino, chunk.index) === undefined) {
           throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, `chunk ${chunk.index} of inode ${chunk.ino} does not exist: nothing to truncate`);
@@ -112,7 +123,7 @@ export class ChainReplicator {
         try {
           for (let round = 0; ; round++) {
             const step = await this.applyAndForward(current, target, chunk, update, request.chunkSizeBytes, version, () =>
-              engine.applyUpdate(chunk.ino, chunk.index, version, update), signal);
+              engine.applyUpdate(chunk.ino, chunk.index, version, update), signal, clientWrite);
             if (step.pending === undefined) throw step.error;
             pending = step.pending;
             if (round === 0) this.deps.metrics?.bytesWritten.inc(request.data.length);
@@ -146,7 +157,9 @@ export class ChainReplicator {
           engine.abort(chunk.ino, chunk.index);
           throw err;
         }
-        return { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
+        const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
+        recordCommitted(channels, request.chainId, chunk, clientWrite, response);
+        return response;
       }, signal);
     } finally {
       const left = (this.writesInFlight.get(target.targetId) ?? 1) - 1;
@@ -185,7 +198,7 @@ export class ChainReplicator {
       const existing = engine.pendingOf(chunk.ino, chunk.index);
       const reuse = existing !== undefined && existing.version === version && existing.fingerprint === updateFingerprint(update);
       const step = await this.applyAndForward(current, target, chunk, update, request.chunkSizeBytes, version, async () =>
-        reuse ? existing : engine.applyUpdate(chunk.ino, chunk.index, version, update), signal);
+        reuse ? existing : engine.applyUpdate(chunk.ino, chunk.index, version, update), signal, request.clientWrite);
       const pending = step.pending;
       try {
         if (pending === undefined) throw step.error;
@@ -197,7 +210,10 @@ export class ChainReplicator {
         engine.abort(chunk.ino, chunk.index);
         throw err;
       }
-      return { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
+      const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
+      // Every replica records the client write it committed, so it can answer a retry as head.
+      recordCommitted(target.channels as ChannelRecords | undefined, request.chainId, chunk, request.clientWrite, response);
+      return response;
     }, signal);
   }
 
@@ -243,9 +259,10 @@ export class ChainReplicator {
     version: number,
     apply: () => Promise<PendingResult>,
     signal: AbortSignal | undefined,
+    clientWrite?: ClientWriteId,
   ): Promise<{ pending: PendingResult | undefined; response: UpdateResponse | undefined; error: unknown }> {
     const applying = apply();
-    const forwarding = this.forwardUpdate(view, target, chunk, update, chunkSizeBytes, version, applying, signal);
+    const forwarding = this.forwardUpdate(view, target, chunk, update, chunkSizeBytes, version, applying, signal, clientWrite);
     const [applied, forwarded] = await Promise.allSettled([applying, forwarding]);
     if (applied.status === 'rejected') return { pending: undefined, response: undefined, error: applied.reason };
     if (forwarded.status === 'rejected') return { pending: applied.value, response: undefined, error: forwarded.reason ?? new Error('forward failed') };
@@ -266,6 +283,7 @@ export class ChainReplicator {
     version: number,
     localApply: Promise<unknown>,
     signal: AbortSignal | undefined,
+    clientWrite?: ClientWriteId,
   ): Promise<UpdateResponse | undefined> {
     return this.forward(view, signal, 'storage.Update', async (client, successor, current) => {
       let request: UpdateRequest = {
@@ -279,6 +297,7 @@ export class ChainReplicator {
         chunkSizeBytes,
         updateVersion: version,
         fromTargetId: current.localTargetId,
+        clientWrite,
       };
       // A syncing successor gets the whole chunk, so it converges whatever it held before.
       if (successor.state === PublicTargetState.SYNCING && update.type !== UpdateType.REMOVE) {

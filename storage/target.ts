@@ -1,7 +1,9 @@
 // A target: one directory on one disk, holding one chunk engine; it belongs to exactly one chain
 // (learned from routing). Target id = node id × 1000 + local index.
 import { statfs } from 'node:fs/promises';
+import { systemClock } from '../common/clock.js';
 import { TARGETS_PER_NODE_MAX } from '../common/constants.js';
+import { ChannelRecords } from './channel-records.js';
 import { ChunkEngine } from './chunk-engine/chunk-engine.js';
 
 export class StorageTarget {
@@ -10,11 +12,20 @@ export class StorageTarget {
     readonly path: string,
     readonly engine: ChunkEngine,
     public targetId: number,
+    /** Last committed write per client channel (exactly-once across head changes). */
+    readonly channels: ChannelRecords,
   ) {}
 
   static async open(localIndex: number, path: string, options: { fsync: boolean; nodeId: number }): Promise<StorageTarget> {
     const engine = await ChunkEngine.open({ dir: path, fsync: options.fsync });
-    return new StorageTarget(localIndex, path, engine, targetIdOf(options.nodeId, localIndex));
+    let channels: ChannelRecords;
+    try {
+      channels = await ChannelRecords.open(path, { clock: systemClock, fsync: options.fsync });
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+    return new StorageTarget(localIndex, path, engine, targetIdOf(options.nodeId, localIndex), channels);
   }
 
   /** Capacity of the disk under the target (0 if unknown). */
@@ -27,8 +38,9 @@ export class StorageTarget {
     }
   }
 
-  close(): Promise<void> {
-    return this.engine.close();
+  async close(): Promise<void> {
+    await this.channels.close();
+    await this.engine.close();
   }
 }
 

@@ -157,7 +157,37 @@ export interface UpdateRequest {
    * holds, unless the receiver's copy was written under this chain version with a higher version
    * (a late duplicate); never forwarded further.
    */
-  sync?: boolean | undefined;
+  sync?:
+    | boolean
+    | undefined;
+  /**
+   * The client write this update carries out (absent for resync copies and writes without an
+   * exactly-once channel). Every replica records the channel's last seqnum and result when it
+   * commits, so a retry of the same write sent to a new head after a failover is answered from
+   * that record instead of being applied again (research/3fs.md §2.3).
+   */
+  clientWrite?: ClientWriteId | undefined;
+}
+
+/** Identity and content digest of a client write, carried down the chain with its updates. */
+export interface ClientWriteId {
+  /** The client (`WriteRequest.tag.client_id`). */
+  clientId: string;
+  /** The client's update channel (`WriteRequest.channel_id`, never 0 here). */
+  channelId: number;
+  /** Sequence number of the write in that channel (`WriteRequest.seqnum`). */
+  seqnum: number;
+  /**
+   * The client's own request (before any repair turned it into a REPLACE): type, offset, data
+   * length and data CRC32C. A retry with the same seqnum must match them.
+   */
+  type: UpdateType;
+  /** `WriteRequest.offset`. */
+  offset: number;
+  /** Length of `WriteRequest.data`. */
+  length: number;
+  /** `WriteRequest.data_crc32c`. */
+  dataCrc32c: number;
 }
 
 export interface UpdateResponse {
@@ -688,6 +718,7 @@ function createBaseUpdateRequest(): UpdateRequest {
     updateVersion: 0,
     fromTargetId: 0,
     sync: undefined,
+    clientWrite: undefined,
   };
 }
 
@@ -725,6 +756,9 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     }
     if (message.sync !== undefined) {
       writer.uint32(88).bool(message.sync);
+    }
+    if (message.clientWrite !== undefined) {
+      ClientWriteId.encode(message.clientWrite, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -830,6 +864,14 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
             message.sync = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.clientWrite = ClientWriteId.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -879,6 +921,11 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
         ? globalThis.Number(object.from_target_id)
         : 0,
       sync: isSet(object.sync) ? globalThis.Boolean(object.sync) : undefined,
+      clientWrite: isSet(object.clientWrite)
+        ? ClientWriteId.fromJSON(object.clientWrite)
+        : isSet(object.client_write)
+        ? ClientWriteId.fromJSON(object.client_write)
+        : undefined,
     };
   },
 
@@ -917,6 +964,9 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     if (message.sync !== undefined) {
       obj.sync = message.sync;
     }
+    if (message.clientWrite !== undefined) {
+      obj.clientWrite = ClientWriteId.toJSON(message.clientWrite);
+    }
     return obj;
   },
 
@@ -938,6 +988,186 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     message.updateVersion = object.updateVersion ?? 0;
     message.fromTargetId = object.fromTargetId ?? 0;
     message.sync = object.sync ?? undefined;
+    message.clientWrite = (object.clientWrite !== undefined && object.clientWrite !== null)
+      ? ClientWriteId.fromPartial(object.clientWrite)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseClientWriteId(): ClientWriteId {
+  return { clientId: "", channelId: 0, seqnum: 0, type: 0, offset: 0, length: 0, dataCrc32c: 0 };
+}
+
+export const ClientWriteId: MessageFns<ClientWriteId> = {
+  encode(message: ClientWriteId, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.channelId !== 0) {
+      writer.uint32(16).uint32(message.channelId);
+    }
+    if (message.seqnum !== 0) {
+      writer.uint32(24).uint64(message.seqnum);
+    }
+    if (message.type !== 0) {
+      writer.uint32(32).int32(message.type);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(40).uint64(message.offset);
+    }
+    if (message.length !== 0) {
+      writer.uint32(48).uint64(message.length);
+    }
+    if (message.dataCrc32c !== 0) {
+      writer.uint32(56).uint32(message.dataCrc32c);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClientWriteId {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClientWriteId();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.channelId = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.seqnum = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.length = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.dataCrc32c = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClientWriteId {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      channelId: isSet(object.channelId)
+        ? globalThis.Number(object.channelId)
+        : isSet(object.channel_id)
+        ? globalThis.Number(object.channel_id)
+        : 0,
+      seqnum: isSet(object.seqnum) ? globalThis.Number(object.seqnum) : 0,
+      type: isSet(object.type) ? updateTypeFromJSON(object.type) : 0,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      length: isSet(object.length) ? globalThis.Number(object.length) : 0,
+      dataCrc32c: isSet(object.dataCrc32c)
+        ? globalThis.Number(object.dataCrc32c)
+        : isSet(object.data_crc32c)
+        ? globalThis.Number(object.data_crc32c)
+        : 0,
+    };
+  },
+
+  toJSON(message: ClientWriteId): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.channelId !== 0) {
+      obj.channelId = Math.round(message.channelId);
+    }
+    if (message.seqnum !== 0) {
+      obj.seqnum = Math.round(message.seqnum);
+    }
+    if (message.type !== 0) {
+      obj.type = updateTypeToJSON(message.type);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.length !== 0) {
+      obj.length = Math.round(message.length);
+    }
+    if (message.dataCrc32c !== 0) {
+      obj.dataCrc32c = Math.round(message.dataCrc32c);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClientWriteId>, I>>(base?: I): ClientWriteId {
+    return ClientWriteId.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClientWriteId>, I>>(object: I): ClientWriteId {
+    const message = createBaseClientWriteId();
+    message.clientId = object.clientId ?? "";
+    message.channelId = object.channelId ?? 0;
+    message.seqnum = object.seqnum ?? 0;
+    message.type = object.type ?? 0;
+    message.offset = object.offset ?? 0;
+    message.length = object.length ?? 0;
+    message.dataCrc32c = object.dataCrc32c ?? 0;
     return message;
   },
 };
