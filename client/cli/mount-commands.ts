@@ -30,6 +30,7 @@ interface MountCommandOptions {
   meta: string;
   daemon?: boolean;
   logFile?: string;
+  readOnly?: boolean;
 }
 
 /** Foreground mount: serves until a signal or an outside unmount. */
@@ -46,7 +47,7 @@ async function mountForeground(dir: string, o: MountCommandOptions): Promise<num
   let client: InstanceType<typeof SpindleClient> | undefined;
   try {
     client = await SpindleClient.connect({ meta: o.meta, readyTimeoutMs: MOUNT_CONNECT_TIMEOUT_MS, logger: logger.child({ component: 'client' }) });
-    const mount = await SpindleMount.mount({ client, mountpoint, logger });
+    const mount = await SpindleMount.mount({ client, mountpoint, logger, readOnly: o.readOnly === true });
     process.stdout.write(`${JSON.stringify({ mount: mountpoint, meta: o.meta, pid: process.pid })}\n`);
     let signalled: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -77,7 +78,8 @@ async function mountDaemon(dir: string, o: MountCommandOptions): Promise<number>
   const logFd = openSync(logFile, 'a');
   const script = process.argv[1];
   if (script === undefined) throw new CliError('cannot find the spindle command to start in the background', ExitCode.FAILURE);
-  const child = spawn(process.execPath, [...process.execArgv, script, 'mount', mountpoint, '--meta', o.meta], {
+  const args = [...process.execArgv, script, 'mount', mountpoint, '--meta', o.meta, ...(o.readOnly ? ['--read-only'] : [])];
+  const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', 'pipe', logFd],
   });
@@ -132,6 +134,7 @@ export function addMountCommands(program: Command, state: { exitCode: number }, 
     .argument('<dir>')
     .addOption(new Option('--meta <host:port>', 'metadata service of the cluster').env('SPINDLE_META').default('127.0.0.1:7400').argParser(addressOption))
     .option('--daemon', 'run in the background; print the ready line and return')
+    .option('--read-only', 'mount read-only (every change fails with EROFS)')
     .option('--log-file <file>', 'with --daemon: where the background mount logs (default: a file in the temp dir)')
     .action(async (dir: string, o: MountCommandOptions) => {
       try {

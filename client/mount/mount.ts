@@ -33,6 +33,8 @@ export interface MountOptions {
   logger?: Logger;
   /** Let other users than the mounting one use the mount (default: when running as root). */
   allowOther?: boolean;
+  /** Mount read-only (the kernel answers EROFS to every change). */
+  readOnly?: boolean;
   /** The addon (tests may pass a fake). */
   addon?: FuseAddon;
 }
@@ -155,6 +157,7 @@ export class SpindleMount {
       'default_permissions',
       `max_read=${FUSE_IO_MAX_BYTES}`,
       ...(allowOther ? ['allow_other'] : []),
+      ...(options.readOnly ? ['ro'] : []),
     ];
     addon.mount(mount.mountpoint, ['-o', mountOptions.join(',')], (op, req, args) => {
       if (op === FuseOp.EXIT) {

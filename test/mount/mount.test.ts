@@ -372,14 +372,17 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
     await ok(`rm ${mnt}/kill.bin`);
   }, 600_000);
 
-  it('mount --daemon returns once the mount serves; umount stops the background process', async () => {
-    const out = await ok(`node ${spindleBin} mount ${mnt2} --meta ${cluster.metaAddress} --daemon --log-file ${work}/daemon.log`, { cwd: repoRoot });
+  it('mount --daemon --read-only returns once the mount serves; umount stops the background process', async () => {
+    const out = await ok(`node ${spindleBin} mount ${mnt2} --meta ${cluster.metaAddress} --daemon --read-only --log-file ${work}/daemon.log`, { cwd: repoRoot });
     const info = JSON.parse(out.trim()) as { mount: string; pid: number; logFile: string };
     daemonPid = info.pid;
     expect(info.mount).toBe(mnt2);
     expect(pidAlive(info.pid)).toBe(true);
-    await ok(`echo via-daemon > ${mnt2}/daemon.txt`);
-    expect(await ok(`cat ${mnt}/daemon.txt`)).toBe('via-daemon\n');
+    await ok(`echo via-first-mount > ${mnt}/daemon.txt`);
+    expect(await ok(`cat ${mnt2}/daemon.txt`)).toBe('via-first-mount\n');
+    expect((await sh(`echo no > ${mnt2}/daemon.txt`)).stderr).toMatch(/Read-only file system/);
+    expect((await sh(`mkdir ${mnt2}/nope`)).stderr).toMatch(/Read-only file system/);
+    expect(await ok(`cat ${mnt}/daemon.txt`)).toBe('via-first-mount\n');
     await ok(`node ${spindleBin} umount ${mnt2}`, { cwd: repoRoot });
     for (let i = 0; i < 100 && pidAlive(info.pid); i++) await new Promise((r) => setTimeout(r, 100));
     expect(pidAlive(info.pid)).toBe(false);
