@@ -3,6 +3,7 @@
 import { makeGenericClientConstructor, type Client, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { ManualClock } from '../../common/clock.js';
 import { ErrorCode, SpindleError, fromGrpcError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel, startGrpcServer, stopGrpcServer } from '../../common/rpc.js';
@@ -19,7 +20,8 @@ let raw: Client & Record<string, (req: Buffer, cb: (err: ServiceError | null, re
 
 beforeAll(async () => {
   kv = new TestKv();
-  manager = await ClusterManager.open({ kv, replicas: 3, storageNodesExpected: 3, nodeLeaseMs: 1_000 });
+  // A manual clock: node liveness in the routing snapshot must not change while the test compares it.
+  manager = await ClusterManager.open({ kv, replicas: 3, storageNodesExpected: 3, nodeLeaseMs: 1_000, clock: new ManualClock(1_700_000_000_000) });
   const started = await startGrpcServer(
     [{ definition: MgmtService, implementation: createMgmtServiceImplementation(manager, silentLogger()) }],
     '127.0.0.1',
