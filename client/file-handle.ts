@@ -344,6 +344,9 @@ export class FileHandle {
     this.dirty = true;
     await this.context.chunks.write(this.ino, this.layout!, at, bytes, { signal });
     this.highestWritten = Math.max(this.highestWritten, at + bytes.length);
+    // A sync that began while this write was in flight took the length hint without it: stay dirty
+    // so the next sync (or close) publishes the length.
+    this.dirty = true;
     return bytes.length;
   }
 
