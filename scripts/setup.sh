@@ -24,6 +24,9 @@ SYSTEM_PACKAGES=(
   fuse3 libfuse3-dev pkg-config g++ make python3
   # test/mount runs these inside the mount.
   git fio
+  # test/faults/partition.test.ts: a storage node in a network namespace (ip netns, veth), cut off
+  # by nftables rules inside it.
+  iproute2 nftables
 )
 
 missing=()

@@ -243,6 +243,11 @@ export interface SpawnServiceOptions {
    * the caller (a test runner) reaches them too.
    */
   detached?: boolean;
+  /**
+   * A command the node process runs under, e.g. ['ip', 'netns', 'exec', 'ns1'] (tests run a
+   * storage node inside a network namespace). It must exec node, so the pid stays node's.
+   */
+  commandPrefix?: string[];
 }
 
 /**
@@ -254,7 +259,9 @@ export async function spawnService<Ready extends { pid: number }>(options: Spawn
   const logFd = openSync(options.logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, entryArgv(options.entry, options.flags), {
+    const prefix = options.commandPrefix ?? [];
+    const argv = [...prefix, process.execPath, ...entryArgv(options.entry, options.flags)];
+    child = spawn(argv[0]!, argv.slice(1), {
       cwd: REPO_ROOT,
       env: serverEnv(options.env),
       // stdin ignored; stdout piped for the ready line; stderr straight into the log file.
@@ -367,10 +374,12 @@ export interface StorageOptions {
   entry?: string;
   env?: Record<string, string>;
   detached?: boolean;
+  /** See SpawnServiceOptions.commandPrefix. */
+  commandPrefix?: string[];
 }
 
 /** The command-line flags of storage/main.ts for these options. */
-export function storageFlags(o: Omit<StorageOptions, 'logFile' | 'name' | 'entry' | 'signal' | 'readyTimeoutMs' | 'env' | 'detached'>): string[] {
+export function storageFlags(o: Omit<StorageOptions, 'logFile' | 'name' | 'entry' | 'signal' | 'readyTimeoutMs' | 'env' | 'detached' | 'commandPrefix'>): string[] {
   const flags = ['--data-dir', resolve(o.dataDir), '--meta', o.meta, '--host', o.host ?? '127.0.0.1', '--port', String(o.port ?? 0)];
   flags.push('--metrics-port', String(o.metricsPort ?? 0));
   if (o.targets !== undefined) flags.push('--targets', String(o.targets));
@@ -389,6 +398,7 @@ export function startStorage(o: StorageOptions): Promise<ServiceProcess<StorageR
     signal: o.signal,
     env: o.env,
     detached: o.detached,
+    commandPrefix: o.commandPrefix,
   });
 }
 
@@ -458,6 +468,8 @@ export interface LocalClusterOptions {
   env?: Record<string, string>;
   /** Children in their own process group (default true; see SpawnServiceOptions.detached). */
   detached?: boolean;
+  /** Per storage index: another listen host and/or a command prefix (tests: a network namespace). */
+  storageOverrides?: Record<number, { host?: string; commandPrefix?: string[] }>;
 }
 
 export interface StorageNodeInfo {
@@ -505,6 +517,7 @@ export class LocalCluster {
       entries: options.entries ?? DEFAULT_ENTRIES,
       env: options.env ?? {},
       detached: options.detached ?? true,
+      storageOverrides: options.storageOverrides ?? {},
     };
   }
 
@@ -528,22 +541,7 @@ export class LocalCluster {
     if (!Number.isInteger(o.targetsPerNode) || o.targetsPerNode < 1) throw new Error(`--targets-per-node must be a positive integer (got ${o.targetsPerNode})`);
     mkdirSync(cluster.dataDir, { recursive: true });
     try {
-      cluster.meta = await startMeta({
-        dataDir: cluster.dataDir,
-        host: o.host,
-        port: o.port,
-        metricsPort: o.metricsPort,
-        replicas: o.replicas,
-        storageNodes: o.storageNodes,
-        preset: o.preset,
-        logFile: join(cluster.logDir, 'meta.log'),
-        readyTimeoutMs: o.readyTimeoutMs,
-        signal: options.signal,
-        entry: o.entries.meta,
-        env: o.env,
-        detached: o.detached,
-      });
-      cluster.watch('meta', cluster.meta);
+      await cluster.startMetaProcess(o.port, options.signal);
       // Node ids are given in registration order: start fresh nodes one by one so that
       // storage-<i> becomes node i; nodes that already have an id (a restart) start together.
       const indexes = Array.from({ length: o.storageNodes }, (_, i) => i + 1);
@@ -565,16 +563,50 @@ export class LocalCluster {
     service.onUnexpectedExit = (code, signal) => this.onUnexpectedExit?.(name, code, signal, service.logFile);
   }
 
+  /**
+   * Starts meta on `port` (0: a free one). After a crash (`meta.kill()`), `restartMeta()` starts it
+   * again on its old data dir and its old port, so storage nodes and clients find it again.
+   */
+  private async startMetaProcess(port: number, signal?: AbortSignal): Promise<ServiceProcess<MetaReady>> {
+    const o = this.options;
+    this.meta = await startMeta({
+      dataDir: this.dataDir,
+      host: o.host,
+      port,
+      metricsPort: o.metricsPort,
+      replicas: o.replicas,
+      storageNodes: o.storageNodes,
+      preset: o.preset,
+      logFile: join(this.logDir, 'meta.log'),
+      readyTimeoutMs: o.readyTimeoutMs,
+      signal,
+      entry: o.entries.meta,
+      env: o.env,
+      detached: o.detached,
+    });
+    this.watch('meta', this.meta);
+    return this.meta;
+  }
+
+  /** Restarts a stopped (killed) meta process on its old data dir and port. */
+  async restartMeta(): Promise<ServiceProcess<MetaReady>> {
+    if (this.meta.running) throw new Error(`meta is still running (pid ${this.meta.pid})`);
+    const port = Number(this.meta.ready.addr.slice(this.meta.ready.addr.lastIndexOf(':') + 1));
+    return this.startMetaProcess(port);
+  }
+
   /** Starts (or restarts, on its old data) storage node `index`. */
   async startStorageNode(index: number, signal?: AbortSignal): Promise<ServiceProcess<StorageReady>> {
     const existing = this.storage.get(index);
     if (existing?.running) throw new Error(`storage-${index} is already running (pid ${existing.pid})`);
     const o = this.options;
+    const override = o.storageOverrides[index] ?? {};
     const service = await startStorage({
       name: `storage-${index}`,
       dataDir: this.storageDataDir(index),
       meta: this.meta.ready.addr,
-      host: o.host,
+      host: override.host ?? o.host,
+      commandPrefix: override.commandPrefix,
       port: o.port === 0 ? 0 : o.port + index,
       metricsPort: o.metricsPort === 0 ? 0 : o.metricsPort + index,
       targets: o.targetsPerNode,

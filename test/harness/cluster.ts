@@ -23,6 +23,10 @@ export interface ClusterOptions {
   entries?: ServiceEntries;
   /** Extra environment for every server process. */
   env?: Record<string, string>;
+  /** Listen host of every process (default 127.0.0.1). */
+  host?: string;
+  /** Per storage index (1-based): another host and/or a command prefix (a network namespace). */
+  storageOverrides?: Record<number, { host?: string; commandPrefix?: string[] }>;
 }
 
 export interface TestCluster {
@@ -38,6 +42,10 @@ export interface TestCluster {
   killNode(id: number, signal?: NodeJS.Signals): Promise<void>;
   /** Starts a stopped storage node again on its old data dir; resolves with its new info. */
   restartNode(id: number): Promise<StorageNodeInfo>;
+  /** Signals the meta process (default SIGKILL) and waits for it to exit. */
+  killMeta(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a killed meta again on its old data dir and port (same metaAddress). */
+  restartMeta(): Promise<void>;
   /** Every pid the cluster started (running or not). */
   pids(): number[];
   /** Stops clients and processes, removes the temp dir. Idempotent. */
@@ -95,6 +103,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       metricsPort: 0,
       entries: options.entries,
       env: options.env,
+      host: options.host,
+      storageOverrides: options.storageOverrides,
       // In the test runner's process group: a Ctrl-C of vitest reaches the servers too.
       detached: false,
     });
@@ -130,6 +140,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       const service = await local.startStorageNode(index);
       const info = local.nodes().find((n) => n.id === service.ready.id)!;
       return info;
+    },
+    async killMeta(signal = 'SIGKILL') {
+      if (!local.meta.running) return;
+      local.meta.kill(signal);
+      await local.meta.exited();
+    },
+    async restartMeta() {
+      await local.restartMeta();
     },
     pids() {
       return local.pids();

@@ -78,7 +78,10 @@ export async function dumpFileChunks(clients: StorageClients, routing: RoutingIn
   return rows;
 }
 
-/** The committed bytes of one chunk as one replica (node) serves them. */
+/** Bytes a storage node answers per BatchRead call in the test preset (it refuses more). */
+const READ_PIECE_BYTES = 256 * 1024;
+
+/** The committed bytes of one chunk as one replica (node) serves them (read in pieces). */
 export async function readChunkFrom(
   clients: StorageClients,
   address: string,
@@ -87,17 +90,50 @@ export async function readChunkFrom(
   length: number,
 ): Promise<Buffer> {
   const client = clients.get(address);
-  const response = await callUnary(
-    client,
-    client.batchRead,
-    { ios: [{ chainId: chain.chainId, chainVersion: chain.chainVersion, chunk, offset: 0, length }] },
-    'storage.BatchRead',
-    { timeoutMs: 30_000 },
-  );
-  const result = response.results[0];
-  if (result === undefined) throw new Error('BatchRead returned no result');
-  if (result.status !== undefined && result.status.code !== 0) {
-    throw new Error(`BatchRead of ${chunk.ino}/${chunk.index} on ${address}: code ${result.status.code} ${result.status.message}`);
+  const pieces: Buffer[] = [];
+  for (let offset = 0; offset < length; offset += READ_PIECE_BYTES) {
+    const want = Math.min(READ_PIECE_BYTES, length - offset);
+    const response = await callUnary(
+      client,
+      client.batchRead,
+      { ios: [{ chainId: chain.chainId, chainVersion: chain.chainVersion, chunk, offset, length: want }] },
+      'storage.BatchRead',
+      { timeoutMs: 30_000 },
+    );
+    const result = response.results[0];
+    if (result === undefined) throw new Error('BatchRead returned no result');
+    if (result.status !== undefined && result.status.code !== 0) {
+      throw new Error(`BatchRead of ${chunk.ino}/${chunk.index} on ${address}: code ${result.status.code} ${result.status.message}`);
+    }
+    pieces.push(Buffer.from(result.data));
+    if (result.data.length < want) break;
   }
-  return Buffer.from(result.data);
+  return Buffer.concat(pieces);
+}
+
+/**
+ * Differences between the replicas of every chain of the table (all files, ino 0 = everything):
+ * for every chunk, each of the chain's `replicas` targets must hold it with the same committed
+ * version, length and CRC, and nothing pending. Empty when every chain's replicas are identical.
+ * Also returns the rows, for callers that check bytes.
+ */
+export async function replicaDifferences(
+  clients: StorageClients,
+  routing: RoutingInfo,
+  replicas: number,
+): Promise<{ differences: string[]; rows: ReplicaChunk[] }> {
+  const rows = await dumpFileChunks(clients, routing, 0);
+  const byChunk = new Map<string, ReplicaChunk[]>();
+  for (const row of rows) {
+    const key = `chain ${row.chainId} chunk ${row.meta.chunk!.ino}/${row.meta.chunk!.index}`;
+    byChunk.set(key, [...(byChunk.get(key) ?? []), row]);
+  }
+  const differences: string[] = [];
+  for (const [key, copies] of byChunk) {
+    const shown = copies.map((c) => `t${c.targetId}:v${c.meta.commitVersion}/${c.meta.updateVersion} len ${c.meta.length} crc ${c.meta.crc32c}`).join(', ');
+    if (copies.length !== replicas) differences.push(`${key}: on ${copies.length} of ${replicas} replicas (${shown})`);
+    else if (new Set(copies.map((c) => `${c.meta.commitVersion}:${c.meta.length}:${c.meta.crc32c}`)).size !== 1) differences.push(`${key}: replicas differ (${shown})`);
+    else if (copies.some((c) => c.meta.updateVersion !== c.meta.commitVersion)) differences.push(`${key}: pending update (${shown})`);
+  }
+  return { differences, rows };
 }
