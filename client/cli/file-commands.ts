@@ -286,8 +286,18 @@ export async function get(ctx: CommandContext, src: string, dst: string, options
       cliPath: target,
     });
   }
-  const partial = localJoin(dirname(target), `.${basename(target)}.spindle-part-${process.pid}`);
   const progress = createProgress({ progress: options.progress, label: `get ${basename(path)}`, totalBytes: Number(s.size) });
+  const existing = await fsp.stat(target).catch(() => undefined);
+  if (existing !== undefined && !existing.isFile()) {
+    // A device, FIFO or socket (e.g. /dev/null): write into it; renaming over it would replace it.
+    try {
+      await withPath(path, pipeline(ctx.client.createReadStream(path), progress.counter(), createWriteStream(target), { signal: ctx.signal }));
+    } finally {
+      progress.stop();
+    }
+    return target;
+  }
+  const partial = localJoin(dirname(target), `.${basename(target)}.spindle-part-${process.pid}`);
   try {
     await withPath(
       path,

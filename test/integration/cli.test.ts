@@ -2,9 +2,10 @@
 // line, put/get of a random file round-trips with the same sha256, the file commands answer
 // with the documented exit codes and `spindle: <path>: <message> (CODE)` errors, a second `up`
 // on the same data dir finds the data again, and Ctrl-C (SIGINT) stops every process.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -153,6 +154,21 @@ describe('file commands', () => {
     expect(createHash('sha256').update(piped.stdout).digest('hex')).toBe(sourceSha);
     expect(piped.stderr).toContain('get random.bin');
   }, 300_000);
+
+  it('get into a FIFO (like /dev/null) writes through it instead of replacing it', async () => {
+    expect((await spindle(['put', '-', '/fifo-src.txt'], { input: Buffer.from('through the pipe\n') })).code).toBe(0);
+    const fifo = join(work, 'out.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const received = new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      createReadStream(fifo).on('data', (c) => chunks.push(c as Buffer)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+    });
+    const get = await spindle(['get', '/fifo-src.txt', fifo]);
+    expect(get.code).toBe(0);
+    expect((await received).toString()).toBe('through the pipe\n');
+    expect((await stat(fifo)).isFIFO()).toBe(true);
+    expect((await spindle(['rm', '/fifo-src.txt'])).code).toBe(0);
+  }, 60_000);
 
   it('ls, stat, cat, cp, mv, du and df work and exit 0', async () => {
     expect((await spindle(['put', '-', '/data/hello.txt'], { input: Buffer.from('hello spindle\n') })).code).toBe(0);
