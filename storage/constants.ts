@@ -69,8 +69,12 @@ export const FORWARD_RETRY_TOTAL_MS = 15_000;
 
 /** A routing fetch triggered by a newer chain version in a request waits at most this long. */
 export const ROUTING_REFRESH_TIMEOUT_MS = 5_000;
-/** Mgmt calls (register, heartbeat, routing) give up after this long. */
+/** Mgmt calls (register, heartbeat, routing) give up after this long (a heartbeat after half the lease at most). */
 export const MGMT_CALL_TIMEOUT_MS = 5_000;
+/** Heartbeats outstanding at once: a stalled one does not stop the next tick from renewing the lease. */
+export const HEARTBEATS_IN_FLIGHT_MAX = 2;
+/** A target's disk capacity (statfs, on libuv's threadpool) is refreshed in the background at most this often. */
+export const CAPACITY_REFRESH_MS = 10_000;
 
 /** Largest chunk index: ino ‖ index keys are 8 + 8 bytes, and JS integers stay exact below 2^53. */
 export const CHUNK_INDEX_MAX = Number.MAX_SAFE_INTEGER;

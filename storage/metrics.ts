@@ -21,6 +21,10 @@ export class StorageMetrics {
   readonly dedupeReplays: Counter;
   readonly forwardRetries: Counter;
   readonly heartbeatFailures: Counter;
+  /** Send → answer of successful heartbeats (the lease is renewed from the send time). */
+  readonly heartbeatSeconds: Histogram;
+  /** Largest event-loop delay seen in the last heartbeat period (perf_hooks). */
+  readonly eventLoopDelayMax: Gauge;
   readonly chunkRepairs: Counter;
   readonly routingVersion: Gauge;
 
@@ -62,6 +66,17 @@ export class StorageMetrics {
     this.heartbeatFailures = new Counter({
       name: 'spindle_storage_heartbeat_failures_total',
       help: 'Heartbeats to the cluster manager that failed',
+      registers,
+    });
+    this.heartbeatSeconds = new Histogram({
+      name: 'spindle_storage_heartbeat_duration_seconds',
+      help: 'Round trip of successful heartbeats to the cluster manager',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.eventLoopDelayMax = new Gauge({
+      name: 'spindle_storage_event_loop_delay_max_seconds',
+      help: 'Largest event-loop delay of the storage process in the last heartbeat period',
       registers,
     });
     this.chunkRepairs = new Counter({

@@ -2,6 +2,13 @@
 // with backoff while the manager is not up yet), routing fetches (single-flight: concurrent
 // callers share one fetch), and the lease rule — a node that could not renew with the manager for
 // half the lease stops serving until it renews (DESIGN §4).
+//
+// The lease is renewed from the time a heartbeat was *sent* (not answered): the manager counts a
+// node's silence from the last heartbeat it received, which is later, so a node always stops
+// serving before the manager moves its chains on. A heartbeat answered later than half the lease
+// after its send cannot renew anything, so that is its deadline (MGMT_CALL_TIMEOUT_MS at most).
+// The manager link has its own HTTP/2 connection (a local subchannel pool), so heartbeats never
+// queue behind other traffic of the process to the same address.
 import type { Logger } from 'pino';
 import type { Clock, Rng } from '../common/clock.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
@@ -37,7 +44,7 @@ export class MgmtAgent {
   private closed = false;
 
   constructor(private readonly options: MgmtAgentOptions) {
-    this.client = new MgmtClient(options.metaAddress, insecureChannel(), CHANNEL_OPTIONS);
+    this.client = new MgmtClient(options.metaAddress, insecureChannel(), { ...CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
   }
 
   /** Registers, retrying retryable failures (manager not up yet) until it succeeds or `signal` aborts. */
@@ -50,7 +57,7 @@ export class MgmtAgent {
           timeoutMs: MGMT_CALL_TIMEOUT_MS,
           signal,
         });
-        this.lastRenewedMs = sentMs;
+        this.renewed(sentMs);
         this.applyRouting(response.routing);
         return response;
       } catch (err) {
@@ -64,11 +71,24 @@ export class MgmtAgent {
     }
   }
 
-  async heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> {
-    const sentMs = this.options.clock.nowMs();
-    const response = await callUnary(this.client, this.client.heartbeat, request, 'mgmt.Heartbeat', { timeoutMs: MGMT_CALL_TIMEOUT_MS });
-    this.lastRenewedMs = sentMs;
-    return response;
+  /** Sends a heartbeat; on success the lease counts from its send time. Returns the round trip too. */
+  async heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse & { roundTripMs: number }> {
+    const { clock, nodeLeaseMs } = this.options;
+    const sentMs = clock.nowMs();
+    const timeoutMs = Math.max(1, Math.min(MGMT_CALL_TIMEOUT_MS, Math.floor(nodeLeaseMs / 2)));
+    const response = await callUnary(this.client, this.client.heartbeat, request, 'mgmt.Heartbeat', { timeoutMs });
+    this.renewed(sentMs);
+    return { ...response, roundTripMs: clock.nowMs() - sentMs };
+  }
+
+  /** Milliseconds since the send time of the last renewal (undefined before registration). */
+  sinceRenewalMs(): number | undefined {
+    return this.lastRenewedMs === undefined ? undefined : this.options.clock.nowMs() - this.lastRenewedMs;
+  }
+
+  /** Heartbeats may overlap and answer out of order: the lease counts from the latest send. */
+  private renewed(sentMs: number): void {
+    this.lastRenewedMs = Math.max(this.lastRenewedMs ?? sentMs, sentMs);
   }
 
   /** Whether the lease is fresh enough to serve requests. */

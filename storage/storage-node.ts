@@ -231,7 +231,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
           localState: localStates.of(t.targetId),
           path: t.path,
           usedBytes: t.engine.usedBytes(),
-          capacityBytes: await t.capacityBytes(),
+          capacityBytes: t.cachedCapacityBytes(),
         })),
       );
     const resync = new ResyncWorker({
@@ -255,6 +255,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       targetReports,
       resyncProgress: () => resync.progress(),
       intervalMs: config.heartbeatIntervalMs,
+      leaseMs: config.nodeLeaseMs,
       clock,
       logger: nodeLogger.child({ component: 'storage.heartbeat' }),
       metrics,

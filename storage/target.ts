@@ -5,8 +5,13 @@ import { systemClock } from '../common/clock.js';
 import { TARGETS_PER_NODE_MAX } from '../common/constants.js';
 import { ChannelRecords } from './channel-records.js';
 import { ChunkEngine } from './chunk-engine/chunk-engine.js';
+import { CAPACITY_REFRESH_MS } from './constants.js';
 
 export class StorageTarget {
+  private capacity = 0;
+  private capacityAtMs = -Infinity;
+  private capacityRefresh: Promise<void> | undefined;
+
   private constructor(
     readonly localIndex: number,
     readonly path: string,
@@ -25,7 +30,29 @@ export class StorageTarget {
       await engine.close();
       throw err;
     }
-    return new StorageTarget(localIndex, path, engine, targetIdOf(options.nodeId, localIndex), channels);
+    const target = new StorageTarget(localIndex, path, engine, targetIdOf(options.nodeId, localIndex), channels);
+    await target.refreshCapacity();
+    return target;
+  }
+
+  /**
+   * The disk capacity from the last statfs, for heartbeats: answered from memory, and refreshed in
+   * the background when older than CAPACITY_REFRESH_MS. statfs runs on libuv's threadpool, which
+   * block writes and fsyncs keep busy under load; a heartbeat must not queue behind them.
+   */
+  cachedCapacityBytes(): number {
+    if (Date.now() - this.capacityAtMs >= CAPACITY_REFRESH_MS) void this.refreshCapacity();
+    return this.capacity;
+  }
+
+  private refreshCapacity(): Promise<void> {
+    this.capacityRefresh ??= (async () => {
+      this.capacity = await this.capacityBytes();
+      this.capacityAtMs = Date.now();
+    })().finally(() => {
+      this.capacityRefresh = undefined;
+    });
+    return this.capacityRefresh;
   }
 
   /** Capacity of the disk under the target (0 if unknown). */
