@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { SpindleClient } from '../../client/index.js';
 import { useCluster } from '../harness/cluster.js';
+import { routingOf } from '../harness/replicas.js';
 import { allServing, expectReplicasIdentical, expectSame, MiB, waitFor, waitForRouting, WriteStream } from './support.js';
 
 const REPLICAS = 3;
@@ -90,6 +91,7 @@ describe('kill -9 and restart of meta during a workload', () => {
     await waitFor('a workload before the kill', () => items() >= 30 && stream.ackedBytes >= 8 * MiB, 120_000);
     const ackedBeforeKill = workers.map((w) => w.items.length);
     const syncedBeforeKill = syncedLength;
+    const chainsBefore = (await routingOf(c.metaAddress)).chains.map((x) => ({ chainId: x.chainId, chainVersion: x.chainVersion, targetIds: x.targetIds }));
     const killedAt = Date.now();
     await c.killMeta('SIGKILL');
     await c.restartMeta();
@@ -99,6 +101,9 @@ describe('kill -9 and restart of meta during a workload', () => {
     await waitForRouting(c.metaAddress, 'every target serving after the meta restart', allServing, 60_000);
     const servingAt = Date.now();
     const servingMs = servingAt - killedAt;
+    // The manager did not reconfigure any chain: it gave the silent nodes a fresh failure timeout.
+    const chainsAfter = (await routingOf(c.metaAddress)).chains.map((x) => ({ chainId: x.chainId, chainVersion: x.chainVersion, targetIds: x.targetIds }));
+    expect(chainsAfter, 'chains after the meta restart').toEqual(chainsBefore);
     // Clients resume: each worker completes new operations, and the stream goes on.
     const resumeFrom = workers.map((w) => w.items.length);
     const bytesAtRestart = stream.ackedBytes;

@@ -1,9 +1,10 @@
 // A storage client that runs inside the isolated network namespace of test/faults/partition.test.ts
 // (`ip netns exec NS node --import tsx netns-probe.ts '<json args>'`): the one client that can
 // still reach the cut-off node — like a client stuck on the wrong side of the partition with an old
-// routing. It prints {"ready":true}; on the line "go" (sent at the cut) it reads a committed chunk
-// from the node as the chain's old head every `pollMs` until refused, then sends a conflicting write
-// to it with the old chain version; prints one JSON line with the outcomes and exits.
+// routing. It prints {"ready":true}; from the line "go" (sent at the cut) to the line "stop" it reads
+// a committed chunk from the node as the chain's old head every `pollMs`, recording when each read
+// that succeeded was sent; at the first refusal it sends a conflicting write with the old chain
+// version and prints {"refusal","write"}. At "stop" it prints one JSON line with the outcomes and exits.
 import { createInterface } from 'node:readline';
 import { crc32c } from '../../common/crc32c.js';
 import { asSpindleError, ErrorCode } from '../../common/errors.js';
@@ -42,27 +43,42 @@ async function main(): Promise<void> {
   const warm = await read();
   process.stdout.write(`${JSON.stringify({ ready: true, warm })}\n`);
   const lines = createInterface({ input: process.stdin });
-  await new Promise<void>((resolve) => lines.once('line', () => resolve()));
+  const next = () => new Promise<void>((resolve) => lines.once('line', () => resolve()));
+  await next();
+  let stop = false;
+  void next().then(() => {
+    stop = true;
+  });
   const goAt = Date.now();
   let readsOk = 0;
+  let lastOkSentAt = 0;
+  let readsRefused = 0;
   let refusal = '';
   let refusedAt = 0;
-  while (Date.now() - goAt < args.maxMs) {
+  let write = '';
+  while (!stop && Date.now() - goAt < args.maxMs) {
+    const sentAt = Date.now();
     const outcome = await read();
-    if (outcome !== 'ok') {
-      refusal = outcome;
-      refusedAt = Date.now();
-      break;
+    if (outcome === 'ok') {
+      readsOk++;
+      lastOkSentAt = sentAt;
+    } else {
+      readsRefused++;
+      if (refusal === '') {
+        refusal = outcome;
+        refusedAt = Date.now();
+        // A conflicting write to the old head, with the old chain version.
+        const bytes = Buffer.alloc(args.chunkSize, 0x5a);
+        write = await callUnary(client, client.write, {
+          tag: { clientId: 'netns-probe', requestId: 1 }, chainId: args.chainId, chainVersion: args.chainVersion, chunk: args.chunk,
+          type: UpdateType.WRITE, offset: 0, data: bytes, dataCrc32c: crc32c(bytes), chunkSizeBytes: args.chunkSize, channelId: 1, seqnum: 1,
+        }, 'storage.Write', { timeoutMs: 5_000 }).then(() => 'acknowledged', codeOf);
+        process.stdout.write(`${JSON.stringify({ refusal, write })}\n`);
+      }
     }
-    readsOk++;
     await new Promise((resolve) => setTimeout(resolve, args.pollMs));
   }
-  const bytes = Buffer.alloc(args.chunkSize, 0x5a);
-  const write = await callUnary(client, client.write, {
-    tag: { clientId: 'netns-probe', requestId: 1 }, chainId: args.chainId, chainVersion: args.chainVersion, chunk: args.chunk,
-    type: UpdateType.WRITE, offset: 0, data: bytes, dataCrc32c: crc32c(bytes), chunkSizeBytes: args.chunkSize, channelId: 1, seqnum: 1,
-  }, 'storage.Write', { timeoutMs: 5_000 }).then(() => 'acknowledged', codeOf);
-  process.stdout.write(`${JSON.stringify({ goAt, refusedAt, readsOk, refusal, write, readAfter: await read() })}\n`);
+  process.stdout.write(`${JSON.stringify({ goAt, refusedAt, readsOk, lastOkSentAt, readsRefused, refusal, write })}\n`);
   client.close();
   lines.close();
 }

@@ -4,9 +4,10 @@
 // namespace the test made. nftables rules inside the namespace then drop everything on its veth (no
 // RST, no ICMP: connections just go silent), while the node keeps running. Shows:
 // - the isolated node stops serving by itself after half its lease: a client inside the namespace
-//   (test/faults/netns-probe.ts, the only one that can still reach it) gets its reads refused with
-//   TARGET_NOT_SERVING — before the manager names a new head — and a conflicting write sent to it as
-//   the old head with the old chain version is refused;
+//   (test/faults/netns-probe.ts, the only one that can still reach it, polling reads every 20 ms)
+//   gets its reads refused with TARGET_NOT_SERVING, and a conflicting write sent to it as the old
+//   head with the old chain version is refused; no read it answered was sent after the new head had
+//   acknowledged an overwrite of the same chunk (no stale read);
 // - the manager declares it failed and reconfigures its chains; the host clients' writes go on
 //   (none fails) and an overwrite of the same chunk through the new head is acknowledged: after
 //   healing the file holds that overwrite, not the probe's bytes (no split brain);
@@ -138,7 +139,7 @@ describe.skipIf(skip !== undefined)('network partition of a storage node (networ
     // The probe inside the namespace, connected before the cut.
     probe = spawn('ip', ['netns', 'exec', NS, process.execPath, ...entryArgv('test/faults/netns-probe.ts', [JSON.stringify({
       address: victim.addr, chainId: headed.chainId, chainVersion: headed.chainVersion, chunk: { ino: a.ino, index },
-      chunkSize: MiB, pollMs: 20, maxMs: 20_000,
+      chunkSize: MiB, pollMs: 20, maxMs: 120_000,
     })])], { stdio: ['pipe', 'pipe', 'inherit'] });
     const probeLines: string[] = [];
     createInterface({ input: probe.stdout! }).on('line', (line) => probeLines.push(line));
@@ -167,16 +168,22 @@ describe.skipIf(skip !== undefined)('network partition of a storage node (networ
     const overwrite = randomBytes(MiB);
     const ah = await client.open('/p/a.bin', 'r+');
     await ah.writeBytes(overwrite, index * MiB);
+    const overwriteAckedAt = Date.now();
     await ah.close();
     overwrite.copy(original, index * MiB);
 
     // The probe: reads refused once half the lease ran out, the conflicting write refused.
-    await waitFor('the probe result', () => probeLines.length >= 2, 60_000);
-    const outcome = JSON.parse(probeLines[1]!) as { goAt: number; refusedAt: number; readsOk: number; refusal: string; write: string; readAfter: string };
+    await waitFor('the probe to be refused', () => probeLines.length >= 2, 60_000);
+    probe.stdin!.write('stop\n');
+    await waitFor('the probe result', () => probeLines.length >= 3, 60_000);
+    const outcome = JSON.parse(probeLines[2]!) as {
+      goAt: number; refusedAt: number; readsOk: number; lastOkSentAt: number; readsRefused: number; refusal: string; write: string;
+    };
     expect(outcome.refusal, 'a read at the isolated old head').toBe('TARGET_NOT_SERVING');
     expect(['TARGET_NOT_SERVING', 'CHAIN_VERSION_MISMATCH', 'NOT_CHAIN_HEAD'], 'a conflicting write at the isolated old head').toContain(outcome.write);
-    // It stopped serving before the manager named a new head: never two heads.
-    expect(outcome.refusedAt).toBeLessThan(detectedAt);
+    // No stale read: the isolated replica answered no read sent after the new head acknowledged the
+    // overwrite (its lease stopped it before the manager moved its chains).
+    expect(outcome.lastOkSentAt, 'last read the isolated node answered').toBeLessThan(overwriteAckedAt);
 
     // Writes go on without it.
     await waitFor('writes to go on during the partition', () => stream.ackedBytes >= stream.marks.get('cut')! + 8 * MiB || stream.next >= data.length, 120_000);
@@ -201,7 +208,8 @@ describe.skipIf(skip !== undefined)('network partition of a storage node (networ
       { ino: handle.ino, data, chunkSize: MiB },
     ], 4);
     console.log('partition-timings', JSON.stringify({
-      stoppedServingMs: outcome.refusedAt - outcome.goAt, detectedMs: detectedAt - cutAt, probeWrite: outcome.write,
+      stoppedServingMs: outcome.refusedAt - outcome.goAt, lastReadServedMs: outcome.lastOkSentAt - outcome.goAt, detectedMs: detectedAt - cutAt,
+      overwriteAckedMs: overwriteAckedAt - cutAt, probeReads: { ok: outcome.readsOk, refused: outcome.readsRefused }, probeWrite: outcome.write,
       mibWrittenDuringCut: (stream.marks.get('heal')! - stream.marks.get('cut')!) / MiB, servingAfterHealMs: servingMs, bytesCopied,
     }));
   }, 240_000);
