@@ -129,12 +129,13 @@ export class WriteStream {
 /**
  * Every replica of every chain holds the same chunks (version, length, CRC, nothing pending); the
  * chunks of `files` also hold the expected bytes: their CRC everywhere, and the bytes themselves on
- * every replica for every `byteSampleEvery`-th chunk.
+ * every replica for every `byteSampleEvery`-th chunk. With `acknowledgedChunks`, only those must
+ * exist (the others were written by writes that failed).
  */
 export async function expectReplicasIdentical(
   metaAddress: string,
   replicas: number,
-  files: Array<{ ino: number; data: Buffer; chunkSize: number }>,
+  files: Array<{ ino: number; data: Buffer; chunkSize: number; acknowledgedChunks?: Set<number> }>,
   byteSampleEvery = 8,
 ): Promise<number> {
   const storage = new StorageClients();
@@ -146,7 +147,13 @@ export async function expectReplicasIdentical(
       const mine = rows.filter((r) => r.meta.chunk!.ino === file.ino);
       const byIndex = new Map<number, ReplicaChunk[]>();
       for (const row of mine) byIndex.set(row.meta.chunk!.index, [...(byIndex.get(row.meta.chunk!.index) ?? []), row]);
-      expect(byIndex.size, `chunks of inode ${file.ino}`).toBe(Math.ceil(file.data.length / file.chunkSize));
+      if (file.acknowledgedChunks === undefined) {
+        expect(byIndex.size, `chunks of inode ${file.ino}`).toBe(Math.ceil(file.data.length / file.chunkSize));
+      } else {
+        // A write that failed (never acknowledged) may have left its chunk or not; every acknowledged one is there.
+        const missing = [...file.acknowledgedChunks].filter((index) => !byIndex.has(index));
+        expect(missing, `acknowledged chunks of inode ${file.ino} missing`).toEqual([]);
+      }
       for (const [index, copies] of byIndex) {
         const want = file.data.subarray(index * file.chunkSize, (index + 1) * file.chunkSize);
         expect(copies[0]!.meta.crc32c, `CRC of chunk ${file.ino}/${index}`).toBe(crc32c(want));
