@@ -6,13 +6,14 @@ import { dirname, join } from 'node:path';
 import { BenchContext } from './context.js';
 import { limitsSuite } from './limits.js';
 import { metaSuite } from './meta.js';
+import { mountSuite } from './mount.js';
 import { ProgressLine } from './progress.js';
 import { randReadSuite } from './rand-read.js';
 import { markdownTable, svgChart } from './render.js';
 import { seqReadSuite } from './seq-read.js';
 import { seqWriteSuite } from './seq-write.js';
 import type { Suite } from './suite.js';
-import type { BenchOptions, BenchRow, SuiteName } from './types.js';
+import { SUITES, type BenchOptions, type BenchRow, type SuiteName } from './types.js';
 
 export { parseBenchArgs, BenchUsageError, BENCH_USAGE } from './options.js';
 export { markdownTable, svgChart } from './render.js';
@@ -24,6 +25,7 @@ export const SUITE_TABLE: Record<SuiteName, Suite> = {
   'seq-write': seqWriteSuite,
   'rand-read': randReadSuite,
   meta: metaSuite,
+  mount: mountSuite,
 };
 
 export interface BenchReport {
@@ -61,14 +63,14 @@ export async function runBench(options: BenchOptions, signal?: AbortSignal): Pro
     }
   }
   progress.clear();
-  const title = `spindle bench ${options.suites.length === 5 ? 'all' : options.suites.join(',')}${options.quick ? ' --quick' : ''}: figure ÷ raw limit (same run)`;
+  const title = `spindle bench ${options.suites.length === SUITES.length ? 'all' : options.suites.join(',')}${options.quick ? ' --quick' : ''}: figure ÷ raw limit (same run)`;
   const report: BenchReport = { rows, markdown: markdownTable(rows), svg: svgChart(rows, { title }), seconds: (Date.now() - t0) / 1000, failures };
   if (options.json !== undefined) {
     mkdirSync(dirname(options.json), { recursive: true });
     writeFileSync(options.json, `${JSON.stringify(rows, null, 2)}\n`);
   }
   if (options.out !== undefined) {
-    const base = options.suites.length === 5 ? 'all' : options.suites.join('+');
+    const base = options.suites.length === SUITES.length ? 'all' : options.suites.join('+');
     const stem = `${base}${options.quick ? '-quick' : ''}`;
     mkdirSync(options.out, { recursive: true });
     writeFileSync(join(options.out, `${stem}.json`), `${JSON.stringify(rows, null, 2)}\n`);

@@ -3,7 +3,7 @@
 // on and the allocator settings of the processes that produced it, so rows from different runs
 // can be compared without the command line that made them.
 
-export const SUITES = ['limits', 'seq-read', 'seq-write', 'rand-read', 'meta'] as const;
+export const SUITES = ['limits', 'seq-read', 'seq-write', 'rand-read', 'meta', 'mount'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface BenchOptions {

@@ -1,7 +1,8 @@
 // `spindle mount` against a real cluster: the mount runs as its own process (`spindle mount DIR`)
 // and ordinary tools — cp, diff, dd, sha256sum, mv, rm, ln, truncate, chmod, touch, git, python3, fio —
-// work inside it (issue 5's acceptance list, with smaller sizes so the suite stays quick on two
-// cores: the 1 GiB dd is run by hand, see docs/mount.md).
+// work inside it (issue 5's acceptance list: a 300 MiB file in the cp -r tree and fio verify=crc32c
+// on 512 MiB files as the issue asks; the dd bs=1M + sha256sum file is 512 MiB instead of 1 GiB so
+// the file stays under ~5 minutes on the loaded 2-core machine — see docs/mount.md).
 //
 // Skipped only when the machine has no /dev/fuse. Leaves nothing behind: afterAll stops the mount
 // process by pid, detaches any mount still there, and stops the cluster.
@@ -21,12 +22,18 @@ if (!HAS_FUSE) console.warn('test/mount: skipped: /dev/fuse does not exist on th
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const spindleBin = join(repoRoot, 'bin', 'spindle.mjs');
-/** Size of the file written with dd bs=1M (the acceptance run uses 1 GiB by hand). */
-const DD_MIB = 256;
+/** Size of the file written with dd bs=1M: issue 5 asks for 1 GiB, but with it the file took 350 s
+ *  on the loaded 2-core machine (the 1 GiB dd + sha256sum alone 80–113 s); 512 MiB keeps the file
+ *  under ~5 minutes. The 1 GiB run is in docs/mount.md. */
+const DD_MIB = 512;
+/** Size of the largest file of the cp -r tree (issue 5: 300 MiB). */
+const TREE_BIG_MIB = 300;
 const MiB = 1024 * 1024;
-/** fio file sizes (the issue's 512 MiB run is done by hand). */
-const FIO_MIB = 64;
-const FIO_RANDOM_MIB = 16;
+/** fio file sizes (issue 5: 512 MiB, sequential and random write then verify). */
+const FIO_MIB = 512;
+const FIO_RANDOM_MIB = 512;
+/** Block size of the random fio job: 1 MiB (64 KiB random writes over 512 MiB take over 4 minutes here, see docs/mount.md). */
+const FIO_RANDOM_BS = '1M';
 /** Size of the dd during which a storage node is killed. */
 const KILL_DD_MIB = 128;
 
@@ -132,26 +139,31 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
     writeFileSync(join(src, 'one'), 'x');
     for (const size of [4095, 4096, 4097]) writeFileSync(join(src, 'sub', `k${size}`), randomBytes(size));
     writeFileSync(join(src, 'sub', 'deeper', 'ten-mib'), randomBytes(10 * MiB));
-    writeFileSync(join(src, 'sub', 'deeper', 'big'), randomBytes(40 * MiB + 123));
+    await ok(`head -c ${TREE_BIG_MIB * MiB + 123} /dev/urandom > ${src}/sub/deeper/big`);
     await ok(`ln -s sub/k4096 ${src}/link`);
-    await ok(`cp -r ${src} ${mnt}/tree`);
-    await ok(`diff -r ${src} ${mnt}/tree`);
-    await ok(`cp -r ${mnt}/tree ${work}/back`);
-    await ok(`diff -r ${src} ${work}/back`);
-    expect((await ok(`stat -c %s ${mnt}/tree/sub/deeper/big`)).trim()).toBe(String(40 * MiB + 123));
+    const long = { timeoutMs: 300_000 };
+    await ok(`cp -r ${src} ${mnt}/tree`, long);
+    await ok(`diff -r ${src} ${mnt}/tree`, long);
+    await ok(`cp -r ${mnt}/tree ${work}/back`, long);
+    await ok(`diff -r ${src} ${work}/back`, long);
+    expect((await ok(`stat -c %s ${mnt}/tree/sub/deeper/big`)).trim()).toBe(String(TREE_BIG_MIB * MiB + 123));
     expect((await ok(`readlink ${mnt}/tree/link`)).trim()).toBe('sub/k4096');
     // The same bytes through the client library: the mount wrote real Spindle files.
     const client = await cluster.client();
     expect((await client.stat('/tree/sub/deeper/ten-mib')).size).toBe(10 * MiB);
     expect(Buffer.compare(await client.readFile('/tree/sub/k4097'), readFileSync(join(src, 'sub', 'k4097')))).toBe(0);
-  }, 300_000);
+    // Free the temp space (local copies and the cluster's chunks) before the next test.
+    rmSync(src, { recursive: true, force: true });
+    rmSync(join(work, 'back'), { recursive: true, force: true });
+    await ok(`rm -r ${mnt}/tree`);
+  }, 600_000);
 
   it(`sha256sum of a ${DD_MIB} MiB file written with dd bs=1M matches`, async () => {
     const local = join(work, 'dd-src');
     await ok(`head -c ${DD_MIB * MiB} /dev/urandom > ${local}`);
     await ok(`dd if=${local} of=${mnt}/dd.bin bs=1M status=none`, { timeoutMs: 300_000 });
     const inside = (await ok(`sha256sum ${mnt}/dd.bin`, { timeoutMs: 300_000 })).split(' ')[0];
-    expect(inside).toBe(sha256File(local));
+    expect(inside).toBe((await ok(`sha256sum ${local}`, { timeoutMs: 300_000 })).split(' ')[0]);
     expect((await ok(`stat -c %s ${mnt}/dd.bin`)).trim()).toBe(String(DD_MIB * MiB));
     rmSync(local);
     await ok(`rm ${mnt}/dd.bin`);
@@ -347,7 +359,7 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
   it('fio with verify=crc32c: sequential and random writes, then verify', async () => {
     const common = `--ioengine=psync --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 --minimal`;
     const seq = await ok(`fio --name=seq --filename=${mnt}/fio-seq --size=${FIO_MIB}M --bs=1M --rw=write ${common}`, { cwd: work, timeoutMs: 300_000 });
-    const rnd = await ok(`fio --name=rnd --filename=${mnt}/fio-rnd --size=${FIO_RANDOM_MIB}M --bs=64k --rw=randwrite ${common}`, { cwd: work, timeoutMs: 300_000 });
+    const rnd = await ok(`fio --name=rnd --filename=${mnt}/fio-rnd --size=${FIO_RANDOM_MIB}M --bs=${FIO_RANDOM_BS} --rw=randwrite ${common}`, { cwd: work, timeoutMs: 300_000 });
     // Terse output: field 5 is the job's error number.
     expect(seq.split(';')[4]).toBe('0');
     expect(rnd.split(';')[4]).toBe('0');
