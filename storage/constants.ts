@@ -71,6 +71,14 @@ export const FORWARD_RETRY_TOTAL_MS = 15_000;
 export const ROUTING_REFRESH_TIMEOUT_MS = 5_000;
 /** Mgmt calls (register, heartbeat, routing) give up after this long (a heartbeat after half the lease at most). */
 export const MGMT_CALL_TIMEOUT_MS = 5_000;
+/**
+ * Longest gRPC reconnect backoff on the link to the manager. grpc-js defaults grow to 120 s, so
+ * after a manager outage of t seconds a node would reconnect up to ~0.6·t later — past the
+ * failure timeout a restarted manager grants — and be declared failed although healthy.
+ */
+export const MGMT_RECONNECT_BACKOFF_MAX_MS = 1_000;
+/** First reconnect backoff on the link to the manager. */
+export const MGMT_RECONNECT_BACKOFF_INITIAL_MS = 100;
 /** Heartbeats outstanding at once: a stalled one does not stop the next tick from renewing the lease. */
 export const HEARTBEATS_IN_FLIGHT_MAX = 2;
 /** A target's disk capacity (statfs, on libuv's threadpool) is refreshed in the background at most this often. */

@@ -21,7 +21,14 @@ import {
   type RegisterNodeRequest,
   type RegisterNodeResponse,
 } from '../proto/index.js';
-import { MGMT_CALL_TIMEOUT_MS, REGISTER_BACKOFF_MAX_MS, REGISTER_BACKOFF_MIN_MS, ROUTING_REFRESH_TIMEOUT_MS } from './constants.js';
+import {
+  MGMT_CALL_TIMEOUT_MS,
+  MGMT_RECONNECT_BACKOFF_INITIAL_MS,
+  MGMT_RECONNECT_BACKOFF_MAX_MS,
+  REGISTER_BACKOFF_MAX_MS,
+  REGISTER_BACKOFF_MIN_MS,
+  ROUTING_REFRESH_TIMEOUT_MS,
+} from './constants.js';
 import type { StorageMetrics } from './metrics.js';
 import type { RoutingView } from './routing-view.js';
 
@@ -44,7 +51,12 @@ export class MgmtAgent {
   private closed = false;
 
   constructor(private readonly options: MgmtAgentOptions) {
-    this.client = new MgmtClient(options.metaAddress, insecureChannel(), { ...CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
+    this.client = new MgmtClient(options.metaAddress, insecureChannel(), {
+      ...CHANNEL_OPTIONS,
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.initial_reconnect_backoff_ms': MGMT_RECONNECT_BACKOFF_INITIAL_MS,
+      'grpc.max_reconnect_backoff_ms': MGMT_RECONNECT_BACKOFF_MAX_MS,
+    });
   }
 
   /** Registers, retrying retryable failures (manager not up yet) until it succeeds or `signal` aborts. */
