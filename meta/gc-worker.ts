@@ -24,8 +24,11 @@ import type { StoragePort } from './storage-port.js';
 
 /** How long production waits after the last unlink before removing chunks (as 3FS's gc_file_delay). */
 export const GC_DELAY_PRODUCTION_MS = 5 * 60_000;
-/** The test preset's delay: long enough for a test to read an unlinked open file, short enough to watch GC happen. */
-export const GC_DELAY_TEST_MS = 1_000;
+/**
+ * The test preset's delay: long enough for a test on a loaded 2-core machine to keep reading an
+ * unlinked open file (1 s was not), short enough to watch GC happen.
+ */
+export const GC_DELAY_TEST_MS = 15_000;
 /** Files removed at once within a round: removeChunks already fans out over chains. */
 export const GC_CONCURRENCY = 4;
 /** Failing files remembered for backoff; beyond it the oldest failure is forgotten (and retried sooner). */
