@@ -28,7 +28,34 @@ export function fileTypeBits(type: InodeType): number {
 }
 
 /** Attributes of one entry, shaped like fs.Stats. */
-export class SpindleStats {
+/** The fs.Stats / fs.Dirent type predicates, from an inode type (Spindle has no devices, FIFOs or sockets). */
+abstract class TypedEntry {
+  protected abstract readonly type: InodeType;
+
+  isFile(): boolean {
+    return this.type === InodeType.FILE;
+  }
+  isDirectory(): boolean {
+    return this.type === InodeType.DIRECTORY;
+  }
+  isSymbolicLink(): boolean {
+    return this.type === InodeType.SYMLINK;
+  }
+  isBlockDevice(): boolean {
+    return false;
+  }
+  isCharacterDevice(): boolean {
+    return false;
+  }
+  isFIFO(): boolean {
+    return false;
+  }
+  isSocket(): boolean {
+    return false;
+  }
+}
+
+export class SpindleStats extends TypedEntry {
   readonly dev = 0;
   readonly rdev = 0;
   readonly ino: number;
@@ -54,9 +81,10 @@ export class SpindleStats {
   readonly layout: Layout | undefined;
   /** Bumped by every truncate. */
   readonly truncateVersion: number;
-  private readonly type: InodeType;
+  protected readonly type: InodeType;
 
   constructor(inode: Inode, options: { size?: number } = {}) {
+    super();
     this.type = inode.type;
     this.ino = inode.ino;
     this.mode = fileTypeBits(inode.type) | (inode.mode & 0o7777);
@@ -79,40 +107,20 @@ export class SpindleStats {
     this.truncateVersion = inode.truncateVersion;
   }
 
-  isFile(): boolean {
-    return this.type === InodeType.FILE;
-  }
-  isDirectory(): boolean {
-    return this.type === InodeType.DIRECTORY;
-  }
-  isSymbolicLink(): boolean {
-    return this.type === InodeType.SYMLINK;
-  }
-  isBlockDevice(): boolean {
-    return false;
-  }
-  isCharacterDevice(): boolean {
-    return false;
-  }
-  isFIFO(): boolean {
-    return false;
-  }
-  isSocket(): boolean {
-    return false;
-  }
 }
 
 /** One directory entry, shaped like fs.Dirent (readdir with withFileTypes). */
-export class SpindleDirent {
+export class SpindleDirent extends TypedEntry {
   readonly name: string;
   /** The directory listed. */
   readonly parentPath: string;
   /** Same as parentPath (the older node:fs name). */
   readonly path: string;
   readonly ino: number;
-  private readonly type: InodeType;
+  protected readonly type: InodeType;
 
   constructor(entry: DirEntry, parentPath: string) {
+    super();
     this.name = entry.name;
     this.parentPath = parentPath;
     this.path = parentPath;
@@ -120,27 +128,6 @@ export class SpindleDirent {
     this.type = entry.type;
   }
 
-  isFile(): boolean {
-    return this.type === InodeType.FILE;
-  }
-  isDirectory(): boolean {
-    return this.type === InodeType.DIRECTORY;
-  }
-  isSymbolicLink(): boolean {
-    return this.type === InodeType.SYMLINK;
-  }
-  isBlockDevice(): boolean {
-    return false;
-  }
-  isCharacterDevice(): boolean {
-    return false;
-  }
-  isFIFO(): boolean {
-    return false;
-  }
-  isSocket(): boolean {
-    return false;
-  }
 }
 
 /** Capacity and usage, in bytes and in fs.StatFs's block terms. */
