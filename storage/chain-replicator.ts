@@ -17,10 +17,34 @@
 // missed updates. The head holds every acknowledged write, so it re-replicates its whole chunk as
 // a REPLACE under a version above theirs, and the chain converges (no resync needed for it).
 //
-// A forward that fails with a retryable error (successor unreachable, timeout, routing lagging)
-// is retried with the same version and bytes until forwardTimeoutMs has passed; the successor
-// recognises a retry by version and content. If the chain changes meanwhile, or the budget runs
-// out, the local pending update is dropped and the error goes back (the client retries).
+// Forwarding never drops an update a successor may have committed (K1, docs/simulation.md; 3FS
+// does the same, research/3fs.md §2.3 step 7). Once a head or middle has sent an update, a
+// successor may commit it at any moment, so a node that dropped its pending update could leave the
+// nodes after it serving a version it never had. So a forward that fails with a retryable error
+// (successor unreachable, timeout, routing lagging) is retried with the same version and bytes —
+// past forwardTimeoutMs (which bounds each attempt, and after which routing is pulled on every
+// retry), and whatever the client does (its cancellation does not reach the forward) — until it
+// succeeds or the chain changes. When the chain changes, the node re-resolves its place from the
+// new routing and forwards to its new successor under the new chain version; that successor may
+// already hold the update (v <= committed answers with its committed state, an equal pending is
+// kept), and the usual comparison and repair apply. The pending update is dropped (aborted, error
+// back) only when this node is no longer in the chain in a writing role: a head that is no longer
+// the head, a replica that is not SERVING in the new chain (or was not SERVING — a SYNCING target
+// — before the change: it may have been OFFLINE in between, and its pending update may be older
+// than what the chain acknowledged since), a node that no longer hosts the chain — or when the
+// successor answers a non-retryable error. Why no replica then serves a version the chain
+// does not hold consistently:
+//   - the dropped pending was never committed here, so this node never served it; it left the
+//     chain's writing part only by failing (OFFLINE, moved to the end), so before it serves again
+//     it comes back WAITING → SYNCING and receives its chunks from its predecessor as full
+//     replaces — whatever it held before;
+//   - the nodes after it that committed the update are, from the new head on, the chain; every
+//     middle among them keeps forwarding the same way, so commits still run tail → head and a node
+//     holding version v means every node after it holds v. The new head serves v, and its next
+//     write builds on v. Nothing was acknowledged to the client for v unless the head committed,
+//     so a dropped v is at worst an unacknowledged write that took effect — allowed.
+// A non-retryable answer (e.g. CHECKSUM_MISMATCH, MISSING_UPDATE) means the successor did not
+// commit this update in that call; the head repairs such divergence (below).
 // RemoveChunks runs down the chain too: the successor removes first, then this node.
 import type { Logger } from 'pino';
 import type { Clock, Rng } from '../common/clock.js';
@@ -102,7 +126,7 @@ export class ChainReplicator {
     try {
       return await this.deps.locks.withLock(lockKey(target, chunk), async () => {
         // The chain may have changed while we waited for the lock.
-        const current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
+        let current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
         requireHead(current);
         // A retry of a write this replica already committed (it was sent to an earlier head of
         // the chain, or before a restart): answered from the channel record, not applied again.
@@ -122,8 +146,9 @@ export class ChainReplicator {
         let pending: PendingResult | undefined;
         try {
           for (let round = 0; ; round++) {
-            const step = await this.applyAndForward(current, target, chunk, update, request.chunkSizeBytes, version, () =>
+            const step = await this.applyAndForward(current, 'head', target, chunk, update, request.chunkSizeBytes, version, () =>
               engine.applyUpdate(chunk.ino, chunk.index, version, update), signal, clientWrite);
+            current = step.view;
             if (step.pending === undefined) throw step.error;
             pending = step.pending;
             if (round === 0) this.deps.metrics?.bytesWritten.inc(request.data.length);
@@ -177,7 +202,7 @@ export class ChainReplicator {
       this.deps.logger.debug({ chainId: view.chainId, from: request.fromTargetId, expected: view.predecessor.targetId }, 'update from an unexpected predecessor');
     }
     return this.deps.locks.withLock(lockKey(target, chunk), async () => {
-      const current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
+      let current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
       requireWritable(current);
       const engine = target.engine;
       const committed = engine.committed(chunk.ino, chunk.index);
@@ -197,9 +222,10 @@ export class ChainReplicator {
       // The same update already pending (a retried forward) is kept; anything else replaces it.
       const existing = engine.pendingOf(chunk.ino, chunk.index);
       const reuse = existing !== undefined && existing.version === version && existing.fingerprint === updateFingerprint(update);
-      const step = await this.applyAndForward(current, target, chunk, update, request.chunkSizeBytes, version, async () =>
+      const step = await this.applyAndForward(current, 'replica', target, chunk, update, request.chunkSizeBytes, version, async () =>
         reuse ? existing : engine.applyUpdate(chunk.ino, chunk.index, version, update), signal, request.clientWrite);
       const pending = step.pending;
+      current = step.view;
       try {
         if (pending === undefined) throw step.error;
         if (!reuse) this.deps.metrics?.bytesWritten.inc(request.data.length);
@@ -252,6 +278,7 @@ export class ChainReplicator {
    */
   private async applyAndForward(
     view: ChainView,
+    role: ForwardRole,
     target: StorageTarget,
     chunk: ChunkRef,
     update: ChunkUpdate,
@@ -260,13 +287,19 @@ export class ChainReplicator {
     apply: () => Promise<PendingResult>,
     signal: AbortSignal | undefined,
     clientWrite?: ClientWriteId,
-  ): Promise<{ pending: PendingResult | undefined; response: UpdateResponse | undefined; error: unknown }> {
+  ): Promise<{ pending: PendingResult | undefined; response: UpdateResponse | undefined; error: unknown; view: ChainView }> {
     const applying = apply();
-    const forwarding = this.forwardUpdate(view, target, chunk, update, chunkSizeBytes, version, applying, signal, clientWrite);
+    // The caller's signal (the client's or predecessor's cancellation) is not passed on: once
+    // sent, an update is forwarded until it succeeds or this node leaves the chain (header).
+    void signal;
+    const forwarding = this.forwardUpdate(view, role, target, chunk, update, chunkSizeBytes, version, applying, clientWrite);
     const [applied, forwarded] = await Promise.allSettled([applying, forwarding]);
-    if (applied.status === 'rejected') return { pending: undefined, response: undefined, error: applied.reason };
-    if (forwarded.status === 'rejected') return { pending: applied.value, response: undefined, error: forwarded.reason ?? new Error('forward failed') };
-    return { pending: applied.value, response: forwarded.value, error: undefined };
+    if (applied.status === 'rejected') {
+      const latest = forwarded.status === 'fulfilled' ? forwarded.value.view : view;
+      return { pending: undefined, response: undefined, error: applied.reason, view: latest };
+    }
+    if (forwarded.status === 'rejected') return { pending: applied.value, response: undefined, error: forwarded.reason ?? new Error('forward failed'), view };
+    return { pending: applied.value, response: forwarded.value.response, error: undefined, view: forwarded.value.view };
   }
 
   /**
@@ -276,16 +309,16 @@ export class ChainReplicator {
    */
   private async forwardUpdate(
     view: ChainView,
+    role: ForwardRole,
     target: StorageTarget,
     chunk: ChunkRef,
     update: ChunkUpdate,
     chunkSizeBytes: number,
     version: number,
     localApply: Promise<unknown>,
-    signal: AbortSignal | undefined,
     clientWrite?: ClientWriteId,
-  ): Promise<UpdateResponse | undefined> {
-    return this.forward(view, signal, 'storage.Update', async (client, successor, current) => {
+  ): Promise<{ response: UpdateResponse | undefined; view: ChainView }> {
+    return this.forwardUntilChainChanges(view, role, 'storage.Update', async (client, successor, current) => {
       let request: UpdateRequest = {
         chainId: current.chainId,
         chainVersion: current.chainVersion,
@@ -307,9 +340,102 @@ export class ChainReplicator {
       }
       return callUnary(client, client.update, request, `storage.Update to target ${successor.targetId}`, {
         timeoutMs: this.deps.config.forwardTimeoutMs,
-        signal,
       });
     });
+  }
+
+  /**
+   * Calls the chain successor until it answers (undefined response when this node is the tail),
+   * following chain changes: each attempt uses the current routing, re-resolved when the chain
+   * version changed. Throws only a non-retryable error, or when this node is no longer in the
+   * chain in `role` (see the file header). Returns the view the answer was obtained under.
+   */
+  private async forwardUntilChainChanges<T>(
+    admitted: ChainView,
+    role: ForwardRole,
+    what: string,
+    send: (client: StorageClient, successor: PeerTarget, view: ChainView) => Promise<T>,
+  ): Promise<{ response: T | undefined; view: ChainView }> {
+    const startedMs = this.deps.clock.nowMs();
+    let view = admitted;
+    let warned = false;
+    for (let attempt = 0; ; attempt++) {
+      const latest = await this.latestView(view, role);
+      if (latest !== undefined) {
+        if (latest.chainVersion !== view.chainVersion) {
+          this.deps.logger.info(
+            { what, chainId: view.chainId, from: view.chainVersion, to: latest.chainVersion, successor: latest.successor?.targetId },
+            'chain changed while forwarding; forwarding to the successor in the new chain',
+          );
+        }
+        view = latest;
+        const successor = view.successor;
+        if (successor === undefined) return { response: undefined, view };
+        try {
+          if (successor.address === '' || !receivesWrites(successor.state)) {
+            throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, `successor target ${successor.targetId} has no known address`);
+          }
+          return { response: await send(this.deps.peers.get(successor.address), successor, view), view };
+        } catch (err) {
+          const error = asSpindleError(err);
+          if (!forwardRetryable(error)) throw error;
+          this.deps.metrics?.forwardRetries.inc();
+          this.deps.logger.debug({ what, chainId: view.chainId, successor: successor.targetId, code: error.codeName, attempt }, 'forward retried');
+          const overBudget = this.deps.clock.nowMs() - startedMs >= this.deps.config.forwardTimeoutMs;
+          if (overBudget && !warned) {
+            warned = true;
+            this.deps.logger.warn(
+              { what, chainId: view.chainId, successor: successor.targetId, code: error.codeName },
+              'forward still failing after forwardTimeoutMs; retrying until it succeeds or the chain changes',
+            );
+          }
+          if (overBudget || (error.errorCode !== ErrorCode.RPC_UNAVAILABLE && error.errorCode !== ErrorCode.TIMEOUT)) {
+            await this.deps.refreshRouting(`successor of chain ${view.chainId} answered ${error.codeName}`);
+          }
+        }
+      }
+      const delayMs = Math.max(FORWARD_BACKOFF_MIN_MS, backoffDelayMs(attempt, FORWARD_BACKOFF_MIN_MS, FORWARD_BACKOFF_MAX_MS, this.deps.rng));
+      await this.deps.clock.sleep(delayMs);
+    }
+  }
+
+  /**
+   * The chain as this node now knows it: `previous` if its version is current, else the new view
+   * (throws when this node no longer has `role` in it); undefined when it cannot tell yet (lease
+   * lost: routing is unknown until it renews).
+   */
+  private async latestView(previous: ChainView, role: ForwardRole): Promise<ChainView | undefined> {
+    try {
+      return this.deps.resolver.recheck(previous.chainId, previous.chainVersion);
+    } catch (err) {
+      if (asSpindleError(err).errorCode !== ErrorCode.CHAIN_VERSION_MISMATCH) throw err;
+    }
+    let next: ChainView;
+    try {
+      next = (await this.deps.resolver.resolve(previous.chainId, 0, { allowAnyVersion: true })).view;
+    } catch (err) {
+      if (asSpindleError(err).errorCode === ErrorCode.TARGET_NOT_SERVING) return undefined;
+      throw err;
+    }
+    if (next.localTargetId !== previous.localTargetId) {
+      throw new SpindleError(ErrorCode.TARGET_NOT_FOUND, `target ${previous.localTargetId} is no longer in chain ${previous.chainId}`, { retryable: true });
+    }
+    if (role === 'head') requireHead(next);
+    requireWritable(next);
+    // Only a target that stayed SERVING keeps its update across a chain change. One that was
+    // OFFLINE in between (its lease expired, say) and came back SYNCING must not: its pending
+    // update may be older than what the chain acknowledged since, and it holds no place in the
+    // chain's history any more (the resync brings it up to date). A SERVING target cannot have
+    // left and come back SERVING meanwhile: that takes a resync of this chunk, which waits for
+    // the chunk lock this forward holds.
+    if (previous.localState !== PublicTargetState.SERVING || next.localState !== PublicTargetState.SERVING) {
+      throw new SpindleError(
+        ErrorCode.TARGET_NOT_SERVING,
+        `target ${next.localTargetId} of chain ${next.chainId} was ${PublicTargetState[previous.localState]} at chain version ${previous.chainVersion} and is ${PublicTargetState[next.localState]} at ${next.chainVersion}; its pending update is dropped`,
+        { retryable: true },
+      );
+    }
+    return next;
   }
 
   /**
@@ -347,6 +473,9 @@ export class ChainReplicator {
     }
   }
 }
+
+/** What the forwarding node must still be for its pending update to be kept. */
+type ForwardRole = 'head' | 'replica';
 
 /** Times the head re-replicates a diverged chunk within one write before it gives up. */
 const REPAIR_ROUNDS_MAX = 3;

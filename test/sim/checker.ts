@@ -63,12 +63,13 @@ function describeWrite(w: WriteRecord): string {
 }
 
 /**
- * Known issue K1 (reported, not failed, unless strict): the head's forward fails while its
+ * K1 (fixed in storage/chain-replicator.ts; a failure unless the run is lenient — still classified
+ * so a regression names itself): the head's forward fails while its
  * successors commit the update (the chain changed mid-forward: CHAIN_VERSION_MISMATCH, or the
  * forward budget ran out: TIMEOUT), so the head drops its pending update, and the client gives up;
  * the successors keep a version the head never committed, and the chunk converges only when it is
  * written again (the head then re-replicates its own bytes over it). 3FS instead keeps forwarding
- * until the chain is updated.
+ * until the chain is updated, and so does Spindle now.
  */
 export const KNOWN_ISSUE_K1 = 'K1';
 

@@ -11,7 +11,7 @@ export interface SeedOptions {
   bug?: SimBug;
   /** Trace every Write and Update a node answers. */
   verbose?: boolean;
-  /** Known issues count as violations too. */
+  /** Known issues count as violations too (the default; false only reports them). */
   strict?: boolean;
   /** Receives every trace line as it happens (replay prints them). */
   trace?: (line: string) => void;
@@ -21,7 +21,7 @@ export interface SeedResult {
   seed: number;
   config: SimConfig;
   violations: string[];
-  /** Violations explained by a known issue (checker.ts KNOWN_ISSUE_K1); they fail only in strict mode. */
+  /** Violations explained by a known issue (checker.ts KNOWN_ISSUE_K1), when not strict; strict (the default) fails them. */
   known: string[];
   /** Identifies the execution: equal for equal seeds (determinism). */
   digest: string;
@@ -67,8 +67,8 @@ export function scenarioFor(sched: SimScheduler, bug?: SimBug): SimConfig {
   };
 }
 
-export function replayCommand(seed: number, bug?: SimBug, strict = false): string {
-  return `node --import tsx test/sim/replay.ts ${seed}${bug === undefined ? '' : ` --bug ${bug}`}${strict ? ' --strict' : ''}`;
+export function replayCommand(seed: number, bug?: SimBug, strict = true): string {
+  return `node --import tsx test/sim/replay.ts ${seed}${bug === undefined ? '' : ` --bug ${bug}`}${strict ? '' : ' --lenient'}`;
 }
 
 export async function runSeed(seed: number, options: SeedOptions = {}): Promise<SeedResult> {
@@ -88,7 +88,8 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
   if (healedAtMs === undefined) violations.push('the cluster did not heal (every target serving, routing settled, disks flushed) within the heal deadline');
   const checked = checkHistory(history);
   violations.push(...checked.violations);
-  if (options.strict === true) violations.push(...checked.known);
+  const strict = options.strict !== false;
+  if (strict) violations.push(...checked.known);
   let commits = 0;
   for (const list of history.commits.values()) commits += list.length;
   const stats = {
@@ -105,7 +106,7 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
     forwardRetries: await counterValue(sim.metrics.forwardRetries),
   };
   hash.update(JSON.stringify(stats));
-  return { seed, config, violations, known: options.strict === true ? [] : checked.known, digest: hash.digest('hex').slice(0, 16), stats, tail };
+  return { seed, config, violations, known: strict ? [] : checked.known, digest: hash.digest('hex').slice(0, 16), stats, tail };
 }
 
 async function counterValue(counter: Counter): Promise<number> {
@@ -113,8 +114,8 @@ async function counterValue(counter: Counter): Promise<number> {
 }
 
 /** A failure report: the seed, the one command that replays it, the violations, the trace's end. */
-export function describeFailure(result: SeedResult, bug?: SimBug, strict = false): string {
-  const env = `SPINDLE_SIM_SEED=${result.seed}${bug === undefined ? '' : ` SPINDLE_SIM_BUG=${bug}`}${strict ? ' SPINDLE_SIM_STRICT=1' : ''}`;
+export function describeFailure(result: SeedResult, bug?: SimBug, strict = true): string {
+  const env = `SPINDLE_SIM_SEED=${result.seed}${bug === undefined ? '' : ` SPINDLE_SIM_BUG=${bug}`}${strict ? '' : ' SPINDLE_SIM_STRICT=0'}`;
   return [
     `simulation seed ${result.seed} FAILED${bug === undefined ? '' : ` (broken variant ${bug})`}`,
     `replay: ${replayCommand(result.seed, bug, strict)}   (or: ${env} npx vitest run test/sim)`,

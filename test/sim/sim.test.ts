@@ -13,8 +13,8 @@ const SEEDS = Number(process.env.SPINDLE_SIM_SEEDS ?? 500);
 const FIRST = Number(process.env.SPINDLE_SIM_FIRST ?? 1);
 const ONE = process.env.SPINDLE_SIM_SEED;
 const ONE_BUG = process.env.SPINDLE_SIM_BUG as SimBug | undefined;
-/** Known issues (checker.ts KNOWN_ISSUE_K1) fail the run too. */
-const STRICT = process.env.SPINDLE_SIM_STRICT === '1';
+/** Known issues (checker.ts KNOWN_ISSUE_K1) fail the run too, unless SPINDLE_SIM_STRICT=0. */
+const STRICT = process.env.SPINDLE_SIM_STRICT !== '0';
 const knownSeen: SeedResult[] = [];
 /** Seeds per test case (progress shows per batch; a failing batch lists every failing seed). */
 const BATCH = 50;
@@ -39,7 +39,7 @@ if (ONE !== undefined) {
   describe(`simulation: seed ${ONE}`, () => {
     it('holds every guarantee', async () => {
       const result = await runSeed(Number(ONE), { bug: ONE_BUG, strict: STRICT, trace: (line) => process.stdout.write(`${line}\n`) });
-      for (const k of result.known) process.stdout.write(`known issue (fails with SPINDLE_SIM_STRICT=1): ${k}\n`);
+      for (const k of result.known) process.stdout.write(`known issue (reported only: SPINDLE_SIM_STRICT=0): ${k}\n`);
       if (result.violations.length > 0) throw new Error(describeFailure(result, ONE_BUG, STRICT));
     });
   });
@@ -55,7 +55,7 @@ if (ONE !== undefined) {
 
     afterAll(() => {
       for (const r of knownSeen) {
-        process.stdout.write(`simulation seed ${r.seed}: known issue, not counted as a failure (SPINDLE_SIM_STRICT=1 fails it): ${r.known[0]}\n  replay: ${replayCommand(r.seed, undefined, true)}\n`);
+        process.stdout.write(`simulation seed ${r.seed}: known issue, not counted as a failure (SPINDLE_SIM_STRICT=0): ${r.known[0]}\n  replay: ${replayCommand(r.seed, undefined, true)}\n`);
       }
     });
 
