@@ -60,6 +60,19 @@ export interface ChunkId {
   index: number;
 }
 
+/**
+ * Where the bytes of a request travel when they are not inside the message: one frame on a bulk
+ * session (common/bulk/transport.ts) the sender opened on the receiver's bulk listener.
+ */
+export interface BulkRef {
+  /** Session id the sender opened on the receiver's bulk listener. */
+  sessionId: string;
+  /** Id of the frame inside the session. */
+  requestId: number;
+  /** Payload length in bytes (the message's `data` is empty). */
+  length: number;
+}
+
 function createBaseRequestTag(): RequestTag {
   return { clientId: "", requestId: 0 };
 }
@@ -492,6 +505,115 @@ export const ChunkId: MessageFns<ChunkId> = {
     const message = createBaseChunkId();
     message.ino = object.ino ?? 0;
     message.index = object.index ?? 0;
+    return message;
+  },
+};
+
+function createBaseBulkRef(): BulkRef {
+  return { sessionId: "", requestId: 0, length: 0 };
+}
+
+export const BulkRef: MessageFns<BulkRef> = {
+  encode(message: BulkRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.requestId !== 0) {
+      writer.uint32(16).uint64(message.requestId);
+    }
+    if (message.length !== 0) {
+      writer.uint32(24).uint64(message.length);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BulkRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBulkRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.requestId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.length = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BulkRef {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.Number(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.Number(object.request_id)
+        : 0,
+      length: isSet(object.length) ? globalThis.Number(object.length) : 0,
+    };
+  },
+
+  toJSON(message: BulkRef): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.requestId !== 0) {
+      obj.requestId = Math.round(message.requestId);
+    }
+    if (message.length !== 0) {
+      obj.length = Math.round(message.length);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BulkRef>, I>>(base?: I): BulkRef {
+    return BulkRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BulkRef>, I>>(object: I): BulkRef {
+    const message = createBaseBulkRef();
+    message.sessionId = object.sessionId ?? "";
+    message.requestId = object.requestId ?? 0;
+    message.length = object.length ?? 0;
     return message;
   },
 };

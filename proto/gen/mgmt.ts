@@ -158,6 +158,8 @@ export interface NodeInfo {
   lastHeartbeatUs: number;
   /** Whether the manager currently considers the node alive. */
   alive: boolean;
+  /** host:port of its bulk listener (common/bulk), empty when it has none. */
+  bulkAddress?: string | undefined;
 }
 
 /** One target (a directory on one disk of one node). */
@@ -255,6 +257,8 @@ export interface RegisterNodeRequest {
   hostname: string;
   /** Target directories, by local index (index i becomes target node_id * 1000 + i). */
   targetPaths: string[];
+  /** host:port of the node's bulk listener, empty when it serves chunk bytes over gRPC only. */
+  bulkAddress?: string | undefined;
 }
 
 export interface RegisterNodeResponse {
@@ -346,7 +350,7 @@ export interface OfflineTargetResponse {
 }
 
 function createBaseNodeInfo(): NodeInfo {
-  return { nodeId: 0, address: "", hostname: "", lastHeartbeatUs: 0, alive: false };
+  return { nodeId: 0, address: "", hostname: "", lastHeartbeatUs: 0, alive: false, bulkAddress: undefined };
 }
 
 export const NodeInfo: MessageFns<NodeInfo> = {
@@ -365,6 +369,9 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     }
     if (message.alive !== false) {
       writer.uint32(40).bool(message.alive);
+    }
+    if (message.bulkAddress !== undefined) {
+      writer.uint32(50).string(message.bulkAddress);
     }
     return writer;
   },
@@ -422,6 +429,14 @@ export const NodeInfo: MessageFns<NodeInfo> = {
             message.alive = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.bulkAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -449,6 +464,11 @@ export const NodeInfo: MessageFns<NodeInfo> = {
         ? globalThis.Number(object.last_heartbeat_us)
         : 0,
       alive: isSet(object.alive) ? globalThis.Boolean(object.alive) : false,
+      bulkAddress: isSet(object.bulkAddress)
+        ? globalThis.String(object.bulkAddress)
+        : isSet(object.bulk_address)
+        ? globalThis.String(object.bulk_address)
+        : undefined,
     };
   },
 
@@ -469,6 +489,9 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     if (message.alive !== false) {
       obj.alive = message.alive;
     }
+    if (message.bulkAddress !== undefined) {
+      obj.bulkAddress = message.bulkAddress;
+    }
     return obj;
   },
 
@@ -482,6 +505,7 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     message.hostname = object.hostname ?? "";
     message.lastHeartbeatUs = object.lastHeartbeatUs ?? 0;
     message.alive = object.alive ?? false;
+    message.bulkAddress = object.bulkAddress ?? undefined;
     return message;
   },
 };
@@ -1392,7 +1416,7 @@ export const RoutingInfo: MessageFns<RoutingInfo> = {
 };
 
 function createBaseRegisterNodeRequest(): RegisterNodeRequest {
-  return { nodeId: 0, address: "", hostname: "", targetPaths: [] };
+  return { nodeId: 0, address: "", hostname: "", targetPaths: [], bulkAddress: undefined };
 }
 
 export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
@@ -1408,6 +1432,9 @@ export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
     }
     for (const v of message.targetPaths) {
       writer.uint32(34).string(v!);
+    }
+    if (message.bulkAddress !== undefined) {
+      writer.uint32(42).string(message.bulkAddress);
     }
     return writer;
   },
@@ -1457,6 +1484,14 @@ export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
             message.targetPaths.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.bulkAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1483,6 +1518,11 @@ export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
         : globalThis.Array.isArray(object?.target_paths)
         ? object.target_paths.map((e: any) => globalThis.String(e))
         : [],
+      bulkAddress: isSet(object.bulkAddress)
+        ? globalThis.String(object.bulkAddress)
+        : isSet(object.bulk_address)
+        ? globalThis.String(object.bulk_address)
+        : undefined,
     };
   },
 
@@ -1500,6 +1540,9 @@ export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
     if (message.targetPaths?.length) {
       obj.targetPaths = message.targetPaths;
     }
+    if (message.bulkAddress !== undefined) {
+      obj.bulkAddress = message.bulkAddress;
+    }
     return obj;
   },
 
@@ -1512,6 +1555,7 @@ export const RegisterNodeRequest: MessageFns<RegisterNodeRequest> = {
     message.address = object.address ?? "";
     message.hostname = object.hostname ?? "";
     message.targetPaths = object.targetPaths?.map((e) => e) || [];
+    message.bulkAddress = object.bulkAddress ?? undefined;
     return message;
   },
 };

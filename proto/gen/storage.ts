@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ChunkId, RequestTag, Status } from "./common.js";
+import { BulkRef, ChunkId, RequestTag, Status } from "./common.js";
 
 export const protobufPackage = "spindle";
 
@@ -118,6 +118,8 @@ export interface WriteRequest {
   channelId: number;
   /** Sequence number in the channel; a retry reuses it. */
   seqnum: number;
+  /** When set, `data` is empty and the bytes arrive as this frame on the head's bulk listener. */
+  bulk?: BulkRef | undefined;
 }
 
 export interface WriteResponse {
@@ -166,7 +168,11 @@ export interface UpdateRequest {
    * commits, so a retry of the same write sent to a new head after a failover is answered from
    * that record instead of being applied again (research/3fs.md §2.3).
    */
-  clientWrite?: ClientWriteId | undefined;
+  clientWrite?:
+    | ClientWriteId
+    | undefined;
+  /** When set, `data` is empty and the bytes arrive as this frame on the receiver's bulk listener. */
+  bulk?: BulkRef | undefined;
 }
 
 /** Identity and content digest of a client write, carried down the chain with its updates. */
@@ -213,11 +219,18 @@ export interface ReadIO {
   offset: number;
   /** Bytes wanted; fewer come back at the end of the chunk. */
   length: number;
+  /** With `BatchReadRequest.bulk_session_id`: the id of the frame this range's bytes are sent as. */
+  bulkRequestId?: number | undefined;
 }
 
 export interface BatchReadRequest {
   /** Ranges, in any order of chains (the node holds a replica of each). */
   ios: ReadIO[];
+  /**
+   * When set, the bytes of every OK result are sent as one frame per range (id
+   * `ReadIO.bulk_request_id`) on this session of the node's bulk listener, not in `data`.
+   */
+  bulkSessionId?: string | undefined;
 }
 
 export interface ReadResult {
@@ -231,6 +244,8 @@ export interface ReadResult {
   chunkLength: number;
   /** Committed version served. */
   commitVersion: number;
+  /** Bytes sent as a bulk frame for this range (bulk reads; `data` is then empty). */
+  bulkLength?: number | undefined;
 }
 
 export interface BatchReadResponse {
@@ -346,6 +361,7 @@ function createBaseWriteRequest(): WriteRequest {
     chunkSizeBytes: 0,
     channelId: 0,
     seqnum: 0,
+    bulk: undefined,
   };
 }
 
@@ -383,6 +399,9 @@ export const WriteRequest: MessageFns<WriteRequest> = {
     }
     if (message.seqnum !== 0) {
       writer.uint32(88).uint64(message.seqnum);
+    }
+    if (message.bulk !== undefined) {
+      BulkRef.encode(message.bulk, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -488,6 +507,14 @@ export const WriteRequest: MessageFns<WriteRequest> = {
             message.seqnum = longToNumber(reader.uint64());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.bulk = BulkRef.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -533,6 +560,7 @@ export const WriteRequest: MessageFns<WriteRequest> = {
         ? globalThis.Number(object.channel_id)
         : 0,
       seqnum: isSet(object.seqnum) ? globalThis.Number(object.seqnum) : 0,
+      bulk: isSet(object.bulk) ? BulkRef.fromJSON(object.bulk) : undefined,
     };
   },
 
@@ -571,6 +599,9 @@ export const WriteRequest: MessageFns<WriteRequest> = {
     if (message.seqnum !== 0) {
       obj.seqnum = Math.round(message.seqnum);
     }
+    if (message.bulk !== undefined) {
+      obj.bulk = BulkRef.toJSON(message.bulk);
+    }
     return obj;
   },
 
@@ -592,6 +623,7 @@ export const WriteRequest: MessageFns<WriteRequest> = {
     message.chunkSizeBytes = object.chunkSizeBytes ?? 0;
     message.channelId = object.channelId ?? 0;
     message.seqnum = object.seqnum ?? 0;
+    message.bulk = (object.bulk !== undefined && object.bulk !== null) ? BulkRef.fromPartial(object.bulk) : undefined;
     return message;
   },
 };
@@ -719,6 +751,7 @@ function createBaseUpdateRequest(): UpdateRequest {
     fromTargetId: 0,
     sync: undefined,
     clientWrite: undefined,
+    bulk: undefined,
   };
 }
 
@@ -759,6 +792,9 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     }
     if (message.clientWrite !== undefined) {
       ClientWriteId.encode(message.clientWrite, writer.uint32(98).fork()).join();
+    }
+    if (message.bulk !== undefined) {
+      BulkRef.encode(message.bulk, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -872,6 +908,14 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
             message.clientWrite = ClientWriteId.decode(reader, reader.uint32());
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.bulk = BulkRef.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -926,6 +970,7 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
         : isSet(object.client_write)
         ? ClientWriteId.fromJSON(object.client_write)
         : undefined,
+      bulk: isSet(object.bulk) ? BulkRef.fromJSON(object.bulk) : undefined,
     };
   },
 
@@ -967,6 +1012,9 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     if (message.clientWrite !== undefined) {
       obj.clientWrite = ClientWriteId.toJSON(message.clientWrite);
     }
+    if (message.bulk !== undefined) {
+      obj.bulk = BulkRef.toJSON(message.bulk);
+    }
     return obj;
   },
 
@@ -991,6 +1039,7 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     message.clientWrite = (object.clientWrite !== undefined && object.clientWrite !== null)
       ? ClientWriteId.fromPartial(object.clientWrite)
       : undefined;
+    message.bulk = (object.bulk !== undefined && object.bulk !== null) ? BulkRef.fromPartial(object.bulk) : undefined;
     return message;
   },
 };
@@ -1282,7 +1331,7 @@ export const UpdateResponse: MessageFns<UpdateResponse> = {
 };
 
 function createBaseReadIO(): ReadIO {
-  return { chainId: 0, chainVersion: 0, chunk: undefined, offset: 0, length: 0 };
+  return { chainId: 0, chainVersion: 0, chunk: undefined, offset: 0, length: 0, bulkRequestId: undefined };
 }
 
 export const ReadIO: MessageFns<ReadIO> = {
@@ -1301,6 +1350,9 @@ export const ReadIO: MessageFns<ReadIO> = {
     }
     if (message.length !== 0) {
       writer.uint32(40).uint32(message.length);
+    }
+    if (message.bulkRequestId !== undefined) {
+      writer.uint32(48).uint64(message.bulkRequestId);
     }
     return writer;
   },
@@ -1358,6 +1410,14 @@ export const ReadIO: MessageFns<ReadIO> = {
             message.length = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.bulkRequestId = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1385,6 +1445,11 @@ export const ReadIO: MessageFns<ReadIO> = {
       chunk: isSet(object.chunk) ? ChunkId.fromJSON(object.chunk) : undefined,
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
       length: isSet(object.length) ? globalThis.Number(object.length) : 0,
+      bulkRequestId: isSet(object.bulkRequestId)
+        ? globalThis.Number(object.bulkRequestId)
+        : isSet(object.bulk_request_id)
+        ? globalThis.Number(object.bulk_request_id)
+        : undefined,
     };
   },
 
@@ -1405,6 +1470,9 @@ export const ReadIO: MessageFns<ReadIO> = {
     if (message.length !== 0) {
       obj.length = Math.round(message.length);
     }
+    if (message.bulkRequestId !== undefined) {
+      obj.bulkRequestId = Math.round(message.bulkRequestId);
+    }
     return obj;
   },
 
@@ -1420,18 +1488,22 @@ export const ReadIO: MessageFns<ReadIO> = {
       : undefined;
     message.offset = object.offset ?? 0;
     message.length = object.length ?? 0;
+    message.bulkRequestId = object.bulkRequestId ?? undefined;
     return message;
   },
 };
 
 function createBaseBatchReadRequest(): BatchReadRequest {
-  return { ios: [] };
+  return { ios: [], bulkSessionId: undefined };
 }
 
 export const BatchReadRequest: MessageFns<BatchReadRequest> = {
   encode(message: BatchReadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.ios) {
       ReadIO.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.bulkSessionId !== undefined) {
+      writer.uint32(18).string(message.bulkSessionId);
     }
     return writer;
   },
@@ -1457,6 +1529,14 @@ export const BatchReadRequest: MessageFns<BatchReadRequest> = {
             message.ios.push(ReadIO.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bulkSessionId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1470,13 +1550,23 @@ export const BatchReadRequest: MessageFns<BatchReadRequest> = {
   },
 
   fromJSON(object: any): BatchReadRequest {
-    return { ios: globalThis.Array.isArray(object?.ios) ? object.ios.map((e: any) => ReadIO.fromJSON(e)) : [] };
+    return {
+      ios: globalThis.Array.isArray(object?.ios) ? object.ios.map((e: any) => ReadIO.fromJSON(e)) : [],
+      bulkSessionId: isSet(object.bulkSessionId)
+        ? globalThis.String(object.bulkSessionId)
+        : isSet(object.bulk_session_id)
+        ? globalThis.String(object.bulk_session_id)
+        : undefined,
+    };
   },
 
   toJSON(message: BatchReadRequest): unknown {
     const obj: any = {};
     if (message.ios?.length) {
       obj.ios = message.ios.map((e) => ReadIO.toJSON(e));
+    }
+    if (message.bulkSessionId !== undefined) {
+      obj.bulkSessionId = message.bulkSessionId;
     }
     return obj;
   },
@@ -1487,12 +1577,13 @@ export const BatchReadRequest: MessageFns<BatchReadRequest> = {
   fromPartial<I extends Exact<DeepPartial<BatchReadRequest>, I>>(object: I): BatchReadRequest {
     const message = createBaseBatchReadRequest();
     message.ios = object.ios?.map((e) => ReadIO.fromPartial(e)) || [];
+    message.bulkSessionId = object.bulkSessionId ?? undefined;
     return message;
   },
 };
 
 function createBaseReadResult(): ReadResult {
-  return { status: undefined, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 };
+  return { status: undefined, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0, bulkLength: undefined };
 }
 
 export const ReadResult: MessageFns<ReadResult> = {
@@ -1508,6 +1599,9 @@ export const ReadResult: MessageFns<ReadResult> = {
     }
     if (message.commitVersion !== 0) {
       writer.uint32(32).uint64(message.commitVersion);
+    }
+    if (message.bulkLength !== undefined) {
+      writer.uint32(40).uint32(message.bulkLength);
     }
     return writer;
   },
@@ -1557,6 +1651,14 @@ export const ReadResult: MessageFns<ReadResult> = {
             message.commitVersion = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bulkLength = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1583,6 +1685,11 @@ export const ReadResult: MessageFns<ReadResult> = {
         : isSet(object.commit_version)
         ? globalThis.Number(object.commit_version)
         : 0,
+      bulkLength: isSet(object.bulkLength)
+        ? globalThis.Number(object.bulkLength)
+        : isSet(object.bulk_length)
+        ? globalThis.Number(object.bulk_length)
+        : undefined,
     };
   },
 
@@ -1600,6 +1707,9 @@ export const ReadResult: MessageFns<ReadResult> = {
     if (message.commitVersion !== 0) {
       obj.commitVersion = Math.round(message.commitVersion);
     }
+    if (message.bulkLength !== undefined) {
+      obj.bulkLength = Math.round(message.bulkLength);
+    }
     return obj;
   },
 
@@ -1614,6 +1724,7 @@ export const ReadResult: MessageFns<ReadResult> = {
     message.data = object.data ?? Buffer.alloc(0);
     message.chunkLength = object.chunkLength ?? 0;
     message.commitVersion = object.commitVersion ?? 0;
+    message.bulkLength = object.bulkLength ?? undefined;
     return message;
   },
 };
