@@ -133,6 +133,9 @@ describe('overrides', () => {
     expect(thrown(() => storageConfig('test', { fsync: 'yes' })).message).toMatch(/fsync: expected true or false/);
     expect(thrown(() => storageConfig('test', { sizeClassesBytes: ['1MiB', '64KiB'] })).message).toMatch(/strictly increasing/);
     expect(thrown(() => metaConfig('staging' as never)).message).toMatch(/unknown preset/);
+    expect(thrown(() => clientConfig('test', { dataTransport: 'rdma' })).message).toMatch(/dataTransport: expected one of bulk, grpc, got "rdma"/);
+    expect(clientConfig('test', { dataTransport: 'grpc' }).dataTransport).toBe('grpc');
+    expect(storageConfig('production').dataTransport).toBe('bulk');
   });
 });
 

@@ -12,6 +12,9 @@ import {
   STRIPE_WIDTH_MAX,
 } from './constants.js';
 import { ErrorCode, SpindleError } from './errors.js';
+import type { DataTransport } from './bulk/transport.js';
+
+const DATA_TRANSPORTS: readonly DataTransport[] = ['bulk', 'grpc'];
 
 // ---------------------------------------------------------------------------------------------
 // Units
@@ -107,7 +110,7 @@ export function formatBytes(bytes: number): string {
 export type Preset = 'production' | 'test';
 export const PRESETS: readonly Preset[] = ['production', 'test'];
 
-type FieldKind = 'int' | 'duration' | 'bytes' | 'bytesList' | 'boolean';
+type FieldKind = 'int' | 'duration' | 'bytes' | 'bytesList' | 'boolean' | 'choice';
 
 interface FieldSpec {
   readonly kind: FieldKind;
@@ -116,6 +119,8 @@ interface FieldSpec {
   /** Must be a power of two (chunk sizes). */
   readonly powerOfTwo?: boolean;
   readonly optional?: boolean;
+  /** The allowed values of a 'choice'. */
+  readonly values?: readonly string[];
   readonly doc: string;
 }
 
@@ -179,6 +184,13 @@ export interface StorageConfig {
   resyncConcurrency: number;
   /** Fsync data and metadata before acknowledging a write (off only in throwaway test clusters). */
   fsync: boolean;
+  /**
+   * 'bulk': listen for bulk sessions (common/bulk) on `bulkPort` and forward chunk bytes down the
+   * chain as bulk frames; 'grpc': chunk bytes only inside gRPC messages (no bulk listener).
+   */
+  dataTransport: DataTransport;
+  /** Port of the bulk listener (0 = any free port); announced to the manager. */
+  bulkPort: number;
 }
 
 /** Configuration of the client library. */
@@ -201,6 +213,11 @@ export interface ClientConfig {
   writeChannelsMax: number;
   /** Readahead of sequential read streams. */
   readaheadBytes: number;
+  /**
+   * 'bulk': chunk bytes travel as bulk frames (common/bulk) to storage nodes that announce a bulk
+   * address (gRPC for the others); 'grpc': always inside gRPC messages.
+   */
+  dataTransport: DataTransport;
 }
 
 const META_SCHEMA: Schema<MetaConfig> = {
@@ -237,6 +254,8 @@ const STORAGE_SCHEMA: Schema<StorageConfig> = {
   writeQueueMax: { kind: 'int', min: 1, max: 1_000_000, doc: 'queued writes per target' },
   resyncConcurrency: { kind: 'int', min: 1, max: 1_024, doc: 'resync concurrency' },
   fsync: { kind: 'boolean', doc: 'fsync before ack' },
+  dataTransport: { kind: 'choice', values: DATA_TRANSPORTS, doc: 'data transport' },
+  bulkPort: { kind: 'int', min: 0, max: 65_535, doc: 'bulk listener port' },
 };
 
 const CLIENT_SCHEMA: Schema<ClientConfig> = {
@@ -249,6 +268,7 @@ const CLIENT_SCHEMA: Schema<ClientConfig> = {
   readBatchMaxBytes: { kind: 'bytes', min: 4096, max: RPC_MESSAGE_MAX_BYTES, doc: 'bytes per batch read' },
   writeChannelsMax: { kind: 'int', min: 1, max: 4_096, doc: 'write channels' },
   readaheadBytes: { kind: 'bytes', min: 0, max: 1024 * 2 ** 20, doc: 'readahead' },
+  dataTransport: { kind: 'choice', values: DATA_TRANSPORTS, doc: 'data transport' },
 };
 
 const META_PRESETS: Record<Preset, MetaConfig> = {
@@ -300,6 +320,8 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     writeQueueMax: 1_024,
     resyncConcurrency: 8,
     fsync: true,
+    dataTransport: 'bulk',
+    bulkPort: 0,
   },
   test: {
     heartbeatIntervalMs: 100,
@@ -312,6 +334,8 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     writeQueueMax: 64,
     resyncConcurrency: 2,
     fsync: true,
+    dataTransport: 'bulk',
+    bulkPort: 0,
   },
 };
 
@@ -326,6 +350,7 @@ const CLIENT_PRESETS: Record<Preset, ClientConfig> = {
     readBatchMaxBytes: 16 * 2 ** 20,
     writeChannelsMax: 64,
     readaheadBytes: 16 * 2 ** 20,
+    dataTransport: 'bulk',
   },
   test: {
     rpcTimeoutMs: 5_000,
@@ -337,6 +362,7 @@ const CLIENT_PRESETS: Record<Preset, ClientConfig> = {
     readBatchMaxBytes: 256 * 1024,
     writeChannelsMax: 4,
     readaheadBytes: 256 * 1024,
+    dataTransport: 'bulk',
   },
 };
 
@@ -381,6 +407,11 @@ function parseField(spec: FieldSpec, value: unknown): unknown {
     case 'boolean':
       if (typeof value !== 'boolean') throw new Error(`expected true or false, got ${describe(value)}`);
       return value;
+    case 'choice': {
+      const values = spec.values ?? [];
+      if (typeof value !== 'string' || !values.includes(value)) throw new Error(`expected one of ${values.join(', ')}, got ${describe(value)}`);
+      return value;
+    }
   }
 }
 
