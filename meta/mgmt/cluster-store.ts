@@ -18,6 +18,8 @@ export interface NodeRecord {
   readonly nodeId: number;
   readonly address: string;
   readonly hostname: string;
+  /** host:port of the node's bulk listener; '' when it has none. */
+  readonly bulkAddress: string;
 }
 
 /** A target as stored. */
@@ -89,7 +91,7 @@ export async function loadClusterState(kv: KvEngine): Promise<ClusterState> {
       const nodes = new Map<number, NodeRecord>();
       for (const value of await scan(txn, KeyPrefix.NODE)) {
         const node = NodeInfo.decode(value);
-        nodes.set(node.nodeId, { nodeId: node.nodeId, address: node.address, hostname: node.hostname });
+        nodes.set(node.nodeId, { nodeId: node.nodeId, address: node.address, hostname: node.hostname, bulkAddress: node.bulkAddress ?? '' });
       }
       const targets = new Map<number, TargetRecord>();
       for (const value of await scan(txn, KeyPrefix.TARGET)) {

@@ -71,10 +71,13 @@ describe('Mgmt gRPC service', () => {
         address: `127.0.0.1:${7500 + n}`,
         hostname: 'localhost',
         targetPaths: [`/d${n}/0`, `/d${n}/1`, `/d${n}/2`],
+        // Node 3 has no bulk listener (gRPC-only data).
+        bulkAddress: n === 3 ? undefined : `127.0.0.1:${7600 + n}`,
       }, 'mgmt.RegisterNode');
       expect(response.nodeId).toBe(n);
     }
     const routing = await callUnary(client, client.getRoutingInfo, { knownVersion: 0 }, 'mgmt.GetRoutingInfo');
+    expect(routing.routing?.nodes.map((node) => node.bulkAddress)).toEqual(['127.0.0.1:7601', '127.0.0.1:7602', '']);
     expect(routing.routing?.chainTables).toEqual([{ tableId: 1, version: 1, chainIds: [1, 2, 3] }]);
     const current = await callUnary(client, client.getRoutingInfo, { knownVersion: routing.version }, 'mgmt.GetRoutingInfo');
     expect(current).toEqual({ routing: undefined, version: routing.version });
@@ -93,6 +96,8 @@ describe('Mgmt gRPC service', () => {
     let err = await refusal(callUnary(client, client.registerNode, { nodeId: 0, address: '', hostname: '', targetPaths: [] }, 'mgmt.RegisterNode'));
     expect(err.errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
     expect(err.message).toMatch(/address is missing/);
+    err = await refusal(callUnary(client, client.registerNode, { nodeId: 0, address: '127.0.0.1:1', hostname: '', targetPaths: ['/x'], bulkAddress: 'nowhere' }, 'mgmt.RegisterNode'));
+    expect(err.message).toMatch(/bulk_address must be host:port/);
     err = await refusal(callUnary(client, client.updateChain, { chainId: 0, targetIds: [] }, 'mgmt.UpdateChain'));
     expect(err.message).toMatch(/chain_id is missing/);
     err = await refusal(callUnary(client, client.createChainTable, { replicas: 0 }, 'mgmt.CreateChainTable'));

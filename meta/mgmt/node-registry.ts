@@ -30,6 +30,8 @@ export interface Registration {
   address: string;
   hostname: string;
   targetPaths: string[];
+  /** '' when the node serves chunk bytes over gRPC only. */
+  bulkAddress: string;
 }
 
 /** Checks a RegisterNode request (see validate.ts for the style of the errors). */
@@ -43,7 +45,9 @@ export function validateRegistration(request: unknown): Registration {
   const targetPaths = paths.map((path, i) => requireString(path, `target_paths[${i}]`, TARGET_PATH_MAX_BYTES, true));
   const duplicate = targetPaths.find((path, i) => targetPaths.indexOf(path) !== i);
   if (duplicate !== undefined) throw invalid(`target_paths lists ${JSON.stringify(duplicate)} twice: each target is its own directory`);
-  return { nodeId, address, hostname, targetPaths };
+  const bulk = body['bulkAddress'];
+  const bulkAddress = bulk === undefined || bulk === '' ? '' : requireAddress(bulk, 'bulk_address', NODE_ADDRESS_MAX_BYTES);
+  return { nodeId, address, hostname, targetPaths, bulkAddress };
 }
 
 function targetsOfNode(state: ClusterState, nodeId: number): TargetRecord[] {
@@ -87,7 +91,7 @@ export function applyRegistration(draft: ClusterDraft, registration: Registratio
     );
   }
 
-  draft.putNode({ nodeId, address: registration.address, hostname: registration.hostname });
+  draft.putNode({ nodeId, address: registration.address, hostname: registration.hostname, bulkAddress: registration.bulkAddress });
   registration.targetPaths.forEach((path, index) => {
     const targetId = targetIdOf(nodeId, index);
     const known = draft.targets.get(targetId);

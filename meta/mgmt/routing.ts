@@ -121,6 +121,7 @@ export function buildRoutingInfo(state: ClusterState, heartbeats: HeartbeatTable
       nodeId: node.nodeId,
       address: node.address,
       hostname: node.hostname,
+      bulkAddress: node.bulkAddress,
       lastHeartbeatUs: heartbeats.lastHeartbeatUs(node.nodeId),
       alive: heartbeats.isAlive(node.nodeId, nowUs, nodeLeaseMs),
     })),
