@@ -41,11 +41,46 @@ export const insecureChannel = () => credentials.createInsecure();
 export interface CallContext {
   /** Peer address, for logs. */
   readonly peer: string;
-  /** Aborted when the caller cancels or its deadline passes. */
+  /**
+   * Aborted when the caller cancels or its deadline passes. Created on first use: a handler that
+   * never reads it costs no AbortController, listener or DOMException.
+   */
   readonly signal: AbortSignal;
 }
 
 type AsyncHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res>;
+
+/**
+ * The CallContext of one server call. grpc-js reports 'cancelled' when a stream closes for any
+ * reason — after every answered call too — so the abort signal is made only when a handler asks
+ * for it, and a call that has already been answered is not aborted (aborting builds a
+ * DOMException: ≈ 7 % of meta's CPU when every call paid for it).
+ */
+class ServerCallContext implements CallContext {
+  private controller: AbortController | undefined;
+  /** The handler settled: a later 'cancelled' is the stream closing, not the caller leaving. */
+  settled = false;
+
+  constructor(private readonly call: ServerUnaryCall<unknown, unknown>) {}
+
+  get peer(): string {
+    return this.call.getPeer();
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const controller = new AbortController();
+      this.controller = controller;
+      if (this.call.cancelled) controller.abort();
+      else this.call.once('cancelled', () => this.cancel());
+    }
+    return this.controller.signal;
+  }
+
+  private cancel(): void {
+    if (!this.settled) this.controller?.abort();
+  }
+}
 
 /**
  * Turns `async (req, ctx) => res` into a grpc-js unary handler. Thrown SpindleErrors travel as
@@ -56,8 +91,6 @@ export function unaryHandler<Req, Res>(
   onError?: (err: unknown, request: Req) => void,
 ): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    const controller = new AbortController();
-    call.on('cancelled', () => controller.abort());
     let request: Req;
     try {
       request = call.request;
@@ -65,9 +98,14 @@ export function unaryHandler<Req, Res>(
       callback(toGrpcError(new SpindleError(ErrorCode.RPC_MALFORMED, 'request could not be decoded', { cause: err })) as never);
       return;
     }
-    handler(request, { peer: call.getPeer(), signal: controller.signal }).then(
-      (response) => callback(null, response),
+    const context = new ServerCallContext(call as ServerUnaryCall<unknown, unknown>);
+    handler(request, context).then(
+      (response) => {
+        context.settled = true;
+        callback(null, response);
+      },
       (err: unknown) => {
+        context.settled = true;
         onError?.(err, request);
         callback(toGrpcError(err) as never);
       },
@@ -218,19 +256,29 @@ export function callUnary<C extends Client, Req, Res>(
   what: string,
   options: CallOptions = {},
 ): Promise<Res> {
+  const signal = options.signal;
   return new Promise<Res>((resolve, reject) => {
-    if (options.signal?.aborted) {
+    if (signal?.aborted) {
       reject(new SpindleError(ErrorCode.CANCELLED, `${what}: cancelled`));
       return;
     }
-    const callOptions: Partial<import('@grpc/grpc-js').CallOptions> = {};
-    if (options.timeoutMs !== undefined) callOptions.deadline = new Date(Date.now() + options.timeoutMs);
+    // grpc-js makes a Metadata itself when none is passed, so passing a fresh one costs nothing
+    // extra; the abort listener exists only when the caller gave a signal.
+    const callOptions: Partial<import('@grpc/grpc-js').CallOptions> =
+      options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
+    if (signal === undefined) {
+      method.call(client, request, new Metadata(), callOptions, (err, response) => {
+        if (err) reject(fromGrpcError(err, what));
+        else resolve(response);
+      });
+      return;
+    }
     const call = method.call(client, request, new Metadata(), callOptions, (err, response) => {
-      options.signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       if (err) reject(fromGrpcError(err, what));
       else resolve(response);
     });
     const onAbort = () => call.cancel();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
