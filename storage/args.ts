@@ -23,6 +23,8 @@ export const STORAGE_USAGE = `usage: storage/main.ts --data-dir DIR --meta HOST:
   --metrics-port 0      HTTP /metrics port (0 = pick one)
   --targets 3           targets to create on first start; later starts reuse what exists
   --preset production   production | test
+  --data-transport bulk bulk (chunk bytes as frames on a raw TCP listener) | grpc (inside gRPC messages)
+  --bulk-port 0         port of the bulk listener (0 = pick one)
   --config FILE         optional JSON config; its "storage" section overrides the preset`;
 
 function port(value: string | undefined, flag: string, fallback: number): number {
@@ -47,6 +49,8 @@ export function parseStorageArgs(argv: readonly string[]): StorageArgs {
         targets: { type: 'string' },
         preset: { type: 'string' },
         config: { type: 'string' },
+        'data-transport': { type: 'string' },
+        'bulk-port': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -80,9 +84,24 @@ export function parseStorageArgs(argv: readonly string[]): StorageArgs {
   } catch (err) {
     problems.push((err as Error).message);
   }
+  const transport = values['data-transport'];
+  if (transport !== undefined && transport !== 'bulk' && transport !== 'grpc') {
+    problems.push(`--data-transport must be bulk or grpc, got ${JSON.stringify(transport)}`);
+  }
+  let bulkPort: number | undefined;
+  try {
+    bulkPort = values['bulk-port'] === undefined ? undefined : port(values['bulk-port'], '--bulk-port', 0);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
   if (problems.length > 0) throw new SpindleError(ErrorCode.CONFIG_INVALID, `${problems.join('\n')}\n${STORAGE_USAGE}`);
   const file = values['config'] === undefined ? undefined : loadConfigFile(values['config']);
-  const config = storageConfig(preset as Preset, file?.storage);
+  // Flags win over the config file.
+  const config = storageConfig(preset as Preset, {
+    ...file?.storage,
+    ...(transport === undefined ? {} : { dataTransport: transport }),
+    ...(bulkPort === undefined ? {} : { bulkPort }),
+  });
   return {
     dataDir: dataDir!,
     metaAddress: metaAddress!,

@@ -72,6 +72,7 @@ import { updateFingerprint, type ChunkUpdate, type PendingResult } from './chunk
 import type { KeyedLocks } from './chunk-locks.js';
 import { FORWARD_BACKOFF_MAX_MS, FORWARD_BACKOFF_MIN_MS } from './constants.js';
 import type { StorageMetrics } from './metrics.js';
+import type { StorageBulk } from './bulk-data.js';
 import type { PeerClients } from './peer-clients.js';
 import { receivesWrites, type ChainView, type PeerTarget } from './routing-view.js';
 import type { StorageTarget } from './target.js';
@@ -81,6 +82,8 @@ export interface ChainReplicatorDeps {
   resolver: ChainResolver;
   locks: KeyedLocks;
   peers: PeerClients;
+  /** Forwards large updates as bulk frames when the successor has a bulk listener. */
+  bulk?: StorageBulk;
   refreshRouting(reason: string): Promise<void>;
   config: Pick<StorageConfig, 'forwardTimeoutMs' | 'writeQueueMax'>;
   clock: Clock;
@@ -338,9 +341,16 @@ export class ChainReplicator {
         const content = (await target.engine.readLatest(chunk.ino, chunk.index)) ?? Buffer.alloc(0);
         request = { ...request, type: UpdateType.REPLACE, offset: 0, data: content, dataCrc32c: crc32c(content) };
       }
-      return callUnary(client, client.update, request, `storage.Update to target ${successor.targetId}`, {
-        timeoutMs: this.deps.config.forwardTimeoutMs,
-      });
+      const send = (message: UpdateRequest) =>
+        callUnary(client, client.update, message, `storage.Update to target ${successor.targetId}`, {
+          timeoutMs: this.deps.config.forwardTimeoutMs,
+        });
+      const bulk = this.deps.bulk;
+      if (bulk?.forwardsInFrames(successor.bulkAddress, request.data.length)) {
+        const inline = request;
+        return bulk.forward(successor.bulkAddress, inline.data, inline.dataCrc32c, (ref) => send({ ...inline, data: EMPTY_DATA, bulk: ref }));
+      }
+      return send(request);
     });
   }
 
@@ -478,6 +488,9 @@ export class ChainReplicator {
 type ForwardRole = 'head' | 'replica';
 
 /** Times the head re-replicates a diverged chunk within one write before it gives up. */
+/** The empty `data` of a message whose bytes travel as a bulk frame. */
+const EMPTY_DATA = Buffer.alloc(0);
+
 const REPAIR_ROUNDS_MAX = 3;
 
 /** The successor ended with the same bytes as this node (the ack path's checksum comparison). */

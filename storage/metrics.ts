@@ -18,6 +18,8 @@ export class StorageMetrics {
   readonly requestSeconds: Histogram<'method'>;
   readonly bytesWritten: Counter;
   readonly bytesRead: Counter;
+  /** Chunk bytes moved as bulk frames: 'in' (write/update bytes taken), 'out' (read results, forwards). */
+  readonly bulkBytes: Counter<'direction'>;
   readonly dedupeReplays: Counter;
   readonly forwardRetries: Counter;
   readonly heartbeatFailures: Counter;
@@ -51,6 +53,12 @@ export class StorageMetrics {
     this.bytesRead = new Counter({
       name: 'spindle_storage_read_bytes_total',
       help: 'Bytes returned by BatchRead',
+      registers,
+    });
+    this.bulkBytes = new Counter({
+      name: 'spindle_storage_bulk_bytes_total',
+      help: 'Chunk bytes moved as bulk frames instead of inside gRPC messages, by direction (in, out)',
+      labelNames: ['direction'],
       registers,
     });
     this.dedupeReplays = new Counter({

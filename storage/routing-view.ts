@@ -9,6 +9,8 @@ export interface PeerTarget {
   nodeId: number;
   /** host:port of the node's Storage service ('' when the node is unknown). */
   address: string;
+  /** host:port of the node's bulk listener ('' when it has none or is unknown). */
+  bulkAddress: string;
   state: PublicTargetState;
 }
 
@@ -92,6 +94,7 @@ export class RoutingView {
         targetId,
         nodeId,
         address: nodes.get(nodeId)?.address ?? '',
+        bulkAddress: nodes.get(nodeId)?.bulkAddress ?? '',
         state: target?.publicState ?? PublicTargetState.OFFLINE,
       };
     };

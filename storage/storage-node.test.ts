@@ -155,6 +155,12 @@ describe('storage command line', () => {
     expect(args.config.heartbeatIntervalMs).toBe(100);
     expect(() => parseStorageArgs(['--port', 'x', '--preset', 'fast'])).toThrow(/--data-dir is required[\s\S]*--meta is required[\s\S]*--preset[\s\S]*--port/);
     expect(() => parseStorageArgs(['--bogus'])).toThrow(/Unknown option/);
+    expect(args.config).toMatchObject({ dataTransport: 'bulk', bulkPort: 0 });
+    const grpcOnly = parseStorageArgs(['--data-dir', 'd', '--meta', '127.0.0.1:1', '--data-transport', 'grpc', '--bulk-port', '7501']);
+    expect(grpcOnly.config).toMatchObject({ dataTransport: 'grpc', bulkPort: 7501 });
+    expect(() => parseStorageArgs(['--data-dir', 'd', '--meta', '127.0.0.1:1', '--data-transport', 'rdma', '--bulk-port', '70000'])).toThrow(
+      /--data-transport must be bulk or grpc[\s\S]*--bulk-port must be a port/,
+    );
   });
 
   it('the process prints one JSON ready line after registering and exits 0 on SIGTERM', async () => {
@@ -175,6 +181,7 @@ describe('storage command line', () => {
       const ready = JSON.parse(stdout.trim());
       expect(ready).toMatchObject({ service: 'storage', id: 1, pid: child.pid, dataDir, targets: [1000, 1001] });
       expect(ready.addr).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(ready.bulk).toMatch(/^127\.0\.0\.1:\d+$/);
       expect(ready.metrics).toMatch(/^127\.0\.0\.1:\d+$/);
       const metrics = await (await fetch(`http://${ready.metrics}/metrics`)).text();
       expect(metrics).toMatch(/spindle_storage_routing_version/);

@@ -17,6 +17,10 @@ import { createRegistry, startMetricsServer, type MetricsServer, type Registry }
 import { startGrpcServer } from '../common/rpc.js';
 import { StorageServiceFast } from '../common/storage-codec.js';
 import { PublicTargetState, type TargetInfo } from '../proto/index.js';
+import { BulkSessionPool } from '../common/bulk/session-pool.js';
+import { TcpBulkTransport } from '../common/bulk/tcp-transport.js';
+import type { BulkTransport } from '../common/bulk/transport.js';
+import { StorageBulk } from './bulk-data.js';
 import { ChainReplicator } from './chain-replicator.js';
 import { ChainResolver } from './chain-resolver.js';
 import { KeyedLocks } from './chunk-locks.js';
@@ -59,6 +63,11 @@ export interface StorageNodeOptions {
   signal?: AbortSignal;
   /** Grace period for in-flight calls at close (default 2 s). */
   closeGraceMs?: number;
+  /**
+   * The bulk transport (default: raw TCP) used when config.dataTransport is 'bulk': the node
+   * listens for sessions on config.bulkPort and forwards large updates as frames.
+   */
+  bulkTransport?: BulkTransport;
 }
 
 export interface StorageNodeHandle {
@@ -67,6 +76,8 @@ export interface StorageNodeHandle {
   readonly address: string;
   /** host:port of /metrics, or undefined when disabled. */
   readonly metricsAddress: string | undefined;
+  /** host:port of the bulk listener, or undefined when chunk bytes travel over gRPC only. */
+  readonly bulkAddress: string | undefined;
   /** Absolute data directory. */
   readonly dataDir: string;
   /** Target ids, by local index. */
@@ -90,6 +101,8 @@ export interface StorageReadyLine {
   service: 'storage';
   id: number;
   addr: string;
+  /** Bulk listener (null: gRPC-only data). */
+  bulk: string | null;
   metrics: string | null;
   pid: number;
   dataDir: string;
@@ -169,10 +182,13 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     // Every call in flight listens on it; the default limit of 10 listeners would warn under load.
     setMaxListeners(0, closing.signal);
     cleanups.push(() => closing.abort());
+    const bulk = await startBulk(options, config, host, logger, metrics);
+    cleanups.push(() => bulk.close());
     const replicator = new ChainReplicator({
       resolver,
       locks,
       peers,
+      bulk,
       refreshRouting,
       config,
       clock,
@@ -188,7 +204,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
         {
           definition: StorageServiceFast,
           implementation: storageServiceImplementation({
-            replicator, reader, resync: resyncReceiver, config, logger: logger.child({ component: 'storage.service' }), metrics, closing: closing.signal, inFlight,
+            replicator, reader, bulk, resync: resyncReceiver, config, logger: logger.child({ component: 'storage.service' }), metrics, closing: closing.signal, inFlight,
           }),
         },
       ],
@@ -206,7 +222,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     });
 
     const registration = await agent.register(
-      { nodeId, address: grpc.address, hostname: hostname(), targetPaths: dirs },
+      { nodeId, address: grpc.address, hostname: hostname(), targetPaths: dirs, bulkAddress: bulk.address },
       options.signal,
     );
     if (nodeId !== 0 && registration.nodeId !== nodeId) {
@@ -283,12 +299,13 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       })();
       return closingPromise;
     };
-    nodeLogger.info({ address: grpc.address, targets: targets.map((t) => t.targetId), dataDir }, 'storage node ready');
+    nodeLogger.info({ address: grpc.address, bulkAddress: bulk.address, targets: targets.map((t) => t.targetId), dataDir }, 'storage node ready');
     const targetIds = targets.map((t) => t.targetId);
     return {
       nodeId,
       address: grpc.address,
       metricsAddress: metricsServer?.address,
+      bulkAddress: bulk.address,
       dataDir,
       targetIds,
       registry,
@@ -298,6 +315,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
         service: 'storage',
         id: nodeId,
         addr: grpc.address,
+        bulk: bulk.address ?? null,
         metrics: metricsServer?.address ?? null,
         pid: process.pid,
         dataDir,
@@ -313,4 +331,16 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     if (options.signal?.aborted) throw new SpindleError(ErrorCode.CANCELLED, 'storage node start was cancelled', { cause: err });
     throw err;
   }
+}
+
+/** The node's bulk data path: a listener and sessions to successors, or neither (gRPC only). */
+async function startBulk(options: StorageNodeOptions, config: StorageConfig, host: string, logger: Logger, metrics: StorageMetrics): Promise<StorageBulk> {
+  const bulkLogger = logger.child({ component: 'storage.bulk' });
+  if (config.dataTransport !== 'bulk') {
+    return new StorageBulk({ listener: undefined, peers: undefined, frameTimeoutMs: config.forwardTimeoutMs, logger: bulkLogger, metrics });
+  }
+  const transport = options.bulkTransport ?? new TcpBulkTransport({ logger: bulkLogger });
+  const listener = await transport.listen(host, config.bulkPort);
+  const peers = new BulkSessionPool(transport, { connectTimeoutMs: config.forwardTimeoutMs });
+  return new StorageBulk({ listener, peers, frameTimeoutMs: config.forwardTimeoutMs, logger: bulkLogger, metrics });
 }

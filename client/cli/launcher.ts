@@ -19,6 +19,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
 import { MgmtClient, type RoutingInfo } from '../../proto/index.js';
+import type { DataTransport } from '../../common/bulk/transport.js';
+
+/** Bulk listener port of storage node i when the cluster runs on fixed ports: port + 100 + i. */
+const BULK_PORT_OFFSET = 100;
 
 /** Repository root (client/cli/launcher.ts → ../..). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -368,6 +372,10 @@ export interface StorageOptions {
   targets?: number;
   preset?: Preset;
   config?: string;
+  /** Where chunk bytes travel (default: the config's, 'bulk'). */
+  dataTransport?: DataTransport;
+  /** Port of the bulk listener (default: the config's, 0 = pick one). */
+  bulkPort?: number;
   logFile: string;
   readyTimeoutMs?: number;
   signal?: AbortSignal;
@@ -385,6 +393,8 @@ export function storageFlags(o: Omit<StorageOptions, 'logFile' | 'name' | 'entry
   if (o.targets !== undefined) flags.push('--targets', String(o.targets));
   if (o.preset !== undefined) flags.push('--preset', o.preset);
   if (o.config !== undefined) flags.push('--config', resolve(o.config));
+  if (o.dataTransport !== undefined) flags.push('--data-transport', o.dataTransport);
+  if (o.bulkPort !== undefined) flags.push('--bulk-port', String(o.bulkPort));
   return flags;
 }
 
@@ -470,6 +480,8 @@ export interface LocalClusterOptions {
   detached?: boolean;
   /** Per storage index: another listen host and/or a command prefix (tests: a network namespace). */
   storageOverrides?: Record<number, { host?: string; commandPrefix?: string[] }>;
+  /** Where chunk bytes travel between clients and storage nodes (default 'bulk'). */
+  dataTransport?: DataTransport;
 }
 
 export interface StorageNodeInfo {
@@ -518,6 +530,7 @@ export class LocalCluster {
       env: options.env ?? {},
       detached: options.detached ?? true,
       storageOverrides: options.storageOverrides ?? {},
+      dataTransport: options.dataTransport ?? 'bulk',
     };
   }
 
@@ -609,6 +622,9 @@ export class LocalCluster {
       commandPrefix: override.commandPrefix,
       port: o.port === 0 ? 0 : o.port + index,
       metricsPort: o.metricsPort === 0 ? 0 : o.metricsPort + index,
+      // With fixed ports, storage node i's bulk listener is on port + 100 + i.
+      bulkPort: o.port === 0 ? 0 : o.port + BULK_PORT_OFFSET + index,
+      dataTransport: o.dataTransport,
       targets: o.targetsPerNode,
       preset: o.preset,
       logFile: join(this.logDir, `storage-${index}.log`),

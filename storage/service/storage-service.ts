@@ -14,6 +14,7 @@ import type {
   UpdateRequest,
   WriteRequest,
 } from '../../proto/index.js';
+import type { StorageBulk } from '../bulk-data.js';
 import type { ChainReplicator } from '../chain-replicator.js';
 import type { StorageMetrics } from '../metrics.js';
 import type { ReadOperator } from '../read-operator.js';
@@ -30,6 +31,8 @@ import {
 export interface StorageServiceDeps {
   replicator: ChainReplicator;
   reader: ReadOperator;
+  /** The bulk data path: bytes of Write/Update/BatchRead as frames (absent: gRPC only). */
+  bulk?: StorageBulk;
   /** Resync copies (Update with `sync`) and SyncDone; without it they are refused. */
   resync?: ResyncReceiver;
   config: Pick<StorageConfig, 'readBatchMaxBytes'>;
@@ -107,11 +110,13 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
     };
 
   return serviceImplementation({
-    write: measured('Write', (request: WriteRequest, signal) => {
+    write: measured('Write', async (message: WriteRequest, signal) => {
+      const request = await withBulkData(deps, message, signal);
       checkWriteRequest(request);
       return deps.replicator.onWrite(request, signal);
     }),
-    update: measured('Update', (request: UpdateRequest, signal) => {
+    update: measured('Update', async (message: UpdateRequest, signal) => {
+      const request = await withBulkData(deps, message, signal);
       checkUpdateRequest(request);
       if (request.sync === true) return requireResync(deps).onSyncUpdate(request, signal);
       return deps.replicator.onUpdate(request, signal);
@@ -124,7 +129,9 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
     }),
     batchRead: measured('BatchRead', async (request: BatchReadRequest) => {
       checkBatchReadRequest(request, deps.config.readBatchMaxBytes);
-      return deps.reader.onBatchRead(request);
+      const response = await deps.reader.onBatchRead(request);
+      if (request.bulkSessionId === undefined || request.bulkSessionId === '') return response;
+      return requireBulk(deps).sendReadResults(request, response);
     }),
     queryLastChunk: measured('QueryLastChunk', async (request: QueryLastChunkRequest) => {
       checkQueryLastChunkRequest(request);
@@ -139,6 +146,19 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
       return deps.reader.onDumpChunkMeta(request);
     }),
   });
+}
+
+/** The message with its bytes in `data`, taken from the bulk frame it names if it names one. */
+function withBulkData<T extends WriteRequest | UpdateRequest>(deps: StorageServiceDeps, message: T, signal: AbortSignal): Promise<T> {
+  if (message.bulk === undefined) return Promise.resolve(message);
+  return requireBulk(deps).withData(message, signal);
+}
+
+function requireBulk(deps: StorageServiceDeps): StorageBulk {
+  if (deps.bulk === undefined || deps.bulk.address === undefined) {
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'this storage node has no bulk listener: send chunk bytes inside the request (data transport grpc)');
+  }
+  return deps.bulk;
 }
 
 function requireResync(deps: StorageServiceDeps): ResyncReceiver {

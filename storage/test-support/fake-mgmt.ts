@@ -88,7 +88,7 @@ export class FakeMgmt {
     this.registrations++;
     const nodeId = request.nodeId !== 0 ? request.nodeId : this.nextNodeId++;
     this.nextNodeId = Math.max(this.nextNodeId, nodeId + 1);
-    this.nodes.set(nodeId, { nodeId, address: request.address, hostname: request.hostname, lastHeartbeatUs: 0, alive: true });
+    this.nodes.set(nodeId, { nodeId, address: request.address, hostname: request.hostname, bulkAddress: request.bulkAddress ?? '', lastHeartbeatUs: 0, alive: true });
     request.targetPaths.forEach((path, index) => {
       const targetId = nodeId * 1000 + index;
       const existing = this.targets.get(targetId);

@@ -1,0 +1,140 @@
+// A storage node's side of the bulk data path (common/bulk/transport.ts): the bytes of a Write or
+// Update that arrive as a frame on the node's bulk listener instead of inside the message, the
+// bytes of BatchRead results sent back as frames, and the sessions this node opens to its chain
+// successors to forward updates the same way.
+//
+// The gRPC message stays the unit of work and of errors: a frame is only ever taken for a
+// message that names it (BulkRef), so a frame nobody claims (its message was refused, or never
+// came) expires in the listener. A session that is gone is RPC_UNAVAILABLE (retryable): the
+// sender reconnects and resends frame and message together.
+import type { Logger } from 'pino';
+import { ErrorCode, SpindleError } from '../common/errors.js';
+import type { BulkSessionPool } from '../common/bulk/session-pool.js';
+import type { BulkChannel, BulkListener } from '../common/bulk/transport.js';
+import type { StorageMetrics } from './metrics.js';
+import type { BatchReadRequest, BatchReadResponse, BulkRef } from '../proto/index.js';
+
+/** Below this many bytes an update travels inside its gRPC message (a frame costs more). */
+export const BULK_FORWARD_MIN_BYTES = 64 * 1024;
+/** How long a call waits for the sender's bulk session when the message overtook its handshake. */
+const SESSION_WAIT_MS = 1_000;
+
+export interface StorageBulkOptions {
+  /** The node's listener; undefined when the node serves chunk bytes over gRPC only. */
+  listener: BulkListener | undefined;
+  /** Sessions to successors (undefined: forward over gRPC only). */
+  peers: BulkSessionPool | undefined;
+  /** How long a message waits for the frame it names. */
+  frameTimeoutMs: number;
+  logger: Logger;
+  metrics?: StorageMetrics;
+}
+
+/** What a message carrying chunk bytes looks like to the bulk path (WriteRequest, UpdateRequest). */
+interface CarriesData {
+  data: Buffer;
+  bulk?: BulkRef | undefined;
+  chunkSizeBytes: number;
+}
+
+export class StorageBulk {
+  constructor(private readonly options: StorageBulkOptions) {}
+
+  /** host:port peers open sessions on, or undefined (gRPC only). */
+  get address(): string | undefined {
+    return this.options.listener?.address;
+  }
+
+  /**
+   * Resolves a message's bytes: inline `data`, or the frame its BulkRef names, taken from the
+   * sender's session. The returned message has the bytes in `data` and no BulkRef, so the rest of
+   * the node (validation, replication, dedupe) sees one shape whichever way the bytes came.
+   */
+  async withData<T extends CarriesData>(request: T, signal: AbortSignal): Promise<T> {
+    const bulk = request.bulk;
+    if (bulk === undefined) return request;
+    if (request.data.length !== 0) throw invalid('a request with bulk bytes must have empty data');
+    if (!(Number.isSafeInteger(bulk.length) && bulk.length >= 0 && bulk.length <= request.chunkSizeBytes)) {
+      throw invalid(`bulk.length ${bulk.length} is not within the chunk size ${request.chunkSizeBytes}`);
+    }
+    if (bulk.sessionId === '' || !Number.isSafeInteger(bulk.requestId)) throw invalid('bulk needs session_id and request_id');
+    const channel = await this.sessionOf(bulk.sessionId);
+    const data = await channel.receive(bulk.requestId, { maxBytes: bulk.length, timeoutMs: this.options.frameTimeoutMs, signal });
+    if (data.length !== bulk.length) {
+      throw invalid(`bulk frame ${bulk.requestId} has ${data.length} bytes but the request says ${bulk.length}`);
+    }
+    this.options.metrics?.bulkBytes.inc({ direction: 'in' }, data.length);
+    return { ...request, data, bulk: undefined };
+  }
+
+  /**
+   * For a BatchRead that asked for bulk bytes: sends each OK result's bytes as the frame its
+   * ReadIO names and leaves `data` empty with `bulk_length` set. A result whose frame could not be
+   * sent gets that error as its status (the other results stand).
+   */
+  async sendReadResults(request: BatchReadRequest, response: BatchReadResponse): Promise<BatchReadResponse> {
+    const sessionId = request.bulkSessionId;
+    if (sessionId === undefined || sessionId === '') return response;
+    const channel = await this.sessionOf(sessionId);
+    await Promise.all(
+      response.results.map(async (result, i) => {
+        if ((result.status?.code ?? 0) !== ErrorCode.OK) return;
+        const io = request.ios[i]!;
+        const data = result.data;
+        try {
+          await channel.send(io.bulkRequestId ?? 0, data);
+          result.bulkLength = data.length;
+          result.data = EMPTY;
+          this.options.metrics?.bulkBytes.inc({ direction: 'out' }, data.length);
+        } catch (err) {
+          const error = err instanceof SpindleError ? err : new SpindleError(ErrorCode.RPC_UNAVAILABLE, String(err), { cause: err });
+          result.status = { code: error.errorCode, message: `bulk frame not sent: ${error.message}` };
+          result.data = EMPTY;
+        }
+      }),
+    );
+    return response;
+  }
+
+  /** Whether `length` bytes for the peer at `bulkAddress` ('' = none) should travel as a frame. */
+  forwardsInFrames(bulkAddress: string, length: number): boolean {
+    return this.options.peers !== undefined && bulkAddress !== '' && length >= BULK_FORWARD_MIN_BYTES;
+  }
+
+  /**
+   * Sends `data` as a frame on a session to the peer at `bulkAddress` and calls `call` with the
+   * BulkRef naming it. Frame and message go out together; the receiver pairs them.
+   */
+  async forward<T>(bulkAddress: string, data: Uint8Array, dataCrc32c: number, call: (bulk: BulkRef) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const peers = this.options.peers;
+    if (peers === undefined) throw new SpindleError(ErrorCode.INTERNAL, 'bulk forwarding is off on this node');
+    const channel = await peers.get(bulkAddress, signal);
+    const requestId = channel.nextRequestId();
+    const sent = channel.send(requestId, data, dataCrc32c);
+    const answered = call({ sessionId: channel.sessionId, requestId, length: data.length });
+    // The answer implies the frame arrived; a failed send fails the call anyway (the receiver times
+    // out waiting), so report whichever error comes first.
+    const [, response] = await Promise.all([sent, answered]);
+    this.options.metrics?.bulkBytes.inc({ direction: 'out' }, data.length);
+    return response;
+  }
+
+  async close(): Promise<void> {
+    this.options.peers?.close();
+    await this.options.listener?.close();
+  }
+
+  private async sessionOf(sessionId: string): Promise<BulkChannel> {
+    const listener = this.options.listener;
+    if (listener === undefined) {
+      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'this storage node has no bulk listener: send the bytes inside the request (data transport grpc)');
+    }
+    return listener.channel(sessionId, SESSION_WAIT_MS);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function invalid(message: string): SpindleError {
+  return new SpindleError(ErrorCode.INVALID_ARGUMENT, message);
+}
