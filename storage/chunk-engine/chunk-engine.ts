@@ -20,12 +20,14 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
 import { systemClock, type Clock } from '../../common/clock.js';
+import { createLogger, type Logger } from '../../common/logger.js';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError, assert } from '../../common/errors.js';
 import { UpdateType } from '../../proto/index.js';
 import { BLOCK_SIZE_MAX_BYTES, CRC_SEGMENT_BYTES } from '../constants.js';
 import { BlockAllocator, classForLength } from './block-allocator.js';
 import { BlockFiles } from './block-files.js';
+import { chooseBlockIo, type BlockIoKind, type BlockIoMode } from './block-io.js';
 import { chunkKeyString, decodeChunkKey, encodeChunkKey, inoKeyRange, type ChunkAddress } from './chunk-key.js';
 import { decodeChunkMeta, encodeChunkMeta, segmentCount, type BlockLocation, type CommittedChunkMeta } from './chunk-meta.js';
 
@@ -38,6 +40,36 @@ export interface ChunkEngineOptions {
    * true; off only for throwaway test clusters: StorageConfig.fsync).
    */
   fsync?: boolean;
+  /**
+   * Block I/O backend: fs, uring, or auto (probe io_uring in the target, fall back to fs); default
+   * $SPINDLE_BLOCK_IO, else auto (block-io.ts).
+   */
+  blockIo?: BlockIoMode;
+  /** Where the backend choice is logged (default: a process logger, once per choice). */
+  logger?: Logger;
+}
+
+/** The block I/O backend an engine uses, and why. */
+export interface BlockIoReport {
+  kind: BlockIoKind;
+  reason: string;
+}
+
+let fallbackLogger: Logger | undefined;
+const announced = new Set<string>();
+
+/** Logs a backend choice: to the caller's logger, else once per distinct choice per process. */
+function announceBlockIo(dir: string, report: BlockIoReport, logger: Logger | undefined): void {
+  const fields = { dir, blockIo: report.kind, reason: report.reason };
+  if (logger !== undefined) {
+    logger.info(fields, 'block I/O backend chosen');
+    return;
+  }
+  const key = `${report.kind}:${report.reason.replaceAll(dir, '<dir>')}`;
+  if (announced.has(key)) return;
+  announced.add(key);
+  fallbackLogger ??= createLogger({ name: 'spindle', base: { component: 'storage.block-io' } });
+  fallbackLogger.info(fields, 'block I/O backend chosen');
 }
 
 /** One update as the engine applies it. */
@@ -126,6 +158,8 @@ export class ChunkEngine {
     private readonly allocator: BlockAllocator,
     private readonly clock: Clock,
     private readonly fsync: boolean,
+    /** The block I/O backend this engine chose when it opened, and why. */
+    readonly blockIo: BlockIoReport,
   ) {}
 
   /** Opens (creating if needed) the engine of a target directory and rebuilds the free-block map. */
@@ -147,9 +181,14 @@ export class ChunkEngine {
       const db = env;
       // Durable targets write whole blocks with O_DIRECT (see block-files.ts); throwaway ones keep
       // the page cache, where an unsynced write costs no disk time.
-      files = await BlockFiles.open(join(options.dir, 'data'), { direct: fsync });
+      const dataDir = join(options.dir, 'data');
+      await mkdir(dataDir, { recursive: true });
+      const choice = await chooseBlockIo(dataDir, options.blockIo);
+      files = await BlockFiles.open(dataDir, { direct: fsync, io: choice.io });
+      const blockIo = { kind: choice.kind, reason: choice.reason };
+      announceBlockIo(options.dir, blockIo, options.logger);
       const allocator = new BlockAllocator();
-      const engine = new ChunkEngine(options.dir, env, db, files, allocator, options.clock ?? systemClock, fsync);
+      const engine = new ChunkEngine(options.dir, env, db, files, allocator, options.clock ?? systemClock, fsync, blockIo);
       engine.rebuild();
       return engine;
     } catch (err) {

@@ -1,0 +1,266 @@
+// The io_uring block I/O backend (block-io.ts) on the native/uring addon.
+//
+// Descriptors are opened with node:fs (a buffered one, and an O_DIRECT one when `direct` is on and
+// the file system allows it) and their fds handed to the addon, which queues reads, writes and
+// fdatasyncs on the process's one ring. Operations started in the same tick go to the kernel
+// together: the first one schedules a flush() in a microtask, and one io_uring_enter submits the
+// batch. At most URING_INFLIGHT_MAX operations are in flight; more wait in FIFO order.
+//
+// Memory for O_DIRECT comes from the addon's allocAligned() (posix_memalign, wrapped as an
+// external ArrayBuffer the GC frees): writes copy the caller's bytes into a pooled aligned bounce
+// buffer, padded with zeros inside the block (one copy, as the fs backend does: bytes from gRPC are
+// never aligned); large reads widen the range to the alignment, read into a fresh aligned buffer and
+// return a view of it (no copy; copied only when the caller passes `into`). Small or unaligned
+// reads and writes, and appends in place, go through the buffered descriptor on the same ring.
+import { existsSync } from 'node:fs';
+import { mkdir, rm, type FileHandle } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DIRECT_ALIGN_BYTES, DIRECT_BOUNCE_POOL_BYTES, DIRECT_WRITE_MIN_BYTES } from '../constants.js';
+import { BouncePool, DIRECT_READ_MIN_BYTES, URING_INFLIGHT_MAX, URING_RING_ENTRIES, type BlockFile, type BlockIo } from './block-io.js';
+import { openDirect, openReadWrite } from './fs-block-io.js';
+
+/** The addon's surface (native/uring/src/addon.cc). */
+export interface UringAddon {
+  /** Creates the ring of this JS environment (idempotent). Throws an errno Error when io_uring is unavailable. */
+  setup(entries?: number): UringInfo;
+  info(): UringInfo | null;
+  /** Queues a read of up to view.byteLength bytes; resolves with the bytes read (less only at end of file). */
+  read(fd: number, view: Uint8Array, position: number): Promise<number>;
+  /** Queues a write of all of view; resolves with view.byteLength. */
+  write(fd: number, view: Uint8Array, position: number): Promise<number>;
+  datasync(fd: number): Promise<number>;
+  /** Submits what is queued (one io_uring_enter); returns how many. */
+  flush(): number;
+  /** Memory aligned to ALIGN_BYTES, freed by the GC; contents undefined. */
+  allocAligned(length: number): ArrayBuffer;
+  readonly ALIGN_BYTES: number;
+  readonly IO_SIZE_MAX_BYTES: number;
+}
+
+export interface UringInfo {
+  entries: number;
+  cqEntries: number;
+  features: number;
+  inflight: number;
+  queued: number;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Where node-gyp puts the addon (scripts/setup.sh builds it). */
+export const URING_ADDON_PATH = join(here, '..', '..', 'native', 'uring', 'build', 'Release', 'spindle_uring.node');
+
+let loaded: UringAddon | undefined;
+let loadError: Error | undefined;
+
+/** The addon with its ring set up, or an Error saying why not (cached: one attempt per process). */
+export function loadUringAddon(): UringAddon {
+  if (loaded !== undefined) return loaded;
+  if (loadError !== undefined) throw loadError;
+  try {
+    if (!existsSync(URING_ADDON_PATH)) {
+      throw Object.assign(
+        new Error(`the io_uring addon is not built (${URING_ADDON_PATH} is missing): run scripts/setup.sh (it installs liburing-dev and builds native/uring)`),
+        { code: 'ENOSYS' },
+      );
+    }
+    const addon = createRequire(import.meta.url)(URING_ADDON_PATH) as UringAddon;
+    addon.setup(URING_RING_ENTRIES);
+    loaded = addon;
+    return addon;
+  } catch (err) {
+    loadError = err instanceof Error ? err : new Error(String(err));
+    throw loadError;
+  }
+}
+
+let probeSeq = 0;
+
+/**
+ * Whether the io_uring backend works in `dir`: the addon loads, the ring exists, and an aligned
+ * 4 KiB O_DIRECT write + fdatasync + read through the ring returns the bytes written. Leaves no file.
+ */
+export async function probeUring(dir: string): Promise<{ ok: boolean; reason: string }> {
+  let addon: UringAddon;
+  try {
+    addon = loadUringAddon();
+  } catch (err) {
+    return { ok: false, reason: `addon: ${(err as Error).message}` };
+  }
+  const path = join(dir, `.spindle-uring-probe-${process.pid}-${probeSeq++}`);
+  let fh: FileHandle | undefined;
+  let directFh: FileHandle | undefined;
+  try {
+    await mkdir(dir, { recursive: true });
+    fh = await openReadWrite(path);
+    directFh = await openDirect(path);
+    if (directFh === undefined) return { ok: false, reason: `the file system of ${dir} refuses O_DIRECT` };
+    const io = new UringBlockIo(addon);
+    const out = Buffer.from(addon.allocAligned(DIRECT_ALIGN_BYTES));
+    for (let i = 0; i < out.length; i++) out[i] = (i * 31 + 7) & 0xff;
+    await io.submit(() => addon.write(directFh!.fd, out, 0));
+    await io.submit(() => addon.datasync(directFh!.fd));
+    const back = Buffer.from(addon.allocAligned(DIRECT_ALIGN_BYTES));
+    const n = await io.submit(() => addon.read(directFh!.fd, back, 0));
+    if (n !== out.length || !back.equals(out)) return { ok: false, reason: `io_uring O_DIRECT read back ${n} bytes that differ from those written` };
+    const info = addon.info();
+    return { ok: true, reason: `io_uring works in ${dir} (O_DIRECT 4 KiB write + read back; ring of ${info?.entries ?? '?'} entries)` };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { ok: false, reason: `io_uring probe in ${dir} failed: ${e.message}` };
+  } finally {
+    await directFh?.close().catch(() => undefined);
+    await fh?.close().catch(() => undefined);
+    await rm(path, { force: true }).catch(() => undefined);
+  }
+}
+
+export class UringBlockIo implements BlockIo {
+  readonly kind = 'uring' as const;
+  readonly addon: UringAddon;
+  private readonly bounces: BouncePool;
+  private inflight = 0;
+  private readonly waiting: Array<() => void> = [];
+  private flushScheduled = false;
+
+  /** Throws (like loadUringAddon) when the addon is unusable. */
+  constructor(addon: UringAddon = loadUringAddon()) {
+    this.addon = addon;
+    this.bounces = new BouncePool((size) => Buffer.from(addon.allocAligned(size)), DIRECT_BOUNCE_POOL_BYTES, 64 * 1024);
+  }
+
+  /** An aligned Buffer of `length` bytes from the addon (contents undefined). */
+  allocAligned(length: number): Buffer {
+    return Buffer.from(this.addon.allocAligned(length));
+  }
+
+  /**
+   * Runs one addon operation within the in-flight limit and schedules the batch's flush. A
+   * validation error the addon throws becomes a rejection.
+   */
+  async submit(start: () => Promise<number>): Promise<number> {
+    if (this.inflight >= URING_INFLIGHT_MAX) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.inflight++;
+    try {
+      const done = start();
+      this.scheduleFlush();
+      return await done;
+    } finally {
+      this.inflight--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.addon.flush();
+    });
+  }
+
+  async open(path: string, options: { direct: boolean }): Promise<BlockFile> {
+    const fh = await openReadWrite(path);
+    let directFh: FileHandle | undefined;
+    try {
+      if (options.direct) directFh = await openDirect(path);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+    return new UringBlockFile(this, fh, directFh, this.bounces);
+  }
+}
+
+class UringBlockFile implements BlockFile {
+  private readonly running = new Set<Promise<unknown>>();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly io: UringBlockIo,
+    private readonly fh: FileHandle,
+    private readonly directFh: FileHandle | undefined,
+    private readonly bounces: BouncePool,
+  ) {}
+
+  get direct(): boolean {
+    return this.directFh !== undefined;
+  }
+
+  /** Runs an operation on one of this file's fds, tracked so close() waits for it. */
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.running.add(work);
+    const forget = () => this.running.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  private fdOf(direct: boolean): number {
+    if (this.closing !== undefined) throw Object.assign(new Error('block file is closed'), { code: 'EBADF' });
+    return direct ? this.directFh!.fd : this.fh.fd;
+  }
+
+  read(position: number, length: number, into?: Buffer): Promise<Buffer> {
+    return this.track(this.readNow(position, length, into));
+  }
+
+  private async readNow(position: number, length: number, into?: Buffer): Promise<Buffer> {
+    const addon = this.io.addon;
+    const start = Math.floor(position / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
+    const end = Math.ceil((position + length) / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
+    if (this.directFh !== undefined && end - start >= DIRECT_READ_MIN_BYTES) {
+      const fd = this.fdOf(true);
+      const aligned = this.io.allocAligned(end - start);
+      const n = await this.io.submit(() => addon.read(fd, aligned, start));
+      if (n < aligned.length) aligned.fill(0, n); // past the end of a sparse file: never written
+      const view = aligned.subarray(position - start, position - start + length);
+      if (into === undefined) return view;
+      view.copy(into, 0);
+      return into;
+    }
+    const fd = this.fdOf(false);
+    const out = into ?? Buffer.allocUnsafe(length);
+    const n = await this.io.submit(() => addon.read(fd, out.subarray(0, length), position));
+    if (n < length) out.fill(0, n, length);
+    return out;
+  }
+
+  write(position: number, data: Uint8Array, roomBytes: number): Promise<void> {
+    return this.track(this.writeNow(position, data, roomBytes));
+  }
+
+  private async writeNow(position: number, data: Uint8Array, roomBytes: number): Promise<void> {
+    const addon = this.io.addon;
+    const padded = Math.ceil(data.length / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
+    if (this.directFh !== undefined && data.length >= DIRECT_WRITE_MIN_BYTES && position % DIRECT_ALIGN_BYTES === 0 && padded <= roomBytes) {
+      const fd = this.fdOf(true);
+      const bounce = this.bounces.take(padded);
+      try {
+        bounce.set(data, 0);
+        bounce.fill(0, data.length, padded);
+        await this.io.submit(() => addon.write(fd, bounce.subarray(0, padded), position));
+      } finally {
+        this.bounces.give(bounce);
+      }
+      return;
+    }
+    const fd = this.fdOf(false);
+    await this.io.submit(() => addon.write(fd, data, position));
+  }
+
+  async sync(): Promise<void> {
+    const fd = this.fdOf(false);
+    await this.track(this.io.submit(() => this.io.addon.datasync(fd)));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      // An fd must stay open (and not be reused) until the kernel is done with every operation on it.
+      await Promise.allSettled([...this.running]);
+      await Promise.all([this.fh.close(), this.directFh?.close()]);
+    })();
+    return this.closing;
+  }
+}
