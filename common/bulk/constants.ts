@@ -1,0 +1,18 @@
+// Named limits of the bulk transports. Each has a unit and a one-line reason.
+
+/** Largest chunk (CHUNK_SIZE_MAX_BYTES, 64 MiB) plus slack for a small trailer a caller may add. */
+export const BULK_FRAME_MAX_DEFAULT_BYTES = 64 * 1024 * 1024 + 64 * 1024;
+/**
+ * Bytes of frames that arrived before anyone asked for them, per session: they exist only when a
+ * receiver gave up (timeout) before its frame came, or while a read races its gRPC reply, so a
+ * few large frames is plenty; the oldest is dropped beyond this.
+ */
+export const BULK_UNCLAIMED_MAX_DEFAULT_BYTES = 256 * 1024 * 1024;
+/** How long an unclaimed frame is kept: longer than any client's request deadline would wait for it. */
+export const BULK_UNCLAIMED_TTL_DEFAULT_MS = 30_000;
+/** How long a connecting peer may take to send its hello before the listener drops the socket. */
+export const BULK_HELLO_TIMEOUT_MS = 10_000;
+/** How long `connect` waits for the listener's hello-ack when the caller gives no timeout. */
+export const BULK_CONNECT_TIMEOUT_DEFAULT_MS = 10_000;
+/** Sessions one listener holds at once: each may pin up to the unclaimed limit of memory. */
+export const BULK_SESSIONS_MAX = 4096;

@@ -1,0 +1,327 @@
+// FrameInbox: the receiving half of one bulk session, shared by every BulkTransport
+// implementation (TCP, in-process) so the rules are written once.
+//
+// It pairs frames with the `receive` calls asking for them, by request id, in either order:
+//   - a receive waiting when a frame starts: the frame's bytes go straight into the receiver's
+//     `into` (or one buffer of the frame's length) as they arrive — one copy, no concatenation;
+//   - a frame with nobody waiting: kept as an *unclaimed* frame in a buffer of its own length, until
+//     a receive takes it, it expires (TTL), or newer frames push it out (total bytes bounded, oldest
+//     dropped first, with a warning). A receive that starts while such a frame is still arriving
+//     takes it over: the bytes so far are copied into its `into` and the rest goes there directly.
+//   - a frame longer than the receive allows (`into`, `maxBytes`) fails that receive with
+//     INVALID_ARGUMENT and its payload is skipped; a frame whose CRC32C does not match fails it
+//     with CHECKSUM_MISMATCH (an unclaimed one keeps the error for whoever asks).
+//   - timeouts (TIMEOUT) and aborts (CANCELLED) end one receive; when its frame was being written
+//     into its `into`, the rest of that frame is discarded (the caller's buffer is theirs again).
+//   - `close(error)` rejects every waiting receive with that error and drops everything held.
+//
+// The transport drives it: `beginFrame(id, length)` when a frame's header is known, `sink.write`
+// for each piece of payload, `endFrame(sink, crcOk)` when the payload is complete.
+import type { Clock } from '../clock.js';
+import { ErrorCode, SpindleError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { BulkReceiveOptions } from './transport.js';
+
+export interface FrameInboxOptions {
+  /** Largest frame accepted (the default `maxBytes` of a receive). */
+  readonly maxFrameBytes: number;
+  /** Total bytes of unclaimed frames kept; the oldest are dropped beyond it. */
+  readonly unclaimedMaxBytes: number;
+  /** How long an unclaimed frame is kept. */
+  readonly unclaimedTtlMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+interface Waiter {
+  readonly requestId: number;
+  readonly into: Uint8Array | undefined;
+  /** Longest frame this receive accepts. */
+  readonly limitBytes: number;
+  readonly resolve: (payload: Buffer) => void;
+  readonly reject: (error: SpindleError) => void;
+  /** Stops the timeout and removes the abort listener. */
+  readonly cleanup: () => void;
+  /** The frame currently arriving for this receive, if any. */
+  sink: FrameSink | null;
+}
+
+interface UnclaimedFrame {
+  readonly payload: Buffer;
+  readonly error: SpindleError | undefined;
+  readonly expiresAtMs: number;
+}
+
+/** Where the payload of one arriving frame goes. */
+export class FrameSink {
+  /** Destination of the remaining bytes; null once the frame is being skipped. */
+  target: Uint8Array | null = null;
+  /** Payload bytes seen so far (written or skipped). */
+  filled = 0;
+  /** True when the frame has no destination any more (too long, receiver gone, inbox closed). */
+  discarded = false;
+  /** The receive this frame goes to; null while it is an unclaimed frame in the making. */
+  waiter: Waiter | null = null;
+
+  constructor(
+    readonly requestId: number,
+    readonly lengthBytes: number,
+  ) {}
+
+  /** Copies the next piece of payload to its destination (or skips it). */
+  write(piece: Uint8Array): void {
+    if (this.target !== null) this.target.set(piece, this.filled);
+    this.filled += piece.length;
+  }
+
+  discard(): void {
+    this.target = null;
+    this.discarded = true;
+    this.waiter = null;
+  }
+}
+
+function bufferView(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export class FrameInbox {
+  private readonly waiters = new Map<number, Waiter>();
+  /** Frames arriving with no receive attached yet, by request id. */
+  private readonly arriving = new Map<number, FrameSink>();
+  /** Insertion order is arrival order, which is expiry order (one TTL for all). */
+  private readonly unclaimed = new Map<number, UnclaimedFrame>();
+  private unclaimedBytes = 0;
+  private expiryTimer: AbortController | null = null;
+  private closeError: SpindleError | null = null;
+
+  constructor(
+    /** Names the session in messages, e.g. 'bulk session 3f…' (set again once the id is known). */
+    public what: string,
+    private readonly options: FrameInboxOptions,
+  ) {}
+
+  /** Frames held that nobody has asked for yet (for tests and metrics). */
+  get unclaimedCount(): number {
+    return this.unclaimed.size;
+  }
+
+  get unclaimedTotalBytes(): number {
+    return this.unclaimedBytes;
+  }
+
+  receive(requestId: number, options: BulkReceiveOptions = {}): Promise<Buffer> {
+    if (this.closeError !== null) return Promise.reject(this.closeError);
+    if (!Number.isSafeInteger(requestId) || requestId < 0) {
+      return Promise.reject(invalid(`${this.what}: request id ${requestId} is not an integer in [0, 2^53)`));
+    }
+    const { into, maxBytes, timeoutMs, signal } = options;
+    if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes >= 0)) {
+      return Promise.reject(invalid(`${this.what}: maxBytes ${maxBytes} is not a non-negative integer`));
+    }
+    if (timeoutMs !== undefined && !(timeoutMs >= 0)) {
+      return Promise.reject(invalid(`${this.what}: timeoutMs ${timeoutMs} is not a non-negative number`));
+    }
+    if (this.waiters.has(requestId)) {
+      return Promise.reject(invalid(`${this.what}: a receive of request ${requestId} is already waiting`));
+    }
+    const limitBytes = Math.min(maxBytes ?? this.options.maxFrameBytes, into?.length ?? Infinity);
+
+    const held = this.unclaimed.get(requestId);
+    if (held !== undefined) {
+      this.dropUnclaimed(requestId, held);
+      if (held.error !== undefined) return Promise.reject(held.error);
+      if (held.payload.length > limitBytes) return Promise.reject(this.tooLong(requestId, held.payload.length, limitBytes));
+      if (into === undefined) return Promise.resolve(held.payload);
+      into.set(held.payload, 0);
+      return Promise.resolve(bufferView(into.subarray(0, held.payload.length)));
+    }
+    if (signal?.aborted) {
+      return Promise.reject(new SpindleError(ErrorCode.CANCELLED, `${this.what}: receive of request ${requestId} cancelled`, { cause: signal.reason }));
+    }
+
+    const sink = this.arriving.get(requestId);
+    if (sink !== undefined && sink.lengthBytes > limitBytes) {
+      // Arriving now, too long for this receive: the frame is consumed by the failure.
+      this.arriving.delete(requestId);
+      sink.discard();
+      return Promise.reject(this.tooLong(requestId, sink.lengthBytes, limitBytes));
+    }
+
+    return new Promise<Buffer>((resolve, reject) => {
+      let timer: AbortController | null = null;
+      const onAbort = (): void => {
+        this.giveUp(waiter, new SpindleError(ErrorCode.CANCELLED, `${this.what}: receive of request ${requestId} cancelled`, { cause: signal?.reason }));
+      };
+      const waiter: Waiter = {
+        requestId,
+        into,
+        limitBytes,
+        resolve,
+        reject,
+        cleanup: () => {
+          timer?.abort();
+          signal?.removeEventListener('abort', onAbort);
+        },
+        sink: null,
+      };
+      this.waiters.set(requestId, waiter);
+      if (timeoutMs !== undefined) {
+        timer = new AbortController();
+        this.options.clock.sleep(timeoutMs, timer.signal).then(
+          () => this.giveUp(waiter, new SpindleError(ErrorCode.TIMEOUT, `${this.what}: request ${requestId} did not arrive within ${timeoutMs} ms`)),
+          () => {},
+        );
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (sink !== undefined) {
+        // Take over the frame that is arriving: bytes so far into `into`, the rest straight there.
+        this.arriving.delete(requestId);
+        sink.waiter = waiter;
+        waiter.sink = sink;
+        if (into !== undefined && sink.target !== null) {
+          const target = into.subarray(0, sink.lengthBytes);
+          target.set(sink.target.subarray(0, sink.filled), 0);
+          sink.target = target;
+        }
+      }
+    });
+  }
+
+  /** A frame's header is known: decides where its payload goes. */
+  beginFrame(requestId: number, lengthBytes: number): FrameSink {
+    const sink = new FrameSink(requestId, lengthBytes);
+    if (this.closeError !== null) {
+      sink.discard();
+      return sink;
+    }
+    const waiter = this.waiters.get(requestId);
+    if (waiter !== undefined && waiter.sink === null) {
+      if (lengthBytes > waiter.limitBytes) {
+        sink.discard();
+        this.settle(waiter, this.tooLong(requestId, lengthBytes, waiter.limitBytes));
+        return sink;
+      }
+      sink.waiter = waiter;
+      waiter.sink = sink;
+      sink.target = waiter.into !== undefined ? waiter.into.subarray(0, lengthBytes) : Buffer.allocUnsafe(lengthBytes);
+      return sink;
+    }
+    if (lengthBytes > this.options.unclaimedMaxBytes) {
+      this.options.logger.warn({ requestId, lengthBytes, unclaimedMaxBytes: this.options.unclaimedMaxBytes }, 'bulk frame nobody waits for is larger than the unclaimed limit; dropped');
+      sink.discard();
+      return sink;
+    }
+    sink.target = Buffer.allocUnsafe(lengthBytes);
+    this.arriving.set(requestId, sink);
+    return sink;
+  }
+
+  /** The frame's payload is complete; `crcOk` says whether its CRC32C matched the header's. */
+  endFrame(sink: FrameSink, crcOk: boolean): void {
+    if (this.arriving.get(sink.requestId) === sink) this.arriving.delete(sink.requestId);
+    if (sink.discarded || sink.target === null) return;
+    const payload = bufferView(sink.target);
+    const error = crcOk
+      ? undefined
+      : new SpindleError(ErrorCode.CHECKSUM_MISMATCH, `${this.what}: frame of request ${sink.requestId} (${sink.lengthBytes} bytes) failed its CRC32C check`);
+    if (sink.waiter !== null) {
+      this.settle(sink.waiter, error, payload);
+      return;
+    }
+    this.keepUnclaimed(sink.requestId, { payload, error, expiresAtMs: this.options.clock.nowMs() + this.options.unclaimedTtlMs });
+  }
+
+  /** Rejects every waiting receive with `error` and drops every frame held. Idempotent. */
+  close(error: SpindleError): void {
+    if (this.closeError !== null) return;
+    this.closeError = error;
+    for (const sink of this.arriving.values()) sink.discard();
+    this.arriving.clear();
+    for (const waiter of [...this.waiters.values()]) this.settle(waiter, error);
+    this.unclaimed.clear();
+    this.unclaimedBytes = 0;
+    this.expiryTimer?.abort();
+    this.expiryTimer = null;
+  }
+
+  private settle(waiter: Waiter, error: SpindleError | undefined, payload?: Buffer): void {
+    if (this.waiters.get(waiter.requestId) !== waiter) return;
+    this.waiters.delete(waiter.requestId);
+    waiter.cleanup();
+    if (waiter.sink !== null) {
+      // A receive that ends before its frame is complete: the rest of the frame is skipped.
+      if (payload === undefined && waiter.sink.filled < waiter.sink.lengthBytes) waiter.sink.discard();
+      waiter.sink = null;
+    }
+    if (error !== undefined) waiter.reject(error);
+    else waiter.resolve(payload!);
+  }
+
+  /** Timeout or abort of one receive. */
+  private giveUp(waiter: Waiter, error: SpindleError): void {
+    const sink = waiter.sink;
+    if (sink !== null && waiter.into === undefined && !sink.discarded) {
+      // The frame is going into a buffer of its own: let it finish as an unclaimed frame.
+      sink.waiter = null;
+      waiter.sink = null;
+      this.arriving.set(sink.requestId, sink);
+    }
+    this.settle(waiter, error);
+  }
+
+  private tooLong(requestId: number, lengthBytes: number, limitBytes: number): SpindleError {
+    return invalid(`${this.what}: frame of request ${requestId} is ${lengthBytes} bytes, more than this receive accepts (${limitBytes})`);
+  }
+
+  private keepUnclaimed(requestId: number, frame: UnclaimedFrame): void {
+    const previous = this.unclaimed.get(requestId);
+    if (previous !== undefined) {
+      this.options.logger.warn({ requestId }, 'bulk frame arrived twice under one request id; the older one is dropped');
+      this.dropUnclaimed(requestId, previous);
+    }
+    this.unclaimed.set(requestId, frame);
+    this.unclaimedBytes += frame.payload.length;
+    for (const [oldId, old] of this.unclaimed) {
+      if (this.unclaimedBytes <= this.options.unclaimedMaxBytes) break;
+      this.options.logger.warn(
+        { requestId: oldId, lengthBytes: old.payload.length, unclaimedMaxBytes: this.options.unclaimedMaxBytes },
+        'unclaimed bulk frames over their byte limit; the oldest is dropped',
+      );
+      this.dropUnclaimed(oldId, old);
+    }
+    this.scheduleExpiry();
+  }
+
+  private dropUnclaimed(requestId: number, frame: UnclaimedFrame): void {
+    this.unclaimed.delete(requestId);
+    this.unclaimedBytes -= frame.payload.length;
+  }
+
+  /** One timer for the oldest unclaimed frame; it sweeps the expired ones and re-arms. */
+  private scheduleExpiry(): void {
+    if (this.expiryTimer !== null || this.closeError !== null) return;
+    const oldest = this.unclaimed.values().next();
+    if (oldest.done) return;
+    const timer = new AbortController();
+    this.expiryTimer = timer;
+    const delayMs = Math.max(0, oldest.value.expiresAtMs - this.options.clock.nowMs());
+    this.options.clock.sleep(delayMs, timer.signal).then(
+      () => {
+        this.expiryTimer = null;
+        const nowMs = this.options.clock.nowMs();
+        for (const [requestId, frame] of this.unclaimed) {
+          if (frame.expiresAtMs > nowMs) break;
+          this.options.logger.debug({ requestId, lengthBytes: frame.payload.length }, 'unclaimed bulk frame expired');
+          this.dropUnclaimed(requestId, frame);
+        }
+        this.scheduleExpiry();
+      },
+      () => {},
+    );
+  }
+}
+
+function invalid(message: string): SpindleError {
+  return new SpindleError(ErrorCode.INVALID_ARGUMENT, message);
+}

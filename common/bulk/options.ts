@@ -1,0 +1,77 @@
+// Options, argument checks and error helpers shared by the bulk transports.
+import { randomBytes } from 'node:crypto';
+import { systemClock, type Clock } from '../clock.js';
+import { ErrorCode, SpindleError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { BULK_FRAME_MAX_DEFAULT_BYTES, BULK_UNCLAIMED_MAX_DEFAULT_BYTES, BULK_UNCLAIMED_TTL_DEFAULT_MS } from './constants.js';
+import type { FrameInboxOptions } from './frame-inbox.js';
+
+/** A frame length is a u32 on the wire. */
+const TWO_POW_32 = 2 ** 32;
+
+/** Options shared by the bulk transports. */
+export interface BulkTransportOptions {
+  /** Largest frame sent or accepted (default BULK_FRAME_MAX_DEFAULT_BYTES). */
+  maxFrameBytes?: number;
+  /** Bytes of unclaimed frames one session keeps (default BULK_UNCLAIMED_MAX_DEFAULT_BYTES). */
+  unclaimedMaxBytes?: number;
+  /** How long an unclaimed frame is kept (default BULK_UNCLAIMED_TTL_DEFAULT_MS). */
+  unclaimedTtlMs?: number;
+  clock?: Clock;
+  logger?: Logger;
+  /** Where session ids come from (default: 16 random bytes, hex); tests pass known ids. */
+  newSessionId?: () => string;
+}
+
+export interface ResolvedBulkOptions extends FrameInboxOptions {
+  readonly newSessionId: () => string;
+}
+
+/** A session id: 16 bytes as 32 lowercase hex digits. */
+export const SESSION_ID_BYTES = 16;
+const SESSION_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+export function randomSessionId(): string {
+  return randomBytes(SESSION_ID_BYTES).toString('hex');
+}
+
+export function isSessionId(value: string): boolean {
+  return SESSION_ID_PATTERN.test(value);
+}
+
+export function resolveBulkOptions(options: BulkTransportOptions, component: string): ResolvedBulkOptions {
+  const resolved: ResolvedBulkOptions = {
+    maxFrameBytes: options.maxFrameBytes ?? BULK_FRAME_MAX_DEFAULT_BYTES,
+    unclaimedMaxBytes: options.unclaimedMaxBytes ?? BULK_UNCLAIMED_MAX_DEFAULT_BYTES,
+    unclaimedTtlMs: options.unclaimedTtlMs ?? BULK_UNCLAIMED_TTL_DEFAULT_MS,
+    clock: options.clock ?? systemClock,
+    logger: (options.logger ?? silentLogger()).child({ component }),
+    newSessionId: options.newSessionId ?? randomSessionId,
+  };
+  const bad: string[] = [];
+  if (!Number.isSafeInteger(resolved.maxFrameBytes) || resolved.maxFrameBytes < 0 || resolved.maxFrameBytes >= TWO_POW_32) {
+    bad.push(`maxFrameBytes ${resolved.maxFrameBytes} (an integer in [0, 2^32))`);
+  }
+  if (!Number.isSafeInteger(resolved.unclaimedMaxBytes) || resolved.unclaimedMaxBytes < 0) {
+    bad.push(`unclaimedMaxBytes ${resolved.unclaimedMaxBytes} (a non-negative integer)`);
+  }
+  if (!(resolved.unclaimedTtlMs >= 0)) bad.push(`unclaimedTtlMs ${resolved.unclaimedTtlMs} (a non-negative number)`);
+  if (bad.length > 0) throw new SpindleError(ErrorCode.CONFIG_INVALID, `bulk transport options: ${bad.join('; ')}`);
+  return resolved;
+}
+
+export function unavailable(message: string, cause?: unknown): SpindleError {
+  return new SpindleError(ErrorCode.RPC_UNAVAILABLE, message, cause === undefined ? undefined : { cause });
+}
+
+/** Checks a send's arguments the same way in every transport; returns the error or undefined. */
+export function checkSend(what: string, requestId: number, payload: Uint8Array, maxFrameBytes: number): SpindleError | undefined {
+  if (!Number.isSafeInteger(requestId) || requestId < 0) {
+    return new SpindleError(ErrorCode.INVALID_ARGUMENT, `${what}: request id ${requestId} is not an integer in [0, 2^53)`);
+  }
+  if (payload.length > maxFrameBytes) {
+    return new SpindleError(ErrorCode.INVALID_ARGUMENT, `${what}: payload of ${payload.length} bytes is larger than the frame limit (${maxFrameBytes})`);
+  }
+  return undefined;
+}
+

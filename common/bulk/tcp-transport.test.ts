@@ -1,0 +1,169 @@
+// The TCP transport passes the BulkTransport conformance suite; beyond it, frames written by hand
+// through a raw socket check the wire format, the CRC32C check, and that malformed peers (garbage,
+// oversized lengths, no hello) lose their connection without harming the listener or other sessions.
+import * as net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { crc32c } from '../crc32c.js';
+import { ErrorCode } from '../errors.js';
+import { describeBulkTransportConformance, expectCode, patternBytes } from './conformance.js';
+import { FRAME_HEADER_BYTES, FrameType, TcpBulkTransport, encodeFrameHeader, parseHostPort } from './tcp-transport.js';
+import type { BulkListener } from './transport.js';
+
+describeBulkTransportConformance('tcp', (options) => new TcpBulkTransport(options));
+
+function frame(type: FrameType, requestId: number, payload: Buffer, crc = crc32c(payload)): Buffer {
+  return Buffer.concat([encodeFrameHeader(type, requestId, payload.length, crc), payload]);
+}
+
+/** A raw socket to `address`, with a promise of its close and of every byte it received. */
+async function rawSocket(address: string): Promise<{ socket: net.Socket; closed: Promise<void>; received: () => Buffer }> {
+  const { host, port } = parseHostPort(address)!;
+  const socket = net.connect({ host, port });
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  return { socket, closed, received: () => Buffer.concat(chunks) };
+}
+
+describe('TcpBulkTransport on the wire', () => {
+  const transport = new TcpBulkTransport();
+  const listeners: BulkListener[] = [];
+  const sockets: net.Socket[] = [];
+
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.destroy();
+    await Promise.all(listeners.splice(0).map((listener) => listener.close()));
+  });
+
+  async function listen(): Promise<BulkListener> {
+    const listener = await transport.listen('127.0.0.1', 0);
+    listeners.push(listener);
+    return listener;
+  }
+
+  async function rawSession(listener: BulkListener, sessionId: string) {
+    const raw = await rawSocket(listener.address);
+    sockets.push(raw.socket);
+    raw.socket.write(frame(FrameType.HELLO, 0, Buffer.from(sessionId, 'hex')));
+    const channel = await listener.channel(sessionId, 5_000);
+    return { ...raw, channel };
+  }
+
+  it('answers a hand-written hello with a hello-ack and reads hand-written frames split at every byte', async () => {
+    const listener = await listen();
+    const { socket, channel, received } = await rawSession(listener, '1'.repeat(32));
+    const payload = patternBytes(1, 1000);
+    const bytes = frame(FrameType.DATA, 2 ** 40 + 3, payload);
+    const receiving = channel.receive(2 ** 40 + 3);
+    for (let i = 0; i < 40; i++) socket.write(bytes.subarray(i, i + 1));
+    socket.write(bytes.subarray(40));
+    expect((await receiving).equals(payload)).toBe(true);
+    const ack = received().subarray(0, FRAME_HEADER_BYTES);
+    expect(ack.equals(encodeFrameHeader(FrameType.HELLO_ACK, 0, 0, 0))).toBe(true);
+
+    // Frames from the listener's end have the documented layout.
+    await channel.send(9, Buffer.from('abc'));
+    await expect.poll(() => received().length).toBe(2 * FRAME_HEADER_BYTES + 3);
+    expect(received().subarray(FRAME_HEADER_BYTES).equals(frame(FrameType.DATA, 9, Buffer.from('abc')))).toBe(true);
+  });
+
+  it('reports a corrupted payload byte as CHECKSUM_MISMATCH and keeps the session', async () => {
+    const listener = await listen();
+    const { socket, channel } = await rawSession(listener, '2'.repeat(32));
+    const payload = patternBytes(2, 100_000);
+    const corrupted = frame(FrameType.DATA, 1, payload);
+    corrupted[FRAME_HEADER_BYTES + 50_000]! ^= 0x40;
+    const receiving = channel.receive(1, { into: Buffer.alloc(payload.length) });
+    socket.write(corrupted);
+    await expectCode(receiving, ErrorCode.CHECKSUM_MISMATCH);
+    const next = channel.receive(2);
+    socket.write(frame(FrameType.DATA, 2, payload));
+    expect((await next).equals(payload)).toBe(true);
+    expect(channel.closed).toBe(false);
+  });
+
+  it('closes a connection that sends garbage, an oversized length or a bad hello; other sessions keep working', async () => {
+    const listener = await listen();
+    const good = await transport.connect(listener.address);
+    const goodServer = await listener.channel(good.sessionId, 5_000);
+
+    // Garbage instead of a hello.
+    const garbage = await rawSocket(listener.address);
+    sockets.push(garbage.socket);
+    garbage.socket.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await garbage.closed;
+
+    // A hello with a session id of the wrong length.
+    const badHello = await rawSocket(listener.address);
+    sockets.push(badHello.socket);
+    badHello.socket.write(frame(FrameType.HELLO, 0, Buffer.from('short')));
+    await badHello.closed;
+
+    // A proper session that then sends an oversized length: its pending receive fails.
+    const oversized = await rawSession(listener, '3'.repeat(32));
+    const pending = expectCode(oversized.channel.receive(1), ErrorCode.RPC_UNAVAILABLE);
+    const header = encodeFrameHeader(FrameType.DATA, 1, 0, 0);
+    header.writeUInt32BE(0xffffffff, 12);
+    oversized.socket.write(header);
+    await oversized.closed;
+    await pending;
+
+    // A session that sends garbage after its hello.
+    const later = await rawSession(listener, '4'.repeat(32));
+    later.socket.write(Buffer.alloc(FRAME_HEADER_BYTES, 0xee));
+    await later.closed;
+    await expectCode(listener.channel('4'.repeat(32)), ErrorCode.RPC_UNAVAILABLE);
+
+    // Data before the hello, and a hello twice.
+    const early = await rawSocket(listener.address);
+    sockets.push(early.socket);
+    early.socket.write(frame(FrameType.DATA, 1, Buffer.from('x')));
+    await early.closed;
+
+    const [received] = await Promise.all([goodServer.receive(1), good.send(1, patternBytes(1, 50_000))]);
+    expect(received.equals(patternBytes(1, 50_000))).toBe(true);
+    const fresh = await transport.connect(listener.address);
+    const [back] = await Promise.all([fresh.receive(1), (await listener.channel(fresh.sessionId, 5_000)).send(1, Buffer.from('ok'))]);
+    expect(back.toString()).toBe('ok');
+    good.close();
+    fresh.close();
+  });
+
+  it('refuses a second session with the id of an open one', async () => {
+    const listener = await listen();
+    const first = await rawSession(listener, '5'.repeat(32));
+    const second = await rawSocket(listener.address);
+    sockets.push(second.socket);
+    second.socket.write(frame(FrameType.HELLO, 0, Buffer.from('5'.repeat(32), 'hex')));
+    await second.closed;
+    expect(first.channel.closed).toBe(false);
+  });
+
+  it('rejects a connect to a port nobody listens on, and a malformed address', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const error = await expectCode(transport.connect(`127.0.0.1:${port}`, { timeoutMs: 2_000 }), ErrorCode.RPC_UNAVAILABLE);
+    expect(error.retryable).toBe(true);
+    await expectCode(transport.connect('no-port-here'), ErrorCode.INVALID_ARGUMENT);
+  });
+
+  it('rejects a connect whose peer never answers the hello', async () => {
+    const silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    await expectCode(transport.connect(`127.0.0.1:${port}`, { timeoutMs: 100 }), ErrorCode.RPC_UNAVAILABLE);
+    const controller = new AbortController();
+    const connecting = transport.connect(`127.0.0.1:${port}`, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await expectCode(connecting, ErrorCode.CANCELLED);
+    for (const socket of sockets.splice(0)) socket.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+});

@@ -1,0 +1,539 @@
+// TcpBulkTransport: bulk sessions over raw TCP (node:net), the production data path for chunk
+// bytes. One TCP connection is one session.
+//
+// Frame layout (every frame, both directions; integers big-endian), FRAME_HEADER_BYTES = 20:
+//
+//   offset size field
+//   0      2    magic 0x53 0x42 ("SB")
+//   2      1    protocol version (FRAME_VERSION = 1)
+//   3      1    type: 1 HELLO, 2 HELLO_ACK, 3 DATA
+//   4      8    request id, u64 (a JS safe integer: the high word is at most 0x1FFFFF)
+//   12     4    payload length, u32 (at most the receiver's maxFrameBytes)
+//   16     4    CRC32C of the payload, u32
+//   20     …    payload
+//
+// Handshake: the connecting side's first frame is HELLO (request id 0, payload = the 16 random
+// bytes of the session id, which is their hex); the listener registers the session under that id
+// and answers HELLO_ACK (empty), after which `connect` resolves — so once `connect` has resolved,
+// `listener.channel(id)` finds the session without waiting. Everything after is DATA frames.
+//
+// Guarantees:
+//   - receive: the payload is copied once, from the socket's chunks straight into the receiver's
+//     `into` (or into one buffer of the frame's length); CRC32C is computed over each piece as it
+//     is copied and checked at the end (CHECKSUM_MISMATCH). Pairing and limits: frame-inbox.ts.
+//   - send: header and payload go to the socket in one corked write (writev, payload not copied),
+//     so concurrent sends never interleave; sends queue while the socket needs 'drain'; a send
+//     resolves when the socket has taken the payload (the caller may reuse it).
+//   - a malformed peer (bad magic or version, unexpected type, oversized length, request id beyond
+//     2^53) gets its connection closed with a warning; the process and other sessions carry on.
+//   - a closed or broken session rejects its pending receives and sends with RPC_UNAVAILABLE
+//     (retryable) and leaves its listener's table.
+import * as net from 'node:net';
+import { crc32c } from '../crc32c.js';
+import { ErrorCode, SpindleError, assert } from '../errors.js';
+import {
+  BULK_CONNECT_TIMEOUT_DEFAULT_MS,
+  BULK_HELLO_TIMEOUT_MS,
+  BULK_SESSIONS_MAX,
+} from './constants.js';
+import { FrameInbox, type FrameSink } from './frame-inbox.js';
+import { SESSION_ID_BYTES, checkSend, isSessionId, resolveBulkOptions, unavailable, type BulkTransportOptions, type ResolvedBulkOptions } from './options.js';
+import type { BulkChannel, BulkListener, BulkReceiveOptions, BulkTransport } from './transport.js';
+
+export const FRAME_MAGIC = 0x5342;
+export const FRAME_VERSION = 1;
+export const FRAME_HEADER_BYTES = 20;
+
+export enum FrameType {
+  HELLO = 1,
+  HELLO_ACK = 2,
+  DATA = 3,
+}
+
+const TWO_POW_32 = 2 ** 32;
+/** Largest high word of a request id that keeps it a JS safe integer (2^53 - 1). */
+const REQUEST_ID_HIGH_MAX = 0x1fffff;
+/** Payload of a control frame (HELLO, HELLO_ACK) is at most this long. */
+const CONTROL_PAYLOAD_MAX_BYTES = 64;
+/** After `close`, the socket gets this long to flush its FIN before it is destroyed. */
+const CLOSE_LINGER_MS = 1_000;
+
+/** Writes one frame header (FRAME_HEADER_BYTES) into `out` at `offset`. */
+export function encodeFrameHeader(
+  type: FrameType,
+  requestId: number,
+  lengthBytes: number,
+  crc: number,
+  out: Buffer = Buffer.allocUnsafe(FRAME_HEADER_BYTES),
+  offset = 0,
+): Buffer {
+  out.writeUInt16BE(FRAME_MAGIC, offset);
+  out[offset + 2] = FRAME_VERSION;
+  out[offset + 3] = type;
+  out.writeUInt32BE(Math.floor(requestId / TWO_POW_32), offset + 4);
+  out.writeUInt32BE(requestId % TWO_POW_32, offset + 8);
+  out.writeUInt32BE(lengthBytes, offset + 12);
+  out.writeUInt32BE(crc >>> 0, offset + 16);
+  return out;
+}
+
+/** "host:port" or "[v6]:port" → parts; undefined when malformed. */
+export function parseHostPort(address: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
+  if (match === null) return undefined;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: match[1] ?? match[2]!, port };
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+interface PendingSend {
+  readonly header: Buffer;
+  readonly payload: Uint8Array;
+  readonly resolve: () => void;
+  readonly reject: (error: SpindleError) => void;
+}
+
+type Role = 'connecting' | 'accepting';
+type ParseState = 'header' | 'payload' | 'control';
+
+/** One end of a TCP bulk session (either side). */
+class TcpBulkChannel implements BulkChannel {
+  sessionId: string;
+  private readonly inbox: FrameInbox;
+  private closeError: SpindleError | null = null;
+  private handshakeDone = false;
+  private requestIdCounter = 0;
+
+  // Parser state.
+  private state: ParseState = 'header';
+  private readonly header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  private headerFilled = 0;
+  private frameType = FrameType.DATA;
+  private frameRequestId = 0;
+  private frameCrc = 0;
+  private payloadLeft = 0;
+  private crc = 0;
+  private sink: FrameSink | null = null;
+  private control: Buffer | null = null;
+  private controlFilled = 0;
+
+  // Send state.
+  private readonly queued: PendingSend[] = [];
+  private readonly inFlight = new Set<PendingSend>();
+
+  /** Settles when the handshake is done (connecting side: the ack came; accepting: the hello). */
+  readonly ready: Promise<void>;
+  private readyResolve!: () => void;
+  private readyReject!: (error: SpindleError) => void;
+  private readonly closeHooks: Array<(channel: TcpBulkChannel) => void> = [];
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly role: Role,
+    sessionId: string,
+    private readonly options: ResolvedBulkOptions,
+    private readonly onHello?: (channel: TcpBulkChannel) => boolean,
+  ) {
+    this.sessionId = sessionId;
+    this.inbox = new FrameInbox(`bulk session ${sessionId || socket.remoteAddress}`, options);
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.readyResolve = resolve;
+      this.readyReject = reject;
+    });
+    this.ready.catch(() => {});
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.flushQueue());
+    socket.on('error', (err) => this.fail(unavailable(`bulk session ${this.sessionId}: connection failed (${err.message})`, err)));
+    socket.on('end', () => this.fail(unavailable(`bulk session ${this.sessionId}: the peer closed the connection`)));
+    socket.on('close', () => this.fail(unavailable(`bulk session ${this.sessionId}: connection closed`)));
+  }
+
+  get closed(): boolean {
+    return this.closeError !== null;
+  }
+
+  onClose(hook: (channel: TcpBulkChannel) => void): void {
+    this.closeHooks.push(hook);
+  }
+
+  nextRequestId(): number {
+    assert(this.role === 'connecting', 'nextRequestId is for the connecting side of a bulk session');
+    return ++this.requestIdCounter;
+  }
+
+  receive(requestId: number, options?: BulkReceiveOptions): Promise<Buffer> {
+    return this.inbox.receive(requestId, options);
+  }
+
+  send(requestId: number, payload: Uint8Array, crc?: number): Promise<void> {
+    if (this.closeError !== null) return Promise.reject(this.closeError);
+    const bad = checkSend(`bulk session ${this.sessionId}`, requestId, payload, this.options.maxFrameBytes);
+    if (bad !== undefined) return Promise.reject(bad);
+    const header = encodeFrameHeader(FrameType.DATA, requestId, payload.length, crc ?? crc32c(payload));
+    return new Promise<void>((resolve, reject) => {
+      const pending: PendingSend = { header, payload, resolve, reject };
+      if (this.queued.length > 0 || this.socket.writableNeedDrain) this.queued.push(pending);
+      else this.write(pending);
+    });
+  }
+
+  /** Sends the hello (connecting side). */
+  sendHello(): void {
+    const id = Buffer.from(this.sessionId, 'hex');
+    const header = encodeFrameHeader(FrameType.HELLO, 0, id.length, crc32c(id));
+    this.socket.write(Buffer.concat([header, id]));
+  }
+
+  close(): void {
+    if (this.closeError !== null) return;
+    const hadPendingSends = this.inFlight.size > 0 || this.queued.length > 0;
+    this.fail(unavailable(`bulk session ${this.sessionId}: closed`));
+    if (hadPendingSends || this.socket.destroyed) {
+      this.socket.destroy();
+    } else {
+      // FIN after what the socket already took, so the peer reads every frame sent before close.
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
+    }
+  }
+
+  /** Closes the connection at once (protocol error, listener shutdown). */
+  destroy(error: SpindleError): void {
+    this.fail(error);
+    this.socket.destroy();
+  }
+
+  private write(pending: PendingSend): void {
+    this.inFlight.add(pending);
+    const socket = this.socket;
+    socket.cork();
+    socket.write(pending.header);
+    socket.write(pending.payload, (err) => {
+      this.inFlight.delete(pending);
+      if (err) pending.reject(this.closeError ?? unavailable(`bulk session ${this.sessionId}: send failed (${err.message})`, err));
+      else pending.resolve();
+    });
+    socket.uncork();
+  }
+
+  private flushQueue(): void {
+    while (this.queued.length > 0 && this.closeError === null && !this.socket.writableNeedDrain) {
+      this.write(this.queued.shift()!);
+    }
+  }
+
+  private fail(error: SpindleError): void {
+    if (this.closeError !== null) return;
+    this.closeError = error;
+    this.sink?.discard();
+    this.sink = null;
+    this.inbox.close(error);
+    this.readyReject(error);
+    for (const pending of this.queued.splice(0)) pending.reject(error);
+    for (const pending of this.inFlight) pending.reject(error);
+    this.inFlight.clear();
+    for (const hook of this.closeHooks) hook(this);
+    // A half-closed peer gets no more data from us either.
+    if (!this.socket.destroyed && this.socket.readableEnded) this.socket.destroy();
+  }
+
+  private protocolError(message: string, fields: Record<string, unknown>): void {
+    this.options.logger.warn({ sessionId: this.sessionId, remote: this.socket.remoteAddress, ...fields }, message);
+    this.destroy(unavailable(`bulk session ${this.sessionId}: ${message}; connection closed`));
+  }
+
+  private onData(chunk: Buffer): void {
+    let offset = 0;
+    const length = chunk.length;
+    while (offset < length) {
+      if (this.closeError !== null) return;
+      if (this.state === 'payload') {
+        const take = Math.min(this.payloadLeft, length - offset);
+        const piece = take === length ? chunk : chunk.subarray(offset, offset + take);
+        const sink = this.sink!;
+        if (sink.target !== null) {
+          this.crc = crc32c(piece, this.crc);
+          sink.write(piece);
+        } else {
+          sink.filled += take;
+        }
+        offset += take;
+        this.payloadLeft -= take;
+        if (this.payloadLeft === 0) this.endData();
+      } else if (this.state === 'header') {
+        const take = Math.min(FRAME_HEADER_BYTES - this.headerFilled, length - offset);
+        chunk.copy(this.header, this.headerFilled, offset, offset + take);
+        this.headerFilled += take;
+        offset += take;
+        if (this.headerFilled === FRAME_HEADER_BYTES) {
+          this.headerFilled = 0;
+          this.onHeader();
+        }
+      } else {
+        const control = this.control!;
+        const take = Math.min(control.length - this.controlFilled, length - offset);
+        chunk.copy(control, this.controlFilled, offset, offset + take);
+        this.controlFilled += take;
+        offset += take;
+        if (this.controlFilled === control.length) this.endControl();
+      }
+    }
+  }
+
+  private onHeader(): void {
+    const header = this.header;
+    const magic = header.readUInt16BE(0);
+    const version = header[2]!;
+    const type = header[3]!;
+    const high = header.readUInt32BE(4);
+    const lengthBytes = header.readUInt32BE(12);
+    if (magic !== FRAME_MAGIC || version !== FRAME_VERSION) {
+      this.protocolError('bulk frame with a bad magic or version', { magic, version });
+      return;
+    }
+    if (high > REQUEST_ID_HIGH_MAX) {
+      this.protocolError('bulk frame request id beyond 2^53', { high });
+      return;
+    }
+    if (lengthBytes > this.options.maxFrameBytes) {
+      this.protocolError('bulk frame longer than the frame limit', { lengthBytes, maxFrameBytes: this.options.maxFrameBytes });
+      return;
+    }
+    const expected = !this.handshakeDone ? (this.role === 'accepting' ? FrameType.HELLO : FrameType.HELLO_ACK) : FrameType.DATA;
+    if (type !== expected) {
+      this.protocolError('bulk frame of an unexpected type', { type, expected });
+      return;
+    }
+    this.frameType = type;
+    this.frameRequestId = high * TWO_POW_32 + header.readUInt32BE(8);
+    this.frameCrc = header.readUInt32BE(16);
+    if (type === FrameType.DATA) {
+      this.sink = this.inbox.beginFrame(this.frameRequestId, lengthBytes);
+      this.crc = 0;
+      this.payloadLeft = lengthBytes;
+      this.state = 'payload';
+      if (lengthBytes === 0) this.endData();
+      return;
+    }
+    if (lengthBytes > CONTROL_PAYLOAD_MAX_BYTES) {
+      this.protocolError('bulk control frame too long', { type, lengthBytes });
+      return;
+    }
+    this.control = Buffer.allocUnsafe(lengthBytes);
+    this.controlFilled = 0;
+    this.state = 'control';
+    if (lengthBytes === 0) this.endControl();
+  }
+
+  private endData(): void {
+    const sink = this.sink!;
+    this.sink = null;
+    this.state = 'header';
+    this.inbox.endFrame(sink, this.crc === this.frameCrc);
+  }
+
+  private endControl(): void {
+    const control = this.control!;
+    this.control = null;
+    this.state = 'header';
+    if (crc32c(control) !== this.frameCrc) {
+      this.protocolError('bulk control frame failed its CRC32C check', { type: this.frameType });
+      return;
+    }
+    if (this.frameType === FrameType.HELLO) {
+      if (control.length !== SESSION_ID_BYTES) {
+        this.protocolError('bulk hello with a session id of the wrong length', { lengthBytes: control.length });
+        return;
+      }
+      this.sessionId = control.toString('hex');
+      this.inbox.what = `bulk session ${this.sessionId}`;
+      this.handshakeDone = true;
+      if (this.onHello !== undefined && !this.onHello(this)) return;
+      this.socket.write(encodeFrameHeader(FrameType.HELLO_ACK, 0, 0, 0));
+      this.readyResolve();
+      return;
+    }
+    this.handshakeDone = true;
+    this.readyResolve();
+  }
+}
+
+interface ChannelWaiter {
+  readonly resolve: (channel: BulkChannel) => void;
+  readonly reject: (error: SpindleError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+class TcpBulkListener implements BulkListener {
+  private readonly sessions = new Map<string, TcpBulkChannel>();
+  /** Accepted sockets still in their handshake. */
+  private readonly handshaking = new Set<TcpBulkChannel>();
+  private readonly waiting = new Map<string, Set<ChannelWaiter>>();
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly server: net.Server,
+    readonly address: string,
+    private readonly options: ResolvedBulkOptions,
+  ) {
+    server.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  channel(sessionId: string, waitMs = 0): Promise<BulkChannel> {
+    const found = this.sessions.get(sessionId);
+    if (found !== undefined) return Promise.resolve(found);
+    if (this.closing !== null || !(waitMs > 0)) {
+      return Promise.reject(unavailable(`bulk listener ${this.address}: no session ${sessionId}${this.closing !== null ? ' (listener closed)' : ''}`));
+    }
+    return new Promise<BulkChannel>((resolve, reject) => {
+      const waiters = this.waiting.get(sessionId) ?? new Set<ChannelWaiter>();
+      this.waiting.set(sessionId, waiters);
+      const waiter: ChannelWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          waiters.delete(waiter);
+          if (waiters.size === 0) this.waiting.delete(sessionId);
+          reject(unavailable(`bulk listener ${this.address}: no session ${sessionId} after waiting ${waitMs} ms`));
+        }, waitMs),
+      };
+      waiter.timer.unref();
+      waiters.add(waiter);
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.closing = new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      const error = unavailable(`bulk listener ${this.address}: closed`);
+      for (const channel of [...this.handshaking, ...this.sessions.values()]) channel.destroy(error);
+      for (const [, waiters] of this.waiting) {
+        for (const waiter of waiters) {
+          clearTimeout(waiter.timer);
+          waiter.reject(error);
+        }
+      }
+      this.waiting.clear();
+    });
+    return this.closing;
+  }
+
+  private onConnection(socket: net.Socket): void {
+    if (this.closing !== null) {
+      socket.destroy();
+      return;
+    }
+    const channel = new TcpBulkChannel(socket, 'accepting', '', this.options, (ready) => this.register(ready));
+    this.handshaking.add(channel);
+    const helloTimer = setTimeout(() => {
+      if (this.handshaking.has(channel)) {
+        this.options.logger.warn({ remote: socket.remoteAddress }, 'bulk peer sent no hello in time; connection closed');
+        channel.destroy(unavailable('bulk session: no hello in time'));
+      }
+    }, BULK_HELLO_TIMEOUT_MS);
+    helloTimer.unref();
+    channel.onClose(() => {
+      clearTimeout(helloTimer);
+      this.handshaking.delete(channel);
+      if (this.sessions.get(channel.sessionId) === channel) this.sessions.delete(channel.sessionId);
+    });
+  }
+
+  /** Hello received: the session becomes visible under its id. False when refused. */
+  private register(channel: TcpBulkChannel): boolean {
+    this.handshaking.delete(channel);
+    const id = channel.sessionId;
+    if (this.closing !== null) {
+      channel.destroy(unavailable(`bulk listener ${this.address}: closed`));
+      return false;
+    }
+    if (this.sessions.has(id)) {
+      this.options.logger.warn({ sessionId: id }, 'bulk hello with the id of an open session; connection closed');
+      channel.destroy(unavailable(`bulk session ${id}: duplicate session id`));
+      return false;
+    }
+    if (this.sessions.size >= BULK_SESSIONS_MAX) {
+      this.options.logger.warn({ sessionsMax: BULK_SESSIONS_MAX }, 'bulk listener at its session limit; connection closed');
+      channel.destroy(unavailable(`bulk listener ${this.address}: too many sessions`));
+      return false;
+    }
+    this.sessions.set(id, channel);
+    const waiters = this.waiting.get(id);
+    if (waiters !== undefined) {
+      this.waiting.delete(id);
+      for (const waiter of waiters) {
+        clearTimeout(waiter.timer);
+        waiter.resolve(channel);
+      }
+    }
+    return true;
+  }
+}
+
+export class TcpBulkTransport implements BulkTransport {
+  readonly name = 'tcp';
+  private readonly options: ResolvedBulkOptions;
+
+  constructor(options: BulkTransportOptions = {}) {
+    this.options = resolveBulkOptions(options, 'bulk.tcp');
+  }
+
+  listen(host: string, port: number): Promise<BulkListener> {
+    return new Promise<BulkListener>((resolve, reject) => {
+      const server = net.createServer({ noDelay: true });
+      const onError = (err: Error): void => {
+        reject(unavailable(`bulk listener ${formatHostPort(host, port)}: cannot listen (${err.message})`, err));
+      };
+      server.once('error', onError);
+      server.listen({ host, port }, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.options.logger.warn({ err }, 'bulk listener error'));
+        const bound = server.address() as net.AddressInfo;
+        resolve(new TcpBulkListener(server, formatHostPort(host, bound.port), this.options));
+      });
+    });
+  }
+
+  connect(address: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<BulkChannel> {
+    const target = parseHostPort(address);
+    if (target === undefined) {
+      return Promise.reject(new SpindleError(ErrorCode.INVALID_ARGUMENT, `bulk address ${JSON.stringify(address)} is not host:port`));
+    }
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(new SpindleError(ErrorCode.CANCELLED, `bulk connect to ${address} cancelled`, { cause: signal.reason }));
+    const timeoutMs = options.timeoutMs ?? BULK_CONNECT_TIMEOUT_DEFAULT_MS;
+    const sessionId = this.options.newSessionId();
+    assert(isSessionId(sessionId), `bulk session id ${JSON.stringify(sessionId)} is not ${SESSION_ID_BYTES} bytes of lowercase hex`);
+    const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+    const channel = new TcpBulkChannel(socket, 'connecting', sessionId, this.options);
+    socket.once('connect', () => channel.sendHello());
+    return new Promise<BulkChannel>((resolve, reject) => {
+      const onAbort = (): void => {
+        channel.destroy(new SpindleError(ErrorCode.CANCELLED, `bulk connect to ${address} cancelled`, { cause: signal?.reason }));
+      };
+      const timer = setTimeout(() => {
+        channel.destroy(unavailable(`bulk connect to ${address}: no handshake within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      channel.ready.then(
+        () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(channel);
+        },
+        (error: SpindleError) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          reject(error.errorCode === ErrorCode.CANCELLED ? error : unavailable(`bulk connect to ${address}: ${error.message}`, error));
+        },
+      );
+    });
+  }
+}
