@@ -80,16 +80,25 @@ export function blockIoModeOf(option: BlockIoMode | undefined, env: NodeJS.Proce
   return { mode: 'auto', source: 'default' };
 }
 
+export interface ChooseBlockIoOptions {
+  /** The mode asked for (config); default $SPINDLE_BLOCK_IO, else auto. */
+  mode?: BlockIoMode;
+  /** Where $SPINDLE_BLOCK_IO is read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** The io_uring probe (default probeUring from uring-block-io.ts; tests pass a failing one). */
+  probe?: (dir: string) => Promise<{ ok: boolean; reason: string }>;
+}
+
 /**
- * Picks the backend for a target directory (which must exist). See the file comment for the rules.
- * Imports the implementations lazily so a process that never opens a target never loads the addon.
+ * Picks the backend for a target directory. See the file comment for the rules. Imports the
+ * implementations lazily so a process that never opens a target never loads the addon.
  */
-export async function chooseBlockIo(dir: string, option?: BlockIoMode, env: NodeJS.ProcessEnv = process.env): Promise<BlockIoChoice> {
-  const { mode, source } = blockIoModeOf(option, env);
+export async function chooseBlockIo(dir: string, options: ChooseBlockIoOptions = {}): Promise<BlockIoChoice> {
+  const { mode, source } = blockIoModeOf(options.mode, options.env ?? process.env);
   const { FsBlockIo } = await import('./fs-block-io.js');
   if (mode === 'fs') return { io: new FsBlockIo(), kind: 'fs', reason: `fs asked for (${source})` };
   const { probeUring, UringBlockIo } = await import('./uring-block-io.js');
-  const probe = await probeUring(dir);
+  const probe = await (options.probe ?? probeUring)(dir);
   if (mode === 'uring') {
     if (!probe.ok) {
       throw new SpindleError(ErrorCode.CONFIG_INVALID, `block I/O backend uring asked for (${source}) but unusable in ${dir}: ${probe.reason}`);

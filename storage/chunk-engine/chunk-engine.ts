@@ -183,7 +183,7 @@ export class ChunkEngine {
       // the page cache, where an unsynced write costs no disk time.
       const dataDir = join(options.dir, 'data');
       await mkdir(dataDir, { recursive: true });
-      const choice = await chooseBlockIo(dataDir, options.blockIo);
+      const choice = await chooseBlockIo(dataDir, { mode: options.blockIo });
       files = await BlockFiles.open(dataDir, { direct: fsync, io: choice.io });
       const blockIo = { kind: choice.kind, reason: choice.reason };
       announceBlockIo(options.dir, blockIo, options.logger);

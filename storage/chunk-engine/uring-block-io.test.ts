@@ -1,0 +1,181 @@
+// The io_uring addon's error paths (bad fds, misaligned O_DIRECT requests, reads past the end, kernel
+// errors) and the backend choice (block-io.ts). The data paths run in block-files.test.ts and
+// chunk-engine.test.ts against both backends.
+import { constants, existsSync } from 'node:fs';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCode, isSpindleError } from '../../common/errors.js';
+import { BLOCK_IO_ENV, chooseBlockIo, parseBlockIoMode } from './block-io.js';
+import { blockIoBackendsUnderTest } from './test-backends.js';
+import { loadUringAddon, probeUring, UringBlockIo, type UringAddon } from './uring-block-io.js';
+
+const uringSkip = blockIoBackendsUnderTest().find((b) => b.kind === 'uring')!.skip;
+const ALIGN = 4096;
+
+let dir: string;
+const handles: FileHandle[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'spindle-uring-'));
+});
+
+afterEach(async () => {
+  await Promise.all(handles.splice(0).map((fh) => fh.close().catch(() => undefined)));
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function openFile(name: string, flags: number): Promise<FileHandle> {
+  const fh = await open(join(dir, name), flags | constants.O_CREAT, 0o644);
+  handles.push(fh);
+  return fh;
+}
+
+/** Runs an addon call the way UringBlockIo does (throws become rejections, the batch is flushed). */
+async function run(addon: UringAddon, call: () => Promise<number>): Promise<number> {
+  return new UringBlockIo(addon).submit(call);
+}
+
+function expectNothingInFlight(addon: UringAddon): void {
+  expect(addon.info()).toMatchObject({ inflight: 0, queued: 0 });
+}
+
+describe.skipIf(uringSkip !== undefined)('io_uring addon error paths', () => {
+  it('rejects a bad fd with EBADF and queues nothing', async () => {
+    const addon = loadUringAddon();
+    const buf = Buffer.alloc(16);
+    for (const fd of [-1, 1.5, 2 ** 31, 987_654]) {
+      expect(() => addon.read(fd, buf, 0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    }
+    expect(() => addon.read('3' as unknown as number, buf, 0)).toThrow(TypeError);
+    // An fd that was open once and is closed now.
+    const fh = await open(join(dir, 'closed'), 'w+');
+    const fd = fh.fd;
+    await fh.close();
+    await expect(run(addon, () => addon.write(fd, buf, 0))).rejects.toMatchObject({ code: 'EBADF' });
+    // Right fd, wrong direction.
+    const readOnly = await openFile('ro', constants.O_RDONLY);
+    await expect(run(addon, () => addon.write(readOnly.fd, buf, 0))).rejects.toMatchObject({ code: 'EBADF' });
+    expectNothingInFlight(addon);
+  });
+
+  it('rejects misaligned O_DIRECT requests with EINVAL before the kernel sees them', async () => {
+    const addon = loadUringAddon();
+    const fh = await openFile('direct', constants.O_RDWR | constants.O_DIRECT);
+    const aligned = Buffer.from(addon.allocAligned(2 * ALIGN));
+    expect(() => addon.write(fh.fd, aligned.subarray(0, ALIGN), 100)).toThrow(expect.objectContaining({ code: 'EINVAL' })); // position
+    expect(() => addon.write(fh.fd, aligned.subarray(0, 100), 0)).toThrow(expect.objectContaining({ code: 'EINVAL' })); // length
+    expect(() => addon.read(fh.fd, aligned.subarray(1, ALIGN + 1), 0)).toThrow(/O_DIRECT needs position, length and memory aligned/); // memory
+    expect(() => addon.read(fh.fd, aligned, -ALIGN)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => addon.read(fh.fd, aligned, 2 ** 60)).toThrow(expect.objectContaining({ code: 'EINVAL' })); // not a safe integer
+    expect(() => addon.read(fh.fd, 'x' as unknown as Uint8Array, 0)).toThrow(TypeError);
+    expectNothingInFlight(addon);
+    // The same request aligned goes through.
+    aligned.fill(0x5a);
+    expect(await run(addon, () => addon.write(fh.fd, aligned, ALIGN))).toBe(2 * ALIGN);
+  });
+
+  it('reads past the end of a file: 0 bytes at or after the end, the bytes up to it before', async () => {
+    const addon = loadUringAddon();
+    const buffered = await openFile('eof', constants.O_RDWR);
+    const data = Buffer.from('0123456789');
+    expect(await run(addon, () => addon.write(buffered.fd, data, 0))).toBe(10);
+    const into = Buffer.alloc(100, 0xff);
+    expect(await run(addon, () => addon.read(buffered.fd, into, 4))).toBe(6);
+    expect(into.subarray(0, 6).toString()).toBe('456789');
+    expect(await run(addon, () => addon.read(buffered.fd, into, 1 << 30))).toBe(0);
+    // O_DIRECT: a short read ending unaligned is the end of the file, not an error.
+    const direct = await openFile('eof', constants.O_RDWR | constants.O_DIRECT);
+    const aligned = Buffer.from(addon.allocAligned(4 * ALIGN));
+    expect(await run(addon, () => addon.read(direct.fd, aligned, 0))).toBe(10);
+    expect(aligned.subarray(0, 10).toString()).toBe('0123456789');
+    expect(await run(addon, () => addon.read(direct.fd, aligned, 1 << 30))).toBe(0);
+    // The backend zero-fills what lies past the end.
+    const file = await new UringBlockIo(addon).open(join(dir, 'eof'), { direct: true });
+    try {
+      const big = await file.read(0, 200_000);
+      expect(big.subarray(0, 10).toString()).toBe('0123456789');
+      expect(big.subarray(10).every((b) => b === 0)).toBe(true);
+      const small = await file.read(5, 20);
+      expect(small.subarray(0, 5).toString()).toBe('56789');
+      expect(small.subarray(5).every((b) => b === 0)).toBe(true);
+    } finally {
+      await file.close();
+    }
+    expectNothingInFlight(addon);
+  });
+
+  it('turns a kernel error into a rejection with code, errno and syscall', async () => {
+    const addon = loadUringAddon();
+    const dirHandle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    handles.push(dirHandle);
+    const err = await run(addon, () => addon.read(dirHandle.fd, Buffer.alloc(64), 0)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).toMatchObject({ code: 'EISDIR', errno: -21, syscall: 'read' });
+    expectNothingInFlight(addon);
+  });
+
+  it('submits a burst together and settles every operation', async () => {
+    const addon = loadUringAddon();
+    const io = new UringBlockIo(addon);
+    const fh = await openFile('burst', constants.O_RDWR | constants.O_DIRECT);
+    const blocks = Array.from({ length: 200 }, (_, i) => Buffer.from(addon.allocAligned(ALIGN)).fill(i & 0xff));
+    // More than URING_INFLIGHT_MAX at once: the rest wait their turn.
+    await Promise.all(blocks.map((b, i) => io.submit(() => addon.write(fh.fd, b, i * ALIGN))));
+    await io.submit(() => addon.datasync(fh.fd));
+    const back = Buffer.from(addon.allocAligned(200 * ALIGN));
+    expect(await io.submit(() => addon.read(fh.fd, back, 0))).toBe(200 * ALIGN);
+    for (let i = 0; i < 200; i++) expect(back[i * ALIGN + 17]).toBe(i & 0xff);
+    expectNothingInFlight(addon);
+  });
+
+  it('allocAligned gives page-aligned memory and refuses bad lengths', () => {
+    const addon = loadUringAddon();
+    const ab = addon.allocAligned(10_000);
+    expect(ab.byteLength).toBe(10_000);
+    expect(() => addon.allocAligned(-1)).toThrow(RangeError);
+    expect(() => addon.allocAligned(2 ** 31)).toThrow(RangeError);
+  });
+});
+
+describe('block I/O backend choice', () => {
+  it('fs when asked, without probing; a bad mode is CONFIG_INVALID', async () => {
+    const neverProbe = () => Promise.reject(new Error('fs must not probe'));
+    const choice = await chooseBlockIo(dir, { mode: 'fs', probe: neverProbe });
+    expect(choice).toMatchObject({ kind: 'fs', reason: 'fs asked for (option)' });
+    expect((await chooseBlockIo(dir, { env: { [BLOCK_IO_ENV]: 'FS' }, probe: neverProbe })).reason).toBe('fs asked for (SPINDLE_BLOCK_IO=FS)');
+    await expect(chooseBlockIo(dir, { env: { [BLOCK_IO_ENV]: 'spdk' } })).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.CONFIG_INVALID));
+    expect(() => parseBlockIoMode('x', 'storage.blockIo')).toThrow(/storage.blockIo: unknown block I\/O backend "x"/);
+  });
+
+  it.skipIf(uringSkip !== undefined)('auto takes uring where the probe passes and leaves no probe file behind', async () => {
+    const choice = await chooseBlockIo(dir, { env: {} });
+    expect(choice.kind).toBe('uring');
+    expect(choice.reason).toMatch(/io_uring works/);
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('auto falls back to fs, with the reason, when the probe fails; uring asked for then fails the open', async () => {
+    const refuse = async (d: string) => ({ ok: false, reason: `the file system of ${d} refuses O_DIRECT` });
+    const choice = await chooseBlockIo(dir, { mode: 'auto', probe: refuse });
+    expect(choice.kind).toBe('fs');
+    expect(choice.reason).toBe(`fs: io_uring unusable (the file system of ${dir} refuses O_DIRECT)`);
+    await expect(chooseBlockIo(dir, { mode: 'uring', probe: refuse })).rejects.toSatisfy(
+      (e: unknown) => isSpindleError(e, ErrorCode.CONFIG_INVALID) && /refuses O_DIRECT/.test((e as Error).message),
+    );
+  });
+
+  it.skipIf(uringSkip !== undefined || !existsSync('/dev/shm'))('on tmpfs the probe and the choice agree (tmpfs has O_DIRECT since Linux 6.6)', async () => {
+    const shm = await mkdtemp('/dev/shm/spindle-uring-');
+    try {
+      const probe = await probeUring(shm);
+      const choice = await chooseBlockIo(shm, { mode: 'auto' });
+      expect(choice.kind).toBe(probe.ok ? 'uring' : 'fs');
+      if (!probe.ok) expect(probe.reason).toBe(`the file system of ${shm} refuses O_DIRECT`);
+    } finally {
+      await rm(shm, { recursive: true, force: true });
+    }
+  });
+});
