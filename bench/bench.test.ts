@@ -2,6 +2,7 @@
 // No timing assertions: measurements themselves are never tested here.
 import { describe, expect, it } from 'vitest';
 import { BenchUsageError, parseBenchArgs, parseSuites } from './options.js';
+import { TUNED_MALLOC_ENV, mallocSettings, withMallocEnv } from '../client/cli/launcher.js';
 import { configText, markdownTable, svgChart } from './render.js';
 import { formatFigure, gbPerSecond, median, percentile, ratioTo, summarize } from './stats.js';
 import type { BenchRow } from './types.js';
@@ -53,6 +54,19 @@ describe('options', () => {
     expect(o.replicas).toEqual([1, 3]);
     expect(o.clients).toEqual([1, 4]);
     expect(o.quick).toBe(false);
+    expect(o.transport).toBe('bulk');
+    expect(o.malloc).toBe('tuned');
+  });
+
+  it('--transport and --malloc choose the data path and the allocator of every process', () => {
+    expect(parseBenchArgs(['seq-read', '--transport', 'grpc', '--malloc=default'])).toMatchObject({ transport: 'grpc', malloc: 'default' });
+    expect(() => parseBenchArgs(['seq-read', '--transport', 'rdma'])).toThrow(/--transport takes bulk or grpc/);
+    expect(() => parseBenchArgs(['seq-read', '--malloc', 'jemalloc'])).toThrow(/--malloc takes tuned or default/);
+    const inherited = { PATH: '/bin', MALLOC_ARENA_MAX: '2', MALLOC_TOP_PAD_: '1' };
+    expect(withMallocEnv(inherited, 'default')).toEqual({ PATH: '/bin' });
+    expect(withMallocEnv(inherited, 'tuned')).toMatchObject({ PATH: '/bin', MALLOC_ARENA_MAX: '2', ...TUNED_MALLOC_ENV });
+    expect(withMallocEnv({ SPINDLE_MALLOC: 'default', MALLOC_TOP_PAD_: '1' })).toEqual({ SPINDLE_MALLOC: 'default' });
+    expect(mallocSettings('default')).toEqual({ SPINDLE_MALLOC: 'default' });
   });
 
   it('all expands to every suite; comma lists keep order without repeats', () => {

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LocalCluster, TUNED_MALLOC_ENV, fetchRouting } from '../client/cli/launcher.js';
+import { LocalCluster, mallocSettings, withMallocEnv, fetchRouting } from '../client/cli/launcher.js';
 import { SpindleClient } from '../client/index.js';
 import { allocatorSettings, machineInfo } from './machine.js';
 import { ProgressLine } from './progress.js';
@@ -16,6 +16,8 @@ import { runTogether, spawnWorker, type BenchWorker } from './workers.js';
 import type { WorkerResult, WorkerTask } from './worker-tasks.js';
 
 export const MiB = 2 ** 20;
+/** Suites whose Spindle rows move chunk bytes (their rows record the data transport). */
+const DATA_SUITES: ReadonlySet<SuiteName> = new Set(['seq-read', 'seq-write', 'rand-read', 'mount']);
 export const GiB = 2 ** 30;
 
 export interface Limit {
@@ -59,12 +61,21 @@ export class BenchContext {
     let cluster = this.clusters.get(replicas);
     if (cluster === undefined) {
       this.progress.update(`[${this.suite}] starting a cluster: 3 storage nodes, replicas ${replicas}`, true);
-      const env: Record<string, string> = { ...TUNED_MALLOC_ENV };
+      const env: Record<string, string> = { ...mallocSettings() };
       // Node refuses --cpu-prof in NODE_OPTIONS: profiled servers run through bench/profiled-*.ts.
       const profiling = this.options.cpuProf !== undefined;
       if (profiling) env.SPINDLE_BENCH_CPU_PROF = resolve(this.options.cpuProf!);
       const entries = profiling ? { meta: 'bench/profiled-meta.ts', storage: 'bench/profiled-storage.ts' } : undefined;
-      cluster = await LocalCluster.start({ dataDir: join(this.scratch, `cluster-r${replicas}`), storageNodes: 3, replicas, targetsPerNode: 3, port: 0, env, entries });
+      cluster = await LocalCluster.start({
+        dataDir: join(this.scratch, `cluster-r${replicas}`),
+        storageNodes: 3,
+        replicas,
+        targetsPerNode: 3,
+        port: 0,
+        env,
+        entries,
+        dataTransport: this.options.transport,
+      });
       this.clusters.set(replicas, cluster);
     }
     return cluster.meta.ready.addr;
@@ -73,7 +84,9 @@ export class BenchContext {
   /** Spawns a worker whose progress feeds the progress line under `label`. */
   worker(task: WorkerTask, label: string, total?: number, unit = 'MiB'): BenchWorker {
     const t0 = performance.now();
-    return spawnWorker(task, {
+    // Workers that open files talk to storage over the run's data transport.
+    const job = 'meta' in task ? { ...task, client: { dataTransport: this.options.transport } } : task;
+    return spawnWorker(job, {
       cpuProf: this.options.cpuProf,
       onProgress: (done) => {
         const secs = (performance.now() - t0) / 1000;
@@ -106,7 +119,8 @@ export class BenchContext {
     const row: BenchRow = {
       suite: this.suite,
       case: partial.case,
-      config: partial.config,
+      // Rows measured through storage say which data transport carried the bytes.
+      config: partial.limit !== undefined && DATA_SUITES.has(this.suite) ? { ...partial.config, transport: this.options.transport } : partial.config,
       throughput: partial.throughput,
       unit: partial.unit,
       p50Ms: partial.p50Ms ?? null,
@@ -189,7 +203,7 @@ export class BenchContext {
     const run = (args: string[]) =>
       new Promise<number>((resolve, reject) => {
         const t0 = performance.now();
-        execFile('dd', args, { env: { ...process.env, ...TUNED_MALLOC_ENV } }, (err, _out, stderr) => {
+        execFile('dd', args, { env: withMallocEnv(process.env) }, (err, _out, stderr) => {
           if (err) reject(new Error(`dd ${args.join(' ')} failed: ${stderr || err.message}`));
           else resolve((performance.now() - t0) / 1000);
         });

@@ -39,6 +39,9 @@ export interface BenchReport {
 /** Runs the suites in order; a failing suite is reported and the next one still runs. */
 export async function runBench(options: BenchOptions, signal?: AbortSignal): Promise<BenchReport> {
   const progress = new ProgressLine(!options.silent);
+  // Every process of the run (clusters, workers, dd) inherits the malloc mode from here.
+  if (options.malloc === 'default') process.env['SPINDLE_MALLOC'] = 'default';
+  else delete process.env['SPINDLE_MALLOC'];
   const rows: BenchRow[] = [];
   const failures: BenchReport['failures'] = [];
   const t0 = Date.now();

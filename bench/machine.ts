@@ -1,7 +1,7 @@
 // Describes the machine a benchmark ran on (recorded in every row) and the allocator settings
 // its processes ran with.
 import { cpus, hostname, release, totalmem } from 'node:os';
-import { TUNED_MALLOC_ENV } from '../client/cli/launcher.js';
+import { mallocSettings } from '../client/cli/launcher.js';
 import type { MachineInfo } from './types.js';
 
 export function machineInfo(): MachineInfo {
@@ -18,5 +18,5 @@ export function machineInfo(): MachineInfo {
 
 /** The glibc malloc settings every bench child (servers and load generators) runs with. */
 export function allocatorSettings(): Record<string, string> {
-  return { ...TUNED_MALLOC_ENV };
+  return mallocSettings();
 }

@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
-import { REPO_ROOT, TUNED_MALLOC_ENV } from '../client/cli/launcher.js';
+import { REPO_ROOT, withMallocEnv } from '../client/cli/launcher.js';
 import { MiB, GiB, type BenchContext, type Limit } from './context.js';
 import { gbPerSecond, formatFigure } from './stats.js';
 import type { Suite } from './suite.js';
@@ -85,7 +85,7 @@ interface MountChild {
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ seconds: number; stdout: string }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    execFile(cmd, args, { env: { ...process.env, ...TUNED_MALLOC_ENV }, timeout: timeoutMs, maxBuffer: 16 * MiB }, (err, stdout, stderr) => {
+    execFile(cmd, args, { env: withMallocEnv(process.env), timeout: timeoutMs, maxBuffer: 16 * MiB }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr || err.message}`));
       else resolve({ seconds: (performance.now() - t0) / 1000, stdout });
     });
@@ -97,7 +97,7 @@ async function startMount(dir: string, meta: string): Promise<MountChild> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'spindle.mjs'), 'mount', dir, '--meta', meta], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...TUNED_MALLOC_ENV },
+    env: withMallocEnv(process.env),
   });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {

@@ -1,6 +1,7 @@
 // Parses `spindle bench <suite> [flags]` into BenchOptions. Pure (no I/O) so it is unit-tested;
 // the CLI command and `node bench/run.ts` share it. Errors are BenchUsageError with a message a
 // user can act on.
+import { MALLOC_MODES, type MallocMode } from '../client/cli/launcher.js';
 import { SUITES, type BenchOptions, type SuiteName } from './types.js';
 
 export class BenchUsageError extends Error {
@@ -18,6 +19,8 @@ export const BENCH_USAGE = `usage: spindle bench <${[...SUITES, 'all'].join('|')
   --replicas LIST      replica counts for seq-read/seq-write/rand-read (default 1,3)
   --clients LIST       client counts for seq-read/seq-write (default 1,4)
   --cpu-prof DIR       write V8 CPU profiles of servers and load generators into DIR
+  --transport T        bulk (chunk bytes as frames on raw TCP, default) | grpc (inside gRPC messages)
+  --malloc M           tuned (MALLOC_* settings of the launcher, default) | default (glibc's own)
   --silent             no progress line on stderr`;
 
 function intList(flag: string, text: string | undefined, max: number): number[] {
@@ -49,7 +52,7 @@ export function parseSuites(text: string | undefined): SuiteName[] {
 
 /** Parses the arguments after `bench`. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
-  const options: BenchOptions = { suites: [], quick: false, replicas: [1, 3], clients: [1, 4], silent: false };
+  const options: BenchOptions = { suites: [], quick: false, replicas: [1, 3], clients: [1, 4], silent: false, transport: 'bulk', malloc: 'tuned' };
   let suiteArg: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -75,6 +78,18 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         const addr = value(flag, next());
         if (!/^[^\s:]+:\d{1,5}$/.test(addr) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(addr)) throw new BenchUsageError(`--meta expects host:port, e.g. 127.0.0.1:7400 (got ${JSON.stringify(addr)})`);
         options.meta = addr;
+        break;
+      }
+      case '--transport': {
+        const transport = value(flag, next());
+        if (transport !== 'bulk' && transport !== 'grpc') throw new BenchUsageError(`--transport takes bulk or grpc (got ${JSON.stringify(transport)})`);
+        options.transport = transport;
+        break;
+      }
+      case '--malloc': {
+        const malloc = value(flag, next());
+        if (!(MALLOC_MODES as readonly string[]).includes(malloc)) throw new BenchUsageError(`--malloc takes ${MALLOC_MODES.join(' or ')} (got ${JSON.stringify(malloc)})`);
+        options.malloc = malloc as MallocMode;
         break;
       }
       case '--replicas':

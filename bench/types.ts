@@ -3,6 +3,9 @@
 // on and the allocator settings of the processes that produced it, so rows from different runs
 // can be compared without the command line that made them.
 
+import type { MallocMode } from '../client/cli/launcher.js';
+import type { DataTransport } from '../common/bulk/transport.js';
+
 export const SUITES = ['limits', 'seq-read', 'seq-write', 'rand-read', 'meta', 'mount'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
@@ -25,6 +28,10 @@ export interface BenchOptions {
   clients: number[];
   /** No progress line on stderr. */
   silent: boolean;
+  /** Where chunk bytes travel between clients and storage nodes (default 'bulk'). */
+  transport: DataTransport;
+  /** glibc malloc settings of every process of the run (default 'tuned'). */
+  malloc: MallocMode;
 }
 
 export interface MachineInfo {

@@ -1,6 +1,8 @@
 // The tasks a bench worker process (bench/worker.ts) can run, and what it reports back.
 // Sizes are bytes; `meta` is the host:port of the cluster's meta service.
 
+import type { DataTransport } from '../common/bulk/transport.js';
+
 export type WorkerTask =
   | { kind: 'tcp-sink' }
   | { kind: 'tcp-source'; port: number; bytes: number; writeBytes: number }
@@ -13,6 +15,12 @@ export type WorkerTask =
   | { kind: 'seq-read'; meta: string; path: string; offset: number; bytes: number; blockBytes: number; depth: number }
   | { kind: 'rand-read'; meta: string; path: string; fileBytes: number; blockBytes: number; depth: number; seconds: number }
   | { kind: 'meta-ops'; meta: string; dir: string; count: number; readdirs: number; depth: number };
+
+/** Client config overrides a worker's SpindleClient connects with (e.g. the data transport). */
+export type WorkerClientConfig = { dataTransport?: DataTransport };
+
+/** A task as sent to a worker: the task plus the run's client settings. */
+export type WorkerJob = WorkerTask & { client?: WorkerClientConfig };
 
 /** One timed operation kind inside a worker. */
 export interface OpResult {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { SpindleClient } from '../client/index.js';
-import type { WorkerTask, WorkerResult, OpResult } from './worker-tasks.js';
+import type { WorkerJob, WorkerTask, WorkerResult, OpResult } from './worker-tasks.js';
 import { summarize } from './stats.js';
 
 function send(message: Record<string, unknown>): void {
@@ -74,7 +74,8 @@ function patternBuffer(size: number): Buffer {
   return b;
 }
 
-async function run(task: WorkerTask): Promise<WorkerResult> {
+async function run(job: WorkerJob): Promise<WorkerResult> {
+  const task: WorkerTask = job;
   switch (task.kind) {
     case 'tcp-sink': {
       // Receives one connection; the clock runs from its first byte to its end.
@@ -287,7 +288,7 @@ async function run(task: WorkerTask): Promise<WorkerResult> {
     case 'seq-write':
     case 'seq-read':
     case 'rand-read': {
-      const client = await SpindleClient.connect({ meta: task.meta, readyTimeoutMs: 30_000 });
+      const client = await SpindleClient.connect({ meta: task.meta, readyTimeoutMs: 30_000, config: job.client ?? {} });
       try {
         const block = patternBuffer(task.blockBytes);
         const handle = await client.open(task.path, task.kind === 'seq-write' ? 'w' : 'r');
@@ -335,7 +336,7 @@ async function run(task: WorkerTask): Promise<WorkerResult> {
       }
     }
     case 'meta-ops': {
-      const client = await SpindleClient.connect({ meta: task.meta, readyTimeoutMs: 30_000 });
+      const client = await SpindleClient.connect({ meta: task.meta, readyTimeoutMs: 30_000, config: job.client ?? {} });
       try {
         await client.mkdir(task.dir, { recursive: true });
         send({ type: 'ready' });
@@ -372,7 +373,7 @@ async function run(task: WorkerTask): Promise<WorkerResult> {
   }
 }
 
-const task = JSON.parse(process.argv[2] ?? '{}') as WorkerTask;
+const task = JSON.parse(process.argv[2] ?? '{}') as WorkerJob;
 const timer = startProgress();
 run(task).then(
   (result) => {

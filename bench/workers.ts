@@ -4,8 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
-import { TUNED_MALLOC_ENV, entryArgv, REPO_ROOT } from '../client/cli/launcher.js';
-import type { WorkerResult, WorkerTask } from './worker-tasks.js';
+import { withMallocEnv, entryArgv, REPO_ROOT } from '../client/cli/launcher.js';
+import type { WorkerJob, WorkerResult, WorkerTask } from './worker-tasks.js';
 
 const live = new Set<ChildProcess>();
 let hooked = false;
@@ -106,10 +106,10 @@ export function cpuProfFlags(dir: string | undefined, name: string): string[] {
   return dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(resolve(dir), `${name}-${++profiles}`)}`];
 }
 
-export function spawnWorker(task: WorkerTask, options: WorkerOptions = {}): BenchWorker {
+export function spawnWorker(task: WorkerJob, options: WorkerOptions = {}): BenchWorker {
   const child = spawn(process.execPath, [...cpuProfFlags(options.cpuProf, `bench-${task.kind}`), ...entryArgv('bench/worker.ts', [JSON.stringify(task)])], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...TUNED_MALLOC_ENV },
+    env: withMallocEnv(process.env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   track(child);

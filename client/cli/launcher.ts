@@ -94,9 +94,35 @@ function tsxLoaderUrl(): string {
   return pathToFileURL(require.resolve('tsx')).href;
 }
 
-/** Environment of every server process: ours plus the tuned malloc settings. */
+/**
+ * How child processes allocate: 'tuned' (TUNED_MALLOC_ENV, the default) or 'default' (glibc's
+ * own settings, every MALLOC_* variable removed). Chosen by SPINDLE_MALLOC in the environment,
+ * which children inherit, so one setting covers every Spindle process of a run (`spindle up
+ * --malloc default`, `spindle bench --malloc default`).
+ */
+export type MallocMode = 'tuned' | 'default';
+export const MALLOC_MODES: readonly MallocMode[] = ['tuned', 'default'];
+
+export function mallocMode(env: Record<string, string | undefined> = process.env): MallocMode {
+  return env['SPINDLE_MALLOC'] === 'default' ? 'default' : 'tuned';
+}
+
+/** `base` with the malloc settings of `mode`: the tuned variables added, or every MALLOC_* removed. */
+export function withMallocEnv(base: Record<string, string | undefined>, mode: MallocMode = mallocMode(base)): NodeJS.ProcessEnv {
+  if (mode === 'tuned') return { ...base, ...TUNED_MALLOC_ENV };
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(base)) if (!key.startsWith('MALLOC_')) env[key] = value;
+  return env;
+}
+
+/** The malloc variables processes get in `mode` (what bench rows record). */
+export function mallocSettings(mode: MallocMode = mallocMode()): Record<string, string> {
+  return mode === 'tuned' ? { ...TUNED_MALLOC_ENV } : { SPINDLE_MALLOC: 'default' };
+}
+
+/** Environment of every server process: ours plus the malloc settings of SPINDLE_MALLOC (tuned by default). */
 export function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, ...TUNED_MALLOC_ENV, ...extra };
+  return withMallocEnv({ ...process.env, ...extra });
 }
 
 /** argv (after `node`) that runs a TypeScript entry of this repository (with NODE_FLAGS). */

@@ -9,6 +9,7 @@ import { runMeta, runStorage, runUp } from './server-commands.js';
 import { addMountCommands } from './mount-commands.js';
 import { addAdminCommands } from './admin-commands.js';
 import type { Preset } from './launcher.js';
+import type { UpOptions } from './server-commands.js';
 
 /** Where file commands find the cluster when neither --meta nor SPINDLE_META says. */
 export const DEFAULT_META_ADDRESS = '127.0.0.1:7400';
@@ -115,7 +116,9 @@ export function buildProgram(state: RunState): Command {
     .option('--port <p>', 'meta gRPC port; storage node i listens on port + i (0 = pick free ports)', intOption('--port', 0, 65535), 7400)
     .option('--metrics-port <p>', 'meta /metrics port; storage node i uses port + i (0 = pick free ports)', intOption('--metrics-port', 0, 65535), 0)
     .addOption(presetOption())
-    .action(async (o: { dataDir: string; storageNodes: number; replicas: number; targetsPerNode: number; port: number; metricsPort: number; preset: Preset }) => {
+    .addOption(new Option('--data-transport <t>', 'how storage nodes move chunk bytes: bulk (raw TCP frames) or grpc (inside gRPC messages)').choices(['bulk', 'grpc']).default('bulk'))
+    .addOption(new Option('--malloc <m>', 'glibc malloc settings of every server: tuned (MALLOC_* set by the launcher) or default').choices(['tuned', 'default']).default('tuned'))
+    .action(async (o: UpOptions) => {
       try {
         state.exitCode = await runUp(o);
       } catch (err) {
@@ -149,6 +152,8 @@ export function buildProgram(state: RunState): Command {
     .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', 0, 65535), 0)
     .option('--targets <n>', 'targets to create on first start', intOption('--targets', 1, 999), 3)
     .option('--config <file>', 'JSON config file (overrides the preset)')
+    .addOption(new Option('--data-transport <t>', 'how chunk bytes travel: bulk (raw TCP frames) or grpc (inside gRPC messages); default: the config\'s (bulk)').choices(['bulk', 'grpc']))
+    .option('--bulk-port <p>', 'bulk listener port (0 = pick one)', intOption('--bulk-port', 0, 65535))
     .addOption(presetOption())
     .action(async (o) => {
       state.exitCode = await runStorage(o);

@@ -17,9 +17,11 @@ import {
   serverEnv,
   STOP_TIMEOUT_MS,
   storageFlags,
+  type MallocMode,
   type Preset,
   type ServiceEntries,
 } from './launcher.js';
+import type { DataTransport } from '../../common/bulk/transport.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /** Test hook: point `up` at other server entries (documented in test/integration, not for users). */
@@ -38,6 +40,10 @@ export interface UpOptions {
   port: number;
   metricsPort: number;
   preset: Preset;
+  /** How storage nodes move chunk bytes (default 'bulk'). */
+  dataTransport?: DataTransport;
+  /** glibc malloc settings of every server (default 'tuned'). */
+  malloc?: MallocMode;
 }
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -99,6 +105,8 @@ export async function runUp(options: UpOptions): Promise<number> {
       port: options.port,
       metricsPort: options.metricsPort,
       preset: options.preset,
+      dataTransport: options.dataTransport,
+      env: options.malloc === 'default' ? { SPINDLE_MALLOC: 'default' } : {},
       entries: entriesFromEnv(),
       signal: abort.signal,
     });
