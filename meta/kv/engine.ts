@@ -46,6 +46,14 @@ export interface KvTransactionOptions {
   /** Read-only transactions never conflict and skip the commit. */
   readOnly?: boolean;
   signal?: AbortSignal;
+  /**
+   * Called once, synchronously, when the transaction's last attempt passes its commit point
+   * (validated and ordered, possibly not yet durable), or when fn finishes a read-only one. A
+   * caller that keeps its own transactions from colliding can let the next one start here
+   * instead of waiting for durability. Never called for an attempt that is re-run or that fails;
+   * an engine that cannot tell may call it just before the transaction resolves.
+   */
+  onCommitted?: () => void;
 }
 
 export interface KvEngine {

@@ -121,6 +121,51 @@ describe('OptimisticEngine', () => {
     await engine.close();
   });
 
+  it('calls onCommitted at the commit point, before durability, once, and not for a conflicting attempt or a failure', async () => {
+    const backend = new ManualBackend();
+    const engine = new OptimisticEngine({ name: 'manual', backend });
+    const events: string[] = [];
+    let runs = 0;
+    let gate!: () => void;
+    const inside = new Promise<void>((resolve) => (gate = resolve));
+    const writer = track(
+      engine.transaction(
+        async (txn) => {
+          runs++;
+          await txn.get(text('k'));
+          if (runs === 1) await inside; // a concurrent writer commits k meanwhile: this attempt conflicts
+          txn.put(text('k'), text(`w${runs}`));
+        },
+        { onCommitted: () => events.push(`committed after ${runs} runs`) },
+      ),
+    );
+    await flush();
+    const other = engine.transaction(async (txn) => txn.put(text('k'), text('other')), { onCommitted: () => events.push('other') });
+    // The blind write committed; its ack waits for durability, but onCommitted came at once.
+    await flush();
+    expect(events).toEqual(['other']);
+    gate();
+    await flush();
+    expect(events).toEqual(['other', 'committed after 2 runs']);
+    expect(writer.settled()).toBe(false); // committed, not yet durable
+    backend.makeVisible(0);
+    backend.makeVisible(1);
+    backend.makeDurable(0);
+    backend.makeDurable(1);
+    await other;
+    await writer.promise;
+    const failed = engine.transaction(
+      async (txn) => {
+        txn.put(text('x'), text('1'));
+        throw new Error('body failed');
+      },
+      { onCommitted: () => events.push('failed one') },
+    );
+    await expect(failed).rejects.toThrow('body failed');
+    expect(events).toEqual(['other', 'committed after 2 runs']);
+    await engine.close();
+  });
+
   it('makes a read-only transaction wait until the snapshot it read is durable', async () => {
     const backend = new ManualBackend();
     const engine = new OptimisticEngine({ name: 'manual', backend });

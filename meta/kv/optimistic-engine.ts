@@ -350,6 +350,7 @@ export class OptimisticEngine implements KvEngine {
           laneHeld = false;
           this.lane.release();
         }
+        options.onCommitted?.();
         const wait = this.waitDurable(seq);
         if (wait !== undefined) await wait;
         return result;

@@ -21,6 +21,7 @@ import {
 import { IdLease, IdsExhausted, InodeIdAllocator } from './inode-ids.js';
 import { ChainAllocator } from './layout.js';
 import { MetaTxn } from './store.js';
+import { WriteLanes } from './write-lanes.js';
 
 export interface NamespaceDeps {
   kv: KvEngine;
@@ -42,6 +43,11 @@ export interface MutationSpec<Res> {
   response: MessageFns<Res>;
   /** Inode ids the operation may create (reserved before the transaction). */
   ids?: number;
+  /**
+   * Directories the operation changes (path.ts directoryKey): its transaction waits for the write
+   * lanes of these, so mutations of one directory do not conflict with each other.
+   */
+  lanes?: readonly string[];
   signal?: AbortSignal;
   /**
    * Called after the body: true when this transaction was one step of a longer operation (a
@@ -57,6 +63,7 @@ type Outcome<Res> =
 export class NamespaceContext {
   readonly ids: InodeIdAllocator;
   readonly chains: ChainAllocator;
+  readonly lanes = new WriteLanes();
 
   constructor(readonly deps: NamespaceDeps) {
     this.ids = new InodeIdAllocator(deps.kv);
@@ -101,6 +108,8 @@ export class NamespaceContext {
       let bodyThrew = false;
       let replayed = false;
       let outcome: Outcome<Res>;
+      // Released at the commit point (onCommitted) or, at the latest, when the transaction settles.
+      const release = spec.lanes === undefined ? undefined : await this.lanes.acquire(spec.lanes);
       try {
         outcome = await this.deps.kv.transaction(
           async (txn): Promise<Outcome<Res>> => {
@@ -131,9 +140,10 @@ export class NamespaceContext {
             }
             return { kind: 'done', response, after, record };
           },
-          { signal: spec.signal },
+          { signal: spec.signal, onCommitted: release },
         );
       } catch (err) {
+        release?.();
         // Ids go back only when the transaction certainly did not commit (the body threw, so the
         // engine aborted it); after an engine error the commit may have happened, so they are skipped.
         if (bodyThrew) lease.releaseAll();
@@ -144,6 +154,7 @@ export class NamespaceContext {
         if (tag !== undefined && !replayed && isRecordableError(err)) await this.recordError(tag, spec, digest, err);
         throw err;
       }
+      release?.();
       lease.releaseUnused();
       if (outcome.kind === 'replay') return spec.response.decode(outcome.bytes);
       for (const action of outcome.after) await action();

@@ -152,3 +152,17 @@ export function requireNamed(resolved: Resolved, onNoName: (inode: Inode) => Spi
 }
 
 export { describe as describePath };
+
+/**
+ * The spelling of the directory that holds a path's last name, as a write-lane key
+ * (write-lanes.ts): '/a/b' → '//a', 'b' under inode 7 → '7/'. Cheap and lexical on purpose — a
+ * lane is a hint, so '..' and symlinks need not be resolved.
+ */
+export function directoryKey(at: PathAt): string {
+  const path = at.path;
+  let end = path.length;
+  while (end > 1 && path.charCodeAt(end - 1) === 0x2f) end--;
+  const slash = path.lastIndexOf('/', end - 1);
+  const directory = slash <= 0 ? '' : path.slice(0, slash);
+  return path.charCodeAt(0) === 0x2f ? `/${directory}` : `${at.parentIno}/${directory}`;
+}

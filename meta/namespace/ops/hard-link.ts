@@ -4,7 +4,7 @@
 import { ErrorCode, SpindleError } from '../../../common/errors.js';
 import { HardLinkRequest, InodeResponse, InodeType } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
-import { describePath, requireExisting, requireNamed, resolvePath } from '../path.js';
+import { describePath, directoryKey, requireExisting, requireNamed, resolvePath } from '../path.js';
 import { requirePathAt } from '../validate.js';
 import { addEntry, noNameError, snapshot } from './helpers.js';
 
@@ -14,7 +14,7 @@ export async function hardLink(ctx: NamespaceContext, request: HardLinkRequest, 
   const existingAt = requirePathAt(request.existing, METHOD, 'existing');
   const linkAt = requirePathAt(request.link, METHOD, 'link');
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: HardLinkRequest.encode(request).finish(), response: InodeResponse, signal },
+    { method: METHOD, tag: request.tag, requestBytes: HardLinkRequest.encode(request).finish(), response: InodeResponse, lanes: [directoryKey(linkAt)], signal },
     async (mt) => {
       const inode = requireExisting(await resolvePath(mt, existingAt, { followLast: false, slashFollows: false }), existingAt);
       if (inode.type === InodeType.DIRECTORY) {

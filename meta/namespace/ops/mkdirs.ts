@@ -7,7 +7,7 @@ import { InodeResponse, InodeType, MkdirsRequest, type Inode } from '../../../pr
 import type { NamespaceContext } from '../context.js';
 import type { IdLease } from '../inode-ids.js';
 import { directoryLayout } from '../layout.js';
-import { describePath, resolvePath } from '../path.js';
+import { describePath, directoryKey, resolvePath } from '../path.js';
 import type { MetaTxn } from '../store.js';
 import { requireMode, requirePathAt } from '../validate.js';
 import { addEntry, newDirectoryInode, snapshot } from './helpers.js';
@@ -25,6 +25,7 @@ export async function mkdirs(ctx: NamespaceContext, request: MkdirsRequest, sign
       requestBytes: MkdirsRequest.encode(request).finish(),
       response: InodeResponse,
       ids: request.recursive ? Math.max(1, components) : 1,
+      lanes: [directoryKey(at)],
       signal,
     },
     async (mt, ids) => {

@@ -8,7 +8,7 @@
 import { ErrorCode, SpindleError, assert } from '../../../common/errors.js';
 import { InodeType, OpenRequest, OpenResponse } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
-import { describePath, resolvePath } from '../path.js';
+import { describePath, directoryKey, resolvePath } from '../path.js';
 import { requireMode, requirePathAt } from '../validate.js';
 import { addEntry, newFileInode, snapshot, truncateFile } from './helpers.js';
 
@@ -19,7 +19,7 @@ export async function open(ctx: NamespaceContext, request: OpenRequest, signal?:
   requireMode(request.mode, METHOD);
   const exclusive = request.create && request.exclusive;
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: OpenRequest.encode(request).finish(), response: OpenResponse, ids: request.create ? 1 : 0, signal },
+    { method: METHOD, tag: request.tag, requestBytes: OpenRequest.encode(request).finish(), response: OpenResponse, ids: request.create ? 1 : 0, lanes: request.create ? [directoryKey(at)] : undefined, signal },
     async (mt, ids) => {
       const resolved = await resolvePath(mt, at, { followLast: !exclusive });
       const existing = resolved.inode;

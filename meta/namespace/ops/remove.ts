@@ -15,7 +15,7 @@ import { ErrorCode, SpindleError, assert } from '../../../common/errors.js';
 import { InodeType, RemoveRequest, RemoveResponse, type Inode } from '../../../proto/index.js';
 import { REMOVE_BATCH_ENTRIES, REMOVE_TRANSACTIONS_MAX } from '../constants.js';
 import type { NamespaceContext } from '../context.js';
-import { describePath, requireNamed, resolvePath } from '../path.js';
+import { describePath, directoryKey, requireNamed, resolvePath } from '../path.js';
 import type { MetaTxn } from '../store.js';
 import { requirePathAt } from '../validate.js';
 import { checkTrailingSlash, dropLink, noNameError, removeEntry } from './helpers.js';
@@ -30,7 +30,7 @@ export async function remove(ctx: NamespaceContext, request: RemoveRequest, sign
     let more = false;
     let removedNow = 0;
     const response = await ctx.mutate(
-      { method: METHOD, tag: request.tag, requestBytes, response: RemoveResponse, signal, partial: () => more },
+      { method: METHOD, tag: request.tag, requestBytes, response: RemoveResponse, lanes: [directoryKey(at)], signal, partial: () => more },
       async (mt) => {
         more = false;
         removedNow = 0;

@@ -16,7 +16,7 @@ import { ErrorCode, SpindleError } from '../../../common/errors.js';
 import { InodeType, RenameRequest, RenameResponse, type Inode } from '../../../proto/index.js';
 import { DIRECTORY_DEPTH_MAX } from '../constants.js';
 import type { NamespaceContext } from '../context.js';
-import { describePath, requireNamed, resolvePath } from '../path.js';
+import { describePath, directoryKey, requireNamed, resolvePath } from '../path.js';
 import type { MetaTxn } from '../store.js';
 import { requirePathAt } from '../validate.js';
 import { addEntry, checkTrailingSlash, dropLink, noNameError, removeEntry, snapshot } from './helpers.js';
@@ -27,7 +27,7 @@ export async function rename(ctx: NamespaceContext, request: RenameRequest, sign
   const fromAt = requirePathAt(request.from, METHOD, 'from');
   const toAt = requirePathAt(request.to, METHOD, 'to');
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: RenameRequest.encode(request).finish(), response: RenameResponse, signal },
+    { method: METHOD, tag: request.tag, requestBytes: RenameRequest.encode(request).finish(), response: RenameResponse, lanes: [directoryKey(fromAt), directoryKey(toAt)], signal },
     async (mt) => {
       const fromResolved = await resolvePath(mt, fromAt, { followLast: false, slashFollows: false });
       const from = requireNamed(fromResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));

@@ -3,7 +3,7 @@
 import { ErrorCode, SpindleError } from '../../../common/errors.js';
 import { InodeResponse, SymlinkRequest } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
-import { describePath, requireNamed, resolvePath } from '../path.js';
+import { describePath, directoryKey, requireNamed, resolvePath } from '../path.js';
 import { requirePathAt, requireSymlinkTarget } from '../validate.js';
 import { addEntry, newSymlinkInode, noNameError, snapshot } from './helpers.js';
 
@@ -13,7 +13,7 @@ export async function symlink(ctx: NamespaceContext, request: SymlinkRequest, si
   const at = requirePathAt(request.at, METHOD);
   const target = requireSymlinkTarget(request.target, METHOD);
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: SymlinkRequest.encode(request).finish(), response: InodeResponse, ids: 1, signal },
+    { method: METHOD, tag: request.tag, requestBytes: SymlinkRequest.encode(request).finish(), response: InodeResponse, ids: 1, lanes: [directoryKey(at)], signal },
     async (mt, ids) => {
       const resolved = await resolvePath(mt, at, { followLast: false, slashFollows: false });
       const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.EXISTS, ErrorCode.EXISTS));
