@@ -18,6 +18,7 @@ import {
   type GetRoutingInfoResponse,
   type Layout,
   type QueryLastChunkRequest,
+  type ReadIO,
   type RemoveChunksRequest,
   type RoutingInfo,
   type WriteRequest,
@@ -39,6 +40,10 @@ interface Cluster {
   beforeWrite?: (nodeId: number, request: WriteRequest) => void;
   afterWrite?: (nodeId: number, request: WriteRequest) => void;
   beforeRead?: (nodeId: number, request: BatchReadRequest) => void;
+  /** Per-item failure a test injects: a status for that item instead of its bytes. */
+  readItemError?: (nodeId: number, io: ReadIO) => { code: number; message: string } | undefined;
+  /** Every BatchRead a node answered: its items' inos. */
+  batches: Array<{ nodeId: number; inos: number[] }>;
 }
 
 function startNode(cluster: Cluster, nodeId: number) {
@@ -87,8 +92,11 @@ function startNode(cluster: Cluster, nodeId: number) {
     batchRead: async (request: BatchReadRequest): Promise<BatchReadResponse> => {
       cluster.beforeRead?.(nodeId, request);
       cluster.readsByNode.set(nodeId, (cluster.readsByNode.get(nodeId) ?? 0) + 1);
+      cluster.batches.push({ nodeId, inos: request.ios.map((io) => io.chunk!.ino) });
       return {
         results: request.ios.map((io) => {
+          const injected = cluster.readItemError?.(nodeId, io);
+          if (injected !== undefined) return { status: injected, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 };
           if (cluster.chainVersions.get(io.chainId) !== io.chainVersion) {
             return { status: { code: ErrorCode.CHAIN_VERSION_MISMATCH, message: 'stale' }, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 };
           }
@@ -186,6 +194,7 @@ describe('ChunkStore over fake storage nodes', () => {
       writes: [],
       readsByNode: new Map(),
       dedupe: new Map(),
+      batches: [],
     };
     const started = await Promise.all([1, 2, 3].map((nodeId) => startNode(cluster, nodeId)));
     servers = started.map((s) => s.server);
@@ -342,6 +351,83 @@ describe('ChunkStore over fake storage nodes', () => {
     cluster.readsByNode.clear();
     for (let i = 0; i < 30; i++) await store.read(12, layout, 0, 100, { fileLength: CHUNK });
     expect(cluster.readsByNode.get(2) ?? 0).toBe(0);
+  });
+
+  it('batches concurrent small reads of different callers per storage node, each getting its own bytes', async () => {
+    const files = [21, 22, 23];
+    const contents = new Map(files.map((ino) => [ino, randomBytes(3 * CHUNK, ino)]));
+    for (const ino of files) await store.write(ino, layout, 0, contents.get(ino)!);
+    cluster.batches.length = 0;
+    const reads: Array<{ ino: number; offset: number; promise: Promise<Buffer> }> = [];
+    for (let i = 0; i < 90; i++) {
+      const ino = files[i % 3]!;
+      const offset = (i * 997) % (3 * CHUNK - 200);
+      reads.push({ ino, offset, promise: store.read(ino, layout, offset, 200, { fileLength: 3 * CHUNK }) });
+    }
+    for (const read of reads) {
+      expect((await read.promise).equals(contents.get(read.ino)!.subarray(read.offset, read.offset + 200))).toBe(true);
+    }
+    // Fewer calls than reads, some carrying several callers' reads (of different files), and
+    // still spread over every node (replicas in rotation).
+    expect(cluster.batches.length).toBeLessThan(reads.length / 2);
+    expect(cluster.batches.some((batch) => new Set(batch.inos).size > 1)).toBe(true);
+    expect(new Set(cluster.batches.map((batch) => batch.nodeId)).size).toBe(3);
+  });
+
+  it('fails only the caller whose item failed in a shared batch', async () => {
+    const good = randomBytes(CHUNK, 31);
+    await store.write(31, layout, 0, good);
+    await store.write(32, layout, 0, randomBytes(CHUNK, 32));
+    cluster.batches.length = 0;
+    cluster.readItemError = (_nodeId, io) => (io.chunk!.ino === 32 ? { code: ErrorCode.INVALID_ARGUMENT, message: 'bad item' } : undefined);
+    const reads = Array.from({ length: 12 }, (_, i) => {
+      const ino = i % 2 === 0 ? 31 : 32;
+      return store.read(ino, layout, i * 100, 100, { fileLength: CHUNK }).then(
+        (data) => ({ ino, i, data }),
+        (error: unknown) => ({ ino, i, error }),
+      );
+    });
+    const outcomes = await Promise.all(reads);
+    expect(cluster.batches.some((batch) => batch.inos.includes(31) && batch.inos.includes(32))).toBe(true);
+    for (const outcome of outcomes) {
+      if (outcome.ino === 31) {
+        expect('data' in outcome && outcome.data.equals(good.subarray(outcome.i * 100, outcome.i * 100 + 100))).toBe(true);
+      } else {
+        expect('error' in outcome && (outcome.error as SpindleError).errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
+      }
+    }
+  });
+
+  it('retries a failed item of a shared batch on its own, leaving the others as they were', async () => {
+    const data = randomBytes(CHUNK, 41);
+    await store.write(41, layout, 0, data);
+    await store.write(42, layout, 0, data);
+    let failures = 0;
+    cluster.readItemError = (nodeId, io) => {
+      if (io.chunk!.ino === 42 && nodeId === 1) {
+        failures++;
+        return { code: ErrorCode.RPC_UNAVAILABLE, message: 'replica busy' };
+      }
+      return undefined;
+    };
+    const reads = Array.from({ length: 30 }, (_, i) => store.read(i % 2 === 0 ? 41 : 42, layout, i * 50, 50, { fileLength: CHUNK }));
+    const results = await Promise.all(reads);
+    results.forEach((result, i) => expect(result.equals(data.subarray(i * 50, i * 50 + 50))).toBe(true));
+    expect(failures).toBeGreaterThan(0);
+  });
+
+  it('drops a cancelled read from its batch without touching its buffer, and serves the others', async () => {
+    const data = randomBytes(CHUNK, 51);
+    await store.write(51, layout, 0, data);
+    const controller = new AbortController();
+    const cancelledTarget = Buffer.alloc(100, 0xee);
+    const cancelled = store.readInto(51, layout, 0, cancelledTarget, { fileLength: CHUNK, signal: controller.signal });
+    const others = Array.from({ length: 5 }, (_, i) => store.read(51, layout, 100 * (i + 1), 100, { fileLength: CHUNK }));
+    controller.abort();
+    await expect(cancelled).rejects.toMatchObject({ errorCode: ErrorCode.CANCELLED });
+    const results = await Promise.all(others);
+    results.forEach((result, i) => expect(result.equals(data.subarray(100 * (i + 1), 100 * (i + 2)))).toBe(true));
+    expect(cancelledTarget.equals(Buffer.alloc(100, 0xee))).toBe(true);
   });
 
   it('surfaces a non-retryable error at once, naming the chunk', async () => {

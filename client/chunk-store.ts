@@ -32,7 +32,8 @@ import {
   type WriteResponse,
 } from '../proto/index.js';
 import { checkChunkSize, checkRange, splitRange, truncatePlan } from './chunk-math.js';
-import { BATCH_READ_IOS_MAX, READ_BUDGET_MIN_BYTES } from './constants.js';
+import { BATCH_READ_IOS_MAX, READ_BATCHES_PER_NODE_MAX, READ_BUDGET_MIN_BYTES, READ_COALESCE_ALONE_MIN_BYTES } from './constants.js';
+import { ReadCoalescer, type CoalescedEntry } from './read-coalescer.js';
 import { backoffMs, exhausted, sleepAwake, storageRetryAction, throwIfAborted, withRetries, type RetryAction } from './retry-policy.js';
 import type { RoutingCache, RouteTarget } from './routing-cache.js';
 import { Semaphore } from './semaphore.js';
@@ -83,6 +84,16 @@ interface ReadItem {
   dataEnd: number;
   /** The item's range of the caller's buffer is filled (data or zeros). */
   done: boolean;
+  /** Storage node the current attempt reads from. */
+  address?: string;
+}
+
+/** One item of one caller's read, as it travels in a (possibly shared) BatchRead. */
+interface ReadEntry extends CoalescedEntry {
+  readonly ino: number;
+  readonly item: ReadItem;
+  /** The caller's buffer (item.targetOffset is relative to it). */
+  readonly target: Uint8Array;
 }
 
 export class ChunkStore {
@@ -100,6 +111,8 @@ export class ChunkStore {
   private readRotation = 0;
   /** Learned per-node limits of BatchRead bytes (nodes configured below our readBatchMaxBytes). */
   private readonly readBudgets = new Map<string, number>();
+  /** Small reads of all callers, batched per storage node. */
+  private readonly reads: ReadCoalescer<ReadEntry>;
   private isClosed = false;
   private readonly closer = new AbortController();
 
@@ -118,6 +131,15 @@ export class ChunkStore {
     this.nextRequestId = options.nextRequestId ?? (() => ++counter);
     this.readRotation = this.rng.nextInt(1 << 30);
     setMaxListeners(0, this.closer.signal);
+    this.reads = new ReadCoalescer<ReadEntry>({
+      send: (address, entries, signal) => this.sendBatch(address, entries, signal),
+      budgetBytes: (address) => this.readBudget(address),
+      itemsMax: BATCH_READ_IOS_MAX,
+      batchesPerNodeMax: READ_BATCHES_PER_NODE_MAX,
+      aloneMinBytes: READ_COALESCE_ALONE_MIN_BYTES,
+      slots: this.io,
+      signal: this.closer.signal,
+    });
   }
 
   /** Writes `data` at byte `offset` of the file; resolves when every replica committed it. */
@@ -177,7 +199,7 @@ export class ChunkStore {
         });
       }
     }
-    await this.readItems(ino, items, target, this.linkSignal(options.signal), `read of inode ${ino}`);
+    await this.readItems(ino, items, target, options.signal, `read of inode ${ino}`);
     // Every byte of the range must have been filled: a gap would hand the caller stale memory.
     let filled = 0;
     for (const item of items) {
@@ -353,14 +375,26 @@ export class ChunkStore {
     });
   }
 
-  /** Reads every item, batching per storage node, until all succeeded or one failed for good. */
-  private async readItems(ino: number, items: ReadItem[], target: Uint8Array, signal: AbortSignal, what: string): Promise<void> {
+  /**
+   * Reads every item, each in a BatchRead to the node of its replica (shared with other callers'
+   * reads to that node), until all succeeded or one failed for good.
+   */
+  private async readItems(ino: number, items: ReadItem[], target: Uint8Array, callerSignal: AbortSignal | undefined, what: string): Promise<void> {
+    const signal = this.linkSignal(callerSignal);
     const deadline = this.clock.nowMs() + this.config.retryDeadlineMs;
     let pending = items;
     for (let round = 0; pending.length > 0; round++) {
       throwIfAborted(signal, what);
-      const { batches, planned } = this.planBatches(pending, items);
-      await Promise.all(batches.map((batch) => this.io.run(() => this.sendBatch(ino, batch.address, batch.items, target, signal), signal)));
+      const planned = this.planReads(pending, items);
+      const sent: Array<Promise<void>> = [];
+      for (const item of planned) {
+        if (item.error !== undefined) continue;
+        sent.push(this.reads.submit(item.address!, { ino, item, target, bytes: item.length, abandoned: false }, callerSignal));
+      }
+      // Settled, not all: no batch may still write into `target` once this call returned.
+      const outcomes = await Promise.allSettled(sent);
+      throwIfAborted(signal, what);
+      for (const outcome of outcomes) if (outcome.status === 'rejected') throw inContext(outcome.reason, what);
       const failed = planned.filter((item) => item.error !== undefined);
       if (failed.length === 0) return;
       let refresh = false;
@@ -396,15 +430,11 @@ export class ChunkStore {
   }
 
   /**
-   * Groups items by the storage node of the replica each will read, within the batch limits of
-   * that node. An item larger than the node's limit is split; the new parts join `all`.
+   * Picks each item's storage node (its replica by rotation) and splits items larger than that
+   * node's batch budget; the new parts join `all`. Returns every item to send (or failed: no
+   * serving replica).
    */
-  private planBatches(
-    pending: ReadItem[],
-    all: ReadItem[],
-  ): { batches: Array<{ address: string; items: ReadItem[] }>; planned: ReadItem[] } {
-    const byAddress = new Map<string, { items: ReadItem[]; bytes: number }>();
-    const batches: Array<{ address: string; items: ReadItem[] }> = [];
+  private planReads(pending: ReadItem[], all: ReadItem[]): ReadItem[] {
     const queue = [...pending];
     for (let i = 0; i < queue.length; i++) {
       const item = queue[i]!;
@@ -414,6 +444,7 @@ export class ChunkStore {
         continue;
       }
       const address = replicas[item.rotation % replicas.length]!.address!;
+      item.address = address;
       const budget = this.readBudget(address);
       if (item.length > budget) {
         for (let done = budget; done < item.length; done += budget) {
@@ -431,16 +462,8 @@ export class ChunkStore {
         }
         item.length = budget;
       }
-      let group = byAddress.get(address);
-      if (group === undefined || group.items.length >= BATCH_READ_IOS_MAX || group.bytes + item.length > budget) {
-        group = { items: [], bytes: 0 };
-        byAddress.set(address, group);
-        batches.push({ address, items: group.items });
-      }
-      group.items.push(item);
-      group.bytes += item.length;
     }
-    return { batches, planned: queue };
+    return queue;
   }
 
   /** Bytes one BatchRead to `address` may ask for: the config's limit, or less once the node refused more. */
@@ -448,10 +471,13 @@ export class ChunkStore {
     return this.readBudgets.get(address) ?? this.config.readBatchMaxBytes;
   }
 
-  /** One BatchRead to one node; fills the caller's buffer and marks each item done or failed. */
-  private async sendBatch(ino: number, address: string, items: ReadItem[], target: Uint8Array, signal: AbortSignal): Promise<void> {
+  /**
+   * One BatchRead to one node, carrying entries of one or several callers; fills each caller's
+   * buffer (unless it gave up meanwhile) and marks each item done or failed.
+   */
+  private async sendBatch(address: string, entries: ReadEntry[], signal: AbortSignal): Promise<void> {
     const ios: ReadIO[] = [];
-    for (const item of items) {
+    for (const { ino, item } of entries) {
       const chain = this.routing.chain(item.chainId);
       ios.push({
         chainId: item.chainId,
@@ -470,7 +496,7 @@ export class ChunkStore {
       });
     } catch (err) {
       let error = asSpindleError(err);
-      const asked = items.reduce((sum, item) => sum + item.length, 0);
+      const asked = entries.reduce((sum, entry) => sum + entry.item.length, 0);
       if (error.errorCode === ErrorCode.RPC_TOO_LARGE && asked > READ_BUDGET_MIN_BYTES) {
         // The node answers less per call than our config asks: halve what we ask of it and retry.
         // Concurrent refusals from one node each halve their own request, not each other's result.
@@ -478,13 +504,15 @@ export class ChunkStore {
         this.logger?.debug({ address, budget: this.readBudgets.get(address) }, 'storage node refused a batch read as too large');
         error = new SpindleError(ErrorCode.RPC_TOO_LARGE, error.message, { cause: error, retryable: true });
       }
-      for (const item of items) item.error = error;
+      for (const entry of entries) entry.item.error = error;
       return;
     }
-    items.forEach((item, i) => {
+    entries.forEach((entry, i) => {
+      const { item, target } = entry;
+      if (entry.abandoned) return;
       const result = response.results[i];
       if (result === undefined) {
-        item.error = new SpindleError(ErrorCode.RPC_MALFORMED, `storage node ${address} answered ${response.results.length} of ${items.length} reads`);
+        item.error = new SpindleError(ErrorCode.RPC_MALFORMED, `storage node ${address} answered ${response.results.length} of ${entries.length} reads`);
         return;
       }
       const code = result.status?.code ?? 0;

@@ -10,6 +10,14 @@ export const ROUTING_READY_BACKOFF_MAX_MS = 1_000;
 export const BATCH_READ_IOS_MAX = 256;
 /** Smallest BatchRead byte budget the client falls back to when a node refuses larger ones. */
 export const READ_BUDGET_MIN_BYTES = 4 * 1024;
+/**
+ * Batches of small reads in flight per storage node before new reads queue for the next batch:
+ * few, so concurrent small reads share calls (a call costs far more CPU than a range in it), but
+ * more than one, so a node works on the next batch while the client decodes the last.
+ */
+export const READ_BATCHES_PER_NODE_MAX = 2;
+/** Reads of at least this many bytes are sent at once, alone: per-call cost is small next to them. */
+export const READ_COALESCE_ALONE_MIN_BYTES = 256 * 1024;
 
 /** Entries asked per Meta.ReadDir page (the server may cap it lower). */
 export const READDIR_PAGE_ENTRIES = 1_000;
