@@ -8,6 +8,7 @@ import type { CliClient, CommandContext } from './file-commands.js';
 import { runMeta, runStorage, runUp } from './server-commands.js';
 import { addMountCommands } from './mount-commands.js';
 import { addAdminCommands } from './admin-commands.js';
+import { addDoctorCommand } from './doctor-command.js';
 import type { Preset } from './launcher.js';
 import type { UpOptions } from './server-commands.js';
 
@@ -282,6 +283,7 @@ export function buildProgram(state: RunState): Command {
 
   addMountCommands(program, state, reportError);
   addAdminCommands(program, state, reportError);
+  addDoctorCommand(program, state);
 
   return program;
 }

@@ -23,6 +23,11 @@ export const BLOCK_IO_ENV = 'SPINDLE_BLOCK_IO';
  * the measurement behind it (native/uring/measure.ts: 4 MiB aligned writes and reads of 1 GiB).
  */
 export const BLOCK_IO_PREFERRED: BlockIoKind = 'uring';
+/**
+ * Whether the uring backend reads large ranges with O_DIRECT (true) or through the page cache like
+ * the fs backend (false); docs/performance.md has the measurement.
+ */
+export const URING_DIRECT_READS = true;
 /** Reads of at least this many bytes (after widening to the alignment) go through O_DIRECT (uring). */
 export const DIRECT_READ_MIN_BYTES = 64 * 1024;
 /** Submission queue entries of the process's ring (the completion queue is twice as large). */

@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DIRECT_ALIGN_BYTES, DIRECT_BOUNCE_POOL_BYTES, DIRECT_WRITE_MIN_BYTES } from '../constants.js';
-import { BouncePool, DIRECT_READ_MIN_BYTES, URING_INFLIGHT_MAX, URING_RING_ENTRIES, type BlockFile, type BlockIo } from './block-io.js';
+import { BouncePool, DIRECT_READ_MIN_BYTES, URING_DIRECT_READS, URING_INFLIGHT_MAX, URING_RING_ENTRIES, type BlockFile, type BlockIo } from './block-io.js';
 import { openDirect, openReadWrite } from './fs-block-io.js';
 
 /** The addon's surface (native/uring/src/addon.cc). */
@@ -124,9 +124,13 @@ export class UringBlockIo implements BlockIo {
   private readonly waiting: Array<() => void> = [];
   private flushScheduled = false;
 
+  /** Whether reads of at least DIRECT_READ_MIN_BYTES go through O_DIRECT (else all reads are buffered). */
+  readonly directReads: boolean;
+
   /** Throws (like loadUringAddon) when the addon is unusable. */
-  constructor(addon: UringAddon = loadUringAddon()) {
+  constructor(addon: UringAddon = loadUringAddon(), options: { directReads?: boolean } = {}) {
     this.addon = addon;
+    this.directReads = options.directReads ?? URING_DIRECT_READS;
     this.bounces = new BouncePool((size) => Buffer.from(addon.allocAligned(size)), DIRECT_BOUNCE_POOL_BYTES, 64 * 1024);
   }
 
@@ -210,7 +214,7 @@ class UringBlockFile implements BlockFile {
     const addon = this.io.addon;
     const start = Math.floor(position / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
     const end = Math.ceil((position + length) / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
-    if (this.directFh !== undefined && end - start >= DIRECT_READ_MIN_BYTES) {
+    if (this.directFh !== undefined && this.io.directReads && end - start >= DIRECT_READ_MIN_BYTES) {
       const fd = this.fdOf(true);
       const aligned = this.io.allocAligned(end - start);
       const n = await this.io.submit(() => addon.read(fd, aligned, start));
