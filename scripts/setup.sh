@@ -4,7 +4,10 @@
 #      and only when something is missing);
 #   2. the npm dependencies (`npm ci`) when node_modules is missing or older than package-lock.json;
 #   3. the FUSE addon of `spindle mount` (native/fuse, node-gyp) when it is missing or older than
-#      its sources.
+#      its sources;
+#   4. the io_uring block I/O addon of storage nodes (native/uring, node-gyp, liburing) the same
+#      way. It is optional: when liburing-dev cannot be installed or the addon does not build, setup
+#      says so and goes on; storage then uses node:fs (`spindle doctor` shows which backend).
 # Idempotent: a second run on a ready machine changes nothing and takes about a second.
 # Run it as root (or with sudo available) when a system package is missing.
 set -euo pipefail
@@ -28,6 +31,11 @@ SYSTEM_PACKAGES=(
   # by nftables rules inside it.
   iproute2 nftables
 )
+# Installed when possible, never fatal: storage nodes fall back to node:fs without them.
+OPTIONAL_PACKAGES=(
+  # storage block I/O: the io_uring addon (native/uring, built below; links liburing.a statically).
+  liburing-dev
+)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
@@ -35,23 +43,40 @@ for pkg in "${SYSTEM_PACKAGES[@]}"; do
     missing+=("$pkg")
   fi
 done
+optional_missing=()
+for pkg in "${OPTIONAL_PACKAGES[@]}"; do
+  if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+    optional_missing+=("$pkg")
+  fi
+done
 
+SUDO=()
+if ((${#missing[@]} + ${#optional_missing[@]} > 0)) && [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  elif ((${#missing[@]} > 0)); then
+    echo "setup: need root to install ${missing[*]} (run as root or install sudo)" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=0
 if ((${#missing[@]} > 0)); then
   echo "setup: installing system packages: ${missing[*]}"
-  SUDO=()
-  if [[ $(id -u) -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then
-      SUDO=(sudo)
-    else
-      echo "setup: need root to install ${missing[*]} (run as root or install sudo)" >&2
-      exit 1
-    fi
-  fi
-  export DEBIAN_FRONTEND=noninteractive
   "${SUDO[@]}" apt-get update -q
+  apt_updated=1
   "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: system packages ok (${#SYSTEM_PACKAGES[@]} required)"
+fi
+if ((${#optional_missing[@]} > 0)); then
+  echo "setup: installing optional system packages: ${optional_missing[*]}"
+  if [[ $(id -u) -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
+    echo "setup: warning: not root and no sudo: ${optional_missing[*]} not installed (storage will use node:fs)" >&2
+  elif ! { ((apt_updated)) || "${SUDO[@]}" apt-get update -q; } ||
+    ! "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${optional_missing[@]}"; then
+    echo "setup: warning: could not install ${optional_missing[*]} (storage will use node:fs)" >&2
+  fi
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
@@ -83,4 +108,26 @@ if [[ ! -f $addon || native/fuse/src/addon.cc -nt $addon || native/fuse/binding.
   (cd native/fuse && ../../node_modules/.bin/node-gyp rebuild --loglevel=warn "${nodedir_args[@]}")
 else
   echo "setup: FUSE addon up to date"
+fi
+
+# The io_uring addon (native/uring/binding.gyp → native/uring/build/Release/spindle_uring.node).
+# Optional: a failed build leaves no addon behind (node-gyp rebuild cleans first) and storage
+# nodes use node:fs; `spindle doctor` reports which backend a storage node would choose.
+uring_addon=native/uring/build/Release/spindle_uring.node
+if [[ ! -f $uring_addon || native/uring/src/addon.cc -nt $uring_addon || native/uring/binding.gyp -nt $uring_addon ]]; then
+  if [[ ! -f /usr/include/liburing.h ]]; then
+    echo "setup: warning: liburing-dev is not installed: io_uring addon not built (storage will use node:fs)" >&2
+  else
+    echo "setup: building the io_uring addon (native/uring)"
+    node_prefix=$(dirname "$(dirname "$(node -p process.execPath)")")
+    nodedir_args=()
+    if [[ -f $node_prefix/include/node/node_api.h ]]; then
+      nodedir_args=(--nodedir="$node_prefix")
+    fi
+    if ! (cd native/uring && ../../node_modules/.bin/node-gyp rebuild --loglevel=warn "${nodedir_args[@]}"); then
+      echo "setup: warning: the io_uring addon did not build (storage will use node:fs; see the output above)" >&2
+    fi
+  fi
+else
+  echo "setup: io_uring addon up to date"
 fi
