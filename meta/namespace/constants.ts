@@ -28,6 +28,12 @@ export const REMOVE_TRANSACTIONS_MAX = 1_000_000;
  */
 export const USAGE_SHARDS = 16;
 
+/**
+ * Opens in one BatchOpen call: each is its own transaction, so this bounds one call's work,
+ * response size and the write-lane queue it adds (clients send at most 64; see client/meta-rpc.ts).
+ */
+export const OPEN_BATCH_MAX = 256;
+
 /** Idempotency records removed per sweep transaction. */
 export const IDEMPOTENCY_SWEEP_BATCH = 512;
 

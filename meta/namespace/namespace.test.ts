@@ -190,6 +190,21 @@ describe('stat and batch stat', () => {
     expect(results[1]?.status?.message).toMatch(/missing/);
   });
 
+  it('batch stat with no_follow describes a final symlink itself, like lstat', async () => {
+    const { ns } = await createNamespaceFixture();
+    const fs = fsApi(ns);
+    const file = (await fs.create('/f')).inode!;
+    const link = await fs.symlink('/l', 'f');
+    await fs.symlink('/dangling', 'nowhere');
+    const follow = await ns.batchStat({ paths: [p('/l'), p('/dangling')], inos: [] });
+    expect(follow.results.map((r) => [r.status?.code, r.inode?.ino])).toEqual([[0, file.ino], [ErrorCode.NOT_FOUND, undefined]]);
+    const noFollow = await ns.batchStat({ paths: [p('/l'), p('/dangling'), p('/f')], inos: [], noFollow: true });
+    expect(noFollow.results.map((r) => r.status?.code)).toEqual([0, 0, 0]);
+    expect(noFollow.results[0]?.inode).toEqual(await fs.lstat('/l'));
+    expect(noFollow.results[0]?.inode?.ino).toBe(link.ino);
+    expect(noFollow.results[2]?.inode).toEqual(await fs.stat('/f'));
+  });
+
   it('batch stat refuses more entries than batchStatMax', async () => {
     const { ns, config } = await createNamespaceFixture();
     const paths = Array.from({ length: config.batchStatMax + 1 }, () => p('/'));

@@ -5,6 +5,8 @@
 // Store schema: schema.ts. Path rules: path.ts. One file per operation in ops/.
 import { ROOT_INO } from '../../common/constants.js';
 import type {
+  BatchOpenRequest,
+  BatchOpenResponse,
   BatchStatRequest,
   BatchStatResponse,
   HardLinkRequest,
@@ -30,6 +32,7 @@ import type {
 import { NamespaceContext, type NamespaceDeps } from './context.js';
 import { sweepIdempotency } from './idempotency.js';
 import { rootLayout } from './layout.js';
+import { batchOpen } from './ops/batch-open.js';
 import { batchStat } from './ops/batch-stat.js';
 import { hardLink } from './ops/hard-link.js';
 import { newDirectoryInode } from './ops/helpers.js';
@@ -80,6 +83,11 @@ export class Namespace {
 
   open(request: OpenRequest, options: CallOptions = {}): Promise<OpenResponse> {
     return open(this.ctx, request, options.signal);
+  }
+
+  /** Many opens, each run as open() with its own status (ops/batch-open.ts). */
+  batchOpen(request: BatchOpenRequest, options: CallOptions = {}): Promise<BatchOpenResponse> {
+    return batchOpen(this.ctx, request, options.signal);
   }
 
   mkdirs(request: MkdirsRequest, options: CallOptions = {}): Promise<InodeResponse> {

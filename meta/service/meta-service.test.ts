@@ -62,6 +62,22 @@ describe('Meta gRPC service', () => {
     expect(stat.inode?.ino).toBe(ino);
     const batch = await callUnary(client, client.batchStat, { paths: [p('/svc/a/f'), p('/nope')], inos: [ROOT_INO] }, 'meta.BatchStat');
     expect(batch.results.map((r) => r.status?.code)).toEqual([0, ErrorCode.NOT_FOUND, 0]);
+    const lbatch = await callUnary(client, client.batchStat, { paths: [p('/svc/a/f')], inos: [], noFollow: true }, 'meta.BatchStat');
+    expect(lbatch.results[0]?.inode?.ino).toBe(ino);
+    const opens = await callUnary(
+      client,
+      client.batchOpen,
+      {
+        requests: [
+          OpenRequest.fromPartial({ at: p('/svc/a/f'), create: true, exclusive: true, tag: { clientId: 'svc', requestId: 2 } }),
+          OpenRequest.fromPartial({ at: p('/svc/a/tmp'), create: true, exclusive: true, tag: { clientId: 'svc', requestId: 3 } }),
+        ],
+      },
+      'meta.BatchOpen',
+    );
+    expect(opens.results.map((r) => r.status?.code)).toEqual([ErrorCode.EXISTS, 0]);
+    expect(opens.results[1]?.response?.created).toBe(true);
+    await callUnary(client, client.remove, RemoveRequest.fromPartial({ at: p('/svc/a/tmp') }), 'meta.Remove');
     const synced = await callUnary(client, client.sync, SyncRequest.fromPartial({ ino, lengthHint: 4096, wrote: true }), 'meta.Sync');
     expect(synced.inode?.size).toBe(4096);
     const truncated = await callUnary(client, client.truncate, TruncateRequest.fromPartial({ at: p('/svc/a/f'), length: 10 }), 'meta.Truncate');

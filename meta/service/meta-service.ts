@@ -12,6 +12,8 @@ import { isSpindleError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { serviceImplementation, type CallContext } from '../../common/rpc.js';
 import type {
+  BatchOpenRequest,
+  BatchOpenResponse,
   BatchStatRequest,
   BatchStatResponse,
   HardLinkRequest,
@@ -43,6 +45,7 @@ export function createMetaServiceImplementation(namespace: Namespace, logger: Lo
   return serviceImplementation(
     {
       open: (request: OpenRequest, context: CallContext): Promise<OpenResponse> => namespace.open(request, context),
+      batchOpen: (request: BatchOpenRequest, context: CallContext): Promise<BatchOpenResponse> => namespace.batchOpen(request, context),
       mkdirs: (request: MkdirsRequest, context: CallContext): Promise<InodeResponse> => namespace.mkdirs(request, context),
       stat: (request: StatRequest, context: CallContext): Promise<InodeResponse> => namespace.stat(request, context),
       batchStat: (request: BatchStatRequest, context: CallContext): Promise<BatchStatResponse> => namespace.batchStat(request, context),

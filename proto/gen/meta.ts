@@ -195,6 +195,8 @@ export interface BatchStatRequest {
   paths: PathAt[];
   /** Entries, by inode id (answered after `paths`, in order). */
   inos: number[];
+  /** Describe a final symlink in `paths` itself (lstat) instead of following it (stat). */
+  noFollow?: boolean | undefined;
 }
 
 export interface BatchStatResult {
@@ -209,6 +211,25 @@ export interface BatchStatResult {
 export interface BatchStatResponse {
   /** One result per requested path, then one per requested inode. */
   results: BatchStatResult[];
+}
+
+export interface BatchOpenRequest {
+  /** The opens, each with its own idempotency tag; they run concurrently, in no set order. */
+  requests: OpenRequest[];
+}
+
+export interface BatchOpenResult {
+  /** Outcome of this open. */
+  status?:
+    | Status
+    | undefined;
+  /** The open's response when status.code is 0. */
+  response?: OpenResponse | undefined;
+}
+
+export interface BatchOpenResponse {
+  /** One result per request, in request order. */
+  results: BatchOpenResult[];
 }
 
 export interface ReadDirRequest {
@@ -1392,7 +1413,7 @@ export const StatRequest: MessageFns<StatRequest> = {
 };
 
 function createBaseBatchStatRequest(): BatchStatRequest {
-  return { paths: [], inos: [] };
+  return { paths: [], inos: [], noFollow: undefined };
 }
 
 export const BatchStatRequest: MessageFns<BatchStatRequest> = {
@@ -1406,6 +1427,9 @@ export const BatchStatRequest: MessageFns<BatchStatRequest> = {
         writer.uint64(v);
       }
       writer.join();
+    }
+    if (message.noFollow !== undefined) {
+      writer.uint32(24).bool(message.noFollow);
     }
     return writer;
   },
@@ -1449,6 +1473,14 @@ export const BatchStatRequest: MessageFns<BatchStatRequest> = {
 
             break;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.noFollow = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1465,6 +1497,11 @@ export const BatchStatRequest: MessageFns<BatchStatRequest> = {
     return {
       paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => PathAt.fromJSON(e)) : [],
       inos: globalThis.Array.isArray(object?.inos) ? object.inos.map((e: any) => globalThis.Number(e)) : [],
+      noFollow: isSet(object.noFollow)
+        ? globalThis.Boolean(object.noFollow)
+        : isSet(object.no_follow)
+        ? globalThis.Boolean(object.no_follow)
+        : undefined,
     };
   },
 
@@ -1476,6 +1513,9 @@ export const BatchStatRequest: MessageFns<BatchStatRequest> = {
     if (message.inos?.length) {
       obj.inos = message.inos.map((e) => Math.round(e));
     }
+    if (message.noFollow !== undefined) {
+      obj.noFollow = message.noFollow;
+    }
     return obj;
   },
 
@@ -1486,6 +1526,7 @@ export const BatchStatRequest: MessageFns<BatchStatRequest> = {
     const message = createBaseBatchStatRequest();
     message.paths = object.paths?.map((e) => PathAt.fromPartial(e)) || [];
     message.inos = object.inos?.map((e) => e) || [];
+    message.noFollow = object.noFollow ?? undefined;
     return message;
   },
 };
@@ -1644,6 +1685,237 @@ export const BatchStatResponse: MessageFns<BatchStatResponse> = {
   fromPartial<I extends Exact<DeepPartial<BatchStatResponse>, I>>(object: I): BatchStatResponse {
     const message = createBaseBatchStatResponse();
     message.results = object.results?.map((e) => BatchStatResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchOpenRequest(): BatchOpenRequest {
+  return { requests: [] };
+}
+
+export const BatchOpenRequest: MessageFns<BatchOpenRequest> = {
+  encode(message: BatchOpenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      OpenRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchOpenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchOpenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(OpenRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchOpenRequest {
+    return {
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => OpenRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchOpenRequest): unknown {
+    const obj: any = {};
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => OpenRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchOpenRequest>, I>>(base?: I): BatchOpenRequest {
+    return BatchOpenRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchOpenRequest>, I>>(object: I): BatchOpenRequest {
+    const message = createBaseBatchOpenRequest();
+    message.requests = object.requests?.map((e) => OpenRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchOpenResult(): BatchOpenResult {
+  return { status: undefined, response: undefined };
+}
+
+export const BatchOpenResult: MessageFns<BatchOpenResult> = {
+  encode(message: BatchOpenResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      Status.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    if (message.response !== undefined) {
+      OpenResponse.encode(message.response, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchOpenResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchOpenResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = Status.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.response = OpenResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchOpenResult {
+    return {
+      status: isSet(object.status) ? Status.fromJSON(object.status) : undefined,
+      response: isSet(object.response) ? OpenResponse.fromJSON(object.response) : undefined,
+    };
+  },
+
+  toJSON(message: BatchOpenResult): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = Status.toJSON(message.status);
+    }
+    if (message.response !== undefined) {
+      obj.response = OpenResponse.toJSON(message.response);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchOpenResult>, I>>(base?: I): BatchOpenResult {
+    return BatchOpenResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchOpenResult>, I>>(object: I): BatchOpenResult {
+    const message = createBaseBatchOpenResult();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? Status.fromPartial(object.status)
+      : undefined;
+    message.response = (object.response !== undefined && object.response !== null)
+      ? OpenResponse.fromPartial(object.response)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchOpenResponse(): BatchOpenResponse {
+  return { results: [] };
+}
+
+export const BatchOpenResponse: MessageFns<BatchOpenResponse> = {
+  encode(message: BatchOpenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      BatchOpenResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchOpenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchOpenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(BatchOpenResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchOpenResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => BatchOpenResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchOpenResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => BatchOpenResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchOpenResponse>, I>>(base?: I): BatchOpenResponse {
+    return BatchOpenResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchOpenResponse>, I>>(object: I): BatchOpenResponse {
+    const message = createBaseBatchOpenResponse();
+    message.results = object.results?.map((e) => BatchOpenResult.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3492,6 +3764,16 @@ export const MetaService = {
     responseSerialize: (value: BatchStatResponse): Buffer => Buffer.from(BatchStatResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): BatchStatResponse => BatchStatResponse.decode(value),
   },
+  /** Many opens in one call, each run as its own Open (own tag, own transaction, own status). */
+  batchOpen: {
+    path: "/spindle.Meta/BatchOpen" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchOpenRequest): Buffer => Buffer.from(BatchOpenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchOpenRequest => BatchOpenRequest.decode(value),
+    responseSerialize: (value: BatchOpenResponse): Buffer => Buffer.from(BatchOpenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchOpenResponse => BatchOpenResponse.decode(value),
+  },
   /** One sorted page of a directory listing. */
   readDir: {
     path: "/spindle.Meta/ReadDir" as const,
@@ -3613,6 +3895,8 @@ export interface MetaServer extends UntypedServiceImplementation {
   stat: handleUnaryCall<StatRequest, InodeResponse>;
   /** Attributes of many entries in one transaction; each result has its own status. */
   batchStat: handleUnaryCall<BatchStatRequest, BatchStatResponse>;
+  /** Many opens in one call, each run as its own Open (own tag, own transaction, own status). */
+  batchOpen: handleUnaryCall<BatchOpenRequest, BatchOpenResponse>;
   /** One sorted page of a directory listing. */
   readDir: handleUnaryCall<ReadDirRequest, ReadDirResponse>;
   /** Rename with POSIX replace rules and a loop check. */
@@ -3695,6 +3979,22 @@ export interface MetaClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BatchStatResponse) => void,
+  ): ClientUnaryCall;
+  /** Many opens in one call, each run as its own Open (own tag, own transaction, own status). */
+  batchOpen(
+    request: BatchOpenRequest,
+    callback: (error: ServiceError | null, response: BatchOpenResponse) => void,
+  ): ClientUnaryCall;
+  batchOpen(
+    request: BatchOpenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchOpenResponse) => void,
+  ): ClientUnaryCall;
+  batchOpen(
+    request: BatchOpenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchOpenResponse) => void,
   ): ClientUnaryCall;
   /** One sorted page of a directory listing. */
   readDir(

@@ -1,5 +1,5 @@
 // BatchStat: attributes of many entries in one read-only transaction (one consistent snapshot).
-// Paths are resolved like stat (a final symlink is followed: callers want the file behind it);
+// Paths are resolved like stat (a final symlink is followed), or like lstat with `no_follow`;
 // inode ids are looked up directly, including files whose last link went away but that are still
 // in the GC queue (nlink 0, like fstat of an unlinked open file). Each item has its own status.
 import { ErrorCode, SpindleError } from '../../../common/errors.js';
@@ -21,10 +21,11 @@ export async function batchStat(ctx: NamespaceContext, request: BatchStatRequest
   // Malformed items fail the whole call before any lookup (they are the caller's bug, not a state).
   request.paths.forEach((at, i) => requirePathAt(at, METHOD, `paths[${i}]`));
   request.inos.forEach((ino, i) => requireIno(ino, METHOD, `inos[${i}]`));
+  const followLast = request.noFollow !== true;
   return ctx.read(async (mt) => {
     const results: BatchStatResult[] = [];
     for (const at of request.paths) {
-      results.push(await item(async () => requireExisting(await resolvePath(mt, at, { followLast: true }), at)));
+      results.push(await item(async () => requireExisting(await resolvePath(mt, at, { followLast }), at)));
     }
     for (const ino of request.inos) results.push(await item(() => inodeById(mt, ino)));
     return { results };
