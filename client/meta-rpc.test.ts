@@ -2,9 +2,12 @@
 // fresh per logical request, and non-retryable errors surface at once with their POSIX code.
 import type { Server } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { clientConfig } from '../common/config.js';
-import { ErrorCode, SpindleError } from '../common/errors.js';
+import { clientConfig, type MetaConfig } from '../common/config.js';
+import { ErrorCode, SpindleError, toGrpcError } from '../common/errors.js';
+import { silentLogger } from '../common/logger.js';
 import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
+import { createNamespaceFixture, fsApi, type NamespaceFixture } from '../meta/namespace/test-fixtures.js';
+import { createMetaServiceImplementation } from '../meta/service/meta-service.js';
 import { InodeType, MetaService, type Inode, type MkdirsRequest, type RequestTag, type StatRequest } from '../proto/index.js';
 import { MetaRpc } from './meta-rpc.js';
 
@@ -107,5 +110,137 @@ describe('MetaRpc', () => {
   it('fails calls after close with CLIENT_CLOSED', async () => {
     meta.close();
     await expect(mkdirs()).rejects.toMatchObject({ errorCode: ErrorCode.CLIENT_CLOSED });
+  });
+});
+
+describe('MetaRpc coalescing against the real Meta service', () => {
+  let fixture: NamespaceFixture;
+  let server: Server;
+  let meta: MetaRpc;
+  /** RPCs meta received, by method. */
+  let calls: Record<string, number>;
+  /** Throw RPC_UNAVAILABLE after applying the next BatchOpen (the answer is lost on the way). */
+  let loseNextBatchOpen: boolean;
+
+  async function start(config: Partial<MetaConfig> = {}): Promise<void> {
+    fixture = await createNamespaceFixture({ config });
+    calls = {};
+    loseNextBatchOpen = false;
+    const real = createMetaServiceImplementation(fixture.ns, silentLogger()) as Record<string, (call: any, callback: any) => void>;
+    const counted: Record<string, (call: any, callback: any) => void> = {};
+    for (const [name, handler] of Object.entries(real)) {
+      counted[name] = (call, callback) => {
+        calls[name] = (calls[name] ?? 0) + 1;
+        if (name === 'batchOpen' && loseNextBatchOpen) {
+          loseNextBatchOpen = false;
+          handler(call, () => callback(toGrpcError(new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'answer lost'))));
+          return;
+        }
+        handler(call, callback);
+      };
+    }
+    const started = await startGrpcServer([{ definition: MetaService, implementation: counted }], '127.0.0.1', 0);
+    server = started.server;
+    meta = new MetaRpc({
+      address: started.address,
+      clientId: 'client-b',
+      config: clientConfig('test', { retryBackoffInitialMs: 1, retryBackoffMaxMs: 5 }),
+    });
+  }
+
+  afterEach(async () => {
+    meta?.close();
+    if (server) await stopGrpcServer(server, 100);
+    await fixture?.kv.close();
+  });
+
+  const at = (path: string) => ({ parentIno: 1, path });
+  /** The answer of a call, or the typed error it failed with (code name and message). */
+  const settle = <T>(promise: Promise<T>) =>
+    promise.then(
+      (value) => ({ value }),
+      (err: unknown) => (err instanceof SpindleError ? { error: `${err.codeName}: ${err.message}` } : Promise.reject(err)),
+    );
+
+  it('answers concurrent stats and lstats through BatchStat exactly as single Stat calls do, errors per item', async () => {
+    await start();
+    const fs = fsApi(fixture.ns);
+    await fs.mkdirp('/d');
+    for (let i = 0; i < 10; i++) await fs.create(`/d/f${i}`);
+    await fs.symlink('/d/link', 'f3');
+    await fs.symlink('/d/dangling', 'nowhere');
+    const paths = [...Array.from({ length: 12 }, (_, i) => `/d/f${i}`), '/d/link', '/d/dangling', '/d/f1/x', '/d', '/'];
+    const requests = paths.flatMap((path) => [true, false].map((followSymlink) => ({ at: at(path), followSymlink })));
+    // Reference answers: one plain Stat each (per-call options keep a call out of batches).
+    const single = [];
+    for (const request of requests) single.push(await settle(meta.stat(request, { retry: true })));
+    expect(calls.batchStat ?? 0).toBe(0);
+    const before = calls.stat ?? 0;
+    const batched = await Promise.all(requests.map((request) => settle(meta.stat(request))));
+    expect(batched).toEqual(single);
+    expect(single.filter((r) => 'error' in r).map((r) => (r as { error: string }).error.split(':')[0])).toEqual([
+      'NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'NOT_DIRECTORY', 'NOT_DIRECTORY',
+    ]);
+    // Far fewer RPCs than calls: the first went alone, the rest rode in batches.
+    expect(calls.batchStat).toBeGreaterThan(0);
+    expect((calls.stat ?? 0) - before + calls.batchStat!).toBeLessThan(requests.length / 4);
+  });
+
+  it('creates concurrently through BatchOpen; an existing name fails only its own call with EEXIST', async () => {
+    await start();
+    const fs = fsApi(fixture.ns);
+    await fs.mkdirp('/d');
+    const taken = (await fs.create('/d/f7')).inode!;
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => settle(meta.open({ at: at(`/d/f${i}`), create: true, exclusive: true, truncate: true, mode: 0o600, uid: 0, gid: 0 }))),
+    );
+    expect(calls.batchOpen).toBeGreaterThan(0);
+    expect((calls.open ?? 0) + calls.batchOpen!).toBeLessThan(10);
+    results.forEach((result, i) => {
+      if (i === 7) expect(result).toEqual({ error: 'EXISTS: Open: "/d/f7" already exists' });
+      else expect(result).toMatchObject({ value: { created: true, inode: { mode: 0o600 } } });
+    });
+    expect((await fs.stat('/d/f7')).ino).toBe(taken.ino);
+    expect((await fs.ls('/d')).length).toBe(30);
+    const inos = results.flatMap((r) => ('value' in r ? [r.value.inode!.ino] : []));
+    expect(new Set(inos).size).toBe(29);
+    for (let i = 0; i < 30; i++) if (i !== 7) expect((await fs.stat(`/d/f${i}`)).ino).toBe(inos[i < 7 ? i : i - 1]);
+  });
+
+  it('retries a BatchOpen whose answer was lost with the same tags: every open is answered as first applied, none twice', async () => {
+    await start();
+    const fs = fsApi(fixture.ns);
+    await fs.mkdirp('/d');
+    await fs.create('/d/f0');
+    // The first call goes out alone; the next ones queue behind it and form the batch that is lost.
+    loseNextBatchOpen = true;
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => settle(meta.open({ at: at(`/d/f${i}`), create: true, exclusive: true, truncate: false, mode: 0, uid: 0, gid: 0 }))),
+    );
+    expect(loseNextBatchOpen).toBe(false);
+    expect(calls.batchOpen).toBeGreaterThanOrEqual(2);
+    expect(results[0]).toMatchObject({ error: expect.stringMatching(/^EXISTS/) });
+    // Without the tags the retried batch would have answered EEXIST for the files it had created.
+    for (const result of results.slice(1)) expect(result).toMatchObject({ value: { created: true } });
+    expect((await fs.ls('/d')).length).toBe(12);
+    expect((await fs.stat('/d')).size).toBe(12);
+  });
+
+  it('falls back to single calls when meta refuses a batch as too large, with the same answers', async () => {
+    await start({ batchStatMax: 4 });
+    const fs = fsApi(fixture.ns);
+    for (let i = 0; i < 6; i++) await fs.create(`/f${i}`);
+    const requests = Array.from({ length: 24 }, (_, i) => ({ at: at(`/f${i % 8}`), followSymlink: true }));
+    const results = await Promise.all(requests.map((request) => settle(meta.stat(request))));
+    results.forEach((result, i) => {
+      if (i % 8 < 6) expect(result).toMatchObject({ value: { inode: { type: InodeType.FILE } } });
+      else expect(result).toEqual({ error: `NOT_FOUND: "/f${i % 8}" does not exist` });
+    });
+    // The refused batch's items went one by one.
+    expect(calls.batchStat).toBeGreaterThan(0);
+    expect(calls.stat).toBeGreaterThan(4);
+    // Later batches fit: the coalescer learned a smaller size.
+    const again = await Promise.all(requests.map((request) => settle(meta.stat(request))));
+    expect(again).toEqual(results);
   });
 });
