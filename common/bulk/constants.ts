@@ -16,3 +16,5 @@ export const BULK_HELLO_TIMEOUT_MS = 10_000;
 export const BULK_CONNECT_TIMEOUT_DEFAULT_MS = 10_000;
 /** Sessions one listener holds at once: each may pin up to the unclaimed limit of memory. */
 export const BULK_SESSIONS_MAX = 4096;
+/** The connecting side's reusable read buffer: one read may take this much from the kernel at once. */
+export const BULK_READ_BUFFER_BYTES = 1024 * 1024;

@@ -14,6 +14,7 @@ export {
   BULK_HELLO_TIMEOUT_MS,
   BULK_CONNECT_TIMEOUT_DEFAULT_MS,
   BULK_SESSIONS_MAX,
+  BULK_READ_BUFFER_BYTES,
 } from './constants.js';
 export {
   type BulkTransportOptions,
