@@ -91,6 +91,40 @@ export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/**
+ * The `onread` option of a socket: reads land in one reusable buffer of BULK_READ_BUFFER_BYTES and
+ * go to `channel().onRead` — no buffer allocated per read (GC), up to 1 MiB per read instead of
+ * 64 KiB, no stream machinery per chunk. The parser copies everything out before the next read.
+ */
+function reusableReadBuffer(channel: () => TcpBulkChannel | undefined): net.OnReadOpts {
+  return {
+    buffer: Buffer.allocUnsafe(BULK_READ_BUFFER_BYTES),
+    callback: (bytesRead: number, buffer: Uint8Array): boolean => {
+      channel()?.onRead(buffer as Buffer, bytesRead);
+      return true;
+    },
+  };
+}
+
+/**
+ * net.Server (Node 20) has no `onread`, so an accepted socket (accepted paused) is re-wrapped: its
+ * handle moves into a new Socket that has one, and the accepted Socket object is dropped (which
+ * also takes it out of the server's connection count — the listener tracks its sessions itself).
+ * `_handle` is undocumented; where it is missing, the accepted socket is used as it is ('data'
+ * events, the same parser).
+ */
+function adoptAccepted(accepted: net.Socket, onread: net.OnReadOpts): net.Socket {
+  const holder = accepted as unknown as { _handle?: unknown };
+  const handle = holder._handle;
+  if (handle === undefined || handle === null) {
+    accepted.resume();
+    return accepted;
+  }
+  holder._handle = null;
+  accepted.destroy();
+  return new net.Socket({ handle, readable: true, writable: true, onread } as unknown as net.SocketConstructorOpts);
+}
+
 interface PendingSend {
   readonly header: Buffer;
   readonly payload: Uint8Array;
@@ -126,6 +160,8 @@ class TcpBulkChannel implements BulkChannel {
   private readonly queued: PendingSend[] = [];
   private readonly inFlight = new Set<PendingSend>();
 
+  /** Resolves when the socket has closed. */
+  readonly socketClosed: Promise<void>;
   /** Settles when the handshake is done (connecting side: the ack came; accepting: the hello). */
   readonly ready: Promise<void>;
   private readyResolve!: () => void;
@@ -146,6 +182,7 @@ class TcpBulkChannel implements BulkChannel {
       this.readyReject = reject;
     });
     this.ready.catch(() => {});
+    this.socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.flushQueue());
@@ -380,6 +417,8 @@ class TcpBulkListener implements BulkListener {
   private readonly sessions = new Map<string, TcpBulkChannel>();
   /** Accepted sockets still in their handshake. */
   private readonly handshaking = new Set<TcpBulkChannel>();
+  /** Every accepted connection until its socket has closed (close() waits for them). */
+  private readonly open = new Set<TcpBulkChannel>();
   private readonly waiting = new Map<string, Set<ChannelWaiter>>();
   private closing: Promise<void> | null = null;
 
@@ -417,9 +456,11 @@ class TcpBulkListener implements BulkListener {
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;
     this.closing = new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
       const error = unavailable(`bulk listener ${this.address}: closed`);
-      for (const channel of [...this.handshaking, ...this.sessions.values()]) channel.destroy(error);
+      const sockets = [...this.open].map((channel) => channel.socketClosed);
+      for (const channel of this.open) channel.destroy(error);
+      const serverClosed = new Promise<void>((closed) => this.server.close(() => closed()));
+      void Promise.all([serverClosed, ...sockets]).then(() => resolve());
       for (const [, waiters] of this.waiting) {
         for (const waiter of waiters) {
           clearTimeout(waiter.timer);
@@ -431,12 +472,16 @@ class TcpBulkListener implements BulkListener {
     return this.closing;
   }
 
-  private onConnection(socket: net.Socket): void {
+  private onConnection(accepted: net.Socket): void {
     if (this.closing !== null) {
-      socket.destroy();
+      accepted.destroy();
       return;
     }
+    let adopted: TcpBulkChannel | undefined;
+    const socket = adoptAccepted(accepted, reusableReadBuffer(() => adopted));
     const channel = new TcpBulkChannel(socket, 'accepting', '', this.options, (ready) => this.register(ready));
+    adopted = channel;
+    this.open.add(channel);
     this.handshaking.add(channel);
     const helloTimer = setTimeout(() => {
       if (this.handshaking.has(channel)) {
@@ -447,6 +492,7 @@ class TcpBulkListener implements BulkListener {
     helloTimer.unref();
     channel.onClose(() => {
       clearTimeout(helloTimer);
+      channel.socketClosed.then(() => this.open.delete(channel));
       this.handshaking.delete(channel);
       if (this.sessions.get(channel.sessionId) === channel) this.sessions.delete(channel.sessionId);
     });
@@ -493,7 +539,7 @@ export class TcpBulkTransport implements BulkTransport {
 
   listen(host: string, port: number): Promise<BulkListener> {
     return new Promise<BulkListener>((resolve, reject) => {
-      const server = net.createServer({ noDelay: true });
+      const server = net.createServer({ noDelay: true, pauseOnConnect: true });
       const onError = (err: Error): void => {
         reject(unavailable(`bulk listener ${formatHostPort(host, port)}: cannot listen (${err.message})`, err));
       };
@@ -517,23 +563,8 @@ export class TcpBulkTransport implements BulkTransport {
     const timeoutMs = options.timeoutMs ?? BULK_CONNECT_TIMEOUT_DEFAULT_MS;
     const sessionId = this.options.newSessionId();
     assert(isSessionId(sessionId), `bulk session id ${JSON.stringify(sessionId)} is not ${SESSION_ID_BYTES} bytes of lowercase hex`);
-    // The connecting side reads into one reusable buffer (`onread`): no buffer allocated per read
-    // (less GC), reads up to BULK_READ_BUFFER_BYTES at once, no stream machinery per chunk. The
-    // parser copies everything out of it before the next read. (An accepted socket cannot take
-    // `onread`, so the listener's end reads through 'data' events.)
     let channel: TcpBulkChannel | undefined;
-    const socket = net.connect({
-      host: target.host,
-      port: target.port,
-      noDelay: true,
-      onread: {
-        buffer: Buffer.allocUnsafe(BULK_READ_BUFFER_BYTES),
-        callback: (bytesRead: number, buffer: Uint8Array): boolean => {
-          channel!.onRead(buffer as Buffer, bytesRead);
-          return true;
-        },
-      },
-    });
+    const socket = net.connect({ host: target.host, port: target.port, noDelay: true, onread: reusableReadBuffer(() => channel) });
     channel = new TcpBulkChannel(socket, 'connecting', sessionId, this.options);
     socket.once('connect', () => channel.sendHello());
     return new Promise<BulkChannel>((resolve, reject) => {
