@@ -4,9 +4,9 @@
 //   node --import tsx common/bulk/measure.ts [totalGiB=2] [frameMiB=4] [rounds=3]
 //
 // Raw: this process writes, the child counts the bytes of 'data' events and touches nothing (the
-// socket's limit). Bulk, both ways: `up` (this process connects and sends, the listener's end
-// receives through 'data' events: the write path of chunks) and `down` (the listener's end sends,
-// the connecting end receives through its reusable `onread` buffer: the read path). The receiver
+// socket's limit as most Node code reads it). Bulk, both ways: `up` (this process connects and
+// sends, the listener's end receives: the write path of chunks) and `down` (the listener's end
+// sends, the connecting end receives: the read path). The receiver
 // keeps RECEIVES_POSTED receives posted, each `into` a buffer of its own, so every frame takes the
 // one-copy path (socket chunk → `into`) and its CRC32C is checked; the sender keeps
 // SENDS_IN_FLIGHT frames in flight and passes the payload's CRC32C (storage nodes know it from

@@ -18,9 +18,12 @@
 // `listener.channel(id)` finds the session without waiting. Everything after is DATA frames.
 //
 // Guarantees:
-//   - receive: the payload is copied once, from the socket's chunks straight into the receiver's
-//     `into` (or into one buffer of the frame's length); CRC32C is computed over each piece as it
-//     is copied and checked at the end (CHECKSUM_MISMATCH). Pairing and limits: frame-inbox.ts.
+//   - receive: both ends read through `onread` into one reusable 1 MiB buffer per connection (no
+//     allocation per read, no stream machinery: this is what keeps the receiver cheaper per byte
+//     than plain 'data' events); a state machine parses it and copies each payload piece once,
+//     straight into the receiver's `into` (or into one buffer of the frame's length), computing
+//     CRC32C over the piece as it goes; the CRC is checked at the frame's end (CHECKSUM_MISMATCH).
+//     Pairing and limits: frame-inbox.ts.
 //   - send: header and payload go to the socket in one corked write (writev, payload not copied),
 //     so concurrent sends never interleave; sends queue while the socket needs 'drain'; a send
 //     resolves when the socket has taken the payload (the caller may reuse it).
