@@ -134,6 +134,51 @@ describe('TcpBulkTransport on the wire', () => {
     fresh.close();
   });
 
+  it('hands a frame that is still arriving to a receive that starts mid-frame (its `into` gets the bytes)', async () => {
+    const listener = await listen();
+    const { socket, channel } = await rawSession(listener, '6'.repeat(32));
+    const payload = patternBytes(6, 300_000);
+    const bytes = frame(FrameType.DATA, 1, payload);
+    const half = FRAME_HEADER_BYTES + 100_000;
+    // Nothing on the wire says when the first half has been parsed; a short pause makes the
+    // takeover path the usual one here (frame-inbox.test.ts checks it deterministically).
+    socket.write(bytes.subarray(0, half));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const into = Buffer.alloc(payload.length + 10);
+    const receiving = channel.receive(1, { into, timeoutMs: 5_000 });
+    socket.write(bytes.subarray(half));
+    const result = await receiving;
+    expect(result.buffer).toBe(into.buffer);
+    expect(result.equals(payload)).toBe(true);
+  });
+
+  it('skips the rest of a frame whose receive timed out mid-frame, leaving its `into` alone, and reads the next frame', async () => {
+    const listener = await listen();
+    const { socket, channel } = await rawSession(listener, '7'.repeat(32));
+    const payload = patternBytes(7, 200_000);
+    const bytes = frame(FrameType.DATA, 1, payload);
+    const into = Buffer.alloc(payload.length);
+    const receiving = expectCode(channel.receive(1, { into, timeoutMs: 100 }), ErrorCode.TIMEOUT);
+    socket.write(bytes.subarray(0, FRAME_HEADER_BYTES + 50_000));
+    await receiving;
+    into.fill(0);
+    const next = channel.receive(2, { timeoutMs: 5_000 });
+    socket.write(Buffer.concat([bytes.subarray(FRAME_HEADER_BYTES + 50_000), frame(FrameType.DATA, 2, Buffer.from('next'))]));
+    expect((await next).toString()).toBe('next');
+    expect(into.every((byte) => byte === 0)).toBe(true);
+    await expectCode(channel.receive(1, { timeoutMs: 20 }), ErrorCode.TIMEOUT);
+  });
+
+  it('closes a connection that sends a request id beyond 2^53', async () => {
+    const listener = await listen();
+    const { socket, closed } = await rawSession(listener, '8'.repeat(32));
+    const header = encodeFrameHeader(FrameType.DATA, 1, 0, 0);
+    header.writeUInt32BE(0xffffffff, 4);
+    socket.write(header);
+    await closed;
+    await expectCode(listener.channel('8'.repeat(32)), ErrorCode.RPC_UNAVAILABLE);
+  });
+
   it('refuses a second session with the id of an open one', async () => {
     const listener = await listen();
     const first = await rawSession(listener, '5'.repeat(32));

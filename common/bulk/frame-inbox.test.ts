@@ -1,0 +1,132 @@
+// FrameInbox on a ManualClock: the pairing paths the transports cannot steer deterministically
+// (a receive taking over a frame that is half arrived, a receive giving up mid-frame, TTL expiry
+// at an exact time, the byte bound, close).
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../clock.js';
+import { ErrorCode } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import { expectCode, patternBytes } from './conformance.js';
+import { FrameInbox } from './frame-inbox.js';
+import { unavailable } from './options.js';
+
+function makeInbox(clock = new ManualClock(1_000), overrides: { unclaimedMaxBytes?: number; unclaimedTtlMs?: number } = {}) {
+  const inbox = new FrameInbox('test session', {
+    maxFrameBytes: 1024 * 1024,
+    unclaimedMaxBytes: overrides.unclaimedMaxBytes ?? 1024 * 1024,
+    unclaimedTtlMs: overrides.unclaimedTtlMs ?? 1_000,
+    clock,
+    logger: silentLogger(),
+  });
+  return { inbox, clock };
+}
+
+/** Delivers `payload` as one whole frame. */
+function deliver(inbox: FrameInbox, requestId: number, payload: Buffer, crcOk = true): void {
+  const sink = inbox.beginFrame(requestId, payload.length);
+  sink.write(payload);
+  inbox.endFrame(sink, crcOk);
+}
+
+describe('FrameInbox', () => {
+  it('moves a half-arrived unclaimed frame into the `into` of a receive that starts mid-frame', async () => {
+    const { inbox } = makeInbox();
+    const payload = patternBytes(1, 10_000);
+    const sink = inbox.beginFrame(1, payload.length);
+    sink.write(payload.subarray(0, 4_000));
+    const into = Buffer.alloc(12_000);
+    const receiving = inbox.receive(1, { into });
+    expect(sink.target!.buffer).toBe(into.buffer);
+    sink.write(payload.subarray(4_000));
+    inbox.endFrame(sink, true);
+    const result = await receiving;
+    expect(result.buffer).toBe(into.buffer);
+    expect(result.equals(payload)).toBe(true);
+  });
+
+  it('fails a receive that starts mid-frame when the frame is longer than it accepts; the frame is consumed', async () => {
+    const { inbox } = makeInbox();
+    const sink = inbox.beginFrame(1, 1000);
+    sink.write(Buffer.alloc(10));
+    await expectCode(inbox.receive(1, { maxBytes: 999 }), ErrorCode.INVALID_ARGUMENT);
+    sink.write(Buffer.alloc(990));
+    inbox.endFrame(sink, true);
+    expect(inbox.unclaimedCount).toBe(0);
+  });
+
+  it('a receive without `into` that gives up mid-frame leaves the frame to finish as unclaimed', async () => {
+    const { inbox, clock } = makeInbox();
+    const payload = patternBytes(2, 5_000);
+    const sink = inbox.beginFrame(2, payload.length);
+    const receiving = expectCode(inbox.receive(2, { timeoutMs: 10 }), ErrorCode.TIMEOUT);
+    sink.write(payload.subarray(0, 1_000));
+    await clock.advanceAsync(10);
+    await receiving;
+    sink.write(payload.subarray(1_000));
+    inbox.endFrame(sink, true);
+    expect((await inbox.receive(2)).equals(payload)).toBe(true);
+  });
+
+  it('a receive with `into` that is aborted mid-frame gets no more bytes in `into`; the rest is skipped', async () => {
+    const { inbox } = makeInbox();
+    const into = Buffer.alloc(3_000);
+    const controller = new AbortController();
+    const receiving = expectCode(inbox.receive(3, { into, signal: controller.signal }), ErrorCode.CANCELLED);
+    const sink = inbox.beginFrame(3, 3_000);
+    sink.write(Buffer.alloc(1_000, 1));
+    controller.abort();
+    await receiving;
+    sink.write(Buffer.alloc(2_000, 2));
+    inbox.endFrame(sink, true);
+    expect(into.subarray(1_000).every((byte) => byte === 0)).toBe(true);
+    expect(inbox.unclaimedCount).toBe(0);
+  });
+
+  it('expires unclaimed frames exactly at their TTL', async () => {
+    const { inbox, clock } = makeInbox(new ManualClock(0), { unclaimedTtlMs: 1_000 });
+    deliver(inbox, 1, Buffer.from('one'));
+    await clock.advanceAsync(500);
+    deliver(inbox, 2, Buffer.from('two'));
+    await clock.advanceAsync(499);
+    expect(inbox.unclaimedCount).toBe(2);
+    await clock.advanceAsync(1);
+    expect(inbox.unclaimedCount).toBe(1);
+    await clock.advanceAsync(500);
+    expect(inbox.unclaimedCount).toBe(0);
+    expect(inbox.unclaimedTotalBytes).toBe(0);
+  });
+
+  it('bounds unclaimed bytes, drops frames larger than the bound, and keeps a CRC failure for whoever asks', async () => {
+    const { inbox } = makeInbox(undefined, { unclaimedMaxBytes: 100 });
+    deliver(inbox, 1, Buffer.alloc(60));
+    deliver(inbox, 2, Buffer.alloc(40));
+    expect(inbox.unclaimedTotalBytes).toBe(100);
+    deliver(inbox, 3, Buffer.alloc(1), false);
+    expect(inbox.unclaimedCount).toBe(2); // 1 dropped
+    deliver(inbox, 4, Buffer.alloc(101));
+    expect(inbox.unclaimedCount).toBe(2);
+    await expectCode(inbox.receive(3), ErrorCode.CHECKSUM_MISMATCH);
+    expect((await inbox.receive(2)).length).toBe(40);
+    expect(inbox.unclaimedTotalBytes).toBe(0);
+  });
+
+  it('close rejects waiting receives with its error and drops everything', async () => {
+    const { inbox } = makeInbox();
+    deliver(inbox, 1, Buffer.from('kept'));
+    const waiting = inbox.receive(2);
+    const sink = inbox.beginFrame(3, 10);
+    inbox.close(unavailable('closed'));
+    await expectCode(waiting, ErrorCode.RPC_UNAVAILABLE);
+    await expectCode(inbox.receive(1), ErrorCode.RPC_UNAVAILABLE);
+    sink.write(Buffer.alloc(10));
+    inbox.endFrame(sink, true);
+    expect(inbox.unclaimedCount).toBe(0);
+  });
+
+  it('rejects bad arguments with INVALID_ARGUMENT', async () => {
+    const { inbox } = makeInbox();
+    await expectCode(inbox.receive(-1), ErrorCode.INVALID_ARGUMENT);
+    await expectCode(inbox.receive(1.5), ErrorCode.INVALID_ARGUMENT);
+    await expectCode(inbox.receive(1, { maxBytes: -1 }), ErrorCode.INVALID_ARGUMENT);
+    await expectCode(inbox.receive(1, { timeoutMs: Number.NaN }), ErrorCode.INVALID_ARGUMENT);
+  });
+});
