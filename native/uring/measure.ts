@@ -4,7 +4,7 @@
 // whole-block writes through O_DIRECT; uring once with O_DIRECT reads, once with buffered reads). The raw limit is `dd` with
 // O_DIRECT in the same directory, measured first, so every figure can be read as a ratio of it.
 //
-//   node --import tsx native/uring/measure.ts [--dir DIR] [--size-mib 1024] [--block-mib 4] [--rounds 1]
+//   node --import tsx native/uring/measure.ts [--dir DIR] [--size-mib 1024] [--block-mib 4] [--rounds 3]
 //
 // Estimate: the device writes ~1.3–1.7 GB/s with O_DIRECT dd; both backends copy each block once
 // into an aligned bounce buffer (~10 GB/s memcpy), so both should reach 80–100% of dd at depth 8.
@@ -22,7 +22,7 @@ const { values } = parseArgs({
     dir: { type: 'string', default: tmpdir() },
     'size-mib': { type: 'string', default: '1024' },
     'block-mib': { type: 'string', default: '4' },
-    rounds: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const MiB = 1024 * 1024;
@@ -37,7 +37,15 @@ interface Row {
   depth: number;
   writeGBps: number;
   readGBps: number;
+  /** CPU time of this process (all threads: JS, libuv pool, io_uring workers) per GiB moved. */
+  writeCpuMsPerGiB: number;
+  readCpuMsPerGiB: number;
 }
+
+const cpuMs = (since: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+};
 
 const gbps = (bytes: number, ns: bigint) => bytes / Number(ns);
 
@@ -67,6 +75,7 @@ async function measure(io: BlockIo, dir: string, depth: number): Promise<Row> {
     // One unaligned (malloc'd) source buffer per writer, as bytes from the network would be.
     const sources = Array.from({ length: depth }, (_, w) => Buffer.alloc(blockBytes, 0x41 + w));
     let next = 0;
+    const writeCpu = process.cpuUsage();
     const started = process.hrtime.bigint();
     await Promise.all(
       sources.map(async (source) => {
@@ -75,8 +84,10 @@ async function measure(io: BlockIo, dir: string, depth: number): Promise<Row> {
     );
     await file.sync();
     const writeNs = process.hrtime.bigint() - started;
+    const writeCpuMs = cpuMs(writeCpu);
     next = 0;
     let checked = 0;
+    const readCpu = process.cpuUsage();
     const readStarted = process.hrtime.bigint();
     await Promise.all(
       sources.map(async () => {
@@ -88,8 +99,10 @@ async function measure(io: BlockIo, dir: string, depth: number): Promise<Row> {
       }),
     );
     const readNs = process.hrtime.bigint() - readStarted;
+    const readCpuMs = cpuMs(readCpu);
+    const GiB = sizeBytes / (1024 * MiB);
     if (checked !== blocks) throw new Error('not every block was read');
-    return { backend: io.kind, reads: readsOf(io), depth, writeGBps: gbps(sizeBytes, writeNs), readGBps: gbps(sizeBytes, readNs) };
+    return { backend: io.kind, reads: readsOf(io), depth, writeGBps: gbps(sizeBytes, writeNs), readGBps: gbps(sizeBytes, readNs), writeCpuMsPerGiB: writeCpuMs / GiB, readCpuMsPerGiB: readCpuMs / GiB };
   } finally {
     await file.close();
     await rm(path, { force: true });
@@ -109,11 +122,28 @@ try {
     }
   }
   const f = (x: number) => x.toFixed(2);
-  console.log(`dd O_DIRECT (bs=${blockBytes / MiB}M, ${sizeBytes / MiB} MiB): write ${f(limit.writeGBps)} GB/s, read ${f(limit.readGBps)} GB/s`);
-  console.log('| backend | reads | depth | write GB/s | × dd | read GB/s | × dd |');
-  console.log('|---|---|---|---|---|---|---|');
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  // One line per variant: the median of the rounds (the machine is shared; single runs are noisy).
+  const variants = new Map<string, Row[]>();
   for (const r of rows) {
-    console.log(`| ${r.backend} | ${r.reads} | ${r.depth} | ${f(r.writeGBps)} | ${f(r.writeGBps / limit.writeGBps)} | ${f(r.readGBps)} | ${f(r.readGBps / limit.readGBps)} |`);
+    const key = `${r.backend}|${r.reads}|${r.depth}`;
+    variants.set(key, [...(variants.get(key) ?? []), r]);
+  }
+  console.log(`dd O_DIRECT (bs=${blockBytes / MiB}M, ${sizeBytes / MiB} MiB): write ${f(limit.writeGBps)} GB/s, read ${f(limit.readGBps)} GB/s`);
+  console.log(`medians of ${rounds} round(s):`);
+  console.log('| backend | reads | depth | write GB/s | × dd | write CPU ms/GiB | read GB/s | × dd | read CPU ms/GiB |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const [key, rs] of [...variants].sort(([a], [b]) => a.localeCompare(b))) {
+    const [backend, reads, depth] = key.split('|');
+    const w = median(rs.map((r) => r.writeGBps));
+    const rd = median(rs.map((r) => r.readGBps));
+    const wc = median(rs.map((r) => r.writeCpuMsPerGiB));
+    const rc = median(rs.map((r) => r.readCpuMsPerGiB));
+    console.log(`| ${backend} | ${reads} | ${depth} | ${f(w)} | ${f(w / limit.writeGBps)} | ${wc.toFixed(0)} | ${f(rd)} | ${f(rd / limit.readGBps)} | ${rc.toFixed(0)} |`);
   }
   console.log(JSON.stringify({ sizeBytes, blockBytes, dd: limit, rows }));
 } finally {

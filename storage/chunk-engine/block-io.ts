@@ -32,6 +32,8 @@ export const URING_DIRECT_READS = true;
 export const DIRECT_READ_MIN_BYTES = 64 * 1024;
 /** Submission queue entries of the process's ring (the completion queue is twice as large). */
 export const URING_RING_ENTRIES = 128;
+/** Longest wait between retries of a failed io_uring submit (transient: EAGAIN, EBUSY). */
+export const URING_FLUSH_RETRY_MAX_MS = 100;
 /** Operations in flight on the ring at once; more wait in a FIFO (stays below the completion queue size). */
 export const URING_INFLIGHT_MAX = 128;
 

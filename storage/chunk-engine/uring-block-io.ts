@@ -9,8 +9,8 @@
 // Memory for O_DIRECT comes from the addon's allocAligned() (posix_memalign, wrapped as an
 // external ArrayBuffer the GC frees): writes copy the caller's bytes into a pooled aligned bounce
 // buffer, padded with zeros inside the block (one copy, as the fs backend does: bytes from gRPC are
-// never aligned); large reads widen the range to the alignment, read into a fresh aligned buffer and
-// return a view of it (no copy; copied only when the caller passes `into`). Small or unaligned
+// never aligned); large reads widen the range to the alignment, read into a pooled aligned bounce
+// buffer and copy the range out (one copy, as the kernel makes for a buffered read). Small or unaligned
 // reads and writes, and appends in place, go through the buffered descriptor on the same ring.
 import { existsSync } from 'node:fs';
 import { mkdir, rm, type FileHandle } from 'node:fs/promises';
@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DIRECT_ALIGN_BYTES, DIRECT_BOUNCE_POOL_BYTES, DIRECT_WRITE_MIN_BYTES } from '../constants.js';
-import { BouncePool, DIRECT_READ_MIN_BYTES, URING_DIRECT_READS, URING_INFLIGHT_MAX, URING_RING_ENTRIES, type BlockFile, type BlockIo } from './block-io.js';
+import { BouncePool, DIRECT_READ_MIN_BYTES, URING_DIRECT_READS, URING_FLUSH_RETRY_MAX_MS, URING_INFLIGHT_MAX, URING_RING_ENTRIES, type BlockFile, type BlockIo } from './block-io.js';
 import { openDirect, openReadWrite } from './fs-block-io.js';
 
 /** The addon's surface (native/uring/src/addon.cc). */
@@ -159,10 +159,21 @@ export class UringBlockIo implements BlockIo {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    queueMicrotask(() => {
-      this.flushScheduled = false;
+    queueMicrotask(() => this.flushNow(0));
+  }
+
+  /**
+   * Submits the batch. io_uring_enter fails only transiently (EAGAIN, EBUSY, EINTR: the kernel is
+   * short of memory or completions); the queued operations stay in the ring, so try again shortly
+   * rather than throw from a microtask (which would crash the process).
+   */
+  private flushNow(attempt: number): void {
+    try {
       this.addon.flush();
-    });
+      this.flushScheduled = false;
+    } catch {
+      setTimeout(() => this.flushNow(attempt + 1), Math.min(URING_FLUSH_RETRY_MAX_MS, 2 ** attempt));
+    }
   }
 
   async open(path: string, options: { direct: boolean }): Promise<BlockFile> {
@@ -216,13 +227,21 @@ class UringBlockFile implements BlockFile {
     const end = Math.ceil((position + length) / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
     if (this.directFh !== undefined && this.io.directReads && end - start >= DIRECT_READ_MIN_BYTES) {
       const fd = this.fdOf(true);
-      const aligned = this.io.allocAligned(end - start);
-      const n = await this.io.submit(() => addon.read(fd, aligned, start));
-      if (n < aligned.length) aligned.fill(0, n); // past the end of a sparse file: never written
-      const view = aligned.subarray(position - start, position - start + length);
-      if (into === undefined) return view;
-      view.copy(into, 0);
-      return into;
+      // A pooled bounce buffer, not a fresh one: the kernel pins the pages of an O_DIRECT read
+      // while submitting it, on the JS thread, and fresh memory would be faulted in and zeroed
+      // there (measured: 4 MiB reads into fresh aligned memory spent most of their time in submit).
+      const bounce = this.bounces.take(end - start);
+      try {
+        const n = await this.io.submit(() => addon.read(fd, bounce.subarray(0, end - start), start));
+        const out = into ?? Buffer.allocUnsafe(length);
+        const from = position - start;
+        const valid = Math.max(0, Math.min(length, n - from));
+        bounce.copy(out, 0, from, from + valid);
+        if (valid < length) out.fill(0, valid, length); // past the end of a sparse file: never written
+        return out;
+      } finally {
+        this.bounces.give(bounce);
+      }
     }
     const fd = this.fdOf(false);
     const out = into ?? Buffer.allocUnsafe(length);
