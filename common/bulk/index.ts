@@ -27,6 +27,7 @@ export {
 export { FrameInbox, FrameSink, type FrameInboxOptions } from './frame-inbox.js';
 export {
   TcpBulkTransport,
+  type TcpBulkTransportOptions,
   FRAME_MAGIC,
   FRAME_VERSION,
   FRAME_HEADER_BYTES,

@@ -10,6 +10,7 @@ import { FRAME_HEADER_BYTES, FrameType, TcpBulkTransport, encodeFrameHeader, par
 import type { BulkListener } from './transport.js';
 
 describeBulkTransportConformance('tcp', (options) => new TcpBulkTransport(options));
+describeBulkTransportConformance('tcp, read through data events', (options) => new TcpBulkTransport({ ...options, readPath: 'data-events' }));
 
 function frame(type: FrameType, requestId: number, payload: Buffer, crc = crc32c(payload)): Buffer {
   return Buffer.concat([encodeFrameHeader(type, requestId, payload.length, crc), payload]);

@@ -429,6 +429,7 @@ class TcpBulkListener implements BulkListener {
     private readonly server: net.Server,
     readonly address: string,
     private readonly options: ResolvedBulkOptions,
+    private readonly useOnread: boolean,
   ) {
     server.on('connection', (socket) => this.onConnection(socket));
   }
@@ -481,7 +482,7 @@ class TcpBulkListener implements BulkListener {
       return;
     }
     let adopted: TcpBulkChannel | undefined;
-    const socket = adoptAccepted(accepted, reusableReadBuffer(() => adopted));
+    const socket = this.useOnread ? adoptAccepted(accepted, reusableReadBuffer(() => adopted)) : accepted.resume();
     const channel = new TcpBulkChannel(socket, 'accepting', '', this.options, (ready) => this.register(ready));
     adopted = channel;
     this.open.add(channel);
@@ -532,12 +533,23 @@ class TcpBulkListener implements BulkListener {
   }
 }
 
+export interface TcpBulkTransportOptions extends BulkTransportOptions {
+  /**
+   * How sockets are read: 'onread' (default: one reusable buffer per connection) or 'data-events'
+   * (Node's stream 'data' events; the fallback where an accepted socket cannot be re-wrapped —
+   * tests run the conformance suite on both).
+   */
+  readPath?: 'onread' | 'data-events';
+}
+
 export class TcpBulkTransport implements BulkTransport {
   readonly name = 'tcp';
   private readonly options: ResolvedBulkOptions;
+  private readonly useOnread: boolean;
 
-  constructor(options: BulkTransportOptions = {}) {
+  constructor(options: TcpBulkTransportOptions = {}) {
     this.options = resolveBulkOptions(options, 'bulk.tcp');
+    this.useOnread = (options.readPath ?? 'onread') === 'onread';
   }
 
   listen(host: string, port: number): Promise<BulkListener> {
@@ -551,7 +563,7 @@ export class TcpBulkTransport implements BulkTransport {
         server.off('error', onError);
         server.on('error', (err) => this.options.logger.warn({ err }, 'bulk listener error'));
         const bound = server.address() as net.AddressInfo;
-        resolve(new TcpBulkListener(server, formatHostPort(host, bound.port), this.options));
+        resolve(new TcpBulkListener(server, formatHostPort(host, bound.port), this.options, this.useOnread));
       });
     });
   }
@@ -567,7 +579,12 @@ export class TcpBulkTransport implements BulkTransport {
     const sessionId = this.options.newSessionId();
     assert(isSessionId(sessionId), `bulk session id ${JSON.stringify(sessionId)} is not ${SESSION_ID_BYTES} bytes of lowercase hex`);
     let channel: TcpBulkChannel | undefined;
-    const socket = net.connect({ host: target.host, port: target.port, noDelay: true, onread: reusableReadBuffer(() => channel) });
+    const socket = net.connect({
+      host: target.host,
+      port: target.port,
+      noDelay: true,
+      ...(this.useOnread ? { onread: reusableReadBuffer(() => channel) } : {}),
+    });
     channel = new TcpBulkChannel(socket, 'connecting', sessionId, this.options);
     socket.once('connect', () => channel.sendHello());
     return new Promise<BulkChannel>((resolve, reject) => {
