@@ -1,11 +1,15 @@
 // ChunkStore against in-process fake storage nodes served over real gRPC: striping, zero-filled
 // holes, routing refresh on a stale chain version, exactly-once retries, read failover, spreading
 // reads over replicas, and non-retryable errors. The fake keeps one copy of each chain's chunks
-// (replication itself is storage's business and is tested there).
+// (replication itself is storage's business and is tested there). Every test runs twice: with
+// chunk bytes inside gRPC messages, and with the fake nodes announcing a bulk listener
+// (InProcessBulkTransport) so large reads and writes move their bytes as bulk frames.
 import type { Server } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { clientConfig } from '../common/config.js';
 import { crc32c } from '../common/crc32c.js';
+import { InProcessBulkTransport } from '../common/bulk/in-process-transport.js';
+import type { BulkListener } from '../common/bulk/transport.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { fileChains } from '../common/placement.js';
 import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
@@ -44,9 +48,12 @@ interface Cluster {
   readItemError?: (nodeId: number, io: ReadIO) => { code: number; message: string } | undefined;
   /** Every BatchRead a node answered: its items' inos. */
   batches: Array<{ nodeId: number; inos: number[] }>;
+  /** Frames the nodes received (writes) and sent (reads) on bulk sessions. */
+  bulkFramesIn: number;
+  bulkFramesOut: number;
 }
 
-function startNode(cluster: Cluster, nodeId: number) {
+function startNode(cluster: Cluster, nodeId: number, bulk: () => BulkListener | undefined) {
   const checkVersion = (chainId: number, version: number) => {
     const current = cluster.chainVersions.get(chainId);
     if (current === undefined) throw new SpindleError(ErrorCode.CHAIN_NOT_FOUND, `no chain ${chainId}`);
@@ -55,7 +62,14 @@ function startNode(cluster: Cluster, nodeId: number) {
     }
   };
   const implementation = serviceImplementation({
-    write: async (request: WriteRequest): Promise<WriteResponse> => {
+    write: async (message: WriteRequest): Promise<WriteResponse> => {
+      let request = message;
+      if (message.bulk !== undefined) {
+        const channel = await bulk()!.channel(message.bulk.sessionId, 1_000);
+        const data = await channel.receive(message.bulk.requestId, { maxBytes: message.bulk.length, timeoutMs: 2_000 });
+        cluster.bulkFramesIn++;
+        request = { ...message, data, bulk: undefined };
+      }
       cluster.beforeWrite?.(nodeId, request);
       checkVersion(request.chainId, request.chainVersion);
       if (crc32c(request.data) !== request.dataCrc32c) throw new SpindleError(ErrorCode.CHECKSUM_MISMATCH, 'crc');
@@ -93,7 +107,7 @@ function startNode(cluster: Cluster, nodeId: number) {
       cluster.beforeRead?.(nodeId, request);
       cluster.readsByNode.set(nodeId, (cluster.readsByNode.get(nodeId) ?? 0) + 1);
       cluster.batches.push({ nodeId, inos: request.ios.map((io) => io.chunk!.ino) });
-      return {
+      const response: BatchReadResponse = {
         results: request.ios.map((io) => {
           const injected = cluster.readItemError?.(nodeId, io);
           if (injected !== undefined) return { status: injected, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 };
@@ -107,6 +121,18 @@ function startNode(cluster: Cluster, nodeId: number) {
           return { status: { code: 0, message: '' }, data: chunk.subarray(io.offset, io.offset + io.length), chunkLength: chunk.length, commitVersion: 1 };
         }),
       };
+      if (request.bulkSessionId !== undefined && request.bulkSessionId !== '') {
+        // As a real node: each OK result's bytes go as the frame its item names, before the answer.
+        const channel = await bulk()!.channel(request.bulkSessionId, 1_000);
+        for (const [i, result] of response.results.entries()) {
+          if (result.status?.code !== 0) continue;
+          await channel.send(request.ios[i]!.bulkRequestId!, result.data);
+          cluster.bulkFramesOut++;
+          result.bulkLength = result.data.length;
+          result.data = Buffer.alloc(0);
+        }
+      }
+      return response;
     },
     queryLastChunk: async (request: QueryLastChunkRequest) => {
       checkVersion(request.chainId, request.chainVersion);
@@ -135,10 +161,16 @@ function startNode(cluster: Cluster, nodeId: number) {
 }
 
 /** Routing: node n hosts target n*1000+c for chain c; chain c's head is node ((c-1) % 3) + 1. */
-function routingFor(version: number, addresses: string[], chainVersions: Map<number, number>, offline: number[] = []): RoutingInfo {
+function routingFor(
+  version: number,
+  addresses: string[],
+  chainVersions: Map<number, number>,
+  offline: number[] = [],
+  bulkAddresses: Array<string | undefined> = [],
+): RoutingInfo {
   return {
     version,
-    nodes: addresses.map((address, i) => ({ nodeId: i + 1, address, hostname: 'h', lastHeartbeatUs: 0, alive: true })),
+    nodes: addresses.map((address, i) => ({ nodeId: i + 1, address, hostname: 'h', lastHeartbeatUs: 0, alive: true, bulkAddress: bulkAddresses[i] })),
     targets: CHAINS.flatMap((chainId) =>
       [1, 2, 3].map((nodeId) => ({
         targetId: nodeId * 1000 + chainId,
@@ -174,17 +206,20 @@ function randomBytes(length: number, seed: number): Buffer {
   return bytes;
 }
 
-describe('ChunkStore over fake storage nodes', () => {
+describe.each([{ transport: 'grpc' as const }, { transport: 'bulk' as const }])('ChunkStore over fake storage nodes (data over $transport)', ({ transport }) => {
   let cluster: Cluster;
   let servers: Server[];
   let addresses: string[];
+  let bulkTransport: InProcessBulkTransport;
+  let bulkListeners: BulkListener[];
+  let bulkAddresses: Array<string | undefined>;
   let published: RoutingInfo;
   let routing: RoutingCache;
   let store: ChunkStore;
   let fetches: number;
 
   const publish = (offline: number[] = []) => {
-    published = routingFor(published.version + 1, addresses, cluster.chainVersions, offline);
+    published = routingFor(published.version + 1, addresses, cluster.chainVersions, offline, bulkAddresses);
   };
 
   beforeEach(async () => {
@@ -195,11 +230,16 @@ describe('ChunkStore over fake storage nodes', () => {
       readsByNode: new Map(),
       dedupe: new Map(),
       batches: [],
+      bulkFramesIn: 0,
+      bulkFramesOut: 0,
     };
-    const started = await Promise.all([1, 2, 3].map((nodeId) => startNode(cluster, nodeId)));
+    bulkTransport = new InProcessBulkTransport();
+    bulkListeners = transport === 'bulk' ? await Promise.all([1, 2, 3].map(() => bulkTransport.listen('127.0.0.1', 0))) : [];
+    bulkAddresses = bulkListeners.map((listener) => listener.address);
+    const started = await Promise.all([1, 2, 3].map((nodeId) => startNode(cluster, nodeId, () => bulkListeners[nodeId - 1])));
     servers = started.map((s) => s.server);
     addresses = started.map((s) => s.address);
-    published = routingFor(1, addresses, cluster.chainVersions);
+    published = routingFor(1, addresses, cluster.chainVersions, [], bulkAddresses);
     fetches = 0;
     routing = new RoutingCache({
       fetch: async (known): Promise<GetRoutingInfoResponse> => {
@@ -213,6 +253,7 @@ describe('ChunkStore over fake storage nodes', () => {
       routing,
       clientId: 'test-client',
       config: clientConfig('test', { retryDeadlineMs: 3_000, retryBackoffInitialMs: 1, retryBackoffMaxMs: 20 }),
+      bulkTransport,
     });
   });
 
@@ -220,6 +261,7 @@ describe('ChunkStore over fake storage nodes', () => {
     store.close();
     routing.close();
     await Promise.all(servers.map((server) => stopGrpcServer(server, 100)));
+    await Promise.all(bulkListeners.map((listener) => listener.close()));
   });
 
   it('writes striped chunks to the placed chains and reads them back', async () => {
@@ -321,6 +363,7 @@ describe('ChunkStore over fake storage nodes', () => {
       routing,
       clientId: 'greedy',
       config: clientConfig('production', { retryDeadlineMs: 3_000, retryBackoffInitialMs: 1, retryBackoffMaxMs: 5 }),
+      bulkTransport,
     });
     const data = randomBytes(6 * CHUNK + 77, 9);
     await greedy.write(17, layout, 0, data);
@@ -430,6 +473,38 @@ describe('ChunkStore over fake storage nodes', () => {
     expect(cancelledTarget.equals(Buffer.alloc(100, 0xee))).toBe(true);
   });
 
+  it.runIf(transport === 'bulk')('moves large reads and writes as bulk frames and small ones inside gRPC', async () => {
+    const data = randomBytes(3 * CHUNK, 61);
+    await store.write(61, layout, 0, data);
+    expect(cluster.bulkFramesIn).toBe(3);
+    await store.write(61, layout, 10, Buffer.from('small'));
+    expect(cluster.bulkFramesIn).toBe(3);
+    data.write('small', 10);
+    expect((await store.read(61, layout, 0, 3 * CHUNK, { fileLength: 3 * CHUNK })).equals(data)).toBe(true);
+    expect(cluster.bulkFramesOut).toBe(3);
+    expect((await store.read(61, layout, 5, 100, { fileLength: 3 * CHUNK })).equals(data.subarray(5, 105))).toBe(true);
+    expect(cluster.bulkFramesOut).toBe(3);
+    // A hole inside a bulk batch reads as zeros (no frame comes for it).
+    const holes = await store.read(62, layout, 0, 2 * CHUNK, { fileLength: 2 * CHUNK });
+    expect(holes.equals(Buffer.alloc(2 * CHUNK))).toBe(true);
+  });
+
+  it.runIf(transport === 'bulk')('reconnects after a bulk session closed, retrying reads and writes', async () => {
+    const data = randomBytes(3 * CHUNK, 71);
+    await store.write(71, layout, 0, data);
+    // Every node's end of every session goes away (a node restart, a broken connection).
+    const closeAll = async () => {
+      for (const listener of bulkListeners) await listener.close();
+      bulkListeners = await Promise.all(bulkAddresses.map((address) => bulkTransport.listen('127.0.0.1', Number(address!.split(':')[1]))));
+    };
+    await closeAll();
+    expect((await store.read(71, layout, 0, data.length, { fileLength: data.length })).equals(data)).toBe(true);
+    await closeAll();
+    const next = randomBytes(3 * CHUNK, 72);
+    await store.write(71, layout, 0, next);
+    expect((await store.read(71, layout, 0, next.length, { fileLength: next.length })).equals(next)).toBe(true);
+  });
+
   it('surfaces a non-retryable error at once, naming the chunk', async () => {
     let calls = 0;
     cluster.beforeWrite = () => {
@@ -451,6 +526,7 @@ describe('ChunkStore over fake storage nodes', () => {
       routing,
       clientId: 'short',
       config: clientConfig('test', { retryDeadlineMs: 100, retryBackoffInitialMs: 1, retryBackoffMaxMs: 10 }),
+      bulkTransport,
     });
     cluster.beforeWrite = () => {
       throw new SpindleError(ErrorCode.CHUNK_NOT_COMMITTED, 'busy');

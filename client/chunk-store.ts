@@ -29,10 +29,20 @@ import {
   type QueryLastChunkResponse,
   type ReadIO,
   type StorageClient,
+  type WriteRequest,
   type WriteResponse,
 } from '../proto/index.js';
 import { checkChunkSize, checkRange, splitRange, truncatePlan } from './chunk-math.js';
-import { BATCH_READ_IOS_MAX, READ_BATCHES_PER_NODE_MAX, READ_BUDGET_MIN_BYTES, READ_COALESCE_ALONE_MIN_BYTES } from './constants.js';
+import type { BulkChannel, BulkTransport } from '../common/bulk/transport.js';
+import { BulkSessions } from './bulk-sessions.js';
+import {
+  BATCH_READ_IOS_MAX,
+  READ_BATCHES_PER_NODE_MAX,
+  READ_BUDGET_MIN_BYTES,
+  READ_BULK_MIN_BYTES,
+  READ_COALESCE_ALONE_MIN_BYTES,
+  WRITE_BULK_MIN_BYTES,
+} from './constants.js';
 import { ReadCoalescer, type CoalescedEntry } from './read-coalescer.js';
 import { backoffMs, exhausted, sleepAwake, storageRetryAction, throwIfAborted, withRetries, type RetryAction } from './retry-policy.js';
 import type { RoutingCache, RouteTarget } from './routing-cache.js';
@@ -52,6 +62,11 @@ export interface ChunkStoreOptions {
   logger?: Logger;
   /** Source of request ids for idempotency tags (shared with the meta client); a counter if absent. */
   nextRequestId?: () => number;
+  /**
+   * Transport of chunk bytes to nodes with a bulk listener when config.dataTransport is 'bulk'
+   * (default: raw TCP). Tests pass an InProcessBulkTransport.
+   */
+  bulkTransport?: BulkTransport;
 }
 
 export interface IoOptions {
@@ -86,6 +101,8 @@ interface ReadItem {
   done: boolean;
   /** Storage node the current attempt reads from. */
   address?: string;
+  /** That node's bulk listener, when it has one. */
+  bulkAddress?: string;
 }
 
 /** One item of one caller's read, as it travels in a (possibly shared) BatchRead. */
@@ -94,7 +111,11 @@ interface ReadEntry extends CoalescedEntry {
   readonly item: ReadItem;
   /** The caller's buffer (item.targetOffset is relative to it). */
   readonly target: Uint8Array;
+  /** Set by a bulk batch: stops the receive writing into `target` (its caller gave up). */
+  onAbandoned?: () => void;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export class ChunkStore {
   private readonly routing: RoutingCache;
@@ -113,6 +134,8 @@ export class ChunkStore {
   private readonly readBudgets = new Map<string, number>();
   /** Small reads of all callers, batched per storage node. */
   private readonly reads: ReadCoalescer<ReadEntry>;
+  /** Bulk sessions to storage nodes (undefined: dataTransport 'grpc', bytes inside gRPC only). */
+  private readonly bulk: BulkSessions | undefined;
   private isClosed = false;
   private readonly closer = new AbortController();
 
@@ -131,6 +154,9 @@ export class ChunkStore {
     this.nextRequestId = options.nextRequestId ?? (() => ++counter);
     this.readRotation = this.rng.nextInt(1 << 30);
     setMaxListeners(0, this.closer.signal);
+    this.bulk = options.config.dataTransport === 'bulk'
+      ? new BulkSessions({ transport: options.bulkTransport, connectTimeoutMs: options.config.rpcTimeoutMs, logger: options.logger })
+      : undefined;
     this.reads = new ReadCoalescer<ReadEntry>({
       send: (address, entries, signal) => this.sendBatch(address, entries, signal),
       budgetBytes: (address) => this.readBudget(address),
@@ -140,6 +166,11 @@ export class ChunkStore {
       slots: this.io,
       signal: this.closer.signal,
     });
+  }
+
+  /** Bytes a sequential reader keeps in flight ahead of itself (config.readaheadBytes). */
+  get readaheadBytes(): number {
+    return this.config.readaheadBytes;
   }
 
   /** Writes `data` at byte `offset` of the file; resolves when every replica committed it. */
@@ -296,6 +327,7 @@ export class ChunkStore {
     if (this.isClosed) return;
     this.isClosed = true;
     this.closer.abort();
+    this.bulk?.close();
     if (this.ownsConnections) this.connections.close();
   }
 
@@ -325,28 +357,64 @@ export class ChunkStore {
         `${type === UpdateType.TRUNCATE ? 'truncate' : 'write'} of chunk ${chunkIndex} of inode ${ino} on chain ${chainId}`,
         signal,
         async () => {
-          const { client, chainVersion } = this.headOf(chainId);
+          const { client, chainVersion, bulkAddress } = this.headOf(chainId);
+          const request: WriteRequest = {
+            tag: { clientId: this.clientId, requestId },
+            chainId,
+            chainVersion,
+            chunk: { ino, index: chunkIndex },
+            type,
+            offset,
+            data,
+            dataCrc32c,
+            chunkSizeBytes: layout.chunkSizeBytes,
+            channelId: lease.channelId,
+            seqnum: lease.seqnum,
+          };
+          if (this.bulk !== undefined && bulkAddress !== undefined && data.length >= WRITE_BULK_MIN_BYTES) {
+            return this.io.run(() => this.writeViaBulk(client, bulkAddress, request, signal), signal);
+          }
           return this.io.run(
-            () =>
-              callUnary(client, client.write, {
-                tag: { clientId: this.clientId, requestId },
-                chainId,
-                chainVersion,
-                chunk: { ino, index: chunkIndex },
-                type,
-                offset,
-                data,
-                dataCrc32c,
-                chunkSizeBytes: layout.chunkSizeBytes,
-                channelId: lease.channelId,
-                seqnum: lease.seqnum,
-              }, 'storage.Write', { timeoutMs: this.config.rpcTimeoutMs, signal }),
+            () => callUnary(client, client.write, request, 'storage.Write', { timeoutMs: this.config.rpcTimeoutMs, signal }),
             signal,
           );
         },
       );
     } finally {
       lease.release();
+    }
+  }
+
+  /**
+   * One Write whose bytes travel as a frame on the bulk session to the head: frame and call go out
+   * together (the node pairs them by the BulkRef). A frame that cannot be sent (the session broke)
+   * cancels the call and fails the attempt with the send's error (RPC_UNAVAILABLE: retried).
+   */
+  private async writeViaBulk(client: StorageClient, bulkAddress: string, request: WriteRequest, signal: AbortSignal): Promise<WriteResponse> {
+    const channel = await this.bulk!.get(bulkAddress, signal);
+    const frameId = channel.nextRequestId();
+    const call = new AbortController();
+    const onAbort = () => call.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      let sendError: unknown;
+      const sent = channel.send(frameId, request.data, request.dataCrc32c).catch((err: unknown) => {
+        sendError = err;
+        call.abort();
+      });
+      const answered = callUnary(
+        client,
+        client.write,
+        { ...request, data: EMPTY, bulk: { sessionId: channel.sessionId, requestId: frameId, length: request.data.length } },
+        'storage.Write',
+        { timeoutMs: this.config.rpcTimeoutMs, signal: call.signal },
+      );
+      const [, outcome] = await Promise.allSettled([sent, answered]);
+      if (outcome.status === 'fulfilled') return outcome.value;
+      if (sendError !== undefined && !signal.aborted) throw sendError;
+      throw outcome.reason;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -443,8 +511,10 @@ export class ChunkStore {
         item.error = this.noReplicaError(item.chainId, 'serving replica');
         continue;
       }
-      const address = replicas[item.rotation % replicas.length]!.address!;
+      const replica = replicas[item.rotation % replicas.length]!;
+      const address = replica.address!;
       item.address = address;
+      item.bulkAddress = replica.bulkAddress;
       const budget = this.readBudget(address);
       if (item.length > budget) {
         for (let done = budget; done < item.length; done += budget) {
@@ -476,6 +546,11 @@ export class ChunkStore {
    * buffer (unless it gave up meanwhile) and marks each item done or failed.
    */
   private async sendBatch(address: string, entries: ReadEntry[], signal: AbortSignal): Promise<void> {
+    // Every entry of a batch reads from one node, so from one bulk address (or none).
+    const bulkAddress = this.bulk === undefined ? undefined : entries[0]!.item.bulkAddress;
+    if (bulkAddress !== undefined && entries.some((entry) => entry.item.length >= READ_BULK_MIN_BYTES)) {
+      return this.sendBulkBatch(address, bulkAddress, entries, signal);
+    }
     const ios: ReadIO[] = [];
     for (const { ino, item } of entries) {
       const chain = this.routing.chain(item.chainId);
@@ -495,53 +570,155 @@ export class ChunkStore {
         signal,
       });
     } catch (err) {
-      let error = asSpindleError(err);
-      const asked = entries.reduce((sum, entry) => sum + entry.item.length, 0);
-      if (error.errorCode === ErrorCode.RPC_TOO_LARGE && asked > READ_BUDGET_MIN_BYTES) {
-        // The node answers less per call than our config asks: halve what we ask of it and retry.
-        // Concurrent refusals from one node each halve their own request, not each other's result.
-        this.readBudgets.set(address, Math.min(this.readBudget(address), Math.max(READ_BUDGET_MIN_BYTES, Math.floor(asked / 2))));
-        this.logger?.debug({ address, budget: this.readBudgets.get(address) }, 'storage node refused a batch read as too large');
-        error = new SpindleError(ErrorCode.RPC_TOO_LARGE, error.message, { cause: error, retryable: true });
-      }
-      for (const entry of entries) entry.item.error = error;
+      this.failBatch(address, entries, err);
       return;
     }
     entries.forEach((entry, i) => {
-      const { item, target } = entry;
       if (entry.abandoned) return;
       const result = response.results[i];
       if (result === undefined) {
-        item.error = new SpindleError(ErrorCode.RPC_MALFORMED, `storage node ${address} answered ${response.results.length} of ${entries.length} reads`);
+        entry.item.error = malformedBatch(address, response, entries.length);
         return;
       }
       const code = result.status?.code ?? 0;
-      if (code === ErrorCode.OK || code === ErrorCode.CHUNK_NOT_FOUND) {
-        const data = code === ErrorCode.OK ? result.data : undefined;
-        const copied = data === undefined ? 0 : Math.min(data.length, item.length);
-        if (copied > 0) {
-          target.set(copied === data!.length ? data! : data!.subarray(0, copied), item.targetOffset);
-          item.dataEnd = item.targetOffset + copied;
-        }
-        // A hole, or the part of the range past the chunk's end: zeros.
-        if (copied < item.length) target.fill(0, item.targetOffset + copied, item.targetOffset + item.length);
-        item.failovers = 0;
-        item.done = true;
-        return;
-      }
-      const message = result.status?.message || 'read failed';
-      item.error = isKnownErrorCode(code)
-        ? new SpindleError(code, message)
-        : new SpindleError(ErrorCode.INTERNAL, `storage node ${address} answered unknown code ${code}: ${message}`);
+      if (code === ErrorCode.OK) this.fillItem(entry, result.data);
+      else if (code === ErrorCode.CHUNK_NOT_FOUND) this.fillItem(entry, undefined);
+      else entry.item.error = resultError(address, code, result.status?.message);
     });
   }
 
+  /**
+   * A BatchRead whose results' bytes come as frames on the bulk session to the node: a receive
+   * into the caller's buffer is posted for every item before the call goes out, and dropped for
+   * items that answered an error or a hole. Returns only once no receive can write any more.
+   */
+  private async sendBulkBatch(address: string, bulkAddress: string, entries: ReadEntry[], signal: AbortSignal): Promise<void> {
+    let channel: BulkChannel;
+    try {
+      channel = await this.bulk!.get(bulkAddress, signal);
+    } catch (err) {
+      this.failBatch(address, entries, err);
+      return;
+    }
+    const ios: ReadIO[] = [];
+    const receives = entries.map(({ ino, item, target }, i) => {
+      const entry = entries[i]!;
+      const chain = this.routing.chain(item.chainId);
+      const frameId = channel.nextRequestId();
+      ios.push({
+        chainId: item.chainId,
+        chainVersion: chain?.chainVersion ?? 0,
+        chunk: { ino, index: item.chunkIndex },
+        offset: item.chunkOffset,
+        length: item.length,
+        bulkRequestId: frameId,
+      });
+      const stop = new AbortController();
+      entry.onAbandoned = () => stop.abort();
+      const received = channel.receive(frameId, {
+        into: target.subarray(item.targetOffset, item.targetOffset + item.length),
+        timeoutMs: this.config.rpcTimeoutMs,
+        signal: stop.signal,
+      });
+      // Outcomes are read below; a dropped receive's rejection is expected.
+      received.catch(() => undefined);
+      return { stop, received };
+    });
+    const stopAll = () => {
+      for (const receive of receives) receive.stop.abort();
+    };
+    signal.addEventListener('abort', stopAll, { once: true });
+    try {
+      let response: BatchReadResponse;
+      try {
+        const client = this.connections.get(address);
+        response = await callUnary(client, client.batchRead, { ios, bulkSessionId: channel.sessionId }, 'storage.BatchRead', {
+          timeoutMs: this.config.rpcTimeoutMs,
+          signal,
+        });
+      } catch (err) {
+        stopAll();
+        this.failBatch(address, entries, err);
+        return;
+      }
+      await Promise.all(
+        entries.map(async (entry, i) => {
+          const receive = receives[i]!;
+          const result = response.results[i];
+          const code = result === undefined ? undefined : (result.status?.code ?? 0);
+          if (entry.abandoned || code !== ErrorCode.OK || result!.bulkLength === undefined) receive.stop.abort();
+          if (entry.abandoned) return;
+          if (result === undefined) {
+            entry.item.error = malformedBatch(address, response, entries.length);
+          } else if (code === ErrorCode.CHUNK_NOT_FOUND) {
+            this.fillItem(entry, undefined);
+          } else if (code !== ErrorCode.OK) {
+            entry.item.error = resultError(address, code!, result.status?.message);
+          } else if (result.bulkLength === undefined) {
+            // The node put the bytes in the message after all.
+            this.fillItem(entry, result.data);
+          } else {
+            let frame: Buffer;
+            try {
+              frame = await receive.received;
+            } catch (err) {
+              if (!entry.abandoned) entry.item.error = asSpindleError(err);
+              return;
+            }
+            if (entry.abandoned) return;
+            if (frame.length !== result.bulkLength) {
+              entry.item.error = new SpindleError(ErrorCode.RPC_MALFORMED, `storage node ${address} sent ${frame.length} bytes for a result of ${result.bulkLength}`);
+              return;
+            }
+            // The bytes are in place already (received into the caller's buffer).
+            this.fillItem(entry, frame, true);
+          }
+        }),
+      );
+    } finally {
+      signal.removeEventListener('abort', stopAll);
+      stopAll();
+      await Promise.allSettled(receives.map((receive) => receive.received));
+    }
+  }
+
+  /** Marks every entry of a batch that failed as a whole with the (typed) error. */
+  private failBatch(address: string, entries: ReadEntry[], err: unknown): void {
+    let error = asSpindleError(err);
+    const asked = entries.reduce((sum, entry) => sum + entry.item.length, 0);
+    if (error.errorCode === ErrorCode.RPC_TOO_LARGE && asked > READ_BUDGET_MIN_BYTES) {
+      // The node answers less per call than our config asks: halve what we ask of it and retry.
+      // Concurrent refusals from one node each halve their own request, not each other's result.
+      this.readBudgets.set(address, Math.min(this.readBudget(address), Math.max(READ_BUDGET_MIN_BYTES, Math.floor(asked / 2))));
+      this.logger?.debug({ address, budget: this.readBudgets.get(address) }, 'storage node refused a batch read as too large');
+      error = new SpindleError(ErrorCode.RPC_TOO_LARGE, error.message, { cause: error, retryable: true });
+    }
+    for (const entry of entries) entry.item.error = error;
+  }
+
+  /**
+   * Completes an item with the bytes a replica returned (undefined: a hole); the rest of its
+   * range reads as zeros. `inPlace`: the bytes are already in the caller's buffer.
+   */
+  private fillItem(entry: ReadEntry, data: Buffer | undefined, inPlace = false): void {
+    const { item, target } = entry;
+    const copied = data === undefined ? 0 : Math.min(data.length, item.length);
+    if (copied > 0) {
+      if (!inPlace) target.set(copied === data!.length ? data! : data!.subarray(0, copied), item.targetOffset);
+      item.dataEnd = item.targetOffset + copied;
+    }
+    // A hole, or the part of the range past the chunk's end: zeros.
+    if (copied < item.length) target.fill(0, item.targetOffset + copied, item.targetOffset + item.length);
+    item.failovers = 0;
+    item.done = true;
+  }
+
   /** The head of a chain and the version to send, or a retryable error. */
-  private headOf(chainId: number): { client: StorageClient; chainVersion: number } {
+  private headOf(chainId: number): { client: StorageClient; chainVersion: number; bulkAddress: string | undefined } {
     const chain = this.routing.requireChain(chainId);
     const head = this.routing.head(chainId);
     if (head === undefined || head.address === undefined) throw this.noReplicaError(chainId, 'serving head');
-    return { client: this.connections.get(head.address), chainVersion: chain.chainVersion };
+    return { client: this.connections.get(head.address), chainVersion: chain.chainVersion, bulkAddress: head.bulkAddress };
   }
 
   /** A serving replica of a chain, chosen by rotation. */
@@ -604,6 +781,19 @@ export class ChunkStore {
 /** Bytes of [offset, offset + length) that lie before `fileLength`. */
 export function clampLength(offset: number, length: number, fileLength: number): number {
   return Math.max(0, Math.min(length, fileLength - offset));
+}
+
+/** A BatchRead answer with fewer results than items. */
+function malformedBatch(address: string, response: BatchReadResponse, asked: number): SpindleError {
+  return new SpindleError(ErrorCode.RPC_MALFORMED, `storage node ${address} answered ${response.results.length} of ${asked} reads`);
+}
+
+/** The typed error of one item's status. */
+function resultError(address: string, code: number, message: string | undefined): SpindleError {
+  const text = message || 'read failed';
+  return isKnownErrorCode(code)
+    ? new SpindleError(code, text)
+    : new SpindleError(ErrorCode.INTERNAL, `storage node ${address} answered unknown code ${code}: ${text}`);
 }
 
 /** Prefixes an error's message with what was being done, keeping its code and retryability. */

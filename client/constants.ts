@@ -16,6 +16,14 @@ export const READ_BUDGET_MIN_BYTES = 4 * 1024;
  * more than one, so a node works on the next batch while the client decodes the last.
  */
 export const READ_BATCHES_PER_NODE_MAX = 2;
+/**
+ * A batch read carrying a range at least this large asks for its bytes as bulk frames (when the
+ * node has a bulk listener); smaller ones travel inside the gRPC answer, where a frame per range
+ * would cost more than the copy it saves.
+ */
+export const READ_BULK_MIN_BYTES = 64 * 1024;
+/** Writes of at least this many bytes send them as a bulk frame (same trade-off as reads). */
+export const WRITE_BULK_MIN_BYTES = 64 * 1024;
 /** Reads of at least this many bytes are sent at once, alone: per-call cost is small next to them. */
 export const READ_COALESCE_ALONE_MIN_BYTES = 256 * 1024;
 

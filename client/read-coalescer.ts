@@ -27,6 +27,8 @@ export interface CoalescedEntry {
   readonly bytes: number;
   /** Set when its caller gave up while the entry was in flight: the sender must not use its target. */
   abandoned: boolean;
+  /** Called (if set by the sender) when the entry is abandoned in flight. */
+  onAbandoned?: () => void;
 }
 
 export interface ReadCoalescerOptions<E extends CoalescedEntry> {
@@ -196,6 +198,7 @@ export class ReadCoalescer<E extends CoalescedEntry> {
       this.forgetIfIdle(address, node);
     } else {
       w.entry.abandoned = true;
+      w.entry.onAbandoned?.();
       if (w.batch.waiting.every((other) => other.settled)) w.batch.controller.abort();
     }
     w.reject(new SpindleError(ErrorCode.CANCELLED, 'read cancelled', { cause: w.signal?.reason }));

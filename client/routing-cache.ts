@@ -24,6 +24,8 @@ export interface RouteTarget {
   readonly nodeId: number;
   /** host:port of the node's Storage service; undefined when the node is unknown. */
   readonly address: string | undefined;
+  /** host:port of the node's bulk listener (common/bulk); undefined when it serves bytes over gRPC only. */
+  readonly bulkAddress: string | undefined;
   readonly state: PublicTargetState;
 }
 
@@ -78,7 +80,11 @@ class RoutingIndex {
 
   constructor(readonly info: RoutingInfo) {
     const nodeAddresses = new Map<number, string>();
-    for (const node of info.nodes) nodeAddresses.set(node.nodeId, node.address);
+    const bulkAddresses = new Map<number, string>();
+    for (const node of info.nodes) {
+      nodeAddresses.set(node.nodeId, node.address);
+      if (node.bulkAddress !== undefined && node.bulkAddress !== '') bulkAddresses.set(node.nodeId, node.bulkAddress);
+    }
     const targets = new Map<number, RouteTarget>();
     for (const target of info.targets) {
       const address = nodeAddresses.get(target.nodeId);
@@ -86,6 +92,7 @@ class RoutingIndex {
         targetId: target.targetId,
         nodeId: target.nodeId,
         address,
+        bulkAddress: bulkAddresses.get(target.nodeId),
         state: target.publicState,
       });
       if (address !== undefined) this.targetAddresses.set(target.targetId, address);
@@ -96,7 +103,7 @@ class RoutingIndex {
         chainVersion: chain.chainVersion,
         targets: chain.targetIds.map(
           (targetId) =>
-            targets.get(targetId) ?? { targetId, nodeId: 0, address: undefined, state: PublicTargetState.OFFLINE },
+            targets.get(targetId) ?? { targetId, nodeId: 0, address: undefined, bulkAddress: undefined, state: PublicTargetState.OFFLINE },
         ),
       });
     }
