@@ -10,12 +10,19 @@
 // Guarantees: close() waits for this handle's writes in flight, syncs if anything was written,
 // is idempotent, and every later operation fails with BAD_FILE_HANDLE (EBADF). A handle opened
 // without write access refuses writes with EBADF, and one without read access refuses reads.
+//
+// Readahead: read() calls that follow each other (each starting where the previous ended, with
+// or without explicit positions) are served from chunk-aligned blocks fetched up to
+// config.readaheadBytes ahead, in parallel over the file's chains (client/readahead.ts). A seek,
+// a write or truncate through this handle, and close() drop them. readAt() (streams and the
+// mount, which keep their own readahead) never uses it.
 import { CHUNK_SIZE_DEFAULT_BYTES } from '../common/constants.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { InodeType, type Inode, type Layout } from '../proto/index.js';
 import { checkRange } from './chunk-math.js';
 import type { ChunkStore } from './chunk-store.js';
 import type { MetaRpc } from './meta-rpc.js';
+import { Readahead } from './readahead.js';
 import { SpindleStats } from './stats.js';
 
 /** The open flags of node:fs that Spindle supports. */
@@ -107,6 +114,8 @@ export class FileHandle {
   private position = 0;
   private closing: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Sequential readahead of read() (undefined: not readable, a directory, or disabled). */
+  private readonly readahead: Readahead | undefined;
 
   constructor(context: FileHandleContext, path: string, inode: Inode, flags: ParsedFlags) {
     this.context = context;
@@ -125,6 +134,15 @@ export class FileHandle {
     }
     if (!this.isDirectory && this.layout === undefined) {
       throw new SpindleError(ErrorCode.INTERNAL, `meta returned file ${path} (inode ${inode.ino}) without a layout`);
+    }
+    const windowBytes = context.chunks.readaheadBytes;
+    if (flags.read && !this.isDirectory && windowBytes > 0) {
+      this.readahead = new Readahead({
+        windowBytes,
+        blockBytes: this.chunkSizeBytes,
+        fetch: (position, target, signal) =>
+          context.chunks.readInto(this.ino, this.layout!, position, target, { fileLength: this.size, signal }),
+      });
     }
   }
 
@@ -181,7 +199,11 @@ export class FileHandle {
       const at: number = position === null || position === undefined ? this.position : position;
       checkRange(at, count, 'read');
       if (sequential) this.position = at + count; // reserve; corrected below to what was read
-      const bytesRead = await this.readAt(at, target.subarray(start, start + count));
+      const range = target.subarray(start, start + count);
+      // Decided before any await, so reads issued in order are seen in order.
+      const ahead = this.readahead?.read(at, range, this.size);
+      const served = ahead === undefined ? undefined : await ahead;
+      const bytesRead = served ?? (await this.readAt(at, range));
       if (sequential && this.position === at + count) this.position = at + bytesRead;
       return { bytesRead, buffer: target };
     });
@@ -269,6 +291,7 @@ export class FileHandle {
   truncate(length = 0): Promise<void> {
     return this.track(async () => {
       this.checkWritable();
+      this.readahead?.reset();
       checkRange(length, 0, 'truncate');
       const { inode } = await this.context.meta.truncate({ at: { parentIno: this.ino, path: '' }, length });
       this.truncateVersion = inode?.truncateVersion ?? this.truncateVersion;
@@ -297,6 +320,7 @@ export class FileHandle {
    */
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing;
+    this.readahead?.reset();
     this.closing = (async () => {
       try {
         await Promise.allSettled([...this.inflight]);
@@ -341,6 +365,8 @@ export class FileHandle {
     }
     checkRange(at, bytes.length, 'write');
     if (bytes.length === 0) return 0;
+    // Blocks read ahead may hold what this write replaces.
+    this.readahead?.reset();
     this.dirty = true;
     await this.context.chunks.write(this.ino, this.layout!, at, bytes, { signal });
     this.highestWritten = Math.max(this.highestWritten, at + bytes.length);

@@ -2,7 +2,8 @@
 // gathers small writes into chunk-aligned blocks and keeps a few of them in flight.
 //
 // Guarantees: the read stream emits the bytes of [start, end] in order (end inclusive, as
-// node:fs) and ends at end of file; the write stream applies backpressure (write() returns false
+// node:fs) and ends at end of file; it keeps at most readaheadBytes (whole blocks, at least one)
+// of block reads in flight, and destroying it aborts them; the write stream applies backpressure (write() returns false
 // while its buffer is full), writes every byte it accepted before 'finish', and closes its handle
 // (which reports the length to meta) on end, or on destroy after an error.
 import { Readable, Writable } from 'node:stream';
@@ -53,6 +54,8 @@ export class SpindleReadStream extends Readable {
   private atEnd = false;
   private readonly requestedBlock: number | undefined;
   private readonly readaheadBytesWanted: number;
+  /** Aborts the block reads in flight when the stream is destroyed. */
+  private readonly reads = new AbortController();
 
   constructor(
     private readonly openHandle: () => Promise<FileHandle>,
@@ -114,6 +117,7 @@ export class SpindleReadStream extends Readable {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.queue.length = 0;
+    this.reads.abort();
     const handle = this.handle;
     this.handle = undefined;
     if (handle === undefined) {
@@ -137,7 +141,7 @@ export class SpindleReadStream extends Readable {
       const length = Math.min(toBoundary, this.endPosition - position);
       this.nextPosition += length;
       const buffer = Buffer.allocUnsafe(length);
-      const result = handle.readAt(position, buffer).then(
+      const result = handle.readAt(position, buffer, this.reads.signal).then(
         (bytes) => (bytes === length ? buffer : buffer.subarray(0, bytes)),
         (err: unknown) => asSpindleError(err),
       );
