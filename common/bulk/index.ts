@@ -37,3 +37,4 @@ export {
   formatHostPort,
 } from './tcp-transport.js';
 export { InProcessBulkTransport } from './in-process-transport.js';
+export { BulkSessionPool, type BulkSessionPoolOptions } from './session-pool.js';
