@@ -130,11 +130,13 @@ describe('storage bulk data path', () => {
     expect(err.errorCode).toBe(ErrorCode.RPC_UNAVAILABLE);
     expect(err.retryable).toBe(true);
 
-    // A frame shorter than the descriptor says.
+    // A frame shorter than the descriptor says (its CRC is the one the request names).
     const requestId = channel.nextRequestId();
-    await channel.send(requestId, pattern(999, 3));
-    err = await refusal(write(client, { ...base, data: Buffer.alloc(0), bulk: { sessionId: channel.sessionId, requestId, length: 1000 } }));
+    const short = pattern(999, 3);
+    await channel.send(requestId, short);
+    err = await refusal(write(client, { ...base, data: Buffer.alloc(0), dataCrc32c: crc32c(short), bulk: { sessionId: channel.sessionId, requestId, length: 1000 } }));
     expect(err.errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(err.message).toMatch(/has 999 bytes but the request says 1000/);
 
     // Bytes that do not match data_crc32c (sent as a well-formed frame of other bytes).
     const wrongId = channel.nextRequestId();

@@ -33,6 +33,7 @@ export interface StorageBulkOptions {
 /** What a message carrying chunk bytes looks like to the bulk path (WriteRequest, UpdateRequest). */
 interface CarriesData {
   data: Buffer;
+  dataCrc32c: number;
   bulk?: BulkRef | undefined;
   chunkSizeBytes: number;
 }
@@ -47,7 +48,7 @@ export class StorageBulk {
 
   /**
    * Resolves a message's bytes: inline `data`, or the frame its BulkRef names, taken from the
-   * sender's session. The returned message has the bytes in `data` and no BulkRef, so the rest of
+   * sender's session (and checked against `data_crc32c` on the way). The returned message has the bytes in `data` and no BulkRef, so the rest of
    * the node (validation, replication, dedupe) sees one shape whichever way the bytes came.
    */
   async withData<T extends CarriesData>(request: T, signal: AbortSignal): Promise<T> {
@@ -59,7 +60,14 @@ export class StorageBulk {
     }
     if (bulk.sessionId === '' || !Number.isSafeInteger(bulk.requestId)) throw invalid('bulk needs session_id and request_id');
     const channel = await this.sessionOf(bulk.sessionId);
-    const data = await channel.receive(bulk.requestId, { maxBytes: bulk.length, timeoutMs: this.options.frameTimeoutMs, signal });
+    // The transport checks the bytes against the frame's CRC and that CRC against data_crc32c, so
+    // validation need not checksum them again (the caller skips it for messages from here).
+    const data = await channel.receive(bulk.requestId, {
+      maxBytes: bulk.length,
+      expectCrc32c: request.dataCrc32c,
+      timeoutMs: this.options.frameTimeoutMs,
+      signal,
+    });
     if (data.length !== bulk.length) {
       throw invalid(`bulk frame ${bulk.requestId} has ${data.length} bytes but the request says ${bulk.length}`);
     }

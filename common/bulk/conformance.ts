@@ -248,6 +248,24 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
       expect(good.equals(payload)).toBe(true);
     });
 
+    it('checks a frame against the CRC32C its receiver expects (waiting or unclaimed)', async () => {
+      const { client, server } = await pair();
+      const payload = patternBytes(2, 20_000);
+      const crc = crc32c(payload);
+      const [matched] = await Promise.all([server.receive(1, { expectCrc32c: crc }), client.send(1, payload)]);
+      expect(matched.equals(payload)).toBe(true);
+      // Intact bytes, but not the ones the receiver was told about.
+      const waiting = server.receive(2, { expectCrc32c: (crc ^ 0x10) >>> 0 });
+      await client.send(2, payload);
+      expect((await expectCode(waiting, ErrorCode.CHECKSUM_MISMATCH)).message).toMatch(/not the \d+ its request names/);
+      await client.send(3, payload, crc);
+      await settleFrames(client, server);
+      await expectCode(server.receive(3, { expectCrc32c: (crc + 1) >>> 0 }), ErrorCode.CHECKSUM_MISMATCH);
+      await client.send(4, payload, crc);
+      await settleFrames(client, server);
+      expect((await server.receive(4, { expectCrc32c: crc })).equals(payload)).toBe(true);
+    });
+
     it('times out and aborts a receive; a frame that comes later is still delivered to a new receive', async () => {
       const { client, server } = await pair();
       const timeout = await expectCode(server.receive(1, { timeoutMs: 20 }), ErrorCode.TIMEOUT);

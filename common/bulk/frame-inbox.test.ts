@@ -24,7 +24,7 @@ function makeInbox(clock = new ManualClock(1_000), overrides: { unclaimedMaxByte
 function deliver(inbox: FrameInbox, requestId: number, payload: Buffer, crcOk = true): void {
   const sink = inbox.beginFrame(requestId, payload.length);
   sink.write(payload);
-  inbox.endFrame(sink, crcOk);
+  inbox.endFrame(sink, crcOk, 0);
 }
 
 describe('FrameInbox', () => {
@@ -37,7 +37,7 @@ describe('FrameInbox', () => {
     const receiving = inbox.receive(1, { into });
     expect(sink.target!.buffer).toBe(into.buffer);
     sink.write(payload.subarray(4_000));
-    inbox.endFrame(sink, true);
+    inbox.endFrame(sink, true, 0);
     const result = await receiving;
     expect(result.buffer).toBe(into.buffer);
     expect(result.equals(payload)).toBe(true);
@@ -49,7 +49,7 @@ describe('FrameInbox', () => {
     sink.write(Buffer.alloc(10));
     await expectCode(inbox.receive(1, { maxBytes: 999 }), ErrorCode.INVALID_ARGUMENT);
     sink.write(Buffer.alloc(990));
-    inbox.endFrame(sink, true);
+    inbox.endFrame(sink, true, 0);
     expect(inbox.unclaimedCount).toBe(0);
   });
 
@@ -62,7 +62,7 @@ describe('FrameInbox', () => {
     await clock.advanceAsync(10);
     await receiving;
     sink.write(payload.subarray(1_000));
-    inbox.endFrame(sink, true);
+    inbox.endFrame(sink, true, 0);
     expect((await inbox.receive(2)).equals(payload)).toBe(true);
   });
 
@@ -76,7 +76,7 @@ describe('FrameInbox', () => {
     controller.abort();
     await receiving;
     sink.write(Buffer.alloc(2_000, 2));
-    inbox.endFrame(sink, true);
+    inbox.endFrame(sink, true, 0);
     expect(into.subarray(1_000).every((byte) => byte === 0)).toBe(true);
     expect(inbox.unclaimedCount).toBe(0);
   });
@@ -118,7 +118,7 @@ describe('FrameInbox', () => {
     await expectCode(waiting, ErrorCode.RPC_UNAVAILABLE);
     await expectCode(inbox.receive(1), ErrorCode.RPC_UNAVAILABLE);
     sink.write(Buffer.alloc(10));
-    inbox.endFrame(sink, true);
+    inbox.endFrame(sink, true, 0);
     expect(inbox.unclaimedCount).toBe(0);
   });
 

@@ -38,6 +38,8 @@ interface Waiter {
   readonly into: Uint8Array | undefined;
   /** Longest frame this receive accepts. */
   readonly limitBytes: number;
+  /** The CRC32C the payload must have, if the caller knows it. */
+  readonly expectCrc32c: number | undefined;
   readonly resolve: (payload: Buffer) => void;
   readonly reject: (error: SpindleError) => void;
   /** Stops the timeout and removes the abort listener. */
@@ -48,6 +50,8 @@ interface Waiter {
 
 interface UnclaimedFrame {
   readonly payload: Buffer;
+  /** CRC32C of the payload (checked against the frame header). */
+  readonly crc32c: number;
   readonly error: SpindleError | undefined;
   readonly expiresAtMs: number;
 }
@@ -115,7 +119,7 @@ export class FrameInbox {
     if (!Number.isSafeInteger(requestId) || requestId < 0) {
       return Promise.reject(invalid(`${this.what}: request id ${requestId} is not an integer in [0, 2^53)`));
     }
-    const { into, maxBytes, timeoutMs, signal } = options;
+    const { into, maxBytes, timeoutMs, signal, expectCrc32c } = options;
     if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes >= 0)) {
       return Promise.reject(invalid(`${this.what}: maxBytes ${maxBytes} is not a non-negative integer`));
     }
@@ -132,6 +136,8 @@ export class FrameInbox {
       this.dropUnclaimed(requestId, held);
       if (held.error !== undefined) return Promise.reject(held.error);
       if (held.payload.length > limitBytes) return Promise.reject(this.tooLong(requestId, held.payload.length, limitBytes));
+      const wrong = this.unexpectedCrc(requestId, held.crc32c, expectCrc32c);
+      if (wrong !== undefined) return Promise.reject(wrong);
       if (into === undefined) return Promise.resolve(held.payload);
       into.set(held.payload, 0);
       return Promise.resolve(bufferView(into.subarray(0, held.payload.length)));
@@ -157,6 +163,7 @@ export class FrameInbox {
         requestId,
         into,
         limitBytes,
+        expectCrc32c,
         resolve,
         reject,
         cleanup: () => {
@@ -217,8 +224,11 @@ export class FrameInbox {
     return sink;
   }
 
-  /** The frame's payload is complete; `crcOk` says whether its CRC32C matched the header's. */
-  endFrame(sink: FrameSink, crcOk: boolean): void {
+  /**
+   * The frame's payload is complete; `crcOk` says whether its CRC32C matched the header's,
+   * `frameCrc32c` is the header's (compared with what the receiver expects, if it said).
+   */
+  endFrame(sink: FrameSink, crcOk: boolean, frameCrc32c: number): void {
     if (this.arriving.get(sink.requestId) === sink) this.arriving.delete(sink.requestId);
     if (sink.discarded || sink.target === null) return;
     const payload = bufferView(sink.target);
@@ -226,10 +236,10 @@ export class FrameInbox {
       ? undefined
       : new SpindleError(ErrorCode.CHECKSUM_MISMATCH, `${this.what}: frame of request ${sink.requestId} (${sink.lengthBytes} bytes) failed its CRC32C check`);
     if (sink.waiter !== null) {
-      this.settle(sink.waiter, error, payload);
+      this.settle(sink.waiter, error ?? this.unexpectedCrc(sink.requestId, frameCrc32c, sink.waiter.expectCrc32c), payload);
       return;
     }
-    this.keepUnclaimed(sink.requestId, { payload, error, expiresAtMs: this.options.clock.nowMs() + this.options.unclaimedTtlMs });
+    this.keepUnclaimed(sink.requestId, { payload, crc32c: frameCrc32c >>> 0, error, expiresAtMs: this.options.clock.nowMs() + this.options.unclaimedTtlMs });
   }
 
   /** Rejects every waiting receive with `error` and drops every frame held. Idempotent. */
@@ -268,6 +278,14 @@ export class FrameInbox {
       this.arriving.set(sink.requestId, sink);
     }
     this.settle(waiter, error);
+  }
+
+  private unexpectedCrc(requestId: number, frameCrc32c: number, expected: number | undefined): SpindleError | undefined {
+    if (expected === undefined || frameCrc32c >>> 0 === expected >>> 0) return undefined;
+    return new SpindleError(
+      ErrorCode.CHECKSUM_MISMATCH,
+      `${this.what}: frame of request ${requestId} has CRC32C ${frameCrc32c >>> 0}, not the ${expected >>> 0} its request names; the bytes are not the ones described, resend`,
+    );
   }
 
   private tooLong(requestId: number, lengthBytes: number, limitBytes: number): SpindleError {

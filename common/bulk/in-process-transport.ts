@@ -87,7 +87,8 @@ class InProcessChannel implements BulkChannel {
   private deliver(requestId: number, payload: Uint8Array, crc: number | undefined): void {
     const sink = this.inbox.beginFrame(requestId, payload.length);
     sink.write(payload);
-    this.inbox.endFrame(sink, crc === undefined || crc32c(payload) === crc >>> 0);
+    const actual = crc32c(payload);
+    this.inbox.endFrame(sink, crc === undefined || actual === crc >>> 0, actual);
   }
 }
 

@@ -381,7 +381,7 @@ class TcpBulkChannel implements BulkChannel {
     const sink = this.sink!;
     this.sink = null;
     this.state = 'header';
-    this.inbox.endFrame(sink, this.crc === this.frameCrc);
+    this.inbox.endFrame(sink, this.crc === this.frameCrc, this.frameCrc);
   }
 
   private endControl(): void {

@@ -26,6 +26,12 @@ export interface BulkReceiveOptions {
   into?: Uint8Array;
   /** A frame longer than this fails the receive (default: the transport's frame limit). */
   maxBytes?: number;
+  /**
+   * The CRC32C the payload must have (e.g. a Write's `data_crc32c`). The transport checks the
+   * bytes against the frame's CRC anyway; this also checks that CRC against the caller's, so a
+   * caller that knows what its sender computed need not compute it again (CHECKSUM_MISMATCH).
+   */
+  expectCrc32c?: number;
   /** Give up (TIMEOUT) if the frame has not arrived after this long. */
   timeoutMs?: number;
   /** Give up (CANCELLED) when aborted. */

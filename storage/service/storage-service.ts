@@ -112,12 +112,12 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
   return serviceImplementation({
     write: measured('Write', async (message: WriteRequest, signal) => {
       const request = await withBulkData(deps, message, signal);
-      checkWriteRequest(request);
+      checkWriteRequest(request, request !== message);
       return deps.replicator.onWrite(request, signal);
     }),
     update: measured('Update', async (message: UpdateRequest, signal) => {
       const request = await withBulkData(deps, message, signal);
-      checkUpdateRequest(request);
+      checkUpdateRequest(request, request !== message);
       if (request.sync === true) return requireResync(deps).onSyncUpdate(request, signal);
       return deps.replicator.onUpdate(request, signal);
     }),
@@ -148,7 +148,10 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
   });
 }
 
-/** The message with its bytes in `data`, taken from the bulk frame it names if it names one. */
+/**
+ * The message with its bytes in `data`, taken from the bulk frame it names if it names one (a new
+ * object, whose bytes the transport already checked against `data_crc32c`).
+ */
 function withBulkData<T extends WriteRequest | UpdateRequest>(deps: StorageServiceDeps, message: T, signal: AbortSignal): Promise<T> {
   if (message.bulk === undefined) return Promise.resolve(message);
   return requireBulk(deps).withData(message, signal);

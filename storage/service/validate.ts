@@ -49,7 +49,11 @@ interface UpdateFields {
   chunkSizeBytes: number;
 }
 
-function checkUpdateFields(request: UpdateFields, allowed: readonly UpdateType[]): void {
+/**
+ * `dataCrcVerified`: the bytes came from a bulk frame the transport already checked against
+ * `data_crc32c` (common/bulk `expectCrc32c`), so they are not checksummed a second time.
+ */
+function checkUpdateFields(request: UpdateFields, allowed: readonly UpdateType[], dataCrcVerified: boolean): void {
   if (!allowed.includes(request.type)) {
     throw invalid(`update type ${UpdateType[request.type] ?? request.type} is not accepted here (use ${allowed.map((t) => UpdateType[t]).join(', ')})`);
   }
@@ -74,7 +78,7 @@ function checkUpdateFields(request: UpdateFields, allowed: readonly UpdateType[]
       if (data.length !== 0) throw invalid('a REMOVE carries no data');
       break;
   }
-  if (crc32c(data) !== request.dataCrc32c >>> 0) {
+  if (!dataCrcVerified && crc32c(data) !== request.dataCrc32c >>> 0) {
     throw new SpindleError(
       ErrorCode.CHECKSUM_MISMATCH,
       `data of ${data.length} bytes has CRC32C ${crc32c(data)} but the request says ${request.dataCrc32c}; the bytes were damaged on the way, resend`,
@@ -83,10 +87,10 @@ function checkUpdateFields(request: UpdateFields, allowed: readonly UpdateType[]
 }
 
 /** A client write: WRITE, TRUNCATE or REMOVE of one chunk. Returns the chunk address. */
-export function checkWriteRequest(request: WriteRequest): ChunkAddress {
+export function checkWriteRequest(request: WriteRequest, dataCrcVerified = false): ChunkAddress {
   checkChainId(request.chainId);
   const chunk = checkChunkAddress(request.chunk);
-  checkUpdateFields(request, [UpdateType.WRITE, UpdateType.TRUNCATE, UpdateType.REMOVE]);
+  checkUpdateFields(request, [UpdateType.WRITE, UpdateType.TRUNCATE, UpdateType.REMOVE], dataCrcVerified);
   checkInteger(request.channelId, 'channel_id', 0xffff_ffff);
   if (request.channelId !== 0) {
     if (!request.tag?.clientId) throw invalid('a write on a channel needs tag.client_id');
@@ -96,10 +100,10 @@ export function checkWriteRequest(request: WriteRequest): ChunkAddress {
   return chunk;
 }
 
-export function checkUpdateRequest(request: UpdateRequest): ChunkAddress {
+export function checkUpdateRequest(request: UpdateRequest, dataCrcVerified = false): ChunkAddress {
   checkChainId(request.chainId);
   const chunk = checkChunkAddress(request.chunk);
-  checkUpdateFields(request, [UpdateType.WRITE, UpdateType.REPLACE, UpdateType.TRUNCATE, UpdateType.REMOVE]);
+  checkUpdateFields(request, [UpdateType.WRITE, UpdateType.REPLACE, UpdateType.TRUNCATE, UpdateType.REMOVE], dataCrcVerified);
   checkInteger(request.updateVersion, 'update_version', Number.MAX_SAFE_INTEGER, 1);
   return chunk;
 }
