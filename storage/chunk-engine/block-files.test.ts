@@ -61,6 +61,25 @@ describe.each(blockIoBackendsUnderTest())('$kind block I/O', ({ kind, skip }) =>
       expect((await files.read(neighbour, 0, 4096)).every((b) => b === 0)).toBe(true);
     });
 
+    it('reads unaligned ranges of any size inside a block, and zeros past what was written', async () => {
+      const block = { classLog2: 20, blockNo: 1 };
+      const data = pattern(700_000, 4);
+      await files.write(block, 0, data);
+      await files.sync(block);
+      for (const [offset, length] of [[12_345, 500_000], [4096, 65_536], [1, 3], [699_990, 10], [65_535, 70_000]] as const) {
+        expect(Buffer.compare(await files.read(block, offset, length), data.subarray(offset, offset + length))).toBe(0);
+      }
+      // Straddling the end of what was written: the rest reads as zeros (large and small reads).
+      const across = await files.read(block, 600_000, 200_000);
+      expect(Buffer.compare(across.subarray(0, 100_000), data.subarray(600_000))).toBe(0);
+      expect(across.subarray(100_000).every((b) => b === 0)).toBe(true);
+      const into = Buffer.alloc(300_000, 0xee);
+      expect(await files.read(block, 500_000, 250_000, into)).toBe(into);
+      expect(Buffer.compare(into.subarray(0, 200_000), data.subarray(500_000))).toBe(0);
+      expect(into.subarray(200_000, 250_000).every((b) => b === 0)).toBe(true);
+      expect(into.subarray(250_000).every((b) => b === 0xee)).toBe(true);
+    });
+
     it('runs concurrent writes to different blocks with their own bounce buffers', async () => {
       const blocks = Array.from({ length: 6 }, (_, i) => ({ classLog2: 18, blockNo: i }));
       const datas = blocks.map((_, i) => pattern(200_000 + i * 4_097, 10 + i));

@@ -130,6 +130,35 @@ describe.skipIf(uringSkip !== undefined)('io_uring addon error paths', () => {
     expectNothingInFlight(addon);
   });
 
+  it('works in a worker thread (its own ring) and the worker exits cleanly with its ring', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const { URING_ADDON_PATH } = await import('./uring-block-io.js');
+    const source = `
+      const { createRequire } = require('node:module');
+      const fs = require('node:fs');
+      const { parentPort, workerData } = require('node:worker_threads');
+      const addon = createRequire(workerData.addon)(workerData.addon);
+      addon.setup(8);
+      const fd = fs.openSync(workerData.path, 'w+');
+      const done = addon.write(fd, Buffer.from('from a worker'), 0);
+      addon.flush();
+      done.then((n) => { fs.closeSync(fd); parentPort.postMessage(n); });
+    `;
+    const worker = new Worker(source, { eval: true, workerData: { addon: URING_ADDON_PATH, path: join(dir, 'worker') } });
+    const written = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(written).toBe(13);
+    expect(await new Promise((resolve) => worker.once('exit', resolve))).toBe(0);
+    // The main thread's ring is unaffected.
+    const addon = loadUringAddon();
+    const fh = await openFile('worker', constants.O_RDONLY);
+    const back = Buffer.alloc(13);
+    expect(await run(addon, () => addon.read(fh.fd, back, 0))).toBe(13);
+    expect(back.toString()).toBe('from a worker');
+  });
+
   it('allocAligned gives page-aligned memory and refuses bad lengths', () => {
     const addon = loadUringAddon();
     const ab = addon.allocAligned(10_000);
