@@ -159,6 +159,36 @@ describe.skipIf(uringSkip !== undefined)('io_uring addon error paths', () => {
     expect(back.toString()).toBe('from a worker');
   });
 
+  it('a worker terminated with operations in flight ends without harm to the process', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const { URING_ADDON_PATH } = await import('./uring-block-io.js');
+    const path = join(dir, 'busy');
+    const fh = await openFile('busy', constants.O_RDWR);
+    await fh.write(Buffer.alloc(8 << 20, 0x61), 0, 8 << 20, 0);
+    const source = `
+      const { createRequire } = require('node:module');
+      const fs = require('node:fs');
+      const { parentPort, workerData } = require('node:worker_threads');
+      const addon = createRequire(workerData.addon)(workerData.addon);
+      addon.setup(64);
+      const fd = fs.openSync(workerData.path, fs.constants.O_RDWR | fs.constants.O_DIRECT);
+      for (let i = 0; i < 32; i++) addon.read(fd, new Uint8Array(addon.allocAligned(1 << 20)), (i % 8) << 20);
+      addon.flush();
+      parentPort.postMessage('submitted');
+    `;
+    const worker = new Worker(source, { eval: true, workerData: { addon: URING_ADDON_PATH, path } });
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    // The process (and its own ring) carries on.
+    const addon = loadUringAddon();
+    const back = Buffer.alloc(16);
+    expect(await run(addon, () => addon.read(fh.fd, back, 0))).toBe(16);
+    expect(back.toString()).toBe('a'.repeat(16));
+  });
+
   it('allocAligned gives page-aligned memory and refuses bad lengths', () => {
     const addon = loadUringAddon();
     const ab = addon.allocAligned(10_000);

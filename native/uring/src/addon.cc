@@ -45,6 +45,8 @@ constexpr uint32_t IO_SIZE_MAX_BYTES = 1u << 30;
 constexpr unsigned RING_ENTRIES_DEFAULT = 128;
 constexpr unsigned RING_ENTRIES_MAX = 4096;
 constexpr double POSITION_MAX = 9007199254740991.0;  // 2^53 - 1
+/** How long an ending environment waits for its operations in flight (each wait; disk latency). */
+constexpr long EXIT_DRAIN_TIMEOUT_S = 5;
 
 enum Kind { KIND_READ = 1, KIND_WRITE = 2, KIND_DATASYNC = 3 };
 
@@ -246,7 +248,21 @@ void closeRing(State* s) {
     s->poll = nullptr;
   }
   if (s->ringReady) {
-    // Closing the ring cancels what is still in flight; their promises are gone with the env.
+    // The environment is going away (a worker ends) and V8 will free the buffers of operations
+    // still in flight: wait (bounded) until the kernel is done with them before closing the ring.
+    // Their promises and buffer references go with the environment.
+    submitQueued(s);
+    __kernel_timespec timeout{};
+    timeout.tv_sec = EXIT_DRAIN_TIMEOUT_S;
+    while (s->inflight > 0) {
+      io_uring_cqe* cqe = nullptr;
+      int r = io_uring_wait_cqe_timeout(&s->ring, &cqe, &timeout);
+      if (r == -EINTR) continue;
+      if (r < 0 || cqe == nullptr) break;
+      delete static_cast<Op*>(io_uring_cqe_get_data(cqe));
+      io_uring_cqe_seen(&s->ring, cqe);
+      s->inflight--;
+    }
     io_uring_queue_exit(&s->ring);
     s->ringReady = false;
   }
