@@ -3,6 +3,7 @@
 // `mutate` (read-write, with idempotency, inode id reservation and post-commit actions).
 import type { Clock, Rng } from '../../common/clock.js';
 import type { MetaConfig } from '../../common/config.js';
+import { SpindleError, assert } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { MessageFns, RequestTag } from '../../proto/index.js';
 import type { ClusterView } from '../cluster-view.js';
@@ -55,6 +56,27 @@ export interface MutationSpec<Res> {
    */
   partial?: () => boolean;
 }
+
+/** One mutation of a group (NamespaceContext.mutateGroup). */
+export interface GroupMember<Res> {
+  tag: RequestTag | undefined;
+  requestBytes: Uint8Array;
+  /** Must throw only before writing anything (its failure leaves the group's other writes alone). */
+  body: (mt: MetaTxn, ids: IdLease) => Promise<Res>;
+  /** The directory it changes (path.ts directoryKey), for the write lanes. */
+  lanesKey: string;
+}
+
+export interface GroupSpec<Res> {
+  method: string;
+  response: MessageFns<Res>;
+  /** Inode ids each member may create. */
+  idsPerMember: number;
+  signal?: AbortSignal;
+}
+
+/** What one member of a group got: its response, or the error it would have got alone. */
+export type MemberOutcome<Res> = { ok: true; response: Res } | { ok: false; error: SpindleError };
 
 type Outcome<Res> =
   | { kind: 'replay'; bytes: Uint8Array }
@@ -165,7 +187,92 @@ export class NamespaceContext {
     }
   }
 
-  private successRecord<Res>(spec: MutationSpec<Res>, digest: Uint8Array, response: Res, nowUs: number) {
+  /**
+   * Runs several mutations of one kind as one transaction (one commit, one fsync, one decode of
+   * the directories they share), each with its own outcome and its own idempotency record — as
+   * if they had run one after another. A member that fails changes nothing (its body throws
+   * before writing); a member whose tag was seen before gets its stored result; final errors are
+   * recorded in the same transaction (it commits anyway). Members must have no post-commit work.
+   */
+  async mutateGroup<Res>(spec: GroupSpec<Res>, members: ReadonlyArray<GroupMember<Res>>): Promise<Array<MemberOutcome<Res>>> {
+    const outcomes: Array<MemberOutcome<Res> | undefined> = new Array(members.length);
+    const live: Array<{ index: number; tag: IdempotencyTag | undefined; digest: Uint8Array; member: GroupMember<Res> }> = [];
+    members.forEach((member, index) => {
+      try {
+        const tag = tagOf(member.tag);
+        live.push({ index, tag, digest: tag === undefined ? new Uint8Array() : requestDigest(member.requestBytes), member });
+      } catch (err) {
+        if (!(err instanceof SpindleError)) throw err;
+        outcomes[index] = { ok: false, error: err };
+      }
+    });
+    let idsNeeded = live.length * spec.idsPerMember;
+    while (live.length > 0) {
+      const lease = await this.ids.reserve(idsNeeded);
+      let fnThrew = false;
+      const release = await this.lanes.acquire(live.map((item) => item.member.lanesKey));
+      let results: Array<MemberOutcome<Res>>;
+      try {
+        results = await this.deps.kv.transaction(
+          async (txn): Promise<Array<MemberOutcome<Res>>> => {
+            lease.reset();
+            fnThrew = true;
+            const mt = new MetaTxn(txn, this.deps.clock.nowUs());
+            const attempt: Array<MemberOutcome<Res>> = [];
+            for (const { tag, digest, member } of live) {
+              if (tag !== undefined) {
+                const record = await readRecord(txn, tag);
+                if (record !== undefined) {
+                  try {
+                    attempt.push({ ok: true, response: spec.response.decode(replay(record, spec.method, digest, tag)) });
+                  } catch (err) {
+                    if (!(err instanceof SpindleError)) throw err;
+                    attempt.push({ ok: false, error: err });
+                  }
+                  continue;
+                }
+              }
+              try {
+                const response = await member.body(mt, lease);
+                attempt.push({ ok: true, response });
+                if (tag !== undefined) writeRecord(txn, tag, this.successRecord(spec, digest, response, mt.nowUs));
+              } catch (err) {
+                if (!(err instanceof SpindleError)) throw err;
+                attempt.push({ ok: false, error: err });
+                if (tag !== undefined && isRecordableError(err)) {
+                  writeRecord(txn, tag, { method: spec.method, digest, createdAtUs: mt.nowUs, error: { code: err.errorCode, message: err.message } });
+                }
+              }
+            }
+            await mt.flush(this.deps.rng);
+            assert(mt.afterCommitList.length === 0, 'a grouped mutation registered post-commit work');
+            fnThrew = false;
+            return attempt;
+          },
+          { signal: spec.signal, onCommitted: release },
+        );
+      } catch (err) {
+        release();
+        // As in mutate(): ids go back only when the transaction certainly did not commit.
+        if (fnThrew) lease.releaseAll();
+        if (err instanceof IdsExhausted) {
+          idsNeeded = Math.max(1, idsNeeded * 2);
+          continue;
+        }
+        throw err;
+      }
+      release();
+      lease.releaseUnused();
+      live.forEach((item, i) => (outcomes[item.index] = results[i]));
+      break;
+    }
+    return outcomes.map((outcome) => {
+      assert(outcome !== undefined, 'a group member without an outcome');
+      return outcome;
+    });
+  }
+
+  private successRecord<Res>(spec: { method: string; response: MessageFns<Res> }, digest: Uint8Array, response: Res, nowUs: number) {
     return { method: spec.method, digest, createdAtUs: nowUs, response: spec.response.encode(response).finish() };
   }
 

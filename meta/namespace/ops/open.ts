@@ -6,50 +6,61 @@
 // O_EXCL, where an existing symlink is EEXIST as in POSIX. Opening a directory is allowed
 // read-only; with O_CREAT or O_TRUNC it is EISDIR.
 import { ErrorCode, SpindleError, assert } from '../../../common/errors.js';
-import { InodeType, OpenRequest, OpenResponse } from '../../../proto/index.js';
+import { InodeType, OpenRequest, OpenResponse, type PathAt } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
+import type { IdLease } from '../inode-ids.js';
+import type { MetaTxn } from '../store.js';
 import { describePath, directoryKey, resolvePath } from '../path.js';
 import { requireMode, requirePathAt } from '../validate.js';
 import { addEntry, newFileInode, snapshot, truncateFile } from './helpers.js';
 
 const METHOD = 'Open';
+/** The method name of Open's idempotency records (BatchOpen items are Opens). */
+export const OPEN_METHOD = METHOD;
 
 export async function open(ctx: NamespaceContext, request: OpenRequest, signal?: AbortSignal): Promise<OpenResponse> {
   const at = requirePathAt(request.at, METHOD);
   requireMode(request.mode, METHOD);
-  const exclusive = request.create && request.exclusive;
   return ctx.mutate(
     { method: METHOD, tag: request.tag, requestBytes: OpenRequest.encode(request).finish(), response: OpenResponse, ids: request.create ? 1 : 0, lanes: request.create ? [directoryKey(at)] : undefined, signal },
-    async (mt, ids) => {
-      const resolved = await resolvePath(mt, at, { followLast: !exclusive });
-      const existing = resolved.inode;
-      if (existing !== undefined) {
-        if (exclusive) throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(at)} already exists`);
-        if (existing.type === InodeType.DIRECTORY) {
-          if (request.create || request.truncate) {
-            throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: ${describePath(at)} is a directory`);
-          }
-          return { inode: snapshot(existing), created: false };
-        }
-        if (resolved.trailingSlash) {
-          throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} ends with '/' but is not a directory`);
-        }
-        assert(existing.type === InodeType.FILE, 'open resolved a symlink while following symlinks');
-        if (request.truncate) truncateFile(ctx, mt, existing, 0);
-        return { inode: snapshot(existing), created: false };
-      }
-      if (!request.create) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);
-      if (resolved.trailingSlash) {
-        throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: cannot create a regular file named with a trailing '/'`);
-      }
-      const parent = resolved.parent;
-      const name = resolved.name;
-      assert(parent !== undefined && name !== undefined, 'a missing entry always has a parent and a name');
-      const layout = ctx.chains.fileLayout(parent.layout);
-      const file = newFileInode(ids.take(), request, layout, mt.nowUs);
-      mt.createInode(file);
-      addEntry(mt, parent, name, file);
-      return { inode: snapshot(file), created: true };
-    },
+    (mt, ids) => openInTxn(ctx, request, at, mt, ids),
   );
+}
+
+/**
+ * The body of an open inside a transaction (`at` validated). For an exclusive create every error
+ * is thrown before anything is written, so a batch may run several of them in one transaction
+ * (ops/batch-open.ts): a failed one leaves the others' writes alone.
+ */
+export async function openInTxn(ctx: NamespaceContext, request: OpenRequest, at: PathAt, mt: MetaTxn, ids: IdLease): Promise<OpenResponse> {
+  const exclusive = request.create && request.exclusive;
+  const resolved = await resolvePath(mt, at, { followLast: !exclusive });
+  const existing = resolved.inode;
+  if (existing !== undefined) {
+    if (exclusive) throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(at)} already exists`);
+    if (existing.type === InodeType.DIRECTORY) {
+      if (request.create || request.truncate) {
+        throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: ${describePath(at)} is a directory`);
+      }
+      return { inode: snapshot(existing), created: false };
+    }
+    if (resolved.trailingSlash) {
+      throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} ends with '/' but is not a directory`);
+    }
+    assert(existing.type === InodeType.FILE, 'open resolved a symlink while following symlinks');
+    if (request.truncate) truncateFile(ctx, mt, existing, 0);
+    return { inode: snapshot(existing), created: false };
+  }
+  if (!request.create) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);
+  if (resolved.trailingSlash) {
+    throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: cannot create a regular file named with a trailing '/'`);
+  }
+  const parent = resolved.parent;
+  const name = resolved.name;
+  assert(parent !== undefined && name !== undefined, 'a missing entry always has a parent and a name');
+  const layout = ctx.chains.fileLayout(parent.layout);
+  const file = newFileInode(ids.take(), request, layout, mt.nowUs);
+  mt.createInode(file);
+  addEntry(mt, parent, name, file);
+  return { inode: snapshot(file), created: true };
 }
