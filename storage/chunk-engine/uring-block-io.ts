@@ -116,43 +116,32 @@ export async function probeUring(dir: string): Promise<{ ok: boolean; reason: st
   }
 }
 
-export class UringBlockIo implements BlockIo {
-  readonly kind = 'uring' as const;
-  readonly addon: UringAddon;
-  private readonly bounces: BouncePool;
+/**
+ * The process-wide side of the ring (one per addon, as the ring is): the in-flight limit shared by
+ * every UringBlockIo (each target has one), FIFO waiters, and the per-microtask flush.
+ */
+class RingScheduler {
   private inflight = 0;
   private readonly waiting: Array<() => void> = [];
   private flushScheduled = false;
 
-  /** Whether reads of at least DIRECT_READ_MIN_BYTES go through O_DIRECT (else all reads are buffered). */
-  readonly directReads: boolean;
-
-  /** Throws (like loadUringAddon) when the addon is unusable. */
-  constructor(addon: UringAddon = loadUringAddon(), options: { directReads?: boolean } = {}) {
-    this.addon = addon;
-    this.directReads = options.directReads ?? URING_DIRECT_READS;
-    this.bounces = new BouncePool((size) => Buffer.from(addon.allocAligned(size)), DIRECT_BOUNCE_POOL_BYTES, 64 * 1024);
-  }
-
-  /** An aligned Buffer of `length` bytes from the addon (contents undefined). */
-  allocAligned(length: number): Buffer {
-    return Buffer.from(this.addon.allocAligned(length));
-  }
+  constructor(private readonly addon: UringAddon) {}
 
   /**
    * Runs one addon operation within the in-flight limit and schedules the batch's flush. A
    * validation error the addon throws becomes a rejection.
    */
   async submit(start: () => Promise<number>): Promise<number> {
-    if (this.inflight >= URING_INFLIGHT_MAX) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.inflight++;
+    if (this.inflight < URING_INFLIGHT_MAX) this.inflight++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve)); // the slot is handed over
     try {
       const done = start();
       this.scheduleFlush();
       return await done;
     } finally {
-      this.inflight--;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.inflight--;
     }
   }
 
@@ -174,6 +163,35 @@ export class UringBlockIo implements BlockIo {
     } catch {
       setTimeout(() => this.flushNow(attempt + 1), Math.min(URING_FLUSH_RETRY_MAX_MS, 2 ** attempt));
     }
+  }
+}
+
+const schedulers = new WeakMap<UringAddon, RingScheduler>();
+
+export class UringBlockIo implements BlockIo {
+  readonly kind = 'uring' as const;
+  readonly addon: UringAddon;
+  /** Whether reads of at least DIRECT_READ_MIN_BYTES go through O_DIRECT (else all reads are buffered). */
+  readonly directReads: boolean;
+  private readonly bounces: BouncePool;
+  private readonly scheduler: RingScheduler;
+
+  /** Throws (like loadUringAddon) when the addon is unusable. */
+  constructor(addon: UringAddon = loadUringAddon(), options: { directReads?: boolean } = {}) {
+    this.addon = addon;
+    this.directReads = options.directReads ?? URING_DIRECT_READS;
+    this.bounces = new BouncePool((size) => Buffer.from(addon.allocAligned(size)), DIRECT_BOUNCE_POOL_BYTES, 64 * 1024);
+    let scheduler = schedulers.get(addon);
+    if (scheduler === undefined) {
+      scheduler = new RingScheduler(addon);
+      schedulers.set(addon, scheduler);
+    }
+    this.scheduler = scheduler;
+  }
+
+  /** Runs one addon operation on the process's ring (in-flight limit, batched submit). */
+  submit(start: () => Promise<number>): Promise<number> {
+    return this.scheduler.submit(start);
   }
 
   async open(path: string, options: { direct: boolean }): Promise<BlockFile> {
