@@ -116,16 +116,23 @@ export async function probeUring(dir: string): Promise<{ ok: boolean; reason: st
   }
 }
 
+/** Bounce buffers come in multiples of this (a 4 MiB block and its 4 KiB-padded tail share sizes). */
+const BOUNCE_STEP_BYTES = 64 * 1024;
+
 /**
  * The process-wide side of the ring (one per addon, as the ring is): the in-flight limit shared by
  * every UringBlockIo (each target has one), FIFO waiters, and the per-microtask flush.
  */
 class RingScheduler {
+  /** Aligned bounce buffers for O_DIRECT reads and writes, shared by every target (bounded in all). */
+  readonly bounces: BouncePool;
   private inflight = 0;
   private readonly waiting: Array<() => void> = [];
   private flushScheduled = false;
 
-  constructor(private readonly addon: UringAddon) {}
+  constructor(private readonly addon: UringAddon) {
+    this.bounces = new BouncePool((size) => Buffer.from(addon.allocAligned(size)), DIRECT_BOUNCE_POOL_BYTES, BOUNCE_STEP_BYTES);
+  }
 
   /**
    * Runs one addon operation within the in-flight limit and schedules the batch's flush. A
@@ -180,13 +187,13 @@ export class UringBlockIo implements BlockIo {
   constructor(addon: UringAddon = loadUringAddon(), options: { directReads?: boolean } = {}) {
     this.addon = addon;
     this.directReads = options.directReads ?? URING_DIRECT_READS;
-    this.bounces = new BouncePool((size) => Buffer.from(addon.allocAligned(size)), DIRECT_BOUNCE_POOL_BYTES, 64 * 1024);
     let scheduler = schedulers.get(addon);
     if (scheduler === undefined) {
       scheduler = new RingScheduler(addon);
       schedulers.set(addon, scheduler);
     }
     this.scheduler = scheduler;
+    this.bounces = scheduler.bounces;
   }
 
   /** Runs one addon operation on the process's ring (in-flight limit, batched submit). */
