@@ -13,7 +13,8 @@
 //
 // Readahead: read() calls that follow each other (each starting where the previous ended, with
 // or without explicit positions) are served from chunk-aligned blocks fetched up to
-// config.readaheadBytes ahead, in parallel over the file's chains (client/readahead.ts). A seek,
+// config.readaheadBytes ahead, in parallel over the file's chains (client/readahead.ts), when the
+// caller has no other read() in flight on this handle (otherwise it reads ahead itself). A seek,
 // a write or truncate through this handle, and close() drop them. readAt() (streams and the
 // mount, which keep their own readahead) never uses it.
 import { CHUNK_SIZE_DEFAULT_BYTES } from '../common/constants.js';
@@ -116,6 +117,8 @@ export class FileHandle {
   private readonly inflight = new Set<Promise<unknown>>();
   /** Sequential readahead of read() (undefined: not readable, a directory, or disabled). */
   private readonly readahead: Readahead | undefined;
+  /** read() calls in flight (readahead serves only a reader that waits for each read). */
+  private readsInFlight = 0;
 
   constructor(context: FileHandleContext, path: string, inode: Inode, flags: ParsedFlags) {
     this.context = context;
@@ -201,9 +204,15 @@ export class FileHandle {
       if (sequential) this.position = at + count; // reserve; corrected below to what was read
       const range = target.subarray(start, start + count);
       // Decided before any await, so reads issued in order are seen in order.
-      const ahead = this.readahead?.read(at, range, this.size);
-      const served = ahead === undefined ? undefined : await ahead;
-      const bytesRead = served ?? (await this.readAt(at, range));
+      const ahead = this.readahead?.read(at, range, this.size, this.readsInFlight);
+      this.readsInFlight++;
+      let bytesRead: number;
+      try {
+        const served = ahead === undefined ? undefined : await ahead;
+        bytesRead = served ?? (await this.readAt(at, range));
+      } finally {
+        this.readsInFlight--;
+      }
       if (sequential && this.position === at + count) this.position = at + bytesRead;
       return { bytesRead, buffer: target };
     });

@@ -84,6 +84,21 @@ describe('Readahead', () => {
     expect(readahead.read(4 * BLOCK, Buffer.alloc(7 * BLOCK), 10 * BLOCK)).toBeUndefined();
   });
 
+  it('stands aside, holding nothing, while the caller keeps other reads in flight', async () => {
+    const { fetches, readahead } = harness(64 * BLOCK);
+    const target = Buffer.alloc(BLOCK);
+    readahead.read(0, target, 64 * BLOCK);
+    await readahead.read(BLOCK, target, 64 * BLOCK);
+    expect(readahead.heldBytes).toBeGreaterThan(0);
+    expect(readahead.read(2 * BLOCK, target, 64 * BLOCK, 3)).toBeUndefined();
+    expect(readahead.heldBytes).toBe(0);
+    const before = fetches.length;
+    expect(readahead.read(3 * BLOCK, target, 64 * BLOCK, 3)).toBeUndefined();
+    expect(fetches).toHaveLength(before);
+    // Still in sequence: alone again, it reads ahead at once.
+    expect(await readahead.read(4 * BLOCK, target, 64 * BLOCK, 0)).toBe(BLOCK);
+  });
+
   it('does nothing with a window of 0', () => {
     const { fetches, readahead } = harness(10 * BLOCK, 0);
     const target = Buffer.alloc(100);

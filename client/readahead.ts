@@ -3,6 +3,10 @@
 // parallel — consecutive chunks live on different chains, so they come from different nodes at
 // once — and later reads are served from them.
 //
+// Only for a reader that waits for each read before the next: one that keeps several reads in
+// flight already fetches ahead by itself, and readahead would only add a copy and memory (measured:
+// 4 MiB reads, 4 in flight, went from 0.29–0.32 to 0.17–0.20 GB/s with it on a loaded machine).
+//
 // Guarantees:
 // - Bounded memory: at most `windowBytes` of blocks ahead of the newest read, plus the blocks
 //   reads in flight still copy from. Blocks behind the reader are dropped as it moves on.
@@ -61,7 +65,7 @@ export class Readahead {
    * is sequential and the range lies before `limit` (the length the handle knows); starts the
    * blocks ahead. Resolves to the bytes read, or undefined when the caller must read itself.
    */
-  read(position: number, target: Uint8Array, limit: number): Promise<number | undefined> | undefined {
+  read(position: number, target: Uint8Array, limit: number, otherReadsInFlight = 0): Promise<number | undefined> | undefined {
     const { windowBytes, blockBytes } = this.options;
     const end = position + target.length;
     const sequential = position === this.lastEnd;
@@ -72,6 +76,11 @@ export class Readahead {
       return undefined;
     }
     this.streak++;
+    if (otherReadsInFlight > 0) {
+      // The caller keeps reads in flight itself: stand aside (and hold nothing).
+      this.drop();
+      return undefined;
+    }
     if (windowBytes <= 0 || this.streak < (this.options.streakMin ?? 2) || end > limit || target.length === 0) return undefined;
     // Blocks behind the reader are no longer needed (reads in flight keep their own references).
     const first = Math.floor(position / blockBytes) * blockBytes;
