@@ -48,6 +48,18 @@ class FakeMgmt {
 }
 
 describe('RoutingCache', () => {
+  it("carries each node's bulk address to its targets (none when the node announces none)", async () => {
+    const mgmt = new FakeMgmt();
+    const info = routing(3);
+    info.nodes[0]!.bulkAddress = '127.0.0.1:9001';
+    info.nodes[1]!.bulkAddress = '';
+    mgmt.info = info;
+    const cache = new RoutingCache({ fetch: mgmt.fetch, refreshIntervalMs: 0 });
+    await cache.refresh();
+    expect(cache.servingTargets(1).map((t) => [t.nodeId, t.bulkAddress])).toEqual([[1, '127.0.0.1:9001'], [2, undefined], [3, undefined]]);
+    cache.close();
+  });
+
   it('coalesces concurrent refreshes into one fetch', async () => {
     const mgmt = new FakeMgmt();
     mgmt.info = routing(5);
