@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crc32c, crc32cOf } from './crc32c.js';
+import { crc32c, crc32cCombine, crc32cOf } from './crc32c.js';
 
 describe('crc32c', () => {
   it('matches the standard check value and RFC 3720 vectors', () => {
@@ -35,5 +35,20 @@ describe('crc32c', () => {
     const before = crc32c(data);
     data[1234]! ^= 0x10;
     expect(crc32c(data)).not.toBe(before);
+  });
+
+  it('combines the CRCs of two pieces into the CRC of both, without the bytes', () => {
+    let seed = 7;
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24)));
+    for (const [lengthA, lengthB] of [[0, 5], [5, 0], [1, 1], [100, 65_536], [65_536, 65_536], [3, 4 * 2 ** 20], [4 * 2 ** 20, 12_345]] as const) {
+      const a = bytes(lengthA);
+      const b = bytes(lengthB);
+      expect(crc32cCombine(crc32c(a), crc32c(b), lengthB), `${lengthA} + ${lengthB}`).toBe(crc32c(Buffer.concat([a, b])));
+    }
+    // Many segments folded left to right, as chunk reads do.
+    const segments = Array.from({ length: 9 }, (_, i) => bytes(i === 8 ? 1_000 : 65_536));
+    const folded = segments.reduce((crc, segment) => crc32cCombine(crc, crc32c(segment), segment.length), 0);
+    expect(folded).toBe(crc32c(Buffer.concat(segments)));
+    expect(() => crc32cCombine(1, 2, -1)).toThrow(/not a non-negative integer/);
   });
 });

@@ -12,6 +12,7 @@ import { ErrorCode, SpindleError } from '../common/errors.js';
 import type { BulkSessionPool } from '../common/bulk/session-pool.js';
 import type { BulkChannel, BulkListener } from '../common/bulk/transport.js';
 import type { StorageMetrics } from './metrics.js';
+import type { BatchReadResponseWithCrcs } from './read-operator.js';
 import type { BatchReadRequest, BatchReadResponse, BulkRef } from '../proto/index.js';
 
 /** Below this many bytes an update travels inside its gRPC message (a frame costs more). */
@@ -80,7 +81,7 @@ export class StorageBulk {
    * ReadIO names and leaves `data` empty with `bulk_length` set. A result whose frame could not be
    * sent gets that error as its status (the other results stand).
    */
-  async sendReadResults(request: BatchReadRequest, response: BatchReadResponse): Promise<BatchReadResponse> {
+  async sendReadResults(request: BatchReadRequest, response: BatchReadResponseWithCrcs): Promise<BatchReadResponse> {
     const sessionId = request.bulkSessionId;
     if (sessionId === undefined || sessionId === '') return response;
     const channel = await this.sessionOf(sessionId);
@@ -90,7 +91,7 @@ export class StorageBulk {
         const io = request.ios[i]!;
         const data = result.data;
         try {
-          await channel.send(io.bulkRequestId ?? 0, data);
+          await channel.send(io.bulkRequestId ?? 0, data, response.dataCrc32cs[i]);
           result.bulkLength = data.length;
           result.data = EMPTY;
           this.options.metrics?.bulkBytes.inc({ direction: 'out' }, data.length);

@@ -20,6 +20,11 @@ import type { StorageMetrics } from './metrics.js';
 import type { ChainView } from './routing-view.js';
 import { checkReadIO } from './service/validate.js';
 
+/** A BatchRead answer plus the CRC32C of each OK result's bytes (for bulk frames; not on the wire). */
+export interface BatchReadResponseWithCrcs extends BatchReadResponse {
+  dataCrc32cs: Array<number | undefined>;
+}
+
 export interface ReadOperatorDeps {
   resolver: ChainResolver;
   metrics?: StorageMetrics;
@@ -28,22 +33,25 @@ export interface ReadOperatorDeps {
 export class ReadOperator {
   constructor(private readonly deps: ReadOperatorDeps) {}
 
-  async onBatchRead(request: BatchReadRequest): Promise<BatchReadResponse> {
-    const results = await Promise.all(request.ios.map((io) => this.readOne(io)));
-    return { results };
+  async onBatchRead(request: BatchReadRequest): Promise<BatchReadResponseWithCrcs> {
+    const read = await Promise.all(request.ios.map((io) => this.readOne(io)));
+    return { results: read.map((r) => r.result), dataCrc32cs: read.map((r) => r.dataCrc32c) };
   }
 
-  private async readOne(io: ReadIO): Promise<ReadResult> {
+  private async readOne(io: ReadIO): Promise<{ result: ReadResult; dataCrc32c: number | undefined }> {
     try {
       const chunk = checkReadIO(io);
       const { view, target } = await this.deps.resolver.resolve(io.chainId, io.chainVersion);
       requireServing(view);
       const read = await target.engine.read(chunk.ino, chunk.index, io.offset, io.length);
       this.deps.metrics?.bytesRead.inc(read.data.length);
-      return { status: { code: ErrorCode.OK, message: '' }, data: read.data, chunkLength: read.chunkLength, commitVersion: read.commitVersion };
+      return {
+        result: { status: { code: ErrorCode.OK, message: '' }, data: read.data, chunkLength: read.chunkLength, commitVersion: read.commitVersion },
+        dataCrc32c: read.dataCrc32c,
+      };
     } catch (err) {
       const error = asSpindleError(err);
-      return { status: { code: error.errorCode, message: error.message }, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 };
+      return { result: { status: { code: error.errorCode, message: error.message }, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 }, dataCrc32c: undefined };
     }
   }
 

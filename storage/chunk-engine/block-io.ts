@@ -25,9 +25,11 @@ export const BLOCK_IO_ENV = 'SPINDLE_BLOCK_IO';
 export const BLOCK_IO_PREFERRED: BlockIoKind = 'uring';
 /**
  * Whether the uring backend reads large ranges with O_DIRECT (true) or through the page cache like
- * the fs backend (false); docs/performance.md has the measurement.
+ * the fs backend (false). Through the page cache: data read again (every epoch of a training run,
+ * a warm server) comes from memory at 3–4.6 GB/s instead of the device's ~0.3–0.7 GB/s (cold reads
+ * cost more CPU that way); docs/performance.md "Storage I/O backend" has both measurements.
  */
-export const URING_DIRECT_READS = true;
+export const URING_DIRECT_READS = false;
 /** Reads of at least this many bytes (after widening to the alignment) go through O_DIRECT (uring). */
 export const DIRECT_READ_MIN_BYTES = 64 * 1024;
 /** Submission queue entries of the process's ring (the completion queue is twice as large). */

@@ -139,6 +139,16 @@ describe.each(blockIoBackendsUnderTest())('ChunkEngine with $kind block I/O', ({
       expect(engine.chunkCount()).toBe(1);
     });
 
+    it('gives every read the CRC32C of the bytes it returns (whole segments combined, edges computed)', async () => {
+      const data = bytes(300 * KiB + 123, 2);
+      await write(8, 0, 0, data);
+      // Whole chunk; segment-aligned ranges; unaligned starts and ends; one inside a segment; the tail.
+      for (const [offset, length] of [[0, 1 << 20], [64 * KiB, 128 * KiB], [1, 200 * KiB], [10 * KiB, 4 * KiB], [256 * KiB, 1 << 20], [300 * KiB, 123], [70 * KiB, 0]]) {
+        const read = await engine.read(8, 0, offset!, length!);
+        expect(read.dataCrc32c, `range ${offset}+${length}`).toBe(crc32c(read.data));
+      }
+    });
+
     it('a missing chunk is CHUNK_NOT_FOUND', async () => {
       await expectCode(engine.read(1, 1, 0, 10), ErrorCode.CHUNK_NOT_FOUND);
     });

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { createLogger, type Logger } from '../../common/logger.js';
-import { crc32c } from '../../common/crc32c.js';
+import { crc32c, crc32cCombine } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError, assert } from '../../common/errors.js';
 import { UpdateType } from '../../proto/index.js';
 import { BLOCK_SIZE_MAX_BYTES, CRC_SEGMENT_BYTES } from '../constants.js';
@@ -120,6 +120,8 @@ interface PendingUpdate extends PendingResult {
 
 export interface ReadResultData {
   data: Buffer;
+  /** CRC32C of `data` (from the verified segment CRCs; the bulk path sends it as the frame's). */
+  dataCrc32c: number;
   /** Committed length of the whole chunk. */
   chunkLength: number;
   commitVersion: number;
@@ -129,6 +131,27 @@ const NO_BLOCK: BlockLocation = { classLog2: 0, blockNo: 0 };
 
 function hasBlock(location: BlockLocation): boolean {
   return location.classLog2 !== 0;
+}
+
+/**
+ * CRC32C of committed bytes [offset, end) of a chunk, `bytes` holding [readStart, …): whole
+ * segments from their (verified) stored CRCs, combined without touching the bytes; partial
+ * segments at either edge computed from the bytes.
+ */
+function rangeCrc32c(meta: CommittedChunkMeta, bytes: Buffer, readStart: number, offset: number, end: number): number {
+  let crc = 0;
+  for (let at = offset; at < end; ) {
+    const segment = Math.floor(at / CRC_SEGMENT_BYTES);
+    const segmentStart = segment * CRC_SEGMENT_BYTES;
+    const segmentEnd = Math.min(meta.length, segmentStart + CRC_SEGMENT_BYTES);
+    const pieceEnd = Math.min(end, segmentEnd);
+    crc =
+      at === segmentStart && pieceEnd === segmentEnd
+        ? crc32cCombine(crc, meta.segmentCrcs[segment]!, segmentEnd - segmentStart)
+        : crc32c(bytes.subarray(at - readStart, pieceEnd - readStart), crc);
+    at = pieceEnd;
+  }
+  return crc;
 }
 
 function segmentCrcsOf(content: Uint8Array): Uint32Array {
@@ -243,7 +266,7 @@ export class ChunkEngine {
     const meta = this.committed(ino, index);
     if (meta === undefined) throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, `chunk ${ino}:${index} does not exist`);
     const end = Math.min(meta.length, offset + length);
-    if (offset >= end) return { data: Buffer.alloc(0), chunkLength: meta.length, commitVersion: meta.commitVersion };
+    if (offset >= end) return { data: Buffer.alloc(0), dataCrc32c: 0, chunkLength: meta.length, commitVersion: meta.commitVersion };
     // Hold the block (synchronously, right after reading the metadata) so a concurrent commit cannot reuse it.
     this.allocator.retain(meta.block);
     try {
@@ -260,7 +283,12 @@ export class ChunkEngine {
           );
         }
       }
-      return { data: bytes.subarray(offset - readStart, end - readStart), chunkLength: meta.length, commitVersion: meta.commitVersion };
+      return {
+        data: bytes.subarray(offset - readStart, end - readStart),
+        dataCrc32c: rangeCrc32c(meta, bytes, readStart, offset, end),
+        chunkLength: meta.length,
+        commitVersion: meta.commitVersion,
+      };
     } finally {
       this.allocator.release(meta.block);
     }

@@ -156,7 +156,7 @@ export class SimChunkEngine implements EngineSurface {
     await this.diskOp();
     const end = Math.min(source.content.length, offset + length);
     const data = offset >= end ? Buffer.alloc(0) : Buffer.from(source.content.subarray(offset, end));
-    return { data, chunkLength: source.content.length, commitVersion: source.version };
+    return { data, dataCrc32c: crc32c(data), chunkLength: source.content.length, commitVersion: source.version };
   }
 
   async readLatest(ino: number, index: number): Promise<Buffer | undefined> {
