@@ -9,6 +9,8 @@ export interface TargetStats {
   usedBytes: number;
   allocatedBytes: number;
   chunks: number;
+  /** Block I/O backend of the target's chunk engine ('uring' or 'fs'). */
+  blockIo: string;
   /** 1 serving, 2 syncing, 3 waiting, 4 lastsrv, 5 offline, 0 unknown (PublicTargetState). */
   publicState: number;
 }
@@ -111,6 +113,16 @@ export class StorageMetrics {
     perTarget('spindle_storage_target_used_bytes', 'Committed chunk bytes on a target', (s) => s.usedBytes);
     perTarget('spindle_storage_target_allocated_bytes', 'Bytes of data blocks in use on a target', (s) => s.allocatedBytes);
     perTarget('spindle_storage_target_chunks', 'Committed chunks on a target', (s) => s.chunks);
+    new Gauge({
+      name: 'spindle_storage_target_block_io',
+      help: 'Block I/O backend of a target (1 for the backend in use: uring or fs)',
+      labelNames: ['target', 'backend'],
+      registers,
+      collect() {
+        this.reset();
+        for (const stats of targetStats()) this.set({ target: String(stats.targetId), backend: stats.blockIo }, 1);
+      },
+    });
     perTarget('spindle_storage_target_state', 'Public state of a target (1 serving, 2 syncing, 3 waiting, 4 lastsrv, 5 offline)', (s) => s.publicState);
   }
 }

@@ -185,6 +185,7 @@ describe('storage command line', () => {
       expect(ready.metrics).toMatch(/^127\.0\.0\.1:\d+$/);
       const metrics = await (await fetch(`http://${ready.metrics}/metrics`)).text();
       expect(metrics).toMatch(/spindle_storage_routing_version/);
+      expect(metrics).toMatch(/spindle_storage_target_block_io\{target="1000",backend="(uring|fs)"\} 1/);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(stdout.trim().split('\n')).toHaveLength(1);

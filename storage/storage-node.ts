@@ -131,7 +131,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
   try {
     const targets: StorageTarget[] = [];
     for (const [index, dir] of dirs.entries()) {
-      const target = await StorageTarget.open(index, dir, { fsync: config.fsync, nodeId });
+      const target = await StorageTarget.open(index, dir, { fsync: config.fsync, nodeId, logger: baseLogger.child({ component: 'storage.block-io' }) });
       targets.push(target);
       cleanups.push(() => target.close());
     }
@@ -160,6 +160,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
         usedBytes: t.engine.usedBytes(),
         allocatedBytes: t.engine.allocatedBytes(),
         chunks: t.engine.chunkCount(),
+        blockIo: t.engine.blockIo.kind,
         publicState: routing.target(t.targetId)?.publicState ?? PublicTargetState.PUBLIC_TARGET_STATE_INVALID,
       })),
     );

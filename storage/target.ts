@@ -4,6 +4,7 @@ import { statfs } from 'node:fs/promises';
 import { systemClock } from '../common/clock.js';
 import { TARGETS_PER_NODE_MAX } from '../common/constants.js';
 import { ChannelRecords } from './channel-records.js';
+import type { Logger } from '../common/logger.js';
 import { ChunkEngine } from './chunk-engine/chunk-engine.js';
 import { CAPACITY_REFRESH_MS } from './constants.js';
 
@@ -21,8 +22,8 @@ export class StorageTarget {
     readonly channels: ChannelRecords,
   ) {}
 
-  static async open(localIndex: number, path: string, options: { fsync: boolean; nodeId: number }): Promise<StorageTarget> {
-    const engine = await ChunkEngine.open({ dir: path, fsync: options.fsync });
+  static async open(localIndex: number, path: string, options: { fsync: boolean; nodeId: number; logger?: Logger }): Promise<StorageTarget> {
+    const engine = await ChunkEngine.open({ dir: path, fsync: options.fsync, logger: options.logger });
     let channels: ChannelRecords;
     try {
       channels = await ChannelRecords.open(path, { clock: systemClock, fsync: options.fsync });
