@@ -2,7 +2,7 @@
 // env, one per replica count, stopped at the end of the suite — or the --meta cluster), workers,
 // the progress line, raw-limit probes shared by several suites, and a row builder.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +16,38 @@ import { runTogether, spawnWorker, type BenchWorker } from './workers.js';
 import type { WorkerResult, WorkerTask } from './worker-tasks.js';
 
 export const MiB = 2 ** 20;
+
+/** Reads only the data extents of each file named in argv (SEEK_DATA/SEEK_HOLE), into the page cache. */
+const WARM_SCRIPT = `
+import os, sys
+for path in sys.argv[1:]:
+    fd = os.open(path, os.O_RDONLY)
+    end, at = os.fstat(fd).st_size, 0
+    while at < end:
+        try:
+            at = os.lseek(fd, at, os.SEEK_DATA)
+        except OSError:
+            break
+        hole = os.lseek(fd, at, os.SEEK_HOLE)
+        while at < hole:
+            got = len(os.pread(fd, min(8 << 20, hole - at), at))
+            at = at + got if got else hole
+    os.close(fd)
+`;
+
+/** Block files (`*.dat`) under a cluster's data directory. */
+function blockFilesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (at: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile() && entry.name.endsWith('.dat')) out.push(path);
+    }
+  };
+  walk(dir);
+  return out;
+}
 /** Suites whose Spindle rows move chunk bytes (their rows record the data transport). */
 const DATA_SUITES: ReadonlySet<SuiteName> = new Set(['seq-read', 'seq-write', 'rand-read', 'mount']);
 export const GiB = 2 ** 30;
@@ -79,6 +111,25 @@ export class BenchContext {
       this.clusters.set(replicas, cluster);
     }
     return cluster.meta.ready.addr;
+  }
+
+  /**
+   * Brings the storage nodes' chunk data into the page cache, as a server that has served a
+   * dataset before would have it (storage writes with O_DIRECT, which leaves nothing cached).
+   * Reads the data extents of every block file of the clusters this suite started (holes of the
+   * sparse files are skipped with SEEK_DATA). Returns false with --meta (a cluster not ours).
+   */
+  async warmStorageCaches(): Promise<boolean> {
+    if (this.options.meta !== undefined || this.clusters.size === 0) return false;
+    const files: string[] = [];
+    for (const cluster of this.clusters.values()) files.push(...blockFilesUnder(cluster.dataDir));
+    this.progress.update(`[${this.suite}] warming the storage nodes' page cache (${files.length} block files)`, true);
+    await new Promise<void>((resolvePromise, reject) => {
+      execFile('python3', ['-c', WARM_SCRIPT, ...files], { maxBuffer: 1 << 20 }, (err, _out, stderr) =>
+        err ? reject(new Error(`warming the page cache failed: ${stderr || err.message}`)) : resolvePromise(),
+      );
+    });
+    return true;
   }
 
   /** Spawns a worker whose progress feeds the progress line under `label`. */
