@@ -9,7 +9,7 @@ import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../commo
 import { createNamespaceFixture, fsApi, type NamespaceFixture } from '../meta/namespace/test-fixtures.js';
 import { createMetaServiceImplementation } from '../meta/service/meta-service.js';
 import { InodeType, MetaService, type Inode, type MkdirsRequest, type RequestTag, type StatRequest } from '../proto/index.js';
-import { MetaRpc } from './meta-rpc.js';
+import { Coalescer, MetaRpc } from './meta-rpc.js';
 
 const inode = (ino: number): Inode => ({
   ino,
@@ -242,5 +242,78 @@ describe('MetaRpc coalescing against the real Meta service', () => {
     // Later batches fit: the coalescer learned a smaller size.
     const again = await Promise.all(requests.map((request) => settle(meta.stat(request))));
     expect(again).toEqual(results);
+  });
+});
+
+describe('Coalescer', () => {
+  const fail = (code: ErrorCode) => ({ ok: false as const, error: new SpindleError(code, `item failed with ${ErrorCode[code]}`) });
+
+  it('sends a lone call alone, combines calls made while others are in flight, and bounds batch size and batches in flight', async () => {
+    const sent: Array<number[] | number> = [];
+    let inflight = 0;
+    let inflightMost = 0;
+    const track = async <T>(work: () => T): Promise<T> => {
+      inflight++;
+      inflightMost = Math.max(inflightMost, inflight);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      inflight--;
+      return work();
+    };
+    const coalescer = new Coalescer<number, string>({
+      single: (item) => (sent.push(item), track(() => `r${item}`)),
+      batch: (items) => (sent.push(items), track(() => items.map((item) => ({ ok: true as const, value: `r${item}` })))),
+      itemsMax: 4,
+      inflightMax: 2,
+    });
+    expect(await coalescer.submit(0)).toBe('r0');
+    expect(sent).toEqual([0]);
+    await new Promise((resolve) => setImmediate(resolve)); // idle again
+    const results = await Promise.all(Array.from({ length: 11 }, (_, i) => coalescer.submit(i + 1)));
+    expect(results).toEqual(Array.from({ length: 11 }, (_, i) => `r${i + 1}`));
+    // The first went out at once, the rest in batches of at most 4, never more than 2 RPCs at a time.
+    expect(sent[1]).toBe(1);
+    expect(sent.slice(2).every((batch) => Array.isArray(batch) && batch.length <= 4)).toBe(true);
+    expect(sent.slice(1).flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+    expect(inflightMost).toBe(2);
+  });
+
+  it('gives each item its own error, and re-sends an item that failed with a retryable code alone', async () => {
+    const singles: number[] = [];
+    const coalescer = new Coalescer<number, string>({
+      single: async (item) => (singles.push(item), `alone${item}`),
+      batch: async (items) => items.map((item) => (item === 2 ? fail(ErrorCode.NOT_FOUND) : item === 3 ? fail(ErrorCode.TXN_CONFLICT) : { ok: true as const, value: `r${item}` })),
+    });
+    const outcomes = await Promise.all([0, 1, 2, 3, 4].map((item) => coalescer.submit(item).catch((err: SpindleError) => err.codeName)));
+    // 0 went alone (nothing was in flight); 1..4 rode in one batch, where 3 conflicted and was re-sent alone.
+    expect(outcomes).toEqual(['alone0', 'r1', 'NOT_FOUND', 'alone3', 'r4']);
+    expect(singles).toEqual([0, 3]);
+  });
+
+  it('fails every item of a batch whose RPC failed, and after a refused batch sends its items alone with smaller batches', async () => {
+    let refuse = true;
+    let batches = 0;
+    const coalescer = new Coalescer<number, number>({
+      single: async (item) => item * 10,
+      batch: async (items) => {
+        batches++;
+        if (refuse) throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'too many');
+        return items.map((item) => ({ ok: true as const, value: item }));
+      },
+      itemsMax: 8,
+    });
+    expect(await Promise.all(Array.from({ length: 7 }, (_, i) => coalescer.submit(i)))).toEqual([0, 10, 20, 30, 40, 50, 60]);
+    expect(batches).toBe(1);
+    expect(coalescer.batchItemsMax).toBe(3);
+    refuse = false;
+    const down = new Coalescer<number, number>({
+      single: async () => {
+        throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'down');
+      },
+      batch: async () => {
+        throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'down');
+      },
+    });
+    const failed = await Promise.all([1, 2, 3].map((item) => down.submit(item).catch((err: SpindleError) => err.codeName)));
+    expect(failed).toEqual(['RPC_UNAVAILABLE', 'RPC_UNAVAILABLE', 'RPC_UNAVAILABLE']);
   });
 });
