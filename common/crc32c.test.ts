@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { crc32c, crc32cCombine, crc32cOf } from './crc32c.js';
+import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
+import { crc32c, crc32cCombine, crc32cImplementation, crc32cOf } from './crc32c.js';
 
 describe('crc32c', () => {
   it('matches the standard check value and RFC 3720 vectors', () => {
@@ -50,5 +51,20 @@ describe('crc32c', () => {
     const folded = segments.reduce((crc, segment) => crc32cCombine(crc, crc32c(segment), segment.length), 0);
     expect(folded).toBe(crc32c(Buffer.concat(segments)));
     expect(() => crc32cCombine(1, 2, -1)).toThrow(/not a non-negative integer/);
+  });
+
+  it('agrees with @node-rs/crc32 at every length around the native lanes (8 KiB × 3) and from any initial CRC', () => {
+    // scripts/setup.sh builds the addon; without it (or SSE4.2) both sides are @node-rs and agree trivially.
+    expect(['sse42-3way', 'node-rs']).toContain(crc32cImplementation.name);
+    let seed = 11;
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24)));
+    const data = bytes(3 * 24_576 + 100);
+    for (const length of [0, 1, 7, 8, 63, 64, 65, 8191, 24_575, 24_576, 24_577, 49_152, 49_153, data.length]) {
+      for (const initial of [0, 0xffffffff, 0x12345678]) {
+        expect(crc32c(data.subarray(0, length), initial), `${length} bytes from ${initial}`).toBe(nodeRsCrc32c(data.subarray(0, length), initial) >>> 0);
+      }
+    }
+    // A view that does not start at its buffer's beginning.
+    expect(crc32c(data.subarray(13, 30_013))).toBe(nodeRsCrc32c(data.subarray(13, 30_013)) >>> 0);
   });
 });

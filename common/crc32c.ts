@@ -1,10 +1,59 @@
-// CRC32C (Castagnoli), the checksum of chunks, bulk frames and checkpoint shards. Hardware
-// accelerated through @node-rs/crc32. Incremental: crc32c(b, crc32c(a)) === crc32c(a ‖ b).
-import { crc32c as nativeCrc32c } from '@node-rs/crc32';
+// CRC32C (Castagnoli), the checksum of chunks, bulk frames and checkpoint shards.
+// Incremental: crc32c(b, crc32c(a)) === crc32c(a ‖ b).
+//
+// Two implementations, chosen once at load: the `native/crc32c` addon (SSE4.2, three interleaved
+// streams: ~20 GB/s on this machine; built by scripts/setup.sh) when it is built and the CPU has
+// SSE4.2, else @node-rs/crc32 (~4.7 GB/s here). Every chunk byte is checksummed several times on
+// its way (segment checks on disk, bulk frames), so the difference is a large share of a storage
+// node's and a reader's CPU (docs/performance.md). SPINDLE_CRC32C=node-rs forces the fallback.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
+
+interface Crc32cAddon {
+  supported: boolean;
+  crc32c(data: Uint8Array, initial: number): number;
+}
+
+const ADDON_PATH = fileURLToPath(new URL('../native/crc32c/build/Release/spindle_crc32c.node', import.meta.url));
+
+/** Which implementation this process uses ('sse42-3way' or 'node-rs'), and why (spindle doctor). */
+export const crc32cImplementation: { name: 'sse42-3way' | 'node-rs'; reason: string } = { name: 'node-rs', reason: '' };
+
+function loadAddon(): Crc32cAddon | undefined {
+  if (process.env['SPINDLE_CRC32C'] === 'node-rs') {
+    crc32cImplementation.reason = 'SPINDLE_CRC32C=node-rs';
+    return undefined;
+  }
+  if (!existsSync(ADDON_PATH)) {
+    crc32cImplementation.reason = `the native/crc32c addon is not built (${ADDON_PATH}); run scripts/setup.sh`;
+    return undefined;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as Crc32cAddon;
+    if (!addon.supported) {
+      crc32cImplementation.reason = 'this CPU has no SSE4.2';
+      return undefined;
+    }
+    crc32cImplementation.name = 'sse42-3way';
+    crc32cImplementation.reason = 'native/crc32c addon (SSE4.2, three streams)';
+    return addon;
+  } catch (err) {
+    crc32cImplementation.reason = `the native/crc32c addon failed to load: ${(err as Error).message}`;
+    return undefined;
+  }
+}
+
+const addon = loadAddon();
+
+/** Below this many bytes the fallback's call is as cheap (both are one N-API call). */
+const ADDON_MIN_BYTES = 64;
 
 /** CRC32C of `data`, continuing from `initial` (the CRC of the bytes before it; 0 to start). */
 export function crc32c(data: Uint8Array, initial = 0): number {
-  return nativeCrc32c(data, initial) >>> 0;
+  if (addon !== undefined && data.length >= ADDON_MIN_BYTES) return addon.crc32c(data, initial >>> 0) >>> 0;
+  return nodeRsCrc32c(data as Buffer, initial) >>> 0;
 }
 
 /** CRC32C of several buffers in order, as if they were concatenated. */

@@ -40,7 +40,7 @@ describe('spindle doctor --json', () => {
     const { code, report } = await doctor(['--data-dir', dataDir]);
     expect(report.probeDir).toBe(dataDir);
     const names = report.checks.map((c) => c.name);
-    expect(names).toEqual(['node', 'npm-deps', 'data-dir', 'uring-addon', 'o-direct', 'io-uring', 'block-io', 'fuse-addon', 'dev-fuse', 'fusermount3', 'malloc', 'etcd']);
+    expect(names).toEqual(['node', 'npm-deps', 'data-dir', 'uring-addon', 'o-direct', 'io-uring', 'block-io', 'fuse-addon', 'dev-fuse', 'fusermount3', 'crc32c', 'malloc', 'etcd']);
     for (const c of report.checks) {
       expect(['ok', 'missing', 'warn', 'info']).toContain(c.status);
       expect(typeof c.detail).toBe('string');
@@ -51,6 +51,8 @@ describe('spindle doctor --json', () => {
     expect(byName.get('data-dir')).toMatchObject({ status: 'ok', required: true });
     expect(byName.get('fuse-addon')!.required).toBe(false);
     expect(byName.get('etcd')!.status).toBe('info');
+    // setup.sh builds native/crc32c; the row says which implementation checksums use.
+    expect(byName.get('crc32c')!.detail).toMatch(/SSE4\.2|node-rs/);
     // The block I/O backend a storage node would choose, and it agrees with the io_uring probe.
     expect(report.blockIo).toBeDefined();
     expect(byName.get('block-io')!.detail).toContain(`would use ${report.blockIo!.kind}`);

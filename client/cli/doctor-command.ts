@@ -8,6 +8,7 @@
 //
 // Probes run in a temporary directory under --data-dir (or its nearest existing parent; default
 // the OS temp dir) and leave nothing behind.
+import { crc32cImplementation } from '../../common/crc32c.js';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -176,6 +177,12 @@ async function probeDirect(dir: string): Promise<{ ok: boolean; reason: string }
   }
 }
 
+function checkCrc32c(): DoctorCheck {
+  return crc32cImplementation.name === 'sse42-3way'
+    ? check('crc32c', 'ok', false, crc32cImplementation.reason)
+    : check('crc32c', 'warn', false, `checksums use @node-rs/crc32 (about 4× slower): ${crc32cImplementation.reason}`, `${SETUP} (builds native/crc32c)`);
+}
+
 function checkMalloc(): DoctorCheck {
   const own = Object.entries(process.env).filter(([key]) => key.startsWith('MALLOC_'));
   const mode = mallocMode();
@@ -198,7 +205,7 @@ async function checkEtcd(): Promise<DoctorCheck> {
 export async function runDoctor(options: { dataDir?: string } = {}): Promise<DoctorReport> {
   const probeDir = existingAncestor(options.dataDir ?? tmpdir());
   const storage = await checkStorage(probeDir);
-  const checks = [checkNode(), await checkNpmDeps(), ...storage.checks, ...(await checkFuse()), checkMalloc(), await checkEtcd()];
+  const checks = [checkNode(), await checkNpmDeps(), ...storage.checks, ...(await checkFuse()), checkCrc32c(), checkMalloc(), await checkEtcd()];
   return { ok: checks.every((c) => !c.required || c.status === 'ok'), probeDir, blockIo: storage.blockIo, checks };
 }
 
