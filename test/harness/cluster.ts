@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { LocalCluster, type Preset, type ServiceEntries, type StorageNodeInfo } from '../../client/cli/launcher.js';
 import { SpindleClient, type ConnectOptions } from '../../client/index.js';
+import type { DataTransport } from '../../common/bulk/transport.js';
 
 export interface ClusterOptions {
   storageNodes?: number;
@@ -27,6 +28,20 @@ export interface ClusterOptions {
   host?: string;
   /** Per storage index (1-based): another host and/or a command prefix (a network namespace). */
   storageOverrides?: Record<number, { host?: string; commandPrefix?: string[] }>;
+  /**
+   * How chunk bytes travel, for the servers and every client() (default: $SPINDLE_TEST_DATA_TRANSPORT,
+   * else 'bulk'): `SPINDLE_TEST_DATA_TRANSPORT=grpc npx vitest run test/integration` runs the
+   * integration suite on the gRPC-only data path.
+   */
+  dataTransport?: DataTransport;
+}
+
+/** The data transport test clusters use unless a test asks for one. */
+export function testDataTransport(): DataTransport {
+  const fromEnv = process.env.SPINDLE_TEST_DATA_TRANSPORT;
+  if (fromEnv === undefined || fromEnv === '') return 'bulk';
+  if (fromEnv !== 'bulk' && fromEnv !== 'grpc') throw new Error(`SPINDLE_TEST_DATA_TRANSPORT must be bulk or grpc, got ${JSON.stringify(fromEnv)}`);
+  return fromEnv;
 }
 
 export interface TestCluster {
@@ -91,6 +106,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     if (tempDir !== undefined && process.env.SPINDLE_TEST_KEEP !== '1') rmSync(tempDir, { recursive: true, force: true });
     openClusters.delete(entry);
   };
+  const dataTransport = options.dataTransport ?? testDataTransport();
   let local: LocalCluster;
   try {
     local = await LocalCluster.start({
@@ -105,6 +121,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       env: options.env,
       host: options.host,
       storageOverrides: options.storageOverrides,
+      dataTransport,
       // In the test runner's process group: a Ctrl-C of vitest reaches the servers too.
       detached: false,
     });
@@ -125,7 +142,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     },
     async client(clientOptions = {}) {
       if (stopping !== undefined) throw new Error('cluster is stopped');
-      const client = await SpindleClient.connect({ meta: local.meta.ready.addr, preset: options.preset ?? 'test', ...clientOptions });
+      const client = await SpindleClient.connect({
+        meta: local.meta.ready.addr,
+        preset: options.preset ?? 'test',
+        ...clientOptions,
+        config: { dataTransport, ...clientOptions.config },
+      });
       clients.add(client);
       return client;
     },
