@@ -2,10 +2,13 @@
 // stat, readdir (of the directory holding all files), rename and delete — one client process,
 // sequential (1 in flight) and with many in flight.
 //
-// Back of the envelope: every operation is one or two grpc-js unary calls into meta, which runs
-// one lmdb transaction (writes are batched by lmdb-js, ≈ 300k puts/s; reads ≈ 340k/s) — so the
-// client and meta event loops, ≈ 50–100 µs of CPU per RPC each, bound it: ≈ 2–5k ops/s
-// sequential, 5–15k ops/s with 64 in flight (create is two RPCs: open + close).
+// Back of the envelope: sequentially every operation is one grpc-js unary call into meta, which
+// runs one lmdb transaction (writes are batched by lmdb-js, ≈ 300k puts/s; reads ≈ 340k/s), so
+// round trips bound it: ≈ 1–3k ops/s. With 64 in flight the client coalesces stats and creates
+// into BatchStat/BatchOpen calls (client/meta-rpc.ts) and meta runs a batch of creates as one
+// transaction, so CPU per operation bounds it — measured ≈ 60–90 µs per stat and ≈ 190–260 µs per
+// create over client and meta together (docs/performance.md): ≈ 20k stats/s and 5–8k creates/s on
+// two free cores. Rename and delete are still one call each (≈ 1k ops/s).
 // Issue 4's targets: create ≥ 5,000 and stat ≥ 20,000 ops/s with many in flight.
 // The limit is the same operation on the local file system (ext4, synchronous Node calls, same run).
 import type { BenchContext, Limit } from './context.js';
@@ -15,7 +18,7 @@ const TARGETS: Record<string, number> = { create: 5000, stat: 20000 };
 
 export const metaSuite: Suite = {
   name: 'meta',
-  estimate: '≈ 2–5k ops/s sequential, 5–15k ops/s with 64 in flight',
+  estimate: '≈ 1–3k ops/s sequential; 64 in flight: ≈ 20k stats/s, 5–8k creates/s, ≈ 1k renames/deletes/s',
   async run(ctx: BenchContext) {
     const count = ctx.quick ? 1000 : 5000;
     const readdirs = ctx.quick ? 20 : 100;
