@@ -38,6 +38,12 @@ export class MetaTxn {
   /** Loaded inodes; null = known not to exist (or deleted in this transaction). */
   private readonly inodes = new Map<number, Inode | null>();
   private readonly dirty = new Set<number>();
+  /**
+   * Directory entries read or written by this transaction, by parent ino and name; null = known
+   * absent. Many paths of one batch share their directories (BatchStat, a group of creates), so
+   * each shared entry is read and decoded once.
+   */
+  private readonly entries = new Map<string, EntryValue | null>();
   private usageInodes = 0;
   private usageBytes = 0;
   private readonly afterCommitActions: Array<() => Promise<void>> = [];
@@ -126,16 +132,23 @@ export class MetaTxn {
   // Directory entries
 
   async getEntry(parentIno: number, name: string): Promise<EntryValue | undefined> {
+    const cacheKey = `${parentIno}/${name}`;
+    const cached = this.entries.get(cacheKey);
+    if (cached !== undefined) return cached === null ? undefined : { ...cached };
     const bytes = await this.txn.get(dentryKey(parentIno, name));
-    return bytes === undefined ? undefined : decodeEntry(bytes);
+    const entry = bytes === undefined ? null : decodeEntry(bytes);
+    this.entries.set(cacheKey, entry);
+    return entry === null ? undefined : { ...entry };
   }
 
   putEntry(parentIno: number, name: string, entry: EntryValue): void {
     this.txn.put(dentryKey(parentIno, name), encodeEntry(entry));
+    this.entries.set(`${parentIno}/${name}`, { ino: entry.ino, type: entry.type });
   }
 
   deleteEntry(parentIno: number, name: string): void {
     this.txn.delete(dentryKey(parentIno, name));
+    this.entries.set(`${parentIno}/${name}`, null);
   }
 
   /** Entries of a directory in byte order of their names, strictly after `afterName` when given. */
