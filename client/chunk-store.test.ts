@@ -383,6 +383,21 @@ describe.each([{ transport: 'grpc' as const }, { transport: 'bulk' as const }])(
     greedy.close();
   });
 
+  it('spreads a sequential reader over every node whatever the order of the file\'s chains', async () => {
+    // A rotation counter that advances with the chunk index can stay in step with the chains'
+    // target order (chain c starts at node c): some shuffles then send every chunk to one node.
+    for (const shuffleSeed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const shuffled: Layout = { ...layout, shuffleSeed };
+      const ino = 200 + shuffleSeed;
+      await store.write(ino, shuffled, 0, randomBytes(9 * CHUNK, shuffleSeed));
+      cluster.readsByNode.clear();
+      for (let pass = 0; pass < 4; pass++) {
+        for (let chunk = 0; chunk < 9; chunk++) await store.read(ino, shuffled, chunk * CHUNK, CHUNK, { fileLength: 9 * CHUNK });
+      }
+      for (const node of [1, 2, 3]) expect(cluster.readsByNode.get(node) ?? 0, `seed ${shuffleSeed}, node ${node}`).toBeGreaterThanOrEqual(4);
+    }
+  });
+
   it('spreads reads over the serving replicas and skips offline ones', async () => {
     const data = randomBytes(CHUNK, 5);
     await store.write(12, layout, 0, data);

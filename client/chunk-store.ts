@@ -117,6 +117,9 @@ interface ReadEntry extends CoalescedEntry {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Range of the random replica rotation of a read item (any multiple of every replica count works). */
+const READ_ROTATION_SPAN = 1 << 30;
+
 export class ChunkStore {
   private readonly routing: RoutingCache;
   private readonly clientId: string;
@@ -130,6 +133,8 @@ export class ChunkStore {
   private readonly channels: WriteChannelPool;
   private readonly nextRequestId: () => number;
   private readRotation = 0;
+  /** Read bytes this client has asked of each node (host:port) and not yet received. */
+  private readonly readBytesInFlight = new Map<string, number>();
   /** Learned per-node limits of BatchRead bytes (nodes configured below our readBatchMaxBytes). */
   private readonly readBudgets = new Map<string, number>();
   /** Small reads of all callers, batched per storage node. */
@@ -223,7 +228,9 @@ export class ChunkStore {
           chunkOffset: piece.chunkOffset + done,
           length: Math.min(subLength, piece.length - done),
           targetOffset: piece.bufferOffset + done,
-          rotation: this.readRotation++,
+          // Random, not a counter: a counter advancing with the chunk index can stay in step with
+          // the chains' target order and pick the same node for every chunk of a sequential read.
+          rotation: this.rng.nextInt(READ_ROTATION_SPAN),
           failovers: 0,
           dataEnd: 0,
           done: false,
@@ -457,7 +464,16 @@ export class ChunkStore {
       const sent: Array<Promise<void>> = [];
       for (const item of planned) {
         if (item.error !== undefined) continue;
-        sent.push(this.reads.submit(item.address!, { ino, item, target, bytes: item.length, abandoned: false }, callerSignal));
+        // planReads counted these bytes in flight to `address`; they leave when the batch settles.
+        const address = item.address!;
+        const bytes = item.length;
+        sent.push(
+          this.reads.submit(address, { ino, item, target, bytes, abandoned: false }, callerSignal).finally(() => {
+            const left = (this.readBytesInFlight.get(address) ?? bytes) - bytes;
+            if (left > 0) this.readBytesInFlight.set(address, left);
+            else this.readBytesInFlight.delete(address);
+          }),
+        );
       }
       // Settled, not all: no batch may still write into `target` once this call returned.
       const outcomes = await Promise.allSettled(sent);
@@ -498,9 +514,13 @@ export class ChunkStore {
   }
 
   /**
-   * Picks each item's storage node (its replica by rotation) and splits items larger than that
-   * node's batch budget; the new parts join `all`. Returns every item to send (or failed: no
-   * serving replica).
+   * Picks each item's storage node and splits items larger than that node's batch budget; the
+   * new parts join `all`. Returns every item to send (or failed: no serving replica).
+   *
+   * The node: on a first attempt, the replica whose node has the fewest of this client's read
+   * bytes in flight (ties: rotation order), so reads spread over every replica whatever the order
+   * of chains and targets — a rotation counter alone can stay in step with the chunk order and send
+   * a sequential reader to one node. After a failure, the next replica by rotation.
    */
   private planReads(pending: ReadItem[], all: ReadItem[]): ReadItem[] {
     const queue = [...pending];
@@ -511,7 +531,7 @@ export class ChunkStore {
         item.error = this.noReplicaError(item.chainId, 'serving replica');
         continue;
       }
-      const replica = replicas[item.rotation % replicas.length]!;
+      const replica = item.failovers === 0 ? this.leastBusy(replicas, item.rotation) : replicas[item.rotation % replicas.length]!;
       const address = replica.address!;
       item.address = address;
       item.bulkAddress = replica.bulkAddress;
@@ -532,8 +552,24 @@ export class ChunkStore {
         }
         item.length = budget;
       }
+      this.readBytesInFlight.set(address, (this.readBytesInFlight.get(address) ?? 0) + item.length);
     }
     return queue;
+  }
+
+  /** The replica whose node has the fewest read bytes in flight from this client, from `rotation` on. */
+  private leastBusy(replicas: readonly RouteTarget[], rotation: number): RouteTarget {
+    let best = replicas[rotation % replicas.length]!;
+    let bestBytes = this.readBytesInFlight.get(best.address!) ?? 0;
+    for (let i = 1; i < replicas.length && bestBytes > 0; i++) {
+      const candidate = replicas[(rotation + i) % replicas.length]!;
+      const bytes = this.readBytesInFlight.get(candidate.address!) ?? 0;
+      if (bytes < bestBytes) {
+        best = candidate;
+        bestBytes = bytes;
+      }
+    }
+    return best;
   }
 
   /** Bytes one BatchRead to `address` may ask for: the config's limit, or less once the node refused more. */
