@@ -8,7 +8,10 @@
 // longer than `into`/`maxBytes` failing that receive only; empty and 64 MiB payloads; 200
 // concurrent sends of mixed sizes each way; a wrong CRC32C; timeouts and aborts; the peer or the
 // listener closing; `listener.channel` waiting for a session; unclaimed frames expiring and
-// bounded; connecting to a closed listener. No test asserts on speed.
+// bounded; connecting to a closed listener. Calls (`call` / `handleRequests`): round trips, 200
+// concurrent calls from two sessions, the handler's errors (code and message; INTERNAL for a
+// non-Spindle error), no handler, answer limits, timeouts and aborts, a session or listener
+// closing under a pending call, a replaced handler. No test asserts on speed.
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { crc32c } from '../crc32c.js';
@@ -400,6 +403,160 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
       await expectCode(servers[0]!.receive(2), ErrorCode.RPC_UNAVAILABLE);
       const [still] = await Promise.all([servers[1]!.receive(2), clients[1]!.send(2, Buffer.from('still here'))]);
       expect(still.toString()).toBe('still here');
+    });
+
+    // Calls: BulkChannel.call answered by BulkListener.handleRequests.
+
+    it('answers a call with the handler\'s result; the handler sees the caller\'s session', async () => {
+      const { client, listener } = await pair();
+      const seen: string[] = [];
+      listener.handleRequests(async (payload, session) => {
+        seen.push(session.sessionId);
+        return Buffer.concat([Buffer.from('echo:'), payload, patternBytes(payload.length, 4 * KIB)]);
+      });
+      const request = Buffer.from('read chunk 7');
+      const answering = client.call(request, { timeoutMs: 5_000 });
+      request.fill(0); // the payload is the caller's again once call has returned
+      const answer = await answering;
+      expect(answer.subarray(0, 17).toString()).toBe('echo:read chunk 7');
+      expect(answer.subarray(17).equals(patternBytes(12, 4 * KIB))).toBe(true);
+      expect(seen).toEqual([client.sessionId]);
+      // Empty request and empty answer.
+      listener.handleRequests(async (payload) => payload.subarray(0, 0));
+      expect((await client.call(new Uint8Array(0))).length).toBe(0);
+      // Calls and plain frames share the session without getting in each other's way.
+      const id = client.nextRequestId();
+      const server = await listener.channel(client.sessionId);
+      const [received] = await Promise.all([server.receive(id), client.send(id, Buffer.from('frame'))]);
+      expect(received.toString()).toBe('frame');
+    });
+
+    it('keeps 200 concurrent calls from two sessions apart', async () => {
+      const transport = makeTransport({});
+      const listener = await listen(transport);
+      const clients = await Promise.all([0, 1].map(() => transport.connect(listener.address, { timeoutMs: 5_000 })));
+      channels.push(...clients);
+      listener.handleRequests(async (payload, session) => {
+        // Answer out of order: a later request may finish first.
+        if (payload[0]! % 3 === 0) await sleep(1);
+        return Buffer.concat([Buffer.from(`${session.sessionId}/`), payload]);
+      });
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => {
+          const client = clients[i % 2]!;
+          return client.call(patternBytes(i, 100 + i), { timeoutMs: 30_000 }).then((answer) => ({ i, client, answer }));
+        }),
+      );
+      for (const { i, client, answer } of results) {
+        const prefix = `${client.sessionId}/`;
+        expect(answer.subarray(0, prefix.length).toString(), `call ${i}`).toBe(prefix);
+        expect(answer.subarray(prefix.length).equals(patternBytes(i, 100 + i)), `call ${i}`).toBe(true);
+      }
+    });
+
+    it('fails a call with the handler\'s error: its code and message, INTERNAL for a non-Spindle error', async () => {
+      const { client, listener } = await pair();
+      listener.handleRequests(async (payload) => {
+        const what = payload.toString();
+        if (what === 'spindle') throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, 'chunk 42 of chain 7 not found');
+        if (what === 'plain') throw new Error('handler bug');
+        if (what === 'long') throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, 'é'.repeat(100_000));
+        return Buffer.from('fine');
+      });
+      const notFound = await expectCode(client.call(Buffer.from('spindle')), ErrorCode.CHUNK_NOT_FOUND);
+      expect(notFound.message).toBe('chunk 42 of chain 7 not found');
+      expect(notFound.retryable).toBe(false);
+      const internal = await expectCode(client.call(Buffer.from('plain')), ErrorCode.INTERNAL);
+      expect(internal.message).toBe('handler bug');
+      // A long message arrives cut, at a character boundary.
+      const long = await expectCode(client.call(Buffer.from('long')), ErrorCode.CHUNK_NOT_FOUND);
+      expect(long.message.length).toBeGreaterThan(1000);
+      expect(long.message.length).toBeLessThan(100_000);
+      expect(/^é+$/.test(long.message)).toBe(true);
+      // A handler that throws instead of returning a rejected promise.
+      listener.handleRequests(((): Promise<Uint8Array> => {
+        throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, 'thrown at once');
+      }) as never);
+      expect((await expectCode(client.call(Buffer.from('x')), ErrorCode.CHUNK_NOT_FOUND)).message).toBe('thrown at once');
+      expect(client.closed).toBe(false);
+    });
+
+    it('fails a call with RPC_UNAVAILABLE when the listener has no handler; a handler set later answers', async () => {
+      const { client, listener } = await pair();
+      const error = await expectCode(client.call(Buffer.from('anyone?'), { timeoutMs: 5_000 }), ErrorCode.RPC_UNAVAILABLE);
+      expect(error.message).toMatch(/answers no requests/);
+      expect(client.closed).toBe(false);
+      listener.handleRequests(async () => Buffer.from('first'));
+      expect((await client.call(Buffer.from('x'))).toString()).toBe('first');
+      listener.handleRequests(async () => Buffer.from('second'));
+      expect((await client.call(Buffer.from('x'))).toString()).toBe('second');
+    });
+
+    it('fails a call whose answer is over its maxBytes (INVALID_ARGUMENT) or the frame limit (INTERNAL)', async () => {
+      const { client, listener } = await pair({ maxFrameBytes: 4 * KIB });
+      listener.handleRequests(async (payload) => Buffer.alloc(payload.readUInt32BE(0)));
+      const size = (n: number): Buffer => Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+      expect((await client.call(size(4 * KIB))).length).toBe(4 * KIB);
+      await expectCode(client.call(size(4 * KIB + 1)), ErrorCode.INTERNAL);
+      await expectCode(client.call(size(101), { maxBytes: 100 }), ErrorCode.INVALID_ARGUMENT);
+      await expectCode(client.call(new Uint8Array(4 * KIB + 1)), ErrorCode.INVALID_ARGUMENT);
+      expect((await client.call(size(100), { maxBytes: 100 })).length).toBe(100);
+    });
+
+    it('times out and aborts a call; the late answer does not disturb the session', async () => {
+      const { client, listener } = await pair();
+      const gates: Array<() => void> = [];
+      listener.handleRequests(async (payload) => {
+        if (payload.toString() === 'slow') await new Promise<void>((resolve) => gates.push(resolve));
+        return Buffer.concat([Buffer.from('answer:'), payload]);
+      });
+      const timedOut = await expectCode(client.call(Buffer.from('slow'), { timeoutMs: 20 }), ErrorCode.TIMEOUT);
+      expect(timedOut.retryable).toBe(true);
+      const controller = new AbortController();
+      const aborted = client.call(Buffer.from('slow'), { signal: controller.signal });
+      await expect.poll(() => gates.length).toBe(2);
+      controller.abort();
+      await expectCode(aborted, ErrorCode.CANCELLED);
+      await expectCode(client.call(Buffer.from('x'), { signal: AbortSignal.abort() }), ErrorCode.CANCELLED);
+      for (const release of gates.splice(0)) release();
+      // The late answers go out (the handlers finish within this turn), arrive before the marker
+      // and are kept aside as unclaimed frames; the session carries on.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const server = await listener.channel(client.sessionId);
+      await settleFrames(server, client);
+      expect((await client.call(Buffer.from('fast'), { timeoutMs: 5_000 })).toString()).toBe('answer:fast');
+      expect(client.closed).toBe(false);
+    });
+
+    for (const closer of ['connecting', 'accepting'] as const) {
+      it(`fails a pending call with RPC_UNAVAILABLE when the ${closer} end closes; its answer is dropped`, async () => {
+        const { client, server, listener } = await pair();
+        let release!: () => void;
+        const started = new Promise<void>((handlerStarted) => {
+          listener.handleRequests(async () => {
+            handlerStarted();
+            await new Promise<void>((resolve) => (release = resolve));
+            return Buffer.from('too late');
+          });
+        });
+        const pending = expectCode(client.call(Buffer.from('x')), ErrorCode.RPC_UNAVAILABLE);
+        await started;
+        (closer === 'connecting' ? client : server).close();
+        const error = await pending;
+        expect(error.retryable).toBe(true);
+        release();
+        await sleep(10); // the answer to a closed session goes nowhere, without an error
+        await expectCode(client.call(Buffer.from('y')), ErrorCode.RPC_UNAVAILABLE);
+      });
+    }
+
+    it('fails pending calls with RPC_UNAVAILABLE when the listener closes', async () => {
+      const { client, listener } = await pair();
+      listener.handleRequests(() => new Promise<Uint8Array>(() => {}));
+      const pending = expectCode(client.call(Buffer.from('x')), ErrorCode.RPC_UNAVAILABLE);
+      await sleep(5);
+      await listener.close();
+      await pending;
     });
   });
 }

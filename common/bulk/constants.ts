@@ -18,3 +18,8 @@ export const BULK_CONNECT_TIMEOUT_DEFAULT_MS = 10_000;
 export const BULK_SESSIONS_MAX = 4096;
 /** The connecting side's reusable read buffer: one read may take this much from the kernel at once. */
 export const BULK_READ_BUFFER_BYTES = 1024 * 1024;
+/**
+ * Longest message an error answer (ERROR frame) carries, in UTF-8 bytes; longer ones are cut: the
+ * caller needs the code and a readable reason, not an unbounded string from a peer.
+ */
+export const BULK_ERROR_MESSAGE_MAX_BYTES = 4096;

@@ -14,9 +14,12 @@
 //   - timeouts (TIMEOUT) and aborts (CANCELLED) end one receive; when its frame was being written
 //     into its `into`, the rest of that frame is discarded (the caller's buffer is theirs again).
 //   - `close(error)` rejects every waiting receive with that error and drops everything held.
+//   - an error answer (an ERROR frame, the reply to a failed `BulkChannel.call`) ends the receive
+//     of its id with that error, or is kept like an unclaimed frame that carries it.
 //
 // The transport drives it: `beginFrame(id, length)` when a frame's header is known, `sink.write`
-// for each piece of payload, `endFrame(sink, crcOk)` when the payload is complete.
+// for each piece of payload, `endFrame(sink, crcOk)` when the payload is complete;
+// `endWithError(id, error)` for an error answer.
 import type { Clock } from '../clock.js';
 import { ErrorCode, SpindleError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -84,6 +87,8 @@ export class FrameSink {
     this.waiter = null;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function bufferView(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -240,6 +245,21 @@ export class FrameInbox {
       return;
     }
     this.keepUnclaimed(sink.requestId, { payload, crc32c: frameCrc32c >>> 0, error, expiresAtMs: this.options.clock.nowMs() + this.options.unclaimedTtlMs });
+  }
+
+  /**
+   * The other end answered request `requestId` with an error (an ERROR frame): the receive waiting
+   * for it rejects with `error`; with none waiting, the error is kept like an unclaimed frame (for
+   * a receive that comes later, until the TTL).
+   */
+  endWithError(requestId: number, error: SpindleError): void {
+    if (this.closeError !== null) return;
+    const waiter = this.waiters.get(requestId);
+    if (waiter !== undefined) {
+      this.settle(waiter, error);
+      return;
+    }
+    this.keepUnclaimed(requestId, { payload: EMPTY, crc32c: 0, error, expiresAtMs: this.options.clock.nowMs() + this.options.unclaimedTtlMs });
   }
 
   /** Rejects every waiting receive with `error` and drops every frame held. Idempotent. */

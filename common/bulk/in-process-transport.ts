@@ -7,12 +7,25 @@
 // (into/maxBytes limits, unclaimed frames, timeouts, aborts, close). The payload is copied at
 // delivery, so a send resolves once the sender's buffer is no longer needed. The CRC32C is checked
 // only when the sender passed one (CHECKSUM_MISMATCH on a mismatch, like TCP).
+//
+// Calls: the payload is copied at `call` and handed to the listener's handler asynchronously
+// (setImmediate); its answer is delivered like a frame, its error encoded and decoded as the TCP
+// ERROR frame is (code and message only, cut to the same length), so both transports fail a call
+// with the same SpindleError.
 import { crc32c } from '../crc32c.js';
 import { ErrorCode, SpindleError, assert } from '../errors.js';
 import { BULK_CONNECT_TIMEOUT_DEFAULT_MS, BULK_SESSIONS_MAX } from './constants.js';
 import { FrameInbox } from './frame-inbox.js';
-import { checkSend, resolveBulkOptions, unavailable, type BulkTransportOptions, type ResolvedBulkOptions } from './options.js';
-import type { BulkChannel, BulkListener, BulkReceiveOptions, BulkTransport } from './transport.js';
+import {
+  checkSend,
+  decodeErrorAnswer,
+  encodeErrorAnswer,
+  resolveBulkOptions,
+  unavailable,
+  type BulkTransportOptions,
+  type ResolvedBulkOptions,
+} from './options.js';
+import type { BulkCallOptions, BulkChannel, BulkListener, BulkReceiveOptions, BulkRequestHandler, BulkTransport } from './transport.js';
 
 interface PendingSend {
   readonly reject: (error: SpindleError) => void;
@@ -20,6 +33,8 @@ interface PendingSend {
 
 class InProcessChannel implements BulkChannel {
   peer!: InProcessChannel;
+  /** The listener's request dispatcher (accepting side). */
+  onRequest: ((channel: InProcessChannel, requestId: number, payload: Buffer) => void) | null = null;
   private readonly inbox: FrameInbox;
   private closeError: SpindleError | null = null;
   private readonly pendingSends = new Set<PendingSend>();
@@ -70,6 +85,56 @@ class InProcessChannel implements BulkChannel {
     });
   }
 
+  call(payload: Uint8Array, options?: BulkCallOptions): Promise<Buffer> {
+    assert(this.connecting, 'call is for the connecting side of a bulk session');
+    if (this.closeError !== null) return Promise.reject(this.closeError);
+    if (payload.length > this.options.maxFrameBytes) {
+      return Promise.reject(checkSend(`bulk session ${this.sessionId}`, 0, payload, this.options.maxFrameBytes)!);
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) {
+      return Promise.reject(new SpindleError(ErrorCode.CANCELLED, `bulk session ${this.sessionId}: call cancelled`, { cause: signal.reason }));
+    }
+    const requestId = ++this.requestIdCounter;
+    const answer = this.inbox.receive(requestId, options);
+    const copy = Buffer.from(payload);
+    setImmediate(() => {
+      if (this.closeError === null) this.peer.request(requestId, copy);
+    });
+    return answer;
+  }
+
+  /** A request arrived (accepting side). */
+  private request(requestId: number, payload: Buffer): void {
+    if (this.closeError !== null) return;
+    if (this.onRequest === null) this.answerError(requestId, unavailable('this listener answers no requests'));
+    else this.onRequest(this, requestId, payload);
+  }
+
+  /** Delivers the handler's answer to the caller (accepting side); dropped once closed. */
+  answer(requestId: number, payload: Uint8Array): void {
+    if (this.closeError !== null) return;
+    if (payload.length > this.options.maxFrameBytes) {
+      this.answerError(
+        requestId,
+        new SpindleError(ErrorCode.INTERNAL, `bulk session ${this.sessionId}: the answer to request ${requestId} is ${payload.length} bytes, more than the frame limit (${this.options.maxFrameBytes})`),
+      );
+      return;
+    }
+    setImmediate(() => {
+      if (this.closeError === null) this.peer.deliver(requestId, payload, undefined);
+    });
+  }
+
+  /** Delivers an error answer to the caller (accepting side); dropped once closed. */
+  answerError(requestId: number, error: unknown): void {
+    if (this.closeError !== null) return;
+    const encoded = encodeErrorAnswer(error);
+    setImmediate(() => {
+      if (this.closeError === null) this.peer.inbox.endWithError(requestId, decodeErrorAnswer(encoded)!);
+    });
+  }
+
   close(): void {
     this.fail(unavailable(`bulk session ${this.sessionId}: closed`));
     this.peer.fail(unavailable(`bulk session ${this.sessionId}: the peer closed the session`));
@@ -102,11 +167,42 @@ class InProcessListener implements BulkListener {
   private readonly sessions = new Map<string, InProcessChannel>();
   private readonly waiting = new Map<string, Set<ChannelWaiter>>();
   private closedFlag = false;
+  private requestHandler: BulkRequestHandler | null = null;
+  private readonly dispatch = (channel: InProcessChannel, requestId: number, payload: Buffer): void => this.onRequest(channel, requestId, payload);
 
   constructor(
     readonly address: string,
     private readonly onClosed: () => void,
+    private readonly options: ResolvedBulkOptions,
   ) {}
+
+  handleRequests(handler: BulkRequestHandler): void {
+    this.requestHandler = handler;
+  }
+
+  /** A request of one of this listener's sessions: the handler answers it (concurrently). */
+  private onRequest(channel: InProcessChannel, requestId: number, payload: Buffer): void {
+    const handler = this.requestHandler;
+    if (handler === null) {
+      channel.answerError(requestId, unavailable(`bulk listener ${this.address}: this listener answers no requests`));
+      return;
+    }
+    let answered: Promise<Uint8Array>;
+    try {
+      answered = Promise.resolve(handler(payload, channel));
+    } catch (err) {
+      answered = Promise.reject(err);
+    }
+    answered.then(
+      (answer) => channel.answer(requestId, answer),
+      (err: unknown) => {
+        if (!(err instanceof SpindleError)) {
+          this.options.logger.warn({ err, sessionId: channel.sessionId, requestId }, 'bulk request handler threw a non-Spindle error; answered INTERNAL');
+        }
+        channel.answerError(requestId, err);
+      },
+    );
+  }
 
   get closed(): boolean {
     return this.closedFlag;
@@ -139,6 +235,7 @@ class InProcessListener implements BulkListener {
   accept(channel: InProcessChannel): boolean {
     if (this.closedFlag || this.sessions.has(channel.sessionId) || this.sessions.size >= BULK_SESSIONS_MAX) return false;
     this.sessions.set(channel.sessionId, channel);
+    channel.onRequest = this.dispatch;
     channel.onClose(() => this.sessions.delete(channel.sessionId));
     const waiters = this.waiting.get(channel.sessionId);
     if (waiters !== undefined) {
@@ -187,9 +284,13 @@ export class InProcessBulkTransport implements BulkTransport {
       address = `inproc:${port}`;
       if (this.listeners.has(address)) throw unavailable(`bulk listener ${address}: address in use`);
     }
-    const listener = new InProcessListener(address, () => {
-      if (this.listeners.get(address) === listener) this.listeners.delete(address);
-    });
+    const listener = new InProcessListener(
+      address,
+      () => {
+        if (this.listeners.get(address) === listener) this.listeners.delete(address);
+      },
+      this.options,
+    );
     this.listeners.set(address, listener);
     return listener;
   }

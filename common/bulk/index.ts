@@ -2,6 +2,8 @@
 // implementations, their options and limits, and the conformance suite every implementation runs.
 export type {
   BulkReceiveOptions,
+  BulkCallOptions,
+  BulkRequestHandler,
   BulkChannel,
   BulkListener,
   BulkTransport,
@@ -15,6 +17,7 @@ export {
   BULK_CONNECT_TIMEOUT_DEFAULT_MS,
   BULK_SESSIONS_MAX,
   BULK_READ_BUFFER_BYTES,
+  BULK_ERROR_MESSAGE_MAX_BYTES,
 } from './constants.js';
 export {
   type BulkTransportOptions,
@@ -23,6 +26,8 @@ export {
   randomSessionId,
   isSessionId,
   resolveBulkOptions,
+  encodeErrorAnswer,
+  decodeErrorAnswer,
 } from './options.js';
 export { FrameInbox, FrameSink, type FrameInboxOptions } from './frame-inbox.js';
 export {

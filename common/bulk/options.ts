@@ -1,9 +1,9 @@
 // Options, argument checks and error helpers shared by the bulk transports.
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
-import { ErrorCode, SpindleError } from '../errors.js';
+import { ErrorCode, SpindleError, isKnownErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { BULK_FRAME_MAX_DEFAULT_BYTES, BULK_UNCLAIMED_MAX_DEFAULT_BYTES, BULK_UNCLAIMED_TTL_DEFAULT_MS } from './constants.js';
+import { BULK_ERROR_MESSAGE_MAX_BYTES, BULK_FRAME_MAX_DEFAULT_BYTES, BULK_UNCLAIMED_MAX_DEFAULT_BYTES, BULK_UNCLAIMED_TTL_DEFAULT_MS } from './constants.js';
 import type { FrameInboxOptions } from './frame-inbox.js';
 
 /** A frame length is a u32 on the wire. */
@@ -75,3 +75,34 @@ export function checkSend(what: string, requestId: number, payload: Uint8Array, 
   return undefined;
 }
 
+
+/** Bytes before the message in an error answer: the ErrorCode number, u32 big-endian. */
+export const ERROR_ANSWER_CODE_BYTES = 4;
+
+/**
+ * The payload of an error answer (ERROR frame) to a request whose handler threw `error`: the
+ * ErrorCode (SpindleError's, INTERNAL for anything else), u32 big-endian, then the message in
+ * UTF-8, cut to BULK_ERROR_MESSAGE_MAX_BYTES at a character boundary.
+ */
+export function encodeErrorAnswer(error: unknown): Buffer {
+  const code = error instanceof SpindleError ? error.errorCode : ErrorCode.INTERNAL;
+  const message = error instanceof Error ? error.message : String(error);
+  const messageBytes = Math.min(Buffer.byteLength(message, 'utf8'), BULK_ERROR_MESSAGE_MAX_BYTES);
+  const payload = Buffer.allocUnsafe(ERROR_ANSWER_CODE_BYTES + messageBytes);
+  payload.writeUInt32BE(code, 0);
+  // Buffer#write writes whole characters only: a cut message may end a few bytes short.
+  const written = payload.write(message, ERROR_ANSWER_CODE_BYTES, messageBytes, 'utf8');
+  return written === messageBytes ? payload : payload.subarray(0, ERROR_ANSWER_CODE_BYTES + written);
+}
+
+/**
+ * The SpindleError an error answer carries (retryable per its code's default); undefined when the
+ * payload is too short to be one. A code this build does not know becomes INTERNAL.
+ */
+export function decodeErrorAnswer(payload: Buffer): SpindleError | undefined {
+  if (payload.length < ERROR_ANSWER_CODE_BYTES) return undefined;
+  const code = payload.readUInt32BE(0);
+  const message = payload.toString('utf8', ERROR_ANSWER_CODE_BYTES);
+  if (isKnownErrorCode(code)) return new SpindleError(code, message);
+  return new SpindleError(ErrorCode.INTERNAL, `${message} (error code ${code}, unknown here)`);
+}

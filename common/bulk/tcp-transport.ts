@@ -6,7 +6,7 @@
 //   offset size field
 //   0      2    magic 0x53 0x42 ("SB")
 //   2      1    protocol version (FRAME_VERSION = 1)
-//   3      1    type: 1 HELLO, 2 HELLO_ACK, 3 DATA
+//   3      1    type: 1 HELLO, 2 HELLO_ACK, 3 DATA, 4 REQUEST, 5 ERROR
 //   4      8    request id, u64 (a JS safe integer: the high word is at most 0x1FFFFF)
 //   12     4    payload length, u32 (at most the receiver's maxFrameBytes)
 //   16     4    CRC32C of the payload, u32
@@ -15,7 +15,16 @@
 // Handshake: the connecting side's first frame is HELLO (request id 0, payload = the 16 random
 // bytes of the session id, which is their hex); the listener registers the session under that id
 // and answers HELLO_ACK (empty), after which `connect` resolves — so once `connect` has resolved,
-// `listener.channel(id)` finds the session without waiting. Everything after is DATA frames.
+// `listener.channel(id)` finds the session without waiting. After it:
+//   - DATA, either way: `send`/`receive`, and the answer to a REQUEST (under the request's id);
+//   - REQUEST, connecting side → listener only: `BulkChannel.call`, answered by the listener's
+//     request handler with a DATA frame or an ERROR frame under the same id;
+//   - ERROR, listener → connecting side only: payload = ErrorCode u32 + the message in UTF-8 (at
+//     most BULK_ERROR_MESSAGE_MAX_BYTES); the waiting `call` rejects with SpindleError(code,
+//     message). A handler's SpindleError keeps its code; anything else is INTERNAL; no handler is
+//     RPC_UNAVAILABLE; an answer over the frame limit is INTERNAL; a REQUEST failing its CRC32C is
+//     answered CHECKSUM_MISMATCH.
+// A frame of a type not valid in its direction is a protocol error (below).
 //
 // Guarantees:
 //   - receive: both ends read through `onread` into one reusable 1 MiB buffer per connection (no
@@ -27,8 +36,14 @@
 //   - send: header and payload go to the socket in one corked write (writev, payload not copied),
 //     so concurrent sends never interleave; sends queue while the socket needs 'drain'; a send
 //     resolves when the socket has taken the payload (the caller may reuse it).
-//   - a malformed peer (bad magic or version, unexpected type, oversized length, request id beyond
-//     2^53) gets its connection closed with a warning; the process and other sessions carry on.
+//   - call (the small-request path, e.g. a batch of 4 KiB chunk reads in one round trip): the
+//     answer's receive is registered first, then header and payload go out as one buffer (the
+//     payload is small: copied, no send promise, no queue — the caller's calls in flight bound
+//     them). The listener collects a REQUEST's payload whole and hands it to its handler at once
+//     (handlers run concurrently); answers are written without waiting for 'drain' (the handler's
+//     buffer is given away) and dropped when the session closed meanwhile.
+//   - a malformed peer (bad magic or version, unexpected type or direction, oversized length,
+//     request id beyond 2^53, an ERROR payload too short or too long) gets its connection closed with a warning; the process and other sessions carry on.
 //   - a closed or broken session rejects its pending receives and sends with RPC_UNAVAILABLE
 //     (retryable) and leaves its listener's table.
 import * as net from 'node:net';
@@ -36,13 +51,25 @@ import { crc32c } from '../crc32c.js';
 import { ErrorCode, SpindleError, assert } from '../errors.js';
 import {
   BULK_CONNECT_TIMEOUT_DEFAULT_MS,
+  BULK_ERROR_MESSAGE_MAX_BYTES,
   BULK_HELLO_TIMEOUT_MS,
   BULK_READ_BUFFER_BYTES,
   BULK_SESSIONS_MAX,
 } from './constants.js';
 import { FrameInbox, type FrameSink } from './frame-inbox.js';
-import { SESSION_ID_BYTES, checkSend, isSessionId, resolveBulkOptions, unavailable, type BulkTransportOptions, type ResolvedBulkOptions } from './options.js';
-import type { BulkChannel, BulkListener, BulkReceiveOptions, BulkTransport } from './transport.js';
+import {
+  ERROR_ANSWER_CODE_BYTES,
+  SESSION_ID_BYTES,
+  checkSend,
+  decodeErrorAnswer,
+  encodeErrorAnswer,
+  isSessionId,
+  resolveBulkOptions,
+  unavailable,
+  type BulkTransportOptions,
+  type ResolvedBulkOptions,
+} from './options.js';
+import type { BulkCallOptions, BulkChannel, BulkListener, BulkReceiveOptions, BulkRequestHandler, BulkTransport } from './transport.js';
 
 export const FRAME_MAGIC = 0x5342;
 export const FRAME_VERSION = 1;
@@ -52,6 +79,10 @@ export enum FrameType {
   HELLO = 1,
   HELLO_ACK = 2,
   DATA = 3,
+  /** A request for the listener's handler (connecting side → listener). */
+  REQUEST = 4,
+  /** An error answer to a REQUEST (listener → connecting side). */
+  ERROR = 5,
 }
 
 const TWO_POW_32 = 2 ** 32;
@@ -136,7 +167,11 @@ interface PendingSend {
 }
 
 type Role = 'connecting' | 'accepting';
-type ParseState = 'header' | 'payload' | 'control';
+/** 'payload': DATA, streamed into the inbox; 'whole': HELLO, HELLO_ACK, REQUEST, ERROR, collected whole. */
+type ParseState = 'header' | 'payload' | 'whole';
+
+/** Where the accepting side's REQUEST frames go (the listener's dispatcher). */
+type RequestSink = (channel: TcpBulkChannel, requestId: number, payload: Buffer) => void;
 
 /** One end of a TCP bulk session (either side). */
 class TcpBulkChannel implements BulkChannel {
@@ -156,8 +191,8 @@ class TcpBulkChannel implements BulkChannel {
   private payloadLeft = 0;
   private crc = 0;
   private sink: FrameSink | null = null;
-  private control: Buffer | null = null;
-  private controlFilled = 0;
+  private whole: Buffer | null = null;
+  private wholeFilled = 0;
 
   // Send state.
   private readonly queued: PendingSend[] = [];
@@ -177,6 +212,7 @@ class TcpBulkChannel implements BulkChannel {
     sessionId: string,
     private readonly options: ResolvedBulkOptions,
     private readonly onHello?: (channel: TcpBulkChannel) => boolean,
+    private readonly onRequest?: RequestSink,
   ) {
     this.sessionId = sessionId;
     this.inbox = new FrameInbox(`bulk session ${sessionId || socket.remoteAddress}`, options);
@@ -221,6 +257,54 @@ class TcpBulkChannel implements BulkChannel {
       if (this.queued.length > 0 || this.socket.writableNeedDrain) this.queued.push(pending);
       else this.write(pending);
     });
+  }
+
+  call(payload: Uint8Array, options?: BulkCallOptions): Promise<Buffer> {
+    assert(this.role === 'connecting', 'call is for the connecting side of a bulk session');
+    if (this.closeError !== null) return Promise.reject(this.closeError);
+    if (payload.length > this.options.maxFrameBytes) {
+      return Promise.reject(checkSend(`bulk session ${this.sessionId}`, 0, payload, this.options.maxFrameBytes)!);
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) {
+      return Promise.reject(new SpindleError(ErrorCode.CANCELLED, `bulk session ${this.sessionId}: call cancelled`, { cause: signal.reason }));
+    }
+    const requestId = ++this.requestIdCounter;
+    // Registered before the request leaves, so the answer always finds its receive.
+    const answer = this.inbox.receive(requestId, options);
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+    encodeFrameHeader(FrameType.REQUEST, requestId, payload.length, crc32c(payload), frame, 0);
+    frame.set(payload, FRAME_HEADER_BYTES);
+    // A failed write fails the session, which rejects the answer's receive (RPC_UNAVAILABLE).
+    this.socket.write(frame);
+    return answer;
+  }
+
+  /** Sends the handler's answer to request `requestId` (accepting side); dropped once closed. */
+  answer(requestId: number, payload: Uint8Array): void {
+    if (this.closeError !== null) return;
+    if (payload.length > this.options.maxFrameBytes) {
+      this.answerError(
+        requestId,
+        new SpindleError(ErrorCode.INTERNAL, `bulk session ${this.sessionId}: the answer to request ${requestId} is ${payload.length} bytes, more than the frame limit (${this.options.maxFrameBytes})`),
+      );
+      return;
+    }
+    const socket = this.socket;
+    socket.cork();
+    socket.write(encodeFrameHeader(FrameType.DATA, requestId, payload.length, crc32c(payload)));
+    socket.write(payload);
+    socket.uncork();
+  }
+
+  /** Sends an error answer to request `requestId` (accepting side); dropped once closed. */
+  answerError(requestId: number, error: unknown): void {
+    if (this.closeError !== null) return;
+    const payload = encodeErrorAnswer(error);
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+    encodeFrameHeader(FrameType.ERROR, requestId, payload.length, crc32c(payload), frame, 0);
+    payload.copy(frame, FRAME_HEADER_BYTES);
+    this.socket.write(frame);
   }
 
   /** Sends the hello (connecting side). */
@@ -322,12 +406,12 @@ class TcpBulkChannel implements BulkChannel {
           this.onHeader();
         }
       } else {
-        const control = this.control!;
-        const take = Math.min(control.length - this.controlFilled, length - offset);
-        chunk.copy(control, this.controlFilled, offset, offset + take);
-        this.controlFilled += take;
+        const whole = this.whole!;
+        const take = Math.min(whole.length - this.wholeFilled, length - offset);
+        chunk.copy(whole, this.wholeFilled, offset, offset + take);
+        this.wholeFilled += take;
         offset += take;
-        if (this.controlFilled === control.length) this.endControl();
+        if (this.wholeFilled === whole.length) this.endWhole();
       }
     }
   }
@@ -351,9 +435,15 @@ class TcpBulkChannel implements BulkChannel {
       this.protocolError('bulk frame longer than the frame limit', { lengthBytes, maxFrameBytes: this.options.maxFrameBytes });
       return;
     }
-    const expected = !this.handshakeDone ? (this.role === 'accepting' ? FrameType.HELLO : FrameType.HELLO_ACK) : FrameType.DATA;
-    if (type !== expected) {
-      this.protocolError('bulk frame of an unexpected type', { type, expected });
+    if (!this.handshakeDone) {
+      const expected = this.role === 'accepting' ? FrameType.HELLO : FrameType.HELLO_ACK;
+      if (type !== expected) {
+        this.protocolError('bulk frame of an unexpected type', { type, expected });
+        return;
+      }
+    } else if (type !== FrameType.DATA && type !== (this.role === 'accepting' ? FrameType.REQUEST : FrameType.ERROR)) {
+      // REQUEST only toward the listener, ERROR only toward the connecting side; no second hello.
+      this.protocolError('bulk frame of an unexpected type or direction', { type, role: this.role });
       return;
     }
     this.frameType = type;
@@ -367,14 +457,16 @@ class TcpBulkChannel implements BulkChannel {
       if (lengthBytes === 0) this.endData();
       return;
     }
-    if (lengthBytes > CONTROL_PAYLOAD_MAX_BYTES) {
-      this.protocolError('bulk control frame too long', { type, lengthBytes });
+    const limitBytes =
+      type === FrameType.REQUEST ? this.options.maxFrameBytes : type === FrameType.ERROR ? ERROR_ANSWER_CODE_BYTES + BULK_ERROR_MESSAGE_MAX_BYTES : CONTROL_PAYLOAD_MAX_BYTES;
+    if (lengthBytes > limitBytes || (type === FrameType.ERROR && lengthBytes < ERROR_ANSWER_CODE_BYTES)) {
+      this.protocolError('bulk frame of a length its type does not allow', { type, lengthBytes, limitBytes });
       return;
     }
-    this.control = Buffer.allocUnsafe(lengthBytes);
-    this.controlFilled = 0;
-    this.state = 'control';
-    if (lengthBytes === 0) this.endControl();
+    this.whole = Buffer.allocUnsafe(lengthBytes);
+    this.wholeFilled = 0;
+    this.state = 'whole';
+    if (lengthBytes === 0) this.endWhole();
   }
 
   private endData(): void {
@@ -384,11 +476,34 @@ class TcpBulkChannel implements BulkChannel {
     this.inbox.endFrame(sink, this.crc === this.frameCrc, this.frameCrc);
   }
 
-  private endControl(): void {
-    const control = this.control!;
-    this.control = null;
+  /** A frame collected whole is complete. */
+  private endWhole(): void {
+    const whole = this.whole!;
+    this.whole = null;
     this.state = 'header';
-    if (crc32c(control) !== this.frameCrc) {
+    const crcOk = crc32c(whole) === this.frameCrc;
+    if (this.frameType === FrameType.REQUEST) {
+      if (!crcOk) {
+        this.answerError(
+          this.frameRequestId,
+          new SpindleError(ErrorCode.CHECKSUM_MISMATCH, `bulk session ${this.sessionId}: request ${this.frameRequestId} failed its CRC32C check; resend`),
+        );
+      } else if (this.onRequest === undefined) {
+        this.answerError(this.frameRequestId, unavailable('this listener answers no requests'));
+      } else {
+        this.onRequest(this, this.frameRequestId, whole);
+      }
+      return;
+    }
+    if (this.frameType === FrameType.ERROR) {
+      const error = crcOk
+        ? decodeErrorAnswer(whole)!
+        : new SpindleError(ErrorCode.CHECKSUM_MISMATCH, `bulk session ${this.sessionId}: the error answer to request ${this.frameRequestId} failed its CRC32C check`);
+      this.inbox.endWithError(this.frameRequestId, error);
+      return;
+    }
+    const control = whole;
+    if (!crcOk) {
       this.protocolError('bulk control frame failed its CRC32C check', { type: this.frameType });
       return;
     }
@@ -424,6 +539,8 @@ class TcpBulkListener implements BulkListener {
   private readonly open = new Set<TcpBulkChannel>();
   private readonly waiting = new Map<string, Set<ChannelWaiter>>();
   private closing: Promise<void> | null = null;
+  private requestHandler: BulkRequestHandler | null = null;
+  private readonly dispatch: RequestSink = (channel, requestId, payload) => this.onRequest(channel, requestId, payload);
 
   constructor(
     private readonly server: net.Server,
@@ -457,6 +574,10 @@ class TcpBulkListener implements BulkListener {
     });
   }
 
+  handleRequests(handler: BulkRequestHandler): void {
+    this.requestHandler = handler;
+  }
+
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;
     this.closing = new Promise<void>((resolve) => {
@@ -483,7 +604,7 @@ class TcpBulkListener implements BulkListener {
     }
     let adopted: TcpBulkChannel | undefined;
     const socket = this.useOnread ? adoptAccepted(accepted, reusableReadBuffer(() => adopted)) : accepted.resume();
-    const channel = new TcpBulkChannel(socket, 'accepting', '', this.options, (ready) => this.register(ready));
+    const channel = new TcpBulkChannel(socket, 'accepting', '', this.options, (ready) => this.register(ready), this.dispatch);
     adopted = channel;
     this.open.add(channel);
     this.handshaking.add(channel);
@@ -500,6 +621,30 @@ class TcpBulkListener implements BulkListener {
       this.handshaking.delete(channel);
       if (this.sessions.get(channel.sessionId) === channel) this.sessions.delete(channel.sessionId);
     });
+  }
+
+  /** A REQUEST frame of one of this listener's sessions: the handler answers it (concurrently). */
+  private onRequest(channel: TcpBulkChannel, requestId: number, payload: Buffer): void {
+    const handler = this.requestHandler;
+    if (handler === null) {
+      channel.answerError(requestId, unavailable(`bulk listener ${this.address}: this listener answers no requests`));
+      return;
+    }
+    let answered: Promise<Uint8Array>;
+    try {
+      answered = Promise.resolve(handler(payload, channel));
+    } catch (err) {
+      answered = Promise.reject(err);
+    }
+    answered.then(
+      (answer) => channel.answer(requestId, answer),
+      (err: unknown) => {
+        if (!(err instanceof SpindleError)) {
+          this.options.logger.warn({ err, sessionId: channel.sessionId, requestId }, 'bulk request handler threw a non-Spindle error; answered INTERNAL');
+        }
+        channel.answerError(requestId, err);
+      },
+    );
   }
 
   /** Hello received: the session becomes visible under its id. False when refused. */

@@ -38,6 +38,16 @@ export interface BulkReceiveOptions {
   signal?: AbortSignal;
 }
 
+/** Options of one `BulkChannel.call`. */
+export interface BulkCallOptions {
+  /** Give up (TIMEOUT) if the answer has not arrived after this long. */
+  timeoutMs?: number;
+  /** Give up (CANCELLED) when aborted. */
+  signal?: AbortSignal;
+  /** An answer longer than this fails the call with INVALID_ARGUMENT (default: the frame limit). */
+  maxBytes?: number;
+}
+
 /** One end of a bulk session. */
 export interface BulkChannel {
   /** The session id (the connecting side's; the listener's end has the same id). */
@@ -58,6 +68,16 @@ export interface BulkChannel {
   receive(requestId: number, options?: BulkReceiveOptions): Promise<Buffer>;
   /** Ids unique in this session, for frames this end asks for or sends (connecting side only). */
   nextRequestId(): number;
+  /**
+   * A small request answered by the listener's request handler (`BulkListener.handleRequests`):
+   * sends `payload` as a REQUEST frame under a fresh id and resolves with the handler's answer.
+   * Rejects with the handler's error (its ErrorCode and message, sent back as an ERROR frame),
+   * RPC_UNAVAILABLE when the session closes or the listener has no handler, TIMEOUT / CANCELLED
+   * per `options`. For requests whose whole round trip should not pay a gRPC call (batches of
+   * small reads); connecting side only. The payload may be reused once `call` has returned. An
+   * answer that arrives after its call gave up is kept as an unclaimed frame (and expires).
+   */
+  call(payload: Uint8Array, options?: BulkCallOptions): Promise<Buffer>;
   /** Closes the session; pending receives and sends reject with RPC_UNAVAILABLE. Idempotent. */
   close(): void;
 }
@@ -72,9 +92,19 @@ export interface BulkListener {
    * arrive (a peer's gRPC call can overtake its connection handshake).
    */
   channel(sessionId: string, waitMs?: number): Promise<BulkChannel>;
+  /**
+   * Answers REQUEST frames (`BulkChannel.call`) of every session with `handler`: its result goes
+   * back as a DATA frame under the request's id; a thrown error as an ERROR frame carrying its
+   * ErrorCode (SpindleError; INTERNAL otherwise) and message. Requests are handled concurrently.
+   * Without a handler, requests are answered RPC_UNAVAILABLE. Replaces an earlier handler.
+   */
+  handleRequests(handler: BulkRequestHandler): void;
   /** Stops accepting and closes every session. */
   close(): Promise<void>;
 }
+
+/** Answers one request payload of a session (see BulkListener.handleRequests). */
+export type BulkRequestHandler = (payload: Buffer, session: BulkChannel) => Promise<Uint8Array>;
 
 export interface BulkTransport {
   /** 'tcp', 'in-process', … (reported by `spindle doctor` and in bench rows). */
