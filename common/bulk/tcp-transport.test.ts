@@ -1,10 +1,11 @@
 // The TCP transport passes the BulkTransport conformance suite; beyond it, frames written by hand
 // through a raw socket check the wire format, the CRC32C check, and that malformed peers (garbage,
-// oversized lengths, no hello) lose their connection without harming the listener or other sessions.
+// oversized lengths, no hello, REQUEST or ERROR frames in the wrong direction) lose their
+// connection without harming the listener or other sessions.
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { crc32c } from '../crc32c.js';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, SpindleError } from '../errors.js';
 import { describeBulkTransportConformance, expectCode, patternBytes } from './conformance.js';
 import { FRAME_HEADER_BYTES, FrameType, TcpBulkTransport, encodeFrameHeader, parseHostPort } from './tcp-transport.js';
 import type { BulkListener } from './transport.js';
@@ -178,6 +179,95 @@ describe('TcpBulkTransport on the wire', () => {
     socket.write(header);
     await closed;
     await expectCode(listener.channel('8'.repeat(32)), ErrorCode.RPC_UNAVAILABLE);
+  });
+
+  it('answers a hand-written REQUEST with a DATA frame, or an ERROR frame of code + UTF-8 message', async () => {
+    const listener = await listen();
+    listener.handleRequests(async (payload) => {
+      if (payload.toString() === 'missing') throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, 'no chunk é');
+      return Buffer.concat([Buffer.from('got '), payload]);
+    });
+    const { socket, received } = await rawSession(listener, '9'.repeat(32));
+    const request = frame(FrameType.REQUEST, 2 ** 33 + 1, Buffer.from('chunk 1'));
+    // Split across writes, like any frame.
+    socket.write(request.subarray(0, 25));
+    socket.write(request.subarray(25));
+    const answer = frame(FrameType.DATA, 2 ** 33 + 1, Buffer.from('got chunk 1'));
+    await expect.poll(() => received().length).toBe(FRAME_HEADER_BYTES + answer.length);
+    expect(received().subarray(FRAME_HEADER_BYTES).equals(answer)).toBe(true);
+
+    socket.write(frame(FrameType.REQUEST, 2, Buffer.from('missing')));
+    const message = Buffer.from('no chunk é');
+    const errorPayload = Buffer.concat([Buffer.from([0, 0, 0, 0]), message]);
+    errorPayload.writeUInt32BE(ErrorCode.CHUNK_NOT_FOUND, 0);
+    const errorFrame = frame(FrameType.ERROR, 2, errorPayload);
+    const before = FRAME_HEADER_BYTES + answer.length;
+    await expect.poll(() => received().length).toBe(before + errorFrame.length);
+    expect(received().subarray(before).equals(errorFrame)).toBe(true);
+
+    // A REQUEST whose payload fails its CRC32C is answered CHECKSUM_MISMATCH; the session stays.
+    socket.write(frame(FrameType.REQUEST, 3, Buffer.from('chunk 3'), 12345));
+    const after = before + errorFrame.length;
+    await expect.poll(() => received().length).toBeGreaterThan(after + FRAME_HEADER_BYTES + 4);
+    const checksum = received().subarray(after);
+    expect(checksum[3]).toBe(FrameType.ERROR);
+    expect(checksum.readUInt32BE(FRAME_HEADER_BYTES)).toBe(ErrorCode.CHECKSUM_MISMATCH);
+    expect((await listener.channel('9'.repeat(32))).closed).toBe(false);
+  });
+
+  it('closes a connection that sends an ERROR frame to the listener', async () => {
+    const listener = await listen();
+    listener.handleRequests(async () => Buffer.from('x'));
+    const { socket, closed, channel } = await rawSession(listener, 'a'.repeat(32));
+    const pending = expectCode(channel.receive(1), ErrorCode.RPC_UNAVAILABLE);
+    socket.write(frame(FrameType.ERROR, 1, Buffer.from([0, 0, 0x0f, 0xa2, 0x41])));
+    await closed;
+    await pending;
+    await expectCode(listener.channel('a'.repeat(32)), ErrorCode.RPC_UNAVAILABLE);
+  });
+
+  it('closes a connecting side that receives a REQUEST frame or a malformed ERROR frame; a well-formed ERROR fails its call', async () => {
+    // A hand-written listener: answers the hello, then sends what `next` says.
+    const peers: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      peers.push(socket);
+      socket.on('error', () => {});
+      let seen = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        const wasHello = seen.length < FRAME_HEADER_BYTES + 16;
+        seen = Buffer.concat([seen, chunk]);
+        if (wasHello && seen.length >= FRAME_HEADER_BYTES + 16) socket.write(encodeFrameHeader(FrameType.HELLO_ACK, 0, 0, 0));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      // A well-formed ERROR answer fails the call with its code and message.
+      const good = await transport.connect(address);
+      const calling = good.call(Buffer.from('q'));
+      await expect.poll(() => peers.length).toBe(1);
+      const errorPayload = Buffer.concat([Buffer.alloc(4), Buffer.from('gone')]);
+      errorPayload.writeUInt32BE(ErrorCode.CHUNK_NOT_FOUND, 0);
+      peers[0]!.write(frame(FrameType.ERROR, 1, errorPayload));
+      expect((await expectCode(calling, ErrorCode.CHUNK_NOT_FOUND)).message).toBe('gone');
+
+      // A REQUEST toward the connecting side is a protocol error.
+      const pending = expectCode(good.receive(5), ErrorCode.RPC_UNAVAILABLE);
+      peers[0]!.write(frame(FrameType.REQUEST, 1, Buffer.from('not yours')));
+      await pending;
+      expect(good.closed).toBe(true);
+
+      // An ERROR frame too short to hold a code, likewise.
+      const short = await transport.connect(address);
+      await expect.poll(() => peers.length).toBe(2);
+      const shortPending = expectCode(short.call(Buffer.from('q')), ErrorCode.RPC_UNAVAILABLE);
+      peers[1]!.write(frame(FrameType.ERROR, 1, Buffer.from([1, 2])));
+      await shortPending;
+      expect(short.closed).toBe(true);
+    } finally {
+      for (const peer of peers) peer.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('refuses a second session with the id of an open one', async () => {
