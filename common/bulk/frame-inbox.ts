@@ -45,8 +45,11 @@ interface Waiter {
   readonly expectCrc32c: number | undefined;
   readonly resolve: (payload: Buffer) => void;
   readonly reject: (error: SpindleError) => void;
-  /** Stops the timeout and removes the abort listener. */
-  readonly cleanup: () => void;
+  /** Stops the timeout, if any (fields rather than a cleanup closure: calls make many receives). */
+  timer: AbortController | null;
+  readonly signal: AbortSignal | undefined;
+  /** The abort listener on `signal`, if any. */
+  onAbort: (() => void) | null;
   /** The frame currently arriving for this receive, if any. */
   sink: FrameSink | null;
 }
@@ -160,32 +163,23 @@ export class FrameInbox {
     }
 
     return new Promise<Buffer>((resolve, reject) => {
-      let timer: AbortController | null = null;
-      const onAbort = (): void => {
-        this.giveUp(waiter, new SpindleError(ErrorCode.CANCELLED, `${this.what}: receive of request ${requestId} cancelled`, { cause: signal?.reason }));
-      };
-      const waiter: Waiter = {
-        requestId,
-        into,
-        limitBytes,
-        expectCrc32c,
-        resolve,
-        reject,
-        cleanup: () => {
-          timer?.abort();
-          signal?.removeEventListener('abort', onAbort);
-        },
-        sink: null,
-      };
+      const waiter: Waiter = { requestId, into, limitBytes, expectCrc32c, resolve, reject, timer: null, signal, onAbort: null, sink: null };
       this.waiters.set(requestId, waiter);
       if (timeoutMs !== undefined) {
-        timer = new AbortController();
+        const timer = new AbortController();
+        waiter.timer = timer;
         this.options.clock.sleep(timeoutMs, timer.signal).then(
           () => this.giveUp(waiter, new SpindleError(ErrorCode.TIMEOUT, `${this.what}: request ${requestId} did not arrive within ${timeoutMs} ms`)),
           () => {},
         );
       }
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          this.giveUp(waiter, new SpindleError(ErrorCode.CANCELLED, `${this.what}: receive of request ${requestId} cancelled`, { cause: signal.reason }));
+        };
+        waiter.onAbort = onAbort;
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
       if (sink !== undefined) {
         // Take over the frame that is arriving: bytes so far into `into`, the rest straight there.
         this.arriving.delete(requestId);
@@ -278,7 +272,8 @@ export class FrameInbox {
   private settle(waiter: Waiter, error: SpindleError | undefined, payload?: Buffer): void {
     if (this.waiters.get(waiter.requestId) !== waiter) return;
     this.waiters.delete(waiter.requestId);
-    waiter.cleanup();
+    waiter.timer?.abort();
+    if (waiter.onAbort !== null) waiter.signal!.removeEventListener('abort', waiter.onAbort);
     if (waiter.sink !== null) {
       // A receive that ends before its frame is complete: the rest of the frame is skipped.
       if (payload === undefined && waiter.sink.filled < waiter.sink.lengthBytes) waiter.sink.discard();
