@@ -4,6 +4,7 @@
 // (replication itself is storage's business and is tested there). Every test runs twice: with
 // chunk bytes inside gRPC messages, and with the fake nodes announcing a bulk listener
 // (InProcessBulkTransport) so large reads and writes move their bytes as bulk frames.
+import { decodeStorageBulkCall, encodeBatchReadAnswer } from '../common/storage-bulk-calls.js';
 import type { Server } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { clientConfig } from '../common/config.js';
@@ -51,9 +52,11 @@ interface Cluster {
   /** Frames the nodes received (writes) and sent (reads) on bulk sessions. */
   bulkFramesIn: number;
   bulkFramesOut: number;
+  /** Batches of small reads the nodes answered as bulk-session calls. */
+  bulkCalls: number;
 }
 
-function startNode(cluster: Cluster, nodeId: number, bulk: () => BulkListener | undefined) {
+async function startNode(cluster: Cluster, nodeId: number, bulk: () => BulkListener | undefined) {
   const checkVersion = (chainId: number, version: number) => {
     const current = cluster.chainVersions.get(chainId);
     if (current === undefined) throw new SpindleError(ErrorCode.CHAIN_NOT_FOUND, `no chain ${chainId}`);
@@ -61,7 +64,7 @@ function startNode(cluster: Cluster, nodeId: number, bulk: () => BulkListener | 
       throw new SpindleError(ErrorCode.CHAIN_VERSION_MISMATCH, `chain ${chainId} is at version ${current}, request has ${version}`);
     }
   };
-  const implementation = serviceImplementation({
+  const handlers = {
     write: async (message: WriteRequest): Promise<WriteResponse> => {
       let request = message;
       if (message.bulk !== undefined) {
@@ -156,8 +159,13 @@ function startNode(cluster: Cluster, nodeId: number, bulk: () => BulkListener | 
       return { removed };
     },
     dumpChunkMeta: async () => ({ chunks: [], hasMore: false }),
+  };
+  // As a real node: batches of small reads also come as calls on a bulk session.
+  bulk()?.handleRequests(async (payload) => {
+    cluster.bulkCalls++;
+    return encodeBatchReadAnswer(await handlers.batchRead(decodeStorageBulkCall(payload).request));
   });
-  return startGrpcServer([{ definition: StorageService, implementation }], '127.0.0.1', 0);
+  return startGrpcServer([{ definition: StorageService, implementation: serviceImplementation(handlers) }], '127.0.0.1', 0);
 }
 
 /** Routing: node n hosts target n*1000+c for chain c; chain c's head is node ((c-1) % 3) + 1. */
@@ -232,6 +240,7 @@ describe.each([{ transport: 'grpc' as const }, { transport: 'bulk' as const }])(
       batches: [],
       bulkFramesIn: 0,
       bulkFramesOut: 0,
+      bulkCalls: 0,
     };
     bulkTransport = new InProcessBulkTransport();
     bulkListeners = transport === 'bulk' ? await Promise.all([1, 2, 3].map(() => bulkTransport.listen('127.0.0.1', 0))) : [];
@@ -488,7 +497,7 @@ describe.each([{ transport: 'grpc' as const }, { transport: 'bulk' as const }])(
     expect(cancelledTarget.equals(Buffer.alloc(100, 0xee))).toBe(true);
   });
 
-  it.runIf(transport === 'bulk')('moves large reads and writes as bulk frames and small ones inside gRPC', async () => {
+  it.runIf(transport === 'bulk')('moves large reads and writes as bulk frames, small reads as one bulk call, small writes inside gRPC', async () => {
     const data = randomBytes(3 * CHUNK, 61);
     await store.write(61, layout, 0, data);
     expect(cluster.bulkFramesIn).toBe(3);
@@ -497,8 +506,10 @@ describe.each([{ transport: 'grpc' as const }, { transport: 'bulk' as const }])(
     data.write('small', 10);
     expect((await store.read(61, layout, 0, 3 * CHUNK, { fileLength: 3 * CHUNK })).equals(data)).toBe(true);
     expect(cluster.bulkFramesOut).toBe(3);
+    expect(cluster.bulkCalls).toBe(0);
     expect((await store.read(61, layout, 5, 100, { fileLength: 3 * CHUNK })).equals(data.subarray(5, 105))).toBe(true);
     expect(cluster.bulkFramesOut).toBe(3);
+    expect(cluster.bulkCalls).toBe(1);
     // A hole inside a bulk batch reads as zeros (no frame comes for it).
     const holes = await store.read(62, layout, 0, 2 * CHUNK, { fileLength: 2 * CHUNK });
     expect(holes.equals(Buffer.alloc(2 * CHUNK))).toBe(true);

@@ -14,6 +14,7 @@
 //   Non-retryable errors surface at once, named with the chunk they hit.
 // - A read returns exactly the bytes in [offset, min(offset + length, fileLength)); chunks never
 //   written and bytes past a chunk's end inside that range read as zeros.
+import { decodeBatchReadAnswer, encodeBatchReadCall } from '../common/storage-bulk-calls.js';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js';
@@ -584,20 +585,13 @@ export class ChunkStore {
   private async sendBatch(address: string, entries: ReadEntry[], signal: AbortSignal): Promise<void> {
     // Every entry of a batch reads from one node, so from one bulk address (or none).
     const bulkAddress = this.bulk === undefined ? undefined : entries[0]!.item.bulkAddress;
-    if (bulkAddress !== undefined && entries.some((entry) => entry.item.length >= READ_BULK_MIN_BYTES)) {
-      return this.sendBulkBatch(address, bulkAddress, entries, signal);
+    if (bulkAddress !== undefined) {
+      // Large ranges: bytes as frames straight into the callers' buffers; only small ones: the
+      // whole batch as one call on the bulk session (no grpc-js call, whose fixed cost dominates).
+      if (entries.some((entry) => entry.item.length >= READ_BULK_MIN_BYTES)) return this.sendBulkBatch(address, bulkAddress, entries, signal);
+      return this.sendBatchAsBulkCall(address, bulkAddress, entries, signal);
     }
-    const ios: ReadIO[] = [];
-    for (const { ino, item } of entries) {
-      const chain = this.routing.chain(item.chainId);
-      ios.push({
-        chainId: item.chainId,
-        chainVersion: chain?.chainVersion ?? 0,
-        chunk: { ino, index: item.chunkIndex },
-        offset: item.chunkOffset,
-        length: item.length,
-      });
-    }
+    const ios = this.readIOs(entries);
     let response: BatchReadResponse;
     try {
       const client = this.connections.get(address);
@@ -609,6 +603,35 @@ export class ChunkStore {
       this.failBatch(address, entries, err);
       return;
     }
+    this.takeInlineResults(address, entries, response);
+  }
+
+  /** A batch of small reads as one call on the bulk session to the node; results inline in the answer. */
+  private async sendBatchAsBulkCall(address: string, bulkAddress: string, entries: ReadEntry[], signal: AbortSignal): Promise<void> {
+    let response: BatchReadResponse;
+    try {
+      const channel = await this.bulk!.get(bulkAddress, signal);
+      const answer = await channel.call(encodeBatchReadCall({ ios: this.readIOs(entries) }), { timeoutMs: this.config.rpcTimeoutMs, signal });
+      response = decodeBatchReadAnswer(answer);
+    } catch (err) {
+      this.failBatch(address, entries, err);
+      return;
+    }
+    this.takeInlineResults(address, entries, response);
+  }
+
+  private readIOs(entries: readonly ReadEntry[]): ReadIO[] {
+    return entries.map(({ ino, item }) => ({
+      chainId: item.chainId,
+      chainVersion: this.routing.chain(item.chainId)?.chainVersion ?? 0,
+      chunk: { ino, index: item.chunkIndex },
+      offset: item.chunkOffset,
+      length: item.length,
+    }));
+  }
+
+  /** Fills each entry from its result in a response whose bytes are inline. */
+  private takeInlineResults(address: string, entries: readonly ReadEntry[], response: BatchReadResponse): void {
     entries.forEach((entry, i) => {
       if (entry.abandoned) return;
       const result = response.results[i];

@@ -6,6 +6,7 @@ import { TcpBulkTransport } from '../common/bulk/tcp-transport.js';
 import type { BulkChannel } from '../common/bulk/transport.js';
 import { crc32c } from '../common/crc32c.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
+import { StorageBulkMethod, decodeBatchReadAnswer, encodeBatchReadCall } from '../common/storage-bulk-calls.js';
 import { callUnary } from '../common/rpc.js';
 import type { BatchReadResponse, ReadIO, StorageClient, WriteRequest, WriteResponse } from '../proto/index.js';
 import { BULK_FORWARD_MIN_BYTES } from './bulk-data.js';
@@ -110,6 +111,34 @@ describe('storage bulk data path', () => {
     expect(bytes[0]!.equals(data.subarray(10, 1010))).toBe(true);
     expect(bytes[2]!.equals(data.subarray(90_000))).toBe(true);
     expect(response.results[2]!.bulkLength).toBe(10_000);
+    channel.close();
+  });
+
+  it('answers batches of small reads made as calls on a bulk session, and refuses malformed calls', async () => {
+    const channel = await session(2);
+    const data = pattern(20_000, 6);
+    await write(cluster.client(head()), writeRequest({ chainId: CHAIN, chainVersion, chunk: { ino: 14, index: 0 }, data }));
+    const answer = await channel.call(
+      encodeBatchReadCall({
+        ios: [
+          readIO(CHAIN, chainVersion, { chunk: { ino: 14, index: 0 }, offset: 4096, length: 4096 }),
+          readIO(CHAIN, chainVersion, { chunk: { ino: 14, index: 9 }, length: 4096 }),
+          readIO(CHAIN, chainVersion + 1, { chunk: { ino: 14, index: 0 }, length: 4096 }),
+        ],
+      }),
+      { timeoutMs: 10_000 },
+    );
+    const response = decodeBatchReadAnswer(answer);
+    expect(response.results.map((r) => r.status?.code)).toEqual([ErrorCode.OK, ErrorCode.CHUNK_NOT_FOUND, ErrorCode.CHAIN_VERSION_MISMATCH]);
+    expect(response.results[0]!.data.equals(data.subarray(4096, 8192))).toBe(true);
+
+    let err = await refusal(channel.call(Buffer.from([9, 1, 2]), { timeoutMs: 10_000 }));
+    expect(err.errorCode).toBe(ErrorCode.RPC_MALFORMED);
+    expect(err.message).toMatch(/unknown storage bulk call method 9/);
+    err = await refusal(channel.call(Buffer.from([StorageBulkMethod.BATCH_READ, 0xff, 0xff, 0xff]), { timeoutMs: 10_000 }));
+    expect(err.errorCode).toBe(ErrorCode.RPC_MALFORMED);
+    // The session still answers afterwards.
+    expect(decodeBatchReadAnswer(await channel.call(encodeBatchReadCall({ ios: [readIO(CHAIN, chainVersion, { chunk: { ino: 14, index: 0 }, length: 10 })] }))).results[0]!.data.equals(data.subarray(0, 10))).toBe(true);
     channel.close();
   });
 

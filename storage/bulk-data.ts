@@ -11,7 +11,9 @@ import type { Logger } from 'pino';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import type { BulkSessionPool } from '../common/bulk/session-pool.js';
 import type { BulkChannel, BulkListener } from '../common/bulk/transport.js';
+import { decodeStorageBulkCall, encodeBatchReadAnswer } from '../common/storage-bulk-calls.js';
 import type { StorageMetrics } from './metrics.js';
+import type { StorageServiceHandlers } from './service/storage-service.js';
 import type { BatchReadResponseWithCrcs } from './read-operator.js';
 import type { BatchReadRequest, BatchReadResponse, BulkRef } from '../proto/index.js';
 
@@ -128,6 +130,18 @@ export class StorageBulk {
     return response;
   }
 
+  /**
+   * Answers storage calls made on this node's bulk sessions (common/storage-bulk-calls.ts: batches
+   * of small reads) with the same handlers as gRPC, so validation, metrics and errors are one.
+   */
+  serveCalls(handlers: Pick<StorageServiceHandlers, 'batchRead'>): void {
+    this.options.listener?.handleRequests(async (payload, session) => {
+      const call = decodeStorageBulkCall(payload);
+      const response = await handlers.batchRead(call.request, { peer: `bulk:${session.sessionId}`, signal: NEVER_ABORTED });
+      return encodeBatchReadAnswer(response);
+    });
+  }
+
   async close(): Promise<void> {
     this.options.peers?.close();
     await this.options.listener?.close();
@@ -143,6 +157,8 @@ export class StorageBulk {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Bulk calls have no caller-side cancellation to forward (a caller that gives up drops the answer). */
+const NEVER_ABORTED = new AbortController().signal;
 
 function invalid(message: string): SpindleError {
   return new SpindleError(ErrorCode.INVALID_ARGUMENT, message);

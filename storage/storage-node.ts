@@ -14,7 +14,7 @@ import { storageConfig, type Preset, type StorageConfig } from '../common/config
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { createRegistry, startMetricsServer, type MetricsServer, type Registry } from '../common/metrics.js';
-import { startGrpcServer } from '../common/rpc.js';
+import { serviceImplementation, startGrpcServer } from '../common/rpc.js';
 import { StorageServiceFast } from '../common/storage-codec.js';
 import { PublicTargetState, type TargetInfo } from '../proto/index.js';
 import { BulkSessionPool } from '../common/bulk/session-pool.js';
@@ -34,7 +34,7 @@ import { LocalTargetStates } from './local-states.js';
 import { ResyncReceiver } from './resync-receiver.js';
 import { ResyncWorker } from './resync-worker.js';
 import { RoutingView } from './routing-view.js';
-import { InFlightCalls, storageServiceImplementation } from './service/storage-service.js';
+import { InFlightCalls, storageServiceHandlers } from './service/storage-service.js';
 import { StorageTarget, targetIdOf } from './target.js';
 
 export interface StorageNodeOptions {
@@ -200,13 +200,15 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     const reader = new ReadOperator({ resolver, metrics });
     const inFlight = new InFlightCalls();
 
+    const handlers = storageServiceHandlers({
+      replicator, reader, bulk, resync: resyncReceiver, config, logger: logger.child({ component: 'storage.service' }), metrics, closing: closing.signal, inFlight,
+    });
+    bulk.serveCalls(handlers);
     const grpc = await startGrpcServer(
       [
         {
           definition: StorageServiceFast,
-          implementation: storageServiceImplementation({
-            replicator, reader, bulk, resync: resyncReceiver, config, logger: logger.child({ component: 'storage.service' }), metrics, closing: closing.signal, inFlight,
-          }),
+          implementation: serviceImplementation(handlers),
         },
       ],
       host,

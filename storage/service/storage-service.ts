@@ -70,6 +70,13 @@ export class InFlightCalls {
 }
 
 export function storageServiceImplementation(deps: StorageServiceDeps): UntypedServiceImplementation {
+  return serviceImplementation(storageServiceHandlers(deps));
+}
+
+/** The Storage handlers (validation, metrics, error mapping), for gRPC and for bulk-session calls. */
+export type StorageServiceHandlers = ReturnType<typeof storageServiceHandlers>;
+
+export function storageServiceHandlers(deps: StorageServiceDeps) {
   const { metrics, logger } = deps;
   const measured = <Req, Res>(method: string, handler: (request: Req, signal: AbortSignal) => Promise<Res>) =>
     async (request: Req, context: CallContext): Promise<Res> => {
@@ -109,7 +116,7 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
       }
     };
 
-  return serviceImplementation({
+  return {
     write: measured('Write', async (message: WriteRequest, signal) => {
       const request = await withBulkData(deps, message, signal);
       checkWriteRequest(request, request !== message);
@@ -145,7 +152,7 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
       checkDumpChunkMetaRequest(request);
       return deps.reader.onDumpChunkMeta(request);
     }),
-  });
+  };
 }
 
 /**
