@@ -129,4 +129,36 @@ describe('FrameInbox', () => {
     await expectCode(inbox.receive(1, { maxBytes: -1 }), ErrorCode.INVALID_ARGUMENT);
     await expectCode(inbox.receive(1, { timeoutMs: Number.NaN }), ErrorCode.INVALID_ARGUMENT);
   });
+
+  it('times out receives at their own deadlines through one shared timer', async () => {
+    const { inbox, clock } = makeInbox();
+    const order: number[] = [];
+    const timedOut = (id: number, ms: number) =>
+      expectCode(inbox.receive(id, { timeoutMs: ms }), ErrorCode.TIMEOUT).then(() => order.push(id));
+    const late = timedOut(1, 50);
+    const early = timedOut(2, 10);
+    const middle = timedOut(3, 30);
+    const answered = inbox.receive(4, { timeoutMs: 20 });
+    deliver(inbox, 4, Buffer.from('in time'));
+    expect((await answered).toString()).toBe('in time');
+    await clock.advanceAsync(9, 1);
+    expect(order).toEqual([]);
+    await clock.advanceAsync(1, 1);
+    await early;
+    expect(order).toEqual([2]);
+    await clock.advanceAsync(25, 1);
+    await middle;
+    expect(order).toEqual([2, 3]);
+    await clock.advanceAsync(15, 1);
+    await late;
+    expect(order).toEqual([2, 3, 1]);
+    // A later receive with a shorter deadline than one already armed re-arms the timer earlier.
+    const long = inbox.receive(5, { timeoutMs: 1_000 });
+    const short = timedOut(6, 5);
+    await clock.advanceAsync(5, 1);
+    await short;
+    expect(order).toEqual([2, 3, 1, 6]);
+    inbox.close(unavailable('closed'));
+    await expectCode(long, ErrorCode.RPC_UNAVAILABLE);
+  });
 });

@@ -2,7 +2,9 @@
 // same sizes, measured in the same run, between two processes (this one calls, a forked child
 // answers). Not a test:
 //
-//   node --import tsx common/bulk/measure-calls.ts [calls=100000] [requestBytes=100] [answerBytes=4096]
+//   node --import tsx common/bulk/measure-calls.ts [calls=100000] [requestBytes=100] [answerBytes=4096] [timeoutMs]
+//
+// With `timeoutMs`, every call passes it (what a client with a deadline does: one timer per call).
 //
 // For 1 and 32 calls in flight: calls/s of wall time, and CPU µs per call of each process (what a
 // busy 2-core machine distorts least). Raw: the child answers every `requestBytes` it reads with
@@ -99,12 +101,13 @@ async function measure(worker: ReturnType<typeof fork>, calls: number, run: () =
 }
 
 /** `calls` calls with `inFlight` lanes, each waiting for its answer before the next call. */
-async function bulkCalls(channel: BulkChannel, calls: number, inFlight: number, request: Buffer, answerBytes: number): Promise<void> {
+async function bulkCalls(channel: BulkChannel, calls: number, inFlight: number, request: Buffer, answerBytes: number, timeoutMs?: number): Promise<void> {
   let started = 0;
+  const options = timeoutMs === undefined ? undefined : { timeoutMs };
   const lane = async (): Promise<void> => {
     while (started < calls) {
       started++;
-      const answer = await channel.call(request);
+      const answer = await channel.call(request, options);
       if (answer.length !== answerBytes) throw new Error(`answer of ${answer.length} bytes, expected ${answerBytes}`);
     }
   };
@@ -143,6 +146,7 @@ function rawCalls(socket: net.Socket, calls: number, inFlight: number, request: 
 async function main(): Promise<void> {
   const calls = Number(process.argv[2] ?? 100_000);
   const sizes: Sizes = { requestBytes: Number(process.argv[3] ?? 100), answerBytes: Number(process.argv[4] ?? 4096) };
+  const timeoutMs = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
   const worker = fork(fileURLToPath(import.meta.url), ['child', String(sizes.requestBytes), String(sizes.answerBytes)], { stdio: 'inherit' });
   const listening = await nextMessage(worker, 'listening');
   const transport = new TcpBulkTransport();
@@ -154,11 +158,11 @@ async function main(): Promise<void> {
   const rows: Array<Record<string, unknown>> = [];
   try {
     // Warm-up (JIT), not reported.
-    await bulkCalls(channel, Math.min(calls, 20_000), 32, request, sizes.answerBytes);
+    await bulkCalls(channel, Math.min(calls, 20_000), 32, request, sizes.answerBytes, timeoutMs);
     await rawCalls(socket, Math.min(calls, 20_000), 32, request, sizes.answerBytes);
     for (const inFlight of [1, 32]) {
       const raw = await measure(worker, calls, () => rawCalls(socket, calls, inFlight, request, sizes.answerBytes));
-      const bulk = await measure(worker, calls, () => bulkCalls(channel, calls, inFlight, request, sizes.answerBytes));
+      const bulk = await measure(worker, calls, () => bulkCalls(channel, calls, inFlight, request, sizes.answerBytes, timeoutMs));
       const show = (m: Measured): string =>
         `${Math.round(m.callsPerS)} calls/s (caller ${m.callerCpuUsPerCall.toFixed(1)} µs/call, answerer ${m.answererCpuUsPerCall.toFixed(1)} µs/call)`;
       console.log(`${inFlight} in flight: raw ${show(raw)} | bulk call ${show(bulk)} ${(bulk.callsPerS / raw.callsPerS).toFixed(2)}x`);
@@ -167,6 +171,7 @@ async function main(): Promise<void> {
         calls,
         inFlight,
         ...sizes,
+        timeoutMs: timeoutMs ?? null,
         rawCallsPerS: Math.round(raw.callsPerS),
         bulkCallsPerS: Math.round(bulk.callsPerS),
         ratio: Number((bulk.callsPerS / raw.callsPerS).toFixed(3)),
