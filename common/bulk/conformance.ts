@@ -520,7 +520,7 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
       await expectCode(client.call(Buffer.from('x'), { signal: AbortSignal.abort() }), ErrorCode.CANCELLED);
       for (const release of gates.splice(0)) release();
       // The late answers go out (the handlers finish within this turn), arrive before the marker
-      // and are kept aside as unclaimed frames; the session carries on.
+      // and are dropped; the session carries on.
       await new Promise<void>((resolve) => setImmediate(resolve));
       const server = await listener.channel(client.sessionId);
       await settleFrames(server, client);

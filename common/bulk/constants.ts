@@ -23,3 +23,8 @@ export const BULK_READ_BUFFER_BYTES = 1024 * 1024;
  * caller needs the code and a readable reason, not an unbounded string from a peer.
  */
 export const BULK_ERROR_MESSAGE_MAX_BYTES = 4096;
+/**
+ * Calls that gave up (timeout, abort) whose answers are dropped on arrival, per session: enough for
+ * a burst of timeouts at full rate; an older one's late answer becomes an unclaimed frame.
+ */
+export const BULK_ABANDONED_ANSWERS_MAX = 4096;

@@ -3,7 +3,7 @@
 // at an exact time, the byte bound, close).
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.js';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, SpindleError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { expectCode, patternBytes } from './conformance.js';
 import { FrameInbox } from './frame-inbox.js';
@@ -160,5 +160,42 @@ describe('FrameInbox', () => {
     expect(order).toEqual([2, 3, 1, 6]);
     inbox.close(unavailable('closed'));
     await expectCode(long, ErrorCode.RPC_UNAVAILABLE);
+  });
+
+  it('drops the late answer of a call that gave up (whole, mid-frame, or an error) instead of keeping it', async () => {
+    const { inbox, clock } = makeInbox();
+    const timedOut = expectCode(inbox.receive(1, { timeoutMs: 10 }, true), ErrorCode.TIMEOUT);
+    await clock.advanceAsync(10, 1);
+    await timedOut;
+    deliver(inbox, 1, Buffer.from('late answer'));
+    expect(inbox.unclaimedCount).toBe(0);
+
+    const controller = new AbortController();
+    const aborted = expectCode(inbox.receive(2, { signal: controller.signal }, true), ErrorCode.CANCELLED);
+    controller.abort();
+    await aborted;
+    inbox.endWithError(2, new SpindleError(ErrorCode.CHUNK_NOT_FOUND, 'late error'));
+    expect(inbox.unclaimedCount).toBe(0);
+
+    // Gave up while its answer was arriving: the rest is skipped.
+    const midFrame = expectCode(inbox.receive(3, { timeoutMs: 10 }, true), ErrorCode.TIMEOUT);
+    const sink = inbox.beginFrame(3, 100);
+    sink.write(Buffer.alloc(40));
+    await clock.advanceAsync(10, 1);
+    await midFrame;
+    sink.write(Buffer.alloc(60));
+    inbox.endFrame(sink, true, 0);
+    expect(inbox.unclaimedCount).toBe(0);
+
+    // A plain receive that gave up still leaves its late frame for whoever asks.
+    await expectCode(inbox.receive(4, { signal: AbortSignal.abort() }), ErrorCode.CANCELLED);
+    const gaveUp = expectCode(inbox.receive(5, { timeoutMs: 10 }), ErrorCode.TIMEOUT);
+    await clock.advanceAsync(10, 1);
+    await gaveUp;
+    deliver(inbox, 5, Buffer.from('kept'));
+    expect((await inbox.receive(5)).toString()).toBe('kept');
+    // The id of an abandoned call answered once is forgotten: a frame under it later is kept.
+    deliver(inbox, 1, Buffer.from('again'));
+    expect(inbox.unclaimedCount).toBe(1);
   });
 });

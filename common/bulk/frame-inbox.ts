@@ -15,6 +15,8 @@
 //     inbox, armed for the earliest deadline: a timer per receive — an AbortController and a
 //     sleep — cost a call ~40 µs of CPU); when its frame was being written
 //     into its `into`, the rest of that frame is discarded (the caller's buffer is theirs again).
+//   - the answer to a call that gave up (`receive(id, options, true)`) is dropped when it comes
+//     (the ids of the last BULK_ABANDONED_ANSWERS_MAX such calls are remembered), not kept;
 //   - `close(error)` rejects every waiting receive with that error and drops everything held.
 //   - an error answer (an ERROR frame, the reply to a failed `BulkChannel.call`) ends the receive
 //     of its id with that error, or is kept like an unclaimed frame that carries it.
@@ -25,6 +27,7 @@
 import type { Clock } from '../clock.js';
 import { ErrorCode, SpindleError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { BULK_ABANDONED_ANSWERS_MAX } from './constants.js';
 import type { BulkReceiveOptions } from './transport.js';
 
 export interface FrameInboxOptions {
@@ -53,6 +56,8 @@ interface Waiter {
   readonly signal: AbortSignal | undefined;
   /** The abort listener on `signal`, if any. */
   onAbort: (() => void) | null;
+  /** Nobody asks for this id again once the receive gave up (a call's answer): drop its frame. */
+  readonly dropLate: boolean;
   /** The frame currently arriving for this receive, if any. */
   sink: FrameSink | null;
 }
@@ -113,6 +118,8 @@ export class FrameInbox {
   /** The one timer of those deadlines, and when it fires (Infinity: not armed). */
   private deadlineTimer: AbortController | null = null;
   private deadlineTimerDueMs = Infinity;
+  /** Ids whose receive gave up for good (calls): their frames are dropped on arrival. Oldest first. */
+  private readonly abandoned = new Set<number>();
   private closeError: SpindleError | null = null;
 
   constructor(
@@ -130,7 +137,11 @@ export class FrameInbox {
     return this.unclaimedBytes;
   }
 
-  receive(requestId: number, options: BulkReceiveOptions = {}): Promise<Buffer> {
+  /**
+   * The frame of `requestId`. `dropLate`: once this receive has given up (timeout, abort), nobody
+   * will ask for the frame again (a call's answer), so a late one is dropped rather than kept.
+   */
+  receive(requestId: number, options: BulkReceiveOptions = {}, dropLate = false): Promise<Buffer> {
     if (this.closeError !== null) return Promise.reject(this.closeError);
     if (!Number.isSafeInteger(requestId) || requestId < 0) {
       return Promise.reject(invalid(`${this.what}: request id ${requestId} is not an integer in [0, 2^53)`));
@@ -172,7 +183,7 @@ export class FrameInbox {
 
     return new Promise<Buffer>((resolve, reject) => {
       const deadlineMs = timeoutMs === undefined ? Infinity : this.monotonicMs() + timeoutMs;
-      const waiter: Waiter = { requestId, into, limitBytes, expectCrc32c, resolve, reject, deadlineMs, timeoutMs, signal, onAbort: null, sink: null };
+      const waiter: Waiter = { requestId, into, limitBytes, expectCrc32c, resolve, reject, deadlineMs, timeoutMs, signal, onAbort: null, dropLate, sink: null };
       this.waiters.set(requestId, waiter);
       if (deadlineMs !== Infinity) {
         this.timed.add(waiter);
@@ -203,6 +214,10 @@ export class FrameInbox {
   beginFrame(requestId: number, lengthBytes: number): FrameSink {
     const sink = new FrameSink(requestId, lengthBytes);
     if (this.closeError !== null) {
+      sink.discard();
+      return sink;
+    }
+    if (this.abandoned.size > 0 && this.abandoned.delete(requestId)) {
       sink.discard();
       return sink;
     }
@@ -253,6 +268,7 @@ export class FrameInbox {
    */
   endWithError(requestId: number, error: SpindleError): void {
     if (this.closeError !== null) return;
+    if (this.abandoned.size > 0 && this.abandoned.delete(requestId)) return;
     const waiter = this.waiters.get(requestId);
     if (waiter !== undefined) {
       this.settle(waiter, error);
@@ -270,6 +286,7 @@ export class FrameInbox {
     for (const waiter of [...this.waiters.values()]) this.settle(waiter, error);
     this.unclaimed.clear();
     this.unclaimedBytes = 0;
+    this.abandoned.clear();
     this.expiryTimer?.abort();
     this.expiryTimer = null;
     this.deadlineTimer?.abort();
@@ -333,13 +350,24 @@ export class FrameInbox {
   /** Timeout or abort of one receive. */
   private giveUp(waiter: Waiter, error: SpindleError): void {
     const sink = waiter.sink;
-    if (sink !== null && waiter.into === undefined && !sink.discarded) {
+    if (waiter.dropLate) {
+      // Its frame, arriving now or later, has nobody to go to.
+      if (sink === null) this.abandon(waiter.requestId);
+      else sink.discard();
+    } else if (sink !== null && waiter.into === undefined && !sink.discarded) {
       // The frame is going into a buffer of its own: let it finish as an unclaimed frame.
       sink.waiter = null;
       waiter.sink = null;
       this.arriving.set(sink.requestId, sink);
     }
     this.settle(waiter, error);
+  }
+
+  private abandon(requestId: number): void {
+    this.abandoned.add(requestId);
+    // Bounded: an answer that never comes is forgotten after this many newer ones (were it to come
+    // after all, it would be kept as an unclaimed frame and expire).
+    if (this.abandoned.size > BULK_ABANDONED_ANSWERS_MAX) this.abandoned.delete(this.abandoned.values().next().value!);
   }
 
   private unexpectedCrc(requestId: number, frameCrc32c: number, expected: number | undefined): SpindleError | undefined {

@@ -96,7 +96,7 @@ class InProcessChannel implements BulkChannel {
       return Promise.reject(new SpindleError(ErrorCode.CANCELLED, `bulk session ${this.sessionId}: call cancelled`, { cause: signal.reason }));
     }
     const requestId = ++this.requestIdCounter;
-    const answer = this.inbox.receive(requestId, options);
+    const answer = this.inbox.receive(requestId, options, true);
     const copy = Buffer.from(payload);
     setImmediate(() => {
       if (this.closeError === null) this.peer.request(requestId, copy);

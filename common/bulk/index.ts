@@ -18,6 +18,7 @@ export {
   BULK_SESSIONS_MAX,
   BULK_READ_BUFFER_BYTES,
   BULK_ERROR_MESSAGE_MAX_BYTES,
+  BULK_ABANDONED_ANSWERS_MAX,
 } from './constants.js';
 export {
   type BulkTransportOptions,

@@ -277,7 +277,7 @@ class TcpBulkChannel implements BulkChannel {
     }
     const requestId = ++this.requestIdCounter;
     // Registered before the request leaves, so the answer always finds its receive.
-    const answer = this.inbox.receive(requestId, options);
+    const answer = this.inbox.receive(requestId, options, true);
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
     encodeFrameHeader(FrameType.REQUEST, requestId, payload.length, crc32c(payload), frame, 0);
     frame.set(payload, FRAME_HEADER_BYTES);

@@ -75,7 +75,7 @@ export interface BulkChannel {
    * RPC_UNAVAILABLE when the session closes or the listener has no handler, TIMEOUT / CANCELLED
    * per `options`. For requests whose whole round trip should not pay a gRPC call (batches of
    * small reads); connecting side only. The payload may be reused once `call` has returned. An
-   * answer that arrives after its call gave up is kept as an unclaimed frame (and expires).
+   * answer that arrives after its call gave up is dropped.
    */
   call(payload: Uint8Array, options?: BulkCallOptions): Promise<Buffer>;
   /** Closes the session; pending receives and sends reject with RPC_UNAVAILABLE. Idempotent. */
