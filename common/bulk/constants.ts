@@ -28,3 +28,9 @@ export const BULK_ERROR_MESSAGE_MAX_BYTES = 4096;
  * a burst of timeouts at full rate; an older one's late answer becomes an unclaimed frame.
  */
 export const BULK_ABANDONED_ANSWERS_MAX = 4096;
+/**
+ * Requests of one session its listener's handler works on at once; beyond it the listener stops
+ * reading that session's socket until one is answered (TCP pushes back on the caller). What one
+ * read already holds is still dispatched, so the bound is this plus one read buffer's worth.
+ */
+export const BULK_REQUESTS_IN_PROGRESS_MAX = 1024;

@@ -11,7 +11,8 @@
 // Calls: the payload is copied at `call` and handed to the listener's handler asynchronously
 // (setImmediate); its answer is delivered like a frame, its error encoded and decoded as the TCP
 // ERROR frame is (code and message only, cut to the same length), so both transports fail a call
-// with the same SpindleError.
+// with the same SpindleError. Unlike TCP, requests in progress are not bounded per session (there
+// is no socket to stop reading; tests and the simulator bound their own load).
 import { crc32c } from '../crc32c.js';
 import { ErrorCode, SpindleError, assert } from '../errors.js';
 import { BULK_CONNECT_TIMEOUT_DEFAULT_MS, BULK_SESSIONS_MAX } from './constants.js';

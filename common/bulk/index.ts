@@ -19,6 +19,7 @@ export {
   BULK_READ_BUFFER_BYTES,
   BULK_ERROR_MESSAGE_MAX_BYTES,
   BULK_ABANDONED_ANSWERS_MAX,
+  BULK_REQUESTS_IN_PROGRESS_MAX,
 } from './constants.js';
 export {
   type BulkTransportOptions,

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { crc32c } from '../crc32c.js';
 import { ErrorCode, SpindleError } from '../errors.js';
 import { describeBulkTransportConformance, expectCode, patternBytes } from './conformance.js';
+import { BULK_REQUESTS_IN_PROGRESS_MAX } from './constants.js';
 import { FRAME_HEADER_BYTES, FrameType, TcpBulkTransport, encodeFrameHeader, parseHostPort } from './tcp-transport.js';
 import type { BulkListener } from './transport.js';
 
@@ -268,6 +269,41 @@ describe('TcpBulkTransport on the wire', () => {
       for (const peer of peers) peer.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+
+  it('stops reading a session whose requests fill the handler, and reads again as they are answered', async () => {
+    const listener = await listen();
+    const gates: Array<() => void> = [];
+    let started = 0;
+    listener.handleRequests(async (payload) => {
+      started++;
+      await new Promise<void>((resolve) => gates.push(resolve));
+      return payload;
+    });
+    const client = await transport.connect(listener.address);
+    const total = 2 * BULK_REQUESTS_IN_PROGRESS_MAX;
+    const calls: Array<Promise<Buffer>> = [];
+    // In batches over several turns, so they reach the listener in several reads.
+    for (let i = 0; i < total; i++) {
+      calls.push(client.call(Buffer.from(String(i)), { timeoutMs: 30_000 }));
+      if (i % 64 === 63) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await expect.poll(() => started).toBeGreaterThanOrEqual(BULK_REQUESTS_IN_PROGRESS_MAX);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(started).toBeLessThan(total);
+    // Answering lets the rest in.
+    const release = (): void => {
+      for (const open of gates.splice(0)) open();
+    };
+    const releaser = setInterval(release, 1);
+    try {
+      const answers = await Promise.all(calls);
+      answers.forEach((answer, i) => expect(answer.toString()).toBe(String(i)));
+    } finally {
+      clearInterval(releaser);
+    }
+    expect(started).toBe(total);
+    client.close();
   });
 
   it('refuses a second session with the id of an open one', async () => {

@@ -40,7 +40,8 @@
 //     answer's receive is registered first, then header and payload go out as one buffer (the
 //     payload is small: copied, no send promise, no queue — the caller's calls in flight bound
 //     them), corked until the next tick so the calls of one turn share a writev. The listener collects a REQUEST's payload whole and hands it to its handler at once
-//     (handlers run concurrently); answers are written without waiting for 'drain' (the handler's
+//     (handlers run concurrently, at most BULK_REQUESTS_IN_PROGRESS_MAX per session: beyond it the
+//     socket is not read until one is answered); answers are written without waiting for 'drain' (the handler's
 //     buffer is given away) and dropped when the session closed meanwhile.
 //   - a malformed peer (bad magic or version, unexpected type or direction, oversized length,
 //     request id beyond 2^53, an ERROR payload too short or too long) gets its connection closed with a warning; the process and other sessions carry on.
@@ -54,6 +55,7 @@ import {
   BULK_ERROR_MESSAGE_MAX_BYTES,
   BULK_HELLO_TIMEOUT_MS,
   BULK_READ_BUFFER_BYTES,
+  BULK_REQUESTS_IN_PROGRESS_MAX,
   BULK_SESSIONS_MAX,
 } from './constants.js';
 import { FrameInbox, type FrameSink } from './frame-inbox.js';
@@ -202,6 +204,8 @@ class TcpBulkChannel implements BulkChannel {
     this.socket.uncork();
   };
   private readonly queued: PendingSend[] = [];
+  /** Requests of this session the listener's handler is working on (accepting side). */
+  private requestsInProgress = 0;
   private readonly inFlight = new Set<PendingSend>();
 
   /** Resolves when the socket has closed. */
@@ -323,6 +327,16 @@ class TcpBulkChannel implements BulkChannel {
     this.corkedForTick = true;
     this.socket.cork();
     process.nextTick(this.uncorkTick);
+  }
+
+  /** A request of this session went to the handler: stops reading at the limit (accepting side). */
+  requestStarted(): void {
+    if (++this.requestsInProgress === BULK_REQUESTS_IN_PROGRESS_MAX && this.closeError === null) this.socket.pause();
+  }
+
+  /** The handler is done with a request of this session: reads again below the limit. */
+  requestFinished(): void {
+    if (this.requestsInProgress-- === BULK_REQUESTS_IN_PROGRESS_MAX && this.closeError === null) this.socket.resume();
   }
 
   /** Sends the hello (connecting side). */
@@ -654,9 +668,14 @@ class TcpBulkListener implements BulkListener {
     } catch (err) {
       answered = Promise.reject(err);
     }
+    channel.requestStarted();
     answered.then(
-      (answer) => channel.answer(requestId, answer),
+      (answer) => {
+        channel.requestFinished();
+        channel.answer(requestId, answer);
+      },
       (err: unknown) => {
+        channel.requestFinished();
         if (!(err instanceof SpindleError)) {
           this.options.logger.warn({ err, sessionId: channel.sessionId, requestId }, 'bulk request handler threw a non-Spindle error; answered INTERNAL');
         }
