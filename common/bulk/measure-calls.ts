@@ -5,6 +5,8 @@
 //   node --import tsx common/bulk/measure-calls.ts [calls=100000] [requestBytes=100] [answerBytes=4096] [timeoutMs]
 //
 // With `timeoutMs`, every call passes it (what a client with a deadline does: one timer per call).
+// BULK_MEASURE_IN_FLIGHT=1,32 (the default) picks the calls in flight; BULK_MEASURE_PROFILE_DIR=dir
+// writes CPU profiles of both processes there.
 //
 // For 1 and 32 calls in flight: calls/s of wall time, and CPU µs per call of each process (what a
 // busy 2-core machine distorts least). Raw: the child answers every `requestBytes` it reads with
@@ -147,7 +149,9 @@ async function main(): Promise<void> {
   const calls = Number(process.argv[2] ?? 100_000);
   const sizes: Sizes = { requestBytes: Number(process.argv[3] ?? 100), answerBytes: Number(process.argv[4] ?? 4096) };
   const timeoutMs = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
-  const worker = fork(fileURLToPath(import.meta.url), ['child', String(sizes.requestBytes), String(sizes.answerBytes)], { stdio: 'inherit' });
+  const profileDir = process.env.BULK_MEASURE_PROFILE_DIR;
+  const execArgv = profileDir ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`] : process.execArgv;
+  const worker = fork(fileURLToPath(import.meta.url), ['child', String(sizes.requestBytes), String(sizes.answerBytes)], { stdio: 'inherit', execArgv });
   const listening = await nextMessage(worker, 'listening');
   const transport = new TcpBulkTransport();
   const channel = await transport.connect(listening.bulkAddress);
@@ -160,7 +164,7 @@ async function main(): Promise<void> {
     // Warm-up (JIT), not reported.
     await bulkCalls(channel, Math.min(calls, 20_000), 32, request, sizes.answerBytes, timeoutMs);
     await rawCalls(socket, Math.min(calls, 20_000), 32, request, sizes.answerBytes);
-    for (const inFlight of [1, 32]) {
+    for (const inFlight of (process.env.BULK_MEASURE_IN_FLIGHT ?? '1,32').split(',').map(Number)) {
       const raw = await measure(worker, calls, () => rawCalls(socket, calls, inFlight, request, sizes.answerBytes));
       const bulk = await measure(worker, calls, () => bulkCalls(channel, calls, inFlight, request, sizes.answerBytes, timeoutMs));
       const show = (m: Measured): string =>
