@@ -39,12 +39,15 @@
 //   - call (the small-request path, e.g. a batch of 4 KiB chunk reads in one round trip): the
 //     answer's receive is registered first, then header and payload go out as one buffer (the
 //     payload is small: copied, no send promise, no queue — the caller's calls in flight bound
-//     them), corked until the next tick so the calls of one turn share a writev. The listener collects a REQUEST's payload whole and hands it to its handler at once
-//     (handlers run concurrently, at most BULK_REQUESTS_IN_PROGRESS_MAX per session: beyond it the
-//     socket is not read until one is answered); answers are written without waiting for 'drain' (the handler's
-//     buffer is given away) and dropped when the session closed meanwhile.
+//     them), corked until the next tick so the calls of one turn share a writev. The listener
+//     collects a REQUEST's payload whole and hands it to its handler at once (handlers run
+//     concurrently, at most BULK_REQUESTS_IN_PROGRESS_MAX per session: beyond it the socket is
+//     not read until one is answered); answers are corked the same way, written without waiting
+//     for 'drain' (the handler's buffer is given away), and dropped when the session closed
+//     meanwhile. A late answer (its call timed out or was aborted) is dropped on arrival.
 //   - a malformed peer (bad magic or version, unexpected type or direction, oversized length,
-//     request id beyond 2^53, an ERROR payload too short or too long) gets its connection closed with a warning; the process and other sessions carry on.
+//     request id beyond 2^53, an ERROR payload too short or too long) gets its connection closed
+//     with a warning; the process and other sessions carry on.
 //   - a closed or broken session rejects its pending receives and sends with RPC_UNAVAILABLE
 //     (retryable) and leaves its listener's table.
 import * as net from 'node:net';
