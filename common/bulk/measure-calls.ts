@@ -5,7 +5,8 @@
 //   node --import tsx common/bulk/measure-calls.ts [calls=100000] [requestBytes=100] [answerBytes=4096] [timeoutMs]
 //
 // With `timeoutMs`, every call passes it (what a client with a deadline does: one timer per call).
-// BULK_MEASURE_IN_FLIGHT=1,32 (the default) picks the calls in flight; BULK_MEASURE_PROFILE_DIR=dir
+// BULK_MEASURE_SIGNAL=1 also passes an AbortSignal (one for the whole run) to every call, as a
+// client passing its caller's signal does. BULK_MEASURE_IN_FLIGHT=1,32 (the default) picks the calls in flight; BULK_MEASURE_PROFILE_DIR=dir
 // writes CPU profiles of both processes there.
 //
 // For 1 and 32 calls in flight: calls/s of wall time, and CPU µs per call of each process (what a
@@ -105,7 +106,8 @@ async function measure(worker: ReturnType<typeof fork>, calls: number, run: () =
 /** `calls` calls with `inFlight` lanes, each waiting for its answer before the next call. */
 async function bulkCalls(channel: BulkChannel, calls: number, inFlight: number, request: Buffer, answerBytes: number, timeoutMs?: number): Promise<void> {
   let started = 0;
-  const options = timeoutMs === undefined ? undefined : { timeoutMs };
+  const signal = process.env.BULK_MEASURE_SIGNAL === '1' ? new AbortController().signal : undefined;
+  const options = timeoutMs === undefined && signal === undefined ? undefined : { timeoutMs, signal };
   const lane = async (): Promise<void> => {
     while (started < calls) {
       started++;
