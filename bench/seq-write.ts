@@ -3,8 +3,9 @@
 //
 // Back of the envelope: with R replicas every byte is written R times to the one disk, so the
 // ceiling is O_DIRECT disk write ÷ R (≈1.1 GB/s ÷ 3 ≈ 0.37 GB/s for R=3; writes land in the page
-// cache first, so short runs can beat it); the gRPC hops (client → head → successors, ≈1.6 GB/s
-// each, sharing 2 cores) bound it next: R=1 ≈ 0.5–0.8 GB/s, R=3 ≈ 0.2–0.4 GB/s.
+// cache first, so short runs can beat it); the hops (client → head → successors, bulk frames on
+// raw TCP, sharing 2 cores with every replica's copy, checksum and commit) bound it next:
+// R=1 ≈ 0.4–0.6 GB/s, R=3 ≈ 0.15–0.25 GB/s.
 // Issue 4's target: R=3 ≥ 0.6 × (O_DIRECT write ÷ 3). The limit (dd oflag=direct) is measured
 // in the same run, before the cluster writes.
 import { MiB, GiB, type BenchContext, type Limit } from './context.js';
@@ -16,7 +17,7 @@ export const DEPTH = 4;
 
 export const seqWriteSuite: Suite = {
   name: 'seq-write',
-  estimate: 'R=1 ≈ 0.5–0.8 GB/s, R=3 ≈ 0.2–0.4 GB/s (disk write ÷ R, then gRPC hops)',
+  estimate: 'R=1 ≈ 0.4–0.6 GB/s, R=3 ≈ 0.15–0.25 GB/s (disk write ÷ R, then the hops)',
   async run(ctx: BenchContext) {
     const total = ctx.quick ? 256 * MiB : 2 * GiB;
     const disk = await ctx.ddDirect('write', ctx.quick ? 256 * MiB : 1 * GiB);
