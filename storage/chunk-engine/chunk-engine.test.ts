@@ -149,6 +149,22 @@ describe.each(blockIoBackendsUnderTest())('ChunkEngine with $kind block I/O', ({
       }
     });
 
+    it('small reads served through reused scratch buffers each keep their own bytes', async () => {
+      const contents = [0, 1, 2, 3].map((i) => bytes(200 * KiB, 40 + i));
+      for (const [i, data] of contents.entries()) await write(30 + i, 0, 0, data);
+      // Many concurrent 4 KiB reads (a scratch buffer each), held until all are done.
+      const reads = Array.from({ length: 64 }, (_, k) => ({ i: k % 4, offset: (k * 12_289) % (196 * KiB) }));
+      const results = await Promise.all(reads.map(({ i, offset }) => engine.read(30 + i, 0, offset, 4 * KiB)));
+      results.forEach((result, k) => {
+        const { i, offset } = reads[k]!;
+        expect(result.data.equals(contents[i]!.subarray(offset, offset + 4 * KiB)), `read ${k}`).toBe(true);
+        expect(result.dataCrc32c).toBe(crc32c(result.data));
+      });
+      // And again, now that the scratch buffers are being reused.
+      const again = await Promise.all(reads.map(({ i, offset }) => engine.read(30 + i, 0, offset, 4 * KiB)));
+      again.forEach((result, k) => expect(result.data.equals(results[k]!.data)).toBe(true));
+    });
+
     it('a missing chunk is CHUNK_NOT_FOUND', async () => {
       await expectCode(engine.read(1, 1, 0, 10), ErrorCode.CHUNK_NOT_FOUND);
     });

@@ -167,8 +167,33 @@ export function updateFingerprint(update: ChunkUpdate): string {
   return `${update.type}:${update.offset}:${update.data.length}:${update.dataCrc32c ?? crc32c(update.data)}`;
 }
 
+/** Free scratch buffers a chunk engine keeps for small reads (more are made when all are in use). */
+const READ_SCRATCH_KEPT = 32;
+
+/** Reusable buffers of one size; a request larger than that size gets a fresh one (not kept). */
+class ScratchBuffers {
+  private readonly free: Buffer[] = [];
+
+  constructor(
+    private readonly bytes: number,
+    private readonly kept: number,
+  ) {}
+
+  acquire(length: number): Buffer {
+    if (length > this.bytes) return Buffer.allocUnsafe(length);
+    return (this.free.pop() ?? Buffer.allocUnsafe(this.bytes)).subarray(0, length);
+  }
+
+  release(buffer: Buffer): void {
+    if (buffer.buffer.byteLength !== this.bytes || buffer.byteOffset !== 0 || this.free.length >= this.kept) return;
+    this.free.push(Buffer.from(buffer.buffer, 0, this.bytes));
+  }
+}
+
 export class ChunkEngine {
   private readonly pending = new Map<string, PendingUpdate>();
+  /** Scratch buffers for small reads (see read()). */
+  private readonly readScratch = new ScratchBuffers(2 * CRC_SEGMENT_BYTES, READ_SCRATCH_KEPT);
   private closed = false;
   private committedBytes = 0;
   private committedChunks = 0;
@@ -273,22 +298,33 @@ export class ChunkEngine {
       const firstSegment = Math.floor(offset / CRC_SEGMENT_BYTES);
       const readStart = firstSegment * CRC_SEGMENT_BYTES;
       const readEnd = Math.min(meta.length, Math.ceil(end / CRC_SEGMENT_BYTES) * CRC_SEGMENT_BYTES);
-      const bytes = await this.files.read(meta.block, readStart, readEnd - readStart);
-      for (let seg = firstSegment, at = 0; at < bytes.length; seg++, at += CRC_SEGMENT_BYTES) {
-        const piece = bytes.subarray(at, Math.min(bytes.length, at + CRC_SEGMENT_BYTES));
-        if (crc32c(piece) !== meta.segmentCrcs[seg]) {
-          throw new SpindleError(
-            ErrorCode.CHUNK_CORRUPT,
-            `chunk ${ino}:${index} v${meta.commitVersion} failed its checksum at byte ${seg * CRC_SEGMENT_BYTES}; read another replica`,
-          );
+      // A range much smaller than the segments that must be read to verify it (a 4 KiB read of
+      // one 64 KiB segment): read into a reused scratch buffer and hand out a copy of the range,
+      // instead of a fresh buffer of the whole segments per read (measured: that allocation and
+      // its garbage were a fifth of a storage node's CPU under 4 KiB random reads).
+      const readLength = readEnd - readStart;
+      const scratch = (end - offset) * 2 <= readLength ? this.readScratch.acquire(readLength) : undefined;
+      try {
+        const bytes = await this.files.read(meta.block, readStart, readLength, scratch);
+        for (let seg = firstSegment, at = 0; at < bytes.length; seg++, at += CRC_SEGMENT_BYTES) {
+          const piece = bytes.subarray(at, Math.min(bytes.length, at + CRC_SEGMENT_BYTES));
+          if (crc32c(piece) !== meta.segmentCrcs[seg]) {
+            throw new SpindleError(
+              ErrorCode.CHUNK_CORRUPT,
+              `chunk ${ino}:${index} v${meta.commitVersion} failed its checksum at byte ${seg * CRC_SEGMENT_BYTES}; read another replica`,
+            );
+          }
         }
+        const range = bytes.subarray(offset - readStart, end - readStart);
+        return {
+          data: scratch === undefined ? range : Buffer.from(range),
+          dataCrc32c: rangeCrc32c(meta, bytes, readStart, offset, end),
+          chunkLength: meta.length,
+          commitVersion: meta.commitVersion,
+        };
+      } finally {
+        if (scratch !== undefined) this.readScratch.release(scratch);
       }
-      return {
-        data: bytes.subarray(offset - readStart, end - readStart),
-        dataCrc32c: rangeCrc32c(meta, bytes, readStart, offset, end),
-        chunkLength: meta.length,
-        commitVersion: meta.commitVersion,
-      };
     } finally {
       this.allocator.release(meta.block);
     }
