@@ -441,6 +441,27 @@ describe.each([{ transport: 'grpc' as const }, { transport: 'bulk' as const }])(
     expect(new Set(cluster.batches.map((batch) => batch.nodeId)).size).toBe(3);
   });
 
+  it('fails a read over to another replica than the one that just failed, whichever replica it started on', async () => {
+    const data = randomBytes(3 * CHUNK, 81);
+    await store.write(81, layout, 0, data);
+    // Node 2 is unreachable for reads; concurrent reads make first attempts land on every replica
+    // (least busy), and each read must reach node 2 at most once.
+    const attemptsOnNode2 = new Map<string, number>();
+    cluster.readItemError = (nodeId, io) => {
+      if (nodeId !== 2) return undefined;
+      const key = `${io.chunk!.index}:${io.offset}`;
+      attemptsOnNode2.set(key, (attemptsOnNode2.get(key) ?? 0) + 1);
+      return { code: ErrorCode.RPC_UNAVAILABLE, message: 'node 2 is unreachable' };
+    };
+    const reads = Array.from({ length: 60 }, (_, i) => {
+      const offset = (i * 4_099) % (3 * CHUNK - 300);
+      return store.read(81, layout, offset, 300, { fileLength: 3 * CHUNK }).then((got) => ({ got, offset }));
+    });
+    for (const { got, offset } of await Promise.all(reads)) expect(got.equals(data.subarray(offset, offset + 300))).toBe(true);
+    expect(attemptsOnNode2.size).toBeGreaterThan(0);
+    for (const [key, count] of attemptsOnNode2) expect(count, `read ${key} went to node 2 ${count} times`).toBe(1);
+  });
+
   it('fails only the caller whose item failed in a shared batch', async () => {
     const good = randomBytes(CHUNK, 31);
     await store.write(31, layout, 0, good);

@@ -532,7 +532,9 @@ export class ChunkStore {
         item.error = this.noReplicaError(item.chainId, 'serving replica');
         continue;
       }
-      const replica = item.failovers === 0 ? this.leastBusy(replicas, item.rotation) : replicas[item.rotation % replicas.length]!;
+      // The rotation moves to the replica chosen, so a failover goes on to the next one.
+      if (item.failovers === 0) item.rotation += this.leastBusyOffset(replicas, item.rotation);
+      const replica = replicas[item.rotation % replicas.length]!;
       const address = replica.address!;
       item.address = address;
       item.bulkAddress = replica.bulkAddress;
@@ -558,15 +560,17 @@ export class ChunkStore {
     return queue;
   }
 
-  /** The replica whose node has the fewest read bytes in flight from this client, from `rotation` on. */
-  private leastBusy(replicas: readonly RouteTarget[], rotation: number): RouteTarget {
-    let best = replicas[rotation % replicas.length]!;
-    let bestBytes = this.readBytesInFlight.get(best.address!) ?? 0;
+  /**
+   * How far past `rotation` the replica is whose node has the fewest read bytes in flight from
+   * this client (0 when the one at `rotation` has none, or ties).
+   */
+  private leastBusyOffset(replicas: readonly RouteTarget[], rotation: number): number {
+    let best = 0;
+    let bestBytes = this.readBytesInFlight.get(replicas[rotation % replicas.length]!.address!) ?? 0;
     for (let i = 1; i < replicas.length && bestBytes > 0; i++) {
-      const candidate = replicas[(rotation + i) % replicas.length]!;
-      const bytes = this.readBytesInFlight.get(candidate.address!) ?? 0;
+      const bytes = this.readBytesInFlight.get(replicas[(rotation + i) % replicas.length]!.address!) ?? 0;
       if (bytes < bestBytes) {
-        best = candidate;
+        best = i;
         bestBytes = bytes;
       }
     }
@@ -675,7 +679,9 @@ export class ChunkStore {
       const stop = new AbortController();
       entry.onAbandoned = () => stop.abort();
       const received = channel.receive(frameId, {
-        into: target.subarray(item.targetOffset, item.targetOffset + item.length),
+        // A caller that gave up while the session was being opened has its buffer back: its frame
+        // goes into a buffer of its own and is dropped.
+        into: entry.abandoned ? undefined : target.subarray(item.targetOffset, item.targetOffset + item.length),
         timeoutMs: this.config.rpcTimeoutMs,
         signal: stop.signal,
       });

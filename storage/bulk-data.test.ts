@@ -194,8 +194,9 @@ describe('a storage node with data transport grpc', () => {
       await settleRouting(grpcOnly);
       const request = writeRequest({ chainId: 1, chainVersion: version, data: pattern(100, 5) });
       const err = await refusal(write(grpcOnly.client(node), { ...request, data: Buffer.alloc(0), bulk: { sessionId: 's', requestId: 1, length: 100 } }));
-      expect(err.errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
-      expect(err.message).toMatch(/no bulk listener.*data transport grpc/);
+      expect(err.errorCode).toBe(ErrorCode.RPC_UNAVAILABLE);
+      expect(err.retryable).toBe(true);
+      expect(err.message).toMatch(/no bulk listener \(data transport grpc\): refresh routing/);
       // Inline bytes still work.
       await write(grpcOnly.client(node), request);
       const read = await batchRead(grpcOnly.client(node), [readIO(1, version)]);

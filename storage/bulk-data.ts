@@ -150,7 +150,7 @@ export class StorageBulk {
   private async sessionOf(sessionId: string): Promise<BulkChannel> {
     const listener = this.options.listener;
     if (listener === undefined) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'this storage node has no bulk listener: send the bytes inside the request (data transport grpc)');
+      throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'this storage node has no bulk listener (data transport grpc): refresh routing and send chunk bytes inside the request');
     }
     return listener.channel(sessionId, SESSION_WAIT_MS);
   }

@@ -166,7 +166,9 @@ function withBulkData<T extends WriteRequest | UpdateRequest>(deps: StorageServi
 
 function requireBulk(deps: StorageServiceDeps): StorageBulk {
   if (deps.bulk === undefined || deps.bulk.address === undefined) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'this storage node has no bulk listener: send chunk bytes inside the request (data transport grpc)');
+    // Retryable: a client whose routing still lists a bulk address for this node (it restarted
+    // with --data-transport grpc) fails over, refreshes its routing and sends the bytes inline.
+    throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'this storage node has no bulk listener (data transport grpc): refresh routing and send chunk bytes inside the request');
   }
   return deps.bulk;
 }
