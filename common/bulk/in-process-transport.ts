@@ -26,6 +26,7 @@ import {
   type BulkTransportOptions,
   type ResolvedBulkOptions,
 } from './options.js';
+import { SessionWaiters } from './session-waiters.js';
 import type { BulkCallOptions, BulkChannel, BulkListener, BulkReceiveOptions, BulkRequestHandler, BulkTransport } from './transport.js';
 
 interface PendingSend {
@@ -158,15 +159,9 @@ class InProcessChannel implements BulkChannel {
   }
 }
 
-interface ChannelWaiter {
-  readonly resolve: (channel: BulkChannel) => void;
-  readonly reject: (error: SpindleError) => void;
-  readonly timer: NodeJS.Timeout;
-}
-
 class InProcessListener implements BulkListener {
   private readonly sessions = new Map<string, InProcessChannel>();
-  private readonly waiting = new Map<string, Set<ChannelWaiter>>();
+  private readonly waiting: SessionWaiters;
   private closedFlag = false;
   private requestHandler: BulkRequestHandler | null = null;
   private readonly dispatch = (channel: InProcessChannel, requestId: number, payload: Buffer): void => this.onRequest(channel, requestId, payload);
@@ -175,7 +170,9 @@ class InProcessListener implements BulkListener {
     readonly address: string,
     private readonly onClosed: () => void,
     private readonly options: ResolvedBulkOptions,
-  ) {}
+  ) {
+    this.waiting = new SessionWaiters(`bulk listener ${address}`);
+  }
 
   handleRequests(handler: BulkRequestHandler): void {
     this.requestHandler = handler;
@@ -215,21 +212,7 @@ class InProcessListener implements BulkListener {
     if (this.closedFlag || !(waitMs > 0)) {
       return Promise.reject(unavailable(`bulk listener ${this.address}: no session ${sessionId}${this.closedFlag ? ' (listener closed)' : ''}`));
     }
-    return new Promise<BulkChannel>((resolve, reject) => {
-      const waiters = this.waiting.get(sessionId) ?? new Set<ChannelWaiter>();
-      this.waiting.set(sessionId, waiters);
-      const waiter: ChannelWaiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          waiters.delete(waiter);
-          if (waiters.size === 0) this.waiting.delete(sessionId);
-          reject(unavailable(`bulk listener ${this.address}: no session ${sessionId} after waiting ${waitMs} ms`));
-        }, waitMs),
-      };
-      waiter.timer.unref();
-      waiters.add(waiter);
-    });
+    return this.waiting.wait(sessionId, waitMs);
   }
 
   /** The accepting end of a new session; false when refused. */
@@ -238,14 +221,7 @@ class InProcessListener implements BulkListener {
     this.sessions.set(channel.sessionId, channel);
     channel.onRequest = this.dispatch;
     channel.onClose(() => this.sessions.delete(channel.sessionId));
-    const waiters = this.waiting.get(channel.sessionId);
-    if (waiters !== undefined) {
-      this.waiting.delete(channel.sessionId);
-      for (const waiter of waiters) {
-        clearTimeout(waiter.timer);
-        waiter.resolve(channel);
-      }
-    }
+    this.waiting.arrived(channel);
     return true;
   }
 
@@ -254,14 +230,7 @@ class InProcessListener implements BulkListener {
     this.closedFlag = true;
     this.onClosed();
     for (const channel of [...this.sessions.values()]) channel.close();
-    const error = unavailable(`bulk listener ${this.address}: closed`);
-    for (const [, waiters] of this.waiting) {
-      for (const waiter of waiters) {
-        clearTimeout(waiter.timer);
-        waiter.reject(error);
-      }
-    }
-    this.waiting.clear();
+    this.waiting.rejectAll(unavailable(`bulk listener ${this.address}: closed`));
   }
 }
 

@@ -74,6 +74,7 @@ import {
   type BulkTransportOptions,
   type ResolvedBulkOptions,
 } from './options.js';
+import { SessionWaiters } from './session-waiters.js';
 import type { BulkCallOptions, BulkChannel, BulkListener, BulkReceiveOptions, BulkRequestHandler, BulkTransport } from './transport.js';
 
 export const FRAME_MAGIC = 0x5342;
@@ -560,19 +561,13 @@ class TcpBulkChannel implements BulkChannel {
   }
 }
 
-interface ChannelWaiter {
-  readonly resolve: (channel: BulkChannel) => void;
-  readonly reject: (error: SpindleError) => void;
-  readonly timer: NodeJS.Timeout;
-}
-
 class TcpBulkListener implements BulkListener {
   private readonly sessions = new Map<string, TcpBulkChannel>();
   /** Accepted sockets still in their handshake. */
   private readonly handshaking = new Set<TcpBulkChannel>();
   /** Every accepted connection until its socket has closed (close() waits for them). */
   private readonly open = new Set<TcpBulkChannel>();
-  private readonly waiting = new Map<string, Set<ChannelWaiter>>();
+  private readonly waiting: SessionWaiters;
   private closing: Promise<void> | null = null;
   private requestHandler: BulkRequestHandler | null = null;
   private readonly dispatch: RequestSink = (channel, requestId, payload) => this.onRequest(channel, requestId, payload);
@@ -583,6 +578,7 @@ class TcpBulkListener implements BulkListener {
     private readonly options: ResolvedBulkOptions,
     private readonly useOnread: boolean,
   ) {
+    this.waiting = new SessionWaiters(`bulk listener ${address}`);
     server.on('connection', (socket) => this.onConnection(socket));
   }
 
@@ -592,21 +588,7 @@ class TcpBulkListener implements BulkListener {
     if (this.closing !== null || !(waitMs > 0)) {
       return Promise.reject(unavailable(`bulk listener ${this.address}: no session ${sessionId}${this.closing !== null ? ' (listener closed)' : ''}`));
     }
-    return new Promise<BulkChannel>((resolve, reject) => {
-      const waiters = this.waiting.get(sessionId) ?? new Set<ChannelWaiter>();
-      this.waiting.set(sessionId, waiters);
-      const waiter: ChannelWaiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          waiters.delete(waiter);
-          if (waiters.size === 0) this.waiting.delete(sessionId);
-          reject(unavailable(`bulk listener ${this.address}: no session ${sessionId} after waiting ${waitMs} ms`));
-        }, waitMs),
-      };
-      waiter.timer.unref();
-      waiters.add(waiter);
-    });
+    return this.waiting.wait(sessionId, waitMs);
   }
 
   handleRequests(handler: BulkRequestHandler): void {
@@ -621,13 +603,7 @@ class TcpBulkListener implements BulkListener {
       for (const channel of this.open) channel.destroy(error);
       const serverClosed = new Promise<void>((closed) => this.server.close(() => closed()));
       void Promise.all([serverClosed, ...sockets]).then(() => resolve());
-      for (const [, waiters] of this.waiting) {
-        for (const waiter of waiters) {
-          clearTimeout(waiter.timer);
-          waiter.reject(error);
-        }
-      }
-      this.waiting.clear();
+      this.waiting.rejectAll(error);
     });
     return this.closing;
   }
@@ -706,14 +682,7 @@ class TcpBulkListener implements BulkListener {
       return false;
     }
     this.sessions.set(id, channel);
-    const waiters = this.waiting.get(id);
-    if (waiters !== undefined) {
-      this.waiting.delete(id);
-      for (const waiter of waiters) {
-        clearTimeout(waiter.timer);
-        waiter.resolve(channel);
-      }
-    }
+    this.waiting.arrived(channel);
     return true;
   }
 }
