@@ -94,57 +94,52 @@ else
   echo "setup: node_modules up to date"
 fi
 
-# The FUSE addon (native/fuse/binding.gyp → native/fuse/build/Release/spindle_fuse.node).
-addon=native/fuse/build/Release/spindle_fuse.node
-if [[ ! -f $addon || native/fuse/src/addon.cc -nt $addon || native/fuse/binding.gyp -nt $addon ]]; then
+# Native addons, built with node-gyp when missing or older than their sources, against the headers
+# of the Node that runs Spindle (Debian's nodejs ships them in <prefix>/include/node, so node-gyp
+# needs no download). A failed build leaves no addon behind (node-gyp rebuild cleans first).
+node_prefix=$(dirname "$(dirname "$(node -p process.execPath)")")
+nodedir_args=()
+if [[ -f $node_prefix/include/node/node_api.h ]]; then
+  nodedir_args=(--nodedir="$node_prefix")
+fi
+
+# addon_is_stale DIR NAME: native/DIR/build/Release/NAME.node is missing or older than its sources.
+addon_is_stale() {
+  local built=native/$1/build/Release/$2.node
+  [[ ! -f $built || native/$1/src/addon.cc -nt $built || native/$1/binding.gyp -nt $built ]]
+}
+
+# build_addon DIR: node-gyp rebuild in native/DIR; returns its status.
+build_addon() {
+  (cd "native/$1" && ../../node_modules/.bin/node-gyp rebuild --loglevel=warn "${nodedir_args[@]}")
+}
+
+# The FUSE addon of `spindle mount` (required: setup fails without it).
+if addon_is_stale fuse spindle_fuse; then
   echo "setup: building the FUSE addon (native/fuse)"
-  # Build against the headers of the Node that runs Spindle (Debian's nodejs ships them in
-  # <prefix>/include/node), so node-gyp needs no download.
-  node_prefix=$(dirname "$(dirname "$(node -p process.execPath)")")
-  nodedir_args=()
-  if [[ -f $node_prefix/include/node/node_api.h ]]; then
-    nodedir_args=(--nodedir="$node_prefix")
-  fi
-  (cd native/fuse && ../../node_modules/.bin/node-gyp rebuild --loglevel=warn "${nodedir_args[@]}")
+  build_addon fuse
 else
   echo "setup: FUSE addon up to date"
 fi
 
-# The io_uring addon (native/uring/binding.gyp → native/uring/build/Release/spindle_uring.node).
-# Optional: a failed build leaves no addon behind (node-gyp rebuild cleans first) and storage
-# nodes use node:fs; `spindle doctor` reports which backend a storage node would choose.
-uring_addon=native/uring/build/Release/spindle_uring.node
-if [[ ! -f $uring_addon || native/uring/src/addon.cc -nt $uring_addon || native/uring/binding.gyp -nt $uring_addon ]]; then
+# The io_uring addon. Optional: without it storage nodes use node:fs; `spindle doctor` reports
+# which backend a storage node would choose.
+if addon_is_stale uring spindle_uring; then
   if [[ ! -f /usr/include/liburing.h ]]; then
     echo "setup: warning: liburing-dev is not installed: io_uring addon not built (storage will use node:fs)" >&2
   else
     echo "setup: building the io_uring addon (native/uring)"
-    node_prefix=$(dirname "$(dirname "$(node -p process.execPath)")")
-    nodedir_args=()
-    if [[ -f $node_prefix/include/node/node_api.h ]]; then
-      nodedir_args=(--nodedir="$node_prefix")
-    fi
-    if ! (cd native/uring && ../../node_modules/.bin/node-gyp rebuild --loglevel=warn "${nodedir_args[@]}"); then
-      echo "setup: warning: the io_uring addon did not build (storage will use node:fs; see the output above)" >&2
-    fi
+    build_addon uring || echo "setup: warning: the io_uring addon did not build (storage will use node:fs; see the output above)" >&2
   fi
 else
   echo "setup: io_uring addon up to date"
 fi
 
-# The CRC32C addon (native/crc32c → native/crc32c/build/Release/spindle_crc32c.node): SSE4.2, three
-# streams. Optional: without it common/crc32c.ts uses @node-rs/crc32 (about 4× slower here).
-crc_addon=native/crc32c/build/Release/spindle_crc32c.node
-if [[ ! -f $crc_addon || native/crc32c/src/addon.cc -nt $crc_addon || native/crc32c/binding.gyp -nt $crc_addon ]]; then
+# The CRC32C addon (SSE4.2, three streams). Optional: without it common/crc32c.ts uses
+# @node-rs/crc32 (about 4× slower here).
+if addon_is_stale crc32c spindle_crc32c; then
   echo "setup: building the CRC32C addon (native/crc32c)"
-  node_prefix=$(dirname "$(dirname "$(node -p process.execPath)")")
-  nodedir_args=()
-  if [[ -f $node_prefix/include/node/node_api.h ]]; then
-    nodedir_args=(--nodedir="$node_prefix")
-  fi
-  if ! (cd native/crc32c && ../../node_modules/.bin/node-gyp rebuild --loglevel=warn "${nodedir_args[@]}"); then
-    echo "setup: warning: the CRC32C addon did not build (checksums use @node-rs/crc32; see the output above)" >&2
-  fi
+  build_addon crc32c || echo "setup: warning: the CRC32C addon did not build (checksums use @node-rs/crc32; see the output above)" >&2
 else
   echo "setup: CRC32C addon up to date"
 fi
