@@ -3,7 +3,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{proto,common,meta,storage,client,bench,test}/**/*.test.ts'],
+    // Servers and CLIs that tests start run compiled JS: build it first.
+    globalSetup: ['test/setup/build-dist.ts'],
+    include: ['{proto,common,meta,storage,client,cli,mount,cluster,bench,test}/**/*.test.ts'],
     // Integration tests start real processes; two cores cannot run many clusters at once.
     fileParallelism: true,
     maxWorkers: 2,

@@ -1,7 +1,7 @@
 // Parses `spindle bench <suite> [flags]` into BenchOptions. Pure (no I/O) so it is unit-tested;
 // the CLI command and `node bench/run.ts` share it. Errors are BenchUsageError with a message a
 // user can act on.
-import { MALLOC_MODES, type MallocMode } from '../client/cli/launcher.js';
+import { MALLOC_MODES, type MallocMode } from '../cluster/launcher.js';
 import { SUITES, type BenchOptions, type SuiteName } from './types.js';
 
 export class BenchUsageError extends Error {

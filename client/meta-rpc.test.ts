@@ -6,7 +6,7 @@ import { clientConfig, type MetaConfig } from '../common/config.js';
 import { ErrorCode, SpindleError, toGrpcError } from '../common/errors.js';
 import { silentLogger } from '../common/logger.js';
 import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
-import { createNamespaceFixture, fsApi, type NamespaceFixture } from '../meta/namespace/test-fixtures.js';
+import { createNamespaceFixture, fsApi, type NamespaceFixture } from '../meta/namespace/testing/fixtures.js';
 import { createMetaServiceImplementation } from '../meta/service/meta-service.js';
 import { InodeType, MetaService, type Inode, type MkdirsRequest, type RequestTag, type StatRequest } from '../proto/index.js';
 import { Coalescer, MetaRpc } from './meta-rpc.js';

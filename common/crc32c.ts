@@ -8,7 +8,7 @@
 // node's and a reader's CPU (docs/performance.md). SPINDLE_CRC32C=node-rs forces the fallback.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { nativeAddonPath } from './package-root.js';
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
 
 interface Crc32cAddon {
@@ -16,7 +16,7 @@ interface Crc32cAddon {
   crc32c(data: Uint8Array, initial: number): number;
 }
 
-const ADDON_PATH = fileURLToPath(new URL('../native/crc32c/build/Release/spindle_crc32c.node', import.meta.url));
+const ADDON_PATH = nativeAddonPath('crc32c', 'spindle_crc32c');
 
 /** Which implementation this process uses ('sse42-3way' or 'node-rs'), and why (spindle doctor). */
 export const crc32cImplementation: { name: 'sse42-3way' | 'node-rs'; reason: string } = { name: 'node-rs', reason: '' };

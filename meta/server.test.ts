@@ -11,6 +11,7 @@ import { ErrorCode, SpindleError } from '../common/errors.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import { MetaClient, MgmtClient } from '../proto/index.js';
 import { startMetaServer, type MetaServer } from './server.js';
+import { entryArgv } from '../cluster/launcher.js';
 
 const REPO_ROOT = new URL('..', import.meta.url).pathname;
 const dirs: string[] = [];
@@ -109,7 +110,7 @@ interface Spawned {
 }
 
 function spawnMeta(args: string[]): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'meta/main.ts', ...args], {
+  const child = spawn(process.execPath, entryArgv('meta/main.ts', [...args]), {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SPINDLE_LOG_LEVEL: 'info' },

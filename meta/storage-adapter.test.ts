@@ -7,7 +7,7 @@ import { ErrorCode, SpindleError } from '../common/errors.js';
 import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
 import { StorageService, type Layout, type QueryLastChunkRequest, type RemoveChunksRequest } from '../proto/index.js';
 import { ClusterManager } from './mgmt/cluster-manager.js';
-import { TestKv } from './mgmt/test-kv.js';
+import { TestKv } from './mgmt/testing/test-kv.js';
 import { MetaStorageAdapter } from './storage-adapter.js';
 
 const removes: RemoveChunksRequest[] = [];

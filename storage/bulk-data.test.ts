@@ -10,7 +10,7 @@ import { StorageBulkMethod, decodeBatchReadAnswer, encodeBatchReadCall } from '.
 import { callUnary } from '../common/rpc.js';
 import type { BatchReadResponse, ReadIO, StorageClient, WriteRequest, WriteResponse } from '../proto/index.js';
 import { BULK_FORWARD_MIN_BYTES } from './bulk-data.js';
-import { CHUNK_SIZE, batchRead, pattern, readIO, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from './test-support/cluster.js';
+import { CHUNK_SIZE, batchRead, pattern, readIO, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from './testing/cluster.js';
 
 let cluster: TestCluster;
 let chainVersion: number;

@@ -14,7 +14,7 @@ import {
   write,
   writeRequest,
   type TestCluster,
-} from './test-support/cluster.js';
+} from './testing/cluster.js';
 
 let cluster: TestCluster;
 /** chain 1: node0 → node1 → node2 (head first). */

@@ -8,7 +8,7 @@ import { crc32c } from '../common/crc32c.js';
 import { ErrorCode, isSpindleError } from '../common/errors.js';
 import { UpdateType, type StorageClient, type WriteRequest } from '../proto/index.js';
 import { ChannelRecords } from './channel-records.js';
-import { CHUNK_SIZE, batchRead, pattern, readIO, settleRouting, startTestCluster, write, type TestCluster } from './test-support/cluster.js';
+import { CHUNK_SIZE, batchRead, pattern, readIO, settleRouting, startTestCluster, write, type TestCluster } from './testing/cluster.js';
 
 function clientWrite(clientId: string, seqnum: number, chainVersion: number, data: Buffer, ino: number): WriteRequest {
   return {

@@ -11,8 +11,8 @@ import { storageConfig } from '../common/config.js';
 import { CHANNEL_OPTIONS, insecureChannel } from '../common/rpc.js';
 import { StorageClient, type HeartbeatRequest, type HeartbeatResponse } from '../proto/index.js';
 import { startStorageNode, type StorageNodeHandle } from './storage-node.js';
-import { batchRead, readIO, write, writeRequest } from './test-support/cluster.js';
-import { FakeMgmt } from './test-support/fake-mgmt.js';
+import { batchRead, readIO, write, writeRequest } from './testing/cluster.js';
+import { FakeMgmt } from './testing/fake-mgmt.js';
 
 let root: string | undefined;
 let mgmt: FakeMgmt | undefined;

@@ -6,7 +6,7 @@ import { crc32c } from '../common/crc32c.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../common/errors.js';
 import { callUnary, serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
 import { StorageService, type UpdateRequest, type UpdateResponse } from '../proto/index.js';
-import { CHUNK_SIZE, batchRead, pattern, readIO, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from './test-support/cluster.js';
+import { CHUNK_SIZE, batchRead, pattern, readIO, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from './testing/cluster.js';
 
 interface HeldUpdate {
   request: UpdateRequest;

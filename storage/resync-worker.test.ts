@@ -6,7 +6,7 @@ import { callUnary } from '../common/rpc.js';
 import { LocalTargetState, PublicTargetState, UpdateType, type ChunkMeta, type StorageClient } from '../proto/index.js';
 import type { ChunkInfo } from './chunk-engine/chunk-engine.js';
 import { resyncAction } from './resync-worker.js';
-import { pattern, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from './test-support/cluster.js';
+import { pattern, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from './testing/cluster.js';
 
 let cluster: TestCluster;
 let chainVersion: number;

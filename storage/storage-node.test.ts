@@ -14,8 +14,9 @@ import { CHANNEL_OPTIONS, insecureChannel } from '../common/rpc.js';
 import { StorageClient } from '../proto/index.js';
 import { parseStorageArgs } from './args.js';
 import { startStorageNode, type StorageNodeHandle } from './storage-node.js';
-import { batchRead, pattern, readIO, write, writeRequest } from './test-support/cluster.js';
-import { FakeMgmt } from './test-support/fake-mgmt.js';
+import { batchRead, pattern, readIO, write, writeRequest } from './testing/cluster.js';
+import { FakeMgmt } from './testing/fake-mgmt.js';
+import { entryArgv } from '../cluster/launcher.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -166,7 +167,7 @@ describe('storage command line', () => {
   it('the process prints one JSON ready line after registering and exits 0 on SIGTERM', async () => {
     mgmt = await new FakeMgmt().start();
     const dataDir = join(root, 'proc');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'storage/main.ts', '--data-dir', dataDir, '--meta', mgmt.address, '--preset', 'test', '--targets', '2'], {
+    const child = spawn(process.execPath, entryArgv('storage/main.ts', ['--data-dir', dataDir, '--meta', mgmt.address, '--preset', 'test', '--targets', '2']), {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SPINDLE_LOG_LEVEL: 'warn' },
@@ -195,7 +196,7 @@ describe('storage command line', () => {
   });
 
   it('the process exits 2 on bad flags', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'storage/main.ts', '--meta', '127.0.0.1:1'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, entryArgv('storage/main.ts', ['--meta', '127.0.0.1:1']), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.js';
 import { ErrorCode, SpindleError } from '../errors.js';
 import { silentLogger } from '../logger.js';
-import { expectCode, patternBytes } from './conformance.js';
+import { expectCode, patternBytes } from './testing/conformance.js';
 import { FrameInbox } from './frame-inbox.js';
 import { unavailable } from './options.js';
 

@@ -2,7 +2,7 @@
 // instance's listeners to itself.
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../errors.js';
-import { describeBulkTransportConformance, expectCode } from './conformance.js';
+import { describeBulkTransportConformance, expectCode } from './testing/conformance.js';
 import { InProcessBulkTransport } from './in-process-transport.js';
 
 describeBulkTransportConformance('in-process', (options) => new InProcessBulkTransport(options));

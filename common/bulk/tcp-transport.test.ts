@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { crc32c } from '../crc32c.js';
 import { ErrorCode, SpindleError } from '../errors.js';
-import { describeBulkTransportConformance, expectCode, patternBytes } from './conformance.js';
+import { describeBulkTransportConformance, expectCode, patternBytes } from './testing/conformance.js';
 import { BULK_REQUESTS_IN_PROGRESS_MAX } from './constants.js';
 import { FRAME_HEADER_BYTES, FrameType, TcpBulkTransport, encodeFrameHeader, parseHostPort } from './tcp-transport.js';
 import type { BulkListener } from './transport.js';

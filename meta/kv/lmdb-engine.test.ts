@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
-import { runKvConformance } from '../../test/kv-conformance.js';
+import { runKvConformance } from './testing/conformance.js';
 import { LMDB_LOCK_FILE, createLmdbEngine, type LmdbEngine } from './lmdb-engine.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));

@@ -1,7 +1,7 @@
 // The memory engine passes the KvEngine conformance suite; a second run puts a backend under the
 // same transaction layer whose commits become visible and durable only turns later (like lmdb's
 // write thread), so snapshot reads must come from the overlay of committed-but-not-applied writes.
-import { runKvConformance } from '../../test/kv-conformance.js';
+import { runKvConformance } from './testing/conformance.js';
 import { MemoryBackend, createMemoryEngine } from './memory-engine.js';
 import { OptimisticEngine, type KvApplyResult, type KvBackend, type KvBackendCursor, type KvWrite } from './optimistic-engine.js';
 

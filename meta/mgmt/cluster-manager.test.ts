@@ -4,7 +4,7 @@ import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { LocalTargetState, PublicTargetState } from '../../proto/index.js';
 import { Registry } from 'prom-client';
 import { ClusterManager, type ClusterManagerOptions } from './cluster-manager.js';
-import { TestKv } from './test-kv.js';
+import { TestKv } from './testing/test-kv.js';
 import { createMemoryEngine } from '../kv/memory-engine.js';
 
 function open(kv: TestKv, overrides: Partial<ClusterManagerOptions> = {}): Promise<ClusterManager> {

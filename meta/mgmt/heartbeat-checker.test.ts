@@ -6,7 +6,7 @@ import { silentLogger } from '../../common/logger.js';
 import { LocalTargetState, PublicTargetState, type ChainInfo, type RoutingInfo } from '../../proto/index.js';
 import { ClusterManager } from './cluster-manager.js';
 import { HeartbeatChecker, type FailureDetectionHost } from './heartbeat-checker.js';
-import { TestKv } from './test-kv.js';
+import { TestKv } from './testing/test-kv.js';
 
 const { SERVING, SYNCING, OFFLINE, LASTSRV } = PublicTargetState;
 const { UPTODATE, ONLINE } = LocalTargetState;

@@ -10,7 +10,7 @@ import { CHANNEL_OPTIONS, callUnary, insecureChannel, startGrpcServer, stopGrpcS
 import { MgmtClient, MgmtService } from '../../proto/index.js';
 import { ClusterManager } from './cluster-manager.js';
 import { createMgmtServiceImplementation } from './mgmt-service.js';
-import { TestKv } from './test-kv.js';
+import { TestKv } from './testing/test-kv.js';
 
 let kv: TestKv;
 let manager: ClusterManager;

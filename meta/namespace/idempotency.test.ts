@@ -3,7 +3,7 @@ import { CLIENT_ID_MAX_BYTES } from '../../common/constants.js';
 import { ErrorCode } from '../../common/errors.js';
 import { InodeType } from '../../proto/index.js';
 import { listGcQueue } from './gc-queue.js';
-import { codeOf, createNamespaceFixture, dumpStore, fsApi } from './test-fixtures.js';
+import { codeOf, createNamespaceFixture, dumpStore, fsApi } from './testing/fixtures.js';
 
 describe('idempotent retries', () => {
   it('a retried create returns the first result instead of EEXIST', async () => {

@@ -3,7 +3,7 @@ import { CHUNK_SIZE_MAX_BYTES, FILE_SIZE_MAX_BYTES, ROOT_INO } from '../../commo
 import { ErrorCode } from '../../common/errors.js';
 import { fileChains } from '../../common/placement.js';
 import { InodeType } from '../../proto/index.js';
-import { codeOf, createNamespaceFixture, dumpStore, fsApi, p } from './test-fixtures.js';
+import { codeOf, createNamespaceFixture, dumpStore, fsApi, p } from './testing/fixtures.js';
 
 describe('init', () => {
   it('creates the root directory once, with the default layout', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NAME_MAX_BYTES, PATH_MAX_BYTES, ROOT_INO } from '../../common/constants.js';
 import { InodeType, OpenRequest } from '../../proto/index.js';
 import { SYMLINK_FOLLOW_MAX } from './constants.js';
-import { codeOf, createNamespaceFixture, dumpStore, fsApi, p } from './test-fixtures.js';
+import { codeOf, createNamespaceFixture, dumpStore, fsApi, p } from './testing/fixtures.js';
 
 describe('path resolution', () => {
   it('resolves paths relative to parent_ino, and the empty path names parent_ino itself', async () => {

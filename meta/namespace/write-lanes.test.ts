@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { OptimisticEngine } from '../kv/optimistic-engine.js';
 import { InodeType, OpenRequest } from '../../proto/index.js';
 import { directoryKey } from './path.js';
-import { codeOf, createNamespaceFixture, fsApi, p } from './test-fixtures.js';
+import { codeOf, createNamespaceFixture, fsApi, p } from './testing/fixtures.js';
 import { WriteLanes } from './write-lanes.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));

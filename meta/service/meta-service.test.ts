@@ -16,7 +16,7 @@ import {
   SyncRequest,
   TruncateRequest,
 } from '../../proto/index.js';
-import { createNamespaceFixture, dumpStore, p, type NamespaceFixture } from '../namespace/test-fixtures.js';
+import { createNamespaceFixture, dumpStore, p, type NamespaceFixture } from '../namespace/testing/fixtures.js';
 import { createMetaServiceImplementation } from './meta-service.js';
 
 let fixture: NamespaceFixture;

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BlockFiles } from './block-files.js';
 import type { BlockIo } from './block-io.js';
 import { FsBlockIo } from './fs-block-io.js';
-import { blockIoBackendsUnderTest } from './test-backends.js';
+import { blockIoBackendsUnderTest } from './testing/backends.js';
 import { UringBlockIo } from './uring-block-io.js';
 
 function pattern(length: number, seed: number): Buffer {

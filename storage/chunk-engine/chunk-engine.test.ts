@@ -11,7 +11,7 @@ import { CRC_SEGMENT_BYTES } from '../constants.js';
 import { BlockAllocator, blocksPerFile, classForLength } from './block-allocator.js';
 import { BLOCK_IO_ENV } from './block-io.js';
 import { ChunkEngine } from './chunk-engine.js';
-import { blockIoBackendsUnderTest } from './test-backends.js';
+import { blockIoBackendsUnderTest } from './testing/backends.js';
 import { decodeChunkKey, encodeChunkKey, inoKeyRange } from './chunk-key.js';
 
 const KiB = 1024;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode, isSpindleError } from '../../common/errors.js';
 import { BLOCK_IO_ENV, chooseBlockIo, parseBlockIoMode } from './block-io.js';
-import { blockIoBackendsUnderTest } from './test-backends.js';
+import { blockIoBackendsUnderTest } from './testing/backends.js';
 import { loadUringAddon, probeUring, UringBlockIo, type UringAddon } from './uring-block-io.js';
 
 const uringSkip = blockIoBackendsUnderTest().find((b) => b.kind === 'uring')!.skip;

@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeAddonPath } from '../../common/package-root.js';
 import { DIRECT_ALIGN_BYTES, DIRECT_BOUNCE_POOL_BYTES, DIRECT_WRITE_MIN_BYTES } from '../constants.js';
 import { BouncePool, DIRECT_READ_MIN_BYTES, URING_DIRECT_READS, URING_FLUSH_RETRY_MAX_MS, URING_INFLIGHT_MAX, URING_RING_ENTRIES, type BlockFile, type BlockIo } from './block-io.js';
 import { openDirect, openReadWrite } from './fs-block-io.js';
@@ -47,9 +47,8 @@ export interface UringInfo {
   queued: number;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
 /** Where node-gyp puts the addon (scripts/setup.sh builds it). */
-export const URING_ADDON_PATH = join(here, '..', '..', 'native', 'uring', 'build', 'Release', 'spindle_uring.node');
+export const URING_ADDON_PATH = nativeAddonPath('uring', 'spindle_uring');
 
 let loaded: UringAddon | undefined;
 let loadError: Error | undefined;

@@ -7,7 +7,7 @@ import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, isSpindleError } from '../../common/errors.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../../common/rpc.js';
 import { UpdateType, type StorageClient } from '../../proto/index.js';
-import { CHUNK_SIZE, batchRead, readIO, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from '../test-support/cluster.js';
+import { CHUNK_SIZE, batchRead, readIO, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from '../testing/cluster.js';
 
 let cluster: TestCluster;
 let client: StorageClient;

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { LocalCluster, type Preset, type ServiceEntries, type StorageNodeInfo } from '../../client/cli/launcher.js';
+import { LocalCluster, type Preset, type ServiceEntries, type StorageNodeInfo } from '../../cluster/launcher.js';
 import { SpindleClient, type ConnectOptions } from '../../client/index.js';
 import type { DataTransport } from '../../common/bulk/transport.js';
 

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LaunchError, LocalCluster, TUNED_MALLOC_ENV } from '../../client/cli/launcher.js';
+import { LaunchError, LocalCluster, TUNED_MALLOC_ENV } from '../../cluster/launcher.js';
 import { pidAlive } from '../harness/cluster.js';
 
 const FAKES = { meta: 'test/fixtures/cli-fake-meta.ts', storage: 'test/fixtures/cli-fake-storage.ts' };

@@ -4,8 +4,8 @@
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { SpindleFuseFs, type FuseReplies } from '../../client/mount/fuse-fs.js';
-import { FuseOp, SetAttrBits, type FuseRequest } from '../../client/mount/native.js';
+import { SpindleFuseFs, type FuseReplies } from '../../mount/fuse-fs.js';
+import { FuseOp, SetAttrBits, type FuseRequest } from '../../mount/native.js';
 import { useCluster } from '../harness/cluster.js';
 
 const E = osConstants.errno;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findFuseMount } from '../../client/mount/index.js';
+import { findFuseMount } from '../../mount/index.js';
 import { pidAlive, startCluster, type TestCluster } from '../harness/cluster.js';
 
 const HAS_FUSE = existsSync('/dev/fuse');

@@ -5,7 +5,7 @@ import { ErrorCode } from '../../../common/errors.js';
 import { InodeType, OpenRequest } from '../../../proto/index.js';
 import type { OptimisticEngine } from '../../kv/optimistic-engine.js';
 import { OPEN_BATCH_MAX } from '../constants.js';
-import { codeOf, createNamespaceFixture, fsApi, p } from '../test-fixtures.js';
+import { codeOf, createNamespaceFixture, fsApi, p } from '../testing/fixtures.js';
 
 const create = (path: string, requestId: number, extra: Partial<OpenRequest> = {}) =>
   OpenRequest.fromPartial({ at: p(path), create: true, exclusive: true, mode: 0o640, tag: { clientId: 'batch', requestId }, ...extra });

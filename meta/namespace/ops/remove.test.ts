@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../common/errors.js';
 import { REMOVE_BATCH_ENTRIES } from '../constants.js';
 import { completeGc, listGcQueue } from '../gc-queue.js';
-import { codeOf, createNamespaceFixture, dumpStore, fsApi } from '../test-fixtures.js';
+import { codeOf, createNamespaceFixture, dumpStore, fsApi } from '../testing/fixtures.js';
 
 describe('remove', () => {
   it('unlinks a file: the entry goes, the inode moves to the GC queue in the same transaction', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InodeType } from '../../../proto/index.js';
 import { listGcQueue } from '../gc-queue.js';
-import { codeOf, createNamespaceFixture, dumpStore, fsApi } from '../test-fixtures.js';
+import { codeOf, createNamespaceFixture, dumpStore, fsApi } from '../testing/fixtures.js';
 
 async function setup() {
   const fixture = await createNamespaceFixture();

@@ -14,7 +14,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import type { SpindleClient } from '../spindle-client.js';
+import type { SpindleClient } from '../client/spindle-client.js';
 import { FUSE_IO_MAX_BYTES, UNMOUNT_DRAIN_MS, UNMOUNT_WAIT_MS } from './constants.js';
 import { SpindleFuseFs } from './fuse-fs.js';
 import { FuseOp, loadFuseAddon, type FuseAddon } from './native.js';

@@ -20,8 +20,8 @@ import {
   type MallocMode,
   type Preset,
   type ServiceEntries,
-} from './launcher.js';
-import type { DataTransport } from '../../common/bulk/transport.js';
+} from '../cluster/launcher.js';
+import type { DataTransport } from '../common/bulk/transport.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /** Test hook: point `up` at other server entries (documented in test/integration, not for users). */

@@ -1,7 +1,7 @@
 // OpenFile's write-back buffer and readahead against an in-memory FileHandle: what reaches
 // "storage", in which pieces, and what reads return.
 import { describe, expect, it } from 'vitest';
-import type { FileHandle } from '../file-handle.js';
+import type { FileHandle } from '../client/file-handle.js';
 import { READAHEAD_BLOCK_BYTES, WRITE_BUFFER_BYTES } from './constants.js';
 import { BufferPool, OpenFile } from './open-file.js';
 

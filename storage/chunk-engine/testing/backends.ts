@@ -1,8 +1,8 @@
 // For tests: the block I/O backends a suite runs against (block-io.ts). Both, always; the uring
 // suite is reported as skipped, with the reason, only where the addon cannot load (not built, or
 // io_uring disabled in this kernel): scripts/setup.sh builds it wherever liburing-dev installs.
-import type { BlockIoKind } from './block-io.js';
-import { loadUringAddon } from './uring-block-io.js';
+import type { BlockIoKind } from '../block-io.js';
+import { loadUringAddon } from '../uring-block-io.js';
 
 export interface BackendUnderTest {
   kind: BlockIoKind;

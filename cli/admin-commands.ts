@@ -5,8 +5,8 @@
 // one JSON array instead (numbers as numbers, states as their names).
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../../common/rpc.js';
-import { LocalTargetState, MgmtClient, PublicTargetState, type RoutingInfo, type TargetInfo } from '../../proto/index.js';
+import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
+import { LocalTargetState, MgmtClient, PublicTargetState, type RoutingInfo, type TargetInfo } from '../proto/index.js';
 import { formatBytes, formatTable } from './format.js';
 
 /** Deadline of one admin call to the manager. */

@@ -8,14 +8,14 @@
 //
 // Probes run in a temporary directory under --data-dir (or its nearest existing parent; default
 // the OS temp dir) and leave nothing behind.
-import { crc32cImplementation } from '../../common/crc32c.js';
+import { crc32cImplementation } from '../common/crc32c.js';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode } from './exit-codes.js';
-import { mallocMode, TUNED_MALLOC_ENV } from './launcher.js';
+import { mallocMode, TUNED_MALLOC_ENV } from '../cluster/launcher.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'warn' | 'info';
 
@@ -121,7 +121,7 @@ async function checkStorage(probeDir: string): Promise<{ checks: DoctorCheck[]; 
     return { checks, blockIo: undefined };
   }
   try {
-    const { loadUringAddon, probeUring, URING_ADDON_PATH } = await import('../../storage/chunk-engine/uring-block-io.js');
+    const { loadUringAddon, probeUring, URING_ADDON_PATH } = await import('../storage/chunk-engine/uring-block-io.js');
     let addonLoads = false;
     try {
       const addon = loadUringAddon();
@@ -150,7 +150,7 @@ async function checkStorage(probeDir: string): Promise<{ checks: DoctorCheck[]; 
     } else {
       checks.push(check('io-uring', 'missing', false, 'not probed: the addon does not load', `${SETUP}`));
     }
-    const { chooseBlockIo } = await import('../../storage/chunk-engine/block-io.js');
+    const { chooseBlockIo } = await import('../storage/chunk-engine/block-io.js');
     try {
       const choice = await chooseBlockIo(dir);
       checks.push(check('block-io', 'ok', true, `a storage node here would use ${choice.kind}: ${choice.reason.replaceAll(dir, probeDir)}`));

@@ -12,7 +12,7 @@
 //   moves), so a reader never sees bytes older than a write that completed before its read.
 // - Memory per file: at most WRITE_FLUSHES_INFLIGHT_MAX + 1 write buffers and
 //   READAHEAD_BLOCKS + 1 readahead blocks.
-import type { FileHandle } from '../file-handle.js';
+import type { FileHandle } from '../client/file-handle.js';
 import {
   READAHEAD_BLOCK_BYTES,
   READAHEAD_BLOCKS,

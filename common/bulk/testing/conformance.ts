@@ -14,10 +14,10 @@
 // closing under a pending call, a replaced handler. No test asserts on speed.
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { crc32c } from '../crc32c.js';
-import { ErrorCode, SpindleError } from '../errors.js';
-import type { BulkTransportOptions } from './options.js';
-import type { BulkChannel, BulkListener, BulkTransport } from './transport.js';
+import { crc32c } from '../../crc32c.js';
+import { ErrorCode, SpindleError } from '../../errors.js';
+import type { BulkTransportOptions } from '../options.js';
+import type { BulkChannel, BulkListener, BulkTransport } from '../transport.js';
 
 export type MakeBulkTransport = (options: BulkTransportOptions) => BulkTransport;
 

@@ -5,7 +5,7 @@ import { ExitCode } from './exit-codes.js';
 
 /** Runs `spindle bench` with the arguments after `bench`; resolves with the exit code. */
 export async function runBenchCommand(args: readonly string[]): Promise<number> {
-  const bench = await import('../../bench/index.js');
+  const bench = await import('../bench/index.js');
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(`${bench.BENCH_USAGE}\n`);
     return ExitCode.OK;

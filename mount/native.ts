@@ -3,8 +3,7 @@
 // with exactly one reply*() call for that `req` (see native/fuse/src/addon.cc).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeAddonPath } from '../common/package-root.js';
 
 /** Request kinds, as numbered by the addon. */
 export const FuseOp = {
@@ -139,9 +138,8 @@ export interface FuseAddon {
   replyDir(req: number, size: number, plus: boolean, entries: FuseDirEntry[]): number;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
 /** Where node-gyp puts the addon (scripts/setup.sh builds it). */
-export const ADDON_PATH = join(here, '..', '..', 'native', 'fuse', 'build', 'Release', 'spindle_fuse.node');
+export const ADDON_PATH = nativeAddonPath('fuse', 'spindle_fuse');
 
 let loaded: FuseAddon | undefined;
 

@@ -36,9 +36,9 @@ interface MountCommandOptions {
 /** Foreground mount: serves until a signal or an outside unmount. */
 async function mountForeground(dir: string, o: MountCommandOptions): Promise<number> {
   const [{ SpindleClient }, { SpindleMount }, { createLogger }] = await Promise.all([
-    import('../spindle-client.js'),
+    import('../client/spindle-client.js'),
     import('../mount/index.js'),
-    import('../../common/logger.js'),
+    import('../common/logger.js'),
   ]);
   const logger = createLogger({ name: 'spindle-mount' });
   const mountpoint = resolve(dir);

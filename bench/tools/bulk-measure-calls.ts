@@ -21,8 +21,8 @@ import { fork } from 'node:child_process';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { TcpBulkTransport, parseHostPort } from './tcp-transport.js';
-import type { BulkChannel, BulkListener } from './transport.js';
+import { TcpBulkTransport, parseHostPort } from '../../common/bulk/tcp-transport.js';
+import type { BulkChannel, BulkListener } from '../../common/bulk/transport.js';
 
 type ToChild = { cmd: 'cpu' } | { cmd: 'exit' };
 type ToParent = { event: 'listening'; bulkAddress: string; rawAddress: string } | { event: 'cpu'; cpuUs: number };

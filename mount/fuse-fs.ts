@@ -9,11 +9,11 @@
 // on the chains and their length in meta when close(2) or fsync(2) returns.
 import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
-import { isSpindleError } from '../../common/errors.js';
-import { InodeType, type Inode, type PathAt } from '../../proto/index.js';
-import { FileHandle, type ParsedFlags } from '../file-handle.js';
-import type { SpindleClient } from '../spindle-client.js';
-import { S_IFDIR, S_IFREG, fileTypeBits } from '../stats.js';
+import { isSpindleError } from '../common/errors.js';
+import { InodeType, type Inode, type PathAt } from '../proto/index.js';
+import { FileHandle, type ParsedFlags } from '../client/file-handle.js';
+import type { SpindleClient } from '../client/spindle-client.js';
+import { S_IFDIR, S_IFREG, fileTypeBits } from '../client/stats.js';
 import {
   ATTR_TIMEOUT_S,
   ENTRY_TIMEOUT_S,

@@ -1,7 +1,7 @@
 // Unit tests of the CLI's pure parts: exit codes, error lines, path and size formatting, and
 // argument parsing (usage errors exit 2 without touching a cluster).
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { ErrorCode, SpindleError } from '../common/errors.js';
 import { CliError, ExitCode, exitCodeFor, formatError } from './exit-codes.js';
 import { spindlePath } from './file-commands.js';
 import { formatBytes, formatBytesShort, formatMode, formatTable } from './format.js';

@@ -10,8 +10,8 @@
 // surface TXN_CONFLICT, cancellation, close, and durability across close/reopen when the factory
 // can reopen. Each test opens a fresh engine and cleans it up.
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, SpindleError } from '../common/errors.js';
-import type { KvEngine, KvPair, KvTxn } from '../meta/kv/engine.js';
+import { ErrorCode, SpindleError } from '../../../common/errors.js';
+import type { KvEngine, KvPair, KvTxn } from '../engine.js';
 
 export interface KvConformanceHandle {
   engine: KvEngine;

@@ -20,9 +20,9 @@ import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { crc32c } from '../crc32c.js';
-import { TcpBulkTransport, parseHostPort } from './tcp-transport.js';
-import type { BulkChannel, BulkListener } from './transport.js';
+import { crc32c } from '../../common/crc32c.js';
+import { TcpBulkTransport, parseHostPort } from '../../common/bulk/tcp-transport.js';
+import type { BulkChannel, BulkListener } from '../../common/bulk/transport.js';
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;

@@ -9,7 +9,7 @@ import { runMeta, runStorage, runUp } from './server-commands.js';
 import { addMountCommands } from './mount-commands.js';
 import { addAdminCommands } from './admin-commands.js';
 import { addDoctorCommand } from './doctor-command.js';
-import type { Preset } from './launcher.js';
+import type { Preset } from '../cluster/launcher.js';
 import type { UpOptions } from './server-commands.js';
 
 /** Where file commands find the cluster when neither --meta nor SPINDLE_META says. */
@@ -40,7 +40,7 @@ const presetOption = () => new Option('--preset <preset>', 'configuration preset
 
 /** Connects the client library (loaded lazily: `spindle up` does not need it). */
 async function connectClient(meta: string): Promise<{ client: CliClient; close(): Promise<void> }> {
-  const { SpindleClient } = await import('../spindle-client.js');
+  const { SpindleClient } = await import('../client/spindle-client.js');
   const client = await SpindleClient.connect({ meta, readyTimeoutMs: CONNECT_TIMEOUT_MS });
   return { client: client as unknown as CliClient, close: () => client.close() };
 }

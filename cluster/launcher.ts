@@ -2,7 +2,7 @@
 // `spindle meta`, `spindle storage` and the test harness (test/harness/cluster.ts).
 //
 // Guarantees:
-// - every server runs as its own process, `node --import tsx <entry> …` (docs/architecture.md),
+// - every server runs as its own process, `node dist/<entry>.js …` (docs/architecture.md),
 //   never imported, with the tuned glibc malloc settings of research/baseline.md in its env and
 //   the V8 heap flags of NODE_FLAGS;
 // - a start resolves only after the process printed its one-line JSON ready output, and rejects
@@ -17,15 +17,17 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
-import { MgmtClient, type RoutingInfo } from '../../proto/index.js';
-import type { DataTransport } from '../../common/bulk/transport.js';
+import { ErrorCode, SpindleError } from '../common/errors.js';
+import { PACKAGE_ROOT } from '../common/package-root.js';
+import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../common/rpc.js';
+import { MgmtClient, type RoutingInfo } from '../proto/index.js';
+import type { DataTransport } from '../common/bulk/transport.js';
 
 /** Bulk listener port of storage node i when the cluster runs on fixed ports: port + 100 + i. */
 const BULK_PORT_OFFSET = 100;
 
-/** Repository root (client/cli/launcher.ts → ../..). */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The Spindle package (the repository root in a checkout): children run with it as their cwd. */
+export const REPO_ROOT = PACKAGE_ROOT;
 
 /** glibc malloc settings for every server process: all three together (research/baseline.md). */
 export const TUNED_MALLOC_ENV: Readonly<Record<string, string>> = {
@@ -44,7 +46,7 @@ export const TUNED_MALLOC_ENV: Readonly<Record<string, string>> = {
  */
 export const NODE_FLAGS: readonly string[] = ['--initial-old-space-size=256'];
 
-/** How long a process may take to print its ready line (tsx compiles on first start). */
+/** How long a process may take to print its ready line (a loaded machine, a large data dir to open). */
 export const READY_TIMEOUT_MS = 60_000;
 /** How long a process may take to exit after SIGTERM before it gets SIGKILL. */
 export const STOP_TIMEOUT_MS = 10_000;
@@ -88,10 +90,24 @@ export class LaunchError extends Error {
   }
 }
 
-/** Absolute `file:` URL of tsx's loader, so children find it whatever their cwd. */
+/** Absolute `file:` URL of tsx's loader (a dev dependency), so children find it whatever their cwd. */
 function tsxLoaderUrl(): string {
-  const require = createRequire(join(REPO_ROOT, 'package.json'));
+  const require = createRequire(join(PACKAGE_ROOT, 'package.json'));
   return pathToFileURL(require.resolve('tsx')).href;
+}
+
+/**
+ * The node arguments that run `entry` (a source path such as `meta/main.ts`): the compiled
+ * `dist/meta/main.js` of the package, so no server compiles TypeScript at start. Test fixtures
+ * (under `test/`) are not part of the build and run from source through tsx.
+ */
+function entryScript(entry: string): string[] {
+  if (entry.startsWith('test/')) return ['--import', tsxLoaderUrl(), resolve(PACKAGE_ROOT, entry)];
+  const compiled = join(PACKAGE_ROOT, 'dist', entry.replace(/\.ts$/, '.js'));
+  if (!existsSync(compiled)) {
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `${compiled} is missing: run \`npm run build\` in ${PACKAGE_ROOT} first`);
+  }
+  return [compiled];
 }
 
 /**
@@ -125,9 +141,9 @@ export function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv
   return withMallocEnv({ ...process.env, ...extra });
 }
 
-/** argv (after `node`) that runs a TypeScript entry of this repository (with NODE_FLAGS). */
+/** argv (after `node`) that runs an entry of this package (with NODE_FLAGS); see entryScript. */
 export function entryArgv(entry: string, flags: string[]): string[] {
-  return [...NODE_FLAGS, '--import', tsxLoaderUrl(), resolve(REPO_ROOT, entry), ...flags];
+  return [...NODE_FLAGS, ...entryScript(entry), ...flags];
 }
 
 /** Process entries, relative to the repository root (tests may point them at fakes). */

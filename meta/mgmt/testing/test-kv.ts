@@ -2,7 +2,7 @@
 // time on an overlay of the committed map and commit all their writes or none. (The shared
 // memory engine, meta/kv/memory-engine.ts, passes the full conformance suite; this one only needs
 // to be correct for serial use.)
-import type { KvEngine, KvPair, KvRangeOptions, KvTxn } from '../kv/engine.js';
+import type { KvEngine, KvPair, KvRangeOptions, KvTxn } from '../../kv/engine.js';
 
 const hex = (key: Uint8Array) => Buffer.from(key).toString('hex');
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LocalTargetState, PublicTargetState, type RoutingInfo } from '../../proto/index.js';
+import { LocalTargetState, PublicTargetState, type RoutingInfo } from '../proto/index.js';
 import { chainRows, formatChains, formatNodes, formatResync, formatTargets, nodeRows, targetRows } from './admin-commands.js';
 
 const routing: RoutingInfo = {

@@ -1,10 +1,10 @@
 // Fakes for namespace and service tests: a ClusterView with a settable chain table, a StoragePort
 // that records calls (and can be made to fail), and a Namespace over the in-memory KvEngine with a
 // manual clock and a seeded rng. Test-only; not exported from index.ts.
-import { ManualClock, createRng } from '../../common/clock.js';
-import { metaConfig, type MetaConfig } from '../../common/config.js';
-import { ErrorCode, SpindleError } from '../../common/errors.js';
-import { silentLogger } from '../../common/logger.js';
+import { ManualClock, createRng } from '../../../common/clock.js';
+import { metaConfig, type MetaConfig } from '../../../common/config.js';
+import { ErrorCode, SpindleError } from '../../../common/errors.js';
+import { silentLogger } from '../../../common/logger.js';
 import {
   HardLinkRequest,
   MkdirsRequest,
@@ -20,11 +20,11 @@ import {
   type Inode,
   type Layout,
   type PathAt,
-} from '../../proto/index.js';
-import type { ChainTableSnapshot, ClusterCapacity, ClusterView } from '../cluster-view.js';
-import { createMemoryEngine, type KvEngine } from '../kv/index.js';
-import type { StoragePort } from '../storage-port.js';
-import { Namespace } from './namespace.js';
+} from '../../../proto/index.js';
+import type { ChainTableSnapshot, ClusterCapacity, ClusterView } from '../../cluster-view.js';
+import { createMemoryEngine, type KvEngine } from '../../kv/index.js';
+import type { StoragePort } from '../../storage-port.js';
+import { Namespace } from '../namespace.js';
 
 export class FakeCluster implements ClusterView {
   readonly tables = new Map<number, ChainTableSnapshot[]>();
