@@ -1,6 +1,6 @@
 // Suite `limits`: the raw limits of this machine that Spindle's figures are divided by.
 //
-// Back of the envelope (research/baseline.md, 2 cores, loopback, tuned malloc):
+// Back of the envelope (docs/performance.md, 2 cores, loopback, tuned malloc):
 //   raw Node TCP, 1 connection, 1 MiB writes ........ 3–4 GB/s (one core per side, memcpy-bound)
 //   Node http2 stream, 16 MiB window ................ ~3.3 GB/s
 //   local fs page-cache read (fs.readSync 1 MiB) .... ~15 GB/s (memory bandwidth ÷ ~1.3)

@@ -1,4 +1,4 @@
-// The file commands of `spindle` (DESIGN §7): ls stat cat put get cp mv rm mkdir du df.
+// The file commands of `spindle` (docs/design.md §7): ls stat cat put get cp mv rm mkdir du df.
 //
 // Each command takes a connected client and its parsed options, writes results to stdout and
 // throws on failure; main.ts prints `spindle: <path>: <message> (CODE)` and maps the error's

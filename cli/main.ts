@@ -1,4 +1,4 @@
-// The `spindle` command line (DESIGN §7): servers (`up`, `meta`, `storage`) and file commands.
+// The `spindle` command line (docs/design.md §7): servers (`up`, `meta`, `storage`) and file commands.
 // bin/spindle.mjs registers tsx and calls `run(argv)`; the resolved number is the exit code
 // (exit-codes.ts: a contract scripts rely on, listed in `--help` and the README).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';

@@ -1,4 +1,4 @@
-// `spindle mount DIR` and `spindle umount DIR` (DESIGN §7, docs/mount.md).
+// `spindle mount DIR` and `spindle umount DIR` (docs/design.md §7, docs/mount.md).
 //
 // mount runs in the foreground by default: once the directory serves it prints one JSON line
 // `{"mount":"/abs/dir","meta":"host:port","pid":123}` on stdout (nothing else goes to stdout; logs

@@ -1,4 +1,4 @@
-// The client's data path: a file's bytes as chunks on chains (DESIGN §4–5). Writes are cut at
+// The client's data path: a file's bytes as chunks on chains (docs/design.md §4–5). Writes are cut at
 // chunk boundaries, placed with common/placement.ts and sent to each chain's head; reads are
 // batched per storage node and spread over the serving replicas of each chain. It also implements
 // the StoragePort the metadata service uses for GC and truncate (removeChunks, truncateFile,

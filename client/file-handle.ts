@@ -1,7 +1,7 @@
 // An open file, shaped like node:fs/promises FileHandle: positional and sequential read/write,
 // readFile/writeFile, stat, truncate, sync and close.
 //
-// Length: meta learns a file's length only when a writer reports it (DESIGN §3). The handle keeps
+// Length: meta learns a file's length only when a writer reports it (docs/design.md §3). The handle keeps
 // the highest offset it wrote and reports it with Meta.Sync on sync() and close(), together with
 // the truncate version it holds, so a report older than a truncate is ignored by meta. Reads use
 // max(meta's length, what this handle wrote), and ask meta again before treating a read past that

@@ -45,7 +45,7 @@ export interface RoutingCacheOptions {
   logger?: Logger;
 }
 
-/** Reads are served by SERVING replicas only (SYNCING ones may lack data, DESIGN §4). */
+/** Reads are served by SERVING replicas only (SYNCING ones may lack data, docs/design.md §4). */
 export function isServingState(state: PublicTargetState): boolean {
   return state === PublicTargetState.SERVING;
 }

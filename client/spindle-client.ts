@@ -1,5 +1,5 @@
 // SpindleClient: the entry point of the client library. Connects to a meta process, keeps the
-// routing cache, and offers the file API of DESIGN §6 in the shape of node:fs/promises (open,
+// routing cache, and offers the file API of docs/design.md §6 in the shape of node:fs/promises (open,
 // readFile, writeFile, stat, readdir, mkdir, rm, rename, streams, …). Names and layouts come from
 // meta; bytes go straight to the storage nodes through the ChunkStore.
 //

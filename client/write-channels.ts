@@ -1,4 +1,4 @@
-// Exactly-once write channels (DESIGN §4, 3FS "update channels"): a client owns up to
+// Exactly-once write channels (docs/design.md §4, 3FS "update channels"): a client owns up to
 // writeChannelsMax channel ids; each write takes a free channel and the channel's next sequence
 // number, keeps both across its retries, and frees the channel when it finished (either way). A
 // storage head remembers the last (client, channel, seqnum) it applied and answers a retry of it

@@ -3,7 +3,7 @@
 //
 // Guarantees:
 // - every server runs as its own process, `node dist/<entry>.js …` (docs/architecture.md),
-//   never imported, with the tuned glibc malloc settings of research/baseline.md in its env and
+//   never imported, with the tuned glibc malloc settings of docs/performance.md in its env and
 //   the V8 heap flags of NODE_FLAGS;
 // - a start resolves only after the process printed its one-line JSON ready output, and rejects
 //   (with the tail of its log) if it exits, prints garbage or does not get ready in time;
@@ -29,7 +29,7 @@ const BULK_PORT_OFFSET = 100;
 /** The Spindle package (the repository root in a checkout): children run with it as their cwd. */
 export const REPO_ROOT = PACKAGE_ROOT;
 
-/** glibc malloc settings for every server process: all three together (research/baseline.md). */
+/** glibc malloc settings for every server process: all three together (docs/performance.md). */
 export const TUNED_MALLOC_ENV: Readonly<Record<string, string>> = {
   MALLOC_MMAP_THRESHOLD_: '33554432',
   MALLOC_TRIM_THRESHOLD_: '1073741824',

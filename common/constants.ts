@@ -3,7 +3,7 @@
 
 /** Largest gRPC message: a full 64 MiB chunk plus headers must fit (grpc-js defaults to 4 MiB). */
 export const RPC_MESSAGE_MAX_BYTES = 80 * 1024 * 1024;
-/** HTTP/2 flow-control window: 64 KiB default starves 1 MiB messages (research/baseline.md). */
+/** HTTP/2 flow-control window: 64 KiB default starves 1 MiB messages (docs/performance.md). */
 export const RPC_FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /**

@@ -19,7 +19,7 @@ import { ErrorCode, SpindleError, fromGrpcError, toGrpcError } from './errors.js
 import type { Logger } from './logger.js';
 import { RPC_MESSAGE_MAX_BYTES, RPC_FLOW_CONTROL_WINDOW_BYTES } from './constants.js';
 
-/** Options for every Spindle gRPC channel (see DESIGN §5: the window is the one that matters). */
+/** Options for every Spindle gRPC channel (see docs/design.md §5: the window is the one that matters). */
 export const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.max_receive_message_length': RPC_MESSAGE_MAX_BYTES,
   'grpc.max_send_message_length': RPC_MESSAGE_MAX_BYTES,

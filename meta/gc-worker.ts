@@ -6,7 +6,7 @@
 // - A record is completed only after removeChunks succeeded, so a crash between the two repeats
 //   the removal (it is idempotent) instead of leaking chunks.
 // - A file is collected no earlier than `delayMs` after its last link went away, so a process that
-//   still has it open keeps reading for that long (3FS waits 5 minutes, research/3fs.md §3.5).
+//   still has it open keeps reading for that long (3FS waits 5 minutes, docs/3fs-notes.md §3.5).
 // - A failure is logged and retried in a later round with exponential backoff (capped); failing
 //   files never block the rest of the queue. Memory is bounded: at most GC_FAILED_TRACKED_MAX
 //   failing files are remembered, each round handles at most `batchSize` files.

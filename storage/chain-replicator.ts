@@ -1,4 +1,4 @@
-// Chain replication (CRAQ, DESIGN §4, research/3fs.md §2.3): the write path of a storage node.
+// Chain replication (CRAQ, docs/design.md §4, docs/3fs-notes.md §2.3): the write path of a storage node.
 //
 // Head (client Write): exactly-once check → chain version check → per-chunk lock → pending
 // version committed+1 applied locally (bytes on disk) → Update forwarded to the successor → the
@@ -18,7 +18,7 @@
 // a REPLACE under a version above theirs, and the chain converges (no resync needed for it).
 //
 // Forwarding never drops an update a successor may have committed (K1, docs/simulation.md; 3FS
-// does the same, research/3fs.md §2.3 step 7). Once a head or middle has sent an update, a
+// does the same, docs/3fs-notes.md §2.3 step 7). Once a head or middle has sent an update, a
 // successor may commit it at any moment, so a node that dropped its pending update could leave the
 // nodes after it serving a version it never had. So a forward that fails with a retryable error
 // (successor unreachable, timeout, routing lagging) is retried with the same version and bytes —

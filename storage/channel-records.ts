@@ -1,4 +1,4 @@
-// Exactly-once across head changes (research/3fs.md §2.3): every replica of a chain records, per
+// Exactly-once across head changes (docs/3fs-notes.md §2.3): every replica of a chain records, per
 // client update channel (client id, chain id, channel id), the seqnum of the last client write it
 // committed and that write's result. The client's (client id, channel, seqnum) travels down the
 // chain with the update (`UpdateRequest.client_write`), so after a failover the new head — a former

@@ -1,4 +1,4 @@
-// Exactly-once across a head change (research/3fs.md §2.3): a client write carries its
+// Exactly-once across a head change (docs/3fs-notes.md §2.3): a client write carries its
 // (client id, channel, seqnum) down the chain and every replica records it when it commits, so a
 // retry sent to a new head after a failover — or to a restarted node — is answered from the record
 // and does not overwrite a later write of another client to the same range.

@@ -1,4 +1,4 @@
-// The local state a storage node reports for each of its targets (DESIGN §4, research/3fs.md
+// The local state a storage node reports for each of its targets (docs/design.md §4, docs/3fs-notes.md
 // §2.6–2.8): the event the manager's state machine reacts to.
 //
 // - UPTODATE: the target is SERVING in the node's routing (its data is current), or it is SYNCING

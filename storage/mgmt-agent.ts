@@ -1,7 +1,7 @@
 // The storage node's link to the cluster manager (Mgmt, hosted by meta): registration (retried
 // with backoff while the manager is not up yet), routing fetches (single-flight: concurrent
 // callers share one fetch), and the lease rule — a node that could not renew with the manager for
-// half the lease stops serving until it renews (DESIGN §4).
+// half the lease stops serving until it renews (docs/design.md §4).
 //
 // The lease is renewed from the time a heartbeat was *sent* (not answered): the manager counts a
 // node's silence from the last heartbeat it received, which is later, so a node always stops

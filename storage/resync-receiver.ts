@@ -1,4 +1,4 @@
-// The receiving side of a resync (research/3fs.md §2.8), on the node of a SYNCING target: the
+// The receiving side of a resync (docs/3fs-notes.md §2.8), on the node of a SYNCING target: the
 // predecessor's copies (Storage.Update with `sync` set, REPLACE or REMOVE of one chunk) and its
 // SyncDone.
 //

@@ -1,4 +1,4 @@
-// Background loop of a storage node: resyncs SYNCING successors (research/3fs.md §2.8, DESIGN §4).
+// Background loop of a storage node: resyncs SYNCING successors (docs/3fs-notes.md §2.8, docs/design.md §4).
 //
 // When this node's target of a chain is SERVING and the next target that receives writes is
 // SYNCING (a returning replica placed at the tail by the manager), this node is its predecessor:

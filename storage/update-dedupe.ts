@@ -1,4 +1,4 @@
-// Exactly-once client writes (research/3fs.md §2.3 "reliable update"): the head remembers, per
+// Exactly-once client writes (docs/3fs-notes.md §2.3 "reliable update"): the head remembers, per
 // (client id, chain id, channel id), the last sequence number and its outcome. A retry with the
 // same sequence number gets the first attempt's result (waiting for it if it is still running,
 // and running itself if that attempt fails);

@@ -4,7 +4,7 @@
 // minimal binary frame of request id, length and CRC32C (see tcp-transport.ts for the layout).
 //
 // Why: grpc-js encodes, copies and flow-controls every byte of a message through the event loop
-// (0.19× raw TCP for 4 MiB unary responses, research/baseline.md); a raw connection moves the same
+// (0.19× raw TCP for 4 MiB unary responses, docs/performance.md); a raw connection moves the same
 // bytes at close to the socket's limit, with one copy on the receiving side.
 //
 // Shape: a client `connect`s to a node's `BulkListener` and gets a `BulkChannel` (a session, with

@@ -18,8 +18,9 @@
 //   transaction whose promise resolved is there, because it resolved only after its flush.
 // - A lock file (DIR/spindle-kv.lock with the owner's pid) keeps a second process — or a second
 //   engine in this process — from opening the same directory: the overlay assumes one writer.
-// Keys and values are raw bytes (`keyEncoding: 'binary'`, `encoding: 'binary'`): no
-// ordered-binary encoding traps (research/ecosystem.md §3).
+// Keys and values are raw bytes (`keyEncoding: 'binary'`, `encoding: 'binary'`): lmdb's default
+// ordered-binary key encoding stores a bigint as a double, reads `[x]` back as `x` and corrupts a
+// Buffer inside an array key.
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';

@@ -13,7 +13,7 @@
 // - Admin requests (CreateChainTable, UpdateChain, OfflineTarget) carrying a tag return their first
 //   result when retried with the same tag (kept in memory, bounded; a different request under a
 //   used tag is DUPLICATE_REQUEST_MISMATCH).
-// - Failures (DESIGN §4, research/3fs.md §2.6–2.8): target public states follow the state machine
+// - Failures (docs/design.md §4, docs/3fs-notes.md §2.6–2.8): target public states follow the state machine
 //   of target-state-machine.ts, run on every heartbeat, on every failure the HeartbeatChecker
 //   declares (a node silent for nodeFailureTimeoutMs), and every check interval. A changed chain
 //   gets the new order (failed targets at the end) and version +1, in one persisted change.

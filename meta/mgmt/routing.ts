@@ -3,7 +3,7 @@
 // - Creating a chain table cuts the targets that are in no chain yet into new chains
 //   (chain-table-builder.ts) and publishes a new version of table 1 listing the old chains then
 //   the new ones: the first call builds table 1 version 1 over every node; a later call, after
-//   new storage nodes registered, grows the table (DESIGN §8) without moving existing data.
+//   new storage nodes registered, grows the table (docs/design.md §8) without moving existing data.
 // - Updating a chain reorders its targets (the same set, head first) and bumps its version.
 // - The snapshot joins the persisted state with the in-memory heartbeat table; its version is the
 //   persisted routing version, bumped by every persisted change.

@@ -15,7 +15,7 @@ for (const hasServing of [false, true]) {
   }
 }
 
-/** The 3FS table (research/3fs.md §2.6, with updateChain.cc's chain rules), written out case by case. */
+/** The 3FS table (docs/3fs-notes.md §2.6, with updateChain.cc's chain rules), written out case by case. */
 function expected(current: PublicTargetState, local: LocalTargetState | undefined, c: TransitionContext): PublicTargetState {
   const key = `${name(current)}/${local === undefined ? 'unknown' : LocalTargetState[local]}`;
   const canStartSync = c.hasServing && !c.hasSyncing;

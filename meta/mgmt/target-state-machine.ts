@@ -1,4 +1,4 @@
-// The public target state machine of the cluster manager (DESIGN §4, research/3fs.md §2.6): from
+// The public target state machine of the cluster manager (docs/design.md §4, docs/3fs-notes.md §2.6): from
 // each target's current public state, the local state its node reported, and its place in the
 // chain, the chain's next public states and order. Pure: no clock, no I/O — the manager calls it
 // on every heartbeat and failure, and the tests enumerate every input.

@@ -1,4 +1,4 @@
-// Namespace: the metadata operations of DESIGN §3 over a KvEngine. Each operation is one
+// Namespace: the metadata operations of docs/design.md §3 over a KvEngine. Each operation is one
 // serializable transaction (a recursive remove is a loop of them); mutating operations are
 // exactly-once per request tag (idempotency.ts). The gRPC edge is meta/service/meta-service.ts.
 //

@@ -1,6 +1,6 @@
 // The Meta gRPC service: maps each RPC to the Namespace, passing the call's abort signal, and lets
 // serviceImplementation() turn errors into gRPC status and typed trailers. No namespace logic
-// lives here (CONVENTIONS: service → operator → store).
+// lives here (CONTRIBUTING.md: service → operator → store).
 //
 // Malformed requests — a missing required sub-message, an inode id or length out of range, a bad
 // mode or name — are refused by the operations' first step (meta/namespace/validate.ts and

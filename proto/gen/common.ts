@@ -36,7 +36,7 @@ export interface Status {
   message: string;
 }
 
-/** How a file's bytes are cut into chunks and placed on chains (DESIGN §3). */
+/** How a file's bytes are cut into chunks and placed on chains (docs/design.md §3). */
 export interface Layout {
   /** Chunk size in bytes; a power of two. */
   chunkSizeBytes: number;

@@ -32,7 +32,7 @@ export const protobufFileName = "mgmt.proto";
  * Any change of a chain bumps that chain's version and the routing version.
  */
 
-/** Public state of a target as published in RoutingInfo (3FS transition table, DESIGN §4). */
+/** Public state of a target as published in RoutingInfo (3FS transition table, docs/design.md §4). */
 export enum PublicTargetState {
   /** PUBLIC_TARGET_STATE_INVALID - Not yet known (never sent by a healthy manager). */
   PUBLIC_TARGET_STATE_INVALID = 0,

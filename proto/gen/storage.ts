@@ -25,7 +25,7 @@ export const protobufPackage = "spindle";
 export const protobufFileName = "storage.proto";
 
 /**
- * Storage: chunk reads and writes on chain-replicated targets (CRAQ, DESIGN §4).
+ * Storage: chunk reads and writes on chain-replicated targets (CRAQ, docs/design.md §4).
  *
  * Every request names a chain and carries the chain version the sender believes current; a
  * mismatch is refused with CHAIN_VERSION_MISMATCH (retryable: refresh routing, retry). Clients
@@ -166,7 +166,7 @@ export interface UpdateRequest {
    * The client write this update carries out (absent for resync copies and writes without an
    * exactly-once channel). Every replica records the channel's last seqnum and result when it
    * commits, so a retry of the same write sent to a new head after a failover is answered from
-   * that record instead of being applied again (research/3fs.md §2.3).
+   * that record instead of being applied again (docs/3fs-notes.md §2.3).
    */
   clientWrite?:
     | ClientWriteId

@@ -1,4 +1,4 @@
-// The chunk engine of one target (DESIGN §4, research/3fs.md §2.5): chunk metadata in an lmdb env
+// The chunk engine of one target (docs/design.md §4, docs/3fs-notes.md §2.5): chunk metadata in an lmdb env
 // in the target directory, data in size-class files of fixed-size blocks, copy-on-write updates.
 //
 // Guarantees:

@@ -1,4 +1,4 @@
-// Bad input gets a clear error and changes nothing (CONVENTIONS "Errors"): through the client
+// Bad input gets a clear error and changes nothing (CONTRIBUTING.md, "Errors"): through the client
 // (bad names and paths, negative and huge offsets), straight to each gRPC service with valid
 // protobuf that means nothing (unknown inodes, chains, chunks; wrong CRCs; out-of-range offsets),
 // and with bytes that are not protobuf at all (a generic grpc-js client with identity

@@ -1,4 +1,4 @@
-// Chain versions fence every storage request (DESIGN §4): after Mgmt.UpdateChain reorders a chain
+// Chain versions fence every storage request (docs/design.md §4): after Mgmt.UpdateChain reorders a chain
 // (its version bumps), a request carrying the old version is refused with CHAIN_VERSION_MISMATCH
 // by the storage nodes, and a client whose cached routing is stale refreshes and succeeds.
 import { randomBytes, randomUUID } from 'node:crypto';

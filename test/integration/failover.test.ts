@@ -1,4 +1,4 @@
-// Failure and recovery with real processes (DESIGN §4, issue 3): kill -9 a storage node while a
+// Failure and recovery with real processes (docs/design.md §4, issue 3): kill -9 a storage node while a
 // client streams writes — the manager declares it failed within the timeout, moves its targets to
 // the ends of their chains, and writes and reads go on; restart it on its old data — it resyncs
 // from its predecessors and becomes serving; afterwards every replica of every chain holds the same
