@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { LocalCluster, mallocSettings, withMallocEnv, fetchRouting } from '../cluster/launcher.js';
 import { SpindleClient } from '../client/index.js';
 import { allocatorSettings, machineInfo } from './machine.js';
-import { ProgressLine } from './progress.js';
+import type { ProgressLine } from './progress.js';
 import { gbPerSecond, ratioTo, formatFigure } from './stats.js';
 import type { BenchOptions, BenchRow, MachineInfo, SuiteName, Unit } from './types.js';
 import { runTogether, spawnWorker, type BenchWorker } from './workers.js';

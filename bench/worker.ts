@@ -7,7 +7,7 @@
 // a line on stdin ("go") so that several workers start measuring together; {"type":"progress",
 // "done":n} about every 250 ms; finally {"type":"result",…} and exit 0. Errors: a message on
 // stderr and exit 1. Nothing else is printed on stdout.
-import { closeSync, fdatasyncSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import http2 from 'node:http2';
 import { join } from 'node:path';

@@ -10,7 +10,7 @@ export async function runBenchCommand(args: readonly string[]): Promise<number> 
     process.stdout.write(`${bench.BENCH_USAGE}\n`);
     return ExitCode.OK;
   }
-  let options;
+  let options: ReturnType<typeof bench.parseBenchArgs>;
   try {
     options = bench.parseBenchArgs(args);
   } catch (err) {

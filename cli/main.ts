@@ -9,7 +9,6 @@ import { runMeta, runStorage, runUp } from './server-commands.js';
 import { addMountCommands } from './mount-commands.js';
 import { addAdminCommands } from './admin-commands.js';
 import { addDoctorCommand } from './doctor-command.js';
-import type { Preset } from '../cluster/launcher.js';
 import type { UpOptions } from './server-commands.js';
 
 /** Where file commands find the cluster when neither --meta nor SPINDLE_META says. */

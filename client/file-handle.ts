@@ -230,6 +230,7 @@ export class FileHandle {
     offsetOrPosition?: number | null,
     lengthOrEncoding?: number | null | BufferEncoding,
     maybePosition?: number | null,
+    // biome-ignore lint/suspicious/noExplicitAny: the overloads above give callers the precise buffer type
   ): Promise<FileWriteResult<any>> {
     return this.track(async () => {
       this.checkWritable();

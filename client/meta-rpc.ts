@@ -258,6 +258,7 @@ abstract class RpcBase<C extends MetaClient | MgmtClient> {
   }
 
   protected call<Req, Res>(
+    // biome-ignore lint/suspicious/noExplicitAny: a generated grpc-js client method; Req/Res type the call
     method: (this: C, ...args: any[]) => any,
     request: Req,
     what: string,

@@ -17,7 +17,7 @@ import { clientConfig, type ClientConfig, type Preset } from '../common/config.j
 import { ROOT_INO } from '../common/constants.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../common/errors.js';
 import { splitPath, validateClientId } from '../common/names.js';
-import { type Inode, type PathAt } from '../proto/index.js';
+import type { Inode, PathAt } from '../proto/index.js';
 import { ChunkStore } from './chunk-store.js';
 import { DIRECTORY_MODE_DEFAULT, FILE_MODE_DEFAULT, READDIR_PAGE_ENTRIES } from './constants.js';
 import { FileHandle, parseFlags } from './file-handle.js';

@@ -433,7 +433,7 @@ function buildConfig<T extends object>(
   }
   const specs = schema as Record<string, FieldSpec>;
   for (const [key, value] of Object.entries(overrides ?? {})) {
-    const spec = Object.prototype.hasOwnProperty.call(specs, key) ? specs[key] : undefined;
+    const spec = Object.hasOwn(specs, key) ? specs[key] : undefined;
     if (spec === undefined) {
       problems.push(`${key}: unknown key (known keys: ${Object.keys(specs).join(', ')})`);
       continue;

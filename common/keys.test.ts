@@ -31,7 +31,7 @@ describe('encodeKey', () => {
   it('encodes numbers as 8-byte big-endian, strings as UTF-8, bytes raw', () => {
     const key = encodeKey(KeyPrefix.DENTRY, 0x0102, 'né', new Uint8Array([0xff, 0]));
     expect(key.toString('hex')).toBe(
-      Buffer.from('DENT').toString('hex') + '0000000000000102' + Buffer.from('né').toString('hex') + 'ff00',
+      `${Buffer.from('DENT').toString('hex')}0000000000000102${Buffer.from('né').toString('hex')}ff00`,
     );
     expect(encodeKey(KeyPrefix.INODE, 1n << 63n).subarray(4).toString('hex')).toBe('8000000000000000');
     expect(encodeKey(KeyPrefix.ROUTING).toString()).toBe('ROUT');

@@ -64,11 +64,11 @@ describe('splitPath', () => {
 
   it('enforces NAME_MAX per component and PATH_MAX overall', () => {
     expect(codeOf(() => splitPath(`/a/${'x'.repeat(256)}`))).toBe(ErrorCode.NAME_TOO_LONG);
-    const long = '/' + Array.from({ length: 20 }, () => 'y'.repeat(250)).join('/');
+    const long = `/${Array.from({ length: 20 }, () => 'y'.repeat(250)).join('/')}`;
     expect(codeOf(() => splitPath(long))).toBe(ErrorCode.NAME_TOO_LONG);
-    const hugeName = '/' + 'z'.repeat(4095);
+    const hugeName = `/${'z'.repeat(4095)}`;
     expect(codeOf(() => splitPath(hugeName))).toBe(ErrorCode.NAME_TOO_LONG); // one 4095-byte name
-    expect(splitPath('/' + Array.from({ length: 16 }, () => 'w'.repeat(255)).join('/')).names).toHaveLength(16);
+    expect(splitPath(`/${Array.from({ length: 16 }, () => 'w'.repeat(255)).join('/')}`).names).toHaveLength(16);
   });
 });
 

@@ -114,6 +114,7 @@ export function unaryHandler<Req, Res>(
 }
 
 /** Builds the implementation object of a service from async handlers, all wrapped. */
+// biome-ignore lint/suspicious/noExplicitAny: each handler keeps its own request and response types
 export function serviceImplementation<T extends Record<string, AsyncHandler<any, any>>>(
   handlers: T,
   onError?: (method: string, err: unknown) => void,

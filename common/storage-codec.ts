@@ -20,7 +20,7 @@ import { makeGenericClientConstructor } from '@grpc/grpc-js';
 import {
   BatchReadResponse,
   ReadResult,
-  StorageClient,
+  type StorageClient,
   StorageService,
   UpdateRequest,
   WriteRequest,

@@ -9,7 +9,7 @@ import { startStorageNode } from './storage-node.js';
 
 async function main(): Promise<void> {
   const logger = createLogger({ name: 'spindle-storage' });
-  let args;
+  let args: ReturnType<typeof parseStorageArgs>;
   try {
     args = parseStorageArgs(process.argv.slice(2));
   } catch (err) {

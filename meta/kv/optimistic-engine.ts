@@ -460,7 +460,7 @@ export class OptimisticEngine implements KvEngine {
     if (txn.readOnly) return result;
     if (result.length >= limit) {
       const last = keyToString(result[result.length - 1]!.key);
-      txn.ranges.push(reverse ? [last, endString] : [startString, last + '\u0000']);
+      txn.ranges.push(reverse ? [last, endString] : [startString, `${last}\u0000`]);
     } else {
       txn.ranges.push([startString, endString]);
     }

@@ -127,7 +127,7 @@ describe('nextChain', () => {
     const visit = (chain: ChainTargetState[]) => {
       chains++;
       const next = nextChain(chain);
-      const label = shape(chain) + ' / ' + chain.map((x) => String(x.localState)).join(',');
+      const label = `${shape(chain)} / ${chain.map((x) => String(x.localState)).join(',')}`;
       // Same targets.
       expect(next.map((x) => x.targetId).sort(), label).toEqual(chain.map((x) => x.targetId).sort());
       // Grouped in order: serving, lastsrv, syncing, waiting, offline.

@@ -81,7 +81,6 @@ export function nextPublicState(current: PublicTargetState, local: LocalTargetSt
       if (known === undefined) return WAITING;
       if (known === ONLINE && context.hasServing && !context.hasSyncing) return SYNCING;
       return isUp(known) ? WAITING : OFFLINE;
-    case OFFLINE:
     default:
       if (known === undefined) return OFFLINE;
       if (known === ONLINE && context.hasServing && !context.hasSyncing) return SYNCING;

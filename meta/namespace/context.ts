@@ -19,7 +19,7 @@ import {
   writeRecord,
   type IdempotencyTag,
 } from './idempotency.js';
-import { IdLease, IdsExhausted, InodeIdAllocator } from './inode-ids.js';
+import { type IdLease, IdsExhausted, InodeIdAllocator } from './inode-ids.js';
 import { ChainAllocator } from './layout.js';
 import { MetaTxn } from './store.js';
 import { WriteLanes } from './write-lanes.js';

@@ -15,7 +15,7 @@
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { KeyPrefix, encodeKey, prefixEnd, readKeyU64 } from '../../common/keys.js';
-import { DirEntry, Inode, InodeType } from '../../proto/index.js';
+import { DirEntry, Inode, type InodeType } from '../../proto/index.js';
 
 const PREFIX_BYTES = 4;
 const U64_BYTES = 8;

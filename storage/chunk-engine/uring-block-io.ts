@@ -15,7 +15,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { nativeAddonPath } from '../../common/package-root.js';
 import { DIRECT_ALIGN_BYTES, DIRECT_BOUNCE_POOL_BYTES, DIRECT_WRITE_MIN_BYTES } from '../constants.js';
 import { BouncePool, DIRECT_READ_MIN_BYTES, URING_DIRECT_READS, URING_FLUSH_RETRY_MAX_MS, URING_INFLIGHT_MAX, URING_RING_ENTRIES, type BlockFile, type BlockIo } from './block-io.js';

@@ -331,8 +331,8 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
   it('many processes read and write different files at once', async () => {
     const jobs = Array.from({ length: 6 }, (_, i) => i);
     for (const i of jobs) writeFileSync(join(work, `par-${i}`), randomBytes(3 * MiB + i * 7919));
-    await ok(jobs.map((i) => `dd if=${work}/par-${i} of=${mnt}/par-${i} bs=256k status=none &`).join(' ') + ' wait', { timeoutMs: 180_000 });
-    const sums = await ok(jobs.map((i) => `sha256sum ${mnt}/par-${i} &`).join(' ') + ' wait');
+    await ok(`${jobs.map((i) => `dd if=${work}/par-${i} of=${mnt}/par-${i} bs=256k status=none &`).join(' ')} wait`, { timeoutMs: 180_000 });
+    const sums = await ok(`${jobs.map((i) => `sha256sum ${mnt}/par-${i} &`).join(' ')} wait`);
     for (const i of jobs) expect(sums).toContain(`${sha256File(join(work, `par-${i}`))}  ${mnt}/par-${i}`);
     await ok(`rm ${mnt}/par-*`);
   }, 240_000);

@@ -53,8 +53,12 @@ export async function batchOpen(ctx: NamespaceContext, request: BatchOpenRequest
     }
     alone.push(
       open(ctx, item, signal).then(
-        (response) => void (results[index] = { status: { code: ErrorCode.OK, message: '' }, response }),
-        (err: unknown) => void (results[index] = failed(err)),
+        (response) => {
+          results[index] = { status: { code: ErrorCode.OK, message: '' }, response };
+        },
+        (err: unknown) => {
+          results[index] = failed(err);
+        },
       ),
     );
   });

@@ -27,7 +27,7 @@ export async function readDir(ctx: NamespaceContext, request: ReadDirRequest, si
     const hasMore = listed.length > limit;
     const entries: DirEntry[] = [];
     for (const entry of listed.slice(0, limit)) {
-      let inode;
+      let inode: DirEntry['inode'];
       if (request.withAttributes) {
         const child = await mt.getInode(entry.ino);
         inode = child === undefined ? undefined : snapshot(child);

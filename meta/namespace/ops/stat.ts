@@ -1,6 +1,6 @@
 // Stat: attributes of one entry; `follow_symlink` chooses stat (follow a final symlink) over
 // lstat (describe the symlink itself). A read-only transaction.
-import { InodeResponse, type StatRequest } from '../../../proto/index.js';
+import type { InodeResponse, StatRequest } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
 import { requireExisting, resolvePath } from '../path.js';
 import { requirePathAt } from '../validate.js';
