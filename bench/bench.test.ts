@@ -45,8 +45,26 @@ describe('stats', () => {
 
 describe('options', () => {
   it('parses a suite and flags', () => {
-    const o = parseBenchArgs(['seq-read', '--quick', '--json', 'out.json', '--meta', '127.0.0.1:7400', '--replicas=3', '--clients', '1,2']);
-    expect(o).toMatchObject({ suites: ['seq-read'], quick: true, json: 'out.json', meta: '127.0.0.1:7400', replicas: [3], clients: [1, 2], silent: false });
+    const o = parseBenchArgs([
+      'seq-read',
+      '--quick',
+      '--json',
+      'out.json',
+      '--meta',
+      '127.0.0.1:7400',
+      '--replicas=3',
+      '--clients',
+      '1,2',
+    ]);
+    expect(o).toMatchObject({
+      suites: ['seq-read'],
+      quick: true,
+      json: 'out.json',
+      meta: '127.0.0.1:7400',
+      replicas: [3],
+      clients: [1, 2],
+      silent: false,
+    });
   });
 
   it('defaults: replicas 1 and 3, clients 1 and 4', () => {
@@ -59,12 +77,19 @@ describe('options', () => {
   });
 
   it('--transport and --malloc choose the data path and the allocator of every process', () => {
-    expect(parseBenchArgs(['seq-read', '--transport', 'grpc', '--malloc=default'])).toMatchObject({ transport: 'grpc', malloc: 'default' });
+    expect(parseBenchArgs(['seq-read', '--transport', 'grpc', '--malloc=default'])).toMatchObject({
+      transport: 'grpc',
+      malloc: 'default',
+    });
     expect(() => parseBenchArgs(['seq-read', '--transport', 'rdma'])).toThrow(/--transport takes bulk or grpc/);
     expect(() => parseBenchArgs(['seq-read', '--malloc', 'jemalloc'])).toThrow(/--malloc takes tuned or default/);
     const inherited = { PATH: '/bin', MALLOC_ARENA_MAX: '2', MALLOC_TOP_PAD_: '1' };
     expect(withMallocEnv(inherited, 'default')).toEqual({ PATH: '/bin' });
-    expect(withMallocEnv(inherited, 'tuned')).toMatchObject({ PATH: '/bin', MALLOC_ARENA_MAX: '2', ...TUNED_MALLOC_ENV });
+    expect(withMallocEnv(inherited, 'tuned')).toMatchObject({
+      PATH: '/bin',
+      MALLOC_ARENA_MAX: '2',
+      ...TUNED_MALLOC_ENV,
+    });
     expect(withMallocEnv({ SPINDLE_MALLOC: 'default', MALLOC_TOP_PAD_: '1' })).toEqual({ SPINDLE_MALLOC: 'default' });
     expect(mallocSettings('default')).toEqual({ SPINDLE_MALLOC: 'default' });
   });
@@ -110,13 +135,26 @@ function row(over: Partial<BenchRow>): BenchRow {
 
 describe('render', () => {
   it('markdown: machine line, header, one line per row, limits marked', () => {
-    const md = markdownTable([row({}), row({ case: 'limit.tcp', ratio: null, limitName: null, limitValue: null, throughput: 3, p50Ms: null, p99Ms: null })]);
+    const md = markdownTable([
+      row({}),
+      row({
+        case: 'limit.tcp',
+        ratio: null,
+        limitName: null,
+        limitValue: null,
+        throughput: 3,
+        p50Ms: null,
+        p99Ms: null,
+      }),
+    ]);
     const lines = md.trimEnd().split('\n');
     expect(lines[0]).toContain('2 × Test CPU, 2.0 GiB, kernel 6.1, Node v20.0.0');
     expect(lines[0]).toContain('MALLOC_TOP_PAD_=268435456');
     expect(lines[1]).toBe('1-minute load average while measuring: 1.5–1.5 on 2 CPUs.');
     expect(lines[3]).toBe('| suite | case | config | throughput | unit | p50 ms | p99 ms | ratio | to limit |');
-    expect(lines[5]).toBe('| seq-read | read.r3.c1 | replicas=3 clients=1 | 1.5 | GB/s | 2 | 9.5 | 0.5× | `tcp.loopback` (3 GB/s) |');
+    expect(lines[5]).toBe(
+      '| seq-read | read.r3.c1 | replicas=3 clients=1 | 1.5 | GB/s | 2 | 9.5 | 0.5× | `tcp.loopback` (3 GB/s) |',
+    );
     expect(lines[6]).toBe('| seq-read | limit.tcp | replicas=3 clients=1 | 3 | GB/s | — | — | limit |  |');
     expect(lines).toHaveLength(7);
   });

@@ -141,7 +141,10 @@ export class BenchContext {
       cpuProf: this.options.cpuProf,
       onProgress: (done) => {
         const secs = (performance.now() - t0) / 1000;
-        const shown = unit === 'MiB' ? `${(done / MiB).toFixed(0)}${total ? `/${(total / MiB).toFixed(0)}` : ''} MiB` : `${done}${total ? `/${total}` : ''} ${unit}`;
+        const shown =
+          unit === 'MiB'
+            ? `${(done / MiB).toFixed(0)}${total ? `/${(total / MiB).toFixed(0)}` : ''} MiB`
+            : `${done}${total ? `/${total}` : ''} ${unit}`;
         this.progress.update(`[${this.suite}] ${label}: ${shown}, ${secs.toFixed(1)} s`);
       },
     });
@@ -171,7 +174,10 @@ export class BenchContext {
       suite: this.suite,
       case: partial.case,
       // Rows measured through storage say which data transport carried the bytes.
-      config: partial.limit !== undefined && DATA_SUITES.has(this.suite) ? { ...partial.config, transport: this.options.transport } : partial.config,
+      config:
+        partial.limit !== undefined && DATA_SUITES.has(this.suite)
+          ? { ...partial.config, transport: this.options.transport }
+          : partial.config,
       throughput: partial.throughput,
       unit: partial.unit,
       p50Ms: partial.p50Ms ?? null,
@@ -189,8 +195,15 @@ export class BenchContext {
       ...(partial.notes === undefined ? {} : { notes: partial.notes }),
     };
     this.rows.push(row);
-    const ratio = row.ratio === null ? (row.limitName === null ? ' (limit)' : '') : ` = ${formatFigure(row.ratio)}× ${row.limitName}`;
-    this.progress.log(`[${this.suite}] ${row.case}: ${formatFigure(row.throughput)} ${row.unit}${ratio}${row.p50Ms === null ? '' : `, p50 ${formatFigure(row.p50Ms)} ms, p99 ${formatFigure(row.p99Ms)} ms`}`);
+    const ratio =
+      row.ratio === null
+        ? row.limitName === null
+          ? ' (limit)'
+          : ''
+        : ` = ${formatFigure(row.ratio)}× ${row.limitName}`;
+    this.progress.log(
+      `[${this.suite}] ${row.case}: ${formatFigure(row.throughput)} ${row.unit}${ratio}${row.p50Ms === null ? '' : `, p50 ${formatFigure(row.p50Ms)} ms, p99 ${formatFigure(row.p99Ms)} ms`}`,
+    );
     return row;
   }
 
@@ -212,7 +225,9 @@ export class BenchContext {
           await client.close();
         }
       } catch (err) {
-        this.progress.log(`[${this.suite}] could not remove ${paths.join(', ')} from ${this.options.meta}: ${err instanceof Error ? err.message : String(err)}`);
+        this.progress.log(
+          `[${this.suite}] could not remove ${paths.join(', ')} from ${this.options.meta}: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
     }
     const clusters = [...this.clusters.values()];
@@ -259,9 +274,16 @@ export class BenchContext {
           else resolve((performance.now() - t0) / 1000);
         });
       });
-    this.progress.update(`[${this.suite}] dd O_DIRECT ${mode}, ${(count * 4)} MiB`, true);
+    this.progress.update(`[${this.suite}] dd O_DIRECT ${mode}, ${count * 4} MiB`, true);
     if (mode === 'write') {
-      const seconds = await run(['if=/dev/zero', `of=${file}`, 'bs=4M', `count=${count}`, 'oflag=direct', 'conv=fsync']);
+      const seconds = await run([
+        'if=/dev/zero',
+        `of=${file}`,
+        'bs=4M',
+        `count=${count}`,
+        'oflag=direct',
+        'conv=fsync',
+      ]);
       return { gbps: gbPerSecond(count * 4 * MiB, seconds), seconds };
     }
     await run(['if=/dev/zero', `of=${file}`, 'bs=4M', `count=${count}`, 'oflag=direct', 'conv=fsync']);

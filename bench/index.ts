@@ -67,7 +67,13 @@ export async function runBench(options: BenchOptions, signal?: AbortSignal): Pro
   }
   progress.clear();
   const title = `spindle bench ${options.suites.length === SUITES.length ? 'all' : options.suites.join(',')}${options.quick ? ' --quick' : ''}: figure ÷ raw limit (same run)`;
-  const report: BenchReport = { rows, markdown: markdownTable(rows), svg: svgChart(rows, { title }), seconds: (Date.now() - t0) / 1000, failures };
+  const report: BenchReport = {
+    rows,
+    markdown: markdownTable(rows),
+    svg: svgChart(rows, { title }),
+    seconds: (Date.now() - t0) / 1000,
+    failures,
+  };
   if (options.json !== undefined) {
     mkdirSync(dirname(options.json), { recursive: true });
     writeFileSync(options.json, `${JSON.stringify(rows, null, 2)}\n`);
@@ -79,8 +85,12 @@ export async function runBench(options: BenchOptions, signal?: AbortSignal): Pro
     writeFileSync(join(options.out, `${stem}.json`), `${JSON.stringify(rows, null, 2)}\n`);
     const failed = failures.map((f) => `- \`${f.suite}\`: ${f.error.replace(/\n+/g, ' ')}`).join('\n');
     const failedText = failures.length === 0 ? '' : `\n## Failed suites (no rows)\n\n${failed}\n`;
-    writeFileSync(join(options.out, `${stem}.md`), `# ${title}\n\nRun at ${new Date(t0).toISOString()}, ${report.seconds.toFixed(0)} s wall.\n\n${report.markdown}${failedText}`);
-    if (failures.length > 0) writeFileSync(join(options.out, `${stem}.failures.json`), `${JSON.stringify(failures, null, 2)}\n`);
+    writeFileSync(
+      join(options.out, `${stem}.md`),
+      `# ${title}\n\nRun at ${new Date(t0).toISOString()}, ${report.seconds.toFixed(0)} s wall.\n\n${report.markdown}${failedText}`,
+    );
+    if (failures.length > 0)
+      writeFileSync(join(options.out, `${stem}.failures.json`), `${JSON.stringify(failures, null, 2)}\n`);
     writeFileSync(join(options.out, `${stem}.svg`), report.svg);
   }
   return report;

@@ -22,19 +22,39 @@ export const metaSuite: Suite = {
   async run(ctx: BenchContext) {
     const count = ctx.quick ? 1000 : 5000;
     const readdirs = ctx.quick ? 20 : 100;
-    const local = ctx.worker({ kind: 'fs-meta', dir: ctx.scratch, count, readdirs }, 'local fs metadata', count * 4 + readdirs, 'ops');
+    const local = ctx.worker(
+      { kind: 'fs-meta', dir: ctx.scratch, count, readdirs },
+      'local fs metadata',
+      count * 4 + readdirs,
+      'ops',
+    );
     const localOps = (await ctx.together('local fs mdtest-like', [local])).results[0]!.ops;
     const limits = new Map<string, Limit>();
     for (const o of localOps) {
       const rate = o.ops / o.seconds;
       limits.set(o.name, { name: `fs.${o.name}`, value: rate, unit: 'ops/s' });
-      ctx.add({ case: `limit.fs.${o.name}`, config: { op: o.name, call: 'node:fs sync', files: count }, throughput: rate, unit: 'ops/s', p50Ms: o.p50Ms, p99Ms: o.p99Ms, bytes: 0, ops: o.ops, seconds: o.seconds });
+      ctx.add({
+        case: `limit.fs.${o.name}`,
+        config: { op: o.name, call: 'node:fs sync', files: count },
+        throughput: rate,
+        unit: 'ops/s',
+        p50Ms: o.p50Ms,
+        p99Ms: o.p99Ms,
+        bytes: 0,
+        ops: o.ops,
+        seconds: o.seconds,
+      });
     }
     const replicas = Math.max(...(await ctx.replicaCounts()));
     const meta = await ctx.cluster(replicas);
     for (const depth of [1, 64]) {
       const dir = ctx.created(`/bench-meta-${Date.now()}-qd${depth}`);
-      const w = ctx.worker({ kind: 'meta-ops', meta, dir, count, readdirs, depth }, `meta ops, ${depth} in flight`, count * 4 + readdirs, 'ops');
+      const w = ctx.worker(
+        { kind: 'meta-ops', meta, dir, count, readdirs, depth },
+        `meta ops, ${depth} in flight`,
+        count * 4 + readdirs,
+        'ops',
+      );
       const ops = (await ctx.together(`meta depth ${depth}`, [w])).results[0]!.ops;
       for (const o of ops) {
         const rate = o.ops / o.seconds;
@@ -50,7 +70,10 @@ export const metaSuite: Suite = {
           ops: o.ops,
           seconds: o.seconds,
           limit: limits.get(o.name)!,
-          notes: target !== undefined && depth > 1 ? `${(rate / target).toFixed(2)}× issue 4's target of ${target.toLocaleString('en-US')} ops/s` : undefined,
+          notes:
+            target !== undefined && depth > 1
+              ? `${(rate / target).toFixed(2)}× issue 4's target of ${target.toLocaleString('en-US')} ops/s`
+              : undefined,
         });
       }
     }

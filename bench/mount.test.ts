@@ -13,7 +13,11 @@ describe('bench mount: pure parts', () => {
   });
 
   it('fio: missing percentiles are null, missing iops is derived, a job error or no JSON throws', () => {
-    expect(parseFioRead(fioJson({ io_bytes: 0, total_ios: 50, runtime: 2000 }))).toMatchObject({ iops: 25, p50Ms: null, p99Ms: null });
+    expect(parseFioRead(fioJson({ io_bytes: 0, total_ios: 50, runtime: 2000 }))).toMatchObject({
+      iops: 25,
+      p50Ms: null,
+      p99Ms: null,
+    });
     expect(() => parseFioRead(fioJson({ total_ios: 1 }, 5))).toThrow(/error 5/);
     expect(() => parseFioRead('fio: no such file')).toThrow(/no JSON/);
     expect(() => parseFioRead(JSON.stringify({ jobs: [] }))).toThrow(/jobs\[0\]/);

@@ -46,17 +46,31 @@ export function parseFioRead(json: string): FioRead {
   const job = doc.jobs?.[0];
   if (job === undefined || job.read === undefined) throw new Error('fio JSON has no jobs[0].read');
   if ((job.error ?? 0) !== 0) throw new Error(`fio job failed with error ${job.error}`);
-  const read = job.read as { io_bytes?: number; total_ios?: number; runtime?: number; iops?: number; clat_ns?: { percentile?: Record<string, number> } };
+  const read = job.read as {
+    io_bytes?: number;
+    total_ios?: number;
+    runtime?: number;
+    iops?: number;
+    clat_ns?: { percentile?: Record<string, number> };
+  };
   const seconds = (read.runtime ?? 0) / 1000;
   const ops = read.total_ios ?? 0;
   const pct = read.clat_ns?.percentile ?? {};
   const at = (p: string) => (pct[p] === undefined ? null : pct[p]! / 1e6);
-  return { ops, bytes: read.io_bytes ?? 0, seconds, iops: read.iops ?? (seconds > 0 ? ops / seconds : 0), p50Ms: at('50.000000'), p99Ms: at('99.000000') };
+  return {
+    ops,
+    bytes: read.io_bytes ?? 0,
+    seconds,
+    iops: read.iops ?? (seconds > 0 ? ops / seconds : 0),
+    p50Ms: at('50.000000'),
+    p99Ms: at('99.000000'),
+  };
 }
 
 /** Mount figure ÷ library figure, and the note that says so. Pure. */
 export function versusLibrary(mount: number, library: number | undefined): { ratio: number | null; note: string } {
-  if (library === undefined || !(library > 0) || !Number.isFinite(mount)) return { ratio: null, note: 'no library figure in this run' };
+  if (library === undefined || !(library > 0) || !Number.isFinite(mount))
+    return { ratio: null, note: 'no library figure in this run' };
   const ratio = mount / library;
   return { ratio, note: `${formatFigure(ratio)}× the client library (same workload, same run)` };
 }
@@ -85,10 +99,15 @@ interface MountChild {
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ seconds: number; stdout: string }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    execFile(cmd, args, { env: withMallocEnv(process.env), timeout: timeoutMs, maxBuffer: 16 * MiB }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr || err.message}`));
-      else resolve({ seconds: (performance.now() - t0) / 1000, stdout });
-    });
+    execFile(
+      cmd,
+      args,
+      { env: withMallocEnv(process.env), timeout: timeoutMs, maxBuffer: 16 * MiB },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr || err.message}`));
+        else resolve({ seconds: (performance.now() - t0) / 1000, stdout });
+      },
+    );
   });
 }
 
@@ -126,7 +145,9 @@ async function startMount(dir: string, meta: string): Promise<MountChild> {
 
 function mounted(dir: string): boolean {
   try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[4] === dir);
   } catch {
     return false;
   }
@@ -137,13 +158,21 @@ async function stopMount(mount: MountChild, dir: string): Promise<void> {
   const { child } = mount;
   if (child.exitCode === null && child.signalCode === null) {
     child.kill('SIGTERM');
-    const r = await Promise.race([mount.exited, new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 20_000))]);
+    const r = await Promise.race([
+      mount.exited,
+      new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 20_000)),
+    ]);
     if (r === 'timeout') {
       child.kill('SIGKILL');
       await mount.exited;
     }
   }
-  if (mounted(dir)) await run('bash', ['-c', `fusermount3 -u -z ${JSON.stringify(dir)} || umount -l ${JSON.stringify(dir)}`], 10_000).catch(() => undefined);
+  if (mounted(dir))
+    await run(
+      'bash',
+      ['-c', `fusermount3 -u -z ${JSON.stringify(dir)} || umount -l ${JSON.stringify(dir)}`],
+      10_000,
+    ).catch(() => undefined);
 }
 
 export const mountSuite: Suite = {
@@ -157,33 +186,138 @@ export const mountSuite: Suite = {
 
     // Raw limits, before anything else loads the machine.
     const disk = await ctx.ddDirect('write', fileBytes);
-    ctx.add({ case: 'limit.disk.odirect.write', config: { tool: 'dd', bs: '4MiB', oflag: 'direct' }, throughput: disk.gbps, unit: 'GB/s', bytes: 0, ops: 0, seconds: disk.seconds });
+    ctx.add({
+      case: 'limit.disk.odirect.write',
+      config: { tool: 'dd', bs: '4MiB', oflag: 'direct' },
+      throughput: disk.gbps,
+      unit: 'GB/s',
+      bytes: 0,
+      ops: 0,
+      seconds: disk.seconds,
+    });
     const tcp = await ctx.tcpLimit(ctx.quick ? 512 * MiB : 2 * GiB);
     const readLimit: Limit = { name: 'tcp.loopback', value: tcp.gbps, unit: 'GB/s' };
-    ctx.add({ case: 'limit.tcp.loopback', config: { conns: 1, write: '1MiB' }, throughput: tcp.gbps, unit: 'GB/s', bytes: 0, ops: 0, seconds: tcp.seconds });
-    const local = ctx.worker({ kind: 'fs-read', dir: ctx.scratch, fileBytes: 128 * MiB, blockBytes: MiB, passes: 1, randomSizes: [4096], randomSeconds: ctx.quick ? 0.5 : 2 }, 'local pread limit');
-    const lo = (await ctx.together('local page-cache 4 KiB pread', [local])).results[0]!.ops.find((o) => o.name === 'rand.4096')!;
+    ctx.add({
+      case: 'limit.tcp.loopback',
+      config: { conns: 1, write: '1MiB' },
+      throughput: tcp.gbps,
+      unit: 'GB/s',
+      bytes: 0,
+      ops: 0,
+      seconds: tcp.seconds,
+    });
+    const local = ctx.worker(
+      {
+        kind: 'fs-read',
+        dir: ctx.scratch,
+        fileBytes: 128 * MiB,
+        blockBytes: MiB,
+        passes: 1,
+        randomSizes: [4096],
+        randomSeconds: ctx.quick ? 0.5 : 2,
+      },
+      'local pread limit',
+    );
+    const lo = (await ctx.together('local page-cache 4 KiB pread', [local])).results[0]!.ops.find(
+      (o) => o.name === 'rand.4096',
+    )!;
     const randLimit: Limit = { name: 'fs.pread.4k', value: lo.ops / lo.seconds, unit: 'IOPS' };
-    ctx.add({ case: 'limit.fs.pread.4k', config: { read: '4k', call: 'fs.readSync', depth: 1 }, throughput: lo.ops / lo.seconds, unit: 'IOPS', p50Ms: lo.p50Ms, p99Ms: lo.p99Ms, bytes: lo.bytes, ops: lo.ops, seconds: lo.seconds });
+    ctx.add({
+      case: 'limit.fs.pread.4k',
+      config: { read: '4k', call: 'fs.readSync', depth: 1 },
+      throughput: lo.ops / lo.seconds,
+      unit: 'IOPS',
+      p50Ms: lo.p50Ms,
+      p99Ms: lo.p99Ms,
+      bytes: lo.bytes,
+      ops: lo.ops,
+      seconds: lo.seconds,
+    });
 
     const replicas = Math.max(...(await ctx.replicaCounts()));
     // As in seq-write: with R replicas on one disk every byte is written R times.
-    const writeLimit: Limit = { name: replicas === 1 ? 'disk.odirect.write' : `disk.odirect.write/${replicas}`, value: disk.gbps / replicas, unit: 'GB/s' };
+    const writeLimit: Limit = {
+      name: replicas === 1 ? 'disk.odirect.write' : `disk.odirect.write/${replicas}`,
+      value: disk.gbps / replicas,
+      unit: 'GB/s',
+    };
     const meta = await ctx.cluster(replicas);
     const stamp = Date.now();
     const base = { replicas, file: fileBytes, clients: 1 };
 
     // ---- client library ------------------------------------------------------------------
     const libWritePath = ctx.created(`/bench-mount-lib-w-${stamp}`);
-    const lw = (await ctx.together('library: seq write 1 MiB, depth 1', [ctx.worker({ kind: 'seq-write', meta, path: libWritePath, offset: 0, bytes: fileBytes, blockBytes: MiB, depth: 1 }, 'library write', fileBytes)])).results[0]!.ops[0]!;
-    const libWrite = ctx.add({ case: 'lib.write.1m', config: { ...base, via: 'library', block: '1MiB', depth: 1 }, throughput: gbPerSecond(lw.bytes, lw.seconds), unit: 'GB/s', p50Ms: lw.p50Ms, p99Ms: lw.p99Ms, bytes: lw.bytes, ops: lw.ops, seconds: lw.seconds, limit: writeLimit });
+    const lw = (
+      await ctx.together('library: seq write 1 MiB, depth 1', [
+        ctx.worker(
+          { kind: 'seq-write', meta, path: libWritePath, offset: 0, bytes: fileBytes, blockBytes: MiB, depth: 1 },
+          'library write',
+          fileBytes,
+        ),
+      ])
+    ).results[0]!.ops[0]!;
+    const libWrite = ctx.add({
+      case: 'lib.write.1m',
+      config: { ...base, via: 'library', block: '1MiB', depth: 1 },
+      throughput: gbPerSecond(lw.bytes, lw.seconds),
+      unit: 'GB/s',
+      p50Ms: lw.p50Ms,
+      p99Ms: lw.p99Ms,
+      bytes: lw.bytes,
+      ops: lw.ops,
+      seconds: lw.seconds,
+      limit: writeLimit,
+    });
     // The file both sides read: written by the library, so no kernel page cache holds it.
     const readPath = ctx.created(`/bench-mount-r-${stamp}`);
-    await ctx.together('writing the file to read', [ctx.worker({ kind: 'seq-write', meta, path: readPath, offset: 0, bytes: fileBytes, blockBytes: 4 * MiB, depth: 4 }, 'writing the file to read', fileBytes)]);
-    const lr = (await ctx.together('library: seq read 1 MiB, depth 1', [ctx.worker({ kind: 'seq-read', meta, path: readPath, offset: 0, bytes: fileBytes, blockBytes: MiB, depth: 1 }, 'library read', fileBytes)])).results[0]!.ops[0]!;
-    const libRead = ctx.add({ case: 'lib.read.1m', config: { ...base, via: 'library', block: '1MiB', depth: 1 }, throughput: gbPerSecond(lr.bytes, lr.seconds), unit: 'GB/s', p50Ms: lr.p50Ms, p99Ms: lr.p99Ms, bytes: lr.bytes, ops: lr.ops, seconds: lr.seconds, limit: readLimit });
-    const lrr = (await ctx.together('library: 4 KiB random read, depth 1', [ctx.worker({ kind: 'rand-read', meta, path: readPath, fileBytes, blockBytes: 4096, depth: 1, seconds: randSeconds }, 'library 4 KiB random read')])).results[0]!.ops[0]!;
-    const libRand = ctx.add({ case: 'lib.randread.4k', config: { ...base, via: 'library', block: '4k', depth: 1 }, throughput: lrr.ops / lrr.seconds, unit: 'IOPS', p50Ms: lrr.p50Ms, p99Ms: lrr.p99Ms, bytes: lrr.bytes, ops: lrr.ops, seconds: lrr.seconds, limit: randLimit });
+    await ctx.together('writing the file to read', [
+      ctx.worker(
+        { kind: 'seq-write', meta, path: readPath, offset: 0, bytes: fileBytes, blockBytes: 4 * MiB, depth: 4 },
+        'writing the file to read',
+        fileBytes,
+      ),
+    ]);
+    const lr = (
+      await ctx.together('library: seq read 1 MiB, depth 1', [
+        ctx.worker(
+          { kind: 'seq-read', meta, path: readPath, offset: 0, bytes: fileBytes, blockBytes: MiB, depth: 1 },
+          'library read',
+          fileBytes,
+        ),
+      ])
+    ).results[0]!.ops[0]!;
+    const libRead = ctx.add({
+      case: 'lib.read.1m',
+      config: { ...base, via: 'library', block: '1MiB', depth: 1 },
+      throughput: gbPerSecond(lr.bytes, lr.seconds),
+      unit: 'GB/s',
+      p50Ms: lr.p50Ms,
+      p99Ms: lr.p99Ms,
+      bytes: lr.bytes,
+      ops: lr.ops,
+      seconds: lr.seconds,
+      limit: readLimit,
+    });
+    const lrr = (
+      await ctx.together('library: 4 KiB random read, depth 1', [
+        ctx.worker(
+          { kind: 'rand-read', meta, path: readPath, fileBytes, blockBytes: 4096, depth: 1, seconds: randSeconds },
+          'library 4 KiB random read',
+        ),
+      ])
+    ).results[0]!.ops[0]!;
+    const libRand = ctx.add({
+      case: 'lib.randread.4k',
+      config: { ...base, via: 'library', block: '4k', depth: 1 },
+      throughput: lrr.ops / lrr.seconds,
+      unit: 'IOPS',
+      p50Ms: lrr.p50Ms,
+      p99Ms: lrr.p99Ms,
+      bytes: lrr.bytes,
+      ops: lrr.ops,
+      seconds: lrr.seconds,
+      limit: randLimit,
+    });
 
     // ---- through the mount -----------------------------------------------------------------
     const dir = join(ctx.scratch, 'mnt');
@@ -194,23 +328,76 @@ export const mountSuite: Suite = {
       const mountWriteName = `bench-mount-m-w-${stamp}`;
       ctx.created(`/${mountWriteName}`);
       ctx.progress.update(`[mount] dd bs=1M write ${blocks} MiB through the mount`, true);
-      const w = await run('dd', ['if=/dev/zero', `of=${join(dir, mountWriteName)}`, 'bs=1M', `count=${blocks}`, 'conv=fsync', 'status=none'], 900_000);
+      const w = await run(
+        'dd',
+        ['if=/dev/zero', `of=${join(dir, mountWriteName)}`, 'bs=1M', `count=${blocks}`, 'conv=fsync', 'status=none'],
+        900_000,
+      );
       const wGbps = gbPerSecond(fileBytes, w.seconds);
       const vw = versusLibrary(wGbps, libWrite.throughput);
-      ctx.add({ case: 'mount.write.1m', config: { ...base, via: 'mount', tool: 'dd', bs: '1MiB', conv: 'fsync', vsLibrary: round3(vw.ratio) }, throughput: wGbps, unit: 'GB/s', bytes: fileBytes, ops: blocks, seconds: w.seconds, limit: writeLimit, notes: `${vw.note}; dd process wall time incl. fsync and close` });
+      ctx.add({
+        case: 'mount.write.1m',
+        config: { ...base, via: 'mount', tool: 'dd', bs: '1MiB', conv: 'fsync', vsLibrary: round3(vw.ratio) },
+        throughput: wGbps,
+        unit: 'GB/s',
+        bytes: fileBytes,
+        ops: blocks,
+        seconds: w.seconds,
+        limit: writeLimit,
+        notes: `${vw.note}; dd process wall time incl. fsync and close`,
+      });
 
       ctx.progress.update(`[mount] dd bs=1M read ${blocks} MiB through the mount`, true);
       const readFile = join(dir, readPath.slice(1));
       const r = await run('dd', [`if=${readFile}`, 'of=/dev/null', 'bs=1M', 'status=none'], 900_000);
       const rGbps = gbPerSecond(fileBytes, r.seconds);
       const vr = versusLibrary(rGbps, libRead.throughput);
-      ctx.add({ case: 'mount.read.1m', config: { ...base, via: 'mount', tool: 'dd', bs: '1MiB', vsLibrary: round3(vr.ratio) }, throughput: rGbps, unit: 'GB/s', bytes: fileBytes, ops: blocks, seconds: r.seconds, limit: readLimit, notes: `${vr.note}; cold kernel page cache (file written by the library)` });
+      ctx.add({
+        case: 'mount.read.1m',
+        config: { ...base, via: 'mount', tool: 'dd', bs: '1MiB', vsLibrary: round3(vr.ratio) },
+        throughput: rGbps,
+        unit: 'GB/s',
+        bytes: fileBytes,
+        ops: blocks,
+        seconds: r.seconds,
+        limit: readLimit,
+        notes: `${vr.note}; cold kernel page cache (file written by the library)`,
+      });
 
       ctx.progress.update(`[mount] fio 4 KiB random read, ${randSeconds} s`, true);
-      const f = await run('fio', ['--name=randread', `--filename=${readFile}`, '--rw=randread', '--bs=4k', '--direct=1', '--ioengine=psync', '--iodepth=1', `--size=${fileBytes}`, '--time_based', `--runtime=${randSeconds}`, '--randrepeat=1', '--output-format=json'], 300_000);
+      const f = await run(
+        'fio',
+        [
+          '--name=randread',
+          `--filename=${readFile}`,
+          '--rw=randread',
+          '--bs=4k',
+          '--direct=1',
+          '--ioengine=psync',
+          '--iodepth=1',
+          `--size=${fileBytes}`,
+          '--time_based',
+          `--runtime=${randSeconds}`,
+          '--randrepeat=1',
+          '--output-format=json',
+        ],
+        300_000,
+      );
       const fr = parseFioRead(f.stdout);
       const vrr = versusLibrary(fr.iops, libRand.throughput);
-      ctx.add({ case: 'mount.randread.4k', config: { ...base, via: 'mount', tool: 'fio', bs: '4k', direct: 1, depth: 1, vsLibrary: round3(vrr.ratio) }, throughput: fr.iops, unit: 'IOPS', p50Ms: fr.p50Ms, p99Ms: fr.p99Ms, bytes: fr.bytes, ops: fr.ops, seconds: fr.seconds, limit: randLimit, notes: `${vrr.note}; O_DIRECT, so every read reaches the mount process` });
+      ctx.add({
+        case: 'mount.randread.4k',
+        config: { ...base, via: 'mount', tool: 'fio', bs: '4k', direct: 1, depth: 1, vsLibrary: round3(vrr.ratio) },
+        throughput: fr.iops,
+        unit: 'IOPS',
+        p50Ms: fr.p50Ms,
+        p99Ms: fr.p99Ms,
+        bytes: fr.bytes,
+        ops: fr.ops,
+        seconds: fr.seconds,
+        limit: randLimit,
+        notes: `${vrr.note}; O_DIRECT, so every read reaches the mount process`,
+      });
     } finally {
       ctx.progress.update('[mount] unmounting', true);
       await stopMount(mount, dir);

@@ -28,7 +28,9 @@ function intList(flag: string, text: string | undefined, max: number): number[] 
   const parts = text.split(',').map((s) => s.trim());
   const values = parts.map(Number);
   if (parts.some((p) => !/^\d+$/.test(p)) || values.some((v) => v < 1 || v > max)) {
-    throw new BenchUsageError(`${flag} takes a comma-separated list of integers from 1 to ${max} (got ${JSON.stringify(text)})`);
+    throw new BenchUsageError(
+      `${flag} takes a comma-separated list of integers from 1 to ${max} (got ${JSON.stringify(text)})`,
+    );
   }
   return [...new Set(values)];
 }
@@ -40,23 +42,36 @@ function value(flag: string, text: string | undefined): string {
 
 /** Expands a suite argument: `all` → every suite; a comma list runs several in order. */
 export function parseSuites(text: string | undefined): SuiteName[] {
-  if (text === undefined || text === '') throw new BenchUsageError(`which suite? one of ${[...SUITES, 'all'].join(', ')}`);
+  if (text === undefined || text === '')
+    throw new BenchUsageError(`which suite? one of ${[...SUITES, 'all'].join(', ')}`);
   const out: SuiteName[] = [];
   for (const name of text.split(',')) {
     if (name === 'all') out.push(...SUITES);
     else if ((SUITES as readonly string[]).includes(name)) out.push(name as SuiteName);
-    else throw new BenchUsageError(`unknown suite ${JSON.stringify(name)}: use one of ${[...SUITES, 'all'].join(', ')}`);
+    else
+      throw new BenchUsageError(`unknown suite ${JSON.stringify(name)}: use one of ${[...SUITES, 'all'].join(', ')}`);
   }
   return [...new Set(out)];
 }
 
 /** Parses the arguments after `bench`. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
-  const options: BenchOptions = { suites: [], quick: false, replicas: [1, 3], clients: [1, 4], silent: false, transport: 'bulk', malloc: 'tuned' };
+  const options: BenchOptions = {
+    suites: [],
+    quick: false,
+    replicas: [1, 3],
+    clients: [1, 4],
+    silent: false,
+    transport: 'bulk',
+    malloc: 'tuned',
+  };
   let suiteArg: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : [arg, undefined];
     const next = () => (inline !== undefined ? inline : argv[++i]);
     switch (flag) {
       case '--quick':
@@ -76,19 +91,22 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--meta': {
         const addr = value(flag, next());
-        if (!/^[^\s:]+:\d{1,5}$/.test(addr) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(addr)) throw new BenchUsageError(`--meta expects host:port, e.g. 127.0.0.1:7400 (got ${JSON.stringify(addr)})`);
+        if (!/^[^\s:]+:\d{1,5}$/.test(addr) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(addr))
+          throw new BenchUsageError(`--meta expects host:port, e.g. 127.0.0.1:7400 (got ${JSON.stringify(addr)})`);
         options.meta = addr;
         break;
       }
       case '--transport': {
         const transport = value(flag, next());
-        if (transport !== 'bulk' && transport !== 'grpc') throw new BenchUsageError(`--transport takes bulk or grpc (got ${JSON.stringify(transport)})`);
+        if (transport !== 'bulk' && transport !== 'grpc')
+          throw new BenchUsageError(`--transport takes bulk or grpc (got ${JSON.stringify(transport)})`);
         options.transport = transport;
         break;
       }
       case '--malloc': {
         const malloc = value(flag, next());
-        if (!(MALLOC_MODES as readonly string[]).includes(malloc)) throw new BenchUsageError(`--malloc takes ${MALLOC_MODES.join(' or ')} (got ${JSON.stringify(malloc)})`);
+        if (!(MALLOC_MODES as readonly string[]).includes(malloc))
+          throw new BenchUsageError(`--malloc takes ${MALLOC_MODES.join(' or ')} (got ${JSON.stringify(malloc)})`);
         options.malloc = malloc as MallocMode;
         break;
       }
@@ -100,7 +118,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         break;
       default:
         if (arg.startsWith('-')) throw new BenchUsageError(`unknown option ${arg}\n${BENCH_USAGE}`);
-        if (suiteArg !== undefined) throw new BenchUsageError(`one suite argument expected (got ${JSON.stringify(suiteArg)} and ${JSON.stringify(arg)}); use a comma list or all`);
+        if (suiteArg !== undefined)
+          throw new BenchUsageError(
+            `one suite argument expected (got ${JSON.stringify(suiteArg)} and ${JSON.stringify(arg)}); use a comma list or all`,
+          );
         suiteArg = arg;
     }
   }

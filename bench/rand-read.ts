@@ -24,26 +24,54 @@ export const randReadSuite: Suite = {
     const seconds = ctx.quick ? 1.5 : 5;
     const depths = ctx.quick ? [1, 32] : [1, 4, 16, 32, 64];
     // The local limit for each size.
-    const local = ctx.worker({ kind: 'fs-read', dir: ctx.scratch, fileBytes, blockBytes: MiB, passes: 1, randomSizes: RAND_SIZES, randomSeconds: ctx.quick ? 0.5 : 2 }, 'local pread limits');
+    const local = ctx.worker(
+      {
+        kind: 'fs-read',
+        dir: ctx.scratch,
+        fileBytes,
+        blockBytes: MiB,
+        passes: 1,
+        randomSizes: RAND_SIZES,
+        randomSeconds: ctx.quick ? 0.5 : 2,
+      },
+      'local pread limits',
+    );
     const localOps = (await ctx.together('local page-cache random pread', [local])).results[0]!.ops;
     const limits = new Map<number, Limit>();
     for (const size of RAND_SIZES) {
       const o = localOps.find((x) => x.name === `rand.${size}`)!;
       const iops = o.ops / o.seconds;
       limits.set(size, { name: `fs.pread.${sizeName(size)}`, value: iops, unit: 'IOPS' });
-      ctx.add({ case: `limit.fs.pread.${sizeName(size)}`, config: { read: sizeName(size), call: 'fs.readSync', depth: 1 }, throughput: iops, unit: 'IOPS', p50Ms: o.p50Ms, p99Ms: o.p99Ms, bytes: o.bytes, ops: o.ops, seconds: o.seconds });
+      ctx.add({
+        case: `limit.fs.pread.${sizeName(size)}`,
+        config: { read: sizeName(size), call: 'fs.readSync', depth: 1 },
+        throughput: iops,
+        unit: 'IOPS',
+        p50Ms: o.p50Ms,
+        p99Ms: o.p99Ms,
+        bytes: o.bytes,
+        ops: o.ops,
+        seconds: o.seconds,
+      });
     }
     const replicas = Math.max(...(await ctx.replicaCounts()));
     const meta = await ctx.cluster(replicas);
     const path = ctx.created(`/bench-randr-${Date.now()}`);
     await ctx.together('rand-read: writing the file', [
-      ctx.worker({ kind: 'seq-write', meta, path, offset: 0, bytes: fileBytes, blockBytes: BLOCK_BYTES, depth: DEPTH }, 'writing the file to read', fileBytes),
+      ctx.worker(
+        { kind: 'seq-write', meta, path, offset: 0, bytes: fileBytes, blockBytes: BLOCK_BYTES, depth: DEPTH },
+        'writing the file to read',
+        fileBytes,
+      ),
     ]);
     // Its limit is a page-cache pread: the servers' page cache gets the file too.
     await ctx.warmStorageCaches();
     for (const size of RAND_SIZES) {
       for (const depth of depths) {
-        const w = ctx.worker({ kind: 'rand-read', meta, path, fileBytes, blockBytes: size, depth, seconds }, `rand ${sizeName(size)} depth ${depth}`);
+        const w = ctx.worker(
+          { kind: 'rand-read', meta, path, fileBytes, blockBytes: size, depth, seconds },
+          `rand ${sizeName(size)} depth ${depth}`,
+        );
         const o = (await ctx.together(`rand-read ${sizeName(size)} qd${depth}`, [w])).results[0]!.ops[0]!;
         ctx.add({
           case: `read.${sizeName(size)}.qd${depth}`,
@@ -56,7 +84,10 @@ export const randReadSuite: Suite = {
           ops: o.ops,
           seconds: o.seconds,
           limit: limits.get(size)!,
-          notes: size === 4096 && depth === 32 ? `${((o.ops / o.seconds) / 20_000).toFixed(2)}× issue 4's target of 20,000 IOPS` : undefined,
+          notes:
+            size === 4096 && depth === 32
+              ? `${(o.ops / o.seconds / 20_000).toFixed(2)}× issue 4's target of 20,000 IOPS`
+              : undefined,
         });
       }
     }

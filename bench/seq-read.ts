@@ -20,20 +20,36 @@ export const seqReadSuite: Suite = {
   async run(ctx: BenchContext) {
     const fileBytes = ctx.quick ? 256 * MiB : 2 * GiB;
     const tcp = await ctx.tcpLimit(ctx.quick ? 1 * GiB : 2 * GiB);
-    ctx.add({ case: 'limit.tcp.loopback', config: { conns: 1, write: '1MiB' }, throughput: tcp.gbps, unit: 'GB/s', bytes: 0, ops: 0, seconds: tcp.seconds });
+    ctx.add({
+      case: 'limit.tcp.loopback',
+      config: { conns: 1, write: '1MiB' },
+      throughput: tcp.gbps,
+      unit: 'GB/s',
+      bytes: 0,
+      ops: 0,
+      seconds: tcp.seconds,
+    });
     const limit: Limit = { name: 'tcp.loopback', value: tcp.gbps, unit: 'GB/s' };
     const replicaCounts = await ctx.replicaCounts();
     // Reads run on the largest replica count asked for (reads are served by one replica either way).
     const replicas = Math.max(...replicaCounts);
     const meta = await ctx.cluster(replicas);
     const path = ctx.created(`/bench-seqr-${Date.now()}`);
-    const writer = ctx.worker({ kind: 'seq-write', meta, path, offset: 0, bytes: fileBytes, blockBytes: BLOCK_BYTES, depth: DEPTH }, 'writing the file to read', fileBytes);
+    const writer = ctx.worker(
+      { kind: 'seq-write', meta, path, offset: 0, bytes: fileBytes, blockBytes: BLOCK_BYTES, depth: DEPTH },
+      'writing the file to read',
+      fileBytes,
+    );
     await ctx.together('seq-read: writing the file', [writer]);
     const warm = await ctx.warmStorageCaches();
     for (const clients of ctx.options.clients) {
       const per = Math.floor(fileBytes / clients / BLOCK_BYTES) * BLOCK_BYTES;
       const workers = Array.from({ length: clients }, (_, i) =>
-        ctx.worker({ kind: 'seq-read', meta, path, offset: i * per, bytes: per, blockBytes: BLOCK_BYTES, depth: DEPTH }, `read r${replicas} ${clients} client(s)`, per),
+        ctx.worker(
+          { kind: 'seq-read', meta, path, offset: i * per, bytes: per, blockBytes: BLOCK_BYTES, depth: DEPTH },
+          `read r${replicas} ${clients} client(s)`,
+          per,
+        ),
       );
       const { results, seconds } = await ctx.together(`seq-read x${clients}`, workers);
       const ops = results.flatMap((r) => r.ops);
@@ -49,7 +65,10 @@ export const seqReadSuite: Suite = {
         ops: ops.reduce((s, o) => s + o.ops, 0),
         seconds,
         limit,
-        notes: [clients > 1 ? 'p50/p99: worst client' : '', warm ? '' : 'server page cache not warmed (--meta cluster)'].filter(Boolean).join('; ') || undefined,
+        notes:
+          [clients > 1 ? 'p50/p99: worst client' : '', warm ? '' : 'server page cache not warmed (--meta cluster)']
+            .filter(Boolean)
+            .join('; ') || undefined,
       });
     }
   },

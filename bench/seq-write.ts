@@ -21,15 +21,39 @@ export const seqWriteSuite: Suite = {
   async run(ctx: BenchContext) {
     const total = ctx.quick ? 256 * MiB : 2 * GiB;
     const disk = await ctx.ddDirect('write', ctx.quick ? 256 * MiB : 1 * GiB);
-    ctx.add({ case: 'limit.disk.odirect.write', config: { tool: 'dd', bs: '4MiB', oflag: 'direct' }, throughput: disk.gbps, unit: 'GB/s', bytes: 0, ops: 0, seconds: disk.seconds });
+    ctx.add({
+      case: 'limit.disk.odirect.write',
+      config: { tool: 'dd', bs: '4MiB', oflag: 'direct' },
+      throughput: disk.gbps,
+      unit: 'GB/s',
+      bytes: 0,
+      ops: 0,
+      seconds: disk.seconds,
+    });
     for (const replicas of await ctx.replicaCounts()) {
       const meta = await ctx.cluster(replicas);
-      const limit: Limit = { name: replicas === 1 ? 'disk.odirect.write' : `disk.odirect.write/${replicas}`, value: disk.gbps / replicas, unit: 'GB/s' };
+      const limit: Limit = {
+        name: replicas === 1 ? 'disk.odirect.write' : `disk.odirect.write/${replicas}`,
+        value: disk.gbps / replicas,
+        unit: 'GB/s',
+      };
       for (const clients of ctx.options.clients) {
         const per = Math.floor(total / clients / BLOCK_BYTES) * BLOCK_BYTES;
         const stamp = Date.now();
         const workers = Array.from({ length: clients }, (_, i) =>
-          ctx.worker({ kind: 'seq-write', meta, path: ctx.created(`/bench-seqw-${stamp}-${i}`), offset: 0, bytes: per, blockBytes: BLOCK_BYTES, depth: DEPTH }, `write r${replicas} ${clients} client(s)`, per),
+          ctx.worker(
+            {
+              kind: 'seq-write',
+              meta,
+              path: ctx.created(`/bench-seqw-${stamp}-${i}`),
+              offset: 0,
+              bytes: per,
+              blockBytes: BLOCK_BYTES,
+              depth: DEPTH,
+            },
+            `write r${replicas} ${clients} client(s)`,
+            per,
+          ),
         );
         const { results, seconds } = await ctx.together(`seq-write r${replicas} x${clients}`, workers);
         const ops = results.flatMap((r) => r.ops);

@@ -21,12 +21,20 @@ export interface LatencySummary {
 
 /** p50, p99, min, max and mean of latency samples (all NaN when there are none). */
 export function summarize(samples: readonly number[]): LatencySummary {
-  if (samples.length === 0) return { count: 0, p50: Number.NaN, p99: Number.NaN, min: Number.NaN, max: Number.NaN, mean: Number.NaN };
+  if (samples.length === 0)
+    return { count: 0, p50: Number.NaN, p99: Number.NaN, min: Number.NaN, max: Number.NaN, mean: Number.NaN };
   const sorted = Float64Array.from(samples).sort();
   const at = (p: number) => sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1]!;
   let sum = 0;
   for (const v of sorted) sum += v;
-  return { count: sorted.length, p50: at(50), p99: at(99), min: sorted[0]!, max: sorted[sorted.length - 1]!, mean: sum / sorted.length };
+  return {
+    count: sorted.length,
+    p50: at(50),
+    p99: at(99),
+    min: sorted[0]!,
+    max: sorted[sorted.length - 1]!,
+    mean: sum / sorted.length,
+  };
 }
 
 /** GB/s (10^9 bytes per second). */

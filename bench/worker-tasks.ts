@@ -8,12 +8,28 @@ export type WorkerTask =
   | { kind: 'tcp-source'; port: number; bytes: number; writeBytes: number }
   | { kind: 'h2-server'; writeBytes: number }
   | { kind: 'h2-client'; port: number; bytes: number }
-  | { kind: 'fs-read'; dir: string; fileBytes: number; blockBytes: number; passes: number; randomSizes?: number[]; randomSeconds: number }
+  | {
+      kind: 'fs-read';
+      dir: string;
+      fileBytes: number;
+      blockBytes: number;
+      passes: number;
+      randomSizes?: number[];
+      randomSeconds: number;
+    }
   | { kind: 'fsync'; dir: string; count: number; writeBytes: number }
   | { kind: 'fs-meta'; dir: string; count: number; readdirs: number }
   | { kind: 'seq-write'; meta: string; path: string; offset: number; bytes: number; blockBytes: number; depth: number }
   | { kind: 'seq-read'; meta: string; path: string; offset: number; bytes: number; blockBytes: number; depth: number }
-  | { kind: 'rand-read'; meta: string; path: string; fileBytes: number; blockBytes: number; depth: number; seconds: number }
+  | {
+      kind: 'rand-read';
+      meta: string;
+      path: string;
+      fileBytes: number;
+      blockBytes: number;
+      depth: number;
+      seconds: number;
+    }
   | { kind: 'meta-ops'; meta: string; dir: string; count: number; readdirs: number; depth: number };
 
 /** Client config overrides a worker's SpindleClient connects with (e.g. the data transport). */

@@ -7,7 +7,19 @@
 // a line on stdin ("go") so that several workers start measuring together; {"type":"progress",
 // "done":n} about every 250 ms; finally {"type":"result",…} and exit 0. Errors: a message on
 // stderr and exit 1. Nothing else is printed on stdout.
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { createServer, connect } from 'node:net';
 import http2 from 'node:http2';
 import { join } from 'node:path';
@@ -37,7 +49,12 @@ function waitForGo(): Promise<void> {
 }
 
 /** Runs `op(i)` for i = 0..count-1 (or until `deadline`) with `depth` in flight; returns per-op latencies (ms). */
-async function runDepth(depth: number, count: number, deadlineMs: number, op: (i: number) => Promise<number>): Promise<{ latencies: number[]; ops: number; amount: number }> {
+async function runDepth(
+  depth: number,
+  count: number,
+  deadlineMs: number,
+  op: (i: number) => Promise<number>,
+): Promise<{ latencies: number[]; ops: number; amount: number }> {
   const latencies: number[] = [];
   let next = 0;
   let amount = 0;
@@ -203,7 +220,14 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
             done = bytes;
           }
         }
-        results.push({ name: 'seq', ops: bytes / block.length, bytes, seconds: (performance.now() - t0) / 1000, p50Ms: null, p99Ms: null });
+        results.push({
+          name: 'seq',
+          ops: bytes / block.length,
+          bytes,
+          seconds: (performance.now() - t0) / 1000,
+          p50Ms: null,
+          p99Ms: null,
+        });
         // Random aligned reads of each requested size, one thread (the local limit of rand-read).
         for (const size of task.randomSizes ?? []) {
           const buf = Buffer.allocUnsafe(size);
@@ -222,7 +246,14 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
             }
           }
           const s = summarize(latencies);
-          results.push({ name: `rand.${size}`, ops: latencies.length, bytes: rbytes, seconds: (performance.now() - start) / 1000, p50Ms: s.p50, p99Ms: s.p99 });
+          results.push({
+            name: `rand.${size}`,
+            ops: latencies.length,
+            bytes: rbytes,
+            seconds: (performance.now() - start) / 1000,
+            p50Ms: s.p50,
+            p99Ms: s.p99,
+          });
         }
         return { ops: results };
       } finally {
@@ -252,7 +283,11 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
         }
         const seconds = (performance.now() - t0) / 1000;
         const s = summarize(latencies);
-        return { ops: [{ name: 'fsync', ops: task.count, bytes: task.count * block.length, seconds, p50Ms: s.p50, p99Ms: s.p99 }] };
+        return {
+          ops: [
+            { name: 'fsync', ops: task.count, bytes: task.count * block.length, seconds, p50Ms: s.p50, p99Ms: s.p99 },
+          ],
+        };
       } finally {
         closeSync(fd);
         rmSync(file, { force: true });
@@ -276,7 +311,14 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
             done += 1;
           }
           const s = summarize(latencies);
-          results.push({ name, ops: count, bytes: 0, seconds: (performance.now() - t0) / 1000, p50Ms: s.p50, p99Ms: s.p99 });
+          results.push({
+            name,
+            ops: count,
+            bytes: 0,
+            seconds: (performance.now() - t0) / 1000,
+            p50Ms: s.p50,
+            p99Ms: s.p99,
+          });
         };
         timed('create', task.count, (i) => closeSync(openSync(join(dir, `f${i}`), 'wx')));
         timed('stat', task.count, (i) => statSync(join(dir, `f${i}`)));
@@ -405,7 +447,9 @@ run(task).then(
   },
   (err: unknown) => {
     clearInterval(timer);
-    process.stderr.write(`bench worker ${task.kind} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `bench worker ${task.kind} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -48,7 +48,10 @@ export class BenchWorker {
       resolveReady = r;
       rejectReady = j;
     });
-    const timer = setTimeout(() => rejectReady(new Error(`bench worker ${task.kind} not ready in time`)), options.readyTimeoutMs ?? 60_000);
+    const timer = setTimeout(
+      () => rejectReady(new Error(`bench worker ${task.kind} not ready in time`)),
+      options.readyTimeoutMs ?? 60_000,
+    );
     timer.unref();
     this.result = new Promise<WorkerResult>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout! });
@@ -67,7 +70,9 @@ export class BenchWorker {
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        const err = new Error(`bench worker ${task.kind} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}${this.stderrTail ? `:\n${this.stderrTail.trimEnd()}` : ''}`);
+        const err = new Error(
+          `bench worker ${task.kind} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}${this.stderrTail ? `:\n${this.stderrTail.trimEnd()}` : ''}`,
+        );
         // After a result this rejection is never observed (the promise already settled).
         setImmediate(() => {
           rejectReady(err);
@@ -107,11 +112,15 @@ export function cpuProfFlags(dir: string | undefined, name: string): string[] {
 }
 
 export function spawnWorker(task: WorkerJob, options: WorkerOptions = {}): BenchWorker {
-  const child = spawn(process.execPath, [...cpuProfFlags(options.cpuProf, `bench-${task.kind}`), ...entryArgv('bench/worker.ts', [JSON.stringify(task)])], {
-    cwd: REPO_ROOT,
-    env: withMallocEnv(process.env),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...cpuProfFlags(options.cpuProf, `bench-${task.kind}`), ...entryArgv('bench/worker.ts', [JSON.stringify(task)])],
+    {
+      cwd: REPO_ROOT,
+      env: withMallocEnv(process.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   track(child);
   return new BenchWorker(task, child, options);
 }

@@ -16,7 +16,11 @@ const DEFAULT_META_ADDRESS = '127.0.0.1:7400';
 
 const publicName = (state: PublicTargetState) => (PublicTargetState[state] ?? String(state)).toLowerCase();
 const localName = (state: LocalTargetState) =>
-  state === LocalTargetState.LOCAL_OFFLINE ? 'offline' : state === LocalTargetState.LOCAL_TARGET_STATE_INVALID ? '-' : (LocalTargetState[state] ?? String(state)).toLowerCase();
+  state === LocalTargetState.LOCAL_OFFLINE
+    ? 'offline'
+    : state === LocalTargetState.LOCAL_TARGET_STATE_INVALID
+      ? '-'
+      : (LocalTargetState[state] ?? String(state)).toLowerCase();
 
 export interface NodeRow {
   nodeId: number;
@@ -38,7 +42,14 @@ export interface TargetRow {
   localState: string;
   usedBytes: number;
   /** The resync into this target as its predecessor last reported it. */
-  resync: { fromTargetId: number; chunksScanned: number; chunksCopied: number; chunksRemoved: number; bytesCopied: number; done: boolean } | null;
+  resync: {
+    fromTargetId: number;
+    chunksScanned: number;
+    chunksCopied: number;
+    chunksRemoved: number;
+    bytesCopied: number;
+    done: boolean;
+  } | null;
 }
 
 export interface ChainRow {
@@ -54,7 +65,8 @@ export function nodeRows(routing: RoutingInfo, nowUs: number): NodeRow[] {
     address: node.address,
     hostname: node.hostname,
     alive: node.alive,
-    lastHeartbeatAgoMs: node.lastHeartbeatUs === 0 ? null : Math.max(0, Math.round((nowUs - node.lastHeartbeatUs) / 1000)),
+    lastHeartbeatAgoMs:
+      node.lastHeartbeatUs === 0 ? null : Math.max(0, Math.round((nowUs - node.lastHeartbeatUs) / 1000)),
     targets: routing.targets.filter((t) => t.nodeId === node.nodeId).length,
   }));
 }
@@ -62,7 +74,14 @@ export function nodeRows(routing: RoutingInfo, nowUs: number): NodeRow[] {
 function resyncOf(target: TargetInfo): TargetRow['resync'] {
   const r = target.resync;
   if (r === undefined) return null;
-  return { fromTargetId: r.fromTargetId, chunksScanned: r.chunksScanned, chunksCopied: r.chunksCopied, chunksRemoved: r.chunksRemoved, bytesCopied: r.bytesCopied, done: r.done };
+  return {
+    fromTargetId: r.fromTargetId,
+    chunksScanned: r.chunksScanned,
+    chunksCopied: r.chunksCopied,
+    chunksRemoved: r.chunksRemoved,
+    bytesCopied: r.bytesCopied,
+    done: r.done,
+  };
 }
 
 export function targetRows(routing: RoutingInfo): TargetRow[] {
@@ -84,14 +103,24 @@ export function chainRows(routing: RoutingInfo): ChainRow[] {
   return routing.chains.map((chain) => ({
     chainId: chain.chainId,
     chainVersion: chain.chainVersion,
-    targets: chain.targetIds.map((targetId) => ({ targetId, publicState: publicName(states.get(targetId) ?? PublicTargetState.OFFLINE) })),
+    targets: chain.targetIds.map((targetId) => ({
+      targetId,
+      publicState: publicName(states.get(targetId) ?? PublicTargetState.OFFLINE),
+    })),
   }));
 }
 
 export function formatNodes(rows: NodeRow[], routingVersion: number): string[] {
   const table = [['NODE', 'ADDRESS', 'ALIVE', 'LAST HEARTBEAT', 'TARGETS', 'HOST']];
   for (const r of rows) {
-    table.push([String(r.nodeId), r.address, r.alive ? 'yes' : 'NO', r.lastHeartbeatAgoMs === null ? '-' : `${r.lastHeartbeatAgoMs} ms ago`, String(r.targets), r.hostname]);
+    table.push([
+      String(r.nodeId),
+      r.address,
+      r.alive ? 'yes' : 'NO',
+      r.lastHeartbeatAgoMs === null ? '-' : `${r.lastHeartbeatAgoMs} ms ago`,
+      String(r.targets),
+      r.hostname,
+    ]);
   }
   return [...formatTable(table, [true, false, false, true, true]), `routing version ${routingVersion}`];
 }
@@ -106,8 +135,14 @@ export function formatTargets(rows: TargetRow[], routingVersion: number): string
   const table = [['TARGET', 'NODE', 'CHAIN', 'POS', 'STATE', 'LOCAL', 'USED', 'RESYNC']];
   for (const r of rows) {
     table.push([
-      String(r.targetId), String(r.nodeId), r.chainId === 0 ? '-' : String(r.chainId), r.position === 0 ? '-' : String(r.position),
-      r.publicState, r.localState, formatBytes(r.usedBytes), formatResync(r.resync),
+      String(r.targetId),
+      String(r.nodeId),
+      r.chainId === 0 ? '-' : String(r.chainId),
+      r.position === 0 ? '-' : String(r.position),
+      r.publicState,
+      r.localState,
+      formatBytes(r.usedBytes),
+      formatResync(r.resync),
     ]);
   }
   return [...formatTable(table, [true, true, true, true, false, false, true]), `routing version ${routingVersion}`];
@@ -115,7 +150,12 @@ export function formatTargets(rows: TargetRow[], routingVersion: number): string
 
 export function formatChains(rows: ChainRow[], routingVersion: number): string[] {
   const table = [['CHAIN', 'VERSION', 'TARGETS (head first)']];
-  for (const r of rows) table.push([String(r.chainId), String(r.chainVersion), r.targets.map((t) => `${t.targetId}(${t.publicState})`).join(' → ')]);
+  for (const r of rows)
+    table.push([
+      String(r.chainId),
+      String(r.chainVersion),
+      r.targets.map((t) => `${t.targetId}(${t.publicState})`).join(' → '),
+    ]);
   return [...formatTable(table, [true, true]), `routing version ${routingVersion}`];
 }
 
@@ -147,7 +187,9 @@ async function withMgmt<T>(meta: string, fn: (client: MgmtClient) => Promise<T>)
 }
 
 async function fetchRouting(client: MgmtClient): Promise<RoutingInfo> {
-  const response = await callUnary(client, client.getRoutingInfo, { knownVersion: 0 }, 'mgmt.GetRoutingInfo', { timeoutMs: ADMIN_CALL_TIMEOUT_MS });
+  const response = await callUnary(client, client.getRoutingInfo, { knownVersion: 0 }, 'mgmt.GetRoutingInfo', {
+    timeoutMs: ADMIN_CALL_TIMEOUT_MS,
+  });
   return response.routing!;
 }
 
@@ -160,8 +202,13 @@ type ReportError = (state: RunState, err: unknown, meta?: string) => void;
 /** Registers `spindle admin …` on the program. */
 export function addAdminCommands(program: Command, state: RunState, reportError: ReportError): void {
   const metaOption = () =>
-    new Option('--meta <host:port>', 'cluster manager (meta) of the cluster').env('SPINDLE_META').default(DEFAULT_META_ADDRESS).argParser(addressOption);
-  const admin = program.command('admin').description('cluster administration: list nodes, targets and chains; take a target out');
+    new Option('--meta <host:port>', 'cluster manager (meta) of the cluster')
+      .env('SPINDLE_META')
+      .default(DEFAULT_META_ADDRESS)
+      .argParser(addressOption);
+  const admin = program
+    .command('admin')
+    .description('cluster administration: list nodes, targets and chains; take a target out');
   const print = (lines: string[]) => process.stdout.write(`${lines.join('\n')}\n`);
   const listing = (name: string, description: string, render: (routing: RoutingInfo, json: boolean) => string[]) =>
     admin
@@ -182,10 +229,14 @@ export function addAdminCommands(program: Command, state: RunState, reportError:
     const rows = nodeRows(routing, Date.now() * 1000);
     return json ? [JSON.stringify(rows)] : formatNodes(rows, routing.version);
   });
-  listing('targets', 'targets: chain and place in it, public and local state, used bytes, resync progress', (routing, json) => {
-    const rows = targetRows(routing);
-    return json ? [JSON.stringify(rows)] : formatTargets(rows, routing.version);
-  });
+  listing(
+    'targets',
+    'targets: chain and place in it, public and local state, used bytes, resync progress',
+    (routing, json) => {
+      const rows = targetRows(routing);
+      return json ? [JSON.stringify(rows)] : formatTargets(rows, routing.version);
+    },
+  );
   listing('chains', 'chains: version and targets head first with their states', (routing, json) => {
     const rows = chainRows(routing);
     return json ? [JSON.stringify(rows)] : formatChains(rows, routing.version);
@@ -193,22 +244,32 @@ export function addAdminCommands(program: Command, state: RunState, reportError:
 
   admin
     .command('offline-target')
-    .description('take a target out of its chain (it goes offline at the chain end; a live node brings it back through a resync)')
+    .description(
+      'take a target out of its chain (it goes offline at the chain end; a live node brings it back through a resync)',
+    )
     .argument('<target-id>', 'target id (see `spindle admin targets`)', targetIdArgument)
     .option('--json', 'print the chain after the change as JSON')
     .addOption(metaOption())
     .action(async (targetId: number, o: { json?: boolean; meta: string }) => {
       try {
         const response = await withMgmt(o.meta, (client) =>
-          callUnary(client, client.offlineTarget, { tag: { clientId: `admin-${randomUUID()}`, requestId: 1 }, targetId }, 'mgmt.OfflineTarget', {
-            timeoutMs: ADMIN_CALL_TIMEOUT_MS,
-          }),
+          callUnary(
+            client,
+            client.offlineTarget,
+            { tag: { clientId: `admin-${randomUUID()}`, requestId: 1 }, targetId },
+            'mgmt.OfflineTarget',
+            {
+              timeoutMs: ADMIN_CALL_TIMEOUT_MS,
+            },
+          ),
         );
         const chain = response.chain!;
         print(
           o.json === true
             ? [JSON.stringify({ chainId: chain.chainId, chainVersion: chain.chainVersion, targetIds: chain.targetIds })]
-            : [`target ${targetId} is offline; chain ${chain.chainId} is now version ${chain.chainVersion}: ${chain.targetIds.join(' → ')}`],
+            : [
+                `target ${targetId} is offline; chain ${chain.chainId} is now version ${chain.chainVersion}: ${chain.targetIds.join(' → ')}`,
+              ],
         );
       } catch (err) {
         reportError(state, err, o.meta);

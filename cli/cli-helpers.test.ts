@@ -21,11 +21,15 @@ describe('exit codes', () => {
   });
 
   it('format errors as `spindle: <path>: <message> (CODE)` without repeating the path', () => {
-    expect(formatError(new SpindleError(ErrorCode.NOT_FOUND, '"/a/b" does not exist'), '/a/b')).toBe('spindle: /a/b: does not exist (ENOENT)');
-    expect(formatError(new SpindleError(ErrorCode.NOT_FOUND, '"/a" does not exist'), '/a/b')).toBe('spindle: /a/b: "/a" does not exist (ENOENT)');
-    expect(formatError(Object.assign(new Error("ENOENT: no such file or directory, open 'x'"), { code: 'ENOENT' }), 'x')).toBe(
-      "spindle: x: no such file or directory, open 'x' (ENOENT)",
+    expect(formatError(new SpindleError(ErrorCode.NOT_FOUND, '"/a/b" does not exist'), '/a/b')).toBe(
+      'spindle: /a/b: does not exist (ENOENT)',
     );
+    expect(formatError(new SpindleError(ErrorCode.NOT_FOUND, '"/a" does not exist'), '/a/b')).toBe(
+      'spindle: /a/b: "/a" does not exist (ENOENT)',
+    );
+    expect(
+      formatError(Object.assign(new Error("ENOENT: no such file or directory, open 'x'"), { code: 'ENOENT' }), 'x'),
+    ).toBe("spindle: x: no such file or directory, open 'x' (ENOENT)");
     expect(formatError(new CliError('bad', ExitCode.USAGE))).toBe('spindle: bad');
   });
 });
@@ -47,7 +51,15 @@ describe('paths and formatting', () => {
     expect(formatMode('directory', 0o755)).toBe('drwxr-xr-x');
     expect(formatMode('file', 0o640)).toBe('-rw-r-----');
     expect(formatMode('symlink', 0o777)).toBe('lrwxrwxrwx');
-    expect(formatTable([['a', '1', 'x'], ['bbb', '22', 'y']], [false, true])).toEqual(['a    1 x', 'bbb 22 y']);
+    expect(
+      formatTable(
+        [
+          ['a', '1', 'x'],
+          ['bbb', '22', 'y'],
+        ],
+        [false, true],
+      ),
+    ).toEqual(['a    1 x', 'bbb 22 y']);
   });
 });
 

@@ -12,7 +12,10 @@ import { REPO_ROOT } from '../cluster/launcher.js';
 
 const BIN = join(REPO_ROOT, 'bin', 'spindle.mjs');
 
-function doctor(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; report: DoctorReport; stderr: string }> {
+function doctor(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; report: DoctorReport; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [BIN, 'doctor', '--json', ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
@@ -40,7 +43,21 @@ describe('spindle doctor --json', () => {
     const { code, report } = await doctor(['--data-dir', dataDir]);
     expect(report.probeDir).toBe(dataDir);
     const names = report.checks.map((c) => c.name);
-    expect(names).toEqual(['node', 'npm-deps', 'data-dir', 'uring-addon', 'o-direct', 'io-uring', 'block-io', 'fuse-addon', 'dev-fuse', 'fusermount3', 'crc32c', 'malloc', 'etcd']);
+    expect(names).toEqual([
+      'node',
+      'npm-deps',
+      'data-dir',
+      'uring-addon',
+      'o-direct',
+      'io-uring',
+      'block-io',
+      'fuse-addon',
+      'dev-fuse',
+      'fusermount3',
+      'crc32c',
+      'malloc',
+      'etcd',
+    ]);
     for (const c of report.checks) {
       expect(['ok', 'missing', 'warn', 'info']).toContain(c.status);
       expect(typeof c.detail).toBe('string');
@@ -72,6 +89,10 @@ describe('spindle doctor --json', () => {
     expect(bad.code).toBe(ExitCode.FAILURE);
     expect(bad.report.ok).toBe(false);
     expect(bad.report.blockIo).toBeUndefined();
-    expect(bad.report.checks.find((c) => c.name === 'block-io')).toMatchObject({ status: 'missing', required: true, fix: expect.stringContaining('SPINDLE_BLOCK_IO') });
+    expect(bad.report.checks.find((c) => c.name === 'block-io')).toMatchObject({
+      status: 'missing',
+      required: true,
+      fix: expect.stringContaining('SPINDLE_BLOCK_IO'),
+    });
   });
 });

@@ -74,7 +74,13 @@ function checkNode(): DoctorCheck {
   const major = Number(process.versions.node.split('.')[0]);
   return major >= NODE_MAJOR_MIN
     ? check('node', 'ok', true, `Node ${process.version}`)
-    : check('node', 'missing', true, `Node ${process.version} (needs ${NODE_MAJOR_MIN} or newer)`, `install Node.js ${NODE_MAJOR_MIN}+`);
+    : check(
+        'node',
+        'missing',
+        true,
+        `Node ${process.version} (needs ${NODE_MAJOR_MIN} or newer)`,
+        `install Node.js ${NODE_MAJOR_MIN}+`,
+      );
 }
 
 async function checkNpmDeps(): Promise<DoctorCheck> {
@@ -94,18 +100,38 @@ async function checkFuse(): Promise<DoctorCheck[]> {
     loadFuseAddon();
     checks.push(check('fuse-addon', 'ok', false, `loads (${ADDON_PATH})`));
   } catch (err) {
-    checks.push(check('fuse-addon', 'missing', false, `spindle mount unavailable: ${message(err)}`, `${SETUP} (installs fuse3 libfuse3-dev, builds native/fuse)`));
+    checks.push(
+      check(
+        'fuse-addon',
+        'missing',
+        false,
+        `spindle mount unavailable: ${message(err)}`,
+        `${SETUP} (installs fuse3 libfuse3-dev, builds native/fuse)`,
+      ),
+    );
   }
   checks.push(
     existsSync('/dev/fuse')
       ? check('dev-fuse', 'ok', false, '/dev/fuse exists')
-      : check('dev-fuse', 'missing', false, '/dev/fuse is missing: spindle mount cannot mount', 'load the fuse kernel module (modprobe fuse) or give the container --device /dev/fuse'),
+      : check(
+          'dev-fuse',
+          'missing',
+          false,
+          '/dev/fuse is missing: spindle mount cannot mount',
+          'load the fuse kernel module (modprobe fuse) or give the container --device /dev/fuse',
+        ),
   );
   const fusermount = await which('fusermount3');
   checks.push(
     fusermount !== undefined
       ? check('fusermount3', 'ok', false, fusermount)
-      : check('fusermount3', 'missing', false, 'fusermount3 not on PATH: unprivileged unmounts fail', 'apt-get install fuse3 (or run scripts/setup.sh)'),
+      : check(
+          'fusermount3',
+          'missing',
+          false,
+          'fusermount3 not on PATH: unprivileged unmounts fail',
+          'apt-get install fuse3 (or run scripts/setup.sh)',
+        ),
   );
   return checks;
 }
@@ -117,7 +143,15 @@ async function checkStorage(probeDir: string): Promise<{ checks: DoctorCheck[]; 
     dir = await mkdtemp(join(probeDir, '.spindle-doctor-'));
     checks.push(check('data-dir', 'ok', true, `${probeDir} is writable`));
   } catch (err) {
-    checks.push(check('data-dir', 'missing', true, `cannot create files in ${probeDir}: ${message(err)}`, 'pass a writable --data-dir (spindle up --data-dir DIR)'));
+    checks.push(
+      check(
+        'data-dir',
+        'missing',
+        true,
+        `cannot create files in ${probeDir}: ${message(err)}`,
+        'pass a writable --data-dir (spindle up --data-dir DIR)',
+      ),
+    );
     return { checks, blockIo: undefined };
   }
   try {
@@ -127,10 +161,18 @@ async function checkStorage(probeDir: string): Promise<{ checks: DoctorCheck[]; 
       const addon = loadUringAddon();
       const info = addon.info();
       addonLoads = true;
-      checks.push(check('uring-addon', 'ok', false, `loads, ring of ${info?.entries ?? '?'} entries (${URING_ADDON_PATH})`));
+      checks.push(
+        check('uring-addon', 'ok', false, `loads, ring of ${info?.entries ?? '?'} entries (${URING_ADDON_PATH})`),
+      );
     } catch (err) {
       checks.push(
-        check('uring-addon', 'missing', false, `storage falls back to node:fs: ${message(err)}`, `${SETUP} (installs liburing-dev, builds native/uring); needs kernel.io_uring_disabled=0`),
+        check(
+          'uring-addon',
+          'missing',
+          false,
+          `storage falls back to node:fs: ${message(err)}`,
+          `${SETUP} (installs liburing-dev, builds native/uring); needs kernel.io_uring_disabled=0`,
+        ),
       );
     }
     // O_DIRECT on its own: the fs backend uses it too (whole-block writes).
@@ -138,14 +180,26 @@ async function checkStorage(probeDir: string): Promise<{ checks: DoctorCheck[]; 
     checks.push(
       direct.ok
         ? check('o-direct', 'ok', false, `O_DIRECT works in ${probeDir}`)
-        : check('o-direct', 'warn', false, `O_DIRECT refused in ${probeDir} (${direct.reason}): block writes go through the page cache`, 'put --data-dir on a file system with O_DIRECT (ext4, xfs)'),
+        : check(
+            'o-direct',
+            'warn',
+            false,
+            `O_DIRECT refused in ${probeDir} (${direct.reason}): block writes go through the page cache`,
+            'put --data-dir on a file system with O_DIRECT (ext4, xfs)',
+          ),
     );
     if (addonLoads) {
       const probe = await probeUring(dir);
       checks.push(
         probe.ok
           ? check('io-uring', 'ok', false, probe.reason.replaceAll(dir, probeDir))
-          : check('io-uring', 'warn', false, `io_uring unusable in ${probeDir}: ${probe.reason.replaceAll(dir, probeDir)}`, 'put --data-dir on a file system with O_DIRECT, or keep the fs backend'),
+          : check(
+              'io-uring',
+              'warn',
+              false,
+              `io_uring unusable in ${probeDir}: ${probe.reason.replaceAll(dir, probeDir)}`,
+              'put --data-dir on a file system with O_DIRECT, or keep the fs backend',
+            ),
       );
     } else {
       checks.push(check('io-uring', 'missing', false, 'not probed: the addon does not load', `${SETUP}`));
@@ -153,10 +207,25 @@ async function checkStorage(probeDir: string): Promise<{ checks: DoctorCheck[]; 
     const { chooseBlockIo } = await import('../storage/chunk-engine/block-io.js');
     try {
       const choice = await chooseBlockIo(dir);
-      checks.push(check('block-io', 'ok', true, `a storage node here would use ${choice.kind}: ${choice.reason.replaceAll(dir, probeDir)}`));
+      checks.push(
+        check(
+          'block-io',
+          'ok',
+          true,
+          `a storage node here would use ${choice.kind}: ${choice.reason.replaceAll(dir, probeDir)}`,
+        ),
+      );
       return { checks, blockIo: { kind: choice.kind, reason: choice.reason.replaceAll(dir, probeDir) } };
     } catch (err) {
-      checks.push(check('block-io', 'missing', true, `a storage node here would fail to open its targets: ${message(err)}`, 'unset SPINDLE_BLOCK_IO or set it to fs or auto'));
+      checks.push(
+        check(
+          'block-io',
+          'missing',
+          true,
+          `a storage node here would fail to open its targets: ${message(err)}`,
+          'unset SPINDLE_BLOCK_IO or set it to fs or auto',
+        ),
+      );
       return { checks, blockIo: undefined };
     }
   } finally {
@@ -180,7 +249,13 @@ async function probeDirect(dir: string): Promise<{ ok: boolean; reason: string }
 function checkCrc32c(): DoctorCheck {
   return crc32cImplementation.name === 'sse42-3way'
     ? check('crc32c', 'ok', false, crc32cImplementation.reason)
-    : check('crc32c', 'warn', false, `checksums use @node-rs/crc32 (about 4× slower): ${crc32cImplementation.reason}`, `${SETUP} (builds native/crc32c)`);
+    : check(
+        'crc32c',
+        'warn',
+        false,
+        `checksums use @node-rs/crc32 (about 4× slower): ${crc32cImplementation.reason}`,
+        `${SETUP} (builds native/crc32c)`,
+      );
 }
 
 function checkMalloc(): DoctorCheck {
@@ -198,14 +273,29 @@ function checkMalloc(): DoctorCheck {
 
 async function checkEtcd(): Promise<DoctorCheck> {
   const etcd = await which('etcd');
-  return check('etcd', 'info', false, etcd !== undefined ? `${etcd} (for the etcd KV engine)` : 'not on PATH (only the etcd KV engine needs it; the default is lmdb)');
+  return check(
+    'etcd',
+    'info',
+    false,
+    etcd !== undefined
+      ? `${etcd} (for the etcd KV engine)`
+      : 'not on PATH (only the etcd KV engine needs it; the default is lmdb)',
+  );
 }
 
 /** Runs every check; `dataDir` is where probes run (default the OS temp dir). */
 export async function runDoctor(options: { dataDir?: string } = {}): Promise<DoctorReport> {
   const probeDir = existingAncestor(options.dataDir ?? tmpdir());
   const storage = await checkStorage(probeDir);
-  const checks = [checkNode(), await checkNpmDeps(), ...storage.checks, ...(await checkFuse()), checkCrc32c(), checkMalloc(), await checkEtcd()];
+  const checks = [
+    checkNode(),
+    await checkNpmDeps(),
+    ...storage.checks,
+    ...(await checkFuse()),
+    checkCrc32c(),
+    checkMalloc(),
+    await checkEtcd(),
+  ];
   return { ok: checks.every((c) => !c.required || c.status === 'ok'), probeDir, blockIo: storage.blockIo, checks };
 }
 
@@ -217,14 +307,18 @@ export function formatDoctor(report: DoctorReport): string[] {
     lines.push(`${c.name.padEnd(nameWidth)}  ${c.status.padEnd(7)}  ${c.required ? 'yes' : '-  '}  ${c.detail}`);
     if (c.fix !== '') lines.push(`${''.padEnd(nameWidth)}  ${''.padEnd(7)}       → ${c.fix}`);
   }
-  lines.push(report.ok ? 'everything `spindle up` needs is here' : '`spindle up` would fail: fix the checks marked UP yes above');
+  lines.push(
+    report.ok ? 'everything `spindle up` needs is here' : '`spindle up` would fail: fix the checks marked UP yes above',
+  );
   return lines;
 }
 
 export function addDoctorCommand(program: Command, state: { exitCode: number }): void {
   program
     .command('doctor')
-    .description('check this machine for what Spindle uses (Node, FUSE, io_uring, O_DIRECT, block I/O backend, malloc, etcd) and say what to do; exit 0 when `spindle up` can run')
+    .description(
+      'check this machine for what Spindle uses (Node, FUSE, io_uring, O_DIRECT, block I/O backend, malloc, etcd) and say what to do; exit 0 when `spindle up` can run',
+    )
     .option('--data-dir <dir>', 'where to probe the disk (default: the OS temp dir)')
     .option('--json', 'print one JSON object')
     .action(async (o: { dataDir?: string; json?: boolean }) => {

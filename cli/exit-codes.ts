@@ -79,6 +79,7 @@ export function formatError(err: unknown, path?: string): string {
   // Node's own fs errors repeat the code and path in the message ("ENOENT: no such file…, open 'x'").
   let cleaned = message.replace(/^E[A-Z0-9]+: /, '');
   // Messages that start by naming the same path ('"/a" does not exist') need not say it twice.
-  if (path !== undefined && cleaned.startsWith(`${JSON.stringify(path)} `)) cleaned = cleaned.slice(JSON.stringify(path).length + 1);
+  if (path !== undefined && cleaned.startsWith(`${JSON.stringify(path)} `))
+    cleaned = cleaned.slice(JSON.stringify(path).length + 1);
   return `spindle: ${path !== undefined ? `${path}: ` : ''}${cleaned}${suffix}`;
 }

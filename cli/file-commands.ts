@@ -145,7 +145,11 @@ function statToJson(path: string, s: CliStats, target?: string): Record<string, 
 
 // ---------------------------------------------------------------------------------------------
 
-export async function ls(ctx: CommandContext, paths: string[], options: { long?: boolean; json?: boolean }): Promise<void> {
+export async function ls(
+  ctx: CommandContext,
+  paths: string[],
+  options: { long?: boolean; json?: boolean },
+): Promise<void> {
   const targets = paths.length === 0 ? ['/'] : paths;
   const json: Record<string, unknown>[] = [];
   for (const [i, raw] of targets.entries()) {
@@ -154,7 +158,9 @@ export async function ls(ctx: CommandContext, paths: string[], options: { long?:
     let entries: Array<{ name: string; path: string }>;
     if (self.isDirectory()) {
       const dirents = await withPath(path, ctx.client.readdir(path, { withFileTypes: true }));
-      entries = dirents.map((d) => ({ name: d.name, path: posix.join(path, d.name) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      entries = dirents
+        .map((d) => ({ name: d.name, path: posix.join(path, d.name) }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     } else {
       entries = [{ name: raw, path }];
     }
@@ -198,7 +204,12 @@ export async function stat(ctx: CommandContext, paths: string[], options: { json
       results.push(info);
       continue;
     }
-    const kindText: Record<FileKind, string> = { file: 'regular file', directory: 'directory', symlink: 'symbolic link', other: 'other' };
+    const kindText: Record<FileKind, string> = {
+      file: 'regular file',
+      directory: 'directory',
+      symlink: 'symbolic link',
+      other: 'other',
+    };
     ctx.out.write(
       [
         `  File: ${path}${target !== undefined ? ` -> ${target}` : ''}`,
@@ -220,8 +231,12 @@ export async function cat(ctx: CommandContext, paths: string[]): Promise<void> {
   for (const raw of paths) {
     const path = spindlePath(raw);
     const s = await withPath(path, ctx.client.stat(path));
-    if (s.isDirectory()) throw Object.assign(new CliError('is a directory', ExitCode.WRONG_TYPE, 'EISDIR'), { cliPath: path });
-    await withPath(path, pipeline(ctx.client.createReadStream(path), unendingWritable(ctx.out), { signal: ctx.signal }));
+    if (s.isDirectory())
+      throw Object.assign(new CliError('is a directory', ExitCode.WRONG_TYPE, 'EISDIR'), { cliPath: path });
+    await withPath(
+      path,
+      pipeline(ctx.client.createReadStream(path), unendingWritable(ctx.out), { signal: ctx.signal }),
+    );
   }
 }
 
@@ -247,10 +262,14 @@ export async function put(ctx: CommandContext, src: string, dst: string, options
   if (src === '-') {
     source = process.stdin;
     name = 'stdin';
-    if (dst.endsWith('/')) throw new CliError('reading from stdin needs a file name as destination', ExitCode.USAGE, 'EINVAL');
+    if (dst.endsWith('/'))
+      throw new CliError('reading from stdin needs a file name as destination', ExitCode.USAGE, 'EINVAL');
   } else {
     const local = await withPath(src, fsp.stat(src));
-    if (local.isDirectory()) throw Object.assign(new CliError('is a directory (put copies one file)', ExitCode.WRONG_TYPE, 'EISDIR'), { cliPath: src });
+    if (local.isDirectory())
+      throw Object.assign(new CliError('is a directory (put copies one file)', ExitCode.WRONG_TYPE, 'EISDIR'), {
+        cliPath: src,
+      });
     totalBytes = local.size;
     name = basename(src);
     source = createReadStream(src, { highWaterMark: 4 * 1024 * 1024 });
@@ -258,7 +277,10 @@ export async function put(ctx: CommandContext, src: string, dst: string, options
   const target = await spindleDestination(ctx.client, dst, name);
   const progress = createProgress({ progress: options.progress, label: `put ${name}`, totalBytes });
   try {
-    await withPath(target, pipeline(source, progress.counter(), ctx.client.createWriteStream(target), { signal: ctx.signal }));
+    await withPath(
+      target,
+      pipeline(source, progress.counter(), ctx.client.createWriteStream(target), { signal: ctx.signal }),
+    );
   } finally {
     progress.stop();
   }
@@ -268,11 +290,23 @@ export async function put(ctx: CommandContext, src: string, dst: string, options
 export async function get(ctx: CommandContext, src: string, dst: string, options: TransferOptions): Promise<string> {
   const path = spindlePath(src);
   const s = await withPath(path, ctx.client.stat(path));
-  if (s.isDirectory()) throw Object.assign(new CliError('is a directory (get copies one file)', ExitCode.WRONG_TYPE, 'EISDIR'), { cliPath: path });
+  if (s.isDirectory())
+    throw Object.assign(new CliError('is a directory (get copies one file)', ExitCode.WRONG_TYPE, 'EISDIR'), {
+      cliPath: path,
+    });
   if (dst === '-') {
-    const progress = createProgress({ progress: options.progress, label: `get ${basename(path)}`, totalBytes: Number(s.size) });
+    const progress = createProgress({
+      progress: options.progress,
+      label: `get ${basename(path)}`,
+      totalBytes: Number(s.size),
+    });
     try {
-      await withPath(path, pipeline(ctx.client.createReadStream(path), progress.counter(), unendingWritable(ctx.out), { signal: ctx.signal }));
+      await withPath(
+        path,
+        pipeline(ctx.client.createReadStream(path), progress.counter(), unendingWritable(ctx.out), {
+          signal: ctx.signal,
+        }),
+      );
     } finally {
       progress.stop();
     }
@@ -282,16 +316,32 @@ export async function get(ctx: CommandContext, src: string, dst: string, options
   const localDir = await fsp.stat(dirname(target)).catch(() => undefined);
   if (localDir === undefined || !localDir.isDirectory()) {
     const code = localDir === undefined ? 'ENOENT' : 'ENOTDIR';
-    throw Object.assign(new CliError(`local directory ${dirname(target)} does not exist`, code === 'ENOENT' ? ExitCode.NOT_FOUND : ExitCode.WRONG_TYPE, code), {
-      cliPath: target,
-    });
+    throw Object.assign(
+      new CliError(
+        `local directory ${dirname(target)} does not exist`,
+        code === 'ENOENT' ? ExitCode.NOT_FOUND : ExitCode.WRONG_TYPE,
+        code,
+      ),
+      {
+        cliPath: target,
+      },
+    );
   }
-  const progress = createProgress({ progress: options.progress, label: `get ${basename(path)}`, totalBytes: Number(s.size) });
+  const progress = createProgress({
+    progress: options.progress,
+    label: `get ${basename(path)}`,
+    totalBytes: Number(s.size),
+  });
   const existing = await fsp.stat(target).catch(() => undefined);
   if (existing !== undefined && !existing.isFile()) {
     // A device, FIFO or socket (e.g. /dev/null): write into it; renaming over it would replace it.
     try {
-      await withPath(path, pipeline(ctx.client.createReadStream(path), progress.counter(), createWriteStream(target), { signal: ctx.signal }));
+      await withPath(
+        path,
+        pipeline(ctx.client.createReadStream(path), progress.counter(), createWriteStream(target), {
+          signal: ctx.signal,
+        }),
+      );
     } finally {
       progress.stop();
     }
@@ -301,7 +351,9 @@ export async function get(ctx: CommandContext, src: string, dst: string, options
   try {
     await withPath(
       path,
-      pipeline(ctx.client.createReadStream(path), progress.counter(), createWriteStream(partial), { signal: ctx.signal }),
+      pipeline(ctx.client.createReadStream(path), progress.counter(), createWriteStream(partial), {
+        signal: ctx.signal,
+      }),
     );
     await withPath(target, fsp.rename(partial, target));
   } catch (err) {
@@ -316,12 +368,27 @@ export async function get(ctx: CommandContext, src: string, dst: string, options
 export async function cp(ctx: CommandContext, src: string, dst: string, options: TransferOptions): Promise<string> {
   const from = spindlePath(src);
   const s = await withPath(from, ctx.client.stat(from));
-  if (s.isDirectory()) throw Object.assign(new CliError('is a directory (cp copies one file)', ExitCode.WRONG_TYPE, 'EISDIR'), { cliPath: from });
+  if (s.isDirectory())
+    throw Object.assign(new CliError('is a directory (cp copies one file)', ExitCode.WRONG_TYPE, 'EISDIR'), {
+      cliPath: from,
+    });
   const target = await spindleDestination(ctx.client, dst, posix.basename(from));
-  if (target === from) throw Object.assign(new CliError('source and destination are the same file', ExitCode.USAGE, 'EINVAL'), { cliPath: from });
-  const progress = createProgress({ progress: options.progress, label: `cp ${posix.basename(from)}`, totalBytes: Number(s.size) });
+  if (target === from)
+    throw Object.assign(new CliError('source and destination are the same file', ExitCode.USAGE, 'EINVAL'), {
+      cliPath: from,
+    });
+  const progress = createProgress({
+    progress: options.progress,
+    label: `cp ${posix.basename(from)}`,
+    totalBytes: Number(s.size),
+  });
   try {
-    await withPath(target, pipeline(ctx.client.createReadStream(from), progress.counter(), ctx.client.createWriteStream(target), { signal: ctx.signal }));
+    await withPath(
+      target,
+      pipeline(ctx.client.createReadStream(from), progress.counter(), ctx.client.createWriteStream(target), {
+        signal: ctx.signal,
+      }),
+    );
   } finally {
     progress.stop();
   }
@@ -336,17 +403,27 @@ export async function mv(ctx: CommandContext, src: string, dst: string): Promise
   return target;
 }
 
-export async function rm(ctx: CommandContext, paths: string[], options: { recursive?: boolean; force?: boolean }): Promise<void> {
+export async function rm(
+  ctx: CommandContext,
+  paths: string[],
+  options: { recursive?: boolean; force?: boolean },
+): Promise<void> {
   for (const raw of paths) {
     const path = spindlePath(raw);
-    if (path === '/') throw Object.assign(new CliError('refusing to remove the root directory', ExitCode.USAGE, 'EINVAL'), { cliPath: path });
+    if (path === '/')
+      throw Object.assign(new CliError('refusing to remove the root directory', ExitCode.USAGE, 'EINVAL'), {
+        cliPath: path,
+      });
     if (!options.recursive) {
       const s = await withPath(path, ctx.client.lstat(path)).catch((err: unknown) => {
         if (options.force && (err as { code?: string }).code === 'ENOENT') return undefined;
         throw err;
       });
       if (s === undefined) continue;
-      if (s.isDirectory()) throw Object.assign(new CliError('is a directory (use rm -r)', ExitCode.WRONG_TYPE, 'EISDIR'), { cliPath: path });
+      if (s.isDirectory())
+        throw Object.assign(new CliError('is a directory (use rm -r)', ExitCode.WRONG_TYPE, 'EISDIR'), {
+          cliPath: path,
+        });
     }
     await withPath(path, ctx.client.rm(path, { recursive: options.recursive === true, force: options.force === true }));
   }
@@ -360,7 +437,11 @@ export async function mkdir(ctx: CommandContext, paths: string[], options: { par
 }
 
 /** Bytes of files under `path` (files count their size; symlinks and directories count 0). */
-export async function diskUsage(client: CliClient, path: string, signal?: AbortSignal): Promise<{ bytes: number; files: number; directories: number }> {
+export async function diskUsage(
+  client: CliClient,
+  path: string,
+  signal?: AbortSignal,
+): Promise<{ bytes: number; files: number; directories: number }> {
   const total = { bytes: 0, files: 0, directories: 0 };
   const root = await withPath(path, client.lstat(path));
   if (!root.isDirectory()) {
@@ -387,7 +468,11 @@ export async function diskUsage(client: CliClient, path: string, signal?: AbortS
   return total;
 }
 
-export async function du(ctx: CommandContext, paths: string[], options: { human?: boolean; json?: boolean }): Promise<void> {
+export async function du(
+  ctx: CommandContext,
+  paths: string[],
+  options: { human?: boolean; json?: boolean },
+): Promise<void> {
   const targets = paths.length === 0 ? ['/'] : paths;
   const results: Record<string, unknown>[] = [];
   for (const raw of targets) {

@@ -35,7 +35,8 @@ function addressOption(value: string): string {
   return value;
 }
 
-const presetOption = () => new Option('--preset <preset>', 'configuration preset').choices(['production', 'test']).default('production');
+const presetOption = () =>
+  new Option('--preset <preset>', 'configuration preset').choices(['production', 'test']).default('production');
 
 /** Connects the client library (loaded lazily: `spindle up` does not need it). */
 async function connectClient(meta: string): Promise<{ client: CliClient; close(): Promise<void> }> {
@@ -76,7 +77,10 @@ async function withClient(state: RunState, meta: string, fn: (ctx: CommandContex
     clearInterval(keepAlive);
     process.off('SIGINT', onSigint);
     if (connection !== undefined) {
-      await Promise.race([connection.close().catch(() => undefined), new Promise((r) => setTimeout(r, CLIENT_CLOSE_TIMEOUT_MS).unref())]);
+      await Promise.race([
+        connection.close().catch(() => undefined),
+        new Promise((r) => setTimeout(r, CLIENT_CLOSE_TIMEOUT_MS).unref()),
+      ]);
     }
   }
 }
@@ -86,7 +90,9 @@ function reportError(state: RunState, err: unknown, meta?: string): void {
   const code = err instanceof CliError ? err.exitCode : exitCodeFor(err);
   process.stderr.write(`${formatError(err, path)}\n`);
   if (code === ExitCode.UNAVAILABLE && meta !== undefined) {
-    process.stderr.write(`spindle: is the cluster at ${meta} running? Start one with \`npx spindle up\`, or point --meta / SPINDLE_META at it.\n`);
+    process.stderr.write(
+      `spindle: is the cluster at ${meta} running? Start one with \`npx spindle up\`, or point --meta / SPINDLE_META at it.\n`,
+    );
   }
   if (process.env.SPINDLE_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   state.exitCode = code;
@@ -94,36 +100,81 @@ function reportError(state: RunState, err: unknown, meta?: string): void {
 
 export function buildProgram(state: RunState): Command {
   const program = new Command('spindle')
-    .description('Spindle: a distributed file system for AI clusters (metadata service, chain-replicated storage, client).')
+    .description(
+      'Spindle: a distributed file system for AI clusters (metadata service, chain-replicated storage, client).',
+    )
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', `\nEnvironment:\n  SPINDLE_META   cluster address for file commands (default ${DEFAULT_META_ADDRESS})\n\n${EXIT_CODES_HELP}`)
+    .addHelpText(
+      'after',
+      `\nEnvironment:\n  SPINDLE_META   cluster address for file commands (default ${DEFAULT_META_ADDRESS})\n\n${EXIT_CODES_HELP}`,
+    )
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
   const metaOption = () =>
-    new Option('--meta <host:port>', 'metadata service of the cluster').env('SPINDLE_META').default(DEFAULT_META_ADDRESS).argParser(addressOption);
+    new Option('--meta <host:port>', 'metadata service of the cluster')
+      .env('SPINDLE_META')
+      .default(DEFAULT_META_ADDRESS)
+      .argParser(addressOption);
   const progressOptions = (c: Command) =>
-    c.option('--progress', 'always show a progress bar (on stderr)').option('--no-progress', 'never show a progress bar');
+    c
+      .option('--progress', 'always show a progress bar (on stderr)')
+      .option('--no-progress', 'never show a progress bar');
 
   // ---- servers --------------------------------------------------------------------------------
   program
     .command('up')
-    .description('start a local cluster (meta + storage nodes) in the foreground; prints one JSON line when ready; Ctrl-C stops it')
+    .description(
+      'start a local cluster (meta + storage nodes) in the foreground; prints one JSON line when ready; Ctrl-C stops it',
+    )
     .option('--data-dir <dir>', 'where all data and logs live (reused by the next `up`)', './spindle-data')
     .option('--storage-nodes <n>', 'storage node processes', intOption('--storage-nodes', 1, 64), 3)
     .option('--replicas <r>', 'replicas per chain (at most --storage-nodes)', intOption('--replicas', 1, 16), 3)
-    .option('--targets-per-node <t>', 'targets (chain members) per storage node', intOption('--targets-per-node', 1, 64), 3)
-    .option('--port <p>', 'meta gRPC port; storage node i listens on port + i (0 = pick free ports)', intOption('--port', 0, 65535), 7400)
-    .option('--metrics-port <p>', 'meta /metrics port; storage node i uses port + i (0 = pick free ports)', intOption('--metrics-port', 0, 65535), 0)
+    .option(
+      '--targets-per-node <t>',
+      'targets (chain members) per storage node',
+      intOption('--targets-per-node', 1, 64),
+      3,
+    )
+    .option(
+      '--port <p>',
+      'meta gRPC port; storage node i listens on port + i (0 = pick free ports)',
+      intOption('--port', 0, 65535),
+      7400,
+    )
+    .option(
+      '--metrics-port <p>',
+      'meta /metrics port; storage node i uses port + i (0 = pick free ports)',
+      intOption('--metrics-port', 0, 65535),
+      0,
+    )
     .addOption(presetOption())
-    .addOption(new Option('--data-transport <t>', 'how storage nodes move chunk bytes: bulk (raw TCP frames) or grpc (inside gRPC messages)').choices(['bulk', 'grpc']).default('bulk'))
-    .addOption(new Option('--malloc <m>', 'glibc malloc settings of every server: tuned (MALLOC_* set by the launcher) or default').choices(['tuned', 'default']).default('tuned'))
+    .addOption(
+      new Option(
+        '--data-transport <t>',
+        'how storage nodes move chunk bytes: bulk (raw TCP frames) or grpc (inside gRPC messages)',
+      )
+        .choices(['bulk', 'grpc'])
+        .default('bulk'),
+    )
+    .addOption(
+      new Option(
+        '--malloc <m>',
+        'glibc malloc settings of every server: tuned (MALLOC_* set by the launcher) or default',
+      )
+        .choices(['tuned', 'default'])
+        .default('tuned'),
+    )
     .action(async (o: UpOptions) => {
       try {
         state.exitCode = await runUp(o);
       } catch (err) {
         reportError(state, err);
-        if (state.exitCode === ExitCode.FAILURE && /replicas|storage-nodes|targets-per-node/.test(String((err as Error).message))) state.exitCode = ExitCode.USAGE;
+        if (
+          state.exitCode === ExitCode.FAILURE &&
+          /replicas|storage-nodes|targets-per-node/.test(String((err as Error).message))
+        )
+          state.exitCode = ExitCode.USAGE;
       }
     });
 
@@ -135,7 +186,12 @@ export function buildProgram(state: RunState): Command {
     .option('--port <p>', 'gRPC port (0 = pick one)', intOption('--port', 0, 65535), 7400)
     .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', 0, 65535), 0)
     .option('--replicas <r>', 'chain length of the automatically built chain table', intOption('--replicas', 1, 16), 3)
-    .option('--storage-nodes <n>', 'build chain table 1 once this many storage nodes registered (0 = never)', intOption('--storage-nodes', 0, 4096), 3)
+    .option(
+      '--storage-nodes <n>',
+      'build chain table 1 once this many storage nodes registered (0 = never)',
+      intOption('--storage-nodes', 0, 4096),
+      3,
+    )
     .option('--config <file>', 'JSON config file (overrides the preset)')
     .addOption(presetOption())
     .action(async (o) => {
@@ -152,7 +208,12 @@ export function buildProgram(state: RunState): Command {
     .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', 0, 65535), 0)
     .option('--targets <n>', 'targets to create on first start', intOption('--targets', 1, 999), 3)
     .option('--config <file>', 'JSON config file (overrides the preset)')
-    .addOption(new Option('--data-transport <t>', 'how chunk bytes travel: bulk (raw TCP frames) or grpc (inside gRPC messages); default: the config\'s (bulk)').choices(['bulk', 'grpc']))
+    .addOption(
+      new Option(
+        '--data-transport <t>',
+        "how chunk bytes travel: bulk (raw TCP frames) or grpc (inside gRPC messages); default: the config's (bulk)",
+      ).choices(['bulk', 'grpc']),
+    )
     .option('--bulk-port <p>', 'bulk listener port (0 = pick one)', intOption('--bulk-port', 0, 65535))
     .addOption(presetOption())
     .action(async (o) => {
@@ -167,7 +228,9 @@ export function buildProgram(state: RunState): Command {
     .option('-l, --long', 'mode, links, owner, size, modification time')
     .option('--json', 'one JSON array of entries')
     .addOption(metaOption())
-    .action((paths: string[], o: { long?: boolean; json?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.ls(ctx, paths, o)));
+    .action((paths: string[], o: { long?: boolean; json?: boolean; meta: string }) =>
+      withClient(state, o.meta, (ctx) => files.ls(ctx, paths, o)),
+    );
 
   program
     .command('stat')
@@ -175,7 +238,9 @@ export function buildProgram(state: RunState): Command {
     .argument('<paths...>')
     .option('--json', 'print JSON')
     .addOption(metaOption())
-    .action((paths: string[], o: { json?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.stat(ctx, paths, o)));
+    .action((paths: string[], o: { json?: boolean; meta: string }) =>
+      withClient(state, o.meta, (ctx) => files.stat(ctx, paths, o)),
+    );
 
   program
     .command('cat')
@@ -242,7 +307,9 @@ export function buildProgram(state: RunState): Command {
     .option('-r, --recursive', 'remove directories and their contents')
     .option('-f, --force', 'ignore missing paths')
     .addOption(metaOption())
-    .action((paths: string[], o: { recursive?: boolean; force?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.rm(ctx, paths, o)));
+    .action((paths: string[], o: { recursive?: boolean; force?: boolean; meta: string }) =>
+      withClient(state, o.meta, (ctx) => files.rm(ctx, paths, o)),
+    );
 
   program
     .command('mkdir')
@@ -250,7 +317,9 @@ export function buildProgram(state: RunState): Command {
     .argument('<paths...>')
     .option('-p, --parents', 'create missing parents; no error if it exists')
     .addOption(metaOption())
-    .action((paths: string[], o: { parents?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.mkdir(ctx, paths, o)));
+    .action((paths: string[], o: { parents?: boolean; meta: string }) =>
+      withClient(state, o.meta, (ctx) => files.mkdir(ctx, paths, o)),
+    );
 
   program
     .command('du')
@@ -259,7 +328,9 @@ export function buildProgram(state: RunState): Command {
     .option('-h, --human', 'human-readable sizes')
     .option('--json', 'print JSON')
     .addOption(metaOption())
-    .action((paths: string[], o: { human?: boolean; json?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.du(ctx, paths, o)));
+    .action((paths: string[], o: { human?: boolean; json?: boolean; meta: string }) =>
+      withClient(state, o.meta, (ctx) => files.du(ctx, paths, o)),
+    );
 
   program
     .command('df')
@@ -267,11 +338,15 @@ export function buildProgram(state: RunState): Command {
     .option('-h, --human', 'human-readable sizes')
     .option('--json', 'print JSON')
     .addOption(metaOption())
-    .action((o: { human?: boolean; json?: boolean; meta: string }) => withClient(state, o.meta, (ctx) => files.df(ctx, o)));
+    .action((o: { human?: boolean; json?: boolean; meta: string }) =>
+      withClient(state, o.meta, (ctx) => files.df(ctx, o)),
+    );
 
   program
     .command('bench')
-    .description('benchmark suites: bench <limits|seq-read|seq-write|rand-read|meta|all> [--quick] [--json FILE] [--out DIR] [--meta ADDR]')
+    .description(
+      'benchmark suites: bench <limits|seq-read|seq-write|rand-read|meta|all> [--quick] [--json FILE] [--out DIR] [--meta ADDR]',
+    )
     .helpOption(false)
     .allowUnknownOption()
     .allowExcessArguments()
@@ -311,7 +386,8 @@ export async function run(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return ExitCode.OK;
       return ExitCode.USAGE;
     }
     reportError(state, err);

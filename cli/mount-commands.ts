@@ -46,7 +46,11 @@ async function mountForeground(dir: string, o: MountCommandOptions): Promise<num
   const keepAlive = setInterval(() => {}, 60_000);
   let client: InstanceType<typeof SpindleClient> | undefined;
   try {
-    client = await SpindleClient.connect({ meta: o.meta, readyTimeoutMs: MOUNT_CONNECT_TIMEOUT_MS, logger: logger.child({ component: 'client' }) });
+    client = await SpindleClient.connect({
+      meta: o.meta,
+      readyTimeoutMs: MOUNT_CONNECT_TIMEOUT_MS,
+      logger: logger.child({ component: 'client' }),
+    });
     const mount = await SpindleMount.mount({ client, mountpoint, logger, readOnly: o.readOnly === true });
     process.stdout.write(`${JSON.stringify({ mount: mountpoint, meta: o.meta, pid: process.pid })}\n`);
     let signalled: NodeJS.Signals | undefined;
@@ -74,11 +78,22 @@ async function mountForeground(dir: string, o: MountCommandOptions): Promise<num
 /** Starts the foreground command detached and returns once it printed its ready line. */
 async function mountDaemon(dir: string, o: MountCommandOptions): Promise<number> {
   const mountpoint = resolve(dir);
-  const logFile = resolve(o.logFile ?? join(tmpdir(), `spindle-mount-${mountpoint.replace(/[^A-Za-z0-9]+/g, '_')}.log`));
+  const logFile = resolve(
+    o.logFile ?? join(tmpdir(), `spindle-mount-${mountpoint.replace(/[^A-Za-z0-9]+/g, '_')}.log`),
+  );
   const logFd = openSync(logFile, 'a');
   const script = process.argv[1];
-  if (script === undefined) throw new CliError('cannot find the spindle command to start in the background', ExitCode.FAILURE);
-  const args = [...process.execArgv, script, 'mount', mountpoint, '--meta', o.meta, ...(o.readOnly ? ['--read-only'] : [])];
+  if (script === undefined)
+    throw new CliError('cannot find the spindle command to start in the background', ExitCode.FAILURE);
+  const args = [
+    ...process.execArgv,
+    script,
+    'mount',
+    mountpoint,
+    '--meta',
+    o.meta,
+    ...(o.readOnly ? ['--read-only'] : []),
+  ];
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', 'pipe', logFd],
@@ -118,7 +133,9 @@ async function umount(dir: string, o: { lazy?: boolean }): Promise<number> {
   } catch (err) {
     const busy = (err as { code?: string }).code === 'EBUSY';
     throw new CliError(
-      busy ? `${mountpoint} is busy (a program has a file or its working directory there); close it, or use --lazy` : (err as Error).message,
+      busy
+        ? `${mountpoint} is busy (a program has a file or its working directory there); close it, or use --lazy`
+        : (err as Error).message,
       ExitCode.FAILURE,
       busy ? 'EBUSY' : 'EIO',
     );
@@ -127,12 +144,23 @@ async function umount(dir: string, o: { lazy?: boolean }): Promise<number> {
 }
 
 /** Adds `mount` and `umount` to the program; errors go to `report` (main.ts's error printer). */
-export function addMountCommands(program: Command, state: { exitCode: number }, report: (state: { exitCode: number }, err: unknown, meta?: string) => void): void {
+export function addMountCommands(
+  program: Command,
+  state: { exitCode: number },
+  report: (state: { exitCode: number }, err: unknown, meta?: string) => void,
+): void {
   program
     .command('mount')
-    .description('mount the namespace at DIR with FUSE (foreground; Ctrl-C or SIGTERM unmounts); prints one JSON line when ready')
+    .description(
+      'mount the namespace at DIR with FUSE (foreground; Ctrl-C or SIGTERM unmounts); prints one JSON line when ready',
+    )
     .argument('<dir>')
-    .addOption(new Option('--meta <host:port>', 'metadata service of the cluster').env('SPINDLE_META').default('127.0.0.1:7400').argParser(addressOption))
+    .addOption(
+      new Option('--meta <host:port>', 'metadata service of the cluster')
+        .env('SPINDLE_META')
+        .default('127.0.0.1:7400')
+        .argParser(addressOption),
+    )
     .option('--daemon', 'run in the background; print the ready line and return')
     .option('--read-only', 'mount read-only (every change fails with EROFS)')
     .option('--log-file <file>', 'with --daemon: where the background mount logs (default: a file in the temp dir)')

@@ -40,7 +40,9 @@ export function createProgress(options: ProgressOptions): Progress {
   const tty = process.stderr.isTTY === true;
   const wanted =
     options.progress === true ||
-    (options.progress === undefined && tty && (options.totalBytes === undefined || options.totalBytes >= PROGRESS_MIN_BYTES));
+    (options.progress === undefined &&
+      tty &&
+      (options.totalBytes === undefined || options.totalBytes >= PROGRESS_MIN_BYTES));
   if (!wanted) return NO_PROGRESS;
   const total = options.totalBytes ?? 0;
   const started = Date.now();
@@ -55,7 +57,10 @@ export function createProgress(options: ProgressOptions): Progress {
       clearOnComplete: false,
       etaBuffer: 50,
       format: (opts, params, payload: { label: string; doneText: string; rate: string }) => {
-        const bar = total > 0 ? `[${cliProgress.Format.BarFormat(params.progress, opts)}] ${Math.floor(params.progress * 100)}% ` : '';
+        const bar =
+          total > 0
+            ? `[${cliProgress.Format.BarFormat(params.progress, opts)}] ${Math.floor(params.progress * 100)}% `
+            : '';
         const eta = total > 0 && params.eta > 0 && Number.isFinite(params.eta) ? ` | ETA ${params.eta}s` : '';
         return `${payload.label} ${bar}| ${payload.doneText} | ${payload.rate}${eta}`;
       },

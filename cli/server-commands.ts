@@ -53,8 +53,10 @@ function hintFor(err: LaunchError, options: UpOptions): string {
   if (/EADDRINUSE|address already in use|cannot listen/i.test(tail + err.message)) {
     return `A port is already in use: another cluster may be running. Stop it, or pick other ports with --port (now ${options.port}; storage nodes use the next ${options.storageNodes}).`;
   }
-  if (/ENOSPC|no space/i.test(tail)) return `The disk under ${options.dataDir} is full: free space or use another --data-dir.`;
-  if (/EACCES|permission denied/i.test(tail)) return `Spindle cannot write to ${options.dataDir}: fix its permissions or use another --data-dir.`;
+  if (/ENOSPC|no space/i.test(tail))
+    return `The disk under ${options.dataDir} is full: free space or use another --data-dir.`;
+  if (/EACCES|permission denied/i.test(tail))
+    return `Spindle cannot write to ${options.dataDir}: fix its permissions or use another --data-dir.`;
   return `Fix the cause above (full log: ${err.logFile}) and run \`spindle up\` again; the data in ${options.dataDir} is kept.`;
 }
 
@@ -90,7 +92,9 @@ export async function runUp(options: UpOptions): Promise<number> {
       return;
     }
     signalled = signal;
-    process.stderr.write(`spindle up: ${signal} received, stopping ${cluster ? 'the cluster' : 'the services started so far'}…\n`);
+    process.stderr.write(
+      `spindle up: ${signal} received, stopping ${cluster ? 'the cluster' : 'the services started so far'}…\n`,
+    );
     abort.abort();
     if (cluster !== undefined) void shutdown(ExitCode.OK);
   };

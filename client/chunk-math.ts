@@ -34,7 +34,10 @@ export function checkRange(offset: number, length: number, what: string): void {
 /** Throws unless `chunkSizeBytes` is a positive power of two. */
 export function checkChunkSize(chunkSizeBytes: number): void {
   if (!Number.isSafeInteger(chunkSizeBytes) || chunkSizeBytes <= 0 || (chunkSizeBytes & (chunkSizeBytes - 1)) !== 0) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `layout chunk size must be a power of two, got ${chunkSizeBytes}`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `layout chunk size must be a power of two, got ${chunkSizeBytes}`,
+    );
   }
 }
 

@@ -45,7 +45,15 @@ import {
   WRITE_BULK_MIN_BYTES,
 } from './constants.js';
 import { ReadCoalescer, type CoalescedEntry } from './read-coalescer.js';
-import { backoffMs, exhausted, sleepAwake, storageRetryAction, throwIfAborted, withRetries, type RetryAction } from './retry-policy.js';
+import {
+  backoffMs,
+  exhausted,
+  sleepAwake,
+  storageRetryAction,
+  throwIfAborted,
+  withRetries,
+  type RetryAction,
+} from './retry-policy.js';
 import type { RoutingCache, RouteTarget } from './routing-cache.js';
 import { Semaphore } from './semaphore.js';
 import { StorageConnections } from './storage-connections.js';
@@ -160,9 +168,14 @@ export class ChunkStore {
     this.nextRequestId = options.nextRequestId ?? (() => ++counter);
     this.readRotation = this.rng.nextInt(1 << 30);
     setMaxListeners(0, this.closer.signal);
-    this.bulk = options.config.dataTransport === 'bulk'
-      ? new BulkSessions({ transport: options.bulkTransport, connectTimeoutMs: options.config.rpcTimeoutMs, logger: options.logger })
-      : undefined;
+    this.bulk =
+      options.config.dataTransport === 'bulk'
+        ? new BulkSessions({
+            transport: options.bulkTransport,
+            connectTimeoutMs: options.config.rpcTimeoutMs,
+            logger: options.logger,
+          })
+        : undefined;
     this.reads = new ReadCoalescer<ReadEntry>({
       send: (address, entries, signal) => this.sendBatch(address, entries, signal),
       budgetBytes: (address) => this.readBudget(address),
@@ -189,9 +202,18 @@ export class ChunkStore {
     const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const pieces = splitRange(offset, data.length, layout.chunkSizeBytes);
     await runAll(
-      pieces.map((piece) => (signal: AbortSignal) =>
-        this.writeChunk(ino, layout, table, piece.chunkIndex, UpdateType.WRITE, piece.chunkOffset,
-          bytes.subarray(piece.bufferOffset, piece.bufferOffset + piece.length), signal),
+      pieces.map(
+        (piece) => (signal: AbortSignal) =>
+          this.writeChunk(
+            ino,
+            layout,
+            table,
+            piece.chunkIndex,
+            UpdateType.WRITE,
+            piece.chunkOffset,
+            bytes.subarray(piece.bufferOffset, piece.bufferOffset + piece.length),
+            signal,
+          ),
       ),
       this.linkSignal(options.signal),
     );
@@ -210,11 +232,18 @@ export class ChunkStore {
    * Reads into `target` from byte `offset` of the file; resolves to the number of bytes filled
    * (target.length, or less at the end of the file).
    */
-  async readInto(ino: number, layout: Layout, offset: number, target: Uint8Array, options: ReadOptions = {}): Promise<number> {
+  async readInto(
+    ino: number,
+    layout: Layout,
+    offset: number,
+    target: Uint8Array,
+    options: ReadOptions = {},
+  ): Promise<number> {
     this.throwIfClosed();
     checkRange(offset, target.length, 'read');
     checkChunkSize(layout.chunkSizeBytes);
-    const wanted = options.fileLength === undefined ? target.length : clampLength(offset, target.length, options.fileLength);
+    const wanted =
+      options.fileLength === undefined ? target.length : clampLength(offset, target.length, options.fileLength);
     if (wanted === 0) return 0;
     const table = await this.tableChainIds(layout);
     const items: ReadItem[] = [];
@@ -256,28 +285,41 @@ export class ChunkStore {
   async removeChunks(ino: number, layout: Layout, fromChunkIndex: number, options: IoOptions = {}): Promise<void> {
     this.throwIfClosed();
     if (!Number.isSafeInteger(fromChunkIndex) || fromChunkIndex < 0) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `removeChunks: chunk index must be a non-negative integer, got ${fromChunkIndex}`);
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `removeChunks: chunk index must be a non-negative integer, got ${fromChunkIndex}`,
+      );
     }
     const table = await this.tableChainIds(layout);
     const chains = [...new Set(fileChains(layout, table))];
     await runAll(
       chains.map((chainId) => (signal: AbortSignal) => {
         const requestId = this.nextRequestId();
-        return this.retrying(`remove chunks of inode ${ino} from index ${fromChunkIndex} on chain ${chainId}`, signal, async () => {
-          const { client, chainVersion } = this.headOf(chainId);
-          await this.io.run(
-            () =>
-              callUnary(client, client.removeChunks, {
-                tag: { clientId: this.clientId, requestId },
-                chainId,
-                chainVersion,
-                ino,
-                fromIndex: fromChunkIndex,
-                fromTargetId: 0,
-              }, 'storage.RemoveChunks', { timeoutMs: this.config.rpcTimeoutMs, signal }),
-            signal,
-          );
-        });
+        return this.retrying(
+          `remove chunks of inode ${ino} from index ${fromChunkIndex} on chain ${chainId}`,
+          signal,
+          async () => {
+            const { client, chainVersion } = this.headOf(chainId);
+            await this.io.run(
+              () =>
+                callUnary(
+                  client,
+                  client.removeChunks,
+                  {
+                    tag: { clientId: this.clientId, requestId },
+                    chainId,
+                    chainVersion,
+                    ino,
+                    fromIndex: fromChunkIndex,
+                    fromTargetId: 0,
+                  },
+                  'storage.RemoveChunks',
+                  { timeoutMs: this.config.rpcTimeoutMs, signal },
+                ),
+              signal,
+            );
+          },
+        );
       }),
       this.linkSignal(options.signal),
     );
@@ -291,8 +333,16 @@ export class ChunkStore {
     if (plan.cut === undefined) return;
     const table = await this.tableChainIds(layout);
     try {
-      await this.writeChunk(ino, layout, table, plan.cut.chunkIndex, UpdateType.TRUNCATE, plan.cut.length,
-        Buffer.alloc(0), this.linkSignal(options.signal));
+      await this.writeChunk(
+        ino,
+        layout,
+        table,
+        plan.cut.chunkIndex,
+        UpdateType.TRUNCATE,
+        plan.cut.length,
+        Buffer.alloc(0),
+        this.linkSignal(options.signal),
+      );
     } catch (err) {
       // The boundary chunk was never written: nothing to cut, reads see zeros already.
       if (asSpindleError(err).errorCode !== ErrorCode.CHUNK_NOT_FOUND) throw err;
@@ -314,8 +364,11 @@ export class ChunkStore {
           async () => {
             const { client, chainVersion } = this.replicaOf(chainId, rotation);
             const response: QueryLastChunkResponse = await this.io.run(
-              () => callUnary(client, client.queryLastChunk, { chainId, chainVersion, ino }, 'storage.QueryLastChunk',
-                { timeoutMs: this.config.rpcTimeoutMs, signal }),
+              () =>
+                callUnary(client, client.queryLastChunk, { chainId, chainVersion, ino }, 'storage.QueryLastChunk', {
+                  timeoutMs: this.config.rpcTimeoutMs,
+                  signal,
+                }),
               signal,
             );
             return response.found ? response.index * layout.chunkSizeBytes + response.length : 0;
@@ -383,7 +436,11 @@ export class ChunkStore {
             return this.io.run(() => this.writeViaBulk(client, bulkAddress, request, signal), signal);
           }
           return this.io.run(
-            () => callUnary(client, client.write, request, 'storage.Write', { timeoutMs: this.config.rpcTimeoutMs, signal }),
+            () =>
+              callUnary(client, client.write, request, 'storage.Write', {
+                timeoutMs: this.config.rpcTimeoutMs,
+                signal,
+              }),
             signal,
           );
         },
@@ -398,7 +455,12 @@ export class ChunkStore {
    * together (the node pairs them by the BulkRef). A frame that cannot be sent (the session broke)
    * cancels the call and fails the attempt with the send's error (RPC_UNAVAILABLE: retried).
    */
-  private async writeViaBulk(client: StorageClient, bulkAddress: string, request: WriteRequest, signal: AbortSignal): Promise<WriteResponse> {
+  private async writeViaBulk(
+    client: StorageClient,
+    bulkAddress: string,
+    request: WriteRequest,
+    signal: AbortSignal,
+  ): Promise<WriteResponse> {
     const channel = await this.bulk!.get(bulkAddress, signal);
     const frameId = channel.nextRequestId();
     const call = new AbortController();
@@ -413,7 +475,11 @@ export class ChunkStore {
       const answered = callUnary(
         client,
         client.write,
-        { ...request, data: EMPTY, bulk: { sessionId: channel.sessionId, requestId: frameId, length: request.data.length } },
+        {
+          ...request,
+          data: EMPTY,
+          bulk: { sessionId: channel.sessionId, requestId: frameId, length: request.data.length },
+        },
         'storage.Write',
         { timeoutMs: this.config.rpcTimeoutMs, signal: call.signal },
       );
@@ -455,7 +521,13 @@ export class ChunkStore {
    * Reads every item, each in a BatchRead to the node of its replica (shared with other callers'
    * reads to that node), until all succeeded or one failed for good.
    */
-  private async readItems(ino: number, items: ReadItem[], target: Uint8Array, callerSignal: AbortSignal | undefined, what: string): Promise<void> {
+  private async readItems(
+    ino: number,
+    items: ReadItem[],
+    target: Uint8Array,
+    callerSignal: AbortSignal | undefined,
+    what: string,
+  ): Promise<void> {
     const signal = this.linkSignal(callerSignal);
     const deadline = this.clock.nowMs() + this.config.retryDeadlineMs;
     let pending = items;
@@ -489,7 +561,8 @@ export class ChunkStore {
         const error = item.error!;
         last = error;
         const action = storageRetryAction(error);
-        if (action === 'fail') throw inContext(error, `read of chunk ${item.chunkIndex} of inode ${ino} on chain ${item.chainId}`);
+        if (action === 'fail')
+          throw inContext(error, `read of chunk ${item.chunkIndex} of inode ${ino} on chain ${item.chainId}`);
         if (action === 'failover') {
           item.rotation++;
           item.failovers++;
@@ -509,7 +582,8 @@ export class ChunkStore {
       const remainingMs = deadline - this.clock.nowMs();
       if (remainingMs <= 0) throw exhausted(what, round + 1, this.config.retryDeadlineMs, last!);
       if (refresh) await this.refreshRoutingQuietly();
-      if (mustWait) await sleepAwake(this.clock, Math.min(remainingMs, backoffMs(round, this.backoff(), this.rng)), signal);
+      if (mustWait)
+        await sleepAwake(this.clock, Math.min(remainingMs, backoffMs(round, this.backoff(), this.rng)), signal);
       pending = failed;
     }
   }
@@ -592,7 +666,8 @@ export class ChunkStore {
     if (bulkAddress !== undefined) {
       // Large ranges: bytes as frames straight into the callers' buffers; only small ones: the
       // whole batch as one call on the bulk session (no grpc-js call, whose fixed cost dominates).
-      if (entries.some((entry) => entry.item.length >= READ_BULK_MIN_BYTES)) return this.sendBulkBatch(address, bulkAddress, entries, signal);
+      if (entries.some((entry) => entry.item.length >= READ_BULK_MIN_BYTES))
+        return this.sendBulkBatch(address, bulkAddress, entries, signal);
       return this.sendBatchAsBulkCall(address, bulkAddress, entries, signal);
     }
     const ios = this.readIOs(entries);
@@ -611,11 +686,19 @@ export class ChunkStore {
   }
 
   /** A batch of small reads as one call on the bulk session to the node; results inline in the answer. */
-  private async sendBatchAsBulkCall(address: string, bulkAddress: string, entries: ReadEntry[], signal: AbortSignal): Promise<void> {
+  private async sendBatchAsBulkCall(
+    address: string,
+    bulkAddress: string,
+    entries: ReadEntry[],
+    signal: AbortSignal,
+  ): Promise<void> {
     let response: BatchReadResponse;
     try {
       const channel = await this.bulk!.get(bulkAddress, signal);
-      const answer = await channel.call(encodeBatchReadCall({ ios: this.readIOs(entries) }), { timeoutMs: this.config.rpcTimeoutMs, signal });
+      const answer = await channel.call(encodeBatchReadCall({ ios: this.readIOs(entries) }), {
+        timeoutMs: this.config.rpcTimeoutMs,
+        signal,
+      });
       response = decodeBatchReadAnswer(answer);
     } catch (err) {
       this.failBatch(address, entries, err);
@@ -655,7 +738,12 @@ export class ChunkStore {
    * into the caller's buffer is posted for every item before the call goes out, and dropped for
    * items that answered an error or a hole. Returns only once no receive can write any more.
    */
-  private async sendBulkBatch(address: string, bulkAddress: string, entries: ReadEntry[], signal: AbortSignal): Promise<void> {
+  private async sendBulkBatch(
+    address: string,
+    bulkAddress: string,
+    entries: ReadEntry[],
+    signal: AbortSignal,
+  ): Promise<void> {
     let channel: BulkChannel;
     try {
       channel = await this.bulk!.get(bulkAddress, signal);
@@ -697,10 +785,16 @@ export class ChunkStore {
       let response: BatchReadResponse;
       try {
         const client = this.connections.get(address);
-        response = await callUnary(client, client.batchRead, { ios, bulkSessionId: channel.sessionId }, 'storage.BatchRead', {
-          timeoutMs: this.config.rpcTimeoutMs,
-          signal,
-        });
+        response = await callUnary(
+          client,
+          client.batchRead,
+          { ios, bulkSessionId: channel.sessionId },
+          'storage.BatchRead',
+          {
+            timeoutMs: this.config.rpcTimeoutMs,
+            signal,
+          },
+        );
       } catch (err) {
         stopAll();
         this.failBatch(address, entries, err);
@@ -732,7 +826,10 @@ export class ChunkStore {
             }
             if (entry.abandoned) return;
             if (frame.length !== result.bulkLength) {
-              entry.item.error = new SpindleError(ErrorCode.RPC_MALFORMED, `storage node ${address} sent ${frame.length} bytes for a result of ${result.bulkLength}`);
+              entry.item.error = new SpindleError(
+                ErrorCode.RPC_MALFORMED,
+                `storage node ${address} sent ${frame.length} bytes for a result of ${result.bulkLength}`,
+              );
               return;
             }
             // The bytes are in place already (received into the caller's buffer).
@@ -754,8 +851,14 @@ export class ChunkStore {
     if (error.errorCode === ErrorCode.RPC_TOO_LARGE && asked > READ_BUDGET_MIN_BYTES) {
       // The node answers less per call than our config asks: halve what we ask of it and retry.
       // Concurrent refusals from one node each halve their own request, not each other's result.
-      this.readBudgets.set(address, Math.min(this.readBudget(address), Math.max(READ_BUDGET_MIN_BYTES, Math.floor(asked / 2))));
-      this.logger?.debug({ address, budget: this.readBudgets.get(address) }, 'storage node refused a batch read as too large');
+      this.readBudgets.set(
+        address,
+        Math.min(this.readBudget(address), Math.max(READ_BUDGET_MIN_BYTES, Math.floor(asked / 2))),
+      );
+      this.logger?.debug(
+        { address, budget: this.readBudgets.get(address) },
+        'storage node refused a batch read as too large',
+      );
       error = new SpindleError(ErrorCode.RPC_TOO_LARGE, error.message, { cause: error, retryable: true });
     }
     for (const entry of entries) entry.item.error = error;
@@ -783,7 +886,11 @@ export class ChunkStore {
     const chain = this.routing.requireChain(chainId);
     const head = this.routing.head(chainId);
     if (head === undefined || head.address === undefined) throw this.noReplicaError(chainId, 'serving head');
-    return { client: this.connections.get(head.address), chainVersion: chain.chainVersion, bulkAddress: head.bulkAddress };
+    return {
+      client: this.connections.get(head.address),
+      chainVersion: chain.chainVersion,
+      bulkAddress: head.bulkAddress,
+    };
   }
 
   /** A serving replica of a chain, chosen by rotation. */
@@ -850,7 +957,10 @@ export function clampLength(offset: number, length: number, fileLength: number):
 
 /** A BatchRead answer with fewer results than items. */
 function malformedBatch(address: string, response: BatchReadResponse, asked: number): SpindleError {
-  return new SpindleError(ErrorCode.RPC_MALFORMED, `storage node ${address} answered ${response.results.length} of ${asked} reads`);
+  return new SpindleError(
+    ErrorCode.RPC_MALFORMED,
+    `storage node ${address} answered ${response.results.length} of ${asked} reads`,
+  );
 }
 
 /** The typed error of one item's status. */

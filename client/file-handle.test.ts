@@ -4,7 +4,14 @@ import { parseFlags } from './file-handle.js';
 
 describe('parseFlags', () => {
   it('maps node:fs flags to open semantics', () => {
-    expect(parseFlags('r')).toEqual({ read: true, write: false, create: false, exclusive: false, truncate: false, append: false });
+    expect(parseFlags('r')).toEqual({
+      read: true,
+      write: false,
+      create: false,
+      exclusive: false,
+      truncate: false,
+      append: false,
+    });
     expect(parseFlags('r+')).toMatchObject({ read: true, write: true, create: false, truncate: false });
     expect(parseFlags('w')).toMatchObject({ read: false, write: true, create: true, truncate: true, exclusive: false });
     expect(parseFlags('wx')).toMatchObject({ create: true, exclusive: true, truncate: true });
@@ -16,7 +23,9 @@ describe('parseFlags', () => {
   });
 
   it('refuses unknown flags with a list of the supported ones', () => {
-    expect(() => parseFlags('rw')).toThrow(expect.objectContaining({ errorCode: ErrorCode.INVALID_ARGUMENT, code: 'EINVAL' }));
+    expect(() => parseFlags('rw')).toThrow(
+      expect.objectContaining({ errorCode: ErrorCode.INVALID_ARGUMENT, code: 'EINVAL' }),
+    );
     expect(() => parseFlags('q')).toThrow(/use one of r, r\+/);
   });
 });

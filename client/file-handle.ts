@@ -192,7 +192,13 @@ export class FileHandle {
       this.checkReadable();
       const start = offset ?? 0;
       const count = length ?? target.byteLength - start;
-      if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0 || start + count > target.byteLength) {
+      if (
+        !Number.isSafeInteger(start) ||
+        start < 0 ||
+        !Number.isSafeInteger(count) ||
+        count < 0 ||
+        start + count > target.byteLength
+      ) {
         throw new SpindleError(
           ErrorCode.INVALID_ARGUMENT,
           `read: offset ${start} and length ${count} do not fit a buffer of ${target.byteLength} bytes`,
@@ -223,7 +229,12 @@ export class FileHandle {
    * which then advances). In append mode every write goes to the end of the file. A string is
    * written in `encoding` (default utf8), as `write(string, position?, encoding?)`.
    */
-  write<T extends Uint8Array>(buffer: T, offset?: number | null, length?: number | null, position?: number | null): Promise<FileWriteResult<T>>;
+  write<T extends Uint8Array>(
+    buffer: T,
+    offset?: number | null,
+    length?: number | null,
+    position?: number | null,
+  ): Promise<FileWriteResult<T>>;
   write(data: string, position?: number | null, encoding?: BufferEncoding): Promise<FileWriteResult<string>>;
   write(
     data: Uint8Array | string,
@@ -242,7 +253,13 @@ export class FileHandle {
       } else {
         const start = offsetOrPosition ?? 0;
         const count = (typeof lengthOrEncoding === 'number' ? lengthOrEncoding : undefined) ?? data.byteLength - start;
-        if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0 || start + count > data.byteLength) {
+        if (
+          !Number.isSafeInteger(start) ||
+          start < 0 ||
+          !Number.isSafeInteger(count) ||
+          count < 0 ||
+          start + count > data.byteLength
+        ) {
           throw new SpindleError(
             ErrorCode.INVALID_ARGUMENT,
             `write: offset ${start} and length ${count} do not fit a buffer of ${data.byteLength} bytes`,
@@ -259,7 +276,9 @@ export class FileHandle {
   /** Reads from the current position to the end of the file. */
   readFile(options?: { signal?: AbortSignal; encoding?: null }): Promise<Buffer>;
   readFile(options: { signal?: AbortSignal; encoding: BufferEncoding } | BufferEncoding): Promise<string>;
-  readFile(options: { signal?: AbortSignal; encoding?: BufferEncoding | null } | BufferEncoding = {}): Promise<Buffer | string> {
+  readFile(
+    options: { signal?: AbortSignal; encoding?: BufferEncoding | null } | BufferEncoding = {},
+  ): Promise<Buffer | string> {
     const { signal, encoding } = typeof options === 'string' ? { signal: undefined, encoding: options } : options;
     return this.track(async () => {
       this.checkReadable();
@@ -274,7 +293,10 @@ export class FileHandle {
   }
 
   /** Writes all of `data` at the current position (the end in append mode). */
-  writeFile(data: Uint8Array | string, options: { signal?: AbortSignal; encoding?: BufferEncoding } | BufferEncoding = {}): Promise<void> {
+  writeFile(
+    data: Uint8Array | string,
+    options: { signal?: AbortSignal; encoding?: BufferEncoding } | BufferEncoding = {},
+  ): Promise<void> {
     const { encoding } = typeof options === 'string' ? { encoding: options } : options;
     return this.track(async () => {
       this.checkWritable();
@@ -284,7 +306,10 @@ export class FileHandle {
   }
 
   /** Alias of writeFile() (as in node:fs/promises: the handle's open mode decides where bytes go). */
-  appendFile(data: Uint8Array | string, options: { signal?: AbortSignal; encoding?: BufferEncoding } | BufferEncoding = {}): Promise<void> {
+  appendFile(
+    data: Uint8Array | string,
+    options: { signal?: AbortSignal; encoding?: BufferEncoding } | BufferEncoding = {},
+  ): Promise<void> {
     return this.writeFile(data, options);
   }
 
@@ -415,7 +440,8 @@ export class FileHandle {
 
   private async statInode(): Promise<Inode> {
     const { inode } = await this.context.meta.stat({ at: { parentIno: this.ino, path: '' }, followSymlink: false });
-    if (inode === undefined) throw new SpindleError(ErrorCode.INTERNAL, `meta answered a stat of inode ${this.ino} without attributes`);
+    if (inode === undefined)
+      throw new SpindleError(ErrorCode.INTERNAL, `meta answered a stat of inode ${this.ino} without attributes`);
     this.adopt(inode);
     return inode;
   }

@@ -12,12 +12,34 @@ export {
   type ParsedFlags,
 } from './file-handle.js';
 export { SpindleReadStream, SpindleWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
-export { SpindleStats, SpindleDirent, fileTypeBits, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, type SpindleStatFs } from './stats.js';
-export { RoutingCache, isServingState, type ChainRoute, type RouteTarget, type RoutingCacheOptions } from './routing-cache.js';
+export {
+  SpindleStats,
+  SpindleDirent,
+  fileTypeBits,
+  S_IFMT,
+  S_IFREG,
+  S_IFDIR,
+  S_IFLNK,
+  type SpindleStatFs,
+} from './stats.js';
+export {
+  RoutingCache,
+  isServingState,
+  type ChainRoute,
+  type RouteTarget,
+  type RoutingCacheOptions,
+} from './routing-cache.js';
 export { ChunkStore, clampLength, type ChunkStoreOptions, type IoOptions, type ReadOptions } from './chunk-store.js';
 export { StorageConnections } from './storage-connections.js';
 export { MetaRpc, MgmtRpc, type RpcCallOptions, type RpcClientOptions } from './meta-rpc.js';
 export { splitRange, truncatePlan, chunkCount, type ChunkPiece } from './chunk-math.js';
-export { backoffMs, storageRetryAction, withRetries, type BackoffOptions, type RetryAction, type RetryLoopOptions } from './retry-policy.js';
+export {
+  backoffMs,
+  storageRetryAction,
+  withRetries,
+  type BackoffOptions,
+  type RetryAction,
+  type RetryLoopOptions,
+} from './retry-policy.js';
 export { WriteChannelPool, type WriteChannelLease } from './write-channels.js';
 export { Semaphore } from './semaphore.js';

@@ -8,7 +8,14 @@ import { silentLogger } from '../common/logger.js';
 import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
 import { createNamespaceFixture, fsApi, type NamespaceFixture } from '../meta/namespace/testing/fixtures.js';
 import { createMetaServiceImplementation } from '../meta/service/meta-service.js';
-import { InodeType, MetaService, type Inode, type MkdirsRequest, type RequestTag, type StatRequest } from '../proto/index.js';
+import {
+  InodeType,
+  MetaService,
+  type Inode,
+  type MkdirsRequest,
+  type RequestTag,
+  type StatRequest,
+} from '../proto/index.js';
 import { Coalescer, MetaRpc } from './meta-rpc.js';
 
 const inode = (ino: number): Inode => ({
@@ -49,7 +56,8 @@ describe('MetaRpc', () => {
         return { inode: inode(7) };
       },
       stat: async (request: StatRequest) => {
-        if (request.at?.path === '/missing') throw new SpindleError(ErrorCode.NOT_FOUND, 'Stat: "/missing" does not exist');
+        if (request.at?.path === '/missing')
+          throw new SpindleError(ErrorCode.NOT_FOUND, 'Stat: "/missing" does not exist');
         return { inode: inode(1) };
       },
       batchStat: notUsed,
@@ -126,7 +134,10 @@ describe('MetaRpc coalescing against the real Meta service', () => {
     fixture = await createNamespaceFixture({ config });
     calls = {};
     loseNextBatchOpen = false;
-    const real = createMetaServiceImplementation(fixture.ns, silentLogger()) as Record<string, (call: any, callback: any) => void>;
+    const real = createMetaServiceImplementation(fixture.ns, silentLogger()) as Record<
+      string,
+      (call: any, callback: any) => void
+    >;
     const counted: Record<string, (call: any, callback: any) => void> = {};
     for (const [name, handler] of Object.entries(real)) {
       counted[name] = (call, callback) => {
@@ -159,7 +170,8 @@ describe('MetaRpc coalescing against the real Meta service', () => {
   const settle = <T>(promise: Promise<T>) =>
     promise.then(
       (value) => ({ value }),
-      (err: unknown) => (err instanceof SpindleError ? { error: `${err.codeName}: ${err.message}` } : Promise.reject(err)),
+      (err: unknown) =>
+        err instanceof SpindleError ? { error: `${err.codeName}: ${err.message}` } : Promise.reject(err),
     );
 
   it('answers concurrent stats and lstats through BatchStat exactly as single Stat calls do, errors per item', async () => {
@@ -179,7 +191,13 @@ describe('MetaRpc coalescing against the real Meta service', () => {
     const batched = await Promise.all(requests.map((request) => settle(meta.stat(request))));
     expect(batched).toEqual(single);
     expect(single.filter((r) => 'error' in r).map((r) => (r as { error: string }).error.split(':')[0])).toEqual([
-      'NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND', 'NOT_DIRECTORY', 'NOT_DIRECTORY',
+      'NOT_FOUND',
+      'NOT_FOUND',
+      'NOT_FOUND',
+      'NOT_FOUND',
+      'NOT_FOUND',
+      'NOT_DIRECTORY',
+      'NOT_DIRECTORY',
     ]);
     // Far fewer RPCs than calls: the first went alone, the rest rode in batches.
     expect(calls.batchStat).toBeGreaterThan(0);
@@ -192,7 +210,11 @@ describe('MetaRpc coalescing against the real Meta service', () => {
     await fs.mkdirp('/d');
     const taken = (await fs.create('/d/f7')).inode!;
     const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => settle(meta.open({ at: at(`/d/f${i}`), create: true, exclusive: true, truncate: true, mode: 0o600, uid: 0, gid: 0 }))),
+      Array.from({ length: 30 }, (_, i) =>
+        settle(
+          meta.open({ at: at(`/d/f${i}`), create: true, exclusive: true, truncate: true, mode: 0o600, uid: 0, gid: 0 }),
+        ),
+      ),
     );
     expect(calls.batchOpen).toBeGreaterThan(0);
     expect((calls.open ?? 0) + calls.batchOpen!).toBeLessThan(10);
@@ -215,7 +237,11 @@ describe('MetaRpc coalescing against the real Meta service', () => {
     // The first call goes out alone; the next ones queue behind it and form the batch that is lost.
     loseNextBatchOpen = true;
     const results = await Promise.all(
-      Array.from({ length: 12 }, (_, i) => settle(meta.open({ at: at(`/d/f${i}`), create: true, exclusive: true, truncate: false, mode: 0, uid: 0, gid: 0 }))),
+      Array.from({ length: 12 }, (_, i) =>
+        settle(
+          meta.open({ at: at(`/d/f${i}`), create: true, exclusive: true, truncate: false, mode: 0, uid: 0, gid: 0 }),
+        ),
+      ),
     );
     expect(loseNextBatchOpen).toBe(false);
     expect(calls.batchOpen).toBeGreaterThanOrEqual(2);
@@ -246,7 +272,10 @@ describe('MetaRpc coalescing against the real Meta service', () => {
 });
 
 describe('Coalescer', () => {
-  const fail = (code: ErrorCode) => ({ ok: false as const, error: new SpindleError(code, `item failed with ${ErrorCode[code]}`) });
+  const fail = (code: ErrorCode) => ({
+    ok: false as const,
+    error: new SpindleError(code, `item failed with ${ErrorCode[code]}`),
+  });
 
   it('sends a lone call alone, combines calls made while others are in flight, and bounds batch size and batches in flight', async () => {
     const sent: Array<number[] | number> = [];
@@ -261,7 +290,9 @@ describe('Coalescer', () => {
     };
     const coalescer = new Coalescer<number, string>({
       single: (item) => (sent.push(item), track(() => `r${item}`)),
-      batch: (items) => (sent.push(items), track(() => items.map((item) => ({ ok: true as const, value: `r${item}` })))),
+      batch: (items) => (
+        sent.push(items), track(() => items.map((item) => ({ ok: true as const, value: `r${item}` })))
+      ),
       itemsMax: 4,
       inflightMax: 2,
     });
@@ -273,7 +304,12 @@ describe('Coalescer', () => {
     // The first went out at once, the rest in batches of at most 4, never more than 2 RPCs at a time.
     expect(sent[1]).toBe(1);
     expect(sent.slice(2).every((batch) => Array.isArray(batch) && batch.length <= 4)).toBe(true);
-    expect(sent.slice(1).flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+    expect(
+      sent
+        .slice(1)
+        .flat()
+        .sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
     expect(inflightMost).toBe(2);
   });
 
@@ -281,9 +317,18 @@ describe('Coalescer', () => {
     const singles: number[] = [];
     const coalescer = new Coalescer<number, string>({
       single: async (item) => (singles.push(item), `alone${item}`),
-      batch: async (items) => items.map((item) => (item === 2 ? fail(ErrorCode.NOT_FOUND) : item === 3 ? fail(ErrorCode.TXN_CONFLICT) : { ok: true as const, value: `r${item}` })),
+      batch: async (items) =>
+        items.map((item) =>
+          item === 2
+            ? fail(ErrorCode.NOT_FOUND)
+            : item === 3
+              ? fail(ErrorCode.TXN_CONFLICT)
+              : { ok: true as const, value: `r${item}` },
+        ),
     });
-    const outcomes = await Promise.all([0, 1, 2, 3, 4].map((item) => coalescer.submit(item).catch((err: SpindleError) => err.codeName)));
+    const outcomes = await Promise.all(
+      [0, 1, 2, 3, 4].map((item) => coalescer.submit(item).catch((err: SpindleError) => err.codeName)),
+    );
     // 0 went alone (nothing was in flight); 1..4 rode in one batch, where 3 conflicted and was re-sent alone.
     expect(outcomes).toEqual(['alone0', 'r1', 'NOT_FOUND', 'alone3', 'r4']);
     expect(singles).toEqual([0, 3]);
@@ -301,7 +346,9 @@ describe('Coalescer', () => {
       },
       itemsMax: 8,
     });
-    expect(await Promise.all(Array.from({ length: 7 }, (_, i) => coalescer.submit(i)))).toEqual([0, 10, 20, 30, 40, 50, 60]);
+    expect(await Promise.all(Array.from({ length: 7 }, (_, i) => coalescer.submit(i)))).toEqual([
+      0, 10, 20, 30, 40, 50, 60,
+    ]);
     expect(batches).toBe(1);
     expect(coalescer.batchItemsMax).toBe(3);
     refuse = false;
@@ -313,7 +360,9 @@ describe('Coalescer', () => {
         throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'down');
       },
     });
-    const failed = await Promise.all([1, 2, 3].map((item) => down.submit(item).catch((err: SpindleError) => err.codeName)));
+    const failed = await Promise.all(
+      [1, 2, 3].map((item) => down.submit(item).catch((err: SpindleError) => err.codeName)),
+    );
     expect(failed).toEqual(['RPC_UNAVAILABLE', 'RPC_UNAVAILABLE', 'RPC_UNAVAILABLE']);
   });
 });

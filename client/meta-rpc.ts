@@ -175,7 +175,10 @@ export class Coalescer<Item, Result> {
     try {
       outcomes = await this.options.batch(batch.map((pending) => pending.item));
     } catch (err) {
-      if (isSpindleError(err) && (err.errorCode === ErrorCode.INVALID_ARGUMENT || err.errorCode === ErrorCode.RPC_MALFORMED)) {
+      if (
+        isSpindleError(err) &&
+        (err.errorCode === ErrorCode.INVALID_ARGUMENT || err.errorCode === ErrorCode.RPC_MALFORMED)
+      ) {
         // Too many items for this meta, an item it refuses, or a meta without the batch RPC:
         // each item alone gets exactly the answer it would have got without coalescing.
         this.itemsMax = Math.max(1, Math.floor(batch.length / 2));
@@ -189,7 +192,13 @@ export class Coalescer<Item, Result> {
     const again: Array<Pending<Item, Result>> = [];
     batch.forEach((pending, i) => {
       const outcome = outcomes[i];
-      if (outcome === undefined) pending.reject(new SpindleError(ErrorCode.INTERNAL, `meta answered ${outcomes.length} results for a batch of ${batch.length}`));
+      if (outcome === undefined)
+        pending.reject(
+          new SpindleError(
+            ErrorCode.INTERNAL,
+            `meta answered ${outcomes.length} results for a batch of ${batch.length}`,
+          ),
+        );
       else if (outcome.ok) pending.resolve(outcome.value);
       else if (outcome.error.retryable) again.push(pending);
       else pending.reject(outcome.error);
@@ -207,16 +216,27 @@ export class Coalescer<Item, Result> {
 function itemOutcome<Result>(status: Status | undefined, value: Result | undefined, what: string): ItemOutcome<Result> {
   const code = status?.code ?? ErrorCode.INTERNAL;
   if (code === ErrorCode.OK) {
-    if (value === undefined) return { ok: false, error: new SpindleError(ErrorCode.INTERNAL, `${what}: meta answered without a result`) };
+    if (value === undefined)
+      return { ok: false, error: new SpindleError(ErrorCode.INTERNAL, `${what}: meta answered without a result`) };
     return { ok: true, value };
   }
-  if (!isKnownErrorCode(code)) return { ok: false, error: new SpindleError(ErrorCode.INTERNAL, `${what}: meta answered unknown error code ${code}: ${status?.message ?? ''}`) };
+  if (!isKnownErrorCode(code))
+    return {
+      ok: false,
+      error: new SpindleError(
+        ErrorCode.INTERNAL,
+        `${what}: meta answered unknown error code ${code}: ${status?.message ?? ''}`,
+      ),
+    };
   return { ok: false, error: new SpindleError(code, status?.message || `${what} failed`) };
 }
 
 /** A call with no per-call options can ride in a batch (a signal or timeout belongs to one call). */
 function coalescable(options: RpcCallOptions | undefined): boolean {
-  return options === undefined || (options.signal === undefined && options.timeoutMs === undefined && options.retry === undefined);
+  return (
+    options === undefined ||
+    (options.signal === undefined && options.timeoutMs === undefined && options.retry === undefined)
+  );
 }
 
 /** A mutating request without its tag: the wrapper adds it. */
@@ -264,7 +284,8 @@ abstract class RpcBase<C extends MetaClient | MgmtClient> {
     what: string,
     options: RpcCallOptions = {},
   ): Promise<Res> {
-    if (this.isClosed) return Promise.reject(new SpindleError(ErrorCode.CLIENT_CLOSED, `${what}: the client is closed`));
+    if (this.isClosed)
+      return Promise.reject(new SpindleError(ErrorCode.CLIENT_CLOSED, `${what}: the client is closed`));
     const attempt = () =>
       callUnary<C, Req, Res>(this.client, method, request, what, {
         timeoutMs: options.timeoutMs ?? this.config.rpcTimeoutMs,
@@ -306,12 +327,21 @@ export class MetaRpc extends RpcBase<MetaClient> {
   constructor(options: RpcClientOptions) {
     super(new MetaClient(options.address, insecureChannel(), CHANNEL_OPTIONS), options.address, options);
     const onFallback = (what: string) => (err: SpindleError, items: number) =>
-      options.logger?.debug({ what, items, code: err.codeName, err: err.message }, 'meta refused a batch; its calls went one by one');
+      options.logger?.debug(
+        { what, items, code: err.codeName, err: err.message },
+        'meta refused a batch; its calls went one by one',
+      );
     this.opens = new Coalescer<OpenRequest, OpenResponse>({
       single: (request) => this.call(this.client.open, request, 'meta.Open'),
       batch: async (requests) => {
-        const response = await this.call<{ requests: OpenRequest[] }, BatchOpenResponse>(this.client.batchOpen, { requests }, 'meta.BatchOpen');
-        return requests.map((_, i) => itemOutcome(response.results[i]?.status, response.results[i]?.response, 'meta.Open'));
+        const response = await this.call<{ requests: OpenRequest[] }, BatchOpenResponse>(
+          this.client.batchOpen,
+          { requests },
+          'meta.BatchOpen',
+        );
+        return requests.map((_, i) =>
+          itemOutcome(response.results[i]?.status, response.results[i]?.response, 'meta.Open'),
+        );
       },
       onFallback: onFallback('meta.BatchOpen'),
     });
@@ -320,10 +350,18 @@ export class MetaRpc extends RpcBase<MetaClient> {
         single: (request) => this.call(this.client.stat, request, 'meta.Stat'),
         batch: async (requests) => {
           const request: BatchStatRequest = { paths: requests.map((r) => r.at!), inos: [], noFollow };
-          const response = await this.call<BatchStatRequest, BatchStatResponse>(this.client.batchStat, request, 'meta.BatchStat');
+          const response = await this.call<BatchStatRequest, BatchStatResponse>(
+            this.client.batchStat,
+            request,
+            'meta.BatchStat',
+          );
           return requests.map((_, i) => {
             const result = response.results[i];
-            return itemOutcome(result?.status, result?.inode === undefined ? undefined : { inode: result.inode }, 'meta.Stat');
+            return itemOutcome(
+              result?.status,
+              result?.inode === undefined ? undefined : { inode: result.inode },
+              'meta.Stat',
+            );
           });
         },
         onFallback: onFallback('meta.BatchStat'),
@@ -344,7 +382,8 @@ export class MetaRpc extends RpcBase<MetaClient> {
 
   /** Attributes of one entry; concurrent calls without options share BatchStat calls. */
   stat(request: StatRequest, options?: RpcCallOptions): Promise<InodeResponse> {
-    if (coalescable(options) && !this.closed && request.at !== undefined) return this.stats[request.followSymlink ? 0 : 1].submit(request);
+    if (coalescable(options) && !this.closed && request.at !== undefined)
+      return this.stats[request.followSymlink ? 0 : 1].submit(request);
     return this.call(this.client.stat, request, 'meta.Stat', options);
   }
 

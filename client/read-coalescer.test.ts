@@ -15,7 +15,15 @@ function entry(id: number, bytes = 10): Entry {
 }
 
 /** A sender whose batches stay open until the test releases them. */
-function harness(options: { itemsMax?: number; batchesPerNodeMax?: number; budgetBytes?: number; aloneMinBytes?: number; slots?: number } = {}) {
+function harness(
+  options: {
+    itemsMax?: number;
+    batchesPerNodeMax?: number;
+    budgetBytes?: number;
+    aloneMinBytes?: number;
+    slots?: number;
+  } = {},
+) {
   const sent: Array<{ address: string; ids: number[]; signal: AbortSignal; finish: (error?: Error) => void }> = [];
   const closer = new AbortController();
   const coalescer = new ReadCoalescer<Entry>({
@@ -51,7 +59,10 @@ describe('ReadCoalescer', () => {
     const first = [1, 2, 3].map((id) => coalescer.submit('a', entry(id)));
     const other = coalescer.submit('b', entry(9));
     await turn();
-    expect(sent.map((s) => [s.address, s.ids])).toEqual([['a', [1, 2, 3]], ['b', [9]]]);
+    expect(sent.map((s) => [s.address, s.ids])).toEqual([
+      ['a', [1, 2, 3]],
+      ['b', [9]],
+    ]);
     // Node a has its one batch in flight: these wait and leave together when it ends.
     const second = [4, 5].map((id) => coalescer.submit('a', entry(id)));
     await turn();

@@ -86,7 +86,10 @@ export class ReadCoalescer<E extends CoalescedEntry> {
 
   constructor(private readonly options: ReadCoalescerOptions<E>) {
     if (!(options.itemsMax >= 1 && options.batchesPerNodeMax >= 1)) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'a read coalescer needs itemsMax and batchesPerNodeMax of at least 1');
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        'a read coalescer needs itemsMax and batchesPerNodeMax of at least 1',
+      );
     }
     this.schedule = options.schedule ?? ((flush) => setImmediate(flush));
   }
@@ -108,7 +111,15 @@ export class ReadCoalescer<E extends CoalescedEntry> {
       return Promise.reject(new SpindleError(ErrorCode.CANCELLED, 'read cancelled before it was sent'));
     }
     return new Promise<void>((resolve, reject) => {
-      const waiting: Waiting<E> = { entry, resolve, reject, signal, onAbort: undefined, batch: undefined, settled: false };
+      const waiting: Waiting<E> = {
+        entry,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        batch: undefined,
+        settled: false,
+      };
       let node = this.nodes.get(address);
       if (node === undefined) {
         node = { queue: [], inflight: 0, alone: 0, scheduled: false };
@@ -142,7 +153,11 @@ export class ReadCoalescer<E extends CoalescedEntry> {
       const budget = this.options.budgetBytes(address);
       const batch: Array<Waiting<E>> = [node.queue.shift()!];
       let bytes = batch[0]!.entry.bytes;
-      while (node.queue.length > 0 && batch.length < this.options.itemsMax && bytes + node.queue[0]!.entry.bytes <= budget) {
+      while (
+        node.queue.length > 0 &&
+        batch.length < this.options.itemsMax &&
+        bytes + node.queue[0]!.entry.bytes <= budget
+      ) {
         const next = node.queue.shift()!;
         bytes += next.entry.bytes;
         batch.push(next);
@@ -166,7 +181,11 @@ export class ReadCoalescer<E extends CoalescedEntry> {
         if (live.length > 0) {
           this.batchesSent++;
           this.entriesSent += live.length;
-          await this.options.send(address, live.map((w) => w.entry), batch.controller.signal);
+          await this.options.send(
+            address,
+            live.map((w) => w.entry),
+            batch.controller.signal,
+          );
         }
       } finally {
         release();
@@ -210,7 +229,13 @@ export class ReadCoalescer<E extends CoalescedEntry> {
   }
 
   private forgetIfIdle(address: string, node: NodeQueue<E>): void {
-    if (node.queue.length === 0 && node.inflight === 0 && node.alone === 0 && !node.scheduled && this.nodes.get(address) === node) {
+    if (
+      node.queue.length === 0 &&
+      node.inflight === 0 &&
+      node.alone === 0 &&
+      !node.scheduled &&
+      this.nodes.get(address) === node
+    ) {
       this.nodes.delete(address);
     }
   }

@@ -65,7 +65,12 @@ export class Readahead {
    * is sequential and the range lies before `limit` (the length the handle knows); starts the
    * blocks ahead. Resolves to the bytes read, or undefined when the caller must read itself.
    */
-  read(position: number, target: Uint8Array, limit: number, otherReadsInFlight = 0): Promise<number | undefined> | undefined {
+  read(
+    position: number,
+    target: Uint8Array,
+    limit: number,
+    otherReadsInFlight = 0,
+  ): Promise<number | undefined> | undefined {
     const { windowBytes, blockBytes } = this.options;
     const end = position + target.length;
     const sequential = position === this.lastEnd;
@@ -81,7 +86,8 @@ export class Readahead {
       this.drop();
       return undefined;
     }
-    if (windowBytes <= 0 || this.streak < (this.options.streakMin ?? 2) || end > limit || target.length === 0) return undefined;
+    if (windowBytes <= 0 || this.streak < (this.options.streakMin ?? 2) || end > limit || target.length === 0)
+      return undefined;
     // Blocks behind the reader are no longer needed (reads in flight keep their own references).
     const first = Math.floor(position / blockBytes) * blockBytes;
     for (const [start, block] of this.blocks) if (start + block.length <= first) this.blocks.delete(start);

@@ -100,7 +100,13 @@ describe('withRetries', () => {
         if (calls++ === 0) throw err(ErrorCode.CHAIN_VERSION_MISMATCH);
         return calls;
       },
-      { ...base, clock, deadlineMs: 1_000, classify: storageRetryAction, onRetry: (_e, action) => void actions.push(action) },
+      {
+        ...base,
+        clock,
+        deadlineMs: 1_000,
+        classify: storageRetryAction,
+        onRetry: (_e, action) => void actions.push(action),
+      },
     );
     await flushMicrotasks();
     await clock.advanceAsync(50, 5);

@@ -77,7 +77,10 @@ const defaultClassify = (err: unknown): RetryAction => (isSpindleError(err) && e
  * Runs `attempt(n)` until it resolves, a non-retryable error occurs, the signal aborts, or the
  * deadline passes.
  */
-export async function withRetries<T>(attempt: (attemptIndex: number) => Promise<T>, options: RetryLoopOptions): Promise<T> {
+export async function withRetries<T>(
+  attempt: (attemptIndex: number) => Promise<T>,
+  options: RetryLoopOptions,
+): Promise<T> {
   const classify = options.classify ?? defaultClassify;
   const deadline = options.clock.nowMs() + options.deadlineMs;
   for (let index = 0; ; index++) {
@@ -90,7 +93,8 @@ export async function withRetries<T>(attempt: (attemptIndex: number) => Promise<
     }
     const action = classify(error);
     if (action === 'fail') throw error;
-    if (options.signal?.aborted) throw new SpindleError(ErrorCode.CANCELLED, `${options.what}: cancelled`, { cause: error });
+    if (options.signal?.aborted)
+      throw new SpindleError(ErrorCode.CANCELLED, `${options.what}: cancelled`, { cause: error });
     const remainingMs = deadline - options.clock.nowMs();
     if (remainingMs <= 0) throw exhausted(options.what, index + 1, options.deadlineMs, error);
     await options.onRetry?.(error, action, index);

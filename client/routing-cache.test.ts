@@ -5,11 +5,25 @@ import { PublicTargetState, type GetRoutingInfoResponse, type RoutingInfo } from
 import { RoutingCache } from './routing-cache.js';
 
 /** Three nodes, one chain of three targets, one chain table (version `tableVersion`). */
-function routing(version: number, options: { chainVersion?: number; order?: number[]; states?: Record<number, PublicTargetState>; tables?: boolean } = {}): RoutingInfo {
+function routing(
+  version: number,
+  options: {
+    chainVersion?: number;
+    order?: number[];
+    states?: Record<number, PublicTargetState>;
+    tables?: boolean;
+  } = {},
+): RoutingInfo {
   const order = options.order ?? [1001, 2001, 3001];
   return {
     version,
-    nodes: [1, 2, 3].map((nodeId) => ({ nodeId, address: `127.0.0.1:${7400 + nodeId}`, hostname: 'h', lastHeartbeatUs: 0, alive: true })),
+    nodes: [1, 2, 3].map((nodeId) => ({
+      nodeId,
+      address: `127.0.0.1:${7400 + nodeId}`,
+      hostname: 'h',
+      lastHeartbeatUs: 0,
+      alive: true,
+    })),
     targets: [1001, 2001, 3001].map((targetId) => ({
       targetId,
       nodeId: Math.floor(targetId / 1000),
@@ -21,10 +35,13 @@ function routing(version: number, options: { chainVersion?: number; order?: numb
       capacityBytes: 0,
     })),
     chains: [{ chainId: 1, chainVersion: options.chainVersion ?? 1, targetIds: order }],
-    chainTables: options.tables === false ? [] : [
-      { tableId: 1, version: 1, chainIds: [1] },
-      { tableId: 1, version: 2, chainIds: [1, 1] },
-    ],
+    chainTables:
+      options.tables === false
+        ? []
+        : [
+            { tableId: 1, version: 1, chainIds: [1] },
+            { tableId: 1, version: 2, chainIds: [1, 1] },
+          ],
   };
 }
 
@@ -56,7 +73,11 @@ describe('RoutingCache', () => {
     mgmt.info = info;
     const cache = new RoutingCache({ fetch: mgmt.fetch, refreshIntervalMs: 0 });
     await cache.refresh();
-    expect(cache.servingTargets(1).map((t) => [t.nodeId, t.bulkAddress])).toEqual([[1, '127.0.0.1:9001'], [2, undefined], [3, undefined]]);
+    expect(cache.servingTargets(1).map((t) => [t.nodeId, t.bulkAddress])).toEqual([
+      [1, '127.0.0.1:9001'],
+      [2, undefined],
+      [3, undefined],
+    ]);
     cache.close();
   });
 

@@ -9,12 +9,7 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
-import {
-  PublicTargetState,
-  type ChainTable,
-  type GetRoutingInfoResponse,
-  type RoutingInfo,
-} from '../proto/index.js';
+import { PublicTargetState, type ChainTable, type GetRoutingInfoResponse, type RoutingInfo } from '../proto/index.js';
 import { ROUTING_READY_BACKOFF_INITIAL_MS, ROUTING_READY_BACKOFF_MAX_MS } from './constants.js';
 import { sleepAwake } from './retry-policy.js';
 
@@ -103,7 +98,13 @@ class RoutingIndex {
         chainVersion: chain.chainVersion,
         targets: chain.targetIds.map(
           (targetId) =>
-            targets.get(targetId) ?? { targetId, nodeId: 0, address: undefined, bulkAddress: undefined, state: PublicTargetState.OFFLINE },
+            targets.get(targetId) ?? {
+              targetId,
+              nodeId: 0,
+              address: undefined,
+              bulkAddress: undefined,
+              state: PublicTargetState.OFFLINE,
+            },
         ),
       });
     }
@@ -173,7 +174,9 @@ export class RoutingCache {
     const signal = options.signal ? AbortSignal.any([options.signal, this.closer.signal]) : this.closer.signal;
     const stopped = (cause: unknown) => {
       this.throwIfClosed();
-      return new SpindleError(ErrorCode.CANCELLED, 'waiting for routing: cancelled', { cause: options.signal?.reason ?? cause });
+      return new SpindleError(ErrorCode.CANCELLED, 'waiting for routing: cancelled', {
+        cause: options.signal?.reason ?? cause,
+      });
     };
     for (;;) {
       if (signal.aborted) throw stopped(undefined);

@@ -26,7 +26,8 @@ export class Semaphore {
 
   /** Resolves to a release function once a permit is held. */
   acquire(signal?: AbortSignal): Promise<() => void> {
-    if (signal?.aborted) return Promise.reject(new SpindleError(ErrorCode.CANCELLED, 'cancelled while waiting for an I/O slot'));
+    if (signal?.aborted)
+      return Promise.reject(new SpindleError(ErrorCode.CANCELLED, 'cancelled while waiting for an I/O slot'));
     if (this.available > 0 && this.waiters.length === 0) {
       this.available--;
       return Promise.resolve(this.releaser());

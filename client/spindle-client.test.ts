@@ -18,7 +18,10 @@ async function closedPort(): Promise<number> {
 }
 
 /** Runs `await SpindleClient.connect(...)` as the only work of a fresh node process. */
-function runConnect(meta: string, readyTimeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runConnect(
+  meta: string,
+  readyTimeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const script = `
     import { SpindleClient } from ${JSON.stringify(clientIndex)};
     try {
@@ -43,7 +46,11 @@ describe('SpindleClient.connect', () => {
     const result = await runConnect(meta, 1_500);
     expect(result.stderr).not.toMatch(/unsettled top-level await/i);
     expect(result.code).toBe(0);
-    const outcome = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { code: string; name: string; message: string };
+    const outcome = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as {
+      code: string;
+      name: string;
+      message: string;
+    };
     expect(outcome.name).toBe('RPC_UNAVAILABLE');
     expect(outcome.code).toBe('EHOSTUNREACH');
     expect(outcome.message).toContain(`cannot reach meta at ${meta}`);

@@ -54,7 +54,10 @@ export type TimeLike = number | string | Date;
 function timeToUs(time: TimeLike, what: string): number {
   const ms = time instanceof Date ? time.getTime() : typeof time === 'string' ? Number(time) * 1000 : time * 1000;
   if (!Number.isFinite(ms) || ms < 0) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `${what} must be a time at or after the epoch, got ${String(time)}`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${what} must be a time at or after the epoch, got ${String(time)}`,
+    );
   }
   return Math.round(ms * 1000);
 }
@@ -62,7 +65,10 @@ function timeToUs(time: TimeLike, what: string): number {
 function parseMode(mode: number | string, what: string): number {
   const value = typeof mode === 'string' ? Number.parseInt(mode, 8) : mode;
   if (!Number.isSafeInteger(value) || value < 0 || value > 0o7777) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `${what} must be permission bits (0..0o7777), got ${String(mode)}`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${what} must be permission bits (0..0o7777), got ${String(mode)}`,
+    );
   }
   return value;
 }
@@ -221,12 +227,16 @@ export class SpindleClient {
 
   /** The whole file (a string when an encoding is given). */
   readFile(path: string, options?: { signal?: AbortSignal; encoding?: null; flag?: string }): Promise<Buffer>;
-  readFile(path: string, options: { signal?: AbortSignal; encoding: BufferEncoding; flag?: string } | BufferEncoding): Promise<string>;
+  readFile(
+    path: string,
+    options: { signal?: AbortSignal; encoding: BufferEncoding; flag?: string } | BufferEncoding,
+  ): Promise<string>;
   async readFile(
     path: string,
     options: { signal?: AbortSignal; encoding?: BufferEncoding | null; flag?: string } | BufferEncoding = {},
   ): Promise<Buffer | string> {
-    const { signal, encoding, flag } = typeof options === 'string' ? { encoding: options, signal: undefined, flag: undefined } : options;
+    const { signal, encoding, flag } =
+      typeof options === 'string' ? { encoding: options, signal: undefined, flag: undefined } : options;
     const handle = await this.open(path, flag ?? 'r');
     try {
       const data = await handle.readFile({ signal });
@@ -240,9 +250,14 @@ export class SpindleClient {
   async writeFile(
     path: string,
     data: FileData,
-    options: { mode?: number | string; flag?: string; encoding?: BufferEncoding; signal?: AbortSignal } | BufferEncoding = {},
+    options:
+      | { mode?: number | string; flag?: string; encoding?: BufferEncoding; signal?: AbortSignal }
+      | BufferEncoding = {},
   ): Promise<void> {
-    const { mode, flag, encoding, signal } = typeof options === 'string' ? { encoding: options, mode: undefined, flag: undefined, signal: undefined } : options;
+    const { mode, flag, encoding, signal } =
+      typeof options === 'string'
+        ? { encoding: options, mode: undefined, flag: undefined, signal: undefined }
+        : options;
     const handle = await this.open(path, flag ?? 'w', mode);
     let failure: unknown;
     try {
@@ -262,7 +277,9 @@ export class SpindleClient {
   appendFile(
     path: string,
     data: FileData,
-    options: { mode?: number | string; flag?: string; encoding?: BufferEncoding; signal?: AbortSignal } | BufferEncoding = {},
+    options:
+      | { mode?: number | string; flag?: string; encoding?: BufferEncoding; signal?: AbortSignal }
+      | BufferEncoding = {},
   ): Promise<void> {
     const resolved = typeof options === 'string' ? { encoding: options } : options;
     return this.writeFile(path, data, { ...resolved, flag: resolved.flag ?? 'a' });
@@ -272,7 +289,10 @@ export class SpindleClient {
   async truncate(path: string, length = 0): Promise<void> {
     this.checkOpen();
     if (!Number.isSafeInteger(length) || length < 0) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `truncate: length must be a non-negative integer, got ${length}`);
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `truncate: length must be a non-negative integer, got ${length}`,
+      );
     }
     await this.meta.truncate({ at: this.at(path), length });
   }
@@ -353,7 +373,10 @@ export class SpindleClient {
   }
 
   /** Sets the layout new files under `dir` inherit (0 or absent keeps a value). */
-  async setLayout(dir: string, layout: { chunkSizeBytes?: number; stripeWidth?: number; chainTableId?: number }): Promise<SpindleStats> {
+  async setLayout(
+    dir: string,
+    layout: { chunkSizeBytes?: number; stripeWidth?: number; chainTableId?: number },
+  ): Promise<SpindleStats> {
     this.checkOpen();
     const { inode } = await this.meta.setLayout({
       at: this.at(dir),
@@ -387,7 +410,10 @@ export class SpindleClient {
   // --- directories ------------------------------------------------------------------------------
 
   /** Creates a directory; with `recursive`, also missing parents, and no error if it exists. */
-  async mkdir(path: string, options: { recursive?: boolean; mode?: number | string } | number = {}): Promise<string | undefined> {
+  async mkdir(
+    path: string,
+    options: { recursive?: boolean; mode?: number | string } | number = {},
+  ): Promise<string | undefined> {
     this.checkOpen();
     const { recursive, mode } = typeof options === 'number' ? { recursive: false, mode: options } : options;
     const at = this.at(path);
@@ -404,7 +430,10 @@ export class SpindleClient {
   /** Names in a directory, sorted by bytes; Dirent-like entries with `withFileTypes`. */
   readdir(path: string, options?: { withFileTypes?: false; signal?: AbortSignal }): Promise<string[]>;
   readdir(path: string, options: { withFileTypes: true; signal?: AbortSignal }): Promise<SpindleDirent[]>;
-  async readdir(path: string, options: { withFileTypes?: boolean; signal?: AbortSignal } = {}): Promise<string[] | SpindleDirent[]> {
+  async readdir(
+    path: string,
+    options: { withFileTypes?: boolean; signal?: AbortSignal } = {},
+  ): Promise<string[] | SpindleDirent[]> {
     this.checkOpen();
     const at = this.at(path);
     const entries: SpindleDirent[] = [];
@@ -434,7 +463,9 @@ export class SpindleClient {
       } catch (err) {
         if (!isSpindleError(err, ErrorCode.IS_DIRECTORY)) throw err;
         if (!options.recursive) {
-          throw new SpindleError(ErrorCode.IS_DIRECTORY, `rm ${at.path}: is a directory (pass { recursive: true })`, { cause: err });
+          throw new SpindleError(ErrorCode.IS_DIRECTORY, `rm ${at.path}: is a directory (pass { recursive: true })`, {
+            cause: err,
+          });
         }
         await this.meta.remove({ at, directory: true, recursive: true });
       }
@@ -500,7 +531,8 @@ export class SpindleClient {
     this.closing = (async () => {
       const results = await Promise.allSettled([...this.handles].map((handle) => handle.close()));
       for (const result of results) {
-        if (result.status === 'rejected') this.logger?.warn({ err: result.reason }, 'file handle failed to sync on client close');
+        if (result.status === 'rejected')
+          this.logger?.warn({ err: result.reason }, 'file handle failed to sync on client close');
       }
       this.routing.close();
       this.chunks.close();
@@ -525,7 +557,12 @@ export class SpindleClient {
     if (this.closing !== undefined) throw new SpindleError(ErrorCode.CLIENT_CLOSED, 'the Spindle client is closed');
   }
 
-  private async writeAll(handle: FileHandle, data: FileData, encoding: BufferEncoding | undefined, signal: AbortSignal | undefined): Promise<void> {
+  private async writeAll(
+    handle: FileHandle,
+    data: FileData,
+    encoding: BufferEncoding | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     if (typeof data === 'string' || data instanceof Uint8Array) {
       await handle.writeFile(data, { encoding, signal });
       return;

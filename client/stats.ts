@@ -106,7 +106,6 @@ export class SpindleStats extends TypedEntry {
     this.birthtime = new Date(this.birthtimeMs);
     this.truncateVersion = inode.truncateVersion;
   }
-
 }
 
 /** One directory entry, shaped like fs.Dirent (readdir with withFileTypes). */
@@ -127,7 +126,6 @@ export class SpindleDirent extends TypedEntry {
     this.ino = entry.ino;
     this.type = entry.type;
   }
-
 }
 
 /** Capacity and usage, in bytes and in fs.StatFs's block terms. */

@@ -175,7 +175,11 @@ export class SpindleWriteStream extends Writable {
     options: WriteStreamOptions & { inflightMax: number },
   ) {
     checkOffset(options.start, 'start');
-    super({ highWaterMark: options.highWaterMark ?? STREAM_BLOCK_DEFAULT_BYTES, signal: options.signal, decodeStrings: true });
+    super({
+      highWaterMark: options.highWaterMark ?? STREAM_BLOCK_DEFAULT_BYTES,
+      signal: options.signal,
+      decodeStrings: true,
+    });
     this.path = path;
     this.position = options.start ?? 0;
     this.requestedBlock = options.highWaterMark;
@@ -192,7 +196,10 @@ export class SpindleWriteStream extends Writable {
       (handle) => {
         this.handle = handle;
         this.blockBytes = Math.max(1, Math.min(STREAM_BLOCK_MAX_BYTES, this.requestedBlock ?? handle.chunkSizeBytes));
-        this.inflightBlocks = Math.max(1, Math.min(this.inflightMax, Math.floor(WRITE_STREAM_INFLIGHT_BYTES / this.blockBytes)));
+        this.inflightBlocks = Math.max(
+          1,
+          Math.min(this.inflightMax, Math.floor(WRITE_STREAM_INFLIGHT_BYTES / this.blockBytes)),
+        );
         if (handle.flags.append) this.position = handle.size;
         callback();
       },

@@ -12,7 +12,17 @@
 // - `stop()` is idempotent: SIGTERM, wait, SIGKILL after a timeout; a process 'exit' hook
 //   SIGKILLs whatever is still running if the launcher itself goes away abruptly.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, fstatSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  fstatSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -105,7 +115,10 @@ function entryScript(entry: string): string[] {
   if (entry.startsWith('test/')) return ['--import', tsxLoaderUrl(), resolve(PACKAGE_ROOT, entry)];
   const compiled = join(PACKAGE_ROOT, 'dist', entry.replace(/\.ts$/, '.js'));
   if (!existsSync(compiled)) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `${compiled} is missing: run \`npm run build\` in ${PACKAGE_ROOT} first`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${compiled} is missing: run \`npm run build\` in ${PACKAGE_ROOT} first`,
+    );
   }
   return [compiled];
 }
@@ -124,7 +137,10 @@ export function mallocMode(env: Record<string, string | undefined> = process.env
 }
 
 /** `base` with the malloc settings of `mode`: the tuned variables added, or every MALLOC_* removed. */
-export function withMallocEnv(base: Record<string, string | undefined>, mode: MallocMode = mallocMode(base)): NodeJS.ProcessEnv {
+export function withMallocEnv(
+  base: Record<string, string | undefined>,
+  mode: MallocMode = mallocMode(base),
+): NodeJS.ProcessEnv {
   if (mode === 'tuned') return { ...base, ...TUNED_MALLOC_ENV };
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(base)) if (!key.startsWith('MALLOC_')) env[key] = value;
@@ -300,7 +316,9 @@ export interface SpawnServiceOptions {
  * Spawns a server entry and resolves once it printed its JSON ready line. On failure the process
  * is killed and a LaunchError carries the tail of its log.
  */
-export async function spawnService<Ready extends { pid: number }>(options: SpawnServiceOptions): Promise<ServiceProcess<Ready>> {
+export async function spawnService<Ready extends { pid: number }>(
+  options: SpawnServiceOptions,
+): Promise<ServiceProcess<Ready>> {
   mkdirSync(dirname(options.logFile), { recursive: true });
   const logFd = openSync(options.logFile, 'a');
   let child: ChildProcess;
@@ -354,7 +372,9 @@ export async function spawnService<Ready extends { pid: number }>(options: Spawn
       // Give the log file a moment: the exit can overtake the last stderr write only in theory,
       // since the child writes it directly, but readline may still hold the ready line.
       setImmediate(() =>
-        settle(fail(`${options.name} exited before it was ready (${signal ? `signal ${signal}` : `exit code ${code}`})`)),
+        settle(
+          fail(`${options.name} exited before it was ready (${signal ? `signal ${signal}` : `exit code ${code}`})`),
+        ),
       );
     });
   });
@@ -381,7 +401,9 @@ export interface MetaOptions {
 }
 
 /** The command-line flags of meta/main.ts for these options. */
-export function metaFlags(o: Omit<MetaOptions, 'logFile' | 'entry' | 'signal' | 'readyTimeoutMs' | 'env' | 'detached'>): string[] {
+export function metaFlags(
+  o: Omit<MetaOptions, 'logFile' | 'entry' | 'signal' | 'readyTimeoutMs' | 'env' | 'detached'>,
+): string[] {
   const flags = ['--data-dir', resolve(o.dataDir), '--host', o.host ?? '127.0.0.1', '--port', String(o.port ?? 0)];
   flags.push('--metrics-port', String(o.metricsPort ?? 0));
   if (o.replicas !== undefined) flags.push('--replicas', String(o.replicas));
@@ -429,8 +451,22 @@ export interface StorageOptions {
 }
 
 /** The command-line flags of storage/main.ts for these options. */
-export function storageFlags(o: Omit<StorageOptions, 'logFile' | 'name' | 'entry' | 'signal' | 'readyTimeoutMs' | 'env' | 'detached' | 'commandPrefix'>): string[] {
-  const flags = ['--data-dir', resolve(o.dataDir), '--meta', o.meta, '--host', o.host ?? '127.0.0.1', '--port', String(o.port ?? 0)];
+export function storageFlags(
+  o: Omit<
+    StorageOptions,
+    'logFile' | 'name' | 'entry' | 'signal' | 'readyTimeoutMs' | 'env' | 'detached' | 'commandPrefix'
+  >,
+): string[] {
+  const flags = [
+    '--data-dir',
+    resolve(o.dataDir),
+    '--meta',
+    o.meta,
+    '--host',
+    o.host ?? '127.0.0.1',
+    '--port',
+    String(o.port ?? 0),
+  ];
   flags.push('--metrics-port', String(o.metricsPort ?? 0));
   if (o.targets !== undefined) flags.push('--targets', String(o.targets));
   if (o.preset !== undefined) flags.push('--preset', o.preset);
@@ -458,7 +494,9 @@ export function startStorage(o: StorageOptions): Promise<ServiceProcess<StorageR
 export async function fetchRouting(metaAddress: string, timeoutMs = 5_000): Promise<RoutingInfo | undefined> {
   const client = new MgmtClient(metaAddress, insecureChannel(), CHANNEL_OPTIONS);
   try {
-    const response = await callUnary(client, client.getRoutingInfo, { knownVersion: 0 }, 'mgmt.GetRoutingInfo', { timeoutMs });
+    const response = await callUnary(client, client.getRoutingInfo, { knownVersion: 0 }, 'mgmt.GetRoutingInfo', {
+      timeoutMs,
+    });
     return response.routing;
   } finally {
     client.close();
@@ -494,7 +532,9 @@ export async function waitForChainTable(
     }
     if (Date.now() > deadline) {
       const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`the cluster manager at ${metaAddress} did not publish a complete chain table within ${options.timeoutMs ?? CHAIN_TABLE_TIMEOUT_MS} ms${why}`);
+      throw new Error(
+        `the cluster manager at ${metaAddress} did not publish a complete chain table within ${options.timeoutMs ?? CHAIN_TABLE_TIMEOUT_MS} ms${why}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100).unref());
   }
@@ -554,7 +594,9 @@ export class LocalCluster {
   readonly storage = new Map<number, ServiceProcess<StorageReady>>();
   private stopped: Promise<void> | undefined;
   /** Called when a child exits that nobody asked to stop. */
-  onUnexpectedExit: ((name: string, code: number | null, signal: NodeJS.Signals | null, logFile: string) => void) | undefined;
+  onUnexpectedExit:
+    | ((name: string, code: number | null, signal: NodeJS.Signals | null, logFile: string) => void)
+    | undefined;
 
   private constructor(options: LocalClusterOptions) {
     this.dataDir = resolve(options.dataDir);
@@ -588,12 +630,17 @@ export class LocalCluster {
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
     const cluster = new LocalCluster(options);
     const o = cluster.options;
-    if (!Number.isInteger(o.storageNodes) || o.storageNodes < 1) throw new Error(`--storage-nodes must be a positive integer (got ${o.storageNodes})`);
-    if (!Number.isInteger(o.replicas) || o.replicas < 1) throw new Error(`--replicas must be a positive integer (got ${o.replicas})`);
+    if (!Number.isInteger(o.storageNodes) || o.storageNodes < 1)
+      throw new Error(`--storage-nodes must be a positive integer (got ${o.storageNodes})`);
+    if (!Number.isInteger(o.replicas) || o.replicas < 1)
+      throw new Error(`--replicas must be a positive integer (got ${o.replicas})`);
     if (o.replicas > o.storageNodes) {
-      throw new Error(`--replicas ${o.replicas} needs at least as many storage nodes (got --storage-nodes ${o.storageNodes}): each replica of a chain lives on a different node`);
+      throw new Error(
+        `--replicas ${o.replicas} needs at least as many storage nodes (got --storage-nodes ${o.storageNodes}): each replica of a chain lives on a different node`,
+      );
     }
-    if (!Number.isInteger(o.targetsPerNode) || o.targetsPerNode < 1) throw new Error(`--targets-per-node must be a positive integer (got ${o.targetsPerNode})`);
+    if (!Number.isInteger(o.targetsPerNode) || o.targetsPerNode < 1)
+      throw new Error(`--targets-per-node must be a positive integer (got ${o.targetsPerNode})`);
     mkdirSync(cluster.dataDir, { recursive: true });
     try {
       await cluster.startMetaProcess(o.port, options.signal);
@@ -690,7 +737,14 @@ export class LocalCluster {
   nodes(): StorageNodeInfo[] {
     return [...this.storage.entries()]
       .sort((a, b) => a[0] - b[0])
-      .map(([, s]) => ({ id: s.ready.id, addr: s.ready.addr, metrics: s.ready.metrics, pid: s.pid, dataDir: s.ready.dataDir, targets: s.ready.targets }));
+      .map(([, s]) => ({
+        id: s.ready.id,
+        addr: s.ready.addr,
+        metrics: s.ready.metrics,
+        pid: s.pid,
+        dataDir: s.ready.dataDir,
+        targets: s.ready.targets,
+      }));
   }
 
   summary(): ClusterSummary {
@@ -707,7 +761,9 @@ export class LocalCluster {
   /** Every pid this cluster started that may still run. */
   pids(): number[] {
     const all: Array<ServiceProcess<{ pid: number }> | undefined> = [this.meta, ...this.storage.values()];
-    return all.filter((s): s is ServiceProcess<{ pid: number }> => s !== undefined && s.child.pid !== undefined).map((s) => s.pid);
+    return all
+      .filter((s): s is ServiceProcess<{ pid: number }> => s !== undefined && s.child.pid !== undefined)
+      .map((s) => s.pid);
   }
 
   /** Stops storage nodes first (they heartbeat to meta), then meta. Idempotent. */
@@ -729,7 +785,9 @@ export function acquireDataDirLock(dataDir: string): { release(): void } {
   if (existsSync(lockFile)) {
     const pid = Number(readFileSync(lockFile, 'utf8').trim());
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
-      throw new Error(`a cluster is already running on ${dataDir} (launcher pid ${pid}); stop it first (kill ${pid}) or use another --data-dir`);
+      throw new Error(
+        `a cluster is already running on ${dataDir} (launcher pid ${pid}); stop it first (kill ${pid}) or use another --data-dir`,
+      );
     }
   }
   writeFileSync(lockFile, `${process.pid}\n`);

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, SplitMix64, createRng, flushMicrotasks, seedToU64, systemClock, systemRng, uniformBelow } from './clock.js';
+import {
+  ManualClock,
+  SplitMix64,
+  createRng,
+  flushMicrotasks,
+  seedToU64,
+  systemClock,
+  systemRng,
+  uniformBelow,
+} from './clock.js';
 import { ErrorCode, SpindleError, isSpindleError } from './errors.js';
 
 describe('SplitMix64', () => {

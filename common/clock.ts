@@ -36,10 +36,13 @@ export const systemClock: Clock = {
         clearTimeout(timer);
         reject(cancelled(signal!));
       };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, Math.max(0, ms));
+      const timer = setTimeout(
+        () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        Math.max(0, ms),
+      );
       timer.unref();
       signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -167,7 +170,10 @@ const TWO_POW_53 = 2 ** 53;
 export function seedToU64(seed: number | bigint): bigint {
   if (typeof seed === 'bigint') return BigInt.asUintN(64, seed);
   if (!Number.isSafeInteger(seed) || seed < 0) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `an rng seed must be a safe non-negative integer or a bigint, got ${seed}`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `an rng seed must be a safe non-negative integer or a bigint, got ${seed}`,
+    );
   }
   return BigInt(seed);
 }
@@ -208,7 +214,10 @@ export class SplitMix64 implements Rng {
    */
   nextInt(maxExclusive: number): number {
     if (!Number.isSafeInteger(maxExclusive) || maxExclusive < 1) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `nextInt needs a safe integer bound >= 1, got ${maxExclusive}`);
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `nextInt needs a safe integer bound >= 1, got ${maxExclusive}`,
+      );
     }
     return Number(uniformBelow(this, BigInt(maxExclusive)));
   }
@@ -230,7 +239,8 @@ const TWO_POW_64 = 1n << 64n;
 
 /** Uniform integer in [0, n) for 1 <= n <= 2^64, by rejection on 64-bit draws (unbiased). */
 export function uniformBelow(rng: Pick<Rng, 'nextU64'>, n: bigint): bigint {
-  if (n < 1n || n > TWO_POW_64) throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `uniformBelow needs 1 <= n <= 2^64, got ${n}`);
+  if (n < 1n || n > TWO_POW_64)
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `uniformBelow needs 1 <= n <= 2^64, got ${n}`);
   const limit = TWO_POW_64 - (TWO_POW_64 % n);
   for (;;) {
     const x = rng.nextU64();

@@ -2,7 +2,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { clientConfig, formatBytes, loadConfigFile, metaConfig, parseBytes, parseDuration, storageConfig } from './config.js';
+import {
+  clientConfig,
+  formatBytes,
+  loadConfigFile,
+  metaConfig,
+  parseBytes,
+  parseDuration,
+  storageConfig,
+} from './config.js';
 import { ErrorCode, SpindleError } from './errors.js';
 
 function thrown(call: () => unknown): SpindleError {
@@ -120,20 +128,28 @@ describe('overrides', () => {
   });
 
   it('checks relations between keys', () => {
-    expect(thrown(() => storageConfig('test', { heartbeatIntervalMs: '1s', nodeLeaseMs: '1s' })).message).toMatch(/nodeLeaseMs/);
-    // A node must stop serving (half its lease) before the manager moves its chains on.
-    expect(thrown(() => metaConfig('test', { nodeLeaseMs: '2s', nodeFailureTimeoutMs: '1s' })).message).toMatch(/nodeFailureTimeoutMs: 1000 must be at least nodeLeaseMs/);
-    expect(metaConfig('production').nodeFailureTimeoutMs).toBeGreaterThanOrEqual(metaConfig('production').nodeLeaseMs);
-    expect(thrown(() => clientConfig('test', { retryBackoffInitialMs: '1s', retryBackoffMaxMs: '10ms' })).message).toMatch(
-      /retryBackoffMaxMs/,
+    expect(thrown(() => storageConfig('test', { heartbeatIntervalMs: '1s', nodeLeaseMs: '1s' })).message).toMatch(
+      /nodeLeaseMs/,
     );
+    // A node must stop serving (half its lease) before the manager moves its chains on.
+    expect(thrown(() => metaConfig('test', { nodeLeaseMs: '2s', nodeFailureTimeoutMs: '1s' })).message).toMatch(
+      /nodeFailureTimeoutMs: 1000 must be at least nodeLeaseMs/,
+    );
+    expect(metaConfig('production').nodeFailureTimeoutMs).toBeGreaterThanOrEqual(metaConfig('production').nodeLeaseMs);
+    expect(
+      thrown(() => clientConfig('test', { retryBackoffInitialMs: '1s', retryBackoffMaxMs: '10ms' })).message,
+    ).toMatch(/retryBackoffMaxMs/);
   });
 
   it('rejects wrong types and unknown presets', () => {
     expect(thrown(() => storageConfig('test', { fsync: 'yes' })).message).toMatch(/fsync: expected true or false/);
-    expect(thrown(() => storageConfig('test', { sizeClassesBytes: ['1MiB', '64KiB'] })).message).toMatch(/strictly increasing/);
+    expect(thrown(() => storageConfig('test', { sizeClassesBytes: ['1MiB', '64KiB'] })).message).toMatch(
+      /strictly increasing/,
+    );
     expect(thrown(() => metaConfig('staging' as never)).message).toMatch(/unknown preset/);
-    expect(thrown(() => clientConfig('test', { dataTransport: 'rdma' })).message).toMatch(/dataTransport: expected one of bulk, grpc, got "rdma"/);
+    expect(thrown(() => clientConfig('test', { dataTransport: 'rdma' })).message).toMatch(
+      /dataTransport: expected one of bulk, grpc, got "rdma"/,
+    );
     expect(clientConfig('test', { dataTransport: 'grpc' }).dataTransport).toBe('grpc');
     expect(storageConfig('production').dataTransport).toBe('bulk');
   });

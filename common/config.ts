@@ -49,7 +49,10 @@ const QUANTITY = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/;
 export function parseDuration(text: string | number): number {
   if (typeof text === 'number') {
     if (!Number.isFinite(text) || text < 0) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `a duration must be a non-negative number of milliseconds, got ${text}`);
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `a duration must be a non-negative number of milliseconds, got ${text}`,
+      );
     }
     return text;
   }
@@ -87,7 +90,10 @@ export function parseBytes(text: string | number): number {
     bytes = Number(match[1]) * factor;
   }
   if (!Number.isSafeInteger(bytes) || bytes < 0) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `a size must be a whole non-negative number of bytes, got ${JSON.stringify(text)}`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `a size must be a whole non-negative number of bytes, got ${JSON.stringify(text)}`,
+    );
   }
   return bytes;
 }
@@ -378,26 +384,31 @@ function parseField(spec: FieldSpec, value: unknown): unknown {
   const range = (n: number, what: string): number => {
     if (spec.min !== undefined && n < spec.min) throw new Error(`${what} ${n} is below the minimum ${spec.min}`);
     if (spec.max !== undefined && n > spec.max) throw new Error(`${what} ${n} is above the maximum ${spec.max}`);
-    if (spec.powerOfTwo && (n <= 0 || (n & (n - 1)) !== 0 || n > 2 ** 30)) throw new Error(`${what} ${n} is not a power of two`);
+    if (spec.powerOfTwo && (n <= 0 || (n & (n - 1)) !== 0 || n > 2 ** 30))
+      throw new Error(`${what} ${n} is not a power of two`);
     return n;
   };
   const bytes = (v: unknown): number => {
-    if (typeof v !== 'number' && typeof v !== 'string') throw new Error(`expected a size like '4MiB', got ${describe(v)}`);
+    if (typeof v !== 'number' && typeof v !== 'string')
+      throw new Error(`expected a size like '4MiB', got ${describe(v)}`);
     return range(parseBytes(v), 'size');
   };
   switch (spec.kind) {
     case 'int': {
       const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
-      if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new Error(`expected an integer, got ${describe(value)}`);
+      if (typeof n !== 'number' || !Number.isSafeInteger(n))
+        throw new Error(`expected an integer, got ${describe(value)}`);
       return range(n, 'value');
     }
     case 'duration':
-      if (typeof value !== 'number' && typeof value !== 'string') throw new Error(`expected a duration like '1s', got ${describe(value)}`);
+      if (typeof value !== 'number' && typeof value !== 'string')
+        throw new Error(`expected a duration like '1s', got ${describe(value)}`);
       return range(parseDuration(value), 'duration (ms)');
     case 'bytes':
       return bytes(value);
     case 'bytesList': {
-      if (!Array.isArray(value) || value.length === 0) throw new Error(`expected a non-empty list of sizes, got ${describe(value)}`);
+      if (!Array.isArray(value) || value.length === 0)
+        throw new Error(`expected a non-empty list of sizes, got ${describe(value)}`);
       const list = value.map(bytes);
       for (let i = 1; i < list.length; i++) {
         if (list[i]! <= list[i - 1]!) throw new Error('sizes must be strictly increasing');
@@ -409,7 +420,8 @@ function parseField(spec: FieldSpec, value: unknown): unknown {
       return value;
     case 'choice': {
       const values = spec.values ?? [];
-      if (typeof value !== 'string' || !values.includes(value)) throw new Error(`expected one of ${values.join(', ')}, got ${describe(value)}`);
+      if (typeof value !== 'string' || !values.includes(value))
+        throw new Error(`expected one of ${values.join(', ')}, got ${describe(value)}`);
       return value;
     }
   }
@@ -425,11 +437,17 @@ function buildConfig<T extends object>(
   const problems: string[] = [];
   const base = (presets as Record<string, T | undefined>)[preset as string];
   if (base === undefined) {
-    throw new SpindleError(ErrorCode.CONFIG_INVALID, `${what} config: unknown preset ${describe(preset)} (use ${PRESETS.join(' or ')})`);
+    throw new SpindleError(
+      ErrorCode.CONFIG_INVALID,
+      `${what} config: unknown preset ${describe(preset)} (use ${PRESETS.join(' or ')})`,
+    );
   }
   const result: Record<string, unknown> = structuredClone(base) as Record<string, unknown>;
   if (overrides !== undefined && (overrides === null || typeof overrides !== 'object' || Array.isArray(overrides))) {
-    throw new SpindleError(ErrorCode.CONFIG_INVALID, `${what} config: overrides must be an object, got ${describe(overrides)}`);
+    throw new SpindleError(
+      ErrorCode.CONFIG_INVALID,
+      `${what} config: overrides must be an object, got ${describe(overrides)}`,
+    );
   }
   const specs = schema as Record<string, FieldSpec>;
   for (const [key, value] of Object.entries(overrides ?? {})) {
@@ -462,17 +480,26 @@ function buildConfig<T extends object>(
 function crossCheck(what: string, config: Record<string, unknown>, problems: string[]): void {
   const n = (key: string) => config[key] as number;
   if ('nodeLeaseMs' in config && 'heartbeatIntervalMs' in config && n('nodeLeaseMs') < 2 * n('heartbeatIntervalMs')) {
-    problems.push(`nodeLeaseMs: ${n('nodeLeaseMs')} must be at least twice heartbeatIntervalMs (${n('heartbeatIntervalMs')})`);
+    problems.push(
+      `nodeLeaseMs: ${n('nodeLeaseMs')} must be at least twice heartbeatIntervalMs (${n('heartbeatIntervalMs')})`,
+    );
   }
   if ('nodeFailureTimeoutMs' in config && n('nodeFailureTimeoutMs') < n('nodeLeaseMs')) {
-    problems.push(`nodeFailureTimeoutMs: ${n('nodeFailureTimeoutMs')} must be at least nodeLeaseMs (${n('nodeLeaseMs')}): a node must stop serving before its chains move on`);
+    problems.push(
+      `nodeFailureTimeoutMs: ${n('nodeFailureTimeoutMs')} must be at least nodeLeaseMs (${n('nodeLeaseMs')}): a node must stop serving before its chains move on`,
+    );
   }
   if (what === 'client' && n('retryBackoffMaxMs') < n('retryBackoffInitialMs')) {
-    problems.push(`retryBackoffMaxMs: ${n('retryBackoffMaxMs')} is below retryBackoffInitialMs (${n('retryBackoffInitialMs')})`);
+    problems.push(
+      `retryBackoffMaxMs: ${n('retryBackoffMaxMs')} is below retryBackoffInitialMs (${n('retryBackoffInitialMs')})`,
+    );
   }
 }
 
-export function metaConfig(preset: Preset = 'production', overrides?: ConfigOverrides<MetaConfig> | Record<string, unknown>): MetaConfig {
+export function metaConfig(
+  preset: Preset = 'production',
+  overrides?: ConfigOverrides<MetaConfig> | Record<string, unknown>,
+): MetaConfig {
   return buildConfig('meta', META_SCHEMA, META_PRESETS, preset, overrides);
 }
 
@@ -483,7 +510,10 @@ export function storageConfig(
   return buildConfig('storage', STORAGE_SCHEMA, STORAGE_PRESETS, preset, overrides);
 }
 
-export function clientConfig(preset: Preset = 'production', overrides?: ConfigOverrides<ClientConfig> | Record<string, unknown>): ClientConfig {
+export function clientConfig(
+  preset: Preset = 'production',
+  overrides?: ConfigOverrides<ClientConfig> | Record<string, unknown>,
+): ClientConfig {
   return buildConfig('client', CLIENT_SCHEMA, CLIENT_PRESETS, preset, overrides);
 }
 
@@ -511,13 +541,19 @@ export function loadConfigFile(path: string): ConfigFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new SpindleError(ErrorCode.CONFIG_INVALID, `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
+    throw new SpindleError(ErrorCode.CONFIG_INVALID, `cannot read config file ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new SpindleError(ErrorCode.CONFIG_INVALID, `config file ${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new SpindleError(
+      ErrorCode.CONFIG_INVALID,
+      `config file ${path} is not valid JSON: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   return validateConfigFile(parsed, path);
 }
@@ -525,7 +561,10 @@ export function loadConfigFile(path: string): ConfigFile {
 /** Checks the shape of a parsed config file (see loadConfigFile). */
 export function validateConfigFile(parsed: unknown, source = 'config'): ConfigFile {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new SpindleError(ErrorCode.CONFIG_INVALID, `${source}: expected a JSON object with sections ${CONFIG_SECTIONS.join(', ')}`);
+    throw new SpindleError(
+      ErrorCode.CONFIG_INVALID,
+      `${source}: expected a JSON object with sections ${CONFIG_SECTIONS.join(', ')}`,
+    );
   }
   const problems: string[] = [];
   for (const [key, value] of Object.entries(parsed)) {
@@ -536,7 +575,10 @@ export function validateConfigFile(parsed: unknown, source = 'config'): ConfigFi
     }
   }
   if (problems.length > 0) {
-    throw new SpindleError(ErrorCode.CONFIG_INVALID, `${source} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  ${problems.join('\n  ')}`);
+    throw new SpindleError(
+      ErrorCode.CONFIG_INVALID,
+      `${source} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  ${problems.join('\n  ')}`,
+    );
   }
   return parsed as ConfigFile;
 }

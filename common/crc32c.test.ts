@@ -40,11 +40,22 @@ describe('crc32c', () => {
 
   it('combines the CRCs of two pieces into the CRC of both, without the bytes', () => {
     let seed = 7;
-    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24)));
-    for (const [lengthA, lengthB] of [[0, 5], [5, 0], [1, 1], [100, 65_536], [65_536, 65_536], [3, 4 * 2 ** 20], [4 * 2 ** 20, 12_345]] as const) {
+    const bytes = (n: number) =>
+      Buffer.from(Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24));
+    for (const [lengthA, lengthB] of [
+      [0, 5],
+      [5, 0],
+      [1, 1],
+      [100, 65_536],
+      [65_536, 65_536],
+      [3, 4 * 2 ** 20],
+      [4 * 2 ** 20, 12_345],
+    ] as const) {
       const a = bytes(lengthA);
       const b = bytes(lengthB);
-      expect(crc32cCombine(crc32c(a), crc32c(b), lengthB), `${lengthA} + ${lengthB}`).toBe(crc32c(Buffer.concat([a, b])));
+      expect(crc32cCombine(crc32c(a), crc32c(b), lengthB), `${lengthA} + ${lengthB}`).toBe(
+        crc32c(Buffer.concat([a, b])),
+      );
     }
     // Many segments folded left to right, as chunk reads do.
     const segments = Array.from({ length: 9 }, (_, i) => bytes(i === 8 ? 1_000 : 65_536));
@@ -57,11 +68,14 @@ describe('crc32c', () => {
     // scripts/setup.sh builds the addon; without it (or SSE4.2) both sides are @node-rs and agree trivially.
     expect(['sse42-3way', 'node-rs']).toContain(crc32cImplementation.name);
     let seed = 11;
-    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24)));
+    const bytes = (n: number) =>
+      Buffer.from(Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24));
     const data = bytes(3 * 24_576 + 100);
     for (const length of [0, 1, 7, 8, 63, 64, 65, 8191, 24_575, 24_576, 24_577, 49_152, 49_153, data.length]) {
       for (const initial of [0, 0xffffffff, 0x12345678]) {
-        expect(crc32c(data.subarray(0, length), initial), `${length} bytes from ${initial}`).toBe(nodeRsCrc32c(data.subarray(0, length), initial) >>> 0);
+        expect(crc32c(data.subarray(0, length), initial), `${length} bytes from ${initial}`).toBe(
+          nodeRsCrc32c(data.subarray(0, length), initial) >>> 0,
+        );
       }
     }
     // A view that does not start at its buffer's beginning.

@@ -121,7 +121,8 @@ function operatorFor(length: number): Uint32Array {
 
 /** CRC32C of A ‖ B from crc(A), crc(B) and the length of B in bytes. */
 export function crc32cCombine(crcA: number, crcB: number, lengthB: number): number {
-  if (!(Number.isSafeInteger(lengthB) && lengthB >= 0)) throw new RangeError(`crc32cCombine: length ${lengthB} is not a non-negative integer`);
+  if (!(Number.isSafeInteger(lengthB) && lengthB >= 0))
+    throw new RangeError(`crc32cCombine: length ${lengthB} is not a non-negative integer`);
   if (lengthB === 0) return crcA >>> 0;
   // The CRC's pre- and post-inversion cancel out here exactly as in zlib's crc32_combine.
   return (matrixTimes(operatorFor(lengthB), crcA) ^ crcB) >>> 0;

@@ -1,4 +1,10 @@
-import { Metadata, makeGenericClientConstructor, status as GrpcStatus, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
+import {
+  Metadata,
+  makeGenericClientConstructor,
+  status as GrpcStatus,
+  type ServiceDefinition,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import {
   ErrorCode,
@@ -11,7 +17,14 @@ import {
   isSpindleError,
   toGrpcError,
 } from './errors.js';
-import { callUnary, insecureChannel, serviceImplementation, startGrpcServer, stopGrpcServer, CHANNEL_OPTIONS } from './rpc.js';
+import {
+  callUnary,
+  insecureChannel,
+  serviceImplementation,
+  startGrpcServer,
+  stopGrpcServer,
+  CHANNEL_OPTIONS,
+} from './rpc.js';
 
 const allCodes = Object.values(ErrorCode).filter((v): v is ErrorCode => typeof v === 'number' && v !== ErrorCode.OK);
 
@@ -64,7 +77,11 @@ describe('toGrpcError → fromGrpcError', () => {
   });
 
   it('maps plain gRPC statuses without trailers', () => {
-    const plain = (code: GrpcStatus, details = 'd'): Partial<ServiceError> => ({ code, details, metadata: new Metadata() });
+    const plain = (code: GrpcStatus, details = 'd'): Partial<ServiceError> => ({
+      code,
+      details,
+      metadata: new Metadata(),
+    });
     expect(fromGrpcError(plain(GrpcStatus.UNAVAILABLE), 'x').errorCode).toBe(ErrorCode.RPC_UNAVAILABLE);
     expect(fromGrpcError(plain(GrpcStatus.UNAVAILABLE), 'x').retryable).toBe(true);
     expect(fromGrpcError(plain(GrpcStatus.DEADLINE_EXCEEDED), 'x').errorCode).toBe(ErrorCode.TIMEOUT);
@@ -75,7 +92,9 @@ describe('toGrpcError → fromGrpcError', () => {
     expect(fromGrpcError(plain(GrpcStatus.UNKNOWN), 'x').errorCode).toBe(ErrorCode.INTERNAL);
     const unknownCode = new Metadata();
     unknownCode.set('spindle-code', '424242');
-    expect(fromGrpcError({ code: GrpcStatus.UNKNOWN, details: 'd', metadata: unknownCode }, 'x').errorCode).toBe(ErrorCode.INTERNAL);
+    expect(fromGrpcError({ code: GrpcStatus.UNKNOWN, details: 'd', metadata: unknownCode }, 'x').errorCode).toBe(
+      ErrorCode.INTERNAL,
+    );
   });
 
   it('passes SpindleErrors through', () => {
@@ -138,13 +157,16 @@ describe('typed errors across a real gRPC call', () => {
       fail: async (request: Buffer) => {
         const code = Number(request.toString());
         if (code === 0) throw new Error('a bug in the handler');
-        throw new SpindleError(code as ErrorCode, 'chain 3 is at version 7; refresh routing', { retryable: code === ErrorCode.NOT_FOUND ? true : undefined });
+        throw new SpindleError(code as ErrorCode, 'chain 3 is at version 7; refresh routing', {
+          retryable: code === ErrorCode.NOT_FOUND ? true : undefined,
+        });
       },
       echo: async (request: Buffer) => request,
     });
     const { server, address } = await startGrpcServer([{ definition, implementation }], '127.0.0.1', 0);
     const Client = makeGenericClientConstructor(definition, 'Errors');
-    const client = new Client(address, insecureChannel(), CHANNEL_OPTIONS) as InstanceType<typeof Client> & Record<string, any>;
+    const client = new Client(address, insecureChannel(), CHANNEL_OPTIONS) as InstanceType<typeof Client> &
+      Record<string, any>;
     const call = (request: string) =>
       callUnary(client, client.fail, Buffer.from(request), 'test.Fail').then(
         () => expect.unreachable('the call should fail'),

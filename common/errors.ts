@@ -172,7 +172,7 @@ export function errorCodeInfo(code: ErrorCode): CodeInfo {
 }
 
 export function isKnownErrorCode(value: number): value is ErrorCode {
-  return  Object.hasOwn(CODE_INFO, value);
+  return Object.hasOwn(CODE_INFO, value);
 }
 
 // Trailer keys carrying the typed error across gRPC.

@@ -33,7 +33,11 @@ describe('encodeKey', () => {
     expect(key.toString('hex')).toBe(
       `${Buffer.from('DENT').toString('hex')}0000000000000102${Buffer.from('né').toString('hex')}ff00`,
     );
-    expect(encodeKey(KeyPrefix.INODE, 1n << 63n).subarray(4).toString('hex')).toBe('8000000000000000');
+    expect(
+      encodeKey(KeyPrefix.INODE, 1n << 63n)
+        .subarray(4)
+        .toString('hex'),
+    ).toBe('8000000000000000');
     expect(encodeKey(KeyPrefix.ROUTING).toString()).toBe('ROUT');
   });
 
@@ -86,7 +90,11 @@ describe('prefixEnd', () => {
   it('bounds every key with the prefix and nothing else', () => {
     const prefix = encodeKey(KeyPrefix.DENTRY, 7);
     const end = prefixEnd(prefix);
-    const inside = [encodeKey(KeyPrefix.DENTRY, 7), encodeKey(KeyPrefix.DENTRY, 7, '\u{10ffff}'), Buffer.concat([prefix, Buffer.alloc(8, 0xff)])];
+    const inside = [
+      encodeKey(KeyPrefix.DENTRY, 7),
+      encodeKey(KeyPrefix.DENTRY, 7, '\u{10ffff}'),
+      Buffer.concat([prefix, Buffer.alloc(8, 0xff)]),
+    ];
     for (const key of inside) {
       expect(Buffer.compare(key, prefix)).toBeGreaterThanOrEqual(0);
       expect(Buffer.compare(key, end)).toBeLessThan(0);

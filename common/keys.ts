@@ -69,7 +69,10 @@ const TWO_POW_64 = 1n << 64n;
 function partBytes(part: KeyPart, index: number): Buffer {
   if (typeof part === 'number') {
     if (!Number.isSafeInteger(part) || part < 0) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `key part ${index} must be a safe non-negative integer, got ${part}`);
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `key part ${index} must be a safe non-negative integer, got ${part}`,
+      );
     }
     const out = Buffer.allocUnsafe(8);
     out.writeBigUInt64BE(BigInt(part));
@@ -105,7 +108,10 @@ export function prefixEnd(key: Uint8Array): Buffer {
       return end.subarray(0, i + 1);
     }
   }
-  throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'prefixEnd: a key of only 0xff bytes (or empty) has no upper bound');
+  throw new SpindleError(
+    ErrorCode.INVALID_ARGUMENT,
+    'prefixEnd: a key of only 0xff bytes (or empty) has no upper bound',
+  );
 }
 
 /** The registered prefix a key starts with, or undefined. */
@@ -129,7 +135,10 @@ export function hasKeyPrefix(key: Uint8Array, prefix: Uint8Array | KeyPrefixValu
  */
 export function readKeyU64(key: Uint8Array, offset: number): number {
   if (offset < 0 || offset + 8 > key.length) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `key of ${key.length} bytes has no 8-byte number at offset ${offset}`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `key of ${key.length} bytes has no 8-byte number at offset ${offset}`,
+    );
   }
   const value = Buffer.from(key.buffer, key.byteOffset, key.byteLength).readBigUInt64BE(offset);
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) {

@@ -26,7 +26,10 @@ export interface LoggerOptions {
 function toLevel(value: string, source: string): LogLevel {
   const level = value.trim().toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new SpindleError(ErrorCode.CONFIG_INVALID, `${source}: unknown log level ${JSON.stringify(value)} (use ${LOG_LEVELS.join(', ')})`);
+    throw new SpindleError(
+      ErrorCode.CONFIG_INVALID,
+      `${source}: unknown log level ${JSON.stringify(value)} (use ${LOG_LEVELS.join(', ')})`,
+    );
   }
   return level as LogLevel;
 }

@@ -45,13 +45,17 @@ export async function startMetricsServer(registry: Registry, host: string, port:
         response.end(request.method === 'HEAD' ? undefined : text);
       },
       (err: unknown) => {
-        response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`metrics collection failed: ${String(err)}\n`);
+        response
+          .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+          .end(`metrics collection failed: ${String(err)}\n`);
       },
     );
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) =>
-      reject(new SpindleError(ErrorCode.IO_ERROR, `cannot serve metrics on ${host}:${port}: ${err.message}`, { cause: err }));
+      reject(
+        new SpindleError(ErrorCode.IO_ERROR, `cannot serve metrics on ${host}:${port}: ${err.message}`, { cause: err }),
+      );
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);

@@ -90,7 +90,9 @@ describe('validateClientId', () => {
   it('accepts 1..CLIENT_ID_MAX_BYTES UTF-8 bytes and names the field otherwise', () => {
     expect(() => validateClientId('host-1-abc')).not.toThrow();
     expect(() => validateClientId('é'.repeat(CLIENT_ID_MAX_BYTES / 2))).not.toThrow();
-    expect(() => validateClientId('é'.repeat(CLIENT_ID_MAX_BYTES / 2 + 1))).toThrow(/tag.client_id is \d+ bytes; the limit is/);
+    expect(() => validateClientId('é'.repeat(CLIENT_ID_MAX_BYTES / 2 + 1))).toThrow(
+      /tag.client_id is \d+ bytes; the limit is/,
+    );
     expect(() => validateClientId('', 'clientId')).toThrow(/clientId must be a non-empty string/);
   });
 });

@@ -30,7 +30,10 @@ export function validateName(name: string): void {
   }
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > NAME_MAX_BYTES) {
-    throw new SpindleError(ErrorCode.NAME_TOO_LONG, `name ${show(name)} is ${bytes} bytes; the limit is ${NAME_MAX_BYTES} bytes (UTF-8)`);
+    throw new SpindleError(
+      ErrorCode.NAME_TOO_LONG,
+      `name ${show(name)} is ${bytes} bytes; the limit is ${NAME_MAX_BYTES} bytes (UTF-8)`,
+    );
   }
 }
 
@@ -44,7 +47,10 @@ export function validateClientId(clientId: string, field = 'tag.client_id'): voi
   }
   const bytes = Buffer.byteLength(clientId, 'utf8');
   if (bytes > CLIENT_ID_MAX_BYTES) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `${field} is ${bytes} bytes; the limit is ${CLIENT_ID_MAX_BYTES} bytes (UTF-8)`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${field} is ${bytes} bytes; the limit is ${CLIENT_ID_MAX_BYTES} bytes (UTF-8)`,
+    );
   }
 }
 
@@ -77,7 +83,10 @@ export function splitPath(path: string, options: SplitPathOptions = {}): SplitPa
   }
   const bytes = Buffer.byteLength(path, 'utf8');
   if (bytes > PATH_MAX_BYTES) {
-    throw new SpindleError(ErrorCode.NAME_TOO_LONG, `path is ${bytes} bytes; the limit is ${PATH_MAX_BYTES} bytes (UTF-8)`);
+    throw new SpindleError(
+      ErrorCode.NAME_TOO_LONG,
+      `path is ${bytes} bytes; the limit is ${PATH_MAX_BYTES} bytes (UTF-8)`,
+    );
   }
   if (path.includes('\0')) {
     throw new SpindleError(ErrorCode.INVALID_NAME, `path ${show(path)} contains a NUL byte`);

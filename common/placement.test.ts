@@ -9,7 +9,11 @@ const T6 = [1, 2, 3, 4, 5, 6];
 const T16 = Array.from({ length: 16 }, (_, i) => i + 1);
 const T24 = Array.from({ length: 24 }, (_, i) => i + 101);
 
-const layout = (stripeWidth: number, chainBase: number, shuffleSeed: number) => ({ stripeWidth, chainBase, shuffleSeed });
+const layout = (stripeWidth: number, chainBase: number, shuffleSeed: number) => ({
+  stripeWidth,
+  chainBase,
+  shuffleSeed,
+});
 
 describe('fileChains pinned vectors', () => {
   const cases: Array<[number, number, number, number[], number[]]> = [
@@ -20,7 +24,16 @@ describe('fileChains pinned vectors', () => {
     [16, 5, 123456789, T16, [5, 1, 8, 3, 10, 4, 14, 9, 7, 6, 16, 13, 2, 11, 12, 15]],
     [8, 20, 2 ** 53 - 1, T24, [122, 102, 103, 101, 124, 121, 123, 104]],
     [3, 7, 987654321012345, T24, [108, 110, 109]],
-    [24, 0, 7, T24, [105, 111, 103, 113, 110, 112, 120, 108, 121, 119, 123, 107, 109, 114, 106, 102, 124, 117, 122, 115, 104, 101, 118, 116]],
+    [
+      24,
+      0,
+      7,
+      T24,
+      [
+        105, 111, 103, 113, 110, 112, 120, 108, 121, 119, 123, 107, 109, 114, 106, 102, 124, 117, 122, 115, 104, 101,
+        118, 116,
+      ],
+    ],
   ];
   for (const [w, base, seed, table, expected] of cases) {
     it(`stripe ${w}, base ${base}, seed ${seed}, ${table.length} chains`, () => {

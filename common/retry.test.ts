@@ -151,6 +151,8 @@ describe('retryWithBackoff', () => {
 describe('backoffDelayMs', () => {
   it('doubles up to the cap with full jitter; a negative attempt counts as the first', () => {
     const top = { nextFloat: () => 0.999999 };
-    expect([-1, 0, 1, 2, 3, 10].map((attempt) => Math.round(backoffDelayMs(attempt, 10, 100, top)))).toEqual([10, 10, 20, 40, 80, 100]);
+    expect([-1, 0, 1, 2, 3, 10].map((attempt) => Math.round(backoffDelayMs(attempt, 10, 100, top)))).toEqual([
+      10, 10, 20, 40, 80, 100,
+    ]);
   });
 });

@@ -31,7 +31,9 @@ describe('startGrpcServer receive windows', () => {
     const [settings] = (await once(session, 'remoteSettings')) as [{ initialWindowSize?: number }];
     expect(settings.initialWindowSize).toBe(RPC_FLOW_CONTROL_WINDOW_BYTES);
     // The connection window arrives as a WINDOW_UPDATE right after the settings.
-    await vi.waitFor(() => expect(session!.state.remoteWindowSize).toBe(RPC_FLOW_CONTROL_WINDOW_BYTES), { timeout: 5_000 });
+    await vi.waitFor(() => expect(session!.state.remoteWindowSize).toBe(RPC_FLOW_CONTROL_WINDOW_BYTES), {
+      timeout: 5_000,
+    });
   });
 
   it('falls back to the defaults and warns once when the grpc-js internals are missing', () => {
@@ -65,7 +67,11 @@ describe('unaryHandler call context', () => {
   });
 
   async function start(handlers: Record<string, (request: Buffer, context: CallContext) => Promise<Buffer>>) {
-    const started = await startGrpcServer([{ definition, implementation: serviceImplementation(handlers) }], '127.0.0.1', 0);
+    const started = await startGrpcServer(
+      [{ definition, implementation: serviceImplementation(handlers) }],
+      '127.0.0.1',
+      0,
+    );
     server = started.server;
     const Client = makeGenericClientConstructor(definition, 'Context');
     const created = new Client(started.address, insecureChannel(), CHANNEL_OPTIONS) as Client & Record<string, any>;
@@ -130,7 +136,8 @@ describe('unaryHandler call context', () => {
         return request;
       },
     });
-    for (let i = 0; i < 5; i++) expect(String(await callUnary(c, c.quick, Buffer.from(`r${i}`), 'test.Quick'))).toBe(`r${i}`);
+    for (let i = 0; i < 5; i++)
+      expect(String(await callUnary(c, c.quick, Buffer.from(`r${i}`), 'test.Quick'))).toBe(`r${i}`);
     // Let grpc-js deliver the streams' close events.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(signals).toHaveLength(5);
@@ -146,7 +153,9 @@ describe('unaryHandler call context', () => {
         return Buffer.concat([request, request]);
       },
     });
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => callUnary(c, c.quick, Buffer.from(String(i)), 'test.Quick')));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => callUnary(c, c.quick, Buffer.from(String(i)), 'test.Quick')),
+    );
     expect(answers.map(String)).toEqual(Array.from({ length: 20 }, (_, i) => `${i}${i}`));
     expect(peer).toMatch(/127\.0\.0\.1/);
   });

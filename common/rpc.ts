@@ -95,7 +95,9 @@ export function unaryHandler<Req, Res>(
     try {
       request = call.request;
     } catch (err) {
-      callback(toGrpcError(new SpindleError(ErrorCode.RPC_MALFORMED, 'request could not be decoded', { cause: err })) as never);
+      callback(
+        toGrpcError(new SpindleError(ErrorCode.RPC_MALFORMED, 'request could not be decoded', { cause: err })) as never,
+      );
       return;
     }
     const context = new ServerCallContext(call as ServerUnaryCall<unknown, unknown>);
@@ -172,7 +174,10 @@ export function tuneServerReceiveWindow(
   const internals = server as unknown as ServerInternals;
   const common = internals.commonServerOptions;
   if (common === null || typeof common !== 'object' || !(internals.http2Servers instanceof Map)) {
-    warnWindowTuningOnce(logger, common === null || typeof common !== 'object' ? 'Server.commonServerOptions' : 'Server.http2Servers');
+    warnWindowTuningOnce(
+      logger,
+      common === null || typeof common !== 'object' ? 'Server.commonServerOptions' : 'Server.http2Servers',
+    );
     return undefined;
   }
   common.settings = { ...common.settings, initialWindowSize: windowBytes };
@@ -206,11 +211,20 @@ export async function startGrpcServer(
   options: GrpcServerOptions = {},
 ): Promise<{ server: Server; address: string; port: number }> {
   const server = new Server(SERVER_OPTIONS);
-  const afterBind = tuneServerReceiveWindow(server, options.flowControlWindowBytes ?? RPC_FLOW_CONTROL_WINDOW_BYTES, options.logger);
+  const afterBind = tuneServerReceiveWindow(
+    server,
+    options.flowControlWindowBytes ?? RPC_FLOW_CONTROL_WINDOW_BYTES,
+    options.logger,
+  );
   for (const { definition, implementation } of services) server.addService(definition, implementation);
   const boundPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
-      if (err) reject(new SpindleError(ErrorCode.RPC_UNAVAILABLE, `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+      if (err)
+        reject(
+          new SpindleError(ErrorCode.RPC_UNAVAILABLE, `cannot listen on ${host}:${port}: ${err.message}`, {
+            cause: err,
+          }),
+        );
       else resolve(bound);
     });
   });

@@ -31,12 +31,19 @@ export function decodeStorageBulkCall(payload: Uint8Array): StorageBulkCall {
   if (payload.length === 0) throw new SpindleError(ErrorCode.RPC_MALFORMED, 'empty storage bulk call');
   const method = payload[0];
   if (method !== StorageBulkMethod.BATCH_READ) {
-    throw new SpindleError(ErrorCode.RPC_MALFORMED, `unknown storage bulk call method ${method} (this node answers BatchRead = ${StorageBulkMethod.BATCH_READ})`);
+    throw new SpindleError(
+      ErrorCode.RPC_MALFORMED,
+      `unknown storage bulk call method ${method} (this node answers BatchRead = ${StorageBulkMethod.BATCH_READ})`,
+    );
   }
   try {
     return { method, request: BatchReadRequest.decode(payload.subarray(1)) };
   } catch (err) {
-    throw new SpindleError(ErrorCode.RPC_MALFORMED, `storage bulk call BatchRead does not decode: ${(err as Error).message}`, { cause: err });
+    throw new SpindleError(
+      ErrorCode.RPC_MALFORMED,
+      `storage bulk call BatchRead does not decode: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -47,6 +54,10 @@ export function decodeBatchReadAnswer(answer: Uint8Array): BatchReadResponse {
   try {
     return decodeBatchReadResponse(answer);
   } catch (err) {
-    throw new SpindleError(ErrorCode.RPC_MALFORMED, `storage bulk answer to BatchRead does not decode: ${(err as Error).message}`, { cause: err });
+    throw new SpindleError(
+      ErrorCode.RPC_MALFORMED,
+      `storage bulk answer to BatchRead does not decode: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }

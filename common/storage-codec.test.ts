@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { BatchReadResponse, StorageService, UpdateRequest, UpdateType, WriteRequest } from '../proto/index.js';
-import { StorageServiceFast, decodeBatchReadResponse, decodeWithData, encodeBatchReadResponse, encodeWithData } from './storage-codec.js';
+import {
+  StorageServiceFast,
+  decodeBatchReadResponse,
+  decodeWithData,
+  encodeBatchReadResponse,
+  encodeWithData,
+} from './storage-codec.js';
 
 function bytes(length: number, seed: number): Buffer {
   const out = Buffer.allocUnsafe(length);
@@ -33,8 +39,16 @@ describe('storage codec', () => {
       expect(StorageService.write.requestDeserialize(viaFast)).toEqual(write);
 
       const update = UpdateRequest.fromPartial({
-        chainId: 3, chainVersion: 9, chunk: write.chunk, type: UpdateType.REPLACE, offset: 0, data: write.data,
-        dataCrc32c: 7, chunkSizeBytes: write.chunkSizeBytes, updateVersion: 4, fromTargetId: 1001,
+        chainId: 3,
+        chainVersion: 9,
+        chunk: write.chunk,
+        type: UpdateType.REPLACE,
+        offset: 0,
+        data: write.data,
+        dataCrc32c: 7,
+        chunkSizeBytes: write.chunkSizeBytes,
+        updateVersion: 4,
+        fromTargetId: 1001,
       });
       const encoded = StorageServiceFast.update.requestSerialize(update);
       expect(StorageService.update.requestDeserialize(encoded)).toEqual(update);
@@ -56,12 +70,19 @@ describe('storage codec', () => {
     const response: BatchReadResponse = {
       results: [
         { status: { code: 0, message: '' }, data: bytes(40_000, 2), chunkLength: 4 * 2 ** 20, commitVersion: 3 },
-        { status: { code: 4001, message: 'chunk 1:2 does not exist' }, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 },
+        {
+          status: { code: 4001, message: 'chunk 1:2 does not exist' },
+          data: Buffer.alloc(0),
+          chunkLength: 0,
+          commitVersion: 0,
+        },
         { status: { code: 0, message: '' }, data: bytes(17, 3), chunkLength: 17, commitVersion: 1 },
       ],
     };
     const fast = encodeBatchReadResponse(response);
-    expect(BatchReadResponse.decode(fast)).toEqual(BatchReadResponse.decode(StorageService.batchRead.responseSerialize(response)));
+    expect(BatchReadResponse.decode(fast)).toEqual(
+      BatchReadResponse.decode(StorageService.batchRead.responseSerialize(response)),
+    );
     expect(decodeBatchReadResponse(fast)).toEqual(response);
     expect(decodeBatchReadResponse(StorageService.batchRead.responseSerialize(response))).toEqual(response);
     expect(decodeBatchReadResponse(encodeBatchReadResponse({ results: [] }))).toEqual({ results: [] });

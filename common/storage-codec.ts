@@ -168,7 +168,9 @@ export function decodeWithData<T extends { data: Buffer }>(fns: MessageFns<T>, i
   const span = dataSpans[0]!;
   const source = asBuffer(input);
   const rest =
-    span.end === input.length ? source.subarray(0, span.start) : Buffer.concat([source.subarray(0, span.start), source.subarray(span.end)]);
+    span.end === input.length
+      ? source.subarray(0, span.start)
+      : Buffer.concat([source.subarray(0, span.start), source.subarray(span.end)]);
   const message = fns.decode(rest);
   message.data = source.subarray(span.payloadStart, span.end);
   return message;
@@ -199,11 +201,18 @@ export function encodeBatchReadResponse(message: BatchReadResponse): Buffer {
 /** BatchReadResponse whose results' bytes are views of `input`. */
 export function decodeBatchReadResponse(input: Uint8Array): BatchReadResponse {
   const spans = scanFields(input);
-  if (spans === undefined || spans.some((span) => span.field !== BATCH_READ_RESPONSE_RESULTS_FIELD || span.wireType !== WIRE_LENGTH_DELIMITED)) {
+  if (
+    spans === undefined ||
+    spans.some((span) => span.field !== BATCH_READ_RESPONSE_RESULTS_FIELD || span.wireType !== WIRE_LENGTH_DELIMITED)
+  ) {
     return BatchReadResponse.decode(input);
   }
   const source = asBuffer(input);
-  return { results: spans.map((span) => decodeWithData(ReadResult, source.subarray(span.payloadStart, span.end), READ_RESULT_DATA_FIELD)) };
+  return {
+    results: spans.map((span) =>
+      decodeWithData(ReadResult, source.subarray(span.payloadStart, span.end), READ_RESULT_DATA_FIELD),
+    ),
+  };
 }
 
 /** StorageService with the copy-saving codecs on the methods that carry chunk bytes. */
@@ -217,7 +226,8 @@ export const StorageServiceFast: typeof StorageService = {
   update: {
     ...StorageService.update,
     requestSerialize: (value: UpdateRequest): Buffer => encodeWithData(UpdateRequest, value, UPDATE_REQUEST_DATA_FIELD),
-    requestDeserialize: (value: Buffer): UpdateRequest => decodeWithData(UpdateRequest, value, UPDATE_REQUEST_DATA_FIELD),
+    requestDeserialize: (value: Buffer): UpdateRequest =>
+      decodeWithData(UpdateRequest, value, UPDATE_REQUEST_DATA_FIELD),
   },
   batchRead: {
     ...StorageService.batchRead,
@@ -227,4 +237,7 @@ export const StorageServiceFast: typeof StorageService = {
 };
 
 /** A Storage client (same interface as the generated StorageClient) using StorageServiceFast. */
-export const StorageClientFast = makeGenericClientConstructor(StorageServiceFast, 'spindle.Storage') as unknown as typeof StorageClient;
+export const StorageClientFast = makeGenericClientConstructor(
+  StorageServiceFast,
+  'spindle.Storage',
+) as unknown as typeof StorageClient;

@@ -10,7 +10,14 @@ import { listGcQueue } from './namespace/gc-queue.js';
 import { encodeGcRecord, gcOrderKey, gcRecordKey } from './namespace/schema.js';
 import type { StoragePort } from './storage-port.js';
 
-const layout: Layout = { chunkSizeBytes: 65_536, stripeWidth: 2, chainTableId: 1, chainTableVersion: 1, chainBase: 0, shuffleSeed: 7 };
+const layout: Layout = {
+  chunkSizeBytes: 65_536,
+  stripeWidth: 2,
+  chainTableId: 1,
+  chainTableVersion: 1,
+  chainBase: 0,
+  shuffleSeed: 7,
+};
 
 function inode(ino: number, fileLayout: Layout | undefined = layout): Inode {
   return {

@@ -78,12 +78,14 @@ export class GcWorker {
   private readonly failures = new Map<number, Failure>();
   private loop: Promise<void> | undefined;
   private round: Promise<GcRoundResult> | undefined;
-  private readonly metrics: {
-    collected: Counter;
-    failures: Counter;
-    rounds: Counter;
-    backlog: Gauge;
-  } | undefined;
+  private readonly metrics:
+    | {
+        collected: Counter;
+        failures: Counter;
+        rounds: Counter;
+        backlog: Gauge;
+      }
+    | undefined;
 
   constructor(private readonly options: GcWorkerOptions) {
     this.kv = options.kv;
@@ -92,10 +94,26 @@ export class GcWorker {
     this.logger = (options.logger ?? silentLogger()).child({ component: 'meta.gc' });
     const registry = options.registry;
     this.metrics = registry && {
-      collected: new Counter({ name: 'spindle_meta_gc_files_collected_total', help: 'Deleted files whose chunks were removed.', registers: [registry] }),
-      failures: new Counter({ name: 'spindle_meta_gc_failures_total', help: 'Failed attempts to remove a deleted file\'s chunks.', registers: [registry] }),
-      rounds: new Counter({ name: 'spindle_meta_gc_rounds_total', help: 'Rounds of the garbage collector.', registers: [registry] }),
-      backlog: new Gauge({ name: 'spindle_meta_gc_failing_files', help: 'Deleted files waiting to be retried after a failure.', registers: [registry] }),
+      collected: new Counter({
+        name: 'spindle_meta_gc_files_collected_total',
+        help: 'Deleted files whose chunks were removed.',
+        registers: [registry],
+      }),
+      failures: new Counter({
+        name: 'spindle_meta_gc_failures_total',
+        help: "Failed attempts to remove a deleted file's chunks.",
+        registers: [registry],
+      }),
+      rounds: new Counter({
+        name: 'spindle_meta_gc_rounds_total',
+        help: 'Rounds of the garbage collector.',
+        registers: [registry],
+      }),
+      backlog: new Gauge({
+        name: 'spindle_meta_gc_failing_files',
+        help: 'Deleted files waiting to be retried after a failure.',
+        registers: [registry],
+      }),
     };
   }
 

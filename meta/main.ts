@@ -40,8 +40,14 @@ function parseFlags(argv: string[]): Flags {
     .option('--port <port>', 'gRPC port (0 = pick one)', integer(0, 65_535), 0)
     .option('--metrics-port <port>', 'HTTP /metrics port (0 = pick one)', integer(0, 65_535), 0)
     .option('--replicas <n>', 'chain length of the chain table built automatically (default 3)', integer(1, 16))
-    .option('--storage-nodes <n>', 'build chain table 1 once N storage nodes registered (0 = never; default 0)', integer(0, 100_000))
-    .addOption(new Option('--preset <preset>', 'configuration preset').choices(['production', 'test']).default('production'))
+    .option(
+      '--storage-nodes <n>',
+      'build chain table 1 once N storage nodes registered (0 = never; default 0)',
+      integer(0, 100_000),
+    )
+    .addOption(
+      new Option('--preset <preset>', 'configuration preset').choices(['production', 'test']).default('production'),
+    )
     .option('--config <file>', 'JSON config file ({"meta": {...}, "client": {...}}), overrides the preset')
     .exitOverride()
     .configureOutput({ writeOut: (text) => process.stderr.write(text), writeErr: (text) => process.stderr.write(text) })
@@ -103,7 +109,13 @@ async function main(): Promise<void> {
     await server.close();
     process.exit(0);
   }
-  const ready = { service: 'meta', addr: server.address, metrics: server.metricsAddress, pid: process.pid, dataDir: server.dataDir };
+  const ready = {
+    service: 'meta',
+    addr: server.address,
+    metrics: server.metricsAddress,
+    pid: process.pid,
+    dataDir: server.dataDir,
+  };
   process.stdout.write(`${JSON.stringify(ready)}\n`);
 }
 

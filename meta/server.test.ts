@@ -26,12 +26,17 @@ afterAll(() => {
 
 async function registerNodes(mgmt: MgmtClient, count: number) {
   for (let n = 1; n <= count; n++) {
-    await callUnary(mgmt, mgmt.registerNode, {
-      nodeId: 0,
-      address: `127.0.0.1:${9100 + n}`,
-      hostname: 'localhost',
-      targetPaths: [`/s${n}/0`, `/s${n}/1`, `/s${n}/2`],
-    }, 'mgmt.RegisterNode');
+    await callUnary(
+      mgmt,
+      mgmt.registerNode,
+      {
+        nodeId: 0,
+        address: `127.0.0.1:${9100 + n}`,
+        hostname: 'localhost',
+        targetPaths: [`/s${n}/0`, `/s${n}/1`, `/s${n}/2`],
+      },
+      'mgmt.RegisterNode',
+    );
   }
 }
 
@@ -46,7 +51,13 @@ describe('startMetaServer', () => {
   it('serves Mgmt and Meta on one port, builds the table, creates files on it, and keeps it all across a restart', async () => {
     const dataDir = tempDir();
     const start = async () => {
-      const server = await startMetaServer({ dataDir, preset: 'test', storageNodesExpected: 3, replicas: 3, gcDelayMs: 60_000 });
+      const server = await startMetaServer({
+        dataDir,
+        preset: 'test',
+        storageNodesExpected: 3,
+        replicas: 3,
+        gcDelayMs: 60_000,
+      });
       open.push(server);
       const mgmt = new MgmtClient(server.address, insecureChannel(), CHANNEL_OPTIONS);
       const meta = new MetaClient(server.address, insecureChannel(), CHANNEL_OPTIONS);
@@ -57,7 +68,20 @@ describe('startMetaServer', () => {
     let { server, mgmt, meta } = await start();
     expect(server.dataDir).toBe(dataDir);
     // No chain table yet: creating a file is refused as retryable.
-    const early = await callUnary(meta, meta.open, { at: { parentIno: 1, path: '/early' }, create: true, exclusive: false, truncate: false, mode: 0o644, uid: 0, gid: 0 }, 'meta.Open').then(
+    const early = await callUnary(
+      meta,
+      meta.open,
+      {
+        at: { parentIno: 1, path: '/early' },
+        create: true,
+        exclusive: false,
+        truncate: false,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+      },
+      'meta.Open',
+    ).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -68,7 +92,20 @@ describe('startMetaServer', () => {
     const routing = await callUnary(mgmt, mgmt.getRoutingInfo, { knownVersion: 0 }, 'mgmt.GetRoutingInfo');
     expect(routing.routing?.chainTables).toEqual([{ tableId: 1, version: 1, chainIds: [1, 2, 3] }]);
 
-    const created = await callUnary(meta, meta.open, { at: { parentIno: 1, path: '/a.bin' }, create: true, exclusive: true, truncate: false, mode: 0o644, uid: 0, gid: 0 }, 'meta.Open');
+    const created = await callUnary(
+      meta,
+      meta.open,
+      {
+        at: { parentIno: 1, path: '/a.bin' },
+        create: true,
+        exclusive: true,
+        truncate: false,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+      },
+      'meta.Open',
+    );
     expect(created.created).toBe(true);
     expect(created.inode?.layout).toMatchObject({ chainTableId: 1, chainTableVersion: 1 });
 
@@ -86,7 +123,12 @@ describe('startMetaServer', () => {
     const again = await callUnary(mgmt, mgmt.getRoutingInfo, { knownVersion: 0 }, 'mgmt.GetRoutingInfo');
     expect(again.version).toBe(routing.version);
     expect(again.routing?.chains).toEqual(routing.routing?.chains);
-    const stat = await callUnary(meta, meta.stat, { at: { parentIno: 1, path: '/a.bin' }, followSymlink: true }, 'meta.Stat');
+    const stat = await callUnary(
+      meta,
+      meta.stat,
+      { at: { parentIno: 1, path: '/a.bin' }, followSymlink: true },
+      'meta.Stat',
+    );
     expect(stat.inode?.ino).toBe(created.inode?.ino);
   });
 
@@ -95,9 +137,9 @@ describe('startMetaServer', () => {
     const first = await startMetaServer({ dataDir, preset: 'test' });
     open.push(first);
     await expect(startMetaServer({ dataDir, preset: 'test' })).rejects.toThrow(/lock|in use|another/i);
-    await expect(startMetaServer({ dataDir: tempDir(), preset: 'test', config: { gcBatchSize: 0, nope: 1 } })).rejects.toThrow(
-      /gcBatchSize[\s\S]*nope: unknown key/,
-    );
+    await expect(
+      startMetaServer({ dataDir: tempDir(), preset: 'test', config: { gcBatchSize: 0, nope: 1 } }),
+    ).rejects.toThrow(/gcBatchSize[\s\S]*nope: unknown key/);
     await expect(startMetaServer({ dataDir: tempDir(), port: 70_000 })).rejects.toThrow(/port: must be a port/);
   });
 });
@@ -120,13 +162,19 @@ function spawnMeta(args: string[]): Spawned {
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
-  return { child, lines: createInterface({ input: child.stdout! })[Symbol.asyncIterator](), stderr: () => stderr, exit };
+  return {
+    child,
+    lines: createInterface({ input: child.stdout! })[Symbol.asyncIterator](),
+    stderr: () => stderr,
+    exit,
+  };
 }
 
 describe('meta/main.ts', () => {
   const children: ChildProcess[] = [];
   afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of children.splice(0))
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
 
   it('prints one JSON ready line, serves Mgmt.GetRoutingInfo, and exits 0 on SIGTERM', async () => {
@@ -136,7 +184,13 @@ describe('meta/main.ts', () => {
     const first = await meta.lines.next();
     expect(first.done, meta.stderr()).toBe(false);
     const ready = JSON.parse(first.value as string);
-    expect(ready).toEqual({ service: 'meta', addr: expect.stringMatching(/^127\.0\.0\.1:\d+$/), metrics: expect.stringMatching(/^127\.0\.0\.1:\d+$/), pid: meta.child.pid, dataDir });
+    expect(ready).toEqual({
+      service: 'meta',
+      addr: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      metrics: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      pid: meta.child.pid,
+      dataDir,
+    });
 
     const mgmt = new MgmtClient(ready.addr, insecureChannel(), CHANNEL_OPTIONS);
     try {

@@ -113,16 +113,19 @@ class IdempotencySweeper {
 
 function validateOptions(options: MetaServerOptions): void {
   const problems: string[] = [];
-  if (typeof options.dataDir !== 'string' || options.dataDir === '') problems.push('dataDir: a data directory is required (--data-dir)');
+  if (typeof options.dataDir !== 'string' || options.dataDir === '')
+    problems.push('dataDir: a data directory is required (--data-dir)');
   const port = (name: string, value: number | undefined) => {
-    if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= 65_535)) problems.push(`${name}: must be a port from 0 to 65535, got ${value}`);
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= 65_535))
+      problems.push(`${name}: must be a port from 0 to 65535, got ${value}`);
   };
   port('port', options.port);
   port('metricsPort', options.metricsPort);
   if (options.gcDelayMs !== undefined && !(Number.isFinite(options.gcDelayMs) && options.gcDelayMs >= 0)) {
     problems.push(`gcDelayMs: must be a non-negative number of milliseconds, got ${options.gcDelayMs}`);
   }
-  if (problems.length > 0) throw new SpindleError(ErrorCode.CONFIG_INVALID, `meta server options are invalid:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0)
+    throw new SpindleError(ErrorCode.CONFIG_INVALID, `meta server options are invalid:\n  ${problems.join('\n  ')}`);
 }
 
 /** Starts the meta process's services (see the file comment). */
@@ -133,7 +136,10 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
   if (options.replicas !== undefined) overrides['replicas'] = options.replicas;
   if (options.storageNodesExpected !== undefined) overrides['storageNodesExpected'] = options.storageNodesExpected;
   const config = metaConfig(preset, overrides);
-  const storageClientConfig = clientConfig(preset, { rpcTimeoutMs: config.storageRpcTimeoutMs, ...(options.clientConfig ?? {}) });
+  const storageClientConfig = clientConfig(preset, {
+    rpcTimeoutMs: config.storageRpcTimeoutMs,
+    ...(options.clientConfig ?? {}),
+  });
   const host = options.host ?? '127.0.0.1';
   const dataDir = resolve(options.dataDir);
   const clock = options.clock ?? systemClock;
@@ -155,7 +161,11 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
   };
 
   try {
-    const kv = await createLmdbEngine({ path: join(dataDir, META_KV_DIRECTORY), txnRetriesMax: config.txnRetriesMax, logger });
+    const kv = await createLmdbEngine({
+      path: join(dataDir, META_KV_DIRECTORY),
+      txnRetriesMax: config.txnRetriesMax,
+      logger,
+    });
     cleanups.push({ what: 'kv', run: () => kv.close() });
 
     const manager = await ClusterManager.open({
@@ -215,7 +225,14 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     cleanups.push({ what: 'metrics server', run: () => metrics.close() });
 
     log.info(
-      { address, metrics: metrics.address, dataDir, preset, replicas: config.replicas, storageNodesExpected: config.storageNodesExpected },
+      {
+        address,
+        metrics: metrics.address,
+        dataDir,
+        preset,
+        replicas: config.replicas,
+        storageNodesExpected: config.storageNodesExpected,
+      },
       'meta server started',
     );
 

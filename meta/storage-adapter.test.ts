@@ -26,7 +26,10 @@ beforeAll(async () => {
           removeChunks: async (request: RemoveChunksRequest) => {
             const chain = manager.routingInfo().chains.find((c) => c.chainId === request.chainId);
             if (chain?.chainVersion !== request.chainVersion) {
-              throw new SpindleError(ErrorCode.CHAIN_VERSION_MISMATCH, `chain ${request.chainId} is at ${chain?.chainVersion}`);
+              throw new SpindleError(
+                ErrorCode.CHAIN_VERSION_MISMATCH,
+                `chain ${request.chainId} is at ${chain?.chainVersion}`,
+              );
             }
             removes.push(request);
             return { removed: 1 };
@@ -34,7 +37,9 @@ beforeAll(async () => {
           queryLastChunk: async (request: QueryLastChunkRequest) => {
             queries.push(request);
             // Chain 2 holds chunk 5 with 1000 bytes; the others hold chunk 1 in full.
-            return request.chainId === 2 ? { found: true, index: 5, length: 1_000 } : { found: true, index: 1, length: 65_536 };
+            return request.chainId === 2
+              ? { found: true, index: 5, length: 1_000 }
+              : { found: true, index: 1, length: 65_536 };
           },
         }),
       },
@@ -46,7 +51,8 @@ beforeAll(async () => {
   address = started.address;
   manager = await ClusterManager.open({ kv: new TestKv(), replicas: 3, storageNodesExpected: 3, nodeLeaseMs: 10_000 });
   // Three "nodes" served by the one fake (same address, different target directories).
-  for (let n = 1; n <= 3; n++) await manager.registerNode({ address, targetPaths: [`/n${n}/0`, `/n${n}/1`, `/n${n}/2`] });
+  for (let n = 1; n <= 3; n++)
+    await manager.registerNode({ address, targetPaths: [`/n${n}/0`, `/n${n}/1`, `/n${n}/2`] });
   adapter = new MetaStorageAdapter({ manager, config: clientConfig('test'), clientId: 'meta-test' });
 });
 
@@ -56,10 +62,17 @@ afterAll(async () => {
   if (server) await stopGrpcServer(server, 1_000);
 });
 
-const layout: Layout = { chunkSizeBytes: 65_536, stripeWidth: 3, chainTableId: 1, chainTableVersion: 1, chainBase: 0, shuffleSeed: 1 };
+const layout: Layout = {
+  chunkSizeBytes: 65_536,
+  stripeWidth: 3,
+  chainTableId: 1,
+  chainTableVersion: 1,
+  chainBase: 0,
+  shuffleSeed: 1,
+};
 
 describe('MetaStorageAdapter', () => {
-  it('starts with the manager routing and removes a file\'s chunks on every chain of its layout', async () => {
+  it("starts with the manager routing and removes a file's chunks on every chain of its layout", async () => {
     expect(adapter.routing.version).toBe(manager.routingVersion);
     await adapter.removeChunks(42, layout, 0);
     expect(removes.map((r) => [r.chainId, r.chainVersion, r.ino, r.fromIndex]).sort()).toEqual([

@@ -22,7 +22,15 @@ import {
   READDIR_PAGE_ENTRIES,
   STAT_BLOCK_SIZE_BYTES,
 } from './constants.js';
-import { FuseOp, SetAttrBits, type FuseAddon, type FuseAttr, type FuseDirEntry, type FuseEntry, type FuseRequest } from './native.js';
+import {
+  FuseOp,
+  SetAttrBits,
+  type FuseAddon,
+  type FuseAttr,
+  type FuseDirEntry,
+  type FuseEntry,
+  type FuseRequest,
+} from './native.js';
 import { OpenFile, type InodeShared } from './open-file.js';
 
 const E = osConstants.errno;
@@ -45,7 +53,19 @@ export function errnoOf(err: unknown): number {
 }
 
 /** Errnos that are answers, not failures (logged at debug). */
-const EXPECTED_ERRNOS = new Set([E.ENOENT, E.EEXIST, E.ENOTEMPTY, E.ENOTDIR, E.EISDIR, E.EINVAL, E.EPERM, E.EACCES, E.ENAMETOOLONG, E.ELOOP, E.EXDEV]);
+const EXPECTED_ERRNOS = new Set([
+  E.ENOENT,
+  E.EEXIST,
+  E.ENOTEMPTY,
+  E.ENOTDIR,
+  E.EISDIR,
+  E.EINVAL,
+  E.EPERM,
+  E.EACCES,
+  E.ENAMETOOLONG,
+  E.ELOOP,
+  E.EXDEV,
+]);
 
 interface DirHandle {
   ino: number;
@@ -58,7 +78,16 @@ interface DirHandle {
 /** What a FUSE request handler needs (the addon, or a fake in unit tests). */
 export type FuseReplies = Pick<
   FuseAddon,
-  'replyErr' | 'replyEntry' | 'replyCreate' | 'replyAttr' | 'replyReadlink' | 'replyOpen' | 'replyWrite' | 'replyBuf' | 'replyStatfs' | 'replyDir'
+  | 'replyErr'
+  | 'replyEntry'
+  | 'replyCreate'
+  | 'replyAttr'
+  | 'replyReadlink'
+  | 'replyOpen'
+  | 'replyWrite'
+  | 'replyBuf'
+  | 'replyStatfs'
+  | 'replyDir'
 >;
 
 export interface FuseFsOptions {
@@ -132,7 +161,8 @@ export class SpindleFuseFs {
     promise
       .catch((err: unknown) => {
         const errno = errnoOf(err);
-        if (EXPECTED_ERRNOS.has(errno)) this.logger?.debug({ op, errno, err: (err as Error)?.message }, 'fuse request refused');
+        if (EXPECTED_ERRNOS.has(errno))
+          this.logger?.debug({ op, errno, err: (err as Error)?.message }, 'fuse request refused');
         else this.logger?.warn({ op, errno, err }, 'fuse request failed');
         this.replies.replyErr(req, errno);
       })
@@ -163,7 +193,8 @@ export class SpindleFuseFs {
     this.dirs.clear();
     const results = await Promise.allSettled(files.map((file) => file.close()));
     for (const result of results) {
-      if (result.status === 'rejected') this.logger?.error({ err: result.reason }, 'open file failed to flush at unmount');
+      if (result.status === 'rejected')
+        this.logger?.error({ err: result.reason }, 'open file failed to flush at unmount');
     }
     this.inodes.clear();
     await Promise.allSettled([...this.hidden.keys()].map((ino) => this.removeHidden(ino)));
@@ -207,7 +238,13 @@ export class SpindleFuseFs {
         return;
       }
       case FuseOp.MKDIR: {
-        const { inode } = await this.client.meta.mkdirs({ at: at(a.parent!, a.name!), mode: a.mode & 0o7777, recursive: false, uid: a.uid, gid: a.gid });
+        const { inode } = await this.client.meta.mkdirs({
+          at: at(a.parent!, a.name!),
+          mode: a.mode & 0o7777,
+          recursive: false,
+          uid: a.uid,
+          gid: a.gid,
+        });
         r.replyEntry(req, this.entryOf(requireInode(inode)));
         return;
       }
@@ -222,12 +259,18 @@ export class SpindleFuseFs {
         r.replyErr(req, 0);
         return;
       case FuseOp.SYMLINK: {
-        const { inode } = await this.client.meta.symlink({ at: at(a.parent!, a.name!), target: a.link!, uid: a.uid, gid: a.gid });
+        const { inode } = await this.client.meta.symlink({
+          at: at(a.parent!, a.name!),
+          target: a.link!,
+          uid: a.uid,
+          gid: a.gid,
+        });
         r.replyEntry(req, this.entryOf(requireInode(inode)));
         return;
       }
       case FuseOp.RENAME: {
-        if ((a.flags & ~RENAME_NOREPLACE) !== 0) throw fuseError(E.EINVAL, 'RENAME_EXCHANGE and RENAME_WHITEOUT are not supported');
+        if ((a.flags & ~RENAME_NOREPLACE) !== 0)
+          throw fuseError(E.EINVAL, 'RENAME_EXCHANGE and RENAME_WHITEOUT are not supported');
         // A file replaced while open here keeps its data until released (moved aside first).
         if ((a.flags & RENAME_NOREPLACE) === 0) await this.hideIfOpen(a.newParent!, a.newName!);
         await this.client.meta.rename({
@@ -239,12 +282,23 @@ export class SpindleFuseFs {
         return;
       }
       case FuseOp.LINK: {
-        const { inode } = await this.client.meta.hardLink({ existing: byIno(a.ino), link: at(a.newParent!, a.newName!) });
+        const { inode } = await this.client.meta.hardLink({
+          existing: byIno(a.ino),
+          link: at(a.newParent!, a.newName!),
+        });
         r.replyEntry(req, this.entryOf(requireInode(inode)));
         return;
       }
       case FuseOp.OPEN: {
-        const response = await this.client.meta.open({ at: byIno(a.ino), create: false, exclusive: false, truncate: false, mode: 0, uid: a.uid, gid: a.gid });
+        const response = await this.client.meta.open({
+          at: byIno(a.ino),
+          create: false,
+          exclusive: false,
+          truncate: false,
+          mode: 0,
+          uid: a.uid,
+          gid: a.gid,
+        });
         const file = this.register(requireInode(response.inode), a.flags);
         r.replyOpen(req, file.fh, false);
         return;
@@ -384,7 +438,12 @@ export class SpindleFuseFs {
     // Enough entries for a full reply: a dirent takes at least 24 bytes (plus: ~150).
     const wanted = a.offset + Math.ceil(a.size / (a.plus ? 150 : 24)) + 1;
     while (!dir.done && dir.entries.length < wanted) {
-      const page = await this.client.meta.readDir({ at: byIno(dir.ino), afterName: dir.afterName, limit: READDIR_PAGE_ENTRIES, withAttributes: true });
+      const page = await this.client.meta.readDir({
+        at: byIno(dir.ino),
+        afterName: dir.afterName,
+        limit: READDIR_PAGE_ENTRIES,
+        withAttributes: true,
+      });
       for (const entry of page.entries) {
         const off = dir.entries.length + 1;
         dir.entries.push({
@@ -421,7 +480,8 @@ export class SpindleFuseFs {
       if (errnoOf(err) === E.ENOENT) return false;
       throw err;
     }
-    if (inode === undefined || inode.type !== InodeType.FILE || inode.nlink > 1 || !this.inodes.has(inode.ino)) return false;
+    if (inode === undefined || inode.type !== InodeType.FILE || inode.nlink > 1 || !this.inodes.has(inode.ino))
+      return false;
     const hiddenName = `${HIDDEN_PREFIX}${inode.ino.toString(16)}-${(++this.hiddenCounter).toString(16)}`;
     await this.client.meta.rename({ from: at(parent, name), to: at(parent, hiddenName), noReplace: true });
     const names = this.hidden.get(inode.ino) ?? [];
@@ -439,7 +499,8 @@ export class SpindleFuseFs {
       try {
         await this.client.meta.remove({ at: at(parent, name), directory: false, recursive: false });
       } catch (err) {
-        if (errnoOf(err) !== E.ENOENT) this.logger?.warn({ ino, name, err }, 'could not remove the hidden name of a released file');
+        if (errnoOf(err) !== E.ENOENT)
+          this.logger?.warn({ ino, name, err }, 'could not remove the hidden name of a released file');
       }
     }
   }
@@ -450,14 +511,27 @@ export class SpindleFuseFs {
   }
 
   private newFh(): number {
-    if (this.files.size + this.dirs.size >= OPEN_HANDLES_MAX) throw fuseError(E.ENFILE, `more than ${OPEN_HANDLES_MAX} open files on this mount`);
+    if (this.files.size + this.dirs.size >= OPEN_HANDLES_MAX)
+      throw fuseError(E.ENFILE, `more than ${OPEN_HANDLES_MAX} open files on this mount`);
     return this.nextFh++;
   }
 
   private register(inode: Inode, flags: number): OpenFile {
     const writable = (flags & O_ACCMODE) !== O_RDONLY;
-    const parsed: ParsedFlags = { read: true, write: writable, create: false, exclusive: false, truncate: false, append: false };
-    const handle = new FileHandle({ meta: this.client.meta, chunks: this.client.chunks }, `inode ${inode.ino}`, inode, parsed);
+    const parsed: ParsedFlags = {
+      read: true,
+      write: writable,
+      create: false,
+      exclusive: false,
+      truncate: false,
+      append: false,
+    };
+    const handle = new FileHandle(
+      { meta: this.client.meta, chunks: this.client.chunks },
+      `inode ${inode.ino}`,
+      inode,
+      parsed,
+    );
     const fh = this.newFh();
     let state = this.inodes.get(inode.ino);
     if (state === undefined) {

@@ -55,7 +55,8 @@ export function listMounts(): MountEntry[] {
   } catch {
     return [];
   }
-  const decode = (s: string) => s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+  const decode = (s: string) =>
+    s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
   const entries: MountEntry[] = [];
   for (const line of text.split('\n')) {
     if (line === '') continue;
@@ -63,7 +64,12 @@ export function listMounts(): MountEntry[] {
     if (left === undefined || right === undefined) continue;
     const fields = left.split(' ');
     const tail = right.split(' ');
-    entries.push({ mountpoint: decode(fields[4] ?? ''), device: fields[2] ?? '', fstype: tail[0] ?? '', source: decode(tail[1] ?? '') });
+    entries.push({
+      mountpoint: decode(fields[4] ?? ''),
+      device: fields[2] ?? '',
+      fstype: tail[0] ?? '',
+      source: decode(tail[1] ?? ''),
+    });
   }
   return entries;
 }
@@ -99,7 +105,9 @@ export async function detachMount(dir: string, options: { lazy?: boolean } = {})
   } catch (err) {
     const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
     const busy = /busy/i.test(stderr);
-    throw Object.assign(new Error(`${command} ${args.join(' ')} failed: ${stderr || (err as Error).message}`), { code: busy ? 'EBUSY' : 'EIO' });
+    throw Object.assign(new Error(`${command} ${args.join(' ')} failed: ${stderr || (err as Error).message}`), {
+      code: busy ? 'EBUSY' : 'EIO',
+    });
   }
 }
 
@@ -113,9 +121,14 @@ export async function clearStaleMount(dir: string, logger?: Logger): Promise<boo
   }
   const existing = findFuseMount(path);
   if (existing !== undefined) {
-    throw Object.assign(new Error(`${path} is already mounted (${existing.fstype} ${existing.source}): run \`spindle umount ${path}\` first`), {
-      code: 'EBUSY',
-    });
+    throw Object.assign(
+      new Error(
+        `${path} is already mounted (${existing.fstype} ${existing.source}): run \`spindle umount ${path}\` first`,
+      ),
+      {
+        code: 'EBUSY',
+      },
+    );
   }
   return false;
 }
@@ -138,7 +151,11 @@ export class SpindleMount {
     this.mountpoint = resolve(options.mountpoint);
     this.addon = addon;
     this.logger = options.logger;
-    this.fs = new SpindleFuseFs({ client: options.client, replies: addon, logger: options.logger?.child({ component: 'mount.fs' }) });
+    this.fs = new SpindleFuseFs({
+      client: options.client,
+      replies: addon,
+      logger: options.logger?.child({ component: 'mount.fs' }),
+    });
     this.loopEndedPromise = new Promise((r) => (this.loopEnded = r));
     this.exited = new Promise((r) => (this.resolveExited = r));
   }
@@ -149,7 +166,8 @@ export class SpindleMount {
     const mount = new SpindleMount(options, addon);
     await clearStaleMount(mount.mountpoint, options.logger);
     const info = statSync(mount.mountpoint);
-    if (!info.isDirectory()) throw Object.assign(new Error(`${mount.mountpoint} is not a directory`), { code: 'ENOTDIR' });
+    if (!info.isDirectory())
+      throw Object.assign(new Error(`${mount.mountpoint} is not a directory`), { code: 'ENOTDIR' });
     const allowOther = options.allowOther ?? process.getuid?.() === 0;
     const mountOptions = [
       `fsname=spindle@${options.client.metaAddress}`,
@@ -208,9 +226,15 @@ export class SpindleMount {
         // While still mounted: buffered writes of files programs still hold open go out now.
         await this.fs.closeAll();
         this.addon.unmount();
-        const ended = await Promise.race([this.loopEndedPromise.then(() => true), sleep(UNMOUNT_WAIT_MS).then(() => false)]);
+        const ended = await Promise.race([
+          this.loopEndedPromise.then(() => true),
+          sleep(UNMOUNT_WAIT_MS).then(() => false),
+        ]);
         if (!ended) {
-          this.logger?.warn({ mountpoint: this.mountpoint }, 'fuse loop still running after unmount; aborting the connection');
+          this.logger?.warn(
+            { mountpoint: this.mountpoint },
+            'fuse loop still running after unmount; aborting the connection',
+          );
           this.abortConnection();
           await Promise.race([this.loopEndedPromise, sleep(UNMOUNT_WAIT_MS)]);
         }
@@ -229,7 +253,8 @@ export class SpindleMount {
     if (this.connectionId === undefined) return;
     const dir = '/sys/fs/fuse/connections';
     try {
-      if (!existsSync(`${dir}/${this.connectionId}`)) execFileSync('mount', ['-t', 'fusectl', 'none', dir], { stdio: 'ignore', timeout: 5_000 });
+      if (!existsSync(`${dir}/${this.connectionId}`))
+        execFileSync('mount', ['-t', 'fusectl', 'none', dir], { stdio: 'ignore', timeout: 5_000 });
       writeFileSync(`${dir}/${this.connectionId}/abort`, '1');
     } catch (err) {
       this.logger?.warn({ err: (err as Error).message }, 'could not abort the fuse connection');

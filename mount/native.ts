@@ -148,7 +148,9 @@ export function loadFuseAddon(): FuseAddon {
   if (loaded !== undefined) return loaded;
   if (!existsSync(ADDON_PATH)) {
     throw Object.assign(
-      new Error(`the FUSE addon is not built (${ADDON_PATH} is missing): run scripts/setup.sh (it installs fuse3 and libfuse3-dev and builds native/fuse)`),
+      new Error(
+        `the FUSE addon is not built (${ADDON_PATH} is missing): run scripts/setup.sh (it installs fuse3 and libfuse3-dev and builds native/fuse)`,
+      ),
       { code: 'ENOSYS' },
     );
   }

@@ -29,7 +29,8 @@ class FakeHandle {
       this.failNextWrite = undefined;
       throw err;
     }
-    if (at + bytes.length > this.data.length) this.data = Buffer.concat([this.data, Buffer.alloc(at + bytes.length - this.data.length)]);
+    if (at + bytes.length > this.data.length)
+      this.data = Buffer.concat([this.data, Buffer.alloc(at + bytes.length - this.data.length)]);
     Buffer.from(bytes).copy(this.data, at);
     this.writes.push({ at, length: bytes.length });
     return bytes.length;
@@ -57,7 +58,13 @@ class FakeHandle {
 }
 
 function openFile(handle: FakeHandle): OpenFile {
-  return new OpenFile(1, handle as unknown as FileHandle, { generation: 0 }, true, new BufferPool(WRITE_BUFFER_BYTES, 4));
+  return new OpenFile(
+    1,
+    handle as unknown as FileHandle,
+    { generation: 0 },
+    true,
+    new BufferPool(WRITE_BUFFER_BYTES, 4),
+  );
 }
 
 function pattern(length: number, seed: number): Buffer {
@@ -71,7 +78,8 @@ describe('OpenFile write-back buffer', () => {
     const handle = new FakeHandle();
     const file = openFile(handle);
     const source = pattern(10 * MiB + 5, 1);
-    for (let at = 0; at < source.length; at += MiB) await file.write(at, source.subarray(at, Math.min(source.length, at + MiB)));
+    for (let at = 0; at < source.length; at += MiB)
+      await file.write(at, source.subarray(at, Math.min(source.length, at + MiB)));
     expect(file.writtenEnd).toBe(source.length);
     expect(handle.syncs).toBe(0);
     await file.sync();

@@ -18,7 +18,9 @@ describe('proto/gen', () => {
     expect(readdirSync(committedDir).sort()).toEqual(freshFiles);
     for (const file of freshFiles) {
       const committed = readFileSync(join(committedDir, file), 'utf8');
-      expect(committed, `proto/gen/${file} is stale: run npm run proto:gen`).toBe(readFileSync(join(fresh, file), 'utf8'));
+      expect(committed, `proto/gen/${file} is stale: run npm run proto:gen`).toBe(
+        readFileSync(join(fresh, file), 'utf8'),
+      );
     }
   });
 });

@@ -10,7 +10,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outIndex = process.argv.indexOf('--out');
 const outDir = outIndex > 0 ? resolve(process.argv[outIndex + 1]) : join(root, 'proto', 'gen');
 const protoDir = join(root, 'proto');
-const files = readdirSync(protoDir).filter((f) => f.endsWith('.proto')).sort();
+const files = readdirSync(protoDir)
+  .filter((f) => f.endsWith('.proto'))
+  .sort();
 
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
@@ -24,11 +26,16 @@ const options = [
   'oneof=unions-value',
   'outputTypeRegistry=false',
 ].join(',');
-execFileSync(join(root, 'node_modules', '.bin', 'protoc'), [
-  `--plugin=protoc-gen-ts_proto=${join(root, 'node_modules', '.bin', 'protoc-gen-ts_proto')}`,
-  `--ts_proto_out=${outDir}`,
-  `--ts_proto_opt=${options}`,
-  `-I`, protoDir,
-  ...files,
-], { stdio: 'inherit', cwd: root });
+execFileSync(
+  join(root, 'node_modules', '.bin', 'protoc'),
+  [
+    `--plugin=protoc-gen-ts_proto=${join(root, 'node_modules', '.bin', 'protoc-gen-ts_proto')}`,
+    `--ts_proto_out=${outDir}`,
+    `--ts_proto_opt=${options}`,
+    `-I`,
+    protoDir,
+    ...files,
+  ],
+  { stdio: 'inherit', cwd: root },
+);
 console.log(`generated ${files.length} proto files into ${outDir}`);

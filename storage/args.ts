@@ -30,7 +30,11 @@ export const STORAGE_USAGE = `usage: storage/main.ts --data-dir DIR --meta HOST:
 function port(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65_535) throw new SpindleError(ErrorCode.CONFIG_INVALID, `${flag} must be a port from 0 to 65535, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value) || n > 65_535)
+    throw new SpindleError(
+      ErrorCode.CONFIG_INVALID,
+      `${flag} must be a port from 0 to 65535, got ${JSON.stringify(value)}`,
+    );
   return n;
 }
 

@@ -61,7 +61,8 @@ export class StorageBulk {
     if (!(Number.isSafeInteger(bulk.length) && bulk.length >= 0 && bulk.length <= request.chunkSizeBytes)) {
       throw invalid(`bulk.length ${bulk.length} is not within the chunk size ${request.chunkSizeBytes}`);
     }
-    if (bulk.sessionId === '' || !Number.isSafeInteger(bulk.requestId)) throw invalid('bulk needs session_id and request_id');
+    if (bulk.sessionId === '' || !Number.isSafeInteger(bulk.requestId))
+      throw invalid('bulk needs session_id and request_id');
     const channel = await this.sessionOf(bulk.sessionId);
     // The transport checks the bytes against the frame's CRC and that CRC against data_crc32c, so
     // validation need not checksum them again (the caller skips it for messages from here).
@@ -98,7 +99,10 @@ export class StorageBulk {
           result.data = EMPTY;
           this.options.metrics?.bulkBytes.inc({ direction: 'out' }, data.length);
         } catch (err) {
-          const error = err instanceof SpindleError ? err : new SpindleError(ErrorCode.RPC_UNAVAILABLE, String(err), { cause: err });
+          const error =
+            err instanceof SpindleError
+              ? err
+              : new SpindleError(ErrorCode.RPC_UNAVAILABLE, String(err), { cause: err });
           result.status = { code: error.errorCode, message: `bulk frame not sent: ${error.message}` };
           result.data = EMPTY;
         }
@@ -116,7 +120,13 @@ export class StorageBulk {
    * Sends `data` as a frame on a session to the peer at `bulkAddress` and calls `call` with the
    * BulkRef naming it. Frame and message go out together; the receiver pairs them.
    */
-  async forward<T>(bulkAddress: string, data: Uint8Array, dataCrc32c: number, call: (bulk: BulkRef) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async forward<T>(
+    bulkAddress: string,
+    data: Uint8Array,
+    dataCrc32c: number,
+    call: (bulk: BulkRef) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
     const peers = this.options.peers;
     if (peers === undefined) throw new SpindleError(ErrorCode.INTERNAL, 'bulk forwarding is off on this node');
     const channel = await peers.get(bulkAddress, signal);
@@ -137,7 +147,10 @@ export class StorageBulk {
   serveCalls(handlers: Pick<StorageServiceHandlers, 'batchRead'>): void {
     this.options.listener?.handleRequests(async (payload, session) => {
       const call = decodeStorageBulkCall(payload);
-      const response = await handlers.batchRead(call.request, { peer: `bulk:${session.sessionId}`, signal: NEVER_ABORTED });
+      const response = await handlers.batchRead(call.request, {
+        peer: `bulk:${session.sessionId}`,
+        signal: NEVER_ABORTED,
+      });
       return encodeBatchReadAnswer(response);
     });
   }
@@ -150,7 +163,10 @@ export class StorageBulk {
   private async sessionOf(sessionId: string): Promise<BulkChannel> {
     const listener = this.options.listener;
     if (listener === undefined) {
-      throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'this storage node has no bulk listener (data transport grpc): refresh routing and send chunk bytes inside the request');
+      throw new SpindleError(
+        ErrorCode.RPC_UNAVAILABLE,
+        'this storage node has no bulk listener (data transport grpc): refresh routing and send chunk bytes inside the request',
+      );
     }
     return listener.channel(sessionId, SESSION_WAIT_MS);
   }

@@ -113,7 +113,9 @@ export class ChainReplicator {
     if (request.channelId === 0 || clientId === '') return this.headWrite(request, chunk, signal);
     const channel = `${clientId}/${request.chainId}/${request.channelId}`;
     const fingerprint = `${chunk.ino}:${chunk.index}:${request.type}:${request.offset}:${request.data.length}:${request.dataCrc32c}`;
-    const { result, replayed } = await this.dedupe.run(channel, request.seqnum, fingerprint, () => this.headWrite(request, chunk, signal));
+    const { result, replayed } = await this.dedupe.run(channel, request.seqnum, fingerprint, () =>
+      this.headWrite(request, chunk, signal),
+    );
     if (replayed) this.deps.metrics?.dedupeReplays.inc();
     return result;
   }
@@ -123,72 +125,100 @@ export class ChainReplicator {
     requireHead(view);
     const inFlight = this.writesInFlight.get(target.targetId) ?? 0;
     if (inFlight >= this.deps.config.writeQueueMax) {
-      throw new SpindleError(ErrorCode.BUSY, `target ${target.targetId} has ${inFlight} writes queued; retry later`, { retryable: true });
+      throw new SpindleError(ErrorCode.BUSY, `target ${target.targetId} has ${inFlight} writes queued; retry later`, {
+        retryable: true,
+      });
     }
     this.writesInFlight.set(target.targetId, inFlight + 1);
     try {
-      return await this.deps.locks.withLock(lockKey(target, chunk), async () => {
-        // The chain may have changed while we waited for the lock.
-        let current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
-        requireHead(current);
-        // A retry of a write this replica already committed (it was sent to an earlier head of
-        // the chain, or before a restart): answered from the channel record, not applied again.
-        const channels: ChannelRecords | undefined = target.channels;
-        const clientWrite = clientWriteOf(request);
-        const recorded = recordedResult(channels, request.chainId, chunk, clientWrite);
-        if (recorded !== undefined) {
-          this.deps.metrics?.dedupeReplays.inc();
-          return recorded;
-        }
-        const engine = target.engine;
-        if (request.type === UpdateType.TRUNCATE && engine.committed(chunk.ino, chunk.index) === undefined) {
-          throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, `chunk ${chunk.index} of inode ${chunk.ino} does not exist: nothing to truncate`);
-        }
-        let version = (engine.committed(chunk.ino, chunk.index)?.commitVersion ?? 0) + 1;
-        let update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data, dataCrc32c: request.dataCrc32c };
-        let pending: PendingResult | undefined;
-        try {
-          for (let round = 0; ; round++) {
-            const step = await this.applyAndForward(current, 'head', target, chunk, update, request.chunkSizeBytes, version, () =>
-              engine.applyUpdate(chunk.ino, chunk.index, version, update), signal, clientWrite);
-            current = step.view;
-            if (step.pending === undefined) throw step.error;
-            pending = step.pending;
-            if (round === 0) this.deps.metrics?.bytesWritten.inc(request.data.length);
-            let successorVersion = 0;
-            if (step.error === undefined) {
-              const response = step.response;
-              if (response === undefined || sameResult(response, pending)) break;
-              successorVersion = response.commitVersion;
-              if (round >= REPAIR_ROUNDS_MAX) throw mismatch(target, chunk, pending, response);
-            } else {
-              const code = asSpindleError(step.error).errorCode;
-              if (round >= REPAIR_ROUNDS_MAX || (code !== ErrorCode.CHECKSUM_MISMATCH && code !== ErrorCode.MISSING_UPDATE)) throw step.error;
-            }
-            // The replicas after the head diverged from it (a write that failed after they
-            // committed it, or a replica that missed updates). The head holds every acknowledged
-            // write, so it re-replicates its own chunk as a whole, under a version above both.
-            const content = await engine.readLatest(chunk.ino, chunk.index);
-            version = Math.max(version, successorVersion) + 1;
-            update =
-              content === undefined
-                ? { type: UpdateType.REMOVE, offset: 0, data: Buffer.alloc(0), dataCrc32c: 0 }
-                : { type: UpdateType.REPLACE, offset: 0, data: content, dataCrc32c: crc32c(content) };
-            this.deps.logger.warn(
-              { chainId: current.chainId, ino: chunk.ino, index: chunk.index, version, successorVersion, round },
-              'replicas of a chunk diverged; the head re-replicates it as a full replace',
-            );
-            this.deps.metrics?.chunkRepairs.inc();
+      return await this.deps.locks.withLock(
+        lockKey(target, chunk),
+        async () => {
+          // The chain may have changed while we waited for the lock.
+          let current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
+          requireHead(current);
+          // A retry of a write this replica already committed (it was sent to an earlier head of
+          // the chain, or before a restart): answered from the channel record, not applied again.
+          const channels: ChannelRecords | undefined = target.channels;
+          const clientWrite = clientWriteOf(request);
+          const recorded = recordedResult(channels, request.chainId, chunk, clientWrite);
+          if (recorded !== undefined) {
+            this.deps.metrics?.dedupeReplays.inc();
+            return recorded;
           }
-          await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
-        } catch (err) {
-          engine.abort(chunk.ino, chunk.index);
-          throw err;
-        }
-        const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
-        recordCommitted(channels, request.chainId, chunk, clientWrite, response);
-        return response;
-      }, signal);
+          const engine = target.engine;
+          if (request.type === UpdateType.TRUNCATE && engine.committed(chunk.ino, chunk.index) === undefined) {
+            throw new SpindleError(
+              ErrorCode.CHUNK_NOT_FOUND,
+              `chunk ${chunk.index} of inode ${chunk.ino} does not exist: nothing to truncate`,
+            );
+          }
+          let version = (engine.committed(chunk.ino, chunk.index)?.commitVersion ?? 0) + 1;
+          let update: ChunkUpdate = {
+            type: request.type,
+            offset: request.offset,
+            data: request.data,
+            dataCrc32c: request.dataCrc32c,
+          };
+          let pending: PendingResult | undefined;
+          try {
+            for (let round = 0; ; round++) {
+              const step = await this.applyAndForward(
+                current,
+                'head',
+                target,
+                chunk,
+                update,
+                request.chunkSizeBytes,
+                version,
+                () => engine.applyUpdate(chunk.ino, chunk.index, version, update),
+                signal,
+                clientWrite,
+              );
+              current = step.view;
+              if (step.pending === undefined) throw step.error;
+              pending = step.pending;
+              if (round === 0) this.deps.metrics?.bytesWritten.inc(request.data.length);
+              let successorVersion = 0;
+              if (step.error === undefined) {
+                const response = step.response;
+                if (response === undefined || sameResult(response, pending)) break;
+                successorVersion = response.commitVersion;
+                if (round >= REPAIR_ROUNDS_MAX) throw mismatch(target, chunk, pending, response);
+              } else {
+                const code = asSpindleError(step.error).errorCode;
+                if (
+                  round >= REPAIR_ROUNDS_MAX ||
+                  (code !== ErrorCode.CHECKSUM_MISMATCH && code !== ErrorCode.MISSING_UPDATE)
+                )
+                  throw step.error;
+              }
+              // The replicas after the head diverged from it (a write that failed after they
+              // committed it, or a replica that missed updates). The head holds every acknowledged
+              // write, so it re-replicates its own chunk as a whole, under a version above both.
+              const content = await engine.readLatest(chunk.ino, chunk.index);
+              version = Math.max(version, successorVersion) + 1;
+              update =
+                content === undefined
+                  ? { type: UpdateType.REMOVE, offset: 0, data: Buffer.alloc(0), dataCrc32c: 0 }
+                  : { type: UpdateType.REPLACE, offset: 0, data: content, dataCrc32c: crc32c(content) };
+              this.deps.logger.warn(
+                { chainId: current.chainId, ino: chunk.ino, index: chunk.index, version, successorVersion, round },
+                'replicas of a chunk diverged; the head re-replicates it as a full replace',
+              );
+              this.deps.metrics?.chunkRepairs.inc();
+            }
+            await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
+          } catch (err) {
+            engine.abort(chunk.ino, chunk.index);
+            throw err;
+          }
+          const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
+          recordCommitted(channels, request.chainId, chunk, clientWrite, response);
+          return response;
+        },
+        signal,
+      );
     } finally {
       const left = (this.writesInFlight.get(target.targetId) ?? 1) - 1;
       if (left === 0) this.writesInFlight.delete(target.targetId);
@@ -201,49 +231,87 @@ export class ChainReplicator {
     const chunk = request.chunk!;
     const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
     requireWritable(view);
-    if (view.predecessor !== undefined && request.fromTargetId !== 0 && request.fromTargetId !== view.predecessor.targetId) {
-      this.deps.logger.debug({ chainId: view.chainId, from: request.fromTargetId, expected: view.predecessor.targetId }, 'update from an unexpected predecessor');
+    if (
+      view.predecessor !== undefined &&
+      request.fromTargetId !== 0 &&
+      request.fromTargetId !== view.predecessor.targetId
+    ) {
+      this.deps.logger.debug(
+        { chainId: view.chainId, from: request.fromTargetId, expected: view.predecessor.targetId },
+        'update from an unexpected predecessor',
+      );
     }
-    return this.deps.locks.withLock(lockKey(target, chunk), async () => {
-      let current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
-      requireWritable(current);
-      const engine = target.engine;
-      const committed = engine.committed(chunk.ino, chunk.index);
-      const committedVersion = committed?.commitVersion ?? 0;
-      const version = request.updateVersion;
-      if (version <= committedVersion) {
-        return { length: committed!.length, commitVersion: committedVersion, chunkCrc32c: committed!.crc32c };
-      }
-      const update: ChunkUpdate = { type: request.type, offset: request.offset, data: request.data, dataCrc32c: request.dataCrc32c };
-      // REPLACE and REMOVE do not depend on the bytes before them, so they may skip versions.
-      if (version > committedVersion + 1 && request.type !== UpdateType.REPLACE && request.type !== UpdateType.REMOVE) {
-        throw new SpindleError(
-          ErrorCode.MISSING_UPDATE,
-          `chunk ${chunk.index} of inode ${chunk.ino} on target ${target.targetId} is at version ${committedVersion} and cannot apply version ${version}; the replica needs a resync`,
+    return this.deps.locks.withLock(
+      lockKey(target, chunk),
+      async () => {
+        let current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
+        requireWritable(current);
+        const engine = target.engine;
+        const committed = engine.committed(chunk.ino, chunk.index);
+        const committedVersion = committed?.commitVersion ?? 0;
+        const version = request.updateVersion;
+        if (version <= committedVersion) {
+          return { length: committed!.length, commitVersion: committedVersion, chunkCrc32c: committed!.crc32c };
+        }
+        const update: ChunkUpdate = {
+          type: request.type,
+          offset: request.offset,
+          data: request.data,
+          dataCrc32c: request.dataCrc32c,
+        };
+        // REPLACE and REMOVE do not depend on the bytes before them, so they may skip versions.
+        if (
+          version > committedVersion + 1 &&
+          request.type !== UpdateType.REPLACE &&
+          request.type !== UpdateType.REMOVE
+        ) {
+          throw new SpindleError(
+            ErrorCode.MISSING_UPDATE,
+            `chunk ${chunk.index} of inode ${chunk.ino} on target ${target.targetId} is at version ${committedVersion} and cannot apply version ${version}; the replica needs a resync`,
+          );
+        }
+        // The same update already pending (a retried forward) is kept; anything else replaces it.
+        const existing = engine.pendingOf(chunk.ino, chunk.index);
+        const reuse =
+          existing !== undefined && existing.version === version && existing.fingerprint === updateFingerprint(update);
+        const step = await this.applyAndForward(
+          current,
+          'replica',
+          target,
+          chunk,
+          update,
+          request.chunkSizeBytes,
+          version,
+          async () => (reuse ? existing : engine.applyUpdate(chunk.ino, chunk.index, version, update)),
+          signal,
+          request.clientWrite,
         );
-      }
-      // The same update already pending (a retried forward) is kept; anything else replaces it.
-      const existing = engine.pendingOf(chunk.ino, chunk.index);
-      const reuse = existing !== undefined && existing.version === version && existing.fingerprint === updateFingerprint(update);
-      const step = await this.applyAndForward(current, 'replica', target, chunk, update, request.chunkSizeBytes, version, async () =>
-        reuse ? existing : engine.applyUpdate(chunk.ino, chunk.index, version, update), signal, request.clientWrite);
-      const pending = step.pending;
-      current = step.view;
-      try {
-        if (pending === undefined) throw step.error;
-        if (!reuse) this.deps.metrics?.bytesWritten.inc(request.data.length);
-        if (step.error !== undefined) throw step.error;
-        if (step.response !== undefined && !sameResult(step.response, pending)) throw mismatch(target, chunk, pending, step.response);
-        await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
-      } catch (err) {
-        engine.abort(chunk.ino, chunk.index);
-        throw err;
-      }
-      const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
-      // Every replica records the client write it committed, so it can answer a retry as head.
-      recordCommitted(target.channels as ChannelRecords | undefined, request.chainId, chunk, request.clientWrite, response);
-      return response;
-    }, signal);
+        const pending = step.pending;
+        current = step.view;
+        try {
+          if (pending === undefined) throw step.error;
+          if (!reuse) this.deps.metrics?.bytesWritten.inc(request.data.length);
+          if (step.error !== undefined) throw step.error;
+          if (step.response !== undefined && !sameResult(step.response, pending))
+            throw mismatch(target, chunk, pending, step.response);
+          await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
+        } catch (err) {
+          engine.abort(chunk.ino, chunk.index);
+          throw err;
+        }
+        const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
+        // Every replica records the client write it committed, so it can answer a retry as head.
+        recordCommitted(
+          target.channels as ChannelRecords | undefined,
+          request.chainId,
+          chunk,
+          request.clientWrite,
+          response,
+        );
+        return response;
+      },
+      signal,
+    );
   }
 
   /** Removes chunks index >= fromIndex of a file on every replica: successor first, then here. */
@@ -252,18 +320,28 @@ export class ChainReplicator {
     if (request.fromTargetId === 0) requireHead(view);
     else requireWritable(view);
     await this.forward(view, signal, 'storage.RemoveChunks', (client, successor, current) =>
-      callUnary(client, client.removeChunks, {
-        tag: request.tag,
-        chainId: current.chainId,
-        chainVersion: current.chainVersion,
-        ino: request.ino,
-        fromIndex: request.fromIndex,
-        fromTargetId: current.localTargetId,
-      }, `storage.RemoveChunks to target ${successor.targetId}`, { timeoutMs: this.deps.config.forwardTimeoutMs, signal }),
+      callUnary(
+        client,
+        client.removeChunks,
+        {
+          tag: request.tag,
+          chainId: current.chainId,
+          chainVersion: current.chainVersion,
+          ino: request.ino,
+          fromIndex: request.fromIndex,
+          fromTargetId: current.localTargetId,
+        },
+        `storage.RemoveChunks to target ${successor.targetId}`,
+        { timeoutMs: this.deps.config.forwardTimeoutMs, signal },
+      ),
     );
     let removed = 0;
     for (const chunk of target.engine.listChunks(request.ino, request.fromIndex)) {
-      const existed = await this.deps.locks.withLock(lockKey(target, chunk), () => target.engine.removeNow(chunk.ino, chunk.index), signal);
+      const existed = await this.deps.locks.withLock(
+        lockKey(target, chunk),
+        () => target.engine.removeNow(chunk.ino, chunk.index),
+        signal,
+      );
       if (existed) removed++;
     }
     return { removed };
@@ -290,18 +368,39 @@ export class ChainReplicator {
     apply: () => Promise<PendingResult>,
     signal: AbortSignal | undefined,
     clientWrite?: ClientWriteId,
-  ): Promise<{ pending: PendingResult | undefined; response: UpdateResponse | undefined; error: unknown; view: ChainView }> {
+  ): Promise<{
+    pending: PendingResult | undefined;
+    response: UpdateResponse | undefined;
+    error: unknown;
+    view: ChainView;
+  }> {
     const applying = apply();
     // The caller's signal (the client's or predecessor's cancellation) is not passed on: once
     // sent, an update is forwarded until it succeeds or this node leaves the chain (header).
     void signal;
-    const forwarding = this.forwardUpdate(view, role, target, chunk, update, chunkSizeBytes, version, applying, clientWrite);
+    const forwarding = this.forwardUpdate(
+      view,
+      role,
+      target,
+      chunk,
+      update,
+      chunkSizeBytes,
+      version,
+      applying,
+      clientWrite,
+    );
     const [applied, forwarded] = await Promise.allSettled([applying, forwarding]);
     if (applied.status === 'rejected') {
       const latest = forwarded.status === 'fulfilled' ? forwarded.value.view : view;
       return { pending: undefined, response: undefined, error: applied.reason, view: latest };
     }
-    if (forwarded.status === 'rejected') return { pending: applied.value, response: undefined, error: forwarded.reason ?? new Error('forward failed'), view };
+    if (forwarded.status === 'rejected')
+      return {
+        pending: applied.value,
+        response: undefined,
+        error: forwarded.reason ?? new Error('forward failed'),
+        view,
+      };
     return { pending: applied.value, response: forwarded.value.response, error: undefined, view: forwarded.value.view };
   }
 
@@ -348,7 +447,9 @@ export class ChainReplicator {
       const bulk = this.deps.bulk;
       if (bulk?.forwardsInFrames(successor.bulkAddress, request.data.length)) {
         const inline = request;
-        return bulk.forward(successor.bulkAddress, inline.data, inline.dataCrc32c, (ref) => send({ ...inline, data: EMPTY_DATA, bulk: ref }));
+        return bulk.forward(successor.bulkAddress, inline.data, inline.dataCrc32c, (ref) =>
+          send({ ...inline, data: EMPTY_DATA, bulk: ref }),
+        );
       }
       return send(request);
     });
@@ -374,7 +475,13 @@ export class ChainReplicator {
       if (latest !== undefined) {
         if (latest.chainVersion !== view.chainVersion) {
           this.deps.logger.info(
-            { what, chainId: view.chainId, from: view.chainVersion, to: latest.chainVersion, successor: latest.successor?.targetId },
+            {
+              what,
+              chainId: view.chainId,
+              from: view.chainVersion,
+              to: latest.chainVersion,
+              successor: latest.successor?.targetId,
+            },
             'chain changed while forwarding; forwarding to the successor in the new chain',
           );
         }
@@ -383,14 +490,20 @@ export class ChainReplicator {
         if (successor === undefined) return { response: undefined, view };
         try {
           if (successor.address === '' || !receivesWrites(successor.state)) {
-            throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, `successor target ${successor.targetId} has no known address`);
+            throw new SpindleError(
+              ErrorCode.RPC_UNAVAILABLE,
+              `successor target ${successor.targetId} has no known address`,
+            );
           }
           return { response: await send(this.deps.peers.get(successor.address), successor, view), view };
         } catch (err) {
           const error = asSpindleError(err);
           if (!forwardRetryable(error)) throw error;
           this.deps.metrics?.forwardRetries.inc();
-          this.deps.logger.debug({ what, chainId: view.chainId, successor: successor.targetId, code: error.codeName, attempt }, 'forward retried');
+          this.deps.logger.debug(
+            { what, chainId: view.chainId, successor: successor.targetId, code: error.codeName, attempt },
+            'forward retried',
+          );
           const overBudget = this.deps.clock.nowMs() - startedMs >= this.deps.config.forwardTimeoutMs;
           if (overBudget && !warned) {
             warned = true;
@@ -404,7 +517,10 @@ export class ChainReplicator {
           }
         }
       }
-      const delayMs = Math.max(FORWARD_BACKOFF_MIN_MS, backoffDelayMs(attempt, FORWARD_BACKOFF_MIN_MS, FORWARD_BACKOFF_MAX_MS, this.deps.rng));
+      const delayMs = Math.max(
+        FORWARD_BACKOFF_MIN_MS,
+        backoffDelayMs(attempt, FORWARD_BACKOFF_MIN_MS, FORWARD_BACKOFF_MAX_MS, this.deps.rng),
+      );
       await this.deps.clock.sleep(delayMs);
     }
   }
@@ -428,7 +544,11 @@ export class ChainReplicator {
       throw err;
     }
     if (next.localTargetId !== previous.localTargetId) {
-      throw new SpindleError(ErrorCode.TARGET_NOT_FOUND, `target ${previous.localTargetId} is no longer in chain ${previous.chainId}`, { retryable: true });
+      throw new SpindleError(
+        ErrorCode.TARGET_NOT_FOUND,
+        `target ${previous.localTargetId} is no longer in chain ${previous.chainId}`,
+        { retryable: true },
+      );
     }
     if (role === 'head') requireHead(next);
     requireWritable(next);
@@ -465,7 +585,10 @@ export class ChainReplicator {
       if (successor === undefined) return undefined;
       try {
         if (successor.address === '' || !receivesWrites(successor.state)) {
-          throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, `successor target ${successor.targetId} has no known address`);
+          throw new SpindleError(
+            ErrorCode.RPC_UNAVAILABLE,
+            `successor target ${successor.targetId} has no known address`,
+          );
         }
         return await send(this.deps.peers.get(successor.address), successor, view);
       } catch (err) {
@@ -473,12 +596,21 @@ export class ChainReplicator {
         const elapsedMs = this.deps.clock.nowMs() - startedMs;
         if (!forwardRetryable(error) || signal?.aborted || elapsedMs >= this.deps.config.forwardTimeoutMs) throw error;
         this.deps.metrics?.forwardRetries.inc();
-        this.deps.logger.debug({ what, chainId: view.chainId, successor: successor.targetId, code: error.codeName, attempt }, 'forward retried');
+        this.deps.logger.debug(
+          { what, chainId: view.chainId, successor: successor.targetId, code: error.codeName, attempt },
+          'forward retried',
+        );
         if (error.errorCode !== ErrorCode.RPC_UNAVAILABLE && error.errorCode !== ErrorCode.TIMEOUT) {
           await this.deps.refreshRouting(`successor of chain ${view.chainId} answered ${error.codeName}`);
         }
-        const delayMs = Math.max(FORWARD_BACKOFF_MIN_MS, backoffDelayMs(attempt, FORWARD_BACKOFF_MIN_MS, FORWARD_BACKOFF_MAX_MS, this.deps.rng));
-        await this.deps.clock.sleep(Math.min(delayMs, Math.max(0, this.deps.config.forwardTimeoutMs - elapsedMs)), signal);
+        const delayMs = Math.max(
+          FORWARD_BACKOFF_MIN_MS,
+          backoffDelayMs(attempt, FORWARD_BACKOFF_MIN_MS, FORWARD_BACKOFF_MAX_MS, this.deps.rng),
+        );
+        await this.deps.clock.sleep(
+          Math.min(delayMs, Math.max(0, this.deps.config.forwardTimeoutMs - elapsedMs)),
+          signal,
+        );
       }
     }
   }
@@ -498,7 +630,12 @@ function sameResult(response: UpdateResponse, pending: PendingResult): boolean {
   return response.chunkCrc32c === pending.crc32c && response.length === pending.length;
 }
 
-function mismatch(target: StorageTarget, chunk: ChunkRef, pending: PendingResult, response: UpdateResponse): SpindleError {
+function mismatch(
+  target: StorageTarget,
+  chunk: ChunkRef,
+  pending: PendingResult,
+  response: UpdateResponse,
+): SpindleError {
   return new SpindleError(
     ErrorCode.CHECKSUM_MISMATCH,
     `replicas of chunk ${chunk.index} of inode ${chunk.ino} disagree after version ${pending.version}: ` +
@@ -541,4 +678,3 @@ function requireWritable(view: ChainView): void {
     );
   }
 }
-

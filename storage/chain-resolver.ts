@@ -26,23 +26,38 @@ export class ChainResolver {
    * The local target of `chainId`, checked against `chainVersion` (0 with `allowAnyVersion` skips
    * the check: read-only inspection).
    */
-  async resolve(chainId: number, chainVersion: number, options: { allowAnyVersion?: boolean } = {}): Promise<ResolvedChain> {
+  async resolve(
+    chainId: number,
+    chainVersion: number,
+    options: { allowAnyVersion?: boolean } = {},
+  ): Promise<ResolvedChain> {
     if (!this.deps.mayServe()) {
-      throw new SpindleError(ErrorCode.TARGET_NOT_SERVING, 'this storage node lost its lease with the cluster manager and serves nothing until it renews');
+      throw new SpindleError(
+        ErrorCode.TARGET_NOT_SERVING,
+        'this storage node lost its lease with the cluster manager and serves nothing until it renews',
+      );
     }
     const skipCheck = options.allowAnyVersion === true && chainVersion === 0;
     let view = this.deps.routing.chain(chainId);
     if (view === undefined || chainVersion > view.chainVersion) {
-      await this.deps.refreshRouting(view === undefined ? `unknown chain ${chainId}` : `chain ${chainId} version ${chainVersion} is newer`);
+      await this.deps.refreshRouting(
+        view === undefined ? `unknown chain ${chainId}` : `chain ${chainId} version ${chainVersion} is newer`,
+      );
       view = this.deps.routing.chain(chainId);
     }
     if (view === undefined) {
-      throw new SpindleError(ErrorCode.TARGET_NOT_FOUND, `this storage node hosts no target of chain ${chainId}; refresh routing and ask a node of the chain`);
+      throw new SpindleError(
+        ErrorCode.TARGET_NOT_FOUND,
+        `this storage node hosts no target of chain ${chainId}; refresh routing and ask a node of the chain`,
+      );
     }
     if (!skipCheck) this.checkVersion(view, chainVersion);
     const target = this.deps.target(view.localTargetId);
     if (target === undefined) {
-      throw new SpindleError(ErrorCode.TARGET_NOT_FOUND, `target ${view.localTargetId} of chain ${chainId} is not open on this node`);
+      throw new SpindleError(
+        ErrorCode.TARGET_NOT_FOUND,
+        `target ${view.localTargetId} of chain ${chainId} is not open on this node`,
+      );
     }
     return { view, target };
   }
@@ -51,7 +66,10 @@ export class ChainResolver {
   recheck(chainId: number, chainVersion: number): ChainView {
     const view = this.deps.routing.chain(chainId);
     if (view === undefined) {
-      throw new SpindleError(ErrorCode.TARGET_NOT_FOUND, `this storage node no longer hosts a target of chain ${chainId}`);
+      throw new SpindleError(
+        ErrorCode.TARGET_NOT_FOUND,
+        `this storage node no longer hosts a target of chain ${chainId}`,
+      );
     }
     this.checkVersion(view, chainVersion);
     return view;

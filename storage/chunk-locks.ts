@@ -26,7 +26,8 @@ export class KeyedLocks {
   }
 
   private acquire(key: string, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new SpindleError(ErrorCode.CANCELLED, 'request cancelled before it got the chunk lock'));
+    if (signal?.aborted)
+      return Promise.reject(new SpindleError(ErrorCode.CANCELLED, 'request cancelled before it got the chunk lock'));
     const queue = this.queues.get(key);
     if (queue === undefined) {
       this.queues.set(key, [{ run: () => {} }]);

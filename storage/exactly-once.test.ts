@@ -8,7 +8,16 @@ import { crc32c } from '../common/crc32c.js';
 import { ErrorCode, isSpindleError } from '../common/errors.js';
 import { UpdateType, type StorageClient, type WriteRequest } from '../proto/index.js';
 import { ChannelRecords } from './channel-records.js';
-import { CHUNK_SIZE, batchRead, pattern, readIO, settleRouting, startTestCluster, write, type TestCluster } from './testing/cluster.js';
+import {
+  CHUNK_SIZE,
+  batchRead,
+  pattern,
+  readIO,
+  settleRouting,
+  startTestCluster,
+  write,
+  type TestCluster,
+} from './testing/cluster.js';
 
 function clientWrite(clientId: string, seqnum: number, chainVersion: number, data: Buffer, ino: number): WriteRequest {
   return {
@@ -63,9 +72,12 @@ describe('exactly-once writes across a head change', () => {
     // Client A retries with the same channel and seqnum: the first result, nothing re-applied.
     const retry = await write(newHead, clientWrite('client-a', 7, v2, first, ino));
     expect(retry).toEqual(answered);
-    for (const node of cluster.nodes.slice(1)) expect(Buffer.compare(await readAll(cluster.client(node), v2, ino), second)).toBe(0);
+    for (const node of cluster.nodes.slice(1))
+      expect(Buffer.compare(await readAll(cluster.client(node), v2, ino), second)).toBe(0);
     // The same seqnum with other bytes, and an older seqnum, are refused.
-    const other = await write(newHead, clientWrite('client-a', 7, v2, pattern(50_000, 3), ino)).catch((e: unknown) => e);
+    const other = await write(newHead, clientWrite('client-a', 7, v2, pattern(50_000, 3), ino)).catch(
+      (e: unknown) => e,
+    );
     expect(isSpindleError(other, ErrorCode.DUPLICATE_REQUEST_MISMATCH)).toBe(true);
     const outdated = await write(newHead, clientWrite('client-a', 6, v2, first, ino)).catch((e: unknown) => e);
     expect(isSpindleError(outdated, ErrorCode.DUPLICATE_REQUEST_MISMATCH)).toBe(true);

@@ -74,7 +74,8 @@ export class HeartbeatSender {
       });
       this.lastRoundTripMs = response.roundTripMs;
       this.options.metrics?.heartbeatSeconds.observe(response.roundTripMs / 1000);
-      if (this.failuresInARow > 0) this.options.logger.info({ failures: this.failuresInARow }, 'heartbeats to the cluster manager resumed');
+      if (this.failuresInARow > 0)
+        this.options.logger.info({ failures: this.failuresInARow }, 'heartbeats to the cluster manager resumed');
       this.failuresInARow = 0;
       if (response.routingVersion !== routing.version) reported = response.routingVersion;
     } catch (err) {
@@ -82,7 +83,10 @@ export class HeartbeatSender {
       this.options.metrics?.heartbeatFailures.inc();
       if (this.failuresInARow === 1 || this.failuresInARow % 50 === 0) {
         const error = asSpindleError(err);
-        this.options.logger.warn({ code: error.codeName, err: error.message, failures: this.failuresInARow }, 'heartbeat failed');
+        this.options.logger.warn(
+          { code: error.codeName, err: error.message, failures: this.failuresInARow },
+          'heartbeat failed',
+        );
       }
     } finally {
       this.inFlight--;
@@ -119,7 +123,13 @@ export class HeartbeatSender {
     if (sinceRenewalMs !== undefined && sinceRenewalMs >= leaseMs / 4 && nowMs - this.lastWarnedMs >= leaseMs) {
       this.lastWarnedMs = nowMs;
       this.options.logger.warn(
-        { sinceRenewalMs, leaseMs, eventLoopDelayMaxMs: Math.round(maxDelayMs), lastRoundTripMs: this.lastRoundTripMs, inFlight: this.inFlight },
+        {
+          sinceRenewalMs,
+          leaseMs,
+          eventLoopDelayMaxMs: Math.round(maxDelayMs),
+          lastRoundTripMs: this.lastRoundTripMs,
+          inFlight: this.inFlight,
+        },
         'lease at risk: no heartbeat renewed it for a quarter of the lease (the node stops serving at half)',
       );
     }

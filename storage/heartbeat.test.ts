@@ -33,20 +33,28 @@ describe('heartbeats under load', () => {
     mgmt = await new FakeMgmt().start();
     const leaseMs = 1_000;
     node = await startStorageNode({
-      dataDir: join(root, 'n'), metaAddress: mgmt.address, targets: 1, metricsPort: null,
+      dataDir: join(root, 'n'),
+      metaAddress: mgmt.address,
+      targets: 1,
+      metricsPort: null,
       config: storageConfig('test', { nodeLeaseMs: `${leaseMs}ms`, heartbeatIntervalMs: '50ms' }),
     });
     const chainVersion = mgmt.setChain(1, [node.targetIds[0]!]).chainVersion;
     await node.refreshRouting();
     client = new StorageClient(node.address, insecureChannel(), CHANNEL_OPTIONS);
-    await write(client, writeRequest({ chainId: 1, chainVersion, chunk: { ino: 1, index: 0 }, data: Buffer.from('a') }));
+    await write(
+      client,
+      writeRequest({ chainId: 1, chainVersion, chunk: { ino: 1, index: 0 }, data: Buffer.from('a') }),
+    );
 
     // The manager holds the answer to one heartbeat for 1.5 lease-halves (below the old 5 s
     // deadline); the heartbeats after it are answered at once.
     const fake = mgmt;
     const answer = fake.heartbeat.bind(fake);
     let stalled = 0;
-    (fake as unknown as { heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> | HeartbeatResponse }).heartbeat = (request) => {
+    (
+      fake as unknown as { heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> | HeartbeatResponse }
+    ).heartbeat = (request) => {
       if (stalled++ > 0) return answer(request);
       return new Promise((resolve) => setTimeout(() => resolve(answer(request)), leaseMs * 0.75));
     };

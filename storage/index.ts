@@ -15,7 +15,13 @@ export {
   type PendingResult,
   type ReadResultData,
 } from './chunk-engine/chunk-engine.js';
-export { encodeChunkKey, decodeChunkKey, inoKeyRange, CHUNK_KEY_BYTES, type ChunkAddress } from './chunk-engine/chunk-key.js';
+export {
+  encodeChunkKey,
+  decodeChunkKey,
+  inoKeyRange,
+  CHUNK_KEY_BYTES,
+  type ChunkAddress,
+} from './chunk-engine/chunk-key.js';
 export { RoutingView, type ChainView, type PeerTarget } from './routing-view.js';
 export { StorageTarget } from './target.js';
 export { parseStorageArgs, type StorageArgs } from './args.js';

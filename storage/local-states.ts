@@ -27,7 +27,8 @@ export class LocalTargetStates {
     if (view.localState === PublicTargetState.SERVING) return LocalTargetState.UPTODATE;
     if (view.localState === PublicTargetState.SYNCING) {
       const done = this.syncDone.get(targetId);
-      if (done !== undefined && done.chainId === view.chainId && done.chainVersion === view.chainVersion) return LocalTargetState.UPTODATE;
+      if (done !== undefined && done.chainId === view.chainId && done.chainVersion === view.chainVersion)
+        return LocalTargetState.UPTODATE;
     }
     return LocalTargetState.ONLINE;
   }

@@ -111,7 +111,11 @@ export class StorageMetrics {
         },
       });
     perTarget('spindle_storage_target_used_bytes', 'Committed chunk bytes on a target', (s) => s.usedBytes);
-    perTarget('spindle_storage_target_allocated_bytes', 'Bytes of data blocks in use on a target', (s) => s.allocatedBytes);
+    perTarget(
+      'spindle_storage_target_allocated_bytes',
+      'Bytes of data blocks in use on a target',
+      (s) => s.allocatedBytes,
+    );
     perTarget('spindle_storage_target_chunks', 'Committed chunks on a target', (s) => s.chunks);
     new Gauge({
       name: 'spindle_storage_target_block_io',
@@ -123,6 +127,10 @@ export class StorageMetrics {
         for (const stats of targetStats()) this.set({ target: String(stats.targetId), backend: stats.blockIo }, 1);
       },
     });
-    perTarget('spindle_storage_target_state', 'Public state of a target (1 serving, 2 syncing, 3 waiting, 4 lastsrv, 5 offline)', (s) => s.publicState);
+    perTarget(
+      'spindle_storage_target_state',
+      'Public state of a target (1 serving, 2 syncing, 3 waiting, 4 lastsrv, 5 offline)',
+      (s) => s.publicState,
+    );
   }
 }

@@ -74,10 +74,20 @@ export class MgmtAgent {
         return response;
       } catch (err) {
         const error = asSpindleError(err);
-        if (signal?.aborted || this.closed) throw new SpindleError(ErrorCode.CANCELLED, 'registration with the cluster manager was cancelled', { cause: err });
+        if (signal?.aborted || this.closed)
+          throw new SpindleError(ErrorCode.CANCELLED, 'registration with the cluster manager was cancelled', {
+            cause: err,
+          });
         if (!error.retryable) throw error;
-        const delayMs = Math.max(REGISTER_BACKOFF_MIN_MS, backoffDelayMs(attempt, REGISTER_BACKOFF_MIN_MS, REGISTER_BACKOFF_MAX_MS, rng));
-        if (attempt % 20 === 0) logger.info({ meta: this.options.metaAddress, code: error.codeName, attempt }, 'cluster manager not reachable yet; retrying registration');
+        const delayMs = Math.max(
+          REGISTER_BACKOFF_MIN_MS,
+          backoffDelayMs(attempt, REGISTER_BACKOFF_MIN_MS, REGISTER_BACKOFF_MAX_MS, rng),
+        );
+        if (attempt % 20 === 0)
+          logger.info(
+            { meta: this.options.metaAddress, code: error.codeName, attempt },
+            'cluster manager not reachable yet; retrying registration',
+          );
         await clock.sleep(delayMs, signal);
       }
     }
@@ -105,7 +115,9 @@ export class MgmtAgent {
 
   /** Whether the lease is fresh enough to serve requests. */
   mayServe(): boolean {
-    return this.lastRenewedMs !== undefined && this.options.clock.nowMs() - this.lastRenewedMs < this.options.nodeLeaseMs / 2;
+    return (
+      this.lastRenewedMs !== undefined && this.options.clock.nowMs() - this.lastRenewedMs < this.options.nodeLeaseMs / 2
+    );
   }
 
   /**

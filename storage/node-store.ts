@@ -22,7 +22,11 @@ export async function readNodeFile(dataDir: string): Promise<NodeFile | undefine
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new SpindleError(ErrorCode.CONFIG_INVALID, `${join(dataDir, 'node.json')} is not valid JSON; restore it or start with an empty --data-dir`, { cause: err });
+    throw new SpindleError(
+      ErrorCode.CONFIG_INVALID,
+      `${join(dataDir, 'node.json')} is not valid JSON; restore it or start with an empty --data-dir`,
+      { cause: err },
+    );
   }
   const nodeId = (parsed as { nodeId?: unknown }).nodeId;
   if (typeof nodeId !== 'number' || !Number.isSafeInteger(nodeId) || nodeId < 1) {
@@ -61,13 +65,19 @@ export async function targetDirectories(dataDir: string, count: number): Promise
   if (existing.length > 0) {
     existing.forEach((index, position) => {
       if (index !== position) {
-        throw new SpindleError(ErrorCode.CONFIG_INVALID, `${root} has target directories ${existing.join(', ')}; expected 0..${existing.length - 1} without gaps`);
+        throw new SpindleError(
+          ErrorCode.CONFIG_INVALID,
+          `${root} has target directories ${existing.join(', ')}; expected 0..${existing.length - 1} without gaps`,
+        );
       }
     });
     return existing.map((index) => join(root, String(index)));
   }
   if (!Number.isSafeInteger(count) || count < 1 || count >= TARGETS_PER_NODE_MAX) {
-    throw new SpindleError(ErrorCode.CONFIG_INVALID, `--targets must be from 1 to ${TARGETS_PER_NODE_MAX - 1}, got ${count}`);
+    throw new SpindleError(
+      ErrorCode.CONFIG_INVALID,
+      `--targets must be from 1 to ${TARGETS_PER_NODE_MAX - 1}, got ${count}`,
+    );
   }
   const dirs: string[] = [];
   for (let i = 0; i < count; i++) {

@@ -46,25 +46,47 @@ export class ReadOperator {
       const read = await target.engine.read(chunk.ino, chunk.index, io.offset, io.length);
       this.deps.metrics?.bytesRead.inc(read.data.length);
       return {
-        result: { status: { code: ErrorCode.OK, message: '' }, data: read.data, chunkLength: read.chunkLength, commitVersion: read.commitVersion },
+        result: {
+          status: { code: ErrorCode.OK, message: '' },
+          data: read.data,
+          chunkLength: read.chunkLength,
+          commitVersion: read.commitVersion,
+        },
         dataCrc32c: read.dataCrc32c,
       };
     } catch (err) {
       const error = asSpindleError(err);
-      return { result: { status: { code: error.errorCode, message: error.message }, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0 }, dataCrc32c: undefined };
+      return {
+        result: {
+          status: { code: error.errorCode, message: error.message },
+          data: Buffer.alloc(0),
+          chunkLength: 0,
+          commitVersion: 0,
+        },
+        dataCrc32c: undefined,
+      };
     }
   }
 
   async onQueryLastChunk(request: QueryLastChunkRequest): Promise<QueryLastChunkResponse> {
-    const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion, { allowAnyVersion: true });
+    const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion, {
+      allowAnyVersion: true,
+    });
     requireServing(view);
     const last = target.engine.lastChunk(request.ino);
-    return last === undefined ? { found: false, index: 0, length: 0 } : { found: true, index: last.index, length: last.length };
+    return last === undefined
+      ? { found: false, index: 0, length: 0 }
+      : { found: true, index: last.index, length: last.length };
   }
 
   async onDumpChunkMeta(request: DumpChunkMetaRequest): Promise<DumpChunkMetaResponse> {
-    const { target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion, { allowAnyVersion: true });
-    const limit = Math.min(request.limit === 0 ? DUMP_CHUNK_META_LIMIT_DEFAULT : request.limit, DUMP_CHUNK_META_LIMIT_MAX);
+    const { target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion, {
+      allowAnyVersion: true,
+    });
+    const limit = Math.min(
+      request.limit === 0 ? DUMP_CHUNK_META_LIMIT_DEFAULT : request.limit,
+      DUMP_CHUNK_META_LIMIT_MAX,
+    );
     const page = target.engine.dump({ after: request.after, limit, ino: request.ino });
     return {
       chunks: page.chunks.map((c) => ({

@@ -6,7 +6,17 @@ import { crc32c } from '../common/crc32c.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../common/errors.js';
 import { callUnary, serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
 import { StorageService, type UpdateRequest, type UpdateResponse } from '../proto/index.js';
-import { CHUNK_SIZE, batchRead, pattern, readIO, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from './testing/cluster.js';
+import {
+  CHUNK_SIZE,
+  batchRead,
+  pattern,
+  readIO,
+  settleRouting,
+  startTestCluster,
+  write,
+  writeRequest,
+  type TestCluster,
+} from './testing/cluster.js';
 
 interface HeldUpdate {
   request: UpdateRequest;
@@ -32,7 +42,8 @@ class FakeSuccessor {
           implementation: serviceImplementation({
             update: (request: UpdateRequest) =>
               new Promise<UpdateResponse>((resolve, reject) => {
-                const answer = (response: UpdateResponse | SpindleError) => (response instanceof SpindleError ? reject(response) : resolve(response));
+                const answer = (response: UpdateResponse | SpindleError) =>
+                  response instanceof SpindleError ? reject(response) : resolve(response);
                 if (this.auto) return answer(this.auto(request));
                 const held = { request, answer };
                 const waiter = this.waiting.shift();
@@ -74,7 +85,12 @@ beforeAll(async () => {
   cluster.mgmt.setChain(1, [a!, b!, c!]);
   // Chain 2: node 0's second... it has one target, so chain 2 is node 1's head with a fake tail.
   fake = await new FakeSuccessor().start();
-  const fakeNode = cluster.mgmt.registerNode({ nodeId: 0, address: fake.server.address, hostname: 'fake', targetPaths: ['/fake'] });
+  const fakeNode = cluster.mgmt.registerNode({
+    nodeId: 0,
+    address: fake.server.address,
+    hostname: 'fake',
+    targetPaths: ['/fake'],
+  });
   fakeChainVersion = cluster.mgmt.setChain(2, [b!, fakeNode.nodeId * 1000]).chainVersion;
   await settleRouting(cluster);
 });
@@ -85,7 +101,10 @@ afterAll(async () => {
 });
 
 async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!isSpindleError(err, code)) throw new Error(`expected ${ErrorCode[code]}, got ${String(err)}`);
 }
 
@@ -107,12 +126,18 @@ describe('reads while a write is pending', () => {
 
     // Version 2 (a partial overwrite) is pending at the head while the fake successor holds it.
     const patch = Buffer.alloc(1000, 0xab);
-    const second = write(client, writeRequest({ chainId: 2, chainVersion: fakeChainVersion, chunk, offset: 65_000, data: patch }));
+    const second = write(
+      client,
+      writeRequest({ chainId: 2, chainVersion: fakeChainVersion, chunk, offset: 65_000, data: patch }),
+    );
     const held2 = await fake.next();
     expect(held2.request.updateVersion).toBe(2);
     // The head writes its own copy while the update travels on: wait until it is pending there.
-    const pendingMeta = async () => (await callUnary(client, client.dumpChunkMeta, { chainId: 2, chainVersion: 0, limit: 10, ino: 40 }, 'd')).chunks[0];
-    for (let i = 0; i < 200 && (await pendingMeta())?.updateVersion !== 2; i++) await new Promise((r) => setTimeout(r, 10));
+    const pendingMeta = async () =>
+      (await callUnary(client, client.dumpChunkMeta, { chainId: 2, chainVersion: 0, limit: 10, ino: 40 }, 'd'))
+        .chunks[0];
+    for (let i = 0; i < 200 && (await pendingMeta())?.updateVersion !== 2; i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect(await pendingMeta()).toMatchObject({ commitVersion: 1, updateVersion: 2 });
     const during = await batchRead(client, [readIO(2, fakeChainVersion, { chunk })]);
     expect(during.results[0]!.commitVersion).toBe(1);
@@ -132,11 +157,19 @@ describe('reads while a write is pending', () => {
     fake.auto = (request) => okResponse(request.data, request.updateVersion);
     await write(client, writeRequest({ chainId: 2, chainVersion: fakeChainVersion, chunk, data: Buffer.from('good') }));
     fake.auto = (request) => ({ ...okResponse(request.data, request.updateVersion), chunkCrc32c: 12345 });
-    await expectCode(write(client, writeRequest({ chainId: 2, chainVersion: fakeChainVersion, chunk, data: Buffer.from('evil') })), ErrorCode.CHECKSUM_MISMATCH);
+    await expectCode(
+      write(client, writeRequest({ chainId: 2, chainVersion: fakeChainVersion, chunk, data: Buffer.from('evil') })),
+      ErrorCode.CHECKSUM_MISMATCH,
+    );
     fake.auto = undefined;
     const { results } = await batchRead(client, [readIO(2, fakeChainVersion, { chunk })]);
     expect(results[0]!.data.toString()).toBe('good');
-    const meta = await callUnary(client, client.dumpChunkMeta, { chainId: 2, chainVersion: 0, limit: 10, ino: 41 }, 'd');
+    const meta = await callUnary(
+      client,
+      client.dumpChunkMeta,
+      { chainId: 2, chainVersion: 0, limit: 10, ino: 41 },
+      'd',
+    );
     expect(meta.chunks[0]).toMatchObject({ commitVersion: 1, updateVersion: 1 });
   });
 
@@ -149,7 +182,10 @@ describe('reads while a write is pending', () => {
       if (seen.length < 3) return new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'flaky');
       return okResponse(request.data, request.updateVersion);
     };
-    const response = await write(client, writeRequest({ chainId: 2, chainVersion: fakeChainVersion, chunk, data: Buffer.from('retry me') }));
+    const response = await write(
+      client,
+      writeRequest({ chainId: 2, chainVersion: fakeChainVersion, chunk, data: Buffer.from('retry me') }),
+    );
     fake.auto = undefined;
     expect(response.commitVersion).toBe(1);
     expect(seen).toHaveLength(3);
@@ -162,9 +198,17 @@ describe('reads while a write is pending', () => {
     const client = cluster.client(cluster.nodes[1]!);
     const chunk = { ino: 43, index: 0 };
     fake.auto = () => new SpindleError(ErrorCode.MISSING_UPDATE, 'gap');
-    await expectCode(write(client, writeRequest({ chainId: 2, chainVersion: fakeChainVersion, chunk, data: Buffer.from('x') })), ErrorCode.MISSING_UPDATE);
+    await expectCode(
+      write(client, writeRequest({ chainId: 2, chainVersion: fakeChainVersion, chunk, data: Buffer.from('x') })),
+      ErrorCode.MISSING_UPDATE,
+    );
     fake.auto = undefined;
-    const meta = await callUnary(client, client.dumpChunkMeta, { chainId: 2, chainVersion: 0, limit: 10, ino: 43 }, 'd');
+    const meta = await callUnary(
+      client,
+      client.dumpChunkMeta,
+      { chainId: 2, chainVersion: 0, limit: 10, ino: 43 },
+      'd',
+    );
     expect(meta.chunks).toEqual([]);
     const { results } = await batchRead(client, [readIO(2, fakeChainVersion, { chunk })]);
     expect(results[0]!.status!.code).toBe(ErrorCode.CHUNK_NOT_FOUND);
@@ -201,7 +245,10 @@ describe('reads under a stream of writes', () => {
         if (result.status!.code === ErrorCode.CHUNK_NOT_FOUND) continue;
         expect(result.status!.code).toBe(0);
         const first = result.data[0]!;
-        expect(result.data.every((x) => x === first), `replica ${node.nodeId} returned mixed bytes`).toBe(true);
+        expect(
+          result.data.every((x) => x === first),
+          `replica ${node.nodeId} returned mixed bytes`,
+        ).toBe(true);
         expect(result.data.length).toBe(CHUNK_SIZE / 2 + first * 1000);
         expect(result.commitVersion).toBeGreaterThanOrEqual(lastVersion);
         expect(first).toBeGreaterThanOrEqual(lastByte);

@@ -77,8 +77,12 @@ describe('UpdateDedupe', () => {
     expect(await first).toEqual({ result: 'first', replayed: false });
     expect(await retry).toEqual({ result: 'first', replayed: true });
     expect(runs).toBe(1);
-    await expect(dedupe.run('c/1/1', 4, 'fp', async () => 'old')).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.DUPLICATE_REQUEST_MISMATCH));
-    await expect(dedupe.run('c/1/1', 5, 'other', async () => 'x')).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.DUPLICATE_REQUEST_MISMATCH));
+    await expect(dedupe.run('c/1/1', 4, 'fp', async () => 'old')).rejects.toSatisfy((e: unknown) =>
+      isSpindleError(e, ErrorCode.DUPLICATE_REQUEST_MISMATCH),
+    );
+    await expect(dedupe.run('c/1/1', 5, 'other', async () => 'x')).rejects.toSatisfy((e: unknown) =>
+      isSpindleError(e, ErrorCode.DUPLICATE_REQUEST_MISMATCH),
+    );
     expect((await dedupe.run('c/1/1', 6, 'fp', async () => 'next')).result).toBe('next');
   });
 
@@ -115,14 +119,33 @@ describe('UpdateDedupe', () => {
 });
 
 describe('RoutingView', () => {
-  const routing = (version: number, states: Record<number, PublicTargetState>, order = [1000, 2000, 3000]): RoutingInfo => ({
+  const routing = (
+    version: number,
+    states: Record<number, PublicTargetState>,
+    order = [1000, 2000, 3000],
+  ): RoutingInfo => ({
     version,
-    nodes: [1, 2, 3].map((nodeId) => ({ nodeId, address: `127.0.0.1:${7400 + nodeId}`, hostname: '', lastHeartbeatUs: 0, alive: true })),
-    targets: [1000, 2000, 3000, 2001].map((targetId) => ({
-      targetId, nodeId: Math.floor(targetId / 1000), chainId: targetId === 2001 ? 2 : 1, publicState: states[targetId] ?? PublicTargetState.SERVING,
-      localState: 1, path: '', usedBytes: 0, capacityBytes: 0,
+    nodes: [1, 2, 3].map((nodeId) => ({
+      nodeId,
+      address: `127.0.0.1:${7400 + nodeId}`,
+      hostname: '',
+      lastHeartbeatUs: 0,
+      alive: true,
     })),
-    chains: [{ chainId: 1, chainVersion: version, targetIds: order }, { chainId: 2, chainVersion: 1, targetIds: [2001] }],
+    targets: [1000, 2000, 3000, 2001].map((targetId) => ({
+      targetId,
+      nodeId: Math.floor(targetId / 1000),
+      chainId: targetId === 2001 ? 2 : 1,
+      publicState: states[targetId] ?? PublicTargetState.SERVING,
+      localState: 1,
+      path: '',
+      usedBytes: 0,
+      capacityBytes: 0,
+    })),
+    chains: [
+      { chainId: 1, chainVersion: version, targetIds: order },
+      { chainId: 2, chainVersion: 1, targetIds: [2001] },
+    ],
     chainTables: [],
   });
 

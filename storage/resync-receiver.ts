@@ -44,39 +44,46 @@ export class ResyncReceiver {
   async onSyncUpdate(request: UpdateRequest, signal?: AbortSignal): Promise<UpdateResponse> {
     const chunk = request.chunk!;
     if (request.type !== UpdateType.REPLACE && request.type !== UpdateType.REMOVE) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `a resync copy is a REPLACE or a REMOVE, not ${UpdateType[request.type] ?? request.type}`);
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `a resync copy is a REPLACE or a REMOVE, not ${UpdateType[request.type] ?? request.type}`,
+      );
     }
     const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
     requireSyncing(view);
-    return this.deps.locks.withLock(chunkLockKey(target.targetId, chunk.ino, chunk.index), async () => {
-      requireSyncing(this.deps.resolver.recheck(request.chainId, request.chainVersion));
-      const engine = target.engine;
-      const committed = engine.committed(chunk.ino, chunk.index);
-      if (committed !== undefined && committed.chainVersion >= request.chainVersion) {
-        // Written under this chain version already: by a forwarded write (newer than this copy
-        // when its version is higher) or by this very copy, retried.
-        if (request.type === UpdateType.REMOVE || committed.commitVersion > request.updateVersion) {
-          return { length: committed.length, commitVersion: committed.commitVersion, chunkCrc32c: committed.crc32c };
+    return this.deps.locks.withLock(
+      chunkLockKey(target.targetId, chunk.ino, chunk.index),
+      async () => {
+        requireSyncing(this.deps.resolver.recheck(request.chainId, request.chainVersion));
+        const engine = target.engine;
+        const committed = engine.committed(chunk.ino, chunk.index);
+        if (committed !== undefined && committed.chainVersion >= request.chainVersion) {
+          // Written under this chain version already: by a forwarded write (newer than this copy
+          // when its version is higher) or by this very copy, retried.
+          if (request.type === UpdateType.REMOVE || committed.commitVersion > request.updateVersion) {
+            return { length: committed.length, commitVersion: committed.commitVersion, chunkCrc32c: committed.crc32c };
+          }
         }
-      }
-      if (request.type === UpdateType.REMOVE) {
-        await engine.removeNow(chunk.ino, chunk.index);
-        return { length: 0, commitVersion: 0, chunkCrc32c: 0 };
-      }
-      const pending = await engine.applyUpdate(chunk.ino, chunk.index, request.updateVersion, {
-        type: UpdateType.REPLACE,
-        offset: 0,
-        data: request.data,
-        dataCrc32c: request.dataCrc32c,
-      });
-      try {
-        await engine.commit(chunk.ino, chunk.index, request.updateVersion, request.chainVersion);
-      } catch (err) {
-        engine.abort(chunk.ino, chunk.index);
-        throw err;
-      }
-      return { length: pending.length, commitVersion: request.updateVersion, chunkCrc32c: pending.crc32c };
-    }, signal);
+        if (request.type === UpdateType.REMOVE) {
+          await engine.removeNow(chunk.ino, chunk.index);
+          return { length: 0, commitVersion: 0, chunkCrc32c: 0 };
+        }
+        const pending = await engine.applyUpdate(chunk.ino, chunk.index, request.updateVersion, {
+          type: UpdateType.REPLACE,
+          offset: 0,
+          data: request.data,
+          dataCrc32c: request.dataCrc32c,
+        });
+        try {
+          await engine.commit(chunk.ino, chunk.index, request.updateVersion, request.chainVersion);
+        } catch (err) {
+          engine.abort(chunk.ino, chunk.index);
+          throw err;
+        }
+        return { length: pending.length, commitVersion: request.updateVersion, chunkCrc32c: pending.crc32c };
+      },
+      signal,
+    );
   }
 
   /** The predecessor copied everything: the target reports UPTODATE from now on (this chain version). */

@@ -30,14 +30,20 @@ async function dumpAll(client: StorageClient): Promise<ChunkMeta[]> {
   const rows: ChunkMeta[] = [];
   let after: { ino: number; index: number } | undefined;
   for (;;) {
-    const page = await callUnary(client, client.dumpChunkMeta, { chainId: 1, chainVersion: 0, limit: 7, ino: 0, after }, 'storage.DumpChunkMeta');
+    const page = await callUnary(
+      client,
+      client.dumpChunkMeta,
+      { chainId: 1, chainVersion: 0, limit: 7, ino: 0, after },
+      'storage.DumpChunkMeta',
+    );
     rows.push(...page.chunks);
     if (!page.hasMore) return rows;
     after = page.chunks.at(-1)!.chunk;
   }
 }
 
-const summary = (rows: ChunkMeta[]) => rows.map((r) => `${r.chunk!.ino}/${r.chunk!.index}@${r.commitVersion}:${r.length}:${r.crc32c}`);
+const summary = (rows: ChunkMeta[]) =>
+  rows.map((r) => `${r.chunk!.ino}/${r.chunk!.index}@${r.commitVersion}:${r.length}:${r.crc32c}`);
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -55,8 +61,25 @@ function reported(index: number): LocalTargetState | undefined {
 }
 
 describe('resyncAction', () => {
-  const local = (fields: Partial<ChunkInfo> = {}): ChunkInfo => ({ ino: 1, index: 0, commitVersion: 3, updateVersion: 3, chainVersion: 1, length: 10, crc32c: 5, ...fields });
-  const remote = (fields: Partial<ChunkMeta> = {}): ChunkMeta => ({ chunk: { ino: 1, index: 0 }, commitVersion: 3, updateVersion: 3, chainVersion: 1, length: 10, crc32c: 5, ...fields });
+  const local = (fields: Partial<ChunkInfo> = {}): ChunkInfo => ({
+    ino: 1,
+    index: 0,
+    commitVersion: 3,
+    updateVersion: 3,
+    chainVersion: 1,
+    length: 10,
+    crc32c: 5,
+    ...fields,
+  });
+  const remote = (fields: Partial<ChunkMeta> = {}): ChunkMeta => ({
+    chunk: { ino: 1, index: 0 },
+    commitVersion: 3,
+    updateVersion: 3,
+    chainVersion: 1,
+    length: 10,
+    crc32c: 5,
+    ...fields,
+  });
 
   it('copies what is missing or differs, removes what only the successor has, skips what matches', () => {
     expect(resyncAction(local(), undefined)).toBe('copy');
@@ -76,16 +99,31 @@ describe('resync of a syncing successor', () => {
   it('copies what differs, removes what should not be there, then the successor reports up to date', async () => {
     const ino = 40;
     for (let index = 0; index < 12; index++) {
-      await write(head, writeRequest({ chainId: 1, chainVersion, chunk: { ino, index }, data: pattern(20_000 + index, index) }));
+      await write(
+        head,
+        writeRequest({ chainId: 1, chainVersion, chunk: { ino, index }, data: pattern(20_000 + index, index) }),
+      );
     }
-    await waitFor('both targets reported up to date', () => reported(0) === LocalTargetState.UPTODATE && reported(1) === LocalTargetState.UPTODATE);
+    await waitFor(
+      'both targets reported up to date',
+      () => reported(0) === LocalTargetState.UPTODATE && reported(1) === LocalTargetState.UPTODATE,
+    );
     // The successor goes away; the chain goes on without it.
     cluster.mgmt.setTargetState(b, PublicTargetState.OFFLINE);
     chainVersion = cluster.mgmt.chain(1).chainVersion;
     await settleRouting(cluster);
     await waitFor('the offline target reported online', () => reported(1) === LocalTargetState.ONLINE);
     for (let index = 0; index < 4; index++) {
-      await write(head, writeRequest({ chainId: 1, chainVersion, chunk: { ino, index }, offset: 100, data: pattern(5_000, 100 + index) }));
+      await write(
+        head,
+        writeRequest({
+          chainId: 1,
+          chainVersion,
+          chunk: { ino, index },
+          offset: 100,
+          data: pattern(5_000, 100 + index),
+        }),
+      );
     }
     for (let index = 12; index < 16; index++) {
       await write(head, writeRequest({ chainId: 1, chainVersion, chunk: { ino, index }, data: pattern(3_000, index) }));
@@ -104,7 +142,16 @@ describe('resync of a syncing successor', () => {
     await settleRouting(cluster);
     const writes = (async () => {
       for (let i = 0; i < 10; i++) {
-        await write(head, writeRequest({ chainId: 1, chainVersion, chunk: { ino, index: i % 6 }, offset: 7 * i, data: pattern(900, 200 + i) }));
+        await write(
+          head,
+          writeRequest({
+            chainId: 1,
+            chainVersion,
+            chunk: { ino, index: i % 6 },
+            offset: 7 * i,
+            data: pattern(900, 200 + i),
+          }),
+        );
       }
     })();
     await writes;
@@ -129,19 +176,41 @@ describe('resync of a syncing successor', () => {
     cluster.mgmt.setTargetState(b, PublicTargetState.SERVING);
     chainVersion = cluster.mgmt.chain(1).chainVersion;
     await settleRouting(cluster);
-    await write(head, writeRequest({ chainId: 1, chainVersion, chunk: { ino, index: 0 }, offset: 0, data: Buffer.from('after') }));
+    await write(
+      head,
+      writeRequest({ chainId: 1, chainVersion, chunk: { ino, index: 0 }, offset: 0, data: Buffer.from('after') }),
+    );
     expect(summary(await dumpAll(cluster.client(cluster.nodes[1]!)))).toEqual(summary(await dumpAll(head)));
   });
 
   it('refuses resync copies and SyncDone for a target that is not syncing', async () => {
     const tail = cluster.client(cluster.nodes[1]!);
-    const err = await callUnary(tail, tail.syncDone, { chainId: 1, chainVersion, targetId: b, fromTargetId: a }, 'storage.SyncDone').catch((e: unknown) => e);
+    const err = await callUnary(
+      tail,
+      tail.syncDone,
+      { chainId: 1, chainVersion, targetId: b, fromTargetId: a },
+      'storage.SyncDone',
+    ).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/not SYNCING/);
     const data = Buffer.from('x');
-    const copy = await callUnary(tail, tail.update, {
-      chainId: 1, chainVersion, chunk: { ino: 42, index: 0 }, type: UpdateType.REPLACE, offset: 0, data, dataCrc32c: crc32c(data),
-      chunkSizeBytes: 65536, updateVersion: 1, fromTargetId: a, sync: true,
-    }, 'storage.Update').catch((e: unknown) => e);
+    const copy = await callUnary(
+      tail,
+      tail.update,
+      {
+        chainId: 1,
+        chainVersion,
+        chunk: { ino: 42, index: 0 },
+        type: UpdateType.REPLACE,
+        offset: 0,
+        data,
+        dataCrc32c: crc32c(data),
+        chunkSizeBytes: 65536,
+        updateVersion: 1,
+        fromTargetId: a,
+        sync: true,
+      },
+      'storage.Update',
+    ).catch((e: unknown) => e);
     expect((copy as Error).message).toMatch(/not SYNCING/);
   });
 });

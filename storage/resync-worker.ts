@@ -22,7 +22,13 @@ import { CHUNK_SIZE_MAX_BYTES } from '../common/constants.js';
 import { crc32c } from '../common/crc32c.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
 import { callUnary } from '../common/rpc.js';
-import { PublicTargetState, UpdateType, type ChunkMeta, type ResyncProgress, type StorageClient } from '../proto/index.js';
+import {
+  PublicTargetState,
+  UpdateType,
+  type ChunkMeta,
+  type ResyncProgress,
+  type StorageClient,
+} from '../proto/index.js';
 import type { ChainResolver } from './chain-resolver.js';
 import type { ChunkInfo } from './chunk-engine/chunk-engine.js';
 import type { KeyedLocks } from './chunk-locks.js';
@@ -66,10 +72,28 @@ class ResyncMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.active = new Gauge({ name: 'spindle_storage_resync_active', help: 'Resyncs this node runs now as a predecessor', registers });
-    this.runs = new Counter({ name: 'spindle_storage_resync_runs_total', help: 'Finished resyncs by result (done, failed, aborted)', labelNames: ['result'], registers });
-    this.chunks = new Counter({ name: 'spindle_storage_resync_chunks_total', help: 'Chunks handled by resyncs (copied, removed, unchanged)', labelNames: ['action'], registers });
-    this.bytes = new Counter({ name: 'spindle_storage_resync_bytes_total', help: 'Bytes copied to syncing successors', registers });
+    this.active = new Gauge({
+      name: 'spindle_storage_resync_active',
+      help: 'Resyncs this node runs now as a predecessor',
+      registers,
+    });
+    this.runs = new Counter({
+      name: 'spindle_storage_resync_runs_total',
+      help: 'Finished resyncs by result (done, failed, aborted)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.chunks = new Counter({
+      name: 'spindle_storage_resync_chunks_total',
+      help: 'Chunks handled by resyncs (copied, removed, unchanged)',
+      labelNames: ['action'],
+      registers,
+    });
+    this.bytes = new Counter({
+      name: 'spindle_storage_resync_bytes_total',
+      help: 'Bytes copied to syncing successors',
+      registers,
+    });
     this.seconds = new Histogram({
       name: 'spindle_storage_resync_duration_seconds',
       help: 'Duration of completed resyncs',
@@ -137,7 +161,11 @@ export class ResyncWorker {
     let running = [...this.jobs.values()].filter((j) => j.running).length;
     for (const view of this.deps.routing.chainsHosted()) {
       const successor = view.successor;
-      if (view.localState !== PublicTargetState.SERVING || successor === undefined || successor.state !== PublicTargetState.SYNCING) {
+      if (
+        view.localState !== PublicTargetState.SERVING ||
+        successor === undefined ||
+        successor.state !== PublicTargetState.SYNCING
+      ) {
         if (!this.jobs.get(view.chainId)?.running) this.jobs.delete(view.chainId);
         continue;
       }
@@ -173,7 +201,11 @@ export class ResyncWorker {
     this.jobs.set(view.chainId, job);
     this.metrics?.active.inc();
     const stopTimer = this.metrics?.seconds.startTimer();
-    const log = this.deps.logger.child({ chainId: view.chainId, chainVersion: view.chainVersion, successor: view.successor!.targetId });
+    const log = this.deps.logger.child({
+      chainId: view.chainId,
+      chainVersion: view.chainVersion,
+      successor: view.successor!.targetId,
+    });
     log.info('resync of a syncing successor started');
     const run = this.resync(view, job)
       .then(
@@ -184,7 +216,13 @@ export class ResyncWorker {
           this.metrics?.runs.inc({ result: 'done' });
           const p = job.progress;
           log.info(
-            { scanned: p.chunksScanned, copied: p.chunksCopied, removed: p.chunksRemoved, bytes: p.bytesCopied, ms: Math.round((this.deps.clock.nowUs() - p.startedUs) / 1000) },
+            {
+              scanned: p.chunksScanned,
+              copied: p.chunksCopied,
+              removed: p.chunksRemoved,
+              bytes: p.bytesCopied,
+              ms: Math.round((this.deps.clock.nowUs() - p.startedUs) / 1000),
+            },
             'resync done; successor told',
           );
           this.finished.set(p.targetId, { ...p });
@@ -196,7 +234,8 @@ export class ResyncWorker {
             log.info({ reason: err.message }, 'resync stopped: the chain changed; the next round starts over');
           } else {
             this.metrics?.runs.inc({ result: 'failed' });
-            if (!this.stop.signal.aborted) log.warn({ err: asSpindleError(err).message }, 'resync failed; retrying next round');
+            if (!this.stop.signal.aborted)
+              log.warn({ err: asSpindleError(err).message }, 'resync failed; retrying next round');
           }
           // Not done: the next round runs it again (from the start, copying only what differs).
           this.jobs.delete(view.chainId);
@@ -219,7 +258,10 @@ export class ResyncWorker {
     } catch (err) {
       throw new ChainChanged(asSpindleError(err).message);
     }
-    if (view.successor?.targetId !== admitted.successor!.targetId || view.successor.state !== PublicTargetState.SYNCING) {
+    if (
+      view.successor?.targetId !== admitted.successor!.targetId ||
+      view.successor.state !== PublicTargetState.SYNCING
+    ) {
       throw new ChainChanged(`successor of chain ${admitted.chainId} changed`);
     }
     if (this.stop.signal.aborted) throw new SpindleError(ErrorCode.CANCELLED, 'storage node is closing');
@@ -228,7 +270,8 @@ export class ResyncWorker {
 
   private async resync(view: ChainView, job: Job): Promise<void> {
     const target = this.deps.target(view.localTargetId);
-    if (target === undefined) throw new SpindleError(ErrorCode.TARGET_NOT_FOUND, `target ${view.localTargetId} is not open`);
+    if (target === undefined)
+      throw new SpindleError(ErrorCode.TARGET_NOT_FOUND, `target ${view.localTargetId} is not open`);
     const successor = view.successor!;
     const client = this.deps.peers.get(successor.address);
     const signal = this.stop.signal;
@@ -244,7 +287,13 @@ export class ResyncWorker {
         const response = await callUnary(
           client,
           client.dumpChunkMeta,
-          { chainId: view.chainId, chainVersion: view.chainVersion, after: remoteAfter, limit: DUMP_CHUNK_META_LIMIT_DEFAULT, ino: 0 },
+          {
+            chainId: view.chainId,
+            chainVersion: view.chainVersion,
+            after: remoteAfter,
+            limit: DUMP_CHUNK_META_LIMIT_DEFAULT,
+            ino: 0,
+          },
           `storage.DumpChunkMeta of target ${successor.targetId}`,
           { timeoutMs, signal },
         );
@@ -297,7 +346,10 @@ export class ResyncWorker {
         this.metrics?.chunks.inc({ action: 'unchanged' });
         continue;
       }
-      const chunk = localRow !== undefined ? { ino: localRow.ino, index: localRow.index } : { ino: remoteRow!.chunk!.ino, index: remoteRow!.chunk!.index };
+      const chunk =
+        localRow !== undefined
+          ? { ino: localRow.ino, index: localRow.index }
+          : { ino: remoteRow!.chunk!.ino, index: remoteRow!.chunk!.index };
       while (inFlight.size >= Math.max(1, this.deps.concurrency)) await Promise.race(inFlight);
       launch(chunk);
     }
@@ -308,7 +360,12 @@ export class ResyncWorker {
     await callUnary(
       client,
       client.syncDone,
-      { chainId: current.chainId, chainVersion: current.chainVersion, targetId: successor.targetId, fromTargetId: current.localTargetId },
+      {
+        chainId: current.chainId,
+        chainVersion: current.chainVersion,
+        targetId: successor.targetId,
+        fromTargetId: current.localTargetId,
+      },
       `storage.SyncDone to target ${successor.targetId}`,
       { timeoutMs, signal },
     );
@@ -323,46 +380,58 @@ export class ResyncWorker {
     job: Job,
   ): Promise<void> {
     const signal = this.stop.signal;
-    await this.deps.locks.withLock(chunkLockKey(target.targetId, chunk.ino, chunk.index), async () => {
-      const view = this.current(admitted);
-      const committed = target.engine.committed(chunk.ino, chunk.index);
-      const base = {
-        chainId: view.chainId,
-        chainVersion: view.chainVersion,
-        chunk,
-        offset: 0,
-        chunkSizeBytes: CHUNK_SIZE_MAX_BYTES,
-        fromTargetId: view.localTargetId,
-        sync: true,
-      };
-      if (committed === undefined) {
-        await callUnary(client, client.update, { ...base, type: UpdateType.REMOVE, data: Buffer.alloc(0), dataCrc32c: 0, updateVersion: 1 },
-          `storage.Update (resync remove) to target ${admitted.successor!.targetId}`, { timeoutMs: this.deps.callTimeoutMs, signal });
-        job.progress.chunksRemoved++;
-        this.metrics?.chunks.inc({ action: 'removed' });
-      } else {
-        const data = (await target.engine.readLatest(chunk.ino, chunk.index)) ?? Buffer.alloc(0);
-        const dataCrc32c = crc32c(data);
-        const response = await callUnary(
-          client,
-          client.update,
-          { ...base, type: UpdateType.REPLACE, data, dataCrc32c, updateVersion: committed.commitVersion },
-          `storage.Update (resync copy) to target ${admitted.successor!.targetId}`,
-          { timeoutMs: this.deps.callTimeoutMs, signal },
-        );
-        if (response.commitVersion === committed.commitVersion && (response.chunkCrc32c !== committed.crc32c || response.length !== committed.length)) {
-          throw new SpindleError(
-            ErrorCode.CHECKSUM_MISMATCH,
-            `resync copy of chunk ${chunk.index} of inode ${chunk.ino} landed with CRC ${response.chunkCrc32c}/${response.length} bytes, expected ${committed.crc32c}/${committed.length}`,
+    await this.deps.locks.withLock(
+      chunkLockKey(target.targetId, chunk.ino, chunk.index),
+      async () => {
+        const view = this.current(admitted);
+        const committed = target.engine.committed(chunk.ino, chunk.index);
+        const base = {
+          chainId: view.chainId,
+          chainVersion: view.chainVersion,
+          chunk,
+          offset: 0,
+          chunkSizeBytes: CHUNK_SIZE_MAX_BYTES,
+          fromTargetId: view.localTargetId,
+          sync: true,
+        };
+        if (committed === undefined) {
+          await callUnary(
+            client,
+            client.update,
+            { ...base, type: UpdateType.REMOVE, data: Buffer.alloc(0), dataCrc32c: 0, updateVersion: 1 },
+            `storage.Update (resync remove) to target ${admitted.successor!.targetId}`,
+            { timeoutMs: this.deps.callTimeoutMs, signal },
           );
+          job.progress.chunksRemoved++;
+          this.metrics?.chunks.inc({ action: 'removed' });
+        } else {
+          const data = (await target.engine.readLatest(chunk.ino, chunk.index)) ?? Buffer.alloc(0);
+          const dataCrc32c = crc32c(data);
+          const response = await callUnary(
+            client,
+            client.update,
+            { ...base, type: UpdateType.REPLACE, data, dataCrc32c, updateVersion: committed.commitVersion },
+            `storage.Update (resync copy) to target ${admitted.successor!.targetId}`,
+            { timeoutMs: this.deps.callTimeoutMs, signal },
+          );
+          if (
+            response.commitVersion === committed.commitVersion &&
+            (response.chunkCrc32c !== committed.crc32c || response.length !== committed.length)
+          ) {
+            throw new SpindleError(
+              ErrorCode.CHECKSUM_MISMATCH,
+              `resync copy of chunk ${chunk.index} of inode ${chunk.ino} landed with CRC ${response.chunkCrc32c}/${response.length} bytes, expected ${committed.crc32c}/${committed.length}`,
+            );
+          }
+          job.progress.chunksCopied++;
+          job.progress.bytesCopied += data.length;
+          this.metrics?.chunks.inc({ action: 'copied' });
+          this.metrics?.bytes.inc(data.length);
         }
-        job.progress.chunksCopied++;
-        job.progress.bytesCopied += data.length;
-        this.metrics?.chunks.inc({ action: 'copied' });
-        this.metrics?.bytes.inc(data.length);
-      }
-      job.progress.updatedUs = this.deps.clock.nowUs();
-    }, signal);
+        job.progress.updatedUs = this.deps.clock.nowUs();
+      },
+      signal,
+    );
   }
 
   private async run(): Promise<void> {

@@ -127,7 +127,8 @@ export class RoutingView {
         localTargetId,
         localState,
         // The head is the first serving target (the manager keeps serving targets first).
-        isHead: chain.targetIds.findIndex((id) => targets.get(id)?.publicState === PublicTargetState.SERVING) === position,
+        isHead:
+          chain.targetIds.findIndex((id) => targets.get(id)?.publicState === PublicTargetState.SERVING) === position,
         successor,
         predecessor,
       });

@@ -131,7 +131,11 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
   try {
     const targets: StorageTarget[] = [];
     for (const [index, dir] of dirs.entries()) {
-      const target = await StorageTarget.open(index, dir, { fsync: config.fsync, nodeId, logger: baseLogger.child({ component: 'storage.block-io' }) });
+      const target = await StorageTarget.open(index, dir, {
+        fsync: config.fsync,
+        nodeId,
+        logger: baseLogger.child({ component: 'storage.block-io' }),
+      });
       targets.push(target);
       cleanups.push(() => target.close());
     }
@@ -201,7 +205,15 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     const inFlight = new InFlightCalls();
 
     const handlers = storageServiceHandlers({
-      replicator, reader, bulk, resync: resyncReceiver, config, logger: logger.child({ component: 'storage.service' }), metrics, closing: closing.signal, inFlight,
+      replicator,
+      reader,
+      bulk,
+      resync: resyncReceiver,
+      config,
+      logger: logger.child({ component: 'storage.service' }),
+      metrics,
+      closing: closing.signal,
+      inFlight,
     });
     bulk.serveCalls(handlers);
     const grpc = await startGrpcServer(
@@ -302,7 +314,10 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       })();
       return closingPromise;
     };
-    nodeLogger.info({ address: grpc.address, bulkAddress: bulk.address, targets: targets.map((t) => t.targetId), dataDir }, 'storage node ready');
+    nodeLogger.info(
+      { address: grpc.address, bulkAddress: bulk.address, targets: targets.map((t) => t.targetId), dataDir },
+      'storage node ready',
+    );
     const targetIds = targets.map((t) => t.targetId);
     return {
       nodeId,
@@ -331,16 +346,29 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     };
   } catch (err) {
     await cleanup();
-    if (options.signal?.aborted) throw new SpindleError(ErrorCode.CANCELLED, 'storage node start was cancelled', { cause: err });
+    if (options.signal?.aborted)
+      throw new SpindleError(ErrorCode.CANCELLED, 'storage node start was cancelled', { cause: err });
     throw err;
   }
 }
 
 /** The node's bulk data path: a listener and sessions to successors, or neither (gRPC only). */
-async function startBulk(options: StorageNodeOptions, config: StorageConfig, host: string, logger: Logger, metrics: StorageMetrics): Promise<StorageBulk> {
+async function startBulk(
+  options: StorageNodeOptions,
+  config: StorageConfig,
+  host: string,
+  logger: Logger,
+  metrics: StorageMetrics,
+): Promise<StorageBulk> {
   const bulkLogger = logger.child({ component: 'storage.bulk' });
   if (config.dataTransport !== 'bulk') {
-    return new StorageBulk({ listener: undefined, peers: undefined, frameTimeoutMs: config.forwardTimeoutMs, logger: bulkLogger, metrics });
+    return new StorageBulk({
+      listener: undefined,
+      peers: undefined,
+      frameTimeoutMs: config.forwardTimeoutMs,
+      logger: bulkLogger,
+      metrics,
+    });
   }
   const transport = options.bulkTransport ?? new TcpBulkTransport({ logger: bulkLogger });
   const listener = await transport.listen(host, config.bulkPort);

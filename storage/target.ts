@@ -22,7 +22,11 @@ export class StorageTarget {
     readonly channels: ChannelRecords,
   ) {}
 
-  static async open(localIndex: number, path: string, options: { fsync: boolean; nodeId: number; logger?: Logger }): Promise<StorageTarget> {
+  static async open(
+    localIndex: number,
+    path: string,
+    options: { fsync: boolean; nodeId: number; logger?: Logger },
+  ): Promise<StorageTarget> {
     const engine = await ChunkEngine.open({ dir: path, fsync: options.fsync, logger: options.logger });
     let channels: ChannelRecords;
     try {

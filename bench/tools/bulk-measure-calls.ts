@@ -69,7 +69,10 @@ async function child(sizes: Sizes): Promise<void> {
   } satisfies ToParent);
 }
 
-function nextMessage<E extends ToParent['event']>(worker: ReturnType<typeof fork>, event: E): Promise<Extract<ToParent, { event: E }>> {
+function nextMessage<E extends ToParent['event']>(
+  worker: ReturnType<typeof fork>,
+  event: E,
+): Promise<Extract<ToParent, { event: E }>> {
   return new Promise((resolve) => {
     const onMessage = (message: ToParent): void => {
       if (message.event === event) {
@@ -104,7 +107,14 @@ async function measure(worker: ReturnType<typeof fork>, calls: number, run: () =
 }
 
 /** `calls` calls with `inFlight` lanes, each waiting for its answer before the next call. */
-async function bulkCalls(channel: BulkChannel, calls: number, inFlight: number, request: Buffer, answerBytes: number, timeoutMs?: number): Promise<void> {
+async function bulkCalls(
+  channel: BulkChannel,
+  calls: number,
+  inFlight: number,
+  request: Buffer,
+  answerBytes: number,
+  timeoutMs?: number,
+): Promise<void> {
   let started = 0;
   const signal = process.env.BULK_MEASURE_SIGNAL === '1' ? new AbortController().signal : undefined;
   const options = timeoutMs === undefined && signal === undefined ? undefined : { timeoutMs, signal };
@@ -119,7 +129,13 @@ async function bulkCalls(channel: BulkChannel, calls: number, inFlight: number, 
 }
 
 /** The raw ping-pong: `inFlight` requests outstanding on one socket, one more per answer. */
-function rawCalls(socket: net.Socket, calls: number, inFlight: number, request: Buffer, answerBytes: number): Promise<void> {
+function rawCalls(
+  socket: net.Socket,
+  calls: number,
+  inFlight: number,
+  request: Buffer,
+  answerBytes: number,
+): Promise<void> {
   return new Promise((resolve) => {
     let sent = 0;
     let answered = 0;
@@ -153,7 +169,11 @@ async function main(): Promise<void> {
   const timeoutMs = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
   const profileDir = process.env.BULK_MEASURE_PROFILE_DIR;
   const execArgv = profileDir ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`] : process.execArgv;
-  const worker = fork(fileURLToPath(import.meta.url), ['child', String(sizes.requestBytes), String(sizes.answerBytes)], { stdio: 'inherit', execArgv });
+  const worker = fork(
+    fileURLToPath(import.meta.url),
+    ['child', String(sizes.requestBytes), String(sizes.answerBytes)],
+    { stdio: 'inherit', execArgv },
+  );
   const listening = await nextMessage(worker, 'listening');
   const transport = new TcpBulkTransport();
   const channel = await transport.connect(listening.bulkAddress);
@@ -168,10 +188,14 @@ async function main(): Promise<void> {
     await rawCalls(socket, Math.min(calls, 20_000), 32, request, sizes.answerBytes);
     for (const inFlight of (process.env.BULK_MEASURE_IN_FLIGHT ?? '1,32').split(',').map(Number)) {
       const raw = await measure(worker, calls, () => rawCalls(socket, calls, inFlight, request, sizes.answerBytes));
-      const bulk = await measure(worker, calls, () => bulkCalls(channel, calls, inFlight, request, sizes.answerBytes, timeoutMs));
+      const bulk = await measure(worker, calls, () =>
+        bulkCalls(channel, calls, inFlight, request, sizes.answerBytes, timeoutMs),
+      );
       const show = (m: Measured): string =>
         `${Math.round(m.callsPerS)} calls/s (caller ${m.callerCpuUsPerCall.toFixed(1)} µs/call, answerer ${m.answererCpuUsPerCall.toFixed(1)} µs/call)`;
-      console.log(`${inFlight} in flight: raw ${show(raw)} | bulk call ${show(bulk)} ${(bulk.callsPerS / raw.callsPerS).toFixed(2)}x`);
+      console.log(
+        `${inFlight} in flight: raw ${show(raw)} | bulk call ${show(bulk)} ${(bulk.callsPerS / raw.callsPerS).toFixed(2)}x`,
+      );
       rows.push({
         scenario: 'bulk-tcp-call-loopback',
         calls,
@@ -195,5 +219,6 @@ async function main(): Promise<void> {
   for (const row of rows) console.log(JSON.stringify(row));
 }
 
-if (process.argv[2] === 'child') await child({ requestBytes: Number(process.argv[3]), answerBytes: Number(process.argv[4]) });
+if (process.argv[2] === 'child')
+  await child({ requestBytes: Number(process.argv[3]), answerBytes: Number(process.argv[4]) });
 else await main();

@@ -62,7 +62,12 @@ function send(message: ToParent): void {
  * Receives frames 1..frames with RECEIVES_POSTED receives posted ahead, each into a buffer of its
  * own; `posted` is called once the first ones are posted.
  */
-function receiveFrames(channel: BulkChannel, frames: number, frameBytes: number, posted: () => void): Promise<Received> {
+function receiveFrames(
+  channel: BulkChannel,
+  frames: number,
+  frameBytes: number,
+  posted: () => void,
+): Promise<Received> {
   return new Promise((resolve) => {
     const cpu = process.cpuUsage();
     let bytes = 0;
@@ -129,7 +134,9 @@ async function child(): Promise<void> {
             }
           });
         });
-        server.listen(0, '127.0.0.1', () => send({ event: 'listening', address: `127.0.0.1:${(server.address() as net.AddressInfo).port}` }));
+        server.listen(0, '127.0.0.1', () =>
+          send({ event: 'listening', address: `127.0.0.1:${(server.address() as net.AddressInfo).port}` }),
+        );
         return;
       }
       if (message.cmd === 'bulk') {
@@ -198,7 +205,12 @@ async function measureRaw(worker: ReturnType<typeof fork>, payload: Buffer, tota
 }
 
 /** `up`: this process connects and sends, the child's listener receives; `down`: the reverse. */
-async function measureBulk(worker: ReturnType<typeof fork>, payload: Buffer, totalBytes: number, direction: 'up' | 'down'): Promise<Measured> {
+async function measureBulk(
+  worker: ReturnType<typeof fork>,
+  payload: Buffer,
+  totalBytes: number,
+  direction: 'up' | 'down',
+): Promise<Measured> {
   const listening = nextMessage(worker, 'listening');
   worker.send({ cmd: 'bulk', totalBytes, frameBytes: payload.length } satisfies ToChild);
   const { address } = (await listening) as { address: string };

@@ -9,7 +9,10 @@ import { expectCode, patternBytes } from './testing/conformance.js';
 import { FrameInbox } from './frame-inbox.js';
 import { unavailable } from './options.js';
 
-function makeInbox(clock = new ManualClock(1_000), overrides: { unclaimedMaxBytes?: number; unclaimedTtlMs?: number } = {}) {
+function makeInbox(
+  clock = new ManualClock(1_000),
+  overrides: { unclaimedMaxBytes?: number; unclaimedTtlMs?: number } = {},
+) {
   const inbox = new FrameInbox('test session', {
     maxFrameBytes: 1024 * 1024,
     unclaimedMaxBytes: overrides.unclaimedMaxBytes ?? 1024 * 1024,

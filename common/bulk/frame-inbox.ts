@@ -162,7 +162,8 @@ export class FrameInbox {
     if (held !== undefined) {
       this.dropUnclaimed(requestId, held);
       if (held.error !== undefined) return Promise.reject(held.error);
-      if (held.payload.length > limitBytes) return Promise.reject(this.tooLong(requestId, held.payload.length, limitBytes));
+      if (held.payload.length > limitBytes)
+        return Promise.reject(this.tooLong(requestId, held.payload.length, limitBytes));
       const wrong = this.unexpectedCrc(requestId, held.crc32c, expectCrc32c);
       if (wrong !== undefined) return Promise.reject(wrong);
       if (into === undefined) return Promise.resolve(held.payload);
@@ -170,7 +171,11 @@ export class FrameInbox {
       return Promise.resolve(bufferView(into.subarray(0, held.payload.length)));
     }
     if (signal?.aborted) {
-      return Promise.reject(new SpindleError(ErrorCode.CANCELLED, `${this.what}: receive of request ${requestId} cancelled`, { cause: signal.reason }));
+      return Promise.reject(
+        new SpindleError(ErrorCode.CANCELLED, `${this.what}: receive of request ${requestId} cancelled`, {
+          cause: signal.reason,
+        }),
+      );
     }
 
     const sink = this.arriving.get(requestId);
@@ -183,7 +188,20 @@ export class FrameInbox {
 
     return new Promise<Buffer>((resolve, reject) => {
       const deadlineMs = timeoutMs === undefined ? Infinity : this.monotonicMs() + timeoutMs;
-      const waiter: Waiter = { requestId, into, limitBytes, expectCrc32c, resolve, reject, deadlineMs, timeoutMs, signal, onAbort: null, dropLate, sink: null };
+      const waiter: Waiter = {
+        requestId,
+        into,
+        limitBytes,
+        expectCrc32c,
+        resolve,
+        reject,
+        deadlineMs,
+        timeoutMs,
+        signal,
+        onAbort: null,
+        dropLate,
+        sink: null,
+      };
       this.waiters.set(requestId, waiter);
       if (deadlineMs !== Infinity) {
         this.timed.add(waiter);
@@ -191,7 +209,12 @@ export class FrameInbox {
       }
       if (signal !== undefined) {
         const onAbort = (): void => {
-          this.giveUp(waiter, new SpindleError(ErrorCode.CANCELLED, `${this.what}: receive of request ${requestId} cancelled`, { cause: signal.reason }));
+          this.giveUp(
+            waiter,
+            new SpindleError(ErrorCode.CANCELLED, `${this.what}: receive of request ${requestId} cancelled`, {
+              cause: signal.reason,
+            }),
+          );
         };
         waiter.onAbort = onAbort;
         signal.addEventListener('abort', onAbort, { once: true });
@@ -234,7 +257,10 @@ export class FrameInbox {
       return sink;
     }
     if (lengthBytes > this.options.unclaimedMaxBytes) {
-      this.options.logger.warn({ requestId, lengthBytes, unclaimedMaxBytes: this.options.unclaimedMaxBytes }, 'bulk frame nobody waits for is larger than the unclaimed limit; dropped');
+      this.options.logger.warn(
+        { requestId, lengthBytes, unclaimedMaxBytes: this.options.unclaimedMaxBytes },
+        'bulk frame nobody waits for is larger than the unclaimed limit; dropped',
+      );
       sink.discard();
       return sink;
     }
@@ -253,12 +279,24 @@ export class FrameInbox {
     const payload = bufferView(sink.target);
     const error = crcOk
       ? undefined
-      : new SpindleError(ErrorCode.CHECKSUM_MISMATCH, `${this.what}: frame of request ${sink.requestId} (${sink.lengthBytes} bytes) failed its CRC32C check`);
+      : new SpindleError(
+          ErrorCode.CHECKSUM_MISMATCH,
+          `${this.what}: frame of request ${sink.requestId} (${sink.lengthBytes} bytes) failed its CRC32C check`,
+        );
     if (sink.waiter !== null) {
-      this.settle(sink.waiter, error ?? this.unexpectedCrc(sink.requestId, frameCrc32c, sink.waiter.expectCrc32c), payload);
+      this.settle(
+        sink.waiter,
+        error ?? this.unexpectedCrc(sink.requestId, frameCrc32c, sink.waiter.expectCrc32c),
+        payload,
+      );
       return;
     }
-    this.keepUnclaimed(sink.requestId, { payload, crc32c: frameCrc32c >>> 0, error, expiresAtMs: this.options.clock.nowMs() + this.options.unclaimedTtlMs });
+    this.keepUnclaimed(sink.requestId, {
+      payload,
+      crc32c: frameCrc32c >>> 0,
+      error,
+      expiresAtMs: this.options.clock.nowMs() + this.options.unclaimedTtlMs,
+    });
   }
 
   /**
@@ -274,7 +312,12 @@ export class FrameInbox {
       this.settle(waiter, error);
       return;
     }
-    this.keepUnclaimed(requestId, { payload: EMPTY, crc32c: 0, error, expiresAtMs: this.options.clock.nowMs() + this.options.unclaimedTtlMs });
+    this.keepUnclaimed(requestId, {
+      payload: EMPTY,
+      crc32c: 0,
+      error,
+      expiresAtMs: this.options.clock.nowMs() + this.options.unclaimedTtlMs,
+    });
   }
 
   /** Rejects every waiting receive with `error` and drops every frame held. Idempotent. */
@@ -323,7 +366,13 @@ export class FrameInbox {
     let nextMs = Infinity;
     for (const waiter of this.timed) {
       if (waiter.deadlineMs <= nowMs) {
-        this.giveUp(waiter, new SpindleError(ErrorCode.TIMEOUT, `${this.what}: request ${waiter.requestId} did not arrive within ${waiter.timeoutMs} ms`));
+        this.giveUp(
+          waiter,
+          new SpindleError(
+            ErrorCode.TIMEOUT,
+            `${this.what}: request ${waiter.requestId} did not arrive within ${waiter.timeoutMs} ms`,
+          ),
+        );
       } else if (waiter.deadlineMs < nextMs) {
         nextMs = waiter.deadlineMs;
       }
@@ -370,7 +419,11 @@ export class FrameInbox {
     if (this.abandoned.size > BULK_ABANDONED_ANSWERS_MAX) this.abandoned.delete(this.abandoned.values().next().value!);
   }
 
-  private unexpectedCrc(requestId: number, frameCrc32c: number, expected: number | undefined): SpindleError | undefined {
+  private unexpectedCrc(
+    requestId: number,
+    frameCrc32c: number,
+    expected: number | undefined,
+  ): SpindleError | undefined {
     if (expected === undefined || frameCrc32c >>> 0 === expected >>> 0) return undefined;
     return new SpindleError(
       ErrorCode.CHECKSUM_MISMATCH,
@@ -379,13 +432,18 @@ export class FrameInbox {
   }
 
   private tooLong(requestId: number, lengthBytes: number, limitBytes: number): SpindleError {
-    return invalid(`${this.what}: frame of request ${requestId} is ${lengthBytes} bytes, more than this receive accepts (${limitBytes})`);
+    return invalid(
+      `${this.what}: frame of request ${requestId} is ${lengthBytes} bytes, more than this receive accepts (${limitBytes})`,
+    );
   }
 
   private keepUnclaimed(requestId: number, frame: UnclaimedFrame): void {
     const previous = this.unclaimed.get(requestId);
     if (previous !== undefined) {
-      this.options.logger.warn({ requestId }, 'bulk frame arrived twice under one request id; the older one is dropped');
+      this.options.logger.warn(
+        { requestId },
+        'bulk frame arrived twice under one request id; the older one is dropped',
+      );
       this.dropUnclaimed(requestId, previous);
     }
     this.unclaimed.set(requestId, frame);

@@ -27,7 +27,14 @@ import {
   type ResolvedBulkOptions,
 } from './options.js';
 import { SessionWaiters } from './session-waiters.js';
-import type { BulkCallOptions, BulkChannel, BulkListener, BulkReceiveOptions, BulkRequestHandler, BulkTransport } from './transport.js';
+import type {
+  BulkCallOptions,
+  BulkChannel,
+  BulkListener,
+  BulkReceiveOptions,
+  BulkRequestHandler,
+  BulkTransport,
+} from './transport.js';
 
 interface PendingSend {
   readonly reject: (error: SpindleError) => void;
@@ -95,7 +102,11 @@ class InProcessChannel implements BulkChannel {
     }
     const signal = options?.signal;
     if (signal?.aborted) {
-      return Promise.reject(new SpindleError(ErrorCode.CANCELLED, `bulk session ${this.sessionId}: call cancelled`, { cause: signal.reason }));
+      return Promise.reject(
+        new SpindleError(ErrorCode.CANCELLED, `bulk session ${this.sessionId}: call cancelled`, {
+          cause: signal.reason,
+        }),
+      );
     }
     const requestId = ++this.requestIdCounter;
     const answer = this.inbox.receive(requestId, options, true);
@@ -119,7 +130,10 @@ class InProcessChannel implements BulkChannel {
     if (payload.length > this.options.maxFrameBytes) {
       this.answerError(
         requestId,
-        new SpindleError(ErrorCode.INTERNAL, `bulk session ${this.sessionId}: the answer to request ${requestId} is ${payload.length} bytes, more than the frame limit (${this.options.maxFrameBytes})`),
+        new SpindleError(
+          ErrorCode.INTERNAL,
+          `bulk session ${this.sessionId}: the answer to request ${requestId} is ${payload.length} bytes, more than the frame limit (${this.options.maxFrameBytes})`,
+        ),
       );
       return;
     }
@@ -164,7 +178,8 @@ class InProcessListener implements BulkListener {
   private readonly waiting: SessionWaiters;
   private closedFlag = false;
   private requestHandler: BulkRequestHandler | null = null;
-  private readonly dispatch = (channel: InProcessChannel, requestId: number, payload: Buffer): void => this.onRequest(channel, requestId, payload);
+  private readonly dispatch = (channel: InProcessChannel, requestId: number, payload: Buffer): void =>
+    this.onRequest(channel, requestId, payload);
 
   constructor(
     readonly address: string,
@@ -195,7 +210,10 @@ class InProcessListener implements BulkListener {
       (answer) => channel.answer(requestId, answer),
       (err: unknown) => {
         if (!(err instanceof SpindleError)) {
-          this.options.logger.warn({ err, sessionId: channel.sessionId, requestId }, 'bulk request handler threw a non-Spindle error; answered INTERNAL');
+          this.options.logger.warn(
+            { err, sessionId: channel.sessionId, requestId },
+            'bulk request handler threw a non-Spindle error; answered INTERNAL',
+          );
         }
         channel.answerError(requestId, err);
       },
@@ -210,14 +228,19 @@ class InProcessListener implements BulkListener {
     const found = this.sessions.get(sessionId);
     if (found !== undefined) return Promise.resolve(found);
     if (this.closedFlag || !(waitMs > 0)) {
-      return Promise.reject(unavailable(`bulk listener ${this.address}: no session ${sessionId}${this.closedFlag ? ' (listener closed)' : ''}`));
+      return Promise.reject(
+        unavailable(
+          `bulk listener ${this.address}: no session ${sessionId}${this.closedFlag ? ' (listener closed)' : ''}`,
+        ),
+      );
     }
     return this.waiting.wait(sessionId, waitMs);
   }
 
   /** The accepting end of a new session; false when refused. */
   accept(channel: InProcessChannel): boolean {
-    if (this.closedFlag || this.sessions.has(channel.sessionId) || this.sessions.size >= BULK_SESSIONS_MAX) return false;
+    if (this.closedFlag || this.sessions.has(channel.sessionId) || this.sessions.size >= BULK_SESSIONS_MAX)
+      return false;
     this.sessions.set(channel.sessionId, channel);
     channel.onRequest = this.dispatch;
     channel.onClose(() => this.sessions.delete(channel.sessionId));
@@ -267,9 +290,13 @@ export class InProcessBulkTransport implements BulkTransport {
 
   async connect(address: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<BulkChannel> {
     const { signal } = options;
-    if (signal?.aborted) throw new SpindleError(ErrorCode.CANCELLED, `bulk connect to ${address} cancelled`, { cause: signal.reason });
+    if (signal?.aborted)
+      throw new SpindleError(ErrorCode.CANCELLED, `bulk connect to ${address} cancelled`, { cause: signal.reason });
     if (!((options.timeoutMs ?? BULK_CONNECT_TIMEOUT_DEFAULT_MS) >= 0)) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `bulk connect to ${address}: bad timeoutMs ${options.timeoutMs}`);
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `bulk connect to ${address}: bad timeoutMs ${options.timeoutMs}`,
+      );
     }
     // Asynchronous like a real handshake.
     await new Promise<void>((resolve) => setImmediate(resolve));

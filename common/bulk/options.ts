@@ -3,7 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import { ErrorCode, SpindleError, isKnownErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { BULK_ERROR_MESSAGE_MAX_BYTES, BULK_FRAME_MAX_DEFAULT_BYTES, BULK_UNCLAIMED_MAX_DEFAULT_BYTES, BULK_UNCLAIMED_TTL_DEFAULT_MS } from './constants.js';
+import {
+  BULK_ERROR_MESSAGE_MAX_BYTES,
+  BULK_FRAME_MAX_DEFAULT_BYTES,
+  BULK_UNCLAIMED_MAX_DEFAULT_BYTES,
+  BULK_UNCLAIMED_TTL_DEFAULT_MS,
+} from './constants.js';
 import type { FrameInboxOptions } from './frame-inbox.js';
 
 /** A frame length is a u32 on the wire. */
@@ -49,7 +54,11 @@ export function resolveBulkOptions(options: BulkTransportOptions, component: str
     newSessionId: options.newSessionId ?? randomSessionId,
   };
   const bad: string[] = [];
-  if (!Number.isSafeInteger(resolved.maxFrameBytes) || resolved.maxFrameBytes < 0 || resolved.maxFrameBytes >= TWO_POW_32) {
+  if (
+    !Number.isSafeInteger(resolved.maxFrameBytes) ||
+    resolved.maxFrameBytes < 0 ||
+    resolved.maxFrameBytes >= TWO_POW_32
+  ) {
     bad.push(`maxFrameBytes ${resolved.maxFrameBytes} (an integer in [0, 2^32))`);
   }
   if (!Number.isSafeInteger(resolved.unclaimedMaxBytes) || resolved.unclaimedMaxBytes < 0) {
@@ -65,16 +74,26 @@ export function unavailable(message: string, cause?: unknown): SpindleError {
 }
 
 /** Checks a send's arguments the same way in every transport; returns the error or undefined. */
-export function checkSend(what: string, requestId: number, payload: Uint8Array, maxFrameBytes: number): SpindleError | undefined {
+export function checkSend(
+  what: string,
+  requestId: number,
+  payload: Uint8Array,
+  maxFrameBytes: number,
+): SpindleError | undefined {
   if (!Number.isSafeInteger(requestId) || requestId < 0) {
-    return new SpindleError(ErrorCode.INVALID_ARGUMENT, `${what}: request id ${requestId} is not an integer in [0, 2^53)`);
+    return new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${what}: request id ${requestId} is not an integer in [0, 2^53)`,
+    );
   }
   if (payload.length > maxFrameBytes) {
-    return new SpindleError(ErrorCode.INVALID_ARGUMENT, `${what}: payload of ${payload.length} bytes is larger than the frame limit (${maxFrameBytes})`);
+    return new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${what}: payload of ${payload.length} bytes is larger than the frame limit (${maxFrameBytes})`,
+    );
   }
   return undefined;
 }
-
 
 /** Bytes before the message in an error answer: the ErrorCode number, u32 big-endian. */
 export const ERROR_ANSWER_CODE_BYTES = 4;

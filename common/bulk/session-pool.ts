@@ -57,7 +57,10 @@ export class BulkSessionPool {
   drop(address: string): void {
     const known = this.sessions.get(address);
     this.sessions.delete(address);
-    void known?.then((channel) => channel.close(), () => undefined);
+    void known?.then(
+      (channel) => channel.close(),
+      () => undefined,
+    );
   }
 
   /** Addresses with a session open or opening. */

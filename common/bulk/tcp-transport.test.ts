@@ -12,14 +12,19 @@ import { FRAME_HEADER_BYTES, FrameType, TcpBulkTransport, encodeFrameHeader, par
 import type { BulkListener } from './transport.js';
 
 describeBulkTransportConformance('tcp', (options) => new TcpBulkTransport(options));
-describeBulkTransportConformance('tcp, read through data events', (options) => new TcpBulkTransport({ ...options, readPath: 'data-events' }));
+describeBulkTransportConformance(
+  'tcp, read through data events',
+  (options) => new TcpBulkTransport({ ...options, readPath: 'data-events' }),
+);
 
 function frame(type: FrameType, requestId: number, payload: Buffer, crc = crc32c(payload)): Buffer {
   return Buffer.concat([encodeFrameHeader(type, requestId, payload.length, crc), payload]);
 }
 
 /** A raw socket to `address`, with a promise of its close and of every byte it received. */
-async function rawSocket(address: string): Promise<{ socket: net.Socket; closed: Promise<void>; received: () => Buffer }> {
+async function rawSocket(
+  address: string,
+): Promise<{ socket: net.Socket; closed: Promise<void>; received: () => Buffer }> {
   const { host, port } = parseHostPort(address)!;
   const socket = net.connect({ host, port });
   const chunks: Buffer[] = [];
@@ -72,7 +77,11 @@ describe('TcpBulkTransport on the wire', () => {
     // Frames from the listener's end have the documented layout.
     await channel.send(9, Buffer.from('abc'));
     await expect.poll(() => received().length).toBe(2 * FRAME_HEADER_BYTES + 3);
-    expect(received().subarray(FRAME_HEADER_BYTES).equals(frame(FrameType.DATA, 9, Buffer.from('abc')))).toBe(true);
+    expect(
+      received()
+        .subarray(FRAME_HEADER_BYTES)
+        .equals(frame(FrameType.DATA, 9, Buffer.from('abc'))),
+    ).toBe(true);
   });
 
   it('reports a corrupted payload byte as CHECKSUM_MISMATCH and keeps the session', async () => {
@@ -131,7 +140,10 @@ describe('TcpBulkTransport on the wire', () => {
     const [received] = await Promise.all([goodServer.receive(1), good.send(1, patternBytes(1, 50_000))]);
     expect(received.equals(patternBytes(1, 50_000))).toBe(true);
     const fresh = await transport.connect(listener.address);
-    const [back] = await Promise.all([fresh.receive(1), (await listener.channel(fresh.sessionId, 5_000)).send(1, Buffer.from('ok'))]);
+    const [back] = await Promise.all([
+      fresh.receive(1),
+      (await listener.channel(fresh.sessionId, 5_000)).send(1, Buffer.from('ok')),
+    ]);
     expect(back.toString()).toBe('ok');
     good.close();
     fresh.close();
@@ -166,7 +178,9 @@ describe('TcpBulkTransport on the wire', () => {
     await receiving;
     into.fill(0);
     const next = channel.receive(2, { timeoutMs: 5_000 });
-    socket.write(Buffer.concat([bytes.subarray(FRAME_HEADER_BYTES + 50_000), frame(FrameType.DATA, 2, Buffer.from('next'))]));
+    socket.write(
+      Buffer.concat([bytes.subarray(FRAME_HEADER_BYTES + 50_000), frame(FrameType.DATA, 2, Buffer.from('next'))]),
+    );
     expect((await next).toString()).toBe('next');
     expect(into.every((byte) => byte === 0)).toBe(true);
     await expectCode(channel.receive(1, { timeoutMs: 20 }), ErrorCode.TIMEOUT);
@@ -237,7 +251,8 @@ describe('TcpBulkTransport on the wire', () => {
       socket.on('data', (chunk: Buffer) => {
         const wasHello = seen.length < FRAME_HEADER_BYTES + 16;
         seen = Buffer.concat([seen, chunk]);
-        if (wasHello && seen.length >= FRAME_HEADER_BYTES + 16) socket.write(encodeFrameHeader(FrameType.HELLO_ACK, 0, 0, 0));
+        if (wasHello && seen.length >= FRAME_HEADER_BYTES + 16)
+          socket.write(encodeFrameHeader(FrameType.HELLO_ACK, 0, 0, 0));
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -321,7 +336,10 @@ describe('TcpBulkTransport on the wire', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as net.AddressInfo;
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    const error = await expectCode(transport.connect(`127.0.0.1:${port}`, { timeoutMs: 2_000 }), ErrorCode.RPC_UNAVAILABLE);
+    const error = await expectCode(
+      transport.connect(`127.0.0.1:${port}`, { timeoutMs: 2_000 }),
+      ErrorCode.RPC_UNAVAILABLE,
+    );
     expect(error.retryable).toBe(true);
     await expectCode(transport.connect('no-port-here'), ErrorCode.INVALID_ARGUMENT);
   });

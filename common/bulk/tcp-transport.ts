@@ -75,7 +75,14 @@ import {
   type ResolvedBulkOptions,
 } from './options.js';
 import { SessionWaiters } from './session-waiters.js';
-import type { BulkCallOptions, BulkChannel, BulkListener, BulkReceiveOptions, BulkRequestHandler, BulkTransport } from './transport.js';
+import type {
+  BulkCallOptions,
+  BulkChannel,
+  BulkListener,
+  BulkReceiveOptions,
+  BulkRequestHandler,
+  BulkTransport,
+} from './transport.js';
 
 export const FRAME_MAGIC = 0x5342;
 export const FRAME_VERSION = 1;
@@ -239,7 +246,9 @@ class TcpBulkChannel implements BulkChannel {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.flushQueue());
-    socket.on('error', (err) => this.fail(unavailable(`bulk session ${this.sessionId}: connection failed (${err.message})`, err)));
+    socket.on('error', (err) =>
+      this.fail(unavailable(`bulk session ${this.sessionId}: connection failed (${err.message})`, err)),
+    );
     socket.on('end', () => this.fail(unavailable(`bulk session ${this.sessionId}: the peer closed the connection`)));
     socket.on('close', () => this.fail(unavailable(`bulk session ${this.sessionId}: connection closed`)));
   }
@@ -281,7 +290,11 @@ class TcpBulkChannel implements BulkChannel {
     }
     const signal = options?.signal;
     if (signal?.aborted) {
-      return Promise.reject(new SpindleError(ErrorCode.CANCELLED, `bulk session ${this.sessionId}: call cancelled`, { cause: signal.reason }));
+      return Promise.reject(
+        new SpindleError(ErrorCode.CANCELLED, `bulk session ${this.sessionId}: call cancelled`, {
+          cause: signal.reason,
+        }),
+      );
     }
     const requestId = ++this.requestIdCounter;
     // Registered before the request leaves, so the answer always finds its receive.
@@ -301,7 +314,10 @@ class TcpBulkChannel implements BulkChannel {
     if (payload.length > this.options.maxFrameBytes) {
       this.answerError(
         requestId,
-        new SpindleError(ErrorCode.INTERNAL, `bulk session ${this.sessionId}: the answer to request ${requestId} is ${payload.length} bytes, more than the frame limit (${this.options.maxFrameBytes})`),
+        new SpindleError(
+          ErrorCode.INTERNAL,
+          `bulk session ${this.sessionId}: the answer to request ${requestId} is ${payload.length} bytes, more than the frame limit (${this.options.maxFrameBytes})`,
+        ),
       );
       return;
     }
@@ -376,7 +392,10 @@ class TcpBulkChannel implements BulkChannel {
     socket.write(pending.header);
     socket.write(pending.payload, (err) => {
       this.inFlight.delete(pending);
-      if (err) pending.reject(this.closeError ?? unavailable(`bulk session ${this.sessionId}: send failed (${err.message})`, err));
+      if (err)
+        pending.reject(
+          this.closeError ?? unavailable(`bulk session ${this.sessionId}: send failed (${err.message})`, err),
+        );
       else pending.resolve();
     });
     socket.uncork();
@@ -468,7 +487,10 @@ class TcpBulkChannel implements BulkChannel {
       return;
     }
     if (lengthBytes > this.options.maxFrameBytes) {
-      this.protocolError('bulk frame longer than the frame limit', { lengthBytes, maxFrameBytes: this.options.maxFrameBytes });
+      this.protocolError('bulk frame longer than the frame limit', {
+        lengthBytes,
+        maxFrameBytes: this.options.maxFrameBytes,
+      });
       return;
     }
     if (!this.handshakeDone) {
@@ -494,7 +516,11 @@ class TcpBulkChannel implements BulkChannel {
       return;
     }
     const limitBytes =
-      type === FrameType.REQUEST ? this.options.maxFrameBytes : type === FrameType.ERROR ? ERROR_ANSWER_CODE_BYTES + BULK_ERROR_MESSAGE_MAX_BYTES : CONTROL_PAYLOAD_MAX_BYTES;
+      type === FrameType.REQUEST
+        ? this.options.maxFrameBytes
+        : type === FrameType.ERROR
+          ? ERROR_ANSWER_CODE_BYTES + BULK_ERROR_MESSAGE_MAX_BYTES
+          : CONTROL_PAYLOAD_MAX_BYTES;
     if (lengthBytes > limitBytes || (type === FrameType.ERROR && lengthBytes < ERROR_ANSWER_CODE_BYTES)) {
       this.protocolError('bulk frame of a length its type does not allow', { type, lengthBytes, limitBytes });
       return;
@@ -522,7 +548,10 @@ class TcpBulkChannel implements BulkChannel {
       if (!crcOk) {
         this.answerError(
           this.frameRequestId,
-          new SpindleError(ErrorCode.CHECKSUM_MISMATCH, `bulk session ${this.sessionId}: request ${this.frameRequestId} failed its CRC32C check; resend`),
+          new SpindleError(
+            ErrorCode.CHECKSUM_MISMATCH,
+            `bulk session ${this.sessionId}: request ${this.frameRequestId} failed its CRC32C check; resend`,
+          ),
         );
       } else if (this.onRequest === undefined) {
         this.answerError(this.frameRequestId, unavailable('this listener answers no requests'));
@@ -534,7 +563,10 @@ class TcpBulkChannel implements BulkChannel {
     if (this.frameType === FrameType.ERROR) {
       const error = crcOk
         ? decodeErrorAnswer(whole)!
-        : new SpindleError(ErrorCode.CHECKSUM_MISMATCH, `bulk session ${this.sessionId}: the error answer to request ${this.frameRequestId} failed its CRC32C check`);
+        : new SpindleError(
+            ErrorCode.CHECKSUM_MISMATCH,
+            `bulk session ${this.sessionId}: the error answer to request ${this.frameRequestId} failed its CRC32C check`,
+          );
       this.inbox.endWithError(this.frameRequestId, error);
       return;
     }
@@ -586,7 +618,11 @@ class TcpBulkListener implements BulkListener {
     const found = this.sessions.get(sessionId);
     if (found !== undefined) return Promise.resolve(found);
     if (this.closing !== null || !(waitMs > 0)) {
-      return Promise.reject(unavailable(`bulk listener ${this.address}: no session ${sessionId}${this.closing !== null ? ' (listener closed)' : ''}`));
+      return Promise.reject(
+        unavailable(
+          `bulk listener ${this.address}: no session ${sessionId}${this.closing !== null ? ' (listener closed)' : ''}`,
+        ),
+      );
     }
     return this.waiting.wait(sessionId, waitMs);
   }
@@ -614,14 +650,29 @@ class TcpBulkListener implements BulkListener {
       return;
     }
     let adopted: TcpBulkChannel | undefined;
-    const socket = this.useOnread ? adoptAccepted(accepted, reusableReadBuffer(() => adopted)) : accepted.resume();
-    const channel = new TcpBulkChannel(socket, 'accepting', '', this.options, (ready) => this.register(ready), this.dispatch);
+    const socket = this.useOnread
+      ? adoptAccepted(
+          accepted,
+          reusableReadBuffer(() => adopted),
+        )
+      : accepted.resume();
+    const channel = new TcpBulkChannel(
+      socket,
+      'accepting',
+      '',
+      this.options,
+      (ready) => this.register(ready),
+      this.dispatch,
+    );
     adopted = channel;
     this.open.add(channel);
     this.handshaking.add(channel);
     const helloTimer = setTimeout(() => {
       if (this.handshaking.has(channel)) {
-        this.options.logger.warn({ remote: socket.remoteAddress }, 'bulk peer sent no hello in time; connection closed');
+        this.options.logger.warn(
+          { remote: socket.remoteAddress },
+          'bulk peer sent no hello in time; connection closed',
+        );
         channel.destroy(unavailable('bulk session: no hello in time'));
       }
     }, BULK_HELLO_TIMEOUT_MS);
@@ -656,7 +707,10 @@ class TcpBulkListener implements BulkListener {
       (err: unknown) => {
         channel.requestFinished();
         if (!(err instanceof SpindleError)) {
-          this.options.logger.warn({ err, sessionId: channel.sessionId, requestId }, 'bulk request handler threw a non-Spindle error; answered INTERNAL');
+          this.options.logger.warn(
+            { err, sessionId: channel.sessionId, requestId },
+            'bulk request handler threw a non-Spindle error; answered INTERNAL',
+          );
         }
         channel.answerError(requestId, err);
       },
@@ -677,7 +731,10 @@ class TcpBulkListener implements BulkListener {
       return false;
     }
     if (this.sessions.size >= BULK_SESSIONS_MAX) {
-      this.options.logger.warn({ sessionsMax: BULK_SESSIONS_MAX }, 'bulk listener at its session limit; connection closed');
+      this.options.logger.warn(
+        { sessionsMax: BULK_SESSIONS_MAX },
+        'bulk listener at its session limit; connection closed',
+      );
       channel.destroy(unavailable(`bulk listener ${this.address}: too many sessions`));
       return false;
     }
@@ -725,13 +782,21 @@ export class TcpBulkTransport implements BulkTransport {
   connect(address: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<BulkChannel> {
     const target = parseHostPort(address);
     if (target === undefined) {
-      return Promise.reject(new SpindleError(ErrorCode.INVALID_ARGUMENT, `bulk address ${JSON.stringify(address)} is not host:port`));
+      return Promise.reject(
+        new SpindleError(ErrorCode.INVALID_ARGUMENT, `bulk address ${JSON.stringify(address)} is not host:port`),
+      );
     }
     const { signal } = options;
-    if (signal?.aborted) return Promise.reject(new SpindleError(ErrorCode.CANCELLED, `bulk connect to ${address} cancelled`, { cause: signal.reason }));
+    if (signal?.aborted)
+      return Promise.reject(
+        new SpindleError(ErrorCode.CANCELLED, `bulk connect to ${address} cancelled`, { cause: signal.reason }),
+      );
     const timeoutMs = options.timeoutMs ?? BULK_CONNECT_TIMEOUT_DEFAULT_MS;
     const sessionId = this.options.newSessionId();
-    assert(isSessionId(sessionId), `bulk session id ${JSON.stringify(sessionId)} is not ${SESSION_ID_BYTES} bytes of lowercase hex`);
+    assert(
+      isSessionId(sessionId),
+      `bulk session id ${JSON.stringify(sessionId)} is not ${SESSION_ID_BYTES} bytes of lowercase hex`,
+    );
     let channel: TcpBulkChannel | undefined;
     const socket = net.connect({
       host: target.host,
@@ -743,7 +808,9 @@ export class TcpBulkTransport implements BulkTransport {
     socket.once('connect', () => channel.sendHello());
     return new Promise<BulkChannel>((resolve, reject) => {
       const onAbort = (): void => {
-        channel.destroy(new SpindleError(ErrorCode.CANCELLED, `bulk connect to ${address} cancelled`, { cause: signal?.reason }));
+        channel.destroy(
+          new SpindleError(ErrorCode.CANCELLED, `bulk connect to ${address} cancelled`, { cause: signal?.reason }),
+        );
       };
       const timer = setTimeout(() => {
         channel.destroy(unavailable(`bulk connect to ${address}: no handshake within ${timeoutMs} ms`));
@@ -759,7 +826,11 @@ export class TcpBulkTransport implements BulkTransport {
         (error: SpindleError) => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
-          reject(error.errorCode === ErrorCode.CANCELLED ? error : unavailable(`bulk connect to ${address}: ${error.message}`, error));
+          reject(
+            error.errorCode === ErrorCode.CANCELLED
+              ? error
+              : unavailable(`bulk connect to ${address}: ${error.message}`, error),
+          );
         },
       );
     });

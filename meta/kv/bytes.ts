@@ -49,7 +49,8 @@ export function checkKey(key: unknown): asserts key is Uint8Array {
 
 /** A range bound: 0..KV_KEY_MAX_BYTES + 1 bytes (an empty start means "from the first key"). */
 export function checkBound(bound: unknown, what: string): asserts bound is Uint8Array {
-  if (!(bound instanceof Uint8Array)) throw new SpindleError(ErrorCode.INVALID_ARGUMENT, describe(`kv range ${what}`, bound));
+  if (!(bound instanceof Uint8Array))
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, describe(`kv range ${what}`, bound));
   if (bound.byteLength > KV_KEY_MAX_BYTES + 1) {
     throw new SpindleError(
       ErrorCode.INVALID_ARGUMENT,
@@ -71,6 +72,9 @@ export function checkValue(value: unknown): asserts value is Uint8Array {
 export function checkLimit(limit: unknown): void {
   if (limit === undefined) return;
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `kv range limit must be a non-negative integer, got ${String(limit)}`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `kv range limit must be a non-negative integer, got ${String(limit)}`,
+    );
   }
 }

@@ -52,10 +52,14 @@ describe('lmdb engine', () => {
 
   it('keeps every acknowledged transaction when the process is killed with SIGKILL', async () => {
     const dir = tempDir();
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/kv-kill-child.ts'), dir, '16'], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'test/fixtures/kv-kill-child.ts'), dir, '16'],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const acked = new Map<number, number>(); // loop -> highest acknowledged index
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -97,7 +101,8 @@ describe('lmdb engine', () => {
           for (let index = 0; index <= durable + 1; index++) {
             const present = (await txn.get(ackKey(loop, index))) !== undefined;
             // Every committed index is there (atomic with its counter), and nothing beyond it.
-            if (present !== index <= durable) missing.push(`loop ${loop} index ${index}: present=${present}, counter=${durable}`);
+            if (present !== index <= durable)
+              missing.push(`loop ${loop} index ${index}: present=${present}, counter=${durable}`);
           }
         }
       },
@@ -121,7 +126,9 @@ describe('lmdb engine', () => {
     await first.close();
     const second = await createLmdbEngine({ path: dir });
     engines.push(second);
-    expect(Buffer.from((await second.transaction((txn) => txn.get(Buffer.from('k')), { readOnly: true }))!).toString()).toBe('v');
+    expect(
+      Buffer.from((await second.transaction((txn) => txn.get(Buffer.from('k')), { readOnly: true }))!).toString(),
+    ).toBe('v');
   });
 
   it('takes over a lock file left by a process that no longer exists', async () => {
@@ -135,8 +142,12 @@ describe('lmdb engine', () => {
 
   it('rejects bad options with CONFIG_INVALID', async () => {
     const dir = tempDir();
-    await expect(createLmdbEngine({ path: dir, txnRetriesMax: -1 })).rejects.toMatchObject({ errorCode: ErrorCode.CONFIG_INVALID });
-    await expect(createLmdbEngine({ path: dir, mapSizeBytes: 10 })).rejects.toMatchObject({ errorCode: ErrorCode.CONFIG_INVALID });
+    await expect(createLmdbEngine({ path: dir, txnRetriesMax: -1 })).rejects.toMatchObject({
+      errorCode: ErrorCode.CONFIG_INVALID,
+    });
+    await expect(createLmdbEngine({ path: dir, mapSizeBytes: 10 })).rejects.toMatchObject({
+      errorCode: ErrorCode.CONFIG_INVALID,
+    });
     // Neither attempt left the directory locked.
     const engine = await createLmdbEngine({ path: dir });
     engines.push(engine);

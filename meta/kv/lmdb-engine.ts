@@ -28,7 +28,13 @@ import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { LMDB_MAP_SIZE_DEFAULT_BYTES, LMDB_READERS_MAX } from './constants.js';
 import type { KvPair } from './engine.js';
-import { OptimisticEngine, type KvApplyResult, type KvBackend, type KvBackendCursor, type KvWrite } from './optimistic-engine.js';
+import {
+  OptimisticEngine,
+  type KvApplyResult,
+  type KvBackend,
+  type KvBackendCursor,
+  type KvWrite,
+} from './optimistic-engine.js';
 
 export interface LmdbEngineOptions {
   /** Directory of the lmdb environment (created if missing). */
@@ -179,12 +185,17 @@ export async function createLmdbEngine(options: LmdbEngineOptions): Promise<Lmdb
   const dir = resolve(options.path);
   const mapSizeBytes = options.mapSizeBytes ?? LMDB_MAP_SIZE_DEFAULT_BYTES;
   if (!Number.isSafeInteger(mapSizeBytes) || mapSizeBytes < 1024 * 1024) {
-    throw new SpindleError(ErrorCode.CONFIG_INVALID, `mapSizeBytes must be an integer >= 1 MiB, got ${String(options.mapSizeBytes)}`);
+    throw new SpindleError(
+      ErrorCode.CONFIG_INVALID,
+      `mapSizeBytes must be an integer >= 1 MiB, got ${String(options.mapSizeBytes)}`,
+    );
   }
   try {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
-    throw new SpindleError(ErrorCode.IO_ERROR, `cannot create kv directory ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new SpindleError(ErrorCode.IO_ERROR, `cannot create kv directory ${dir}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const releaseLock = acquireLock(dir);
   let db: BinaryDb;
@@ -202,7 +213,9 @@ export async function createLmdbEngine(options: LmdbEngineOptions): Promise<Lmdb
     });
   } catch (error) {
     releaseLock();
-    throw new SpindleError(ErrorCode.IO_ERROR, `cannot open lmdb environment at ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new SpindleError(ErrorCode.IO_ERROR, `cannot open lmdb environment at ${dir}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const backend = new LmdbBackend(db, releaseLock);
   try {

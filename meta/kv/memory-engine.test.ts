@@ -3,7 +3,13 @@
 // write thread), so snapshot reads must come from the overlay of committed-but-not-applied writes.
 import { runKvConformance } from './testing/conformance.js';
 import { MemoryBackend, createMemoryEngine } from './memory-engine.js';
-import { OptimisticEngine, type KvApplyResult, type KvBackend, type KvBackendCursor, type KvWrite } from './optimistic-engine.js';
+import {
+  OptimisticEngine,
+  type KvApplyResult,
+  type KvBackend,
+  type KvBackendCursor,
+  type KvWrite,
+} from './optimistic-engine.js';
 
 runKvConformance('memory', async () => {
   const engine = createMemoryEngine();

@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { KV_TXN_WRITES_MAX } from './constants.js';
 import { MemoryBackend } from './memory-engine.js';
-import { OptimisticEngine, type KvApplyResult, type KvBackend, type KvBackendCursor, type KvWrite } from './optimistic-engine.js';
+import {
+  OptimisticEngine,
+  type KvApplyResult,
+  type KvBackend,
+  type KvBackendCursor,
+  type KvWrite,
+} from './optimistic-engine.js';
 
 interface Deferred {
   promise: Promise<void>;
@@ -140,7 +146,9 @@ describe('OptimisticEngine', () => {
       ),
     );
     await flush();
-    const other = engine.transaction(async (txn) => txn.put(text('k'), text('other')), { onCommitted: () => events.push('other') });
+    const other = engine.transaction(async (txn) => txn.put(text('k'), text('other')), {
+      onCommitted: () => events.push('other'),
+    });
     // The blind write committed; its ack waits for durability, but onCommitted came at once.
     await flush();
     expect(events).toEqual(['other']);
@@ -217,7 +225,9 @@ describe('OptimisticEngine', () => {
     );
     expect(error).toBeInstanceOf(SpindleError);
     expect((error as SpindleError).errorCode).toBe(ErrorCode.IO_ERROR);
-    await expect(engine.transaction(async (txn) => txn.get(text('k')))).rejects.toMatchObject({ errorCode: ErrorCode.IO_ERROR });
+    await expect(engine.transaction(async (txn) => txn.get(text('k')))).rejects.toMatchObject({
+      errorCode: ErrorCode.IO_ERROR,
+    });
     await engine.close();
     expect(backend.closed).toBe(true);
   });
@@ -231,7 +241,9 @@ describe('OptimisticEngine', () => {
     await flush();
     expect(closing.settled()).toBe(false);
     expect(backend.closed).toBe(false);
-    await expect(engine.transaction(async (txn) => txn.get(text('k')))).rejects.toMatchObject({ errorCode: ErrorCode.CANCELLED });
+    await expect(engine.transaction(async (txn) => txn.get(text('k')))).rejects.toMatchObject({
+      errorCode: ErrorCode.CANCELLED,
+    });
     backend.makeVisible(0);
     backend.makeDurable(0);
     await commit;
@@ -319,6 +331,8 @@ describe('OptimisticEngine', () => {
   });
 
   it('rejects out-of-range txnRetriesMax', () => {
-    expect(() => new OptimisticEngine({ name: 'x', backend: new MemoryBackend(), txnRetriesMax: 1.5 })).toThrow(SpindleError);
+    expect(() => new OptimisticEngine({ name: 'x', backend: new MemoryBackend(), txnRetriesMax: 1.5 })).toThrow(
+      SpindleError,
+    );
   });
 });

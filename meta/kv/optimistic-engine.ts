@@ -37,7 +37,16 @@
 //   every pending and later transaction rejects with IO_ERROR; reopening recovers from disk.
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { checkBound, checkKey, checkLimit, checkValue, compareBytes, copyBytes, keyToString, stringToKey } from './bytes.js';
+import {
+  checkBound,
+  checkKey,
+  checkLimit,
+  checkValue,
+  compareBytes,
+  copyBytes,
+  keyToString,
+  stringToKey,
+} from './bytes.js';
 import { KV_OVERLAY_KEYS_MAX, KV_TXN_RETRIES_DEFAULT, KV_TXN_RETRIES_MAX, KV_TXN_WRITES_MAX } from './constants.js';
 import type { KvEngine, KvKey, KvPair, KvRangeOptions, KvTransactionOptions, KvTxn, KvValue } from './engine.js';
 import { SortedMap } from './sorted-map.js';
@@ -238,10 +247,16 @@ class OptimisticTxn implements KvTxn {
 
   private checkUsable(): void {
     if (this.finished) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'kv transaction used after it finished (a read or write escaped fn)');
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        'kv transaction used after it finished (a read or write escaped fn)',
+      );
     }
     if (this.expired) {
-      throw new SpindleError(ErrorCode.TXN_CONFLICT, 'kv transaction snapshot expired (it ran too long); it will be re-run');
+      throw new SpindleError(
+        ErrorCode.TXN_CONFLICT,
+        'kv transaction snapshot expired (it ran too long); it will be re-run',
+      );
     }
   }
 
@@ -292,7 +307,10 @@ export class OptimisticEngine implements KvEngine {
     this.retriesMax = retries;
     const overlayKeysMax = options.overlayKeysMax ?? KV_OVERLAY_KEYS_MAX;
     if (!Number.isInteger(overlayKeysMax) || overlayKeysMax < 1) {
-      throw new SpindleError(ErrorCode.CONFIG_INVALID, `overlayKeysMax must be a positive integer, got ${String(overlayKeysMax)}`);
+      throw new SpindleError(
+        ErrorCode.CONFIG_INVALID,
+        `overlayKeysMax must be a positive integer, got ${String(overlayKeysMax)}`,
+      );
     }
     this.overlayKeysMax = overlayKeysMax;
     this.logger = options.logger;
@@ -438,7 +456,8 @@ export class OptimisticEngine implements KvEngine {
         const overrideKey = overrideIndex < overrideKeys.length ? overrideKeys[overrideIndex] : undefined;
         if (next === undefined && overrideKey === undefined) break;
         const takeOverride =
-          overrideKey !== undefined && (next === undefined || (reverse ? overrideKey > nextString : overrideKey < nextString));
+          overrideKey !== undefined &&
+          (next === undefined || (reverse ? overrideKey > nextString : overrideKey < nextString));
         if (takeOverride) {
           overrideIndex++;
           const value = overrides.get(overrideKey);
@@ -456,7 +475,14 @@ export class OptimisticEngine implements KvEngine {
   }
 
   /** Remembers what a read-write transaction observed: the interval, or up to the last key when cut by limit. */
-  private recordRange(txn: OptimisticTxn, result: KvPair[], limit: number, reverse: boolean, startString: string, endString: string): KvPair[] {
+  private recordRange(
+    txn: OptimisticTxn,
+    result: KvPair[],
+    limit: number,
+    reverse: boolean,
+    startString: string,
+    endString: string,
+  ): KvPair[] {
     if (txn.readOnly) return result;
     if (result.length >= limit) {
       const last = keyToString(result[result.length - 1]!.key);
@@ -522,7 +548,11 @@ export class OptimisticEngine implements KvEngine {
       let chain = this.chains.get(write.keyString);
       if (chain === undefined) {
         const before = befores[i];
-        chain = { before: before === undefined ? undefined : Buffer.from(before.buffer, before.byteOffset, before.byteLength), versions: [], lastSeq: 0 };
+        chain = {
+          before: before === undefined ? undefined : Buffer.from(before.buffer, before.byteOffset, before.byteLength),
+          versions: [],
+          lastSeq: 0,
+        };
         this.chains.set(write.keyString, chain);
       }
       chain.versions.push({ seq, value: write.value });
@@ -614,7 +644,10 @@ export class OptimisticEngine implements KvEngine {
       const [startSeq, group] = oldest.value;
       this.activeStarts.delete(startSeq);
       for (const txn of group) txn.expired = true;
-      this.logger?.warn({ engine: this.name, transactions: group.size, overlayKeys: this.chains.size }, 'kv snapshots expired: transactions ran too long');
+      this.logger?.warn(
+        { engine: this.name, transactions: group.size, overlayKeys: this.chains.size },
+        'kv snapshots expired: transactions ran too long',
+      );
       this.collectOnce();
     }
   }

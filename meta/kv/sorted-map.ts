@@ -78,7 +78,12 @@ export class SortedMap<V> {
    * Visits keys in [start, end) — ascending, or descending when `reverse` — until `visit` returns
    * false. An empty `start` means from the first key; `end` undefined means to the last key.
    */
-  scan(start: string, end: string | undefined, reverse: boolean, visit: (key: string, value: V) => boolean | undefined): void {
+  scan(
+    start: string,
+    end: string | undefined,
+    reverse: boolean,
+    visit: (key: string, value: V) => boolean | undefined,
+  ): void {
     const cursor = this.cursor(start, end, reverse);
     for (let key = cursor.next(); key !== undefined; key = cursor.next()) {
       if (visit(key, this.values.get(key)!) === false) return;

@@ -42,33 +42,36 @@ describe('buildChainTable', () => {
     }
   }
 
-  it.each(shapes)('%i nodes × %i targets, %i replicas: a partition with distinct nodes and balanced heads', (nodes, targets, replicas) => {
-    const input = cluster(nodes, targets, 4);
-    const chains = buildChainTable(input, { replicas, firstChainId: 10 });
-    const chainCount = (nodes * targets) / replicas;
-    expect(chains).toHaveLength(chainCount);
-    expect(chains.map((c) => c.chainId)).toEqual(Array.from({ length: chainCount }, (_, i) => 10 + i));
+  it.each(shapes)(
+    '%i nodes × %i targets, %i replicas: a partition with distinct nodes and balanced heads',
+    (nodes, targets, replicas) => {
+      const input = cluster(nodes, targets, 4);
+      const chains = buildChainTable(input, { replicas, firstChainId: 10 });
+      const chainCount = (nodes * targets) / replicas;
+      expect(chains).toHaveLength(chainCount);
+      expect(chains.map((c) => c.chainId)).toEqual(Array.from({ length: chainCount }, (_, i) => 10 + i));
 
-    // Every target exactly once.
-    const all = chains.flatMap((c) => c.targetIds).sort((a, b) => a - b);
-    expect(all).toEqual(input.flatMap((n) => n.targetIds).sort((a, b) => a - b));
+      // Every target exactly once.
+      const all = chains.flatMap((c) => c.targetIds).sort((a, b) => a - b);
+      expect(all).toEqual(input.flatMap((n) => n.targetIds).sort((a, b) => a - b));
 
-    // R distinct nodes per chain.
-    for (const chain of chains) {
-      expect(chain.targetIds).toHaveLength(replicas);
-      expect(new Set(chain.targetIds.map(nodeOf)).size).toBe(replicas);
-    }
+      // R distinct nodes per chain.
+      for (const chain of chains) {
+        expect(chain.targetIds).toHaveLength(replicas);
+        expect(new Set(chain.targetIds.map(nodeOf)).size).toBe(replicas);
+      }
 
-    // Heads: floor/ceil of chains per node, over every node.
-    const heads = new Map<number, number>(input.map((n) => [n.nodeId, 0]));
-    for (const chain of chains) heads.set(nodeOf(chain.targetIds[0]!), heads.get(nodeOf(chain.targetIds[0]!))! + 1);
-    const low = Math.floor(chainCount / nodes);
-    const high = Math.ceil(chainCount / nodes);
-    for (const count of heads.values()) {
-      expect(count).toBeGreaterThanOrEqual(low);
-      expect(count).toBeLessThanOrEqual(high);
-    }
-  });
+      // Heads: floor/ceil of chains per node, over every node.
+      const heads = new Map<number, number>(input.map((n) => [n.nodeId, 0]));
+      for (const chain of chains) heads.set(nodeOf(chain.targetIds[0]!), heads.get(nodeOf(chain.targetIds[0]!))! + 1);
+      const low = Math.floor(chainCount / nodes);
+      const high = Math.ceil(chainCount / nodes);
+      for (const count of heads.values()) {
+        expect(count).toBeGreaterThanOrEqual(low);
+        expect(count).toBeLessThanOrEqual(high);
+      }
+    },
+  );
 
   it('is deterministic and independent of the input order', () => {
     const input = cluster(5, 3);
@@ -77,26 +80,57 @@ describe('buildChainTable', () => {
   });
 
   it('refuses more replicas than nodes with NOT_ENOUGH_NODES and says what to do', () => {
-    expectError(() => buildChainTable(cluster(2, 3), { replicas: 3 }), ErrorCode.NOT_ENOUGH_NODES, /start more storage nodes or lower --replicas to at most 2/);
+    expectError(
+      () => buildChainTable(cluster(2, 3), { replicas: 3 }),
+      ErrorCode.NOT_ENOUGH_NODES,
+      /start more storage nodes or lower --replicas to at most 2/,
+    );
     expectError(() => buildChainTable([], { replicas: 1 }), ErrorCode.NOT_ENOUGH_NODES, /0 are available/);
   });
 
   it('refuses a target count that is not a multiple of the replicas', () => {
-    expectError(() => buildChainTable(cluster(4, 1), { replicas: 3 }), ErrorCode.NOT_ENOUGH_NODES, /4 targets cannot be cut into chains of 3.*--targets/);
+    expectError(
+      () => buildChainTable(cluster(4, 1), { replicas: 3 }),
+      ErrorCode.NOT_ENOUGH_NODES,
+      /4 targets cannot be cut into chains of 3.*--targets/,
+    );
   });
 
   it('refuses nodes with different target counts, duplicate nodes or targets, and bad replicas', () => {
     const uneven = cluster(3, 2);
     uneven[1] = { nodeId: 2, targetIds: [2000] };
-    expectError(() => buildChainTable(uneven, { replicas: 3 }), ErrorCode.INVALID_ARGUMENT, /same number of targets.*node 2: 1/);
-    expectError(() => buildChainTable([...cluster(2, 1), ...cluster(1, 1)], { replicas: 1 }), ErrorCode.INVALID_ARGUMENT, /node 1 is listed twice/);
     expectError(
-      () => buildChainTable([{ nodeId: 1, targetIds: [5] }, { nodeId: 2, targetIds: [5] }], { replicas: 1 }),
+      () => buildChainTable(uneven, { replicas: 3 }),
+      ErrorCode.INVALID_ARGUMENT,
+      /same number of targets.*node 2: 1/,
+    );
+    expectError(
+      () => buildChainTable([...cluster(2, 1), ...cluster(1, 1)], { replicas: 1 }),
+      ErrorCode.INVALID_ARGUMENT,
+      /node 1 is listed twice/,
+    );
+    expectError(
+      () =>
+        buildChainTable(
+          [
+            { nodeId: 1, targetIds: [5] },
+            { nodeId: 2, targetIds: [5] },
+          ],
+          { replicas: 1 },
+        ),
       ErrorCode.INVALID_ARGUMENT,
       /target 5 is listed twice/,
     );
-    expectError(() => buildChainTable(cluster(3, 3), { replicas: 0 }), ErrorCode.INVALID_ARGUMENT, /replicas must be a positive integer/);
+    expectError(
+      () => buildChainTable(cluster(3, 3), { replicas: 0 }),
+      ErrorCode.INVALID_ARGUMENT,
+      /replicas must be a positive integer/,
+    );
     expectError(() => buildChainTable(cluster(3, 3), { replicas: 1.5 }), ErrorCode.INVALID_ARGUMENT, /replicas/);
-    expectError(() => buildChainTable(cluster(3, 0), { replicas: 1 }), ErrorCode.NOT_ENOUGH_NODES, /--targets of at least 1/);
+    expectError(
+      () => buildChainTable(cluster(3, 0), { replicas: 1 }),
+      ErrorCode.NOT_ENOUGH_NODES,
+      /--targets of at least 1/,
+    );
   });
 });

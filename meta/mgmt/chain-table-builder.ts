@@ -50,7 +50,10 @@ export function buildChainTable(nodes: readonly BuilderNode[], options: BuildCha
     throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `replicas must be a positive integer, got ${replicas}`);
   }
   if (!Number.isSafeInteger(firstChainId) || firstChainId < 1) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `the first chain id must be a positive integer, got ${firstChainId}`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `the first chain id must be a positive integer, got ${firstChainId}`,
+    );
   }
   const sorted = [...nodes]
     .map((node) => ({ nodeId: node.nodeId, targetIds: [...node.targetIds].sort((a, b) => a - b) }))
@@ -89,7 +92,10 @@ export function buildChainTable(nodes: readonly BuilderNode[], options: BuildCha
     );
   }
   if (targetsPerNode === 0) {
-    throw new SpindleError(ErrorCode.NOT_ENOUGH_NODES, 'the storage nodes have no targets: start them with --targets of at least 1');
+    throw new SpindleError(
+      ErrorCode.NOT_ENOUGH_NODES,
+      'the storage nodes have no targets: start them with --targets of at least 1',
+    );
   }
   const targetCount = nodeCount * targetsPerNode;
   if (targetCount % replicas !== 0) {

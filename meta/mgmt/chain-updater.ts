@@ -32,7 +32,11 @@ export function currentChain(state: ClusterState, chain: ChainRecord, localOf: L
 }
 
 /** The chains among `chainIds` that the state machine changes, with their next form. */
-export function planChainStates(state: ClusterState, chainIds: Iterable<number>, localOf: LocalStateLookup): ChainPlan[] {
+export function planChainStates(
+  state: ClusterState,
+  chainIds: Iterable<number>,
+  localOf: LocalStateLookup,
+): ChainPlan[] {
   const plans: ChainPlan[] = [];
   for (const chainId of new Set(chainIds)) {
     const chain = state.chains.get(chainId);
@@ -52,9 +56,14 @@ export function writeChainPlans(draft: ClusterDraft, plans: readonly ChainPlan[]
     if (chain === undefined) continue;
     for (const entry of plan.next) {
       const target = draft.targets.get(entry.targetId);
-      if (target !== undefined && target.publicState !== entry.publicState) draft.putTarget({ ...target, publicState: entry.publicState });
+      if (target !== undefined && target.publicState !== entry.publicState)
+        draft.putTarget({ ...target, publicState: entry.publicState });
     }
-    const updated: ChainRecord = { chainId: chain.chainId, chainVersion: chain.chainVersion + 1, targetIds: plan.next.map((t) => t.targetId) };
+    const updated: ChainRecord = {
+      chainId: chain.chainId,
+      chainVersion: chain.chainVersion + 1,
+      targetIds: plan.next.map((t) => t.targetId),
+    };
     draft.putChain(updated);
     written.push(updated);
   }

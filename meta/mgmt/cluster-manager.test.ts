@@ -8,13 +8,25 @@ import { TestKv } from './testing/test-kv.js';
 import { createMemoryEngine } from '../kv/memory-engine.js';
 
 function open(kv: TestKv, overrides: Partial<ClusterManagerOptions> = {}): Promise<ClusterManager> {
-  return ClusterManager.open({ kv, replicas: 3, storageNodesExpected: 3, nodeLeaseMs: 1_000, clock: new ManualClock(1_000), ...overrides });
+  return ClusterManager.open({
+    kv,
+    replicas: 3,
+    storageNodesExpected: 3,
+    nodeLeaseMs: 1_000,
+    clock: new ManualClock(1_000),
+    ...overrides,
+  });
 }
 
 const paths = (n: number, count = 3) => Array.from({ length: count }, (_, i) => `/data/node${n}/targets/${i}`);
 
 async function register(manager: ClusterManager, n: number, nodeId = 0, count = 3) {
-  return manager.registerNode({ nodeId, address: `127.0.0.1:${7400 + n}`, hostname: `host${n}`, targetPaths: paths(n, count) });
+  return manager.registerNode({
+    nodeId,
+    address: `127.0.0.1:${7400 + n}`,
+    hostname: `host${n}`,
+    targetPaths: paths(n, count),
+  });
 }
 
 async function expectRefused(promise: Promise<unknown>, code: ErrorCode, pattern: RegExp): Promise<void> {
@@ -50,9 +62,16 @@ describe('ClusterManager', () => {
     await register(manager, 1);
     const retried = await register(manager, 1);
     expect(retried.nodeId).toBe(1);
-    const moved = await manager.registerNode({ nodeId: 1, address: 'storage-a.local:9000', hostname: 'a', targetPaths: paths(1) });
+    const moved = await manager.registerNode({
+      nodeId: 1,
+      address: 'storage-a.local:9000',
+      hostname: 'a',
+      targetPaths: paths(1),
+    });
     expect(moved.nodeId).toBe(1);
-    expect(moved.routing?.nodes).toEqual([expect.objectContaining({ nodeId: 1, address: 'storage-a.local:9000', hostname: 'a', alive: true })]);
+    expect(moved.routing?.nodes).toEqual([
+      expect.objectContaining({ nodeId: 1, address: 'storage-a.local:9000', hostname: 'a', alive: true }),
+    ]);
     // A node may add targets, never drop them.
     const grown = await manager.registerNode({ nodeId: 1, address: 'storage-a.local:9000', targetPaths: paths(1, 4) });
     expect(grown.routing?.targets.map((t) => t.targetId)).toEqual([1000, 1001, 1002, 1003]);
@@ -85,7 +104,9 @@ describe('ClusterManager', () => {
       expect(new Set(chain.targetIds.map((t) => Math.floor(t / 1000))).size).toBe(3);
     }
     expect(new Set(chains.map((c) => Math.floor(c.targetIds[0]! / 1000)))).toEqual(new Set([1, 2, 3]));
-    expect(third.routing!.targets.every((t) => t.chainId > 0 && t.publicState === PublicTargetState.SERVING)).toBe(true);
+    expect(third.routing!.targets.every((t) => t.chainId > 0 && t.publicState === PublicTargetState.SERVING)).toBe(
+      true,
+    );
     // A fourth node does not rebuild table 1.
     await register(manager, 4);
     expect(manager.latestChainTable(1)?.version).toBe(1);
@@ -98,7 +119,11 @@ describe('ClusterManager', () => {
     const second = await register(manager, 2);
     expect(second.nodeId).toBe(2);
     expect(manager.latestChainTable(1)).toBeUndefined();
-    await expectRefused(manager.createChainTable({ replicas: 3 }), ErrorCode.NOT_ENOUGH_NODES, /start more storage nodes or lower --replicas/);
+    await expectRefused(
+      manager.createChainTable({ replicas: 3 }),
+      ErrorCode.NOT_ENOUGH_NODES,
+      /start more storage nodes or lower --replicas/,
+    );
     const table = await manager.createChainTable({ replicas: 2 });
     expect(table.table).toEqual({ tableId: 1, version: 1, chainIds: [1, 2, 3] });
   });
@@ -107,7 +132,11 @@ describe('ClusterManager', () => {
     const kv = new TestKv();
     const manager = await open(kv);
     for (const n of [1, 2, 3]) await register(manager, n);
-    await expectRefused(manager.createChainTable({ replicas: 3 }), ErrorCode.EXISTS, /already in a chain.*start new storage nodes/);
+    await expectRefused(
+      manager.createChainTable({ replicas: 3 }),
+      ErrorCode.EXISTS,
+      /already in a chain.*start new storage nodes/,
+    );
     for (const n of [4, 5, 6]) await register(manager, n);
     const grown = await manager.createChainTable({ replicas: 3 });
     expect(grown.table).toEqual({ tableId: 1, version: 2, chainIds: [1, 2, 3, 4, 5, 6] });
@@ -133,14 +162,46 @@ describe('ClusterManager', () => {
 
     const snapshot = kv.dump();
     const routingBefore = manager.routingInfo();
-    await expectRefused(manager.updateChain({ chainId: 99, targetIds: reordered }), ErrorCode.CHAIN_NOT_FOUND, /chain 99 does not exist \(chains are 1–3\)/);
-    await expectRefused(manager.updateChain({ chainId: 1, targetIds: [reordered[0], reordered[1]] }), ErrorCode.INVALID_ARGUMENT, /the same targets/);
-    await expectRefused(manager.updateChain({ chainId: 1, targetIds: [reordered[0], reordered[0], reordered[1]] }), ErrorCode.INVALID_ARGUMENT, /each once/);
-    await expectRefused(manager.updateChain({ chainId: 1, targetIds: [reordered[0], reordered[1], 9999] }), ErrorCode.INVALID_ARGUMENT, /same targets/);
-    await expectRefused(manager.updateChain({ chainId: 1, targetIds: [] }), ErrorCode.INVALID_ARGUMENT, /target_ids is empty/);
-    await expectRefused(manager.updateChain({ chainId: 0, targetIds: reordered }), ErrorCode.INVALID_ARGUMENT, /chain_id is missing/);
-    await expectRefused(manager.updateChain({ chainId: 'one', targetIds: reordered }), ErrorCode.INVALID_ARGUMENT, /chain_id must be an integer/);
-    await expectRefused(manager.updateChain({ chainId: 1, targetIds: 'abc' }), ErrorCode.INVALID_ARGUMENT, /target_ids must be a list/);
+    await expectRefused(
+      manager.updateChain({ chainId: 99, targetIds: reordered }),
+      ErrorCode.CHAIN_NOT_FOUND,
+      /chain 99 does not exist \(chains are 1–3\)/,
+    );
+    await expectRefused(
+      manager.updateChain({ chainId: 1, targetIds: [reordered[0], reordered[1]] }),
+      ErrorCode.INVALID_ARGUMENT,
+      /the same targets/,
+    );
+    await expectRefused(
+      manager.updateChain({ chainId: 1, targetIds: [reordered[0], reordered[0], reordered[1]] }),
+      ErrorCode.INVALID_ARGUMENT,
+      /each once/,
+    );
+    await expectRefused(
+      manager.updateChain({ chainId: 1, targetIds: [reordered[0], reordered[1], 9999] }),
+      ErrorCode.INVALID_ARGUMENT,
+      /same targets/,
+    );
+    await expectRefused(
+      manager.updateChain({ chainId: 1, targetIds: [] }),
+      ErrorCode.INVALID_ARGUMENT,
+      /target_ids is empty/,
+    );
+    await expectRefused(
+      manager.updateChain({ chainId: 0, targetIds: reordered }),
+      ErrorCode.INVALID_ARGUMENT,
+      /chain_id is missing/,
+    );
+    await expectRefused(
+      manager.updateChain({ chainId: 'one', targetIds: reordered }),
+      ErrorCode.INVALID_ARGUMENT,
+      /chain_id must be an integer/,
+    );
+    await expectRefused(
+      manager.updateChain({ chainId: 1, targetIds: 'abc' }),
+      ErrorCode.INVALID_ARGUMENT,
+      /target_ids must be a list/,
+    );
     await expectRefused(manager.updateChain(null), ErrorCode.INVALID_ARGUMENT, /must be an object/);
     expect(kv.dump()).toEqual(snapshot);
     expect(manager.routingInfo()).toEqual(routingBefore);
@@ -156,7 +217,11 @@ describe('ClusterManager', () => {
     const again = await manager.updateChain({ tag, chainId: 2, targetIds });
     expect(again).toEqual(first);
     expect(manager.routingInfo().chains[1]!.chainVersion).toBe(2);
-    await expectRefused(manager.updateChain({ tag, chainId: 3, targetIds }), ErrorCode.DUPLICATE_REQUEST_MISMATCH, /different admin request/);
+    await expectRefused(
+      manager.updateChain({ tag, chainId: 3, targetIds }),
+      ErrorCode.DUPLICATE_REQUEST_MISMATCH,
+      /different admin request/,
+    );
     // Without a tag, the same reorder bumps again (the way tests make cached versions stale).
     await manager.updateChain({ chainId: 2, targetIds });
     expect(manager.routingInfo().chains[1]!.chainVersion).toBe(3);
@@ -175,10 +240,12 @@ describe('ClusterManager', () => {
     expect(reloaded.version).toBe(routing.version);
     expect(reloaded.chains).toEqual(routing.chains);
     expect(reloaded.chainTables).toEqual(routing.chainTables);
-    expect(reloaded.targets.map(({ targetId, chainId, path, nodeId }) => ({ targetId, chainId, path, nodeId }))).toEqual(
-      routing.targets.map(({ targetId, chainId, path, nodeId }) => ({ targetId, chainId, path, nodeId })),
+    expect(
+      reloaded.targets.map(({ targetId, chainId, path, nodeId }) => ({ targetId, chainId, path, nodeId })),
+    ).toEqual(routing.targets.map(({ targetId, chainId, path, nodeId }) => ({ targetId, chainId, path, nodeId })));
+    expect(reloaded.nodes.map(({ nodeId, address }) => ({ nodeId, address }))).toEqual(
+      routing.nodes.map(({ nodeId, address }) => ({ nodeId, address })),
     );
-    expect(reloaded.nodes.map(({ nodeId, address }) => ({ nodeId, address }))).toEqual(routing.nodes.map(({ nodeId, address }) => ({ nodeId, address })));
     // Liveness is runtime state: nobody heartbeated the new manager yet.
     expect(reloaded.nodes.every((n) => !n.alive)).toBe(true);
     // Ids continue, a known node keeps its id.
@@ -230,7 +297,11 @@ describe('ClusterManager', () => {
     expect(manager.routingVersion).toBe(versionBefore);
     const routing = manager.routingInfo();
     expect(routing.nodes.every((n) => n.alive && n.lastHeartbeatUs === 1_000_000)).toBe(true);
-    expect(routing.targets.every((t) => t.localState === LocalTargetState.UPTODATE && t.usedBytes === 100 && t.capacityBytes === 1_000)).toBe(true);
+    expect(
+      routing.targets.every(
+        (t) => t.localState === LocalTargetState.UPTODATE && t.usedBytes === 100 && t.capacityBytes === 1_000,
+      ),
+    ).toBe(true);
     // 3 chains of 3 replicas, each replica 1000 bytes: 3000 usable, 2700 free.
     expect(manager.capacity()).toEqual({ capacityBytes: 3_000, freeBytes: 2_700 });
 
@@ -260,10 +331,22 @@ describe('ClusterManager', () => {
       [{ address: '127.0.0.1:1', targetPaths: ['/a\0b'] }, ErrorCode.INVALID_ARGUMENT, /NUL/],
       [{ address: '127.0.0.1:1', targetPaths: [5] }, ErrorCode.INVALID_ARGUMENT, /must be a string/],
       [{ address: 42, targetPaths: ['/a'] }, ErrorCode.INVALID_ARGUMENT, /address must be a string/],
-      [{ nodeId: -1, address: '127.0.0.1:1', targetPaths: ['/a'] }, ErrorCode.INVALID_ARGUMENT, /node_id must be an integer/],
+      [
+        { nodeId: -1, address: '127.0.0.1:1', targetPaths: ['/a'] },
+        ErrorCode.INVALID_ARGUMENT,
+        /node_id must be an integer/,
+      ],
       [{ nodeId: 1.5, address: '127.0.0.1:1', targetPaths: ['/a'] }, ErrorCode.INVALID_ARGUMENT, /node_id/],
-      [{ nodeId: 77, address: '127.0.0.1:1', targetPaths: ['/a'] }, ErrorCode.NODE_NOT_FOUND, /node 77 is not registered/],
-      [{ address: '127.0.0.1:1', targetPaths: Array.from({ length: 1001 }, (_, i) => `/t${i}`) }, ErrorCode.INVALID_ARGUMENT, /at most 1000/],
+      [
+        { nodeId: 77, address: '127.0.0.1:1', targetPaths: ['/a'] },
+        ErrorCode.NODE_NOT_FOUND,
+        /node 77 is not registered/,
+      ],
+      [
+        { address: '127.0.0.1:1', targetPaths: Array.from({ length: 1001 }, (_, i) => `/t${i}`) },
+        ErrorCode.INVALID_ARGUMENT,
+        /at most 1000/,
+      ],
       ['garbage', ErrorCode.INVALID_ARGUMENT, /must be an object/],
     ];
     for (const [request, code, pattern] of cases) await expectRefused(manager.registerNode(request), code, pattern);
@@ -271,7 +354,11 @@ describe('ClusterManager', () => {
     const heartbeats: Array<[unknown, ErrorCode, RegExp]> = [
       [{ nodeId: 0, targets: [] }, ErrorCode.INVALID_ARGUMENT, /node_id is missing/],
       [{ nodeId: 42, targets: [] }, ErrorCode.NODE_NOT_FOUND, /register it again/],
-      [{ nodeId: 1, targets: [{ targetId: 2000 }] }, ErrorCode.INVALID_ARGUMENT, /target 2000 does not belong to node 1/],
+      [
+        { nodeId: 1, targets: [{ targetId: 2000 }] },
+        ErrorCode.INVALID_ARGUMENT,
+        /target 2000 does not belong to node 1/,
+      ],
       [{ nodeId: 1, targets: [{ targetId: 1000 }, { targetId: 1000 }] }, ErrorCode.INVALID_ARGUMENT, /reported twice/],
       [{ nodeId: 1, targets: [{ targetId: 1000, localState: 9 }] }, ErrorCode.INVALID_ARGUMENT, /local_state/],
       [{ nodeId: 1, targets: [{ targetId: 1000, usedBytes: -5 }] }, ErrorCode.INVALID_ARGUMENT, /used_bytes/],
@@ -283,8 +370,16 @@ describe('ClusterManager', () => {
     expect(manager.routingInfo().targets.find((t) => t.targetId === 1000)?.usedBytes).toBe(0);
 
     await expectRefused(manager.createChainTable({ replicas: 0 }), ErrorCode.INVALID_ARGUMENT, /replicas is missing/);
-    await expectRefused(manager.createChainTable({ replicas: 17 }), ErrorCode.INVALID_ARGUMENT, /replicas must be an integer from 1 to 16/);
-    await expectRefused(manager.createChainTable({ tag: { clientId: '', requestId: 3 }, replicas: 3 }), ErrorCode.INVALID_ARGUMENT, /client_id is missing/);
+    await expectRefused(
+      manager.createChainTable({ replicas: 17 }),
+      ErrorCode.INVALID_ARGUMENT,
+      /replicas must be an integer from 1 to 16/,
+    );
+    await expectRefused(
+      manager.createChainTable({ tag: { clientId: '', requestId: 3 }, replicas: 3 }),
+      ErrorCode.INVALID_ARGUMENT,
+      /client_id is missing/,
+    );
 
     expect(kv.dump()).toEqual(snapshot);
     expect(manager.routingInfo()).toEqual(routing);

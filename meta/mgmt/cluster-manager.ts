@@ -54,7 +54,13 @@ import { chainsOfNode, planChainStates, writeChainPlans } from './chain-updater.
 import { HeartbeatChecker, type FailureDetectionHost } from './heartbeat-checker.js';
 import { DEFAULT_CHAIN_TABLE_ID, MGMT_IDEMPOTENCY_ENTRIES_MAX, STATE_RELOAD_ATTEMPTS_MAX } from './constants.js';
 import { HeartbeatTable, applyRegistration, validateHeartbeat, validateRegistration } from './node-registry.js';
-import { applyChainUpdate, buildRoutingInfo, planChainTable, validateChainUpdate, validateReplicas } from './routing.js';
+import {
+  applyChainUpdate,
+  buildRoutingInfo,
+  planChainTable,
+  validateChainUpdate,
+  validateReplicas,
+} from './routing.js';
 import { mgmtMetrics, type MgmtMetrics } from './metrics.js';
 import { invalid, readTag, requireInt, requireObject } from './validate.js';
 
@@ -183,7 +189,13 @@ export class ClusterManager implements ClusterView {
       await this.updateChains(chainsOfNode(this.state, nodeId), `node ${nodeId} restarted`);
     }
     this.logger.info(
-      { nodeId, address: registration.address, targets: registration.targetPaths.length, created, routingVersion: this.routingVersion },
+      {
+        nodeId,
+        address: registration.address,
+        targets: registration.targetPaths.length,
+        created,
+        routingVersion: this.routingVersion,
+      },
       created ? 'storage node registered' : 'storage node re-registered',
     );
     return { nodeId, routing: this.routingInfo() };
@@ -195,7 +207,8 @@ export class ClusterManager implements ClusterView {
     for (const report of heartbeat.targets) {
       if (report.localState !== LocalTargetState.UPTODATE) continue;
       const chainId = this.state.targets.get(report.targetId)?.chainId ?? 0;
-      if (chainId !== 0 && heartbeat.routingVersion < (this.chainChangedAt.get(chainId) ?? 0)) report.localState = LocalTargetState.ONLINE;
+      if (chainId !== 0 && heartbeat.routingVersion < (this.chainChangedAt.get(chainId) ?? 0))
+        report.localState = LocalTargetState.ONLINE;
     }
     const wasFailed = this.heartbeats.isFailed(heartbeat.nodeId);
     this.heartbeats.record(heartbeat, this.clock.nowUs());
@@ -225,11 +238,17 @@ export class ClusterManager implements ClusterView {
       const chain = await this.change((draft) => {
         const target = draft.targets.get(targetId);
         if (target === undefined) {
-          throw new SpindleError(ErrorCode.TARGET_NOT_FOUND, `target ${targetId} is not registered (see \`spindle admin targets\`)`, { retryable: false });
+          throw new SpindleError(
+            ErrorCode.TARGET_NOT_FOUND,
+            `target ${targetId} is not registered (see \`spindle admin targets\`)`,
+            { retryable: false },
+          );
         }
         const record = draft.chains.get(target.chainId);
-        if (record === undefined) throw invalid(`target ${targetId} is in no chain: there is nothing to take it out of`);
-        const localOf = (t: TargetRecord) => (t.targetId === targetId ? LocalTargetState.LOCAL_OFFLINE : this.localOf(t));
+        if (record === undefined)
+          throw invalid(`target ${targetId} is in no chain: there is nothing to take it out of`);
+        const localOf = (t: TargetRecord) =>
+          t.targetId === targetId ? LocalTargetState.LOCAL_OFFLINE : this.localOf(t);
         const plans = planChainStates(draft, [record.chainId], localOf);
         const next = plans[0]?.next.find((t) => t.targetId === targetId);
         if (next?.publicState === PublicTargetState.LASTSRV) {
@@ -241,7 +260,10 @@ export class ClusterManager implements ClusterView {
         return writeChainPlans(draft, plans)[0] ?? record;
       });
       this.heartbeats.setLocalState(targetId, LocalTargetState.LOCAL_OFFLINE);
-      this.logger.warn({ targetId, chainId: chain.chainId, chainVersion: chain.chainVersion, targets: chain.targetIds }, 'target taken offline by an admin');
+      this.logger.warn(
+        { targetId, chainId: chain.chainId, chainVersion: chain.chainVersion, targets: chain.targetIds },
+        'target taken offline by an admin',
+      );
       return { chain: { chainId: chain.chainId, chainVersion: chain.chainVersion, targetIds: [...chain.targetIds] } };
     });
   }
@@ -255,8 +277,19 @@ export class ClusterManager implements ClusterView {
     if (ids.length === 0 || planChainStates(this.state, ids, this.localOf).length === 0) return [];
     const written = await this.change((draft) => writeChainPlans(draft, planChainStates(draft, ids, this.localOf)));
     for (const chain of written) {
-      const states = chain.targetIds.map((id) => `${id}:${PublicTargetState[this.state.targets.get(id)?.publicState ?? 0]}`);
-      this.logger.info({ chainId: chain.chainId, chainVersion: chain.chainVersion, targets: states, reason, routingVersion: this.routingVersion }, 'chain reconfigured');
+      const states = chain.targetIds.map(
+        (id) => `${id}:${PublicTargetState[this.state.targets.get(id)?.publicState ?? 0]}`,
+      );
+      this.logger.info(
+        {
+          chainId: chain.chainId,
+          chainVersion: chain.chainVersion,
+          targets: states,
+          reason,
+          routingVersion: this.routingVersion,
+        },
+        'chain reconfigured',
+      );
     }
     this.metrics?.chainUpdates.inc(written.length);
     return written;
@@ -317,7 +350,10 @@ export class ClusterManager implements ClusterView {
     const replicas = validateReplicas(body['replicas']);
     return this.idempotent(tag, `create-chain-table:${replicas}`, async () => {
       const table = await this.change((draft) => planChainTable(draft, replicas));
-      this.logger.info({ tableId: table.tableId, version: table.version, chains: table.chainIds.length, replicas }, 'chain table created');
+      this.logger.info(
+        { tableId: table.tableId, version: table.version, chains: table.chainIds.length, replicas },
+        'chain table created',
+      );
       return { table: { ...table, chainIds: [...table.chainIds] } };
     });
   }
@@ -329,8 +365,15 @@ export class ClusterManager implements ClusterView {
     const update = validateChainUpdate(body);
     return this.idempotent(tag, `update-chain:${update.chainId}:${update.targetIds.join(',')}`, async () => {
       const chain = await this.change((draft) => applyChainUpdate(draft, update));
-      this.logger.info({ chainId: chain.chainId, chainVersion: chain.chainVersion, targets: chain.targetIds }, 'chain updated');
-      const info: ChainInfo = { chainId: chain.chainId, chainVersion: chain.chainVersion, targetIds: [...chain.targetIds] };
+      this.logger.info(
+        { chainId: chain.chainId, chainVersion: chain.chainVersion, targets: chain.targetIds },
+        'chain updated',
+      );
+      const info: ChainInfo = {
+        chainId: chain.chainId,
+        chainVersion: chain.chainVersion,
+        targetIds: [...chain.targetIds],
+      };
       return { chain: info };
     });
   }
@@ -436,16 +479,23 @@ export class ClusterManager implements ClusterView {
     // the registration made it.
     try {
       const table = planChainTable(draft, this.options.replicas);
-      this.logger.info({ tableId: table.tableId, version: table.version, chains: table.chainIds.length }, 'chain table built automatically');
+      this.logger.info(
+        { tableId: table.tableId, version: table.version, chains: table.chainIds.length },
+        'chain table built automatically',
+      );
     } catch (err) {
       if (!isSpindleError(err)) throw err;
-      this.logger.error({ err, nodes: draft.nodes.size, replicas: this.options.replicas }, 'cannot build chain table 1 automatically');
+      this.logger.error(
+        { err, nodes: draft.nodes.size, replicas: this.options.replicas },
+        'cannot build chain table 1 automatically',
+      );
     }
   }
 
   private async maybeAutoBuild(): Promise<void> {
     const expected = this.options.storageNodesExpected;
-    if (expected === 0 || this.state.nodes.size < expected || this.state.chainTables.has(DEFAULT_CHAIN_TABLE_ID)) return;
+    if (expected === 0 || this.state.nodes.size < expected || this.state.chainTables.has(DEFAULT_CHAIN_TABLE_ID))
+      return;
     try {
       await this.change((draft) => planChainTable(draft, this.options.replicas));
     } catch (err) {
@@ -454,7 +504,11 @@ export class ClusterManager implements ClusterView {
     }
   }
 
-  private async idempotent<T>(tag: { clientId: string; requestId: number } | undefined, fingerprint: string, run: () => Promise<T>): Promise<T> {
+  private async idempotent<T>(
+    tag: { clientId: string; requestId: number } | undefined,
+    fingerprint: string,
+    run: () => Promise<T>,
+  ): Promise<T> {
     if (tag === undefined) return run();
     const key = `${tag.clientId}\0${tag.requestId}`;
     const stored = this.idempotency.get(key);
@@ -481,7 +535,12 @@ export class ClusterManager implements ClusterView {
     for (const nodeId of this.state.nodes.keys()) {
       if (this.heartbeats.isAlive(nodeId, nowUs, this.options.nodeLeaseMs)) nodesAlive++;
     }
-    return { routingVersion: this.routingVersion, nodes: this.state.nodes.size, nodesAlive, chains: this.state.chains.size };
+    return {
+      routingVersion: this.routingVersion,
+      nodes: this.state.nodes.size,
+      nodesAlive,
+      chains: this.state.chains.size,
+    };
   }
 
   private throwIfClosed(): void {

@@ -72,7 +72,11 @@ function encodeU64(value: number): Uint8Array {
 
 function decodeU64(bytes: Uint8Array | undefined, what: string): number | undefined {
   if (bytes === undefined) return undefined;
-  if (bytes.length !== 8) throw new SpindleError(ErrorCode.INTERNAL, `stored ${what} has ${bytes.length} bytes, expected 8: the meta store is damaged`);
+  if (bytes.length !== 8)
+    throw new SpindleError(
+      ErrorCode.INTERNAL,
+      `stored ${what} has ${bytes.length} bytes, expected 8: the meta store is damaged`,
+    );
   return Number(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readBigUInt64BE(0));
 }
 
@@ -91,7 +95,12 @@ export async function loadClusterState(kv: KvEngine): Promise<ClusterState> {
       const nodes = new Map<number, NodeRecord>();
       for (const value of await scan(txn, KeyPrefix.NODE)) {
         const node = NodeInfo.decode(value);
-        nodes.set(node.nodeId, { nodeId: node.nodeId, address: node.address, hostname: node.hostname, bulkAddress: node.bulkAddress ?? '' });
+        nodes.set(node.nodeId, {
+          nodeId: node.nodeId,
+          address: node.address,
+          hostname: node.hostname,
+          bulkAddress: node.bulkAddress ?? '',
+        });
       }
       const targets = new Map<number, TargetRecord>();
       for (const value of await scan(txn, KeyPrefix.TARGET)) {
@@ -107,7 +116,11 @@ export async function loadClusterState(kv: KvEngine): Promise<ClusterState> {
       const chains = new Map<number, ChainRecord>();
       for (const value of await scan(txn, KeyPrefix.CHAIN)) {
         const chain = ChainInfo.decode(value);
-        chains.set(chain.chainId, { chainId: chain.chainId, chainVersion: chain.chainVersion, targetIds: chain.targetIds });
+        chains.set(chain.chainId, {
+          chainId: chain.chainId,
+          chainVersion: chain.chainVersion,
+          targetIds: chain.targetIds,
+        });
       }
       const chainTables = new Map<number, ChainTableRecord[]>();
       for (const value of await scan(txn, KeyPrefix.CHAIN_TABLE)) {
@@ -126,7 +139,8 @@ export async function loadClusterState(kv: KvEngine): Promise<ClusterState> {
 /** Writes the initial routing version of a fresh store (no-op when one exists). */
 export async function initClusterStore(kv: KvEngine): Promise<void> {
   await kv.transaction(async (txn) => {
-    if ((await txn.get(ROUTING_VERSION_KEY)) === undefined) txn.put(ROUTING_VERSION_KEY, encodeU64(ROUTING_VERSION_INITIAL));
+    if ((await txn.get(ROUTING_VERSION_KEY)) === undefined)
+      txn.put(ROUTING_VERSION_KEY, encodeU64(ROUTING_VERSION_INITIAL));
   });
 }
 
@@ -175,14 +189,20 @@ export class ClusterDraft implements ClusterState {
 
   putChain(chain: ChainRecord): void {
     this.chains.set(chain.chainId, chain);
-    this.record(chainKey(chain.chainId), ChainInfo.encode(ChainInfo.fromPartial({ ...chain, targetIds: [...chain.targetIds] })).finish());
+    this.record(
+      chainKey(chain.chainId),
+      ChainInfo.encode(ChainInfo.fromPartial({ ...chain, targetIds: [...chain.targetIds] })).finish(),
+    );
   }
 
   addChainTable(table: ChainTableRecord): void {
     const versions = this.chainTables.get(table.tableId) ?? [];
     const latest = versions.at(-1);
     if (latest !== undefined && latest.version >= table.version) {
-      throw new SpindleError(ErrorCode.INTERNAL, `chain table ${table.tableId} version ${table.version} is not newer than ${latest.version}`);
+      throw new SpindleError(
+        ErrorCode.INTERNAL,
+        `chain table ${table.tableId} version ${table.version} is not newer than ${latest.version}`,
+      );
     }
     versions.push(table);
     this.chainTables.set(table.tableId, versions);
@@ -211,7 +231,10 @@ export class ClusterDraft implements ClusterState {
 /** Raised when the stored routing version is not the one a draft was computed from. */
 export class StateChangedError extends SpindleError {
   constructor(expected: number, found: number | undefined) {
-    super(ErrorCode.TXN_CONFLICT, `cluster state changed underneath the manager (routing version ${found ?? 'missing'}, expected ${expected})`);
+    super(
+      ErrorCode.TXN_CONFLICT,
+      `cluster state changed underneath the manager (routing version ${found ?? 'missing'}, expected ${expected})`,
+    );
   }
 }
 

@@ -38,7 +38,10 @@ describe('HeartbeatChecker', () => {
 
   it('declares a node failed once, only after the timeout, counting from its last heartbeat', async () => {
     const clock = new ManualClock(10_000);
-    const lastSeen = new Map([[1, 10_000_000], [2, 10_000_000]]);
+    const lastSeen = new Map([
+      [1, 10_000_000],
+      [2, 10_000_000],
+    ]);
     const { host, failed, declared, sweeps } = fakeHost(lastSeen);
     const checker = new HeartbeatChecker({ host, clock, timeoutMs: 1_000, intervalMs: 250, logger: silentLogger() });
     checker.start();
@@ -94,24 +97,43 @@ describe('ClusterManager failure handling', () => {
       registry,
     });
     for (const n of [1, 2, 3]) {
-      await manager.registerNode({ nodeId: 0, address: `127.0.0.1:${7400 + n}`, hostname: `h${n}`, targetPaths: [`/d${n}/0`, `/d${n}/1`, `/d${n}/2`] });
+      await manager.registerNode({
+        nodeId: 0,
+        address: `127.0.0.1:${7400 + n}`,
+        hostname: `h${n}`,
+        targetPaths: [`/d${n}/0`, `/d${n}/1`, `/d${n}/2`],
+      });
     }
     /** A heartbeat from `nodeId` reporting `local` for all its targets (or per target). */
-    const beat = (nodeId: number, local: LocalTargetState | ((targetId: number) => LocalTargetState) = UPTODATE, routingVersion = manager.routingVersion) =>
+    const beat = (
+      nodeId: number,
+      local: LocalTargetState | ((targetId: number) => LocalTargetState) = UPTODATE,
+      routingVersion = manager.routingVersion,
+    ) =>
       manager.heartbeat({
         nodeId,
         routingVersion,
         targets: [0, 1, 2].map((i) => {
           const targetId = nodeId * 1000 + i;
-          return { targetId, localState: typeof local === 'function' ? local(targetId) : local, usedBytes: 0, capacityBytes: 0 };
+          return {
+            targetId,
+            localState: typeof local === 'function' ? local(targetId) : local,
+            usedBytes: 0,
+            capacityBytes: 0,
+          };
         }),
         resyncs: [],
       });
     const routing = () => manager.routingInfo();
-    const chainOf = (r: RoutingInfo, targetId: number): ChainInfo => r.chains.find((c) => c.targetIds.includes(targetId))!;
+    const chainOf = (r: RoutingInfo, targetId: number): ChainInfo =>
+      r.chains.find((c) => c.targetIds.includes(targetId))!;
     const stateOf = (r: RoutingInfo, targetId: number) => r.targets.find((t) => t.targetId === targetId)!.publicState;
     /** Advances time in steps, heartbeating the live nodes, so the checker loop runs. */
-    const run = async (ms: number, live: number[], local: (nodeId: number) => LocalTargetState | ((id: number) => LocalTargetState) = () => UPTODATE) => {
+    const run = async (
+      ms: number,
+      live: number[],
+      local: (nodeId: number) => LocalTargetState | ((id: number) => LocalTargetState) = () => UPTODATE,
+    ) => {
       for (let t = 0; t < ms; t += 100) {
         for (const nodeId of live) await beat(nodeId, local(nodeId));
         clock.advance(100);
@@ -176,7 +198,12 @@ describe('ClusterManager failure handling', () => {
     const { manager, routing, stateOf, chainOf, run, beat } = await cluster();
     await run(300, [1, 2, 3]);
     const before = routing();
-    const response = await manager.registerNode({ nodeId: 3, address: '127.0.0.1:7403', hostname: 'h3', targetPaths: ['/d3/0', '/d3/1', '/d3/2'] });
+    const response = await manager.registerNode({
+      nodeId: 3,
+      address: '127.0.0.1:7403',
+      hostname: 'h3',
+      targetPaths: ['/d3/0', '/d3/1', '/d3/2'],
+    });
     // The answer already shows the node's targets out of their chains.
     expect(response.routing!.targets.filter((t) => t.nodeId === 3).every((t) => t.publicState === OFFLINE)).toBe(true);
     expect(chainOf(response.routing!, 3000).chainVersion).toBe(chainOf(before, 3000).chainVersion + 1);

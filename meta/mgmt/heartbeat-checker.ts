@@ -65,7 +65,10 @@ export class HeartbeatChecker {
   async checkOnce(): Promise<number[]> {
     const overdue = this.overdueNodes();
     if (overdue.length > 0) {
-      this.options.logger.warn({ nodes: overdue, timeoutMs: this.options.timeoutMs }, 'storage nodes missed their heartbeats; declaring them failed');
+      this.options.logger.warn(
+        { nodes: overdue, timeoutMs: this.options.timeoutMs },
+        'storage nodes missed their heartbeats; declaring them failed',
+      );
       await this.options.host.declareFailed(overdue);
     }
     await this.options.host.updateAllChains();

@@ -31,10 +31,18 @@ export function mgmtMetrics(registry: Registry, gauges: () => MgmtGauges): MgmtM
     });
   gauge('spindle_mgmt_routing_version', 'Current routing info version.', (g) => g.routingVersion);
   gauge('spindle_mgmt_nodes', 'Registered storage nodes.', (g) => g.nodes);
-  gauge('spindle_mgmt_nodes_alive', 'Storage nodes whose last heartbeat is within the node lease.', (g) => g.nodesAlive);
+  gauge(
+    'spindle_mgmt_nodes_alive',
+    'Storage nodes whose last heartbeat is within the node lease.',
+    (g) => g.nodesAlive,
+  );
   gauge('spindle_mgmt_chains', 'Replication chains.', (g) => g.chains);
   return {
-    heartbeats: new Counter({ name: 'spindle_mgmt_heartbeats_total', help: 'Heartbeats accepted from storage nodes.', registers: [registry] }),
+    heartbeats: new Counter({
+      name: 'spindle_mgmt_heartbeats_total',
+      help: 'Heartbeats accepted from storage nodes.',
+      registers: [registry],
+    }),
     changes: new Counter({
       name: 'spindle_mgmt_changes_total',
       help: 'Persisted cluster changes (registrations, chain tables, chain updates).',

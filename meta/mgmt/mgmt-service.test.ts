@@ -21,7 +21,13 @@ let raw: Client & Record<string, (req: Buffer, cb: (err: ServiceError | null, re
 beforeAll(async () => {
   kv = new TestKv();
   // A manual clock: node liveness in the routing snapshot must not change while the test compares it.
-  manager = await ClusterManager.open({ kv, replicas: 3, storageNodesExpected: 3, nodeLeaseMs: 1_000, clock: new ManualClock(1_700_000_000_000) });
+  manager = await ClusterManager.open({
+    kv,
+    replicas: 3,
+    storageNodesExpected: 3,
+    nodeLeaseMs: 1_000,
+    clock: new ManualClock(1_700_000_000_000),
+  });
   const started = await startGrpcServer(
     [{ definition: MgmtService, implementation: createMgmtServiceImplementation(manager, silentLogger()) }],
     '127.0.0.1',
@@ -34,7 +40,13 @@ beforeAll(async () => {
   const rawDefinition = Object.fromEntries(
     Object.entries(MgmtService).map(([name, method]) => [
       name,
-      { ...method, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+      {
+        ...method,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
     ]),
   );
   const RawClient = makeGenericClientConstructor(rawDefinition as never, 'spindle.Mgmt');
@@ -66,25 +78,45 @@ async function refusal(promise: Promise<unknown>): Promise<SpindleError> {
 describe('Mgmt gRPC service', () => {
   it('registers three nodes, builds the chain table, heartbeats and serves routing', async () => {
     for (const n of [1, 2, 3]) {
-      const response = await callUnary(client, client.registerNode, {
-        nodeId: 0,
-        address: `127.0.0.1:${7500 + n}`,
-        hostname: 'localhost',
-        targetPaths: [`/d${n}/0`, `/d${n}/1`, `/d${n}/2`],
-        // Node 3 has no bulk listener (gRPC-only data).
-        bulkAddress: n === 3 ? undefined : `127.0.0.1:${7600 + n}`,
-      }, 'mgmt.RegisterNode');
+      const response = await callUnary(
+        client,
+        client.registerNode,
+        {
+          nodeId: 0,
+          address: `127.0.0.1:${7500 + n}`,
+          hostname: 'localhost',
+          targetPaths: [`/d${n}/0`, `/d${n}/1`, `/d${n}/2`],
+          // Node 3 has no bulk listener (gRPC-only data).
+          bulkAddress: n === 3 ? undefined : `127.0.0.1:${7600 + n}`,
+        },
+        'mgmt.RegisterNode',
+      );
       expect(response.nodeId).toBe(n);
     }
     const routing = await callUnary(client, client.getRoutingInfo, { knownVersion: 0 }, 'mgmt.GetRoutingInfo');
     expect(routing.routing?.nodes.map((node) => node.bulkAddress)).toEqual(['127.0.0.1:7601', '127.0.0.1:7602', '']);
     expect(routing.routing?.chainTables).toEqual([{ tableId: 1, version: 1, chainIds: [1, 2, 3] }]);
-    const current = await callUnary(client, client.getRoutingInfo, { knownVersion: routing.version }, 'mgmt.GetRoutingInfo');
+    const current = await callUnary(
+      client,
+      client.getRoutingInfo,
+      { knownVersion: routing.version },
+      'mgmt.GetRoutingInfo',
+    );
     expect(current).toEqual({ routing: undefined, version: routing.version });
-    const heartbeat = await callUnary(client, client.heartbeat, { nodeId: 1, targets: [], routingVersion: routing.version, resyncs: [] }, 'mgmt.Heartbeat');
+    const heartbeat = await callUnary(
+      client,
+      client.heartbeat,
+      { nodeId: 1, targets: [], routingVersion: routing.version, resyncs: [] },
+      'mgmt.Heartbeat',
+    );
     expect(heartbeat.routingVersion).toBe(routing.version);
     const chain = routing.routing!.chains[0]!;
-    const updated = await callUnary(client, client.updateChain, { chainId: chain.chainId, targetIds: [...chain.targetIds].reverse() }, 'mgmt.UpdateChain');
+    const updated = await callUnary(
+      client,
+      client.updateChain,
+      { chainId: chain.chainId, targetIds: [...chain.targetIds].reverse() },
+      'mgmt.UpdateChain',
+    );
     expect(updated.chain?.chainVersion).toBe(2);
   });
 
@@ -93,10 +125,24 @@ describe('Mgmt gRPC service', () => {
     const routingBefore = manager.routingInfo();
 
     // Missing fields.
-    let err = await refusal(callUnary(client, client.registerNode, { nodeId: 0, address: '', hostname: '', targetPaths: [] }, 'mgmt.RegisterNode'));
+    let err = await refusal(
+      callUnary(
+        client,
+        client.registerNode,
+        { nodeId: 0, address: '', hostname: '', targetPaths: [] },
+        'mgmt.RegisterNode',
+      ),
+    );
     expect(err.errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
     expect(err.message).toMatch(/address is missing/);
-    err = await refusal(callUnary(client, client.registerNode, { nodeId: 0, address: '127.0.0.1:1', hostname: '', targetPaths: ['/x'], bulkAddress: 'nowhere' }, 'mgmt.RegisterNode'));
+    err = await refusal(
+      callUnary(
+        client,
+        client.registerNode,
+        { nodeId: 0, address: '127.0.0.1:1', hostname: '', targetPaths: ['/x'], bulkAddress: 'nowhere' },
+        'mgmt.RegisterNode',
+      ),
+    );
     expect(err.message).toMatch(/bulk_address must be host:port/);
     err = await refusal(callUnary(client, client.updateChain, { chainId: 0, targetIds: [] }, 'mgmt.UpdateChain'));
     expect(err.message).toMatch(/chain_id is missing/);
@@ -104,24 +150,62 @@ describe('Mgmt gRPC service', () => {
     expect(err.message).toMatch(/replicas is missing/);
 
     // Unknown node / chain, bad target order.
-    err = await refusal(callUnary(client, client.registerNode, { nodeId: 42, address: '127.0.0.1:1', hostname: '', targetPaths: ['/x'] }, 'mgmt.RegisterNode'));
+    err = await refusal(
+      callUnary(
+        client,
+        client.registerNode,
+        { nodeId: 42, address: '127.0.0.1:1', hostname: '', targetPaths: ['/x'] },
+        'mgmt.RegisterNode',
+      ),
+    );
     expect(err.errorCode).toBe(ErrorCode.NODE_NOT_FOUND);
     expect(err.code).toBe('ENODEV');
-    err = await refusal(callUnary(client, client.heartbeat, { nodeId: 42, targets: [], routingVersion: 0, resyncs: [] }, 'mgmt.Heartbeat'));
+    err = await refusal(
+      callUnary(
+        client,
+        client.heartbeat,
+        { nodeId: 42, targets: [], routingVersion: 0, resyncs: [] },
+        'mgmt.Heartbeat',
+      ),
+    );
     expect(err.errorCode).toBe(ErrorCode.NODE_NOT_FOUND);
-    err = await refusal(callUnary(client, client.updateChain, { chainId: 77, targetIds: [1000, 2000, 3000] }, 'mgmt.UpdateChain'));
+    err = await refusal(
+      callUnary(client, client.updateChain, { chainId: 77, targetIds: [1000, 2000, 3000] }, 'mgmt.UpdateChain'),
+    );
     expect(err.errorCode).toBe(ErrorCode.CHAIN_NOT_FOUND);
     expect(err.message).toMatch(/chain 77 does not exist/);
     const chain = manager.routingInfo().chains[1]!;
-    err = await refusal(callUnary(client, client.updateChain, { chainId: chain.chainId, targetIds: [chain.targetIds[0]!, chain.targetIds[0]!, chain.targetIds[1]!] }, 'mgmt.UpdateChain'));
+    err = await refusal(
+      callUnary(
+        client,
+        client.updateChain,
+        { chainId: chain.chainId, targetIds: [chain.targetIds[0]!, chain.targetIds[0]!, chain.targetIds[1]!] },
+        'mgmt.UpdateChain',
+      ),
+    );
     expect(err.errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
     expect(err.message).toMatch(/same targets, each once/);
-    err = await refusal(callUnary(client, client.updateChain, { chainId: chain.chainId, targetIds: [chain.targetIds[0]!, chain.targetIds[1]!, 9_999_000] }, 'mgmt.UpdateChain'));
+    err = await refusal(
+      callUnary(
+        client,
+        client.updateChain,
+        { chainId: chain.chainId, targetIds: [chain.targetIds[0]!, chain.targetIds[1]!, 9_999_000] },
+        'mgmt.UpdateChain',
+      ),
+    );
     expect(err.errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
 
     // Wrong wire types: field 1 (node_id, a varint) sent as a string, field 2 (address) as a varint.
-    const wrongTypes = new BinaryWriter().uint32((1 << 3) | 2).string('seven').uint32((2 << 3) | 0).uint32(5).finish();
-    const rawErr = await sendRaw('registerNode', wrongTypes).then(() => undefined, (e: ServiceError) => e);
+    const wrongTypes = new BinaryWriter()
+      .uint32((1 << 3) | 2)
+      .string('seven')
+      .uint32((2 << 3) | 0)
+      .uint32(5)
+      .finish();
+    const rawErr = await sendRaw('registerNode', wrongTypes).then(
+      () => undefined,
+      (e: ServiceError) => e,
+    );
     expect(rawErr).toBeDefined();
     expect(fromGrpcError(rawErr, 'registerNode').errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
     expect(rawErr!.details).toMatch(/address is missing/);
@@ -129,14 +213,23 @@ describe('Mgmt gRPC service', () => {
     // Bytes that are not a protobuf message at all.
     const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
     for (const method of ['registerNode', 'heartbeat', 'updateChain', 'createChainTable']) {
-      const e = await sendRaw(method, garbage).then(() => undefined, (x: ServiceError) => x);
+      const e = await sendRaw(method, garbage).then(
+        () => undefined,
+        (x: ServiceError) => x,
+      );
       expect(e, method).toBeDefined();
       expect(fromGrpcError(e, method).errorCode, method).toBe(ErrorCode.RPC_MALFORMED);
     }
 
     // A chain id past uint32 (truncated to 1 on decode) with no targets: refused, nothing reordered.
-    const bigChain = new BinaryWriter().uint32((2 << 3) | 0).uint64(2 ** 32 + 1).finish();
-    const bigErr = await sendRaw('updateChain', bigChain).then(() => undefined, (e: ServiceError) => e);
+    const bigChain = new BinaryWriter()
+      .uint32((2 << 3) | 0)
+      .uint64(2 ** 32 + 1)
+      .finish();
+    const bigErr = await sendRaw('updateChain', bigChain).then(
+      () => undefined,
+      (e: ServiceError) => e,
+    );
     expect(fromGrpcError(bigErr, 'updateChain').errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
 
     expect(kv.dump()).toEqual(before);

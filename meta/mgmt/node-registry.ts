@@ -41,17 +41,22 @@ export function validateRegistration(request: unknown): Registration {
   const address = requireAddress(body['address'], 'address', NODE_ADDRESS_MAX_BYTES);
   const hostname = requireString(body['hostname'], 'hostname', HOSTNAME_MAX_BYTES, false);
   const paths = requireArray(body['targetPaths'], 'target_paths', TARGETS_PER_NODE_MAX);
-  if (paths.length === 0) throw invalid('target_paths is empty: a storage node registers at least one target directory');
+  if (paths.length === 0)
+    throw invalid('target_paths is empty: a storage node registers at least one target directory');
   const targetPaths = paths.map((path, i) => requireString(path, `target_paths[${i}]`, TARGET_PATH_MAX_BYTES, true));
   const duplicate = targetPaths.find((path, i) => targetPaths.indexOf(path) !== i);
-  if (duplicate !== undefined) throw invalid(`target_paths lists ${JSON.stringify(duplicate)} twice: each target is its own directory`);
+  if (duplicate !== undefined)
+    throw invalid(`target_paths lists ${JSON.stringify(duplicate)} twice: each target is its own directory`);
   const bulk = body['bulkAddress'];
-  const bulkAddress = bulk === undefined || bulk === '' ? '' : requireAddress(bulk, 'bulk_address', NODE_ADDRESS_MAX_BYTES);
+  const bulkAddress =
+    bulk === undefined || bulk === '' ? '' : requireAddress(bulk, 'bulk_address', NODE_ADDRESS_MAX_BYTES);
   return { nodeId, address, hostname, targetPaths, bulkAddress };
 }
 
 function targetsOfNode(state: ClusterState, nodeId: number): TargetRecord[] {
-  return [...state.targets.values()].filter((target) => target.nodeId === nodeId).sort((a, b) => a.targetId - b.targetId);
+  return [...state.targets.values()]
+    .filter((target) => target.nodeId === nodeId)
+    .sort((a, b) => a.targetId - b.targetId);
 }
 
 /**
@@ -59,14 +64,20 @@ function targetsOfNode(state: ClusterState, nodeId: number): TargetRecord[] {
  * Throws NODE_NOT_FOUND for an unknown non-zero id and INVALID_ARGUMENT for fewer targets than
  * the node registered before, leaving the draft untouched.
  */
-export function applyRegistration(draft: ClusterDraft, registration: Registration): { nodeId: number; created: boolean } {
+export function applyRegistration(
+  draft: ClusterDraft,
+  registration: Registration,
+): { nodeId: number; created: boolean } {
   let nodeId = registration.nodeId;
   if (nodeId === 0) {
     // A retry of a first registration whose answer was lost.
     for (const node of draft.nodes.values()) {
       if (node.address !== registration.address) continue;
       const paths = targetsOfNode(draft, node.nodeId).map((target) => target.path);
-      if (paths.length === registration.targetPaths.length && paths.every((path, i) => path === registration.targetPaths[i])) {
+      if (
+        paths.length === registration.targetPaths.length &&
+        paths.every((path, i) => path === registration.targetPaths[i])
+      ) {
         nodeId = node.nodeId;
         break;
       }
@@ -81,7 +92,8 @@ export function applyRegistration(draft: ClusterDraft, registration: Registratio
 
   const created = nodeId === 0;
   if (created) nodeId = draft.allocateNodeId();
-  if (nodeId > NODE_ID_MAX) throw new SpindleError(ErrorCode.INTERNAL, `node ids are exhausted (largest is ${NODE_ID_MAX})`);
+  if (nodeId > NODE_ID_MAX)
+    throw new SpindleError(ErrorCode.INTERNAL, `node ids are exhausted (largest is ${NODE_ID_MAX})`);
 
   const existing = targetsOfNode(draft, nodeId);
   if (registration.targetPaths.length < existing.length) {
@@ -91,7 +103,12 @@ export function applyRegistration(draft: ClusterDraft, registration: Registratio
     );
   }
 
-  draft.putNode({ nodeId, address: registration.address, hostname: registration.hostname, bulkAddress: registration.bulkAddress });
+  draft.putNode({
+    nodeId,
+    address: registration.address,
+    hostname: registration.hostname,
+    bulkAddress: registration.bulkAddress,
+  });
   registration.targetPaths.forEach((path, index) => {
     const targetId = targetIdOf(nodeId, index);
     const known = draft.targets.get(targetId);
@@ -126,7 +143,10 @@ export function validateHeartbeat(state: ClusterState, request: unknown): Heartb
   const nodeId = requireInt(body['nodeId'], 'node_id', 0, NODE_ID_MAX);
   if (nodeId === 0) throw invalid('node_id is missing: register the node first and heartbeat with the id it was given');
   if (!state.nodes.has(nodeId)) {
-    throw new SpindleError(ErrorCode.NODE_NOT_FOUND, `node ${nodeId} is not registered: register it again (RegisterNode) before heartbeating`);
+    throw new SpindleError(
+      ErrorCode.NODE_NOT_FOUND,
+      `node ${nodeId} is not registered: register it again (RegisterNode) before heartbeating`,
+    );
   }
   const routingVersion = requireInt(body['routingVersion'] ?? 0, 'routing_version', 0);
   const items = requireArray(body['targets'], 'targets', TARGETS_PER_NODE_MAX);
@@ -144,7 +164,12 @@ export function validateHeartbeat(state: ClusterState, request: unknown): Heartb
     if (reportedNode !== 0 && reportedNode !== nodeId) {
       throw invalid(`targets[${i}].node_id is ${String(reportedNode)} but the heartbeat comes from node ${nodeId}`);
     }
-    const localState = requireInt(report['localState'] ?? 0, `targets[${i}].local_state`, 0, LocalTargetState.LOCAL_OFFLINE);
+    const localState = requireInt(
+      report['localState'] ?? 0,
+      `targets[${i}].local_state`,
+      0,
+      LocalTargetState.LOCAL_OFFLINE,
+    );
     const usedBytes = requireInt(report['usedBytes'] ?? 0, `targets[${i}].used_bytes`, 0);
     const capacityBytes = requireInt(report['capacityBytes'] ?? 0, `targets[${i}].capacity_bytes`, 0);
     return { targetId, localState: localState as LocalTargetState, usedBytes, capacityBytes };
@@ -194,7 +219,11 @@ export class HeartbeatTable {
   /** Sets the local state of a target until its node reports again (a restart, an admin offline). */
   setLocalState(targetId: number, localState: LocalTargetState): void {
     const report = this.reports.get(targetId);
-    this.reports.set(targetId, { usedBytes: report?.usedBytes ?? 0, capacityBytes: report?.capacityBytes ?? 0, localState });
+    this.reports.set(targetId, {
+      usedBytes: report?.usedBytes ?? 0,
+      capacityBytes: report?.capacityBytes ?? 0,
+      localState,
+    });
   }
 
   /** Marks a node failed (until its next heartbeat or registration). */
@@ -235,4 +264,3 @@ export class HeartbeatTable {
     return this.reports.get(targetId);
   }
 }
-

@@ -21,7 +21,9 @@ export const REPLICAS_MAX = 16;
 
 export function validateReplicas(value: unknown): number {
   if (value === 0 || value === undefined) {
-    throw invalid(`replicas is missing: give the chain length (1 to ${REPLICAS_MAX}, at most the number of storage nodes)`);
+    throw invalid(
+      `replicas is missing: give the chain length (1 to ${REPLICAS_MAX}, at most the number of storage nodes)`,
+    );
   }
   return requireInt(value, 'replicas', 1, REPLICAS_MAX);
 }
@@ -31,7 +33,11 @@ export function validateReplicas(value: unknown): number {
  * table `tableId`. Throws NOT_ENOUGH_NODES / INVALID_ARGUMENT (from the builder) or EXISTS when
  * every target is already in a chain; the draft is untouched on error.
  */
-export function planChainTable(draft: ClusterDraft, replicas: number, tableId = DEFAULT_CHAIN_TABLE_ID): ChainTableRecord {
+export function planChainTable(
+  draft: ClusterDraft,
+  replicas: number,
+  tableId = DEFAULT_CHAIN_TABLE_ID,
+): ChainTableRecord {
   const free = new Map<number, number[]>();
   for (const target of draft.targets.values()) {
     if (target.chainId !== 0) continue;
@@ -42,7 +48,10 @@ export function planChainTable(draft: ClusterDraft, replicas: number, tableId = 
   const latest = draft.chainTables.get(tableId)?.at(-1);
   if (free.size === 0) {
     if (draft.nodes.size === 0) {
-      throw new SpindleError(ErrorCode.NOT_ENOUGH_NODES, 'no storage node has registered yet: start the storage nodes first');
+      throw new SpindleError(
+        ErrorCode.NOT_ENOUGH_NODES,
+        'no storage node has registered yet: start the storage nodes first',
+      );
     }
     throw new SpindleError(
       ErrorCode.EXISTS,
@@ -56,7 +65,9 @@ export function planChainTable(draft: ClusterDraft, replicas: number, tableId = 
   const built = buildChainTable(nodes, { replicas, firstChainId });
   const chainIds = [...(latest?.chainIds ?? []), ...built.map((chain) => chain.chainId)];
   if (chainIds.length > CHAINS_PER_TABLE_MAX) {
-    throw invalid(`a chain table holds at most ${CHAINS_PER_TABLE_MAX} chains; this one would hold ${chainIds.length}: use more replicas or fewer targets`);
+    throw invalid(
+      `a chain table holds at most ${CHAINS_PER_TABLE_MAX} chains; this one would hold ${chainIds.length}: use more replicas or fewer targets`,
+    );
   }
 
   for (const chain of built) {
@@ -84,7 +95,8 @@ export function validateChainUpdate(request: unknown): ChainUpdate {
   const targetIds = requireArray(body['targetIds'], 'target_ids', TARGETS_PER_NODE_MAX).map((id, i) =>
     requireInt(id, `target_ids[${i}]`, 0, 0xffff_ffff),
   );
-  if (targetIds.length === 0) throw invalid('target_ids is empty: give the chain\'s targets in their new order, head first');
+  if (targetIds.length === 0)
+    throw invalid("target_ids is empty: give the chain's targets in their new order, head first");
   return { chainId, targetIds };
 }
 
@@ -101,20 +113,34 @@ export function applyChainUpdate(draft: ClusterDraft, update: ChainUpdate): Chai
   }
   const current = new Set(chain.targetIds);
   const given = new Set(update.targetIds);
-  if (given.size !== update.targetIds.length || given.size !== current.size || update.targetIds.some((id) => !current.has(id))) {
+  if (
+    given.size !== update.targetIds.length ||
+    given.size !== current.size ||
+    update.targetIds.some((id) => !current.has(id))
+  ) {
     throw invalid(
       `chain ${chain.chainId} has targets [${chain.targetIds.join(', ')}]; UpdateChain takes the same targets, each once, ` +
         `in a new order (head first), got [${update.targetIds.join(', ')}]`,
     );
   }
-  const updated: ChainRecord = { chainId: chain.chainId, chainVersion: chain.chainVersion + 1, targetIds: update.targetIds };
+  const updated: ChainRecord = {
+    chainId: chain.chainId,
+    chainVersion: chain.chainVersion + 1,
+    targetIds: update.targetIds,
+  };
   draft.putChain(updated);
   return updated;
 }
 
 /** The RoutingInfo of `state`, with liveness and reports from the heartbeat table at `nowUs`. */
-export function buildRoutingInfo(state: ClusterState, heartbeats: HeartbeatTable, nowUs: number, nodeLeaseMs: number): RoutingInfo {
-  const byId = <T>(map: ReadonlyMap<number, T>) => [...map.entries()].sort((a, b) => a[0] - b[0]).map(([, value]) => value);
+export function buildRoutingInfo(
+  state: ClusterState,
+  heartbeats: HeartbeatTable,
+  nowUs: number,
+  nodeLeaseMs: number,
+): RoutingInfo {
+  const byId = <T>(map: ReadonlyMap<number, T>) =>
+    [...map.entries()].sort((a, b) => a[0] - b[0]).map(([, value]) => value);
   return {
     version: state.routingVersion,
     nodes: byId(state.nodes).map((node) => ({
@@ -139,9 +165,15 @@ export function buildRoutingInfo(state: ClusterState, heartbeats: HeartbeatTable
         resync: heartbeats.resync(target.targetId),
       };
     }),
-    chains: byId(state.chains).map((chain) => ({ chainId: chain.chainId, chainVersion: chain.chainVersion, targetIds: [...chain.targetIds] })),
+    chains: byId(state.chains).map((chain) => ({
+      chainId: chain.chainId,
+      chainVersion: chain.chainVersion,
+      targetIds: [...chain.targetIds],
+    })),
     chainTables: [...state.chainTables.keys()]
       .sort((a, b) => a - b)
-      .flatMap((tableId) => state.chainTables.get(tableId)!.map((table) => ({ ...table, chainIds: [...table.chainIds] }))),
+      .flatMap((tableId) =>
+        state.chainTables.get(tableId)!.map((table) => ({ ...table, chainIds: [...table.chainIds] })),
+      ),
   };
 }

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { LocalTargetState, PublicTargetState } from '../../proto/index.js';
-import { CHAIN_GROUP_ORDER, nextChain, nextPublicState, sameChain, type ChainTargetState, type TransitionContext } from './target-state-machine.js';
+import {
+  CHAIN_GROUP_ORDER,
+  nextChain,
+  nextPublicState,
+  sameChain,
+  type ChainTargetState,
+  type TransitionContext,
+} from './target-state-machine.js';
 
 const { SERVING, SYNCING, WAITING, LASTSRV, OFFLINE } = PublicTargetState;
 const { UPTODATE, ONLINE, LOCAL_OFFLINE } = LocalTargetState;
@@ -16,7 +23,11 @@ for (const hasServing of [false, true]) {
 }
 
 /** The 3FS table (docs/3fs-notes.md §2.6, with updateChain.cc's chain rules), written out case by case. */
-function expected(current: PublicTargetState, local: LocalTargetState | undefined, c: TransitionContext): PublicTargetState {
+function expected(
+  current: PublicTargetState,
+  local: LocalTargetState | undefined,
+  c: TransitionContext,
+): PublicTargetState {
   const key = `${name(current)}/${local === undefined ? 'unknown' : LocalTargetState[local]}`;
   const canStartSync = c.hasServing && !c.hasSyncing;
   const table: Record<string, PublicTargetState> = {
@@ -51,7 +62,9 @@ describe('nextPublicState', () => {
       for (const local of LOCAL) {
         for (const context of contexts) {
           const got = nextPublicState(current, local, context);
-          expect(name(got), `${name(current)} + ${String(local)} in ${JSON.stringify(context)}`).toBe(name(expected(current, local, context)));
+          expect(name(got), `${name(current)} + ${String(local)} in ${JSON.stringify(context)}`).toBe(
+            name(expected(current, local, context)),
+          );
           cases++;
         }
       }
@@ -66,7 +79,11 @@ describe('nextPublicState', () => {
   });
 });
 
-const t = (targetId: number, publicState: PublicTargetState, localState: LocalTargetState | undefined): ChainTargetState => ({ targetId, publicState, localState });
+const t = (
+  targetId: number,
+  publicState: PublicTargetState,
+  localState: LocalTargetState | undefined,
+): ChainTargetState => ({ targetId, publicState, localState });
 const shape = (chain: ChainTargetState[]) => chain.map((x) => `${x.targetId}:${name(x.publicState)}`).join(' ');
 
 describe('nextChain', () => {
@@ -76,8 +93,12 @@ describe('nextChain', () => {
   });
 
   it('moves a failed middle and a failed tail behind the live targets', () => {
-    expect(shape(nextChain([t(1, SERVING, UPTODATE), t(2, SERVING, LOCAL_OFFLINE), t(3, SERVING, UPTODATE)]))).toBe('1:SERVING 3:SERVING 2:OFFLINE');
-    expect(shape(nextChain([t(1, SERVING, UPTODATE), t(2, SERVING, UPTODATE), t(3, SERVING, LOCAL_OFFLINE)]))).toBe('1:SERVING 2:SERVING 3:OFFLINE');
+    expect(shape(nextChain([t(1, SERVING, UPTODATE), t(2, SERVING, LOCAL_OFFLINE), t(3, SERVING, UPTODATE)]))).toBe(
+      '1:SERVING 3:SERVING 2:OFFLINE',
+    );
+    expect(shape(nextChain([t(1, SERVING, UPTODATE), t(2, SERVING, UPTODATE), t(3, SERVING, LOCAL_OFFLINE)]))).toBe(
+      '1:SERVING 2:SERVING 3:OFFLINE',
+    );
   });
 
   it('brings a returning target back through waiting/syncing as the tail, then serving', () => {
@@ -145,7 +166,8 @@ describe('nextChain', () => {
       }
       const count = (list: ChainTargetState[], s: PublicTargetState) => list.filter((x) => x.publicState === s).length;
       // Never lose the last complete copy.
-      if (count(chain, SERVING) + count(chain, LASTSRV) > 0) expect(count(next, SERVING) + count(next, LASTSRV), label).toBeGreaterThan(0);
+      if (count(chain, SERVING) + count(chain, LASTSRV) > 0)
+        expect(count(next, SERVING) + count(next, LASTSRV), label).toBeGreaterThan(0);
       // Lastsrv only when nothing serves, and at most one new lastsrv.
       if (count(next, SERVING) > 0) expect(count(next, LASTSRV), label).toBe(0);
       // (Inputs the machine itself produces never hold serving and lastsrv together.)
@@ -160,7 +182,10 @@ describe('nextChain', () => {
         const prior = chain.find((x) => x.targetId === after.targetId)!;
         // Serving only from serving, a finished sync, or the last complete copy.
         if (after.publicState === SERVING) {
-          const ok = prior.publicState === SERVING || prior.publicState === LASTSRV || (prior.publicState === SYNCING && prior.localState === UPTODATE);
+          const ok =
+            prior.publicState === SERVING ||
+            prior.publicState === LASTSRV ||
+            (prior.publicState === SYNCING && prior.localState === UPTODATE);
           expect(ok, label).toBe(true);
         }
         // A failed target serves nothing.

@@ -61,7 +61,11 @@ function isUp(local: LocalTargetState | undefined): boolean {
  * The next public state of one target (the table in the file comment). States outside the five
  * public ones (INVALID) are treated as OFFLINE: an unknown target must go through recovery.
  */
-export function nextPublicState(current: PublicTargetState, local: LocalTargetState | undefined, context: TransitionContext): PublicTargetState {
+export function nextPublicState(
+  current: PublicTargetState,
+  local: LocalTargetState | undefined,
+  context: TransitionContext,
+): PublicTargetState {
   const known = local === UPTODATE || local === ONLINE || local === LOCAL_OFFLINE ? local : undefined;
   switch (current) {
     case SERVING:
@@ -117,12 +121,15 @@ export function nextChain(targets: readonly ChainTargetState[]): ChainTargetStat
   // A lastsrv decided before a serving target appeared later in the round (a lastsrv coming
   // back) has a complete copy beside it now: it goes through recovery like any other.
   if (decided.get(SERVING)!.length > 0) {
-    for (const target of decided.get(LASTSRV)!.splice(0)) decided.get(OFFLINE)!.push({ ...target, publicState: OFFLINE });
+    for (const target of decided.get(LASTSRV)!.splice(0))
+      decided.get(OFFLINE)!.push({ ...target, publicState: OFFLINE });
   }
   return CHAIN_GROUP_ORDER.flatMap((state) => decided.get(state)!);
 }
 
 /** Whether two chains have the same targets in the same order with the same states. */
 export function sameChain(a: readonly ChainTargetState[], b: readonly ChainTargetState[]): boolean {
-  return a.length === b.length && a.every((t, i) => t.targetId === b[i]!.targetId && t.publicState === b[i]!.publicState);
+  return (
+    a.length === b.length && a.every((t, i) => t.targetId === b[i]!.targetId && t.publicState === b[i]!.publicState)
+  );
 }

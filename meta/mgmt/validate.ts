@@ -42,7 +42,8 @@ export function requireArray(value: unknown, field: string, maxLength: number): 
 
 /** The request itself must be an object (an in-process caller may pass anything). */
 export function requireObject(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${what} must be an object, got ${describe(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw invalid(`${what} must be an object, got ${describe(value)}`);
   return value as Record<string, unknown>;
 }
 
@@ -54,7 +55,9 @@ export function requireAddress(value: unknown, field: string, maxBytes: number):
   const match = ADDRESS.exec(address);
   const port = match === null ? NaN : Number(match[2]);
   if (match === null || !(port >= 1 && port <= 65_535)) {
-    throw invalid(`${field} must be host:port with a port from 1 to 65535 (e.g. 127.0.0.1:7401), got ${describe(address)}`);
+    throw invalid(
+      `${field} must be host:port with a port from 1 to 65535 (e.g. 127.0.0.1:7401), got ${describe(address)}`,
+    );
   }
   return address;
 }

@@ -181,7 +181,11 @@ export class NamespaceContext {
       if (outcome.kind === 'replay') return spec.response.decode(outcome.bytes);
       for (const action of outcome.after) await action();
       if (tag !== undefined && outcome.record && outcome.after.length > 0) {
-        await storeRecordOnce(this.deps.kv, tag, this.successRecord(spec, digest, outcome.response, this.deps.clock.nowUs()));
+        await storeRecordOnce(
+          this.deps.kv,
+          tag,
+          this.successRecord(spec, digest, outcome.response, this.deps.clock.nowUs()),
+        );
       }
       return outcome.response;
     }
@@ -194,13 +198,26 @@ export class NamespaceContext {
    * before writing); a member whose tag was seen before gets its stored result; final errors are
    * recorded in the same transaction (it commits anyway). Members must have no post-commit work.
    */
-  async mutateGroup<Res>(spec: GroupSpec<Res>, members: ReadonlyArray<GroupMember<Res>>): Promise<Array<MemberOutcome<Res>>> {
+  async mutateGroup<Res>(
+    spec: GroupSpec<Res>,
+    members: ReadonlyArray<GroupMember<Res>>,
+  ): Promise<Array<MemberOutcome<Res>>> {
     const outcomes: Array<MemberOutcome<Res> | undefined> = new Array(members.length);
-    const live: Array<{ index: number; tag: IdempotencyTag | undefined; digest: Uint8Array; member: GroupMember<Res> }> = [];
+    const live: Array<{
+      index: number;
+      tag: IdempotencyTag | undefined;
+      digest: Uint8Array;
+      member: GroupMember<Res>;
+    }> = [];
     members.forEach((member, index) => {
       try {
         const tag = tagOf(member.tag);
-        live.push({ index, tag, digest: tag === undefined ? new Uint8Array() : requestDigest(member.requestBytes), member });
+        live.push({
+          index,
+          tag,
+          digest: tag === undefined ? new Uint8Array() : requestDigest(member.requestBytes),
+          member,
+        });
       } catch (err) {
         if (!(err instanceof SpindleError)) throw err;
         outcomes[index] = { ok: false, error: err };
@@ -224,7 +241,10 @@ export class NamespaceContext {
                 const record = await readRecord(txn, tag);
                 if (record !== undefined) {
                   try {
-                    attempt.push({ ok: true, response: spec.response.decode(replay(record, spec.method, digest, tag)) });
+                    attempt.push({
+                      ok: true,
+                      response: spec.response.decode(replay(record, spec.method, digest, tag)),
+                    });
                   } catch (err) {
                     if (!(err instanceof SpindleError)) throw err;
                     attempt.push({ ok: false, error: err });
@@ -240,7 +260,12 @@ export class NamespaceContext {
                 if (!(err instanceof SpindleError)) throw err;
                 attempt.push({ ok: false, error: err });
                 if (tag !== undefined && isRecordableError(err)) {
-                  writeRecord(txn, tag, { method: spec.method, digest, createdAtUs: mt.nowUs, error: { code: err.errorCode, message: err.message } });
+                  writeRecord(txn, tag, {
+                    method: spec.method,
+                    digest,
+                    createdAtUs: mt.nowUs,
+                    error: { code: err.errorCode, message: err.message },
+                  });
                 }
               }
             }
@@ -272,11 +297,21 @@ export class NamespaceContext {
     });
   }
 
-  private successRecord<Res>(spec: { method: string; response: MessageFns<Res> }, digest: Uint8Array, response: Res, nowUs: number) {
+  private successRecord<Res>(
+    spec: { method: string; response: MessageFns<Res> },
+    digest: Uint8Array,
+    response: Res,
+    nowUs: number,
+  ) {
     return { method: spec.method, digest, createdAtUs: nowUs, response: spec.response.encode(response).finish() };
   }
 
-  private async recordError(tag: IdempotencyTag, spec: MutationSpec<unknown>, digest: Uint8Array, err: { errorCode: number; message: string }) {
+  private async recordError(
+    tag: IdempotencyTag,
+    spec: MutationSpec<unknown>,
+    digest: Uint8Array,
+    err: { errorCode: number; message: string },
+  ) {
     try {
       await storeRecordOnce(this.deps.kv, tag, {
         method: spec.method,

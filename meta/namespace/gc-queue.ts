@@ -25,7 +25,11 @@ export interface ListGcQueueOptions {
 }
 
 /** Up to `limit` queued files, oldest first. */
-export async function listGcQueue(kv: KvEngine, limit: number, options: ListGcQueueOptions = {}): Promise<GcQueueEntry[]> {
+export async function listGcQueue(
+  kv: KvEngine,
+  limit: number,
+  options: ListGcQueueOptions = {},
+): Promise<GcQueueEntry[]> {
   if (!(limit > 0)) return [];
   return kv.transaction(
     async (txn) => {

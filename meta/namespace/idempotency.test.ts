@@ -17,7 +17,9 @@ describe('idempotent retries', () => {
     // A new request id is a new request.
     expect(await codeOf(fs.create('/f', { exclusive: true, tag: { ...tag, requestId: 2 } }))).toBe('EXISTS');
     // Another client with the same request id is another request.
-    expect(await codeOf(fs.create('/f', { exclusive: true, tag: { clientId: 'client-b', requestId: 1 } }))).toBe('EXISTS');
+    expect(await codeOf(fs.create('/f', { exclusive: true, tag: { clientId: 'client-b', requestId: 1 } }))).toBe(
+      'EXISTS',
+    );
   });
 
   it('a retried rename and remove do not apply twice', async () => {
@@ -91,7 +93,9 @@ describe('idempotent retries', () => {
     const tag = { clientId: 'c'.repeat(CLIENT_ID_MAX_BYTES + 1), requestId: 1 };
     expect(await codeOf(fs.mkdir('/d', { tag }))).toBe('INVALID_ARGUMENT');
     expect(await dumpStore(kv)).toEqual(before);
-    expect((await fs.mkdir('/d', { tag: { clientId: 'c'.repeat(CLIENT_ID_MAX_BYTES), requestId: 1 } })).ino).toBeGreaterThan(0);
+    expect(
+      (await fs.mkdir('/d', { tag: { clientId: 'c'.repeat(CLIENT_ID_MAX_BYTES), requestId: 1 } })).ino,
+    ).toBeGreaterThan(0);
   });
 
   it('records expire after the TTL through the sweep', async () => {
@@ -117,7 +121,9 @@ describe('concurrency', () => {
     const fs = fsApi(ns);
     await fs.mkdir('/race');
     const attempts = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => fs.create('/race/lock', { exclusive: true, uid: i, tag: { clientId: `c${i}`, requestId: 1 } })),
+      Array.from({ length: 20 }, (_, i) =>
+        fs.create('/race/lock', { exclusive: true, uid: i, tag: { clientId: `c${i}`, requestId: 1 } }),
+      ),
     );
     const won = attempts.filter((a) => a.status === 'fulfilled');
     const lost = attempts.filter((a): a is PromiseRejectedResult => a.status === 'rejected');

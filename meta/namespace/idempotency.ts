@@ -68,7 +68,9 @@ export async function storeRecordOnce(kv: KvEngine, tag: IdempotencyTag, record:
 export function isRecordableError(err: unknown): err is SpindleError {
   if (!(err instanceof SpindleError) || err.retryable) return false;
   const code = err.errorCode;
-  return (code >= 3000 && code < 4000) || code === ErrorCode.INVALID_ARGUMENT || code === ErrorCode.CHAIN_TABLE_NOT_FOUND;
+  return (
+    (code >= 3000 && code < 4000) || code === ErrorCode.INVALID_ARGUMENT || code === ErrorCode.CHAIN_TABLE_NOT_FOUND
+  );
 }
 
 /** The stored result of a retried request: its response bytes, or the stored error thrown again. */
@@ -90,7 +92,12 @@ export function replay(record: IdempotencyRecord, method: string, digest: Uint8A
  * Deletes records created more than `ttlMs` before `nowUs`, oldest first, at most `limit` in all
  * (in transactions of IDEMPOTENCY_SWEEP_BATCH). Returns how many were deleted.
  */
-export async function sweepIdempotency(kv: KvEngine, nowUs: number, ttlMs: number, limit = Number.MAX_SAFE_INTEGER): Promise<number> {
+export async function sweepIdempotency(
+  kv: KvEngine,
+  nowUs: number,
+  ttlMs: number,
+  limit = Number.MAX_SAFE_INTEGER,
+): Promise<number> {
   const cutoffUs = Math.max(0, nowUs - ttlMs * 1000);
   let removed = 0;
   while (removed < limit) {

@@ -28,7 +28,10 @@ export function rootLayout(config: Pick<MetaConfig, 'chunkSizeDefaultBytes' | 's
 }
 
 /** What a new subdirectory inherits: the parent's chunk size, stripe and table, nothing per-file. */
-export function directoryLayout(parent: Layout | undefined, config: Pick<MetaConfig, 'chunkSizeDefaultBytes' | 'stripeWidthDefault'>): Layout {
+export function directoryLayout(
+  parent: Layout | undefined,
+  config: Pick<MetaConfig, 'chunkSizeDefaultBytes' | 'stripeWidthDefault'>,
+): Layout {
   const base = rootLayout(config);
   if (parent === undefined) return base;
   return {
@@ -40,7 +43,12 @@ export function directoryLayout(parent: Layout | undefined, config: Pick<MetaCon
 }
 
 export function isValidChunkSize(bytes: number): boolean {
-  return Number.isSafeInteger(bytes) && bytes >= CHUNK_SIZE_MIN_BYTES && bytes <= CHUNK_SIZE_MAX_BYTES && (bytes & (bytes - 1)) === 0;
+  return (
+    Number.isSafeInteger(bytes) &&
+    bytes >= CHUNK_SIZE_MIN_BYTES &&
+    bytes <= CHUNK_SIZE_MAX_BYTES &&
+    (bytes & (bytes - 1)) === 0
+  );
 }
 
 const SEED_MASK = (1n << 53n) - 1n;
@@ -89,7 +97,10 @@ export class ChainAllocator {
    * A directory's new layout after SetLayout: zeros keep the current value; chunk size must be a
    * power of two within bounds, the stripe at most the table's chains, the table must exist.
    */
-  changedDirectoryLayout(current: Layout | undefined, change: { chunkSizeBytes: number; stripeWidth: number; chainTableId: number }): Layout {
+  changedDirectoryLayout(
+    current: Layout | undefined,
+    change: { chunkSizeBytes: number; stripeWidth: number; chainTableId: number },
+  ): Layout {
     const layout = directoryLayout(current, this.config);
     if (change.chunkSizeBytes !== 0) {
       if (!isValidChunkSize(change.chunkSizeBytes)) {
@@ -107,8 +118,15 @@ export class ChainAllocator {
       layout.chainTableId = change.chainTableId;
     }
     if (change.stripeWidth !== 0) {
-      if (!Number.isSafeInteger(change.stripeWidth) || change.stripeWidth < 1 || change.stripeWidth > STRIPE_WIDTH_MAX) {
-        throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `stripe width ${change.stripeWidth} must be between 1 and ${STRIPE_WIDTH_MAX}`);
+      if (
+        !Number.isSafeInteger(change.stripeWidth) ||
+        change.stripeWidth < 1 ||
+        change.stripeWidth > STRIPE_WIDTH_MAX
+      ) {
+        throw new SpindleError(
+          ErrorCode.INVALID_ARGUMENT,
+          `stripe width ${change.stripeWidth} must be between 1 and ${STRIPE_WIDTH_MAX}`,
+        );
       }
       const table = this.cluster.latestChainTable(layout.chainTableId);
       if (table === undefined) {

@@ -10,7 +10,14 @@ describe('init', () => {
     const { ns } = await createNamespaceFixture();
     await ns.init();
     const root = await fsApi(ns).stat('/');
-    expect(root).toMatchObject({ ino: ROOT_INO, type: InodeType.DIRECTORY, mode: 0o755, nlink: 2, size: 0, parentIno: ROOT_INO });
+    expect(root).toMatchObject({
+      ino: ROOT_INO,
+      type: InodeType.DIRECTORY,
+      mode: 0o755,
+      nlink: 2,
+      size: 0,
+      parentIno: ROOT_INO,
+    });
     expect(root.layout).toMatchObject({ chunkSizeBytes: 64 * 1024, stripeWidth: 4, chainTableId: 1 });
   });
 });
@@ -22,7 +29,15 @@ describe('open', () => {
     await fs.mkdirp('/a/b');
     const opened = await fs.create('/a/b/f', { mode: 0o600, uid: 5, gid: 6 });
     expect(opened.created).toBe(true);
-    expect(opened.inode).toMatchObject({ type: InodeType.FILE, mode: 0o600, uid: 5, gid: 6, nlink: 1, size: 0, truncateVersion: 0 });
+    expect(opened.inode).toMatchObject({
+      type: InodeType.FILE,
+      mode: 0o600,
+      uid: 5,
+      gid: 6,
+      nlink: 1,
+      size: 0,
+      truncateVersion: 0,
+    });
     const again = await fs.create('/a/b/f');
     expect(again.created).toBe(false);
     expect(again.inode?.ino).toBe(opened.inode?.ino);
@@ -184,7 +199,13 @@ describe('stat and batch stat', () => {
     const file = (await fs.create('/f')).inode!;
     const dir = await fs.mkdir('/d');
     const { results } = await ns.batchStat({ paths: [p('/f'), p('/missing'), p('/f/x')], inos: [dir.ino, 999_999] });
-    expect(results.map((r) => r.status?.code)).toEqual([0, ErrorCode.NOT_FOUND, ErrorCode.NOT_DIRECTORY, 0, ErrorCode.NOT_FOUND]);
+    expect(results.map((r) => r.status?.code)).toEqual([
+      0,
+      ErrorCode.NOT_FOUND,
+      ErrorCode.NOT_DIRECTORY,
+      0,
+      ErrorCode.NOT_FOUND,
+    ]);
     expect(results[0]?.inode?.ino).toBe(file.ino);
     expect(results[3]?.inode?.ino).toBe(dir.ino);
     expect(results[1]?.status?.message).toMatch(/missing/);
@@ -197,7 +218,10 @@ describe('stat and batch stat', () => {
     const link = await fs.symlink('/l', 'f');
     await fs.symlink('/dangling', 'nowhere');
     const follow = await ns.batchStat({ paths: [p('/l'), p('/dangling')], inos: [] });
-    expect(follow.results.map((r) => [r.status?.code, r.inode?.ino])).toEqual([[0, file.ino], [ErrorCode.NOT_FOUND, undefined]]);
+    expect(follow.results.map((r) => [r.status?.code, r.inode?.ino])).toEqual([
+      [0, file.ino],
+      [ErrorCode.NOT_FOUND, undefined],
+    ]);
     const noFollow = await ns.batchStat({ paths: [p('/l'), p('/dangling'), p('/f')], inos: [], noFollow: true });
     expect(noFollow.results.map((r) => r.status?.code)).toEqual([0, 0, 0]);
     expect(noFollow.results[0]?.inode).toEqual(await fs.lstat('/l'));
@@ -233,7 +257,9 @@ describe('readdir', () => {
     expect(rest.entries.every((e) => e.inode?.ino === e.ino && e.type === InodeType.FILE)).toBe(true);
     // after_name need not exist.
     const fromMiddle = await ns.readDir({ at: p('/d'), afterName: 'ab', limit: 2, withAttributes: false });
-    expect(fromMiddle.entries.map((e) => e.name)).toEqual(expected.filter((n) => Buffer.compare(Buffer.from(n), Buffer.from('ab')) > 0).slice(0, 2));
+    expect(fromMiddle.entries.map((e) => e.name)).toEqual(
+      expected.filter((n) => Buffer.compare(Buffer.from(n), Buffer.from('ab')) > 0).slice(0, 2),
+    );
   });
 
   it('lists an empty directory, refuses files and bad after_name', async () => {
@@ -241,9 +267,16 @@ describe('readdir', () => {
     const fs = fsApi(ns);
     await fs.mkdir('/e');
     await fs.create('/f');
-    expect(await ns.readDir({ at: p('/e'), afterName: '', limit: 0, withAttributes: false })).toEqual({ entries: [], hasMore: false });
-    expect(await codeOf(ns.readDir({ at: p('/f'), afterName: '', limit: 0, withAttributes: false }))).toBe('NOT_DIRECTORY');
-    expect(await codeOf(ns.readDir({ at: p('/e'), afterName: 'a/b', limit: 0, withAttributes: false }))).toBe('INVALID_NAME');
+    expect(await ns.readDir({ at: p('/e'), afterName: '', limit: 0, withAttributes: false })).toEqual({
+      entries: [],
+      hasMore: false,
+    });
+    expect(await codeOf(ns.readDir({ at: p('/f'), afterName: '', limit: 0, withAttributes: false }))).toBe(
+      'NOT_DIRECTORY',
+    );
+    expect(await codeOf(ns.readDir({ at: p('/e'), afterName: 'a/b', limit: 0, withAttributes: false }))).toBe(
+      'INVALID_NAME',
+    );
   });
 });
 
@@ -358,7 +391,10 @@ describe('setattr and setlayout', () => {
     const d = await fs.setlayout('/d', { stripeWidth: 6, chunkSizeBytes: CHUNK_SIZE_MAX_BYTES });
     expect(d.layout).toMatchObject({ stripeWidth: 6, chunkSizeBytes: CHUNK_SIZE_MAX_BYTES, chainTableId: 1 });
     // Zeros keep the current values.
-    expect((await fs.setlayout('/d', {})).layout).toMatchObject({ stripeWidth: 6, chunkSizeBytes: CHUNK_SIZE_MAX_BYTES });
+    expect((await fs.setlayout('/d', {})).layout).toMatchObject({
+      stripeWidth: 6,
+      chunkSizeBytes: CHUNK_SIZE_MAX_BYTES,
+    });
   });
 });
 

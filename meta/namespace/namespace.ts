@@ -71,7 +71,9 @@ export class Namespace {
       async (txn) => {
         const mt = new MetaTxn(txn, clock.nowUs());
         if ((await mt.getInode(ROOT_INO)) !== undefined) return false;
-        mt.createInode(newDirectoryInode(ROOT_INO, ROOT_INO, { mode: 0o755, uid: 0, gid: 0 }, rootLayout(config), mt.nowUs));
+        mt.createInode(
+          newDirectoryInode(ROOT_INO, ROOT_INO, { mode: 0o755, uid: 0, gid: 0 }, rootLayout(config), mt.nowUs),
+        );
         await mt.flush(rng);
         return true;
       },

@@ -104,9 +104,17 @@ describe('path resolution', () => {
       ['rmdir root recursively', () => fs.rmr('/'), 'BUSY'],
       ['rmdir .', () => fs.rmdir('/d/.'), 'INVALID_ARGUMENT'],
       ['link with NUL', () => fs.link('/d/f', '/d/g\0'), 'INVALID_NAME'],
-      ['unknown parent inode', () => ns.open(OpenRequest.fromPartial({ at: p('x', 777_777), create: true })), 'NOT_FOUND'],
+      [
+        'unknown parent inode',
+        () => ns.open(OpenRequest.fromPartial({ at: p('x', 777_777), create: true })),
+        'NOT_FOUND',
+      ],
       ['missing at', () => ns.open(OpenRequest.fromPartial({ create: true })), 'INVALID_ARGUMENT'],
-      ['negative parent ino', () => ns.open(OpenRequest.fromPartial({ at: { parentIno: -1, path: 'x' }, create: true })), 'INVALID_ARGUMENT'],
+      [
+        'negative parent ino',
+        () => ns.open(OpenRequest.fromPartial({ at: { parentIno: -1, path: 'x' }, create: true })),
+        'INVALID_ARGUMENT',
+      ],
       ['bad mode', () => fs.create('/d/m', { mode: 0o177777 }), 'INVALID_ARGUMENT'],
     ];
     for (const [what, call, code] of cases) {

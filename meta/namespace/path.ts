@@ -76,7 +76,10 @@ export async function resolvePath(mt: MetaTxn, at: PathAt, options: ResolveOptio
     const name = names[index]!;
     const last = index === names.length - 1;
     if (current.type !== InodeType.DIRECTORY) {
-      throw new SpindleError(ErrorCode.NOT_DIRECTORY, `path ${describe(at)}: a component before ${JSON.stringify(name)} is not a directory`);
+      throw new SpindleError(
+        ErrorCode.NOT_DIRECTORY,
+        `path ${describe(at)}: a component before ${JSON.stringify(name)} is not a directory`,
+      );
     }
     if (name === '.' || name === '..') {
       if (name === '..' && current.ino !== ROOT_INO) current = await mt.requireInode(current.parentIno);
@@ -99,16 +102,26 @@ export async function resolvePath(mt: MetaTxn, at: PathAt, options: ResolveOptio
       index++;
       continue;
     }
-    if (child.type === InodeType.SYMLINK && (!last || options.followLast || (trailingSlash && options.slashFollows !== false))) {
+    if (
+      child.type === InodeType.SYMLINK &&
+      (!last || options.followLast || (trailingSlash && options.slashFollows !== false))
+    ) {
       follows++;
       if (follows > SYMLINK_FOLLOW_MAX) {
-        throw new SpindleError(ErrorCode.SYMLINK_LOOP, `path ${describe(at)}: more than ${SYMLINK_FOLLOW_MAX} symlinks (a loop?)`);
+        throw new SpindleError(
+          ErrorCode.SYMLINK_LOOP,
+          `path ${describe(at)}: more than ${SYMLINK_FOLLOW_MAX} symlinks (a loop?)`,
+        );
       }
       let target: { absolute: boolean; names: string[] };
       try {
         target = splitPath(child.symlinkTarget, { allowDots: true });
       } catch (err) {
-        throw new SpindleError(ErrorCode.NOT_FOUND, `path ${describe(at)}: symlink ${JSON.stringify(name)} has an unusable target`, { cause: err });
+        throw new SpindleError(
+          ErrorCode.NOT_FOUND,
+          `path ${describe(at)}: symlink ${JSON.stringify(name)} has an unusable target`,
+          { cause: err },
+        );
       }
       if (target.absolute) current = await startInode(mt, ROOT_INO);
       names = [...target.names, ...names.slice(index + 1)];

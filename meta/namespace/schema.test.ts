@@ -27,7 +27,9 @@ describe('schema keys', () => {
         const suffix = Buffer.concat([u64(client.length), client, u64(requestId)]);
         expect(idempotencyKey(clientId, requestId).equals(encodeKey(KeyPrefix.IDEMPOTENCY, 'r', suffix))).toBe(true);
         const at = 1_700_000_000_000_000;
-        expect(idempotencyExpiryKey(at, clientId, requestId).equals(encodeKey(KeyPrefix.IDEMPOTENCY, 't', at, suffix))).toBe(true);
+        expect(
+          idempotencyExpiryKey(at, clientId, requestId).equals(encodeKey(KeyPrefix.IDEMPOTENCY, 't', at, suffix)),
+        ).toBe(true);
       }
     }
   });

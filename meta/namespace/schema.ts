@@ -142,7 +142,12 @@ export function decodeUsage(bytes: Uint8Array): Usage {
  * IDEM ‖ kind ‖ [created µs] ‖ len(client) ‖ client ‖ request: the request-identifying suffix is
  * shared by a record key ('r') and its expiry index key ('t', with the creation time).
  */
-function idempotencyKeyOf(kind: 'r' | 't', createdAtUs: number | undefined, clientId: string, requestId: number): Buffer {
+function idempotencyKeyOf(
+  kind: 'r' | 't',
+  createdAtUs: number | undefined,
+  clientId: string,
+  requestId: number,
+): Buffer {
   const clientBytes = Buffer.byteLength(clientId, 'utf8');
   const timeBytes = createdAtUs === undefined ? 0 : U64_BYTES;
   const out = Buffer.allocUnsafe(PREFIX_BYTES + 1 + timeBytes + U64_BYTES + clientBytes + U64_BYTES);
@@ -175,7 +180,9 @@ export function idempotencyExpiryRange(beforeUs: number): { start: Buffer; end: 
 
 /** The record key an expiry index key points at. */
 export function idempotencyKeyOfExpiry(expiryKey: Uint8Array): Buffer {
-  const suffix = Buffer.from(expiryKey.buffer, expiryKey.byteOffset, expiryKey.byteLength).subarray(PREFIX_BYTES + 1 + U64_BYTES);
+  const suffix = Buffer.from(expiryKey.buffer, expiryKey.byteOffset, expiryKey.byteLength).subarray(
+    PREFIX_BYTES + 1 + U64_BYTES,
+  );
   return encodeKey(KeyPrefix.IDEMPOTENCY, 'r', suffix);
 }
 

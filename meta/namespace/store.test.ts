@@ -11,7 +11,13 @@ describe('MetaTxn entries', () => {
     await kv.transaction(async (txn) => new MetaTxn(txn, 1).putEntry(5, 'a', { ino: 10, type: InodeType.FILE }));
     await kv.transaction(async (txn) => {
       let gets = 0;
-      const counting = { ...txn, get: (key: Uint8Array) => (gets++, txn.get(key)), getRange: txn.getRange.bind(txn), put: txn.put.bind(txn), delete: txn.delete.bind(txn) };
+      const counting = {
+        ...txn,
+        get: (key: Uint8Array) => (gets++, txn.get(key)),
+        getRange: txn.getRange.bind(txn),
+        put: txn.put.bind(txn),
+        delete: txn.delete.bind(txn),
+      };
       const mt = new MetaTxn(counting, 2);
       const first = await mt.getEntry(5, 'a');
       expect(first).toEqual({ ino: 10, type: InodeType.FILE });

@@ -25,7 +25,8 @@ export function requirePathAt(at: PathAt | undefined, method: string, field = 'a
 
 /** An inode id: a positive integer below 2^53. */
 export function requireIno(ino: number, method: string, field = 'ino'): number {
-  if (!Number.isSafeInteger(ino) || ino < 1) throw invalid(method, `field '${field}' must be an inode id (1 .. 2^53-1), got ${ino}`);
+  if (!Number.isSafeInteger(ino) || ino < 1)
+    throw invalid(method, `field '${field}' must be an inode id (1 .. 2^53-1), got ${ino}`);
   return ino;
 }
 
@@ -39,7 +40,8 @@ export function requireLength(value: number, method: string, field: string): num
 
 /** A counter or timestamp carried as uint64: a safe non-negative integer. */
 export function requireU64(value: number, method: string, field: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw invalid(method, `field '${field}' must be a non-negative integer below 2^53, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw invalid(method, `field '${field}' must be a non-negative integer below 2^53, got ${value}`);
   return value;
 }
 
@@ -57,7 +59,10 @@ export function requireSymlinkTarget(target: string, method: string): string {
   if (target.includes('\0')) throw invalid(method, "field 'target' contains a NUL byte");
   const bytes = Buffer.byteLength(target, 'utf8');
   if (bytes > SYMLINK_TARGET_MAX_BYTES) {
-    throw new SpindleError(ErrorCode.NAME_TOO_LONG, `${method}: symlink target is ${bytes} bytes; the limit is ${SYMLINK_TARGET_MAX_BYTES}`);
+    throw new SpindleError(
+      ErrorCode.NAME_TOO_LONG,
+      `${method}: symlink target is ${bytes} bytes; the limit is ${SYMLINK_TARGET_MAX_BYTES}`,
+    );
   }
   return target;
 }

@@ -62,7 +62,16 @@ describe('mutations of one directory in flight together', () => {
     const engine = kv as OptimisticEngine;
     const before = engine.stats().conflicts;
     const created = await Promise.all(
-      Array.from({ length: 64 }, (_, i) => ns.open(OpenRequest.fromPartial({ at: p(`/d/f${i}`), create: true, exclusive: true, tag: { clientId: 't', requestId: i + 1 } }))),
+      Array.from({ length: 64 }, (_, i) =>
+        ns.open(
+          OpenRequest.fromPartial({
+            at: p(`/d/f${i}`),
+            create: true,
+            exclusive: true,
+            tag: { clientId: 't', requestId: i + 1 },
+          }),
+        ),
+      ),
     );
     expect(created.every((r) => r.created && r.inode?.type === InodeType.FILE)).toBe(true);
     expect(new Set(created.map((r) => r.inode!.ino)).size).toBe(64);
@@ -70,7 +79,11 @@ describe('mutations of one directory in flight together', () => {
     expect(dir.size).toBe(64);
     expect((await fs.ls('/d')).length).toBe(64);
     // Exclusive creates of names that exist fail each on its own.
-    const again = await Promise.all(Array.from({ length: 8 }, (_, i) => codeOf(ns.open(OpenRequest.fromPartial({ at: p(`/d/f${i}`), create: true, exclusive: true })))));
+    const again = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        codeOf(ns.open(OpenRequest.fromPartial({ at: p(`/d/f${i}`), create: true, exclusive: true }))),
+      ),
+    );
     expect(again).toEqual(Array(8).fill('EXISTS'));
     await Promise.all(Array.from({ length: 64 }, (_, i) => fs.unlink(`/d/f${i}`)));
     expect((await fs.stat('/d')).size).toBe(0);

@@ -45,19 +45,31 @@ export function createMetaServiceImplementation(namespace: Namespace, logger: Lo
   return serviceImplementation(
     {
       open: (request: OpenRequest, context: CallContext): Promise<OpenResponse> => namespace.open(request, context),
-      batchOpen: (request: BatchOpenRequest, context: CallContext): Promise<BatchOpenResponse> => namespace.batchOpen(request, context),
-      mkdirs: (request: MkdirsRequest, context: CallContext): Promise<InodeResponse> => namespace.mkdirs(request, context),
+      batchOpen: (request: BatchOpenRequest, context: CallContext): Promise<BatchOpenResponse> =>
+        namespace.batchOpen(request, context),
+      mkdirs: (request: MkdirsRequest, context: CallContext): Promise<InodeResponse> =>
+        namespace.mkdirs(request, context),
       stat: (request: StatRequest, context: CallContext): Promise<InodeResponse> => namespace.stat(request, context),
-      batchStat: (request: BatchStatRequest, context: CallContext): Promise<BatchStatResponse> => namespace.batchStat(request, context),
-      readDir: (request: ReadDirRequest, context: CallContext): Promise<ReadDirResponse> => namespace.readDir(request, context),
-      rename: (request: RenameRequest, context: CallContext): Promise<RenameResponse> => namespace.rename(request, context),
-      remove: (request: RemoveRequest, context: CallContext): Promise<RemoveResponse> => namespace.remove(request, context),
-      symlink: (request: SymlinkRequest, context: CallContext): Promise<InodeResponse> => namespace.symlink(request, context),
-      readLink: (request: StatRequest, context: CallContext): Promise<ReadLinkResponse> => namespace.readLink(request, context),
-      hardLink: (request: HardLinkRequest, context: CallContext): Promise<InodeResponse> => namespace.hardLink(request, context),
-      truncate: (request: TruncateRequest, context: CallContext): Promise<InodeResponse> => namespace.truncate(request, context),
-      setAttr: (request: SetAttrRequest, context: CallContext): Promise<InodeResponse> => namespace.setAttr(request, context),
-      setLayout: (request: SetLayoutRequest, context: CallContext): Promise<InodeResponse> => namespace.setLayout(request, context),
+      batchStat: (request: BatchStatRequest, context: CallContext): Promise<BatchStatResponse> =>
+        namespace.batchStat(request, context),
+      readDir: (request: ReadDirRequest, context: CallContext): Promise<ReadDirResponse> =>
+        namespace.readDir(request, context),
+      rename: (request: RenameRequest, context: CallContext): Promise<RenameResponse> =>
+        namespace.rename(request, context),
+      remove: (request: RemoveRequest, context: CallContext): Promise<RemoveResponse> =>
+        namespace.remove(request, context),
+      symlink: (request: SymlinkRequest, context: CallContext): Promise<InodeResponse> =>
+        namespace.symlink(request, context),
+      readLink: (request: StatRequest, context: CallContext): Promise<ReadLinkResponse> =>
+        namespace.readLink(request, context),
+      hardLink: (request: HardLinkRequest, context: CallContext): Promise<InodeResponse> =>
+        namespace.hardLink(request, context),
+      truncate: (request: TruncateRequest, context: CallContext): Promise<InodeResponse> =>
+        namespace.truncate(request, context),
+      setAttr: (request: SetAttrRequest, context: CallContext): Promise<InodeResponse> =>
+        namespace.setAttr(request, context),
+      setLayout: (request: SetLayoutRequest, context: CallContext): Promise<InodeResponse> =>
+        namespace.setLayout(request, context),
       statFs: (_request: StatFsRequest, context: CallContext): Promise<StatFsResponse> => namespace.statFs(context),
       sync: (request: SyncRequest, context: CallContext): Promise<InodeResponse> => namespace.sync(request, context),
     },

@@ -102,7 +102,15 @@ async function measure(io: BlockIo, dir: string, depth: number): Promise<Row> {
     const readCpuMs = cpuMs(readCpu);
     const GiB = sizeBytes / (1024 * MiB);
     if (checked !== blocks) throw new Error('not every block was read');
-    return { backend: io.kind, reads: readsOf(io), depth, writeGBps: gbps(sizeBytes, writeNs), readGBps: gbps(sizeBytes, readNs), writeCpuMsPerGiB: writeCpuMs / GiB, readCpuMsPerGiB: readCpuMs / GiB };
+    return {
+      backend: io.kind,
+      reads: readsOf(io),
+      depth,
+      writeGBps: gbps(sizeBytes, writeNs),
+      readGBps: gbps(sizeBytes, readNs),
+      writeCpuMsPerGiB: writeCpuMs / GiB,
+      readCpuMsPerGiB: readCpuMs / GiB,
+    };
   } finally {
     await file.close();
     await rm(path, { force: true });
@@ -116,7 +124,11 @@ try {
   for (let round = 0; round < rounds; round++) {
     for (const depth of [1, 8]) {
       // Alternate the order so neither backend always runs on a warmer device.
-      const order: BlockIo[] = [new FsBlockIo(), new UringBlockIo(undefined, { directReads: true }), new UringBlockIo(undefined, { directReads: false })];
+      const order: BlockIo[] = [
+        new FsBlockIo(),
+        new UringBlockIo(undefined, { directReads: true }),
+        new UringBlockIo(undefined, { directReads: false }),
+      ];
       if ((round + depth) % 2 === 1) order.reverse();
       for (const io of order) rows.push(await measure(io, dir, depth));
     }
@@ -133,9 +145,13 @@ try {
     const key = `${r.backend}|${r.reads}|${r.depth}`;
     variants.set(key, [...(variants.get(key) ?? []), r]);
   }
-  console.log(`dd O_DIRECT (bs=${blockBytes / MiB}M, ${sizeBytes / MiB} MiB): write ${f(limit.writeGBps)} GB/s, read ${f(limit.readGBps)} GB/s`);
+  console.log(
+    `dd O_DIRECT (bs=${blockBytes / MiB}M, ${sizeBytes / MiB} MiB): write ${f(limit.writeGBps)} GB/s, read ${f(limit.readGBps)} GB/s`,
+  );
   console.log(`medians of ${rounds} round(s):`);
-  console.log('| backend | reads | depth | write GB/s | × dd | write CPU ms/GiB | read GB/s | × dd | read CPU ms/GiB |');
+  console.log(
+    '| backend | reads | depth | write GB/s | × dd | write CPU ms/GiB | read GB/s | × dd | read CPU ms/GiB |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const [key, rs] of [...variants].sort(([a], [b]) => a.localeCompare(b))) {
     const [backend, reads, depth] = key.split('|');
@@ -143,7 +159,9 @@ try {
     const rd = median(rs.map((r) => r.readGBps));
     const wc = median(rs.map((r) => r.writeCpuMsPerGiB));
     const rc = median(rs.map((r) => r.readCpuMsPerGiB));
-    console.log(`| ${backend} | ${reads} | ${depth} | ${f(w)} | ${f(w / limit.writeGBps)} | ${wc.toFixed(0)} | ${f(rd)} | ${f(rd / limit.readGBps)} | ${rc.toFixed(0)} |`);
+    console.log(
+      `| ${backend} | ${reads} | ${depth} | ${f(w)} | ${f(w / limit.writeGBps)} | ${wc.toFixed(0)} | ${f(rd)} | ${f(rd / limit.readGBps)} | ${rc.toFixed(0)} |`,
+    );
   }
   console.log(JSON.stringify({ sizeBytes, blockBytes, dd: limit, rows }));
 } finally {

@@ -6,7 +6,13 @@
 // only marks it; it returns to the free map when the last reader releases it, so a reader of the
 // old committed version never sees bytes of a later write that reused its block.
 import { ErrorCode, SpindleError, assert } from '../../common/errors.js';
-import { BLOCK_CLASS_MAX_LOG2, BLOCK_CLASS_MIN_LOG2, DATA_FILE_BLOCKS_MIN, DATA_FILE_TARGET_BYTES, DATA_FILES_PER_CLASS_MAX } from '../constants.js';
+import {
+  BLOCK_CLASS_MAX_LOG2,
+  BLOCK_CLASS_MIN_LOG2,
+  DATA_FILE_BLOCKS_MIN,
+  DATA_FILE_TARGET_BYTES,
+  DATA_FILES_PER_CLASS_MAX,
+} from '../constants.js';
 import type { BlockLocation } from './chunk-meta.js';
 
 /** Blocks one data file of a class holds. */
@@ -19,7 +25,10 @@ export function classForLength(length: number): number {
   if (length <= 2 ** BLOCK_CLASS_MIN_LOG2) return BLOCK_CLASS_MIN_LOG2;
   const log2 = Math.ceil(Math.log2(length));
   if (log2 > BLOCK_CLASS_MAX_LOG2) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `chunk of ${length} bytes exceeds the largest block (${2 ** BLOCK_CLASS_MAX_LOG2} bytes)`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `chunk of ${length} bytes exceeds the largest block (${2 ** BLOCK_CLASS_MAX_LOG2} bytes)`,
+    );
   }
   return log2;
 }
@@ -91,7 +100,10 @@ export class BlockAllocator {
   private bitmap(classLog2: number): ClassBitmap {
     let bitmap = this.classes.get(classLog2);
     if (bitmap === undefined) {
-      assert(classLog2 >= BLOCK_CLASS_MIN_LOG2 && classLog2 <= BLOCK_CLASS_MAX_LOG2, `size class 2^${classLog2} out of range`);
+      assert(
+        classLog2 >= BLOCK_CLASS_MIN_LOG2 && classLog2 <= BLOCK_CLASS_MAX_LOG2,
+        `size class 2^${classLog2} out of range`,
+      );
       bitmap = new ClassBitmap();
       this.classes.set(classLog2, bitmap);
     }

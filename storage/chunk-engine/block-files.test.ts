@@ -50,7 +50,9 @@ describe.each(blockIoBackendsUnderTest())('$kind block I/O', ({ kind, skip }) =>
       const tail = pattern(5_000, 2);
       await files.write(block, first.length, tail);
       await files.sync(block);
-      expect(Buffer.compare(await files.read(block, 0, first.length + tail.length), Buffer.concat([first, tail]))).toBe(0);
+      expect(Buffer.compare(await files.read(block, 0, first.length + tail.length), Buffer.concat([first, tail]))).toBe(
+        0,
+      );
       // A later whole-block write replaces what the page cache held for the range.
       const second = pattern(1 << 20, 3);
       await files.write(block, 0, second);
@@ -66,7 +68,13 @@ describe.each(blockIoBackendsUnderTest())('$kind block I/O', ({ kind, skip }) =>
       const data = pattern(700_000, 4);
       await files.write(block, 0, data);
       await files.sync(block);
-      for (const [offset, length] of [[12_345, 500_000], [4096, 65_536], [1, 3], [699_990, 10], [65_535, 70_000]] as const) {
+      for (const [offset, length] of [
+        [12_345, 500_000],
+        [4096, 65_536],
+        [1, 3],
+        [699_990, 10],
+        [65_535, 70_000],
+      ] as const) {
         expect(Buffer.compare(await files.read(block, offset, length), data.subarray(offset, offset + length))).toBe(0);
       }
       // Straddling the end of what was written: the rest reads as zeros (large and small reads).

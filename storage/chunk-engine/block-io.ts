@@ -78,14 +78,21 @@ export interface BlockIoChoice {
 export function parseBlockIoMode(value: string, source: string): BlockIoMode {
   const mode = value.trim().toLowerCase();
   if (mode === 'fs' || mode === 'uring' || mode === 'auto') return mode;
-  throw new SpindleError(ErrorCode.CONFIG_INVALID, `${source}: unknown block I/O backend ${JSON.stringify(value)} (use fs, uring or auto)`);
+  throw new SpindleError(
+    ErrorCode.CONFIG_INVALID,
+    `${source}: unknown block I/O backend ${JSON.stringify(value)} (use fs, uring or auto)`,
+  );
 }
 
 /** The mode from the option, else $SPINDLE_BLOCK_IO, else auto, with where it came from. */
-export function blockIoModeOf(option: BlockIoMode | undefined, env: NodeJS.ProcessEnv = process.env): { mode: BlockIoMode; source: string } {
+export function blockIoModeOf(
+  option: BlockIoMode | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { mode: BlockIoMode; source: string } {
   if (option !== undefined) return { mode: parseBlockIoMode(option, 'blockIo option'), source: 'option' };
   const fromEnv = env[BLOCK_IO_ENV];
-  if (fromEnv !== undefined && fromEnv !== '') return { mode: parseBlockIoMode(fromEnv, BLOCK_IO_ENV), source: `${BLOCK_IO_ENV}=${fromEnv}` };
+  if (fromEnv !== undefined && fromEnv !== '')
+    return { mode: parseBlockIoMode(fromEnv, BLOCK_IO_ENV), source: `${BLOCK_IO_ENV}=${fromEnv}` };
   return { mode: 'auto', source: 'default' };
 }
 
@@ -110,12 +117,16 @@ export async function chooseBlockIo(dir: string, options: ChooseBlockIoOptions =
   const probe = await (options.probe ?? probeUring)(dir);
   if (mode === 'uring') {
     if (!probe.ok) {
-      throw new SpindleError(ErrorCode.CONFIG_INVALID, `block I/O backend uring asked for (${source}) but unusable in ${dir}: ${probe.reason}`);
+      throw new SpindleError(
+        ErrorCode.CONFIG_INVALID,
+        `block I/O backend uring asked for (${source}) but unusable in ${dir}: ${probe.reason}`,
+      );
     }
     return { io: new UringBlockIo(), kind: 'uring', reason: `uring asked for (${source}); ${probe.reason}` };
   }
   if (!probe.ok) return { io: new FsBlockIo(), kind: 'fs', reason: `fs: io_uring unusable (${probe.reason})` };
-  if (BLOCK_IO_PREFERRED === 'fs') return { io: new FsBlockIo(), kind: 'fs', reason: `fs preferred by auto (io_uring works: ${probe.reason})` };
+  if (BLOCK_IO_PREFERRED === 'fs')
+    return { io: new FsBlockIo(), kind: 'fs', reason: `fs preferred by auto (io_uring works: ${probe.reason})` };
   return { io: new UringBlockIo(), kind: 'uring', reason: `uring preferred by auto; ${probe.reason}` };
 }
 

@@ -127,7 +127,13 @@ describe.each(blockIoBackendsUnderTest())('ChunkEngine with $kind block I/O', ({
       const data = bytes(100 * KiB, 1);
       const { pending, info } = await write(7, 0, 0, data);
       expect(pending).toEqual({ version: 1, length: data.length, crc32c: crc32c(data), removed: false });
-      expect(info).toMatchObject({ commitVersion: 1, updateVersion: 1, chainVersion: 1, length: data.length, crc32c: crc32c(data) });
+      expect(info).toMatchObject({
+        commitVersion: 1,
+        updateVersion: 1,
+        chainVersion: 1,
+        length: data.length,
+        crc32c: crc32c(data),
+      });
       const read = await engine.read(7, 0, 0, 1 << 20);
       expect(read.chunkLength).toBe(data.length);
       expect(read.commitVersion).toBe(1);
@@ -143,7 +149,15 @@ describe.each(blockIoBackendsUnderTest())('ChunkEngine with $kind block I/O', ({
       const data = bytes(300 * KiB + 123, 2);
       await write(8, 0, 0, data);
       // Whole chunk; segment-aligned ranges; unaligned starts and ends; one inside a segment; the tail.
-      for (const [offset, length] of [[0, 1 << 20], [64 * KiB, 128 * KiB], [1, 200 * KiB], [10 * KiB, 4 * KiB], [256 * KiB, 1 << 20], [300 * KiB, 123], [70 * KiB, 0]]) {
+      for (const [offset, length] of [
+        [0, 1 << 20],
+        [64 * KiB, 128 * KiB],
+        [1, 200 * KiB],
+        [10 * KiB, 4 * KiB],
+        [256 * KiB, 1 << 20],
+        [300 * KiB, 123],
+        [70 * KiB, 0],
+      ]) {
         const read = await engine.read(8, 0, offset!, length!);
         expect(read.dataCrc32c, `range ${offset}+${length}`).toBe(crc32c(read.data));
       }
@@ -274,7 +288,10 @@ describe.each(blockIoBackendsUnderTest())('ChunkEngine with $kind block I/O', ({
       expect(Buffer.compare((await engine.read(5, 0, 10, 100)).data, data.subarray(10, 110))).toBe(0);
       expect((await engine.read(5, 0, 2 * CRC_SEGMENT_BYTES, 100)).data.length).toBe(100);
       // A partial write on top of corrupt bytes refuses to spread them.
-      await expectCode(engine.applyUpdate(5, 0, 2, { type: UpdateType.WRITE, offset: 0, data: Buffer.from('x') }), ErrorCode.CHUNK_CORRUPT);
+      await expectCode(
+        engine.applyUpdate(5, 0, 2, { type: UpdateType.WRITE, offset: 0, data: Buffer.from('x') }),
+        ErrorCode.CHUNK_CORRUPT,
+      );
     });
 
     it('a crash between the data write and the metadata commit leaves the old version', async () => {
@@ -330,7 +347,12 @@ describe.each(blockIoBackendsUnderTest())('ChunkEngine with $kind block I/O', ({
       expect(page2.hasMore).toBe(false);
       const only10 = engine.dump({ limit: 100, ino: 10, after: { ino: 10, index: 0 } });
       expect(only10.chunks.map((c) => c.index)).toEqual([1, 5, 9]);
-      expect(only10.chunks[0]).toMatchObject({ commitVersion: 1, updateVersion: 1, length: 101, crc32c: crc32c(bytes(101, 1)) });
+      expect(only10.chunks[0]).toMatchObject({
+        commitVersion: 1,
+        updateVersion: 1,
+        length: 101,
+        crc32c: crc32c(bytes(101, 1)),
+      });
       expect(await engine.removeNow(10, 5)).toBe(true);
       expect(await engine.removeNow(10, 5)).toBe(false);
       expect(await engine.removeNow(10, 12)).toBe(false); // pending only: dropped
@@ -360,7 +382,10 @@ describe.each(blockIoBackendsUnderTest())('ChunkEngine with $kind block I/O', ({
     it('a process killed with a pending update leaves the committed version and a consistent free map', async () => {
       await engine.close();
       const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/storage-crash-child.ts', dir], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/storage-crash-child.ts', dir], {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));

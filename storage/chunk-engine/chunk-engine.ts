@@ -29,7 +29,13 @@ import { BlockAllocator, classForLength } from './block-allocator.js';
 import { BlockFiles } from './block-files.js';
 import { chooseBlockIo, type BlockIoKind, type BlockIoMode } from './block-io.js';
 import { chunkKeyString, decodeChunkKey, encodeChunkKey, inoKeyRange, type ChunkAddress } from './chunk-key.js';
-import { decodeChunkMeta, encodeChunkMeta, segmentCount, type BlockLocation, type CommittedChunkMeta } from './chunk-meta.js';
+import {
+  decodeChunkMeta,
+  encodeChunkMeta,
+  segmentCount,
+  type BlockLocation,
+  type CommittedChunkMeta,
+} from './chunk-meta.js';
 
 export interface ChunkEngineOptions {
   /** Target directory; holds `chunks.mdb` and `data/`. */
@@ -236,7 +242,16 @@ export class ChunkEngine {
       const blockIo = { kind: choice.kind, reason: choice.reason };
       announceBlockIo(options.dir, blockIo, options.logger);
       const allocator = new BlockAllocator();
-      const engine = new ChunkEngine(options.dir, env, db, files, allocator, options.clock ?? systemClock, fsync, blockIo);
+      const engine = new ChunkEngine(
+        options.dir,
+        env,
+        db,
+        files,
+        allocator,
+        options.clock ?? systemClock,
+        fsync,
+        blockIo,
+      );
       engine.rebuild();
       return engine;
     } catch (err) {
@@ -271,7 +286,7 @@ export class ChunkEngine {
   }
 
   /** The pending update of a chunk, if any. */
-  pendingOf(ino: number, index: number): PendingResult & { fingerprint: string } | undefined {
+  pendingOf(ino: number, index: number): (PendingResult & { fingerprint: string }) | undefined {
     return this.pending.get(chunkKeyString(ino, index));
   }
 
@@ -291,7 +306,8 @@ export class ChunkEngine {
     const meta = this.committed(ino, index);
     if (meta === undefined) throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, `chunk ${ino}:${index} does not exist`);
     const end = Math.min(meta.length, offset + length);
-    if (offset >= end) return { data: Buffer.alloc(0), dataCrc32c: 0, chunkLength: meta.length, commitVersion: meta.commitVersion };
+    if (offset >= end)
+      return { data: Buffer.alloc(0), dataCrc32c: 0, chunkLength: meta.length, commitVersion: meta.commitVersion };
     // Hold the block (synchronously, right after reading the metadata) so a concurrent commit cannot reuse it.
     this.allocator.retain(meta.block);
     try {
@@ -350,7 +366,10 @@ export class ChunkEngine {
     if (meta.length === 0) return Buffer.alloc(0);
     const bytes = await this.files.read(meta.block, 0, meta.length);
     if (crc32c(bytes) !== meta.crc32c) {
-      throw new SpindleError(ErrorCode.CHUNK_CORRUPT, `chunk ${ino}:${index} v${meta.commitVersion} failed its checksum`);
+      throw new SpindleError(
+        ErrorCode.CHUNK_CORRUPT,
+        `chunk ${ino}:${index} v${meta.commitVersion} failed its checksum`,
+      );
     }
     return bytes;
   }
@@ -369,7 +388,14 @@ export class ChunkEngine {
 
     if (update.type === UpdateType.REMOVE) {
       const pending: PendingUpdate = {
-        version, length: 0, crc32c: 0, removed: true, block: undefined, ownsBlock: false, segmentCrcs: new Uint32Array(0), fingerprint,
+        version,
+        length: 0,
+        crc32c: 0,
+        removed: true,
+        block: undefined,
+        ownsBlock: false,
+        segmentCrcs: new Uint32Array(0),
+        fingerprint,
       };
       this.pending.set(key, pending);
       return publicPending(pending);
@@ -390,7 +416,10 @@ export class ChunkEngine {
         throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `unknown update type ${update.type}`);
     }
     if (newLength > BLOCK_SIZE_MAX_BYTES) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `chunk would grow to ${newLength} bytes, above the largest chunk (${BLOCK_SIZE_MAX_BYTES})`);
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `chunk would grow to ${newLength} bytes, above the largest chunk (${BLOCK_SIZE_MAX_BYTES})`,
+      );
     }
 
     // Append in place: the bytes go past the committed length of the committed block, which no
@@ -417,7 +446,14 @@ export class ChunkEngine {
         at = segEnd;
       }
       const pending: PendingUpdate = {
-        version, length: newLength, crc32c: crc32c(tail, meta.crc32c), removed: false, block: meta.block, ownsBlock: false, segmentCrcs, fingerprint,
+        version,
+        length: newLength,
+        crc32c: crc32c(tail, meta.crc32c),
+        removed: false,
+        block: meta.block,
+        ownsBlock: false,
+        segmentCrcs,
+        fingerprint,
       };
       this.pending.set(key, pending);
       return publicPending(pending);
@@ -453,7 +489,14 @@ export class ChunkEngine {
       }
     }
     const pending: PendingUpdate = {
-      version, length: newLength, crc32c: contentCrc ?? crc32c(content), removed: false, block, ownsBlock: block !== undefined, segmentCrcs: segmentCrcsOf(content), fingerprint,
+      version,
+      length: newLength,
+      crc32c: contentCrc ?? crc32c(content),
+      removed: false,
+      block,
+      ownsBlock: block !== undefined,
+      segmentCrcs: segmentCrcsOf(content),
+      fingerprint,
     };
     if (this.closed) {
       if (block !== undefined) this.allocator.free(block);
@@ -501,13 +544,20 @@ export class ChunkEngine {
     if (old !== undefined) {
       this.committedBytes -= old.length;
       this.committedChunks--;
-      if (hasBlock(old.block) && (pending.removed || pending.ownsBlock || pending.block === undefined)) this.allocator.free(old.block);
+      if (hasBlock(old.block) && (pending.removed || pending.ownsBlock || pending.block === undefined))
+        this.allocator.free(old.block);
     }
     if (pending.removed) return undefined;
     this.committedBytes += pending.length;
     this.committedChunks++;
     return {
-      ino, index, commitVersion: version, updateVersion: version, chainVersion, length: pending.length, crc32c: pending.crc32c,
+      ino,
+      index,
+      commitVersion: version,
+      updateVersion: version,
+      chainVersion,
+      length: pending.length,
+      crc32c: pending.crc32c,
     };
   }
 
@@ -559,7 +609,14 @@ export class ChunkEngine {
   lastChunk(ino: number): { index: number; length: number; commitVersion: number } | undefined {
     this.checkOpen();
     const { start, end } = inoKeyRange(ino, 0);
-    for (const { key, value } of this.db.getRange({ start: end, end: start, reverse: true, exclusiveStart: true, inclusiveEnd: true, limit: 1 })) {
+    for (const { key, value } of this.db.getRange({
+      start: end,
+      end: start,
+      reverse: true,
+      exclusiveStart: true,
+      inclusiveEnd: true,
+      limit: 1,
+    })) {
       const meta = decodeChunkMeta(value);
       return { index: decodeChunkKey(key).index, length: meta.length, commitVersion: meta.commitVersion };
     }
@@ -585,7 +642,9 @@ export class ChunkEngine {
         break;
       }
       const address = decodeChunkKey(key);
-      chunks.push(toInfo(address, decodeChunkMeta(value), this.pending.get(chunkKeyString(address.ino, address.index))));
+      chunks.push(
+        toInfo(address, decodeChunkMeta(value), this.pending.get(chunkKeyString(address.ino, address.index))),
+      );
     }
     return { chunks, hasMore };
   }
@@ -625,7 +684,11 @@ function publicPending(pending: PendingUpdate): PendingResult {
   return { version: pending.version, length: pending.length, crc32c: pending.crc32c, removed: pending.removed };
 }
 
-function toInfo(address: ChunkAddress, meta: CommittedChunkMeta | undefined, pending: PendingUpdate | undefined): ChunkInfo {
+function toInfo(
+  address: ChunkAddress,
+  meta: CommittedChunkMeta | undefined,
+  pending: PendingUpdate | undefined,
+): ChunkInfo {
   const commitVersion = meta?.commitVersion ?? 0;
   return {
     ino: address.ino,

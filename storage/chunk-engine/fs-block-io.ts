@@ -90,7 +90,12 @@ class FsBlockFile implements BlockFile {
 
   async write(position: number, data: Uint8Array, roomBytes: number): Promise<void> {
     const padded = Math.ceil(data.length / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
-    if (this.directFh !== undefined && data.length >= DIRECT_WRITE_MIN_BYTES && position % DIRECT_ALIGN_BYTES === 0 && padded <= roomBytes) {
+    if (
+      this.directFh !== undefined &&
+      data.length >= DIRECT_WRITE_MIN_BYTES &&
+      position % DIRECT_ALIGN_BYTES === 0 &&
+      padded <= roomBytes
+    ) {
       const bounce = this.bounces.take(padded);
       try {
         bounce.set(data, 0);

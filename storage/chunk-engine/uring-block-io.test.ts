@@ -64,9 +64,13 @@ describe.skipIf(uringSkip !== undefined)('io_uring addon error paths', () => {
     const addon = loadUringAddon();
     const fh = await openFile('direct', constants.O_RDWR | constants.O_DIRECT);
     const aligned = Buffer.from(addon.allocAligned(2 * ALIGN));
-    expect(() => addon.write(fh.fd, aligned.subarray(0, ALIGN), 100)).toThrow(expect.objectContaining({ code: 'EINVAL' })); // position
+    expect(() => addon.write(fh.fd, aligned.subarray(0, ALIGN), 100)).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    ); // position
     expect(() => addon.write(fh.fd, aligned.subarray(0, 100), 0)).toThrow(expect.objectContaining({ code: 'EINVAL' })); // length
-    expect(() => addon.read(fh.fd, aligned.subarray(1, ALIGN + 1), 0)).toThrow(/O_DIRECT needs position, length and memory aligned/); // memory
+    expect(() => addon.read(fh.fd, aligned.subarray(1, ALIGN + 1), 0)).toThrow(
+      /O_DIRECT needs position, length and memory aligned/,
+    ); // memory
     expect(() => addon.read(fh.fd, aligned, -ALIGN)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => addon.read(fh.fd, aligned, 2 ** 60)).toThrow(expect.objectContaining({ code: 'EINVAL' })); // not a safe integer
     expect(() => addon.read(fh.fd, 'x' as unknown as Uint8Array, 0)).toThrow(TypeError);
@@ -148,7 +152,10 @@ describe.skipIf(uringSkip !== undefined)('io_uring addon error paths', () => {
       addon.flush();
       done.then((n) => { fs.closeSync(fd); parentPort.postMessage(n); });
     `;
-    const worker = new Worker(source, { eval: true, workerData: { addon: URING_ADDON_PATH, path: join(dir, 'worker') } });
+    const worker = new Worker(source, {
+      eval: true,
+      workerData: { addon: URING_ADDON_PATH, path: join(dir, 'worker') },
+    });
     const written = await new Promise((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
@@ -207,18 +214,25 @@ describe('block I/O backend choice', () => {
     const neverProbe = () => Promise.reject(new Error('fs must not probe'));
     const choice = await chooseBlockIo(dir, { mode: 'fs', probe: neverProbe });
     expect(choice).toMatchObject({ kind: 'fs', reason: 'fs asked for (option)' });
-    expect((await chooseBlockIo(dir, { env: { [BLOCK_IO_ENV]: 'FS' }, probe: neverProbe })).reason).toBe('fs asked for (SPINDLE_BLOCK_IO=FS)');
-    await expect(chooseBlockIo(dir, { env: { [BLOCK_IO_ENV]: 'spdk' } })).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.CONFIG_INVALID));
+    expect((await chooseBlockIo(dir, { env: { [BLOCK_IO_ENV]: 'FS' }, probe: neverProbe })).reason).toBe(
+      'fs asked for (SPINDLE_BLOCK_IO=FS)',
+    );
+    await expect(chooseBlockIo(dir, { env: { [BLOCK_IO_ENV]: 'spdk' } })).rejects.toSatisfy((e: unknown) =>
+      isSpindleError(e, ErrorCode.CONFIG_INVALID),
+    );
     expect(() => parseBlockIoMode('x', 'storage.blockIo')).toThrow(/storage.blockIo: unknown block I\/O backend "x"/);
   });
 
-  it.skipIf(uringSkip !== undefined)('auto takes uring where the probe passes and leaves no probe file behind', async () => {
-    const choice = await chooseBlockIo(dir, { env: {} });
-    expect(choice.kind).toBe('uring');
-    expect(choice.reason).toMatch(/io_uring works/);
-    const { readdir } = await import('node:fs/promises');
-    expect(await readdir(dir)).toEqual([]);
-  });
+  it.skipIf(uringSkip !== undefined)(
+    'auto takes uring where the probe passes and leaves no probe file behind',
+    async () => {
+      const choice = await chooseBlockIo(dir, { env: {} });
+      expect(choice.kind).toBe('uring');
+      expect(choice.reason).toMatch(/io_uring works/);
+      const { readdir } = await import('node:fs/promises');
+      expect(await readdir(dir)).toEqual([]);
+    },
+  );
 
   it('auto falls back to fs, with the reason, when the probe fails; uring asked for then fails the open', async () => {
     const refuse = async (d: string) => ({ ok: false, reason: `the file system of ${d} refuses O_DIRECT` });
@@ -230,15 +244,18 @@ describe('block I/O backend choice', () => {
     );
   });
 
-  it.skipIf(uringSkip !== undefined || !existsSync('/dev/shm'))('on tmpfs the probe and the choice agree (tmpfs has O_DIRECT since Linux 6.6)', async () => {
-    const shm = await mkdtemp('/dev/shm/spindle-uring-');
-    try {
-      const probe = await probeUring(shm);
-      const choice = await chooseBlockIo(shm, { mode: 'auto' });
-      expect(choice.kind).toBe(probe.ok ? 'uring' : 'fs');
-      if (!probe.ok) expect(probe.reason).toBe(`the file system of ${shm} refuses O_DIRECT`);
-    } finally {
-      await rm(shm, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(uringSkip !== undefined || !existsSync('/dev/shm'))(
+    'on tmpfs the probe and the choice agree (tmpfs has O_DIRECT since Linux 6.6)',
+    async () => {
+      const shm = await mkdtemp('/dev/shm/spindle-uring-');
+      try {
+        const probe = await probeUring(shm);
+        const choice = await chooseBlockIo(shm, { mode: 'auto' });
+        expect(choice.kind).toBe(probe.ok ? 'uring' : 'fs');
+        if (!probe.ok) expect(probe.reason).toBe(`the file system of ${shm} refuses O_DIRECT`);
+      } finally {
+        await rm(shm, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -18,7 +18,16 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { nativeAddonPath } from '../../common/package-root.js';
 import { DIRECT_ALIGN_BYTES, DIRECT_BOUNCE_POOL_BYTES, DIRECT_WRITE_MIN_BYTES } from '../constants.js';
-import { BouncePool, DIRECT_READ_MIN_BYTES, URING_DIRECT_READS, URING_FLUSH_RETRY_MAX_MS, URING_INFLIGHT_MAX, URING_RING_ENTRIES, type BlockFile, type BlockIo } from './block-io.js';
+import {
+  BouncePool,
+  DIRECT_READ_MIN_BYTES,
+  URING_DIRECT_READS,
+  URING_FLUSH_RETRY_MAX_MS,
+  URING_INFLIGHT_MAX,
+  URING_RING_ENTRIES,
+  type BlockFile,
+  type BlockIo,
+} from './block-io.js';
 import { openDirect, openReadWrite } from './fs-block-io.js';
 
 /** The addon's surface (native/uring/src/addon.cc). */
@@ -60,7 +69,9 @@ export function loadUringAddon(): UringAddon {
   try {
     if (!existsSync(URING_ADDON_PATH)) {
       throw Object.assign(
-        new Error(`the io_uring addon is not built (${URING_ADDON_PATH} is missing): run scripts/setup.sh (it installs liburing-dev and builds native/uring)`),
+        new Error(
+          `the io_uring addon is not built (${URING_ADDON_PATH} is missing): run scripts/setup.sh (it installs liburing-dev and builds native/uring)`,
+        ),
         { code: 'ENOSYS' },
       );
     }
@@ -102,9 +113,13 @@ export async function probeUring(dir: string): Promise<{ ok: boolean; reason: st
     await io.submit(() => addon.datasync(directFh!.fd));
     const back = Buffer.from(addon.allocAligned(DIRECT_ALIGN_BYTES));
     const n = await io.submit(() => addon.read(directFh!.fd, back, 0));
-    if (n !== out.length || !back.equals(out)) return { ok: false, reason: `io_uring O_DIRECT read back ${n} bytes that differ from those written` };
+    if (n !== out.length || !back.equals(out))
+      return { ok: false, reason: `io_uring O_DIRECT read back ${n} bytes that differ from those written` };
     const info = addon.info();
-    return { ok: true, reason: `io_uring works in ${dir} (O_DIRECT 4 KiB write + read back; ring of ${info?.entries ?? '?'} entries)` };
+    return {
+      ok: true,
+      reason: `io_uring works in ${dir} (O_DIRECT 4 KiB write + read back; ring of ${info?.entries ?? '?'} entries)`,
+    };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     return { ok: false, reason: `io_uring probe in ${dir} failed: ${e.message}` };
@@ -130,7 +145,11 @@ class RingScheduler {
   private flushScheduled = false;
 
   constructor(private readonly addon: UringAddon) {
-    this.bounces = new BouncePool((size) => Buffer.from(addon.allocAligned(size)), DIRECT_BOUNCE_POOL_BYTES, BOUNCE_STEP_BYTES);
+    this.bounces = new BouncePool(
+      (size) => Buffer.from(addon.allocAligned(size)),
+      DIRECT_BOUNCE_POOL_BYTES,
+      BOUNCE_STEP_BYTES,
+    );
   }
 
   /**
@@ -281,7 +300,12 @@ class UringBlockFile implements BlockFile {
   private async writeNow(position: number, data: Uint8Array, roomBytes: number): Promise<void> {
     const addon = this.io.addon;
     const padded = Math.ceil(data.length / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
-    if (this.directFh !== undefined && data.length >= DIRECT_WRITE_MIN_BYTES && position % DIRECT_ALIGN_BYTES === 0 && padded <= roomBytes) {
+    if (
+      this.directFh !== undefined &&
+      data.length >= DIRECT_WRITE_MIN_BYTES &&
+      position % DIRECT_ALIGN_BYTES === 0 &&
+      padded <= roomBytes
+    ) {
       const fd = this.fdOf(true);
       const bounce = this.bounces.take(padded);
       try {

@@ -7,7 +7,16 @@ import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, isSpindleError } from '../../common/errors.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../../common/rpc.js';
 import { UpdateType, type StorageClient } from '../../proto/index.js';
-import { CHUNK_SIZE, batchRead, readIO, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from '../testing/cluster.js';
+import {
+  CHUNK_SIZE,
+  batchRead,
+  readIO,
+  settleRouting,
+  startTestCluster,
+  write,
+  writeRequest,
+  type TestCluster,
+} from '../testing/cluster.js';
 
 let cluster: TestCluster;
 let client: StorageClient;
@@ -25,8 +34,14 @@ afterAll(async () => {
 });
 
 async function expectCode(promise: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
-  if (!isSpindleError(err, code)) throw new Error(`expected ${ErrorCode[code]}, got ${err instanceof Error ? `${(err as { codeName?: string }).codeName}: ${err.message}` : String(err)}`);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isSpindleError(err, code))
+    throw new Error(
+      `expected ${ErrorCode[code]}, got ${err instanceof Error ? `${(err as { codeName?: string }).codeName}: ${err.message}` : String(err)}`,
+    );
   if (message) expect(err.message).toMatch(message);
 }
 
@@ -53,9 +68,11 @@ function rawClient(): Client & { send(method: string, body: Buffer): Promise<Buf
     ]),
   );
   const Ctor = makeGenericClientConstructor(definition, 'spindle.Storage');
-  const raw = new Ctor(cluster.nodes[0]!.address, insecureChannel(), CHANNEL_OPTIONS) as unknown as Client & Record<string, Function>;
+  const raw = new Ctor(cluster.nodes[0]!.address, insecureChannel(), CHANNEL_OPTIONS) as unknown as Client &
+    Record<string, Function>;
   return Object.assign(raw, {
-    send: (method: string, body: Buffer) => callUnary(raw, raw[method] as never, body, `raw ${method}`) as Promise<Buffer>,
+    send: (method: string, body: Buffer) =>
+      callUnary(raw, raw[method] as never, body, `raw ${method}`) as Promise<Buffer>,
   });
 }
 
@@ -74,12 +91,20 @@ describe('Storage service refuses bad input', () => {
       [{ type: UpdateType.UPDATE_TYPE_INVALID }, ErrorCode.INVALID_ARGUMENT, /not accepted/],
       [{ type: 77 as UpdateType }, ErrorCode.INVALID_ARGUMENT, /not accepted/],
       [{ type: UpdateType.TRUNCATE }, ErrorCode.INVALID_ARGUMENT, /no data/],
-      [{ type: UpdateType.TRUNCATE, data: Buffer.alloc(0), dataCrc32c: 0, offset: CHUNK_SIZE + 1 }, ErrorCode.INVALID_ARGUMENT, /exceeds the chunk size/],
+      [
+        { type: UpdateType.TRUNCATE, data: Buffer.alloc(0), dataCrc32c: 0, offset: CHUNK_SIZE + 1 },
+        ErrorCode.INVALID_ARGUMENT,
+        /exceeds the chunk size/,
+      ],
       [{ chunk: undefined }, ErrorCode.INVALID_ARGUMENT, /no chunk id/],
       [{ chainId: 0 }, ErrorCode.INVALID_ARGUMENT, /chain_id/],
       [{ chainId: 77 }, ErrorCode.TARGET_NOT_FOUND, /no target of chain 77/],
       [{ tag: { clientId: '', requestId: 1 } }, ErrorCode.INVALID_ARGUMENT, /client_id/],
-      [{ tag: { clientId: 'c'.repeat(CLIENT_ID_MAX_BYTES + 1), requestId: 1 } }, ErrorCode.INVALID_ARGUMENT, /client_id is \d+ bytes; the limit/],
+      [
+        { tag: { clientId: 'c'.repeat(CLIENT_ID_MAX_BYTES + 1), requestId: 1 } },
+        ErrorCode.INVALID_ARGUMENT,
+        /client_id is \d+ bytes; the limit/,
+      ],
       [{ seqnum: 0 }, ErrorCode.INVALID_ARGUMENT, /seqnum/],
     ];
     for (const [fields, code, message] of cases) {
@@ -91,12 +116,31 @@ describe('Storage service refuses bad input', () => {
   it('updates with bad fields', async () => {
     const data = Buffer.from('x');
     const update = {
-      chainId: 1, chainVersion, chunk: { ino: 1, index: 0 }, type: UpdateType.WRITE, offset: 0, data, dataCrc32c: crc32c(data),
-      chunkSizeBytes: CHUNK_SIZE, updateVersion: 1, fromTargetId: 0,
+      chainId: 1,
+      chainVersion,
+      chunk: { ino: 1, index: 0 },
+      type: UpdateType.WRITE,
+      offset: 0,
+      data,
+      dataCrc32c: crc32c(data),
+      chunkSizeBytes: CHUNK_SIZE,
+      updateVersion: 1,
+      fromTargetId: 0,
     };
-    await expectCode(callUnary(client, client.update, { ...update, updateVersion: 0 }, 'u'), ErrorCode.INVALID_ARGUMENT, /update_version/);
-    await expectCode(callUnary(client, client.update, { ...update, type: UpdateType.REPLACE, offset: 5 }, 'u'), ErrorCode.INVALID_ARGUMENT, /offset 0/);
-    await expectCode(callUnary(client, client.update, { ...update, chainVersion: chainVersion + 100 }, 'u'), ErrorCode.CHAIN_VERSION_MISMATCH);
+    await expectCode(
+      callUnary(client, client.update, { ...update, updateVersion: 0 }, 'u'),
+      ErrorCode.INVALID_ARGUMENT,
+      /update_version/,
+    );
+    await expectCode(
+      callUnary(client, client.update, { ...update, type: UpdateType.REPLACE, offset: 5 }, 'u'),
+      ErrorCode.INVALID_ARGUMENT,
+      /offset 0/,
+    );
+    await expectCode(
+      callUnary(client, client.update, { ...update, chainVersion: chainVersion + 100 }, 'u'),
+      ErrorCode.CHAIN_VERSION_MISMATCH,
+    );
     await expectCode(callUnary(client, client.update, { ...update, updateVersion: 5 }, 'u'), ErrorCode.MISSING_UPDATE);
     await nothingStored();
   });
@@ -119,13 +163,30 @@ describe('Storage service refuses bad input', () => {
       'INVALID_ARGUMENT',
     ]);
     expect(results[2]!.status!.message).toMatch(/no chunk id/);
-    await expectCode(batchRead(client, Array.from({ length: 5 }, () => readIO(1, chainVersion, { length: 512 * 1024 }))), ErrorCode.RPC_TOO_LARGE, /at most/);
-    await expectCode(batchRead(client, Array.from({ length: 1025 }, () => readIO(1, chainVersion, { length: 1 }))), ErrorCode.INVALID_ARGUMENT, /limit is 1024/);
+    await expectCode(
+      batchRead(
+        client,
+        Array.from({ length: 5 }, () => readIO(1, chainVersion, { length: 512 * 1024 })),
+      ),
+      ErrorCode.RPC_TOO_LARGE,
+      /at most/,
+    );
+    await expectCode(
+      batchRead(
+        client,
+        Array.from({ length: 1025 }, () => readIO(1, chainVersion, { length: 1 })),
+      ),
+      ErrorCode.INVALID_ARGUMENT,
+      /limit is 1024/,
+    );
     expect((await batchRead(client, [])).results).toEqual([]);
   });
 
   it('reads past the end of a chunk return no bytes, not an error', async () => {
-    await write(client, writeRequest({ chainId: 1, chainVersion, chunk: { ino: 9, index: 0 }, data: Buffer.from('abc') }));
+    await write(
+      client,
+      writeRequest({ chainId: 1, chainVersion, chunk: { ino: 9, index: 0 }, data: Buffer.from('abc') }),
+    );
     const { results } = await batchRead(client, [
       readIO(1, chainVersion, { chunk: { ino: 9, index: 0 }, offset: 1, length: 100 }),
       readIO(1, chainVersion, { chunk: { ino: 9, index: 0 }, offset: 1000, length: 100 }),
@@ -133,13 +194,34 @@ describe('Storage service refuses bad input', () => {
     expect(results[0]!.data.toString()).toBe('bc');
     expect(results[1]!).toMatchObject({ status: { code: 0 }, chunkLength: 3 });
     expect(results[1]!.data.length).toBe(0);
-    await callUnary(client, client.removeChunks, { chainId: 1, chainVersion, ino: 9, fromIndex: 0, fromTargetId: 0 }, 'r');
+    await callUnary(
+      client,
+      client.removeChunks,
+      { chainId: 1, chainVersion, ino: 9, fromIndex: 0, fromTargetId: 0 },
+      'r',
+    );
   });
 
   it('range operations with bad fields', async () => {
-    await expectCode(callUnary(client, client.removeChunks, { chainId: 77, chainVersion: 1, ino: 1, fromIndex: 0, fromTargetId: 0 }, 'r'), ErrorCode.TARGET_NOT_FOUND);
-    await expectCode(callUnary(client, client.queryLastChunk, { chainId: 0, chainVersion: 1, ino: 1 }, 'q'), ErrorCode.INVALID_ARGUMENT);
-    const dump = await callUnary(client, client.dumpChunkMeta, { chainId: 1, chainVersion: 0, limit: 2 ** 31, ino: 0 }, 'd');
+    await expectCode(
+      callUnary(
+        client,
+        client.removeChunks,
+        { chainId: 77, chainVersion: 1, ino: 1, fromIndex: 0, fromTargetId: 0 },
+        'r',
+      ),
+      ErrorCode.TARGET_NOT_FOUND,
+    );
+    await expectCode(
+      callUnary(client, client.queryLastChunk, { chainId: 0, chainVersion: 1, ino: 1 }, 'q'),
+      ErrorCode.INVALID_ARGUMENT,
+    );
+    const dump = await callUnary(
+      client,
+      client.dumpChunkMeta,
+      { chainId: 1, chainVersion: 0, limit: 2 ** 31, ino: 0 },
+      'd',
+    );
     expect(dump.chunks).toEqual([]);
   });
 

@@ -78,7 +78,8 @@ export type StorageServiceHandlers = ReturnType<typeof storageServiceHandlers>;
 
 export function storageServiceHandlers(deps: StorageServiceDeps) {
   const { metrics, logger } = deps;
-  const measured = <Req, Res>(method: string, handler: (request: Req, signal: AbortSignal) => Promise<Res>) =>
+  const measured =
+    <Req, Res>(method: string, handler: (request: Req, signal: AbortSignal) => Promise<Res>) =>
     async (request: Req, context: CallContext): Promise<Res> => {
       const stop = metrics?.requestSeconds.startTimer({ method });
       // One signal for "the caller went away or the node is closing" (not AbortSignal.any, which
@@ -99,7 +100,9 @@ export function storageServiceHandlers(deps: StorageServiceDeps) {
         if (deps.closing.aborted && !context.signal.aborted) {
           // Work cut short by the node shutting down: the caller should try another replica or
           // the new head, not give up.
-          error = new SpindleError(ErrorCode.RPC_UNAVAILABLE, `storage node is shutting down (${error.message})`, { cause: err });
+          error = new SpindleError(ErrorCode.RPC_UNAVAILABLE, `storage node is shutting down (${error.message})`, {
+            cause: err,
+          });
         }
         metrics?.requests.inc({ method, result: error.codeName });
         if (error.codeName === 'INTERNAL' || error.codeName === 'IO_ERROR') {
@@ -159,7 +162,11 @@ export function storageServiceHandlers(deps: StorageServiceDeps) {
  * The message with its bytes in `data`, taken from the bulk frame it names if it names one (a new
  * object, whose bytes the transport already checked against `data_crc32c`).
  */
-function withBulkData<T extends WriteRequest | UpdateRequest>(deps: StorageServiceDeps, message: T, signal: AbortSignal): Promise<T> {
+function withBulkData<T extends WriteRequest | UpdateRequest>(
+  deps: StorageServiceDeps,
+  message: T,
+  signal: AbortSignal,
+): Promise<T> {
   if (message.bulk === undefined) return Promise.resolve(message);
   return requireBulk(deps).withData(message, signal);
 }
@@ -168,12 +175,16 @@ function requireBulk(deps: StorageServiceDeps): StorageBulk {
   if (deps.bulk === undefined || deps.bulk.address === undefined) {
     // Retryable: a client whose routing still lists a bulk address for this node (it restarted
     // with --data-transport grpc) fails over, refreshes its routing and sends the bytes inline.
-    throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'this storage node has no bulk listener (data transport grpc): refresh routing and send chunk bytes inside the request');
+    throw new SpindleError(
+      ErrorCode.RPC_UNAVAILABLE,
+      'this storage node has no bulk listener (data transport grpc): refresh routing and send chunk bytes inside the request',
+    );
   }
   return deps.bulk;
 }
 
 function requireResync(deps: StorageServiceDeps): ResyncReceiver {
-  if (deps.resync === undefined) throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'this storage node takes no resync copies');
+  if (deps.resync === undefined)
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'this storage node takes no resync copies');
   return deps.resync;
 }

@@ -23,7 +23,8 @@ function invalid(message: string): SpindleError {
 }
 
 function checkInteger(value: number, what: string, max: number, min = 0): void {
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw invalid(`${what} must be an integer in [${min}, ${max}], got ${value}`);
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw invalid(`${what} must be an integer in [${min}, ${max}], got ${value}`);
 }
 
 function checkChainId(chainId: number): void {
@@ -37,7 +38,9 @@ function checkChunkSize(chunkSizeBytes: number): void {
     chunkSizeBytes > CHUNK_SIZE_MAX_BYTES ||
     (chunkSizeBytes & (chunkSizeBytes - 1)) !== 0
   ) {
-    throw invalid(`chunk_size_bytes must be a power of two in [${CHUNK_SIZE_MIN_BYTES}, ${CHUNK_SIZE_MAX_BYTES}], got ${chunkSizeBytes}`);
+    throw invalid(
+      `chunk_size_bytes must be a power of two in [${CHUNK_SIZE_MIN_BYTES}, ${CHUNK_SIZE_MAX_BYTES}], got ${chunkSizeBytes}`,
+    );
   }
 }
 
@@ -55,7 +58,9 @@ interface UpdateFields {
  */
 function checkUpdateFields(request: UpdateFields, allowed: readonly UpdateType[], dataCrcVerified: boolean): void {
   if (!allowed.includes(request.type)) {
-    throw invalid(`update type ${UpdateType[request.type] ?? request.type} is not accepted here (use ${allowed.map((t) => UpdateType[t]).join(', ')})`);
+    throw invalid(
+      `update type ${UpdateType[request.type] ?? request.type} is not accepted here (use ${allowed.map((t) => UpdateType[t]).join(', ')})`,
+    );
   }
   checkChunkSize(request.chunkSizeBytes);
   checkInteger(request.offset, 'offset', CHUNK_SIZE_MAX_BYTES);
@@ -63,15 +68,19 @@ function checkUpdateFields(request: UpdateFields, allowed: readonly UpdateType[]
   switch (request.type) {
     case UpdateType.WRITE:
       if (request.offset + data.length > request.chunkSizeBytes) {
-        throw invalid(`write of ${data.length} bytes at offset ${request.offset} ends past the chunk size ${request.chunkSizeBytes}; split writes at chunk boundaries`);
+        throw invalid(
+          `write of ${data.length} bytes at offset ${request.offset} ends past the chunk size ${request.chunkSizeBytes}; split writes at chunk boundaries`,
+        );
       }
       break;
     case UpdateType.REPLACE:
       if (request.offset !== 0) throw invalid('a REPLACE update must have offset 0');
-      if (data.length > request.chunkSizeBytes) throw invalid(`replace of ${data.length} bytes exceeds the chunk size ${request.chunkSizeBytes}`);
+      if (data.length > request.chunkSizeBytes)
+        throw invalid(`replace of ${data.length} bytes exceeds the chunk size ${request.chunkSizeBytes}`);
       break;
     case UpdateType.TRUNCATE:
-      if (request.offset > request.chunkSizeBytes) throw invalid(`truncate to ${request.offset} bytes exceeds the chunk size ${request.chunkSizeBytes}`);
+      if (request.offset > request.chunkSizeBytes)
+        throw invalid(`truncate to ${request.offset} bytes exceeds the chunk size ${request.chunkSizeBytes}`);
       if (data.length !== 0) throw invalid('a TRUNCATE carries no data');
       break;
     case UpdateType.REMOVE:
@@ -103,7 +112,11 @@ export function checkWriteRequest(request: WriteRequest, dataCrcVerified = false
 export function checkUpdateRequest(request: UpdateRequest, dataCrcVerified = false): ChunkAddress {
   checkChainId(request.chainId);
   const chunk = checkChunkAddress(request.chunk);
-  checkUpdateFields(request, [UpdateType.WRITE, UpdateType.REPLACE, UpdateType.TRUNCATE, UpdateType.REMOVE], dataCrcVerified);
+  checkUpdateFields(
+    request,
+    [UpdateType.WRITE, UpdateType.REPLACE, UpdateType.TRUNCATE, UpdateType.REMOVE],
+    dataCrcVerified,
+  );
   checkInteger(request.updateVersion, 'update_version', Number.MAX_SAFE_INTEGER, 1);
   return chunk;
 }
@@ -118,11 +131,15 @@ export function checkReadIO(io: ReadIO): ChunkAddress {
 
 /** The request as a whole (items are checked one by one and fail on their own). */
 export function checkBatchReadRequest(request: BatchReadRequest, readBatchMaxBytes: number): void {
-  if (request.ios.length > BATCH_READ_IOS_MAX) throw invalid(`a batch read has ${request.ios.length} items; the limit is ${BATCH_READ_IOS_MAX}`);
+  if (request.ios.length > BATCH_READ_IOS_MAX)
+    throw invalid(`a batch read has ${request.ios.length} items; the limit is ${BATCH_READ_IOS_MAX}`);
   let total = 0;
   for (const io of request.ios) total += Number.isFinite(io.length) ? io.length : 0;
   if (total > readBatchMaxBytes) {
-    throw new SpindleError(ErrorCode.RPC_TOO_LARGE, `a batch read asks for ${total} bytes; this node answers at most ${readBatchMaxBytes} per call`);
+    throw new SpindleError(
+      ErrorCode.RPC_TOO_LARGE,
+      `a batch read asks for ${total} bytes; this node answers at most ${readBatchMaxBytes} per call`,
+    );
   }
 }
 

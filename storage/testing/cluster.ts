@@ -30,7 +30,11 @@ export interface TestCluster {
   close(): Promise<void>;
 }
 
-export async function startTestCluster(options: { nodes: number; targetsPerNode?: number; config?: Partial<Record<keyof StorageConfig, unknown>> }): Promise<TestCluster> {
+export async function startTestCluster(options: {
+  nodes: number;
+  targetsPerNode?: number;
+  config?: Partial<Record<keyof StorageConfig, unknown>>;
+}): Promise<TestCluster> {
   const root = await mkdtemp(join(tmpdir(), 'spindle-storage-'));
   const mgmt = await new FakeMgmt().start();
   const config = storageConfig('test', { nodeLeaseMs: '10s', readBatchMaxBytes: '1MiB', ...(options.config ?? {}) });
@@ -79,7 +83,9 @@ export async function settleRouting(cluster: TestCluster): Promise<void> {
 
 let nextSeq = 1;
 
-export function writeRequest(fields: Partial<WriteRequest> & Pick<WriteRequest, 'chainId' | 'chainVersion'>): WriteRequest {
+export function writeRequest(
+  fields: Partial<WriteRequest> & Pick<WriteRequest, 'chainId' | 'chainVersion'>,
+): WriteRequest {
   const data = fields.data ?? Buffer.alloc(0);
   return {
     tag: { clientId: 'test-client', requestId: nextSeq },

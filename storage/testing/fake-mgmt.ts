@@ -88,7 +88,14 @@ export class FakeMgmt {
     this.registrations++;
     const nodeId = request.nodeId !== 0 ? request.nodeId : this.nextNodeId++;
     this.nextNodeId = Math.max(this.nextNodeId, nodeId + 1);
-    this.nodes.set(nodeId, { nodeId, address: request.address, hostname: request.hostname, bulkAddress: request.bulkAddress ?? '', lastHeartbeatUs: 0, alive: true });
+    this.nodes.set(nodeId, {
+      nodeId,
+      address: request.address,
+      hostname: request.hostname,
+      bulkAddress: request.bulkAddress ?? '',
+      lastHeartbeatUs: 0,
+      alive: true,
+    });
     request.targetPaths.forEach((path, index) => {
       const targetId = nodeId * 1000 + index;
       const existing = this.targets.get(targetId);
@@ -109,7 +116,8 @@ export class FakeMgmt {
 
   heartbeat(request: HeartbeatRequest): HeartbeatResponse {
     this.check();
-    if (!this.nodes.has(request.nodeId)) throw new SpindleError(ErrorCode.NODE_NOT_FOUND, `node ${request.nodeId} is not registered`);
+    if (!this.nodes.has(request.nodeId))
+      throw new SpindleError(ErrorCode.NODE_NOT_FOUND, `node ${request.nodeId} is not registered`);
     this.heartbeats.push(request);
     if (this.heartbeats.length > 1000) this.heartbeats.splice(0, 500);
     for (const report of request.targets) {

@@ -13,7 +13,11 @@ describe('manager outage', () => {
     const c = cluster();
     await waitForRouting(c.metaAddress, 'every target serving', allServing, 60_000);
     const chainsOf = async () =>
-      (await routingOf(c.metaAddress)).chains.map((x) => ({ chainId: x.chainId, chainVersion: x.chainVersion, targetIds: x.targetIds }));
+      (await routingOf(c.metaAddress)).chains.map((x) => ({
+        chainId: x.chainId,
+        chainVersion: x.chainVersion,
+        targetIds: x.targetIds,
+      }));
     const before = await chainsOf();
     await c.killMeta('SIGKILL');
     // Long enough for grpc-js's default reconnect backoff (1 s × 1.6ⁿ) to grow past the failure timeout.

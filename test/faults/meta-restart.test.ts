@@ -12,7 +12,15 @@ import { describe, expect, it } from 'vitest';
 import type { SpindleClient } from '../../client/index.js';
 import { useCluster } from '../harness/cluster.js';
 import { routingOf } from '../harness/replicas.js';
-import { allServing, expectReplicasIdentical, expectSame, MiB, waitFor, waitForRouting, WriteStream } from './support.js';
+import {
+  allServing,
+  expectReplicasIdentical,
+  expectSame,
+  MiB,
+  waitFor,
+  waitForRouting,
+  WriteStream,
+} from './support.js';
 
 const REPLICAS = 3;
 const cluster = useCluster({ storageNodes: 3, replicas: REPLICAS, targetsPerNode: 2 });
@@ -91,7 +99,11 @@ describe('kill -9 and restart of meta during a workload', () => {
     await waitFor('a workload before the kill', () => items() >= 30 && stream.ackedBytes >= 8 * MiB, 120_000);
     const ackedBeforeKill = workers.map((w) => w.items.length);
     const syncedBeforeKill = syncedLength;
-    const chainsBefore = (await routingOf(c.metaAddress)).chains.map((x) => ({ chainId: x.chainId, chainVersion: x.chainVersion, targetIds: x.targetIds }));
+    const chainsBefore = (await routingOf(c.metaAddress)).chains.map((x) => ({
+      chainId: x.chainId,
+      chainVersion: x.chainVersion,
+      targetIds: x.targetIds,
+    }));
     const killedAt = Date.now();
     await c.killMeta('SIGKILL');
     await c.restartMeta();
@@ -104,14 +116,26 @@ describe('kill -9 and restart of meta during a workload', () => {
     // Normally no chain changes (the restarted manager gives every node a fresh failure timeout); a
     // node starved past it on a loaded host would be moved and resynced, which is correct too, so
     // this is reported, not asserted.
-    const chainsAfter = (await routingOf(c.metaAddress)).chains.map((x) => ({ chainId: x.chainId, chainVersion: x.chainVersion, targetIds: x.targetIds }));
+    const chainsAfter = (await routingOf(c.metaAddress)).chains.map((x) => ({
+      chainId: x.chainId,
+      chainVersion: x.chainVersion,
+      targetIds: x.targetIds,
+    }));
     const chainsChanged = JSON.stringify(chainsAfter) !== JSON.stringify(chainsBefore);
     // Clients resume: each worker completes new operations, and the stream goes on.
     const resumeFrom = workers.map((w) => w.items.length);
     const bytesAtRestart = stream.ackedBytes;
-    await waitFor('every worker to resume', () => workers.every((w, i) => w.items.length >= resumeFrom[i]! + 3), 60_000);
+    await waitFor(
+      'every worker to resume',
+      () => workers.every((w, i) => w.items.length >= resumeFrom[i]! + 3),
+      60_000,
+    );
     const resumedMs = Date.now() - killedAt;
-    await waitFor('the stream to resume', () => stream.ackedBytes > bytesAtRestart || stream.next >= data.length, 60_000);
+    await waitFor(
+      'the stream to resume',
+      () => stream.ackedBytes > bytesAtRestart || stream.next >= data.length,
+      60_000,
+    );
     for (const w of workers) w.stopped = true;
     await Promise.all(workers.map((w) => w.done));
     await stream.done;
@@ -122,9 +146,16 @@ describe('kill -9 and restart of meta during a workload', () => {
     console.log(
       'meta-restart-timings',
       JSON.stringify({
-        metaReadyMs, servingMs, resumedMs, chainsChanged,
-        itemsAckedBeforeKill: ackedBeforeKill.reduce((a, b) => a + b, 0), itemsTotal: items(),
-        syncedMiBBeforeKill: syncedBeforeKill / MiB, workerErrors: workers.flatMap((w) => w.errors), syncErrors: syncErrors.length, streamFailures: stream.failures,
+        metaReadyMs,
+        servingMs,
+        resumedMs,
+        chainsChanged,
+        itemsAckedBeforeKill: ackedBeforeKill.reduce((a, b) => a + b, 0),
+        itemsTotal: items(),
+        syncedMiBBeforeKill: syncedBeforeKill / MiB,
+        workerErrors: workers.flatMap((w) => w.errors),
+        syncErrors: syncErrors.length,
+        streamFailures: stream.failures,
       }),
     );
     // Nothing acknowledged is lost (checked through a fresh client).
@@ -144,11 +175,17 @@ describe('kill -9 and restart of meta during a workload', () => {
     // A write may fail while meta is away longer than the client's retry deadline (the storage nodes
     // stop serving without a lease); it was never acknowledged. Every write started once the cluster
     // serves again succeeds.
-    expect(stream.failedStartedAt.filter((t) => t >= servingAt), 'writes failed after the cluster served again').toEqual([]);
+    expect(
+      stream.failedStartedAt.filter((t) => t >= servingAt),
+      'writes failed after the cluster served again',
+    ).toEqual([]);
     expect(stat.size).toBe(data.length);
     stream.expectAckedReadBack(await checker.readFile('/m/big/stream.bin'));
-    await expectReplicasIdentical(c.metaAddress, REPLICAS, [
-      { ino: handle.ino, data, chunkSize: MiB, acknowledgedChunks: new Set([...stream.acked].map((at) => at / MiB)) },
-    ], 4);
+    await expectReplicasIdentical(
+      c.metaAddress,
+      REPLICAS,
+      [{ ino: handle.ino, data, chunkSize: MiB, acknowledgedChunks: new Set([...stream.acked].map((at) => at / MiB)) }],
+      4,
+    );
   }, 240_000);
 });

@@ -27,11 +27,18 @@ const codeOf = (err: unknown) => ErrorCode[asSpindleError(err).errorCode] ?? Str
 
 async function read(): Promise<string> {
   try {
-    const response = await callUnary(client, client.batchRead, {
-      ios: [{ chainId: args.chainId, chainVersion: args.chainVersion, chunk: args.chunk, offset: 0, length: 4096 }],
-    }, 'storage.BatchRead', { timeoutMs: 1_000 });
+    const response = await callUnary(
+      client,
+      client.batchRead,
+      {
+        ios: [{ chainId: args.chainId, chainVersion: args.chainVersion, chunk: args.chunk, offset: 0, length: 4096 }],
+      },
+      'storage.BatchRead',
+      { timeoutMs: 1_000 },
+    );
     const result = response.results[0]!;
-    if (result.status !== undefined && result.status.code !== 0) return ErrorCode[result.status.code] ?? String(result.status.code);
+    if (result.status !== undefined && result.status.code !== 0)
+      return ErrorCode[result.status.code] ?? String(result.status.code);
     return 'ok';
   } catch (err) {
     return codeOf(err);
@@ -69,10 +76,25 @@ async function main(): Promise<void> {
         refusedAt = Date.now();
         // A conflicting write to the old head, with the old chain version.
         const bytes = Buffer.alloc(args.chunkSize, 0x5a);
-        write = await callUnary(client, client.write, {
-          tag: { clientId: 'netns-probe', requestId: 1 }, chainId: args.chainId, chainVersion: args.chainVersion, chunk: args.chunk,
-          type: UpdateType.WRITE, offset: 0, data: bytes, dataCrc32c: crc32c(bytes), chunkSizeBytes: args.chunkSize, channelId: 1, seqnum: 1,
-        }, 'storage.Write', { timeoutMs: 5_000 }).then(() => 'acknowledged', codeOf);
+        write = await callUnary(
+          client,
+          client.write,
+          {
+            tag: { clientId: 'netns-probe', requestId: 1 },
+            chainId: args.chainId,
+            chainVersion: args.chainVersion,
+            chunk: args.chunk,
+            type: UpdateType.WRITE,
+            offset: 0,
+            data: bytes,
+            dataCrc32c: crc32c(bytes),
+            chunkSizeBytes: args.chunkSize,
+            channelId: 1,
+            seqnum: 1,
+          },
+          'storage.Write',
+          { timeoutMs: 5_000 },
+        ).then(() => 'acknowledged', codeOf);
         process.stdout.write(`${JSON.stringify({ refusal, write })}\n`);
       }
     }

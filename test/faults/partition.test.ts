@@ -24,15 +24,27 @@ import { chainForChunk } from '../../common/placement.js';
 import { PublicTargetState } from '../../proto/index.js';
 import { startCluster, type TestCluster } from '../harness/cluster.js';
 import { routingOf, tableChains } from '../harness/replicas.js';
-import { allServing, expectReplicasIdentical, expectSame, MiB, targetsOfNode, waitFor, waitForRouting, WriteStream } from './support.js';
+import {
+  allServing,
+  expectReplicasIdentical,
+  expectSame,
+  MiB,
+  targetsOfNode,
+  waitFor,
+  waitForRouting,
+  WriteStream,
+} from './support.js';
 
 const REPLICAS = 3;
-const run = (cmd: string, args: string[], input?: string) => spawnSync(cmd, args, { encoding: 'utf8', input, timeout: 10_000 });
+const run = (cmd: string, args: string[], input?: string) =>
+  spawnSync(cmd, args, { encoding: 'utf8', input, timeout: 10_000 });
 
 function skipReason(): string | undefined {
   if (process.platform !== 'linux') return 'network namespaces need Linux';
-  if (process.getuid?.() !== 0) return 'network namespaces need root (run the suite as root to include the partition test)';
-  if (run('ip', ['netns', 'list']).status !== 0) return '`ip netns` is unavailable (install iproute2: scripts/setup.sh)';
+  if (process.getuid?.() !== 0)
+    return 'network namespaces need root (run the suite as root to include the partition test)';
+  if (run('ip', ['netns', 'list']).status !== 0)
+    return '`ip netns` is unavailable (install iproute2: scripts/setup.sh)';
   if (run('nft', ['--version']).status !== 0) return '`nft` is unavailable (install nftables: scripts/setup.sh)';
   return undefined;
 }
@@ -79,12 +91,15 @@ function setupNetwork(): void {
 
 /** Drops every packet in and out of the namespace's veth (inside the namespace). */
 function cut(): void {
-  sh(['ip', 'netns', 'exec', NS, 'nft', '-f', '-'], [
-    `table inet ${TABLE} {`,
-    `  chain in { type filter hook input priority 0; iifname "${VETH_NS}" drop; }`,
-    `  chain out { type filter hook output priority 0; oifname "${VETH_NS}" drop; }`,
-    '}',
-  ].join('\n'));
+  sh(
+    ['ip', 'netns', 'exec', NS, 'nft', '-f', '-'],
+    [
+      `table inet ${TABLE} {`,
+      `  chain in { type filter hook input priority 0; iifname "${VETH_NS}" drop; }`,
+      `  chain out { type filter hook output priority 0; oifname "${VETH_NS}" drop; }`,
+      '}',
+    ].join('\n'),
+  );
 }
 function heal(): void {
   sh(['ip', 'netns', 'exec', NS, 'nft', 'delete', 'table', 'inet', TABLE]);
@@ -132,15 +147,36 @@ describe.skipIf(skip !== undefined)('network partition of a storage node (networ
     await client.writeFile('/p/a.bin', original);
     const a = await client.stat('/p/a.bin');
     const layout = a.layout!;
-    const table = before.chainTables.find((t) => t.tableId === layout.chainTableId && t.version === layout.chainTableVersion)!;
-    const index = Array.from({ length: 8 }, (_, i) => i).find((i) => chainForChunk(layout, table.chainIds, i) === headed.chainId)!;
+    const table = before.chainTables.find(
+      (t) => t.tableId === layout.chainTableId && t.version === layout.chainTableVersion,
+    )!;
+    const index = Array.from({ length: 8 }, (_, i) => i).find(
+      (i) => chainForChunk(layout, table.chainIds, i) === headed.chainId,
+    )!;
     expect(index, 'a chunk of a.bin on the headed chain').toBeDefined();
 
     // The probe inside the namespace, connected before the cut.
-    probe = spawn('ip', ['netns', 'exec', NS, process.execPath, ...entryArgv('test/faults/netns-probe.ts', [JSON.stringify({
-      address: victim.addr, chainId: headed.chainId, chainVersion: headed.chainVersion, chunk: { ino: a.ino, index },
-      chunkSize: MiB, pollMs: 20, maxMs: 120_000,
-    })])], { stdio: ['pipe', 'pipe', 'inherit'] });
+    probe = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        NS,
+        process.execPath,
+        ...entryArgv('test/faults/netns-probe.ts', [
+          JSON.stringify({
+            address: victim.addr,
+            chainId: headed.chainId,
+            chainVersion: headed.chainVersion,
+            chunk: { ino: a.ino, index },
+            chunkSize: MiB,
+            pollMs: 20,
+            maxMs: 120_000,
+          }),
+        ]),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     const probeLines: string[] = [];
     createInterface({ input: probe.stdout! }).on('line', (line) => probeLines.push(line));
     await waitFor('the probe to connect', () => probeLines.length >= 1, 60_000);
@@ -156,8 +192,12 @@ describe.skipIf(skip !== undefined)('network partition of a storage node (networ
     const cutAt = Date.now();
     cut();
     probe.stdin!.write('go\n');
-    await waitForRouting(c.metaAddress, 'the isolated node declared failed', (r) =>
-      targetsOfNode(r, victim.id).every((t) => t.publicState === PublicTargetState.OFFLINE), 60_000);
+    await waitForRouting(
+      c.metaAddress,
+      'the isolated node declared failed',
+      (r) => targetsOfNode(r, victim.id).every((t) => t.publicState === PublicTargetState.OFFLINE),
+      60_000,
+    );
     const detectedAt = Date.now();
     const after = await routingOf(c.metaAddress);
     const moved = after.chains.find((x) => x.chainId === headed.chainId)!;
@@ -177,40 +217,79 @@ describe.skipIf(skip !== undefined)('network partition of a storage node (networ
     probe.stdin!.write('stop\n');
     await waitFor('the probe result', () => probeLines.length >= 3, 60_000);
     const outcome = JSON.parse(probeLines[2]!) as {
-      goAt: number; refusedAt: number; readsOk: number; lastOkSentAt: number; readsRefused: number; refusal: string; write: string;
+      goAt: number;
+      refusedAt: number;
+      readsOk: number;
+      lastOkSentAt: number;
+      readsRefused: number;
+      refusal: string;
+      write: string;
     };
     expect(outcome.refusal, 'a read at the isolated old head').toBe('TARGET_NOT_SERVING');
-    expect(['TARGET_NOT_SERVING', 'CHAIN_VERSION_MISMATCH', 'NOT_CHAIN_HEAD'], 'a conflicting write at the isolated old head').toContain(outcome.write);
+    expect(
+      ['TARGET_NOT_SERVING', 'CHAIN_VERSION_MISMATCH', 'NOT_CHAIN_HEAD'],
+      'a conflicting write at the isolated old head',
+    ).toContain(outcome.write);
     // No stale read: the isolated replica answered no read sent after the new head acknowledged the
     // overwrite (its lease stopped it before the manager moved its chains).
     expect(outcome.lastOkSentAt, 'last read the isolated node answered').toBeLessThan(overwriteAckedAt);
 
     // Writes go on without it.
-    await waitFor('writes to go on during the partition', () => stream.ackedBytes >= stream.marks.get('cut')! + 8 * MiB || stream.next >= data.length, 120_000);
+    await waitFor(
+      'writes to go on during the partition',
+      () => stream.ackedBytes >= stream.marks.get('cut')! + 8 * MiB || stream.next >= data.length,
+      120_000,
+    );
     stream.mark('heal');
     const healAt = Date.now();
     heal();
-    await waitForRouting(c.metaAddress, 'the healed node serving again', (r) =>
-      targetsOfNode(r, victim.id).every((t) => t.publicState === PublicTargetState.SERVING), 120_000);
+    await waitForRouting(
+      c.metaAddress,
+      'the healed node serving again',
+      (r) => targetsOfNode(r, victim.id).every((t) => t.publicState === PublicTargetState.SERVING),
+      120_000,
+    );
     const servingMs = Date.now() - healAt;
-    const reported = await waitForRouting(c.metaAddress, 'the resyncs reported done', (r) =>
-      targetsOfNode(r, victim.id).every((t) => t.resync?.done === true), 30_000);
+    const reported = await waitForRouting(
+      c.metaAddress,
+      'the resyncs reported done',
+      (r) => targetsOfNode(r, victim.id).every((t) => t.resync?.done === true),
+      30_000,
+    );
     const bytesCopied = targetsOfNode(reported, victim.id).reduce((sum, t) => sum + t.resync!.bytesCopied, 0);
 
     await stream.done;
     await handle.close();
     expect(stream.failures, 'failed writes').toEqual([]);
     stream.expectAckedReadBack(await client.readFile('/p/b.bin'));
-    expectSame(await client.readFile('/p/a.bin'), original, 'a.bin holds the new head\'s overwrite, not the probe\'s bytes');
+    expectSame(
+      await client.readFile('/p/a.bin'),
+      original,
+      "a.bin holds the new head's overwrite, not the probe's bytes",
+    );
     await waitForRouting(c.metaAddress, 'every target serving', allServing, 60_000);
-    await expectReplicasIdentical(c.metaAddress, REPLICAS, [
-      { ino: a.ino, data: original, chunkSize: MiB },
-      { ino: handle.ino, data, chunkSize: MiB },
-    ], 4);
-    console.log('partition-timings', JSON.stringify({
-      stoppedServingMs: outcome.refusedAt - outcome.goAt, lastReadServedMs: outcome.lastOkSentAt - outcome.goAt, detectedMs: detectedAt - cutAt,
-      overwriteAckedMs: overwriteAckedAt - cutAt, probeReads: { ok: outcome.readsOk, refused: outcome.readsRefused }, probeWrite: outcome.write,
-      mibWrittenDuringCut: (stream.marks.get('heal')! - stream.marks.get('cut')!) / MiB, servingAfterHealMs: servingMs, bytesCopied,
-    }));
+    await expectReplicasIdentical(
+      c.metaAddress,
+      REPLICAS,
+      [
+        { ino: a.ino, data: original, chunkSize: MiB },
+        { ino: handle.ino, data, chunkSize: MiB },
+      ],
+      4,
+    );
+    console.log(
+      'partition-timings',
+      JSON.stringify({
+        stoppedServingMs: outcome.refusedAt - outcome.goAt,
+        lastReadServedMs: outcome.lastOkSentAt - outcome.goAt,
+        detectedMs: detectedAt - cutAt,
+        overwriteAckedMs: overwriteAckedAt - cutAt,
+        probeReads: { ok: outcome.readsOk, refused: outcome.readsRefused },
+        probeWrite: outcome.write,
+        mibWrittenDuringCut: (stream.marks.get('heal')! - stream.marks.get('cut')!) / MiB,
+        servingAfterHealMs: servingMs,
+        bytesCopied,
+      }),
+    );
   }, 240_000);
 });

@@ -7,7 +7,13 @@ import { chainForChunk } from '../../common/placement.js';
 import type { FileHandle } from '../../client/file-handle.js';
 import type { SpindleClient } from '../../client/index.js';
 import { PublicTargetState, type ChainInfo, type RoutingInfo } from '../../proto/index.js';
-import { readChunkFrom, replicaDifferences, routingOf, StorageClients, type ReplicaChunk } from '../harness/replicas.js';
+import {
+  readChunkFrom,
+  replicaDifferences,
+  routingOf,
+  StorageClients,
+  type ReplicaChunk,
+} from '../harness/replicas.js';
 
 export const MiB = 1024 * 1024;
 
@@ -35,7 +41,11 @@ export async function waitForRouting(
 }
 
 /** Polls `condition` (never a fixed sleep as an assertion). */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -43,22 +53,35 @@ export async function waitFor(what: string, condition: () => boolean | Promise<b
   }
 }
 
-export const targetsOfNode = (routing: RoutingInfo, nodeId: number) => routing.targets.filter((t) => t.nodeId === nodeId);
-export const allServing = (routing: RoutingInfo) => routing.targets.every((t) => t.publicState === PublicTargetState.SERVING);
+export const targetsOfNode = (routing: RoutingInfo, nodeId: number) =>
+  routing.targets.filter((t) => t.nodeId === nodeId);
+export const allServing = (routing: RoutingInfo) =>
+  routing.targets.every((t) => t.publicState === PublicTargetState.SERVING);
 
 /** Equal bytes; on a difference, says where. */
 export function expectSame(got: Buffer, want: Buffer, what = 'bytes'): void {
   if (got.equals(want)) return;
   let at = 0;
   while (at < Math.min(got.length, want.length) && got[at] === want[at]) at++;
-  expect({ length: got.length, firstDifference: at }, what).toEqual({ length: want.length, firstDifference: want.length });
+  expect({ length: got.length, firstDifference: at }, what).toEqual({
+    length: want.length,
+    firstDifference: want.length,
+  });
 }
 
 /** The chain holding the chunk at byte `offset` of the file at `path`, as routing has it now. */
-export async function chainAt(client: SpindleClient, path: string, routing: RoutingInfo, offset: number): Promise<ChainInfo> {
+export async function chainAt(
+  client: SpindleClient,
+  path: string,
+  routing: RoutingInfo,
+  offset: number,
+): Promise<ChainInfo> {
   const layout = (await client.stat(path)).layout!;
-  const table = routing.chainTables.find((t) => t.tableId === layout.chainTableId && t.version === layout.chainTableVersion);
-  if (table === undefined) throw new Error(`chain table ${layout.chainTableId} v${layout.chainTableVersion} not in routing`);
+  const table = routing.chainTables.find(
+    (t) => t.tableId === layout.chainTableId && t.version === layout.chainTableVersion,
+  );
+  if (table === undefined)
+    throw new Error(`chain table ${layout.chainTableId} v${layout.chainTableVersion} not in routing`);
   const chainId = chainForChunk(layout, table.chainIds, Math.floor(offset / layout.chunkSizeBytes));
   return routing.chains.find((c) => c.chainId === chainId)!;
 }

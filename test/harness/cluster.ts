@@ -40,7 +40,8 @@ export interface ClusterOptions {
 export function testDataTransport(): DataTransport {
   const fromEnv = process.env.SPINDLE_TEST_DATA_TRANSPORT;
   if (fromEnv === undefined || fromEnv === '') return 'bulk';
-  if (fromEnv !== 'bulk' && fromEnv !== 'grpc') throw new Error(`SPINDLE_TEST_DATA_TRANSPORT must be bulk or grpc, got ${JSON.stringify(fromEnv)}`);
+  if (fromEnv !== 'bulk' && fromEnv !== 'grpc')
+    throw new Error(`SPINDLE_TEST_DATA_TRANSPORT must be bulk or grpc, got ${JSON.stringify(fromEnv)}`);
   return fromEnv;
 }
 
@@ -76,7 +77,8 @@ function installExitHook(): void {
   process.once('exit', () => {
     // Processes are SIGKILLed by the launcher's own exit hook; remove what is left on disk.
     for (const entry of openClusters) {
-      if (entry.tempDir !== undefined && process.env.SPINDLE_TEST_KEEP !== '1') rmSync(entry.tempDir, { recursive: true, force: true });
+      if (entry.tempDir !== undefined && process.env.SPINDLE_TEST_KEEP !== '1')
+        rmSync(entry.tempDir, { recursive: true, force: true });
     }
   });
   // A worker terminated by a signal skips 'exit' hooks: kill the servers first, then die as asked.
@@ -103,7 +105,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   const entry: { local?: LocalCluster; tempDir?: string } = { tempDir };
   openClusters.add(entry);
   const removeTemp = () => {
-    if (tempDir !== undefined && process.env.SPINDLE_TEST_KEEP !== '1') rmSync(tempDir, { recursive: true, force: true });
+    if (tempDir !== undefined && process.env.SPINDLE_TEST_KEEP !== '1')
+      rmSync(tempDir, { recursive: true, force: true });
     openClusters.delete(entry);
   };
   const dataTransport = options.dataTransport ?? testDataTransport();

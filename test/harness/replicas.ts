@@ -54,7 +54,11 @@ export function tableChains(routing: RoutingInfo, tableId = 1): ChainInfo[] {
 }
 
 /** Every chunk of file `ino` on every replica of every chain of the table, paged. */
-export async function dumpFileChunks(clients: StorageClients, routing: RoutingInfo, ino: number): Promise<ReplicaChunk[]> {
+export async function dumpFileChunks(
+  clients: StorageClients,
+  routing: RoutingInfo,
+  ino: number,
+): Promise<ReplicaChunk[]> {
   const rows: ReplicaChunk[] = [];
   for (const chain of tableChains(routing)) {
     for (const targetId of chain.targetIds) {
@@ -103,7 +107,9 @@ export async function readChunkFrom(
     const result = response.results[0];
     if (result === undefined) throw new Error('BatchRead returned no result');
     if (result.status !== undefined && result.status.code !== 0) {
-      throw new Error(`BatchRead of ${chunk.ino}/${chunk.index} on ${address}: code ${result.status.code} ${result.status.message}`);
+      throw new Error(
+        `BatchRead of ${chunk.ino}/${chunk.index} on ${address}: code ${result.status.code} ${result.status.message}`,
+      );
     }
     pieces.push(Buffer.from(result.data));
     if (result.data.length < want) break;
@@ -130,10 +136,17 @@ export async function replicaDifferences(
   }
   const differences: string[] = [];
   for (const [key, copies] of byChunk) {
-    const shown = copies.map((c) => `t${c.targetId}:v${c.meta.commitVersion}/${c.meta.updateVersion} len ${c.meta.length} crc ${c.meta.crc32c}`).join(', ');
+    const shown = copies
+      .map(
+        (c) =>
+          `t${c.targetId}:v${c.meta.commitVersion}/${c.meta.updateVersion} len ${c.meta.length} crc ${c.meta.crc32c}`,
+      )
+      .join(', ');
     if (copies.length !== replicas) differences.push(`${key}: on ${copies.length} of ${replicas} replicas (${shown})`);
-    else if (new Set(copies.map((c) => `${c.meta.commitVersion}:${c.meta.length}:${c.meta.crc32c}`)).size !== 1) differences.push(`${key}: replicas differ (${shown})`);
-    else if (copies.some((c) => c.meta.updateVersion !== c.meta.commitVersion)) differences.push(`${key}: pending update (${shown})`);
+    else if (new Set(copies.map((c) => `${c.meta.commitVersion}:${c.meta.length}:${c.meta.crc32c}`)).size !== 1)
+      differences.push(`${key}: replicas differ (${shown})`);
+    else if (copies.some((c) => c.meta.updateVersion !== c.meta.commitVersion))
+      differences.push(`${key}: pending update (${shown})`);
   }
   return { differences, rows };
 }

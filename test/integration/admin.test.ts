@@ -17,7 +17,9 @@ const BIN = join(REPO_ROOT, 'bin', 'spindle.mjs');
 
 function spindle(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args, '--meta', cluster().metaAddress], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args, '--meta', cluster().metaAddress], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -50,7 +52,9 @@ describe('spindle admin', () => {
 
     const offline = await spindle(['admin', 'offline-target', String(head)]);
     expect(offline.code, offline.stderr).toBe(0);
-    expect(offline.stdout).toMatch(new RegExp(`target ${head} is offline; chain ${chain!.chainId} is now version ${chain!.chainVersion + 1}`));
+    expect(offline.stdout).toMatch(
+      new RegExp(`target ${head} is offline; chain ${chain!.chainId} is now version ${chain!.chainVersion + 1}`),
+    );
 
     // Its node is up: it comes back through a resync, as the tail.
     const deadline = Date.now() + 30_000;
@@ -75,7 +79,11 @@ describe('spindle admin', () => {
     try {
       const rows = await dumpFileChunks(storage, routing, ino);
       const byTarget = new Map<number, string[]>();
-      for (const r of rows) byTarget.set(r.targetId, [...(byTarget.get(r.targetId) ?? []), `${r.meta.chunk!.index}@${r.meta.commitVersion}:${r.meta.length}:${r.meta.crc32c}`]);
+      for (const r of rows)
+        byTarget.set(r.targetId, [
+          ...(byTarget.get(r.targetId) ?? []),
+          `${r.meta.chunk!.index}@${r.meta.commitVersion}:${r.meta.length}:${r.meta.crc32c}`,
+        ]);
       const [first, ...others] = [...byTarget.values()];
       expect(first!.length).toBeGreaterThan(0);
       for (const other of others) expect(other).toEqual(first);

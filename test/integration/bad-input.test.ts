@@ -28,7 +28,9 @@ async function snapshot(c: Client): Promise<string[]> {
     for (const name of names) {
       const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
       const s = await c.lstat(path);
-      rows.push(`${path} ino=${s.ino} mode=${s.mode.toString(8)} nlink=${s.nlink} size=${s.size} mtime=${s.mtimeMs} ctime=${s.ctimeMs}`);
+      rows.push(
+        `${path} ino=${s.ino} mode=${s.mode.toString(8)} nlink=${s.nlink} size=${s.size} mtime=${s.mtimeMs} ctime=${s.ctimeMs}`,
+      );
       if (s.isDirectory()) await walk(path);
       else if (s.isFile()) rows.push(`${path} sha=${sha256(await c.readFile(path))}`);
     }
@@ -74,7 +76,11 @@ describe('bad input through the client', () => {
       ['256-byte name mkdir', () => client.mkdir(`/keep/${longName}`), /^ENAMETOOLONG$/],
       ['4 KiB+ path', () => client.mkdir(longPath, { recursive: true }), /^ENAMETOOLONG$/],
       ['rename to a bad name', () => client.rename('/keep/sub/small', '/keep/sub/bad\0'), /^EINVAL$/],
-      ["rename to '..'", () => client.rename('/keep/sub/small', '/keep/sub/..'), /^(EINVAL|EEXIST|EISDIR|ENOTEMPTY|EBUSY)$/],
+      [
+        "rename to '..'",
+        () => client.rename('/keep/sub/small', '/keep/sub/..'),
+        /^(EINVAL|EEXIST|EISDIR|ENOTEMPTY|EBUSY)$/,
+      ],
       ['symlink with a bad name', () => client.symlink('/keep/data.bin', `/keep/${longName}`), /^ENAMETOOLONG$/],
       ['link to a bad name', () => client.link('/keep/data.bin', '/keep/l\0'), /^EINVAL$/],
       ['stat of a missing file', () => client.stat('/keep/missing'), /^ENOENT$/],
@@ -99,7 +105,11 @@ describe('bad input through the client', () => {
         ['read past the buffer', () => handle.read(buffer, 8, 16, 0), /^(EINVAL|ERR_OUT_OF_RANGE)$/],
         ['write at -1', () => handle.write(Buffer.from('x'), 0, 1, -1), /^(EINVAL|ERR_OUT_OF_RANGE)$/],
         ['write at 2^53', () => handle.write(Buffer.from('x'), 0, 1, 2 ** 53), /^(EINVAL|EFBIG|ERR_OUT_OF_RANGE)$/],
-        ['write at 2^60 as a number', () => handle.write(Buffer.from('x'), 0, 1, 2 ** 60), /^(EINVAL|EFBIG|ERR_OUT_OF_RANGE)$/],
+        [
+          'write at 2^60 as a number',
+          () => handle.write(Buffer.from('x'), 0, 1, 2 ** 60),
+          /^(EINVAL|EFBIG|ERR_OUT_OF_RANGE)$/,
+        ],
         ['truncate to -1', () => handle.truncate(-1), /^(EINVAL|ERR_OUT_OF_RANGE)$/],
         ['truncate to 2^60', () => handle.truncate(2 ** 60), /^(EINVAL|EFBIG|ERR_OUT_OF_RANGE)$/],
         ['path truncate to -5', () => client.truncate('/keep/data.bin', -5), /^(EINVAL|ERR_OUT_OF_RANGE)$/],
@@ -125,26 +135,203 @@ describe('bad input straight to the services', () => {
     const tag = () => ({ clientId: randomUUID(), requestId: 1 });
     try {
       const calls: Array<[string, () => Promise<unknown>, ErrorCode[]]> = [
-        ['Stat under an unknown inode', () => callUnary(meta, meta.stat, { at: { parentIno: 987_654_321, path: 'x' }, followSymlink: false }, 'Stat'), [ErrorCode.NOT_FOUND]],
-        ['Sync of an unknown inode', () => callUnary(meta, meta.sync, { tag: tag(), ino: 987_654_321, lengthHint: 5, truncateVersion: 0, wrote: true, recomputeLength: false }, 'Sync'), [ErrorCode.NOT_FOUND]],
-        ['Open with NUL', () => callUnary(meta, meta.open, { tag: tag(), at: { parentIno: 1, path: '/keep/a\0' }, create: true, exclusive: false, truncate: false, mode: 0o644, uid: 0, gid: 0 }, 'Open'), [ErrorCode.INVALID_NAME, ErrorCode.INVALID_ARGUMENT]],
-        ['Open with an empty path', () => callUnary(meta, meta.open, { tag: tag(), at: { parentIno: 1, path: '' }, create: true, exclusive: false, truncate: false, mode: 0o644, uid: 0, gid: 0 }, 'Open'), [ErrorCode.INVALID_NAME, ErrorCode.INVALID_ARGUMENT, ErrorCode.IS_DIRECTORY]],
+        [
+          'Stat under an unknown inode',
+          () => callUnary(meta, meta.stat, { at: { parentIno: 987_654_321, path: 'x' }, followSymlink: false }, 'Stat'),
+          [ErrorCode.NOT_FOUND],
+        ],
+        [
+          'Sync of an unknown inode',
+          () =>
+            callUnary(
+              meta,
+              meta.sync,
+              { tag: tag(), ino: 987_654_321, lengthHint: 5, truncateVersion: 0, wrote: true, recomputeLength: false },
+              'Sync',
+            ),
+          [ErrorCode.NOT_FOUND],
+        ],
+        [
+          'Open with NUL',
+          () =>
+            callUnary(
+              meta,
+              meta.open,
+              {
+                tag: tag(),
+                at: { parentIno: 1, path: '/keep/a\0' },
+                create: true,
+                exclusive: false,
+                truncate: false,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+              },
+              'Open',
+            ),
+          [ErrorCode.INVALID_NAME, ErrorCode.INVALID_ARGUMENT],
+        ],
+        [
+          'Open with an empty path',
+          () =>
+            callUnary(
+              meta,
+              meta.open,
+              {
+                tag: tag(),
+                at: { parentIno: 1, path: '' },
+                create: true,
+                exclusive: false,
+                truncate: false,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+              },
+              'Open',
+            ),
+          [ErrorCode.INVALID_NAME, ErrorCode.INVALID_ARGUMENT, ErrorCode.IS_DIRECTORY],
+        ],
         // '..' may be resolved as a path component, but never becomes an entry name.
-        ['Mkdirs of a last name ..', () => callUnary(meta, meta.mkdirs, { tag: tag(), at: { parentIno: 1, path: '/keep/sub/..' }, mode: 0o755, recursive: false, uid: 0, gid: 0 }, 'Mkdirs'), [ErrorCode.INVALID_NAME, ErrorCode.INVALID_ARGUMENT, ErrorCode.EXISTS]],
-        ['Open-create of a last name .', () => callUnary(meta, meta.open, { tag: tag(), at: { parentIno: 1, path: '/keep/.' }, create: true, exclusive: true, truncate: false, mode: 0o644, uid: 0, gid: 0 }, 'Open'), [ErrorCode.INVALID_NAME, ErrorCode.INVALID_ARGUMENT, ErrorCode.EXISTS, ErrorCode.IS_DIRECTORY]],
-        ['Symlink named ..', () => callUnary(meta, meta.symlink, { tag: tag(), at: { parentIno: 1, path: '/keep/..' }, target: '/x', uid: 0, gid: 0 }, 'Symlink'), [ErrorCode.INVALID_NAME, ErrorCode.INVALID_ARGUMENT, ErrorCode.EXISTS]],
-        ['Open with a 256-byte name', () => callUnary(meta, meta.open, { tag: tag(), at: { parentIno: 1, path: `/keep/${'n'.repeat(256)}` }, create: true, exclusive: false, truncate: false, mode: 0o644, uid: 0, gid: 0 }, 'Open'), [ErrorCode.NAME_TOO_LONG]],
-        ['Truncate of an unknown inode path', () => callUnary(meta, meta.truncate, { tag: tag(), at: { parentIno: 987_654_321, path: '' }, length: 1 }, 'Truncate'), [ErrorCode.NOT_FOUND]],
-        ['Remove without a tag', () => callUnary(meta, meta.remove, { at: { parentIno: 1, path: '/keep/sub/small' }, directory: true, recursive: false }, 'Remove'), [ErrorCode.INVALID_ARGUMENT, ErrorCode.NOT_DIRECTORY]],
-        ['Rename of the root', () => callUnary(meta, meta.rename, { tag: tag(), from: { parentIno: 1, path: '/' }, to: { parentIno: 1, path: '/keep/root' }, noReplace: false }, 'Rename'), [ErrorCode.INVALID_ARGUMENT, ErrorCode.BUSY, ErrorCode.RENAME_INTO_SELF, ErrorCode.PERMISSION_DENIED, ErrorCode.INVALID_NAME]],
-        ['SetLayout with a chunk size that is not a power of two', () => callUnary(meta, meta.setLayout, { tag: tag(), at: { parentIno: 1, path: '/keep' }, chunkSizeBytes: 100_000, stripeWidth: 0, chainTableId: 0 }, 'SetLayout'), [ErrorCode.INVALID_ARGUMENT]],
+        [
+          'Mkdirs of a last name ..',
+          () =>
+            callUnary(
+              meta,
+              meta.mkdirs,
+              { tag: tag(), at: { parentIno: 1, path: '/keep/sub/..' }, mode: 0o755, recursive: false, uid: 0, gid: 0 },
+              'Mkdirs',
+            ),
+          [ErrorCode.INVALID_NAME, ErrorCode.INVALID_ARGUMENT, ErrorCode.EXISTS],
+        ],
+        [
+          'Open-create of a last name .',
+          () =>
+            callUnary(
+              meta,
+              meta.open,
+              {
+                tag: tag(),
+                at: { parentIno: 1, path: '/keep/.' },
+                create: true,
+                exclusive: true,
+                truncate: false,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+              },
+              'Open',
+            ),
+          [ErrorCode.INVALID_NAME, ErrorCode.INVALID_ARGUMENT, ErrorCode.EXISTS, ErrorCode.IS_DIRECTORY],
+        ],
+        [
+          'Symlink named ..',
+          () =>
+            callUnary(
+              meta,
+              meta.symlink,
+              { tag: tag(), at: { parentIno: 1, path: '/keep/..' }, target: '/x', uid: 0, gid: 0 },
+              'Symlink',
+            ),
+          [ErrorCode.INVALID_NAME, ErrorCode.INVALID_ARGUMENT, ErrorCode.EXISTS],
+        ],
+        [
+          'Open with a 256-byte name',
+          () =>
+            callUnary(
+              meta,
+              meta.open,
+              {
+                tag: tag(),
+                at: { parentIno: 1, path: `/keep/${'n'.repeat(256)}` },
+                create: true,
+                exclusive: false,
+                truncate: false,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+              },
+              'Open',
+            ),
+          [ErrorCode.NAME_TOO_LONG],
+        ],
+        [
+          'Truncate of an unknown inode path',
+          () =>
+            callUnary(
+              meta,
+              meta.truncate,
+              { tag: tag(), at: { parentIno: 987_654_321, path: '' }, length: 1 },
+              'Truncate',
+            ),
+          [ErrorCode.NOT_FOUND],
+        ],
+        [
+          'Remove without a tag',
+          () =>
+            callUnary(
+              meta,
+              meta.remove,
+              { at: { parentIno: 1, path: '/keep/sub/small' }, directory: true, recursive: false },
+              'Remove',
+            ),
+          [ErrorCode.INVALID_ARGUMENT, ErrorCode.NOT_DIRECTORY],
+        ],
+        [
+          'Rename of the root',
+          () =>
+            callUnary(
+              meta,
+              meta.rename,
+              {
+                tag: tag(),
+                from: { parentIno: 1, path: '/' },
+                to: { parentIno: 1, path: '/keep/root' },
+                noReplace: false,
+              },
+              'Rename',
+            ),
+          [
+            ErrorCode.INVALID_ARGUMENT,
+            ErrorCode.BUSY,
+            ErrorCode.RENAME_INTO_SELF,
+            ErrorCode.PERMISSION_DENIED,
+            ErrorCode.INVALID_NAME,
+          ],
+        ],
+        [
+          'SetLayout with a chunk size that is not a power of two',
+          () =>
+            callUnary(
+              meta,
+              meta.setLayout,
+              {
+                tag: tag(),
+                at: { parentIno: 1, path: '/keep' },
+                chunkSizeBytes: 100_000,
+                stripeWidth: 0,
+                chainTableId: 0,
+              },
+              'SetLayout',
+            ),
+          [ErrorCode.INVALID_ARGUMENT],
+        ],
       ];
       for (const [what, call, codes] of calls) {
-        const err = await call().then(() => undefined, (e: unknown) => e);
+        const err = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err, what).toBeInstanceOf(SpindleError);
-        expect(codes, `${what}: ${(err as SpindleError).codeName} ${(err as Error).message}`).toContain((err as SpindleError).errorCode);
+        expect(codes, `${what}: ${(err as SpindleError).codeName} ${(err as Error).message}`).toContain(
+          (err as SpindleError).errorCode,
+        );
       }
-      const batch = await callUnary(meta, meta.batchStat, { paths: [{ parentIno: 1, path: '/keep/nope' }], inos: [987_654_321] }, 'BatchStat');
+      const batch = await callUnary(
+        meta,
+        meta.batchStat,
+        { paths: [{ parentIno: 1, path: '/keep/nope' }], inos: [987_654_321] },
+        'BatchStat',
+      );
       expect(batch.results.map((r) => r.status?.code)).toEqual([ErrorCode.NOT_FOUND, ErrorCode.NOT_FOUND]);
     } finally {
       meta.close();
@@ -184,14 +371,25 @@ describe('bad input straight to the services', () => {
           },
           'Write',
           { timeoutMs: 10_000 },
-        ).then(() => undefined, (e: unknown) => e as SpindleError);
+        ).then(
+          () => undefined,
+          (e: unknown) => e as SpindleError,
+        );
       const cases: Array<[string, Record<string, unknown>, ErrorCode[]]> = [
-        ['wrong CRC', { dataCrc32c: (crc32c(data) + 1) >>> 0 }, [ErrorCode.CHECKSUM_MISMATCH, ErrorCode.INVALID_ARGUMENT]],
+        [
+          'wrong CRC',
+          { dataCrc32c: (crc32c(data) + 1) >>> 0 },
+          [ErrorCode.CHECKSUM_MISMATCH, ErrorCode.INVALID_ARGUMENT],
+        ],
         ['past the chunk end', { offset: chunkSize - 2 }, [ErrorCode.INVALID_ARGUMENT]],
         ['huge offset', { offset: 2 ** 52 }, [ErrorCode.INVALID_ARGUMENT]],
         ['chunk size 0', { chunkSizeBytes: 0 }, [ErrorCode.INVALID_ARGUMENT]],
         ['chunk size not a power of two', { chunkSizeBytes: 100_000 }, [ErrorCode.INVALID_ARGUMENT]],
-        ['unknown chain', { chainId: 999_999 }, [ErrorCode.CHAIN_NOT_FOUND, ErrorCode.TARGET_NOT_FOUND, ErrorCode.CHAIN_VERSION_MISMATCH]],
+        [
+          'unknown chain',
+          { chainId: 999_999 },
+          [ErrorCode.CHAIN_NOT_FOUND, ErrorCode.TARGET_NOT_FOUND, ErrorCode.CHAIN_VERSION_MISMATCH],
+        ],
         ['stale chain version', { chainVersion: chain.chainVersion + 7 }, [ErrorCode.CHAIN_VERSION_MISMATCH]],
         ['invalid update type', { type: UpdateType.UPDATE_TYPE_INVALID }, [ErrorCode.INVALID_ARGUMENT]],
         ['REPLACE from a client', { type: UpdateType.REPLACE }, [ErrorCode.INVALID_ARGUMENT]],
@@ -205,14 +403,34 @@ describe('bad input straight to the services', () => {
       const read = await callUnary(
         head,
         head.batchRead,
-        { ios: [{ chainId: chain.chainId, chainVersion: chain.chainVersion, chunk: { ino: 987_654_321, index: 3 }, offset: 0, length: 10 }] },
+        {
+          ios: [
+            {
+              chainId: chain.chainId,
+              chainVersion: chain.chainVersion,
+              chunk: { ino: 987_654_321, index: 3 },
+              offset: 0,
+              length: 10,
+            },
+          ],
+        },
         'BatchRead',
       );
       expect(read.results[0]!.status?.code).toBe(ErrorCode.CHUNK_NOT_FOUND);
       const negativeLength = await callUnary(
         head,
         head.batchRead,
-        { ios: [{ chainId: chain.chainId, chainVersion: chain.chainVersion, chunk: { ino: stat.ino, index: 0 }, offset: 2 ** 52, length: 10 }] },
+        {
+          ios: [
+            {
+              chainId: chain.chainId,
+              chainVersion: chain.chainVersion,
+              chunk: { ino: stat.ino, index: 0 },
+              offset: 2 ** 52,
+              length: 10,
+            },
+          ],
+        },
         'BatchRead',
       ).then(
         (r) => r.results[0]!.status?.code ?? 0,
@@ -233,20 +451,31 @@ describe('bad input straight to the services', () => {
     const mgmt = new MgmtClient(cluster().metaAddress, insecureChannel(), CHANNEL_OPTIONS);
     try {
       const update = (chainId: number, targetIds: number[]) =>
-        callUnary(mgmt, mgmt.updateChain, { tag: { clientId: randomUUID(), requestId: 1 }, chainId, targetIds }, 'UpdateChain').then(
+        callUnary(
+          mgmt,
+          mgmt.updateChain,
+          { tag: { clientId: randomUUID(), requestId: 1 }, chainId, targetIds },
+          'UpdateChain',
+        ).then(
           () => undefined,
           (e: unknown) => e as SpindleError,
         );
       const cases: Array<[string, () => Promise<SpindleError | undefined>]> = [
         ['unknown chain', () => update(999_999, chain.targetIds)],
         ['a target of another chain', () => update(chain.chainId, [...chain.targetIds.slice(1), 999_001])],
-        ['a duplicated target', () => update(chain.chainId, [chain.targetIds[0]!, chain.targetIds[0]!, ...chain.targetIds.slice(2)])],
+        [
+          'a duplicated target',
+          () => update(chain.chainId, [chain.targetIds[0]!, chain.targetIds[0]!, ...chain.targetIds.slice(2)]),
+        ],
         ['no targets', () => update(chain.chainId, [])],
       ];
       for (const [what, call] of cases) {
         const err = await call();
         expect(err, what).toBeInstanceOf(SpindleError);
-        expect([ErrorCode.INVALID_ARGUMENT, ErrorCode.CHAIN_NOT_FOUND, ErrorCode.TARGET_NOT_FOUND], `${what}: ${err!.codeName}`).toContain(err!.errorCode);
+        expect(
+          [ErrorCode.INVALID_ARGUMENT, ErrorCode.CHAIN_NOT_FOUND, ErrorCode.TARGET_NOT_FOUND],
+          `${what}: ${err!.codeName}`,
+        ).toContain(err!.errorCode);
       }
     } finally {
       mgmt.close();
@@ -266,8 +495,26 @@ describe('bad input straight to the services', () => {
       randomBytes(64).fill(0xff, 0, 12),
     ];
     const targets: Array<[string, string[]]> = [
-      [cluster().metaAddress, ['/spindle.Meta/Open', '/spindle.Meta/Rename', '/spindle.Meta/Remove', '/spindle.Mgmt/UpdateChain', '/spindle.Mgmt/RegisterNode', '/spindle.Mgmt/Heartbeat']],
-      ...cluster().nodes.map((n): [string, string[]] => [n.addr, ['/spindle.Storage/Write', '/spindle.Storage/Update', '/spindle.Storage/BatchRead', '/spindle.Storage/RemoveChunks']]),
+      [
+        cluster().metaAddress,
+        [
+          '/spindle.Meta/Open',
+          '/spindle.Meta/Rename',
+          '/spindle.Meta/Remove',
+          '/spindle.Mgmt/UpdateChain',
+          '/spindle.Mgmt/RegisterNode',
+          '/spindle.Mgmt/Heartbeat',
+        ],
+      ],
+      ...cluster().nodes.map((n): [string, string[]] => [
+        n.addr,
+        [
+          '/spindle.Storage/Write',
+          '/spindle.Storage/Update',
+          '/spindle.Storage/BatchRead',
+          '/spindle.Storage/RemoveChunks',
+        ],
+      ]),
     ];
     for (const [address, methods] of targets) {
       const raw = new Generic(address, credentials.createInsecure(), CHANNEL_OPTIONS);
@@ -275,10 +522,15 @@ describe('bad input straight to the services', () => {
         for (const method of methods) {
           for (const payload of garbage) {
             const err = await new Promise<ServiceError | null>((resolve) => {
-              raw.makeUnaryRequest(method, identity, identity, payload, { deadline: Date.now() + 10_000 }, (e) => resolve(e));
+              raw.makeUnaryRequest(method, identity, identity, payload, { deadline: Date.now() + 10_000 }, (e) =>
+                resolve(e),
+              );
             });
             expect(err, `${method} ${payload.toString('hex')}`).not.toBeNull();
-            expect([GrpcStatus.INVALID_ARGUMENT, GrpcStatus.INTERNAL], `${method}: ${err!.code} ${err!.details}`).toContain(err!.code);
+            expect(
+              [GrpcStatus.INVALID_ARGUMENT, GrpcStatus.INTERNAL],
+              `${method}: ${err!.code} ${err!.details}`,
+            ).toContain(err!.code);
           }
         }
       } finally {

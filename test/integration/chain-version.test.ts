@@ -26,10 +26,21 @@ async function mismatchCount(): Promise<number> {
   return total;
 }
 
-async function dumpWithVersion(storage: StorageClients, address: string, chainId: number, chainVersion: number): Promise<unknown> {
+async function dumpWithVersion(
+  storage: StorageClients,
+  address: string,
+  chainId: number,
+  chainVersion: number,
+): Promise<unknown> {
   const client = storage.get(address);
   try {
-    return await callUnary(client, client.dumpChunkMeta, { chainId, chainVersion, limit: 1, ino: 0 }, 'storage.DumpChunkMeta', { timeoutMs: 5_000 });
+    return await callUnary(
+      client,
+      client.dumpChunkMeta,
+      { chainId, chainVersion, limit: 1, ino: 0 },
+      'storage.DumpChunkMeta',
+      { timeoutMs: 5_000 },
+    );
   } catch (err) {
     return err;
   }
@@ -46,7 +57,11 @@ describe('chain version fencing', () => {
     const stat = await client.stat('/fenced.bin');
     const before = await routingOf(cluster().metaAddress);
     const chains = tableChains(before, stat.layout!.chainTableId);
-    const chainId = chainForChunk(stat.layout!, chains.map((c) => c.chainId), 0);
+    const chainId = chainForChunk(
+      stat.layout!,
+      chains.map((c) => c.chainId),
+      0,
+    );
     const oldChain = chains.find((c) => c.chainId === chainId)!;
 
     // Reorder the chain: the old tail becomes head.

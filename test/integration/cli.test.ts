@@ -36,12 +36,18 @@ let running: Up | undefined;
 const allPids = new Set<number>();
 
 async function startUp(dataDir: string): Promise<Up> {
-  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0'], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0'], {
+    cwd: work,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const line = await new Promise<UpLine>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error(`spindle up printed nothing in 120 s; stderr:\n${stderr}`)), 120_000);
+    const timer = setTimeout(
+      () => reject(new Error(`spindle up printed nothing in 120 s; stderr:\n${stderr}`)),
+      120_000,
+    );
     rl.once('line', (text) => {
       clearTimeout(timer);
       try {
@@ -161,7 +167,10 @@ describe('file commands', () => {
     execFileSync('mkfifo', [fifo]);
     const received = new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
-      createReadStream(fifo).on('data', (c) => chunks.push(c as Buffer)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+      createReadStream(fifo)
+        .on('data', (c) => chunks.push(c as Buffer))
+        .on('end', () => resolve(Buffer.concat(chunks)))
+        .on('error', reject);
     });
     const get = await spindle(['get', '/fifo-src.txt', fifo]);
     expect(get.code).toBe(0);
@@ -181,7 +190,11 @@ describe('file commands', () => {
     expect(long.stdout.toString()).toMatch(/^d.* in$/m);
     const stat = await spindle(['stat', '--json', '/data/in/random.bin']);
     expect(stat.code).toBe(0);
-    expect(JSON.parse(stat.stdout.toString())).toMatchObject({ path: '/data/in/random.bin', type: 'file', size: 64 * MiB });
+    expect(JSON.parse(stat.stdout.toString())).toMatchObject({
+      path: '/data/in/random.bin',
+      type: 'file',
+      size: 64 * MiB,
+    });
     expect((await spindle(['stat', '/data'])).stdout.toString()).toContain('Type: directory');
     const cat = await spindle(['cat', '/data/hello.txt']);
     expect(cat.stdout.toString()).toBe('hello spindle\n');

@@ -9,7 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { crc32c } from '../../common/crc32c.js';
 import { chainForChunk } from '../../common/placement.js';
 import { useCluster } from '../harness/cluster.js';
-import { dumpFileChunks, readChunkFrom, routingOf, StorageClients, tableChains, type ReplicaChunk } from '../harness/replicas.js';
+import {
+  dumpFileChunks,
+  readChunkFrom,
+  routingOf,
+  StorageClients,
+  tableChains,
+  type ReplicaChunk,
+} from '../harness/replicas.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -59,7 +66,9 @@ describe('data path', () => {
           expect(r.meta.commitVersion).toBe(replicas[0]!.meta.commitVersion);
           expect(r.meta.updateVersion).toBe(r.meta.commitVersion);
         }
-        const copies = await Promise.all(replicas.map((r) => readChunkFrom(storage, r.address, chain, { ino: stat.ino, index }, chunkSize)));
+        const copies = await Promise.all(
+          replicas.map((r) => readChunkFrom(storage, r.address, chain, { ino: stat.ino, index }, chunkSize)),
+        );
         for (const copy of copies) expect(copy.equals(expected)).toBe(true);
       }
     } finally {
@@ -71,7 +80,11 @@ describe('data path', () => {
     const clients = await Promise.all([1, 2, 3, 4].map(() => cluster().client()));
     await clients[0]!.mkdir('/multi', { recursive: true });
     const files = clients.flatMap((_, c) =>
-      [0, 1, 2].map((f) => ({ writer: c, path: `/multi/c${c}-f${f}.bin`, data: randomBytes((c + 1) * MiB + f * 333_333 + 17) })),
+      [0, 1, 2].map((f) => ({
+        writer: c,
+        path: `/multi/c${c}-f${f}.bin`,
+        data: randomBytes((c + 1) * MiB + f * 333_333 + 17),
+      })),
     );
     await Promise.all(
       clients.map(async (client, c) => {
@@ -80,7 +93,10 @@ describe('data path', () => {
             // Streams and positional writes too, not only writeFile.
             const handle = await client.open(file.path, 'w');
             const half = Math.floor(file.data.length / 2);
-            await Promise.all([handle.write(file.data, half, file.data.length - half, half), handle.write(file.data, 0, half, 0)]);
+            await Promise.all([
+              handle.write(file.data, half, file.data.length - half, half),
+              handle.write(file.data, 0, half, 0),
+            ]);
             await handle.close();
           } else {
             await client.writeFile(file.path, file.data);
@@ -140,7 +156,8 @@ describe('data path', () => {
           const { bytesRead } = await handle.read(buffer, 0, chunkSize, index * chunkSize);
           if (bytesRead !== chunkSize) violations.push(`short read of chunk ${index}: ${bytesRead}`);
           const value = buffer[0]!;
-          if (!buffer.equals(Buffer.alloc(chunkSize, value))) violations.push(`chunk ${index} mixes values (first byte ${value})`);
+          if (!buffer.equals(Buffer.alloc(chunkSize, value)))
+            violations.push(`chunk ${index} mixes values (first byte ${value})`);
           if (value > rounds) violations.push(`chunk ${index} holds value ${value}, never written`);
           seen.add(value);
         }

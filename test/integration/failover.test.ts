@@ -19,7 +19,14 @@ import { ErrorCode, asSpindleError } from '../../common/errors.js';
 import { callUnary } from '../../common/rpc.js';
 import { PublicTargetState, UpdateType, type RoutingInfo } from '../../proto/index.js';
 import { useCluster } from '../harness/cluster.js';
-import { addressOfTarget, dumpFileChunks, readChunkFrom, routingOf, StorageClients, tableChains } from '../harness/replicas.js';
+import {
+  addressOfTarget,
+  dumpFileChunks,
+  readChunkFrom,
+  routingOf,
+  StorageClients,
+  tableChains,
+} from '../harness/replicas.js';
 
 const cluster = useCluster({ storageNodes: 3, replicas: 3, targetsPerNode: 3 });
 
@@ -30,7 +37,11 @@ const DOWN_BYTES = 8 * MiB;
 const RESYNC_BYTES = 4 * MiB;
 const BLOCK_BYTES = 512 * 1024;
 
-async function waitForRouting(what: string, predicate: (routing: RoutingInfo) => boolean, timeoutMs = 30_000): Promise<RoutingInfo> {
+async function waitForRouting(
+  what: string,
+  predicate: (routing: RoutingInfo) => boolean,
+  timeoutMs = 30_000,
+): Promise<RoutingInfo> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const routing = await routingOf(cluster().metaAddress);
@@ -113,9 +124,14 @@ describe('failover and resync', () => {
     await resyncWrites;
     overwrite.copy(expected, 0);
     await handle.close();
-    for (const chain of tableChains(serving)) expect(chain.targetIds.at(-1)).toSatisfy((id: number) => victimTargets.includes(id));
+    for (const chain of tableChains(serving))
+      expect(chain.targetIds.at(-1)).toSatisfy((id: number) => victimTargets.includes(id));
     // The predecessors report their finished resyncs with their next heartbeat.
-    const reported = await waitForRouting('the resyncs reported done', (r) => targetsOfNode(r, victim).every((t) => t.resync?.done === true), 10_000);
+    const reported = await waitForRouting(
+      'the resyncs reported done',
+      (r) => targetsOfNode(r, victim).every((t) => t.resync?.done === true),
+      10_000,
+    );
     const resyncs = targetsOfNode(reported, victim).map((t) => t.resync!);
     const bytesCopied = resyncs.reduce((sum, r) => sum + r.bytesCopied, 0);
     expect(resyncs.map((r) => r.chunksCopied).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
@@ -138,7 +154,10 @@ describe('failover and resync', () => {
         expect(replicas, `chunk ${index} on every replica`).toHaveLength(3);
         const [first, ...others] = replicas;
         for (const other of others) {
-          expect({ v: other.meta.commitVersion, len: other.meta.length, crc: other.meta.crc32c }, `chunk ${index} on target ${other.targetId}`).toEqual({
+          expect(
+            { v: other.meta.commitVersion, len: other.meta.length, crc: other.meta.crc32c },
+            `chunk ${index} on target ${other.targetId}`,
+          ).toEqual({
             v: first!.meta.commitVersion,
             len: first!.meta.length,
             crc: first!.meta.crc32c,
@@ -156,7 +175,14 @@ describe('failover and resync', () => {
     }
     console.log(
       'failover-timings',
-      JSON.stringify({ detectedMs, writesDoneAfterKillMs: writesDoneMs, resyncMs, bytesCopied, fileBytes: total, resyncWriteBytes: RESYNC_BYTES }),
+      JSON.stringify({
+        detectedMs,
+        writesDoneAfterKillMs: writesDoneMs,
+        resyncMs,
+        bytesCopied,
+        fileBytes: total,
+        resyncWriteBytes: RESYNC_BYTES,
+      }),
     );
   }, 180_000);
 
@@ -165,7 +191,9 @@ describe('failover and resync', () => {
     const victim = cluster().nodes[2]!;
     const before = await routingOf(cluster().metaAddress);
     expect(before.targets.every((t) => t.publicState === PublicTargetState.SERVING)).toBe(true);
-    const headed = tableChains(before).find((c) => targetsOfNode(before, victim.id).some((t) => t.targetId === c.targetIds[0]))!;
+    const headed = tableChains(before).find((c) =>
+      targetsOfNode(before, victim.id).some((t) => t.targetId === c.targetIds[0]),
+    )!;
     const data = randomBytes(6 * MiB);
     await client.writeFile('/frozen.bin', data.subarray(0, 2 * MiB));
     const handle = await client.open('/frozen.bin', 'r+');
@@ -182,20 +210,49 @@ describe('failover and resync', () => {
         targetsOfNode(r, victim.id).every((t) => t.publicState === PublicTargetState.OFFLINE),
       ).then(() => Date.now() - frozenAtMs);
       // Writes go on without it.
-      for (let at = 2 * MiB; at < data.length; at += BLOCK_BYTES) await handle.writeBytes(data.subarray(at, at + BLOCK_BYTES), at);
+      for (let at = 2 * MiB; at < data.length; at += BLOCK_BYTES)
+        await handle.writeBytes(data.subarray(at, at + BLOCK_BYTES), at);
       await handle.sync();
       const detectedMs = await detected;
       thaw();
       // A client with the old routing writes to the old head: refused, never acknowledged.
       const stale = storage.get(addressOfTarget(before, headed.targetIds[0]!).address);
       const bytes = Buffer.from('split brain?');
-      const outcome = await callUnary(stale, stale.write, {
-        tag: { clientId: 'stale-client', requestId: 1 }, chainId: headed.chainId, chainVersion: headed.chainVersion, chunk: { ino: 987_654_321, index: 0 },
-        type: UpdateType.WRITE, offset: 0, data: bytes, dataCrc32c: crc32c(bytes), chunkSizeBytes: 65_536, channelId: 1, seqnum: 1,
-      }, 'storage.Write', { timeoutMs: 20_000 }).then(() => 'acknowledged', (err: unknown) => ErrorCode[asSpindleError(err).errorCode]);
-      expect(['TARGET_NOT_SERVING', 'CHAIN_VERSION_MISMATCH', 'NOT_CHAIN_HEAD', 'RPC_UNAVAILABLE', 'TIMEOUT']).toContain(outcome);
+      const outcome = await callUnary(
+        stale,
+        stale.write,
+        {
+          tag: { clientId: 'stale-client', requestId: 1 },
+          chainId: headed.chainId,
+          chainVersion: headed.chainVersion,
+          chunk: { ino: 987_654_321, index: 0 },
+          type: UpdateType.WRITE,
+          offset: 0,
+          data: bytes,
+          dataCrc32c: crc32c(bytes),
+          chunkSizeBytes: 65_536,
+          channelId: 1,
+          seqnum: 1,
+        },
+        'storage.Write',
+        { timeoutMs: 20_000 },
+      ).then(
+        () => 'acknowledged',
+        (err: unknown) => ErrorCode[asSpindleError(err).errorCode],
+      );
+      expect([
+        'TARGET_NOT_SERVING',
+        'CHAIN_VERSION_MISMATCH',
+        'NOT_CHAIN_HEAD',
+        'RPC_UNAVAILABLE',
+        'TIMEOUT',
+      ]).toContain(outcome);
       const thawedAtMs = Date.now();
-      await waitForRouting('the thawed node to serve again', (r) => targetsOfNode(r, victim.id).every((t) => t.publicState === PublicTargetState.SERVING), 60_000);
+      await waitForRouting(
+        'the thawed node to serve again',
+        (r) => targetsOfNode(r, victim.id).every((t) => t.publicState === PublicTargetState.SERVING),
+        60_000,
+      );
       const resyncMs = Date.now() - thawedAtMs;
       await handle.close();
       expectSame(await client.readFile('/frozen.bin'), data);
@@ -204,7 +261,11 @@ describe('failover and resync', () => {
       const stale987 = await dumpFileChunks(storage, routing, 987_654_321);
       expect(stale987, 'the refused write left no chunk anywhere').toEqual([]);
       const byChunk = new Map<number, string[]>();
-      for (const row of rows) byChunk.set(row.meta.chunk!.index, [...(byChunk.get(row.meta.chunk!.index) ?? []), `${row.meta.commitVersion}:${row.meta.length}:${row.meta.crc32c}`]);
+      for (const row of rows)
+        byChunk.set(row.meta.chunk!.index, [
+          ...(byChunk.get(row.meta.chunk!.index) ?? []),
+          `${row.meta.commitVersion}:${row.meta.length}:${row.meta.crc32c}`,
+        ]);
       for (const [index, replicas] of byChunk) {
         expect(replicas, `chunk ${index}`).toHaveLength(3);
         expect(new Set(replicas).size, `chunk ${index} identical on every replica`).toBe(1);

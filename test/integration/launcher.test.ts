@@ -30,7 +30,12 @@ async function start(options: Partial<Parameters<typeof LocalCluster.start>[0]> 
 
 function environOf(pid: number): Record<string, string> {
   const raw = readFileSync(`/proc/${pid}/environ`, 'utf8');
-  return Object.fromEntries(raw.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    raw
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
 }
 
 describe('LocalCluster', () => {
@@ -53,7 +58,12 @@ describe('LocalCluster', () => {
 
   it('reports a service that dies before it is ready, with the tail of its log, and leaves nothing running', async () => {
     const dir = tempDir();
-    const err = await LocalCluster.start({ dataDir: dir, port: 0, entries: FAKES, env: { FAKE_META_MODE: 'crash' } }).catch((e: unknown) => e);
+    const err = await LocalCluster.start({
+      dataDir: dir,
+      port: 0,
+      entries: FAKES,
+      env: { FAKE_META_MODE: 'crash' },
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LaunchError);
     expect((err as LaunchError).message).toContain('meta exited before it was ready (exit code 3)');
     expect((err as LaunchError).logTail).toContain('cannot open the data directory (simulated)');
@@ -61,9 +71,13 @@ describe('LocalCluster', () => {
   });
 
   it('gives up on a service that never gets ready and kills it', async () => {
-    const err = await LocalCluster.start({ dataDir: tempDir(), port: 0, entries: FAKES, env: { FAKE_META_MODE: 'hang' }, readyTimeoutMs: 3_000 }).catch(
-      (e: unknown) => e,
-    );
+    const err = await LocalCluster.start({
+      dataDir: tempDir(),
+      port: 0,
+      entries: FAKES,
+      env: { FAKE_META_MODE: 'hang' },
+      readyTimeoutMs: 3_000,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LaunchError);
     expect((err as LaunchError).message).toContain('did not get ready within 3000 ms');
   });
@@ -95,6 +109,8 @@ describe('LocalCluster', () => {
   });
 
   it('refuses more replicas than storage nodes before starting anything', async () => {
-    await expect(LocalCluster.start({ dataDir: tempDir(), storageNodes: 2, replicas: 3, entries: FAKES })).rejects.toThrow(/needs at least as many storage nodes/);
+    await expect(
+      LocalCluster.start({ dataDir: tempDir(), storageNodes: 2, replicas: 3, entries: FAKES }),
+    ).rejects.toThrow(/needs at least as many storage nodes/);
   });
 });

@@ -60,7 +60,18 @@ function harness(fs: (replies: FuseReplies) => SpindleFuseFs) {
   return (op: number, args: Partial<FuseRequest>): Promise<Reply> => {
     const req = nextReq++;
     const answered = new Promise<Reply>((resolve) => waiting.set(req, resolve));
-    target.handle(op, req, { ino: 0, size: 0, offset: 0, flags: 0, mode: 0, uid: 0, gid: 0, pid: 1, umask: 0o022, ...args });
+    target.handle(op, req, {
+      ino: 0,
+      size: 0,
+      offset: 0,
+      flags: 0,
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      pid: 1,
+      umask: 0o022,
+      ...args,
+    });
     return answered;
   };
 }
@@ -78,13 +89,23 @@ describe('SpindleFuseFs operations', () => {
     expect(mkdir.method).toBe('replyEntry');
     const dirIno = (mkdir.args[0] as { ino: number }).ino;
 
-    const created = await call(FuseOp.CREATE, { parent: dirIno, name: 'f', mode: S_IFREG | 0o640, flags: fsConstants.O_WRONLY | fsConstants.O_CREAT, uid: 42, gid: 43 });
+    const created = await call(FuseOp.CREATE, {
+      parent: dirIno,
+      name: 'f',
+      mode: S_IFREG | 0o640,
+      flags: fsConstants.O_WRONLY | fsConstants.O_CREAT,
+      uid: 42,
+      gid: 43,
+    });
     expect(created.method).toBe('replyCreate');
     const [entry, fh] = created.args as [{ ino: number; attr: { mode: number; uid: number } }, number];
     expect(entry.attr.mode).toBe(S_IFREG | 0o640);
     expect(entry.attr.uid).toBe(42);
 
-    expect(await call(FuseOp.WRITE, { ino: entry.ino, fh, offset: 0, data: Buffer.from('hello world') })).toEqual({ method: 'replyWrite', args: [11] });
+    expect(await call(FuseOp.WRITE, { ino: entry.ino, fh, offset: 0, data: Buffer.from('hello world') })).toEqual({
+      method: 'replyWrite',
+      args: [11],
+    });
     // Buffered, not yet in meta: getattr still reports the written length.
     const attr = await call(FuseOp.GETATTR, { ino: entry.ino });
     expect((attr.args[0] as { size: number }).size).toBe(11);
@@ -97,7 +118,10 @@ describe('SpindleFuseFs operations', () => {
     const read = await call(FuseOp.READ, { ino: entry.ino, fh: readFh, offset: 6, size: 100 });
     expect(read.method).toBe('replyBuf');
     expect(Buffer.from(read.args[0] as Uint8Array).toString()).toBe('world');
-    expect(await call(FuseOp.WRITE, { ino: entry.ino, fh: readFh, offset: 0, data: Buffer.from('x') })).toEqual({ method: 'replyErr', args: [E.EBADF] });
+    expect(await call(FuseOp.WRITE, { ino: entry.ino, fh: readFh, offset: 0, data: Buffer.from('x') })).toEqual({
+      method: 'replyErr',
+      args: [E.EBADF],
+    });
     await call(FuseOp.RELEASE, { ino: entry.ino, fh: readFh });
 
     const set = await call(FuseOp.SETATTR, {
@@ -111,17 +135,34 @@ describe('SpindleFuseFs operations', () => {
     const link = await call(FuseOp.LINK, { ino: entry.ino, newParent: 1, newName: 'hard' });
     expect(link.args[0]).toMatchObject({ ino: entry.ino, attr: { nlink: 2 } });
     const symlink = await call(FuseOp.SYMLINK, { link: 'd/f', parent: 1, name: 'sym' });
-    expect(await call(FuseOp.READLINK, { ino: (symlink.args[0] as { ino: number }).ino })).toEqual({ method: 'replyReadlink', args: ['d/f'] });
+    expect(await call(FuseOp.READLINK, { ino: (symlink.args[0] as { ino: number }).ino })).toEqual({
+      method: 'replyReadlink',
+      args: ['d/f'],
+    });
 
     await client.writeFile('/d/other', 'x');
-    expect(await call(FuseOp.RENAME, { parent: 1, name: 'hard', newParent: dirIno, newName: 'other', flags: 1 })).toEqual({ method: 'replyErr', args: [E.EEXIST] });
-    expect(await call(FuseOp.RENAME, { parent: 1, name: 'hard', newParent: dirIno, newName: 'g', flags: 2 })).toEqual({ method: 'replyErr', args: [E.EINVAL] });
-    expect(await call(FuseOp.RENAME, { parent: 1, name: 'hard', newParent: dirIno, newName: 'g', flags: 0 })).toEqual({ method: 'replyErr', args: [0] });
+    expect(
+      await call(FuseOp.RENAME, { parent: 1, name: 'hard', newParent: dirIno, newName: 'other', flags: 1 }),
+    ).toEqual({ method: 'replyErr', args: [E.EEXIST] });
+    expect(await call(FuseOp.RENAME, { parent: 1, name: 'hard', newParent: dirIno, newName: 'g', flags: 2 })).toEqual({
+      method: 'replyErr',
+      args: [E.EINVAL],
+    });
+    expect(await call(FuseOp.RENAME, { parent: 1, name: 'hard', newParent: dirIno, newName: 'g', flags: 0 })).toEqual({
+      method: 'replyErr',
+      args: [0],
+    });
 
-    expect(await call(FuseOp.MKNOD, { parent: 1, name: 'fifo', mode: S_IFIFO | 0o644 })).toEqual({ method: 'replyErr', args: [E.EPERM] });
+    expect(await call(FuseOp.MKNOD, { parent: 1, name: 'fifo', mode: S_IFIFO | 0o644 })).toEqual({
+      method: 'replyErr',
+      args: [E.EPERM],
+    });
     expect(await call(FuseOp.RMDIR, { parent: 1, name: 'd' })).toEqual({ method: 'replyErr', args: [E.ENOTEMPTY] });
     expect(await call(FuseOp.UNLINK, { parent: 1, name: 'd' })).toEqual({ method: 'replyErr', args: [E.EISDIR] });
-    expect(await call(FuseOp.READ, { ino: entry.ino, fh: 999_999, offset: 0, size: 1 })).toEqual({ method: 'replyErr', args: [E.EBADF] });
+    expect(await call(FuseOp.READ, { ino: entry.ino, fh: 999_999, offset: 0, size: 1 })).toEqual({
+      method: 'replyErr',
+      args: [E.EBADF],
+    });
     expect(await call(999, {})).toEqual({ method: 'replyErr', args: [E.ENOSYS] });
 
     const statfs = await call(FuseOp.STATFS, { ino: 1 });
@@ -142,7 +183,12 @@ describe('SpindleFuseFs operations', () => {
       let offset = 0;
       for (let round = 0; round < 100; round++) {
         const reply = await call(FuseOp.READDIR, { ino: dir.ino, fh, offset, size: 1024, plus });
-        const [, , entries, packed] = reply.args as [number, boolean, Array<{ name: string; off: number; entry?: unknown }>, number];
+        const [, , entries, packed] = reply.args as [
+          number,
+          boolean,
+          Array<{ name: string; off: number; entry?: unknown }>,
+          number,
+        ];
         if (packed === 0) break;
         const taken = entries.slice(0, packed);
         if (plus) for (const e of taken) if (e.name !== '.' && e.name !== '..') expect(e.entry).toBeDefined();
@@ -152,6 +198,9 @@ describe('SpindleFuseFs operations', () => {
       expect(seen).toEqual(['.', '..', ...names]);
     }
     expect(await call(FuseOp.RELEASEDIR, { ino: dir.ino, fh })).toEqual({ method: 'replyErr', args: [0] });
-    expect(await call(FuseOp.READDIR, { ino: dir.ino, fh, offset: 0, size: 1024 })).toEqual({ method: 'replyErr', args: [E.EBADF] });
+    expect(await call(FuseOp.READDIR, { ino: dir.ino, fh, offset: 0, size: 1024 })).toEqual({
+      method: 'replyErr',
+      args: [E.EBADF],
+    });
   }, 60_000);
 });

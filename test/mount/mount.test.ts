@@ -17,7 +17,8 @@ import { findFuseMount } from '../../mount/index.js';
 import { pidAlive, startCluster, type TestCluster } from '../harness/cluster.js';
 
 const HAS_FUSE = existsSync('/dev/fuse');
-if (!HAS_FUSE) console.warn('test/mount: skipped: /dev/fuse does not exist on this machine (no FUSE in this kernel or container)');
+if (!HAS_FUSE)
+  console.warn('test/mount: skipped: /dev/fuse does not exist on this machine (no FUSE in this kernel or container)');
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const spindleBin = join(repoRoot, 'bin', 'spindle.mjs');
@@ -43,16 +44,23 @@ interface ShellResult {
 /** Runs a bash command (async: the mount lives in another process, but vitest's timers must run). */
 function sh(command: string, options: { cwd?: string; timeoutMs?: number } = {}): Promise<ShellResult> {
   return new Promise((resolve) => {
-    execFile('bash', ['-c', command], { cwd: options.cwd, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * MiB }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1;
-      resolve({ stdout, stderr, code });
-    });
+    execFile(
+      'bash',
+      ['-c', command],
+      { cwd: options.cwd, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * MiB },
+      (err, stdout, stderr) => {
+        const code =
+          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+        resolve({ stdout, stderr, code });
+      },
+    );
   });
 }
 
 async function ok(command: string, options: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
   const result = await sh(command, options);
-  if (result.code !== 0) throw new Error(`command failed (${result.code}): ${command}\n${result.stderr}${result.stdout}`);
+  if (result.code !== 0)
+    throw new Error(`command failed (${result.code}): ${command}\n${result.stderr}${result.stdout}`);
   return result.stdout;
 }
 
@@ -64,7 +72,10 @@ interface MountProcess {
 
 /** Starts `spindle mount DIR` and waits for its ready line. */
 async function startMount(dir: string, meta: string): Promise<MountProcess> {
-  const child = spawn(process.execPath, [spindleBin, 'mount', dir, '--meta', meta], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [spindleBin, 'mount', dir, '--meta', meta], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-20_000);
@@ -91,12 +102,21 @@ async function startMount(dir: string, meta: string): Promise<MountProcess> {
 }
 
 async function stopMount(mount: MountProcess | undefined, dir: string): Promise<void> {
-  if (mount !== undefined && mount.child.exitCode === null && mount.child.pid !== undefined && pidAlive(mount.child.pid)) {
+  if (
+    mount !== undefined &&
+    mount.child.exitCode === null &&
+    mount.child.pid !== undefined &&
+    pidAlive(mount.child.pid)
+  ) {
     mount.child.kill('SIGTERM');
-    const code = await Promise.race([mount.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
+    const code = await Promise.race([
+      mount.exited,
+      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000)),
+    ]);
     if (code === 'timeout') mount.child.kill('SIGKILL');
   }
-  if (findFuseMount(dir) !== undefined) await sh(`umount -l ${JSON.stringify(dir)} || fusermount3 -u -z ${JSON.stringify(dir)}`, { timeoutMs: 10_000 });
+  if (findFuseMount(dir) !== undefined)
+    await sh(`umount -l ${JSON.stringify(dir)} || fusermount3 -u -z ${JSON.stringify(dir)}`, { timeoutMs: 10_000 });
 }
 
 function sha256File(path: string): string {
@@ -126,7 +146,8 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
     if (daemonPid !== undefined && pidAlive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
     if (mnt2 !== undefined) await stopMount(undefined, mnt2);
     await cluster?.stop();
-    if (work !== undefined && findFuseMount(mnt) === undefined && findFuseMount(mnt2) === undefined) rmSync(work, { recursive: true, force: true });
+    if (work !== undefined && findFuseMount(mnt) === undefined && findFuseMount(mnt2) === undefined)
+      rmSync(work, { recursive: true, force: true });
   }, 60_000);
 
   it('cp -r of a mixed tree in and out gives a clean diff -r', async () => {
@@ -331,7 +352,9 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
   it('many processes read and write different files at once', async () => {
     const jobs = Array.from({ length: 6 }, (_, i) => i);
     for (const i of jobs) writeFileSync(join(work, `par-${i}`), randomBytes(3 * MiB + i * 7919));
-    await ok(`${jobs.map((i) => `dd if=${work}/par-${i} of=${mnt}/par-${i} bs=256k status=none &`).join(' ')} wait`, { timeoutMs: 180_000 });
+    await ok(`${jobs.map((i) => `dd if=${work}/par-${i} of=${mnt}/par-${i} bs=256k status=none &`).join(' ')} wait`, {
+      timeoutMs: 180_000,
+    });
     const sums = await ok(`${jobs.map((i) => `sha256sum ${mnt}/par-${i} &`).join(' ')} wait`);
     for (const i of jobs) expect(sums).toContain(`${sha256File(join(work, `par-${i}`))}  ${mnt}/par-${i}`);
     await ok(`rm ${mnt}/par-*`);
@@ -343,20 +366,33 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
     const client = await cluster.client();
     await client.mkdir('/many');
     const names = Array.from({ length: 1100 }, (_, i) => `f${i}`);
-    for (let i = 0; i < names.length; i += 50) await Promise.all(names.slice(i, i + 50).map((name) => client.writeFile(`/many/${name}`, '')));
+    for (let i = 0; i < names.length; i += 50)
+      await Promise.all(names.slice(i, i + 50).map((name) => client.writeFile(`/many/${name}`, '')));
     await ok(`for i in $(seq 1100 1149); do : > ${mnt}/many/f$i; done`);
     expect((await ok(`ls ${mnt}/many | wc -l`)).trim()).toBe('1150');
     expect((await ok(`find ${mnt}/many -type f | wc -l`)).trim()).toBe('1150');
     expect((await ok(`ls -l ${mnt}/many | grep -c '^-rw'`)).trim()).toBe('1150');
     expect((await sh(`mkfifo ${mnt}/fifo`)).code).not.toBe(0);
-    expect((await sh(`setfattr -n user.x -v 1 ${mnt}/many/f1 2>&1 || python3 -c 'import os; os.setxattr("${mnt}/many/f1", "user.x", b"1")'`)).code).not.toBe(0);
+    expect(
+      (
+        await sh(
+          `setfattr -n user.x -v 1 ${mnt}/many/f1 2>&1 || python3 -c 'import os; os.setxattr("${mnt}/many/f1", "user.x", b"1")'`,
+        )
+      ).code,
+    ).not.toBe(0);
     await ok(`rm -r ${mnt}/many`);
   }, 180_000);
 
   it('fio with verify=crc32c: sequential and random writes, then verify', async () => {
     const common = `--ioengine=psync --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 --minimal`;
-    const seq = await ok(`fio --name=seq --filename=${mnt}/fio-seq --size=${FIO_MIB}M --bs=1M --rw=write ${common}`, { cwd: work, timeoutMs: 300_000 });
-    const rnd = await ok(`fio --name=rnd --filename=${mnt}/fio-rnd --size=${FIO_RANDOM_MIB}M --bs=${FIO_RANDOM_BS} --rw=randwrite ${common}`, { cwd: work, timeoutMs: 300_000 });
+    const seq = await ok(`fio --name=seq --filename=${mnt}/fio-seq --size=${FIO_MIB}M --bs=1M --rw=write ${common}`, {
+      cwd: work,
+      timeoutMs: 300_000,
+    });
+    const rnd = await ok(
+      `fio --name=rnd --filename=${mnt}/fio-rnd --size=${FIO_RANDOM_MIB}M --bs=${FIO_RANDOM_BS} --rw=randwrite ${common}`,
+      { cwd: work, timeoutMs: 300_000 },
+    );
     // Terse output: field 5 is the job's error number.
     expect(seq.split(';')[4]).toBe('0');
     expect(rnd.split(';')[4]).toBe('0');
@@ -368,7 +404,10 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
     await ok(`head -c ${KILL_DD_MIB * MiB} /dev/urandom > ${local}`);
     const copy = sh(`dd if=${local} of=${mnt}/kill.bin bs=1M status=none`, { timeoutMs: 300_000 });
     const started = Date.now();
-    while ((statSync(`${mnt}/kill.bin`, { throwIfNoEntry: false })?.size ?? 0) < 16 * MiB && Date.now() - started < 120_000) {
+    while (
+      (statSync(`${mnt}/kill.bin`, { throwIfNoEntry: false })?.size ?? 0) < 16 * MiB &&
+      Date.now() - started < 120_000
+    ) {
       await new Promise((r) => setTimeout(r, 100));
     }
     const victim = cluster.nodes[1]!;
@@ -382,7 +421,10 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
   }, 600_000);
 
   it('mount --daemon --read-only returns once the mount serves; umount stops the background process', async () => {
-    const out = await ok(`node ${spindleBin} mount ${mnt2} --meta ${cluster.metaAddress} --daemon --read-only --log-file ${work}/daemon.log`, { cwd: repoRoot });
+    const out = await ok(
+      `node ${spindleBin} mount ${mnt2} --meta ${cluster.metaAddress} --daemon --read-only --log-file ${work}/daemon.log`,
+      { cwd: repoRoot },
+    );
     const info = JSON.parse(out.trim()) as { mount: string; pid: number; logFile: string };
     daemonPid = info.pid;
     expect(info.mount).toBe(mnt2);

@@ -14,15 +14,35 @@ function chunk(version: number, content: Buffer): StoredChunk {
 }
 
 function write(seqnum: number, version: number, content: Buffer, startStamp: number, endStamp: number): WriteRecord {
-  return { client: 0, key: KEY, seqnum, what: 'w', startStamp, endStamp, ack: { version, length: content.length, crc: crc32c(content) } };
+  return {
+    client: 0,
+    key: KEY,
+    seqnum,
+    what: 'w',
+    startStamp,
+    endStamp,
+    ack: { version, length: content.length, crc: crc32c(content) },
+  };
 }
 
 function read(version: number, content: Buffer, startStamp: number, servedStamp: number): ReadRecord {
-  return { client: 1, key: KEY, offset: 0, length: 100, startStamp, endStamp: servedStamp + 1, servedStamp, targetId: 2, result: { version, chunkLength: content.length, data: content } };
+  return {
+    client: 1,
+    key: KEY,
+    offset: 0,
+    length: 100,
+    startStamp,
+    endStamp: servedStamp + 1,
+    servedStamp,
+    targetId: 2,
+    result: { version, chunkLength: content.length, data: content },
+  };
 }
 
 /** Three replicas (head first) that committed A at v1 (stamps 1-3) and B at v2 (stamps 11-13). */
-function history(options: { final?: StoredChunk[]; writes?: WriteRecord[]; reads?: ReadRecord[]; extraCommits?: CommitRecord[] } = {}): History {
+function history(
+  options: { final?: StoredChunk[]; writes?: WriteRecord[]; reads?: ReadRecord[]; extraCommits?: CommitRecord[] } = {},
+): History {
   const commits: CommitRecord[] = [
     { stamp: 1, targetId: 3, chunk: chunk(1, A) },
     { stamp: 2, targetId: 2, chunk: chunk(1, A) },
@@ -59,7 +79,9 @@ describe('simulation checker', () => {
   });
 
   it('flags other bytes committed under an acknowledged version', () => {
-    const result = checkHistory(history({ extraCommits: [{ stamp: 20, targetId: 1, chunk: chunk(2, Buffer.from('zzzz')) }] }));
+    const result = checkHistory(
+      history({ extraCommits: [{ stamp: 20, targetId: 1, chunk: chunk(2, Buffer.from('zzzz')) }] }),
+    );
     expect(result.violations.join('\n')).toMatch(/committed other bytes under v2/);
   });
 

@@ -90,16 +90,30 @@ export function checkHistory(history: History): CheckResult {
     const ack = w.ack!;
     const commits = history.commits.get(w.key) ?? [];
     const match = commits.find(
-      (c) => c.stamp < w.endStamp && c.chunk !== undefined && c.chunk.version === ack.version && c.chunk.content.length === ack.length && crc32c(c.chunk.content) === ack.crc,
+      (c) =>
+        c.stamp < w.endStamp &&
+        c.chunk !== undefined &&
+        c.chunk.version === ack.version &&
+        c.chunk.content.length === ack.length &&
+        crc32c(c.chunk.content) === ack.crc,
     );
     if (match === undefined) {
-      violations.push(`acknowledged write ${describeWrite(w)} → v${ack.version}: no replica had committed that result before the acknowledgement`);
+      violations.push(
+        `acknowledged write ${describeWrite(w)} → v${ack.version}: no replica had committed that result before the acknowledgement`,
+      );
       continue;
     }
     ackedContent.set(w, match.chunk!.content);
     for (const c of commits) {
-      if (c.stamp > w.endStamp && c.chunk !== undefined && c.chunk.version === ack.version && !c.chunk.content.equals(match.chunk!.content)) {
-        violations.push(`target ${c.targetId} committed other bytes under v${ack.version} of chunk ${w.key} after write ${describeWrite(w)} was acknowledged with that version (lost write)`);
+      if (
+        c.stamp > w.endStamp &&
+        c.chunk !== undefined &&
+        c.chunk.version === ack.version &&
+        !c.chunk.content.equals(match.chunk!.content)
+      ) {
+        violations.push(
+          `target ${c.targetId} committed other bytes under v${ack.version} of chunk ${w.key} after write ${describeWrite(w)} was acknowledged with that version (lost write)`,
+        );
         break;
       }
     }
@@ -108,7 +122,9 @@ export function checkHistory(history: History): CheckResult {
   // Replicas identical once healed, holding every acknowledged write. The first replica is the
   // chain's head (finalReplicas is in chain order).
   const isAckedResult = (key: string, chunk: StoredChunk) =>
-    acked.some((w) => w.key === key && w.ack!.version === chunk.version && ackedContent.get(w)?.equals(chunk.content) === true);
+    acked.some(
+      (w) => w.key === key && w.ack!.version === chunk.version && ackedContent.get(w)?.equals(chunk.content) === true,
+    );
   for (const [chainId, replicas] of history.finalReplicas) {
     const entries = [...replicas.entries()];
     const [firstId, first] = entries[0]!;
@@ -121,7 +137,10 @@ export function checkHistory(history: History): CheckResult {
           const message = `chain ${chainId} after healing: chunk ${key} differs between target ${firstId} (${describeChunk(a)}) and target ${targetId} (${describeChunk(b)})`;
           // K1: the head is behind, and what the other replica holds beyond it is no acknowledged write.
           const k1 = b !== undefined && (a?.version ?? 0) < b.version && !isAckedResult(key, b);
-          if (k1) known.push(`${KNOWN_ISSUE_K1}: ${message}: an unacknowledged write the head dropped while its successors committed it`);
+          if (k1)
+            known.push(
+              `${KNOWN_ISSUE_K1}: ${message}: an unacknowledged write the head dropped while its successors committed it`,
+            );
           else violations.push(message);
         }
       }
@@ -135,9 +154,13 @@ export function checkHistory(history: History): CheckResult {
       const final = state.get(w.key);
       const ack = w.ack!;
       if (final === undefined || final.version < ack.version) {
-        violations.push(`acknowledged write ${describeWrite(w)} → v${ack.version} lost: target ${targetId} ends with ${describeChunk(final)}`);
+        violations.push(
+          `acknowledged write ${describeWrite(w)} → v${ack.version} lost: target ${targetId} ends with ${describeChunk(final)}`,
+        );
       } else if (final.version === ack.version && ackedContent.has(w) && !final.content.equals(ackedContent.get(w)!)) {
-        violations.push(`acknowledged write ${describeWrite(w)} → v${ack.version} lost: target ${targetId} ends at that version with other bytes`);
+        violations.push(
+          `acknowledged write ${describeWrite(w)} → v${ack.version} lost: target ${targetId} ends at that version with other bytes`,
+        );
       }
     }
   }
@@ -146,9 +169,15 @@ export function checkHistory(history: History): CheckResult {
   for (const r of history.reads) {
     const where = `read by client ${r.client} of chunk ${r.key} [${r.offset}, +${r.length}) from target ${r.targetId}`;
     const before = acked.filter((w) => w.key === r.key && w.endStamp < r.startStamp);
-    const newest = before.reduce<WriteRecord | undefined>((best, w) => (best === undefined || w.ack!.version > best.ack!.version ? w : best), undefined);
+    const newest = before.reduce<WriteRecord | undefined>(
+      (best, w) => (best === undefined || w.ack!.version > best.ack!.version ? w : best),
+      undefined,
+    );
     if (r.result === undefined) {
-      if (newest !== undefined) violations.push(`${where} found no chunk, after write ${describeWrite(newest)} was acknowledged at v${newest.ack!.version}`);
+      if (newest !== undefined)
+        violations.push(
+          `${where} found no chunk, after write ${describeWrite(newest)} was acknowledged at v${newest.ack!.version}`,
+        );
       continue;
     }
     const { version, chunkLength, data } = r.result;
@@ -157,18 +186,33 @@ export function checkHistory(history: History): CheckResult {
     }
     const commits = history.commits.get(r.key) ?? [];
     const source = commits.find(
-      (c) => c.stamp < r.servedStamp && c.chunk !== undefined && c.chunk.version === version && c.chunk.content.length === chunkLength && sliceEquals(c.chunk.content, r.offset, data),
+      (c) =>
+        c.stamp < r.servedStamp &&
+        c.chunk !== undefined &&
+        c.chunk.version === version &&
+        c.chunk.content.length === chunkLength &&
+        sliceEquals(c.chunk.content, r.offset, data),
     );
     if (source === undefined) {
-      violations.push(`${where} returned v${version} (${chunkLength} bytes) that no replica had committed when it was served (uncommitted data)`);
+      violations.push(
+        `${where} returned v${version} (${chunkLength} bytes) that no replica had committed when it was served (uncommitted data)`,
+      );
     }
     if (newest !== undefined && version < newest.ack!.version) {
-      violations.push(`${where} returned v${version}, older than write ${describeWrite(newest)} acknowledged at v${newest.ack!.version} before the read began (stale read)`);
+      violations.push(
+        `${where} returned v${version}, older than write ${describeWrite(newest)} acknowledged at v${newest.ack!.version} before the read began (stale read)`,
+      );
     }
     for (const w of before) {
       const content = ackedContent.get(w);
-      if (w.ack!.version === version && content !== undefined && (content.length !== chunkLength || !sliceEquals(content, r.offset, data))) {
-        violations.push(`${where} returned v${version} with other bytes than write ${describeWrite(w)} acknowledged at that version before the read began`);
+      if (
+        w.ack!.version === version &&
+        content !== undefined &&
+        (content.length !== chunkLength || !sliceEquals(content, r.offset, data))
+      ) {
+        violations.push(
+          `${where} returned v${version} with other bytes than write ${describeWrite(w)} acknowledged at that version before the read began`,
+        );
       }
     }
   }
@@ -182,5 +226,7 @@ function sliceEquals(content: Buffer, offset: number, data: Buffer): boolean {
 }
 
 function describeChunk(chunk: StoredChunk | undefined): string {
-  return chunk === undefined ? 'no chunk' : `v${chunk.version}, ${chunk.content.length} bytes, crc ${crc32c(chunk.content)}`;
+  return chunk === undefined
+    ? 'no chunk'
+    : `v${chunk.version}, ${chunk.content.length} bytes, crc ${crc32c(chunk.content)}`;
 }

@@ -44,7 +44,15 @@ import type { StorageTarget } from '../../storage/target.js';
 import type { History, ReadRecord, WriteRecord, CommitRecord } from './checker.js';
 import { SimNetwork, NO_NET_FAULTS, type Endpoint, type NetFaults } from './network.js';
 import type { SimScheduler } from './scheduler.js';
-import { SimChunkEngine, SimDisk, applyToContent, guardEngine, keyOf, parseKey, type StoredChunk } from './sim-engine.js';
+import {
+  SimChunkEngine,
+  SimDisk,
+  applyToContent,
+  guardEngine,
+  keyOf,
+  parseKey,
+  type StoredChunk,
+} from './sim-engine.js';
 
 /** Deliberately broken variants: each must make the checker fail (test/sim/sim.test.ts). */
 export type SimBug = 'early-ack' | 'read-pending' | 'no-lease';
@@ -124,10 +132,15 @@ class Incarnation implements Endpoint {
     this.clock = sched.clock(() => this.running);
     const targets = new Map<number, StorageTarget>();
     for (const t of node.targets) {
-      const engine = new SimChunkEngine(sched, t.disk, () => t.targetId, sim.engineHooks, { readPending: sim.config.bug === 'read-pending' });
+      const engine = new SimChunkEngine(sched, t.disk, () => t.targetId, sim.engineHooks, {
+        readPending: sim.config.bug === 'read-pending',
+      });
       this.engines.set(t.targetId, engine);
       // The replicator and reader use `targetId` and `engine` of a StorageTarget.
-      targets.set(t.targetId, { targetId: t.targetId, engine: guardEngine(engine, sim.engineHooks) } as unknown as StorageTarget);
+      targets.set(t.targetId, {
+        targetId: t.targetId,
+        engine: guardEngine(engine, sim.engineHooks),
+      } as unknown as StorageTarget);
     }
     this.routing.setLocalTargets(node.targets.map((t) => t.targetId));
     const refreshRouting = (reason: string) => this.refreshRouting(reason);
@@ -176,7 +189,13 @@ class Incarnation implements Endpoint {
     while (this.running) {
       const sentMs = this.sim.sched.nowMs();
       try {
-        const routing = await this.sim.net.call<RoutingInfo>(this, MGMT, 'heartbeat', { nodeId: this.node.nodeId, incarnation: this.number }, SIM_TIMING.rpcTimeoutMs);
+        const routing = await this.sim.net.call<RoutingInfo>(
+          this,
+          MGMT,
+          'heartbeat',
+          { nodeId: this.node.nodeId, incarnation: this.number },
+          SIM_TIMING.rpcTimeoutMs,
+        );
         this.lastRenewSentMs = Math.max(this.lastRenewSentMs, sentMs);
         this.routing.update(routing);
       } catch {
@@ -218,7 +237,8 @@ class Incarnation implements Endpoint {
       case 'batchRead': {
         const req = request as BatchReadRequest;
         checkBatchReadRequest(req, 1 << 30);
-        if (this.sim.sched.nowMs() - this.lastRenewSentMs >= SIM_TIMING.leaseMs / 2) this.sim.recorder.trace(`node ${this.node.nodeId}: read arrives past the lease`);
+        if (this.sim.sched.nowMs() - this.lastRenewSentMs >= SIM_TIMING.leaseMs / 2)
+          this.sim.recorder.trace(`node ${this.node.nodeId}: read arrives past the lease`);
         return this.reader.onBatchRead(req).then((response) => ({ response, servedStamp: this.sim.sched.stamp() }));
       }
       case 'pushRouting':
@@ -234,7 +254,10 @@ class Incarnation implements Endpoint {
   }
 
   // The resync's receiving side (simulated; see the file comment).
-  private async syncingTarget(chainId: number, chainVersion: number): Promise<{ targetId: number; engine: SimChunkEngine }> {
+  private async syncingTarget(
+    chainId: number,
+    chainVersion: number,
+  ): Promise<{ targetId: number; engine: SimChunkEngine }> {
     const { view, target } = await this.resolver.resolve(chainId, chainVersion);
     if (view.localState !== PublicTargetState.SYNCING) {
       throw new SpindleError(ErrorCode.TARGET_NOT_SERVING, `sim resync: target ${view.localTargetId} is not syncing`);
@@ -253,7 +276,12 @@ class Incarnation implements Endpoint {
       this.resolver.recheck(request.chainId, request.chainVersion);
       const mine = engine.snapshot().get(request.key);
       const theirs = request.chunk;
-      if (theirs === undefined ? mine === undefined : mine !== undefined && mine.version === theirs.version && mine.content.equals(theirs.content)) return;
+      if (
+        theirs === undefined
+          ? mine === undefined
+          : mine !== undefined && mine.version === theirs.version && mine.content.equals(theirs.content)
+      )
+        return;
       await engine.install(request.key, theirs);
     });
     return {};
@@ -284,7 +312,12 @@ class SimPeerClients extends PeerClients {
     const owner = this.owner;
     const method =
       (name: string) =>
-      (request: unknown, _metadata: unknown, _options: unknown, callback: (err: unknown, response?: unknown) => void) => {
+      (
+        request: unknown,
+        _metadata: unknown,
+        _options: unknown,
+        callback: (err: unknown, response?: unknown) => void,
+      ) => {
         let done = false;
         const finish = (err: unknown, response?: unknown) => {
           if (done) return;
@@ -317,7 +350,11 @@ function earlyAnswer(owner: Incarnation, request: UpdateRequest): UpdateResponse
   const view = owner.routing.chain(request.chainId);
   const engine = view === undefined ? undefined : owner.engines.get(view.localTargetId);
   const content = applyToContent(engine?.snapshot().get(key)?.content, request);
-  return { length: content?.length ?? 0, commitVersion: request.updateVersion, chunkCrc32c: content === undefined ? 0 : crc32c(content) };
+  return {
+    length: content?.length ?? 0,
+    commitVersion: request.updateVersion,
+    chunkCrc32c: content === undefined ? 0 : crc32c(content),
+  };
 }
 
 class SimNode {
@@ -396,7 +433,11 @@ class SimManager implements Endpoint {
         return Promise.resolve(this.routing());
       }
       case 'syncDone': {
-        const { chainId, chainVersion, targetId } = request as { chainId: number; chainVersion: number; targetId: number };
+        const { chainId, chainVersion, targetId } = request as {
+          chainId: number;
+          chainVersion: number;
+          targetId: number;
+        };
         const chain = this.chains.get(chainId)!;
         const target = this.targets.get(targetId)!;
         if (chain.chainVersion === chainVersion && target.state === PublicTargetState.SYNCING) {
@@ -428,7 +469,8 @@ class SimManager implements Endpoint {
         const chain = this.chains.get(t.chainId)!;
         const serving = chain.targetIds.some((id) => this.targets.get(id)!.state === PublicTargetState.SERVING);
         if (t.state === PublicTargetState.LASTSRV && !serving) t.state = PublicTargetState.SERVING;
-        else if (t.state === PublicTargetState.OFFLINE || t.state === PublicTargetState.LASTSRV) t.state = PublicTargetState.WAITING;
+        else if (t.state === PublicTargetState.OFFLINE || t.state === PublicTargetState.LASTSRV)
+          t.state = PublicTargetState.WAITING;
         touched.push(t.chainId);
       }
       this.sim.recorder.trace(`mgmt: node ${nodeId} back (incarnation ${incarnation})`);
@@ -455,7 +497,9 @@ class SimManager implements Endpoint {
     const touched: number[] = [];
     for (const t of this.targetsOf(nodeId)) {
       const chain = this.chains.get(t.chainId)!;
-      const otherServing = chain.targetIds.some((id) => id !== t.targetId && this.targets.get(id)!.state === PublicTargetState.SERVING);
+      const otherServing = chain.targetIds.some(
+        (id) => id !== t.targetId && this.targets.get(id)!.state === PublicTargetState.SERVING,
+      );
       if (t.state === PublicTargetState.SERVING && !otherServing) t.state = PublicTargetState.LASTSRV;
       else if (t.state !== PublicTargetState.LASTSRV) t.state = PublicTargetState.OFFLINE;
       // The failed target goes to the end of its chain.
@@ -484,7 +528,8 @@ class SimManager implements Endpoint {
     this.version++;
     this.cachedRouting = undefined;
     const routing = this.routing();
-    for (const node of this.sim.nodes.values()) this.sim.net.call(this, node.address, 'pushRouting', routing, SIM_TIMING.rpcTimeoutMs).catch(() => undefined);
+    for (const node of this.sim.nodes.values())
+      this.sim.net.call(this, node.address, 'pushRouting', routing, SIM_TIMING.rpcTimeoutMs).catch(() => undefined);
     this.startResyncs();
   }
 
@@ -495,7 +540,13 @@ class SimManager implements Endpoint {
         const target = this.targets.get(id)!;
         if (target.state !== PublicTargetState.SYNCING) continue;
         const running = this.resyncs.get(id);
-        if (running !== undefined && running.chainVersion === chain.chainVersion && running.runner.running && now - running.startedMs < 5000) continue;
+        if (
+          running !== undefined &&
+          running.chainVersion === chain.chainVersion &&
+          running.runner.running &&
+          now - running.startedMs < 5000
+        )
+          continue;
         const serving = chain.targetIds.filter((t) => this.targets.get(t)!.state === PublicTargetState.SERVING);
         const predecessor = serving[serving.length - 1];
         if (predecessor === undefined) continue;
@@ -545,7 +596,9 @@ class SimClient implements Endpoint {
     }
   }
 
-  private servingTargets(chainId: number): { chainVersion: number; addresses: Array<{ targetId: number; address: string }> } | undefined {
+  private servingTargets(
+    chainId: number,
+  ): { chainVersion: number; addresses: Array<{ targetId: number; address: string }> } | undefined {
     const chain = this.routing?.chains.find((c) => c.chainId === chainId);
     if (chain === undefined) return undefined;
     const addresses = chain.targetIds
@@ -614,7 +667,13 @@ class SimClient implements Endpoint {
         seqnum,
       };
       try {
-        const response = await this.sim.net.call<WriteResponse>(this, head.address, 'write', request, SIM_TIMING.clientAttemptTimeoutMs);
+        const response = await this.sim.net.call<WriteResponse>(
+          this,
+          head.address,
+          'write',
+          request,
+          SIM_TIMING.clientAttemptTimeoutMs,
+        );
         record.ack = { version: response.commitVersion, length: response.length, crc: response.chunkCrc32c };
         record.failure = undefined;
         break;
@@ -627,7 +686,9 @@ class SimClient implements Endpoint {
       }
     }
     record.endStamp = sched.stamp();
-    this.sim.recorder.trace(`client ${this.index}: ${record.what} on ${key} seq ${seqnum} → ${record.ack ? `ack v${record.ack.version}` : record.failure}`);
+    this.sim.recorder.trace(
+      `client ${this.index}: ${record.what} on ${key} seq ${seqnum} → ${record.ack ? `ack v${record.ack.version}` : record.failure}`,
+    );
   }
 
   private async read(key: string): Promise<void> {
@@ -666,13 +727,21 @@ class SimClient implements Endpoint {
             endStamp: sched.stamp(),
             servedStamp,
             targetId: replica.targetId,
-            result: code === ErrorCode.OK ? { version: result.commitVersion, chunkLength: result.chunkLength, data: result.data } : undefined,
+            result:
+              code === ErrorCode.OK
+                ? { version: result.commitVersion, chunkLength: result.chunkLength, data: result.data }
+                : undefined,
           };
           this.sim.history.reads.push(record);
-          this.sim.recorder.trace(`client ${this.index}: read ${key} from ${replica.targetId} → ${record.result ? `v${record.result.version}` : 'no chunk'}`);
+          this.sim.recorder.trace(
+            `client ${this.index}: read ${key} from ${replica.targetId} → ${record.result ? `v${record.result.version}` : 'no chunk'}`,
+          );
           return;
         }
-        if (code === ErrorCode.INTERNAL) this.sim.recorder.harnessErrors.push(`read of ${key} from target ${replica.targetId}: INTERNAL ${result.status?.message}`);
+        if (code === ErrorCode.INTERNAL)
+          this.sim.recorder.harnessErrors.push(
+            `read of ${key} from target ${replica.targetId}: INTERNAL ${result.status?.message}`,
+          );
       } catch {
         // retried below
       }
@@ -709,8 +778,18 @@ export class Simulation {
   ) {
     this.net = new SimNetwork(sched);
     this.net.faults = config.net;
-    this.recorder = { commits: new Map(), harnessErrors: [], trace: (line) => trace(`${sched.nowMs().toFixed(3).padStart(10)} ${line}`) };
-    this.history = { commits: this.recorder.commits, writes: [], reads: [], finalReplicas: new Map(), chainOf: this.chainOf };
+    this.recorder = {
+      commits: new Map(),
+      harnessErrors: [],
+      trace: (line) => trace(`${sched.nowMs().toFixed(3).padStart(10)} ${line}`),
+    };
+    this.history = {
+      commits: this.recorder.commits,
+      writes: [],
+      reads: [],
+      finalReplicas: new Map(),
+      chainOf: this.chainOf,
+    };
     this.engineHooks = {
       onCommit: (targetId: number, key: string, chunk: StoredChunk | undefined) => {
         let list = this.recorder.commits.get(key);
@@ -733,7 +812,12 @@ export class Simulation {
         const target = new SimTarget(nodeId * 1000 + local.length, c);
         local.push(target);
         targetIds.push(target.targetId);
-        this.manager.targets.set(target.targetId, { targetId: target.targetId, nodeId, chainId: c, state: PublicTargetState.SERVING });
+        this.manager.targets.set(target.targetId, {
+          targetId: target.targetId,
+          nodeId,
+          chainId: c,
+          state: PublicTargetState.SERVING,
+        });
       }
       this.manager.chains.set(c, { chainId: c, chainVersion: 1, targetIds });
       for (let i = 0; i < config.chunksPerChain; i++) {
@@ -772,7 +856,8 @@ export class Simulation {
       (err: unknown) => {
         const error = asSpindleError(err);
         if (this.verbose) this.recorder.trace(`${what} → ${error.codeName}`);
-        if (error.errorCode === ErrorCode.INTERNAL) this.recorder.harnessErrors.push(`${what}: INTERNAL ${error.message}`);
+        if (error.errorCode === ErrorCode.INTERNAL)
+          this.recorder.harnessErrors.push(`${what}: INTERNAL ${error.message}`);
         throw err;
       },
     );
@@ -800,25 +885,47 @@ export class Simulation {
   }
 
   /** The simulated resync of one syncing target from its predecessor (runs on the predecessor's process). */
-  async resync(runner: Incarnation, job: { chainId: number; chainVersion: number; predecessor: number; syncing: number }): Promise<void> {
+  async resync(
+    runner: Incarnation,
+    job: { chainId: number; chainVersion: number; predecessor: number; syncing: number },
+  ): Promise<void> {
     const { chainId, chainVersion } = job;
     // Serve the copy only once this node knows the chain version that makes the target syncing, so
     // every write it commits from now on is forwarded to the syncing target as well.
     await runner.refreshRouting('resync');
     const view = runner.resolver.recheck(chainId, chainVersion);
-    if (view.localTargetId !== job.predecessor || view.successor?.targetId !== job.syncing) throw new Error('sim resync: chain moved');
+    if (view.localTargetId !== job.predecessor || view.successor?.targetId !== job.syncing)
+      throw new Error('sim resync: chain moved');
     const address = view.successor.address;
     const engine = runner.engines.get(job.predecessor)!;
-    const { keys } = await this.net.call<{ keys: string[] }>(runner, address, 'syncList', { chainId, chainVersion }, SIM_TIMING.rpcTimeoutMs);
+    const { keys } = await this.net.call<{ keys: string[] }>(
+      runner,
+      address,
+      'syncList',
+      { chainId, chainVersion },
+      SIM_TIMING.rpcTimeoutMs,
+    );
     const all = [...new Set([...engine.snapshot().keys(), ...keys])].sort();
     for (const key of all) {
       await runner.locks.withLock(`${job.predecessor}/${key}`, async () => {
         runner.resolver.recheck(chainId, chainVersion);
         const chunk = engine.snapshot().get(key);
-        await this.net.call(runner, address, 'syncChunk', { chainId, chainVersion, key, chunk }, SIM_TIMING.rpcTimeoutMs);
+        await this.net.call(
+          runner,
+          address,
+          'syncChunk',
+          { chainId, chainVersion, key, chunk },
+          SIM_TIMING.rpcTimeoutMs,
+        );
       });
     }
-    await this.net.call(runner, MGMT, 'syncDone', { chainId, chainVersion, targetId: job.syncing }, SIM_TIMING.rpcTimeoutMs);
+    await this.net.call(
+      runner,
+      MGMT,
+      'syncDone',
+      { chainId, chainVersion, targetId: job.syncing },
+      SIM_TIMING.rpcTimeoutMs,
+    );
   }
 
   private async faultLoop(clientsDone: () => boolean): Promise<void> {
@@ -830,7 +937,9 @@ export class Simulation {
       if (clientsDone() || !this.faultsOn) break;
       const kind = sched.rng.nextInt(5);
       const node = this.nodes.get(sched.pick(nodeIds))!;
-      const durationMs = sched.chance(0.3) ? sched.uniform(SIM_TIMING.leaseMs, 2500) : sched.uniform(20, SIM_TIMING.leaseMs);
+      const durationMs = sched.chance(0.3)
+        ? sched.uniform(SIM_TIMING.leaseMs, 2500)
+        : sched.uniform(20, SIM_TIMING.leaseMs);
       if (kind <= 1 && this.config.crashes) {
         const down = [...this.nodes.values()].filter((n) => !n.current?.running).length;
         if (!node.current?.running || down >= this.config.nodes - 1) continue;
@@ -843,7 +952,11 @@ export class Simulation {
         sched.after(durationMs, () => this.downUntil.get(node.nodeId) === restart && restart());
       } else if (kind === 2 && this.config.partitions) {
         // Isolate one node from everyone (manager, peers, clients).
-        const others = [MGMT, ...nodeIds.filter((id) => id !== node.nodeId).map((id) => `node${id}`), ...this.clientNames()];
+        const others = [
+          MGMT,
+          ...nodeIds.filter((id) => id !== node.nodeId).map((id) => `node${id}`),
+          ...this.clientNames(),
+        ];
         this.recorder.trace(`fault: node ${node.nodeId} isolated for ${durationMs.toFixed(0)} ms`);
         for (const other of others) this.net.partition(node.address, other);
         sched.after(durationMs, () => {
@@ -881,7 +994,8 @@ export class Simulation {
 
   private healed(): boolean {
     for (const chain of this.manager.chains.values()) {
-      for (const id of chain.targetIds) if (this.manager.targets.get(id)!.state !== PublicTargetState.SERVING) return false;
+      for (const id of chain.targetIds)
+        if (this.manager.targets.get(id)!.state !== PublicTargetState.SERVING) return false;
     }
     for (const node of this.nodes.values()) {
       const inc = node.current;

@@ -20,7 +20,14 @@ export interface NetFaults {
   spikeMaxMs: number;
 }
 
-export const NO_NET_FAULTS: NetFaults = { dropP: 0, duplicateP: 0, spikeP: 0, delayMinMs: 0.05, delayMaxMs: 1, spikeMaxMs: 1 };
+export const NO_NET_FAULTS: NetFaults = {
+  dropP: 0,
+  duplicateP: 0,
+  spikeP: 0,
+  delayMinMs: 0.05,
+  delayMaxMs: 1,
+  spikeMaxMs: 1,
+};
 
 /** The sending side of a call: its name (for partitions) and whether its process still runs. */
 export interface Endpoint {
@@ -90,7 +97,9 @@ export class SimNetwork {
         if (!this.connected(from.name, to)) return;
         const server = this.servers.get(to);
         if (server === undefined || !server.alive()) {
-          answer(() => reject(new SpindleError(ErrorCode.RPC_UNAVAILABLE, `sim ${method} to ${to}: connection refused`)));
+          answer(() =>
+            reject(new SpindleError(ErrorCode.RPC_UNAVAILABLE, `sim ${method} to ${to}: connection refused`)),
+          );
           return;
         }
         let running: Promise<unknown>;

@@ -10,13 +10,17 @@ const seed = Number(args[0]);
 const bugAt = args.indexOf('--bug');
 const bug = bugAt >= 0 ? (args[bugAt + 1] as SimBug) : undefined;
 if (!Number.isSafeInteger(seed) || seed < 0) {
-  process.stderr.write('usage: node --import tsx test/sim/replay.ts SEED [--bug early-ack|read-pending|no-lease] [--lenient] [--verbose]\n');
+  process.stderr.write(
+    'usage: node --import tsx test/sim/replay.ts SEED [--bug early-ack|read-pending|no-lease] [--lenient] [--verbose]\n',
+  );
   process.exit(2);
 }
 const strict = !args.includes('--lenient');
 const verbose = args.includes('--verbose');
 const result = await runSeed(seed, { bug, strict, verbose, trace: (line) => process.stdout.write(`${line}\n`) });
-process.stdout.write(`\nscenario: ${JSON.stringify(result.config)}\nstats: ${JSON.stringify(result.stats)}\ndigest: ${result.digest}\n`);
+process.stdout.write(
+  `\nscenario: ${JSON.stringify(result.config)}\nstats: ${JSON.stringify(result.stats)}\ndigest: ${result.digest}\n`,
+);
 for (const k of result.known) process.stdout.write(`known issue (not a failure with --lenient): ${k}\n`);
 if (result.violations.length > 0) {
   process.stdout.write(`\n${describeFailure(result, bug, strict)}\n`);

@@ -85,7 +85,10 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
   const sim = new Simulation(sched, config, trace, options.verbose === true);
   const { history, harnessErrors, healedAtMs } = await sim.run();
   const violations = [...harnessErrors];
-  if (healedAtMs === undefined) violations.push('the cluster did not heal (every target serving, routing settled, disks flushed) within the heal deadline');
+  if (healedAtMs === undefined)
+    violations.push(
+      'the cluster did not heal (every target serving, routing settled, disks flushed) within the heal deadline',
+    );
   const checked = checkHistory(history);
   violations.push(...checked.violations);
   const strict = options.strict !== false;
@@ -106,7 +109,15 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
     forwardRetries: await counterValue(sim.metrics.forwardRetries),
   };
   hash.update(JSON.stringify(stats));
-  return { seed, config, violations, known: strict ? [] : checked.known, digest: hash.digest('hex').slice(0, 16), stats, tail };
+  return {
+    seed,
+    config,
+    violations,
+    known: strict ? [] : checked.known,
+    digest: hash.digest('hex').slice(0, 16),
+    stats,
+    tail,
+  };
 }
 
 async function counterValue(counter: Counter): Promise<number> {

@@ -44,7 +44,12 @@ export class SimScheduler {
 
   /** Runs `fn` after `delayMs` of simulated time; returns a cancel function. */
   after(delayMs: number, fn: () => void): () => void {
-    const event: SimEvent = { atUs: this.nowUsValue + Math.max(0, Math.round(delayMs * 1000)), order: this.order++, fn, cancelled: false };
+    const event: SimEvent = {
+      atUs: this.nowUsValue + Math.max(0, Math.round(delayMs * 1000)),
+      order: this.order++,
+      fn,
+      cancelled: false,
+    };
     this.push(event);
     return () => {
       event.cancelled = true;

@@ -14,7 +14,12 @@
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { UpdateType } from '../../proto/index.js';
-import type { ChunkEngine, ChunkUpdate, PendingResult, ReadResultData } from '../../storage/chunk-engine/chunk-engine.js';
+import type {
+  ChunkEngine,
+  ChunkUpdate,
+  PendingResult,
+  ReadResultData,
+} from '../../storage/chunk-engine/chunk-engine.js';
 import { updateFingerprint } from '../../storage/chunk-engine/chunk-engine.js';
 import type { ChunkAddress } from '../../storage/chunk-engine/chunk-key.js';
 import type { CommittedChunkMeta } from '../../storage/chunk-engine/chunk-meta.js';
@@ -186,7 +191,12 @@ export class SimChunkEngine implements EngineSurface {
     return publicOf(pending);
   }
 
-  async commit(ino: number, index: number, version: number, chainVersion: number): Promise<ReturnType<ChunkEngine['commit']> extends Promise<infer R> ? R : never> {
+  async commit(
+    ino: number,
+    index: number,
+    version: number,
+    chainVersion: number,
+  ): Promise<ReturnType<ChunkEngine['commit']> extends Promise<infer R> ? R : never> {
     this.checkAlive();
     const key = keyOf(ino, index);
     const pending = this.pending.get(key);
@@ -198,7 +208,15 @@ export class SimChunkEngine implements EngineSurface {
     if (this.pending.get(key) !== pending) throw new Error(`sim: pending update of ${key} changed during its commit`);
     this.pending.delete(key);
     if (chunk === undefined) return undefined;
-    return { ino, index, commitVersion: version, updateVersion: version, chainVersion, length: chunk.content.length, crc32c: crc32c(chunk.content) };
+    return {
+      ino,
+      index,
+      commitVersion: version,
+      updateVersion: version,
+      chainVersion,
+      length: chunk.content.length,
+      crc32c: crc32c(chunk.content),
+    };
   }
 
   abort(ino: number, index: number): void {
@@ -282,7 +300,9 @@ export function guardEngine(engine: SimChunkEngine, hooks: SimEngineHooks): SimC
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
       if (value === undefined && typeof property === 'string' && property !== 'then') {
-        hooks.onHarnessError(`the replicator used engine.${property}, which the simulated engine does not model (test/sim/sim-engine.ts)`);
+        hooks.onHarnessError(
+          `the replicator used engine.${property}, which the simulated engine does not model (test/sim/sim-engine.ts)`,
+        );
       }
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },

@@ -38,7 +38,11 @@ function report(failed: SeedResult[], bug?: SimBug): string {
 if (ONE !== undefined) {
   describe(`simulation: seed ${ONE}`, () => {
     it('holds every guarantee', async () => {
-      const result = await runSeed(Number(ONE), { bug: ONE_BUG, strict: STRICT, trace: (line) => process.stdout.write(`${line}\n`) });
+      const result = await runSeed(Number(ONE), {
+        bug: ONE_BUG,
+        strict: STRICT,
+        trace: (line) => process.stdout.write(`${line}\n`),
+      });
       for (const k of result.known) process.stdout.write(`known issue (reported only: SPINDLE_SIM_STRICT=0): ${k}\n`);
       if (result.violations.length > 0) throw new Error(describeFailure(result, ONE_BUG, STRICT));
     });
@@ -55,7 +59,9 @@ if (ONE !== undefined) {
 
     afterAll(() => {
       for (const r of knownSeen) {
-        process.stdout.write(`simulation seed ${r.seed}: known issue, not counted as a failure (SPINDLE_SIM_STRICT=0): ${r.known[0]}\n  replay: ${replayCommand(r.seed, undefined, true)}\n`);
+        process.stdout.write(
+          `simulation seed ${r.seed}: known issue, not counted as a failure (SPINDLE_SIM_STRICT=0): ${r.known[0]}\n  replay: ${replayCommand(r.seed, undefined, true)}\n`,
+        );
       }
     });
 
@@ -76,15 +82,19 @@ if (ONE !== undefined) {
       ['no-lease', 'a node cut off from the manager keeps serving past its lease', 3000],
     ];
     for (const [bug, what, within] of variants) {
-      it.skipIf(bug === 'no-lease' && process.env.SPINDLE_SIM_SLOW !== '1')(`${bug}: ${what} — caught within ${within} seeds`, { timeout: 600_000 }, async () => {
-        let found: SeedResult | undefined;
-        for (let seed = 1; seed <= within && found === undefined; seed++) {
-          const result = await runSeed(seed, { bug });
-          if (result.violations.length > 0) found = result;
-        }
-        expect(found, `the checker missed broken variant ${bug} in seeds 1..${within}`).toBeDefined();
-        process.stdout.write(`broken variant ${bug}: first caught by seed ${found!.seed}: ${found!.violations[0]}\n`);
-      });
+      it.skipIf(bug === 'no-lease' && process.env.SPINDLE_SIM_SLOW !== '1')(
+        `${bug}: ${what} — caught within ${within} seeds`,
+        { timeout: 600_000 },
+        async () => {
+          let found: SeedResult | undefined;
+          for (let seed = 1; seed <= within && found === undefined; seed++) {
+            const result = await runSeed(seed, { bug });
+            if (result.violations.length > 0) found = result;
+          }
+          expect(found, `the checker missed broken variant ${bug} in seeds 1..${within}`).toBeDefined();
+          process.stdout.write(`broken variant ${bug}: first caught by seed ${found!.seed}: ${found!.violations[0]}\n`);
+        },
+      );
     }
   });
 }

@@ -72,7 +72,9 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
     }
 
     /** A session: the connecting end and the listener's end. */
-    async function pair(options: BulkTransportOptions = {}): Promise<{ client: BulkChannel; server: BulkChannel; listener: BulkListener; transport: BulkTransport }> {
+    async function pair(
+      options: BulkTransportOptions = {},
+    ): Promise<{ client: BulkChannel; server: BulkChannel; listener: BulkListener; transport: BulkTransport }> {
       const transport = makeTransport(options);
       const listener = await listen(transport);
       const client = await transport.connect(listener.address, { timeoutMs: 5_000 });
@@ -222,7 +224,14 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
         // Even ids: receive registered before the send (half of them with `into`); odd: after.
         const early = new Map<number, Promise<Buffer>>();
         for (const id of ids) {
-          if (id % 2 === 0) early.set(id, to.receive(id, id % 4 === 0 ? { into: Buffer.alloc(sizeOf(id) + 5), timeoutMs: 30_000 } : { timeoutMs: 30_000 }));
+          if (id % 2 === 0)
+            early.set(
+              id,
+              to.receive(
+                id,
+                id % 4 === 0 ? { into: Buffer.alloc(sizeOf(id) + 5), timeoutMs: 30_000 } : { timeoutMs: 30_000 },
+              ),
+            );
         }
         await Promise.all(ids.map((id) => from.send(id, payloadOf(id, direction))));
         const results = await Promise.all(ids.map((id) => early.get(id) ?? to.receive(id, { timeoutMs: 30_000 })));
@@ -339,7 +348,10 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
       await sleep(300);
       await expectCode(server.receive(1, { timeoutMs: 50 }), ErrorCode.TIMEOUT);
       // A waiting receive is not subject to the TTL.
-      const [late] = await Promise.all([server.receive(3, { timeoutMs: 5_000 }), sleep(200).then(() => client.send(3, Buffer.from('x')))]);
+      const [late] = await Promise.all([
+        server.receive(3, { timeoutMs: 5_000 }),
+        sleep(200).then(() => client.send(3, Buffer.from('x'))),
+      ]);
       expect(late.toString()).toBe('x');
     });
 
@@ -394,7 +406,10 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
       expect(new Set(clients.map((client) => client.sessionId)).size).toBe(3);
       const received = await Promise.all(
         servers.map(async (server, index) => {
-          const [payload] = await Promise.all([server.receive(1), clients[index]!.send(1, Buffer.from(`session ${index}`))]);
+          const [payload] = await Promise.all([
+            server.receive(1),
+            clients[index]!.send(1, Buffer.from(`session ${index}`)),
+          ]);
           return payload.toString();
         }),
       );
@@ -407,7 +422,7 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
 
     // Calls: BulkChannel.call answered by BulkListener.handleRequests.
 
-    it('answers a call with the handler\'s result; the handler sees the caller\'s session', async () => {
+    it("answers a call with the handler's result; the handler sees the caller's session", async () => {
       const { client, listener } = await pair();
       const seen: string[] = [];
       listener.handleRequests(async (payload, session) => {
@@ -454,7 +469,7 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
       }
     });
 
-    it('fails a call with the handler\'s error: its code and message, INTERNAL for a non-Spindle error', async () => {
+    it("fails a call with the handler's error: its code and message, INTERNAL for a non-Spindle error", async () => {
       const { client, listener } = await pair();
       listener.handleRequests(async (payload) => {
         const what = payload.toString();
@@ -477,13 +492,18 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
       listener.handleRequests(((): Promise<Uint8Array> => {
         throw new SpindleError(ErrorCode.CHUNK_NOT_FOUND, 'thrown at once');
       }) as never);
-      expect((await expectCode(client.call(Buffer.from('x')), ErrorCode.CHUNK_NOT_FOUND)).message).toBe('thrown at once');
+      expect((await expectCode(client.call(Buffer.from('x')), ErrorCode.CHUNK_NOT_FOUND)).message).toBe(
+        'thrown at once',
+      );
       expect(client.closed).toBe(false);
     });
 
     it('fails a call with RPC_UNAVAILABLE when the listener has no handler; a handler set later answers', async () => {
       const { client, listener } = await pair();
-      const error = await expectCode(client.call(Buffer.from('anyone?'), { timeoutMs: 5_000 }), ErrorCode.RPC_UNAVAILABLE);
+      const error = await expectCode(
+        client.call(Buffer.from('anyone?'), { timeoutMs: 5_000 }),
+        ErrorCode.RPC_UNAVAILABLE,
+      );
       expect(error.message).toMatch(/answers no requests/);
       expect(client.closed).toBe(false);
       listener.handleRequests(async () => Buffer.from('first'));

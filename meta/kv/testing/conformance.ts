@@ -97,7 +97,12 @@ async function get(engine: KvEngine, key: Uint8Array): Promise<Uint8Array | unde
   return engine.transaction((txn) => txn.get(key), { readOnly: true });
 }
 
-async function range(engine: KvEngine, start: Uint8Array, end: Uint8Array, options?: { limit?: number; reverse?: boolean }): Promise<KvPair[]> {
+async function range(
+  engine: KvEngine,
+  start: Uint8Array,
+  end: Uint8Array,
+  options?: { limit?: number; reverse?: boolean },
+): Promise<KvPair[]> {
   return engine.transaction((txn) => txn.getRange(start, end, options), { readOnly: true });
 }
 
@@ -271,9 +276,25 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
         await seed(engine, ['b', 'a', 'a.txt', 'aa', 'c', 'a\u0000', 'B', '0', 'd']);
         const pairs = await range(engine, text('a'), text('c'));
         expect(pairs.map((pair) => Buffer.from(pair.key).toString())).toEqual(['a', 'a\u0000', 'a.txt', 'aa', 'b']);
-        expect(pairs.map((pair) => Buffer.from(pair.value).toString())).toEqual(['v:a', 'v:a\u0000', 'v:a.txt', 'v:aa', 'v:b']);
+        expect(pairs.map((pair) => Buffer.from(pair.value).toString())).toEqual([
+          'v:a',
+          'v:a\u0000',
+          'v:a.txt',
+          'v:aa',
+          'v:b',
+        ]);
         const all = await range(engine, text('0'), text('e'));
-        expect(all.map((pair) => Buffer.from(pair.key).toString())).toEqual(['0', 'B', 'a', 'a\u0000', 'a.txt', 'aa', 'b', 'c', 'd']);
+        expect(all.map((pair) => Buffer.from(pair.key).toString())).toEqual([
+          '0',
+          'B',
+          'a',
+          'a\u0000',
+          'a.txt',
+          'aa',
+          'b',
+          'c',
+          'd',
+        ]);
       });
 
       it('applies limit and reverse', async () => {
@@ -281,13 +302,25 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
         await seed(engine, ['k1', 'k2', 'k3', 'k4', 'k5']);
         const names = (pairs: KvPair[]) => pairs.map((pair) => Buffer.from(pair.key).toString());
         expect(names(await range(engine, text('k'), text('l'), { limit: 2 }))).toEqual(['k1', 'k2']);
-        expect(names(await range(engine, text('k'), text('l'), { reverse: true }))).toEqual(['k5', 'k4', 'k3', 'k2', 'k1']);
+        expect(names(await range(engine, text('k'), text('l'), { reverse: true }))).toEqual([
+          'k5',
+          'k4',
+          'k3',
+          'k2',
+          'k1',
+        ]);
         expect(names(await range(engine, text('k'), text('l'), { reverse: true, limit: 2 }))).toEqual(['k5', 'k4']);
         // Reverse starts just below `end` and includes `start`.
         expect(names(await range(engine, text('k2'), text('k4'), { reverse: true }))).toEqual(['k3', 'k2']);
         expect(names(await range(engine, text('k2'), text('k4')))).toEqual(['k2', 'k3']);
         expect(names(await range(engine, text('k'), text('l'), { limit: 0 }))).toEqual([]);
-        expect(names(await range(engine, text('k'), text('l'), { limit: 100 }))).toEqual(['k1', 'k2', 'k3', 'k4', 'k5']);
+        expect(names(await range(engine, text('k'), text('l'), { limit: 100 }))).toEqual([
+          'k1',
+          'k2',
+          'k3',
+          'k4',
+          'k5',
+        ]);
         // Empty and inverted intervals.
         expect(names(await range(engine, text('k3'), text('k3')))).toEqual([]);
         expect(names(await range(engine, text('k4'), text('k2')))).toEqual([]);
@@ -321,11 +354,19 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
         expect(keys.map((key) => key.toString('hex'))).toEqual(sorted);
         const everything = await range(engine, bytes(0x00), bytes(0xff, 0xff, 0xff, 0xff));
         expect(keysOf(everything)).toEqual(sorted);
-        expect(everything.map((pair) => hex(pair.value))).toEqual(keys.map((_key, index) => hex(bytes(index, 0x00, 0xff))));
-        expect(keysOf(await range(engine, bytes(0x00), bytes(0xff, 0xff, 0xff, 0xff), { reverse: true }))).toEqual([...sorted].reverse());
+        expect(everything.map((pair) => hex(pair.value))).toEqual(
+          keys.map((_key, index) => hex(bytes(index, 0x00, 0xff))),
+        );
+        expect(keysOf(await range(engine, bytes(0x00), bytes(0xff, 0xff, 0xff, 0xff), { reverse: true }))).toEqual(
+          [...sorted].reverse(),
+        );
         // An empty start bound means "from the first key".
         expect(keysOf(await range(engine, new Uint8Array(0), bytes(0x01)))).toEqual(['00', '0000', '00ff']);
-        expect(keysOf(await range(engine, new Uint8Array(0), bytes(0x01), { reverse: true }))).toEqual(['00ff', '0000', '00']);
+        expect(keysOf(await range(engine, new Uint8Array(0), bytes(0x01), { reverse: true }))).toEqual([
+          '00ff',
+          '0000',
+          '00',
+        ]);
         expect(keysOf(await range(engine, bytes(0x00, 0x00), bytes(0xff)))).toEqual(sorted.slice(1, 8));
         expect(keysOf(await range(engine, bytes(0xff), bytes(0xff, 0xff), { reverse: true }))).toEqual(['ff00', 'ff']);
         expect(hex(await get(engine, bytes(0x00)))).toBe(hex(bytes(0, 0x00, 0xff)));
@@ -360,7 +401,10 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
               const reverse = random(2) === 0;
               const got = await txn.getRange(start, end, { limit, reverse });
               let expected = [...local.keys()]
-                .filter((k) => Buffer.compare(Buffer.from(k, 'hex'), start) >= 0 && Buffer.compare(Buffer.from(k, 'hex'), end) < 0)
+                .filter(
+                  (k) =>
+                    Buffer.compare(Buffer.from(k, 'hex'), start) >= 0 && Buffer.compare(Buffer.from(k, 'hex'), end) < 0,
+                )
                 .sort((a, b) => Buffer.compare(Buffer.from(a, 'hex'), Buffer.from(b, 'hex')));
               if (reverse) expected.reverse();
               if (limit !== undefined) expected = expected.slice(0, limit);
@@ -467,7 +511,8 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
             const b = readU64(await txn.get(accountB));
             if (a + b !== 100) inconsistent.push(`transfer ${index} saw ${a}+${b}`);
             const amount = (index % 7) + 1;
-            const [from, to, fromKey, toKey] = index % 2 === 0 ? [a, b, accountA, accountB] : [b, a, accountB, accountA];
+            const [from, to, fromKey, toKey] =
+              index % 2 === 0 ? [a, b, accountA, accountB] : [b, a, accountB, accountA];
             if (from < amount) return false;
             txn.put(fromKey, u64(from - amount));
             txn.put(toKey, u64(to + amount));
@@ -611,7 +656,9 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
         );
         const dentries = await range(engine, text('dent/'), text('dent0'));
         expect(dentries.length).toBe(count);
-        expect(dentries.map((pair) => readU64(pair.value))).toEqual(Array.from({ length: count }, (_unused, index) => index));
+        expect(dentries.map((pair) => readU64(pair.value))).toEqual(
+          Array.from({ length: count }, (_unused, index) => index),
+        );
         expect((await range(engine, text('inod/'), text('inod0'))).length).toBe(count);
       });
 
@@ -640,7 +687,9 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
                 const pairs = await txn.getRange(bytes(0x77, worker), bytes(0x77, worker + 1));
                 const expected = [...local.keys()].sort((a, b) => a - b);
                 expect(pairs.map((pair) => pair.key[2])).toEqual(expected);
-                expect(pairs.map((pair) => Buffer.from(pair.value).toString())).toEqual(expected.map((index) => local.get(index)));
+                expect(pairs.map((pair) => Buffer.from(pair.value).toString())).toEqual(
+                  expected.map((index) => local.get(index)),
+                );
                 model.clear();
                 for (const [k, v] of local) model.set(k, v);
               });
@@ -726,9 +775,12 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
         });
         const results = await Promise.all(
           Array.from({ length: 200 }, (_unused, index) =>
-            engine.transaction(async (txn) => readU64(await txn.get(text(`r/${String(index % 50).padStart(2, '0')}`))), {
-              readOnly: true,
-            }),
+            engine.transaction(
+              async (txn) => readU64(await txn.get(text(`r/${String(index % 50).padStart(2, '0')}`))),
+              {
+                readOnly: true,
+              },
+            ),
           ),
         );
         expect(results).toEqual(Array.from({ length: 200 }, (_unused, index) => index % 50));
@@ -843,7 +895,9 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
         const big = patternBytes(ONE_MIB, 99);
         const { engine } = handle;
         await Promise.all(
-          Array.from({ length: 100 }, (_unused, index) => put(engine, text(`dur/${String(index).padStart(3, '0')}`), u64(index))),
+          Array.from({ length: 100 }, (_unused, index) =>
+            put(engine, text(`dur/${String(index).padStart(3, '0')}`), u64(index)),
+          ),
         );
         await put(engine, text('dur-big'), big);
         await engine.transaction(async (txn) => txn.delete(text('dur/050')));
@@ -852,7 +906,9 @@ export function runKvConformance(name: string, open: () => Promise<KvConformance
         extraEngines.push(reopened);
         const pairs = await range(reopened, text('dur/'), text('dur0'));
         expect(pairs.length).toBe(99);
-        expect(pairs.map((pair) => readU64(pair.value))).toEqual(Array.from({ length: 100 }, (_unused, index) => index).filter((index) => index !== 50));
+        expect(pairs.map((pair) => readU64(pair.value))).toEqual(
+          Array.from({ length: 100 }, (_unused, index) => index).filter((index) => index !== 50),
+        );
         expect(Buffer.compare(Buffer.from((await get(reopened, text('dur-big')))!), big)).toBe(0);
         // And it keeps working.
         await put(reopened, text('dur/050'), u64(5050));

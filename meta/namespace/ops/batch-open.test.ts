@@ -8,7 +8,14 @@ import { OPEN_BATCH_MAX } from '../constants.js';
 import { codeOf, createNamespaceFixture, fsApi, p } from '../testing/fixtures.js';
 
 const create = (path: string, requestId: number, extra: Partial<OpenRequest> = {}) =>
-  OpenRequest.fromPartial({ at: p(path), create: true, exclusive: true, mode: 0o640, tag: { clientId: 'batch', requestId }, ...extra });
+  OpenRequest.fromPartial({
+    at: p(path),
+    create: true,
+    exclusive: true,
+    mode: 0o640,
+    tag: { clientId: 'batch', requestId },
+    ...extra,
+  });
 
 describe('batch open', () => {
   it('creates every file, and an existing name fails only its own item with EEXIST', async () => {
@@ -17,9 +24,21 @@ describe('batch open', () => {
     await fs.mkdirp('/d');
     const existing = (await fs.create('/d/taken')).inode!;
     const { results } = await ns.batchOpen({
-      requests: [create('/d/a', 1), create('/d/taken', 2), create('/d/b', 3), create('/missing/c', 4), create('/d/a', 5)],
+      requests: [
+        create('/d/a', 1),
+        create('/d/taken', 2),
+        create('/d/b', 3),
+        create('/missing/c', 4),
+        create('/d/a', 5),
+      ],
     });
-    expect(results.map((r) => r.status?.code)).toEqual([ErrorCode.OK, ErrorCode.EXISTS, ErrorCode.OK, ErrorCode.NOT_FOUND, ErrorCode.EXISTS]);
+    expect(results.map((r) => r.status?.code)).toEqual([
+      ErrorCode.OK,
+      ErrorCode.EXISTS,
+      ErrorCode.OK,
+      ErrorCode.NOT_FOUND,
+      ErrorCode.EXISTS,
+    ]);
     expect(results[1]?.status?.message).toMatch(/taken.*already exists/);
     expect(results[1]?.response).toBeUndefined();
     expect(results[0]?.response).toMatchObject({ created: true, inode: { type: InodeType.FILE, mode: 0o640 } });
@@ -52,7 +71,11 @@ describe('batch open', () => {
     const fs = fsApi(ns);
     const file = (await fs.create('/f')).inode!;
     const { results } = await ns.batchOpen({
-      requests: [OpenRequest.fromPartial({ at: p('/f') }), OpenRequest.fromPartial({ create: true }), OpenRequest.fromPartial({ at: p('/nope') })],
+      requests: [
+        OpenRequest.fromPartial({ at: p('/f') }),
+        OpenRequest.fromPartial({ create: true }),
+        OpenRequest.fromPartial({ at: p('/nope') }),
+      ],
     });
     expect(results.map((r) => r.status?.code)).toEqual([ErrorCode.OK, ErrorCode.INVALID_ARGUMENT, ErrorCode.NOT_FOUND]);
     expect(results[0]?.response).toMatchObject({ created: false, inode: { ino: file.ino } });
@@ -70,7 +93,13 @@ describe('batch open', () => {
     const { results } = await ns.batchOpen({
       requests: [create('/d/a', 21), create('/e/a', 22), create('/d/a', 23), create('/d/b', 24), create('/e/a/x', 25)],
     });
-    expect(results.map((r) => r.status?.code)).toEqual([ErrorCode.OK, ErrorCode.OK, ErrorCode.EXISTS, ErrorCode.OK, ErrorCode.NOT_DIRECTORY]);
+    expect(results.map((r) => r.status?.code)).toEqual([
+      ErrorCode.OK,
+      ErrorCode.OK,
+      ErrorCode.EXISTS,
+      ErrorCode.OK,
+      ErrorCode.NOT_DIRECTORY,
+    ]);
     // One commit for the whole group (successes and the recorded errors alike).
     expect(engine.stats().commits - before).toBe(1);
     expect(await fs.stat('/d/a')).toEqual(results[0]?.response?.inode);
@@ -92,7 +121,12 @@ describe('batch open', () => {
     await fs.sync(old.ino, { lengthHint: 100, wrote: true });
     const { results } = await ns.batchOpen({
       requests: [
-        OpenRequest.fromPartial({ at: p('/old'), create: true, truncate: true, tag: { clientId: 'batch', requestId: 31 } }),
+        OpenRequest.fromPartial({
+          at: p('/old'),
+          create: true,
+          truncate: true,
+          tag: { clientId: 'batch', requestId: 31 },
+        }),
         create('/new', 32),
         OpenRequest.fromPartial({ at: p('/old') }),
         OpenRequest.fromPartial({ at: p('/new2'), create: true, tag: { clientId: 'batch', requestId: 33 } }),

@@ -10,7 +10,14 @@
 // its own transaction, concurrently. Only a bad batch as a whole (too many items) or a bug fails
 // the call.
 import { ErrorCode, SpindleError } from '../../../common/errors.js';
-import { OpenRequest, OpenResponse, type BatchOpenRequest, type BatchOpenResponse, type BatchOpenResult, type PathAt } from '../../../proto/index.js';
+import {
+  OpenRequest,
+  OpenResponse,
+  type BatchOpenRequest,
+  type BatchOpenResponse,
+  type BatchOpenResult,
+  type PathAt,
+} from '../../../proto/index.js';
 import { OPEN_BATCH_MAX } from '../constants.js';
 import type { GroupMember, NamespaceContext } from '../context.js';
 import { directoryKey } from '../path.js';
@@ -19,10 +26,17 @@ import { OPEN_METHOD, open, openInTxn } from './open.js';
 
 const METHOD = 'BatchOpen';
 
-export async function batchOpen(ctx: NamespaceContext, request: BatchOpenRequest, signal?: AbortSignal): Promise<BatchOpenResponse> {
+export async function batchOpen(
+  ctx: NamespaceContext,
+  request: BatchOpenRequest,
+  signal?: AbortSignal,
+): Promise<BatchOpenResponse> {
   const count = request.requests.length;
   if (count > OPEN_BATCH_MAX) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `${METHOD}: ${count} opens requested; at most ${OPEN_BATCH_MAX} per call (split the batch)`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${METHOD}: ${count} opens requested; at most ${OPEN_BATCH_MAX} per call (split the batch)`,
+    );
   }
   const results: BatchOpenResult[] = new Array(count);
   const group: Array<{ index: number; member: GroupMember<OpenResponse> }> = [];
@@ -66,12 +80,17 @@ export async function batchOpen(ctx: NamespaceContext, request: BatchOpenRequest
   const [outcomes] = await Promise.all([
     group.length === 0
       ? []
-      : ctx.mutateGroup({ method: OPEN_METHOD, response: OpenResponse, idsPerMember: 1, signal }, group.map((item) => item.member)),
+      : ctx.mutateGroup(
+          { method: OPEN_METHOD, response: OpenResponse, idsPerMember: 1, signal },
+          group.map((item) => item.member),
+        ),
     Promise.all(alone),
   ]);
   group.forEach((item, i) => {
     const outcome = outcomes[i]!;
-    results[item.index] = outcome.ok ? { status: { code: ErrorCode.OK, message: '' }, response: outcome.response } : failed(outcome.error);
+    results[item.index] = outcome.ok
+      ? { status: { code: ErrorCode.OK, message: '' }, response: outcome.response }
+      : failed(outcome.error);
   });
   return { results };
 }

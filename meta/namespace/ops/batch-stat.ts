@@ -12,11 +12,18 @@ import { snapshot } from './helpers.js';
 
 const METHOD = 'BatchStat';
 
-export async function batchStat(ctx: NamespaceContext, request: BatchStatRequest, signal?: AbortSignal): Promise<BatchStatResponse> {
+export async function batchStat(
+  ctx: NamespaceContext,
+  request: BatchStatRequest,
+  signal?: AbortSignal,
+): Promise<BatchStatResponse> {
   const count = request.paths.length + request.inos.length;
   const max = ctx.config.batchStatMax;
   if (count > max) {
-    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `${METHOD}: ${count} entries requested; at most ${max} per call (split the batch)`);
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${METHOD}: ${count} entries requested; at most ${max} per call (split the batch)`,
+    );
   }
   // Malformed items fail the whole call before any lookup (they are the caller's bug, not a state).
   request.paths.forEach((at, i) => requirePathAt(at, METHOD, `paths[${i}]`));

@@ -10,20 +10,42 @@ import { addEntry, noNameError, snapshot } from './helpers.js';
 
 const METHOD = 'HardLink';
 
-export async function hardLink(ctx: NamespaceContext, request: HardLinkRequest, signal?: AbortSignal): Promise<InodeResponse> {
+export async function hardLink(
+  ctx: NamespaceContext,
+  request: HardLinkRequest,
+  signal?: AbortSignal,
+): Promise<InodeResponse> {
   const existingAt = requirePathAt(request.existing, METHOD, 'existing');
   const linkAt = requirePathAt(request.link, METHOD, 'link');
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: HardLinkRequest.encode(request).finish(), response: InodeResponse, lanes: [directoryKey(linkAt)], signal },
+    {
+      method: METHOD,
+      tag: request.tag,
+      requestBytes: HardLinkRequest.encode(request).finish(),
+      response: InodeResponse,
+      lanes: [directoryKey(linkAt)],
+      signal,
+    },
     async (mt) => {
-      const inode = requireExisting(await resolvePath(mt, existingAt, { followLast: false, slashFollows: false }), existingAt);
+      const inode = requireExisting(
+        await resolvePath(mt, existingAt, { followLast: false, slashFollows: false }),
+        existingAt,
+      );
       if (inode.type === InodeType.DIRECTORY) {
-        throw new SpindleError(ErrorCode.PERMISSION_DENIED, `${METHOD}: ${describePath(existingAt)} is a directory; directories cannot be hard-linked`);
+        throw new SpindleError(
+          ErrorCode.PERMISSION_DENIED,
+          `${METHOD}: ${describePath(existingAt)} is a directory; directories cannot be hard-linked`,
+        );
       }
       const resolved = await resolvePath(mt, linkAt, { followLast: false, slashFollows: false });
       const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.EXISTS, ErrorCode.EXISTS));
-      if (named.inode !== undefined) throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(linkAt)} already exists`);
-      if (resolved.trailingSlash) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(linkAt)} ends with '/' and does not exist`);
+      if (named.inode !== undefined)
+        throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(linkAt)} already exists`);
+      if (resolved.trailingSlash)
+        throw new SpindleError(
+          ErrorCode.NOT_FOUND,
+          `${METHOD}: ${describePath(linkAt)} ends with '/' and does not exist`,
+        );
       addEntry(mt, named.parent, named.name, inode);
       inode.nlink += 1;
       inode.ctimeUs = mt.nowUs;

@@ -131,7 +131,10 @@ export function truncateFile(ctx: NamespaceContext, mt: MetaTxn, inode: Inode, l
 export function noNameError(method: string, rootCode: ErrorCode, otherCode = ErrorCode.INVALID_ARGUMENT) {
   return (inode: Inode): SpindleError =>
     inode.ino === ROOT_INO
-      ? new SpindleError(rootCode, `${method}: the root directory ${rootCode === ErrorCode.BUSY ? 'cannot be changed this way' : 'already exists'}`)
+      ? new SpindleError(
+          rootCode,
+          `${method}: the root directory ${rootCode === ErrorCode.BUSY ? 'cannot be changed this way' : 'already exists'}`,
+        )
       : new SpindleError(otherCode, `${method}: the path must end in a name (not '.', '..' or empty)`);
 }
 

@@ -14,7 +14,11 @@ import { addEntry, newDirectoryInode, snapshot } from './helpers.js';
 
 const METHOD = 'Mkdirs';
 
-export async function mkdirs(ctx: NamespaceContext, request: MkdirsRequest, signal?: AbortSignal): Promise<InodeResponse> {
+export async function mkdirs(
+  ctx: NamespaceContext,
+  request: MkdirsRequest,
+  signal?: AbortSignal,
+): Promise<InodeResponse> {
   const at = requirePathAt(request.at, METHOD);
   requireMode(request.mode, METHOD);
   const components = at.path.split('/').filter((part) => part.length > 0).length;
@@ -39,14 +43,30 @@ export async function mkdirs(ctx: NamespaceContext, request: MkdirsRequest, sign
         if (request.recursive && existing.type === InodeType.DIRECTORY) return { inode: snapshot(existing) };
         throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(at)} already exists`);
       }
-      assert(resolved.parent !== undefined && resolved.name !== undefined, 'a missing entry always has a parent and a name');
+      assert(
+        resolved.parent !== undefined && resolved.name !== undefined,
+        'a missing entry always has a parent and a name',
+      );
       return { inode: snapshot(make(resolved.parent, resolved.name)) };
     },
   );
 }
 
-function makeDirectory(ctx: NamespaceContext, mt: MetaTxn, ids: IdLease, parent: Inode, name: string, request: MkdirsRequest): Inode {
-  const directory = newDirectoryInode(ids.take(), parent.ino, request, directoryLayout(parent.layout, ctx.config), mt.nowUs);
+function makeDirectory(
+  ctx: NamespaceContext,
+  mt: MetaTxn,
+  ids: IdLease,
+  parent: Inode,
+  name: string,
+  request: MkdirsRequest,
+): Inode {
+  const directory = newDirectoryInode(
+    ids.take(),
+    parent.ino,
+    request,
+    directoryLayout(parent.layout, ctx.config),
+    mt.nowUs,
+  );
   mt.createInode(directory);
   addEntry(mt, parent, name, directory);
   return directory;

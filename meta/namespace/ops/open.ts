@@ -22,7 +22,15 @@ export async function open(ctx: NamespaceContext, request: OpenRequest, signal?:
   const at = requirePathAt(request.at, METHOD);
   requireMode(request.mode, METHOD);
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: OpenRequest.encode(request).finish(), response: OpenResponse, ids: request.create ? 1 : 0, lanes: request.create ? [directoryKey(at)] : undefined, signal },
+    {
+      method: METHOD,
+      tag: request.tag,
+      requestBytes: OpenRequest.encode(request).finish(),
+      response: OpenResponse,
+      ids: request.create ? 1 : 0,
+      lanes: request.create ? [directoryKey(at)] : undefined,
+      signal,
+    },
     (mt, ids) => openInTxn(ctx, request, at, mt, ids),
   );
 }
@@ -32,7 +40,13 @@ export async function open(ctx: NamespaceContext, request: OpenRequest, signal?:
  * is thrown before anything is written, so a batch may run several of them in one transaction
  * (ops/batch-open.ts): a failed one leaves the others' writes alone.
  */
-export async function openInTxn(ctx: NamespaceContext, request: OpenRequest, at: PathAt, mt: MetaTxn, ids: IdLease): Promise<OpenResponse> {
+export async function openInTxn(
+  ctx: NamespaceContext,
+  request: OpenRequest,
+  at: PathAt,
+  mt: MetaTxn,
+  ids: IdLease,
+): Promise<OpenResponse> {
   const exclusive = request.create && request.exclusive;
   const resolved = await resolvePath(mt, at, { followLast: !exclusive });
   const existing = resolved.inode;
@@ -45,7 +59,10 @@ export async function openInTxn(ctx: NamespaceContext, request: OpenRequest, at:
       return { inode: snapshot(existing), created: false };
     }
     if (resolved.trailingSlash) {
-      throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} ends with '/' but is not a directory`);
+      throw new SpindleError(
+        ErrorCode.NOT_DIRECTORY,
+        `${METHOD}: ${describePath(at)} ends with '/' but is not a directory`,
+      );
     }
     assert(existing.type === InodeType.FILE, 'open resolved a symlink while following symlinks');
     if (request.truncate) truncateFile(ctx, mt, existing, 0);

@@ -13,7 +13,11 @@ import { snapshot } from './helpers.js';
 
 const METHOD = 'ReadDir';
 
-export async function readDir(ctx: NamespaceContext, request: ReadDirRequest, signal?: AbortSignal): Promise<ReadDirResponse> {
+export async function readDir(
+  ctx: NamespaceContext,
+  request: ReadDirRequest,
+  signal?: AbortSignal,
+): Promise<ReadDirResponse> {
   const at = requirePathAt(request.at, METHOD);
   if (request.afterName !== '') validateName(request.afterName);
   const cap = ctx.config.readDirPageMax;

@@ -6,7 +6,11 @@ import type { NamespaceContext } from '../context.js';
 import { describePath, requireExisting, resolvePath } from '../path.js';
 import { requirePathAt } from '../validate.js';
 
-export async function readLink(ctx: NamespaceContext, request: StatRequest, signal?: AbortSignal): Promise<ReadLinkResponse> {
+export async function readLink(
+  ctx: NamespaceContext,
+  request: StatRequest,
+  signal?: AbortSignal,
+): Promise<ReadLinkResponse> {
   const at = requirePathAt(request.at, 'ReadLink');
   return ctx.read(async (mt) => {
     const inode = requireExisting(await resolvePath(mt, at, { followLast: false }), at);

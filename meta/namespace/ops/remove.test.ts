@@ -15,7 +15,9 @@ describe('remove', () => {
     expect(await fs.unlink('/d/f')).toEqual({ removedInodes: 1 });
     expect(await codeOf(fs.stat('/d/f'))).toBe('NOT_FOUND');
     expect(await fs.stat('/d')).toMatchObject({ size: 0, mtimeUs: clock.nowUs() });
-    expect(await listGcQueue(kv, 10)).toEqual([{ ino: file.ino, layout: file.layout, length: 12345, queuedAtUs: clock.nowUs() }]);
+    expect(await listGcQueue(kv, 10)).toEqual([
+      { ino: file.ino, layout: file.layout, length: 12345, queuedAtUs: clock.nowUs() },
+    ]);
   });
 
   it('keeps an unlinked file usable by inode until the collector completes it', async () => {
@@ -24,7 +26,11 @@ describe('remove', () => {
     const file = (await fs.create('/f')).inode!;
     await fs.unlink('/f');
     // A writer that still has the file open can report its length; fstat sees nlink 0.
-    expect(await fs.sync(file.ino, { lengthHint: 999, wrote: true })).toMatchObject({ ino: file.ino, size: 999, nlink: 0 });
+    expect(await fs.sync(file.ino, { lengthHint: 999, wrote: true })).toMatchObject({
+      ino: file.ino,
+      size: 999,
+      nlink: 0,
+    });
     const stat = await ns.batchStat({ paths: [], inos: [file.ino] });
     expect(stat.results[0]?.inode).toMatchObject({ nlink: 0, size: 999 });
     expect((await listGcQueue(kv, 10))[0]?.length).toBe(999);

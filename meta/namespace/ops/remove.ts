@@ -22,7 +22,11 @@ import { checkTrailingSlash, dropLink, noNameError, removeEntry } from './helper
 
 const METHOD = 'Remove';
 
-export async function remove(ctx: NamespaceContext, request: RemoveRequest, signal?: AbortSignal): Promise<RemoveResponse> {
+export async function remove(
+  ctx: NamespaceContext,
+  request: RemoveRequest,
+  signal?: AbortSignal,
+): Promise<RemoveResponse> {
   const at = requirePathAt(request.at, METHOD);
   const requestBytes = RemoveRequest.encode(request).finish();
   let removedSoFar = 0;
@@ -30,18 +34,30 @@ export async function remove(ctx: NamespaceContext, request: RemoveRequest, sign
     let more = false;
     let removedNow = 0;
     const response = await ctx.mutate(
-      { method: METHOD, tag: request.tag, requestBytes, response: RemoveResponse, lanes: [directoryKey(at)], signal, partial: () => more },
+      {
+        method: METHOD,
+        tag: request.tag,
+        requestBytes,
+        response: RemoveResponse,
+        lanes: [directoryKey(at)],
+        signal,
+        partial: () => more,
+      },
       async (mt) => {
         more = false;
         removedNow = 0;
         const resolved = await resolvePath(mt, at, { followLast: false, slashFollows: false });
         const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.BUSY));
         const inode = named.inode;
-        if (inode === undefined) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);
+        if (inode === undefined)
+          throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);
         checkTrailingSlash(resolved, inode, METHOD);
         if (inode.type === InodeType.DIRECTORY) {
           if (!request.directory && !request.recursive) {
-            throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: ${describePath(at)} is a directory (remove it as a directory)`);
+            throw new SpindleError(
+              ErrorCode.IS_DIRECTORY,
+              `${METHOD}: ${describePath(at)} is a directory (remove it as a directory)`,
+            );
           }
           if (request.recursive) {
             const budget = { entries: REMOVE_BATCH_ENTRIES, removed: 0 };
@@ -65,7 +81,10 @@ export async function remove(ctx: NamespaceContext, request: RemoveRequest, sign
     if (!more) return response;
     removedSoFar += removedNow;
   }
-  throw new SpindleError(ErrorCode.BUSY, `${METHOD}: ${describePath(at)} kept growing while it was being removed; try again`);
+  throw new SpindleError(
+    ErrorCode.BUSY,
+    `${METHOD}: ${describePath(at)} kept growing while it was being removed; try again`,
+  );
 }
 
 /**

@@ -95,7 +95,9 @@ describe('rename', () => {
       ['/dst', '/', 'BUSY'],
     ];
     for (const [from, to, code, noReplace] of cases) {
-      expect(`${from} -> ${to}: ${await codeOf(fs.rename(from, to, { noReplace: noReplace ?? false }))}`).toBe(`${from} -> ${to}: ${code}`);
+      expect(`${from} -> ${to}: ${await codeOf(fs.rename(from, to, { noReplace: noReplace ?? false }))}`).toBe(
+        `${from} -> ${to}: ${code}`,
+      );
     }
     expect(await dumpStore(kv)).toEqual(before);
   });

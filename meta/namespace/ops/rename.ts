@@ -23,40 +23,63 @@ import { addEntry, checkTrailingSlash, dropLink, noNameError, removeEntry, snaps
 
 const METHOD = 'Rename';
 
-export async function rename(ctx: NamespaceContext, request: RenameRequest, signal?: AbortSignal): Promise<RenameResponse> {
+export async function rename(
+  ctx: NamespaceContext,
+  request: RenameRequest,
+  signal?: AbortSignal,
+): Promise<RenameResponse> {
   const fromAt = requirePathAt(request.from, METHOD, 'from');
   const toAt = requirePathAt(request.to, METHOD, 'to');
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: RenameRequest.encode(request).finish(), response: RenameResponse, lanes: [directoryKey(fromAt), directoryKey(toAt)], signal },
+    {
+      method: METHOD,
+      tag: request.tag,
+      requestBytes: RenameRequest.encode(request).finish(),
+      response: RenameResponse,
+      lanes: [directoryKey(fromAt), directoryKey(toAt)],
+      signal,
+    },
     async (mt) => {
       const fromResolved = await resolvePath(mt, fromAt, { followLast: false, slashFollows: false });
       const from = requireNamed(fromResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
       const source = from.inode;
-      if (source === undefined) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(fromAt)} does not exist`);
+      if (source === undefined)
+        throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(fromAt)} does not exist`);
       checkTrailingSlash(fromResolved, source, METHOD);
 
       const toResolved = await resolvePath(mt, toAt, { followLast: false, slashFollows: false });
       const to = requireNamed(toResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
       const target = to.inode;
       if (toResolved.trailingSlash && source.type !== InodeType.DIRECTORY) {
-        throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(toAt)} ends with '/' but the source is not a directory`);
+        throw new SpindleError(
+          ErrorCode.NOT_DIRECTORY,
+          `${METHOD}: ${describePath(toAt)} ends with '/' but the source is not a directory`,
+        );
       }
       if (target !== undefined && target.ino === source.ino) return { inode: snapshot(source) };
 
       if (source.type === InodeType.DIRECTORY) await checkNotIntoOwnSubtree(mt, source, to.parent);
 
       if (target !== undefined) {
-        if (request.noReplace) throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(toAt)} already exists`);
-        if (target.ino === ROOT_INO) throw new SpindleError(ErrorCode.BUSY, `${METHOD}: the root directory cannot be replaced`);
+        if (request.noReplace)
+          throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(toAt)} already exists`);
+        if (target.ino === ROOT_INO)
+          throw new SpindleError(ErrorCode.BUSY, `${METHOD}: the root directory cannot be replaced`);
         if (source.type === InodeType.DIRECTORY) {
           if (target.type !== InodeType.DIRECTORY) {
-            throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: cannot replace non-directory ${describePath(toAt)} with a directory`);
+            throw new SpindleError(
+              ErrorCode.NOT_DIRECTORY,
+              `${METHOD}: cannot replace non-directory ${describePath(toAt)} with a directory`,
+            );
           }
           if (!(await mt.isEmptyDirectory(target.ino))) {
             throw new SpindleError(ErrorCode.NOT_EMPTY, `${METHOD}: directory ${describePath(toAt)} is not empty`);
           }
         } else if (target.type === InodeType.DIRECTORY) {
-          throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: cannot replace directory ${describePath(toAt)} with a non-directory`);
+          throw new SpindleError(
+            ErrorCode.IS_DIRECTORY,
+            `${METHOD}: cannot replace directory ${describePath(toAt)} with a non-directory`,
+          );
         }
         removeEntry(mt, to.parent, to.name, target);
         dropLink(mt, target);
@@ -77,11 +100,17 @@ async function checkNotIntoOwnSubtree(mt: MetaTxn, directory: Inode, newParent: 
   let current = newParent;
   for (let depth = 0; ; depth++) {
     if (current.ino === directory.ino) {
-      throw new SpindleError(ErrorCode.RENAME_INTO_SELF, `${METHOD}: cannot move a directory into itself or its own subtree`);
+      throw new SpindleError(
+        ErrorCode.RENAME_INTO_SELF,
+        `${METHOD}: cannot move a directory into itself or its own subtree`,
+      );
     }
     if (current.ino === ROOT_INO) return;
     if (depth >= DIRECTORY_DEPTH_MAX) {
-      throw new SpindleError(ErrorCode.INTERNAL, `${METHOD}: directory ${newParent.ino} is more than ${DIRECTORY_DEPTH_MAX} levels deep or its parent chain loops`);
+      throw new SpindleError(
+        ErrorCode.INTERNAL,
+        `${METHOD}: directory ${newParent.ino} is more than ${DIRECTORY_DEPTH_MAX} levels deep or its parent chain loops`,
+      );
     }
     current = await mt.requireInode(current.parentIno);
   }

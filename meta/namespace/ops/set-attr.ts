@@ -10,19 +10,32 @@ import { snapshot } from './helpers.js';
 const METHOD = 'SetAttr';
 const U32_MAX = 0xffff_ffff;
 
-export async function setAttr(ctx: NamespaceContext, request: SetAttrRequest, signal?: AbortSignal): Promise<InodeResponse> {
+export async function setAttr(
+  ctx: NamespaceContext,
+  request: SetAttrRequest,
+  signal?: AbortSignal,
+): Promise<InodeResponse> {
   const at = requirePathAt(request.at, METHOD);
   if (request.mode !== undefined) requireMode(request.mode, METHOD);
   for (const field of ['uid', 'gid'] as const) {
     const value = request[field];
     if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > U32_MAX)) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `${METHOD}: field '${field}' must be between 0 and ${U32_MAX}, got ${value}`);
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${METHOD}: field '${field}' must be between 0 and ${U32_MAX}, got ${value}`,
+      );
     }
   }
   if (request.atimeUs !== undefined) requireU64(request.atimeUs, METHOD, 'atime_us');
   if (request.mtimeUs !== undefined) requireU64(request.mtimeUs, METHOD, 'mtime_us');
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: SetAttrRequest.encode(request).finish(), response: InodeResponse, signal },
+    {
+      method: METHOD,
+      tag: request.tag,
+      requestBytes: SetAttrRequest.encode(request).finish(),
+      response: InodeResponse,
+      signal,
+    },
     async (mt) => {
       const inode = requireExisting(await resolvePath(mt, at, { followLast: !request.noFollow }), at);
       if (request.mode !== undefined) inode.mode = request.mode;

@@ -10,14 +10,27 @@ import { snapshot } from './helpers.js';
 
 const METHOD = 'SetLayout';
 
-export async function setLayout(ctx: NamespaceContext, request: SetLayoutRequest, signal?: AbortSignal): Promise<InodeResponse> {
+export async function setLayout(
+  ctx: NamespaceContext,
+  request: SetLayoutRequest,
+  signal?: AbortSignal,
+): Promise<InodeResponse> {
   const at = requirePathAt(request.at, METHOD);
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: SetLayoutRequest.encode(request).finish(), response: InodeResponse, signal },
+    {
+      method: METHOD,
+      tag: request.tag,
+      requestBytes: SetLayoutRequest.encode(request).finish(),
+      response: InodeResponse,
+      signal,
+    },
     async (mt) => {
       const inode = requireExisting(await resolvePath(mt, at, { followLast: true }), at);
       if (inode.type !== InodeType.DIRECTORY) {
-        throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} is not a directory (files keep the layout they were created with)`);
+        throw new SpindleError(
+          ErrorCode.NOT_DIRECTORY,
+          `${METHOD}: ${describePath(at)} is not a directory (files keep the layout they were created with)`,
+        );
       }
       inode.layout = ctx.chains.changedDirectoryLayout(inode.layout, request);
       inode.ctimeUs = mt.nowUs;

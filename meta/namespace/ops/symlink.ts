@@ -9,16 +9,30 @@ import { addEntry, newSymlinkInode, noNameError, snapshot } from './helpers.js';
 
 const METHOD = 'Symlink';
 
-export async function symlink(ctx: NamespaceContext, request: SymlinkRequest, signal?: AbortSignal): Promise<InodeResponse> {
+export async function symlink(
+  ctx: NamespaceContext,
+  request: SymlinkRequest,
+  signal?: AbortSignal,
+): Promise<InodeResponse> {
   const at = requirePathAt(request.at, METHOD);
   const target = requireSymlinkTarget(request.target, METHOD);
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: SymlinkRequest.encode(request).finish(), response: InodeResponse, ids: 1, lanes: [directoryKey(at)], signal },
+    {
+      method: METHOD,
+      tag: request.tag,
+      requestBytes: SymlinkRequest.encode(request).finish(),
+      response: InodeResponse,
+      ids: 1,
+      lanes: [directoryKey(at)],
+      signal,
+    },
     async (mt, ids) => {
       const resolved = await resolvePath(mt, at, { followLast: false, slashFollows: false });
       const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.EXISTS, ErrorCode.EXISTS));
-      if (named.inode !== undefined) throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(at)} already exists`);
-      if (resolved.trailingSlash) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} ends with '/' and does not exist`);
+      if (named.inode !== undefined)
+        throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(at)} already exists`);
+      if (resolved.trailingSlash)
+        throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} ends with '/' and does not exist`);
       const link = newSymlinkInode(ids.take(), request, target, mt.nowUs);
       mt.createInode(link);
       addEntry(mt, named.parent, named.name, link);

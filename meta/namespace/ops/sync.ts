@@ -28,12 +28,20 @@ export async function sync(ctx: NamespaceContext, request: SyncRequest, signal?:
     const before = await ctx.read((mt) => inodeById(mt, ino), signal);
     requireFile(before);
     const layout = before.layout!;
-    const length = await ctx.deps.storage.queryLength(ino, layout, { signal: AbortSignal.timeout(ctx.config.storageRpcTimeoutMs) });
+    const length = await ctx.deps.storage.queryLength(ino, layout, {
+      signal: AbortSignal.timeout(ctx.config.storageRpcTimeoutMs),
+    });
     stored = { length: Math.min(length, Number.MAX_SAFE_INTEGER), truncateVersion: before.truncateVersion };
   }
 
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: SyncRequest.encode(request).finish(), response: InodeResponse, signal },
+    {
+      method: METHOD,
+      tag: request.tag,
+      requestBytes: SyncRequest.encode(request).finish(),
+      response: InodeResponse,
+      signal,
+    },
     async (mt) => {
       const live = await mt.getInode(ino);
       const queued = live === undefined ? await mt.getQueuedInode(ino) : undefined;
@@ -42,7 +50,8 @@ export async function sync(ctx: NamespaceContext, request: SyncRequest, signal?:
       requireFile(inode);
       let length = inode.size;
       if (request.truncateVersion >= inode.truncateVersion) length = Math.max(length, hint);
-      if (stored !== undefined && stored.truncateVersion === inode.truncateVersion) length = Math.max(length, stored.length);
+      if (stored !== undefined && stored.truncateVersion === inode.truncateVersion)
+        length = Math.max(length, stored.length);
       if (live !== undefined) {
         if (length !== live.size) mt.setFileLength(live, length);
         if (request.wrote) {
@@ -68,5 +77,6 @@ function requireFile(inode: Inode): void {
       `${METHOD}: inode ${inode.ino} is not a regular file`,
     );
   }
-  if (inode.layout === undefined) throw new SpindleError(ErrorCode.INTERNAL, `${METHOD}: file ${inode.ino} has no layout`);
+  if (inode.layout === undefined)
+    throw new SpindleError(ErrorCode.INTERNAL, `${METHOD}: file ${inode.ino} has no layout`);
 }

@@ -11,14 +11,25 @@ import { snapshot, truncateFile } from './helpers.js';
 
 const METHOD = 'Truncate';
 
-export async function truncate(ctx: NamespaceContext, request: TruncateRequest, signal?: AbortSignal): Promise<InodeResponse> {
+export async function truncate(
+  ctx: NamespaceContext,
+  request: TruncateRequest,
+  signal?: AbortSignal,
+): Promise<InodeResponse> {
   const at = requirePathAt(request.at, METHOD);
   const length = requireLength(request.length, METHOD, 'length');
   return ctx.mutate(
-    { method: METHOD, tag: request.tag, requestBytes: TruncateRequest.encode(request).finish(), response: InodeResponse, signal },
+    {
+      method: METHOD,
+      tag: request.tag,
+      requestBytes: TruncateRequest.encode(request).finish(),
+      response: InodeResponse,
+      signal,
+    },
     async (mt) => {
       const inode = requireExisting(await resolvePath(mt, at, { followLast: true }), at);
-      if (inode.type === InodeType.DIRECTORY) throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: ${describePath(at)} is a directory`);
+      if (inode.type === InodeType.DIRECTORY)
+        throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: ${describePath(at)} is a directory`);
       truncateFile(ctx, mt, inode, length);
       return { inode: snapshot(inode) };
     },

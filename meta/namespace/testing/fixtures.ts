@@ -100,7 +100,9 @@ export interface NamespaceFixture {
 }
 
 /** A namespace with an initialized root and chain table 1 of `chains` chains (0 = no table yet). */
-export async function createNamespaceFixture(options: { chains?: number; config?: Partial<MetaConfig>; seed?: number } = {}): Promise<NamespaceFixture> {
+export async function createNamespaceFixture(
+  options: { chains?: number; config?: Partial<MetaConfig>; seed?: number } = {},
+): Promise<NamespaceFixture> {
   const kv = createMemoryEngine({ txnRetriesMax: 64 });
   const clock = new ManualClock(1_700_000_000_000);
   const cluster = new FakeCluster();
@@ -108,7 +110,15 @@ export async function createNamespaceFixture(options: { chains?: number; config?
   if (chains > 0) cluster.addTable(1, chains);
   const storage = new FakeStorage();
   const config = { ...metaConfig('test'), ...options.config };
-  const ns = new Namespace({ kv, clock, rng: createRng(options.seed ?? 7), cluster, storage, config, logger: silentLogger() });
+  const ns = new Namespace({
+    kv,
+    clock,
+    rng: createRng(options.seed ?? 7),
+    cluster,
+    storage,
+    config,
+    logger: silentLogger(),
+  });
   await ns.init();
   return { ns, kv, clock, cluster, storage, config };
 }
@@ -143,11 +153,14 @@ export async function codeOf(promise: Promise<unknown>): Promise<string> {
 /** Short calls for tests: paths are absolute strings; `extra` fills any other request field. */
 export function fsApi(ns: Namespace) {
   return {
-    create: (path: string, extra: DeepPartial<OpenRequest> = {}) => ns.open(OpenRequest.fromPartial({ at: p(path), create: true, ...extra })),
-    open: (path: string, extra: DeepPartial<OpenRequest> = {}) => ns.open(OpenRequest.fromPartial({ at: p(path), ...extra })),
+    create: (path: string, extra: DeepPartial<OpenRequest> = {}) =>
+      ns.open(OpenRequest.fromPartial({ at: p(path), create: true, ...extra })),
+    open: (path: string, extra: DeepPartial<OpenRequest> = {}) =>
+      ns.open(OpenRequest.fromPartial({ at: p(path), ...extra })),
     mkdir: (path: string, extra: DeepPartial<MkdirsRequest> = {}) =>
       ns.mkdirs(MkdirsRequest.fromPartial({ at: p(path), ...extra })).then((r) => r.inode!),
-    mkdirp: (path: string) => ns.mkdirs(MkdirsRequest.fromPartial({ at: p(path), recursive: true })).then((r) => r.inode!),
+    mkdirp: (path: string) =>
+      ns.mkdirs(MkdirsRequest.fromPartial({ at: p(path), recursive: true })).then((r) => r.inode!),
     stat: (path: string): Promise<Inode> => ns.stat({ at: p(path), followSymlink: true }).then((r) => r.inode!),
     lstat: (path: string): Promise<Inode> => ns.stat({ at: p(path), followSymlink: false }).then((r) => r.inode!),
     /** Every name in a directory, following pages. */
@@ -163,19 +176,24 @@ export function fsApi(ns: Namespace) {
     },
     rename: (from: string, to: string, extra: DeepPartial<RenameRequest> = {}) =>
       ns.rename(RenameRequest.fromPartial({ from: p(from), to: p(to), ...extra })),
-    unlink: (path: string, extra: DeepPartial<RemoveRequest> = {}) => ns.remove(RemoveRequest.fromPartial({ at: p(path), ...extra })),
+    unlink: (path: string, extra: DeepPartial<RemoveRequest> = {}) =>
+      ns.remove(RemoveRequest.fromPartial({ at: p(path), ...extra })),
     rmdir: (path: string) => ns.remove(RemoveRequest.fromPartial({ at: p(path), directory: true })),
     rmr: (path: string) => ns.remove(RemoveRequest.fromPartial({ at: p(path), directory: true, recursive: true })),
     symlink: (path: string, target: string, extra: DeepPartial<SymlinkRequest> = {}) =>
       ns.symlink(SymlinkRequest.fromPartial({ at: p(path), target, ...extra })).then((r) => r.inode!),
     readlink: (path: string) => ns.readLink({ at: p(path), followSymlink: false }).then((r) => r.target),
     link: (existing: string, link: string, extra: DeepPartial<HardLinkRequest> = {}) =>
-      ns.hardLink(HardLinkRequest.fromPartial({ existing: p(existing), link: p(link), ...extra })).then((r) => r.inode!),
+      ns
+        .hardLink(HardLinkRequest.fromPartial({ existing: p(existing), link: p(link), ...extra }))
+        .then((r) => r.inode!),
     truncate: (path: string, length: number, extra: DeepPartial<TruncateRequest> = {}) =>
       ns.truncate(TruncateRequest.fromPartial({ at: p(path), length, ...extra })).then((r) => r.inode!),
-    setattr: (path: string, extra: DeepPartial<SetAttrRequest>) => ns.setAttr(SetAttrRequest.fromPartial({ at: p(path), ...extra })).then((r) => r.inode!),
+    setattr: (path: string, extra: DeepPartial<SetAttrRequest>) =>
+      ns.setAttr(SetAttrRequest.fromPartial({ at: p(path), ...extra })).then((r) => r.inode!),
     setlayout: (path: string, extra: DeepPartial<SetLayoutRequest>) =>
       ns.setLayout(SetLayoutRequest.fromPartial({ at: p(path), ...extra })).then((r) => r.inode!),
-    sync: (ino: number, extra: DeepPartial<SyncRequest> = {}) => ns.sync(SyncRequest.fromPartial({ ino, ...extra })).then((r) => r.inode!),
+    sync: (ino: number, extra: DeepPartial<SyncRequest> = {}) =>
+      ns.sync(SyncRequest.fromPartial({ ino, ...extra })).then((r) => r.inode!),
   };
 }
