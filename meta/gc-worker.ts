@@ -10,13 +10,15 @@
 // - A failure is logged and retried in a later round with exponential backoff (capped); failing
 //   files never block the rest of the queue. Memory is bounded: at most GC_FAILED_TRACKED_MAX
 //   failing files are remembered, each round handles at most `batchSize` files.
-// - The loop runs on the injected clock (systemClock timers are unref'd); close() aborts the
-//   removals in flight, waits for the round to end and is idempotent.
+// - Rounds never overlap (runOnce during a round shares it). The loop is common/periodic-loop.ts on
+//   the injected clock (systemClock timers are unref'd); close() aborts the removals in flight,
+//   waits for the round to end and is idempotent.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.js';
 import { asSpindleError } from '../common/errors.js';
 import { silentLogger } from '../common/logger.js';
+import { PeriodicLoop } from '../common/periodic-loop.js';
 import type { Layout } from '../proto/index.js';
 import type { KvEngine } from './kv/engine.js';
 import { completeGc, listGcQueue, type GcQueueEntry } from './namespace/gc-queue.js';
@@ -74,10 +76,8 @@ export class GcWorker {
   private readonly storage: StoragePort;
   private readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly closer = new AbortController();
   private readonly failures = new Map<number, Failure>();
-  private loop: Promise<void> | undefined;
-  private round: Promise<GcRoundResult> | undefined;
+  private readonly loop: PeriodicLoop<GcRoundResult>;
   private readonly metrics:
     | {
         collected: Counter;
@@ -92,6 +92,13 @@ export class GcWorker {
     this.storage = options.storage;
     this.clock = options.clock ?? systemClock;
     this.logger = (options.logger ?? silentLogger()).child({ component: 'meta.gc' });
+    this.loop = new PeriodicLoop({
+      intervalMs: options.intervalMs,
+      pass: (signal) => this.collect(signal),
+      clock: this.clock,
+      logger: this.logger,
+      failureMessage: 'gc round failed; retrying next round',
+    });
     const registry = options.registry;
     this.metrics = registry && {
       collected: new Counter({
@@ -117,51 +124,31 @@ export class GcWorker {
     };
   }
 
-  /** Starts the background loop (a no-op if running or closed). */
+  /** Starts the background loop (a no-op if running or closed); rounds come `intervalMs` apart. */
   start(): void {
-    if (this.loop !== undefined || this.closer.signal.aborted) return;
-    this.loop = this.run();
+    this.loop.start();
   }
 
-  /** One round now: collect up to batchSize due files. Concurrent calls share the round. */
+  /**
+   * One round now: collect up to batchSize due files. Concurrent calls (and the loop) share the
+   * round. After close() it collects nothing.
+   */
   runOnce(): Promise<GcRoundResult> {
-    this.round ??= this.collect().finally(() => {
-      this.round = undefined;
-    });
-    return this.round;
+    if (this.loop.state === 'stopped') return Promise.resolve({ collected: 0, failed: 0, deferred: 0 });
+    return this.loop.runNow();
   }
 
   /** Stops the loop, aborts removals in flight, waits for the round to end. Idempotent. */
-  async close(): Promise<void> {
-    this.closer.abort();
-    await this.loop;
-    await this.round?.catch(() => undefined);
+  close(): Promise<void> {
+    return this.loop.stop();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
-  private async run(): Promise<void> {
-    const signal = this.closer.signal;
-    while (!signal.aborted) {
-      try {
-        await this.clock.sleep(this.options.intervalMs, signal);
-      } catch {
-        return;
-      }
-      try {
-        await this.runOnce();
-      } catch (err) {
-        if (!signal.aborted) this.logger.warn({ err }, 'gc round failed; retrying next round');
-      }
-    }
-  }
-
-  private async collect(): Promise<GcRoundResult> {
-    const signal = this.closer.signal;
+  private async collect(signal: AbortSignal): Promise<GcRoundResult> {
     const result: GcRoundResult = { collected: 0, failed: 0, deferred: 0 };
-    if (signal.aborted) return result;
     this.metrics?.rounds.inc();
     const nowUs = this.clock.nowUs();
     // Ask for enough entries that files backing off cannot fill the whole batch.

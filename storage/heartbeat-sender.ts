@@ -12,11 +12,13 @@
 // report reads cached values only (capacity is refreshed in the background, target.ts), and the
 // routing fetch a heartbeat triggers does not hold up the next tick. The process's event-loop
 // delay is measured (perf_hooks) and exported with the heartbeat round trips; a node whose lease is
-// at risk (no renewal for a quarter of it) logs both.
+// at risk (no renewal for a quarter of it) logs both. The ticks are a common/periodic-loop.ts on a
+// fixed rate; a tick only launches a heartbeat, so the loop's no-overlap rule never delays one.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Clock } from '../common/clock.js';
 import { asSpindleError } from '../common/errors.js';
+import { PeriodicLoop } from '../common/periodic-loop.js';
 import type { ResyncProgress, TargetInfo } from '../proto/index.js';
 import { HEARTBEATS_IN_FLIGHT_MAX } from './constants.js';
 import type { StorageMetrics } from './metrics.js';
@@ -40,8 +42,7 @@ export interface HeartbeatSenderOptions {
 }
 
 export class HeartbeatSender {
-  private readonly stop = new AbortController();
-  private loop: Promise<void> | undefined;
+  private readonly loop: PeriodicLoop;
   private failuresInARow = 0;
   private inFlight = 0;
   /** Heartbeats started by the loop and not finished (close waits for them). */
@@ -52,12 +53,22 @@ export class HeartbeatSender {
 
   constructor(private readonly options: HeartbeatSenderOptions) {
     this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loop = new PeriodicLoop({
+      intervalMs: options.intervalMs,
+      pass: () => this.tick(),
+      clock: options.clock,
+      logger: options.logger,
+      failureMessage: 'heartbeat tick failed',
+      schedule: 'fixed-rate',
+      passAtStart: true,
+    });
   }
 
+  /** Starts the ticks: the first heartbeat goes out now. A no-op when running or closed. */
   start(): void {
-    if (this.loop !== undefined) return;
+    if (this.loop.state !== 'new') return;
     this.loopDelay.enable();
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** Sends one heartbeat now (also used by tests); resolves after any routing fetch it triggered. */
@@ -94,22 +105,14 @@ export class HeartbeatSender {
     if (reported !== undefined) await agent.refreshRouting(`heartbeat reported routing version ${reported}`);
   }
 
-  private async run(): Promise<void> {
-    const { clock, intervalMs } = this.options;
-    while (!this.stop.signal.aborted) {
-      const tickMs = clock.nowMs();
-      this.observeLoad(tickMs);
-      // A slow heartbeat (or the routing fetch it triggered) does not hold up the next one.
-      if (this.inFlight < HEARTBEATS_IN_FLIGHT_MAX) {
-        const beat = this.beat();
-        this.running.add(beat);
-        void beat.finally(() => this.running.delete(beat));
-      }
-      try {
-        await clock.sleep(Math.max(0, intervalMs - (clock.nowMs() - tickMs)), this.stop.signal);
-      } catch {
-        return;
-      }
+  /** One tick: launches a heartbeat without waiting for it. */
+  private tick(): void {
+    this.observeLoad(this.options.clock.nowMs());
+    // A slow heartbeat (or the routing fetch it triggered) does not hold up the next one.
+    if (this.inFlight < HEARTBEATS_IN_FLIGHT_MAX) {
+      const beat = this.beat();
+      this.running.add(beat);
+      void beat.finally(() => this.running.delete(beat));
     }
   }
 
@@ -136,8 +139,7 @@ export class HeartbeatSender {
   }
 
   async close(): Promise<void> {
-    this.stop.abort();
-    await this.loop;
+    await this.loop.stop();
     await Promise.allSettled([...this.running]);
     this.loopDelay.disable();
   }

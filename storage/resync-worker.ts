@@ -14,13 +14,16 @@
 // overtake or undo a write of the same chunk; each copy re-checks the chain version and the
 // successor, and a chain change aborts the run (the next round starts over under the new version
 // — only what still differs is copied); a failed run is retried next round; memory is bounded by
-// one page of each dump and `concurrency` copies in flight. close() stops the loop and waits.
+// one page of each dump and `concurrency` copies in flight. The check runs on
+// common/periodic-loop.ts (at start, then every `intervalMs`; a failing check is logged and the
+// loop goes on); close() stops the loop, aborts the resyncs and waits for them.
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Clock } from '../common/clock.js';
 import { CHUNK_SIZE_MAX_BYTES } from '../common/constants.js';
 import { crc32c } from '../common/crc32c.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
+import { PeriodicLoop } from '../common/periodic-loop.js';
 import { callUnary } from '../common/rpc.js';
 import {
   PublicTargetState,
@@ -133,19 +136,28 @@ function compareChunks(a: { ino: number; index: number }, b: { ino: number; inde
 }
 
 export class ResyncWorker {
-  private readonly stop = new AbortController();
   private readonly jobs = new Map<number, Job>();
   private readonly finished = new Map<number, ResyncProgress>();
   private readonly runs = new Set<Promise<void>>();
   private readonly metrics: ResyncMetrics | undefined;
-  private loop: Promise<void> | undefined;
+  /** Runs checkOnce; its signal also aborts the resyncs (which outlive a check). */
+  private readonly loop: PeriodicLoop;
 
   constructor(private readonly deps: ResyncWorkerDeps) {
     this.metrics = deps.registry === undefined ? undefined : new ResyncMetrics(deps.registry);
+    this.loop = new PeriodicLoop({
+      intervalMs: deps.intervalMs,
+      pass: () => this.checkOnce(),
+      clock: deps.clock,
+      logger: deps.logger,
+      failureMessage: 'resync check failed',
+      failureLevel: 'error',
+      passAtStart: true,
+    });
   }
 
   start(): void {
-    this.loop ??= this.run();
+    this.loop.start();
   }
 
   /** Progress of running and recently finished resyncs (reported in heartbeats). */
@@ -157,7 +169,7 @@ export class ResyncWorker {
 
   /** One round: starts a resync for each chain whose successor is syncing (also used by tests). */
   checkOnce(): void {
-    if (!this.deps.mayServe() || this.stop.signal.aborted) return;
+    if (!this.deps.mayServe() || this.loop.signal.aborted) return;
     let running = [...this.jobs.values()].filter((j) => j.running).length;
     for (const view of this.deps.routing.chainsHosted()) {
       const successor = view.successor;
@@ -234,7 +246,7 @@ export class ResyncWorker {
             log.info({ reason: err.message }, 'resync stopped: the chain changed; the next round starts over');
           } else {
             this.metrics?.runs.inc({ result: 'failed' });
-            if (!this.stop.signal.aborted)
+            if (!this.loop.signal.aborted)
               log.warn({ err: asSpindleError(err).message }, 'resync failed; retrying next round');
           }
           // Not done: the next round runs it again (from the start, copying only what differs).
@@ -264,7 +276,7 @@ export class ResyncWorker {
     ) {
       throw new ChainChanged(`successor of chain ${admitted.chainId} changed`);
     }
-    if (this.stop.signal.aborted) throw new SpindleError(ErrorCode.CANCELLED, 'storage node is closing');
+    if (this.loop.signal.aborted) throw new SpindleError(ErrorCode.CANCELLED, 'storage node is closing');
     return view;
   }
 
@@ -274,7 +286,7 @@ export class ResyncWorker {
       throw new SpindleError(ErrorCode.TARGET_NOT_FOUND, `target ${view.localTargetId} is not open`);
     const successor = view.successor!;
     const client = this.deps.peers.get(successor.address);
-    const signal = this.stop.signal;
+    const signal = this.loop.signal;
     const timeoutMs = this.deps.callTimeoutMs;
 
     // The successor's metadata, page by page.
@@ -379,7 +391,7 @@ export class ResyncWorker {
     chunk: { ino: number; index: number },
     job: Job,
   ): Promise<void> {
-    const signal = this.stop.signal;
+    const signal = this.loop.signal;
     await this.deps.locks.withLock(
       chunkLockKey(target.targetId, chunk.ino, chunk.index),
       async () => {
@@ -434,26 +446,9 @@ export class ResyncWorker {
     );
   }
 
-  private async run(): Promise<void> {
-    const signal = this.stop.signal;
-    while (!signal.aborted) {
-      try {
-        this.checkOnce();
-      } catch (err) {
-        this.deps.logger.error({ err }, 'resync check failed');
-      }
-      try {
-        await this.deps.clock.sleep(this.deps.intervalMs, signal);
-      } catch {
-        return;
-      }
-    }
-  }
-
   /** Stops the loop and waits for the runs in flight to stop. Idempotent. */
   async close(): Promise<void> {
-    this.stop.abort();
-    await this.loop;
+    await this.loop.stop();
     await Promise.allSettled([...this.runs]);
   }
 }

@@ -7,10 +7,12 @@
 //
 // Guarantees: the clock is injected (tests drive it with ManualClock); a node never heard from
 // since this checker started counts from the start (a restarted manager gives every node a full
-// timeout before declaring it failed); a failing tick is logged and the loop goes on; close() stops
-// the loop and waits for the tick in flight. Timers are unref'd (systemClock).
+// timeout before declaring it failed); checks never overlap (checkOnce during the loop's check shares
+// it); a failing check is logged and the loop goes on; close() stops the loop and waits for the
+// check in flight. The loop is common/periodic-loop.ts (timers unref'd with systemClock).
 import type { Logger } from 'pino';
 import type { Clock } from '../../common/clock.js';
+import { PeriodicLoop } from '../../common/periodic-loop.js';
 
 /** What the checker needs from the manager. */
 export interface FailureDetectionHost {
@@ -36,16 +38,24 @@ export interface HeartbeatCheckerOptions {
 }
 
 export class HeartbeatChecker {
-  private readonly stop = new AbortController();
   private readonly startedUs: number;
-  private loop: Promise<void> | undefined;
+  private readonly loop: PeriodicLoop<number[]>;
 
   constructor(private readonly options: HeartbeatCheckerOptions) {
     this.startedUs = options.clock.nowUs();
+    this.loop = new PeriodicLoop({
+      intervalMs: options.intervalMs,
+      pass: () => this.check(),
+      clock: options.clock,
+      logger: options.logger,
+      failureMessage: 'failure check failed; retrying next interval',
+      failureLevel: 'error',
+    });
   }
 
+  /** Starts the loop: the first check comes one interval later. */
   start(): void {
-    this.loop ??= this.run();
+    this.loop.start();
   }
 
   /** Nodes silent for longer than the timeout and not failed yet, at the clock's current time. */
@@ -61,8 +71,15 @@ export class HeartbeatChecker {
     return overdue;
   }
 
-  /** One check: declare the overdue nodes failed, then re-run the state machine everywhere. */
-  async checkOnce(): Promise<number[]> {
+  /**
+   * One check now (or the one running): declares the overdue nodes failed, then re-runs the state
+   * machine everywhere; resolves to the nodes declared failed. Rejects with CANCELLED after close().
+   */
+  checkOnce(): Promise<number[]> {
+    return this.loop.runNow();
+  }
+
+  private async check(): Promise<number[]> {
     const overdue = this.overdueNodes();
     if (overdue.length > 0) {
       this.options.logger.warn(
@@ -75,25 +92,8 @@ export class HeartbeatChecker {
     return overdue;
   }
 
-  private async run(): Promise<void> {
-    const signal = this.stop.signal;
-    while (!signal.aborted) {
-      try {
-        await this.options.clock.sleep(this.options.intervalMs, signal);
-      } catch {
-        return;
-      }
-      try {
-        await this.checkOnce();
-      } catch (err) {
-        if (!signal.aborted) this.options.logger.error({ err }, 'failure check failed; retrying next interval');
-      }
-    }
-  }
-
-  /** Stops the loop; idempotent. */
-  async close(): Promise<void> {
-    this.stop.abort();
-    await this.loop;
+  /** Stops the loop and waits for the check in flight; idempotent. */
+  close(): Promise<void> {
+    return this.loop.stop();
   }
 }
