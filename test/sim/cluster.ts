@@ -10,9 +10,14 @@
 //   simulated network (storage/peer-clients.ts is the injection point, unchanged).
 // - simulated: the chunk engine (sim-engine.ts: same contract, loses unflushed state on crash),
 //   the manager (heartbeats, leases, failed target to the chain's end with a version bump, returning
-//   target WAITING → SYNCING → SERVING, LASTSRV), and the resync (storage/resync-worker.ts does not
-//   exist yet: here the predecessor copies every chunk that differs to the syncing tail under its
-//   chunk lock, fenced by chain version, then reports sync done).
+//   target WAITING → SYNCING → SERVING, LASTSRV), and the resync. storage/resync-worker.ts and
+//   resync-receiver.ts are not wired in (the simulated engine has no metadata dump, and the
+//   simulated nodes serve no DumpChunkMeta or SyncDone); instead the manager starts a resync of each
+//   SYNCING target on the node of the chain's last SERVING target, which fetches routing, lists the
+//   syncing target's chunks, and sends every chunk either side holds (or its absence) under its own
+//   chunk lock, fenced by chain version; the receiver installs it under its chunk lock if it differs.
+//   Then the predecessor tells the manager directly, which makes the target SERVING (no UPTODATE
+//   report in between). The real worker's copy rules are exercised in storage/resync-worker.test.ts.
 import { Registry } from 'prom-client';
 import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
 import { CHUNK_SIZE_MIN_BYTES } from '../../common/constants.js';
