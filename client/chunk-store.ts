@@ -22,6 +22,7 @@ import type { ClientConfig } from '../common/config.js';
 import { crc32c } from '../common/crc32c.js';
 import { ErrorCode, SpindleError, asSpindleError, assert, isKnownErrorCode } from '../common/errors.js';
 import { chainForChunk, fileChains } from '../common/placement.js';
+import { retryWithBackoff, throwIfAborted } from '../common/retry.js';
 import { callUnary } from '../common/rpc.js';
 import {
   UpdateType,
@@ -45,15 +46,7 @@ import {
   WRITE_BULK_MIN_BYTES,
 } from './constants.js';
 import { ReadCoalescer, type CoalescedEntry } from './read-coalescer.js';
-import {
-  backoffMs,
-  exhausted,
-  sleepAwake,
-  storageRetryAction,
-  throwIfAborted,
-  withRetries,
-  type RetryAction,
-} from './retry-policy.js';
+import { clientRetryBudget, storageRetryAction, type RetryAction } from './retry-policy.js';
 import type { RoutingCache, RouteTarget } from './routing-cache.js';
 import { Semaphore } from './semaphore.js';
 import { StorageConnections } from './storage-connections.js';
@@ -122,6 +115,14 @@ interface ReadEntry extends CoalescedEntry {
   readonly target: Uint8Array;
   /** Set by a bulk batch: stops the receive writing into `target` (its caller gave up). */
   onAbandoned?: () => void;
+}
+
+/** The failures of one read round and what they call for (the read's retry policy). */
+interface FailedReadRound {
+  readonly items: ReadItem[];
+  readonly action: RetryAction;
+  /** The error the round ends with: a retry's RETRIES_EXHAUSTED names it. */
+  readonly last: SpindleError;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -499,16 +500,14 @@ export class ChunkStore {
     attempt: () => Promise<T>,
     onAction?: (action: RetryAction) => void,
   ): Promise<T> {
-    return withRetries(attempt, {
-      clock: this.clock,
-      rng: this.rng,
-      backoff: this.backoff(),
-      deadlineMs: this.config.retryDeadlineMs,
+    return retryWithBackoff(attempt, {
+      ...clientRetryBudget(this.config, this.clock, this.rng),
       what,
       signal,
       classify: storageRetryAction,
-      onRetry: async (err, action) => {
-        this.logger?.debug({ err: err.message, code: err.codeName, action }, 'storage request retried');
+      onRetry: async (err, { action }) => {
+        const error = asSpindleError(err);
+        this.logger?.debug({ err: error.message, code: error.codeName, action }, 'storage request retried');
         onAction?.(action);
         if (action === 'refresh-routing' || action === 'failover') await this.refreshRoutingQuietly();
       },
@@ -519,7 +518,9 @@ export class ChunkStore {
 
   /**
    * Reads every item, each in a BatchRead to the node of its replica (shared with other callers'
-   * reads to that node), until all succeeded or one failed for good.
+   * reads to that node), round after round until all succeeded or one failed for good. A round
+   * whose failures only need another replica goes again at once; one that needs the chain to
+   * settle (every replica tried, a stale routing) backs off first.
    */
   private async readItems(
     ino: number,
@@ -529,63 +530,88 @@ export class ChunkStore {
     what: string,
   ): Promise<void> {
     const signal = this.linkSignal(callerSignal);
-    const deadline = this.clock.nowMs() + this.config.retryDeadlineMs;
     let pending = items;
-    for (let round = 0; pending.length > 0; round++) {
-      throwIfAborted(signal, what);
-      const planned = this.planReads(pending, items);
-      const sent: Array<Promise<void>> = [];
-      for (const item of planned) {
-        if (item.error !== undefined) continue;
-        // planReads counted these bytes in flight to `address`; they leave when the batch settles.
-        const address = item.address!;
-        const bytes = item.length;
-        sent.push(
-          this.reads.submit(address, { ino, item, target, bytes, abandoned: false }, callerSignal).finally(() => {
-            const left = (this.readBytesInFlight.get(address) ?? bytes) - bytes;
-            if (left > 0) this.readBytesInFlight.set(address, left);
-            else this.readBytesInFlight.delete(address);
-          }),
-        );
-      }
-      // Settled, not all: no batch may still write into `target` once this call returned.
-      const outcomes = await Promise.allSettled(sent);
-      throwIfAborted(signal, what);
-      for (const outcome of outcomes) if (outcome.status === 'rejected') throw inContext(outcome.reason, what);
-      const failed = planned.filter((item) => item.error !== undefined);
-      if (failed.length === 0) return;
-      let refresh = false;
-      let mustWait = false;
-      let last: SpindleError | undefined;
-      for (const item of failed) {
-        const error = item.error!;
-        last = error;
-        const action = storageRetryAction(error);
-        if (action === 'fail')
-          throw inContext(error, `read of chunk ${item.chunkIndex} of inode ${ino} on chain ${item.chainId}`);
-        if (action === 'failover') {
-          item.rotation++;
-          item.failovers++;
-          // Every replica tried once without success: the chain may be changing; wait and refresh.
-          if (item.failovers >= Math.max(1, this.routing.servingTargets(item.chainId).length)) {
-            mustWait = true;
-            refresh = true;
-            item.failovers = 0;
-          }
-        } else {
-          mustWait = true;
-          if (action === 'refresh-routing') refresh = true;
-        }
-        item.error = undefined;
-      }
-      throwIfAborted(signal, what);
-      const remainingMs = deadline - this.clock.nowMs();
-      if (remainingMs <= 0) throw exhausted(what, round + 1, this.config.retryDeadlineMs, last!);
-      if (refresh) await this.refreshRoutingQuietly();
-      if (mustWait)
-        await sleepAwake(this.clock, Math.min(remainingMs, backoffMs(round, this.backoff(), this.rng)), signal);
-      pending = failed;
+    let failedRound: FailedReadRound | undefined;
+    await retryWithBackoff(
+      async () => {
+        failedRound = await this.readRound(ino, pending, items, target, callerSignal, signal, what);
+        if (failedRound === undefined) return;
+        pending = failedRound.items;
+        throw failedRound.last;
+      },
+      {
+        ...clientRetryBudget(this.config, this.clock, this.rng),
+        what,
+        signal,
+        // The round decided what its failures call for; any other error ends the read.
+        classify: (err) => (failedRound !== undefined && err === failedRound.last ? failedRound.action : 'fail'),
+        retriesAtOnce: (action) => action === 'failover',
+        onRetry: async (_err, { action }) => {
+          if (action === 'refresh-routing') await this.refreshRoutingQuietly();
+        },
+      },
+    );
+  }
+
+  /**
+   * One round of readItems: sends every pending item and waits until each batch settled. Returns
+   * undefined when all succeeded, else the failed items (moved on to their next replica) and what
+   * they call for; throws when one failed for good.
+   */
+  private async readRound(
+    ino: number,
+    pending: ReadItem[],
+    all: ReadItem[],
+    target: Uint8Array,
+    callerSignal: AbortSignal | undefined,
+    signal: AbortSignal,
+    what: string,
+  ): Promise<FailedReadRound | undefined> {
+    const planned = this.planReads(pending, all);
+    const sent: Array<Promise<void>> = [];
+    for (const item of planned) {
+      if (item.error !== undefined) continue;
+      // planReads counted these bytes in flight to `address`; they leave when the batch settles.
+      const address = item.address!;
+      const bytes = item.length;
+      sent.push(
+        this.reads.submit(address, { ino, item, target, bytes, abandoned: false }, callerSignal).finally(() => {
+          const left = (this.readBytesInFlight.get(address) ?? bytes) - bytes;
+          if (left > 0) this.readBytesInFlight.set(address, left);
+          else this.readBytesInFlight.delete(address);
+        }),
+      );
     }
+    // Settled, not all: no batch may still write into `target` once this call returned.
+    const outcomes = await Promise.allSettled(sent);
+    throwIfAborted(signal, what);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') throw inContext(outcome.reason, what);
+    const failed = planned.filter((item) => item.error !== undefined);
+    if (failed.length === 0) return undefined;
+    let action: RetryAction = 'failover';
+    let last: SpindleError | undefined;
+    for (const item of failed) {
+      const error = item.error!;
+      last = error;
+      const itemAction = storageRetryAction(error);
+      if (itemAction === 'fail')
+        throw inContext(error, `read of chunk ${item.chunkIndex} of inode ${ino} on chain ${item.chainId}`);
+      if (itemAction === 'failover') {
+        item.rotation++;
+        item.failovers++;
+        // Every replica tried once without success: the chain may be changing; wait and refresh.
+        if (item.failovers >= Math.max(1, this.routing.servingTargets(item.chainId).length)) {
+          action = 'refresh-routing';
+          item.failovers = 0;
+        }
+      } else if (itemAction === 'refresh-routing') {
+        action = 'refresh-routing';
+      } else if (action === 'failover') {
+        action = 'retry';
+      }
+      item.error = undefined;
+    }
+    return { items: failed, action, last: last! };
   }
 
   /**
@@ -931,10 +957,6 @@ export class ChunkStore {
     } catch (err) {
       this.logger?.debug({ err }, 'routing refresh failed');
     }
-  }
-
-  private backoff() {
-    return { initialMs: this.config.retryBackoffInitialMs, maxMs: this.config.retryBackoffMaxMs };
   }
 
   private linkSignal(signal: AbortSignal | undefined): AbortSignal {

@@ -33,13 +33,14 @@ export { ChunkStore, clampLength, type ChunkStoreOptions, type IoOptions, type R
 export { StorageConnections } from './storage-connections.js';
 export { MetaRpc, MgmtRpc, type RpcCallOptions, type RpcClientOptions } from './meta-rpc.js';
 export { splitRange, truncatePlan, chunkCount, type ChunkPiece } from './chunk-math.js';
+export { storageRetryAction, metaRetryAction, clientRetryBudget, type RetryAction } from './retry-policy.js';
 export {
-  backoffMs,
-  storageRetryAction,
-  withRetries,
-  type BackoffOptions,
-  type RetryAction,
-  type RetryLoopOptions,
-} from './retry-policy.js';
+  retryWithBackoff,
+  backoffDelayMs,
+  isRetryableError,
+  type RetryOptions,
+  type RetryStep,
+  type RetryVerdict,
+} from '../common/retry.js';
 export { WriteChannelPool, type WriteChannelLease } from './write-channels.js';
 export { Semaphore } from './semaphore.js';

@@ -18,7 +18,8 @@
 import type { Logger } from 'pino';
 import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js';
 import type { ClientConfig } from '../common/config.js';
-import { ErrorCode, SpindleError, isKnownErrorCode, isSpindleError } from '../common/errors.js';
+import { ErrorCode, SpindleError, asSpindleError, isKnownErrorCode, isSpindleError } from '../common/errors.js';
+import { retryWithBackoff } from '../common/retry.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import {
   MetaClient,
@@ -55,7 +56,7 @@ import {
   type TruncateRequest,
   type UpdateChainResponse,
 } from '../proto/index.js';
-import { withRetries, type RetryAction } from './retry-policy.js';
+import { clientRetryBudget, metaRetryAction } from './retry-policy.js';
 
 export interface RpcCallOptions {
   signal?: AbortSignal;
@@ -242,12 +243,6 @@ function coalescable(options: RpcCallOptions | undefined): boolean {
 /** A mutating request without its tag: the wrapper adds it. */
 type Untagged<T> = Omit<T, 'tag'>;
 
-const classifyMeta = (err: unknown): RetryAction => {
-  if (!isSpindleError(err)) return 'fail';
-  if (err.errorCode === ErrorCode.CANCELLED || err.errorCode === ErrorCode.CLIENT_CLOSED) return 'fail';
-  return err.retryable ? 'retry' : 'fail';
-};
-
 /** Shared plumbing of the two wrappers. */
 abstract class RpcBase<C extends MetaClient | MgmtClient> {
   protected readonly clientId: string;
@@ -292,16 +287,14 @@ abstract class RpcBase<C extends MetaClient | MgmtClient> {
         signal: options.signal,
       });
     if (options.retry === false) return attempt();
-    return withRetries(attempt, {
-      clock: this.clock,
-      rng: this.rng,
-      backoff: { initialMs: this.config.retryBackoffInitialMs, maxMs: this.config.retryBackoffMaxMs },
-      deadlineMs: this.config.retryDeadlineMs,
+    return retryWithBackoff(attempt, {
+      ...clientRetryBudget(this.config, this.clock, this.rng),
       what,
       signal: options.signal,
-      classify: classifyMeta,
+      classify: metaRetryAction,
       onRetry: (err) => {
-        this.logger?.debug({ what, code: err.codeName, err: err.message }, 'meta request retried');
+        const error = asSpindleError(err);
+        this.logger?.debug({ what, code: error.codeName, err: error.message }, 'meta request retried');
       },
     });
   }

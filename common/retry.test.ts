@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createRng, type Clock } from './clock.js';
+import { ManualClock, createRng, flushMicrotasks, type Clock } from './clock.js';
 import { ErrorCode, SpindleError, isSpindleError } from './errors.js';
-import { backoffDelayMs, retryWithBackoff } from './retry.js';
+import { backoffDelayMs, retryWithBackoff, sleepAwake, type RetryStep } from './retry.js';
 
 /** A clock whose sleeps return at once and move time forward by the slept amount. */
 function fakeClock(): Clock & { sleeps: number[] } {
@@ -109,8 +109,9 @@ describe('retryWithBackoff', () => {
     ).rejects.toBe(last);
   });
 
-  it('calls onRetry before each wait and honours a custom isRetryable', async () => {
-    const calls: Array<[number, number]> = [];
+  it('calls onRetry before each wait with the attempt, the policy action and the wait', async () => {
+    const clock = fakeClock();
+    const steps: Array<RetryStep<'again'>> = [];
     let n = 0;
     await retryWithBackoff(
       async () => {
@@ -118,15 +119,103 @@ describe('retryWithBackoff', () => {
         return n;
       },
       {
-        clock: fakeClock(),
+        clock,
         rng: createRng(2),
-        isRetryable: (err) => err instanceof Error && err.message === 'flaky',
-        onRetry: (_err, attempt, delayMs) => {
-          calls.push([attempt, delayMs]);
+        classify: (err) => (err instanceof Error && err.message === 'flaky' ? 'again' : 'fail'),
+        onRetry: (_err, step) => {
+          steps.push(step);
         },
       },
     );
-    expect(calls.map(([attempt]) => attempt)).toEqual([1, 2]);
+    expect(steps.map(({ attempt, action }) => [attempt, action])).toEqual([
+      [0, 'again'],
+      [1, 'again'],
+    ]);
+    expect(clock.sleeps).toEqual(steps.map((step) => step.delayMs));
+  });
+
+  it('surfaces an error its policy fails unchanged, even a retryable one', async () => {
+    const err = retryable();
+    let calls = 0;
+    await expect(
+      retryWithBackoff(
+        async () => {
+          calls++;
+          throw err;
+        },
+        { clock: fakeClock(), classify: () => 'fail' },
+      ),
+    ).rejects.toBe(err);
+    expect(calls).toBe(1);
+  });
+
+  it('retries the actions the policy marks as at-once without waiting', async () => {
+    const clock = fakeClock();
+    const steps: Array<RetryStep<'elsewhere' | 'later'>> = [];
+    let n = 0;
+    await retryWithBackoff(
+      async () => {
+        n++;
+        if (n < 4) throw new SpindleError(n % 2 === 1 ? ErrorCode.RPC_UNAVAILABLE : ErrorCode.TIMEOUT, 'down');
+        return n;
+      },
+      {
+        clock,
+        rng: { nextFloat: () => 0.5 },
+        initialMs: 10,
+        classify: (err) => (isSpindleError(err, ErrorCode.RPC_UNAVAILABLE) ? 'elsewhere' : 'later'),
+        retriesAtOnce: (action) => action === 'elsewhere',
+        onRetry: (_err, step) => void steps.push(step),
+      },
+    );
+    expect(steps.map(({ action, delayMs }) => [action, delayMs])).toEqual([
+      ['elsewhere', 0],
+      ['later', 10],
+      ['elsewhere', 0],
+    ]);
+    expect(clock.sleeps).toEqual([10]);
+  });
+
+  it('gives up rather than wait past the deadline when onRetry took the time left', async () => {
+    const clock = fakeClock();
+    let calls = 0;
+    const outcome = await retryWithBackoff(
+      async () => {
+        calls++;
+        throw retryable();
+      },
+      {
+        clock,
+        rng: { nextFloat: () => 0.5 },
+        initialMs: 100,
+        deadlineMs: 1_000,
+        // A routing refresh that hangs until the deadline is all but over.
+        onRetry: () => clock.sleep(990),
+      },
+    ).catch((e: unknown) => e);
+    expect(isSpindleError(outcome, ErrorCode.RETRIES_EXHAUSTED)).toBe(true);
+    expect(calls).toBe(1);
+    expect(clock.nowMs()).toBe(990);
+  });
+
+  it('stops with CANCELLED when the signal aborts during a wait', async () => {
+    const clock = new ManualClock();
+    const controller = new AbortController();
+    let calls = 0;
+    const run = retryWithBackoff(
+      async () => {
+        calls++;
+        throw retryable();
+      },
+      { clock, rng: { nextFloat: () => 0.5 }, initialMs: 1_000, signal: controller.signal, what: 'op' },
+    );
+    await flushMicrotasks();
+    expect(clock.pendingSleeps).toBe(1);
+    controller.abort();
+    await expect(run).rejects.toSatisfy(
+      (e: unknown) => isSpindleError(e, ErrorCode.CANCELLED) && (e as Error).message === 'op: cancelled',
+    );
+    expect(calls).toBe(1);
   });
 
   it('stops with CANCELLED when the signal aborts', async () => {
@@ -154,5 +243,18 @@ describe('backoffDelayMs', () => {
     expect([-1, 0, 1, 2, 3, 10].map((attempt) => Math.round(backoffDelayMs(attempt, 10, 100, top)))).toEqual([
       10, 10, 20, 40, 80, 100,
     ]);
+  });
+});
+
+describe('sleepAwake', () => {
+  it("holds a referenced timer while it sleeps (an unref'd clock alone would let the process exit)", async () => {
+    const clock = new ManualClock();
+    const timers = () => process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+    const before = timers();
+    const sleeping = sleepAwake(clock, 50);
+    expect(timers()).toBe(before + 1);
+    await clock.advanceAsync(50);
+    await sleeping;
+    expect(timers()).toBe(before);
   });
 });

@@ -1,7 +1,18 @@
-// Retrying with backoff: one helper for every retry loop (client RPCs, storage forwarding, meta's
-// calls to storage). Only errors that say they are retryable (SpindleError.retryable, unless the
-// caller passes isRetryable) are retried; the wait is full-jitter exponential
-// (uniform in [0, min(maxMs, initialMs·2^attempt)]); a total deadline and an AbortSignal bound it.
+// Retrying with backoff: the one retry loop of Spindle (client RPCs, storage requests and reads)
+// and its one backoff formula (also used by storage's and meta's own loops). A policy — `classify`
+// — says what each failure means: 'fail' surfaces it, any other action retries (the caller's
+// onRetry acts on it: refresh routing, try another replica, …). Without a policy, only errors that
+// say they are retryable (SpindleError.retryable) are retried. The wait is full-jitter exponential,
+// uniform in [0, min(maxMs, initialMs·2^attempt)], so many clients that failed together do not
+// retry together.
+//
+// Guarantees:
+// - An error the policy fails surfaces unchanged, from the attempt that threw it.
+// - No attempt starts once its wait would end at or past the deadline: the caller gets
+//   RETRIES_EXHAUSTED at once, naming the attempts and the last error (kept as `cause`); no more
+//   than attemptsMax attempts run, whatever the deadline.
+// - An aborted signal ends the loop with CANCELLED, also in the middle of a wait.
+// - A wait keeps the process alive (sleepAwake), although the system clock's timers do not.
 import { systemClock, systemRng, type Clock, type Rng } from './clock.js';
 import {
   RETRY_ATTEMPTS_MAX,
@@ -11,24 +22,39 @@ import {
 } from './constants.js';
 import { ErrorCode, SpindleError, isSpindleError } from './errors.js';
 
-export interface RetryOptions {
+/** What a policy makes of a failed attempt: 'fail' surfaces the error, any other action retries. */
+export type RetryVerdict<Action extends string> = Action | 'fail';
+
+/** One retry about to happen, as onRetry sees it. */
+export interface RetryStep<Action extends string> {
+  /** The attempt that failed (0 = the first). */
+  attempt: number;
+  /** What the policy made of its error. */
+  action: Action;
+  /** The wait before the next attempt (0 for an action that retries at once). */
+  delayMs: number;
+}
+
+export interface RetryOptions<Action extends string = 'retry'> {
   /** Total time from the first attempt after which no new attempt starts. */
   deadlineMs?: number;
   /** Backoff cap of the first retry. */
   initialMs?: number;
   /** Largest backoff. */
   maxMs?: number;
-  /** Most attempts in all (default RETRY_ATTEMPTS_MAX). */
+  /** Most attempts in all (default and upper bound RETRY_ATTEMPTS_MAX). */
   attemptsMax?: number;
   clock?: Clock;
-  rng?: Rng;
+  rng?: Pick<Rng, 'nextFloat'>;
   signal?: AbortSignal;
-  /** Which errors to retry; default: SpindleErrors with retryable = true. */
-  isRetryable?: (err: unknown) => boolean;
-  /** Called before each backoff wait (log it, refresh routing, …); may be async. */
-  onRetry?: (err: unknown, attempt: number, delayMs: number) => void | Promise<void>;
-  /** Names the operation in the RETRIES_EXHAUSTED message, e.g. 'storage.Write chain 3'. */
+  /** Names the operation in RETRIES_EXHAUSTED and CANCELLED messages, e.g. 'storage.Write chain 3'. */
   what?: string;
+  /** The policy: what a failed attempt's error means (default: retry what isRetryableError). */
+  classify?: (err: unknown) => RetryVerdict<Action>;
+  /** Actions whose retry goes at once, without a wait (the next attempt goes elsewhere). */
+  retriesAtOnce?: (action: Action) => boolean;
+  /** Called before each wait (log it, refresh routing, …); may be async; may throw to stop. */
+  onRetry?: (err: unknown, step: RetryStep<Action>) => void | Promise<void>;
   /**
    * When giving up on a retryable error: 'wrap' (default) throws RETRIES_EXHAUSTED with the last
    * error as cause; 'rethrow' throws the last error itself.
@@ -47,52 +73,88 @@ export function backoffDelayMs(attempt: number, initialMs: number, maxMs: number
   return rng.nextFloat() * cap;
 }
 
+/**
+ * clock.sleep that keeps the process alive meanwhile. The system clock's timers are unref'd (a
+ * background loop must not hold a process open), but a caller awaiting a retry must not see its
+ * process exit in the middle of a backoff because nothing else was pending.
+ */
+export async function sleepAwake(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  const keepAlive = setTimeout(() => undefined, Math.max(0, ms) + 1_000);
+  try {
+    await clock.sleep(ms, signal);
+  } finally {
+    clearTimeout(keepAlive);
+  }
+}
+
+/** Throws CANCELLED naming `what` if the signal aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string | undefined): void {
+  if (signal?.aborted) throw cancelled(signal, what);
+}
+
 function cancelled(signal: AbortSignal, what: string | undefined): SpindleError {
   return new SpindleError(ErrorCode.CANCELLED, `${what ?? 'operation'}: cancelled`, { cause: signal.reason });
 }
 
+function retryableVerdict(err: unknown): RetryVerdict<'retry'> {
+  return isRetryableError(err) ? 'retry' : 'fail';
+}
+
 /**
- * Runs `fn(attempt)` until it resolves, a non-retryable error occurs (thrown at once), the
- * deadline or attempt limit is reached, or `signal` aborts (SpindleError CANCELLED).
+ * Runs `fn(attempt)` until it resolves, the policy fails an error (thrown at once), the deadline
+ * or attempt limit is reached, or `signal` aborts (SpindleError CANCELLED).
  */
-export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+export async function retryWithBackoff<T, Action extends string = 'retry'>(
+  fn: (attempt: number) => Promise<T>,
+  options: RetryOptions<Action> = {},
+): Promise<T> {
   const clock = options.clock ?? systemClock;
   const rng = options.rng ?? systemRng();
   const deadlineMs = options.deadlineMs ?? RETRY_DEADLINE_DEFAULT_MS;
   const initialMs = options.initialMs ?? RETRY_BACKOFF_INITIAL_DEFAULT_MS;
   const maxMs = options.maxMs ?? RETRY_BACKOFF_MAX_DEFAULT_MS;
   const attemptsMax = Math.min(options.attemptsMax ?? RETRY_ATTEMPTS_MAX, RETRY_ATTEMPTS_MAX);
-  const isRetryable = options.isRetryable ?? isRetryableError;
+  // Without a policy the only action is 'retry', which is what Action defaults to.
+  const classify = options.classify ?? (retryableVerdict as (err: unknown) => RetryVerdict<Action>);
   const { signal, what } = options;
   const startMs = clock.nowMs();
 
   for (let attempt = 0; ; attempt++) {
-    if (signal?.aborted) throw cancelled(signal, what);
+    throwIfAborted(signal, what);
     let lastError: unknown;
     try {
       return await fn(attempt);
     } catch (err) {
-      if (signal?.aborted) throw cancelled(signal, what);
-      if (!isRetryable(err)) throw err;
       lastError = err;
     }
-    const elapsedMs = clock.nowMs() - startMs;
-    const delayMs = backoffDelayMs(attempt, initialMs, maxMs, rng);
-    const attempts = attempt + 1;
-    if (attempts >= attemptsMax || elapsedMs + delayMs >= deadlineMs) {
-      if (options.exhausted === 'rethrow') throw lastError;
-      const last = lastError instanceof Error ? lastError.message : String(lastError);
-      const code = isSpindleError(lastError) ? ` [${lastError.codeName}]` : '';
-      throw new SpindleError(
-        ErrorCode.RETRIES_EXHAUSTED,
-        `${what ?? 'operation'}: gave up after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${Math.round(elapsedMs)} ms; ` +
-          `last error${code}: ${last}. Check that the cluster is up and reachable, or raise the retry deadline.`,
-        { cause: lastError },
-      );
+    const action = classify(lastError);
+    if (action === 'fail') throw lastError;
+    throwIfAborted(signal, what);
+    const delayMs = options.retriesAtOnce?.(action) ? 0 : backoffDelayMs(attempt, initialMs, maxMs, rng);
+    const giveUp = () => {
+      if (options.exhausted === 'rethrow') return lastError;
+      return exhaustedError(what, attempt + 1, clock.nowMs() - startMs, lastError);
+    };
+    if (attempt + 1 >= attemptsMax || clock.nowMs() - startMs + delayMs >= deadlineMs) throw giveUp();
+    await options.onRetry?.(lastError, { attempt, action, delayMs });
+    // onRetry may have taken a while (a routing refresh): the wait must still end before the deadline.
+    if (clock.nowMs() - startMs + delayMs >= deadlineMs) throw giveUp();
+    if (delayMs > 0) {
+      await sleepAwake(clock, delayMs, signal).catch((err: unknown) => {
+        throw signal?.aborted ? cancelled(signal, what) : err;
+      });
     }
-    await options.onRetry?.(lastError, attempt + 1, delayMs);
-    await clock.sleep(delayMs, signal).catch((err: unknown) => {
-      throw signal?.aborted ? cancelled(signal, what) : err;
-    });
   }
+}
+
+function exhaustedError(what: string | undefined, attempts: number, elapsedMs: number, last: unknown): SpindleError {
+  const message = last instanceof Error ? last.message : String(last);
+  const code = isSpindleError(last) ? ` [${last.codeName}]` : '';
+  return new SpindleError(
+    ErrorCode.RETRIES_EXHAUSTED,
+    `${what ?? 'operation'}: gave up after ${attempts} attempt${attempts === 1 ? '' : 's'} in ` +
+      `${Math.round(elapsedMs)} ms; last error${code}: ${message}. ` +
+      'Check that the cluster is up and reachable, or raise the retry deadline.',
+    { cause: last },
+  );
 }
