@@ -33,8 +33,6 @@ export const DUMP_CHUNK_META_LIMIT_DEFAULT = 1024;
 
 /** Items in one BatchRead request: bounds work per call (3FS caps client batches at 128). */
 export const BATCH_READ_IOS_MAX = 1024;
-/** Bytes one BatchRead answers at most; must stay below RPC_MESSAGE_MAX_BYTES with headers. */
-export const BATCH_READ_BYTES_MAX = 64 * 1024 * 1024;
 
 /** Update channels remembered for exactly-once writes; oldest forgotten first beyond this. */
 export const DEDUPE_CHANNELS_MAX = 65_536;
@@ -50,9 +48,6 @@ export const CHANNEL_RECORDS_MAX = 65_536;
 /** A recorded channel unused this long is forgotten (as the head's table; 3FS: 1 h). */
 export const CHANNEL_RECORD_IDLE_MS = DEDUPE_CHANNEL_IDLE_MS;
 
-/** Chunks one RemoveChunks call removes per lmdb transaction batch. */
-export const REMOVE_CHUNKS_BATCH = 256;
-
 /** Peer connections (successor addresses) kept open; a chain node talks to few peers. */
 export const PEER_CLIENTS_MAX = 256;
 
@@ -60,12 +55,9 @@ export const PEER_CLIENTS_MAX = 256;
 export const REGISTER_BACKOFF_MIN_MS = 50;
 export const REGISTER_BACKOFF_MAX_MS = 2_000;
 
-/** Forwarding an update down the chain: per-attempt deadline and backoff between attempts. */
-export const FORWARD_ATTEMPT_TIMEOUT_MS = 30_000;
+/** Forwarding an update down the chain: backoff between attempts. */
 export const FORWARD_BACKOFF_MIN_MS = 20;
 export const FORWARD_BACKOFF_MAX_MS = 1_000;
-/** Total time a node keeps retrying one forward before it fails the write (the client retries). */
-export const FORWARD_RETRY_TOTAL_MS = 15_000;
 
 /** A routing fetch triggered by a newer chain version in a request waits at most this long. */
 export const ROUTING_REFRESH_TIMEOUT_MS = 5_000;
@@ -95,3 +87,20 @@ export const DIRECT_ALIGN_BYTES = 4096;
 export const DIRECT_WRITE_MIN_BYTES = 64 * 1024;
 /** Aligned bounce buffers kept for reuse per target (at most a few whole chunks). */
 export const DIRECT_BOUNCE_POOL_BYTES = 64 * 1024 * 1024;
+
+// The io_uring block I/O backend (chunk-engine/uring-block-io.ts).
+/**
+ * Whether the uring backend reads large ranges with O_DIRECT (true) or through the page cache like
+ * the fs backend (false). Through the page cache: data read again (every epoch of a training run,
+ * a warm server) comes from memory at 3–4.6 GB/s instead of the device's ~0.3–0.7 GB/s (cold reads
+ * cost more CPU that way); docs/performance.md "Storage I/O backend" has both measurements.
+ */
+export const URING_DIRECT_READS = false;
+/** Reads of at least this many bytes (after widening to the alignment) go through O_DIRECT (uring). */
+export const DIRECT_READ_MIN_BYTES = 64 * 1024;
+/** Submission queue entries of the process's ring (the completion queue is twice as large). */
+export const URING_RING_ENTRIES = 128;
+/** Longest wait between retries of a failed io_uring submit (transient: EAGAIN, EBUSY). */
+export const URING_FLUSH_RETRY_MAX_MS = 100;
+/** Operations in flight on the ring at once; more wait in a FIFO (stays below the completion queue size). */
+export const URING_INFLIGHT_MAX = 128;

@@ -27,7 +27,8 @@ import { UpdateType } from '../../proto/index.js';
 import { BLOCK_SIZE_MAX_BYTES, CRC_SEGMENT_BYTES } from '../constants.js';
 import { BlockAllocator, classForLength } from './block-allocator.js';
 import { BlockFiles } from './block-files.js';
-import { chooseBlockIo, type BlockIoKind, type BlockIoMode } from './block-io.js';
+import type { BlockIoKind, BlockIoMode } from './block-io.js';
+import { chooseBlockIo } from './choose-block-io.js';
 import { chunkKeyString, decodeChunkKey, encodeChunkKey, inoKeyRange, type ChunkAddress } from './chunk-key.js';
 import {
   decodeChunkMeta,
@@ -48,7 +49,7 @@ export interface ChunkEngineOptions {
   fsync?: boolean;
   /**
    * Block I/O backend: fs, uring, or auto (probe io_uring in the target, fall back to fs); default
-   * $SPINDLE_BLOCK_IO, else auto (block-io.ts).
+   * $SPINDLE_BLOCK_IO, else auto (choose-block-io.ts).
    */
   blockIo?: BlockIoMode;
   /** Where the backend choice is logged (default: a process logger, once per choice). */
@@ -327,7 +328,8 @@ export class ChunkEngine {
           if (crc32c(piece) !== meta.segmentCrcs[seg]) {
             throw new SpindleError(
               ErrorCode.CHUNK_CORRUPT,
-              `chunk ${ino}:${index} v${meta.commitVersion} failed its checksum at byte ${seg * CRC_SEGMENT_BYTES}; read another replica`,
+              `chunk ${ino}:${index} v${meta.commitVersion} failed its checksum ` +
+                `at byte ${seg * CRC_SEGMENT_BYTES}; read another replica`,
             );
           }
         }

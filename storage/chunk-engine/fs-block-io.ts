@@ -11,7 +11,8 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { DIRECT_ALIGN_BYTES, DIRECT_BOUNCE_POOL_BYTES, DIRECT_WRITE_MIN_BYTES } from '../constants.js';
-import { BouncePool, type BlockFile, type BlockIo } from './block-io.js';
+import type { BlockFile, BlockIo } from './block-io.js';
+import { BouncePool } from './bounce-pool.js';
 
 const WASM_PAGE_BYTES = 65_536;
 

@@ -1,5 +1,5 @@
 // The io_uring addon's error paths (bad fds, misaligned O_DIRECT requests, reads past the end, kernel
-// errors) and the backend choice (block-io.ts). The data paths run in block-files.test.ts and
+// errors) and the backend choice (choose-block-io.ts). The data paths run in block-files.test.ts and
 // chunk-engine.test.ts against both backends.
 import { constants, existsSync } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode, isSpindleError } from '../../common/errors.js';
-import { BLOCK_IO_ENV, chooseBlockIo, parseBlockIoMode } from './block-io.js';
+import { BLOCK_IO_ENV, parseBlockIoMode } from './block-io.js';
+import { chooseBlockIo } from './choose-block-io.js';
 import { blockIoBackendsUnderTest } from './testing/backends.js';
 import { loadUringAddon, probeUring, UringBlockIo, type UringAddon } from './uring-block-io.js';
 
@@ -67,12 +68,14 @@ describe.skipIf(uringSkip !== undefined)('io_uring addon error paths', () => {
     expect(() => addon.write(fh.fd, aligned.subarray(0, ALIGN), 100)).toThrow(
       expect.objectContaining({ code: 'EINVAL' }),
     ); // position
-    expect(() => addon.write(fh.fd, aligned.subarray(0, 100), 0)).toThrow(expect.objectContaining({ code: 'EINVAL' })); // length
+    // length
+    expect(() => addon.write(fh.fd, aligned.subarray(0, 100), 0)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => addon.read(fh.fd, aligned.subarray(1, ALIGN + 1), 0)).toThrow(
       /O_DIRECT needs position, length and memory aligned/,
     ); // memory
     expect(() => addon.read(fh.fd, aligned, -ALIGN)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
-    expect(() => addon.read(fh.fd, aligned, 2 ** 60)).toThrow(expect.objectContaining({ code: 'EINVAL' })); // not a safe integer
+    // not a safe integer
+    expect(() => addon.read(fh.fd, aligned, 2 ** 60)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => addon.read(fh.fd, 'x' as unknown as Uint8Array, 0)).toThrow(TypeError);
     expectNothingInFlight(addon);
     // The same request aligned goes through.

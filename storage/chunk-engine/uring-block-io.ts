@@ -17,17 +17,18 @@ import { mkdir, rm, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { nativeAddonPath } from '../../common/package-root.js';
-import { DIRECT_ALIGN_BYTES, DIRECT_BOUNCE_POOL_BYTES, DIRECT_WRITE_MIN_BYTES } from '../constants.js';
 import {
-  BouncePool,
+  DIRECT_ALIGN_BYTES,
+  DIRECT_BOUNCE_POOL_BYTES,
   DIRECT_READ_MIN_BYTES,
+  DIRECT_WRITE_MIN_BYTES,
   URING_DIRECT_READS,
   URING_FLUSH_RETRY_MAX_MS,
   URING_INFLIGHT_MAX,
   URING_RING_ENTRIES,
-  type BlockFile,
-  type BlockIo,
-} from './block-io.js';
+} from '../constants.js';
+import type { BlockFile, BlockIo } from './block-io.js';
+import { BouncePool } from './bounce-pool.js';
 import { openDirect, openReadWrite } from './fs-block-io.js';
 
 /** The addon's surface (native/uring/src/addon.cc). */
@@ -70,7 +71,8 @@ export function loadUringAddon(): UringAddon {
     if (!existsSync(URING_ADDON_PATH)) {
       throw Object.assign(
         new Error(
-          `the io_uring addon is not built (${URING_ADDON_PATH} is missing): run scripts/setup.sh (it installs liburing-dev and builds native/uring)`,
+          `the io_uring addon is not built (${URING_ADDON_PATH} is missing): ` +
+            'run scripts/setup.sh (it installs liburing-dev and builds native/uring)',
         ),
         { code: 'ENOSYS' },
       );
