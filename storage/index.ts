@@ -1,27 +1,9 @@
-// The storage node module: chunk engine, chain replication (CRAQ), reads, and the node process
-// (storage/main.ts is the process entry). Other modules start nodes through startStorageNode or
-// by spawning main.ts; they never reach inside.
-export {
-  startStorageNode,
-  type StorageNodeOptions,
-  type StorageNodeHandle,
-  type StorageReadyLine,
-} from './storage-node.js';
-export {
-  ChunkEngine,
-  type ChunkEngineOptions,
-  type ChunkInfo,
-  type ChunkUpdate,
-  type PendingResult,
-  type ReadResultData,
-} from './chunk-engine/chunk-engine.js';
-export {
-  encodeChunkKey,
-  decodeChunkKey,
-  inoKeyRange,
-  CHUNK_KEY_BYTES,
-  type ChunkAddress,
-} from './chunk-engine/chunk-key.js';
-export { RoutingView, type ChainView, type PeerTarget } from './routing-view.js';
-export { StorageTarget } from './target.js';
-export { parseStorageArgs, type StorageArgs } from './args.js';
+// The storage module's public surface: exactly what other modules use of it. A storage node runs
+// as its own process (storage/main.ts, spawned by cluster/), so nothing imports the node itself;
+// from outside, only the block I/O backends are used: `spindle doctor` (cli/) probes io_uring and
+// asks which backend a node would choose in a directory, and bench/tools/uring-measure.ts measures
+// both backends. Anything added here must have a user outside storage/.
+export type { BlockIo, BlockIoKind } from './chunk-engine/block-io.js';
+export { chooseBlockIo } from './chunk-engine/choose-block-io.js';
+export { FsBlockIo } from './chunk-engine/fs-block-io.js';
+export { URING_ADDON_PATH, UringBlockIo, loadUringAddon, probeUring } from './chunk-engine/uring-block-io.js';

@@ -1,10 +1,11 @@
 // Measures the two block I/O backends (storage/chunk-engine/block-io.ts) on the same machine in
 // the same run: 4 MiB aligned writes of a 1 GiB file (then one fdatasync), then 4 MiB reads of
 // it, at queue depth 1 and 8, through the BlockFile interface the chunk engine uses (direct on:
-// whole-block writes through O_DIRECT; uring once with O_DIRECT reads, once with buffered reads). The raw limit is `dd` with
-// O_DIRECT in the same directory, measured first, so every figure can be read as a ratio of it.
+// whole-block writes through O_DIRECT; uring once with O_DIRECT reads, once with buffered reads).
+// The raw limit is `dd` with O_DIRECT in the same directory, measured first, so every figure can
+// be read as a ratio of it. docs/performance.md "Storage I/O backend" has the results.
 //
-//   node --import tsx native/uring/measure.ts [--dir DIR] [--size-mib 1024] [--block-mib 4] [--rounds 3]
+//   node --import tsx bench/tools/uring-measure.ts [--dir DIR] [--size-mib 1024] [--block-mib 4] [--rounds 3]
 //
 // Estimate: the device writes ~1.3–1.7 GB/s with O_DIRECT dd; both backends copy each block once
 // into an aligned bounce buffer (~10 GB/s memcpy), so both should reach 80–100% of dd at depth 8.
@@ -13,9 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { BlockIo } from '../../storage/chunk-engine/block-io.js';
-import { FsBlockIo } from '../../storage/chunk-engine/fs-block-io.js';
-import { UringBlockIo } from '../../storage/chunk-engine/uring-block-io.js';
+import { FsBlockIo, UringBlockIo, type BlockIo } from '../../storage/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -146,7 +145,8 @@ try {
     variants.set(key, [...(variants.get(key) ?? []), r]);
   }
   console.log(
-    `dd O_DIRECT (bs=${blockBytes / MiB}M, ${sizeBytes / MiB} MiB): write ${f(limit.writeGBps)} GB/s, read ${f(limit.readGBps)} GB/s`,
+    `dd O_DIRECT (bs=${blockBytes / MiB}M, ${sizeBytes / MiB} MiB): ` +
+      `write ${f(limit.writeGBps)} GB/s, read ${f(limit.readGBps)} GB/s`,
   );
   console.log(`medians of ${rounds} round(s):`);
   console.log(
@@ -160,7 +160,8 @@ try {
     const wc = median(rs.map((r) => r.writeCpuMsPerGiB));
     const rc = median(rs.map((r) => r.readCpuMsPerGiB));
     console.log(
-      `| ${backend} | ${reads} | ${depth} | ${f(w)} | ${f(w / limit.writeGBps)} | ${wc.toFixed(0)} | ${f(rd)} | ${f(rd / limit.readGBps)} | ${rc.toFixed(0)} |`,
+      `| ${backend} | ${reads} | ${depth} | ${f(w)} | ${f(w / limit.writeGBps)} | ${wc.toFixed(0)} ` +
+        `| ${f(rd)} | ${f(rd / limit.readGBps)} | ${rc.toFixed(0)} |`,
     );
   }
   console.log(JSON.stringify({ sizeBytes, blockBytes, dd: limit, rows }));
