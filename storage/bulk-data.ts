@@ -7,13 +7,16 @@
 // message that names it (BulkRef), so a frame nobody claims (its message was refused, or never
 // came) expires in the listener. A session that is gone is RPC_UNAVAILABLE (retryable): the
 // sender reconnects and resends frame and message together.
+//
+// This file imports nothing of the service (service/storage-service.ts) or the replicator: both use
+// it, and the handlers it answers bulk calls with are passed in (serveCalls), so there is no cycle.
 import type { Logger } from 'pino';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import type { BulkSessionPool } from '../common/bulk/session-pool.js';
 import type { BulkChannel, BulkListener } from '../common/bulk/transport.js';
+import type { CallContext } from '../common/rpc.js';
 import { decodeStorageBulkCall, encodeBatchReadAnswer } from '../common/storage-bulk-calls.js';
 import type { StorageMetrics } from './metrics.js';
-import type { StorageServiceHandlers } from './service/storage-service.js';
 import type { BatchReadResponseWithCrcs } from './read-operator.js';
 import type { BatchReadRequest, BatchReadResponse, BulkRef } from '../proto/index.js';
 
@@ -33,6 +36,9 @@ export interface StorageBulkOptions {
   metrics?: StorageMetrics;
 }
 
+/** The service's BatchRead handler (validation, metrics, errors), as bulk-session calls use it. */
+export type BatchReadHandler = (request: BatchReadRequest, context: CallContext) => Promise<BatchReadResponse>;
+
 /** What a message carrying chunk bytes looks like to the bulk path (WriteRequest, UpdateRequest). */
 interface CarriesData {
   data: Buffer;
@@ -51,8 +57,9 @@ export class StorageBulk {
 
   /**
    * Resolves a message's bytes: inline `data`, or the frame its BulkRef names, taken from the
-   * sender's session (and checked against `data_crc32c` on the way). The returned message has the bytes in `data` and no BulkRef, so the rest of
-   * the node (validation, replication, dedupe) sees one shape whichever way the bytes came.
+   * sender's session (and checked against `data_crc32c` on the way). The returned message has the
+   * bytes in `data` and no BulkRef, so the rest of the node (validation, replication, dedupe) sees
+   * one shape whichever way the bytes came.
    */
   async withData<T extends CarriesData>(request: T, signal: AbortSignal): Promise<T> {
     const bulk = request.bulk;
@@ -144,7 +151,7 @@ export class StorageBulk {
    * Answers storage calls made on this node's bulk sessions (common/storage-bulk-calls.ts: batches
    * of small reads) with the same handlers as gRPC, so validation, metrics and errors are one.
    */
-  serveCalls(handlers: Pick<StorageServiceHandlers, 'batchRead'>): void {
+  serveCalls(handlers: { batchRead: BatchReadHandler }): void {
     this.options.listener?.handleRequests(async (payload, session) => {
       const call = decodeStorageBulkCall(payload);
       const response = await handlers.batchRead(call.request, {
@@ -162,12 +169,7 @@ export class StorageBulk {
 
   private async sessionOf(sessionId: string): Promise<BulkChannel> {
     const listener = this.options.listener;
-    if (listener === undefined) {
-      throw new SpindleError(
-        ErrorCode.RPC_UNAVAILABLE,
-        'this storage node has no bulk listener (data transport grpc): refresh routing and send chunk bytes inside the request',
-      );
-    }
+    if (listener === undefined) throw noBulkListener();
     return listener.channel(sessionId, SESSION_WAIT_MS);
   }
 }
@@ -175,6 +177,19 @@ export class StorageBulk {
 const EMPTY = Buffer.alloc(0);
 /** Bulk calls have no caller-side cancellation to forward (a caller that gives up drops the answer). */
 const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * A call that needs the bulk path on a node without a listener. Retryable: a client whose routing
+ * still lists a bulk address for this node (it restarted with --data-transport grpc) fails over,
+ * refreshes its routing and sends the bytes inline.
+ */
+export function noBulkListener(): SpindleError {
+  return new SpindleError(
+    ErrorCode.RPC_UNAVAILABLE,
+    'this storage node has no bulk listener (data transport grpc): ' +
+      'refresh routing and send chunk bytes inside the request',
+  );
+}
 
 function invalid(message: string): SpindleError {
   return new SpindleError(ErrorCode.INVALID_ARGUMENT, message);

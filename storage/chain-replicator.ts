@@ -112,7 +112,8 @@ export class ChainReplicator {
     const clientId = request.tag?.clientId ?? '';
     if (request.channelId === 0 || clientId === '') return this.headWrite(request, chunk, signal);
     const channel = `${clientId}/${request.chainId}/${request.channelId}`;
-    const fingerprint = `${chunk.ino}:${chunk.index}:${request.type}:${request.offset}:${request.data.length}:${request.dataCrc32c}`;
+    const fingerprint =
+      `${chunk.ino}:${chunk.index}:${request.type}:` + `${request.offset}:${request.data.length}:${request.dataCrc32c}`;
     const { result, replayed } = await this.dedupe.run(channel, request.seqnum, fingerprint, () =>
       this.headWrite(request, chunk, signal),
     );
@@ -267,7 +268,8 @@ export class ChainReplicator {
         ) {
           throw new SpindleError(
             ErrorCode.MISSING_UPDATE,
-            `chunk ${chunk.index} of inode ${chunk.ino} on target ${target.targetId} is at version ${committedVersion} and cannot apply version ${version}; the replica needs a resync`,
+            `chunk ${chunk.index} of inode ${chunk.ino} on target ${target.targetId} is at version ` +
+              `${committedVersion} and cannot apply version ${version}; the replica needs a resync`,
           );
         }
         // The same update already pending (a retried forward) is kept; anything else replaces it.
@@ -561,7 +563,9 @@ export class ChainReplicator {
     if (previous.localState !== PublicTargetState.SERVING || next.localState !== PublicTargetState.SERVING) {
       throw new SpindleError(
         ErrorCode.TARGET_NOT_SERVING,
-        `target ${next.localTargetId} of chain ${next.chainId} was ${PublicTargetState[previous.localState]} at chain version ${previous.chainVersion} and is ${PublicTargetState[next.localState]} at ${next.chainVersion}; its pending update is dropped`,
+        `target ${next.localTargetId} of chain ${next.chainId} was ${PublicTargetState[previous.localState]} ` +
+          `at chain version ${previous.chainVersion} and is ${PublicTargetState[next.localState]} ` +
+          `at ${next.chainVersion}; its pending update is dropped`,
         { retryable: true },
       );
     }
@@ -639,7 +643,8 @@ function mismatch(
   return new SpindleError(
     ErrorCode.CHECKSUM_MISMATCH,
     `replicas of chunk ${chunk.index} of inode ${chunk.ino} disagree after version ${pending.version}: ` +
-      `target ${target.targetId} has ${pending.length} bytes crc ${pending.crc32c}, its successor ${response.length} bytes crc ${response.chunkCrc32c} at version ${response.commitVersion}`,
+      `target ${target.targetId} has ${pending.length} bytes crc ${pending.crc32c}, its successor ` +
+      `${response.length} bytes crc ${response.chunkCrc32c} at version ${response.commitVersion}`,
   );
 }
 
@@ -665,7 +670,8 @@ function requireHead(view: ChainView): void {
   if (!view.isHead) {
     throw new SpindleError(
       ErrorCode.NOT_CHAIN_HEAD,
-      `target ${view.localTargetId} is not the head of chain ${view.chainId} (version ${view.chainVersion}); send writes to the head`,
+      `target ${view.localTargetId} is not the head of chain ${view.chainId} (version ${view.chainVersion}); ` +
+        'send writes to the head',
     );
   }
 }
@@ -674,7 +680,8 @@ function requireWritable(view: ChainView): void {
   if (!receivesWrites(view.localState)) {
     throw new SpindleError(
       ErrorCode.TARGET_NOT_SERVING,
-      `target ${view.localTargetId} of chain ${view.chainId} is ${PublicTargetState[view.localState] ?? view.localState} and takes no writes`,
+      `target ${view.localTargetId} of chain ${view.chainId} is ` +
+        `${PublicTargetState[view.localState] ?? view.localState} and takes no writes`,
     );
   }
 }

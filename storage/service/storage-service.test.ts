@@ -38,10 +38,10 @@ async function expectCode(promise: Promise<unknown>, code: ErrorCode, message?: 
     () => undefined,
     (e: unknown) => e,
   );
-  if (!isSpindleError(err, code))
-    throw new Error(
-      `expected ${ErrorCode[code]}, got ${err instanceof Error ? `${(err as { codeName?: string }).codeName}: ${err.message}` : String(err)}`,
-    );
+  if (!isSpindleError(err, code)) {
+    const got = err instanceof Error ? `${(err as { codeName?: string }).codeName}: ${err.message}` : String(err);
+    throw new Error(`expected ${ErrorCode[code]}, got ${got}`);
+  }
   if (message) expect(err.message).toMatch(message);
 }
 

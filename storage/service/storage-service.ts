@@ -14,7 +14,7 @@ import type {
   UpdateRequest,
   WriteRequest,
 } from '../../proto/index.js';
-import type { StorageBulk } from '../bulk-data.js';
+import { noBulkListener, type StorageBulk } from '../bulk-data.js';
 import type { ChainReplicator } from '../chain-replicator.js';
 import type { StorageMetrics } from '../metrics.js';
 import type { ReadOperator } from '../read-operator.js';
@@ -74,8 +74,6 @@ export function storageServiceImplementation(deps: StorageServiceDeps): UntypedS
 }
 
 /** The Storage handlers (validation, metrics, error mapping), for gRPC and for bulk-session calls. */
-export type StorageServiceHandlers = ReturnType<typeof storageServiceHandlers>;
-
 export function storageServiceHandlers(deps: StorageServiceDeps) {
   const { metrics, logger } = deps;
   const measured =
@@ -172,14 +170,7 @@ function withBulkData<T extends WriteRequest | UpdateRequest>(
 }
 
 function requireBulk(deps: StorageServiceDeps): StorageBulk {
-  if (deps.bulk === undefined || deps.bulk.address === undefined) {
-    // Retryable: a client whose routing still lists a bulk address for this node (it restarted
-    // with --data-transport grpc) fails over, refreshes its routing and sends the bytes inline.
-    throw new SpindleError(
-      ErrorCode.RPC_UNAVAILABLE,
-      'this storage node has no bulk listener (data transport grpc): refresh routing and send chunk bytes inside the request',
-    );
-  }
+  if (deps.bulk === undefined || deps.bulk.address === undefined) throw noBulkListener();
   return deps.bulk;
 }
 

@@ -39,7 +39,8 @@ function checkChunkSize(chunkSizeBytes: number): void {
     (chunkSizeBytes & (chunkSizeBytes - 1)) !== 0
   ) {
     throw invalid(
-      `chunk_size_bytes must be a power of two in [${CHUNK_SIZE_MIN_BYTES}, ${CHUNK_SIZE_MAX_BYTES}], got ${chunkSizeBytes}`,
+      `chunk_size_bytes must be a power of two in [${CHUNK_SIZE_MIN_BYTES}, ${CHUNK_SIZE_MAX_BYTES}], ` +
+        `got ${chunkSizeBytes}`,
     );
   }
 }
@@ -59,7 +60,8 @@ interface UpdateFields {
 function checkUpdateFields(request: UpdateFields, allowed: readonly UpdateType[], dataCrcVerified: boolean): void {
   if (!allowed.includes(request.type)) {
     throw invalid(
-      `update type ${UpdateType[request.type] ?? request.type} is not accepted here (use ${allowed.map((t) => UpdateType[t]).join(', ')})`,
+      `update type ${UpdateType[request.type] ?? request.type} is not accepted here ` +
+        `(use ${allowed.map((t) => UpdateType[t]).join(', ')})`,
     );
   }
   checkChunkSize(request.chunkSizeBytes);
@@ -69,7 +71,8 @@ function checkUpdateFields(request: UpdateFields, allowed: readonly UpdateType[]
     case UpdateType.WRITE:
       if (request.offset + data.length > request.chunkSizeBytes) {
         throw invalid(
-          `write of ${data.length} bytes at offset ${request.offset} ends past the chunk size ${request.chunkSizeBytes}; split writes at chunk boundaries`,
+          `write of ${data.length} bytes at offset ${request.offset} ends past the chunk size ` +
+            `${request.chunkSizeBytes}; split writes at chunk boundaries`,
         );
       }
       break;
@@ -90,7 +93,8 @@ function checkUpdateFields(request: UpdateFields, allowed: readonly UpdateType[]
   if (!dataCrcVerified && crc32c(data) !== request.dataCrc32c >>> 0) {
     throw new SpindleError(
       ErrorCode.CHECKSUM_MISMATCH,
-      `data of ${data.length} bytes has CRC32C ${crc32c(data)} but the request says ${request.dataCrc32c}; the bytes were damaged on the way, resend`,
+      `data of ${data.length} bytes has CRC32C ${crc32c(data)} but the request says ${request.dataCrc32c}; ` +
+        'the bytes were damaged on the way, resend',
     );
   }
 }
