@@ -1,6 +1,7 @@
 // The client's copy of the cluster's RoutingInfo (nodes, targets, chains, chain tables) and the
 // lookups the data path needs: a chain's version and ordered targets, a chain table's chain ids,
-// the address of a target's node, the serving replicas of a chain.
+// the address of a target's node, the serving replicas of a chain. The lookups are those of the
+// shared index over one snapshot (common/routing-index.ts); this file adds fetching and versions.
 //
 // Independent of gRPC: it is given a `fetch(knownVersion)` function, so the cluster manager can
 // host one in-process and a test can drive it with a fake. Guarantees: the cached version never
@@ -9,27 +10,12 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
-import { PublicTargetState, type ChainTable, type GetRoutingInfoResponse, type RoutingInfo } from '../proto/index.js';
+import { RoutingIndex, type ChainRoute, type RouteTarget } from '../common/routing-index.js';
+import type { ChainTable, GetRoutingInfoResponse, RoutingInfo } from '../proto/index.js';
 import { ROUTING_READY_BACKOFF_INITIAL_MS, ROUTING_READY_BACKOFF_MAX_MS } from './constants.js';
 import { sleepAwake } from './retry-policy.js';
 
-/** One target of a chain as the data path needs it. */
-export interface RouteTarget {
-  readonly targetId: number;
-  readonly nodeId: number;
-  /** host:port of the node's Storage service; undefined when the node is unknown. */
-  readonly address: string | undefined;
-  /** host:port of the node's bulk listener (common/bulk); undefined when it serves bytes over gRPC only. */
-  readonly bulkAddress: string | undefined;
-  readonly state: PublicTargetState;
-}
-
-/** A chain: its version (the fencing token of every request) and its targets, head first. */
-export interface ChainRoute {
-  readonly chainId: number;
-  readonly chainVersion: number;
-  readonly targets: readonly RouteTarget[];
-}
+export { isServingState, type ChainRoute, type RouteTarget } from '../common/routing-index.js';
 
 export interface RoutingCacheOptions {
   /** Asks the cluster manager for routing newer than `knownVersion` (0 = none held). */
@@ -38,11 +24,6 @@ export interface RoutingCacheOptions {
   /** Period of the background refresh; 0 disables it. */
   refreshIntervalMs: number;
   logger?: Logger;
-}
-
-/** Reads are served by SERVING replicas only (SYNCING ones may lack data, docs/design.md §4). */
-export function isServingState(state: PublicTargetState): boolean {
-  return state === PublicTargetState.SERVING;
 }
 
 /** `promise`, or a rejection as soon as `signal` aborts (the promise keeps running). */
@@ -62,65 +43,6 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
-}
-
-const tableKey = (tableId: number, version: number) => `${tableId}/${version}`;
-
-/** Immutable indexes over one RoutingInfo snapshot. */
-class RoutingIndex {
-  readonly chains = new Map<number, ChainRoute>();
-  readonly tables = new Map<string, readonly number[]>();
-  readonly latestTables = new Map<number, ChainTable>();
-  readonly targetAddresses = new Map<number, string>();
-
-  constructor(readonly info: RoutingInfo) {
-    const nodeAddresses = new Map<number, string>();
-    const bulkAddresses = new Map<number, string>();
-    for (const node of info.nodes) {
-      nodeAddresses.set(node.nodeId, node.address);
-      if (node.bulkAddress !== undefined && node.bulkAddress !== '') bulkAddresses.set(node.nodeId, node.bulkAddress);
-    }
-    const targets = new Map<number, RouteTarget>();
-    for (const target of info.targets) {
-      const address = nodeAddresses.get(target.nodeId);
-      targets.set(target.targetId, {
-        targetId: target.targetId,
-        nodeId: target.nodeId,
-        address,
-        bulkAddress: bulkAddresses.get(target.nodeId),
-        state: target.publicState,
-      });
-      if (address !== undefined) this.targetAddresses.set(target.targetId, address);
-    }
-    for (const chain of info.chains) {
-      this.chains.set(chain.chainId, {
-        chainId: chain.chainId,
-        chainVersion: chain.chainVersion,
-        targets: chain.targetIds.map(
-          (targetId) =>
-            targets.get(targetId) ?? {
-              targetId,
-              nodeId: 0,
-              address: undefined,
-              bulkAddress: undefined,
-              state: PublicTargetState.OFFLINE,
-            },
-        ),
-      });
-    }
-    for (const table of info.chainTables) {
-      this.tables.set(tableKey(table.tableId, table.version), table.chainIds);
-      const latest = this.latestTables.get(table.tableId);
-      if (latest === undefined || table.version > latest.version) this.latestTables.set(table.tableId, table);
-    }
-  }
-
-  hasUsableTable(tableId: number | undefined): boolean {
-    for (const table of this.latestTables.values()) {
-      if ((tableId === undefined || table.tableId === tableId) && table.chainIds.length > 0) return true;
-    }
-    return false;
-  }
 }
 
 export class RoutingCache {
@@ -260,7 +182,7 @@ export class RoutingCache {
 
   /** A chain's version and ordered targets (head first), or undefined if unknown. */
   chain(chainId: number): ChainRoute | undefined {
-    return this.index?.chains.get(chainId);
+    return this.index?.chain(chainId);
   }
 
   /** Like chain(), but an unknown chain is a typed error (retryable: routing may be behind). */
@@ -274,24 +196,22 @@ export class RoutingCache {
 
   /** The chain ids of one version of a chain table, in table order, or undefined if unknown. */
   tableChainIds(tableId: number, version: number): readonly number[] | undefined {
-    return this.index?.tables.get(tableKey(tableId, version));
+    return this.index?.tableChainIds(tableId, version);
   }
 
   /** The newest version of a chain table held, or undefined. */
   latestTable(tableId: number): ChainTable | undefined {
-    return this.index?.latestTables.get(tableId);
+    return this.index?.latestTable(tableId);
   }
 
   /** host:port of the node hosting `targetId`, or undefined. */
   nodeAddress(targetId: number): string | undefined {
-    return this.index?.targetAddresses.get(targetId);
+    return this.index?.nodeAddress(targetId);
   }
 
   /** Targets of the chain that serve reads, in chain order (head first); empty if none/unknown. */
   servingTargets(chainId: number): RouteTarget[] {
-    const chain = this.chain(chainId);
-    if (chain === undefined) return [];
-    return chain.targets.filter((target) => isServingState(target.state) && target.address !== undefined);
+    return this.index?.servingTargets(chainId) ?? [];
   }
 
   /** The target writes of the chain go to: its first serving target. */

@@ -1,8 +1,12 @@
 // What a storage node knows of the cluster: the latest RoutingInfo from the manager, reduced to
 // what its targets need — for each chain it hosts: the chain version, this node's target and its
 // public state, whether it is the head, and the successor writes go to (with that successor's
-// address and state).
-import { LocalTargetState, PublicTargetState, type RoutingInfo, type TargetInfo } from '../proto/index.js';
+// address and state). Lookups come from the index shared with the client (common/routing-index.ts);
+// this file adds what only a chain member needs (its position, successor, predecessor).
+import { RoutingIndex, isServingState, receivesWrites, type RouteTarget } from '../common/routing-index.js';
+import { LocalTargetState, type PublicTargetState, type RoutingInfo, type TargetInfo } from '../proto/index.js';
+
+export { receivesWrites } from '../common/routing-index.js';
 
 export interface PeerTarget {
   targetId: number;
@@ -30,36 +34,42 @@ export interface ChainView {
   predecessor: PeerTarget | undefined;
 }
 
-/** Public states that receive replicated writes. */
-export function receivesWrites(state: PublicTargetState): boolean {
-  return state === PublicTargetState.SERVING || state === PublicTargetState.SYNCING;
+/** A chain member as this node addresses it ('' for an address it does not know). */
+function peerOf(route: RouteTarget): PeerTarget {
+  return {
+    targetId: route.targetId,
+    nodeId: route.nodeId,
+    address: route.address ?? '',
+    bulkAddress: route.bulkAddress ?? '',
+    state: route.state,
+  };
 }
 
 export class RoutingView {
-  private routing: RoutingInfo | undefined;
+  private index: RoutingIndex | undefined;
   private chains = new Map<number, ChainView>();
   private localTargetIds = new Set<number>();
 
   /** Routing version held (0 before the first). */
   get version(): number {
-    return this.routing?.version ?? 0;
+    return this.index?.version ?? 0;
   }
 
   get info(): RoutingInfo | undefined {
-    return this.routing;
+    return this.index?.info;
   }
 
   /** Sets the node's own target ids (after registration told it its node id). */
   setLocalTargets(targetIds: readonly number[]): void {
     this.localTargetIds = new Set(targetIds);
-    if (this.routing !== undefined) this.rebuild(this.routing);
+    if (this.index !== undefined) this.rebuild(this.index);
   }
 
   /** Takes a routing snapshot if it is newer than the one held; returns whether it was taken. */
   update(routing: RoutingInfo | undefined): boolean {
     if (routing === undefined) return false;
-    if (this.routing !== undefined && routing.version <= this.routing.version) return false;
-    this.rebuild(routing);
+    if (this.index !== undefined && routing.version <= this.index.version) return false;
+    this.rebuild(new RoutingIndex(routing));
     return true;
   }
 
@@ -80,55 +90,40 @@ export class RoutingView {
 
   /** The routing entry of any target. */
   target(targetId: number): TargetInfo | undefined {
-    return this.routing?.targets.find((t) => t.targetId === targetId);
+    return this.index?.target(targetId);
   }
 
-  private rebuild(routing: RoutingInfo): void {
-    this.routing = routing;
-    const nodes = new Map(routing.nodes.map((n) => [n.nodeId, n]));
-    const targets = new Map(routing.targets.map((t) => [t.targetId, t]));
-    const peer = (targetId: number): PeerTarget => {
-      const target = targets.get(targetId);
-      const nodeId = target?.nodeId ?? 0;
-      return {
-        targetId,
-        nodeId,
-        address: nodes.get(nodeId)?.address ?? '',
-        bulkAddress: nodes.get(nodeId)?.bulkAddress ?? '',
-        state: target?.publicState ?? PublicTargetState.OFFLINE,
-      };
-    };
+  private rebuild(index: RoutingIndex): void {
+    this.index = index;
     const chains = new Map<number, ChainView>();
-    for (const chain of routing.chains) {
-      const position = chain.targetIds.findIndex((id) => this.localTargetIds.has(id));
+    for (const chain of index.allChains()) {
+      const position = chain.targets.findIndex((t) => this.localTargetIds.has(t.targetId));
       if (position < 0) continue;
-      const localTargetId = chain.targetIds[position]!;
-      const localState = targets.get(localTargetId)?.publicState ?? PublicTargetState.OFFLINE;
+      const local = chain.targets[position]!;
       let successor: PeerTarget | undefined;
-      for (let i = position + 1; i < chain.targetIds.length; i++) {
-        const candidate = peer(chain.targetIds[i]!);
+      for (let i = position + 1; i < chain.targets.length; i++) {
+        const candidate = chain.targets[i]!;
         if (receivesWrites(candidate.state)) {
-          successor = candidate;
+          successor = peerOf(candidate);
           break;
         }
       }
       let predecessor: PeerTarget | undefined;
       for (let i = position - 1; i >= 0; i--) {
-        const candidate = peer(chain.targetIds[i]!);
+        const candidate = chain.targets[i]!;
         if (receivesWrites(candidate.state)) {
-          predecessor = candidate;
+          predecessor = peerOf(candidate);
           break;
         }
       }
       chains.set(chain.chainId, {
         chainId: chain.chainId,
         chainVersion: chain.chainVersion,
-        targetIds: [...chain.targetIds],
-        localTargetId,
-        localState,
+        targetIds: chain.targets.map((t) => t.targetId),
+        localTargetId: local.targetId,
+        localState: local.state,
         // The head is the first serving target (the manager keeps serving targets first).
-        isHead:
-          chain.targetIds.findIndex((id) => targets.get(id)?.publicState === PublicTargetState.SERVING) === position,
+        isHead: chain.targets.findIndex((t) => isServingState(t.state)) === position,
         successor,
         predecessor,
       });
