@@ -112,8 +112,8 @@ export class ChainReplicator {
     const clientId = request.tag?.clientId ?? '';
     if (request.channelId === 0 || clientId === '') return this.headWrite(request, chunk, signal);
     const channel = `${clientId}/${request.chainId}/${request.channelId}`;
-    const fingerprint =
-      `${chunk.ino}:${chunk.index}:${request.type}:` + `${request.offset}:${request.data.length}:${request.dataCrc32c}`;
+    const { ino, index } = chunk;
+    const fingerprint = [ino, index, request.type, request.offset, request.data.length, request.dataCrc32c].join(':');
     const { result, replayed } = await this.dedupe.run(channel, request.seqnum, fingerprint, () =>
       this.headWrite(request, chunk, signal),
     );
