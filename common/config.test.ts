@@ -5,10 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   clientConfig,
   formatBytes,
+  configIntegerRange,
+  DEFAULT_PRESET,
   loadConfigFile,
   metaConfig,
   parseBytes,
   parseDuration,
+  parsePreset,
   storageConfig,
 } from './config.js';
 import { ErrorCode, SpindleError } from './errors.js';
@@ -152,6 +155,31 @@ describe('overrides', () => {
     );
     expect(clientConfig('test', { dataTransport: 'grpc' }).dataTransport).toBe('grpc');
     expect(storageConfig('production').dataTransport).toBe('bulk');
+  });
+});
+
+describe('parsePreset: the one reader of --preset', () => {
+  it('reads the presets, and nothing means the default', () => {
+    expect(parsePreset('production')).toBe('production');
+    expect(parsePreset('test')).toBe('test');
+    expect(parsePreset(undefined)).toBe(DEFAULT_PRESET);
+    expect(DEFAULT_PRESET).toBe('production');
+  });
+
+  it('refuses anything else as CONFIG_INVALID, naming the source and the presets', () => {
+    const err = thrown(() => parsePreset('fast'));
+    expect(err.errorCode).toBe(ErrorCode.CONFIG_INVALID);
+    expect(err.message).toBe('--preset: unknown preset "fast" (use production or test)');
+    for (const bad of ['', 'Test', null, 1]) expect(() => parsePreset(bad)).toThrow(SpindleError);
+    expect(thrown(() => storageConfig('x' as never)).message).toBe(
+      'storage config: unknown preset "x" (use production or test)',
+    );
+  });
+
+  it("flags that set a config key accept the key's range", () => {
+    expect(configIntegerRange('meta', 'replicas')).toEqual({ min: 1, max: 16 });
+    expect(configIntegerRange('storage', 'targetsPerNode')).toEqual({ min: 1, max: 999 });
+    expect(() => configIntegerRange('meta', 'heartbeatIntervalMs')).toThrow(/not an integer/);
   });
 });
 

@@ -11,8 +11,9 @@ import {
   RPC_MESSAGE_MAX_BYTES,
   STRIPE_WIDTH_MAX,
 } from './constants.js';
-import { ErrorCode, SpindleError } from './errors.js';
+import { assert, ErrorCode, SpindleError } from './errors.js';
 import type { DataTransport } from './bulk/transport.js';
+import type { IntegerRange } from './flags.js';
 
 const DATA_TRANSPORTS: readonly DataTransport[] = ['bulk', 'grpc'];
 
@@ -113,8 +114,14 @@ export function formatBytes(bytes: number): string {
 // ---------------------------------------------------------------------------------------------
 // Schemas
 
-export type Preset = 'production' | 'test';
-export const PRESETS: readonly Preset[] = ['production', 'test'];
+/**
+ * The config presets: the one definition every entry's `--preset` flag, the launcher and the
+ * config builders use (read with parsePreset).
+ */
+export const PRESETS = ['production', 'test'] as const;
+export type Preset = (typeof PRESETS)[number];
+/** The preset of a process started without --preset. */
+export const DEFAULT_PRESET: Preset = 'production';
 
 type FieldKind = 'int' | 'duration' | 'bytes' | 'bytesList' | 'boolean' | 'choice';
 
@@ -131,6 +138,8 @@ interface FieldSpec {
 }
 
 type Schema<T> = { readonly [K in keyof T]-?: FieldSpec };
+/** The keys of a config whose values are integers. */
+type IntegerKeys<T> = { [K in keyof T]-?: T[K] extends number ? K : never }[keyof T];
 
 /** Configuration of the metadata service and cluster manager. */
 export interface MetaConfig {
@@ -435,13 +444,7 @@ function buildConfig<T extends object>(
   overrides: object | undefined,
 ): T {
   const problems: string[] = [];
-  const base = (presets as Record<string, T | undefined>)[preset as string];
-  if (base === undefined) {
-    throw new SpindleError(
-      ErrorCode.CONFIG_INVALID,
-      `${what} config: unknown preset ${describe(preset)} (use ${PRESETS.join(' or ')})`,
-    );
-  }
+  const base = presets[parsePreset(preset, `${what} config`)];
   const result: Record<string, unknown> = structuredClone(base) as Record<string, unknown>;
   if (overrides !== undefined && (overrides === null || typeof overrides !== 'object' || Array.isArray(overrides))) {
     throw new SpindleError(
@@ -519,7 +522,31 @@ export function clientConfig(
 
 /** Whether `value` names a preset. */
 export function isPreset(value: unknown): value is Preset {
-  return value === 'production' || value === 'test';
+  return (PRESETS as readonly unknown[]).includes(value);
+}
+
+/**
+ * Reads a preset name: the one parser behind every `--preset` flag (spindle CLI, meta/main.ts,
+ * storage/main.ts) and the config builders. undefined means DEFAULT_PRESET; anything that is not
+ * a preset is a CONFIG_INVALID error naming `source` (the flag, or the config being built).
+ */
+export function parsePreset(value: unknown, source = '--preset'): Preset {
+  if (value === undefined) return DEFAULT_PRESET;
+  if (isPreset(value)) return value;
+  throw new SpindleError(
+    ErrorCode.CONFIG_INVALID,
+    `${source}: unknown preset ${describe(value)} (use ${PRESETS.join(' or ')})`,
+  );
+}
+
+/** The integer range a config key accepts: what a flag that sets the key must accept too. */
+export function configIntegerRange(section: 'meta', key: IntegerKeys<MetaConfig>): IntegerRange;
+export function configIntegerRange(section: 'storage', key: IntegerKeys<StorageConfig>): IntegerRange;
+export function configIntegerRange(section: 'meta' | 'storage', key: string): IntegerRange {
+  const schema = (section === 'meta' ? META_SCHEMA : STORAGE_SCHEMA) as Record<string, FieldSpec>;
+  const spec = schema[key];
+  assert(spec?.kind === 'int', `${section} config key ${key} is not an integer`);
+  return { min: spec.min ?? 0, max: spec.max };
 }
 
 /** The contents of a JSON config file: one optional section per process kind. */

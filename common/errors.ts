@@ -60,6 +60,8 @@ export enum ErrorCode {
   CHAIN_NOT_FOUND = 5003,
   CHAIN_TABLE_NOT_FOUND = 5004,
   NOT_ENOUGH_NODES = 5005,
+  /** A server process of a local cluster exited, or printed no ready line, before it was ready. */
+  SERVICE_START_FAILED = 5006,
 
   // 6xxx client
   CLIENT_CLOSED = 6001,
@@ -121,6 +123,7 @@ const CODE_INFO: Record<ErrorCode, CodeInfo> = {
   [ErrorCode.CHAIN_NOT_FOUND]: { posix: 'ENODEV', retryable: true, grpc: GrpcStatus.NOT_FOUND },
   [ErrorCode.CHAIN_TABLE_NOT_FOUND]: { posix: 'ENODEV', retryable: false, grpc: GrpcStatus.NOT_FOUND },
   [ErrorCode.NOT_ENOUGH_NODES]: { posix: 'EAGAIN', retryable: true, grpc: GrpcStatus.FAILED_PRECONDITION },
+  [ErrorCode.SERVICE_START_FAILED]: { posix: 'EIO', retryable: false, grpc: GrpcStatus.UNAVAILABLE },
 
   [ErrorCode.CLIENT_CLOSED]: { posix: 'ECANCELED', retryable: false, grpc: GrpcStatus.CANCELLED },
   [ErrorCode.RETRIES_EXHAUSTED]: { posix: 'EIO', retryable: false, grpc: GrpcStatus.UNAVAILABLE },
