@@ -2,7 +2,7 @@
 // No timing assertions: measurements themselves are never tested here.
 import { describe, expect, it } from 'vitest';
 import { BenchUsageError, parseBenchArgs, parseSuites } from './options.js';
-import { TUNED_MALLOC_ENV, mallocSettings, withMallocEnv } from '../cluster/launcher.js';
+import { TUNED_MALLOC_ENV, mallocSettings, withMallocEnv } from '../cluster/index.js';
 import { configText, markdownTable, svgChart } from './render.js';
 import { formatFigure, gbPerSecond, median, percentile, ratioTo, summarize } from './stats.js';
 import type { BenchRow } from './types.js';

@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LocalCluster, mallocSettings, withMallocEnv, fetchRouting } from '../cluster/launcher.js';
+import { LocalCluster, mallocSettings, withMallocEnv, fetchRouting } from '../cluster/index.js';
 import { SpindleClient } from '../client/index.js';
 import { allocatorSettings, machineInfo } from './machine.js';
 import type { ProgressLine } from './progress.js';

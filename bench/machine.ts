@@ -1,7 +1,7 @@
 // Describes the machine a benchmark ran on (recorded in every row) and the allocator settings
 // its processes ran with.
 import { cpus, hostname, release, totalmem } from 'node:os';
-import { mallocSettings } from '../cluster/launcher.js';
+import { mallocSettings } from '../cluster/index.js';
 import type { MachineInfo } from './types.js';
 
 export function machineInfo(): MachineInfo {

@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
-import { REPO_ROOT, withMallocEnv } from '../cluster/launcher.js';
+import { REPO_ROOT, withMallocEnv } from '../cluster/index.js';
 import { MiB, GiB, type BenchContext, type Limit } from './context.js';
 import { gbPerSecond, formatFigure } from './stats.js';
 import type { Suite } from './suite.js';

@@ -1,7 +1,8 @@
 // Parses `spindle bench <suite> [flags]` into BenchOptions. Pure (no I/O) so it is unit-tested;
 // the CLI command and `node bench/run.ts` share it. Errors are BenchUsageError with a message a
 // user can act on.
-import { MALLOC_MODES, type MallocMode } from '../cluster/launcher.js';
+import { MALLOC_MODES, type MallocMode } from '../cluster/index.js';
+import { parseIntegerListFlag } from '../common/flags.js';
 import { SUITES, type BenchOptions, type SuiteName } from './types.js';
 
 export class BenchUsageError extends Error {
@@ -24,15 +25,12 @@ export const BENCH_USAGE = `usage: spindle bench <${[...SUITES, 'all'].join('|')
   --silent             no progress line on stderr`;
 
 function intList(flag: string, text: string | undefined, max: number): number[] {
-  if (text === undefined || text.startsWith('--')) throw new BenchUsageError(`${flag} needs a value`);
-  const parts = text.split(',').map((s) => s.trim());
-  const values = parts.map(Number);
-  if (parts.some((p) => !/^\d+$/.test(p)) || values.some((v) => v < 1 || v > max)) {
-    throw new BenchUsageError(
-      `${flag} takes a comma-separated list of integers from 1 to ${max} (got ${JSON.stringify(text)})`,
-    );
+  const list = value(flag, text);
+  try {
+    return parseIntegerListFlag(flag, list, { min: 1, max });
+  } catch (err) {
+    throw new BenchUsageError((err as Error).message);
   }
-  return [...new Set(values)];
 }
 
 function value(flag: string, text: string | undefined): string {

@@ -3,7 +3,7 @@
 // on and the allocator settings of the processes that produced it, so rows from different runs
 // can be compared without the command line that made them.
 
-import type { MallocMode } from '../cluster/launcher.js';
+import type { MallocMode } from '../cluster/index.js';
 import type { DataTransport } from '../common/bulk/transport.js';
 
 export const SUITES = ['limits', 'seq-read', 'seq-write', 'rand-read', 'meta', 'mount'] as const;

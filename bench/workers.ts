@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
-import { withMallocEnv, entryArgv, REPO_ROOT } from '../cluster/launcher.js';
+import { withMallocEnv, entryArgv, REPO_ROOT } from '../cluster/index.js';
 import type { WorkerJob, WorkerResult, WorkerTask } from './worker-tasks.js';
 
 const live = new Set<ChildProcess>();

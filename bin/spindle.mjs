@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --initial-old-space-size=256
 // The `spindle` command: runs the compiled CLI (dist/cli/main.js, built by `npm run build`, which
 // `npm install` and scripts/setup.sh run). Exit codes: see `spindle --help`.
-// The V8 flag (as cluster/launcher.ts NODE_FLAGS gives servers) keeps put/get's multi-MiB
+// The V8 flag (as cluster/server-env.ts NODE_FLAGS gives servers) keeps put/get's multi-MiB
 // Buffers from triggering a full GC every few chunks; it needs `env -S` (coreutils ≥ 8.30).
 let cli;
 try {

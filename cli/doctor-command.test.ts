@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorReport } from './doctor-command.js';
 import { ExitCode } from './exit-codes.js';
-import { REPO_ROOT } from '../cluster/launcher.js';
+import { REPO_ROOT } from '../cluster/index.js';
 
 const BIN = join(REPO_ROOT, 'bin', 'spindle.mjs');
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode } from './exit-codes.js';
-import { mallocMode, TUNED_MALLOC_ENV } from '../cluster/launcher.js';
+import { mallocMode, TUNED_MALLOC_ENV } from '../cluster/index.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'warn' | 'info';
 

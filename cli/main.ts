@@ -2,6 +2,9 @@
 // bin/spindle.mjs registers tsx and calls `run(argv)`; the resolved number is the exit code
 // (exit-codes.ts: a contract scripts rely on, listed in `--help` and the README).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { LOCAL_CLUSTER_RANGES } from '../cluster/index.js';
+import { configIntegerRange, DEFAULT_PRESET, PRESETS, parsePreset } from '../common/config.js';
+import { type IntegerRange, PORT_RANGE, parseIntegerFlag } from '../common/flags.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, exitCodeFor, formatError } from './exit-codes.js';
 import * as files from './file-commands.js';
 import type { CliClient, CommandContext } from './file-commands.js';
@@ -18,14 +21,22 @@ const CLIENT_CLOSE_TIMEOUT_MS = 5_000;
 /** How long a file command waits for the cluster before it reports it unavailable. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
-function intOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+/**
+ * A commander parser from one of the shared flag readers (common/flags.ts, parsePreset): their
+ * message, shown by commander as a usage error (exit 2) with the option it is about.
+ */
+function flagParser<T>(read: (text: string) => T): (text: string) => T {
+  return (text) => {
+    try {
+      return read(text);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
     }
-    return n;
   };
+}
+
+function intOption(flag: string, range: IntegerRange): (text: string) => number {
+  return flagParser((text) => parseIntegerFlag(flag, text, range));
 }
 
 function addressOption(value: string): string {
@@ -36,7 +47,9 @@ function addressOption(value: string): string {
 }
 
 const presetOption = () =>
-  new Option('--preset <preset>', 'configuration preset').choices(['production', 'test']).default('production');
+  new Option('--preset <preset>', `configuration preset: ${PRESETS.join(' | ')}`)
+    .argParser(flagParser((text) => parsePreset(text)))
+    .default(DEFAULT_PRESET);
 
 /** Connects the client library (loaded lazily: `spindle up` does not need it). */
 async function connectClient(meta: string): Promise<{ client: CliClient; close(): Promise<void> }> {
@@ -128,24 +141,34 @@ export function buildProgram(state: RunState): Command {
       'start a local cluster (meta + storage nodes) in the foreground; prints one JSON line when ready; Ctrl-C stops it',
     )
     .option('--data-dir <dir>', 'where all data and logs live (reused by the next `up`)', './spindle-data')
-    .option('--storage-nodes <n>', 'storage node processes', intOption('--storage-nodes', 1, 64), 3)
-    .option('--replicas <r>', 'replicas per chain (at most --storage-nodes)', intOption('--replicas', 1, 16), 3)
+    .option(
+      '--storage-nodes <n>',
+      'storage node processes',
+      intOption('--storage-nodes', LOCAL_CLUSTER_RANGES.storageNodes),
+      3,
+    )
+    .option(
+      '--replicas <r>',
+      'replicas per chain (at most --storage-nodes)',
+      intOption('--replicas', LOCAL_CLUSTER_RANGES.replicas),
+      3,
+    )
     .option(
       '--targets-per-node <t>',
       'targets (chain members) per storage node',
-      intOption('--targets-per-node', 1, 64),
+      intOption('--targets-per-node', LOCAL_CLUSTER_RANGES.targetsPerNode),
       3,
     )
     .option(
       '--port <p>',
       'meta gRPC port; storage node i listens on port + i (0 = pick free ports)',
-      intOption('--port', 0, 65535),
+      intOption('--port', PORT_RANGE),
       7400,
     )
     .option(
       '--metrics-port <p>',
       'meta /metrics port; storage node i uses port + i (0 = pick free ports)',
-      intOption('--metrics-port', 0, 65535),
+      intOption('--metrics-port', PORT_RANGE),
       0,
     )
     .addOption(presetOption())
@@ -169,12 +192,8 @@ export function buildProgram(state: RunState): Command {
       try {
         state.exitCode = await runUp(o);
       } catch (err) {
+        // Options the launcher refuses (INVALID_ARGUMENT: EINVAL) exit as usage errors.
         reportError(state, err);
-        if (
-          state.exitCode === ExitCode.FAILURE &&
-          /replicas|storage-nodes|targets-per-node/.test(String((err as Error).message))
-        )
-          state.exitCode = ExitCode.USAGE;
       }
     });
 
@@ -183,13 +202,18 @@ export function buildProgram(state: RunState): Command {
     .description('run the metadata service and cluster manager in the foreground')
     .option('--data-dir <dir>', 'data directory (lmdb lives in DIR/meta)', './spindle-data')
     .option('--host <host>', 'listen address', '127.0.0.1')
-    .option('--port <p>', 'gRPC port (0 = pick one)', intOption('--port', 0, 65535), 7400)
-    .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', 0, 65535), 0)
-    .option('--replicas <r>', 'chain length of the automatically built chain table', intOption('--replicas', 1, 16), 3)
+    .option('--port <p>', 'gRPC port (0 = pick one)', intOption('--port', PORT_RANGE), 7400)
+    .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', PORT_RANGE), 0)
+    .option(
+      '--replicas <r>',
+      'chain length of the automatically built chain table',
+      intOption('--replicas', configIntegerRange('meta', 'replicas')),
+      3,
+    )
     .option(
       '--storage-nodes <n>',
       'build chain table 1 once this many storage nodes registered (0 = never)',
-      intOption('--storage-nodes', 0, 4096),
+      intOption('--storage-nodes', configIntegerRange('meta', 'storageNodesExpected')),
       3,
     )
     .option('--config <file>', 'JSON config file (overrides the preset)')
@@ -204,9 +228,14 @@ export function buildProgram(state: RunState): Command {
     .requiredOption('--data-dir <dir>', 'data directory of this node (node id and targets)')
     .requiredOption('--meta <host:port>', 'cluster manager (meta) address', addressOption)
     .option('--host <host>', 'listen address', '127.0.0.1')
-    .option('--port <p>', 'gRPC port (0 = pick one)', intOption('--port', 0, 65535), 0)
-    .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', 0, 65535), 0)
-    .option('--targets <n>', 'targets to create on first start', intOption('--targets', 1, 999), 3)
+    .option('--port <p>', 'gRPC port (0 = pick one)', intOption('--port', PORT_RANGE), 0)
+    .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', PORT_RANGE), 0)
+    .option(
+      '--targets <n>',
+      'targets to create on first start',
+      intOption('--targets', configIntegerRange('storage', 'targetsPerNode')),
+      3,
+    )
     .option('--config <file>', 'JSON config file (overrides the preset)')
     .addOption(
       new Option(
@@ -214,7 +243,7 @@ export function buildProgram(state: RunState): Command {
         "how chunk bytes travel: bulk (raw TCP frames) or grpc (inside gRPC messages); default: the config's (bulk)",
       ).choices(['bulk', 'grpc']),
     )
-    .option('--bulk-port <p>', 'bulk listener port (0 = pick one)', intOption('--bulk-port', 0, 65535))
+    .option('--bulk-port <p>', 'bulk listener port (0 = pick one)', intOption('--bulk-port', PORT_RANGE))
     .addOption(presetOption())
     .action(async (o) => {
       state.exitCode = await runStorage(o);

@@ -1,6 +1,6 @@
 // `spindle up`, `spindle meta`, `spindle storage`: start servers in the foreground.
 //
-// `up` runs meta + N storage nodes as child processes (client/cli/launcher.ts), prints one JSON
+// `up` runs meta + N storage nodes as child processes (the launcher, cluster/), prints one JSON
 // line when a client can write, and stops every child on Ctrl-C/SIGTERM/SIGHUP (storage nodes
 // first, SIGTERM then SIGKILL after a timeout), exiting 0. `meta` and `storage` run one service
 // with inherited stdio and pass signals on; their exit code is the service's.
@@ -10,18 +10,20 @@ import {
   acquireDataDirLock,
   DEFAULT_ENTRIES,
   entryArgv,
-  LaunchError,
   LocalCluster,
+  type MallocMode,
+  type MetaFlagOptions,
   metaFlags,
   REPO_ROOT,
-  serverEnv,
-  STOP_TIMEOUT_MS,
-  storageFlags,
-  type MallocMode,
-  type Preset,
   type ServiceEntries,
-} from '../cluster/launcher.js';
+  ServiceStartError,
+  STOP_TIMEOUT_MS,
+  type StorageFlagOptions,
+  serverEnv,
+  storageFlags,
+} from '../cluster/index.js';
 import type { DataTransport } from '../common/bulk/transport.js';
+import type { Preset } from '../common/config.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /** Test hook: point `up` at other server entries (documented in test/integration, not for users). */
@@ -48,16 +50,22 @@ export interface UpOptions {
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-function hintFor(err: LaunchError, options: UpOptions): string {
+function hintFor(err: ServiceStartError, options: UpOptions): string {
   const tail = err.logTail;
   if (/EADDRINUSE|address already in use|cannot listen/i.test(tail + err.message)) {
-    return `A port is already in use: another cluster may be running. Stop it, or pick other ports with --port (now ${options.port}; storage nodes use the next ${options.storageNodes}).`;
+    return (
+      'A port is already in use: another cluster may be running. Stop it, or pick other ports with ' +
+      `--port (now ${options.port}; storage nodes use the next ${options.storageNodes}).`
+    );
   }
   if (/ENOSPC|no space/i.test(tail))
     return `The disk under ${options.dataDir} is full: free space or use another --data-dir.`;
   if (/EACCES|permission denied/i.test(tail))
     return `Spindle cannot write to ${options.dataDir}: fix its permissions or use another --data-dir.`;
-  return `Fix the cause above (full log: ${err.logFile}) and run \`spindle up\` again; the data in ${options.dataDir} is kept.`;
+  return (
+    `Fix the cause above (full log: ${err.logFile}) and run \`spindle up\` again; ` +
+    `the data in ${options.dataDir} is kept.`
+  );
 }
 
 /** Runs `spindle up`; resolves with the exit code once the cluster has been stopped. */
@@ -121,7 +129,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       process.stderr.write('spindle up: stopped before the cluster was ready\n');
       return ExitCode.OK;
     }
-    if (err instanceof LaunchError) {
+    if (err instanceof ServiceStartError) {
       const lines = err.logTail.split('\n').slice(-20).join('\n');
       process.stderr.write(`spindle up: ${err.message}\n`);
       if (lines.trim() !== '') process.stderr.write(`--- last lines of ${err.logFile} ---\n${lines}\n---\n`);
@@ -143,7 +151,8 @@ export async function runUp(options: UpOptions): Promise<number> {
       } else {
         const index = Number(name.replace('storage-', ''));
         process.stderr.write(
-          `spindle up: the cluster keeps serving from the other replicas; restart the node with: npx spindle storage --data-dir ${running.storageDataDir(index)} --meta ${running.meta.ready.addr}\n`,
+          'spindle up: the cluster keeps serving from the other replicas; restart the node with: ' +
+            `npx spindle storage --data-dir ${running.storageDataDir(index)} --meta ${running.meta.ready.addr}\n`,
         );
       }
     };
@@ -183,32 +192,12 @@ export function runService(entry: 'meta' | 'storage', flags: string[]): Promise<
   });
 }
 
-export interface MetaCommandOptions {
-  dataDir: string;
-  host: string;
-  port: number;
-  metricsPort: number;
-  replicas: number;
-  storageNodes: number;
-  preset: Preset;
-  config?: string;
-}
-
-export function runMeta(o: MetaCommandOptions): Promise<number> {
+/** `spindle meta`: the flags (already checked by the CLI) go to meta/main.ts as they are. */
+export function runMeta(o: MetaFlagOptions): Promise<number> {
   return runService('meta', metaFlags(o));
 }
 
-export interface StorageCommandOptions {
-  dataDir: string;
-  meta: string;
-  host: string;
-  port: number;
-  metricsPort: number;
-  targets: number;
-  preset: Preset;
-  config?: string;
-}
-
-export function runStorage(o: StorageCommandOptions): Promise<number> {
+/** `spindle storage`: the flags (already checked by the CLI) go to storage/main.ts as they are. */
+export function runStorage(o: StorageFlagOptions): Promise<number> {
   return runService('storage', storageFlags(o));
 }

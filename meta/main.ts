@@ -1,4 +1,4 @@
-// The meta process entry: `node --import tsx meta/main.ts --data-dir DIR [flags]`
+// The meta process entry: `node dist/meta/main.js --data-dir DIR [flags]`
 // (docs/architecture.md "Processes and their command lines").
 //
 // Contract: once every service is ready, prints exactly one JSON line on stdout —
@@ -6,20 +6,12 @@
 // nothing else on stdout; logs go to stderr. SIGINT/SIGTERM stop accepting, drain, close the store
 // and exit 0 (a second signal exits at once with 130). A bad flag, config or start failure prints
 // one clear message on stderr and exits 1.
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { loadConfigFile, isPreset, type Preset } from '../common/config.js';
+import { Command, CommanderError } from 'commander';
+import { configIntegerRange, loadConfigFile, parsePreset, PRESETS, type Preset } from '../common/config.js';
 import { asSpindleError } from '../common/errors.js';
+import { parseIntegerFlag, parsePortFlag } from '../common/flags.js';
 import { createLogger } from '../common/logger.js';
 import { startMetaServer, type MetaServer } from './server.js';
-
-function integer(min: number, max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    return n;
-  };
-}
 
 interface Flags {
   dataDir: string;
@@ -32,30 +24,51 @@ interface Flags {
   config?: string;
 }
 
+/** The flags as commander leaves them: text, checked by the shared readers below. */
+interface RawFlags {
+  dataDir: string;
+  host: string;
+  port: string;
+  metricsPort: string;
+  replicas?: string;
+  storageNodes?: string;
+  preset?: string;
+  config?: string;
+}
+
+/**
+ * Parses argv (without node and script). Commander handles the syntax (unknown flags, missing
+ * values, --help) and prints its own message; values are read with the readers every entry shares
+ * (common/flags.ts, parsePreset), whose SpindleError main() prints.
+ */
 function parseFlags(argv: string[]): Flags {
   const program = new Command('spindle-meta')
     .description('Spindle metadata service and cluster manager (Meta + Mgmt gRPC, /metrics)')
     .requiredOption('--data-dir <dir>', 'data directory; the lmdb environment lives in DIR/meta (created if missing)')
     .option('--host <host>', 'listen address', '127.0.0.1')
-    .option('--port <port>', 'gRPC port (0 = pick one)', integer(0, 65_535), 0)
-    .option('--metrics-port <port>', 'HTTP /metrics port (0 = pick one)', integer(0, 65_535), 0)
-    .option('--replicas <n>', 'chain length of the chain table built automatically (default 3)', integer(1, 16))
-    .option(
-      '--storage-nodes <n>',
-      'build chain table 1 once N storage nodes registered (0 = never; default 0)',
-      integer(0, 100_000),
-    )
-    .addOption(
-      new Option('--preset <preset>', 'configuration preset').choices(['production', 'test']).default('production'),
-    )
+    .option('--port <port>', 'gRPC port (0 = pick one)', '0')
+    .option('--metrics-port <port>', 'HTTP /metrics port (0 = pick one)', '0')
+    .option('--replicas <n>', 'chain length of the chain table built automatically (default 3)')
+    .option('--storage-nodes <n>', 'build chain table 1 once N storage nodes registered (0 = never; default 0)')
+    .option('--preset <preset>', `configuration preset: ${PRESETS.join(' | ')} (default production)`)
     .option('--config <file>', 'JSON config file ({"meta": {...}, "client": {...}}), overrides the preset')
     .exitOverride()
     .configureOutput({ writeOut: (text) => process.stderr.write(text), writeErr: (text) => process.stderr.write(text) })
     .allowExcessArguments(false);
   program.parse(argv, { from: 'user' });
-  const options = program.opts<Flags>();
-  if (!isPreset(options.preset)) throw new InvalidArgumentError(`unknown preset ${options.preset}`);
-  return options;
+  const raw = program.opts<RawFlags>();
+  const optional = (flag: string, text: string | undefined, key: 'replicas' | 'storageNodesExpected') =>
+    text === undefined ? undefined : parseIntegerFlag(flag, text, configIntegerRange('meta', key));
+  return {
+    dataDir: raw.dataDir,
+    host: raw.host,
+    port: parsePortFlag('--port', raw.port),
+    metricsPort: parsePortFlag('--metrics-port', raw.metricsPort),
+    replicas: optional('--replicas', raw.replicas, 'replicas'),
+    storageNodes: optional('--storage-nodes', raw.storageNodes, 'storageNodesExpected'),
+    preset: parsePreset(raw.preset),
+    config: raw.config,
+  };
 }
 
 async function main(): Promise<void> {

@@ -11,7 +11,7 @@ import { ErrorCode, SpindleError } from '../common/errors.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import { MetaClient, MgmtClient } from '../proto/index.js';
 import { startMetaServer, type MetaServer } from './server.js';
-import { entryArgv } from '../cluster/launcher.js';
+import { entryArgv } from '../cluster/index.js';
 
 const REPO_ROOT = new URL('..', import.meta.url).pathname;
 const dirs: string[] = [];

@@ -1,7 +1,18 @@
 // Command line of the storage process (docs/architecture.md "Processes and their command lines").
+// Values are read with the readers every entry shares (common/flags.ts, parsePreset), so a bad
+// flag gets the same message here as from `spindle storage`; every problem is listed at once.
 import { parseArgs } from 'node:util';
-import { isPreset, loadConfigFile, storageConfig, type Preset, type StorageConfig } from '../common/config.js';
+import {
+  configIntegerRange,
+  DEFAULT_PRESET,
+  loadConfigFile,
+  parsePreset,
+  storageConfig,
+  type Preset,
+  type StorageConfig,
+} from '../common/config.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
+import { parseIntegerFlag, parsePortFlag } from '../common/flags.js';
 
 export interface StorageArgs {
   dataDir: string;
@@ -26,17 +37,6 @@ export const STORAGE_USAGE = `usage: storage/main.ts --data-dir DIR --meta HOST:
   --data-transport bulk bulk (chunk bytes as frames on a raw TCP listener) | grpc (inside gRPC messages)
   --bulk-port 0         port of the bulk listener (0 = pick one)
   --config FILE         optional JSON config; its "storage" section overrides the preset`;
-
-function port(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65_535)
-    throw new SpindleError(
-      ErrorCode.CONFIG_INVALID,
-      `${flag} must be a port from 0 to 65535, got ${JSON.stringify(value)}`,
-    );
-  return n;
-}
 
 /** Parses and validates argv (without node and script); every problem is a CONFIG_INVALID error. */
 export function parseStorageArgs(argv: readonly string[]): StorageArgs {
@@ -63,45 +63,35 @@ export function parseStorageArgs(argv: readonly string[]): StorageArgs {
     throw new SpindleError(ErrorCode.CONFIG_INVALID, `${(err as Error).message}\n${STORAGE_USAGE}`, { cause: err });
   }
   const problems: string[] = [];
+  /** Reads flag `name` when given; a value it refuses becomes a problem (listed with the others). */
+  const read = <T>(name: string, parse: (text: string) => T): T | undefined => {
+    const text = values[name];
+    if (text === undefined) return undefined;
+    try {
+      return parse(text);
+    } catch (err) {
+      problems.push((err as Error).message);
+      return undefined;
+    }
+  };
   const dataDir = values['data-dir'];
   const metaAddress = values['meta'];
   if (!dataDir) problems.push('--data-dir is required');
   if (!metaAddress) problems.push('--meta is required (host:port of the cluster manager)');
-  const preset = values['preset'] ?? 'production';
-  if (!isPreset(preset)) problems.push(`--preset must be production or test, got ${JSON.stringify(preset)}`);
-  let targets: number | undefined;
-  if (values['targets'] !== undefined) {
-    targets = Number(values['targets']);
-    if (!/^\d+$/.test(values['targets']) || targets < 1 || targets > 999) {
-      problems.push(`--targets must be from 1 to 999, got ${JSON.stringify(values['targets'])}`);
-    }
-  }
-  let grpcPort = 0;
-  let metricsPort = 0;
-  try {
-    grpcPort = port(values['port'], '--port', 0);
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
-  try {
-    metricsPort = port(values['metrics-port'], '--metrics-port', 0);
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
+  const preset = read('preset', (text) => parsePreset(text)) ?? DEFAULT_PRESET;
+  const targetsRange = configIntegerRange('storage', 'targetsPerNode');
+  const targets = read('targets', (text) => parseIntegerFlag('--targets', text, targetsRange));
+  const grpcPort = read('port', (text) => parsePortFlag('--port', text)) ?? 0;
+  const metricsPort = read('metrics-port', (text) => parsePortFlag('--metrics-port', text)) ?? 0;
   const transport = values['data-transport'];
   if (transport !== undefined && transport !== 'bulk' && transport !== 'grpc') {
     problems.push(`--data-transport must be bulk or grpc, got ${JSON.stringify(transport)}`);
   }
-  let bulkPort: number | undefined;
-  try {
-    bulkPort = values['bulk-port'] === undefined ? undefined : port(values['bulk-port'], '--bulk-port', 0);
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
+  const bulkPort = read('bulk-port', (text) => parsePortFlag('--bulk-port', text));
   if (problems.length > 0) throw new SpindleError(ErrorCode.CONFIG_INVALID, `${problems.join('\n')}\n${STORAGE_USAGE}`);
   const file = values['config'] === undefined ? undefined : loadConfigFile(values['config']);
   // Flags win over the config file.
-  const config = storageConfig(preset as Preset, {
+  const config = storageConfig(preset, {
     ...file?.storage,
     ...(transport === undefined ? {} : { dataTransport: transport }),
     ...(bulkPort === undefined ? {} : { bulkPort }),
@@ -113,7 +103,7 @@ export function parseStorageArgs(argv: readonly string[]): StorageArgs {
     port: grpcPort,
     metricsPort,
     targets,
-    preset: preset as Preset,
+    preset,
     config,
   };
 }

@@ -1,4 +1,4 @@
-// Process entry of a storage node: `node --import tsx storage/main.ts --data-dir DIR --meta ADDR`.
+// Process entry of a storage node: `node dist/storage/main.js --data-dir DIR --meta ADDR`.
 // Prints exactly one JSON line on stdout once registered and serving (docs/architecture.md);
 // logs go to stderr. SIGINT/SIGTERM: stop accepting, drain, close everything, exit 0.
 import { asSpindleError } from '../common/errors.js';

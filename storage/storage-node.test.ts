@@ -16,7 +16,7 @@ import { parseStorageArgs } from './args.js';
 import { startStorageNode, type StorageNodeHandle } from './storage-node.js';
 import { batchRead, pattern, readIO, write, writeRequest } from './testing/cluster.js';
 import { FakeMgmt } from './testing/fake-mgmt.js';
-import { entryArgv } from '../cluster/launcher.js';
+import { entryArgv } from '../cluster/index.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -19,7 +19,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entryArgv } from '../../cluster/launcher.js';
+import { entryArgv } from '../../cluster/index.js';
 import { chainForChunk } from '../../common/placement.js';
 import { PublicTargetState } from '../../proto/index.js';
 import { startCluster, type TestCluster } from '../harness/cluster.js';

@@ -1,5 +1,5 @@
 // The cluster harness: real meta + storage processes on loopback for cross-module tests, started
-// by the same launcher as `spindle up` (client/cli/launcher.ts).
+// by the same launcher as `spindle up` (cluster/).
 //
 // Guarantees: every process it starts is stopped and every temp dir it made is removed — by
 // `stop()`, by `useCluster`'s afterAll even when a test failed, and as a last resort by a process
@@ -9,9 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { LocalCluster, type Preset, type ServiceEntries, type StorageNodeInfo } from '../../cluster/launcher.js';
+import { LocalCluster, type ServiceEntries, type StorageNodeInfo } from '../../cluster/index.js';
 import { SpindleClient, type ConnectOptions } from '../../client/index.js';
 import type { DataTransport } from '../../common/bulk/transport.js';
+import type { Preset } from '../../common/config.js';
 
 export interface ClusterOptions {
   storageNodes?: number;
@@ -210,12 +211,5 @@ export function useCluster(options: ClusterOptions = {}): () => TestCluster {
   };
 }
 
-/** True while a process with this pid exists. */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** True while a process with this pid exists (the launcher's check, under the name tests use). */
+export { processAlive as pidAlive } from '../../cluster/index.js';

@@ -3,7 +3,7 @@
 // Storage.DumpChunkMeta and Storage.BatchRead straight from each storage node (bypassing the
 // client library, so a client bug cannot hide a replica mismatch).
 import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
-import { fetchRouting } from '../../cluster/launcher.js';
+import { fetchRouting } from '../../cluster/index.js';
 import { StorageClient, type ChainInfo, type ChunkMeta, type RoutingInfo } from '../../proto/index.js';
 
 export interface ReplicaChunk {

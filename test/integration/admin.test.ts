@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../cluster/launcher.js';
+import { REPO_ROOT } from '../../cluster/index.js';
 import type { ChainRow, NodeRow, TargetRow } from '../../cli/admin-commands.js';
 import { PublicTargetState } from '../../proto/index.js';
 import { useCluster } from '../harness/cluster.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../cluster/launcher.js';
+import { REPO_ROOT } from '../../cluster/index.js';
 import { pidAlive } from '../harness/cluster.js';
 
 const BIN = join(REPO_ROOT, 'bin', 'spindle.mjs');

@@ -2,11 +2,12 @@
 // process contract of docs/architecture.md (test/fixtures/cli-fake-*.ts): ready lines, tuned
 // malloc env, failure reports with the child's log, restart on the same data dir, and shutdown
 // (SIGTERM, then SIGKILL after a timeout) leaving no process behind.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LaunchError, LocalCluster, TUNED_MALLOC_ENV } from '../../cluster/launcher.js';
+import { LocalCluster, ServiceStartError, TUNED_MALLOC_ENV } from '../../cluster/index.js';
+import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { pidAlive } from '../harness/cluster.js';
 
 const FAKES = { meta: 'test/fixtures/cli-fake-meta.ts', storage: 'test/fixtures/cli-fake-storage.ts' };
@@ -64,10 +65,14 @@ describe('LocalCluster', () => {
       entries: FAKES,
       env: { FAKE_META_MODE: 'crash' },
     }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(LaunchError);
-    expect((err as LaunchError).message).toContain('meta exited before it was ready (exit code 3)');
-    expect((err as LaunchError).logTail).toContain('cannot open the data directory (simulated)');
-    expect((err as LaunchError).logFile).toBe(join(dir, 'logs', 'meta.log'));
+    expect(err).toBeInstanceOf(ServiceStartError);
+    expect(err).toBeInstanceOf(SpindleError);
+    const failure = err as ServiceStartError;
+    expect(failure.errorCode).toBe(ErrorCode.SERVICE_START_FAILED);
+    expect(failure.service).toBe('meta');
+    expect(failure.message).toContain('meta exited before it was ready (exit code 3)');
+    expect(failure.logTail).toContain('cannot open the data directory (simulated)');
+    expect(failure.logFile).toBe(join(dir, 'logs', 'meta.log'));
   });
 
   it('gives up on a service that never gets ready and kills it', async () => {
@@ -78,8 +83,9 @@ describe('LocalCluster', () => {
       env: { FAKE_META_MODE: 'hang' },
       readyTimeoutMs: 3_000,
     }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(LaunchError);
-    expect((err as LaunchError).message).toContain('did not get ready within 3000 ms');
+    expect(err).toBeInstanceOf(ServiceStartError);
+    expect((err as ServiceStartError).errorCode).toBe(ErrorCode.TIMEOUT);
+    expect((err as ServiceStartError).message).toContain('did not get ready within 3000 ms');
   });
 
   it('SIGKILLs a service that ignores SIGTERM after the stop timeout', async () => {
@@ -108,9 +114,18 @@ describe('LocalCluster', () => {
     expect(crashes).toEqual([]);
   });
 
-  it('refuses more replicas than storage nodes before starting anything', async () => {
-    await expect(
-      LocalCluster.start({ dataDir: tempDir(), storageNodes: 2, replicas: 3, entries: FAKES }),
-    ).rejects.toThrow(/needs at least as many storage nodes/);
+  it('refuses bad options before starting anything, as INVALID_ARGUMENT naming the option', async () => {
+    const refused = async (options: Partial<Parameters<typeof LocalCluster.start>[0]>) => {
+      const dataDir = join(tempDir(), 'never-created');
+      const err = await LocalCluster.start({ dataDir, entries: FAKES, ...options }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SpindleError);
+      expect((err as SpindleError).errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
+      expect(existsSync(dataDir)).toBe(false);
+      return (err as SpindleError).message;
+    };
+    expect(await refused({ storageNodes: 2, replicas: 3 })).toMatch(/needs at least as many storage nodes/);
+    expect(await refused({ storageNodes: 0 })).toBe('--storage-nodes must be an integer from 1 to 64, got 0');
+    expect(await refused({ targetsPerNode: 1.5 })).toBe('--targets-per-node must be an integer from 1 to 64, got 1.5');
+    expect(await refused({ port: 70_000 })).toMatch(/^--port must be a port/);
   });
 });

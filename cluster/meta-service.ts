@@ -1,0 +1,64 @@
+// Starting the meta process (meta/main.ts): its ready line, and the options a launcher gives it
+// turned into the command line meta/main.ts documents (docs/architecture.md).
+//
+// Guarantees: every path on the command line is absolute (the child's cwd is the package root,
+// not the caller's); options left undefined are left to meta's own defaults.
+import { resolve } from 'node:path';
+import type { Preset } from '../common/config.js';
+import { DEFAULT_ENTRIES } from './entries.js';
+import type { ServiceProcess } from './service-process.js';
+import { spawnService } from './spawn-service.js';
+
+/** Ready line of meta/main.ts (docs/architecture.md). */
+export interface MetaReady {
+  service: 'meta';
+  addr: string;
+  metrics: string;
+  pid: number;
+  dataDir: string;
+}
+
+/** The settings of meta that are flags on its command line. */
+export interface MetaFlagOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  metricsPort?: number;
+  replicas?: number;
+  storageNodes?: number;
+  preset?: Preset;
+  config?: string;
+}
+
+export interface MetaOptions extends MetaFlagOptions {
+  logFile: string;
+  readyTimeoutMs?: number;
+  signal?: AbortSignal;
+  entry?: string;
+  env?: Record<string, string>;
+  detached?: boolean;
+}
+
+/** The command-line flags of meta/main.ts for these options. */
+export function metaFlags(o: MetaFlagOptions): string[] {
+  const flags = ['--data-dir', resolve(o.dataDir), '--host', o.host ?? '127.0.0.1', '--port', String(o.port ?? 0)];
+  flags.push('--metrics-port', String(o.metricsPort ?? 0));
+  if (o.replicas !== undefined) flags.push('--replicas', String(o.replicas));
+  if (o.storageNodes !== undefined) flags.push('--storage-nodes', String(o.storageNodes));
+  if (o.preset !== undefined) flags.push('--preset', o.preset);
+  if (o.config !== undefined) flags.push('--config', resolve(o.config));
+  return flags;
+}
+
+export function startMeta(o: MetaOptions): Promise<ServiceProcess<MetaReady>> {
+  return spawnService<MetaReady>({
+    name: 'meta',
+    entry: o.entry ?? DEFAULT_ENTRIES.meta,
+    flags: metaFlags(o),
+    logFile: o.logFile,
+    readyTimeoutMs: o.readyTimeoutMs,
+    signal: o.signal,
+    env: o.env,
+    detached: o.detached,
+  });
+}
