@@ -14,6 +14,7 @@ import { access, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { BlockIoKind } from '../storage/index.js';
 import { ExitCode } from './exit-codes.js';
 import { mallocMode, TUNED_MALLOC_ENV } from '../cluster/index.js';
 
@@ -35,7 +36,7 @@ export interface DoctorReport {
   /** Where the probes ran. */
   probeDir: string;
   /** What a storage node would choose in probeDir (undefined: it could not open a target there). */
-  blockIo: { kind: 'fs' | 'uring'; reason: string } | undefined;
+  blockIo: { kind: BlockIoKind; reason: string } | undefined;
   checks: DoctorCheck[];
 }
 
@@ -155,7 +156,8 @@ async function checkStorage(probeDir: string): Promise<{ checks: DoctorCheck[]; 
     return { checks, blockIo: undefined };
   }
   try {
-    const { loadUringAddon, probeUring, URING_ADDON_PATH } = await import('../storage/chunk-engine/uring-block-io.js');
+    // Loaded here, not at the top: only `spindle doctor` needs the storage module in the CLI.
+    const { chooseBlockIo, loadUringAddon, probeUring, URING_ADDON_PATH } = await import('../storage/index.js');
     let addonLoads = false;
     try {
       const addon = loadUringAddon();
@@ -204,7 +206,6 @@ async function checkStorage(probeDir: string): Promise<{ checks: DoctorCheck[]; 
     } else {
       checks.push(check('io-uring', 'missing', false, 'not probed: the addon does not load', `${SETUP}`));
     }
-    const { chooseBlockIo } = await import('../storage/chunk-engine/block-io.js');
     try {
       const choice = await chooseBlockIo(dir);
       checks.push(
@@ -317,7 +318,8 @@ export function addDoctorCommand(program: Command, state: { exitCode: number }):
   program
     .command('doctor')
     .description(
-      'check this machine for what Spindle uses (Node, FUSE, io_uring, O_DIRECT, block I/O backend, malloc, etcd) and say what to do; exit 0 when `spindle up` can run',
+      'check this machine for what Spindle uses (Node, FUSE, io_uring, O_DIRECT, block I/O backend, malloc, ' +
+        'etcd) and say what to do; exit 0 when `spindle up` can run',
     )
     .option('--data-dir <dir>', 'where to probe the disk (default: the OS temp dir)')
     .option('--json', 'print one JSON object')
