@@ -1,12 +1,15 @@
 // The meta process, composed: the lmdb KvEngine under DIR/meta, the cluster manager (Mgmt) and the
 // namespace (Meta) on one gRPC server, the GC worker, the idempotency sweep, and /metrics over
-// HTTP. `startMetaServer` resolves once everything serves; `close()` undoes it in reverse.
+// HTTP, plus the standard gRPC health and reflection services (common/standard-services.ts).
+// `startMetaServer` resolves once everything serves; `close()` undoes it in reverse.
 //
 // Guarantees:
 // - Configuration is validated before anything opens: a bad key, preset or flag fails the start
 //   with CONFIG_INVALID listing every problem. Flags (replicas, storage nodes) override the config
 //   file, which overrides the preset.
 // - A start that fails half-way closes what it opened (ports, lmdb) before rejecting.
+// - Health reports SERVING for "", spindle.Meta and spindle.Mgmt from the moment the start
+//   resolves until close() begins, NOT_SERVING before and after.
 // - close(): stop accepting and drain in-flight calls (then cut stragglers after a grace period),
 //   stop the background loops, then close the store. Idempotent.
 import { randomUUID } from 'node:crypto';
@@ -18,6 +21,7 @@ import { ErrorCode, SpindleError } from '../common/errors.js';
 import { silentLogger } from '../common/logger.js';
 import { createRegistry, startMetricsServer, type MetricsServer, type Registry } from '../common/metrics.js';
 import { startGrpcServer, stopGrpcServer } from '../common/rpc.js';
+import { withStandardServices } from '../common/standard-services.js';
 import { MetaService, MgmtService } from '../proto/index.js';
 import { GC_DELAY_PRODUCTION_MS, GC_DELAY_TEST_MS, GcWorker } from './gc-worker.js';
 import { createLmdbEngine } from './kv/lmdb-engine.js';
@@ -194,16 +198,14 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     const namespace = new Namespace({ kv, clock, rng, cluster: manager, storage, config, logger });
     await namespace.init();
 
-    const { server, address } = await startGrpcServer(
-      [
-        { definition: MetaService, implementation: createMetaServiceImplementation(namespace, logger) },
-        { definition: MgmtService, implementation: createMgmtServiceImplementation(manager, logger) },
-      ],
-      host,
-      options.port ?? 0,
-      { logger },
-    );
+    const standard = withStandardServices([
+      { definition: MetaService, implementation: createMetaServiceImplementation(namespace, logger) },
+      { definition: MgmtService, implementation: createMgmtServiceImplementation(manager, logger) },
+    ]);
+    const { server, address } = await startGrpcServer(standard.services, host, options.port ?? 0, { logger });
     cleanups.push({ what: 'grpc server', run: () => stopGrpcServer(server, META_DRAIN_GRACE_MS) });
+    // Before the drain (also when a start fails later): open health Watch streams end at once.
+    cleanups.push({ what: 'health', run: () => standard.stopServing() });
 
     const gc = new GcWorker({
       kv,
@@ -236,10 +238,13 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
       'meta server started',
     );
 
+    standard.serving();
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {
       closing ??= (async () => {
         log.info('meta server stopping');
+        // Probes see the drain coming before the port goes away.
+        void standard.stopServing();
         // Reverse order of start: metrics, loops, then the gRPC server drains (the store is still
         // open for in-flight calls), then the storage adapter, manager and store close.
         await unwind();

@@ -15,6 +15,7 @@ import { ErrorCode, SpindleError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { createRegistry, startMetricsServer, type MetricsServer, type Registry } from '../common/metrics.js';
 import { serviceImplementation, startGrpcServer } from '../common/rpc.js';
+import { withStandardServices } from '../common/standard-services.js';
 import { StorageServiceFast } from '../common/storage-codec.js';
 import { PublicTargetState, type TargetInfo } from '../proto/index.js';
 import { BulkSessionPool } from '../common/bulk/session-pool.js';
@@ -216,20 +217,19 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       inFlight,
     });
     bulk.serveCalls(handlers);
-    const grpc = await startGrpcServer(
-      [
-        {
-          definition: StorageServiceFast,
-          implementation: serviceImplementation(handlers),
-        },
-      ],
-      host,
-      options.port ?? 0,
-      { logger },
-    );
+    // Health: spindle.Storage is SERVING only while the lease with the manager lets the node serve.
+    const standard = withStandardServices([
+      {
+        definition: StorageServiceFast,
+        implementation: serviceImplementation(handlers),
+        servingWhen: () => agent.mayServe(),
+      },
+    ]);
+    const grpc = await startGrpcServer(standard.services, host, options.port ?? 0, { logger });
     const server: Server = grpc.server;
     cleanups.push(async () => {
       // Refuse new calls, let the ones in flight finish (up to the grace period), then cut.
+      await standard.stopServing();
       server.tryShutdown(() => undefined);
       const graceMs = options.closeGraceMs ?? 2_000;
       await Promise.race([inFlight.idle(), clock.sleep(graceMs).catch(() => undefined)]);
@@ -310,6 +310,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     const close = (): Promise<void> => {
       closingPromise ??= (async () => {
         nodeLogger.info('storage node stopping');
+        void standard.stopServing();
         await cleanup();
       })();
       return closingPromise;
@@ -319,6 +320,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       'storage node ready',
     );
     const targetIds = targets.map((t) => t.targetId);
+    standard.serving();
     return {
       nodeId,
       address: grpc.address,
