@@ -3,7 +3,7 @@
 import { CHUNK_SIZE_MAX_BYTES, CHUNK_SIZE_MIN_BYTES } from '../common/constants.js';
 
 /** Smallest data block: a chunk of a few bytes still takes one block of this class. */
-export const BLOCK_SIZE_MIN_BYTES = CHUNK_SIZE_MIN_BYTES;
+const BLOCK_SIZE_MIN_BYTES = CHUNK_SIZE_MIN_BYTES;
 /** Largest data block: the largest chunk a layout may use fits in one block. */
 export const BLOCK_SIZE_MAX_BYTES = CHUNK_SIZE_MAX_BYTES;
 /** Size classes are powers of two from BLOCK_SIZE_MIN_BYTES to BLOCK_SIZE_MAX_BYTES (11 classes). */

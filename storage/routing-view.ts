@@ -4,7 +4,7 @@
 // address and state). Lookups come from the index shared with the client (common/routing-index.ts);
 // this file adds what only a chain member needs (its position, successor, predecessor).
 import { RoutingIndex, isServingState, receivesWrites, type RouteTarget } from '../common/routing-index.js';
-import { LocalTargetState, type PublicTargetState, type RoutingInfo, type TargetInfo } from '../proto/index.js';
+import type { PublicTargetState, RoutingInfo, TargetInfo } from '../proto/index.js';
 
 export { receivesWrites } from '../common/routing-index.js';
 
@@ -131,6 +131,3 @@ export class RoutingView {
     this.chains = chains;
   }
 }
-
-/** The local state of a target whose data is current (local-states.ts decides what a node reports). */
-export const HEALTHY_LOCAL_STATE = LocalTargetState.UPTODATE;

@@ -3,7 +3,7 @@
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { CHUNK_INDEX_MAX, INO_MAX } from '../constants.js';
 
-export const CHUNK_KEY_BYTES = 16;
+const CHUNK_KEY_BYTES = 16;
 
 export interface ChunkAddress {
   ino: number;

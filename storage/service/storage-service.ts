@@ -1,10 +1,9 @@
 // The Storage gRPC service: decodes and validates each request, hands it to the replicator or the
 // read operator, counts it, and maps errors at the edge (common/rpc.ts). No logic lives here.
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { StorageConfig } from '../../common/config.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
-import { serviceImplementation, type CallContext } from '../../common/rpc.js';
+import type { CallContext } from '../../common/rpc.js';
 import type {
   BatchReadRequest,
   DumpChunkMetaRequest,
@@ -67,10 +66,6 @@ export class InFlightCalls {
     if (this.count === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
-}
-
-export function storageServiceImplementation(deps: StorageServiceDeps): UntypedServiceImplementation {
-  return serviceImplementation(storageServiceHandlers(deps));
 }
 
 /** The Storage handlers (validation, metrics, error mapping), for gRPC and for bulk-session calls. */
