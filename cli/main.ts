@@ -1,6 +1,7 @@
 // The `spindle` command line (docs/design.md §7): servers (`up`, `meta`, `storage`) and file commands.
-// bin/spindle.mjs registers tsx and calls `run(argv)`; the resolved number is the exit code
-// (exit-codes.ts: a contract scripts rely on, listed in `--help` and the README).
+// bin/spindle.mjs imports the compiled CLI (dist/cli/main.js) and calls `run(argv)`; the resolved
+// number is the exit code (exit-codes.ts: a contract scripts rely on, listed in `--help` and the
+// README). Flag values are read with the readers every entry shares (common/flags.ts, parsePreset).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { LOCAL_CLUSTER_RANGES } from '../cluster/index.js';
 import { configIntegerRange, DEFAULT_PRESET, PRESETS, parsePreset } from '../common/config.js';

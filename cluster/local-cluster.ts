@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DataTransport } from '../common/bulk/transport.js';
-import { configIntegerRange, DEFAULT_PRESET, parsePreset, type Preset } from '../common/config.js';
+import { configIntegerRange, parsePreset, type Preset } from '../common/config.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { checkIntegerFlag, type IntegerRange, PORT_RANGE } from '../common/flags.js';
 import { waitForChainTable } from './chain-table.js';
@@ -103,7 +103,7 @@ function resolveOptions(options: LocalClusterOptions): ResolvedOptions {
     port: checkIntegerFlag('--port', options.port ?? 0, PORT_RANGE),
     metricsPort: checkIntegerFlag('--metrics-port', options.metricsPort ?? 0, PORT_RANGE),
     host: options.host ?? '127.0.0.1',
-    preset: parsePreset(options.preset ?? DEFAULT_PRESET),
+    preset: parsePreset(options.preset),
     readyTimeoutMs: options.readyTimeoutMs,
     entries: options.entries ?? DEFAULT_ENTRIES,
     env: options.env ?? {},
