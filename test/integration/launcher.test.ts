@@ -118,6 +118,8 @@ describe('LocalCluster', () => {
     const refused = async (options: Partial<Parameters<typeof LocalCluster.start>[0]>) => {
       const dataDir = join(tempDir(), 'never-created');
       const err = await LocalCluster.start({ dataDir, entries: FAKES, ...options }).catch((e: unknown) => e);
+      // Should the check ever let a start through, stop what it started.
+      if (err instanceof LocalCluster) cleanups.push(() => err.stop(2_000));
       expect(err).toBeInstanceOf(SpindleError);
       expect((err as SpindleError).errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
       expect(existsSync(dataDir)).toBe(false);
