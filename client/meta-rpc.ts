@@ -19,11 +19,19 @@ import type { Logger } from 'pino';
 import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js';
 import type { ClientConfig } from '../common/config.js';
 import { ErrorCode, SpindleError, asSpindleError, isKnownErrorCode, isSpindleError } from '../common/errors.js';
+import {
+  isTaggedMetaMethod,
+  metaCallName,
+  type MetaMethod,
+  type MetaRequest,
+  type MetaResponse,
+} from '../common/meta-methods.js';
 import { retryWithBackoff } from '../common/retry.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import {
   MetaClient,
   MgmtClient,
+  type BatchOpenRequest,
   type BatchOpenResponse,
   type BatchStatRequest,
   type BatchStatResponse,
@@ -48,6 +56,7 @@ import {
   type RequestTag,
   type SetAttrRequest,
   type SetLayoutRequest,
+  type StatFsRequest,
   type StatFsResponse,
   type StatRequest,
   type Status,
@@ -311,8 +320,16 @@ abstract class RpcBase<C extends MetaClient | MgmtClient> {
   }
 }
 
-/** The namespace service (Meta) of one meta process. */
-export class MetaRpc extends RpcBase<MetaClient> {
+/** Each Meta RPC as a MetaRpc method: a mutating one's request without its tag (the wrapper adds it). */
+type MetaRpcCalls = {
+  [M in MetaMethod]: (request: Untagged<MetaRequest<M>>, options?: RpcCallOptions) => Promise<MetaResponse<M>>;
+};
+
+/**
+ * The namespace service (Meta) of one meta process: one method per RPC of the proto (the compiler
+ * refuses a MetaRpc without one), each sent by its name (common/meta-methods.ts).
+ */
+export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
   private readonly opens: Coalescer<OpenRequest, OpenResponse>;
   /** Index 0: stat (follow a final symlink); 1: lstat. */
   private readonly stats: [Coalescer<StatRequest, InodeResponse>, Coalescer<StatRequest, InodeResponse>];
@@ -325,107 +342,125 @@ export class MetaRpc extends RpcBase<MetaClient> {
         'meta refused a batch; its calls went one by one',
       );
     this.opens = new Coalescer<OpenRequest, OpenResponse>({
-      single: (request) => this.call(this.client.open, request, 'meta.Open'),
+      single: (request) => this.send('open', request),
       batch: async (requests) => {
-        const response = await this.call<{ requests: OpenRequest[] }, BatchOpenResponse>(
-          this.client.batchOpen,
-          { requests },
-          'meta.BatchOpen',
-        );
+        const response = await this.send('batchOpen', { requests });
         return requests.map((_, i) =>
-          itemOutcome(response.results[i]?.status, response.results[i]?.response, 'meta.Open'),
+          itemOutcome(response.results[i]?.status, response.results[i]?.response, metaCallName('open')),
         );
       },
-      onFallback: onFallback('meta.BatchOpen'),
+      onFallback: onFallback(metaCallName('batchOpen')),
     });
     const statCoalescer = (noFollow: boolean) =>
       new Coalescer<StatRequest, InodeResponse>({
-        single: (request) => this.call(this.client.stat, request, 'meta.Stat'),
+        single: (request) => this.send('stat', request),
         batch: async (requests) => {
           const request: BatchStatRequest = { paths: requests.map((r) => r.at!), inos: [], noFollow };
-          const response = await this.call<BatchStatRequest, BatchStatResponse>(
-            this.client.batchStat,
-            request,
-            'meta.BatchStat',
-          );
+          const response = await this.send('batchStat', request);
           return requests.map((_, i) => {
             const result = response.results[i];
             return itemOutcome(
               result?.status,
               result?.inode === undefined ? undefined : { inode: result.inode },
-              'meta.Stat',
+              metaCallName('stat'),
             );
           });
         },
-        onFallback: onFallback('meta.BatchStat'),
+        onFallback: onFallback(metaCallName('batchStat')),
       });
     this.stats = [statCoalescer(false), statCoalescer(true)];
   }
 
   /** Opens (or creates) a file; concurrent calls without options share BatchOpen calls. */
   open(request: Untagged<OpenRequest>, options?: RpcCallOptions): Promise<OpenResponse> {
+    // One tag for the open, whether it goes alone, in a batch, or alone again after a batch.
     const tagged = { ...request, tag: this.newTag() };
     if (coalescable(options) && !this.closed) return this.opens.submit(tagged);
-    return this.call(this.client.open, tagged, 'meta.Open', options);
+    return this.send('open', tagged, options);
+  }
+
+  /** Many opens in one call; each carries its own tag (newTag()), and gets its own status. */
+  batchOpen(request: BatchOpenRequest, options?: RpcCallOptions): Promise<BatchOpenResponse> {
+    return this.invoke('batchOpen', request, options);
   }
 
   mkdirs(request: Untagged<MkdirsRequest>, options?: RpcCallOptions): Promise<InodeResponse> {
-    return this.call(this.client.mkdirs, { ...request, tag: this.newTag() }, 'meta.Mkdirs', options);
+    return this.invoke('mkdirs', request, options);
   }
 
   /** Attributes of one entry; concurrent calls without options share BatchStat calls. */
   stat(request: StatRequest, options?: RpcCallOptions): Promise<InodeResponse> {
     if (coalescable(options) && !this.closed && request.at !== undefined)
       return this.stats[request.followSymlink ? 0 : 1].submit(request);
-    return this.call(this.client.stat, request, 'meta.Stat', options);
+    return this.invoke('stat', request, options);
   }
 
   batchStat(request: BatchStatRequest, options?: RpcCallOptions): Promise<BatchStatResponse> {
-    return this.call(this.client.batchStat, request, 'meta.BatchStat', options);
+    return this.invoke('batchStat', request, options);
   }
 
   readDir(request: ReadDirRequest, options?: RpcCallOptions): Promise<ReadDirResponse> {
-    return this.call(this.client.readDir, request, 'meta.ReadDir', options);
+    return this.invoke('readDir', request, options);
   }
 
   rename(request: Untagged<RenameRequest>, options?: RpcCallOptions): Promise<RenameResponse> {
-    return this.call(this.client.rename, { ...request, tag: this.newTag() }, 'meta.Rename', options);
+    return this.invoke('rename', request, options);
   }
 
   remove(request: Untagged<RemoveRequest>, options?: RpcCallOptions): Promise<RemoveResponse> {
-    return this.call(this.client.remove, { ...request, tag: this.newTag() }, 'meta.Remove', options);
+    return this.invoke('remove', request, options);
   }
 
   symlink(request: Untagged<SymlinkRequest>, options?: RpcCallOptions): Promise<InodeResponse> {
-    return this.call(this.client.symlink, { ...request, tag: this.newTag() }, 'meta.Symlink', options);
+    return this.invoke('symlink', request, options);
   }
 
   readLink(request: StatRequest, options?: RpcCallOptions): Promise<ReadLinkResponse> {
-    return this.call(this.client.readLink, request, 'meta.ReadLink', options);
+    return this.invoke('readLink', request, options);
   }
 
   hardLink(request: Untagged<HardLinkRequest>, options?: RpcCallOptions): Promise<InodeResponse> {
-    return this.call(this.client.hardLink, { ...request, tag: this.newTag() }, 'meta.HardLink', options);
+    return this.invoke('hardLink', request, options);
   }
 
   truncate(request: Untagged<TruncateRequest>, options?: RpcCallOptions): Promise<InodeResponse> {
-    return this.call(this.client.truncate, { ...request, tag: this.newTag() }, 'meta.Truncate', options);
+    return this.invoke('truncate', request, options);
   }
 
   setAttr(request: Untagged<SetAttrRequest>, options?: RpcCallOptions): Promise<InodeResponse> {
-    return this.call(this.client.setAttr, { ...request, tag: this.newTag() }, 'meta.SetAttr', options);
+    return this.invoke('setAttr', request, options);
   }
 
   setLayout(request: Untagged<SetLayoutRequest>, options?: RpcCallOptions): Promise<InodeResponse> {
-    return this.call(this.client.setLayout, { ...request, tag: this.newTag() }, 'meta.SetLayout', options);
+    return this.invoke('setLayout', request, options);
   }
 
-  statFs(options?: RpcCallOptions): Promise<StatFsResponse> {
-    return this.call(this.client.statFs, {}, 'meta.StatFs', options);
+  /** Capacity and usage; the request is empty (statFs() alone is enough). */
+  statFs(request: StatFsRequest = {}, options?: RpcCallOptions): Promise<StatFsResponse> {
+    return this.invoke('statFs', request, options);
   }
 
   sync(request: Untagged<SyncRequest>, options?: RpcCallOptions): Promise<InodeResponse> {
-    return this.call(this.client.sync, { ...request, tag: this.newTag() }, 'meta.Sync', options);
+    return this.invoke('sync', request, options);
+  }
+
+  /** Sends one RPC; a mutating one gets a fresh idempotency tag, which its retries reuse. */
+  private invoke<M extends MetaMethod>(
+    method: M,
+    request: Untagged<MetaRequest<M>>,
+    options?: RpcCallOptions,
+  ): Promise<MetaResponse<M>> {
+    const message = isTaggedMetaMethod(method) ? { ...request, tag: this.newTag() } : request;
+    return this.send(method, message as MetaRequest<M>, options);
+  }
+
+  /** Sends one RPC with the request as it is (a mutating one already tagged). */
+  private send<M extends MetaMethod>(
+    method: M,
+    request: MetaRequest<M>,
+    options?: RpcCallOptions,
+  ): Promise<MetaResponse<M>> {
+    return this.call(this.client[method], request, metaCallName(method), options);
   }
 }
 

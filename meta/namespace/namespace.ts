@@ -2,8 +2,11 @@
 // serializable transaction (a recursive remove is a loop of them); mutating operations are
 // exactly-once per request tag (idempotency.ts). The gRPC edge is meta/service/meta-service.ts.
 //
-// Store schema: schema.ts. Path rules: path.ts. One file per operation in ops/.
+// Store schema: schema.ts. Path rules: path.ts. One file per operation in ops/. The public
+// operations are exactly the Meta RPCs of proto/meta.proto (MetaHandlers, common/meta-methods.ts):
+// the compiler refuses a Namespace that lacks one, and the service serves each by its name.
 import { ROOT_INO } from '../../common/constants.js';
+import type { MetaHandlers } from '../../common/meta-methods.js';
 import type {
   BatchOpenRequest,
   BatchOpenResponse,
@@ -23,6 +26,7 @@ import type {
   RenameResponse,
   SetAttrRequest,
   SetLayoutRequest,
+  StatFsRequest,
   StatFsResponse,
   StatRequest,
   SymlinkRequest,
@@ -57,7 +61,7 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-export class Namespace {
+export class Namespace implements MetaHandlers<CallOptions> {
   private readonly ctx: NamespaceContext;
 
   constructor(options: NamespaceOptions) {
@@ -140,7 +144,8 @@ export class Namespace {
     return setLayout(this.ctx, request, options.signal);
   }
 
-  statFs(options: CallOptions = {}): Promise<StatFsResponse> {
+  /** Capacity and usage; the request is empty (statFs() alone is enough). */
+  statFs(_request: StatFsRequest = {}, options: CallOptions = {}): Promise<StatFsResponse> {
     return statFs(this.ctx, options.signal);
   }
 

@@ -10,75 +10,31 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { isSpindleError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
+import { META_METHODS, type MetaHandlers } from '../../common/meta-methods.js';
 import { serviceImplementation, type CallContext } from '../../common/rpc.js';
-import type {
-  BatchOpenRequest,
-  BatchOpenResponse,
-  BatchStatRequest,
-  BatchStatResponse,
-  HardLinkRequest,
-  InodeResponse,
-  MkdirsRequest,
-  OpenRequest,
-  OpenResponse,
-  ReadDirRequest,
-  ReadDirResponse,
-  ReadLinkResponse,
-  RemoveRequest,
-  RemoveResponse,
-  RenameRequest,
-  RenameResponse,
-  SetAttrRequest,
-  SetLayoutRequest,
-  StatFsRequest,
-  StatFsResponse,
-  StatRequest,
-  SymlinkRequest,
-  SyncRequest,
-  TruncateRequest,
-} from '../../proto/index.js';
-import type { Namespace } from '../namespace/index.js';
 
-/** The implementation object for `server.addService(MetaService, …)`. */
-export function createMetaServiceImplementation(namespace: Namespace, logger: Logger): UntypedServiceImplementation {
+/**
+ * The implementation object for `server.addService(MetaService, …)`: every Meta RPC of the proto
+ * (META_METHODS) served by the namespace's operation of the same name.
+ */
+export function createMetaServiceImplementation(
+  namespace: MetaHandlers<CallContext>,
+  logger: Logger,
+): UntypedServiceImplementation {
   const log = logger.child({ component: 'meta.service' });
-  return serviceImplementation(
-    {
-      open: (request: OpenRequest, context: CallContext): Promise<OpenResponse> => namespace.open(request, context),
-      batchOpen: (request: BatchOpenRequest, context: CallContext): Promise<BatchOpenResponse> =>
-        namespace.batchOpen(request, context),
-      mkdirs: (request: MkdirsRequest, context: CallContext): Promise<InodeResponse> =>
-        namespace.mkdirs(request, context),
-      stat: (request: StatRequest, context: CallContext): Promise<InodeResponse> => namespace.stat(request, context),
-      batchStat: (request: BatchStatRequest, context: CallContext): Promise<BatchStatResponse> =>
-        namespace.batchStat(request, context),
-      readDir: (request: ReadDirRequest, context: CallContext): Promise<ReadDirResponse> =>
-        namespace.readDir(request, context),
-      rename: (request: RenameRequest, context: CallContext): Promise<RenameResponse> =>
-        namespace.rename(request, context),
-      remove: (request: RemoveRequest, context: CallContext): Promise<RemoveResponse> =>
-        namespace.remove(request, context),
-      symlink: (request: SymlinkRequest, context: CallContext): Promise<InodeResponse> =>
-        namespace.symlink(request, context),
-      readLink: (request: StatRequest, context: CallContext): Promise<ReadLinkResponse> =>
-        namespace.readLink(request, context),
-      hardLink: (request: HardLinkRequest, context: CallContext): Promise<InodeResponse> =>
-        namespace.hardLink(request, context),
-      truncate: (request: TruncateRequest, context: CallContext): Promise<InodeResponse> =>
-        namespace.truncate(request, context),
-      setAttr: (request: SetAttrRequest, context: CallContext): Promise<InodeResponse> =>
-        namespace.setAttr(request, context),
-      setLayout: (request: SetLayoutRequest, context: CallContext): Promise<InodeResponse> =>
-        namespace.setLayout(request, context),
-      statFs: (_request: StatFsRequest, context: CallContext): Promise<StatFsResponse> => namespace.statFs(context),
-      sync: (request: SyncRequest, context: CallContext): Promise<InodeResponse> => namespace.sync(request, context),
-    },
-    (method, err) => {
-      if (isSpindleError(err) && err.codeName !== 'INTERNAL') {
-        log.debug({ method, code: err.codeName, msg: err.message }, 'request refused');
-      } else {
-        log.error({ method, err }, 'request failed unexpectedly');
-      }
-    },
+  const handlers = Object.fromEntries(
+    META_METHODS.map((method) => {
+      // MetaHandlers types each operation with its own request and response; one loop over all
+      // of them sees their union, so the call is typed as the gRPC layer sees it (decoded bytes).
+      const operation = namespace[method] as (request: unknown, context: CallContext) => Promise<unknown>;
+      return [method, (request: unknown, context: CallContext) => operation.call(namespace, request, context)];
+    }),
   );
+  return serviceImplementation(handlers, (method, err) => {
+    if (isSpindleError(err) && err.codeName !== 'INTERNAL') {
+      log.debug({ method, code: err.codeName, msg: err.message }, 'request refused');
+    } else {
+      log.error({ method, err }, 'request failed unexpectedly');
+    }
+  });
 }
