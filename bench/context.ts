@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { CPU_PROFILE_DIR_ENV } from '../common/cpu-profile.js';
 import { LocalCluster, mallocSettings, withMallocEnv, fetchRouting } from '../cluster/index.js';
 import { SpindleClient } from '../client/index.js';
 import { allocatorSettings, machineInfo } from './machine.js';
@@ -94,10 +95,8 @@ export class BenchContext {
     if (cluster === undefined) {
       this.progress.update(`[${this.suite}] starting a cluster: 3 storage nodes, replicas ${replicas}`, true);
       const env: Record<string, string> = { ...mallocSettings() };
-      // Node refuses --cpu-prof in NODE_OPTIONS: profiled servers run through bench/profiled-*.ts.
-      const profiling = this.options.cpuProf !== undefined;
-      if (profiling) env.SPINDLE_BENCH_CPU_PROF = resolve(this.options.cpuProf!);
-      const entries = profiling ? { meta: 'bench/profiled-meta.ts', storage: 'bench/profiled-storage.ts' } : undefined;
+      // Servers profile themselves when this is set (common/cpu-profile.ts).
+      if (this.options.cpuProf !== undefined) env[CPU_PROFILE_DIR_ENV] = resolve(this.options.cpuProf);
       cluster = await LocalCluster.start({
         dataDir: join(this.scratch, `cluster-r${replicas}`),
         storageNodes: 3,
@@ -105,7 +104,6 @@ export class BenchContext {
         targetsPerNode: 3,
         port: 0,
         env,
-        entries,
         dataTransport: this.options.transport,
       });
       this.clusters.set(replicas, cluster);

@@ -8,6 +8,7 @@
 // one clear message on stderr and exits 1.
 import { Command, CommanderError } from 'commander';
 import { configIntegerRange, loadConfigFile, parsePreset, PRESETS, type Preset } from '../common/config.js';
+import { startCpuProfileFromEnv } from '../common/cpu-profile.js';
 import { asSpindleError } from '../common/errors.js';
 import { parseIntegerFlag, parsePortFlag } from '../common/flags.js';
 import { createLogger } from '../common/logger.js';
@@ -72,6 +73,7 @@ function parseFlags(argv: string[]): Flags {
 }
 
 async function main(): Promise<void> {
+  startCpuProfileFromEnv('meta');
   let flags: Flags;
   try {
     flags = parseFlags(process.argv.slice(2));

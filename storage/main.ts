@@ -1,6 +1,7 @@
 // Process entry of a storage node: `node dist/storage/main.js --data-dir DIR --meta ADDR`.
 // Prints exactly one JSON line on stdout once registered and serving (docs/architecture.md);
 // logs go to stderr. SIGINT/SIGTERM: stop accepting, drain, close everything, exit 0.
+import { startCpuProfileFromEnv } from '../common/cpu-profile.js';
 import { asSpindleError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { createRegistry } from '../common/metrics.js';
@@ -8,6 +9,7 @@ import { parseStorageArgs } from './args.js';
 import { startStorageNode } from './storage-node.js';
 
 async function main(): Promise<void> {
+  startCpuProfileFromEnv('storage');
   const logger = createLogger({ name: 'spindle-storage' });
   let args: ReturnType<typeof parseStorageArgs>;
   try {

@@ -1,4 +1,0 @@
-// meta/main.ts under the CPU profiler (see bench/profiled.ts).
-import { runProfiled } from './profiled.js';
-
-await runProfiled('meta', () => import('../meta/main.js'));
