@@ -63,8 +63,7 @@ export function parseDuration(text: string | number): number {
   if (match === null || factor === undefined) {
     throw new SpindleError(
       ErrorCode.INVALID_ARGUMENT,
-      `cannot read duration ${JSON.stringify(text)}: ` +
-        "write a number and a unit (us, ms, s, m, h, d), e.g. '200ms' or '1s'",
+      `cannot read duration ${JSON.stringify(text)}: write a number and a unit (us, ms, s, m, h, d), e.g. '200ms' or '1s'`,
     );
   }
   return Number(match[1]) * factor;
@@ -86,8 +85,7 @@ export function parseBytes(text: string | number): number {
     if (match === null || factor === undefined) {
       throw new SpindleError(
         ErrorCode.INVALID_ARGUMENT,
-        `cannot read size ${JSON.stringify(text)}: ` +
-          "write a number and a unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. '4MiB'",
+        `cannot read size ${JSON.stringify(text)}: write a number and a unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. '4MiB'`,
       );
     }
     bytes = Number(match[1]) * factor;
@@ -475,8 +473,7 @@ function buildConfig<T extends object>(
   if (problems.length > 0) {
     throw new SpindleError(
       ErrorCode.CONFIG_INVALID,
-      `${what} config has ${problems.length} invalid key${problems.length === 1 ? '' : 's'}:\n  ` +
-        problems.join('\n  '),
+      `${what} config has ${problems.length} invalid key${problems.length === 1 ? '' : 's'}:\n  ${problems.join('\n  ')}`,
     );
   }
   return Object.freeze(result) as T;
@@ -492,8 +489,7 @@ function crossCheck(what: string, config: Record<string, unknown>, problems: str
   }
   if ('nodeFailureTimeoutMs' in config && n('nodeFailureTimeoutMs') < n('nodeLeaseMs')) {
     problems.push(
-      `nodeFailureTimeoutMs: ${n('nodeFailureTimeoutMs')} must be at least nodeLeaseMs (${n('nodeLeaseMs')}): ` +
-        'a node must stop serving before its chains move on',
+      `nodeFailureTimeoutMs: ${n('nodeFailureTimeoutMs')} must be at least nodeLeaseMs (${n('nodeLeaseMs')}): a node must stop serving before its chains move on`,
     );
   }
   if (what === 'client' && n('retryBackoffMaxMs') < n('retryBackoffInitialMs')) {

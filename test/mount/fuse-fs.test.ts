@@ -1,87 +1,24 @@
-// The FUSE operations (client/mount/fuse-fs.ts) driven in-process with a recording reply table
+// The FUSE operations (mount/fuse-fs.ts) driven in-process with a recording reply table
 // instead of the kernel: what each request answers, including the errno of refused ones and the
 // readdir cookies the kernel resumes from. Needs no /dev/fuse, so it runs everywhere.
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { SpindleFuseFs, type FuseReplies } from '../../mount/fuse-fs.js';
-import { FuseOp, SetAttrBits, type FuseRequest } from '../../mount/native.js';
+import { SpindleFuseFs } from '../../mount/fuse-fs.js';
+import { FuseOp, SetAttrBits } from '../../mount/native.js';
 import { useCluster } from '../harness/cluster.js';
+import { recordingFuse } from './testing/recording-replies.js';
 
 const E = osConstants.errno;
 const S_IFREG = 0o100000;
 const S_IFIFO = 0o010000;
-
-interface Reply {
-  method: string;
-  args: unknown[];
-}
-
-/** A SpindleFuseFs whose replies resolve the promise of the request they answer. */
-function harness(fs: (replies: FuseReplies) => SpindleFuseFs) {
-  const waiting = new Map<number, (reply: Reply) => void>();
-  const record =
-    (method: string) =>
-    (req: number, ...args: unknown[]): any => {
-      const resolve = waiting.get(req);
-      if (resolve === undefined) throw new Error(`second reply to request ${req} (${method})`);
-      waiting.delete(req);
-      resolve({ method, args });
-      if (method === 'replyDir') {
-        const [size, , entries] = args as [number, boolean, Array<{ name: string }>];
-        // Roughly what fuse_add_direntry packs: 24 bytes + name, 8-byte aligned.
-        let used = 0;
-        let packed = 0;
-        for (const entry of entries) {
-          const length = Math.ceil((24 + Buffer.byteLength(entry.name)) / 8) * 8;
-          if (used + length > size) break;
-          used += length;
-          packed++;
-        }
-        (args as unknown[]).push(packed);
-        return packed;
-      }
-      return undefined;
-    };
-  const replies: FuseReplies = {
-    replyErr: record('replyErr'),
-    replyEntry: record('replyEntry'),
-    replyCreate: record('replyCreate'),
-    replyAttr: record('replyAttr'),
-    replyReadlink: record('replyReadlink'),
-    replyOpen: record('replyOpen'),
-    replyWrite: record('replyWrite'),
-    replyBuf: record('replyBuf'),
-    replyStatfs: record('replyStatfs'),
-    replyDir: record('replyDir'),
-  };
-  const target = fs(replies);
-  let nextReq = 1;
-  return (op: number, args: Partial<FuseRequest>): Promise<Reply> => {
-    const req = nextReq++;
-    const answered = new Promise<Reply>((resolve) => waiting.set(req, resolve));
-    target.handle(op, req, {
-      ino: 0,
-      size: 0,
-      offset: 0,
-      flags: 0,
-      mode: 0,
-      uid: 0,
-      gid: 0,
-      pid: 1,
-      umask: 0o022,
-      ...args,
-    });
-    return answered;
-  };
-}
 
 describe('SpindleFuseFs operations', () => {
   const cluster = useCluster({ storageNodes: 3 });
 
   it('maps file, directory and link operations onto meta and the chunk store', async () => {
     const client = await cluster().client();
-    const call = harness((replies) => new SpindleFuseFs({ client, replies, nowUs: () => 1_700_000_000_000_000 }));
+    const call = recordingFuse((replies) => new SpindleFuseFs({ client, replies, nowUs: () => 1_700_000_000_000_000 }));
 
     expect(await call(FuseOp.LOOKUP, { parent: 1, name: 'missing' })).toEqual({ method: 'replyErr', args: [E.ENOENT] });
 
@@ -176,7 +113,7 @@ describe('SpindleFuseFs operations', () => {
     const names = Array.from({ length: 120 }, (_, i) => `entry-${String(i).padStart(3, '0')}`);
     await Promise.all(names.map((name) => client.writeFile(`/list/${name}`, '')));
     const dir = await client.stat('/list');
-    const call = harness((replies) => new SpindleFuseFs({ client, replies }));
+    const call = recordingFuse((replies) => new SpindleFuseFs({ client, replies }));
     const fh = (await call(FuseOp.OPENDIR, { ino: dir.ino })).args[0] as number;
     for (const plus of [false, true]) {
       const seen: string[] = [];

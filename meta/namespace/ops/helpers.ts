@@ -122,8 +122,13 @@ export function truncateFile(ctx: NamespaceContext, mt: MetaTxn, inode: Inode, l
     const layout = inode.layout;
     assert(layout, `file ${ino} has no layout`);
     const storage = ctx.deps.storage;
-    const timeoutMs = ctx.config.storageRpcTimeoutMs;
-    mt.afterCommit(() => storage.truncateFile(ino, layout, length, { signal: AbortSignal.timeout(timeoutMs) }));
+    // No timer around the whole cut: each storage call has its own deadline (storageRpcTimeoutMs)
+    // and the storage port retries timeouts and unreachable heads within its retry deadline, so a
+    // slow chain finishes the cut and a dead one ends in RETRIES_EXHAUSTED naming the chain. A
+    // timer as long as one call's deadline cut short any cut slower than one call (remove, then
+    // cut the boundary chunk) with CANCELLED, which the client takes as final: a truncate on a
+    // loaded machine answered ECANCELED.
+    mt.afterCommit(() => storage.truncateFile(ino, layout, length));
   }
 }
 
@@ -133,8 +138,7 @@ export function noNameError(method: string, rootCode: ErrorCode, otherCode = Err
     inode.ino === ROOT_INO
       ? new SpindleError(
           rootCode,
-          `${method}: the root directory ` +
-            (rootCode === ErrorCode.BUSY ? 'cannot be changed this way' : 'already exists'),
+          `${method}: the root directory ${rootCode === ErrorCode.BUSY ? 'cannot be changed this way' : 'already exists'}`,
         )
       : new SpindleError(otherCode, `${method}: the path must end in a name (not '.', '..' or empty)`);
 }
