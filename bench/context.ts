@@ -200,7 +200,8 @@ export class BenchContext {
           : ''
         : ` = ${formatFigure(row.ratio)}× ${row.limitName}`;
     this.progress.log(
-      `[${this.suite}] ${row.case}: ${formatFigure(row.throughput)} ${row.unit}${ratio}${row.p50Ms === null ? '' : `, p50 ${formatFigure(row.p50Ms)} ms, p99 ${formatFigure(row.p99Ms)} ms`}`,
+      `[${this.suite}] ${row.case}: ${formatFigure(row.throughput)} ${row.unit}${ratio}` +
+        `${row.p50Ms === null ? '' : `, p50 ${formatFigure(row.p50Ms)} ms, p99 ${formatFigure(row.p99Ms)} ms`}`,
     );
     return row;
   }
@@ -224,7 +225,8 @@ export class BenchContext {
         }
       } catch (err) {
         this.progress.log(
-          `[${this.suite}] could not remove ${paths.join(', ')} from ${this.options.meta}: ${err instanceof Error ? err.message : String(err)}`,
+          `[${this.suite}] could not remove ${paths.join(', ')} from ${this.options.meta}: ` +
+            `${err instanceof Error ? err.message : String(err)}`,
         );
       }
     }

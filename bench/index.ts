@@ -66,7 +66,9 @@ export async function runBench(options: BenchOptions, signal?: AbortSignal): Pro
     }
   }
   progress.clear();
-  const title = `spindle bench ${options.suites.length === SUITES.length ? 'all' : options.suites.join(',')}${options.quick ? ' --quick' : ''}: figure ÷ raw limit (same run)`;
+  const title =
+    `spindle bench ${options.suites.length === SUITES.length ? 'all' : options.suites.join(',')}` +
+    `${options.quick ? ' --quick' : ''}: figure ÷ raw limit (same run)`;
   const report: BenchReport = {
     rows,
     markdown: markdownTable(rows),
@@ -87,7 +89,8 @@ export async function runBench(options: BenchOptions, signal?: AbortSignal): Pro
     const failedText = failures.length === 0 ? '' : `\n## Failed suites (no rows)\n\n${failed}\n`;
     writeFileSync(
       join(options.out, `${stem}.md`),
-      `# ${title}\n\nRun at ${new Date(t0).toISOString()}, ${report.seconds.toFixed(0)} s wall.\n\n${report.markdown}${failedText}`,
+      `# ${title}\n\nRun at ${new Date(t0).toISOString()}, ${report.seconds.toFixed(0)} s wall.\n\n` +
+        `${report.markdown}${failedText}`,
     );
     if (failures.length > 0)
       writeFileSync(join(options.out, `${stem}.failures.json`), `${JSON.stringify(failures, null, 2)}\n`);

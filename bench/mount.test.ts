@@ -8,7 +8,14 @@ const fioJson = (read: Record<string, unknown>, error = 0) =>
 
 describe('bench mount: pure parts', () => {
   it('parses the read side of fio JSON, percentiles in ms, warnings before the JSON ignored', () => {
-    const text = `fio: some warning\n${fioJson({ io_bytes: 4096 * 300, total_ios: 300, runtime: 3000, iops: 100.5, clat_ns: { percentile: { '50.000000': 2_500_000, '99.000000': 9_000_000 } } })}`;
+    const read = {
+      io_bytes: 4096 * 300,
+      total_ios: 300,
+      runtime: 3000,
+      iops: 100.5,
+      clat_ns: { percentile: { '50.000000': 2_500_000, '99.000000': 9_000_000 } },
+    };
+    const text = `fio: some warning\n${fioJson(read)}`;
     expect(parseFioRead(text)).toEqual({ ops: 300, bytes: 1_228_800, seconds: 3, iops: 100.5, p50Ms: 2.5, p99Ms: 9 });
   });
 
@@ -24,7 +31,10 @@ describe('bench mount: pure parts', () => {
   });
 
   it('ratio to the library figure, and none without a usable library figure', () => {
-    expect(versusLibrary(0.05, 0.1)).toEqual({ ratio: 0.5, note: '0.5× the client library (same workload, same run)' });
+    expect(versusLibrary(0.05, 0.1)).toEqual({
+      ratio: 0.5,
+      note: '0.5× the client library (same workload, same run)',
+    });
     expect(versusLibrary(1, undefined).ratio).toBeNull();
     expect(versusLibrary(1, 0).ratio).toBeNull();
     expect(versusLibrary(Number.NaN, 1).ratio).toBeNull();

@@ -118,7 +118,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         if (arg.startsWith('-')) throw new BenchUsageError(`unknown option ${arg}\n${BENCH_USAGE}`);
         if (suiteArg !== undefined)
           throw new BenchUsageError(
-            `one suite argument expected (got ${JSON.stringify(suiteArg)} and ${JSON.stringify(arg)}); use a comma list or all`,
+            `one suite argument expected (got ${JSON.stringify(suiteArg)} and ${JSON.stringify(arg)}); ` +
+              'use a comma list or all',
           );
         suiteArg = arg;
     }

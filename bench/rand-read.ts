@@ -4,7 +4,8 @@
 // Back of the envelope: concurrent small reads go to a node together, as one call on the bulk
 // session (no grpc-js call); a call costs the client ≈ 10–40 µs of CPU plus a loopback send each
 // way, so with ~5 reads per call 4 KiB reads reach ≈ 15–20k IOPS at depth 32 and ≈ 1–2k at depth 1
-// (one round trip through two event loops each). 1 MiB reads are bandwidth bound like seq-read. Issue 4's target: 4 KiB at depth 32 ≥ 20,000 IOPS.
+// (one round trip through two event loops each). 1 MiB reads are bandwidth bound like seq-read.
+// Issue 4's target: 4 KiB at depth 32 ≥ 20,000 IOPS.
 // The limit is a local page-cache pread of the same size (fs.readSync, one thread, same run).
 import { MiB, GiB, type BenchContext, type Limit } from './context.js';
 import type { Suite } from './suite.js';

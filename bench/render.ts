@@ -22,7 +22,10 @@ export function machineLine(machine: MachineInfo, allocator: Record<string, stri
       : Object.entries(allocator)
           .map(([k, v]) => `${k}=${v}`)
           .join(' ');
-  return `Machine: ${machine.cpus} × ${machine.cpuModel}, ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, kernel ${machine.kernel}, Node ${machine.node}. Allocator (servers and load generators): ${alloc}.`;
+  return (
+    `Machine: ${machine.cpus} × ${machine.cpuModel}, ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, ` +
+    `kernel ${machine.kernel}, Node ${machine.node}. Allocator (servers and load generators): ${alloc}.`
+  );
 }
 
 /** A markdown table of the rows (one line per row), preceded by the machine line. */
@@ -33,7 +36,8 @@ export function markdownTable(rows: readonly BenchRow[]): string {
     const loads = rows.map((r) => r.load1).filter((l) => Number.isFinite(l));
     if (loads.length > 0)
       lines.push(
-        `1-minute load average while measuring: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${rows[0]!.machine.cpus} CPUs.`,
+        `1-minute load average while measuring: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} ` +
+          `on ${rows[0]!.machine.cpus} CPUs.`,
       );
     lines.push('');
   }
@@ -43,7 +47,9 @@ export function markdownTable(rows: readonly BenchRow[]): string {
     const ratio = r.ratio === null ? (r.limitName === null ? 'limit' : '—') : `${formatFigure(r.ratio)}×`;
     const limit = r.limitName === null ? '' : `\`${r.limitName}\` (${formatFigure(r.limitValue)} ${r.unit})`;
     lines.push(
-      `| ${r.suite} | ${escapeCell(r.case)} | ${escapeCell(configText(r.config))} | ${formatFigure(r.throughput)} | ${r.unit} | ${formatFigure(r.p50Ms)} | ${formatFigure(r.p99Ms)} | ${ratio} | ${escapeCell(limit)} |`,
+      `| ${r.suite} | ${escapeCell(r.case)} | ${escapeCell(configText(r.config))} | ` +
+        `${formatFigure(r.throughput)} | ${r.unit} | ${formatFigure(r.p50Ms)} | ${formatFigure(r.p99Ms)} | ` +
+        `${ratio} | ${escapeCell(limit)} |`,
     );
   }
   const notes = rows.filter((r) => r.notes !== undefined && r.notes !== '');
@@ -98,23 +104,25 @@ export function svgChart(rows: readonly BenchRow[], options: SvgOptions = {}): s
   else for (let t = 0; t <= maxRatio + 1e-9; t += 0.25) ticks.push(t);
   const out: string[] = [];
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
+      'font-family="sans-serif" font-size="11">',
   );
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   const title = options.title ?? 'Spindle bench: figure ÷ raw limit measured in the same run';
   out.push(`<text x="10" y="18" font-size="14" font-weight="bold">${xml(title)}${log ? ' (log scale)' : ''}</text>`);
   if (rows.length > 0) {
     const m = rows[0]!.machine;
-    out.push(
-      `<text x="10" y="34" fill="#555">${xml(`${m.cpus} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, kernel ${m.kernel}, Node ${m.node}`)}</text>`,
-    );
+    const gib = (m.memoryBytes / 2 ** 30).toFixed(1);
+    const machine = `${m.cpus} × ${m.cpuModel}, ${gib} GiB, kernel ${m.kernel}, Node ${m.node}`;
+    out.push(`<text x="10" y="34" fill="#555">${xml(machine)}</text>`);
   }
   // Grid, with 1× emphasised.
   for (const t of ticks) {
     const x = labelW + scale(t);
     const strong = Math.abs(t - 1) < 1e-9;
     out.push(
-      `<line x1="${x.toFixed(1)}" y1="${top - 6}" x2="${x.toFixed(1)}" y2="${height - 30}" stroke="${strong ? '#c00' : '#ddd'}" stroke-width="${strong ? 1.5 : 1}"/>`,
+      `<line x1="${x.toFixed(1)}" y1="${top - 6}" x2="${x.toFixed(1)}" y2="${height - 30}" ` +
+        `stroke="${strong ? '#c00' : '#ddd'}" stroke-width="${strong ? 1.5 : 1}"/>`,
     );
     out.push(`<text x="${x.toFixed(1)}" y="${height - 16}" text-anchor="middle" fill="#555">${formatTick(t)}×</text>`);
   }
@@ -124,10 +132,16 @@ export function svgChart(rows: readonly BenchRow[], options: SvgOptions = {}): s
     const ratio = isLimit ? 1 : (r.ratio ?? 0);
     const colour = isLimit ? '#bbbbbb' : ratio >= 1 ? '#2a9d8f' : ratio >= 0.5 ? '#4c78a8' : '#e76f51';
     out.push(`<text x="${labelW - 6}" y="${y + barH - 4}" text-anchor="end">${xml(`${r.suite} ${r.case}`)}</text>`);
+    const tip =
+      `${r.suite} ${r.case}: ${formatFigure(r.throughput)} ${r.unit}` +
+      `${r.ratio === null ? '' : ` = ${formatFigure(r.ratio)}× ${r.limitName}`}`;
     out.push(
-      `<rect x="${labelW}" y="${y}" width="${scale(ratio).toFixed(1)}" height="${barH}" fill="${colour}"><title>${xml(`${r.suite} ${r.case}: ${formatFigure(r.throughput)} ${r.unit}${r.ratio === null ? '' : ` = ${formatFigure(r.ratio)}× ${r.limitName}`}`)}</title></rect>`,
+      `<rect x="${labelW}" y="${y}" width="${scale(ratio).toFixed(1)}" height="${barH}" fill="${colour}">` +
+        `<title>${xml(tip)}</title></rect>`,
     );
-    const label = `${formatFigure(r.throughput)} ${r.unit}${isLimit ? ' (limit)' : r.ratio === null ? '' : ` · ${formatFigure(r.ratio)}×`}`;
+    const label =
+      `${formatFigure(r.throughput)} ${r.unit}` +
+      `${isLimit ? ' (limit)' : r.ratio === null ? '' : ` · ${formatFigure(r.ratio)}×`}`;
     out.push(`<text x="${labelW + plotW + 6}" y="${y + barH - 4}">${xml(label)}</text>`);
   });
   out.push('</svg>');

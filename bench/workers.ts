@@ -71,7 +71,8 @@ export class BenchWorker {
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         const err = new Error(
-          `bench worker ${task.kind} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}${this.stderrTail ? `:\n${this.stderrTail.trimEnd()}` : ''}`,
+          `bench worker ${task.kind} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}` +
+            `${this.stderrTail ? `:\n${this.stderrTail.trimEnd()}` : ''}`,
         );
         // After a result this rejection is never observed (the promise already settled).
         setImmediate(() => {
@@ -93,7 +94,10 @@ export class BenchWorker {
     this.child.stdin!.write('go\n');
   }
 
-  /** Stops the worker (servers run until told) after `graceMs`, so one that is exiting (writing its CPU profile) can finish. */
+  /**
+   * Stops the worker (servers run until told) after `graceMs`, so one that is exiting (writing its CPU profile) can
+   * finish.
+   */
   stop(graceMs = 0): void {
     const kill = () => {
       if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');

@@ -127,7 +127,9 @@ export function formatNodes(rows: NodeRow[], routingVersion: number): string[] {
 
 export function formatResync(r: TargetRow['resync']): string {
   if (r === null) return '-';
-  const what = `from ${r.fromTargetId}: ${r.chunksCopied} copied, ${r.chunksRemoved} removed of ${r.chunksScanned} scanned, ${formatBytes(r.bytesCopied)}`;
+  const what =
+    `from ${r.fromTargetId}: ${r.chunksCopied} copied, ${r.chunksRemoved} removed of ${r.chunksScanned} scanned, ` +
+    formatBytes(r.bytesCopied);
   return r.done ? `done (${what})` : `running (${what})`;
 }
 
@@ -268,7 +270,8 @@ export function addAdminCommands(program: Command, state: RunState, reportError:
           o.json === true
             ? [JSON.stringify({ chainId: chain.chainId, chainVersion: chain.chainVersion, targetIds: chain.targetIds })]
             : [
-                `target ${targetId} is offline; chain ${chain.chainId} is now version ${chain.chainVersion}: ${chain.targetIds.join(' → ')}`,
+                `target ${targetId} is offline; chain ${chain.chainId} is now version ${chain.chainVersion}: ` +
+                  chain.targetIds.join(' → '),
               ],
         );
       } catch (err) {

@@ -32,7 +32,8 @@ export async function runBenchCommand(args: readonly string[]): Promise<number> 
     const report = await bench.runBench(options, abort.signal);
     process.stdout.write(report.markdown);
     process.stderr.write(
-      `spindle bench: ${report.rows.length} rows in ${report.seconds.toFixed(0)} s${options.json ? `, JSON in ${options.json}` : ''}${options.out ? `, files in ${options.out}` : ''}\n`,
+      `spindle bench: ${report.rows.length} rows in ${report.seconds.toFixed(0)} s` +
+        `${options.json ? `, JSON in ${options.json}` : ''}${options.out ? `, files in ${options.out}` : ''}\n`,
     );
     for (const f of report.failures) process.stderr.write(`spindle bench: suite ${f.suite} failed: ${f.error}\n`);
     if (abort.signal.aborted) return ExitCode.INTERRUPTED;

@@ -82,7 +82,7 @@ describe('spindle doctor --json', () => {
     expect(await readdir(dataDir)).toEqual([]);
   });
 
-  it('forcing fs is reported as the choice; an unknown SPINDLE_BLOCK_IO fails the required block-io check', async () => {
+  it('forced fs is reported as the choice; an unknown SPINDLE_BLOCK_IO fails the required block-io check', async () => {
     const forced = await doctor(['--data-dir', dataDir], { ...process.env, SPINDLE_BLOCK_IO: 'fs' });
     expect(forced.report.blockIo).toEqual({ kind: 'fs', reason: 'fs asked for (SPINDLE_BLOCK_IO=fs)' });
     const bad = await doctor(['--data-dir', dataDir], { ...process.env, SPINDLE_BLOCK_IO: 'spdk' });

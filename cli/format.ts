@@ -42,7 +42,8 @@ export function formatMode(kind: FileKind, mode: number): string {
 /** '2026-11-27 10:41' in local time (ls-like, sortable). */
 export function formatTime(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  return `${day} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
 
 /** Left-aligns the last column, right-aligns the others. */

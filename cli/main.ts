@@ -105,7 +105,8 @@ function reportError(state: RunState, err: unknown, meta?: string): void {
   process.stderr.write(`${formatError(err, path)}\n`);
   if (code === ExitCode.UNAVAILABLE && meta !== undefined) {
     process.stderr.write(
-      `spindle: is the cluster at ${meta} running? Start one with \`npx spindle up\`, or point --meta / SPINDLE_META at it.\n`,
+      `spindle: is the cluster at ${meta} running? ` +
+        'Start one with `npx spindle up`, or point --meta / SPINDLE_META at it.\n',
     );
   }
   if (process.env.SPINDLE_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
@@ -120,7 +121,8 @@ export function buildProgram(state: RunState): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      `\nEnvironment:\n  SPINDLE_META   cluster address for file commands (default ${DEFAULT_META_ADDRESS})\n\n${EXIT_CODES_HELP}`,
+      '\nEnvironment:\n' +
+        `  SPINDLE_META   cluster address for file commands (default ${DEFAULT_META_ADDRESS})\n\n${EXIT_CODES_HELP}`,
     )
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -139,7 +141,8 @@ export function buildProgram(state: RunState): Command {
   program
     .command('up')
     .description(
-      'start a local cluster (meta + storage nodes) in the foreground; prints one JSON line when ready; Ctrl-C stops it',
+      'start a local cluster (meta + storage nodes) in the foreground; ' +
+        'prints one JSON line when ready; Ctrl-C stops it',
     )
     .option('--data-dir <dir>', 'where all data and logs live (reused by the next `up`)', './spindle-data')
     .option(
@@ -375,7 +378,8 @@ export function buildProgram(state: RunState): Command {
   program
     .command('bench')
     .description(
-      'benchmark suites: bench <limits|seq-read|seq-write|rand-read|meta|all> [--quick] [--json FILE] [--out DIR] [--meta ADDR]',
+      'benchmark suites: bench <limits|seq-read|seq-write|rand-read|meta|all> ' +
+        '[--quick] [--json FILE] [--out DIR] [--meta ADDR]',
     )
     .helpOption(false)
     .allowUnknownOption()

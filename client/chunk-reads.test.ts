@@ -37,7 +37,7 @@ describe.each(DATA_TRANSPORTS)('ChunkStore reads over fake storage nodes (data o
     }
   });
 
-  it('fails a read over to another replica than the one that just failed, whichever replica it started on', async () => {
+  it('fails a read over to a replica other than the one that just failed, whichever it started on', async () => {
     const data = randomBytes(3 * CHUNK, 81);
     await nodes.store.write(81, layout, 0, data);
     // Node 2 is unreachable for reads; concurrent reads make first attempts land on every replica

@@ -71,7 +71,7 @@ describe.each(DATA_TRANSPORTS)('ChunkStore writes over fake storage nodes (data 
     expect((await nodes.store.read(10, layout, 0, 6, { fileLength: 6 })).toString()).toBe('hello!');
   });
 
-  it('re-sends a write to the new head once the manager moved the dead head to the chain end, applying it once', async () => {
+  it('re-sends a write to the new head once the manager moved the dead head to the end, applying it once', async () => {
     const attempts: Array<{ nodeId: number; chainVersion: number; channelId: number; seqnum: number }> = [];
     nodes.state.beforeWrite = (nodeId, request) => {
       if (request.chainId !== 1) return;

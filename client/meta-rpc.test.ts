@@ -174,7 +174,7 @@ describe('MetaRpc coalescing against the real Meta service', () => {
         err instanceof SpindleError ? { error: `${err.codeName}: ${err.message}` } : Promise.reject(err),
     );
 
-  it('answers concurrent stats and lstats through BatchStat exactly as single Stat calls do, errors per item', async () => {
+  it('answers concurrent stats and lstats via BatchStat exactly as single Stat calls do, errors per item', async () => {
     await start();
     const fs = fsApi(fixture.ns);
     await fs.mkdirp('/d');
@@ -229,7 +229,7 @@ describe('MetaRpc coalescing against the real Meta service', () => {
     for (let i = 0; i < 30; i++) if (i !== 7) expect((await fs.stat(`/d/f${i}`)).ino).toBe(inos[i < 7 ? i : i - 1]);
   });
 
-  it('retries a BatchOpen whose answer was lost with the same tags: every open is answered as first applied, none twice', async () => {
+  it('retries a BatchOpen whose answer was lost, same tags: opens answered as first applied, none twice', async () => {
     await start();
     const fs = fsApi(fixture.ns);
     await fs.mkdirp('/d');
@@ -277,7 +277,7 @@ describe('Coalescer', () => {
     error: new SpindleError(code, `item failed with ${ErrorCode[code]}`),
   });
 
-  it('sends a lone call alone, combines calls made while others are in flight, and bounds batch size and batches in flight', async () => {
+  it('sends a lone call alone, batches calls made during others, bounds batch size and batches in flight', async () => {
     const sent: Array<number[] | number> = [];
     let inflight = 0;
     let inflightMost = 0;
@@ -334,7 +334,7 @@ describe('Coalescer', () => {
     expect(singles).toEqual([0, 3]);
   });
 
-  it('fails every item of a batch whose RPC failed, and after a refused batch sends its items alone with smaller batches', async () => {
+  it("fails every item of a failed batch; a refused batch's items go alone and later batches are smaller", async () => {
     let refuse = true;
     let batches = 0;
     const coalescer = new Coalescer<number, number>({

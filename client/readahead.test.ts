@@ -31,7 +31,7 @@ function harness(length: number, windowBytes = 4 * BLOCK) {
 }
 
 describe('Readahead', () => {
-  it('starts after two reads in sequence and serves the next ones from blocks fetched ahead, within the window', async () => {
+  it('starts after two reads in sequence; serves the next from blocks fetched ahead, within the window', async () => {
     const { content, fetches, readahead } = harness(64 * BLOCK);
     const size = 64 * BLOCK;
     const read = async (position: number, length: number) => {

@@ -188,13 +188,15 @@ export class SpindleClient {
       const why = last === undefined ? 'no answer' : `${last.codeName}: ${last.message}`;
       return new SpindleError(
         ErrorCode.RPC_UNAVAILABLE,
-        `cannot reach meta at ${this.metaAddress}: ${why} (gave up after ${timeoutMs} ms) — is \`spindle up\` running, and is this its meta address?`,
+        `cannot reach meta at ${this.metaAddress}: ${why} (gave up after ${timeoutMs} ms) — ` +
+          'is `spindle up` running, and is this its meta address?',
         { cause: last ?? err },
       );
     }
     return new SpindleError(
       ErrorCode.ROUTING_NOT_READY,
-      `meta at ${this.metaAddress} has no chain table after ${timeoutMs} ms: have its storage nodes registered (\`spindle up\` starts them)?`,
+      `meta at ${this.metaAddress} has no chain table after ${timeoutMs} ms: ` +
+        'have its storage nodes registered (`spindle up` starts them)?',
       { cause: last ?? err },
     );
   }

@@ -63,7 +63,8 @@ export function parseDuration(text: string | number): number {
   if (match === null || factor === undefined) {
     throw new SpindleError(
       ErrorCode.INVALID_ARGUMENT,
-      `cannot read duration ${JSON.stringify(text)}: write a number and a unit (us, ms, s, m, h, d), e.g. '200ms' or '1s'`,
+      `cannot read duration ${JSON.stringify(text)}: ` +
+        "write a number and a unit (us, ms, s, m, h, d), e.g. '200ms' or '1s'",
     );
   }
   return Number(match[1]) * factor;
@@ -85,7 +86,8 @@ export function parseBytes(text: string | number): number {
     if (match === null || factor === undefined) {
       throw new SpindleError(
         ErrorCode.INVALID_ARGUMENT,
-        `cannot read size ${JSON.stringify(text)}: write a number and a unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. '4MiB'`,
+        `cannot read size ${JSON.stringify(text)}: ` +
+          "write a number and a unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. '4MiB'",
       );
     }
     bytes = Number(match[1]) * factor;
@@ -473,7 +475,8 @@ function buildConfig<T extends object>(
   if (problems.length > 0) {
     throw new SpindleError(
       ErrorCode.CONFIG_INVALID,
-      `${what} config has ${problems.length} invalid key${problems.length === 1 ? '' : 's'}:\n  ${problems.join('\n  ')}`,
+      `${what} config has ${problems.length} invalid key${problems.length === 1 ? '' : 's'}:\n  ` +
+        problems.join('\n  '),
     );
   }
   return Object.freeze(result) as T;
@@ -489,7 +492,8 @@ function crossCheck(what: string, config: Record<string, unknown>, problems: str
   }
   if ('nodeFailureTimeoutMs' in config && n('nodeFailureTimeoutMs') < n('nodeLeaseMs')) {
     problems.push(
-      `nodeFailureTimeoutMs: ${n('nodeFailureTimeoutMs')} must be at least nodeLeaseMs (${n('nodeLeaseMs')}): a node must stop serving before its chains move on`,
+      `nodeFailureTimeoutMs: ${n('nodeFailureTimeoutMs')} must be at least nodeLeaseMs (${n('nodeLeaseMs')}): ` +
+        'a node must stop serving before its chains move on',
     );
   }
   if (what === 'client' && n('retryBackoffMaxMs') < n('retryBackoffInitialMs')) {

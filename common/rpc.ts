@@ -157,7 +157,8 @@ function warnWindowTuningOnce(logger: Pick<Logger, 'warn'> | undefined, missing:
   windowTuningWarned = true;
   logger?.warn(
     { missing },
-    'grpc-js internals changed: gRPC servers keep the 64 KiB HTTP/2 receive window (large writes are slower); update common/rpc.ts',
+    'grpc-js internals changed: gRPC servers keep the 64 KiB HTTP/2 receive window (large writes are slower); ' +
+      'update common/rpc.ts',
   );
 }
 

@@ -72,7 +72,7 @@ describe('GcWorker', () => {
     return worker;
   }
 
-  it('removes chunks of due files from chunk 0, then drops their records; younger files wait for the delay', async () => {
+  it('removes chunks of due files from chunk 0, then drops their records; younger files wait the delay', async () => {
     const kv = createMemoryEngine();
     const clock = new ManualClock(10_000);
     const storage = new FakeStorage();
@@ -80,7 +80,8 @@ describe('GcWorker', () => {
     const worker = make(kv, storage, clock, registry, 10);
     await enqueue(kv, 11, 8_000_000); // 2 s old
     await enqueue(kv, 12, 9_500_000); // 0.5 s old: not yet
-    await enqueue(kv, 13, 5_000_000, { ...layout, chainTableId: 0, stripeWidth: 0, chunkSizeBytes: 0 }); // placed nothing
+    // Placed nothing:
+    await enqueue(kv, 13, 5_000_000, { ...layout, chainTableId: 0, stripeWidth: 0, chunkSizeBytes: 0 });
 
     expect(await worker.runOnce()).toEqual({ collected: 2, failed: 0, deferred: 0 });
     expect(storage.removed).toEqual([{ ino: 11, from: 0 }]);
@@ -92,7 +93,7 @@ describe('GcWorker', () => {
     expect(await registry.metrics()).toMatch(/spindle_meta_gc_files_collected_total 3/);
   });
 
-  it('keeps a failing file queued, backs it off, does not let it block others, and collects it once storage recovers', async () => {
+  it('keeps a failing file queued, backed off and not blocking others; collects it once storage recovers', async () => {
     const kv = createMemoryEngine();
     const clock = new ManualClock(100_000);
     const storage = new FakeStorage();

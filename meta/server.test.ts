@@ -48,7 +48,7 @@ describe('startMetaServer', () => {
     for (const s of open.splice(0)) await s.close();
   });
 
-  it('serves Mgmt and Meta on one port, builds the table, creates files on it, and keeps it all across a restart', async () => {
+  it('serves Mgmt and Meta on one port, builds the table, creates files on it, keeps all over a restart', async () => {
     const dataDir = tempDir();
     const start = async () => {
       const server = await startMetaServer({

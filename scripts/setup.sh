@@ -135,7 +135,8 @@ if addon_is_stale uring spindle_uring; then
     echo "setup: warning: liburing-dev is not installed: io_uring addon not built (storage will use node:fs)" >&2
   else
     echo "setup: building the io_uring addon (native/uring)"
-    build_addon uring || echo "setup: warning: the io_uring addon did not build (storage will use node:fs; see the output above)" >&2
+    build_addon uring ||
+      echo "setup: warning: the io_uring addon did not build (storage will use node:fs; see the output above)" >&2
   fi
 else
   echo "setup: io_uring addon up to date"
@@ -145,7 +146,8 @@ fi
 # @node-rs/crc32 (about 4× slower here).
 if addon_is_stale crc32c spindle_crc32c; then
   echo "setup: building the CRC32C addon (native/crc32c)"
-  build_addon crc32c || echo "setup: warning: the CRC32C addon did not build (checksums use @node-rs/crc32; see the output above)" >&2
+  build_addon crc32c ||
+    echo "setup: warning: the CRC32C addon did not build (checksums use @node-rs/crc32; see the output above)" >&2
 else
   echo "setup: CRC32C addon up to date"
 fi

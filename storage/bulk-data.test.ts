@@ -104,7 +104,7 @@ async function refusal(promise: Promise<unknown>): Promise<SpindleError> {
 }
 
 describe('storage bulk data path', () => {
-  it('takes write bytes from a frame, forwards them down the chain, and answers reads with frames from every replica', async () => {
+  it('takes write bytes from a frame, forwards them down the chain; all replicas answer reads in frames', async () => {
     const channel = await session(0);
     const data = pattern(CHUNK_SIZE, 1);
     expect(data.length).toBeGreaterThanOrEqual(BULK_FORWARD_MIN_BYTES);

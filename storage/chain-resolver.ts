@@ -79,7 +79,8 @@ export class ChainResolver {
     if (view.chainVersion !== chainVersion) {
       throw new SpindleError(
         ErrorCode.CHAIN_VERSION_MISMATCH,
-        `chain ${view.chainId} is at version ${view.chainVersion} on this node but the request has version ${chainVersion}; refresh routing and retry`,
+        `chain ${view.chainId} is at version ${view.chainVersion} on this node ` +
+          `but the request has version ${chainVersion}; refresh routing and retry`,
       );
     }
   }

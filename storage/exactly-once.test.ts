@@ -54,7 +54,7 @@ describe('exactly-once writes across a head change', () => {
     await cluster?.close();
   });
 
-  it("a retry at the new head is answered from the record and leaves another client's later write in place", async () => {
+  it("a retry at the new head is answered from the record, leaving another client's later write in place", async () => {
     const ino = 21;
     const v1 = cluster.mgmt.setChain(1, targets).chainVersion;
     await settleRouting(cluster);

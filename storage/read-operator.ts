@@ -106,7 +106,8 @@ function requireServing(view: ChainView): void {
   if (view.localState !== PublicTargetState.SERVING) {
     throw new SpindleError(
       ErrorCode.TARGET_NOT_SERVING,
-      `target ${view.localTargetId} of chain ${view.chainId} is ${PublicTargetState[view.localState] ?? view.localState}; read another replica`,
+      `target ${view.localTargetId} of chain ${view.chainId} ` +
+        `is ${PublicTargetState[view.localState] ?? view.localState}; read another replica`,
     );
   }
 }

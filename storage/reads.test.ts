@@ -151,7 +151,7 @@ describe('reads while a write is pending', () => {
     expect(Buffer.compare(after.results[0]!.data, v2)).toBe(0);
   });
 
-  it('a successor reporting other bytes fails the write with CHECKSUM_MISMATCH and leaves the committed version', async () => {
+  it('a successor reporting other bytes fails the write with CHECKSUM_MISMATCH; committed version intact', async () => {
     const client = cluster.client(cluster.nodes[1]!);
     const chunk = { ino: 41, index: 0 };
     fake.auto = (request) => okResponse(request.data, request.updateVersion);

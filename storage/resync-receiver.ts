@@ -92,7 +92,8 @@ export class ResyncReceiver {
     if (view.localTargetId !== request.targetId) {
       throw new SpindleError(
         ErrorCode.TARGET_NOT_FOUND,
-        `target ${request.targetId} is not this node's target of chain ${request.chainId} (that is ${view.localTargetId})`,
+        `target ${request.targetId} is not this node's target of chain ${request.chainId} ` +
+          `(that is ${view.localTargetId})`,
       );
     }
     requireSyncing(view);
@@ -105,7 +106,8 @@ function requireSyncing(view: ChainView): void {
   if (view.localState !== PublicTargetState.SYNCING) {
     throw new SpindleError(
       ErrorCode.TARGET_NOT_SERVING,
-      `target ${view.localTargetId} of chain ${view.chainId} is ${PublicTargetState[view.localState] ?? view.localState}, not SYNCING: it takes no resync`,
+      `target ${view.localTargetId} of chain ${view.chainId} ` +
+        `is ${PublicTargetState[view.localState] ?? view.localState}, not SYNCING: it takes no resync`,
     );
   }
 }

@@ -166,7 +166,8 @@ describe('resync of a syncing successor', () => {
     await waitFor('the predecessor reported the resync done', () => lastReport()?.resyncs[0]?.done === true);
     const beat = lastReport();
     expect(beat?.resyncs[0]).toMatchObject({ chainId: 1, targetId: b, fromTargetId: a, done: true });
-    expect(beat!.resyncs[0]!.chunksCopied).toBeGreaterThanOrEqual(4); // chunks 12–15 at least (writes during the sync may replace 0–5 first)
+    // chunks 12–15 at least (writes during the sync may replace 0–5 first)
+    expect(beat!.resyncs[0]!.chunksCopied).toBeGreaterThanOrEqual(4);
     expect(beat!.resyncs[0]!.chunksRemoved).toBeGreaterThanOrEqual(2);
     const metrics = await cluster.nodes[0]!.registry.metrics();
     expect(metrics).toMatch(/spindle_storage_resync_runs_total\{result="done"\} 1/);

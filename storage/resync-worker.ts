@@ -432,7 +432,9 @@ export class ResyncWorker {
           ) {
             throw new SpindleError(
               ErrorCode.CHECKSUM_MISMATCH,
-              `resync copy of chunk ${chunk.index} of inode ${chunk.ino} landed with CRC ${response.chunkCrc32c}/${response.length} bytes, expected ${committed.crc32c}/${committed.length}`,
+              `resync copy of chunk ${chunk.index} of inode ${chunk.ino} ` +
+                `landed with CRC ${response.chunkCrc32c}/${response.length} bytes, ` +
+                `expected ${committed.crc32c}/${committed.length}`,
             );
           }
           job.progress.chunksCopied++;

@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 describe('storage node standard services', () => {
-  it('reports Storage NOT_SERVING while its lease is lost, serves reflection, and tells watchers at close', async () => {
+  it('reports Storage NOT_SERVING while its lease is lost, serves reflection, tells watchers at close', async () => {
     root = await mkdtemp(join(tmpdir(), 'spindle-storage-standard-'));
     mgmt = await new FakeMgmt().start();
     const node = await startStorageNode({

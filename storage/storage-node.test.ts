@@ -63,7 +63,7 @@ const testConfig = (overrides: Record<string, unknown> = {}) =>
   storageConfig('test', { nodeLeaseMs: '10s', ...overrides });
 
 describe('storage node', () => {
-  it('registers once the manager comes up, persists its id, and keeps id, targets and data across a restart', async () => {
+  it('registers once the manager is up, persists its id, and keeps id, targets and data across a restart', async () => {
     const port = await freePort();
     const dataDir = join(root, 'n');
     const starting = startStorageNode({

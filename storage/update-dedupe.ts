@@ -57,7 +57,8 @@ export class UpdateDedupe<T> {
       if (seqnum < entry.seqnum) {
         throw new SpindleError(
           ErrorCode.DUPLICATE_REQUEST_MISMATCH,
-          `write channel ${channel} is already at sequence number ${entry.seqnum}; request ${seqnum} is an outdated retry`,
+          `write channel ${channel} is already at sequence number ${entry.seqnum}; ` +
+            `request ${seqnum} is an outdated retry`,
         );
       }
       if (seqnum === entry.seqnum) {

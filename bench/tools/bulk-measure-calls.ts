@@ -6,8 +6,8 @@
 //
 // With `timeoutMs`, every call passes it (what a client with a deadline does: one timer per call).
 // BULK_MEASURE_SIGNAL=1 also passes an AbortSignal (one for the whole run) to every call, as a
-// client passing its caller's signal does. BULK_MEASURE_IN_FLIGHT=1,32 (the default) picks the calls in flight; BULK_MEASURE_PROFILE_DIR=dir
-// writes CPU profiles of both processes there.
+// client passing its caller's signal does. BULK_MEASURE_IN_FLIGHT=1,32 (the default) picks the calls in flight;
+// BULK_MEASURE_PROFILE_DIR=dir writes CPU profiles of both processes there.
 //
 // For 1 and 32 calls in flight: calls/s of wall time, and CPU µs per call of each process (what a
 // busy 2-core machine distorts least). Raw: the child answers every `requestBytes` it reads with
@@ -192,9 +192,11 @@ async function main(): Promise<void> {
         bulkCalls(channel, calls, inFlight, request, sizes.answerBytes, timeoutMs),
       );
       const show = (m: Measured): string =>
-        `${Math.round(m.callsPerS)} calls/s (caller ${m.callerCpuUsPerCall.toFixed(1)} µs/call, answerer ${m.answererCpuUsPerCall.toFixed(1)} µs/call)`;
+        `${Math.round(m.callsPerS)} calls/s (caller ${m.callerCpuUsPerCall.toFixed(1)} µs/call, ` +
+        `answerer ${m.answererCpuUsPerCall.toFixed(1)} µs/call)`;
       console.log(
-        `${inFlight} in flight: raw ${show(raw)} | bulk call ${show(bulk)} ${(bulk.callsPerS / raw.callsPerS).toFixed(2)}x`,
+        `${inFlight} in flight: raw ${show(raw)} | ` +
+          `bulk call ${show(bulk)} ${(bulk.callsPerS / raw.callsPerS).toFixed(2)}x`,
       );
       rows.push({
         scenario: 'bulk-tcp-call-loopback',

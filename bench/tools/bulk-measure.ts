@@ -274,7 +274,8 @@ async function main(): Promise<void> {
       down.push(await measureBulk(worker, payload, totalBytes, 'down'));
       const r = raw.at(-1)!;
       console.log(
-        `round ${round}: raw ${show(r)} | bulk listener receives ${show(up.at(-1)!)} ${(up.at(-1)!.gbPerS / r.gbPerS).toFixed(2)}x | ` +
+        `round ${round}: raw ${show(r)} | ` +
+          `bulk listener receives ${show(up.at(-1)!)} ${(up.at(-1)!.gbPerS / r.gbPerS).toFixed(2)}x | ` +
           `bulk connecting side receives ${show(down.at(-1)!)} ${(down.at(-1)!.gbPerS / r.gbPerS).toFixed(2)}x`,
       );
     }

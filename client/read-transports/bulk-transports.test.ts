@@ -7,7 +7,7 @@ import { CHUNK, layout, randomBytes, useFakeStorageCluster } from '../testing/fa
 describe('ChunkStore over bulk sessions to fake storage nodes', () => {
   const nodes = useFakeStorageCluster('bulk');
 
-  it('moves large reads and writes as bulk frames, small reads as one bulk call, small writes inside gRPC', async () => {
+  it('moves large reads and writes as bulk frames, small reads as one bulk call, small writes in gRPC', async () => {
     const data = randomBytes(3 * CHUNK, 61);
     await nodes.store.write(61, layout, 0, data);
     expect(nodes.state.bulkFramesIn).toBe(3);

@@ -46,7 +46,7 @@ describe('FrameInbox', () => {
     expect(result.equals(payload)).toBe(true);
   });
 
-  it('fails a receive that starts mid-frame when the frame is longer than it accepts; the frame is consumed', async () => {
+  it('fails a receive starting mid-frame when the frame is longer than it accepts; the frame is consumed', async () => {
     const { inbox } = makeInbox();
     const sink = inbox.beginFrame(1, 1000);
     sink.write(Buffer.alloc(10));
@@ -98,7 +98,7 @@ describe('FrameInbox', () => {
     expect(inbox.unclaimedTotalBytes).toBe(0);
   });
 
-  it('bounds unclaimed bytes, drops frames larger than the bound, and keeps a CRC failure for whoever asks', async () => {
+  it('bounds unclaimed bytes, drops frames larger than the bound, keeps a CRC failure for whoever asks', async () => {
     const { inbox } = makeInbox(undefined, { unclaimedMaxBytes: 100 });
     deliver(inbox, 1, Buffer.alloc(60));
     deliver(inbox, 2, Buffer.alloc(40));

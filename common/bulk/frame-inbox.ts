@@ -427,13 +427,15 @@ export class FrameInbox {
     if (expected === undefined || frameCrc32c >>> 0 === expected >>> 0) return undefined;
     return new SpindleError(
       ErrorCode.CHECKSUM_MISMATCH,
-      `${this.what}: frame of request ${requestId} has CRC32C ${frameCrc32c >>> 0}, not the ${expected >>> 0} its request names; the bytes are not the ones described, resend`,
+      `${this.what}: frame of request ${requestId} has CRC32C ${frameCrc32c >>> 0}, ` +
+        `not the ${expected >>> 0} its request names; the bytes are not the ones described, resend`,
     );
   }
 
   private tooLong(requestId: number, lengthBytes: number, limitBytes: number): SpindleError {
     return invalid(
-      `${this.what}: frame of request ${requestId} is ${lengthBytes} bytes, more than this receive accepts (${limitBytes})`,
+      `${this.what}: frame of request ${requestId} is ${lengthBytes} bytes, ` +
+        `more than this receive accepts (${limitBytes})`,
     );
   }
 

@@ -132,7 +132,8 @@ class InProcessChannel implements BulkChannel {
         requestId,
         new SpindleError(
           ErrorCode.INTERNAL,
-          `bulk session ${this.sessionId}: the answer to request ${requestId} is ${payload.length} bytes, more than the frame limit (${this.options.maxFrameBytes})`,
+          `bulk session ${this.sessionId}: the answer to request ${requestId} is ${payload.length} bytes, ` +
+            `more than the frame limit (${this.options.maxFrameBytes})`,
         ),
       );
       return;

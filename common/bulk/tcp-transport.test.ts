@@ -99,7 +99,7 @@ describe('TcpBulkTransport on the wire', () => {
     expect(channel.closed).toBe(false);
   });
 
-  it('closes a connection that sends garbage, an oversized length or a bad hello; other sessions keep working', async () => {
+  it('closes a connection sending garbage, an oversized length or a bad hello; other sessions still work', async () => {
     const listener = await listen();
     const good = await transport.connect(listener.address);
     const goodServer = await listener.channel(good.sessionId, 5_000);
@@ -149,7 +149,7 @@ describe('TcpBulkTransport on the wire', () => {
     fresh.close();
   });
 
-  it('hands a frame that is still arriving to a receive that starts mid-frame (its `into` gets the bytes)', async () => {
+  it('hands a frame still arriving to a receive that starts mid-frame (its `into` gets the bytes)', async () => {
     const listener = await listen();
     const { socket, channel } = await rawSession(listener, '6'.repeat(32));
     const payload = patternBytes(6, 300_000);
@@ -167,7 +167,7 @@ describe('TcpBulkTransport on the wire', () => {
     expect(result.equals(payload)).toBe(true);
   });
 
-  it('skips the rest of a frame whose receive timed out mid-frame, leaving its `into` alone, and reads the next frame', async () => {
+  it('skips the rest of a frame whose receive timed out midway, `into` untouched; reads the next frame', async () => {
     const listener = await listen();
     const { socket, channel } = await rawSession(listener, '7'.repeat(32));
     const payload = patternBytes(7, 200_000);
@@ -241,7 +241,7 @@ describe('TcpBulkTransport on the wire', () => {
     await expectCode(listener.channel('a'.repeat(32)), ErrorCode.RPC_UNAVAILABLE);
   });
 
-  it('closes a connecting side that receives a REQUEST frame or a malformed ERROR frame; a well-formed ERROR fails its call', async () => {
+  it('closes a connecting side sent a REQUEST or malformed ERROR frame; a valid ERROR fails its call', async () => {
     // A hand-written listener: answers the hello, then sends what `next` says.
     const peers: net.Socket[] = [];
     const server = net.createServer((socket) => {

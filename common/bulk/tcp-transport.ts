@@ -316,7 +316,8 @@ class TcpBulkChannel implements BulkChannel {
         requestId,
         new SpindleError(
           ErrorCode.INTERNAL,
-          `bulk session ${this.sessionId}: the answer to request ${requestId} is ${payload.length} bytes, more than the frame limit (${this.options.maxFrameBytes})`,
+          `bulk session ${this.sessionId}: the answer to request ${requestId} is ${payload.length} bytes, ` +
+            `more than the frame limit (${this.options.maxFrameBytes})`,
         ),
       );
       return;
@@ -565,7 +566,8 @@ class TcpBulkChannel implements BulkChannel {
         ? decodeErrorAnswer(whole)!
         : new SpindleError(
             ErrorCode.CHECKSUM_MISMATCH,
-            `bulk session ${this.sessionId}: the error answer to request ${this.frameRequestId} failed its CRC32C check`,
+            `bulk session ${this.sessionId}: ` +
+              `the error answer to request ${this.frameRequestId} failed its CRC32C check`,
           );
       this.inbox.endWithError(this.frameRequestId, error);
       return;

@@ -19,5 +19,8 @@ export const KV_OVERLAY_KEYS_MAX = 250_000;
 export const LMDB_MAP_SIZE_DEFAULT_BYTES = 256 * 1024 * 1024;
 /** lmdb reader slots: lmdb-js shares one read txn per snapshot, so a handful are in use at once. */
 export const LMDB_READERS_MAX = 1024;
-/** Keys per leaf of the in-memory sorted map: small enough for cheap splices, large enough to keep the leaf index short. */
+/**
+ * Keys per leaf of the in-memory sorted map: small enough for cheap splices, large enough to keep the leaf index
+ * short.
+ */
 export const SORTED_MAP_LEAF_MAX_KEYS = 512;

@@ -127,7 +127,7 @@ describe('OptimisticEngine', () => {
     await engine.close();
   });
 
-  it('calls onCommitted at the commit point, before durability, once, and not for a conflicting attempt or a failure', async () => {
+  it('calls onCommitted once at the commit point, before durability; not for a conflict or a failure', async () => {
     const backend = new ManualBackend();
     const engine = new OptimisticEngine({ name: 'manual', backend });
     const events: string[] = [];

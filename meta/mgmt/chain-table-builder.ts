@@ -78,7 +78,8 @@ export function buildChainTable(nodes: readonly BuilderNode[], options: BuildCha
     throw new SpindleError(
       ErrorCode.NOT_ENOUGH_NODES,
       `chains of ${replicas} replicas need ${replicas} distinct storage nodes, but ${nodeCount} ` +
-        `${nodeCount === 1 ? 'is' : 'are'} available: start more storage nodes or lower --replicas to at most ${nodeCount}`,
+        `${nodeCount === 1 ? 'is' : 'are'} available: ` +
+        `start more storage nodes or lower --replicas to at most ${nodeCount}`,
     );
   }
   const targetsPerNode = sorted[0]!.targetIds.length;

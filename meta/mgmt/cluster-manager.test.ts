@@ -40,7 +40,7 @@ async function expectRefused(promise: Promise<unknown>, code: ErrorCode, pattern
 }
 
 describe('ClusterManager', () => {
-  it('assigns node ids from 1, target ids node*1000+index, and bumps the routing version on each registration', async () => {
+  it('assigns node ids from 1, target ids node*1000+index; bumps the routing version per registration', async () => {
     const kv = new TestKv();
     const manager = await open(kv, { storageNodesExpected: 0 });
     expect(manager.routingVersion).toBe(1);
@@ -148,7 +148,7 @@ describe('ClusterManager', () => {
     }
   });
 
-  it('UpdateChain reorders a chain, bumps its version and the routing version; bad requests change nothing', async () => {
+  it('UpdateChain reorders a chain, bumps its and the routing version; bad requests change nothing', async () => {
     const kv = new TestKv();
     const manager = await open(kv);
     for (const n of [1, 2, 3]) await register(manager, n);

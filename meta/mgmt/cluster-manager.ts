@@ -253,8 +253,9 @@ export class ClusterManager implements ClusterView {
         const next = plans[0]?.next.find((t) => t.targetId === targetId);
         if (next?.publicState === PublicTargetState.LASTSRV) {
           throw invalid(
-            `target ${targetId} is the last serving target of chain ${record.chainId}: taking it out would leave the chain ` +
-              'without a complete copy; bring another target of the chain back to serving first',
+            `target ${targetId} is the last serving target of chain ${record.chainId}: ` +
+              'taking it out would leave the chain without a complete copy; ' +
+              'bring another target of the chain back to serving first',
           );
         }
         return writeChainPlans(draft, plans)[0] ?? record;

@@ -143,7 +143,7 @@ describe('ClusterManager failure handling', () => {
     return { clock, manager, registry, beat, routing, chainOf, stateOf, run };
   }
 
-  it('declares a silent node failed within the timeout, moves its targets to the chain ends and bumps versions', async () => {
+  it('declares a silent node failed in time, moves its targets to the chain ends and bumps versions', async () => {
     const { manager, registry, routing, chainOf, stateOf, run } = await cluster();
     await run(300, [1, 2, 3]);
     const before = routing();
@@ -168,7 +168,7 @@ describe('ClusterManager failure handling', () => {
     await manager.close();
   });
 
-  it('brings a returning node back: offline → syncing as the tail → serving once it reports up to date', async () => {
+  it('brings a returning node back: offline → syncing as tail → serving once it reports up to date', async () => {
     const { manager, routing, chainOf, stateOf, run, beat } = await cluster();
     await run(300, [1, 2, 3]);
     await run(1_500, [1, 3]);
@@ -194,7 +194,7 @@ describe('ClusterManager failure handling', () => {
     await manager.close();
   });
 
-  it('treats a re-registration as a restart: the targets leave their chains and come back through a resync', async () => {
+  it('treats a re-registration as a restart: the targets leave their chains, come back through a resync', async () => {
     const { manager, routing, stateOf, chainOf, run, beat } = await cluster();
     await run(300, [1, 2, 3]);
     const before = routing();

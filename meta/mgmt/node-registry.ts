@@ -86,7 +86,8 @@ export function applyRegistration(
     throw new SpindleError(
       ErrorCode.NODE_NOT_FOUND,
       `node ${nodeId} is not registered with this cluster manager: its data directory belongs to another cluster ` +
-        '(or the meta data directory was replaced); start the storage node with an empty --data-dir to join as a new node',
+        '(or the meta data directory was replaced); ' +
+        'start the storage node with an empty --data-dir to join as a new node',
     );
   }
 
@@ -98,7 +99,8 @@ export function applyRegistration(
   const existing = targetsOfNode(draft, nodeId);
   if (registration.targetPaths.length < existing.length) {
     throw invalid(
-      `node ${nodeId} registered ${existing.length} targets before but now reports ${registration.targetPaths.length}: ` +
+      `node ${nodeId} registered ${existing.length} targets before ` +
+        `but now reports ${registration.targetPaths.length}: ` +
         'targets cannot be removed by re-registering; restore the missing target directories',
     );
   }

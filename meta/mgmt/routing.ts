@@ -66,7 +66,8 @@ export function planChainTable(
   const chainIds = [...(latest?.chainIds ?? []), ...built.map((chain) => chain.chainId)];
   if (chainIds.length > CHAINS_PER_TABLE_MAX) {
     throw invalid(
-      `a chain table holds at most ${CHAINS_PER_TABLE_MAX} chains; this one would hold ${chainIds.length}: use more replicas or fewer targets`,
+      `a chain table holds at most ${CHAINS_PER_TABLE_MAX} chains; this one would hold ${chainIds.length}: ` +
+        'use more replicas or fewer targets',
     );
   }
 
@@ -107,7 +108,8 @@ export function applyChainUpdate(draft: ClusterDraft, update: ChainUpdate): Chai
     const known = [...draft.chains.keys()].sort((a, b) => a - b);
     throw new SpindleError(
       ErrorCode.CHAIN_NOT_FOUND,
-      `chain ${update.chainId} does not exist (${known.length === 0 ? 'no chain table has been built yet' : `chains are ${known[0]}–${known.at(-1)}`})`,
+      `chain ${update.chainId} does not exist ` +
+        `(${known.length === 0 ? 'no chain table has been built yet' : `chains are ${known[0]}–${known.at(-1)}`})`,
       { retryable: false },
     );
   }
@@ -119,8 +121,9 @@ export function applyChainUpdate(draft: ClusterDraft, update: ChainUpdate): Chai
     update.targetIds.some((id) => !current.has(id))
   ) {
     throw invalid(
-      `chain ${chain.chainId} has targets [${chain.targetIds.join(', ')}]; UpdateChain takes the same targets, each once, ` +
-        `in a new order (head first), got [${update.targetIds.join(', ')}]`,
+      `chain ${chain.chainId} has targets [${chain.targetIds.join(', ')}]; ` +
+        'UpdateChain takes the same targets, each once, in a new order (head first), ' +
+        `got [${update.targetIds.join(', ')}]`,
     );
   }
   const updated: ChainRecord = {

@@ -78,7 +78,8 @@ export function replay(record: IdempotencyRecord, method: string, digest: Uint8A
   if (record.method !== method || Buffer.compare(Buffer.from(record.digest), Buffer.from(digest)) !== 0) {
     throw new SpindleError(
       ErrorCode.DUPLICATE_REQUEST_MISMATCH,
-      `request id ${tag.requestId} of client ${tag.clientId} was already used for a different ${record.method} request; use a new request id`,
+      `request id ${tag.requestId} of client ${tag.clientId} ` +
+        `was already used for a different ${record.method} request; use a new request id`,
     );
   }
   if (record.error !== undefined) {

@@ -74,7 +74,8 @@ export class ChainAllocator {
     if (table === undefined || table.chainIds.length === 0) {
       throw new SpindleError(
         ErrorCode.ROUTING_NOT_READY,
-        `chain table ${inherited.chainTableId} does not exist yet: no storage chains to place a new file on (wait for storage nodes to register)`,
+        `chain table ${inherited.chainTableId} does not exist yet: ` +
+          'no storage chains to place a new file on (wait for storage nodes to register)',
       );
     }
     const chains = table.chainIds.length;
@@ -106,7 +107,8 @@ export class ChainAllocator {
       if (!isValidChunkSize(change.chunkSizeBytes)) {
         throw new SpindleError(
           ErrorCode.INVALID_ARGUMENT,
-          `chunk size ${change.chunkSizeBytes} must be a power of two between ${CHUNK_SIZE_MIN_BYTES} and ${CHUNK_SIZE_MAX_BYTES} bytes`,
+          `chunk size ${change.chunkSizeBytes} must be a power of two ` +
+            `between ${CHUNK_SIZE_MIN_BYTES} and ${CHUNK_SIZE_MAX_BYTES} bytes`,
         );
       }
       layout.chunkSizeBytes = change.chunkSizeBytes;
@@ -138,7 +140,8 @@ export class ChainAllocator {
       if (change.stripeWidth > table.chainIds.length) {
         throw new SpindleError(
           ErrorCode.INVALID_ARGUMENT,
-          `stripe width ${change.stripeWidth} exceeds the ${table.chainIds.length} chains of chain table ${table.tableId}`,
+          `stripe width ${change.stripeWidth} exceeds ` +
+            `the ${table.chainIds.length} chains of chain table ${table.tableId}`,
         );
       }
       layout.stripeWidth = change.stripeWidth;

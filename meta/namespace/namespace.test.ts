@@ -375,7 +375,7 @@ describe('setattr and setlayout', () => {
     expect((await fs.stat('/f')).mode).toBe(0o4711);
   });
 
-  it('validates layouts: power-of-two chunk sizes in bounds, stripe within the table, existing table, directories only', async () => {
+  it('validates layouts: power-of-two chunk size in bounds, stripe within table, table exists, dirs only', async () => {
     const { ns, kv } = await createNamespaceFixture({ chains: 6 });
     const fs = fsApi(ns);
     await fs.mkdir('/d');

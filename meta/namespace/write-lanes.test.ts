@@ -55,7 +55,7 @@ describe('WriteLanes', () => {
 });
 
 describe('mutations of one directory in flight together', () => {
-  it('create and remove 64 files at once without a single transaction conflict, with the same result as one at a time', async () => {
+  it('creates and removes 64 files at once with no transaction conflict, same result as one at a time', async () => {
     const { ns, kv } = await createNamespaceFixture();
     const fs = fsApi(ns);
     await fs.mkdirp('/d');

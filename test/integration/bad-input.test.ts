@@ -29,7 +29,8 @@ async function snapshot(c: Client): Promise<string[]> {
       const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
       const s = await c.lstat(path);
       rows.push(
-        `${path} ino=${s.ino} mode=${s.mode.toString(8)} nlink=${s.nlink} size=${s.size} mtime=${s.mtimeMs} ctime=${s.ctimeMs}`,
+        `${path} ino=${s.ino} mode=${s.mode.toString(8)} nlink=${s.nlink} size=${s.size} ` +
+          `mtime=${s.mtimeMs} ctime=${s.ctimeMs}`,
       );
       if (s.isDirectory()) await walk(path);
       else if (s.isFile()) rows.push(`${path} sha=${sha256(await c.readFile(path))}`);

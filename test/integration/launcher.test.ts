@@ -57,7 +57,7 @@ describe('LocalCluster', () => {
     for (const pid of pids) expect(pidAlive(pid)).toBe(false);
   });
 
-  it('reports a service that dies before it is ready, with the tail of its log, and leaves nothing running', async () => {
+  it("reports a service that dies before it is ready, with its log's tail, and leaves nothing running", async () => {
     const dir = tempDir();
     const err = await LocalCluster.start({
       dataDir: dir,

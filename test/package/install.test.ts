@@ -73,7 +73,7 @@ describe('the npm package', () => {
     expect(files.filter((path) => /\.test\.|\/testing\//.test(path))).toEqual([]);
   });
 
-  it('a plain ESM script outside the repository imports SpindleClient from "spindle" and round-trips a file', async () => {
+  it('a plain ESM script outside the repo imports SpindleClient from "spindle" and round-trips a file', async () => {
     writeFileSync(join(app, 'round-trip.mjs'), ROUND_TRIP_SCRIPT);
     const { stdout } = await run(process.execPath, ['round-trip.mjs'], {
       cwd: app,

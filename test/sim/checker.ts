@@ -99,7 +99,8 @@ export function checkHistory(history: History): CheckResult {
     );
     if (match === undefined) {
       violations.push(
-        `acknowledged write ${describeWrite(w)} → v${ack.version}: no replica had committed that result before the acknowledgement`,
+        `acknowledged write ${describeWrite(w)} → v${ack.version}: ` +
+          'no replica had committed that result before the acknowledgement',
       );
       continue;
     }
@@ -112,7 +113,8 @@ export function checkHistory(history: History): CheckResult {
         !c.chunk.content.equals(match.chunk!.content)
       ) {
         violations.push(
-          `target ${c.targetId} committed other bytes under v${ack.version} of chunk ${w.key} after write ${describeWrite(w)} was acknowledged with that version (lost write)`,
+          `target ${c.targetId} committed other bytes under v${ack.version} of chunk ${w.key} ` +
+            `after write ${describeWrite(w)} was acknowledged with that version (lost write)`,
         );
         break;
       }
@@ -134,12 +136,15 @@ export function checkHistory(history: History): CheckResult {
         const a = first.get(key);
         const b = state.get(key);
         if (a === undefined || b === undefined || a.version !== b.version || !a.content.equals(b.content)) {
-          const message = `chain ${chainId} after healing: chunk ${key} differs between target ${firstId} (${describeChunk(a)}) and target ${targetId} (${describeChunk(b)})`;
+          const message =
+            `chain ${chainId} after healing: chunk ${key} differs ` +
+            `between target ${firstId} (${describeChunk(a)}) and target ${targetId} (${describeChunk(b)})`;
           // K1: the head is behind, and what the other replica holds beyond it is no acknowledged write.
           const k1 = b !== undefined && (a?.version ?? 0) < b.version && !isAckedResult(key, b);
           if (k1)
             known.push(
-              `${KNOWN_ISSUE_K1}: ${message}: an unacknowledged write the head dropped while its successors committed it`,
+              `${KNOWN_ISSUE_K1}: ${message}: ` +
+                'an unacknowledged write the head dropped while its successors committed it',
             );
           else violations.push(message);
         }
@@ -155,11 +160,13 @@ export function checkHistory(history: History): CheckResult {
       const ack = w.ack!;
       if (final === undefined || final.version < ack.version) {
         violations.push(
-          `acknowledged write ${describeWrite(w)} → v${ack.version} lost: target ${targetId} ends with ${describeChunk(final)}`,
+          `acknowledged write ${describeWrite(w)} → v${ack.version} lost: ` +
+            `target ${targetId} ends with ${describeChunk(final)}`,
         );
       } else if (final.version === ack.version && ackedContent.has(w) && !final.content.equals(ackedContent.get(w)!)) {
         violations.push(
-          `acknowledged write ${describeWrite(w)} → v${ack.version} lost: target ${targetId} ends at that version with other bytes`,
+          `acknowledged write ${describeWrite(w)} → v${ack.version} lost: ` +
+            `target ${targetId} ends at that version with other bytes`,
         );
       }
     }
@@ -195,12 +202,14 @@ export function checkHistory(history: History): CheckResult {
     );
     if (source === undefined) {
       violations.push(
-        `${where} returned v${version} (${chunkLength} bytes) that no replica had committed when it was served (uncommitted data)`,
+        `${where} returned v${version} (${chunkLength} bytes) ` +
+          'that no replica had committed when it was served (uncommitted data)',
       );
     }
     if (newest !== undefined && version < newest.ack!.version) {
       violations.push(
-        `${where} returned v${version}, older than write ${describeWrite(newest)} acknowledged at v${newest.ack!.version} before the read began (stale read)`,
+        `${where} returned v${version}, older than write ${describeWrite(newest)} ` +
+          `acknowledged at v${newest.ack!.version} before the read began (stale read)`,
       );
     }
     for (const w of before) {
@@ -211,7 +220,8 @@ export function checkHistory(history: History): CheckResult {
         (content.length !== chunkLength || !sliceEquals(content, r.offset, data))
       ) {
         violations.push(
-          `${where} returned v${version} with other bytes than write ${describeWrite(w)} acknowledged at that version before the read began`,
+          `${where} returned v${version} with other bytes than write ${describeWrite(w)} ` +
+            'acknowledged at that version before the read began',
         );
       }
     }

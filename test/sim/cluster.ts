@@ -230,13 +230,17 @@ class Incarnation implements Endpoint {
       case 'write': {
         const req = request as WriteRequest;
         checkWriteRequest(req);
-        const what = `Write ${keyOf(req.chunk!.ino, req.chunk!.index)} ${UpdateType[req.type]} seq ${req.tag?.clientId}/${req.seqnum} chain v${req.chainVersion}`;
+        const what =
+          `Write ${keyOf(req.chunk!.ino, req.chunk!.index)} ${UpdateType[req.type]} ` +
+          `seq ${req.tag?.clientId}/${req.seqnum} chain v${req.chainVersion}`;
         return this.sim.watchInternal(this.replicator.onWrite(req), `node ${this.node.nodeId}: ${what}`);
       }
       case 'update': {
         const req = request as UpdateRequest;
         checkUpdateRequest(req);
-        const what = `Update ${keyOf(req.chunk!.ino, req.chunk!.index)} ${UpdateType[req.type]} v${req.updateVersion} chain v${req.chainVersion} from ${req.fromTargetId}`;
+        const what =
+          `Update ${keyOf(req.chunk!.ino, req.chunk!.index)} ${UpdateType[req.type]} v${req.updateVersion} ` +
+          `chain v${req.chainVersion} from ${req.fromTargetId}`;
         return this.sim.watchInternal(this.replicator.onUpdate(req), `node ${this.node.nodeId}: ${what}`);
       }
       case 'batchRead': {
@@ -515,7 +519,10 @@ class SimManager implements Endpoint {
     this.changed(touched);
   }
 
-  /** Orders chains (serving, syncing, waiting, out), promotes one waiting target per chain, bumps versions, pushes routing. */
+  /**
+   * Orders chains (serving, syncing, waiting, out), promotes one waiting target per chain, bumps versions, pushes
+   * routing.
+   */
   private changed(chainIds: number[]): void {
     for (const chainId of new Set(chainIds)) {
       const chain = this.chains.get(chainId)!;
@@ -527,7 +534,8 @@ class SimManager implements Endpoint {
       chain.targetIds = [...chain.targetIds].sort((a, b) => STATE_RANK[state(a)]! - STATE_RANK[state(b)]!);
       chain.chainVersion++;
       this.sim.recorder.trace(
-        `mgmt: chain ${chainId} v${chain.chainVersion}: ${chain.targetIds.map((id) => `${id}:${PublicTargetState[state(id)]}`).join(' → ')}`,
+        `mgmt: chain ${chainId} v${chain.chainVersion}: ` +
+          chain.targetIds.map((id) => `${id}:${PublicTargetState[state(id)]}`).join(' → '),
       );
     }
     this.version++;
@@ -692,7 +700,8 @@ class SimClient implements Endpoint {
     }
     record.endStamp = sched.stamp();
     this.sim.recorder.trace(
-      `client ${this.index}: ${record.what} on ${key} seq ${seqnum} → ${record.ack ? `ack v${record.ack.version}` : record.failure}`,
+      `client ${this.index}: ${record.what} on ${key} seq ${seqnum} → ` +
+        `${record.ack ? `ack v${record.ack.version}` : record.failure}`,
     );
   }
 
@@ -739,7 +748,8 @@ class SimClient implements Endpoint {
           };
           this.sim.history.reads.push(record);
           this.sim.recorder.trace(
-            `client ${this.index}: read ${key} from ${replica.targetId} → ${record.result ? `v${record.result.version}` : 'no chunk'}`,
+            `client ${this.index}: read ${key} from ${replica.targetId} → ` +
+              `${record.result ? `v${record.result.version}` : 'no chunk'}`,
           );
           return;
         }

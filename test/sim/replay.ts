@@ -11,7 +11,8 @@ const bugAt = args.indexOf('--bug');
 const bug = bugAt >= 0 ? (args[bugAt + 1] as SimBug) : undefined;
 if (!Number.isSafeInteger(seed) || seed < 0) {
   process.stderr.write(
-    'usage: node --import tsx test/sim/replay.ts SEED [--bug early-ack|read-pending|no-lease] [--lenient] [--verbose]\n',
+    'usage: node --import tsx test/sim/replay.ts SEED ' +
+      '[--bug early-ack|read-pending|no-lease] [--lenient] [--verbose]\n',
   );
   process.exit(2);
 }

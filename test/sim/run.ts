@@ -21,7 +21,10 @@ export interface SeedResult {
   seed: number;
   config: SimConfig;
   violations: string[];
-  /** Violations explained by a known issue (checker.ts KNOWN_ISSUE_K1), when not strict; strict (the default) fails them. */
+  /**
+   * Violations explained by a known issue (checker.ts KNOWN_ISSUE_K1), when not strict; strict (the default) fails
+   * them.
+   */
   known: string[];
   /** Identifies the execution: equal for equal seeds (determinism). */
   digest: string;
@@ -68,7 +71,10 @@ export function scenarioFor(sched: SimScheduler, bug?: SimBug): SimConfig {
 }
 
 export function replayCommand(seed: number, bug?: SimBug, strict = true): string {
-  return `node --import tsx test/sim/replay.ts ${seed}${bug === undefined ? '' : ` --bug ${bug}`}${strict ? '' : ' --lenient'}`;
+  return (
+    `node --import tsx test/sim/replay.ts ${seed}` +
+    `${bug === undefined ? '' : ` --bug ${bug}`}${strict ? '' : ' --lenient'}`
+  );
 }
 
 export async function runSeed(seed: number, options: SeedOptions = {}): Promise<SeedResult> {
@@ -126,7 +132,9 @@ async function counterValue(counter: Counter): Promise<number> {
 
 /** A failure report: the seed, the one command that replays it, the violations, the trace's end. */
 export function describeFailure(result: SeedResult, bug?: SimBug, strict = true): string {
-  const env = `SPINDLE_SIM_SEED=${result.seed}${bug === undefined ? '' : ` SPINDLE_SIM_BUG=${bug}`}${strict ? '' : ' SPINDLE_SIM_STRICT=0'}`;
+  const env =
+    `SPINDLE_SIM_SEED=${result.seed}${bug === undefined ? '' : ` SPINDLE_SIM_BUG=${bug}`}` +
+    `${strict ? '' : ' SPINDLE_SIM_STRICT=0'}`;
   return [
     `simulation seed ${result.seed} FAILED${bug === undefined ? '' : ` (broken variant ${bug})`}`,
     `replay: ${replayCommand(result.seed, bug, strict)}   (or: ${env} npx vitest run test/sim)`,

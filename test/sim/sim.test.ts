@@ -60,7 +60,8 @@ if (ONE !== undefined) {
     afterAll(() => {
       for (const r of knownSeen) {
         process.stdout.write(
-          `simulation seed ${r.seed}: known issue, not counted as a failure (SPINDLE_SIM_STRICT=0): ${r.known[0]}\n  replay: ${replayCommand(r.seed, undefined, true)}\n`,
+          `simulation seed ${r.seed}: known issue, not counted as a failure (SPINDLE_SIM_STRICT=0): ${r.known[0]}\n` +
+            `  replay: ${replayCommand(r.seed, undefined, true)}\n`,
         );
       }
     });

@@ -82,7 +82,7 @@ describe('batch open', () => {
     expect(results[1]?.status?.message).toMatch(/'at'/);
   });
 
-  it('runs its exclusive creates as one transaction, as if one after another: a name twice is created once', async () => {
+  it('runs its exclusive creates as one transaction, as if one after another: a name twice is made once', async () => {
     const { ns, kv } = await createNamespaceFixture();
     const fs = fsApi(ns);
     await fs.mkdirp('/d');

@@ -138,7 +138,8 @@ export function noNameError(method: string, rootCode: ErrorCode, otherCode = Err
     inode.ino === ROOT_INO
       ? new SpindleError(
           rootCode,
-          `${method}: the root directory ${rootCode === ErrorCode.BUSY ? 'cannot be changed this way' : 'already exists'}`,
+          `${method}: the root directory ` +
+            (rootCode === ErrorCode.BUSY ? 'cannot be changed this way' : 'already exists'),
         )
       : new SpindleError(otherCode, `${method}: the path must end in a name (not '.', '..' or empty)`);
 }

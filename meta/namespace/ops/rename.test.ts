@@ -125,7 +125,7 @@ describe('rename', () => {
     expect((await fs.stat('/src/sub')).type).toBe(InodeType.DIRECTORY);
   });
 
-  it('a symlink over a directory is EISDIR; a directory into a symlinked subtree is caught through the real parents', async () => {
+  it('a symlink over a directory is EISDIR; a dir into a symlinked subtree is caught via real parents', async () => {
     const { fs } = await setup();
     await fs.symlink('/src/link', 'sub');
     expect(await codeOf(fs.rename('/src/link', '/dst/empty'))).toBe('IS_DIRECTORY');

@@ -109,7 +109,8 @@ async function checkNotIntoOwnSubtree(mt: MetaTxn, directory: Inode, newParent: 
     if (depth >= DIRECTORY_DEPTH_MAX) {
       throw new SpindleError(
         ErrorCode.INTERNAL,
-        `${METHOD}: directory ${newParent.ino} is more than ${DIRECTORY_DEPTH_MAX} levels deep or its parent chain loops`,
+        `${METHOD}: directory ${newParent.ino} is more than ${DIRECTORY_DEPTH_MAX} levels deep ` +
+          'or its parent chain loops',
       );
     }
     current = await mt.requireInode(current.parentIno);

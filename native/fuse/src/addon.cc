@@ -259,7 +259,8 @@ void onSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
   dispatch(c);
 }
 
-void onRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname, unsigned int flags) {
+void onRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
+              unsigned int flags) {
   Call* c = newCall(OP_RENAME, req);
   c->parent = parent;
   c->name = name;
@@ -384,7 +385,9 @@ void onCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 
 // ---- JS → native ------------------------------------------------------------------------------
 
-fuse_req_t reqOf(const Napi::Value& v) { return reinterpret_cast<fuse_req_t>(uintptr_t(v.As<Napi::Number>().DoubleValue())); }
+fuse_req_t reqOf(const Napi::Value& v) {
+  return reinterpret_cast<fuse_req_t>(uintptr_t(v.As<Napi::Number>().DoubleValue()));
+}
 
 double num(const Napi::Object& o, const char* key, double fallback = 0) {
   Napi::Value v = o.Get(key);
@@ -614,7 +617,8 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
   if (fuse_session_mount(s->se, mountpoint.c_str()) != 0) {
     fuse_session_destroy(s->se);
     delete s;
-    Napi::Error e = Napi::Error::New(env, "fuse_session_mount failed for " + mountpoint + " (is /dev/fuse usable and the directory empty and not mounted?)");
+    Napi::Error e = Napi::Error::New(env, "fuse_session_mount failed for " + mountpoint +
+                                              " (is /dev/fuse usable and the directory empty and not mounted?)");
     e.Set("code", Napi::String::New(env, "EMOUNT"));
     e.ThrowAsJavaScriptException();
     return env.Undefined();

@@ -300,7 +300,8 @@ Napi::Value Setup(const Napi::CallbackInfo& info) {
     if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "setup: entries must be a number");
     double n = info[0].As<Napi::Number>().DoubleValue();
     if (!(n >= 1 && n <= RING_ENTRIES_MAX) || n != static_cast<double>(static_cast<unsigned>(n))) {
-      throw Napi::RangeError::New(env, "setup: entries must be an integer from 1 to " + std::to_string(RING_ENTRIES_MAX));
+      throw Napi::RangeError::New(env,
+                                  "setup: entries must be an integer from 1 to " + std::to_string(RING_ENTRIES_MAX));
     }
     entries = static_cast<unsigned>(n);
   }
@@ -407,7 +408,8 @@ Napi::Value Transfer(const Napi::CallbackInfo& info, Kind kind) {
   }
   int accessMode = flags & O_ACCMODE;
   if ((kind == KIND_READ && accessMode == O_WRONLY) || (kind == KIND_WRITE && accessMode == O_RDONLY)) {
-    throwErrno(env, EBADF, "fd " + std::to_string(fd) + " is not open for " + (kind == KIND_READ ? "reading" : "writing"));
+    throwErrno(env, EBADF,
+               "fd " + std::to_string(fd) + " is not open for " + (kind == KIND_READ ? "reading" : "writing"));
   }
   if (s->inflight >= s->cqEntries) throwErrno(env, EBUSY, "too many io_uring operations in flight");
   napi_deferred deferred;
@@ -419,7 +421,8 @@ Napi::Value Transfer(const Napi::CallbackInfo& info, Kind kind) {
     napi_resolve_deferred(env, deferred, zero);
     return Napi::Value(env, promise);
   }
-  Op* op = new Op{s, kind, fd, direct, data, static_cast<uint32_t>(length), 0, static_cast<int64_t>(position), deferred, nullptr};
+  Op* op = new Op{s, kind, fd, direct, data, static_cast<uint32_t>(length), 0, static_cast<int64_t>(position),
+                  deferred, nullptr};
   napi_create_reference(env, info[1], 1, &op->keep);
   s->inflight++;
   if (!prepare(s, op)) {
