@@ -18,7 +18,10 @@ export const WRITE_BUFFER_POOL_MAX = 16;
 
 /** Readahead block: what one prefetch reads. */
 export const READAHEAD_BLOCK_BYTES = 1024 * 1024;
-/** Blocks prefetched ahead of a sequential reader (16 MiB per open file, as the library's production readaheadBytes). */
+/**
+ * Blocks prefetched ahead of a sequential reader (16 MiB per open file, as the library's production
+ * readaheadBytes).
+ */
 export const READAHEAD_BLOCKS = 16;
 /** Sequential reads in a row before readahead starts (a single read does not prefetch). */
 export const READAHEAD_TRIGGER_READS = 2;

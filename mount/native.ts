@@ -149,7 +149,8 @@ export function loadFuseAddon(): FuseAddon {
   if (!existsSync(ADDON_PATH)) {
     throw Object.assign(
       new Error(
-        `the FUSE addon is not built (${ADDON_PATH} is missing): run scripts/setup.sh (it installs fuse3 and libfuse3-dev and builds native/fuse)`,
+        `the FUSE addon is not built (${ADDON_PATH} is missing): run scripts/setup.sh ` +
+          '(it installs fuse3 and libfuse3-dev and builds native/fuse)',
       ),
       { code: 'ENOSYS' },
     );

@@ -30,7 +30,10 @@ const MiB = 1024 * 1024;
 /** fio file sizes (issue 5: 512 MiB, sequential and random write then verify). */
 const FIO_MIB = 512;
 const FIO_RANDOM_MIB = 512;
-/** Block size of the random fio job: 1 MiB (64 KiB random writes over 512 MiB take over 4 minutes here, see docs/mount.md). */
+/**
+ * Block size of the random fio job: 1 MiB (64 KiB random writes over 512 MiB take over 4 minutes
+ * here, see docs/mount.md).
+ */
 const FIO_RANDOM_BS = '1M';
 /** Size of the dd during which a storage node is killed. */
 const KILL_DD_MIB = 128;
@@ -376,7 +379,8 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
     expect(
       (
         await sh(
-          `setfattr -n user.x -v 1 ${mnt}/many/f1 2>&1 || python3 -c 'import os; os.setxattr("${mnt}/many/f1", "user.x", b"1")'`,
+          `setfattr -n user.x -v 1 ${mnt}/many/f1 2>&1 || ` +
+            `python3 -c 'import os; os.setxattr("${mnt}/many/f1", "user.x", b"1")'`,
         )
       ).code,
     ).not.toBe(0);
@@ -390,7 +394,8 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
       timeoutMs: 300_000,
     });
     const rnd = await ok(
-      `fio --name=rnd --filename=${mnt}/fio-rnd --size=${FIO_RANDOM_MIB}M --bs=${FIO_RANDOM_BS} --rw=randwrite ${common}`,
+      `fio --name=rnd --filename=${mnt}/fio-rnd --size=${FIO_RANDOM_MIB}M --bs=${FIO_RANDOM_BS} ` +
+        `--rw=randwrite ${common}`,
       { cwd: work, timeoutMs: 300_000 },
     );
     // Terse output: field 5 is the job's error number.
@@ -422,7 +427,8 @@ describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
 
   it('mount --daemon --read-only returns once the mount serves; umount stops the background process', async () => {
     const out = await ok(
-      `node ${spindleBin} mount ${mnt2} --meta ${cluster.metaAddress} --daemon --read-only --log-file ${work}/daemon.log`,
+      `node ${spindleBin} mount ${mnt2} --meta ${cluster.metaAddress} --daemon --read-only ` +
+        `--log-file ${work}/daemon.log`,
       { cwd: repoRoot },
     );
     const info = JSON.parse(out.trim()) as { mount: string; pid: number; logFile: string };
