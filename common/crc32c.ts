@@ -16,7 +16,7 @@ interface Crc32cAddon {
   crc32c(data: Uint8Array, initial: number): number;
 }
 
-const ADDON_PATH = nativeAddonPath('crc32c', 'spindle_crc32c');
+const ADDON_PATH = nativeAddonPath('crc32c');
 
 /** Which implementation this process uses ('sse42-3way' or 'node-rs'), and why (spindle doctor). */
 export const crc32cImplementation: { name: 'sse42-3way' | 'node-rs'; reason: string } = { name: 'node-rs', reason: '' };

@@ -20,7 +20,7 @@ function findPackageRoot(start: string): string {
 /** Absolute path of the Spindle package (the repository root in a checkout). */
 export const PACKAGE_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
 
-/** Absolute path of a built native addon: `native/<dir>/build/Release/<name>.node`. */
-export function nativeAddonPath(dir: string, name: string): string {
-  return join(PACKAGE_ROOT, 'native', dir, 'build', 'Release', `${name}.node`);
+/** Absolute path of a built native addon: `native/<dir>/build/Release/spindle_<dir>.node`. */
+export function nativeAddonPath(dir: 'crc32c' | 'fuse' | 'uring'): string {
+  return join(PACKAGE_ROOT, 'native', dir, 'build', 'Release', `spindle_${dir}.node`);
 }

@@ -139,7 +139,7 @@ export interface FuseAddon {
 }
 
 /** Where node-gyp puts the addon (scripts/setup.sh builds it). */
-export const ADDON_PATH = nativeAddonPath('fuse', 'spindle_fuse');
+export const ADDON_PATH = nativeAddonPath('fuse');
 
 let loaded: FuseAddon | undefined;
 

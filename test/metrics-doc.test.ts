@@ -9,7 +9,7 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(join(root, dir), { withFileTypes: true, recursive: true })
     .filter((entry) => entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts'))
     .map((entry) => join(entry.parentPath, entry.name))
-    .filter((file) => !file.includes('test-support') && !file.includes(`${join('proto', 'gen')}`));
+    .filter((file) => !file.includes('testing') && !file.includes(`${join('proto', 'gen')}`));
 }
 
 describe('docs/metrics.md', () => {

@@ -58,7 +58,7 @@ export interface UringInfo {
 }
 
 /** Where node-gyp puts the addon (scripts/setup.sh builds it). */
-export const URING_ADDON_PATH = nativeAddonPath('uring', 'spindle_uring');
+export const URING_ADDON_PATH = nativeAddonPath('uring');
 
 let loaded: UringAddon | undefined;
 let loadError: Error | undefined;
