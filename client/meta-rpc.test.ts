@@ -3,7 +3,8 @@
 import type { Server } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { clientConfig, type MetaConfig } from '../common/config.js';
-import { ErrorCode, SpindleError, toGrpcError } from '../common/errors.js';
+import { ErrorCode, SpindleError } from '../common/errors.js';
+import { toGrpcError } from '../common/grpc-errors.js';
 import { silentLogger } from '../common/logger.js';
 import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
 import { createNamespaceFixture, fsApi, type NamespaceFixture } from '../meta/namespace/testing/fixtures.js';

@@ -12,11 +12,11 @@ import {
   asSpindleError,
   assert,
   errorCodeInfo,
-  fromGrpcError,
   isKnownErrorCode,
   isSpindleError,
-  toGrpcError,
 } from './errors.js';
+import { fromGrpcError, toGrpcError } from './grpc-errors.js';
+import { GrpcStatus as WrittenOutStatus } from './grpc-status.js';
 import {
   callUnary,
   insecureChannel,
@@ -27,6 +27,15 @@ import {
 } from './rpc.js';
 
 const allCodes = Object.values(ErrorCode).filter((v): v is ErrorCode => typeof v === 'number' && v !== ErrorCode.OK);
+
+describe('gRPC status codes written out in common/grpc-status.ts', () => {
+  it('are the numbers grpc-js uses, name for name', () => {
+    for (const [name, value] of Object.entries(WrittenOutStatus)) {
+      expect(GrpcStatus[name as keyof typeof GrpcStatus], name).toBe(value);
+    }
+    expect(Object.keys(WrittenOutStatus)).toHaveLength(Object.keys(GrpcStatus).length / 2);
+  });
+});
 
 describe('SpindleError', () => {
   it('carries POSIX code, errno and retryability', () => {

@@ -4,7 +4,8 @@ import { makeGenericClientConstructor, type Client, type ServiceError } from '@g
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { ManualClock } from '../../common/clock.js';
-import { ErrorCode, SpindleError, fromGrpcError } from '../../common/errors.js';
+import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { fromGrpcError } from '../../common/grpc-errors.js';
 import { silentLogger } from '../../common/logger.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel, startGrpcServer, stopGrpcServer } from '../../common/rpc.js';
 import { MgmtClient, MgmtService } from '../../proto/index.js';

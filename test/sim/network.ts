@@ -7,7 +7,8 @@
 // to an endpoint whose process is down fails with RPC_UNAVAILABLE (connection refused); a lost
 // request or answer makes the caller fail with TIMEOUT after `rpcTimeoutMs`. Errors cross the
 // wire the way they do over gRPC (common/errors.ts toGrpcError → fromGrpcError).
-import { ErrorCode, SpindleError, asSpindleError, fromGrpcError, toGrpcError } from '../../common/errors.js';
+import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
+import { fromGrpcError, toGrpcError } from '../../common/grpc-errors.js';
 import type { SimScheduler } from './scheduler.js';
 
 export interface NetFaults {
