@@ -8,7 +8,6 @@
 //
 // Probes run in a temporary directory under --data-dir (or its nearest existing parent; default
 // the OS temp dir) and leave nothing behind.
-import { crc32cImplementation } from '../common/crc32c.js';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +15,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { BlockIoKind } from '../storage/index.js';
 import { ExitCode } from './exit-codes.js';
-import { mallocMode, TUNED_MALLOC_ENV } from '../cluster/index.js';
+import { mallocMode, TUNED_MALLOC_ENV } from '../cluster/server-env.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'warn' | 'info';
 
@@ -247,7 +246,8 @@ async function probeDirect(dir: string): Promise<{ ok: boolean; reason: string }
   }
 }
 
-function checkCrc32c(): DoctorCheck {
+async function checkCrc32c(): Promise<DoctorCheck> {
+  const { crc32cImplementation } = await import('../common/crc32c.js');
   return crc32cImplementation.name === 'sse42-3way'
     ? check('crc32c', 'ok', false, crc32cImplementation.reason)
     : check(
@@ -293,7 +293,7 @@ export async function runDoctor(options: { dataDir?: string } = {}): Promise<Doc
     await checkNpmDeps(),
     ...storage.checks,
     ...(await checkFuse()),
-    checkCrc32c(),
+    await checkCrc32c(),
     checkMalloc(),
     await checkEtcd(),
   ];

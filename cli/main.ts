@@ -3,20 +3,19 @@
 // number is the exit code (exit-codes.ts: a contract scripts rely on, listed in `--help` and the
 // README). Flag values are read with the readers every entry shares (common/flags.ts, parsePreset).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { LOCAL_CLUSTER_RANGES } from '../cluster/index.js';
+// The ranges alone, not cluster/index.js: loading the launcher would load gRPC for `--help`.
+import { LOCAL_CLUSTER_RANGES } from '../cluster/ranges.js';
 import { configIntegerRange, DEFAULT_PRESET, PRESETS, parsePreset } from '../common/config.js';
 import { type IntegerRange, PORT_RANGE, parseIntegerFlag } from '../common/flags.js';
+import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, exitCodeFor, formatError } from './exit-codes.js';
 import * as files from './file-commands.js';
 import type { CliClient, CommandContext } from './file-commands.js';
-import { runMeta, runStorage, runUp } from './server-commands.js';
 import { addMountCommands } from './mount-commands.js';
 import { addAdminCommands } from './admin-commands.js';
 import { addDoctorCommand } from './doctor-command.js';
 import type { UpOptions } from './server-commands.js';
 
-/** Where file commands find the cluster when neither --meta nor SPINDLE_META says. */
-export const DEFAULT_META_ADDRESS = '127.0.0.1:7400';
 /** How long closing the client may take before the command exits anyway. */
 const CLIENT_CLOSE_TIMEOUT_MS = 5_000;
 /** How long a file command waits for the cluster before it reports it unavailable. */
@@ -38,13 +37,6 @@ function flagParser<T>(read: (text: string) => T): (text: string) => T {
 
 function intOption(flag: string, range: IntegerRange): (text: string) => number {
   return flagParser((text) => parseIntegerFlag(flag, text, range));
-}
-
-function addressOption(value: string): string {
-  if (!/^[^\s:]+:\d{1,5}$/.test(value) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(value)) {
-    throw new InvalidArgumentError('expected host:port, e.g. 127.0.0.1:7400');
-  }
-  return value;
 }
 
 const presetOption = () =>
@@ -194,7 +186,7 @@ export function buildProgram(state: RunState): Command {
     )
     .action(async (o: UpOptions) => {
       try {
-        state.exitCode = await runUp(o);
+        state.exitCode = await (await import('./server-commands.js')).runUp(o);
       } catch (err) {
         // Options the launcher refuses (INVALID_ARGUMENT: EINVAL) exit as usage errors.
         reportError(state, err);
@@ -223,7 +215,7 @@ export function buildProgram(state: RunState): Command {
     .option('--config <file>', 'JSON config file (overrides the preset)')
     .addOption(presetOption())
     .action(async (o) => {
-      state.exitCode = await runMeta(o);
+      state.exitCode = await (await import('./server-commands.js')).runMeta(o);
     });
 
   program
@@ -250,7 +242,7 @@ export function buildProgram(state: RunState): Command {
     .option('--bulk-port <p>', 'bulk listener port (0 = pick one)', intOption('--bulk-port', PORT_RANGE))
     .addOption(presetOption())
     .action(async (o) => {
-      state.exitCode = await runStorage(o);
+      state.exitCode = await (await import('./server-commands.js')).runStorage(o);
     });
 
   // ---- files ----------------------------------------------------------------------------------

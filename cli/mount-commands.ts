@@ -11,20 +11,14 @@ import { openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CliError, ExitCode } from './exit-codes.js';
+import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
 
 /** How long mount waits for the cluster before it reports it unavailable. */
 const MOUNT_CONNECT_TIMEOUT_MS = 15_000;
 /** How long `mount --daemon` waits for the detached mount's ready line. */
 const DAEMON_READY_TIMEOUT_MS = 60_000;
-
-function addressOption(value: string): string {
-  if (!/^[^\s:]+:\d{1,5}$/.test(value) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(value)) {
-    throw new InvalidArgumentError('expected host:port, e.g. 127.0.0.1:7400');
-  }
-  return value;
-}
 
 interface MountCommandOptions {
   meta: string;
@@ -158,7 +152,7 @@ export function addMountCommands(
     .addOption(
       new Option('--meta <host:port>', 'metadata service of the cluster')
         .env('SPINDLE_META')
-        .default('127.0.0.1:7400')
+        .default(DEFAULT_META_ADDRESS)
         .argParser(addressOption),
     )
     .option('--daemon', 'run in the background; print the ready line and return')

@@ -10,24 +10,18 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DataTransport } from '../common/bulk/transport.js';
-import { configIntegerRange, parsePreset, type Preset } from '../common/config.js';
+import { parsePreset, type Preset } from '../common/config.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
-import { checkIntegerFlag, type IntegerRange, PORT_RANGE } from '../common/flags.js';
+import { checkIntegerFlag, PORT_RANGE } from '../common/flags.js';
 import { waitForChainTable } from './chain-table.js';
 import { DEFAULT_ENTRIES, type ServiceEntries } from './entries.js';
+import { LOCAL_CLUSTER_RANGES } from './ranges.js';
 import { type MetaReady, startMeta } from './meta-service.js';
 import { type ServiceProcess, STOP_TIMEOUT_MS } from './service-process.js';
 import { type StorageReady, startStorage } from './storage-service.js';
 
 /** Bulk listener port of storage node i when the cluster runs on fixed ports: port + 100 + i. */
 const BULK_PORT_OFFSET = 100;
-
-/** What LocalCluster.start accepts (and `spindle up` offers): processes on one machine. */
-export const LOCAL_CLUSTER_RANGES = {
-  storageNodes: { min: 1, max: 64 },
-  replicas: configIntegerRange('meta', 'replicas'),
-  targetsPerNode: { min: 1, max: 64 },
-} as const satisfies Record<string, IntegerRange>;
 
 export interface LocalClusterOptions {
   /** Everything lives here: meta/, storage-<i>/, logs/. */

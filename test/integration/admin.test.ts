@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../cluster/index.js';
-import type { ChainRow, NodeRow, TargetRow } from '../../cli/admin-commands.js';
+import type { ChainRow, NodeRow, TargetRow } from '../../cli/admin-report.js';
 import { PublicTargetState } from '../../proto/index.js';
 import { useCluster } from '../harness/cluster.js';
 import { dumpFileChunks, routingOf, StorageClients } from '../harness/replicas.js';

@@ -8,7 +8,7 @@ import {
   formatTargets,
   nodeRows,
   targetRows,
-} from './admin-commands.js';
+} from './admin-report.js';
 
 const routing: RoutingInfo = {
   version: 42,
