@@ -28,9 +28,9 @@ export async function sync(ctx: NamespaceContext, request: SyncRequest, signal?:
     const before = await ctx.read((mt) => inodeById(mt, ino), signal);
     requireFile(before);
     const layout = before.layout!;
-    const length = await ctx.deps.storage.queryLength(ino, layout, {
-      signal: AbortSignal.timeout(ctx.config.storageRpcTimeoutMs),
-    });
+    // The caller's signal, not a timer as long as one storage call: the query asks every chain of
+    // the file and retries within the storage port's deadline (see truncateFile in helpers.ts).
+    const length = await ctx.deps.storage.queryLength(ino, layout, { signal });
     stored = { length: Math.min(length, Number.MAX_SAFE_INTEGER), truncateVersion: before.truncateVersion };
   }
 
