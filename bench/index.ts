@@ -16,10 +16,9 @@ import type { Suite } from './suite.js';
 import { SUITES, type BenchOptions, type BenchRow, type SuiteName } from './types.js';
 
 export { parseBenchArgs, BenchUsageError, BENCH_USAGE } from './options.js';
-export { markdownTable, svgChart } from './render.js';
-export type { BenchOptions, BenchRow } from './types.js';
+export type { BenchOptions } from './types.js';
 
-export const SUITE_TABLE: Record<SuiteName, Suite> = {
+const SUITE_TABLE: Record<SuiteName, Suite> = {
   limits: limitsSuite,
   'seq-read': seqReadSuite,
   'seq-write': seqWriteSuite,

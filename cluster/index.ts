@@ -1,16 +1,15 @@
 // The public surface of cluster/, the local-cluster launcher: what `spindle up|meta|storage`, the
 // bench and the test harness use to start Spindle's server processes. Everything outside cluster/
-// imports from here; the files behind it are free to move.
+// imports from here, except the two light files the CLI reads without loading the launcher (and
+// with it gRPC): ranges.ts and server-env.ts. The other files behind it are free to move.
 export { acquireDataDirLock, processAlive } from './data-dir-lock.js';
 export { fetchRouting } from './chain-table.js';
 export { DEFAULT_ENTRIES, entryArgv, REPO_ROOT, type ServiceEntries } from './entries.js';
-export { LOCAL_CLUSTER_RANGES } from './ranges.js';
 export { LocalCluster, type StorageNodeInfo } from './local-cluster.js';
 export { type MetaFlagOptions, metaFlags } from './meta-service.js';
 export {
   MALLOC_MODES,
   type MallocMode,
-  mallocMode,
   mallocSettings,
   serverEnv,
   TUNED_MALLOC_ENV,

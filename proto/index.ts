@@ -5,4 +5,9 @@ export * from './gen/meta.js';
 export * from './gen/mgmt.js';
 export * from './gen/storage.js';
 // Each generated file repeats these helpers; name one copy so the re-exports above are unambiguous.
-export { type DeepPartial, type Exact, type MessageFns, protobufPackage, protobufFileName } from './gen/common.js';
+export type { DeepPartial, MessageFns } from './gen/common.js';
+/**
+ * Named only because TypeScript rejects an ambiguous `export *` (TS2308), not for any importer:
+ * @public tells knip they are meant to be exported.
+ */
+export { type Exact, protobufPackage, protobufFileName } from './gen/common.js';
