@@ -11,7 +11,7 @@ import { MiB, GiB, type BenchContext, type Limit } from './context.js';
 import type { Suite } from './suite.js';
 import { BLOCK_BYTES, DEPTH } from './seq-write.js';
 
-export const RAND_SIZES = [4096, 64 * 1024, MiB];
+const RAND_SIZES = [4096, 64 * 1024, MiB];
 
 function sizeName(bytes: number): string {
   return bytes >= MiB ? `${bytes / MiB}m` : `${bytes / 1024}k`;

@@ -15,7 +15,7 @@ function escapeCell(text: string): string {
 }
 
 /** One line describing the machine and allocator of a run. */
-export function machineLine(machine: MachineInfo, allocator: Record<string, string>): string {
+function machineLine(machine: MachineInfo, allocator: Record<string, string>): string {
   const alloc =
     Object.keys(allocator).length === 0
       ? 'glibc defaults'

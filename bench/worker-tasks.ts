@@ -33,7 +33,7 @@ export type WorkerTask =
   | { kind: 'meta-ops'; meta: string; dir: string; count: number; readdirs: number; depth: number };
 
 /** Client config overrides a worker's SpindleClient connects with (e.g. the data transport). */
-export type WorkerClientConfig = { dataTransport?: DataTransport };
+type WorkerClientConfig = { dataTransport?: DataTransport };
 
 /** A task as sent to a worker: the task plus the run's client settings. */
 export type WorkerJob = WorkerTask & { client?: WorkerClientConfig };

@@ -109,7 +109,7 @@ export class BenchWorker {
 
 let profiles = 0;
 /** The node flags that write a CPU profile into `dir` (empty when not profiling). */
-export function cpuProfFlags(dir: string | undefined, name: string): string[] {
+function cpuProfFlags(dir: string | undefined, name: string): string[] {
   // One directory per worker and Node's default file names: with `--import tsx` the module-loader
   // thread writes a profile too, and a fixed --cpu-prof-name would let it overwrite the main thread's.
   return dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(resolve(dir), `${name}-${++profiles}`)}`];

@@ -44,5 +44,3 @@ export const STREAM_BLOCK_DEFAULT_BYTES = 1024 * 1024;
  * for its chain's disks; bounded so a stream's memory stays small.
  */
 export const WRITE_STREAM_INFLIGHT_BYTES = 32 * 1024 * 1024;
-/** Blocks a read stream fetches ahead of the consumer (sequential readahead). */
-export const STREAM_READAHEAD_BLOCKS = 2;

@@ -93,13 +93,13 @@ export interface RpcClientOptions {
  * `batchStatMax` stats (1,024 in production, 16 in the test preset): a batch meta refuses as too
  * large is re-sent item by item and later batches are made smaller.
  */
-export const META_BATCH_ITEMS_MAX = 64;
+const META_BATCH_ITEMS_MAX = 64;
 /**
  * Coalesced batches of one kind in flight at once. Two let this process build the next batch
  * while meta works on the previous one (one batch at a time was slower, more were costlier);
  * calls made meanwhile wait for a free slot.
  */
-export const META_BATCHES_INFLIGHT_MAX = 2;
+const META_BATCHES_INFLIGHT_MAX = 2;
 
 /** One call waiting in a Coalescer. */
 interface Pending<Item, Result> {
@@ -109,7 +109,7 @@ interface Pending<Item, Result> {
 }
 
 /** What a batch answered for one item: its result, or the error it would have got alone. */
-export type ItemOutcome<Result> = { ok: true; value: Result } | { ok: false; error: SpindleError };
+type ItemOutcome<Result> = { ok: true; value: Result } | { ok: false; error: SpindleError };
 
 export interface CoalescerOptions<Item, Result> {
   /** Sends one item alone (the plain RPC, with retries). */

@@ -9,7 +9,7 @@ import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import { MgmtClient, type RoutingInfo } from '../proto/index.js';
 
 /** How long `up` waits for the manager to publish a complete chain table. */
-export const CHAIN_TABLE_TIMEOUT_MS = 60_000;
+const CHAIN_TABLE_TIMEOUT_MS = 60_000;
 /** Pause between two looks at the manager's routing. */
 const POLL_INTERVAL_MS = 100;
 

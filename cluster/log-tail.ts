@@ -4,7 +4,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 /** Bytes of a child's log shown when it fails to start. */
-export const LOG_TAIL_BYTES = 4096;
+const LOG_TAIL_BYTES = 4096;
 
 /** Reads the last `bytes` of a file (empty string when it does not exist). */
 export function tailFile(path: string, bytes = LOG_TAIL_BYTES): string {

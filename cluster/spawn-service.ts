@@ -23,7 +23,7 @@ import { ServiceProcess } from './service-process.js';
 import { ServiceStartError } from './service-start-error.js';
 
 /** How long a process may take to print its ready line (a loaded machine, a large data dir to open). */
-export const READY_TIMEOUT_MS = 60_000;
+const READY_TIMEOUT_MS = 60_000;
 
 export interface SpawnServiceOptions {
   /** Name used in messages and as the log file name, e.g. 'meta', 'storage-2'. */

@@ -525,7 +525,7 @@ export function clientConfig(
 }
 
 /** Whether `value` names a preset. */
-export function isPreset(value: unknown): value is Preset {
+function isPreset(value: unknown): value is Preset {
   return (PRESETS as readonly unknown[]).includes(value);
 }
 
@@ -590,7 +590,7 @@ export function loadConfigFile(path: string): ConfigFile {
 }
 
 /** Checks the shape of a parsed config file (see loadConfigFile). */
-export function validateConfigFile(parsed: unknown, source = 'config'): ConfigFile {
+function validateConfigFile(parsed: unknown, source = 'config'): ConfigFile {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new SpindleError(
       ErrorCode.CONFIG_INVALID,

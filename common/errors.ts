@@ -166,11 +166,6 @@ export function isSpindleError(err: unknown, code?: ErrorCode): err is SpindleEr
   return err instanceof SpindleError && (code === undefined || err.errorCode === code);
 }
 
-/** Shorthand for the common throw site. */
-export function spindleError(code: ErrorCode, message: string, options?: SpindleErrorOptions): SpindleError {
-  return new SpindleError(code, message, options);
-}
-
 export function errorCodeInfo(code: ErrorCode): CodeInfo {
   return CODE_INFO[code] ?? CODE_INFO[ErrorCode.INTERNAL];
 }

@@ -46,12 +46,12 @@ export const KeyPrefix = {
   CONFIG: 'CONF',
 } as const;
 
-export type KeyPrefixName = keyof typeof KeyPrefix;
+type KeyPrefixName = keyof typeof KeyPrefix;
 export type KeyPrefixValue = (typeof KeyPrefix)[KeyPrefixName];
 export type KeyPart = number | bigint | string | Uint8Array;
 
 /** Length of every key prefix in bytes. */
-export const KEY_PREFIX_BYTES = 4;
+const KEY_PREFIX_BYTES = 4;
 
 // Registry invariants: checked once at load; a violation is a bug and crashes.
 {

@@ -20,7 +20,7 @@ import { ErrorCode, SpindleError } from './errors.js';
  * between passes). 'fixed-rate': `intervalMs` after the previous pass started, at once if that
  * pass took longer (never two at a time).
  */
-export type PeriodicSchedule = 'fixed-delay' | 'fixed-rate';
+type PeriodicSchedule = 'fixed-delay' | 'fixed-rate';
 
 export interface PeriodicLoopOptions<T> {
   intervalMs: number;

@@ -31,7 +31,7 @@ export const CHANNEL_OPTIONS: ChannelOptions = {
 };
 
 /** Options for every Spindle gRPC server. */
-export const SERVER_OPTIONS: ChannelOptions = {
+const SERVER_OPTIONS: ChannelOptions = {
   'grpc.max_receive_message_length': RPC_MESSAGE_MAX_BYTES,
   'grpc.max_send_message_length': RPC_MESSAGE_MAX_BYTES,
 };
@@ -87,7 +87,7 @@ class ServerCallContext implements CallContext {
  * Turns `async (req, ctx) => res` into a grpc-js unary handler. Thrown SpindleErrors travel as
  * typed trailers; anything else becomes INTERNAL (and is logged by the caller's `onError`).
  */
-export function unaryHandler<Req, Res>(
+function unaryHandler<Req, Res>(
   handler: AsyncHandler<Req, Res>,
   onError?: (err: unknown, request: Req) => void,
 ): handleUnaryCall<Req, Res> {

@@ -30,7 +30,7 @@ import { PACKAGE_ROOT } from './package-root.js';
 /** The health service's own name, as clients ask for it. */
 export const HEALTH_SERVICE_NAME = 'grpc.health.v1.Health';
 /** How often open Watch streams see a `servingWhen` condition re-evaluated. */
-export const HEALTH_POLL_INTERVAL_MS = 1_000;
+const HEALTH_POLL_INTERVAL_MS = 1_000;
 /** stopServing() waits at most this long for ended Watch streams to close. */
 export const WATCH_END_WAIT_MS = 1_000;
 

@@ -32,11 +32,11 @@ export const GC_DELAY_PRODUCTION_MS = 5 * 60_000;
  */
 export const GC_DELAY_TEST_MS = 15_000;
 /** Files removed at once within a round: removeChunks already fans out over chains. */
-export const GC_CONCURRENCY = 4;
+const GC_CONCURRENCY = 4;
 /** Failing files remembered for backoff; beyond it the oldest failure is forgotten (and retried sooner). */
-export const GC_FAILED_TRACKED_MAX = 1_024;
+const GC_FAILED_TRACKED_MAX = 1_024;
 /** Backoff of a failing file: first retry after one interval, doubling up to this cap. */
-export const GC_RETRY_BACKOFF_MAX_MS = 10 * 60_000;
+const GC_RETRY_BACKOFF_MAX_MS = 10 * 60_000;
 
 export interface GcWorkerOptions {
   kv: KvEngine;

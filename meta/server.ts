@@ -34,7 +34,7 @@ import { MetaStorageAdapter } from './storage-adapter.js';
 /** In-flight calls get this long to finish on close before they are cut. */
 export const META_DRAIN_GRACE_MS = 5_000;
 /** Subdirectory of --data-dir holding the lmdb environment. */
-export const META_KV_DIRECTORY = 'meta';
+const META_KV_DIRECTORY = 'meta';
 
 export interface MetaServerOptions {
   /** Data directory; the lmdb environment lives in DIR/meta (created if missing). */

@@ -40,12 +40,12 @@ const O_EXCL = 0o200;
 const O_TRUNC = 0o1000;
 const RENAME_NOREPLACE = 1;
 /** Name prefix of unlinked files kept while open (NFS uses `.nfs`). */
-export const HIDDEN_PREFIX = '.spindle-hidden-';
+const HIDDEN_PREFIX = '.spindle-hidden-';
 /** Free inodes statfs reports: Spindle has no fixed inode table, but tools refuse 0. */
 const STATFS_FREE_INODES = 1 << 30;
 
 /** An errno for any error (SpindleError carries one; node errors have a code). */
-export function errnoOf(err: unknown): number {
+function errnoOf(err: unknown): number {
   if (isSpindleError(err)) return err.errno;
   const code = (err as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && code in E) return (E as Record<string, number>)[code]!;

@@ -21,8 +21,6 @@ import { FuseOp, loadFuseAddon, type FuseAddon } from './native.js';
 
 const execFileAsync = promisify(execFile);
 
-/** File system type as /proc/mounts shows it (`fuse.` + subtype). */
-export const MOUNT_FSTYPE = 'fuse.spindle';
 /** Readahead the mount asks the kernel for (the bdi default is 128 KiB; root only). */
 const KERNEL_READAHEAD_KB = 1024;
 
@@ -48,7 +46,7 @@ export interface MountEntry {
 }
 
 /** Mounts as /proc/self/mountinfo lists them (octal escapes decoded). */
-export function listMounts(): MountEntry[] {
+function listMounts(): MountEntry[] {
   let text: string;
   try {
     text = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -112,7 +110,7 @@ export async function detachMount(dir: string, options: { lazy?: boolean } = {})
 }
 
 /** Clears a stale mount at `dir`; refuses a live one. Returns true when it cleared one. */
-export async function clearStaleMount(dir: string, logger?: Logger): Promise<boolean> {
+async function clearStaleMount(dir: string, logger?: Logger): Promise<boolean> {
   const path = resolve(dir);
   if (isStaleMount(path)) {
     logger?.warn({ mountpoint: path }, 'clearing a stale mount left by a crashed mount process');

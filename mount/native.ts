@@ -104,7 +104,7 @@ export interface FuseDirEntry {
   entry?: FuseEntry;
 }
 
-export interface FuseStatFs {
+interface FuseStatFs {
   bsize: number;
   frsize: number;
   blocks: number;
@@ -116,7 +116,7 @@ export interface FuseStatFs {
   namemax: number;
 }
 
-export type FuseHandler = (op: number, req: number, args: FuseRequest) => void;
+type FuseHandler = (op: number, req: number, args: FuseRequest) => void;
 
 export interface FuseAddon {
   /** Mounts and starts the loop thread; returns the /dev/fuse fd. Throws if mounting failed. */

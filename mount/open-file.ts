@@ -40,7 +40,7 @@ export class BufferPool {
   }
 }
 
-export const sharedWriteBuffers = new BufferPool(WRITE_BUFFER_BYTES, WRITE_BUFFER_POOL_MAX);
+const sharedWriteBuffers = new BufferPool(WRITE_BUFFER_BYTES, WRITE_BUFFER_POOL_MAX);
 
 /** What an open file shares with the other open files of its inode. */
 export interface InodeShared {

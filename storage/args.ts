@@ -26,7 +26,7 @@ export interface StorageArgs {
   config: StorageConfig;
 }
 
-export const STORAGE_USAGE = `usage: storage/main.ts --data-dir DIR --meta HOST:PORT [options]
+const STORAGE_USAGE = `usage: storage/main.ts --data-dir DIR --meta HOST:PORT [options]
   --data-dir DIR        node id in DIR/node.json, targets in DIR/targets/<i>/
   --meta HOST:PORT      cluster manager address
   --host 127.0.0.1      listen address

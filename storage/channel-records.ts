@@ -10,14 +10,14 @@
 // small lmdb env next to the target's chunks (`channels.mdb`), written after the chunk's commit:
 // a crash between the two forgets the record (the retry then re-runs, as before this table).
 // Bounded: CHANNEL_RECORDS_MAX channels per target (least recently used forgotten first), and a
-// channel unused for CHANNEL_RECORD_IDLE_MS is forgotten.
+// channel unused for DEDUPE_CHANNEL_IDLE_MS is forgotten.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
 import type { Clock } from '../common/clock.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import type { ClientWriteId, WriteRequest, WriteResponse } from '../proto/index.js';
-import { CHANNEL_RECORD_IDLE_MS, CHANNEL_RECORDS_MAX } from './constants.js';
+import { CHANNEL_RECORDS_MAX, DEDUPE_CHANNEL_IDLE_MS } from './constants.js';
 
 export interface ChannelRecord {
   seqnum: number;
@@ -32,7 +32,7 @@ export interface ChannelRecordsOptions {
   clock: Clock;
   /** Channels kept (default CHANNEL_RECORDS_MAX). */
   capacity?: number;
-  /** A channel unused this long is forgotten (default CHANNEL_RECORD_IDLE_MS). */
+  /** A channel unused this long is forgotten (default DEDUPE_CHANNEL_IDLE_MS). */
   idleMs?: number;
 }
 
@@ -52,12 +52,12 @@ export function clientWriteOf(request: WriteRequest): ClientWriteId | undefined 
 }
 
 /** Key of a channel's record (the same channel key as the head's UpdateDedupe). */
-export function channelKey(chainId: number, write: ClientWriteId): string {
+function channelKey(chainId: number, write: ClientWriteId): string {
   return `${write.clientId}/${chainId}/${write.channelId}`;
 }
 
 /** Digest of a client write on a chunk (the same as the head's UpdateDedupe fingerprint). */
-export function clientWriteFingerprint(chunk: { ino: number; index: number }, write: ClientWriteId): string {
+function clientWriteFingerprint(chunk: { ino: number; index: number }, write: ClientWriteId): string {
   return `${chunk.ino}:${chunk.index}:${write.type}:${write.offset}:${write.length}:${write.dataCrc32c}`;
 }
 
@@ -74,7 +74,7 @@ export class ChannelRecords {
     private readonly db: RootDatabase<ChannelRecord, string> | undefined,
   ) {
     this.capacity = options.capacity ?? CHANNEL_RECORDS_MAX;
-    this.idleMs = options.idleMs ?? CHANNEL_RECORD_IDLE_MS;
+    this.idleMs = options.idleMs ?? DEDUPE_CHANNEL_IDLE_MS;
   }
 
   /** A table kept in memory only (tests, the simulator). */

@@ -36,7 +36,10 @@ export const BATCH_READ_IOS_MAX = 1024;
 
 /** Update channels remembered for exactly-once writes; oldest forgotten first beyond this. */
 export const DEDUPE_CHANNELS_MAX = 65_536;
-/** A channel unused this long is forgotten (3FS: expired_clients_timeout 1 h). */
+/**
+ * A client update channel unused this long is forgotten, by the head's table (update-dedupe.ts)
+ * and by each target's records (channel-records.ts) alike (3FS: expired_clients_timeout 1 h).
+ */
 export const DEDUPE_CHANNEL_IDLE_MS = 60 * 60 * 1000;
 
 /**
@@ -45,8 +48,6 @@ export const DEDUPE_CHANNEL_IDLE_MS = 60 * 60 * 1000;
  * each in memory and in channels.mdb: 65,536 channels ≈ 6 MiB per target.
  */
 export const CHANNEL_RECORDS_MAX = 65_536;
-/** A recorded channel unused this long is forgotten (as the head's table; 3FS: 1 h). */
-export const CHANNEL_RECORD_IDLE_MS = DEDUPE_CHANNEL_IDLE_MS;
 
 /** Peer connections (successor addresses) kept open; a chain node talks to few peers. */
 export const PEER_CLIENTS_MAX = 256;

@@ -43,9 +43,9 @@ import type { RoutingView } from './routing-view.js';
 import type { StorageTarget } from './target.js';
 
 /** Chains resynced at once by one node (each copies `concurrency` chunks at a time). */
-export const RESYNC_CHAINS_CONCURRENT_MAX = 4;
+const RESYNC_CHAINS_CONCURRENT_MAX = 4;
 /** Finished resync records kept for the heartbeat report (the newest per successor target). */
-export const RESYNC_RECORDS_MAX = 256;
+const RESYNC_RECORDS_MAX = 256;
 
 export interface ResyncWorkerDeps {
   routing: RoutingView;

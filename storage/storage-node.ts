@@ -98,7 +98,7 @@ export interface StorageNodeHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export interface StorageReadyLine {
+interface StorageReadyLine {
   service: 'storage';
   id: number;
   addr: string;

@@ -37,7 +37,7 @@ export const CHUNK = 64 * 1024;
 export const CHAINS = [1, 2, 3];
 
 /** The fake nodes' shared state: what a test inspects and the hooks it sets to inject failures. */
-export interface FakeStorageState {
+interface FakeStorageState {
   chainVersions: Map<number, number>;
   chunks: Map<string, Buffer>; // `${chainId}/${ino}/${index}`
   writes: Array<{

@@ -36,7 +36,7 @@ export interface ResolvedBulkOptions extends FrameInboxOptions {
 export const SESSION_ID_BYTES = 16;
 const SESSION_ID_PATTERN = /^[0-9a-f]{32}$/;
 
-export function randomSessionId(): string {
+function randomSessionId(): string {
   return randomBytes(SESSION_ID_BYTES).toString('hex');
 }
 

@@ -84,8 +84,8 @@ import type {
   BulkTransport,
 } from './transport.js';
 
-export const FRAME_MAGIC = 0x5342;
-export const FRAME_VERSION = 1;
+const FRAME_MAGIC = 0x5342;
+const FRAME_VERSION = 1;
 export const FRAME_HEADER_BYTES = 20;
 
 export enum FrameType {
@@ -134,7 +134,7 @@ export function parseHostPort(address: string): { host: string; port: number } |
   return { host: match[1] ?? match[2]!, port };
 }
 
-export function formatHostPort(host: string, port: number): string {
+function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 

@@ -22,7 +22,7 @@ export function copyBytes(bytes: Uint8Array): Buffer {
 }
 
 /** A Buffer view of the same memory (no copy). */
-export function asBuffer(bytes: Uint8Array): Buffer {
+function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 

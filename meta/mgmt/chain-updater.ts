@@ -20,7 +20,7 @@ export interface ChainPlan {
 export type LocalStateLookup = (target: TargetRecord) => LocalTargetState | undefined;
 
 /** The chain as the state machine sees it now. */
-export function currentChain(state: ClusterState, chain: ChainRecord, localOf: LocalStateLookup): ChainTargetState[] {
+function currentChain(state: ClusterState, chain: ChainRecord, localOf: LocalStateLookup): ChainTargetState[] {
   return chain.targetIds.map((targetId) => {
     const target = state.targets.get(targetId);
     return {

@@ -19,9 +19,9 @@ import { HOSTNAME_MAX_BYTES, NODE_ADDRESS_MAX_BYTES, TARGET_PATH_MAX_BYTES } fro
 import { invalid, requireAddress, requireArray, requireInt, requireObject, requireString } from './validate.js';
 
 /** Largest node id whose target ids still fit in uint32. */
-export const NODE_ID_MAX = Math.floor(0xffff_ffff / TARGETS_PER_NODE_MAX) - 1;
+const NODE_ID_MAX = Math.floor(0xffff_ffff / TARGETS_PER_NODE_MAX) - 1;
 
-export function targetIdOf(nodeId: number, index: number): number {
+function targetIdOf(nodeId: number, index: number): number {
   return nodeId * TARGETS_PER_NODE_MAX + index;
 }
 

@@ -17,7 +17,7 @@ import type { HeartbeatTable } from './node-registry.js';
 import { invalid, requireArray, requireInt, requireObject } from './validate.js';
 
 /** Replica counts a chain table may use (a chain of more than 16 copies is a typo). */
-export const REPLICAS_MAX = 16;
+const REPLICAS_MAX = 16;
 
 export function validateReplicas(value: unknown): number {
   if (value === 0 || value === undefined) {

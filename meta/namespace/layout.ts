@@ -13,7 +13,7 @@ import type { Layout } from '../../proto/index.js';
 import type { ClusterView } from '../cluster-view.js';
 
 /** The chain table every directory uses until SetLayout picks another. */
-export const DEFAULT_CHAIN_TABLE_ID = 1;
+const DEFAULT_CHAIN_TABLE_ID = 1;
 
 /** The root directory's layout: chunk size and stripe width from config, chain table 1. */
 export function rootLayout(config: Pick<MetaConfig, 'chunkSizeDefaultBytes' | 'stripeWidthDefault'>): Layout {
@@ -42,7 +42,7 @@ export function directoryLayout(
   };
 }
 
-export function isValidChunkSize(bytes: number): boolean {
+function isValidChunkSize(bytes: number): boolean {
   return (
     Number.isSafeInteger(bytes) &&
     bytes >= CHUNK_SIZE_MIN_BYTES &&

@@ -56,7 +56,7 @@ function describe(at: PathAt): string {
 }
 
 /** The inode a relative path starts from. */
-export async function startInode(mt: MetaTxn, parentIno: number): Promise<Inode> {
+async function startInode(mt: MetaTxn, parentIno: number): Promise<Inode> {
   const ino = parentIno === 0 ? ROOT_INO : parentIno;
   const inode = await mt.getInode(ino);
   if (inode === undefined) throw new SpindleError(ErrorCode.NOT_FOUND, `inode ${ino} does not exist`);

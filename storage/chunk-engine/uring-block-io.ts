@@ -49,7 +49,7 @@ export interface UringAddon {
   readonly IO_SIZE_MAX_BYTES: number;
 }
 
-export interface UringInfo {
+interface UringInfo {
   entries: number;
   cqEntries: number;
   features: number;

@@ -38,7 +38,7 @@ export interface ClusterOptions {
 }
 
 /** The data transport test clusters use unless a test asks for one. */
-export function testDataTransport(): DataTransport {
+function testDataTransport(): DataTransport {
   const fromEnv = process.env.SPINDLE_TEST_DATA_TRANSPORT;
   if (fromEnv === undefined || fromEnv === '') return 'bulk';
   if (fromEnv !== 'bulk' && fromEnv !== 'grpc')

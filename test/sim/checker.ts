@@ -71,7 +71,7 @@ function describeWrite(w: WriteRecord): string {
  * written again (the head then re-replicates its own bytes over it). 3FS instead keeps forwarding
  * until the chain is updated, and so does Spindle now.
  */
-export const KNOWN_ISSUE_K1 = 'K1';
+const KNOWN_ISSUE_K1 = 'K1';
 
 export interface CheckResult {
   violations: string[];

@@ -76,7 +76,7 @@ export interface SimConfig {
 }
 
 /** Timing of the simulated cluster (ms of simulated time). */
-export const SIM_TIMING = {
+const SIM_TIMING = {
   heartbeatMs: 50,
   /** The manager declares a node failed after this long without a heartbeat; nodes stop serving after half. */
   leaseMs: 400,

@@ -140,7 +140,7 @@ function pairKey(a: string, b: string): string {
 }
 
 /** A deep copy of a message, as serialization would make (Buffers copied, no shared objects). */
-export function cloneMessage<T>(value: T): T {
+function cloneMessage<T>(value: T): T {
   if (Buffer.isBuffer(value)) return Buffer.from(value) as T;
   if (value instanceof Uint8Array) return Buffer.from(value) as T;
   if (Array.isArray(value)) return value.map((v: unknown) => cloneMessage(v)) as T;

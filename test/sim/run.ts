@@ -46,7 +46,7 @@ export interface SeedResult {
   tail: string[];
 }
 
-export function scenarioFor(sched: SimScheduler, bug?: SimBug): SimConfig {
+function scenarioFor(sched: SimScheduler, bug?: SimBug): SimConfig {
   const lossy = sched.chance(0.6);
   const nodes = 3 + sched.rng.nextInt(2);
   return {

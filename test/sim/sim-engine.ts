@@ -26,7 +26,7 @@ import type { CommittedChunkMeta } from '../../storage/chunk-engine/chunk-meta.j
 import type { SimScheduler } from './scheduler.js';
 
 /** The part of ChunkEngine the replication and read paths use; the sim engine implements it. */
-export type EngineSurface = Pick<
+type EngineSurface = Pick<
   ChunkEngine,
   'committed' | 'pendingOf' | 'applyUpdate' | 'commit' | 'abort' | 'readLatest' | 'read' | 'listChunks' | 'removeNow'
 >;

@@ -26,7 +26,7 @@ import { createMemoryEngine, type KvEngine } from '../../kv/index.js';
 import type { StoragePort } from '../../storage-port.js';
 import { Namespace } from '../namespace.js';
 
-export class FakeCluster implements ClusterView {
+class FakeCluster implements ClusterView {
   readonly tables = new Map<number, ChainTableSnapshot[]>();
   capacityValue: ClusterCapacity = { capacityBytes: 1 << 30, freeBytes: 1 << 29 };
 
@@ -52,14 +52,14 @@ export class FakeCluster implements ClusterView {
   }
 }
 
-export interface StorageCall {
+interface StorageCall {
   op: 'removeChunks' | 'truncateFile' | 'queryLength';
   ino: number;
   layout: Layout;
   arg?: number;
 }
 
-export class FakeStorage implements StoragePort {
+class FakeStorage implements StoragePort {
   readonly calls: StorageCall[] = [];
   /** Lengths queryLength answers, per inode. */
   readonly lengths = new Map<number, number>();

@@ -5,7 +5,7 @@
 import type { FuseReplies, SpindleFuseFs } from '../../../mount/fuse-fs.js';
 import type { FuseRequest } from '../../../mount/native.js';
 
-export interface Reply {
+interface Reply {
   method: string;
   args: unknown[];
 }
