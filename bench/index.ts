@@ -1,6 +1,6 @@
 // `spindle bench`: runs the chosen suites, each on its own cluster (or --meta), and reports every
 // figure as JSON rows, a markdown table (stdout) and an SVG chart. Loaded only by
-// client/cli/bench-command.ts (dynamically): the client library never depends on bench/.
+// cli/bench-command.ts (dynamically): the client library never depends on bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BenchContext } from './context.js';

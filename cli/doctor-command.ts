@@ -17,9 +17,9 @@ import type { BlockIoKind } from '../storage/index.js';
 import { ExitCode } from './exit-codes.js';
 import { mallocMode, TUNED_MALLOC_ENV } from '../cluster/server-env.js';
 
-export type CheckStatus = 'ok' | 'missing' | 'warn' | 'info';
+type CheckStatus = 'ok' | 'missing' | 'warn' | 'info';
 
-export interface DoctorCheck {
+interface DoctorCheck {
   name: string;
   status: CheckStatus;
   /** Part of what a default `spindle up` needs (a failing one makes the exit code non-zero). */
@@ -285,7 +285,7 @@ async function checkEtcd(): Promise<DoctorCheck> {
 }
 
 /** Runs every check; `dataDir` is where probes run (default the OS temp dir). */
-export async function runDoctor(options: { dataDir?: string } = {}): Promise<DoctorReport> {
+async function runDoctor(options: { dataDir?: string } = {}): Promise<DoctorReport> {
   const probeDir = existingAncestor(options.dataDir ?? tmpdir());
   const storage = await checkStorage(probeDir);
   const checks = [
@@ -301,7 +301,7 @@ export async function runDoctor(options: { dataDir?: string } = {}): Promise<Doc
 }
 
 /** The report as a table (CHECK, STATUS, NEEDED BY UP, DETAIL, then FIX lines). */
-export function formatDoctor(report: DoctorReport): string[] {
+function formatDoctor(report: DoctorReport): string[] {
   const nameWidth = Math.max(5, ...report.checks.map((c) => c.name.length));
   const lines = [`${'CHECK'.padEnd(nameWidth)}  STATUS   UP   DETAIL`];
   for (const c of report.checks) {

@@ -15,7 +15,7 @@ import { formatBytes, formatBytesShort, formatMode, formatTable, formatTime, typ
 import { createProgress } from './progress.js';
 
 /** What the CLI needs of a file's attributes (the shape of node:fs Stats). */
-export interface CliStats {
+interface CliStats {
   ino: number | bigint;
   mode: number;
   nlink: number;
@@ -30,14 +30,14 @@ export interface CliStats {
   isSymbolicLink(): boolean;
 }
 
-export interface CliDirent {
+interface CliDirent {
   name: string;
   isFile(): boolean;
   isDirectory(): boolean;
   isSymbolicLink(): boolean;
 }
 
-export interface CliStatFs {
+interface CliStatFs {
   /** Byte totals (SpindleStatFs); the block fields below are the fs.StatFs shape. */
   capacityBytes?: number;
   usedBytes?: number;
@@ -86,7 +86,7 @@ function kindOf(s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink()
 }
 
 /** Attaches the path an error is about, for `spindle: <path>: …`. */
-export function withPath<T>(path: string, promise: Promise<T>): Promise<T> {
+function withPath<T>(path: string, promise: Promise<T>): Promise<T> {
   return promise.catch((err: unknown) => {
     if (err !== null && typeof err === 'object' && !('cliPath' in err)) {
       try {
@@ -437,7 +437,7 @@ export async function mkdir(ctx: CommandContext, paths: string[], options: { par
 }
 
 /** Bytes of files under `path` (files count their size; symlinks and directories count 0). */
-export async function diskUsage(
+async function diskUsage(
   client: CliClient,
   path: string,
   signal?: AbortSignal,
@@ -504,7 +504,7 @@ export async function df(ctx: CommandContext, options: { human?: boolean; json?:
 }
 
 /** Runs `fn` over items with at most `limit` in flight, keeping order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

@@ -105,7 +105,7 @@ function reportError(state: RunState, err: unknown, meta?: string): void {
   state.exitCode = code;
 }
 
-export function buildProgram(state: RunState): Command {
+function buildProgram(state: RunState): Command {
   const program = new Command('spindle')
     .description(
       'Spindle: a distributed file system for AI clusters (metadata service, chain-replicated storage, client).',

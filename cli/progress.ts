@@ -6,7 +6,7 @@ import cliProgress from 'cli-progress';
 import { formatBytes } from './format.js';
 
 /** Transfers smaller than this finish too fast for a bar to help. */
-export const PROGRESS_MIN_BYTES = 16 * 1024 * 1024;
+const PROGRESS_MIN_BYTES = 16 * 1024 * 1024;
 /** Redraws per second at most (a redraw costs CPU the transfer needs on 2 cores). */
 const PROGRESS_FPS = 5;
 
