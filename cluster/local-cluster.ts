@@ -49,14 +49,8 @@ export interface LocalClusterOptions {
   dataTransport?: DataTransport;
 }
 
-export interface StorageNodeInfo {
-  id: number;
-  addr: string;
-  metrics: string;
-  pid: number;
-  dataDir: string;
-  targets: number[];
-}
+/** A running storage node as `up` reports it: its ready line without the service name. */
+export type StorageNodeInfo = Omit<StorageReady, 'service'>;
 
 /** The line `spindle up` prints when ready. */
 export interface ClusterSummary {
