@@ -16,6 +16,7 @@ import type { Command } from 'commander';
 import type { BlockIoKind } from '../storage/index.js';
 import { ExitCode } from './exit-codes.js';
 import { mallocMode, TUNED_MALLOC_ENV } from '../cluster/server-env.js';
+import { BUILD_ADDONS_HINT } from '../common/package-root.js';
 
 type CheckStatus = 'ok' | 'missing' | 'warn' | 'info';
 
@@ -40,7 +41,7 @@ export interface DoctorReport {
 }
 
 const NODE_MAJOR_MIN = 20;
-const SETUP = 'run scripts/setup.sh';
+const SETUP = BUILD_ADDONS_HINT;
 
 function check(name: string, status: CheckStatus, required: boolean, detail: string, fix = ''): DoctorCheck {
   return { name, status, required, detail, fix: status === 'ok' || status === 'info' ? '' : fix };

@@ -2,11 +2,14 @@
 // bin/spindle.mjs imports the compiled CLI (dist/cli/main.js) and calls `run(argv)`; the resolved
 // number is the exit code (exit-codes.ts: a contract scripts rely on, listed in `--help` and the
 // README). Flag values are read with the readers every entry shares (common/flags.ts, parsePreset).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 // The ranges alone, not cluster/index.js: loading the launcher would load gRPC for `--help`.
 import { LOCAL_CLUSTER_RANGES } from '../cluster/ranges.js';
 import { configIntegerRange, DEFAULT_PRESET, PRESETS, parsePreset } from '../common/config.js';
 import { type IntegerRange, PORT_RANGE, parseIntegerFlag } from '../common/flags.js';
+import { PACKAGE_ROOT } from '../common/package-root.js';
 import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, exitCodeFor, formatError } from './exit-codes.js';
 import * as files from './file-commands.js';
@@ -105,8 +108,14 @@ function reportError(state: RunState, err: unknown, meta?: string): void {
   state.exitCode = code;
 }
 
+/** The version in the package's own package.json. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 function buildProgram(state: RunState): Command {
   const program = new Command('spindle')
+    .version(packageVersion(), '-V, --version', 'the version of this Spindle package')
     .description(
       'Spindle: a distributed file system for AI clusters (metadata service, chain-replicated storage, client).',
     )

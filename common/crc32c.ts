@@ -8,7 +8,7 @@
 // node's and a reader's CPU (docs/performance.md). SPINDLE_CRC32C=node-rs forces the fallback.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { nativeAddonPath } from './package-root.js';
+import { BUILD_ADDONS_HINT, nativeAddonPath } from './package-root.js';
 import { crc32c as nodeRsCrc32c } from '@node-rs/crc32';
 
 interface Crc32cAddon {
@@ -27,7 +27,7 @@ function loadAddon(): Crc32cAddon | undefined {
     return undefined;
   }
   if (!existsSync(ADDON_PATH)) {
-    crc32cImplementation.reason = `the native/crc32c addon is not built (${ADDON_PATH}); run scripts/setup.sh`;
+    crc32cImplementation.reason = `the native/crc32c addon is not built (${ADDON_PATH}); ${BUILD_ADDONS_HINT}`;
     return undefined;
   }
   try {

@@ -3,7 +3,7 @@
 // with exactly one reply*() call for that `req` (see native/fuse/src/addon.cc).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { nativeAddonPath } from '../common/package-root.js';
+import { BUILD_ADDONS_HINT, nativeAddonPath } from '../common/package-root.js';
 
 /** Request kinds, as numbered by the addon. */
 export const FuseOp = {
@@ -149,7 +149,7 @@ export function loadFuseAddon(): FuseAddon {
   if (!existsSync(ADDON_PATH)) {
     throw Object.assign(
       new Error(
-        `the FUSE addon is not built (${ADDON_PATH} is missing): run scripts/setup.sh ` +
+        `the FUSE addon is not built (${ADDON_PATH} is missing): ${BUILD_ADDONS_HINT} ` +
           '(it installs fuse3 and libfuse3-dev and builds native/fuse)',
       ),
       { code: 'ENOSYS' },

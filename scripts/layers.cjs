@@ -66,6 +66,13 @@ function forbiddenRules(markdown) {
       to: { path: TEST_CODE },
     },
     {
+      name: 'no-dev-dependencies-in-production',
+      comment: 'what dist/ runs imports only `dependencies`: an installed package has no devDependencies',
+      severity: 'error',
+      from: { pathNot: [TEST_CODE, '^bench/tools/', '^scripts/'] },
+      to: { dependencyTypes: ['npm-dev'] },
+    },
+    {
       name: 'no-circular',
       comment: 'no import cycles: split the shared part into its own file',
       severity: 'error',
@@ -87,7 +94,7 @@ const OPTIONS = {
   parser: 'swc',
   tsPreCompilationDeps: true,
   doNotFollow: { path: 'node_modules' },
-  exclude: { path: '^(node_modules|dist)/' },
+  exclude: { path: '^dist/' },
   moduleSystems: ['es6'],
   // Packages' subpath exports (`@bufbuild/protobuf/wire`) resolve as Node resolves them.
   enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'node', 'default'] },

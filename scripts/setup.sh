@@ -2,8 +2,8 @@
 # Installs what Spindle needs on a Debian 12 machine with Node 20, and nothing else:
 #   1. the Debian packages in SYSTEM_PACKAGES that are not installed yet (apt-get update runs once,
 #      and only when something is missing);
-#   2. the npm dependencies (`npm ci`) when node_modules is missing or older than package-lock.json,
-#      then the compiled package (`npm run build` → dist/);
+#   2. the npm dependencies (`npm ci`, whose prepare script builds dist/) when node_modules is missing
+#      or older than package-lock.json (the test suite's global setup rebuilds dist/ before each run);
 #   3. the FUSE addon of `spindle mount` (native/fuse, node-gyp) when it is missing or older than
 #      its sources;
 #   4. the io_uring block I/O addon of storage nodes (native/uring, node-gyp, liburing) the same
@@ -94,11 +94,6 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
 else
   echo "setup: node_modules up to date"
 fi
-
-# The compiled package (dist/): the CLI, every server and bench worker run it. `npm ci` builds it
-# (the prepare script); this keeps it current after a pull or an edit. About two seconds.
-echo "setup: npm run build (dist/)"
-npm run --silent build
 
 # Native addons, built with node-gyp when missing or older than their sources, against the headers
 # of the Node that runs Spindle (Debian's nodejs ships them in <prefix>/include/node, so node-gyp

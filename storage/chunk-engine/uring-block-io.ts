@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { nativeAddonPath } from '../../common/package-root.js';
+import { BUILD_ADDONS_HINT, nativeAddonPath } from '../../common/package-root.js';
 import {
   DIRECT_ALIGN_BYTES,
   DIRECT_BOUNCE_POOL_BYTES,
@@ -72,7 +72,7 @@ export function loadUringAddon(): UringAddon {
       throw Object.assign(
         new Error(
           `the io_uring addon is not built (${URING_ADDON_PATH} is missing): ` +
-            'run scripts/setup.sh (it installs liburing-dev and builds native/uring)',
+            `${BUILD_ADDONS_HINT} (it installs liburing-dev and builds native/uring)`,
         ),
         { code: 'ENOSYS' },
       );

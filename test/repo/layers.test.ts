@@ -62,11 +62,18 @@ describe('module layers (docs/architecture.md)', () => {
       'meta/uses-fake.ts': "import { fake } from './testing/fake.js';\nexport const y = fake;\n",
       'meta/testing/fake.ts': 'export const fake = 2;\n',
       'meta/allowed.ts': "import { x } from '../client/planted.js';\nexport const z = x;\n",
+      'storage/uses-dev-dependency.ts': "import { register } from 'tsx/esm/api';\nexport const r = register;\n",
+      'package.json': JSON.stringify({ name: 'planted', devDependencies: { tsx: '*' } }),
+      'node_modules/tsx/package.json': JSON.stringify({ name: 'tsx', exports: { './esm/api': './api.js' } }),
+      'node_modules/tsx/api.js': 'export const register = () => {};\n',
     });
     const found = (await violations(root, ['client', 'storage', 'common', 'meta'])).map(describeLine);
     expect(found).toContain('layer-client: client/planted.ts → storage/engine.ts');
     expect(found.some((line) => line.startsWith('no-circular: common/'))).toBe(true);
     expect(found).toContain('no-test-code-in-production: meta/uses-fake.ts → meta/testing/fake.ts');
+    expect(
+      found.some((line) => line.startsWith('no-dev-dependencies-in-production: storage/uses-dev-dependency.ts')),
+    ).toBe(true);
     // meta may import client: the table's allowed edges are not reported.
     expect(found.filter((line) => line.includes('meta/allowed.ts'))).toEqual([]);
   });
