@@ -33,7 +33,11 @@ try {
   const resolved = createRequire(import.meta.url).resolve('spindle');
   console.log(JSON.stringify({
     same: back.equals(body), size: stat.size, names, resolved,
-    missing: { typed: missing instanceof SpindleError, notFound: missing.errorCode === ErrorCode.NOT_FOUND, code: missing.code },
+    missing: {
+      typed: missing instanceof SpindleError,
+      notFound: missing.errorCode === ErrorCode.NOT_FOUND,
+      code: missing.code,
+    },
   }));
 } finally {
   await client.close();

@@ -11,6 +11,8 @@ export default function buildDist(): void {
   const build = join(PACKAGE_ROOT, 'scripts', 'build.mjs');
   const result = spawnSync(process.execPath, [build], { cwd: PACKAGE_ROOT, encoding: 'utf8' });
   if (result.status !== 0) {
-    process.stderr.write(`build-dist: the build reported errors (dist/ emitted anyway):\n${result.stdout}${result.stderr}\n`);
+    process.stderr.write(
+      `build-dist: the build reported errors (dist/ emitted anyway):\n${result.stdout}${result.stderr}\n`,
+    );
   }
 }
