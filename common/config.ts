@@ -177,6 +177,15 @@ export interface MetaConfig {
   stripeWidthDefault: number;
   /** Timeout of meta's own calls to storage (GC removes, length recovery). */
   storageRpcTimeoutMs: number;
+  /**
+   * Time meta may spend on storage inside one client request: truncate's cut of the chunks past
+   * the new length, Sync's length recovery. Past it the request fails with a retryable TIMEOUT
+   * naming the inode, and the client's retry runs it again. Keep it below the clients'
+   * rpcTimeoutMs (30 s in production, 5 s in the test preset), so meta has answered and stopped
+   * its storage calls before a client gives up on the attempt and retries it alongside; at least
+   * storageRpcTimeoutMs, so one storage call that answers in time fits. Production 20 s, test 3 s.
+   */
+  requestStorageBudgetMs: number;
 }
 
 /** Configuration of a storage node. */
@@ -258,6 +267,7 @@ const META_SCHEMA: Schema<MetaConfig> = {
   },
   stripeWidthDefault: { kind: 'int', min: 1, max: STRIPE_WIDTH_MAX, doc: 'default stripe width' },
   storageRpcTimeoutMs: { kind: 'duration', min: 1, doc: 'storage rpc timeout' },
+  requestStorageBudgetMs: { kind: 'duration', min: 1, doc: 'storage time within a client request' },
 };
 
 const STORAGE_SCHEMA: Schema<StorageConfig> = {
@@ -304,6 +314,7 @@ const META_PRESETS: Record<Preset, MetaConfig> = {
     chunkSizeDefaultBytes: CHUNK_SIZE_DEFAULT_BYTES,
     stripeWidthDefault: 16,
     storageRpcTimeoutMs: 10_000,
+    requestStorageBudgetMs: 20_000,
   },
   test: {
     replicas: 3,
@@ -323,6 +334,7 @@ const META_PRESETS: Record<Preset, MetaConfig> = {
     chunkSizeDefaultBytes: CHUNK_SIZE_MIN_BYTES,
     stripeWidthDefault: 4,
     storageRpcTimeoutMs: 2_000,
+    requestStorageBudgetMs: 3_000,
   },
 };
 
@@ -494,6 +506,12 @@ function crossCheck(what: string, config: Record<string, unknown>, problems: str
     problems.push(
       `nodeFailureTimeoutMs: ${n('nodeFailureTimeoutMs')} must be at least nodeLeaseMs (${n('nodeLeaseMs')}): ` +
         'a node must stop serving before its chains move on',
+    );
+  }
+  if ('requestStorageBudgetMs' in config && n('requestStorageBudgetMs') < n('storageRpcTimeoutMs')) {
+    problems.push(
+      `requestStorageBudgetMs: ${n('requestStorageBudgetMs')} must be at least storageRpcTimeoutMs ` +
+        `(${n('storageRpcTimeoutMs')}): a storage call that answers in time must fit in it`,
     );
   }
   if (what === 'client' && n('retryBackoffMaxMs') < n('retryBackoffInitialMs')) {

@@ -120,6 +120,12 @@ export class NamespaceContext {
    * Runs a mutating operation as one transaction: replays the stored result of a retried tag,
    * reserves inode ids, flushes inode and usage changes, records the result, then runs the
    * post-commit actions the operation registered.
+   *
+   * With post-commit actions the result is recorded only once they all succeeded: one that fails
+   * fails the request unrecorded, and its retry (same tag) runs the mutation and the actions again.
+   * So an action must be idempotent and must end before the client's attempt times out, or the
+   * retry would run it alongside itself: truncateFile bounds its storage cut by
+   * requestStorageBudgetMs and fails it with a retryable TIMEOUT past that (ops/helpers.ts).
    */
   async mutate<Res>(spec: MutationSpec<Res>, body: (mt: MetaTxn, ids: IdLease) => Promise<Res>): Promise<Res> {
     const tag = tagOf(spec.tag);

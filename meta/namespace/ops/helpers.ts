@@ -5,6 +5,7 @@
 // Directory bookkeeping: a directory's `size` is its entry count and its `nlink` is 2 plus its
 // subdirectories; adding or removing an entry updates the parent's mtime and ctime (POSIX).
 import { ROOT_INO } from '../../../common/constants.js';
+import { withTimeBudget } from '../../../common/deadline.js';
 import { ErrorCode, SpindleError, assert } from '../../../common/errors.js';
 import { InodeType, type Inode, type Layout } from '../../../proto/index.js';
 import { DIRECTORY_MODE_DEFAULT, FILE_MODE_DEFAULT, SYMLINK_MODE } from '../constants.js';
@@ -105,9 +106,18 @@ export function dropLink(mt: MetaTxn, inode: Inode): boolean {
  * Sets a file's length and bumps its truncate version, so length reports of writers that opened
  * before the truncate are ignored. Ordering: the metadata commits first, then storage cuts the
  * chunks past the new length (a post-commit action). Readers never see a length that covers cut
- * bytes; if the storage call fails, the caller gets the error and its retry (same tag) repeats
- * the cut, because the result is recorded only after the cut succeeded. Chunks left past the
- * length by a failed cut are invisible to reads (reads stop at the length).
+ * bytes; if the cut fails, the caller gets the error and its retry (same tag) repeats the cut,
+ * because the result is recorded only after the cut succeeded. Chunks left past the length by a
+ * failed cut are invisible to reads (reads stop at the length).
+ *
+ * The cut has a time budget, requestStorageBudgetMs (below the clients' per-attempt timeout):
+ * past it meta stops the cut and answers a retryable TIMEOUT naming the inode, so the client's
+ * retry runs the truncate and the cut again — after this one stopped, not alongside it. Without
+ * a budget a slow storage kept the cut going for up to two storage retry deadlines (remove, then
+ * cut the boundary chunk) while the client's attempt timed out and its retry started a second
+ * cut; with a budget as short as one storage call's deadline, any cut slower than one call was
+ * cut short with CANCELLED, which the client takes as final (a truncate on a loaded machine
+ * answered ECANCELED).
  */
 export function truncateFile(ctx: NamespaceContext, mt: MetaTxn, inode: Inode, length: number): void {
   assert(inode.type === InodeType.FILE, 'truncateFile on a non-file');
@@ -121,14 +131,16 @@ export function truncateFile(ctx: NamespaceContext, mt: MetaTxn, inode: Inode, l
     const { ino } = inode;
     const layout = inode.layout;
     assert(layout, `file ${ino} has no layout`);
-    const storage = ctx.deps.storage;
-    // No timer around the whole cut: each storage call has its own deadline (storageRpcTimeoutMs)
-    // and the storage port retries timeouts and unreachable heads within its retry deadline, so a
-    // slow chain finishes the cut and a dead one ends in RETRIES_EXHAUSTED naming the chain. A
-    // timer as long as one call's deadline cut short any cut slower than one call (remove, then
-    // cut the boundary chunk) with CANCELLED, which the client takes as final: a truncate on a
-    // loaded machine answered ECANCELED.
-    mt.afterCommit(() => storage.truncateFile(ino, layout, length));
+    const { storage, clock } = ctx.deps;
+    const budgetMs = ctx.config.requestStorageBudgetMs;
+    mt.afterCommit(() =>
+      withTimeBudget(
+        budgetMs,
+        `storage cut of inode ${ino} to ${length} bytes`,
+        (signal) => storage.truncateFile(ino, layout, length, { signal }),
+        { clock },
+      ),
+    );
   }
 }
 

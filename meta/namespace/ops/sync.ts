@@ -9,6 +9,7 @@
 //
 // Works on files whose last link went away but that are still queued for GC (an unlinked file
 // that a writer still has open): the queued record's length is updated, so the collector sees it.
+import { withTimeBudget } from '../../../common/deadline.js';
 import { ErrorCode, SpindleError } from '../../../common/errors.js';
 import { InodeResponse, InodeType, SyncRequest, type Inode } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
@@ -28,9 +29,14 @@ export async function sync(ctx: NamespaceContext, request: SyncRequest, signal?:
     const before = await ctx.read((mt) => inodeById(mt, ino), signal);
     requireFile(before);
     const layout = before.layout!;
-    // The caller's signal, not a timer as long as one storage call: the query asks every chain of
-    // the file and retries within the storage port's deadline (see truncateFile in helpers.ts).
-    const length = await ctx.deps.storage.queryLength(ino, layout, { signal });
+    // Within requestStorageBudgetMs (a retryable TIMEOUT past it, as truncate's cut in helpers.ts)
+    // and the caller's signal: the query asks every chain of the file and retries slow replicas.
+    const length = await withTimeBudget(
+      ctx.config.requestStorageBudgetMs,
+      `${METHOD}: length of inode ${ino} from storage`,
+      (budget) => ctx.deps.storage.queryLength(ino, layout, { signal: budget }),
+      { clock: ctx.deps.clock, signal },
+    );
     stored = { length: Math.min(length, Number.MAX_SAFE_INTEGER), truncateVersion: before.truncateVersion };
   }
 
