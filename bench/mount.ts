@@ -22,7 +22,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
-import { REPO_ROOT, withMallocEnv } from '../cluster/index.js';
+import { NODE_FLAGS, withMallocEnv } from '../cluster/index.js';
+import { PACKAGE_ROOT } from '../common/package-root.js';
 import { MiB, GiB, type BenchContext, type Limit } from './context.js';
 import { gbPerSecond, formatFigure } from './stats.js';
 import type { Suite } from './suite.js';
@@ -111,10 +112,15 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<{ seconds:
   });
 }
 
-/** `spindle mount DIR --meta ADDR` as a child process; resolves on its ready line. */
+/**
+ * `spindle mount DIR --meta ADDR` as a child process; resolves on its ready line. Started with
+ * `node`, so NODE_FLAGS are passed here: bin/spindle.mjs's shebang, which gives an installed
+ * `spindle` the same V8 flags, does not apply.
+ */
 async function startMount(dir: string, meta: string): Promise<MountChild> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'spindle.mjs'), 'mount', dir, '--meta', meta], {
-    cwd: REPO_ROOT,
+  const argv = [...NODE_FLAGS, join(PACKAGE_ROOT, 'bin', 'spindle.mjs'), 'mount', dir, '--meta', meta];
+  const child = spawn(process.execPath, argv, {
+    cwd: PACKAGE_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: withMallocEnv(process.env),
   });

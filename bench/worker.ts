@@ -1,7 +1,7 @@
 // A benchmark child process: one load generator or raw-limit probe per process, so it gets its
 // own core share, its own event loop and the tuned malloc environment (set by bench/workers.ts
-// before Node starts; glibc reads it only at start). Started as
-// `node --import tsx bench/worker.ts '<task JSON>'`.
+// before Node starts; glibc reads it only at start). Started from its build as
+// `node <NODE_FLAGS> dist/bench/worker.js '<task JSON>'` (cluster's entryArgv('bench/worker.ts')).
 //
 // Protocol (stdout, one JSON object per line): {"type":"ready",…} once set up; then it waits for
 // a line on stdin ("go") so that several workers start measuring together; {"type":"progress",

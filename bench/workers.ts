@@ -4,7 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
-import { withMallocEnv, entryArgv, REPO_ROOT } from '../cluster/index.js';
+import { withMallocEnv, entryArgv } from '../cluster/index.js';
+import { PACKAGE_ROOT } from '../common/package-root.js';
 import type { WorkerJob, WorkerResult, WorkerTask } from './worker-tasks.js';
 
 const live = new Set<ChildProcess>();
@@ -110,8 +111,8 @@ export class BenchWorker {
 let profiles = 0;
 /** The node flags that write a CPU profile into `dir` (empty when not profiling). */
 function cpuProfFlags(dir: string | undefined, name: string): string[] {
-  // One directory per worker and Node's default file names: with `--import tsx` the module-loader
-  // thread writes a profile too, and a fixed --cpu-prof-name would let it overwrite the main thread's.
+  // One directory per worker, named after its task, so a profile says which worker it is; inside it
+  // Node's default file name (with pid and thread id) never overwrites another profile.
   return dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(resolve(dir), `${name}-${++profiles}`)}`];
 }
 
@@ -120,7 +121,7 @@ export function spawnWorker(task: WorkerJob, options: WorkerOptions = {}): Bench
     process.execPath,
     [...cpuProfFlags(options.cpuProf, `bench-${task.kind}`), ...entryArgv('bench/worker.ts', [JSON.stringify(task)])],
     {
-      cwd: REPO_ROOT,
+      cwd: PACKAGE_ROOT,
       env: withMallocEnv(process.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     },

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorReport } from './doctor-command.js';
 import { ExitCode } from './exit-codes.js';
-import { REPO_ROOT } from '../cluster/index.js';
+import { PACKAGE_ROOT } from '../common/package-root.js';
 
-const BIN = join(REPO_ROOT, 'bin', 'spindle.mjs');
+const BIN = join(PACKAGE_ROOT, 'bin', 'spindle.mjs');
 
 function doctor(
   args: string[],

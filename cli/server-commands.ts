@@ -14,7 +14,6 @@ import {
   type MallocMode,
   type MetaFlagOptions,
   metaFlags,
-  REPO_ROOT,
   type ServiceEntries,
   ServiceStartError,
   STOP_TIMEOUT_MS,
@@ -24,6 +23,7 @@ import {
 } from '../cluster/index.js';
 import type { DataTransport } from '../common/bulk/transport.js';
 import type { Preset } from '../common/config.js';
+import { PACKAGE_ROOT } from '../common/package-root.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /** Test hook: point `up` at other server entries (documented in test/integration, not for users). */
@@ -167,7 +167,7 @@ export async function runUp(options: UpOptions): Promise<number> {
 export function runService(entry: 'meta' | 'storage', flags: string[]): Promise<number> {
   const entries = entriesFromEnv();
   const child = spawn(process.execPath, entryArgv(entries[entry], flags), {
-    cwd: REPO_ROOT,
+    cwd: PACKAGE_ROOT,
     env: serverEnv(),
     stdio: 'inherit',
     // Own process group, so the service gets exactly one signal: the one forwarded below.

@@ -4,13 +4,14 @@
 // with it gRPC): ranges.ts and server-env.ts. The other files behind it are free to move.
 export { acquireDataDirLock, processAlive } from './data-dir-lock.js';
 export { fetchRouting } from './chain-table.js';
-export { DEFAULT_ENTRIES, entryArgv, REPO_ROOT, type ServiceEntries } from './entries.js';
+export { DEFAULT_ENTRIES, entryArgv, type ServiceEntries } from './entries.js';
 export { LocalCluster, type StorageNodeInfo } from './local-cluster.js';
 export { type MetaFlagOptions, metaFlags } from './meta-service.js';
 export {
   MALLOC_MODES,
   type MallocMode,
   mallocSettings,
+  NODE_FLAGS,
   serverEnv,
   TUNED_MALLOC_ENV,
   withMallocEnv,

@@ -3,8 +3,10 @@
 // harness share.
 //
 // Guarantees:
-// - the process runs `node <NODE_FLAGS> dist/<entry>.js <flags>` (entries.ts) with the server
-//   environment (server-env.ts), the package root as cwd and stdin closed;
+// - the process runs `node <NODE_FLAGS> dist/<entry>.js <flags>` (a test fixture: its source through
+//   tsx; entries.ts) with the server environment (server-env.ts), the package root as cwd and
+//   stdin closed; an entry that cannot run (not built, missing) rejects before anything is spawned,
+//   with the SpindleError of entries.ts;
 // - its stderr goes straight to `logFile` (appended), so it never blocks on a full pipe and its
 //   logs survive a crash of the launcher; stdout is read for the ready line, then drained;
 // - it resolves only after the process printed one JSON object as its first stdout line, and
@@ -15,8 +17,9 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ErrorCode } from '../common/errors.js';
+import { PACKAGE_ROOT } from '../common/package-root.js';
 import { reapOnExit } from './child-reaper.js';
-import { entryArgv, REPO_ROOT } from './entries.js';
+import { entryArgv } from './entries.js';
 import { tailFile } from './log-tail.js';
 import { serverEnv } from './server-env.js';
 import { ServiceProcess } from './service-process.js';
@@ -28,7 +31,7 @@ const READY_TIMEOUT_MS = 60_000;
 export interface SpawnServiceOptions {
   /** Name used in messages and as the log file name, e.g. 'meta', 'storage-2'. */
   name: string;
-  /** Entry file, relative to the repository root or absolute. */
+  /** Entry: a source path relative to the package root, or a test fixture's (entries.ts). */
   entry: string;
   flags: string[];
   /** Where the child's stderr goes (appended). */
@@ -63,7 +66,7 @@ export async function spawnService<Ready extends { pid: number }>(
   let child: ChildProcess;
   try {
     child = spawn(argv[0]!, argv.slice(1), {
-      cwd: REPO_ROOT,
+      cwd: PACKAGE_ROOT,
       env: serverEnv(options.env),
       // stdin ignored; stdout piped for the ready line; stderr straight into the log file.
       stdio: ['ignore', 'pipe', logFd],

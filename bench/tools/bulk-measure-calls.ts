@@ -2,7 +2,8 @@
 // same sizes, measured in the same run, between two processes (this one calls, a forked child
 // answers). Not a test:
 //
-//   node --import tsx common/bulk/measure-calls.ts [calls=100000] [requestBytes=100] [answerBytes=4096] [timeoutMs]
+//   node --import tsx bench/tools/bulk-measure-calls.ts [calls=100000] [requestBytes=100] [answerBytes=4096] \
+//     [timeoutMs]
 //
 // With `timeoutMs`, every call passes it (what a client with a deadline does: one timer per call).
 // BULK_MEASURE_SIGNAL=1 also passes an AbortSignal (one for the whole run) to every call, as a

@@ -1,7 +1,7 @@
 // Throughput of TcpBulkTransport next to raw Node TCP on loopback, measured in the same run, between
 // two processes (this one and a forked child). Not a test:
 //
-//   node --import tsx common/bulk/measure.ts [totalGiB=2] [frameMiB=4] [rounds=3]
+//   node --import tsx bench/tools/bulk-measure.ts [totalGiB=2] [frameMiB=4] [rounds=3]
 //
 // Raw: this process writes, the child counts the bytes of 'data' events and touches nothing (the
 // socket's limit as most Node code reads it). Bulk, both ways: `up` (this process connects and

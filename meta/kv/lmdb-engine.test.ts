@@ -4,13 +4,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { entryArgv } from '../../cluster/index.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { PACKAGE_ROOT } from '../../common/package-root.js';
 import { runKvConformance } from './testing/conformance.js';
 import { LMDB_LOCK_FILE, createLmdbEngine, type LmdbEngine } from './lmdb-engine.js';
-
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Key format of test/fixtures/kv-kill-child.ts. */
 function ackKey(loop: number, index: number): Buffer {
@@ -52,14 +51,10 @@ describe('lmdb engine', () => {
 
   it('keeps every acknowledged transaction when the process is killed with SIGKILL', async () => {
     const dir = tempDir();
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(repoRoot, 'test/fixtures/kv-kill-child.ts'), dir, '16'],
-      {
-        cwd: repoRoot,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, entryArgv('test/fixtures/kv-kill-child.ts', [dir, '16']), {
+      cwd: PACKAGE_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const acked = new Map<number, number>(); // loop -> highest acknowledged index
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

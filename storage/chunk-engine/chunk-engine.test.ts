@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { entryArgv } from '../../cluster/index.js';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, isSpindleError } from '../../common/errors.js';
+import { PACKAGE_ROOT } from '../../common/package-root.js';
 import { UpdateType } from '../../proto/index.js';
 import { CRC_SEGMENT_BYTES } from '../constants.js';
 import { BlockAllocator, blocksPerFile, classForLength } from './block-allocator.js';
@@ -381,9 +382,8 @@ describe.each(blockIoBackendsUnderTest())('ChunkEngine with $kind block I/O', ({
 
     it('a process killed with a pending update leaves the committed version and a consistent free map', async () => {
       await engine.close();
-      const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/storage-crash-child.ts', dir], {
-        cwd: repoRoot,
+      const child = spawn(process.execPath, entryArgv('test/fixtures/storage-crash-child.ts', [dir]), {
+        cwd: PACKAGE_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';

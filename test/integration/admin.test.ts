@@ -6,14 +6,14 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../cluster/index.js';
 import type { ChainRow, NodeRow, TargetRow } from '../../cli/admin-report.js';
+import { PACKAGE_ROOT } from '../../common/package-root.js';
 import { PublicTargetState } from '../../proto/index.js';
 import { useCluster } from '../harness/cluster.js';
 import { dumpFileChunks, routingOf, StorageClients } from '../harness/replicas.js';
 
 const cluster = useCluster({ storageNodes: 3, replicas: 3, targetsPerNode: 1 });
-const BIN = join(REPO_ROOT, 'bin', 'spindle.mjs');
+const BIN = join(PACKAGE_ROOT, 'bin', 'spindle.mjs');
 
 function spindle(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../cluster/index.js';
+import { PACKAGE_ROOT } from '../../common/package-root.js';
 import { pidAlive } from '../harness/cluster.js';
 
-const BIN = join(REPO_ROOT, 'bin', 'spindle.mjs');
+const BIN = join(PACKAGE_ROOT, 'bin', 'spindle.mjs');
 const MiB = 1024 * 1024;
 
 interface UpLine {

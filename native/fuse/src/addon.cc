@@ -1,4 +1,4 @@
-// spindle_fuse: a small libfuse3 low-level binding for `spindle mount` (client/mount/).
+// spindle_fuse: a small libfuse3 low-level binding for `spindle mount` (mount/).
 //
 // One FUSE session per process. fuse_session_loop runs on its own thread; every request is handed
 // to JavaScript through a ThreadSafeFunction (non-blocking: the loop thread never waits for JS)
