@@ -6,10 +6,14 @@
 // Independent of gRPC: it is given a `fetch(knownVersion)` function, so the cluster manager can
 // host one in-process and a test can drive it with a fake. Guarantees: the cached version never
 // goes backwards (an older snapshot is ignored); concurrent refresh() calls share one fetch; the
-// periodic refresh runs on an unref'd timer and never keeps a process alive; close() is idempotent.
+// periodic refresh is a PeriodicLoop (unref'd timers: it never keeps a process alive); ready()
+// polls with the one backoff formula (common/retry.ts, full jitter); close() is idempotent.
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../common/clock.js';
+import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
+import { silentLogger } from '../common/logger.js';
+import { PeriodicLoop } from '../common/periodic-loop.js';
+import { backoffDelayMs } from '../common/retry.js';
 import { RoutingIndex, type ChainRoute, type RouteTarget } from '../common/routing-index.js';
 import type { ChainTable, GetRoutingInfoResponse, RoutingInfo } from '../proto/index.js';
 import { ROUTING_READY_BACKOFF_INITIAL_MS, ROUTING_READY_BACKOFF_MAX_MS } from './constants.js';
@@ -21,6 +25,8 @@ export interface RoutingCacheOptions {
   /** Asks the cluster manager for routing newer than `knownVersion` (0 = none held). */
   fetch: (knownVersion: number) => Promise<GetRoutingInfoResponse>;
   clock?: Clock;
+  /** Draws ready()'s backoff jitter (default systemRng()). */
+  rng?: Pick<Rng, 'nextFloat'>;
   /** Period of the background refresh; 0 disables it. */
   refreshIntervalMs: number;
   logger?: Logger;
@@ -48,7 +54,9 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 export class RoutingCache {
   private readonly fetchRouting: (knownVersion: number) => Promise<GetRoutingInfoResponse>;
   private readonly clock: Clock;
+  private readonly rng: Pick<Rng, 'nextFloat'>;
   private readonly logger: Logger | undefined;
+  private readonly refresher: PeriodicLoop | undefined;
   private index: RoutingIndex | undefined;
   private inflight: Promise<RoutingInfo | undefined> | undefined;
   private readonly closer = new AbortController();
@@ -59,8 +67,19 @@ export class RoutingCache {
   constructor(options: RoutingCacheOptions) {
     this.fetchRouting = options.fetch;
     this.clock = options.clock ?? systemClock;
+    this.rng = options.rng ?? systemRng();
     this.logger = options.logger;
-    if (options.refreshIntervalMs > 0) void this.refreshLoop(options.refreshIntervalMs);
+    if (options.refreshIntervalMs > 0) {
+      this.refresher = new PeriodicLoop({
+        intervalMs: options.refreshIntervalMs,
+        pass: () => this.periodicRefresh(),
+        clock: this.clock,
+        // periodicRefresh logs its own failures; the loop never sees one.
+        logger: this.logger ?? silentLogger(),
+        failureMessage: 'periodic routing refresh failed',
+      });
+      this.refresher.start();
+    }
   }
 
   /** The cached version (0 before the first snapshot). */
@@ -92,7 +111,6 @@ export class RoutingCache {
    * with backoff; fetch errors (meta not up yet) are retried too. Rejects on abort or close().
    */
   async ready(options: { signal?: AbortSignal; tableId?: number } = {}): Promise<RoutingInfo> {
-    let backoff = ROUTING_READY_BACKOFF_INITIAL_MS;
     const signal = options.signal ? AbortSignal.any([options.signal, this.closer.signal]) : this.closer.signal;
     const stopped = (cause: unknown) => {
       this.throwIfClosed();
@@ -100,7 +118,7 @@ export class RoutingCache {
         cause: options.signal?.reason ?? cause,
       });
     };
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw stopped(undefined);
       if (this.index?.hasUsableTable(options.tableId)) return this.index.info;
       try {
@@ -112,12 +130,12 @@ export class RoutingCache {
         this.logger?.debug({ err }, 'routing fetch failed while waiting for a chain table');
       }
       if (this.index?.hasUsableTable(options.tableId)) return this.index.info;
+      const delayMs = backoffDelayMs(attempt, ROUTING_READY_BACKOFF_INITIAL_MS, ROUTING_READY_BACKOFF_MAX_MS, this.rng);
       try {
-        await sleepAwake(this.clock, backoff, signal);
+        await sleepAwake(this.clock, delayMs, signal);
       } catch (err) {
         throw signal.aborted ? stopped(err) : err;
       }
-      backoff = Math.min(ROUTING_READY_BACKOFF_MAX_MS, backoff * 2);
     }
   }
 
@@ -223,6 +241,7 @@ export class RoutingCache {
   close(): void {
     if (this.closer.signal.aborted) return;
     this.closer.abort();
+    void this.refresher?.stop();
     this.listeners.clear();
   }
 
@@ -230,20 +249,12 @@ export class RoutingCache {
     if (this.closer.signal.aborted) throw new SpindleError(ErrorCode.CLIENT_CLOSED, 'routing cache is closed');
   }
 
-  private async refreshLoop(intervalMs: number): Promise<void> {
-    const signal = this.closer.signal;
-    while (!signal.aborted) {
-      try {
-        await this.clock.sleep(intervalMs, signal);
-      } catch {
-        return;
-      }
-      if (signal.aborted) return;
-      try {
-        await this.refresh();
-      } catch (err) {
-        this.logger?.debug({ err }, 'periodic routing refresh failed');
-      }
+  /** One pass of the background refresh: a failure (meta restarting) is only logged, at debug. */
+  private async periodicRefresh(): Promise<void> {
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.logger?.debug({ err }, 'periodic routing refresh failed');
     }
   }
 }

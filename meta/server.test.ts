@@ -6,14 +6,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../common/clock.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import { MetaClient, MgmtClient } from '../proto/index.js';
 import { startMetaServer, type MetaServer } from './server.js';
 import { entryArgv } from '../cluster/index.js';
+import { PACKAGE_ROOT } from '../common/package-root.js';
 
-const REPO_ROOT = new URL('..', import.meta.url).pathname;
 const dirs: string[] = [];
 const tempDir = () => {
   const dir = mkdtempSync(join(tmpdir(), 'spindle-meta-test-'));
@@ -132,6 +133,44 @@ describe('startMetaServer', () => {
     expect(stat.inode?.ino).toBe(created.inode?.ino);
   });
 
+  it('sweeps expired idempotency records in the background, every half TTL of its clock', async () => {
+    const clock = new ManualClock(Date.now());
+    const server = await startMetaServer({
+      dataDir: tempDir(),
+      preset: 'test',
+      storageNodesExpected: 3,
+      replicas: 3,
+      clock,
+      config: { idempotencyTtlMs: 1_000 },
+    });
+    open.push(server);
+    const mgmt = new MgmtClient(server.address, insecureChannel(), CHANNEL_OPTIONS);
+    const meta = new MetaClient(server.address, insecureChannel(), CHANNEL_OPTIONS);
+    clients.push(mgmt, meta);
+    await registerNodes(mgmt, 3);
+    const tag = { clientId: 'sweep-test', requestId: 1 };
+    const request = { tag, at: { parentIno: 1, path: '/once' }, create: true, exclusive: true, truncate: false };
+    const create = () =>
+      callUnary(meta, meta.open, { ...request, mode: 0o644, uid: 0, gid: 0 }, 'meta.Open').then(
+        (response) => (response.created ? 'created' : 'opened'),
+        (err: SpindleError) => err.codeName,
+      );
+    const createdMs = clock.nowMs();
+    expect(await create()).toBe('created');
+    // Within the TTL the same tag replays the first answer; nothing sweeps before half a TTL.
+    await clock.advanceAsync(400, 100);
+    expect(await create()).toBe('created');
+    // Once the record expired and a sweep ran, the tag runs again: the file exists now.
+    await vi.waitFor(
+      async () => {
+        await clock.advanceAsync(100);
+        expect(await create()).toBe('EXISTS');
+      },
+      { timeout: 20_000, interval: 20 },
+    );
+    expect(clock.nowMs() - createdMs).toBeGreaterThanOrEqual(1_000);
+  });
+
   it('refuses a second server on the same data directory and invalid options, with clear messages', async () => {
     const dataDir = tempDir();
     const first = await startMetaServer({ dataDir, preset: 'test' });
@@ -140,7 +179,12 @@ describe('startMetaServer', () => {
     await expect(
       startMetaServer({ dataDir: tempDir(), preset: 'test', config: { gcBatchSize: 0, nope: 1 } }),
     ).rejects.toThrow(/gcBatchSize[\s\S]*nope: unknown key/);
-    await expect(startMetaServer({ dataDir: tempDir(), port: 70_000 })).rejects.toThrow(/port: must be a port/);
+    // Every bad port is listed, each with the one port message of common/flags.ts.
+    await expect(startMetaServer({ dataDir: tempDir(), port: 70_000, metricsPort: 1.5 })).rejects.toThrow(
+      'meta server options are invalid:\n' +
+        '  port must be a port (integer 0-65535, 0 = pick a free one), got 70000\n' +
+        '  metricsPort must be a port (integer 0-65535, 0 = pick a free one), got 1.5',
+    );
   });
 });
 
@@ -153,7 +197,7 @@ interface Spawned {
 
 function spawnMeta(args: string[]): Spawned {
   const child = spawn(process.execPath, entryArgv('meta/main.ts', [...args]), {
-    cwd: REPO_ROOT,
+    cwd: PACKAGE_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SPINDLE_LOG_LEVEL: 'info' },
   });
@@ -215,7 +259,7 @@ describe('meta/main.ts', () => {
   });
 
   it('exits 1 with a clear message on bad flags or a bad config file', async () => {
-    // Started together: each pays the tsx start-up, in parallel.
+    // Started together, in parallel.
     const missing = spawnMeta(['--preset', 'test']);
     const badPort = spawnMeta(['--data-dir', tempDir(), '--port', 'abc']);
     const badConfig = spawnMeta(['--data-dir', tempDir(), '--config', '/nonexistent/spindle.json']);

@@ -18,8 +18,10 @@ import type { Logger } from 'pino';
 import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js';
 import { clientConfig, metaConfig, type MetaConfig, type Preset } from '../common/config.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
+import { checkIntegerFlag, PORT_RANGE } from '../common/flags.js';
 import { silentLogger } from '../common/logger.js';
 import { createRegistry, startMetricsServer, type MetricsServer, type Registry } from '../common/metrics.js';
+import { PeriodicLoop } from '../common/periodic-loop.js';
 import { startGrpcServer, stopGrpcServer } from '../common/rpc.js';
 import { withStandardServices } from '../common/standard-services.js';
 import { MetaService, MgmtService } from '../proto/index.js';
@@ -76,43 +78,26 @@ export interface MetaServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Deletes expired idempotency records in the background (one small loop, unref'd timers). */
-class IdempotencySweeper {
-  private readonly closer = new AbortController();
-  private readonly loop: Promise<void>;
-
-  constructor(
-    private readonly sweep: () => Promise<number>,
-    private readonly ttlMs: number,
-    private readonly clock: Clock,
-    private readonly logger: Logger,
-  ) {
-    this.loop = this.run();
-  }
-
-  private async run(): Promise<void> {
+/** Deletes expired idempotency records in the background (a PeriodicLoop: unref'd timers). */
+function startIdempotencySweeper(
+  sweep: () => Promise<number>,
+  ttlMs: number,
+  clock: Clock,
+  logger: Logger,
+): PeriodicLoop<void> {
+  const loop = new PeriodicLoop<void>({
     // Records live ttlMs; sweeping every half ttl keeps at most 1.5 ttl of them.
-    const intervalMs = Math.max(1, Math.floor(this.ttlMs / 2));
-    const signal = this.closer.signal;
-    while (!signal.aborted) {
-      try {
-        await this.clock.sleep(intervalMs, signal);
-      } catch {
-        return;
-      }
-      try {
-        const removed = await this.sweep();
-        if (removed > 0) this.logger.debug({ removed }, 'expired idempotency records removed');
-      } catch (err) {
-        if (!signal.aborted) this.logger.warn({ err }, 'idempotency sweep failed; retrying next round');
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    this.closer.abort();
-    await this.loop;
-  }
+    intervalMs: Math.max(1, Math.floor(ttlMs / 2)),
+    pass: async () => {
+      const removed = await sweep();
+      if (removed > 0) logger.debug({ removed }, 'expired idempotency records removed');
+    },
+    clock,
+    logger,
+    failureMessage: 'idempotency sweep failed; retrying next round',
+  });
+  loop.start();
+  return loop;
 }
 
 function validateOptions(options: MetaServerOptions): void {
@@ -120,8 +105,12 @@ function validateOptions(options: MetaServerOptions): void {
   if (typeof options.dataDir !== 'string' || options.dataDir === '')
     problems.push('dataDir: a data directory is required (--data-dir)');
   const port = (name: string, value: number | undefined) => {
-    if (value !== undefined && !(Number.isInteger(value) && value >= 0 && value <= 65_535))
-      problems.push(`${name}: must be a port from 0 to 65535, got ${value}`);
+    if (value === undefined) return;
+    try {
+      checkIntegerFlag(name, value, PORT_RANGE);
+    } catch (err) {
+      problems.push((err as SpindleError).message);
+    }
   };
   port('port', options.port);
   port('metricsPort', options.metricsPort);
@@ -220,8 +209,8 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     gc.start();
     cleanups.push({ what: 'gc worker', run: () => gc.close() });
 
-    const sweeper = new IdempotencySweeper(() => namespace.sweepIdempotency(), config.idempotencyTtlMs, clock, log);
-    cleanups.push({ what: 'idempotency sweeper', run: () => sweeper.close() });
+    const sweeper = startIdempotencySweeper(() => namespace.sweepIdempotency(), config.idempotencyTtlMs, clock, log);
+    cleanups.push({ what: 'idempotency sweeper', run: () => sweeper.stop() });
 
     const metrics: MetricsServer = await startMetricsServer(registry, host, options.metricsPort ?? 0);
     cleanups.push({ what: 'metrics server', run: () => metrics.close() });
