@@ -50,7 +50,7 @@ export function addAdminCommands(program: Command, state: RunState, reportError:
       .action(async (o: { json?: boolean; meta: string }) => {
         try {
           const report = await import('./admin-report.js');
-          const routing = await report.withMgmt(o.meta, report.fetchRouting);
+          const routing = await report.routingSnapshot(o.meta);
           print(render(report, routing, o.json === true));
         } catch (err) {
           reportError(state, err, o.meta);

@@ -3,6 +3,7 @@
 // process), `offline-target` is Mgmt.OfflineTarget. Tables for people; --json rows with numbers as
 // numbers and states as their names.
 import { randomUUID } from 'node:crypto';
+import { fetchRouting } from '../cluster/chain-table.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import {
   type ChainInfo,
@@ -164,7 +165,12 @@ export function formatChains(rows: ChainRow[], routingVersion: number): string[]
   return [...formatTable(table, [true, true]), `routing version ${routingVersion}`];
 }
 
-export async function withMgmt<T>(meta: string, fn: (client: MgmtClient) => Promise<T>): Promise<T> {
+/** The manager's routing snapshot, which every listing shows (cluster's fetchRouting, admin deadline). */
+export function routingSnapshot(meta: string): Promise<RoutingInfo> {
+  return fetchRouting(meta, ADMIN_CALL_TIMEOUT_MS);
+}
+
+async function withMgmt<T>(meta: string, fn: (client: MgmtClient) => Promise<T>): Promise<T> {
   const client = new MgmtClient(meta, insecureChannel(), CHANNEL_OPTIONS);
   // The gRPC channel's timers do not hold the process open while it waits for an answer.
   const keepAlive = setInterval(() => {}, 60_000);
@@ -174,13 +180,6 @@ export async function withMgmt<T>(meta: string, fn: (client: MgmtClient) => Prom
     clearInterval(keepAlive);
     client.close();
   }
-}
-
-export async function fetchRouting(client: MgmtClient): Promise<RoutingInfo> {
-  const response = await callUnary(client, client.getRoutingInfo, { knownVersion: 0 }, 'mgmt.GetRoutingInfo', {
-    timeoutMs: ADMIN_CALL_TIMEOUT_MS,
-  });
-  return response.routing!;
 }
 
 /** Takes a target out of its chain (Mgmt.OfflineTarget); returns the chain after the change. */

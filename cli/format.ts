@@ -2,7 +2,7 @@
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
-/** 1536 -> '1.5 KiB'; exact below 1 KiB. */
+/** 1536 -> '1.50 KiB': three significant digits, exact below 1 KiB (config values: formatConfigBytes). */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 1024) return `${Math.round(bytes)} B`;
   let value = bytes;

@@ -1,7 +1,12 @@
 // Cutting a file byte range into chunk pieces: chunk i covers [i·size, (i+1)·size). Pure
 // arithmetic, kept apart so it is tested on its own (off-by-one at chunk boundaries corrupts data).
+// Which chunk sizes a layout may have is common/chunk-size.ts's rule (checkChunkSize, re-exported
+// here for the chunk store); the arithmetic itself needs only a power of two, so its tests cut
+// small chunks.
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { FILE_SIZE_MAX_BYTES } from '../common/constants.js';
+
+export { checkChunkSize } from '../common/chunk-size.js';
 
 /** The part of a byte range that falls in one chunk. */
 export interface ChunkPiece {
@@ -31,19 +36,16 @@ export function checkRange(offset: number, length: number, what: string): void {
   }
 }
 
-/** Throws unless `chunkSizeBytes` is a positive power of two. */
-export function checkChunkSize(chunkSizeBytes: number): void {
+/** What the arithmetic below needs of a chunk size: a positive power of two. */
+function checkPowerOfTwo(chunkSizeBytes: number): void {
   if (!Number.isSafeInteger(chunkSizeBytes) || chunkSizeBytes <= 0 || (chunkSizeBytes & (chunkSizeBytes - 1)) !== 0) {
-    throw new SpindleError(
-      ErrorCode.INVALID_ARGUMENT,
-      `layout chunk size must be a power of two, got ${chunkSizeBytes}`,
-    );
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `chunk size must be a power of two, got ${chunkSizeBytes}`);
   }
 }
 
 /** Splits [offset, offset + length) into per-chunk pieces, in file order. */
 export function splitRange(offset: number, length: number, chunkSizeBytes: number): ChunkPiece[] {
-  checkChunkSize(chunkSizeBytes);
+  checkPowerOfTwo(chunkSizeBytes);
   checkRange(offset, length, 'split');
   const pieces: ChunkPiece[] = [];
   let position = offset;
@@ -71,7 +73,7 @@ export function truncatePlan(
   length: number,
   chunkSizeBytes: number,
 ): { removeFromIndex: number; cut: { chunkIndex: number; length: number } | undefined } {
-  checkChunkSize(chunkSizeBytes);
+  checkPowerOfTwo(chunkSizeBytes);
   checkRange(length, 0, 'truncate');
   const removeFromIndex = chunkCount(length, chunkSizeBytes);
   const tail = length % chunkSizeBytes;

@@ -1,8 +1,10 @@
-// When a cluster counts as writable, and how waiting for it ends when it does not get there.
-import { describe, expect, it } from 'vitest';
+// Reading the manager's routing, when a cluster counts as writable, and how waiting for it ends
+// when it does not get there.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, SpindleError } from '../common/errors.js';
-import type { RoutingInfo } from '../proto/index.js';
-import { chainTableComplete, waitForChainTable } from './chain-table.js';
+import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
+import { type GetRoutingInfoResponse, MgmtService, type RoutingInfo } from '../proto/index.js';
+import { chainTableComplete, fetchRouting, waitForChainTable } from './chain-table.js';
 
 function routing(
   chains: Record<number, number[]>,
@@ -16,7 +18,6 @@ function routing(
 
 describe('chainTableComplete', () => {
   it('needs table 1, in its latest version, with every chain at full length', () => {
-    expect(chainTableComplete(undefined, 3)).toBe(false);
     expect(chainTableComplete(routing({}, []), 3)).toBe(false);
     expect(chainTableComplete(routing({ 1: [1, 2, 3] }, [{ version: 1, chainIds: [] }]), 3)).toBe(false);
     expect(chainTableComplete(routing({ 1: [1, 2, 3], 2: [4, 5] }, [{ version: 1, chainIds: [1, 2] }]), 3)).toBe(false);
@@ -43,5 +44,64 @@ describe('waitForChainTable', () => {
       /did not publish a complete chain table within 200 ms \(last error: /,
     );
     expect((err as SpindleError).message).toContain('spindle admin nodes');
+  });
+});
+
+describe('fetchRouting', () => {
+  // A manager that answers GetRoutingInfo with `answer` and records the versions it was asked with.
+  let answer: GetRoutingInfoResponse;
+  const asked: number[] = [];
+  let manager: Awaited<ReturnType<typeof startGrpcServer>>;
+  beforeAll(async () => {
+    const notImplemented = async () => {
+      throw new Error('not implemented by the fake');
+    };
+    manager = await startGrpcServer(
+      [
+        {
+          definition: MgmtService,
+          implementation: serviceImplementation({
+            registerNode: notImplemented,
+            heartbeat: notImplemented,
+            createChainTable: notImplemented,
+            updateChain: notImplemented,
+            getRoutingInfo: async (request: { knownVersion: number }) => {
+              asked.push(request.knownVersion);
+              return answer;
+            },
+          }),
+        },
+      ],
+      '127.0.0.1',
+      0,
+    );
+  });
+  afterAll(() => stopGrpcServer(manager.server, 0));
+
+  it('asks for the whole snapshot and resolves with it', async () => {
+    const snapshot: RoutingInfo = {
+      version: 4,
+      nodes: [],
+      targets: [],
+      chains: [{ chainId: 1, chainVersion: 1, targetIds: [1001, 2001, 3001] }],
+      chainTables: [{ tableId: 1, version: 1, chainIds: [1] }],
+    };
+    answer = { routing: snapshot, version: 4 };
+    expect(await fetchRouting(manager.address)).toEqual(snapshot);
+    expect(asked.at(-1)).toBe(0);
+  });
+
+  it('refuses an answer without a snapshot as ROUTING_NOT_READY, naming the manager', async () => {
+    answer = { routing: undefined, version: 0 };
+    const err = await fetchRouting(manager.address).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpindleError);
+    expect((err as SpindleError).errorCode).toBe(ErrorCode.ROUTING_NOT_READY);
+    expect((err as SpindleError).message).toContain(`the cluster manager at ${manager.address}`);
+  });
+
+  it('fails with a typed error when no manager answers', async () => {
+    const err = await fetchRouting('127.0.0.1:1', 1_000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpindleError);
+    expect((err as SpindleError).retryable).toBe(true);
   });
 });

@@ -1,9 +1,12 @@
-// Waiting for a cluster to be writable: the manager has published chain table 1 and each of its
-// chains has all its replicas (what a client needs before its first write).
+// Reading the cluster manager's routing (fetchRouting: `spindle admin`'s listings, the bench, the
+// test harness) and waiting for a cluster to be writable: the manager has published chain table 1
+// and each of its chains has all its replicas (what a client needs before its first write).
 //
-// Guarantees: waitForChainTable resolves with the routing that showed the complete table, or
-// rejects with a SpindleError — CANCELLED when the caller aborted, TIMEOUT with the last error
-// seen and what to look at otherwise. A manager that is not reachable yet is polled again, not fatal.
+// Guarantees: fetchRouting resolves with a snapshot or rejects with a SpindleError, and keeps its
+// process alive while it waits (a CLI has nothing else pending). waitForChainTable resolves with
+// the routing that showed the complete table, or rejects with a SpindleError — CANCELLED when the
+// caller aborted, TIMEOUT with the last error seen and what to look at otherwise. A manager that is
+// not reachable yet is polled again, not fatal.
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import { MgmtClient, type RoutingInfo } from '../proto/index.js';
@@ -13,22 +16,30 @@ const CHAIN_TABLE_TIMEOUT_MS = 60_000;
 /** Pause between two looks at the manager's routing. */
 const POLL_INTERVAL_MS = 100;
 
-/** Fetches the manager's routing snapshot once. */
-export async function fetchRouting(metaAddress: string, timeoutMs = 5_000): Promise<RoutingInfo | undefined> {
+/** Fetches the manager's routing snapshot once (Mgmt.GetRoutingInfo), within `timeoutMs`. */
+export async function fetchRouting(metaAddress: string, timeoutMs = 5_000): Promise<RoutingInfo> {
   const client = new MgmtClient(metaAddress, insecureChannel(), CHANNEL_OPTIONS);
+  // The gRPC channel's timers do not hold the process open while it waits for an answer.
+  const keepAlive = setInterval(() => undefined, 60_000);
   try {
     const response = await callUnary(client, client.getRoutingInfo, { knownVersion: 0 }, 'mgmt.GetRoutingInfo', {
       timeoutMs,
     });
+    if (response.routing === undefined) {
+      throw new SpindleError(
+        ErrorCode.ROUTING_NOT_READY,
+        `the cluster manager at ${metaAddress} answered without a routing snapshot (version ${response.version})`,
+      );
+    }
     return response.routing;
   } finally {
+    clearInterval(keepAlive);
     client.close();
   }
 }
 
 /** True when chain table `tableId` exists and each of its chains has `replicas` serving targets. */
-export function chainTableComplete(routing: RoutingInfo | undefined, replicas: number, tableId = 1): boolean {
-  if (routing === undefined) return false;
+export function chainTableComplete(routing: RoutingInfo, replicas: number, tableId = 1): boolean {
   const tables = routing.chainTables.filter((t) => t.tableId === tableId);
   if (tables.length === 0) return false;
   const latest = tables.reduce((a, b) => (b.version > a.version ? b : a));
@@ -52,7 +63,7 @@ export async function waitForChainTable(
     }
     try {
       const routing = await fetchRouting(metaAddress);
-      if (chainTableComplete(routing, replicas)) return routing!;
+      if (chainTableComplete(routing, replicas)) return routing;
     } catch (err) {
       lastError = err;
     }

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   clientConfig,
-  formatBytes,
   configIntegerRange,
+  formatConfigBytes,
   DEFAULT_PRESET,
   loadConfigFile,
   metaConfig,
@@ -65,10 +65,13 @@ describe('parseBytes', () => {
     expect(() => parseBytes(-1)).toThrow(SpindleError);
   });
 
-  it('formatBytes renders sizes', () => {
-    expect(formatBytes(4 * 2 ** 20)).toBe('4 MiB');
-    expect(formatBytes(1536)).toBe('1.5 KiB');
-    expect(formatBytes(12)).toBe('12 B');
+  it('formatConfigBytes writes sizes as a config file does, which parseBytes reads back', () => {
+    expect(formatConfigBytes(4 * 2 ** 20)).toBe('4 MiB');
+    expect(formatConfigBytes(1536)).toBe('1.5 KiB');
+    expect(formatConfigBytes(12)).toBe('12 B');
+    for (const bytes of [0, 12, 1536, 4 * 2 ** 20, 64 * 2 ** 20, 3 * 2 ** 40]) {
+      expect(parseBytes(formatConfigBytes(bytes))).toBe(bytes);
+    }
   });
 });
 

@@ -101,8 +101,12 @@ export function parseBytes(text: string | number): number {
   return bytes;
 }
 
-/** A human rendering of a byte count ('4 MiB', '1.5 GiB', '512 B'), for messages and reports. */
-export function formatBytes(bytes: number): string {
+/**
+ * A size as a config value is written: the largest binary unit, at most one decimal, no trailing
+ * zeros ('4 MiB', '1.5 KiB', '512 B'), which parseBytes reads back (exactly, unless the decimal
+ * was rounded). The CLI's human sizes, with three significant digits, are cli/format.ts's formatBytes.
+ */
+export function formatConfigBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let value = bytes;
   let unit = 0;

@@ -1,8 +1,8 @@
 // A target: one directory on one disk, holding one chunk engine; it belongs to exactly one chain
-// (learned from routing). Target id = node id × 1000 + local index.
+// (learned from routing). Target id = node id × 1000 + local index (common/target-ids.ts).
 import { statfs } from 'node:fs/promises';
 import { systemClock } from '../common/clock.js';
-import { TARGETS_PER_NODE_MAX } from '../common/constants.js';
+import { targetIdOf } from '../common/target-ids.js';
 import { ChannelRecords } from './channel-records.js';
 import type { Logger } from '../common/logger.js';
 import { ChunkEngine } from './chunk-engine/chunk-engine.js';
@@ -76,6 +76,5 @@ export class StorageTarget {
   }
 }
 
-export function targetIdOf(nodeId: number, localIndex: number): number {
-  return nodeId * TARGETS_PER_NODE_MAX + localIndex;
-}
+/** The encoding, for storage-node.ts (a node learns its id at registration). */
+export { targetIdOf } from '../common/target-ids.js';

@@ -1,8 +1,9 @@
 // Storage node registration and heartbeats.
 //
 // Registration (persisted): a new node (id 0) gets the next id from 1 up, and its targets become
-// `node_id * 1000 + index`; a known id re-registering updates its address and host name and may
-// add targets (never remove them: a target in a chain cannot disappear by restarting a process).
+// `node_id * 1000 + index` (common/target-ids.ts); a known id re-registering updates its address
+// and host name and may add targets (never remove them: a target in a chain cannot disappear by
+// restarting a process).
 // A retried first registration (id 0, same address, same target paths as a known node) answers
 // with that node's id instead of creating a second node: no two live processes share an address.
 //
@@ -13,17 +14,11 @@
 // (heartbeat-checker.ts): its targets count as locally OFFLINE until it heartbeats again.
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { TARGETS_PER_NODE_MAX } from '../../common/constants.js';
+import { NODE_ID_MAX, targetIdOf } from '../../common/target-ids.js';
 import { LocalTargetState, PublicTargetState, type ResyncProgress } from '../../proto/index.js';
 import type { ClusterDraft, ClusterState, TargetRecord } from './cluster-store.js';
 import { HOSTNAME_MAX_BYTES, NODE_ADDRESS_MAX_BYTES, TARGET_PATH_MAX_BYTES } from './constants.js';
 import { invalid, requireAddress, requireArray, requireInt, requireObject, requireString } from './validate.js';
-
-/** Largest node id whose target ids still fit in uint32. */
-const NODE_ID_MAX = Math.floor(0xffff_ffff / TARGETS_PER_NODE_MAX) - 1;
-
-function targetIdOf(nodeId: number, index: number): number {
-  return nodeId * TARGETS_PER_NODE_MAX + index;
-}
 
 export interface Registration {
   nodeId: number;

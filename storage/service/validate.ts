@@ -1,7 +1,8 @@
 // Checks of requests as they arrive from the wire: every number in range, every field present,
 // the data's CRC right. Bad input is refused here with a message naming the field, before any
 // state is touched.
-import { CHUNK_SIZE_MAX_BYTES, CHUNK_SIZE_MIN_BYTES } from '../../common/constants.js';
+import { checkChunkSize } from '../../common/chunk-size.js';
+import { CHUNK_SIZE_MAX_BYTES } from '../../common/constants.js';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { validateClientId } from '../../common/names.js';
@@ -31,20 +32,6 @@ function checkChainId(chainId: number): void {
   checkInteger(chainId, 'chain_id', 0xffff_ffff, 1);
 }
 
-function checkChunkSize(chunkSizeBytes: number): void {
-  if (
-    !Number.isSafeInteger(chunkSizeBytes) ||
-    chunkSizeBytes < CHUNK_SIZE_MIN_BYTES ||
-    chunkSizeBytes > CHUNK_SIZE_MAX_BYTES ||
-    (chunkSizeBytes & (chunkSizeBytes - 1)) !== 0
-  ) {
-    throw invalid(
-      `chunk_size_bytes must be a power of two in [${CHUNK_SIZE_MIN_BYTES}, ${CHUNK_SIZE_MAX_BYTES}], ` +
-        `got ${chunkSizeBytes}`,
-    );
-  }
-}
-
 interface UpdateFields {
   type: UpdateType;
   offset: number;
@@ -64,7 +51,7 @@ function checkUpdateFields(request: UpdateFields, allowed: readonly UpdateType[]
         `(use ${allowed.map((t) => UpdateType[t]).join(', ')})`,
     );
   }
-  checkChunkSize(request.chunkSizeBytes);
+  checkChunkSize(request.chunkSizeBytes, 'chunk_size_bytes');
   checkInteger(request.offset, 'offset', CHUNK_SIZE_MAX_BYTES);
   const data = request.data ?? Buffer.alloc(0);
   switch (request.type) {
