@@ -3,7 +3,11 @@
 //
 // Guarantees: the malloc mode is one setting for a whole run — SPINDLE_MALLOC in the environment,
 // inherited by every child — and `withMallocEnv` either adds all three tuned variables or removes
-// every MALLOC_* variable, never a mix.
+// every MALLOC_* variable, never a mix. A server's environment names directories as the launcher's
+// caller meant them: a relative SPINDLE_CPU_PROF_DIR is made absolute against the launcher's cwd,
+// since servers run with the package root as theirs.
+import { resolve } from 'node:path';
+import { CPU_PROFILE_DIR_ENV } from '../common/cpu-profile.js';
 
 /** glibc malloc settings for every server process: all three together (docs/performance.md). */
 export const TUNED_MALLOC_ENV: Readonly<Record<string, string>> = {
@@ -51,7 +55,13 @@ export function mallocSettings(mode: MallocMode = mallocMode()): Record<string, 
   return mode === 'tuned' ? { ...TUNED_MALLOC_ENV } : { SPINDLE_MALLOC: 'default' };
 }
 
-/** Environment of every server process: ours plus the malloc settings of SPINDLE_MALLOC (tuned by default). */
+/**
+ * Environment of every server process: ours plus the malloc settings of SPINDLE_MALLOC (tuned by
+ * default), SPINDLE_CPU_PROF_DIR made absolute.
+ */
 export function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return withMallocEnv({ ...process.env, ...extra });
+  const env = withMallocEnv({ ...process.env, ...extra });
+  const profiles = env[CPU_PROFILE_DIR_ENV];
+  if (profiles !== undefined && profiles !== '') env[CPU_PROFILE_DIR_ENV] = resolve(profiles);
+  return env;
 }
