@@ -295,12 +295,13 @@ abstract class RpcBase<C extends MetaClient | MgmtClient> {
         timeoutMs: options.timeoutMs ?? this.config.rpcTimeoutMs,
         signal: options.signal,
       });
-    if (options.retry === false) return attempt();
+    // One attempt too goes through the loop, so every failure is a SpindleError naming the call
+    // (`what`: 'meta.Open', …) when meta or the transport did not type it.
     return retryWithBackoff(attempt, {
       ...clientRetryBudget(this.config, this.clock, this.rng),
       what,
       signal: options.signal,
-      classify: metaRetryAction,
+      classify: options.retry === false ? () => 'fail' : metaRetryAction,
       onRetry: (err) => {
         const error = asSpindleError(err);
         this.logger?.debug({ what, code: error.codeName, err: error.message }, 'meta request retried');

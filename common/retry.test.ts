@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock, createRng, flushMicrotasks, type Clock } from './clock.js';
+import { RETRY_ATTEMPTS_MAX } from './constants.js';
 import { ErrorCode, SpindleError, isSpindleError } from './errors.js';
 import { backoffDelayMs, retryWithBackoff, sleepAwake, type RetryStep } from './retry.js';
 
@@ -51,8 +52,23 @@ describe('retryWithBackoff', () => {
       ),
     ).rejects.toBe(err);
     expect(calls).toBe(1);
+  });
+
+  it('fails with a SpindleError whatever the attempt threw, naming the operation', async () => {
     const plain = new Error('bug');
-    await expect(retryWithBackoff(async () => Promise.reject(plain), { clock: fakeClock() })).rejects.toBe(plain);
+    const outcome = await retryWithBackoff(async () => Promise.reject(plain), {
+      clock: fakeClock(),
+      what: 'meta.Stat',
+    }).catch((e: unknown) => e);
+    expect(isSpindleError(outcome, ErrorCode.INTERNAL)).toBe(true);
+    expect((outcome as SpindleError).message).toBe('meta.Stat: bug');
+    expect((outcome as SpindleError).cause).toBe(plain);
+    const fsError = Object.assign(new Error('open /x'), { code: 'ENOENT' });
+    const io = await retryWithBackoff(async () => Promise.reject(fsError), { clock: fakeClock() }).catch(
+      (e: unknown) => e,
+    );
+    expect(isSpindleError(io, ErrorCode.IO_ERROR)).toBe(true);
+    expect((io as SpindleError).message).toBe('ENOENT: open /x');
   });
 
   it('uses full-jitter exponential delays capped at maxMs', async () => {
@@ -63,11 +79,10 @@ describe('retryWithBackoff', () => {
         rng: createRng(9),
         initialMs: 10,
         maxMs: 80,
-        deadlineMs: 1e9,
-        attemptsMax: 12,
+        deadlineMs: 1_000,
       }),
     ).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.RETRIES_EXHAUSTED));
-    expect(clock.sleeps).toHaveLength(11);
+    expect(clock.sleeps.length).toBeGreaterThan(10);
     clock.sleeps.forEach((ms, i) => {
       expect(ms).toBeGreaterThanOrEqual(0);
       expect(ms).toBeLessThanOrEqual(Math.min(80, 10 * 2 ** i));
@@ -102,11 +117,92 @@ describe('retryWithBackoff', () => {
     expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBeLessThan(1_000);
   });
 
-  it("rethrows the last error itself with exhausted: 'rethrow'", async () => {
+  it("rethrows the last error itself with exhausted: 'rethrow', typed", async () => {
     const last = retryable();
     await expect(
       retryWithBackoff(async () => Promise.reject(last), { clock: fakeClock(), deadlineMs: 0, exhausted: 'rethrow' }),
     ).rejects.toBe(last);
+    const plain = new Error('flaky');
+    const outcome = await retryWithBackoff(async () => Promise.reject(plain), {
+      clock: fakeClock(),
+      deadlineMs: 0,
+      exhausted: 'rethrow',
+      what: 'forward',
+      classify: () => 'retry',
+    }).catch((e: unknown) => e);
+    expect(isSpindleError(outcome, ErrorCode.INTERNAL)).toBe(true);
+    expect((outcome as SpindleError).message).toBe('forward: flaky');
+  });
+
+  it('waits at least minMs, whatever the jitter drew', async () => {
+    const clock = fakeClock();
+    let n = 0;
+    await retryWithBackoff(
+      async () => {
+        if (n++ < 5) throw retryable();
+      },
+      { clock, rng: { nextFloat: () => 0 }, initialMs: 10, maxMs: 100, minMs: 7 },
+    );
+    expect(clock.sleeps).toEqual([7, 7, 7, 7, 7]);
+  });
+
+  it(`stops a loop with a deadline after ${RETRY_ATTEMPTS_MAX} attempts, however little time they took`, async () => {
+    const clock = fakeClock();
+    let calls = 0;
+    const outcome = await retryWithBackoff(
+      async () => {
+        calls++;
+        throw retryable();
+      },
+      { clock, rng: { nextFloat: () => 0 }, deadlineMs: 1_000 },
+    ).catch((e: unknown) => e);
+    expect(isSpindleError(outcome, ErrorCode.RETRIES_EXHAUSTED)).toBe(true);
+    expect(calls).toBe(RETRY_ATTEMPTS_MAX);
+    expect(clock.nowMs()).toBe(0);
+  });
+
+  it('retries without end with deadlineMs Infinity: past the attempt cap, until success', async () => {
+    const clock = fakeClock();
+    let calls = 0;
+    const result = await retryWithBackoff(
+      async (attempt) => {
+        calls++;
+        if (attempt < RETRY_ATTEMPTS_MAX + 5) throw retryable();
+        return attempt;
+      },
+      { clock, rng: { nextFloat: () => 0.5 }, initialMs: 1, maxMs: 4, minMs: 1, deadlineMs: Number.POSITIVE_INFINITY },
+    );
+    expect(result).toBe(RETRY_ATTEMPTS_MAX + 5);
+    expect(calls).toBe(RETRY_ATTEMPTS_MAX + 6);
+    expect(Math.min(...clock.sleeps)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('ends a loop without a deadline only by its policy or its signal', async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const run = retryWithBackoff(
+      async () => {
+        if (++calls === 3) controller.abort();
+        throw retryable();
+      },
+      { clock: fakeClock(), minMs: 1, deadlineMs: Number.POSITIVE_INFINITY, signal: controller.signal },
+    );
+    await expect(run).rejects.toSatisfy((e: unknown) => isSpindleError(e, ErrorCode.CANCELLED));
+    expect(calls).toBe(3);
+    const final = new SpindleError(ErrorCode.NOT_FOUND, 'gone');
+    await expect(
+      retryWithBackoff(async () => Promise.reject(final), {
+        clock: fakeClock(),
+        minMs: 1,
+        deadlineMs: Number.POSITIVE_INFINITY,
+      }),
+    ).rejects.toBe(final);
+  });
+
+  it('refuses a loop without a deadline that could spin (no least wait): a bug in the caller', async () => {
+    await expect(
+      retryWithBackoff(async () => 1, { clock: fakeClock(), deadlineMs: Number.POSITIVE_INFINITY }),
+    ).rejects.toThrow(/minMs/);
   });
 
   it('calls onRetry before each wait with the attempt, the policy action and the wait', async () => {

@@ -1,16 +1,21 @@
-// Retrying with backoff: the one retry loop of Spindle (client RPCs, storage requests and reads)
-// and its one backoff formula (also used by storage's and meta's own loops). A policy — `classify`
-// — says what each failure means: 'fail' surfaces it, any other action retries (the caller's
-// onRetry acts on it: refresh routing, try another replica, …). Without a policy, only errors that
-// say they are retryable (SpindleError.retryable) are retried. The wait is full-jitter exponential,
-// uniform in [0, min(maxMs, initialMs·2^attempt)], so many clients that failed together do not
-// retry together.
+// Retrying with backoff: the one retry loop of Spindle (client RPCs, storage requests and reads,
+// storage's registration with the manager and its forwards down a chain) and its one backoff
+// formula. A policy — `classify` — says what each failure means: 'fail' surfaces it, any other
+// action retries (the caller's onRetry acts on it: refresh routing, try another replica, …).
+// Without a policy, only errors that say they are retryable (SpindleError.retryable) are retried.
+// The wait is full-jitter exponential, uniform in [0, min(maxMs, initialMs·2^attempt)] (raised to
+// minMs), so many clients that failed together do not retry together.
 //
 // Guarantees:
-// - An error the policy fails surfaces unchanged, from the attempt that threw it.
+// - Whatever ends the loop is a SpindleError: an error the policy fails surfaces as it is when it
+//   is one, else typed by asSpindleError with `what` before its message (INTERNAL for a bug).
 // - No attempt starts once its wait would end at or past the deadline: the caller gets
-//   RETRIES_EXHAUSTED at once, naming the attempts and the last error (kept as `cause`); no more
-//   than attemptsMax attempts run, whatever the deadline.
+//   RETRIES_EXHAUSTED at once, naming the attempts and the last error (kept as `cause`) — or,
+//   with `exhausted: 'rethrow'`, the last error itself. A loop with a deadline runs at most
+//   RETRY_ATTEMPTS_MAX attempts, whatever the deadline.
+// - deadlineMs Infinity: no deadline and no attempt cap — the loop ends only with a success, a
+//   'fail' verdict or an abort (storage's loops that must not give up), and waits at least minMs
+//   (> 0, checked) between attempts.
 // - An aborted signal ends the loop with CANCELLED, also in the middle of a wait.
 // - A wait keeps the process alive (sleepAwake), although the system clock's timers do not.
 import { systemClock, systemRng, type Clock, type Rng } from './clock.js';
@@ -20,7 +25,7 @@ import {
   RETRY_BACKOFF_MAX_DEFAULT_MS,
   RETRY_DEADLINE_DEFAULT_MS,
 } from './constants.js';
-import { ErrorCode, SpindleError, isSpindleError } from './errors.js';
+import { ErrorCode, SpindleError, asSpindleError, assert, isSpindleError } from './errors.js';
 
 /** What a policy makes of a failed attempt: 'fail' surfaces the error, any other action retries. */
 export type RetryVerdict<Action extends string> = Action | 'fail';
@@ -36,18 +41,24 @@ export interface RetryStep<Action extends string> {
 }
 
 export interface RetryOptions<Action extends string = 'retry'> {
-  /** Total time from the first attempt after which no new attempt starts. */
+  /**
+   * Total time from the first attempt after which no new attempt starts. Infinity: retry until
+   * success, a 'fail' verdict or an abort (needs minMs > 0).
+   */
   deadlineMs?: number;
   /** Backoff cap of the first retry. */
   initialMs?: number;
   /** Largest backoff. */
   maxMs?: number;
-  /** Most attempts in all (default and upper bound RETRY_ATTEMPTS_MAX). */
-  attemptsMax?: number;
+  /** Shortest backoff: a wait the jitter drew shorter lasts this long (default 0). */
+  minMs?: number;
   clock?: Clock;
   rng?: Pick<Rng, 'nextFloat'>;
   signal?: AbortSignal;
-  /** Names the operation in RETRIES_EXHAUSTED and CANCELLED messages, e.g. 'storage.Write chain 3'. */
+  /**
+   * Names the operation in RETRIES_EXHAUSTED and CANCELLED messages, and before the message of a
+   * failure that was not a SpindleError, e.g. 'storage.Write chain 3'.
+   */
   what?: string;
   /** The policy: what a failed attempt's error means (default: retry what isRetryableError). */
   classify?: (err: unknown) => RetryVerdict<Action>;
@@ -56,8 +67,9 @@ export interface RetryOptions<Action extends string = 'retry'> {
   /** Called before each wait (log it, refresh routing, …); may be async; may throw to stop. */
   onRetry?: (err: unknown, step: RetryStep<Action>) => void | Promise<void>;
   /**
-   * When giving up on a retryable error: 'wrap' (default) throws RETRIES_EXHAUSTED with the last
-   * error as cause; 'rethrow' throws the last error itself.
+   * When the deadline ends the loop: 'wrap' (default) throws RETRIES_EXHAUSTED with the last
+   * error as cause; 'rethrow' throws the last error itself, for a caller that passes it on as its
+   * own answer with its code and retryability (a storage node forwarding down the chain).
    */
   exhausted?: 'wrap' | 'rethrow';
 }
@@ -113,7 +125,9 @@ export async function retryWithBackoff<T, Action extends string = 'retry'>(
   const deadlineMs = options.deadlineMs ?? RETRY_DEADLINE_DEFAULT_MS;
   const initialMs = options.initialMs ?? RETRY_BACKOFF_INITIAL_DEFAULT_MS;
   const maxMs = options.maxMs ?? RETRY_BACKOFF_MAX_DEFAULT_MS;
-  const attemptsMax = Math.min(options.attemptsMax ?? RETRY_ATTEMPTS_MAX, RETRY_ATTEMPTS_MAX);
+  const minMs = options.minMs ?? 0;
+  const bounded = deadlineMs !== Number.POSITIVE_INFINITY;
+  assert(bounded || minMs > 0, 'a retry loop without a deadline needs a least wait (minMs > 0)');
   // Without a policy the only action is 'retry', which is what Action defaults to.
   const classify = options.classify ?? (retryableVerdict as (err: unknown) => RetryVerdict<Action>);
   const { signal, what } = options;
@@ -128,23 +142,34 @@ export async function retryWithBackoff<T, Action extends string = 'retry'>(
       lastError = err;
     }
     const action = classify(lastError);
-    if (action === 'fail') throw lastError;
+    if (action === 'fail') throw typed(lastError, what);
     throwIfAborted(signal, what);
-    const delayMs = options.retriesAtOnce?.(action) ? 0 : backoffDelayMs(attempt, initialMs, maxMs, rng);
+    const delayMs = options.retriesAtOnce?.(action)
+      ? 0
+      : Math.max(minMs, backoffDelayMs(attempt, initialMs, maxMs, rng));
     const giveUp = () => {
-      if (options.exhausted === 'rethrow') return lastError;
+      if (options.exhausted === 'rethrow') return typed(lastError, what);
       return exhaustedError(what, attempt + 1, clock.nowMs() - startMs, lastError);
     };
-    if (attempt + 1 >= attemptsMax || clock.nowMs() - startMs + delayMs >= deadlineMs) throw giveUp();
+    const pastDeadline = () => clock.nowMs() - startMs + delayMs >= deadlineMs;
+    if ((bounded && attempt + 1 >= RETRY_ATTEMPTS_MAX) || pastDeadline()) throw giveUp();
     await options.onRetry?.(lastError, { attempt, action, delayMs });
     // onRetry may have taken a while (a routing refresh): the wait must still end before the deadline.
-    if (clock.nowMs() - startMs + delayMs >= deadlineMs) throw giveUp();
+    if (pastDeadline()) throw giveUp();
     if (delayMs > 0) {
       await sleepAwake(clock, delayMs, signal).catch((err: unknown) => {
         throw signal?.aborted ? cancelled(signal, what) : err;
       });
     }
   }
+}
+
+/** The error as a SpindleError: itself if it is one, else typed with `what` before its message. */
+function typed(err: unknown, what: string | undefined): SpindleError {
+  if (isSpindleError(err)) return err;
+  const error = asSpindleError(err);
+  if (what === undefined) return error;
+  return new SpindleError(error.errorCode, `${what}: ${error.message}`, { cause: err, retryable: error.retryable });
 }
 
 function exhaustedError(what: string | undefined, attempts: number, elapsedMs: number, last: unknown): SpindleError {
