@@ -51,7 +51,7 @@ import type { Clock, Rng } from '../common/clock.js';
 import type { StorageConfig } from '../common/config.js';
 import { crc32c } from '../common/crc32c.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
-import { backoffDelayMs } from '../common/retry.js';
+import { retryWithBackoff } from '../common/retry.js';
 import { callUnary } from '../common/rpc.js';
 import {
   PublicTargetState,
@@ -472,9 +472,14 @@ export class ChainReplicator {
     const startedMs = this.deps.clock.nowMs();
     let view = admitted;
     let warned = false;
-    for (let attempt = 0; ; attempt++) {
-      const latest = await this.latestView(view, role);
-      if (latest !== undefined) {
+    // The successor's answer to the last attempt, when it failed: only that is retried. What
+    // latestView throws (this node left the chain in `role`) ends the forward at once.
+    let sendError: SpindleError | undefined;
+    return retryWithBackoff(
+      async () => {
+        sendError = undefined;
+        const latest = await this.latestView(view, role);
+        if (latest === undefined) throw ROUTING_UNKNOWN;
         if (latest.chainVersion !== view.chainVersion) {
           this.deps.logger.info(
             {
@@ -491,40 +496,37 @@ export class ChainReplicator {
         const successor = view.successor;
         if (successor === undefined) return { response: undefined, view };
         try {
-          if (successor.address === '' || !receivesWrites(successor.state)) {
-            throw new SpindleError(
-              ErrorCode.RPC_UNAVAILABLE,
-              `successor target ${successor.targetId} has no known address`,
-            );
-          }
-          return { response: await send(this.deps.peers.get(successor.address), successor, view), view };
+          return { response: await this.sendToSuccessor(successor, view, send), view };
         } catch (err) {
-          const error = asSpindleError(err);
-          if (!forwardRetryable(error)) throw error;
-          this.deps.metrics?.forwardRetries.inc();
-          this.deps.logger.debug(
-            { what, chainId: view.chainId, successor: successor.targetId, code: error.codeName, attempt },
-            'forward retried',
-          );
+          sendError = asSpindleError(err);
+          throw sendError;
+        }
+      },
+      {
+        // No deadline: past forwardTimeoutMs the forward goes on (routing pulled before each retry).
+        ...this.forwardBackoff(Number.POSITIVE_INFINITY),
+        what,
+        classify: (err) => (err === ROUTING_UNKNOWN ? 'wait' : retriedAnswer(err, sendError) ? 'retry' : 'fail'),
+        onRetry: async (err, { action, attempt }) => {
+          // Lease lost: routing is unknown until it renews; nothing to log or refresh meanwhile.
+          if (action === 'wait') return;
+          const error = err as SpindleError;
+          const successor = view.successor?.targetId;
+          this.forwardRetried(what, view, error, attempt);
           const overBudget = this.deps.clock.nowMs() - startedMs >= this.deps.config.forwardTimeoutMs;
           if (overBudget && !warned) {
             warned = true;
             this.deps.logger.warn(
-              { what, chainId: view.chainId, successor: successor.targetId, code: error.codeName },
+              { what, chainId: view.chainId, successor, code: error.codeName },
               'forward still failing after forwardTimeoutMs; retrying until it succeeds or the chain changes',
             );
           }
-          if (overBudget || (error.errorCode !== ErrorCode.RPC_UNAVAILABLE && error.errorCode !== ErrorCode.TIMEOUT)) {
+          if (overBudget || !unreachable(error)) {
             await this.deps.refreshRouting(`successor of chain ${view.chainId} answered ${error.codeName}`);
           }
-        }
-      }
-      const delayMs = Math.max(
-        FORWARD_BACKOFF_MIN_MS,
-        backoffDelayMs(attempt, FORWARD_BACKOFF_MIN_MS, FORWARD_BACKOFF_MAX_MS, this.deps.rng),
-      );
-      await this.deps.clock.sleep(delayMs);
-    }
+        },
+      },
+    );
   }
 
   /**
@@ -573,8 +575,9 @@ export class ChainReplicator {
   }
 
   /**
-   * Calls the chain successor with retries; undefined when this node is the tail. Throws
-   * CHAIN_VERSION_MISMATCH if the chain changes while forwarding.
+   * Calls the chain successor with retries for up to forwardTimeoutMs; undefined when this node is
+   * the tail. Throws CHAIN_VERSION_MISMATCH if the chain changes while forwarding, and when out
+   * of time the successor's last error itself (retryable for the caller, who retries the request).
    */
   private async forward<T>(
     admitted: ChainView,
@@ -582,42 +585,88 @@ export class ChainReplicator {
     what: string,
     send: (client: StorageClient, successor: PeerTarget, view: ChainView) => Promise<T>,
   ): Promise<T | undefined> {
-    const startedMs = this.deps.clock.nowMs();
-    for (let attempt = 0; ; attempt++) {
-      const view = this.deps.resolver.recheck(admitted.chainId, admitted.chainVersion);
-      const successor = view.successor;
-      if (successor === undefined) return undefined;
-      try {
-        if (successor.address === '' || !receivesWrites(successor.state)) {
-          throw new SpindleError(
-            ErrorCode.RPC_UNAVAILABLE,
-            `successor target ${successor.targetId} has no known address`,
-          );
+    let view = admitted;
+    // As in forwardUntilChainChanges: only the successor's answer is retried.
+    let sendError: SpindleError | undefined;
+    return retryWithBackoff(
+      async () => {
+        sendError = undefined;
+        view = this.deps.resolver.recheck(admitted.chainId, admitted.chainVersion);
+        const successor = view.successor;
+        if (successor === undefined) return undefined;
+        try {
+          return await this.sendToSuccessor(successor, view, send);
+        } catch (err) {
+          sendError = asSpindleError(err);
+          throw sendError;
         }
-        return await send(this.deps.peers.get(successor.address), successor, view);
-      } catch (err) {
-        const error = asSpindleError(err);
-        const elapsedMs = this.deps.clock.nowMs() - startedMs;
-        if (!forwardRetryable(error) || signal?.aborted || elapsedMs >= this.deps.config.forwardTimeoutMs) throw error;
-        this.deps.metrics?.forwardRetries.inc();
-        this.deps.logger.debug(
-          { what, chainId: view.chainId, successor: successor.targetId, code: error.codeName, attempt },
-          'forward retried',
-        );
-        if (error.errorCode !== ErrorCode.RPC_UNAVAILABLE && error.errorCode !== ErrorCode.TIMEOUT) {
-          await this.deps.refreshRouting(`successor of chain ${view.chainId} answered ${error.codeName}`);
-        }
-        const delayMs = Math.max(
-          FORWARD_BACKOFF_MIN_MS,
-          backoffDelayMs(attempt, FORWARD_BACKOFF_MIN_MS, FORWARD_BACKOFF_MAX_MS, this.deps.rng),
-        );
-        await this.deps.clock.sleep(
-          Math.min(delayMs, Math.max(0, this.deps.config.forwardTimeoutMs - elapsedMs)),
-          signal,
-        );
-      }
-    }
+      },
+      {
+        ...this.forwardBackoff(this.deps.config.forwardTimeoutMs),
+        exhausted: 'rethrow',
+        signal,
+        what,
+        classify: (err) => (retriedAnswer(err, sendError) ? 'retry' : 'fail'),
+        onRetry: async (err, { attempt }) => {
+          const error = err as SpindleError;
+          this.forwardRetried(what, view, error, attempt);
+          if (!unreachable(error)) {
+            await this.deps.refreshRouting(`successor of chain ${view.chainId} answered ${error.codeName}`);
+          }
+        },
+      },
+    );
   }
+
+  /** One call to the successor; RPC_UNAVAILABLE when it has no address or takes no writes. */
+  private sendToSuccessor<T>(
+    successor: PeerTarget,
+    view: ChainView,
+    send: (client: StorageClient, successor: PeerTarget, view: ChainView) => Promise<T>,
+  ): Promise<T> {
+    if (successor.address === '' || !receivesWrites(successor.state)) {
+      return Promise.reject(
+        new SpindleError(ErrorCode.RPC_UNAVAILABLE, `successor target ${successor.targetId} has no known address`),
+      );
+    }
+    return send(this.deps.peers.get(successor.address), successor, view);
+  }
+
+  /** The backoff of the forwarding loops: FORWARD_BACKOFF_MIN_MS..MAX_MS, within `deadlineMs`. */
+  private forwardBackoff(deadlineMs: number) {
+    return {
+      deadlineMs,
+      minMs: FORWARD_BACKOFF_MIN_MS,
+      initialMs: FORWARD_BACKOFF_MIN_MS,
+      maxMs: FORWARD_BACKOFF_MAX_MS,
+      clock: this.deps.clock,
+      rng: this.deps.rng,
+    };
+  }
+
+  private forwardRetried(what: string, view: ChainView, error: SpindleError, attempt: number): void {
+    this.deps.metrics?.forwardRetries.inc();
+    this.deps.logger.debug(
+      { what, chainId: view.chainId, successor: view.successor?.targetId, code: error.codeName, attempt },
+      'forward retried',
+    );
+  }
+}
+
+/** Thrown by an attempt of forwardUntilChainChanges while the lease is lost: wait, then look again. */
+const ROUTING_UNKNOWN = new SpindleError(
+  ErrorCode.TARGET_NOT_SERVING,
+  'this node lost its lease: routing is unknown until it renews',
+);
+
+/** `err` is the successor's failed answer to the last attempt (`sendError`), and one worth retrying. */
+function retriedAnswer(err: unknown, sendError: SpindleError | undefined): boolean {
+  return sendError !== undefined && err === sendError && forwardRetryable(sendError);
+}
+
+/** The successor did not answer at all: a refresh would not tell more than the next heartbeat. */
+function unreachable(error: SpindleError): boolean {
+  return error.errorCode === ErrorCode.RPC_UNAVAILABLE || error.errorCode === ErrorCode.TIMEOUT;
 }
 
 /** What the forwarding node must still be for its pending update to be kept. */

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Rng } from '../common/clock.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
-import { backoffDelayMs } from '../common/retry.js';
+import { isRetryableError, retryWithBackoff } from '../common/retry.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import {
   MgmtClient,
@@ -62,34 +62,44 @@ export class MgmtAgent {
   /** Registers, retrying retryable failures (manager not up yet) until it succeeds or `signal` aborts. */
   async register(request: RegisterNodeRequest, signal?: AbortSignal): Promise<RegisterNodeResponse> {
     const { clock, rng, logger } = this.options;
-    for (let attempt = 0; ; attempt++) {
-      const sentMs = clock.nowMs();
-      try {
-        const response = await callUnary(this.client, this.client.registerNode, request, 'mgmt.RegisterNode', {
-          timeoutMs: MGMT_CALL_TIMEOUT_MS,
-          signal,
-        });
-        this.renewed(sentMs);
-        this.applyRouting(response.routing);
-        return response;
-      } catch (err) {
-        const error = asSpindleError(err);
-        if (signal?.aborted || this.closed)
-          throw new SpindleError(ErrorCode.CANCELLED, 'registration with the cluster manager was cancelled', {
-            cause: err,
+    try {
+      return await retryWithBackoff(
+        async () => {
+          const sentMs = clock.nowMs();
+          const response = await callUnary(this.client, this.client.registerNode, request, 'mgmt.RegisterNode', {
+            timeoutMs: MGMT_CALL_TIMEOUT_MS,
+            signal,
           });
-        if (!error.retryable) throw error;
-        const delayMs = Math.max(
-          REGISTER_BACKOFF_MIN_MS,
-          backoffDelayMs(attempt, REGISTER_BACKOFF_MIN_MS, REGISTER_BACKOFF_MAX_MS, rng),
-        );
-        if (attempt % 20 === 0)
-          logger.info(
-            { meta: this.options.metaAddress, code: error.codeName, attempt },
-            'cluster manager not reachable yet; retrying registration',
-          );
-        await clock.sleep(delayMs, signal);
-      }
+          this.renewed(sentMs);
+          this.applyRouting(response.routing);
+          return response;
+        },
+        {
+          // No deadline: a node waits for its manager as long as it takes.
+          deadlineMs: Number.POSITIVE_INFINITY,
+          minMs: REGISTER_BACKOFF_MIN_MS,
+          initialMs: REGISTER_BACKOFF_MIN_MS,
+          maxMs: REGISTER_BACKOFF_MAX_MS,
+          clock,
+          rng,
+          signal,
+          what: 'mgmt.RegisterNode',
+          classify: (err) => (!this.closed && isRetryableError(err) ? 'retry' : 'fail'),
+          onRetry: (err, { attempt }) => {
+            if (attempt % 20 === 0)
+              logger.info(
+                { meta: this.options.metaAddress, code: asSpindleError(err).codeName, attempt },
+                'cluster manager not reachable yet; retrying registration',
+              );
+          },
+        },
+      );
+    } catch (err) {
+      if (signal?.aborted || this.closed)
+        throw new SpindleError(ErrorCode.CANCELLED, 'registration with the cluster manager was cancelled', {
+          cause: err,
+        });
+      throw err;
     }
   }
 
