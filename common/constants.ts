@@ -39,5 +39,6 @@ export const TARGETS_PER_NODE_MAX = 1000;
 export const RETRY_DEADLINE_DEFAULT_MS = 30_000;
 export const RETRY_BACKOFF_INITIAL_DEFAULT_MS = 50;
 export const RETRY_BACKOFF_MAX_DEFAULT_MS = 2_000;
-/** Hard cap on attempts of one retry loop, whatever the deadline: nothing retries forever. */
+/** Cap on attempts of one retry loop with a deadline, whatever its length (loops with deadline Infinity —
+ * storage registration, forwarding a sent update — end only by success, a final error or their signal). */
 export const RETRY_ATTEMPTS_MAX = 10_000;
