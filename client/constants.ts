@@ -1,7 +1,7 @@
 // Named limits of the client library that are not per-deployment config (those live in
 // ClientConfig, common/config.ts). Each has a unit and a one-line reason.
 
-/** First wait of ready() while no chain table exists yet (meta just started). */
+/** Longest first wait of ready() while no chain table exists yet (meta just started; jittered below it). */
 export const ROUTING_READY_BACKOFF_INITIAL_MS = 50;
 /** Longest wait between ready() polls: a cluster forming takes seconds, not minutes. */
 export const ROUTING_READY_BACKOFF_MAX_MS = 1_000;

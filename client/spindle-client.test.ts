@@ -2,11 +2,13 @@
 // waits) and say what is missing when it gives up.
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../common/package-root.js';
 
-const clientIndex = fileURLToPath(new URL('./index.ts', import.meta.url));
-const repoRoot = fileURLToPath(new URL('../', import.meta.url));
+// The compiled client (the global setup builds dist/), as a user's process would load it.
+const clientIndex = pathToFileURL(join(PACKAGE_ROOT, 'dist', 'client', 'index.js')).href;
 
 /** A loopback port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
@@ -33,8 +35,8 @@ function runConnect(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script],
-      { cwd: repoRoot, timeout: 30_000 },
+      ['--input-type=module', '-e', script],
+      { cwd: PACKAGE_ROOT, timeout: 30_000 },
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
     );
   });

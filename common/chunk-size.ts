@@ -4,14 +4,19 @@
 import { CHUNK_SIZE_MAX_BYTES, CHUNK_SIZE_MIN_BYTES } from './constants.js';
 import { ErrorCode, SpindleError } from './errors.js';
 
+/** Whether `bytes` is a chunk size a layout may have. */
+export function isChunkSize(bytes: number): boolean {
+  return (
+    Number.isSafeInteger(bytes) &&
+    bytes >= CHUNK_SIZE_MIN_BYTES &&
+    bytes <= CHUNK_SIZE_MAX_BYTES &&
+    (bytes & (bytes - 1)) === 0
+  );
+}
+
 /** Throws INVALID_ARGUMENT, naming the field as `what`, unless `chunkSizeBytes` is a chunk size. */
 export function checkChunkSize(chunkSizeBytes: number, what = 'layout chunk size'): void {
-  if (
-    !Number.isSafeInteger(chunkSizeBytes) ||
-    chunkSizeBytes < CHUNK_SIZE_MIN_BYTES ||
-    chunkSizeBytes > CHUNK_SIZE_MAX_BYTES ||
-    (chunkSizeBytes & (chunkSizeBytes - 1)) !== 0
-  ) {
+  if (!isChunkSize(chunkSizeBytes)) {
     throw new SpindleError(
       ErrorCode.INVALID_ARGUMENT,
       `${what} must be a power of two in [${CHUNK_SIZE_MIN_BYTES}, ${CHUNK_SIZE_MAX_BYTES}], got ${chunkSizeBytes}`,

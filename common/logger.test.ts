@@ -1,17 +1,20 @@
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, isSpindleError } from './errors.js';
 import { createLogger } from './logger.js';
+import { PACKAGE_ROOT } from './package-root.js';
 
-const loggerPath = fileURLToPath(new URL('./logger.ts', import.meta.url));
+// The compiled module (the global setup builds dist/): a child needs no TypeScript loader.
+const loggerPath = pathToFileURL(join(PACKAGE_ROOT, 'dist', 'common', 'logger.js')).href;
 
 /** Runs a tiny script in a child process and returns what it printed on stdout and stderr. */
 function runChild(body: string, env: Record<string, string | undefined> = {}): { stdout: string; stderr: string } {
   const script = `import { createLogger } from ${JSON.stringify(loggerPath)};\n${body}`;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete childEnv[key];
-  const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
     env: childEnv,
     encoding: 'utf8',
     timeout: 30_000,

@@ -11,6 +11,7 @@ import type { MetaConfig } from '../../common/config.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { Layout } from '../../proto/index.js';
 import type { ClusterView } from '../cluster-view.js';
+import { isChunkSize } from '../../common/chunk-size.js';
 
 /** The chain table every directory uses until SetLayout picks another. */
 const DEFAULT_CHAIN_TABLE_ID = 1;
@@ -40,15 +41,6 @@ export function directoryLayout(
     stripeWidth: parent.stripeWidth || base.stripeWidth,
     chainTableId: parent.chainTableId || base.chainTableId,
   };
-}
-
-function isValidChunkSize(bytes: number): boolean {
-  return (
-    Number.isSafeInteger(bytes) &&
-    bytes >= CHUNK_SIZE_MIN_BYTES &&
-    bytes <= CHUNK_SIZE_MAX_BYTES &&
-    (bytes & (bytes - 1)) === 0
-  );
 }
 
 const SEED_MASK = (1n << 53n) - 1n;
@@ -104,7 +96,7 @@ export class ChainAllocator {
   ): Layout {
     const layout = directoryLayout(current, this.config);
     if (change.chunkSizeBytes !== 0) {
-      if (!isValidChunkSize(change.chunkSizeBytes)) {
+      if (!isChunkSize(change.chunkSizeBytes)) {
         throw new SpindleError(
           ErrorCode.INVALID_ARGUMENT,
           `chunk size ${change.chunkSizeBytes} must be a power of two ` +
