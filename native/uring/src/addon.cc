@@ -29,6 +29,8 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <mutex>
+#include <unordered_map>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -63,7 +65,43 @@ struct Op {
   int64_t position;
   napi_deferred deferred;
   napi_ref keep;  // the buffer (nullptr for datasync)
+  void* pinned;   // the allocAligned() memory the kernel writes or reads, kept until the op ends (or nullptr)
 };
+
+// Memory from allocAligned() that operations in flight use. At the teardown of an environment (a
+// worker thread ending) Node-API runs the ArrayBuffers' finalizers *before* this addon's cleanup
+// hook drains the ring, so the kernel could still be reading into memory freeAligned() gave back
+// (heap corruption, seen as `malloc(): unsorted double linked list corrupted`). A finalizer that
+// finds its memory pinned leaves the free to the last operation that ends on it. Shared by every
+// environment of the process (workers are threads), hence the mutex.
+struct AlignedBlock {
+  size_t length;
+  unsigned pins = 0;
+  bool freeWhenUnpinned = false;
+};
+std::mutex alignedBlocksMutex;
+std::unordered_map<void*, AlignedBlock> alignedBlocks;
+
+/** Pins `base` if it is allocAligned() memory; returns it, or nullptr when it is not. */
+void* pinAligned(void* base) {
+  std::lock_guard<std::mutex> lock(alignedBlocksMutex);
+  auto it = alignedBlocks.find(base);
+  if (it == alignedBlocks.end()) return nullptr;
+  it->second.pins++;
+  return base;
+}
+
+/** Ends one pin; frees the memory when its finalizer already ran and this was the last pin. */
+void unpinAligned(void* base) {
+  if (base == nullptr) return;
+  std::lock_guard<std::mutex> lock(alignedBlocksMutex);
+  auto it = alignedBlocks.find(base);
+  if (it == alignedBlocks.end()) return;
+  if (--it->second.pins == 0 && it->second.freeWhenUnpinned) {
+    alignedBlocks.erase(it);
+    std::free(base);
+  }
+}
 
 struct State {
   napi_env env = nullptr;
@@ -169,6 +207,7 @@ void settle(State* s, Op* op, int err) {
   }
   if (op->keep != nullptr) napi_delete_reference(env, op->keep);
   s->inflight--;
+  unpinAligned(op->pinned);
   delete op;
 }
 
@@ -237,14 +276,14 @@ void onPoll(uv_poll_t* handle, int status, int events) {
   napi_close_handle_scope(env, handleScope);
 }
 
-void onPollClosed(uv_handle_t* handle) {
-  delete reinterpret_cast<uv_poll_t*>(handle);
-}
-
 void closeRing(State* s) {
   if (s->poll != nullptr) {
     uv_poll_stop(s->poll);
-    uv_close(reinterpret_cast<uv_handle_t*>(s->poll), onPollClosed);
+    // No close callback, and the handle's memory is never freed: this runs at environment teardown,
+    // and in a worker thread Node unloads this addon before the worker's loop finishes closing
+    // handles, so a callback here would be code that is no longer mapped (a segfault at every
+    // worker exit with a ring). One uv_poll_t per ended environment is the price.
+    uv_close(reinterpret_cast<uv_handle_t*>(s->poll), nullptr);
     s->poll = nullptr;
   }
   if (s->ringReady) {
@@ -259,7 +298,9 @@ void closeRing(State* s) {
       int r = io_uring_wait_cqe_timeout(&s->ring, &cqe, &timeout);
       if (r == -EINTR) continue;
       if (r < 0 || cqe == nullptr) break;
-      delete static_cast<Op*>(io_uring_cqe_get_data(cqe));
+      Op* op = static_cast<Op*>(io_uring_cqe_get_data(cqe));
+      unpinAligned(op->pinned);
+      delete op;
       io_uring_cqe_seen(&s->ring, cqe);
       s->inflight--;
     }
@@ -421,8 +462,8 @@ Napi::Value Transfer(const Napi::CallbackInfo& info, Kind kind) {
     napi_resolve_deferred(env, deferred, zero);
     return Napi::Value(env, promise);
   }
-  Op* op = new Op{s, kind, fd, direct, data, static_cast<uint32_t>(length), 0, static_cast<int64_t>(position),
-                  deferred, nullptr};
+  Op* op = new Op{s,        kind,    fd, direct, data, static_cast<uint32_t>(length), 0, static_cast<int64_t>(position),
+                  deferred, nullptr, pinAligned(backing.Data())};
   napi_create_reference(env, info[1], 1, &op->keep);
   s->inflight++;
   if (!prepare(s, op)) {
@@ -450,7 +491,7 @@ Napi::Value Datasync(const Napi::CallbackInfo& info) {
   napi_deferred deferred;
   napi_value promise;
   if (napi_create_promise(env, &deferred, &promise) != napi_ok) throw Napi::Error::New(env, "cannot create a promise");
-  Op* op = new Op{s, KIND_DATASYNC, fd, false, nullptr, 0, 0, 0, deferred, nullptr};
+  Op* op = new Op{s, KIND_DATASYNC, fd, false, nullptr, 0, 0, 0, deferred, nullptr, nullptr};
   s->inflight++;
   if (!prepare(s, op)) settle(s, op, EBUSY);
   updateRef(s);
@@ -467,7 +508,16 @@ Napi::Value Flush(const Napi::CallbackInfo& info) {
 }
 
 void freeAligned(Napi::Env env, void* data, size_t* length) {
-  std::free(data);
+  {
+    std::lock_guard<std::mutex> lock(alignedBlocksMutex);
+    auto it = alignedBlocks.find(data);
+    if (it != alignedBlocks.end() && it->second.pins > 0) {
+      it->second.freeWhenUnpinned = true;  // the last operation on it frees it (unpinAligned)
+    } else {
+      if (it != alignedBlocks.end()) alignedBlocks.erase(it);
+      std::free(data);
+    }
+  }
   Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(*length));
   delete length;
 }
@@ -483,6 +533,10 @@ Napi::Value AllocAligned(const Napi::CallbackInfo& info) {
   size_t length = static_cast<size_t>(n);
   void* data = alignedAlloc(length);
   if (data == nullptr) throwErrno(env, ENOMEM, "posix_memalign");
+  {
+    std::lock_guard<std::mutex> lock(alignedBlocksMutex);
+    alignedBlocks[data] = AlignedBlock{length};
+  }
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(length));
   return Napi::ArrayBuffer::New(env, data, length, freeAligned, new size_t(length));
 }
