@@ -5,12 +5,12 @@ import { pino, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
 import { ErrorCode, SpindleError } from './errors.js';
 
 export type Logger = PinoLogger;
-export type LogLevel = LevelWithSilent;
+type LogLevel = LevelWithSilent;
 
-export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Environment variable giving the level when none is passed. */
-export const LOG_LEVEL_ENV = 'SPINDLE_LOG_LEVEL';
+const LOG_LEVEL_ENV = 'SPINDLE_LOG_LEVEL';
 
 export interface LoggerOptions {
   /** Process or library name, in every line as `name`. */
