@@ -1,23 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, isSpindleError } from '../../common/errors.js';
 import { Permutation } from './permutation.js';
+import { expectInvalid } from './testing/expect-invalid.js';
 
 const SIZES = [1, 2, 3, 7, 100, 1000, 4097];
 const SEEDS = Array.from({ length: 200 }, (_, i) => i * 7919 + 1);
 
 function order(p: Permutation): number[] {
   return Array.from({ length: p.size }, (_, i) => p.at(i));
-}
-
-function expectInvalid(fn: () => unknown, field: string): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(isSpindleError(err, ErrorCode.INVALID_ARGUMENT)).toBe(true);
-    expect((err as Error).message).toContain(field);
-    return;
-  }
-  expect.fail(`expected INVALID_ARGUMENT naming ${field}`);
 }
 
 describe('Permutation', () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../common/clock.js';
-import { ErrorCode, isSpindleError } from '../../common/errors.js';
 import type { LastBatchPolicy } from './global-batches.js';
 import { Permutation } from './permutation.js';
 import { EpochSampler, type EpochSamplerOptions } from './sampler.js';
 import type { SamplerCursor } from './sampler-cursor.js';
+import { expectInvalid } from './testing/expect-invalid.js';
 
 const SIZES = [1, 2, 3, 7, 100, 1000, 4097];
 const SEEDS = Array.from({ length: 200 }, (_, i) => i * 104729 + 3);
@@ -27,17 +27,6 @@ function globalBatches(options: Omit<EpochSamplerOptions, 'rank' | 'worldSize'>,
   expect(perRank.every((batches) => batches.length === steps)).toBe(true);
   expect(perRank.every((batches) => batches.every((batch, step) => batch.batchIndex === step))).toBe(true);
   return Array.from({ length: steps }, (_, step) => perRank.flatMap((batches) => [...batches[step]!.sampleIndices]));
-}
-
-function expectInvalid(fn: () => unknown, field: string): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(isSpindleError(err, ErrorCode.INVALID_ARGUMENT)).toBe(true);
-    expect((err as Error).message).toContain(field);
-    return;
-  }
-  expect.fail(`expected INVALID_ARGUMENT naming ${field}`);
 }
 
 describe('EpochSampler global batches', () => {
