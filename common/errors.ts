@@ -21,6 +21,10 @@ export enum ErrorCode {
   CONFIG_INVALID = 1005,
   IO_ERROR = 1006,
   NO_SPACE = 1007,
+  /** Stored bytes fail their checksum or a file's structure is broken (a dataset index, a manifest). */
+  DATA_CORRUPTED = 1008,
+  /** The request is well-formed but the object is not in a state that allows it (still being written). */
+  FAILED_PRECONDITION = 1009,
 
   // 2xxx rpc
   RPC_UNAVAILABLE = 2001,
@@ -88,6 +92,8 @@ const CODE_INFO: Record<ErrorCode, CodeInfo> = {
   [ErrorCode.CONFIG_INVALID]: { posix: 'EINVAL', retryable: false, grpc: GrpcStatus.INVALID_ARGUMENT },
   [ErrorCode.IO_ERROR]: { posix: 'EIO', retryable: false, grpc: GrpcStatus.INTERNAL },
   [ErrorCode.NO_SPACE]: { posix: 'ENOSPC', retryable: false, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  [ErrorCode.DATA_CORRUPTED]: { posix: 'EIO', retryable: false, grpc: GrpcStatus.DATA_LOSS },
+  [ErrorCode.FAILED_PRECONDITION]: { retryable: false, grpc: GrpcStatus.FAILED_PRECONDITION },
 
   [ErrorCode.RPC_UNAVAILABLE]: { posix: 'EHOSTUNREACH', retryable: true, grpc: GrpcStatus.UNAVAILABLE },
   [ErrorCode.RPC_MALFORMED]: { posix: 'EINVAL', retryable: false, grpc: GrpcStatus.INVALID_ARGUMENT },
