@@ -1,6 +1,7 @@
 // The gRPC contract: generated message types, service definitions and clients (proto/gen is
 // ts-proto output of proto/*.proto; regenerate with `npm run proto:gen`).
 export * from './gen/common.js';
+export * from './gen/loader.js';
 export * from './gen/meta.js';
 export * from './gen/mgmt.js';
 export * from './gen/storage.js';

@@ -8,7 +8,9 @@
 #      its sources;
 #   4. the io_uring block I/O addon of storage nodes (native/uring, node-gyp, liburing) the same
 #      way. It is optional: when liburing-dev cannot be installed or the addon does not build, setup
-#      says so and goes on; storage then uses node:fs (`spindle doctor` shows which backend).
+#      says so and goes on; storage then uses node:fs (`spindle doctor` shows which backend);
+#   5. the Python venv of the PyTorch dataset and its tests (.venv, python/requirements-dev.txt)
+#      when it is missing, broken or its pins changed.
 # Idempotent: a second run on a ready machine changes nothing and takes about a second.
 # Run it as root (or with sudo available) when a system package is missing.
 set -euo pipefail
@@ -31,6 +33,9 @@ SYSTEM_PACKAGES=(
   # test/faults/partition.test.ts: a storage node in a network namespace (ip netns, veth), cut off
   # by nftables rules inside it.
   iproute2 nftables
+  # python/ (the PyTorch dataset on `spindle agent`) and test/python: the venv below is made with
+  # Debian's python3 and sees Debian's torch through --system-site-packages.
+  python3-venv python3-torch
 )
 # Installed when possible, never fatal: storage nodes fall back to node:fs without them.
 OPTIONAL_PACKAGES=(
@@ -145,4 +150,24 @@ if addon_is_stale crc32c spindle_crc32c; then
     echo "setup: warning: the CRC32C addon did not build (checksums use @node-rs/crc32; see the output above)" >&2
 else
   echo "setup: CRC32C addon up to date"
+fi
+
+# The Python environment of python/ (the PyTorch dataset) and test/python: a venv in .venv made by
+# Debian's python3 (never the first `python3` on PATH, which may be another interpreter) with
+# --system-site-packages, so Debian's python3-torch is visible, and the pins of
+# python/requirements-dev.txt (pip, through the machine's package index). The pins installed last
+# are copied into the venv: pip runs again only when the venv is missing or broken, or they changed.
+venv=.venv
+python_pins=python/requirements-dev.txt
+if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  echo "setup: creating the Python venv ($venv)"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+if ! cmp -s "$python_pins" "$venv/installed-requirements.txt"; then
+  echo "setup: installing $python_pins into $venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$python_pins"
+  cp "$python_pins" "$venv/installed-requirements.txt"
+else
+  echo "setup: Python venv up to date"
 fi
