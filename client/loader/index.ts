@@ -9,3 +9,4 @@ export {
 } from './sampler.js';
 export type { DatasetIdentity, SamplerCursor } from './sampler-cursor.js';
 export { globalBatchCount, type LastBatchPolicy } from './global-batches.js';
+export * from './dataset/index.js';

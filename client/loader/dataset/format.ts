@@ -9,7 +9,8 @@
 // (`.<name>.packing-<id>`, with `owner.json` naming its process) and renames it to DEST when
 // complete, so a reader sees a whole dataset or none. Index pages (INDEX_PAGE_ENTRIES entries) each
 // have a CRC32C in `index-pages.crc` (u32 LE per page) so a reader can check the pages it loads
-// without reading the whole index.
+// without reading the whole index. Entries are in sample order and tile the shards: sample i + 1
+// starts where sample i ends, or at offset 0 of the next shard (`spindle dataset verify` checks it).
 //
 // Guarantees of this module: encode and decode are exact inverses; decodeIndexHeader and
 // decodeIndexEntry refuse malformed bytes with SpindleError(DATA_CORRUPTED) naming what is wrong.
@@ -42,6 +43,12 @@ export function stagingDirName(name: string, id: string): string {
   return `.${name}.packing-${id}`;
 }
 
+/** The dataset name and pack id a staging directory's name encodes, or undefined for any other name. */
+export function parseStagingDirName(entry: string): { name: string; id: string } | undefined {
+  const match = /^\.(.+)\.packing-([0-9A-Za-z]+)$/.exec(entry);
+  return match === null ? undefined : { name: match[1]!, id: match[2]! };
+}
+
 /** Matches staging directories of `name` (any id). */
 export function isStagingDirOf(entry: string, name: string): boolean {
   return entry.startsWith(`.${name}.packing-`);
@@ -65,6 +72,9 @@ export interface ShardInfo {
   readonly samples: number;
 }
 
+/** How a sample's bytes are laid out: as given ('raw'), or named parts (parts.ts: a WebDataset sample). */
+export type SampleEncoding = 'raw' | 'parts';
+
 /** manifest.json. */
 export interface DatasetManifest {
   readonly format: typeof DATASET_FORMAT;
@@ -80,6 +90,8 @@ export interface DatasetManifest {
   readonly keys: { readonly bytes: number };
   /** Where it came from (informational): e.g. { kind: 'jsonl', path: '/data/train.jsonl' }. */
   readonly source?: { readonly kind: string; readonly path?: string };
+  /** Absent: 'raw'. */
+  readonly sampleEncoding?: SampleEncoding;
 }
 
 /** owner.json of a staging directory: lets a later pack tell a crashed pack from a running one. */
