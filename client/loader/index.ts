@@ -10,3 +10,14 @@ export {
 export type { DatasetIdentity, SamplerCursor } from './sampler-cursor.js';
 export { globalBatchCount, type LastBatchPolicy } from './global-batches.js';
 export * from './dataset/index.js';
+export {
+  DataLoader,
+  openLoader,
+  resumeLoader,
+  PREFETCH_BYTES_DEFAULT,
+  type LoadedBatch,
+  type LoadedSample,
+  type LoaderOptions,
+  type LoaderState,
+  type ResumeOptions,
+} from './loader.js';
