@@ -16,6 +16,7 @@ import * as files from './file-commands.js';
 import type { CliClient, CommandContext } from './file-commands.js';
 import { addMountCommands } from './mount-commands.js';
 import { addAdminCommands } from './admin-commands.js';
+import { addDatasetCommands } from './dataset-commands.js';
 import { addDoctorCommand } from './doctor-command.js';
 import type { UpOptions } from './server-commands.js';
 
@@ -392,6 +393,7 @@ function buildProgram(state: RunState): Command {
 
   addMountCommands(program, state, reportError);
   addAdminCommands(program, state, reportError);
+  addDatasetCommands(program, state, withClient);
   addDoctorCommand(program, state);
 
   return program;
