@@ -5,7 +5,7 @@ export default defineConfig({
   test: {
     // Servers and CLIs that tests start run compiled JS: build it first.
     globalSetup: ['test/setup/build-dist.ts'],
-    include: ['{proto,common,meta,storage,client,cli,mount,cluster,bench,test}/**/*.test.ts'],
+    include: ['{proto,common,meta,storage,client,cli,mount,cluster,bench,agent,test}/**/*.test.ts'],
     // Integration tests start real processes; two cores cannot run many clusters at once.
     fileParallelism: true,
     maxWorkers: 2,

@@ -18,6 +18,7 @@ import { addMountCommands } from './mount-commands.js';
 import { addAdminCommands } from './admin-commands.js';
 import { addDatasetCommands } from './dataset-commands.js';
 import { addDoctorCommand } from './doctor-command.js';
+import { addAgentCommand } from './agent-command.js';
 import type { UpOptions } from './server-commands.js';
 
 /** How long closing the client may take before the command exits anyway. */
@@ -395,6 +396,7 @@ function buildProgram(state: RunState): Command {
   addAdminCommands(program, state, reportError);
   addDatasetCommands(program, state, withClient);
   addDoctorCommand(program, state);
+  addAgentCommand(program, state, reportError);
 
   return program;
 }

@@ -35,8 +35,9 @@ export const protobufFileName = "loader.proto";
  * every rank is its slice of global batch k, so all ranks take the same number of steps, and a
  * cursor taken after batch k continues at batch k + 1 at any world size whose size divides the
  * global batch size. Failures are gRPC statuses whose details say what to change:
- * INVALID_ARGUMENT (a bad field, a cursor of another dataset), NOT_FOUND (no such dataset),
- * FAILED_PRECONDITION (the path is not a packed dataset), DATA_LOSS (a sample failed its checksum).
+ * INVALID_ARGUMENT (a bad field, a path that is not a packed dataset, a cursor of another dataset),
+ * NOT_FOUND (no such dataset), FAILED_PRECONDITION (a dataset still being packed, or of a format
+ * version this Spindle does not read), DATA_LOSS (a sample failed its checksum twice).
  */
 
 /** What an epoch does with a last global batch that the dataset cannot fill. */
