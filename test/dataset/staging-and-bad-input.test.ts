@@ -95,7 +95,7 @@ describe('staging directories', () => {
     expect((await listing('/st')).filter((name) => name.startsWith('.'))).toEqual([]);
   });
 
-  it('a pack owned elsewhere is abandoned only when older than the limit; one without owner after a grace', async () => {
+  it('a pack owned elsewhere is abandoned only when too old; one without an owner after a grace', async () => {
     const old = await fakeStaging('/st', 'far', {
       host: 'another-host',
       pid: 1,
