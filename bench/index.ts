@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BenchContext } from './context.js';
 import { limitsSuite } from './limits.js';
+import { loaderSuite } from './loader.js';
 import { metaSuite } from './meta.js';
 import { mountSuite } from './mount.js';
 import { ProgressLine } from './progress.js';
@@ -25,6 +26,7 @@ const SUITE_TABLE: Record<SuiteName, Suite> = {
   'rand-read': randReadSuite,
   meta: metaSuite,
   mount: mountSuite,
+  loader: loaderSuite,
 };
 
 export interface BenchReport {

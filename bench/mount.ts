@@ -91,7 +91,7 @@ export function parseReadyLine(line: string): { mount: string; pid: number } | u
   }
 }
 
-interface MountChild {
+export interface MountChild {
   child: ChildProcess;
   exited: Promise<number | null>;
   stderr: () => string;
@@ -117,7 +117,7 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<{ seconds:
  * `node`, so NODE_FLAGS are passed here: bin/spindle.mjs's shebang, which gives an installed
  * `spindle` the same V8 flags, does not apply.
  */
-async function startMount(dir: string, meta: string): Promise<MountChild> {
+export async function startMount(dir: string, meta: string): Promise<MountChild> {
   const argv = [...NODE_FLAGS, join(PACKAGE_ROOT, 'bin', 'spindle.mjs'), 'mount', dir, '--meta', meta];
   const child = spawn(process.execPath, argv, {
     cwd: PACKAGE_ROOT,
@@ -149,7 +149,7 @@ async function startMount(dir: string, meta: string): Promise<MountChild> {
   return mount;
 }
 
-function mounted(dir: string): boolean {
+export function mounted(dir: string): boolean {
   try {
     return readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
@@ -160,7 +160,7 @@ function mounted(dir: string): boolean {
 }
 
 /** SIGTERM (flush + unmount), SIGKILL after 20 s, then a lazy detach if the mount is still there. */
-async function stopMount(mount: MountChild, dir: string): Promise<void> {
+export async function stopMount(mount: MountChild, dir: string): Promise<void> {
   const { child } = mount;
   if (child.exitCode === null && child.signalCode === null) {
     child.kill('SIGTERM');

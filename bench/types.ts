@@ -6,7 +6,7 @@
 import type { MallocMode } from '../cluster/index.js';
 import type { DataTransport } from '../common/bulk/transport.js';
 
-export const SUITES = ['limits', 'seq-read', 'seq-write', 'rand-read', 'meta', 'mount'] as const;
+export const SUITES = ['limits', 'seq-read', 'seq-write', 'rand-read', 'meta', 'mount', 'loader'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface BenchOptions {
@@ -43,7 +43,7 @@ export interface MachineInfo {
   hostname: string;
 }
 
-export type Unit = 'GB/s' | 'ops/s' | 'IOPS';
+export type Unit = 'GB/s' | 'ops/s' | 'IOPS' | 'samples/s';
 
 export interface BenchRow {
   suite: SuiteName;

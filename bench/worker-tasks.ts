@@ -2,6 +2,7 @@
 // Sizes are bytes; `meta` is the host:port of the cluster's meta service.
 
 import type { DataTransport } from '../common/bulk/transport.js';
+import type { LoaderTask } from './loader-tasks.js';
 
 export type WorkerTask =
   | { kind: 'tcp-sink' }
@@ -30,7 +31,8 @@ export type WorkerTask =
       depth: number;
       seconds: number;
     }
-  | { kind: 'meta-ops'; meta: string; dir: string; count: number; readdirs: number; depth: number };
+  | { kind: 'meta-ops'; meta: string; dir: string; count: number; readdirs: number; depth: number }
+  | LoaderTask;
 
 /** Client config overrides a worker's SpindleClient connects with (e.g. the data transport). */
 type WorkerClientConfig = { dataTransport?: DataTransport };
@@ -46,6 +48,8 @@ export interface OpResult {
   seconds: number;
   p50Ms: number | null;
   p99Ms: number | null;
+  /** CPU time (user + system) the worker process spent on the measured part, when measured. */
+  cpuSeconds?: number;
 }
 
 export interface WorkerResult {
