@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { LastBatch, type LoaderState as LoaderStateMessage } from '../proto/index.js';
 import { AGENT_MESSAGE_MAX_BYTES } from './constants.js';
-import { batchMessage, lastBatchPolicy, stateFromMessage, stateToMessage, streamStart } from './loader-messages.js';
+import {
+  batchMessage,
+  datasetPath,
+  lastBatchPolicy,
+  stateFromMessage,
+  stateToMessage,
+  streamStart,
+} from './loader-messages.js';
 
 const cursor: LoaderStateMessage = {
   dataset: '/data/train',
@@ -36,6 +43,13 @@ describe('loader messages', () => {
       'fresh.last_batch must be LAST_BATCH_DROP or LAST_BATCH_PAD, got LAST_BATCH_UNSPECIFIED',
     );
     expect(refusal(() => lastBatchPolicy(7 as LastBatch, 'last_batch')).message).toMatch(/got 7$/);
+  });
+
+  it('takes absolute dataset paths only', () => {
+    expect(datasetPath('/data/train', 'dataset')).toBe('/data/train');
+    const relative = refusal(() => datasetPath('data/train', 'dataset'));
+    expect(relative.errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(relative.message).toBe('dataset must be the dataset\'s absolute path in the namespace, got "data/train"');
   });
 
   it('keeps a cursor through message → state → message', () => {

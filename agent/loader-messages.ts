@@ -60,6 +60,20 @@ export function stateToMessage(state: LoaderState): LoaderStateMessage {
   };
 }
 
+/**
+ * A request's dataset path, which must be absolute, as the loader requires of its own (openDataset
+ * alone would resolve a relative path against the root).
+ */
+export function datasetPath(path: string, field: string): string {
+  if (!path.startsWith('/')) {
+    throw new SpindleError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${field} must be the dataset's absolute path in the namespace, got ${JSON.stringify(path)}`,
+    );
+  }
+  return path;
+}
+
 /** How a StreamBatches request starts its loader: a new epoch, or a saved cursor. */
 export type StreamStart =
   | { readonly kind: 'fresh'; readonly options: Omit<LoaderOptions, 'signal'> }

@@ -25,7 +25,7 @@ import {
   LoaderService,
   type StreamBatchesRequest,
 } from '../proto/index.js';
-import { batchMessage, lastBatchPolicy, streamStart } from './loader-messages.js';
+import { batchMessage, datasetPath, lastBatchPolicy, streamStart } from './loader-messages.js';
 import { pumpMessages } from './message-pump.js';
 
 /** A service the agent hosts, closed when the agent stops. */
@@ -114,7 +114,10 @@ export class LoaderServiceImpl implements AgentService {
 
   async describe(request: DescribeRequest | UndecodableRequest, context: CallContext): Promise<DescribeResponse> {
     const { dataset, batchSize, worldSize, lastBatch } = decoded(request, 'Describe');
-    const opened = await openDataset(this.client, dataset, { indexCacheBytes: 0, signal: context.signal });
+    const opened = await openDataset(this.client, datasetPath(dataset, 'dataset'), {
+      indexCacheBytes: 0,
+      signal: context.signal,
+    });
     try {
       const response: DescribeResponse = {
         dataset,

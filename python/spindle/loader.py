@@ -272,7 +272,8 @@ class LoaderClient:
                 f"cannot reach the spindle agent at {self.address} ({details}): start one with "
                 f"`npx spindle agent --meta HOST:PORT` and pass the address it prints (or set {AGENT_ENV})",
             )
-        return SpindleError(code, f"spindle agent at {self.address}: {code.name}: {details}")
+        # The agent's details start with the Spindle code name (e.g. "NOT_FOUND: dataset ... does not exist").
+        return SpindleError(code, f"spindle agent at {self.address}: {details}")
 
 
 def _placement() -> Tuple[int, int]:
@@ -333,6 +334,8 @@ class SpindleDataset(_IterableDataset):  # type: ignore[misc,valid-type]
         self._state: Optional[Dict[str, Any]] = None
         #: A cursor from load_state_dict(), where the next iteration starts.
         self._resume: Optional[Dict[str, Any]] = None
+        #: Batch counts by (global batch size, world size, last_batch): len() asks the agent once.
+        self._batch_counts: Dict[Tuple[int, int, str], int] = {}
 
     @property
     def _client(self) -> LoaderClient:
@@ -381,16 +384,19 @@ class SpindleDataset(_IterableDataset):  # type: ignore[misc,valid-type]
             yield self.transform(batch.samples) if self.transform else [s.data for s in batch.samples]
 
     def __len__(self) -> int:
-        """Steps of the whole epoch (the same on every rank)."""
+        """Steps of the epoch being iterated (or next to be): the same on every rank. A resumed
+        epoch keeps the global batch size of its cursor."""
         _, world_size = _placement()
-        if self._resume is not None:
-            info = self._client.describe(
-                self.dataset, self._resume["batch_size"], world_size, self._resume["last_batch"]
-            )
+        current = self._resume if self._resume is not None else self._state
+        if current is not None:
+            batching = (current["batch_size"], world_size, current["last_batch"])
         else:
-            info = self._client.describe(self.dataset, self.batch_size * world_size, world_size, self.last_batch)
-        assert info.batch_count is not None
-        return info.batch_count
+            batching = (self.batch_size * world_size, world_size, self.last_batch)
+        if batching not in self._batch_counts:
+            info = self._client.describe(self.dataset, *batching)
+            assert info.batch_count is not None
+            self._batch_counts[batching] = info.batch_count
+        return self._batch_counts[batching]
 
     def set_epoch(self, epoch: int) -> None:
         """The next iteration reads epoch `epoch` from its start (unless a loaded state is for it)."""

@@ -198,6 +198,9 @@ describe('spindle agent (process)', () => {
     const packing = await failure(describeCall({ dataset: '/agent-test/packing', lastBatch: 0 }));
     expect(packing.code).toBe(GrpcStatus.FAILED_PRECONDITION);
     expect(packing.details).toMatch(/\/agent-test\/packing is still being packed/);
+    const relative = await failure(describeCall({ dataset: 'agent-test/train', lastBatch: 0 }));
+    expect(relative.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect(relative.details).toMatch(/dataset must be the dataset's absolute path/);
     const indivisible = await failure(describeCall({ dataset: DATASET, batchSize: 10, worldSize: 3, lastBatch: 2 }));
     expect(indivisible.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(indivisible.details).toMatch(/batchSize 10 is not divisible by worldSize 3/);
