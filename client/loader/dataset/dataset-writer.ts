@@ -43,6 +43,7 @@ import {
   shardFileName,
   stagingDirName,
 } from './format.js';
+import { type LinkedSignal, linkSignal } from './linked-signal.js';
 import { collectAbandonedStaging, type StagingDir } from './staging.js';
 
 export interface DatasetWriterOptions {
@@ -109,6 +110,8 @@ export class DatasetWriter {
   private readonly shardBytes: number;
   private readonly options: DatasetWriterOptions;
   private readonly index: BufferedFileWriter;
+  /** options.signal, for the writes (which put one listener on it per chunk write in flight). */
+  private readonly linked: LinkedSignal;
   private keys: BufferedFileWriter | undefined;
   private shard: BufferedFileWriter | undefined;
   private shardSamples = 0;
@@ -125,7 +128,14 @@ export class DatasetWriter {
 
   private constructor(
     client: SpindleClient,
-    fields: { dest: string; id: string; stagingPath: string; collected: StagingDir[]; index: BufferedFileWriter },
+    fields: {
+      dest: string;
+      id: string;
+      stagingPath: string;
+      collected: StagingDir[];
+      index: BufferedFileWriter;
+      linked: LinkedSignal;
+    },
     shardBytes: number,
     options: DatasetWriterOptions,
   ) {
@@ -135,6 +145,7 @@ export class DatasetWriter {
     this.stagingPath = fields.stagingPath;
     this.collected = fields.collected;
     this.index = fields.index;
+    this.linked = fields.linked;
     this.shardBytes = shardBytes;
     this.options = options;
   }
@@ -156,6 +167,7 @@ export class DatasetWriter {
     const id = randomBytes(DATASET_ID_BYTES).toString('hex');
     const stagingPath = posix.join(parent, stagingDirName(posix.basename(dest), id));
     await client.mkdir(stagingPath);
+    const linked = linkSignal(options.signal);
     try {
       const owner: StagingOwner = {
         host: hostname(),
@@ -164,14 +176,12 @@ export class DatasetWriter {
         dest,
       };
       await client.writeFile(posix.join(stagingPath, STAGING_OWNER_FILE), `${JSON.stringify(owner)}\n`, { flag: 'wx' });
-      const index = new BufferedFileWriter(
-        await client.open(posix.join(stagingPath, INDEX_FILE), 'wx'),
-        options.signal,
-      );
+      const index = new BufferedFileWriter(await client.open(posix.join(stagingPath, INDEX_FILE), 'wx'), linked.signal);
       // The header is written over these bytes by publish(), once the sample count is known.
       await index.append(Buffer.alloc(INDEX_HEADER_BYTES));
-      return new DatasetWriter(client, { dest, id, stagingPath, collected, index }, shardBytes, options);
+      return new DatasetWriter(client, { dest, id, stagingPath, collected, index, linked }, shardBytes, options);
     } catch (err) {
+      linked.unlink();
       await client.rm(stagingPath, { recursive: true, force: true }).catch(() => undefined);
       throw err;
     }
@@ -287,7 +297,7 @@ export class DatasetWriter {
 
   private async createFile(name: string): Promise<BufferedFileWriter> {
     const handle = await this.client.open(posix.join(this.stagingPath, name), 'wx');
-    return new BufferedFileWriter(handle, this.options.signal);
+    return new BufferedFileWriter(handle, this.linked.signal);
   }
 
   private async finishShard(): Promise<void> {
@@ -318,6 +328,7 @@ export class DatasetWriter {
       throw isSpindleError(err, ErrorCode.EXISTS) ? existsError(this.dest, err) : err;
     }
     this.state = 'published';
+    this.linked.unlink();
     // Only the staging directory needs an owner; a failure here leaves a harmless extra file.
     await this.client.rm(posix.join(this.dest, STAGING_OWNER_FILE), { force: true }).catch(() => undefined);
     return manifest;
@@ -355,6 +366,7 @@ export class DatasetWriter {
 
   /** Closes every file and removes the staging directory; never throws. */
   private async discard(): Promise<void> {
+    this.linked.unlink();
     await Promise.all([this.index.discard(), this.keys?.discard(), this.shard?.discard()]);
     await this.client.rm(this.stagingPath, { recursive: true, force: true }).catch(() => undefined);
   }

@@ -38,6 +38,7 @@ import {
   decodeIndexHeader,
 } from './format.js';
 import { IndexPageCache } from './index-page-cache.js';
+import { linkSignal } from './linked-signal.js';
 import { readManifest, readSmallFile } from './manifest.js';
 
 export interface OpenDatasetOptions {
@@ -145,10 +146,15 @@ export class Dataset {
       if (positions === undefined) wanted.set(page, [at]);
       else positions.push(at);
     }
-    await forEachLimit([...wanted.keys()], INDEX_PAGE_READS_MAX, async (page) => {
-      const bytes = await this.loadPage(page, signal);
-      for (const at of wanted.get(page)!) result[at] = this.entryOf(bytes, page, indices[at]!);
-    });
+    const linked = linkSignal(signal);
+    try {
+      await forEachLimit([...wanted.keys()], INDEX_PAGE_READS_MAX, async (page) => {
+        const bytes = await this.loadPage(page, linked.signal);
+        for (const at of wanted.get(page)!) result[at] = this.entryOf(bytes, page, indices[at]!);
+      });
+    } finally {
+      linked.unlink();
+    }
     return result;
   }
 
@@ -188,15 +194,20 @@ export class Dataset {
       }
     }
     const file = await this.keysHandle();
-    await forEachLimit(spans, KEY_READS_MAX, async (span) => {
-      const bytes = Buffer.allocUnsafe(span.end - span.start);
-      const read = await file.readAt(span.start, bytes, signal);
-      if (read !== bytes.length) throw corrupt(keysPath, `ends at ${span.start + read}; keys run to ${span.end}`);
-      for (const at of span.members) {
-        const { keyOffset, keyLength } = entries[at]!;
-        result[at] = bytes.toString('utf8', keyOffset - span.start, keyOffset - span.start + keyLength);
-      }
-    });
+    const linked = linkSignal(signal);
+    try {
+      await forEachLimit(spans, KEY_READS_MAX, async (span) => {
+        const bytes = Buffer.allocUnsafe(span.end - span.start);
+        const read = await file.readAt(span.start, bytes, linked.signal);
+        if (read !== bytes.length) throw corrupt(keysPath, `ends at ${span.start + read}; keys run to ${span.end}`);
+        for (const at of span.members) {
+          const { keyOffset, keyLength } = entries[at]!;
+          result[at] = bytes.toString('utf8', keyOffset - span.start, keyOffset - span.start + keyLength);
+        }
+      });
+    } finally {
+      linked.unlink();
+    }
     return result;
   }
 

@@ -24,6 +24,7 @@ import {
   KEYS_FILE,
   decodeIndexEntry,
 } from './format.js';
+import { linkSignal } from './linked-signal.js';
 import { readSmallFile } from './manifest.js';
 import { ShardScanner } from './shard-scanner.js';
 
@@ -68,21 +69,25 @@ export async function verifyDataset(
   path: string,
   options: VerifyOptions = {},
 ): Promise<VerifyReport> {
+  const linked = linkSignal(options.signal);
+  const signal = linked.signal;
   let dataset: Dataset;
   try {
-    dataset = await openDataset(client, path, { indexCacheBytes: 0, signal: options.signal });
+    dataset = await openDataset(client, path, { indexCacheBytes: 0, signal });
   } catch (err) {
+    linked.unlink();
     if (!isSpindleError(err, ErrorCode.DATA_CORRUPTED)) throw err;
     const what = (err as Error).message;
     return { path, samples: 0, bytes: 0, ok: false, problems: [{ what }], problemCount: 1 };
   }
   try {
     const problems = new Problems();
-    await new DatasetScan(client, dataset, problems, options).run();
+    await new DatasetScan(client, dataset, problems, { ...options, signal }).run();
     const { samples, bytes } = dataset.manifest;
     const ok = problems.count === 0;
     return { path: dataset.path, samples, bytes, ok, problems: problems.listed, problemCount: problems.count };
   } finally {
+    linked.unlink();
     await dataset.close();
   }
 }
