@@ -88,6 +88,8 @@ export class LoaderServiceImpl implements AgentService {
   private readonly logger: Logger;
   /** Open streams: aborting one's controller closes its loader and ends its call; the promise settles then. */
   private readonly streams = new Map<AbortController, Promise<void>>();
+  /** Loaders opened and not yet closed. */
+  private openLoaders = 0;
   private closed = false;
 
   constructor(
@@ -107,9 +109,9 @@ export class LoaderServiceImpl implements AgentService {
     };
   }
 
-  /** Streams open right now (each holds one loader). */
+  /** Loaders open right now (one per stream, from its start until its close() finished). */
   openCalls(): number {
-    return this.streams.size;
+    return this.openLoaders;
   }
 
   async describe(request: DescribeRequest | UndecodableRequest, context: CallContext): Promise<DescribeResponse> {
@@ -158,6 +160,7 @@ export class LoaderServiceImpl implements AgentService {
         start.kind === 'fresh'
           ? await openLoader(this.client, { ...start.options, signal })
           : await resumeLoader(this.client, start.state, { ...start.at, signal });
+      this.openLoaders++;
       const open = loader;
       await pumpMessages(
         async () => {
@@ -178,7 +181,10 @@ export class LoaderServiceImpl implements AgentService {
       }
     } finally {
       call.removeListener('cancelled', cancel);
-      await loader?.close();
+      await loader?.close().then(
+        () => this.openLoaders--,
+        (err: unknown) => this.logger.warn({ err }, 'closing a loader failed'),
+      );
     }
   }
 
