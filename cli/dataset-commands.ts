@@ -16,6 +16,7 @@ import { formatBytes, formatTable } from './format.js';
 import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
 import { createProgress } from './progress.js';
 import type { SourceKind } from './dataset-sources/source.js';
+import { INDEX_ENTRY_BYTES } from '../client/loader/dataset/format.js';
 
 /** The smallest --shard-size: one chunk of the smallest chunk size (smaller shards only cost metadata). */
 const SHARD_SIZE_MIN_BYTES = 64 * 1024;
@@ -110,17 +111,25 @@ async function verify(ctx: CommandContext, path: string, o: { json?: boolean; pr
   try {
     const dataset = await openDataset(client, target, { indexCacheBytes: 0 });
     await dataset.close();
-    totalBytes = dataset.manifest.index.bytes + dataset.manifest.bytes;
+    // What verify reads: every index entry (not the header) and every sample.
+    totalBytes = dataset.manifest.samples * INDEX_ENTRY_BYTES + dataset.manifest.bytes;
   } catch {
     // verifyDataset reports the same failure, or the damage, below
   }
-  const progress = createProgress({ progress: o.progress, label: `verify ${target}`, totalBytes });
   let counted = 0;
+  let samplesChecked = 0;
+  const progress = createProgress({
+    progress: o.progress,
+    label: `verify ${target}`,
+    totalBytes,
+    detail: () => `${samplesChecked.toLocaleString('en-US')} samples checked`,
+  });
   let report: Awaited<ReturnType<typeof verifyDataset>>;
   try {
     report = await verifyDataset(client, target, {
       signal: ctx.signal,
-      onProgress: (_samples, bytes) => {
+      onProgress: (samples, bytes) => {
+        samplesChecked = samples;
         progress.add(bytes - counted);
         counted = bytes;
       },

@@ -16,6 +16,8 @@ export interface ProgressOptions {
   label: string;
   /** Total bytes, when known. */
   totalBytes?: number;
+  /** A count worth showing beside the bytes, read at each redraw (e.g. `1,234 samples`). */
+  detail?: () => string;
 }
 
 export interface Progress {
@@ -56,13 +58,13 @@ export function createProgress(options: ProgressOptions): Progress {
       hideCursor: tty,
       clearOnComplete: false,
       etaBuffer: 50,
-      format: (opts, params, payload: { label: string; doneText: string; rate: string }) => {
+      format: (opts, params, payload: { label: string; doneText: string; rate: string; detail: string }) => {
         const bar =
           total > 0
             ? `[${cliProgress.Format.BarFormat(params.progress, opts)}] ${Math.floor(params.progress * 100)}% `
             : '';
         const eta = total > 0 && params.eta > 0 && Number.isFinite(params.eta) ? ` | ETA ${params.eta}s` : '';
-        return `${payload.label} ${bar}| ${payload.doneText} | ${payload.rate}${eta}`;
+        return `${payload.label} ${bar}| ${payload.doneText}${payload.detail} | ${payload.rate}${eta}`;
       },
     },
     cliProgress.Presets.shades_classic,
@@ -73,6 +75,7 @@ export function createProgress(options: ProgressOptions): Progress {
       label: options.label,
       doneText: total > 0 ? `${formatBytes(done)} / ${formatBytes(total)}` : formatBytes(done),
       rate: `${formatBytes(done / seconds)}/s`,
+      detail: options.detail === undefined ? '' : ` | ${options.detail()}`,
     };
   };
   bar.start(total > 0 ? total : 1, 0, payload());

@@ -31,12 +31,13 @@ export async function packSource(
   options: PackOptions,
 ): Promise<DatasetManifest> {
   const startedMs = performance.now();
+  let writer: DatasetWriter | undefined;
   const progress = createProgress({
     progress: options.progress,
     label: `pack ${basename(source.path)}`,
     totalBytes: source.totalBytes,
+    detail: () => `${(writer?.samples ?? 0).toLocaleString('en-US')} samples`,
   });
-  let writer: DatasetWriter | undefined;
   let manifest: DatasetManifest;
   try {
     writer = await DatasetWriter.create(client, dest, {

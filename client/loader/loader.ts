@@ -14,6 +14,7 @@
 //   not yet handed out, each once.
 // - Bad options or a cursor of another dataset (id or size) fail before any read with
 //   SpindleError(INVALID_ARGUMENT) naming the field; nothing is left open.
+import { setMaxListeners } from 'node:events';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { SpindleClient } from '../spindle-client.js';
 import { type RangeRead, type ShardReader, planRangeReads, rangeBytes, readBatch } from './batch-reads.js';
@@ -143,6 +144,8 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
     this.batchCount = sampler.batchCount;
     this.samplesPerStep = sampler.samplesPerStep;
     this.budget = new ByteBudget(prefetchBytes);
+    // Every chunk read in flight listens on this signal: a deep prefetch is many more than 10.
+    setMaxListeners(0, this.closer.signal);
     this.nextBatch = sampler.state().nextBatch;
     this.plannedNext = this.nextBatch;
     this.reader = {
