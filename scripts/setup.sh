@@ -157,17 +157,24 @@ fi
 # --system-site-packages, so Debian's python3-torch is visible, and the pins of
 # python/requirements-dev.txt (pip, through the machine's package index). The pins installed last
 # are copied into the venv: pip runs again only when the venv is missing or broken, or they changed.
+# A failure here is a warning, not the end of setup: only test/python needs the venv, and it fails
+# saying so (it compares the same two files).
 venv=.venv
 python_pins=python/requirements-dev.txt
-if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
-  echo "setup: creating the Python venv ($venv)"
-  rm -rf "$venv"
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
-fi
-if ! cmp -s "$python_pins" "$venv/installed-requirements.txt"; then
-  echo "setup: installing $python_pins into $venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$python_pins"
-  cp "$python_pins" "$venv/installed-requirements.txt"
-else
-  echo "setup: Python venv up to date"
-fi
+make_python_venv() {
+  if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    echo "setup: creating the Python venv ($venv)"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv --system-site-packages "$venv" || return 1
+  fi
+  if ! cmp -s "$python_pins" "$venv/installed-requirements.txt"; then
+    echo "setup: installing $python_pins into $venv"
+    rm -f "$venv/installed-requirements.txt"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$python_pins" || return 1
+    cp "$python_pins" "$venv/installed-requirements.txt"
+  else
+    echo "setup: Python venv up to date"
+  fi
+}
+make_python_venv ||
+  echo "setup: warning: the Python venv ($venv) is incomplete; test/python will fail (see the output above)" >&2

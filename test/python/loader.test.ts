@@ -34,12 +34,19 @@ interface Output {
 const getCluster = useCluster({ storageNodes: 3, replicas: 2, targetsPerNode: 2 });
 const byContent = new Map<string, number>();
 const children = new Set<ChildProcess>();
-let python: string;
+/** Without the venv every test fails with what to do (never a skip). */
+let venvProblem: unknown;
+let python = '';
+try {
+  python = requireVenvPython();
+} catch (err) {
+  venvProblem = err;
+}
 let agent: AgentProcess | undefined;
 let work: string;
 
 beforeAll(async () => {
-  python = requireVenvPython();
+  if (venvProblem !== undefined) return;
   work = mkdtempSync(join(tmpdir(), 'spindle-python-'));
   const client = await getCluster().client();
   await client.mkdir('/python-test', { recursive: true });
@@ -128,6 +135,7 @@ const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
 
 describe('spindle (Python) on spindle agent', () => {
   it('two torch.distributed ranks (gloo) read every sample exactly once, in the same number of steps', async () => {
+    if (venvProblem !== undefined) throw venvProblem;
     const init = `tcp://127.0.0.1:${await freePort()}`;
     const common = ['--batch-size', String(BATCH_PER_RANK), '--dist', init, '--world-size', '2'];
     const [rank0, rank1] = await Promise.all([runOk([...common, '--rank', '0']), runOk([...common, '--rank', '1'])]);
@@ -142,6 +150,7 @@ describe('spindle (Python) on spindle agent', () => {
   });
 
   it('a state_dict taken mid-epoch at world size 2 continues at world size 1 with exactly the rest', async () => {
+    if (venvProblem !== undefined) throw venvProblem;
     const state = join(work, 'state.json');
     const first = await Promise.all(
       [0, 1].map((rank) =>
@@ -182,6 +191,7 @@ describe('spindle (Python) on spindle agent', () => {
   });
 
   it('refuses DataLoader worker processes with a message that says what to do', async () => {
+    if (venvProblem !== undefined) throw venvProblem;
     const out = join(work, 'workers.json');
     const { code, stderr } = await runTrainer(['--batch-size', '4', '--num-workers', '2', '--out', out]);
     expect(code).not.toBe(0);
