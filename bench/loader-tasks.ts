@@ -20,7 +20,8 @@ export type LoaderTask =
     }
   /**
    * The limit: the same samples in the same shuffled order (Permutation of the same seed and epoch),
-   * fs.readSync per sample from one local packed file whose pages were read once first.
+   * fs.readSync per sample from one local packed file whose pages were read once first; the epoch
+   * is repeated until `minSeconds` have passed (a short epoch alone would measure noise).
    */
   | {
       kind: 'loader-local';
@@ -30,6 +31,7 @@ export type LoaderTask =
       seed: number;
       epoch: number;
       batchSize: number;
+      minSeconds: number;
     }
   /** Writes `files` files of `fileBytes` under `dir` (filePath layout), `depth` at a time. */
   | { kind: 'loader-files'; meta: string; dir: string; files: number; fileBytes: number; depth: number };

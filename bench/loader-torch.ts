@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { withMallocEnv } from '../cluster/index.js';
 import { PACKAGE_ROOT } from '../common/package-root.js';
 import type { BenchContext } from './context.js';
+import { type CpuSpent, startCpuMeter } from './loader-cpu.js';
 import { mounted, startMount, stopMount } from './mount.js';
 
 const TORCH_PYTHON = join(PACKAGE_ROOT, '.venv', 'bin', 'python');
@@ -91,12 +92,13 @@ export interface TorchBaselineOptions {
 
 /**
  * Writes the one-file-per-sample tree, mounts the cluster and runs one epoch per num_workers value.
- * Resolves with the epochs and how long writing the tree took.
+ * Resolves with the epochs, how long writing the tree took and the CPU the mount (`other`), meta and
+ * storage spent during the epochs.
  */
 export async function runTorchBaseline(
   ctx: BenchContext,
   o: TorchBaselineOptions,
-): Promise<{ epochs: TorchEpoch[]; treeSeconds: number }> {
+): Promise<{ epochs: TorchEpoch[]; treeSeconds: number; cpu: CpuSpent }> {
   const tree = ctx.created(`/bench-loader-files-${Date.now()}`);
   const writer = ctx.worker(
     {
@@ -122,6 +124,7 @@ export async function runTorchBaseline(
       `[${ctx.suite}] PyTorch DataLoader over ${o.files} files through the mount, num_workers ${o.workers.join(', ')}`,
       true,
     );
+    const meter = startCpuMeter(ctx.scratch, mount.child.pid === undefined ? [] : [mount.child.pid]);
     const stdout = await execText(
       TORCH_PYTHON,
       [
@@ -141,7 +144,7 @@ export async function runTorchBaseline(
       ],
       TORCH_RUN_TIMEOUT_MS,
     );
-    return { epochs: parseTorchEpochs(stdout), treeSeconds: written.seconds };
+    return { epochs: parseTorchEpochs(stdout), treeSeconds: written.seconds, cpu: meter() };
   } finally {
     ctx.progress.update(`[${ctx.suite}] unmounting`, true);
     await stopMount(mount, dir);

@@ -5,8 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { BenchContext, MiB } from './context.js';
 import { filePath, sampleKey } from './loader-tasks.js';
+import { statCpuSeconds } from './loader-cpu.js';
 import { bestEpoch, parseTorchEpochs, probeTorch } from './loader-torch.js';
-import { type LoaderPlan, loaderPlan, runLoaderSuite, sizeName, targetNote } from './loader.js';
+import { type LoaderPlan, loaderPlan, perSampleNote, runLoaderSuite, sizeName, targetNote } from './loader.js';
 import { parseBenchArgs } from './options.js';
 import { ProgressLine } from './progress.js';
 
@@ -39,6 +40,16 @@ describe('bench loader: pure parts', () => {
     );
     expect(targetNote('÷ torch', 12.5, 3)).toBe('÷ torch: 12.5× (target ≥ 3×: met)');
     expect(targetNote('x', null, 3)).toBe('x: no figure (target ≥ 3×)');
+  });
+
+  it('CPU seconds from /proc/<pid>/stat (a command name with spaces and parentheses) and per sample', () => {
+    const stat = '4242 (node (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 75 0 0 20 0 11 0 123';
+    expect(statCpuSeconds(stat)).toBe(3.25);
+    expect(statCpuSeconds('garbage')).toBeNaN();
+    expect(perSampleNote(1000, { client: 0.05, storage: 0.2, meta: 0, mount: undefined })).toBe(
+      'CPU per sample: client 50 µs, storage 200 µs',
+    );
+    expect(perSampleNote(10, {})).toBe('CPU per sample: not measured');
   });
 
   it("parses the PyTorch script's epochs and picks the fastest", () => {
@@ -80,7 +91,8 @@ describe('bench loader: the suite', () => {
       const samples = c.datasetBytes / c.sampleBytes;
       const limit = ctx.rows[2 * at]!;
       const loader = ctx.rows[2 * at + 1]!;
-      expect(limit).toMatchObject({ unit: 'samples/s', ratio: null, limitName: null, ops: samples });
+      expect(limit).toMatchObject({ unit: 'samples/s', ratio: null, limitName: null });
+      expect(limit.ops).toBe(samples * Number(limit.config.passes)); // whole epochs, repeated
       expect(loader).toMatchObject({ unit: 'samples/s', limitName: `local.${sizeName(c.sampleBytes)}`, ops: samples });
       expect(loader.bytes).toBe(c.datasetBytes);
       expect(loader.ratio).toBeGreaterThan(0);
@@ -88,6 +100,9 @@ describe('bench loader: the suite', () => {
       expect(loader.config).toMatchObject({ batch: c.batchSize, prefetch: '64m', worldSize: 1, replicas: 3 });
     }
     expect(ctx.rows[3]!.notes).toMatch(/to the local limit: .*target ≥ 0.5×/);
+    // Client and storage CPU per sample (the servers are found under the suite's scratch directory;
+    // meta may spend less than one 10 ms clock tick on a tiny epoch and is then left out).
+    expect(ctx.rows[1]!.notes).toMatch(/CPU per sample: client [\d.]+ µs, .*storage [\d.]+ µs/);
     const torch = ctx.rows[6]!;
     const probe = await probeTorch();
     if ('skip' in probe) {

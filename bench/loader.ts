@@ -22,6 +22,7 @@
 import { performance } from 'node:perf_hooks';
 import { PREFETCH_BYTES_DEFAULT } from '../client/loader/index.js';
 import { GiB, MiB, type BenchContext, type Limit } from './context.js';
+import { startCpuMeter } from './loader-cpu.js';
 import { type TorchEpoch, bestEpoch, probeTorch, runTorchBaseline } from './loader-torch.js';
 import { formatFigure, gbPerSecond } from './stats.js';
 import type { Suite } from './suite.js';
@@ -49,6 +50,9 @@ const TARGET_LOCAL_RATIO_32K = 0.5;
 /** Issue target: the loader at 4 KiB reaches at least this multiple of PyTorch through the mount. */
 const TARGET_TORCH_MULTIPLE_4K = 3;
 const SHARD_BYTES = 256 * MiB;
+/** The local limit repeats its epoch until this long has passed (one epoch of 256 KiB reads takes ≈ 0.1 s). */
+const LOCAL_MIN_SECONDS = 2;
+const LOCAL_MIN_SECONDS_QUICK = 0.5;
 
 /** The sizes of a run: 1 GiB datasets (64 MiB with --quick); 20,000 files for PyTorch (3,000). Pure. */
 export function loaderPlan(quick: boolean): LoaderPlan {
@@ -84,11 +88,20 @@ function cpuNote(o: OpResult): string {
   return `; process CPU ${formatFigure(o.cpuSeconds)} s in ${formatFigure(o.seconds)} s (${share} % of a core)`;
 }
 
+/** CPU per sample by process, in µs (a process not measured is left out). Pure. */
+export function perSampleNote(samples: number, cpu: Partial<Record<string, number>>): string {
+  const parts = Object.entries(cpu)
+    .filter((e): e is [string, number] => e[1] !== undefined && e[1] > 0)
+    .map(([who, seconds]) => `${who} ${formatFigure((seconds / samples) * 1e6)} µs`);
+  return parts.length === 0 ? 'CPU per sample: not measured' : `CPU per sample: ${parts.join(', ')}`;
+}
+
 export async function runLoaderSuite(ctx: BenchContext, plan: LoaderPlan): Promise<void> {
   const replicas = Math.max(...(await ctx.replicaCounts()));
   const meta = await ctx.cluster(replicas);
   const stamp = Date.now();
   const transport = ctx.options.transport;
+  const minSeconds = ctx.quick ? LOCAL_MIN_SECONDS_QUICK : LOCAL_MIN_SECONDS;
   let torchRun: { limit: Limit; loader: BenchRow } | undefined;
   for (const c of plan.cases) {
     const name = sizeName(c.sampleBytes);
@@ -114,18 +127,19 @@ export async function runLoaderSuite(ctx: BenchContext, plan: LoaderPlan): Promi
     const local = (
       await ctx.together(`loader ${name}: local limit`, [
         ctx.worker(
-          { kind: 'loader-local', dir: ctx.scratch, samples, sampleBytes: c.sampleBytes, ...order },
+          { kind: 'loader-local', dir: ctx.scratch, samples, sampleBytes: c.sampleBytes, ...order, minSeconds },
           `local ${name} in shuffled order`,
           datasetBytes,
         ),
       ])
     ).results[0]!.ops[0]!;
     const localGbps = gbPerSecond(local.bytes, local.seconds);
+    const passes = Math.round(local.ops / (Math.floor(samples / c.batchSize) * c.batchSize));
     const limit: Limit = { name: `local.${name}`, value: local.ops / local.seconds, unit: 'samples/s' };
     const common = { sample: name, samples, dataset: datasetBytes, batch: c.batchSize, order: 'Permutation' };
     ctx.add({
       case: `limit.local.${name}`,
-      config: { ...common, call: 'fs.readSync', file: 'one local file', pageCache: 'warm', threads: 1 },
+      config: { ...common, call: 'fs.readSync', file: 'one local file', pageCache: 'warm', threads: 1, passes },
       throughput: limit.value,
       unit: 'samples/s',
       p50Ms: local.p50Ms,
@@ -135,27 +149,29 @@ export async function runLoaderSuite(ctx: BenchContext, plan: LoaderPlan): Promi
       seconds: local.seconds,
       notes: `${formatFigure(localGbps)} GB/s; p50/p99: one batch's reads${cpuNote(local)}`,
     });
-    const epoch = (
-      await ctx.together(`loader ${name}: one epoch through openLoader`, [
-        ctx.worker(
-          {
-            kind: 'loader-read',
-            meta,
-            path,
-            samples,
-            sampleBytes: c.sampleBytes,
-            ...order,
-            prefetchBytes: plan.prefetchBytes,
-          },
-          `loader ${name}`,
-          datasetBytes,
-        ),
-      ])
-    ).results[0]!.ops[0]!;
+    const reader = ctx.worker(
+      {
+        kind: 'loader-read',
+        meta,
+        path,
+        samples,
+        sampleBytes: c.sampleBytes,
+        ...order,
+        prefetchBytes: plan.prefetchBytes,
+      },
+      `loader ${name}`,
+      datasetBytes,
+    );
+    await reader.ready;
+    const meter = startCpuMeter(ctx.scratch);
+    const [epoch, firstNext] = (await ctx.together(`loader ${name}: one epoch through openLoader`, [reader]))
+      .results[0]!.ops as [OpResult, OpResult];
+    const servers = meter();
     const rate = epoch.ops / epoch.seconds;
     const notes = [
       `${formatFigure(gbPerSecond(epoch.bytes, epoch.seconds))} GB/s (limit ${formatFigure(localGbps)} GB/s); ` +
-        `p50/p99: each next() wait${cpuNote(epoch)}`,
+        `p50/p99: each next() wait, the first ${formatFigure(firstNext.seconds * 1000)} ms${cpuNote(epoch)}`,
+      perSampleNote(epoch.ops, { client: epoch.cpuSeconds, ...servers }),
     ];
     if (c.sampleBytes === 32 * 1024)
       notes.push(targetNote('to the local limit', rate / limit.value, TARGET_LOCAL_RATIO_32K));
@@ -220,7 +236,7 @@ async function torchBaseline(
     return;
   }
   const t0 = performance.now();
-  const { epochs, treeSeconds } = await runTorchBaseline(ctx, {
+  const { epochs, treeSeconds, cpu } = await runTorchBaseline(ctx, {
     meta,
     files: plan.torch.files,
     sampleBytes: c.sampleBytes,
@@ -229,6 +245,7 @@ async function torchBaseline(
     seed: plan.seed,
   });
   const best = bestEpoch(epochs);
+  const allSamples = epochs.reduce((sum, e) => sum + e.samples, 0);
   const rate = best.samples / best.seconds;
   const multiple = at.loader.throughput / rate;
   const each = epochs.map((e: TorchEpoch) => `${e.workers}: ${formatFigure(e.samples / e.seconds)}/s`).join(', ');
@@ -245,6 +262,7 @@ async function torchBaseline(
     limit: at.limit,
     notes:
       `${formatFigure(gbPerSecond(best.bytes, best.seconds))} GB/s; samples/s by num_workers: ${each}; ` +
+      `${perSampleNote(allSamples, { mount: cpu.other, storage: cpu.storage, meta: cpu.meta })} over every epoch; ` +
       `a subset of ${plan.torch.files} files (written in ${treeSeconds.toFixed(1)} s; ` +
       `the baseline's whole run ${((performance.now() - t0) / 1000).toFixed(0)} s); ` +
       targetNote(`loader.${name} ÷ this`, multiple, TARGET_TORCH_MULTIPLE_4K),
