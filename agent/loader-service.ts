@@ -114,7 +114,10 @@ export class LoaderServiceImpl implements AgentService {
     return this.openLoaders;
   }
 
-  async describe(request: DescribeRequest | UndecodableRequest, context: CallContext): Promise<DescribeResponse> {
+  private async describe(
+    request: DescribeRequest | UndecodableRequest,
+    context: CallContext,
+  ): Promise<DescribeResponse> {
     const { dataset, batchSize, worldSize, lastBatch } = decoded(request, 'Describe');
     const opened = await openDataset(this.client, datasetPath(dataset, 'dataset'), {
       indexCacheBytes: 0,
@@ -153,6 +156,8 @@ export class LoaderServiceImpl implements AgentService {
     call.once('cancelled', cancel);
     if (call.cancelled || this.closed) controller.abort();
     let loader: DataLoader | undefined;
+    let sent = 0;
+    let outcome = 'done';
     try {
       const start = streamStart(decoded(call.request, 'StreamBatches'));
       const signal = controller.signal;
@@ -162,10 +167,14 @@ export class LoaderServiceImpl implements AgentService {
           : await resumeLoader(this.client, start.state, { ...start.at, signal });
       this.openLoaders++;
       const open = loader;
+      const { rank, worldSize } = start.kind === 'fresh' ? start.options : start.at;
+      this.logger.debug({ peer: call.getPeer(), ...open.state(), rank, worldSize }, 'stream opened');
       await pumpMessages(
         async () => {
           const batch = await open.next();
-          return batch === undefined ? undefined : batchMessage(batch, open.state());
+          if (batch === undefined) return undefined;
+          sent++;
+          return batchMessage(batch, open.state());
         },
         call,
         signal,
@@ -174,13 +183,16 @@ export class LoaderServiceImpl implements AgentService {
     } catch (err) {
       if (controller.signal.aborted) {
         // The caller left (or the agent stops): end the call if it is still there.
+        outcome = this.closed ? 'agent stopping' : 'cancelled';
         if (!call.cancelled) call.emit('error', toGrpcError(this.stoppedError()));
       } else {
+        outcome = 'failed';
         this.logFailure('streamBatches', err);
         call.emit('error', toGrpcError(err));
       }
     } finally {
       call.removeListener('cancelled', cancel);
+      if (loader !== undefined) this.logger.debug({ peer: call.getPeer(), batches: sent, outcome }, 'stream ended');
       await loader?.close().then(
         () => this.openLoaders--,
         (err: unknown) => this.logger.warn({ err }, 'closing a loader failed'),
