@@ -362,6 +362,8 @@ class SpindleDataset(_IterableDataset):  # type: ignore[misc,valid-type]
                 "Use DataLoader(dataset, batch_size=None, num_workers=0)."
             )
         rank, world_size = _placement()
+        # Until the first batch arrives, state_dict() is where this iteration starts.
+        self._state = self._resume
         if self._resume is not None:
             batches = self._client.stream(
                 state=self._resume, rank=rank, world_size=world_size, prefetch_bytes=self.prefetch_bytes
@@ -378,7 +380,6 @@ class SpindleDataset(_IterableDataset):  # type: ignore[misc,valid-type]
                 world_size=world_size,
                 prefetch_bytes=self.prefetch_bytes,
             )
-        self._state = None
         for batch in batches:
             self._state = batch.state
             yield self.transform(batch.samples) if self.transform else [s.data for s in batch.samples]
