@@ -325,12 +325,13 @@ class SpindleDataset(_IterableDataset):  # type: ignore[misc,valid-type]
         self.epoch = _integer("epoch", epoch, 0)
         _last_batch(last_batch)
         self.last_batch = last_batch
-        self.prefetch_bytes = prefetch_bytes
+        self.prefetch_bytes = None if prefetch_bytes is None else _integer("prefetch_bytes", prefetch_bytes, 1)
         self.transform = transform
         self.agent = _agent_address(agent)
         #: Made on first use, in the process that iterates (a gRPC channel does not survive fork or pickle).
         self._client_instance: Optional[LoaderClient] = None
-        #: The cursor after the last batch yielded in this epoch (None before the first).
+        #: The cursor after the last batch yielded in this epoch: the loaded cursor before a resumed
+        #: iteration's first batch, None before a new epoch's first.
         self._state: Optional[Dict[str, Any]] = None
         #: A cursor from load_state_dict(), where the next iteration starts.
         self._resume: Optional[Dict[str, Any]] = None
