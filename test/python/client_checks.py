@@ -22,7 +22,9 @@ def refused(fn, *needles):
 
 client = LoaderClient("127.0.0.1:1")
 refused(lambda: list(client.stream("/d", batch_size=0)), "batch_size must be an integer from 1")
-refused(lambda: list(client.stream("/d", batch_size=4, seed=2**53)), "seed must be an integer from 0 to 9007199254740991")
+refused(
+    lambda: list(client.stream("/d", batch_size=4, seed=2**53)), "seed must be an integer from 0 to 9007199254740991"
+)
 refused(lambda: list(client.stream("/d", batch_size=4, last_batch="keep")), "last_batch must be 'drop' or 'pad'")
 refused(lambda: list(client.stream("/d")), "a new epoch needs dataset= and batch_size=")
 refused(lambda: list(client.stream("/d", batch_size=4, state={})), "either state=")
