@@ -24,7 +24,7 @@ describe('bench loader: pure parts', () => {
       expect(plan.prefetchBytes).toBe(64 * MiB);
     }
     expect(loaderPlan(false).torch).toEqual({ files: 20_000, workers: [0, 2, 4] });
-    expect(loaderPlan(true).torch.files).toBeLessThan(loaderPlan(false).torch.files);
+    expect(loaderPlan(true).torch?.files).toBeLessThan(20_000);
   });
 
   it('names sizes, files and keys', () => {

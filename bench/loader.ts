@@ -41,8 +41,8 @@ export interface LoaderPlan {
   prefetchBytes: number;
   seed: number;
   epoch: number;
-  /** The PyTorch baseline: files of the first case's sample size, batches of its batch size. */
-  torch: { files: number; workers: number[] };
+  /** The PyTorch baseline: files of the first case's sample size, batches of its batch size (none: no row). */
+  torch?: { files: number; workers: number[] };
 }
 
 /** Issue target: the loader at 32 KiB reaches at least this share of the local limit. */
@@ -200,12 +200,13 @@ export async function runLoaderSuite(ctx: BenchContext, plan: LoaderPlan): Promi
     });
     if (torchRun === undefined) torchRun = { limit, loader: row };
   }
-  if (torchRun !== undefined) await torchBaseline(ctx, plan, meta, torchRun);
+  if (torchRun !== undefined && plan.torch !== undefined) await torchBaseline(ctx, plan.torch, plan, meta, torchRun);
 }
 
 /** The PyTorch-through-mount row at the first case's sample size, and the loader's multiple of it. */
 async function torchBaseline(
   ctx: BenchContext,
+  torch: NonNullable<LoaderPlan['torch']>,
   plan: LoaderPlan,
   meta: string,
   at: { limit: Limit; loader: BenchRow },
@@ -215,7 +216,7 @@ async function torchBaseline(
   const probe = await probeTorch();
   const config = {
     sample: name,
-    files: plan.torch.files,
+    files: torch.files,
     batch: c.batchSize,
     shuffle: true,
     via: 'spindle mount',
@@ -238,10 +239,10 @@ async function torchBaseline(
   const t0 = performance.now();
   const { epochs, treeSeconds, cpu } = await runTorchBaseline(ctx, {
     meta,
-    files: plan.torch.files,
+    files: torch.files,
     sampleBytes: c.sampleBytes,
     batchSize: c.batchSize,
-    workers: plan.torch.workers,
+    workers: torch.workers,
     seed: plan.seed,
   });
   const best = bestEpoch(epochs);
@@ -251,7 +252,7 @@ async function torchBaseline(
   const each = epochs.map((e: TorchEpoch) => `${e.workers}: ${formatFigure(e.samples / e.seconds)}/s`).join(', ');
   ctx.add({
     case: `torch.mount.${name}`,
-    config: { ...config, workers: best.workers, tried: plan.torch.workers.join(','), torch: probe.torch },
+    config: { ...config, workers: best.workers, tried: torch.workers.join(','), torch: probe.torch },
     throughput: rate,
     unit: 'samples/s',
     p50Ms: best.p50Ms,
@@ -263,7 +264,7 @@ async function torchBaseline(
     notes:
       `${formatFigure(gbPerSecond(best.bytes, best.seconds))} GB/s; samples/s by num_workers: ${each}; ` +
       `${perSampleNote(allSamples, { mount: cpu.other, storage: cpu.storage, meta: cpu.meta })} over every epoch; ` +
-      `a subset of ${plan.torch.files} files (written in ${treeSeconds.toFixed(1)} s; ` +
+      `a subset of ${torch.files} files (written in ${treeSeconds.toFixed(1)} s; ` +
       `the baseline's whole run ${((performance.now() - t0) / 1000).toFixed(0)} s); ` +
       targetNote(`loader.${name} ÷ this`, multiple, TARGET_TORCH_MULTIPLE_4K),
   });
