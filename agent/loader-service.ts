@@ -30,8 +30,6 @@ import { pumpMessages } from './message-pump.js';
 
 /** A service the agent hosts, closed when the agent stops. */
 export interface AgentService extends HostedService {
-  /** Calls holding resources right now (a stream's loader). */
-  openCalls(): number;
   close(): Promise<void>;
 }
 
@@ -110,7 +108,7 @@ export class LoaderServiceImpl implements AgentService {
   }
 
   /** Loaders open right now (one per stream, from its start until its close() finished). */
-  openCalls(): number {
+  openLoaderCount(): number {
     return this.openLoaders;
   }
 
@@ -158,6 +156,7 @@ export class LoaderServiceImpl implements AgentService {
     let loader: DataLoader | undefined;
     let sent = 0;
     let outcome = 'done';
+    const peer = call.getPeer(); // once the call is gone, grpc-js says 'unknown'
     try {
       const start = streamStart(decoded(call.request, 'StreamBatches'));
       const signal = controller.signal;
@@ -168,7 +167,7 @@ export class LoaderServiceImpl implements AgentService {
       this.openLoaders++;
       const open = loader;
       const { rank, worldSize } = start.kind === 'fresh' ? start.options : start.at;
-      this.logger.debug({ peer: call.getPeer(), ...open.state(), rank, worldSize }, 'stream opened');
+      this.logger.debug({ peer, ...open.state(), rank, worldSize }, 'stream opened');
       await pumpMessages(
         async () => {
           const batch = await open.next();
@@ -192,7 +191,9 @@ export class LoaderServiceImpl implements AgentService {
       }
     } finally {
       call.removeListener('cancelled', cancel);
-      if (loader !== undefined) this.logger.debug({ peer: call.getPeer(), batches: sent, outcome }, 'stream ended');
+      if (loader !== undefined) {
+        this.logger.debug({ peer, dataset: loader.state().dataset, batches: sent, outcome }, 'stream ended');
+      }
       await loader?.close().then(
         () => this.openLoaders--,
         (err: unknown) => this.logger.warn({ err }, 'closing a loader failed'),

@@ -46,8 +46,6 @@ export interface Agent {
   readonly metaAddress: string;
   /** The hosted services' names (`spindle.Loader`, ...). */
   readonly serviceNames: readonly string[];
-  /** Calls holding resources right now (open streams), over every service. */
-  openCalls(): number;
   close(): Promise<void>;
 }
 
@@ -72,7 +70,6 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       address,
       metaAddress: options.meta,
       serviceNames: standard.serviceNames,
-      openCalls: () => services.reduce((sum, service) => sum + service.openCalls(), 0),
       close() {
         closing ??= stop(server, standard.stopServing(), services, client);
         return closing;

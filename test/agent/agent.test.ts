@@ -1,16 +1,18 @@
 // `spindle agent` against a real cluster, as another language would use it: a real agent process
 // (the compiled CLI) answers Describe, streams every rank's batches of an epoch (each sample once,
 // with its bytes and key), continues a streamed cursor at another world size, turns bad input into
-// gRPC statuses that say what to change, and stops on SIGTERM with exit code 0. An agent in this
-// process shows that a cancelled stream closes its loader and that stopping ends open streams.
+// gRPC statuses that say what to change, and stops on SIGTERM with exit code 0. The Loader service,
+// driven by a caller that takes no batches, shows that it sends nothing ahead of the caller, that a
+// cancelled stream closes its loader, and that closing ends open streams.
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { type ClientReadableStream, Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Agent, parseListenAddress, startAgent } from '../../agent/index.js';
+import { LoaderServiceImpl } from '../../agent/loader-service.js';
 import { DatasetWriter } from '../../client/loader/index.js';
 import { silentLogger } from '../../common/logger.js';
 import { GrpcStatus } from '../../common/grpc-status.js';
@@ -278,57 +280,79 @@ describe('spindle agent (process)', () => {
   });
 });
 
-describe('agent in this process', () => {
-  let local: Agent;
-  let client: LoaderClient;
-  beforeAll(async () => {
-    local = await startAgent({
-      meta: getCluster().metaAddress,
-      listen: parseListenAddress('127.0.0.1:0', false),
-      logger: silentLogger(),
-      preset: 'test',
-    });
-    client = loaderClient(local.address);
-  });
-  afterAll(async () => {
-    client?.close();
-    await local?.close();
-  });
+/**
+ * A StreamBatches call whose caller takes nothing: no write completes (HTTP/2 took nothing more),
+ * as with a trainer that stopped reading. (A grpc-js client cannot play this part: it keeps
+ * reading into memory while paused.)
+ */
+class StalledCall extends EventEmitter {
+  cancelled = false;
+  readonly written: Batch[] = [];
+  error: Partial<ServiceError> | undefined;
 
+  constructor(readonly request: StreamBatchesRequest) {
+    super();
+    this.on('error', (error: Partial<ServiceError>) => {
+      this.error = error;
+    });
+  }
+
+  getPeer(): string {
+    return 'stalled-test-caller';
+  }
+
+  write(message: Batch, _callback: () => void): boolean {
+    this.written.push(message);
+    return true;
+  }
+
+  end(): void {
+    throw new Error('a stalled stream cannot end');
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.emit('cancelled');
+  }
+}
+
+describe('Loader service with a caller that takes no batches', () => {
+  let service: LoaderServiceImpl;
+  beforeAll(async () => {
+    service = new LoaderServiceImpl(await getCluster().client(), silentLogger());
+  });
+  afterAll(() => service?.close());
+
+  const start = (call: StalledCall) =>
+    (service.implementation as { streamBatches: (call: unknown) => void }).streamBatches(call);
   const big = () => fresh(0, 1, { batchSize: 1, dataset: BIG_DATASET });
 
-  it('closes the loader of a stream its caller cancels', async () => {
-    const [batch] = await read(client.streamBatches(big()), 1);
-    expect(batch?.batchIndex).toBe(0);
-    await expect.poll(() => local.openCalls()).toBe(0);
-    // A stream the caller does not read stays open (and holds its loader) until cancelled.
-    const idle = client.streamBatches(big());
-    idle.pause();
-    await expect.poll(() => local.openCalls()).toBe(1);
-    idle.on('error', () => {});
-    idle.cancel();
-    await expect.poll(() => local.openCalls()).toBe(0);
+  it('sends nothing past the batch the caller has not taken, and closes the loader when it cancels', async () => {
+    const call = new StalledCall(big());
+    start(call);
+    await expect.poll(() => call.written.length).toBe(1);
+    expect(service.openLoaderCount()).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(call.written).toHaveLength(1);
+    call.cancel();
+    await expect.poll(() => service.openLoaderCount()).toBe(0);
+    expect(call.error).toBeUndefined();
   });
 
-  it('ends open streams with UNAVAILABLE when it stops', async () => {
-    const call = client.streamBatches(big());
-    call.pause();
-    await expect.poll(() => local.openCalls()).toBe(1);
-    const closing = local.close();
-    // Read what was sent before the stop, then the status.
-    const ended = failure(
-      new Promise((resolve, reject) => {
-        call.on('error', reject);
-        call.on('end', resolve);
-        call.on('data', () => {});
-        call.resume();
-      }),
-    );
-    await closing;
-    const error = await ended;
-    expect(error.code).toBe(GrpcStatus.UNAVAILABLE);
-    expect(error.details).toMatch(/agent is stopping/);
-    expect(local.openCalls()).toBe(0);
+  it('close() ends open streams with UNAVAILABLE and closes their loaders; later streams are refused', async () => {
+    const call = new StalledCall(big());
+    start(call);
+    await expect.poll(() => call.written.length).toBe(1);
+    await service.close();
+    expect(service.openLoaderCount()).toBe(0);
+    expect(call.error).toMatchObject({
+      code: GrpcStatus.UNAVAILABLE,
+      details: expect.stringMatching(/agent is stopping/),
+    });
+    const late = new StalledCall(big());
+    start(late);
+    await expect.poll(() => late.error?.code).toBe(GrpcStatus.UNAVAILABLE);
+    expect(late.written).toHaveLength(0);
   });
 });
 

@@ -18,6 +18,9 @@ import { useCluster } from '../harness/cluster.js';
 import { requireVenvPython } from './venv.js';
 
 const DATASET = '/python-test/train';
+/** 32 samples of 1 MiB: far more than gRPC's windows and socket buffers hold. */
+const BIG_DATASET = '/python-test/big';
+const BIG_SAMPLES = 32;
 const SAMPLES = 48;
 /** Per rank; at world size 2 the global batch is 8: 6 steps, every sample once. */
 const BATCH_PER_RANK = 4;
@@ -57,7 +60,13 @@ beforeAll(async () => {
     await writer.add(data, `k${i}`);
   }
   await writer.publish();
-  agent = await startAgentProcess(['--meta', getCluster().metaAddress, '--preset', 'test']);
+  const big = await DatasetWriter.create(client, BIG_DATASET);
+  for (let i = 0; i < BIG_SAMPLES; i++) await big.add(randomBytes(1024 * 1024));
+  await big.publish();
+  // Debug logs say how many batches each stream sent (the stalled-trainer test reads them).
+  agent = await startAgentProcess(['--meta', getCluster().metaAddress, '--preset', 'test'], {
+    SPINDLE_LOG_LEVEL: 'debug',
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -66,30 +75,29 @@ afterAll(async () => {
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
 
-/** Runs read_epoch.py; resolves with its exit code and stderr. */
-function runTrainer(
+/** Runs read_epoch.py on DATASET; resolves with its exit code, stdout and stderr. */
+function runTrainer(args: string[], env: Record<string, string> = {}) {
+  return runPython('read_epoch.py', ['--dataset', DATASET, ...args], env);
+}
+
+/** Runs a script of test/python with --agent; resolves with its exit code, stdout and stderr. */
+function runPython(
+  script: string,
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ code: number | string; stderr: string }> {
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
   const { RANK: _rank, WORLD_SIZE: _world, ...inherited } = process.env;
-  const child = spawn(
-    python,
-    [
-      join(PACKAGE_ROOT, 'test', 'python', 'read_epoch.py'),
-      '--agent',
-      agent!.ready.agent,
-      '--dataset',
-      DATASET,
-      ...args,
-    ],
-    {
-      cwd: PACKAGE_ROOT,
-      env: { ...inherited, PYTHONPATH: join(PACKAGE_ROOT, 'python'), GLOO_SOCKET_IFNAME: 'lo', ...env },
-      stdio: ['ignore', 'inherit', 'pipe'],
-    },
-  );
+  const child = spawn(python, [join(PACKAGE_ROOT, 'test', 'python', script), '--agent', agent!.ready.agent, ...args], {
+    cwd: PACKAGE_ROOT,
+    env: { ...inherited, PYTHONPATH: join(PACKAGE_ROOT, 'python'), GLOO_SOCKET_IFNAME: 'lo', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
+  let stdout = '';
   let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
@@ -98,7 +106,7 @@ function runTrainer(
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       children.delete(child);
-      resolve({ code: code ?? signal ?? 'unknown', stderr });
+      resolve({ code: code ?? signal ?? 'unknown', stdout, stderr });
     });
   });
 }
@@ -188,6 +196,24 @@ describe('spindle (Python) on spindle agent', () => {
     expect(rest.state).toMatchObject({ epoch: 3, next_batch: SAMPLES / 8 });
     const all = [...first.flatMap((rank) => indices(rank.steps)), ...indices(rest.steps)];
     expect(sorted(all)).toEqual(everySample);
+  });
+
+  it('a trainer that stops taking batches stops the agent reading: its stream sent few of the batches', async () => {
+    if (venvProblem !== undefined) throw venvProblem;
+    const args = ['--dataset', BIG_DATASET, '--prefetch-bytes', String(1024 * 1024)];
+    const { code, stdout, stderr } = await runPython('stall_stream.py', args);
+    expect({ code, stdout }, stderr).toEqual({ code: 0, stdout: '0\n' });
+    const ended = () =>
+      agent!
+        .stderr()
+        .split('\n')
+        .filter((line) => line.includes('"stream ended"') && line.includes(BIG_DATASET))
+        .map((line) => JSON.parse(line) as { batches: number; outcome: string });
+    await expect.poll(ended).toHaveLength(1);
+    const [stream] = ended();
+    expect(stream?.outcome).toBe('cancelled');
+    // One batch in flight, HTTP/2's windows and the sockets' buffers: 5 of the 32 here.
+    expect(stream?.batches).toBeLessThanOrEqual(BIG_SAMPLES / 2);
   });
 
   it('refuses DataLoader worker processes with a message that says what to do', async () => {
