@@ -2,7 +2,12 @@
 // whole dataset back, and the expected-error assertion.
 import { expect } from 'vitest';
 import type { SpindleClient } from '../../client/index.js';
-import { DatasetWriter, type DatasetWriterOptions, openDataset } from '../../client/loader/index.js';
+import {
+  DatasetWriter,
+  type DatasetWriterOptions,
+  openDataset,
+  type OpenDatasetOptions,
+} from '../../client/loader/index.js';
 import { type ErrorCode, isSpindleError } from '../../common/errors.js';
 
 export interface TestSample {
@@ -29,8 +34,12 @@ export async function packSamples(
 }
 
 /** Every sample of the dataset at `path`, read through openDataset: bytes and key. */
-export async function readAll(client: SpindleClient, path: string): Promise<TestSample[]> {
-  const dataset = await openDataset(client, path);
+export async function readAll(
+  client: SpindleClient,
+  path: string,
+  options: OpenDatasetOptions = {},
+): Promise<TestSample[]> {
+  const dataset = await openDataset(client, path, options);
   try {
     const indices = Array.from({ length: dataset.size }, (_, i) => i);
     const entries = await dataset.entries(indices);

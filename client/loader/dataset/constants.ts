@@ -26,8 +26,13 @@ export const INDEX_PAGE_READS_MAX = 8;
 export const KEY_READ_GAP_BYTES = 4096;
 /** A merged key read stops growing at this size. */
 export const KEY_READ_RANGE_MAX_BYTES = MiB;
-/** Key range reads in flight for one keys() call. */
-export const KEY_READS_MAX = 8;
+/** Key range reads in flight for one keys() call (a batch's keys are as random as its samples). */
+export const KEY_READS_MAX = 64;
+/**
+ * keys.bin up to this size is read whole once and kept: a loader asks for every batch's keys, and
+ * one random key read per sample would double the reads of an epoch of small samples.
+ */
+export const KEYS_WHOLE_BYTES_MAX = 32 * MiB;
 
 /** Sequential read size of verify: large reads keep every chain busy while CRCs are computed. */
 export const VERIFY_READ_BYTES = 8 * MiB;

@@ -6,7 +6,8 @@
 // index-pages.crc before any entry of it is used.
 //
 // Guarantees: memory for the index is the page CRCs, the LRU page cache (never more than
-// indexCacheBytes) and the pages of calls in flight; entries() returns entries that point inside
+// indexCacheBytes) and the pages of calls in flight, plus keys.bin when it is at most
+// keysWholeBytesMax (read whole once; larger ones are read in ranges per call); entries() returns entries that point inside
 // their shard and keys.bin or throws DATA_CORRUPTED naming the file; shard(n) opens shard n once
 // and checks its length against the manifest. close() is idempotent and closes every handle; any
 // later call fails with BAD_FILE_HANDLE.
@@ -22,6 +23,7 @@ import {
   KEY_READ_GAP_BYTES,
   KEY_READ_RANGE_MAX_BYTES,
   KEY_READS_MAX,
+  KEYS_WHOLE_BYTES_MAX,
 } from './constants.js';
 import { requireDatasetDir } from './dataset-path.js';
 import { forEachLimit } from './for-each-limit.js';
@@ -44,6 +46,8 @@ import { readManifest, readSmallFile } from './manifest.js';
 export interface OpenDatasetOptions {
   /** Bytes of index pages kept cached (default INDEX_CACHE_BYTES_DEFAULT, 64 MiB; 0: none). */
   readonly indexCacheBytes?: number;
+  /** keys.bin up to this size is read whole once and kept (default KEYS_WHOLE_BYTES_MAX, 32 MiB). */
+  readonly keysWholeBytesMax?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -57,6 +61,10 @@ export async function openDataset(
     options.indexCacheBytes === undefined
       ? INDEX_CACHE_BYTES_DEFAULT
       : requireInteger('indexCacheBytes', options.indexCacheBytes, 0);
+  const keysWholeBytesMax =
+    options.keysWholeBytesMax === undefined
+      ? KEYS_WHOLE_BYTES_MAX
+      : requireInteger('keysWholeBytesMax', options.keysWholeBytesMax, 0);
   const dir = normalizePath(path);
   await requireDatasetDir(client, dir);
   const manifest = await readManifest(client, dir, options.signal);
@@ -83,7 +91,7 @@ export async function openDataset(
     await index.close();
     throw err;
   }
-  return new Dataset(client, dir, manifest, index, pageCrcs, indexCacheBytes);
+  return new Dataset(client, dir, manifest, index, pageCrcs, { indexCacheBytes, keysWholeBytesMax });
 }
 
 /** An open dataset (from openDataset). */
@@ -95,6 +103,9 @@ export class Dataset {
   private readonly pageLoads = new Map<number, Promise<Buffer>>();
   private readonly shards = new Map<number, Promise<FileHandle>>();
   private keysFile: Promise<FileHandle> | undefined;
+  /** All of keys.bin when it is at most KEYS_WHOLE_BYTES_MAX, read on the first keys() call. */
+  private keysWhole: Promise<Buffer> | undefined;
+  private readonly keysWholeBytesMax: number;
   private closing: Promise<void> | undefined;
 
   /** Use openDataset(), which checks the dataset first. */
@@ -104,12 +115,13 @@ export class Dataset {
     readonly manifest: DatasetManifest,
     index: FileHandle,
     pageCrcs: readonly number[],
-    indexCacheBytes: number,
+    limits: { readonly indexCacheBytes: number; readonly keysWholeBytesMax: number },
   ) {
     this.client = client;
     this.index = index;
     this.pageCrcs = pageCrcs;
-    this.cache = new IndexPageCache(indexCacheBytes);
+    this.cache = new IndexPageCache(limits.indexCacheBytes);
+    this.keysWholeBytesMax = limits.keysWholeBytesMax;
   }
 
   /** The pack id: another pack to the same path is another dataset. */
@@ -176,6 +188,14 @@ export class Dataset {
       keyed.push(at);
     }
     if (keyed.length === 0) return result;
+    if (this.manifest.keys.bytes <= this.keysWholeBytesMax) {
+      const all = await this.wholeKeys(keysPath, signal);
+      for (const at of keyed) {
+        const { keyOffset, keyLength } = entries[at]!;
+        result[at] = all.toString('utf8', keyOffset, keyOffset + keyLength);
+      }
+      return result;
+    }
     keyed.sort((a, b) => entries[a]!.keyOffset - entries[b]!.keyOffset);
     const spans: { start: number; end: number; members: number[] }[] = [];
     for (const at of keyed) {
@@ -232,6 +252,7 @@ export class Dataset {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.cache.clear();
+      this.keysWhole = undefined;
       const handles = [Promise.resolve(this.index), ...this.shards.values()];
       if (this.keysFile !== undefined) handles.push(this.keysFile);
       await Promise.allSettled(handles.map(async (handle) => (await handle).close()));
@@ -269,6 +290,21 @@ export class Dataset {
       });
     }
     return this.keysFile;
+  }
+
+  /** keys.bin, read once (concurrent callers share the read; a failed read is tried again next call). */
+  private wholeKeys(keysPath: string, signal: AbortSignal | undefined): Promise<Buffer> {
+    this.keysWhole ??= (async () => {
+      const file = await this.keysHandle();
+      const bytes = Buffer.allocUnsafe(this.manifest.keys.bytes);
+      const read = await file.readAt(0, bytes, signal);
+      if (read !== bytes.length) throw corrupt(keysPath, `ends at ${read}; the manifest says ${bytes.length} bytes`);
+      return bytes;
+    })().catch((err: unknown) => {
+      this.keysWhole = undefined;
+      throw err;
+    });
+    return this.keysWhole;
   }
 
   /** Page `page` of the index, CRC-checked; concurrent calls for one page share one read. */
