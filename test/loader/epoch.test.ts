@@ -1,7 +1,7 @@
 // The loader on a real cluster: an epoch read at world size 4, stopped at a random step and resumed
 // at 3 and at 8, reads every sample exactly once with its bytes intact; and bad input is refused
 // with a clear error that changes nothing.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { SpindleClient } from '../../client/index.js';
 import { DatasetWriter, type LoaderState, openLoader, resumeLoader } from '../../client/loader/index.js';
 import { ErrorCode } from '../../common/errors.js';
