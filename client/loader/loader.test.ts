@@ -84,7 +84,7 @@ describe('DataLoader', () => {
     const loader = new DataLoader(mem.dataset, samplerFor(1000, 'memory-dataset'), 5000, controller.signal);
     await loader.next();
     controller.abort();
-    await turns(5);
+    await loader.close(); // the close the abort started: resolves once no read is in flight
     const readAtClose = mem.stats.bytesRead;
     await turns(20);
     expect(mem.stats.bytesRead).toBe(readAtClose);

@@ -134,6 +134,7 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
   private wake: (() => void) | undefined;
   private wakeProducer: (() => void) | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(
     private readonly dataset: Dataset,
@@ -208,9 +209,17 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
     };
   }
 
-  /** Stops reading ahead and closes the dataset. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Stops reading ahead and closes the dataset; resolves when no read is in flight. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     this.closer.abort();
     this.notify();
@@ -219,10 +228,6 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
     await Promise.allSettled(this.pending.map((p) => p.batch));
     this.pending.length = 0;
     await this.dataset.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
   }
 
   /** Plans and starts batch reads in order, as far ahead as the budget allows. */

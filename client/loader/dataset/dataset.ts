@@ -7,8 +7,9 @@
 //
 // Guarantees: memory for the index is the page CRCs, the LRU page cache (never more than
 // indexCacheBytes) and the pages of calls in flight, plus keys.bin when it is at most
-// keysWholeBytesMax (read whole once; larger ones are read in ranges per call); entries() returns entries that point inside
-// their shard and keys.bin or throws DATA_CORRUPTED naming the file; shard(n) opens shard n once
+// keysWholeBytesMax (read whole once; larger ones are read in ranges per call); entries() returns
+// entries that point inside their shard and keys.bin or throws DATA_CORRUPTED naming the file;
+// shard(n) opens shard n once
 // and checks its length against the manifest. close() is idempotent and closes every handle; any
 // later call fails with BAD_FILE_HANDLE.
 import { posix } from 'node:path';
