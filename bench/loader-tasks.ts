@@ -1,11 +1,12 @@
 // The bench worker tasks of suite `loader` (bench/loader.ts), run by bench/loader-worker.ts inside a
 // bench worker process. Sizes are bytes; `meta` is the host:port of the cluster's meta service.
 // Every sample of a bench dataset has the same size, so sample i sits at byte i·sampleBytes of the
-// local packed file, and its key (the file name a directory pack would record) is sampleKey(i).
+// local packed file, and its key (the file name a directory pack would record), when it has one, is
+// sampleKey(i).
 
 export type LoaderTask =
-  /** Packs `samples` samples of `sampleBytes` with DatasetWriter into `path` and publishes it. */
-  | { kind: 'loader-pack'; meta: string; path: string; samples: number; sampleBytes: number }
+  /** Packs `samples` samples of `sampleBytes` (with their keys, or none) into `path` and publishes it. */
+  | { kind: 'loader-pack'; meta: string; path: string; samples: number; sampleBytes: number; keys: boolean }
   /** One epoch of openLoader over `path` at rank 0 of 1, timing every next(). */
   | {
       kind: 'loader-read';
@@ -17,6 +18,8 @@ export type LoaderTask =
       epoch: number;
       batchSize: number;
       prefetchBytes: number;
+      /** Whether the dataset was packed with keys (each batch's first key is then checked). */
+      keys: boolean;
     }
   /**
    * The limit: the same samples in the same shuffled order (Permutation of the same seed and epoch),

@@ -3,7 +3,7 @@
 // tree of the PyTorch baseline.
 //
 // Guarantees: every sample of a bench dataset carries its index in its first 4 bytes and its key is
-// sampleKey(index), so the loader epoch checks what it measured — each of the epoch's samples handed
+// sampleKey(index) or none, so the loader epoch checks what it measured — each of the epoch's samples handed
 // out exactly once, with its own length, bytes and (for one sample a batch) key — and fails the
 // worker otherwise. Setup (writing, connecting, opening) happens before the ready line; only the
 // measured part runs after "go".
@@ -88,7 +88,7 @@ async function pack(
   try {
     for (let i = 0; i < task.samples; i++) {
       fillSample(source, i, sample);
-      await writer.add(sample, sampleKey(i));
+      await writer.add(sample, task.keys ? sampleKey(i) : undefined);
       if ((i & 1023) === 0) io.progress(i * task.sampleBytes);
     }
     await writer.publish();
@@ -146,7 +146,8 @@ async function loaderEpoch(
         bytes += data.length;
       }
       const first = batch.samples[0]!;
-      if (first.key !== sampleKey(first.index)) throw new Error(`sample ${first.index} has key ${first.key}`);
+      const key = task.keys ? sampleKey(first.index) : undefined;
+      if (first.key !== key) throw new Error(`sample ${first.index} has key ${first.key}, expected ${key}`);
       samples += batch.samples.length;
       io.progress(bytes);
     }

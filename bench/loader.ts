@@ -38,6 +38,8 @@ export interface LoaderCase {
 
 export interface LoaderPlan {
   cases: LoaderCase[];
+  /** Pack every sample with its key (the file name a directory pack records), as `spindle dataset pack` does. */
+  keys: boolean;
   prefetchBytes: number;
   seed: number;
   epoch: number;
@@ -63,6 +65,7 @@ export function loaderPlan(quick: boolean): LoaderPlan {
       { sampleBytes: 32 * 1024, datasetBytes, batchSize: 64 },
       { sampleBytes: 256 * 1024, datasetBytes, batchSize: 16 },
     ],
+    keys: true,
     prefetchBytes: PREFETCH_BYTES_DEFAULT,
     seed: 1,
     epoch: 0,
@@ -111,7 +114,7 @@ export async function runLoaderSuite(ctx: BenchContext, plan: LoaderPlan): Promi
     const packed = (
       await ctx.together(`loader ${name}: packing ${samples} samples`, [
         ctx.worker(
-          { kind: 'loader-pack', meta, path, samples, sampleBytes: c.sampleBytes },
+          { kind: 'loader-pack', meta, path, samples, sampleBytes: c.sampleBytes, keys: plan.keys },
           `packing ${name}`,
           datasetBytes,
         ),
@@ -158,6 +161,7 @@ export async function runLoaderSuite(ctx: BenchContext, plan: LoaderPlan): Promi
         sampleBytes: c.sampleBytes,
         ...order,
         prefetchBytes: plan.prefetchBytes,
+        keys: plan.keys,
       },
       `loader ${name}`,
       datasetBytes,
@@ -183,7 +187,7 @@ export async function runLoaderSuite(ctx: BenchContext, plan: LoaderPlan): Promi
         prefetch: sizeName(plan.prefetchBytes),
         lastBatch: 'drop',
         shards: Math.ceil(datasetBytes / SHARD_BYTES),
-        keys: true,
+        keys: plan.keys,
         replicas,
         storageCache: warmed ? 'warm' : 'as found',
         transport,
