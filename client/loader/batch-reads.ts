@@ -9,7 +9,8 @@
 // Guarantees: `readBatch` resolves to one buffer per entry, in the entries' order, each exactly the
 // sample's bytes and matching its CRC32C; a sample whose bytes fail the check is read once more on
 // its own (another replica may serve it) and, failing again, ends the batch with DATA_CORRUPTED
-// naming the sample and shard. Samples are views into the range buffers (no copy per sample).
+// naming the sample and shard. Samples are views into one buffer per batch (no copy per sample):
+// a consumer that keeps one sample keeps its batch's buffer.
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { IndexEntry } from './dataset/format.js';
@@ -76,9 +77,17 @@ export async function readBatch(
   signal?: AbortSignal,
 ): Promise<Buffer[]> {
   const samples: Buffer[] = new Array(entries.length);
+  // One allocation per batch, not per range: fewer, larger buffers are far cheaper to collect.
+  const whole = Buffer.allocUnsafe(rangeBytes(ranges));
+  let at = 0;
+  const targets = ranges.map((range) => {
+    const target = whole.subarray(at, at + range.length);
+    at += range.length;
+    return target;
+  });
   await Promise.all(
-    ranges.map(async (range) => {
-      const buffer = await readExactly(reader, range.shard, range.offset, range.length, signal);
+    ranges.map(async (range, r) => {
+      const buffer = await readExactly(reader, range.shard, range.offset, targets[r], signal);
       for (const at of range.members) {
         const entry = entries[at];
         const start = entry.offset - range.offset;
@@ -89,7 +98,7 @@ export async function readBatch(
   await Promise.all(
     entries.map(async (entry, at) => {
       if (crc32c(samples[at]) === entry.crc32c >>> 0) return;
-      const again = await readExactly(reader, entry.shard, entry.offset, entry.length, signal);
+      const again = await readExactly(reader, entry.shard, entry.offset, Buffer.allocUnsafe(entry.length), signal);
       if (crc32c(again) !== entry.crc32c >>> 0) {
         throw new SpindleError(
           ErrorCode.DATA_CORRUPTED,
@@ -103,14 +112,15 @@ export async function readBatch(
   return samples;
 }
 
+/** Fills `buffer` from byte `offset` of the shard; returns it. */
 async function readExactly(
   reader: ShardReader,
   shard: number,
   offset: number,
-  length: number,
+  buffer: Buffer,
   signal: AbortSignal | undefined,
 ): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length);
+  const length = buffer.length;
   const got = await reader.readShard(shard, offset, buffer, signal);
   if (got !== length) {
     throw new SpindleError(

@@ -149,9 +149,11 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
     setMaxListeners(0, this.closer.signal);
     this.nextBatch = sampler.state().nextBatch;
     this.plannedNext = this.nextBatch;
+    // Range reads take no signal: each would add a listener to one shared signal per chunk read in
+    // flight (thousands with a deep prefetch), and EventTarget scans its listeners on every add.
+    // close() stops planning new batches and waits for the reads in flight instead.
     this.reader = {
-      readShard: async (shard, position, target, readSignal) =>
-        (await dataset.shard(shard)).readAt(position, target, readSignal),
+      readShard: async (shard, position, target) => (await dataset.shard(shard)).readAt(position, target),
     };
     if (signal !== undefined) {
       if (signal.aborted) this.closer.abort();
