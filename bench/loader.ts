@@ -30,7 +30,7 @@ import type { BenchRow } from './types.js';
 import type { OpResult } from './worker-tasks.js';
 
 /** One dataset of the suite: its sample size, its size and the global batch size it is read with. */
-export interface LoaderCase {
+interface LoaderCase {
   sampleBytes: number;
   datasetBytes: number;
   batchSize: number;

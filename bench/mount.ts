@@ -91,7 +91,7 @@ export function parseReadyLine(line: string): { mount: string; pid: number } | u
   }
 }
 
-export interface MountChild {
+interface MountChild {
   child: ChildProcess;
   exited: Promise<number | null>;
   stderr: () => string;
