@@ -3,7 +3,7 @@
 // world size) is in test/loader/.
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../common/errors.js';
-import { DataLoader, type LoadedBatch } from './loader.js';
+import { DataLoader, type LoadedBatch, PREFETCH_READS_MAX } from './loader.js';
 import { EpochSampler } from './sampler.js';
 import { memoryDataset } from './testing/memory-dataset.js';
 
@@ -59,6 +59,20 @@ describe('DataLoader', () => {
     expect(mostAhead).toBeLessThanOrEqual(prefetchBytes);
     expect(mostAhead).toBeGreaterThanOrEqual(150_000);
     expect(await loader.next()).toBeUndefined();
+  });
+
+  it('never has more than PREFETCH_READS_MAX range reads ahead, however large prefetchBytes is', async () => {
+    const mem = memoryDataset(new Array(6000).fill(5000)); // 5000 > MERGE_GAP_BYTES: few merges
+    const loader = new DataLoader(mem.dataset, samplerFor(6000, 'memory-dataset', { batchSize: 100 }), 1 << 30);
+    let mostReads = 0;
+    for (let step = 0; step < 30; step++) {
+      await loader.next();
+      await turns(2);
+      mostReads = Math.max(mostReads, loader.prefetchedReads);
+    }
+    expect(mostReads).toBeLessThanOrEqual(PREFETCH_READS_MAX);
+    expect(mostReads).toBeGreaterThan(PREFETCH_READS_MAX - 200);
+    await loader.close();
   });
 
   it('state() after k batches resumes with the rest of the epoch', async () => {

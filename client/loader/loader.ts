@@ -6,9 +6,9 @@
 // - Batch k handed out is this rank's slice of global batch k, in order, every sample's bytes
 //   checked against its CRC32C (batch-reads.ts); a storage node that dies costs retries on other
 //   replicas inside the client, never a missing, repeated or wrong sample.
-// - Sample bytes read but not yet handed out never exceed `prefetchBytes` (one batch larger than
-//   the budget is read alone); with the dataset's bounded index cache, memory does not grow with
-//   the dataset.
+// - Sample bytes read but not yet handed out never exceed `prefetchBytes`, nor their range reads
+//   PREFETCH_READS_MAX (one batch larger than either is read alone); with the dataset's bounded
+//   index cache, memory does not grow with the dataset.
 // - `state()` is the cursor after the batches handed out so far — the same on every rank of a
 //   step — and `resumeLoader` continues it at any rank and world size: the samples of the epoch
 //   not yet handed out, each once.
@@ -18,7 +18,7 @@ import { setMaxListeners } from 'node:events';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { SpindleClient } from '../spindle-client.js';
 import { type RangeRead, type ShardReader, planRangeReads, rangeBytes, readBatch } from './batch-reads.js';
-import { ByteBudget } from './byte-budget.js';
+import { PrefetchBudget } from './prefetch-budget.js';
 import { type Dataset, openDataset } from './dataset/index.js';
 import type { IndexEntry } from './dataset/format.js';
 import type { LastBatchPolicy } from './global-batches.js';
@@ -30,6 +30,12 @@ import type { SamplerCursor } from './sampler-cursor.js';
 export const PREFETCH_BYTES_DEFAULT = 64 * 1024 * 1024;
 /** Batches read ahead at most, however small (bounds the bookkeeping of tiny samples). */
 const PREFETCH_BATCHES_MAX = 64;
+/**
+ * Range reads ahead at most, whatever prefetchBytes allows: 64 MiB of 4 KiB samples would be
+ * 16,384 reads in flight, which cost the client 40% more CPU per sample than 2,048 and added
+ * latency, for less throughput (`spindle bench loader`, docs/performance.md).
+ */
+export const PREFETCH_READS_MAX = 2048;
 
 export interface LoaderOptions extends RankPlacement {
   /** The dataset's directory in the namespace (made by `spindle dataset pack` or DatasetWriter). */
@@ -113,6 +119,7 @@ async function withDataset(dataset: Dataset, make: () => DataLoader): Promise<Da
 interface PendingBatch {
   readonly batch: Promise<LoadedBatch>;
   readonly bytes: number;
+  readonly reads: number;
 }
 
 export class DataLoader implements AsyncIterable<LoadedBatch> {
@@ -120,7 +127,9 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
   readonly batchCount: number;
   /** Samples this rank gets per step. */
   readonly samplesPerStep: number;
-  private readonly budget: ByteBudget;
+  private readonly budget: PrefetchBudget;
+  /** Range reads of the batches read ahead. */
+  private readonly readsBudget = new PrefetchBudget(PREFETCH_READS_MAX);
   private readonly closer = new AbortController();
   private readonly pending: PendingBatch[] = [];
   private readonly reader: ShardReader;
@@ -144,7 +153,7 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
   ) {
     this.batchCount = sampler.batchCount;
     this.samplesPerStep = sampler.samplesPerStep;
-    this.budget = new ByteBudget(prefetchBytes);
+    this.budget = new PrefetchBudget(prefetchBytes);
     // Every chunk read in flight listens on this signal: a deep prefetch is many more than 10.
     setMaxListeners(0, this.closer.signal);
     this.nextBatch = sampler.state().nextBatch;
@@ -171,6 +180,11 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
     return this.budget.heldBytes;
   }
 
+  /** Range reads of the batches read ahead and not yet handed out. */
+  get prefetchedReads(): number {
+    return this.readsBudget.heldBytes;
+  }
+
   /** The cursor after the batches handed out so far. */
   state(): LoaderState {
     return { dataset: this.dataset.path, ...this.sampler.state(), nextBatch: this.nextBatch };
@@ -193,6 +207,7 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
     this.throwIfClosed();
     this.pending.shift();
     this.budget.release(head.bytes);
+    this.readsBudget.release(head.reads);
     this.nextBatch = batch.batchIndex + 1;
     this.wakeProducerUp();
     return batch;
@@ -246,10 +261,11 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
         const entries = await this.dataset.entries(sampleIndices, signal);
         const ranges = planRangeReads(entries);
         const bytes = rangeBytes(ranges);
+        await this.readsBudget.acquire(ranges.length, signal);
         await this.budget.acquire(bytes, signal);
         const batch = this.read(batchIndex, sampleIndices, entries, ranges, signal);
         batch.catch(() => {}); // the consumer sees it when it reaches this batch
-        this.pending.push({ batch, bytes });
+        this.pending.push({ batch, bytes, reads: ranges.length });
         this.notify();
       }
     } catch (err) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../common/errors.js';
-import { ByteBudget } from './byte-budget.js';
+import { PrefetchBudget } from './prefetch-budget.js';
 
 const settledSoon = async (p: Promise<unknown>) => {
   let settled = false;
@@ -12,9 +12,9 @@ const settledSoon = async (p: Promise<unknown>) => {
   return settled;
 };
 
-describe('ByteBudget', () => {
+describe('PrefetchBudget', () => {
   it('holds a request that does not fit until bytes are released, in order', async () => {
-    const budget = new ByteBudget(100);
+    const budget = new PrefetchBudget(100);
     await budget.acquire(60);
     const second = budget.acquire(50);
     const third = budget.acquire(10);
@@ -27,7 +27,7 @@ describe('ByteBudget', () => {
   });
 
   it('lets one request larger than the budget through when nothing is held', async () => {
-    const budget = new ByteBudget(100);
+    const budget = new PrefetchBudget(100);
     await budget.acquire(500);
     expect(await settledSoon(budget.acquire(1))).toBe(false);
     budget.release(500);
@@ -35,7 +35,7 @@ describe('ByteBudget', () => {
   });
 
   it('rejects a waiter whose signal aborts and holds nothing for it', async () => {
-    const budget = new ByteBudget(10);
+    const budget = new PrefetchBudget(10);
     await budget.acquire(10);
     const controller = new AbortController();
     const waiting = budget.acquire(5, controller.signal);

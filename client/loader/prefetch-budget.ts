@@ -1,11 +1,11 @@
-// A budget of bytes held ahead of a consumer (the loader's prefetch). Guarantees: `acquire(n)`
-// resolves when the bytes held plus n fit the budget — or when nothing is held, so one request
-// larger than the whole budget still proceeds alone (a batch bigger than prefetchBytes is read,
-// just not ahead of another); waiters are served in order; an abort rejects a waiter with
-// CANCELLED and holds nothing.
+// A budget of what is held ahead of a consumer — bytes, or reads — (the loader's prefetch).
+// Guarantees: `acquire(n)` resolves when the units held plus n fit the budget — or when nothing is
+// held, so one request larger than the whole budget still proceeds alone (a batch bigger than
+// prefetchBytes is read, just not ahead of another); waiters are served in order; an abort
+// rejects a waiter with CANCELLED and holds nothing.
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 
-export class ByteBudget {
+export class PrefetchBudget {
   private held = 0;
   private readonly waiters: Array<{ bytes: number; grant: () => void }> = [];
 
