@@ -23,6 +23,13 @@ import { sendReadBatch } from './read-transports/send-read-batch.js';
 import { clientRetryBudget, storageRetryAction, type RetryAction } from './retry-policy.js';
 import { inContext } from './storage-retry.js';
 
+/** A range of a file and where its bytes go in the caller's buffer. */
+export interface FileRange {
+  readonly offset: number;
+  readonly length: number;
+  readonly targetOffset: number;
+}
+
 /** The failures of one read round and what they call for (the read's retry policy). */
 interface FailedReadRound {
   readonly items: ReadItem[];
@@ -89,6 +96,32 @@ export class ChunkReads {
     let end = 0;
     for (const item of items) end = Math.max(end, item.dataEnd);
     return end;
+  }
+
+  /**
+   * Reads many ranges of one file, each into its place in `target`, as one read: one plan and one
+   * retry loop for all of them (a batch of small samples costs one read's bookkeeping, not one per
+   * range). Every range must lie before the file's end; holes read as zeros.
+   */
+  async readRanges(
+    ino: number,
+    layout: Layout,
+    table: readonly number[],
+    ranges: readonly FileRange[],
+    target: Uint8Array,
+    signal: AbortSignal,
+    callerSignal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { readBatchMaxBytes } = this.ctx.config;
+    const items = ranges.flatMap((range) =>
+      readItemsFor(layout, table, range.offset, range.length, readBatchMaxBytes, this.ctx.rng).map((item) => ({
+        ...item,
+        targetOffset: item.targetOffset + range.targetOffset,
+      })),
+    );
+    const what = `read of ${ranges.length} ranges of inode ${ino}`;
+    await this.readItems(ino, items, target, signal, callerSignal, what);
+    for (const item of items) assert(item.done, `${what}: the item at ${item.targetOffset} was never completed`);
   }
 
   /** Reads every item, round after round (see the header), until all succeeded or one failed for good. */

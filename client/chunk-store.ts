@@ -28,7 +28,7 @@ import type { BulkTransport } from '../common/bulk/transport.js';
 import { BulkSessions } from './bulk-sessions.js';
 import { checkChunkSize, checkRange, splitRange, truncatePlan } from './chunk-math.js';
 import type { ChunkIoContext } from './chunk-io-context.js';
-import { ChunkReads } from './chunk-reads.js';
+import { ChunkReads, type FileRange } from './chunk-reads.js';
 import { ChunkWrites } from './chunk-writes.js';
 import { ReplicaChoice } from './replica-choice.js';
 import type { RoutingCache } from './routing-cache.js';
@@ -179,6 +179,37 @@ export class ChunkStore {
   }
 
   /** Removes every chunk of `ino` with index >= fromChunkIndex on every chain of the layout. */
+  /**
+   * Reads every range of the file into its place in `target` as one read (one plan, one retry
+   * loop). Ranges must lie inside `target` and before the file's end (`fileLength`); holes read
+   * as zeros.
+   */
+  async readRangesInto(
+    ino: number,
+    layout: Layout,
+    ranges: readonly FileRange[],
+    target: Uint8Array,
+    options: ReadOptions & { fileLength: number },
+  ): Promise<void> {
+    this.throwIfClosed();
+    checkChunkSize(layout.chunkSizeBytes);
+    for (const range of ranges) {
+      checkRange(range.offset, range.length, 'read');
+      if (range.offset + range.length > options.fileLength || range.targetOffset + range.length > target.length) {
+        throw new SpindleError(
+          ErrorCode.INVALID_ARGUMENT,
+          `read range [${range.offset}, ${range.offset + range.length}) into buffer offset ${range.targetOffset} ` +
+            `passes the end of the file (${options.fileLength}) or of the buffer (${target.length})`,
+        );
+      }
+    }
+    const wanted = ranges.filter((range) => range.length > 0);
+    if (wanted.length === 0) return;
+    const table = await this.tableChainIds(layout);
+    const signal = this.linkSignal(options.signal);
+    await this.reads.readRanges(ino, layout, table, wanted, target, signal, options.signal);
+  }
+
   async removeChunks(ino: number, layout: Layout, fromChunkIndex: number, options: IoOptions = {}): Promise<void> {
     this.throwIfClosed();
     if (!Number.isSafeInteger(fromChunkIndex) || fromChunkIndex < 0) {

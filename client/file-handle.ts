@@ -22,6 +22,7 @@ import { ErrorCode, SpindleError } from '../common/errors.js';
 import { InodeType, type Inode, type Layout } from '../proto/index.js';
 import { checkRange } from './chunk-math.js';
 import type { ChunkStore } from './chunk-store.js';
+import type { FileRange } from './chunk-reads.js';
 import type { MetaRpc } from './meta-rpc.js';
 import { Readahead } from './readahead.js';
 import { SpindleStats } from './stats.js';
@@ -384,6 +385,17 @@ export class FileHandle {
     if (position + target.length > length) length = await this.refreshSize();
     if (position >= length) return 0;
     return this.context.chunks.readInto(this.ino, this.layout!, position, target, { fileLength: length, signal });
+  }
+
+  /**
+   * Reads many ranges of the file, each into its place in `target` (`targetOffset`), as one read.
+   * Every range must lie before the end of the file; the position does not move.
+   */
+  async readRanges(ranges: readonly FileRange[], target: Uint8Array, signal?: AbortSignal): Promise<void> {
+    this.checkReadable();
+    let length = this.size;
+    if (ranges.some((range) => range.offset + range.length > length)) length = await this.refreshSize();
+    await this.context.chunks.readRangesInto(this.ino, this.layout!, ranges, target, { fileLength: length, signal });
   }
 
   /** Writes all of `bytes` at `position` (null: current position; ignored in append mode). */

@@ -13,6 +13,7 @@
 // a consumer that keeps one sample keeps its batch's buffer.
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
+import type { FileRange } from '../chunk-reads.js';
 import type { IndexEntry } from './dataset/format.js';
 
 /** Neighbouring samples this close are read in one range (the gap's bytes are read and dropped). */
@@ -24,6 +25,8 @@ export const MERGE_RANGE_MAX_BYTES = 4 * 1024 * 1024;
 export interface ShardReader {
   /** Fills `target` from byte `position` of shard `shard`; resolves to the bytes read. */
   readShard(shard: number, position: number, target: Buffer, signal?: AbortSignal): Promise<number>;
+  /** Reads every range of shard `shard` into its place in `target`, as one read of the client. */
+  readShardRanges(shard: number, ranges: readonly FileRange[], target: Buffer, signal?: AbortSignal): Promise<void>;
 }
 
 /** One read of a shard's range and the samples (positions in the batch) inside it. */
@@ -77,23 +80,24 @@ export async function readBatch(
   signal?: AbortSignal,
 ): Promise<Buffer[]> {
   const samples: Buffer[] = new Array(entries.length);
-  // One allocation per batch, not per range: fewer, larger buffers are far cheaper to collect.
+  // One buffer per batch, not per range (fewer, larger buffers are far cheaper to collect), and one
+  // client read per shard for all its ranges (one plan and retry loop, not one per sample).
   const whole = Buffer.allocUnsafe(rangeBytes(ranges));
+  const byShard = new Map<number, FileRange[]>();
   let at = 0;
-  const targets = ranges.map((range) => {
-    const target = whole.subarray(at, at + range.length);
+  for (const range of ranges) {
+    const fileRanges = byShard.get(range.shard) ?? [];
+    if (fileRanges.length === 0) byShard.set(range.shard, fileRanges);
+    fileRanges.push({ offset: range.offset, length: range.length, targetOffset: at });
+    for (const member of range.members) {
+      const entry = entries[member];
+      const start = at + entry.offset - range.offset;
+      samples[member] = whole.subarray(start, start + entry.length);
+    }
     at += range.length;
-    return target;
-  });
+  }
   await Promise.all(
-    ranges.map(async (range, r) => {
-      const buffer = await readExactly(reader, range.shard, range.offset, targets[r], signal);
-      for (const at of range.members) {
-        const entry = entries[at];
-        const start = entry.offset - range.offset;
-        samples[at] = buffer.subarray(start, start + entry.length);
-      }
-    }),
+    [...byShard].map(([shard, fileRanges]) => reader.readShardRanges(shard, fileRanges, whole, signal)),
   );
   await Promise.all(
     entries.map(async (entry, at) => {

@@ -163,6 +163,7 @@ export class DataLoader implements AsyncIterable<LoadedBatch> {
     // close() stops planning new batches and waits for the reads in flight instead.
     this.reader = {
       readShard: async (shard, position, target) => (await dataset.shard(shard)).readAt(position, target),
+      readShardRanges: async (shard, ranges, target) => (await dataset.shard(shard)).readRanges(ranges, target),
     };
     if (signal !== undefined) {
       if (signal.aborted) this.closer.abort();

@@ -2,6 +2,7 @@
 // lengths whose bytes are derived from their index, reads that take a turn of the event loop and
 // are counted. The real dataset (dataset/) is tested against a real cluster.
 import { crc32c } from '../../../common/crc32c.js';
+import type { FileRange } from '../../chunk-reads.js';
 import type { IndexEntry } from '../dataset/format.js';
 import type { Dataset } from '../dataset/index.js';
 
@@ -37,6 +38,13 @@ export function memoryDataset(lengths: readonly number[], id = 'memory-dataset')
       await new Promise((resolve) => setImmediate(resolve));
       stats.bytesRead += target.length;
       return shard.copy(target, 0, position, Math.min(total, position + target.length));
+    },
+    async readRanges(ranges: readonly FileRange[], target: Buffer): Promise<void> {
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const range of ranges) {
+        stats.bytesRead += range.length;
+        shard.copy(target, range.targetOffset, range.offset, range.offset + range.length);
+      }
     },
   };
   const dataset = {
