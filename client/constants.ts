@@ -49,3 +49,8 @@ export const STREAM_BLOCK_DEFAULT_BYTES = 1024 * 1024;
  * for its chain's disks; bounded so a stream's memory stays small.
  */
 export const WRITE_STREAM_INFLIGHT_BYTES = 32 * 1024 * 1024;
+
+/** Bytes BufferedFileWriter gathers before each write: a whole 4 MiB chunk per write, no read-modify-write. */
+export const BUFFERED_WRITE_BYTES = 4 * 1024 * 1024;
+/** BufferedFileWriter writes in flight per file while the next buffer fills (memory: (this + 1) buffers). */
+export const BUFFERED_WRITES_IN_FLIGHT_MAX = 2;

@@ -47,3 +47,4 @@ export { Semaphore } from './semaphore.js';
 // Typed errors: every failure the client reports is a SpindleError (`err.errorCode`, `err.retryable`,
 // and a POSIX `err.code` such as 'ENOENT'), so callers can branch on them without deep imports.
 export { ErrorCode, SpindleError, isSpindleError } from '../common/errors.js';
+export * from './checkpoints/index.js';

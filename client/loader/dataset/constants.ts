@@ -5,10 +5,6 @@ const MiB = 1024 * 1024;
 
 /** Target shard size: large sequential files keep per-file metadata small; a sample never crosses one. */
 export const SHARD_BYTES_DEFAULT = 256 * MiB;
-/** Bytes a writer gathers before each write: a whole 4 MiB chunk per write, no read-modify-write. */
-export const WRITE_BUFFER_BYTES = 4 * MiB;
-/** Buffered writes in flight per file while the next buffer fills (memory: (this + 1) buffers). */
-export const WRITES_IN_FLIGHT_MAX = 2;
 /** Largest sample: its length is a u32 in the index entry. */
 export const SAMPLE_BYTES_MAX = 0xffff_ffff;
 /** Longest key, in UTF-8 bytes: keys are names (a file path, a record id), not payloads. */

@@ -3,7 +3,7 @@
 // create() collects abandoned staging directories beside DEST, makes `.<name>.packing-<id>` there
 // and writes owner.json into it first. add() appends each sample to the current shard (a new shard
 // starts when the sample would not fit; a sample never crosses shards), its key to keys.bin, its
-// entry to index.bin; every file is written in WRITE_BUFFER_BYTES writes (buffered-file-writer.ts).
+// entry to index.bin; every file is written in large writes (client/buffered-file-writer.ts).
 // publish() finishes the shards, writes the index header, index-pages.crc and manifest.json last,
 // syncs and closes every file, then renames the staging directory to DEST refusing to replace
 // anything.
@@ -19,8 +19,8 @@ import { posix } from 'node:path';
 import { systemClock, type Clock } from '../../../common/clock.js';
 import { crc32c } from '../../../common/crc32c.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../../../common/errors.js';
+import { BufferedFileWriter } from '../../buffered-file-writer.js';
 import type { SpindleClient } from '../../spindle-client.js';
-import { BufferedFileWriter } from './buffered-file-writer.js';
 import { DATASET_ID_BYTES, KEY_BYTES_MAX, SAMPLE_BYTES_MAX, SHARD_BYTES_DEFAULT } from './constants.js';
 import { checkDatasetPath } from './dataset-path.js';
 import {

@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import { posix } from 'node:path';
 import { systemClock, type Clock } from '../../../common/clock.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../../../common/errors.js';
+import { processAlive } from '../../process-alive.js';
 import type { SpindleClient } from '../../spindle-client.js';
 import { STAGING_AGE_MAX_MS, STAGING_OWNERLESS_GRACE_MS } from './constants.js';
 import { STAGING_OWNER_FILE, type StagingOwner, isStagingDirOf, parseStagingDirName } from './format.js';
@@ -34,16 +35,6 @@ export interface StagingDir {
   readonly abandoned: boolean;
   /** Why it is, or is not, taken for abandoned (a phrase: 'pid 123 on host h is gone'). */
   readonly reason: string;
-}
-
-/** Whether a process with this pid exists on this host (EPERM: it exists, owned by someone else). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function describeOwner(owner: StagingOwner): string {

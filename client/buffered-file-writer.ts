@@ -1,12 +1,14 @@
-// Appends to a new file in large writes: bytes are gathered into WRITE_BUFFER_BYTES buffers and each
-// full buffer is written at once (so every write but the last covers whole chunks), with up to
-// WRITES_IN_FLIGHT_MAX writes in flight while the next buffer fills.
+// Appends to a new file in large writes (packed-dataset files, checkpoint shards): bytes are
+// gathered into BUFFERED_WRITE_BYTES buffers and each full buffer is written at once (so every
+// write but the last covers whole chunks), with up to BUFFERED_WRITES_IN_FLIGHT_MAX writes in
+// flight while the next buffer fills.
 //
-// Guarantees: the file holds exactly the appended bytes in order once finish() resolves, synced and
-// closed; memory is at most (WRITES_IN_FLIGHT_MAX + 1) buffers; the first failed write fails the
-// next append() or finish() with its error; discard() never throws and leaves the handle closed.
-import type { FileHandle } from '../../file-handle.js';
-import { WRITE_BUFFER_BYTES, WRITES_IN_FLIGHT_MAX } from './constants.js';
+// Guarantees: the file holds exactly the appended bytes in order once finish() resolves, synced
+// and closed; memory is at most (BUFFERED_WRITES_IN_FLIGHT_MAX + 1) buffers; the first failed
+// write fails the next append() or finish() with its error; discard() never throws and leaves the
+// handle closed.
+import { BUFFERED_WRITE_BYTES, BUFFERED_WRITES_IN_FLIGHT_MAX } from './constants.js';
+import type { FileHandle } from './file-handle.js';
 
 export class BufferedFileWriter {
   private buffer: Buffer | undefined;
@@ -31,12 +33,12 @@ export class BufferedFileWriter {
     this.throwIfFailed();
     let from = 0;
     while (from < bytes.length) {
-      this.buffer ??= this.spareBuffers.pop() ?? Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
-      const count = Math.min(WRITE_BUFFER_BYTES - this.filled, bytes.length - from);
+      this.buffer ??= this.spareBuffers.pop() ?? Buffer.allocUnsafe(BUFFERED_WRITE_BYTES);
+      const count = Math.min(BUFFERED_WRITE_BYTES - this.filled, bytes.length - from);
       this.buffer.set(bytes.subarray(from, from + count), this.filled);
       this.filled += count;
       from += count;
-      if (this.filled === WRITE_BUFFER_BYTES) await this.flushBuffer();
+      if (this.filled === BUFFERED_WRITE_BYTES) await this.flushBuffer();
     }
   }
 
@@ -75,7 +77,7 @@ export class BufferedFileWriter {
       },
     );
     this.inflight.push(write);
-    while (this.inflight.length > WRITES_IN_FLIGHT_MAX) await this.inflight.shift();
+    while (this.inflight.length > BUFFERED_WRITES_IN_FLIGHT_MAX) await this.inflight.shift();
     this.throwIfFailed();
   }
 

@@ -1,0 +1,221 @@
+// CheckpointSave: one rank's part of saving one step (docs/checkpoints.md).
+//
+// begin (Checkpoints.begin → CheckpointSave.start) makes the staging directory
+// `.step-<N>.saving-<saveId>` if no rank has yet, then `rank-<r>/` and `owner-<r>.json`.
+// writeShard writes `rank-<r>/<name>` in large writes, computing its CRC32C on the way. finish
+// writes `rank-<r>.json` (the rank's shards, sizes and CRCs) last, synced, then tries to commit
+// (commit.ts): the last rank to finish commits; the committer then applies retention.
+//
+// Guarantees: nothing of a save is visible in list() before its commit; a rank's part is written
+// only after every one of its shards is synced and closed; a committed step is never written to.
+// Bad arguments are INVALID_ARGUMENT naming the field and change nothing (the save stays usable);
+// after a failed write the save only aborts. Calls run one at a time in call order.
+import { hostname } from 'node:os';
+import { posix } from 'node:path';
+import { type Clock, systemClock } from '../../common/clock.js';
+import { crc32c } from '../../common/crc32c.js';
+import { ErrorCode, SpindleError, isSpindleError } from '../../common/errors.js';
+import { BufferedFileWriter } from '../buffered-file-writer.js';
+import type { SpindleClient } from '../spindle-client.js';
+import { checkShardName } from './args.js';
+import { type CommitOutcome, type SaveLocation, readCommittedManifest, tryCommit } from './commit.js';
+import { writeSyncedFile } from './files.js';
+import { type RankOwner, type RankPart, type ShardRecord, ownerFileName, partFileName, rankDirName } from './format.js';
+
+/** What finish() did: committed (by this rank or another) or waiting for other ranks. */
+export type FinishResult = CommitOutcome & {
+  /** Steps retention removed (only on the committing rank). */
+  readonly deletedSteps: readonly number[];
+};
+
+export interface SaveContext {
+  readonly client: SpindleClient;
+  readonly location: SaveLocation;
+  readonly rank: number;
+  readonly clock?: Clock;
+  /** Run by the committing rank after its commit: retention; resolves with the deleted steps. */
+  readonly afterCommit: () => Promise<number[]>;
+}
+
+type SaveState = 'open' | 'failed' | 'finished' | 'aborted';
+
+function existsError(location: SaveLocation, saveId: string | undefined): SpindleError {
+  return new SpindleError(
+    ErrorCode.EXISTS,
+    `step ${location.step} is already committed${saveId === undefined ? '' : ` (save ${saveId})`} in ` +
+      `${location.stepPath}: delete it first to save it again, or save another step`,
+  );
+}
+
+export class CheckpointSave {
+  readonly step: number;
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly saveId: string;
+  /** The staging directory every rank of this save writes into until the commit. */
+  readonly stagingPath: string;
+  private readonly context: SaveContext;
+  private readonly shards: ShardRecord[] = [];
+  private readonly names = new Set<string>();
+  private state: SaveState = 'open';
+  private failure: unknown;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(context: SaveContext) {
+    this.context = context;
+    this.step = context.location.step;
+    this.rank = context.rank;
+    this.worldSize = context.location.worldSize;
+    this.saveId = context.location.saveId;
+    this.stagingPath = context.location.stagingPath;
+  }
+
+  /** Starts this rank's part: EXISTS when the step is committed already. */
+  static async start(context: SaveContext): Promise<CheckpointSave> {
+    const { client, location, rank } = context;
+    const committed = await readCommittedManifest(client, location.stepPath);
+    if (committed !== undefined) throw existsError(location, committed.saveId);
+    try {
+      await client.mkdir(location.stagingPath);
+    } catch (err) {
+      // Another rank made it first.
+      if (!isSpindleError(err, ErrorCode.EXISTS)) throw err;
+    }
+    try {
+      await client.mkdir(posix.join(location.stagingPath, rankDirName(rank)));
+    } catch (err) {
+      if (!isSpindleError(err, ErrorCode.EXISTS)) throw err;
+      throw new SpindleError(
+        ErrorCode.FAILED_PRECONDITION,
+        `rank ${rank} already began save ${location.saveId} of step ${location.step}; a restarted job ` +
+          'must use a new saveId',
+        { cause: err },
+      );
+    }
+    const owner: RankOwner = {
+      host: hostname(),
+      pid: process.pid,
+      startedAt: new Date((context.clock ?? systemClock).nowMs()).toISOString(),
+    };
+    await writeSyncedFile(client, posix.join(location.stagingPath, ownerFileName(rank)), `${JSON.stringify(owner)}\n`);
+    return new CheckpointSave(context);
+  }
+
+  /** Shards written so far by this rank. */
+  get written(): readonly ShardRecord[] {
+    return this.shards;
+  }
+
+  /**
+   * Writes shard `name` of this rank (`rank-<r>/<name>`) and resolves with its size and CRC32C once
+   * it is synced and closed. `data` is one buffer or an async iterable of buffers (a stream).
+   */
+  writeShard(name: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<ShardRecord> {
+    return this.serialize(() => this.writeShardNow(name, data));
+  }
+
+  /**
+   * Writes this rank's part (its shards; `userMetadata` as JSON — rank 0's goes into the manifest)
+   * and commits when every rank has finished. Resolves with the outcome; a save that lost to
+   * another save of the same step fails with EXISTS.
+   */
+  finish(userMetadata?: unknown): Promise<FinishResult> {
+    return this.serialize(() => this.finishNow(userMetadata));
+  }
+
+  /** Abandons the whole save (every rank's part): removes the staging directory. Idempotent. */
+  abort(): Promise<void> {
+    if (this.state === 'finished') return Promise.resolve();
+    this.state = 'aborted';
+    return this.queue.then(() =>
+      this.context.client.rm(this.stagingPath, { recursive: true, force: true }).catch(() => undefined),
+    );
+  }
+
+  private serialize<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(operation);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private checkOpen(): void {
+    if (this.state === 'failed') {
+      throw new SpindleError(
+        ErrorCode.FAILED_PRECONDITION,
+        `save ${this.saveId} of step ${this.step} failed earlier on rank ${this.rank} ` +
+          `(${(this.failure as Error)?.message}); abort() it and save again with a new saveId`,
+        { cause: this.failure },
+      );
+    }
+    if (this.state !== 'open') {
+      throw new SpindleError(
+        ErrorCode.FAILED_PRECONDITION,
+        `save ${this.saveId} of step ${this.step} on rank ${this.rank} was already ${this.state}`,
+      );
+    }
+  }
+
+  private async writeShardNow(name: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<ShardRecord> {
+    this.checkOpen();
+    checkShardName(name);
+    if (this.names.has(name)) {
+      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `name: rank ${this.rank} already wrote shard ${name}`);
+    }
+    const isIterable = typeof (data as AsyncIterable<Uint8Array>)?.[Symbol.asyncIterator] === 'function';
+    if (!(data instanceof Uint8Array) && !isIterable) {
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `data must be a Uint8Array or an AsyncIterable of Uint8Array, got ${typeof data}`,
+      );
+    }
+    this.names.add(name);
+    const path = posix.join(this.stagingPath, rankDirName(this.rank), name);
+    let writer: BufferedFileWriter | undefined;
+    try {
+      writer = new BufferedFileWriter(await this.context.client.open(path, 'wx'));
+      let crc = 0;
+      const pieces = data instanceof Uint8Array ? [data] : data;
+      for await (const piece of pieces) {
+        if (!(piece instanceof Uint8Array)) {
+          throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `data yielded a ${typeof piece}, not a Uint8Array`);
+        }
+        crc = crc32c(piece, crc);
+        await writer.append(piece);
+      }
+      const bytes = writer.length;
+      await writer.finish();
+      const record: ShardRecord = { rank: this.rank, name, bytes, crc32c: crc >>> 0 };
+      this.shards.push(record);
+      return record;
+    } catch (err) {
+      this.state = 'failed';
+      this.failure = err;
+      await writer?.discard();
+      throw err;
+    }
+  }
+
+  private async finishNow(userMetadata: unknown): Promise<FinishResult> {
+    this.checkOpen();
+    let metadataJson: string | undefined;
+    try {
+      metadataJson = userMetadata === undefined ? undefined : JSON.stringify(userMetadata);
+    } catch (err) {
+      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `userMetadata must be JSON: ${(err as Error).message}`);
+    }
+    const part: RankPart = {
+      saveId: this.saveId,
+      step: this.step,
+      worldSize: this.worldSize,
+      rank: this.rank,
+      shards: this.shards,
+      ...(metadataJson !== undefined ? { userMetadata: JSON.parse(metadataJson) as unknown } : {}),
+    };
+    this.state = 'finished';
+    const { client, location, clock } = this.context;
+    await writeSyncedFile(client, posix.join(this.stagingPath, partFileName(this.rank)), `${JSON.stringify(part)}\n`);
+    const outcome = await tryCommit(client, location, clock);
+    const deletedSteps = outcome.committed && outcome.committer ? await this.context.afterCommit() : [];
+    return { ...outcome, deletedSteps };
+  }
+}

@@ -1,0 +1,12 @@
+// Checkpoints of distributed training (docs/checkpoints.md): every rank saves its shards into a
+// staging directory; the last rank to finish commits the step with one no-replace rename.
+export {
+  Checkpoints,
+  openCheckpoints,
+  type BeginOptions,
+  type CheckpointsOptions,
+  type ReadShardOptions,
+} from './checkpoints.js';
+export { CheckpointSave, type FinishResult } from './checkpoint-save.js';
+export type { CheckpointManifest, ShardRecord } from './format.js';
+export type { CollectedStaging } from './staging.js';
