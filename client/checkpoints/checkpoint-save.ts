@@ -16,8 +16,10 @@ import { type Clock, systemClock } from '../../common/clock.js';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../../common/errors.js';
 import { BufferedFileWriter } from '../buffered-file-writer.js';
+import type { Semaphore } from '../semaphore.js';
 import type { SpindleClient } from '../spindle-client.js';
 import { checkShardName } from './args.js';
+import { captureBytes } from './capture.js';
 import { type CommitOutcome, type SaveLocation, readCommittedManifest, tryCommit } from './commit.js';
 import { writeSyncedFile } from './files.js';
 import { type RankOwner, type RankPart, type ShardRecord, ownerFileName, partFileName, rankDirName } from './format.js';
@@ -33,6 +35,8 @@ export interface SaveContext {
   readonly location: SaveLocation;
   readonly rank: number;
   readonly clock?: Clock;
+  /** Bounds the bytes captureShard holds copied but not yet written (shared by a Checkpoints' saves). */
+  readonly stagingBudget: Semaphore;
   /** Run by the committing rank after its commit: retention; resolves with the deleted steps. */
   readonly afterCommit: () => Promise<number[]>;
 }
@@ -60,6 +64,8 @@ export class CheckpointSave {
   private state: SaveState = 'open';
   private failure: unknown;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The last captureShard copy: the next one starts after it. */
+  private captures: Promise<unknown> = Promise.resolve();
 
   private constructor(context: SaveContext) {
     this.context = context;
@@ -115,6 +121,41 @@ export class CheckpointSave {
   }
 
   /**
+   * Like writeShard for one buffer, but returns at once: `captured` resolves once `data` has been
+   * copied into staging memory (the caller may change it from then on), `written` once the shard is
+   * synced. Copies wait while the Checkpoints' stagingBytes are held by copies not yet written.
+   * finish() waits for every write.
+   */
+  captureShard(name: string, data: Uint8Array): { captured: Promise<void>; written: Promise<ShardRecord> } {
+    let capture: ReturnType<typeof captureBytes>;
+    try {
+      this.checkShard(name, data);
+      if (!(data instanceof Uint8Array)) {
+        throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `data must be a Uint8Array, got ${typeof data}`);
+      }
+      this.names.add(name);
+      capture = captureBytes(data, this.context.stagingBudget, this.captures);
+    } catch (err) {
+      const failed = Promise.reject(err);
+      failed.catch(() => undefined);
+      return { captured: failed, written: failed };
+    }
+    this.captures = capture.captured;
+    const written = this.serialize(async () => {
+      try {
+        this.checkOpen();
+        return await this.writeData(name, capture.pieces);
+      } finally {
+        capture.discard();
+      }
+    });
+    // Whoever awaits either promise sees its failure; the other must not crash the process.
+    capture.captured.catch(() => undefined);
+    written.catch(() => undefined);
+    return { captured: capture.captured, written };
+  }
+
+  /**
    * Writes this rank's part (its shards; `userMetadata` as JSON — rank 0's goes into the manifest)
    * and commits when every rank has finished. Resolves with the outcome; a save that lost to
    * another save of the same step fails with EXISTS.
@@ -155,7 +196,7 @@ export class CheckpointSave {
     }
   }
 
-  private async writeShardNow(name: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<ShardRecord> {
+  private checkShard(name: string, data: unknown): void {
     this.checkOpen();
     checkShardName(name);
     if (this.names.has(name)) {
@@ -168,13 +209,24 @@ export class CheckpointSave {
         `data must be a Uint8Array or an AsyncIterable of Uint8Array, got ${typeof data}`,
       );
     }
+  }
+
+  private async writeShardNow(name: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<ShardRecord> {
+    this.checkShard(name, data);
     this.names.add(name);
+    return this.writeData(name, data instanceof Uint8Array ? [data] : data);
+  }
+
+  /** Writes the pieces as shard `name`; a failure fails the save. */
+  private async writeData(
+    name: string,
+    pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  ): Promise<ShardRecord> {
     const path = posix.join(this.stagingPath, rankDirName(this.rank), name);
     let writer: BufferedFileWriter | undefined;
     try {
       writer = new BufferedFileWriter(await this.context.client.open(path, 'wx'));
       let crc = 0;
-      const pieces = data instanceof Uint8Array ? [data] : data;
       for await (const piece of pieces) {
         if (!(piece instanceof Uint8Array)) {
           throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `data yielded a ${typeof piece}, not a Uint8Array`);

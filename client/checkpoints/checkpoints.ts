@@ -11,11 +11,12 @@ import { posix } from 'node:path';
 import { type Clock, systemClock } from '../../common/clock.js';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../../common/errors.js';
+import { Semaphore } from '../semaphore.js';
 import { type SpindleClient, normalizePath } from '../spindle-client.js';
 import { checkOptionalCount, checkRank, checkSaveId, checkShardName, checkStep, checkWorldSize } from './args.js';
 import { CheckpointSave } from './checkpoint-save.js';
 import { readCommittedManifest } from './commit.js';
-import { VERIFY_READ_BYTES } from './constants.js';
+import { CAPTURE_PIECE_BYTES, STAGING_BYTES_DEFAULT, VERIFY_READ_BYTES } from './constants.js';
 import {
   type CheckpointManifest,
   type ShardRecord,
@@ -32,6 +33,8 @@ export interface CheckpointsOptions {
   readonly keepLast?: number;
   /** With keepLast: also keep every step that is a multiple of keepEvery. */
   readonly keepEvery?: number;
+  /** Bytes captureShard may hold copied but not yet written, across this instance's saves (256 MiB). */
+  readonly stagingBytes?: number;
   /** A staging directory whose save started longer ago than this is abandoned (default 24 h). */
   readonly stagingMaxAgeMs?: number;
   readonly clock?: Clock;
@@ -66,11 +69,14 @@ export class Checkpoints {
   readonly dir: string;
   private readonly client: SpindleClient;
   private readonly options: CheckpointsOptions;
+  private readonly stagingBudget: Semaphore;
 
   constructor(client: SpindleClient, dir: string, options: CheckpointsOptions) {
     this.client = client;
     this.dir = dir;
     this.options = options;
+    const stagingBytes = options.stagingBytes ?? STAGING_BYTES_DEFAULT;
+    this.stagingBudget = new Semaphore(Math.max(1, Math.floor(stagingBytes / CAPTURE_PIECE_BYTES)));
   }
 
   /** Starts this rank's part of saving `step`; EXISTS when the step is committed already. */
@@ -90,6 +96,7 @@ export class Checkpoints {
       },
       rank,
       clock: this.options.clock,
+      stagingBudget: this.stagingBudget,
       afterCommit: async () => (await this.applyRetention()).deletedSteps,
     });
   }
@@ -286,6 +293,7 @@ export async function openCheckpoints(
   }
   checkOptionalCount(options.keepLast, 'keepLast');
   checkOptionalCount(options.keepEvery, 'keepEvery');
+  checkOptionalCount(options.stagingBytes, 'stagingBytes');
   if (options.keepEvery !== undefined && options.keepLast === undefined) {
     throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'keepEvery needs keepLast: give keepLast too');
   }

@@ -20,3 +20,7 @@ export const STAGING_OWNERLESS_GRACE_MS = 10 * 60 * 1000;
 export const COMMIT_POLL_MS = 50;
 /** Polls before giving up on the winning committer (60 s: a commit is one small write and a rename). */
 export const COMMIT_WAIT_POLLS = 1200;
+/** Default bound on captured-but-unwritten shard bytes per Checkpoints (captureShard). */
+export const STAGING_BYTES_DEFAULT = 256 * 1024 * 1024;
+/** captureShard copies in pieces of this size: one chunk, one permit of the staging budget each. */
+export const CAPTURE_PIECE_BYTES = 4 * 1024 * 1024;

@@ -160,7 +160,7 @@ describe('checkpoints', () => {
     expect(await every.list()).toEqual([4, 7, 8]);
   });
 
-  it('commits only once every rank finished; a committed step is refused; the second concurrent save loses', async () => {
+  it('commits once every rank finished; refuses a committed step; the later concurrent save loses', async () => {
     const checkpoints = await openCheckpoints(client, '/ck/once');
     const rank0 = await checkpoints.begin(7, { worldSize: 2, rank: 0, saveId: 'a' });
     const rank1 = await checkpoints.begin(7, { worldSize: 2, rank: 1, saveId: 'a' });
@@ -181,6 +181,28 @@ describe('checkpoints', () => {
     await expectCode(second.finish(), ErrorCode.EXISTS, 'save first');
     expect((await checkpoints.load(8)).saveId).toBe('first');
     expect(await client.readdir('/ck/once')).toEqual(['step-000000000007', 'step-000000000008']);
+  });
+
+  it('captureShard copies the buffer within stagingBytes; the caller may change it once captured', async () => {
+    const checkpoints = await openCheckpoints(client, '/ck/capture', { stagingBytes: 4 * 1024 * 1024 });
+    const save = await checkpoints.begin(1, { worldSize: 1, rank: 0 });
+    const first = shardBytes(1, 0, 'big-a.bin');
+    const big = Buffer.concat(Array.from({ length: 8 }, () => first));
+    const expectedBig = Buffer.from(big);
+    const small = Buffer.from(first);
+    const a = save.captureShard('a.bin', big);
+    const b = save.captureShard('b.bin', small);
+    await a.captured;
+    big.fill(7);
+    await b.captured;
+    small.fill(9);
+    expect(await a.written).toMatchObject({ name: 'a.bin', bytes: expectedBig.length });
+    const bad = save.captureShard('../x', small);
+    await expectCode(bad.captured, ErrorCode.INVALID_ARGUMENT, 'name');
+    await expectCode(bad.written, ErrorCode.INVALID_ARGUMENT, 'name');
+    expect(await save.finish()).toMatchObject({ committed: true });
+    expect((await checkpoints.readShard(1, 0, 'a.bin')).equals(expectedBig)).toBe(true);
+    expect((await checkpoints.readShard(1, 0, 'b.bin')).equals(first)).toBe(true);
   });
 
   it('refuses bad input naming the field, changing nothing', async () => {
