@@ -15,3 +15,13 @@ export const AGENT_CONNECT_TIMEOUT_MS = 30_000;
 
 /** Where the agent listens unless told: any free port on loopback. */
 export const AGENT_DEFAULT_LISTEN = '127.0.0.1:0';
+
+/**
+ * Checkpoint saves one agent keeps open at once (Begin without Finish or Abort yet): a trainer has
+ * one per rank it serves; more means handles are leaking, and each holds a little memory until the
+ * agent stops.
+ */
+export const AGENT_CHECKPOINT_SAVES_MAX = 4096;
+
+/** Bytes per ShardData message of a ReadShard stream: small next to the message limit, large enough to stream fast. */
+export const AGENT_SHARD_CHUNK_BYTES = 4 * 1024 * 1024;

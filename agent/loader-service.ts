@@ -10,14 +10,13 @@
 //   dataset NOT_FOUND, one still being packed FAILED_PRECONDITION; a request that does not even
 //   decode (e.g. a seed above 2^53 - 1) is INVALID_ARGUMENT naming the decoder's complaint.
 //   Unexpected errors are logged.
-import type { ServerWritableStream, ServiceDefinition } from '@grpc/grpc-js';
+import type { ServerWritableStream } from '@grpc/grpc-js';
 import { type DataLoader, EpochSampler, openDataset, openLoader, resumeLoader } from '../client/loader/index.js';
 import type { SpindleClient } from '../client/spindle-client.js';
-import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
+import { ErrorCode, SpindleError } from '../common/errors.js';
 import { toGrpcError } from '../common/grpc-errors.js';
 import type { Logger } from '../common/logger.js';
 import { type CallContext, serviceImplementation } from '../common/rpc.js';
-import type { HostedService } from '../common/standard-services.js';
 import {
   type Batch,
   type DescribeRequest,
@@ -27,58 +26,13 @@ import {
 } from '../proto/index.js';
 import { batchMessage, datasetPath, lastBatchPolicy, streamStart } from './loader-messages.js';
 import { pumpMessages } from './message-pump.js';
-
-/** A service the agent hosts, closed when the agent stops. */
-export interface AgentService extends HostedService {
-  close(): Promise<void>;
-}
-
-/** What a request that failed to decode is replaced by (see tolerantDefinition). */
-class UndecodableRequest {
-  constructor(readonly error: unknown) {}
-}
-
-/** Codes that are the caller's to fix: not worth a warning in the agent's log. */
-const CALLER_ERRORS = new Set<ErrorCode>([
-  ErrorCode.INVALID_ARGUMENT,
-  ErrorCode.RPC_MALFORMED,
-  ErrorCode.NOT_FOUND,
-  ErrorCode.FAILED_PRECONDITION,
-  ErrorCode.NOT_DIRECTORY,
-  ErrorCode.CANCELLED,
-  ErrorCode.RPC_TOO_LARGE,
-]);
-
-/**
- * The definition with request decoders that do not throw: grpc-js answers a decoder's exception
- * with a bare INTERNAL, while the handler can say what was wrong.
- */
-function tolerantDefinition(definition: typeof LoaderService): ServiceDefinition {
-  const tolerant: Record<string, unknown> = {};
-  for (const [name, method] of Object.entries(definition)) {
-    tolerant[name] = {
-      ...method,
-      requestDeserialize: (bytes: Buffer) => {
-        try {
-          return method.requestDeserialize(bytes);
-        } catch (error) {
-          return new UndecodableRequest(error);
-        }
-      },
-    };
-  }
-  return tolerant as unknown as ServiceDefinition;
-}
-
-function decoded<T>(request: T | UndecodableRequest, method: string): T {
-  if (!(request instanceof UndecodableRequest)) return request;
-  throw new SpindleError(
-    ErrorCode.RPC_MALFORMED,
-    `${method}: the request could not be decoded (${(request.error as Error)?.message ?? String(request.error)}); ` +
-      'integers must be at most 2^53 - 1',
-    { cause: request.error },
-  );
-}
+import {
+  type AgentService,
+  type MaybeDecoded,
+  decoded,
+  logCallFailure,
+  tolerantDefinition,
+} from './service-support.js';
 
 export class LoaderServiceImpl implements AgentService {
   readonly definition = tolerantDefinition(LoaderService);
@@ -112,10 +66,7 @@ export class LoaderServiceImpl implements AgentService {
     return this.openLoaders;
   }
 
-  private async describe(
-    request: DescribeRequest | UndecodableRequest,
-    context: CallContext,
-  ): Promise<DescribeResponse> {
+  private async describe(request: MaybeDecoded<DescribeRequest>, context: CallContext): Promise<DescribeResponse> {
     const { dataset, batchSize, worldSize, lastBatch } = decoded(request, 'Describe');
     const opened = await openDataset(this.client, datasetPath(dataset, 'dataset'), {
       indexCacheBytes: 0,
@@ -208,12 +159,7 @@ export class LoaderServiceImpl implements AgentService {
   }
 
   private logFailure(method: string, err: unknown): void {
-    const error = asSpindleError(err);
-    if (CALLER_ERRORS.has(error.errorCode)) {
-      this.logger.debug({ method, code: error.codeName, err: error.message }, 'call refused');
-    } else {
-      this.logger.warn({ method, code: error.codeName, err }, 'call failed');
-    }
+    logCallFailure(this.logger, method, err);
   }
 
   /** Ends every open stream (closing its loader); later streams are refused. Idempotent. */

@@ -1,5 +1,6 @@
-// An agent: a Spindle client that serves workload services (AGENT_SERVICES: the Loader today) to
-// trainers in any language over gRPC, beside health and reflection (common/standard-services.ts).
+// An agent: a Spindle client that serves workload services (AGENT_SERVICES: the Loader and
+// Checkpoints today) to trainers in any language over gRPC, beside health and reflection
+// (common/standard-services.ts).
 // `spindle agent` (cli/agent-command.ts) runs one in the foreground.
 //
 // Guarantees: startAgent resolves once the cluster is reachable and the server is bound and
@@ -15,7 +16,9 @@ import { withStandardServices } from '../common/standard-services.js';
 import { AGENT_CONNECT_TIMEOUT_MS, AGENT_STOP_GRACE_MS } from './constants.js';
 import { listenGrpc } from './grpc-listener.js';
 import type { ListenAddress } from './listen-address.js';
-import { type AgentService, LoaderServiceImpl } from './loader-service.js';
+import { CheckpointsServiceImpl } from './checkpoints-service.js';
+import { LoaderServiceImpl } from './loader-service.js';
+import type { AgentService } from './service-support.js';
 
 /** What a service of the agent is built from. */
 interface ServiceContext {
@@ -23,9 +26,10 @@ interface ServiceContext {
   readonly logger: Logger;
 }
 
-/** The services every agent hosts, in this order; the checkpoint and KV-cache services go here too. */
+/** The services every agent hosts, in this order; the KV-cache service goes here too. */
 const AGENT_SERVICES: ReadonlyArray<(context: ServiceContext) => AgentService> = [
   ({ client, logger }) => new LoaderServiceImpl(client, logger),
+  ({ client, logger }) => new CheckpointsServiceImpl(client, logger),
 ];
 
 export interface AgentOptions {

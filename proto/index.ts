@@ -1,5 +1,6 @@
 // The gRPC contract: generated message types, service definitions and clients (proto/gen is
 // ts-proto output of proto/*.proto; regenerate with `npm run proto:gen`).
+export * from './gen/checkpoints.js';
 export * from './gen/common.js';
 export * from './gen/loader.js';
 export * from './gen/meta.js';

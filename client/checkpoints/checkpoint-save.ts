@@ -2,7 +2,8 @@
 //
 // begin (Checkpoints.begin → CheckpointSave.start) makes the staging directory
 // `.step-<N>.saving-<saveId>` if no rank has yet, then `rank-<r>/` and `owner-<r>.json`.
-// writeShard writes `rank-<r>/<name>` in large writes, computing its CRC32C on the way. finish
+// writeShard writes `rank-<r>/<name>` in large writes, computing its CRC32C on the way; adoptShard
+// records such a file the caller wrote itself (through a mount) after reading it back. finish
 // writes `rank-<r>.json` (the rank's shards, sizes and CRCs) last, synced, then tries to commit
 // (commit.ts): the last rank to finish commits; the committer then applies retention.
 //
@@ -20,9 +21,10 @@ import type { Semaphore } from '../semaphore.js';
 import type { SpindleClient } from '../spindle-client.js';
 import { checkShardName } from './args.js';
 import { captureBytes } from './capture.js';
-import { type CommitOutcome, type SaveLocation, readCommittedManifest, tryCommit } from './commit.js';
+import { type CommitOutcome, type SaveLocation, readCommittedManifest, tryCommit, writePart } from './commit.js';
+import { VERIFY_READ_BYTES } from './constants.js';
 import { writeSyncedFile } from './files.js';
-import { type RankOwner, type RankPart, type ShardRecord, ownerFileName, partFileName, rankDirName } from './format.js';
+import { type RankOwner, type RankPart, type ShardRecord, ownerFileName, rankDirName } from './format.js';
 
 /** What finish() did: committed (by this rank or another) or waiting for other ranks. */
 export type FinishResult = CommitOutcome & {
@@ -156,6 +158,15 @@ export class CheckpointSave {
   }
 
   /**
+   * Records a shard the caller wrote itself as the file `rank-<r>/<name>` of the staging directory
+   * (through `spindle mount`, say: closed and fsynced first): reads it back for its size and CRC32C.
+   * NOT_FOUND when there is no such file; like bad arguments, that changes nothing.
+   */
+  adoptShard(name: string): Promise<ShardRecord> {
+    return this.serialize(() => this.adoptShardNow(name));
+  }
+
+  /**
    * Writes this rank's part (its shards; `userMetadata` as JSON — rank 0's goes into the manifest)
    * and commits when every rank has finished. Resolves with the outcome; a save that lost to
    * another save of the same step fails with EXISTS.
@@ -217,6 +228,40 @@ export class CheckpointSave {
     return this.writeData(name, data instanceof Uint8Array ? [data] : data);
   }
 
+  private async adoptShardNow(name: string): Promise<ShardRecord> {
+    this.checkShard(name, new Uint8Array(0));
+    const path = posix.join(this.stagingPath, rankDirName(this.rank), name);
+    let handle: Awaited<ReturnType<SpindleClient['open']>>;
+    try {
+      handle = await this.context.client.open(path, 'r');
+    } catch (err) {
+      if (!isSpindleError(err, ErrorCode.NOT_FOUND)) throw err;
+      throw new SpindleError(
+        ErrorCode.NOT_FOUND,
+        `name: rank ${this.rank} has no file ${name} in ${posix.dirname(path)} to adopt: write it there first`,
+        { cause: err },
+      );
+    }
+    try {
+      const bytes = (await handle.stat()).size;
+      const buffer = Buffer.allocUnsafe(Math.min(VERIFY_READ_BYTES, Math.max(1, bytes)));
+      let crc = 0;
+      for (let position = 0; position < bytes; ) {
+        const count = await handle.readAt(position, buffer.subarray(0, Math.min(buffer.length, bytes - position)));
+        if (count === 0)
+          throw new SpindleError(ErrorCode.DATA_CORRUPTED, `${path} ends at byte ${position}, not ${bytes}`);
+        crc = crc32c(buffer.subarray(0, count), crc);
+        position += count;
+      }
+      this.names.add(name);
+      const record: ShardRecord = { rank: this.rank, name, bytes, crc32c: crc >>> 0 };
+      this.shards.push(record);
+      return record;
+    } finally {
+      await handle.close();
+    }
+  }
+
   /** Writes the pieces as shard `name`; a failure fails the save. */
   private async writeData(
     name: string,
@@ -265,7 +310,7 @@ export class CheckpointSave {
     };
     this.state = 'finished';
     const { client, location, clock } = this.context;
-    await writeSyncedFile(client, posix.join(this.stagingPath, partFileName(this.rank)), `${JSON.stringify(part)}\n`);
+    await writePart(client, location, part);
     const outcome = await tryCommit(client, location, clock);
     const deletedSteps = outcome.committed && outcome.committer ? await this.context.afterCommit() : [];
     return { ...outcome, deletedSteps };

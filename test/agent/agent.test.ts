@@ -126,7 +126,10 @@ const everySample = Array.from({ length: SAMPLES }, (_, i) => i);
 
 describe('spindle agent (process)', () => {
   it('prints its ready line and serves Loader, health and reflection', async () => {
-    expect(agent.ready).toMatchObject({ meta: getCluster().metaAddress, services: ['spindle.Loader'] });
+    expect(agent.ready).toMatchObject({
+      meta: getCluster().metaAddress,
+      services: ['spindle.Loader', 'spindle.Checkpoints'],
+    });
     expect(agent.ready.agent).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(agent.ready.pid).toBe(agent.child.pid);
     const health = new HealthProbe(agent.ready.agent);
