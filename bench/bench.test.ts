@@ -95,7 +95,16 @@ describe('options', () => {
   });
 
   it('all expands to every suite; comma lists keep order without repeats', () => {
-    expect(parseSuites('all')).toEqual(['limits', 'seq-read', 'seq-write', 'rand-read', 'meta', 'mount', 'loader']);
+    expect(parseSuites('all')).toEqual([
+      'limits',
+      'seq-read',
+      'seq-write',
+      'rand-read',
+      'meta',
+      'mount',
+      'loader',
+      'checkpoint',
+    ]);
     expect(parseSuites('meta,limits,meta')).toEqual(['meta', 'limits']);
   });
 

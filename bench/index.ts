@@ -3,6 +3,7 @@
 // cli/bench-command.ts (dynamically): the client library never depends on bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { checkpointSuite } from './checkpoint.js';
 import { BenchContext } from './context.js';
 import { limitsSuite } from './limits.js';
 import { loaderSuite } from './loader.js';
@@ -27,6 +28,7 @@ const SUITE_TABLE: Record<SuiteName, Suite> = {
   meta: metaSuite,
   mount: mountSuite,
   loader: loaderSuite,
+  checkpoint: checkpointSuite,
 };
 
 export interface BenchReport {

@@ -6,7 +6,16 @@
 import type { MallocMode } from '../cluster/index.js';
 import type { DataTransport } from '../common/bulk/transport.js';
 
-export const SUITES = ['limits', 'seq-read', 'seq-write', 'rand-read', 'meta', 'mount', 'loader'] as const;
+export const SUITES = [
+  'limits',
+  'seq-read',
+  'seq-write',
+  'rand-read',
+  'meta',
+  'mount',
+  'loader',
+  'checkpoint',
+] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface BenchOptions {

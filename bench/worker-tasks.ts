@@ -2,6 +2,7 @@
 // Sizes are bytes; `meta` is the host:port of the cluster's meta service.
 
 import type { DataTransport } from '../common/bulk/transport.js';
+import type { CheckpointTask } from './checkpoint-tasks.js';
 import type { LoaderTask } from './loader-tasks.js';
 
 export type WorkerTask =
@@ -32,7 +33,8 @@ export type WorkerTask =
       seconds: number;
     }
   | { kind: 'meta-ops'; meta: string; dir: string; count: number; readdirs: number; depth: number }
-  | LoaderTask;
+  | LoaderTask
+  | CheckpointTask;
 
 /** Client config overrides a worker's SpindleClient connects with (e.g. the data transport). */
 type WorkerClientConfig = { dataTransport?: DataTransport };

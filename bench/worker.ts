@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { SpindleClient } from '../client/index.js';
+import { runCheckpointTask } from './checkpoint-worker.js';
 import { runLoaderTask } from './loader-worker.js';
 import type { WorkerJob, WorkerTask, WorkerResult, OpResult } from './worker-tasks.js';
 import { summarize } from './stats.js';
@@ -435,6 +436,15 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
         await client.close();
       }
     }
+    case 'ckpt-save':
+    case 'ckpt-load':
+      return await runCheckpointTask(task, job.client ?? {}, {
+        ready: (fields) => send({ type: 'ready', ...fields }),
+        go: waitForGo,
+        progress: (n) => {
+          done = n;
+        },
+      });
     case 'loader-pack':
     case 'loader-read':
     case 'loader-local':

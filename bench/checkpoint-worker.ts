@@ -1,0 +1,100 @@
+// The checkpoint suite's work inside a bench worker process (bench/worker.ts hands the task here):
+// one rank's save of one step (writeShard, or captureShard as an async save), and one rank's load.
+//
+// Guarantees: setup (connecting, opening the checkpoint directory, building the shard) happens
+// before the ready line; only the save or load runs after "go". An async save overwrites its
+// buffer as soon as `captured` resolves, as training would, so a later load proves that the bytes
+// written are the ones captured. A load checks every byte of the shard it read (readShard checks
+// its size and CRC32C too) and fails the worker otherwise.
+import { performance } from 'node:perf_hooks';
+import { SpindleClient, openCheckpoints } from '../client/index.js';
+import type { DataTransport } from '../common/bulk/transport.js';
+import {
+  type CheckpointTask,
+  type LoadMarks,
+  type SaveMarks,
+  firstShardMismatch,
+  shardContent,
+} from './checkpoint-tasks.js';
+import type { WorkerIo } from './loader-worker.js';
+import type { OpResult, WorkerResult } from './worker-tasks.js';
+
+/** What a checkpoint task reports: its timed operation and the wall-clock instants of its phases. */
+export type CheckpointWorkerResult = WorkerResult & { marks: SaveMarks | LoadMarks };
+
+/** Wall-clock ms since the epoch, sub-ms precision: comparable between processes of one host. */
+function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function op(name: string, bytes: number, fromMs: number, toMs: number): OpResult {
+  const ms = toMs - fromMs;
+  return { name, ops: 1, bytes, seconds: ms / 1000, p50Ms: ms, p99Ms: ms };
+}
+
+export async function runCheckpointTask(
+  task: CheckpointTask,
+  clientConfig: { dataTransport?: DataTransport },
+  io: WorkerIo,
+): Promise<CheckpointWorkerResult> {
+  const client = await SpindleClient.connect({ meta: task.meta, readyTimeoutMs: 30_000, config: clientConfig });
+  try {
+    if (task.kind === 'ckpt-save') {
+      const options = task.stagingBytes === undefined ? {} : { stagingBytes: task.stagingBytes };
+      const checkpoints = await openCheckpoints(client, task.dir, options);
+      const shard = shardContent(task.rank, task.shardBytes);
+      io.ready();
+      await io.go();
+      const startedAtMs = wallMs();
+      const save = await checkpoints.begin(task.step, {
+        worldSize: task.worldSize,
+        rank: task.rank,
+        saveId: task.saveId,
+      });
+      const begunAtMs = wallMs();
+      let capturedAtMs: number | undefined;
+      if (task.mode === 'writeShard') {
+        await save.writeShard(task.shardName, shard);
+      } else {
+        const { captured, written } = save.captureShard(task.shardName, shard);
+        await captured;
+        capturedAtMs = wallMs();
+        // Training goes on and changes its weights: the shard must hold the captured bytes anyway.
+        shard.fill(0xa5);
+        await written;
+      }
+      const writtenAtMs = wallMs();
+      io.progress(task.shardBytes);
+      const outcome = await save.finish({ bench: 'checkpoint', rank: task.rank });
+      const finishedAtMs = wallMs();
+      const marks: SaveMarks = {
+        startedAtMs,
+        begunAtMs,
+        ...(capturedAtMs === undefined ? {} : { capturedAtMs }),
+        writtenAtMs,
+        finishedAtMs,
+        committed: outcome.committed,
+        committer: outcome.committed && outcome.committer,
+      };
+      return { ops: [op('save', task.shardBytes, startedAtMs, finishedAtMs)], marks };
+    }
+    const checkpoints = await openCheckpoints(client, task.dir);
+    await checkpoints.load(task.step);
+    io.ready();
+    await io.go();
+    const startedAtMs = wallMs();
+    const data = await checkpoints.readShard(task.step, task.rank, task.shardName);
+    const endedAtMs = wallMs();
+    io.progress(data.length);
+    const at = firstShardMismatch(data, task.rank, task.shardBytes);
+    if (at !== undefined) {
+      throw new Error(
+        `rank ${task.rank}'s shard ${task.shardName} of step ${task.step} differs from what it wrote at byte ${at} ` +
+          `(${data.length} bytes read, ${task.shardBytes} written)`,
+      );
+    }
+    return { ops: [op('load', data.length, startedAtMs, endedAtMs)], marks: { startedAtMs, endedAtMs } };
+  } finally {
+    await client.close();
+  }
+}
