@@ -17,6 +17,7 @@ import type { CliClient, CommandContext } from './file-commands.js';
 import { addMountCommands } from './mount-commands.js';
 import { addAdminCommands } from './admin-commands.js';
 import { addDatasetCommands } from './dataset-commands.js';
+import { addCkptCommands } from './ckpt-commands.js';
 import { addDoctorCommand } from './doctor-command.js';
 import { addAgentCommand } from './agent-command.js';
 import type { UpOptions } from './server-commands.js';
@@ -395,6 +396,7 @@ function buildProgram(state: RunState): Command {
   addMountCommands(program, state, reportError);
   addAdminCommands(program, state, reportError);
   addDatasetCommands(program, state, withClient);
+  addCkptCommands(program, state, withClient);
   addDoctorCommand(program, state);
   addAgentCommand(program, state, reportError);
 

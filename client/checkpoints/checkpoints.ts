@@ -9,23 +9,26 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { type Clock, systemClock } from '../../common/clock.js';
-import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../../common/errors.js';
 import { Semaphore } from '../semaphore.js';
 import { type SpindleClient, normalizePath } from '../spindle-client.js';
-import { checkOptionalCount, checkRank, checkSaveId, checkShardName, checkStep, checkWorldSize } from './args.js';
+import { checkOptionalCount, checkRank, checkSaveId, checkStep, checkWorldSize } from './args.js';
+import { type AsyncSave, type ShardBuffers, startAsyncSave } from './async-save.js';
 import { CheckpointSave } from './checkpoint-save.js';
-import { readCommittedManifest } from './commit.js';
-import { CAPTURE_PIECE_BYTES, STAGING_BYTES_DEFAULT, VERIFY_READ_BYTES } from './constants.js';
+import { type SaveLocation, readCommittedManifest } from './commit.js';
+import { CAPTURE_PIECE_BYTES, STAGING_BYTES_DEFAULT } from './constants.js';
+import { type CheckpointManifest, deletingDirName, parseStepDirName, stagingDirName, stepDirName } from './format.js';
+import { type CheckpointInventory, inventoryOf } from './inventory.js';
 import {
-  type CheckpointManifest,
-  type ShardRecord,
-  deletingDirName,
-  parseStepDirName,
-  rankDirName,
-  stagingDirName,
-  stepDirName,
-} from './format.js';
+  type ReadShardOptions,
+  type ShardRequest,
+  type StepFiles,
+  type VerifyOptions,
+  type VerifyReport,
+  readShard,
+  readShards,
+  verifyStep,
+} from './shard-reads.js';
 import { type CollectedStaging, collectAbandonedSaves } from './staging.js';
 
 export interface CheckpointsOptions {
@@ -37,6 +40,8 @@ export interface CheckpointsOptions {
   readonly stagingBytes?: number;
   /** A staging directory whose save started longer ago than this is abandoned (default 24 h). */
   readonly stagingMaxAgeMs?: number;
+  /** false: open an existing directory only (NOT_FOUND otherwise), as tools do (default true: create it). */
+  readonly create?: boolean;
   readonly clock?: Clock;
 }
 
@@ -47,22 +52,16 @@ export interface BeginOptions {
   readonly saveId?: string;
 }
 
-export interface ReadShardOptions {
-  /** First byte to read (default 0). A range read is not checked against the CRC32C. */
-  readonly offset?: number;
-  /** Bytes to read (default: to the end of the shard). */
-  readonly length?: number;
-}
-
 function notFound(message: string): SpindleError {
   return new SpindleError(ErrorCode.NOT_FOUND, message);
 }
 
-function corruptedShard(step: number, shard: ShardRecord, detail: string): SpindleError {
-  return new SpindleError(
-    ErrorCode.DATA_CORRUPTED,
-    `shard ${rankDirName(shard.rank)}/${shard.name} of step ${step} is damaged: ${detail}`,
-  );
+/** The steps retention removes from `steps` (ascending): all but the newest keepLast, except multiples of keepEvery. */
+function stepsBeyondRetention(steps: readonly number[], keepLast?: number, keepEvery?: number): number[] {
+  if (keepLast === undefined) return [];
+  return steps
+    .slice(0, Math.max(0, steps.length - keepLast))
+    .filter((step) => keepEvery === undefined || step % keepEvery !== 0);
 }
 
 export class Checkpoints {
@@ -81,24 +80,31 @@ export class Checkpoints {
 
   /** Starts this rank's part of saving `step`; EXISTS when the step is committed already. */
   async begin(step: number, options: BeginOptions): Promise<CheckpointSave> {
-    checkStep(step);
-    const worldSize = checkWorldSize(options?.worldSize);
-    const rank = checkRank(options.rank, worldSize);
-    const saveId = checkSaveId(options.saveId ?? `w${worldSize}`);
+    const location = this.locate(step, options);
     return CheckpointSave.start({
       client: this.client,
-      location: {
-        step,
-        worldSize,
-        saveId,
-        stagingPath: posix.join(this.dir, stagingDirName(step, saveId)),
-        stepPath: this.stepPath(step),
-      },
-      rank,
+      location,
+      rank: options.rank,
       clock: this.options.clock,
       stagingBudget: this.stagingBudget,
       afterCommit: async () => (await this.applyRetention()).deletedSteps,
     });
+  }
+
+  /**
+   * This rank's whole save in one call (async-save.ts): `captured` resolves once every buffer is
+   * copied into staging memory (within stagingBytes), `committed` once this rank's finish resolved.
+   * Bad arguments reject both with INVALID_ARGUMENT naming the field and create nothing.
+   */
+  save(step: number, options: BeginOptions, shards: ShardBuffers, userMetadata?: unknown): AsyncSave {
+    try {
+      this.locate(step, options);
+      return startAsyncSave(() => this.begin(step, options), this.stagingBudget, shards, userMetadata);
+    } catch (err) {
+      const failed = Promise.reject(err);
+      failed.catch(() => undefined);
+      return { captured: failed, committed: failed };
+    }
   }
 
   /** The committed steps, ascending. */
@@ -136,56 +142,37 @@ export class Checkpoints {
    * (DATA_CORRUPTED naming it on a mismatch); a range (offset/length) is returned unchecked.
    */
   async readShard(step: number, rank: number, name: string, options: ReadShardOptions = {}): Promise<Buffer> {
-    const manifest = await this.load(checkStep(step));
-    checkRank(rank, manifest.worldSize);
-    checkShardName(name);
-    const shard = manifest.shards.find((entry) => entry.rank === rank && entry.name === name);
-    if (shard === undefined) throw notFound(`step ${step} has no shard ${rankDirName(rank)}/${name}`);
-    const offset = options.offset ?? 0;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > shard.bytes) {
-      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `offset must be 0..${shard.bytes}, got ${String(offset)}`);
-    }
-    const length = options.length ?? shard.bytes - offset;
-    if (!Number.isSafeInteger(length) || length < 0 || offset + length > shard.bytes) {
-      throw new SpindleError(
-        ErrorCode.INVALID_ARGUMENT,
-        `length must be 0..${shard.bytes - offset} (the shard is ${shard.bytes} bytes), got ${String(length)}`,
-      );
-    }
-    const whole = offset === 0 && length === shard.bytes;
-    const target = Buffer.allocUnsafe(length);
-    const handle = await this.client.open(this.shardPath(step, shard), 'r');
-    try {
-      let filled = 0;
-      while (filled < length) {
-        const count = await handle.readAt(offset + filled, target.subarray(filled));
-        if (count === 0) throw corruptedShard(step, shard, `it ends at byte ${offset + filled}, not ${shard.bytes}`);
-        filled += count;
-      }
-      if (whole) await this.checkWhole(step, shard, target, (await handle.stat()).size);
-    } finally {
-      await handle.close();
-    }
-    return target;
+    return readShard(await this.files(step), rank, name, options);
   }
 
-  /** Reads every shard of `step` whole; DATA_CORRUPTED listing the damaged shards, if any. */
-  async verify(step: number): Promise<CheckpointManifest> {
-    const manifest = await this.load(checkStep(step));
-    const problems: string[] = [];
-    const buffer = Buffer.allocUnsafe(VERIFY_READ_BYTES);
-    for (const shard of manifest.shards) {
-      try {
-        await this.verifyShard(step, shard, buffer);
-      } catch (err) {
-        if (!isSpindleError(err, ErrorCode.DATA_CORRUPTED) && !isSpindleError(err, ErrorCode.NOT_FOUND)) throw err;
-        problems.push(err.message);
-      }
+  /**
+   * Reads many shards (or ranges of them) of a committed step, a few at a time in parallel, in
+   * request order: what a restore, or a resharded restore, needs. Whole shards are checked.
+   */
+  async readShards(
+    step: number,
+    requests: readonly ShardRequest[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Buffer[]> {
+    return readShards(await this.files(step), requests, options.signal);
+  }
+
+  /**
+   * Reads every shard of `step` whole, a few in parallel, reporting progress; DATA_CORRUPTED
+   * listing every damaged or missing shard, if any.
+   */
+  async verify(step: number, options: VerifyOptions = {}): Promise<CheckpointManifest> {
+    const report = await this.verifyReport(step, options);
+    if (report.damaged.length > 0) {
+      const problems = report.damaged.map((shard) => shard.problem).join('; ');
+      throw new SpindleError(ErrorCode.DATA_CORRUPTED, `step ${report.manifest.step} failed verification: ${problems}`);
     }
-    if (problems.length > 0) {
-      throw new SpindleError(ErrorCode.DATA_CORRUPTED, `step ${step} failed verification: ${problems.join('; ')}`);
-    }
-    return manifest;
+    return report.manifest;
+  }
+
+  /** What verify checks, as a report instead of an error: the damaged shards, each named. */
+  async verifyReport(step: number | 'latest', options: VerifyOptions = {}): Promise<VerifyReport> {
+    return verifyStep(await this.files(step), options);
   }
 
   /** Removes a committed step (NOT_FOUND when there is none): out of list() first, in one rename. */
@@ -203,83 +190,64 @@ export class Checkpoints {
 
   /** Removes abandoned staging directories (what the committing rank also does after a commit). */
   collectAbandoned(): Promise<CollectedStaging[]> {
-    return collectAbandonedSaves(this.client, this.dir, {
-      maxAgeMs: this.options.stagingMaxAgeMs,
-      clock: this.options.clock ?? systemClock,
-    });
+    return collectAbandonedSaves(this.client, this.dir, this.stagingOptions());
+  }
+
+  /** Steps applyRetention would delete now (keepLast/keepEvery), ascending. */
+  async retentionPlan(): Promise<number[]> {
+    return stepsBeyondRetention(await this.list(), this.options.keepLast, this.options.keepEvery);
   }
 
   /** Deletes committed steps beyond keepLast (sparing multiples of keepEvery) and collects staging. */
   async applyRetention(): Promise<{ deletedSteps: number[]; collected: CollectedStaging[] }> {
     const deletedSteps: number[] = [];
-    const { keepLast, keepEvery } = this.options;
-    if (keepLast !== undefined) {
-      const steps = await this.list();
-      for (const step of steps.slice(0, Math.max(0, steps.length - keepLast))) {
-        if (keepEvery !== undefined && step % keepEvery === 0) continue;
-        try {
-          await this.delete(step);
-          deletedSteps.push(step);
-        } catch (err) {
-          // Another rank's retention (or a user) deleted it first.
-          if (!isSpindleError(err, ErrorCode.NOT_FOUND)) throw err;
-        }
+    for (const step of await this.retentionPlan()) {
+      try {
+        await this.delete(step);
+        deletedSteps.push(step);
+      } catch (err) {
+        // Another rank's retention (or a user) deleted it first.
+        if (!isSpindleError(err, ErrorCode.NOT_FOUND)) throw err;
       }
     }
     return { deletedSteps, collected: await this.collectAbandoned() };
   }
 
+  /** Everything in the directory: steps, saves in progress or abandoned, leftovers (read-only). */
+  inventory(): Promise<CheckpointInventory> {
+    return inventoryOf(this.client, this.dir, this.stagingOptions());
+  }
+
+  private stagingOptions() {
+    return { maxAgeMs: this.options.stagingMaxAgeMs, clock: this.options.clock ?? systemClock };
+  }
+
+  /** Checks begin's arguments (throwing INVALID_ARGUMENT) and says where the save goes. */
+  private locate(step: number, options: BeginOptions): SaveLocation {
+    checkStep(step);
+    const worldSize = checkWorldSize(options?.worldSize);
+    checkRank(options.rank, worldSize);
+    const saveId = checkSaveId(options.saveId ?? `w${worldSize}`);
+    return {
+      step,
+      worldSize,
+      saveId,
+      stagingPath: posix.join(this.dir, stagingDirName(step, saveId)),
+      stepPath: this.stepPath(step),
+    };
+  }
+
+  private async files(step: number | 'latest'): Promise<StepFiles> {
+    const manifest = await this.load(step);
+    return { client: this.client, manifest, stepPath: this.stepPath(manifest.step) };
+  }
+
   private stepPath(step: number): string {
     return posix.join(this.dir, stepDirName(step));
   }
-
-  private shardPath(step: number, shard: ShardRecord): string {
-    return posix.join(this.stepPath(step), rankDirName(shard.rank), shard.name);
-  }
-
-  private async checkWhole(step: number, shard: ShardRecord, bytes: Uint8Array, fileBytes: number): Promise<void> {
-    if (fileBytes !== shard.bytes) {
-      throw corruptedShard(step, shard, `it is ${fileBytes} bytes, the manifest says ${shard.bytes}`);
-    }
-    const actual = crc32c(bytes) >>> 0;
-    if (actual !== shard.crc32c) {
-      throw corruptedShard(step, shard, `CRC32C ${actual}, the manifest says ${shard.crc32c}`);
-    }
-  }
-
-  private async verifyShard(step: number, shard: ShardRecord, buffer: Buffer): Promise<void> {
-    let handle: Awaited<ReturnType<SpindleClient['open']>>;
-    try {
-      handle = await this.client.open(this.shardPath(step, shard), 'r');
-    } catch (err) {
-      if (isSpindleError(err, ErrorCode.NOT_FOUND)) throw corruptedShard(step, shard, 'its file is missing');
-      throw err;
-    }
-    try {
-      const fileBytes = (await handle.stat()).size;
-      if (fileBytes !== shard.bytes) {
-        throw corruptedShard(step, shard, `it is ${fileBytes} bytes, the manifest says ${shard.bytes}`);
-      }
-      let crc = 0;
-      for (let position = 0; position < shard.bytes; ) {
-        const count = await handle.readAt(
-          position,
-          buffer.subarray(0, Math.min(buffer.length, shard.bytes - position)),
-        );
-        if (count === 0) throw corruptedShard(step, shard, `it ends at byte ${position}`);
-        crc = crc32c(buffer.subarray(0, count), crc);
-        position += count;
-      }
-      if (crc >>> 0 !== shard.crc32c) {
-        throw corruptedShard(step, shard, `CRC32C ${crc >>> 0}, the manifest says ${shard.crc32c}`);
-      }
-    } finally {
-      await handle.close();
-    }
-  }
 }
 
-/** Opens (creating it if needed) the checkpoint directory `dir`, an absolute path. */
+/** Opens (creating it if needed, unless `create: false`) the checkpoint directory `dir`, an absolute path. */
 export async function openCheckpoints(
   client: SpindleClient,
   dir: string,
@@ -297,6 +265,16 @@ export async function openCheckpoints(
   if (options.keepEvery !== undefined && options.keepLast === undefined) {
     throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'keepEvery needs keepLast: give keepLast too');
   }
-  await client.mkdir(dir, { recursive: true });
+  if (options.create === false) {
+    const stats = await client.stat(dir).catch((err: unknown) => {
+      if (isSpindleError(err, ErrorCode.NOT_FOUND)) throw notFound(`checkpoint directory ${dir} does not exist`);
+      throw err;
+    });
+    if (!stats.isDirectory()) {
+      throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${dir} is not a directory, so not a checkpoint directory`);
+    }
+  } else {
+    await client.mkdir(dir, { recursive: true });
+  }
   return new Checkpoints(client, dir, options);
 }

@@ -24,3 +24,5 @@ export const COMMIT_WAIT_POLLS = 1200;
 export const STAGING_BYTES_DEFAULT = 256 * 1024 * 1024;
 /** captureShard copies in pieces of this size: one chunk, one permit of the staging budget each. */
 export const CAPTURE_PIECE_BYTES = 4 * 1024 * 1024;
+/** Shards verify and readShards read at once: enough to keep several chains busy, bounded memory. */
+export const SHARD_READS_PARALLEL = 4;

@@ -5,8 +5,17 @@ export {
   openCheckpoints,
   type BeginOptions,
   type CheckpointsOptions,
-  type ReadShardOptions,
 } from './checkpoints.js';
+export type { AsyncSave, ShardBuffers } from './async-save.js';
+export type { CheckpointInventory, SaveEntry, StepEntry } from './inventory.js';
+export type {
+  DamagedShard,
+  ReadShardOptions,
+  ShardRequest,
+  VerifyOptions,
+  VerifyProgress,
+  VerifyReport,
+} from './shard-reads.js';
 export { CheckpointSave, type FinishResult } from './checkpoint-save.js';
 export type { CheckpointManifest, ShardRecord } from './format.js';
 export type { CollectedStaging } from './staging.js';

@@ -51,7 +51,7 @@ async function readOwner(client: SpindleClient, path: string): Promise<RankOwner
 }
 
 /** Why the staging directory at `path` is abandoned, or undefined while its save may still commit. */
-async function abandonedReason(
+export async function abandonedReason(
   client: SpindleClient,
   path: string,
   options: StagingOptions,
