@@ -3,18 +3,24 @@
 import type { LoadMarks, SaveMarks } from './checkpoint-tasks.js';
 import { formatFigure } from './stats.js';
 
-/** One save of one step by every rank, in seconds. */
+/** One save of one step by every rank, in seconds (NaN where the API used does not show the instant). */
 export interface SaveFigures {
-  /** From the first rank's begin() to the step committed (the committer's finish() resolved). */
+  /** From the first rank's start (begin() or save()) to the step committed (the committer's finish resolved). */
   saveSeconds: number;
-  /** From the last rank's last byte synced (its shard closed) to the step committed. */
+  /** writeShard: from the last rank's last byte synced (its shard closed) to the step committed. */
   commitSeconds: number;
-  /** The slowest rank's begin(). */
+  /** writeShard: the slowest rank's begin(). */
   beginSeconds: number;
-  /** From the first rank's begin() to the last rank's shard synced. */
+  /** writeShard: from the first rank's begin() to the last rank's shard synced. */
   writeSeconds: number;
-  /** captureShard only: each rank's stall, from before its begin() to its `captured`. */
+  /** save(): each rank's stall, from calling save() to its `captured`. */
   stallSeconds: number[];
+}
+
+/** The latest of an instant every rank reported, or NaN when any rank did not report it. */
+function latest(marks: readonly SaveMarks[], instant: (m: SaveMarks) => number | undefined): number {
+  const values = marks.map(instant);
+  return values.every((v) => v !== undefined) ? Math.max(...(values as number[])) : Number.NaN;
 }
 
 export function saveFigures(marks: readonly SaveMarks[]): SaveFigures {
@@ -24,7 +30,7 @@ export function saveFigures(marks: readonly SaveMarks[]): SaveFigures {
     throw new Error(`expected one rank to commit the step, ${committers.length} did`);
   }
   const start = Math.min(...marks.map((m) => m.startedAtMs));
-  const lastWritten = Math.max(...marks.map((m) => m.writtenAtMs));
+  const lastWritten = latest(marks, (m) => m.writtenAtMs);
   const committedAt = committers[0]!.finishedAtMs;
   const stallSeconds = marks
     .filter((m) => m.capturedAtMs !== undefined)
@@ -32,7 +38,7 @@ export function saveFigures(marks: readonly SaveMarks[]): SaveFigures {
   return {
     saveSeconds: (committedAt - start) / 1000,
     commitSeconds: (committedAt - lastWritten) / 1000,
-    beginSeconds: Math.max(...marks.map((m) => m.begunAtMs - m.startedAtMs)) / 1000,
+    beginSeconds: latest(marks, (m) => (m.begunAtMs === undefined ? undefined : m.begunAtMs - m.startedAtMs)) / 1000,
     writeSeconds: (lastWritten - start) / 1000,
     stallSeconds,
   };

@@ -6,8 +6,11 @@
 // nothing compresses them, and a reader can check every byte against what rank r wrote without
 // holding a second copy of the shard. Sizes are bytes; `meta` is the host:port of the cluster's meta.
 
-/** Which API a save task writes its shard with. */
-export type SaveMode = 'writeShard' | 'captureShard';
+/**
+ * Which API a save task uses: begin + writeShard + finish, or the async Checkpoints.save (copies
+ * the shard into staging memory, then writes and finishes in the background).
+ */
+export type SaveMode = 'writeShard' | 'save';
 
 export type CheckpointTask =
   /** One rank's part of saving one step: begin, one shard `shardName` of `shardBytes`, finish. */
@@ -22,7 +25,7 @@ export type CheckpointTask =
       shardName: string;
       shardBytes: number;
       mode: SaveMode;
-      /** The Checkpoints' staging budget (captureShard); the library's default when absent. */
+      /** The Checkpoints' staging budget (the async save); the library's default when absent. */
       stagingBytes?: number;
     }
   /** Reads one rank's shard of a committed step whole (CRC-checked by readShard), then checks its bytes. */
@@ -33,15 +36,15 @@ export type CheckpointTask =
  * rank's save, comparable between the processes of one host.
  */
 export interface SaveMarks {
-  /** "go": the clock of the save starts, before begin(). */
+  /** "go": the clock of the save starts, before begin() or save(). */
   startedAtMs: number;
-  /** begin() resolved. */
-  begunAtMs: number;
-  /** captureShard: `captured` resolved (the caller may change its buffer from here). */
+  /** writeShard: begin() resolved (save() begins inside, unseen). */
+  begunAtMs?: number;
+  /** save(): `captured` resolved (the caller may change its buffer from here). */
   capturedAtMs?: number;
-  /** The shard is synced and closed (writeShard resolved, or captureShard's `written`). */
-  writtenAtMs: number;
-  /** finish() resolved: on the committing rank, the step is committed and visible. */
+  /** writeShard: the shard is synced and closed (save() writes inside, unseen). */
+  writtenAtMs?: number;
+  /** finish() (or save()'s `committed`) resolved: on the committing rank, the step is committed and visible. */
   finishedAtMs: number;
   committed: boolean;
   /** This rank made the commit (created the manifest and renamed the staging directory). */

@@ -1,5 +1,6 @@
 // The checkpoint suite's work inside a bench worker process (bench/worker.ts hands the task here):
-// one rank's save of one step (writeShard, or captureShard as an async save), and one rank's load.
+// one rank's save of one step (begin + writeShard + finish, or the async Checkpoints.save), and one
+// rank's load.
 //
 // Guarantees: setup (connecting, opening the checkpoint directory, building the shard) happens
 // before the ready line; only the save or load runs after "go". An async save overwrites its
@@ -7,7 +8,7 @@
 // written are the ones captured. A load checks every byte of the shard it read (readShard checks
 // its size and CRC32C too) and fails the worker otherwise.
 import { performance } from 'node:perf_hooks';
-import { SpindleClient, openCheckpoints } from '../client/index.js';
+import { type FinishResult, SpindleClient, openCheckpoints } from '../client/index.js';
 import type { DataTransport } from '../common/bulk/transport.js';
 import {
   type CheckpointTask,
@@ -27,6 +28,10 @@ function wallMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
+function finished(outcome: FinishResult): Pick<SaveMarks, 'finishedAtMs' | 'committed' | 'committer'> {
+  return { finishedAtMs: wallMs(), committed: outcome.committed, committer: outcome.committed && outcome.committer };
+}
+
 function op(name: string, bytes: number, fromMs: number, toMs: number): OpResult {
   const ms = toMs - fromMs;
   return { name, ops: 1, bytes, seconds: ms / 1000, p50Ms: ms, p99Ms: ms };
@@ -43,40 +48,31 @@ export async function runCheckpointTask(
       const options = task.stagingBytes === undefined ? {} : { stagingBytes: task.stagingBytes };
       const checkpoints = await openCheckpoints(client, task.dir, options);
       const shard = shardContent(task.rank, task.shardBytes);
+      const rank = { worldSize: task.worldSize, rank: task.rank, saveId: task.saveId };
+      const userMetadata = { bench: 'checkpoint', rank: task.rank };
       io.ready();
       await io.go();
       const startedAtMs = wallMs();
-      const save = await checkpoints.begin(task.step, {
-        worldSize: task.worldSize,
-        rank: task.rank,
-        saveId: task.saveId,
-      });
-      const begunAtMs = wallMs();
-      let capturedAtMs: number | undefined;
+      let marks: SaveMarks;
       if (task.mode === 'writeShard') {
+        const save = await checkpoints.begin(task.step, rank);
+        const begunAtMs = wallMs();
         await save.writeShard(task.shardName, shard);
+        const writtenAtMs = wallMs();
+        io.progress(task.shardBytes);
+        const outcome = await save.finish(userMetadata);
+        marks = { startedAtMs, begunAtMs, writtenAtMs, ...finished(outcome) };
       } else {
-        const { captured, written } = save.captureShard(task.shardName, shard);
+        const { captured, committed } = checkpoints.save(task.step, rank, { [task.shardName]: shard }, userMetadata);
         await captured;
-        capturedAtMs = wallMs();
+        const capturedAtMs = wallMs();
         // Training goes on and changes its weights: the shard must hold the captured bytes anyway.
         shard.fill(0xa5);
-        await written;
+        const outcome = await committed;
+        io.progress(task.shardBytes);
+        marks = { startedAtMs, capturedAtMs, ...finished(outcome) };
       }
-      const writtenAtMs = wallMs();
-      io.progress(task.shardBytes);
-      const outcome = await save.finish({ bench: 'checkpoint', rank: task.rank });
-      const finishedAtMs = wallMs();
-      const marks: SaveMarks = {
-        startedAtMs,
-        begunAtMs,
-        ...(capturedAtMs === undefined ? {} : { capturedAtMs }),
-        writtenAtMs,
-        finishedAtMs,
-        committed: outcome.committed,
-        committer: outcome.committed && outcome.committer,
-      };
-      return { ops: [op('save', task.shardBytes, startedAtMs, finishedAtMs)], marks };
+      return { ops: [op('save', task.shardBytes, startedAtMs, marks.finishedAtMs)], marks };
     }
     const checkpoints = await openCheckpoints(client, task.dir);
     await checkpoints.load(task.step);
