@@ -59,6 +59,34 @@ describe.each(DATA_TRANSPORTS)('ChunkStore reads over fake storage nodes (data o
     for (const [key, count] of attemptsOnNode2) expect(count, `read ${key} went to node 2 ${count} times`).toBe(1);
   });
 
+  it('fails a read over from a replica whose bytes fail their checksum, and fails at once when all do', async () => {
+    const data = randomBytes(3 * CHUNK, 91);
+    await nodes.store.write(91, layout, 0, data);
+    const corruptOn = new Set([2]);
+    const attempts = new Map<number, number>();
+    nodes.state.readItemError = (nodeId) => {
+      attempts.set(nodeId, (attempts.get(nodeId) ?? 0) + 1);
+      return corruptOn.has(nodeId) ? { code: ErrorCode.CHUNK_CORRUPT, message: 'failed its checksum' } : undefined;
+    };
+    for (let i = 0; i < 6; i++) {
+      expect((await nodes.store.read(91, layout, 0, data.length, { fileLength: data.length })).equals(data)).toBe(true);
+    }
+    expect(attempts.get(2)).toBeGreaterThan(0);
+    // Damaged on every replica: CHUNK_CORRUPT naming the chunk once each replica answered it once
+    // (not retried until the retry deadline).
+    for (const nodeId of [1, 2, 3]) corruptOn.add(nodeId);
+    attempts.clear();
+    const err = await nodes.store.read(91, layout, CHUNK, 100, { fileLength: data.length }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ errorCode: ErrorCode.CHUNK_CORRUPT, retryable: false });
+    expect((err as Error).message).toContain('read of chunk 1 of inode 91');
+    expect((err as Error).message).toContain('every replica');
+    expect([...attempts.entries()].sort()).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 1],
+    ]);
+  });
+
   it('adapts to a node that answers smaller batch reads than the client asks', async () => {
     const greedy = new ChunkStore({
       routing: nodes.routing,

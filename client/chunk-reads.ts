@@ -5,12 +5,14 @@
 // The read's retry policy, per round (in the common retry loop): items that failed on an
 // unreachable replica go to their next replica at once; once an item tried every replica, or
 // when routing is stale, the read refreshes routing and backs off first; any other retryable
-// failure backs off. Non-retryable item errors end the read at once.
+// failure backs off. A replica answering CHUNK_CORRUPT (its bytes failed their checksum) is failed
+// over like an unreachable one; when every serving replica of the chunk answered it, the read
+// fails at once (not retryable). Non-retryable item errors end the read at once.
 //
 // Guarantees: when read() resolves every byte of the range is filled (data, or zeros for holes
 // and past a chunk's end); a read gives up with RETRIES_EXHAUSTED inside config.retryDeadlineMs;
 // an item's error names its chunk; no batch writes into the caller's buffer once read() settled.
-import { assert, type SpindleError } from '../common/errors.js';
+import { assert, ErrorCode, isSpindleError, SpindleError } from '../common/errors.js';
 import { retryWithBackoff, throwIfAborted } from '../common/retry.js';
 import type { Layout } from '../proto/index.js';
 import type { ChunkIoContext } from './chunk-io-context.js';
@@ -195,9 +197,22 @@ export class ChunkReads {
     for (const item of failed) {
       const error = item.error!;
       last = error;
-      const itemAction = storageRetryAction(error);
-      if (itemAction === 'fail')
-        throw inContext(error, `read of chunk ${item.chunkIndex} of inode ${ino} on chain ${item.chainId}`);
+      const where = `read of chunk ${item.chunkIndex} of inode ${ino} on chain ${item.chainId}`;
+      // A replica whose bytes fail their stored checksum will fail the same way again: read another
+      // one at once; once every serving replica did, the chunk is damaged everywhere — fail now.
+      const corrupt = isSpindleError(error, ErrorCode.CHUNK_CORRUPT);
+      if (corrupt) {
+        if (!item.corruptAt.includes(item.address!)) item.corruptAt = [...item.corruptAt, item.address!];
+        if (replicas.serving(item.chainId).every((replica) => item.corruptAt.includes(replica.address!))) {
+          throw new SpindleError(
+            ErrorCode.CHUNK_CORRUPT,
+            `${where}: every replica (${item.corruptAt.join(', ')}) failed its checksum: ${error.message}`,
+            { cause: error, retryable: false },
+          );
+        }
+      }
+      const itemAction = corrupt ? 'failover' : storageRetryAction(error);
+      if (itemAction === 'fail') throw inContext(error, where);
       if (itemAction === 'failover') {
         item.rotation++;
         item.failovers++;

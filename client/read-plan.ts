@@ -27,6 +27,12 @@ export interface ReadItem {
   rotation: number;
   /** Failovers in a row without a success (to know when every replica was tried). */
   failovers: number;
+  /**
+   * Nodes whose replica answered CHUNK_CORRUPT (its bytes failed their stored checksum); replaced,
+   * never changed in place (a split part shares it). When every serving replica is in it, the
+   * chunk is damaged everywhere and the read fails instead of retrying.
+   */
+  corruptAt: readonly string[];
   error?: SpindleError;
   /** End (in the caller's buffer) of the bytes a replica returned. */
   dataEnd: number;
@@ -68,6 +74,7 @@ export function readItemsFor(
         // the chains' target order and pick the same node for every chunk of a sequential read.
         rotation: rng.nextInt(READ_ROTATION_SPAN),
         failovers: 0,
+        corruptAt: [],
         dataEnd: 0,
         done: false,
       });

@@ -1,14 +1,16 @@
 // Committing a save: once every rank's part is in the staging directory, merge the parts into
 // manifest.json and publish the staging directory as `step-<N>` with one no-replace rename.
 //
-// Any rank may commit: each rank calls tryCommit after writing its part, so the last rank to
-// finish sees every part and commits. Two ranks finishing together both see every part; creating
+// Any rank may commit: each rank calls tryCommit after writing its part (writePart: complete
+// before it appears under its name), so the last rank to finish sees every part and commits. Two ranks finishing together both see every part; creating
 // manifest.json with 'wx' picks one committer, and the other waits for that rename and confirms
 // the committed manifest carries its saveId.
 //
 // Guarantees: nothing is committed before every rank 0..worldSize-1 has a part of this save;
 // manifest.json is synced before the rename; a step is published at most once — a rename onto an
 // existing step fails with EXISTS naming the save that won, and this save's staging is removed.
+// A rename that meta applied but whose answer was lost (meta killed and restarted) is recognised
+// by the committed manifest's saveId, not taken for a lost race.
 import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Clock, systemClock } from '../../common/clock.js';
@@ -26,6 +28,7 @@ import {
   parseManifest,
   parsePart,
   partFileName,
+  partWritingFileName,
 } from './format.js';
 
 export interface SaveLocation {
@@ -89,6 +92,16 @@ async function readParts(client: SpindleClient, save: SaveLocation): Promise<Ran
   return parts;
 }
 
+/**
+ * Writes a rank's part: synced under a temporary name, then renamed to `rank-<r>.json`, so that a
+ * rank that lists the staging directory (tryCommit) never reads a part still being written.
+ */
+export async function writePart(client: SpindleClient, save: SaveLocation, part: RankPart): Promise<void> {
+  const writing = posix.join(save.stagingPath, partWritingFileName(part.rank));
+  await writeSyncedFile(client, writing, `${JSON.stringify(part)}\n`);
+  await client.rename(writing, posix.join(save.stagingPath, partFileName(part.rank)), { noReplace: true });
+}
+
 /** Commits the save when every rank's part is present (see the file comment). */
 export async function tryCommit(
   client: SpindleClient,
@@ -135,8 +148,12 @@ export async function tryCommit(
   try {
     await client.rename(save.stagingPath, save.stepPath, { noReplace: true });
   } catch (err) {
+    // The staging directory is gone: this rename was applied by an attempt whose answer was lost
+    // (meta restarted), or another rank published it.
+    if (isSpindleError(err, ErrorCode.NOT_FOUND)) return confirm(client, save);
     if (!isSpindleError(err, ErrorCode.EXISTS)) throw err;
     const winner = await readCommittedManifest(client, save.stepPath);
+    if (winner?.saveId === save.saveId) return { committed: true, committer: true, manifest: winner };
     await client.rm(save.stagingPath, { recursive: true, force: true }).catch(() => undefined);
     throw lostError(save, winner, err);
   }

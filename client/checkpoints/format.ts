@@ -86,6 +86,11 @@ export function partFileName(rank: number): string {
   return `rank-${rank}.json`;
 }
 
+/** Where a rank writes its part before renaming it to partFileName: a part is never seen half-written. */
+export function partWritingFileName(rank: number): string {
+  return `.rank-${rank}.json.writing`;
+}
+
 export function ownerFileName(rank: number): string {
   return `owner-${rank}.json`;
 }
