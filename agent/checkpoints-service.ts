@@ -3,7 +3,7 @@
 //
 // Guarantees:
 // - Begin opens one CheckpointSave and hands out an opaque handle for it; the handle lives until
-//   Finish (done or failed) or Abort, or until the agent closes — closing forgets open saves and
+//   a Finish that succeeded or an Abort, or until the agent closes — closing forgets open saves and
 //   aborts nothing: their staging directories, owned by this process, are collected as abandoned by
 //   a later commit in the same directory once the agent is gone. At most AGENT_CHECKPOINT_SAVES_MAX
 //   are open at once.
@@ -171,16 +171,24 @@ export class CheckpointsServiceImpl implements AgentService {
       const name = required(head.name, 'name');
       async function* rest(): AsyncGenerator<Uint8Array> {
         if (head.data.length > 0) yield head.data;
-        for (;;) {
+        let last = head.last;
+        while (!last) {
           const next = await chunks.next();
-          if (next.done) break;
+          if (next.done) {
+            // HTTP/2 may end a cancelled stream like a finished one: only `last` says it is whole.
+            throw new SpindleError(
+              ErrorCode.CANCELLED,
+              `WriteShard of ${name}: the stream ended without a message with last set (cancelled or the caller ` +
+                'died): the shard is not recorded and the save failed; Abort it and save again',
+            );
+          }
           const chunk = decoded(next.value, 'WriteShard');
           if (chunk.save !== '' || chunk.name !== '') {
             throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'save and name go in the first ShardChunk only');
           }
+          last = chunk.last;
           yield chunk.data;
         }
-        if (call.cancelled) throw new SpindleError(ErrorCode.CANCELLED, 'the WriteShard stream was cancelled');
       }
       return shardInfo(await save.writeShard(name, rest()));
     } finally {
@@ -196,9 +204,10 @@ export class CheckpointsServiceImpl implements AgentService {
   private async finish(request: FinishRequest): Promise<FinishResponse> {
     const save = this.saveOf(request.save);
     const metadata = userMetadata(request.userMetadataJson);
-    // From here the handle is spent whatever happens: finish() leaves the save unusable when it fails.
+    // A failed finish keeps the handle, so that the caller can Abort the save it leaves behind.
+    const result = await save.finish(metadata);
     this.saves.delete(request.save);
-    return finishResponse(await save.finish(metadata));
+    return finishResponse(result);
   }
 
   private async abort(request: AbortRequest): Promise<AbortResponse> {

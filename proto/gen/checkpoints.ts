@@ -34,11 +34,13 @@ export const protobufFileName = "checkpoints.proto";
  * agent, or written by the trainer itself through `spindle mount` into the staging path Begin
  * hands out and then adopted), and finishes; the last rank to finish commits the step, all at once.
  *
- * A save handle lives in the agent that began it, until Finish or Abort, or until the agent stops:
- * a caller that disappears leaves its handle (and its staging directory) behind; a stopping agent
- * forgets its handles and aborts nothing, and a later commit in the same directory collects the
- * staging directories of saves whose agent is gone. Failures are gRPC statuses whose details say
- * what to change: INVALID_ARGUMENT (a bad field, named), NOT_FOUND (no such step, shard or save
+ * A save handle lives in the agent that began it, until a Finish that succeeded or an Abort, or
+ * until the agent stops: a caller that disappears leaves its handle (and its staging directory)
+ * behind; a stopping agent forgets its handles and aborts nothing. The staging directory of a
+ * save whose agent is gone is collected by a later commit in the same directory (at once on the
+ * agent's host, after 24 h from another host, docs/checkpoints.md "Retention and abandoned saves"):
+ * the agent's process is the owner it records. Failures are gRPC statuses whose details say what
+ * to change: INVALID_ARGUMENT (a bad field, named), NOT_FOUND (no such step, shard or save
  * handle), ALREADY_EXISTS (the step is committed already, or another save of it won),
  * FAILED_PRECONDITION (this rank already began this save, or the save failed earlier and can only
  * be aborted), DATA_LOSS (a shard whose bytes do not match its recorded size and CRC32C, named).
@@ -93,6 +95,12 @@ export interface ShardChunk {
   name: string;
   /** The next bytes of the shard (any size up to the agent's message limit, 256 MiB; may be empty). */
   data: Buffer;
+  /**
+   * Set on the stream's final message (which may also be the first). A stream that ends without
+   * it — the caller cancelled or died, and HTTP/2 may show that as an ordinary end — is not
+   * recorded: it fails the save.
+   */
+  last: boolean;
 }
 
 /** One shard as recorded in the manifest. */
@@ -512,7 +520,7 @@ export const BeginResponse: MessageFns<BeginResponse> = {
 };
 
 function createBaseShardChunk(): ShardChunk {
-  return { save: "", name: "", data: Buffer.alloc(0) };
+  return { save: "", name: "", data: Buffer.alloc(0), last: false };
 }
 
 export const ShardChunk: MessageFns<ShardChunk> = {
@@ -525,6 +533,9 @@ export const ShardChunk: MessageFns<ShardChunk> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(26).bytes(message.data);
+    }
+    if (message.last !== false) {
+      writer.uint32(32).bool(message.last);
     }
     return writer;
   },
@@ -566,6 +577,14 @@ export const ShardChunk: MessageFns<ShardChunk> = {
             message.data = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.last = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -583,6 +602,7 @@ export const ShardChunk: MessageFns<ShardChunk> = {
       save: isSet(object.save) ? globalThis.String(object.save) : "",
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      last: isSet(object.last) ? globalThis.Boolean(object.last) : false,
     };
   },
 
@@ -597,6 +617,9 @@ export const ShardChunk: MessageFns<ShardChunk> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.last !== false) {
+      obj.last = message.last;
+    }
     return obj;
   },
 
@@ -608,6 +631,7 @@ export const ShardChunk: MessageFns<ShardChunk> = {
     message.save = object.save ?? "";
     message.name = object.name ?? "";
     message.data = object.data ?? Buffer.alloc(0);
+    message.last = object.last ?? false;
     return message;
   },
 };
@@ -1982,7 +2006,8 @@ export const CheckpointsService = {
   },
   /**
    * Writes one shard of a begun save from a stream of chunks: the first names the save and the
-   * shard, every message may carry data. Answers once the shard is synced, with its size and CRC32C.
+   * shard, every message may carry data, the last says so. Answers once the shard is synced, with
+   * its size and CRC32C.
    * A call that is cancelled or fails leaves the save failed: Abort it and save again.
    */
   writeShard: {
@@ -2008,7 +2033,10 @@ export const CheckpointsService = {
     responseSerialize: (value: ShardInfo): Buffer => Buffer.from(ShardInfo.encode(value).finish()),
     responseDeserialize: (value: Buffer): ShardInfo => ShardInfo.decode(value),
   },
-  /** Ends this rank's part; the last rank to finish commits the step. The handle is gone after it. */
+  /**
+   * Ends this rank's part; the last rank to finish commits the step. The handle is gone after a
+   * Finish that succeeded; after one that failed (other than INVALID_ARGUMENT), Abort it.
+   */
   finish: {
     path: "/spindle.Checkpoints/Finish" as const,
     requestStream: false as const,
@@ -2085,7 +2113,8 @@ export interface CheckpointsServer extends UntypedServiceImplementation {
   begin: handleUnaryCall<BeginRequest, BeginResponse>;
   /**
    * Writes one shard of a begun save from a stream of chunks: the first names the save and the
-   * shard, every message may carry data. Answers once the shard is synced, with its size and CRC32C.
+   * shard, every message may carry data, the last says so. Answers once the shard is synced, with
+   * its size and CRC32C.
    * A call that is cancelled or fails leaves the save failed: Abort it and save again.
    */
   writeShard: handleClientStreamingCall<ShardChunk, ShardInfo>;
@@ -2095,7 +2124,10 @@ export interface CheckpointsServer extends UntypedServiceImplementation {
    * CRC32C. A missing file is NOT_FOUND and changes nothing.
    */
   adoptShard: handleUnaryCall<AdoptShardRequest, ShardInfo>;
-  /** Ends this rank's part; the last rank to finish commits the step. The handle is gone after it. */
+  /**
+   * Ends this rank's part; the last rank to finish commits the step. The handle is gone after a
+   * Finish that succeeded; after one that failed (other than INVALID_ARGUMENT), Abort it.
+   */
   finish: handleUnaryCall<FinishRequest, FinishResponse>;
   /**
    * Abandons the whole save (every rank's staging files); the handle is gone after it. Idempotent
@@ -2138,7 +2170,8 @@ export interface CheckpointsClient extends Client {
   ): ClientUnaryCall;
   /**
    * Writes one shard of a begun save from a stream of chunks: the first names the save and the
-   * shard, every message may carry data. Answers once the shard is synced, with its size and CRC32C.
+   * shard, every message may carry data, the last says so. Answers once the shard is synced, with
+   * its size and CRC32C.
    * A call that is cancelled or fails leaves the save failed: Abort it and save again.
    */
   writeShard(callback: (error: ServiceError | null, response: ShardInfo) => void): ClientWritableStream<ShardChunk>;
@@ -2175,7 +2208,10 @@ export interface CheckpointsClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ShardInfo) => void,
   ): ClientUnaryCall;
-  /** Ends this rank's part; the last rank to finish commits the step. The handle is gone after it. */
+  /**
+   * Ends this rank's part; the last rank to finish commits the step. The handle is gone after a
+   * Finish that succeeded; after one that failed (other than INVALID_ARGUMENT), Abort it.
+   */
   finish(
     request: FinishRequest,
     callback: (error: ServiceError | null, response: FinishResponse) => void,

@@ -367,21 +367,29 @@ class CheckpointClient:
         return SpindleError(code, f"spindle agent at {self.address}: {details}")
 
 
-def _chunks(save: str, name: str, data: Any) -> Iterator[Any]:
-    yield checkpoints_pb2.ShardChunk(save=save, name=name)
+def _pieces(data: Any) -> Iterator[bytes]:
     if isinstance(data, (bytes, bytearray, memoryview)):
         view = memoryview(data)
         for start in range(0, len(view), CHUNK_BYTES):
-            yield checkpoints_pb2.ShardChunk(data=bytes(view[start : start + CHUNK_BYTES]))
+            yield bytes(view[start : start + CHUNK_BYTES])
     elif hasattr(data, "read"):
         while True:
             piece = data.read(CHUNK_BYTES)
             if not piece:
                 break
-            yield checkpoints_pb2.ShardChunk(data=piece)
+            yield piece
     else:
         for piece in data:
-            yield checkpoints_pb2.ShardChunk(data=bytes(piece))
+            yield bytes(piece)
+
+
+def _chunks(save: str, name: str, data: Any) -> Iterator[Any]:
+    """The WriteShard messages: save and name first, then the pieces; the final one has last set
+    (the agent records no shard whose stream ends without it)."""
+    yield checkpoints_pb2.ShardChunk(save=save, name=name)
+    for piece in _pieces(data):
+        yield checkpoints_pb2.ShardChunk(data=piece)
+    yield checkpoints_pb2.ShardChunk(last=True)
 
 
 def save(dir: str, step: int, state_dict: Any, *, agent: Optional[str] = None, **options: Any) -> SaveResult:

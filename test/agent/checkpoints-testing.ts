@@ -40,12 +40,14 @@ export class CheckpointsCaller {
     );
   }
 
-  /** WriteShard: the first message names save and shard, then one message per piece. */
+  /** WriteShard: the first message names save and shard, then one message per piece, the last marked. */
   writeShard(save: string, name: string, pieces: Buffer[]): Promise<ShardInfo> {
     return promised<ShardInfo>((cb) => {
       const stream = this.raw.writeShard(cb);
-      stream.write({ save, name, data: Buffer.alloc(0) });
-      for (const data of pieces) stream.write({ save: '', name: '', data });
+      stream.write({ save, name, data: Buffer.alloc(0), last: pieces.length === 0 });
+      for (const [index, data] of pieces.entries()) {
+        stream.write({ save: '', name: '', data, last: index === pieces.length - 1 });
+      }
       stream.end();
     });
   }

@@ -183,6 +183,21 @@ describe('Checkpoints service (agent process)', () => {
     await invalid(caller.readShard({ dir, step: 1, rank: 0, name: 'model.bin', offset: 5 }), /offset must be/);
   });
 
+  it('a WriteShard cancelled midway fails the save (never a truncated shard); it can then be aborted', async () => {
+    const dir = '/ckpt-agent/cancelled';
+    const begun = await caller.begin({ dir, step: 4 });
+    const call = caller.raw.writeShard(() => undefined);
+    call.write({ save: begun.save, name: 'model.bin', data: randomBytes(1000), last: false });
+    // Cancelled only once the agent has begun writing the shard's file.
+    while (!(await client.exists(`${begun.stagingPath}/model.bin`))) await new Promise((r) => setTimeout(r, 20));
+    call.cancel();
+    const finished = await failure(caller.finish(begun.save));
+    expect(finished.code).toBe(GrpcStatus.FAILED_PRECONDITION);
+    expect(finished.details).toMatch(/failed earlier .*the shard is not recorded.*abort\(\) it and save again/);
+    await caller.abort(begun.save);
+    expect(await caller.list(dir)).toEqual([]);
+  });
+
   it('aborts a save: its staging directory goes and its handle is spent', async () => {
     const dir = '/ckpt-agent/aborted';
     const begun = await caller.begin({ dir, step: 9 });

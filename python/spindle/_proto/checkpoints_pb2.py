@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x63heckpoints.proto\x12\x07spindle\"\xbb\x01\n\x0c\x42\x65ginRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x04\x12\x12\n\nworld_size\x18\x03 \x01(\r\x12\x0c\n\x04rank\x18\x04 \x01(\r\x12\x14\n\x07save_id\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tkeep_last\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x17\n\nkeep_every\x18\x07 \x01(\rH\x02\x88\x01\x01\x42\n\n\x08_save_idB\x0c\n\n_keep_lastB\r\n\x0b_keep_every\"D\n\rBeginResponse\x12\x0c\n\x04save\x18\x01 \x01(\t\x12\x14\n\x0cstaging_path\x18\x02 \x01(\t\x12\x0f\n\x07save_id\x18\x03 \x01(\t\"6\n\nShardChunk\x12\x0c\n\x04save\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"F\n\tShardInfo\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x0e\n\x06\x63rc32c\x18\x04 \x01(\r\"/\n\x11\x41\x64optShardRequest\x12\x0c\n\x04save\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"9\n\rFinishRequest\x12\x0c\n\x04save\x18\x01 \x01(\t\x12\x1a\n\x12user_metadata_json\x18\x02 \x01(\t\"\x9b\x01\n\x0e\x46inishResponse\x12\x11\n\tcommitted\x18\x01 \x01(\x08\x12\x15\n\rmissing_ranks\x18\x02 \x03(\r\x12\x11\n\tcommitter\x18\x03 \x01(\x08\x12\x15\n\rdeleted_steps\x18\x04 \x03(\x04\x12(\n\x08manifest\x18\x05 \x01(\x0b\x32\x11.spindle.ManifestH\x00\x88\x01\x01\x42\x0b\n\t_manifest\"\x1c\n\x0c\x41\x62ortRequest\x12\x0c\n\x04save\x18\x01 \x01(\t\"\x0f\n\rAbortResponse\"\x1a\n\x0bListRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\"\x1d\n\x0cListResponse\x12\r\n\x05steps\x18\x01 \x03(\x04\"6\n\x0bLoadRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\x12\x11\n\x04step\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x07\n\x05_step\"\x91\x01\n\x08Manifest\x12\x0c\n\x04step\x18\x01 \x01(\x04\x12\x12\n\nworld_size\x18\x02 \x01(\r\x12\x0f\n\x07save_id\x18\x03 \x01(\t\x12\x12\n\ncreated_at\x18\x04 \x01(\t\x12\x1a\n\x12user_metadata_json\x18\x05 \x01(\t\x12\"\n\x06shards\x18\x06 \x03(\x0b\x32\x12.spindle.ShardInfo\"\x89\x01\n\x10ReadShardRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x04\x12\x0c\n\x04rank\x18\x03 \x01(\r\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x13\n\x06offset\x18\x05 \x01(\x04H\x00\x88\x01\x01\x12\x13\n\x06length\x18\x06 \x01(\x04H\x01\x88\x01\x01\x42\t\n\x07_offsetB\t\n\x07_length\")\n\tShardData\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\"*\n\rDeleteRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x04\"\x10\n\x0e\x44\x65leteResponse2\x8e\x04\n\x0b\x43heckpoints\x12\x36\n\x05\x42\x65gin\x12\x15.spindle.BeginRequest\x1a\x16.spindle.BeginResponse\x12\x37\n\nWriteShard\x12\x13.spindle.ShardChunk\x1a\x12.spindle.ShardInfo(\x01\x12<\n\nAdoptShard\x12\x1a.spindle.AdoptShardRequest\x1a\x12.spindle.ShardInfo\x12\x39\n\x06\x46inish\x12\x16.spindle.FinishRequest\x1a\x17.spindle.FinishResponse\x12\x36\n\x05\x41\x62ort\x12\x15.spindle.AbortRequest\x1a\x16.spindle.AbortResponse\x12\x33\n\x04List\x12\x14.spindle.ListRequest\x1a\x15.spindle.ListResponse\x12/\n\x04Load\x12\x14.spindle.LoadRequest\x1a\x11.spindle.Manifest\x12<\n\tReadShard\x12\x19.spindle.ReadShardRequest\x1a\x12.spindle.ShardData0\x01\x12\x39\n\x06\x44\x65lete\x12\x16.spindle.DeleteRequest\x1a\x17.spindle.DeleteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x63heckpoints.proto\x12\x07spindle\"\xbb\x01\n\x0c\x42\x65ginRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x04\x12\x12\n\nworld_size\x18\x03 \x01(\r\x12\x0c\n\x04rank\x18\x04 \x01(\r\x12\x14\n\x07save_id\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tkeep_last\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x17\n\nkeep_every\x18\x07 \x01(\rH\x02\x88\x01\x01\x42\n\n\x08_save_idB\x0c\n\n_keep_lastB\r\n\x0b_keep_every\"D\n\rBeginResponse\x12\x0c\n\x04save\x18\x01 \x01(\t\x12\x14\n\x0cstaging_path\x18\x02 \x01(\t\x12\x0f\n\x07save_id\x18\x03 \x01(\t\"D\n\nShardChunk\x12\x0c\n\x04save\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0c\n\x04last\x18\x04 \x01(\x08\"F\n\tShardInfo\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x0e\n\x06\x63rc32c\x18\x04 \x01(\r\"/\n\x11\x41\x64optShardRequest\x12\x0c\n\x04save\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"9\n\rFinishRequest\x12\x0c\n\x04save\x18\x01 \x01(\t\x12\x1a\n\x12user_metadata_json\x18\x02 \x01(\t\"\x9b\x01\n\x0e\x46inishResponse\x12\x11\n\tcommitted\x18\x01 \x01(\x08\x12\x15\n\rmissing_ranks\x18\x02 \x03(\r\x12\x11\n\tcommitter\x18\x03 \x01(\x08\x12\x15\n\rdeleted_steps\x18\x04 \x03(\x04\x12(\n\x08manifest\x18\x05 \x01(\x0b\x32\x11.spindle.ManifestH\x00\x88\x01\x01\x42\x0b\n\t_manifest\"\x1c\n\x0c\x41\x62ortRequest\x12\x0c\n\x04save\x18\x01 \x01(\t\"\x0f\n\rAbortResponse\"\x1a\n\x0bListRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\"\x1d\n\x0cListResponse\x12\r\n\x05steps\x18\x01 \x03(\x04\"6\n\x0bLoadRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\x12\x11\n\x04step\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x07\n\x05_step\"\x91\x01\n\x08Manifest\x12\x0c\n\x04step\x18\x01 \x01(\x04\x12\x12\n\nworld_size\x18\x02 \x01(\r\x12\x0f\n\x07save_id\x18\x03 \x01(\t\x12\x12\n\ncreated_at\x18\x04 \x01(\t\x12\x1a\n\x12user_metadata_json\x18\x05 \x01(\t\x12\"\n\x06shards\x18\x06 \x03(\x0b\x32\x12.spindle.ShardInfo\"\x89\x01\n\x10ReadShardRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x04\x12\x0c\n\x04rank\x18\x03 \x01(\r\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x13\n\x06offset\x18\x05 \x01(\x04H\x00\x88\x01\x01\x12\x13\n\x06length\x18\x06 \x01(\x04H\x01\x88\x01\x01\x42\t\n\x07_offsetB\t\n\x07_length\")\n\tShardData\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\"*\n\rDeleteRequest\x12\x0b\n\x03\x64ir\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x04\"\x10\n\x0e\x44\x65leteResponse2\x8e\x04\n\x0b\x43heckpoints\x12\x36\n\x05\x42\x65gin\x12\x15.spindle.BeginRequest\x1a\x16.spindle.BeginResponse\x12\x37\n\nWriteShard\x12\x13.spindle.ShardChunk\x1a\x12.spindle.ShardInfo(\x01\x12<\n\nAdoptShard\x12\x1a.spindle.AdoptShardRequest\x1a\x12.spindle.ShardInfo\x12\x39\n\x06\x46inish\x12\x16.spindle.FinishRequest\x1a\x17.spindle.FinishResponse\x12\x36\n\x05\x41\x62ort\x12\x15.spindle.AbortRequest\x1a\x16.spindle.AbortResponse\x12\x33\n\x04List\x12\x14.spindle.ListRequest\x1a\x15.spindle.ListResponse\x12/\n\x04Load\x12\x14.spindle.LoadRequest\x1a\x11.spindle.Manifest\x12<\n\tReadShard\x12\x19.spindle.ReadShardRequest\x1a\x12.spindle.ShardData0\x01\x12\x39\n\x06\x44\x65lete\x12\x16.spindle.DeleteRequest\x1a\x17.spindle.DeleteResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,35 +36,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BEGINRESPONSE']._serialized_start=220
   _globals['_BEGINRESPONSE']._serialized_end=288
   _globals['_SHARDCHUNK']._serialized_start=290
-  _globals['_SHARDCHUNK']._serialized_end=344
-  _globals['_SHARDINFO']._serialized_start=346
-  _globals['_SHARDINFO']._serialized_end=416
-  _globals['_ADOPTSHARDREQUEST']._serialized_start=418
-  _globals['_ADOPTSHARDREQUEST']._serialized_end=465
-  _globals['_FINISHREQUEST']._serialized_start=467
-  _globals['_FINISHREQUEST']._serialized_end=524
-  _globals['_FINISHRESPONSE']._serialized_start=527
-  _globals['_FINISHRESPONSE']._serialized_end=682
-  _globals['_ABORTREQUEST']._serialized_start=684
-  _globals['_ABORTREQUEST']._serialized_end=712
-  _globals['_ABORTRESPONSE']._serialized_start=714
-  _globals['_ABORTRESPONSE']._serialized_end=729
-  _globals['_LISTREQUEST']._serialized_start=731
-  _globals['_LISTREQUEST']._serialized_end=757
-  _globals['_LISTRESPONSE']._serialized_start=759
-  _globals['_LISTRESPONSE']._serialized_end=788
-  _globals['_LOADREQUEST']._serialized_start=790
-  _globals['_LOADREQUEST']._serialized_end=844
-  _globals['_MANIFEST']._serialized_start=847
-  _globals['_MANIFEST']._serialized_end=992
-  _globals['_READSHARDREQUEST']._serialized_start=995
-  _globals['_READSHARDREQUEST']._serialized_end=1132
-  _globals['_SHARDDATA']._serialized_start=1134
-  _globals['_SHARDDATA']._serialized_end=1175
-  _globals['_DELETEREQUEST']._serialized_start=1177
-  _globals['_DELETEREQUEST']._serialized_end=1219
-  _globals['_DELETERESPONSE']._serialized_start=1221
-  _globals['_DELETERESPONSE']._serialized_end=1237
-  _globals['_CHECKPOINTS']._serialized_start=1240
-  _globals['_CHECKPOINTS']._serialized_end=1766
+  _globals['_SHARDCHUNK']._serialized_end=358
+  _globals['_SHARDINFO']._serialized_start=360
+  _globals['_SHARDINFO']._serialized_end=430
+  _globals['_ADOPTSHARDREQUEST']._serialized_start=432
+  _globals['_ADOPTSHARDREQUEST']._serialized_end=479
+  _globals['_FINISHREQUEST']._serialized_start=481
+  _globals['_FINISHREQUEST']._serialized_end=538
+  _globals['_FINISHRESPONSE']._serialized_start=541
+  _globals['_FINISHRESPONSE']._serialized_end=696
+  _globals['_ABORTREQUEST']._serialized_start=698
+  _globals['_ABORTREQUEST']._serialized_end=726
+  _globals['_ABORTRESPONSE']._serialized_start=728
+  _globals['_ABORTRESPONSE']._serialized_end=743
+  _globals['_LISTREQUEST']._serialized_start=745
+  _globals['_LISTREQUEST']._serialized_end=771
+  _globals['_LISTRESPONSE']._serialized_start=773
+  _globals['_LISTRESPONSE']._serialized_end=802
+  _globals['_LOADREQUEST']._serialized_start=804
+  _globals['_LOADREQUEST']._serialized_end=858
+  _globals['_MANIFEST']._serialized_start=861
+  _globals['_MANIFEST']._serialized_end=1006
+  _globals['_READSHARDREQUEST']._serialized_start=1009
+  _globals['_READSHARDREQUEST']._serialized_end=1146
+  _globals['_SHARDDATA']._serialized_start=1148
+  _globals['_SHARDDATA']._serialized_end=1189
+  _globals['_DELETEREQUEST']._serialized_start=1191
+  _globals['_DELETEREQUEST']._serialized_end=1233
+  _globals['_DELETERESPONSE']._serialized_start=1235
+  _globals['_DELETERESPONSE']._serialized_end=1251
+  _globals['_CHECKPOINTS']._serialized_start=1254
+  _globals['_CHECKPOINTS']._serialized_end=1780
 # @@protoc_insertion_point(module_scope)

@@ -35,14 +35,16 @@ class BeginResponse(_message.Message):
     def __init__(self, save: _Optional[str] = ..., staging_path: _Optional[str] = ..., save_id: _Optional[str] = ...) -> None: ...
 
 class ShardChunk(_message.Message):
-    __slots__ = ("save", "name", "data")
+    __slots__ = ("save", "name", "data", "last")
     SAVE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
     save: str
     name: str
     data: bytes
-    def __init__(self, save: _Optional[str] = ..., name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+    last: bool
+    def __init__(self, save: _Optional[str] = ..., name: _Optional[str] = ..., data: _Optional[bytes] = ..., last: _Optional[bool] = ...) -> None: ...
 
 class ShardInfo(_message.Message):
     __slots__ = ("rank", "name", "bytes", "crc32c")

@@ -96,7 +96,8 @@ class CheckpointsServicer:
 
     def WriteShard(self, request_iterator, context):
         """Writes one shard of a begun save from a stream of chunks: the first names the save and the
-        shard, every message may carry data. Answers once the shard is synced, with its size and CRC32C.
+        shard, every message may carry data, the last says so. Answers once the shard is synced, with
+        its size and CRC32C.
         A call that is cancelled or fails leaves the save failed: Abort it and save again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -113,7 +114,8 @@ class CheckpointsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Finish(self, request, context):
-        """Ends this rank's part; the last rank to finish commits the step. The handle is gone after it.
+        """Ends this rank's part; the last rank to finish commits the step. The handle is gone after a
+        Finish that succeeded; after one that failed (other than INVALID_ARGUMENT), Abort it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
