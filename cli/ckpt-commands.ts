@@ -45,8 +45,7 @@ function durationOption(text: string): number {
   }
 }
 
-async function remove(ctx: CommandContext, dir: string, stepTexts: string[]): Promise<void> {
-  const steps = [...new Set(stepTexts.map((text) => parseStep(text, false) as number))];
+async function remove(ctx: CommandContext, dir: string, steps: number[]): Promise<void> {
   const checkpoints = await openExisting(ctx, dir);
   const missing: number[] = [];
   for (const step of steps) {
@@ -69,7 +68,6 @@ async function remove(ctx: CommandContext, dir: string, stepTexts: string[]): Pr
 }
 
 async function gc(ctx: CommandContext, dir: string, o: GcCommandOptions): Promise<void> {
-  if (o.keepEvery !== undefined && o.keepLast === undefined) throw usage('--keep-every needs --keep-last');
   const checkpoints = await openExisting(ctx, dir, {
     keepLast: o.keepLast,
     keepEvery: o.keepEvery,
@@ -130,12 +128,11 @@ export function addCkptCommands(program: Command, state: RunState, withClient: W
     .argument('[step]', 'a step number or latest', 'latest')
     .option('--json', 'print the manifest as JSON')
     .addOption(metaOption())
-    .action((dir: string, step: string, o: { json?: boolean; meta: string }) =>
-      withClient(state, o.meta, async (ctx) => {
-        const wanted = parseStep(step, true);
-        await showCheckpoint(ctx, await openExisting(ctx, dir), wanted, o);
-      }),
-    );
+    .action((dir: string, step: string, o: { json?: boolean; meta: string }) => {
+      // Arguments are checked before connecting: a usage error needs no cluster.
+      const wanted = parseStep(step, true);
+      return withClient(state, o.meta, async (ctx) => showCheckpoint(ctx, await openExisting(ctx, dir), wanted, o));
+    });
 
   ckpt
     .command('verify')
@@ -147,9 +144,11 @@ export function addCkptCommands(program: Command, state: RunState, withClient: W
     .option('--progress', 'always show a progress bar (on stderr)')
     .option('--no-progress', 'never show a progress bar')
     .addOption(metaOption())
-    .action((dir: string, step: string | undefined, o: VerifyCommandOptions) =>
-      withClient(state, o.meta, (ctx) => verify(ctx, dir, step, o)),
-    );
+    .action((dir: string, step: string | undefined, o: VerifyCommandOptions) => {
+      if (o.all && step !== undefined) throw usage('give a STEP or --all, not both');
+      const wanted = o.all ? undefined : parseStep(step ?? 'latest', true);
+      return withClient(state, o.meta, (ctx) => verify(ctx, dir, wanted, o));
+    });
 
   ckpt
     .command('rm')
@@ -157,9 +156,10 @@ export function addCkptCommands(program: Command, state: RunState, withClient: W
     .argument('<dir>')
     .argument('<steps...>')
     .addOption(metaOption())
-    .action((dir: string, steps: string[], o: { meta: string }) =>
-      withClient(state, o.meta, (ctx) => remove(ctx, dir, steps)),
-    );
+    .action((dir: string, steps: string[], o: { meta: string }) => {
+      const parsed = [...new Set(steps.map((text) => parseStep(text, false) as number))];
+      return withClient(state, o.meta, (ctx) => remove(ctx, dir, parsed));
+    });
 
   ckpt
     .command('gc')
@@ -175,5 +175,8 @@ export function addCkptCommands(program: Command, state: RunState, withClient: W
     .option('--dry-run', 'print what would be removed, remove nothing')
     .option('--json', 'print JSON')
     .addOption(metaOption())
-    .action((dir: string, o: GcCommandOptions) => withClient(state, o.meta, (ctx) => gc(ctx, dir, o)));
+    .action((dir: string, o: GcCommandOptions) => {
+      if (o.keepEvery !== undefined && o.keepLast === undefined) throw usage('--keep-every needs --keep-last');
+      return withClient(state, o.meta, (ctx) => gc(ctx, dir, o));
+    });
 }

@@ -2,7 +2,7 @@
 // in parallel, in the library) under one progress bar on stderr, prints a verdict per step (or
 // --json) and exits 1 naming every damaged shard; with --all it goes on past a damaged manifest.
 import type { Checkpoints } from '../client/checkpoints/index.js';
-import { type StepArg, openExisting, parseStep, usage } from './ckpt-open.js';
+import { type StepArg, openExisting } from './ckpt-open.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import type { CommandContext } from './file-commands.js';
 import { formatBytes } from './format.js';
@@ -82,9 +82,8 @@ async function verifySteps(
   return verdicts;
 }
 
-export async function verify(ctx: CommandContext, dir: string, step: string | undefined, o: VerifyCommandOptions) {
-  if (o.all && step !== undefined) throw usage('give a STEP or --all, not both');
-  const wanted = o.all ? undefined : parseStep(step ?? 'latest', true);
+/** Verifies step `wanted`, or every committed step when it is undefined (--all). */
+export async function verify(ctx: CommandContext, dir: string, wanted: StepArg | undefined, o: VerifyCommandOptions) {
   const checkpoints = await openExisting(ctx, dir);
   const steps = wanted === undefined ? await checkpoints.list() : [wanted];
   if (steps.length === 0)

@@ -76,7 +76,7 @@ describe('spindle ckpt', () => {
   it('ls lists steps with size, shards, time and save id, and flags saves in progress and abandoned', async () => {
     const result = await spindle(['ckpt', 'ls', DIR]);
     expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
+    expect(result.code, result.stderr).toBe(0);
     const lines = result.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^STEP +RANKS +SHARDS +SIZE +CREATED +SAVE$/);
     expect(lines[1]).toMatch(/^ *10 +2 +4 +5\.\d+ MiB +\d{4}-\d\d-\d\d \d\d:\d\d +job10$/);
@@ -85,7 +85,7 @@ describe('spindle ckpt', () => {
     expect(result.stdout).toMatch(/save dead of step 50: abandoned \(rank 0 \(pid \d+ on host .*\) died/);
 
     const json = await spindle(['ckpt', 'ls', DIR, '--json']);
-    expect(json.code).toBe(0);
+    expect(json.code, json.stderr).toBe(0);
     const listing = JSON.parse(json.stdout);
     const manifest = await checkpoints.load(20);
     expect(listing.steps.map((step: { step: number }) => step.step)).toEqual([10, 20, 30]);
@@ -106,7 +106,7 @@ describe('spindle ckpt', () => {
 
   it('show prints the manifest of the latest step or of STEP', async () => {
     const result = await spindle(['ckpt', 'show', DIR]);
-    expect(result.code).toBe(0);
+    expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^step +30$/m);
     expect(result.stdout).toMatch(/^metadata +\{"step":30,"lr":0\.1\}$/m);
     const manifest = await checkpoints.load(30);
@@ -114,13 +114,13 @@ describe('spindle ckpt', () => {
     const crc = shard.crc32c.toString(16).padStart(8, '0');
     expect(result.stdout).toMatch(new RegExp(`^ *1 optim\\.bin +${shard.bytes} ${crc}$`, 'm'));
     const json = await spindle(['ckpt', 'show', DIR, '20', '--json']);
-    expect(json.code).toBe(0);
+    expect(json.code, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual({ dir: DIR, ...(await checkpoints.load(20)) });
   });
 
   it('verify shows progress, and exits 1 naming the damaged shard; --all goes on past it', async () => {
     const ok = await spindle(['ckpt', 'verify', DIR, '--progress']);
-    expect(ok.code).toBe(0);
+    expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^ok: step 30: 4 shards, 5\.\d+ MiB, every CRC32C matches$/m);
     expect(ok.stderr).toContain(`verify ${DIR}`);
     expect(ok.stderr).toContain('4/4 shards');
@@ -131,12 +131,12 @@ describe('spindle ckpt', () => {
     await handle.writeBytes(Buffer.from([byte! ^ 0xff]), 10);
     await handle.close();
     const bad = await spindle(['ckpt', 'verify', DIR, '20', '--no-progress']);
-    expect(bad.code).toBe(1);
+    expect(bad.code, bad.stderr).toBe(1);
     expect(bad.stdout).toContain('shard rank-1/optim.bin of step 20 is damaged: CRC32C');
     expect(bad.stderr).toContain(`spindle: ${DIR}: damaged: rank-1/optim.bin of step 20 (EIO)`);
 
     const all = await spindle(['ckpt', 'verify', DIR, '--all', '--json']);
-    expect(all.code).toBe(1);
+    expect(all.code, all.stderr).toBe(1);
     const report = JSON.parse(all.stdout);
     expect(report.steps.map((step: { step: number; ok: boolean }) => [step.step, step.ok])).toEqual([
       [10, true],
@@ -148,11 +148,11 @@ describe('spindle ckpt', () => {
 
   it('rm checks every STEP before removing any; a missing step exits 3 after removing the others', async () => {
     const usage = await spindle(['ckpt', 'rm', DIR, '20', 'x']);
-    expect(usage.code).toBe(2);
+    expect(usage.code, usage.stderr).toBe(2);
     expect(usage.stderr).toContain("STEP must be a whole number from 0 to 999999999999, got 'x'");
     expect(await checkpoints.list()).toEqual([10, 20, 30]);
     const missing = await spindle(['ckpt', 'rm', DIR, '20', '99']);
-    expect(missing.code).toBe(3);
+    expect(missing.code, missing.stderr).toBe(3);
     expect(missing.stdout).toBe('removed step 20\n');
     expect(missing.stderr).toContain('no committed step 99 (the others were removed)');
     expect(await checkpoints.list()).toEqual([10, 30]);
@@ -161,14 +161,14 @@ describe('spindle ckpt', () => {
   it('gc --dry-run changes nothing; gc applies retention and collects only the abandoned save', async () => {
     const before = await client.readdir(DIR);
     const dry = await spindle(['ckpt', 'gc', DIR, '--keep-last', '1', '--dry-run']);
-    expect(dry.code).toBe(0);
+    expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain('would remove step 10\n');
     expect(dry.stdout).toContain(`would collect ${DIR}/.step-000000000050.saving-dead (rank 0`);
     expect(dry.stdout).not.toContain('saving-live');
     expect(await client.readdir(DIR)).toEqual(before);
 
     const result = await spindle(['ckpt', 'gc', DIR, '--keep-last', '1', '--json']);
-    expect(result.code).toBe(0);
+    expect(result.code, result.stderr).toBe(0);
     const removed = JSON.parse(result.stdout);
     expect(removed).toMatchObject({ dryRun: false, removedSteps: [10] });
     expect(removed.collected.map((entry: { path: string }) => entry.path)).toEqual([
@@ -185,6 +185,12 @@ describe('spindle ckpt', () => {
       [['ckpt', 'ls', '/cli-ck/file'], 5, '/cli-ck/file is not a directory'],
       [['ckpt', 'verify', '/cli-ck/other'], 5, '/cli-ck/other is not a checkpoint directory'],
       [['ckpt', 'show', DIR, 'abc'], 2, "STEP must be a whole number from 0 to 999999999999 or latest, got 'abc'"],
+      // Checked before connecting: no cluster listens there.
+      [
+        ['ckpt', 'rm', DIR, 'x', '--meta', '127.0.0.1:1'],
+        2,
+        "STEP must be a whole number from 0 to 999999999999, got 'x'",
+      ],
       [['ckpt', 'show', DIR, '99'], 3, `step 99 is not committed in ${DIR}`],
       [['ckpt', 'verify', DIR, '30', '--all'], 2, 'give a STEP or --all, not both'],
       [['ckpt', 'gc', DIR, '--keep-every', '2'], 2, '--keep-every needs --keep-last'],
