@@ -119,11 +119,6 @@ export class CheckpointsServiceImpl implements AgentService {
     };
   }
 
-  /** Saves begun and not yet finished or aborted. */
-  openSaveCount(): number {
-    return this.saves.size;
-  }
-
   private async begin(request: BeginRequest): Promise<BeginResponse> {
     this.checkOpen();
     const dir = checkpointDir(request.dir);

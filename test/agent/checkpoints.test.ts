@@ -198,6 +198,27 @@ describe('Checkpoints service (agent process)', () => {
     expect(await caller.list(dir)).toEqual([]);
   });
 
+  it('a stopping agent aborts nothing; the next commit in the directory collects its abandoned save', async () => {
+    const dir = '/ckpt-agent/agent-gone';
+    const other = await startAgentProcess(['--meta', getCluster().metaAddress, '--preset', 'test']);
+    const otherCaller = new CheckpointsCaller(other.ready.agent);
+    let staging: string;
+    try {
+      const begun = await otherCaller.begin({ dir, step: 1 });
+      await otherCaller.writeShard(begun.save, 'model.bin', [randomBytes(1000)]);
+      staging = begun.stagingPath.replace(/\/rank-0$/, '');
+    } finally {
+      otherCaller.close();
+      expect(await other.stop()).toBe(0);
+    }
+    expect(await client.exists(staging)).toBe(true);
+    const next = await caller.begin({ dir, step: 2 });
+    await caller.writeShard(next.save, 'model.bin', [randomBytes(10)]);
+    expect(await caller.finish(next.save)).toMatchObject({ committed: true, committer: true });
+    expect(await client.exists(staging)).toBe(false);
+    expect(await caller.list(dir)).toEqual([2]);
+  });
+
   it('aborts a save: its staging directory goes and its handle is spent', async () => {
     const dir = '/ckpt-agent/aborted';
     const begun = await caller.begin({ dir, step: 9 });
