@@ -61,12 +61,12 @@ export class PageIndex<L> {
   /** Looks the pages up and marks the found ones as just used. */
   get(keys: readonly Uint8Array[]): PageLookup<L>[] {
     checkKeyBatch(keys, 'keys');
-    this.expireDue();
+    const nowMs = this.expireDue();
     return keys.map((key) => {
-      const page = this.probe(key);
+      const page = this.probe(key, nowMs);
       this.stats.countGet(page !== undefined);
       if (page === undefined) return { found: false };
-      this.touch(page);
+      this.touch(page, nowMs);
       return { found: true, sizeBytes: page.sizeBytes, location: page.location };
     });
   }
@@ -74,8 +74,8 @@ export class PageIndex<L> {
   /** Whether each page is present; recency is not changed. */
   exists(keys: readonly Uint8Array[]): boolean[] {
     checkKeyBatch(keys, 'keys');
-    this.expireDue();
-    return keys.map((key) => this.probe(key) !== undefined);
+    const nowMs = this.expireDue();
+    return keys.map((key) => this.probe(key, nowMs) !== undefined);
   }
 
   /**
@@ -86,7 +86,7 @@ export class PageIndex<L> {
     checkKeyBatch(keys, 'keys');
     const nowMs = this.expireDue();
     return keys.map((key) => {
-      const page = this.probe(key);
+      const page = this.probe(key, nowMs);
       if (page === undefined) return { status: RemoveStatus.NOT_FOUND };
       if (isLeased(page, nowMs)) {
         return { status: RemoveStatus.REJECTED_LEASED, retryAfterMs: page.leaseUntilMs - nowMs };
@@ -109,7 +109,7 @@ export class PageIndex<L> {
     let last: PageEntry<L> | undefined;
     while (presentCount < absentFrom) {
       const middle = (presentCount + absentFrom) >> 1;
-      const page = this.probe(keys[middle]!);
+      const page = this.probe(keys[middle]!, nowMs);
       if (page === undefined) absentFrom = middle;
       else {
         presentCount = middle + 1;
@@ -122,7 +122,7 @@ export class PageIndex<L> {
     let page = last;
     for (let i = 0; i < presentCount && page !== undefined; i++, page = page.parent) {
       this.lease(page, leaseUntilMs);
-      this.touch(page);
+      this.touch(page, nowMs);
     }
     // Ancestors above keys[0] (a chain matched from its middle) are leased too (see page-entry.ts).
     for (; leaseUntilMs !== undefined && page !== undefined; page = page.parent) this.lease(page, leaseUntilMs);
@@ -162,17 +162,17 @@ export class PageIndex<L> {
   private putOne(put: PagePut<L>, nowMs: number): PutResult {
     const id = pageKeyId(put.key);
     const existing = this.pages.get(id);
-    const parent = put.parentKey === undefined ? undefined : this.probe(put.parentKey);
+    const parent = put.parentKey === undefined ? undefined : this.probe(put.parentKey, nowMs);
     if (existing !== undefined) {
       const sameParent = put.parentKey === undefined ? existing.parent === undefined : existing.parent === parent;
       if (!sameParent || existing.sizeBytes !== put.sizeBytes) return { status: PutStatus.REJECTED_MISMATCH };
-      this.touch(existing);
+      this.touch(existing, nowMs);
       return { status: PutStatus.ALREADY_PRESENT };
     }
     if (put.sizeBytes > this.options.capacityBytes) return { status: PutStatus.REJECTED_TOO_LARGE };
     if (put.parentKey !== undefined && parent === undefined) return { status: PutStatus.PARENT_MISSING };
     if (parent !== undefined && parent.ttlExpiresAtMs <= nowMs) return { status: PutStatus.PARENT_EXPIRED };
-    if (parent !== undefined) this.touch(parent);
+    if (parent !== undefined) this.touch(parent, nowMs);
     const retryAfterMs = this.makeRoom(put.sizeBytes, parent, nowMs);
     if (retryAfterMs !== undefined) return { status: PutStatus.REJECTED_FULL, retryAfterMs };
     this.insert(id, put, parent, nowMs);
@@ -196,7 +196,7 @@ export class PageIndex<L> {
       }
       evictions++;
       evictedBytes += victim.sizeBytes;
-      this.dropSubtree(victim, DropReason.CAPACITY, nowMs);
+      this.dropLeaf(victim, DropReason.CAPACITY, nowMs);
     }
     if (skipped !== undefined) this.evictionQueue.enqueue(skipped, nowMs);
     if (this.usedBytes + sizeBytes <= this.options.capacityBytes) return undefined;
@@ -261,10 +261,10 @@ export class PageIndex<L> {
   }
 
   /** One index probe: the present, unexpired page of this key. */
-  private probe(key: Uint8Array): PageEntry<L> | undefined {
+  private probe(key: Uint8Array, nowMs: number): PageEntry<L> | undefined {
     this.stats.countProbe();
     const page = this.pages.get(pageKeyId(key));
-    if (page === undefined || isExpired(page, this.options.clock.nowMs())) return undefined;
+    if (page === undefined || isExpired(page, nowMs)) return undefined;
     return page;
   }
 
@@ -272,8 +272,8 @@ export class PageIndex<L> {
     if (leaseUntilMs !== undefined) page.leaseUntilMs = Math.max(page.leaseUntilMs, leaseUntilMs);
   }
 
-  private touch(page: PageEntry<L>): void {
+  private touch(page: PageEntry<L>, nowMs: number): void {
     page.lastUsedSeq = ++this.lastUsedSeq;
-    if (page.children.size === 0) this.evictionQueue.enqueue(page, this.options.clock.nowMs());
+    if (page.children.size === 0) this.evictionQueue.enqueue(page, nowMs);
   }
 }
