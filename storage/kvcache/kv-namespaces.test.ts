@@ -59,7 +59,12 @@ describe('namespaces of a target', () => {
       onPageDropped: (namespace) => dropped.push(namespace),
     });
     const fingerprint = namespaces.create(llama);
-    expect(namespaces.create({ ...llama, replicas: 2 })).toBe(fingerprint);
+    expect(namespaces.create({ ...llama })).toBe(fingerprint);
+    const resized = caught(() => namespaces.create({ ...llama, capacityBytes: 1 << 20 }));
+    expect(resized.errorCode).toBe(ErrorCode.FAILED_PRECONDITION);
+    expect(resized.message).toContain(
+      `exists with replicas=3 capacityBytes=${1 << 30}; changing them is not supported`,
+    );
     const index = namespaces.open(llama.name, fingerprint);
     expect(index.put(chainPuts(chainKeys('p', 2))).map((r) => r.status)).toEqual([PutStatus.STORED, PutStatus.STORED]);
     expect(namespaces.open(llama.name, fingerprint).pageCount).toBe(2);

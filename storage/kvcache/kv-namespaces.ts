@@ -3,7 +3,7 @@
 // Guarantees: every operation names its namespace and the writer's config fingerprint; an unknown
 // namespace is NOT_FOUND and a writer of another configuration gets FAILED_PRECONDITION naming
 // both configurations, so pages are never read as the wrong model, dtype, layout or TP slice.
-// Creating a namespace that exists with the same meaning is idempotent.
+// Creating a namespace that exists with the same config is idempotent.
 import type { Clock } from '../../common/clock.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import {
@@ -32,13 +32,28 @@ export class KvNamespaces<L> {
 
   constructor(private readonly options: KvNamespacesOptions<L>) {}
 
-  /** Creates the namespace (idempotent for the same meaning); returns its fingerprint. */
+  /** Creates the namespace (idempotent for the same config); returns its fingerprint. */
   create(config: KvNamespaceConfig): string {
     validateNamespaceConfig(config);
     const fingerprint = namespaceFingerprint(config);
     const existing = this.byName.get(config.name);
     if (existing !== undefined) {
-      if (existing.fingerprint === fingerprint) return fingerprint;
+      const { replicas, capacityBytes } = existing.config;
+      if (
+        existing.fingerprint === fingerprint &&
+        replicas === config.replicas &&
+        capacityBytes === config.capacityBytes
+      ) {
+        return fingerprint;
+      }
+      if (existing.fingerprint === fingerprint) {
+        // Shrinking would have to evict and a new replica count to re-place pages: not built yet.
+        throw new SpindleError(
+          ErrorCode.FAILED_PRECONDITION,
+          `KV-cache namespace '${config.name}' exists with replicas=${replicas} capacityBytes=${capacityBytes}; ` +
+            'changing them is not supported',
+        );
+      }
       throw new SpindleError(
         ErrorCode.EXISTS,
         `KV-cache namespace '${config.name}' exists with ${describeNamespaceMeaning(existing.config)}; ` +
