@@ -24,84 +24,28 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import grpc
 
+from ._ckpt_messages import (
+    SPINDLE_KEY,
+    BegunSave,
+    CheckpointInfo,
+    SaveResult,
+    ShardInfo,
+    check_dir,
+    check_step,
+    checkpoint_info,
+    shard_chunks,
+)
 from ._proto import checkpoints_pb2, checkpoints_pb2_grpc
 from .loader import AGENT_ENV, MESSAGE_MAX_BYTES, SpindleError, _agent_address, _integer, _placement, _state_message
 
+__all__ = ["BegunSave", "CheckpointClient", "CheckpointInfo", "MODEL_SHARD", "SaveResult", "ShardInfo", "load", "save"]
+
 #: The shard save() writes for each rank (its torch.save of the state dict).
 MODEL_SHARD = "model.pt"
-#: Bytes per WriteShard message: far below the agent's message limit, large enough to stream fast.
-CHUNK_BYTES = 4 * 1024 * 1024
-#: Largest step: 12 digits in a step directory's name.
-STEP_MAX = 10**12 - 1
-#: The key of the manifest's user metadata under which save() keeps what spindle itself needs.
-_SPINDLE_KEY = "spindle"
-
-
-@dataclass(frozen=True)
-class ShardInfo:
-    """One shard: the rank that wrote it, its name, size and CRC32C."""
-
-    rank: int
-    name: str
-    bytes: int
-    crc32c: int
-
-
-@dataclass(frozen=True)
-class BegunSave:
-    """A save begun on the agent: its handle, and the Spindle path where this rank may write shard
-    files itself (through a mount) before adopt_shard()."""
-
-    save: str
-    staging_path: str
-    save_id: str
-
-
-@dataclass(frozen=True)
-class SaveResult:
-    """What a rank's save did: committed (by this rank or another), or waiting for other ranks."""
-
-    step: int
-    save_id: str
-    committed: bool
-    #: Ranks that had not finished yet (when not committed).
-    missing_ranks: List[int]
-    #: This rank's finish committed the step.
-    committer: bool
-    #: Steps retention removed after the commit (on the committing rank only).
-    deleted_steps: List[int]
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """A committed step: who saved it, the loader cursor and metadata saved with it, its shards."""
-
-    step: int
-    world_size: int
-    save_id: str
-    created_at: str
-    #: SpindleDataset.state_dict() as it was saved, or None when save() was given none.
-    loader_state: Optional[Dict[str, Any]]
-    #: The `metadata` rank 0 passed to save() (None when it gave none).
-    metadata: Any
-    shards: List[ShardInfo]
-
-
-def _step(value: Any) -> int:
-    return _integer("step", value, 0, STEP_MAX)
-
-
-def _dir(value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith("/") or value == "/":
-        raise ValueError(
-            f"dir must be an absolute Spindle path below the root such as /checkpoints/run1, got {value!r}"
-        )
-    return value
 
 
 def _torch() -> Any:
@@ -110,24 +54,6 @@ def _torch() -> Any:
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError("spindle.ckpt save()/load() need torch (pip install 'spindle[torch]')") from error
     return torch
-
-
-def _info(manifest: Any) -> CheckpointInfo:
-    user = json.loads(manifest.user_metadata_json) if manifest.user_metadata_json else None
-    ours = user.get(_SPINDLE_KEY) if isinstance(user, dict) else None
-    if isinstance(ours, dict):
-        loader_state, metadata = ours.get("loader_state"), ours.get("metadata")
-    else:  # saved by another client: its metadata is the user's own
-        loader_state, metadata = None, user
-    return CheckpointInfo(
-        step=manifest.step,
-        world_size=manifest.world_size,
-        save_id=manifest.save_id,
-        created_at=manifest.created_at,
-        loader_state=loader_state,
-        metadata=metadata,
-        shards=[ShardInfo(s.rank, s.name, s.bytes, s.crc32c) for s in manifest.shards],
-    )
 
 
 class CheckpointClient:
@@ -189,7 +115,7 @@ class CheckpointClient:
             _state_message(loader_state)  # refuses a malformed cursor before anything is written
         ours: Dict[str, Any] = {"loader_state": loader_state, "metadata": metadata}
         try:
-            metadata_json = json.dumps({_SPINDLE_KEY: ours})
+            metadata_json = json.dumps({SPINDLE_KEY: ours})
         except (TypeError, ValueError) as error:
             raise ValueError(f"metadata must be JSON-serializable: {error}") from None
         if via_mount is not None and not os.path.isdir(via_mount):
@@ -247,7 +173,7 @@ class CheckpointClient:
 
     def list(self, dir: str) -> List[int]:
         """The committed steps of `dir`, ascending."""
-        return list(self._call("List", checkpoints_pb2.ListRequest(dir=_dir(dir))).steps)
+        return list(self._call("List", checkpoints_pb2.ListRequest(dir=check_dir(dir))).steps)
 
     def latest(self, dir: str) -> Optional[int]:
         """The newest committed step of `dir`, or None when there is none (or no such directory)."""
@@ -261,14 +187,14 @@ class CheckpointClient:
 
     def manifest(self, dir: str, step: Union[int, str] = "latest") -> CheckpointInfo:
         """The info of a committed step ('latest': the newest); SpindleError NOT_FOUND if none."""
-        request = checkpoints_pb2.LoadRequest(dir=_dir(dir))
+        request = checkpoints_pb2.LoadRequest(dir=check_dir(dir))
         if step != "latest":
-            request.step = _step(step)
-        return _info(self._call("Load", request))
+            request.step = check_step(step)
+        return checkpoint_info(self._call("Load", request))
 
     def delete(self, dir: str, step: int) -> None:
         """Removes a committed step."""
-        self._call("Delete", checkpoints_pb2.DeleteRequest(dir=_dir(dir), step=_step(step)))
+        self._call("Delete", checkpoints_pb2.DeleteRequest(dir=check_dir(dir), step=check_step(step)))
 
     # The service's calls, for shards of your own.
 
@@ -286,7 +212,10 @@ class CheckpointClient:
         """Begins this rank's part of saving `step`: write shards, then finish() (or abort())."""
         world_size = _integer("world_size", world_size, 1, 65536)
         request = checkpoints_pb2.BeginRequest(
-            dir=_dir(dir), step=_step(step), world_size=world_size, rank=_integer("rank", rank, 0, world_size - 1)
+            dir=check_dir(dir),
+            step=check_step(step),
+            world_size=world_size,
+            rank=_integer("rank", rank, 0, world_size - 1),
         )
         if save_id is not None:
             request.save_id = save_id
@@ -301,7 +230,7 @@ class CheckpointClient:
         self, save: str, name: str, data: Union[bytes, bytearray, memoryview, Iterable[bytes], BinaryIO]
     ) -> ShardInfo:
         """Streams shard `name` of a begun save: bytes, an iterable of bytes, or a binary file."""
-        return self._shard_info(self._call_stream("WriteShard", _chunks(save, name, data)))
+        return self._shard_info(self._call_stream("WriteShard", shard_chunks(save, name, data)))
 
     def adopt_shard(self, save: str, name: str) -> ShardInfo:
         """Records the file `<staging_path>/<name>` this rank wrote itself (closed and fsynced)."""
@@ -328,7 +257,7 @@ class CheckpointClient:
     ) -> bytes:
         """A shard of a committed step (checked against its CRC32C when read whole), or a range of it."""
         request = checkpoints_pb2.ReadShardRequest(
-            dir=_dir(dir), step=_step(step), rank=_integer("rank", rank, 0, 65535), name=name
+            dir=check_dir(dir), step=check_step(step), rank=_integer("rank", rank, 0, 65535), name=name
         )
         if offset is not None:
             request.offset = _integer("offset", offset, 0)
@@ -365,31 +294,6 @@ class CheckpointClient:
                 f"`npx spindle agent --meta HOST:PORT` and pass the address it prints (or set {AGENT_ENV})",
             )
         return SpindleError(code, f"spindle agent at {self.address}: {details}")
-
-
-def _pieces(data: Any) -> Iterator[bytes]:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        view = memoryview(data)
-        for start in range(0, len(view), CHUNK_BYTES):
-            yield bytes(view[start : start + CHUNK_BYTES])
-    elif hasattr(data, "read"):
-        while True:
-            piece = data.read(CHUNK_BYTES)
-            if not piece:
-                break
-            yield piece
-    else:
-        for piece in data:
-            yield bytes(piece)
-
-
-def _chunks(save: str, name: str, data: Any) -> Iterator[Any]:
-    """The WriteShard messages: save and name first, then the pieces; the final one has last set
-    (the agent records no shard whose stream ends without it)."""
-    yield checkpoints_pb2.ShardChunk(save=save, name=name)
-    for piece in _pieces(data):
-        yield checkpoints_pb2.ShardChunk(data=piece)
-    yield checkpoints_pb2.ShardChunk(last=True)
 
 
 def save(dir: str, step: int, state_dict: Any, *, agent: Optional[str] = None, **options: Any) -> SaveResult:
