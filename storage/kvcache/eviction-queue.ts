@@ -19,6 +19,11 @@ export class EvictionQueue<L> {
   private readonly byLeaseEnd = new MinHeap<QueuedPage<L>>();
   private sizeAfterCompaction = 0;
 
+  /** Heap entries, stale ones included (bounded by compaction). */
+  get queuedEntries(): number {
+    return this.byRecency.size + this.byLeaseEnd.size;
+  }
+
   /** Queues a present leaf (replacing any earlier entry of it). */
   enqueue(page: PageEntry<L>, nowMs: number): void {
     if (!page.present || page.children.size > 0) return;

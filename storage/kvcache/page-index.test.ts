@@ -94,6 +94,11 @@ describe('bad input gets an error naming the field and changes nothing', () => {
     ],
     ['negative lease', () => index.matchPrefix(keys, { leaseMs: -1 }), /leaseMs must be an integer in 0\.\./],
     ['remove empty key', () => index.remove([new Uint8Array(0)]), /keys\[0\] is empty/],
+    [
+      'a chain of 16,385 keys',
+      () => index.matchPrefix(Array.from({ length: 16_385 }, () => keys[0]!)),
+      /keys has 16385 entries: a batch has at most 16384/,
+    ],
   );
   it.each(cases)('%s', (_name, action, message) => {
     expectInvalid(action, message);
