@@ -203,7 +203,8 @@ export class ChunkReads {
       const corrupt = isSpindleError(error, ErrorCode.CHUNK_CORRUPT);
       if (corrupt) {
         if (!item.corruptAt.includes(item.address!)) item.corruptAt = [...item.corruptAt, item.address!];
-        if (replicas.serving(item.chainId).every((replica) => item.corruptAt.includes(replica.address!))) {
+        const serving = replicas.serving(item.chainId);
+        if (serving.length > 0 && serving.every((replica) => item.corruptAt.includes(replica.address!))) {
           throw new SpindleError(
             ErrorCode.CHUNK_CORRUPT,
             `${where}: every replica (${item.corruptAt.join(', ')}) failed its checksum: ${error.message}`,
