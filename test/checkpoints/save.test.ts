@@ -140,39 +140,51 @@ describe('Checkpoints.save', () => {
 });
 
 describe('verify', () => {
-  it('reads shards in parallel; progress adds up to the bytes; every damaged shard is named', async () => {
+  it('reads shards in parallel; progress adds up to the bytes', async () => {
     const checkpoints = await openCheckpoints(client, '/ck-save/verify');
     const shards: Record<string, Buffer> = {};
-    for (let index = 0; index < 4; index++) shards[`s${index}.bin`] = bytesOf(10 + index, 9);
+    for (let index = 0; index < 3; index++) shards[`s${index}.bin`] = bytesOf(10 + index, 9);
     await checkpoints.save(3, { worldSize: 1, rank: 0 }, shards).committed;
     const bytesTotal = Object.values(shards).reduce((sum, buffer) => sum + buffer.length, 0);
     const seen: { bytesDone: number; shardsDone: number; bytesTotal: number; shardsTotal: number }[] = [];
     await checkpoints.verify(3, { onProgress: (progress) => seen.push(progress) });
-    expect(seen.at(-1)).toEqual({ bytesDone: bytesTotal, bytesTotal, shardsDone: 4, shardsTotal: 4 });
+    expect(seen.at(-1)).toEqual({ bytesDone: bytesTotal, bytesTotal, shardsDone: 3, shardsTotal: 3 });
     for (let i = 1; i < seen.length; i++) expect(seen[i]!.bytesDone).toBeGreaterThanOrEqual(seen[i - 1]!.bytesDone);
     // Each shard takes two reads. Read one after another, the first shard to finish would be all
     // that was read by then; in parallel, the others' first reads are in too.
     const firstDone = seen.find((progress) => progress.shardsDone === 1)!;
     expect(firstDone.bytesDone).toBeGreaterThan(shards['s0.bin']!.length);
+  });
 
-    const handle = await client.open('/ck-save/verify/step-000000000003/rank-0/s3.bin', 'r+');
+  it('names every damaged or missing shard, and only those; progress still reaches every shard', async () => {
+    const checkpoints = await openCheckpoints(client, '/ck-save/damaged');
+    const shards: Record<string, Buffer> = {};
+    for (let index = 0; index < 4; index++)
+      shards[`s${index}.bin`] = shardBytes(4, 0, `s${index}`).subarray(0, 200_000);
+    await checkpoints.save(4, { worldSize: 1, rank: 0 }, shards).committed;
+    const handle = await client.open('/ck-save/damaged/step-000000000004/rank-0/s3.bin', 'r+');
     await handle.writeBytes(Buffer.from([shards['s3.bin']![100]! ^ 1]), 100);
     await handle.close();
-    await client.rm('/ck-save/verify/step-000000000003/rank-0/s1.bin');
+    await client.rm('/ck-save/damaged/step-000000000004/rank-0/s1.bin');
     const progress: number[] = [];
     const report = await checkpoints.verifyReport('latest', { onProgress: (p) => progress.push(p.shardsDone) });
     expect(report.damaged.map((shard) => shard.name)).toEqual(['s1.bin', 's3.bin']);
     expect(report.damaged[0]!.problem).toContain('missing');
     expect(report.damaged[1]!.problem).toContain('CRC32C');
     expect(progress.at(-1)).toBe(4);
-    const err = (await errorOf(checkpoints.verify(3))) as Error;
+    const err = (await errorOf(checkpoints.verify(4))) as Error;
     expect(isSpindleError(err, ErrorCode.DATA_CORRUPTED)).toBe(true);
-    expect(err.message).toContain('rank-0/s1.bin of step 3');
-    expect(err.message).toContain('rank-0/s3.bin of step 3');
+    expect(err.message).toContain('rank-0/s1.bin of step 4');
+    expect(err.message).toContain('rank-0/s3.bin of step 4');
     expect(err.message).not.toContain('s2.bin');
-    await expectCode(checkpoints.readShards(3, [{ rank: 0, name: 's3.bin' }]), ErrorCode.DATA_CORRUPTED, 's3.bin');
-    await expectCode(checkpoints.readShards(3, [{ rank: 1, name: 's0.bin' }]), ErrorCode.INVALID_ARGUMENT, 'rank');
+    await expectCode(checkpoints.readShards(4, [{ rank: 0, name: 's3.bin' }]), ErrorCode.DATA_CORRUPTED, 's3.bin');
+    await expectCode(checkpoints.readShards(4, [{ rank: 1, name: 's0.bin' }]), ErrorCode.INVALID_ARGUMENT, 'rank');
+    const back = await checkpoints.readShards(4, [
+      { rank: 0, name: 's2.bin' },
+      { rank: 0, name: 's0.bin' },
+    ]);
+    expect(back[0]!.equals(shards['s2.bin']!) && back[1]!.equals(shards['s0.bin']!)).toBe(true);
     const aborted = AbortSignal.abort(new Error('stop'));
-    expect(((await errorOf(checkpoints.verify(3, { signal: aborted }))) as Error).message).toBe('stop');
+    expect(((await errorOf(checkpoints.verify(4, { signal: aborted }))) as Error).message).toBe('stop');
   });
 });
