@@ -5,8 +5,9 @@
 // its weights are exactly the saved ones, and it reads exactly the samples after the checkpoint —
 // the two steps read after the save are read again, the same batches, and over both processes
 // (up to the checkpoint, then after it) every sample of the epoch is read once. Also: a step that
-// is not committed is a clear NOT_FOUND, and a save written through a real `spindle mount`
-// (via_mount) loads back equal. Fails (never skips) without the venv: run setup.sh.
+// is not committed is a clear NOT_FOUND, two ranks (RANK / WORLD_SIZE) save one step that the last
+// to finish commits, and a save written through a real `spindle mount` (via_mount) loads back
+// equal. Fails (never skips) without the venv: run setup.sh.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -68,13 +69,13 @@ interface Trainer {
   readonly exited: Promise<{ code: number | string; stderr: string }>;
 }
 
-function runTrainer(mode: string, dir: string, extra: string[] = []): Trainer {
+function runTrainer(mode: string, dir: string, extra: string[] = [], env: Record<string, string> = {}): Trainer {
   const { RANK: _rank, WORLD_SIZE: _world, ...inherited } = process.env;
   const script = join(PACKAGE_ROOT, 'test', 'python', 'checkpoints_trainer.py');
   const args = [script, '--agent', agent!.ready.agent, '--dataset', DATASET, '--dir', dir, '--mode', mode, ...extra];
   const child = spawn(python, args, {
     cwd: PACKAGE_ROOT,
-    env: { ...inherited, PYTHONPATH: join(PACKAGE_ROOT, 'python') },
+    env: { ...inherited, PYTHONPATH: join(PACKAGE_ROOT, 'python'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -114,8 +115,8 @@ function runTrainer(mode: string, dir: string, extra: string[] = []): Trainer {
   };
 }
 
-async function runToEnd(mode: string, dir: string, extra: string[] = []): Promise<Line[]> {
-  const trainer = runTrainer(mode, dir, extra);
+async function runToEnd(mode: string, dir: string, extra: string[] = [], env: Record<string, string> = {}) {
+  const trainer = runTrainer(mode, dir, extra, env);
   const { code, stderr } = await trainer.exited;
   expect(code, `checkpoints_trainer.py --mode ${mode} failed:\n${stderr}`).toBe(0);
   return trainer.lines;
@@ -158,6 +159,21 @@ describe('spindle.ckpt (Python) on spindle agent', () => {
     expect(lines[0]).toMatchObject({ error_code: 'NOT_FOUND' });
     expect(lines[0]!.error).toMatch(/step 999 is not committed in \/ckpt-python\/run1/);
     expect(lines[1]!.value_error).toMatch(/step must be an integer from 0/);
+  }, 120_000);
+
+  it('two ranks (RANK / WORLD_SIZE) save one step: the last to finish commits; each loads its own state', async () => {
+    if (venvProblem !== undefined) throw venvProblem;
+    const dir = '/ckpt-python/ranks';
+    const ranks = await Promise.all(
+      [0, 1].map((rank) => runToEnd('rank-save', dir, [], { RANK: String(rank), WORLD_SIZE: '2' })),
+    );
+    const results = ranks.map((lines) => lines[0]!);
+    expect(results.filter((result) => result.committer)).toHaveLength(1);
+    const waiting = results.filter((result) => !result.committed);
+    for (const result of waiting) expect(result.missing_ranks).toHaveLength(1);
+    for (const rank of [0, 1]) {
+      expect(await runToEnd('rank-load', dir, [], { RANK: String(rank), WORLD_SIZE: '2' })).toEqual([{ rank }]);
+    }
   }, 120_000);
 
   it.skipIf(!HAS_FUSE)(

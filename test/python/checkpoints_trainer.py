@@ -10,10 +10,14 @@ Usage: checkpoints_trainer.py --agent ADDR --dataset PATH --dir CKPT_DIR --mode 
   --mode bad-step  loads a step that is not committed: prints {"error_code", "error"}.
   --mode mount-roundtrip  saves step 1 via --mount (a `spindle mount` of the cluster's root), loads
                  it back: prints {"equal", "shards"}.
+  --mode rank-save  saves step 1 as rank RANK of WORLD_SIZE (from the environment), a state holding
+                 the rank: prints {"committed", "committer", "missing_ranks"}.
+  --mode rank-load  loads step 1 as rank RANK: prints {"rank": the rank in the loaded state}.
 """
 
 import argparse
 import json
+import os
 import time
 from typing import Any, Dict, List
 
@@ -119,18 +123,38 @@ def mount_roundtrip(args: argparse.Namespace) -> None:
     emit({"equal": equal, "committed": result.committed, "metadata": info.metadata, "shards": len(info.shards)})
 
 
+def rank_save(args: argparse.Namespace) -> None:
+    rank = int(os.environ["RANK"])
+    result = ckpt.save(args.dir, 1, {"rank": torch.tensor([rank])}, agent=args.agent, save_id="ranks")
+    emit({"committed": result.committed, "committer": result.committer, "missing_ranks": result.missing_ranks})
+
+
+def rank_load(args: argparse.Namespace) -> None:
+    state, _ = ckpt.load(args.dir, 1, agent=args.agent)
+    emit({"rank": int(state["rank"].item())})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--agent", required=True)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--dir", required=True)
-    parser.add_argument("--mode", required=True, choices=["train", "resume", "bad-step", "mount-roundtrip"])
+    parser.add_argument("--mode", required=True, choices=list(MODES))
     parser.add_argument("--save-at", type=int, default=3)
     parser.add_argument("--wait-at", type=int, default=5)
     parser.add_argument("--mount")
     args = parser.parse_args()
-    {"train": train, "resume": resume, "bad-step": bad_step, "mount-roundtrip": mount_roundtrip}[args.mode](args)
+    MODES[args.mode](args)
 
+
+MODES = {
+    "train": train,
+    "resume": resume,
+    "bad-step": bad_step,
+    "mount-roundtrip": mount_roundtrip,
+    "rank-save": rank_save,
+    "rank-load": rank_load,
+}
 
 if __name__ == "__main__":
     main()
