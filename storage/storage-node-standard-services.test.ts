@@ -35,7 +35,7 @@ describe('storage node standard services', () => {
     try {
       expect(await health.check('')).toBe('SERVING');
       expect(await health.check('spindle.Storage')).toBe('SERVING');
-      expect(await reflection.listServices()).toEqual(['grpc.health.v1.Health', 'spindle.Storage']);
+      expect(await reflection.listServices()).toEqual(['grpc.health.v1.Health', 'spindle.KvStore', 'spindle.Storage']);
       expect(await reflection.describeMethod('spindle.Storage', 'Write')).toEqual({
         input: '.spindle.WriteRequest',
         output: '.spindle.WriteResponse',

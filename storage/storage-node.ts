@@ -17,7 +17,7 @@ import { createRegistry, startMetricsServer, type MetricsServer, type Registry }
 import { serviceImplementation, startGrpcServer } from '../common/rpc.js';
 import { withStandardServices } from '../common/standard-services.js';
 import { StorageServiceFast } from '../common/storage-codec.js';
-import { PublicTargetState, type TargetInfo } from '../proto/index.js';
+import { KvStoreService, PublicTargetState, type TargetInfo } from '../proto/index.js';
 import { BulkSessionPool } from '../common/bulk/session-pool.js';
 import { TcpBulkTransport } from '../common/bulk/tcp-transport.js';
 import type { BulkTransport } from '../common/bulk/transport.js';
@@ -35,6 +35,8 @@ import { LocalTargetStates } from './local-states.js';
 import { ResyncReceiver } from './resync-receiver.js';
 import { ResyncWorker } from './resync-worker.js';
 import { RoutingView } from './routing-view.js';
+import { KvStore } from './kvcache/kv-store.js';
+import { kvStoreServiceHandlers } from './service/kv-store-service.js';
 import { InFlightCalls, storageServiceHandlers } from './service/storage-service.js';
 import { StorageTarget, targetIdOf } from './target.js';
 
@@ -217,11 +219,24 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       inFlight,
     });
     bulk.serveCalls(handlers);
+    // The KV-cache object store: pages as chunks of the reserved KV space, through the same chains.
+    const kvStore = new KvStore({
+      resolver,
+      replicator,
+      clock,
+      logger: logger.child({ component: 'storage.kvcache' }),
+    });
+    const kvHandlers = kvStoreServiceHandlers({ store: kvStore, closing: closing.signal, inFlight });
     // Health: spindle.Storage is SERVING only while the lease with the manager lets the node serve.
     const standard = withStandardServices([
       {
         definition: StorageServiceFast,
         implementation: serviceImplementation(handlers),
+        servingWhen: () => agent.mayServe(),
+      },
+      {
+        definition: KvStoreService,
+        implementation: serviceImplementation(kvHandlers),
         servingWhen: () => agent.mayServe(),
       },
     ]);

@@ -3,8 +3,11 @@
 
 /** First inode id handed out by the allocator; ids below it are reserved (1 is the root). */
 export const INODE_ID_FIRST = 16;
-/** Largest inode id: ids travel as JS numbers (ts-proto forceLong=number), so stay below 2^53. */
-export const INODE_ID_MAX = Number.MAX_SAFE_INTEGER;
+/**
+ * Largest inode id: ids travel as JS numbers (ts-proto forceLong=number), so stay below 2^53, and
+ * inos from 2^52 on are the storage nodes' KV-cache chunk space (docs/kvcache.md), never a file's.
+ */
+export const INODE_ID_MAX = 2 ** 52 - 1;
 /**
  * Inode ids one process takes from the shared counter in one small transaction. Large enough that
  * the counter key is written once per thousand creates (not a hotspot), small enough that ids lost

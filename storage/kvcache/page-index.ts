@@ -150,6 +150,14 @@ export class PageIndex<L> {
     return summaries;
   }
 
+  /**
+   * When the page's TTL ends (Infinity: none; undefined: absent) — after clamping to its parent's,
+   * so the object store writes the effective expiry into the page's chunk header.
+   */
+  ttlExpiresAtMs(key: Uint8Array): number | undefined {
+    return this.pages.get(pageKeyId(key))?.ttlExpiresAtMs;
+  }
+
   /** Removes every page whose TTL has passed and no lease holds (each op does this first). */
   expireDue(): number {
     const nowMs = this.options.clock.nowMs();

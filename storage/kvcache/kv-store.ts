@@ -1,0 +1,317 @@
+// The KV-cache object store of a storage node (docs/kvcache.md "Pages in the chunk engine"): pages
+// are chunks in the reserved KV chunk-id space, written and removed through the chain replicator
+// like any client write, so every replica holds them CRC-checked and fsync'd.
+//
+// The head of a chain owns the page index of each namespace on its target (statuses, prefix-closed
+// eviction, leases, TTL); it rebuilds it from its committed chunks whenever it becomes head under a
+// new chain version (and so after a restart). Operations that change the index (put, remove, a
+// leasing match) run one at a time per target, and answer after the chain committed every chunk
+// they wrote or removed. Any serving replica answers gets, exists and plain matches from its
+// committed chunks (page-reads.ts).
+import type { Logger } from 'pino';
+import type { Clock } from '../../common/clock.js';
+import { CHUNK_SIZE_MAX_BYTES } from '../../common/constants.js';
+import { crc32c } from '../../common/crc32c.js';
+import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { PublicTargetState, UpdateType } from '../../proto/index.js';
+import type { ChainReplicator } from '../chain-replicator.js';
+import type { ChainResolver } from '../chain-resolver.js';
+import type { ChunkAddress } from '../chunk-engine/chunk-key.js';
+import { KeyedLocks } from '../chunk-locks.js';
+import type { ChainView } from '../routing-view.js';
+import type { StorageTarget } from '../target.js';
+import { rebuildPageIndex } from './index-rebuild.js';
+import { KvNamespaces } from './kv-namespaces.js';
+import type { KvNamespaceConfig } from './namespace-config.js';
+import { encodePageChunk, pageChunkAddress, type PageNamespace } from './page-chunks.js';
+import type { PageIndex } from './page-index.js';
+import type { DroppedPage, MatchResult } from './page-index-types.js';
+import { matchPrefixOnReplica, readPage, type PageRead } from './page-reads.js';
+import { PutStatus, type PutResult, type RemoveResult } from './statuses.js';
+
+export interface KvStoreDeps {
+  resolver: ChainResolver;
+  replicator: ChainReplicator;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** Which chain a request names, and the writer's namespace (config validated, fingerprint its own). */
+export interface KvRequestScope {
+  readonly chainId: number;
+  readonly chainVersion: number;
+  readonly config: KvNamespaceConfig;
+  readonly fingerprint: string;
+}
+
+export interface KvPagePutInput {
+  readonly key: Uint8Array;
+  readonly parentKey?: Uint8Array;
+  readonly value: Uint8Array;
+  readonly ttlMs?: number;
+}
+
+/** A target's KV state under one chain version and role. */
+interface TargetKvState {
+  readonly chainVersion: number;
+  readonly isHead: boolean;
+  readonly namespaces: KvNamespaces<ChunkAddress>;
+  /** Pages the index dropped since the last drain (children first): their chunks must go. */
+  readonly drops: DroppedPage<ChunkAddress>[];
+}
+
+export class KvStore {
+  private readonly states = new Map<number, TargetKvState>();
+  private readonly locks = new KeyedLocks();
+
+  constructor(private readonly deps: KvStoreDeps) {}
+
+  async put(scope: KvRequestScope, pages: readonly KvPagePutInput[], signal?: AbortSignal) {
+    return this.atHead(scope, signal, async (view, target, index, state) => {
+      const namespace = pageNamespace(scope);
+      const results = index.put(
+        pages.map((p) => ({
+          key: p.key,
+          parentKey: p.parentKey,
+          sizeBytes: p.value.length,
+          location: pageChunkAddress(namespace, p.key),
+          ttlMs: p.ttlMs,
+        })),
+      );
+      const droppedPages = await this.removeDropped(view, state, signal);
+      for (const [i, page] of pages.entries()) {
+        if (results[i]!.status !== PutStatus.STORED) continue;
+        try {
+          await this.writePage(view, target, namespace, index, page, signal);
+        } catch (err) {
+          this.forgetUnwritten(index, state, pages, results, i);
+          throw err;
+        }
+      }
+      return { results, droppedPages };
+    });
+  }
+
+  async remove(scope: KvRequestScope, keys: readonly Uint8Array[], signal?: AbortSignal): Promise<RemoveResult[]> {
+    return this.atHead(scope, signal, async (view, _target, index, state) => {
+      const results = index.remove(keys);
+      await this.removeDropped(view, state, signal);
+      return results;
+    });
+  }
+
+  /** A match with a lease: at the head, from its index, which owns eviction. */
+  async matchWithLease(
+    scope: KvRequestScope,
+    keys: readonly Uint8Array[],
+    leaseMs: number,
+    signal?: AbortSignal,
+  ): Promise<MatchResult> {
+    return this.atHead(scope, signal, async (view, _target, index, state) => {
+      const result = index.matchPrefix(keys, { leaseMs });
+      await this.removeDropped(view, state, signal);
+      return result;
+    });
+  }
+
+  /** A plain match, on any serving replica. */
+  async match(scope: KvRequestScope, keys: readonly Uint8Array[]): Promise<number> {
+    const { target } = await this.atReplica(scope);
+    return matchPrefixOnReplica(target.engine, this.deps.clock, pageNamespace(scope), keys);
+  }
+
+  async get(scope: KvRequestScope, keys: readonly Uint8Array[]): Promise<PageRead[]> {
+    const { target, state } = await this.atReplica(scope);
+    const namespace = pageNamespace(scope);
+    const reads = await Promise.all(keys.map((k) => readPage(target.engine, this.deps.clock, namespace, k, true)));
+    // At the head a get is a use for LRU (other replicas' gets are not seen by the head's index).
+    if (state.isHead) this.headIndexIfLoaded(state, scope)?.get(keys.filter((_, i) => reads[i]!.kind === 'found'));
+    return reads;
+  }
+
+  async exists(scope: KvRequestScope, keys: readonly Uint8Array[]): Promise<boolean[]> {
+    const { target } = await this.atReplica(scope);
+    const namespace = pageNamespace(scope);
+    const reads = await Promise.all(keys.map((k) => readPage(target.engine, this.deps.clock, namespace, k, false)));
+    return reads.map((r) => r.kind === 'found');
+  }
+
+  private async atReplica(scope: KvRequestScope): Promise<{ target: StorageTarget; state: TargetKvState }> {
+    const { view, target } = await this.deps.resolver.resolve(scope.chainId, scope.chainVersion);
+    if (view.localState !== PublicTargetState.SERVING) {
+      throw new SpindleError(
+        ErrorCode.TARGET_NOT_SERVING,
+        `target ${view.localTargetId} of chain ${view.chainId} is not serving; read another replica`,
+      );
+    }
+    const state = this.stateOf(target, view);
+    openNamespace(state, scope);
+    return { target, state };
+  }
+
+  /** Runs `fn` at the chain head, one index-changing operation per target at a time. */
+  private async atHead<T>(
+    scope: KvRequestScope,
+    signal: AbortSignal | undefined,
+    fn: (view: ChainView, target: StorageTarget, index: PageIndex<ChunkAddress>, state: TargetKvState) => Promise<T>,
+  ): Promise<T> {
+    const { target } = await this.deps.resolver.resolve(scope.chainId, scope.chainVersion);
+    return this.locks.withLock(
+      `kv:${target.targetId}`,
+      async () => {
+        const view = this.deps.resolver.recheck(scope.chainId, scope.chainVersion);
+        requireHead(view);
+        const state = this.stateOf(target, view);
+        const known = state.namespaces.names().includes(scope.config.name);
+        const index = openNamespace(state, scope);
+        if (!known) {
+          const stale = await rebuildPageIndex(
+            target.engine,
+            this.deps.clock,
+            index,
+            scope.config.name,
+            scope.fingerprint,
+          );
+          this.deps.logger.info(
+            { targetId: target.targetId, namespace: scope.config.name, pages: index.pageCount, stale: stale.length },
+            'KV-cache page index rebuilt',
+          );
+          await this.removeChunks(view, stale, signal);
+        }
+        index.expireDue();
+        await this.removeDropped(view, state, signal);
+        return fn(view, target, index, state);
+      },
+      signal,
+    );
+  }
+
+  /** The target's state for this chain version and role; a new version or role starts afresh. */
+  private stateOf(target: StorageTarget, view: ChainView): TargetKvState {
+    const existing = this.states.get(target.targetId);
+    if (existing !== undefined && existing.chainVersion === view.chainVersion && existing.isHead === view.isHead) {
+      return existing;
+    }
+    const drops: DroppedPage<ChunkAddress>[] = [];
+    const namespaces = new KvNamespaces<ChunkAddress>({
+      clock: this.deps.clock,
+      onPageDropped: (_name, page) => drops.push(page),
+    });
+    const state = { chainVersion: view.chainVersion, isHead: view.isHead, namespaces, drops };
+    this.states.set(target.targetId, state);
+    return state;
+  }
+
+  private headIndexIfLoaded(state: TargetKvState, scope: KvRequestScope): PageIndex<ChunkAddress> | undefined {
+    return state.namespaces.names().includes(scope.config.name)
+      ? state.namespaces.open(scope.config.name, scope.fingerprint)
+      : undefined;
+  }
+
+  private async writePage(
+    view: ChainView,
+    target: StorageTarget,
+    namespace: PageNamespace,
+    index: PageIndex<ChunkAddress>,
+    page: KvPagePutInput,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const chunk = pageChunkAddress(namespace, page.key);
+    // Another page's chunk at this id (a hash collision) or a stale one: replace, never append to it.
+    if (target.engine.committed(chunk.ino, chunk.index) !== undefined) await this.removeChunks(view, [chunk], signal);
+    const expiresAtMs = index.ttlExpiresAtMs(page.key) ?? Infinity;
+    const data = encodePageChunk({ ...namespace, key: page.key, parentKey: page.parentKey, expiresAtMs }, page.value);
+    await this.deps.replicator.onWrite(
+      {
+        tag: undefined,
+        chainId: view.chainId,
+        chainVersion: view.chainVersion,
+        chunk,
+        type: UpdateType.WRITE,
+        offset: 0,
+        data,
+        dataCrc32c: crc32c(data),
+        chunkSizeBytes: CHUNK_SIZE_MAX_BYTES,
+        channelId: 0,
+        seqnum: 0,
+        bulk: undefined,
+      },
+      signal,
+    );
+  }
+
+  /** A write failed: the pages of the batch from `from` on that the index took are not stored. */
+  private forgetUnwritten(
+    index: PageIndex<ChunkAddress>,
+    state: TargetKvState,
+    pages: readonly KvPagePutInput[],
+    results: readonly PutResult[],
+    from: number,
+  ): void {
+    for (let i = pages.length - 1; i >= from; i--) {
+      if (results[i]!.status === PutStatus.STORED) index.remove([pages[i]!.key]);
+    }
+    // Their chunks were never written (descendants of an unwritten page come later in the batch).
+    state.drops.length = 0;
+  }
+
+  private async removeDropped(view: ChainView, state: TargetKvState, signal?: AbortSignal): Promise<number> {
+    const drops = state.drops.splice(0);
+    await this.removeChunks(
+      view,
+      drops.map((d) => d.location),
+      signal,
+    );
+    return drops.length;
+  }
+
+  /** Removes chunks through the chain, one after the other (children first keeps replicas prefix-closed). */
+  private async removeChunks(view: ChainView, chunks: readonly ChunkAddress[], signal?: AbortSignal): Promise<void> {
+    for (const chunk of chunks) {
+      await this.deps.replicator.onWrite(
+        {
+          tag: undefined,
+          chainId: view.chainId,
+          chainVersion: view.chainVersion,
+          chunk,
+          type: UpdateType.REMOVE,
+          offset: 0,
+          data: Buffer.alloc(0),
+          dataCrc32c: 0,
+          chunkSizeBytes: CHUNK_SIZE_MAX_BYTES,
+          channelId: 0,
+          seqnum: 0,
+          bulk: undefined,
+        },
+        signal,
+      );
+    }
+  }
+}
+
+function pageNamespace(scope: KvRequestScope): PageNamespace {
+  return { name: scope.config.name, fingerprint: scope.fingerprint };
+}
+
+/** The namespace's index on this target, created from the request's config the first time. */
+function openNamespace(state: TargetKvState, scope: KvRequestScope): PageIndex<ChunkAddress> {
+  const { namespaces } = state;
+  if (namespaces.names().includes(scope.config.name)) {
+    // A writer of another configuration: FAILED_PRECONDITION naming both; other capacity: refused.
+    const index = namespaces.open(scope.config.name, scope.fingerprint);
+    namespaces.create(scope.config);
+    return index;
+  }
+  namespaces.create(scope.config);
+  return namespaces.open(scope.config.name, scope.fingerprint);
+}
+
+function requireHead(view: ChainView): void {
+  if (!view.isHead) {
+    throw new SpindleError(
+      ErrorCode.NOT_CHAIN_HEAD,
+      `target ${view.localTargetId} is not the head of chain ${view.chainId} (version ${view.chainVersion}); ` +
+        'send KV-cache puts, removes and leasing matches to the head',
+    );
+  }
+}

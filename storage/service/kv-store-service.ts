@@ -1,0 +1,157 @@
+// The KvStore gRPC service of a storage node (proto/kvstore.proto): decodes and validates each
+// request — the whole batch before anything changes, INVALID_ARGUMENT naming the field — and hands
+// it to the node's KV-cache store. No logic lives here.
+import { ErrorCode, SpindleError } from '../../common/errors.js';
+import type { CallContext } from '../../common/rpc.js';
+import {
+  KvGetStatus,
+  KvPutStatus,
+  KvRemoveStatus,
+  type KvExistsRequest,
+  type KvExistsResponse,
+  type KvGetRequest,
+  type KvGetResponse,
+  type KvMatchPrefixRequest,
+  type KvMatchPrefixResponse,
+  type KvNamespaceConfig as KvNamespaceConfigMessage,
+  type KvPutRequest,
+  type KvPutResponse,
+  type KvRemoveRequest,
+  type KvRemoveResponse,
+} from '../../proto/index.js';
+import { MATCH_PREFIX_KEYS_MAX } from '../kvcache/constants.js';
+import type { KvRequestScope, KvStore } from '../kvcache/kv-store.js';
+import { namespaceFingerprint, validateNamespaceConfig, type KvNamespaceConfig } from '../kvcache/namespace-config.js';
+import { checkKeyBatch, checkLeaseMs, checkPutBatch } from '../kvcache/request-checks.js';
+import { PutStatus, RemoveStatus } from '../kvcache/statuses.js';
+import type { InFlightCalls } from './storage-service.js';
+
+/** Bytes of values one KvPut carries, and one KvGet answers, at most: below the gRPC message limit. */
+const KV_MESSAGE_VALUE_BYTES_MAX = 64 * 1024 * 1024;
+
+export interface KvStoreServiceDeps {
+  store: KvStore;
+  /** Aborted when the node closes: in-flight work stops waiting. */
+  closing: AbortSignal;
+  inFlight?: InFlightCalls;
+}
+
+function invalid(message: string): SpindleError {
+  return new SpindleError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+/** The request's chain and namespace, validated; the writer's fingerprint must be the node's own. */
+function scopeOf(request: {
+  namespace?: KvNamespaceConfigMessage | undefined;
+  chainId: number;
+  chainVersion: number;
+}): KvRequestScope {
+  if (request.namespace === undefined) throw invalid('namespace is missing: every KV-cache request names one');
+  if (!(request.chainId > 0)) throw invalid('chain_id must be set');
+  const { fingerprint: claimed, ...fields } = request.namespace;
+  const config = validateNamespaceConfig(fields as KvNamespaceConfig);
+  const fingerprint = namespaceFingerprint(config);
+  if (claimed !== fingerprint) {
+    throw new SpindleError(
+      ErrorCode.FAILED_PRECONDITION,
+      `namespace.fingerprint ${JSON.stringify(claimed)} is not the fingerprint of the config sent with it ` +
+        `(${fingerprint}): the writer computed it from another config`,
+    );
+  }
+  return { chainId: request.chainId, chainVersion: request.chainVersion, config, fingerprint };
+}
+
+export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
+  const handler =
+    <Req, Res>(fn: (request: Req, signal: AbortSignal) => Promise<Res>) =>
+    async (request: Req, context: CallContext): Promise<Res> => {
+      const controller = new AbortController();
+      const abort = () => controller.abort();
+      if (context.signal.aborted || deps.closing.aborted) controller.abort();
+      context.signal.addEventListener('abort', abort, { once: true });
+      deps.closing.addEventListener('abort', abort, { once: true });
+      deps.inFlight?.enter();
+      try {
+        return await fn(request, controller.signal);
+      } finally {
+        context.signal.removeEventListener('abort', abort);
+        deps.closing.removeEventListener('abort', abort);
+        deps.inFlight?.leave();
+      }
+    };
+
+  return {
+    kvPut: handler(async (request: KvPutRequest, signal): Promise<KvPutResponse> => {
+      const pages = request.pages.map((p) => ({
+        key: p.key,
+        parentKey: p.parentKey,
+        value: p.value,
+        ttlMs: p.ttlMs,
+      }));
+      checkPutBatch(pages.map((p) => ({ ...p, sizeBytes: p.value.length })));
+      const totalBytes = pages.reduce((sum, p) => sum + p.value.length, 0);
+      if (totalBytes > KV_MESSAGE_VALUE_BYTES_MAX) {
+        throw invalid(`pages carry ${totalBytes} bytes of values: a put carries at most 64 MiB, split the batch`);
+      }
+      const scope = scopeOf(request);
+      const { results, droppedPages } = await deps.store.put(scope, pages, signal);
+      return {
+        results: results.map((r) => ({ status: PUT_STATUS[r.status], retryAfterMs: r.retryAfterMs ?? 0 })),
+        droppedPages,
+      };
+    }),
+    kvGet: handler(async (request: KvGetRequest): Promise<KvGetResponse> => {
+      checkKeyBatch(request.keys, 'keys');
+      const reads = await deps.store.get(scopeOf(request), request.keys);
+      let budget = KV_MESSAGE_VALUE_BYTES_MAX;
+      return {
+        results: reads.map((read) => {
+          if (read.kind === 'missing') return { status: KvGetStatus.KV_GET_MISSING, value: Buffer.alloc(0) };
+          if (read.kind === 'corrupt') return { status: KvGetStatus.KV_GET_CORRUPT, value: Buffer.alloc(0) };
+          if (read.value.length > budget) return { status: KvGetStatus.KV_GET_DEFERRED, value: Buffer.alloc(0) };
+          budget -= read.value.length;
+          return { status: KvGetStatus.KV_GET_FOUND, value: read.value };
+        }),
+      };
+    }),
+    kvExists: handler(async (request: KvExistsRequest): Promise<KvExistsResponse> => {
+      checkKeyBatch(request.keys, 'keys');
+      return { present: await deps.store.exists(scopeOf(request), request.keys) };
+    }),
+    kvRemove: handler(async (request: KvRemoveRequest, signal): Promise<KvRemoveResponse> => {
+      checkKeyBatch(request.keys, 'keys');
+      const results = await deps.store.remove(scopeOf(request), request.keys, signal);
+      return {
+        results: results.map((r) => ({
+          status: REMOVE_STATUS[r.status],
+          removedPages: r.removedPages ?? 0,
+          retryAfterMs: r.retryAfterMs ?? 0,
+        })),
+      };
+    }),
+    kvMatchPrefix: handler(async (request: KvMatchPrefixRequest, signal): Promise<KvMatchPrefixResponse> => {
+      checkKeyBatch(request.keys, 'keys', MATCH_PREFIX_KEYS_MAX);
+      const scope = scopeOf(request);
+      if (request.leaseMs === undefined) return { matchedCount: await deps.store.match(scope, request.keys) };
+      checkLeaseMs(request.leaseMs);
+      const result = await deps.store.matchWithLease(scope, request.keys, request.leaseMs, signal);
+      return { matchedCount: result.matchedCount, leaseUntilMs: result.leaseUntilMs };
+    }),
+  };
+}
+
+const PUT_STATUS: Record<PutStatus, KvPutStatus> = {
+  [PutStatus.STORED]: KvPutStatus.KV_PUT_STORED,
+  [PutStatus.ALREADY_PRESENT]: KvPutStatus.KV_PUT_ALREADY_PRESENT,
+  [PutStatus.PARENT_MISSING]: KvPutStatus.KV_PUT_PARENT_MISSING,
+  [PutStatus.PARENT_EXPIRED]: KvPutStatus.KV_PUT_PARENT_EXPIRED,
+  [PutStatus.REJECTED_MISMATCH]: KvPutStatus.KV_PUT_REJECTED_MISMATCH,
+  [PutStatus.REJECTED_FULL]: KvPutStatus.KV_PUT_REJECTED_FULL,
+  [PutStatus.REJECTED_TOO_LARGE]: KvPutStatus.KV_PUT_REJECTED_TOO_LARGE,
+};
+
+const REMOVE_STATUS: Record<RemoveStatus, KvRemoveStatus> = {
+  [RemoveStatus.REMOVED]: KvRemoveStatus.KV_REMOVE_REMOVED,
+  [RemoveStatus.NOT_FOUND]: KvRemoveStatus.KV_REMOVE_NOT_FOUND,
+  [RemoveStatus.REJECTED_LEASED]: KvRemoveStatus.KV_REMOVE_REJECTED_LEASED,
+};
