@@ -127,6 +127,40 @@ describe('KvStore on a 3-replica chain', () => {
     }
   });
 
+  it('a TTL hides a page and its subtree on every replica, and the head then removes their chunks', async () => {
+    const route = await routeOf(cluster().metaAddress);
+    const head = route.serving[0]!;
+    const ns = namespace({ name: 'ttl' });
+    const keys = keyChain(2);
+    const pages = chainPages(keys, 16 * KiB);
+    pages[0]!.ttlMs = 1_000; // the child has none: it inherits its parent's expiry
+    await calls.put(head, route, ns, pages);
+    for (const replica of route.serving)
+      expect((await calls.exists(replica, route, ns, keys)).present).toEqual([true, true]);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    for (const replica of route.serving) {
+      expect((await calls.get(replica, route, ns, keys)).results.map((r) => r.status)).toEqual([2, 2]);
+      expect((await calls.match(replica, route, ns, keys)).matchedCount).toBe(0);
+    }
+    // The head's next operation expires them from its index and removes their chunks from the chain.
+    await calls.put(head, route, ns, chainPages(keyChain(1), 16 * KiB));
+    const storage = new StorageClient(head, insecureChannel(), CHANNEL_OPTIONS);
+    try {
+      for (const replica of route.serving) {
+        const client = replica === head ? storage : new StorageClient(replica, insecureChannel(), CHANNEL_OPTIONS);
+        for (const key of keys) {
+          const { ino } = pageChunkAddress(ns, key);
+          const request = { chainId: route.chainId, chainVersion: 0, ino, limit: 16 };
+          const dump = await callUnary(client, client.dumpChunkMeta, request, 'Storage.DumpChunkMeta');
+          expect(dump.chunks).toEqual([]);
+        }
+        if (client !== storage) client.close();
+      }
+    } finally {
+      storage.close();
+    }
+  });
+
   it("a chunk at a page's id holding another page's header reads as a miss, never wrong bytes", async () => {
     const route = await routeOf(cluster().metaAddress);
     const head = route.serving[0]!;
