@@ -48,3 +48,5 @@ export { Semaphore } from './semaphore.js';
 // and a POSIX `err.code` such as 'ENOENT'), so callers can branch on them without deep imports.
 export { ErrorCode, SpindleError, isSpindleError } from '../common/errors.js';
 export * from './checkpoints/index.js';
+// The KV-cache store (docs/kvcache.md): one namespace's pages, placed by root key on the chains.
+export * from './kvcache/index.js';

@@ -6,8 +6,8 @@
 // the same fingerprint can share pages, and a writer of another configuration is told so instead
 // of reading pages it would misinterpret. Replicas and capacity are not in it: they change how
 // pages are kept, not what they mean.
-import { createHash } from 'node:crypto';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { kvNamespaceFingerprint } from '../../common/kv-namespace-fingerprint.js';
 import { PAGE_SIZE_MIN_BYTES } from './constants.js';
 
 const KV_DTYPES = ['float16', 'bfloat16', 'float32', 'float8_e4m3', 'float8_e5m2', 'int8'] as const;
@@ -91,9 +91,7 @@ export function validateNamespaceConfig(config: KvNamespaceConfig): KvNamespaceC
  * this definition cannot match an old fingerprint by accident.
  */
 export function namespaceFingerprint(config: KvNamespaceConfig): string {
-  const meaning = ['kv-ns-v1', config.modelId, config.kvDtype, config.layout, config.pageTokens, config.tpRank];
-  meaning.push(config.tpSize);
-  return createHash('sha256').update(JSON.stringify(meaning)).digest('hex').slice(0, 32);
+  return kvNamespaceFingerprint(config);
 }
 
 /** One line naming the fields of the fingerprint, for error messages. */
