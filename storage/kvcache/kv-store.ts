@@ -10,16 +10,15 @@
 // committed chunks (page-reads.ts).
 import type { Logger } from 'pino';
 import type { Clock } from '../../common/clock.js';
-import { CHUNK_SIZE_MAX_BYTES } from '../../common/constants.js';
-import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
-import { PublicTargetState, UpdateType } from '../../proto/index.js';
+import { PublicTargetState } from '../../proto/index.js';
 import type { ChainReplicator } from '../chain-replicator.js';
 import type { ChainResolver } from '../chain-resolver.js';
 import type { ChunkAddress } from '../chunk-engine/chunk-key.js';
 import { KeyedLocks } from '../chunk-locks.js';
 import type { ChainView } from '../routing-view.js';
 import type { StorageTarget } from '../target.js';
+import { removePageChunks, writePageChunk } from './chain-page-writes.js';
 import { rebuildPageIndex } from './index-rebuild.js';
 import { KvNamespaces } from './kv-namespaces.js';
 import type { KvNamespaceConfig } from './namespace-config.js';
@@ -221,23 +220,7 @@ export class KvStore {
     if (target.engine.committed(chunk.ino, chunk.index) !== undefined) await this.removeChunks(view, [chunk], signal);
     const expiresAtMs = index.ttlExpiresAtMs(page.key) ?? Infinity;
     const data = encodePageChunk({ ...namespace, key: page.key, parentKey: page.parentKey, expiresAtMs }, page.value);
-    await this.deps.replicator.onWrite(
-      {
-        tag: undefined,
-        chainId: view.chainId,
-        chainVersion: view.chainVersion,
-        chunk,
-        type: UpdateType.WRITE,
-        offset: 0,
-        data,
-        dataCrc32c: crc32c(data),
-        chunkSizeBytes: CHUNK_SIZE_MAX_BYTES,
-        channelId: 0,
-        seqnum: 0,
-        bulk: undefined,
-      },
-      signal,
-    );
+    await writePageChunk(this.deps.replicator, view, chunk, data, signal);
   }
 
   /** A write failed: the pages of the batch from `from` on that the index took are not stored. */
@@ -267,25 +250,7 @@ export class KvStore {
 
   /** Removes chunks through the chain, one after the other (children first keeps replicas prefix-closed). */
   private async removeChunks(view: ChainView, chunks: readonly ChunkAddress[], signal?: AbortSignal): Promise<void> {
-    for (const chunk of chunks) {
-      await this.deps.replicator.onWrite(
-        {
-          tag: undefined,
-          chainId: view.chainId,
-          chainVersion: view.chainVersion,
-          chunk,
-          type: UpdateType.REMOVE,
-          offset: 0,
-          data: Buffer.alloc(0),
-          dataCrc32c: 0,
-          chunkSizeBytes: CHUNK_SIZE_MAX_BYTES,
-          channelId: 0,
-          seqnum: 0,
-          bulk: undefined,
-        },
-        signal,
-      );
-    }
+    await removePageChunks(this.deps.replicator, view, chunks, signal);
   }
 }
 

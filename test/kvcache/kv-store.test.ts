@@ -97,6 +97,23 @@ describe('KvStore on a 3-replica chain', () => {
     }
   });
 
+  it('two writers putting one key at once store one value, on every replica', async () => {
+    const route = await routeOf(cluster().metaAddress);
+    const head = route.serving[0]!;
+    const ns = namespace({ name: 'race' });
+    const [key] = keyChain(1) as [Buffer];
+    const first = chainPages([key], 64 * KiB);
+    const second = chainPages([key], 64 * KiB);
+    const [a, b] = await Promise.all([calls.put(head, route, ns, first), calls.put(head, route, ns, second)]);
+    const statuses = [a.results[0]!.status, b.results[0]!.status].sort();
+    expect(statuses).toEqual([STORED, ALREADY_PRESENT]);
+    const winner = a.results[0]!.status === STORED ? first[0]!.value : second[0]!.value;
+    for (const replica of route.serving) {
+      const got = await calls.get(replica, route, ns, [key]);
+      expect(Buffer.from(got.results[0]!.value).equals(winner)).toBe(true);
+    }
+  });
+
   it('bad input is refused naming the field, and changes nothing', async () => {
     const route = await routeOf(cluster().metaAddress);
     const head = route.serving[0]!;
