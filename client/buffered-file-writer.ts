@@ -1,12 +1,15 @@
 // Appends to a new file in large writes (packed-dataset files, checkpoint shards): bytes are
 // gathered into BUFFERED_WRITE_BYTES buffers and each full buffer is written at once (so every
 // write but the last covers whole chunks), with up to BUFFERED_WRITES_IN_FLIGHT_MAX writes in
-// flight while the next buffer fills.
+// flight (or the writer's own writesInFlightMax) while the next buffer fills. appendOwned() takes
+// bytes the caller lends until they are written (checkpoint staging pieces, a shard the caller
+// awaits): their whole BUFFERED_WRITE_BYTES runs are written as they are, without the copy.
 //
 // Guarantees: the file holds exactly the appended bytes in order once finish() resolves, synced
-// and closed; memory is at most (BUFFERED_WRITES_IN_FLIGHT_MAX + 1) buffers; the first failed
-// write fails the next append() or finish() with its error; discard() never throws and leaves the
-// handle closed.
+// and closed; memory is at most (writesInFlightMax + 1) buffers of its own; every lent range's
+// release() is called exactly once, after its last write settled (or at once when it was copied),
+// whatever fails; the first failed write fails the next append() or finish() with its error;
+// discard() never throws and leaves the handle closed.
 import { BUFFERED_WRITE_BYTES, BUFFERED_WRITES_IN_FLIGHT_MAX } from './constants.js';
 import type { FileHandle } from './file-handle.js';
 
@@ -19,10 +22,15 @@ export class BufferedFileWriter {
   private readonly spareBuffers: Buffer[] = [];
   private failure: { error: unknown } | undefined;
 
+  private readonly writesInFlightMax: number;
+
   constructor(
     private readonly handle: FileHandle,
     private readonly signal?: AbortSignal,
-  ) {}
+    options: { readonly writesInFlightMax?: number } = {},
+  ) {
+    this.writesInFlightMax = options.writesInFlightMax ?? BUFFERED_WRITES_IN_FLIGHT_MAX;
+  }
 
   /** Bytes appended so far (the file's length once finished). */
   get length(): number {
@@ -39,6 +47,36 @@ export class BufferedFileWriter {
       this.filled += count;
       from += count;
       if (this.filled === BUFFERED_WRITE_BYTES) await this.flushBuffer();
+    }
+  }
+
+  /**
+   * Appends `bytes` the caller lends until `release` is called: once every write of them has
+   * settled, or at once for the bytes that had to be copied (an unaligned start or a short tail).
+   * release is called even when this throws.
+   */
+  async appendOwned(bytes: Uint8Array, release: () => void): Promise<void> {
+    let pending = 1;
+    const settle = () => {
+      if (--pending === 0) release();
+    };
+    try {
+      this.throwIfFailed();
+      let from = 0;
+      if (this.filled > 0) {
+        // Complete the partly filled buffer first: the direct writes must start on a chunk boundary.
+        from = Math.min(BUFFERED_WRITE_BYTES - this.filled, bytes.length);
+        await this.append(bytes.subarray(0, from));
+      }
+      while (bytes.length - from >= BUFFERED_WRITE_BYTES) {
+        const run = bytes.subarray(from, from + BUFFERED_WRITE_BYTES);
+        from += BUFFERED_WRITE_BYTES;
+        pending++;
+        await this.startWrite(run, settle);
+      }
+      if (from < bytes.length) await this.append(bytes.subarray(from));
+    } finally {
+      settle();
     }
   }
 
@@ -64,20 +102,26 @@ export class BufferedFileWriter {
   private async flushBuffer(): Promise<void> {
     const buffer = this.buffer!;
     const length = this.filled;
-    const position = this.flushedBytes;
     this.buffer = undefined;
     this.filled = 0;
-    this.flushedBytes += length;
-    const write = this.handle.writeBytes(buffer.subarray(0, length), position, this.signal).then(
-      () => {
-        this.spareBuffers.push(buffer);
-      },
-      (error: unknown) => {
-        this.failure ??= { error };
-      },
-    );
+    await this.startWrite(buffer.subarray(0, length), () => this.spareBuffers.push(buffer));
+  }
+
+  /** Starts writing `bytes` at the end of the file; `done` runs once that write settled. */
+  private async startWrite(bytes: Uint8Array, done: () => void): Promise<void> {
+    const position = this.flushedBytes;
+    this.flushedBytes += bytes.length;
+    const write = this.handle
+      .writeBytes(bytes, position, this.signal)
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          this.failure ??= { error };
+        },
+      )
+      .finally(done);
     this.inflight.push(write);
-    while (this.inflight.length > BUFFERED_WRITES_IN_FLIGHT_MAX) await this.inflight.shift();
+    while (this.inflight.length > this.writesInFlightMax) await this.inflight.shift();
     this.throwIfFailed();
   }
 

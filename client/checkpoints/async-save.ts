@@ -9,10 +9,10 @@
 // synced and this rank's part is written; any failure rejects it and aborts the save (it can no
 // longer commit). Neither promise is left unhandled when the caller awaits only one.
 import { ErrorCode, SpindleError } from '../../common/errors.js';
-import type { Semaphore } from '../semaphore.js';
 import { checkShardName } from './args.js';
 import { captureBytes } from './capture.js';
 import type { CheckpointSave, FinishResult } from './checkpoint-save.js';
+import type { StagingPool } from './staging-pool.js';
 
 /** The shards of one rank: name → bytes (a plain object or a Map, written in their order). */
 export type ShardBuffers = Readonly<Record<string, Uint8Array>> | ReadonlyMap<string, Uint8Array>;
@@ -53,7 +53,7 @@ function checkMetadata(userMetadata: unknown): void {
 /** Checks the shards and metadata (throwing), then begins, captures, writes and finishes. */
 export function startAsyncSave(
   begin: () => Promise<CheckpointSave>,
-  stagingBudget: Semaphore,
+  stagingPool: StagingPool,
   shards: ShardBuffers,
   userMetadata: unknown,
 ): AsyncSave {
@@ -63,7 +63,7 @@ export function startAsyncSave(
   // Copies run one after another, in the order the writes take them (see capture.ts).
   let previous: Promise<unknown> = Promise.resolve();
   const captures = entries.map(([name, data]) => {
-    const capture = captureBytes(data, stagingBudget, previous);
+    const capture = captureBytes(data, stagingPool, previous);
     previous = capture.captured;
     return { name, capture };
   });
@@ -79,13 +79,7 @@ export function startAsyncSave(
       throw err;
     }
     try {
-      for (const { name, capture } of captures) {
-        try {
-          await save.writeShard(name, capture.pieces);
-        } finally {
-          capture.discard();
-        }
-      }
+      for (const { name, capture } of captures) await save.writeCaptured(name, capture);
       return await save.finish(userMetadata);
     } catch (err) {
       discardAll();

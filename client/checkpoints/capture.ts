@@ -1,17 +1,20 @@
-// Capturing a shard: copying the caller's buffer into bounded staging memory, piece by piece, so
-// that training may change the buffer while the copy is written in the background.
+// Capturing a shard: copying the caller's buffer into the Checkpoints' staging pool, piece by
+// piece, so that training may change the buffer while the copy is written in the background.
 //
 // Guarantees: `captured` resolves once every byte has been copied (the caller's buffer is no longer
-// read); the pieces held at once across every capture sharing `budget` never exceed its permits
-// (stagingBytes / CAPTURE_PIECE_BYTES); a piece's permit is released once the writer has taken it.
-import type { Semaphore } from '../semaphore.js';
+// read); the pieces held at once across every capture sharing `pool` never exceed its piecesMax
+// (stagingBytes / CAPTURE_PIECE_BYTES); a piece the writer takes is the writer's to release (once
+// its write is done: the pieces go to the file writes as they are, without a second copy), and
+// discard() releases every piece the writer never took. The copy yields to the event loop between
+// pieces, so that I/O (begin's metadata calls, earlier writes) runs alongside it.
 import { CAPTURE_PIECE_BYTES } from './constants.js';
+import type { StagingPiece, StagingPool } from './staging-pool.js';
 
 export interface Capture {
   /** Resolves once the data has been copied. */
   readonly captured: Promise<void>;
-  /** The copied pieces, in order; each piece's permit is released when the next is asked for. */
-  readonly pieces: AsyncIterable<Uint8Array>;
+  /** The copied pieces, in order; the taker calls each piece's release() once done with its bytes. */
+  readonly pieces: AsyncIterable<StagingPiece>;
   /** Releases the pieces the writer has not taken (call once the writer is done, in any case). */
   readonly discard: () => void;
 }
@@ -34,37 +37,42 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /**
  * Starts copying `data` after `previous` (captures run one after another, so that a later capture
- * cannot hold permits an earlier one's writer needs).
+ * cannot hold pieces an earlier one's writer needs).
  */
-export function captureBytes(data: Uint8Array, budget: Semaphore, previous: Promise<unknown>): Capture {
+export function captureBytes(data: Uint8Array, pool: StagingPool, previous: Promise<unknown>): Capture {
   const count = Math.ceil(data.length / CAPTURE_PIECE_BYTES);
-  const slots = Array.from({ length: count }, () => deferred<{ bytes: Uint8Array; release: () => void }>());
+  const slots = Array.from({ length: count }, () => deferred<StagingPiece>());
   const captured = (async () => {
     await previous.catch(() => undefined);
     for (let index = 0; index < count; index++) {
-      const release = await budget.acquire();
+      const piece = await pool.acquire();
       const from = index * CAPTURE_PIECE_BYTES;
-      slots[index]!.resolve({ bytes: Buffer.from(data.subarray(from, from + CAPTURE_PIECE_BYTES)), release });
+      const source = data.subarray(from, from + CAPTURE_PIECE_BYTES);
+      piece.bytes.set(source);
+      slots[index]!.resolve({ bytes: piece.bytes.subarray(0, source.length), release: piece.release });
+      if (index + 1 < count) await yieldToEventLoop();
     }
   })();
   captured.catch((error: unknown) => {
     for (const slot of slots) slot.reject(error);
   });
   let next = 0;
-  async function* pieces(): AsyncGenerator<Uint8Array> {
-    for (; next < count; next++) {
+  async function* pieces(): AsyncGenerator<StagingPiece> {
+    while (next < count) {
       const piece = await slots[next]!.promise;
-      try {
-        yield piece.bytes;
-      } finally {
-        piece.release();
-      }
+      // Taken: from here the piece is the taker's to release.
+      next++;
+      yield piece;
     }
   }
   const discard = () => {
-    // The writer stopped early or never started: give back the permits of the pieces it never took.
+    // The writer stopped early or never started: give back the pieces it never took.
     const from = next;
     next = count;
     for (let index = from; index < count; index++) {

@@ -2,7 +2,8 @@
 //
 // begin (Checkpoints.begin → CheckpointSave.start) makes the staging directory
 // `.step-<N>.saving-<saveId>` if no rank has yet, then `rank-<r>/` and `owner-<r>.json`.
-// writeShard writes `rank-<r>/<name>` in large writes, computing its CRC32C on the way; adoptShard
+// writeShard writes `rank-<r>/<name>` in large writes, computing its CRC32C on the way (a buffer, or
+// captured staging pieces, go to the writes as they are; a stream's pieces are gathered); adoptShard
 // records such a file the caller wrote itself (through a mount) after reading it back. finish
 // writes `rank-<r>.json` (the rank's shards, sizes and CRCs) last, synced, then tries to commit
 // (commit.ts): the last rank to finish commits; the committer then applies retention.
@@ -17,14 +18,14 @@ import { type Clock, systemClock } from '../../common/clock.js';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../../common/errors.js';
 import { BufferedFileWriter } from '../buffered-file-writer.js';
-import type { Semaphore } from '../semaphore.js';
 import type { SpindleClient } from '../spindle-client.js';
 import { checkShardName } from './args.js';
-import { captureBytes } from './capture.js';
+import { type Capture, captureBytes } from './capture.js';
 import { type CommitOutcome, type SaveLocation, readCommittedManifest, tryCommit, writePart } from './commit.js';
-import { VERIFY_READ_BYTES } from './constants.js';
+import { SHARD_WRITES_IN_FLIGHT, VERIFY_READ_BYTES } from './constants.js';
 import { writeSyncedFile } from './files.js';
 import { type RankOwner, type RankPart, type ShardRecord, ownerFileName, rankDirName } from './format.js';
+import type { StagingPool } from './staging-pool.js';
 
 /** What finish() did: committed (by this rank or another) or waiting for other ranks. */
 export type FinishResult = CommitOutcome & {
@@ -37,13 +38,25 @@ export interface SaveContext {
   readonly location: SaveLocation;
   readonly rank: number;
   readonly clock?: Clock;
-  /** Bounds the bytes captureShard holds copied but not yet written (shared by a Checkpoints' saves). */
-  readonly stagingBudget: Semaphore;
+  /** The staging memory captureShard copies into (shared by a Checkpoints' saves, bounded). */
+  readonly stagingPool: StagingPool;
   /** Run by the committing rank after its commit: retention; resolves with the deleted steps. */
   readonly afterCommit: () => Promise<number[]>;
 }
 
 type SaveState = 'open' | 'failed' | 'finished' | 'aborted';
+
+/** Bytes to write; `release` present: lent until written (no copy), called once the writer is done. */
+interface ShardPiece {
+  readonly bytes: Uint8Array;
+  readonly release?: () => void;
+}
+
+function noRelease(): void {}
+
+async function* callerPieces(data: AsyncIterable<Uint8Array>): AsyncGenerator<ShardPiece> {
+  for await (const bytes of data) yield { bytes };
+}
 
 function existsError(location: SaveLocation, saveId: string | undefined): SpindleError {
   return new SpindleError(
@@ -116,7 +129,8 @@ export class CheckpointSave {
 
   /**
    * Writes shard `name` of this rank (`rank-<r>/<name>`) and resolves with its size and CRC32C once
-   * it is synced and closed. `data` is one buffer or an async iterable of buffers (a stream).
+   * it is synced and closed. `data` is one buffer or an async iterable of buffers (a stream). One
+   * buffer is written as it is: do not change it until the promise settles.
    */
   writeShard(name: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<ShardRecord> {
     return this.serialize(() => this.writeShardNow(name, data));
@@ -136,7 +150,7 @@ export class CheckpointSave {
         throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `data must be a Uint8Array, got ${typeof data}`);
       }
       this.names.add(name);
-      capture = captureBytes(data, this.context.stagingBudget, this.captures);
+      capture = captureBytes(data, this.context.stagingPool, this.captures);
     } catch (err) {
       const failed = Promise.reject(err);
       failed.catch(() => undefined);
@@ -155,6 +169,23 @@ export class CheckpointSave {
     capture.captured.catch(() => undefined);
     written.catch(() => undefined);
     return { captured: capture.captured, written };
+  }
+
+  /**
+   * Writes a shard whose bytes `capture` copies (Checkpoints.save, which starts copying before
+   * begin resolves): its pieces go to the writes without another copy; discards the capture's
+   * untaken pieces once done, in any case.
+   */
+  writeCaptured(name: string, capture: Capture): Promise<ShardRecord> {
+    return this.serialize(async () => {
+      try {
+        this.checkShard(name, capture.pieces);
+        this.names.add(name);
+        return await this.writeData(name, capture.pieces);
+      } finally {
+        capture.discard();
+      }
+    });
   }
 
   /**
@@ -225,7 +256,11 @@ export class CheckpointSave {
   private async writeShardNow(name: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<ShardRecord> {
     this.checkShard(name, data);
     this.names.add(name);
-    return this.writeData(name, data instanceof Uint8Array ? [data] : data);
+    // The caller awaits this write: its one buffer is lent to the writes, not copied.
+    return this.writeData(
+      name,
+      data instanceof Uint8Array ? [{ bytes: data, release: noRelease }] : callerPieces(data),
+    );
   }
 
   private async adoptShardNow(name: string): Promise<ShardRecord> {
@@ -265,19 +300,22 @@ export class CheckpointSave {
   /** Writes the pieces as shard `name`; a failure fails the save. */
   private async writeData(
     name: string,
-    pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+    pieces: Iterable<ShardPiece> | AsyncIterable<ShardPiece>,
   ): Promise<ShardRecord> {
     const path = posix.join(this.stagingPath, rankDirName(this.rank), name);
     let writer: BufferedFileWriter | undefined;
     try {
-      writer = new BufferedFileWriter(await this.context.client.open(path, 'wx'));
+      const handle = await this.context.client.open(path, 'wx');
+      writer = new BufferedFileWriter(handle, undefined, { writesInFlightMax: SHARD_WRITES_IN_FLIGHT });
       let crc = 0;
-      for await (const piece of pieces) {
-        if (!(piece instanceof Uint8Array)) {
-          throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `data yielded a ${typeof piece}, not a Uint8Array`);
+      for await (const { bytes, release } of pieces) {
+        if (!(bytes instanceof Uint8Array)) {
+          release?.();
+          throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `data yielded a ${typeof bytes}, not a Uint8Array`);
         }
-        crc = crc32c(piece, crc);
-        await writer.append(piece);
+        crc = crc32c(bytes, crc);
+        if (release === undefined) await writer.append(bytes);
+        else await writer.appendOwned(bytes, release);
       }
       const bytes = writer.length;
       await writer.finish();

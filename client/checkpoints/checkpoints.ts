@@ -10,7 +10,6 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { type Clock, systemClock } from '../../common/clock.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../../common/errors.js';
-import { Semaphore } from '../semaphore.js';
 import { type SpindleClient, normalizePath } from '../spindle-client.js';
 import { checkOptionalCount, checkRank, checkSaveId, checkStep, checkWorldSize } from './args.js';
 import { type AsyncSave, type ShardBuffers, startAsyncSave } from './async-save.js';
@@ -29,6 +28,7 @@ import {
   readShards,
   verifyStep,
 } from './shard-reads.js';
+import { StagingPool } from './staging-pool.js';
 import { type CollectedStaging, collectAbandonedSaves } from './staging.js';
 
 export interface CheckpointsOptions {
@@ -68,14 +68,15 @@ export class Checkpoints {
   readonly dir: string;
   private readonly client: SpindleClient;
   private readonly options: CheckpointsOptions;
-  private readonly stagingBudget: Semaphore;
+  private readonly stagingPool: StagingPool;
 
   constructor(client: SpindleClient, dir: string, options: CheckpointsOptions) {
     this.client = client;
     this.dir = dir;
     this.options = options;
     const stagingBytes = options.stagingBytes ?? STAGING_BYTES_DEFAULT;
-    this.stagingBudget = new Semaphore(Math.max(1, Math.floor(stagingBytes / CAPTURE_PIECE_BYTES)));
+    const pieces = Math.max(1, Math.floor(stagingBytes / CAPTURE_PIECE_BYTES));
+    this.stagingPool = new StagingPool(pieces, CAPTURE_PIECE_BYTES);
   }
 
   /** Starts this rank's part of saving `step`; EXISTS when the step is committed already. */
@@ -86,7 +87,7 @@ export class Checkpoints {
       location,
       rank: options.rank,
       clock: this.options.clock,
-      stagingBudget: this.stagingBudget,
+      stagingPool: this.stagingPool,
       afterCommit: async () => (await this.applyRetention()).deletedSteps,
     });
   }
@@ -99,12 +100,20 @@ export class Checkpoints {
   save(step: number, options: BeginOptions, shards: ShardBuffers, userMetadata?: unknown): AsyncSave {
     try {
       this.locate(step, options);
-      return startAsyncSave(() => this.begin(step, options), this.stagingBudget, shards, userMetadata);
+      return startAsyncSave(() => this.begin(step, options), this.stagingPool, shards, userMetadata);
     } catch (err) {
       const failed = Promise.reject(err);
       failed.catch(() => undefined);
       return { captured: failed, committed: failed };
     }
+  }
+
+  /**
+   * Allocates and touches the whole staging memory (stagingBytes) now, so that even the first
+   * save()'s copy avoids the page faults of fresh memory; later saves reuse it in any case.
+   */
+  prepareStaging(): void {
+    this.stagingPool.prepare();
   }
 
   /** The committed steps, ascending. */

@@ -22,7 +22,11 @@ export const COMMIT_POLL_MS = 50;
 export const COMMIT_WAIT_POLLS = 1200;
 /** Default bound on captured-but-unwritten shard bytes per Checkpoints (captureShard). */
 export const STAGING_BYTES_DEFAULT = 256 * 1024 * 1024;
-/** captureShard copies in pieces of this size: one chunk, one permit of the staging budget each. */
+/** captureShard copies in pieces of this size: one chunk, one staging pool buffer each. */
 export const CAPTURE_PIECE_BYTES = 4 * 1024 * 1024;
 /** Shards verify and readShards read at once: enough to keep several chains busy, bounded memory. */
 export const SHARD_READS_PARALLEL = 4;
+/** Writes in flight per shard: a large shard keeps the chain busy while the next piece is ready. */
+export const SHARD_WRITES_IN_FLIGHT = 4;
+/** Reads in flight for one whole-shard read (VERIFY_READ_BYTES each), CRC32C'd piece by piece. */
+export const SHARD_READ_DEPTH = 4;

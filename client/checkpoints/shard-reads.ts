@@ -2,7 +2,8 @@
 // and verifying a whole step with progress (docs/checkpoints.md, "Integrity").
 //
 // Guarantees: a whole-shard read returns bytes matching the manifest's size and CRC32C or fails
-// with DATA_CORRUPTED naming the shard; at most SHARD_READS_PARALLEL shards are read at once, each
+// with DATA_CORRUPTED naming the shard (a shard is read as VERIFY_READ_BYTES reads, SHARD_READ_DEPTH in
+// flight, its CRC32C computed piece by piece in order); at most SHARD_READS_PARALLEL shards are read at once, each
 // verify read through one VERIFY_READ_BYTES buffer; verifyStep reports every damaged or missing
 // shard (in manifest order) and fails only on other errors (then no new shard read starts). An
 // aborted signal stops them between reads (it is not passed into each read: a read of many chunks
@@ -13,7 +14,7 @@ import { ErrorCode, SpindleError, isSpindleError } from '../../common/errors.js'
 import { forEachLimit } from '../loader/dataset/for-each-limit.js';
 import type { SpindleClient } from '../spindle-client.js';
 import { checkRank, checkShardName } from './args.js';
-import { SHARD_READS_PARALLEL, VERIFY_READ_BYTES } from './constants.js';
+import { SHARD_READS_PARALLEL, SHARD_READ_DEPTH, VERIFY_READ_BYTES } from './constants.js';
 import { type CheckpointManifest, type ShardRecord, rankDirName } from './format.js';
 
 export interface ReadShardOptions {
@@ -21,6 +22,12 @@ export interface ReadShardOptions {
   readonly offset?: number;
   /** Bytes to read (default: to the end of the shard). */
   readonly length?: number;
+  /**
+   * Read into this memory (at least `length` bytes) instead of a new Buffer: a restore filling
+   * tensors that exist, or one buffer reused step after step, skips the page faults of fresh memory.
+   * The result is a Buffer over its first `length` bytes. Its content is undefined after a failure.
+   */
+  readonly into?: Uint8Array;
 }
 
 /** One shard (or a range of it) for readShards. */
@@ -135,7 +142,25 @@ function findShard(manifest: CheckpointManifest, rank: number, name: string): Sh
   return shard;
 }
 
-function checkRange(shard: ShardRecord, options: ReadShardOptions): { offset: number; length: number } {
+interface ReadRange {
+  readonly offset: number;
+  readonly length: number;
+  /** The caller's memory to read into (checked); a new Buffer when absent. */
+  readonly into: Buffer | undefined;
+}
+
+function checkInto(into: unknown, length: number): Buffer | undefined {
+  if (into === undefined) return undefined;
+  if (!(into instanceof Uint8Array)) {
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `into must be a Uint8Array, got ${typeof into}`);
+  }
+  if (into.length < length) {
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `into holds ${into.length} bytes, the read needs ${length}`);
+  }
+  return Buffer.from(into.buffer, into.byteOffset, length);
+}
+
+function checkRange(shard: ShardRecord, options: ReadShardOptions): ReadRange {
   const offset = options.offset ?? 0;
   if (!Number.isSafeInteger(offset) || offset < 0 || offset > shard.bytes) {
     throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `offset must be 0..${shard.bytes}, got ${String(offset)}`);
@@ -147,33 +172,55 @@ function checkRange(shard: ShardRecord, options: ReadShardOptions): { offset: nu
       `length must be 0..${shard.bytes - offset} (the shard is ${shard.bytes} bytes), got ${String(length)}`,
     );
   }
-  return { offset, length };
+  return { offset, length, into: checkInto(options.into, length) };
 }
 
-async function readChecked(
-  files: StepFiles,
+/** Fills `piece` from the file at `position`; DATA_CORRUPTED when the file ends first. */
+async function readPiece(
+  handle: Handle,
+  step: number,
   shard: ShardRecord,
-  range: { offset: number; length: number },
+  position: number,
+  piece: Buffer,
   signal?: AbortSignal,
-): Promise<Buffer> {
+): Promise<void> {
+  for (let filled = 0; filled < piece.length; ) {
+    signal?.throwIfAborted();
+    const count = await readAtChecked(handle, step, shard, position + filled, piece.subarray(filled));
+    if (count === 0) throw corruptedShard(step, shard, `it ends at byte ${position + filled}, not ${shard.bytes}`);
+    filled += count;
+  }
+}
+
+async function readChecked(files: StepFiles, shard: ShardRecord, range: ReadRange, signal?: AbortSignal) {
   const step = files.manifest.step;
   const whole = range.offset === 0 && range.length === shard.bytes;
-  const target = Buffer.allocUnsafe(range.length);
+  const target = range.into ?? Buffer.allocUnsafe(range.length);
   const handle = await openShard(files, shard);
+  // Pieces in flight, oldest first: each is CRC'd once it and every piece before it are in.
+  const inflight: Array<{ piece: Buffer; read: Promise<void> }> = [];
+  let crc = 0;
+  const takeOldest = async () => {
+    const { piece, read } = inflight.shift()!;
+    await read;
+    if (whole) crc = crc32c(piece, crc);
+  };
   try {
-    for (let filled = 0; filled < range.length; ) {
-      signal?.throwIfAborted();
-      const count = await readAtChecked(handle, step, shard, range.offset + filled, target.subarray(filled));
-      if (count === 0) {
-        throw corruptedShard(step, shard, `it ends at byte ${range.offset + filled}, not ${shard.bytes}`);
-      }
-      filled += count;
+    for (let at = 0; at < range.length; at += VERIFY_READ_BYTES) {
+      const piece = target.subarray(at, Math.min(range.length, at + VERIFY_READ_BYTES));
+      const read = readPiece(handle, step, shard, range.offset + at, piece, signal);
+      read.catch(() => undefined); // awaited in order below; a later piece may fail first
+      inflight.push({ piece, read });
+      if (inflight.length >= SHARD_READ_DEPTH) await takeOldest();
     }
+    while (inflight.length > 0) await takeOldest();
     if (whole) {
       checkSize(step, shard, (await handle.stat()).size);
-      checkCrc(step, shard, crc32c(target));
+      checkCrc(step, shard, crc);
     }
   } finally {
+    // A failed piece leaves others reading into the target: let them settle before closing.
+    await Promise.allSettled(inflight.map(({ read }) => read));
     await handle.close();
   }
   return target;
