@@ -6,13 +6,24 @@
 // - the last rank's finish ends (no hang): committed, or a clear Spindle error;
 // - the step is fully committed (listed, manifest complete, every shard verifies) or absent from
 //   list(); every step directory in DIR has a complete manifest;
-// and afterwards a save of a later step commits and collects the staging leftovers.
+// and afterwards a save of a later step commits and collects the staging leftovers. Also: the
+// collector removes a save whose every rank finished and exited but whose commit failed, and keeps
+// one with a rank still alive.
 // Timings are printed as one JSON line (`checkpoint-fault-timings`) for docs/checkpoints.md.
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { hostname } from 'node:os';
+import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SpindleClient, openCheckpoints } from '../../client/index.js';
-import { parseStepDirName } from '../../client/checkpoints/format.js';
+import {
+  MANIFEST_FILE,
+  ownerFileName,
+  parseStepDirName,
+  partFileName,
+  stagingDirName,
+} from '../../client/checkpoints/format.js';
 import { useCluster } from '../harness/cluster.js';
 import { shardBytes, rankOutcome, startRank } from './support.js';
 
@@ -115,8 +126,8 @@ describe('checkpoints while meta is killed during a commit', () => {
     // The kill landed inside finish() at least once (on a loaded machine: every round).
     expect(rounds.filter((round) => round.inFlightAtKill).length).toBeGreaterThan(0);
 
-    // A later save commits and, with a short stagingMaxAgeMs, collects every leftover staging dir.
-    const checkpoints = await openCheckpoints(client, DIR, { stagingMaxAgeMs: 1 });
+    // A later save commits and collects every leftover staging dir: the rank processes are gone.
+    const checkpoints = await openCheckpoints(client, DIR);
     const save = await checkpoints.begin(200, { worldSize: 1, rank: 0 });
     await save.writeShard('model.bin', shardBytes(200, 0, 'model.bin'));
     expect(await save.finish()).toMatchObject({ committed: true });
@@ -124,4 +135,31 @@ describe('checkpoints while meta is killed during a commit', () => {
     expect(await expectOnlyCompleteSteps()).toContain(200);
     console.log(JSON.stringify({ 'checkpoint-fault-timings': 'meta-kill-during-commit', rounds }));
   }, 900_000);
+
+  it('collects a save whose every rank finished and exited but whose commit failed, not a live one', async () => {
+    const dir = '/ck-failed-commit';
+    const checkpoints = await openCheckpoints(client, dir);
+    // What a commit that failed after every part was written leaves: parts, owners, a manifest.
+    const exited = spawn(process.execPath, ['-e', '']);
+    const deadPid = exited.pid!;
+    await once(exited, 'exit');
+    const stage = async (saveId: string, pids: number[]) => {
+      const path = posix.join(dir, stagingDirName(5, saveId));
+      await client.mkdir(path);
+      for (const [rank, pid] of pids.entries()) {
+        const owner = { host: hostname(), pid, startedAt: new Date().toISOString() };
+        await client.writeFile(posix.join(path, ownerFileName(rank)), JSON.stringify(owner));
+        const part = { saveId, step: 5, worldSize: pids.length, rank, shards: [] };
+        await client.writeFile(posix.join(path, partFileName(rank)), JSON.stringify(part));
+      }
+      await client.writeFile(posix.join(path, MANIFEST_FILE), '{}');
+      return path;
+    };
+    const failed = await stage('failed', [deadPid, deadPid]);
+    const live = await stage('live', [deadPid, process.pid]);
+    const collected = await checkpoints.collectAbandoned();
+    expect(collected).toEqual([{ path: failed, reason: expect.stringContaining('commit did not happen') }]);
+    expect(await client.readdir(dir)).toEqual([posix.basename(live)]);
+    expect(await checkpoints.list()).toEqual([]);
+  });
 });
