@@ -19,7 +19,12 @@ import {
   type KvRemoveRequest,
   type KvRemoveResponse,
 } from '../../proto/index.js';
-import { MATCH_PREFIX_KEYS_MAX } from '../kvcache/constants.js';
+import {
+  BATCH_KEYS_MAX,
+  MATCH_PREFIX_KEYS_MAX,
+  PAGE_SIZE_MAX_BYTES,
+  PAGE_SIZE_MIN_BYTES,
+} from '../kvcache/constants.js';
 import type { KvRequestScope, KvStore } from '../kvcache/kv-store.js';
 import { namespaceFingerprint, validateNamespaceConfig, type KvNamespaceConfig } from '../kvcache/namespace-config.js';
 import { checkKeyBatch, checkLeaseMs, checkPutBatch } from '../kvcache/request-checks.js';
@@ -88,6 +93,14 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
         value: p.value,
         ttlMs: p.ttlMs,
       }));
+      if (pages.length <= BATCH_KEYS_MAX) {
+        pages.forEach((page, i) => {
+          const bytes = page.value.length;
+          if (bytes < PAGE_SIZE_MIN_BYTES || bytes > PAGE_SIZE_MAX_BYTES) {
+            throw invalid(`pages[${i}].value has ${bytes} bytes: a page holds 16 KiB..32 MiB`);
+          }
+        });
+      }
       checkPutBatch(pages.map((p) => ({ ...p, sizeBytes: p.value.length })));
       const totalBytes = pages.reduce((sum, p) => sum + p.value.length, 0);
       if (totalBytes > KV_MESSAGE_VALUE_BYTES_MAX) {

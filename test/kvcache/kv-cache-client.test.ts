@@ -17,9 +17,9 @@ afterAll(() => {
   for (const cache of caches) cache.close();
 });
 
-async function openCache(name: string): Promise<KvCache> {
+async function openCache(name: string, capacityBytes?: number): Promise<KvCache> {
   const client = await cluster().client();
-  const { fingerprint: _, ...fields } = namespace({ name });
+  const { fingerprint: _, ...fields } = namespace({ name, ...(capacityBytes === undefined ? {} : { capacityBytes }) });
   const cache = new KvCache({ routing: client.routing, namespace: fields });
   caches.push(cache);
   return cache;
@@ -54,6 +54,19 @@ describe('KvCache client', () => {
     const values = await kv.get(keys[0]!, keys);
     values.forEach((v, i) => expect(v?.equals(long[i]!.value)).toBe(true));
     expect(await kv.exists(keys[0]!, keys.slice(0, 5))).toEqual(Array(5).fill(true));
+  });
+
+  it('largest pages: a put is split at 64 MiB of values, a get re-asks for the pages a reply deferred', async () => {
+    const kv = await openCache('large', 128 * 1024 * KiB);
+    const pages = chainPages(keyChain(3), 32 * 1024 * KiB);
+    const results = await kv.put(pages[0]!.key, pages);
+    expect(results.map((r) => r.status)).toEqual(Array(3).fill(KvPutStatus.KV_PUT_STORED));
+    // One reply carries at most 64 MiB of values: the third page comes in a second call.
+    const values = await kv.get(
+      pages[0]!.key,
+      pages.map((p) => p.key),
+    );
+    values.forEach((v, i) => expect(v?.equals(pages[i]!.value)).toBe(true));
   });
 
   it('gets go on with the right bytes through kill -9 of a storage node', async () => {

@@ -128,7 +128,11 @@ describe('KvStore on a 3-replica chain', () => {
     const tooMany = chainPages(keyChain(129), 16 * KiB);
     await refused(calls.put(head, route, ns, tooMany), ErrorCode.INVALID_ARGUMENT, 'pages has 129 entries');
     const oversize = [{ key: keyChain(1)[0]!, value: Buffer.alloc(32 * 1024 * KiB + 1) }];
-    await refused(calls.put(head, route, ns, oversize), ErrorCode.INVALID_ARGUMENT, 'pages[0].sizeBytes');
+    await refused(
+      calls.put(head, route, ns, oversize),
+      ErrorCode.INVALID_ARGUMENT,
+      'pages[0].value has 33554433 bytes',
+    );
     const emptyKey = [{ key: Buffer.alloc(0), value: Buffer.alloc(16 * KiB) }];
     await refused(calls.put(head, route, ns, emptyKey), ErrorCode.INVALID_ARGUMENT, 'pages[0].key is empty');
     const forged = { ...namespace({ name: 'strict', modelId: 'other/model' }), fingerprint: ns.fingerprint };
