@@ -220,13 +220,15 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     });
     bulk.serveCalls(handlers);
     // The KV-cache object store: pages as chunks of the reserved KV space, through the same chains.
-    const kvStore = new KvStore({
-      resolver,
-      replicator,
-      clock,
-      logger: logger.child({ component: 'storage.kvcache' }),
+    const kvLogger = logger.child({ component: 'storage.kvcache' });
+    const kvStore = new KvStore({ resolver, replicator, clock, logger: kvLogger });
+    const kvHandlers = kvStoreServiceHandlers({
+      store: kvStore,
+      logger: kvLogger,
+      metrics,
+      closing: closing.signal,
+      inFlight,
     });
-    const kvHandlers = kvStoreServiceHandlers({ store: kvStore, closing: closing.signal, inFlight });
     // Health: spindle.Storage is SERVING only while the lease with the manager lets the node serve.
     const standard = withStandardServices([
       {

@@ -1,7 +1,8 @@
 // The KvStore gRPC service of a storage node (proto/kvstore.proto): decodes and validates each
 // request — the whole batch before anything changes, INVALID_ARGUMENT naming the field — and hands
 // it to the node's KV-cache store. No logic lives here.
-import { ErrorCode, SpindleError } from '../../common/errors.js';
+import type { Logger } from 'pino';
+import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
 import type { CallContext } from '../../common/rpc.js';
 import {
   KvGetStatus,
@@ -29,6 +30,7 @@ import type { KvRequestScope, KvStore } from '../kvcache/kv-store.js';
 import { namespaceFingerprint, validateNamespaceConfig, type KvNamespaceConfig } from '../kvcache/namespace-config.js';
 import { checkKeyBatch, checkLeaseMs, checkPutBatch } from '../kvcache/request-checks.js';
 import { PutStatus, RemoveStatus } from '../kvcache/statuses.js';
+import type { StorageMetrics } from '../metrics.js';
 import type { InFlightCalls } from './storage-service.js';
 
 /** Bytes of values one KvPut carries, and one KvGet answers, at most: below the gRPC message limit. */
@@ -36,6 +38,9 @@ const KV_MESSAGE_VALUE_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface KvStoreServiceDeps {
   store: KvStore;
+  logger: Logger;
+  /** Counts calls by method (`KvPut`, …) and result in the Storage service's request metrics. */
+  metrics?: StorageMetrics;
   /** Aborted when the node closes: in-flight work stops waiting. */
   closing: AbortSignal;
   inFlight?: InFlightCalls;
@@ -67,9 +72,11 @@ function scopeOf(request: {
 }
 
 export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
+  const { metrics, logger } = deps;
   const handler =
-    <Req, Res>(fn: (request: Req, signal: AbortSignal) => Promise<Res>) =>
+    <Req, Res>(method: string, fn: (request: Req, signal: AbortSignal) => Promise<Res>) =>
     async (request: Req, context: CallContext): Promise<Res> => {
+      const stop = metrics?.requestSeconds.startTimer({ method });
       const controller = new AbortController();
       const abort = () => controller.abort();
       if (context.signal.aborted || deps.closing.aborted) controller.abort();
@@ -77,8 +84,20 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
       deps.closing.addEventListener('abort', abort, { once: true });
       deps.inFlight?.enter();
       try {
-        return await fn(request, controller.signal);
+        const response = await fn(request, controller.signal);
+        metrics?.requests.inc({ method, result: 'ok' });
+        return response;
+      } catch (err) {
+        const error = asSpindleError(err);
+        metrics?.requests.inc({ method, result: error.codeName });
+        if (error.codeName === 'INTERNAL' || error.codeName === 'IO_ERROR') {
+          logger.error({ method, err }, 'KV-cache request failed');
+        } else {
+          logger.debug({ method, code: error.codeName, message: error.message }, 'KV-cache request refused');
+        }
+        throw error;
       } finally {
+        stop?.();
         context.signal.removeEventListener('abort', abort);
         deps.closing.removeEventListener('abort', abort);
         deps.inFlight?.leave();
@@ -86,7 +105,7 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
     };
 
   return {
-    kvPut: handler(async (request: KvPutRequest, signal): Promise<KvPutResponse> => {
+    kvPut: handler('KvPut', async (request: KvPutRequest, signal): Promise<KvPutResponse> => {
       const pages = request.pages.map((p) => ({
         key: p.key,
         parentKey: p.parentKey,
@@ -113,7 +132,7 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
         droppedPages,
       };
     }),
-    kvGet: handler(async (request: KvGetRequest): Promise<KvGetResponse> => {
+    kvGet: handler('KvGet', async (request: KvGetRequest): Promise<KvGetResponse> => {
       checkKeyBatch(request.keys, 'keys');
       const reads = await deps.store.get(scopeOf(request), request.keys);
       let budget = KV_MESSAGE_VALUE_BYTES_MAX;
@@ -127,11 +146,11 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
         }),
       };
     }),
-    kvExists: handler(async (request: KvExistsRequest): Promise<KvExistsResponse> => {
+    kvExists: handler('KvExists', async (request: KvExistsRequest): Promise<KvExistsResponse> => {
       checkKeyBatch(request.keys, 'keys');
       return { present: await deps.store.exists(scopeOf(request), request.keys) };
     }),
-    kvRemove: handler(async (request: KvRemoveRequest, signal): Promise<KvRemoveResponse> => {
+    kvRemove: handler('KvRemove', async (request: KvRemoveRequest, signal): Promise<KvRemoveResponse> => {
       checkKeyBatch(request.keys, 'keys');
       const results = await deps.store.remove(scopeOf(request), request.keys, signal);
       return {
@@ -142,14 +161,17 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
         })),
       };
     }),
-    kvMatchPrefix: handler(async (request: KvMatchPrefixRequest, signal): Promise<KvMatchPrefixResponse> => {
-      checkKeyBatch(request.keys, 'keys', MATCH_PREFIX_KEYS_MAX);
-      const scope = scopeOf(request);
-      if (request.leaseMs === undefined) return { matchedCount: await deps.store.match(scope, request.keys) };
-      checkLeaseMs(request.leaseMs);
-      const result = await deps.store.matchWithLease(scope, request.keys, request.leaseMs, signal);
-      return { matchedCount: result.matchedCount, leaseUntilMs: result.leaseUntilMs };
-    }),
+    kvMatchPrefix: handler(
+      'KvMatchPrefix',
+      async (request: KvMatchPrefixRequest, signal): Promise<KvMatchPrefixResponse> => {
+        checkKeyBatch(request.keys, 'keys', MATCH_PREFIX_KEYS_MAX);
+        const scope = scopeOf(request);
+        if (request.leaseMs === undefined) return { matchedCount: await deps.store.match(scope, request.keys) };
+        checkLeaseMs(request.leaseMs);
+        const result = await deps.store.matchWithLease(scope, request.keys, request.leaseMs, signal);
+        return { matchedCount: result.matchedCount, leaseUntilMs: result.leaseUntilMs };
+      },
+    ),
   };
 }
 

@@ -142,6 +142,11 @@ describe('KvStore on a 3-replica chain', () => {
     await refused(calls.put(head, route, foreign, next), ErrorCode.FAILED_PRECONDITION, 'fingerprint');
     await refused(calls.match(head, route, foreign, keys, 1000), ErrorCode.FAILED_PRECONDITION, 'fingerprint');
 
+    // Refusals are counted by method and result in the node's request metrics.
+    const node = cluster().nodes.find((n) => n.addr === head)!;
+    const metrics = await (await fetch(`http://${node.metrics}/metrics`)).text();
+    expect(metrics).toMatch(/spindle_storage_requests_total\{method="KvPut",result="INVALID_ARGUMENT"\} [1-9]/);
+
     expect((await calls.match(head, route, ns, [...keys, next[0]!.key])).matchedCount).toBe(2);
     for (const replica of route.serving) {
       expect((await calls.exists(replica, route, ns, [...keys, next[0]!.key])).present).toEqual([true, true, false]);
