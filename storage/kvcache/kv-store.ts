@@ -57,6 +57,11 @@ interface TargetKvState {
   readonly namespaces: KvNamespaces<ChunkAddress>;
   /** Pages the index dropped since the last drain (children first): their chunks must go. */
   readonly drops: DroppedPage<ChunkAddress>[];
+  /**
+   * Namespaces whose index holds this target's committed pages (head only). A read may open a
+   * namespace first, which leaves its index empty: the head's first index-changing call fills it.
+   */
+  readonly rebuilt: Set<string>;
 }
 
 export class KvStore {
@@ -124,7 +129,9 @@ export class KvStore {
     const namespace = pageNamespace(scope);
     const reads = await Promise.all(keys.map((k) => readPage(target.engine, this.deps.clock, namespace, k, true)));
     // At the head a get is a use for LRU (other replicas' gets are not seen by the head's index).
-    if (state.isHead) this.headIndexIfLoaded(state, scope)?.get(keys.filter((_, i) => reads[i]!.kind === 'found'));
+    if (state.rebuilt.has(scope.config.name)) {
+      this.headIndexIfLoaded(state, scope)?.get(keys.filter((_, i) => reads[i]!.kind === 'found'));
+    }
     return reads;
   }
 
@@ -161,9 +168,8 @@ export class KvStore {
         const view = this.deps.resolver.recheck(scope.chainId, scope.chainVersion);
         requireHead(view);
         const state = this.stateOf(target, view);
-        const known = state.namespaces.names().includes(scope.config.name);
         const index = openNamespace(state, scope);
-        if (!known) {
+        if (!state.rebuilt.has(scope.config.name)) {
           const stale = await rebuildPageIndex(
             target.engine,
             this.deps.clock,
@@ -171,6 +177,7 @@ export class KvStore {
             scope.config.name,
             scope.fingerprint,
           );
+          state.rebuilt.add(scope.config.name);
           this.deps.logger.info(
             { targetId: target.targetId, namespace: scope.config.name, pages: index.pageCount, stale: stale.length },
             'KV-cache page index rebuilt',
@@ -196,7 +203,13 @@ export class KvStore {
       clock: this.deps.clock,
       onPageDropped: (_name, page) => drops.push(page),
     });
-    const state = { chainVersion: view.chainVersion, isHead: view.isHead, namespaces, drops };
+    const state = {
+      chainVersion: view.chainVersion,
+      isHead: view.isHead,
+      namespaces,
+      drops,
+      rebuilt: new Set<string>(),
+    };
     this.states.set(target.targetId, state);
     return state;
   }

@@ -115,6 +115,8 @@ describe('KvStore through a storage node crash', () => {
     }
     route = await routeOf(cluster().metaAddress);
     expect(route.serving[0]).toBe(restarted.addr);
+    // A read first (it opens the namespace on the new head without changing its index), then writes.
+    await expectAllFound(restarted.addr, route, ns, all);
     const rebuilt = await waitFor('the restarted node to act as head', () =>
       calls.put(restarted.addr, route, ns, all).catch(() => undefined),
     );
