@@ -10,7 +10,7 @@
 // committed chunks (page-reads.ts).
 import type { Logger } from 'pino';
 import type { Clock } from '../../common/clock.js';
-import { ErrorCode, SpindleError } from '../../common/errors.js';
+import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
 import { PublicTargetState } from '../../proto/index.js';
 import type { ChainReplicator } from '../chain-replicator.js';
 import type { ChainResolver } from '../chain-resolver.js';
@@ -26,7 +26,7 @@ import { encodePageChunk, pageChunkAddress, type PageNamespace } from './page-ch
 import type { PageIndex } from './page-index.js';
 import type { DroppedPage, MatchResult } from './page-index-types.js';
 import { matchPrefixOnReplica, readPage, type PageRead } from './page-reads.js';
-import { PutStatus, type PutResult, type RemoveResult } from './statuses.js';
+import { PutStatus, type RemoveResult } from './statuses.js';
 
 export interface KvStoreDeps {
   resolver: ChainResolver;
@@ -84,13 +84,7 @@ export class KvStore {
       );
       const droppedPages = await this.removeDropped(view, state, signal);
       for (const [i, page] of pages.entries()) {
-        if (results[i]!.status !== PutStatus.STORED) continue;
-        try {
-          await this.writePage(view, target, namespace, index, page, signal);
-        } catch (err) {
-          this.forgetUnwritten(index, state, pages, results, i);
-          throw err;
-        }
+        if (results[i]!.status === PutStatus.STORED) await this.writePage(view, target, namespace, index, page, signal);
       }
       return { results, droppedPages };
     });
@@ -169,27 +163,43 @@ export class KvStore {
         requireHead(view);
         const state = this.stateOf(target, view);
         const index = openNamespace(state, scope);
-        if (!state.rebuilt.has(scope.config.name)) {
-          const stale = await rebuildPageIndex(
-            target.engine,
-            this.deps.clock,
-            index,
-            scope.config.name,
-            scope.fingerprint,
-          );
-          state.rebuilt.add(scope.config.name);
-          this.deps.logger.info(
-            { targetId: target.targetId, namespace: scope.config.name, pages: index.pageCount, stale: stale.length },
-            'KV-cache page index rebuilt',
-          );
-          await this.removeChunks(view, stale, signal);
+        try {
+          return await this.runAtHead(view, target, index, state, scope, fn, signal);
+        } catch (err) {
+          // A chain write or removal failed part way: the index may name pages the chain does not
+          // hold (or no longer name ones it does). Start afresh: the next call rebuilds the index
+          // from what this target committed.
+          // (A refusal of bad input changed nothing: the index and its leases stay.)
+          const refusal = REFUSALS_THAT_CHANGE_NOTHING.has(asSpindleError(err).errorCode);
+          if (!refusal && this.states.get(target.targetId) === state) this.states.delete(target.targetId);
+          throw err;
         }
-        index.expireDue();
-        await this.removeDropped(view, state, signal);
-        return fn(view, target, index, state);
       },
       signal,
     );
+  }
+
+  private async runAtHead<T>(
+    view: ChainView,
+    target: StorageTarget,
+    index: PageIndex<ChunkAddress>,
+    state: TargetKvState,
+    scope: KvRequestScope,
+    fn: (view: ChainView, target: StorageTarget, index: PageIndex<ChunkAddress>, state: TargetKvState) => Promise<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    if (!state.rebuilt.has(scope.config.name)) {
+      const stale = await rebuildPageIndex(target.engine, this.deps.clock, index, scope.config.name, scope.fingerprint);
+      state.rebuilt.add(scope.config.name);
+      this.deps.logger.info(
+        { targetId: target.targetId, namespace: scope.config.name, pages: index.pageCount, stale: stale.length },
+        'KV-cache page index rebuilt',
+      );
+      await this.removeChunks(view, stale, signal);
+    }
+    index.expireDue();
+    await this.removeDropped(view, state, signal);
+    return fn(view, target, index, state);
   }
 
   /** The target's state for this chain version and role; a new version or role starts afresh. */
@@ -236,21 +246,6 @@ export class KvStore {
     await writePageChunk(this.deps.replicator, view, chunk, data, signal);
   }
 
-  /** A write failed: the pages of the batch from `from` on that the index took are not stored. */
-  private forgetUnwritten(
-    index: PageIndex<ChunkAddress>,
-    state: TargetKvState,
-    pages: readonly KvPagePutInput[],
-    results: readonly PutResult[],
-    from: number,
-  ): void {
-    for (let i = pages.length - 1; i >= from; i--) {
-      if (results[i]!.status === PutStatus.STORED) index.remove([pages[i]!.key]);
-    }
-    // Their chunks were never written (descendants of an unwritten page come later in the batch).
-    state.drops.length = 0;
-  }
-
   private async removeDropped(view: ChainView, state: TargetKvState, signal?: AbortSignal): Promise<number> {
     const drops = state.drops.splice(0);
     await this.removeChunks(
@@ -266,6 +261,9 @@ export class KvStore {
     await removePageChunks(this.deps.replicator, view, chunks, signal);
   }
 }
+
+/** Errors of the page index, which checks a whole request before it changes anything. */
+const REFUSALS_THAT_CHANGE_NOTHING = new Set([ErrorCode.INVALID_ARGUMENT, ErrorCode.FAILED_PRECONDITION]);
 
 function pageNamespace(scope: KvRequestScope): PageNamespace {
   return { name: scope.config.name, fingerprint: scope.fingerprint };

@@ -141,6 +141,19 @@ describe('KvStore on a 3-replica chain', () => {
     const foreign = namespace({ name: 'strict', modelId: 'other/model' });
     await refused(calls.put(head, route, foreign, next), ErrorCode.FAILED_PRECONDITION, 'fingerprint');
     await refused(calls.match(head, route, foreign, keys, 1000), ErrorCode.FAILED_PRECONDITION, 'fingerprint');
+    // Keys that are not one chain: refused, and the leases the head holds stay.
+    await calls.match(head, route, ns, keys, 60_000);
+    const branch = chainPages(keyChain(1), 16 * KiB, keys[0]);
+    await calls.put(head, route, ns, branch);
+    await refused(
+      calls.match(head, route, ns, [branch[0]!.key, keys[1]!], 1000),
+      ErrorCode.INVALID_ARGUMENT,
+      'keys[0]',
+    );
+    expect((await calls.remove(head, route, ns, [keys[0]!])).results[0]!.status).toBe(
+      KvRemoveStatus.KV_REMOVE_REJECTED_LEASED,
+    );
+    await calls.remove(head, route, ns, [branch[0]!.key]);
 
     // Refusals are counted by method and result in the node's request metrics.
     const node = cluster().nodes.find((n) => n.addr === head)!;
