@@ -2,9 +2,11 @@
 // (client/checkpoints/, docs/checkpoints.md) by 4 rank processes, each with its own SpindleClient,
 // on a 3-node cluster with 3 replicas: one shard of 512 MiB per rank (64 MiB with --quick).
 // Per repetition: a save with begin + writeShard + finish, a load of it (every rank reads its shard
-// whole, CRC-checked, and checks every byte), an async save with Checkpoints.save (stagingBytes =
-// the shard, so the copy never waits for the writer; each rank overwrites its buffer once
-// `captured` resolves) and a load of that. A step just saved is read as found (storage writes with
+// whole, CRC-checked, into a buffer allocated and touched before the clock starts — as a restore
+// fills tensors that exist, or reuses one buffer — and checks every byte), an async save with
+// Checkpoints.save (stagingBytes = the shard, so the copy never waits for the writer; the staging
+// memory prepared before the clock, as a job saving every N steps reuses it; each rank overwrites
+// its buffer once `captured` resolves) and a load of that. A step just saved is read as found (storage writes with
 // O_DIRECT: from disk); after the last repetition the storage nodes' page cache is warmed and the
 // last step read again. Limits in the same run: dd O_DIRECT write ÷ 3 for saves, raw TCP loopback
 // for loads (as seq-write and seq-read).
@@ -190,7 +192,12 @@ export async function runCheckpointSuite(ctx: BenchContext, plan: CheckpointPlan
     const perRank = loads.flatMap((l) => l.perRank);
     ctx.add({
       case: name,
-      config: { ...common, read: 'readShard whole, CRC-checked', storageCache: cache, loads: loads.length },
+      config: {
+        ...common,
+        read: 'readShard whole into a reused buffer, CRC-checked',
+        storageCache: cache,
+        loads: loads.length,
+      },
       throughput: rate,
       unit: 'GB/s',
       p50Ms: median(perRank) * 1000,

@@ -56,6 +56,25 @@ describe('captureBytes', () => {
     expect(pool.free).toBe(8);
   });
 
+  it('gives the writer its first piece only once the copy is done while the shard fits the pool', async () => {
+    const pool = new StagingPool(4, CAPTURE_PIECE_BYTES);
+    const data = pattern(3 * CAPTURE_PIECE_BYTES + 5);
+    const capture = captureBytes(data, pool, Promise.resolve());
+    let captured = false;
+    void capture.captured.then(() => {
+      captured = true;
+    });
+    const copies: Buffer[] = [];
+    for await (const piece of capture.pieces) {
+      expect(captured).toBe(true);
+      copies.push(Buffer.from(piece.bytes));
+      piece.release();
+    }
+    capture.discard();
+    expect(Buffer.concat(copies).equals(data)).toBe(true);
+    expect(pool.free).toBe(4);
+  });
+
   it('gives every piece back when the writer stops early or never starts', async () => {
     const pool = new StagingPool(2, CAPTURE_PIECE_BYTES);
     const capture = captureBytes(pattern(6 * CAPTURE_PIECE_BYTES), pool, Promise.resolve());

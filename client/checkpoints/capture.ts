@@ -6,7 +6,9 @@
 // (stagingBytes / CAPTURE_PIECE_BYTES); a piece the writer takes is the writer's to release (once
 // its write is done: the pieces go to the file writes as they are, without a second copy), and
 // discard() releases every piece the writer never took. The copy yields to the event loop between
-// pieces, so that I/O (begin's metadata calls, earlier writes) runs alongside it.
+// pieces, so that I/O (begin's metadata calls, earlier writes) runs alongside it. The writer gets
+// its first piece once the copy is done or has to wait for staging memory: while the shard fits,
+// the copy — what the training loop waits for — does not share the CPU with this shard's writes.
 import { CAPTURE_PIECE_BYTES } from './constants.js';
 import type { StagingPiece, StagingPool } from './staging-pool.js';
 
@@ -48,10 +50,16 @@ function yieldToEventLoop(): Promise<void> {
 export function captureBytes(data: Uint8Array, pool: StagingPool, previous: Promise<unknown>): Capture {
   const count = Math.ceil(data.length / CAPTURE_PIECE_BYTES);
   const slots = Array.from({ length: count }, () => deferred<StagingPiece>());
+  const writerMayStart = deferred<void>();
   const captured = (async () => {
     await previous.catch(() => undefined);
     for (let index = 0; index < count; index++) {
-      const piece = await pool.acquire();
+      let piece = pool.tryAcquire();
+      if (piece === undefined) {
+        // Staging is full: only writes free it, so the writer starts now.
+        writerMayStart.resolve();
+        piece = await pool.acquire();
+      }
       const from = index * CAPTURE_PIECE_BYTES;
       const source = data.subarray(from, from + CAPTURE_PIECE_BYTES);
       piece.bytes.set(source);
@@ -59,11 +67,16 @@ export function captureBytes(data: Uint8Array, pool: StagingPool, previous: Prom
       if (index + 1 < count) await yieldToEventLoop();
     }
   })();
-  captured.catch((error: unknown) => {
-    for (const slot of slots) slot.reject(error);
-  });
+  captured.then(
+    () => writerMayStart.resolve(),
+    (error: unknown) => {
+      writerMayStart.resolve();
+      for (const slot of slots) slot.reject(error);
+    },
+  );
   let next = 0;
   async function* pieces(): AsyncGenerator<StagingPiece> {
+    await writerMayStart.promise;
     while (next < count) {
       const piece = await slots[next]!.promise;
       // Taken: from here the piece is the taker's to release.

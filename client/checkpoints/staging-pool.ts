@@ -50,13 +50,18 @@ export class StagingPool {
     while (this.allocated < this.piecesMax) this.spare.push(this.allocate());
   }
 
+  /** A piece if one is free right now (nobody waiting before), else undefined. */
+  tryAcquire(): StagingPiece | undefined {
+    if (this.waiters.length > 0) return undefined;
+    const buffer = this.spare.pop() ?? (this.allocated < this.piecesMax ? this.allocate() : undefined);
+    return buffer === undefined ? undefined : this.lend(buffer);
+  }
+
   /** Resolves with a piece once one is free (a spare buffer, or a new one within piecesMax). */
   acquire(signal?: AbortSignal): Promise<StagingPiece> {
     if (signal?.aborted) return Promise.reject(cancelled());
-    if (this.waiters.length === 0) {
-      const buffer = this.spare.pop() ?? (this.allocated < this.piecesMax ? this.allocate() : undefined);
-      if (buffer !== undefined) return Promise.resolve(this.lend(buffer));
-    }
+    const piece = this.tryAcquire();
+    if (piece !== undefined) return Promise.resolve(piece);
     return new Promise((resolve, reject) => {
       const waiter = {
         grant: (buffer: Buffer) => {
