@@ -1,6 +1,6 @@
 // The async save's capture in one process, old way against new, on the same buffer (not a test):
 //
-//   node --import tsx bench/tools/checkpoint-capture-measure.ts [mib=512] [rounds=3]
+//   node --import tsx bench/checkpoint-capture-measure.ts [mib=512] [rounds=3]
 //
 // "fresh": every 4 MiB piece a new Buffer and the copy loop never yields (what capture.ts did
 // before the staging pool). "pool": captureBytes into a StagingPool of the whole size, as
@@ -11,9 +11,9 @@
 // Back of the envelope: a memcpy of 512 MiB is ≈ 0.1–0.2 s on warm memory; fresh memory adds a
 // page fault per 4 KiB (131,072 of them, ≈ 2–5 µs each: ≈ 0.3–0.6 s).
 import { performance } from 'node:perf_hooks';
-import { captureBytes } from '../../client/checkpoints/capture.js';
-import { CAPTURE_PIECE_BYTES } from '../../client/checkpoints/constants.js';
-import { StagingPool } from '../../client/checkpoints/staging-pool.js';
+import { captureBytes } from '../client/checkpoints/capture.js';
+import { CAPTURE_PIECE_BYTES } from '../client/checkpoints/constants.js';
+import { StagingPool } from '../client/checkpoints/staging-pool.js';
 
 const MiB = 1024 * 1024;
 const mib = Number(process.argv[2] ?? 512);
