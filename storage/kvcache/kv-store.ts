@@ -21,11 +21,11 @@ import type { StorageTarget } from '../target.js';
 import { removePageChunks, writePageChunk } from './chain-page-writes.js';
 import { rebuildPageIndex } from './index-rebuild.js';
 import { KvNamespaces } from './kv-namespaces.js';
-import type { KvNamespaceConfig } from './namespace-config.js';
 import { encodePageChunk, pageChunkAddress, type PageNamespace } from './page-chunks.js';
 import type { PageIndex } from './page-index.js';
 import type { DroppedPage, MatchResult } from './page-index-types.js';
 import { matchPrefixOnReplica, readPage, type PageRead } from './page-reads.js';
+import { openNamespace, pageNamespace, type KvRequestScope } from './request-scope.js';
 import { PutStatus, type RemoveResult } from './statuses.js';
 
 export interface KvStoreDeps {
@@ -33,14 +33,6 @@ export interface KvStoreDeps {
   replicator: ChainReplicator;
   clock: Clock;
   logger: Logger;
-}
-
-/** Which chain a request names, and the writer's namespace (config validated, fingerprint its own). */
-export interface KvRequestScope {
-  readonly chainId: number;
-  readonly chainVersion: number;
-  readonly config: KvNamespaceConfig;
-  readonly fingerprint: string;
 }
 
 export interface KvPagePutInput {
@@ -118,10 +110,27 @@ export class KvStore {
     return matchPrefixOnReplica(target.engine, this.deps.clock, pageNamespace(scope), keys);
   }
 
-  async get(scope: KvRequestScope, keys: readonly Uint8Array[]): Promise<PageRead[]> {
+  /**
+   * The pages' bytes; a page whose chunk would take the reply past `replyBytesMax` is not read
+   * ('deferred': ask again), so one call holds at most that many bytes of chunks in memory.
+   */
+  async get(
+    scope: KvRequestScope,
+    keys: readonly Uint8Array[],
+    replyBytesMax: number,
+  ): Promise<Array<PageRead | { readonly kind: 'deferred' }>> {
     const { target, state } = await this.atReplica(scope);
     const namespace = pageNamespace(scope);
-    const reads = await Promise.all(keys.map((k) => readPage(target.engine, this.deps.clock, namespace, k, true)));
+    let budget = replyBytesMax;
+    const reads = await Promise.all(
+      keys.map((key) => {
+        const { ino, index } = pageChunkAddress(namespace, key);
+        const chunkBytes = target.engine.committed(ino, index)?.length ?? 0;
+        if (chunkBytes > budget) return { kind: 'deferred' as const };
+        budget -= chunkBytes;
+        return readPage(target.engine, this.deps.clock, namespace, key, true);
+      }),
+    );
     // At the head a get is a use for LRU (other replicas' gets are not seen by the head's index).
     if (state.rebuilt.has(scope.config.name)) {
       this.headIndexIfLoaded(state, scope)?.get(keys.filter((_, i) => reads[i]!.kind === 'found'));
@@ -145,7 +154,7 @@ export class KvStore {
       );
     }
     const state = this.stateOf(target, view);
-    openNamespace(state, scope);
+    openNamespace(state.namespaces, scope);
     return { target, state };
   }
 
@@ -162,7 +171,7 @@ export class KvStore {
         const view = this.deps.resolver.recheck(scope.chainId, scope.chainVersion);
         requireHead(view);
         const state = this.stateOf(target, view);
-        const index = openNamespace(state, scope);
+        const index = openNamespace(state.namespaces, scope);
         try {
           return await this.runAtHead(view, target, index, state, scope, fn, signal);
         } catch (err) {
@@ -264,23 +273,6 @@ export class KvStore {
 
 /** Errors of the page index, which checks a whole request before it changes anything. */
 const REFUSALS_THAT_CHANGE_NOTHING = new Set([ErrorCode.INVALID_ARGUMENT, ErrorCode.FAILED_PRECONDITION]);
-
-function pageNamespace(scope: KvRequestScope): PageNamespace {
-  return { name: scope.config.name, fingerprint: scope.fingerprint };
-}
-
-/** The namespace's index on this target, created from the request's config the first time. */
-function openNamespace(state: TargetKvState, scope: KvRequestScope): PageIndex<ChunkAddress> {
-  const { namespaces } = state;
-  if (namespaces.names().includes(scope.config.name)) {
-    // A writer of another configuration: FAILED_PRECONDITION naming both; other capacity: refused.
-    const index = namespaces.open(scope.config.name, scope.fingerprint);
-    namespaces.create(scope.config);
-    return index;
-  }
-  namespaces.create(scope.config);
-  return namespaces.open(scope.config.name, scope.fingerprint);
-}
 
 function requireHead(view: ChainView): void {
   if (!view.isHead) {

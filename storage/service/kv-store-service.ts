@@ -26,14 +26,18 @@ import {
   PAGE_SIZE_MAX_BYTES,
   PAGE_SIZE_MIN_BYTES,
 } from '../kvcache/constants.js';
-import type { KvRequestScope, KvStore } from '../kvcache/kv-store.js';
+import type { KvStore } from '../kvcache/kv-store.js';
+import type { KvRequestScope } from '../kvcache/request-scope.js';
 import { namespaceFingerprint, validateNamespaceConfig, type KvNamespaceConfig } from '../kvcache/namespace-config.js';
 import { checkKeyBatch, checkLeaseMs, checkPutBatch } from '../kvcache/request-checks.js';
 import { PutStatus, RemoveStatus } from '../kvcache/statuses.js';
 import type { StorageMetrics } from '../metrics.js';
 import type { InFlightCalls } from './storage-service.js';
 
-/** Bytes of values one KvPut carries, and one KvGet answers, at most: below the gRPC message limit. */
+/**
+ * Bytes of values one KvPut carries, and of chunks one KvGet reads and answers, at most: below the
+ * gRPC message limit (80 MiB), and a bound on the memory one call holds.
+ */
 const KV_MESSAGE_VALUE_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface KvStoreServiceDeps {
@@ -134,15 +138,11 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
     }),
     kvGet: handler('KvGet', async (request: KvGetRequest): Promise<KvGetResponse> => {
       checkKeyBatch(request.keys, 'keys');
-      const reads = await deps.store.get(scopeOf(request), request.keys);
-      let budget = KV_MESSAGE_VALUE_BYTES_MAX;
+      const reads = await deps.store.get(scopeOf(request), request.keys, KV_MESSAGE_VALUE_BYTES_MAX);
       return {
         results: reads.map((read) => {
-          if (read.kind === 'missing') return { status: KvGetStatus.KV_GET_MISSING, value: Buffer.alloc(0) };
-          if (read.kind === 'corrupt') return { status: KvGetStatus.KV_GET_CORRUPT, value: Buffer.alloc(0) };
-          if (read.value.length > budget) return { status: KvGetStatus.KV_GET_DEFERRED, value: Buffer.alloc(0) };
-          budget -= read.value.length;
-          return { status: KvGetStatus.KV_GET_FOUND, value: read.value };
+          if (read.kind === 'found') return { status: KvGetStatus.KV_GET_FOUND, value: read.value };
+          return { status: GET_STATUS[read.kind], value: Buffer.alloc(0) };
         }),
       };
     }),
@@ -184,6 +184,12 @@ const PUT_STATUS: Record<PutStatus, KvPutStatus> = {
   [PutStatus.REJECTED_FULL]: KvPutStatus.KV_PUT_REJECTED_FULL,
   [PutStatus.REJECTED_TOO_LARGE]: KvPutStatus.KV_PUT_REJECTED_TOO_LARGE,
 };
+
+const GET_STATUS = {
+  missing: KvGetStatus.KV_GET_MISSING,
+  corrupt: KvGetStatus.KV_GET_CORRUPT,
+  deferred: KvGetStatus.KV_GET_DEFERRED,
+} as const;
 
 const REMOVE_STATUS: Record<RemoveStatus, KvRemoveStatus> = {
   [RemoveStatus.REMOVED]: KvRemoveStatus.KV_REMOVE_REMOVED,
