@@ -1,5 +1,5 @@
-// An agent: a Spindle client that serves workload services (AGENT_SERVICES: the Loader and
-// Checkpoints today) to trainers in any language over gRPC, beside health and reflection
+// An agent: a Spindle client that serves workload services (AGENT_SERVICES: the Loader,
+// Checkpoints and KvCache) to trainers in any language over gRPC, beside health and reflection
 // (common/standard-services.ts).
 // `spindle agent` (cli/agent-command.ts) runs one in the foreground.
 //
@@ -17,6 +17,7 @@ import { AGENT_CONNECT_TIMEOUT_MS, AGENT_STOP_GRACE_MS } from './constants.js';
 import { listenGrpc } from './grpc-listener.js';
 import type { ListenAddress } from './listen-address.js';
 import { CheckpointsServiceImpl } from './checkpoints-service.js';
+import { KvCacheServiceImpl } from './kvcache-service.js';
 import { LoaderServiceImpl } from './loader-service.js';
 import type { AgentService } from './service-support.js';
 
@@ -26,10 +27,11 @@ interface ServiceContext {
   readonly logger: Logger;
 }
 
-/** The services every agent hosts, in this order; the KV-cache service goes here too. */
+/** The services every agent hosts, in this order. */
 const AGENT_SERVICES: ReadonlyArray<(context: ServiceContext) => AgentService> = [
   ({ client, logger }) => new LoaderServiceImpl(client, logger),
   ({ client, logger }) => new CheckpointsServiceImpl(client, logger),
+  ({ client, logger }) => new KvCacheServiceImpl(client, logger),
 ];
 
 export interface AgentOptions {

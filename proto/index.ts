@@ -2,6 +2,7 @@
 // ts-proto output of proto/*.proto; regenerate with `npm run proto:gen`).
 export * from './gen/checkpoints.js';
 export * from './gen/common.js';
+export * from './gen/kvcache.js';
 export * from './gen/kvstore.js';
 export * from './gen/loader.js';
 export * from './gen/meta.js';

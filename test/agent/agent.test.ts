@@ -128,7 +128,7 @@ describe('spindle agent (process)', () => {
   it('prints its ready line and serves Loader, health and reflection', async () => {
     expect(agent.ready).toMatchObject({
       meta: getCluster().metaAddress,
-      services: ['spindle.Loader', 'spindle.Checkpoints'],
+      services: ['spindle.Loader', 'spindle.Checkpoints', 'spindle.KvCache'],
     });
     expect(agent.ready.agent).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(agent.ready.pid).toBe(agent.child.pid);
