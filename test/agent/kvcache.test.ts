@@ -140,7 +140,7 @@ describe('KvCache service (agent process)', () => {
     expect(statuses(await remove(ns, [all[3]!], keys[0]))).toEqual([KvCacheRemoveStatus.KV_CACHE_REMOVE_NOT_FOUND]);
   });
 
-  it('ALREADY_PRESENT and PARENT_MISSING; REJECTED_FULL with a reason and retry hint under a small capacity', async () => {
+  it('ALREADY_PRESENT and PARENT_MISSING; REJECTED_FULL with a reason and retry hint when full', async () => {
     const ns = namespace({ name: 'agent-small', capacityBytes: 4 * PAGE_BYTES });
     const pages = chain(4);
     const keys = pages.map((p) => p.key);
