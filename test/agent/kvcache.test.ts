@@ -1,6 +1,6 @@
-// The KvCache service of a real `spindle agent` process against a real cluster (3 nodes, one chain
-// of 3), over gRPC as an inference engine in another language would call it: a chain of pages round
-// trips (a suffix put under its root_key, a miss is MISSING), every put status an engine must handle
+// The KvCache service of a real `spindle agent` process against a real cluster (3 nodes, two chains
+// of 3, so a prefix tree's placement by its root key matters), over gRPC as an inference engine in another language would call it: a chain of pages round
+// trips (a suffix put under its root_key lands on its root's chain, a miss is MISSING), every put status an engine must handle
 // (ALREADY_PRESENT, PARENT_MISSING, REJECTED_FULL with its reason and retry hint under a small
 // capacity), a leasing match holds pages against removal, removal takes a subtree, and bad input is
 // INVALID_ARGUMENT naming the field with nothing stored.
@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_MESSAGE_MAX_BYTES } from '../../agent/constants.js';
+import { chainOfRoot } from '../../client/kvcache/kv-placement.js';
+import type { SpindleClient } from '../../client/index.js';
 import { GrpcStatus } from '../../common/grpc-status.js';
 import {
   KvCacheClient,
@@ -22,11 +24,13 @@ import { type AgentProcess, startAgentProcess } from './agent-process.js';
 
 const KiB = 1024;
 const PAGE_BYTES = 16 * KiB;
-const getCluster = useCluster({ storageNodes: 3, replicas: 3, targetsPerNode: 1 });
+const getCluster = useCluster({ storageNodes: 3, replicas: 3, targetsPerNode: 2 });
 let agent: AgentProcess;
 let kv: KvCacheClient;
+let client: SpindleClient;
 
 beforeAll(async () => {
+  client = await getCluster().client();
   agent = await startAgentProcess(['--meta', getCluster().metaAddress, '--preset', 'test']);
   kv = new KvCacheClient(agent.ready.agent, credentials.createInsecure(), {
     'grpc.max_receive_message_length': AGENT_MESSAGE_MAX_BYTES,
@@ -91,6 +95,21 @@ function chain(count: number, parentOfFirst?: Buffer): KvCachePage[] {
   }));
 }
 
+/** A fresh key whose prefix tree is placed on the same chain as `root`'s (or, `same` false, on another). */
+function keyPlaced(root: Buffer, same: boolean): Buffer {
+  const chain = chainOfRoot(client.routing, 1, root);
+  for (;;) {
+    const key = randomBytes(32);
+    if ((chainOfRoot(client.routing, 1, key) === chain) === same) return key;
+  }
+}
+
+/** A chain of `count` pages whose first key is `first`. */
+function chainFrom(first: Buffer, count: number): KvCachePage[] {
+  const [page, ...rest] = chain(count);
+  return [{ ...page!, key: first }, ...rest.map((p, i) => (i === 0 ? { ...p, parentKey: first } : p))];
+}
+
 async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
   const error = await promise.then(
     () => undefined,
@@ -121,7 +140,9 @@ describe('KvCache service (agent process)', () => {
     expect((await match(ns, [...keys, absent])).matchedCount).toBe(4);
 
     // A suffix of the chain is put under its root_key; without it, the agent cannot place it.
-    const suffix = chain(2, keys[3]);
+    // Its first key alone would place it on the other chain, where its parent is not.
+    const suffix = chainFrom(keyPlaced(keys[0]!, false), 2);
+    suffix[0] = { ...suffix[0]!, parentKey: keys[3] };
     const noRoot = await refusal(put(ns, suffix));
     expect(noRoot.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(noRoot.details).toMatch(/root_key is required when pages\[0\] has a parent_key/);
@@ -159,7 +180,7 @@ describe('KvCache service (agent process)', () => {
     const leased = await match(ns, keys, 60_000);
     expect(leased.matchedCount).toBe(4);
     expect(leased.leaseUntilMs).toBeGreaterThan(0);
-    const full = await put(ns, chain(1), undefined);
+    const full = await put(ns, chainFrom(keyPlaced(keys[0]!, true), 1));
     expect(full.results[0]).toMatchObject({ status: KvCachePutStatus.KV_CACHE_PUT_REJECTED_FULL });
     expect(full.results[0]!.reason).toMatch(/namespace is full/);
     expect(full.results[0]!.retryAfterMs).toBeGreaterThan(0);
@@ -212,7 +233,7 @@ describe('KvCache service (agent process)', () => {
 
     // Another meaning under a stored namespace's name is refused by the storage node.
     expect(statuses(await put(ns, pages))).toEqual([1, 1, 1]);
-    const foreign = await refusal(put(namespace({ name: 'agent-bad', kvDtype: 'float16' }), chain(1)));
+    const foreign = await refusal(put(namespace({ name: 'agent-bad', kvDtype: 'float16' }), pages.slice(0, 1)));
     expect(foreign.code).toBe(GrpcStatus.FAILED_PRECONDITION);
     expect(foreign.details).toMatch(/agent-bad/);
   });
