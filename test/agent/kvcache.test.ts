@@ -1,9 +1,11 @@
 // The KvCache service of a real `spindle agent` process against a real cluster (3 nodes, two chains
-// of 3, so a prefix tree's placement by its root key matters), over gRPC as an inference engine in another language would call it: a chain of pages round
-// trips (a suffix put under its root_key lands on its root's chain, a miss is MISSING), every put status an engine must handle
+// of 3, so a prefix tree's placement by its root key matters), over gRPC as an inference engine in
+// another language would call it: a chain of pages round trips (a suffix put under its root_key
+// lands on its root's chain, a miss is MISSING), every put status an engine must handle
 // (ALREADY_PRESENT, PARENT_MISSING, REJECTED_FULL with its reason and retry hint under a small
-// capacity), a leasing match holds pages against removal, removal takes a subtree, and bad input is
-// INVALID_ARGUMENT naming the field with nothing stored.
+// capacity), a leasing match holds pages against removal, removal takes a subtree, a Get reply is
+// bounded (DEFERRED past 96 MiB), and bad input is INVALID_ARGUMENT naming the field with nothing
+// stored.
 import { randomBytes } from 'node:crypto';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,6 +192,20 @@ describe('KvCache service (agent process)', () => {
     expect(refused.results[0]!.retryAfterMs).toBeGreaterThan(0);
     expect((await match(ns, keys)).matchedCount).toBe(4);
   });
+
+  it('a Get stops reading after 96 MiB of values: the pages after are DEFERRED, read when asked again', async () => {
+    const ns = namespace({ name: 'agent-large', capacityBytes: 256 * 1024 * KiB });
+    const pages = chain(5).map((page) => ({ ...page, value: randomBytes(24 * 1024 * KiB) }));
+    const keys = pages.map((p) => p.key);
+    expect(statuses(await put(ns, pages))).toEqual(Array(5).fill(KvCachePutStatus.KV_CACHE_PUT_STORED));
+    // Read 4 at a time: the first 4 pages are 96 MiB, the bound.
+    const first = await get(ns, keys);
+    const found = Array(4).fill(KvCacheGetStatus.KV_CACHE_GET_FOUND);
+    expect(statuses(first)).toEqual([...found, KvCacheGetStatus.KV_CACHE_GET_DEFERRED]);
+    first.results.slice(0, 4).forEach((r, i) => expect(r.value.equals(pages[i]!.value)).toBe(true));
+    const again = await get(ns, keys.slice(4), keys[0]);
+    expect(again.results[0]!.value.equals(pages[4]!.value)).toBe(true);
+  }, 120_000);
 
   it('bad input is INVALID_ARGUMENT naming the field, and nothing is stored', async () => {
     const ns = namespace({ name: 'agent-bad' });
