@@ -3,8 +3,9 @@
 // bfloat16 tensors, keyed by chain_keys() over its token blocks, are put as one chain; match_prefix
 // counts them (and the 3 pages a second prompt shares), also after removing a suffix and putting it
 // back under the root; gets return identical tensors (zero-copy view, get_into, batch_get); a miss
-// is None; a leased page is not removed; bad input raises SpindleError (or TypeError) naming the
-// field, with nothing stored. Fails (never skips) without the venv: run setup.sh.
+// is None; 5 pages of 24 MiB come back whole (batch_get re-asks for what a reply deferred); a leased
+// page is not removed; bad input raises SpindleError (or TypeError) naming the field, with nothing
+// stored. Fails (never skips) without the venv: run setup.sh.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +74,8 @@ describe('spindle.kv (Python) on spindle agent', () => {
       match_after_put: 6,
       remove_leased: 'REJECTED_LEASED',
       refused_stored: false,
+      large_put: stored(5),
+      large_get_equal: Array(5).fill(true),
     });
     const error = (name: string) => out[name] as { code: string; message: string };
     expect(error('bad_key')).toMatchObject({ code: 'INVALID_ARGUMENT' });

@@ -92,6 +92,12 @@ def main() -> None:
         out["no_root"] = error_of(lambda: kv.put(os.urandom(32), tensor_bytes(pages[0]), keys[5]))
         out["str_key"] = error_of(lambda: kv.get("not bytes"))  # type: ignore[arg-type]
         out["refused_stored"] = kv.exists(refused)
+    # 5 pages of 24 MiB: the agent's reply stops after 96 MiB, batch_get asks again for the last.
+    with KvClient(args.agent, namespace=namespace(name="py-large", capacity_bytes=256 << 20)) as large:
+        big_keys = chain_keys([[i] * PAGE_TOKENS for i in range(5)], prefix=b"large")
+        big_values = [os.urandom(24 << 20) for _ in big_keys]
+        out["large_put"] = [r.status for r in large.batch_put(big_keys, big_values)]
+        out["large_get_equal"] = [a == b for a, b in zip(large.batch_get(big_keys), big_values)]
     with KvClient(args.agent, namespace=namespace(kv_dtype="float64", tp_rank=1)) as bad:
         out["bad_namespace"] = error_of(lambda: bad.get(keys[0]))
     print(json.dumps(out), flush=True)
