@@ -1,10 +1,12 @@
-// `spindle agent`: serves the cluster's workload services (the Loader today) to trainers in any
-// language over gRPC, in the foreground (agent/, docs/loader.md "From Python").
+// `spindle agent`: serves the cluster's workload services (Loader, Checkpoints, KvCache) to trainers
+// and inference engines in any language over gRPC, in the foreground (agent/, docs/loader.md "From
+// Python").
 //
 // Once serving it prints one JSON line on stdout — {"agent":"127.0.0.1:PORT","meta":"HOST:PORT",
-// "pid":N,"services":["spindle.Loader","spindle.Checkpoints"]}, with "unix:/path" for a unix
-// socket — and nothing else (logs go to stderr). SIGINT/SIGTERM stop it cleanly (open streams
-// end, exit 0); a second signal exits at once with 130. It listens on loopback unless --allow-remote: it has no authentication.
+// "pid":N,"services":["spindle.Loader","spindle.Checkpoints","spindle.KvCache"]}, with "unix:/path"
+// for a unix socket — and nothing else (logs go to stderr). SIGINT/SIGTERM stop it cleanly (open
+// streams end, exit 0); a second signal exits at once with 130. It listens on loopback unless
+// --allow-remote: it has no authentication.
 import { type Command, Option } from 'commander';
 import { DEFAULT_PRESET, PRESETS, type Preset } from '../common/config.js';
 import { ExitCode } from './exit-codes.js';
