@@ -4,10 +4,11 @@
 //
 // Guarantees: setup (connecting, opening the checkpoint directory, building the shard, allocating
 // the async save's staging memory and the load's target) happens before the ready line, as a
-// training job does once at startup and then reuses step after step; only the save or load runs after "go". An async save overwrites its
-// buffer as soon as `captured` resolves, as training would, so a later load proves that the bytes
-// written are the ones captured. A load checks every byte of the shard it read (readShard checks
-// its size and CRC32C too) and fails the worker otherwise.
+// training job does once at startup and then reuses step after step; only the save or load runs
+// after "go". An async save overwrites its buffer as soon as `captured` resolves, as training
+// would, so a later load proves that the bytes written are the ones captured. A load checks every
+// byte of the shard it read (readShard checks its size and CRC32C too) and fails the worker
+// otherwise.
 import { performance } from 'node:perf_hooks';
 import { type FinishResult, SpindleClient, openCheckpoints } from '../client/index.js';
 import type { DataTransport } from '../common/bulk/transport.js';

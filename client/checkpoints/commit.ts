@@ -2,9 +2,10 @@
 // manifest.json and publish the staging directory as `step-<N>` with one no-replace rename.
 //
 // Any rank may commit: each rank calls tryCommit after writing its part (writePart: complete
-// before it appears under its name), so the last rank to finish sees every part and commits. Two ranks finishing together both see every part; creating
-// manifest.json with 'wx' picks one committer, and the other waits for that rename and confirms
-// the committed manifest carries its saveId.
+// before it appears under its name), so the last rank to finish sees every part and commits. Two
+// ranks finishing together both see every part; creating manifest.json with 'wx' picks one
+// committer, and the other waits for that rename and confirms the committed manifest carries its
+// saveId.
 //
 // Guarantees: nothing is committed before every rank 0..worldSize-1 has a part of this save;
 // manifest.json is synced before the rename; a step is published at most once — a rename onto an
