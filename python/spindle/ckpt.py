@@ -40,7 +40,7 @@ from ._ckpt_messages import (
     shard_chunks,
 )
 from ._proto import checkpoints_pb2, checkpoints_pb2_grpc
-from .loader import AGENT_ENV, MESSAGE_MAX_BYTES, SpindleError, _agent_address, _integer, _placement, _state_message
+from .loader import AGENT_ENV, SpindleError, _AgentClient, _integer, _placement, _state_message
 
 __all__ = ["BegunSave", "CheckpointClient", "CheckpointInfo", "MODEL_SHARD", "SaveResult", "ShardInfo", "load", "save"]
 
@@ -56,30 +56,14 @@ def _torch() -> Any:
     return torch
 
 
-class CheckpointClient:
+class CheckpointClient(_AgentClient):
     """The Checkpoints service of one agent. `address` is what `spindle agent` printed
     (`127.0.0.1:PORT` or `unix:/path.sock`); default: the SPINDLE_AGENT environment variable.
     Close it when done (or use it in a `with` block)."""
 
     def __init__(self, address: Optional[str] = None) -> None:
-        self.address = _agent_address(address)
-        self._channel = grpc.insecure_channel(
-            self.address,
-            options=[
-                ("grpc.max_receive_message_length", MESSAGE_MAX_BYTES),
-                ("grpc.max_send_message_length", MESSAGE_MAX_BYTES),
-            ],
-        )
+        super().__init__(address)
         self._stub = checkpoints_pb2_grpc.CheckpointsStub(self._channel)
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> "CheckpointClient":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
 
     # The one-call helpers.
 

@@ -39,7 +39,7 @@ from ._kv_messages import (
     tensor_from_bytes,
 )
 from ._proto import kvcache_pb2, kvcache_pb2_grpc
-from .loader import AGENT_ENV, MESSAGE_MAX_BYTES, SpindleError, _agent_address
+from .loader import AGENT_ENV, SpindleError, _AgentClient
 
 __all__ = [
     "KEY_BYTES",
@@ -58,32 +58,16 @@ _DEFERRED = kvcache_pb2.KV_CACHE_GET_DEFERRED
 _DEFERRED_ROUNDS_MAX = 128
 
 
-class KvClient:
+class KvClient(_AgentClient):
     """The KvCache service of one agent, for one namespace. `address` is what `spindle agent` printed
     (`127.0.0.1:PORT` or `unix:/path.sock`); default: the SPINDLE_AGENT environment variable. Close
     it when done (or use it in a `with` block)."""
 
     def __init__(self, address: Optional[str] = None, *, namespace: KvNamespace) -> None:
-        self.address = _agent_address(address)
+        super().__init__(address)
         self.namespace = namespace
         self._namespace = namespace.message()
-        self._channel = grpc.insecure_channel(
-            self.address,
-            options=[
-                ("grpc.max_receive_message_length", MESSAGE_MAX_BYTES),
-                ("grpc.max_send_message_length", MESSAGE_MAX_BYTES),
-            ],
-        )
         self._stub = kvcache_pb2_grpc.KvCacheStub(self._channel)
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> "KvClient":
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.close()
 
     # Puts
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import grpc
 
@@ -153,10 +153,13 @@ def _agent_address(address: Optional[str]) -> str:
     return address
 
 
-class LoaderClient:
-    """The Loader service of one agent. `address` is what `spindle agent` printed (`127.0.0.1:PORT`
-    or `unix:/path.sock`); default: the SPINDLE_AGENT environment variable. Close it when done (or
-    use it in a `with` block)."""
+_Client = TypeVar("_Client", bound="_AgentClient")
+
+
+class _AgentClient:
+    """A channel to one agent, shared by the clients of its services (LoaderClient, and those of
+    spindle.ckpt and spindle.kv), which make their stubs on `self._channel`. `address` is what
+    `spindle agent` printed; default: the SPINDLE_AGENT environment variable."""
 
     def __init__(self, address: Optional[str] = None) -> None:
         self.address = _agent_address(address)
@@ -167,16 +170,25 @@ class LoaderClient:
                 ("grpc.max_send_message_length", MESSAGE_MAX_BYTES),
             ],
         )
-        self._stub = loader_pb2_grpc.LoaderStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "LoaderClient":
+    def __enter__(self: _Client) -> _Client:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+class LoaderClient(_AgentClient):
+    """The Loader service of one agent. `address` is what `spindle agent` printed (`127.0.0.1:PORT`
+    or `unix:/path.sock`); default: the SPINDLE_AGENT environment variable. Close it when done (or
+    use it in a `with` block)."""
+
+    def __init__(self, address: Optional[str] = None) -> None:
+        super().__init__(address)
+        self._stub = loader_pb2_grpc.LoaderStub(self._channel)
 
     def describe(
         self,
