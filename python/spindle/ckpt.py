@@ -40,7 +40,7 @@ from ._ckpt_messages import (
     shard_chunks,
 )
 from ._proto import checkpoints_pb2, checkpoints_pb2_grpc
-from .loader import AGENT_ENV, SpindleError, _AgentClient, _integer, _placement, _state_message
+from .loader import SpindleError, _AgentClient, _integer, _placement, _state_message
 
 __all__ = ["BegunSave", "CheckpointClient", "CheckpointInfo", "MODEL_SHARD", "SaveResult", "ShardInfo", "load", "save"]
 
@@ -214,7 +214,7 @@ class CheckpointClient(_AgentClient):
         self, save: str, name: str, data: Union[bytes, bytearray, memoryview, Iterable[bytes], BinaryIO]
     ) -> ShardInfo:
         """Streams shard `name` of a begun save: bytes, an iterable of bytes, or a binary file."""
-        return self._shard_info(self._call_stream("WriteShard", shard_chunks(save, name, data)))
+        return self._shard_info(self._call("WriteShard", shard_chunks(save, name, data)))
 
     def adopt_shard(self, save: str, name: str) -> ShardInfo:
         """Records the file `<staging_path>/<name>` this rank wrote itself (closed and fsynced)."""
@@ -255,30 +255,6 @@ class CheckpointClient(_AgentClient):
     @staticmethod
     def _shard_info(message: Any) -> ShardInfo:
         return ShardInfo(message.rank, message.name, message.bytes, message.crc32c)
-
-    def _call(self, method: str, request: Any) -> Any:
-        try:
-            return getattr(self._stub, method)(request)
-        except grpc.RpcError as error:
-            raise self._error(error) from None
-
-    def _call_stream(self, method: str, requests: Iterator[Any]) -> Any:
-        try:
-            return getattr(self._stub, method)(requests)
-        except grpc.RpcError as error:
-            raise self._error(error) from None
-
-    def _error(self, error: grpc.RpcError) -> SpindleError:
-        code = error.code()  # type: ignore[attr-defined]
-        details = error.details()  # type: ignore[attr-defined]
-        if code == grpc.StatusCode.UNAVAILABLE:
-            return SpindleError(
-                code,
-                f"cannot reach the spindle agent at {self.address} ({details}): start one with "
-                f"`npx spindle agent --meta HOST:PORT` and pass the address it prints (or set {AGENT_ENV})",
-            )
-        return SpindleError(code, f"spindle agent at {self.address}: {details}")
-
 
 def save(dir: str, step: int, state_dict: Any, *, agent: Optional[str] = None, **options: Any) -> SaveResult:
     """CheckpointClient(agent).save(dir, step, state_dict, **options) on a connection of its own."""

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence
 
-import grpc
-
 from ._kv_messages import (
     KEY_BYTES,
     KvNamespace,
@@ -39,7 +37,7 @@ from ._kv_messages import (
     tensor_from_bytes,
 )
 from ._proto import kvcache_pb2, kvcache_pb2_grpc
-from .loader import AGENT_ENV, SpindleError, _AgentClient
+from .loader import SpindleError, _AgentClient
 
 __all__ = [
     "KEY_BYTES",
@@ -208,22 +206,6 @@ class KvClient(_AgentClient):
             )
             results.extend(remove_result(r) for r in self._call("Remove", request).results)
         return results
-
-    def _call(self, method: str, request: Any) -> Any:
-        try:
-            return getattr(self._stub, method)(request)
-        except grpc.RpcError as error:
-            code = error.code()  # type: ignore[attr-defined]
-            details = error.details()  # type: ignore[attr-defined]
-            if code == grpc.StatusCode.UNAVAILABLE:
-                message = (
-                    f"cannot reach the spindle agent at {self.address} ({details}): start one with "
-                    f"`npx spindle agent --meta HOST:PORT` and pass the address it prints (or set {AGENT_ENV})"
-                )
-            else:
-                message = f"spindle agent at {self.address}: {details}"
-            raise SpindleError(code, message) from None
-
 
 def _value(value: Any, at: int) -> bytes:
     if isinstance(value, bytes):

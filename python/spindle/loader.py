@@ -161,6 +161,8 @@ class _AgentClient:
     spindle.ckpt and spindle.kv), which make their stubs on `self._channel`. `address` is what
     `spindle agent` printed; default: the SPINDLE_AGENT environment variable."""
 
+    _stub: Any
+
     def __init__(self, address: Optional[str] = None) -> None:
         self.address = _agent_address(address)
         self._channel = grpc.insecure_channel(
@@ -179,6 +181,25 @@ class _AgentClient:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+    def _call(self, method: str, request: Any) -> Any:
+        """A unary call (or a client-streaming one, `request` being an iterator) of the stub."""
+        try:
+            return getattr(self._stub, method)(request)
+        except grpc.RpcError as error:
+            raise self._error(error) from None
+
+    def _error(self, error: grpc.RpcError) -> SpindleError:
+        code = error.code()  # type: ignore[attr-defined]
+        details = error.details()  # type: ignore[attr-defined]
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return SpindleError(
+                code,
+                f"cannot reach the spindle agent at {self.address} ({details}): start one with "
+                f"`npx spindle agent --meta HOST:PORT` and pass the address it prints (or set {AGENT_ENV})",
+            )
+        # The agent's details start with the Spindle code name (e.g. "NOT_FOUND: dataset ... does not exist").
+        return SpindleError(code, f"spindle agent at {self.address}: {details}")
 
 
 class LoaderClient(_AgentClient):
@@ -274,19 +295,6 @@ class LoaderClient(_AgentClient):
             raise self._error(error) from None
         finally:
             call.cancel()  # a stream left early stops the agent's reading; a finished one ignores it
-
-    def _error(self, error: grpc.RpcError) -> SpindleError:
-        code = error.code()  # type: ignore[attr-defined]
-        details = error.details()  # type: ignore[attr-defined]
-        if code == grpc.StatusCode.UNAVAILABLE:
-            return SpindleError(
-                code,
-                f"cannot reach the spindle agent at {self.address} ({details}): start one with "
-                f"`npx spindle agent --meta HOST:PORT` and pass the address it prints (or set {AGENT_ENV})",
-            )
-        # The agent's details start with the Spindle code name (e.g. "NOT_FOUND: dataset ... does not exist").
-        return SpindleError(code, f"spindle agent at {self.address}: {details}")
-
 
 def _placement() -> Tuple[int, int]:
     """(rank, world size): torch.distributed's when initialized, else RANK and WORLD_SIZE, else (0, 1)."""
