@@ -37,7 +37,8 @@ import { ResyncWorker } from './resync-worker.js';
 import { RoutingView } from './routing-view.js';
 import { KvStore } from './kvcache/kv-store.js';
 import { kvStoreServiceHandlers } from './service/kv-store-service.js';
-import { InFlightCalls, storageServiceHandlers } from './service/storage-service.js';
+import { InFlightCalls } from './service/measured-call.js';
+import { storageServiceHandlers } from './service/storage-service.js';
 import { StorageTarget, targetIdOf } from './target.js';
 
 export interface StorageNodeOptions {

@@ -32,7 +32,7 @@ import { namespaceFingerprint, validateNamespaceConfig, type KvNamespaceConfig }
 import { checkKeyBatch, checkLeaseMs, checkPutBatch } from '../kvcache/request-checks.js';
 import { PutStatus, RemoveStatus } from '../kvcache/statuses.js';
 import type { StorageMetrics } from '../metrics.js';
-import type { InFlightCalls } from './storage-service.js';
+import { type InFlightCalls, measuredCalls } from './measured-call.js';
 
 /**
  * Bytes of values one KvPut carries, and of chunks one KvGet reads and answers, at most: below the
@@ -76,37 +76,7 @@ function scopeOf(request: {
 }
 
 export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
-  const { metrics, logger } = deps;
-  const handler =
-    <Req, Res>(method: string, fn: (request: Req, signal: AbortSignal) => Promise<Res>) =>
-    async (request: Req, context: CallContext): Promise<Res> => {
-      const stop = metrics?.requestSeconds.startTimer({ method });
-      const controller = new AbortController();
-      const abort = () => controller.abort();
-      if (context.signal.aborted || deps.closing.aborted) controller.abort();
-      context.signal.addEventListener('abort', abort, { once: true });
-      deps.closing.addEventListener('abort', abort, { once: true });
-      deps.inFlight?.enter();
-      try {
-        const response = await fn(request, controller.signal);
-        metrics?.requests.inc({ method, result: 'ok' });
-        return response;
-      } catch (err) {
-        const error = asSpindleError(err);
-        metrics?.requests.inc({ method, result: error.codeName });
-        if (error.codeName === 'INTERNAL' || error.codeName === 'IO_ERROR') {
-          logger.error({ method, err }, 'KV-cache request failed');
-        } else {
-          logger.debug({ method, code: error.codeName, message: error.message }, 'KV-cache request refused');
-        }
-        throw error;
-      } finally {
-        stop?.();
-        context.signal.removeEventListener('abort', abort);
-        deps.closing.removeEventListener('abort', abort);
-        deps.inFlight?.leave();
-      }
-    };
+  const handler = measuredCalls(deps, 'KV-cache');
 
   return {
     kvPut: handler('KvPut', async (request: KvPutRequest, signal): Promise<KvPutResponse> => {

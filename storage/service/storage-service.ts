@@ -2,7 +2,7 @@
 // read operator, counts it, and maps errors at the edge (common/rpc.ts). No logic lives here.
 import type { Logger } from 'pino';
 import type { StorageConfig } from '../../common/config.js';
-import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
+import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { CallContext } from '../../common/rpc.js';
 import type {
   BatchReadRequest,
@@ -18,6 +18,7 @@ import type { ChainReplicator } from '../chain-replicator.js';
 import type { StorageMetrics } from '../metrics.js';
 import type { ReadOperator } from '../read-operator.js';
 import type { ResyncReceiver } from '../resync-receiver.js';
+import { type InFlightCalls, measuredCalls } from './measured-call.js';
 import {
   checkBatchReadRequest,
   checkDumpChunkMetaRequest,
@@ -43,74 +44,9 @@ export interface StorageServiceDeps {
   inFlight?: InFlightCalls;
 }
 
-/** Calls in flight, and a way to wait until there are none. */
-export class InFlightCalls {
-  private count = 0;
-  private waiters: Array<() => void> = [];
-
-  get size(): number {
-    return this.count;
-  }
-
-  enter(): void {
-    this.count++;
-  }
-
-  leave(): void {
-    this.count--;
-    if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
-  }
-
-  /** Resolves when no call is in flight. */
-  idle(): Promise<void> {
-    if (this.count === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-}
-
 /** The Storage handlers (validation, metrics, error mapping), for gRPC and for bulk-session calls. */
 export function storageServiceHandlers(deps: StorageServiceDeps) {
-  const { metrics, logger } = deps;
-  const measured =
-    <Req, Res>(method: string, handler: (request: Req, signal: AbortSignal) => Promise<Res>) =>
-    async (request: Req, context: CallContext): Promise<Res> => {
-      const stop = metrics?.requestSeconds.startTimer({ method });
-      // One signal for "the caller went away or the node is closing" (not AbortSignal.any, which
-      // keeps a reference per call on the long-lived closing signal).
-      const controller = new AbortController();
-      const abort = () => controller.abort();
-      if (context.signal.aborted || deps.closing.aborted) controller.abort();
-      context.signal.addEventListener('abort', abort, { once: true });
-      deps.closing.addEventListener('abort', abort, { once: true });
-      const signal = controller.signal;
-      deps.inFlight?.enter();
-      try {
-        const response = await handler(request, signal);
-        metrics?.requests.inc({ method, result: 'ok' });
-        return response;
-      } catch (err) {
-        let error = asSpindleError(err);
-        if (deps.closing.aborted && !context.signal.aborted) {
-          // Work cut short by the node shutting down: the caller should try another replica or
-          // the new head, not give up.
-          error = new SpindleError(ErrorCode.RPC_UNAVAILABLE, `storage node is shutting down (${error.message})`, {
-            cause: err,
-          });
-        }
-        metrics?.requests.inc({ method, result: error.codeName });
-        if (error.codeName === 'INTERNAL' || error.codeName === 'IO_ERROR') {
-          logger.error({ method, err }, 'storage request failed');
-        } else {
-          logger.debug({ method, code: error.codeName, message: error.message }, 'storage request refused');
-        }
-        throw error;
-      } finally {
-        context.signal.removeEventListener('abort', abort);
-        deps.closing.removeEventListener('abort', abort);
-        deps.inFlight?.leave();
-        stop?.();
-      }
-    };
+  const measured = measuredCalls(deps, 'storage');
 
   return {
     write: measured('Write', async (message: WriteRequest, signal) => {
