@@ -2,8 +2,7 @@
 // request — the whole batch before anything changes, INVALID_ARGUMENT naming the field — and hands
 // it to the node's KV-cache store. No logic lives here.
 import type { Logger } from 'pino';
-import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
-import type { CallContext } from '../../common/rpc.js';
+import { ErrorCode, SpindleError } from '../../common/errors.js';
 import {
   KvGetStatus,
   KvPutStatus,

@@ -3,7 +3,6 @@
 import type { Logger } from 'pino';
 import type { StorageConfig } from '../../common/config.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
-import type { CallContext } from '../../common/rpc.js';
 import type {
   BatchReadRequest,
   DumpChunkMetaRequest,
