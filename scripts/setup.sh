@@ -36,6 +36,14 @@ SYSTEM_PACKAGES=(
   # python/ (the PyTorch dataset on `spindle agent`) and test/python: the venv below is made with
   # Debian's python3 and sees Debian's torch through --system-site-packages.
   python3-venv python3-torch
+  # spindle bench kvcache: Redis is the peer the KV-cache store is measured against (the bench
+  # starts and stops its own redis-server on loopback; the package's service is not used).
+  redis-server
+  # meta on etcd (meta/kv/etcd-engine.ts): the tests and `spindle up --kv etcd` start their own
+  # etcd-server processes.
+  etcd-server
+  # test/mount: SQLite databases on the mount (locks, concurrent writers).
+  sqlite3
 )
 # Installed when possible, never fatal: storage nodes fall back to node:fs without them.
 OPTIONAL_PACKAGES=(
