@@ -49,6 +49,7 @@ import {
 } from './bytes.js';
 import { KV_OVERLAY_KEYS_MAX, KV_TXN_RETRIES_DEFAULT, KV_TXN_RETRIES_MAX, KV_TXN_WRITES_MAX } from './constants.js';
 import type { KvEngine, KvKey, KvPair, KvRangeOptions, KvTransactionOptions, KvTxn, KvValue } from './engine.js';
+import { cancelledError, RetryLane } from './retry-lane.js';
 import { SortedMap } from './sorted-map.js';
 
 /** One write of a committed transaction, in the form the backend applies it. */
@@ -145,48 +146,6 @@ function valueAt(chain: Chain, seq: number): Buffer | undefined {
     if (versions[i]!.seq <= seq) return versions[i]!.value;
   }
   return chain.before;
-}
-
-function cancelledError(signal: AbortSignal): SpindleError {
-  return new SpindleError(ErrorCode.CANCELLED, 'kv transaction cancelled', { cause: signal.reason });
-}
-
-/** A FIFO mutex for re-runs of conflicting transactions. */
-class RetryLane {
-  private held = false;
-  private readonly waiters: Array<{ grant: () => void }> = [];
-
-  acquire(signal: AbortSignal | undefined): Promise<void> {
-    if (!this.held) {
-      this.held = true;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      const waiter = {
-        grant: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      const onAbort = () => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        reject(cancelledError(signal!));
-      };
-      if (signal?.aborted) {
-        reject(cancelledError(signal));
-        return;
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
-  }
-
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next.grant();
-    else this.held = false;
-  }
 }
 
 class OptimisticTxn implements KvTxn {
