@@ -26,6 +26,7 @@ import {
   type MetaRequest,
   type MetaResponse,
 } from '../common/meta-methods.js';
+import { FailoverClients, parseAddressList } from '../common/failover-clients.js';
 import { retryWithBackoff } from '../common/retry.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import {
@@ -37,10 +38,13 @@ import {
   type BatchStatResponse,
   type CreateChainTableResponse,
   type GetRoutingInfoResponse,
+  type GetXattrRequest,
   type HardLinkRequest,
   type HeartbeatRequest,
   type HeartbeatResponse,
   type InodeResponse,
+  type ListXattrResponse,
+  type MakeNodeRequest,
   type MkdirsRequest,
   type OpenRequest,
   type OpenResponse,
@@ -56,6 +60,7 @@ import {
   type RequestTag,
   type SetAttrRequest,
   type SetLayoutRequest,
+  type SetXattrRequest,
   type StatFsRequest,
   type StatFsResponse,
   type StatRequest,
@@ -64,6 +69,7 @@ import {
   type SyncRequest,
   type TruncateRequest,
   type UpdateChainResponse,
+  type XattrResponse,
 } from '../proto/index.js';
 import { clientRetryBudget, metaRetryAction } from './retry-policy.js';
 
@@ -76,7 +82,7 @@ export interface RpcCallOptions {
 }
 
 export interface RpcClientOptions {
-  /** host:port of the meta process (Meta and Mgmt share its port). */
+  /** host:port of the meta process (Meta and Mgmt share its port), or a comma-separated list of them. */
   address: string;
   /** Stable id of this client instance, the first half of every idempotency tag. */
   clientId: string;
@@ -262,11 +268,15 @@ abstract class RpcBase<C extends MetaClient | MgmtClient> {
   private readonly logger: Logger | undefined;
   private isClosed = false;
 
+  /** One client per meta address (`address` may list several); calls fail over between them. */
+  private readonly clients: FailoverClients<C>;
+
   protected constructor(
-    readonly client: C,
+    makeClient: (address: string) => C,
     readonly address: string,
     options: RpcClientOptions,
   ) {
+    this.clients = new FailoverClients(parseAddressList(address), makeClient);
     this.clientId = options.clientId;
     this.config = options.config;
     let counter = 0;
@@ -274,6 +284,11 @@ abstract class RpcBase<C extends MetaClient | MgmtClient> {
     this.clock = options.clock ?? systemClock;
     this.rng = options.rng ?? systemRng();
     this.logger = options.logger;
+  }
+
+  /** The client calls go to now (generated methods are shared by every client of a service). */
+  get client(): C {
+    return this.clients.current;
   }
 
   /** A fresh idempotency tag (one per logical request, reused by its retries). */
@@ -290,11 +305,17 @@ abstract class RpcBase<C extends MetaClient | MgmtClient> {
   ): Promise<Res> {
     if (this.isClosed)
       return Promise.reject(new SpindleError(ErrorCode.CLIENT_CLOSED, `${what}: the client is closed`));
-    const attempt = () =>
-      callUnary<C, Req, Res>(this.client, method, request, what, {
+    const attempt = () => {
+      const client = this.clients.current;
+      return callUnary<C, Req, Res>(client, method, request, what, {
         timeoutMs: options.timeoutMs ?? this.config.rpcTimeoutMs,
         signal: options.signal,
+      }).catch((err: unknown) => {
+        // A meta that is down, or a standby asked for Mgmt: the next attempt goes to the next address.
+        if (isSpindleError(err) && err.retryable) this.clients.failed(client);
+        throw err;
       });
+    };
     // One attempt too goes through the loop, so every failure is a SpindleError naming the call
     // (`what`: 'meta.Open', …) when meta or the transport did not type it.
     return retryWithBackoff(attempt, {
@@ -317,7 +338,7 @@ abstract class RpcBase<C extends MetaClient | MgmtClient> {
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.client.close();
+    this.clients.close();
   }
 }
 
@@ -336,7 +357,7 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
   private readonly stats: [Coalescer<StatRequest, InodeResponse>, Coalescer<StatRequest, InodeResponse>];
 
   constructor(options: RpcClientOptions) {
-    super(new MetaClient(options.address, insecureChannel(), CHANNEL_OPTIONS), options.address, options);
+    super((address) => new MetaClient(address, insecureChannel(), CHANNEL_OPTIONS), options.address, options);
     const onFallback = (what: string) => (err: SpindleError, items: number) =>
       options.logger?.debug(
         { what, items, code: err.codeName, err: err.message },
@@ -445,6 +466,26 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
     return this.invoke('sync', request, options);
   }
 
+  makeNode(request: Untagged<MakeNodeRequest>, options?: RpcCallOptions): Promise<InodeResponse> {
+    return this.invoke('makeNode', request, options);
+  }
+
+  setXattr(request: Untagged<SetXattrRequest>, options?: RpcCallOptions): Promise<XattrResponse> {
+    return this.invoke('setXattr', request, options);
+  }
+
+  getXattr(request: Untagged<GetXattrRequest>, options?: RpcCallOptions): Promise<XattrResponse> {
+    return this.invoke('getXattr', request, options);
+  }
+
+  listXattr(request: StatRequest, options?: RpcCallOptions): Promise<ListXattrResponse> {
+    return this.invoke('listXattr', request, options);
+  }
+
+  removeXattr(request: Untagged<GetXattrRequest>, options?: RpcCallOptions): Promise<XattrResponse> {
+    return this.invoke('removeXattr', request, options);
+  }
+
   /** Sends one RPC; a mutating one gets a fresh idempotency tag, which its retries reuse. */
   private invoke<M extends MetaMethod>(
     method: M,
@@ -468,7 +509,7 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
 /** The cluster manager (Mgmt) hosted by the meta process. */
 export class MgmtRpc extends RpcBase<MgmtClient> {
   constructor(options: RpcClientOptions) {
-    super(new MgmtClient(options.address, insecureChannel(), CHANNEL_OPTIONS), options.address, options);
+    super((address) => new MgmtClient(address, insecureChannel(), CHANNEL_OPTIONS), options.address, options);
   }
 
   /**

@@ -22,13 +22,21 @@ export function fileTypeBits(type: InodeType): number {
       return S_IFDIR;
     case InodeType.SYMLINK:
       return S_IFLNK;
+    case InodeType.FIFO:
+      return fsConstants.S_IFIFO;
+    case InodeType.SOCKET:
+      return fsConstants.S_IFSOCK;
+    case InodeType.CHAR_DEVICE:
+      return fsConstants.S_IFCHR;
+    case InodeType.BLOCK_DEVICE:
+      return fsConstants.S_IFBLK;
     default:
       return 0;
   }
 }
 
 /** Attributes of one entry, shaped like fs.Stats. */
-/** The fs.Stats / fs.Dirent type predicates, from an inode type (Spindle has no devices, FIFOs or sockets). */
+/** The fs.Stats / fs.Dirent type predicates, from an inode type. */
 abstract class TypedEntry {
   protected abstract readonly type: InodeType;
 
@@ -42,16 +50,16 @@ abstract class TypedEntry {
     return this.type === InodeType.SYMLINK;
   }
   isBlockDevice(): boolean {
-    return false;
+    return this.type === InodeType.BLOCK_DEVICE;
   }
   isCharacterDevice(): boolean {
-    return false;
+    return this.type === InodeType.CHAR_DEVICE;
   }
   isFIFO(): boolean {
-    return false;
+    return this.type === InodeType.FIFO;
   }
   isSocket(): boolean {
-    return false;
+    return this.type === InodeType.SOCKET;
   }
 }
 

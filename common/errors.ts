@@ -47,6 +47,10 @@ export enum ErrorCode {
   TXN_CONFLICT = 3013,
   BUSY = 3014,
   DUPLICATE_REQUEST_MISMATCH = 3015,
+  /** An extended attribute that does not exist (getxattr/removexattr, XATTR_REPLACE). */
+  NO_ATTRIBUTE = 3016,
+  /** An extended attribute value over the size limit. */
+  ATTRIBUTE_TOO_LARGE = 3017,
 
   // 4xxx storage
   CHAIN_VERSION_MISMATCH = 4001,
@@ -114,6 +118,8 @@ const CODE_INFO: Record<ErrorCode, CodeInfo> = {
   [ErrorCode.TXN_CONFLICT]: { posix: 'EAGAIN', retryable: true, grpc: GrpcStatus.ABORTED },
   [ErrorCode.BUSY]: { posix: 'EBUSY', retryable: false, grpc: GrpcStatus.FAILED_PRECONDITION },
   [ErrorCode.DUPLICATE_REQUEST_MISMATCH]: { posix: 'EINVAL', retryable: false, grpc: GrpcStatus.INVALID_ARGUMENT },
+  [ErrorCode.NO_ATTRIBUTE]: { posix: 'ENODATA', retryable: false, grpc: GrpcStatus.NOT_FOUND },
+  [ErrorCode.ATTRIBUTE_TOO_LARGE]: { posix: 'E2BIG', retryable: false, grpc: GrpcStatus.OUT_OF_RANGE },
 
   [ErrorCode.CHAIN_VERSION_MISMATCH]: { posix: 'EAGAIN', retryable: true, grpc: GrpcStatus.FAILED_PRECONDITION },
   [ErrorCode.CHUNK_NOT_FOUND]: { posix: 'ENOENT', retryable: false, grpc: GrpcStatus.NOT_FOUND },

@@ -44,6 +44,8 @@ export const KeyPrefix = {
   SCHEMA: 'SCHM',
   /** CONF ‖ name → cluster-wide setting stored by the manager. */
   CONFIG: 'CONF',
+  /** XATR ‖ ino ‖ name → value of an extended attribute. */
+  XATTR: 'XATR',
 } as const;
 
 type KeyPrefixName = keyof typeof KeyPrefix;

@@ -39,6 +39,17 @@ const O_RDONLY = 0;
 const O_EXCL = 0o200;
 const O_TRUNC = 0o1000;
 const RENAME_NOREPLACE = 1;
+const RENAME_EXCHANGE = 2;
+/** setxattr flags (linux/xattr.h). */
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+/** Special file types mknod creates as MakeNode inodes (S_IFMT bits → inode type). */
+const SPECIAL_TYPES = new Map<number, InodeType>([
+  [0o010000, InodeType.FIFO],
+  [0o140000, InodeType.SOCKET],
+  [0o020000, InodeType.CHAR_DEVICE],
+  [0o060000, InodeType.BLOCK_DEVICE],
+]);
 /** Name prefix of unlinked files kept while open (NFS uses `.nfs`). */
 const HIDDEN_PREFIX = '.spindle-hidden-';
 /** Free inodes statfs reports: Spindle has no fixed inode table, but tools refuse 0. */
@@ -65,6 +76,9 @@ const EXPECTED_ERRNOS = new Set([
   E.ENAMETOOLONG,
   E.ELOOP,
   E.EXDEV,
+  E.ENODATA,
+  E.ERANGE,
+  E.EOPNOTSUPP,
 ]);
 
 interface DirHandle {
@@ -85,6 +99,7 @@ export type FuseReplies = Pick<
   | 'replyReadlink'
   | 'replyOpen'
   | 'replyWrite'
+  | 'replyXattrSize'
   | 'replyBuf'
   | 'replyStatfs'
   | 'replyDir'
@@ -224,13 +239,27 @@ export class SpindleFuseFs {
         return;
       }
       case FuseOp.MKNOD: {
-        if ((a.mode & 0o170000) !== S_IFREG) throw fuseError(E.EPERM, 'only regular files can be created with mknod');
+        const special = SPECIAL_TYPES.get(a.mode & 0o170000);
+        if (special !== undefined) {
+          const { inode } = await this.client.meta.makeNode({
+            at: at(a.parent!, a.name!),
+            type: special,
+            mode: a.mode & 0o7777,
+            uid: a.uid,
+            gid: a.gid,
+            rdev: a.rdev ?? 0,
+          });
+          r.replyEntry(req, this.entryOf(requireInode(inode)));
+          return;
+        }
+        if ((a.mode & 0o170000) !== S_IFREG) throw fuseError(E.EINVAL, 'mknod of an unknown file type');
         const response = await this.client.meta.open({
           at: at(a.parent!, a.name!),
           create: true,
           exclusive: true,
           truncate: false,
           mode: a.mode & 0o7777,
+          exactMode: true,
           uid: a.uid,
           gid: a.gid,
         });
@@ -241,6 +270,7 @@ export class SpindleFuseFs {
         const { inode } = await this.client.meta.mkdirs({
           at: at(a.parent!, a.name!),
           mode: a.mode & 0o7777,
+          exactMode: true,
           recursive: false,
           uid: a.uid,
           gid: a.gid,
@@ -249,13 +279,23 @@ export class SpindleFuseFs {
         return;
       }
       case FuseOp.UNLINK:
-        if (!(await this.hideIfOpen(a.parent!, a.name!))) {
-          await this.client.meta.remove({ at: at(a.parent!, a.name!), directory: false, recursive: false });
+        if (!(await this.hideIfOpen(a.parent!, a.name!, a.uid))) {
+          await this.client.meta.remove({
+            at: at(a.parent!, a.name!),
+            directory: false,
+            recursive: false,
+            callerUid: a.uid,
+          });
         }
         r.replyErr(req, 0);
         return;
       case FuseOp.RMDIR:
-        await this.client.meta.remove({ at: at(a.parent!, a.name!), directory: true, recursive: false });
+        await this.client.meta.remove({
+          at: at(a.parent!, a.name!),
+          directory: true,
+          recursive: false,
+          callerUid: a.uid,
+        });
         r.replyErr(req, 0);
         return;
       case FuseOp.SYMLINK: {
@@ -269,14 +309,18 @@ export class SpindleFuseFs {
         return;
       }
       case FuseOp.RENAME: {
-        if ((a.flags & ~RENAME_NOREPLACE) !== 0)
-          throw fuseError(E.EINVAL, 'RENAME_EXCHANGE and RENAME_WHITEOUT are not supported');
+        if ((a.flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) !== 0)
+          throw fuseError(E.EINVAL, 'RENAME_WHITEOUT is not supported');
+        const exchange = (a.flags & RENAME_EXCHANGE) !== 0;
+        const noReplace = (a.flags & RENAME_NOREPLACE) !== 0;
         // A file replaced while open here keeps its data until released (moved aside first).
-        if ((a.flags & RENAME_NOREPLACE) === 0) await this.hideIfOpen(a.newParent!, a.newName!);
+        if (!noReplace && !exchange) await this.hideIfOpen(a.newParent!, a.newName!, a.uid);
         await this.client.meta.rename({
           from: at(a.parent!, a.name!),
           to: at(a.newParent!, a.newName!),
-          noReplace: (a.flags & RENAME_NOREPLACE) !== 0,
+          noReplace,
+          exchange,
+          callerUid: a.uid,
         });
         r.replyErr(req, 0);
         return;
@@ -310,6 +354,7 @@ export class SpindleFuseFs {
           exclusive: (a.flags & O_EXCL) !== 0,
           truncate: (a.flags & O_TRUNC) !== 0,
           mode: a.mode & 0o7777,
+          exactMode: true,
           uid: a.uid,
           gid: a.gid,
         });
@@ -388,6 +433,24 @@ export class SpindleFuseFs {
         });
         return;
       }
+      case FuseOp.SETXATTR:
+        await this.setxattr(a);
+        r.replyErr(req, 0);
+        return;
+      case FuseOp.GETXATTR: {
+        const { value } = await this.client.meta.getXattr({ at: byIno(a.ino), name: this.xattrName(a) });
+        this.replyXattr(req, a.size, value);
+        return;
+      }
+      case FuseOp.LISTXATTR: {
+        const { names } = await this.client.meta.listXattr({ at: byIno(a.ino), followSymlink: false });
+        this.replyXattr(req, a.size, Buffer.from(names.map((name) => `${name}\0`).join(''), 'utf8'));
+        return;
+      }
+      case FuseOp.REMOVEXATTR:
+        await this.client.meta.removeXattr({ at: byIno(a.ino), name: this.xattrName(a) });
+        r.replyErr(req, 0);
+        return;
       default:
         throw fuseError(E.ENOSYS, `operation ${op} is not supported`);
     }
@@ -421,6 +484,37 @@ export class SpindleFuseFs {
       ({ inode } = await this.client.meta.setAttr({ at: byIno(a.ino), noFollow: true, ...request }));
     }
     return inode ?? (await this.statIno(a.ino));
+  }
+
+  /**
+   * Names Spindle stores: user.*, trusted.*, security.*. system.* (POSIX ACLs, capabilities) is
+   * EOPNOTSUPP, so tools such as `cp --preserve=all` skip ACLs instead of storing rules that
+   * nothing would enforce.
+   */
+  private xattrName(a: FuseRequest): string {
+    const name = a.name ?? '';
+    if (!/^(user|trusted|security)\./.test(name))
+      throw fuseError(E.EOPNOTSUPP, `extended attribute namespace of '${name}' is not supported`);
+    return name;
+  }
+
+  private async setxattr(a: FuseRequest): Promise<void> {
+    const name = this.xattrName(a);
+    if ((a.flags & ~(XATTR_CREATE | XATTR_REPLACE)) !== 0) throw fuseError(E.EINVAL, 'unknown setxattr flags');
+    await this.client.meta.setXattr({
+      at: byIno(a.ino),
+      name,
+      value: a.data ?? Buffer.alloc(0),
+      createOnly: (a.flags & XATTR_CREATE) !== 0,
+      replaceOnly: (a.flags & XATTR_REPLACE) !== 0,
+    });
+  }
+
+  /** getxattr/listxattr: size 0 asks for the length; a smaller buffer than the answer is ERANGE. */
+  private replyXattr(req: number, size: number, value: Uint8Array): void {
+    if (size === 0) this.replies.replyXattrSize(req, value.byteLength);
+    else if (value.byteLength > size) throw fuseError(E.ERANGE, 'the buffer is smaller than the attribute');
+    else this.replies.replyBuf(req, value);
   }
 
   private async readdir(req: number, a: FuseRequest): Promise<void> {
@@ -471,7 +565,7 @@ export class SpindleFuseFs {
    * it), the name is renamed to a hidden one instead (as NFS does) and removed at the last
    * release. Returns true when it hid the name.
    */
-  private async hideIfOpen(parent: number, name: string): Promise<boolean> {
+  private async hideIfOpen(parent: number, name: string, callerUid: number): Promise<boolean> {
     if (this.inodes.size === 0) return false;
     let inode: Inode | undefined;
     try {
@@ -483,7 +577,8 @@ export class SpindleFuseFs {
     if (inode === undefined || inode.type !== InodeType.FILE || inode.nlink > 1 || !this.inodes.has(inode.ino))
       return false;
     const hiddenName = `${HIDDEN_PREFIX}${inode.ino.toString(16)}-${(++this.hiddenCounter).toString(16)}`;
-    await this.client.meta.rename({ from: at(parent, name), to: at(parent, hiddenName), noReplace: true });
+    // callerUid: a sticky directory's rules hold for the hidden rename as for the unlink it stands for.
+    await this.client.meta.rename({ from: at(parent, name), to: at(parent, hiddenName), noReplace: true, callerUid });
     const names = this.hidden.get(inode.ino) ?? [];
     names.push({ parent, name: hiddenName });
     this.hidden.set(inode.ino, names);
@@ -565,10 +660,14 @@ export class SpindleFuseFs {
       const state = this.inodes.get(inode.ino);
       if (state !== undefined) for (const file of state.files) size = Math.max(size, file.writtenEnd);
     }
+    // Hidden names of unlinked open files are this mount's bookkeeping: they are not links the
+    // application made, so fstat of an unlinked open file shows nlink 0 as on a local file system.
+    const hiddenNames = this.hidden.get(inode.ino)?.length ?? 0;
     return {
       ino: inode.ino,
       mode: fileTypeBits(inode.type) | (inode.mode & 0o7777),
-      nlink: inode.nlink,
+      nlink: Math.max(0, inode.nlink - hiddenNames),
+      rdev: inode.rdev ?? 0,
       uid: inode.uid,
       gid: inode.gid,
       size,

@@ -30,6 +30,10 @@ export const FuseOp = {
   STATFS: 21,
   CREATE: 22,
   FORGET: 23,
+  SETXATTR: 24,
+  GETXATTR: 25,
+  LISTXATTR: 26,
+  REMOVEXATTR: 27,
   /** Not a request: the loop thread ended (unmounted from outside, or unmount()). */
   EXIT: 100,
 } as const;
@@ -64,6 +68,8 @@ export interface FuseRequest {
   gid: number;
   pid: number;
   umask: number;
+  /** mknod: device number */
+  rdev?: number;
   valid?: number;
   attr?: { mode: number; uid: number; gid: number; size: number; atimeUs: number; mtimeUs: number };
   plus?: boolean;
@@ -83,6 +89,7 @@ export interface FuseAttr {
   mtimeUs: number;
   ctimeUs: number;
   blksize?: number;
+  rdev?: number;
 }
 
 export interface FuseEntry {
@@ -132,6 +139,8 @@ export interface FuseAddon {
   replyReadlink(req: number, target: string): void;
   replyOpen(req: number, fh: number, keepCache: boolean): void;
   replyWrite(req: number, count: number): void;
+  /** getxattr/listxattr asked for the size only (size 0): the size of the answer. */
+  replyXattrSize(req: number, size: number): void;
   replyBuf(req: number, data: Uint8Array): void;
   replyStatfs(req: number, statfs: FuseStatFs): void;
   /** Packs as many entries as fit in `size` bytes and replies; returns how many were packed. */

@@ -12,8 +12,11 @@ import type {
   BatchOpenResponse,
   BatchStatRequest,
   BatchStatResponse,
+  GetXattrRequest,
   HardLinkRequest,
   InodeResponse,
+  ListXattrResponse,
+  MakeNodeRequest,
   MkdirsRequest,
   OpenRequest,
   OpenResponse,
@@ -26,12 +29,14 @@ import type {
   RenameResponse,
   SetAttrRequest,
   SetLayoutRequest,
+  SetXattrRequest,
   StatFsRequest,
   StatFsResponse,
   StatRequest,
   SymlinkRequest,
   SyncRequest,
   TruncateRequest,
+  XattrResponse,
 } from '../../proto/index.js';
 import { NamespaceContext, type NamespaceDeps } from './context.js';
 import { sweepIdempotency } from './idempotency.js';
@@ -40,6 +45,7 @@ import { batchOpen } from './ops/batch-open.js';
 import { batchStat } from './ops/batch-stat.js';
 import { hardLink } from './ops/hard-link.js';
 import { newDirectoryInode } from './ops/helpers.js';
+import { makeNode } from './ops/make-node.js';
 import { mkdirs } from './ops/mkdirs.js';
 import { open } from './ops/open.js';
 import { readDir } from './ops/readdir.js';
@@ -53,6 +59,7 @@ import { statFs } from './ops/statfs.js';
 import { symlink } from './ops/symlink.js';
 import { sync } from './ops/sync.js';
 import { truncate } from './ops/truncate.js';
+import { getXattr, listXattr, removeXattr, setXattr } from './ops/xattr.js';
 import { MetaTxn } from './store.js';
 
 export type NamespaceOptions = NamespaceDeps;
@@ -151,6 +158,26 @@ export class Namespace implements MetaHandlers<CallOptions> {
 
   sync(request: SyncRequest, options: CallOptions = {}): Promise<InodeResponse> {
     return sync(this.ctx, request, options.signal);
+  }
+
+  makeNode(request: MakeNodeRequest, options: CallOptions = {}): Promise<InodeResponse> {
+    return makeNode(this.ctx, request, options.signal);
+  }
+
+  setXattr(request: SetXattrRequest, options: CallOptions = {}): Promise<XattrResponse> {
+    return setXattr(this.ctx, request, options.signal);
+  }
+
+  getXattr(request: GetXattrRequest, options: CallOptions = {}): Promise<XattrResponse> {
+    return getXattr(this.ctx, request, options.signal);
+  }
+
+  listXattr(request: StatRequest, options: CallOptions = {}): Promise<ListXattrResponse> {
+    return listXattr(this.ctx, request, options.signal);
+  }
+
+  removeXattr(request: GetXattrRequest, options: CallOptions = {}): Promise<XattrResponse> {
+    return removeXattr(this.ctx, request, options.signal);
   }
 
   /**

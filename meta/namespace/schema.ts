@@ -9,6 +9,7 @@
 //   IDEM ‖ "t" ‖ created µs ‖ len(client) ‖ client ‖ request → empty (expiry index, oldest first)
 //   GCQU ‖ "i" ‖ ino                             → GcRecord (queued µs + Inode) of a file whose last link went
 //   GCQU ‖ "q" ‖ queued µs ‖ ino                 → empty (collection order, oldest first)
+//   XATR ‖ ino ‖ name                            → value of one extended attribute (raw bytes)
 //
 // A directory listing is one range read of DENT ‖ parent; names sort bytewise (UTF-8). Client
 // ids are length-prefixed because a string part carries no terminator.
@@ -89,6 +90,24 @@ export function encodeEntry(entry: EntryValue): Uint8Array {
 export function decodeEntry(bytes: Uint8Array): EntryValue {
   const entry = DirEntry.decode(bytes);
   return { ino: entry.ino, type: entry.type };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extended attributes
+
+export function xattrKey(ino: number, name: string): Buffer {
+  return encodeKey(KeyPrefix.XATTR, ino, name);
+}
+
+/** [start, end) of every extended attribute of an inode. */
+export function xattrRange(ino: number): { start: Buffer; end: Buffer } {
+  const start = encodeKey(KeyPrefix.XATTR, ino);
+  return { start, end: prefixEnd(start) };
+}
+
+/** The attribute name of an XATR key. */
+export function xattrName(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8', PREFIX_BYTES + U64_BYTES);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ import {
   gcRecordKey,
   inodeKey,
   usageShardKey,
+  xattrKey,
+  xattrName,
+  xattrRange,
   type EntryValue,
   type GcRecord,
 } from './schema.js';
@@ -47,6 +50,8 @@ export class MetaTxn {
   private usageInodes = 0;
   private usageBytes = 0;
   private readonly afterCommitActions: Array<() => Promise<void>> = [];
+  /** Inodes deleted by this transaction that had extended attributes (removed at flush). */
+  private readonly xattrsToDrop = new Set<number>();
 
   constructor(
     readonly txn: KvTxn,
@@ -101,6 +106,7 @@ export class MetaTxn {
     this.inodes.set(inode.ino, null);
     this.dirty.delete(inode.ino);
     this.txn.delete(inodeKey(inode.ino));
+    if (inode.hasXattrs) this.xattrsToDrop.add(inode.ino);
     this.usageInodes -= 1;
     if (inode.type === InodeType.FILE) this.usageBytes -= inode.size;
   }
@@ -164,6 +170,32 @@ export class MetaTxn {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Extended attributes (the inode's has_xattrs flag spares a range read on every delete)
+
+  async getXattr(ino: number, name: string): Promise<Uint8Array | undefined> {
+    return this.txn.get(xattrKey(ino, name));
+  }
+
+  putXattr(inode: Inode, name: string, value: Uint8Array): void {
+    this.txn.put(xattrKey(inode.ino, name), value);
+    if (!inode.hasXattrs) {
+      inode.hasXattrs = true;
+      this.touch(inode);
+    }
+  }
+
+  deleteXattr(ino: number, name: string): void {
+    this.txn.delete(xattrKey(ino, name));
+  }
+
+  /** Names and value sizes of an inode's extended attributes, in byte order of their names. */
+  async listXattrs(ino: number, limit: number): Promise<Array<{ name: string; size: number }>> {
+    const range = xattrRange(ino);
+    const pairs = await this.txn.getRange(range.start, range.end, { limit });
+    return pairs.map((pair) => ({ name: xattrName(pair.key), size: pair.value.byteLength }));
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Commit
 
   /** Runs `action` once the transaction has committed (never for an attempt that is re-run). */
@@ -177,6 +209,11 @@ export class MetaTxn {
 
   /** Writes the changed inodes and this transaction's usage delta (to one random shard). */
   async flush(rng: Rng): Promise<void> {
+    for (const ino of this.xattrsToDrop) {
+      const range = xattrRange(ino);
+      for (const pair of await this.txn.getRange(range.start, range.end)) this.txn.delete(pair.key);
+    }
+    this.xattrsToDrop.clear();
     for (const ino of this.dirty) {
       const inode = this.inodes.get(ino);
       assert(inode, `dirty inode ${ino} vanished`);

@@ -43,6 +43,14 @@ export enum InodeType {
   DIRECTORY = 2,
   /** SYMLINK - Symbolic link. */
   SYMLINK = 3,
+  /** FIFO - Named pipe (FIFO). */
+  FIFO = 4,
+  /** SOCKET - Unix domain socket. */
+  SOCKET = 5,
+  /** CHAR_DEVICE - Character device (`rdev` names it). */
+  CHAR_DEVICE = 6,
+  /** BLOCK_DEVICE - Block device (`rdev` names it). */
+  BLOCK_DEVICE = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -60,6 +68,18 @@ export function inodeTypeFromJSON(object: any): InodeType {
     case 3:
     case "SYMLINK":
       return InodeType.SYMLINK;
+    case 4:
+    case "FIFO":
+      return InodeType.FIFO;
+    case 5:
+    case "SOCKET":
+      return InodeType.SOCKET;
+    case 6:
+    case "CHAR_DEVICE":
+      return InodeType.CHAR_DEVICE;
+    case 7:
+    case "BLOCK_DEVICE":
+      return InodeType.BLOCK_DEVICE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -77,6 +97,14 @@ export function inodeTypeToJSON(object: InodeType): string {
       return "DIRECTORY";
     case InodeType.SYMLINK:
       return "SYMLINK";
+    case InodeType.FIFO:
+      return "FIFO";
+    case InodeType.SOCKET:
+      return "SOCKET";
+    case InodeType.CHAR_DEVICE:
+      return "CHAR_DEVICE";
+    case InodeType.BLOCK_DEVICE:
+      return "BLOCK_DEVICE";
     case InodeType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -123,6 +151,12 @@ export interface Inode {
   truncateVersion: number;
   /** Parent directory (directories only; files may have several links). */
   parentIno: number;
+  /** Device number of a character or block device (Linux dev_t encoding). */
+  rdev?:
+    | number
+    | undefined;
+  /** The inode has extended attributes (so removing it removes them). */
+  hasXattrs?: boolean | undefined;
 }
 
 export interface OpenRequest {
@@ -146,6 +180,11 @@ export interface OpenRequest {
   uid: number;
   /** Group of a new file. */
   gid: number;
+  /**
+   * Take `mode` as given, 0 included (a FUSE create: the kernel already applied the umask);
+   * without it, mode 0 means the default 0644.
+   */
+  exactMode?: boolean | undefined;
 }
 
 export interface OpenResponse {
@@ -174,6 +213,8 @@ export interface MkdirsRequest {
   uid: number;
   /** Group. */
   gid: number;
+  /** Take `mode` as given, 0 included; without it, mode 0 means the default 0755. */
+  exactMode?: boolean | undefined;
 }
 
 export interface InodeResponse {
@@ -276,8 +317,17 @@ export interface RenameRequest {
   to?:
     | PathAt
     | undefined;
-  /** RENAME_NOREPLACE: fail with EEXIST instead of replacing. */
+  /** RENAME_NOREPLACE: fail with EEXIST instead of replacing (also when both name one inode). */
   noReplace: boolean;
+  /** RENAME_EXCHANGE: swap the two entries atomically (both must exist). */
+  exchange?:
+    | boolean
+    | undefined;
+  /**
+   * The caller's uid, for the sticky-bit check (a sticky directory's entries can be moved or
+   * replaced only by their owner, the directory's owner or root). Unset: not checked.
+   */
+  callerUid?: number | undefined;
 }
 
 export interface RenameResponse {
@@ -298,6 +348,8 @@ export interface RemoveRequest {
   directory: boolean;
   /** Remove a directory and everything below it. */
   recursive: boolean;
+  /** The caller's uid, for the sticky-bit check (as in RenameRequest). Unset: not checked. */
+  callerUid?: number | undefined;
 }
 
 export interface RemoveResponse {
@@ -434,6 +486,69 @@ export interface SyncRequest {
   recomputeLength: boolean;
 }
 
+export interface MakeNodeRequest {
+  /** Idempotency tag. */
+  tag?:
+    | RequestTag
+    | undefined;
+  /** The entry to create. */
+  at?:
+    | PathAt
+    | undefined;
+  /** FIFO, SOCKET, CHAR_DEVICE or BLOCK_DEVICE. */
+  type: InodeType;
+  /** Permission bits, taken as given. */
+  mode: number;
+  /** Owner. */
+  uid: number;
+  /** Group. */
+  gid: number;
+  /** Device number (devices only). */
+  rdev: number;
+}
+
+export interface SetXattrRequest {
+  /** Idempotency tag. */
+  tag?:
+    | RequestTag
+    | undefined;
+  /** The inode (a final symlink is not followed). */
+  at?:
+    | PathAt
+    | undefined;
+  /** Attribute name with its namespace prefix ("user.", "trusted.", "security."). */
+  name: string;
+  /** Value (may be empty). */
+  value: Buffer;
+  /** XATTR_CREATE: EEXIST when the attribute exists. */
+  createOnly: boolean;
+  /** XATTR_REPLACE: ENODATA when the attribute is missing. */
+  replaceOnly: boolean;
+}
+
+export interface GetXattrRequest {
+  /** Idempotency tag (RemoveXattr only). */
+  tag?:
+    | RequestTag
+    | undefined;
+  /** The inode (a final symlink is not followed). */
+  at?:
+    | PathAt
+    | undefined;
+  /** Attribute name. */
+  name: string;
+}
+
+export interface XattrResponse {
+  /** The value (GetXattr); empty otherwise. */
+  value: Buffer;
+}
+
+export interface ListXattrResponse {
+  /** Attribute names, in byte order. */
+  names: string[];
+}
+
 function createBasePathAt(): PathAt {
   return { parentIno: 0, path: "" };
 }
@@ -539,6 +654,8 @@ function createBaseInode(): Inode {
     symlinkTarget: "",
     truncateVersion: 0,
     parentIno: 0,
+    rdev: undefined,
+    hasXattrs: undefined,
   };
 }
 
@@ -585,6 +702,12 @@ export const Inode: MessageFns<Inode> = {
     }
     if (message.parentIno !== 0) {
       writer.uint32(112).uint64(message.parentIno);
+    }
+    if (message.rdev !== undefined) {
+      writer.uint32(120).uint64(message.rdev);
+    }
+    if (message.hasXattrs !== undefined) {
+      writer.uint32(128).bool(message.hasXattrs);
     }
     return writer;
   },
@@ -714,6 +837,22 @@ export const Inode: MessageFns<Inode> = {
             message.parentIno = longToNumber(reader.uint64());
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.rdev = longToNumber(reader.uint64());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.hasXattrs = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -766,6 +905,12 @@ export const Inode: MessageFns<Inode> = {
         : isSet(object.parent_ino)
         ? globalThis.Number(object.parent_ino)
         : 0,
+      rdev: isSet(object.rdev) ? globalThis.Number(object.rdev) : undefined,
+      hasXattrs: isSet(object.hasXattrs)
+        ? globalThis.Boolean(object.hasXattrs)
+        : isSet(object.has_xattrs)
+        ? globalThis.Boolean(object.has_xattrs)
+        : undefined,
     };
   },
 
@@ -813,6 +958,12 @@ export const Inode: MessageFns<Inode> = {
     if (message.parentIno !== 0) {
       obj.parentIno = Math.round(message.parentIno);
     }
+    if (message.rdev !== undefined) {
+      obj.rdev = Math.round(message.rdev);
+    }
+    if (message.hasXattrs !== undefined) {
+      obj.hasXattrs = message.hasXattrs;
+    }
     return obj;
   },
 
@@ -837,12 +988,24 @@ export const Inode: MessageFns<Inode> = {
     message.symlinkTarget = object.symlinkTarget ?? "";
     message.truncateVersion = object.truncateVersion ?? 0;
     message.parentIno = object.parentIno ?? 0;
+    message.rdev = object.rdev ?? undefined;
+    message.hasXattrs = object.hasXattrs ?? undefined;
     return message;
   },
 };
 
 function createBaseOpenRequest(): OpenRequest {
-  return { tag: undefined, at: undefined, create: false, exclusive: false, truncate: false, mode: 0, uid: 0, gid: 0 };
+  return {
+    tag: undefined,
+    at: undefined,
+    create: false,
+    exclusive: false,
+    truncate: false,
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    exactMode: undefined,
+  };
 }
 
 export const OpenRequest: MessageFns<OpenRequest> = {
@@ -870,6 +1033,9 @@ export const OpenRequest: MessageFns<OpenRequest> = {
     }
     if (message.gid !== 0) {
       writer.uint32(64).uint32(message.gid);
+    }
+    if (message.exactMode !== undefined) {
+      writer.uint32(72).bool(message.exactMode);
     }
     return writer;
   },
@@ -951,6 +1117,14 @@ export const OpenRequest: MessageFns<OpenRequest> = {
             message.gid = reader.uint32();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.exactMode = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -973,6 +1147,11 @@ export const OpenRequest: MessageFns<OpenRequest> = {
       mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
       uid: isSet(object.uid) ? globalThis.Number(object.uid) : 0,
       gid: isSet(object.gid) ? globalThis.Number(object.gid) : 0,
+      exactMode: isSet(object.exactMode)
+        ? globalThis.Boolean(object.exactMode)
+        : isSet(object.exact_mode)
+        ? globalThis.Boolean(object.exact_mode)
+        : undefined,
     };
   },
 
@@ -1002,6 +1181,9 @@ export const OpenRequest: MessageFns<OpenRequest> = {
     if (message.gid !== 0) {
       obj.gid = Math.round(message.gid);
     }
+    if (message.exactMode !== undefined) {
+      obj.exactMode = message.exactMode;
+    }
     return obj;
   },
 
@@ -1018,6 +1200,7 @@ export const OpenRequest: MessageFns<OpenRequest> = {
     message.mode = object.mode ?? 0;
     message.uid = object.uid ?? 0;
     message.gid = object.gid ?? 0;
+    message.exactMode = object.exactMode ?? undefined;
     return message;
   },
 };
@@ -1108,7 +1291,7 @@ export const OpenResponse: MessageFns<OpenResponse> = {
 };
 
 function createBaseMkdirsRequest(): MkdirsRequest {
-  return { tag: undefined, at: undefined, mode: 0, recursive: false, uid: 0, gid: 0 };
+  return { tag: undefined, at: undefined, mode: 0, recursive: false, uid: 0, gid: 0, exactMode: undefined };
 }
 
 export const MkdirsRequest: MessageFns<MkdirsRequest> = {
@@ -1130,6 +1313,9 @@ export const MkdirsRequest: MessageFns<MkdirsRequest> = {
     }
     if (message.gid !== 0) {
       writer.uint32(48).uint32(message.gid);
+    }
+    if (message.exactMode !== undefined) {
+      writer.uint32(56).bool(message.exactMode);
     }
     return writer;
   },
@@ -1195,6 +1381,14 @@ export const MkdirsRequest: MessageFns<MkdirsRequest> = {
             message.gid = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.exactMode = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1215,6 +1409,11 @@ export const MkdirsRequest: MessageFns<MkdirsRequest> = {
       recursive: isSet(object.recursive) ? globalThis.Boolean(object.recursive) : false,
       uid: isSet(object.uid) ? globalThis.Number(object.uid) : 0,
       gid: isSet(object.gid) ? globalThis.Number(object.gid) : 0,
+      exactMode: isSet(object.exactMode)
+        ? globalThis.Boolean(object.exactMode)
+        : isSet(object.exact_mode)
+        ? globalThis.Boolean(object.exact_mode)
+        : undefined,
     };
   },
 
@@ -1238,6 +1437,9 @@ export const MkdirsRequest: MessageFns<MkdirsRequest> = {
     if (message.gid !== 0) {
       obj.gid = Math.round(message.gid);
     }
+    if (message.exactMode !== undefined) {
+      obj.exactMode = message.exactMode;
+    }
     return obj;
   },
 
@@ -1252,6 +1454,7 @@ export const MkdirsRequest: MessageFns<MkdirsRequest> = {
     message.recursive = object.recursive ?? false;
     message.uid = object.uid ?? 0;
     message.gid = object.gid ?? 0;
+    message.exactMode = object.exactMode ?? undefined;
     return message;
   },
 };
@@ -2252,7 +2455,14 @@ export const ReadDirResponse: MessageFns<ReadDirResponse> = {
 };
 
 function createBaseRenameRequest(): RenameRequest {
-  return { tag: undefined, from: undefined, to: undefined, noReplace: false };
+  return {
+    tag: undefined,
+    from: undefined,
+    to: undefined,
+    noReplace: false,
+    exchange: undefined,
+    callerUid: undefined,
+  };
 }
 
 export const RenameRequest: MessageFns<RenameRequest> = {
@@ -2268,6 +2478,12 @@ export const RenameRequest: MessageFns<RenameRequest> = {
     }
     if (message.noReplace !== false) {
       writer.uint32(32).bool(message.noReplace);
+    }
+    if (message.exchange !== undefined) {
+      writer.uint32(40).bool(message.exchange);
+    }
+    if (message.callerUid !== undefined) {
+      writer.uint32(48).uint32(message.callerUid);
     }
     return writer;
   },
@@ -2317,6 +2533,22 @@ export const RenameRequest: MessageFns<RenameRequest> = {
             message.noReplace = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.exchange = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.callerUid = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2339,6 +2571,12 @@ export const RenameRequest: MessageFns<RenameRequest> = {
         : isSet(object.no_replace)
         ? globalThis.Boolean(object.no_replace)
         : false,
+      exchange: isSet(object.exchange) ? globalThis.Boolean(object.exchange) : undefined,
+      callerUid: isSet(object.callerUid)
+        ? globalThis.Number(object.callerUid)
+        : isSet(object.caller_uid)
+        ? globalThis.Number(object.caller_uid)
+        : undefined,
     };
   },
 
@@ -2356,6 +2594,12 @@ export const RenameRequest: MessageFns<RenameRequest> = {
     if (message.noReplace !== false) {
       obj.noReplace = message.noReplace;
     }
+    if (message.exchange !== undefined) {
+      obj.exchange = message.exchange;
+    }
+    if (message.callerUid !== undefined) {
+      obj.callerUid = Math.round(message.callerUid);
+    }
     return obj;
   },
 
@@ -2368,6 +2612,8 @@ export const RenameRequest: MessageFns<RenameRequest> = {
     message.from = (object.from !== undefined && object.from !== null) ? PathAt.fromPartial(object.from) : undefined;
     message.to = (object.to !== undefined && object.to !== null) ? PathAt.fromPartial(object.to) : undefined;
     message.noReplace = object.noReplace ?? false;
+    message.exchange = object.exchange ?? undefined;
+    message.callerUid = object.callerUid ?? undefined;
     return message;
   },
 };
@@ -2440,7 +2686,7 @@ export const RenameResponse: MessageFns<RenameResponse> = {
 };
 
 function createBaseRemoveRequest(): RemoveRequest {
-  return { tag: undefined, at: undefined, directory: false, recursive: false };
+  return { tag: undefined, at: undefined, directory: false, recursive: false, callerUid: undefined };
 }
 
 export const RemoveRequest: MessageFns<RemoveRequest> = {
@@ -2456,6 +2702,9 @@ export const RemoveRequest: MessageFns<RemoveRequest> = {
     }
     if (message.recursive !== false) {
       writer.uint32(32).bool(message.recursive);
+    }
+    if (message.callerUid !== undefined) {
+      writer.uint32(40).uint32(message.callerUid);
     }
     return writer;
   },
@@ -2505,6 +2754,14 @@ export const RemoveRequest: MessageFns<RemoveRequest> = {
             message.recursive = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.callerUid = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2523,6 +2780,11 @@ export const RemoveRequest: MessageFns<RemoveRequest> = {
       at: isSet(object.at) ? PathAt.fromJSON(object.at) : undefined,
       directory: isSet(object.directory) ? globalThis.Boolean(object.directory) : false,
       recursive: isSet(object.recursive) ? globalThis.Boolean(object.recursive) : false,
+      callerUid: isSet(object.callerUid)
+        ? globalThis.Number(object.callerUid)
+        : isSet(object.caller_uid)
+        ? globalThis.Number(object.caller_uid)
+        : undefined,
     };
   },
 
@@ -2540,6 +2802,9 @@ export const RemoveRequest: MessageFns<RemoveRequest> = {
     if (message.recursive !== false) {
       obj.recursive = message.recursive;
     }
+    if (message.callerUid !== undefined) {
+      obj.callerUid = Math.round(message.callerUid);
+    }
     return obj;
   },
 
@@ -2552,6 +2817,7 @@ export const RemoveRequest: MessageFns<RemoveRequest> = {
     message.at = (object.at !== undefined && object.at !== null) ? PathAt.fromPartial(object.at) : undefined;
     message.directory = object.directory ?? false;
     message.recursive = object.recursive ?? false;
+    message.callerUid = object.callerUid ?? undefined;
     return message;
   },
 };
@@ -3722,6 +3988,563 @@ export const SyncRequest: MessageFns<SyncRequest> = {
   },
 };
 
+function createBaseMakeNodeRequest(): MakeNodeRequest {
+  return { tag: undefined, at: undefined, type: 0, mode: 0, uid: 0, gid: 0, rdev: 0 };
+}
+
+export const MakeNodeRequest: MessageFns<MakeNodeRequest> = {
+  encode(message: MakeNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tag !== undefined) {
+      RequestTag.encode(message.tag, writer.uint32(10).fork()).join();
+    }
+    if (message.at !== undefined) {
+      PathAt.encode(message.at, writer.uint32(18).fork()).join();
+    }
+    if (message.type !== 0) {
+      writer.uint32(24).int32(message.type);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(32).uint32(message.mode);
+    }
+    if (message.uid !== 0) {
+      writer.uint32(40).uint32(message.uid);
+    }
+    if (message.gid !== 0) {
+      writer.uint32(48).uint32(message.gid);
+    }
+    if (message.rdev !== 0) {
+      writer.uint32(56).uint64(message.rdev);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MakeNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMakeNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tag = RequestTag.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.at = PathAt.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.mode = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.uid = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.gid = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.rdev = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MakeNodeRequest {
+    return {
+      tag: isSet(object.tag) ? RequestTag.fromJSON(object.tag) : undefined,
+      at: isSet(object.at) ? PathAt.fromJSON(object.at) : undefined,
+      type: isSet(object.type) ? inodeTypeFromJSON(object.type) : 0,
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
+      uid: isSet(object.uid) ? globalThis.Number(object.uid) : 0,
+      gid: isSet(object.gid) ? globalThis.Number(object.gid) : 0,
+      rdev: isSet(object.rdev) ? globalThis.Number(object.rdev) : 0,
+    };
+  },
+
+  toJSON(message: MakeNodeRequest): unknown {
+    const obj: any = {};
+    if (message.tag !== undefined) {
+      obj.tag = RequestTag.toJSON(message.tag);
+    }
+    if (message.at !== undefined) {
+      obj.at = PathAt.toJSON(message.at);
+    }
+    if (message.type !== 0) {
+      obj.type = inodeTypeToJSON(message.type);
+    }
+    if (message.mode !== 0) {
+      obj.mode = Math.round(message.mode);
+    }
+    if (message.uid !== 0) {
+      obj.uid = Math.round(message.uid);
+    }
+    if (message.gid !== 0) {
+      obj.gid = Math.round(message.gid);
+    }
+    if (message.rdev !== 0) {
+      obj.rdev = Math.round(message.rdev);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MakeNodeRequest>, I>>(base?: I): MakeNodeRequest {
+    return MakeNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MakeNodeRequest>, I>>(object: I): MakeNodeRequest {
+    const message = createBaseMakeNodeRequest();
+    message.tag = (object.tag !== undefined && object.tag !== null) ? RequestTag.fromPartial(object.tag) : undefined;
+    message.at = (object.at !== undefined && object.at !== null) ? PathAt.fromPartial(object.at) : undefined;
+    message.type = object.type ?? 0;
+    message.mode = object.mode ?? 0;
+    message.uid = object.uid ?? 0;
+    message.gid = object.gid ?? 0;
+    message.rdev = object.rdev ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetXattrRequest(): SetXattrRequest {
+  return { tag: undefined, at: undefined, name: "", value: Buffer.alloc(0), createOnly: false, replaceOnly: false };
+}
+
+export const SetXattrRequest: MessageFns<SetXattrRequest> = {
+  encode(message: SetXattrRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tag !== undefined) {
+      RequestTag.encode(message.tag, writer.uint32(10).fork()).join();
+    }
+    if (message.at !== undefined) {
+      PathAt.encode(message.at, writer.uint32(18).fork()).join();
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(34).bytes(message.value);
+    }
+    if (message.createOnly !== false) {
+      writer.uint32(40).bool(message.createOnly);
+    }
+    if (message.replaceOnly !== false) {
+      writer.uint32(48).bool(message.replaceOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetXattrRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetXattrRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tag = RequestTag.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.at = PathAt.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.value = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.createOnly = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.replaceOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetXattrRequest {
+    return {
+      tag: isSet(object.tag) ? RequestTag.fromJSON(object.tag) : undefined,
+      at: isSet(object.at) ? PathAt.fromJSON(object.at) : undefined,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+      createOnly: isSet(object.createOnly)
+        ? globalThis.Boolean(object.createOnly)
+        : isSet(object.create_only)
+        ? globalThis.Boolean(object.create_only)
+        : false,
+      replaceOnly: isSet(object.replaceOnly)
+        ? globalThis.Boolean(object.replaceOnly)
+        : isSet(object.replace_only)
+        ? globalThis.Boolean(object.replace_only)
+        : false,
+    };
+  },
+
+  toJSON(message: SetXattrRequest): unknown {
+    const obj: any = {};
+    if (message.tag !== undefined) {
+      obj.tag = RequestTag.toJSON(message.tag);
+    }
+    if (message.at !== undefined) {
+      obj.at = PathAt.toJSON(message.at);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    if (message.createOnly !== false) {
+      obj.createOnly = message.createOnly;
+    }
+    if (message.replaceOnly !== false) {
+      obj.replaceOnly = message.replaceOnly;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetXattrRequest>, I>>(base?: I): SetXattrRequest {
+    return SetXattrRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetXattrRequest>, I>>(object: I): SetXattrRequest {
+    const message = createBaseSetXattrRequest();
+    message.tag = (object.tag !== undefined && object.tag !== null) ? RequestTag.fromPartial(object.tag) : undefined;
+    message.at = (object.at !== undefined && object.at !== null) ? PathAt.fromPartial(object.at) : undefined;
+    message.name = object.name ?? "";
+    message.value = object.value ?? Buffer.alloc(0);
+    message.createOnly = object.createOnly ?? false;
+    message.replaceOnly = object.replaceOnly ?? false;
+    return message;
+  },
+};
+
+function createBaseGetXattrRequest(): GetXattrRequest {
+  return { tag: undefined, at: undefined, name: "" };
+}
+
+export const GetXattrRequest: MessageFns<GetXattrRequest> = {
+  encode(message: GetXattrRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tag !== undefined) {
+      RequestTag.encode(message.tag, writer.uint32(10).fork()).join();
+    }
+    if (message.at !== undefined) {
+      PathAt.encode(message.at, writer.uint32(18).fork()).join();
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetXattrRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetXattrRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tag = RequestTag.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.at = PathAt.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetXattrRequest {
+    return {
+      tag: isSet(object.tag) ? RequestTag.fromJSON(object.tag) : undefined,
+      at: isSet(object.at) ? PathAt.fromJSON(object.at) : undefined,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: GetXattrRequest): unknown {
+    const obj: any = {};
+    if (message.tag !== undefined) {
+      obj.tag = RequestTag.toJSON(message.tag);
+    }
+    if (message.at !== undefined) {
+      obj.at = PathAt.toJSON(message.at);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetXattrRequest>, I>>(base?: I): GetXattrRequest {
+    return GetXattrRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetXattrRequest>, I>>(object: I): GetXattrRequest {
+    const message = createBaseGetXattrRequest();
+    message.tag = (object.tag !== undefined && object.tag !== null) ? RequestTag.fromPartial(object.tag) : undefined;
+    message.at = (object.at !== undefined && object.at !== null) ? PathAt.fromPartial(object.at) : undefined;
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseXattrResponse(): XattrResponse {
+  return { value: Buffer.alloc(0) };
+}
+
+export const XattrResponse: MessageFns<XattrResponse> = {
+  encode(message: XattrResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.value.length !== 0) {
+      writer.uint32(10).bytes(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): XattrResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseXattrResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.value = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): XattrResponse {
+    return { value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: XattrResponse): unknown {
+    const obj: any = {};
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<XattrResponse>, I>>(base?: I): XattrResponse {
+    return XattrResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<XattrResponse>, I>>(object: I): XattrResponse {
+    const message = createBaseXattrResponse();
+    message.value = object.value ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseListXattrResponse(): ListXattrResponse {
+  return { names: [] };
+}
+
+export const ListXattrResponse: MessageFns<ListXattrResponse> = {
+  encode(message: ListXattrResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.names) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListXattrResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListXattrResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.names.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListXattrResponse {
+    return { names: globalThis.Array.isArray(object?.names) ? object.names.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: ListXattrResponse): unknown {
+    const obj: any = {};
+    if (message.names?.length) {
+      obj.names = message.names;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListXattrResponse>, I>>(base?: I): ListXattrResponse {
+    return ListXattrResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListXattrResponse>, I>>(object: I): ListXattrResponse {
+    const message = createBaseListXattrResponse();
+    message.names = object.names?.map((e) => e) || [];
+    return message;
+  },
+};
+
 export type MetaService = typeof MetaService;
 export const MetaService = {
   /** Open an existing file, or create it (O_CREAT, O_EXCL, O_TRUNC semantics). */
@@ -3884,6 +4707,56 @@ export const MetaService = {
     responseSerialize: (value: InodeResponse): Buffer => Buffer.from(InodeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): InodeResponse => InodeResponse.decode(value),
   },
+  /** Create a special file: a FIFO, a Unix socket or a character/block device (no data on storage). */
+  makeNode: {
+    path: "/spindle.Meta/MakeNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MakeNodeRequest): Buffer => Buffer.from(MakeNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MakeNodeRequest => MakeNodeRequest.decode(value),
+    responseSerialize: (value: InodeResponse): Buffer => Buffer.from(InodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): InodeResponse => InodeResponse.decode(value),
+  },
+  /** Set one extended attribute (XATTR_CREATE / XATTR_REPLACE semantics). */
+  setXattr: {
+    path: "/spindle.Meta/SetXattr" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetXattrRequest): Buffer => Buffer.from(SetXattrRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetXattrRequest => SetXattrRequest.decode(value),
+    responseSerialize: (value: XattrResponse): Buffer => Buffer.from(XattrResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): XattrResponse => XattrResponse.decode(value),
+  },
+  /** Value of one extended attribute (ENODATA when absent). */
+  getXattr: {
+    path: "/spindle.Meta/GetXattr" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetXattrRequest): Buffer => Buffer.from(GetXattrRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetXattrRequest => GetXattrRequest.decode(value),
+    responseSerialize: (value: XattrResponse): Buffer => Buffer.from(XattrResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): XattrResponse => XattrResponse.decode(value),
+  },
+  /** Names of an inode's extended attributes. */
+  listXattr: {
+    path: "/spindle.Meta/ListXattr" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StatRequest): Buffer => Buffer.from(StatRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StatRequest => StatRequest.decode(value),
+    responseSerialize: (value: ListXattrResponse): Buffer => Buffer.from(ListXattrResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListXattrResponse => ListXattrResponse.decode(value),
+  },
+  /** Remove one extended attribute (ENODATA when absent). */
+  removeXattr: {
+    path: "/spindle.Meta/RemoveXattr" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetXattrRequest): Buffer => Buffer.from(GetXattrRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetXattrRequest => GetXattrRequest.decode(value),
+    responseSerialize: (value: XattrResponse): Buffer => Buffer.from(XattrResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): XattrResponse => XattrResponse.decode(value),
+  },
 } as const;
 
 export interface MetaServer extends UntypedServiceImplementation {
@@ -3919,6 +4792,16 @@ export interface MetaServer extends UntypedServiceImplementation {
   statFs: handleUnaryCall<StatFsRequest, StatFsResponse>;
   /** A writer reports the highest offset it wrote (fsync or close); meta keeps the maximum. */
   sync: handleUnaryCall<SyncRequest, InodeResponse>;
+  /** Create a special file: a FIFO, a Unix socket or a character/block device (no data on storage). */
+  makeNode: handleUnaryCall<MakeNodeRequest, InodeResponse>;
+  /** Set one extended attribute (XATTR_CREATE / XATTR_REPLACE semantics). */
+  setXattr: handleUnaryCall<SetXattrRequest, XattrResponse>;
+  /** Value of one extended attribute (ENODATA when absent). */
+  getXattr: handleUnaryCall<GetXattrRequest, XattrResponse>;
+  /** Names of an inode's extended attributes. */
+  listXattr: handleUnaryCall<StatRequest, ListXattrResponse>;
+  /** Remove one extended attribute (ENODATA when absent). */
+  removeXattr: handleUnaryCall<GetXattrRequest, XattrResponse>;
 }
 
 export interface MetaClient extends Client {
@@ -4169,6 +5052,86 @@ export interface MetaClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: InodeResponse) => void,
   ): ClientUnaryCall;
+  /** Create a special file: a FIFO, a Unix socket or a character/block device (no data on storage). */
+  makeNode(
+    request: MakeNodeRequest,
+    callback: (error: ServiceError | null, response: InodeResponse) => void,
+  ): ClientUnaryCall;
+  makeNode(
+    request: MakeNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: InodeResponse) => void,
+  ): ClientUnaryCall;
+  makeNode(
+    request: MakeNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: InodeResponse) => void,
+  ): ClientUnaryCall;
+  /** Set one extended attribute (XATTR_CREATE / XATTR_REPLACE semantics). */
+  setXattr(
+    request: SetXattrRequest,
+    callback: (error: ServiceError | null, response: XattrResponse) => void,
+  ): ClientUnaryCall;
+  setXattr(
+    request: SetXattrRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: XattrResponse) => void,
+  ): ClientUnaryCall;
+  setXattr(
+    request: SetXattrRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: XattrResponse) => void,
+  ): ClientUnaryCall;
+  /** Value of one extended attribute (ENODATA when absent). */
+  getXattr(
+    request: GetXattrRequest,
+    callback: (error: ServiceError | null, response: XattrResponse) => void,
+  ): ClientUnaryCall;
+  getXattr(
+    request: GetXattrRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: XattrResponse) => void,
+  ): ClientUnaryCall;
+  getXattr(
+    request: GetXattrRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: XattrResponse) => void,
+  ): ClientUnaryCall;
+  /** Names of an inode's extended attributes. */
+  listXattr(
+    request: StatRequest,
+    callback: (error: ServiceError | null, response: ListXattrResponse) => void,
+  ): ClientUnaryCall;
+  listXattr(
+    request: StatRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListXattrResponse) => void,
+  ): ClientUnaryCall;
+  listXattr(
+    request: StatRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListXattrResponse) => void,
+  ): ClientUnaryCall;
+  /** Remove one extended attribute (ENODATA when absent). */
+  removeXattr(
+    request: GetXattrRequest,
+    callback: (error: ServiceError | null, response: XattrResponse) => void,
+  ): ClientUnaryCall;
+  removeXattr(
+    request: GetXattrRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: XattrResponse) => void,
+  ): ClientUnaryCall;
+  removeXattr(
+    request: GetXattrRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: XattrResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const MetaClient = makeGenericClientConstructor(MetaService, "spindle.Meta") as unknown as {
@@ -4176,6 +5139,14 @@ export const MetaClient = makeGenericClientConstructor(MetaService, "spindle.Met
   service: typeof MetaService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

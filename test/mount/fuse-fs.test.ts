@@ -81,7 +81,12 @@ describe('SpindleFuseFs operations', () => {
     expect(
       await call(FuseOp.RENAME, { parent: 1, name: 'hard', newParent: dirIno, newName: 'other', flags: 1 }),
     ).toEqual({ method: 'replyErr', args: [E.EEXIST] });
+    // RENAME_EXCHANGE needs both names; RENAME_WHITEOUT is not supported.
     expect(await call(FuseOp.RENAME, { parent: 1, name: 'hard', newParent: dirIno, newName: 'g', flags: 2 })).toEqual({
+      method: 'replyErr',
+      args: [E.ENOENT],
+    });
+    expect(await call(FuseOp.RENAME, { parent: 1, name: 'hard', newParent: dirIno, newName: 'g', flags: 4 })).toEqual({
       method: 'replyErr',
       args: [E.EINVAL],
     });
@@ -90,9 +95,12 @@ describe('SpindleFuseFs operations', () => {
       args: [0],
     });
 
-    expect(await call(FuseOp.MKNOD, { parent: 1, name: 'fifo', mode: S_IFIFO | 0o644 })).toEqual({
+    const fifo = await call(FuseOp.MKNOD, { parent: 1, name: 'fifo', mode: S_IFIFO | 0o644 });
+    expect(fifo.method).toBe('replyEntry');
+    expect((fifo.args[0] as { attr: { mode: number } }).attr.mode).toBe(S_IFIFO | 0o644);
+    expect(await call(FuseOp.MKNOD, { parent: 1, name: 'odd', mode: 0o644 })).toEqual({
       method: 'replyErr',
-      args: [E.EPERM],
+      args: [E.EINVAL],
     });
     expect(await call(FuseOp.RMDIR, { parent: 1, name: 'd' })).toEqual({ method: 'replyErr', args: [E.ENOTEMPTY] });
     expect(await call(FuseOp.UNLINK, { parent: 1, name: 'd' })).toEqual({ method: 'replyErr', args: [E.EISDIR] });

@@ -5,16 +5,15 @@
 //
 // Skipped only when the machine has no /dev/fuse. Leaves nothing behind: afterAll stops the mount
 // process by pid, detaches any mount still there, and stops the cluster.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFuseMount } from '../../mount/index.js';
 import { pidAlive, startCluster, type TestCluster } from '../harness/cluster.js';
+import { type MountProcess, ok, sh, startMount, stopMount } from './testing/mount-process.js';
 
 const HAS_FUSE = existsSync('/dev/fuse');
 if (!HAS_FUSE)
@@ -37,90 +36,6 @@ const FIO_RANDOM_MIB = 512;
 const FIO_RANDOM_BS = '1M';
 /** Size of the dd during which a storage node is killed. */
 const KILL_DD_MIB = 128;
-
-interface ShellResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
-
-/** Runs a bash command (async: the mount lives in another process, but vitest's timers must run). */
-function sh(command: string, options: { cwd?: string; timeoutMs?: number } = {}): Promise<ShellResult> {
-  return new Promise((resolve) => {
-    execFile(
-      'bash',
-      ['-c', command],
-      { cwd: options.cwd, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * MiB },
-      (err, stdout, stderr) => {
-        const code =
-          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-        resolve({ stdout, stderr, code });
-      },
-    );
-  });
-}
-
-async function ok(command: string, options: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
-  const result = await sh(command, options);
-  if (result.code !== 0)
-    throw new Error(`command failed (${result.code}): ${command}\n${result.stderr}${result.stdout}`);
-  return result.stdout;
-}
-
-interface MountProcess {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
-/** Starts `spindle mount DIR` and waits for its ready line. */
-async function startMount(dir: string, meta: string): Promise<MountProcess> {
-  const child = spawn(process.execPath, [spindleBin, 'mount', dir, '--meta', meta], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-20_000);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const lines = createInterface({ input: child.stdout! });
-  const ready = await new Promise<string | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), 60_000);
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      resolve(line);
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      resolve(undefined);
-    });
-  });
-  if (ready === undefined) {
-    child.kill('SIGKILL');
-    throw new Error(`spindle mount did not become ready:\n${stderr}`);
-  }
-  expect(JSON.parse(ready)).toMatchObject({ mount: dir, pid: child.pid });
-  return { child, exited, stderr: () => stderr };
-}
-
-async function stopMount(mount: MountProcess | undefined, dir: string): Promise<void> {
-  if (
-    mount !== undefined &&
-    mount.child.exitCode === null &&
-    mount.child.pid !== undefined &&
-    pidAlive(mount.child.pid)
-  ) {
-    mount.child.kill('SIGTERM');
-    const code = await Promise.race([
-      mount.exited,
-      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000)),
-    ]);
-    if (code === 'timeout') mount.child.kill('SIGKILL');
-  }
-  if (findFuseMount(dir) !== undefined)
-    await sh(`umount -l ${JSON.stringify(dir)} || fusermount3 -u -z ${JSON.stringify(dir)}`, { timeoutMs: 10_000 });
-}
 
 function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');

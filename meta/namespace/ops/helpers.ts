@@ -13,10 +13,18 @@ import type { NamespaceContext } from '../context.js';
 import type { Resolved } from '../path.js';
 import type { MetaTxn } from '../store.js';
 
+const STICKY_BIT = 0o1000;
+
 interface Owner {
   mode: number;
   uid: number;
   gid: number;
+  /** Take mode as given, 0 included (FUSE: the kernel applied the umask); else 0 means the default. */
+  exactMode?: boolean;
+}
+
+function modeOf(owner: Owner, fallback: number): number {
+  return owner.exactMode ? owner.mode : owner.mode || fallback;
 }
 
 function baseInode(ino: number, type: InodeType, owner: Owner, nowUs: number): Inode {
@@ -39,12 +47,12 @@ function baseInode(ino: number, type: InodeType, owner: Owner, nowUs: number): I
 }
 
 export function newFileInode(ino: number, owner: Owner, layout: Layout, nowUs: number): Inode {
-  return { ...baseInode(ino, InodeType.FILE, { ...owner, mode: owner.mode || FILE_MODE_DEFAULT }, nowUs), layout };
+  return { ...baseInode(ino, InodeType.FILE, { ...owner, mode: modeOf(owner, FILE_MODE_DEFAULT) }, nowUs), layout };
 }
 
 export function newDirectoryInode(ino: number, parentIno: number, owner: Owner, layout: Layout, nowUs: number): Inode {
   return {
-    ...baseInode(ino, InodeType.DIRECTORY, { ...owner, mode: owner.mode || DIRECTORY_MODE_DEFAULT }, nowUs),
+    ...baseInode(ino, InodeType.DIRECTORY, { ...owner, mode: modeOf(owner, DIRECTORY_MODE_DEFAULT) }, nowUs),
     nlink: 2,
     parentIno,
     layout,
@@ -57,6 +65,25 @@ export function newSymlinkInode(ino: number, owner: Omit<Owner, 'mode'>, target:
     symlinkTarget: target,
     size: Buffer.byteLength(target, 'utf8'),
   };
+}
+
+/** A FIFO, socket or device: attributes only, nothing on storage (mode taken as given). */
+export function newSpecialInode(ino: number, type: InodeType, owner: Owner, rdev: number, nowUs: number): Inode {
+  return { ...baseInode(ino, type, owner, nowUs), rdev };
+}
+
+/**
+ * The sticky-bit rule (Linux `check_sticky`): in a directory with S_ISVTX, an entry may be
+ * removed, renamed or replaced only by root, the directory's owner or the entry's owner. No
+ * caller uid: not checked (library clients carry no identity).
+ */
+export function checkSticky(callerUid: number | undefined, parent: Inode, child: Inode, method: string): void {
+  if (callerUid === undefined || callerUid === 0 || (parent.mode & STICKY_BIT) === 0) return;
+  if (callerUid === parent.uid || callerUid === child.uid) return;
+  throw new SpindleError(
+    ErrorCode.PERMISSION_DENIED,
+    `${method}: the directory is sticky and uid ${callerUid} owns neither it nor the entry`,
+  );
 }
 
 /** Adds `name` → child in `parent`, with the parent's entry count, nlink and times. */
@@ -98,7 +125,7 @@ export function dropLink(mt: MetaTxn, inode: Inode): boolean {
     return false;
   }
   if (inode.type === InodeType.FILE) mt.queueForGc(inode);
-  else mt.deleteInode(inode);
+  else mt.deleteInode(inode); // symlinks and special files have nothing on storage
   return true;
 }
 

@@ -64,7 +64,14 @@ export async function openInTxn(
         `${METHOD}: ${describePath(at)} ends with '/' but is not a directory`,
       );
     }
-    assert(existing.type === InodeType.FILE, 'open resolved a symlink while following symlinks');
+    assert(existing.type !== InodeType.SYMLINK, 'open resolved a symlink while following symlinks');
+    if (existing.type !== InodeType.FILE) {
+      // FIFOs, sockets and devices are opened by the kernel of the machine that uses them.
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${METHOD}: ${describePath(at)} is a special file (FIFO, socket or device); it has no data to open`,
+      );
+    }
     if (request.truncate) truncateFile(ctx, mt, existing, 0);
     return { inode: snapshot(existing), created: false };
   }

@@ -11,6 +11,8 @@
 //   while it is being removed are removed too. If the directory is renamed away mid-way, its
 //   contents are still removed but the (now empty) directory stays at its new name.
 //   `recursive` on a non-directory is a plain unlink.
+// - With caller_uid, a sticky directory's entry goes only for root, its owner or the directory's
+//   owner (EPERM otherwise; checked for the named entry, not for a recursive removal's contents).
 import { ErrorCode, SpindleError, assert } from '../../../common/errors.js';
 import { InodeType, RemoveRequest, RemoveResponse, type Inode } from '../../../proto/index.js';
 import { REMOVE_BATCH_ENTRIES, REMOVE_TRANSACTIONS_MAX } from '../constants.js';
@@ -18,7 +20,7 @@ import type { NamespaceContext } from '../context.js';
 import { describePath, directoryKey, requireNamed, resolvePath } from '../path.js';
 import type { MetaTxn } from '../store.js';
 import { requirePathAt } from '../validate.js';
-import { checkTrailingSlash, dropLink, noNameError, removeEntry } from './helpers.js';
+import { checkSticky, checkTrailingSlash, dropLink, noNameError, removeEntry } from './helpers.js';
 
 const METHOD = 'Remove';
 
@@ -52,6 +54,7 @@ export async function remove(
         if (inode === undefined)
           throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);
         checkTrailingSlash(resolved, inode, METHOD);
+        checkSticky(request.callerUid, named.parent, inode, METHOD);
         if (inode.type === InodeType.DIRECTORY) {
           if (!request.directory && !request.recursive) {
             throw new SpindleError(

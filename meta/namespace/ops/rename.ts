@@ -1,14 +1,20 @@
 // Rename: move an entry to a new name, with POSIX rules, in one transaction.
 //
 // - Neither path's final symlink is followed (the link itself moves or is replaced).
+// - Target exists: with no_replace → EEXIST (also when both names are hard links of one file,
+//   as Linux answers RENAME_NOREPLACE).
 // - Same inode at both names (including two hard links of one file): nothing happens.
-// - Target exists: with no_replace → EEXIST; file over file (or symlink) replaces it; directory
+// - Target exists: file over file (or symlink) replaces it; directory
 //   over an empty directory replaces it; directory over a non-empty one → ENOTEMPTY; file over a
 //   directory → EISDIR; directory over a file → ENOTDIR. The replaced inode loses a link (its
 //   last → GC queue for files).
 // - A directory cannot move into its own subtree (EINVAL): the loop check walks the target
 //   parent's ancestors through their parent ids up to the root.
 // - The root cannot be renamed or replaced, and a path ending in '.' or '..' is EBUSY (as Linux).
+// - exchange (RENAME_EXCHANGE): both names must exist; they swap inodes in the same transaction
+//   (any types; a directory may not move into its own subtree either way).
+// - Sticky directories (with caller_uid): the moved entry and a replaced or swapped one must be
+//   the caller's, or their directory's, or the caller is root (EPERM otherwise).
 // - A moved directory gets its new parent id; both parents' entry counts, nlinks, mtime and
 //   ctime change; the moved inode's ctime changes.
 import { ROOT_INO } from '../../../common/constants.js';
@@ -19,7 +25,7 @@ import type { NamespaceContext } from '../context.js';
 import { describePath, directoryKey, requireNamed, resolvePath } from '../path.js';
 import type { MetaTxn } from '../store.js';
 import { requirePathAt } from '../validate.js';
-import { addEntry, checkTrailingSlash, dropLink, noNameError, removeEntry, snapshot } from './helpers.js';
+import { addEntry, checkSticky, checkTrailingSlash, dropLink, noNameError, removeEntry, snapshot } from './helpers.js';
 
 const METHOD = 'Rename';
 
@@ -56,13 +62,28 @@ export async function rename(
           `${METHOD}: ${describePath(toAt)} ends with '/' but the source is not a directory`,
         );
       }
+      if (target !== undefined && request.noReplace)
+        throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(toAt)} already exists`);
+      if (request.exchange && target === undefined)
+        throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(toAt)} does not exist (exchange)`);
       if (target !== undefined && target.ino === source.ino) return { inode: snapshot(source) };
 
+      checkSticky(request.callerUid, from.parent, source, METHOD);
+      if (target !== undefined) checkSticky(request.callerUid, to.parent, target, METHOD);
       if (source.type === InodeType.DIRECTORY) await checkNotIntoOwnSubtree(mt, source, to.parent);
+      if (request.exchange && target !== undefined) {
+        if (target.ino === ROOT_INO)
+          throw new SpindleError(ErrorCode.BUSY, `${METHOD}: the root directory cannot be exchanged`);
+        if (target.type === InodeType.DIRECTORY) await checkNotIntoOwnSubtree(mt, target, from.parent);
+        exchange(
+          mt,
+          { parent: from.parent, name: from.name, inode: source },
+          { parent: to.parent, name: to.name, inode: target },
+        );
+        return { inode: snapshot(source) };
+      }
 
       if (target !== undefined) {
-        if (request.noReplace)
-          throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(toAt)} already exists`);
         if (target.ino === ROOT_INO)
           throw new SpindleError(ErrorCode.BUSY, `${METHOD}: the root directory cannot be replaced`);
         if (source.type === InodeType.DIRECTORY) {
@@ -93,6 +114,32 @@ export async function rename(
       return { inode: snapshot(source) };
     },
   );
+}
+
+interface Named {
+  parent: Inode;
+  name: string;
+  inode: Inode;
+}
+
+/** Swaps the inodes of two entries (RENAME_EXCHANGE): entry counts stay, subdirectory counts move. */
+function exchange(mt: MetaTxn, a: Named, b: Named): void {
+  mt.putEntry(a.parent.ino, a.name, { ino: b.inode.ino, type: b.inode.type });
+  mt.putEntry(b.parent.ino, b.name, { ino: a.inode.ino, type: a.inode.type });
+  const aDir = a.inode.type === InodeType.DIRECTORY;
+  const bDir = b.inode.type === InodeType.DIRECTORY;
+  if (a.parent.ino !== b.parent.ino && aDir !== bDir) {
+    const delta = aDir ? 1 : -1; // a subdirectory moves from a's parent to b's (or back)
+    a.parent.nlink -= delta;
+    b.parent.nlink += delta;
+  }
+  if (aDir) a.inode.parentIno = b.parent.ino;
+  if (bDir) b.inode.parentIno = a.parent.ino;
+  for (const inode of [a.parent, b.parent, a.inode, b.inode]) {
+    inode.ctimeUs = mt.nowUs;
+    if (inode === a.parent || inode === b.parent) inode.mtimeUs = mt.nowUs;
+    mt.touch(inode);
+  }
 }
 
 /** EINVAL when `newParent` is `directory` or below it (walks parent ids up to the root). */

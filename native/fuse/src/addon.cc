@@ -53,6 +53,10 @@ enum Op : int {
   OP_STATFS,
   OP_CREATE,
   OP_FORGET,
+  OP_SETXATTR,
+  OP_GETXATTR,
+  OP_LISTXATTR,
+  OP_REMOVEXATTR,
   OP_EXIT = 100,
 };
 
@@ -71,6 +75,7 @@ struct Call {
   bool hasFh = false;
   int flags = 0;
   uint32_t mode = 0;
+  uint64_t rdev = 0;
   int valid = 0;
   bool plus = false;
   bool datasync = false;
@@ -116,6 +121,7 @@ void callJs(Napi::Env env, Napi::Function handler, Call* call) {
   args.Set("gid", Napi::Number::New(env, call->gid));
   args.Set("pid", Napi::Number::New(env, call->pid));
   args.Set("umask", Napi::Number::New(env, call->umask));
+  if (call->op == OP_MKNOD) args.Set("rdev", Napi::Number::New(env, double(call->rdev)));
   if (call->op == OP_SETATTR) {
     args.Set("valid", Napi::Number::New(env, call->valid));
     Napi::Object attr = Napi::Object::New(env);
@@ -221,11 +227,52 @@ void onReadlink(fuse_req_t req, fuse_ino_t ino) {
   dispatch(c);
 }
 
-void onMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+void onMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
   Call* c = newCall(OP_MKNOD, req);
   c->parent = parent;
   c->name = name;
   c->mode = mode;
+  c->rdev = uint64_t(rdev);
+  dispatch(c);
+}
+
+// Extended attributes: name in `name`, the value (setxattr) as `data`, the caller's buffer size
+// (getxattr/listxattr; 0 asks for the size) in `size`, XATTR_CREATE/XATTR_REPLACE in `flags`.
+void onSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  char* copy = static_cast<char*>(malloc(size > 0 ? size : 1));
+  if (copy == nullptr) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  memcpy(copy, value, size);
+  Call* c = newCall(OP_SETXATTR, req);
+  c->ino = ino;
+  c->name = name;
+  c->data = copy;
+  c->dataLength = size;
+  c->flags = flags;
+  dispatch(c);
+}
+
+void onGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Call* c = newCall(OP_GETXATTR, req);
+  c->ino = ino;
+  c->name = name;
+  c->size = size;
+  dispatch(c);
+}
+
+void onListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Call* c = newCall(OP_LISTXATTR, req);
+  c->ino = ino;
+  c->size = size;
+  dispatch(c);
+}
+
+void onRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Call* c = newCall(OP_REMOVEXATTR, req);
+  c->ino = ino;
+  c->name = name;
   dispatch(c);
 }
 
@@ -412,6 +459,7 @@ void fillStat(struct stat& st, const Napi::Object& a) {
   st.st_size = off_t(num(a, "size"));
   st.st_blksize = blksize_t(num(a, "blksize", IO_SIZE_MAX_BYTES));
   st.st_blocks = blkcnt_t((uint64_t(st.st_size) + 511) / 512);
+  st.st_rdev = dev_t(num(a, "rdev"));
   fillTime(st.st_atim, num(a, "atimeUs"));
   fillTime(st.st_mtim, num(a, "mtimeUs"));
   fillTime(st.st_ctim, num(a, "ctimeUs"));
@@ -476,6 +524,12 @@ Napi::Value ReplyOpen(const Napi::CallbackInfo& info) {
   fi.fh = uint64_t(info[1].As<Napi::Number>().DoubleValue());
   fi.keep_cache = info.Length() > 2 && info[2].ToBoolean() ? 1 : 0;
   fuse_reply_open(reqOf(info[0]), &fi);
+  return info.Env().Undefined();
+}
+
+// replyXattrSize(req, size): the answer to a getxattr/listxattr that asked for the size only.
+Napi::Value ReplyXattrSize(const Napi::CallbackInfo& info) {
+  if (replyAllowed()) fuse_reply_xattr(reqOf(info[0]), size_t(info[1].As<Napi::Number>().DoubleValue()));
   return info.Env().Undefined();
 }
 
@@ -605,6 +659,10 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
   ops.fsyncdir = onFsyncdir;
   ops.statfs = onStatfs;
   ops.create = onCreate;
+  ops.setxattr = onSetxattr;
+  ops.getxattr = onGetxattr;
+  ops.listxattr = onListxattr;
+  ops.removexattr = onRemovexattr;
 
   Session* s = new Session();
   s->se = fuse_session_new(&args, &ops, sizeof ops, nullptr);
@@ -671,6 +729,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("replyReadlink", Napi::Function::New(env, ReplyReadlink));
   exports.Set("replyOpen", Napi::Function::New(env, ReplyOpen));
   exports.Set("replyWrite", Napi::Function::New(env, ReplyWrite));
+  exports.Set("replyXattrSize", Napi::Function::New(env, ReplyXattrSize));
   exports.Set("replyBuf", Napi::Function::New(env, ReplyBuf));
   exports.Set("replyStatfs", Napi::Function::New(env, ReplyStatfs));
   exports.Set("replyDir", Napi::Function::New(env, ReplyDir));

@@ -47,6 +47,7 @@ export function recordingFuse(fs: (replies: FuseReplies) => SpindleFuseFs): Fuse
     replyReadlink: record('replyReadlink'),
     replyOpen: record('replyOpen'),
     replyWrite: record('replyWrite'),
+    replyXattrSize: record('replyXattrSize'),
     replyBuf: record('replyBuf'),
     replyStatfs: record('replyStatfs'),
     replyDir: record('replyDir'),
