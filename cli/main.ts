@@ -18,6 +18,7 @@ import { addMountCommands } from './mount-commands.js';
 import { addAdminCommands } from './admin-commands.js';
 import { addDatasetCommands } from './dataset-commands.js';
 import { addCkptCommands } from './ckpt-commands.js';
+import { addKvCommands } from './kv-commands.js';
 import { addDoctorCommand } from './doctor-command.js';
 import { addAgentCommand } from './agent-command.js';
 import type { UpOptions } from './server-commands.js';
@@ -397,6 +398,7 @@ function buildProgram(state: RunState): Command {
   addAdminCommands(program, state, reportError);
   addDatasetCommands(program, state, withClient);
   addCkptCommands(program, state, withClient);
+  addKvCommands(program, state, reportError);
   addDoctorCommand(program, state);
   addAgentCommand(program, state, reportError);
 

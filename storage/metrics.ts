@@ -2,6 +2,8 @@
 // share one test process). Names: spindle_storage_<thing>_<unit>; labels are bounded (method
 // names, error code names, local target ids).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { KvCountsSink } from './kvcache/kv-counters.js';
+import type { PutStatus } from './kvcache/statuses.js';
 
 export interface TargetStats {
   targetId: number;
@@ -31,6 +33,8 @@ export class StorageMetrics {
   readonly eventLoopDelayMax: Gauge;
   readonly chunkRepairs: Counter;
   readonly routingVersion: Gauge;
+  /** The KV-cache store's metrics (`spindle_kv_*`). */
+  readonly kv: KvMetrics;
 
   constructor(registry: Registry, targetStats: () => TargetStats[]) {
     const registers = [registry];
@@ -99,6 +103,7 @@ export class StorageMetrics {
       help: 'Routing version this node holds',
       registers,
     });
+    this.kv = new KvMetrics(registers);
     const perTarget = (name: string, help: string, pick: (s: TargetStats) => number) =>
       new Gauge({
         name,
@@ -132,5 +137,98 @@ export class StorageMetrics {
       'Public state of a target (1 serving, 2 syncing, 3 waiting, 4 lastsrv, 5 offline)',
       (s) => s.publicState,
     );
+  }
+}
+
+/**
+ * The KV-cache store's metrics (docs/kvcache.md "Operating it"). The `namespace` label is bounded:
+ * kv-counters.ts labels the first 64 names a node sees and pools later ones under `_other`.
+ */
+export class KvMetrics implements KvCountsSink {
+  private readonly getPages: Counter<'namespace' | 'result'>;
+  private readonly putPages: Counter<'namespace' | 'status'>;
+  private readonly droppedPages: Counter<'namespace' | 'reason'>;
+  private readonly matchKeys: Counter<'namespace' | 'result'>;
+  private readonly matchSeconds: Histogram<'mode'>;
+  private namespaceTotals: () => Map<string, { pages: number; bytes: number }> = () => new Map();
+
+  constructor(registers: Registry[]) {
+    this.getPages = new Counter({
+      name: 'spindle_kv_get_pages_total',
+      help: 'Pages asked for by KvGet on this node, by namespace and result (hit, miss)',
+      labelNames: ['namespace', 'result'],
+      registers,
+    });
+    this.putPages = new Counter({
+      name: 'spindle_kv_put_pages_total',
+      help: 'Pages of KvPut calls at this node (as chain head), by namespace and status',
+      labelNames: ['namespace', 'status'],
+      registers,
+    });
+    this.droppedPages = new Counter({
+      name: 'spindle_kv_evicted_pages_total',
+      help: 'Pages that left a head index on this node, by namespace and reason (capacity, ttl, removed, operator)',
+      labelNames: ['namespace', 'reason'],
+      registers,
+    });
+    this.matchKeys = new Counter({
+      name: 'spindle_kv_match_keys_total',
+      help: 'Keys of KvMatchPrefix chains on this node, by namespace and result (hit: matched, miss: after the match)',
+      labelNames: ['namespace', 'result'],
+      registers,
+    });
+    this.matchSeconds = new Histogram({
+      name: 'spindle_kv_match_prefix_duration_seconds',
+      help: 'Latency of KvMatchPrefix on this node, by mode (plain on any replica, lease at the head)',
+      labelNames: ['mode'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    const metrics = this;
+    const perNamespace = (name: string, help: string, pick: (t: { pages: number; bytes: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['namespace'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [namespace, total] of metrics.namespaceTotals()) this.set({ namespace }, pick(total));
+        },
+      });
+    perNamespace(
+      'spindle_kv_pages',
+      'Pages of each namespace in the head indexes of this node (sum over nodes: the cluster)',
+      (t) => t.pages,
+    );
+    perNamespace(
+      'spindle_kv_bytes',
+      'Bytes of page values of each namespace in the head indexes of this node',
+      (t) => t.bytes,
+    );
+  }
+
+  /** Where the pages and bytes gauges read from (the node's KV store, labels already bounded). */
+  setNamespaceTotals(source: () => Map<string, { pages: number; bytes: number }>): void {
+    this.namespaceTotals = source;
+  }
+
+  gets(namespace: string, hits: number, misses: number): void {
+    if (hits > 0) this.getPages.inc({ namespace, result: 'hit' }, hits);
+    if (misses > 0) this.getPages.inc({ namespace, result: 'miss' }, misses);
+  }
+
+  puts(namespace: string, status: PutStatus, count: number): void {
+    this.putPages.inc({ namespace, status }, count);
+  }
+
+  drops(namespace: string, reason: string, count: number): void {
+    this.droppedPages.inc({ namespace, reason }, count);
+  }
+
+  match(namespace: string, hitKeys: number, missKeys: number, seconds: number, leased: boolean): void {
+    if (hitKeys > 0) this.matchKeys.inc({ namespace, result: 'hit' }, hitKeys);
+    if (missKeys > 0) this.matchKeys.inc({ namespace, result: 'miss' }, missKeys);
+    this.matchSeconds.observe({ mode: leased ? 'lease' : 'plain' }, seconds);
   }
 }

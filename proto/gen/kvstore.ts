@@ -376,6 +376,121 @@ export interface KvMatchPrefixResponse {
   leaseUntilMs?: number | undefined;
 }
 
+export interface KvNamespaceStatsRequest {
+  /** The chain whose head answers. */
+  chainId: number;
+  /** Chain version the caller holds. */
+  chainVersion: number;
+  /** Only this namespace; empty: every namespace on the target. */
+  name: string;
+}
+
+/** Counters of one namespace on one chain, on the node that answers, since it started. */
+export interface KvNamespaceCounters {
+  /** Pages a KvGet on this node found. */
+  getHits: number;
+  /** Pages a KvGet on this node did not find. */
+  getMisses: number;
+  /** KvMatchPrefix calls this node answered. */
+  matchCalls: number;
+  /** Keys those matches found present (the cached part of each prompt). */
+  matchHitKeys: number;
+  /** Keys after each matched run (the part to recompute). */
+  matchMissKeys: number;
+  /** Page puts by status name (STORED, ALREADY_PRESENT, REJECTED_FULL, …). */
+  putsByStatus: { [key: string]: number };
+  /** Pages that left the namespace by reason: capacity, ttl, removed (a client's remove), operator. */
+  dropsByReason: { [key: string]: number };
+}
+
+export interface KvNamespaceCounters_PutsByStatusEntry {
+  key: string;
+  value: number;
+}
+
+export interface KvNamespaceCounters_DropsByReasonEntry {
+  key: string;
+  value: number;
+}
+
+/** One namespace on one target. */
+export interface KvNamespaceStat {
+  /** Namespace name. */
+  name: string;
+  /** Fingerprint of the namespace's config (32 hex digits), as its pages' chunks name it. */
+  fingerprint: string;
+  /**
+   * The namespace's config; absent when the head has not served a request naming it since it
+   * started (pages and bytes then come from the chunks on its disk).
+   */
+  config?:
+    | KvNamespaceConfig
+    | undefined;
+  /** Pages present on the target. */
+  pages: number;
+  /** Bytes of their values. */
+  bytes: number;
+  /** Bytes of values the namespace may hold on this target (0 when the config is unknown). */
+  capacityBytes: number;
+  /** Pages a lease holds now. */
+  leasedPages: number;
+  /** Counters of this namespace on this chain, on the answering node, since it started. */
+  counters?: KvNamespaceCounters | undefined;
+}
+
+export interface KvNamespaceStatsResponse {
+  /** The chain asked about. */
+  chainId: number;
+  /** The head's target on that chain. */
+  targetId: number;
+  /** Namespaces on the target, by name. */
+  namespaces: KvNamespaceStat[];
+}
+
+export interface KvEvictRequest {
+  /** The chain whose head evicts. */
+  chainId: number;
+  /** Chain version the caller holds. */
+  chainVersion: number;
+  /** The namespace. */
+  name: string;
+  /** Evict until at least this many bytes of values are freed (or nothing unleased is left); 0 with `all`. */
+  bytes: number;
+  /** Evict every unleased page (leased pages and their ancestors stay). */
+  all: boolean;
+}
+
+export interface KvEvictResponse {
+  /** Pages evicted (removed from every replica). */
+  evictedPages: number;
+  /** Bytes of their values. */
+  evictedBytes: number;
+  /** Pages left on the target. */
+  remainingPages: number;
+  /** Bytes of values left. */
+  remainingBytes: number;
+  /** Pages a lease holds (never evicted). */
+  leasedPages: number;
+}
+
+export interface KvRemoveNamespaceRequest {
+  /** The chain whose head removes. */
+  chainId: number;
+  /** Chain version the caller holds. */
+  chainVersion: number;
+  /** The namespace. */
+  name: string;
+  /** Remove leased pages too (their leases are broken). */
+  force: boolean;
+}
+
+export interface KvRemoveNamespaceResponse {
+  /** Pages removed (from every replica). */
+  removedPages: number;
+  /** Bytes of their values. */
+  removedBytes: number;
+}
+
 function createBaseKvNamespaceConfig(): KvNamespaceConfig {
   return {
     name: "",
@@ -2092,6 +2207,1397 @@ export const KvMatchPrefixResponse: MessageFns<KvMatchPrefixResponse> = {
   },
 };
 
+function createBaseKvNamespaceStatsRequest(): KvNamespaceStatsRequest {
+  return { chainId: 0, chainVersion: 0, name: "" };
+}
+
+export const KvNamespaceStatsRequest: MessageFns<KvNamespaceStatsRequest> = {
+  encode(message: KvNamespaceStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chainId !== 0) {
+      writer.uint32(8).uint32(message.chainId);
+    }
+    if (message.chainVersion !== 0) {
+      writer.uint32(16).uint32(message.chainVersion);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvNamespaceStatsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvNamespaceStatsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.chainId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.chainVersion = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvNamespaceStatsRequest {
+    return {
+      chainId: isSet(object.chainId)
+        ? globalThis.Number(object.chainId)
+        : isSet(object.chain_id)
+        ? globalThis.Number(object.chain_id)
+        : 0,
+      chainVersion: isSet(object.chainVersion)
+        ? globalThis.Number(object.chainVersion)
+        : isSet(object.chain_version)
+        ? globalThis.Number(object.chain_version)
+        : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: KvNamespaceStatsRequest): unknown {
+    const obj: any = {};
+    if (message.chainId !== 0) {
+      obj.chainId = Math.round(message.chainId);
+    }
+    if (message.chainVersion !== 0) {
+      obj.chainVersion = Math.round(message.chainVersion);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KvNamespaceStatsRequest>, I>>(base?: I): KvNamespaceStatsRequest {
+    return KvNamespaceStatsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvNamespaceStatsRequest>, I>>(object: I): KvNamespaceStatsRequest {
+    const message = createBaseKvNamespaceStatsRequest();
+    message.chainId = object.chainId ?? 0;
+    message.chainVersion = object.chainVersion ?? 0;
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseKvNamespaceCounters(): KvNamespaceCounters {
+  return {
+    getHits: 0,
+    getMisses: 0,
+    matchCalls: 0,
+    matchHitKeys: 0,
+    matchMissKeys: 0,
+    putsByStatus: {},
+    dropsByReason: {},
+  };
+}
+
+export const KvNamespaceCounters: MessageFns<KvNamespaceCounters> = {
+  encode(message: KvNamespaceCounters, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.getHits !== 0) {
+      writer.uint32(8).uint64(message.getHits);
+    }
+    if (message.getMisses !== 0) {
+      writer.uint32(16).uint64(message.getMisses);
+    }
+    if (message.matchCalls !== 0) {
+      writer.uint32(24).uint64(message.matchCalls);
+    }
+    if (message.matchHitKeys !== 0) {
+      writer.uint32(32).uint64(message.matchHitKeys);
+    }
+    if (message.matchMissKeys !== 0) {
+      writer.uint32(40).uint64(message.matchMissKeys);
+    }
+    globalThis.Object.entries(message.putsByStatus).forEach(([key, value]: [string, number]) => {
+      KvNamespaceCounters_PutsByStatusEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    globalThis.Object.entries(message.dropsByReason).forEach(([key, value]: [string, number]) => {
+      KvNamespaceCounters_DropsByReasonEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvNamespaceCounters {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvNamespaceCounters();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.getHits = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.getMisses = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.matchCalls = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.matchHitKeys = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.matchMissKeys = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = KvNamespaceCounters_PutsByStatusEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.putsByStatus[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = KvNamespaceCounters_DropsByReasonEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.dropsByReason[entry7.key] = entry7.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvNamespaceCounters {
+    return {
+      getHits: isSet(object.getHits)
+        ? globalThis.Number(object.getHits)
+        : isSet(object.get_hits)
+        ? globalThis.Number(object.get_hits)
+        : 0,
+      getMisses: isSet(object.getMisses)
+        ? globalThis.Number(object.getMisses)
+        : isSet(object.get_misses)
+        ? globalThis.Number(object.get_misses)
+        : 0,
+      matchCalls: isSet(object.matchCalls)
+        ? globalThis.Number(object.matchCalls)
+        : isSet(object.match_calls)
+        ? globalThis.Number(object.match_calls)
+        : 0,
+      matchHitKeys: isSet(object.matchHitKeys)
+        ? globalThis.Number(object.matchHitKeys)
+        : isSet(object.match_hit_keys)
+        ? globalThis.Number(object.match_hit_keys)
+        : 0,
+      matchMissKeys: isSet(object.matchMissKeys)
+        ? globalThis.Number(object.matchMissKeys)
+        : isSet(object.match_miss_keys)
+        ? globalThis.Number(object.match_miss_keys)
+        : 0,
+      putsByStatus: isObject(object.putsByStatus)
+        ? (globalThis.Object.entries(object.putsByStatus) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.puts_by_status)
+        ? (globalThis.Object.entries(object.puts_by_status) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      dropsByReason: isObject(object.dropsByReason)
+        ? (globalThis.Object.entries(object.dropsByReason) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.drops_by_reason)
+        ? (globalThis.Object.entries(object.drops_by_reason) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: KvNamespaceCounters): unknown {
+    const obj: any = {};
+    if (message.getHits !== 0) {
+      obj.getHits = Math.round(message.getHits);
+    }
+    if (message.getMisses !== 0) {
+      obj.getMisses = Math.round(message.getMisses);
+    }
+    if (message.matchCalls !== 0) {
+      obj.matchCalls = Math.round(message.matchCalls);
+    }
+    if (message.matchHitKeys !== 0) {
+      obj.matchHitKeys = Math.round(message.matchHitKeys);
+    }
+    if (message.matchMissKeys !== 0) {
+      obj.matchMissKeys = Math.round(message.matchMissKeys);
+    }
+    if (message.putsByStatus) {
+      const entries = globalThis.Object.entries(message.putsByStatus) as [string, number][];
+      if (entries.length > 0) {
+        obj.putsByStatus = {};
+        entries.forEach(([k, v]) => {
+          obj.putsByStatus[k] = Math.round(v);
+        });
+      }
+    }
+    if (message.dropsByReason) {
+      const entries = globalThis.Object.entries(message.dropsByReason) as [string, number][];
+      if (entries.length > 0) {
+        obj.dropsByReason = {};
+        entries.forEach(([k, v]) => {
+          obj.dropsByReason[k] = Math.round(v);
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KvNamespaceCounters>, I>>(base?: I): KvNamespaceCounters {
+    return KvNamespaceCounters.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvNamespaceCounters>, I>>(object: I): KvNamespaceCounters {
+    const message = createBaseKvNamespaceCounters();
+    message.getHits = object.getHits ?? 0;
+    message.getMisses = object.getMisses ?? 0;
+    message.matchCalls = object.matchCalls ?? 0;
+    message.matchHitKeys = object.matchHitKeys ?? 0;
+    message.matchMissKeys = object.matchMissKeys ?? 0;
+    message.putsByStatus = (globalThis.Object.entries(object.putsByStatus ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.dropsByReason = (globalThis.Object.entries(object.dropsByReason ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseKvNamespaceCounters_PutsByStatusEntry(): KvNamespaceCounters_PutsByStatusEntry {
+  return { key: "", value: 0 };
+}
+
+export const KvNamespaceCounters_PutsByStatusEntry: MessageFns<KvNamespaceCounters_PutsByStatusEntry> = {
+  encode(message: KvNamespaceCounters_PutsByStatusEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvNamespaceCounters_PutsByStatusEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvNamespaceCounters_PutsByStatusEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvNamespaceCounters_PutsByStatusEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: KvNamespaceCounters_PutsByStatusEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KvNamespaceCounters_PutsByStatusEntry>, I>>(
+    base?: I,
+  ): KvNamespaceCounters_PutsByStatusEntry {
+    return KvNamespaceCounters_PutsByStatusEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvNamespaceCounters_PutsByStatusEntry>, I>>(
+    object: I,
+  ): KvNamespaceCounters_PutsByStatusEntry {
+    const message = createBaseKvNamespaceCounters_PutsByStatusEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseKvNamespaceCounters_DropsByReasonEntry(): KvNamespaceCounters_DropsByReasonEntry {
+  return { key: "", value: 0 };
+}
+
+export const KvNamespaceCounters_DropsByReasonEntry: MessageFns<KvNamespaceCounters_DropsByReasonEntry> = {
+  encode(message: KvNamespaceCounters_DropsByReasonEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvNamespaceCounters_DropsByReasonEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvNamespaceCounters_DropsByReasonEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvNamespaceCounters_DropsByReasonEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: KvNamespaceCounters_DropsByReasonEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KvNamespaceCounters_DropsByReasonEntry>, I>>(
+    base?: I,
+  ): KvNamespaceCounters_DropsByReasonEntry {
+    return KvNamespaceCounters_DropsByReasonEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvNamespaceCounters_DropsByReasonEntry>, I>>(
+    object: I,
+  ): KvNamespaceCounters_DropsByReasonEntry {
+    const message = createBaseKvNamespaceCounters_DropsByReasonEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseKvNamespaceStat(): KvNamespaceStat {
+  return {
+    name: "",
+    fingerprint: "",
+    config: undefined,
+    pages: 0,
+    bytes: 0,
+    capacityBytes: 0,
+    leasedPages: 0,
+    counters: undefined,
+  };
+}
+
+export const KvNamespaceStat: MessageFns<KvNamespaceStat> = {
+  encode(message: KvNamespaceStat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.fingerprint !== "") {
+      writer.uint32(18).string(message.fingerprint);
+    }
+    if (message.config !== undefined) {
+      KvNamespaceConfig.encode(message.config, writer.uint32(26).fork()).join();
+    }
+    if (message.pages !== 0) {
+      writer.uint32(32).uint64(message.pages);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(40).uint64(message.bytes);
+    }
+    if (message.capacityBytes !== 0) {
+      writer.uint32(48).uint64(message.capacityBytes);
+    }
+    if (message.leasedPages !== 0) {
+      writer.uint32(56).uint64(message.leasedPages);
+    }
+    if (message.counters !== undefined) {
+      KvNamespaceCounters.encode(message.counters, writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvNamespaceStat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvNamespaceStat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.fingerprint = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.config = KvNamespaceConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pages = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.capacityBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.leasedPages = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.counters = KvNamespaceCounters.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvNamespaceStat {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
+      config: isSet(object.config) ? KvNamespaceConfig.fromJSON(object.config) : undefined,
+      pages: isSet(object.pages) ? globalThis.Number(object.pages) : 0,
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      capacityBytes: isSet(object.capacityBytes)
+        ? globalThis.Number(object.capacityBytes)
+        : isSet(object.capacity_bytes)
+        ? globalThis.Number(object.capacity_bytes)
+        : 0,
+      leasedPages: isSet(object.leasedPages)
+        ? globalThis.Number(object.leasedPages)
+        : isSet(object.leased_pages)
+        ? globalThis.Number(object.leased_pages)
+        : 0,
+      counters: isSet(object.counters) ? KvNamespaceCounters.fromJSON(object.counters) : undefined,
+    };
+  },
+
+  toJSON(message: KvNamespaceStat): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
+    if (message.config !== undefined) {
+      obj.config = KvNamespaceConfig.toJSON(message.config);
+    }
+    if (message.pages !== 0) {
+      obj.pages = Math.round(message.pages);
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.capacityBytes !== 0) {
+      obj.capacityBytes = Math.round(message.capacityBytes);
+    }
+    if (message.leasedPages !== 0) {
+      obj.leasedPages = Math.round(message.leasedPages);
+    }
+    if (message.counters !== undefined) {
+      obj.counters = KvNamespaceCounters.toJSON(message.counters);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KvNamespaceStat>, I>>(base?: I): KvNamespaceStat {
+    return KvNamespaceStat.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvNamespaceStat>, I>>(object: I): KvNamespaceStat {
+    const message = createBaseKvNamespaceStat();
+    message.name = object.name ?? "";
+    message.fingerprint = object.fingerprint ?? "";
+    message.config = (object.config !== undefined && object.config !== null)
+      ? KvNamespaceConfig.fromPartial(object.config)
+      : undefined;
+    message.pages = object.pages ?? 0;
+    message.bytes = object.bytes ?? 0;
+    message.capacityBytes = object.capacityBytes ?? 0;
+    message.leasedPages = object.leasedPages ?? 0;
+    message.counters = (object.counters !== undefined && object.counters !== null)
+      ? KvNamespaceCounters.fromPartial(object.counters)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseKvNamespaceStatsResponse(): KvNamespaceStatsResponse {
+  return { chainId: 0, targetId: 0, namespaces: [] };
+}
+
+export const KvNamespaceStatsResponse: MessageFns<KvNamespaceStatsResponse> = {
+  encode(message: KvNamespaceStatsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chainId !== 0) {
+      writer.uint32(8).uint32(message.chainId);
+    }
+    if (message.targetId !== 0) {
+      writer.uint32(16).uint32(message.targetId);
+    }
+    for (const v of message.namespaces) {
+      KvNamespaceStat.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvNamespaceStatsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvNamespaceStatsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.chainId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.targetId = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.namespaces.push(KvNamespaceStat.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvNamespaceStatsResponse {
+    return {
+      chainId: isSet(object.chainId)
+        ? globalThis.Number(object.chainId)
+        : isSet(object.chain_id)
+        ? globalThis.Number(object.chain_id)
+        : 0,
+      targetId: isSet(object.targetId)
+        ? globalThis.Number(object.targetId)
+        : isSet(object.target_id)
+        ? globalThis.Number(object.target_id)
+        : 0,
+      namespaces: globalThis.Array.isArray(object?.namespaces)
+        ? object.namespaces.map((e: any) => KvNamespaceStat.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: KvNamespaceStatsResponse): unknown {
+    const obj: any = {};
+    if (message.chainId !== 0) {
+      obj.chainId = Math.round(message.chainId);
+    }
+    if (message.targetId !== 0) {
+      obj.targetId = Math.round(message.targetId);
+    }
+    if (message.namespaces?.length) {
+      obj.namespaces = message.namespaces.map((e) => KvNamespaceStat.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KvNamespaceStatsResponse>, I>>(base?: I): KvNamespaceStatsResponse {
+    return KvNamespaceStatsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvNamespaceStatsResponse>, I>>(object: I): KvNamespaceStatsResponse {
+    const message = createBaseKvNamespaceStatsResponse();
+    message.chainId = object.chainId ?? 0;
+    message.targetId = object.targetId ?? 0;
+    message.namespaces = object.namespaces?.map((e) => KvNamespaceStat.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseKvEvictRequest(): KvEvictRequest {
+  return { chainId: 0, chainVersion: 0, name: "", bytes: 0, all: false };
+}
+
+export const KvEvictRequest: MessageFns<KvEvictRequest> = {
+  encode(message: KvEvictRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chainId !== 0) {
+      writer.uint32(8).uint32(message.chainId);
+    }
+    if (message.chainVersion !== 0) {
+      writer.uint32(16).uint32(message.chainVersion);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(32).uint64(message.bytes);
+    }
+    if (message.all !== false) {
+      writer.uint32(40).bool(message.all);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvEvictRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvEvictRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.chainId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.chainVersion = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.all = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvEvictRequest {
+    return {
+      chainId: isSet(object.chainId)
+        ? globalThis.Number(object.chainId)
+        : isSet(object.chain_id)
+        ? globalThis.Number(object.chain_id)
+        : 0,
+      chainVersion: isSet(object.chainVersion)
+        ? globalThis.Number(object.chainVersion)
+        : isSet(object.chain_version)
+        ? globalThis.Number(object.chain_version)
+        : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      all: isSet(object.all) ? globalThis.Boolean(object.all) : false,
+    };
+  },
+
+  toJSON(message: KvEvictRequest): unknown {
+    const obj: any = {};
+    if (message.chainId !== 0) {
+      obj.chainId = Math.round(message.chainId);
+    }
+    if (message.chainVersion !== 0) {
+      obj.chainVersion = Math.round(message.chainVersion);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.all !== false) {
+      obj.all = message.all;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KvEvictRequest>, I>>(base?: I): KvEvictRequest {
+    return KvEvictRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvEvictRequest>, I>>(object: I): KvEvictRequest {
+    const message = createBaseKvEvictRequest();
+    message.chainId = object.chainId ?? 0;
+    message.chainVersion = object.chainVersion ?? 0;
+    message.name = object.name ?? "";
+    message.bytes = object.bytes ?? 0;
+    message.all = object.all ?? false;
+    return message;
+  },
+};
+
+function createBaseKvEvictResponse(): KvEvictResponse {
+  return { evictedPages: 0, evictedBytes: 0, remainingPages: 0, remainingBytes: 0, leasedPages: 0 };
+}
+
+export const KvEvictResponse: MessageFns<KvEvictResponse> = {
+  encode(message: KvEvictResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.evictedPages !== 0) {
+      writer.uint32(8).uint64(message.evictedPages);
+    }
+    if (message.evictedBytes !== 0) {
+      writer.uint32(16).uint64(message.evictedBytes);
+    }
+    if (message.remainingPages !== 0) {
+      writer.uint32(24).uint64(message.remainingPages);
+    }
+    if (message.remainingBytes !== 0) {
+      writer.uint32(32).uint64(message.remainingBytes);
+    }
+    if (message.leasedPages !== 0) {
+      writer.uint32(40).uint64(message.leasedPages);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvEvictResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvEvictResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.evictedPages = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.evictedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.remainingPages = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.remainingBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.leasedPages = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvEvictResponse {
+    return {
+      evictedPages: isSet(object.evictedPages)
+        ? globalThis.Number(object.evictedPages)
+        : isSet(object.evicted_pages)
+        ? globalThis.Number(object.evicted_pages)
+        : 0,
+      evictedBytes: isSet(object.evictedBytes)
+        ? globalThis.Number(object.evictedBytes)
+        : isSet(object.evicted_bytes)
+        ? globalThis.Number(object.evicted_bytes)
+        : 0,
+      remainingPages: isSet(object.remainingPages)
+        ? globalThis.Number(object.remainingPages)
+        : isSet(object.remaining_pages)
+        ? globalThis.Number(object.remaining_pages)
+        : 0,
+      remainingBytes: isSet(object.remainingBytes)
+        ? globalThis.Number(object.remainingBytes)
+        : isSet(object.remaining_bytes)
+        ? globalThis.Number(object.remaining_bytes)
+        : 0,
+      leasedPages: isSet(object.leasedPages)
+        ? globalThis.Number(object.leasedPages)
+        : isSet(object.leased_pages)
+        ? globalThis.Number(object.leased_pages)
+        : 0,
+    };
+  },
+
+  toJSON(message: KvEvictResponse): unknown {
+    const obj: any = {};
+    if (message.evictedPages !== 0) {
+      obj.evictedPages = Math.round(message.evictedPages);
+    }
+    if (message.evictedBytes !== 0) {
+      obj.evictedBytes = Math.round(message.evictedBytes);
+    }
+    if (message.remainingPages !== 0) {
+      obj.remainingPages = Math.round(message.remainingPages);
+    }
+    if (message.remainingBytes !== 0) {
+      obj.remainingBytes = Math.round(message.remainingBytes);
+    }
+    if (message.leasedPages !== 0) {
+      obj.leasedPages = Math.round(message.leasedPages);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KvEvictResponse>, I>>(base?: I): KvEvictResponse {
+    return KvEvictResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvEvictResponse>, I>>(object: I): KvEvictResponse {
+    const message = createBaseKvEvictResponse();
+    message.evictedPages = object.evictedPages ?? 0;
+    message.evictedBytes = object.evictedBytes ?? 0;
+    message.remainingPages = object.remainingPages ?? 0;
+    message.remainingBytes = object.remainingBytes ?? 0;
+    message.leasedPages = object.leasedPages ?? 0;
+    return message;
+  },
+};
+
+function createBaseKvRemoveNamespaceRequest(): KvRemoveNamespaceRequest {
+  return { chainId: 0, chainVersion: 0, name: "", force: false };
+}
+
+export const KvRemoveNamespaceRequest: MessageFns<KvRemoveNamespaceRequest> = {
+  encode(message: KvRemoveNamespaceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chainId !== 0) {
+      writer.uint32(8).uint32(message.chainId);
+    }
+    if (message.chainVersion !== 0) {
+      writer.uint32(16).uint32(message.chainVersion);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.force !== false) {
+      writer.uint32(32).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvRemoveNamespaceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvRemoveNamespaceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.chainId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.chainVersion = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvRemoveNamespaceRequest {
+    return {
+      chainId: isSet(object.chainId)
+        ? globalThis.Number(object.chainId)
+        : isSet(object.chain_id)
+        ? globalThis.Number(object.chain_id)
+        : 0,
+      chainVersion: isSet(object.chainVersion)
+        ? globalThis.Number(object.chainVersion)
+        : isSet(object.chain_version)
+        ? globalThis.Number(object.chain_version)
+        : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
+  },
+
+  toJSON(message: KvRemoveNamespaceRequest): unknown {
+    const obj: any = {};
+    if (message.chainId !== 0) {
+      obj.chainId = Math.round(message.chainId);
+    }
+    if (message.chainVersion !== 0) {
+      obj.chainVersion = Math.round(message.chainVersion);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KvRemoveNamespaceRequest>, I>>(base?: I): KvRemoveNamespaceRequest {
+    return KvRemoveNamespaceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvRemoveNamespaceRequest>, I>>(object: I): KvRemoveNamespaceRequest {
+    const message = createBaseKvRemoveNamespaceRequest();
+    message.chainId = object.chainId ?? 0;
+    message.chainVersion = object.chainVersion ?? 0;
+    message.name = object.name ?? "";
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseKvRemoveNamespaceResponse(): KvRemoveNamespaceResponse {
+  return { removedPages: 0, removedBytes: 0 };
+}
+
+export const KvRemoveNamespaceResponse: MessageFns<KvRemoveNamespaceResponse> = {
+  encode(message: KvRemoveNamespaceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.removedPages !== 0) {
+      writer.uint32(8).uint64(message.removedPages);
+    }
+    if (message.removedBytes !== 0) {
+      writer.uint32(16).uint64(message.removedBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvRemoveNamespaceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvRemoveNamespaceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.removedPages = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.removedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvRemoveNamespaceResponse {
+    return {
+      removedPages: isSet(object.removedPages)
+        ? globalThis.Number(object.removedPages)
+        : isSet(object.removed_pages)
+        ? globalThis.Number(object.removed_pages)
+        : 0,
+      removedBytes: isSet(object.removedBytes)
+        ? globalThis.Number(object.removedBytes)
+        : isSet(object.removed_bytes)
+        ? globalThis.Number(object.removed_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: KvRemoveNamespaceResponse): unknown {
+    const obj: any = {};
+    if (message.removedPages !== 0) {
+      obj.removedPages = Math.round(message.removedPages);
+    }
+    if (message.removedBytes !== 0) {
+      obj.removedBytes = Math.round(message.removedBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KvRemoveNamespaceResponse>, I>>(base?: I): KvRemoveNamespaceResponse {
+    return KvRemoveNamespaceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvRemoveNamespaceResponse>, I>>(object: I): KvRemoveNamespaceResponse {
+    const message = createBaseKvRemoveNamespaceResponse();
+    message.removedPages = object.removedPages ?? 0;
+    message.removedBytes = object.removedBytes ?? 0;
+    return message;
+  },
+};
+
 export type KvStoreService = typeof KvStoreService;
 export const KvStoreService = {
   /**
@@ -2148,6 +3654,46 @@ export const KvStoreService = {
       Buffer.from(KvMatchPrefixResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): KvMatchPrefixResponse => KvMatchPrefixResponse.decode(value),
   },
+  /** For operators (`spindle kv ls|stat`): the KV-cache namespaces on this chain's target, at its head. */
+  kvNamespaceStats: {
+    path: "/spindle.KvStore/KvNamespaceStats" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: KvNamespaceStatsRequest): Buffer =>
+      Buffer.from(KvNamespaceStatsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): KvNamespaceStatsRequest => KvNamespaceStatsRequest.decode(value),
+    responseSerialize: (value: KvNamespaceStatsResponse): Buffer =>
+      Buffer.from(KvNamespaceStatsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): KvNamespaceStatsResponse => KvNamespaceStatsResponse.decode(value),
+  },
+  /**
+   * For operators (`spindle kv evict`): evicts a namespace's unleased pages on this chain, at its head,
+   * least recently used leaves first (prefix-closed); answered after every replica removed them.
+   */
+  kvEvict: {
+    path: "/spindle.KvStore/KvEvict" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: KvEvictRequest): Buffer => Buffer.from(KvEvictRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): KvEvictRequest => KvEvictRequest.decode(value),
+    responseSerialize: (value: KvEvictResponse): Buffer => Buffer.from(KvEvictResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): KvEvictResponse => KvEvictResponse.decode(value),
+  },
+  /**
+   * For operators (`spindle kv rm`): removes every page of a namespace on this chain, at its head;
+   * refused (BUSY) while a page is leased unless `force`.
+   */
+  kvRemoveNamespace: {
+    path: "/spindle.KvStore/KvRemoveNamespace" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: KvRemoveNamespaceRequest): Buffer =>
+      Buffer.from(KvRemoveNamespaceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): KvRemoveNamespaceRequest => KvRemoveNamespaceRequest.decode(value),
+    responseSerialize: (value: KvRemoveNamespaceResponse): Buffer =>
+      Buffer.from(KvRemoveNamespaceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): KvRemoveNamespaceResponse => KvRemoveNamespaceResponse.decode(value),
+  },
 } as const;
 
 export interface KvStoreServer extends UntypedServiceImplementation {
@@ -2164,6 +3710,18 @@ export interface KvStoreServer extends UntypedServiceImplementation {
   kvRemove: handleUnaryCall<KvRemoveRequest, KvRemoveResponse>;
   /** How many leading keys of a chain are present; with `lease_ms` (at the head) pins them. */
   kvMatchPrefix: handleUnaryCall<KvMatchPrefixRequest, KvMatchPrefixResponse>;
+  /** For operators (`spindle kv ls|stat`): the KV-cache namespaces on this chain's target, at its head. */
+  kvNamespaceStats: handleUnaryCall<KvNamespaceStatsRequest, KvNamespaceStatsResponse>;
+  /**
+   * For operators (`spindle kv evict`): evicts a namespace's unleased pages on this chain, at its head,
+   * least recently used leaves first (prefix-closed); answered after every replica removed them.
+   */
+  kvEvict: handleUnaryCall<KvEvictRequest, KvEvictResponse>;
+  /**
+   * For operators (`spindle kv rm`): removes every page of a namespace on this chain, at its head;
+   * refused (BUSY) while a page is leased unless `force`.
+   */
+  kvRemoveNamespace: handleUnaryCall<KvRemoveNamespaceRequest, KvRemoveNamespaceResponse>;
 }
 
 export interface KvStoreClient extends Client {
@@ -2250,6 +3808,60 @@ export interface KvStoreClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: KvMatchPrefixResponse) => void,
   ): ClientUnaryCall;
+  /** For operators (`spindle kv ls|stat`): the KV-cache namespaces on this chain's target, at its head. */
+  kvNamespaceStats(
+    request: KvNamespaceStatsRequest,
+    callback: (error: ServiceError | null, response: KvNamespaceStatsResponse) => void,
+  ): ClientUnaryCall;
+  kvNamespaceStats(
+    request: KvNamespaceStatsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: KvNamespaceStatsResponse) => void,
+  ): ClientUnaryCall;
+  kvNamespaceStats(
+    request: KvNamespaceStatsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: KvNamespaceStatsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * For operators (`spindle kv evict`): evicts a namespace's unleased pages on this chain, at its head,
+   * least recently used leaves first (prefix-closed); answered after every replica removed them.
+   */
+  kvEvict(
+    request: KvEvictRequest,
+    callback: (error: ServiceError | null, response: KvEvictResponse) => void,
+  ): ClientUnaryCall;
+  kvEvict(
+    request: KvEvictRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: KvEvictResponse) => void,
+  ): ClientUnaryCall;
+  kvEvict(
+    request: KvEvictRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: KvEvictResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * For operators (`spindle kv rm`): removes every page of a namespace on this chain, at its head;
+   * refused (BUSY) while a page is leased unless `force`.
+   */
+  kvRemoveNamespace(
+    request: KvRemoveNamespaceRequest,
+    callback: (error: ServiceError | null, response: KvRemoveNamespaceResponse) => void,
+  ): ClientUnaryCall;
+  kvRemoveNamespace(
+    request: KvRemoveNamespaceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: KvRemoveNamespaceResponse) => void,
+  ): ClientUnaryCall;
+  kvRemoveNamespace(
+    request: KvRemoveNamespaceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: KvRemoveNamespaceResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const KvStoreClient = makeGenericClientConstructor(KvStoreService, "spindle.KvStore") as unknown as {
@@ -2288,6 +3900,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -9,47 +9,10 @@
 import type { Clock } from '../../common/clock.js';
 import type { ChunkAddress } from '../chunk-engine/chunk-key.js';
 import type { ChunkEngine } from '../chunk-engine/chunk-engine.js';
-import { CHUNK_INDEX_MAX } from '../constants.js';
-import {
-  KV_INO_BASE,
-  PAGE_HEADER_BYTES_MAX,
-  decodePageHeader,
-  pageChunkAddress,
-  type PageHeader,
-} from './page-chunks.js';
 import type { PageIndex } from './page-index.js';
+import { scanPages, type FoundPage } from './page-scan.js';
 import { pageKeyId } from './request-checks.js';
 import { PutStatus } from './statuses.js';
-
-/** Chunk metadata rows read per step of the scan. */
-const SCAN_PAGE_ROWS = 1024;
-
-interface FoundPage {
-  readonly header: PageHeader;
-  readonly location: ChunkAddress;
-}
-
-/** The namespace's pages among the target's KV chunks (read header by header). */
-async function scanPages(engine: ChunkEngine, name: string, fingerprint: string): Promise<FoundPage[]> {
-  const found: FoundPage[] = [];
-  let after: ChunkAddress = { ino: KV_INO_BASE - 1, index: CHUNK_INDEX_MAX };
-  for (;;) {
-    const { chunks, hasMore } = engine.dump({ after, limit: SCAN_PAGE_ROWS });
-    for (const chunk of chunks) {
-      const location = { ino: chunk.ino, index: chunk.index };
-      const read = await engine.read(chunk.ino, chunk.index, 0, PAGE_HEADER_BYTES_MAX).catch(() => undefined);
-      const decoded = read === undefined ? undefined : decodePageHeader(read.data);
-      if (decoded === undefined) continue;
-      const { header } = decoded;
-      if (header.name !== name || header.fingerprint !== fingerprint) continue;
-      const expected = pageChunkAddress(header, header.key);
-      if (expected.ino !== location.ino || expected.index !== location.index) continue;
-      found.push({ header, location });
-    }
-    if (!hasMore || chunks.length === 0) return found;
-    after = chunks[chunks.length - 1]!;
-  }
-}
 
 /**
  * Inserts the namespace's committed pages into `index` (empty, just created); returns the chunks to
@@ -62,7 +25,7 @@ export async function rebuildPageIndex(
   name: string,
   fingerprint: string,
 ): Promise<ChunkAddress[]> {
-  const pages = await scanPages(engine, name, fingerprint);
+  const pages = await scanPages(engine, (header) => header.name === name && header.fingerprint === fingerprint);
   const childrenOf = new Map<string, FoundPage[]>();
   const roots: FoundPage[] = [];
   const ids = new Set(pages.map((p) => pageKeyId(p.header.key)));

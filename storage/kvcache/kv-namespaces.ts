@@ -86,6 +86,17 @@ export class KvNamespaces<L> {
     return namespace.index;
   }
 
+  /** The namespace's config and fingerprint, or undefined when this target does not know it. */
+  describe(name: string): { readonly config: KvNamespaceConfig; readonly fingerprint: string } | undefined {
+    const namespace = this.byName.get(name);
+    return namespace && { config: namespace.config, fingerprint: namespace.fingerprint };
+  }
+
+  /** Forgets the namespace and its index (an operator removed its pages); a later request creates it afresh. */
+  delete(name: string): void {
+    this.byName.delete(name);
+  }
+
   names(): string[] {
     return [...this.byName.keys()].sort();
   }

@@ -10,7 +10,7 @@
 // committed chunks (page-reads.ts).
 import type { Logger } from 'pino';
 import type { Clock } from '../../common/clock.js';
-import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
+import { ErrorCode, SpindleError, asSpindleError, assert } from '../../common/errors.js';
 import { PublicTargetState } from '../../proto/index.js';
 import type { ChainReplicator } from '../chain-replicator.js';
 import type { ChainResolver } from '../chain-resolver.js';
@@ -42,6 +42,22 @@ export interface KvPagePutInput {
   readonly ttlMs?: number;
 }
 
+/** What an operator's call at the head works with (kv-operator.ts). */
+export interface KvHeadAccess {
+  readonly view: ChainView;
+  readonly clock: Clock;
+  readonly target: StorageTarget;
+  readonly namespaces: KvNamespaces<ChunkAddress>;
+  /** A known namespace's index, rebuilt from the target's committed chunks first when needed. */
+  index(name: string): Promise<PageIndex<ChunkAddress>>;
+  /** Removes the chunks of every page the indexes dropped, through the chain (children first). */
+  removeDropped(): Promise<number>;
+  /** Removes chunks through the chain, in the order given. */
+  removeChunks(chunks: readonly ChunkAddress[]): Promise<void>;
+  /** Forgets the namespace on this target (an operator removed its pages). */
+  forget(name: string): void;
+}
+
 /** A target's KV state under one chain version and role. */
 interface TargetKvState {
   readonly chainVersion: number;
@@ -59,8 +75,32 @@ interface TargetKvState {
 export class KvStore {
   private readonly states = new Map<number, TargetKvState>();
   private readonly locks = new KeyedLocks();
+  private dropObserver: ((chainId: number, namespace: string, page: DroppedPage<ChunkAddress>) => void) | undefined;
 
   constructor(private readonly deps: KvStoreDeps) {}
+
+  /** Told of every page a head's index drops (evicted, expired, removed), e.g. to count it in metrics. */
+  observeDrops(observer: (chainId: number, namespace: string, page: DroppedPage<ChunkAddress>) => void): void {
+    this.dropObserver = observer;
+  }
+
+  /** Pages and value bytes of each namespace's loaded head index on this node, per namespace name. */
+  headIndexTotals(): Map<string, { pages: number; bytes: number }> {
+    const totals = new Map<string, { pages: number; bytes: number }>();
+    for (const state of this.states.values()) {
+      if (!state.isHead) continue;
+      for (const name of state.rebuilt) {
+        const known = state.namespaces.describe(name);
+        if (known === undefined) continue;
+        const index = state.namespaces.open(name, known.fingerprint);
+        const total = totals.get(name) ?? { pages: 0, bytes: 0 };
+        total.pages += index.pageCount;
+        total.bytes += index.bytesUsed;
+        totals.set(name, total);
+      }
+    }
+    return totals;
+  }
 
   async put(scope: KvRequestScope, pages: readonly KvPagePutInput[], signal?: AbortSignal) {
     return this.atHead(scope, signal, async (view, target, index, state) => {
@@ -164,16 +204,60 @@ export class KvStore {
     signal: AbortSignal | undefined,
     fn: (view: ChainView, target: StorageTarget, index: PageIndex<ChunkAddress>, state: TargetKvState) => Promise<T>,
   ): Promise<T> {
-    const { target } = await this.deps.resolver.resolve(scope.chainId, scope.chainVersion);
+    return this.withHead(scope.chainId, scope.chainVersion, signal, (view, target, state) =>
+      this.runAtHead(view, target, openNamespace(state.namespaces, scope), state, scope, fn, signal),
+    );
+  }
+
+  /**
+   * Runs an operator's call (kv-operator.ts) at the chain head, under the same per-target lock as
+   * puts and removes: `fn` sees the target's namespaces and opens their indexes, rebuilt first.
+   */
+  async atHeadForOperator<T>(
+    chainId: number,
+    chainVersion: number,
+    signal: AbortSignal | undefined,
+    fn: (head: KvHeadAccess) => Promise<T>,
+  ): Promise<T> {
+    return this.withHead(chainId, chainVersion, signal, (view, target, state) =>
+      fn({
+        view,
+        clock: this.deps.clock,
+        target,
+        namespaces: state.namespaces,
+        index: async (name) => {
+          const known = state.namespaces.describe(name);
+          assert(known !== undefined, 'the operator opens only namespaces the target knows');
+          const scope = { chainId: view.chainId, chainVersion: view.chainVersion, ...known };
+          const index = state.namespaces.open(name, known.fingerprint);
+          return this.runAtHead(view, target, index, state, scope, async () => index, signal);
+        },
+        removeDropped: () => this.removeDropped(view, state, signal),
+        removeChunks: (chunks) => this.removeChunks(view, chunks, signal),
+        forget: (name) => {
+          state.namespaces.delete(name);
+          state.rebuilt.delete(name);
+        },
+      }),
+    );
+  }
+
+  /** Runs `fn` at the chain head under the target's lock; a failure part way resets the target's state. */
+  private async withHead<T>(
+    chainId: number,
+    chainVersion: number,
+    signal: AbortSignal | undefined,
+    fn: (view: ChainView, target: StorageTarget, state: TargetKvState) => Promise<T>,
+  ): Promise<T> {
+    const { target } = await this.deps.resolver.resolve(chainId, chainVersion);
     return this.locks.withLock(
       `kv:${target.targetId}`,
       async () => {
-        const view = this.deps.resolver.recheck(scope.chainId, scope.chainVersion);
+        const view = this.deps.resolver.recheck(chainId, chainVersion);
         requireHead(view);
         const state = this.stateOf(target, view);
-        const index = openNamespace(state.namespaces, scope);
         try {
-          return await this.runAtHead(view, target, index, state, scope, fn, signal);
+          return await fn(view, target, state);
         } catch (err) {
           // A chain write or removal failed part way: the index may name pages the chain does not
           // hold (or no longer name ones it does). Start afresh: the next call rebuilds the index
@@ -220,8 +304,15 @@ export class KvStore {
     const drops: DroppedPage<ChunkAddress>[] = [];
     const namespaces = new KvNamespaces<ChunkAddress>({
       clock: this.deps.clock,
-      onPageDropped: (_name, page) => drops.push(page),
+      onPageDropped: (name, page) => {
+        drops.push(page);
+        this.dropObserver?.(view.chainId, name, page);
+      },
     });
+    // The configs the target learnt stay known under the new version or role (operators list them);
+    // their indexes are rebuilt from the committed chunks before the next index-changing call.
+    for (const name of existing?.namespaces.names() ?? [])
+      namespaces.create(existing!.namespaces.describe(name)!.config);
     const state = {
       chainVersion: view.chainVersion,
       isHead: view.isHead,
@@ -271,8 +362,16 @@ export class KvStore {
   }
 }
 
-/** Errors of the page index, which checks a whole request before it changes anything. */
-const REFUSALS_THAT_CHANGE_NOTHING = new Set([ErrorCode.INVALID_ARGUMENT, ErrorCode.FAILED_PRECONDITION]);
+/**
+ * Errors of the page index, which checks a whole request before it changes anything, and of the
+ * operators' calls (an unknown namespace, a removal refused for leases: kv-operator.ts).
+ */
+const REFUSALS_THAT_CHANGE_NOTHING = new Set([
+  ErrorCode.INVALID_ARGUMENT,
+  ErrorCode.FAILED_PRECONDITION,
+  ErrorCode.NOT_FOUND,
+  ErrorCode.BUSY,
+]);
 
 function requireHead(view: ChainView): void {
   if (!view.isHead) {

@@ -32,7 +32,7 @@ export interface KvNamespaceConfig {
   readonly capacityBytes: number;
 }
 
-const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 const LAYOUT_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 const MODEL_ID_LENGTH_MAX = 256;
 const PAGE_TOKENS_MAX = 65_536;

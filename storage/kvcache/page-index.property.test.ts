@@ -1,6 +1,6 @@
 // Property test of the page index against a brute-force model (testing/page-model.ts) and a naive
 // reimplementation that decides everything by scanning all pages (testing/naive-page-index.ts): random
-// put/get/exists/remove/matchPrefix/lease/clock sequences over a small tree of prompts, with
+// put/get/exists/remove/evict/matchPrefix/lease/clock sequences over a small tree of prompts, with
 // capacity tight enough that eviction, REJECTED_FULL, leases and TTLs all interact. After every
 // operation: the index holds exactly the stored-and-not-dropped pages, prefix-closed, within
 // capacity; matchPrefix equals the longest present prefix in O(log n) probes; no leased page is
@@ -95,7 +95,8 @@ class Run {
     else if (roll < 40) this.put(randomChain(this.rng, ROOTS, STORM_ROOTS), true);
     else if (roll < 50) this.get();
     else if (roll < 55) this.exists();
-    else if (roll < 60) this.remove();
+    else if (roll < 58) this.remove();
+    else if (roll < 60) this.evict();
     else if (roll < 85) this.matchPrefix();
     else this.advanceClock();
     this.expectSameDrops();
@@ -152,6 +153,14 @@ class Run {
     const keys = this.randomKeys();
     this.model.begin('remove');
     expect(this.index.remove(keys)).toEqual(this.naive.remove(keys));
+  }
+
+  /** An operator's eviction of some bytes (or of everything unleased). */
+  private evict(): void {
+    const bytesWanted =
+      this.rng.nextInt(4) === 0 ? Number.POSITIVE_INFINITY : PAGE_SIZE_MIN_BYTES * this.rng.nextInt(6);
+    this.model.begin('evict');
+    expect(this.index.evictUnleased(bytesWanted)).toEqual(this.naive.evict(bytesWanted));
   }
 
   private matchPrefix(): void {

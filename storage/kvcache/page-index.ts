@@ -129,6 +129,35 @@ export class PageIndex<L> {
     return leaseUntilMs === undefined ? { matchedCount: presentCount } : { matchedCount: presentCount, leaseUntilMs };
   }
 
+  /**
+   * Evicts unleased leaves, least recently used first (each eviction may make its parent a leaf),
+   * until at least `bytesWanted` bytes left or nothing unleased is evictable; for operators.
+   */
+  evictUnleased(bytesWanted: number): { readonly pages: number; readonly bytes: number } {
+    assert(bytesWanted >= 0, 'bytesWanted is not negative');
+    const nowMs = this.expireDue();
+    let pages = 0;
+    let bytes = 0;
+    while (bytes < bytesWanted) {
+      const victim = this.evictionQueue.popVictim(nowMs);
+      if (victim === undefined) break;
+      pages++;
+      bytes += victim.sizeBytes;
+      this.dropLeaf(victim, DropReason.OPERATOR, nowMs);
+    }
+    return { pages, bytes };
+  }
+
+  /** The pages a lease holds now, with their lease ends (O(n): for operators). */
+  leasedPages(): Array<{ readonly key: Uint8Array; readonly leaseUntilMs: number }> {
+    const nowMs = this.expireDue();
+    const leased: Array<{ key: Uint8Array; leaseUntilMs: number }> = [];
+    for (const page of this.pages.values()) {
+      if (isLeased(page, nowMs)) leased.push({ key: page.key, leaseUntilMs: page.leaseUntilMs });
+    }
+    return leased;
+  }
+
   /** Every present page, parents before children (O(n): for operators and checks, not hot paths). */
   listPages(): PageSummary<L>[] {
     this.expireDue();

@@ -46,4 +46,6 @@ export enum DropReason {
   EXPIRED = 'EXPIRED',
   /** Removed by request, itself or as part of a removed subtree. */
   REMOVED = 'REMOVED',
+  /** Evicted or removed by an operator (`spindle kv evict|rm`). */
+  OPERATOR = 'OPERATOR',
 }

@@ -29,8 +29,10 @@ import type { KvStore } from '../kvcache/kv-store.js';
 import type { KvRequestScope } from '../kvcache/request-scope.js';
 import { namespaceFingerprint, validateNamespaceConfig, type KvNamespaceConfig } from '../kvcache/namespace-config.js';
 import { checkKeyBatch, checkLeaseMs, checkPutBatch } from '../kvcache/request-checks.js';
-import { PutStatus, RemoveStatus } from '../kvcache/statuses.js';
+import { KvCounters } from '../kvcache/kv-counters.js';
+import { DropReason, PutStatus, RemoveStatus } from '../kvcache/statuses.js';
 import type { StorageMetrics } from '../metrics.js';
+import { kvOperatorHandlers } from './kv-operator-service.js';
 import { type InFlightCalls, measuredCalls } from './measured-call.js';
 
 /**
@@ -76,6 +78,7 @@ function scopeOf(request: {
 
 export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
   const handler = measuredCalls(deps, 'KV-cache');
+  const counters = countersOf(deps);
 
   return {
     kvPut: handler('KvPut', async (request: KvPutRequest, signal): Promise<KvPutResponse> => {
@@ -100,6 +103,11 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
       }
       const scope = scopeOf(request);
       const { results, droppedPages } = await deps.store.put(scope, pages, signal);
+      counters.countPuts(
+        scope.chainId,
+        scope.config.name,
+        results.map((r) => r.status),
+      );
       return {
         results: results.map((r) => ({ status: PUT_STATUS[r.status], retryAfterMs: r.retryAfterMs ?? 0 })),
         droppedPages,
@@ -107,7 +115,11 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
     }),
     kvGet: handler('KvGet', async (request: KvGetRequest): Promise<KvGetResponse> => {
       checkKeyBatch(request.keys, 'keys');
-      const reads = await deps.store.get(scopeOf(request), request.keys, KV_MESSAGE_VALUE_BYTES_MAX);
+      const scope = scopeOf(request);
+      const reads = await deps.store.get(scope, request.keys, KV_MESSAGE_VALUE_BYTES_MAX);
+      const hits = reads.filter((read) => read.kind === 'found').length;
+      const misses = reads.filter((read) => read.kind === 'missing').length;
+      counters.countGets(scope.chainId, scope.config.name, hits, misses);
       return {
         results: reads.map((read) => {
           if (read.kind === 'found') return { status: KvGetStatus.KV_GET_FOUND, value: read.value };
@@ -130,18 +142,49 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
         })),
       };
     }),
+    ...kvOperatorHandlers(handler, deps.store, counters),
     kvMatchPrefix: handler(
       'KvMatchPrefix',
       async (request: KvMatchPrefixRequest, signal): Promise<KvMatchPrefixResponse> => {
         checkKeyBatch(request.keys, 'keys', MATCH_PREFIX_KEYS_MAX);
         const scope = scopeOf(request);
-        if (request.leaseMs === undefined) return { matchedCount: await deps.store.match(scope, request.keys) };
+        const startedNs = process.hrtime.bigint();
+        const counted = (matchedCount: number, leased: boolean) => {
+          const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9;
+          const missKeys = request.keys.length - matchedCount;
+          counters.countMatch(scope.chainId, scope.config.name, matchedCount, missKeys, seconds, leased);
+          return matchedCount;
+        };
+        if (request.leaseMs === undefined) {
+          return { matchedCount: counted(await deps.store.match(scope, request.keys), false) };
+        }
         checkLeaseMs(request.leaseMs);
         const result = await deps.store.matchWithLease(scope, request.keys, request.leaseMs, signal);
-        return { matchedCount: result.matchedCount, leaseUntilMs: result.leaseUntilMs };
+        return { matchedCount: counted(result.matchedCount, true), leaseUntilMs: result.leaseUntilMs };
       },
     ),
   };
+}
+
+/**
+ * The node's KV counters, fed to its Prometheus metrics: drops the head's indexes report (an
+ * operator's are counted where they happen), and the pages and bytes gauges under bounded labels.
+ */
+function countersOf(deps: KvStoreServiceDeps): KvCounters {
+  const counters = new KvCounters(deps.metrics?.kv);
+  deps.store.observeDrops((chainId, namespace, page) => {
+    if (page.reason !== DropReason.OPERATOR) counters.countDrops(chainId, namespace, page.reason, 1);
+  });
+  deps.metrics?.kv.setNamespaceTotals(() => {
+    const byLabel = new Map<string, { pages: number; bytes: number }>();
+    for (const [name, total] of deps.store.headIndexTotals()) {
+      const label = counters.label(name);
+      const sum = byLabel.get(label) ?? { pages: 0, bytes: 0 };
+      byLabel.set(label, { pages: sum.pages + total.pages, bytes: sum.bytes + total.bytes });
+    }
+    return byLabel;
+  });
+  return counters;
 }
 
 const PUT_STATUS: Record<PutStatus, KvPutStatus> = {

@@ -63,6 +63,21 @@ export class NaivePageIndex {
     });
   }
 
+  /** An operator's eviction: the least recently used unleased leaf, again and again, until enough bytes left. */
+  evict(bytesWanted: number): { pages: number; bytes: number } {
+    const now = this.expire();
+    let pages = 0;
+    let bytes = 0;
+    while (bytes < bytesWanted) {
+      const victim = this.leastRecentlyUsedLeaf(now, undefined);
+      if (victim === undefined) break;
+      pages++;
+      bytes += this.pages.get(victim)!.sizeBytes;
+      this.drop(victim, DropReason.OPERATOR);
+    }
+    return { pages, bytes };
+  }
+
   matchPrefix(keys: readonly Uint8Array[], leaseMs: number | undefined): MatchResult {
     const now = this.expire();
     let matched = 0;

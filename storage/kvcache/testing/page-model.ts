@@ -19,7 +19,7 @@ interface ModelPage {
   leaseUntilMs: number;
 }
 
-export type ModelOp = 'put' | 'remove' | 'read';
+export type ModelOp = 'put' | 'remove' | 'evict' | 'read';
 
 export class PageModel {
   readonly pages = new Map<string, ModelPage>();
@@ -56,7 +56,12 @@ export class PageModel {
     for (const other of this.pages.values()) {
       check(other.parentId !== id, `page ${id} dropped (${dropped.reason}) before its child`);
     }
-    const expectedOp = { [DropReason.CAPACITY]: 'put', [DropReason.REMOVED]: 'remove', [DropReason.EXPIRED]: this.op };
+    const expectedOp = {
+      [DropReason.CAPACITY]: 'put',
+      [DropReason.REMOVED]: 'remove',
+      [DropReason.OPERATOR]: 'evict',
+      [DropReason.EXPIRED]: this.op,
+    };
     check(expectedOp[dropped.reason] === this.op, `page ${id} dropped (${dropped.reason}) during a ${this.op}`);
     if (dropped.reason === DropReason.EXPIRED) check(page.ttlExpiresAtMs <= now, `page ${id} expired early`);
     this.pages.delete(id);
