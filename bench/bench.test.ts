@@ -104,6 +104,7 @@ describe('options', () => {
       'mount',
       'loader',
       'checkpoint',
+      'kvcache',
     ]);
     expect(parseSuites('meta,limits,meta')).toEqual(['meta', 'limits']);
   });

@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { checkpointSuite } from './checkpoint.js';
 import { BenchContext } from './context.js';
+import { kvcacheSuite } from './kvcache.js';
 import { limitsSuite } from './limits.js';
 import { loaderSuite } from './loader.js';
 import { metaSuite } from './meta.js';
@@ -29,6 +30,7 @@ const SUITE_TABLE: Record<SuiteName, Suite> = {
   mount: mountSuite,
   loader: loaderSuite,
   checkpoint: checkpointSuite,
+  kvcache: kvcacheSuite,
 };
 
 export interface BenchReport {
@@ -37,6 +39,17 @@ export interface BenchReport {
   svg: string;
   seconds: number;
   failures: Array<{ suite: SuiteName; error: string }>;
+}
+
+/** The suites' own tables (e.g. kvcache's Spindle and Redis side by side), after the generic one. */
+function suiteSummaries(suites: readonly SuiteName[], rows: readonly BenchRow[]): string {
+  let out = '';
+  for (const name of suites) {
+    const summary = SUITE_TABLE[name].summary;
+    const own = rows.filter((r) => r.suite === name);
+    if (summary !== undefined && own.length > 0) out += `\n### ${name}\n\n${summary(own)}`;
+  }
+  return out;
 }
 
 /** Runs the suites in order; a failing suite is reported and the next one still runs. */
@@ -74,7 +87,7 @@ export async function runBench(options: BenchOptions, signal?: AbortSignal): Pro
     `${options.quick ? ' --quick' : ''}: figure ÷ raw limit (same run)`;
   const report: BenchReport = {
     rows,
-    markdown: markdownTable(rows),
+    markdown: markdownTable(rows) + suiteSummaries(options.suites, rows),
     svg: svgChart(rows, { title }),
     seconds: (Date.now() - t0) / 1000,
     failures,

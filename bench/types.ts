@@ -15,6 +15,7 @@ export const SUITES = [
   'mount',
   'loader',
   'checkpoint',
+  'kvcache',
 ] as const;
 export type SuiteName = (typeof SUITES)[number];
 

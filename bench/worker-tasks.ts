@@ -3,6 +3,7 @@
 
 import type { DataTransport } from '../common/bulk/transport.js';
 import type { CheckpointTask } from './checkpoint-tasks.js';
+import type { KvcacheTask } from './kvcache-tasks.js';
 import type { LoaderTask } from './loader-tasks.js';
 
 export type WorkerTask =
@@ -34,7 +35,8 @@ export type WorkerTask =
     }
   | { kind: 'meta-ops'; meta: string; dir: string; count: number; readdirs: number; depth: number }
   | LoaderTask
-  | CheckpointTask;
+  | CheckpointTask
+  | KvcacheTask;
 
 /** Client config overrides a worker's SpindleClient connects with (e.g. the data transport). */
 type WorkerClientConfig = { dataTransport?: DataTransport };

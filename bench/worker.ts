@@ -27,6 +27,7 @@ import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { SpindleClient } from '../client/index.js';
 import { runCheckpointTask } from './checkpoint-worker.js';
+import { runKvcacheTask } from './kvcache-worker.js';
 import { runLoaderTask } from './loader-worker.js';
 import type { WorkerJob, WorkerTask, WorkerResult, OpResult } from './worker-tasks.js';
 import { summarize } from './stats.js';
@@ -444,6 +445,15 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
         progress: (n) => {
           done = n;
         },
+      });
+    case 'kvcache':
+      return await runKvcacheTask(task, job.client ?? {}, {
+        ready: (fields) => send({ type: 'ready', ...fields }),
+        go: waitForGo,
+        progress: (n) => {
+          done = n;
+        },
+        step: (report) => send({ type: 'kv-step', ...report }),
       });
     case 'loader-pack':
     case 'loader-read':
