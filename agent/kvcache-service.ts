@@ -10,7 +10,7 @@
 //   with the Spindle code in trailers (another config under the same name: FAILED_PRECONDITION).
 // - A Get reply holds at most AGENT_KV_GET_REPLY_BYTES of values (plus one slice): pages past it
 //   are DEFERRED, not read — the caller asks again — so one call's memory stays bounded.
-import { KvCache, type SpindleClient } from '../client/index.js';
+import type { KvCache, SpindleClient } from '../client/index.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { kvNamespaceFingerprint } from '../common/kv-namespace-fingerprint.js';
 import type { Logger } from '../common/logger.js';
@@ -153,7 +153,7 @@ export class KvCacheServiceImpl implements AgentService {
             `${AGENT_KV_NAMESPACES_MAX}): use fewer configs, or restart the agent to forget unused ones`,
         );
       }
-      cache = new KvCache({ routing: this.client.routing, namespace: fields });
+      cache = this.client.kvcache(fields);
       this.caches.set(id, cache);
       this.logger.debug({ namespace: fields.name }, 'namespace opened');
     }

@@ -114,6 +114,11 @@ export class ChunkStore {
     this.reads = new ChunkReads(this.ctx, this.closer.signal);
   }
 
+  /** The bulk sessions to the storage nodes, shared with other users of the data path (the KV cache). */
+  get bulkSessions(): BulkSessions | undefined {
+    return this.ctx.bulk;
+  }
+
   /** Bytes a sequential reader keeps in flight ahead of itself (config.readaheadBytes). */
   get readaheadBytes(): number {
     return this.ctx.config.readaheadBytes;

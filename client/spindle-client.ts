@@ -21,6 +21,7 @@ import type { Inode, PathAt } from '../proto/index.js';
 import { ChunkStore } from './chunk-store.js';
 import { DIRECTORY_MODE_DEFAULT, FILE_MODE_DEFAULT, READDIR_PAGE_ENTRIES } from './constants.js';
 import { FileHandle, parseFlags } from './file-handle.js';
+import { KvCache, type KvCacheOptions, type KvNamespaceFields } from './kvcache/kv-cache.js';
 import { MetaRpc, MgmtRpc } from './meta-rpc.js';
 import { RoutingCache } from './routing-cache.js';
 import { SpindleDirent, SpindleStats, type SpindleStatFs } from './stats.js';
@@ -519,6 +520,14 @@ export class SpindleClient {
   // --- lifetime ---------------------------------------------------------------------------------
 
   /** Files open through this client. */
+  /**
+   * The KV-cache store's namespace `namespace` (docs/kvcache.md), on this client's routing and bulk
+   * sessions. Close it when done; closing the client does not.
+   */
+  kvcache(namespace: KvNamespaceFields, options: Omit<KvCacheOptions, 'routing' | 'namespace' | 'bulk'> = {}): KvCache {
+    return new KvCache({ ...options, routing: this.routing, namespace, bulk: this.chunks.bulkSessions });
+  }
+
   get openHandles(): number {
     return this.handles.size;
   }

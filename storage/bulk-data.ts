@@ -15,7 +15,12 @@ import { ErrorCode, SpindleError } from '../common/errors.js';
 import type { BulkSessionPool } from '../common/bulk/session-pool.js';
 import type { BulkChannel, BulkListener } from '../common/bulk/transport.js';
 import type { CallContext } from '../common/rpc.js';
-import { decodeStorageBulkCall, encodeBatchReadAnswer } from '../common/storage-bulk-calls.js';
+import {
+  StorageBulkMethod,
+  decodeStorageBulkCall,
+  encodeBatchReadAnswer,
+  type KvBulkCall,
+} from '../common/storage-bulk-calls.js';
 import type { StorageMetrics } from './metrics.js';
 import type { BatchReadResponseWithCrcs } from './read-operator.js';
 import type { BatchReadRequest, BatchReadResponse, BulkRef } from '../proto/index.js';
@@ -38,6 +43,9 @@ export interface StorageBulkOptions {
 
 /** The service's BatchRead handler (validation, metrics, errors), as bulk-session calls use it. */
 export type BatchReadHandler = (request: BatchReadRequest, context: CallContext) => Promise<BatchReadResponse>;
+
+/** The KvStore service's calls as bulk-session calls use them (service/kv-bulk-calls.ts). */
+export type KvBulkCallHandler = (call: KvBulkCall, session: BulkChannel, context: CallContext) => Promise<Uint8Array>;
 
 /** What a message carrying chunk bytes looks like to the bulk path (WriteRequest, UpdateRequest). */
 interface CarriesData {
@@ -149,16 +157,16 @@ export class StorageBulk {
 
   /**
    * Answers storage calls made on this node's bulk sessions (common/storage-bulk-calls.ts: batches
-   * of small reads) with the same handlers as gRPC, so validation, metrics and errors are one.
+   * of small reads, the KV-cache calls) with the same handlers as gRPC, so validation, metrics and errors are one.
    */
-  serveCalls(handlers: { batchRead: BatchReadHandler }): void {
+  serveCalls(handlers: { batchRead: BatchReadHandler; kv: KvBulkCallHandler }): void {
     this.options.listener?.handleRequests(async (payload, session) => {
       const call = decodeStorageBulkCall(payload);
-      const response = await handlers.batchRead(call.request, {
-        peer: `bulk:${session.sessionId}`,
-        signal: NEVER_ABORTED,
-      });
-      return encodeBatchReadAnswer(response);
+      const context = { peer: `bulk:${session.sessionId}`, signal: NEVER_ABORTED };
+      if (call.method === StorageBulkMethod.BATCH_READ) {
+        return encodeBatchReadAnswer(await handlers.batchRead(call.request, context));
+      }
+      return handlers.kv(call, session, context);
     });
   }
 

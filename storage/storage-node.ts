@@ -36,7 +36,8 @@ import { ResyncReceiver } from './resync-receiver.js';
 import { ResyncWorker } from './resync-worker.js';
 import { RoutingView } from './routing-view.js';
 import { KvStore } from './kvcache/kv-store.js';
-import { kvStoreServiceHandlers } from './service/kv-store-service.js';
+import { kvBulkCallHandler } from './service/kv-bulk-calls.js';
+import { kvNodeCounters, kvStoreServiceHandlers } from './service/kv-store-service.js';
 import { InFlightCalls } from './service/measured-call.js';
 import { storageServiceHandlers } from './service/storage-service.js';
 import { StorageTarget, targetIdOf } from './target.js';
@@ -219,17 +220,13 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       closing: closing.signal,
       inFlight,
     });
-    bulk.serveCalls(handlers);
     // The KV-cache object store: pages as chunks of the reserved KV space, through the same chains.
     const kvLogger = logger.child({ component: 'storage.kvcache' });
     const kvStore = new KvStore({ resolver, replicator, clock, logger: kvLogger });
-    const kvHandlers = kvStoreServiceHandlers({
-      store: kvStore,
-      logger: kvLogger,
-      metrics,
-      closing: closing.signal,
-      inFlight,
-    });
+    const kvDeps = { store: kvStore, logger: kvLogger, metrics, closing: closing.signal, inFlight };
+    const kvCounters = kvNodeCounters(kvDeps);
+    const kvHandlers = kvStoreServiceHandlers(kvDeps, kvCounters);
+    bulk.serveCalls({ batchRead: handlers.batchRead, kv: kvBulkCallHandler(kvDeps, kvHandlers, kvCounters) });
     // Health: spindle.Storage is SERVING only while the lease with the manager lets the node serve.
     const standard = withStandardServices([
       {

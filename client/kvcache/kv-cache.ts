@@ -11,15 +11,10 @@
 import { systemRng, type Rng } from '../../common/clock.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
 import { kvNamespaceFingerprint } from '../../common/kv-namespace-fingerprint.js';
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
-import {
-  KvGetStatus,
-  KvStoreClient,
-  type KvNamespaceConfig,
-  type KvPutResult,
-  type KvRemoveResult,
-} from '../../proto/index.js';
+import type { KvNamespaceConfig, KvPutResult, KvRemoveResult } from '../../proto/index.js';
+import type { BulkSessions } from '../bulk-sessions.js';
 import type { RoutingCache, RouteTarget } from '../routing-cache.js';
+import { KvNodeCalls } from './kv-node-calls.js';
 import { chainOfRoot } from './kv-placement.js';
 
 /** Pages (and keys) per call: the storage node's batch limit. */
@@ -32,6 +27,11 @@ const KV_ROUTING_ATTEMPTS_MAX = 8;
 const KV_ROUTING_RETRY_PAUSE_MS = 100;
 /** Rounds of re-asking for DEFERRED pages (each round gets at least one page: bounded by the batch). */
 const KV_DEFERRED_ROUNDS_MAX = KV_BATCH_PAGES_MAX;
+/**
+ * Fewest keys a get sends to one replica: a batch is spread over the chain's serving replicas (each
+ * reads and sends its share at once), but not into calls so small their fixed cost dominates.
+ */
+const KV_GET_KEYS_PER_REPLICA_MIN = 4;
 
 export type KvNamespaceFields = Omit<KvNamespaceConfig, 'fingerprint'>;
 
@@ -39,6 +39,11 @@ export interface KvCacheOptions {
   /** The client's routing (SpindleClient.routing). */
   readonly routing: RoutingCache;
   readonly namespace: KvNamespaceFields;
+  /**
+   * Bulk sessions to the storage nodes (SpindleClient.bulkSessions): calls and page bytes travel on
+   * them instead of gRPC. Without them (or to a node without a bulk listener), gRPC.
+   */
+  readonly bulk?: BulkSessions;
   /** The chain table pages are placed on (default 1). */
   readonly tableId?: number;
   /** Deadline of each call (default 30 s). */
@@ -54,6 +59,16 @@ export interface KvPageToPut {
   readonly ttlMs?: number;
 }
 
+export interface KvGetOptions {
+  /**
+   * One buffer per key to receive its page (at least the page's size): a found page's result is a
+   * view of its buffer, so a caller can read straight into pinned or pooled memory.
+   */
+  readonly into?: ReadonlyArray<Uint8Array | undefined>;
+}
+
+type ChainRef = { chainId: number; chainVersion: number };
+
 const ROUTING_MOVED = new Set([
   ErrorCode.CHAIN_VERSION_MISMATCH,
   ErrorCode.NOT_CHAIN_HEAD,
@@ -65,28 +80,21 @@ const ROUTING_MOVED = new Set([
 
 export class KvCache {
   private readonly namespace: KvNamespaceConfig;
-  private readonly clients = new Map<string, KvStoreClient>();
+  private readonly calls: KvNodeCalls;
   private readonly rng: Rng;
 
   constructor(private readonly options: KvCacheOptions) {
     this.namespace = { ...options.namespace, fingerprint: kvNamespaceFingerprint(options.namespace) };
     this.rng = options.rng ?? systemRng();
+    this.calls = new KvNodeCalls(options.bulk, options.callTimeoutMs ?? 30_000);
   }
 
   /** Stores the pages of the prefix tree rooted at `rootKey`; one result per page, in order. */
   async put(rootKey: Uint8Array, pages: readonly KvPageToPut[]): Promise<KvPutResult[]> {
     const results: KvPutResult[] = [];
     for (const batch of putBatches(pages)) {
-      const response = await this.atHead(rootKey, (client, chain) =>
-        callUnary(
-          client,
-          client.kvPut,
-          { namespace: this.namespace, ...chain, pages: batch.map(pageMessage) },
-          'KvStore.KvPut',
-          {
-            timeoutMs: this.timeoutMs,
-          },
-        ),
+      const response = await this.atHead(rootKey, (target, chain) =>
+        this.calls.put(target, { namespace: this.namespace, ...chain, pages: batch.map(pageMessage) }),
       );
       results.push(...response.results);
     }
@@ -94,11 +102,21 @@ export class KvCache {
   }
 
   /** Each page's bytes, or undefined when it is not stored. */
-  async get(rootKey: Uint8Array, keys: readonly Uint8Array[]): Promise<Array<Buffer | undefined>> {
+  async get(
+    rootKey: Uint8Array,
+    keys: readonly Uint8Array[],
+    options: KvGetOptions = {},
+  ): Promise<Array<Buffer | undefined>> {
+    if (options.into !== undefined && options.into.length !== keys.length) {
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `into has ${options.into.length} buffers for ${keys.length} keys`,
+      );
+    }
     const values: Array<Buffer | undefined> = new Array(keys.length).fill(undefined);
     for (let from = 0; from < keys.length; from += KV_BATCH_PAGES_MAX) {
       const positions = keys.slice(from, from + KV_BATCH_PAGES_MAX).map((_, i) => from + i);
-      await this.getBatch(rootKey, keys, positions, values);
+      await this.getSpread(rootKey, keys, positions, values, options.into);
     }
     return values;
   }
@@ -107,16 +125,8 @@ export class KvCache {
     const present: boolean[] = [];
     for (let from = 0; from < keys.length; from += KV_BATCH_PAGES_MAX) {
       const batch = keys.slice(from, from + KV_BATCH_PAGES_MAX);
-      const response = await this.atReplica(rootKey, (client, chain) =>
-        callUnary(
-          client,
-          client.kvExists,
-          { namespace: this.namespace, ...chain, keys: batch.map(asBuffer) },
-          'KvStore.KvExists',
-          {
-            timeoutMs: this.timeoutMs,
-          },
-        ),
+      const response = await this.atReplica(rootKey, undefined, (target, chain) =>
+        this.calls.exists(target, { namespace: this.namespace, ...chain, keys: batch.map(asBuffer) }),
       );
       present.push(...response.present);
     }
@@ -128,16 +138,8 @@ export class KvCache {
     const results: KvRemoveResult[] = [];
     for (let from = 0; from < keys.length; from += KV_BATCH_PAGES_MAX) {
       const batch = keys.slice(from, from + KV_BATCH_PAGES_MAX);
-      const response = await this.atHead(rootKey, (client, chain) =>
-        callUnary(
-          client,
-          client.kvRemove,
-          { namespace: this.namespace, ...chain, keys: batch.map(asBuffer) },
-          'KvStore.KvRemove',
-          {
-            timeoutMs: this.timeoutMs,
-          },
-        ),
+      const response = await this.atHead(rootKey, (target, chain) =>
+        this.calls.remove(target, { namespace: this.namespace, ...chain, keys: batch.map(asBuffer) }),
       );
       results.push(...response.results);
     }
@@ -150,68 +152,91 @@ export class KvCache {
     options: { leaseMs?: number } = {},
   ): Promise<{ matchedCount: number; leaseUntilMs?: number }> {
     if (keys.length === 0) return { matchedCount: 0 };
-    const call = (client: KvStoreClient, chain: { chainId: number; chainVersion: number }) =>
-      callUnary(
-        client,
-        client.kvMatchPrefix,
-        { namespace: this.namespace, ...chain, keys: keys.map(asBuffer), leaseMs: options.leaseMs },
-        'KvStore.KvMatchPrefix',
-        { timeoutMs: this.timeoutMs },
-      );
-    return options.leaseMs === undefined ? this.atReplica(keys[0]!, call) : this.atHead(keys[0]!, call);
+    const call = (target: RouteTarget, chain: ChainRef) =>
+      this.calls.matchPrefix(target, {
+        namespace: this.namespace,
+        ...chain,
+        keys: keys.map(asBuffer),
+        leaseMs: options.leaseMs,
+      });
+    return options.leaseMs === undefined ? this.atReplica(keys[0]!, undefined, call) : this.atHead(keys[0]!, call);
   }
 
   close(): void {
-    for (const client of this.clients.values()) client.close();
-    this.clients.clear();
+    this.calls.close();
   }
 
-  private get timeoutMs(): number {
-    return this.options.callTimeoutMs ?? 30_000;
-  }
-
-  private async getBatch(
+  /**
+   * Gets a batch as up to one call per serving replica (contiguous shares of the keys), in
+   * parallel; each share fails over to the next replica on its own.
+   */
+  private async getSpread(
     rootKey: Uint8Array,
     keys: readonly Uint8Array[],
     positions: number[],
     values: Array<Buffer | undefined>,
+    into: KvGetOptions['into'],
+  ): Promise<void> {
+    const chainId = chainOfRoot(this.options.routing, this.options.tableId ?? 1, rootKey);
+    const replicas = Math.max(1, this.options.routing.servingTargets(chainId).length);
+    const shares = Math.min(replicas, Math.ceil(positions.length / KV_GET_KEYS_PER_REPLICA_MIN));
+    const start = this.rng.nextInt(replicas);
+    const size = Math.ceil(positions.length / shares);
+    await Promise.all(
+      Array.from({ length: shares }, (_, s) =>
+        this.getShare(rootKey, keys, positions.slice(s * size, (s + 1) * size), values, into, start + s),
+      ),
+    );
+  }
+
+  private async getShare(
+    rootKey: Uint8Array,
+    keys: readonly Uint8Array[],
+    positions: number[],
+    values: Array<Buffer | undefined>,
+    into: KvGetOptions['into'],
+    rotation: number,
   ): Promise<void> {
     let wanted = positions;
     for (let round = 0; wanted.length > 0 && round < KV_DEFERRED_ROUNDS_MAX; round++) {
       const asked = wanted;
       wanted = [];
-      await this.atReplica(rootKey, async (client, chain) => {
+      await this.atReplica(rootKey, rotation, async (target, chain) => {
         const request = { namespace: this.namespace, ...chain, keys: asked.map((at) => asBuffer(keys[at]!)) };
-        const response = await callUnary(client, client.kvGet, request, 'KvStore.KvGet', { timeoutMs: this.timeoutMs });
-        const corrupt = response.results.filter((r) => r.status === KvGetStatus.KV_GET_CORRUPT).length;
+        const pages = await this.calls.get(
+          target,
+          request,
+          into === undefined ? undefined : asked.map((at) => into[at]),
+        );
+        const corrupt = pages.filter((page) => page.kind === 'corrupt').length;
         if (corrupt > 0) {
-          // This replica's copy is damaged: the next replica answers the whole batch.
+          // This replica's copy is damaged: the next replica answers the whole share.
           throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, `${corrupt} pages failed their checksum on a replica`);
         }
-        response.results.forEach((result, i) => {
-          if (result.status === KvGetStatus.KV_GET_FOUND) values[asked[i]!] = Buffer.from(result.value);
-          else if (result.status === KvGetStatus.KV_GET_DEFERRED) wanted.push(asked[i]!);
+        pages.forEach((page, i) => {
+          if (page.kind === 'found') values[asked[i]!] = page.value;
+          else if (page.kind === 'deferred') wanted.push(asked[i]!);
         });
       });
     }
   }
 
-  private atHead<T>(
-    rootKey: Uint8Array,
-    call: (client: KvStoreClient, chain: { chainId: number; chainVersion: number }) => Promise<T>,
-  ): Promise<T> {
+  private atHead<T>(rootKey: Uint8Array, call: (target: RouteTarget, chain: ChainRef) => Promise<T>): Promise<T> {
     return this.withRouting(rootKey, (targets) => targets.slice(0, 1), call);
   }
 
+  /** Tries the serving replicas in turn, starting `rotation` places in (at random when undefined). */
   private atReplica<T>(
     rootKey: Uint8Array,
-    call: (client: KvStoreClient, chain: { chainId: number; chainVersion: number }) => Promise<T>,
+    rotation: number | undefined,
+    call: (target: RouteTarget, chain: ChainRef) => Promise<T>,
   ): Promise<T> {
-    // Start at a random serving replica (spreads a hot prefix), then the others in chain order.
     return this.withRouting(
       rootKey,
       (targets) => {
-        const start = targets.length === 0 ? 0 : this.rng.nextInt(targets.length);
+        if (targets.length === 0) return targets;
+        // A random start spreads a hot prefix over the nodes.
+        const start = (rotation ?? this.rng.nextInt(targets.length)) % targets.length;
         return [...targets.slice(start), ...targets.slice(0, start)];
       },
       call,
@@ -222,7 +247,7 @@ export class KvCache {
   private async withRouting<T>(
     rootKey: Uint8Array,
     choose: (serving: RouteTarget[]) => RouteTarget[],
-    call: (client: KvStoreClient, chain: { chainId: number; chainVersion: number }) => Promise<T>,
+    call: (target: RouteTarget, chain: ChainRef) => Promise<T>,
   ): Promise<T> {
     const { routing } = this.options;
     let lastError: SpindleError | undefined;
@@ -236,7 +261,7 @@ export class KvCache {
       for (const target of choose(routing.servingTargets(chainId))) {
         if (target.address === undefined) continue;
         try {
-          return await call(this.client(target.address), { chainId, chainVersion: chain.chainVersion });
+          return await call(target, { chainId, chainVersion: chain.chainVersion });
         } catch (err) {
           lastError = asSpindleError(err);
           if (!ROUTING_MOVED.has(lastError.errorCode)) throw lastError;
@@ -244,15 +269,6 @@ export class KvCache {
       }
     }
     throw lastError ?? new SpindleError(ErrorCode.TARGET_NOT_SERVING, 'no serving replica of the chain answered', {});
-  }
-
-  private client(address: string): KvStoreClient {
-    let client = this.clients.get(address);
-    if (client === undefined) {
-      client = new KvStoreClient(address, insecureChannel(), CHANNEL_OPTIONS);
-      this.clients.set(address, client);
-    }
-    return client;
   }
 }
 

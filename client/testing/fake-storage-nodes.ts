@@ -12,7 +12,7 @@ import { clientConfig } from '../../common/config.js';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../../common/rpc.js';
-import { decodeStorageBulkCall, encodeBatchReadAnswer } from '../../common/storage-bulk-calls.js';
+import { StorageBulkMethod, decodeStorageBulkCall, encodeBatchReadAnswer } from '../../common/storage-bulk-calls.js';
 import {
   PublicTargetState,
   StorageService,
@@ -195,7 +195,11 @@ async function startNode(cluster: FakeStorageState, nodeId: number, bulk: () => 
   // As a real node: batches of small reads also come as calls on a bulk session.
   bulk()?.handleRequests(async (payload) => {
     cluster.bulkCalls++;
-    return encodeBatchReadAnswer(await handlers.batchRead(decodeStorageBulkCall(payload).request));
+    const call = decodeStorageBulkCall(payload);
+    if (call.method !== StorageBulkMethod.BATCH_READ) {
+      throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'the fake storage node has no KV-cache store');
+    }
+    return encodeBatchReadAnswer(await handlers.batchRead(call.request));
   });
   return startGrpcServer(
     [{ definition: StorageService, implementation: serviceImplementation(handlers) }],

@@ -295,13 +295,21 @@ export interface KvGetRequest {
   chainVersion: number;
   /** Up to 128 page keys of 32 bytes. */
   keys: Buffer[];
+  /**
+   * Only when the request is a call on the node's bulk session (common/storage-bulk-calls.ts): one
+   * frame id per key, unique in the session; a FOUND page's bytes travel as a frame under its key's
+   * id instead of in `value` (the result then has `bulk_length`). Empty: values travel inline.
+   */
+  bulkRequestIds: number[];
 }
 
 export interface KvGetResult {
   /** The page's outcome. */
   status: KvGetStatus;
-  /** The page's bytes (FOUND). */
+  /** The page's bytes (FOUND), unless they travel as a bulk frame. */
   value: Buffer;
+  /** FOUND with `bulk_request_ids`: the length of the frame that carries the page's bytes. */
+  bulkLength: number;
 }
 
 export interface KvGetResponse {
@@ -1170,7 +1178,7 @@ export const KvPutResponse: MessageFns<KvPutResponse> = {
 };
 
 function createBaseKvGetRequest(): KvGetRequest {
-  return { namespace: undefined, chainId: 0, chainVersion: 0, keys: [] };
+  return { namespace: undefined, chainId: 0, chainVersion: 0, keys: [], bulkRequestIds: [] };
 }
 
 export const KvGetRequest: MessageFns<KvGetRequest> = {
@@ -1186,6 +1194,13 @@ export const KvGetRequest: MessageFns<KvGetRequest> = {
     }
     for (const v of message.keys) {
       writer.uint32(34).bytes(v!);
+    }
+    if (message.bulkRequestIds.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.bulkRequestIds) {
+        writer.uint64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -1235,6 +1250,24 @@ export const KvGetRequest: MessageFns<KvGetRequest> = {
             message.keys.push(Buffer.from(reader.bytes()));
             continue;
           }
+          case 5: {
+            if (tag === 40) {
+              message.bulkRequestIds.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.bulkRequestIds.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1261,6 +1294,11 @@ export const KvGetRequest: MessageFns<KvGetRequest> = {
         ? globalThis.Number(object.chain_version)
         : 0,
       keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => Buffer.from(bytesFromBase64(e))) : [],
+      bulkRequestIds: globalThis.Array.isArray(object?.bulkRequestIds)
+        ? object.bulkRequestIds.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.bulk_request_ids)
+        ? object.bulk_request_ids.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -1278,6 +1316,9 @@ export const KvGetRequest: MessageFns<KvGetRequest> = {
     if (message.keys?.length) {
       obj.keys = message.keys.map((e) => base64FromBytes(e));
     }
+    if (message.bulkRequestIds?.length) {
+      obj.bulkRequestIds = message.bulkRequestIds.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -1292,12 +1333,13 @@ export const KvGetRequest: MessageFns<KvGetRequest> = {
     message.chainId = object.chainId ?? 0;
     message.chainVersion = object.chainVersion ?? 0;
     message.keys = object.keys?.map((e) => e) || [];
+    message.bulkRequestIds = object.bulkRequestIds?.map((e) => e) || [];
     return message;
   },
 };
 
 function createBaseKvGetResult(): KvGetResult {
-  return { status: 0, value: Buffer.alloc(0) };
+  return { status: 0, value: Buffer.alloc(0), bulkLength: 0 };
 }
 
 export const KvGetResult: MessageFns<KvGetResult> = {
@@ -1307,6 +1349,9 @@ export const KvGetResult: MessageFns<KvGetResult> = {
     }
     if (message.value.length !== 0) {
       writer.uint32(18).bytes(message.value);
+    }
+    if (message.bulkLength !== 0) {
+      writer.uint32(24).uint32(message.bulkLength);
     }
     return writer;
   },
@@ -1340,6 +1385,14 @@ export const KvGetResult: MessageFns<KvGetResult> = {
             message.value = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bulkLength = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1356,6 +1409,11 @@ export const KvGetResult: MessageFns<KvGetResult> = {
     return {
       status: isSet(object.status) ? kvGetStatusFromJSON(object.status) : 0,
       value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+      bulkLength: isSet(object.bulkLength)
+        ? globalThis.Number(object.bulkLength)
+        : isSet(object.bulk_length)
+        ? globalThis.Number(object.bulk_length)
+        : 0,
     };
   },
 
@@ -1367,6 +1425,9 @@ export const KvGetResult: MessageFns<KvGetResult> = {
     if (message.value.length !== 0) {
       obj.value = base64FromBytes(message.value);
     }
+    if (message.bulkLength !== 0) {
+      obj.bulkLength = Math.round(message.bulkLength);
+    }
     return obj;
   },
 
@@ -1377,6 +1438,7 @@ export const KvGetResult: MessageFns<KvGetResult> = {
     const message = createBaseKvGetResult();
     message.status = object.status ?? 0;
     message.value = object.value ?? Buffer.alloc(0);
+    message.bulkLength = object.bulkLength ?? 0;
     return message;
   },
 };

@@ -56,7 +56,7 @@ function invalid(message: string): SpindleError {
 }
 
 /** The request's chain and namespace, validated; the writer's fingerprint must be the node's own. */
-function scopeOf(request: {
+export function scopeOf(request: {
   namespace?: KvNamespaceConfigMessage | undefined;
   chainId: number;
   chainVersion: number;
@@ -76,9 +76,9 @@ function scopeOf(request: {
   return { chainId: request.chainId, chainVersion: request.chainVersion, config, fingerprint };
 }
 
-export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
+/** `counters`: the node's KV counters, shared with the bulk-session calls (kv-bulk-calls.ts). */
+export function kvStoreServiceHandlers(deps: KvStoreServiceDeps, counters: KvCounters = kvNodeCounters(deps)) {
   const handler = measuredCalls(deps, 'KV-cache');
-  const counters = countersOf(deps);
 
   return {
     kvPut: handler('KvPut', async (request: KvPutRequest, signal): Promise<KvPutResponse> => {
@@ -115,6 +115,10 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
     }),
     kvGet: handler('KvGet', async (request: KvGetRequest): Promise<KvGetResponse> => {
       checkKeyBatch(request.keys, 'keys');
+      if (request.bulkRequestIds.length > 0) {
+        // Framed gets are answered by kv-bulk-calls.ts; here there is no session to send frames on.
+        throw invalid("bulk_request_ids is only for a KvGet sent as a call on the node's bulk session");
+      }
       const scope = scopeOf(request);
       const reads = await deps.store.get(scope, request.keys, KV_MESSAGE_VALUE_BYTES_MAX);
       const hits = reads.filter((read) => read.kind === 'found').length;
@@ -122,8 +126,8 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
       counters.countGets(scope.chainId, scope.config.name, hits, misses);
       return {
         results: reads.map((read) => {
-          if (read.kind === 'found') return { status: KvGetStatus.KV_GET_FOUND, value: read.value };
-          return { status: GET_STATUS[read.kind], value: Buffer.alloc(0) };
+          if (read.kind === 'found') return { status: KvGetStatus.KV_GET_FOUND, value: read.value, bulkLength: 0 };
+          return { status: GET_STATUS[read.kind], value: Buffer.alloc(0), bulkLength: 0 };
         }),
       };
     }),
@@ -170,7 +174,7 @@ export function kvStoreServiceHandlers(deps: KvStoreServiceDeps) {
  * The node's KV counters, fed to its Prometheus metrics: drops the head's indexes report (an
  * operator's are counted where they happen), and the pages and bytes gauges under bounded labels.
  */
-function countersOf(deps: KvStoreServiceDeps): KvCounters {
+export function kvNodeCounters(deps: KvStoreServiceDeps): KvCounters {
   const counters = new KvCounters(deps.metrics?.kv);
   deps.store.observeDrops((chainId, namespace, page) => {
     if (page.reason !== DropReason.OPERATOR) counters.countDrops(chainId, namespace, page.reason, 1);
@@ -202,6 +206,11 @@ const GET_STATUS = {
   corrupt: KvGetStatus.KV_GET_CORRUPT,
   deferred: KvGetStatus.KV_GET_DEFERRED,
 } as const;
+
+/** The wire status of a page read that found nothing usable. */
+export function getStatusOf(kind: keyof typeof GET_STATUS): KvGetStatus {
+  return GET_STATUS[kind];
+}
 
 const REMOVE_STATUS: Record<RemoveStatus, KvRemoveStatus> = {
   [RemoveStatus.REMOVED]: KvRemoveStatus.KV_REMOVE_REMOVED,

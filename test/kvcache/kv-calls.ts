@@ -92,7 +92,13 @@ export class KvCalls {
 
   get(address: string, route: ChainRoute, ns: KvNamespaceConfig, keys: Buffer[]) {
     const c = this.client(address);
-    const request = { namespace: ns, chainId: route.chainId, chainVersion: route.chainVersion, keys };
+    const request = {
+      namespace: ns,
+      chainId: route.chainId,
+      chainVersion: route.chainVersion,
+      keys,
+      bulkRequestIds: [],
+    };
     return callUnary(c, c.kvGet, request, 'KvStore.KvGet', { timeoutMs: 30_000 });
   }
 
