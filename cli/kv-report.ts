@@ -153,8 +153,8 @@ export function namespaceRows(stats: ChainStats[]): NamespaceRow[] {
 
 function configSummary(config: NamespaceRow['config']): string {
   if (config === null) return '(config not seen since the heads started)';
-  const tp = `tp ${config.tpRank}/${config.tpSize}`;
-  return `${config.modelId} ${config.kvDtype} ${config.layout} ${config.pageTokens} tok/page ${tp} ×${config.replicas}`;
+  const shape = `${config.pageTokens} tok/page tp ${config.tpRank}/${config.tpSize} ×${config.replicas}`;
+  return `${config.modelId} ${config.kvDtype} ${config.layout} ${shape}`;
 }
 
 export function formatNamespaces(rows: NamespaceRow[]): string[] {

@@ -129,7 +129,7 @@ describe('spindle kv', () => {
     expect(stat).toMatchObject({ pages: 3, bytes: 3 * 64 * KiB, leasedPages: 3 });
   });
 
-  it('rm refuses while a page is leased and changes nothing; --force removes everything; later puts store', async () => {
+  it('rm refuses while a page is leased, changing nothing; --force removes everything; later puts store', async () => {
     const [a, b] = await routes();
     const ns = namespace({ name: 'ops-rm' });
     const keysA = keyChain(3);
