@@ -221,6 +221,8 @@ export interface StorageConfig {
   dataTransport: DataTransport;
   /** Port of the bulk listener (0 = any free port); announced to the manager. */
   bulkPort: number;
+  /** Memory for the values of recently read KV-cache pages (0 = none; docs/kvcache.md "Hot pages"). */
+  kvHotPagesBytes: number;
 }
 
 /** Configuration of the client library. */
@@ -287,6 +289,7 @@ const STORAGE_SCHEMA: Schema<StorageConfig> = {
   fsync: { kind: 'boolean', doc: 'fsync before ack' },
   dataTransport: { kind: 'choice', values: DATA_TRANSPORTS, doc: 'data transport' },
   bulkPort: { kind: 'int', min: 0, max: 65_535, doc: 'bulk listener port' },
+  kvHotPagesBytes: { kind: 'bytes', min: 0, max: 2 ** 40, doc: 'KV-cache hot page memory' },
 };
 
 const CLIENT_SCHEMA: Schema<ClientConfig> = {
@@ -355,6 +358,7 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     fsync: true,
     dataTransport: 'bulk',
     bulkPort: 0,
+    kvHotPagesBytes: 2 ** 30,
   },
   test: {
     heartbeatIntervalMs: 100,
@@ -369,6 +373,7 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     fsync: true,
     dataTransport: 'bulk',
     bulkPort: 0,
+    kvHotPagesBytes: 64 * 2 ** 20,
   },
 };
 

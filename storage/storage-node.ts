@@ -222,7 +222,13 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     });
     // The KV-cache object store: pages as chunks of the reserved KV space, through the same chains.
     const kvLogger = logger.child({ component: 'storage.kvcache' });
-    const kvStore = new KvStore({ resolver, replicator, clock, logger: kvLogger });
+    const kvStore = new KvStore({
+      resolver,
+      replicator,
+      clock,
+      logger: kvLogger,
+      hotPagesBytes: config.kvHotPagesBytes,
+    });
     const kvDeps = { store: kvStore, logger: kvLogger, metrics, closing: closing.signal, inFlight };
     const kvCounters = kvNodeCounters(kvDeps);
     const kvHandlers = kvStoreServiceHandlers(kvDeps, kvCounters);

@@ -20,6 +20,7 @@ import type { ChainView } from '../routing-view.js';
 import type { StorageTarget } from '../target.js';
 import { removePageChunks, writePageChunk } from './chain-page-writes.js';
 import { rebuildPageIndex } from './index-rebuild.js';
+import { HotPages } from './hot-pages.js';
 import { KvNamespaces } from './kv-namespaces.js';
 import { encodePageChunk, pageChunkAddress, type PageNamespace } from './page-chunks.js';
 import type { PageIndex } from './page-index.js';
@@ -33,6 +34,8 @@ export interface KvStoreDeps {
   replicator: ChainReplicator;
   clock: Clock;
   logger: Logger;
+  /** Bytes of page values a replica keeps in memory for gets (hot-pages.ts); 0 keeps none. */
+  hotPagesBytes?: number;
 }
 
 export interface KvPagePutInput {
@@ -77,7 +80,11 @@ export class KvStore {
   private readonly locks = new KeyedLocks();
   private dropObserver: ((chainId: number, namespace: string, page: DroppedPage<ChunkAddress>) => void) | undefined;
 
-  constructor(private readonly deps: KvStoreDeps) {}
+  private readonly hotPages: HotPages | undefined;
+
+  constructor(private readonly deps: KvStoreDeps) {
+    this.hotPages = (deps.hotPagesBytes ?? 0) > 0 ? new HotPages(deps.hotPagesBytes!) : undefined;
+  }
 
   /** Told of every page a head's index drops (evicted, expired, removed), e.g. to count it in metrics. */
   observeDrops(observer: (chainId: number, namespace: string, page: DroppedPage<ChunkAddress>) => void): void {
@@ -168,7 +175,8 @@ export class KvStore {
         const chunkBytes = target.engine.committed(ino, index)?.length ?? 0;
         if (chunkBytes > budget) return { kind: 'deferred' as const };
         budget -= chunkBytes;
-        return readPage(target.engine, this.deps.clock, namespace, key, true);
+        const hot = this.hotPages && { pages: this.hotPages, targetId: target.targetId };
+        return readPage(target.engine, this.deps.clock, namespace, key, true, hot);
       }),
     );
     // At the head a get is a use for LRU (other replicas' gets are not seen by the head's index).

@@ -7,6 +7,7 @@
 import type { Clock } from '../../common/clock.js';
 import { ErrorCode, asSpindleError } from '../../common/errors.js';
 import type { ChunkEngine } from '../chunk-engine/chunk-engine.js';
+import type { HotPages } from './hot-pages.js';
 import {
   PAGE_HEADER_BYTES_MAX,
   decodePageHeader,
@@ -17,21 +18,45 @@ import {
 } from './page-chunks.js';
 
 export type PageRead =
-  | { readonly kind: 'found'; readonly header: PageHeader; readonly value: Buffer }
+  | {
+      readonly kind: 'found';
+      readonly header: PageHeader;
+      readonly value: Buffer;
+      /** The value's CRC32C when it is known without computing it (a hot page). */
+      readonly valueCrc32c?: number;
+    }
   | { readonly kind: 'missing' }
   | { readonly kind: 'corrupt'; readonly message: string };
 
-/** The page's header and (with `withValue`) its value, as this replica committed it. */
+/** Where a replica keeps the values it read (hot-pages.ts), and under which target. */
+export interface HotPagesOf {
+  readonly pages: HotPages;
+  readonly targetId: number;
+}
+
+/**
+ * The page's header and (with `withValue`) its value, as this replica committed it; with `hot`, a
+ * value read before under the same commit comes from memory, and one read now is kept there.
+ */
 export async function readPage(
   engine: ChunkEngine,
   clock: Clock,
   namespace: PageNamespace,
   key: Uint8Array,
   withValue: boolean,
+  hot?: HotPagesOf,
 ): Promise<PageRead> {
   const { ino, index } = pageChunkAddress(namespace, key);
   const meta = engine.committed(ino, index);
   if (meta === undefined) return { kind: 'missing' };
+  const chunk = `${hot?.targetId}:${ino}:${index}`;
+  const kept = withValue ? hot?.pages.lookup(chunk, meta) : undefined;
+  if (kept !== undefined) {
+    if (!headerMatches(kept.header, namespace, key) || kept.header.expiresAtMs <= clock.nowMs()) {
+      return { kind: 'missing' };
+    }
+    return { kind: 'found', ...kept };
+  }
   let data: Buffer;
   try {
     const length = withValue ? meta.length : Math.min(meta.length, PAGE_HEADER_BYTES_MAX);
@@ -48,7 +73,9 @@ export async function readPage(
   if (header.expiresAtMs <= clock.nowMs()) return { kind: 'missing' };
   if (!withValue) return { kind: 'found', header, value: Buffer.alloc(0) };
   if (data.length < headerBytes + header.valueBytes) return { kind: 'missing' };
-  return { kind: 'found', header, value: data.subarray(headerBytes, headerBytes + header.valueBytes) };
+  const value = data.subarray(headerBytes, headerBytes + header.valueBytes);
+  if (hot === undefined) return { kind: 'found', header, value };
+  return { kind: 'found', ...hot.pages.keep(chunk, meta, header, value) };
 }
 
 /**

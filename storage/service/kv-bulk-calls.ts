@@ -98,7 +98,7 @@ async function getInFrames(
       else if (read.kind !== 'found') results[at] = { status: getStatusOf(read.kind), value: EMPTY, bulkLength: 0 };
       else {
         results[at] = { status: KvGetStatus.KV_GET_FOUND, value: EMPTY, bulkLength: read.value.length };
-        sends.push(session.send(request.bulkRequestIds[at]!, read.value));
+        sends.push(session.send(request.bulkRequestIds[at]!, read.value, read.valueCrc32c));
         deps.metrics?.bulkBytes.inc({ direction: 'out' }, read.value.length);
       }
     });
