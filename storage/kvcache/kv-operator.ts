@@ -13,6 +13,7 @@
 // - Bad input (unknown namespace, negative size) changes nothing.
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { ChunkAddress } from '../chunk-engine/chunk-key.js';
+import type { ChunkEngine } from '../chunk-engine/chunk-engine.js';
 import type { KvHeadAccess } from './kv-store.js';
 import type { KvNamespaceConfig } from './namespace-config.js';
 import { rebuildPageIndex } from './index-rebuild.js';
@@ -39,11 +40,10 @@ export interface KvEvictOutcome {
   readonly leasedPages: number;
 }
 
-/** The namespaces holding pages on the head's target (or only `name`), by name. */
-export async function namespaceSummaries(head: KvHeadAccess, name?: string): Promise<KvNamespaceSummary[]> {
+/** The namespaces the head has a config for that hold pages on its target (or only `name`). */
+export async function knownNamespaceSummaries(head: KvHeadAccess, name?: string): Promise<KvNamespaceSummary[]> {
   const summaries: KvNamespaceSummary[] = [];
-  const known = new Set(head.namespaces.names().filter((n) => name === undefined || n === name));
-  for (const n of known) {
+  for (const n of head.namespaces.names().filter((known) => name === undefined || known === name)) {
     const { config, fingerprint } = head.namespaces.describe(n)!;
     const index = await head.index(n);
     // A namespace a read opened, or whose pages all left, has nothing to show or manage here.
@@ -58,22 +58,28 @@ export async function namespaceSummaries(head: KvHeadAccess, name?: string): Pro
       leasedPages: index.leasedPages().length,
     });
   }
-  // Namespaces only the target's chunks name (the head has no config for them).
+  return summaries;
+}
+
+/**
+ * The namespaces only the target's chunks name (or only `name`): the head has no config for them.
+ * Read without the target's lock, so a listing does not hold puts up while it reads every chunk
+ * header; a put or removal meanwhile only makes the figures a moment old.
+ */
+export async function unknownNamespaceSummaries(
+  engine: ChunkEngine,
+  knownNames: ReadonlySet<string>,
+  name?: string,
+): Promise<KvNamespaceSummary[]> {
   const unknown = new Map<string, { fingerprint: string; pages: number; bytes: number }>();
-  const pages = await scanPages(
-    head.target.engine,
-    (h) => !known.has(h.name) && (name === undefined || h.name === name),
-  );
+  const pages = await scanPages(engine, (h) => !knownNames.has(h.name) && (name === undefined || h.name === name));
   for (const { header } of pages) {
     const entry = unknown.get(header.name) ?? { fingerprint: header.fingerprint, pages: 0, bytes: 0 };
     entry.pages++;
     entry.bytes += header.valueBytes;
     unknown.set(header.name, entry);
   }
-  for (const [n, entry] of unknown) {
-    summaries.push({ name: n, ...entry, config: undefined, capacityBytes: 0, leasedPages: 0 });
-  }
-  return summaries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return [...unknown].map(([n, entry]) => ({ name: n, ...entry, config: undefined, capacityBytes: 0, leasedPages: 0 }));
 }
 
 /**

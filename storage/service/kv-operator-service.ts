@@ -11,7 +11,12 @@ import type {
   KvRemoveNamespaceResponse,
 } from '../../proto/index.js';
 import type { KvCounters } from '../kvcache/kv-counters.js';
-import { evictNamespace, namespaceSummaries, removeNamespace } from '../kvcache/kv-operator.js';
+import {
+  evictNamespace,
+  knownNamespaceSummaries,
+  removeNamespace,
+  unknownNamespaceSummaries,
+} from '../kvcache/kv-operator.js';
 import type { KvStore } from '../kvcache/kv-store.js';
 import { NAME_PATTERN } from '../kvcache/namespace-config.js';
 import { DropReason } from '../kvcache/statuses.js';
@@ -37,23 +42,29 @@ export function kvOperatorHandlers(handler: ReturnType<typeof measuredCalls>, st
       async (request: KvNamespaceStatsRequest, signal): Promise<KvNamespaceStatsResponse> => {
         checkChain(request);
         if (request.name !== '') checkName(request.name);
-        return store.atHeadForOperator(request.chainId, request.chainVersion, signal, async (head) => {
-          const summaries = await namespaceSummaries(head, request.name === '' ? undefined : request.name);
-          return {
-            chainId: head.view.chainId,
-            targetId: head.view.localTargetId,
-            namespaces: summaries.map((s) => ({
-              name: s.name,
-              fingerprint: s.fingerprint,
-              config: s.config && { ...s.config, fingerprint: s.fingerprint },
-              pages: s.pages,
-              bytes: s.bytes,
-              capacityBytes: s.capacityBytes,
-              leasedPages: s.leasedPages,
-              counters: counters.of(head.view.chainId, s.name),
-            })),
-          };
-        });
+        const name = request.name === '' ? undefined : request.name;
+        const head = await store.atHeadForOperator(request.chainId, request.chainVersion, signal, async (at) => ({
+          view: at.view,
+          engine: at.target.engine,
+          knownNames: new Set(at.namespaces.names()),
+          known: await knownNamespaceSummaries(at, name),
+        }));
+        const unknown = await unknownNamespaceSummaries(head.engine, head.knownNames, name);
+        const summaries = [...head.known, ...unknown].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+        return {
+          chainId: head.view.chainId,
+          targetId: head.view.localTargetId,
+          namespaces: summaries.map((s) => ({
+            name: s.name,
+            fingerprint: s.fingerprint,
+            config: s.config && { ...s.config, fingerprint: s.fingerprint },
+            pages: s.pages,
+            bytes: s.bytes,
+            capacityBytes: s.capacityBytes,
+            leasedPages: s.leasedPages,
+            counters: counters.of(head.view.chainId, s.name),
+          })),
+        };
       },
     ),
     kvEvict: handler('KvEvict', async (request: KvEvictRequest, signal): Promise<KvEvictResponse> => {
