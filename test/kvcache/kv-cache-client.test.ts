@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PublicTargetState, KvPutStatus } from '../../proto/index.js';
-import { KvCache } from '../../client/kvcache/index.js';
+import type { KvCache } from '../../client/kvcache/index.js';
 import { chainOfRoot } from '../../client/kvcache/kv-placement.js';
 import { useCluster } from '../harness/cluster.js';
 import { routingOf } from '../harness/replicas.js';
@@ -20,7 +20,7 @@ afterAll(() => {
 async function openCache(name: string, capacityBytes?: number): Promise<KvCache> {
   const client = await cluster().client();
   const { fingerprint: _, ...fields } = namespace({ name, ...(capacityBytes === undefined ? {} : { capacityBytes }) });
-  const cache = new KvCache({ routing: client.routing, namespace: fields });
+  const cache = client.kvcache(fields);
   caches.push(cache);
   return cache;
 }
@@ -56,12 +56,12 @@ describe('KvCache client', () => {
     expect(await kv.exists(keys[0]!, keys.slice(0, 5))).toEqual(Array(5).fill(true));
   });
 
-  it('largest pages: a put is split at 64 MiB of values, a get re-asks for the pages a reply deferred', async () => {
+  it('largest pages: a put is split at 64 MiB of values, a get of 96 MiB comes back whole', async () => {
     const kv = await openCache('large', 128 * 1024 * KiB);
     const pages = chainPages(keyChain(3), 32 * 1024 * KiB);
     const results = await kv.put(pages[0]!.key, pages);
     expect(results.map((r) => r.status)).toEqual(Array(3).fill(KvPutStatus.KV_PUT_STORED));
-    // One reply carries at most 64 MiB of values: the third page comes in a second call.
+    // More than a node reads in one window (34 MiB): the node reads and sends window after window.
     const values = await kv.get(
       pages[0]!.key,
       pages.map((p) => p.key),
