@@ -66,13 +66,13 @@ export function addKvCommands(program: Command, state: RunState, reportError: Re
     );
 
   kv.command('stat')
-    .description('one namespace per chain: pages, bytes, capacity, leases, counters since each head started')
+    .description('one namespace per chain: pages, bytes, capacity, leases, counters of its replicas')
     .argument('<namespace>', 'namespace name', namespaceArgument)
     .option('--json', 'print one JSON object')
     .addOption(metaOption())
     .action((name: string, o: { json?: boolean; meta: string }) =>
       run(o.meta, async (report) => {
-        const stat = report.namespaceStat(await report.collectStats(o.meta, name), name);
+        const stat = report.namespaceStat(await report.collectNamespaceStats(o.meta, name), name);
         return o.json === true ? [JSON.stringify(stat)] : report.formatStat(stat);
       }),
     );

@@ -31,6 +31,8 @@ interface ChainHead {
   chainVersion: number;
   targetId: number;
   address: string;
+  /** Node addresses of the chain's other serving replicas (they serve gets and plain matches too). */
+  replicas: string[];
 }
 
 export interface ChainStats {
@@ -46,14 +48,16 @@ function chainHeads(routing: RoutingInfo): ChainHead[] {
   const table = tables.reduce((a, b) => (b.version > a.version ? b : a));
   return table.chainIds.map((chainId) => {
     const chain = routing.chains.find((c) => c.chainId === chainId);
-    const head = chain?.targetIds
+    const serving = (chain?.targetIds ?? [])
       .map((id) => routing.targets.find((t) => t.targetId === id))
-      .find((t) => t?.publicState === PublicTargetState.SERVING);
-    const node = head && routing.nodes.find((n) => n.nodeId === head.nodeId);
-    if (chain === undefined || head === undefined || node === undefined) {
+      .filter((t) => t?.publicState === PublicTargetState.SERVING)
+      .map((t) => ({ targetId: t!.targetId, node: routing.nodes.find((n) => n.nodeId === t!.nodeId) }));
+    const head = serving[0];
+    if (chain === undefined || head?.node === undefined) {
       throw new CliError(`chain ${chainId} has no serving head`, ExitCode.UNAVAILABLE, 'EAGAIN');
     }
-    return { chainId, chainVersion: chain.chainVersion, targetId: head.targetId, address: node.address };
+    const replicas = serving.slice(1).flatMap((r) => (r.node === undefined ? [] : [r.node.address]));
+    return { chainId, chainVersion: chain.chainVersion, targetId: head.targetId, address: head.node.address, replicas };
   });
 }
 
@@ -92,7 +96,7 @@ function statsOf(heads: ChainHead[], client: (a: string) => KvStoreClient, name:
   return Promise.all(
     heads.map(async (head) => {
       const c = client(head.address);
-      const request = { chainId: head.chainId, chainVersion: head.chainVersion, name };
+      const request = { chainId: head.chainId, chainVersion: head.chainVersion, name, countersOnly: false };
       const response = await callUnary(c, c.kvNamespaceStats, request, 'KvStore.KvNamespaceStats', {
         timeoutMs: KV_CALL_TIMEOUT_MS,
       });
@@ -104,6 +108,45 @@ function statsOf(heads: ChainHead[], client: (a: string) => KvStoreClient, name:
 /** Every chain head's namespaces (only `name` when given). */
 export function collectStats(meta: string, name = ''): Promise<ChainStats[]> {
   return withHeads(meta, (heads, client) => statsOf(heads, client, name));
+}
+
+/**
+ * Every chain head's view of the namespace, with its counters summed over the chain's serving
+ * replicas (gets and plain matches go to any of them; puts, leases and drops only to the head).
+ */
+export function collectNamespaceStats(meta: string, name: string): Promise<ChainStats[]> {
+  return withHeads(meta, async (heads, client) => {
+    const stats = await statsOf(heads, client, name);
+    for (const chain of stats) {
+      const stat = chain.namespaces.find((ns) => ns.name === name);
+      const head = heads.find((h) => h.chainId === chain.chainId)!;
+      if (stat?.counters === undefined) continue;
+      for (const address of head.replicas) {
+        const c = client(address);
+        const request = { chainId: chain.chainId, chainVersion: head.chainVersion, name, countersOnly: true };
+        const response = await callUnary(c, c.kvNamespaceStats, request, 'KvStore.KvNamespaceStats', {
+          timeoutMs: KV_CALL_TIMEOUT_MS,
+        }).catch(() => undefined); // a replica gone meanwhile: its counts are missing, nothing else
+        const counts = response?.namespaces[0]?.counters;
+        if (counts !== undefined) addCounters(stat.counters, counts);
+      }
+    }
+    return stats;
+  });
+}
+
+function addCounters(into: KvNamespaceCounters, from: KvNamespaceCounters): void {
+  into.getHits += from.getHits;
+  into.getMisses += from.getMisses;
+  into.matchCalls += from.matchCalls;
+  into.matchHitKeys += from.matchHitKeys;
+  into.matchMissKeys += from.matchMissKeys;
+  for (const [status, count] of Object.entries(from.putsByStatus)) {
+    into.putsByStatus[status] = (into.putsByStatus[status] ?? 0) + count;
+  }
+  for (const [reason, count] of Object.entries(from.dropsByReason)) {
+    into.dropsByReason[reason] = (into.dropsByReason[reason] ?? 0) + count;
+  }
 }
 
 export interface NamespaceRow {
@@ -233,7 +276,7 @@ export function formatStat(stat: NamespaceStat): string[] {
     `namespace ${stat.name} (fingerprint ${stat.fingerprint}): ${configSummary(stat.config)}`,
     `${stat.pages} pages, ${formatBytes(stat.bytes)} on ${stat.chains} chain(s); ${stat.leasedPages} leased`,
     ...formatTable(table, [true, true, true, true, true, true, true, true, false]),
-    'counters: since each head started, of calls it answered (gets served by other replicas are in their /metrics)',
+    'counters: summed over each chain’s serving replicas, since each node started',
   ];
 }
 

@@ -391,6 +391,11 @@ export interface KvNamespaceStatsRequest {
   chainVersion: number;
   /** Only this namespace; empty: every namespace on the target. */
   name: string;
+  /**
+   * Only this node's counters of `name` on the chain (required then), answered by any node: gets
+   * and plain matches are served by every replica, so a chain's figures are the sum over them.
+   */
+  countersOnly: boolean;
 }
 
 /** Counters of one namespace on one chain, on the node that answers, since it started. */
@@ -2270,7 +2275,7 @@ export const KvMatchPrefixResponse: MessageFns<KvMatchPrefixResponse> = {
 };
 
 function createBaseKvNamespaceStatsRequest(): KvNamespaceStatsRequest {
-  return { chainId: 0, chainVersion: 0, name: "" };
+  return { chainId: 0, chainVersion: 0, name: "", countersOnly: false };
 }
 
 export const KvNamespaceStatsRequest: MessageFns<KvNamespaceStatsRequest> = {
@@ -2283,6 +2288,9 @@ export const KvNamespaceStatsRequest: MessageFns<KvNamespaceStatsRequest> = {
     }
     if (message.name !== "") {
       writer.uint32(26).string(message.name);
+    }
+    if (message.countersOnly !== false) {
+      writer.uint32(32).bool(message.countersOnly);
     }
     return writer;
   },
@@ -2324,6 +2332,14 @@ export const KvNamespaceStatsRequest: MessageFns<KvNamespaceStatsRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.countersOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2349,6 +2365,11 @@ export const KvNamespaceStatsRequest: MessageFns<KvNamespaceStatsRequest> = {
         ? globalThis.Number(object.chain_version)
         : 0,
       name: isSet(object.name) ? globalThis.String(object.name) : "",
+      countersOnly: isSet(object.countersOnly)
+        ? globalThis.Boolean(object.countersOnly)
+        : isSet(object.counters_only)
+        ? globalThis.Boolean(object.counters_only)
+        : false,
     };
   },
 
@@ -2363,6 +2384,9 @@ export const KvNamespaceStatsRequest: MessageFns<KvNamespaceStatsRequest> = {
     if (message.name !== "") {
       obj.name = message.name;
     }
+    if (message.countersOnly !== false) {
+      obj.countersOnly = message.countersOnly;
+    }
     return obj;
   },
 
@@ -2374,6 +2398,7 @@ export const KvNamespaceStatsRequest: MessageFns<KvNamespaceStatsRequest> = {
     message.chainId = object.chainId ?? 0;
     message.chainVersion = object.chainVersion ?? 0;
     message.name = object.name ?? "";
+    message.countersOnly = object.countersOnly ?? false;
     return message;
   },
 };

@@ -41,7 +41,13 @@ export function kvOperatorHandlers(handler: ReturnType<typeof measuredCalls>, st
       'KvNamespaceStats',
       async (request: KvNamespaceStatsRequest, signal): Promise<KvNamespaceStatsResponse> => {
         checkChain(request);
-        if (request.name !== '') checkName(request.name);
+        if (request.name !== '' || request.countersOnly) checkName(request.name);
+        if (request.countersOnly) {
+          // Any node: its own counters of the chain's namespace (the caller sums over the replicas).
+          const counts = counters.of(request.chainId, request.name);
+          const stat = { name: request.name, fingerprint: '', pages: 0, bytes: 0, capacityBytes: 0, leasedPages: 0 };
+          return { chainId: request.chainId, targetId: 0, namespaces: [{ ...stat, counters: counts }] };
+        }
         const name = request.name === '' ? undefined : request.name;
         const head = await store.atHeadForOperator(request.chainId, request.chainVersion, signal, async (at) => ({
           view: at.view,

@@ -77,6 +77,9 @@ describe('spindle kv', () => {
 
     await calls.get(a.serving[0]!, a, ns, [...keysA, ...keyChain(2)]);
     await calls.match(a.serving[0]!, a, ns, [...keysA, ...keyChain(3)]);
+    // Other replicas serve gets and plain matches too: `kv stat` sums every replica's counters.
+    await calls.get(a.serving[1]!, a, ns, keysA.slice(0, 2));
+    await calls.match(a.serving[2]!, a, ns, keysA);
     const stat = await json<NamespaceStat>(['kv', 'stat', 'ops-list']);
     expect(stat.perChain.map((c) => [c.chainId, c.pages, c.bytes]).sort()).toEqual(
       [
@@ -85,15 +88,15 @@ describe('spindle kv', () => {
       ].sort(),
     );
     const onA = stat.perChain.find((c) => c.chainId === a.chainId)!;
-    expect(onA.counters).toMatchObject({ getHits: 4, getMisses: 2, matchCalls: 1, matchHitKeys: 4, matchMissKeys: 3 });
+    expect(onA.counters).toMatchObject({ getHits: 6, getMisses: 2, matchCalls: 2, matchHitKeys: 8, matchMissKeys: 3 });
     expect(onA.counters!.putsByStatus).toEqual({ STORED: 4 });
 
     const metrics = await scrape();
     const labels = { namespace: 'ops-list' };
-    expect(metricSum(metrics, 'spindle_kv_get_pages_total', { ...labels, result: 'hit' })).toBe(4);
+    expect(metricSum(metrics, 'spindle_kv_get_pages_total', { ...labels, result: 'hit' })).toBe(6);
     expect(metricSum(metrics, 'spindle_kv_get_pages_total', { ...labels, result: 'miss' })).toBe(2);
     expect(metricSum(metrics, 'spindle_kv_put_pages_total', { ...labels, status: 'STORED' })).toBe(7);
-    expect(metricSum(metrics, 'spindle_kv_match_keys_total', { ...labels, result: 'hit' })).toBe(4);
+    expect(metricSum(metrics, 'spindle_kv_match_keys_total', { ...labels, result: 'hit' })).toBe(8);
     expect(metricSum(metrics, 'spindle_kv_match_prefix_duration_seconds_count', { mode: 'plain' })).toBeGreaterThan(0);
     expect(metricSum(metrics, 'spindle_kv_pages', labels)).toBe(7);
     expect(metricSum(metrics, 'spindle_kv_bytes', labels)).toBe(4 * 64 * KiB + 3 * 32 * KiB);
