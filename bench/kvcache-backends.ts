@@ -2,6 +2,7 @@
 // API, client/kvcache/) and a Redis server spoken to in raw RESP (bench/resp-client.ts), each doing
 // what a user of it would do for a batch of pages.
 //
+// Both read a get's values into the caller's buffers when given (as an engine fills its KV blocks).
 // Redis: a put is one MSET of the batch, a get one MGET (one round trip each), a prefix match one
 // pipelined EXISTS per key of the chain (one round trip) whose leading 1s are counted — the
 // strongest lookup a Redis user has without server-side scripting. Spindle: put/get/matchPrefix of
@@ -20,7 +21,8 @@ interface PutOutcome {
 export interface KvBackend {
   /** Puts pages keys[i] → values[i], a chain under `parentOfFirst` (none: keys[0] is a root). */
   put(root: Buffer, keys: Buffer[], values: Buffer[], parentOfFirst?: Buffer): Promise<PutOutcome>;
-  get(root: Buffer, keys: Buffer[]): Promise<Array<Buffer | undefined>>;
+  /** Each page's bytes (read into `into[i]` when given: a view of it), undefined when missing. */
+  get(root: Buffer, keys: Buffer[], into?: Buffer[]): Promise<Array<Buffer | undefined>>;
   /** How many leading keys of the chain are stored. */
   match(keys: Buffer[], leaseMs?: number): Promise<number>;
   /** Removes the pages (Spindle: each with its subtree). */
@@ -46,7 +48,7 @@ export function spindleBackend(kv: KvCache): KvBackend {
       }
       return outcome;
     },
-    get: (root, keys) => kv.get(root, keys),
+    get: (root, keys, into) => kv.get(root, keys, into === undefined ? {} : { into }),
     async match(keys, leaseMs) {
       return (await kv.matchPrefix(keys, leaseMs === undefined ? {} : { leaseMs })).matchedCount;
     },
@@ -73,8 +75,8 @@ export function redisBackend(redis: RespClient): KvBackend {
       if (reply !== 'OK') throw new Error(`MSET answered ${String(reply)}`);
       return { stored: keys.length, alreadyPresent: 0, refused: {} };
     },
-    async get(_root, keys) {
-      const reply = check(await redis.call('MGET', ...keys));
+    async get(_root, keys, into) {
+      const reply = check(into === undefined ? await redis.call('MGET', ...keys) : await redis.mgetInto(keys, into));
       if (!Array.isArray(reply) || reply.length !== keys.length) throw new Error('MGET answered no list of values');
       return reply.map((value) => (Buffer.isBuffer(value) ? value : undefined));
     },

@@ -8,7 +8,7 @@
 // (outside its clock) the pages of its put step are removed, so the disk and Redis hold one case
 // at a time.
 import { performance } from 'node:perf_hooks';
-import { KvCache, SpindleClient } from '../client/index.js';
+import { type KvCache, SpindleClient } from '../client/index.js';
 import type { DataTransport } from '../common/bulk/transport.js';
 import { type KvBackend, redisBackend, spindleBackend } from './kvcache-backends.js';
 import {
@@ -91,7 +91,8 @@ class KvWorker {
     if (backend === undefined) {
       if (system === 'redis') backend = redisBackend(this.redis);
       else {
-        const kv = new KvCache({ routing: this.spindle.routing, namespace: namespaceFields(namespace, capacityBytes) });
+        // The public entry point: the client's routing and its bulk sessions to the storage nodes.
+        const kv = this.spindle.kvcache(namespaceFields(namespace, capacityBytes));
         this.caches.push(kv);
         backend = spindleBackend(kv);
       }
@@ -107,12 +108,16 @@ class KvWorker {
     await this.redis.call('PING');
   }
 
-  /** Reused page buffers (a put awaits its reply before the next batch reuses them). */
-  private pool(count: number, pageBytes: number): Buffer[] {
-    const name = `${count}x${pageBytes}`;
+  /**
+   * Reused page buffers (a put awaits its reply before the next batch reuses them); `into`: the
+   * buffers gets read into, allocated and touched once, as an engine's KV blocks are.
+   */
+  private pool(count: number, pageBytes: number, use: 'put' | 'into' = 'put'): Buffer[] {
+    const name = `${use}/${count}x${pageBytes}`;
     let pool = this.pools.get(name);
     if (pool === undefined) {
-      pool = pageBuffers(count, pageBytes);
+      pool =
+        use === 'put' ? pageBuffers(count, pageBytes) : Array.from({ length: count }, () => Buffer.alloc(pageBytes));
       this.pools.set(name, pool);
     }
     return pool;
@@ -134,6 +139,7 @@ class KvWorker {
   private async throughput(step: KvStep & { kind: 'throughput' }, io: KvWorkerIo): Promise<Measured> {
     const backend = this.backend(step.system);
     const pages = this.pool(step.batch, step.pageBytes);
+    const into = this.pool(step.batch, step.pageBytes, 'into');
     const keysOf = (b: number) => keyChain(batchName(this.task.runId, step.name, this.task.clientIndex, b), step.batch);
     const latenciesMs: number[] = [];
     const startedAtMs = wallMs();
@@ -160,7 +166,7 @@ class KvWorker {
       while ((batches < stored || batches < step.minBatches) && performance.now() < deadline) {
         const keys = keysOf(batches % stored);
         const t0 = performance.now();
-        const values = await backend.get(keys[0]!, keys);
+        const values = await backend.get(keys[0]!, keys, into);
         latenciesMs.push(performance.now() - t0);
         values.forEach((value, i) => {
           if (!isPage(value, step.pageBytes, keys[i]!))
@@ -251,6 +257,7 @@ class KvWorker {
     const keysOf = new TraceKeys(plan, this.task.runId);
     const longest = plan.systemPages + plan.turns * plan.pagesPerTurn;
     const pages = this.pool(longest, plan.pageBytes);
+    const into = this.pool(longest, plan.pageBytes, 'into');
     const counts = { prompts: 0, promptPages: 0, hitPages: 0, matchedPages: 0, vanished: 0, stored: 0, refused: 0 };
     const latenciesMs: number[] = [];
     const startedAtMs = wallMs();
@@ -258,7 +265,7 @@ class KvWorker {
       const keys = keysOf.keys(request);
       const t0 = performance.now();
       const matched = await backend.match(keys, system === 'spindle' ? plan.leaseMs : undefined);
-      const values = matched === 0 ? [] : await backend.get(keys[0]!, keys.slice(0, matched));
+      const values = matched === 0 ? [] : await backend.get(keys[0]!, keys.slice(0, matched), into.slice(0, matched));
       // Usable are the leading pages actually loaded: a page gone after the lookup ends the prefix.
       let hits = 0;
       while (hits < values.length && isPage(values[hits], plan.pageBytes, keys[hits]!)) hits++;

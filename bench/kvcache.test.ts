@@ -54,6 +54,26 @@ describe('bench kvcache: pure parts', () => {
     }
   });
 
+  it("reads bulk strings into the caller's buffers when they are large enough, else allocates", () => {
+    const wire = Buffer.from('*3\r\n$5\r\nhello\r\n$-1\r\n$6\r\nworld!\r\n');
+    for (const cut of [1, 3, wire.length]) {
+      const targets = [Buffer.alloc(8), Buffer.alloc(4)];
+      let next = 0;
+      const replies: RespReply[] = [];
+      const parser = new RespParser(
+        (r) => replies.push(r),
+        () => targets[next++],
+      );
+      for (let at = 0; at < wire.length; at += cut) parser.push(wire.subarray(at, at + cut));
+      const [hello, missing, world] = replies[0] as Buffer[];
+      expect(hello!.toString()).toBe('hello');
+      expect(hello!.buffer).toBe(targets[0]!.buffer); // a view of the caller's buffer, no copy
+      expect(missing).toBeNull();
+      expect(world!.toString()).toBe('world!'); // its buffer was too small: allocated
+      expect(world!.buffer).not.toBe(targets[1]!.buffer);
+    }
+  });
+
   it('pages carry their key: a get of another page, a short or damaged value fails the check', () => {
     const [a, b] = keyChain('test', 2);
     expect(a!.length).toBe(32);

@@ -31,7 +31,15 @@ export class RespParser {
   /** Arrays being filled, innermost last. */
   private readonly arrays: Array<{ items: RespReply[]; left: number }> = [];
 
-  constructor(private readonly onReply: (reply: RespReply) => void) {}
+  /**
+   * `onReply` gets each whole reply; `bulkTarget(length)` may give the buffer a bulk string of that
+   * length is read into (a view of its first `length` bytes becomes the value); when it gives none,
+   * or one too small, a buffer is allocated.
+   */
+  constructor(
+    private readonly onReply: (reply: RespReply) => void,
+    private readonly bulkTarget: (length: number) => Buffer | undefined = () => undefined,
+  ) {}
 
   push(chunk: Buffer): void {
     // What is left over is at most a partial header line or CRLF: a few bytes, never a value.
@@ -58,7 +66,12 @@ export class RespParser {
           // '$'
           const length = Number(line);
           if (length < 0) this.emit(null);
-          else this.bulk = { data: Buffer.allocUnsafe(length), filled: 0, crlfLeft: 2 };
+          else {
+            const target = this.bulkTarget(length);
+            const fits = target !== undefined && target.length >= length;
+            const data = fits ? target.subarray(0, length) : Buffer.allocUnsafe(length);
+            this.bulk = { data, filled: 0, crlfLeft: 2 };
+          }
           break;
         }
         case 0x2a: {
@@ -112,11 +125,24 @@ export class RespParser {
 
 /** One connection to a Redis server; commands are pipelined (sent without waiting for replies). */
 export class RespClient {
-  private readonly waiting: Array<{ resolve: (r: RespReply) => void; reject: (e: Error) => void }> = [];
+  private readonly waiting: Array<{
+    resolve: (r: RespReply) => void;
+    reject: (e: Error) => void;
+    /** Buffers the reply's bulk strings are read into, in order (each used when large enough). */
+    into?: readonly Buffer[];
+    bulks: number;
+  }> = [];
   private failure: Error | undefined;
 
   private constructor(private readonly socket: Socket) {
-    const parser = new RespParser((reply) => this.waiting.shift()?.resolve(reply));
+    const parser = new RespParser(
+      (reply) => this.waiting.shift()?.resolve(reply),
+      () => {
+        // Replies arrive in command order: the one being parsed belongs to the oldest command waiting.
+        const head = this.waiting[0];
+        return head?.into?.[head.bulks++];
+      },
+    );
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -147,13 +173,26 @@ export class RespClient {
     return reply!;
   }
 
+  /**
+   * MGET of `keys`, each value read straight into its buffer of `into` (a found value is a view of
+   * it, as a caller's pinned or pooled memory would receive it); null for a missing key.
+   */
+  async mgetInto(keys: readonly Uint8Array[], into: readonly Buffer[]): Promise<RespReply> {
+    const [reply] = await this.pipeline([['MGET', ...keys]], [into]);
+    if (reply instanceof RespError) throw reply;
+    return reply!;
+  }
+
   /** Sends the commands back to back and resolves with every reply in order (error replies in place). */
-  pipeline(commands: readonly RespArg[][]): Promise<RespReply[]> {
+  pipeline(
+    commands: readonly RespArg[][],
+    into: ReadonlyArray<readonly Buffer[] | undefined> = [],
+  ): Promise<RespReply[]> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const replies = commands.map(
-      () =>
+      (_, i) =>
         new Promise<RespReply>((resolve, reject) => {
-          this.waiting.push({ resolve, reject });
+          this.waiting.push({ resolve, reject, into: into[i], bulks: 0 });
         }),
     );
     this.socket.cork();
