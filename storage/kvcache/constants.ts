@@ -20,3 +20,10 @@ export const EVICTIONS_PER_PUT_MAX = 64;
 export const EVICTED_BYTES_PER_PUT_MAX = 4 * PAGE_SIZE_MAX_BYTES;
 /** Retry hint of REJECTED_FULL when no lease is about to end (the space frees only by removal or TTL). */
 export const FULL_RETRY_AFTER_MS_DEFAULT = 1000;
+/**
+ * Page writes of one put in flight through the chain at once: a page write waits on every replica's
+ * fsync, so one at a time leaves the nodes idle. A child may commit before its parent while a put
+ * runs (a plain match on a replica can see that hole until the put is answered); a put that fails
+ * part way leaves orphans the head's rebuild removes.
+ */
+export const KV_PUT_WRITES_IN_FLIGHT = 4;

@@ -20,9 +20,11 @@ import type { ChainView } from '../routing-view.js';
 import type { StorageTarget } from '../target.js';
 import { removePageChunks, writePageChunk } from './chain-page-writes.js';
 import { rebuildPageIndex } from './index-rebuild.js';
+import { KV_PUT_WRITES_IN_FLIGHT } from './constants.js';
 import { HotPages } from './hot-pages.js';
 import { KvNamespaces } from './kv-namespaces.js';
 import { encodePageChunk, pageChunkAddress, type PageNamespace } from './page-chunks.js';
+import { scanPages } from './page-scan.js';
 import type { PageIndex } from './page-index.js';
 import type { DroppedPage, MatchResult } from './page-index-types.js';
 import { matchPrefixOnReplica, readPage, type PageRead } from './page-reads.js';
@@ -122,9 +124,10 @@ export class KvStore {
         })),
       );
       const droppedPages = await this.removeDropped(view, state, signal);
-      for (const [i, page] of pages.entries()) {
-        if (results[i]!.status === PutStatus.STORED) await this.writePage(view, target, namespace, index, page, signal);
-      }
+      const stored = pages.filter((_, i) => results[i]!.status === PutStatus.STORED);
+      await inFlightAtMost(KV_PUT_WRITES_IN_FLIGHT, stored, (page) =>
+        this.writePage(view, target, namespace, index, page, signal),
+      );
       return { results, droppedPages };
     });
   }
@@ -248,6 +251,23 @@ export class KvStore {
         },
       }),
     );
+  }
+
+  /**
+   * On a replica after the head removed a namespace (`spindle kv rm`): forgets its config here when
+   * this target holds no page of it, so the name can be created again with another config (a
+   * replica that served reads of the old one would refuse the new one). True when forgotten.
+   */
+  async forgetOnReplica(chainId: number, chainVersion: number, name: string): Promise<boolean> {
+    const { target } = await this.deps.resolver.resolve(chainId, chainVersion);
+    return this.locks.withLock(`kv:${target.targetId}`, async () => {
+      const state = this.states.get(target.targetId);
+      if (state === undefined || state.namespaces.describe(name) === undefined) return false;
+      if ((await scanPages(target.engine, (h) => h.name === name)).length > 0) return false;
+      state.namespaces.delete(name);
+      state.rebuilt.delete(name);
+      return true;
+    });
   }
 
   /** Runs `fn` at the chain head under the target's lock; a failure part way resets the target's state. */
@@ -389,4 +409,23 @@ function requireHead(view: ChainView): void {
         'send KV-cache puts, removes and leasing matches to the head',
     );
   }
+}
+
+/**
+ * Runs `write` for every item, at most `limit` at once, in order of start; waits for all of them
+ * (none left running when the caller's lock is released) and then throws the first failure.
+ */
+async function inFlightAtMost<T>(limit: number, items: readonly T[], write: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (next < items.length && failure === undefined) {
+      const item = items[next++]!;
+      await write(item).catch((error: unknown) => {
+        failure ??= { error };
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (failure !== undefined) throw failure.error;
 }
