@@ -44,6 +44,8 @@ import {
   type HeartbeatResponse,
   type InodeResponse,
   type ListXattrResponse,
+  type LockRequest,
+  type LockResponse,
   type MakeNodeRequest,
   type MkdirsRequest,
   type OpenRequest,
@@ -57,6 +59,8 @@ import {
   type RemoveResponse,
   type RenameRequest,
   type RenameResponse,
+  type RenewLockSessionRequest,
+  type RenewLockSessionResponse,
   type RequestTag,
   type SetAttrRequest,
   type SetLayoutRequest,
@@ -484,6 +488,14 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
 
   removeXattr(request: Untagged<GetXattrRequest>, options?: RpcCallOptions): Promise<XattrResponse> {
     return this.invoke('removeXattr', request, options);
+  }
+
+  lock(request: LockRequest, options?: RpcCallOptions): Promise<LockResponse> {
+    return this.invoke('lock', request, options);
+  }
+
+  renewLockSession(request: RenewLockSessionRequest, options?: RpcCallOptions): Promise<RenewLockSessionResponse> {
+    return this.invoke('renewLockSession', request, options);
   }
 
   /** Sends one RPC; a mutating one gets a fresh idempotency tag, which its retries reuse. */

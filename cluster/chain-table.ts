@@ -8,6 +8,7 @@
 // caller aborted, TIMEOUT with the last error seen and what to look at otherwise. A manager that is
 // not reachable yet is polled again, not fatal.
 import { ErrorCode, SpindleError } from '../common/errors.js';
+import { parseAddressList } from '../common/failover-clients.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import { MgmtClient, type RoutingInfo } from '../proto/index.js';
 
@@ -16,8 +17,25 @@ const CHAIN_TABLE_TIMEOUT_MS = 60_000;
 /** Pause between two looks at the manager's routing. */
 const POLL_INTERVAL_MS = 100;
 
-/** Fetches the manager's routing snapshot once (Mgmt.GetRoutingInfo), within `timeoutMs`. */
+/**
+ * Fetches the manager's routing snapshot once (Mgmt.GetRoutingInfo), within `timeoutMs` per
+ * address. `metaAddress` may list several meta processes (a:p,b:q): they are asked in turn until
+ * one answers (a standby refuses; the one holding the cluster-manager role answers).
+ */
 export async function fetchRouting(metaAddress: string, timeoutMs = 5_000): Promise<RoutingInfo> {
+  const addresses = parseAddressList(metaAddress);
+  let lastError: unknown;
+  for (const address of addresses) {
+    try {
+      return await fetchRoutingFrom(address, timeoutMs);
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
+}
+
+async function fetchRoutingFrom(metaAddress: string, timeoutMs: number): Promise<RoutingInfo> {
   const client = new MgmtClient(metaAddress, insecureChannel(), CHANNEL_OPTIONS);
   // The gRPC channel's timers do not hold the process open while it waits for an answer.
   const keepAlive = setInterval(() => undefined, 60_000);

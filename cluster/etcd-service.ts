@@ -10,7 +10,7 @@
 //   and the server agree on them.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCode } from '../common/errors.js';
 import { reapOnExit } from './child-reaper.js';
@@ -53,17 +53,29 @@ export interface StartEtcdOptions {
   txnOpsMax?: number;
   requestBytesMax?: number;
   readyTimeoutMs?: number;
+  /** Own process group (default true); false keeps members in the caller's group (a test runner's). */
+  detached?: boolean;
 }
 
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
+/** `count` distinct free ports: every probe listener stays open until all are chosen. */
+async function freePorts(host: string, count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, host, () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
   });
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 async function healthy(endpoint: string): Promise<boolean> {
@@ -84,7 +96,12 @@ interface MemberPlan {
   peerUrl: string;
 }
 
-function spawnMember(plan: MemberPlan, cluster: string, options: StartEtcdOptions, existing: boolean): ChildProcess {
+function spawnMember(
+  plan: MemberPlan,
+  cluster: string,
+  options: Pick<StartEtcdOptions, 'binary' | 'txnOpsMax' | 'requestBytesMax' | 'logDir' | 'detached'>,
+  existing: boolean,
+): ChildProcess {
   mkdirSync(plan.dataDir, { recursive: true });
   mkdirSync(options.logDir, { recursive: true });
   const args = [
@@ -115,7 +132,10 @@ function spawnMember(plan: MemberPlan, cluster: string, options: StartEtcdOption
   ];
   const logFd = openSync(plan.logFile, 'a');
   try {
-    const child = spawn(options.binary ?? 'etcd', args, { stdio: ['ignore', 'ignore', logFd], detached: true });
+    const child = spawn(options.binary ?? 'etcd', args, {
+      stdio: ['ignore', 'ignore', logFd],
+      detached: options.detached ?? true,
+    });
     // A missing binary is reported by waitHealthy (the child is not running); no unhandled 'error'.
     child.on('error', () => {});
     reapOnExit(child);
@@ -130,10 +150,11 @@ export async function startEtcd(options: StartEtcdOptions): Promise<EtcdProcess[
   const host = options.host ?? '127.0.0.1';
   const members = options.members ?? 1;
   const plans: MemberPlan[] = [];
+  const fixed = options.clientPort !== undefined && options.clientPort !== 0;
+  const free = fixed ? [] : await freePorts(host, 2 * members);
   for (let index = 0; index < members; index++) {
-    const fixed = options.clientPort !== undefined && options.clientPort !== 0;
-    const clientPort = fixed ? options.clientPort! + index : await freePort(host);
-    const peerPort = fixed ? (options.peerPort ?? options.clientPort! + 1000) + index : await freePort(host);
+    const clientPort = fixed ? options.clientPort! + index : free[2 * index]!;
+    const peerPort = fixed ? (options.peerPort ?? options.clientPort! + 1000) + index : free[2 * index + 1]!;
     plans.push({
       name: `etcd-${index}`,
       dataDir: join(options.baseDir, `etcd-${index}`),
@@ -167,6 +188,35 @@ export async function startEtcd(options: StartEtcdOptions): Promise<EtcdProcess[
     throw error;
   }
   return processes;
+}
+
+/** Restarts a member that was stopped or killed (same name, data dir and URLs). */
+export async function restartEtcdMember(
+  member: EtcdProcess,
+  options: Pick<
+    StartEtcdOptions,
+    'binary' | 'txnOpsMax' | 'requestBytesMax' | 'readyTimeoutMs' | 'logDir' | 'detached'
+  > & {
+    /** Wait for /health (false: a member alone without quorum never becomes healthy). */
+    waitHealthy?: boolean;
+  },
+): Promise<EtcdProcess> {
+  const plan: MemberPlan = {
+    name: member.ready.name,
+    dataDir: member.ready.dataDir,
+    logFile: member.logFile,
+    clientUrl: member.ready.endpoint,
+    peerUrl: member.ready.peer,
+  };
+  // The data dir already holds the membership: --initial-cluster is ignored then, but must parse.
+  const child = spawnMember(plan, `${plan.name}=${plan.peerUrl}`, options, true);
+  const restarted = new ServiceProcess<EtcdReady>(
+    plan.name,
+    child,
+    { ...member.ready, pid: child.pid ?? 0 },
+    plan.logFile,
+  );
+  return restarted;
 }
 
 async function waitHealthy(processes: EtcdProcess[], timeoutMs: number): Promise<void> {

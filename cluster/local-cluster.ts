@@ -1,12 +1,15 @@
 // A local cluster: one meta process and N storage node processes on this machine — what
-// `spindle up`, the bench and the test harness (test/harness/cluster.ts) run.
+// `spindle up`, the bench and the test harness (test/harness/cluster.ts) run. With `kv: 'etcd'` it
+// also starts an etcd-server (unless given etcd endpoints) and several meta processes sharing it
+// (default 2); storage nodes and clients get every meta address.
 //
 // Guarantees:
 // - everything lives under one data dir: meta's data in it, storage node i in storage-<i>/,
 //   logs in logs/; a start on a used dir restarts the same cluster (same node ids, same data);
 // - options are checked before any process starts (SpindleError INVALID_ARGUMENT / CONFIG_INVALID);
 // - `start` resolves once a client can write (chain table 1 complete), and on any failure stops
-//   what it started before it rejects; `stop()` is idempotent: storage nodes first, then meta.
+//   what it started before it rejects; `stop()` is idempotent: storage nodes first, then the metas,
+//   then the etcd it started.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DataTransport } from '../common/bulk/transport.js';
@@ -16,6 +19,7 @@ import { checkIntegerFlag, PORT_RANGE } from '../common/flags.js';
 import { waitForChainTable } from './chain-table.js';
 import { DEFAULT_ENTRIES, type ServiceEntries } from './entries.js';
 import { LOCAL_CLUSTER_RANGES } from './ranges.js';
+import { ETCD_REQUEST_BYTES_MAX, ETCD_TXN_OPS_MAX, type EtcdProcess, startEtcd } from './etcd-service.js';
 import { type MetaReady, startMeta } from './meta-service.js';
 import { type ServiceProcess, STOP_TIMEOUT_MS } from './service-process.js';
 import { type StorageReady, startStorage } from './storage-service.js';
@@ -47,6 +51,12 @@ export interface LocalClusterOptions {
   storageOverrides?: Record<number, { host?: string; commandPrefix?: string[] }>;
   /** Where chunk bytes travel between clients and storage nodes (default 'bulk'). */
   dataTransport?: DataTransport;
+  /** Metadata store (default lmdb: one meta process with its data in dataDir/meta). */
+  kv?: 'lmdb' | 'etcd';
+  /** Meta processes (default 1 with lmdb, which allows only 1; 2 with etcd). */
+  metaCount?: number;
+  /** An etcd cluster to use (client URLs) instead of starting one under dataDir/etcd-0. */
+  etcdEndpoints?: string[];
 }
 
 /** A running storage node as `up` reports it: its ready line without the service name. */
@@ -57,12 +67,27 @@ export interface ClusterSummary {
   meta: string;
   metrics: string;
   metaPid: number;
+  /** Every meta process (the first is `meta`); more than one only with etcd. */
+  metas: Array<{ addr: string; metrics: string; pid: number }>;
+  kv: 'lmdb' | 'etcd';
+  /** etcd client URLs (kv etcd). */
+  etcd?: string[];
   storage: Array<{ id: number; addr: string; metrics: string; pid: number; dataDir: string }>;
   dataDir: string;
   logs: string;
 }
 
-type ResolvedOptions = Required<Omit<LocalClusterOptions, 'signal' | 'readyTimeoutMs'>> & { readyTimeoutMs?: number };
+type ResolvedOptions = Required<Omit<LocalClusterOptions, 'signal' | 'readyTimeoutMs' | 'etcdEndpoints'>> & {
+  readyTimeoutMs?: number;
+  etcdEndpoints?: string[];
+};
+
+/** Most meta processes a local cluster runs (they share one etcd; a handful is plenty). */
+const META_COUNT_MAX = 8;
+/** With fixed ports, extra meta k (k ≥ 1) listens on port + 200 + k, its metrics on metricsPort + 200 + k. */
+const EXTRA_META_PORT_OFFSET = 200;
+/** With fixed ports, the local etcd's client URL is on port + 300 and its peer URL on port + 301. */
+const ETCD_PORT_OFFSET = 300;
 
 /** The options with their defaults, checked: a SpindleError names the first bad one and its range. */
 function resolveOptions(options: LocalClusterOptions): ResolvedOptions {
@@ -79,7 +104,19 @@ function resolveOptions(options: LocalClusterOptions): ResolvedOptions {
         'each replica of a chain lives on a different node; lower --replicas or add storage nodes',
     );
   }
+  const kv = options.kv ?? 'lmdb';
+  if (kv !== 'lmdb' && kv !== 'etcd') {
+    throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `--kv must be lmdb or etcd, got ${JSON.stringify(kv)}`);
+  }
+  const metaCount = checkIntegerFlag('--meta-count', options.metaCount ?? (kv === 'etcd' ? 2 : 1), {
+    min: 1,
+    max: kv === 'etcd' ? META_COUNT_MAX : 1,
+    what: kv === 'etcd' ? `an integer in 1..${META_COUNT_MAX}` : '1 with --kv lmdb (use --kv etcd for several)',
+  });
   return {
+    kv,
+    metaCount,
+    etcdEndpoints: options.etcdEndpoints,
     dataDir: resolve(options.dataDir),
     storageNodes,
     replicas,
@@ -106,6 +143,10 @@ export class LocalCluster {
   readonly dataDir: string;
   readonly options: ResolvedOptions;
   meta!: ServiceProcess<MetaReady>;
+  /** Every meta process (index 0 is `meta`). */
+  readonly metas: Array<ServiceProcess<MetaReady>> = [];
+  /** The etcd member this cluster started (kv etcd without given endpoints). */
+  etcd: EtcdProcess[] = [];
   /** Storage processes by local index (1-based, matches D/storage-<i>). */
   readonly storage = new Map<number, ServiceProcess<StorageReady>>();
   private stopped: Promise<void> | undefined;
@@ -133,7 +174,21 @@ export class LocalCluster {
     const o = cluster.options;
     mkdirSync(cluster.dataDir, { recursive: true });
     try {
+      if (o.kv === 'etcd' && o.etcdEndpoints === undefined) {
+        cluster.etcd = await startEtcd({
+          baseDir: cluster.dataDir,
+          logDir: cluster.logDir,
+          host: o.host,
+          clientPort: o.port === 0 ? 0 : o.port + ETCD_PORT_OFFSET,
+          peerPort: o.port === 0 ? undefined : o.port + ETCD_PORT_OFFSET + 1,
+          detached: o.detached,
+        });
+      }
+      // The first meta alone, then the others: the first takes the manager role.
       await cluster.startMetaProcess(o.port, options.signal);
+      await Promise.all(
+        Array.from({ length: o.metaCount - 1 }, (_, k) => cluster.startExtraMeta(k + 1, options.signal)),
+      );
       // Node ids are given in registration order: start fresh nodes one by one so that
       // storage-<i> becomes node i; nodes that already have an id (a restart) start together.
       const indexes = Array.from({ length: o.storageNodes }, (_, i) => i + 1);
@@ -143,7 +198,7 @@ export class LocalCluster {
       startKnown.catch(() => undefined);
       for (const i of fresh) await cluster.startStorageNode(i, options.signal);
       await startKnown;
-      await waitForChainTable(cluster.meta.ready.addr, o.replicas, { signal: options.signal });
+      await waitForChainTable(cluster.metaAddresses, o.replicas, { signal: options.signal });
     } catch (err) {
       await cluster.stop();
       throw err;
@@ -160,24 +215,76 @@ export class LocalCluster {
    * again on its old data dir and its old port, so storage nodes and clients find it again.
    */
   private async startMetaProcess(port: number, signal?: AbortSignal): Promise<ServiceProcess<MetaReady>> {
+    this.meta = await this.spawnMeta(0, port, this.options.metricsPort, signal);
+    this.metas[0] = this.meta;
+    return this.meta;
+  }
+
+  /** etcd client URLs the metas use (kv etcd). */
+  get etcdEndpoints(): string[] {
+    return this.options.etcdEndpoints ?? this.etcd.map((member) => member.ready.endpoint);
+  }
+
+  /** Every meta address, comma-separated: what storage nodes and clients are given. */
+  get metaAddresses(): string {
+    return this.metas.map((meta) => meta.ready.addr).join(',');
+  }
+
+  private async startExtraMeta(k: number, signal?: AbortSignal): Promise<ServiceProcess<MetaReady>> {
     const o = this.options;
-    this.meta = await startMeta({
-      dataDir: this.dataDir,
+    const port = o.port === 0 ? 0 : o.port + EXTRA_META_PORT_OFFSET + k;
+    const metricsPort = o.metricsPort === 0 ? 0 : o.metricsPort + EXTRA_META_PORT_OFFSET + k;
+    const meta = await this.spawnMeta(k, port, metricsPort, signal);
+    this.metas[k] = meta;
+    return meta;
+  }
+
+  /** Restarts meta process k (after a kill) on its old port. */
+  async restartMetaAt(k: number): Promise<ServiceProcess<MetaReady>> {
+    const old = this.metas[k];
+    if (old === undefined || old.running) {
+      throw new SpindleError(ErrorCode.BUSY, `meta ${k} does not exist or is still running: kill or stop it first`);
+    }
+    const port = Number(old.ready.addr.slice(old.ready.addr.lastIndexOf(':') + 1));
+    const metricsPort = Number(old.ready.metrics.slice(old.ready.metrics.lastIndexOf(':') + 1));
+    const meta = await this.spawnMeta(k, port, metricsPort);
+    this.metas[k] = meta;
+    if (k === 0) this.meta = meta;
+    return meta;
+  }
+
+  private async spawnMeta(
+    k: number,
+    port: number,
+    metricsPort: number,
+    signal?: AbortSignal,
+  ): Promise<ServiceProcess<MetaReady>> {
+    const o = this.options;
+    const name = k === 0 ? 'meta' : `meta-${k + 1}`;
+    const etcd = o.kv === 'etcd';
+    const meta = await startMeta({
+      name,
+      dataDir: etcd ? undefined : this.dataDir,
+      kv: etcd ? 'etcd' : undefined,
+      etcd: etcd ? this.etcdEndpoints : undefined,
+      // The etcd this cluster started has the launcher's limits; a given one is assumed to have etcd's defaults.
+      etcdTxnOpsMax: etcd && o.etcdEndpoints === undefined ? ETCD_TXN_OPS_MAX : undefined,
+      etcdRequestBytesMax: etcd && o.etcdEndpoints === undefined ? ETCD_REQUEST_BYTES_MAX : undefined,
       host: o.host,
       port,
-      metricsPort: o.metricsPort,
+      metricsPort,
       replicas: o.replicas,
       storageNodes: o.storageNodes,
       preset: o.preset,
-      logFile: join(this.logDir, 'meta.log'),
+      logFile: join(this.logDir, `${name}.log`),
       readyTimeoutMs: o.readyTimeoutMs,
       signal,
       entry: o.entries.meta,
       env: o.env,
       detached: o.detached,
     });
-    this.watch('meta', this.meta);
-    return this.meta;
+    this.watch(name, meta);
+    return meta;
   }
 
   /** Restarts a stopped (killed) meta process on its old data dir and port. */
@@ -206,7 +313,7 @@ export class LocalCluster {
     const service = await startStorage({
       name: `storage-${index}`,
       dataDir: this.storageDataDir(index),
-      meta: this.meta.ready.addr,
+      meta: this.metaAddresses,
       host: override.host ?? o.host,
       commandPrefix: override.commandPrefix,
       port: o.port === 0 ? 0 : o.port + index,
@@ -256,6 +363,9 @@ export class LocalCluster {
       meta: this.meta.ready.addr,
       metrics: this.meta.ready.metrics,
       metaPid: this.meta.pid,
+      metas: this.metas.map((meta) => ({ addr: meta.ready.addr, metrics: meta.ready.metrics, pid: meta.pid })),
+      kv: this.options.kv,
+      ...(this.options.kv === 'etcd' ? { etcd: this.etcdEndpoints } : {}),
       storage: this.nodes().map(({ id, addr, metrics, pid, dataDir }) => ({ id, addr, metrics, pid, dataDir })),
       dataDir: this.dataDir,
       logs: this.logDir,
@@ -264,7 +374,11 @@ export class LocalCluster {
 
   /** Every pid this cluster started that may still run. */
   pids(): number[] {
-    const all: Array<ServiceProcess<{ pid: number }> | undefined> = [this.meta, ...this.storage.values()];
+    const all: Array<ServiceProcess<{ pid: number }> | undefined> = [
+      ...this.metas,
+      ...this.storage.values(),
+      ...this.etcd,
+    ];
     return all
       .filter((s): s is ServiceProcess<{ pid: number }> => s !== undefined && s.child.pid !== undefined)
       .map((s) => s.pid);
@@ -275,7 +389,9 @@ export class LocalCluster {
     if (this.stopped === undefined) {
       this.stopped = (async () => {
         await Promise.all([...this.storage.values()].map((s) => s.stop(timeoutMs)));
+        await Promise.all(this.metas.map((meta) => meta.stop(timeoutMs)));
         if (this.meta !== undefined) await this.meta.stop(timeoutMs);
+        await Promise.all(this.etcd.map((member) => member.stop(timeoutMs)));
       })();
     }
     return this.stopped;

@@ -16,11 +16,20 @@ export interface MetaReady {
   metrics: string;
   pid: number;
   dataDir: string;
+  kv?: 'lmdb' | 'etcd';
 }
 
 /** The settings of meta that are flags on its command line. */
 export interface MetaFlagOptions {
-  dataDir: string;
+  /** Required with lmdb; unused (may be omitted) with etcd. */
+  dataDir?: string;
+  kv?: 'lmdb' | 'etcd';
+  /** etcd client URLs (with kv 'etcd'). */
+  etcd?: string[];
+  etcdPrefix?: string;
+  /** The etcd server's --max-txn-ops and --max-request-bytes, when not etcd's defaults. */
+  etcdTxnOpsMax?: number;
+  etcdRequestBytesMax?: number;
   host?: string;
   port?: number;
   metricsPort?: number;
@@ -31,6 +40,8 @@ export interface MetaFlagOptions {
 }
 
 export interface MetaOptions extends MetaFlagOptions {
+  /** Name in messages (default 'meta'). */
+  name?: string;
   logFile: string;
   readyTimeoutMs?: number;
   signal?: AbortSignal;
@@ -41,7 +52,13 @@ export interface MetaOptions extends MetaFlagOptions {
 
 /** The command-line flags of meta/main.ts for these options. */
 export function metaFlags(o: MetaFlagOptions): string[] {
-  const flags = ['--data-dir', resolve(o.dataDir), '--host', o.host ?? '127.0.0.1', '--port', String(o.port ?? 0)];
+  const flags = o.dataDir === undefined ? [] : ['--data-dir', resolve(o.dataDir)];
+  flags.push('--host', o.host ?? '127.0.0.1', '--port', String(o.port ?? 0));
+  if (o.kv !== undefined) flags.push('--kv', o.kv);
+  if (o.etcd !== undefined) flags.push('--etcd', o.etcd.join(','));
+  if (o.etcdPrefix !== undefined) flags.push('--etcd-prefix', o.etcdPrefix);
+  if (o.etcdTxnOpsMax !== undefined) flags.push('--etcd-max-txn-ops', String(o.etcdTxnOpsMax));
+  if (o.etcdRequestBytesMax !== undefined) flags.push('--etcd-max-request-bytes', String(o.etcdRequestBytesMax));
   flags.push('--metrics-port', String(o.metricsPort ?? 0));
   if (o.replicas !== undefined) flags.push('--replicas', String(o.replicas));
   if (o.storageNodes !== undefined) flags.push('--storage-nodes', String(o.storageNodes));
@@ -52,7 +69,7 @@ export function metaFlags(o: MetaFlagOptions): string[] {
 
 export function startMeta(o: MetaOptions): Promise<ServiceProcess<MetaReady>> {
   return spawnService<MetaReady>({
-    name: 'meta',
+    name: o.name ?? 'meta',
     entry: o.entry ?? DEFAULT_ENTRIES.meta,
     flags: metaFlags(o),
     logFile: o.logFile,

@@ -2,20 +2,22 @@
 // (docs/architecture.md "Processes and their command lines").
 //
 // Contract: once every service is ready, prints exactly one JSON line on stdout —
-// {"service":"meta","addr":"host:port","metrics":"host:port","pid":N,"dataDir":"/abs/DIR"} — and
+// {"service":"meta","addr":"host:port","metrics":"host:port","pid":N,"dataDir":"/abs/DIR","kv":"lmdb"} — and
 // nothing else on stdout; logs go to stderr. SIGINT/SIGTERM stop accepting, drain, close the store
 // and exit 0 (a second signal exits at once with 130). A bad flag, config or start failure prints
 // one clear message on stderr and exits 1.
 import { Command, CommanderError } from 'commander';
 import { configIntegerRange, loadConfigFile, parsePreset, PRESETS, type Preset } from '../common/config.js';
 import { startCpuProfileFromEnv } from '../common/cpu-profile.js';
-import { asSpindleError } from '../common/errors.js';
+import { asSpindleError, ErrorCode, SpindleError } from '../common/errors.js';
 import { parseIntegerFlag, parsePortFlag } from '../common/flags.js';
 import { createLogger } from '../common/logger.js';
-import { startMetaServer, type MetaServer } from './server.js';
+import { type MetaEtcdOptions, type MetaKvKind, startMetaServer, type MetaServer } from './server.js';
 
 interface Flags {
   dataDir: string;
+  kv: MetaKvKind;
+  etcd?: MetaEtcdOptions;
   host: string;
   port: number;
   metricsPort: number;
@@ -27,7 +29,12 @@ interface Flags {
 
 /** The flags as commander leaves them: text, checked by the shared readers below. */
 interface RawFlags {
-  dataDir: string;
+  dataDir?: string;
+  kv: string;
+  etcd?: string;
+  etcdPrefix?: string;
+  etcdMaxTxnOps?: string;
+  etcdMaxRequestBytes?: string;
   host: string;
   port: string;
   metricsPort: string;
@@ -45,7 +52,12 @@ interface RawFlags {
 function parseFlags(argv: string[]): Flags {
   const program = new Command('spindle-meta')
     .description('Spindle metadata service and cluster manager (Meta + Mgmt gRPC, /metrics)')
-    .requiredOption('--data-dir <dir>', 'data directory; the lmdb environment lives in DIR/meta (created if missing)')
+    .option('--data-dir <dir>', 'data directory; the lmdb environment lives in DIR/meta (created if missing)')
+    .option('--kv <engine>', 'metadata store: lmdb (one meta process) or etcd (any number of meta processes)', 'lmdb')
+    .option('--etcd <urls>', 'etcd client URLs, comma-separated (with --kv etcd)')
+    .option('--etcd-prefix <prefix>', "key prefix of this cluster in etcd (default 'spindle/')")
+    .option('--etcd-max-txn-ops <n>', "the etcd server's --max-txn-ops (default 128, etcd's own default)")
+    .option('--etcd-max-request-bytes <n>', "the etcd server's --max-request-bytes (default 1572864)")
     .option('--host <host>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'gRPC port (0 = pick one)', '0')
     .option('--metrics-port <port>', 'HTTP /metrics port (0 = pick one)', '0')
@@ -60,8 +72,10 @@ function parseFlags(argv: string[]): Flags {
   const raw = program.opts<RawFlags>();
   const optional = (flag: string, text: string | undefined, key: 'replicas' | 'storageNodesExpected') =>
     text === undefined ? undefined : parseIntegerFlag(flag, text, configIntegerRange('meta', key));
+  const kv = parseKvFlags(raw);
   return {
-    dataDir: raw.dataDir,
+    dataDir: raw.dataDir ?? '',
+    ...kv,
     host: raw.host,
     port: parsePortFlag('--port', raw.port),
     metricsPort: parsePortFlag('--metrics-port', raw.metricsPort),
@@ -70,6 +84,33 @@ function parseFlags(argv: string[]): Flags {
     preset: parsePreset(raw.preset),
     config: raw.config,
   };
+}
+
+/** --kv and the etcd flags: every problem listed at once. */
+function parseKvFlags(raw: RawFlags): { kv: MetaKvKind; etcd?: MetaEtcdOptions } {
+  const problems: string[] = [];
+  if (raw.kv !== 'lmdb' && raw.kv !== 'etcd') problems.push(`--kv must be lmdb or etcd, got ${JSON.stringify(raw.kv)}`);
+  if (raw.kv === 'lmdb' && raw.dataDir === undefined) problems.push('--data-dir is required with --kv lmdb');
+  if (raw.kv === 'etcd' && raw.etcd === undefined) problems.push('--etcd URLS is required with --kv etcd');
+  if (raw.kv !== 'etcd' && raw.etcd !== undefined) problems.push('--etcd is only used with --kv etcd');
+  const integer = (flag: string, text: string | undefined) => {
+    if (text === undefined) return undefined;
+    try {
+      return parseIntegerFlag(flag, text, { min: 1, max: 2 ** 31 - 1 });
+    } catch (err) {
+      problems.push((err as Error).message);
+      return undefined;
+    }
+  };
+  const txnOpsMax = integer('--etcd-max-txn-ops', raw.etcdMaxTxnOps);
+  const requestBytesMax = integer('--etcd-max-request-bytes', raw.etcdMaxRequestBytes);
+  const endpoints = (raw.etcd ?? '').split(',').map((url) => url.trim());
+  if (raw.etcd !== undefined && endpoints.some((url) => url === '')) {
+    problems.push(`--etcd takes comma-separated URLs (http://127.0.0.1:2379,…), got ${JSON.stringify(raw.etcd)}`);
+  }
+  if (problems.length > 0) throw new SpindleError(ErrorCode.CONFIG_INVALID, problems.join('\n'));
+  if (raw.kv === 'lmdb') return { kv: 'lmdb' };
+  return { kv: 'etcd', etcd: { endpoints, prefix: raw.etcdPrefix, txnOpsMax, requestBytesMax } };
 }
 
 async function main(): Promise<void> {
@@ -109,6 +150,8 @@ async function main(): Promise<void> {
 
   server = await startMetaServer({
     dataDir: flags.dataDir,
+    kv: flags.kv,
+    etcd: flags.etcd,
     host: flags.host,
     port: flags.port,
     metricsPort: flags.metricsPort,
@@ -130,6 +173,7 @@ async function main(): Promise<void> {
     metrics: server.metricsAddress,
     pid: process.pid,
     dataDir: server.dataDir,
+    kv: flags.kv,
   };
   process.stdout.write(`${JSON.stringify(ready)}\n`);
 }

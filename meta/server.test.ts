@@ -234,6 +234,7 @@ describe('meta/main.ts', () => {
       metrics: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
       pid: meta.child.pid,
       dataDir,
+      kv: 'lmdb',
     });
 
     const mgmt = new MgmtClient(ready.addr, insecureChannel(), CHANNEL_OPTIONS);
@@ -271,5 +272,17 @@ describe('meta/main.ts', () => {
     expect(badPort.stderr()).toMatch(/--port.*integer/);
     expect(c.code).toBe(1);
     expect(badConfig.stderr()).toMatch(/meta: cannot read config file \/nonexistent\/spindle.json/);
+  });
+
+  it('exits 1 naming every problem of the --kv and etcd flags', async () => {
+    const noEtcd = spawnMeta(['--kv', 'etcd', '--etcd-max-txn-ops', 'many']);
+    const badKv = spawnMeta(['--kv', 'rocks', '--etcd', 'http://127.0.0.1:1']);
+    children.push(noEtcd.child, badKv.child);
+    const [a, b] = await Promise.all([noEtcd.exit, badKv.exit]);
+    expect(a.code).toBe(1);
+    expect(noEtcd.stderr()).toMatch(/--etcd URLS is required with --kv etcd/);
+    expect(noEtcd.stderr()).toMatch(/--etcd-max-txn-ops/);
+    expect(b.code).toBe(1);
+    expect(badKv.stderr()).toMatch(/--kv must be lmdb or etcd, got "rocks"/);
   });
 });

@@ -1,4 +1,5 @@
-// The meta process, composed: the lmdb KvEngine under DIR/meta, the cluster manager (Mgmt) and the
+// The meta process, composed: the KvEngine (lmdb under DIR/meta, or etcd shared by several meta
+// processes, one of which holds the cluster-manager role), the cluster manager (Mgmt) and the
 // namespace (Meta) on one gRPC server, the GC worker, the idempotency sweep, and /metrics over
 // HTTP, plus the standard gRPC health and reflection services (common/standard-services.ts).
 // `startMetaServer` resolves once everything serves; `close()` undoes it in reverse.
@@ -26,8 +27,12 @@ import { startGrpcServer, stopGrpcServer } from '../common/rpc.js';
 import { withStandardServices } from '../common/standard-services.js';
 import { MetaService, MgmtService } from '../proto/index.js';
 import { GC_DELAY_PRODUCTION_MS, GC_DELAY_TEST_MS, GcWorker } from './gc-worker.js';
+import type { KvEngine } from './kv/engine.js';
+import { createEtcdEngine, EtcdEngine } from './kv/etcd-engine.js';
 import { createLmdbEngine } from './kv/lmdb-engine.js';
 import { ClusterManager } from './mgmt/cluster-manager.js';
+import { MANAGER_ROLE_POLL_INTERVAL_MS, MANAGER_ROLE_TTL_SECONDS } from './mgmt/constants.js';
+import { EtcdManagerRole } from './mgmt/etcd-manager-role.js';
 import { createMgmtServiceImplementation } from './mgmt/mgmt-service.js';
 import { Namespace } from './namespace/index.js';
 import { createMetaServiceImplementation } from './service/meta-service.js';
@@ -38,9 +43,29 @@ export const META_DRAIN_GRACE_MS = 5_000;
 /** Subdirectory of --data-dir holding the lmdb environment. */
 const META_KV_DIRECTORY = 'meta';
 
+/** Where the metadata lives: a local lmdb directory (one meta process) or an etcd cluster (many). */
+export type MetaKvKind = 'lmdb' | 'etcd';
+
+export interface MetaEtcdOptions {
+  /** Client URLs (or host:port) of the etcd members. */
+  endpoints: string[];
+  /** Key prefix of this cluster in etcd (default 'spindle/'): several clusters may share one etcd. */
+  prefix?: string;
+  /** The etcd server's --max-txn-ops (default etcd's 128). */
+  txnOpsMax?: number;
+  /** The etcd server's --max-request-bytes (default etcd's 1.5 MiB). */
+  requestBytesMax?: number;
+  /** Lease of the cluster-manager role (default MANAGER_ROLE_TTL_SECONDS). */
+  managerLeaseSeconds?: number;
+}
+
 export interface MetaServerOptions {
-  /** Data directory; the lmdb environment lives in DIR/meta (created if missing). */
+  /** Data directory; the lmdb environment lives in DIR/meta (created if missing). Unused with etcd. */
   dataDir: string;
+  /** The KvEngine (default lmdb). */
+  kv?: MetaKvKind;
+  /** Required with kv 'etcd'. */
+  etcd?: MetaEtcdOptions;
   host?: string;
   /** gRPC port; 0 picks one. */
   port?: number;
@@ -102,8 +127,12 @@ function startIdempotencySweeper(
 
 function validateOptions(options: MetaServerOptions): void {
   const problems: string[] = [];
-  if (typeof options.dataDir !== 'string' || options.dataDir === '')
+  const kind = options.kv ?? 'lmdb';
+  if (kind !== 'lmdb' && kind !== 'etcd') problems.push(`kv: must be lmdb or etcd, got ${JSON.stringify(kind)}`);
+  if (kind === 'lmdb' && (typeof options.dataDir !== 'string' || options.dataDir === ''))
     problems.push('dataDir: a data directory is required (--data-dir)');
+  if (kind === 'etcd' && (options.etcd === undefined || options.etcd.endpoints.length === 0))
+    problems.push('etcd: the etcd engine needs the etcd endpoints (--etcd http://host:2379,…)');
   const port = (name: string, value: number | undefined) => {
     if (value === undefined) return;
     try {
@@ -134,7 +163,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     ...(options.clientConfig ?? {}),
   });
   const host = options.host ?? '127.0.0.1';
-  const dataDir = resolve(options.dataDir);
+  const dataDir = options.dataDir ? resolve(options.dataDir) : '';
   const clock = options.clock ?? systemClock;
   const rng = options.rng ?? systemRng();
   const logger = options.logger ?? silentLogger();
@@ -154,12 +183,38 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
   };
 
   try {
-    const kv = await createLmdbEngine({
-      path: join(dataDir, META_KV_DIRECTORY),
-      txnRetriesMax: config.txnRetriesMax,
-      logger,
-    });
+    const etcd = options.kv === 'etcd' ? options.etcd! : undefined;
+    const kv: KvEngine =
+      etcd === undefined
+        ? await createLmdbEngine({
+            path: join(dataDir, META_KV_DIRECTORY),
+            txnRetriesMax: config.txnRetriesMax,
+            logger,
+          })
+        : await createEtcdEngine({
+            endpoints: etcd.endpoints,
+            prefix: etcd.prefix,
+            txnOpsMax: etcd.txnOpsMax,
+            requestBytesMax: etcd.requestBytesMax,
+            txnRetriesMax: config.txnRetriesMax,
+            logger,
+          });
     cleanups.push({ what: 'kv', run: () => kv.close() });
+    // With etcd, several meta processes share the store: the manager role is taken through a lease
+    // (advertising this process's address once it listens) and fences every change.
+    let advertise!: (address: string) => void;
+    const advertised = new Promise<string>((resolveAddress) => (advertise = resolveAddress));
+    const role =
+      kv instanceof EtcdEngine
+        ? new EtcdManagerRole({
+            engine: kv,
+            address: advertised,
+            ttlSeconds: etcd?.managerLeaseSeconds ?? MANAGER_ROLE_TTL_SECONDS,
+            pollIntervalMs: MANAGER_ROLE_POLL_INTERVAL_MS,
+            clock,
+            logger,
+          })
+        : undefined;
 
     const manager = await ClusterManager.open({
       kv,
@@ -171,6 +226,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
       clock,
       logger,
       registry,
+      role,
     });
     cleanups.push({ what: 'cluster manager', run: () => manager.close() });
 
@@ -193,6 +249,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     ]);
     const { server, address } = await startGrpcServer(standard.services, host, options.port ?? 0, { logger });
     cleanups.push({ what: 'grpc server', run: () => stopGrpcServer(server, META_DRAIN_GRACE_MS) });
+    advertise(address);
     // Before the drain (also when a start fails later): open health Watch streams end at once.
     cleanups.push({ what: 'health', run: () => standard.stopServing() });
 

@@ -8,14 +8,18 @@
 // serving before the manager moves its chains on. A heartbeat answered later than half the lease
 // after its send cannot renew anything, so that is its deadline (MGMT_CALL_TIMEOUT_MS at most).
 // The manager link has its own HTTP/2 connection (a local subchannel pool), so heartbeats never
-// queue behind other traffic of the process to the same address.
+// queue behind other traffic of the process to the same address. `--meta` may list several meta
+// processes: Mgmt calls go to one at a time and move to the next on a retryable failure.
 import type { Logger } from 'pino';
 import type { Clock, Rng } from '../common/clock.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
+import { FailoverClients, parseAddressList } from '../common/failover-clients.js';
 import { isRetryableError, retryWithBackoff } from '../common/retry.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import {
   MgmtClient,
+  type GetRoutingInfoRequest,
+  type GetRoutingInfoResponse,
   type HeartbeatRequest,
   type HeartbeatResponse,
   type RegisterNodeRequest,
@@ -44,19 +48,43 @@ export interface MgmtAgentOptions {
 }
 
 export class MgmtAgent {
-  private readonly client: MgmtClient;
+  /** One client per meta address; Mgmt calls fail over to the next one on a retryable error. */
+  private readonly clients: FailoverClients<MgmtClient>;
   private refreshing: Promise<void> | undefined;
   /** Time (ms) the last successful registration or heartbeat was sent. */
   private lastRenewedMs: number | undefined;
   private closed = false;
 
   constructor(private readonly options: MgmtAgentOptions) {
-    this.client = new MgmtClient(options.metaAddress, insecureChannel(), {
-      ...CHANNEL_OPTIONS,
-      'grpc.use_local_subchannel_pool': 1,
-      'grpc.initial_reconnect_backoff_ms': MGMT_RECONNECT_BACKOFF_INITIAL_MS,
-      'grpc.max_reconnect_backoff_ms': MGMT_RECONNECT_BACKOFF_MAX_MS,
-    });
+    this.clients = new FailoverClients(
+      parseAddressList(options.metaAddress),
+      (address) =>
+        new MgmtClient(address, insecureChannel(), {
+          ...CHANNEL_OPTIONS,
+          'grpc.use_local_subchannel_pool': 1,
+          'grpc.initial_reconnect_backoff_ms': MGMT_RECONNECT_BACKOFF_INITIAL_MS,
+          'grpc.max_reconnect_backoff_ms': MGMT_RECONNECT_BACKOFF_MAX_MS,
+        }),
+    );
+  }
+
+  /**
+   * One Mgmt call to the current meta address; a retryable failure (that meta is down, or is a
+   * standby without the cluster-manager role) sends the next call to the next address.
+   */
+  private async mgmtCall<Req, Res>(
+    pick: (client: MgmtClient) => Parameters<typeof callUnary<MgmtClient, Req, Res>>[1],
+    request: Req,
+    what: string,
+    options: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<Res> {
+    const client = this.clients.current;
+    try {
+      return await callUnary<MgmtClient, Req, Res>(client, pick(client), request, what, options);
+    } catch (err) {
+      if (isRetryableError(err)) this.clients.failed(client);
+      throw err;
+    }
   }
 
   /** Registers, retrying retryable failures (manager not up yet) until it succeeds or `signal` aborts. */
@@ -66,10 +94,12 @@ export class MgmtAgent {
       return await retryWithBackoff(
         async () => {
           const sentMs = clock.nowMs();
-          const response = await callUnary(this.client, this.client.registerNode, request, 'mgmt.RegisterNode', {
-            timeoutMs: MGMT_CALL_TIMEOUT_MS,
-            signal,
-          });
+          const response = await this.mgmtCall<RegisterNodeRequest, RegisterNodeResponse>(
+            (client) => client.registerNode,
+            request,
+            'mgmt.RegisterNode',
+            { timeoutMs: MGMT_CALL_TIMEOUT_MS, signal },
+          );
           this.renewed(sentMs);
           this.applyRouting(response.routing);
           return response;
@@ -108,7 +138,12 @@ export class MgmtAgent {
     const { clock, nodeLeaseMs } = this.options;
     const sentMs = clock.nowMs();
     const timeoutMs = Math.max(1, Math.min(MGMT_CALL_TIMEOUT_MS, Math.floor(nodeLeaseMs / 2)));
-    const response = await callUnary(this.client, this.client.heartbeat, request, 'mgmt.Heartbeat', { timeoutMs });
+    const response = await this.mgmtCall<HeartbeatRequest, HeartbeatResponse>(
+      (client) => client.heartbeat,
+      request,
+      'mgmt.Heartbeat',
+      { timeoutMs },
+    );
     this.renewed(sentMs);
     return { ...response, roundTripMs: clock.nowMs() - sentMs };
   }
@@ -138,9 +173,8 @@ export class MgmtAgent {
     if (this.closed) return Promise.resolve();
     this.refreshing ??= (async () => {
       try {
-        const response = await callUnary(
-          this.client,
-          this.client.getRoutingInfo,
+        const response = await this.mgmtCall<GetRoutingInfoRequest, GetRoutingInfoResponse>(
+          (client) => client.getRoutingInfo,
           { knownVersion: this.options.routing.version },
           'mgmt.GetRoutingInfo',
           { timeoutMs: ROUTING_REFRESH_TIMEOUT_MS },
@@ -165,6 +199,6 @@ export class MgmtAgent {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.client.close();
+    this.clients.close();
   }
 }

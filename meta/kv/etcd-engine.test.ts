@@ -20,8 +20,14 @@ let prefixes = 0;
 beforeAll(async () => {
   baseDir = mkdtempSync(join(tmpdir(), 'spindle-etcd-'));
   [etcd, etcdDefaults] = await Promise.all([
-    startEtcd({ baseDir: join(baseDir, 'a'), logDir: join(baseDir, 'a') }),
-    startEtcd({ baseDir: join(baseDir, 'b'), logDir: join(baseDir, 'b'), txnOpsMax: 128, requestBytesMax: 1572864 }),
+    startEtcd({ baseDir: join(baseDir, 'a'), logDir: join(baseDir, 'a'), detached: false }),
+    startEtcd({
+      baseDir: join(baseDir, 'b'),
+      logDir: join(baseDir, 'b'),
+      txnOpsMax: 128,
+      requestBytesMax: 1572864,
+      detached: false,
+    }),
   ]);
 }, 60_000);
 

@@ -21,11 +21,16 @@
 //   (so a restarted target always goes through waiting → syncing → serving, or stays LASTSRV).
 // - An UPTODATE report made with a routing version older than the last change of the target's
 //   chain counts as ONLINE: a node cannot promote its target with a stale view.
+// - With a ManagerRole (several meta processes on etcd), only the holder changes anything; each
+//   stored change is fenced by the role (manager-role.ts), a standby answers Mgmt calls with a
+//   retryable RPC_UNAVAILABLE naming the holder, and a takeover starts like a restart (state from
+//   the store, every node given a full failure timeout).
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
+import { PeriodicLoop } from '../../common/periodic-loop.js';
 import type {
   ChainInfo,
   CreateChainTableResponse,
@@ -52,7 +57,13 @@ import {
 } from './cluster-store.js';
 import { chainsOfNode, planChainStates, writeChainPlans } from './chain-updater.js';
 import { HeartbeatChecker, type FailureDetectionHost } from './heartbeat-checker.js';
-import { DEFAULT_CHAIN_TABLE_ID, MGMT_IDEMPOTENCY_ENTRIES_MAX, STATE_RELOAD_ATTEMPTS_MAX } from './constants.js';
+import {
+  DEFAULT_CHAIN_TABLE_ID,
+  MGMT_IDEMPOTENCY_ENTRIES_MAX,
+  MGMT_STANDBY_REFRESH_INTERVAL_MS,
+  STATE_RELOAD_ATTEMPTS_MAX,
+} from './constants.js';
+import { type ManagerRole, standbyError } from './manager-role.js';
 import { HeartbeatTable, applyRegistration, validateHeartbeat, validateRegistration } from './node-registry.js';
 import {
   applyChainUpdate,
@@ -83,6 +94,15 @@ export interface ClusterManagerOptions {
   logger?: Logger;
   /** Where spindle_mgmt_* metrics are registered (none when absent). */
   registry?: Registry;
+  /**
+   * The cluster-manager role when several meta processes share the store (etcd). Absent: this
+   * process is the only manager. Present: the manager is a standby until the role is acquired —
+   * Mgmt calls are refused (retryably), the state is re-read from the store every
+   * standbyRefreshIntervalMs for the namespace's view — and every stored change is fenced by it.
+   */
+  role?: ManagerRole;
+  /** How often a standby re-reads the cluster state from the store (default 500 ms). */
+  standbyRefreshIntervalMs?: number;
 }
 
 type ChangeListener = (routing: RoutingInfo) => void;
@@ -100,7 +120,7 @@ class SerialQueue {
 
 export class ClusterManager implements ClusterView {
   private state: ClusterState;
-  private readonly heartbeats = new HeartbeatTable();
+  private heartbeats = new HeartbeatTable();
   private readonly queue = new SerialQueue();
   private readonly listeners = new Set<ChangeListener>();
   private readonly idempotency = new Map<string, { fingerprint: string; response: unknown }>();
@@ -112,6 +132,9 @@ export class ClusterManager implements ClusterView {
   private readonly chainChangedAt = new Map<number, number>();
   private checker: HeartbeatChecker | undefined;
   private closed = false;
+  /** Holds the cluster-manager role (always, without a role). */
+  private active: boolean;
+  private standbyLoop: PeriodicLoop<void> | undefined;
 
   private constructor(
     private readonly options: ClusterManagerOptions,
@@ -121,6 +144,7 @@ export class ClusterManager implements ClusterView {
     this.clock = options.clock ?? systemClock;
     this.logger = (options.logger ?? silentLogger()).child({ component: 'meta.mgmt' });
     this.state = initial;
+    this.active = options.role === undefined;
     for (const chainId of initial.chains.keys()) this.chainChangedAt.set(chainId, initial.routingVersion);
     this.metrics = options.registry ? mgmtMetrics(options.registry, () => this.gauges()) : undefined;
   }
@@ -141,21 +165,86 @@ export class ClusterManager implements ClusterView {
       },
       'cluster manager loaded',
     );
+    if (options.nodeFailureTimeoutMs !== undefined) requireInt(options.nodeFailureTimeoutMs, 'nodeFailureTimeoutMs', 1);
+    if (options.role === undefined) {
+      await manager.startManaging();
+      return manager;
+    }
+    manager.startStandby();
+    options.role.start({ acquired: () => manager.onRoleAcquired(), lost: (reason) => manager.onRoleLost(reason) });
+    return manager;
+  }
+
+  /** Whether this process holds the cluster-manager role (always true without a role). */
+  get isManager(): boolean {
+    return this.active;
+  }
+
+  /** Auto-build check and failure detection: what only the manager runs. */
+  private async startManaging(): Promise<void> {
     // A restart after the expected nodes registered, but before the table was built (e.g. the
     // build failed and the configuration was fixed), builds it now.
-    await manager.maybeAutoBuild();
-    if (options.nodeFailureTimeoutMs !== undefined) {
-      requireInt(options.nodeFailureTimeoutMs, 'nodeFailureTimeoutMs', 1);
-      manager.checker = new HeartbeatChecker({
-        host: manager.failureHost(),
-        clock: manager.clock,
-        timeoutMs: options.nodeFailureTimeoutMs,
-        intervalMs: options.failureCheckIntervalMs ?? Math.max(1, Math.floor(options.nodeFailureTimeoutMs / 4)),
-        logger: manager.logger,
+    await this.maybeAutoBuild();
+    const timeoutMs = this.options.nodeFailureTimeoutMs;
+    if (timeoutMs !== undefined) {
+      this.checker = new HeartbeatChecker({
+        host: this.failureHost(),
+        clock: this.clock,
+        timeoutMs,
+        intervalMs: this.options.failureCheckIntervalMs ?? Math.max(1, Math.floor(timeoutMs / 4)),
+        logger: this.logger,
       });
-      manager.checker.start();
+      this.checker.start();
     }
-    return manager;
+  }
+
+  /** Took over the role: start from the stored state, as a restarted manager does. */
+  private async onRoleAcquired(): Promise<void> {
+    if (this.closed) return;
+    await this.standbyLoop?.stop();
+    this.standbyLoop = undefined;
+    await this.queue.run(async () => {
+      this.heartbeats = new HeartbeatTable();
+      this.replaceState(await loadClusterState(this.kv));
+      this.active = true;
+    });
+    this.logger.info({ routingVersion: this.routingVersion }, 'now the cluster manager');
+    await this.startManaging();
+    this.notify();
+  }
+
+  private onRoleLost(reason: string): void {
+    this.active = false;
+    this.logger.warn({ reason }, 'no longer the cluster manager; standing by');
+    const checker = this.checker;
+    this.checker = undefined;
+    void checker?.close().catch(() => undefined);
+    if (!this.closed) this.startStandby();
+  }
+
+  /** A standby keeps its view of the stored state fresh for the namespace and meta's own storage calls. */
+  private startStandby(): void {
+    this.standbyLoop = new PeriodicLoop<void>({
+      intervalMs: this.options.standbyRefreshIntervalMs ?? MGMT_STANDBY_REFRESH_INTERVAL_MS,
+      pass: () =>
+        this.queue.run(async () => {
+          if (this.active || this.closed) return;
+          const loaded = await loadClusterState(this.kv);
+          if (loaded.routingVersion === this.state.routingVersion) return;
+          this.replaceState(loaded);
+          this.notify();
+        }),
+      clock: this.clock,
+      logger: this.logger,
+      failureMessage: 'standby could not re-read the cluster state; retrying',
+    });
+    this.standbyLoop.start();
+  }
+
+  private replaceState(state: ClusterState): void {
+    this.state = state;
+    this.chainChangedAt.clear();
+    for (const chainId of state.chains.keys()) this.chainChangedAt.set(chainId, state.routingVersion);
   }
 
   /** Current routing version. */
@@ -415,6 +504,8 @@ export class ClusterManager implements ClusterView {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.options.role?.close();
+    await this.standbyLoop?.stop();
     await this.checker?.close();
     await this.queue.run(async () => undefined);
     this.listeners.clear();
@@ -434,12 +525,13 @@ export class ClusterManager implements ClusterView {
   private change<T>(apply: (draft: ClusterDraft) => T): Promise<T> {
     return this.queue.run(async () => {
       for (let attempt = 1; ; attempt++) {
+        if (!this.active) throw standbyError(this.options.role?.holderAddress());
         const draft = new ClusterDraft(this.state);
         const result = apply(draft);
         // Nothing to store (e.g. a chain update that found the chains already as planned).
         if (draft.writeCount === 0) return result;
         try {
-          await commitDraft(this.kv, draft);
+          await commitDraft(this.kv, draft, this.options.role);
         } catch (err) {
           if (err instanceof StateChangedError && attempt < STATE_RELOAD_ATTEMPTS_MAX) {
             this.logger.warn({ err, attempt }, 'cluster state changed in the store; reloading');
@@ -544,8 +636,10 @@ export class ClusterManager implements ClusterView {
     };
   }
 
+  /** Refuses Mgmt calls while closing or standing by (both retryable: callers try another meta). */
   private throwIfClosed(): void {
     if (this.closed) throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'the cluster manager is shutting down');
+    if (!this.active) throw standbyError(this.options.role?.holderAddress());
   }
 }
 

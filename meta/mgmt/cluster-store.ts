@@ -12,6 +12,7 @@ import { KeyPrefix, encodeKey, prefixEnd, type KeyPrefixValue } from '../../comm
 import { ChainInfo, ChainTable, NodeInfo, TargetInfo } from '../../proto/index.js';
 import type { KvEngine, KvTxn } from '../kv/engine.js';
 import { ROUTING_VERSION_INITIAL } from './constants.js';
+import type { ManagerRole } from './manager-role.js';
 
 /** A registered storage node as stored (runtime liveness lives in memory, not here). */
 export interface NodeRecord {
@@ -238,9 +239,13 @@ export class StateChangedError extends SpindleError {
   }
 }
 
-/** Stores a draft and the bumped routing version in one transaction (see the file comment). */
-export async function commitDraft(kv: KvEngine, draft: ClusterDraft): Promise<void> {
+/**
+ * Stores a draft and the bumped routing version in one transaction (see the file comment), first
+ * checking in the same transaction that this process still holds the manager role when one is given.
+ */
+export async function commitDraft(kv: KvEngine, draft: ClusterDraft, role?: Pick<ManagerRole, 'fence'>): Promise<void> {
   await kv.transaction(async (txn) => {
+    await role?.fence(txn);
     const stored = decodeU64(await txn.get(ROUTING_VERSION_KEY), 'routing version');
     if (stored !== draft.base.routingVersion) throw new StateChangedError(draft.base.routingVersion, stored);
     for (const { key, value } of draft.entries()) txn.put(key, value);

@@ -16,3 +16,9 @@ export const TARGET_PATH_MAX_BYTES = 4_096;
 export const CHAINS_PER_TABLE_MAX = 100_000;
 /** Times a mutation reloads the stored state and retries when the store changed underneath it. */
 export const STATE_RELOAD_ATTEMPTS_MAX = 3;
+/** How often a standby meta re-reads the cluster state (its namespace sees new chain tables this late). */
+export const MGMT_STANDBY_REFRESH_INTERVAL_MS = 500;
+/** Lease of the cluster-manager role on etcd: a dead or paused manager keeps the role this long. */
+export const MANAGER_ROLE_TTL_SECONDS = 2;
+/** How often a standby tries to take the role, and the manager checks it still holds it. */
+export const MANAGER_ROLE_POLL_INTERVAL_MS = 250;

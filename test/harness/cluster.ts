@@ -35,6 +35,11 @@ export interface ClusterOptions {
    * integration suite on the gRPC-only data path.
    */
   dataTransport?: DataTransport;
+  /** Metadata store (default lmdb); with etcd the launcher starts an etcd-server and metaCount metas. */
+  kv?: 'lmdb' | 'etcd';
+  metaCount?: number;
+  /** An etcd cluster the test started (client URLs), instead of one the launcher starts. */
+  etcdEndpoints?: string[];
 }
 
 /** The data transport test clusters use unless a test asks for one. */
@@ -126,6 +131,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       host: options.host,
       storageOverrides: options.storageOverrides,
       dataTransport,
+      kv: options.kv,
+      metaCount: options.metaCount,
+      etcdEndpoints: options.etcdEndpoints,
       // In the test runner's process group: a Ctrl-C of vitest reaches the servers too.
       detached: false,
     });
@@ -138,7 +146,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   let stopping: Promise<void> | undefined;
 
   const cluster: TestCluster = {
-    metaAddress: local.meta.ready.addr,
+    metaAddress: local.metaAddresses,
     dataDir: local.dataDir,
     local,
     get nodes() {
@@ -147,7 +155,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     async client(clientOptions = {}) {
       if (stopping !== undefined) throw new Error('cluster is stopped');
       const client = await SpindleClient.connect({
-        meta: local.meta.ready.addr,
+        meta: local.metaAddresses,
         preset: options.preset ?? 'test',
         ...clientOptions,
         config: { dataTransport, ...clientOptions.config },
