@@ -380,7 +380,7 @@ export function remove(meta: string, name: string, force: boolean): Promise<Remo
     for (const s of holding) {
       const head = heads.find((h) => h.chainId === s.chainId)!;
       const c = client(head.address);
-      const request = { chainId: head.chainId, chainVersion: head.chainVersion, name, force };
+      const request = { chainId: head.chainId, chainVersion: head.chainVersion, name, force, forgetOnReplica: false };
       const response = await callUnary(c, c.kvRemoveNamespace, request, 'KvStore.KvRemoveNamespace', {
         timeoutMs: KV_CALL_TIMEOUT_MS,
       }).catch((err: unknown) => {
@@ -391,6 +391,18 @@ export function remove(meta: string, name: string, force: boolean): Promise<Remo
       result.removedPages += response.removedPages;
       result.removedBytes += response.removedBytes;
       result.chains++;
+    }
+    // Every target forgets the namespace's config (one with no page of it left), so the name can
+    // be created again with another config. Best effort: a target that misses this refuses such a
+    // writer until its chain changes or `kv rm` runs again; the pages are gone either way.
+    for (const head of heads) {
+      for (const address of [head.address, ...head.replicas]) {
+        const c = client(address);
+        const request = { chainId: head.chainId, chainVersion: head.chainVersion, name, force, forgetOnReplica: true };
+        await callUnary(c, c.kvRemoveNamespace, request, 'KvStore.KvRemoveNamespace', {
+          timeoutMs: KV_CALL_TIMEOUT_MS,
+        }).catch(() => undefined);
+      }
     }
     return result;
   });

@@ -495,10 +495,15 @@ export interface KvRemoveNamespaceRequest {
   name: string;
   /** Remove leased pages too (their leases are broken). */
   force: boolean;
+  /**
+   * Answered by any serving target, sent to all of them after the removal: a target holding no
+   * page of the namespace forgets its config, so the name can be created again with another one.
+   */
+  forgetOnReplica: boolean;
 }
 
 export interface KvRemoveNamespaceResponse {
-  /** Pages removed (from every replica). */
+  /** Pages removed (from every replica); 0 with `forget_on_replica`. */
   removedPages: number;
   /** Bytes of their values. */
   removedBytes: number;
@@ -3468,7 +3473,7 @@ export const KvEvictResponse: MessageFns<KvEvictResponse> = {
 };
 
 function createBaseKvRemoveNamespaceRequest(): KvRemoveNamespaceRequest {
-  return { chainId: 0, chainVersion: 0, name: "", force: false };
+  return { chainId: 0, chainVersion: 0, name: "", force: false, forgetOnReplica: false };
 }
 
 export const KvRemoveNamespaceRequest: MessageFns<KvRemoveNamespaceRequest> = {
@@ -3484,6 +3489,9 @@ export const KvRemoveNamespaceRequest: MessageFns<KvRemoveNamespaceRequest> = {
     }
     if (message.force !== false) {
       writer.uint32(32).bool(message.force);
+    }
+    if (message.forgetOnReplica !== false) {
+      writer.uint32(40).bool(message.forgetOnReplica);
     }
     return writer;
   },
@@ -3533,6 +3541,14 @@ export const KvRemoveNamespaceRequest: MessageFns<KvRemoveNamespaceRequest> = {
             message.force = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.forgetOnReplica = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3559,6 +3575,11 @@ export const KvRemoveNamespaceRequest: MessageFns<KvRemoveNamespaceRequest> = {
         : 0,
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+      forgetOnReplica: isSet(object.forgetOnReplica)
+        ? globalThis.Boolean(object.forgetOnReplica)
+        : isSet(object.forget_on_replica)
+        ? globalThis.Boolean(object.forget_on_replica)
+        : false,
     };
   },
 
@@ -3576,6 +3597,9 @@ export const KvRemoveNamespaceRequest: MessageFns<KvRemoveNamespaceRequest> = {
     if (message.force !== false) {
       obj.force = message.force;
     }
+    if (message.forgetOnReplica !== false) {
+      obj.forgetOnReplica = message.forgetOnReplica;
+    }
     return obj;
   },
 
@@ -3588,6 +3612,7 @@ export const KvRemoveNamespaceRequest: MessageFns<KvRemoveNamespaceRequest> = {
     message.chainVersion = object.chainVersion ?? 0;
     message.name = object.name ?? "";
     message.force = object.force ?? false;
+    message.forgetOnReplica = object.forgetOnReplica ?? false;
     return message;
   },
 };

@@ -91,6 +91,10 @@ export function kvOperatorHandlers(handler: ReturnType<typeof measuredCalls>, st
       async (request: KvRemoveNamespaceRequest, signal): Promise<KvRemoveNamespaceResponse> => {
         checkChain(request);
         checkName(request.name);
+        if (request.forgetOnReplica) {
+          await store.forgetOnReplica(request.chainId, request.chainVersion, request.name);
+          return { removedPages: 0, removedBytes: 0 };
+        }
         return store.atHeadForOperator(request.chainId, request.chainVersion, signal, async (head) => {
           const removed = await removeNamespace(head, request.name, request.force);
           counters.countDrops(head.view.chainId, request.name, DropReason.OPERATOR, removed.removedPages);

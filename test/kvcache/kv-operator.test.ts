@@ -150,7 +150,13 @@ describe('spindle kv', () => {
     // The head refuses too (a lease taken after the CLI's check), and keeps its leases.
     const headB = new KvStoreClient(b.serving[0]!, insecureChannel(), CHANNEL_OPTIONS);
     try {
-      const rm = { chainId: b.chainId, chainVersion: b.chainVersion, name: 'ops-rm', force: false };
+      const rm = {
+        chainId: b.chainId,
+        chainVersion: b.chainVersion,
+        name: 'ops-rm',
+        force: false,
+        forgetOnReplica: false,
+      };
       await expect(callUnary(headB, headB.kvRemoveNamespace, rm, 'KvRemoveNamespace')).rejects.toMatchObject({
         errorCode: ErrorCode.BUSY,
         message: expect.stringMatching(/has 2 leased page\(s\) on chain \d+; the last lease ends in \d+ ms/),
@@ -165,18 +171,21 @@ describe('spindle kv', () => {
 
     const removed = await json<RemoveResult>(['kv', 'rm', 'ops-rm', '--force']);
     expect(removed).toEqual({ name: 'ops-rm', removedPages: 8, removedBytes: 8 * 16 * KiB, chains: 2 });
-    expect(await presenceOnReplicas(a, ns, keysA)).toBe(0);
-    expect(await presenceOnReplicas(b, ns, keysB)).toBe(0);
+    // No head lists it, not even from its chunks' headers (the config is forgotten: none are left).
     expect((await json<NamespaceRow[]>(['kv', 'ls'])).map((r) => r.name)).not.toContain('ops-rm');
     const gone = await spindle(['kv', 'stat', 'ops-rm']);
     expect(gone.code).toBe(3);
     expect(gone.stderr).toMatch(/unknown KV-cache namespace "ops-rm"/);
 
-    // Puts after the removal store afresh (not ALREADY_PRESENT), on every replica.
-    await putChain(b, ns, keysB, 16 * KiB);
-    expect(await presenceOnReplicas(b, ns, keysB)).toBe(5);
+    // The name can be created again, even with another config: every target forgot the old one
+    // (chain a's replicas had served reads of it, and would refuse the new writer otherwise).
+    const other = namespace({ name: 'ops-rm', modelId: 'another/model' });
+    await putChain(a, other, keysA, 16 * KiB);
+    expect(await presenceOnReplicas(a, other, keysA)).toBe(3);
     const stat = await json<NamespaceStat>(['kv', 'stat', 'ops-rm']);
-    expect(stat).toMatchObject({ pages: 5, leasedPages: 0, chains: 1 });
+    expect(stat).toMatchObject({ pages: 3, leasedPages: 0, chains: 1, config: { modelId: 'another/model' } });
+    // The old pages are gone from every replica of chain b.
+    expect(await presenceOnReplicas(b, ns, keysB)).toBe(0);
 
     const metrics = await scrape();
     expect(metricSum(metrics, 'spindle_kv_evicted_pages_total', { namespace: 'ops-rm', reason: 'operator' })).toBe(8);
@@ -217,7 +226,7 @@ describe('spindle kv', () => {
         errorCode: ErrorCode.INVALID_ARGUMENT,
         message: expect.stringMatching(/bytes > 0 or all/),
       });
-      const rm = { chainId: a.chainId, chainVersion: a.chainVersion, name: '', force: false };
+      const rm = { chainId: a.chainId, chainVersion: a.chainVersion, name: '', force: false, forgetOnReplica: false };
       await expect(callUnary(head, head.kvRemoveNamespace, rm, 'KvRemoveNamespace')).rejects.toMatchObject({
         errorCode: ErrorCode.INVALID_ARGUMENT,
       });
