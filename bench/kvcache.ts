@@ -12,13 +12,15 @@
 //
 // Back of the envelope (2 cores shared by 3 storage nodes, meta, Redis and the clients;
 // docs/performance.md): a Redis get is one memcpy out of its memory into one socket, the client's
-// parse one copy — loopback TCP speed for one connection, ≈ 1–2 GB/s at 2 MiB, and Redis serves
-// one connection at a time, so 4 clients add little. A Spindle get today carries values inside
-// gRPC messages (protobuf encode on the node, decode and a copy in the client, an O_DIRECT disk
-// read or a page-cache read behind) — grpc-js moved ≈ 0.3–0.6 GB/s here: ≈ 0.3–0.5× Redis. A
-// Spindle put writes every page three times to one disk with fsync through the chain, one page
-// after the other: ≈ 0.05–0.15 GB/s against Redis's ≈ 0.5–1 GB/s. matchPrefix: one call, ≤ 10
-// header reads on one node: ≈ 1–3 ms; Redis's 1,000 EXISTS in one round trip: ≈ 1–2 ms.
+// parse one copy into the caller's buffer — loopback TCP speed for one connection, ≈ 1–2 GB/s at
+// 2 MiB, and Redis serves one connection at a time, so 4 clients add little. A Spindle get sends
+// each found page as a bulk frame straight into the caller's buffer (CRC-checked there), a batch
+// spread over the chain's replicas, each page an O_DIRECT read on its node: like seq-read's
+// ≈ 1 GB/s for large batches, less for single pages (a call's fixed cost, ≈ 2–10 ms): ≈ 0.5–1×
+// Redis batched, ≈ 0.1–0.3× single. A Spindle put writes every page three times to one disk with
+// fsync through the chain, one page after the other: ≈ 0.02–0.06 GB/s against Redis's
+// ≈ 0.5–1 GB/s. matchPrefix: one call, ≤ 10 header reads on one node: ≈ 1–3 ms; Redis's 1,000
+// EXISTS in one round trip: ≈ 1–2 ms.
 // Target (issue 12): 2 MiB batched gets ≥ 1.0× Redis's GB/s in the same run.
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -378,7 +380,7 @@ export function kvcacheSideBySide(rows: readonly BenchRow[]): string {
 export const kvcacheSuite: Suite = {
   name: 'kvcache',
   estimate:
-    'gets ≈ 0.3–0.5× Redis (values inside gRPC messages), puts ≈ 0.1–0.2× (3 fsync’d replicas), ' +
+    'batched gets ≈ 0.5–1× Redis, single gets ≈ 0.1–0.3×, puts ≈ 0.05–0.1× (3 fsync’d replicas), ' +
     'matchPrefix of 1,000 keys ≈ 1–3 ms',
   run: async (ctx) => {
     await runKvcacheSuite(ctx, kvcachePlan(ctx.quick));
