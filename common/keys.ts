@@ -46,6 +46,10 @@ export const KeyPrefix = {
   CONFIG: 'CONF',
   /** XATR ‖ ino ‖ name → value of an extended attribute. */
   XATTR: 'XATR',
+  /** LOCK ‖ ino → advisory locks held on the inode (LockTable). */
+  LOCK: 'LOCK',
+  /** LKSS ‖ session → until when a lock session's locks hold (µs). */
+  LOCK_SESSION: 'LKSS',
 } as const;
 
 type KeyPrefixName = keyof typeof KeyPrefix;

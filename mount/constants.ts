@@ -41,3 +41,10 @@ export const UNMOUNT_DRAIN_MS = 5_000;
 export const STAT_BLOCK_SIZE_BYTES = 1024 * 1024;
 /** Longest name statfs reports (meta's limit). */
 export const NAME_MAX_BYTES = 255;
+
+/** How often a mount renews its lock session (a fifth of meta's 5 s lease, LOCK_SESSION_LEASE_MS). */
+export const LOCK_SESSION_RENEW_MS = 1_000;
+/** First pause before a blocked lock request asks again; doubles up to LOCK_RETRY_MAX_MS. */
+export const LOCK_RETRY_MIN_MS = 5;
+/** Longest pause between two tries of a blocked lock request (bounds the wake-up delay). */
+export const LOCK_RETRY_MAX_MS = 100;

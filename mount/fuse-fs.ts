@@ -31,6 +31,7 @@ import {
   type FuseEntry,
   type FuseRequest,
 } from './native.js';
+import { MountLocks } from './locks.js';
 import { OpenFile, type InodeShared } from './open-file.js';
 
 const E = osConstants.errno;
@@ -79,6 +80,9 @@ const EXPECTED_ERRNOS = new Set([
   E.ENODATA,
   E.ERANGE,
   E.EOPNOTSUPP,
+  E.EAGAIN,
+  E.EINTR,
+  E.ESTALE,
 ]);
 
 interface DirHandle {
@@ -100,6 +104,9 @@ export type FuseReplies = Pick<
   | 'replyOpen'
   | 'replyWrite'
   | 'replyXattrSize'
+  | 'replyLock'
+  | 'interrupted'
+  | 'invalidateInode'
   | 'replyBuf'
   | 'replyStatfs'
   | 'replyDir'
@@ -131,6 +138,21 @@ function fuseError(errno: number, message: string): Error {
   return Object.assign(new Error(message), { code: name });
 }
 
+/**
+ * An inode the kernel knows by a cached name that another client removed: ESTALE, not ENOENT, so
+ * the kernel looks the name up again (LOOKUP_REVAL) and the caller gets the current answer — a
+ * file created again under the name, or ENOENT (NFS does the same). SQLite opening a journal
+ * another client just deleted depends on it.
+ */
+async function staleIfGone<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (errnoOf(err) === E.ENOENT) throw fuseError(E.ESTALE, 'the inode was removed by another client');
+    throw err;
+  }
+}
+
 export class SpindleFuseFs {
   private readonly client: SpindleClient;
   private readonly replies: FuseReplies;
@@ -147,12 +169,25 @@ export class SpindleFuseFs {
   private idleWaiters: Array<() => void> = [];
   /** Requests answered, by op (for tests and `spindle doctor`-style inspection). */
   readonly answered = new Map<number, number>();
+  private readonly locks: MountLocks;
+  /** invalidateInode() calls in progress, by token. */
+  private readonly invalidations = new Map<number, () => void>();
+  private invalidationToken = 0;
 
   constructor(options: FuseFsOptions) {
     this.client = options.client;
     this.replies = options.replies;
     this.logger = options.logger;
     this.nowUs = options.nowUs ?? (() => Date.now() * 1000);
+    this.locks = new MountLocks({
+      meta: this.client.meta,
+      replies: this.replies,
+      logger: this.logger,
+      // Before a lock is released, this mount's writes to the file are on storage and in meta.
+      publish: (ino) => this.syncInode(ino),
+      // After a lock is taken, the kernel's and this mount's cached bytes of the file are dropped.
+      refresh: (ino) => this.forgetCached(ino),
+    });
   }
 
   /** Requests being handled right now. */
@@ -166,6 +201,11 @@ export class SpindleFuseFs {
 
   /** The addon's handler: runs the op and answers `req` exactly once. */
   handle(op: number, req: number, args: FuseRequest): void {
+    if (op === FuseOp.INVALIDATED) {
+      this.invalidations.get(args.offset)?.();
+      this.invalidations.delete(args.offset);
+      return;
+    }
     this.inflightCount++;
     let promise: Promise<void>;
     try {
@@ -213,6 +253,7 @@ export class SpindleFuseFs {
     }
     this.inodes.clear();
     await Promise.allSettled([...this.hidden.keys()].map((ino) => this.removeHidden(ino)));
+    await this.locks.endSession();
   }
 
   // --- dispatch --------------------------------------------------------------------------------
@@ -226,7 +267,7 @@ export class SpindleFuseFs {
         return;
       }
       case FuseOp.GETATTR: {
-        const inode = await this.statIno(a.ino);
+        const inode = await staleIfGone(this.statIno(a.ino));
         r.replyAttr(req, this.attrOf(inode), ATTR_TIMEOUT_S);
         return;
       }
@@ -334,15 +375,17 @@ export class SpindleFuseFs {
         return;
       }
       case FuseOp.OPEN: {
-        const response = await this.client.meta.open({
-          at: byIno(a.ino),
-          create: false,
-          exclusive: false,
-          truncate: false,
-          mode: 0,
-          uid: a.uid,
-          gid: a.gid,
-        });
+        const response = await staleIfGone(
+          this.client.meta.open({
+            at: byIno(a.ino),
+            create: false,
+            exclusive: false,
+            truncate: false,
+            mode: 0,
+            uid: a.uid,
+            gid: a.gid,
+          }),
+        );
         const file = this.register(requireInode(response.inode), a.flags);
         r.replyOpen(req, file.fh, false);
         return;
@@ -377,6 +420,8 @@ export class SpindleFuseFs {
       }
       case FuseOp.FLUSH:
         await this.file(a.fh).sync();
+        // close(2) drops the closing process's fcntl locks on the file (POSIX).
+        if (a.lockOwner !== undefined) await this.locks.releaseOwner(a.ino, a.lockOwner, 'posix');
         r.replyErr(req, 0);
         return;
       case FuseOp.FSYNC:
@@ -384,6 +429,7 @@ export class SpindleFuseFs {
         r.replyErr(req, 0);
         return;
       case FuseOp.RELEASE: {
+        if (a.flockRelease && a.lockOwner !== undefined) await this.locks.releaseOwner(a.ino, a.lockOwner, 'flock');
         const file = this.files.get(a.fh ?? 0);
         if (file !== undefined) {
           this.files.delete(file.fh);
@@ -433,6 +479,14 @@ export class SpindleFuseFs {
         });
         return;
       }
+      case FuseOp.GETLK:
+        r.replyLock(req, await this.locks.test(a));
+        return;
+      case FuseOp.SETLK:
+      case FuseOp.FLOCK:
+        await this.locks.set(req, a, op === FuseOp.FLOCK ? 'flock' : 'posix');
+        r.replyErr(req, 0);
+        return;
       case FuseOp.SETXATTR:
         await this.setxattr(a);
         r.replyErr(req, 0);
@@ -643,6 +697,26 @@ export class SpindleFuseFs {
     const file = this.files.get(fh ?? 0);
     if (file === undefined) throw fuseError(E.EBADF, `unknown file handle ${fh}`);
     return file;
+  }
+
+  /** fsync of every open file of an inode: its bytes on storage, its length in meta. */
+  private async syncInode(ino: number): Promise<void> {
+    const state = this.inodes.get(ino);
+    if (state !== undefined) await Promise.all([...state.files].map((file) => file.sync()));
+  }
+
+  /** Drops what this mount and its kernel cache of an inode's data and attributes. */
+  private async forgetCached(ino: number): Promise<void> {
+    const token = ++this.invalidationToken;
+    await new Promise<void>((resolve) => {
+      this.invalidations.set(token, resolve);
+      if (!this.replies.invalidateInode(ino, token)) {
+        this.invalidations.delete(token);
+        resolve();
+      }
+    });
+    const state = this.inodes.get(ino);
+    if (state !== undefined) await Promise.all([...state.files].map((file) => file.forgetCachedData()));
   }
 
   /** A read must see this mount's own writes: send what other handles of the inode buffered. */

@@ -34,8 +34,13 @@ export const FuseOp = {
   GETXATTR: 25,
   LISTXATTR: 26,
   REMOVEXATTR: 27,
+  GETLK: 28,
+  SETLK: 29,
+  FLOCK: 30,
   /** Not a request: the loop thread ended (unmounted from outside, or unmount()). */
   EXIT: 100,
+  /** Not a request: an invalidateInode() finished (`offset` is its token). */
+  INVALIDATED: 101,
 } as const;
 
 /** setattr `valid` bits (fuse_lowlevel.h FUSE_SET_ATTR_*). */
@@ -70,6 +75,12 @@ export interface FuseRequest {
   umask: number;
   /** mknod: device number */
   rdev?: number;
+  /** flush, release (flock), locks: the FUSE lock owner, 16 hex digits. */
+  lockOwner?: string;
+  /** release: the open file description's flock lock goes. */
+  flockRelease?: boolean;
+  /** getlk/setlk: fcntl type (F_RDLCK 0, F_WRLCK 1, F_UNLCK 2); flock: LOCK_SH 1, LOCK_EX 2, LOCK_UN 8. */
+  lock?: FuseLock & { sleep: boolean };
   valid?: number;
   attr?: { mode: number; uid: number; gid: number; size: number; atimeUs: number; mtimeUs: number };
   plus?: boolean;
@@ -90,6 +101,14 @@ export interface FuseAttr {
   ctimeUs: number;
   blksize?: number;
   rdev?: number;
+}
+
+/** A lock range as getlk answers it (`end` inclusive; 2^63-1 or more: to the end of the file). */
+export interface FuseLock {
+  type: number;
+  start: number;
+  end: number;
+  pid: number;
 }
 
 export interface FuseEntry {
@@ -141,6 +160,14 @@ export interface FuseAddon {
   replyWrite(req: number, count: number): void;
   /** getxattr/listxattr asked for the size only (size 0): the size of the answer. */
   replyXattrSize(req: number, size: number): void;
+  replyLock(req: number, lock: FuseLock): void;
+  /** Whether the caller of a request still waiting (a blocking lock) was interrupted by a signal. */
+  interrupted(req: number): boolean;
+  /**
+   * Drops the kernel's cached attributes and pages of an inode on a thread of the addon; reports
+   * INVALIDATED with `offset` = token when done. False: not mounted (nothing to drop).
+   */
+  invalidateInode(ino: number, token: number): boolean;
   replyBuf(req: number, data: Uint8Array): void;
   replyStatfs(req: number, statfs: FuseStatFs): void;
   /** Packs as many entries as fit in `size` bytes and replies; returns how many were packed. */

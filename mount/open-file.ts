@@ -139,6 +139,15 @@ export class OpenFile {
     await this.handle.stat();
   }
 
+  /**
+   * Another client may have changed the file (this mount just took a lock on it): drop the
+   * readahead blocks and take meta's length.
+   */
+  async forgetCachedData(): Promise<void> {
+    this.dropReadahead();
+    await this.handle.stat();
+  }
+
   /** Reads up to `size` bytes at `offset` (fewer at end of file). */
   async read(offset: number, size: number): Promise<Buffer> {
     const sequential = offset === this.nextSequential;

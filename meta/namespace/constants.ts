@@ -47,3 +47,9 @@ export const DIRECTORY_MODE_DEFAULT = 0o755;
 export const SYMLINK_MODE = 0o777;
 /** Highest permission bits accepted (07777: rwx for u/g/o plus setuid, setgid, sticky). */
 export const MODE_MASK = 0o7777;
+
+/**
+ * How long a lock session's advisory locks hold without a renewal: a client that dies releases its
+ * locks this long after its last renewal (mounts renew every LOCK_SESSION_RENEW_MS, a fifth of it).
+ */
+export const LOCK_SESSION_LEASE_MS = 5_000;

@@ -16,6 +16,8 @@ import type {
   HardLinkRequest,
   InodeResponse,
   ListXattrResponse,
+  LockRequest,
+  LockResponse,
   MakeNodeRequest,
   MkdirsRequest,
   OpenRequest,
@@ -27,6 +29,8 @@ import type {
   RemoveResponse,
   RenameRequest,
   RenameResponse,
+  RenewLockSessionRequest,
+  RenewLockSessionResponse,
   SetAttrRequest,
   SetLayoutRequest,
   SetXattrRequest,
@@ -45,6 +49,7 @@ import { batchOpen } from './ops/batch-open.js';
 import { batchStat } from './ops/batch-stat.js';
 import { hardLink } from './ops/hard-link.js';
 import { newDirectoryInode } from './ops/helpers.js';
+import { lock, renewLockSession } from './ops/lock.js';
 import { makeNode } from './ops/make-node.js';
 import { mkdirs } from './ops/mkdirs.js';
 import { open } from './ops/open.js';
@@ -178,6 +183,14 @@ export class Namespace implements MetaHandlers<CallOptions> {
 
   removeXattr(request: GetXattrRequest, options: CallOptions = {}): Promise<XattrResponse> {
     return removeXattr(this.ctx, request, options.signal);
+  }
+
+  lock(request: LockRequest, options: CallOptions = {}): Promise<LockResponse> {
+    return lock(this.ctx, request, options.signal);
+  }
+
+  renewLockSession(request: RenewLockSessionRequest, options: CallOptions = {}): Promise<RenewLockSessionResponse> {
+    return renewLockSession(this.ctx, request, options.signal);
   }
 
   /**

@@ -111,6 +111,87 @@ export function inodeTypeToJSON(object: InodeType): string {
   }
 }
 
+/**
+ * Kind of advisory lock: fcntl byte-range locks and flock whole-file locks never conflict with
+ * each other (as on Linux).
+ */
+export enum LockKind {
+  /** LOCK_POSIX - fcntl(F_SETLK) byte-range lock, owned by a process (its lock owner). */
+  LOCK_POSIX = 0,
+  /** LOCK_FLOCK - flock(2) whole-file lock, owned by an open file description. */
+  LOCK_FLOCK = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function lockKindFromJSON(object: any): LockKind {
+  switch (object) {
+    case 0:
+    case "LOCK_POSIX":
+      return LockKind.LOCK_POSIX;
+    case 1:
+    case "LOCK_FLOCK":
+      return LockKind.LOCK_FLOCK;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LockKind.UNRECOGNIZED;
+  }
+}
+
+export function lockKindToJSON(object: LockKind): string {
+  switch (object) {
+    case LockKind.LOCK_POSIX:
+      return "LOCK_POSIX";
+    case LockKind.LOCK_FLOCK:
+      return "LOCK_FLOCK";
+    case LockKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum LockType {
+  /** LOCK_UNLOCK - Release (F_UNLCK / LOCK_UN). */
+  LOCK_UNLOCK = 0,
+  /** LOCK_READ - Shared (F_RDLCK / LOCK_SH). */
+  LOCK_READ = 1,
+  /** LOCK_WRITE - Exclusive (F_WRLCK / LOCK_EX). */
+  LOCK_WRITE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function lockTypeFromJSON(object: any): LockType {
+  switch (object) {
+    case 0:
+    case "LOCK_UNLOCK":
+      return LockType.LOCK_UNLOCK;
+    case 1:
+    case "LOCK_READ":
+      return LockType.LOCK_READ;
+    case 2:
+    case "LOCK_WRITE":
+      return LockType.LOCK_WRITE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LockType.UNRECOGNIZED;
+  }
+}
+
+export function lockTypeToJSON(object: LockType): string {
+  switch (object) {
+    case LockType.LOCK_UNLOCK:
+      return "LOCK_UNLOCK";
+    case LockType.LOCK_READ:
+      return "LOCK_READ";
+    case LockType.LOCK_WRITE:
+      return "LOCK_WRITE";
+    case LockType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A named place in the namespace. */
 export interface PathAt {
   /** Inode the relative path starts from (1 = root); ignored for absolute paths. */
@@ -547,6 +628,62 @@ export interface XattrResponse {
 export interface ListXattrResponse {
   /** Attribute names, in byte order. */
   names: string[];
+}
+
+export interface LockRequest {
+  /** The file. */
+  ino: number;
+  /** The lock session (one per mount); its locks lapse when it stops renewing. */
+  session: string;
+  /** Lock owner inside the session (FUSE lock_owner). */
+  owner: number;
+  /** fcntl or flock. */
+  kind: LockKind;
+  /** Lock, or release. */
+  type: LockType;
+  /** First byte (POSIX). */
+  start: number;
+  /** Last byte, inclusive (POSIX; 2^63-1 for "to end of file"). */
+  end: number;
+  /** Only report a conflicting lock, change nothing (F_GETLK). */
+  test: boolean;
+  /** Process id of the caller (reported to F_GETLK of others). */
+  pid: number;
+}
+
+export interface LockResponse {
+  /** The lock was taken (or released); false: `conflict` holds it. */
+  granted: boolean;
+  /** A lock of another owner that conflicts (when not granted, or with `test`). */
+  conflict?: LockRecord | undefined;
+}
+
+/** One held lock (stored in a LockTable per inode). */
+export interface LockRecord {
+  session: string;
+  owner: number;
+  kind: LockKind;
+  type: LockType;
+  start: number;
+  end: number;
+  pid: number;
+}
+
+/** The locks held on one inode. */
+export interface LockTable {
+  locks: LockRecord[];
+}
+
+export interface RenewLockSessionRequest {
+  /** The session. */
+  session: string;
+  /** End the session now: all its locks are released. */
+  end: boolean;
+}
+
+export interface RenewLockSessionResponse {
+  /** Until when the session's locks hold without another renewal, microseconds since the epoch. */
+  expiresUs: number;
 }
 
 function createBasePathAt(): PathAt {
@@ -4545,6 +4682,682 @@ export const ListXattrResponse: MessageFns<ListXattrResponse> = {
   },
 };
 
+function createBaseLockRequest(): LockRequest {
+  return { ino: 0, session: "", owner: 0, kind: 0, type: 0, start: 0, end: 0, test: false, pid: 0 };
+}
+
+export const LockRequest: MessageFns<LockRequest> = {
+  encode(message: LockRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ino !== 0) {
+      writer.uint32(8).uint64(message.ino);
+    }
+    if (message.session !== "") {
+      writer.uint32(18).string(message.session);
+    }
+    if (message.owner !== 0) {
+      writer.uint32(24).uint64(message.owner);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(32).int32(message.kind);
+    }
+    if (message.type !== 0) {
+      writer.uint32(40).int32(message.type);
+    }
+    if (message.start !== 0) {
+      writer.uint32(48).uint64(message.start);
+    }
+    if (message.end !== 0) {
+      writer.uint32(56).uint64(message.end);
+    }
+    if (message.test !== false) {
+      writer.uint32(64).bool(message.test);
+    }
+    if (message.pid !== 0) {
+      writer.uint32(72).uint32(message.pid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LockRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLockRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ino = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.session = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.owner = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.start = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.end = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.test = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.pid = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LockRequest {
+    return {
+      ino: isSet(object.ino) ? globalThis.Number(object.ino) : 0,
+      session: isSet(object.session) ? globalThis.String(object.session) : "",
+      owner: isSet(object.owner) ? globalThis.Number(object.owner) : 0,
+      kind: isSet(object.kind) ? lockKindFromJSON(object.kind) : 0,
+      type: isSet(object.type) ? lockTypeFromJSON(object.type) : 0,
+      start: isSet(object.start) ? globalThis.Number(object.start) : 0,
+      end: isSet(object.end) ? globalThis.Number(object.end) : 0,
+      test: isSet(object.test) ? globalThis.Boolean(object.test) : false,
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+    };
+  },
+
+  toJSON(message: LockRequest): unknown {
+    const obj: any = {};
+    if (message.ino !== 0) {
+      obj.ino = Math.round(message.ino);
+    }
+    if (message.session !== "") {
+      obj.session = message.session;
+    }
+    if (message.owner !== 0) {
+      obj.owner = Math.round(message.owner);
+    }
+    if (message.kind !== 0) {
+      obj.kind = lockKindToJSON(message.kind);
+    }
+    if (message.type !== 0) {
+      obj.type = lockTypeToJSON(message.type);
+    }
+    if (message.start !== 0) {
+      obj.start = Math.round(message.start);
+    }
+    if (message.end !== 0) {
+      obj.end = Math.round(message.end);
+    }
+    if (message.test !== false) {
+      obj.test = message.test;
+    }
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LockRequest>, I>>(base?: I): LockRequest {
+    return LockRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LockRequest>, I>>(object: I): LockRequest {
+    const message = createBaseLockRequest();
+    message.ino = object.ino ?? 0;
+    message.session = object.session ?? "";
+    message.owner = object.owner ?? 0;
+    message.kind = object.kind ?? 0;
+    message.type = object.type ?? 0;
+    message.start = object.start ?? 0;
+    message.end = object.end ?? 0;
+    message.test = object.test ?? false;
+    message.pid = object.pid ?? 0;
+    return message;
+  },
+};
+
+function createBaseLockResponse(): LockResponse {
+  return { granted: false, conflict: undefined };
+}
+
+export const LockResponse: MessageFns<LockResponse> = {
+  encode(message: LockResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.granted !== false) {
+      writer.uint32(8).bool(message.granted);
+    }
+    if (message.conflict !== undefined) {
+      LockRecord.encode(message.conflict, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LockResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLockResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.granted = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.conflict = LockRecord.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LockResponse {
+    return {
+      granted: isSet(object.granted) ? globalThis.Boolean(object.granted) : false,
+      conflict: isSet(object.conflict) ? LockRecord.fromJSON(object.conflict) : undefined,
+    };
+  },
+
+  toJSON(message: LockResponse): unknown {
+    const obj: any = {};
+    if (message.granted !== false) {
+      obj.granted = message.granted;
+    }
+    if (message.conflict !== undefined) {
+      obj.conflict = LockRecord.toJSON(message.conflict);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LockResponse>, I>>(base?: I): LockResponse {
+    return LockResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LockResponse>, I>>(object: I): LockResponse {
+    const message = createBaseLockResponse();
+    message.granted = object.granted ?? false;
+    message.conflict = (object.conflict !== undefined && object.conflict !== null)
+      ? LockRecord.fromPartial(object.conflict)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseLockRecord(): LockRecord {
+  return { session: "", owner: 0, kind: 0, type: 0, start: 0, end: 0, pid: 0 };
+}
+
+export const LockRecord: MessageFns<LockRecord> = {
+  encode(message: LockRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session !== "") {
+      writer.uint32(10).string(message.session);
+    }
+    if (message.owner !== 0) {
+      writer.uint32(16).uint64(message.owner);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(24).int32(message.kind);
+    }
+    if (message.type !== 0) {
+      writer.uint32(32).int32(message.type);
+    }
+    if (message.start !== 0) {
+      writer.uint32(40).uint64(message.start);
+    }
+    if (message.end !== 0) {
+      writer.uint32(48).uint64(message.end);
+    }
+    if (message.pid !== 0) {
+      writer.uint32(56).uint32(message.pid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LockRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLockRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.owner = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.start = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.end = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.pid = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LockRecord {
+    return {
+      session: isSet(object.session) ? globalThis.String(object.session) : "",
+      owner: isSet(object.owner) ? globalThis.Number(object.owner) : 0,
+      kind: isSet(object.kind) ? lockKindFromJSON(object.kind) : 0,
+      type: isSet(object.type) ? lockTypeFromJSON(object.type) : 0,
+      start: isSet(object.start) ? globalThis.Number(object.start) : 0,
+      end: isSet(object.end) ? globalThis.Number(object.end) : 0,
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+    };
+  },
+
+  toJSON(message: LockRecord): unknown {
+    const obj: any = {};
+    if (message.session !== "") {
+      obj.session = message.session;
+    }
+    if (message.owner !== 0) {
+      obj.owner = Math.round(message.owner);
+    }
+    if (message.kind !== 0) {
+      obj.kind = lockKindToJSON(message.kind);
+    }
+    if (message.type !== 0) {
+      obj.type = lockTypeToJSON(message.type);
+    }
+    if (message.start !== 0) {
+      obj.start = Math.round(message.start);
+    }
+    if (message.end !== 0) {
+      obj.end = Math.round(message.end);
+    }
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LockRecord>, I>>(base?: I): LockRecord {
+    return LockRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LockRecord>, I>>(object: I): LockRecord {
+    const message = createBaseLockRecord();
+    message.session = object.session ?? "";
+    message.owner = object.owner ?? 0;
+    message.kind = object.kind ?? 0;
+    message.type = object.type ?? 0;
+    message.start = object.start ?? 0;
+    message.end = object.end ?? 0;
+    message.pid = object.pid ?? 0;
+    return message;
+  },
+};
+
+function createBaseLockTable(): LockTable {
+  return { locks: [] };
+}
+
+export const LockTable: MessageFns<LockTable> = {
+  encode(message: LockTable, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.locks) {
+      LockRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LockTable {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLockTable();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.locks.push(LockRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LockTable {
+    return {
+      locks: globalThis.Array.isArray(object?.locks) ? object.locks.map((e: any) => LockRecord.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: LockTable): unknown {
+    const obj: any = {};
+    if (message.locks?.length) {
+      obj.locks = message.locks.map((e) => LockRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LockTable>, I>>(base?: I): LockTable {
+    return LockTable.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LockTable>, I>>(object: I): LockTable {
+    const message = createBaseLockTable();
+    message.locks = object.locks?.map((e) => LockRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRenewLockSessionRequest(): RenewLockSessionRequest {
+  return { session: "", end: false };
+}
+
+export const RenewLockSessionRequest: MessageFns<RenewLockSessionRequest> = {
+  encode(message: RenewLockSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session !== "") {
+      writer.uint32(10).string(message.session);
+    }
+    if (message.end !== false) {
+      writer.uint32(16).bool(message.end);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewLockSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewLockSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.end = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewLockSessionRequest {
+    return {
+      session: isSet(object.session) ? globalThis.String(object.session) : "",
+      end: isSet(object.end) ? globalThis.Boolean(object.end) : false,
+    };
+  },
+
+  toJSON(message: RenewLockSessionRequest): unknown {
+    const obj: any = {};
+    if (message.session !== "") {
+      obj.session = message.session;
+    }
+    if (message.end !== false) {
+      obj.end = message.end;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RenewLockSessionRequest>, I>>(base?: I): RenewLockSessionRequest {
+    return RenewLockSessionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RenewLockSessionRequest>, I>>(object: I): RenewLockSessionRequest {
+    const message = createBaseRenewLockSessionRequest();
+    message.session = object.session ?? "";
+    message.end = object.end ?? false;
+    return message;
+  },
+};
+
+function createBaseRenewLockSessionResponse(): RenewLockSessionResponse {
+  return { expiresUs: 0 };
+}
+
+export const RenewLockSessionResponse: MessageFns<RenewLockSessionResponse> = {
+  encode(message: RenewLockSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expiresUs !== 0) {
+      writer.uint32(8).uint64(message.expiresUs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewLockSessionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewLockSessionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.expiresUs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewLockSessionResponse {
+    return {
+      expiresUs: isSet(object.expiresUs)
+        ? globalThis.Number(object.expiresUs)
+        : isSet(object.expires_us)
+        ? globalThis.Number(object.expires_us)
+        : 0,
+    };
+  },
+
+  toJSON(message: RenewLockSessionResponse): unknown {
+    const obj: any = {};
+    if (message.expiresUs !== 0) {
+      obj.expiresUs = Math.round(message.expiresUs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RenewLockSessionResponse>, I>>(base?: I): RenewLockSessionResponse {
+    return RenewLockSessionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RenewLockSessionResponse>, I>>(object: I): RenewLockSessionResponse {
+    const message = createBaseRenewLockSessionResponse();
+    message.expiresUs = object.expiresUs ?? 0;
+    return message;
+  },
+};
+
 export type MetaService = typeof MetaService;
 export const MetaService = {
   /** Open an existing file, or create it (O_CREAT, O_EXCL, O_TRUNC semantics). */
@@ -4757,6 +5570,28 @@ export const MetaService = {
     responseSerialize: (value: XattrResponse): Buffer => Buffer.from(XattrResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): XattrResponse => XattrResponse.decode(value),
   },
+  /** Take, change, release or test an advisory lock (fcntl byte-range or flock) of a lock session. */
+  lock: {
+    path: "/spindle.Meta/Lock" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LockRequest): Buffer => Buffer.from(LockRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LockRequest => LockRequest.decode(value),
+    responseSerialize: (value: LockResponse): Buffer => Buffer.from(LockResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LockResponse => LockResponse.decode(value),
+  },
+  /** Keep a lock session alive (its locks lapse when it is not renewed), or end it (all its locks go). */
+  renewLockSession: {
+    path: "/spindle.Meta/RenewLockSession" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RenewLockSessionRequest): Buffer =>
+      Buffer.from(RenewLockSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RenewLockSessionRequest => RenewLockSessionRequest.decode(value),
+    responseSerialize: (value: RenewLockSessionResponse): Buffer =>
+      Buffer.from(RenewLockSessionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RenewLockSessionResponse => RenewLockSessionResponse.decode(value),
+  },
 } as const;
 
 export interface MetaServer extends UntypedServiceImplementation {
@@ -4802,6 +5637,10 @@ export interface MetaServer extends UntypedServiceImplementation {
   listXattr: handleUnaryCall<StatRequest, ListXattrResponse>;
   /** Remove one extended attribute (ENODATA when absent). */
   removeXattr: handleUnaryCall<GetXattrRequest, XattrResponse>;
+  /** Take, change, release or test an advisory lock (fcntl byte-range or flock) of a lock session. */
+  lock: handleUnaryCall<LockRequest, LockResponse>;
+  /** Keep a lock session alive (its locks lapse when it is not renewed), or end it (all its locks go). */
+  renewLockSession: handleUnaryCall<RenewLockSessionRequest, RenewLockSessionResponse>;
 }
 
 export interface MetaClient extends Client {
@@ -5131,6 +5970,35 @@ export interface MetaClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: XattrResponse) => void,
+  ): ClientUnaryCall;
+  /** Take, change, release or test an advisory lock (fcntl byte-range or flock) of a lock session. */
+  lock(request: LockRequest, callback: (error: ServiceError | null, response: LockResponse) => void): ClientUnaryCall;
+  lock(
+    request: LockRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LockResponse) => void,
+  ): ClientUnaryCall;
+  lock(
+    request: LockRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LockResponse) => void,
+  ): ClientUnaryCall;
+  /** Keep a lock session alive (its locks lapse when it is not renewed), or end it (all its locks go). */
+  renewLockSession(
+    request: RenewLockSessionRequest,
+    callback: (error: ServiceError | null, response: RenewLockSessionResponse) => void,
+  ): ClientUnaryCall;
+  renewLockSession(
+    request: RenewLockSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RenewLockSessionResponse) => void,
+  ): ClientUnaryCall;
+  renewLockSession(
+    request: RenewLockSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RenewLockSessionResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -4,13 +4,14 @@
 // and other users' processes (setpriv). Each test names the gap it covers.
 //
 // Skipped only when the machine has no /dev/fuse; the sticky-directory test needs root (setpriv).
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFuseMount } from '../../mount/index.js';
 import { startCluster, type TestCluster } from '../harness/cluster.js';
-import { type MountProcess, ok, startMount, stopMount } from './testing/mount-process.js';
+import { type MountProcess, ok, sh, startMount, stopMount } from './testing/mount-process.js';
 
 const HAS_FUSE = existsSync('/dev/fuse');
 const IS_ROOT = process.getuid?.() === 0;
@@ -181,4 +182,209 @@ describe.skipIf(!HAS_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
     },
     60_000,
   );
+
+  it('special files: FIFOs, devices and Unix sockets are inodes of their own, seen from the other mount', async () => {
+    const d = `${mnt}/special`;
+    await ok(`mkdir ${d} && mkfifo -m 640 ${d}/fifo && mknod ${d}/null c 1 3 && mknod ${d}/loop b 7 200`);
+    // A FIFO and a socket work as such (the kernel provides the pipe and the socket).
+    const out = await py(
+      'special',
+      [
+        'import os, socket, sys, threading',
+        'd = sys.argv[1]',
+        'def writer():',
+        '    with open(d + "/fifo", "w") as f: f.write("through the pipe")',
+        't = threading.Thread(target=writer); t.start()',
+        'with open(d + "/fifo") as f: print(f.read())',
+        't.join()',
+        'server = socket.socket(socket.AF_UNIX); server.bind(d + "/sock"); server.listen(1)',
+        'client = socket.socket(socket.AF_UNIX); client.connect(d + "/sock")',
+        'conn, _ = server.accept(); client.sendall(b"over the socket"); print(conn.recv(100).decode())',
+      ].join('\n'),
+      [d],
+    );
+    expect(out.split('\n')).toEqual(['through the pipe', 'over the socket']);
+    const types = `stat -c '%n %F %a %t:%T %s' fifo null loop sock`;
+    const expected = [
+      'fifo fifo 640 0:0 0',
+      'null character special file 644 1:3 0',
+      'loop block special file 644 7:c8 0',
+      'sock socket 755 0:0 0',
+    ];
+    expect((await ok(types, { cwd: `${mnt2}/special` })).trim().split('\n')).toEqual(expected);
+    // rename, link, chmod, chown, utimens and unlink as for files; seen from the other mount.
+    await ok(
+      `cd ${d} && mv fifo fifo2 && ln fifo2 fifo3 && chmod 600 fifo2 && chown 7:8 null && touch -d @1000000000 loop`,
+    );
+    await ok(`cd ${d} && rm sock`);
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // the other mount's cached attributes expire (1 s)
+    const after = `stat -c '%n %F %a %u:%g %h %Y' fifo2 fifo3 null loop`;
+    expect((await ok(after, { cwd: `${mnt2}/special` })).trim().split('\n')).toEqual([
+      `fifo2 fifo 600 0:0 2 ${(await ok(`stat -c %Y ${d}/fifo2`)).trim()}`,
+      `fifo3 fifo 600 0:0 2 ${(await ok(`stat -c %Y ${d}/fifo3`)).trim()}`,
+      `null character special file 644 7:8 1 ${(await ok(`stat -c %Y ${d}/null`)).trim()}`,
+      'loop block special file 644 0:0 1 1000000000',
+    ]);
+    expect((await ok(`ls ${mnt2}/special`)).trim().split('\n')).toEqual(['fifo2', 'fifo3', 'loop', 'null']);
+    // Nothing on storage: the cluster's used bytes stay 0 for them.
+    await ok(`rm -r ${d}`);
+  }, 60_000);
+
+  it('extended attributes: set/get/list/remove with flags, limits and errors; cp --preserve=all keeps them', async () => {
+    await ok(`echo data > ${mnt}/xa`);
+    const out = await py(
+      'xattr',
+      [
+        'import ctypes, errno, os, sys',
+        'libc = ctypes.CDLL("libc.so.6", use_errno=True)',
+        'p = sys.argv[1]',
+        'def err(f):',
+        '    try: f(); return "ok"',
+        '    except OSError as e: return errno.errorcode[e.errno]',
+        'os.setxattr(p, "user.tag", b"blue")',
+        'print(err(lambda: os.setxattr(p, "user.tag", b"red", os.XATTR_CREATE)))',
+        'print(err(lambda: os.setxattr(p, "user.none", b"x", os.XATTR_REPLACE)))',
+        'os.setxattr(p, "user.tag", b"green", os.XATTR_REPLACE)',
+        'os.setxattr(p, "user.empty", b"")',
+        'os.setxattr(p, "user.big", b"v" * 65536)',
+        'print(err(lambda: os.setxattr(p, "user.huge", b"v" * 65537)))',
+        'print(err(lambda: os.getxattr(p, "user.none")))',
+        'buf = ctypes.create_string_buffer(2)',
+        'rc = libc.getxattr(p.encode(), b"user.tag", buf, 2)',
+        'print(rc, errno.errorcode[ctypes.get_errno()])',
+        'print(libc.getxattr(p.encode(), b"user.tag", None, 0))',
+        'print(os.getxattr(p, "user.tag").decode(), len(os.getxattr(p, "user.big")), os.getxattr(p, "user.empty"))',
+        'print(sorted(os.listxattr(p)))',
+        'print(err(lambda: os.setxattr(p, "system.spindle", b"x")))',
+        'os.removexattr(p, "user.empty")',
+        'print(err(lambda: os.removexattr(p, "user.empty")))',
+      ].join('\n'),
+      [`${mnt}/xa`],
+    );
+    expect(out.split('\n')).toEqual([
+      'EEXIST',
+      'ENODATA',
+      'E2BIG',
+      'ENODATA',
+      '-1 ERANGE',
+      '5',
+      "green 65536 b''",
+      "['user.big', 'user.empty', 'user.tag']",
+      'ENOTSUP', // python's name for EOPNOTSUPP (95 on Linux)
+      'ENODATA',
+    ]);
+    const read = (path: string) =>
+      py(
+        'xattr-read',
+        'import os, sys; p = sys.argv[1]; print(sorted((n, os.getxattr(p, n)[:8]) for n in os.listxattr(p)))',
+        [path],
+      );
+    // The other mount sees them; cp --preserve=all copies them in and out (with mode, owner, times).
+    expect(await read(`${mnt2}/xa`)).toBe("[('user.big', b'vvvvvvvv'), ('user.tag', b'green')]");
+    writeFileSync(join(work, 'local'), 'local');
+    await py('xattr-set', 'import os, sys; os.setxattr(sys.argv[1], "user.origin", b"ext4")', [join(work, 'local')]);
+    await ok(`cp --preserve=all ${join(work, 'local')} ${mnt}/copied && cp --preserve=all ${mnt}/xa ${mnt}/xa-copy`);
+    await ok(`cp --preserve=all ${mnt2}/copied ${join(work, 'back')}`);
+    expect(await read(`${mnt2}/copied`)).toBe("[('user.origin', b'ext4')]");
+    expect(await read(`${mnt2}/xa-copy`)).toBe("[('user.big', b'vvvvvvvv'), ('user.tag', b'green')]");
+    expect(await read(join(work, 'back'))).toBe("[('user.origin', b'ext4')]");
+    // Removing the file removes its attributes with it (a new file under the name has none).
+    await ok(`rm ${mnt}/xa && echo again > ${mnt}/xa`);
+    expect(await read(`${mnt}/xa`)).toBe('[]');
+    await ok(`rm ${mnt}/xa ${mnt}/xa-copy ${mnt}/copied`);
+  }, 60_000);
+
+  it('flock and fcntl byte-range locks are coherent across two mounts, blocking and non-blocking', async () => {
+    await ok(`echo data > ${mnt}/lk`);
+    // flock: a holder on the first mount blocks the second one until it lets go.
+    const holder = sh(`flock -x ${mnt}/lk -c 'echo held; sleep 2'`);
+    await ok(`for i in $(seq 100); do flock -n ${mnt2}/lk true || exit 0; sleep 0.05; done; exit 1`);
+    expect((await sh(`flock -n ${mnt2}/lk true`)).code).toBe(1);
+    const started = Date.now();
+    await ok(`flock -w 20 ${mnt2}/lk true`);
+    expect(Date.now() - started).toBeGreaterThan(500);
+    expect((await holder).stdout).toBe('held\n');
+    // fcntl: byte ranges, shared and exclusive, F_GETLK reports the other mount's lock.
+    const script = [
+      'import fcntl, os, struct, sys, time',
+      'path, role = sys.argv[1], sys.argv[2]',
+      'fd = os.open(path, os.O_RDWR)',
+      'if role == "hold":',
+      '    fcntl.lockf(fd, fcntl.LOCK_EX, 10, 0)',
+      '    fcntl.lockf(fd, fcntl.LOCK_SH, 10, 20)',
+      '    print("held", flush=True)',
+      '    time.sleep(3)',
+      '    sys.exit(0)',
+      'def try_lock(kind, length, start):',
+      '    try: fcntl.lockf(fd, kind | fcntl.LOCK_NB, length, start); return "ok"',
+      '    except OSError as e: return "EAGAIN" if e.errno == 11 else str(e)',
+      'out = [try_lock(fcntl.LOCK_EX, 10, 0), try_lock(fcntl.LOCK_SH, 5, 22), try_lock(fcntl.LOCK_EX, 5, 22),',
+      '       try_lock(fcntl.LOCK_EX, 10, 40)]',
+      'got = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 5, 0))',
+      'kind, _, start, length, _ = struct.unpack("hhqqi", got)',
+      'out.append(f"{kind == fcntl.F_WRLCK}:{start}:{length}")',
+      't = time.time(); fcntl.lockf(fd, fcntl.LOCK_EX, 10, 0); out.append(str(time.time() - t > 0.5))',
+      'print(" ".join(out))',
+    ].join('\n');
+    writeFileSync(join(work, 'fcntl.py'), script);
+    const hold = sh(`${PY} ${work}/fcntl.py ${mnt}/lk hold`);
+    await ok(`for i in $(seq 100); do grep -q . ${work}/fcntl.py && break; done; sleep 1`);
+    expect((await ok(`${PY} ${work}/fcntl.py ${mnt2}/lk try`)).trim()).toBe('EAGAIN ok EAGAIN ok True:0:10 True');
+    expect((await hold).stdout).toBe('held\n');
+    await ok(`rm ${mnt}/lk`);
+  }, 60_000);
+
+  it('a lock held through a mount that is killed (kill -9) is released within the lease', async () => {
+    const mnt3 = join(work, 'mnt3');
+    mkdirSync(mnt3);
+    const mount3 = await startMount(mnt3, cluster.metaAddress);
+    try {
+      await ok(`echo x > ${mnt3}/dead-lock`);
+      // The holder (flock and its sleep) is a process group of its own, stopped by its id below.
+      const holder = spawn('bash', ['-c', `exec flock -x ${mnt3}/dead-lock sleep 60`], {
+        detached: true,
+        stdio: 'ignore',
+      });
+      await ok(`for i in $(seq 100); do flock -n ${mnt}/dead-lock true || exit 0; sleep 0.05; done; exit 1`);
+      mount3.child.kill('SIGKILL');
+      await mount3.exited;
+      const started = Date.now();
+      await ok(`flock -w 20 ${mnt}/dead-lock true`);
+      const waitedMs = Date.now() - started;
+      // Held until the dead mount's lease ran out (5 s after its last renewal), not longer.
+      expect(waitedMs).toBeGreaterThan(2_000);
+      expect(waitedMs).toBeLessThan(8_000);
+      process.kill(-holder.pid!, 'SIGKILL');
+    } finally {
+      await stopMount(undefined, mnt3);
+      await ok(`rm -f ${mnt}/dead-lock`);
+    }
+  }, 60_000);
+
+  it('SQLite: two processes inserting at once end with every row and integrity ok, via one mount and two', async () => {
+    const rows = 30;
+    const insert = (db: string, who: string) =>
+      `for i in $(seq ${rows}); do echo "INSERT INTO t VALUES('${who}', $i);"; done | sqlite3 -cmd '.timeout 30000' ${db}`;
+    for (const [name, second] of [
+      ['one', mnt],
+      ['two', mnt2],
+    ] as const) {
+      const db = `${mnt}/${name}.db`;
+      await ok(`sqlite3 ${db} 'CREATE TABLE t (who TEXT, n INTEGER)'`);
+      const started = Date.now();
+      const results = await Promise.all([
+        sh(insert(db, 'a'), { timeoutMs: 240_000 }),
+        sh(insert(`${second}/${name}.db`, 'b'), { timeoutMs: 240_000 }),
+      ]);
+      for (const result of results) expect(result.stderr).toBe('');
+      console.log(`sqlite through ${name} mount(s): ${2 * rows} inserts in ${Date.now() - started} ms`);
+      for (const check of [db, `${second}/${name}.db`]) {
+        expect((await ok(`sqlite3 ${check} 'SELECT who, count(*), sum(n) FROM t GROUP BY who'`)).trim()).toBe(
+          `a|${rows}|${(rows * (rows + 1)) / 2}\nb|${rows}|${(rows * (rows + 1)) / 2}`,
+        );
+        expect((await ok(`sqlite3 ${check} 'PRAGMA integrity_check'`)).trim()).toBe('ok');
+      }
+      await ok(`rm ${db}`);
+    }
+  }, 600_000);
 });

@@ -17,10 +17,12 @@
 #include <fuse_lowlevel.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <thread>
 #include <vector>
@@ -57,7 +59,11 @@ enum Op : int {
   OP_GETXATTR,
   OP_LISTXATTR,
   OP_REMOVEXATTR,
+  OP_GETLK,
+  OP_SETLK,
+  OP_FLOCK,
   OP_EXIT = 100,
+  OP_INVALIDATED,
 };
 
 struct Call {
@@ -76,6 +82,15 @@ struct Call {
   int flags = 0;
   uint32_t mode = 0;
   uint64_t rdev = 0;
+  // Locks: FUSE lock owner (64 random bits; handed to JS as 16 hex digits), the range (end
+  // inclusive), type (F_RDLCK/F_WRLCK/F_UNLCK or LOCK_SH/LOCK_EX/LOCK_UN), whether to wait.
+  uint64_t lockOwner = 0;
+  bool hasLockOwner = false;
+  bool flockRelease = false;
+  uint64_t lockStart = 0, lockEnd = 0;
+  int lockType = 0;
+  uint32_t lockPid = 0;
+  bool sleep = false;
   int valid = 0;
   bool plus = false;
   bool datasync = false;
@@ -96,6 +111,8 @@ struct Session {
 
 Session* session = nullptr;
 std::atomic<bool> repliesEnabled{false};
+/** Invalidation threads still running (destroy() waits a little for them). */
+std::atomic<int> invalidating{0};
 
 double timeUs(const struct timespec& ts) { return double(ts.tv_sec) * 1e6 + double(ts.tv_nsec) / 1e3; }
 
@@ -122,6 +139,21 @@ void callJs(Napi::Env env, Napi::Function handler, Call* call) {
   args.Set("pid", Napi::Number::New(env, call->pid));
   args.Set("umask", Napi::Number::New(env, call->umask));
   if (call->op == OP_MKNOD) args.Set("rdev", Napi::Number::New(env, double(call->rdev)));
+  if (call->hasLockOwner) {
+    char owner[17];
+    snprintf(owner, sizeof owner, "%016llx", (unsigned long long)call->lockOwner);
+    args.Set("lockOwner", Napi::String::New(env, owner));
+  }
+  if (call->flockRelease) args.Set("flockRelease", Napi::Boolean::New(env, true));
+  if (call->op == OP_GETLK || call->op == OP_SETLK || call->op == OP_FLOCK) {
+    Napi::Object lock = Napi::Object::New(env);
+    lock.Set("type", Napi::Number::New(env, call->lockType));
+    lock.Set("start", Napi::Number::New(env, double(call->lockStart)));
+    lock.Set("end", Napi::Number::New(env, double(call->lockEnd)));
+    lock.Set("pid", Napi::Number::New(env, call->lockPid));
+    lock.Set("sleep", Napi::Boolean::New(env, call->sleep));
+    args.Set("lock", lock);
+  }
   if (call->op == OP_SETATTR) {
     args.Set("valid", Napi::Number::New(env, call->valid));
     Napi::Object attr = Napi::Object::New(env);
@@ -189,6 +221,9 @@ void onInit(void*, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+  // Advisory locks are served by meta (coherent across clients), not kept in this kernel only.
+  if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
+  if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
   // The mount does its own write-back buffering per open file; the kernel's would hide flushes.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
@@ -363,6 +398,9 @@ void onFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Call* c = newCall(OP_FLUSH, req);
   c->ino = ino;
   withFi(c, fi);
+  // close(2): the closing process's POSIX locks on the file go (the kernel leaves that to us).
+  c->lockOwner = fi->lock_owner;
+  c->hasLockOwner = true;
   dispatch(c);
 }
 
@@ -370,6 +408,46 @@ void onRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Call* c = newCall(OP_RELEASE, req);
   c->ino = ino;
   withFi(c, fi);
+  // The last close of an open file description: its flock lock goes.
+  c->flockRelease = fi->flock_release != 0;
+  c->lockOwner = fi->lock_owner;
+  c->hasLockOwner = fi->flock_release != 0;
+  dispatch(c);
+}
+
+void lockCommon(Call* c, fuse_ino_t ino, fuse_file_info* fi, const struct flock* lock) {
+  c->ino = ino;
+  withFi(c, fi);
+  c->lockOwner = fi->lock_owner;
+  c->hasLockOwner = true;
+  c->lockType = lock->l_type;
+  c->lockStart = uint64_t(lock->l_start);
+  c->lockEnd = lock->l_len == 0 ? uint64_t(INT64_MAX) : uint64_t(lock->l_start + lock->l_len - 1);
+  c->lockPid = uint32_t(lock->l_pid);
+}
+
+void onGetlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock) {
+  Call* c = newCall(OP_GETLK, req);
+  lockCommon(c, ino, fi, lock);
+  dispatch(c);
+}
+
+void onSetlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock, int sleep) {
+  Call* c = newCall(OP_SETLK, req);
+  lockCommon(c, ino, fi, lock);
+  c->sleep = sleep != 0;
+  dispatch(c);
+}
+
+void onFlock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
+  Call* c = newCall(OP_FLOCK, req);
+  c->ino = ino;
+  withFi(c, fi);
+  c->lockOwner = fi->lock_owner;
+  c->hasLockOwner = true;
+  c->lockType = op & ~LOCK_NB;
+  c->lockEnd = uint64_t(INT64_MAX);
+  c->sleep = (op & LOCK_NB) == 0;
   dispatch(c);
 }
 
@@ -533,6 +611,50 @@ Napi::Value ReplyXattrSize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// replyLock(req, {type, start, end, pid}): the answer to getlk (type F_UNLCK: no conflict).
+Napi::Value ReplyLock(const Napi::CallbackInfo& info) {
+  if (!replyAllowed()) return info.Env().Undefined();
+  Napi::Object o = info[1].As<Napi::Object>();
+  struct flock lock;
+  memset(&lock, 0, sizeof lock);
+  lock.l_type = short(num(o, "type"));
+  lock.l_whence = SEEK_SET;
+  lock.l_start = off_t(num(o, "start"));
+  double end = num(o, "end");
+  lock.l_len = end >= 9.2e18 ? 0 : off_t(end - num(o, "start") + 1);
+  lock.l_pid = pid_t(num(o, "pid"));
+  fuse_reply_lock(reqOf(info[0]), &lock);
+  return info.Env().Undefined();
+}
+
+// interrupted(req): the caller was interrupted (a signal) while its request waits (blocking locks).
+Napi::Value Interrupted(const Napi::CallbackInfo& info) {
+  bool yes = replyAllowed() && fuse_req_interrupted(reqOf(info[0])) != 0;
+  return Napi::Boolean::New(info.Env(), yes);
+}
+
+// invalidateInode(ino, token) → true when started: drops the kernel's cached attributes and pages
+// of an inode (another client may have changed them) on a thread of its own, then reports
+// OP_INVALIDATED with `offset` = token. Not on the JS thread: the kernel waits for locked pages,
+// and a page stays locked until JS answers the read that filled it (a deadlock if JS waited).
+Napi::Value InvalidateInode(const Napi::CallbackInfo& info) {
+  Session* s = session;
+  if (s == nullptr || !s->mounted || !replyAllowed()) return Napi::Boolean::New(info.Env(), false);
+  fuse_ino_t ino = fuse_ino_t(info[0].As<Napi::Number>().DoubleValue());
+  int64_t token = int64_t(info[1].As<Napi::Number>().DoubleValue());
+  fuse_session* se = s->se;
+  invalidating++;
+  std::thread([se, ino, token]() {
+    fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+    Call* c = newCall(OP_INVALIDATED, nullptr);
+    c->ino = ino;
+    c->offset = token;
+    dispatch(c);
+    invalidating--;
+  }).detach();
+  return Napi::Boolean::New(info.Env(), true);
+}
+
 Napi::Value ReplyWrite(const Napi::CallbackInfo& info) {
   if (replyAllowed()) fuse_reply_write(reqOf(info[0]), size_t(info[1].As<Napi::Number>().DoubleValue()));
   return info.Env().Undefined();
@@ -663,6 +785,9 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
   ops.getxattr = onGetxattr;
   ops.listxattr = onListxattr;
   ops.removexattr = onRemovexattr;
+  ops.getlk = onGetlk;
+  ops.setlk = onSetlk;
+  ops.flock = onFlock;
 
   Session* s = new Session();
   s->se = fuse_session_new(&args, &ops, sizeof ops, nullptr);
@@ -711,6 +836,8 @@ Napi::Value Destroy(const Napi::CallbackInfo& info) {
   }
   repliesEnabled.store(false);
   if (s->thread.joinable()) s->thread.join();
+  // The session is unmounted, so invalidations in progress fail fast; wait for them (bounded).
+  for (int i = 0; i < 200 && invalidating.load() > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   fuse_session_destroy(s->se);
   s->tsfn.Release();
   session = nullptr;
@@ -730,6 +857,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("replyOpen", Napi::Function::New(env, ReplyOpen));
   exports.Set("replyWrite", Napi::Function::New(env, ReplyWrite));
   exports.Set("replyXattrSize", Napi::Function::New(env, ReplyXattrSize));
+  exports.Set("replyLock", Napi::Function::New(env, ReplyLock));
+  exports.Set("interrupted", Napi::Function::New(env, Interrupted));
+  exports.Set("invalidateInode", Napi::Function::New(env, InvalidateInode));
   exports.Set("replyBuf", Napi::Function::New(env, ReplyBuf));
   exports.Set("replyStatfs", Napi::Function::New(env, ReplyStatfs));
   exports.Set("replyDir", Napi::Function::New(env, ReplyDir));
