@@ -197,6 +197,20 @@ function buildProgram(state: RunState): Command {
         .choices(['tuned', 'default'])
         .default('tuned'),
     )
+    .addOption(
+      new Option(
+        '--kv <engine>',
+        'metadata store: lmdb (one meta process) or etcd (a local etcd-server and --meta-count metas)',
+      )
+        .choices(['lmdb', 'etcd'])
+        .default('lmdb'),
+    )
+    .option(
+      '--meta-count <n>',
+      'meta processes sharing the etcd store (with --kv etcd; default 2); extra meta k listens on port + 200 + k',
+      intOption('--meta-count', { min: 1, max: 8 }),
+    )
+    .option('--etcd <urls>', 'use this etcd cluster (comma-separated client URLs) instead of starting one (--kv etcd)')
     .action(async (o: UpOptions) => {
       try {
         state.exitCode = await (await import('./server-commands.js')).runUp(o);
@@ -209,7 +223,24 @@ function buildProgram(state: RunState): Command {
   program
     .command('meta')
     .description('run the metadata service and cluster manager in the foreground')
-    .option('--data-dir <dir>', 'data directory (lmdb lives in DIR/meta)', './spindle-data')
+    .option('--data-dir <dir>', 'data directory (lmdb lives in DIR/meta; unused with --kv etcd)', './spindle-data')
+    .addOption(
+      new Option('--kv <engine>', 'metadata store: lmdb (this process alone) or etcd (any number of meta processes)')
+        .choices(['lmdb', 'etcd'])
+        .default('lmdb'),
+    )
+    .option('--etcd <urls>', 'etcd client URLs, comma-separated (with --kv etcd)')
+    .option('--etcd-prefix <prefix>', "key prefix of this cluster in etcd (default 'spindle/')")
+    .option(
+      '--etcd-max-txn-ops <n>',
+      "the etcd server's --max-txn-ops (default 128)",
+      intOption('--etcd-max-txn-ops', { min: 1, max: 2 ** 31 - 1 }),
+    )
+    .option(
+      '--etcd-max-request-bytes <n>',
+      "the etcd server's --max-request-bytes (default 1572864)",
+      intOption('--etcd-max-request-bytes', { min: 1024, max: 2 ** 31 - 1 }),
+    )
     .option('--host <host>', 'listen address', '127.0.0.1')
     .option('--port <p>', 'gRPC port (0 = pick one)', intOption('--port', PORT_RANGE), 7400)
     .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', PORT_RANGE), 0)
@@ -228,14 +259,26 @@ function buildProgram(state: RunState): Command {
     .option('--config <file>', 'JSON config file (overrides the preset)')
     .addOption(presetOption())
     .action(async (o) => {
-      state.exitCode = await (await import('./server-commands.js')).runMeta(o);
+      // With etcd the metadata lives in etcd: a meta process needs no data directory.
+      const flags = {
+        ...o,
+        dataDir: o.kv === 'etcd' ? undefined : o.dataDir,
+        etcd: o.etcd === undefined ? undefined : String(o.etcd).split(','),
+        etcdTxnOpsMax: o.etcdMaxTxnOps,
+        etcdRequestBytesMax: o.etcdMaxRequestBytes,
+      };
+      state.exitCode = await (await import('./server-commands.js')).runMeta(flags);
     });
 
   program
     .command('storage')
     .description('run one storage node in the foreground (restarting it on its old --data-dir keeps its id and data)')
     .requiredOption('--data-dir <dir>', 'data directory of this node (node id and targets)')
-    .requiredOption('--meta <host:port>', 'cluster manager (meta) address', addressOption)
+    .requiredOption(
+      '--meta <host:port>',
+      'meta address, or a comma-separated list of every meta process (metadata on etcd)',
+      addressOption,
+    )
     .option('--host <host>', 'listen address', '127.0.0.1')
     .option('--port <p>', 'gRPC port (0 = pick one)', intOption('--port', PORT_RANGE), 0)
     .option('--metrics-port <p>', '/metrics port (0 = pick one)', intOption('--metrics-port', PORT_RANGE), 0)

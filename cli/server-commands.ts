@@ -46,6 +46,11 @@ export interface UpOptions {
   dataTransport?: DataTransport;
   /** glibc malloc settings of every server (default 'tuned'). */
   malloc?: MallocMode;
+  /** Metadata store (default lmdb); etcd starts a local etcd-server and metaCount metas. */
+  kv?: 'lmdb' | 'etcd';
+  metaCount?: number;
+  /** An existing etcd cluster (comma-separated client URLs) instead of a local etcd-server. */
+  etcd?: string;
 }
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -118,6 +123,9 @@ export async function runUp(options: UpOptions): Promise<number> {
       metricsPort: options.metricsPort,
       preset: options.preset,
       dataTransport: options.dataTransport,
+      kv: options.kv,
+      metaCount: options.metaCount,
+      etcdEndpoints: options.etcd?.split(','),
       env: options.malloc === 'default' ? { SPINDLE_MALLOC: 'default' } : {},
       entries: entriesFromEnv(),
       signal: abort.signal,
@@ -145,14 +153,17 @@ export async function runUp(options: UpOptions): Promise<number> {
     running.onUnexpectedExit = (name, code, sig, logFile) => {
       const how = sig ? `signal ${sig}` : `exit code ${code}`;
       process.stderr.write(`spindle up: ${name} exited unexpectedly (${how}); log: ${logFile}\n`);
-      if (name === 'meta') {
+      if (name === 'meta' && running.options.kv !== 'etcd') {
         process.stderr.write('spindle up: the metadata service is gone, stopping the cluster\n');
         void shutdown(ExitCode.FAILURE);
+      } else if (name.startsWith('meta') || name.startsWith('etcd')) {
+        // With etcd the other meta processes carry on (one takes the manager role).
+        process.stderr.write('spindle up: the cluster keeps serving from the other meta processes\n');
       } else {
         const index = Number(name.replace('storage-', ''));
         process.stderr.write(
           'spindle up: the cluster keeps serving from the other replicas; restart the node with: ' +
-            `npx spindle storage --data-dir ${running.storageDataDir(index)} --meta ${running.meta.ready.addr}\n`,
+            `npx spindle storage --data-dir ${running.storageDataDir(index)} --meta ${running.metaAddresses}\n`,
         );
       }
     };

@@ -70,8 +70,8 @@ export interface ClusterSummary {
   /** Every meta process (the first is `meta`); more than one only with etcd. */
   metas: Array<{ addr: string; metrics: string; pid: number }>;
   kv: 'lmdb' | 'etcd';
-  /** etcd client URLs (kv etcd). */
-  etcd?: string[];
+  /** etcd members (kv etcd): their client URLs, and pids when this cluster started them. */
+  etcd?: Array<{ endpoint: string; pid?: number }>;
   storage: Array<{ id: number; addr: string; metrics: string; pid: number; dataDir: string }>;
   dataDir: string;
   logs: string;
@@ -365,7 +365,14 @@ export class LocalCluster {
       metaPid: this.meta.pid,
       metas: this.metas.map((meta) => ({ addr: meta.ready.addr, metrics: meta.ready.metrics, pid: meta.pid })),
       kv: this.options.kv,
-      ...(this.options.kv === 'etcd' ? { etcd: this.etcdEndpoints } : {}),
+      ...(this.options.kv === 'etcd'
+        ? {
+            etcd:
+              this.etcd.length > 0
+                ? this.etcd.map((member) => ({ endpoint: member.ready.endpoint, pid: member.pid }))
+                : this.etcdEndpoints.map((endpoint) => ({ endpoint })),
+          }
+        : {}),
       storage: this.nodes().map(({ id, addr, metrics, pid, dataDir }) => ({ id, addr, metrics, pid, dataDir })),
       dataDir: this.dataDir,
       logs: this.logDir,
