@@ -1,8 +1,10 @@
-// `spindle admin nodes|targets|chains [--json]` and `spindle admin offline-target TARGET_ID`
-// (3FS admin_cli list-nodes / list-targets / list-chains / offline-target): the commands and their
+// `spindle admin nodes|targets|chains [--json]`, `spindle admin offline-target TARGET_ID` and
+// `spindle admin create-chains --replicas R` (3FS admin_cli list-nodes / list-targets / list-chains /
+// offline-target / create-target): the commands and their
 // options. What they show and do is in admin-report.ts, loaded when one runs, so that `spindle
 // --help` and the file commands do not load gRPC for them.
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { configIntegerRange } from '../common/config.js';
 import { parseIntegerFlag } from '../common/flags.js';
 import type { RoutingInfo } from '../proto/index.js';
 import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
@@ -16,6 +18,15 @@ function targetIdArgument(value: string): number {
     return parseIntegerFlag('TARGET_ID', value, TARGET_ID_RANGE);
   } catch (err) {
     throw new InvalidArgumentError(`${(err as Error).message} (see \`spindle admin targets\`)`);
+  }
+}
+
+/** Replicas of the chains `create-chains` builds: meta's own range for chain length. */
+function replicasArgument(value: string): number {
+  try {
+    return parseIntegerFlag('--replicas', value, configIntegerRange('meta', 'replicas'));
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
   }
 }
 
@@ -73,6 +84,28 @@ export function addAdminCommands(program: Command, state: RunState, reportError:
     const rows = report.chainRows(routing);
     return json ? [JSON.stringify(rows)] : report.formatChains(rows, routing.version);
   });
+
+  admin
+    .command('create-chains')
+    .description(
+      'build chains over targets no chain uses yet (storage nodes added since) as the next version of chain ' +
+        'table 1: new files spread over every chain; existing files stay where they are',
+    )
+    .requiredOption('--replicas <r>', 'replicas per new chain (each on a different new node)', replicasArgument)
+    .option('--json', 'print the new chain table as JSON')
+    .addOption(metaOption())
+    .action(async (o: { replicas: number; json?: boolean; meta: string }) => {
+      try {
+        const table = await (await import('./admin-report.js')).createChains(o.meta, o.replicas);
+        print(
+          o.json === true
+            ? [JSON.stringify(table)]
+            : [`chain table ${table.tableId} is now version ${table.version}: ${table.chainIds.length} chains`],
+        );
+      } catch (err) {
+        reportError(state, err, o.meta);
+      }
+    });
 
   admin
     .command('offline-target')

@@ -4,9 +4,12 @@
 // numbers and states as their names.
 import { randomUUID } from 'node:crypto';
 import { fetchRouting } from '../cluster/chain-table.js';
+import { parseAddressList } from '../common/failover-clients.js';
+import { isRetryableError } from '../common/retry.js';
 import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
 import {
   type ChainInfo,
+  type ChainTable,
   LocalTargetState,
   MgmtClient,
   PublicTargetState,
@@ -170,15 +173,24 @@ export function routingSnapshot(meta: string): Promise<RoutingInfo> {
   return fetchRouting(meta, ADMIN_CALL_TIMEOUT_MS);
 }
 
+/**
+ * Runs `fn` against the Mgmt service of `meta`; a comma-separated list is tried in turn while the
+ * failure is retryable (a meta that is down, or a standby without the cluster-manager role).
+ */
 async function withMgmt<T>(meta: string, fn: (client: MgmtClient) => Promise<T>): Promise<T> {
-  const client = new MgmtClient(meta, insecureChannel(), CHANNEL_OPTIONS);
-  // The gRPC channel's timers do not hold the process open while it waits for an answer.
-  const keepAlive = setInterval(() => {}, 60_000);
-  try {
-    return await fn(client);
-  } finally {
-    clearInterval(keepAlive);
-    client.close();
+  const addresses = parseAddressList(meta);
+  for (let index = 0; ; index++) {
+    const client = new MgmtClient(addresses[index]!, insecureChannel(), CHANNEL_OPTIONS);
+    // The gRPC channel's timers do not hold the process open while it waits for an answer.
+    const keepAlive = setInterval(() => {}, 60_000);
+    try {
+      return await fn(client);
+    } catch (err) {
+      if (index + 1 >= addresses.length || !isRetryableError(err)) throw err;
+    } finally {
+      clearInterval(keepAlive);
+      client.close();
+    }
   }
 }
 
@@ -194,4 +206,22 @@ export async function offlineTarget(meta: string, targetId: number): Promise<Cha
     ),
   );
   return response.chain!;
+}
+
+/**
+ * Builds chains over the targets no chain uses yet (storage nodes added since) and appends them
+ * to chain table 1 as its next version (Mgmt.CreateChainTable). New files spread over the new
+ * version; existing files keep the version they were created with (no rebalancing).
+ */
+export async function createChains(meta: string, replicas: number): Promise<ChainTable> {
+  const response = await withMgmt(meta, (client) =>
+    callUnary(
+      client,
+      client.createChainTable,
+      { tag: { clientId: `admin-${randomUUID()}`, requestId: 1 }, replicas },
+      'mgmt.CreateChainTable',
+      { timeoutMs: ADMIN_CALL_TIMEOUT_MS },
+    ),
+  );
+  return response.table!;
 }
