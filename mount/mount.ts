@@ -168,7 +168,8 @@ export class SpindleMount {
       throw Object.assign(new Error(`${mount.mountpoint} is not a directory`), { code: 'ENOTDIR' });
     const allowOther = options.allowOther ?? process.getuid?.() === 0;
     const mountOptions = [
-      `fsname=spindle@${options.client.metaAddress}`,
+      // A list of meta addresses has commas, which separate mount options: name them with ';'.
+      `fsname=spindle@${options.client.metaAddress.replaceAll(',', ';')}`,
       'subtype=spindle',
       'default_permissions',
       `max_read=${FUSE_IO_MAX_BYTES}`,
