@@ -55,6 +55,8 @@ export interface KvcacheTask {
   clientIndex: number;
   /** Unique to the run: keys of two runs never meet in a cluster given with --meta. */
   runId: string;
+  /** Remove the Spindle pages left after the last step (a --meta cluster outlives the bench). */
+  removeLeftovers: boolean;
   steps: KvStep[];
 }
 

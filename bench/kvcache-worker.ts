@@ -72,6 +72,9 @@ class KvWorker {
   private readonly putBatches = new Map<string, number>();
   private readonly pools = new Map<string, Buffer[]>();
   private matchChains: Array<{ keys: Buffer[]; stored: number }> = [];
+  /** Spindle roots this client left stored (match chains, trace prompts), and their last lease's end. */
+  private readonly leftRoots: Array<{ backend: KvBackend; root: Buffer }> = [];
+  private leasedUntilMs = 0;
 
   constructor(
     private readonly task: KvcacheTask,
@@ -99,6 +102,22 @@ class KvWorker {
       this.backends.set(name, backend);
     }
     return backend;
+  }
+
+  /** Notes a lease taken now: leftovers are removed only after the last one ends. */
+  private leaseUntil(leaseMs: number): void {
+    this.leasedUntilMs = Math.max(this.leasedUntilMs, performance.now() + leaseMs);
+  }
+
+  /**
+   * Removes what the run left in Spindle (each root takes its chain), once the last lease is over:
+   * on a cluster given with --meta, which outlives the bench. Namespaces stay (there is no call to
+   * drop one), empty.
+   */
+  async removeLeftovers(): Promise<void> {
+    const wait = this.leasedUntilMs - performance.now();
+    if (this.leftRoots.length > 0 && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 100));
+    for (const { backend, root } of this.leftRoots.splice(0)) await backend.remove(root, [root]);
   }
 
   /** Opens the channels to every storage node before the first clock (a miss lookup per chain). */
@@ -213,6 +232,7 @@ class KvWorker {
         if (outcome.stored !== part.length) throw new Error(`match setup stored ${JSON.stringify(outcome)}`);
       }
       this.matchChains.push({ keys, stored });
+      if (step.system === 'spindle') this.leftRoots.push({ backend, root: keys[0]! });
     }
     return { ...idle(), startedAtMs, endedAtMs: wallMs() };
   }
@@ -225,6 +245,7 @@ class KvWorker {
       const chain = this.matchChains[q % this.matchChains.length]!;
       const t0 = performance.now();
       const matched = await backend.match(chain.keys, step.leaseMs);
+      if (step.leaseMs !== undefined) this.leaseUntil(step.leaseMs);
       latenciesMs.push(performance.now() - t0);
       if (matched !== chain.stored)
         throw new Error(`${step.system} matched ${matched} keys of a chain with ${chain.stored} stored`);
@@ -265,6 +286,7 @@ class KvWorker {
       const keys = keysOf.keys(request);
       const t0 = performance.now();
       const matched = await backend.match(keys, system === 'spindle' ? plan.leaseMs : undefined);
+      if (system === 'spindle') this.leaseUntil(plan.leaseMs);
       const values = matched === 0 ? [] : await backend.get(keys[0]!, keys.slice(0, matched), into.slice(0, matched));
       // Usable are the leading pages actually loaded: a page gone after the lookup ends the prefix.
       let hits = 0;
@@ -283,6 +305,10 @@ class KvWorker {
       io.progress(counts.prompts);
     }
     const endedAtMs = wallMs();
+    if (system === 'spindle') {
+      const roots = new Map(requests.map((r) => [r.system, r]));
+      for (const request of roots.values()) this.leftRoots.push({ backend, root: keysOf.keys(request)[0]! });
+    }
     if (system === 'redis') {
       const info = String(await this.redis.call('INFO', 'memory'));
       figures.redisUsedMemoryBytes = usedMemory(info);
@@ -317,6 +343,7 @@ export async function runKvcacheTask(
       await io.go();
       io.step({ index, ...(await worker.run(task.steps[index]!, io)) });
     }
+    if (task.removeLeftovers) await worker.removeLeftovers();
     return { ops: [] };
   } finally {
     worker.close();

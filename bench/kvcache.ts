@@ -191,7 +191,15 @@ export async function runKvcacheSuite(ctx: BenchContext, plan: KvcachePlan): Pro
     const runId = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
     const clientCount = Math.max(...plan.clients);
     for (let client = 0; client < clientCount; client++) {
-      const task: KvcacheTask = { kind: 'kvcache', meta, redisPort: redis.port, clientIndex: client, runId, steps };
+      const task: KvcacheTask = {
+        kind: 'kvcache',
+        meta,
+        redisPort: redis.port,
+        clientIndex: client,
+        runId,
+        steps,
+        removeLeftovers: ctx.options.meta !== undefined,
+      };
       workers.push(ctx.worker(task, `client ${client}`));
     }
     const reportsOf = workers.map(stepReports);
