@@ -5,7 +5,8 @@ FROM node:20-bookworm
 # etcd for the metadata; fuse3 + headers and compilers for the FUSE addon of `spindle mount`;
 # liburing for the io_uring block I/O of storage nodes (optional: storage falls back to node:fs).
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends etcd-server fuse3 libfuse3-dev liburing-dev pkg-config g++ make python3 \
+  && apt-get install -y --no-install-recommends \
+    etcd-server fuse3 libfuse3-dev liburing-dev pkg-config g++ make python3 \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/spindle
 COPY . .
