@@ -387,4 +387,28 @@ describe.skipIf(!HAS_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
       await ok(`rm ${db}`);
     }
   }, 600_000);
+
+  it('a Python virtual environment on the mount: venv, pip install --no-index of a local wheel, import', async () => {
+    const pkg = join(work, 'tinypkg');
+    mkdirSync(join(pkg, 'tinypkg'), { recursive: true });
+    writeFileSync(join(pkg, 'tinypkg', '__init__.py'), 'ANSWER = 42\n');
+    writeFileSync(
+      join(pkg, 'setup.py'),
+      "from setuptools import setup\nsetup(name='tinypkg', version='1.0', packages=['tinypkg'])\n",
+    );
+    await ok(`cd ${pkg} && ${PY} -m pip wheel -q --no-deps --no-build-isolation --no-index -w ${work}/wheels .`, {
+      timeoutMs: 120_000,
+    });
+    // --without-pip: ensurepip unpacking pip into the venv (~1,000 small files) alone took 100 s here;
+    // the system pip installs into the venv instead (`pip --python`; the full venv was checked by hand).
+    await ok(`${PY} -m venv --without-pip ${mnt}/venv`, { timeoutMs: 120_000 });
+    await ok(`${PY} -m pip --python ${mnt}/venv/bin/python install -q --no-index --find-links ${work}/wheels tinypkg`, {
+      timeoutMs: 120_000,
+    });
+    expect((await ok(`${mnt2}/venv/bin/python -c 'import tinypkg; print(tinypkg.ANSWER)'`)).trim()).toBe('42');
+    expect((await ok(`${PY} -m pip --python ${mnt2}/venv/bin/python list --format=freeze`)).trim()).toMatch(
+      /^tinypkg==1\.0$/m,
+    );
+    await ok(`rm -r ${mnt}/venv`);
+  }, 180_000);
 });
