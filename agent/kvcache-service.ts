@@ -57,12 +57,19 @@ import {
  */
 const AGENT_KV_NAMESPACES_MAX = 1024;
 /**
- * Values in one Get reply before the rest are DEFERRED: with slices of AGENT_KV_GET_SLICE_KEYS
- * pages of at most 32 MiB, a reply stays below 96 + 128 MiB, under the agent's 256 MiB message limit.
+ * Values in one Get reply before the rest are DEFERRED: with steps of AGENT_KV_GET_SLICE_BYTES, a
+ * reply stays below 96 + 128 MiB, under the agent's 256 MiB message limit.
  */
 const AGENT_KV_GET_REPLY_BYTES = 96 * 1024 * 1024;
-/** Keys read from storage per step of a Get: 4 largest pages are 128 MiB. */
-const AGENT_KV_GET_SLICE_KEYS = 4;
+/**
+ * Bytes of pages one step of a Get reads from storage: the first step reads 4 keys (4 largest pages
+ * are 128 MiB), later steps as many keys as this many bytes of the largest page seen so far hold
+ * (a namespace's pages have one size: 64 keys of 2 MiB in one step, one call per replica).
+ */
+const AGENT_KV_GET_SLICE_BYTES = 128 * 1024 * 1024;
+const AGENT_KV_GET_FIRST_SLICE_KEYS = 4;
+/** At most this many keys per step, so pages larger than those seen before stay bounded (64 × 32 MiB). */
+const AGENT_KV_GET_SLICE_KEYS_MAX = 64;
 
 export class KvCacheServiceImpl implements AgentService {
   readonly definition = tolerantDefinition(KvCacheService);
@@ -103,14 +110,20 @@ export class KvCacheServiceImpl implements AgentService {
     const root = rootOfKeys(request.rootKey, keys);
     const results: KvCacheGetResult[] = [];
     let replyBytes = 0;
-    for (let from = 0; from < keys.length; from += AGENT_KV_GET_SLICE_KEYS) {
-      const slice = keys.slice(from, from + AGENT_KV_GET_SLICE_KEYS);
+    let largestPage = 0;
+    for (let from = 0; from < keys.length; ) {
+      const sliceKeys =
+        largestPage === 0 ? AGENT_KV_GET_FIRST_SLICE_KEYS : Math.floor(AGENT_KV_GET_SLICE_BYTES / largestPage);
+      const count = Math.min(AGENT_KV_GET_SLICE_KEYS_MAX, Math.max(AGENT_KV_GET_FIRST_SLICE_KEYS, sliceKeys));
+      const slice = keys.slice(from, from + count);
+      from += slice.length;
       if (replyBytes >= AGENT_KV_GET_REPLY_BYTES) {
         for (const _ of slice) results.push({ status: GET_DEFERRED, value: Buffer.alloc(0) });
         continue;
       }
       for (const value of await cache.get(root, slice)) {
         replyBytes += value?.length ?? 0;
+        largestPage = Math.max(largestPage, value?.length ?? 0);
         results.push(
           value === undefined ? { status: GET_MISSING, value: Buffer.alloc(0) } : { status: GET_FOUND, value },
         );
