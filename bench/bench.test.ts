@@ -94,6 +94,12 @@ describe('options', () => {
     expect(mallocSettings('default')).toEqual({ SPINDLE_MALLOC: 'default' });
   });
 
+  it('--kv chooses the metadata stores the meta suite measures side by side', () => {
+    expect(parseBenchArgs(['meta']).kv).toEqual(['lmdb']);
+    expect(parseBenchArgs(['meta', '--kv', 'lmdb,etcd']).kv).toEqual(['lmdb', 'etcd']);
+    expect(() => parseBenchArgs(['meta', '--kv', 'tikv'])).toThrow(/--kv takes lmdb, etcd or lmdb,etcd/);
+  });
+
   it('all expands to every suite; comma lists keep order without repeats', () => {
     expect(parseSuites('all')).toEqual([
       'limits',

@@ -65,7 +65,8 @@ export class BenchContext {
   readonly rows: BenchRow[] = [];
   /** Scratch space on the same file system as the clusters' data. */
   readonly scratch: string;
-  private readonly clusters = new Map<number, LocalCluster>();
+  /** Clusters this run started, by `${kv}-${replicas}`. */
+  private readonly clusters = new Map<string, LocalCluster>();
   private readonly paths: string[] = [];
 
   constructor(
@@ -88,17 +89,22 @@ export class BenchContext {
     return [chain?.targetIds.length ?? 1];
   }
 
-  /** Meta address of a cluster with `replicas` replicas (started on first use). */
-  async cluster(replicas: number): Promise<string> {
+  /**
+   * Meta address(es) of a cluster with `replicas` replicas (started on first use); with kv 'etcd'
+   * the cluster keeps its metadata in a local etcd-server and has two meta processes.
+   */
+  async cluster(replicas: number, kv: 'lmdb' | 'etcd' = 'lmdb'): Promise<string> {
     if (this.options.meta !== undefined) return this.options.meta;
-    let cluster = this.clusters.get(replicas);
+    const key = `${kv}-${replicas}`;
+    let cluster = this.clusters.get(key);
     if (cluster === undefined) {
-      this.progress.update(`[${this.suite}] starting a cluster: 3 storage nodes, replicas ${replicas}`, true);
+      this.progress.update(`[${this.suite}] starting a cluster: 3 storage nodes, replicas ${replicas}, ${kv}`, true);
       const env: Record<string, string> = { ...mallocSettings() };
       // Servers profile themselves when this is set (common/cpu-profile.ts).
       if (this.options.cpuProf !== undefined) env[CPU_PROFILE_DIR_ENV] = resolve(this.options.cpuProf);
       cluster = await LocalCluster.start({
-        dataDir: join(this.scratch, `cluster-r${replicas}`),
+        dataDir: join(this.scratch, kv === 'lmdb' ? `cluster-r${replicas}` : `cluster-${key}`),
+        kv,
         storageNodes: 3,
         replicas,
         targetsPerNode: 3,
@@ -106,9 +112,14 @@ export class BenchContext {
         env,
         dataTransport: this.options.transport,
       });
-      this.clusters.set(replicas, cluster);
+      this.clusters.set(key, cluster);
     }
-    return cluster.meta.ready.addr;
+    return cluster.metaAddresses;
+  }
+
+  /** Client URLs of the etcd a started etcd cluster uses (for its raw limit), or undefined. */
+  etcdEndpoints(replicas: number): string[] | undefined {
+    return this.clusters.get(`etcd-${replicas}`)?.etcdEndpoints;
   }
 
   /**

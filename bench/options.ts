@@ -22,6 +22,7 @@ export const BENCH_USAGE = `usage: spindle bench <${[...SUITES, 'all'].join('|')
   --cpu-prof DIR       write V8 CPU profiles of servers and load generators into DIR
   --transport T        bulk (chunk bytes as frames on raw TCP, default) | grpc (inside gRPC messages)
   --malloc M           tuned (MALLOC_* settings of the launcher, default) | default (glibc's own)
+  --kv LIST            metadata stores the meta suite measures: lmdb, etcd or lmdb,etcd (default lmdb)
   --silent             no progress line on stderr`;
 
 function intList(flag: string, text: string | undefined, max: number): number[] {
@@ -62,6 +63,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     silent: false,
     transport: 'bulk',
     malloc: 'tuned',
+    kv: ['lmdb'],
   };
   let suiteArg: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -99,6 +101,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         if (transport !== 'bulk' && transport !== 'grpc')
           throw new BenchUsageError(`--transport takes bulk or grpc (got ${JSON.stringify(transport)})`);
         options.transport = transport;
+        break;
+      }
+      case '--kv': {
+        const kvs = value(flag, next()).split(',');
+        if (kvs.some((kv) => kv !== 'lmdb' && kv !== 'etcd'))
+          throw new BenchUsageError(`--kv takes lmdb, etcd or lmdb,etcd (got ${JSON.stringify(kvs.join(','))})`);
+        options.kv = [...new Set(kvs as Array<'lmdb' | 'etcd'>)];
         break;
       }
       case '--malloc': {

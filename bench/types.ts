@@ -42,6 +42,8 @@ export interface BenchOptions {
   transport: DataTransport;
   /** glibc malloc settings of every process of the run (default 'tuned'). */
   malloc: MallocMode;
+  /** Metadata stores the meta suite measures, side by side (default lmdb only). */
+  kv: Array<'lmdb' | 'etcd'>;
 }
 
 export interface MachineInfo {
