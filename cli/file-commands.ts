@@ -277,14 +277,34 @@ export async function put(ctx: CommandContext, src: string, dst: string, options
   const target = await spindleDestination(ctx.client, dst, name);
   const progress = createProgress({ progress: options.progress, label: `put ${name}`, totalBytes });
   try {
-    await withPath(
-      target,
-      pipeline(source, progress.counter(), ctx.client.createWriteStream(target), { signal: ctx.signal }),
+    await publishWhenComplete(ctx, target, (partial) =>
+      pipeline(source, progress.counter(), ctx.client.createWriteStream(partial), { signal: ctx.signal }),
     );
   } finally {
     progress.stop();
   }
   return target;
+}
+
+/**
+ * Writes a Spindle file under a temporary name in its directory and renames it to `target` only
+ * once every byte is written, so a failed transfer (a full disk, a dead node, ^C) leaves nothing
+ * that looks complete; the temporary is removed on failure.
+ */
+async function publishWhenComplete(
+  ctx: CommandContext,
+  target: string,
+  write: (partial: string) => Promise<void>,
+): Promise<void> {
+  const suffix = `${process.pid}-${Math.floor(Math.random() * 0x100000000).toString(16)}`;
+  const partial = posix.join(posix.dirname(target), `.${posix.basename(target)}.spindle-part-${suffix}`);
+  try {
+    await withPath(target, write(partial));
+    await withPath(target, ctx.client.rename(partial, target));
+  } catch (err) {
+    await ctx.client.rm(partial, { force: true }).catch(() => undefined);
+    throw err;
+  }
 }
 
 export async function get(ctx: CommandContext, src: string, dst: string, options: TransferOptions): Promise<string> {
@@ -383,9 +403,8 @@ export async function cp(ctx: CommandContext, src: string, dst: string, options:
     totalBytes: Number(s.size),
   });
   try {
-    await withPath(
-      target,
-      pipeline(ctx.client.createReadStream(from), progress.counter(), ctx.client.createWriteStream(target), {
+    await publishWhenComplete(ctx, target, (partial) =>
+      pipeline(ctx.client.createReadStream(from), progress.counter(), ctx.client.createWriteStream(partial), {
         signal: ctx.signal,
       }),
     );

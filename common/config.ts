@@ -223,6 +223,10 @@ export interface StorageConfig {
   bulkPort: number;
   /** Memory for the values of recently read KV-cache pages (0 = none; docs/kvcache.md "Hot pages"). */
   kvHotPagesBytes: number;
+  /** Writes needing new space are refused (NO_SPACE) past this percentage of a target's disk used. */
+  fullPercent: number;
+  /** Free bytes each target's disk always keeps (for metadata, deletes); docs/failures.md "Full disks". */
+  reservedBytes: number;
 }
 
 /** Configuration of the client library. */
@@ -290,6 +294,8 @@ const STORAGE_SCHEMA: Schema<StorageConfig> = {
   dataTransport: { kind: 'choice', values: DATA_TRANSPORTS, doc: 'data transport' },
   bulkPort: { kind: 'int', min: 0, max: 65_535, doc: 'bulk listener port' },
   kvHotPagesBytes: { kind: 'bytes', min: 0, max: 2 ** 40, doc: 'KV-cache hot page memory' },
+  fullPercent: { kind: 'int', min: 1, max: 100, doc: 'used percentage of a disk past which writes are refused' },
+  reservedBytes: { kind: 'bytes', min: 0, max: 2 ** 50, doc: 'free bytes each target disk keeps' },
 };
 
 const CLIENT_SCHEMA: Schema<ClientConfig> = {
@@ -359,6 +365,8 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     dataTransport: 'bulk',
     bulkPort: 0,
     kvHotPagesBytes: 2 ** 30,
+    fullPercent: 95,
+    reservedBytes: 256 * 2 ** 20,
   },
   test: {
     heartbeatIntervalMs: 100,
@@ -374,6 +382,8 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     dataTransport: 'bulk',
     bulkPort: 0,
     kvHotPagesBytes: 64 * 2 ** 20,
+    fullPercent: 95,
+    reservedBytes: 2 * 2 ** 20,
   },
 };
 

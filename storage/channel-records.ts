@@ -14,6 +14,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
+import { lmdbWrite } from './chunk-engine/lmdb-failures.js';
 import type { Clock } from '../common/clock.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import type { ClientWriteId, WriteRequest, WriteResponse } from '../proto/index.js';
@@ -186,7 +187,7 @@ export class ChannelRecords {
 
   private persist(write: () => Promise<unknown>): Promise<void> {
     // A failed write only loses the record (a later retry re-runs, as without this table).
-    const pending = write().then(
+    const pending = lmdbWrite('exactly-once record', write).then(
       () => undefined,
       () => undefined,
     );

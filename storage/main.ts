@@ -6,11 +6,14 @@ import { asSpindleError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { createRegistry } from '../common/metrics.js';
 import { parseStorageArgs } from './args.js';
+import { absorbLmdbInternalRejections } from './chunk-engine/lmdb-failures.js';
 import { startStorageNode } from './storage-node.js';
 
 async function main(): Promise<void> {
   startCpuProfileFromEnv('storage');
   const logger = createLogger({ name: 'spindle-storage' });
+  // A full disk fails lmdb commits; their callers get NO_SPACE, and the process must live on.
+  absorbLmdbInternalRejections((reason) => logger.warn({ err: reason.message }, 'lmdb commit failed'));
   let args: ReturnType<typeof parseStorageArgs>;
   try {
     args = parseStorageArgs(process.argv.slice(2));

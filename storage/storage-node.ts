@@ -138,6 +138,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     for (const [index, dir] of dirs.entries()) {
       const target = await StorageTarget.open(index, dir, {
         fsync: config.fsync,
+        space: { fullRatio: config.fullPercent / 100, reservedBytes: config.reservedBytes },
         nodeId,
         logger: baseLogger.child({ component: 'storage.block-io' }),
       });

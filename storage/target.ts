@@ -6,6 +6,7 @@ import { targetIdOf } from '../common/target-ids.js';
 import { ChannelRecords } from './channel-records.js';
 import type { Logger } from '../common/logger.js';
 import { ChunkEngine } from './chunk-engine/chunk-engine.js';
+import type { SpaceLimits } from './chunk-engine/space-guard.js';
 import { CAPACITY_REFRESH_MS } from './constants.js';
 
 export class StorageTarget {
@@ -25,9 +26,14 @@ export class StorageTarget {
   static async open(
     localIndex: number,
     path: string,
-    options: { fsync: boolean; nodeId: number; logger?: Logger },
+    options: { fsync: boolean; nodeId: number; logger?: Logger; space?: SpaceLimits },
   ): Promise<StorageTarget> {
-    const engine = await ChunkEngine.open({ dir: path, fsync: options.fsync, logger: options.logger });
+    const engine = await ChunkEngine.open({
+      dir: path,
+      fsync: options.fsync,
+      logger: options.logger,
+      space: options.space,
+    });
     let channels: ChannelRecords;
     try {
       channels = await ChannelRecords.open(path, { clock: systemClock, fsync: options.fsync });

@@ -41,6 +41,8 @@ class ClassBitmap {
   used = 0;
   /** One past the highest block ever marked used. */
   highWater = 0;
+  /** One past the highest block known written (its space is on disk; see nextIsFresh). */
+  writtenHighWater = 0;
 
   isUsed(blockNo: number): boolean {
     const word = blockNo >>> 5;
@@ -117,6 +119,7 @@ export class BlockAllocator {
       throw new SpindleError(ErrorCode.CHUNK_CORRUPT, `two chunks claim block ${blockId(location)}`);
     }
     bitmap.mark(location.blockNo);
+    bitmap.writtenHighWater = Math.max(bitmap.writtenHighWater, location.blockNo + 1);
   }
 
   allocate(classLog2: number): BlockLocation {
@@ -127,6 +130,21 @@ export class BlockAllocator {
     }
     bitmap.mark(blockNo);
     return { classLog2, blockNo };
+  }
+
+  /**
+   * Whether the block allocate() would hand out next lies past every block ever written in its
+   * class, so writing it takes new disk space (a block written before has its space on disk).
+   */
+  nextIsFresh(classLog2: number): boolean {
+    const bitmap = this.bitmap(classLog2);
+    return bitmap.findFree() >= bitmap.writtenHighWater;
+  }
+
+  /** A whole block was written (allocated blocks whose write was refused or failed do not count). */
+  markWritten(location: BlockLocation): void {
+    const bitmap = this.bitmap(location.classLog2);
+    bitmap.writtenHighWater = Math.max(bitmap.writtenHighWater, location.blockNo + 1);
   }
 
   /** Returns a block to the free map (deferred while a reader holds it). */

@@ -29,6 +29,8 @@ import { BlockAllocator, classForLength } from './block-allocator.js';
 import { BlockFiles } from './block-files.js';
 import type { BlockIoKind, BlockIoMode } from './block-io.js';
 import { chooseBlockIo } from './choose-block-io.js';
+import { lmdbWrite } from './lmdb-failures.js';
+import { SpaceGuard, type SpaceLimits } from './space-guard.js';
 import { chunkKeyString, decodeChunkKey, encodeChunkKey, inoKeyRange, type ChunkAddress } from './chunk-key.js';
 import {
   decodeChunkMeta,
@@ -54,6 +56,8 @@ export interface ChunkEngineOptions {
   blockIo?: BlockIoMode;
   /** Where the backend choice is logged (default: a process logger, once per choice). */
   logger?: Logger;
+  /** Reserved space (space-guard.ts); undefined = no limit but the disk's own. */
+  space?: SpaceLimits;
 }
 
 /** The block I/O backend an engine uses, and why. */
@@ -215,6 +219,8 @@ export class ChunkEngine {
     private readonly fsync: boolean,
     /** The block I/O backend this engine chose when it opened, and why. */
     readonly blockIo: BlockIoReport,
+    /** Refuses writes that need new space on a (nearly) full disk; undefined = no reserve. */
+    readonly space: SpaceGuard | undefined,
   ) {}
 
   /** Opens (creating if needed) the engine of a target directory and rebuilds the free-block map. */
@@ -252,6 +258,7 @@ export class ChunkEngine {
         options.clock ?? systemClock,
         fsync,
         blockIo,
+        options.space === undefined ? undefined : new SpaceGuard(options.dir, options.space),
       );
       engine.rebuild();
       return engine;
@@ -269,6 +276,11 @@ export class ChunkEngine {
       this.committedBytes += meta.length;
       this.committedChunks++;
     }
+  }
+
+  /** A block write needing `bytes` of new disk space, through the space guard when there is one. */
+  private guardSpace(bytes: number, write: () => Promise<void>): Promise<void> {
+    return this.space === undefined ? write() : this.space.guard(bytes, write);
   }
 
   private checkOpen(): void {
@@ -436,7 +448,8 @@ export class ChunkEngine {
     ) {
       const gap = update.offset - oldLength;
       const tail = gap === 0 ? update.data : Buffer.concat([Buffer.alloc(gap), update.data]);
-      await this.files.write(meta.block, oldLength, tail);
+      // Bytes past the committed length may be a hole of the sparse file: count them as new.
+      await this.guardSpace(tail.length, () => this.files.write(meta.block, oldLength, tail));
       if (this.fsync) await this.files.sync(meta.block);
       const segmentCrcs = new Uint32Array(segmentCount(newLength));
       segmentCrcs.set(meta.segmentCrcs);
@@ -481,9 +494,14 @@ export class ChunkEngine {
     }
     let block: BlockLocation | undefined;
     if (newLength > 0) {
-      block = this.allocator.allocate(classForLength(newLength));
+      const classLog2 = classForLength(newLength);
+      // Only a block past every block ever used takes new disk space (freed ones are reused).
+      const freshBytes = this.allocator.nextIsFresh(classLog2) ? newLength : 0;
+      const at = this.allocator.allocate(classLog2);
+      block = at;
       try {
-        await this.files.write(block, 0, content);
+        await this.guardSpace(freshBytes, () => this.files.write(at, 0, content));
+        if (freshBytes > 0) this.allocator.markWritten(at);
         if (this.fsync) await this.files.sync(block);
       } catch (err) {
         this.allocator.free(block);
@@ -524,8 +542,10 @@ export class ChunkEngine {
     const old = this.committed(ino, index);
     if (pending.removed) {
       if (old !== undefined) {
-        await this.db.remove(dbKey);
-        await this.flushed();
+        await lmdbWrite(`remove of chunk ${key}`, async () => {
+          await this.db.remove(dbKey);
+          await this.flushed();
+        });
       }
     } else {
       const meta: CommittedChunkMeta = {
@@ -537,8 +557,10 @@ export class ChunkEngine {
         segmentCrcs: pending.segmentCrcs,
         updatedUs: this.clock.nowUs(),
       };
-      await this.db.put(dbKey, encodeChunkMeta(meta));
-      await this.flushed();
+      await lmdbWrite(`commit of chunk ${key}`, async () => {
+        await this.db.put(dbKey, encodeChunkMeta(meta));
+        await this.flushed();
+      });
     }
     // The pending entry may have been replaced only by this caller (it holds the lock).
     assert(this.pending.get(key) === pending, `pending update of ${key} changed during its commit`);
@@ -599,8 +621,10 @@ export class ChunkEngine {
     this.abort(ino, index);
     const old = this.committed(ino, index);
     if (old === undefined) return false;
-    await this.db.remove(encodeChunkKey(ino, index));
-    await this.flushed();
+    await lmdbWrite(`remove of chunk ${ino}:${index}`, async () => {
+      await this.db.remove(encodeChunkKey(ino, index));
+      await this.flushed();
+    });
     this.committedBytes -= old.length;
     this.committedChunks--;
     if (hasBlock(old.block)) this.allocator.free(old.block);
