@@ -230,7 +230,7 @@ describe.skipIf(!HAS_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
     await ok(`rm -r ${d}`);
   }, 60_000);
 
-  it('extended attributes: set/get/list/remove with flags, limits and errors; cp --preserve=all keeps them', async () => {
+  it('extended attributes: set/get/list/remove, flags, limits, errors; cp --preserve=all keeps them', async () => {
     await ok(`echo data > ${mnt}/xa`);
     const out = await py(
       'xattr',
@@ -361,10 +361,12 @@ describe.skipIf(!HAS_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
     }
   }, 60_000);
 
-  it('SQLite: two processes inserting at once end with every row and integrity ok, via one mount and two', async () => {
+  it('SQLite: two processes inserting at once keep every row and integrity, via one mount and two', async () => {
     const rows = 30;
+    // One transaction per insert; SQLite's busy timeout covers waiting for the other writer's lock.
     const insert = (db: string, who: string) =>
-      `for i in $(seq ${rows}); do echo "INSERT INTO t VALUES('${who}', $i);"; done | sqlite3 -cmd '.timeout 30000' ${db}`;
+      `for i in $(seq ${rows}); do echo "INSERT INTO t VALUES('${who}', $i);"; done | ` +
+      `sqlite3 -cmd '.timeout 30000' ${db}`;
     for (const [name, second] of [
       ['one', mnt],
       ['two', mnt2],
