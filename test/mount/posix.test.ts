@@ -297,7 +297,7 @@ describe.skipIf(!HAS_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
   it('flock and fcntl byte-range locks are coherent across two mounts, blocking and non-blocking', async () => {
     await ok(`echo data > ${mnt}/lk`);
     // flock: a holder on the first mount blocks the second one until it lets go.
-    const holder = sh(`flock -x ${mnt}/lk -c 'echo held; sleep 2'`);
+    const holder = sh(`flock -x ${mnt}/lk -c 'echo held; sleep 3'`);
     await ok(`for i in $(seq 100); do flock -n ${mnt2}/lk true || exit 0; sleep 0.05; done; exit 1`);
     expect((await sh(`flock -n ${mnt2}/lk true`)).code).toBe(1);
     const started = Date.now();
@@ -313,7 +313,8 @@ describe.skipIf(!HAS_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
       '    fcntl.lockf(fd, fcntl.LOCK_EX, 10, 0)',
       '    fcntl.lockf(fd, fcntl.LOCK_SH, 10, 20)',
       '    print("held", flush=True)',
-      '    time.sleep(3)',
+      '    open(sys.argv[3], "w").close()',
+      '    time.sleep(4)',
       '    sys.exit(0)',
       'def try_lock(kind, length, start):',
       '    try: fcntl.lockf(fd, kind | fcntl.LOCK_NB, length, start); return "ok"',
@@ -327,8 +328,9 @@ describe.skipIf(!HAS_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
       'print(" ".join(out))',
     ].join('\n');
     writeFileSync(join(work, 'fcntl.py'), script);
-    const hold = sh(`${PY} ${work}/fcntl.py ${mnt}/lk hold`);
-    await ok(`for i in $(seq 100); do grep -q . ${work}/fcntl.py && break; done; sleep 1`);
+    const marker = join(work, 'fcntl-held');
+    const hold = sh(`${PY} ${work}/fcntl.py ${mnt}/lk hold ${marker}`);
+    await ok(`for i in $(seq 400); do test -e ${marker} && exit 0; sleep 0.05; done; exit 1`);
     expect((await ok(`${PY} ${work}/fcntl.py ${mnt2}/lk try`)).trim()).toBe('EAGAIN ok EAGAIN ok True:0:10 True');
     expect((await hold).stdout).toBe('held\n');
     await ok(`rm ${mnt}/lk`);
