@@ -227,6 +227,8 @@ export interface StorageConfig {
   fullPercent: number;
   /** Free bytes each target's disk always keeps (for metadata, deletes); docs/failures.md "Full disks". */
   reservedBytes: number;
+  /** Rate at which the scrubber re-reads and checks every local chunk (0 = no scrubbing). */
+  scrubBytesPerSec: number;
 }
 
 /** Configuration of the client library. */
@@ -296,6 +298,7 @@ const STORAGE_SCHEMA: Schema<StorageConfig> = {
   kvHotPagesBytes: { kind: 'bytes', min: 0, max: 2 ** 40, doc: 'KV-cache hot page memory' },
   fullPercent: { kind: 'int', min: 1, max: 100, doc: 'used percentage of a disk past which writes are refused' },
   reservedBytes: { kind: 'bytes', min: 0, max: 2 ** 50, doc: 'free bytes each target disk keeps' },
+  scrubBytesPerSec: { kind: 'bytes', min: 0, max: 2 ** 40, doc: 'scrubber rate in bytes per second' },
 };
 
 const CLIENT_SCHEMA: Schema<ClientConfig> = {
@@ -367,6 +370,7 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     kvHotPagesBytes: 2 ** 30,
     fullPercent: 95,
     reservedBytes: 256 * 2 ** 20,
+    scrubBytesPerSec: 32 * 2 ** 20,
   },
   test: {
     heartbeatIntervalMs: 100,
@@ -384,6 +388,7 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     kvHotPagesBytes: 64 * 2 ** 20,
     fullPercent: 95,
     reservedBytes: 2 * 2 ** 20,
+    scrubBytesPerSec: 2 ** 20,
   },
 };
 

@@ -15,6 +15,7 @@ import {
   type ReadResult,
 } from '../proto/index.js';
 import type { ChainResolver } from './chain-resolver.js';
+import type { ChunkRepairer } from './chunk-repair.js';
 import { DUMP_CHUNK_META_LIMIT_DEFAULT, DUMP_CHUNK_META_LIMIT_MAX } from './constants.js';
 import type { StorageMetrics } from './metrics.js';
 import type { ChainView } from './routing-view.js';
@@ -28,6 +29,8 @@ export interface BatchReadResponseWithCrcs extends BatchReadResponse {
 export interface ReadOperatorDeps {
   resolver: ChainResolver;
   metrics?: StorageMetrics;
+  /** Repairs a local chunk whose read failed its checksum (the client reads another replica). */
+  repairer?: ChunkRepairer;
 }
 
 export class ReadOperator {
@@ -43,7 +46,11 @@ export class ReadOperator {
       const chunk = checkReadIO(io);
       const { view, target } = await this.deps.resolver.resolve(io.chainId, io.chainVersion);
       requireServing(view);
-      const read = await target.engine.read(chunk.ino, chunk.index, io.offset, io.length);
+      const read = await target.engine.read(chunk.ino, chunk.index, io.offset, io.length).catch((err: unknown) => {
+        if (asSpindleError(err).errorCode === ErrorCode.CHUNK_CORRUPT)
+          void this.deps.repairer?.report(target, io.chainId, chunk.ino, chunk.index, 'read');
+        throw err;
+      });
       this.deps.metrics?.bytesRead.inc(read.data.length);
       return {
         result: {

@@ -88,6 +88,11 @@ export class RoutingView {
     return 0;
   }
 
+  /** The other serving, reachable replicas of a chain (for repairing a local chunk from them). */
+  servingPeers(chainId: number): RouteTarget[] {
+    return (this.index?.servingTargets(chainId) ?? []).filter((t) => !this.localTargetIds.has(t.targetId));
+  }
+
   /** The routing entry of any target. */
   target(targetId: number): TargetInfo | undefined {
     return this.index?.target(targetId);

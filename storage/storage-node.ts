@@ -30,6 +30,8 @@ import { StorageMetrics } from './metrics.js';
 import { MgmtAgent } from './mgmt-agent.js';
 import { readNodeFile, targetDirectories, writeNodeFile } from './node-store.js';
 import { PeerClients } from './peer-clients.js';
+import { ChunkRepairer } from './chunk-repair.js';
+import { Scrubber } from './scrubber.js';
 import { ReadOperator } from './read-operator.js';
 import { LocalTargetStates } from './local-states.js';
 import { ResyncReceiver } from './resync-receiver.js';
@@ -207,7 +209,25 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       logger: logger.child({ component: 'storage.chain' }),
       metrics,
     });
-    const reader = new ReadOperator({ resolver, metrics });
+    const repairer = new ChunkRepairer({
+      routing,
+      peers,
+      locks,
+      logger: logger.child({ component: 'storage.repair' }),
+      registry,
+    });
+    cleanups.push(() => repairer.drain());
+    const reader = new ReadOperator({ resolver, metrics, repairer });
+    const scrubber = new Scrubber({
+      targets,
+      routing,
+      repairer,
+      bytesPerSec: config.scrubBytesPerSec,
+      logger: logger.child({ component: 'storage.scrub' }),
+      registry,
+    });
+    scrubber.start();
+    cleanups.push(() => scrubber.close());
     const inFlight = new InFlightCalls();
 
     const handlers = storageServiceHandlers({

@@ -83,8 +83,17 @@ describe('checkpoints with a damaged replica', () => {
     for (let i = 0; i < 20; i++) expect((await checkpoints.readShard(10, 1, 'w.bin')).equals(expected)).toBe(true);
     await checkpoints.verify(10);
 
-    // Every replica damaged: DATA_CORRUPTED naming the shard (not a retry until the deadline).
-    for (const found of hits.slice(1)) await flipByteOnDisk(found[0]!.file, found[0]!.at + 10);
+    // Every replica damaged: DATA_CORRUPTED naming the shard (not a retry until the deadline). The
+    // first node repaired its copy from a good one once a read found it damaged (a fresh block):
+    // wait for that, then damage the chunk on all three nodes.
+    let again: { file: string; at: number }[][] = [];
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+      again = await Promise.all(nodes.map((node) => findInDataFiles(node.dataDir, needle)));
+      if (again.every((found) => found.length === 1)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(again.map((found) => found.length)).toEqual([1, 1, 1]);
+    for (const found of again) await flipByteOnDisk(found[0]!.file, found[0]!.at + 10);
     await expectCode(checkpoints.readShard(10, 1, 'w.bin'), ErrorCode.DATA_CORRUPTED, 'rank-1/w.bin of step 10');
     const err = await expectCode(checkpoints.verify(10), ErrorCode.DATA_CORRUPTED, 'rank-1/w.bin');
     expect(err.message).toContain('every replica');

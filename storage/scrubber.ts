@@ -1,0 +1,142 @@
+// Background scrubber of a storage node (issue 15; as Ceph's deep scrub): reads every committed chunk
+// of every local target at a bounded rate and checks it against its CRC32Cs (ChunkEngine.read does
+// the check), so corruption of chunks nobody reads is found — and repaired from another replica
+// (chunk-repair.ts) — before the other copies are lost too. Storage config `scrubBytesPerSec`
+// (0 = off). A pass goes through the targets one page of chunk metadata at a time; after each
+// chunk it sleeps as long as reading it should take at the rate, so the disk time it uses is
+// bounded. Counts are in metrics (spindle_storage_scrub_*) and in `stats()`.
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import { ErrorCode, asSpindleError } from '../common/errors.js';
+import type { ChunkAddress } from './chunk-engine/chunk-key.js';
+import type { ChunkRepairer } from './chunk-repair.js';
+import type { RoutingView } from './routing-view.js';
+import type { StorageTarget } from './target.js';
+
+const SCRUB_PAGE_CHUNKS = 256;
+/** Pause between passes when a pass found nothing to read (no chunks). */
+const IDLE_PASS_PAUSE_MS = 1_000;
+
+export interface ScrubStats {
+  passesDone: number;
+  chunksChecked: number;
+  bytesChecked: number;
+  corruptFound: number;
+  lastPassEndMs: number;
+}
+
+export interface ScrubberDeps {
+  targets: readonly StorageTarget[];
+  routing: RoutingView;
+  repairer: ChunkRepairer;
+  bytesPerSec: number;
+  logger: Logger;
+  registry?: Registry;
+}
+
+export class Scrubber {
+  private readonly stopped = new AbortController();
+  private loop: Promise<void> | undefined;
+  private readonly counts: ScrubStats = {
+    passesDone: 0,
+    chunksChecked: 0,
+    bytesChecked: 0,
+    corruptFound: 0,
+    lastPassEndMs: 0,
+  };
+  private readonly bytes: Counter | undefined;
+  private readonly corrupt: Counter | undefined;
+
+  constructor(private readonly deps: ScrubberDeps) {
+    const registers = deps.registry === undefined ? undefined : [deps.registry];
+    this.bytes =
+      registers &&
+      new Counter({ name: 'spindle_storage_scrub_bytes_total', help: 'Bytes the scrubber checked', registers });
+    this.corrupt =
+      registers &&
+      new Counter({
+        name: 'spindle_storage_scrub_corrupt_total',
+        help: 'Chunks the scrubber found failing their checksum',
+        registers,
+      });
+  }
+
+  start(): void {
+    if (this.deps.bytesPerSec <= 0 || this.loop !== undefined) return;
+    this.loop = this.run().catch((err: unknown) =>
+      this.deps.logger.error({ err: asSpindleError(err).message }, 'scrubber stopped'),
+    );
+  }
+
+  stats(): ScrubStats {
+    return { ...this.counts };
+  }
+
+  async close(): Promise<void> {
+    this.stopped.abort();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped.signal.aborted) {
+      let checked = 0;
+      for (const target of this.deps.targets) checked += await this.scrubTarget(target);
+      if (this.stopped.signal.aborted) return;
+      this.counts.passesDone++;
+      this.counts.lastPassEndMs = Date.now();
+      if (checked === 0) await this.pause(IDLE_PASS_PAUSE_MS);
+    }
+  }
+
+  /** One pass over a target; returns the chunks checked. */
+  private async scrubTarget(target: StorageTarget): Promise<number> {
+    let after: ChunkAddress | undefined;
+    let checked = 0;
+    for (;;) {
+      if (this.stopped.signal.aborted) return checked;
+      let page: ReturnType<StorageTarget['engine']['dump']>;
+      try {
+        page = target.engine.dump({ after, limit: SCRUB_PAGE_CHUNKS });
+      } catch {
+        return checked; // the target closed
+      }
+      for (const chunk of page.chunks) {
+        if (this.stopped.signal.aborted) return checked;
+        await this.check(target, chunk.ino, chunk.index, chunk.length);
+        checked++;
+        await this.pause((chunk.length / this.deps.bytesPerSec) * 1000);
+      }
+      if (!page.hasMore || page.chunks.length === 0) return checked;
+      const last = page.chunks[page.chunks.length - 1]!;
+      after = { ino: last.ino, index: last.index };
+    }
+  }
+
+  private async check(target: StorageTarget, ino: number, index: number, length: number): Promise<void> {
+    try {
+      await target.engine.read(ino, index, 0, length);
+    } catch (err) {
+      if (asSpindleError(err).errorCode !== ErrorCode.CHUNK_CORRUPT) return; // removed meanwhile, closed
+      this.counts.corruptFound++;
+      this.corrupt?.inc();
+      const chainId = this.deps.routing.chainOfTarget(target.targetId);
+      if (chainId !== 0) await this.deps.repairer.report(target, chainId, ino, index, 'scrub');
+    } finally {
+      this.counts.chunksChecked++;
+      this.counts.bytesChecked += length;
+      this.bytes?.inc(length);
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    if (ms <= 0 || this.stopped.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.stopped.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
