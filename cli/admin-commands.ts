@@ -86,6 +86,22 @@ export function addAdminCommands(program: Command, state: RunState, reportError:
   });
 
   admin
+    .command('scrub')
+    .description('per storage node: what the scrubber checked, corrupt chunks found, and their repairs')
+    .option('--json', 'print one JSON array (one entry per live node)')
+    .addOption(metaOption())
+    .action(async (o: { json?: boolean; meta: string }) => {
+      try {
+        const routing = await (await import('./admin-report.js')).routingSnapshot(o.meta);
+        const scrub = await import('./admin-scrub.js');
+        const rows = await scrub.scrubRows(routing);
+        print(o.json === true ? [JSON.stringify(rows)] : scrub.formatScrub(rows));
+      } catch (err) {
+        reportError(state, err, o.meta);
+      }
+    });
+
+  admin
     .command('create-chains')
     .description(
       'build chains over targets no chain uses yet (storage nodes added since) as the next version of chain ' +

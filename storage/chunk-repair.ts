@@ -51,6 +51,8 @@ export interface ChunkRepairDeps {
 export class ChunkRepairer {
   private readonly running = new Map<string, Promise<void>>();
   readonly records: RepairRecord[] = [];
+  /** Repairs since start, by outcome (for `spindle admin scrub`). */
+  readonly totals = { repaired: 0, failed: 0 };
   private readonly repairs: Counter<'outcome' | 'found_by'> | undefined;
 
   constructor(private readonly deps: ChunkRepairDeps) {
@@ -166,6 +168,8 @@ export class ChunkRepairer {
     if (record.outcome === 'repaired') log.warn({ fromTarget: record.fromTarget }, 'chunk repaired');
     else if (record.outcome === 'failed') log.error({ error: record.error }, 'chunk repair failed');
     this.repairs?.inc({ outcome: record.outcome, found_by: foundBy });
+    if (record.outcome === 'repaired') this.totals.repaired++;
+    if (record.outcome === 'failed') this.totals.failed++;
     this.records.push(record);
     if (this.records.length > REPAIR_RECORDS_MAX) this.records.shift();
   }

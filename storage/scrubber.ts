@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { ErrorCode, asSpindleError } from '../common/errors.js';
 import type { ChunkAddress } from './chunk-engine/chunk-key.js';
+import type { ScrubStatusResponse } from '../proto/index.js';
 import type { ChunkRepairer } from './chunk-repair.js';
 import type { RoutingView } from './routing-view.js';
 import type { StorageTarget } from './target.js';
@@ -139,4 +140,29 @@ export class Scrubber {
       this.stopped.signal.addEventListener('abort', done, { once: true });
     });
   }
+}
+
+/** The answer of Storage.ScrubStatus from a node's scrubber and repairer. */
+export function scrubStatusOf(scrubber: Scrubber, repairer: ChunkRepairer, bytesPerSec: number): ScrubStatusResponse {
+  const stats = scrubber.stats();
+  return {
+    scrubBytesPerSec: bytesPerSec,
+    passesDone: stats.passesDone,
+    chunksChecked: stats.chunksChecked,
+    bytesChecked: stats.bytesChecked,
+    corruptFound: stats.corruptFound,
+    lastPassEndMs: stats.lastPassEndMs,
+    repaired: repairer.totals.repaired,
+    repairFailed: repairer.totals.failed,
+    recent: repairer.records.map((r) => ({
+      targetId: r.targetId,
+      chunk: { ino: r.ino, index: r.index },
+      commitVersion: r.commitVersion,
+      foundBy: r.foundBy,
+      outcome: r.outcome,
+      fromTargetId: r.fromTarget ?? 0,
+      error: r.error ?? '',
+      atMs: r.atMs,
+    })),
+  };
 }

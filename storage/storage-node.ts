@@ -31,7 +31,7 @@ import { MgmtAgent } from './mgmt-agent.js';
 import { readNodeFile, targetDirectories, writeNodeFile } from './node-store.js';
 import { PeerClients } from './peer-clients.js';
 import { ChunkRepairer } from './chunk-repair.js';
-import { Scrubber } from './scrubber.js';
+import { Scrubber, scrubStatusOf } from './scrubber.js';
 import { ReadOperator } from './read-operator.js';
 import { LocalTargetStates } from './local-states.js';
 import { ResyncReceiver } from './resync-receiver.js';
@@ -231,6 +231,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     const inFlight = new InFlightCalls();
 
     const handlers = storageServiceHandlers({
+      scrubStatus: () => scrubStatusOf(scrubber, repairer, config.scrubBytesPerSec),
       replicator,
       reader,
       bulk,

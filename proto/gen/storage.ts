@@ -91,6 +91,44 @@ export function updateTypeToJSON(object: UpdateType): string {
   }
 }
 
+export interface ScrubStatusRequest {
+}
+
+/** One local chunk that failed its checksum, and what its repair did. */
+export interface ChunkRepairRecord {
+  targetId: number;
+  chunk?: ChunkId | undefined;
+  commitVersion: number;
+  /** "read" (a read found it) or "scrub". */
+  foundBy: string;
+  /** "repaired", "failed" or "skipped" (the chunk was gone). */
+  outcome: string;
+  /** The replica the good copy came from (repaired). */
+  fromTargetId: number;
+  /** Why it failed (failed). */
+  error: string;
+  /** When, milliseconds since the epoch. */
+  atMs: number;
+}
+
+export interface ScrubStatusResponse {
+  /** The configured rate (0 = scrubbing off). */
+  scrubBytesPerSec: number;
+  /** Full passes over every local target since the node started. */
+  passesDone: number;
+  chunksChecked: number;
+  bytesChecked: number;
+  /** Chunks the scrubber found failing their checksum. */
+  corruptFound: number;
+  /** End of the last full pass, milliseconds since the epoch (0: none yet). */
+  lastPassEndMs: number;
+  /** Repairs since the node started, found by reads or the scrubber. */
+  repaired: number;
+  repairFailed: number;
+  /** The most recent repairs, oldest first. */
+  recent: ChunkRepairRecord[];
+}
+
 export interface WriteRequest {
   /** Idempotency tag of the client. */
   tag?:
@@ -347,6 +385,507 @@ export interface SyncDoneRequest {
 
 export interface SyncDoneResponse {
 }
+
+function createBaseScrubStatusRequest(): ScrubStatusRequest {
+  return {};
+}
+
+export const ScrubStatusRequest: MessageFns<ScrubStatusRequest> = {
+  encode(_: ScrubStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScrubStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScrubStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ScrubStatusRequest {
+    return {};
+  },
+
+  toJSON(_: ScrubStatusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScrubStatusRequest>, I>>(base?: I): ScrubStatusRequest {
+    return ScrubStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScrubStatusRequest>, I>>(_: I): ScrubStatusRequest {
+    const message = createBaseScrubStatusRequest();
+    return message;
+  },
+};
+
+function createBaseChunkRepairRecord(): ChunkRepairRecord {
+  return {
+    targetId: 0,
+    chunk: undefined,
+    commitVersion: 0,
+    foundBy: "",
+    outcome: "",
+    fromTargetId: 0,
+    error: "",
+    atMs: 0,
+  };
+}
+
+export const ChunkRepairRecord: MessageFns<ChunkRepairRecord> = {
+  encode(message: ChunkRepairRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.targetId !== 0) {
+      writer.uint32(8).uint32(message.targetId);
+    }
+    if (message.chunk !== undefined) {
+      ChunkId.encode(message.chunk, writer.uint32(18).fork()).join();
+    }
+    if (message.commitVersion !== 0) {
+      writer.uint32(24).uint64(message.commitVersion);
+    }
+    if (message.foundBy !== "") {
+      writer.uint32(34).string(message.foundBy);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(42).string(message.outcome);
+    }
+    if (message.fromTargetId !== 0) {
+      writer.uint32(48).uint32(message.fromTargetId);
+    }
+    if (message.error !== "") {
+      writer.uint32(58).string(message.error);
+    }
+    if (message.atMs !== 0) {
+      writer.uint32(64).uint64(message.atMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChunkRepairRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChunkRepairRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.targetId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = ChunkId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.commitVersion = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.foundBy = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.fromTargetId = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.atMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChunkRepairRecord {
+    return {
+      targetId: isSet(object.targetId)
+        ? globalThis.Number(object.targetId)
+        : isSet(object.target_id)
+        ? globalThis.Number(object.target_id)
+        : 0,
+      chunk: isSet(object.chunk) ? ChunkId.fromJSON(object.chunk) : undefined,
+      commitVersion: isSet(object.commitVersion)
+        ? globalThis.Number(object.commitVersion)
+        : isSet(object.commit_version)
+        ? globalThis.Number(object.commit_version)
+        : 0,
+      foundBy: isSet(object.foundBy)
+        ? globalThis.String(object.foundBy)
+        : isSet(object.found_by)
+        ? globalThis.String(object.found_by)
+        : "",
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      fromTargetId: isSet(object.fromTargetId)
+        ? globalThis.Number(object.fromTargetId)
+        : isSet(object.from_target_id)
+        ? globalThis.Number(object.from_target_id)
+        : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      atMs: isSet(object.atMs)
+        ? globalThis.Number(object.atMs)
+        : isSet(object.at_ms)
+        ? globalThis.Number(object.at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ChunkRepairRecord): unknown {
+    const obj: any = {};
+    if (message.targetId !== 0) {
+      obj.targetId = Math.round(message.targetId);
+    }
+    if (message.chunk !== undefined) {
+      obj.chunk = ChunkId.toJSON(message.chunk);
+    }
+    if (message.commitVersion !== 0) {
+      obj.commitVersion = Math.round(message.commitVersion);
+    }
+    if (message.foundBy !== "") {
+      obj.foundBy = message.foundBy;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.fromTargetId !== 0) {
+      obj.fromTargetId = Math.round(message.fromTargetId);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.atMs !== 0) {
+      obj.atMs = Math.round(message.atMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ChunkRepairRecord>, I>>(base?: I): ChunkRepairRecord {
+    return ChunkRepairRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ChunkRepairRecord>, I>>(object: I): ChunkRepairRecord {
+    const message = createBaseChunkRepairRecord();
+    message.targetId = object.targetId ?? 0;
+    message.chunk = (object.chunk !== undefined && object.chunk !== null)
+      ? ChunkId.fromPartial(object.chunk)
+      : undefined;
+    message.commitVersion = object.commitVersion ?? 0;
+    message.foundBy = object.foundBy ?? "";
+    message.outcome = object.outcome ?? "";
+    message.fromTargetId = object.fromTargetId ?? 0;
+    message.error = object.error ?? "";
+    message.atMs = object.atMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseScrubStatusResponse(): ScrubStatusResponse {
+  return {
+    scrubBytesPerSec: 0,
+    passesDone: 0,
+    chunksChecked: 0,
+    bytesChecked: 0,
+    corruptFound: 0,
+    lastPassEndMs: 0,
+    repaired: 0,
+    repairFailed: 0,
+    recent: [],
+  };
+}
+
+export const ScrubStatusResponse: MessageFns<ScrubStatusResponse> = {
+  encode(message: ScrubStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scrubBytesPerSec !== 0) {
+      writer.uint32(8).uint64(message.scrubBytesPerSec);
+    }
+    if (message.passesDone !== 0) {
+      writer.uint32(16).uint64(message.passesDone);
+    }
+    if (message.chunksChecked !== 0) {
+      writer.uint32(24).uint64(message.chunksChecked);
+    }
+    if (message.bytesChecked !== 0) {
+      writer.uint32(32).uint64(message.bytesChecked);
+    }
+    if (message.corruptFound !== 0) {
+      writer.uint32(40).uint64(message.corruptFound);
+    }
+    if (message.lastPassEndMs !== 0) {
+      writer.uint32(48).uint64(message.lastPassEndMs);
+    }
+    if (message.repaired !== 0) {
+      writer.uint32(56).uint64(message.repaired);
+    }
+    if (message.repairFailed !== 0) {
+      writer.uint32(64).uint64(message.repairFailed);
+    }
+    for (const v of message.recent) {
+      ChunkRepairRecord.encode(v!, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScrubStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScrubStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.scrubBytesPerSec = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.passesDone = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.chunksChecked = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bytesChecked = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.corruptFound = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.lastPassEndMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.repaired = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.repairFailed = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.recent.push(ChunkRepairRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScrubStatusResponse {
+    return {
+      scrubBytesPerSec: isSet(object.scrubBytesPerSec)
+        ? globalThis.Number(object.scrubBytesPerSec)
+        : isSet(object.scrub_bytes_per_sec)
+        ? globalThis.Number(object.scrub_bytes_per_sec)
+        : 0,
+      passesDone: isSet(object.passesDone)
+        ? globalThis.Number(object.passesDone)
+        : isSet(object.passes_done)
+        ? globalThis.Number(object.passes_done)
+        : 0,
+      chunksChecked: isSet(object.chunksChecked)
+        ? globalThis.Number(object.chunksChecked)
+        : isSet(object.chunks_checked)
+        ? globalThis.Number(object.chunks_checked)
+        : 0,
+      bytesChecked: isSet(object.bytesChecked)
+        ? globalThis.Number(object.bytesChecked)
+        : isSet(object.bytes_checked)
+        ? globalThis.Number(object.bytes_checked)
+        : 0,
+      corruptFound: isSet(object.corruptFound)
+        ? globalThis.Number(object.corruptFound)
+        : isSet(object.corrupt_found)
+        ? globalThis.Number(object.corrupt_found)
+        : 0,
+      lastPassEndMs: isSet(object.lastPassEndMs)
+        ? globalThis.Number(object.lastPassEndMs)
+        : isSet(object.last_pass_end_ms)
+        ? globalThis.Number(object.last_pass_end_ms)
+        : 0,
+      repaired: isSet(object.repaired) ? globalThis.Number(object.repaired) : 0,
+      repairFailed: isSet(object.repairFailed)
+        ? globalThis.Number(object.repairFailed)
+        : isSet(object.repair_failed)
+        ? globalThis.Number(object.repair_failed)
+        : 0,
+      recent: globalThis.Array.isArray(object?.recent)
+        ? object.recent.map((e: any) => ChunkRepairRecord.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ScrubStatusResponse): unknown {
+    const obj: any = {};
+    if (message.scrubBytesPerSec !== 0) {
+      obj.scrubBytesPerSec = Math.round(message.scrubBytesPerSec);
+    }
+    if (message.passesDone !== 0) {
+      obj.passesDone = Math.round(message.passesDone);
+    }
+    if (message.chunksChecked !== 0) {
+      obj.chunksChecked = Math.round(message.chunksChecked);
+    }
+    if (message.bytesChecked !== 0) {
+      obj.bytesChecked = Math.round(message.bytesChecked);
+    }
+    if (message.corruptFound !== 0) {
+      obj.corruptFound = Math.round(message.corruptFound);
+    }
+    if (message.lastPassEndMs !== 0) {
+      obj.lastPassEndMs = Math.round(message.lastPassEndMs);
+    }
+    if (message.repaired !== 0) {
+      obj.repaired = Math.round(message.repaired);
+    }
+    if (message.repairFailed !== 0) {
+      obj.repairFailed = Math.round(message.repairFailed);
+    }
+    if (message.recent?.length) {
+      obj.recent = message.recent.map((e) => ChunkRepairRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScrubStatusResponse>, I>>(base?: I): ScrubStatusResponse {
+    return ScrubStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScrubStatusResponse>, I>>(object: I): ScrubStatusResponse {
+    const message = createBaseScrubStatusResponse();
+    message.scrubBytesPerSec = object.scrubBytesPerSec ?? 0;
+    message.passesDone = object.passesDone ?? 0;
+    message.chunksChecked = object.chunksChecked ?? 0;
+    message.bytesChecked = object.bytesChecked ?? 0;
+    message.corruptFound = object.corruptFound ?? 0;
+    message.lastPassEndMs = object.lastPassEndMs ?? 0;
+    message.repaired = object.repaired ?? 0;
+    message.repairFailed = object.repairFailed ?? 0;
+    message.recent = object.recent?.map((e) => ChunkRepairRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
 
 function createBaseWriteRequest(): WriteRequest {
   return {
@@ -2899,6 +3438,16 @@ export const StorageService = {
     responseSerialize: (value: SyncDoneResponse): Buffer => Buffer.from(SyncDoneResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SyncDoneResponse => SyncDoneResponse.decode(value),
   },
+  /** What this node's scrubber checked and which corrupt local chunks were repaired (`spindle admin scrub`). */
+  scrubStatus: {
+    path: "/spindle.Storage/ScrubStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ScrubStatusRequest): Buffer => Buffer.from(ScrubStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ScrubStatusRequest => ScrubStatusRequest.decode(value),
+    responseSerialize: (value: ScrubStatusResponse): Buffer => Buffer.from(ScrubStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ScrubStatusResponse => ScrubStatusResponse.decode(value),
+  },
 } as const;
 
 export interface StorageServer extends UntypedServiceImplementation {
@@ -2919,6 +3468,8 @@ export interface StorageServer extends UntypedServiceImplementation {
    * then reports the target UPTODATE and the manager makes it SERVING.
    */
   syncDone: handleUnaryCall<SyncDoneRequest, SyncDoneResponse>;
+  /** What this node's scrubber checked and which corrupt local chunks were repaired (`spindle admin scrub`). */
+  scrubStatus: handleUnaryCall<ScrubStatusRequest, ScrubStatusResponse>;
 }
 
 export interface StorageClient extends Client {
@@ -3036,6 +3587,22 @@ export interface StorageClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SyncDoneResponse) => void,
+  ): ClientUnaryCall;
+  /** What this node's scrubber checked and which corrupt local chunks were repaired (`spindle admin scrub`). */
+  scrubStatus(
+    request: ScrubStatusRequest,
+    callback: (error: ServiceError | null, response: ScrubStatusResponse) => void,
+  ): ClientUnaryCall;
+  scrubStatus(
+    request: ScrubStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ScrubStatusResponse) => void,
+  ): ClientUnaryCall;
+  scrubStatus(
+    request: ScrubStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ScrubStatusResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -6,6 +6,8 @@ import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type {
   BatchReadRequest,
   DumpChunkMetaRequest,
+  ScrubStatusRequest,
+  ScrubStatusResponse,
   QueryLastChunkRequest,
   RemoveChunksRequest,
   SyncDoneRequest,
@@ -41,6 +43,8 @@ export interface StorageServiceDeps {
   closing: AbortSignal;
   /** Counts calls in flight (the node waits for them to drain when it closes). */
   inFlight?: InFlightCalls;
+  /** What the scrubber checked and which chunks were repaired (ScrubStatus; absent: refused). */
+  scrubStatus?: () => ScrubStatusResponse;
 }
 
 /** The Storage handlers (validation, metrics, error mapping), for gRPC and for bulk-session calls. */
@@ -82,6 +86,11 @@ export function storageServiceHandlers(deps: StorageServiceDeps) {
     dumpChunkMeta: measured('DumpChunkMeta', async (request: DumpChunkMetaRequest) => {
       checkDumpChunkMetaRequest(request);
       return deps.reader.onDumpChunkMeta(request);
+    }),
+    scrubStatus: measured('ScrubStatus', async (_request: ScrubStatusRequest) => {
+      if (deps.scrubStatus === undefined)
+        throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'this storage node has no scrubber');
+      return deps.scrubStatus();
     }),
   };
 }

@@ -3,11 +3,16 @@
 // - a byte flipped in one replica's block file: that node refuses the chunk (CHUNK_CORRUPT), every
 //   read through the client returns the right bytes, and the failed read makes the holding node
 //   repair its copy from another replica (its own read verifies again; counted with found_by=read);
-// - a byte flipped in a chunk nobody reads: the scrubber finds it and repairs it (found_by=scrub).
+// - a byte flipped in a chunk nobody reads: the scrubber finds it and repairs it (found_by=scrub);
+// - `spindle admin scrub` shows, per node, what was checked and both repairs.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpindleClient } from '../../client/index.js';
 import { ErrorCode } from '../../common/errors.js';
+import { PACKAGE_ROOT } from '../../common/package-root.js';
 import { findInDataFiles, flipByteOnDisk } from '../checkpoints/support.js';
 import { chainAt } from './support.js';
 import { useCluster } from '../harness/cluster.js';
@@ -88,4 +93,26 @@ describe('a corrupted replica', () => {
     );
     expect((await readChunkFrom(storage, node.addr, chain, chunk, chunkBytes)).equals(expected)).toBe(true);
   }, 120_000);
+
+  it('spindle admin scrub shows what each node checked and the repairs, read- and scrub-found', async () => {
+    const c = cluster();
+    const run = (args: string[]) =>
+      promisify(execFile)(process.execPath, [join(PACKAGE_ROOT, 'bin', 'spindle.mjs'), 'admin', 'scrub', ...args], {
+        env: { ...process.env, SPINDLE_META: c.metaAddress },
+      });
+    const rows = JSON.parse((await run(['--json'])).stdout) as Array<{
+      nodeId: number;
+      status: { chunksChecked: number; repaired: number; recent: Array<{ foundBy: string; outcome: string }> };
+    }>;
+    expect(rows.map((r) => r.nodeId).sort()).toEqual(c.nodes.map((n) => n.id).sort());
+    const damaged = rows.find((r) => r.nodeId === c.nodes[0]!.id)!;
+    expect(damaged.status.repaired).toBeGreaterThanOrEqual(2);
+    const found = damaged.status.recent.filter((e) => e.outcome === 'repaired').map((e) => e.foundBy);
+    expect(new Set(found)).toEqual(new Set(['read', 'scrub']));
+    for (const row of rows) expect(row.status.chunksChecked).toBeGreaterThan(0);
+    const text = (await run([])).stdout;
+    expect(text).toMatch(/CORRUPT FOUND/);
+    expect(text).toMatch(/\(found by read\): repaired from target \d+/);
+    expect(text).toMatch(/\(found by scrub\): repaired from target \d+/);
+  }, 60_000);
 });
