@@ -16,6 +16,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import { ErrorCode, SpindleError } from './errors.js';
+import './strict-utf8.js';
 import { fromGrpcError, toGrpcError } from './grpc-errors.js';
 import type { Logger } from './logger.js';
 import { RPC_MESSAGE_MAX_BYTES, RPC_FLOW_CONTROL_WINDOW_BYTES } from './constants.js';
