@@ -17,6 +17,7 @@ import {
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import { ErrorCode, SpindleError } from './errors.js';
 import './strict-utf8.js';
+import { UndecodableRequest, withUndecodableRequests } from './undecodable-request.js';
 import { fromGrpcError, toGrpcError } from './grpc-errors.js';
 import type { Logger } from './logger.js';
 import { RPC_MESSAGE_MAX_BYTES, RPC_FLOW_CONTROL_WINDOW_BYTES } from './constants.js';
@@ -100,6 +101,10 @@ function unaryHandler<Req, Res>(
       callback(
         toGrpcError(new SpindleError(ErrorCode.RPC_MALFORMED, 'request could not be decoded', { cause: err })) as never,
       );
+      return;
+    }
+    if (request instanceof UndecodableRequest) {
+      callback(toGrpcError(request.toError(call.getPath())) as never);
       return;
     }
     const context = new ServerCallContext(call as ServerUnaryCall<unknown, unknown>);
@@ -219,7 +224,8 @@ export async function startGrpcServer(
     options.flowControlWindowBytes ?? RPC_FLOW_CONTROL_WINDOW_BYTES,
     options.logger,
   );
-  for (const { definition, implementation } of services) server.addService(definition, implementation);
+  for (const { definition, implementation } of services)
+    server.addService(withUndecodableRequests(definition), implementation);
   const boundPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
       if (err)

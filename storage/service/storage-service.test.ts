@@ -225,14 +225,15 @@ describe('Storage service refuses bad input', () => {
     expect(dump.chunks).toEqual([]);
   });
 
-  it('undecodable requests are RPC_MALFORMED', async () => {
+  it('undecodable requests are RPC_MALFORMED (integers above 2^53 INVALID_ARGUMENT)', async () => {
     const raw = rawClient();
     try {
-      // Field 1 (chain_id) as a truncated varint; then offset (field 6) as 2^64 - 1 (not a JS-safe integer).
+      // Field 1 (chain_id) as a truncated varint.
       await expectCode(raw.send('Write', Buffer.from([0x10, 0xff])), ErrorCode.RPC_MALFORMED);
+      // An integer no JS number holds exactly is a clear INVALID_ARGUMENT naming the limit.
       await expectCode(
         raw.send('Write', Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])),
-        ErrorCode.RPC_MALFORMED,
+        ErrorCode.INVALID_ARGUMENT,
       );
       await expectCode(raw.send('BatchRead', Buffer.from([0x0a, 0x05, 0x01])), ErrorCode.RPC_MALFORMED);
       // An empty message decodes to all defaults: refused as invalid, not as a crash.

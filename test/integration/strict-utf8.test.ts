@@ -2,11 +2,13 @@
 // is refused whole — it used to be decoded with U+FFFD in their place, so `/bad-\xff` and
 // `/bad-\xfe` both became `/bad-\ufffd`, the second "already existing". Nothing is created, and the
 // same request with the name in UTF-8 still works (real meta process, raw grpc-js client).
+// Integers above 2^53 - 1 (which a JS number cannot hold exactly) are INVALID_ARGUMENT naming the
+// limit, on meta and on a storage node, instead of grpc-js's generic INTERNAL.
 import { randomUUID } from 'node:crypto';
-import { credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { expect, it } from 'vitest';
 import { CHANNEL_OPTIONS } from '../../common/rpc.js';
-import { MkdirsRequest } from '../../proto/index.js';
+import { BatchReadRequest, MkdirsRequest, StatRequest } from '../../proto/index.js';
 import { useCluster } from '../harness/cluster.js';
 
 const cluster = useCluster({ storageNodes: 1, replicas: 1, targetsPerNode: 1 });
@@ -48,7 +50,8 @@ it('a path that is not UTF-8 is refused, never rewritten to U+FFFD', async () =>
     for (const bytes of [Buffer.from([0xff]), Buffer.from([0xfe]), Buffer.from([0xc3, 0x28])]) {
       const err = await call(mkdirsBytes(bytes));
       expect(err, `name bytes ${bytes.toString('hex')}`).not.toBeNull();
-      expect(err!.details).toMatch(/UTF-8|deserializ/i);
+      expect(err!.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+      expect(err!.details).toMatch(/not valid UTF-8/);
     }
     const client = await cluster().client();
     expect((await client.readdir('/')).filter((name) => name.startsWith('bad-'))).toEqual([]);
@@ -57,5 +60,40 @@ it('a path that is not UTF-8 is refused, never rewritten to U+FFFD', async () =>
     expect(await client.readdir('/')).toContain('bad-é');
   } finally {
     raw.close();
+  }
+}, 120_000);
+
+it('integers above 2^53 - 1 are INVALID_ARGUMENT naming the limit, on meta and storage', async () => {
+  const Generic = makeGenericClientConstructor({}, 'raw');
+  const identity = (b: Buffer) => b;
+  const huge = 2 ** 60;
+  const cases: Array<[string, string, Buffer]> = [
+    [
+      cluster().metaAddress,
+      '/spindle.Meta/Stat',
+      Buffer.from(StatRequest.encode({ at: { parentIno: huge, path: 'x' }, followSymlink: false }).finish()),
+    ],
+    [
+      cluster().nodes[0]!.addr,
+      '/spindle.Storage/BatchRead',
+      Buffer.from(
+        BatchReadRequest.encode({
+          ios: [{ chainId: 1, chainVersion: 1, chunk: { ino: huge, index: 0 }, offset: 0, length: 10 }],
+        } as BatchReadRequest).finish(),
+      ),
+    ],
+  ];
+  for (const [address, method, payload] of cases) {
+    const raw = new Generic(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+    try {
+      const err = await new Promise<ServiceError | null>((resolve) =>
+        raw.makeUnaryRequest(method, identity, identity, payload, { deadline: Date.now() + 10_000 }, (e) => resolve(e)),
+      );
+      expect(err, method).not.toBeNull();
+      expect(err!.code, `${method}: ${err!.details}`).toBe(GrpcStatus.INVALID_ARGUMENT);
+      expect(err!.details).toMatch(/above 2\^53 - 1/);
+    } finally {
+      raw.close();
+    }
   }
 }, 120_000);
