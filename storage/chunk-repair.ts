@@ -33,7 +33,7 @@ export interface RepairRecord {
   commitVersion: number;
   /** Who found it: a read, or the scrubber. */
   foundBy: 'read' | 'scrub';
-  /** 'repaired' from `fromTarget`, or 'failed' with `error`. */
+  /** 'repaired' from `fromTarget`, or 'failed' / 'skipped' with `error`. */
   outcome: 'repaired' | 'failed' | 'skipped';
   fromTarget?: number;
   error?: string;
@@ -106,6 +106,14 @@ export class ChunkRepairer {
         const meta = target.engine.committed(ino, index);
         if (meta === undefined) {
           record.outcome = 'skipped';
+          record.error = 'the chunk is gone';
+          return;
+        }
+        if (target.engine.pendingOf(ino, index) !== undefined) {
+          // A write of the chunk is in flight (its pending version must not be dropped); it
+          // replaces the bad block when it commits, or the next read or scrub repairs it.
+          record.outcome = 'skipped';
+          record.error = 'a write of the chunk is in flight';
           return;
         }
         record.commitVersion = meta.commitVersion;
