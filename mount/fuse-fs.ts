@@ -408,7 +408,7 @@ export class SpindleFuseFs {
       }
       case FuseOp.READ: {
         const file = this.file(a.fh);
-        await this.flushWritersOf(file.ino);
+        await this.flushWritersOf(file);
         r.replyBuf(req, await file.read(a.offset, a.size));
         return;
       }
@@ -719,12 +719,18 @@ export class SpindleFuseFs {
     if (state !== undefined) await Promise.all([...state.files].map((file) => file.forgetCachedData()));
   }
 
-  /** A read must see this mount's own writes: send what other handles of the inode buffered. */
-  private async flushWritersOf(ino: number): Promise<void> {
-    const state = this.inodes.get(ino);
+  /**
+   * A read must see this mount's own writes: the reader's buffered bytes are sent, and other handles
+   * of the inode sync theirs — sent and their length reported to meta, which the reader's handle
+   * asks when it reads past the length it knows (without that it would read 0 bytes there).
+   */
+  private async flushWritersOf(reader: OpenFile): Promise<void> {
+    const state = this.inodes.get(reader.ino);
     if (state === undefined) return;
-    const pending = [...state.files].filter((file) => file.hasPendingWrites);
-    if (pending.length > 0) await Promise.all(pending.map((file) => file.flushAll()));
+    const writers = [...state.files].filter((file) =>
+      file === reader ? file.hasPendingWrites : file.hasUnsyncedWrites,
+    );
+    if (writers.length > 0) await Promise.all(writers.map((file) => (file === reader ? file.flushAll() : file.sync())));
   }
 
   /** Attributes as the kernel sees them: a file's size includes what open files wrote and buffered. */

@@ -85,6 +85,11 @@ export class OpenFile {
     return this.buffer !== undefined || this.flushes.size > 0;
   }
 
+  /** Writes whose length meta does not know yet (another handle reading them must sync them first). */
+  get hasUnsyncedWrites(): boolean {
+    return this.hasPendingWrites || this.wroteSinceSync;
+  }
+
   /** Buffers `data` at `offset`; resolves once it is buffered (flushes run in the background). */
   async write(offset: number, data: Buffer): Promise<number> {
     this.throwFailure();

@@ -99,6 +99,28 @@ describe.skipIf(!HAS_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
     await ok(`rm ${mnt}/nl-b`);
   }, 60_000);
 
+  it('a read through one descriptor sees what another descriptor of this mount wrote, before any fsync', async () => {
+    const out = await py(
+      'unsynced',
+      [
+        'import os, sys',
+        'p = sys.argv[1] + "/unsynced"',
+        'w = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)',
+        'os.write(w, b"x" * 100000)',
+        'r = os.open(p, os.O_RDONLY)',
+        'data = os.pread(r, 200000, 0)',
+        'print(len(data), data == b"x" * 100000)',
+        'os.write(w, b"y" * 10)',
+        'print(os.pread(r, 200000, 0)[-11:])',
+        'os.close(w)',
+        'os.close(r)',
+        'os.unlink(p)',
+      ].join('\n'),
+      [mnt],
+    );
+    expect(out).toBe("100000 True\nb'xyyyyyyyyyy'");
+  }, 60_000);
+
   it('RENAME_NOREPLACE between two hard links of one file is EEXIST; RENAME_EXCHANGE swaps atomically', async () => {
     await ok(
       `mkdir -p ${mnt}/x/sub && echo one > ${mnt}/x/f && ln ${mnt}/x/f ${mnt}/x/g && echo dir > ${mnt}/x/sub/in`,
