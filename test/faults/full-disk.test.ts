@@ -80,7 +80,7 @@ describe.skipIf(!isRoot)('a full disk on a storage node', () => {
     rmSync(work, { recursive: true, force: true });
   }, 60_000);
 
-  it('refuses writes with ENOSPC, keeps serving reads and deletes, publishes nothing partial, reuses freed space', async () => {
+  it('refuses writes with ENOSPC; reads and deletes go on, nothing partial is published, space is reused', async () => {
     const storagePid = cluster!.local.nodes()[0]!.pid;
     const first = localFile('first.bin', 12 * MiB);
     const second = localFile('second.bin', 12 * MiB);
