@@ -102,8 +102,25 @@ export class ChainReplicator {
   /** Client writes admitted per target (bounded by writeQueueMax). */
   private readonly writesInFlight = new Map<number, number>();
 
+  /**
+   * Called after this replica committed an update that wrote a chunk's bytes from offset 0, with
+   * those bytes (the KV-cache store keeps just-put pages in memory: kvcache/hot-pages.ts).
+   */
+  onChunkWritten: ((target: StorageTarget, ino: number, index: number, data: Uint8Array) => void) | undefined;
+
   constructor(private readonly deps: ChainReplicatorDeps) {
     this.dedupe = new UpdateDedupe<WriteResponse>({ clock: deps.clock });
+  }
+
+  private notifyWritten(target: StorageTarget, chunk: { ino: number; index: number }, update: ChunkUpdate): void {
+    if (this.onChunkWritten === undefined || update.offset !== 0) return;
+    if (update.type !== UpdateType.WRITE && update.type !== UpdateType.REPLACE) return;
+    try {
+      this.onChunkWritten(target, chunk.ino, chunk.index, update.data);
+    } catch (err) {
+      // Only a cache is fed here: the write itself is committed and stands.
+      this.deps.logger.warn({ err, ino: chunk.ino, index: chunk.index }, 'onChunkWritten failed');
+    }
   }
 
   /** A client's write at the chain head (request already validated by the service layer). */
@@ -210,6 +227,7 @@ export class ChainReplicator {
               this.deps.metrics?.chunkRepairs.inc();
             }
             await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
+            this.notifyWritten(target, chunk, update);
           } catch (err) {
             engine.abort(chunk.ino, chunk.index);
             throw err;
@@ -301,6 +319,7 @@ export class ChainReplicator {
           engine.abort(chunk.ino, chunk.index);
           throw err;
         }
+        this.notifyWritten(target, chunk, update);
         const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
         // Every replica records the client write it committed, so it can answer a retry as head.
         recordCommitted(

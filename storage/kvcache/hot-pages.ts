@@ -4,6 +4,9 @@
 // mostly page faults — and the checksum of the chunk, and keeps the value's CRC32C for the frame
 // that carries it.
 //
+// Pages enter when a replica reads them and when it commits them (a put through the chain: a page
+// just put is often read soon, by the next turn of a conversation).
+//
 // Guarantees: an entry is only served while the chunk's committed metadata is the one it was read
 // under (commit version, length, CRC32C, commit time), so a page removed, re-put or resynced since
 // reads from its chunk again, whatever path changed it. Bytes are bounded (least recently used
@@ -23,6 +26,11 @@ interface Entry extends HotPage {
   readonly length: number;
   readonly chunkCrc32c: number;
   readonly updatedUs: number;
+}
+
+/** A chunk's key in the node's hot pages (one HotPages per node, chunks of every target). */
+export function hotChunkKey(targetId: number, ino: number, index: number): string {
+  return `${targetId}:${ino}:${index}`;
 }
 
 export class HotPages {

@@ -21,9 +21,9 @@ import type { StorageTarget } from '../target.js';
 import { removePageChunks, writePageChunk } from './chain-page-writes.js';
 import { rebuildPageIndex } from './index-rebuild.js';
 import { KV_PUT_WRITES_IN_FLIGHT } from './constants.js';
-import { HotPages } from './hot-pages.js';
+import { HotPages, hotChunkKey } from './hot-pages.js';
 import { KvNamespaces } from './kv-namespaces.js';
-import { encodePageChunk, pageChunkAddress, type PageNamespace } from './page-chunks.js';
+import { KV_INO_BASE, decodePageHeader, encodePageChunk, pageChunkAddress, type PageNamespace } from './page-chunks.js';
 import { scanPages } from './page-scan.js';
 import type { PageIndex } from './page-index.js';
 import type { DroppedPage, MatchResult } from './page-index-types.js';
@@ -86,6 +86,24 @@ export class KvStore {
 
   constructor(private readonly deps: KvStoreDeps) {
     this.hotPages = (deps.hotPagesBytes ?? 0) > 0 ? new HotPages(deps.hotPagesBytes!) : undefined;
+    if (this.hotPages !== undefined) {
+      deps.replicator.onChunkWritten = (target, ino, index, data) => this.keepWritten(target, ino, index, data);
+    }
+  }
+
+  /** A page this replica just committed (head or not) goes to its hot pages as it was written. */
+  private keepWritten(target: StorageTarget, ino: number, index: number, data: Uint8Array): void {
+    if (ino < KV_INO_BASE || this.hotPages === undefined) return;
+    const meta = target.engine.committed(ino, index);
+    // The committed chunk is exactly these bytes only when nothing longer was there before.
+    if (meta === undefined || meta.length !== data.length) return;
+    const decoded = decodePageHeader(data);
+    if (decoded === undefined) return;
+    const { header, headerBytes } = decoded;
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const value = bytes.subarray(headerBytes, headerBytes + header.valueBytes);
+    if (value.length !== header.valueBytes) return;
+    this.hotPages.keep(hotChunkKey(target.targetId, ino, index), meta, header, value);
   }
 
   /** Told of every page a head's index drops (evicted, expired, removed), e.g. to count it in metrics. */

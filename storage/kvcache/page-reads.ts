@@ -7,7 +7,7 @@
 import type { Clock } from '../../common/clock.js';
 import { ErrorCode, asSpindleError } from '../../common/errors.js';
 import type { ChunkEngine } from '../chunk-engine/chunk-engine.js';
-import type { HotPages } from './hot-pages.js';
+import { hotChunkKey, type HotPages } from './hot-pages.js';
 import {
   PAGE_HEADER_BYTES_MAX,
   decodePageHeader,
@@ -49,7 +49,7 @@ export async function readPage(
   const { ino, index } = pageChunkAddress(namespace, key);
   const meta = engine.committed(ino, index);
   if (meta === undefined) return { kind: 'missing' };
-  const chunk = `${hot?.targetId}:${ino}:${index}`;
+  const chunk = hotChunkKey(hot?.targetId ?? 0, ino, index);
   const kept = withValue ? hot?.pages.lookup(chunk, meta) : undefined;
   if (kept !== undefined) {
     if (!headerMatches(kept.header, namespace, key) || kept.header.expiresAtMs <= clock.nowMs()) {
