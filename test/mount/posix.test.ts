@@ -121,6 +121,28 @@ describe.skipIf(!HAS_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
     expect(out).toBe("100000 True\nb'xyyyyyyyyyy'");
   }, 60_000);
 
+  it('a name that is not UTF-8 is refused (EINVAL), never rewritten into another name', async () => {
+    const out = await py(
+      'not-utf8',
+      [
+        'import errno, os, sys',
+        'd = os.fsencode(sys.argv[1])',
+        'codes = []',
+        'for name in [b"bad\\xff", b"bad\\xc0\\xaf", b"bad\\xed\\xa0\\x80"]:',
+        '    try:',
+        '        os.close(os.open(d + b"/" + name, os.O_CREAT | os.O_WRONLY, 0o644))',
+        '        codes.append("created")',
+        '    except OSError as e:',
+        '        codes.append(errno.errorcode[e.errno])',
+        'open(d + "/good-é".encode(), "w").close()',
+        'print(" ".join(codes), sorted(n for n in os.listdir(d) if n.startswith(b"bad") or n.startswith(b"good")))',
+        'os.unlink(d + "/good-é".encode())',
+      ].join('\n'),
+      [mnt],
+    );
+    expect(out).toBe("EINVAL EINVAL EINVAL [b'good-\\xc3\\xa9']");
+  }, 60_000);
+
   it('RENAME_NOREPLACE between two hard links of one file is EEXIST; RENAME_EXCHANGE swaps atomically', async () => {
     await ok(
       `mkdir -p ${mnt}/x/sub && echo one > ${mnt}/x/f && ln ${mnt}/x/f ${mnt}/x/g && echo dir > ${mnt}/x/sub/in`,

@@ -116,9 +116,52 @@ std::atomic<int> invalidating{0};
 
 double timeUs(const struct timespec& ts) { return double(ts.tv_sec) * 1e6 + double(ts.tv_nsec) / 1e3; }
 
+/** True when `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
+bool validUtf8(const std::string& s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const unsigned char c = s[i];
+    size_t extra;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + extra >= n) return false;
+    for (size_t k = 1; k <= extra; k++) {
+      const unsigned char cc = s[i + k];
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return false;
+    if (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
 void callJs(Napi::Env env, Napi::Function handler, Call* call) {
   if (env == nullptr || handler.IsEmpty()) {
     if (call->req != nullptr) fuse_reply_err(call->req, EIO);
+    delete call;
+    return;
+  }
+  // A name that is not UTF-8 would reach JS with U+FFFD in place of its bad bytes, so two names
+  // could become one: refuse it (EINVAL) before anything looks it up or creates it.
+  if (!validUtf8(call->name) || !validUtf8(call->newName)) {
+    if (call->req != nullptr) fuse_reply_err(call->req, EINVAL);
     delete call;
     return;
   }
