@@ -21,13 +21,19 @@ const UNAVAILABLE_MESSAGES = [
   'No connection established',
   'connection',
   'unhealthy cluster',
+  'server stopped',
+  'cancelled',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'dropped',
 ];
 
 function unavailable(error: Error): boolean {
   const name = error.constructor.name;
-  if (name === 'GRPCUnavailableError' || name === 'GRPCDeadlineExceededError' || name === 'BrokenCircuitError') {
-    return true;
-  }
+  if (name === 'BrokenCircuitError') return true;
+  // The etcd3 package's gRPC failures (connect failed, cancelled, unavailable, deadline…) are what
+  // a member going away looks like from here; the limits above are recognised before this.
+  if (name.startsWith('GRPC')) return true;
   return UNAVAILABLE_MESSAGES.some((text) => error.message.includes(text));
 }
 
