@@ -21,6 +21,7 @@ import { UndecodableRequest, withUndecodableRequests } from './undecodable-reque
 import { fromGrpcError, toGrpcError } from './grpc-errors.js';
 import type { Logger } from './logger.js';
 import { RPC_MESSAGE_MAX_BYTES, RPC_FLOW_CONTROL_WINDOW_BYTES } from './constants.js';
+import { ANONYMOUS_ADMIN, type Principal } from './auth/principal.js';
 
 /** Options for every Spindle gRPC channel (see docs/design.md §5: the window is the one that matters). */
 export const CHANNEL_OPTIONS: ChannelOptions = {
@@ -49,6 +50,8 @@ export interface CallContext {
    * never reads it costs no AbortController, listener or DOMException.
    */
   readonly signal: AbortSignal;
+  /** Who is calling, from the call's verified credential (ANONYMOUS_ADMIN when auth is off). */
+  readonly principal: Principal;
 }
 
 type AsyncHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res>;
@@ -63,6 +66,7 @@ class ServerCallContext implements CallContext {
   private controller: AbortController | undefined;
   /** The handler settled: a later 'cancelled' is the stream closing, not the caller leaving. */
   settled = false;
+  principal: Principal = ANONYMOUS_ADMIN;
 
   constructor(private readonly call: ServerUnaryCall<unknown, unknown>) {}
 

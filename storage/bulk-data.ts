@@ -15,6 +15,7 @@ import { ErrorCode, SpindleError } from '../common/errors.js';
 import type { BulkSessionPool } from '../common/bulk/session-pool.js';
 import type { BulkChannel, BulkListener } from '../common/bulk/transport.js';
 import type { CallContext } from '../common/rpc.js';
+import { ANONYMOUS_ADMIN } from '../common/auth/principal.js';
 import {
   StorageBulkMethod,
   decodeStorageBulkCall,
@@ -162,7 +163,7 @@ export class StorageBulk {
   serveCalls(handlers: { batchRead: BatchReadHandler; kv: KvBulkCallHandler }): void {
     this.options.listener?.handleRequests(async (payload, session) => {
       const call = decodeStorageBulkCall(payload);
-      const context = { peer: `bulk:${session.sessionId}`, signal: NEVER_ABORTED };
+      const context = { peer: `bulk:${session.sessionId}`, signal: NEVER_ABORTED, principal: ANONYMOUS_ADMIN };
       if (call.method === StorageBulkMethod.BATCH_READ) {
         return encodeBatchReadAnswer(await handlers.batchRead(call.request, context));
       }
