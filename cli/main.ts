@@ -211,6 +211,7 @@ function buildProgram(state: RunState): Command {
       intOption('--meta-count', { min: 1, max: 8 }),
     )
     .option('--etcd <urls>', 'use this etcd cluster (comma-separated client URLs) instead of starting one (--kv etcd)')
+    .option('--no-restart', 'leave a crashed meta or storage process down (default: restart it with backoff)')
     .action(async (o: UpOptions) => {
       try {
         state.exitCode = await (await import('./server-commands.js')).runUp(o);

@@ -17,6 +17,7 @@ import {
   type ServiceEntries,
   ServiceStartError,
   STOP_TIMEOUT_MS,
+  Supervisor,
   type StorageFlagOptions,
   serverEnv,
   storageFlags,
@@ -51,6 +52,8 @@ export interface UpOptions {
   metaCount?: number;
   /** An existing etcd cluster (comma-separated client URLs) instead of a local etcd-server. */
   etcd?: string;
+  /** Restart a crashed meta or storage process (default true; `--no-restart` turns it off). */
+  restart?: boolean;
 }
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -83,8 +86,11 @@ export async function runUp(options: UpOptions): Promise<number> {
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));
 
+  let supervisor: Supervisor | undefined;
   const shutdown = async (code: number) => {
     try {
+      // No restarts while stopping: a crash during shutdown must not start a process nobody stops.
+      await supervisor?.close();
       if (cluster !== undefined) await cluster.stop(STOP_TIMEOUT_MS);
     } finally {
       lock.release();
@@ -150,28 +156,42 @@ export async function runUp(options: UpOptions): Promise<number> {
     await shutdown(ExitCode.OK);
   } else {
     const running = cluster;
-    running.onUnexpectedExit = (name, code, sig, logFile) => {
-      const how = sig ? `signal ${sig}` : `exit code ${code}`;
-      process.stderr.write(`spindle up: ${name} exited unexpectedly (${how}); log: ${logFile}\n`);
-      if (name === 'meta' && running.options.kv !== 'etcd') {
-        process.stderr.write('spindle up: the metadata service is gone, stopping the cluster\n');
-        void shutdown(ExitCode.FAILURE);
-      } else if (name.startsWith('meta') || name.startsWith('etcd')) {
-        // With etcd the other meta processes carry on (one takes the manager role).
-        process.stderr.write('spindle up: the cluster keeps serving from the other meta processes\n');
-      } else {
-        const index = Number(name.replace('storage-', ''));
-        process.stderr.write(
-          'spindle up: the cluster keeps serving from the other replicas; restart the node with: ' +
-            `npx spindle storage --data-dir ${running.storageDataDir(index)} --meta ${running.metaAddresses}\n`,
-        );
-      }
-    };
+    if (options.restart === false)
+      running.onUnexpectedExit = (name, code, sig, logFile) =>
+        reportExitWithoutRestart(running, name, sig ? `signal ${sig}` : `exit code ${code}`, logFile);
+    else {
+      supervisor = new Supervisor(running, {
+        log: (line) => process.stderr.write(`spindle up: ${line}\n`),
+        onGiveUp: (name) => {
+          if (name === 'meta' && running.options.kv !== 'etcd') {
+            process.stderr.write('spindle up: the metadata service cannot be restarted, stopping the cluster\n');
+            void shutdown(ExitCode.FAILURE);
+          } else reportExitWithoutRestart(running, name, 'gave up restarting', `${running.logDir}/${name}.log`);
+        },
+      });
+    }
     process.stdout.write(`${JSON.stringify({ ...running.summary(), pid: process.pid })}\n`);
   }
   const code = await done;
   for (const s of SHUTDOWN_SIGNALS) process.off(s, onSignal);
   return code;
+}
+
+/** What `up` says when a process exits and is not restarted (--no-restart, or restarts gave up). */
+function reportExitWithoutRestart(cluster: LocalCluster, name: string, how: string, logFile: string): void {
+  process.stderr.write(`spindle up: ${name} exited unexpectedly (${how}); log: ${logFile}\n`);
+  if (name === 'meta' && cluster.options.kv !== 'etcd') {
+    process.stderr.write('spindle up: the metadata service is gone; stop with Ctrl-C and run `spindle up` again\n');
+  } else if (name.startsWith('meta') || name.startsWith('etcd')) {
+    // With etcd the other meta processes carry on (one takes the manager role).
+    process.stderr.write('spindle up: the cluster keeps serving from the other meta processes\n');
+  } else {
+    const index = Number(name.replace('storage-', ''));
+    process.stderr.write(
+      'spindle up: the cluster keeps serving from the other replicas; restart the node with: ' +
+        `npx spindle storage --data-dir ${cluster.storageDataDir(index)} --meta ${cluster.metaAddresses}\n`,
+    );
+  }
 }
 
 /** Runs one service entry in the foreground with inherited stdio; resolves with its exit code. */
