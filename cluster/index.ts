@@ -18,5 +18,5 @@ export {
 } from './server-env.js';
 export { STOP_TIMEOUT_MS } from './service-process.js';
 export { ServiceStartError } from './service-start-error.js';
-export { Supervisor, type SupervisorOptions } from './supervisor.js';
+export { Supervisor } from './supervisor.js';
 export { type StorageFlagOptions, storageFlags } from './storage-service.js';
