@@ -30,6 +30,8 @@ export enum ErrorCode {
   RPC_UNAVAILABLE = 2001,
   RPC_MALFORMED = 2002,
   RPC_TOO_LARGE = 2003,
+  /** The call carried no credential, or one this cluster does not accept (docs/security.md). */
+  UNAUTHENTICATED = 2004,
 
   // 3xxx meta (namespace)
   NOT_FOUND = 3001,
@@ -102,6 +104,7 @@ const CODE_INFO: Record<ErrorCode, CodeInfo> = {
   [ErrorCode.RPC_UNAVAILABLE]: { posix: 'EHOSTUNREACH', retryable: true, grpc: GrpcStatus.UNAVAILABLE },
   [ErrorCode.RPC_MALFORMED]: { posix: 'EINVAL', retryable: false, grpc: GrpcStatus.INVALID_ARGUMENT },
   [ErrorCode.RPC_TOO_LARGE]: { posix: 'EMSGSIZE', retryable: false, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  [ErrorCode.UNAUTHENTICATED]: { posix: 'EACCES', retryable: false, grpc: GrpcStatus.UNAUTHENTICATED },
 
   [ErrorCode.NOT_FOUND]: { posix: 'ENOENT', retryable: false, grpc: GrpcStatus.NOT_FOUND },
   [ErrorCode.EXISTS]: { posix: 'EEXIST', retryable: false, grpc: GrpcStatus.ALREADY_EXISTS },

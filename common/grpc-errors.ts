@@ -49,6 +49,10 @@ export function fromGrpcError(err: unknown, what: string): SpindleError {
       return new SpindleError(ErrorCode.CANCELLED, `${what}: cancelled`, { cause: err });
     case GrpcStatus.RESOURCE_EXHAUSTED:
       return new SpindleError(ErrorCode.RPC_TOO_LARGE, `${what}: ${details}`, { cause: err });
+    case GrpcStatus.UNAUTHENTICATED:
+      return new SpindleError(ErrorCode.UNAUTHENTICATED, `${what}: ${details}`, { cause: err });
+    case GrpcStatus.PERMISSION_DENIED:
+      return new SpindleError(ErrorCode.PERMISSION_DENIED, `${what}: ${details}`, { cause: err });
     case GrpcStatus.UNIMPLEMENTED:
       return new SpindleError(ErrorCode.RPC_MALFORMED, `${what}: method not implemented by the server`, { cause: err });
     case GrpcStatus.INTERNAL:
