@@ -10,6 +10,7 @@ import { RPC_FLOW_CONTROL_WINDOW_BYTES } from '../common/constants.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { tuneServerReceiveWindow } from '../common/rpc.js';
+import { serverCredentials } from '../common/tls.js';
 import { AGENT_MESSAGE_MAX_BYTES } from './constants.js';
 import { formatListenAddress, type ListenAddress } from './listen-address.js';
 
@@ -34,7 +35,9 @@ export async function listenGrpc(
   for (const { definition, implementation } of services) server.addService(definition, implementation);
   const target = formatListenAddress(address);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) => {
+    // A Unix socket is guarded by its file permissions; TCP gets TLS when configured.
+    const security = address.kind === 'unix' ? ServerCredentials.createInsecure() : serverCredentials();
+    server.bindAsync(target, security, (err, bound) => {
       if (err === null) resolve(bound);
       else
         reject(

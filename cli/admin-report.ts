@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { fetchRouting } from '../cluster/chain-table.js';
 import { parseAddressList } from '../common/failover-clients.js';
 import { isRetryableError } from '../common/retry.js';
-import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
+import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
 import {
   type ChainInfo,
   type ChainTable,
@@ -180,7 +180,7 @@ export function routingSnapshot(meta: string): Promise<RoutingInfo> {
 async function withMgmt<T>(meta: string, fn: (client: MgmtClient) => Promise<T>): Promise<T> {
   const addresses = parseAddressList(meta);
   for (let index = 0; ; index++) {
-    const client = new MgmtClient(addresses[index]!, insecureChannel(), CHANNEL_OPTIONS);
+    const client = new MgmtClient(addresses[index]!, channelCredentials(), CHANNEL_OPTIONS);
     // The gRPC channel's timers do not hold the process open while it waits for an answer.
     const keepAlive = setInterval(() => {}, 60_000);
     try {

@@ -5,7 +5,7 @@
 // snapshot of the cluster manager, retried with fresh routing when a head moved.
 import { fetchRouting } from '../cluster/chain-table.js';
 import { ErrorCode, asSpindleError } from '../common/errors.js';
-import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
+import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
 import {
   type KvNamespaceConfig,
   type KvNamespaceCounters,
@@ -70,7 +70,7 @@ async function withHeads<T>(
   const client = (address: string) => {
     let c = clients.get(address);
     if (c === undefined) {
-      c = new KvStoreClient(address, insecureChannel(), CHANNEL_OPTIONS);
+      c = new KvStoreClient(address, channelCredentials(), CHANNEL_OPTIONS);
       clients.set(address, c);
     }
     return c;

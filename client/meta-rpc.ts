@@ -28,7 +28,7 @@ import {
 } from '../common/meta-methods.js';
 import { FailoverClients, parseAddressList } from '../common/failover-clients.js';
 import { retryWithBackoff } from '../common/retry.js';
-import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
+import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
 import {
   MetaClient,
   MgmtClient,
@@ -361,7 +361,7 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
   private readonly stats: [Coalescer<StatRequest, InodeResponse>, Coalescer<StatRequest, InodeResponse>];
 
   constructor(options: RpcClientOptions) {
-    super((address) => new MetaClient(address, insecureChannel(), CHANNEL_OPTIONS), options.address, options);
+    super((address) => new MetaClient(address, channelCredentials(), CHANNEL_OPTIONS), options.address, options);
     const onFallback = (what: string) => (err: SpindleError, items: number) =>
       options.logger?.debug(
         { what, items, code: err.codeName, err: err.message },
@@ -521,7 +521,7 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
 /** The cluster manager (Mgmt) hosted by the meta process. */
 export class MgmtRpc extends RpcBase<MgmtClient> {
   constructor(options: RpcClientOptions) {
-    super((address) => new MgmtClient(address, insecureChannel(), CHANNEL_OPTIONS), options.address, options);
+    super((address) => new MgmtClient(address, channelCredentials(), CHANNEL_OPTIONS), options.address, options);
   }
 
   /**

@@ -4,7 +4,7 @@
 // Guarantees: at most one channel per address; close() closes every channel and is idempotent;
 // get() after close() is a CLIENT_CLOSED error.
 import { ErrorCode, SpindleError } from '../common/errors.js';
-import { CHANNEL_OPTIONS, insecureChannel } from '../common/rpc.js';
+import { CHANNEL_OPTIONS, channelCredentials } from '../common/rpc.js';
 import { StorageClientFast } from '../common/storage-codec.js';
 import type { StorageClient } from '../proto/index.js';
 
@@ -17,7 +17,7 @@ export class StorageConnections {
     if (this.isClosed) throw new SpindleError(ErrorCode.CLIENT_CLOSED, 'storage connections are closed');
     let client = this.clients.get(address);
     if (client === undefined) {
-      client = new StorageClientFast(address, insecureChannel(), CHANNEL_OPTIONS);
+      client = new StorageClientFast(address, channelCredentials(), CHANNEL_OPTIONS);
       this.clients.set(address, client);
     }
     return client;

@@ -9,7 +9,7 @@
 // not reachable yet is polled again, not fatal.
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { parseAddressList } from '../common/failover-clients.js';
-import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
+import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
 import { MgmtClient, type RoutingInfo } from '../proto/index.js';
 
 /** How long `up` waits for the manager to publish a complete chain table. */
@@ -36,7 +36,7 @@ export async function fetchRouting(metaAddress: string, timeoutMs = 5_000): Prom
 }
 
 async function fetchRoutingFrom(metaAddress: string, timeoutMs: number): Promise<RoutingInfo> {
-  const client = new MgmtClient(metaAddress, insecureChannel(), CHANNEL_OPTIONS);
+  const client = new MgmtClient(metaAddress, channelCredentials(), CHANNEL_OPTIONS);
   // The gRPC channel's timers do not hold the process open while it waits for an answer.
   const keepAlive = setInterval(() => undefined, 60_000);
   try {

@@ -5,7 +5,6 @@ import {
   credentials,
   Metadata,
   Server,
-  ServerCredentials,
   type ChannelOptions,
   type Client,
   type handleUnaryCall,
@@ -22,6 +21,7 @@ import { fromGrpcError, toGrpcError } from './grpc-errors.js';
 import type { Logger } from './logger.js';
 import { RPC_MESSAGE_MAX_BYTES, RPC_FLOW_CONTROL_WINDOW_BYTES } from './constants.js';
 import { ANONYMOUS_ADMIN, type Principal } from './auth/principal.js';
+import { serverCredentials } from './tls.js';
 
 /** Options for every Spindle gRPC channel (see docs/design.md §5: the window is the one that matters). */
 export const CHANNEL_OPTIONS: ChannelOptions = {
@@ -39,7 +39,11 @@ const SERVER_OPTIONS: ChannelOptions = {
   'grpc.max_send_message_length': RPC_MESSAGE_MAX_BYTES,
 };
 
+/** Plain-text channel credentials (tests and tools that talk to a server without TLS). */
 export const insecureChannel = () => credentials.createInsecure();
+
+/** Credentials of every channel: TLS when this process is configured for it (common/tls.ts), else plain. */
+export { channelCredentials } from './tls.js';
 
 /** Context a handler gets besides its request. */
 export interface CallContext {
@@ -231,7 +235,7 @@ export async function startGrpcServer(
   for (const { definition, implementation } of services)
     server.addService(withUndecodableRequests(definition), implementation);
   const boundPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(`${host}:${port}`, serverCredentials(), (err, bound) => {
       if (err)
         reject(
           new SpindleError(ErrorCode.RPC_UNAVAILABLE, `cannot listen on ${host}:${port}: ${err.message}`, {

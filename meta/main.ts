@@ -12,6 +12,7 @@ import { startCpuProfileFromEnv } from '../common/cpu-profile.js';
 import { asSpindleError, ErrorCode, SpindleError } from '../common/errors.js';
 import { parseIntegerFlag, parsePortFlag } from '../common/flags.js';
 import { createLogger } from '../common/logger.js';
+import { configureTls, type TlsFiles, warnIfListeningInClear } from '../common/tls.js';
 import { type MetaEtcdOptions, type MetaKvKind, startMetaServer, type MetaServer } from './server.js';
 
 interface Flags {
@@ -25,6 +26,7 @@ interface Flags {
   storageNodes?: number;
   preset: Preset;
   config?: string;
+  tls: TlsFiles;
 }
 
 /** The flags as commander leaves them: text, checked by the shared readers below. */
@@ -42,6 +44,9 @@ interface RawFlags {
   storageNodes?: string;
   preset?: string;
   config?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 /**
@@ -65,6 +70,9 @@ function parseFlags(argv: string[]): Flags {
     .option('--storage-nodes <n>', 'build chain table 1 once N storage nodes registered (0 = never; default 0)')
     .option('--preset <preset>', `configuration preset: ${PRESETS.join(' | ')} (default production)`)
     .option('--config <file>', 'JSON config file ({"meta": {...}, "client": {...}}), overrides the preset')
+    .option('--tls-cert <file>', 'PEM certificate this server presents (TLS on; or SPINDLE_TLS_CERT)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (or SPINDLE_TLS_KEY)')
+    .option('--tls-ca <file>', "PEM CA that signed the cluster's certificates (or SPINDLE_TLS_CA)")
     .exitOverride()
     .configureOutput({ writeOut: (text) => process.stderr.write(text), writeErr: (text) => process.stderr.write(text) })
     .allowExcessArguments(false);
@@ -83,6 +91,7 @@ function parseFlags(argv: string[]): Flags {
     storageNodes: optional('--storage-nodes', raw.storageNodes, 'storageNodesExpected'),
     preset: parsePreset(raw.preset),
     config: raw.config,
+    tls: { certPath: raw.tlsCert, keyPath: raw.tlsKey, caPath: raw.tlsCa },
   };
 }
 
@@ -124,6 +133,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ name: 'meta' });
+  configureTls(flags.tls);
+  warnIfListeningInClear(flags.host, 'meta', logger);
   const file = flags.config === undefined ? {} : loadConfigFile(flags.config);
 
   let server: MetaServer | undefined;

@@ -13,6 +13,7 @@ import {
 } from '../common/config.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { parseIntegerFlag, parsePortFlag } from '../common/flags.js';
+import type { TlsFiles } from '../common/tls.js';
 
 export interface StorageArgs {
   dataDir: string;
@@ -24,6 +25,8 @@ export interface StorageArgs {
   targets: number | undefined;
   preset: Preset;
   config: StorageConfig;
+  /** TLS files from --tls-cert/--tls-key/--tls-ca (undefined: from the environment, common/tls.ts). */
+  tls: TlsFiles;
 }
 
 const STORAGE_USAGE = `usage: storage/main.ts --data-dir DIR --meta HOST:PORT [options]
@@ -36,7 +39,10 @@ const STORAGE_USAGE = `usage: storage/main.ts --data-dir DIR --meta HOST:PORT [o
   --preset production   production | test
   --data-transport bulk bulk (chunk bytes as frames on a raw TCP listener) | grpc (inside gRPC messages)
   --bulk-port 0         port of the bulk listener (0 = pick one)
-  --config FILE         optional JSON config; its "storage" section overrides the preset`;
+  --config FILE         optional JSON config; its "storage" section overrides the preset
+  --tls-cert FILE       PEM certificate this node presents (TLS on for gRPC and bulk; or SPINDLE_TLS_CERT)
+  --tls-key FILE        PEM private key of --tls-cert (or SPINDLE_TLS_KEY)
+  --tls-ca FILE         PEM CA that signed the cluster's certificates (or SPINDLE_TLS_CA)`;
 
 /** Parses and validates argv (without node and script); every problem is a CONFIG_INVALID error. */
 export function parseStorageArgs(argv: readonly string[]): StorageArgs {
@@ -55,6 +61,9 @@ export function parseStorageArgs(argv: readonly string[]): StorageArgs {
         config: { type: 'string' },
         'data-transport': { type: 'string' },
         'bulk-port': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-ca': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -105,5 +114,6 @@ export function parseStorageArgs(argv: readonly string[]): StorageArgs {
     targets,
     preset,
     config,
+    tls: { certPath: values['tls-cert'], keyPath: values['tls-key'], caPath: values['tls-ca'] },
   };
 }

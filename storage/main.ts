@@ -5,6 +5,7 @@ import { startCpuProfileFromEnv } from '../common/cpu-profile.js';
 import { asSpindleError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { createRegistry } from '../common/metrics.js';
+import { configureTls, warnIfListeningInClear } from '../common/tls.js';
 import { parseStorageArgs } from './args.js';
 import { absorbLmdbInternalRejections } from './chunk-engine/lmdb-failures.js';
 import { startStorageNode } from './storage-node.js';
@@ -21,6 +22,13 @@ async function main(): Promise<void> {
     process.stderr.write(`${asSpindleError(err).message}\n`);
     process.exit(2);
   }
+  try {
+    configureTls(args.tls);
+  } catch (err) {
+    process.stderr.write(`${asSpindleError(err).message}\n`);
+    process.exit(2);
+  }
+  warnIfListeningInClear(args.host, 'storage node', logger);
   const startup = new AbortController();
   let stopping = false;
   let node: Awaited<ReturnType<typeof startStorageNode>> | undefined;

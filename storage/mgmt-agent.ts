@@ -15,7 +15,7 @@ import type { Clock, Rng } from '../common/clock.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
 import { FailoverClients, parseAddressList } from '../common/failover-clients.js';
 import { isRetryableError, retryWithBackoff } from '../common/retry.js';
-import { CHANNEL_OPTIONS, callUnary, insecureChannel } from '../common/rpc.js';
+import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
 import {
   MgmtClient,
   type GetRoutingInfoRequest,
@@ -59,7 +59,7 @@ export class MgmtAgent {
     this.clients = new FailoverClients(
       parseAddressList(options.metaAddress),
       (address) =>
-        new MgmtClient(address, insecureChannel(), {
+        new MgmtClient(address, channelCredentials(), {
           ...CHANNEL_OPTIONS,
           'grpc.use_local_subchannel_pool': 1,
           'grpc.initial_reconnect_backoff_ms': MGMT_RECONNECT_BACKOFF_INITIAL_MS,

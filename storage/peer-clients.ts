@@ -1,6 +1,6 @@
 // gRPC clients of the other storage nodes this node forwards updates to, one per address, created
 // on first use and closed with the node. Bounded by PEER_CLIENTS_MAX (oldest closed first).
-import { CHANNEL_OPTIONS, insecureChannel } from '../common/rpc.js';
+import { CHANNEL_OPTIONS, channelCredentials } from '../common/rpc.js';
 import { StorageClientFast } from '../common/storage-codec.js';
 import type { StorageClient } from '../proto/index.js';
 import { PEER_CLIENTS_MAX } from './constants.js';
@@ -13,7 +13,7 @@ export class PeerClients {
     let client = this.clients.get(address);
     if (client === undefined) {
       if (this.closed) throw new Error('peer clients are closed');
-      client = new StorageClientFast(address, insecureChannel(), CHANNEL_OPTIONS);
+      client = new StorageClientFast(address, channelCredentials(), CHANNEL_OPTIONS);
       this.clients.set(address, client);
       while (this.clients.size > PEER_CLIENTS_MAX) {
         const [oldest, stale] = this.clients.entries().next().value as [string, StorageClient];

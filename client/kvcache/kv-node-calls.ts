@@ -8,7 +8,7 @@
 // keys that were not found are cancelled.
 import { setMaxListeners } from 'node:events';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
+import { callUnary, CHANNEL_OPTIONS, channelCredentials } from '../../common/rpc.js';
 import {
   StorageBulkMethod,
   decodeKvAnswer,
@@ -172,7 +172,7 @@ export class KvNodeCalls {
   private client(address: string): KvStoreClient {
     let client = this.clients.get(address);
     if (client === undefined) {
-      client = new KvStoreClient(address, insecureChannel(), CHANNEL_OPTIONS);
+      client = new KvStoreClient(address, channelCredentials(), CHANNEL_OPTIONS);
       this.clients.set(address, client);
     }
     return client;
