@@ -1,7 +1,9 @@
 // The read side of a storage node: BatchRead, QueryLastChunk and DumpChunkMeta. Reads are served
 // by any serving replica from committed state only: they never take chunk locks, never wait for
 // an in-flight write, and never return a pending version (the chunk engine guarantees the rest).
-// Each BatchRead item is resolved and checked on its own and carries its own status.
+// Each BatchRead item is resolved and checked on its own and carries its own status, and every OK
+// result the CRC32C of its bytes (ReadResult.data_crc32c, and its bulk frame's), so the reader
+// checks what arrived end to end.
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
 import {
   PublicTargetState,
@@ -25,6 +27,13 @@ import { checkReadIO } from './service/validate.js';
 export interface BatchReadResponseWithCrcs extends BatchReadResponse {
   dataCrc32cs: Array<number | undefined>;
 }
+
+/**
+ * Test-only fault (SPINDLE_TEST_DAMAGE_READ_RESULTS=1 in a storage node's environment): every OK
+ * result leaves with one byte flipped after its CRC32C was taken, as bytes damaged between the
+ * node's check and the reader. Tests prove with it that readers check results end to end.
+ */
+const DAMAGE_READ_RESULTS = process.env.SPINDLE_TEST_DAMAGE_READ_RESULTS === '1';
 
 export interface ReadOperatorDeps {
   resolver: ChainResolver;
@@ -52,14 +61,16 @@ export class ReadOperator {
         throw err;
       });
       this.deps.metrics?.bytesRead.inc(read.data.length);
+      const dataCrc32c = read.dataCrc32c;
       return {
         result: {
           status: { code: ErrorCode.OK, message: '' },
-          data: read.data,
+          data: DAMAGE_READ_RESULTS ? damaged(read.data) : read.data,
           chunkLength: read.chunkLength,
           commitVersion: read.commitVersion,
+          dataCrc32c,
         },
-        dataCrc32c: read.dataCrc32c,
+        dataCrc32c,
       };
     } catch (err) {
       const error = asSpindleError(err);
@@ -107,6 +118,14 @@ export class ReadOperator {
       hasMore: page.hasMore,
     };
   }
+}
+
+/** A copy of `data` with its middle byte flipped (DAMAGE_READ_RESULTS). */
+function damaged(data: Buffer): Buffer {
+  if (data.length === 0) return data;
+  const copy = Buffer.from(data);
+  copy[copy.length >> 1]! ^= 0xff;
+  return copy;
 }
 
 function requireServing(view: ChainView): void {

@@ -2,11 +2,13 @@
 // hole and past a chunk's end), or the typed error of its item, or of the batch as a whole.
 //
 // Guarantees: an entry whose caller gave up (abandoned) is never written; an item that is done
-// has its whole range of the caller's buffer filled; a batch a node refused as too large lowers
+// has its whole range of the caller's buffer filled; inline bytes are used only when they match
+// the CRC32C the node sent with them (else the item fails over like a CHUNK_CORRUPT replica); a batch a node refused as too large lowers
 // that node's budget and fails its items retryably (they go again, smaller), unless it asked for
 // the minimum already.
+import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError, asSpindleError, isKnownErrorCode } from '../../common/errors.js';
-import type { BatchReadResponse } from '../../proto/index.js';
+import type { BatchReadResponse, ReadResult } from '../../proto/index.js';
 import type { ReadEntry, ReadTransportContext } from './read-entry.js';
 
 /** Fills each entry from its result in a response whose bytes are inline. */
@@ -19,10 +21,37 @@ export function takeInlineResults(address: string, entries: readonly ReadEntry[]
       return;
     }
     const code = result.status?.code ?? 0;
-    if (code === ErrorCode.OK) fillItem(entry, result.data);
+    if (code === ErrorCode.OK) fillChecked(address, entry, result);
     else if (code === ErrorCode.CHUNK_NOT_FOUND) fillItem(entry, undefined);
     else entry.item.error = resultError(address, code, result.status?.message);
   });
+}
+
+/** Fills an entry from an OK result whose bytes are inline, if they match the CRC32C sent with them. */
+export function fillChecked(address: string, entry: ReadEntry, result: ReadResult): void {
+  const data = result.data;
+  if (result.dataCrc32c === undefined) {
+    entry.item.error = new SpindleError(
+      ErrorCode.RPC_MALFORMED,
+      `storage node ${address} sent ${data.length} bytes without their CRC32C`,
+    );
+  } else if (crc32c(data) !== result.dataCrc32c >>> 0) {
+    entry.item.error = damagedInTransit(address, `${data.length} bytes`);
+  } else {
+    fillItem(entry, data);
+  }
+}
+
+/**
+ * Bytes from a replica that failed their CRC32C on the way: CHUNK_CORRUPT, so the read goes to
+ * another replica at once (a retry of the same one may well be damaged again).
+ */
+export function damagedInTransit(address: string, what: string, cause?: unknown): SpindleError {
+  return new SpindleError(
+    ErrorCode.CHUNK_CORRUPT,
+    `${what} from storage node ${address} failed their CRC32C check on the way; reading another replica`,
+    { cause },
+  );
 }
 
 /** Marks every entry of a batch that failed as a whole with the (typed) error. */

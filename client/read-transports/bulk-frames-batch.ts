@@ -1,7 +1,9 @@
 // A BatchRead whose results' bytes come as frames on the bulk session to the node, straight into
 // the callers' buffers: the transport of large reads from nodes with a bulk listener.
 //
-// Guarantees: a receive into the caller's buffer is posted for every item before the call goes
+// Guarantees: a frame that failed its CRC32C check is never used (its item fails over like a
+// CHUNK_CORRUPT replica, though its bytes may already sit in the caller's buffer: the item is
+// not done, so they are overwritten or the read fails); a receive into the caller's buffer is posted for every item before the call goes
 // out, and dropped for items that answered an error or a hole, and for entries whose caller gave
 // up (their frame lands in a buffer of its own); the call returns only once no receive can write
 // into any caller's buffer any more.
@@ -10,7 +12,7 @@ import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js'
 import { callUnary } from '../../common/rpc.js';
 import type { BatchReadResponse, ReadIO } from '../../proto/index.js';
 import type { BulkSessions } from '../bulk-sessions.js';
-import { failBatch, fillItem, malformedBatch, resultError } from './batch-outcome.js';
+import { damagedInTransit, failBatch, fillChecked, fillItem, malformedBatch, resultError } from './batch-outcome.js';
 import type { ReadEntry, ReadTransportContext } from './read-entry.js';
 
 /**
@@ -100,13 +102,18 @@ export async function sendBulkFramesBatch(
           entry.item.error = resultError(address, code!, result.status?.message);
         } else if (result.bulkLength === undefined) {
           // The node put the bytes in the message after all.
-          fillItem(entry, result.data);
+          fillChecked(address, entry, result);
         } else {
           let frame: Buffer;
           try {
             frame = await receive.received;
           } catch (err) {
-            if (!entry.abandoned) entry.item.error = asSpindleError(err);
+            if (entry.abandoned) return;
+            const error = asSpindleError(err);
+            entry.item.error =
+              error.errorCode === ErrorCode.CHECKSUM_MISMATCH
+                ? damagedInTransit(address, `a frame of ${result.bulkLength} bytes`, error)
+                : error;
             return;
           }
           if (entry.abandoned) return;

@@ -148,11 +148,13 @@ async function startNode(cluster: FakeStorageState, nodeId: number, bulk: () => 
               commitVersion: 0,
             };
           }
+          const data = chunk.subarray(io.offset, io.offset + io.length);
           return {
             status: { code: 0, message: '' },
-            data: chunk.subarray(io.offset, io.offset + io.length),
+            data,
             chunkLength: chunk.length,
             commitVersion: 1,
+            dataCrc32c: crc32c(data),
           };
         }),
       };

@@ -283,7 +283,15 @@ export interface ReadResult {
   /** Committed version served. */
   commitVersion: number;
   /** Bytes sent as a bulk frame for this range (bulk reads; `data` is then empty). */
-  bulkLength?: number | undefined;
+  bulkLength?:
+    | number
+    | undefined;
+  /**
+   * CRC32C of the served bytes, set on every OK result by the node before they leave it (the
+   * bytes in `data`, or the frame's payload); a reader checks `data` against it and fails over
+   * to another replica on a mismatch, so a result damaged on the way is never used.
+   */
+  dataCrc32c?: number | undefined;
 }
 
 export interface BatchReadResponse {
@@ -2122,7 +2130,14 @@ export const BatchReadRequest: MessageFns<BatchReadRequest> = {
 };
 
 function createBaseReadResult(): ReadResult {
-  return { status: undefined, data: Buffer.alloc(0), chunkLength: 0, commitVersion: 0, bulkLength: undefined };
+  return {
+    status: undefined,
+    data: Buffer.alloc(0),
+    chunkLength: 0,
+    commitVersion: 0,
+    bulkLength: undefined,
+    dataCrc32c: undefined,
+  };
 }
 
 export const ReadResult: MessageFns<ReadResult> = {
@@ -2141,6 +2156,9 @@ export const ReadResult: MessageFns<ReadResult> = {
     }
     if (message.bulkLength !== undefined) {
       writer.uint32(40).uint32(message.bulkLength);
+    }
+    if (message.dataCrc32c !== undefined) {
+      writer.uint32(48).uint32(message.dataCrc32c);
     }
     return writer;
   },
@@ -2198,6 +2216,14 @@ export const ReadResult: MessageFns<ReadResult> = {
             message.bulkLength = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.dataCrc32c = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2229,6 +2255,11 @@ export const ReadResult: MessageFns<ReadResult> = {
         : isSet(object.bulk_length)
         ? globalThis.Number(object.bulk_length)
         : undefined,
+      dataCrc32c: isSet(object.dataCrc32c)
+        ? globalThis.Number(object.dataCrc32c)
+        : isSet(object.data_crc32c)
+        ? globalThis.Number(object.data_crc32c)
+        : undefined,
     };
   },
 
@@ -2249,6 +2280,9 @@ export const ReadResult: MessageFns<ReadResult> = {
     if (message.bulkLength !== undefined) {
       obj.bulkLength = Math.round(message.bulkLength);
     }
+    if (message.dataCrc32c !== undefined) {
+      obj.dataCrc32c = Math.round(message.dataCrc32c);
+    }
     return obj;
   },
 
@@ -2264,6 +2298,7 @@ export const ReadResult: MessageFns<ReadResult> = {
     message.chunkLength = object.chunkLength ?? 0;
     message.commitVersion = object.commitVersion ?? 0;
     message.bulkLength = object.bulkLength ?? undefined;
+    message.dataCrc32c = object.dataCrc32c ?? undefined;
     return message;
   },
 };
