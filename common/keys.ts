@@ -50,6 +50,8 @@ export const KeyPrefix = {
   LOCK: 'LOCK',
   /** LKSS ‖ session → until when a lock session's locks hold (µs). */
   LOCK_SESSION: 'LKSS',
+  /** NCRD ‖ node id → the storage credential the node first registered with (node identity). */
+  NODE_CREDENTIAL: 'NCRD',
 } as const;
 
 type KeyPrefixName = keyof typeof KeyPrefix;

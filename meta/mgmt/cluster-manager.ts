@@ -27,6 +27,7 @@
 //   the store, every node given a full failure timeout).
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { ANONYMOUS_ADMIN, type Principal } from '../../common/auth/principal.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
@@ -64,6 +65,7 @@ import {
   STATE_RELOAD_ATTEMPTS_MAX,
 } from './constants.js';
 import { type ManagerRole, standbyError } from './manager-role.js';
+import { nodeCallerOf } from './node-identity.js';
 import { HeartbeatTable, applyRegistration, validateHeartbeat, validateRegistration } from './node-registry.js';
 import {
   applyChainUpdate,
@@ -261,13 +263,21 @@ export class ClusterManager implements ClusterView {
   // ------------------------------------------------------------------------------------------
   // Mgmt operations
 
-  async registerNode(request: unknown): Promise<RegisterNodeResponse> {
+  /** `principal` is the caller's (node-identity.ts decides what it may register); `peer` is for logs. */
+  async registerNode(
+    request: unknown,
+    principal: Principal = ANONYMOUS_ADMIN,
+    peer = '',
+  ): Promise<RegisterNodeResponse> {
     this.throwIfClosed();
     const registration = validateRegistration(request);
-    const { nodeId, created } = await this.change((draft) => {
-      const result = applyRegistration(draft, registration);
-      this.autoBuildInto(draft);
-      return result;
+    const { nodeId, created } = await this.refusalsLogged('register', registration.nodeId, principal, peer, () => {
+      const caller = nodeCallerOf(principal);
+      return this.change((draft) => {
+        const result = applyRegistration(draft, registration, caller);
+        this.autoBuildInto(draft);
+        return result;
+      });
     });
     this.heartbeats.touch(nodeId, this.clock.nowUs());
     if (!created) {
@@ -290,9 +300,12 @@ export class ClusterManager implements ClusterView {
     return { nodeId, routing: this.routingInfo() };
   }
 
-  async heartbeat(request: unknown): Promise<HeartbeatResponse> {
+  async heartbeat(request: unknown, principal: Principal = ANONYMOUS_ADMIN, peer = ''): Promise<HeartbeatResponse> {
     this.throwIfClosed();
-    const heartbeat = validateHeartbeat(this.state, request);
+    const requestedNodeId = (request as { nodeId?: unknown } | undefined)?.nodeId;
+    const heartbeat = await this.refusalsLogged('heartbeat', requestedNodeId, principal, peer, async () =>
+      validateHeartbeat(this.state, request, nodeCallerOf(principal)),
+    );
     for (const report of heartbeat.targets) {
       if (report.localState !== LocalTargetState.UPTODATE) continue;
       const chainId = this.state.targets.get(report.targetId)?.chainId ?? 0;
@@ -620,6 +633,27 @@ export class ClusterManager implements ClusterView {
       this.idempotency.delete(this.idempotency.keys().next().value!);
     }
     return response;
+  }
+
+  /** Runs a node call; a PERMISSION_DENIED (node identity) is logged as a warning with its caller. */
+  private async refusalsLogged<T>(
+    what: 'register' | 'heartbeat',
+    nodeId: unknown,
+    principal: Principal,
+    peer: string,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (isSpindleError(err) && err.errorCode === ErrorCode.PERMISSION_DENIED) {
+        this.logger.warn(
+          { what, nodeId, role: principal.role, user: principal.user, callerNodeId: principal.nodeId, peer, err },
+          'node call refused: the caller does not hold the node id',
+        );
+      }
+      throw err;
+    }
   }
 
   private gauges(): { routingVersion: number; nodes: number; nodesAlive: number; chains: number } {

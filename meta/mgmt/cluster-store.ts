@@ -1,6 +1,6 @@
 // Persistence of the cluster manager's state in the KvEngine: nodes (NODE), targets (TARG),
-// chains (CHAN), every version of every chain table (CHTB), the routing version and the next node
-// id (ROUT). Records are the protobuf messages of proto/mgmt.proto, so the stored form is as
+// chains (CHAN), every version of every chain table (CHTB), the credential each node is bound to
+// (NCRD, node-identity.ts), the routing version and the next node id (ROUT). Records are the protobuf messages of proto/mgmt.proto, so the stored form is as
 // stable as the wire contract.
 //
 // Guarantees: `loadClusterState` returns the whole state as one consistent snapshot (one read
@@ -55,6 +55,8 @@ export interface ClusterState {
   readonly chains: ReadonlyMap<number, ChainRecord>;
   /** Table id → its versions, ascending. */
   readonly chainTables: ReadonlyMap<number, readonly ChainTableRecord[]>;
+  /** Node id → the credential it is bound to (node-identity.ts); absent: not bound yet. */
+  readonly nodeCredentials: ReadonlyMap<number, string>;
 }
 
 const ROUTING_VERSION_KEY = encodeKey(KeyPrefix.ROUTING, 'version');
@@ -64,6 +66,7 @@ const nodeKey = (nodeId: number) => encodeKey(KeyPrefix.NODE, nodeId);
 const targetKey = (targetId: number) => encodeKey(KeyPrefix.TARGET, targetId);
 const chainKey = (chainId: number) => encodeKey(KeyPrefix.CHAIN, chainId);
 const chainTableKey = (tableId: number, version: number) => encodeKey(KeyPrefix.CHAIN_TABLE, tableId, version);
+const nodeCredentialKey = (nodeId: number) => encodeKey(KeyPrefix.NODE_CREDENTIAL, nodeId);
 
 function encodeU64(value: number): Uint8Array {
   const out = Buffer.allocUnsafe(8);
@@ -82,9 +85,22 @@ function decodeU64(bytes: Uint8Array | undefined, what: string): number | undefi
 }
 
 async function scan(txn: KvTxn, prefix: KeyPrefixValue): Promise<Uint8Array[]> {
+  return (await scanPairs(txn, prefix)).map((pair) => pair.value);
+}
+
+async function scanPairs(txn: KvTxn, prefix: KeyPrefixValue): Promise<Array<{ key: Uint8Array; value: Uint8Array }>> {
   const start = encodeKey(prefix);
-  const pairs = await txn.getRange(start, prefixEnd(start));
-  return pairs.map((pair) => pair.value);
+  return txn.getRange(start, prefixEnd(start));
+}
+
+/** NCRD ‖ node id (8 bytes) → credential (UTF-8). */
+async function loadNodeCredentials(txn: KvTxn): Promise<Map<number, string>> {
+  const credentials = new Map<number, string>();
+  for (const { key, value } of await scanPairs(txn, KeyPrefix.NODE_CREDENTIAL)) {
+    const nodeId = decodeU64(key.subarray(key.length - 8), 'node credential key');
+    credentials.set(nodeId!, Buffer.from(value).toString('utf8'));
+  }
+  return credentials;
 }
 
 /** Reads the whole state; a store never written yet gives the empty state at the initial version. */
@@ -131,7 +147,8 @@ export async function loadClusterState(kv: KvEngine): Promise<ClusterState> {
         versions.push({ tableId: table.tableId, version: table.version, chainIds: table.chainIds });
         chainTables.set(table.tableId, versions);
       }
-      return { routingVersion, nextNodeId, nodes, targets, chains, chainTables };
+      const nodeCredentials = await loadNodeCredentials(txn);
+      return { routingVersion, nextNodeId, nodes, targets, chains, chainTables, nodeCredentials };
     },
     { readOnly: true },
   );
@@ -157,6 +174,7 @@ export class ClusterDraft implements ClusterState {
   readonly targets: Map<number, TargetRecord>;
   readonly chains: Map<number, ChainRecord>;
   readonly chainTables: Map<number, ChainTableRecord[]>;
+  readonly nodeCredentials: Map<number, string>;
   private readonly writes = new Map<string, { key: Uint8Array; value: Uint8Array }>();
 
   constructor(readonly base: ClusterState) {
@@ -166,6 +184,7 @@ export class ClusterDraft implements ClusterState {
     this.targets = new Map(base.targets);
     this.chains = new Map(base.chains);
     this.chainTables = new Map([...base.chainTables].map(([id, versions]) => [id, [...versions]]));
+    this.nodeCredentials = new Map(base.nodeCredentials);
   }
 
   private record(key: Uint8Array, value: Uint8Array): void {
@@ -181,6 +200,19 @@ export class ClusterDraft implements ClusterState {
     const nodeId = this.nextNodeId++;
     this.record(NEXT_NODE_ID_KEY, encodeU64(this.nextNodeId));
     return nodeId;
+  }
+
+  /** A node created under the id its credential names: later allocations start past it. */
+  claimNodeId(nodeId: number): void {
+    if (nodeId < this.nextNodeId) return;
+    this.nextNodeId = nodeId + 1;
+    this.record(NEXT_NODE_ID_KEY, encodeU64(this.nextNodeId));
+  }
+
+  /** Binds a node id to the credential that registered it (node-identity.ts). */
+  bindNodeCredential(nodeId: number, credential: string): void {
+    this.nodeCredentials.set(nodeId, credential);
+    this.record(nodeCredentialKey(nodeId), Buffer.from(credential, 'utf8'));
   }
 
   putTarget(target: TargetRecord): void {

@@ -3,7 +3,7 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { isSpindleError } from '../../common/errors.js';
-import { serviceImplementation } from '../../common/rpc.js';
+import { type CallContext, serviceImplementation } from '../../common/rpc.js';
 import type {
   CreateChainTableRequest,
   GetRoutingInfoRequest,
@@ -18,8 +18,10 @@ export function createMgmtServiceImplementation(manager: ClusterManager, logger:
   const log = logger.child({ component: 'meta.mgmt.service' });
   return serviceImplementation(
     {
-      registerNode: (request: RegisterNodeRequest) => manager.registerNode(request),
-      heartbeat: (request: HeartbeatRequest) => manager.heartbeat(request),
+      registerNode: (request: RegisterNodeRequest, context: CallContext) =>
+        manager.registerNode(request, context.principal, context.peer),
+      heartbeat: (request: HeartbeatRequest, context: CallContext) =>
+        manager.heartbeat(request, context.principal, context.peer),
       getRoutingInfo: (request: GetRoutingInfoRequest) => manager.getRoutingInfo(request),
       createChainTable: (request: CreateChainTableRequest) => manager.createChainTable(request),
       updateChain: (request: UpdateChainRequest) => manager.updateChain(request),

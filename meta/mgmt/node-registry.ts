@@ -6,6 +6,7 @@
 // restarting a process).
 // A retried first registration (id 0, same address, same target paths as a known node) answers
 // with that node's id instead of creating a second node: no two live processes share an address.
+// Who may register or heartbeat which id: node-identity.ts.
 //
 // Heartbeats (in memory only, never persisted: they would turn every second into a write): the
 // last heartbeat time of each node and the last reported state, used and capacity bytes of each
@@ -17,6 +18,7 @@ import { TARGETS_PER_NODE_MAX } from '../../common/constants.js';
 import { NODE_ID_MAX, targetIdOf } from '../../common/target-ids.js';
 import { LocalTargetState, PublicTargetState, type ResyncProgress } from '../../proto/index.js';
 import type { ClusterDraft, ClusterState, TargetRecord } from './cluster-store.js';
+import { checkNodeBinding, type NodeCaller, registrationNodeId } from './node-identity.js';
 import { HOSTNAME_MAX_BYTES, NODE_ADDRESS_MAX_BYTES, TARGET_PATH_MAX_BYTES } from './constants.js';
 import { invalid, requireAddress, requireArray, requireInt, requireObject, requireString } from './validate.js';
 
@@ -54,16 +56,23 @@ function targetsOfNode(state: ClusterState, nodeId: number): TargetRecord[] {
     .sort((a, b) => a.targetId - b.targetId);
 }
 
+/** What a caller that is not a storage node may do (an admin, or anyone while auth is off). */
+const UNBOUND_CALLER: NodeCaller = { describe: 'a caller without a node credential' };
+
 /**
  * Applies a registration to the draft; returns the node id and whether the node is new.
- * Throws NODE_NOT_FOUND for an unknown non-zero id and INVALID_ARGUMENT for fewer targets than
- * the node registered before, leaving the draft untouched.
+ * Throws NODE_NOT_FOUND for an unknown non-zero id (unless it is the caller's own node id: a node
+ * whose credential names its id joins under it), PERMISSION_DENIED when the caller may not act for
+ * the id (node-identity.ts), and INVALID_ARGUMENT for fewer targets than the node registered
+ * before, leaving the draft untouched.
  */
 export function applyRegistration(
   draft: ClusterDraft,
   registration: Registration,
+  caller: NodeCaller = UNBOUND_CALLER,
 ): { nodeId: number; created: boolean } {
-  let nodeId = registration.nodeId;
+  let nodeId = registrationNodeId(caller, registration.nodeId);
+  let created = false;
   if (nodeId === 0) {
     // A retry of a first registration whose answer was lost.
     for (const node of draft.nodes.values()) {
@@ -77,19 +86,24 @@ export function applyRegistration(
         break;
       }
     }
+    created = nodeId === 0;
+    if (created) nodeId = draft.allocateNodeId();
   } else if (!draft.nodes.has(nodeId)) {
-    throw new SpindleError(
-      ErrorCode.NODE_NOT_FOUND,
-      `node ${nodeId} is not registered with this cluster manager: its data directory belongs to another cluster ` +
-        '(or the meta data directory was replaced); ' +
-        'start the storage node with an empty --data-dir to join as a new node',
-    );
+    if (caller.nodeId !== nodeId) {
+      throw new SpindleError(
+        ErrorCode.NODE_NOT_FOUND,
+        `node ${nodeId} is not registered with this cluster manager: its data directory belongs to another ` +
+          'cluster (or the meta data directory was replaced); ' +
+          'start the storage node with an empty --data-dir to join as a new node',
+      );
+    }
+    created = true;
+    draft.claimNodeId(nodeId);
   }
-
-  const created = nodeId === 0;
-  if (created) nodeId = draft.allocateNodeId();
   if (nodeId > NODE_ID_MAX)
     throw new SpindleError(ErrorCode.INTERNAL, `node ids are exhausted (largest is ${NODE_ID_MAX})`);
+  const bound = draft.nodeCredentials.get(nodeId);
+  checkNodeBinding(caller, nodeId, bound, 'register');
 
   const existing = targetsOfNode(draft, nodeId);
   if (registration.targetPaths.length < existing.length) {
@@ -100,6 +114,7 @@ export function applyRegistration(
     );
   }
 
+  if (bound === undefined && caller.credential !== undefined) draft.bindNodeCredential(nodeId, caller.credential);
   draft.putNode({
     nodeId,
     address: registration.address,
@@ -134,8 +149,12 @@ export interface Heartbeat {
   resyncs: ResyncProgress[];
 }
 
-/** Checks a Heartbeat request against the registered nodes and targets. */
-export function validateHeartbeat(state: ClusterState, request: unknown): Heartbeat {
+/** Checks a Heartbeat request against the registered nodes and targets, and its caller's identity. */
+export function validateHeartbeat(
+  state: ClusterState,
+  request: unknown,
+  caller: NodeCaller = UNBOUND_CALLER,
+): Heartbeat {
   const body = requireObject(request, 'Heartbeat request');
   const nodeId = requireInt(body['nodeId'], 'node_id', 0, NODE_ID_MAX);
   if (nodeId === 0) throw invalid('node_id is missing: register the node first and heartbeat with the id it was given');
@@ -145,6 +164,7 @@ export function validateHeartbeat(state: ClusterState, request: unknown): Heartb
       `node ${nodeId} is not registered: register it again (RegisterNode) before heartbeating`,
     );
   }
+  checkNodeBinding(caller, nodeId, state.nodeCredentials.get(nodeId), 'heartbeat');
   const routingVersion = requireInt(body['routingVersion'] ?? 0, 'routing_version', 0);
   const items = requireArray(body['targets'], 'targets', TARGETS_PER_NODE_MAX);
   const seen = new Set<number>();
