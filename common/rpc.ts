@@ -21,6 +21,7 @@ import { fromGrpcError, toGrpcError } from './grpc-errors.js';
 import type { Logger } from './logger.js';
 import { RPC_MESSAGE_MAX_BYTES, RPC_FLOW_CONTROL_WINDOW_BYTES } from './constants.js';
 import { ANONYMOUS_ADMIN, type Principal } from './auth/principal.js';
+import { CALL_PRINCIPAL, type ServerAuth, withAuthentication } from './auth/server-auth.js';
 import { serverCredentials } from './tls.js';
 
 /** Options for every Spindle gRPC channel (see docs/design.md §5: the window is the one that matters). */
@@ -70,9 +71,11 @@ class ServerCallContext implements CallContext {
   private controller: AbortController | undefined;
   /** The handler settled: a later 'cancelled' is the stream closing, not the caller leaving. */
   settled = false;
-  principal: Principal = ANONYMOUS_ADMIN;
+  readonly principal: Principal;
 
-  constructor(private readonly call: ServerUnaryCall<unknown, unknown>) {}
+  constructor(private readonly call: ServerUnaryCall<unknown, unknown>) {
+    this.principal = (call as unknown as Record<symbol, Principal | undefined>)[CALL_PRINCIPAL] ?? ANONYMOUS_ADMIN;
+  }
 
   get peer(): string {
     return this.call.getPeer();
@@ -148,6 +151,11 @@ export interface GrpcServerOptions {
   flowControlWindowBytes?: number;
   /** Told once per process if the window cannot be applied (grpc-js internals changed). */
   logger?: Pick<Logger, 'warn'>;
+  /**
+   * Check every call's bearer token and role (common/auth/server-auth.ts) before its handler runs;
+   * absent: authentication is off and every handler sees ANONYMOUS_ADMIN.
+   */
+  auth?: ServerAuth;
 }
 
 /**
@@ -232,8 +240,11 @@ export async function startGrpcServer(
     options.flowControlWindowBytes ?? RPC_FLOW_CONTROL_WINDOW_BYTES,
     options.logger,
   );
-  for (const { definition, implementation } of services)
-    server.addService(withUndecodableRequests(definition), implementation);
+  const auth = options.auth;
+  for (const { definition, implementation } of services) {
+    const checked = auth === undefined ? implementation : withAuthentication(definition, implementation, auth);
+    server.addService(withUndecodableRequests(definition), checked);
+  }
   const boundPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, serverCredentials(), (err, bound) => {
       if (err)

@@ -349,6 +349,27 @@ export interface OfflineTargetResponse {
   chain?: ChainInfo | undefined;
 }
 
+export interface CreateTokenRequest {
+  /** "client", "admin" or "storage". */
+  role: string;
+  /** User the token names (for role storage: the node's name, e.g. "node-4"). */
+  user: string;
+  /** POSIX uid and gid the token acts as. */
+  uid: number;
+  gid: number;
+  /** Node id the token belongs to: required with role storage, 0 otherwise. */
+  nodeId: number;
+  /** Seconds the token stays valid; 0 = it does not expire. */
+  ttlSeconds: number;
+}
+
+export interface CreateTokenResponse {
+  /** The bearer token: send it as `authorization: Bearer <token>` call metadata. */
+  token: string;
+  /** Id of the cluster key that signed it (also in the token's claims). */
+  keyId: string;
+}
+
 function createBaseNodeInfo(): NodeInfo {
   return { nodeId: 0, address: "", hostname: "", lastHeartbeatUs: 0, alive: false, bulkAddress: undefined };
 }
@@ -2515,6 +2536,252 @@ export const OfflineTargetResponse: MessageFns<OfflineTargetResponse> = {
   },
 };
 
+function createBaseCreateTokenRequest(): CreateTokenRequest {
+  return { role: "", user: "", uid: 0, gid: 0, nodeId: 0, ttlSeconds: 0 };
+}
+
+export const CreateTokenRequest: MessageFns<CreateTokenRequest> = {
+  encode(message: CreateTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== "") {
+      writer.uint32(10).string(message.role);
+    }
+    if (message.user !== "") {
+      writer.uint32(18).string(message.user);
+    }
+    if (message.uid !== 0) {
+      writer.uint32(24).uint32(message.uid);
+    }
+    if (message.gid !== 0) {
+      writer.uint32(32).uint32(message.gid);
+    }
+    if (message.nodeId !== 0) {
+      writer.uint32(40).uint32(message.nodeId);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(48).uint64(message.ttlSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.uid = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.gid = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.nodeId = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.ttlSeconds = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateTokenRequest {
+    return {
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      uid: isSet(object.uid) ? globalThis.Number(object.uid) : 0,
+      gid: isSet(object.gid) ? globalThis.Number(object.gid) : 0,
+      nodeId: isSet(object.nodeId)
+        ? globalThis.Number(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.Number(object.node_id)
+        : 0,
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: CreateTokenRequest): unknown {
+    const obj: any = {};
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.uid !== 0) {
+      obj.uid = Math.round(message.uid);
+    }
+    if (message.gid !== 0) {
+      obj.gid = Math.round(message.gid);
+    }
+    if (message.nodeId !== 0) {
+      obj.nodeId = Math.round(message.nodeId);
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateTokenRequest>, I>>(base?: I): CreateTokenRequest {
+    return CreateTokenRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateTokenRequest>, I>>(object: I): CreateTokenRequest {
+    const message = createBaseCreateTokenRequest();
+    message.role = object.role ?? "";
+    message.user = object.user ?? "";
+    message.uid = object.uid ?? 0;
+    message.gid = object.gid ?? 0;
+    message.nodeId = object.nodeId ?? 0;
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseCreateTokenResponse(): CreateTokenResponse {
+  return { token: "", keyId: "" };
+}
+
+export const CreateTokenResponse: MessageFns<CreateTokenResponse> = {
+  encode(message: CreateTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(18).string(message.keyId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateTokenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateTokenResponse {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CreateTokenResponse): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateTokenResponse>, I>>(base?: I): CreateTokenResponse {
+    return CreateTokenResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateTokenResponse>, I>>(object: I): CreateTokenResponse {
+    const message = createBaseCreateTokenResponse();
+    message.token = object.token ?? "";
+    message.keyId = object.keyId ?? "";
+    return message;
+  },
+};
+
 export type MgmtService = typeof MgmtService;
 export const MgmtService = {
   /** A storage node announces itself and its targets; returns the node id to persist. */
@@ -2587,6 +2854,19 @@ export const MgmtService = {
       Buffer.from(OfflineTargetResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): OfflineTargetResponse => OfflineTargetResponse.decode(value),
   },
+  /**
+   * Mints a bearer token signed with the cluster key (admin; `spindle admin token create`).
+   * Refused with FAILED_PRECONDITION when the meta process runs with authentication off.
+   */
+  createToken: {
+    path: "/spindle.Mgmt/CreateToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateTokenRequest): Buffer => Buffer.from(CreateTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateTokenRequest => CreateTokenRequest.decode(value),
+    responseSerialize: (value: CreateTokenResponse): Buffer => Buffer.from(CreateTokenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateTokenResponse => CreateTokenResponse.decode(value),
+  },
 } as const;
 
 export interface MgmtServer extends UntypedServiceImplementation {
@@ -2606,6 +2886,11 @@ export interface MgmtServer extends UntypedServiceImplementation {
    * stays up, the target then comes back the normal way: waiting, syncing, serving after a resync.
    */
   offlineTarget: handleUnaryCall<OfflineTargetRequest, OfflineTargetResponse>;
+  /**
+   * Mints a bearer token signed with the cluster key (admin; `spindle admin token create`).
+   * Refused with FAILED_PRECONDITION when the meta process runs with authentication off.
+   */
+  createToken: handleUnaryCall<CreateTokenRequest, CreateTokenResponse>;
 }
 
 export interface MgmtClient extends Client {
@@ -2708,6 +2993,25 @@ export interface MgmtClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: OfflineTargetResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Mints a bearer token signed with the cluster key (admin; `spindle admin token create`).
+   * Refused with FAILED_PRECONDITION when the meta process runs with authentication off.
+   */
+  createToken(
+    request: CreateTokenRequest,
+    callback: (error: ServiceError | null, response: CreateTokenResponse) => void,
+  ): ClientUnaryCall;
+  createToken(
+    request: CreateTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateTokenResponse) => void,
+  ): ClientUnaryCall;
+  createToken(
+    request: CreateTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateTokenResponse) => void,
   ): ClientUnaryCall;
 }
 
