@@ -4,13 +4,21 @@
 // answers it without running the handler: an integer above 2^53 (the largest a JS number holds
 // exactly) or a string that is not UTF-8 is INVALID_ARGUMENT naming the problem, anything else
 // that is not a message of the method's type is RPC_MALFORMED. Nothing is changed by either.
+// A batch request over its method's item limit (common/request-item-limits.ts) is refused the
+// same way before it is decoded at all: INVALID_ARGUMENT naming the limit.
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { ErrorCode, SpindleError } from './errors.js';
+import { itemLimitError } from './request-item-limits.js';
 
 export class UndecodableRequest {
-  constructor(readonly cause: unknown) {}
+  /** `refusal`: the error to answer, decided without decoding (cause is then that error). */
+  constructor(
+    readonly cause: unknown,
+    private readonly refusal?: SpindleError,
+  ) {}
 
   toError(method: string): SpindleError {
+    if (this.refusal !== undefined) return this.refusal;
     const reason = this.cause instanceof Error ? this.cause.message : String(this.cause);
     if (/MAX_SAFE_INTEGER|MIN_SAFE_INTEGER/.test(reason)) {
       return new SpindleError(
@@ -40,6 +48,8 @@ export function withUndecodableRequests(definition: ServiceDefinition): ServiceD
     wrapped[name] = {
       ...method,
       requestDeserialize: (bytes: Buffer) => {
+        const overLimit = itemLimitError(method.path, bytes);
+        if (overLimit !== undefined) return new UndecodableRequest(overLimit, overLimit);
         try {
           return decode(bytes);
         } catch (err) {
