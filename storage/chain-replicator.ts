@@ -47,6 +47,7 @@
 // commit this update in that call; the head repairs such divergence (below).
 // RemoveChunks runs down the chain too: the successor removes first, then this node.
 import type { Logger } from 'pino';
+import { ANONYMOUS_ADMIN, type Principal } from '../common/auth/principal.js';
 import type { Clock, Rng } from '../common/clock.js';
 import type { StorageConfig } from '../common/config.js';
 import { crc32c } from '../common/crc32c.js';
@@ -65,6 +66,7 @@ import {
   type WriteRequest,
   type WriteResponse,
 } from '../proto/index.js';
+import { requireChainPredecessor } from './chain-callers.js';
 import type { ChainResolver } from './chain-resolver.js';
 import { clientWriteOf, recordCommitted, recordedResult, type ChannelRecords } from './channel-records.js';
 import { chunkKeyString } from './chunk-engine/chunk-key.js';
@@ -245,10 +247,18 @@ export class ChainReplicator {
     }
   }
 
-  /** One replication step from the predecessor (request already validated). */
-  async onUpdate(request: UpdateRequest, signal?: AbortSignal): Promise<UpdateResponse> {
+  /**
+   * One replication step from the predecessor (request already validated), accepted only from the
+   * predecessor's node (chain-callers.ts; `caller` defaults to an in-process caller with auth off).
+   */
+  async onUpdate(
+    request: UpdateRequest,
+    signal?: AbortSignal,
+    caller: Principal = ANONYMOUS_ADMIN,
+  ): Promise<UpdateResponse> {
     const chunk = request.chunk!;
     const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
+    requireChainPredecessor(caller, view, 'an Update', this.deps.logger);
     requireWritable(view);
     if (
       view.predecessor !== undefined &&
@@ -335,11 +345,21 @@ export class ChainReplicator {
     );
   }
 
-  /** Removes chunks index >= fromIndex of a file on every replica: successor first, then here. */
-  async onRemoveChunks(request: RemoveChunksRequest, signal?: AbortSignal): Promise<RemoveChunksResponse> {
+  /**
+   * Removes chunks index >= fromIndex of a file on every replica: successor first, then here. A
+   * forwarded one (from_target_id set) is accepted only from the predecessor (chain-callers.ts).
+   */
+  async onRemoveChunks(
+    request: RemoveChunksRequest,
+    signal?: AbortSignal,
+    caller: Principal = ANONYMOUS_ADMIN,
+  ): Promise<RemoveChunksResponse> {
     const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
     if (request.fromTargetId === 0) requireHead(view);
-    else requireWritable(view);
+    else {
+      requireChainPredecessor(caller, view, 'a forwarded RemoveChunks', this.deps.logger);
+      requireWritable(view);
+    }
     await this.forward(view, signal, 'storage.RemoveChunks', (client, successor, current) =>
       callUnary(
         client,

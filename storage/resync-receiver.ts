@@ -8,7 +8,11 @@
 // under the same (or a newer) chain version — written by a forwarded write after the copy was
 // sent — is answered with the current state and changes nothing. A copy never travels further:
 // the syncing target is the end of the chain's write path. Copies take the chunk lock, like writes.
+// Copies and SyncDone come only from the target's predecessor (chain-callers.ts).
+import { ANONYMOUS_ADMIN, type Principal } from '../common/auth/principal.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { requireChainPredecessor } from './chain-callers.js';
 import { chunkKeyString } from './chunk-engine/chunk-key.js';
 import {
   PublicTargetState,
@@ -35,13 +39,22 @@ export interface ResyncReceiverDeps {
   resolver: ChainResolver;
   locks: KeyedLocks;
   states: LocalTargetStates;
+  /** Where refused copies are logged (chain-callers.ts). */
+  logger: Logger;
 }
 
 export class ResyncReceiver {
   constructor(private readonly deps: ResyncReceiverDeps) {}
 
-  /** One resync copy (request validated by the service layer, `sync` set). */
-  async onSyncUpdate(request: UpdateRequest, signal?: AbortSignal): Promise<UpdateResponse> {
+  /**
+   * One resync copy (request validated by the service layer, `sync` set), accepted only from the
+   * target's predecessor (chain-callers.ts; `caller` defaults to an in-process caller with auth off).
+   */
+  async onSyncUpdate(
+    request: UpdateRequest,
+    signal?: AbortSignal,
+    caller: Principal = ANONYMOUS_ADMIN,
+  ): Promise<UpdateResponse> {
     const chunk = request.chunk!;
     if (request.type !== UpdateType.REPLACE && request.type !== UpdateType.REMOVE) {
       throw new SpindleError(
@@ -50,6 +63,7 @@ export class ResyncReceiver {
       );
     }
     const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
+    requireChainPredecessor(caller, view, 'a resync copy', this.deps.logger);
     requireSyncing(view);
     return this.deps.locks.withLock(
       chunkLockKey(target.targetId, chunk.ino, chunk.index),
@@ -87,8 +101,9 @@ export class ResyncReceiver {
   }
 
   /** The predecessor copied everything: the target reports UPTODATE from now on (this chain version). */
-  async onSyncDone(request: SyncDoneRequest): Promise<SyncDoneResponse> {
+  async onSyncDone(request: SyncDoneRequest, caller: Principal = ANONYMOUS_ADMIN): Promise<SyncDoneResponse> {
     const { view } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
+    requireChainPredecessor(caller, view, 'SyncDone', this.deps.logger);
     if (view.localTargetId !== request.targetId) {
       throw new SpindleError(
         ErrorCode.TARGET_NOT_FOUND,

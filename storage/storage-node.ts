@@ -190,7 +190,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     // Set once heartbeats start; a completed resync heartbeats at once (faster promotion).
     let beatNow: () => void = () => undefined;
     const localStates = new LocalTargetStates(routing, () => beatNow());
-    const resyncReceiver = new ResyncReceiver({ resolver, locks, states: localStates });
+    const resyncReceiver = new ResyncReceiver({ resolver, locks, states: localStates, logger });
     const closing = new AbortController();
     // Every call in flight listens on it; the default limit of 10 listeners would warn under load.
     setMaxListeners(0, closing.signal);

@@ -45,7 +45,10 @@ export interface MeasuredCallDeps {
 /** Wraps handlers of one service; `what` names its requests in log lines ("storage", "KV-cache"). */
 export function measuredCalls(deps: MeasuredCallDeps, what: string) {
   const { metrics, logger } = deps;
-  return <Req, Res>(method: string, handler: (request: Req, signal: AbortSignal) => Promise<Res>) =>
+  return <Req, Res>(
+    method: string,
+    handler: (request: Req, signal: AbortSignal, context: CallContext) => Promise<Res>,
+  ) =>
     async (request: Req, context: CallContext): Promise<Res> => {
       const stop = metrics?.requestSeconds.startTimer({ method });
       // One signal for both (not AbortSignal.any, which keeps a reference per call on the
@@ -57,7 +60,7 @@ export function measuredCalls(deps: MeasuredCallDeps, what: string) {
       deps.closing.addEventListener('abort', abort, { once: true });
       deps.inFlight?.enter();
       try {
-        const response = await handler(request, controller.signal);
+        const response = await handler(request, controller.signal, context);
         metrics?.requests.inc({ method, result: 'ok' });
         return response;
       } catch (err) {

@@ -57,17 +57,18 @@ export function storageServiceHandlers(deps: StorageServiceDeps) {
       checkWriteRequest(request, request !== message);
       return deps.replicator.onWrite(request, signal);
     }),
-    update: measured('Update', async (message: UpdateRequest, signal) => {
+    // Update, SyncDone and forwarded RemoveChunks come only from the chain predecessor (chain-callers.ts).
+    update: measured('Update', async (message: UpdateRequest, signal, context) => {
       const request = await withBulkData(deps, message, signal);
       checkUpdateRequest(request, request !== message);
-      if (request.sync === true) return requireResync(deps).onSyncUpdate(request, signal);
-      return deps.replicator.onUpdate(request, signal);
+      if (request.sync === true) return requireResync(deps).onSyncUpdate(request, signal, context.principal);
+      return deps.replicator.onUpdate(request, signal, context.principal);
     }),
-    syncDone: measured('SyncDone', async (request: SyncDoneRequest) => {
+    syncDone: measured('SyncDone', async (request: SyncDoneRequest, _signal, context) => {
       if (!(request.chainId > 0 && request.targetId > 0)) {
         throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'SyncDone needs chain_id and target_id');
       }
-      return requireResync(deps).onSyncDone(request);
+      return requireResync(deps).onSyncDone(request, context.principal);
     }),
     batchRead: measured('BatchRead', async (request: BatchReadRequest) => {
       checkBatchReadRequest(request, deps.config.readBatchMaxBytes);
@@ -79,9 +80,9 @@ export function storageServiceHandlers(deps: StorageServiceDeps) {
       checkQueryLastChunkRequest(request);
       return deps.reader.onQueryLastChunk(request);
     }),
-    removeChunks: measured('RemoveChunks', (request: RemoveChunksRequest, signal) => {
+    removeChunks: measured('RemoveChunks', (request: RemoveChunksRequest, signal, context) => {
       checkRemoveChunksRequest(request);
-      return deps.replicator.onRemoveChunks(request, signal);
+      return deps.replicator.onRemoveChunks(request, signal, context.principal);
     }),
     dumpChunkMeta: measured('DumpChunkMeta', async (request: DumpChunkMetaRequest) => {
       checkDumpChunkMetaRequest(request);
