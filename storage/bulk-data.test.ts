@@ -228,11 +228,23 @@ describe('storage bulk data path', () => {
       write(client, {
         ...base,
         data: Buffer.alloc(0),
-        bulk: { sessionId: 'no-such-session', requestId: 1, length: 1000 },
+        bulk: { sessionId: '0'.repeat(32), requestId: 1, length: 1000 },
       }),
     );
     expect(err.errorCode).toBe(ErrorCode.RPC_UNAVAILABLE);
     expect(err.retryable).toBe(true);
+
+    // Not a session id at all (a megabyte of it): refused at once, and not echoed whole.
+    err = await refusal(
+      write(client, {
+        ...base,
+        data: Buffer.alloc(0),
+        bulk: { sessionId: 'x'.repeat(1024 * 1024), requestId: 1, length: 1000 },
+      }),
+    );
+    expect(err.errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(err.message).toMatch(/is not a session id/);
+    expect(err.message.length).toBeLessThan(300);
 
     // A frame shorter than the descriptor says (its CRC is the one the request names).
     const requestId = channel.nextRequestId();
@@ -265,11 +277,20 @@ describe('storage bulk data path', () => {
       callUnary(
         client,
         client.batchRead,
-        { ios: [{ ...readIO(CHAIN, chainVersion, { chunk }), bulkRequestId: 1 }], bulkSessionId: 'gone' },
+        { ios: [{ ...readIO(CHAIN, chainVersion, { chunk }), bulkRequestId: 1 }], bulkSessionId: 'f'.repeat(32) },
         'storage.BatchRead',
       ),
     );
     expect(err.errorCode).toBe(ErrorCode.RPC_UNAVAILABLE);
+    err = await refusal(
+      callUnary(
+        client,
+        client.batchRead,
+        { ios: [{ ...readIO(CHAIN, chainVersion, { chunk }), bulkRequestId: 1 }], bulkSessionId: 'gone' },
+        'storage.BatchRead',
+      ),
+    );
+    expect(err.errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
 
     const after = await batchRead(client, [readIO(CHAIN, chainVersion, { chunk })]);
     expect(after.results[0]!.status?.code, 'no refused write left a chunk').toBe(ErrorCode.CHUNK_NOT_FOUND);

@@ -11,11 +11,11 @@
 // This file imports nothing of the service (service/storage-service.ts) or the replicator: both use
 // it, and the handlers it answers bulk calls with are passed in (serveCalls), so there is no cycle.
 import type { Logger } from 'pino';
-import { ErrorCode, SpindleError } from '../common/errors.js';
+import { ErrorCode, SpindleError, assert } from '../common/errors.js';
 import type { BulkSessionPool } from '../common/bulk/session-pool.js';
 import type { BulkChannel, BulkListener } from '../common/bulk/transport.js';
 import type { CallContext } from '../common/rpc.js';
-import { ANONYMOUS_ADMIN } from '../common/auth/principal.js';
+import { isSessionId, quoteId } from '../common/bulk/options.js';
 import {
   StorageBulkMethod,
   decodeStorageBulkCall,
@@ -79,6 +79,9 @@ export class StorageBulk {
     }
     if (bulk.sessionId === '' || !Number.isSafeInteger(bulk.requestId))
       throw invalid('bulk needs session_id and request_id');
+    // Checked before any lookup, and never echoed whole: a peer's megabyte-long id in an error
+    // would not fit the gRPC trailer that carries it back.
+    if (!isSessionId(bulk.sessionId)) throw invalid(`bulk.session_id ${quoteId(bulk.sessionId)} is not a session id`);
     const channel = await this.sessionOf(bulk.sessionId);
     // The transport checks the bytes against the frame's CRC and that CRC against data_crc32c, so
     // validation need not checksum them again (the caller skips it for messages from here).
@@ -103,6 +106,7 @@ export class StorageBulk {
   async sendReadResults(request: BatchReadRequest, response: BatchReadResponseWithCrcs): Promise<BatchReadResponse> {
     const sessionId = request.bulkSessionId;
     if (sessionId === undefined || sessionId === '') return response;
+    if (!isSessionId(sessionId)) throw invalid(`bulk_session_id ${quoteId(sessionId)} is not a session id`);
     const channel = await this.sessionOf(sessionId);
     await Promise.all(
       response.results.map(async (result, i) => {
@@ -163,7 +167,10 @@ export class StorageBulk {
   serveCalls(handlers: { batchRead: BatchReadHandler; kv: KvBulkCallHandler }): void {
     this.options.listener?.handleRequests(async (payload, session) => {
       const call = decodeStorageBulkCall(payload);
-      const context = { peer: `bulk:${session.sessionId}`, signal: NEVER_ABORTED, principal: ANONYMOUS_ADMIN };
+      // The listener's end of a session always knows its peer (ANONYMOUS_ADMIN when it checks no credentials).
+      const principal = session.principal;
+      assert(principal !== undefined, 'a bulk call arrived on a session without a principal');
+      const context = { peer: `bulk:${session.sessionId}`, signal: NEVER_ABORTED, principal };
       if (call.method === StorageBulkMethod.BATCH_READ) {
         return encodeBatchReadAnswer(await handlers.batchRead(call.request, context));
       }

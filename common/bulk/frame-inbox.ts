@@ -8,6 +8,13 @@
 //     a receive takes it, it expires (TTL), or newer frames push it out (total bytes bounded, oldest
 //     dropped first, with a warning). A receive that starts while such a frame is still arriving
 //     takes it over: the bytes so far are copied into its `into` and the rest goes there directly.
+//   - memory: a buffer of the transport's (an unclaimed frame, or a receive without `into`) is
+//     allocated when the frame's first byte arrives, never at its header; its length is charged
+//     first to the session's budget (`unclaimedMaxBytes`: the oldest complete unclaimed frames are
+//     dropped to make room, and if that is not enough the session is closed) and to the node's
+//     (`nodeHeld`, node-held-bytes.ts: the session holding the most is closed). The charge ends when
+//     a receive takes the bytes or they are dropped; the transport charges what else it holds
+//     (requests its handler works on) through `hold`/`release`.
 //   - a frame longer than the receive allows (`into`, `maxBytes`) fails that receive with
 //     INVALID_ARGUMENT and its payload is skipped; a frame whose CRC32C does not match fails it
 //     with CHECKSUM_MISMATCH (an unclaimed one keeps the error for whoever asks).
@@ -28,13 +35,16 @@ import type { Clock } from '../clock.js';
 import { ErrorCode, SpindleError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { BULK_ABANDONED_ANSWERS_MAX } from './constants.js';
+import type { HeldBytesHolder, NodeHeldBytes } from './node-held-bytes.js';
 import type { BulkReceiveOptions } from './transport.js';
 
 export interface FrameInboxOptions {
   /** Largest frame accepted (the default `maxBytes` of a receive). */
   readonly maxFrameBytes: number;
-  /** Total bytes of unclaimed frames kept; the oldest are dropped beyond it. */
+  /** Bytes the session holds for nobody yet (see the header); the oldest unclaimed frames go beyond it. */
   readonly unclaimedMaxBytes: number;
+  /** The node's budget of the same bytes over all its sessions (none: only the session's). */
+  readonly nodeHeld?: NodeHeldBytes;
   /** How long an unclaimed frame is kept. */
   readonly unclaimedTtlMs: number;
   readonly clock: Clock;
@@ -72,30 +82,53 @@ interface UnclaimedFrame {
 
 /** Where the payload of one arriving frame goes. */
 export class FrameSink {
-  /** Destination of the remaining bytes; null once the frame is being skipped. */
+  /** Destination of the remaining bytes; null before its first byte (see allocateOnWrite) or once skipped. */
   target: Uint8Array | null = null;
+  /** A buffer of lengthBytes is allocated for it when its first byte arrives (not at its header). */
+  allocateOnWrite = false;
   /** Payload bytes seen so far (written or skipped). */
   filled = 0;
   /** True when the frame has no destination any more (too long, receiver gone, inbox closed). */
   discarded = false;
   /** The receive this frame goes to; null while it is an unclaimed frame in the making. */
   waiter: Waiter | null = null;
+  /** Bytes charged to the budgets for this frame's buffer (0 when it goes into a receiver's `into`). */
+  charged = 0;
 
   constructor(
     readonly requestId: number,
     readonly lengthBytes: number,
+    private readonly owner: FrameInbox | null = null,
   ) {}
+
+  /** Whether the payload is kept (false: its bytes are skipped). */
+  get keeps(): boolean {
+    return this.target !== null || this.allocateOnWrite;
+  }
 
   /** Copies the next piece of payload to its destination (or skips it). */
   write(piece: Uint8Array): void {
+    if (this.allocateOnWrite) {
+      this.allocateOnWrite = false;
+      this.target = Buffer.allocUnsafe(this.lengthBytes);
+    }
     if (this.target !== null) this.target.set(piece, this.filled);
     this.filled += piece.length;
   }
 
   discard(): void {
     this.target = null;
+    this.allocateOnWrite = false;
     this.discarded = true;
     this.waiter = null;
+    this.uncharge();
+  }
+
+  /** The buffer is no longer the transport's to hold (given to a receive, dropped). */
+  uncharge(): void {
+    if (this.charged === 0) return;
+    this.owner?.release(this.charged);
+    this.charged = 0;
   }
 }
 
@@ -105,7 +138,7 @@ function bufferView(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-export class FrameInbox {
+export class FrameInbox implements HeldBytesHolder {
   private readonly waiters = new Map<number, Waiter>();
   /** Frames arriving with no receive attached yet, by request id. */
   private readonly arriving = new Map<number, FrameSink>();
@@ -121,12 +154,69 @@ export class FrameInbox {
   /** Ids whose receive gave up for good (calls): their frames are dropped on arrival. Oldest first. */
   private readonly abandoned = new Set<number>();
   private closeError: SpindleError | null = null;
+  /** Bytes charged to the budgets (see the header). */
+  private held = 0;
 
   constructor(
     /** Names the session in messages, e.g. 'bulk session 3f…' (set again once the id is known). */
     public what: string,
     private readonly options: FrameInboxOptions,
+    /** Closes the session when it is over budget (default: only this inbox closes). */
+    private readonly onOverBudget: (error: SpindleError) => void = (error) => this.close(error),
   ) {}
+
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  /** Receives waiting for their frame (a session with one is not idle). */
+  get waitingCount(): number {
+    return this.waiters.size;
+  }
+
+  /**
+   * Charges `bytes` the session is about to hold to its budget and the node's, making room as the
+   * header says. False when the session was closed instead (it must not keep the bytes).
+   */
+  hold(bytes: number, sessionLimit = true): boolean {
+    if (this.closeError !== null) return false;
+    // A frame a receive asked for is one frame at a time per session: only the node's budget applies.
+    const max = sessionLimit ? this.options.unclaimedMaxBytes : Infinity;
+    for (const [oldId, old] of this.unclaimed) {
+      if (this.held + bytes <= max) break;
+      this.options.logger.warn(
+        { requestId: oldId, lengthBytes: old.payload.length, unclaimedMaxBytes: max },
+        'unclaimed bulk frames over their byte limit; the oldest is dropped',
+      );
+      this.dropUnclaimed(oldId, old);
+    }
+    if (this.held + bytes > max) {
+      this.evict(
+        new SpindleError(
+          ErrorCode.RPC_UNAVAILABLE,
+          `${this.what}: closed, it would hold ${this.held + bytes} bytes of frames and requests nobody took, ` +
+            `more than a session may (${max})`,
+        ),
+      );
+      return false;
+    }
+    if (this.options.nodeHeld !== undefined && !this.options.nodeHeld.reserve(this, bytes)) return false;
+    this.held += bytes;
+    return true;
+  }
+
+  /** Gives back bytes charged by `hold` (nothing once closed: close gave everything back). */
+  release(bytes: number): void {
+    if (this.closeError !== null || bytes === 0) return;
+    this.held -= bytes;
+    this.options.nodeHeld?.release(this, bytes);
+  }
+
+  evict(error: SpindleError): void {
+    this.options.logger.warn({ session: this.what, heldBytes: this.held }, 'bulk session over its byte budget; closed');
+    this.onOverBudget(error);
+    this.close(error);
+  }
 
   /** Frames held that nobody has asked for yet (for tests and metrics). */
   get unclaimedCount(): number {
@@ -224,10 +314,12 @@ export class FrameInbox {
         this.arriving.delete(requestId);
         sink.waiter = waiter;
         waiter.sink = sink;
-        if (into !== undefined && sink.target !== null) {
+        if (into !== undefined && sink.keeps) {
           const target = into.subarray(0, sink.lengthBytes);
-          target.set(sink.target.subarray(0, sink.filled), 0);
+          if (sink.target !== null) target.set(sink.target.subarray(0, sink.filled), 0);
           sink.target = target;
+          sink.allocateOnWrite = false;
+          sink.uncharge();
         }
       }
     });
@@ -235,7 +327,7 @@ export class FrameInbox {
 
   /** A frame's header is known: decides where its payload goes. */
   beginFrame(requestId: number, lengthBytes: number): FrameSink {
-    const sink = new FrameSink(requestId, lengthBytes);
+    const sink = new FrameSink(requestId, lengthBytes, this);
     if (this.closeError !== null) {
       sink.discard();
       return sink;
@@ -252,8 +344,12 @@ export class FrameInbox {
         return sink;
       }
       sink.waiter = waiter;
+      if (waiter.into !== undefined) {
+        sink.target = waiter.into.subarray(0, lengthBytes);
+      } else if (!this.charge(sink)) {
+        return sink;
+      }
       waiter.sink = sink;
-      sink.target = waiter.into !== undefined ? waiter.into.subarray(0, lengthBytes) : Buffer.allocUnsafe(lengthBytes);
       return sink;
     }
     if (lengthBytes > this.options.unclaimedMaxBytes) {
@@ -264,9 +360,20 @@ export class FrameInbox {
       sink.discard();
       return sink;
     }
-    sink.target = Buffer.allocUnsafe(lengthBytes);
+    if (!this.charge(sink)) return sink;
     this.arriving.set(requestId, sink);
     return sink;
+  }
+
+  /** Charges a frame's buffer (allocated at its first byte); false (frame discarded) when refused. */
+  private charge(sink: FrameSink): boolean {
+    if (!this.hold(sink.lengthBytes, sink.waiter === null)) {
+      sink.discard();
+      return false;
+    }
+    sink.charged = sink.lengthBytes;
+    sink.allocateOnWrite = true;
+    return true;
   }
 
   /**
@@ -275,8 +382,8 @@ export class FrameInbox {
    */
   endFrame(sink: FrameSink, crcOk: boolean, frameCrc32c: number): void {
     if (this.arriving.get(sink.requestId) === sink) this.arriving.delete(sink.requestId);
-    if (sink.discarded || sink.target === null) return;
-    const payload = bufferView(sink.target);
+    if (sink.discarded || !sink.keeps) return;
+    const payload = sink.target === null ? EMPTY : bufferView(sink.target);
     const error = crcOk
       ? undefined
       : new SpindleError(
@@ -284,6 +391,8 @@ export class FrameInbox {
           `${this.what}: frame of request ${sink.requestId} (${sink.lengthBytes} bytes) failed its CRC32C check`,
         );
     if (sink.waiter !== null) {
+      // The caller owns the bytes from here.
+      sink.uncharge();
       this.settle(
         sink.waiter,
         error ?? this.unexpectedCrc(sink.requestId, frameCrc32c, sink.waiter.expectCrc32c),
@@ -291,6 +400,8 @@ export class FrameInbox {
       );
       return;
     }
+    // The charge moves to the unclaimed frame (same bytes).
+    sink.charged = 0;
     this.keepUnclaimed(sink.requestId, {
       payload,
       crc32c: frameCrc32c >>> 0,
@@ -324,6 +435,9 @@ export class FrameInbox {
   close(error: SpindleError): void {
     if (this.closeError !== null) return;
     this.closeError = error;
+    const held = this.held;
+    this.held = 0;
+    if (held > 0) this.options.nodeHeld?.release(this, held);
     for (const sink of this.arriving.values()) sink.discard();
     this.arriving.clear();
     for (const waiter of [...this.waiters.values()]) this.settle(waiter, error);
@@ -448,22 +562,16 @@ export class FrameInbox {
       );
       this.dropUnclaimed(requestId, previous);
     }
+    // Its bytes were charged when the frame began (the oldest made room then).
     this.unclaimed.set(requestId, frame);
     this.unclaimedBytes += frame.payload.length;
-    for (const [oldId, old] of this.unclaimed) {
-      if (this.unclaimedBytes <= this.options.unclaimedMaxBytes) break;
-      this.options.logger.warn(
-        { requestId: oldId, lengthBytes: old.payload.length, unclaimedMaxBytes: this.options.unclaimedMaxBytes },
-        'unclaimed bulk frames over their byte limit; the oldest is dropped',
-      );
-      this.dropUnclaimed(oldId, old);
-    }
     this.scheduleExpiry();
   }
 
   private dropUnclaimed(requestId: number, frame: UnclaimedFrame): void {
     this.unclaimed.delete(requestId);
     this.unclaimedBytes -= frame.payload.length;
+    this.release(frame.payload.length);
   }
 
   /** One timer for the oldest unclaimed frame; it sweeps the expired ones and re-arms. */

@@ -12,10 +12,13 @@
 // (setImmediate); its answer is delivered like a frame, its error encoded and decoded as the TCP
 // ERROR frame is (code and message only, cut to the same length), so both transports fail a call
 // with the same SpindleError. Unlike TCP, requests in progress are not bounded per session (there
-// is no socket to stop reading; tests and the simulator bound their own load).
+// is no socket to stop reading; tests and the simulator bound their own load), and there are no
+// per-peer limits, idle or progress timeouts (no remote addresses, frames arrive whole); the
+// credential check, the session limit and the byte budgets (frame-inbox.ts) are the same.
+import { ANONYMOUS_ADMIN, type Principal } from '../auth/principal.js';
 import { crc32c } from '../crc32c.js';
 import { ErrorCode, SpindleError, assert } from '../errors.js';
-import { BULK_CONNECT_TIMEOUT_DEFAULT_MS, BULK_SESSIONS_MAX } from './constants.js';
+import { BULK_CONNECT_TIMEOUT_DEFAULT_MS } from './constants.js';
 import { FrameInbox } from './frame-inbox.js';
 import {
   checkSend,
@@ -49,13 +52,18 @@ class InProcessChannel implements BulkChannel {
   private readonly pendingSends = new Set<PendingSend>();
   private requestIdCounter = 0;
   private readonly closeHooks: Array<() => void> = [];
+  /** Who the peer is (accepting side, once accepted). */
+  principal: Principal | undefined;
 
   constructor(
     readonly sessionId: string,
     private readonly connecting: boolean,
     private readonly options: ResolvedBulkOptions,
   ) {
-    this.inbox = new FrameInbox(`bulk session ${sessionId}`, options);
+    this.inbox = new FrameInbox(`bulk session ${sessionId}`, options, (error) => {
+      this.fail(error);
+      this.peer.fail(error);
+    });
   }
 
   get closed(): boolean {
@@ -238,10 +246,19 @@ class InProcessListener implements BulkListener {
     return this.waiting.wait(sessionId, waitMs);
   }
 
-  /** The accepting end of a new session; false when refused. */
-  accept(channel: InProcessChannel): boolean {
-    if (this.closedFlag || this.sessions.has(channel.sessionId) || this.sessions.size >= BULK_SESSIONS_MAX)
+  /** The accepting end of a new session, whose hello carried `credential`; false when refused. */
+  accept(channel: InProcessChannel, credential: string): boolean {
+    if (this.closedFlag || this.sessions.has(channel.sessionId) || this.sessions.size >= this.options.sessionsMax)
       return false;
+    const check = this.options.authenticate;
+    const principal = check === undefined ? ANONYMOUS_ADMIN : check(credential);
+    if (principal === undefined) {
+      throw new SpindleError(
+        ErrorCode.UNAUTHENTICATED,
+        'bulk session refused: its credential is not valid for this cluster',
+      );
+    }
+    channel.principal = principal;
     this.sessions.set(channel.sessionId, channel);
     channel.onRequest = this.dispatch;
     channel.onClose(() => this.sessions.delete(channel.sessionId));
@@ -308,7 +325,16 @@ export class InProcessBulkTransport implements BulkTransport {
     const remote = new InProcessChannel(sessionId, false, this.options);
     local.peer = remote;
     remote.peer = local;
-    if (!listener.accept(remote)) {
+    let accepted: boolean;
+    try {
+      accepted = listener.accept(remote, this.options.credential.toString('utf8'));
+    } catch (err) {
+      local.close();
+      throw err instanceof SpindleError
+        ? new SpindleError(err.errorCode, `bulk connect to ${address}: ${err.message}`, { cause: err })
+        : err;
+    }
+    if (!accepted) {
       local.close();
       throw unavailable(`bulk connect to ${address}: the listener refused the session`);
     }

@@ -5,7 +5,7 @@
 //
 //   offset size field
 //   0      2    magic 0x53 0x42 ("SB")
-//   2      1    protocol version (FRAME_VERSION = 1)
+//   2      1    protocol version (FRAME_VERSION = 2; 1 had a hello without a credential)
 //   3      1    type: 1 HELLO, 2 HELLO_ACK, 3 DATA, 4 REQUEST, 5 ERROR
 //   4      8    request id, u64 (a JS safe integer: the high word is at most 0x1FFFFF)
 //   12     4    payload length, u32 (at most the receiver's maxFrameBytes)
@@ -13,9 +13,14 @@
 //   20     …    payload
 //
 // Handshake: the connecting side's first frame is HELLO (request id 0, payload = the 16 random
-// bytes of the session id, which is their hex); the listener registers the session under that id
-// and answers HELLO_ACK (empty), after which `connect` resolves — so once `connect` has resolved,
-// `listener.channel(id)` finds the session without waiting. After it:
+// bytes of the session id, which is their hex, then the credential in UTF-8: the rest of the
+// payload, at most BULK_CREDENTIAL_MAX_BYTES, empty for none); the listener checks the credential
+// (`authenticate`), registers the session under that id and answers HELLO_ACK (empty), after which
+// `connect` resolves — so once `connect` has resolved, `listener.channel(id)` finds the session
+// without waiting. A refused hello (bad credential: UNAUTHENTICATED; too many sessions) is
+// answered with an ERROR frame under request id 0 and the connection closed; `connect` rejects
+// with its code. A version-1 peer (no credential in its hello) is refused with a warning naming
+// the version. After it:
 //   - DATA, either way: `send`/`receive`, and the answer to a REQUEST (under the request's id);
 //   - REQUEST, connecting side → listener only: `BulkChannel.call`, answered by the listener's
 //     request handler with a DATA frame or an ERROR frame under the same id;
@@ -47,19 +52,29 @@
 //     meanwhile. A late answer (its call timed out or was aborted) is dropped on arrival.
 //   - a malformed peer (bad magic or version, unexpected type or direction, oversized length,
 //     request id beyond 2^53, an ERROR payload too short or too long) gets its connection closed
-//     with a warning; the process and other sessions carry on.
+//     with a warning; the process and other sessions carry on. Lengths are checked against the
+//     limits at the header, before anything is allocated or decoded.
+//   - limits of the accepting side (options.ts BulkLimits, docs/bulk-limits.md): connections per
+//     listener and per remote address (beyond them a connection is answered RPC_UNAVAILABLE and
+//     closed, refusals logged once per BULK_REFUSAL_LOG_INTERVAL_MS with their count); a hello
+//     within helloTimeoutMs; a session with no frame either way, no request in progress and no
+//     receive waiting for idleTimeoutMs is closed (FIN: its owner reopens one on next use); a
+//     session inside a frame that gets no byte for progressTimeoutMs (while this end reads) is
+//     closed; buffers for frames and requests are allocated at their first byte and charged to the
+//     byte budgets (frame-inbox.ts), a request's until its handler answers.
 //   - a closed or broken session rejects its pending receives and sends with RPC_UNAVAILABLE
 //     (retryable) and leaves its listener's table.
 import * as net from 'node:net';
+import { ANONYMOUS_ADMIN, type Principal } from '../auth/principal.js';
 import { crc32c } from '../crc32c.js';
 import { ErrorCode, SpindleError, assert } from '../errors.js';
 import {
   BULK_CONNECT_TIMEOUT_DEFAULT_MS,
+  BULK_CREDENTIAL_MAX_BYTES,
   BULK_ERROR_MESSAGE_MAX_BYTES,
-  BULK_HELLO_TIMEOUT_MS,
   BULK_READ_BUFFER_BYTES,
+  BULK_REFUSAL_LOG_INTERVAL_MS,
   BULK_REQUESTS_IN_PROGRESS_MAX,
-  BULK_SESSIONS_MAX,
 } from './constants.js';
 import { FrameInbox, type FrameSink } from './frame-inbox.js';
 import {
@@ -69,6 +84,7 @@ import {
   decodeErrorAnswer,
   encodeErrorAnswer,
   isSessionId,
+  quoteId,
   resolveBulkOptions,
   unavailable,
   type BulkTransportOptions,
@@ -85,7 +101,9 @@ import type {
 } from './transport.js';
 
 const FRAME_MAGIC = 0x5342;
-const FRAME_VERSION = 1;
+const FRAME_VERSION = 2;
+/** The version before hellos carried a credential: refused with a warning that says so. */
+const FRAME_VERSION_WITHOUT_CREDENTIAL = 1;
 export const FRAME_HEADER_BYTES = 20;
 
 export enum FrameType {
@@ -101,8 +119,14 @@ export enum FrameType {
 const TWO_POW_32 = 2 ** 32;
 /** Largest high word of a request id that keeps it a JS safe integer (2^53 - 1). */
 const REQUEST_ID_HIGH_MAX = 0x1fffff;
-/** Payload of a control frame (HELLO, HELLO_ACK) is at most this long. */
-const CONTROL_PAYLOAD_MAX_BYTES = 64;
+/** Payload of a HELLO: the session id and a credential. */
+const HELLO_PAYLOAD_MAX_BYTES = SESSION_ID_BYTES + BULK_CREDENTIAL_MAX_BYTES;
+/** Payload of a HELLO_ACK (empty today; room for a later version's). */
+const HELLO_ACK_PAYLOAD_MAX_BYTES = 64;
+/** The listener's sweep of hello, idle and progress timeouts runs at least this often… */
+const SWEEP_INTERVAL_MAX_MS = 1_000;
+/** …and at most this often. */
+const SWEEP_INTERVAL_MIN_MS = 20;
 /** After `close`, the socket gets this long to flush its FIN before it is destroyed. */
 const CLOSE_LINGER_MS = 1_000;
 
@@ -204,8 +228,17 @@ class TcpBulkChannel implements BulkChannel {
   private payloadLeft = 0;
   private crc = 0;
   private sink: FrameSink | null = null;
+  /** A frame collected whole: its buffer, allocated at its first byte (null before). */
   private whole: Buffer | null = null;
+  private wholeLength = 0;
   private wholeFilled = 0;
+
+  // Timeouts (accepting side; ms on the clock's monotonic nowUs).
+  private readonly openedMs: number;
+  private lastReadMs: number;
+  private lastActivityMs: number;
+  /** Who the peer is (accepting side, once its hello was accepted). */
+  principal: Principal | undefined;
 
   // Send state.
   /** True while the socket is corked until the next tick (calls and answers of one turn → one writev). */
@@ -236,7 +269,10 @@ class TcpBulkChannel implements BulkChannel {
     private readonly onRequest?: RequestSink,
   ) {
     this.sessionId = sessionId;
-    this.inbox = new FrameInbox(`bulk session ${sessionId || socket.remoteAddress}`, options);
+    this.inbox = new FrameInbox(`bulk session ${sessionId || socket.remoteAddress}`, options, (error) =>
+      this.destroy(error),
+    );
+    this.openedMs = this.lastReadMs = this.lastActivityMs = this.monotonicMs();
     this.ready = new Promise<void>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
@@ -257,6 +293,70 @@ class TcpBulkChannel implements BulkChannel {
     return this.closeError !== null;
   }
 
+  private monotonicMs(): number {
+    return this.options.clock.nowUs() / 1000;
+  }
+
+  /** Something used the session (a lookup by id, a send): it is not idle. */
+  touch(): void {
+    this.lastActivityMs = this.monotonicMs();
+  }
+
+  /** Inside a frame: its header or payload has started and not ended. */
+  private get midFrame(): boolean {
+    return this.state !== 'header' || this.headerFilled > 0;
+  }
+
+  /** The listener's sweep: closes this session if it broke its hello, progress or idle timeout. */
+  checkTimeouts(nowMs: number): void {
+    if (this.closeError !== null) return;
+    const { helloTimeoutMs, progressTimeoutMs, idleTimeoutMs, logger } = this.options;
+    const remote = this.socket.remoteAddress;
+    if (!this.handshakeDone) {
+      if (nowMs - this.openedMs > helloTimeoutMs) {
+        logger.warn({ remote, helloTimeoutMs }, 'bulk peer sent no hello in time; connection closed');
+        this.destroy(unavailable(`bulk session: no hello within ${helloTimeoutMs} ms`));
+      }
+      return;
+    }
+    if (this.midFrame) {
+      // While this end does not read (requests at their limit), a stalled peer is not at fault.
+      if (this.requestsInProgress < BULK_REQUESTS_IN_PROGRESS_MAX && nowMs - this.lastReadMs > progressTimeoutMs) {
+        logger.warn(
+          { sessionId: this.sessionId, remote, progressTimeoutMs, frameType: this.frameType },
+          'bulk frame made no progress in time; connection closed',
+        );
+        this.destroy(unavailable(`bulk session ${this.sessionId}: no byte of a frame within ${progressTimeoutMs} ms`));
+      }
+      return;
+    }
+    if (
+      this.requestsInProgress === 0 &&
+      this.inbox.waitingCount === 0 &&
+      this.inFlight.size === 0 &&
+      nowMs - this.lastActivityMs > idleTimeoutMs
+    ) {
+      logger.debug({ sessionId: this.sessionId, remote, idleTimeoutMs }, 'bulk session idle; closed');
+      this.close();
+    }
+  }
+
+  /**
+   * Refuses the session during its handshake (accepting side): an ERROR frame under request id 0
+   * tells the peer why, then the connection closes.
+   */
+  refuse(error: SpindleError): void {
+    if (this.closeError !== null) return;
+    const payload = encodeErrorAnswer(error);
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+    encodeFrameHeader(FrameType.ERROR, 0, payload.length, crc32c(payload), frame, 0);
+    payload.copy(frame, FRAME_HEADER_BYTES);
+    this.fail(error);
+    if (this.socket.destroyed) return;
+    this.socket.end(frame);
+    setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
   onClose(hook: (channel: TcpBulkChannel) => void): void {
     this.closeHooks.push(hook);
   }
@@ -274,6 +374,7 @@ class TcpBulkChannel implements BulkChannel {
     if (this.closeError !== null) return Promise.reject(this.closeError);
     const bad = checkSend(`bulk session ${this.sessionId}`, requestId, payload, this.options.maxFrameBytes);
     if (bad !== undefined) return Promise.reject(bad);
+    this.touch();
     const header = encodeFrameHeader(FrameType.DATA, requestId, payload.length, crc ?? crc32c(payload));
     return new Promise<void>((resolve, reject) => {
       const pending: PendingSend = { header, payload, resolve, reject };
@@ -311,6 +412,7 @@ class TcpBulkChannel implements BulkChannel {
   /** Sends the handler's answer to request `requestId` (accepting side); dropped once closed. */
   answer(requestId: number, payload: Uint8Array): void {
     if (this.closeError !== null) return;
+    this.touch();
     if (payload.length > this.options.maxFrameBytes) {
       this.answerError(
         requestId,
@@ -355,16 +457,34 @@ class TcpBulkChannel implements BulkChannel {
     if (++this.requestsInProgress === BULK_REQUESTS_IN_PROGRESS_MAX && this.closeError === null) this.socket.pause();
   }
 
-  /** The handler is done with a request of this session: reads again below the limit. */
-  requestFinished(): void {
-    if (this.requestsInProgress-- === BULK_REQUESTS_IN_PROGRESS_MAX && this.closeError === null) this.socket.resume();
+  /**
+   * The handler is done with a request of this session (its payload of `payloadBytes` was charged
+   * to the budgets until now): reads again below the limit.
+   */
+  requestFinished(payloadBytes: number): void {
+    this.releaseRequest(payloadBytes);
+    if (this.requestsInProgress-- === BULK_REQUESTS_IN_PROGRESS_MAX && this.closeError === null) {
+      // The peer could not make progress while this end did not read.
+      this.lastReadMs = this.monotonicMs();
+      this.socket.resume();
+    }
   }
 
-  /** Sends the hello (connecting side). */
+  /** A request's payload of `payloadBytes` is no longer held (answered, or never dispatched). */
+  releaseRequest(payloadBytes: number): void {
+    this.inbox.release(payloadBytes);
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  /** Sends the hello: the session id's bytes, then the credential (connecting side). */
   sendHello(): void {
     const id = Buffer.from(this.sessionId, 'hex');
-    const header = encodeFrameHeader(FrameType.HELLO, 0, id.length, crc32c(id));
-    this.socket.write(Buffer.concat([header, id]));
+    const payload = Buffer.concat([id, this.options.credential]);
+    const header = encodeFrameHeader(FrameType.HELLO, 0, payload.length, crc32c(payload));
+    this.socket.write(Buffer.concat([header, payload]));
   }
 
   close(): void {
@@ -437,13 +557,14 @@ class TcpBulkChannel implements BulkChannel {
   private onData(chunk: Buffer): void {
     let offset = 0;
     const length = chunk.length;
+    this.lastReadMs = this.lastActivityMs = this.monotonicMs();
     while (offset < length) {
       if (this.closeError !== null) return;
       if (this.state === 'payload') {
         const take = Math.min(this.payloadLeft, length - offset);
         const piece = take === length ? chunk : chunk.subarray(offset, offset + take);
         const sink = this.sink!;
-        if (sink.target !== null) {
+        if (sink.keeps) {
           this.crc = crc32c(piece, this.crc);
           sink.write(piece);
         } else {
@@ -462,7 +583,8 @@ class TcpBulkChannel implements BulkChannel {
           this.onHeader();
         }
       } else {
-        const whole = this.whole!;
+        this.whole ??= Buffer.allocUnsafe(this.wholeLength);
+        const whole = this.whole;
         const take = Math.min(whole.length - this.wholeFilled, length - offset);
         chunk.copy(whole, this.wholeFilled, offset, offset + take);
         this.wholeFilled += take;
@@ -479,6 +601,14 @@ class TcpBulkChannel implements BulkChannel {
     const type = header[3]!;
     const high = header.readUInt32BE(4);
     const lengthBytes = header.readUInt32BE(12);
+    if (magic === FRAME_MAGIC && version === FRAME_VERSION_WITHOUT_CREDENTIAL && !this.handshakeDone) {
+      this.protocolError(
+        `bulk peer speaks protocol version ${version} (a hello without a credential), this node ${FRAME_VERSION}: ` +
+          'upgrade the peer',
+        { version },
+      );
+      return;
+    }
     if (magic !== FRAME_MAGIC || version !== FRAME_VERSION) {
       this.protocolError('bulk frame with a bad magic or version', { magic, version });
       return;
@@ -496,7 +626,8 @@ class TcpBulkChannel implements BulkChannel {
     }
     if (!this.handshakeDone) {
       const expected = this.role === 'accepting' ? FrameType.HELLO : FrameType.HELLO_ACK;
-      if (type !== expected) {
+      // A listener that refuses the hello says why in an ERROR frame.
+      if (type !== expected && !(this.role === 'connecting' && type === FrameType.ERROR)) {
         this.protocolError('bulk frame of an unexpected type', { type, expected });
         return;
       }
@@ -521,12 +652,17 @@ class TcpBulkChannel implements BulkChannel {
         ? this.options.maxFrameBytes
         : type === FrameType.ERROR
           ? ERROR_ANSWER_CODE_BYTES + BULK_ERROR_MESSAGE_MAX_BYTES
-          : CONTROL_PAYLOAD_MAX_BYTES;
+          : type === FrameType.HELLO
+            ? HELLO_PAYLOAD_MAX_BYTES
+            : HELLO_ACK_PAYLOAD_MAX_BYTES;
     if (lengthBytes > limitBytes || (type === FrameType.ERROR && lengthBytes < ERROR_ANSWER_CODE_BYTES)) {
       this.protocolError('bulk frame of a length its type does not allow', { type, lengthBytes, limitBytes });
       return;
     }
-    this.whole = Buffer.allocUnsafe(lengthBytes);
+    // A request's payload is held until its handler answers: charged now, allocated at its first byte.
+    if (type === FrameType.REQUEST && !this.inbox.hold(lengthBytes)) return;
+    this.whole = lengthBytes === 0 ? EMPTY : null;
+    this.wholeLength = lengthBytes;
     this.wholeFilled = 0;
     this.state = 'whole';
     if (lengthBytes === 0) this.endWhole();
@@ -546,6 +682,8 @@ class TcpBulkChannel implements BulkChannel {
     this.state = 'header';
     const crcOk = crc32c(whole) === this.frameCrc;
     if (this.frameType === FrameType.REQUEST) {
+      // Charged at its header; the listener's dispatch releases it once answered.
+      if (!crcOk || this.onRequest === undefined) this.releaseRequest(whole.length);
       if (!crcOk) {
         this.answerError(
           this.frameRequestId,
@@ -559,6 +697,12 @@ class TcpBulkChannel implements BulkChannel {
       } else {
         this.onRequest(this, this.frameRequestId, whole);
       }
+      return;
+    }
+    if (this.frameType === FrameType.ERROR && !this.handshakeDone) {
+      // The listener refused the hello.
+      const refusal = crcOk ? decodeErrorAnswer(whole)! : unavailable('bulk hello refused (a damaged error frame)');
+      this.destroy(refusal);
       return;
     }
     if (this.frameType === FrameType.ERROR) {
@@ -578,11 +722,12 @@ class TcpBulkChannel implements BulkChannel {
       return;
     }
     if (this.frameType === FrameType.HELLO) {
-      if (control.length !== SESSION_ID_BYTES) {
-        this.protocolError('bulk hello with a session id of the wrong length', { lengthBytes: control.length });
+      if (control.length < SESSION_ID_BYTES) {
+        this.protocolError('bulk hello shorter than a session id', { lengthBytes: control.length });
         return;
       }
-      this.sessionId = control.toString('hex');
+      this.sessionId = control.toString('hex', 0, SESSION_ID_BYTES);
+      this.credential = control.toString('utf8', SESSION_ID_BYTES);
       this.inbox.what = `bulk session ${this.sessionId}`;
       this.handshakeDone = true;
       if (this.onHello !== undefined && !this.onHello(this)) return;
@@ -593,14 +738,25 @@ class TcpBulkChannel implements BulkChannel {
     this.handshakeDone = true;
     this.readyResolve();
   }
+
+  /** The credential of the peer's hello (accepting side; '' for none), until it is checked. */
+  credential = '';
 }
+
+const EMPTY = Buffer.alloc(0);
 
 class TcpBulkListener implements BulkListener {
   private readonly sessions = new Map<string, TcpBulkChannel>();
-  /** Accepted sockets still in their handshake. */
-  private readonly handshaking = new Set<TcpBulkChannel>();
   /** Every accepted connection until its socket has closed (close() waits for them). */
   private readonly open = new Set<TcpBulkChannel>();
+  /** Accepted connections not closed yet (handshaking or not): what the session limits count. */
+  private readonly live = new Set<TcpBulkChannel>();
+  /** Live connections per remote address. */
+  private readonly perPeer = new Map<string, number>();
+  /** Connections refused since the last warning about it (logged at most every BULK_REFUSAL_LOG_INTERVAL_MS). */
+  private refusedUnlogged = 0;
+  private refusalLoggedMs = -Infinity;
+  private readonly sweepTimer: NodeJS.Timeout;
   private readonly waiting: SessionWaiters;
   private closing: Promise<void> | null = null;
   private requestHandler: BulkRequestHandler | null = null;
@@ -614,11 +770,31 @@ class TcpBulkListener implements BulkListener {
   ) {
     this.waiting = new SessionWaiters(`bulk listener ${address}`);
     server.on('connection', (socket) => this.onConnection(socket));
+    const { helloTimeoutMs, idleTimeoutMs, progressTimeoutMs } = options;
+    const intervalMs = Math.min(
+      SWEEP_INTERVAL_MAX_MS,
+      Math.max(SWEEP_INTERVAL_MIN_MS, Math.min(helloTimeoutMs, idleTimeoutMs, progressTimeoutMs) / 4),
+    );
+    this.sweepTimer = setInterval(() => this.sweep(), intervalMs);
+    this.sweepTimer.unref();
   }
 
   channel(sessionId: string, waitMs = 0): Promise<BulkChannel> {
     const found = this.sessions.get(sessionId);
-    if (found !== undefined) return Promise.resolve(found);
+    if (found !== undefined) {
+      found.touch();
+      return Promise.resolve(found);
+    }
+    if (!isSessionId(sessionId)) {
+      // Never one of ours: no wait, and the id is not echoed whole (it came from a peer's message).
+      return Promise.reject(
+        new SpindleError(
+          ErrorCode.INVALID_ARGUMENT,
+          `bulk listener ${this.address}: ${quoteId(sessionId)} is not a session id ` +
+            `(${SESSION_ID_BYTES * 2} lowercase hex digits)`,
+        ),
+      );
+    }
     if (this.closing !== null || !(waitMs > 0)) {
       return Promise.reject(
         unavailable(
@@ -635,6 +811,7 @@ class TcpBulkListener implements BulkListener {
 
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;
+    clearInterval(this.sweepTimer);
     this.closing = new Promise<void>((resolve) => {
       const error = unavailable(`bulk listener ${this.address}: closed`);
       const sockets = [...this.open].map((channel) => channel.socketClosed);
@@ -646,9 +823,52 @@ class TcpBulkListener implements BulkListener {
     return this.closing;
   }
 
+  /** Hello, progress and idle timeouts of every live connection. */
+  private sweep(): void {
+    const nowMs = this.options.clock.nowUs() / 1000;
+    for (const channel of [...this.live]) channel.checkTimeouts(nowMs);
+  }
+
+  /** Why a new connection from `remote` is refused (a session limit), or undefined. */
+  private overLimit(remote: string): string | undefined {
+    const { sessionsMax, sessionsPerPeerMax } = this.options;
+    if (this.live.size >= sessionsMax) return `this listener holds its most sessions (${sessionsMax})`;
+    if ((this.perPeer.get(remote) ?? 0) >= sessionsPerPeerMax) {
+      return `${remote} holds the most sessions one address may (${sessionsPerPeerMax}); close idle ones`;
+    }
+    return undefined;
+  }
+
+  /** Refuses a connection at once: a short ERROR frame saying why (RPC_UNAVAILABLE), then FIN. */
+  private refuseConnection(accepted: net.Socket, remote: string, reason: string): void {
+    const payload = encodeErrorAnswer(unavailable(`bulk listener ${this.address}: ${reason}`));
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+    encodeFrameHeader(FrameType.ERROR, 0, payload.length, crc32c(payload), frame, 0);
+    payload.copy(frame, FRAME_HEADER_BYTES);
+    accepted.on('error', () => {});
+    accepted.end(frame);
+    setTimeout(() => accepted.destroy(), CLOSE_LINGER_MS).unref();
+    this.refusedUnlogged++;
+    const nowMs = this.options.clock.nowUs() / 1000;
+    if (nowMs - this.refusalLoggedMs >= BULK_REFUSAL_LOG_INTERVAL_MS) {
+      this.options.logger.warn(
+        { remote, reason, refused: this.refusedUnlogged, sessions: this.live.size },
+        'bulk connections refused at a session limit',
+      );
+      this.refusalLoggedMs = nowMs;
+      this.refusedUnlogged = 0;
+    }
+  }
+
   private onConnection(accepted: net.Socket): void {
     if (this.closing !== null) {
       accepted.destroy();
+      return;
+    }
+    const remote = accepted.remoteAddress ?? '';
+    const refusal = this.overLimit(remote);
+    if (refusal !== undefined) {
+      this.refuseConnection(accepted, remote, refusal);
       return;
     }
     let adopted: TcpBulkChannel | undefined;
@@ -668,21 +888,14 @@ class TcpBulkListener implements BulkListener {
     );
     adopted = channel;
     this.open.add(channel);
-    this.handshaking.add(channel);
-    const helloTimer = setTimeout(() => {
-      if (this.handshaking.has(channel)) {
-        this.options.logger.warn(
-          { remote: socket.remoteAddress },
-          'bulk peer sent no hello in time; connection closed',
-        );
-        channel.destroy(unavailable('bulk session: no hello in time'));
-      }
-    }, BULK_HELLO_TIMEOUT_MS);
-    helloTimer.unref();
+    this.live.add(channel);
+    this.perPeer.set(remote, (this.perPeer.get(remote) ?? 0) + 1);
     channel.onClose(() => {
-      clearTimeout(helloTimer);
       channel.socketClosed.then(() => this.open.delete(channel));
-      this.handshaking.delete(channel);
+      this.live.delete(channel);
+      const left = (this.perPeer.get(remote) ?? 1) - 1;
+      if (left === 0) this.perPeer.delete(remote);
+      else this.perPeer.set(remote, left);
       if (this.sessions.get(channel.sessionId) === channel) this.sessions.delete(channel.sessionId);
     });
   }
@@ -691,6 +904,7 @@ class TcpBulkListener implements BulkListener {
   private onRequest(channel: TcpBulkChannel, requestId: number, payload: Buffer): void {
     const handler = this.requestHandler;
     if (handler === null) {
+      channel.releaseRequest(payload.length);
       channel.answerError(requestId, unavailable(`bulk listener ${this.address}: this listener answers no requests`));
       return;
     }
@@ -703,11 +917,11 @@ class TcpBulkListener implements BulkListener {
     channel.requestStarted();
     answered.then(
       (answer) => {
-        channel.requestFinished();
+        channel.requestFinished(payload.length);
         channel.answer(requestId, answer);
       },
       (err: unknown) => {
-        channel.requestFinished();
+        channel.requestFinished(payload.length);
         if (!(err instanceof SpindleError)) {
           this.options.logger.warn(
             { err, sessionId: channel.sessionId, requestId },
@@ -719,30 +933,53 @@ class TcpBulkListener implements BulkListener {
     );
   }
 
-  /** Hello received: the session becomes visible under its id. False when refused. */
+  /** Hello received: checks its credential; the session becomes visible under its id. False when refused. */
   private register(channel: TcpBulkChannel): boolean {
-    this.handshaking.delete(channel);
     const id = channel.sessionId;
     if (this.closing !== null) {
       channel.destroy(unavailable(`bulk listener ${this.address}: closed`));
       return false;
     }
+    const principal = this.authenticate(channel);
+    if (principal === undefined) return false;
+    channel.principal = principal;
     if (this.sessions.has(id)) {
       this.options.logger.warn({ sessionId: id }, 'bulk hello with the id of an open session; connection closed');
-      channel.destroy(unavailable(`bulk session ${id}: duplicate session id`));
-      return false;
-    }
-    if (this.sessions.size >= BULK_SESSIONS_MAX) {
-      this.options.logger.warn(
-        { sessionsMax: BULK_SESSIONS_MAX },
-        'bulk listener at its session limit; connection closed',
-      );
-      channel.destroy(unavailable(`bulk listener ${this.address}: too many sessions`));
+      channel.refuse(unavailable(`bulk session ${id}: duplicate session id`));
       return false;
     }
     this.sessions.set(id, channel);
     this.waiting.arrived(channel);
     return true;
+  }
+
+  /** Who the hello's credential names; undefined when refused (the session is closed, with a warning). */
+  private authenticate(channel: TcpBulkChannel): Principal | undefined {
+    const credential = channel.credential;
+    channel.credential = '';
+    const check = this.options.authenticate;
+    if (check === undefined) return ANONYMOUS_ADMIN;
+    let principal: Principal | undefined;
+    let refusal: SpindleError | undefined;
+    try {
+      principal = check(credential);
+    } catch (err) {
+      refusal = err instanceof SpindleError ? err : undefined;
+      if (refusal === undefined) throw err;
+    }
+    if (principal !== undefined) return principal;
+    refusal ??= new SpindleError(
+      ErrorCode.UNAUTHENTICATED,
+      credential === ''
+        ? 'bulk session refused: its hello carries no credential (give the client a token)'
+        : 'bulk session refused: its credential is not valid for this cluster',
+    );
+    this.options.logger.warn(
+      { sessionId: channel.sessionId, remote: channel.remoteAddress, hadCredential: credential !== '' },
+      'bulk hello refused: credential not accepted',
+    );
+    channel.refuse(refusal);
+    return undefined;
   }
 }
 
@@ -828,10 +1065,13 @@ export class TcpBulkTransport implements BulkTransport {
         (error: SpindleError) => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
+          // A refusal keeps its code (UNAUTHENTICATED is not retried); the rest is a connection that failed.
           reject(
             error.errorCode === ErrorCode.CANCELLED
               ? error
-              : unavailable(`bulk connect to ${address}: ${error.message}`, error),
+              : error.errorCode === ErrorCode.RPC_UNAVAILABLE
+                ? unavailable(`bulk connect to ${address}: ${error.message}`, error)
+                : new SpindleError(error.errorCode, `bulk connect to ${address}: ${error.message}`, { cause: error }),
           );
         },
       );

@@ -17,6 +17,8 @@
 // Implementations: `TcpBulkTransport` (raw TCP, production) and `InProcessBulkTransport` (tests and
 // the simulator). Both pass one conformance suite (common/bulk/conformance.ts).
 
+import type { Principal } from '../auth/principal.js';
+
 /** Options of one receive. */
 export interface BulkReceiveOptions {
   /**
@@ -54,6 +56,11 @@ export interface BulkChannel {
   readonly sessionId: string;
   /** True once the session is closed (by either end or a broken connection). */
   readonly closed: boolean;
+  /**
+   * The accepting end: who the peer is, from the credential its hello carried (ANONYMOUS_ADMIN
+   * when the listener checks none). Undefined on the connecting end.
+   */
+  readonly principal?: Principal;
   /**
    * Sends `payload` as one frame under `requestId`. Resolves when the transport no longer needs
    * the buffer (the caller may then reuse it); rejects with RPC_UNAVAILABLE when the session is

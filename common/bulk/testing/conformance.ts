@@ -14,6 +14,7 @@
 // closing under a pending call, a replaced handler. No test asserts on speed.
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ANONYMOUS_ADMIN, type Principal } from '../../auth/principal.js';
 import { crc32c } from '../../crc32c.js';
 import { ErrorCode, SpindleError } from '../../errors.js';
 import type { BulkTransportOptions } from '../options.js';
@@ -394,6 +395,30 @@ export function describeBulkTransportConformance(name: string, makeTransport: Ma
       const error = await expectCode(transport.connect(address, { timeoutMs: 2_000 }), ErrorCode.RPC_UNAVAILABLE);
       expect(error.retryable).toBe(true);
       await expectCode(transport.connect(address, { signal: AbortSignal.abort() }), ErrorCode.CANCELLED);
+    });
+
+    it("checks the hello's credential: the accepted end knows its principal; a bad one is refused", async () => {
+      const alice: Principal = { role: 'client', user: 'alice', uid: 1000, gid: 1000 };
+      const authenticate = (credential: string): Principal | undefined =>
+        credential === 'token-of-alice' ? alice : undefined;
+      const accepted = await pair({ credential: 'token-of-alice', authenticate });
+      expect(accepted.server.principal).toEqual(alice);
+      await accepted.client.send(1, Buffer.from('ok'));
+      expect((await accepted.server.receive(1, { timeoutMs: 5_000 })).toString()).toBe('ok');
+
+      for (const credential of ['token-of-mallory', undefined]) {
+        const transport = makeTransport({ credential, authenticate });
+        const listener = await listen(transport);
+        const error = await expectCode(
+          transport.connect(listener.address, { timeoutMs: 5_000 }),
+          ErrorCode.UNAUTHENTICATED,
+        );
+        expect(error.retryable).toBe(false);
+      }
+      // Without a check, every session is accepted as the anonymous admin (authentication off).
+      const open = await pair({ credential: 'anything' });
+      expect(open.server.principal).toEqual(ANONYMOUS_ADMIN);
+      expect(open.client.principal).toBeUndefined();
     });
 
     it('keeps sessions of one listener apart', async () => {
