@@ -17,6 +17,8 @@ export interface BulkSessionsOptions {
   transport?: BulkTransport;
   /** Give up opening a session after this long. */
   connectTimeoutMs: number;
+  /** The client's token, sent in every session's hello (none: the nodes must not check credentials). */
+  credential?: string;
   logger?: Logger;
 }
 
@@ -25,7 +27,8 @@ export class BulkSessions {
   private readonly pool: BulkSessionPool;
 
   constructor(options: BulkSessionsOptions) {
-    this.transport = options.transport ?? new TcpBulkTransport({ logger: options.logger });
+    this.transport =
+      options.transport ?? new TcpBulkTransport({ logger: options.logger, credential: options.credential });
     this.pool = new BulkSessionPool(this.transport, { connectTimeoutMs: options.connectTimeoutMs });
   }
 
