@@ -12,6 +12,15 @@ import {
   STRIPE_WIDTH_MAX,
 } from './constants.js';
 import { assert, ErrorCode, SpindleError } from './errors.js';
+import {
+  BULK_HELLO_TIMEOUT_DEFAULT_MS,
+  BULK_IDLE_TIMEOUT_DEFAULT_MS,
+  BULK_NODE_HELD_MAX_DEFAULT_BYTES,
+  BULK_PROGRESS_TIMEOUT_DEFAULT_MS,
+  BULK_SESSIONS_MAX_DEFAULT,
+  BULK_SESSIONS_PER_PEER_MAX_DEFAULT,
+  BULK_UNCLAIMED_MAX_DEFAULT_BYTES,
+} from './bulk/constants.js';
 import type { DataTransport } from './bulk/transport.js';
 import type { IntegerRange } from './flags.js';
 
@@ -229,6 +238,21 @@ export interface StorageConfig {
   reservedBytes: number;
   /** Rate at which the scrubber re-reads and checks every local chunk (0 = no scrubbing). */
   scrubBytesPerSec: number;
+  // The bulk listener's limits (common/bulk/options.ts BulkLimits; docs/bulk-limits.md).
+  /** Bulk connections the listener holds at once. */
+  bulkSessionsMax: number;
+  /** Bulk connections one remote address may hold at once. */
+  bulkSessionsPerPeerMax: number;
+  /** A bulk connection must send its hello within this. */
+  bulkHelloTimeoutMs: number;
+  /** A bulk session with no frame, request or receive this long is closed. */
+  bulkIdleTimeoutMs: number;
+  /** A bulk session inside a frame that gets no byte this long is closed. */
+  bulkProgressTimeoutMs: number;
+  /** Bytes of frames and requests one bulk session may hold for nobody. */
+  bulkUnclaimedMaxBytes: number;
+  /** The same summed over every bulk session of the node. */
+  bulkNodeHeldMaxBytes: number;
 }
 
 /** Configuration of the client library. */
@@ -299,6 +323,13 @@ const STORAGE_SCHEMA: Schema<StorageConfig> = {
   fullPercent: { kind: 'int', min: 1, max: 100, doc: 'used percentage of a disk past which writes are refused' },
   reservedBytes: { kind: 'bytes', min: 0, max: 2 ** 50, doc: 'free bytes each target disk keeps' },
   scrubBytesPerSec: { kind: 'bytes', min: 0, max: 2 ** 40, doc: 'scrubber rate in bytes per second' },
+  bulkSessionsMax: { kind: 'int', min: 1, max: 1_000_000, doc: 'bulk connections per node' },
+  bulkSessionsPerPeerMax: { kind: 'int', min: 1, max: 1_000_000, doc: 'bulk connections per remote address' },
+  bulkHelloTimeoutMs: { kind: 'duration', min: 1, doc: 'bulk hello timeout' },
+  bulkIdleTimeoutMs: { kind: 'duration', min: 1, doc: 'bulk idle session timeout' },
+  bulkProgressTimeoutMs: { kind: 'duration', min: 1, doc: 'bulk frame progress timeout' },
+  bulkUnclaimedMaxBytes: { kind: 'bytes', min: 0, max: 2 ** 40, doc: 'bytes one bulk session may hold' },
+  bulkNodeHeldMaxBytes: { kind: 'bytes', min: 1, max: 2 ** 40, doc: 'bytes all bulk sessions may hold' },
 };
 
 const CLIENT_SCHEMA: Schema<ClientConfig> = {
@@ -371,6 +402,13 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     fullPercent: 95,
     reservedBytes: 256 * 2 ** 20,
     scrubBytesPerSec: 32 * 2 ** 20,
+    bulkSessionsMax: BULK_SESSIONS_MAX_DEFAULT,
+    bulkSessionsPerPeerMax: BULK_SESSIONS_PER_PEER_MAX_DEFAULT,
+    bulkHelloTimeoutMs: BULK_HELLO_TIMEOUT_DEFAULT_MS,
+    bulkIdleTimeoutMs: BULK_IDLE_TIMEOUT_DEFAULT_MS,
+    bulkProgressTimeoutMs: BULK_PROGRESS_TIMEOUT_DEFAULT_MS,
+    bulkUnclaimedMaxBytes: BULK_UNCLAIMED_MAX_DEFAULT_BYTES,
+    bulkNodeHeldMaxBytes: BULK_NODE_HELD_MAX_DEFAULT_BYTES,
   },
   test: {
     heartbeatIntervalMs: 100,
@@ -389,6 +427,13 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     fullPercent: 95,
     reservedBytes: 2 * 2 ** 20,
     scrubBytesPerSec: 2 ** 20,
+    bulkSessionsMax: BULK_SESSIONS_MAX_DEFAULT,
+    bulkSessionsPerPeerMax: BULK_SESSIONS_PER_PEER_MAX_DEFAULT,
+    bulkHelloTimeoutMs: BULK_HELLO_TIMEOUT_DEFAULT_MS,
+    bulkIdleTimeoutMs: BULK_IDLE_TIMEOUT_DEFAULT_MS,
+    bulkProgressTimeoutMs: BULK_PROGRESS_TIMEOUT_DEFAULT_MS,
+    bulkUnclaimedMaxBytes: BULK_UNCLAIMED_MAX_DEFAULT_BYTES,
+    bulkNodeHeldMaxBytes: BULK_NODE_HELD_MAX_DEFAULT_BYTES,
   },
 };
 
