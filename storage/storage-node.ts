@@ -415,7 +415,18 @@ async function startBulk(
       metrics,
     });
   }
-  const transport = options.bulkTransport ?? new TcpBulkTransport({ logger: bulkLogger });
+  const transport =
+    options.bulkTransport ??
+    new TcpBulkTransport({
+      logger: bulkLogger,
+      sessionsMax: config.bulkSessionsMax,
+      sessionsPerPeerMax: config.bulkSessionsPerPeerMax,
+      helloTimeoutMs: config.bulkHelloTimeoutMs,
+      idleTimeoutMs: config.bulkIdleTimeoutMs,
+      progressTimeoutMs: config.bulkProgressTimeoutMs,
+      unclaimedMaxBytes: config.bulkUnclaimedMaxBytes,
+      nodeHeldMaxBytes: config.bulkNodeHeldMaxBytes,
+    });
   const listener = await transport.listen(host, config.bulkPort);
   const peers = new BulkSessionPool(transport, { connectTimeoutMs: config.forwardTimeoutMs });
   return new StorageBulk({ listener, peers, frameTimeoutMs: config.forwardTimeoutMs, logger: bulkLogger, metrics });
