@@ -10,10 +10,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../common/package-root.js';
 import { pidAlive, startCluster, type TestCluster } from '../harness/cluster.js';
+import { skipUnlessAvailable } from '../setup/suite-requirements.js';
 
 const BIN = join(PACKAGE_ROOT, 'bin', 'spindle.mjs');
 const MiB = 1024 * 1024;
-const isRoot = process.getuid?.() === 0;
+const notRoot = skipUnlessAvailable(
+  'root',
+  process.getuid?.() === 0 ? undefined : 'mounting a small tmpfs as a full data disk needs root',
+);
 
 interface Result {
   code: number | null;
@@ -57,7 +61,7 @@ async function names(): Promise<string[]> {
   return (await client.readdir('/')).sort();
 }
 
-describe.skipIf(!isRoot)('a full disk on a storage node', () => {
+describe.skipIf(notRoot)('a full disk on a storage node', () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'spindle-full-'));
     const storageDir = join(work, 'cluster', 'storage-1');

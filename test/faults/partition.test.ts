@@ -23,6 +23,7 @@ import { entryArgv } from '../../cluster/index.js';
 import { chainForChunk } from '../../common/placement.js';
 import { PublicTargetState } from '../../proto/index.js';
 import { startCluster, type TestCluster } from '../harness/cluster.js';
+import { skipUnlessAvailable } from '../setup/suite-requirements.js';
 import { routingOf, tableChains } from '../harness/replicas.js';
 import {
   allServing,
@@ -48,8 +49,7 @@ function skipReason(): string | undefined {
   if (run('nft', ['--version']).status !== 0) return '`nft` is unavailable (install nftables: scripts/setup.sh)';
   return undefined;
 }
-const skip = skipReason();
-if (skip !== undefined) console.warn(`partition test skipped: ${skip}`);
+const skip = skipUnlessAvailable('netns', skipReason());
 
 const NS = `spindle-part-${process.pid}`;
 const VETH_HOST = `spH${process.pid}`;
@@ -105,7 +105,7 @@ function heal(): void {
   sh(['ip', 'netns', 'exec', NS, 'nft', 'delete', 'table', 'inet', TABLE]);
 }
 
-describe.skipIf(skip !== undefined)('network partition of a storage node (network namespace + nftables)', () => {
+describe.skipIf(skip)('network partition of a storage node (network namespace + nftables)', () => {
   let cluster: TestCluster | undefined;
   let probe: ChildProcess | undefined;
 

@@ -13,11 +13,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFuseMount } from '../../mount/index.js';
 import { pidAlive, startCluster, type TestCluster } from '../harness/cluster.js';
+import { skipUnlessAvailable } from '../setup/suite-requirements.js';
 import { type MountProcess, ok, sh, startMount, stopMount } from './testing/mount-process.js';
 
-const HAS_FUSE = existsSync('/dev/fuse');
-if (!HAS_FUSE)
-  console.warn('test/mount: skipped: /dev/fuse does not exist on this machine (no FUSE in this kernel or container)');
+const NO_FUSE = skipUnlessAvailable(
+  'fuse',
+  existsSync('/dev/fuse')
+    ? undefined
+    : '/dev/fuse does not exist on this machine (no FUSE in this kernel or container)',
+);
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const spindleBin = join(repoRoot, 'bin', 'spindle.mjs');
@@ -41,7 +45,7 @@ function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-describe.skipIf(!HAS_FUSE)('spindle mount (FUSE)', () => {
+describe.skipIf(NO_FUSE)('spindle mount (FUSE)', () => {
   let cluster: TestCluster;
   let work: string;
   let mnt: string;

@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFuseMount } from '../../mount/index.js';
 import { startCluster, type TestCluster } from '../harness/cluster.js';
+import { skipUnlessAvailable } from '../setup/suite-requirements.js';
 import { type MountProcess, ok, sh, startMount, stopMount } from './testing/mount-process.js';
 
-const HAS_FUSE = existsSync('/dev/fuse');
+const NO_FUSE = skipUnlessAvailable('fuse', existsSync('/dev/fuse') ? undefined : '/dev/fuse does not exist here');
 const IS_ROOT = process.getuid?.() === 0;
 /** The system python (readable by the unprivileged users the sticky test runs as). */
 const PY = '/usr/bin/python3';
@@ -21,7 +22,7 @@ const PY = '/usr/bin/python3';
 const ALICE = 41_001;
 const BOB = 41_002;
 
-describe.skipIf(!HAS_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
+describe.skipIf(NO_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
   let cluster: TestCluster;
   let work: string;
   let mnt: string;
