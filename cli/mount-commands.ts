@@ -11,7 +11,7 @@ import { openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CliError, ExitCode } from './exit-codes.js';
 import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
 
@@ -25,6 +25,20 @@ interface MountCommandOptions {
   daemon?: boolean;
   logFile?: string;
   readOnly?: boolean;
+  attrTimeout?: number;
+}
+
+/** Longest attribute cache a mount accepts, seconds (a day: longer would hide a missed change too long). */
+const ATTR_TIMEOUT_MAX_S = 86_400;
+
+function attrTimeoutOption(text: string): number {
+  const seconds = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(seconds >= 0 && seconds <= ATTR_TIMEOUT_MAX_S)) {
+    throw new InvalidArgumentError(
+      `--attr-timeout must be seconds in 0..${ATTR_TIMEOUT_MAX_S}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return seconds;
 }
 
 /** Foreground mount: serves until a signal or an outside unmount. */
@@ -45,7 +59,13 @@ async function mountForeground(dir: string, o: MountCommandOptions): Promise<num
       readyTimeoutMs: MOUNT_CONNECT_TIMEOUT_MS,
       logger: logger.child({ component: 'client' }),
     });
-    const mount = await SpindleMount.mount({ client, mountpoint, logger, readOnly: o.readOnly === true });
+    const mount = await SpindleMount.mount({
+      client,
+      mountpoint,
+      logger,
+      readOnly: o.readOnly === true,
+      attrTimeoutS: o.attrTimeout,
+    });
     process.stdout.write(`${JSON.stringify({ mount: mountpoint, meta: o.meta, pid: process.pid })}\n`);
     let signalled: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -87,6 +107,7 @@ async function mountDaemon(dir: string, o: MountCommandOptions): Promise<number>
     '--meta',
     o.meta,
     ...(o.readOnly ? ['--read-only'] : []),
+    ...(o.attrTimeout !== undefined ? ['--attr-timeout', String(o.attrTimeout)] : []),
   ];
   const child = spawn(process.execPath, args, {
     detached: true,
@@ -157,6 +178,11 @@ export function addMountCommands(
     )
     .option('--daemon', 'run in the background; print the ready line and return')
     .option('--read-only', 'mount read-only (every change fails with EROFS)')
+    .option(
+      '--attr-timeout <seconds>',
+      'how long the kernel caches attributes and names (default 1); changes made by other clients are pushed at once',
+      attrTimeoutOption,
+    )
     .option('--log-file <file>', 'with --daemon: where the background mount logs (default: a file in the temp dir)')
     .action(async (dir: string, o: MountCommandOptions) => {
       try {

@@ -50,6 +50,8 @@ import {
   type MkdirsRequest,
   type OpenRequest,
   type OpenResponse,
+  type PollChangesRequest,
+  type PollChangesResponse,
   type ReadDirRequest,
   type ReadDirResponse,
   type ReadLinkResponse,
@@ -496,6 +498,14 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
 
   renewLockSession(request: RenewLockSessionRequest, options?: RpcCallOptions): Promise<RenewLockSessionResponse> {
     return this.invoke('renewLockSession', request, options);
+  }
+
+  /**
+   * Inodes other clients changed since `cursor` (this client's own changes are left out): waits up
+   * to `waitMs` for one. Give feedId and cursor of the last answer; '' and 0 start the feed.
+   */
+  pollChanges(request: Omit<PollChangesRequest, 'clientId'>, options?: RpcCallOptions): Promise<PollChangesResponse> {
+    return this.invoke('pollChanges', { ...request, clientId: this.clientId }, options);
   }
 
   /** Sends one RPC; a mutating one gets a fresh idempotency tag, which its retries reuse. */

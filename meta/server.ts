@@ -34,6 +34,7 @@ import { ClusterManager } from './mgmt/cluster-manager.js';
 import { MANAGER_ROLE_POLL_INTERVAL_MS, MANAGER_ROLE_TTL_SECONDS } from './mgmt/constants.js';
 import { EtcdManagerRole } from './mgmt/etcd-manager-role.js';
 import { createMgmtServiceImplementation } from './mgmt/mgmt-service.js';
+import { ChangeFeed } from './changes/change-feed.js';
 import { Namespace } from './namespace/index.js';
 import { createMetaServiceImplementation } from './service/meta-service.js';
 import { MetaStorageAdapter } from './storage-adapter.js';
@@ -240,7 +241,8 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     });
     cleanups.push({ what: 'storage adapter', run: () => storage.close() });
 
-    const namespace = new Namespace({ kv, clock, rng, cluster: manager, storage, config, logger });
+    const changes = new ChangeFeed();
+    const namespace = new Namespace({ kv, clock, rng, cluster: manager, storage, config, logger, changes });
     await namespace.init();
 
     const standard = withStandardServices([

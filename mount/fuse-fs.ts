@@ -118,6 +118,8 @@ export interface FuseFsOptions {
   logger?: Logger;
   /** Microseconds since the epoch (for utimensat's UTIME_NOW). */
   nowUs?: () => number;
+  /** How long the kernel may cache attributes and lookups, seconds (default ATTR_TIMEOUT_S / ENTRY_TIMEOUT_S). */
+  attrTimeoutS?: number;
 }
 
 function byIno(ino: number): PathAt {
@@ -158,6 +160,8 @@ export class SpindleFuseFs {
   private readonly replies: FuseReplies;
   private readonly logger: Logger | undefined;
   private readonly nowUs: () => number;
+  private readonly attrTimeoutS: number;
+  private readonly entryTimeoutS: number;
   private readonly files = new Map<number, OpenFile>();
   private readonly dirs = new Map<number, DirHandle>();
   private readonly inodes = new Map<number, { shared: InodeShared; files: Set<OpenFile> }>();
@@ -179,6 +183,8 @@ export class SpindleFuseFs {
     this.replies = options.replies;
     this.logger = options.logger;
     this.nowUs = options.nowUs ?? (() => Date.now() * 1000);
+    this.attrTimeoutS = options.attrTimeoutS ?? ATTR_TIMEOUT_S;
+    this.entryTimeoutS = options.attrTimeoutS ?? ENTRY_TIMEOUT_S;
     this.locks = new MountLocks({
       meta: this.client.meta,
       replies: this.replies,
@@ -268,11 +274,11 @@ export class SpindleFuseFs {
       }
       case FuseOp.GETATTR: {
         const inode = await staleIfGone(this.statIno(a.ino));
-        r.replyAttr(req, this.attrOf(inode), ATTR_TIMEOUT_S);
+        r.replyAttr(req, this.attrOf(inode), this.attrTimeoutS);
         return;
       }
       case FuseOp.SETATTR:
-        r.replyAttr(req, this.attrOf(await this.setattr(a)), ATTR_TIMEOUT_S);
+        r.replyAttr(req, this.attrOf(await this.setattr(a)), this.attrTimeoutS);
         return;
       case FuseOp.READLINK: {
         const { target } = await this.client.meta.readLink({ at: byIno(a.ino), followSymlink: false });
@@ -706,7 +712,7 @@ export class SpindleFuseFs {
   }
 
   /** Drops what this mount and its kernel cache of an inode's data and attributes. */
-  private async forgetCached(ino: number): Promise<void> {
+  async forgetCached(ino: number): Promise<void> {
     const token = ++this.invalidationToken;
     await new Promise<void>((resolve) => {
       this.invalidations.set(token, resolve);
@@ -759,6 +765,11 @@ export class SpindleFuseFs {
   }
 
   private entryOf(inode: Inode): FuseEntry {
-    return { ino: inode.ino, attr: this.attrOf(inode), attrTimeoutS: ATTR_TIMEOUT_S, entryTimeoutS: ENTRY_TIMEOUT_S };
+    return {
+      ino: inode.ino,
+      attr: this.attrOf(inode),
+      attrTimeoutS: this.attrTimeoutS,
+      entryTimeoutS: this.entryTimeoutS,
+    };
   }
 }

@@ -15,6 +15,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { SpindleClient } from '../client/spindle-client.js';
+import { ChangeWatcher } from './change-watcher.js';
 import { FUSE_IO_MAX_BYTES, UNMOUNT_DRAIN_MS, UNMOUNT_WAIT_MS } from './constants.js';
 import { SpindleFuseFs } from './fuse-fs.js';
 import { FuseOp, loadFuseAddon, type FuseAddon } from './native.js';
@@ -35,6 +36,11 @@ export interface MountOptions {
   readOnly?: boolean;
   /** The addon (tests may pass a fake). */
   addon?: FuseAddon;
+  /**
+   * How long the kernel may cache attributes and lookups, seconds (default 1). Changes other
+   * clients make through the same meta are pushed at once; this bounds what a missed push costs.
+   */
+  attrTimeoutS?: number;
 }
 
 export interface MountEntry {
@@ -134,6 +140,8 @@ async function clearStaleMount(dir: string, logger?: Logger): Promise<boolean> {
 export class SpindleMount {
   readonly mountpoint: string;
   readonly fs: SpindleFuseFs;
+  /** Drops cached attributes and pages of inodes other clients change. */
+  readonly changes: ChangeWatcher;
   /** Resolves when the mount is gone and cleaned up (unmount() or from outside). */
   readonly exited: Promise<void>;
   private readonly addon: FuseAddon;
@@ -153,6 +161,12 @@ export class SpindleMount {
       client: options.client,
       replies: addon,
       logger: options.logger?.child({ component: 'mount.fs' }),
+      attrTimeoutS: options.attrTimeoutS,
+    });
+    this.changes = new ChangeWatcher({
+      meta: options.client.meta,
+      forget: (ino) => this.fs.forgetCached(ino),
+      logger: options.logger?.child({ component: 'mount.changes' }),
     });
     this.loopEndedPromise = new Promise((r) => (this.loopEnded = r));
     this.exited = new Promise((r) => (this.resolveExited = r));
@@ -184,6 +198,7 @@ export class SpindleMount {
       mount.fs.handle(op, req, args);
     });
     mount.afterMount();
+    mount.changes.start();
     options.logger?.info({ mountpoint: mount.mountpoint, meta: options.client.metaAddress }, 'mounted');
     return mount;
   }
@@ -221,6 +236,7 @@ export class SpindleMount {
   private cleanup(detach: boolean): Promise<void> {
     if (this.cleaning !== undefined) return this.cleaning;
     this.cleaning = (async () => {
+      await this.changes.stop();
       if (detach) {
         // While still mounted: buffered writes of files programs still hold open go out now.
         await this.fs.closeAll();

@@ -21,6 +21,7 @@ import {
 } from './idempotency.js';
 import { type IdLease, IdsExhausted, InodeIdAllocator } from './inode-ids.js';
 import { ChainAllocator } from './layout.js';
+import type { ChangeFeed } from '../changes/change-feed.js';
 import { MetaTxn } from './store.js';
 import { WriteLanes } from './write-lanes.js';
 
@@ -32,6 +33,8 @@ export interface NamespaceDeps {
   storage: StoragePort;
   config: MetaConfig;
   logger: Logger;
+  /** Where committed inode changes are published for clients that cache attributes (mounts). */
+  changes?: ChangeFeed;
 }
 
 export interface MutationSpec<Res> {
@@ -82,6 +85,14 @@ type Outcome<Res> =
   | { kind: 'replay'; bytes: Uint8Array }
   | { kind: 'done'; response: Res; after: ReadonlyArray<() => Promise<void>>; record: boolean };
 
+const NO_INODES: ReadonlySet<number> = new Set();
+
+/** The client id every tag of a group shares (a client's batch), or undefined when they differ. */
+function commonClientId(tags: ReadonlyArray<IdempotencyTag | undefined>): string | undefined {
+  const first = tags[0]?.clientId;
+  return tags.every((tag) => tag?.clientId === first) ? first : undefined;
+}
+
 export class NamespaceContext {
   readonly ids: InodeIdAllocator;
   readonly chains: ChainAllocator;
@@ -103,15 +114,16 @@ export class NamespaceContext {
 
   /** A read-write transaction without idempotency or ids (internal steps such as a recursive remove batch). */
   async write<T>(fn: (mt: MetaTxn) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const { result, after } = await this.deps.kv.transaction(
+    const { result, after, changed } = await this.deps.kv.transaction(
       async (txn) => {
         const mt = new MetaTxn(txn, this.deps.clock.nowUs());
         const value = await fn(mt);
         await mt.flush(this.deps.rng);
-        return { result: value, after: mt.afterCommitList };
+        return { result: value, after: mt.afterCommitList, changed: mt.changedInodes };
       },
       { signal },
     );
+    this.deps.changes?.publish(changed, undefined);
     for (const action of after) await action();
     return result;
   }
@@ -136,6 +148,8 @@ export class NamespaceContext {
       let bodyThrew = false;
       let replayed = false;
       let outcome: Outcome<Res>;
+      // The inodes the attempt that committed changed (each attempt of the function sets it).
+      let changed: ReadonlySet<number> = NO_INODES;
       // Released at the commit point (onCommitted) or, at the latest, when the transaction settles.
       const release = spec.lanes === undefined ? undefined : await this.lanes.acquire(spec.lanes);
       try {
@@ -157,6 +171,7 @@ export class NamespaceContext {
             try {
               response = await body(mt, lease);
               await mt.flush(this.deps.rng);
+              changed = mt.changedInodes;
             } catch (err) {
               bodyThrew = true;
               throw err;
@@ -185,6 +200,7 @@ export class NamespaceContext {
       release?.();
       lease.releaseUnused();
       if (outcome.kind === 'replay') return spec.response.decode(outcome.bytes);
+      this.deps.changes?.publish(changed, tag?.clientId);
       for (const action of outcome.after) await action();
       if (tag !== undefined && outcome.record && outcome.after.length > 0) {
         await storeRecordOnce(
@@ -235,6 +251,7 @@ export class NamespaceContext {
       let fnThrew = false;
       const release = await this.lanes.acquire(live.map((item) => item.member.lanesKey));
       let results: Array<MemberOutcome<Res>>;
+      let changed: ReadonlySet<number> = NO_INODES;
       try {
         results = await this.deps.kv.transaction(
           async (txn): Promise<Array<MemberOutcome<Res>>> => {
@@ -276,6 +293,7 @@ export class NamespaceContext {
               }
             }
             await mt.flush(this.deps.rng);
+            changed = mt.changedInodes;
             assert(mt.afterCommitList.length === 0, 'a grouped mutation registered post-commit work');
             fnThrew = false;
             return attempt;
@@ -294,6 +312,7 @@ export class NamespaceContext {
       }
       release();
       lease.releaseUnused();
+      this.deps.changes?.publish(changed, commonClientId(live.map((item) => item.tag)));
       live.forEach((item, i) => (outcomes[item.index] = results[i]));
       break;
     }

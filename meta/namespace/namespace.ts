@@ -22,6 +22,8 @@ import type {
   MkdirsRequest,
   OpenRequest,
   OpenResponse,
+  PollChangesRequest,
+  PollChangesResponse,
   ReadDirRequest,
   ReadDirResponse,
   ReadLinkResponse,
@@ -191,6 +193,14 @@ export class Namespace implements MetaHandlers<CallOptions> {
 
   renewLockSession(request: RenewLockSessionRequest, options: CallOptions = {}): Promise<RenewLockSessionResponse> {
     return renewLockSession(this.ctx, request, options.signal);
+  }
+
+  /** Inodes other clients changed since the request's cursor (a long poll; see meta/changes/). */
+  pollChanges(request: PollChangesRequest, options: CallOptions = {}): Promise<PollChangesResponse> {
+    const feed = this.ctx.deps.changes;
+    // Without a feed (a namespace built for one tool) nothing is ever published: every poll misses.
+    if (feed === undefined) return Promise.resolve({ feedId: '', cursor: 0, inos: [], missed: true });
+    return feed.poll(request, options.signal);
   }
 
   /**

@@ -52,6 +52,8 @@ export class MetaTxn {
   private readonly afterCommitActions: Array<() => Promise<void>> = [];
   /** Inodes deleted by this transaction that had extended attributes (removed at flush). */
   private readonly xattrsToDrop = new Set<number>();
+  /** Inodes whose records this transaction wrote or deleted (published after the commit). */
+  private readonly changed = new Set<number>();
 
   constructor(
     readonly txn: KvTxn,
@@ -106,6 +108,7 @@ export class MetaTxn {
     this.inodes.set(inode.ino, null);
     this.dirty.delete(inode.ino);
     this.txn.delete(inodeKey(inode.ino));
+    this.changed.add(inode.ino);
     if (inode.hasXattrs) this.xattrsToDrop.add(inode.ino);
     this.usageInodes -= 1;
     if (inode.type === InodeType.FILE) this.usageBytes -= inode.size;
@@ -203,6 +206,11 @@ export class MetaTxn {
     this.afterCommitActions.push(action);
   }
 
+  /** Inodes whose records were written or deleted (complete after flush). */
+  get changedInodes(): ReadonlySet<number> {
+    return this.changed;
+  }
+
   get afterCommitList(): ReadonlyArray<() => Promise<void>> {
     return this.afterCommitActions;
   }
@@ -218,6 +226,7 @@ export class MetaTxn {
       const inode = this.inodes.get(ino);
       assert(inode, `dirty inode ${ino} vanished`);
       this.txn.put(inodeKey(ino), encodeInode(inode));
+      this.changed.add(ino);
     }
     this.dirty.clear();
     if (this.usageInodes !== 0 || this.usageBytes !== 0) {

@@ -686,6 +686,31 @@ export interface RenewLockSessionResponse {
   expiresUs: number;
 }
 
+export interface PollChangesRequest {
+  /** The caller's client id (its RequestTag.client_id): its own changes are left out. */
+  clientId: string;
+  /** The feed this cursor belongs to (feed_id of the last response; empty on the first poll). */
+  feedId: string;
+  /** Changes after this one are wanted (cursor of the last response; 0 on the first poll). */
+  cursor: number;
+  /** How long to wait for a change when there is none yet, milliseconds (meta bounds it). */
+  waitMs: number;
+}
+
+export interface PollChangesResponse {
+  /** This meta process's feed: a different id than the caller sent means its cursor is void. */
+  feedId: string;
+  /** Where the next poll starts. */
+  cursor: number;
+  /** Changed inodes (each at most once), oldest first. */
+  inos: number[];
+  /**
+   * Changes were missed (a new feed, or the cursor fell out of meta's window): cached attributes
+   * may be stale up to the caller's own cache timeout.
+   */
+  missed: boolean;
+}
+
 function createBasePathAt(): PathAt {
   return { parentIno: 0, path: "" };
 }
@@ -5358,6 +5383,270 @@ export const RenewLockSessionResponse: MessageFns<RenewLockSessionResponse> = {
   },
 };
 
+function createBasePollChangesRequest(): PollChangesRequest {
+  return { clientId: "", feedId: "", cursor: 0, waitMs: 0 };
+}
+
+export const PollChangesRequest: MessageFns<PollChangesRequest> = {
+  encode(message: PollChangesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.feedId !== "") {
+      writer.uint32(18).string(message.feedId);
+    }
+    if (message.cursor !== 0) {
+      writer.uint32(24).uint64(message.cursor);
+    }
+    if (message.waitMs !== 0) {
+      writer.uint32(32).uint32(message.waitMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PollChangesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePollChangesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.feedId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.cursor = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.waitMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PollChangesRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      feedId: isSet(object.feedId)
+        ? globalThis.String(object.feedId)
+        : isSet(object.feed_id)
+        ? globalThis.String(object.feed_id)
+        : "",
+      cursor: isSet(object.cursor) ? globalThis.Number(object.cursor) : 0,
+      waitMs: isSet(object.waitMs)
+        ? globalThis.Number(object.waitMs)
+        : isSet(object.wait_ms)
+        ? globalThis.Number(object.wait_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: PollChangesRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.feedId !== "") {
+      obj.feedId = message.feedId;
+    }
+    if (message.cursor !== 0) {
+      obj.cursor = Math.round(message.cursor);
+    }
+    if (message.waitMs !== 0) {
+      obj.waitMs = Math.round(message.waitMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PollChangesRequest>, I>>(base?: I): PollChangesRequest {
+    return PollChangesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PollChangesRequest>, I>>(object: I): PollChangesRequest {
+    const message = createBasePollChangesRequest();
+    message.clientId = object.clientId ?? "";
+    message.feedId = object.feedId ?? "";
+    message.cursor = object.cursor ?? 0;
+    message.waitMs = object.waitMs ?? 0;
+    return message;
+  },
+};
+
+function createBasePollChangesResponse(): PollChangesResponse {
+  return { feedId: "", cursor: 0, inos: [], missed: false };
+}
+
+export const PollChangesResponse: MessageFns<PollChangesResponse> = {
+  encode(message: PollChangesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.feedId !== "") {
+      writer.uint32(10).string(message.feedId);
+    }
+    if (message.cursor !== 0) {
+      writer.uint32(16).uint64(message.cursor);
+    }
+    if (message.inos.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.inos) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.missed !== false) {
+      writer.uint32(32).bool(message.missed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PollChangesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePollChangesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.feedId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cursor = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.inos.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.inos.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.missed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PollChangesResponse {
+    return {
+      feedId: isSet(object.feedId)
+        ? globalThis.String(object.feedId)
+        : isSet(object.feed_id)
+        ? globalThis.String(object.feed_id)
+        : "",
+      cursor: isSet(object.cursor) ? globalThis.Number(object.cursor) : 0,
+      inos: globalThis.Array.isArray(object?.inos) ? object.inos.map((e: any) => globalThis.Number(e)) : [],
+      missed: isSet(object.missed) ? globalThis.Boolean(object.missed) : false,
+    };
+  },
+
+  toJSON(message: PollChangesResponse): unknown {
+    const obj: any = {};
+    if (message.feedId !== "") {
+      obj.feedId = message.feedId;
+    }
+    if (message.cursor !== 0) {
+      obj.cursor = Math.round(message.cursor);
+    }
+    if (message.inos?.length) {
+      obj.inos = message.inos.map((e) => Math.round(e));
+    }
+    if (message.missed !== false) {
+      obj.missed = message.missed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PollChangesResponse>, I>>(base?: I): PollChangesResponse {
+    return PollChangesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PollChangesResponse>, I>>(object: I): PollChangesResponse {
+    const message = createBasePollChangesResponse();
+    message.feedId = object.feedId ?? "";
+    message.cursor = object.cursor ?? 0;
+    message.inos = object.inos?.map((e) => e) || [];
+    message.missed = object.missed ?? false;
+    return message;
+  },
+};
+
 export type MetaService = typeof MetaService;
 export const MetaService = {
   /** Open an existing file, or create it (O_CREAT, O_EXCL, O_TRUNC semantics). */
@@ -5592,6 +5881,19 @@ export const MetaService = {
       Buffer.from(RenewLockSessionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RenewLockSessionResponse => RenewLockSessionResponse.decode(value),
   },
+  /**
+   * Inodes other clients changed since a cursor (a long poll: waits up to wait_ms for the first change),
+   * so a mount drops its cached attributes and pages of them at once instead of when they expire.
+   */
+  pollChanges: {
+    path: "/spindle.Meta/PollChanges" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PollChangesRequest): Buffer => Buffer.from(PollChangesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PollChangesRequest => PollChangesRequest.decode(value),
+    responseSerialize: (value: PollChangesResponse): Buffer => Buffer.from(PollChangesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PollChangesResponse => PollChangesResponse.decode(value),
+  },
 } as const;
 
 export interface MetaServer extends UntypedServiceImplementation {
@@ -5641,6 +5943,11 @@ export interface MetaServer extends UntypedServiceImplementation {
   lock: handleUnaryCall<LockRequest, LockResponse>;
   /** Keep a lock session alive (its locks lapse when it is not renewed), or end it (all its locks go). */
   renewLockSession: handleUnaryCall<RenewLockSessionRequest, RenewLockSessionResponse>;
+  /**
+   * Inodes other clients changed since a cursor (a long poll: waits up to wait_ms for the first change),
+   * so a mount drops its cached attributes and pages of them at once instead of when they expire.
+   */
+  pollChanges: handleUnaryCall<PollChangesRequest, PollChangesResponse>;
 }
 
 export interface MetaClient extends Client {
@@ -5999,6 +6306,25 @@ export interface MetaClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RenewLockSessionResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Inodes other clients changed since a cursor (a long poll: waits up to wait_ms for the first change),
+   * so a mount drops its cached attributes and pages of them at once instead of when they expire.
+   */
+  pollChanges(
+    request: PollChangesRequest,
+    callback: (error: ServiceError | null, response: PollChangesResponse) => void,
+  ): ClientUnaryCall;
+  pollChanges(
+    request: PollChangesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PollChangesResponse) => void,
+  ): ClientUnaryCall;
+  pollChanges(
+    request: PollChangesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PollChangesResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -47,8 +47,8 @@ export interface MountProcess {
 }
 
 /** Starts `spindle mount DIR` and waits for its ready line. */
-export async function startMount(dir: string, meta: string): Promise<MountProcess> {
-  const child = spawn(process.execPath, [spindleBin, 'mount', dir, '--meta', meta], {
+export async function startMount(dir: string, meta: string, extraArgs: string[] = []): Promise<MountProcess> {
+  const child = spawn(process.execPath, [spindleBin, 'mount', dir, '--meta', meta, ...extraArgs], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
