@@ -47,8 +47,11 @@ export interface LocalClusterOptions {
   env?: Record<string, string>;
   /** Children in their own process group (default true; see SpawnServiceOptions.detached). */
   detached?: boolean;
-  /** Per storage index: another listen host and/or a command prefix (tests: a network namespace). */
-  storageOverrides?: Record<number, { host?: string; commandPrefix?: string[] }>;
+  /**
+   * Per storage index: another listen host and/or a command prefix (tests: a network namespace),
+   * and/or a JSON config file (`--config`, its "storage" section overrides the preset).
+   */
+  storageOverrides?: Record<number, { host?: string; commandPrefix?: string[]; config?: string }>;
   /** Where chunk bytes travel between clients and storage nodes (default 'bulk'). */
   dataTransport?: DataTransport;
   /** Metadata store (default lmdb: one meta process with its data in dataDir/meta). */
@@ -316,6 +319,7 @@ export class LocalCluster {
       meta: this.metaAddresses,
       host: override.host ?? o.host,
       commandPrefix: override.commandPrefix,
+      config: override.config,
       port: o.port === 0 ? 0 : o.port + index,
       metricsPort: o.metricsPort === 0 ? 0 : o.metricsPort + index,
       // With fixed ports, storage node i's bulk listener is on port + 100 + i.

@@ -27,8 +27,8 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Listen host of every process (default 127.0.0.1). */
   host?: string;
-  /** Per storage index (1-based): another host and/or a command prefix (a network namespace). */
-  storageOverrides?: Record<number, { host?: string; commandPrefix?: string[] }>;
+  /** Per storage index (1-based): another host, a command prefix (a network namespace), a config file. */
+  storageOverrides?: Record<number, { host?: string; commandPrefix?: string[]; config?: string }>;
   /**
    * How chunk bytes travel, for the servers and every client() (default: $SPINDLE_TEST_DATA_TRANSPORT,
    * else 'bulk'): `SPINDLE_TEST_DATA_TRANSPORT=grpc npx vitest run test/integration` runs the
