@@ -4,7 +4,7 @@ import { CHANGE_FEED_WINDOW, CHANGE_POLL_INODES_MAX, ChangeFeed } from './change
 const first = (feed: ChangeFeed, clientId = 'reader') => feed.poll({ clientId, feedId: '', cursor: 0, waitMs: 0 });
 
 describe('ChangeFeed', () => {
-  it('a first poll starts at now; later polls get what others changed, each inode once, never the caller’s own', async () => {
+  it('a first poll starts now; later ones get what others changed, each inode once, never the caller’s own', async () => {
     const feed = new ChangeFeed();
     feed.publish([1], 'writer');
     const start = await first(feed);
@@ -19,7 +19,7 @@ describe('ChangeFeed', () => {
     expect(after.inos).toEqual([]);
   });
 
-  it('a waiting poll wakes on another client’s change, keeps waiting past the caller’s own, ends at its deadline', async () => {
+  it('a waiting poll wakes on another client’s change, waits past the caller’s own, ends at its deadline', async () => {
     const feed = new ChangeFeed();
     const start = await first(feed);
     const waiting = feed.poll({ clientId: 'reader', feedId: feed.feedId, cursor: start.cursor, waitMs: 10_000 });
