@@ -10,16 +10,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFuseMount } from '../../mount/index.js';
 import { waitFor } from '../faults/support.js';
 import { startCluster, type TestCluster } from '../harness/cluster.js';
+import { skipUnlessAvailable } from '../setup/suite-requirements.js';
 import { type MountProcess, ok, sh, startMount, stopMount } from './testing/mount-process.js';
 
-const HAS_FUSE = existsSync('/dev/fuse');
-const IS_ROOT = process.getuid?.() === 0;
+const NO_FUSE = skipUnlessAvailable('fuse', existsSync('/dev/fuse') ? undefined : '/dev/fuse does not exist here');
+const NOT_ROOT = skipUnlessAvailable(
+  'root',
+  process.getuid?.() === 0 ? undefined : 'chown and another user (setpriv) need root',
+);
 /** Far longer than the waits below: a change seen in time was pushed, not expired. */
 const LONG_CACHE = ['--attr-timeout', '60'];
 /** An unprivileged user (no account needed: setpriv). */
 const BOB = 41_002;
 
-describe.skipIf(!HAS_FUSE || !IS_ROOT)('spindle mount: changes of other clients are pushed (issue 17)', () => {
+describe.skipIf(NO_FUSE || NOT_ROOT)('spindle mount: changes of other clients are pushed (issue 17)', () => {
   let cluster: TestCluster;
   let work: string;
   let mnt: string;
