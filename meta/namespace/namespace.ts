@@ -5,6 +5,8 @@
 // Store schema: schema.ts. Path rules: path.ts. One file per operation in ops/. The public
 // operations are exactly the Meta RPCs of proto/meta.proto (MetaHandlers, common/meta-methods.ts):
 // the compiler refuses a Namespace that lacks one, and the service serves each by its name.
+// Each operation acts as the call's principal and checks POSIX permissions for it (permissions.ts).
+import type { Principal } from '../../common/auth/principal.js';
 import { ROOT_INO } from '../../common/constants.js';
 import type { MetaHandlers } from '../../common/meta-methods.js';
 import type {
@@ -67,12 +69,15 @@ import { symlink } from './ops/symlink.js';
 import { sync } from './ops/sync.js';
 import { truncate } from './ops/truncate.js';
 import { getXattr, listXattr, removeXattr, setXattr } from './ops/xattr.js';
+import { callerOf } from './permissions.js';
 import { MetaTxn } from './store.js';
 
 export type NamespaceOptions = NamespaceDeps;
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** Who calls (the gRPC call's context carries it); absent: an in-process caller, as an admin. */
+  principal?: Principal;
 }
 
 export class Namespace implements MetaHandlers<CallOptions> {
@@ -102,60 +107,60 @@ export class Namespace implements MetaHandlers<CallOptions> {
   }
 
   open(request: OpenRequest, options: CallOptions = {}): Promise<OpenResponse> {
-    return open(this.ctx, request, options.signal);
+    return open(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   /** Many opens, each run as open() with its own status (ops/batch-open.ts). */
   batchOpen(request: BatchOpenRequest, options: CallOptions = {}): Promise<BatchOpenResponse> {
-    return batchOpen(this.ctx, request, options.signal);
+    return batchOpen(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   mkdirs(request: MkdirsRequest, options: CallOptions = {}): Promise<InodeResponse> {
-    return mkdirs(this.ctx, request, options.signal);
+    return mkdirs(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   stat(request: StatRequest, options: CallOptions = {}): Promise<InodeResponse> {
-    return stat(this.ctx, request, options.signal);
+    return stat(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   batchStat(request: BatchStatRequest, options: CallOptions = {}): Promise<BatchStatResponse> {
-    return batchStat(this.ctx, request, options.signal);
+    return batchStat(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   readDir(request: ReadDirRequest, options: CallOptions = {}): Promise<ReadDirResponse> {
-    return readDir(this.ctx, request, options.signal);
+    return readDir(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   rename(request: RenameRequest, options: CallOptions = {}): Promise<RenameResponse> {
-    return rename(this.ctx, request, options.signal);
+    return rename(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   remove(request: RemoveRequest, options: CallOptions = {}): Promise<RemoveResponse> {
-    return remove(this.ctx, request, options.signal);
+    return remove(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   symlink(request: SymlinkRequest, options: CallOptions = {}): Promise<InodeResponse> {
-    return symlink(this.ctx, request, options.signal);
+    return symlink(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   readLink(request: StatRequest, options: CallOptions = {}): Promise<ReadLinkResponse> {
-    return readLink(this.ctx, request, options.signal);
+    return readLink(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   hardLink(request: HardLinkRequest, options: CallOptions = {}): Promise<InodeResponse> {
-    return hardLink(this.ctx, request, options.signal);
+    return hardLink(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   truncate(request: TruncateRequest, options: CallOptions = {}): Promise<InodeResponse> {
-    return truncate(this.ctx, request, options.signal);
+    return truncate(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   setAttr(request: SetAttrRequest, options: CallOptions = {}): Promise<InodeResponse> {
-    return setAttr(this.ctx, request, options.signal);
+    return setAttr(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   setLayout(request: SetLayoutRequest, options: CallOptions = {}): Promise<InodeResponse> {
-    return setLayout(this.ctx, request, options.signal);
+    return setLayout(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   /** Capacity and usage; the request is empty (statFs() alone is enough). */
@@ -164,27 +169,27 @@ export class Namespace implements MetaHandlers<CallOptions> {
   }
 
   sync(request: SyncRequest, options: CallOptions = {}): Promise<InodeResponse> {
-    return sync(this.ctx, request, options.signal);
+    return sync(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   makeNode(request: MakeNodeRequest, options: CallOptions = {}): Promise<InodeResponse> {
-    return makeNode(this.ctx, request, options.signal);
+    return makeNode(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   setXattr(request: SetXattrRequest, options: CallOptions = {}): Promise<XattrResponse> {
-    return setXattr(this.ctx, request, options.signal);
+    return setXattr(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   getXattr(request: GetXattrRequest, options: CallOptions = {}): Promise<XattrResponse> {
-    return getXattr(this.ctx, request, options.signal);
+    return getXattr(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   listXattr(request: StatRequest, options: CallOptions = {}): Promise<ListXattrResponse> {
-    return listXattr(this.ctx, request, options.signal);
+    return listXattr(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   removeXattr(request: GetXattrRequest, options: CallOptions = {}): Promise<XattrResponse> {
-    return removeXattr(this.ctx, request, options.signal);
+    return removeXattr(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   lock(request: LockRequest, options: CallOptions = {}): Promise<LockResponse> {

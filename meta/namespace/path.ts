@@ -13,6 +13,7 @@
 //   directory, an absolute one from the root.
 // - Names are validated (common/names.ts): NUL, over-long names and paths are rejected before
 //   anything is read.
+// - `search`, when given, sees every directory before a name is looked up in it (permissions.ts).
 import { ROOT_INO } from '../../common/constants.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { splitPath } from '../../common/names.js';
@@ -34,6 +35,11 @@ export interface ResolveOptions {
    * (mkdir -p creates it), or undefined for ENOENT.
    */
   onMissingDirectory?: (parent: Inode, name: string) => Promise<Inode | undefined>;
+  /**
+   * Called with every directory a name is looked up in, before the lookup; throws to refuse it
+   * (the caller's search permission: permissions.ts searchCheck).
+   */
+  search?: (directory: Inode) => void;
 }
 
 export interface Resolved {
@@ -81,6 +87,7 @@ export async function resolvePath(mt: MetaTxn, at: PathAt, options: ResolveOptio
         `path ${describe(at)}: a component before ${JSON.stringify(name)} is not a directory`,
       );
     }
+    options.search?.(current);
     if (name === '.' || name === '..') {
       if (name === '..' && current.ino !== ROOT_INO) current = await mt.requireInode(current.parentIno);
       index++;

@@ -21,6 +21,7 @@ import {
 import { OPEN_BATCH_MAX } from '../constants.js';
 import type { GroupMember, NamespaceContext } from '../context.js';
 import { directoryKey } from '../path.js';
+import { ADMIN_CALLER, type Caller } from '../permissions.js';
 import { requireMode, requirePathAt } from '../validate.js';
 import { OPEN_METHOD, open, openInTxn } from './open.js';
 
@@ -30,6 +31,7 @@ export async function batchOpen(
   ctx: NamespaceContext,
   request: BatchOpenRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<BatchOpenResponse> {
   const count = request.requests.length;
   if (count > OPEN_BATCH_MAX) {
@@ -60,13 +62,13 @@ export async function batchOpen(
           tag: item.tag,
           requestBytes: OpenRequest.encode(item).finish(),
           lanesKey: directoryKey(valid),
-          body: (mt, ids) => openInTxn(ctx, item, valid, mt, ids),
+          body: (mt, ids) => openInTxn(ctx, item, valid, mt, ids, caller),
         },
       });
       return;
     }
     alone.push(
-      open(ctx, item, signal).then(
+      open(ctx, item, signal, caller).then(
         (response) => {
           results[index] = { status: { code: ErrorCode.OK, message: '' }, response };
         },

@@ -7,6 +7,7 @@ import type { BatchStatRequest, BatchStatResponse, BatchStatResult, Inode } from
 import type { NamespaceContext } from '../context.js';
 import { requireExisting, resolvePath } from '../path.js';
 import type { MetaTxn } from '../store.js';
+import { ADMIN_CALLER, type Caller, searchCheck } from '../permissions.js';
 import { requireIno, requirePathAt } from '../validate.js';
 import { snapshot } from './helpers.js';
 
@@ -16,6 +17,7 @@ export async function batchStat(
   ctx: NamespaceContext,
   request: BatchStatRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<BatchStatResponse> {
   const count = request.paths.length + request.inos.length;
   const max = ctx.config.batchStatMax;
@@ -29,10 +31,11 @@ export async function batchStat(
   request.paths.forEach((at, i) => requirePathAt(at, METHOD, `paths[${i}]`));
   request.inos.forEach((ino, i) => requireIno(ino, METHOD, `inos[${i}]`));
   const followLast = request.noFollow !== true;
+  const search = searchCheck(caller, METHOD);
   return ctx.read(async (mt) => {
     const results: BatchStatResult[] = [];
     for (const at of request.paths) {
-      results.push(await item(async () => requireExisting(await resolvePath(mt, at, { followLast }), at)));
+      results.push(await item(async () => requireExisting(await resolvePath(mt, at, { followLast, search }), at)));
     }
     for (const ino of request.inos) results.push(await item(() => inodeById(mt, ino)));
     return { results };

@@ -5,6 +5,7 @@ import { ErrorCode, SpindleError } from '../../../common/errors.js';
 import { HardLinkRequest, InodeResponse, InodeType } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
 import { describePath, directoryKey, requireExisting, requireNamed, resolvePath } from '../path.js';
+import { ADMIN_CALLER, type Caller, requireAccess, searchCheck, WRITE } from '../permissions.js';
 import { requirePathAt } from '../validate.js';
 import { addEntry, noNameError, snapshot } from './helpers.js';
 
@@ -14,6 +15,7 @@ export async function hardLink(
   ctx: NamespaceContext,
   request: HardLinkRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<InodeResponse> {
   const existingAt = requirePathAt(request.existing, METHOD, 'existing');
   const linkAt = requirePathAt(request.link, METHOD, 'link');
@@ -27,8 +29,9 @@ export async function hardLink(
       signal,
     },
     async (mt) => {
+      const search = searchCheck(caller, METHOD);
       const inode = requireExisting(
-        await resolvePath(mt, existingAt, { followLast: false, slashFollows: false }),
+        await resolvePath(mt, existingAt, { followLast: false, slashFollows: false, search }),
         existingAt,
       );
       if (inode.type === InodeType.DIRECTORY) {
@@ -37,7 +40,7 @@ export async function hardLink(
           `${METHOD}: ${describePath(existingAt)} is a directory; directories cannot be hard-linked`,
         );
       }
-      const resolved = await resolvePath(mt, linkAt, { followLast: false, slashFollows: false });
+      const resolved = await resolvePath(mt, linkAt, { followLast: false, slashFollows: false, search });
       const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.EXISTS, ErrorCode.EXISTS));
       if (named.inode !== undefined)
         throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(linkAt)} already exists`);
@@ -46,6 +49,7 @@ export async function hardLink(
           ErrorCode.NOT_FOUND,
           `${METHOD}: ${describePath(linkAt)} ends with '/' and does not exist`,
         );
+      requireAccess(caller, named.parent, WRITE, METHOD, `the directory of ${describePath(linkAt)}`);
       addEntry(mt, named.parent, named.name, inode);
       inode.nlink += 1;
       inode.ctimeUs = mt.nowUs;

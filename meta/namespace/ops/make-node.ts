@@ -8,6 +8,7 @@ import { InodeResponse, InodeType, MakeNodeRequest } from '../../../proto/index.
 import type { NamespaceContext } from '../context.js';
 import { describePath, directoryKey, requireNamed, resolvePath } from '../path.js';
 import { requireMode, requirePathAt, requireU64 } from '../validate.js';
+import { ADMIN_CALLER, type Caller, ownerFor, requireAccess, searchCheck, WRITE } from '../permissions.js';
 import { addEntry, newSpecialInode, noNameError, snapshot } from './helpers.js';
 
 const METHOD = 'MakeNode';
@@ -17,6 +18,7 @@ export async function makeNode(
   ctx: NamespaceContext,
   request: MakeNodeRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<InodeResponse> {
   const at = requirePathAt(request.at, METHOD);
   requireMode(request.mode, METHOD);
@@ -39,13 +41,18 @@ export async function makeNode(
       signal,
     },
     async (mt, ids) => {
-      const resolved = await resolvePath(mt, at, { followLast: false, slashFollows: false });
+      const resolved = await resolvePath(mt, at, {
+        followLast: false,
+        slashFollows: false,
+        search: searchCheck(caller, METHOD),
+      });
       const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.EXISTS, ErrorCode.EXISTS));
       if (named.inode !== undefined)
         throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(at)} already exists`);
       if (resolved.trailingSlash)
         throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} ends with '/' and does not exist`);
-      const node = newSpecialInode(ids.take(), request.type, request, rdev, mt.nowUs);
+      requireAccess(caller, named.parent, WRITE, METHOD, `the directory of ${describePath(at)}`);
+      const node = newSpecialInode(ids.take(), request.type, ownerFor(caller, request), rdev, mt.nowUs);
       mt.createInode(node);
       addEntry(mt, named.parent, named.name, node);
       return { inode: snapshot(node) };

@@ -10,6 +10,7 @@ import { directoryLayout } from '../layout.js';
 import { describePath, directoryKey, resolvePath } from '../path.js';
 import type { MetaTxn } from '../store.js';
 import { requireMode, requirePathAt } from '../validate.js';
+import { ADMIN_CALLER, type Caller, ownerFor, requireAccess, searchCheck, WRITE } from '../permissions.js';
 import { addEntry, newDirectoryInode, snapshot } from './helpers.js';
 
 const METHOD = 'Mkdirs';
@@ -18,6 +19,7 @@ export async function mkdirs(
   ctx: NamespaceContext,
   request: MkdirsRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<InodeResponse> {
   const at = requirePathAt(request.at, METHOD);
   requireMode(request.mode, METHOD);
@@ -33,10 +35,14 @@ export async function mkdirs(
       signal,
     },
     async (mt, ids) => {
-      const make = (parent: Inode, name: string): Inode => makeDirectory(ctx, mt, ids, parent, name, request);
+      const make = (parent: Inode, name: string): Inode => {
+        requireAccess(caller, parent, WRITE, METHOD, `the directory holding ${JSON.stringify(name)}`);
+        return makeDirectory(ctx, mt, ids, parent, name, ownerFor(caller, request));
+      };
       const resolved = await resolvePath(mt, at, {
         followLast: request.recursive,
         onMissingDirectory: request.recursive ? async (parent, name) => make(parent, name) : undefined,
+        search: searchCheck(caller, METHOD),
       });
       const existing = resolved.inode;
       if (existing !== undefined) {

@@ -11,6 +11,7 @@ import type { NamespaceContext } from '../context.js';
 import type { IdLease } from '../inode-ids.js';
 import type { MetaTxn } from '../store.js';
 import { describePath, directoryKey, resolvePath } from '../path.js';
+import { ADMIN_CALLER, type Caller, ownerFor, READ, requireAccess, searchCheck, WRITE } from '../permissions.js';
 import { requireMode, requirePathAt } from '../validate.js';
 import { addEntry, newFileInode, snapshot, truncateFile } from './helpers.js';
 
@@ -18,7 +19,12 @@ const METHOD = 'Open';
 /** The method name of Open's idempotency records (BatchOpen items are Opens). */
 export const OPEN_METHOD = METHOD;
 
-export async function open(ctx: NamespaceContext, request: OpenRequest, signal?: AbortSignal): Promise<OpenResponse> {
+export async function open(
+  ctx: NamespaceContext,
+  request: OpenRequest,
+  signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
+): Promise<OpenResponse> {
   const at = requirePathAt(request.at, METHOD);
   requireMode(request.mode, METHOD);
   return ctx.mutate(
@@ -31,7 +37,7 @@ export async function open(ctx: NamespaceContext, request: OpenRequest, signal?:
       lanes: request.create ? [directoryKey(at)] : undefined,
       signal,
     },
-    (mt, ids) => openInTxn(ctx, request, at, mt, ids),
+    (mt, ids) => openInTxn(ctx, request, at, mt, ids, caller),
   );
 }
 
@@ -46,9 +52,10 @@ export async function openInTxn(
   at: PathAt,
   mt: MetaTxn,
   ids: IdLease,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<OpenResponse> {
   const exclusive = request.create && request.exclusive;
-  const resolved = await resolvePath(mt, at, { followLast: !exclusive });
+  const resolved = await resolvePath(mt, at, { followLast: !exclusive, search: searchCheck(caller, METHOD) });
   const existing = resolved.inode;
   if (existing !== undefined) {
     if (exclusive) throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(at)} already exists`);
@@ -56,6 +63,7 @@ export async function openInTxn(
       if (request.create || request.truncate) {
         throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: ${describePath(at)} is a directory`);
       }
+      requireAccess(caller, existing, READ, METHOD, describePath(at));
       return { inode: snapshot(existing), created: false };
     }
     if (resolved.trailingSlash) {
@@ -72,6 +80,8 @@ export async function openInTxn(
         `${METHOD}: ${describePath(at)} is a special file (FIFO, socket or device); it has no data to open`,
       );
     }
+    // Open carries no access mode: O_CREAT or O_TRUNC means writing, anything else reading.
+    requireAccess(caller, existing, request.create || request.truncate ? WRITE : READ, METHOD, describePath(at));
     if (request.truncate) truncateFile(ctx, mt, existing, 0);
     return { inode: snapshot(existing), created: false };
   }
@@ -82,8 +92,9 @@ export async function openInTxn(
   const parent = resolved.parent;
   const name = resolved.name;
   assert(parent !== undefined && name !== undefined, 'a missing entry always has a parent and a name');
+  requireAccess(caller, parent, WRITE, METHOD, `the directory of ${describePath(at)}`);
   const layout = ctx.chains.fileLayout(parent.layout);
-  const file = newFileInode(ids.take(), request, layout, mt.nowUs);
+  const file = newFileInode(ids.take(), ownerFor(caller, request), layout, mt.nowUs);
   mt.createInode(file);
   addEntry(mt, parent, name, file);
   return { inode: snapshot(file), created: true };

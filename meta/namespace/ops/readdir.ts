@@ -8,6 +8,7 @@ import { validateName } from '../../../common/names.js';
 import { InodeType, type DirEntry, type ReadDirRequest, type ReadDirResponse } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
 import { describePath, requireExisting, resolvePath } from '../path.js';
+import { ADMIN_CALLER, type Caller, READ, requireAccess, searchCheck } from '../permissions.js';
 import { requirePathAt } from '../validate.js';
 import { snapshot } from './helpers.js';
 
@@ -17,16 +18,21 @@ export async function readDir(
   ctx: NamespaceContext,
   request: ReadDirRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<ReadDirResponse> {
   const at = requirePathAt(request.at, METHOD);
   if (request.afterName !== '') validateName(request.afterName);
   const cap = ctx.config.readDirPageMax;
   const limit = request.limit === 0 ? cap : Math.min(request.limit, cap);
   return ctx.read(async (mt) => {
-    const directory = requireExisting(await resolvePath(mt, at, { followLast: true }), at);
+    const directory = requireExisting(
+      await resolvePath(mt, at, { followLast: true, search: searchCheck(caller, METHOD) }),
+      at,
+    );
     if (directory.type !== InodeType.DIRECTORY) {
       throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} is not a directory`);
     }
+    requireAccess(caller, directory, READ, METHOD, `directory ${describePath(at)}`);
     const listed = await mt.listEntries(directory.ino, limit + 1, request.afterName || undefined);
     const hasMore = listed.length > limit;
     const entries: DirEntry[] = [];

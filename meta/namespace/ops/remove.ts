@@ -13,12 +13,24 @@
 //   `recursive` on a non-directory is a plain unlink.
 // - With caller_uid, a sticky directory's entry goes only for root, its owner or the directory's
 //   owner (EPERM otherwise; checked for the named entry, not for a recursive removal's contents).
+// - Permissions (permissions.ts): w on the entry's directory; a recursive removal also needs r, w
+//   and x on every directory it empties.
 import { ErrorCode, SpindleError, assert } from '../../../common/errors.js';
 import { InodeType, RemoveRequest, RemoveResponse, type Inode } from '../../../proto/index.js';
 import { REMOVE_BATCH_ENTRIES, REMOVE_TRANSACTIONS_MAX } from '../constants.js';
 import type { NamespaceContext } from '../context.js';
 import { describePath, directoryKey, requireNamed, resolvePath } from '../path.js';
 import type { MetaTxn } from '../store.js';
+import {
+  ADMIN_CALLER,
+  type Caller,
+  READ,
+  requireAccess,
+  SEARCH,
+  searchCheck,
+  stickyUid,
+  WRITE,
+} from '../permissions.js';
 import { requirePathAt } from '../validate.js';
 import { checkSticky, checkTrailingSlash, dropLink, noNameError, removeEntry } from './helpers.js';
 
@@ -28,6 +40,7 @@ export async function remove(
   ctx: NamespaceContext,
   request: RemoveRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<RemoveResponse> {
   const at = requirePathAt(request.at, METHOD);
   const requestBytes = RemoveRequest.encode(request).finish();
@@ -48,13 +61,18 @@ export async function remove(
       async (mt) => {
         more = false;
         removedNow = 0;
-        const resolved = await resolvePath(mt, at, { followLast: false, slashFollows: false });
+        const resolved = await resolvePath(mt, at, {
+          followLast: false,
+          slashFollows: false,
+          search: searchCheck(caller, METHOD),
+        });
         const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.BUSY));
         const inode = named.inode;
         if (inode === undefined)
           throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);
         checkTrailingSlash(resolved, inode, METHOD);
-        checkSticky(request.callerUid, named.parent, inode, METHOD);
+        requireAccess(caller, named.parent, WRITE, METHOD, `the directory of ${describePath(at)}`);
+        checkSticky(stickyUid(caller, request.callerUid), named.parent, inode, METHOD);
         if (inode.type === InodeType.DIRECTORY) {
           if (!request.directory && !request.recursive) {
             throw new SpindleError(
@@ -64,7 +82,7 @@ export async function remove(
           }
           if (request.recursive) {
             const budget = { entries: REMOVE_BATCH_ENTRIES, removed: 0 };
-            const empty = await drain(mt, inode, budget);
+            const empty = await drain(mt, inode, budget, caller);
             removedNow = budget.removed;
             if (!empty) {
               more = true;
@@ -94,8 +112,15 @@ export async function remove(
  * Deletes entries below `directory`, depth first, until the budget runs out. Returns true when
  * `directory` is empty afterwards (the caller removes it).
  */
-async function drain(mt: MetaTxn, directory: Inode, budget: { entries: number; removed: number }): Promise<boolean> {
+async function drain(
+  mt: MetaTxn,
+  directory: Inode,
+  budget: { entries: number; removed: number },
+  caller: Caller,
+): Promise<boolean> {
   assert(directory.type === InodeType.DIRECTORY, 'drain of a non-directory');
+  // As `rm -r`: listing and emptying a directory needs read, write and search on it.
+  requireAccess(caller, directory, READ | WRITE | SEARCH, METHOD, `directory inode ${directory.ino}`);
   for (;;) {
     if (budget.entries <= 0) return mt.isEmptyDirectory(directory.ino);
     const entries = await mt.listEntries(directory.ino, budget.entries);
@@ -103,7 +128,7 @@ async function drain(mt: MetaTxn, directory: Inode, budget: { entries: number; r
     for (const entry of entries) {
       if (budget.entries <= 0) return false;
       const child = await mt.getInode(entry.ino);
-      if (child?.type === InodeType.DIRECTORY && !(await drain(mt, child, budget))) return false;
+      if (child?.type === InodeType.DIRECTORY && !(await drain(mt, child, budget, caller))) return false;
       removeEntry(mt, directory, entry.name, child);
       if (child !== undefined && dropLink(mt, child)) budget.removed += 1;
       budget.entries -= 1;

@@ -15,6 +15,8 @@
 //   (any types; a directory may not move into its own subtree either way).
 // - Sticky directories (with caller_uid): the moved entry and a replaced or swapped one must be
 //   the caller's, or their directory's, or the caller is root (EPERM otherwise).
+// - Permissions (permissions.ts): w on both directories; a directory that changes parent (moved,
+//   or swapped by exchange) needs w on itself too, since its '..' changes.
 // - A moved directory gets its new parent id; both parents' entry counts, nlinks, mtime and
 //   ctime change; the moved inode's ctime changes.
 import { ROOT_INO } from '../../../common/constants.js';
@@ -24,6 +26,7 @@ import { DIRECTORY_DEPTH_MAX } from '../constants.js';
 import type { NamespaceContext } from '../context.js';
 import { describePath, directoryKey, requireNamed, resolvePath } from '../path.js';
 import type { MetaTxn } from '../store.js';
+import { ADMIN_CALLER, type Caller, requireAccess, searchCheck, stickyUid, WRITE } from '../permissions.js';
 import { requirePathAt } from '../validate.js';
 import { addEntry, checkSticky, checkTrailingSlash, dropLink, noNameError, removeEntry, snapshot } from './helpers.js';
 
@@ -33,6 +36,7 @@ export async function rename(
   ctx: NamespaceContext,
   request: RenameRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<RenameResponse> {
   const fromAt = requirePathAt(request.from, METHOD, 'from');
   const toAt = requirePathAt(request.to, METHOD, 'to');
@@ -46,14 +50,15 @@ export async function rename(
       signal,
     },
     async (mt) => {
-      const fromResolved = await resolvePath(mt, fromAt, { followLast: false, slashFollows: false });
+      const search = searchCheck(caller, METHOD);
+      const fromResolved = await resolvePath(mt, fromAt, { followLast: false, slashFollows: false, search });
       const from = requireNamed(fromResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
       const source = from.inode;
       if (source === undefined)
         throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(fromAt)} does not exist`);
       checkTrailingSlash(fromResolved, source, METHOD);
 
-      const toResolved = await resolvePath(mt, toAt, { followLast: false, slashFollows: false });
+      const toResolved = await resolvePath(mt, toAt, { followLast: false, slashFollows: false, search });
       const to = requireNamed(toResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
       const target = to.inode;
       if (toResolved.trailingSlash && source.type !== InodeType.DIRECTORY) {
@@ -68,8 +73,10 @@ export async function rename(
         throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(toAt)} does not exist (exchange)`);
       if (target !== undefined && target.ino === source.ino) return { inode: snapshot(source) };
 
-      checkSticky(request.callerUid, from.parent, source, METHOD);
-      if (target !== undefined) checkSticky(request.callerUid, to.parent, target, METHOD);
+      checkRenamePermissions(caller, from.parent, source, to.parent, target, request.exchange === true);
+      const uid = stickyUid(caller, request.callerUid);
+      checkSticky(uid, from.parent, source, METHOD);
+      if (target !== undefined) checkSticky(uid, to.parent, target, METHOD);
       if (source.type === InodeType.DIRECTORY) await checkNotIntoOwnSubtree(mt, source, to.parent);
       if (request.exchange && target !== undefined) {
         if (target.ino === ROOT_INO)
@@ -162,4 +169,21 @@ async function checkNotIntoOwnSubtree(mt: MetaTxn, directory: Inode, newParent: 
     }
     current = await mt.requireInode(current.parentIno);
   }
+}
+
+/** w on both directories, and on a directory whose parent changes (its '..' entry changes). */
+function checkRenamePermissions(
+  caller: Caller,
+  fromParent: Inode,
+  source: Inode,
+  toParent: Inode,
+  target: Inode | undefined,
+  exchange: boolean,
+): void {
+  requireAccess(caller, fromParent, WRITE, METHOD, 'the source directory');
+  requireAccess(caller, toParent, WRITE, METHOD, 'the target directory');
+  if (fromParent.ino === toParent.ino) return;
+  if (source.type === InodeType.DIRECTORY) requireAccess(caller, source, WRITE, METHOD, 'the moved directory');
+  if (exchange && target?.type === InodeType.DIRECTORY)
+    requireAccess(caller, target, WRITE, METHOD, 'the exchanged directory');
 }

@@ -5,6 +5,7 @@ import { ErrorCode, SpindleError } from '../../../common/errors.js';
 import { InodeResponse, InodeType, SetLayoutRequest } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
 import { describePath, requireExisting, resolvePath } from '../path.js';
+import { ADMIN_CALLER, type Caller, requireOwner, searchCheck } from '../permissions.js';
 import { requirePathAt } from '../validate.js';
 import { snapshot } from './helpers.js';
 
@@ -14,6 +15,7 @@ export async function setLayout(
   ctx: NamespaceContext,
   request: SetLayoutRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<InodeResponse> {
   const at = requirePathAt(request.at, METHOD);
   return ctx.mutate(
@@ -25,13 +27,17 @@ export async function setLayout(
       signal,
     },
     async (mt) => {
-      const inode = requireExisting(await resolvePath(mt, at, { followLast: true }), at);
+      const inode = requireExisting(
+        await resolvePath(mt, at, { followLast: true, search: searchCheck(caller, METHOD) }),
+        at,
+      );
       if (inode.type !== InodeType.DIRECTORY) {
         throw new SpindleError(
           ErrorCode.NOT_DIRECTORY,
           `${METHOD}: ${describePath(at)} is not a directory (files keep the layout they were created with)`,
         );
       }
+      requireOwner(caller, inode, METHOD, 'change the layout of the directory');
       inode.layout = ctx.chains.changedDirectoryLayout(inode.layout, request);
       inode.ctimeUs = mt.nowUs;
       mt.touch(inode);

@@ -13,13 +13,19 @@ import { withTimeBudget } from '../../../common/deadline.js';
 import { ErrorCode, SpindleError } from '../../../common/errors.js';
 import { InodeResponse, InodeType, SyncRequest, type Inode } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
+import { ADMIN_CALLER, type Caller, requireAccess, WRITE } from '../permissions.js';
 import { requireIno, requireLength, requireU64 } from '../validate.js';
 import { inodeById } from './batch-stat.js';
 import { snapshot } from './helpers.js';
 
 const METHOD = 'Sync';
 
-export async function sync(ctx: NamespaceContext, request: SyncRequest, signal?: AbortSignal): Promise<InodeResponse> {
+export async function sync(
+  ctx: NamespaceContext,
+  request: SyncRequest,
+  signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
+): Promise<InodeResponse> {
   const ino = requireIno(request.ino, METHOD);
   const hint = requireLength(request.lengthHint, METHOD, 'length_hint');
   requireU64(request.truncateVersion, METHOD, 'truncate_version');
@@ -54,6 +60,9 @@ export async function sync(ctx: NamespaceContext, request: SyncRequest, signal?:
       const inode = live ?? queued?.inode;
       if (inode === undefined) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: inode ${ino} does not exist`);
       requireFile(inode);
+      // A length or mtime change is a write (an inode id is no path: only the file's bits count).
+      if (request.wrote || hint > 0 || request.recomputeLength)
+        requireAccess(caller, inode, WRITE, METHOD, `inode ${ino}`);
       let length = inode.size;
       if (request.truncateVersion >= inode.truncateVersion) length = Math.max(length, hint);
       if (stored !== undefined && stored.truncateVersion === inode.truncateVersion)

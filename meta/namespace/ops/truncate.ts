@@ -6,6 +6,7 @@ import { ErrorCode, SpindleError } from '../../../common/errors.js';
 import { InodeResponse, InodeType, TruncateRequest } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
 import { describePath, requireExisting, resolvePath } from '../path.js';
+import { ADMIN_CALLER, type Caller, requireAccess, searchCheck, WRITE } from '../permissions.js';
 import { requireLength, requirePathAt } from '../validate.js';
 import { snapshot, truncateFile } from './helpers.js';
 
@@ -15,6 +16,7 @@ export async function truncate(
   ctx: NamespaceContext,
   request: TruncateRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<InodeResponse> {
   const at = requirePathAt(request.at, METHOD);
   const length = requireLength(request.length, METHOD, 'length');
@@ -27,9 +29,13 @@ export async function truncate(
       signal,
     },
     async (mt) => {
-      const inode = requireExisting(await resolvePath(mt, at, { followLast: true }), at);
+      const inode = requireExisting(
+        await resolvePath(mt, at, { followLast: true, search: searchCheck(caller, METHOD) }),
+        at,
+      );
       if (inode.type === InodeType.DIRECTORY)
         throw new SpindleError(ErrorCode.IS_DIRECTORY, `${METHOD}: ${describePath(at)} is a directory`);
+      requireAccess(caller, inode, WRITE, METHOD, describePath(at));
       truncateFile(ctx, mt, inode, length);
       return { inode: snapshot(inode) };
     },

@@ -7,6 +7,7 @@
 // existing attribute is EEXIST, XATTR_REPLACE or a get/remove of a missing one is ENODATA
 // (NO_ATTRIBUTE); names up to 255 bytes, values up to 64 KiB (E2BIG beyond), and an inode's name
 // list up to 64 KiB. Setting or removing an attribute changes the inode's ctime.
+// Permissions (permissions.ts): reading needs r on the inode, changing w, trusted.* root.
 import { ErrorCode, SpindleError } from '../../../common/errors.js';
 import {
   GetXattrRequest,
@@ -16,7 +17,8 @@ import {
   XattrResponse,
 } from '../../../proto/index.js';
 import type { NamespaceContext } from '../context.js';
-import { requireExisting, resolvePath } from '../path.js';
+import { describePath, requireExisting, resolvePath } from '../path.js';
+import { ADMIN_CALLER, type Caller, READ, requireAccess, requireRoot, searchCheck, WRITE } from '../permissions.js';
 import type { MetaTxn } from '../store.js';
 import { requirePathAt } from '../validate.js';
 
@@ -52,15 +54,33 @@ function missing(method: string, name: string): SpindleError {
   return new SpindleError(ErrorCode.NO_ATTRIBUTE, `${method}: the inode has no attribute '${name}'`);
 }
 
-async function inodeOf(mt: MetaTxn, request: { at?: StatRequest['at'] }, method: string) {
+/**
+ * The inode named, after the caller's checks (permissions.ts): search along the path, `want` on
+ * the inode, and root for a trusted.* attribute (`name`).
+ */
+async function inodeOf(
+  mt: MetaTxn,
+  request: { at?: StatRequest['at'] },
+  method: string,
+  caller: Caller,
+  want: number,
+  name?: string,
+) {
   const at = requirePathAt(request.at, method);
-  return requireExisting(await resolvePath(mt, at, { followLast: false }), at);
+  const inode = requireExisting(
+    await resolvePath(mt, at, { followLast: false, search: searchCheck(caller, method) }),
+    at,
+  );
+  if (name?.startsWith('trusted.')) requireRoot(caller, method, 'use trusted.* attributes');
+  requireAccess(caller, inode, want, method, describePath(at));
+  return inode;
 }
 
 export async function setXattr(
   ctx: NamespaceContext,
   request: SetXattrRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<XattrResponse> {
   const method = 'SetXattr';
   requirePathAt(request.at, method);
@@ -82,7 +102,7 @@ export async function setXattr(
       signal,
     },
     async (mt) => {
-      const inode = await inodeOf(mt, request, method);
+      const inode = await inodeOf(mt, request, method, caller, WRITE, name);
       const current = await mt.getXattr(inode.ino, name);
       if (current !== undefined && request.createOnly)
         throw new SpindleError(ErrorCode.EXISTS, `${method}: attribute '${name}' already exists`);
@@ -109,12 +129,13 @@ export async function getXattr(
   ctx: NamespaceContext,
   request: GetXattrRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<XattrResponse> {
   const method = 'GetXattr';
   requirePathAt(request.at, method);
   const name = requireXattrName(request.name, method);
   return ctx.read(async (mt) => {
-    const inode = await inodeOf(mt, request, method);
+    const inode = await inodeOf(mt, request, method, caller, READ, name);
     const value = inode.hasXattrs ? await mt.getXattr(inode.ino, name) : undefined;
     if (value === undefined) throw missing(method, name);
     return { value: Buffer.from(value.buffer, value.byteOffset, value.byteLength) };
@@ -125,10 +146,11 @@ export async function listXattr(
   ctx: NamespaceContext,
   request: StatRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<ListXattrResponse> {
   requirePathAt(request.at, 'ListXattr');
   return ctx.read(async (mt) => {
-    const inode = await inodeOf(mt, request, 'ListXattr');
+    const inode = await inodeOf(mt, request, 'ListXattr', caller, READ);
     if (!inode.hasXattrs) return { names: [] };
     return { names: (await mt.listXattrs(inode.ino, Number.MAX_SAFE_INTEGER)).map((x) => x.name) };
   }, signal);
@@ -138,6 +160,7 @@ export async function removeXattr(
   ctx: NamespaceContext,
   request: GetXattrRequest,
   signal?: AbortSignal,
+  caller: Caller = ADMIN_CALLER,
 ): Promise<XattrResponse> {
   const method = 'RemoveXattr';
   requirePathAt(request.at, method);
@@ -151,7 +174,7 @@ export async function removeXattr(
       signal,
     },
     async (mt) => {
-      const inode = await inodeOf(mt, request, method);
+      const inode = await inodeOf(mt, request, method, caller, WRITE, name);
       if (!inode.hasXattrs || (await mt.getXattr(inode.ino, name)) === undefined) throw missing(method, name);
       mt.deleteXattr(inode.ino, name);
       inode.ctimeUs = mt.nowUs;
