@@ -11,6 +11,8 @@
 // certificate for a cluster must name the addresses its servers listen on (IP or DNS SANs).
 // Tokens, not client certificates, say who a caller is: servers do not ask for one.
 import { readFileSync } from 'node:fs';
+import type * as net from 'node:net';
+import * as tls from 'node:tls';
 import { type ChannelCredentials, credentials, ServerCredentials } from '@grpc/grpc-js';
 import { ErrorCode, SpindleError } from './errors.js';
 
@@ -111,6 +113,35 @@ export function serverCredentials(): ServerCredentials {
   if (material === null) return ServerCredentials.createInsecure();
   const { cert, key } = requireServerMaterial(material);
   return ServerCredentials.createSsl(material.ca ?? null, [{ cert_chain: cert, private_key: key }], false);
+}
+
+/** How a bulk transport secures its sockets when TLS is on. */
+export interface BulkSocketSecurity {
+  /** Wraps a socket the listener accepted; the returned socket carries the session. */
+  accept(socket: net.Socket): tls.TLSSocket;
+  /** Opens a connection to host:port; the session starts at 'secureConnect'. */
+  connect(host: string, port: number): tls.TLSSocket;
+}
+
+/** The bulk sockets' security, or undefined when TLS is off (plain TCP). */
+export function bulkSocketSecurity(): BulkSocketSecurity | undefined {
+  const material = current();
+  if (material === null) return undefined;
+  let serverContext: tls.SecureContext | undefined;
+  return {
+    accept(socket) {
+      serverContext ??= tls.createSecureContext({ ...requireServerMaterial(material), ca: material.ca });
+      return new tls.TLSSocket(socket, { isServer: true, secureContext: serverContext });
+    },
+    connect(host, port) {
+      return tls.connect({ host, port, ca: material.ca, servername: sniServerName(host) });
+    },
+  };
+}
+
+/** SNI carries host names only: none for an IP address (the certificate's IP SANs are checked). */
+function sniServerName(host: string): string | undefined {
+  return /^[\d.]+$/.test(host) || host.includes(':') ? undefined : host;
 }
 
 /** Loopback listen addresses: reachable from this machine only. */

@@ -1,5 +1,7 @@
 // TcpBulkTransport: bulk sessions over raw TCP (node:net), the production data path for chunk
-// bytes. One TCP connection is one session.
+// bytes. One TCP connection is one session. When the process is configured for TLS
+// (common/tls.ts) every connection is a TLS socket (read through 'data' events) and a session
+// starts once the server's certificate checked out.
 //
 // Frame layout (every frame, both directions; integers big-endian), FRAME_HEADER_BYTES = 20:
 //
@@ -91,6 +93,7 @@ import {
   type ResolvedBulkOptions,
 } from './options.js';
 import { SessionWaiters } from './session-waiters.js';
+import { type BulkSocketSecurity, bulkSocketSecurity } from '../tls.js';
 import type {
   BulkCallOptions,
   BulkChannel,
@@ -767,6 +770,8 @@ class TcpBulkListener implements BulkListener {
     readonly address: string,
     private readonly options: ResolvedBulkOptions,
     private readonly useOnread: boolean,
+    /** TLS for every accepted connection (common/tls.ts), or undefined for plain TCP. */
+    private readonly security?: BulkSocketSecurity,
   ) {
     this.waiting = new SessionWaiters(`bulk listener ${address}`);
     server.on('connection', (socket) => this.onConnection(socket));
@@ -872,12 +877,14 @@ class TcpBulkListener implements BulkListener {
       return;
     }
     let adopted: TcpBulkChannel | undefined;
-    const socket = this.useOnread
-      ? adoptAccepted(
-          accepted,
-          reusableReadBuffer(() => adopted),
-        )
-      : accepted.resume();
+    const socket = this.security
+      ? this.security.accept(accepted)
+      : this.useOnread
+        ? adoptAccepted(
+            accepted,
+            reusableReadBuffer(() => adopted),
+          )
+        : accepted.resume();
     const channel = new TcpBulkChannel(
       socket,
       'accepting',
@@ -996,10 +1003,12 @@ export class TcpBulkTransport implements BulkTransport {
   readonly name = 'tcp';
   private readonly options: ResolvedBulkOptions;
   private readonly useOnread: boolean;
+  /** The process's TLS (common/tls.ts): TLS sockets read through 'data' events. */
+  private readonly security = bulkSocketSecurity();
 
   constructor(options: TcpBulkTransportOptions = {}) {
     this.options = resolveBulkOptions(options, 'bulk.tcp');
-    this.useOnread = (options.readPath ?? 'onread') === 'onread';
+    this.useOnread = this.security === undefined && (options.readPath ?? 'onread') === 'onread';
   }
 
   listen(host: string, port: number): Promise<BulkListener> {
@@ -1013,7 +1022,9 @@ export class TcpBulkTransport implements BulkTransport {
         server.off('error', onError);
         server.on('error', (err) => this.options.logger.warn({ err }, 'bulk listener error'));
         const bound = server.address() as net.AddressInfo;
-        resolve(new TcpBulkListener(server, formatHostPort(host, bound.port), this.options, this.useOnread));
+        resolve(
+          new TcpBulkListener(server, formatHostPort(host, bound.port), this.options, this.useOnread, this.security),
+        );
       });
     });
   }
@@ -1037,14 +1048,16 @@ export class TcpBulkTransport implements BulkTransport {
       `bulk session id ${JSON.stringify(sessionId)} is not ${SESSION_ID_BYTES} bytes of lowercase hex`,
     );
     let channel: TcpBulkChannel | undefined;
-    const socket = net.connect({
-      host: target.host,
-      port: target.port,
-      noDelay: true,
-      ...(this.useOnread ? { onread: reusableReadBuffer(() => channel) } : {}),
-    });
+    const socket =
+      this.security?.connect(target.host, target.port) ??
+      net.connect({
+        host: target.host,
+        port: target.port,
+        noDelay: true,
+        ...(this.useOnread ? { onread: reusableReadBuffer(() => channel) } : {}),
+      });
     channel = new TcpBulkChannel(socket, 'connecting', sessionId, this.options);
-    socket.once('connect', () => channel.sendHello());
+    socket.once(this.security ? 'secureConnect' : 'connect', () => channel.sendHello());
     return new Promise<BulkChannel>((resolve, reject) => {
       const onAbort = (): void => {
         channel.destroy(
