@@ -105,6 +105,7 @@ describe('options', () => {
       'limits',
       'seq-read',
       'seq-write',
+      'cli',
       'rand-read',
       'meta',
       'mount',

@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { checkpointSuite } from './checkpoint.js';
+import { cliSuite } from './cli.js';
 import { BenchContext } from './context.js';
 import { kvcacheSuite } from './kvcache.js';
 import { limitsSuite } from './limits.js';
@@ -25,6 +26,7 @@ const SUITE_TABLE: Record<SuiteName, Suite> = {
   limits: limitsSuite,
   'seq-read': seqReadSuite,
   'seq-write': seqWriteSuite,
+  cli: cliSuite,
   'rand-read': randReadSuite,
   meta: metaSuite,
   mount: mountSuite,

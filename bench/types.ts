@@ -10,6 +10,7 @@ export const SUITES = [
   'limits',
   'seq-read',
   'seq-write',
+  'cli',
   'rand-read',
   'meta',
   'mount',

@@ -2,9 +2,11 @@
 //
 // Each command takes a connected client and its parsed options, writes results to stdout and
 // throws on failure; main.ts prints `spindle: <path>: <message> (CODE)` and maps the error's
-// POSIX code to an exit code (exit-codes.ts). Transfers are streamed (never a whole file in
-// memory) and show a progress bar on stderr when long. `get` writes to a temporary name beside
-// the destination and renames it on success, so a failed download leaves no partial file.
+// POSIX code to an exit code (exit-codes.ts). Transfers never hold a whole file in memory: between
+// regular files they are block copies (transfer.ts: a few chunks in flight in reused buffers),
+// from stdin, to stdout and with special files they are streamed; long ones show a progress bar
+// on stderr. `get` writes to a temporary name beside the destination and renames it on success,
+// so a failed download leaves no partial file (put and cp do the same on the Spindle side).
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { basename, dirname, join as localJoin } from 'node:path';
 import { posix } from 'node:path';
@@ -12,7 +14,17 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CliError, ExitCode } from './exit-codes.js';
 import { formatBytes, formatBytesShort, formatMode, formatTable, formatTime, type FileKind } from './format.js';
-import { createProgress } from './progress.js';
+import { createProgress, type Progress } from './progress.js';
+import {
+  copyBlocks,
+  localSink,
+  localSource,
+  spindleSink,
+  spindleSource,
+  type BlockSink,
+  type BlockSource,
+  type TransferHandle,
+} from './transfer.js';
 
 /** What the CLI needs of a file's attributes (the shape of node:fs Stats). */
 interface CliStats {
@@ -62,6 +74,13 @@ export interface CliClient {
   statfs(path: string): Promise<CliStatFs>;
   createReadStream(path: string): Readable;
   createWriteStream(path: string): Writable;
+  open(path: string, flags: 'r' | 'w'): Promise<CliFileHandle>;
+}
+
+/** What the block copies of put, get and cp use of a Spindle FileHandle. */
+interface CliFileHandle extends TransferHandle {
+  truncate(length: number): Promise<void>;
+  close(): Promise<void>;
 }
 
 export interface CommandContext {
@@ -272,6 +291,21 @@ export async function put(ctx: CommandContext, src: string, dst: string, options
       });
     totalBytes = local.size;
     name = basename(src);
+    if (local.isFile()) {
+      const target = await spindleDestination(ctx.client, dst, name);
+      const progress = createProgress({ progress: options.progress, label: `put ${name}`, totalBytes });
+      const file = await withPath(src, fsp.open(src, 'r'));
+      try {
+        await publishWhenComplete(ctx, target, (partial) =>
+          copyIntoSpindle(ctx, partial, localSource(file), totalBytes!, progress),
+        );
+      } finally {
+        progress.stop();
+        await file.close();
+      }
+      return target;
+    }
+    // A FIFO or device: its size says nothing, so it is streamed.
     source = createReadStream(src, { highWaterMark: 4 * 1024 * 1024 });
   }
   const target = await spindleDestination(ctx.client, dst, name);
@@ -284,6 +318,48 @@ export async function put(ctx: CommandContext, src: string, dst: string, options
     progress.stop();
   }
   return target;
+}
+
+/** Blocks in flight in put, get and cp: reads of some overlap the local or chain writes of others. */
+const TRANSFER_LANES = 6;
+
+/** Creates (or empties) the Spindle file `path` and copies `totalBytes` of `source` into it. */
+async function copyIntoSpindle(
+  ctx: CommandContext,
+  path: string,
+  source: BlockSource,
+  totalBytes: number,
+  progress: Progress,
+): Promise<void> {
+  const handle = await ctx.client.open(path, 'w');
+  try {
+    const copied = await copyBlocks({
+      source,
+      sink: spindleSink(handle, ctx.signal),
+      totalBytes,
+      blockBytes: handle.chunkSizeBytes,
+      lanes: TRANSFER_LANES,
+      onBytes: (bytes) => progress.add(bytes),
+      signal: ctx.signal,
+    });
+    // The source shrank while it was copied: blocks past its new end were written before that was known.
+    if (copied < totalBytes) await handle.truncate(copied);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Copies the Spindle file behind `handle` into `sink`; resolves to the bytes copied. */
+function copyFromSpindle(ctx: CommandContext, handle: CliFileHandle, sink: BlockSink, progress: Progress) {
+  return copyBlocks({
+    source: spindleSource(handle, ctx.signal),
+    sink,
+    totalBytes: handle.size,
+    blockBytes: handle.chunkSizeBytes,
+    lanes: TRANSFER_LANES,
+    onBytes: (bytes) => progress.add(bytes),
+    signal: ctx.signal,
+  });
 }
 
 /**
@@ -369,12 +445,19 @@ export async function get(ctx: CommandContext, src: string, dst: string, options
   }
   const partial = localJoin(dirname(target), `.${basename(target)}.spindle-part-${process.pid}`);
   try {
-    await withPath(
-      path,
-      pipeline(ctx.client.createReadStream(path), progress.counter(), createWriteStream(partial), {
-        signal: ctx.signal,
-      }),
-    );
+    const handle = await withPath(path, ctx.client.open(path, 'r'));
+    try {
+      const file = await withPath(target, fsp.open(partial, 'w'));
+      try {
+        const copied = await withPath(path, copyFromSpindle(ctx, handle, localSink(file), progress));
+        // The file shrank while it was read: blocks past its new end were written before that was known.
+        if (copied < handle.size) await file.truncate(copied);
+      } finally {
+        await file.close();
+      }
+    } finally {
+      await handle.close();
+    }
     await withPath(target, fsp.rename(partial, target));
   } catch (err) {
     await fsp.rm(partial, { force: true });
@@ -403,11 +486,14 @@ export async function cp(ctx: CommandContext, src: string, dst: string, options:
     totalBytes: Number(s.size),
   });
   try {
-    await publishWhenComplete(ctx, target, (partial) =>
-      pipeline(ctx.client.createReadStream(from), progress.counter(), ctx.client.createWriteStream(partial), {
-        signal: ctx.signal,
-      }),
-    );
+    const handle = await withPath(from, ctx.client.open(from, 'r'));
+    try {
+      await publishWhenComplete(ctx, target, (partial) =>
+        copyIntoSpindle(ctx, partial, spindleSource(handle, ctx.signal), handle.size, progress),
+      );
+    } finally {
+      await handle.close();
+    }
   } finally {
     progress.stop();
   }
