@@ -6,10 +6,13 @@
 // - clients resume by themselves once meta is back (same client objects, no reconnect by hand);
 // - the storage nodes, which stop serving when they cannot renew their lease with the manager,
 //   serve again (normally without any chain change: reported as `chainsChanged`).
+// - every operation that failed did so in a way a client must expect while meta is away (it could
+//   not be reached, timed out, or ran out of retries), and none started once the cluster served again;
 // Timings as one JSON line (`meta-restart-timings`).
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { SpindleClient } from '../../client/index.js';
+import { ErrorCode, isSpindleError } from '../../common/errors.js';
 import { useCluster } from '../harness/cluster.js';
 import { routingOf } from '../harness/replicas.js';
 import {
@@ -25,6 +28,33 @@ import {
 const REPLICAS = 3;
 const cluster = useCluster({ storageNodes: 3, replicas: REPLICAS, targetsPerNode: 2 });
 
+/** How an operation may fail while meta is away: unreachable, timed out, or out of retries because of that. */
+const EXPECTED_FAILURES = new Set<ErrorCode>([
+  ErrorCode.RPC_UNAVAILABLE,
+  ErrorCode.TIMEOUT,
+  ErrorCode.RETRIES_EXHAUSTED,
+]);
+
+interface Failure {
+  what: string;
+  /** ErrorCode name, or the error's class name when it is not a SpindleError. */
+  kind: string;
+  expected: boolean;
+  message: string;
+  startedAt: number;
+}
+
+function failureOf(what: string, err: unknown, startedAt: number): Failure {
+  const expected = isSpindleError(err) && EXPECTED_FAILURES.has(err.errorCode);
+  const kind = isSpindleError(err) ? err.codeName : ((err as Error)?.name ?? typeof err);
+  return { what, kind, expected, message: (err as Error)?.message ?? String(err), startedAt };
+}
+
+/** Failures that are not what meta's absence explains, or that began once the cluster served again. */
+function unexpected(failures: readonly Failure[], servingAt: number): Failure[] {
+  return failures.filter((f) => !f.expected || f.startedAt >= servingAt);
+}
+
 interface Item {
   dir: string;
   file: string;
@@ -35,7 +65,7 @@ interface Item {
 /** mkdir, writeFile, every third time a rename; only what completed is recorded. */
 class MetaWorker {
   readonly items: Item[] = [];
-  readonly errors: string[] = [];
+  readonly errors: Failure[] = [];
   stopped = false;
   readonly done: Promise<void>;
   constructor(
@@ -49,6 +79,7 @@ class MetaWorker {
     for (let k = 0; !this.stopped; k++) {
       const dir = `/m/w${this.id}/d${k}`;
       const data = randomBytes(1 + ((k * 7919) % 50_000));
+      const startedAt = Date.now();
       try {
         await this.client.mkdir(dir);
         let file = `${dir}/f`;
@@ -60,7 +91,7 @@ class MetaWorker {
         this.items.push({ dir, file, data, ackedAt: Date.now() });
       } catch (err) {
         // Outcome unknown (meta went away mid-call): not acknowledged, not checked.
-        this.errors.push(`${dir}: ${(err as Error).message}`);
+        this.errors.push(failureOf(dir, err, startedAt));
       }
     }
   }
@@ -81,15 +112,16 @@ describe('kill -9 and restart of meta during a workload', () => {
     // Publish the length now and then; each sync that returns is an acknowledged length.
     let syncedLength = 0;
     let syncing = true;
-    const syncErrors: string[] = [];
+    const syncErrors: Failure[] = [];
     const syncer = (async () => {
       while (syncing) {
         const prefix = stream.ackedPrefix();
+        const startedAt = Date.now();
         try {
           await handle.sync();
           syncedLength = Math.max(syncedLength, prefix);
         } catch (err) {
-          syncErrors.push((err as Error).message);
+          syncErrors.push(failureOf('sync', err, startedAt));
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
@@ -153,11 +185,21 @@ describe('kill -9 and restart of meta during a workload', () => {
         itemsAckedBeforeKill: ackedBeforeKill.reduce((a, b) => a + b, 0),
         itemsTotal: items(),
         syncedMiBBeforeKill: syncedBeforeKill / MiB,
-        workerErrors: workers.flatMap((w) => w.errors),
-        syncErrors: syncErrors.length,
+        workerErrors: workers.flatMap((w) => w.errors.map((e) => `${e.what}: ${e.kind}`)),
+        syncErrors: syncErrors.map((e) => e.kind),
         streamFailures: stream.failures,
       }),
     );
+    // Every failure is one meta's absence explains, of an operation started before the cluster
+    // served again (an INTERNAL, EXISTS or NOT_FOUND would be a bug the acknowledged checks miss).
+    expect(
+      unexpected(
+        workers.flatMap((w) => w.errors),
+        servingAt,
+      ),
+      'unexpected worker failures',
+    ).toEqual([]);
+    expect(unexpected(syncErrors, servingAt), 'unexpected sync failures').toEqual([]);
     // Nothing acknowledged is lost (checked through a fresh client).
     const checker = await c.client();
     for (const w of workers) {
