@@ -25,3 +25,6 @@ export const AGENT_CHECKPOINT_SAVES_MAX = 4096;
 
 /** Bytes per ShardData message of a ReadShard stream: small next to the message limit, large enough to stream fast. */
 export const AGENT_SHARD_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** Mode of the agent's Unix socket: only the user running the agent may connect (its callers' gate). */
+export const AGENT_SOCKET_MODE = 0o600;

@@ -3,15 +3,16 @@
 // with the address clients dial (`host:port` with the real port, or `unix:/path`); a socket file
 // left by an agent that died is replaced, while a socket another process still serves, or any
 // other file at that path, is refused with a clear error and left alone.
-import { lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { RPC_FLOW_CONTROL_WINDOW_BYTES } from '../common/constants.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { tuneServerReceiveWindow } from '../common/rpc.js';
+import { type ServerAuth, withAuthentication } from '../common/auth/server-auth.js';
 import { serverCredentials } from '../common/tls.js';
-import { AGENT_MESSAGE_MAX_BYTES } from './constants.js';
+import { AGENT_MESSAGE_MAX_BYTES, AGENT_SOCKET_MODE } from './constants.js';
 import { formatListenAddress, type ListenAddress } from './listen-address.js';
 
 export interface BoundServer {
@@ -25,6 +26,7 @@ export async function listenGrpc(
   services: ReadonlyArray<{ definition: ServiceDefinition; implementation: UntypedServiceImplementation }>,
   address: ListenAddress,
   logger: Pick<Logger, 'warn'>,
+  tcpAuth?: ServerAuth,
 ): Promise<BoundServer> {
   if (address.kind === 'unix') await removeStaleSocket(address.path);
   const server = new Server({
@@ -32,7 +34,13 @@ export async function listenGrpc(
     'grpc.max_send_message_length': AGENT_MESSAGE_MAX_BYTES,
   });
   const afterBind = tuneServerReceiveWindow(server, RPC_FLOW_CONTROL_WINDOW_BYTES, logger);
-  for (const { definition, implementation } of services) server.addService(definition, implementation);
+  // On TCP every call is checked (agent-auth.ts); a Unix socket is guarded by its file mode.
+  const auth = address.kind === 'unix' ? undefined : tcpAuth;
+  for (const { definition, implementation } of services)
+    server.addService(
+      definition,
+      auth === undefined ? implementation : withAuthentication(definition, implementation, auth),
+    );
   const target = formatListenAddress(address);
   const port = await new Promise<number>((resolve, reject) => {
     // A Unix socket is guarded by its file permissions; TCP gets TLS when configured.
@@ -46,6 +54,7 @@ export async function listenGrpc(
     });
   });
   afterBind?.(server);
+  if (address.kind === 'unix') chmodSync(address.path, AGENT_SOCKET_MODE);
   return { server, address: formatListenAddress(address.kind === 'unix' ? address : { ...address, port }) };
 }
 

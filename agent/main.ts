@@ -15,6 +15,8 @@ import { stopGrpcServer } from '../common/rpc.js';
 import { withStandardServices } from '../common/standard-services.js';
 import { AGENT_CONNECT_TIMEOUT_MS, AGENT_STOP_GRACE_MS } from './constants.js';
 import { listenGrpc } from './grpc-listener.js';
+import { agentTcpAuth } from './agent-auth.js';
+import { resolveToken } from '../common/auth/token-source.js';
 import type { ListenAddress } from './listen-address.js';
 import { CheckpointsServiceImpl } from './checkpoints-service.js';
 import { KvCacheServiceImpl } from './kvcache-service.js';
@@ -57,8 +59,12 @@ export interface Agent {
 
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   const logger = options.logger;
+  // The agent's own token (--token-file, SPINDLE_TOKEN, or the credentials file): it uses it with
+  // the cluster and TCP callers must present it.
+  const token = resolveToken({ metaAddress: options.meta });
   const client = await SpindleClient.connect({
     meta: options.meta,
+    token,
     preset: options.preset,
     readyTimeoutMs: options.connectTimeoutMs ?? AGENT_CONNECT_TIMEOUT_MS,
     logger: logger.child({ component: 'agent.client' }),
@@ -68,7 +74,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   try {
     for (const make of AGENT_SERVICES) services.push(make({ client, logger }));
     const standard = withStandardServices(services);
-    const { server, address } = await listenGrpc(standard.services, options.listen, logger);
+    const { server, address } = await listenGrpc(
+      standard.services,
+      options.listen,
+      logger,
+      agentTcpAuth(token, logger),
+    );
     standard.serving();
     logger.info({ address, meta: options.meta, services: standard.serviceNames }, 'agent serving');
     let closing: Promise<void> | undefined;

@@ -8,6 +8,7 @@ import { configIntegerRange } from '../common/config.js';
 import { parseIntegerFlag } from '../common/flags.js';
 import type { RoutingInfo } from '../proto/index.js';
 import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
+import { addTokenCommands } from './token-commands.js';
 
 /** Target ids are unsigned 32-bit numbers (`spindle admin targets` lists them). */
 const TARGET_ID_RANGE = { min: 1, max: 0xffff_ffff } as const;
@@ -94,7 +95,7 @@ export function addAdminCommands(program: Command, state: RunState, reportError:
       try {
         const routing = await (await import('./admin-report.js')).routingSnapshot(o.meta);
         const scrub = await import('./admin-scrub.js');
-        const rows = await scrub.scrubRows(routing);
+        const rows = await scrub.scrubRows(routing, o.meta);
         print(o.json === true ? [JSON.stringify(rows)] : scrub.formatScrub(rows));
       } catch (err) {
         reportError(state, err, o.meta);
@@ -146,4 +147,6 @@ export function addAdminCommands(program: Command, state: RunState, reportError:
         reportError(state, err, o.meta);
       }
     });
+
+  addTokenCommands(admin, state, reportError, metaOption);
 }

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { fetchRouting } from '../cluster/chain-table.js';
 import { parseAddressList } from '../common/failover-clients.js';
 import { isRetryableError } from '../common/retry.js';
-import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
+import { callUnary, channelCredentials } from '../common/rpc.js';
+import { adminChannelOptions, adminToken } from './credentials.js';
 import {
   type ChainInfo,
   type ChainTable,
@@ -170,7 +171,7 @@ export function formatChains(rows: ChainRow[], routingVersion: number): string[]
 
 /** The manager's routing snapshot, which every listing shows (cluster's fetchRouting, admin deadline). */
 export function routingSnapshot(meta: string): Promise<RoutingInfo> {
-  return fetchRouting(meta, ADMIN_CALL_TIMEOUT_MS);
+  return fetchRouting(meta, ADMIN_CALL_TIMEOUT_MS, adminToken(meta));
 }
 
 /**
@@ -180,7 +181,7 @@ export function routingSnapshot(meta: string): Promise<RoutingInfo> {
 async function withMgmt<T>(meta: string, fn: (client: MgmtClient) => Promise<T>): Promise<T> {
   const addresses = parseAddressList(meta);
   for (let index = 0; ; index++) {
-    const client = new MgmtClient(addresses[index]!, channelCredentials(), CHANNEL_OPTIONS);
+    const client = new MgmtClient(addresses[index]!, channelCredentials(), adminChannelOptions(meta));
     // The gRPC channel's timers do not hold the process open while it waits for an answer.
     const keepAlive = setInterval(() => {}, 60_000);
     try {

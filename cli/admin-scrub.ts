@@ -1,7 +1,8 @@
 // `spindle admin scrub`: asks every live storage node (Storage.ScrubStatus) what its scrubber checked
 // and which corrupt local chunks were repaired — from a client read or by the scrubber — and how.
 // A node that does not answer is shown with its error; the others are still reported.
-import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
+import { callUnary, channelCredentials } from '../common/rpc.js';
+import { adminChannelOptions } from './credentials.js';
 import { StorageClient, type RoutingInfo, type ScrubStatusResponse } from '../proto/index.js';
 import { formatBytes, formatTable } from './format.js';
 
@@ -15,12 +16,12 @@ export interface ScrubRow {
   error?: string;
 }
 
-export async function scrubRows(routing: RoutingInfo): Promise<ScrubRow[]> {
+export async function scrubRows(routing: RoutingInfo, meta: string): Promise<ScrubRow[]> {
   return Promise.all(
     routing.nodes
       .filter((node) => node.alive && node.address !== '')
       .map(async (node): Promise<ScrubRow> => {
-        const client = new StorageClient(node.address, channelCredentials(), CHANNEL_OPTIONS);
+        const client = new StorageClient(node.address, channelCredentials(), adminChannelOptions(meta));
         try {
           const status = await callUnary(client, client.scrubStatus, {}, `storage.ScrubStatus of node ${node.nodeId}`, {
             timeoutMs: SCRUB_STATUS_TIMEOUT_MS,

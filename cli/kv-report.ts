@@ -5,7 +5,8 @@
 // snapshot of the cluster manager, retried with fresh routing when a head moved.
 import { fetchRouting } from '../cluster/chain-table.js';
 import { ErrorCode, asSpindleError } from '../common/errors.js';
-import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
+import { callUnary, channelCredentials } from '../common/rpc.js';
+import { adminChannelOptions } from './credentials.js';
 import {
   type KvNamespaceConfig,
   type KvNamespaceCounters,
@@ -70,7 +71,7 @@ async function withHeads<T>(
   const client = (address: string) => {
     let c = clients.get(address);
     if (c === undefined) {
-      c = new KvStoreClient(address, channelCredentials(), CHANNEL_OPTIONS);
+      c = new KvStoreClient(address, channelCredentials(), adminChannelOptions(meta));
       clients.set(address, c);
     }
     return c;

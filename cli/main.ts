@@ -10,6 +10,7 @@ import { LOCAL_CLUSTER_RANGES } from '../cluster/ranges.js';
 import { configIntegerRange, DEFAULT_PRESET, PRESETS, parsePreset } from '../common/config.js';
 import { type IntegerRange, PORT_RANGE, parseIntegerFlag } from '../common/flags.js';
 import { PACKAGE_ROOT } from '../common/package-root.js';
+import { addTokenFileOption, authOption } from './token-file-option.js';
 import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, exitCodeFor, formatError } from './exit-codes.js';
 import * as files from './file-commands.js';
@@ -131,6 +132,7 @@ function buildProgram(state: RunState): Command {
     )
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  addTokenFileOption(program);
 
   const metaOption = () =>
     new Option('--meta <host:port>', 'metadata service of the cluster')
@@ -212,6 +214,7 @@ function buildProgram(state: RunState): Command {
     )
     .option('--etcd <urls>', 'use this etcd cluster (comma-separated client URLs) instead of starting one (--kv etcd)')
     .option('--no-restart', 'leave a crashed meta or storage process down (default: restart it with backoff)')
+    .addOption(authOption())
     .action(async (o: UpOptions) => {
       try {
         state.exitCode = await (await import('./server-commands.js')).runUp(o);
@@ -259,6 +262,8 @@ function buildProgram(state: RunState): Command {
     )
     .option('--config <file>', 'JSON config file (overrides the preset)')
     .addOption(presetOption())
+    .addOption(authOption())
+    .option('--auth-key <file>', 'PEM cluster private key (default DATA_DIR/auth/cluster-key.pem, created)')
     .action(async (o) => {
       // With etcd the metadata lives in etcd: a meta process needs no data directory.
       const flags = {
@@ -298,6 +303,8 @@ function buildProgram(state: RunState): Command {
     )
     .option('--bulk-port <p>', 'bulk listener port (0 = pick one)', intOption('--bulk-port', PORT_RANGE))
     .addOption(presetOption())
+    .addOption(authOption())
+    .option('--auth-public-key <file>', "the cluster's public key (meta's DATA_DIR/auth/cluster-key.pub.pem)")
     .action(async (o) => {
       state.exitCode = await (await import('./server-commands.js')).runStorage(o);
     });

@@ -54,6 +54,8 @@ export interface UpOptions {
   etcd?: string;
   /** Restart a crashed meta or storage process (default true; `--no-restart` turns it off). */
   restart?: boolean;
+  /** Bearer tokens on every call (default on; docs/security.md). */
+  auth?: 'on' | 'off';
 }
 
 const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -132,6 +134,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       kv: options.kv,
       metaCount: options.metaCount,
       etcdEndpoints: options.etcd?.split(','),
+      auth: options.auth,
       env: options.malloc === 'default' ? { SPINDLE_MALLOC: 'default' } : {},
       entries: entriesFromEnv(),
       signal: abort.signal,
@@ -229,6 +232,16 @@ export function runMeta(o: MetaFlagOptions): Promise<number> {
 }
 
 /** `spindle storage`: the flags (already checked by the CLI) go to storage/main.ts as they are. */
-export function runStorage(o: StorageFlagOptions): Promise<number> {
-  return runService('storage', storageFlags(o));
+export function runStorage(
+  o: Omit<StorageFlagOptions, 'auth'> & { auth?: 'on' | 'off'; authPublicKey?: string },
+): Promise<number> {
+  // The node's token comes from the global --token-file (or $SPINDLE_TOKEN_FILE).
+  const tokenFile = process.env.SPINDLE_TOKEN_FILE;
+  const auth =
+    o.auth === 'off'
+      ? 'off'
+      : tokenFile !== undefined && o.authPublicKey !== undefined
+        ? { tokenFile, publicKeyFile: o.authPublicKey }
+        : undefined;
+  return runService('storage', storageFlags({ ...o, auth }));
 }

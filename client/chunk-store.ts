@@ -44,6 +44,8 @@ export interface ChunkStoreOptions {
   clientId: string;
   /** Channels to storage nodes; created (and closed by close()) when not given. */
   connections?: StorageConnections;
+  /** Bearer token of the channels created here and of bulk sessions (docs/security.md). */
+  token?: string;
   config: ClientConfig;
   clock?: Clock;
   rng?: Rng;
@@ -85,7 +87,7 @@ export class ChunkStore {
     const { routing, config, logger } = options;
     this.clientId = options.clientId;
     this.ownsConnections = options.connections === undefined;
-    const connections = options.connections ?? new StorageConnections();
+    const connections = options.connections ?? new StorageConnections({ token: options.token });
     const rng = options.rng ?? systemRng();
     let counter = 0;
     this.nextRequestId = options.nextRequestId ?? (() => ++counter);
@@ -101,7 +103,12 @@ export class ChunkStore {
       io: new Semaphore(config.ioConcurrencyMax),
       bulk:
         config.dataTransport === 'bulk'
-          ? new BulkSessions({ transport: options.bulkTransport, connectTimeoutMs: config.rpcTimeoutMs, logger })
+          ? new BulkSessions({
+              transport: options.bulkTransport,
+              connectTimeoutMs: config.rpcTimeoutMs,
+              credential: options.token,
+              logger,
+            })
           : undefined,
       replicas: new ReplicaChoice(routing, connections),
       refreshRouting: () => this.refreshRoutingQuietly(),

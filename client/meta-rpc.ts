@@ -28,7 +28,8 @@ import {
 } from '../common/meta-methods.js';
 import { FailoverClients, parseAddressList } from '../common/failover-clients.js';
 import { retryWithBackoff } from '../common/retry.js';
-import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
+import { callUnary, channelCredentials } from '../common/rpc.js';
+import { channelOptionsWithToken } from '../common/auth/client-auth.js';
 import {
   MetaClient,
   MgmtClient,
@@ -95,6 +96,8 @@ export interface RpcClientOptions {
   config: ClientConfig;
   /** Source of request ids (shared with the chunk store); a counter if absent. */
   nextRequestId?: () => number;
+  /** Bearer token sent on every call (docs/security.md); none for a cluster with authentication off. */
+  token?: string;
   clock?: Clock;
   rng?: Rng;
   logger?: Logger;
@@ -363,7 +366,11 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
   private readonly stats: [Coalescer<StatRequest, InodeResponse>, Coalescer<StatRequest, InodeResponse>];
 
   constructor(options: RpcClientOptions) {
-    super((address) => new MetaClient(address, channelCredentials(), CHANNEL_OPTIONS), options.address, options);
+    super(
+      (address) => new MetaClient(address, channelCredentials(), channelOptionsWithToken(options.token)),
+      options.address,
+      options,
+    );
     const onFallback = (what: string) => (err: SpindleError, items: number) =>
       options.logger?.debug(
         { what, items, code: err.codeName, err: err.message },
@@ -531,7 +538,11 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
 /** The cluster manager (Mgmt) hosted by the meta process. */
 export class MgmtRpc extends RpcBase<MgmtClient> {
   constructor(options: RpcClientOptions) {
-    super((address) => new MgmtClient(address, channelCredentials(), CHANNEL_OPTIONS), options.address, options);
+    super(
+      (address) => new MgmtClient(address, channelCredentials(), channelOptionsWithToken(options.token)),
+      options.address,
+      options,
+    );
   }
 
   /**

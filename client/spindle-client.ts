@@ -27,10 +27,16 @@ import { RoutingCache } from './routing-cache.js';
 import { SpindleDirent, SpindleStats, type SpindleStatFs } from './stats.js';
 import { StorageConnections } from './storage-connections.js';
 import { SpindleReadStream, SpindleWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
+import { resolveToken } from '../common/auth/token-source.js';
 
 export interface ConnectOptions {
   /** host:port of a meta process. */
   meta: string;
+  /**
+   * Bearer token of this client (docs/security.md). Default: $SPINDLE_TOKEN, $SPINDLE_TOKEN_FILE,
+   * else the client token `spindle up` stored for this meta address in ~/.spindle/credentials.json.
+   */
+  token?: string;
   /** Config preset (default 'production'); `config` overrides single keys. */
   preset?: Preset;
   config?: Partial<ClientConfig> | Record<string, unknown>;
@@ -109,6 +115,8 @@ export class SpindleClient {
   private readonly uid: number;
   private readonly gid: number;
   private readonly handles = new Set<FileHandle>();
+  /** The bearer token every call of this client carries (undefined: none found). */
+  private readonly token: string | undefined;
   private closing: Promise<void> | undefined;
 
   /** Builds a client without waiting for routing; connect() is the usual way in. */
@@ -124,8 +132,11 @@ export class SpindleClient {
     const rng = options.rng ?? systemRng();
     let requestId = 0;
     const nextRequestId = () => ++requestId;
+    const token = resolveToken({ metaAddress: options.meta, token: options.token });
+    this.token = token;
     const rpcOptions = {
       address: options.meta,
+      token,
       clientId: this.clientId,
       config: this.config,
       nextRequestId,
@@ -141,11 +152,12 @@ export class SpindleClient {
       refreshIntervalMs: this.config.routingRefreshIntervalMs,
       logger: this.logger?.child({ component: 'client.routing' }),
     });
-    this.connections = new StorageConnections();
+    this.connections = new StorageConnections({ token });
     this.chunks = new ChunkStore({
       routing: this.routing,
       clientId: this.clientId,
       connections: this.connections,
+      token,
       config: this.config,
       clock,
       rng,
@@ -525,7 +537,13 @@ export class SpindleClient {
    * sessions. Close it when done; closing the client does not.
    */
   kvcache(namespace: KvNamespaceFields, options: Omit<KvCacheOptions, 'routing' | 'namespace' | 'bulk'> = {}): KvCache {
-    return new KvCache({ ...options, routing: this.routing, namespace, bulk: this.chunks.bulkSessions });
+    return new KvCache({
+      ...options,
+      routing: this.routing,
+      namespace,
+      bulk: this.chunks.bulkSessions,
+      token: this.token,
+    });
   }
 
   get openHandles(): number {

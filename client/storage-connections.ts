@@ -4,7 +4,8 @@
 // Guarantees: at most one channel per address; close() closes every channel and is idempotent;
 // get() after close() is a CLIENT_CLOSED error.
 import { ErrorCode, SpindleError } from '../common/errors.js';
-import { CHANNEL_OPTIONS, channelCredentials } from '../common/rpc.js';
+import { channelOptionsWithToken } from '../common/auth/client-auth.js';
+import { channelCredentials } from '../common/rpc.js';
 import { StorageClientFast } from '../common/storage-codec.js';
 import type { StorageClient } from '../proto/index.js';
 
@@ -12,12 +13,15 @@ export class StorageConnections {
   private readonly clients = new Map<string, StorageClient>();
   private isClosed = false;
 
+  /** `token`: the bearer token every call carries (none: a cluster with authentication off). */
+  constructor(private readonly options: { token?: string } = {}) {}
+
   /** The client for `address` (host:port), created on first use. */
   get(address: string): StorageClient {
     if (this.isClosed) throw new SpindleError(ErrorCode.CLIENT_CLOSED, 'storage connections are closed');
     let client = this.clients.get(address);
     if (client === undefined) {
-      client = new StorageClientFast(address, channelCredentials(), CHANNEL_OPTIONS);
+      client = new StorageClientFast(address, channelCredentials(), channelOptionsWithToken(this.options.token));
       this.clients.set(address, client);
     }
     return client;

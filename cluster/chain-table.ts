@@ -9,7 +9,9 @@
 // not reachable yet is polled again, not fatal.
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { parseAddressList } from '../common/failover-clients.js';
-import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
+import { channelOptionsWithToken } from '../common/auth/client-auth.js';
+import { resolveToken } from '../common/auth/token-source.js';
+import { callUnary, channelCredentials } from '../common/rpc.js';
 import { MgmtClient, type RoutingInfo } from '../proto/index.js';
 
 /** How long `up` waits for the manager to publish a complete chain table. */
@@ -20,14 +22,19 @@ const POLL_INTERVAL_MS = 100;
 /**
  * Fetches the manager's routing snapshot once (Mgmt.GetRoutingInfo), within `timeoutMs` per
  * address. `metaAddress` may list several meta processes (a:p,b:q): they are asked in turn until
- * one answers (a standby refuses; the one holding the cluster-manager role answers).
+ * one answers (a standby refuses; the one holding the cluster-manager role answers). `token`:
+ * default, the one found for this address (common/auth/token-source.ts).
  */
-export async function fetchRouting(metaAddress: string, timeoutMs = 5_000): Promise<RoutingInfo> {
+export async function fetchRouting(
+  metaAddress: string,
+  timeoutMs = 5_000,
+  token = resolveToken({ metaAddress }),
+): Promise<RoutingInfo> {
   const addresses = parseAddressList(metaAddress);
   let lastError: unknown;
   for (const address of addresses) {
     try {
-      return await fetchRoutingFrom(address, timeoutMs);
+      return await fetchRoutingFrom(address, timeoutMs, token);
     } catch (err) {
       lastError = err;
     }
@@ -35,8 +42,12 @@ export async function fetchRouting(metaAddress: string, timeoutMs = 5_000): Prom
   throw lastError;
 }
 
-async function fetchRoutingFrom(metaAddress: string, timeoutMs: number): Promise<RoutingInfo> {
-  const client = new MgmtClient(metaAddress, channelCredentials(), CHANNEL_OPTIONS);
+async function fetchRoutingFrom(
+  metaAddress: string,
+  timeoutMs: number,
+  token: string | undefined,
+): Promise<RoutingInfo> {
+  const client = new MgmtClient(metaAddress, channelCredentials(), channelOptionsWithToken(token));
   // The gRPC channel's timers do not hold the process open while it waits for an answer.
   const keepAlive = setInterval(() => undefined, 60_000);
   try {
@@ -70,7 +81,7 @@ export function chainTableComplete(routing: RoutingInfo, replicas: number, table
 export async function waitForChainTable(
   metaAddress: string,
   replicas: number,
-  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  options: { timeoutMs?: number; signal?: AbortSignal; token?: string } = {},
 ): Promise<RoutingInfo> {
   const timeoutMs = options.timeoutMs ?? CHAIN_TABLE_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
@@ -80,7 +91,7 @@ export async function waitForChainTable(
       throw new SpindleError(ErrorCode.CANCELLED, `cancelled while waiting for the chain table of ${metaAddress}`);
     }
     try {
-      const routing = await fetchRouting(metaAddress);
+      const routing = await fetchRouting(metaAddress, undefined, options.token);
       if (chainTableComplete(routing, replicas)) return routing;
     } catch (err) {
       lastError = err;

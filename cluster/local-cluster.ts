@@ -16,7 +16,9 @@ import type { DataTransport } from '../common/bulk/transport.js';
 import { parsePreset, type Preset } from '../common/config.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import { checkIntegerFlag, PORT_RANGE } from '../common/flags.js';
+import { credentialsFilePath } from '../common/auth/credentials-file.js';
 import { waitForChainTable } from './chain-table.js';
+import { ClusterAuth } from './cluster-auth.js';
 import { DEFAULT_ENTRIES, type ServiceEntries } from './entries.js';
 import { LOCAL_CLUSTER_RANGES } from './ranges.js';
 import { ETCD_REQUEST_BYTES_MAX, ETCD_TXN_OPS_MAX, type EtcdProcess, startEtcd } from './etcd-service.js';
@@ -60,6 +62,17 @@ export interface LocalClusterOptions {
   metaCount?: number;
   /** An etcd cluster to use (client URLs) instead of starting one under dataDir/etcd-0. */
   etcdEndpoints?: string[];
+  /**
+   * Bearer tokens on every call (default 'on': the key in dataDir/auth, tokens minted here;
+   * docs/security.md). 'off' runs the cluster without them (a benchmark's baseline).
+   */
+  auth?: 'on' | 'off';
+  /**
+   * Where the admin and client tokens are stored for the CLI, mount and agent on this machine
+   * (default: the per-user credentials file, $SPINDLE_CREDENTIALS or ~/.spindle/credentials.json);
+   * false: nowhere (clients get them from `adminToken` / `clientToken`).
+   */
+  credentialsFile?: string | false;
 }
 
 /** A running storage node as `up` reports it: its ready line without the service name. */
@@ -78,9 +91,16 @@ export interface ClusterSummary {
   storage: Array<{ id: number; addr: string; metrics: string; pid: number; dataDir: string }>;
   dataDir: string;
   logs: string;
+  /** 'off' when the cluster runs without authentication. */
+  auth: 'on' | 'off';
+  /** The credentials file holding this cluster's admin and client tokens (auth on). */
+  credentials?: string;
 }
 
-type ResolvedOptions = Required<Omit<LocalClusterOptions, 'signal' | 'readyTimeoutMs' | 'etcdEndpoints'>> & {
+type ResolvedOptions = Required<
+  Omit<LocalClusterOptions, 'signal' | 'readyTimeoutMs' | 'etcdEndpoints' | 'credentialsFile'>
+> & {
+  credentialsFile: string | undefined;
   readyTimeoutMs?: number;
   etcdEndpoints?: string[];
 };
@@ -138,7 +158,14 @@ function resolveOptions(options: LocalClusterOptions): ResolvedOptions {
     detached: options.detached ?? true,
     storageOverrides: options.storageOverrides ?? {},
     dataTransport: options.dataTransport ?? 'bulk',
+    auth: resolveAuthMode(options.auth),
+    credentialsFile: options.credentialsFile === false ? undefined : (options.credentialsFile ?? credentialsFilePath()),
   };
+}
+
+function resolveAuthMode(mode: string | undefined): 'on' | 'off' {
+  if (mode === undefined || mode === 'on' || mode === 'off') return mode ?? 'on';
+  throw new SpindleError(ErrorCode.INVALID_ARGUMENT, `--auth must be on or off, got ${JSON.stringify(mode)}`);
 }
 
 /** Meta + N storage node processes on one machine (what `spindle up` and the test harness run). */
@@ -153,6 +180,8 @@ export class LocalCluster {
   /** Storage processes by local index (1-based, matches D/storage-<i>). */
   readonly storage = new Map<number, ServiceProcess<StorageReady>>();
   private stopped: Promise<void> | undefined;
+  /** The cluster's key and tokens; undefined with auth 'off'. */
+  private auth: ClusterAuth | undefined;
   /** Called when a child exits that nobody asked to stop. */
   onUnexpectedExit:
     | ((name: string, code: number | null, signal: NodeJS.Signals | null, logFile: string) => void)
@@ -177,6 +206,7 @@ export class LocalCluster {
     const o = cluster.options;
     mkdirSync(cluster.dataDir, { recursive: true });
     try {
+      if (o.auth === 'on') cluster.auth = await ClusterAuth.open(cluster.dataDir, o.credentialsFile);
       if (o.kv === 'etcd' && o.etcdEndpoints === undefined) {
         cluster.etcd = await startEtcd({
           baseDir: cluster.dataDir,
@@ -201,12 +231,31 @@ export class LocalCluster {
       startKnown.catch(() => undefined);
       for (const i of fresh) await cluster.startStorageNode(i, options.signal);
       await startKnown;
-      await waitForChainTable(cluster.metaAddresses, o.replicas, { signal: options.signal });
+      await waitForChainTable(cluster.metaAddresses, o.replicas, {
+        signal: options.signal,
+        token: cluster.auth?.adminToken,
+      });
+      await cluster.auth?.store(cluster.metas.map((meta) => meta.ready.addr));
     } catch (err) {
       await cluster.stop();
       throw err;
     }
     return cluster;
+  }
+
+  /** Token of role admin (undefined: auth off): chain tables, offline targets, minting tokens. */
+  get adminToken(): string | undefined {
+    return this.auth?.adminToken;
+  }
+
+  /** Token of role client for the user running the cluster (undefined: auth off). */
+  get clientToken(): string | undefined {
+    return this.auth?.clientToken;
+  }
+
+  /** The cluster's public key file, which every server verifies tokens with (undefined: auth off). */
+  get publicKeyFile(): string | undefined {
+    return this.auth?.publicKeyFile;
   }
 
   private watch(name: string, service: ServiceProcess<{ pid: number }>): void {
@@ -279,6 +328,8 @@ export class LocalCluster {
       replicas: o.replicas,
       storageNodes: o.storageNodes,
       preset: o.preset,
+      auth: o.auth,
+      authKey: this.auth?.keyFile,
       logFile: join(this.logDir, `${name}.log`),
       readyTimeoutMs: o.readyTimeoutMs,
       signal,
@@ -327,6 +378,13 @@ export class LocalCluster {
       dataTransport: o.dataTransport,
       targets: o.targetsPerNode,
       preset: o.preset,
+      auth:
+        this.auth === undefined
+          ? 'off'
+          : {
+              tokenFile: await this.auth.nodeTokenFile(index, this.storageDataDir(index)),
+              publicKeyFile: this.auth.publicKeyFile,
+            },
       logFile: join(this.logDir, `storage-${index}.log`),
       readyTimeoutMs: o.readyTimeoutMs,
       signal,
@@ -380,6 +438,10 @@ export class LocalCluster {
       storage: this.nodes().map(({ id, addr, metrics, pid, dataDir }) => ({ id, addr, metrics, pid, dataDir })),
       dataDir: this.dataDir,
       logs: this.logDir,
+      auth: this.options.auth,
+      ...(this.auth !== undefined && this.options.credentialsFile !== undefined
+        ? { credentials: this.options.credentialsFile }
+        : {}),
     };
   }
 
@@ -403,6 +465,7 @@ export class LocalCluster {
         await Promise.all(this.metas.map((meta) => meta.stop(timeoutMs)));
         if (this.meta !== undefined) await this.meta.stop(timeoutMs);
         await Promise.all(this.etcd.map((member) => member.stop(timeoutMs)));
+        await this.auth?.forget();
       })();
     }
     return this.stopped;

@@ -37,6 +37,10 @@ export interface MetaFlagOptions {
   storageNodes?: number;
   preset?: Preset;
   config?: string;
+  /** Bearer-token checks (default on, meta's own key); 'off' for a baseline without them. */
+  auth?: 'on' | 'off';
+  /** The cluster's private key file (with auth on; default meta's DATA_DIR/auth/cluster-key.pem). */
+  authKey?: string;
 }
 
 export interface MetaOptions extends MetaFlagOptions {
@@ -64,6 +68,8 @@ export function metaFlags(o: MetaFlagOptions): string[] {
   if (o.storageNodes !== undefined) flags.push('--storage-nodes', String(o.storageNodes));
   if (o.preset !== undefined) flags.push('--preset', o.preset);
   if (o.config !== undefined) flags.push('--config', resolve(o.config));
+  if (o.auth === 'off') flags.push('--auth', 'off');
+  else if (o.authKey !== undefined) flags.push('--auth-key', resolve(o.authKey));
   return flags;
 }
 

@@ -35,6 +35,8 @@ export interface StorageFlagOptions {
   dataTransport?: DataTransport;
   /** Port of the bulk listener (default: the config's, 0 = pick one). */
   bulkPort?: number;
+  /** The node's token file and the cluster's public key file, or 'off' (undefined: neither flag). */
+  auth?: { tokenFile: string; publicKeyFile: string } | 'off';
 }
 
 export interface StorageOptions extends StorageFlagOptions {
@@ -58,6 +60,9 @@ export function storageFlags(o: StorageFlagOptions): string[] {
   if (o.config !== undefined) flags.push('--config', resolve(o.config));
   if (o.dataTransport !== undefined) flags.push('--data-transport', o.dataTransport);
   if (o.bulkPort !== undefined) flags.push('--bulk-port', String(o.bulkPort));
+  if (o.auth === 'off') flags.push('--auth', 'off');
+  else if (o.auth !== undefined)
+    flags.push('--token-file', resolve(o.auth.tokenFile), '--auth-public-key', resolve(o.auth.publicKeyFile));
   return flags;
 }
 

@@ -31,12 +31,26 @@ export interface MetricsServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** Decides whether a request may read the metrics (common/auth/metrics-access.ts); absent: everyone. */
+type MetricsAccess = (remoteAddress: string | undefined, authorization: string | undefined) => boolean;
+
 /** Serves `registry` at GET /metrics on host:port (port 0 picks one); everything else is 404. */
-export async function startMetricsServer(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+export async function startMetricsServer(
+  registry: Registry,
+  host: string,
+  port: number,
+  access?: MetricsAccess,
+): Promise<MetricsServer> {
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
       response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try GET /metrics\n');
+      return;
+    }
+    if (access !== undefined && !access(request.socket.remoteAddress, request.headers.authorization)) {
+      response
+        .writeHead(401, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('/metrics from beyond loopback needs `Authorization: Bearer <token>` (docs/security.md)\n');
       return;
     }
     registry.metrics().then(

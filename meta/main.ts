@@ -2,7 +2,8 @@
 // (docs/architecture.md "Processes and their command lines").
 //
 // Contract: once every service is ready, prints exactly one JSON line on stdout —
-// {"service":"meta","addr":"host:port","metrics":"host:port","pid":N,"dataDir":"/abs/DIR","kv":"lmdb"} — and
+// {"service":"meta","addr":"host:port","metrics":"host:port","pid":N,"dataDir":"/abs/DIR","kv":"lmdb",
+// "auth":"on","authKeyId":"<16 hex>"} — and
 // nothing else on stdout; logs go to stderr. SIGINT/SIGTERM stop accepting, drain, close the store
 // and exit 0 (a second signal exits at once with 130). A bad flag, config or start failure prints
 // one clear message on stderr and exits 1.
@@ -13,6 +14,7 @@ import { asSpindleError, ErrorCode, SpindleError } from '../common/errors.js';
 import { parseIntegerFlag, parsePortFlag } from '../common/flags.js';
 import { createLogger } from '../common/logger.js';
 import { configureTls, type TlsFiles, warnIfListeningInClear } from '../common/tls.js';
+import type { MetaAuthOptions } from './auth-setup.js';
 import { type MetaEtcdOptions, type MetaKvKind, startMetaServer, type MetaServer } from './server.js';
 
 interface Flags {
@@ -27,6 +29,7 @@ interface Flags {
   preset: Preset;
   config?: string;
   tls: TlsFiles;
+  auth: MetaAuthOptions;
 }
 
 /** The flags as commander leaves them: text, checked by the shared readers below. */
@@ -47,6 +50,8 @@ interface RawFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  auth: string;
+  authKey?: string;
 }
 
 /**
@@ -73,6 +78,8 @@ function parseFlags(argv: string[]): Flags {
     .option('--tls-cert <file>', 'PEM certificate this server presents (TLS on; or SPINDLE_TLS_CERT)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert (or SPINDLE_TLS_KEY)')
     .option('--tls-ca <file>', "PEM CA that signed the cluster's certificates (or SPINDLE_TLS_CA)")
+    .option('--auth <on|off>', 'bearer tokens on every call (docs/security.md); off: anyone may do anything', 'on')
+    .option('--auth-key <file>', 'PEM Ed25519 cluster private key (default DATA_DIR/auth/cluster-key.pem, created)')
     .exitOverride()
     .configureOutput({ writeOut: (text) => process.stderr.write(text), writeErr: (text) => process.stderr.write(text) })
     .allowExcessArguments(false);
@@ -92,7 +99,16 @@ function parseFlags(argv: string[]): Flags {
     preset: parsePreset(raw.preset),
     config: raw.config,
     tls: { certPath: raw.tlsCert, keyPath: raw.tlsKey, caPath: raw.tlsCa },
+    auth: parseAuthFlags(raw),
   };
+}
+
+function parseAuthFlags(raw: RawFlags): MetaAuthOptions {
+  if (raw.auth !== 'on' && raw.auth !== 'off')
+    throw new SpindleError(ErrorCode.CONFIG_INVALID, `--auth must be on or off, got ${JSON.stringify(raw.auth)}`);
+  if (raw.auth === 'off' && raw.authKey !== undefined)
+    throw new SpindleError(ErrorCode.CONFIG_INVALID, '--auth-key is only used with --auth on');
+  return { enabled: raw.auth === 'on', keyFile: raw.authKey };
 }
 
 /** --kv and the etcd flags: every problem listed at once. */
@@ -171,6 +187,7 @@ async function main(): Promise<void> {
     clientConfig: file.client,
     replicas: flags.replicas,
     storageNodesExpected: flags.storageNodes,
+    auth: flags.auth,
     logger,
   });
   if (stopping) {
@@ -185,6 +202,8 @@ async function main(): Promise<void> {
     pid: process.pid,
     dataDir: server.dataDir,
     kv: flags.kv,
+    auth: server.authKeyId === undefined ? 'off' : 'on',
+    ...(server.authKeyId === undefined ? {} : { authKeyId: server.authKeyId }),
   };
   process.stdout.write(`${JSON.stringify(ready)}\n`);
 }

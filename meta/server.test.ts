@@ -223,7 +223,8 @@ describe('meta/main.ts', () => {
 
   it('prints one JSON ready line, serves Mgmt.GetRoutingInfo, and exits 0 on SIGTERM', async () => {
     const dataDir = tempDir();
-    const meta = spawnMeta(['--data-dir', dataDir, '--preset', 'test', '--storage-nodes', '3']);
+    // Authentication off: this test registers nodes itself, without node tokens (test/auth has them on).
+    const meta = spawnMeta(['--data-dir', dataDir, '--preset', 'test', '--storage-nodes', '3', '--auth', 'off']);
     children.push(meta.child);
     const first = await meta.lines.next();
     expect(first.done, meta.stderr()).toBe(false);
@@ -235,6 +236,7 @@ describe('meta/main.ts', () => {
       pid: meta.child.pid,
       dataDir,
       kv: 'lmdb',
+      auth: 'off',
     });
 
     const mgmt = new MgmtClient(ready.addr, insecureChannel(), CHANNEL_OPTIONS);

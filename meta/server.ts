@@ -23,7 +23,8 @@ import { checkIntegerFlag, PORT_RANGE } from '../common/flags.js';
 import { silentLogger } from '../common/logger.js';
 import { createRegistry, startMetricsServer, type MetricsServer, type Registry } from '../common/metrics.js';
 import { PeriodicLoop } from '../common/periodic-loop.js';
-import { startGrpcServer, stopGrpcServer } from '../common/rpc.js';
+import { serviceImplementation, startGrpcServer, stopGrpcServer } from '../common/rpc.js';
+import { metricsAccess } from '../common/auth/metrics-access.js';
 import { withStandardServices } from '../common/standard-services.js';
 import { MetaService, MgmtService } from '../proto/index.js';
 import { GC_DELAY_PRODUCTION_MS, GC_DELAY_TEST_MS, GcWorker } from './gc-worker.js';
@@ -38,6 +39,8 @@ import { ChangeFeed } from './changes/change-feed.js';
 import { Namespace } from './namespace/index.js';
 import { createMetaServiceImplementation } from './service/meta-service.js';
 import { MetaStorageAdapter } from './storage-adapter.js';
+import { type MetaAuthOptions, setUpMetaAuth } from './auth-setup.js';
+import { createTokenHandler } from './token-service.js';
 
 /** In-flight calls get this long to finish on close before they are cut. */
 export const META_DRAIN_GRACE_MS = 5_000;
@@ -83,6 +86,11 @@ export interface MetaServerOptions {
   storageNodesExpected?: number;
   /** Minimum age of a deleted file before its chunks are removed (default by preset). */
   gcDelayMs?: number;
+  /**
+   * Bearer-token checks on every call (docs/security.md). The process entry (meta/main.ts) turns
+   * them on by default; an in-process server (tests) has them only when asked.
+   */
+  auth?: MetaAuthOptions;
   logger?: Logger;
   clock?: Clock;
   rng?: Rng;
@@ -99,6 +107,8 @@ export interface MetaServer {
   readonly manager: ClusterManager;
   readonly namespace: Namespace;
   readonly registry: Registry;
+  /** Id of the cluster key (undefined: authentication is off). */
+  readonly authKeyId: string | undefined;
   /** Graceful stop (see the file comment). Idempotent. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -184,6 +194,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
   };
 
   try {
+    const auth = await setUpMetaAuth(options.auth ?? { enabled: false }, dataDir, clock, log);
     const etcd = options.kv === 'etcd' ? options.etcd! : undefined;
     const kv: KvEngine =
       etcd === undefined
@@ -235,6 +246,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
       manager,
       config: storageClientConfig,
       clientId: `meta-${randomUUID()}`,
+      token: auth?.ownToken,
       clock,
       rng,
       logger,
@@ -247,9 +259,18 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
 
     const standard = withStandardServices([
       { definition: MetaService, implementation: createMetaServiceImplementation(namespace, logger) },
-      { definition: MgmtService, implementation: createMgmtServiceImplementation(manager, logger) },
+      {
+        definition: MgmtService,
+        implementation: {
+          ...createMgmtServiceImplementation(manager, logger),
+          ...serviceImplementation({ createToken: createTokenHandler(auth?.key, clock) }),
+        },
+      },
     ]);
-    const { server, address } = await startGrpcServer(standard.services, host, options.port ?? 0, { logger });
+    const { server, address } = await startGrpcServer(standard.services, host, options.port ?? 0, {
+      logger,
+      auth: auth?.server,
+    });
     cleanups.push({ what: 'grpc server', run: () => stopGrpcServer(server, META_DRAIN_GRACE_MS) });
     advertise(address);
     // Before the drain (also when a start fails later): open health Watch streams end at once.
@@ -271,7 +292,12 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     const sweeper = startIdempotencySweeper(() => namespace.sweepIdempotency(), config.idempotencyTtlMs, clock, log);
     cleanups.push({ what: 'idempotency sweeper', run: () => sweeper.stop() });
 
-    const metrics: MetricsServer = await startMetricsServer(registry, host, options.metricsPort ?? 0);
+    const metrics: MetricsServer = await startMetricsServer(
+      registry,
+      host,
+      options.metricsPort ?? 0,
+      metricsAccess(auth?.verifier),
+    );
     cleanups.push({ what: 'metrics server', run: () => metrics.close() });
 
     log.info(
@@ -308,6 +334,7 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
       manager,
       namespace,
       registry,
+      authKeyId: auth?.key.keyId,
       close,
       [Symbol.asyncDispose]: close,
     };

@@ -20,6 +20,8 @@ export interface MetaStorageAdapterOptions {
   config: ClientConfig;
   /** Exactly-once identity of meta's storage requests; unique per meta process. */
   clientId: string;
+  /** Meta's own bearer token for storage calls (an admin token it mints itself); none with auth off. */
+  token?: string;
   clock?: Clock;
   rng?: Rng;
   logger?: Logger;
@@ -46,6 +48,7 @@ export class MetaStorageAdapter implements StoragePort {
     this.chunks = new ChunkStore({
       routing: this.routing,
       clientId: options.clientId,
+      token: options.token,
       config: options.config,
       clock: options.clock,
       rng: options.rng,

@@ -27,6 +27,8 @@ export interface StorageArgs {
   config: StorageConfig;
   /** TLS files from --tls-cert/--tls-key/--tls-ca (undefined: from the environment, common/tls.ts). */
   tls: TlsFiles;
+  /** Bearer-token files (docs/security.md); undefined: --auth off. */
+  auth: { tokenFile: string; publicKeyFile: string } | undefined;
 }
 
 const STORAGE_USAGE = `usage: storage/main.ts --data-dir DIR --meta HOST:PORT [options]
@@ -42,7 +44,10 @@ const STORAGE_USAGE = `usage: storage/main.ts --data-dir DIR --meta HOST:PORT [o
   --config FILE         optional JSON config; its "storage" section overrides the preset
   --tls-cert FILE       PEM certificate this node presents (TLS on for gRPC and bulk; or SPINDLE_TLS_CERT)
   --tls-key FILE        PEM private key of --tls-cert (or SPINDLE_TLS_KEY)
-  --tls-ca FILE         PEM CA that signed the cluster's certificates (or SPINDLE_TLS_CA)`;
+  --tls-ca FILE         PEM CA that signed the cluster's certificates (or SPINDLE_TLS_CA)
+  --token-file FILE     this node's token (role storage, names its node id; docs/security.md)
+  --auth-public-key FILE  the cluster's public key (meta's DATA_DIR/auth/cluster-key.pub.pem)
+  --auth on             on | off: check every caller's bearer token (off: anyone may do anything)`;
 
 /** Parses and validates argv (without node and script); every problem is a CONFIG_INVALID error. */
 export function parseStorageArgs(argv: readonly string[]): StorageArgs {
@@ -64,6 +69,9 @@ export function parseStorageArgs(argv: readonly string[]): StorageArgs {
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'tls-ca': { type: 'string' },
+        'token-file': { type: 'string' },
+        'auth-public-key': { type: 'string' },
+        auth: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -97,6 +105,7 @@ export function parseStorageArgs(argv: readonly string[]): StorageArgs {
     problems.push(`--data-transport must be bulk or grpc, got ${JSON.stringify(transport)}`);
   }
   const bulkPort = read('bulk-port', (text) => parsePortFlag('--bulk-port', text));
+  const auth = authFiles(values, problems);
   if (problems.length > 0) throw new SpindleError(ErrorCode.CONFIG_INVALID, `${problems.join('\n')}\n${STORAGE_USAGE}`);
   const file = values['config'] === undefined ? undefined : loadConfigFile(values['config']);
   // Flags win over the config file.
@@ -115,5 +124,27 @@ export function parseStorageArgs(argv: readonly string[]): StorageArgs {
     preset,
     config,
     tls: { certPath: values['tls-cert'], keyPath: values['tls-key'], caPath: values['tls-ca'] },
+    auth,
   };
+}
+
+/** --auth, --token-file and --auth-public-key: both files with auth on, neither with it off. */
+function authFiles(values: Record<string, string | undefined>, problems: string[]): StorageArgs['auth'] {
+  const mode = values['auth'] ?? 'on';
+  const tokenFile = values['token-file'];
+  const publicKeyFile = values['auth-public-key'];
+  if (mode === 'off') {
+    if (tokenFile !== undefined || publicKeyFile !== undefined)
+      problems.push('--token-file and --auth-public-key are only used with --auth on');
+    return undefined;
+  }
+  if (mode !== 'on') problems.push(`--auth must be on or off, got ${JSON.stringify(mode)}`);
+  if (tokenFile === undefined || publicKeyFile === undefined) {
+    problems.push(
+      '--token-file and --auth-public-key are required (the node token and the cluster public key; ' +
+        '`spindle up` writes both), or --auth off',
+    );
+    return undefined;
+  }
+  return { tokenFile, publicKeyFile };
 }

@@ -15,6 +15,10 @@ import { ErrorCode, SpindleError, assert } from '../common/errors.js';
 import type { BulkSessionPool } from '../common/bulk/session-pool.js';
 import type { BulkChannel, BulkListener } from '../common/bulk/transport.js';
 import type { CallContext } from '../common/rpc.js';
+import { requireRole } from '../common/auth/server-auth.js';
+
+const BATCH_READ_PATH = '/spindle.Storage/BatchRead';
+const KV_DATA_PATH = '/spindle.KvStore/KvPut';
 import { isSessionId, quoteId } from '../common/bulk/options.js';
 import {
   StorageBulkMethod,
@@ -171,6 +175,8 @@ export class StorageBulk {
       const principal = session.principal;
       assert(principal !== undefined, 'a bulk call arrived on a session without a principal');
       const context = { peer: `bulk:${session.sessionId}`, signal: NEVER_ABORTED, principal };
+      // The same roles as the gRPC methods doing the same work (every KV data call has KvPut's roles).
+      requireRole(principal, call.method === StorageBulkMethod.BATCH_READ ? BATCH_READ_PATH : KV_DATA_PATH);
       if (call.method === StorageBulkMethod.BATCH_READ) {
         return encodeBatchReadAnswer(await handlers.batchRead(call.request, context));
       }

@@ -9,6 +9,14 @@ import { configureTls, warnIfListeningInClear } from '../common/tls.js';
 import { parseStorageArgs } from './args.js';
 import { absorbLmdbInternalRejections } from './chunk-engine/lmdb-failures.js';
 import { startStorageNode } from './storage-node.js';
+import { readPublicKeyFile } from '../common/auth/cluster-key.js';
+import { resolveToken } from '../common/auth/token-source.js';
+
+/** The node's token and the cluster's public key, from the files named on the command line. */
+async function readStorageAuth(files: { tokenFile: string; publicKeyFile: string }) {
+  const token = resolveToken({ metaAddress: '', tokenFile: files.tokenFile }) ?? '';
+  return { token, publicKey: await readPublicKeyFile(files.publicKeyFile) };
+}
 
 async function main(): Promise<void> {
   startCpuProfileFromEnv('storage');
@@ -63,6 +71,7 @@ async function main(): Promise<void> {
       logger,
       registry: createRegistry({ defaultMetrics: true }),
       signal: startup.signal,
+      auth: args.auth === undefined ? undefined : await readStorageAuth(args.auth),
     });
   } catch (err) {
     if (stopping) return;

@@ -15,7 +15,8 @@ import type { Clock, Rng } from '../common/clock.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
 import { FailoverClients, parseAddressList } from '../common/failover-clients.js';
 import { isRetryableError, retryWithBackoff } from '../common/retry.js';
-import { CHANNEL_OPTIONS, callUnary, channelCredentials } from '../common/rpc.js';
+import { callUnary, channelCredentials } from '../common/rpc.js';
+import { channelOptionsWithToken } from '../common/auth/client-auth.js';
 import {
   MgmtClient,
   type GetRoutingInfoRequest,
@@ -45,6 +46,8 @@ export interface MgmtAgentOptions {
   /** The node stops serving when its last renewal is older than half of this. */
   nodeLeaseMs: number;
   metrics?: StorageMetrics;
+  /** The node's bearer token (role storage), sent on every Mgmt call; none with authentication off. */
+  token?: string;
 }
 
 export class MgmtAgent {
@@ -60,7 +63,7 @@ export class MgmtAgent {
       parseAddressList(options.metaAddress),
       (address) =>
         new MgmtClient(address, channelCredentials(), {
-          ...CHANNEL_OPTIONS,
+          ...channelOptionsWithToken(options.token),
           'grpc.use_local_subchannel_pool': 1,
           'grpc.initial_reconnect_backoff_ms': MGMT_RECONNECT_BACKOFF_INITIAL_MS,
           'grpc.max_reconnect_backoff_ms': MGMT_RECONNECT_BACKOFF_MAX_MS,

@@ -225,6 +225,8 @@ describe('storage command line', () => {
       '2',
       '--preset',
       'test',
+      '--auth',
+      'off',
     ]);
     expect(args).toMatchObject({
       dataDir: 'd',
@@ -240,6 +242,9 @@ describe('storage command line', () => {
       /--data-dir is required[\s\S]*--meta is required[\s\S]*--preset[\s\S]*--port/,
     );
     expect(() => parseStorageArgs(['--bogus'])).toThrow(/Unknown option/);
+    expect(() => parseStorageArgs(['--data-dir', 'd', '--meta', '127.0.0.1:1'])).toThrow(
+      /--token-file and --auth-public-key are required/,
+    );
     expect(args.config).toMatchObject({ dataTransport: 'bulk', bulkPort: 0 });
     const grpcOnly = parseStorageArgs([
       '--data-dir',
@@ -250,6 +255,8 @@ describe('storage command line', () => {
       'grpc',
       '--bulk-port',
       '7501',
+      '--auth',
+      'off',
     ]);
     expect(grpcOnly.config).toMatchObject({ dataTransport: 'grpc', bulkPort: 7501 });
     expect(() =>
@@ -280,6 +287,8 @@ describe('storage command line', () => {
         'test',
         '--targets',
         '2',
+        '--auth',
+        'off',
       ]),
       {
         cwd: repoRoot,

@@ -43,6 +43,14 @@ import { kvNodeCounters, kvStoreServiceHandlers } from './service/kv-store-servi
 import { InFlightCalls } from './service/measured-call.js';
 import { storageServiceHandlers } from './service/storage-service.js';
 import { StorageTarget, targetIdOf } from './target.js';
+import {
+  bulkAuthenticator,
+  nodeIdToRegister,
+  setUpStorageAuth,
+  type StorageAuth,
+  type StorageAuthOptions,
+} from './auth-setup.js';
+import { metricsAccess } from '../common/auth/metrics-access.js';
 
 export interface StorageNodeOptions {
   /** Node id in DATADIR/node.json, targets in DATADIR/targets/<i>/. */
@@ -75,6 +83,8 @@ export interface StorageNodeOptions {
    * listens for sessions on config.bulkPort and forwards large updates as frames.
    */
   bulkTransport?: BulkTransport;
+  /** Bearer tokens (docs/security.md): this node's own and the cluster's public key; absent: off. */
+  auth?: StorageAuthOptions;
 }
 
 export interface StorageNodeHandle {
@@ -125,8 +135,9 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
   const dataDir = resolve(options.dataDir);
   const host = options.host ?? '127.0.0.1';
 
+  const auth = options.auth === undefined ? undefined : setUpStorageAuth(options.auth, clock, baseLogger);
   const nodeFile = await readNodeFile(dataDir);
-  let nodeId = nodeFile?.nodeId ?? 0;
+  let nodeId = nodeIdToRegister(nodeFile?.nodeId, auth, dataDir);
   const dirs = await targetDirectories(dataDir, options.targets ?? config.targetsPerNode);
 
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -158,6 +169,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       rng,
       logger: logger.child({ component: 'storage.mgmt' }),
       nodeLeaseMs: config.nodeLeaseMs,
+      token: auth?.token,
       get metrics() {
         return metrics;
       },
@@ -184,7 +196,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       refreshRouting,
       mayServe: () => agent.mayServe(),
     });
-    const peers = new PeerClients();
+    const peers = new PeerClients(auth?.token);
     cleanups.push(() => peers.close());
     const locks = new KeyedLocks();
     // Set once heartbeats start; a completed resync heartbeats at once (faster promotion).
@@ -195,7 +207,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
     // Every call in flight listens on it; the default limit of 10 listeners would warn under load.
     setMaxListeners(0, closing.signal);
     cleanups.push(() => closing.abort());
-    const bulk = await startBulk(options, config, host, logger, metrics);
+    const bulk = await startBulk(options, config, host, logger, metrics, auth);
     cleanups.push(() => bulk.close());
     const replicator = new ChainReplicator({
       resolver,
@@ -268,7 +280,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
         servingWhen: () => agent.mayServe(),
       },
     ]);
-    const grpc = await startGrpcServer(standard.services, host, options.port ?? 0, { logger });
+    const grpc = await startGrpcServer(standard.services, host, options.port ?? 0, { logger, auth: auth?.server });
     const server: Server = grpc.server;
     cleanups.push(async () => {
       // Refuse new calls, let the ones in flight finish (up to the grace period), then cut.
@@ -342,7 +354,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
 
     let metricsServer: MetricsServer | undefined;
     if (options.metricsPort !== null) {
-      metricsServer = await startMetricsServer(registry, host, options.metricsPort ?? 0);
+      metricsServer = await startMetricsServer(registry, host, options.metricsPort ?? 0, metricsAccess(auth?.verifier));
       const started = metricsServer;
       cleanups.push(() => started.close());
     }
@@ -404,6 +416,7 @@ async function startBulk(
   host: string,
   logger: Logger,
   metrics: StorageMetrics,
+  auth: StorageAuth | undefined,
 ): Promise<StorageBulk> {
   const bulkLogger = logger.child({ component: 'storage.bulk' });
   if (config.dataTransport !== 'bulk') {
@@ -419,6 +432,8 @@ async function startBulk(
     options.bulkTransport ??
     new TcpBulkTransport({
       logger: bulkLogger,
+      credential: auth?.token,
+      authenticate: bulkAuthenticator(auth),
       sessionsMax: config.bulkSessionsMax,
       sessionsPerPeerMax: config.bulkSessionsPerPeerMax,
       helloTimeoutMs: config.bulkHelloTimeoutMs,

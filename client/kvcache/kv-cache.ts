@@ -48,6 +48,8 @@ export interface KvCacheOptions {
   readonly tableId?: number;
   /** Deadline of each call (default 30 s). */
   readonly callTimeoutMs?: number;
+  /** Bearer token of the gRPC calls (SpindleClient's; bulk sessions carry theirs). */
+  readonly token?: string;
   readonly rng?: Rng;
 }
 
@@ -86,7 +88,7 @@ export class KvCache {
   constructor(private readonly options: KvCacheOptions) {
     this.namespace = { ...options.namespace, fingerprint: kvNamespaceFingerprint(options.namespace) };
     this.rng = options.rng ?? systemRng();
-    this.calls = new KvNodeCalls(options.bulk, options.callTimeoutMs ?? 30_000);
+    this.calls = new KvNodeCalls(options.bulk, options.callTimeoutMs ?? 30_000, options.token);
   }
 
   /** Stores the pages of the prefix tree rooted at `rootKey`; one result per page, in order. */

@@ -8,7 +8,8 @@
 // keys that were not found are cancelled.
 import { setMaxListeners } from 'node:events';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
-import { callUnary, CHANNEL_OPTIONS, channelCredentials } from '../../common/rpc.js';
+import { channelOptionsWithToken } from '../../common/auth/client-auth.js';
+import { callUnary, channelCredentials } from '../../common/rpc.js';
 import {
   StorageBulkMethod,
   decodeKvAnswer,
@@ -49,6 +50,8 @@ export class KvNodeCalls {
   constructor(
     private readonly bulk: BulkSessions | undefined,
     private readonly timeoutMs: number,
+    /** Bearer token of the gRPC calls (none: a cluster with authentication off). */
+    private readonly token?: string,
   ) {}
 
   put(target: RouteTarget, request: KvPutRequest): Promise<KvPutResponse> {
@@ -172,7 +175,7 @@ export class KvNodeCalls {
   private client(address: string): KvStoreClient {
     let client = this.clients.get(address);
     if (client === undefined) {
-      client = new KvStoreClient(address, channelCredentials(), CHANNEL_OPTIONS);
+      client = new KvStoreClient(address, channelCredentials(), channelOptionsWithToken(this.token));
       this.clients.set(address, client);
     }
     return client;

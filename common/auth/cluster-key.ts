@@ -65,7 +65,7 @@ export async function readPrivateKeyFile(path: string): Promise<ClusterKey> {
   return { privateKey, publicKey, keyId: keyIdOf(publicKey) };
 }
 
-export function publicKeyPem(key: ClusterPublicKey): string {
+function publicKeyPem(key: ClusterPublicKey): string {
   return key.publicKey.export({ type: 'spki', format: 'pem' }).toString();
 }
 

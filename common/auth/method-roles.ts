@@ -63,11 +63,12 @@ export const METHOD_ROLES: ReadonlyMap<string, readonly Role[]> = new Map([
   }),
   ...service('Storage', {
     Write: USERS,
-    // Chain replication and resync: only from another storage node (the predecessor check is meta's
-    // routing, done by the handler).
+    // Chain replication and resync: only from another storage node (the handler checks it is the
+    // target's predecessor).
     Update: NODES,
     SyncDone: NODES,
-    DumpChunkMeta: NODES,
+    // A resync compares replicas' chunk lists; an operator may look at them too (read-only).
+    DumpChunkMeta: ['admin', 'storage'],
     // Clients read; a node repairing a chunk reads it from another replica.
     BatchRead: ANY,
     // Meta's garbage collection and length recovery (admin), and a head forwarding a removal.

@@ -20,7 +20,8 @@ import type { Principal, Role } from './principal.js';
 import type { TokenVerifier } from './token-verifier.js';
 
 export interface ServerAuth {
-  readonly verifier: TokenVerifier;
+  /** A TokenVerifier, or anything else that turns a bearer token into a principal (the agent's check). */
+  readonly verifier: Pick<TokenVerifier, 'verify'>;
   /** Refused calls are logged here (at most one line a second, so a flood cannot fill the disk). */
   readonly logger?: Pick<Logger, 'warn'>;
 }
@@ -48,7 +49,7 @@ function bearerOf(metadata: Metadata): string {
 
 /** The principal of a call to `path` (allowed `roles`); throws UNAUTHENTICATED or PERMISSION_DENIED. */
 function authorizeCall(
-  verifier: TokenVerifier,
+  verifier: ServerAuth['verifier'],
   path: string,
   roles: readonly Role[],
   metadata: Metadata,
@@ -62,6 +63,21 @@ function authorizeCall(
     );
   }
   return principal;
+}
+
+/**
+ * For calls that arrive outside gRPC (bulk calls on an authenticated session): PERMISSION_DENIED
+ * unless the principal's role may call the gRPC method `path` that does the same work.
+ */
+export function requireRole(principal: Principal, path: string): void {
+  const roles = rolesOf(path);
+  assert(roles !== undefined && roles !== 'open', `${path} is missing from common/auth/method-roles.ts`);
+  if (!roles.includes(principal.role)) {
+    throw new SpindleError(
+      ErrorCode.PERMISSION_DENIED,
+      `${path} needs a ${roles.join(' or ')} credential; ${principal.user} holds a ${principal.role} one`,
+    );
+  }
 }
 
 type AnyCall =

@@ -104,3 +104,18 @@ export function verifyToken(key: ClusterPublicKey, token: string): TokenClaims {
     ...(claims.exp === undefined ? {} : { expiresAtSec: claims.exp }),
   };
 }
+
+/**
+ * What a token says about its holder, without checking its signature: for a process that holds a
+ * token of its own and needs to know its role (the agent), never for deciding about a caller.
+ */
+export function ownTokenPrincipal(token: string): Principal | undefined {
+  try {
+    const wire = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as WireClaims;
+    if (claimsProblem(wire) !== undefined) return undefined;
+    const { r: role, u: user, uid, gid, n: nodeId } = wire;
+    return { role, user, uid, gid, ...(nodeId === undefined ? {} : { nodeId }) };
+  } catch {
+    return undefined;
+  }
+}

@@ -61,8 +61,8 @@ class CheckpointClient(_AgentClient):
     (`127.0.0.1:PORT` or `unix:/path.sock`); default: the SPINDLE_AGENT environment variable.
     Close it when done (or use it in a `with` block)."""
 
-    def __init__(self, address: Optional[str] = None) -> None:
-        super().__init__(address)
+    def __init__(self, address: Optional[str] = None, *, token: Optional[str] = None) -> None:
+        super().__init__(address, token=token)
         self._stub = checkpoints_pb2_grpc.CheckpointsStub(self._channel)
 
     # The one-call helpers.

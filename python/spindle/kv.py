@@ -61,8 +61,8 @@ class KvClient(_AgentClient):
     (`127.0.0.1:PORT` or `unix:/path.sock`); default: the SPINDLE_AGENT environment variable. Close
     it when done (or use it in a `with` block)."""
 
-    def __init__(self, address: Optional[str] = None, *, namespace: KvNamespace) -> None:
-        super().__init__(address)
+    def __init__(self, address: Optional[str] = None, *, namespace: KvNamespace, token: Optional[str] = None) -> None:
+        super().__init__(address, token=token)
         self.namespace = namespace
         self._namespace = namespace.message()
         self._stub = kvcache_pb2_grpc.KvCacheStub(self._channel)

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 import grpc
 
 from ._proto import loader_pb2, loader_pb2_grpc
+from ._auth import find_token, with_token
 
 try:  # torch is optional: LoaderClient works without it.
     import torch.distributed as _dist
@@ -159,22 +160,24 @@ _Client = TypeVar("_Client", bound="_AgentClient")
 class _AgentClient:
     """A channel to one agent, shared by the clients of its services (LoaderClient, and those of
     spindle.ckpt and spindle.kv), which make their stubs on `self._channel`. `address` is what
-    `spindle agent` printed; default: the SPINDLE_AGENT environment variable."""
+    `spindle agent` printed; default: the SPINDLE_AGENT environment variable. `token`: the bearer
+    token a TCP agent wants (default: $SPINDLE_TOKEN or the file $SPINDLE_TOKEN_FILE names)."""
 
     _stub: Any
 
-    def __init__(self, address: Optional[str] = None) -> None:
+    def __init__(self, address: Optional[str] = None, *, token: Optional[str] = None) -> None:
         self.address = _agent_address(address)
-        self._channel = grpc.insecure_channel(
+        self._plain_channel = grpc.insecure_channel(
             self.address,
             options=[
                 ("grpc.max_receive_message_length", MESSAGE_MAX_BYTES),
                 ("grpc.max_send_message_length", MESSAGE_MAX_BYTES),
             ],
         )
+        self._channel = with_token(self._plain_channel, find_token(token))
 
     def close(self) -> None:
-        self._channel.close()
+        self._plain_channel.close()
 
     def __enter__(self: _Client) -> _Client:
         return self
@@ -207,8 +210,8 @@ class LoaderClient(_AgentClient):
     or `unix:/path.sock`); default: the SPINDLE_AGENT environment variable. Close it when done (or
     use it in a `with` block)."""
 
-    def __init__(self, address: Optional[str] = None) -> None:
-        super().__init__(address)
+    def __init__(self, address: Optional[str] = None, *, token: Optional[str] = None) -> None:
+        super().__init__(address, token=token)
         self._stub = loader_pb2_grpc.LoaderStub(self._channel)
 
     def describe(

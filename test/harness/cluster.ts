@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { LocalCluster, type ServiceEntries, type StorageNodeInfo } from '../../cluster/index.js';
+import type { ChannelOptions } from '@grpc/grpc-js';
 import { SpindleClient, type ConnectOptions } from '../../client/index.js';
+import { channelOptionsWithToken } from '../../common/auth/client-auth.js';
 import type { DataTransport } from '../../common/bulk/transport.js';
 import type { Preset } from '../../common/config.js';
 
@@ -40,7 +42,13 @@ export interface ClusterOptions {
   metaCount?: number;
   /** An etcd cluster the test started (client URLs), instead of one the launcher starts. */
   etcdEndpoints?: string[];
+  /** Bearer tokens on every call (default 'on'); 'off' runs the servers without the checks. */
+  auth?: 'on' | 'off';
 }
+
+// Test clusters store their admin and client tokens here (not in ~/.spindle), and the CLI, mount
+// and agent processes tests start inherit the variable, so they find the tokens without flags.
+process.env.SPINDLE_CREDENTIALS ??= join(tmpdir(), 'spindle-test-credentials.json');
 
 /** The data transport test clusters use unless a test asks for one. */
 function testDataTransport(): DataTransport {
@@ -58,6 +66,12 @@ export interface TestCluster {
   readonly nodes: StorageNodeInfo[];
   /** The launcher's view (process handles, log files). */
   readonly local: LocalCluster;
+  /** Token of role admin (undefined when the cluster runs with auth 'off'). */
+  readonly adminToken: string | undefined;
+  /** Token of role client for the user running the tests. */
+  readonly clientToken: string | undefined;
+  /** Channel options of a raw gRPC client of this cluster: CHANNEL_OPTIONS plus the token of `role`. */
+  channelOptions(role?: 'admin' | 'client'): ChannelOptions;
   /** A connected client (preset of the cluster unless given); closed by stop(). */
   client(options?: Partial<ConnectOptions>): Promise<SpindleClient>;
   /** Signals a storage node's process (default SIGKILL: a crash) and waits for it to exit. */
@@ -104,6 +118,26 @@ function installExitHook(): void {
   }
 }
 
+/**
+ * The admin token of the running test cluster that has a node or meta at `address` (the latest
+ * cluster started when none does): for helpers that talk to one server without a cluster at hand.
+ */
+export function adminTokenFor(address?: string): string | undefined {
+  let latest: LocalCluster | undefined;
+  for (const { local } of openClusters) {
+    if (local === undefined) continue;
+    latest = local;
+    const addresses = [...local.nodes().map((n) => n.addr), ...local.metas.map((m) => m.ready.addr)];
+    if (address !== undefined && addresses.includes(address)) return local.adminToken;
+  }
+  return latest?.adminToken;
+}
+
+/** Channel options of a raw gRPC client of a test cluster's server at `address`: with the cluster's admin token. */
+export function testChannelOptions(address?: string): ChannelOptions {
+  return channelOptionsWithToken(adminTokenFor(address));
+}
+
 export async function startCluster(options: ClusterOptions = {}): Promise<TestCluster> {
   installExitHook();
   const tempDir = options.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'spindle-test-')) : undefined;
@@ -134,6 +168,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       kv: options.kv,
       metaCount: options.metaCount,
       etcdEndpoints: options.etcdEndpoints,
+      auth: options.auth,
       // In the test runner's process group: a Ctrl-C of vitest reaches the servers too.
       detached: false,
     });
@@ -149,6 +184,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     metaAddress: local.metaAddresses,
     dataDir: local.dataDir,
     local,
+    adminToken: local.adminToken,
+    clientToken: local.clientToken,
+    channelOptions: (role = 'admin') =>
+      channelOptionsWithToken(role === 'admin' ? local.adminToken : local.clientToken),
     get nodes() {
       return local.nodes().filter((n) => local.storage.get(local.indexOfNode(n.id))?.running);
     },
@@ -156,6 +195,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       if (stopping !== undefined) throw new Error('cluster is stopped');
       const client = await SpindleClient.connect({
         meta: local.metaAddresses,
+        token: local.clientToken,
         preset: options.preset ?? 'test',
         ...clientOptions,
         config: { dataTransport, ...clientOptions.config },

@@ -2,7 +2,9 @@
 // file every chunk's metadata and committed bytes on every replica of its chain, fetched with
 // Storage.DumpChunkMeta and Storage.BatchRead straight from each storage node (bypassing the
 // client library, so a client bug cannot hide a replica mismatch).
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
+import { channelOptionsWithToken } from '../../common/auth/client-auth.js';
+import { callUnary, insecureChannel } from '../../common/rpc.js';
+import { adminTokenFor } from './cluster.js';
 import { fetchRouting } from '../../cluster/index.js';
 import { StorageClient, type ChainInfo, type ChunkMeta, type RoutingInfo } from '../../proto/index.js';
 
@@ -20,7 +22,7 @@ export class StorageClients {
   get(address: string): StorageClient {
     let client = this.clients.get(address);
     if (client === undefined) {
-      client = new StorageClient(address, insecureChannel(), CHANNEL_OPTIONS);
+      client = new StorageClient(address, insecureChannel(), channelOptionsWithToken(adminTokenFor(address)));
       this.clients.set(address, client);
     }
     return client;

@@ -5,9 +5,8 @@
 // (real processes, a raw grpc-js client sending the bytes as they are).
 import { credentials, makeGenericClientConstructor, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { expect, it } from 'vitest';
-import { CHANNEL_OPTIONS } from '../../common/rpc.js';
 import { BatchReadRequest, BatchStatRequest } from '../../proto/index.js';
-import { useCluster } from '../harness/cluster.js';
+import { useCluster, testChannelOptions } from '../harness/cluster.js';
 
 const cluster = useCluster({ storageNodes: 1, replicas: 1, targetsPerNode: 1 });
 const HUGE_ITEMS = 2_000_000;
@@ -21,7 +20,7 @@ function repeated(oneItem: Uint8Array, count: number): Buffer {
 
 function rawCall(address: string, path: string, payload: Buffer): Promise<ServiceError | null> {
   const Generic = makeGenericClientConstructor({}, 'raw');
-  const raw = new Generic(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const raw = new Generic(address, credentials.createInsecure(), testChannelOptions(address));
   const identity = (b: Buffer) => b;
   return new Promise<ServiceError | null>((resolve) =>
     raw.makeUnaryRequest(path, identity, identity, payload, { deadline: Date.now() + 60_000 }, (e) => {

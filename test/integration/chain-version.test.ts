@@ -5,9 +5,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import { chainForChunk } from '../../common/placement.js';
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
+import { callUnary, insecureChannel } from '../../common/rpc.js';
 import { MgmtClient, type ChainInfo } from '../../proto/index.js';
-import { useCluster } from '../harness/cluster.js';
+import { useCluster, testChannelOptions } from '../harness/cluster.js';
 import { addressOfTarget, routingOf, StorageClients, tableChains } from '../harness/replicas.js';
 
 const cluster = useCluster();
@@ -65,7 +65,7 @@ describe('chain version fencing', () => {
     const oldChain = chains.find((c) => c.chainId === chainId)!;
 
     // Reorder the chain: the old tail becomes head.
-    const mgmt = new MgmtClient(cluster().metaAddress, insecureChannel(), CHANNEL_OPTIONS);
+    const mgmt = new MgmtClient(cluster().metaAddress, insecureChannel(), testChannelOptions(cluster().metaAddress));
     let newChain: ChainInfo;
     try {
       const response = await callUnary(

@@ -7,9 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { credentials, makeGenericClientConstructor, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { expect, it } from 'vitest';
-import { CHANNEL_OPTIONS } from '../../common/rpc.js';
 import { BatchReadRequest, MkdirsRequest, StatRequest } from '../../proto/index.js';
-import { useCluster } from '../harness/cluster.js';
+import { useCluster, testChannelOptions } from '../harness/cluster.js';
 
 const cluster = useCluster({ storageNodes: 1, replicas: 1, targetsPerNode: 1 });
 
@@ -33,7 +32,11 @@ function mkdirsBytes(nameBytes: Buffer): Buffer {
 
 it('a path that is not UTF-8 is refused, never rewritten to U+FFFD', async () => {
   const Generic = makeGenericClientConstructor({}, 'raw');
-  const raw = new Generic(cluster().metaAddress, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const raw = new Generic(
+    cluster().metaAddress,
+    credentials.createInsecure(),
+    testChannelOptions(cluster().metaAddress),
+  );
   const identity = (b: Buffer) => b;
   const call = (payload: Buffer) =>
     new Promise<ServiceError | null>((resolve) =>
@@ -84,7 +87,7 @@ it('integers above 2^53 - 1 are INVALID_ARGUMENT naming the limit, on meta and s
     ],
   ];
   for (const [address, method, payload] of cases) {
-    const raw = new Generic(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+    const raw = new Generic(address, credentials.createInsecure(), testChannelOptions(address));
     try {
       const err = await new Promise<ServiceError | null>((resolve) =>
         raw.makeUnaryRequest(method, identity, identity, payload, { deadline: Date.now() + 10_000 }, (e) => resolve(e)),

@@ -8,10 +8,10 @@ import { KvCache } from '../../client/kvcache/index.js';
 import { chainOfRoot } from '../../client/kvcache/kv-placement.js';
 import { TcpBulkTransport } from '../../common/bulk/tcp-transport.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
+import { callUnary, insecureChannel } from '../../common/rpc.js';
 import { StorageBulkMethod, decodeKvAnswer, encodeKvCall } from '../../common/storage-bulk-calls.js';
 import { KvGetStatus, KvPutStatus, KvRemoveStatus, KvStoreClient } from '../../proto/index.js';
-import { useCluster } from '../harness/cluster.js';
+import { useCluster, testChannelOptions } from '../harness/cluster.js';
 import { chainPages, keyChain, KiB, namespace } from './kv-calls.js';
 
 const cluster = useCluster({ storageNodes: 3, replicas: 3, targetsPerNode: 1 });
@@ -146,7 +146,7 @@ describe('KV cache on the bulk data path', () => {
     expect(answer.results[0]).toMatchObject({ status: KvGetStatus.KV_GET_FOUND, bulkLength: 16 * KiB });
     expect((await frame).equals(page!.value)).toBe(true);
 
-    const grpc = new KvStoreClient(target.address!, insecureChannel(), CHANNEL_OPTIONS);
+    const grpc = new KvStoreClient(target.address!, insecureChannel(), testChannelOptions(target.address!));
     closers.push(() => grpc.close());
     const err = await rejection(
       callUnary(grpc, grpc.kvGet, { ...request, bulkRequestIds: [5] }, 'KvStore.KvGet', { timeoutMs: 10_000 }),

@@ -1,13 +1,14 @@
 // KvStore calls straight to storage nodes for the KV-cache tests (no client library yet): the
 // chain's head and replicas from the manager's routing, one KvStoreClient per node address.
 import { randomBytes } from 'node:crypto';
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
+import { callUnary, insecureChannel } from '../../common/rpc.js';
 import { KvStoreClient, PublicTargetState, type ChainInfo, type KvNamespaceConfig } from '../../proto/index.js';
 import {
   namespaceFingerprint,
   type KvNamespaceConfig as NamespaceFields,
 } from '../../storage/kvcache/namespace-config.js';
 import { addressOfTarget, routingOf, tableChains } from '../harness/replicas.js';
+import { testChannelOptions } from '../harness/cluster.js';
 
 export const KiB = 1024;
 
@@ -78,7 +79,7 @@ export class KvCalls {
   private client(address: string): KvStoreClient {
     let client = this.clients.get(address);
     if (client === undefined) {
-      client = new KvStoreClient(address, insecureChannel(), CHANNEL_OPTIONS);
+      client = new KvStoreClient(address, insecureChannel(), testChannelOptions(address));
       this.clients.set(address, client);
     }
     return client;

@@ -7,9 +7,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EvictResult, NamespaceRow, NamespaceStat, RemoveResult } from '../../cli/kv-report.js';
 import { ErrorCode } from '../../common/errors.js';
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
+import { callUnary, insecureChannel } from '../../common/rpc.js';
 import { KvPutStatus, KvRemoveStatus, KvStoreClient } from '../../proto/index.js';
-import { useCluster } from '../harness/cluster.js';
+import { useCluster, testChannelOptions } from '../harness/cluster.js';
 import { type ChainRoute, chainPages, keyChain, KiB, KvCalls, namespace, routeOf } from './kv-calls.js';
 import { presenceOnReplicas as presence, spindle as spindleCli, spindleJson } from './kv-operator-checks.js';
 
@@ -148,7 +148,7 @@ describe('spindle kv', () => {
     expect(await presenceOnReplicas(b, ns, keysB)).toBe(5);
 
     // The head refuses too (a lease taken after the CLI's check), and keeps its leases.
-    const headB = new KvStoreClient(b.serving[0]!, insecureChannel(), CHANNEL_OPTIONS);
+    const headB = new KvStoreClient(b.serving[0]!, insecureChannel(), testChannelOptions(b.serving[0]!));
     try {
       const rm = {
         chainId: b.chainId,
@@ -215,8 +215,8 @@ describe('spindle kv', () => {
     expect(await presenceOnReplicas(a, ns, keys)).toBe(3);
 
     // The node's own checks: a request to a replica that is not the head, an eviction of nothing.
-    const replica = new KvStoreClient(a.serving[1]!, insecureChannel(), CHANNEL_OPTIONS);
-    const head = new KvStoreClient(a.serving[0]!, insecureChannel(), CHANNEL_OPTIONS);
+    const replica = new KvStoreClient(a.serving[1]!, insecureChannel(), testChannelOptions(a.serving[1]!));
+    const head = new KvStoreClient(a.serving[0]!, insecureChannel(), testChannelOptions(a.serving[0]!));
     try {
       const request = { chainId: a.chainId, chainVersion: a.chainVersion, name: 'ops-bad', bytes: 0, all: true };
       await expect(callUnary(replica, replica.kvEvict, request, 'KvEvict')).rejects.toMatchObject({

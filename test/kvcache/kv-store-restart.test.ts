@@ -6,9 +6,9 @@
 // rebuilds its index from disk too.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
+import { callUnary, insecureChannel } from '../../common/rpc.js';
 import { KvGetStatus, KvPutStatus, MgmtClient, PublicTargetState, type KvNamespaceConfig } from '../../proto/index.js';
-import { useCluster } from '../harness/cluster.js';
+import { useCluster, testChannelOptions } from '../harness/cluster.js';
 import { routingOf, tableChains } from '../harness/replicas.js';
 import { chainPages, keyChain, KiB, KvCalls, namespace, routeOf, type ChainRoute, type PageToPut } from './kv-calls.js';
 
@@ -105,7 +105,7 @@ describe('KvStore through a storage node crash', () => {
     // Made head, the restarted node rebuilds its index from its own chunks.
     const routing = await routingOf(cluster().metaAddress);
     const chain = tableChains(routing)[0]!;
-    const mgmt = new MgmtClient(cluster().metaAddress, insecureChannel(), CHANNEL_OPTIONS);
+    const mgmt = new MgmtClient(cluster().metaAddress, insecureChannel(), testChannelOptions(cluster().metaAddress));
     try {
       const targetIds = [victimTarget, ...chain.targetIds.filter((id) => id !== victimTarget)];
       const request = { tag: { clientId: randomUUID(), requestId: 1 }, chainId: chain.chainId, targetIds };

@@ -6,10 +6,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode } from '../../common/errors.js';
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
+import { callUnary, insecureChannel } from '../../common/rpc.js';
 import { KvGetStatus, KvPutStatus, KvRemoveStatus, StorageClient, UpdateType } from '../../proto/index.js';
 import { encodePageChunk, pageChunkAddress } from '../../storage/kvcache/page-chunks.js';
-import { useCluster } from '../harness/cluster.js';
+import { useCluster, testChannelOptions } from '../harness/cluster.js';
 import { chainPages, keyChain, KiB, KvCalls, namespace, routeOf } from './kv-calls.js';
 
 const cluster = useCluster({ storageNodes: 3, replicas: 3, targetsPerNode: 1 });
@@ -183,10 +183,11 @@ describe('KvStore on a 3-replica chain', () => {
     }
     // The head's next operation expires them from its index and removes their chunks from the chain.
     await calls.put(head, route, ns, chainPages(keyChain(1), 16 * KiB));
-    const storage = new StorageClient(head, insecureChannel(), CHANNEL_OPTIONS);
+    const storage = new StorageClient(head, insecureChannel(), testChannelOptions(head));
     try {
       for (const replica of route.serving) {
-        const client = replica === head ? storage : new StorageClient(replica, insecureChannel(), CHANNEL_OPTIONS);
+        const client =
+          replica === head ? storage : new StorageClient(replica, insecureChannel(), testChannelOptions(replica));
         for (const key of keys) {
           const { ino } = pageChunkAddress(ns, key);
           const request = { chainId: route.chainId, chainVersion: 0, ino, limit: 16 };
@@ -210,7 +211,7 @@ describe('KvStore on a 3-replica chain', () => {
       { name: ns.name, fingerprint: ns.fingerprint, key: other, parentKey: undefined, expiresAtMs: Infinity },
       Buffer.alloc(16 * KiB, 7),
     );
-    const storage = new StorageClient(head, insecureChannel(), CHANNEL_OPTIONS);
+    const storage = new StorageClient(head, insecureChannel(), testChannelOptions(head));
     try {
       await callUnary(
         storage,
