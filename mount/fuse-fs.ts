@@ -7,8 +7,10 @@
 // ENTRY_TIMEOUT_S; missing names are not cached; file pages are dropped on every open (close-to-
 // open consistency with other clients). Writes are buffered per open file (open-file.ts) and are
 // on the chains and their length in meta when close(2) or fsync(2) returns.
+import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
+import { ROOT_INO } from '../common/constants.js';
 import { isSpindleError } from '../common/errors.js';
 import { InodeType, type Inode, type PathAt } from '../proto/index.js';
 import { FileHandle, type ParsedFlags } from '../client/file-handle.js';
@@ -51,8 +53,13 @@ const SPECIAL_TYPES = new Map<number, InodeType>([
   [0o020000, InodeType.CHAR_DEVICE],
   [0o060000, InodeType.BLOCK_DEVICE],
 ]);
-/** Name prefix of unlinked files kept while open (NFS uses `.nfs`). */
-const HIDDEN_PREFIX = '.spindle-hidden-';
+/**
+ * The directory (under the root) where files unlinked while open through a mount keep a name until
+ * released: not in the directory they were unlinked from, so that one lists as empty and can be
+ * removed. Sticky and world-writable as /tmp: any user's unlink may move a name there.
+ */
+const HOLDING_DIR = '.spindle-open';
+const HOLDING_DIR_MODE = 0o1777;
 /** Free inodes statfs reports: Spindle has no fixed inode table, but tools refuse 0. */
 const STATFS_FREE_INODES = 1 << 30;
 
@@ -169,6 +176,10 @@ export class SpindleFuseFs {
   /** Names that open files were moved to when unlinked or replaced (removed at last release). */
   private readonly hidden = new Map<number, Array<{ parent: number; name: string }>>();
   private hiddenCounter = 0;
+  /** Names this mount gives held files start with it (unique per mount process). */
+  private readonly mountId = randomBytes(4).toString('hex');
+  /** Inode of HOLDING_DIR once created or found. */
+  private holdingDirIno: number | undefined;
   private inflightCount = 0;
   private idleWaiters: Array<() => void> = [];
   /** Requests answered, by op (for tests and `spindle doctor`-style inspection). */
@@ -599,6 +610,8 @@ export class SpindleFuseFs {
         withAttributes: true,
       });
       for (const entry of page.entries) {
+        // The holding directory is this mount's bookkeeping, not a file of the application's.
+        if (dir.ino === ROOT_INO && entry.name === HOLDING_DIR) continue;
         const off = dir.entries.length + 1;
         dir.entries.push({
           name: entry.name,
@@ -622,8 +635,8 @@ export class SpindleFuseFs {
   /**
    * POSIX keeps an unlinked file's data while it is open; Spindle frees it with the last name.
    * So when the last name of a file open through this mount goes away (unlink, or rename over
-   * it), the name is renamed to a hidden one instead (as NFS does) and removed at the last
-   * release. Returns true when it hid the name.
+   * it), the name is moved into HOLDING_DIR instead (as NFS keeps `.nfsXXXX`, but out of the
+   * directory the application sees) and removed at the last release. Returns true when it moved it.
    */
   private async hideIfOpen(parent: number, name: string, callerUid: number): Promise<boolean> {
     if (this.inodes.size === 0) return false;
@@ -636,14 +649,45 @@ export class SpindleFuseFs {
     }
     if (inode === undefined || inode.type !== InodeType.FILE || inode.nlink > 1 || !this.inodes.has(inode.ino))
       return false;
-    const hiddenName = `${HIDDEN_PREFIX}${inode.ino.toString(16)}-${(++this.hiddenCounter).toString(16)}`;
-    // callerUid: a sticky directory's rules hold for the hidden rename as for the unlink it stands for.
-    await this.client.meta.rename({ from: at(parent, name), to: at(parent, hiddenName), noReplace: true, callerUid });
+    const heldName = `${this.mountId}-${inode.ino.toString(16)}-${(++this.hiddenCounter).toString(16)}`;
+    // callerUid: a sticky directory's rules hold for the move as for the unlink it stands for.
+    const move = async () => {
+      const holding = await this.holdingDir();
+      await this.client.meta.rename({ from: at(parent, name), to: at(holding, heldName), noReplace: true, callerUid });
+      return holding;
+    };
+    let holding: number;
+    try {
+      holding = await move();
+    } catch (err) {
+      // The holding directory was removed since this mount found it: make it again, once.
+      if (errnoOf(err) !== E.ENOENT || this.holdingDirIno === undefined) throw err;
+      this.holdingDirIno = undefined;
+      holding = await move();
+    }
     const names = this.hidden.get(inode.ino) ?? [];
-    names.push({ parent, name: hiddenName });
+    names.push({ parent: holding, name: heldName });
     this.hidden.set(inode.ino, names);
-    this.logger?.debug({ ino: inode.ino, hiddenName }, 'open file unlinked: kept under a hidden name until released');
+    this.logger?.debug(
+      { ino: inode.ino, heldName },
+      'open file unlinked: kept in the holding directory until released',
+    );
     return true;
+  }
+
+  /** The holding directory's inode: made (mode 1777) or found on first use. */
+  private async holdingDir(): Promise<number> {
+    if (this.holdingDirIno !== undefined) return this.holdingDirIno;
+    const { inode } = await this.client.meta.mkdirs({
+      at: at(ROOT_INO, HOLDING_DIR),
+      mode: HOLDING_DIR_MODE,
+      exactMode: true,
+      recursive: true,
+      uid: 0,
+      gid: 0,
+    });
+    this.holdingDirIno = requireInode(inode).ino;
+    return this.holdingDirIno;
   }
 
   private async removeHidden(ino: number): Promise<void> {

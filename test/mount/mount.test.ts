@@ -271,6 +271,40 @@ describe.skipIf(NO_FUSE)('spindle mount (FUSE)', () => {
     await ok(`rm -r ${d}`);
   }, 60_000);
 
+  it('a file unlinked while open leaves no name behind: its directory lists empty and can be removed', async () => {
+    const script = [
+      'import os, sys',
+      'mnt = sys.argv[1]',
+      'd = mnt + "/rmdir-open"',
+      'os.mkdir(d)',
+      'f = open(d + "/t", "w+b")',
+      'f.write(b"y" * 5000)',
+      'f.flush()',
+      'os.unlink(d + "/t")',
+      'assert os.listdir(d) == [], os.listdir(d)',
+      'os.rmdir(d)',
+      // The open file still does everything a file does (it keeps a name where the application does not look).
+      'f.truncate(100)',
+      'f.seek(0)',
+      'assert f.read() == b"y" * 100',
+      'os.fchmod(f.fileno(), 0o600)',
+      'st = os.fstat(f.fileno())',
+      'assert (st.st_nlink, st.st_size, st.st_mode & 0o777) == (0, 100, 0o600), st',
+      'assert ".spindle-open" not in os.listdir(mnt), os.listdir(mnt)',
+      'f.close()',
+      'print("ok")',
+    ].join('\n');
+    writeFileSync(join(work, 'rmdir-open.py'), script);
+    expect((await ok(`python3 ${work}/rmdir-open.py ${mnt}`)).trim()).toBe('ok');
+    // The held name goes with the last release (FUSE release is asynchronous to close).
+    let held = 'not listed yet';
+    for (let i = 0; i < 50 && held !== ''; i++) {
+      held = (await ok(`ls -A ${mnt}/.spindle-open`)).trim();
+      if (held !== '') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(held).toBe('');
+  }, 60_000);
+
   it('many processes read and write different files at once', async () => {
     const jobs = Array.from({ length: 6 }, (_, i) => i);
     for (const i of jobs) writeFileSync(join(work, `par-${i}`), randomBytes(3 * MiB + i * 7919));
