@@ -5,6 +5,7 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { asSpindleError, ErrorCode, errorCodeInfo, isKnownErrorCode, SpindleError } from './errors.js';
 import { GrpcStatus } from './grpc-status.js';
+import { tlsHint } from './tls.js';
 
 // Trailer keys carrying the typed error across gRPC.
 const TRAILER_CODE = 'spindle-code';
@@ -42,7 +43,11 @@ export function fromGrpcError(err: unknown, what: string): SpindleError {
   }
   switch (service.code) {
     case GrpcStatus.UNAVAILABLE:
-      return new SpindleError(ErrorCode.RPC_UNAVAILABLE, `${what}: service unavailable (${details})`, { cause: err });
+      return new SpindleError(
+        ErrorCode.RPC_UNAVAILABLE,
+        `${what}: service unavailable (${details})${tlsHint(details)}`,
+        { cause: err },
+      );
     case GrpcStatus.DEADLINE_EXCEEDED:
       return new SpindleError(ErrorCode.TIMEOUT, `${what}: deadline exceeded`, { cause: err });
     case GrpcStatus.CANCELLED:

@@ -82,12 +82,47 @@ export function configureTls(files: TlsFiles = {}, env: NodeJS.ProcessEnv = proc
 
 function current(): TlsMaterial | null {
   if (configured === undefined) configured = load(tlsFilesFromEnv());
+  if (configured !== null) quietIpServerNameWarning();
   return configured;
+}
+
+let warningFiltered = false;
+
+/**
+ * grpc-js puts the host it dials in the TLS server name even when it is an IP address, and Node
+ * prints a deprecation warning (DEP0123) for that in every process: on every CLI command. The
+ * certificate is still checked against the address (IP SANs), so that one warning is dropped.
+ */
+function quietIpServerNameWarning(): void {
+  if (warningFiltered) return;
+  warningFiltered = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const code = typeof rest[0] === 'object' ? (rest[0] as { code?: string } | null)?.code : rest[1];
+    if (code === 'DEP0123') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
 }
 
 /** Whether this process speaks TLS. */
 function tlsEnabled(): boolean {
   return current() !== null;
+}
+
+/**
+ * A hint for a failed connection that looks like a TLS mismatch ('' otherwise): a plain-text
+ * client whose connection the server dropped (it expects TLS), or a TLS client that does not
+ * trust the server's certificate.
+ */
+export function tlsHint(details: string): string {
+  if (!tlsEnabled()) {
+    const dropped = /No connection established/.test(details) && !/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH/.test(details);
+    return dropped ? ' — if the cluster uses TLS, give its CA with --tls-ca (or SPINDLE_TLS_CA)' : '';
+  }
+  return /certificate|self.signed/i.test(details)
+    ? " — the server's certificate is not trusted: give the CA that signed the cluster's certificates with " +
+        '--tls-ca (or SPINDLE_TLS_CA)'
+    : '';
 }
 
 /** Credentials of every gRPC channel this process opens: TLS with the CA when configured. */
