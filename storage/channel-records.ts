@@ -13,7 +13,7 @@
 // channel unused for DEDUPE_CHANNEL_IDLE_MS is forgotten.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { open as openLmdb, type RootDatabase } from 'lmdb';
+import { open as openLmdb } from 'lmdb';
 import { lmdbWrite } from './chunk-engine/lmdb-failures.js';
 import type { Clock } from '../common/clock.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
@@ -27,6 +27,14 @@ export interface ChannelRecord {
   response: WriteResponse;
   /** Last recorded or used (ms, the clock's time). */
   atMs: number;
+}
+
+/** Where records persist: the target's `channels.mdb` (open()), or the simulator's in-memory store (openOn()). */
+export interface ChannelRecordsStore {
+  put(key: string, record: ChannelRecord): Promise<boolean>;
+  remove(key: string): Promise<boolean>;
+  getRange(): Iterable<{ key: string; value: ChannelRecord }>;
+  close(): Promise<void>;
 }
 
 export interface ChannelRecordsOptions {
@@ -72,7 +80,7 @@ export class ChannelRecords {
 
   private constructor(
     private readonly options: ChannelRecordsOptions,
-    private readonly db: RootDatabase<ChannelRecord, string> | undefined,
+    private readonly db: ChannelRecordsStore | undefined,
   ) {
     this.capacity = options.capacity ?? CHANNEL_RECORDS_MAX;
     this.idleMs = options.idleMs ?? DEDUPE_CHANNEL_IDLE_MS;
@@ -91,6 +99,11 @@ export class ChannelRecords {
       compression: false,
       noSync: options.fsync === false,
     });
+    return ChannelRecords.openOn(db, options);
+  }
+
+  /** A table on a given store, loading the records that have not expired (open() on lmdb; the simulator's store). */
+  static openOn(db: ChannelRecordsStore, options: ChannelRecordsOptions): ChannelRecords {
     const table = new ChannelRecords(options, db);
     const now = options.clock.nowMs();
     const loaded: Array<[string, ChannelRecord]> = [];

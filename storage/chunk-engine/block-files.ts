@@ -41,6 +41,14 @@ export class BlockFiles {
     return new BlockFiles(dir, options);
   }
 
+  /**
+   * Block files on a backend that needs no directory on disk (the simulator's in-memory files,
+   * test/sim): open() without its mkdir.
+   */
+  static on(dir: string, options: BlockFilesOptions): BlockFiles {
+    return new BlockFiles(dir, options);
+  }
+
   /** The backend in use. */
   get ioKind(): BlockIo['kind'] {
     return this.io.kind;

@@ -18,7 +18,7 @@
 // no lock.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
+import { open as openLmdb, type RangeOptions } from 'lmdb';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { crc32c, crc32cCombine } from '../../common/crc32c.js';
@@ -58,6 +58,33 @@ export interface ChunkEngineOptions {
   logger?: Logger;
   /** Reserved space (space-guard.ts); undefined = no limit but the disk's own. */
   space?: SpaceLimits;
+}
+
+/**
+ * The chunk-metadata store under an engine: the target's lmdb env (open()), or the simulator's
+ * in-memory store that loses unflushed transactions on a crash (test/sim, through openOn()).
+ */
+export interface ChunkMetaStore {
+  get(key: Buffer): Buffer | undefined;
+  put(key: Buffer, value: Buffer): Promise<boolean>;
+  remove(key: Buffer): Promise<boolean>;
+  getRange(options: RangeOptions): Iterable<{ key: Buffer; value: Buffer }>;
+  getKeys(options: RangeOptions): Iterable<Buffer>;
+  /** Resolves once every write so far is on disk. */
+  readonly flushed: Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** What openOn() builds an engine from (open() makes them from a target directory). */
+export interface ChunkEngineParts {
+  /** Names the target in errors and logs. */
+  dir: string;
+  meta: ChunkMetaStore;
+  files: BlockFiles;
+  blockIo: BlockIoReport;
+  clock: Clock;
+  fsync: boolean;
+  space?: SpaceGuard;
 }
 
 /** The block I/O backend an engine uses, and why. */
@@ -211,8 +238,8 @@ export class ChunkEngine {
 
   private constructor(
     readonly dir: string,
-    private readonly env: RootDatabase<Buffer, Buffer>,
-    private readonly db: Database<Buffer, Buffer>,
+    private readonly env: ChunkMetaStore,
+    private readonly db: ChunkMetaStore,
     private readonly files: BlockFiles,
     private readonly allocator: BlockAllocator,
     private readonly clock: Clock,
@@ -267,6 +294,17 @@ export class ChunkEngine {
       await env.close();
       throw err;
     }
+  }
+
+  /**
+   * An engine on given parts, opened at once (the free-block map rebuilt from `meta`): how the
+   * simulator runs this engine on its in-memory disk (test/sim). open() does the same on lmdb and files.
+   */
+  static openOn(parts: ChunkEngineParts): ChunkEngine {
+    const { dir, meta, files, clock, fsync, blockIo, space } = parts;
+    const engine = new ChunkEngine(dir, meta, meta, files, new BlockAllocator(), clock, fsync, blockIo, space);
+    engine.rebuild();
+    return engine;
   }
 
   private rebuild(): void {

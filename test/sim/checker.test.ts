@@ -2,8 +2,15 @@
 // history passes, and the known issue K1 is told apart from a lost acknowledged write.
 import { describe, expect, it } from 'vitest';
 import { crc32c } from '../../common/crc32c.js';
-import { checkHistory, type CommitRecord, type History, type ReadRecord, type WriteRecord } from './checker.js';
-import type { StoredChunk } from './sim-engine.js';
+import {
+  checkHistory,
+  type CommitRecord,
+  type History,
+  type ReadRecord,
+  type RemovalRecord,
+  type WriteRecord,
+} from './checker.js';
+import type { StoredChunk } from './sim-disk.js';
 
 const KEY = '101:0';
 const A = Buffer.from('aaaa');
@@ -22,6 +29,7 @@ function write(seqnum: number, version: number, content: Buffer, startStamp: num
     startStamp,
     endStamp,
     ack: { version, length: content.length, crc: crc32c(content) },
+    ackChainVersion: 1,
   };
 }
 
@@ -41,9 +49,16 @@ function read(version: number, content: Buffer, startStamp: number, servedStamp:
 
 /** Three replicas (head first) that committed A at v1 (stamps 1-3) and B at v2 (stamps 11-13). */
 function history(
-  options: { final?: StoredChunk[]; writes?: WriteRecord[]; reads?: ReadRecord[]; extraCommits?: CommitRecord[] } = {},
+  options: {
+    final?: StoredChunk[];
+    writes?: WriteRecord[];
+    reads?: ReadRecord[];
+    extraCommits?: CommitRecord[];
+    commits?: CommitRecord[];
+    removals?: RemovalRecord[];
+  } = {},
 ): History {
-  const commits: CommitRecord[] = [
+  const commits: CommitRecord[] = options.commits ?? [
     { stamp: 1, targetId: 3, chunk: chunk(1, A) },
     { stamp: 2, targetId: 2, chunk: chunk(1, A) },
     { stamp: 3, targetId: 1, chunk: chunk(1, A) },
@@ -59,18 +74,55 @@ function history(
     reads: options.reads ?? [],
     finalReplicas: new Map([[1, new Map(final.map((c, i) => [i + 1, new Map([[KEY, c]])]))]]),
     chainOf: new Map([[KEY, 1]]),
+    servingAt: new Map([[1, new Map([[1, { sinceStamp: 0, serving: [1, 2, 3] }]])]]),
+    removals: options.removals ?? [],
   };
 }
 
 describe('simulation checker', () => {
   it('passes a clean history', () => {
     const result = checkHistory(history({ reads: [read(2, B, 15, 16), read(1, A, 5, 6)] }));
-    expect(result).toEqual({ violations: [], known: [] });
+    expect(result).toEqual({ violations: [], known: [], open: [] });
   });
 
   it('flags an acknowledgement before any replica committed', () => {
     const result = checkHistory(history({ writes: [write(1, 1, A, 0, 4), write(2, 2, B, 10, 10.5)] }));
     expect(result.violations.join('\n')).toMatch(/no replica had committed that result before the acknowledgement/);
+  });
+
+  it('flags an acknowledgement before every serving replica committed (the head alone is not enough)', () => {
+    const result = checkHistory(
+      history({
+        commits: [
+          { stamp: 1, targetId: 1, chunk: chunk(1, A) },
+          { stamp: 5, targetId: 2, chunk: chunk(1, A) },
+          { stamp: 6, targetId: 3, chunk: chunk(1, A) },
+        ],
+        writes: [write(1, 1, A, 0, 4)],
+        final: [chunk(1, A), chunk(1, A), chunk(1, A)],
+      }),
+    );
+    expect(result.violations.join('\n')).toMatch(/before serving target\(s\) 2, 3 of chain 1 v1 committed it/);
+  });
+
+  it('flags a write that ran twice (a version above the writes issued)', () => {
+    const result = checkHistory(
+      history({
+        extraCommits: [3, 2, 1].map((targetId, i) => ({ stamp: 21 + i, targetId, chunk: chunk(3, B) })),
+        final: [chunk(3, B), chunk(3, B), chunk(3, B)],
+      }),
+    );
+    expect(result.violations).toEqual([]);
+    expect(result.open.join('\n')).toMatch(/^K2: .*v3 of chunk 101:0, but only 2 write\(s\).*exactly-once broken/);
+  });
+
+  it('flags a chunk that survives its acknowledged removal', () => {
+    const removal: RemovalRecord = { client: 1, key: KEY, startStamp: 20, endStamp: 25, acked: true };
+    const kept = checkHistory(history({ removals: [removal] }));
+    expect(kept.violations.join('\n')).toMatch(/was removed .* target 1 ends with v2.*removal lost/);
+    const removed = history({ removals: [removal] });
+    removed.finalReplicas = new Map([[1, new Map([1, 2, 3].map((id) => [id, new Map()]))]]);
+    expect(checkHistory(removed).violations).toEqual([]);
   });
 
   it('flags an acknowledged write missing after healing', () => {
@@ -96,8 +148,10 @@ describe('simulation checker', () => {
 
   it('tells K1 (successors ahead with an unacknowledged write) from a lost write', () => {
     const C = Buffer.from('cc');
+    const unacked: WriteRecord = { ...write(3, 3, C, 20, 30), ack: undefined, failure: 'RETRIES_EXHAUSTED' };
     const k1 = checkHistory(
       history({
+        writes: [write(1, 1, A, 0, 4), write(2, 2, B, 10, 14), unacked],
         extraCommits: [
           { stamp: 21, targetId: 3, chunk: chunk(3, C) },
           { stamp: 22, targetId: 2, chunk: chunk(3, C) },

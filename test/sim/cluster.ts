@@ -1,23 +1,24 @@
-// One simulated run: storage nodes running the REAL chain-replication code (storage/
-// ChainReplicator, ReadOperator, ChainResolver, RoutingView, KeyedLocks, the exactly-once table
-// inside the replicator, the service layer's request checks) wired to simulated time, network,
-// disks and cluster manager, with clients writing and reading while faults are injected; then
-// the faults stop, the cluster heals, and the history goes to the checker.
+// One simulated run: storage nodes running the REAL storage code (storage/ ChainReplicator,
+// ReadOperator, ChainResolver, RoutingView, KeyedLocks, the head's UpdateDedupe, the service layer's
+// request checks, the ChunkEngine and the persisted exactly-once ChannelRecords) wired to simulated
+// time, network, disks and cluster manager, with clients writing and reading while faults are
+// injected; then the faults stop, the cluster heals, and the history goes to the checker.
 //
 // What is real and what is simulated:
 // - real: everything in storage/ that a Write, Update or BatchRead passes through once it reaches a
-//   node; the peer transport is replaced by injecting a PeerClients whose clients send over the
-//   simulated network (storage/peer-clients.ts is the injection point, unchanged).
-// - simulated: the chunk engine (sim-engine.ts: same contract, loses unflushed state on crash),
-//   the manager (heartbeats, leases, failed target to the chain's end with a version bump, returning
-//   target WAITING → SYNCING → SERVING, LASTSRV), and the resync. storage/resync-worker.ts and
-//   resync-receiver.ts are not wired in (the simulated engine has no metadata dump, and the
-//   simulated nodes serve no DumpChunkMeta or SyncDone); instead the manager starts a resync of each
+//   node, down to the chunk engine's block allocation, copy-on-write, segment CRCs and lmdb
+//   transactions; the engine and the records run on sim-disk.ts (in-memory metadata store and
+//   block files that lose unflushed writes on crash) through their injection points
+//   (ChunkEngine.openOn, BlockFiles.on, ChannelRecords.openOn). The peer transport is replaced by
+//   injecting a PeerClients whose clients send over the simulated network.
+// - simulated: the manager (heartbeats, leases, failed target to the chain's end with a version
+//   bump, returning target WAITING → SYNCING → SERVING, LASTSRV), and the resync. storage/resync-
+//   worker.ts and resync-receiver.ts are not wired in; instead the manager starts a resync of each
 //   SYNCING target on the node of the chain's last SERVING target, which fetches routing, lists the
 //   syncing target's chunks, and sends every chunk either side holds (or its absence) under its own
-//   chunk lock, fenced by chain version; the receiver installs it under its chunk lock if it differs.
-//   Then the predecessor tells the manager directly, which makes the target SERVING (no UPTODATE
-//   report in between). The real worker's copy rules are exercised in storage/resync-worker.test.ts.
+//   chunk lock, fenced by chain version; the receiver installs it through the real engine (a REPLACE
+//   at the copy's version, or a removal) under its chunk lock if it differs. Then the predecessor
+//   tells the manager directly, which makes the target SERVING (no UPTODATE report in between).
 import { Registry } from 'prom-client';
 import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
 import { CHUNK_SIZE_MIN_BYTES } from '../../common/constants.js';
@@ -39,6 +40,7 @@ import {
 } from '../../proto/index.js';
 import { ChainReplicator } from '../../storage/chain-replicator.js';
 import { ChainResolver } from '../../storage/chain-resolver.js';
+import type { ChunkEngine } from '../../storage/chunk-engine/chunk-engine.js';
 import { KeyedLocks } from '../../storage/chunk-locks.js';
 import { PeerClients } from '../../storage/peer-clients.js';
 import { ReadOperator } from '../../storage/read-operator.js';
@@ -49,15 +51,7 @@ import type { StorageTarget } from '../../storage/target.js';
 import type { History, ReadRecord, WriteRecord, CommitRecord } from './checker.js';
 import { SimNetwork, NO_NET_FAULTS, type Endpoint, type NetFaults } from './network.js';
 import type { SimScheduler } from './scheduler.js';
-import {
-  SimChunkEngine,
-  SimDisk,
-  applyToContent,
-  guardEngine,
-  keyOf,
-  parseKey,
-  type StoredChunk,
-} from './sim-engine.js';
+import { SimDisk, SimTargetStore, keyOf, parseKey, type StoredChunk } from './sim-disk.js';
 
 /** Deliberately broken variants: each must make the checker fail (test/sim/sim.test.ts). */
 export type SimBug = 'early-ack' | 'read-pending' | 'no-lease';
@@ -120,7 +114,8 @@ class Incarnation implements Endpoint {
   running = true;
   readonly routing = new RoutingView();
   readonly locks = new KeyedLocks();
-  readonly engines = new Map<number, SimChunkEngine>();
+  /** Per target: the real chunk engine and exactly-once records on this incarnation's view of the disk. */
+  readonly stores = new Map<number, SimTargetStore>();
   readonly resolver: ChainResolver;
   readonly replicator: ChainReplicator;
   readonly reader: ReadOperator;
@@ -137,14 +132,20 @@ class Incarnation implements Endpoint {
     this.clock = sched.clock(() => this.running);
     const targets = new Map<number, StorageTarget>();
     for (const t of node.targets) {
-      const engine = new SimChunkEngine(sched, t.disk, () => t.targetId, sim.engineHooks, {
-        readPending: sim.config.bug === 'read-pending',
-      });
-      this.engines.set(t.targetId, engine);
-      // The replicator and reader use `targetId` and `engine` of a StorageTarget.
+      const store = new SimTargetStore(
+        t.disk,
+        `/sim/node${node.nodeId}/target${t.targetId}`,
+        sched,
+        () => this.running,
+        this.clock,
+        { onCommit: (key, chunk) => sim.recordCommit(t.targetId, key, chunk) },
+      );
+      this.stores.set(t.targetId, store);
+      // The replicator and reader use `targetId`, `engine` and `channels` of a StorageTarget.
       targets.set(t.targetId, {
         targetId: t.targetId,
-        engine: guardEngine(engine, sim.engineHooks),
+        engine: sim.config.bug === 'read-pending' ? readsPending(store.engine) : store.engine,
+        channels: store.channels,
       } as unknown as StorageTarget);
     }
     this.routing.setLocalTargets(node.targets.map((t) => t.targetId));
@@ -211,8 +212,8 @@ class Incarnation implements Endpoint {
   }
 
   kill(): void {
+    // Nothing this process started completes from now on (every disk operation checks `running`).
     this.running = false;
-    for (const engine of this.engines.values()) engine.kill();
   }
 
   /** Settles only while this incarnation lives (a dead process answers nothing). */
@@ -266,24 +267,24 @@ class Incarnation implements Endpoint {
   private async syncingTarget(
     chainId: number,
     chainVersion: number,
-  ): Promise<{ targetId: number; engine: SimChunkEngine }> {
+  ): Promise<{ targetId: number; store: SimTargetStore }> {
     const { view, target } = await this.resolver.resolve(chainId, chainVersion);
     if (view.localState !== PublicTargetState.SYNCING) {
       throw new SpindleError(ErrorCode.TARGET_NOT_SERVING, `sim resync: target ${view.localTargetId} is not syncing`);
     }
-    return { targetId: target.targetId, engine: this.engines.get(target.targetId)! };
+    return { targetId: target.targetId, store: this.stores.get(target.targetId)! };
   }
 
   private async onSyncList(request: SyncListRequest): Promise<{ keys: string[] }> {
-    const { engine } = await this.syncingTarget(request.chainId, request.chainVersion);
-    return { keys: [...engine.snapshot().keys()] };
+    const { store } = await this.syncingTarget(request.chainId, request.chainVersion);
+    return { keys: [...store.snapshot().keys()] };
   }
 
   private async onSyncChunk(request: SyncChunkRequest): Promise<object> {
-    const { targetId, engine } = await this.syncingTarget(request.chainId, request.chainVersion);
+    const { targetId, store } = await this.syncingTarget(request.chainId, request.chainVersion);
     await this.locks.withLock(`${targetId}/${request.key}`, async () => {
       this.resolver.recheck(request.chainId, request.chainVersion);
-      const mine = engine.snapshot().get(request.key);
+      const mine = store.snapshot().get(request.key);
       const theirs = request.chunk;
       if (
         theirs === undefined
@@ -291,7 +292,7 @@ class Incarnation implements Endpoint {
           : mine !== undefined && mine.version === theirs.version && mine.content.equals(theirs.content)
       )
         return;
-      await engine.install(request.key, theirs);
+      await install(store, request.key, theirs);
     });
     return {};
   }
@@ -354,11 +355,75 @@ class SimPeerClients extends PeerClients {
   override close(): void {}
 }
 
+/** The chunk content after `update` on top of `old` (undefined: removed); the engine's rules. */
+function applyToContent(old: Buffer | undefined, update: UpdateRequest): Buffer | undefined {
+  const oldLength = old?.length ?? 0;
+  switch (update.type) {
+    case UpdateType.REMOVE:
+      return undefined;
+    case UpdateType.REPLACE:
+      return Buffer.from(update.data);
+    case UpdateType.WRITE: {
+      const out = Buffer.alloc(Math.max(oldLength, update.offset + update.data.length));
+      old?.copy(out, 0);
+      out.set(update.data, update.offset);
+      return out;
+    }
+    default: {
+      const out = Buffer.alloc(update.offset);
+      old?.copy(out, 0, 0, Math.min(oldLength, update.offset));
+      return out;
+    }
+  }
+}
+
+/**
+ * The simulated resync's install of a chunk (caller holds the chunk lock): a full-chunk REPLACE at
+ * the copy's version through the real engine, or a removal, as storage/resync-receiver.ts does.
+ */
+async function install(store: SimTargetStore, key: string, chunk: StoredChunk | undefined): Promise<void> {
+  const { ino, index } = parseKey(key);
+  const engine = store.engine;
+  if (chunk === undefined) {
+    await engine.removeNow(ino, index);
+    return;
+  }
+  await engine.applyUpdate(ino, index, chunk.version, { type: UpdateType.REPLACE, offset: 0, data: chunk.content });
+  try {
+    await engine.commit(ino, index, chunk.version, chunk.chainVersion);
+  } catch (err) {
+    engine.abort(ino, index);
+    throw err;
+  }
+}
+
+/**
+ * Broken variant read-pending: reads of a chunk with a pending update are served its pending bytes
+ * (the real engine never does; the checker must catch it).
+ */
+function readsPending(engine: ChunkEngine): ChunkEngine {
+  return new Proxy(engine, {
+    get(target, property, receiver) {
+      if (property !== 'read') {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      }
+      return async (ino: number, index: number, offset: number, length: number) => {
+        const pending = target.pendingOf(ino, index);
+        if (pending === undefined || pending.removed) return target.read(ino, index, offset, length);
+        const content = (await target.readLatest(ino, index)) ?? Buffer.alloc(0);
+        const data = Buffer.from(content.subarray(Math.min(offset, content.length), offset + length));
+        return { data, dataCrc32c: crc32c(data), chunkLength: content.length, commitVersion: pending.version };
+      };
+    },
+  });
+}
+
 function earlyAnswer(owner: Incarnation, request: UpdateRequest): UpdateResponse {
   const key = keyOf(request.chunk!.ino, request.chunk!.index);
   const view = owner.routing.chain(request.chainId);
-  const engine = view === undefined ? undefined : owner.engines.get(view.localTargetId);
-  const content = applyToContent(engine?.snapshot().get(key)?.content, request);
+  const store = view === undefined ? undefined : owner.stores.get(view.localTargetId);
+  const content = applyToContent(store?.snapshot().get(key)?.content, request);
   return {
     length: content?.length ?? 0,
     commitVersion: request.updateVersion,
@@ -533,6 +598,7 @@ class SimManager implements Endpoint {
       if (serving && !syncing && waiting !== undefined) this.targets.get(waiting)!.state = PublicTargetState.SYNCING;
       chain.targetIds = [...chain.targetIds].sort((a, b) => STATE_RANK[state(a)]! - STATE_RANK[state(b)]!);
       chain.chainVersion++;
+      this.sim.recordServing(chain);
       this.sim.recorder.trace(
         `mgmt: chain ${chainId} v${chain.chainVersion}: ` +
           chain.targetIds.map((id) => `${id}:${PublicTargetState[state(id)]}`).join(' → '),
@@ -688,6 +754,7 @@ class SimClient implements Endpoint {
           SIM_TIMING.clientAttemptTimeoutMs,
         );
         record.ack = { version: response.commitVersion, length: response.length, crc: response.chunkCrc32c };
+        record.ackChainVersion = request.chainVersion;
         record.failure = undefined;
         break;
       } catch (err) {
@@ -778,7 +845,6 @@ export class Simulation {
   readonly chainOf = new Map<string, number>();
   readonly recorder: Recorder;
   readonly history: History;
-  readonly engineHooks;
   /** The replicators' own counters (repairs, exactly-once replays, forward retries), all nodes together. */
   readonly metrics = new StorageMetrics(new Registry(), () => []);
   private readonly downUntil = new Map<number, () => void>();
@@ -804,14 +870,8 @@ export class Simulation {
       reads: [],
       finalReplicas: new Map(),
       chainOf: this.chainOf,
-    };
-    this.engineHooks = {
-      onCommit: (targetId: number, key: string, chunk: StoredChunk | undefined) => {
-        let list = this.recorder.commits.get(key);
-        if (list === undefined) this.recorder.commits.set(key, (list = []));
-        list.push({ stamp: sched.stamp(), targetId, chunk });
-      },
-      onHarnessError: (message: string) => this.recorder.harnessErrors.push(message),
+      servingAt: new Map(),
+      removals: [],
     };
     this.manager = new SimManager(this);
     this.net.register(MGMT, this.manager);
@@ -835,6 +895,7 @@ export class Simulation {
         });
       }
       this.manager.chains.set(c, { chainId: c, chainVersion: 1, targetIds });
+      this.recordServing(this.manager.chains.get(c)!);
       for (let i = 0; i < config.chunksPerChain; i++) {
         const key = keyOf(100 + c, i);
         this.chunkKeys.push(key);
@@ -859,6 +920,23 @@ export class Simulation {
         },
       });
     }
+  }
+
+  /** A commit (or removal) became visible on a target: the checker's commit log. */
+  recordCommit(targetId: number, key: string, chunk: StoredChunk | undefined): void {
+    let list = this.recorder.commits.get(key);
+    if (list === undefined) this.recorder.commits.set(key, (list = []));
+    list.push({ stamp: this.sched.stamp(), targetId, chunk });
+  }
+
+  /** Remembers which targets serve in a chain version (the checker's first rule needs it). */
+  recordServing(chain: { chainId: number; chainVersion: number; targetIds: number[] }): void {
+    let versions = this.history.servingAt.get(chain.chainId);
+    if (versions === undefined) this.history.servingAt.set(chain.chainId, (versions = new Map()));
+    versions.set(chain.chainVersion, {
+      sinceStamp: this.sched.stamp(),
+      serving: chain.targetIds.filter((id) => this.manager.targets.get(id)!.state === PublicTargetState.SERVING),
+    });
   }
 
   /** Reports INTERNAL errors (a broken invariant inside storage) as harness-visible failures. */
@@ -912,7 +990,7 @@ export class Simulation {
     if (view.localTargetId !== job.predecessor || view.successor?.targetId !== job.syncing)
       throw new Error('sim resync: chain moved');
     const address = view.successor.address;
-    const engine = runner.engines.get(job.predecessor)!;
+    const store = runner.stores.get(job.predecessor)!;
     const { keys } = await this.net.call<{ keys: string[] }>(
       runner,
       address,
@@ -920,11 +998,11 @@ export class Simulation {
       { chainId, chainVersion },
       SIM_TIMING.rpcTimeoutMs,
     );
-    const all = [...new Set([...engine.snapshot().keys(), ...keys])].sort();
+    const all = [...new Set([...store.snapshot().keys(), ...keys])].sort();
     for (const key of all) {
       await runner.locks.withLock(`${job.predecessor}/${key}`, async () => {
         runner.resolver.recheck(chainId, chainVersion);
-        const chunk = engine.snapshot().get(key);
+        const chunk = store.snapshot().get(key);
         await this.net.call(
           runner,
           address,
@@ -1015,7 +1093,7 @@ export class Simulation {
     for (const node of this.nodes.values()) {
       const inc = node.current;
       if (inc === undefined || !inc.running || inc.routing.version !== this.manager.routing().version) return false;
-      for (const engine of inc.engines.values()) if (!engine.allFlushed) return false;
+      for (const store of inc.stores.values()) if (!store.allFlushed) return false;
     }
     return true;
   }
@@ -1051,7 +1129,7 @@ export class Simulation {
       const replicas = new Map<number, Map<string, StoredChunk>>();
       for (const id of chain.targetIds) {
         const node = this.nodes.get(this.manager.targets.get(id)!.nodeId)!;
-        replicas.set(id, node.current!.engines.get(id)!.snapshot());
+        replicas.set(id, node.current!.stores.get(id)!.snapshot());
       }
       this.history.finalReplicas.set(chain.chainId, replicas);
     }

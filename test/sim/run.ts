@@ -13,6 +13,8 @@ export interface SeedOptions {
   verbose?: boolean;
   /** Known issues count as violations too (the default; false only reports them). */
   strict?: boolean;
+  /** Open (unfixed) issues (checker.ts OPEN_ISSUE_K2) count as violations too (default: only reported). */
+  failOpen?: boolean;
   /** Receives every trace line as it happens (replay prints them). */
   trace?: (line: string) => void;
 }
@@ -26,6 +28,8 @@ export interface SeedResult {
    * them.
    */
   known: string[];
+  /** Violations explained by an open issue (checker.ts OPEN_ISSUE_K2), unless failOpen. */
+  open: string[];
   /** Identifies the execution: equal for equal seeds (determinism). */
   digest: string;
   stats: {
@@ -99,6 +103,7 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
   violations.push(...checked.violations);
   const strict = options.strict !== false;
   if (strict) violations.push(...checked.known);
+  if (options.failOpen === true) violations.push(...checked.open);
   let commits = 0;
   for (const list of history.commits.values()) commits += list.length;
   const stats = {
@@ -120,6 +125,7 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
     config,
     violations,
     known: strict ? [] : checked.known,
+    open: options.failOpen === true ? [] : checked.open,
     digest: hash.digest('hex').slice(0, 16),
     stats,
     tail,

@@ -1,0 +1,406 @@
+// The simulated disk of one target, under the REAL chunk engine (storage/chunk-engine/chunk-engine.ts)
+// and the REAL exactly-once records (storage/channel-records.ts), through their injection points
+// (ChunkEngine.openOn, BlockFiles.on, ChannelRecords.openOn):
+// - the chunk-metadata store and the records store: ordered key-value maps where a put is visible
+//   after one disk operation and durable only after a flush (`flushed`), as with lmdb;
+// - the block files: sparse files of 4 KiB pages where a write is visible at once and durable only
+//   after `sync` (fdatasync).
+// A crash keeps only what was flushed or synced; the next incarnation opens new stores on it.
+// Faults a seed can inject: a flipped byte in a committed chunk's block (the engine must answer
+// CHUNK_CORRUPT), and a full disk (a write needing new space fails with ENOSPC, which the engine and
+// replicator must surface as NO_SPACE). Every operation takes simulated time and never completes
+// once its process is dead.
+import { join } from 'node:path';
+import { blocksPerFile } from '../../storage/chunk-engine/block-allocator.js';
+import { BlockFiles } from '../../storage/chunk-engine/block-files.js';
+import type { BlockFile, BlockIo } from '../../storage/chunk-engine/block-io.js';
+import { ChunkEngine, type ChunkMetaStore } from '../../storage/chunk-engine/chunk-engine.js';
+import { decodeChunkKey } from '../../storage/chunk-engine/chunk-key.js';
+import { decodeChunkMeta, type BlockLocation } from '../../storage/chunk-engine/chunk-meta.js';
+import { ChannelRecords, type ChannelRecord, type ChannelRecordsStore } from '../../storage/channel-records.js';
+import type { Clock } from '../../common/clock.js';
+import type { SimScheduler } from './scheduler.js';
+
+const PAGE_BYTES = 4096;
+
+/** One committed chunk as the checker sees it: metadata plus its bytes. */
+export interface StoredChunk {
+  version: number;
+  chainVersion: number;
+  content: Buffer;
+}
+
+export function keyOf(ino: number, index: number): string {
+  return `${ino}:${index}`;
+}
+
+export function parseKey(key: string): { ino: number; index: number } {
+  const [ino, index] = key.split(':').map(Number) as [number, number];
+  return { ino, index };
+}
+
+type Pages = Map<number, Buffer>;
+
+/** What survives a crash: the flushed metadata and records, the synced pages of each file. */
+export class SimDisk {
+  readonly meta = new Map<string, { key: Buffer; value: Buffer }>();
+  readonly records = new Map<string, ChannelRecord>();
+  readonly files = new Map<string, Pages>();
+  /** Full-disk fault: writes needing a new page fail with ENOSPC while set. */
+  full = false;
+  /** The incarnation's open view, for faults that damage the medium under it. */
+  current: SimTargetStore | undefined;
+}
+
+export interface SimDiskHooks {
+  /** A chunk commit or removal became visible on this target (metadata put). */
+  onCommit(key: string, chunk: StoredChunk | undefined): void;
+}
+
+/** The stores of one target in one process lifetime. */
+export class SimTargetStore {
+  readonly meta: SimMetaStore;
+  readonly records: SimRecordsStore;
+  readonly io: SimBlockIo;
+  readonly engine: ChunkEngine;
+  readonly channels: ChannelRecords;
+
+  constructor(
+    readonly disk: SimDisk,
+    readonly dir: string,
+    private readonly sched: SimScheduler,
+    alive: () => boolean,
+    clock: Clock,
+    hooks: SimDiskHooks,
+  ) {
+    const op = () => this.sched.delay(diskOpMs(this.sched), alive);
+    this.io = new SimBlockIo(disk, op);
+    this.meta = new SimMetaStore(disk, op, (key, value) => hooks.onCommit(...this.describe(key, value)));
+    this.records = new SimRecordsStore(disk, op);
+    disk.current = this;
+    this.engine = ChunkEngine.openOn({
+      dir,
+      meta: this.meta,
+      files: BlockFiles.on(join(dir, 'data'), { io: this.io, direct: false }),
+      blockIo: { kind: 'fs', reason: 'simulated in-memory block files (test/sim)' },
+      clock,
+      fsync: true,
+    });
+    this.channels = ChannelRecords.openOn(this.records, { clock });
+  }
+
+  /** A metadata put or removal as the checker records it: chunk key and (for a put) its content. */
+  private describe(key: Buffer, value: Buffer | undefined): [string, StoredChunk | undefined] {
+    const address = decodeChunkKey(key);
+    return [keyOf(address.ino, address.index), value === undefined ? undefined : this.chunkOf(value)];
+  }
+
+  private chunkOf(value: Buffer): StoredChunk {
+    const meta = decodeChunkMeta(value);
+    const content =
+      meta.length === 0
+        ? Buffer.alloc(0)
+        : this.io.readNow(blockPath(this.dir, meta.block), blockStart(meta.block), meta.length);
+    return { version: meta.commitVersion, chainVersion: meta.chainVersion, content };
+  }
+
+  /** Visible committed chunks with their bytes as on the medium (for resync models and the checker). */
+  snapshot(): Map<string, StoredChunk> {
+    const out = new Map<string, StoredChunk>();
+    for (const { key, value } of [...this.meta.visible.values()].sort((a, b) => Buffer.compare(a.key, b.key))) {
+      const [name, chunk] = this.describe(key, value);
+      out.set(name, chunk!);
+    }
+    return out;
+  }
+
+  /** Whether every visible metadata change and written page is durable (quiescence). */
+  get allFlushed(): boolean {
+    return this.meta.unflushed.length === 0 && this.records.unflushed.length === 0 && this.io.allSynced;
+  }
+
+  /** Flips one byte of a committed chunk's block, on the medium (visible and durable). Returns the chunk. */
+  corruptOne(pick: (n: number) => number): string | undefined {
+    const chunks = [...this.meta.visible.values()]
+      .map(({ key, value }) => ({ key, meta: decodeChunkMeta(value) }))
+      .filter((c) => c.meta.length > 0)
+      .sort((a, b) => Buffer.compare(a.key, b.key));
+    if (chunks.length === 0) return undefined;
+    const victim = chunks[pick(chunks.length)]!;
+    const at = blockStart(victim.meta.block) + pick(victim.meta.length);
+    this.io.flipByte(blockPath(this.dir, victim.meta.block), at);
+    const address = decodeChunkKey(victim.key);
+    return keyOf(address.ino, address.index);
+  }
+}
+
+function diskOpMs(sched: SimScheduler): number {
+  // Mostly fast, sometimes slow: slow operations reorder work between chunks and replicas.
+  return sched.chance(0.05) ? sched.uniform(5, 30) : sched.uniform(0.05, 1.5);
+}
+
+/** Where BlockFiles puts a block (same layout as block-files.ts: c<log2>-<n>.dat, fixed-size slots). */
+function blockPath(dir: string, block: BlockLocation): string {
+  return join(dir, 'data', `c${block.classLog2}-${Math.floor(block.blockNo / blocksPerFile(block.classLog2))}.dat`);
+}
+
+function blockStart(block: BlockLocation): number {
+  return (block.blockNo % blocksPerFile(block.classLog2)) * 2 ** block.classLog2;
+}
+
+/** An ordered key-value store: visible after a put, durable after a flush; lmdb commits in order. */
+class SimKv<V> {
+  readonly visible: Map<string, V>;
+  unflushed: Array<{ id: number; name: string; value: V | undefined }> = [];
+  private nextTxn = 1;
+
+  constructor(
+    private readonly durable: Map<string, V>,
+    private readonly op: () => Promise<void>,
+  ) {
+    this.visible = new Map(durable);
+  }
+
+  async write(name: string, value: V | undefined, onVisible?: () => void): Promise<boolean> {
+    await this.op();
+    const existed = this.visible.has(name);
+    if (value === undefined) this.visible.delete(name);
+    else this.visible.set(name, value);
+    this.unflushed.push({ id: this.nextTxn++, name, value });
+    onVisible?.();
+    return value !== undefined || existed;
+  }
+
+  async flush(): Promise<boolean> {
+    const upTo = this.nextTxn - 1;
+    await this.op();
+    while (this.unflushed.length > 0 && this.unflushed[0]!.id <= upTo) {
+      const done = this.unflushed.shift()!;
+      if (done.value === undefined) this.durable.delete(done.name);
+      else this.durable.set(done.name, done.value);
+    }
+    return true;
+  }
+}
+
+/** The chunk-metadata store (lmdb's part the engine uses), keys ordered as bytes. */
+class SimMetaStore implements ChunkMetaStore {
+  private readonly kv: SimKv<{ key: Buffer; value: Buffer }>;
+
+  constructor(
+    disk: SimDisk,
+    op: () => Promise<void>,
+    private readonly onChange: (key: Buffer, value: Buffer | undefined) => void,
+  ) {
+    this.kv = new SimKv(disk.meta, op);
+  }
+
+  get visible(): Map<string, { key: Buffer; value: Buffer }> {
+    return this.kv.visible;
+  }
+
+  get unflushed(): unknown[] {
+    return this.kv.unflushed;
+  }
+
+  get(key: Buffer): Buffer | undefined {
+    return this.kv.visible.get(key.toString('hex'))?.value;
+  }
+
+  put(key: Buffer, value: Buffer): Promise<boolean> {
+    const copy = { key: Buffer.from(key), value: Buffer.from(value) };
+    return this.kv.write(key.toString('hex'), copy, () => this.onChange(copy.key, copy.value));
+  }
+
+  remove(key: Buffer): Promise<boolean> {
+    return this.kv.write(key.toString('hex'), undefined, () => this.onChange(Buffer.from(key), undefined));
+  }
+
+  get flushed(): Promise<boolean> {
+    return this.kv.flush();
+  }
+
+  *getRange(options: RangeLike): Iterable<{ key: Buffer; value: Buffer }> {
+    const rows = [...this.kv.visible.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+    if (options.reverse) rows.reverse();
+    let count = 0;
+    for (const row of rows) {
+      if (!inRange(row.key, options)) continue;
+      if (options.limit !== undefined && count >= options.limit) return;
+      count++;
+      yield row;
+    }
+  }
+
+  *getKeys(options: RangeLike): Iterable<Buffer> {
+    for (const row of this.getRange(options)) yield row.key;
+  }
+
+  async close(): Promise<void> {}
+}
+
+interface RangeLike {
+  start?: unknown;
+  end?: unknown;
+  reverse?: boolean;
+  limit?: number;
+  exclusiveStart?: boolean;
+  inclusiveEnd?: boolean;
+}
+
+/** lmdb's range rules: forward [start, end), reverse (end, start]; the flags flip each bound. */
+function inRange(key: Buffer, options: RangeLike): boolean {
+  const start = options.start as Buffer | undefined;
+  const end = options.end as Buffer | undefined;
+  const sign = options.reverse ? -1 : 1;
+  if (start !== undefined) {
+    const c = sign * Buffer.compare(key, start);
+    if (c < 0 || (c === 0 && options.exclusiveStart)) return false;
+  }
+  if (end !== undefined) {
+    const c = sign * Buffer.compare(key, end);
+    if (c > 0 || (c === 0 && !options.inclusiveEnd)) return false;
+  }
+  return true;
+}
+
+/** The exactly-once records store (channels.mdb's part ChannelRecords uses). */
+class SimRecordsStore implements ChannelRecordsStore {
+  private readonly kv: SimKv<ChannelRecord>;
+
+  constructor(disk: SimDisk, op: () => Promise<void>) {
+    this.kv = new SimKv(disk.records, op);
+  }
+
+  get unflushed(): unknown[] {
+    return this.kv.unflushed;
+  }
+
+  async put(key: string, record: ChannelRecord): Promise<boolean> {
+    // lmdb stores a copy, and its default commit is durable when the write resolves.
+    const done = await this.kv.write(key, structuredClone(record));
+    await this.kv.flush();
+    return done;
+  }
+
+  async remove(key: string): Promise<boolean> {
+    const done = await this.kv.write(key, undefined);
+    await this.kv.flush();
+    return done;
+  }
+
+  getRange(): Iterable<{ key: string; value: ChannelRecord }> {
+    return [...this.kv.visible.entries()].map(([key, value]) => ({ key, value: structuredClone(value) }));
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Sparse block files: written pages visible at once, durable after sync. */
+class SimBlockIo implements BlockIo {
+  readonly kind = 'fs' as const;
+  private readonly volatile = new Map<string, Pages>();
+  /** Pages written since the last sync of their file (owned by `volatile`, not shared with the disk). */
+  private readonly dirty = new Map<string, Set<number>>();
+
+  constructor(
+    private readonly disk: SimDisk,
+    private readonly op: () => Promise<void>,
+  ) {
+    for (const [path, pages] of disk.files) this.volatile.set(path, new Map(pages));
+  }
+
+  get allSynced(): boolean {
+    for (const pages of this.dirty.values()) if (pages.size > 0) return false;
+    return true;
+  }
+
+  private pages(path: string): Pages {
+    let pages = this.volatile.get(path);
+    if (pages === undefined) this.volatile.set(path, (pages = new Map()));
+    return pages;
+  }
+
+  /** Reads the current bytes at once (the checker's and the fault injector's view). */
+  readNow(path: string, position: number, length: number): Buffer {
+    const out = Buffer.alloc(length);
+    const pages = this.volatile.get(path);
+    if (pages === undefined) return out;
+    for (let at = position; at < position + length; ) {
+      const page = Math.floor(at / PAGE_BYTES);
+      const inPage = at - page * PAGE_BYTES;
+      const n = Math.min(PAGE_BYTES - inPage, position + length - at);
+      pages.get(page)?.copy(out, at - position, inPage, inPage + n);
+      at += n;
+    }
+    return out;
+  }
+
+  private writeNow(path: string, position: number, data: Uint8Array): void {
+    const pages = this.pages(path);
+    let dirty = this.dirty.get(path);
+    if (dirty === undefined) this.dirty.set(path, (dirty = new Set()));
+    const durablePages = this.disk.files.get(path);
+    for (let at = position; at < position + data.length; ) {
+      const page = Math.floor(at / PAGE_BYTES);
+      if (!pages.has(page) && !durablePages?.has(page) && this.disk.full) {
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 });
+      }
+      if (!dirty.has(page)) {
+        pages.set(page, Buffer.from(pages.get(page) ?? Buffer.alloc(PAGE_BYTES)));
+        dirty.add(page);
+      }
+      const inPage = at - page * PAGE_BYTES;
+      const n = Math.min(PAGE_BYTES - inPage, position + data.length - at);
+      pages.get(page)!.set(data.subarray(at - position, at - position + n), inPage);
+      at += n;
+    }
+  }
+
+  private syncNow(path: string): void {
+    const dirty = this.dirty.get(path);
+    if (dirty === undefined || dirty.size === 0) return;
+    let durable = this.disk.files.get(path);
+    if (durable === undefined) this.disk.files.set(path, (durable = new Map()));
+    const pages = this.pages(path);
+    for (const page of dirty) durable.set(page, pages.get(page)!);
+    dirty.clear();
+  }
+
+  /** Damages the medium: one byte flipped in both what reads see and what survives a crash. */
+  flipByte(path: string, at: number): void {
+    const page = Math.floor(at / PAGE_BYTES);
+    const flip = (pages: Pages | undefined) => {
+      const old = pages?.get(page);
+      if (old === undefined) return;
+      const copy = Buffer.from(old);
+      copy[at - page * PAGE_BYTES]! ^= 0x5a;
+      pages!.set(page, copy);
+    };
+    flip(this.volatile.get(path));
+    flip(this.disk.files.get(path));
+  }
+
+  async open(path: string): Promise<BlockFile> {
+    return {
+      direct: false,
+      read: async (position, length, into) => {
+        await this.op();
+        const bytes = this.readNow(path, position, length);
+        if (into === undefined) return bytes;
+        bytes.copy(into);
+        return into;
+      },
+      write: async (position, data) => {
+        await this.op();
+        this.writeNow(path, position, data);
+      },
+      sync: async () => {
+        await this.op();
+        // fdatasync makes durable at least what was written before it started (here: all of it).
+        this.syncNow(path);
+      },
+      close: async () => {},
+    };
+  }
+}
