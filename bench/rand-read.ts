@@ -70,7 +70,7 @@ export const randReadSuite: Suite = {
     for (const size of RAND_SIZES) {
       for (const depth of depths) {
         const w = ctx.worker(
-          { kind: 'rand-read', meta, path, fileBytes, blockBytes: size, depth, seconds },
+          { kind: 'rand-read', meta, path, fileBytes, blockBytes: size, depth, seconds, patternBytes: BLOCK_BYTES },
           `rand ${sizeName(size)} depth ${depth}`,
         );
         const o = (await ctx.together(`rand-read ${sizeName(size)} qd${depth}`, [w])).results[0]!.ops[0]!;

@@ -46,7 +46,16 @@ export const seqReadSuite: Suite = {
       const per = Math.floor(fileBytes / clients / BLOCK_BYTES) * BLOCK_BYTES;
       const workers = Array.from({ length: clients }, (_, i) =>
         ctx.worker(
-          { kind: 'seq-read', meta, path, offset: i * per, bytes: per, blockBytes: BLOCK_BYTES, depth: DEPTH },
+          {
+            kind: 'seq-read',
+            meta,
+            path,
+            offset: i * per,
+            bytes: per,
+            blockBytes: BLOCK_BYTES,
+            depth: DEPTH,
+            patternBytes: BLOCK_BYTES,
+          },
           `read r${replicas} ${clients} client(s)`,
           per,
         ),

@@ -23,7 +23,20 @@ export type WorkerTask =
   | { kind: 'fsync'; dir: string; count: number; writeBytes: number }
   | { kind: 'fs-meta'; dir: string; count: number; readdirs: number }
   | { kind: 'seq-write'; meta: string; path: string; offset: number; bytes: number; blockBytes: number; depth: number }
-  | { kind: 'seq-read'; meta: string; path: string; offset: number; bytes: number; blockBytes: number; depth: number }
+  | {
+      kind: 'seq-read';
+      meta: string;
+      path: string;
+      offset: number;
+      bytes: number;
+      blockBytes: number;
+      depth: number;
+      /**
+       * The file was written by seq-write workers in blocks of this size (each the same pattern): every
+       * read is checked against it (bench/read-check.ts). Unset: the bytes are not known (not checked).
+       */
+      patternBytes?: number;
+    }
   | {
       kind: 'rand-read';
       meta: string;
@@ -32,6 +45,8 @@ export type WorkerTask =
       blockBytes: number;
       depth: number;
       seconds: number;
+      /** As in seq-read. */
+      patternBytes?: number;
     }
   | { kind: 'meta-ops'; meta: string; dir: string; count: number; readdirs: number; depth: number }
   | LoaderTask

@@ -29,6 +29,7 @@ import { SpindleClient } from '../client/index.js';
 import { runCheckpointTask } from './checkpoint-worker.js';
 import { runKvcacheTask } from './kvcache-worker.js';
 import { runLoaderTask } from './loader-worker.js';
+import { ReadCheck } from './read-check.js';
 import type { WorkerJob, WorkerTask, WorkerResult, OpResult } from './worker-tasks.js';
 import { summarize } from './stats.js';
 
@@ -354,28 +355,36 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
           await handle.close();
         } else if (task.kind === 'seq-read') {
           const count = Math.ceil(task.bytes / task.blockBytes);
+          const check = ReadCheck.of(task.patternBytes, patternBuffer);
           // One buffer per lane: depth buffers in total, reused (bounded memory).
           const buffers = Array.from({ length: task.depth }, () => Buffer.allocUnsafe(task.blockBytes));
           let lane = 0;
           r = await runDepth(task.depth, count, Number.POSITIVE_INFINITY, async (i) => {
             const buf = buffers[lane++ % buffers.length]!;
             const len = Math.min(task.blockBytes, task.bytes - i * task.blockBytes);
-            const { bytesRead } = await handle.read(buf, 0, len, task.offset + i * task.blockBytes);
+            const at = task.offset + i * task.blockBytes;
+            const { bytesRead } = await handle.read(buf, 0, len, at);
+            check.sample(buf, len, bytesRead, at);
             return bytesRead;
           });
           await handle.close();
+          check.verify('seq-read');
         } else {
           const slots = Math.max(1, Math.floor(task.fileBytes / task.blockBytes));
           const buffers = Array.from({ length: task.depth }, () => Buffer.allocUnsafe(task.blockBytes));
           let lane = 0;
           let seed = (process.pid * 2654435761) >>> 0;
+          const check = ReadCheck.of(task.patternBytes, patternBuffer);
           r = await runDepth(task.depth, Number.MAX_SAFE_INTEGER, t0 + task.seconds * 1000, async () => {
             seed = (seed * 1103515245 + 12345) >>> 0;
             const buf = buffers[lane++ % buffers.length]!;
-            const { bytesRead } = await handle.read(buf, 0, task.blockBytes, (seed % slots) * task.blockBytes);
+            const at = (seed % slots) * task.blockBytes;
+            const { bytesRead } = await handle.read(buf, 0, task.blockBytes, at);
+            check.sample(buf, task.blockBytes, bytesRead, at);
             return bytesRead;
           });
           await handle.close();
+          check.verify('rand-read');
         }
         const seconds = (performance.now() - t0) / 1000;
         return { ops: [opResult(task.kind, r, seconds)] };
