@@ -5,6 +5,8 @@ import { ExitCode } from './exit-codes.js';
 
 /** Runs `spindle bench` with the arguments after `bench`; resolves with the exit code. */
 export async function runBenchCommand(args: readonly string[]): Promise<number> {
+  // The fuzzers' long run (bench/fuzz.ts) is its own command: it reports checks, not figures.
+  if (args[0] === 'fuzz') return (await import('../bench/fuzz.js')).runFuzzCommand(args.slice(1));
   const bench = await import('../bench/index.js');
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(`${bench.BENCH_USAGE}\n`);

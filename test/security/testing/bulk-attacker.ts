@@ -74,8 +74,6 @@ export interface ProcessMemory {
   readonly virtualBytes: number;
   /** Resident memory now (VmRSS). */
   readonly residentBytes: number;
-  /** Peak resident memory since the process started (VmHWM). */
-  readonly residentPeakBytes: number;
 }
 
 /** The memory figures of process `pid` from /proc/<pid>/status. */
@@ -86,10 +84,34 @@ export function processMemory(pid: number): ProcessMemory {
     if (match === null) throw new Error(`/proc/${pid}/status has no ${field}`);
     return Number(match[1]) * 1024;
   };
-  return { virtualBytes: kib('VmSize'), residentBytes: kib('VmRSS'), residentPeakBytes: kib('VmHWM') };
+  return { virtualBytes: kib('VmSize'), residentBytes: kib('VmRSS') };
 }
 
 export const MIB = 1024 * 1024;
+
+/**
+ * Samples process `pid`'s memory every `intervalMs` until stopped: the highest VmRSS and VmSize
+ * seen during an attack (VmHWM is the whole life's peak, which an earlier test may have set).
+ */
+export function sampleMemory(
+  pid: number,
+  intervalMs = 50,
+): () => { residentMaxBytes: number; virtualMaxBytes: number } {
+  let residentMaxBytes = 0;
+  let virtualMaxBytes = 0;
+  const sample = (): void => {
+    const now = processMemory(pid);
+    residentMaxBytes = Math.max(residentMaxBytes, now.residentBytes);
+    virtualMaxBytes = Math.max(virtualMaxBytes, now.virtualBytes);
+  };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return { residentMaxBytes, virtualMaxBytes };
+  };
+}
 
 /** Resolves when every session has closed, or after `timeoutMs` (then the open ones are the caller's to judge). */
 export async function allClosed(sessions: readonly RawBulkSession[], timeoutMs: number): Promise<number> {
