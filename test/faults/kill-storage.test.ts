@@ -18,6 +18,7 @@ import {
   chainAt,
   expectReplicasIdentical,
   expectSame,
+  expectWithinQuoted,
   MiB,
   targetsOfNode,
   waitFor,
@@ -162,6 +163,10 @@ describe('kill -9 of a storage node during a 100 MiB write stream', () => {
             replicaRowsChecked: rows,
           }),
         );
+        // Liveness bounds on what docs/failures.md quotes (logged above first, so a slow run still reports).
+        expectWithinQuoted('killDetected', detectedMs);
+        expectWithinQuoted('killRestartReady', readyMs);
+        expectWithinQuoted('killRestartServing', servingMs);
       } finally {
         // A failed run leaves the cluster whole for the next one: the stream stopped, the node back.
         stream.next = FILE_BYTES;

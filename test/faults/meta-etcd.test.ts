@@ -21,7 +21,7 @@ import { clientConfig } from '../../common/config.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { RoutingInfo } from '../../proto/index.js';
 import { startCluster, type TestCluster } from '../harness/cluster.js';
-import { allServing, sleep, targetsOfNode, waitFor } from './support.js';
+import { allServing, expectWithinQuoted, sleep, targetsOfNode, waitFor } from './support.js';
 
 let etcdDir = '';
 let etcd: EtcdProcess[] = [];
@@ -176,6 +176,9 @@ describe('meta processes on etcd', () => {
         30_000,
       );
       timings['workloadResumedMs'] = Date.now() - killedAt;
+      // Liveness bounds on what docs/failures.md quotes.
+      expectWithinQuoted('etcdTakeover', timings['takeoverMs']);
+      expectWithinQuoted('etcdWorkloadResumed', timings['workloadResumedMs']);
     } finally {
       for (const workload of workloads) workload.stopped = true;
       await Promise.all(workloads.map((w) => w.done));

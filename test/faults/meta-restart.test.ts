@@ -19,6 +19,7 @@ import {
   allServing,
   expectReplicasIdentical,
   expectSame,
+  expectWithinQuoted,
   MiB,
   waitFor,
   waitForRouting,
@@ -190,6 +191,10 @@ describe('kill -9 and restart of meta during a workload', () => {
         streamFailures: stream.failures,
       }),
     );
+    // Liveness bounds on what docs/failures.md quotes (logged above first, so a slow run still reports).
+    expectWithinQuoted('metaReady', metaReadyMs);
+    expectWithinQuoted('metaServing', servingMs);
+    expectWithinQuoted('metaResumed', resumedMs);
     // Every failure is one meta's absence explains, of an operation started before the cluster
     // served again (an INTERNAL, EXISTS or NOT_FOUND would be a bug the acknowledged checks miss).
     expect(

@@ -29,6 +29,7 @@ import {
   allServing,
   expectReplicasIdentical,
   expectSame,
+  expectWithinQuoted,
   MiB,
   targetsOfNode,
   waitFor,
@@ -291,5 +292,9 @@ describe.skipIf(skip)('network partition of a storage node (network namespace + 
         bytesCopied,
       }),
     );
+    // Liveness bounds on what docs/failures.md quotes (logged above first, so a slow run still reports).
+    expectWithinQuoted('partitionStoppedServing', outcome.refusedAt - outcome.goAt);
+    expectWithinQuoted('partitionDetected', detectedAt - cutAt);
+    expectWithinQuoted('partitionHealServing', servingMs);
   }, 240_000);
 });
