@@ -112,6 +112,7 @@ describe('options', () => {
       'loader',
       'checkpoint',
       'kvcache',
+      'auth',
     ]);
     expect(parseSuites('meta,limits,meta')).toEqual(['meta', 'limits']);
   });

@@ -93,9 +93,9 @@ export class BenchContext {
    * Meta address(es) of a cluster with `replicas` replicas (started on first use); with kv 'etcd'
    * the cluster keeps its metadata in a local etcd-server and has two meta processes.
    */
-  async cluster(replicas: number, kv: 'lmdb' | 'etcd' = 'lmdb'): Promise<string> {
+  async cluster(replicas: number, kv: 'lmdb' | 'etcd' = 'lmdb', auth: 'on' | 'off' = 'on'): Promise<string> {
     if (this.options.meta !== undefined) return this.options.meta;
-    const key = `${kv}-${replicas}`;
+    const key = `${kv}-${replicas}${auth === 'off' ? '-auth-off' : ''}`;
     let cluster = this.clusters.get(key);
     if (cluster === undefined) {
       this.progress.update(`[${this.suite}] starting a cluster: 3 storage nodes, replicas ${replicas}, ${kv}`, true);
@@ -103,7 +103,7 @@ export class BenchContext {
       // Servers profile themselves when this is set (common/cpu-profile.ts).
       if (this.options.cpuProf !== undefined) env[CPU_PROFILE_DIR_ENV] = resolve(this.options.cpuProf);
       cluster = await LocalCluster.start({
-        dataDir: join(this.scratch, kv === 'lmdb' ? `cluster-r${replicas}` : `cluster-${key}`),
+        dataDir: join(this.scratch, kv === 'lmdb' && auth === 'on' ? `cluster-r${replicas}` : `cluster-${key}`),
         kv,
         storageNodes: 3,
         replicas,
@@ -111,6 +111,7 @@ export class BenchContext {
         port: 0,
         env,
         dataTransport: this.options.transport,
+        auth,
       });
       this.clusters.set(key, cluster);
     }

@@ -3,6 +3,7 @@
 // cli/bench-command.ts (dynamically): the client library never depends on bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { authCostSuite } from './auth-cost.js';
 import { checkpointSuite } from './checkpoint.js';
 import { cliSuite } from './cli.js';
 import { BenchContext } from './context.js';
@@ -33,6 +34,7 @@ const SUITE_TABLE: Record<SuiteName, Suite> = {
   loader: loaderSuite,
   checkpoint: checkpointSuite,
   kvcache: kvcacheSuite,
+  auth: authCostSuite,
 };
 
 export interface BenchReport {

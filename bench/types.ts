@@ -17,6 +17,7 @@ export const SUITES = [
   'loader',
   'checkpoint',
   'kvcache',
+  'auth',
 ] as const;
 export type SuiteName = (typeof SUITES)[number];
 

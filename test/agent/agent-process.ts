@@ -4,7 +4,9 @@
 // running is SIGKILLed when the test worker exits.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { credentials } from '@grpc/grpc-js';
+import { type ChannelOptions, credentials } from '@grpc/grpc-js';
+import { channelOptionsWithToken } from '../../common/auth/client-auth.js';
+import { resolveToken } from '../../common/auth/token-source.js';
 import { AGENT_MESSAGE_MAX_BYTES } from '../../agent/constants.js';
 import { PACKAGE_ROOT } from '../../common/package-root.js';
 import { LoaderClient } from '../../proto/index.js';
@@ -56,8 +58,13 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
   if (line === undefined) {
     throw new Error(`spindle agent exited with ${await exited} before its ready line; stderr:\n${stderr}`);
   }
+  const ready = JSON.parse(line) as AgentReady;
+  // A TCP agent takes only its own token (docs/security.md): this test process and the Python
+  // scripts it starts send it as a user would, through SPINDLE_TOKEN.
+  const token = resolveToken({ metaAddress: ready.meta, env: { ...process.env, ...env } });
+  if (token !== undefined) process.env.SPINDLE_TOKEN ??= token;
   return {
-    ready: JSON.parse(line) as AgentReady,
+    ready,
     child,
     stderr: () => stderr,
     async stop() {
@@ -67,9 +74,15 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
   };
 }
 
+/** Channel options sending the agent's token (the one startAgentProcess put in SPINDLE_TOKEN). */
+export function agentChannelOptions(): ChannelOptions {
+  return channelOptionsWithToken(process.env.SPINDLE_TOKEN);
+}
+
 /** A grpc-js Loader client with the agent's message limit. */
 export function loaderClient(address: string): LoaderClient {
   return new LoaderClient(address, credentials.createInsecure(), {
+    ...agentChannelOptions(),
     'grpc.max_receive_message_length': AGENT_MESSAGE_MAX_BYTES,
     'grpc.max_send_message_length': AGENT_MESSAGE_MAX_BYTES,
     // Its own connection: a test's cancelled streams must not share one with other clients.

@@ -25,7 +25,7 @@ import {
   type StreamBatchesRequest,
 } from '../../proto/index.js';
 import { useCluster } from '../harness/cluster.js';
-import { type AgentProcess, loaderClient, startAgentProcess } from './agent-process.js';
+import { type AgentProcess, loaderClient, startAgentProcess, agentChannelOptions } from './agent-process.js';
 
 const SAMPLES = 60;
 const DATASET = '/agent-test/train';
@@ -245,7 +245,7 @@ describe('spindle agent (process)', () => {
       .uint32(32)
       .uint64(12n);
     const request = new BinaryWriter().uint32(10).bytes(epoch.uint32(40).int32(1).finish()).uint32(32).uint32(1);
-    const raw = new Client(agent.ready.agent, credentials.createInsecure());
+    const raw = new Client(agent.ready.agent, credentials.createInsecure(), agentChannelOptions());
     try {
       const call = raw.makeServerStreamRequest<Uint8Array, Buffer>(
         '/spindle.Loader/StreamBatches',

@@ -16,6 +16,7 @@ import {
   type ShardData,
   type ShardInfo,
 } from '../../proto/index.js';
+import { agentChannelOptions } from './agent-process.js';
 
 type Callback<T> = (error: ServiceError | null, response: T) => void;
 
@@ -29,6 +30,7 @@ export class CheckpointsCaller {
 
   constructor(address: string) {
     this.raw = new CheckpointsClient(address, credentials.createInsecure(), {
+      ...agentChannelOptions(),
       'grpc.max_receive_message_length': AGENT_MESSAGE_MAX_BYTES,
       'grpc.max_send_message_length': AGENT_MESSAGE_MAX_BYTES,
     });

@@ -22,7 +22,7 @@ import {
   KvCacheRemoveStatus,
 } from '../../proto/index.js';
 import { useCluster } from '../harness/cluster.js';
-import { type AgentProcess, startAgentProcess } from './agent-process.js';
+import { type AgentProcess, startAgentProcess, agentChannelOptions } from './agent-process.js';
 
 const KiB = 1024;
 const PAGE_BYTES = 16 * KiB;
@@ -35,6 +35,7 @@ beforeAll(async () => {
   client = await getCluster().client();
   agent = await startAgentProcess(['--meta', getCluster().metaAddress, '--preset', 'test']);
   kv = new KvCacheClient(agent.ready.agent, credentials.createInsecure(), {
+    ...agentChannelOptions(),
     'grpc.max_receive_message_length': AGENT_MESSAGE_MAX_BYTES,
     'grpc.max_send_message_length': AGENT_MESSAGE_MAX_BYTES,
   });
