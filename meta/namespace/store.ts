@@ -165,7 +165,10 @@ export class MetaTxn {
     const range = dentryRange(parentIno);
     const start = afterName ? Buffer.concat([dentryKey(parentIno, afterName), Buffer.of(0)]) : range.start;
     const pairs = await this.txn.getRange(start, range.end, { limit });
-    return pairs.map((pair) => ({ name: dentryName(pair.key), ...decodeEntry(pair.value) }));
+    return pairs.map((pair) => {
+      const entry = decodeEntry(pair.value);
+      return { name: dentryName(pair.key), ino: entry.ino, type: entry.type };
+    });
   }
 
   async isEmptyDirectory(ino: number): Promise<boolean> {
