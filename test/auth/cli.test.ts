@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SpindleClient } from '../../client/index.js';
 import { PACKAGE_ROOT } from '../../common/package-root.js';
 
 const work = mkdtempSync(join(tmpdir(), 'auth-core-cli-'));
@@ -103,6 +104,12 @@ describe('spindle up with authentication', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/--token-file|SPINDLE_TOKEN/);
 
+    // A directory bob may write to (the token's uid decides, and / belongs to root).
+    const owner = await SpindleClient.connect({ meta: line.meta, token: stored.client });
+    await owner.mkdir('/shared');
+    await owner.chmod('/shared', 0o777);
+    await owner.close();
+
     // An admin mints a client token; that host uses it through SPINDLE_TOKEN and --token-file.
     const minted = await ok(
       ['admin', 'token', 'create', '--role', 'client', '--user', 'bob', '--uid', '1234', '--meta', line.meta],
@@ -111,9 +118,12 @@ describe('spindle up with authentication', () => {
     const token = minted.stdout.trim();
     expect(token).toMatch(/^spindle1\./);
     const withToken = envFor(otherHome, { SPINDLE_TOKEN: token });
-    await ok(['put', local, '/from-bob', '--meta', line.meta], withToken);
+    await ok(['put', local, '/shared/from-bob', '--meta', line.meta], withToken);
     writeFileSync(join(work, 'bob.token'), `${token}\n`, { mode: 0o600 });
-    const listed = await spindle(['ls', '/', '--meta', line.meta, '--token-file', join(work, 'bob.token')], elsewhere);
+    const listed = await spindle(
+      ['ls', '/shared', '--meta', line.meta, '--token-file', join(work, 'bob.token')],
+      elsewhere,
+    );
     expect(listed.stdout).toMatch(/from-bob/);
 
     // A client token cannot run admin commands.
