@@ -7,16 +7,19 @@ import { ErrorCode, SpindleError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { expectCode, patternBytes } from './testing/conformance.js';
 import { FrameInbox } from './frame-inbox.js';
+import { NodeHeldBytes } from './node-held-bytes.js';
 import { unavailable } from './options.js';
 
 function makeInbox(
   clock = new ManualClock(1_000),
-  overrides: { unclaimedMaxBytes?: number; unclaimedTtlMs?: number } = {},
+  overrides: { unclaimedMaxBytes?: number; unclaimedTtlMs?: number; nodeHeld?: NodeHeldBytes } = {},
+  what = 'test session',
 ) {
-  const inbox = new FrameInbox('test session', {
+  const inbox = new FrameInbox(what, {
     maxFrameBytes: 1024 * 1024,
     unclaimedMaxBytes: overrides.unclaimedMaxBytes ?? 1024 * 1024,
     unclaimedTtlMs: overrides.unclaimedTtlMs ?? 1_000,
+    nodeHeld: overrides.nodeHeld,
     clock,
     logger: silentLogger(),
   });
@@ -200,5 +203,67 @@ describe('FrameInbox', () => {
     // The id of an abandoned call answered once is forgotten: a frame under it later is kept.
     deliver(inbox, 1, Buffer.from('again'));
     expect(inbox.unclaimedCount).toBe(1);
+  });
+
+  it("allocates an unclaimed frame's buffer at its first byte, not at its header", () => {
+    const { inbox } = makeInbox();
+    const sink = inbox.beginFrame(1, 1000);
+    expect(sink.target).toBeNull();
+    expect(inbox.heldBytes).toBe(1000);
+    sink.write(Buffer.alloc(10));
+    expect(sink.target?.length).toBe(1000);
+    sink.write(Buffer.alloc(990));
+    inbox.endFrame(sink, true, 0);
+    expect(inbox.heldBytes).toBe(1000);
+  });
+
+  it('charges frames and releases them when taken, dropped or closed', async () => {
+    const nodeHeld = new NodeHeldBytes(10_000);
+    const { inbox } = makeInbox(undefined, { nodeHeld });
+    deliver(inbox, 1, Buffer.alloc(300));
+    deliver(inbox, 2, Buffer.alloc(200));
+    expect([inbox.heldBytes, nodeHeld.totalBytes]).toEqual([500, 500]);
+    await inbox.receive(1);
+    expect([inbox.heldBytes, nodeHeld.totalBytes]).toEqual([200, 200]);
+    // A frame going into a receive's `into` is never charged.
+    const into = Buffer.alloc(100);
+    const receiving = inbox.receive(3, { into });
+    deliver(inbox, 3, Buffer.alloc(100));
+    await receiving;
+    expect(inbox.heldBytes).toBe(200);
+    inbox.close(unavailable('closed'));
+    expect([inbox.heldBytes, nodeHeld.totalBytes]).toEqual([0, 0]);
+  });
+
+  it('closes a session whose frames in the making exceed its budget (complete ones are dropped first)', async () => {
+    const { inbox } = makeInbox(undefined, { unclaimedMaxBytes: 1000 });
+    deliver(inbox, 1, Buffer.alloc(600));
+    const arriving = inbox.beginFrame(2, 600);
+    expect(inbox.unclaimedCount, 'the complete frame made room').toBe(0);
+    arriving.write(Buffer.alloc(1));
+    const waiting = inbox.receive(9);
+    inbox.beginFrame(3, 600);
+    await expectCode(waiting, ErrorCode.RPC_UNAVAILABLE);
+    expect(inbox.heldBytes).toBe(0);
+  });
+
+  it("makes room in the node's budget by closing the session that holds the most", async () => {
+    const nodeHeld = new NodeHeldBytes(1000);
+    const greedy = makeInbox(undefined, { nodeHeld }, 'greedy').inbox;
+    const modest = makeInbox(undefined, { nodeHeld }, 'modest').inbox;
+    deliver(greedy, 1, Buffer.alloc(700));
+    deliver(modest, 1, Buffer.alloc(100));
+    const greedyWaiting = greedy.receive(9);
+    deliver(modest, 2, Buffer.alloc(300));
+    await expectCode(greedyWaiting, ErrorCode.RPC_UNAVAILABLE);
+    expect(nodeHeld.totalBytes).toBe(400);
+    expect((await modest.receive(2)).length).toBe(300);
+    // A session that would itself hold the most is the one closed.
+    const other = makeInbox(undefined, { nodeHeld }, 'other').inbox;
+    deliver(other, 1, Buffer.alloc(500));
+    const otherWaiting = other.receive(9);
+    deliver(other, 2, Buffer.alloc(500));
+    await expectCode(otherWaiting, ErrorCode.RPC_UNAVAILABLE);
+    expect(nodeHeld.totalBytes).toBe(100);
   });
 });

@@ -140,7 +140,8 @@ describe('the bulk data port under attack', () => {
     const growth = sampling().residentMaxBytes - before.residentBytes;
     report('unclaimed frames, highest RSS growth', growth);
     // 4 × 256 MiB were sent; the node may hold 200 MiB of them (plus buffers in flight and GC lag).
-    expect(growth, `peak RSS grew by ${(growth / MIB).toFixed(0)} MiB`).toBeLessThan(600 * MIB);
+    // Measured: ~160–230 MiB; ~740 MiB with the budgets off.
+    expect(growth, `peak RSS grew by ${(growth / MIB).toFixed(0)} MiB`).toBeLessThan(450 * MIB);
     expect(logLines(/bulk session over its byte budget; closed/)).toBeGreaterThan(0);
     expect(logLines(/bulk frame longer than the frame limit/)).toBeGreaterThanOrEqual(4);
     for (const session of attack) session.socket.destroy();

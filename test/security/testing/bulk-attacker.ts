@@ -100,12 +100,18 @@ export function sampleMemory(
   let residentMaxBytes = 0;
   let virtualMaxBytes = 0;
   const sample = (): void => {
-    const now = processMemory(pid);
+    let now: ProcessMemory;
+    try {
+      now = processMemory(pid);
+    } catch {
+      return; // the process is gone: the test that killed it says so
+    }
     residentMaxBytes = Math.max(residentMaxBytes, now.residentBytes);
     virtualMaxBytes = Math.max(virtualMaxBytes, now.virtualBytes);
   };
   sample();
   const timer = setInterval(sample, intervalMs);
+  timer.unref();
   return () => {
     clearInterval(timer);
     sample();
