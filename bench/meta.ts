@@ -11,6 +11,9 @@
 // two free cores. Rename and delete are still one call each (≈ 1k ops/s).
 // Issue 4's targets: create ≥ 5,000 and stat ≥ 20,000 ops/s with many in flight.
 // The limit is the same operation on the local file system (ext4, synchronous Node calls, same run).
+// A bare grpc-js unary round trip (echo between two processes, one call at a time) is measured in
+// the same run too (limit.grpc.unary.qd1): every depth-1 row is one or more of them, and its note
+// gives the row as a multiple of that floor.
 // With `--kv lmdb,etcd` the same operations run again on a cluster whose metadata is in a local
 // etcd-server (two meta processes; the client sends its namespace calls to one): each create is
 // an etcd transaction after a few reads at one revision, so etcd's own put rate — measured in the
@@ -50,11 +53,12 @@ export const metaSuite: Suite = {
         seconds: o.seconds,
       });
     }
+    const rpc = await grpcUnaryLimit(ctx, count);
     const replicas = Math.max(...(await ctx.replicaCounts()));
     for (const kv of ctx.options.meta === undefined ? ctx.options.kv : ['lmdb' as const]) {
       const meta = await ctx.cluster(replicas, kv);
       const etcd = kv === 'etcd' ? await etcdLimits(ctx, replicas, count) : undefined;
-      await measure(ctx, { meta, kv, count, readdirs, limits: etcd ?? limits });
+      await measure(ctx, { meta, kv, count, readdirs, limits: etcd ?? limits, rpc });
     }
   },
 };
@@ -66,6 +70,36 @@ interface MeasureOptions {
   readdirs: number;
   /** The raw limit of each row: the local file system's, or etcd's puts for the etcd rows. */
   limits: Map<string, Limit>;
+  /** Bare grpc-js unary calls per second, one at a time (the floor of every depth-1 row). */
+  rpc: number;
+}
+
+/**
+ * The floor under every depth-1 row: a bare grpc-js unary round trip between two worker processes
+ * (echo of 64 bytes, no handler work), `count` calls one at a time, as a limit row.
+ */
+async function grpcUnaryLimit(ctx: BenchContext, count: number): Promise<number> {
+  const server = ctx.worker({ kind: 'grpc-echo-server' }, 'grpc-js echo server');
+  try {
+    const { port } = (await server.ready) as { port: number };
+    const client = ctx.worker({ kind: 'grpc-echo-client', port, count }, 'bare grpc-js unary calls', count, 'ops');
+    const o = (await ctx.together('bare grpc-js unary round trips', [client])).results[0]!.ops[0]!;
+    const rate = o.ops / o.seconds;
+    ctx.add({
+      case: 'limit.grpc.unary.qd1',
+      config: { call: 'grpc-js unary echo, 64 B, two processes', depth: 1, calls: count },
+      throughput: rate,
+      unit: 'ops/s',
+      p50Ms: o.p50Ms,
+      p99Ms: o.p99Ms,
+      bytes: 0,
+      ops: o.ops,
+      seconds: o.seconds,
+    });
+    return rate;
+  } finally {
+    server.stop();
+  }
 }
 
 /** The raw limit of metadata on etcd, as rows, and the limit each etcd row is compared with. */
@@ -95,7 +129,7 @@ async function etcdLimits(ctx: BenchContext, replicas: number, count: number): P
 }
 
 async function measure(ctx: BenchContext, o: MeasureOptions): Promise<void> {
-  const { meta, kv, count, readdirs, limits } = o;
+  const { meta, kv, count, readdirs, limits, rpc } = o;
   for (const depth of [1, 64]) {
     const dir = ctx.created(`/bench-meta-${Date.now()}-qd${depth}`);
     const w = ctx.worker(
@@ -123,7 +157,9 @@ async function measure(ctx: BenchContext, o: MeasureOptions): Promise<void> {
         notes:
           target !== undefined && depth > 1 && kv === 'lmdb'
             ? `${(rate / target).toFixed(2)}× issue 4's target of ${target.toLocaleString('en-US')} ops/s`
-            : undefined,
+            : depth === 1
+              ? `${(rate / rpc).toFixed(2)}× a bare grpc-js unary round trip (limit.grpc.unary.qd1)`
+              : undefined,
       });
     }
   }

@@ -49,6 +49,8 @@ export type WorkerTask =
       patternBytes?: number;
     }
   | { kind: 'meta-ops'; meta: string; dir: string; count: number; readdirs: number; depth: number }
+  | { kind: 'grpc-echo-server' }
+  | { kind: 'grpc-echo-client'; port: number; count: number }
   | LoaderTask
   | CheckpointTask
   | KvcacheTask;

@@ -27,6 +27,7 @@ import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { SpindleClient } from '../client/index.js';
 import { runCheckpointTask } from './checkpoint-worker.js';
+import { connectEchoClient, startEchoServer } from './grpc-echo.js';
 import { runKvcacheTask } from './kvcache-worker.js';
 import { runLoaderTask } from './loader-worker.js';
 import { ReadCheck } from './read-check.js';
@@ -177,6 +178,17 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
       send({ type: 'ready', port: typeof address === 'object' && address !== null ? address.port : 0 });
       await new Promise<void>(() => undefined); // runs until the coordinator stops it
       return { ops: [] };
+    }
+    case 'grpc-echo-server': {
+      send({ type: 'ready', port: (await startEchoServer()).port });
+      await new Promise<void>(() => undefined); // runs until the coordinator stops it
+      return { ops: [] };
+    }
+    case 'grpc-echo-client': {
+      const timeCalls = await connectEchoClient(task.port);
+      send({ type: 'ready' });
+      await waitForGo();
+      return { ops: [await timeCalls(task.count)] };
     }
     case 'h2-client': {
       const session = http2.connect(`http://127.0.0.1:${task.port}`, { settings: { initialWindowSize: 16 * 2 ** 20 } });
