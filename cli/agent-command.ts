@@ -10,9 +10,9 @@
 import { type Command, Option } from 'commander';
 import { DEFAULT_PRESET, PRESETS, type Preset } from '../common/config.js';
 import { ExitCode } from './exit-codes.js';
-import { addressOption, addTlsOptions, applyTlsOptions, DEFAULT_META_ADDRESS, type TlsOptions } from './options.js';
+import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
 
-interface AgentCommandOptions extends TlsOptions {
+interface AgentCommandOptions {
   meta: string;
   listen?: string;
   allowRemote?: boolean;
@@ -28,7 +28,6 @@ async function runAgent(o: AgentCommandOptions): Promise<number> {
   ]);
   const listen = parseListenAddress(o.listen ?? AGENT_DEFAULT_LISTEN, o.allowRemote === true);
   const logger = createLogger({ name: 'spindle-agent' });
-  await applyTlsOptions(o);
   if (listen.kind === 'tcp') {
     const { warnIfListeningInClear } = await import('../common/tls.js');
     warnIfListeningInClear(listen.host, 'agent', logger);
@@ -77,7 +76,7 @@ export function addAgentCommand(
   state: { exitCode: number },
   report: (state: { exitCode: number }, err: unknown, meta?: string) => void,
 ): void {
-  const command = program
+  program
     .command('agent')
     .description(
       'serve datasets as shuffled, resumable training batches to trainers in any language (gRPC Loader service; ' +
@@ -95,12 +94,12 @@ export function addAgentCommand(
       new Option('--preset <preset>', `client configuration preset: ${PRESETS.join(' | ')}`)
         .choices([...PRESETS])
         .default(DEFAULT_PRESET),
-    );
-  addTlsOptions(command).action(async (o: AgentCommandOptions) => {
-    try {
-      state.exitCode = await runAgent(o);
-    } catch (err) {
-      report(state, err, o.meta);
-    }
-  });
+    )
+    .action(async (o: AgentCommandOptions) => {
+      try {
+        state.exitCode = await runAgent(o);
+      } catch (err) {
+        report(state, err, o.meta);
+      }
+    });
 }

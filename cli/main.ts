@@ -11,7 +11,7 @@ import { configIntegerRange, DEFAULT_PRESET, PRESETS, parsePreset } from '../com
 import { type IntegerRange, PORT_RANGE, parseIntegerFlag } from '../common/flags.js';
 import { PACKAGE_ROOT } from '../common/package-root.js';
 import { addTokenFileOption, authOption } from './token-file-option.js';
-import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
+import { addressOption, addTlsOptions, DEFAULT_META_ADDRESS } from './options.js';
 import { CliError, EXIT_CODES_HELP, ExitCode, exitCodeFor, formatError } from './exit-codes.js';
 import * as files from './file-commands.js';
 import type { CliClient, CommandContext } from './file-commands.js';
@@ -133,6 +133,7 @@ function buildProgram(state: RunState): Command {
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
   addTokenFileOption(program);
+  addTlsOptions(program);
 
   const metaOption = () =>
     new Option('--meta <host:port>', 'metadata service of the cluster')

@@ -1,5 +1,6 @@
 // Option readers every `spindle` command shares (commander argParsers): one definition of the
 // cluster address and its default.
+import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
 /** Where commands find the cluster when neither --meta nor SPINDLE_META says. */
@@ -18,25 +19,20 @@ export function addressOption(value: string): string {
   return value;
 }
 
-/** The TLS flags of a command (each also read from its SPINDLE_TLS_* variable; common/tls.ts). */
-export interface TlsOptions {
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsCa?: string;
-}
-
-/** Adds --tls-cert/--tls-key/--tls-ca to a command. */
-export function addTlsOptions(command: Command): Command {
-  return command
-    .addOption(new Option('--tls-cert <file>', 'PEM certificate this process presents').env('SPINDLE_TLS_CERT'))
-    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('SPINDLE_TLS_KEY'))
-    .addOption(
-      new Option('--tls-ca <file>', "PEM CA that signed the cluster's certificates (TLS on)").env('SPINDLE_TLS_CA'),
-    );
-}
-
-/** Turns TLS on for this process when any TLS flag (or variable) is given. */
-export async function applyTlsOptions(o: TlsOptions): Promise<void> {
-  const { configureTls } = await import('../common/tls.js');
-  configureTls({ certPath: o.tlsCert, keyPath: o.tlsKey, caPath: o.tlsCa });
+/**
+ * Adds --tls-cert/--tls-key/--tls-ca to the program, for every command: each sets its
+ * SPINDLE_TLS_* variable (as an absolute path) before the command runs, so this process
+ * (common/tls.ts reads them on first use) and every server it starts speak TLS.
+ */
+export function addTlsOptions(program: Command): Command {
+  return program
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate this process presents (SPINDLE_TLS_CERT)'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert (SPINDLE_TLS_KEY)'))
+    .addOption(new Option('--tls-ca <file>', "PEM CA of the cluster's certificates: TLS on (SPINDLE_TLS_CA)"))
+    .hook('preAction', (command) => {
+      const o = command.opts<{ tlsCert?: string; tlsKey?: string; tlsCa?: string }>();
+      if (o.tlsCert !== undefined) process.env.SPINDLE_TLS_CERT = resolve(o.tlsCert);
+      if (o.tlsKey !== undefined) process.env.SPINDLE_TLS_KEY = resolve(o.tlsKey);
+      if (o.tlsCa !== undefined) process.env.SPINDLE_TLS_CA = resolve(o.tlsCa);
+    });
 }

@@ -1,7 +1,7 @@
 // A cluster with TLS on (real meta and storage processes given SPINDLE_TLS_CERT/KEY/CA, a CA made
 // by openssl for this run): a client that trusts the CA writes and reads files over TLS gRPC and
-// TLS bulk sessions; the CLI with the CA reads them too, and without it (or trusting another CA)
-// fails with a message that names --tls-ca.
+// TLS bulk sessions; the CLI with the CA (SPINDLE_TLS_CA or --tls-ca) reads them too, and without
+// it (or trusting another CA) fails with a message that names --tls-ca.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -48,6 +48,10 @@ describe('TLS', () => {
     expect(withCa.stdout).toBe('over TLS\n');
     // No deprecation noise on stderr from dialing an IP address over TLS.
     expect(withCa.stderr).not.toMatch(/DeprecationWarning/);
+    // The flag does the same as the variable.
+    const withFlag = cli(['--tls-ca', ca.caPath, 'cat', '/hello.txt'], {});
+    expect(withFlag.status, withFlag.stderr).toBe(0);
+    expect(withFlag.stdout).toBe('over TLS\n');
   });
 
   it('a client without the CA, or trusting another CA, fails with a message naming --tls-ca', () => {
