@@ -45,6 +45,13 @@
 //     so a dropped v is at worst an unacknowledged write that took effect — allowed.
 // A non-retryable answer (e.g. CHECKSUM_MISMATCH, MISSING_UPDATE) means the successor did not
 // commit this update in that call; the head repairs such divergence (below).
+// The reverse — this node's own apply or commit fails (a full disk: NO_SPACE; a corrupt committed
+// block a partial write must read: CHUNK_CORRUPT) while its successor committed the update — would
+// leave the successors a version ahead for good (the simulator found it, docs/simulation.md K3).
+// Such a target leaves the chain's writing part: it reports LOCAL_OFFLINE (local-states.ts), takes
+// no more writes, and answers TARGET_NOT_SERVING (retryable); the manager moves it out, the client
+// or predecessor retries on the new chain — whose new head committed the update and recorded the
+// client write, so the retry gets its result — and the target comes back through a resync.
 // RemoveChunks runs down the chain too: the successor removes first, then this node.
 import type { Logger } from 'pino';
 import { ANONYMOUS_ADMIN, type Principal } from '../common/auth/principal.js';
@@ -72,6 +79,7 @@ import { clientWriteOf, recordCommitted, recordedResult, type ChannelRecords } f
 import { chunkKeyString } from './chunk-engine/chunk-key.js';
 import { updateFingerprint, type ChunkUpdate, type PendingResult } from './chunk-engine/chunk-engine.js';
 import type { KeyedLocks } from './chunk-locks.js';
+import type { LocalTargetStates } from './local-states.js';
 import { FORWARD_BACKOFF_MAX_MS, FORWARD_BACKOFF_MIN_MS } from './constants.js';
 import type { StorageMetrics } from './metrics.js';
 import type { StorageBulk } from './bulk-data.js';
@@ -92,6 +100,8 @@ export interface ChainReplicatorDeps {
   rng: Rng;
   logger: Logger;
   metrics?: StorageMetrics;
+  /** Marks a target that failed a write its successor committed (see the file header). */
+  localStates?: Pick<LocalTargetStates, 'markFailed' | 'isFailed'>;
 }
 
 interface ChunkRef {
@@ -157,6 +167,7 @@ export class ChainReplicator {
           // The chain may have changed while we waited for the lock.
           let current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
           requireHead(current);
+          this.requireNotFailed(current);
           // A retry of a write this replica already committed (it was sent to an earlier head of
           // the chain, or before a restart): answered from the channel record, not applied again.
           const channels: ChannelRecords | undefined = target.channels;
@@ -181,6 +192,8 @@ export class ChainReplicator {
             dataCrc32c: request.dataCrc32c,
           };
           let pending: PendingResult | undefined;
+          /** The successor committed some round's update (so a local failure now leaves it ahead). */
+          let successorCommitted = false;
           try {
             for (let round = 0; ; round++) {
               const step = await this.applyAndForward(
@@ -196,6 +209,7 @@ export class ChainReplicator {
                 clientWrite,
               );
               current = step.view;
+              if (step.response !== undefined) successorCommitted = true;
               if (step.pending === undefined) throw step.error;
               pending = step.pending;
               if (round === 0) this.deps.metrics?.bytesWritten.inc(request.data.length);
@@ -232,7 +246,7 @@ export class ChainReplicator {
             this.notifyWritten(target, chunk, update);
           } catch (err) {
             engine.abort(chunk.ino, chunk.index);
-            throw err;
+            throw this.failedBehindSuccessor(err, successorCommitted, target, current, chunk, version);
           }
           const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
           recordCommitted(channels, request.chainId, chunk, clientWrite, response);
@@ -275,6 +289,7 @@ export class ChainReplicator {
       async () => {
         let current = this.deps.resolver.recheck(request.chainId, request.chainVersion);
         requireWritable(current);
+        this.requireNotFailed(current);
         const engine = target.engine;
         const committed = engine.committed(chunk.ino, chunk.index);
         const committedVersion = committed?.commitVersion ?? 0;
@@ -327,7 +342,7 @@ export class ChainReplicator {
           await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
         } catch (err) {
           engine.abort(chunk.ino, chunk.index);
-          throw err;
+          throw this.failedBehindSuccessor(err, step.response !== undefined, target, current, chunk, version);
         }
         this.notifyWritten(target, chunk, update);
         const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
@@ -348,6 +363,10 @@ export class ChainReplicator {
   /**
    * Removes chunks index >= fromIndex of a file on every replica: successor first, then here. A
    * forwarded one (from_target_id set) is accepted only from the predecessor (chain-callers.ts).
+   * The locks of the chunks this replica holds are held from before the forward until they are
+   * removed here: a resync copy (made under the chunk lock from this replica's committed state)
+   * sent between the successor's removal and this one would bring the chunk back on a syncing
+   * successor (the simulator found it: docs/simulation.md K5).
    */
   async onRemoveChunks(
     request: RemoveChunksRequest,
@@ -360,6 +379,22 @@ export class ChainReplicator {
       requireChainPredecessor(caller, view, 'a forwarded RemoveChunks', this.deps.logger);
       requireWritable(view);
     }
+    const held = target.engine.listChunks(request.ino, request.fromIndex);
+    const withHeldLocks = <T>(i: number, fn: () => Promise<T>): Promise<T> =>
+      i === held.length
+        ? fn()
+        : this.deps.locks.withLock(lockKey(target, held[i]!), () => withHeldLocks(i + 1, fn), signal);
+    return withHeldLocks(0, () => this.removeChunksLocked(request, view, target, held, signal));
+  }
+
+  /** onRemoveChunks with the locks of `held` taken: forward, then remove here. */
+  private async removeChunksLocked(
+    request: RemoveChunksRequest,
+    view: ChainView,
+    target: StorageTarget,
+    held: ChunkRef[],
+    signal: AbortSignal | undefined,
+  ): Promise<RemoveChunksResponse> {
     await this.forward(view, signal, 'storage.RemoveChunks', (client, successor, current) =>
       callUnary(
         client,
@@ -377,15 +412,64 @@ export class ChainReplicator {
       ),
     );
     let removed = 0;
+    const locked = new Set(held.map((c) => c.index));
     for (const chunk of target.engine.listChunks(request.ino, request.fromIndex)) {
-      const existed = await this.deps.locks.withLock(
-        lockKey(target, chunk),
-        () => target.engine.removeNow(chunk.ino, chunk.index),
-        signal,
-      );
+      const remove = () => target.engine.removeNow(chunk.ino, chunk.index);
+      const existed = locked.has(chunk.index)
+        ? await remove()
+        : await this.deps.locks.withLock(lockKey(target, chunk), remove, signal);
       if (existed) removed++;
     }
     return { removed };
+  }
+
+  /**
+   * The error to answer when this node's own apply or commit of an update failed: as is, unless the
+   * successor committed the update — then the target leaves the chain (file header) and the caller
+   * is told to retry elsewhere.
+   */
+  private failedBehindSuccessor(
+    err: unknown,
+    successorCommitted: boolean,
+    target: StorageTarget,
+    view: ChainView,
+    chunk: ChunkRef,
+    version: number,
+  ): unknown {
+    const localStates = this.deps.localStates;
+    if (!successorCommitted || localStates === undefined) return err;
+    const error = asSpindleError(err);
+    if (error.errorCode === ErrorCode.TARGET_NOT_SERVING || error.errorCode === ErrorCode.CANCELLED) return err;
+    localStates.markFailed(target.targetId);
+    this.deps.logger.error(
+      {
+        chainId: view.chainId,
+        targetId: target.targetId,
+        ino: chunk.ino,
+        index: chunk.index,
+        version,
+        code: error.codeName,
+      },
+      'this target failed a write its successor committed: it leaves the chain and will be resynced ' +
+        '(free space on its disk if the error is NO_SPACE)',
+    );
+    return new SpindleError(
+      ErrorCode.TARGET_NOT_SERVING,
+      `target ${target.targetId} could not apply version ${version} of chunk ${chunk.index} of inode ${chunk.ino} ` +
+        `(${error.codeName}: ${error.message}) while its successor committed it; it leaves chain ${view.chainId} ` +
+        'and will be resynced: retry on the new chain',
+      { cause: err },
+    );
+  }
+
+  /** A target marked failed takes no writes until the manager moved it out (file header). */
+  private requireNotFailed(view: ChainView): void {
+    if (this.deps.localStates?.isFailed(view.localTargetId) !== true) return;
+    throw new SpindleError(
+      ErrorCode.TARGET_NOT_SERVING,
+      `target ${view.localTargetId} of chain ${view.chainId} failed a write its successor committed and is ` +
+        'leaving the chain; retry on the new chain',
+    );
   }
 
   /**
@@ -432,8 +516,15 @@ export class ChainReplicator {
     );
     const [applied, forwarded] = await Promise.allSettled([applying, forwarding]);
     if (applied.status === 'rejected') {
-      const latest = forwarded.status === 'fulfilled' ? forwarded.value.view : view;
-      return { pending: undefined, response: undefined, error: applied.reason, view: latest };
+      // The successor's answer still counts: it committed the update this node failed to apply.
+      if (forwarded.status === 'fulfilled')
+        return {
+          pending: undefined,
+          response: forwarded.value.response,
+          error: applied.reason,
+          view: forwarded.value.view,
+        };
+      return { pending: undefined, response: undefined, error: applied.reason, view };
     }
     if (forwarded.status === 'rejected')
       return {

@@ -172,6 +172,16 @@ export class ChannelRecords {
     this.evictOverCapacity();
   }
 
+  /**
+   * Forgets every record of a write to chunk (ino, index): a resync copy just replaced the chunk,
+   * so what this replica recorded may no longer be in it (a record of a version the copy undid
+   * would answer a retry with a write that is gone; docs/simulation.md K4). A retry then runs again.
+   */
+  forgetChunk(ino: number, index: number): void {
+    const prefix = `${ino}:${index}:`;
+    for (const [key, record] of [...this.records]) if (record.fingerprint.startsWith(prefix)) this.forget(key);
+  }
+
   /** Waits for the lmdb writes in flight, then closes the env. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.writing]);

@@ -78,6 +78,8 @@ export class ResyncReceiver {
             return { length: committed.length, commitVersion: committed.commitVersion, chunkCrc32c: committed.crc32c };
           }
         }
+        // The copy replaces the chunk: records of writes to it may name versions it undoes (K4).
+        target.channels?.forgetChunk(chunk.ino, chunk.index);
         if (request.type === UpdateType.REMOVE) {
           await engine.removeNow(chunk.ino, chunk.index);
           return { length: 0, commitVersion: 0, chunkCrc32c: 0 };

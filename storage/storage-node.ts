@@ -220,6 +220,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       rng,
       logger: logger.child({ component: 'storage.chain' }),
       metrics,
+      localStates,
     });
     const repairer = new ChunkRepairer({
       routing,

@@ -31,6 +31,8 @@ import {
   UpdateType,
   type BatchReadRequest,
   type BatchReadResponse,
+  type RemoveChunksRequest,
+  type RemoveChunksResponse,
   type RoutingInfo,
   type StorageClient,
   type UpdateRequest,
@@ -40,13 +42,20 @@ import {
 } from '../../proto/index.js';
 import { ChainReplicator } from '../../storage/chain-replicator.js';
 import { ChainResolver } from '../../storage/chain-resolver.js';
+import { ChunkRepairer } from '../../storage/chunk-repair.js';
+import { LocalTargetStates } from '../../storage/local-states.js';
 import type { ChunkEngine } from '../../storage/chunk-engine/chunk-engine.js';
 import { KeyedLocks } from '../../storage/chunk-locks.js';
 import { PeerClients } from '../../storage/peer-clients.js';
 import { ReadOperator } from '../../storage/read-operator.js';
 import { StorageMetrics } from '../../storage/metrics.js';
 import { RoutingView } from '../../storage/routing-view.js';
-import { checkBatchReadRequest, checkUpdateRequest, checkWriteRequest } from '../../storage/service/validate.js';
+import {
+  checkBatchReadRequest,
+  checkRemoveChunksRequest,
+  checkUpdateRequest,
+  checkWriteRequest,
+} from '../../storage/service/validate.js';
 import type { StorageTarget } from '../../storage/target.js';
 import type { History, ReadRecord, WriteRecord, CommitRecord } from './checker.js';
 import { SimNetwork, NO_NET_FAULTS, type Endpoint, type NetFaults } from './network.js';
@@ -65,6 +74,10 @@ export interface SimConfig {
   opsPerClient: number;
   crashes: boolean;
   partitions: boolean;
+  /** Corrupt blocks and full disks (sim-disk.ts) among the faults. */
+  diskFaults: boolean;
+  /** After the workload, a collector removes one file (RemoveChunks) while faults go on. */
+  removeFile: boolean;
   net: NetFaults;
   bug?: SimBug;
 }
@@ -83,6 +96,12 @@ const SIM_TIMING = {
 } as const;
 
 const MGMT = 'mgmt';
+
+function receivesWritesState(state: PublicTargetState): boolean {
+  return state === PublicTargetState.SERVING || state === PublicTargetState.SYNCING;
+}
+/** Faults go on at most this long (simulated ms) while the collector removes its file. */
+const REMOVAL_FAULTS_MS = 3000;
 const CHUNK_SIZE = CHUNK_SIZE_MIN_BYTES;
 const STATE_RANK: Record<number, number> = {
   [PublicTargetState.SERVING]: 0,
@@ -119,6 +138,9 @@ class Incarnation implements Endpoint {
   readonly resolver: ChainResolver;
   readonly replicator: ChainReplicator;
   readonly reader: ReadOperator;
+  readonly repairer: ChunkRepairer;
+  /** The real local states: LOCAL_OFFLINE for a target that failed a write its successor committed. */
+  readonly localStates: LocalTargetStates;
   readonly clock: Clock;
   lastRenewSentMs = -Infinity;
   private refreshing: Promise<void> | undefined;
@@ -157,10 +179,13 @@ class Incarnation implements Endpoint {
       // Broken variant no-lease: a node cut off from the manager keeps serving (split brain).
       mayServe: () => sim.config.bug === 'no-lease' || sched.nowMs() - this.lastRenewSentMs < SIM_TIMING.leaseMs / 2,
     });
+    const peers = new SimPeerClients(sim, this);
+    this.localStates = new LocalTargetStates(this.routing, () => void this.heartbeat());
     this.replicator = new ChainReplicator({
+      localStates: this.localStates,
       resolver: this.resolver,
       locks: this.locks,
-      peers: new SimPeerClients(sim, this),
+      peers,
       refreshRouting,
       config: { forwardTimeoutMs: SIM_TIMING.forwardTimeoutMs, writeQueueMax: 1024 },
       clock: this.clock,
@@ -168,7 +193,9 @@ class Incarnation implements Endpoint {
       logger: silentLogger(),
       metrics: sim.metrics,
     });
-    this.reader = new ReadOperator({ resolver: this.resolver });
+    // The real repair of a chunk that failed its checksum: from another serving replica, under the lock.
+    this.repairer = new ChunkRepairer({ routing: this.routing, peers, locks: this.locks, logger: silentLogger() });
+    this.reader = new ReadOperator({ resolver: this.resolver, repairer: this.repairer });
   }
 
   get name(): string {
@@ -193,21 +220,27 @@ class Incarnation implements Endpoint {
 
   async heartbeatLoop(): Promise<void> {
     while (this.running) {
-      const sentMs = this.sim.sched.nowMs();
-      try {
-        const routing = await this.sim.net.call<RoutingInfo>(
-          this,
-          MGMT,
-          'heartbeat',
-          { nodeId: this.node.nodeId, incarnation: this.number },
-          SIM_TIMING.rpcTimeoutMs,
-        );
-        this.lastRenewSentMs = Math.max(this.lastRenewSentMs, sentMs);
-        this.routing.update(routing);
-      } catch {
-        // not renewed; the lease runs out on its own
-      }
+      await this.heartbeat();
       await this.clock.sleep(SIM_TIMING.heartbeatMs);
+    }
+  }
+
+  /** One heartbeat: renews the lease and reports each target's local state (the real LocalTargetStates). */
+  async heartbeat(): Promise<void> {
+    const sentMs = this.sim.sched.nowMs();
+    try {
+      const states = this.node.targets.map((t) => [t.targetId, this.localStates.of(t.targetId)] as const);
+      const routing = await this.sim.net.call<RoutingInfo>(
+        this,
+        MGMT,
+        'heartbeat',
+        { nodeId: this.node.nodeId, incarnation: this.number, states },
+        SIM_TIMING.rpcTimeoutMs,
+      );
+      this.lastRenewSentMs = Math.max(this.lastRenewSentMs, sentMs);
+      this.routing.update(routing);
+    } catch {
+      // not renewed; the lease runs out on its own
     }
   }
 
@@ -244,12 +277,25 @@ class Incarnation implements Endpoint {
           `chain v${req.chainVersion} from ${req.fromTargetId}`;
         return this.sim.watchInternal(this.replicator.onUpdate(req), `node ${this.node.nodeId}: ${what}`);
       }
+      case 'removeChunks': {
+        const req = request as RemoveChunksRequest;
+        checkRemoveChunksRequest(req);
+        const what =
+          `RemoveChunks ino ${req.ino} from ${req.fromIndex} chain v${req.chainVersion} ` + `from ${req.fromTargetId}`;
+        return this.sim.watchInternal(this.replicator.onRemoveChunks(req), `node ${this.node.nodeId}: ${what}`);
+      }
       case 'batchRead': {
         const req = request as BatchReadRequest;
         checkBatchReadRequest(req, 1 << 30);
         if (this.sim.sched.nowMs() - this.lastRenewSentMs >= SIM_TIMING.leaseMs / 2)
           this.sim.recorder.trace(`node ${this.node.nodeId}: read arrives past the lease`);
         return this.reader.onBatchRead(req).then((response) => ({ response, servedStamp: this.sim.sched.stamp() }));
+      }
+      case 'peerBatchRead': {
+        // A peer's read (chunk repair): the same real read path, answered without the client's stamp.
+        const req = request as BatchReadRequest;
+        checkBatchReadRequest(req, 1 << 30);
+        return this.reader.onBatchRead(req);
       }
       case 'pushRouting':
         this.routing.update(request as RoutingInfo);
@@ -261,6 +307,28 @@ class Incarnation implements Endpoint {
       default:
         return Promise.reject(new SpindleError(ErrorCode.RPC_MALFORMED, `sim: no method ${method}`));
     }
+  }
+
+  /**
+   * One scrub pass over every local chunk, as storage/scrubber.ts does (its loop runs on real
+   * timers, so the simulation drives the pass itself): a read that fails its checksum goes to the
+   * real ChunkRepairer. Returns the chunks found corrupt.
+   */
+  async scrub(): Promise<number> {
+    let corrupt = 0;
+    for (const [targetId, store] of this.stores) {
+      const target = { targetId, engine: store.engine, channels: store.channels } as unknown as StorageTarget;
+      for (const { ino, index, length } of store.engine.dump({ limit: 1 << 20 }).chunks) {
+        try {
+          await store.engine.read(ino, index, 0, length);
+        } catch (err) {
+          if (asSpindleError(err).errorCode !== ErrorCode.CHUNK_CORRUPT) continue;
+          corrupt++;
+          await this.repairer.report(target, this.routing.chainOfTarget(targetId), ino, index, 'scrub');
+        }
+      }
+    }
+    return corrupt;
   }
 
   // The resync's receiving side (simulated; see the file comment).
@@ -334,7 +402,8 @@ class SimPeerClients extends PeerClients {
           done = true;
           callback(err, response);
         };
-        const sent = sim.net.call(owner, address, name, request, SIM_TIMING.rpcTimeoutMs);
+        const timeoutMs = name === 'peerBatchRead' ? SIM_TIMING.rpcTimeoutMs * 2 : SIM_TIMING.rpcTimeoutMs;
+        const sent = sim.net.call(owner, address, name, request, timeoutMs);
         if (name === 'update' && sim.config.bug === 'early-ack') {
           // Broken variant: the successor's answer is made up from what it should compute, so the
           // sender commits and acknowledges before the rest of the chain has the update.
@@ -349,7 +418,11 @@ class SimPeerClients extends PeerClients {
         }
         return { cancel: () => finish(new SpindleError(ErrorCode.CANCELLED, 'sim call cancelled')) };
       };
-    return { update: method('update'), removeChunks: method('removeChunks') } as unknown as StorageClient;
+    return {
+      update: method('update'),
+      removeChunks: method('removeChunks'),
+      batchRead: method('peerBatchRead'),
+    } as unknown as StorageClient;
   }
 
   override close(): void {}
@@ -384,6 +457,7 @@ function applyToContent(old: Buffer | undefined, update: UpdateRequest): Buffer 
 async function install(store: SimTargetStore, key: string, chunk: StoredChunk | undefined): Promise<void> {
   const { ino, index } = parseKey(key);
   const engine = store.engine;
+  store.channels.forgetChunk(ino, index);
   if (chunk === undefined) {
     await engine.removeNow(ino, index);
     return;
@@ -502,8 +576,13 @@ class SimManager implements Endpoint {
       case 'routing':
         return Promise.resolve(this.routing());
       case 'heartbeat': {
-        const { nodeId, incarnation } = request as { nodeId: number; incarnation: number };
+        const { nodeId, incarnation, states } = request as {
+          nodeId: number;
+          incarnation: number;
+          states: Array<readonly [number, LocalTargetState]>;
+        };
         this.onHeartbeat(nodeId, incarnation);
+        if (this.nodes.get(nodeId)!.incarnation === incarnation) this.onLocalStates(states);
         return Promise.resolve(this.routing());
       }
       case 'syncDone': {
@@ -550,6 +629,29 @@ class SimManager implements Endpoint {
       this.sim.recorder.trace(`mgmt: node ${nodeId} back (incarnation ${incarnation})`);
       this.changed(touched);
     }
+  }
+
+  /**
+   * A target reported LOCAL_OFFLINE (it failed a write its successor committed) leaves the chain's
+   * writing part like a failed node's target; once it reports itself up again while OFFLINE, it
+   * waits for a resync (as meta/mgmt/target-state-machine.ts does).
+   */
+  private onLocalStates(states: Array<readonly [number, LocalTargetState]>): void {
+    const touched: number[] = [];
+    for (const [targetId, local] of states) {
+      const t = this.targets.get(targetId)!;
+      if (local === LocalTargetState.LOCAL_OFFLINE && receivesWritesState(t.state)) {
+        const chain = this.chains.get(t.chainId)!;
+        t.state = PublicTargetState.OFFLINE;
+        chain.targetIds = [...chain.targetIds.filter((id) => id !== targetId), targetId];
+        this.sim.recorder.trace(`mgmt: target ${targetId} reports LOCAL_OFFLINE`);
+        touched.push(t.chainId);
+      } else if (local !== LocalTargetState.LOCAL_OFFLINE && t.state === PublicTargetState.OFFLINE) {
+        t.state = PublicTargetState.WAITING;
+        touched.push(t.chainId);
+      }
+    }
+    if (touched.length > 0) this.changed(touched);
   }
 
   /** Periodic: failure detection and starting resyncs. */
@@ -701,6 +803,53 @@ class SimClient implements Endpoint {
     }
   }
 
+  /**
+   * Removes every chunk of one file, as the meta service's collector does after the last unlink:
+   * RemoveChunks to the chain's head, retried (with refreshed routing) until it is answered.
+   */
+  async removeFile(ino: number, chainId: number): Promise<void> {
+    const sched = this.sim.sched;
+    const keys = this.sim.chunkKeys.filter((k) => parseKey(k).ino === ino);
+    const records = keys.map((key) => ({
+      client: this.index,
+      key,
+      startStamp: sched.stamp(),
+      endStamp: 0,
+      acked: false,
+    }));
+    this.sim.history.removals.push(...records);
+    for (let attempt = 0; ; attempt++) {
+      const head = this.servingTargets(chainId)?.addresses[0];
+      if (head !== undefined) {
+        const request: RemoveChunksRequest = {
+          tag: { clientId: this.clientId, requestId: ++this.seqnum },
+          chainId,
+          chainVersion: this.servingTargets(chainId)!.chainVersion,
+          ino,
+          fromIndex: 0,
+          fromTargetId: 0,
+        };
+        try {
+          await this.sim.net.call<RemoveChunksResponse>(
+            this,
+            head.address,
+            'removeChunks',
+            request,
+            SIM_TIMING.clientAttemptTimeoutMs,
+          );
+          const end = sched.stamp();
+          for (const r of records) Object.assign(r, { endStamp: end, acked: true });
+          this.sim.recorder.trace(`client ${this.index}: removed file ${ino}`);
+          return;
+        } catch {
+          // retried below, like the collector
+        }
+      }
+      await this.refresh();
+      await this.backoff(attempt);
+    }
+  }
+
   private async write(key: string): Promise<void> {
     const sched = this.sim.sched;
     const chainId = this.sim.chainOf.get(key)!;
@@ -820,6 +969,7 @@ class SimClient implements Endpoint {
           );
           return;
         }
+        if (code === ErrorCode.CHUNK_CORRUPT) this.sim.diskStats.corruptReads++;
         if (code === ErrorCode.INTERNAL)
           this.sim.recorder.harnessErrors.push(
             `read of ${key} from target ${replica.targetId}: INTERNAL ${result.status?.message}`,
@@ -847,8 +997,13 @@ export class Simulation {
   readonly history: History;
   /** The replicators' own counters (repairs, exactly-once replays, forward retries), all nodes together. */
   readonly metrics = new StorageMetrics(new Registry(), () => []);
+  /** What the disk faults did: reads answered CHUNK_CORRUPT, chunks the real ChunkRepairer mended. */
+  readonly diskStats = { corruptReads: 0, repaired: 0 };
+  private readonly repairers: ChunkRepairer[] = [];
   private readonly downUntil = new Map<number, () => void>();
   private faultsOn = true;
+  /** The collector's removal has not been answered yet (the cluster is not healed before it is). */
+  private removalPending = false;
 
   constructor(
     readonly sched: SimScheduler,
@@ -959,6 +1114,7 @@ export class Simulation {
   private start(node: SimNode, initial: boolean): void {
     const inc = new Incarnation(node, ++node.incarnations, this);
     node.current = inc;
+    this.repairers.push(inc.repairer);
     if (initial) {
       inc.lastRenewSentMs = 0;
       inc.routing.update(this.manager.routing());
@@ -1028,7 +1184,7 @@ export class Simulation {
     while (!clientsDone() && this.faultsOn) {
       await clock.sleep(sched.uniform(80, 500));
       if (clientsDone() || !this.faultsOn) break;
-      const kind = sched.rng.nextInt(5);
+      const kind = sched.rng.nextInt(this.config.diskFaults ? 7 : 5);
       const node = this.nodes.get(sched.pick(nodeIds))!;
       const durationMs = sched.chance(0.3)
         ? sched.uniform(SIM_TIMING.leaseMs, 2500)
@@ -1068,6 +1224,28 @@ export class Simulation {
         this.recorder.trace(`fault: link ${node.address}–${MGMT} cut for ${cutMs.toFixed(0)} ms`);
         this.net.partition(node.address, MGMT);
         sched.after(cutMs, () => this.net.heal(node.address, MGMT));
+      } else if (kind === 5) {
+        // A flipped byte in a committed chunk's block: the engine must answer CHUNK_CORRUPT, the
+        // client read another replica, the repair (or a later write) mend it.
+        // At most one damaged replica per chunk (else the data is gone, which no system can mend).
+        const target = sched.pick(node.targets);
+        const spare = new Set<string>();
+        for (const other of this.nodes.values())
+          for (const t of other.targets)
+            if (t.chainId === target.chainId && t !== target)
+              for (const key of t.disk.current?.damagedKeys() ?? []) spare.add(key);
+        const key = node.current?.running
+          ? target.disk.current?.corruptOne((n) => sched.rng.nextInt(n), spare)
+          : undefined;
+        if (key !== undefined) this.recorder.trace(`fault: chunk ${key} corrupt on target ${target.targetId}`);
+      } else if (kind === 6) {
+        // A full disk: writes needing new space fail with ENOSPC (NO_SPACE) until space is back.
+        const target = sched.pick(node.targets);
+        this.recorder.trace(`fault: target ${target.targetId} full for ${durationMs.toFixed(0)} ms`);
+        target.disk.full = true;
+        sched.after(durationMs, () => {
+          target.disk.full = false;
+        });
       }
     }
   }
@@ -1082,10 +1260,12 @@ export class Simulation {
     this.recorder.trace('heal: faults stop');
     this.net.healAll();
     this.net.faults = NO_NET_FAULTS;
+    for (const node of this.nodes.values()) for (const t of node.targets) t.disk.full = false;
     for (const restart of [...this.downUntil.values()]) restart();
   }
 
   private healed(): boolean {
+    if (this.removalPending) return false;
     for (const chain of this.manager.chains.values()) {
       for (const id of chain.targetIds)
         if (this.manager.targets.get(id)!.state !== PublicTargetState.SERVING) return false;
@@ -1115,11 +1295,42 @@ export class Simulation {
       const client = new SimClient(i, this);
       void client.run().finally(() => clientsLeft--);
     }
+    // Once the workload is done, a collector removes one file while the faults go on (they stop
+    // when it is answered, or after REMOVAL_FAULTS_MS; it retries until answered either way).
+    if (this.config.removeFile) {
+      clientsLeft++;
+      this.removalPending = true;
+      const collector = new SimClient(this.config.clients, this);
+      const chainId = 1 + sched.rng.nextInt(this.config.chains);
+      let counted = true;
+      const done = () => {
+        if (counted) clientsLeft--;
+        counted = false;
+      };
+      void (async () => {
+        const clock = sched.clock();
+        while (clientsLeft > 1) await clock.sleep(10);
+        sched.after(REMOVAL_FAULTS_MS, done);
+        await collector.removeFile(100 + chainId, chainId);
+        this.removalPending = false;
+        done();
+      })();
+    }
     void this.faultLoop(() => clientsLeft === 0);
     await sched.run(Number.POSITIVE_INFINITY, () => clientsLeft === 0);
     const workloadEndMs = sched.nowMs();
     this.heal();
-    const healed = await sched.run(workloadEndMs + SIM_TIMING.healDeadlineMs, () => this.healed());
+    let healed = await sched.run(workloadEndMs + SIM_TIMING.healDeadlineMs, () => this.healed());
+    if (healed && this.config.diskFaults) {
+      // A scrub pass on every node finds (and repairs) corruption nobody read; then heal again.
+      let scrubbed = false;
+      void Promise.all([...this.nodes.values()].map((n) => n.current!.scrub())).then((found) => {
+        scrubbed = true;
+        const total = found.reduce((a, b) => a + b, 0);
+        if (total > 0) this.recorder.trace(`heal: scrub found ${total} corrupt chunk(s)`);
+      });
+      healed = await sched.run(workloadEndMs + SIM_TIMING.healDeadlineMs, () => scrubbed && this.healed());
+    }
     const healedAtMs = healed ? sched.nowMs() : undefined;
     if (healed) {
       // Let stragglers (duplicates, late answers) land, then take the final state.
@@ -1129,10 +1340,11 @@ export class Simulation {
       const replicas = new Map<number, Map<string, StoredChunk>>();
       for (const id of chain.targetIds) {
         const node = this.nodes.get(this.manager.targets.get(id)!.nodeId)!;
-        replicas.set(id, node.current!.stores.get(id)!.snapshot());
+        replicas.set(id, node.current!.stores.get(id)!.snapshot(true));
       }
       this.history.finalReplicas.set(chain.chainId, replicas);
     }
+    this.diskStats.repaired = this.repairers.reduce((sum, r) => sum + r.totals.repaired, 0);
     return { history: this.history, harnessErrors: this.recorder.harnessErrors, healedAtMs };
   }
 }

@@ -1,6 +1,6 @@
 // Replays one simulation seed with its full trace:
 //   node --import tsx test/sim/replay.ts SEED [--bug early-ack|read-pending|no-lease] [--lenient] [--fail-open]
-//   [--verbose]
+//   [--no-disk-faults] [--verbose]
 // Exits 1 when the checker finds violations. Known issues (K1) count too unless --lenient
 // (--strict, the old opt-in, is still accepted and changes nothing).
 import { describeFailure, runSeed } from './run.js';
@@ -13,18 +13,20 @@ const bug = bugAt >= 0 ? (args[bugAt + 1] as SimBug) : undefined;
 if (!Number.isSafeInteger(seed) || seed < 0) {
   process.stderr.write(
     'usage: node --import tsx test/sim/replay.ts SEED ' +
-      '[--bug early-ack|read-pending|no-lease] [--lenient] [--fail-open] [--verbose]\n',
+      '[--bug early-ack|read-pending|no-lease] [--lenient] [--fail-open] [--no-disk-faults] [--verbose]\n',
   );
   process.exit(2);
 }
 const strict = !args.includes('--lenient');
 const verbose = args.includes('--verbose');
 const failOpen = args.includes('--fail-open');
+const diskFaults = !args.includes('--no-disk-faults');
 const result = await runSeed(seed, {
   bug,
   strict,
   verbose,
   failOpen,
+  diskFaults,
   trace: (line) => process.stdout.write(`${line}\n`),
 });
 process.stdout.write(

@@ -9,6 +9,8 @@ import { SimScheduler } from './scheduler.js';
 
 export interface SeedOptions {
   bug?: SimBug;
+  /** Corrupt blocks and full disks among the faults of some seeds (default true). */
+  diskFaults?: boolean;
   /** Trace every Write and Update a node answers. */
   verbose?: boolean;
   /** Known issues count as violations too (the default; false only reports them). */
@@ -22,6 +24,8 @@ export interface SeedOptions {
 export interface SeedResult {
   seed: number;
   config: SimConfig;
+  /** The diskFaults option the seed ran with (a replay needs it). */
+  diskFaultsAllowed: boolean;
   violations: string[];
   /**
    * Violations explained by a known issue (checker.ts KNOWN_ISSUE_K1), when not strict; strict (the default) fails
@@ -45,12 +49,16 @@ export interface SeedResult {
     repairs: number;
     replays: number;
     forwardRetries: number;
+    /** Disk faults: reads answered CHUNK_CORRUPT, writes refused NO_SPACE, chunks repaired. */
+    corruptReads: number;
+    noSpaceWrites: number;
+    repaired: number;
   };
   /** The last trace lines (context for a failure). */
   tail: string[];
 }
 
-function scenarioFor(sched: SimScheduler, bug?: SimBug): SimConfig {
+function scenarioFor(sched: SimScheduler, bug: SimBug | undefined, diskFaults: boolean): SimConfig {
   const lossy = sched.chance(0.6);
   const nodes = 3 + sched.rng.nextInt(2);
   return {
@@ -62,6 +70,9 @@ function scenarioFor(sched: SimScheduler, bug?: SimBug): SimConfig {
     opsPerClient: 8 + sched.rng.nextInt(9),
     crashes: sched.chance(0.7),
     partitions: sched.chance(0.5),
+    removeFile: sched.chance(0.3),
+    // Drawn in every run so a seed's other choices do not depend on the option.
+    diskFaults: sched.chance(0.6) && diskFaults,
     net: {
       dropP: lossy ? sched.uniform(0, 0.05) : 0,
       duplicateP: sched.chance(0.5) ? sched.uniform(0, 0.05) : 0,
@@ -74,16 +85,16 @@ function scenarioFor(sched: SimScheduler, bug?: SimBug): SimConfig {
   };
 }
 
-export function replayCommand(seed: number, bug?: SimBug, strict = true): string {
+export function replayCommand(seed: number, bug?: SimBug, strict = true, diskFaults = true): string {
   return (
     `node --import tsx test/sim/replay.ts ${seed}` +
-    `${bug === undefined ? '' : ` --bug ${bug}`}${strict ? '' : ' --lenient'}`
+    `${bug === undefined ? '' : ` --bug ${bug}`}${strict ? '' : ' --lenient'}${diskFaults ? '' : ' --no-disk-faults'}`
   );
 }
 
 export async function runSeed(seed: number, options: SeedOptions = {}): Promise<SeedResult> {
   const sched = new SimScheduler(seed);
-  const config = scenarioFor(sched, options.bug);
+  const config = scenarioFor(sched, options.bug, options.diskFaults !== false);
   const tail: string[] = [];
   const hash = createHash('sha256');
   const trace = (line: string) => {
@@ -118,11 +129,15 @@ export async function runSeed(seed: number, options: SeedOptions = {}): Promise<
     repairs: await counterValue(sim.metrics.chunkRepairs),
     replays: await counterValue(sim.metrics.dedupeReplays),
     forwardRetries: await counterValue(sim.metrics.forwardRetries),
+    corruptReads: sim.diskStats.corruptReads,
+    noSpaceWrites: history.writes.filter((w) => w.failure === 'NO_SPACE').length,
+    repaired: sim.diskStats.repaired,
   };
   hash.update(JSON.stringify(stats));
   return {
     seed,
     config,
+    diskFaultsAllowed: options.diskFaults !== false,
     violations,
     known: strict ? [] : checked.known,
     open: options.failOpen === true ? [] : checked.open,
@@ -138,12 +153,13 @@ async function counterValue(counter: Counter): Promise<number> {
 
 /** A failure report: the seed, the one command that replays it, the violations, the trace's end. */
 export function describeFailure(result: SeedResult, bug?: SimBug, strict = true): string {
+  const disk = result.diskFaultsAllowed;
   const env =
     `SPINDLE_SIM_SEED=${result.seed}${bug === undefined ? '' : ` SPINDLE_SIM_BUG=${bug}`}` +
-    `${strict ? '' : ' SPINDLE_SIM_STRICT=0'}`;
+    `${strict ? '' : ' SPINDLE_SIM_STRICT=0'}${disk ? '' : ' SPINDLE_SIM_DISK_FAULTS=0'}`;
   return [
     `simulation seed ${result.seed} FAILED${bug === undefined ? '' : ` (broken variant ${bug})`}`,
-    `replay: ${replayCommand(result.seed, bug, strict)}   (or: ${env} npx vitest run test/sim)`,
+    `replay: ${replayCommand(result.seed, bug, strict, disk)}   (or: ${env} npx vitest run test/sim)`,
     ...result.violations.slice(0, 10).map((v) => `  violation: ${v}`),
     result.violations.length > 10 ? `  … ${result.violations.length - 10} more` : '',
     '  last trace lines:',

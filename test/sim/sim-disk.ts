@@ -46,6 +46,11 @@ export class SimDisk {
   readonly meta = new Map<string, { key: Buffer; value: Buffer }>();
   readonly records = new Map<string, ChannelRecord>();
   readonly files = new Map<string, Pages>();
+  /**
+   * Damaged bytes of the medium (file → byte position → XOR mask): reads see them, the checker's
+   * commit log does not (it records what was written); a write over a position mends it.
+   */
+  readonly damage = new Map<string, Map<number, number>>();
   /** Full-disk fault: writes needing a new page fail with ENOSPC while set. */
   full = false;
   /** The incarnation's open view, for faults that damage the medium under it. */
@@ -90,25 +95,28 @@ export class SimTargetStore {
   }
 
   /** A metadata put or removal as the checker records it: chunk key and (for a put) its content. */
-  private describe(key: Buffer, value: Buffer | undefined): [string, StoredChunk | undefined] {
+  private describe(key: Buffer, value: Buffer | undefined, asOnMedium = false): [string, StoredChunk | undefined] {
     const address = decodeChunkKey(key);
-    return [keyOf(address.ino, address.index), value === undefined ? undefined : this.chunkOf(value)];
+    return [keyOf(address.ino, address.index), value === undefined ? undefined : this.chunkOf(value, asOnMedium)];
   }
 
-  private chunkOf(value: Buffer): StoredChunk {
+  /** A chunk's metadata and bytes: as written (the commit log), or as the medium holds them now (damaged). */
+  private chunkOf(value: Buffer, asOnMedium = false): StoredChunk {
     const meta = decodeChunkMeta(value);
+    const path = blockPath(this.dir, meta.block);
     const content =
-      meta.length === 0
-        ? Buffer.alloc(0)
-        : this.io.readNow(blockPath(this.dir, meta.block), blockStart(meta.block), meta.length);
+      meta.length === 0 ? Buffer.alloc(0) : this.io.readNow(path, blockStart(meta.block), meta.length, asOnMedium);
     return { version: meta.commitVersion, chainVersion: meta.chainVersion, content };
   }
 
-  /** Visible committed chunks with their bytes as on the medium (for resync models and the checker). */
-  snapshot(): Map<string, StoredChunk> {
+  /**
+   * Visible committed chunks with their bytes as written, or as on the medium (`asOnMedium`: the
+   * checker's final state, where damage nobody repaired shows as other bytes).
+   */
+  snapshot(asOnMedium = false): Map<string, StoredChunk> {
     const out = new Map<string, StoredChunk>();
     for (const { key, value } of [...this.meta.visible.values()].sort((a, b) => Buffer.compare(a.key, b.key))) {
-      const [name, chunk] = this.describe(key, value);
+      const [name, chunk] = this.describe(key, value, asOnMedium);
       out.set(name, chunk!);
     }
     return out;
@@ -119,11 +127,31 @@ export class SimTargetStore {
     return this.meta.unflushed.length === 0 && this.records.unflushed.length === 0 && this.io.allSynced;
   }
 
-  /** Flips one byte of a committed chunk's block, on the medium (visible and durable). Returns the chunk. */
-  corruptOne(pick: (n: number) => number): string | undefined {
+  /** Chunks whose committed bytes are damaged on the medium. */
+  damagedKeys(): Set<string> {
+    const out = new Set<string>();
+    for (const { key, value } of this.meta.visible.values()) {
+      const meta = decodeChunkMeta(value);
+      const start = blockStart(meta.block);
+      for (const at of this.disk.damage.get(blockPath(this.dir, meta.block))?.keys() ?? []) {
+        if (meta.length > 0 && at >= start && at < start + meta.length) {
+          const address = decodeChunkKey(key);
+          out.add(keyOf(address.ino, address.index));
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Flips one byte of a committed chunk's block on the medium (reads see it, and after a crash
+   * too), skipping chunks in `spare` (damaged on another replica: the chain must keep a good copy).
+   * Returns the chunk.
+   */
+  corruptOne(pick: (n: number) => number, spare: Set<string>): string | undefined {
     const chunks = [...this.meta.visible.values()]
-      .map(({ key, value }) => ({ key, meta: decodeChunkMeta(value) }))
-      .filter((c) => c.meta.length > 0)
+      .map(({ key, value }) => ({ key, meta: decodeChunkMeta(value), address: decodeChunkKey(key) }))
+      .filter((c) => c.meta.length > 0 && !spare.has(keyOf(c.address.ino, c.address.index)))
       .sort((a, b) => Buffer.compare(a.key, b.key));
     if (chunks.length === 0) return undefined;
     const victim = chunks[pick(chunks.length)]!;
@@ -321,8 +349,8 @@ class SimBlockIo implements BlockIo {
     return pages;
   }
 
-  /** Reads the current bytes at once (the checker's and the fault injector's view). */
-  readNow(path: string, position: number, length: number): Buffer {
+  /** Reads the current bytes at once, as written or (`damaged`) as the medium returns them. */
+  readNow(path: string, position: number, length: number, damaged: boolean): Buffer {
     const out = Buffer.alloc(length);
     const pages = this.volatile.get(path);
     if (pages === undefined) return out;
@@ -333,10 +361,17 @@ class SimBlockIo implements BlockIo {
       pages.get(page)?.copy(out, at - position, inPage, inPage + n);
       at += n;
     }
+    if (damaged) {
+      for (const [at, mask] of this.disk.damage.get(path) ?? []) {
+        if (at >= position && at < position + length) out[at - position]! ^= mask;
+      }
+    }
     return out;
   }
 
   private writeNow(path: string, position: number, data: Uint8Array): void {
+    const damage = this.disk.damage.get(path);
+    for (const at of damage?.keys() ?? []) if (at >= position && at < position + data.length) damage!.delete(at);
     const pages = this.pages(path);
     let dirty = this.dirty.get(path);
     if (dirty === undefined) this.dirty.set(path, (dirty = new Set()));
@@ -367,18 +402,11 @@ class SimBlockIo implements BlockIo {
     dirty.clear();
   }
 
-  /** Damages the medium: one byte flipped in both what reads see and what survives a crash. */
+  /** Damages the medium: reads of byte `at` return it flipped, before and after a crash. */
   flipByte(path: string, at: number): void {
-    const page = Math.floor(at / PAGE_BYTES);
-    const flip = (pages: Pages | undefined) => {
-      const old = pages?.get(page);
-      if (old === undefined) return;
-      const copy = Buffer.from(old);
-      copy[at - page * PAGE_BYTES]! ^= 0x5a;
-      pages!.set(page, copy);
-    };
-    flip(this.volatile.get(path));
-    flip(this.disk.files.get(path));
+    let damage = this.disk.damage.get(path);
+    if (damage === undefined) this.disk.damage.set(path, (damage = new Map()));
+    damage.set(at, (damage.get(at) ?? 0) ^ 0x5a);
   }
 
   async open(path: string): Promise<BlockFile> {
@@ -386,7 +414,7 @@ class SimBlockIo implements BlockIo {
       direct: false,
       read: async (position, length, into) => {
         await this.op();
-        const bytes = this.readNow(path, position, length);
+        const bytes = this.readNow(path, position, length, true);
         if (into === undefined) return bytes;
         bytes.copy(into);
         return into;

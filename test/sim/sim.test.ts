@@ -17,6 +17,8 @@ const ONE_BUG = process.env.SPINDLE_SIM_BUG as SimBug | undefined;
 const STRICT = process.env.SPINDLE_SIM_STRICT !== '0';
 /** Open issues (checker.ts OPEN_ISSUE_K2) are reported only, unless SPINDLE_SIM_FAIL_OPEN=1. */
 const FAIL_OPEN = process.env.SPINDLE_SIM_FAIL_OPEN === '1';
+/** Corrupt blocks and full disks among the faults of some seeds, unless SPINDLE_SIM_DISK_FAULTS=0. */
+const DISK_FAULTS = process.env.SPINDLE_SIM_DISK_FAULTS !== '0';
 const knownSeen: SeedResult[] = [];
 const openSeen: SeedResult[] = [];
 /** Seeds per test case (progress shows per batch; a failing batch lists every failing seed). */
@@ -27,7 +29,7 @@ const BROKEN_WITHIN = 20;
 async function runBatch(first: number, count: number, bug?: SimBug): Promise<SeedResult[]> {
   const failed: SeedResult[] = [];
   for (let seed = first; seed < first + count; seed++) {
-    const result = await runSeed(seed, { bug, strict: STRICT, failOpen: FAIL_OPEN });
+    const result = await runSeed(seed, { bug, strict: STRICT, failOpen: FAIL_OPEN, diskFaults: DISK_FAULTS });
     if (result.violations.length > 0) failed.push(result);
     else if (result.known.length > 0) knownSeen.push(result);
     if (result.open.length > 0) openSeen.push(result);
@@ -46,6 +48,7 @@ if (ONE !== undefined) {
         bug: ONE_BUG,
         strict: STRICT,
         failOpen: FAIL_OPEN,
+        diskFaults: DISK_FAULTS,
         trace: (line) => process.stdout.write(`${line}\n`),
       });
       for (const k of result.known) process.stdout.write(`known issue (reported only: SPINDLE_SIM_STRICT=0): ${k}\n`);
@@ -76,6 +79,25 @@ if (ONE !== undefined) {
             `  replay: ${replayCommand(r.seed)} --fail-open\n`,
         );
       }
+    });
+
+    it('disk faults reach the real engine: CHUNK_CORRUPT reads, NO_SPACE writes, repaired chunks', async () => {
+      // The faults must reach the engine, and the cluster must stay correct under them.
+      const totals = { corruptReads: 0, noSpaceWrites: 0, repaired: 0, seeds: 0, failed: 0 };
+      for (let seed = 1; seed <= 30; seed++) {
+        const result = await runSeed(seed, { diskFaults: true });
+        if (!result.config.diskFaults) continue;
+        totals.seeds++;
+        if (result.violations.length > 0) totals.failed++;
+        totals.corruptReads += result.stats.corruptReads;
+        totals.noSpaceWrites += result.stats.noSpaceWrites;
+        totals.repaired += result.stats.repaired;
+      }
+      process.stdout.write(`disk faults in seeds 1..30: ${JSON.stringify(totals)}\n`);
+      expect(totals.corruptReads).toBeGreaterThan(0);
+      expect(totals.noSpaceWrites).toBeGreaterThan(0);
+      expect(totals.repaired).toBeGreaterThan(0);
+      expect(totals.failed).toBe(0);
     });
 
     it('a seed replays the same execution', async () => {
