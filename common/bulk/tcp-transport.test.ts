@@ -2,8 +2,10 @@
 // through a raw socket check the wire format, the CRC32C check, and that malformed peers (garbage,
 // oversized lengths, no hello, REQUEST or ERROR frames in the wrong direction) lose their
 // connection without harming the listener or other sessions.
+import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ANONYMOUS_ADMIN } from '../auth/principal.js';
 import { crc32c } from '../crc32c.js';
 import { ErrorCode, SpindleError } from '../errors.js';
 import { describeBulkTransportConformance, expectCode, patternBytes } from './testing/conformance.js';
@@ -355,5 +357,140 @@ describe('TcpBulkTransport on the wire', () => {
     await expectCode(connecting, ErrorCode.CANCELLED);
     for (const socket of sockets.splice(0)) socket.destroy();
     await new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+});
+
+describe('TcpBulkTransport limits of the accepting side', () => {
+  // Short limits so each is reached within a test; the listener sweeps every 50 ms (a quarter of 200).
+  const limits = {
+    sessionsMax: 6,
+    sessionsPerPeerMax: 3,
+    helloTimeoutMs: 200,
+    idleTimeoutMs: 400,
+    progressTimeoutMs: 300,
+  };
+  const transport = new TcpBulkTransport(limits);
+  const listeners: BulkListener[] = [];
+  const sockets: net.Socket[] = [];
+
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.destroy();
+    await Promise.all(listeners.splice(0).map((listener) => listener.close()));
+  });
+
+  async function listen(): Promise<BulkListener> {
+    const listener = await transport.listen('127.0.0.1', 0);
+    listeners.push(listener);
+    return listener;
+  }
+
+  /** A raw connection from `localAddress` that sent a hello; resolves with whether it was acked. */
+  async function helloFrom(listener: BulkListener, localAddress: string) {
+    const { host, port } = parseHostPort(listener.address)!;
+    const socket = net.connect({ host, port, localAddress });
+    sockets.push(socket);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const sessionId = randomBytes(16);
+    socket.write(frame(FrameType.HELLO, 0, sessionId));
+    const answered = await Promise.race([
+      closed.then(() => 'closed' as const),
+      (async () => {
+        while (Buffer.concat(chunks).length < FRAME_HEADER_BYTES) await new Promise((r) => setTimeout(r, 5));
+        return 'answered' as const;
+      })(),
+    ]);
+    const received = Buffer.concat(chunks);
+    const acked = answered === 'answered' && received[3] === FrameType.HELLO_ACK;
+    return { socket, closed, acked, received, sessionId: sessionId.toString('hex') };
+  }
+
+  it('refuses connections beyond the per-address and per-listener limits, saying why', async () => {
+    const listener = await listen();
+    const fromA = await Promise.all([1, 2, 3, 4].map(() => helloFrom(listener, '127.0.0.2')));
+    expect(fromA.map((c) => c.acked).sort()).toEqual([false, true, true, true]);
+    const refused = fromA.find((c) => !c.acked)!;
+    expect(refused.received[3]).toBe(FrameType.ERROR);
+    expect(refused.received.toString('utf8', FRAME_HEADER_BYTES + 4)).toMatch(/127\.0\.0\.2 holds the most sessions/);
+    const fromB = await Promise.all([1, 2, 3].map(() => helloFrom(listener, '127.0.0.3')));
+    expect(fromB.every((c) => c.acked)).toBe(true);
+    // 6 held: a seventh from a third address is refused by the listener's own limit.
+    expect((await helloFrom(listener, '127.0.0.4')).acked).toBe(false);
+    // A slot freed is a slot to take.
+    fromA.find((c) => c.acked)!.socket.destroy();
+    await expect.poll(async () => (await helloFrom(listener, '127.0.0.4')).acked, { timeout: 5_000 }).toBe(true);
+  });
+
+  it('closes a connection with no hello, an idle session, and a frame that stalls', async () => {
+    const listener = await listen();
+    const { host, port } = parseHostPort(listener.address)!;
+    const silent = net.connect({ host, port });
+    sockets.push(silent);
+    silent.on('error', () => {});
+    await new Promise<void>((resolve) => silent.once('close', () => resolve()));
+
+    const idle = await helloFrom(listener, '127.0.0.1');
+    expect(idle.acked).toBe(true);
+    await idle.closed;
+
+    const stalled = await helloFrom(listener, '127.0.0.1');
+    stalled.socket.write(encodeFrameHeader(FrameType.DATA, 1, 1000, 0));
+    stalled.socket.write(Buffer.alloc(10));
+    const server = await listener.channel(stalled.sessionId);
+    const waiting = server.receive(1, { timeoutMs: 10_000 });
+    await expectCode(waiting, ErrorCode.RPC_UNAVAILABLE);
+    await stalled.closed;
+  });
+
+  it('keeps a session that is busy: a receive waiting, or frames that keep coming', async () => {
+    const listener = await listen();
+    const busy = await helloFrom(listener, '127.0.0.1');
+    const server = await listener.channel(busy.sessionId);
+    const waiting = server.receive(5, { timeoutMs: 10_000 });
+    for (let i = 0; i < 8; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      busy.socket.write(frame(FrameType.DATA, 100 + i, Buffer.from('tick')));
+    }
+    expect(server.closed).toBe(false);
+    busy.socket.write(frame(FrameType.DATA, 5, Buffer.from('done')));
+    expect((await waiting).toString()).toBe('done');
+  });
+
+  it('closes a session whose peer reads nothing of what it is sent; the sends fail', async () => {
+    const listener = await listen();
+    const deaf = await helloFrom(listener, '127.0.0.1');
+    deaf.socket.pause();
+    const server = await listener.channel(deaf.sessionId);
+    const payload = Buffer.alloc(16 * 1024 * 1024);
+    const sends = [1, 2, 3, 4].map((id) => server.send(id, payload));
+    for (const send of sends) await expectCode(send, ErrorCode.RPC_UNAVAILABLE);
+    expect(server.closed).toBe(true);
+  });
+
+  it('refuses a version-1 hello (no credential) and a hello without a valid token', async () => {
+    const listener = await listen();
+    const { host, port } = parseHostPort(listener.address)!;
+    const old = net.connect({ host, port });
+    sockets.push(old);
+    old.on('error', () => {});
+    const oldHello = frame(FrameType.HELLO, 0, randomBytes(16));
+    oldHello[2] = 1;
+    old.write(oldHello);
+    await new Promise<void>((resolve) => old.once('close', () => resolve()));
+
+    const checked = new TcpBulkTransport({
+      authenticate: (credential) => (credential === 'ok' ? ANONYMOUS_ADMIN : undefined),
+    });
+    const guarded = await checked.listen('127.0.0.1', 0);
+    listeners.push(guarded);
+    const refusal = await expectCode(
+      new TcpBulkTransport({ credential: 'wrong' }).connect(guarded.address, { timeoutMs: 5_000 }),
+      ErrorCode.UNAUTHENTICATED,
+    );
+    expect(refusal.message).toMatch(/credential is not valid/);
+    const accepted = await new TcpBulkTransport({ credential: 'ok' }).connect(guarded.address, { timeoutMs: 5_000 });
+    accepted.close();
   });
 });

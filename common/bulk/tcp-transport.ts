@@ -62,8 +62,9 @@
 //     within helloTimeoutMs; a session with no frame either way, no request in progress and no
 //     receive waiting for idleTimeoutMs is closed (FIN: its owner reopens one on next use); a
 //     session inside a frame that gets no byte for progressTimeoutMs (while this end reads) is
-//     closed; buffers for frames and requests are allocated at their first byte and charged to the
-//     byte budgets (frame-inbox.ts), a request's until its handler answers.
+//     closed, and so is one whose peer takes no byte of what this end sends for as long;
+//     buffers for frames and requests are allocated at their first byte and charged to the byte
+//     budgets (frame-inbox.ts), a request's until its handler answers.
 //   - a closed or broken session rejects its pending receives and sends with RPC_UNAVAILABLE
 //     (retryable) and leaves its listener's table.
 import * as net from 'node:net';
@@ -240,6 +241,8 @@ class TcpBulkChannel implements BulkChannel {
   private readonly openedMs: number;
   private lastReadMs: number;
   private lastActivityMs: number;
+  /** When the socket last took bytes this end sends (or had none waiting). */
+  private lastWriteProgressMs: number;
   /** Who the peer is (accepting side, once its hello was accepted). */
   principal: Principal | undefined;
 
@@ -275,7 +278,7 @@ class TcpBulkChannel implements BulkChannel {
     this.inbox = new FrameInbox(`bulk session ${sessionId || socket.remoteAddress}`, options, (error) =>
       this.destroy(error),
     );
-    this.openedMs = this.lastReadMs = this.lastActivityMs = this.monotonicMs();
+    this.openedMs = this.lastReadMs = this.lastActivityMs = this.lastWriteProgressMs = this.monotonicMs();
     this.ready = new Promise<void>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
@@ -284,7 +287,10 @@ class TcpBulkChannel implements BulkChannel {
     this.socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.flushQueue());
+    socket.on('drain', () => {
+      this.lastWriteProgressMs = this.monotonicMs();
+      this.flushQueue();
+    });
     socket.on('error', (err) =>
       this.fail(unavailable(`bulk session ${this.sessionId}: connection failed (${err.message})`, err)),
     );
@@ -322,6 +328,17 @@ class TcpBulkChannel implements BulkChannel {
       }
       return;
     }
+    // A peer that reads nothing of what this end sends (read results, answers) pins those buffers.
+    if (this.queued.length === 0 && this.socket.writableLength === 0) {
+      this.lastWriteProgressMs = nowMs;
+    } else if (nowMs - this.lastWriteProgressMs > progressTimeoutMs) {
+      logger.warn(
+        { sessionId: this.sessionId, remote, progressTimeoutMs, queuedBytes: this.socket.writableLength },
+        'bulk peer read nothing of what this node sends in time; connection closed',
+      );
+      this.destroy(unavailable(`bulk session ${this.sessionId}: the peer read nothing within ${progressTimeoutMs} ms`));
+      return;
+    }
     if (this.midFrame) {
       // While this end does not read (requests at their limit), a stalled peer is not at fault.
       if (this.requestsInProgress < BULK_REQUESTS_IN_PROGRESS_MAX && nowMs - this.lastReadMs > progressTimeoutMs) {
@@ -337,6 +354,7 @@ class TcpBulkChannel implements BulkChannel {
       this.requestsInProgress === 0 &&
       this.inbox.waitingCount === 0 &&
       this.inFlight.size === 0 &&
+      this.socket.writableLength === 0 &&
       nowMs - this.lastActivityMs > idleTimeoutMs
     ) {
       logger.debug({ sessionId: this.sessionId, remote, idleTimeoutMs }, 'bulk session idle; closed');
@@ -516,6 +534,7 @@ class TcpBulkChannel implements BulkChannel {
     socket.write(pending.header);
     socket.write(pending.payload, (err) => {
       this.inFlight.delete(pending);
+      this.lastWriteProgressMs = this.monotonicMs();
       if (err)
         pending.reject(
           this.closeError ?? unavailable(`bulk session ${this.sessionId}: send failed (${err.message})`, err),
