@@ -8,7 +8,8 @@
 import { createInterface } from 'node:readline';
 import { crc32c } from '../../common/crc32c.js';
 import { asSpindleError, ErrorCode } from '../../common/errors.js';
-import { callUnary, CHANNEL_OPTIONS, insecureChannel } from '../../common/rpc.js';
+import { channelOptionsWithToken } from '../../common/auth/client-auth.js';
+import { callUnary, insecureChannel } from '../../common/rpc.js';
 import { StorageClient, UpdateType } from '../../proto/index.js';
 
 interface Args {
@@ -19,10 +20,12 @@ interface Args {
   chunkSize: number;
   pollMs: number;
   maxMs: number;
+  /** The cluster's client token (docs/security.md). */
+  token?: string;
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
-const client = new StorageClient(args.address, insecureChannel(), CHANNEL_OPTIONS);
+const client = new StorageClient(args.address, insecureChannel(), channelOptionsWithToken(args.token));
 const codeOf = (err: unknown) => ErrorCode[asSpindleError(err).errorCode] ?? String(asSpindleError(err).errorCode);
 
 async function read(): Promise<string> {

@@ -173,6 +173,7 @@ describe.skipIf(skip)('network partition of a storage node (network namespace + 
             chunkSize: MiB,
             pollMs: 20,
             maxMs: 120_000,
+            token: cluster!.clientToken,
           }),
         ]),
       ],
