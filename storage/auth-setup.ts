@@ -32,7 +32,8 @@ export function setUpStorageAuth(options: StorageAuthOptions, clock: Clock, logg
   } catch (err) {
     throw new SpindleError(
       ErrorCode.CONFIG_INVALID,
-      `the node token (--token-file) does not verify with the cluster key (--auth-public-key): ${(err as Error).message}`,
+      'the node token (--token-file) does not verify with the cluster key (--auth-public-key): ' +
+        (err as Error).message,
       { cause: err },
     );
   }
@@ -61,8 +62,8 @@ export function nodeIdToRegister(
   if (persisted !== undefined && persisted !== auth.self.nodeId) {
     throw new SpindleError(
       ErrorCode.CONFIG_INVALID,
-      `${dataDir}/node.json says node ${persisted} but the node token (--token-file) is for node ${auth.self.nodeId}; ` +
-        'give this data directory the token of its own node',
+      `${dataDir}/node.json says node ${persisted} but the node token (--token-file) is for node ` +
+        `${auth.self.nodeId}; give this data directory the token of its own node`,
     );
   }
   return auth.self.nodeId;
