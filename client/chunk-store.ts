@@ -23,7 +23,13 @@ import type { ClientConfig } from '../common/config.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
 import { fileChains } from '../common/placement.js';
 import { callUnary } from '../common/rpc.js';
-import { UpdateType, type Layout, type QueryLastChunkResponse } from '../proto/index.js';
+import {
+  UpdateType,
+  type ChunkId,
+  type DumpChunkMetaResponse,
+  type Layout,
+  type QueryLastChunkResponse,
+} from '../proto/index.js';
 import type { BulkTransport } from '../common/bulk/transport.js';
 import { BulkSessions } from './bulk-sessions.js';
 import { checkChunkSize, checkRange, splitRange, truncatePlan } from './chunk-math.js';
@@ -325,6 +331,35 @@ export class ChunkStore {
       this.linkSignal(options.signal),
     );
     return ends.reduce((max, end) => Math.max(max, end), 0);
+  }
+
+  /**
+   * One page of the chunk metadata a chain's head holds, over every file, after `after` (meta's
+   * orphan sweep lists chunks with it).
+   */
+  async dumpChunkMeta(
+    chainId: number,
+    after: ChunkId | undefined,
+    limit: number,
+    options: IoOptions = {},
+  ): Promise<DumpChunkMetaResponse> {
+    this.throwIfClosed();
+    const { ctx } = this;
+    const signal = this.linkSignal(options.signal);
+    return retryStorageRequest(ctx, `list the chunks of chain ${chainId}`, signal, async () => {
+      const { client } = ctx.replicas.head(chainId);
+      return ctx.io.run(
+        () =>
+          callUnary(
+            client,
+            client.dumpChunkMeta,
+            { chainId, chainVersion: 0, after, limit, ino: 0 },
+            'storage.DumpChunkMeta',
+            { timeoutMs: ctx.config.rpcTimeoutMs, signal },
+          ),
+        signal,
+      );
+    });
   }
 
   /** Fails later calls with CLIENT_CLOSED, aborts those in flight, closes owned connections. */

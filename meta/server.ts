@@ -39,6 +39,7 @@ import { ChangeFeed } from './changes/change-feed.js';
 import { Namespace } from './namespace/index.js';
 import { createMetaServiceImplementation } from './service/meta-service.js';
 import { MetaStorageAdapter } from './storage-adapter.js';
+import { OrphanSweeper } from './orphan-sweeper.js';
 import { type MetaAuthOptions, setUpMetaAuth } from './auth-setup.js';
 import { createTokenHandler } from './token-service.js';
 
@@ -288,6 +289,18 @@ export async function startMetaServer(options: MetaServerOptions): Promise<MetaS
     });
     gc.start();
     cleanups.push({ what: 'gc worker', run: () => gc.close() });
+    // Chunks no file owns, swept at a fifth of the GC's cadence (each pass bounded: meta/orphan-sweeper.ts).
+    const orphans = new OrphanSweeper({
+      kv,
+      storage,
+      routing: () => storage.routing.current(),
+      intervalMs: config.gcIntervalMs * 5,
+      clock,
+      logger,
+      registry,
+    });
+    orphans.start();
+    cleanups.push({ what: 'orphan sweeper', run: () => orphans.close() });
 
     const sweeper = startIdempotencySweeper(() => namespace.sweepIdempotency(), config.idempotencyTtlMs, clock, log);
     cleanups.push({ what: 'idempotency sweeper', run: () => sweeper.stop() });

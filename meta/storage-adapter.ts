@@ -10,7 +10,7 @@ import type { Clock, Rng } from '../common/clock.js';
 import type { ClientConfig } from '../common/config.js';
 import { ChunkStore } from '../client/chunk-store.js';
 import { RoutingCache } from '../client/routing-cache.js';
-import type { Layout } from '../proto/index.js';
+import type { ChunkId, Layout } from '../proto/index.js';
 import type { ClusterManager } from './mgmt/cluster-manager.js';
 import type { StoragePort } from './storage-port.js';
 
@@ -66,6 +66,17 @@ export class MetaStorageAdapter implements StoragePort {
 
   queryLength(ino: number, layout: Layout, options?: { signal?: AbortSignal }): Promise<number> {
     return this.chunks.queryLength(ino, layout, options);
+  }
+
+  /** One page of the chunks a chain holds (its head's chunk metadata), for the orphan sweep. */
+  async listChunks(
+    chainId: number,
+    after: ChunkId | undefined,
+    limit: number,
+    options?: { signal?: AbortSignal },
+  ): Promise<{ chunks: ChunkId[]; hasMore: boolean }> {
+    const page = await this.chunks.dumpChunkMeta(chainId, after, limit, options);
+    return { chunks: page.chunks.flatMap((c) => (c.chunk === undefined ? [] : [c.chunk])), hasMore: page.hasMore };
   }
 
   close(): void {

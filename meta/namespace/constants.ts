@@ -14,6 +14,12 @@ export const INODE_ID_MAX = 2 ** 52 - 1;
  * when a process dies are negligible.
  */
 export const INODE_ID_BATCH = 1024;
+/**
+ * How long a process may hand out ids of a batch it reserved: older ones are dropped (skipped, never
+ * used). So an id below the counter as it was this long ago (plus a margin) that names no inode
+ * never will, and meta's orphan sweep may remove its chunks (meta/orphan-sweeper.ts).
+ */
+export const INODE_ID_RESERVATION_TTL_MS = 10 * 60_000;
 
 /** Symlinks followed while resolving one path before ELOOP (Linux MAXSYMLINKS is 40). */
 export const SYMLINK_FOLLOW_MAX = 40;

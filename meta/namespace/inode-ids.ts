@@ -6,38 +6,65 @@
 // batch that was in memory when the process died are skipped, never reused. An operation reserves
 // the ids it may need before its transaction starts (a transaction must not run another one) and
 // returns the ones it did not use.
+//
+// Ids of batches taken more than INODE_ID_RESERVATION_TTL_MS ago are dropped, never handed out:
+// an id below the counter's value of that long ago that names no inode never will.
+import { systemClock, type Clock } from '../../common/clock.js';
 import { ErrorCode, SpindleError, assert } from '../../common/errors.js';
 import type { KvEngine } from '../kv/engine.js';
-import { INODE_ID_BATCH, INODE_ID_FIRST, INODE_ID_MAX } from './constants.js';
+import { INODE_ID_BATCH, INODE_ID_FIRST, INODE_ID_MAX, INODE_ID_RESERVATION_TTL_MS } from './constants.js';
 import { decodeU64, encodeU64, inodeCounterKey } from './schema.js';
 
 export class InodeIdAllocator {
   private readonly free: number[] = [];
   private next = 0;
   private end = 0;
+  /** When the oldest batch whose ids may still be in memory was taken (before its transaction). */
+  private oldestHeldAtMs = 0;
+  /** Bumped when held ids are dropped: ids of leases from before are not taken back. */
+  private generation = 0;
 
-  constructor(private readonly kv: KvEngine) {}
+  constructor(
+    private readonly kv: KvEngine,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** Takes `count` fresh ids (fetching batches from the store as needed). */
   async reserve(count: number): Promise<IdLease> {
-    while (this.free.length + (this.end - this.next) < count) await this.refill(count);
+    this.dropExpired();
+    while (this.held() < count) await this.refill(count);
     const ids: number[] = [];
     while (ids.length < count && this.free.length > 0) ids.push(this.free.pop()!);
     while (ids.length < count) ids.push(this.next++);
-    return new IdLease(this, ids);
+    return new IdLease(this, ids, this.generation);
   }
 
   /** Fetches a batch ahead of the first create (so a first request does not pay for it). */
   async prefetch(): Promise<void> {
-    if (this.free.length + (this.end - this.next) === 0) await this.refill(1);
+    this.dropExpired();
+    if (this.held() === 0) await this.refill(1);
   }
 
-  /** Gives back ids that were reserved but not written to the store. */
-  release(ids: readonly number[]): void {
-    this.free.push(...ids);
+  /** Gives back ids that were reserved but not written to the store (unless dropped meanwhile). */
+  release(ids: readonly number[], generation: number): void {
+    if (generation === this.generation) this.free.push(...ids);
+  }
+
+  private held(): number {
+    return this.free.length + (this.end - this.next);
+  }
+
+  /** Drops every held id once the oldest batch they come from is older than the TTL. */
+  private dropExpired(): void {
+    if (this.held() === 0 || this.clock.nowMs() - this.oldestHeldAtMs <= INODE_ID_RESERVATION_TTL_MS) return;
+    this.free.length = 0;
+    this.next = this.end;
+    this.generation++;
   }
 
   private async refill(count: number): Promise<void> {
+    const takenAtMs = this.clock.nowMs();
+    if (this.held() === 0) this.oldestHeldAtMs = takenAtMs;
     const size = Math.max(INODE_ID_BATCH, count);
     const [first, last] = await this.kv.transaction(async (txn) => {
       const key = inodeCounterKey();
@@ -69,6 +96,7 @@ export class IdLease {
   constructor(
     private readonly allocator: InodeIdAllocator,
     private readonly ids: number[],
+    private readonly generation: number,
   ) {}
 
   get size(): number {
@@ -87,14 +115,14 @@ export class IdLease {
   /** Returns the unused ids (after the commit: ids[0..used) are now in the store). */
   releaseUnused(): void {
     assert(this.used <= this.ids.length, 'lease overrun');
-    this.allocator.release(this.ids.slice(this.used));
+    this.allocator.release(this.ids.slice(this.used), this.generation);
     this.ids.length = 0;
     this.used = 0;
   }
 
   /** Returns every id (the transaction did not commit). */
   releaseAll(): void {
-    this.allocator.release(this.ids);
+    this.allocator.release(this.ids, this.generation);
     this.ids.length = 0;
     this.used = 0;
   }
