@@ -182,14 +182,7 @@ export class FrameInbox implements HeldBytesHolder {
     if (this.closeError !== null) return false;
     // A frame a receive asked for is one frame at a time per session: only the node's budget applies.
     const max = sessionLimit ? this.options.unclaimedMaxBytes : Infinity;
-    for (const [oldId, old] of this.unclaimed) {
-      if (this.held + bytes <= max) break;
-      this.options.logger.warn(
-        { requestId: oldId, lengthBytes: old.payload.length, unclaimedMaxBytes: max },
-        'unclaimed bulk frames over their byte limit; the oldest is dropped',
-      );
-      this.dropUnclaimed(oldId, old);
-    }
+    if (this.held + bytes > max) this.dropOldestUnclaimed(this.held + bytes - max);
     if (this.held + bytes > max) {
       this.evict(
         new SpindleError(
@@ -203,6 +196,20 @@ export class FrameInbox implements HeldBytesHolder {
     if (this.options.nodeHeld !== undefined && !this.options.nodeHeld.reserve(this, bytes)) return false;
     this.held += bytes;
     return true;
+  }
+
+  /** Drops complete unclaimed frames, oldest first, until `bytes` are freed or none is left. */
+  private dropOldestUnclaimed(bytes: number): void {
+    let freed = 0;
+    for (const [oldId, old] of this.unclaimed) {
+      if (freed >= bytes) break;
+      this.options.logger.warn(
+        { requestId: oldId, lengthBytes: old.payload.length, unclaimedMaxBytes: this.options.unclaimedMaxBytes },
+        'unclaimed bulk frames over their byte limit; the oldest is dropped',
+      );
+      freed += old.payload.length;
+      this.dropUnclaimed(oldId, old);
+    }
   }
 
   /** Gives back bytes charged by `hold` (nothing once closed: close gave everything back). */
