@@ -87,6 +87,7 @@ import type { PeerClients } from './peer-clients.js';
 import { receivesWrites, type ChainView, type PeerTarget } from './routing-view.js';
 import type { StorageTarget } from './target.js';
 import { UpdateDedupe } from './update-dedupe.js';
+import { isBroken } from './test-breaks.js';
 
 export interface ChainReplicatorDeps {
   resolver: ChainResolver;
@@ -395,22 +396,23 @@ export class ChainReplicator {
     held: ChunkRef[],
     signal: AbortSignal | undefined,
   ): Promise<RemoveChunksResponse> {
-    await this.forward(view, signal, 'storage.RemoveChunks', (client, successor, current) =>
-      callUnary(
-        client,
-        client.removeChunks,
-        {
-          tag: request.tag,
-          chainId: current.chainId,
-          chainVersion: current.chainVersion,
-          ino: request.ino,
-          fromIndex: request.fromIndex,
-          fromTargetId: current.localTargetId,
-        },
-        `storage.RemoveChunks to target ${successor.targetId}`,
-        { timeoutMs: this.deps.config.forwardTimeoutMs, signal },
-      ),
-    );
+    if (!isBroken('remove-skips-forward'))
+      await this.forward(view, signal, 'storage.RemoveChunks', (client, successor, current) =>
+        callUnary(
+          client,
+          client.removeChunks,
+          {
+            tag: request.tag,
+            chainId: current.chainId,
+            chainVersion: current.chainVersion,
+            ino: request.ino,
+            fromIndex: request.fromIndex,
+            fromTargetId: current.localTargetId,
+          },
+          `storage.RemoveChunks to target ${successor.targetId}`,
+          { timeoutMs: this.deps.config.forwardTimeoutMs, signal },
+        ),
+      );
     let removed = 0;
     const locked = new Set(held.map((c) => c.index));
     for (const chunk of target.engine.listChunks(request.ino, request.fromIndex)) {
@@ -437,7 +439,7 @@ export class ChainReplicator {
     version: number,
   ): unknown {
     const localStates = this.deps.localStates;
-    if (!successorCommitted || localStates === undefined) return err;
+    if (!successorCommitted || localStates === undefined || isBroken('failed-target-stays')) return err;
     const error = asSpindleError(err);
     if (error.errorCode === ErrorCode.TARGET_NOT_SERVING || error.errorCode === ErrorCode.CANCELLED) return err;
     localStates.markFailed(target.targetId);
@@ -514,7 +516,12 @@ export class ChainReplicator {
       applying,
       clientWrite,
     );
-    const [applied, forwarded] = await Promise.allSettled([applying, forwarding]);
+    const ackBeforeForward = role === 'head' && isBroken('ack-before-forward');
+    if (ackBeforeForward) forwarding.catch(() => undefined);
+    const [applied, forwarded] = await Promise.allSettled([
+      applying,
+      ackBeforeForward ? { response: undefined, view } : forwarding,
+    ]);
     if (applied.status === 'rejected') {
       // The successor's answer still counts: it committed the update this node failed to apply.
       if (forwarded.status === 'fulfilled')

@@ -80,6 +80,8 @@ export interface SimConfig {
   removeFile: boolean;
   net: NetFaults;
   bug?: SimBug;
+  /** Half the faults cut a node off from the manager only (the split-brain case). */
+  splitBrain: boolean;
 }
 
 /** Timing of the simulated cluster (ms of simulated time). */
@@ -1184,7 +1186,8 @@ export class Simulation {
     while (!clientsDone() && this.faultsOn) {
       await clock.sleep(sched.uniform(80, 500));
       if (clientsDone() || !this.faultsOn) break;
-      const kind = sched.rng.nextInt(this.config.diskFaults ? 7 : 5);
+      // The split-brain variant gets its case (a node cut off from the manager only) half the time.
+      const kind = this.config.splitBrain && sched.chance(0.5) ? 4 : sched.rng.nextInt(this.config.diskFaults ? 7 : 5);
       const node = this.nodes.get(sched.pick(nodeIds))!;
       const durationMs = sched.chance(0.3)
         ? sched.uniform(SIM_TIMING.leaseMs, 2500)

@@ -11,6 +11,11 @@ export interface SeedOptions {
   bug?: SimBug;
   /** Corrupt blocks and full disks among the faults of some seeds (default true). */
   diskFaults?: boolean;
+  /**
+   * Partitions on, and half the faults a node cut off from the manager only (the split-brain case;
+   * implied by the no-lease variant).
+   */
+  splitBrain?: boolean;
   /** Trace every Write and Update a node answers. */
   verbose?: boolean;
   /** Known issues count as violations too (the default; false only reports them). */
@@ -58,7 +63,12 @@ export interface SeedResult {
   tail: string[];
 }
 
-function scenarioFor(sched: SimScheduler, bug: SimBug | undefined, diskFaults: boolean): SimConfig {
+function scenarioFor(
+  sched: SimScheduler,
+  bug: SimBug | undefined,
+  diskFaults: boolean,
+  splitBrain: boolean,
+): SimConfig {
   const lossy = sched.chance(0.6);
   const nodes = 3 + sched.rng.nextInt(2);
   return {
@@ -69,7 +79,7 @@ function scenarioFor(sched: SimScheduler, bug: SimBug | undefined, diskFaults: b
     clients: 2 + sched.rng.nextInt(2),
     opsPerClient: 8 + sched.rng.nextInt(9),
     crashes: sched.chance(0.7),
-    partitions: sched.chance(0.5),
+    partitions: sched.chance(0.5) || splitBrain,
     removeFile: sched.chance(0.3),
     // Drawn in every run so a seed's other choices do not depend on the option.
     diskFaults: sched.chance(0.6) && diskFaults,
@@ -82,6 +92,7 @@ function scenarioFor(sched: SimScheduler, bug: SimBug | undefined, diskFaults: b
       spikeMaxMs: 60,
     },
     bug,
+    splitBrain,
   };
 }
 
@@ -94,7 +105,12 @@ export function replayCommand(seed: number, bug?: SimBug, strict = true, diskFau
 
 export async function runSeed(seed: number, options: SeedOptions = {}): Promise<SeedResult> {
   const sched = new SimScheduler(seed);
-  const config = scenarioFor(sched, options.bug, options.diskFaults !== false);
+  const config = scenarioFor(
+    sched,
+    options.bug,
+    options.diskFaults !== false,
+    options.splitBrain === true || options.bug === 'no-lease',
+  );
   const tail: string[] = [];
   const hash = createHash('sha256');
   const trace = (line: string) => {

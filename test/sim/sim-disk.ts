@@ -235,13 +235,20 @@ class SimMetaStore implements ChunkMetaStore {
     return this.kv.visible.get(key.toString('hex'))?.value;
   }
 
+  // lmdb's own write thread flushes a committed transaction soon even when nobody waits for it.
   put(key: Buffer, value: Buffer): Promise<boolean> {
     const copy = { key: Buffer.from(key), value: Buffer.from(value) };
-    return this.kv.write(key.toString('hex'), copy, () => this.onChange(copy.key, copy.value));
+    return this.kv.write(key.toString('hex'), copy, () => {
+      this.onChange(copy.key, copy.value);
+      void this.kv.flush();
+    });
   }
 
   remove(key: Buffer): Promise<boolean> {
-    return this.kv.write(key.toString('hex'), undefined, () => this.onChange(Buffer.from(key), undefined));
+    return this.kv.write(key.toString('hex'), undefined, () => {
+      this.onChange(Buffer.from(key), undefined);
+      void this.kv.flush();
+    });
   }
 
   get flushed(): Promise<boolean> {

@@ -1,15 +1,18 @@
 // The deterministic simulation of chain replication (docs/simulation.md): SEEDS seeds of the real
 // replication code under crashes, partitions and a lossy network, each checked by the checker;
-// a check that one seed replays the same execution; and proof that the checker catches bugs: two
-// deliberately broken variants must fail within a few seeds (a third, rarer one with SPINDLE_SIM_SLOW=1).
+// a check that one seed replays the same execution; and proof that the checker catches bugs: three
+// deliberately broken variants of the harness and five one-line breaks of production code must
+// each fail within a bounded number of seeds.
 //
 // Replay one seed: SPINDLE_SIM_SEED=1234 npx vitest run test/sim   (or node --import tsx test/sim/replay.ts 1234)
 // More seeds:      SPINDLE_SIM_SEEDS=5000 SPINDLE_SIM_FIRST=1 npx vitest run test/sim
+// Breaks of production code (storage/test-breaks.ts) must be caught too.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SimBug } from './cluster.js';
 import { describeFailure, replayCommand, runSeed, type SeedResult } from './run.js';
+import { setTestBreaks, type TestBreak } from '../../storage/test-breaks.js';
 
-const SEEDS = Number(process.env.SPINDLE_SIM_SEEDS ?? 500);
+const SEEDS = Number(process.env.SPINDLE_SIM_SEEDS ?? 150);
 const FIRST = Number(process.env.SPINDLE_SIM_FIRST ?? 1);
 const ONE = process.env.SPINDLE_SIM_SEED;
 const ONE_BUG = process.env.SPINDLE_SIM_BUG as SimBug | undefined;
@@ -25,6 +28,8 @@ const openSeen: SeedResult[] = [];
 const BATCH = 50;
 /** A broken variant must be caught within this many seeds. */
 const BROKEN_WITHIN = 20;
+/** The split-brain cases (no-lease, serve-without-lease) need a rarer schedule. */
+const SPLIT_BRAIN_WITHIN = 200;
 
 async function runBatch(first: number, count: number, bug?: SimBug): Promise<SeedResult[]> {
   const failed: SeedResult[] = [];
@@ -60,7 +65,7 @@ if (ONE !== undefined) {
   describe('simulation: chain replication under faults', () => {
     for (let first = FIRST; first < FIRST + SEEDS; first += BATCH) {
       const count = Math.min(BATCH, FIRST + SEEDS - first);
-      it(`seeds ${first}..${first + count - 1} hold every guarantee`, async () => {
+      it(`seeds ${first}..${first + count - 1} hold every guarantee`, { timeout: 600_000 }, async () => {
         const failed = await runBatch(first, count);
         if (failed.length > 0) throw new Error(`${failed.length} seed(s) failed:\n\n${report(failed)}`);
       });
@@ -110,9 +115,10 @@ if (ONE !== undefined) {
 
   describe('simulation: the checker catches deliberately broken variants', () => {
     // no-lease needs a rare schedule (a stale client reading the cut-off node after a newer write
-    // was acknowledged elsewhere: about 1 seed in 600), so it runs only with SPINDLE_SIM_SLOW=1.
-    // Each with the violation that must name it: early-ack must trip the first rule itself (every
-    // serving replica committed before the ack), not only the lost writes that follow from it.
+    // was acknowledged elsewhere); its seeds cut nodes off the manager half the time (splitBrain),
+    // which finds it within about 100 seeds. Each with the violation that must name it: early-ack
+    // must trip the first rule itself (every serving replica committed before the ack), not only
+    // the lost writes that follow from it.
     const variants: Array<[SimBug, string, number, RegExp]> = [
       [
         'early-ack',
@@ -121,22 +127,47 @@ if (ONE !== undefined) {
         /early acknowledgement/,
       ],
       ['read-pending', 'a replica serves a pending (uncommitted) update to reads', BROKEN_WITHIN, /uncommitted data/],
-      ['no-lease', 'a node cut off from the manager keeps serving past its lease', 3000, /./],
+      ['no-lease', 'a node cut off from the manager keeps serving past its lease', SPLIT_BRAIN_WITHIN, /./],
     ];
     for (const [bug, what, within, named] of variants) {
-      it.skipIf(bug === 'no-lease' && process.env.SPINDLE_SIM_SLOW !== '1')(
-        `${bug}: ${what} — caught within ${within} seeds`,
-        { timeout: 600_000 },
-        async () => {
+      it(`${bug}: ${what} — caught within ${within} seeds`, { timeout: 600_000 }, async () => {
+        let found: SeedResult | undefined;
+        for (let seed = 1; seed <= within && found === undefined; seed++) {
+          const result = await runSeed(seed, { bug });
+          if (result.violations.some((v) => named.test(v))) found = result;
+        }
+        expect(found, `the checker missed broken variant ${bug} in seeds 1..${within}`).toBeDefined();
+        process.stdout.write(`broken variant ${bug}: first caught by seed ${found!.seed}: ${found!.violations[0]}\n`);
+      });
+    }
+  });
+
+  describe('simulation: the checker catches breaks of production code (storage/test-breaks.ts)', () => {
+    // Each break is one guarded line in storage/ (SPINDLE_TEST_BREAKS for a process; here in-process).
+    const breaks: Array<[TestBreak, number]> = [
+      ['ack-before-forward', BROKEN_WITHIN],
+      ['remove-skips-forward', 60],
+      ['read-skips-checksum', 60],
+      ['failed-target-stays', 60],
+      ['serve-without-lease', SPLIT_BRAIN_WITHIN],
+    ];
+    for (const [name, within] of breaks) {
+      it(`${name} — caught within ${within} seeds`, { timeout: 600_000 }, async () => {
+        setTestBreaks([name]);
+        try {
           let found: SeedResult | undefined;
           for (let seed = 1; seed <= within && found === undefined; seed++) {
-            const result = await runSeed(seed, { bug });
-            if (result.violations.some((v) => named.test(v))) found = result;
+            const result = await runSeed(seed, { splitBrain: name === 'serve-without-lease' });
+            if (result.violations.length > 0) found = result;
           }
-          expect(found, `the checker missed broken variant ${bug} in seeds 1..${within}`).toBeDefined();
-          process.stdout.write(`broken variant ${bug}: first caught by seed ${found!.seed}: ${found!.violations[0]}\n`);
-        },
-      );
+          expect(found, `the checker missed production break ${name} in seeds 1..${within}`).toBeDefined();
+          process.stdout.write(
+            `production break ${name}: first caught by seed ${found!.seed}: ${found!.violations[0]}\n`,
+          );
+        } finally {
+          setTestBreaks([]);
+        }
+      });
     }
   });
 }
