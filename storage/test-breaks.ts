@@ -5,7 +5,7 @@
 // production.
 
 /** The breaks, each named after what it breaks. */
-export const TEST_BREAKS = [
+const TEST_BREAKS = [
   /** The head answers once its own commit is done, without waiting for its successor's. */
   'ack-before-forward',
   /** A node keeps serving after its lease with the manager ran out (split brain). */
