@@ -11,14 +11,17 @@
 //   block files that lose unflushed writes on crash) through their injection points
 //   (ChunkEngine.openOn, BlockFiles.on, ChannelRecords.openOn). The peer transport is replaced by
 //   injecting a PeerClients whose clients send over the simulated network.
-// - simulated: the manager (heartbeats, leases, failed target to the chain's end with a version
-//   bump, returning target WAITING → SYNCING → SERVING, LASTSRV), and the resync. storage/resync-
-//   worker.ts and resync-receiver.ts are not wired in; instead the manager starts a resync of each
-//   SYNCING target on the node of the chain's last SERVING target, which fetches routing, lists the
+// - the manager is simulated (heartbeats, leases, the routing it serves and pushes), but its
+//   decisions are the REAL state machine (meta/mgmt/target-state-machine.ts nextChain) over the
+//   local states the nodes report (the REAL LocalTargetStates: UPTODATE, ONLINE, LOCAL_OFFLINE; a
+//   failed or restarted node's targets count as LOCAL_OFFLINE).
+// - the resync is a model of storage/resync-worker.ts: the manager starts one for each SYNCING
+//   target on the node of the chain's last SERVING target, which fetches routing, lists the
 //   syncing target's chunks, and sends every chunk either side holds (or its absence) under its own
 //   chunk lock, fenced by chain version; the receiver installs it through the real engine (a REPLACE
 //   at the copy's version, or a removal) under its chunk lock if it differs. Then the predecessor
-//   tells the manager directly, which makes the target SERVING (no UPTODATE report in between).
+//   sends SyncDone to the REAL ResyncReceiver, the target reports UPTODATE, and the state machine
+//   makes it SERVING.
 import { Registry } from 'prom-client';
 import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
 import { CHUNK_SIZE_MIN_BYTES } from '../../common/constants.js';
@@ -34,6 +37,7 @@ import {
   type RemoveChunksRequest,
   type RemoveChunksResponse,
   type RoutingInfo,
+  type SyncDoneRequest,
   type StorageClient,
   type UpdateRequest,
   type UpdateResponse,
@@ -44,6 +48,8 @@ import { ChainReplicator } from '../../storage/chain-replicator.js';
 import { ChainResolver } from '../../storage/chain-resolver.js';
 import { ChunkRepairer } from '../../storage/chunk-repair.js';
 import { LocalTargetStates } from '../../storage/local-states.js';
+import { ResyncReceiver } from '../../storage/resync-receiver.js';
+import { nextChain, sameChain, type ChainTargetState } from '../../meta/mgmt/target-state-machine.js';
 import type { ChunkEngine } from '../../storage/chunk-engine/chunk-engine.js';
 import { KeyedLocks } from '../../storage/chunk-locks.js';
 import { PeerClients } from '../../storage/peer-clients.js';
@@ -99,19 +105,9 @@ const SIM_TIMING = {
 
 const MGMT = 'mgmt';
 
-function receivesWritesState(state: PublicTargetState): boolean {
-  return state === PublicTargetState.SERVING || state === PublicTargetState.SYNCING;
-}
 /** Faults go on at most this long (simulated ms) while the collector removes its file. */
 const REMOVAL_FAULTS_MS = 3000;
 const CHUNK_SIZE = CHUNK_SIZE_MIN_BYTES;
-const STATE_RANK: Record<number, number> = {
-  [PublicTargetState.SERVING]: 0,
-  [PublicTargetState.SYNCING]: 1,
-  [PublicTargetState.WAITING]: 2,
-  [PublicTargetState.LASTSRV]: 3,
-  [PublicTargetState.OFFLINE]: 3,
-};
 
 interface Recorder {
   commits: Map<string, CommitRecord[]>;
@@ -143,6 +139,8 @@ class Incarnation implements Endpoint {
   readonly repairer: ChunkRepairer;
   /** The real local states: LOCAL_OFFLINE for a target that failed a write its successor committed. */
   readonly localStates: LocalTargetStates;
+  /** The real receiver of SyncDone (the simulated resync's copies are received by onSyncChunk). */
+  readonly resyncReceiver: ResyncReceiver;
   readonly clock: Clock;
   lastRenewSentMs = -Infinity;
   private refreshing: Promise<void> | undefined;
@@ -183,6 +181,12 @@ class Incarnation implements Endpoint {
     });
     const peers = new SimPeerClients(sim, this);
     this.localStates = new LocalTargetStates(this.routing, () => void this.heartbeat());
+    this.resyncReceiver = new ResyncReceiver({
+      resolver: this.resolver,
+      locks: this.locks,
+      states: this.localStates,
+      logger: silentLogger(),
+    });
     this.replicator = new ChainReplicator({
       localStates: this.localStates,
       resolver: this.resolver,
@@ -306,6 +310,8 @@ class Incarnation implements Endpoint {
         return this.onSyncList(request as SyncListRequest);
       case 'syncChunk':
         return this.onSyncChunk(request as SyncChunkRequest);
+      case 'syncDone':
+        return this.resyncReceiver.onSyncDone(request as SyncDoneRequest);
       default:
         return Promise.reject(new SpindleError(ErrorCode.RPC_MALFORMED, `sim: no method ${method}`));
     }
@@ -537,6 +543,8 @@ class SimManager implements Endpoint {
   readonly chains = new Map<number, { chainId: number; chainVersion: number; targetIds: number[] }>();
   readonly nodes = new Map<number, { lastHeardMs: number; incarnation: number; failed: boolean }>();
   private version = 1;
+  /** Each target's local state as last reported (LOCAL_OFFLINE while its node is failed). */
+  private readonly local = new Map<number, LocalTargetState>();
   /** Resync in progress per syncing target: the chain version it runs under. */
   readonly resyncs = new Map<number, { chainVersion: number; runner: Incarnation; startedMs: number }>();
   private cachedRouting: RoutingInfo | undefined;
@@ -583,77 +591,40 @@ class SimManager implements Endpoint {
           incarnation: number;
           states: Array<readonly [number, LocalTargetState]>;
         };
-        this.onHeartbeat(nodeId, incarnation);
-        if (this.nodes.get(nodeId)!.incarnation === incarnation) this.onLocalStates(states);
+        this.onHeartbeat(nodeId, incarnation, states);
         return Promise.resolve(this.routing());
-      }
-      case 'syncDone': {
-        const { chainId, chainVersion, targetId } = request as {
-          chainId: number;
-          chainVersion: number;
-          targetId: number;
-        };
-        const chain = this.chains.get(chainId)!;
-        const target = this.targets.get(targetId)!;
-        if (chain.chainVersion === chainVersion && target.state === PublicTargetState.SYNCING) {
-          this.sim.recorder.trace(`mgmt: target ${targetId} synced, serving (chain ${chainId})`);
-          target.state = PublicTargetState.SERVING;
-          this.changed([chainId]);
-        }
-        this.resyncs.delete(targetId);
-        return Promise.resolve({});
       }
       default:
         return Promise.reject(new SpindleError(ErrorCode.RPC_MALFORMED, `sim mgmt: no method ${method}`));
     }
   }
 
-  private onHeartbeat(nodeId: number, incarnation: number): void {
+  /**
+   * A heartbeat renews the node's lease and reports its targets' local states. A new incarnation
+   * (a restarted process lost its memory) first counts as a failure: its targets go through
+   * recovery (a resync) like a failed node's.
+   */
+  private onHeartbeat(nodeId: number, incarnation: number, states: Array<readonly [number, LocalTargetState]>): void {
     const node = this.nodes.get(nodeId)!;
     if (incarnation < node.incarnation) return; // a late heartbeat of a previous process
     node.lastHeardMs = this.sim.sched.nowMs();
+    const chainIds = this.targetsOf(nodeId).map((t) => t.chainId);
     if (incarnation > node.incarnation) {
-      // A restarted process lost its memory: its targets rejoin through a resync like a failed one.
-      if (!node.failed) this.failNode(nodeId, 'restarted');
       node.incarnation = incarnation;
+      if (!node.failed) this.failNode(nodeId, 'restarted');
     }
     if (node.failed) {
       node.failed = false;
-      const touched: number[] = [];
-      for (const t of this.targetsOf(nodeId)) {
-        const chain = this.chains.get(t.chainId)!;
-        const serving = chain.targetIds.some((id) => this.targets.get(id)!.state === PublicTargetState.SERVING);
-        if (t.state === PublicTargetState.LASTSRV && !serving) t.state = PublicTargetState.SERVING;
-        else if (t.state === PublicTargetState.OFFLINE || t.state === PublicTargetState.LASTSRV)
-          t.state = PublicTargetState.WAITING;
-        touched.push(t.chainId);
-      }
       this.sim.recorder.trace(`mgmt: node ${nodeId} back (incarnation ${incarnation})`);
-      this.changed(touched);
     }
-  }
-
-  /**
-   * A target reported LOCAL_OFFLINE (it failed a write its successor committed) leaves the chain's
-   * writing part like a failed node's target; once it reports itself up again while OFFLINE, it
-   * waits for a resync (as meta/mgmt/target-state-machine.ts does).
-   */
-  private onLocalStates(states: Array<readonly [number, LocalTargetState]>): void {
-    const touched: number[] = [];
     for (const [targetId, local] of states) {
-      const t = this.targets.get(targetId)!;
-      if (local === LocalTargetState.LOCAL_OFFLINE && receivesWritesState(t.state)) {
-        const chain = this.chains.get(t.chainId)!;
-        t.state = PublicTargetState.OFFLINE;
-        chain.targetIds = [...chain.targetIds.filter((id) => id !== targetId), targetId];
-        this.sim.recorder.trace(`mgmt: target ${targetId} reports LOCAL_OFFLINE`);
-        touched.push(t.chainId);
-      } else if (local !== LocalTargetState.LOCAL_OFFLINE && t.state === PublicTargetState.OFFLINE) {
-        t.state = PublicTargetState.WAITING;
-        touched.push(t.chainId);
+      if (this.local.get(targetId) === LocalTargetState.LOCAL_OFFLINE || local === LocalTargetState.LOCAL_OFFLINE) {
+        if (this.local.get(targetId) !== local)
+          this.sim.recorder.trace(`mgmt: target ${targetId} reports ${LocalTargetState[local]}`);
       }
+      this.local.set(targetId, local);
     }
-    if (touched.length > 0) this.changed(touched);
+    this.decide(chainIds);
   }
 
   /** Periodic: failure detection and starting resyncs. */
@@ -669,45 +640,41 @@ class SimManager implements Endpoint {
     return [...this.targets.values()].filter((t) => t.nodeId === nodeId);
   }
 
+  /** A node whose lease ran out (or that restarted): its targets count as LOCAL_OFFLINE. */
   private failNode(nodeId: number, why: string): void {
-    const node = this.nodes.get(nodeId)!;
-    node.failed = true;
-    const touched: number[] = [];
-    for (const t of this.targetsOf(nodeId)) {
-      const chain = this.chains.get(t.chainId)!;
-      const otherServing = chain.targetIds.some(
-        (id) => id !== t.targetId && this.targets.get(id)!.state === PublicTargetState.SERVING,
-      );
-      if (t.state === PublicTargetState.SERVING && !otherServing) t.state = PublicTargetState.LASTSRV;
-      else if (t.state !== PublicTargetState.LASTSRV) t.state = PublicTargetState.OFFLINE;
-      // The failed target goes to the end of its chain.
-      chain.targetIds = [...chain.targetIds.filter((id) => id !== t.targetId), t.targetId];
-      touched.push(t.chainId);
-    }
+    this.nodes.get(nodeId)!.failed = true;
+    const targets = this.targetsOf(nodeId);
+    for (const t of targets) this.local.set(t.targetId, LocalTargetState.LOCAL_OFFLINE);
     this.sim.recorder.trace(`mgmt: node ${nodeId} failed (${why})`);
-    this.changed(touched);
+    this.decide(targets.map((t) => t.chainId));
   }
 
   /**
-   * Orders chains (serving, syncing, waiting, out), promotes one waiting target per chain, bumps versions, pushes
-   * routing.
+   * One round of the REAL state machine (meta/mgmt/target-state-machine.ts nextChain) over each
+   * chain: new public states and order; a chain that changed gets a new version; routing is pushed.
    */
-  private changed(chainIds: number[]): void {
+  private decide(chainIds: number[]): void {
+    let changed = false;
     for (const chainId of new Set(chainIds)) {
       const chain = this.chains.get(chainId)!;
-      const state = (id: number) => this.targets.get(id)!.state;
-      const serving = chain.targetIds.some((id) => state(id) === PublicTargetState.SERVING);
-      const syncing = chain.targetIds.some((id) => state(id) === PublicTargetState.SYNCING);
-      const waiting = chain.targetIds.find((id) => state(id) === PublicTargetState.WAITING);
-      if (serving && !syncing && waiting !== undefined) this.targets.get(waiting)!.state = PublicTargetState.SYNCING;
-      chain.targetIds = [...chain.targetIds].sort((a, b) => STATE_RANK[state(a)]! - STATE_RANK[state(b)]!);
+      const current: ChainTargetState[] = chain.targetIds.map((id) => ({
+        targetId: id,
+        publicState: this.targets.get(id)!.state,
+        localState: this.local.get(id),
+      }));
+      const next = nextChain(current);
+      if (sameChain(current, next)) continue;
+      changed = true;
+      for (const t of next) this.targets.get(t.targetId)!.state = t.publicState;
+      chain.targetIds = next.map((t) => t.targetId);
       chain.chainVersion++;
       this.sim.recordServing(chain);
       this.sim.recorder.trace(
         `mgmt: chain ${chainId} v${chain.chainVersion}: ` +
-          chain.targetIds.map((id) => `${id}:${PublicTargetState[state(id)]}`).join(' → '),
+          next.map((t) => `${t.targetId}:${PublicTargetState[t.publicState]}`).join(' → '),
       );
     }
+    if (!changed) return;
     this.version++;
     this.cachedRouting = undefined;
     const routing = this.routing();
@@ -1170,11 +1137,12 @@ export class Simulation {
         );
       });
     }
+    // The real receiver's SyncDone: the target reports UPTODATE, the manager makes it SERVING.
     await this.net.call(
       runner,
-      MGMT,
+      address,
       'syncDone',
-      { chainId, chainVersion, targetId: job.syncing },
+      { chainId, chainVersion, targetId: job.syncing, fromTargetId: job.predecessor },
       SIM_TIMING.rpcTimeoutMs,
     );
   }
