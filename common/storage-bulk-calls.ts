@@ -8,6 +8,7 @@
 // transport's ERROR frames (an ErrorCode and a message); per-item errors stay in each result's
 // Status, exactly as over gRPC.
 import { ErrorCode, SpindleError } from './errors.js';
+import { itemLimitError } from './request-item-limits.js';
 import { decodeBatchReadResponse, encodeBatchReadResponse } from './storage-codec.js';
 import {
   BatchReadRequest,
@@ -109,16 +110,22 @@ function isKvMethod(method: number): method is KvBulkMethod {
   return Object.hasOwn(KV_BULK_CALLS, method);
 }
 
-/** Decodes a call's payload; RPC_MALFORMED for an unknown method or a message that does not decode. */
+/**
+ * Decodes a call's payload; RPC_MALFORMED for an unknown method or a message that does not decode,
+ * INVALID_ARGUMENT for a batch over its item limit — counted on the raw bytes before decoding, as
+ * the same call over gRPC is (common/request-item-limits.ts).
+ */
 export function decodeStorageBulkCall(payload: Uint8Array): StorageBulkCall {
   if (payload.length === 0) throw new SpindleError(ErrorCode.RPC_MALFORMED, 'empty storage bulk call');
   const method = payload[0]!;
   const body = payload.subarray(1);
   if (method === StorageBulkMethod.BATCH_READ) {
+    throwOverItemLimit('/spindle.Storage/BatchRead', body);
     return { method, request: decodeOrMalformed('BatchRead', () => BatchReadRequest.decode(body)) };
   }
   if (isKvMethod(method)) {
     const { name, request } = KV_BULK_CALLS[method];
+    throwOverItemLimit(`/spindle.KvStore/${name}`, body);
     return { method, request: decodeOrMalformed(name, () => request.decode(body)) } as KvBulkCall;
   }
   throw new SpindleError(
@@ -126,6 +133,11 @@ export function decodeStorageBulkCall(payload: Uint8Array): StorageBulkCall {
     `unknown storage bulk call method ${method} (this node answers BatchRead = ${StorageBulkMethod.BATCH_READ} ` +
       `and the KV-cache calls ${StorageBulkMethod.KV_PUT}..${StorageBulkMethod.KV_MATCH_PREFIX})`,
   );
+}
+
+function throwOverItemLimit(grpcPath: string, body: Uint8Array): void {
+  const error = itemLimitError(grpcPath, body);
+  if (error !== undefined) throw error;
 }
 
 function decodeOrMalformed<T>(name: string, decode: () => T): T {

@@ -189,6 +189,12 @@ describe('storage bulk data path', () => {
       channel.call(Buffer.from([StorageBulkMethod.BATCH_READ, 0xff, 0xff, 0xff]), { timeoutMs: 10_000 }),
     );
     expect(err.errorCode).toBe(ErrorCode.RPC_MALFORMED);
+    // A batch over its item limit is refused from its raw bytes, before it is decoded (as over gRPC).
+    const item = encodeBatchReadCall({ ios: [readIO(CHAIN, chainVersion, { chunk: { ino: 14, index: 0 } })] });
+    const manyItems = Buffer.concat([item, ...Array.from({ length: 200_000 }, () => item.subarray(1))]);
+    err = await refusal(channel.call(manyItems, { timeoutMs: 10_000 }));
+    expect(err.errorCode).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(err.message).toMatch(/more than 1024 read items/);
     // The session still answers afterwards.
     expect(
       decodeBatchReadAnswer(
