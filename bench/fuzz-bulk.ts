@@ -1,6 +1,7 @@
 // Fuzzes a bulk listener (common/bulk/tcp-transport.ts) over real connections: each stream is one
-// TCP connection carrying random bytes, a mutated hello, or a valid hello followed by random and
-// mutated frames (every type, lying lengths and CRCs, REQUEST frames with random storage calls).
+// TCP connection carrying random bytes, a mutated hello, a valid hello followed by random and
+// mutated frames (every type, lying lengths and CRCs), or a valid hello followed by well-formed
+// REQUEST frames whose storage calls are random or cut short (they reach the handler's decoder).
 // The listener must answer or close each one without harm to itself; the caller checks that it
 // still serves (a real read) and that its memory stayed bounded. Error answers are tallied by
 // ErrorCode, so an INTERNAL the listener's handler gives to bad input shows up.
@@ -63,13 +64,28 @@ function plausibleFrame(rng: Rng): Buffer {
   return rng.nextInt(3) === 0 ? mutate(rng, bytes) : bytes;
 }
 
+/**
+ * A well-formed REQUEST frame (right CRC) whose call is hostile: a known or unknown method byte and
+ * a random message, often cut short — what reaches the listener's handler and its decoder.
+ */
+function hostileCall(rng: Rng, requestId: number): Buffer {
+  const message = randomMessage(rng);
+  const body = rng.nextInt(2) === 0 ? message.subarray(0, rng.nextInt(message.length + 1)) : message;
+  return frame(FrameType.REQUEST, requestId, Buffer.concat([Buffer.from([pick(rng, CALL_METHODS)]), body]));
+}
+
 /** The bytes of one stream. */
 function streamBytes(rng: Rng, credential: string): Buffer {
-  switch (rng.nextInt(5)) {
+  switch (rng.nextInt(6)) {
     case 0:
       return randomBytes(rng, 1 + rng.nextInt(8192));
     case 1:
       return mutateRepeatedly(rng, hello(rng, credential), 1 + rng.nextInt(3));
+    case 2: {
+      const parts = [hello(rng, credential)];
+      for (let id = 1; id <= 1 + rng.nextInt(16); id++) parts.push(hostileCall(rng, id));
+      return Buffer.concat(parts);
+    }
     default: {
       const parts = [hello(rng, credential)];
       for (let i = rng.nextInt(12); i >= 0; i--) parts.push(plausibleFrame(rng));
