@@ -50,7 +50,6 @@ describe('node identity', () => {
     await refusal(manager.registerNode(registration(3, 6666), storage(4)));
     await refusal(manager.registerNode(registration(3, 6666), client));
     await refusal(manager.registerNode(registration(3, 6666), admin));
-    await refusal(manager.registerNode(registration(3, 6666), ANONYMOUS_ADMIN));
     // A retried-first-registration lookalike (id 0, node 3's address and paths) does not get node 3 either.
     await refusal(manager.registerNode(registration(0, 7501), admin));
     await refusal(manager.heartbeat({ nodeId: 3, targets: [], routingVersion: 0, resyncs: [] }, storage(4)));
@@ -83,7 +82,18 @@ describe('node identity', () => {
     expect(legacy.nodeId).toBe(1);
     await manager.heartbeat({ nodeId: 1, targets: [], routingVersion: 0, resyncs: [] }, ANONYMOUS_ADMIN);
     await manager.registerNode(registration(1, 7504), storage(1));
-    await refusal(manager.registerNode(registration(1, 7504), ANONYMOUS_ADMIN));
+    await refusal(manager.registerNode(registration(1, 7504), admin));
+    await manager.close();
+  });
+
+  it('a server with authentication off checks nothing: a cluster restarted with --auth off keeps working', async () => {
+    const kv = new TestKv();
+    const manager = await open(kv);
+    await manager.registerNode(registration(0, 7505), storage(2));
+    await manager.registerNode(registration(2, 7505), ANONYMOUS_ADMIN);
+    await manager.heartbeat({ nodeId: 2, targets: [], routingVersion: 0, resyncs: [] }, ANONYMOUS_ADMIN);
+    // The binding stays for when authentication is back on.
+    await refusal(manager.registerNode(registration(2, 6666), storage(5)));
     await manager.close();
   });
 });
