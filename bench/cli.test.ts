@@ -21,7 +21,14 @@ describe('bench cli', () => {
     } finally {
       await ctx.close();
     }
-    expect(ctx.rows.map((r) => r.case)).toEqual(['library.write.r3', 'put.r3', 'library.read.r3', 'get.r3', 'cp.r3']);
+    expect(ctx.rows.map((r) => r.case)).toEqual([
+      'library.write.r3',
+      'put.r3',
+      'library.read.r3',
+      'limit.local.write',
+      'get.r3',
+      'cp.r3',
+    ]);
     for (const row of ctx.rows) {
       expect(row.bytes).toBe(32 * MiB);
       expect(row.throughput).toBeGreaterThan(0);
@@ -31,6 +38,7 @@ describe('bench cli', () => {
     expect(byCase.get('get.r3')).toMatchObject({ limitName: 'library.seq-read', ops: 1 });
     expect(byCase.get('cp.r3')).toMatchObject({ limitName: 'library.seq-write', ops: 1 });
     expect(byCase.get('get.r3')!.limitValue).toBe(byCase.get('library.read.r3')!.throughput);
-    expect(byCase.get('get.r3')!.notes).toMatch(/bytes checked/);
+    expect(byCase.get('get.r3')!.notes).toMatch(/bytes checked .*× the lower of library.seq-read and local.write/);
+    expect(byCase.get('limit.local.write')).toMatchObject({ ratio: null, limitName: null, unit: 'GB/s' });
   });
 });

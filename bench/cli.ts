@@ -8,7 +8,9 @@
 // The command runs as a user runs it: `bin/spindle.mjs` in a process of its own, with the user's
 // environment (no malloc settings) and the `--initial-old-space-size` of its shebang; its time is
 // the process's wall time, start-up and connection included. Each copy is checked byte for byte
-// (SHA-256 against the local source) after it is timed.
+// (SHA-256 against the local source) after it is timed. `get` also writes every byte into a local
+// file, so the local file system's own write rate (limit.local.write, same size, same directory)
+// is measured too and get's note gives its ratio to the lower of the two limits.
 //
 // Back of the envelope: start-up and connection ≈ 0.2–0.3 s; after that the command runs the
 // library's own reads and writes (one chunk per block, 6 in flight), plus a page-cache write or
@@ -16,7 +18,7 @@
 // ≈ 0.8–0.95× the library for 1 GiB, less for small files where start-up weighs more.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, openSync, closeSync, writeSync } from 'node:fs';
+import { createReadStream, openSync, closeSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { PACKAGE_ROOT } from '../common/package-root.js';
@@ -54,6 +56,24 @@ function writeSourceFile(path: string, bytes: number): string {
     closeSync(fd);
   }
   return hash.digest('hex');
+}
+
+/**
+ * The local side's own limit: `bytes` written into a new file beside get's destination in 4 MiB
+ * writes, as get writes them (into the page cache, no fsync); seconds.
+ */
+function timeLocalWrite(path: string, bytes: number): number {
+  const block = Buffer.alloc(BLOCK_BYTES, 0x5a);
+  const t0 = performance.now();
+  const fd = openSync(path, 'w');
+  try {
+    for (let at = 0; at < bytes; at += block.length) writeSync(fd, block, 0, Math.min(block.length, bytes - at));
+  } finally {
+    closeSync(fd);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  rmSync(path, { force: true });
+  return seconds;
 }
 
 async function localSha256(path: string): Promise<string> {
@@ -126,7 +146,13 @@ export async function runCliSuite(ctx: BenchContext, plan: CliPlan): Promise<voi
     });
     return { name: `library.${kind}`, value, unit: 'GB/s' } satisfies Limit;
   };
-  const command = async (name: string, args: string[], limit: Limit, check: () => Promise<string>) => {
+  const command = async (
+    name: string,
+    args: string[],
+    limit: Limit,
+    check: () => Promise<string>,
+    note?: (seconds: number) => string,
+  ) => {
     ctx.progress.update(`[${ctx.suite}] spindle ${name}`, true);
     const seconds = await timeCli(meta, args, profiles(`cli-${name}`));
     const sha = await check();
@@ -140,7 +166,7 @@ export async function runCliSuite(ctx: BenchContext, plan: CliPlan): Promise<voi
       ops: 1,
       seconds,
       limit,
-      notes: 'process wall time, start-up included; bytes checked (SHA-256)',
+      notes: `process wall time, start-up included; bytes checked (SHA-256)${note?.(seconds) ?? ''}`,
     });
   };
 
@@ -150,7 +176,23 @@ export async function runCliSuite(ctx: BenchContext, plan: CliPlan): Promise<voi
   await ctx.warmStorageCaches();
   const read = await library('seq-read', put);
   const got = join(ctx.scratch, 'cli-got');
-  await command('get', ['get', put, got], read, () => localSha256(got));
+  // get also writes every byte into a local file: that file system's own write rate, measured
+  // here, bounds it too (on a shared disk it can be below the network read).
+  const localSeconds = timeLocalWrite(join(ctx.scratch, 'cli-local-write'), bytes);
+  const localWrite: Limit = { name: 'local.write', value: gbPerSecond(bytes, localSeconds), unit: 'GB/s' };
+  ctx.add({
+    case: 'limit.local.write',
+    config: { bytes, write: '4MiB', call: 'fs.writeSync, page cache, no fsync' },
+    throughput: localWrite.value,
+    unit: 'GB/s',
+    bytes,
+    ops: Math.ceil(bytes / BLOCK_BYTES),
+    seconds: localSeconds,
+  });
+  const localNote = (seconds: number) =>
+    `; ${(gbPerSecond(bytes, seconds) / Math.min(read.value, localWrite.value)).toFixed(2)}× ` +
+    'the lower of library.seq-read and local.write';
+  await command('get', ['get', put, got], read, () => localSha256(got), localNote);
   const copy = ctx.created(`/bench-cli-${stamp}-cp`);
   await command('cp', ['cp', put, copy], written, () => spindleSha256(meta, copy));
 }
