@@ -19,7 +19,9 @@
 //   owner changing to its own group; setting the layout of a directory needs its owner;
 // - extended attributes: reading needs r, changing needs w, trusted.* needs root;
 // - a sticky directory's entries are removed or replaced only by their owner, the directory's
-//   owner or root (helpers.ts, checkSticky).
+//   owner or root (helpers.ts, checkSticky);
+// - calls that name an inode by id (BatchStat's inos, Sync) walk no path: only the inode's own
+//   bits count (an id is a handle, as in NFS); Lock and PollChanges are not checked.
 // Refusals are PERMISSION_DENIED naming the operation, the path and the uid.
 import { ANONYMOUS_ADMIN, type Principal } from '../../common/auth/principal.js';
 import { ErrorCode, SpindleError } from '../../common/errors.js';
