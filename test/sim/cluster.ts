@@ -15,13 +15,10 @@
 //   decisions are the REAL state machine (meta/mgmt/target-state-machine.ts nextChain) over the
 //   local states the nodes report (the REAL LocalTargetStates: UPTODATE, ONLINE, LOCAL_OFFLINE; a
 //   failed or restarted node's targets count as LOCAL_OFFLINE).
-// - the resync is a model of storage/resync-worker.ts: the manager starts one for each SYNCING
-//   target on the node of the chain's last SERVING target, which fetches routing, lists the
-//   syncing target's chunks, and sends every chunk either side holds (or its absence) under its own
-//   chunk lock, fenced by chain version; the receiver installs it through the real engine (a REPLACE
-//   at the copy's version, or a removal) under its chunk lock if it differs. Then the predecessor
-//   sends SyncDone to the REAL ResyncReceiver, the target reports UPTODATE, and the state machine
-//   makes it SERVING.
+// - the resync is REAL too: each node runs storage/resync-worker.ts on the simulated clock (it
+//   pages through its syncing successor's chunk metadata, DumpChunkMeta, and copies what differs
+//   under the chunk lock), and storage/resync-receiver.ts takes the copies and the SyncDone; the
+//   target then reports UPTODATE and the state machine makes it SERVING.
 import { Registry } from 'prom-client';
 import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
 import { CHUNK_SIZE_MIN_BYTES } from '../../common/constants.js';
@@ -36,6 +33,7 @@ import {
   type BatchReadResponse,
   type RemoveChunksRequest,
   type RemoveChunksResponse,
+  type DumpChunkMetaRequest,
   type RoutingInfo,
   type SyncDoneRequest,
   type StorageClient,
@@ -49,6 +47,7 @@ import { ChainResolver } from '../../storage/chain-resolver.js';
 import { ChunkRepairer } from '../../storage/chunk-repair.js';
 import { LocalTargetStates } from '../../storage/local-states.js';
 import { ResyncReceiver } from '../../storage/resync-receiver.js';
+import { ResyncWorker } from '../../storage/resync-worker.js';
 import { nextChain, sameChain, type ChainTargetState } from '../../meta/mgmt/target-state-machine.js';
 import type { ChunkEngine } from '../../storage/chunk-engine/chunk-engine.js';
 import { KeyedLocks } from '../../storage/chunk-locks.js';
@@ -105,6 +104,10 @@ const SIM_TIMING = {
 
 const MGMT = 'mgmt';
 
+/** A node's scrub pass runs this often (simulated ms) in seeds with disk faults. */
+const SCRUB_INTERVAL_MS = 300;
+/** Scrub passes at heal, at most (each after the previous one found corrupt chunks). */
+const SCRUB_PASSES_MAX = 5;
 /** Faults go on at most this long (simulated ms) while the collector removes its file. */
 const REMOVAL_FAULTS_MS = 3000;
 const CHUNK_SIZE = CHUNK_SIZE_MIN_BYTES;
@@ -139,8 +142,9 @@ class Incarnation implements Endpoint {
   readonly repairer: ChunkRepairer;
   /** The real local states: LOCAL_OFFLINE for a target that failed a write its successor committed. */
   readonly localStates: LocalTargetStates;
-  /** The real receiver of SyncDone (the simulated resync's copies are received by onSyncChunk). */
+  /** The real resync: this node's worker copies to its syncing successors, its receiver takes copies. */
   readonly resyncReceiver: ResyncReceiver;
+  readonly resyncWorker: ResyncWorker;
   readonly clock: Clock;
   lastRenewSentMs = -Infinity;
   private refreshing: Promise<void> | undefined;
@@ -172,12 +176,15 @@ class Incarnation implements Endpoint {
     }
     this.routing.setLocalTargets(node.targets.map((t) => t.targetId));
     const refreshRouting = (reason: string) => this.refreshRouting(reason);
+    // Broken variant no-lease: a node cut off from the manager keeps serving (split brain).
+    const mayServe = () =>
+      sim.config.bug === 'no-lease' || sched.nowMs() - this.lastRenewSentMs < SIM_TIMING.leaseMs / 2;
     this.resolver = new ChainResolver({
       routing: this.routing,
       target: (id) => targets.get(id),
       refreshRouting,
       // Broken variant no-lease: a node cut off from the manager keeps serving (split brain).
-      mayServe: () => sim.config.bug === 'no-lease' || sched.nowMs() - this.lastRenewSentMs < SIM_TIMING.leaseMs / 2,
+      mayServe,
     });
     const peers = new SimPeerClients(sim, this);
     this.localStates = new LocalTargetStates(this.routing, () => void this.heartbeat());
@@ -186,6 +193,19 @@ class Incarnation implements Endpoint {
       locks: this.locks,
       states: this.localStates,
       logger: silentLogger(),
+    });
+    this.resyncWorker = new ResyncWorker({
+      routing: this.routing,
+      resolver: this.resolver,
+      target: (id) => targets.get(id),
+      locks: this.locks,
+      peers,
+      clock: this.clock,
+      logger: silentLogger(),
+      intervalMs: SIM_TIMING.heartbeatMs,
+      concurrency: 2,
+      callTimeoutMs: SIM_TIMING.rpcTimeoutMs,
+      mayServe,
     });
     this.replicator = new ChainReplicator({
       localStates: this.localStates,
@@ -228,6 +248,14 @@ class Incarnation implements Endpoint {
     while (this.running) {
       await this.heartbeat();
       await this.clock.sleep(SIM_TIMING.heartbeatMs);
+    }
+  }
+
+  /** The scrubber's loop (storage/scrubber.ts runs on real timers): a pass every SCRUB_INTERVAL_MS. */
+  async scrubLoop(): Promise<void> {
+    while (this.running) {
+      await this.clock.sleep(SCRUB_INTERVAL_MS);
+      if (this.running) await this.scrub();
     }
   }
 
@@ -281,7 +309,9 @@ class Incarnation implements Endpoint {
         const what =
           `Update ${keyOf(req.chunk!.ino, req.chunk!.index)} ${UpdateType[req.type]} v${req.updateVersion} ` +
           `chain v${req.chainVersion} from ${req.fromTargetId}`;
-        return this.sim.watchInternal(this.replicator.onUpdate(req), `node ${this.node.nodeId}: ${what}`);
+        // A resync copy goes to the real receiver, as the gRPC service routes it.
+        const handled = req.sync === true ? this.resyncReceiver.onSyncUpdate(req) : this.replicator.onUpdate(req);
+        return this.sim.watchInternal(handled, `node ${this.node.nodeId}: ${what}`);
       }
       case 'removeChunks': {
         const req = request as RemoveChunksRequest;
@@ -306,10 +336,8 @@ class Incarnation implements Endpoint {
       case 'pushRouting':
         this.routing.update(request as RoutingInfo);
         return Promise.resolve({});
-      case 'syncList':
-        return this.onSyncList(request as SyncListRequest);
-      case 'syncChunk':
-        return this.onSyncChunk(request as SyncChunkRequest);
+      case 'dumpChunkMeta':
+        return this.reader.onDumpChunkMeta(request as DumpChunkMetaRequest);
       case 'syncDone':
         return this.resyncReceiver.onSyncDone(request as SyncDoneRequest);
       default:
@@ -338,50 +366,6 @@ class Incarnation implements Endpoint {
     }
     return corrupt;
   }
-
-  // The resync's receiving side (simulated; see the file comment).
-  private async syncingTarget(
-    chainId: number,
-    chainVersion: number,
-  ): Promise<{ targetId: number; store: SimTargetStore }> {
-    const { view, target } = await this.resolver.resolve(chainId, chainVersion);
-    if (view.localState !== PublicTargetState.SYNCING) {
-      throw new SpindleError(ErrorCode.TARGET_NOT_SERVING, `sim resync: target ${view.localTargetId} is not syncing`);
-    }
-    return { targetId: target.targetId, store: this.stores.get(target.targetId)! };
-  }
-
-  private async onSyncList(request: SyncListRequest): Promise<{ keys: string[] }> {
-    const { store } = await this.syncingTarget(request.chainId, request.chainVersion);
-    return { keys: [...store.snapshot().keys()] };
-  }
-
-  private async onSyncChunk(request: SyncChunkRequest): Promise<object> {
-    const { targetId, store } = await this.syncingTarget(request.chainId, request.chainVersion);
-    await this.locks.withLock(`${targetId}/${request.key}`, async () => {
-      this.resolver.recheck(request.chainId, request.chainVersion);
-      const mine = store.snapshot().get(request.key);
-      const theirs = request.chunk;
-      if (
-        theirs === undefined
-          ? mine === undefined
-          : mine !== undefined && mine.version === theirs.version && mine.content.equals(theirs.content)
-      )
-        return;
-      await install(store, request.key, theirs);
-    });
-    return {};
-  }
-}
-
-interface SyncListRequest {
-  chainId: number;
-  chainVersion: number;
-}
-
-interface SyncChunkRequest extends SyncListRequest {
-  key: string;
-  chunk: StoredChunk | undefined;
 }
 
 /** The injection point: the replicator's peer clients send over the simulated network. */
@@ -430,6 +414,8 @@ class SimPeerClients extends PeerClients {
       update: method('update'),
       removeChunks: method('removeChunks'),
       batchRead: method('peerBatchRead'),
+      dumpChunkMeta: method('dumpChunkMeta'),
+      syncDone: method('syncDone'),
     } as unknown as StorageClient;
   }
 
@@ -455,27 +441,6 @@ function applyToContent(old: Buffer | undefined, update: UpdateRequest): Buffer 
       old?.copy(out, 0, 0, Math.min(oldLength, update.offset));
       return out;
     }
-  }
-}
-
-/**
- * The simulated resync's install of a chunk (caller holds the chunk lock): a full-chunk REPLACE at
- * the copy's version through the real engine, or a removal, as storage/resync-receiver.ts does.
- */
-async function install(store: SimTargetStore, key: string, chunk: StoredChunk | undefined): Promise<void> {
-  const { ino, index } = parseKey(key);
-  const engine = store.engine;
-  store.channels.forgetChunk(ino, index);
-  if (chunk === undefined) {
-    await engine.removeNow(ino, index);
-    return;
-  }
-  await engine.applyUpdate(ino, index, chunk.version, { type: UpdateType.REPLACE, offset: 0, data: chunk.content });
-  try {
-    await engine.commit(ino, index, chunk.version, chunk.chainVersion);
-  } catch (err) {
-    engine.abort(ino, index);
-    throw err;
   }
 }
 
@@ -545,8 +510,6 @@ class SimManager implements Endpoint {
   private version = 1;
   /** Each target's local state as last reported (LOCAL_OFFLINE while its node is failed). */
   private readonly local = new Map<number, LocalTargetState>();
-  /** Resync in progress per syncing target: the chain version it runs under. */
-  readonly resyncs = new Map<number, { chainVersion: number; runner: Incarnation; startedMs: number }>();
   private cachedRouting: RoutingInfo | undefined;
 
   constructor(private readonly sim: Simulation) {}
@@ -633,7 +596,6 @@ class SimManager implements Endpoint {
     for (const [nodeId, node] of this.nodes) {
       if (!node.failed && now - node.lastHeardMs > SIM_TIMING.leaseMs) this.failNode(nodeId, 'lease expired');
     }
-    this.startResyncs();
   }
 
   private targetsOf(nodeId: number): MgmtTarget[] {
@@ -680,35 +642,6 @@ class SimManager implements Endpoint {
     const routing = this.routing();
     for (const node of this.sim.nodes.values())
       this.sim.net.call(this, node.address, 'pushRouting', routing, SIM_TIMING.rpcTimeoutMs).catch(() => undefined);
-    this.startResyncs();
-  }
-
-  private startResyncs(): void {
-    const now = this.sim.sched.nowMs();
-    for (const chain of this.chains.values()) {
-      for (const id of chain.targetIds) {
-        const target = this.targets.get(id)!;
-        if (target.state !== PublicTargetState.SYNCING) continue;
-        const running = this.resyncs.get(id);
-        if (
-          running !== undefined &&
-          running.chainVersion === chain.chainVersion &&
-          running.runner.running &&
-          now - running.startedMs < 5000
-        )
-          continue;
-        const serving = chain.targetIds.filter((t) => this.targets.get(t)!.state === PublicTargetState.SERVING);
-        const predecessor = serving[serving.length - 1];
-        if (predecessor === undefined) continue;
-        const runner = this.sim.nodes.get(this.targets.get(predecessor)!.nodeId)!.current;
-        if (runner === undefined || !runner.running) continue;
-        this.resyncs.set(id, { chainVersion: chain.chainVersion, runner, startedMs: now });
-        const job = { chainId: chain.chainId, chainVersion: chain.chainVersion, predecessor, syncing: id };
-        void this.sim.resync(runner, job).catch(() => {
-          if (this.resyncs.get(id)?.runner === runner) this.resyncs.delete(id);
-        });
-      }
-    }
   }
 }
 
@@ -1089,6 +1022,8 @@ export class Simulation {
       inc.routing.update(this.manager.routing());
     }
     void inc.heartbeatLoop();
+    inc.resyncWorker.start();
+    if (this.config.diskFaults) void inc.scrubLoop();
   }
 
   private crash(node: SimNode): void {
@@ -1100,51 +1035,6 @@ export class Simulation {
     if (node.current?.running) return;
     this.recorder.trace(`fault: node ${node.nodeId} restarts on its flushed data`);
     this.start(node, false);
-  }
-
-  /** The simulated resync of one syncing target from its predecessor (runs on the predecessor's process). */
-  async resync(
-    runner: Incarnation,
-    job: { chainId: number; chainVersion: number; predecessor: number; syncing: number },
-  ): Promise<void> {
-    const { chainId, chainVersion } = job;
-    // Serve the copy only once this node knows the chain version that makes the target syncing, so
-    // every write it commits from now on is forwarded to the syncing target as well.
-    await runner.refreshRouting('resync');
-    const view = runner.resolver.recheck(chainId, chainVersion);
-    if (view.localTargetId !== job.predecessor || view.successor?.targetId !== job.syncing)
-      throw new Error('sim resync: chain moved');
-    const address = view.successor.address;
-    const store = runner.stores.get(job.predecessor)!;
-    const { keys } = await this.net.call<{ keys: string[] }>(
-      runner,
-      address,
-      'syncList',
-      { chainId, chainVersion },
-      SIM_TIMING.rpcTimeoutMs,
-    );
-    const all = [...new Set([...store.snapshot().keys(), ...keys])].sort();
-    for (const key of all) {
-      await runner.locks.withLock(`${job.predecessor}/${key}`, async () => {
-        runner.resolver.recheck(chainId, chainVersion);
-        const chunk = store.snapshot().get(key);
-        await this.net.call(
-          runner,
-          address,
-          'syncChunk',
-          { chainId, chainVersion, key, chunk },
-          SIM_TIMING.rpcTimeoutMs,
-        );
-      });
-    }
-    // The real receiver's SyncDone: the target reports UPTODATE, the manager makes it SERVING.
-    await this.net.call(
-      runner,
-      address,
-      'syncDone',
-      { chainId, chainVersion, targetId: job.syncing, fromTargetId: job.predecessor },
-      SIM_TIMING.rpcTimeoutMs,
-    );
   }
 
   private async faultLoop(clientsDone: () => boolean): Promise<void> {
@@ -1205,9 +1095,17 @@ export class Simulation {
           for (const t of other.targets)
             if (t.chainId === target.chainId && t !== target)
               for (const key of t.disk.current?.damagedKeys() ?? []) spare.add(key);
-        const key = node.current?.running
-          ? target.disk.current?.corruptOne((n) => sched.rng.nextInt(n), spare)
-          : undefined;
+        // Only in a chain whose replicas all serve: a corrupt copy on the last serving replica, with
+        // the good ones out of the chain, is a double fault the repairer cannot mend (it reads from
+        // serving peers) and the resync of the others then stops at it.
+        const chain = this.manager.chains.get(target.chainId)!;
+        const allServing = chain.targetIds.every(
+          (id) => this.manager.targets.get(id)!.state === PublicTargetState.SERVING,
+        );
+        const key =
+          node.current?.running && allServing
+            ? target.disk.current?.corruptOne((n) => sched.rng.nextInt(n), spare)
+            : undefined;
         if (key !== undefined) this.recorder.trace(`fault: chunk ${key} corrupt on target ${target.targetId}`);
       } else if (kind === 6) {
         // A full disk: writes needing new space fail with ENOSPC (NO_SPACE) until space is back.
@@ -1293,13 +1191,21 @@ export class Simulation {
     this.heal();
     let healed = await sched.run(workloadEndMs + SIM_TIMING.healDeadlineMs, () => this.healed());
     if (healed && this.config.diskFaults) {
-      // A scrub pass on every node finds (and repairs) corruption nobody read; then heal again.
+      // Scrub passes on every node find (and repair) corruption nobody read, as the periodic
+      // scrubber would: a pass that found some runs again a little later (a repair fails while its
+      // peers have not renewed their leases yet); then heal again.
       let scrubbed = false;
-      void Promise.all([...this.nodes.values()].map((n) => n.current!.scrub())).then((found) => {
+      void (async () => {
+        const clock = sched.clock();
+        for (let pass = 0; pass < SCRUB_PASSES_MAX; pass++) {
+          const found = await Promise.all([...this.nodes.values()].map((n) => n.current!.scrub()));
+          const total = found.reduce((a, b) => a + b, 0);
+          if (total === 0) break;
+          this.recorder.trace(`heal: scrub found ${total} corrupt chunk(s)`);
+          await clock.sleep(SIM_TIMING.leaseMs);
+        }
         scrubbed = true;
-        const total = found.reduce((a, b) => a + b, 0);
-        if (total > 0) this.recorder.trace(`heal: scrub found ${total} corrupt chunk(s)`);
-      });
+      })();
       healed = await sched.run(workloadEndMs + SIM_TIMING.healDeadlineMs, () => scrubbed && this.healed());
     }
     const healedAtMs = healed ? sched.nowMs() : undefined;
