@@ -193,8 +193,10 @@ export class ChainReplicator {
             dataCrc32c: request.dataCrc32c,
           };
           let pending: PendingResult | undefined;
-          /** The successor committed some round's update (so a local failure now leaves it ahead). */
-          let successorCommitted = false;
+          /** The successor answered the last round's update (it committed it). */
+          let successorAnswered = false;
+          /** A failure now is this replica's own apply or commit, with the successor ahead (K3). */
+          let behindSuccessor = false;
           try {
             for (let round = 0; ; round++) {
               const step = await this.applyAndForward(
@@ -210,8 +212,11 @@ export class ChainReplicator {
                 clientWrite,
               );
               current = step.view;
-              if (step.response !== undefined) successorCommitted = true;
-              if (step.pending === undefined) throw step.error;
+              successorAnswered = step.response !== undefined;
+              if (step.pending === undefined) {
+                behindSuccessor = successorAnswered;
+                throw step.error;
+              }
               pending = step.pending;
               if (round === 0) this.deps.metrics?.bytesWritten.inc(request.data.length);
               let successorVersion = 0;
@@ -243,11 +248,12 @@ export class ChainReplicator {
               );
               this.deps.metrics?.chunkRepairs.inc();
             }
+            behindSuccessor = successorAnswered;
             await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
             this.notifyWritten(target, chunk, update);
           } catch (err) {
             engine.abort(chunk.ino, chunk.index);
-            throw this.failedBehindSuccessor(err, successorCommitted, target, current, chunk, version);
+            throw this.failedBehindSuccessor(err, behindSuccessor, target, current, chunk, version);
           }
           const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
           recordCommitted(channels, request.chainId, chunk, clientWrite, response);
@@ -334,16 +340,22 @@ export class ChainReplicator {
         );
         const pending = step.pending;
         current = step.view;
+        /** A failure now is this replica's own apply or commit, with the successor ahead (K3). */
+        let behindSuccessor = false;
         try {
-          if (pending === undefined) throw step.error;
+          if (pending === undefined) {
+            behindSuccessor = step.response !== undefined;
+            throw step.error;
+          }
           if (!reuse) this.deps.metrics?.bytesWritten.inc(request.data.length);
           if (step.error !== undefined) throw step.error;
           if (step.response !== undefined && !sameResult(step.response, pending))
             throw mismatch(target, chunk, pending, step.response);
+          behindSuccessor = step.response !== undefined;
           await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
         } catch (err) {
           engine.abort(chunk.ino, chunk.index);
-          throw this.failedBehindSuccessor(err, step.response !== undefined, target, current, chunk, version);
+          throw this.failedBehindSuccessor(err, behindSuccessor, target, current, chunk, version);
         }
         this.notifyWritten(target, chunk, update);
         const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
