@@ -238,6 +238,8 @@ export interface StorageConfig {
   reservedBytes: number;
   /** Rate at which the scrubber re-reads and checks every local chunk (0 = no scrubbing). */
   scrubBytesPerSec: number;
+  /** Least time from the start of one scrub pass to the start of the next (as Ceph's deep-scrub interval). */
+  scrubPassIntervalMs: number;
   // The bulk listener's limits (common/bulk/options.ts BulkLimits; docs/bulk-limits.md).
   /** Bulk connections the listener holds at once. */
   bulkSessionsMax: number;
@@ -323,6 +325,7 @@ const STORAGE_SCHEMA: Schema<StorageConfig> = {
   fullPercent: { kind: 'int', min: 1, max: 100, doc: 'used percentage of a disk past which writes are refused' },
   reservedBytes: { kind: 'bytes', min: 0, max: 2 ** 50, doc: 'free bytes each target disk keeps' },
   scrubBytesPerSec: { kind: 'bytes', min: 0, max: 2 ** 40, doc: 'scrubber rate in bytes per second' },
+  scrubPassIntervalMs: { kind: 'duration', min: 0, doc: 'least time between the starts of two scrub passes' },
   bulkSessionsMax: { kind: 'int', min: 1, max: 1_000_000, doc: 'bulk connections per node' },
   bulkSessionsPerPeerMax: { kind: 'int', min: 1, max: 1_000_000, doc: 'bulk connections per remote address' },
   bulkHelloTimeoutMs: { kind: 'duration', min: 1, doc: 'bulk hello timeout' },
@@ -402,6 +405,8 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     fullPercent: 95,
     reservedBytes: 256 * 2 ** 20,
     scrubBytesPerSec: 32 * 2 ** 20,
+    // A day: every chunk is checked daily while the disk time it takes stays small.
+    scrubPassIntervalMs: 24 * 3_600_000,
     bulkSessionsMax: BULK_SESSIONS_MAX_DEFAULT,
     bulkSessionsPerPeerMax: BULK_SESSIONS_PER_PEER_MAX_DEFAULT,
     bulkHelloTimeoutMs: BULK_HELLO_TIMEOUT_DEFAULT_MS,
@@ -427,6 +432,7 @@ const STORAGE_PRESETS: Record<Preset, StorageConfig> = {
     fullPercent: 95,
     reservedBytes: 2 * 2 ** 20,
     scrubBytesPerSec: 2 ** 20,
+    scrubPassIntervalMs: 1_000,
     bulkSessionsMax: BULK_SESSIONS_MAX_DEFAULT,
     bulkSessionsPerPeerMax: BULK_SESSIONS_PER_PEER_MAX_DEFAULT,
     bulkHelloTimeoutMs: BULK_HELLO_TIMEOUT_DEFAULT_MS,

@@ -236,6 +236,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       routing,
       repairer,
       bytesPerSec: config.scrubBytesPerSec,
+      passIntervalMs: config.scrubPassIntervalMs,
       logger: logger.child({ component: 'storage.scrub' }),
       registry,
     });
