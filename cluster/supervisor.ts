@@ -34,10 +34,10 @@ interface Attempts {
 const DEFAULTS = { initialBackoffMs: 1_000, maxBackoffMs: 30_000, stableMs: 60_000, maxConsecutiveFailures: 10 };
 
 /** Which cluster process a name reported by LocalCluster.onUnexpectedExit is. */
-export type ProcessName = { kind: 'meta'; k: number } | { kind: 'storage'; index: number } | { kind: 'other' };
+type ProcessName = { kind: 'meta'; k: number } | { kind: 'storage'; index: number } | { kind: 'other' };
 
 /** 'meta' → meta 0, 'meta-2' → meta 1, 'storage-3' → storage index 3; anything else (etcd) is 'other'. */
-export function parseProcessName(name: string): ProcessName {
+function parseProcessName(name: string): ProcessName {
   if (name === 'meta') return { kind: 'meta', k: 0 };
   const meta = /^meta-(\d+)$/.exec(name);
   if (meta) return { kind: 'meta', k: Number(meta[1]) - 1 };

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { MetaRpc } from '../client/meta-rpc.js';
 
 /** How long one poll waits at meta for a change. */
-export const CHANGE_POLL_WAIT_MS = 20_000;
+const CHANGE_POLL_WAIT_MS = 20_000;
 /** First pause after a failed poll; doubles up to CHANGE_POLL_RETRY_MAX_MS. */
 const CHANGE_POLL_RETRY_MIN_MS = 200;
 const CHANGE_POLL_RETRY_MAX_MS = 5_000;

@@ -16,7 +16,7 @@ import type { PollChangesRequest, PollChangesResponse } from '../../proto/index.
 /** Changes kept for pollers that fell behind (an inode id each: 8 bytes + the origin's reference). */
 export const CHANGE_FEED_WINDOW = 65_536;
 /** Longest a poll waits for a change (the caller asks again after it). */
-export const CHANGE_POLL_WAIT_MAX_MS = 30_000;
+const CHANGE_POLL_WAIT_MAX_MS = 30_000;
 /** Most inodes one poll answers with (the next poll gets the rest). */
 export const CHANGE_POLL_INODES_MAX = 4_096;
 
