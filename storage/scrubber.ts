@@ -95,9 +95,10 @@ export class Scrubber {
       this.counts.passesDone++;
       this.counts.lastPassEndMs = Date.now();
       // The next pass waits for the interval: re-reading a small data set back to back checks
-      // nothing new and keeps a core and the disk busy.
+      // nothing new and keeps a core and the disk busy. A pass that found no chunk (a new node)
+      // is not a pass: the first chunks written are checked soon.
       const untilNextMs = startedMs + this.deps.passIntervalMs - Date.now();
-      await this.pause(Math.max(untilNextMs, checked === 0 ? IDLE_PASS_PAUSE_MS : 0));
+      await this.pause(checked === 0 ? IDLE_PASS_PAUSE_MS : untilNextMs);
     }
   }
 
