@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { adminToken } from './credentials.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
 
@@ -56,6 +57,9 @@ async function mountForeground(dir: string, o: MountCommandOptions): Promise<num
   try {
     client = await SpindleClient.connect({
       meta: o.meta,
+      // The mount acts for every local user (the kernel names the caller of each request), which
+      // only an admin credential may do; a client credential would own every file it creates.
+      token: adminToken(o.meta),
       readyTimeoutMs: MOUNT_CONNECT_TIMEOUT_MS,
       logger: logger.child({ component: 'client' }),
     });
