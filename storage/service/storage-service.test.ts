@@ -177,7 +177,7 @@ describe('Storage service refuses bad input', () => {
         Array.from({ length: 1025 }, () => readIO(1, chainVersion, { length: 1 })),
       ),
       ErrorCode.INVALID_ARGUMENT,
-      /limit is 1024/,
+      /at most 1024 per call/,
     );
     expect((await batchRead(client, [])).results).toEqual([]);
   });
