@@ -118,7 +118,7 @@ describe('meta processes on etcd', () => {
     const config = clientConfig('test');
     // A namespace client of each meta alone (namespace calls need no routing).
     const [first, second] = [0, 1].map(
-      (k) => new MetaRpc({ address: metaAddress(k), clientId: `ns-check-${k}`, config }),
+      (k) => new MetaRpc({ address: metaAddress(k), clientId: `ns-check-${k}`, config, token: cluster.clientToken }),
     );
     try {
       await first!.mkdirs({
@@ -250,7 +250,12 @@ describe('meta processes on etcd', () => {
 
     etcd[1]!.kill('SIGKILL');
     await etcd[1]!.exited();
-    const rpc = new MetaRpc({ address: metaAddress(0), clientId: 'quorum-check', config: clientConfig('test') });
+    const rpc = new MetaRpc({
+      address: metaAddress(0),
+      clientId: 'quorum-check',
+      config: clientConfig('test'),
+      token: cluster.clientToken,
+    });
     try {
       const error = await rpc
         .mkdirs(
