@@ -17,7 +17,8 @@ describe('SpindleFuseFs operations', () => {
   const cluster = useCluster({ storageNodes: 3 });
 
   it('maps file, directory and link operations onto meta and the chunk store', async () => {
-    const client = await cluster().client();
+    // The mount acts for every local user: it runs with the admin credential (cli/mount-commands.ts).
+    const client = await cluster().client({ token: cluster().adminToken });
     const call = recordingFuse((replies) => new SpindleFuseFs({ client, replies, nowUs: () => 1_700_000_000_000_000 }));
 
     expect(await call(FuseOp.LOOKUP, { parent: 1, name: 'missing' })).toEqual({ method: 'replyErr', args: [E.ENOENT] });
@@ -116,7 +117,8 @@ describe('SpindleFuseFs operations', () => {
   }, 60_000);
 
   it('readdir resumes from the cookie of the last entry the kernel took', async () => {
-    const client = await cluster().client();
+    // The mount acts for every local user: it runs with the admin credential (cli/mount-commands.ts).
+    const client = await cluster().client({ token: cluster().adminToken });
     await client.mkdir('/list');
     const names = Array.from({ length: 120 }, (_, i) => `entry-${String(i).padStart(3, '0')}`);
     await Promise.all(names.map((name) => client.writeFile(`/list/${name}`, '')));
