@@ -32,7 +32,11 @@ async function bulkCache(name: string): Promise<KvCache> {
 }
 
 async function grpcCache(name: string): Promise<KvCache> {
-  const kv = new KvCache({ routing: (await cluster().client()).routing, namespace: fieldsOf(name) });
+  const kv = new KvCache({
+    routing: (await cluster().client()).routing,
+    namespace: fieldsOf(name),
+    token: cluster().clientToken,
+  });
   closers.push(() => kv.close());
   return kv;
 }
@@ -122,7 +126,7 @@ describe('KV cache on the bulk data path', () => {
     const target = client.routing.servingTargets(chainId)[0]!;
     const request = { namespace: namespace({ name: 'bad-ids' }), chainId, chainVersion, keys: [page!.key] };
 
-    const channel = await new TcpBulkTransport().connect(target.bulkAddress!);
+    const channel = await new TcpBulkTransport({ credential: cluster().clientToken }).connect(target.bulkAddress!);
     closers.push(() => channel.close());
     const ask = (bulkRequestIds: number[], keys = request.keys) =>
       channel.call(encodeKvCall(StorageBulkMethod.KV_GET, { ...request, keys, bulkRequestIds }), {
