@@ -41,6 +41,7 @@ export function requireChainPredecessor(caller: Principal, view: ChainView, what
   );
   throw new SpindleError(
     ErrorCode.PERMISSION_DENIED,
-    `${what} to target ${view.localTargetId} of chain ${view.chainId} refused for ${describeCaller(caller)}: ${expected}`,
+    `${what} to target ${view.localTargetId} of chain ${view.chainId} refused for ` +
+      `${describeCaller(caller)}: ${expected}`,
   );
 }

@@ -1,11 +1,11 @@
 // How a BatchRead's answer lands in its entries: bytes into each caller's buffer (zeros for a
 // hole and past a chunk's end), or the typed error of its item, or of the batch as a whole.
 //
-// Guarantees: an entry whose caller gave up (abandoned) is never written; an item that is done
-// has its whole range of the caller's buffer filled; inline bytes are used only when they match
-// the CRC32C the node sent with them (else the item fails over like a CHUNK_CORRUPT replica); a batch a node refused as too large lowers
-// that node's budget and fails its items retryably (they go again, smaller), unless it asked for
-// the minimum already.
+// Guarantees: an entry whose caller gave up (abandoned) is never written; an item that is done has
+// its whole range of the caller's buffer filled; inline bytes are used only when they match the
+// CRC32C the node sent with them (else the item fails over like a CHUNK_CORRUPT replica); a batch
+// a node refused as too large lowers that node's budget and fails its items retryably (they go
+// again, smaller), unless it asked for the minimum already.
 import { crc32c } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError, asSpindleError, isKnownErrorCode } from '../../common/errors.js';
 import type { BatchReadResponse, ReadResult } from '../../proto/index.js';

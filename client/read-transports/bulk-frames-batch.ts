@@ -2,11 +2,11 @@
 // the callers' buffers: the transport of large reads from nodes with a bulk listener.
 //
 // Guarantees: a frame that failed its CRC32C check is never used (its item fails over like a
-// CHUNK_CORRUPT replica, though its bytes may already sit in the caller's buffer: the item is
-// not done, so they are overwritten or the read fails); a receive into the caller's buffer is posted for every item before the call goes
-// out, and dropped for items that answered an error or a hole, and for entries whose caller gave
-// up (their frame lands in a buffer of its own); the call returns only once no receive can write
-// into any caller's buffer any more.
+// CHUNK_CORRUPT replica, though its bytes may already sit in the caller's buffer: the item is not
+// done, so they are overwritten or the read fails); a receive into the caller's buffer is posted
+// for every item before the call goes out, and dropped for items that answered an error or a hole,
+// and for entries whose caller gave up (their frame lands in a buffer of its own); the call
+// returns only once no receive can write into any caller's buffer any more.
 import type { BulkChannel } from '../../common/bulk/transport.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../../common/errors.js';
 import { callUnary } from '../../common/rpc.js';

@@ -4,7 +4,7 @@ import { CHANGE_FEED_WINDOW, CHANGE_POLL_INODES_MAX, ChangeFeed } from './change
 const first = (feed: ChangeFeed, clientId = 'reader') => feed.poll({ clientId, feedId: '', cursor: 0, waitMs: 0 });
 
 describe('ChangeFeed', () => {
-  it('a first poll starts now; later ones get what others changed, each inode once, never the caller’s own', async () => {
+  it('a first poll starts now; later ones get others’ changes, each inode once, never the caller’s own', async () => {
     const feed = new ChangeFeed();
     feed.publish([1], 'writer');
     const start = await first(feed);

@@ -1,7 +1,7 @@
-// Persistence of the cluster manager's state in the KvEngine: nodes (NODE), targets (TARG),
-// chains (CHAN), every version of every chain table (CHTB), the credential each node is bound to
-// (NCRD, node-identity.ts), the routing version and the next node id (ROUT). Records are the protobuf messages of proto/mgmt.proto, so the stored form is as
-// stable as the wire contract.
+// Persistence of the cluster manager's state in the KvEngine: nodes (NODE), targets (TARG), chains
+// (CHAN), every version of every chain table (CHTB), the credential each node is bound to (NCRD,
+// node-identity.ts), the routing version and the next node id (ROUT). Records are the protobuf
+// messages of proto/mgmt.proto, so the stored form is as stable as the wire contract.
 //
 // Guarantees: `loadClusterState` returns the whole state as one consistent snapshot (one read
 // transaction); `ClusterDraft` collects the writes of one change, and `commitDraft` writes them

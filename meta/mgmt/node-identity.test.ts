@@ -72,7 +72,7 @@ describe('node identity', () => {
     await reopened.close();
   });
 
-  it('a storage credential cannot name another id; a node registered before auth is bound by its own credential', async () => {
+  it('a storage credential cannot name another id; a node registered before auth is bound by its own', async () => {
     const kv = new TestKv();
     const manager = await open(kv);
     const err = await refusal(manager.registerNode(registration(2, 7503), storage(1)));

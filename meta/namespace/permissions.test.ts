@@ -57,7 +57,7 @@ describe('permissions', () => {
     expect(forAdmin.inode).toMatchObject({ uid: 7, gid: 8 });
   });
 
-  it("another user cannot read a 0600 file, create in a 0755 directory, chown or chmod; the group's bits apply", async () => {
+  it('another user cannot read a 0600 file, create in a 0755 directory, chown or chmod; group bits apply', async () => {
     const { ns, create } = await setUp();
     await create('/home/alice/secret', 0o600, alice);
     await create('/home/alice/shared', 0o640, alice);

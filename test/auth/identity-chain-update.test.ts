@@ -35,7 +35,7 @@ async function refusal(promise: Promise<unknown>): Promise<SpindleError> {
 }
 
 describe('forged replication', () => {
-  it('an Update or SyncDone sent straight to a tail by anyone but its predecessor is refused; replicas stay identical', async () => {
+  it('Update or SyncDone sent to a tail by any but its predecessor is refused; replicas stay identical', async () => {
     const client = await cluster().client();
     const data = randomBytes(300 * 1024);
     await client.writeFile('/replicated.bin', data);
