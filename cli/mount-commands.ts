@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { adminToken } from './credentials.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { addressOption, DEFAULT_META_ADDRESS } from './options.js';
 
@@ -44,10 +43,11 @@ function attrTimeoutOption(text: string): number {
 
 /** Foreground mount: serves until a signal or an outside unmount. */
 async function mountForeground(dir: string, o: MountCommandOptions): Promise<number> {
-  const [{ SpindleClient }, { SpindleMount }, { createLogger }] = await Promise.all([
+  const [{ SpindleClient }, { SpindleMount }, { createLogger }, { adminToken }] = await Promise.all([
     import('../client/spindle-client.js'),
     import('../mount/index.js'),
     import('../common/logger.js'),
+    import('./credentials.js'),
   ]);
   const logger = createLogger({ name: 'spindle-mount' });
   const mountpoint = resolve(dir);
