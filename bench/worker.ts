@@ -84,6 +84,30 @@ function opResult(name: string, r: { latencies: number[]; ops: number; amount: n
 }
 
 /** A reusable buffer with non-zero, non-repeating-ish content (so nothing can compress it). */
+/**
+ * The read buffers of one worker: `depth` of them, each lent to one read at a time. Handing them
+ * out round robin by start order let a read that finished late share its buffer with a later one
+ * (reads complete out of order), which the byte check saw as wrong bytes.
+ */
+class ReadBuffers {
+  private readonly free: Buffer[];
+
+  constructor(depth: number, bytes: number) {
+    this.free = Array.from({ length: depth }, () => Buffer.allocUnsafe(bytes));
+  }
+
+  /** A buffer no read in flight uses (runDepth keeps at most `depth` reads in flight). */
+  take(): Buffer {
+    const buf = this.free.pop();
+    if (buf === undefined) throw new Error('more reads in flight than read buffers');
+    return buf;
+  }
+
+  give(buf: Buffer): void {
+    this.free.push(buf);
+  }
+}
+
 function patternBuffer(size: number): Buffer {
   const b = Buffer.allocUnsafe(size);
   let x = 0x9e3779b9;
@@ -368,32 +392,37 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
         } else if (task.kind === 'seq-read') {
           const count = Math.ceil(task.bytes / task.blockBytes);
           const check = ReadCheck.of(task.patternBytes, patternBuffer);
-          // One buffer per lane: depth buffers in total, reused (bounded memory).
-          const buffers = Array.from({ length: task.depth }, () => Buffer.allocUnsafe(task.blockBytes));
-          let lane = 0;
+          const buffers = new ReadBuffers(task.depth, task.blockBytes);
           r = await runDepth(task.depth, count, Number.POSITIVE_INFINITY, async (i) => {
-            const buf = buffers[lane++ % buffers.length]!;
-            const len = Math.min(task.blockBytes, task.bytes - i * task.blockBytes);
-            const at = task.offset + i * task.blockBytes;
-            const { bytesRead } = await handle.read(buf, 0, len, at);
-            check.sample(buf, len, bytesRead, at);
-            return bytesRead;
+            const buf = buffers.take();
+            try {
+              const len = Math.min(task.blockBytes, task.bytes - i * task.blockBytes);
+              const at = task.offset + i * task.blockBytes;
+              const { bytesRead } = await handle.read(buf, 0, len, at);
+              check.sample(buf, len, bytesRead, at);
+              return bytesRead;
+            } finally {
+              buffers.give(buf);
+            }
           });
           await handle.close();
           check.verify('seq-read');
         } else {
           const slots = Math.max(1, Math.floor(task.fileBytes / task.blockBytes));
-          const buffers = Array.from({ length: task.depth }, () => Buffer.allocUnsafe(task.blockBytes));
-          let lane = 0;
+          const buffers = new ReadBuffers(task.depth, task.blockBytes);
           let seed = (process.pid * 2654435761) >>> 0;
           const check = ReadCheck.of(task.patternBytes, patternBuffer);
           r = await runDepth(task.depth, Number.MAX_SAFE_INTEGER, t0 + task.seconds * 1000, async () => {
             seed = (seed * 1103515245 + 12345) >>> 0;
-            const buf = buffers[lane++ % buffers.length]!;
-            const at = (seed % slots) * task.blockBytes;
-            const { bytesRead } = await handle.read(buf, 0, task.blockBytes, at);
-            check.sample(buf, task.blockBytes, bytesRead, at);
-            return bytesRead;
+            const buf = buffers.take();
+            try {
+              const at = (seed % slots) * task.blockBytes;
+              const { bytesRead } = await handle.read(buf, 0, task.blockBytes, at);
+              check.sample(buf, task.blockBytes, bytesRead, at);
+              return bytesRead;
+            } finally {
+              buffers.give(buf);
+            }
           });
           await handle.close();
           check.verify('rand-read');
