@@ -2,31 +2,14 @@
 // kill -9 of meta and of a storage node, each comes back on its old data after a logged backoff,
 // the data written before is read back through the restarted processes, and Ctrl-C still stops
 // everything — the restarted processes included. `--no-restart` leaves a crashed process down.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SpindleClient } from '../../client/index.js';
-import { PACKAGE_ROOT } from '../../common/package-root.js';
 import { waitFor } from '../faults/support.js';
 import { pidAlive } from '../harness/cluster.js';
+import { type RunningUp, UpRunner } from '../harness/spindle-up.js';
 
-const work = mkdtempSync(join(tmpdir(), 'spindle-up-restart-'));
-const children: ChildProcess[] = [];
-const pids = new Set<number>();
-
-afterAll(() => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  rmSync(work, { recursive: true, force: true });
-});
+const ups = new UpRunner('spindle-up-restart-');
+afterAll(() => ups.cleanup());
 
 interface UpLine {
   meta: string;
@@ -34,47 +17,16 @@ interface UpLine {
   storage: Array<{ id: number; pid: number }>;
 }
 
-interface RunningUp {
-  child: ChildProcess;
-  line: UpLine;
-  stderr: () => string;
-}
-
-async function up(dataDir: string, extra: string[] = []): Promise<RunningUp> {
-  const child = spawn(
-    process.execPath,
-    [join(PACKAGE_ROOT, 'bin/spindle.mjs'), 'up', '--port', '0', '--data-dir', dataDir, '--preset', 'test', ...extra],
-    { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-    // Every pid the supervisor reports is ours to clean up.
-    for (const match of stderr.matchAll(/restarted \(pid (\d+)\)/g)) pids.add(Number(match[1]));
-  });
-  const line = await new Promise<UpLine>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))) as UpLine);
-    });
-    child.once('exit', (code) => reject(new Error(`spindle up exited ${code}: ${stderr}`)));
-  });
-  pids.add(line.metaPid);
-  for (const node of line.storage) pids.add(node.pid);
-  return { child, line, stderr: () => stderr };
+async function up(dataDir: string, extra: string[] = []): Promise<RunningUp<UpLine>> {
+  const running = await ups.start<UpLine>(['--port', '0', '--data-dir', dataDir, '--preset', 'test', ...extra]);
+  ups.track(running.line.metaPid);
+  for (const node of running.line.storage) ups.track(node.pid);
+  return running;
 }
 
 function restartedPid(stderr: string, name: string): number | undefined {
   const match = new RegExp(`${name} restarted \\(pid (\\d+)\\)`).exec(stderr);
   return match ? Number(match[1]) : undefined;
-}
-
-async function stopUp(running: RunningUp): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => running.child.once('exit', (code) => resolve(code)));
-  running.child.kill('SIGINT');
-  return exited;
 }
 
 describe('spindle up supervises its processes', () => {
@@ -106,7 +58,7 @@ describe('spindle up supervises its processes', () => {
       expect((await client.readFile('/after-crash')).toString()).toBe('written after both came back');
       expect(running.child.exitCode).toBeNull();
 
-      expect(await stopUp(running)).toBe(0);
+      expect(await ups.stop(running)).toBe(0);
       for (const pid of [newMeta, newStorage, ...running.line.storage.map((s) => s.pid)]) {
         expect(pidAlive(pid)).toBe(false);
       }
@@ -124,6 +76,6 @@ describe('spindle up supervises its processes', () => {
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     expect(running.stderr()).not.toMatch(/restarted \(pid/);
     expect(running.child.exitCode).toBeNull();
-    expect(await stopUp(running)).toBe(0);
+    expect(await ups.stop(running)).toBe(0);
   }, 120_000);
 });
