@@ -124,6 +124,20 @@ export class BenchContext {
   }
 
   /**
+   * Pids of the servers of the clusters this suite started, by name (`meta`, `storage-1`, …; with
+   * several clusters the names carry `<kv>-<replicas>/`). Empty with --meta (a cluster not ours).
+   */
+  serverPids(): Map<string, number> {
+    const pids = new Map<string, number>();
+    for (const [key, cluster] of this.clusters) {
+      const prefix = this.clusters.size > 1 ? `${key}/` : '';
+      cluster.metas.forEach((m, i) => pids.set(`${prefix}meta${cluster.metas.length > 1 ? `-${i + 1}` : ''}`, m.pid));
+      for (const [index, node] of cluster.storage) pids.set(`${prefix}storage-${index}`, node.pid);
+    }
+    return pids;
+  }
+
+  /**
    * Brings the storage nodes' chunk data into the page cache, as a server that has served a
    * dataset before would have it (storage writes with O_DIRECT, which leaves nothing cached).
    * Reads the data extents of every block file of the clusters this suite started (holes of the

@@ -14,11 +14,13 @@ import { metaSuite } from './meta.js';
 import { mountSuite } from './mount.js';
 import { ProgressLine } from './progress.js';
 import { randReadSuite } from './rand-read.js';
+import type { CurvePanel } from './render-curves.js';
 import { markdownTable, svgChart } from './render.js';
+import { scaleSuite } from './scale.js';
 import { seqReadSuite } from './seq-read.js';
 import { seqWriteSuite } from './seq-write.js';
 import type { Suite } from './suite.js';
-import { SUITES, type BenchOptions, type BenchRow, type SuiteName } from './types.js';
+import { ALL_SUITES, type BenchOptions, type BenchRow, type SuiteName } from './types.js';
 
 export { parseBenchArgs, BenchUsageError, BENCH_USAGE } from './options.js';
 export type { BenchOptions } from './types.js';
@@ -35,6 +37,7 @@ const SUITE_TABLE: Record<SuiteName, Suite> = {
   checkpoint: checkpointSuite,
   kvcache: kvcacheSuite,
   auth: authCostSuite,
+  scale: scaleSuite,
 };
 
 export interface BenchReport {
@@ -54,6 +57,16 @@ function suiteSummaries(suites: readonly SuiteName[], rows: readonly BenchRow[])
     if (summary !== undefined && own.length > 0) out += `\n### ${name}\n\n${summary(own)}`;
   }
   return out;
+}
+
+/** Whether the run is `all` (its files are named all.*). */
+function isAll(suites: readonly SuiteName[]): boolean {
+  return suites.length === ALL_SUITES.length && ALL_SUITES.every((name) => suites.includes(name));
+}
+
+/** The suites' line charts of their own rows (scale's "how cost grows"), drawn below the bars. */
+function suiteCurves(suites: readonly SuiteName[], rows: readonly BenchRow[]): CurvePanel[] {
+  return suites.flatMap((name) => SUITE_TABLE[name].curves?.(rows.filter((r) => r.suite === name)) ?? []);
 }
 
 /** Runs the suites in order; a failing suite is reported and the next one still runs. */
@@ -87,12 +100,12 @@ export async function runBench(options: BenchOptions, signal?: AbortSignal): Pro
   }
   progress.clear();
   const title =
-    `spindle bench ${options.suites.length === SUITES.length ? 'all' : options.suites.join(',')}` +
+    `spindle bench ${isAll(options.suites) ? 'all' : options.suites.join(',')}` +
     `${options.quick ? ' --quick' : ''}: figure ÷ raw limit (same run)`;
   const report: BenchReport = {
     rows,
     markdown: markdownTable(rows) + suiteSummaries(options.suites, rows),
-    svg: svgChart(rows, { title }),
+    svg: svgChart(rows, { title, curves: suiteCurves(options.suites, rows) }),
     seconds: (Date.now() - t0) / 1000,
     failures,
   };
@@ -101,7 +114,7 @@ export async function runBench(options: BenchOptions, signal?: AbortSignal): Pro
     writeFileSync(options.json, `${JSON.stringify(rows, null, 2)}\n`);
   }
   if (options.out !== undefined) {
-    const base = options.suites.length === SUITES.length ? 'all' : options.suites.join('+');
+    const base = isAll(options.suites) ? 'all' : options.suites.join('+');
     const stem = `${base}${options.quick ? '-quick' : ''}`;
     mkdirSync(options.out, { recursive: true });
     writeFileSync(join(options.out, `${stem}.json`), `${JSON.stringify(rows, null, 2)}\n`);

@@ -3,7 +3,7 @@
 // user can act on.
 import { MALLOC_MODES, type MallocMode } from '../cluster/index.js';
 import { parseIntegerListFlag } from '../common/flags.js';
-import { SUITES, type BenchOptions, type SuiteName } from './types.js';
+import { ALL_SUITES, SUITES, type BenchOptions, type SuiteName } from './types.js';
 
 export class BenchUsageError extends Error {
   constructor(message: string) {
@@ -13,6 +13,7 @@ export class BenchUsageError extends Error {
 }
 
 export const BENCH_USAGE = `usage: spindle bench <${[...SUITES, 'all'].join('|')}> [options]
+  all                  every suite but scale (run it by name: its full run populates 1 M files)
   --quick              smaller sizes, fewer configurations (all --quick < 5 min on 2 cores)
   --json FILE          write the rows as a JSON array
   --out DIR            write <suite>.json, <suite>.md and <suite>.svg into DIR
@@ -23,6 +24,8 @@ export const BENCH_USAGE = `usage: spindle bench <${[...SUITES, 'all'].join('|')
   --transport T        bulk (chunk bytes as frames on raw TCP, default) | grpc (inside gRPC messages)
   --malloc M           tuned (MALLOC_* settings of the launcher, default) | default (glibc's own)
   --kv LIST            metadata stores the meta suite measures: lmdb, etcd or lmdb,etcd (default lmdb)
+  --files LIST         namespace sizes the scale suite measures at (default 5000,100000,1000000;
+                       --quick 5000,20000)
   --silent             no progress line on stderr`;
 
 function intList(flag: string, text: string | undefined, max: number): number[] {
@@ -45,7 +48,7 @@ export function parseSuites(text: string | undefined): SuiteName[] {
     throw new BenchUsageError(`which suite? one of ${[...SUITES, 'all'].join(', ')}`);
   const out: SuiteName[] = [];
   for (const name of text.split(',')) {
-    if (name === 'all') out.push(...SUITES);
+    if (name === 'all') out.push(...ALL_SUITES);
     else if ((SUITES as readonly string[]).includes(name)) out.push(name as SuiteName);
     else
       throw new BenchUsageError(`unknown suite ${JSON.stringify(name)}: use one of ${[...SUITES, 'all'].join(', ')}`);
@@ -117,6 +120,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         options.malloc = malloc as MallocMode;
         break;
       }
+      case '--files':
+        options.files = intList(flag, next(), 100_000_000).sort((a, b) => a - b);
+        break;
       case '--replicas':
         options.replicas = intList(flag, next(), 16);
         break;

@@ -1,5 +1,6 @@
 // Renders benchmark rows as a markdown table and as a hand-written SVG bar chart (no
 // dependencies). Pure functions of the rows: the same rows always render the same text.
+import { type CurvePanel, curvesHeight, curvesSvg } from './render-curves.js';
 import { formatFigure } from './stats.js';
 import type { BenchRow, MachineInfo } from './types.js';
 
@@ -70,6 +71,8 @@ export interface SvgOptions {
   maxRatio?: number;
   /** 'auto' (default) switches to a log axis when some ratio is below 0.05, so tiny bars stay visible. */
   scale?: 'linear' | 'log' | 'auto';
+  /** Line charts drawn below the bars (suite scale's "how cost grows"). */
+  curves?: readonly CurvePanel[];
 }
 
 /**
@@ -85,7 +88,8 @@ export function svgChart(rows: readonly BenchRow[], options: SvgOptions = {}): s
   const valueW = 150;
   const top = 48;
   const width = labelW + plotW + valueW + 20;
-  const height = top + rows.length * (barH + gap) + 40;
+  const barsHeight = top + rows.length * (barH + gap) + 40;
+  const height = barsHeight + curvesHeight(options.curves ?? []);
   const ratios = rows.map((r) => r.ratio).filter((r): r is number => r !== null && r > 0 && Number.isFinite(r));
   const largest = Math.max(0, ...ratios);
   const maxRatio = options.maxRatio ?? Math.max(1.25, Math.min(4, Math.ceil(largest * 4) / 4));
@@ -121,10 +125,12 @@ export function svgChart(rows: readonly BenchRow[], options: SvgOptions = {}): s
     const x = labelW + scale(t);
     const strong = Math.abs(t - 1) < 1e-9;
     out.push(
-      `<line x1="${x.toFixed(1)}" y1="${top - 6}" x2="${x.toFixed(1)}" y2="${height - 30}" ` +
+      `<line x1="${x.toFixed(1)}" y1="${top - 6}" x2="${x.toFixed(1)}" y2="${barsHeight - 30}" ` +
         `stroke="${strong ? '#c00' : '#ddd'}" stroke-width="${strong ? 1.5 : 1}"/>`,
     );
-    out.push(`<text x="${x.toFixed(1)}" y="${height - 16}" text-anchor="middle" fill="#555">${formatTick(t)}×</text>`);
+    out.push(
+      `<text x="${x.toFixed(1)}" y="${barsHeight - 16}" text-anchor="middle" fill="#555">${formatTick(t)}×</text>`,
+    );
   }
   rows.forEach((r, i) => {
     const y = top + i * (barH + gap);
@@ -144,6 +150,7 @@ export function svgChart(rows: readonly BenchRow[], options: SvgOptions = {}): s
       `${isLimit ? ' (limit)' : r.ratio === null ? '' : ` · ${formatFigure(r.ratio)}×`}`;
     out.push(`<text x="${labelW + plotW + 6}" y="${y + barH - 4}">${xml(label)}</text>`);
   });
+  out.push(...curvesSvg(options.curves ?? [], 10, barsHeight));
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

@@ -1,5 +1,6 @@
 // The shape of one benchmark scenario file (bench/<suite>.ts).
 import type { BenchContext } from './context.js';
+import type { CurvePanel } from './render-curves.js';
 import type { BenchRow, SuiteName } from './types.js';
 
 export interface Suite {
@@ -9,4 +10,6 @@ export interface Suite {
   run(ctx: BenchContext): Promise<void>;
   /** A suite-specific markdown table of its rows, printed after the generic one (optional). */
   summary?(rows: readonly BenchRow[]): string;
+  /** Line charts of its rows, drawn below the bars of the SVG (optional). */
+  curves?(rows: readonly BenchRow[]): CurvePanel[];
 }

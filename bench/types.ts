@@ -18,8 +18,12 @@ export const SUITES = [
   'checkpoint',
   'kvcache',
   'auth',
+  'scale',
 ] as const;
 export type SuiteName = (typeof SUITES)[number];
+
+/** What `all` runs: every suite but `scale`, whose full run populates a namespace of 1 M files (≈ 30 min). */
+export const ALL_SUITES: readonly SuiteName[] = SUITES.filter((name) => name !== 'scale');
 
 export interface BenchOptions {
   /** Suites to run, in order (`all` expands to every suite). */
@@ -46,6 +50,8 @@ export interface BenchOptions {
   malloc: MallocMode;
   /** Metadata stores the meta suite measures, side by side (default lmdb only). */
   kv: Array<'lmdb' | 'etcd'>;
+  /** Namespace sizes (files) the scale suite measures metadata at (default 5k, 100k, 1M; quick 5k, 20k). */
+  files?: number[];
 }
 
 export interface MachineInfo {
@@ -57,7 +63,8 @@ export interface MachineInfo {
   hostname: string;
 }
 
-export type Unit = 'GB/s' | 'ops/s' | 'IOPS' | 'samples/s';
+/** MiB: resident memory of a process (suite scale), 2^20 bytes. */
+export type Unit = 'GB/s' | 'ops/s' | 'IOPS' | 'samples/s' | 'MiB';
 
 export interface BenchRow {
   suite: SuiteName;

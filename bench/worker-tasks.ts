@@ -5,6 +5,7 @@ import type { DataTransport } from '../common/bulk/transport.js';
 import type { CheckpointTask } from './checkpoint-tasks.js';
 import type { KvcacheTask } from './kvcache-tasks.js';
 import type { LoaderTask } from './loader-tasks.js';
+import type { ScaleTask } from './scale-tasks.js';
 
 export type WorkerTask =
   | { kind: 'tcp-sink' }
@@ -36,6 +37,8 @@ export type WorkerTask =
        * read is checked against it (bench/read-check.ts). Unset: the bytes are not known (not checked).
        */
       patternBytes?: number;
+      /** Reads the range this many times over (default 1): bytes moved grow, the file does not. */
+      passes?: number;
     }
   | {
       kind: 'rand-read';
@@ -52,6 +55,7 @@ export type WorkerTask =
   | { kind: 'grpc-echo-server' }
   | { kind: 'grpc-echo-client'; port: number; count: number }
   | LoaderTask
+  | ScaleTask
   | CheckpointTask
   | KvcacheTask;
 

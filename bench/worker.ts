@@ -31,6 +31,7 @@ import { connectEchoClient, startEchoServer } from './grpc-echo.js';
 import { runKvcacheTask } from './kvcache-worker.js';
 import { runLoaderTask } from './loader-worker.js';
 import { ReadCheck } from './read-check.js';
+import { runScaleTask } from './scale-worker.js';
 import type { WorkerJob, WorkerTask, WorkerResult, OpResult } from './worker-tasks.js';
 import { summarize } from './stats.js';
 
@@ -390,14 +391,15 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
           });
           await handle.close();
         } else if (task.kind === 'seq-read') {
-          const count = Math.ceil(task.bytes / task.blockBytes);
+          const blocks = Math.ceil(task.bytes / task.blockBytes);
           const check = ReadCheck.of(task.patternBytes, patternBuffer);
           const buffers = new ReadBuffers(task.depth, task.blockBytes);
-          r = await runDepth(task.depth, count, Number.POSITIVE_INFINITY, async (i) => {
+          r = await runDepth(task.depth, blocks * (task.passes ?? 1), Number.POSITIVE_INFINITY, async (i) => {
             const buf = buffers.take();
             try {
-              const len = Math.min(task.blockBytes, task.bytes - i * task.blockBytes);
-              const at = task.offset + i * task.blockBytes;
+              const block = i % blocks;
+              const len = Math.min(task.blockBytes, task.bytes - block * task.blockBytes);
+              const at = task.offset + block * task.blockBytes;
               const { bytesRead } = await handle.read(buf, 0, len, at);
               check.sample(buf, len, bytesRead, at);
               return bytesRead;
@@ -504,6 +506,15 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
           done = n;
         },
         step: (report) => send({ type: 'kv-step', ...report }),
+      });
+    case 'scale-populate':
+    case 'scale-meta':
+      return await runScaleTask(task, job.client ?? {}, {
+        ready: (fields) => send({ type: 'ready', ...fields }),
+        go: waitForGo,
+        progress: (n) => {
+          done = n;
+        },
       });
     case 'loader-pack':
     case 'loader-read':

@@ -435,8 +435,8 @@ function buildProgram(state: RunState): Command {
   program
     .command('bench')
     .description(
-      'benchmark suites: bench <limits|seq-read|seq-write|rand-read|meta|all> ' +
-        '[--quick] [--json FILE] [--out DIR] [--meta ADDR]',
+      'benchmark suites: bench <limits|seq-read|seq-write|rand-read|meta|scale|all> ' +
+        '[--quick] [--json FILE] [--out DIR] [--meta ADDR] (bench --help: every suite and option)',
     )
     .helpOption(false)
     .allowUnknownOption()
