@@ -94,6 +94,12 @@ export class FrameSink {
   waiter: Waiter | null = null;
   /** Bytes charged to the budgets for this frame's buffer (0 when it goes into a receiver's `into`). */
   charged = 0;
+  /**
+   * Set by a transport while a socket read may land straight in `target` (tcp-transport.ts): called
+   * when the frame loses its destination, so the transport points that read elsewhere before the
+   * receiver's buffer is theirs again.
+   */
+  onDiscard: (() => void) | null = null;
 
   constructor(
     readonly requestId: number,
@@ -122,6 +128,9 @@ export class FrameSink {
     this.discarded = true;
     this.waiter = null;
     this.uncharge();
+    const onDiscard = this.onDiscard;
+    this.onDiscard = null;
+    onDiscard?.();
   }
 
   /** The buffer is no longer the transport's to hold (given to a receive, dropped). */

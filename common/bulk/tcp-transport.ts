@@ -34,12 +34,14 @@
 // A frame of a type not valid in its direction is a protocol error (below).
 //
 // Guarantees:
-//   - receive: both ends read through `onread` into one reusable 1 MiB buffer per connection (no
-//     allocation per read, no stream machinery: this is what keeps the receiver cheaper per byte
-//     than plain 'data' events); a state machine parses it and copies each payload piece once,
-//     straight into the receiver's `into` (or into one buffer of the frame's length), computing
-//     CRC32C over the piece as it goes; the CRC is checked at the frame's end (CHECKSUM_MISMATCH).
-//     Pairing and limits: frame-inbox.ts.
+//   - receive: both ends read through `onread` (no allocation per read, no stream machinery: this
+//     is what keeps the receiver cheaper per byte than plain 'data' events) into one reusable 1 MiB
+//     staging buffer per connection, from which a state machine copies each payload piece once into
+//     the receiver's `into` (or one buffer of the frame's length) — except that a payload with at
+//     least BULK_DIRECT_READ_MIN_BYTES left whose destination exists is read by the kernel straight
+//     into it (ReadLanding: no user-space copy; a receiver that gives up mid-frame gets its buffer
+//     back before the next read). CRC32C is computed over each piece as it lands and checked at the
+//     frame's end (CHECKSUM_MISMATCH). Pairing and limits: frame-inbox.ts.
 //   - send: header and payload go to the socket in one corked write (writev, payload not copied),
 //     so concurrent sends never interleave; sends queue while the socket needs 'drain'; a send
 //     resolves when the socket has taken the payload (the caller may reuse it).
@@ -74,6 +76,7 @@ import { ErrorCode, SpindleError, assert } from '../errors.js';
 import {
   BULK_CONNECT_TIMEOUT_DEFAULT_MS,
   BULK_CREDENTIAL_MAX_BYTES,
+  BULK_DIRECT_READ_MIN_BYTES,
   BULK_ERROR_MESSAGE_MAX_BYTES,
   BULK_READ_BUFFER_BYTES,
   BULK_REFUSAL_LOG_INTERVAL_MS,
@@ -167,15 +170,76 @@ function formatHostPort(host: string, port: number): string {
 }
 
 /**
- * The `onread` option of a socket: reads land in one reusable buffer of BULK_READ_BUFFER_BYTES and
- * go to `channel().onRead` — no buffer allocated per read (GC), up to 1 MiB per read instead of
- * 64 KiB, no stream machinery per chunk. The parser copies everything out before the next read.
+ * Where the next socket read lands (the `onread` path). Usually the connection's reusable staging
+ * buffer of BULK_READ_BUFFER_BYTES — no buffer allocated per read (GC), up to 1 MiB per read, no
+ * stream machinery; the parser copies out what it keeps before the next read. But while a large
+ * payload goes to a buffer the frame already has (the receiver's `into`, or the frame's own once its
+ * first byte came), the read lands straight in the rest of that payload: the kernel's copy is the
+ * only one (the copy out of staging was a fifth of a reading client's CPU, docs/performance.md).
+ * The view is exactly the payload left, so a read never takes bytes of the next frame.
  */
-function reusableReadBuffer(channel: () => TcpBulkChannel | undefined): net.OnReadOpts {
+class ReadLanding {
+  readonly staging = Buffer.allocUnsafe(BULK_READ_BUFFER_BYTES);
+  /**
+   * Its first BULK_DIRECT_READ_MIN_BYTES: where a header is read after a large frame (one is likely
+   * to follow), so the read takes little of the next payload through staging and the rest lands direct.
+   */
+  readonly stagingShort = this.staging.subarray(0, BULK_DIRECT_READ_MIN_BYTES);
+  /** The memory the read under way lands in (referenced until then: the kernel writes into it). */
+  current: Uint8Array = this.staging;
+  /** When `current` is a frame's payload: the frame, its destination then, and the offset in it. */
+  sink: FrameSink | null = null;
+  target: Uint8Array | null = null;
+  offset = 0;
+
+  /** The channel reading through this landing, and its socket (set when the channel is made). */
+  channel: TcpBulkChannel | null = null;
+  socket: net.Socket | null = null;
+
+  /** Lands the next read in `view` of `sink`'s target at `offset` (false: this socket cannot). */
+  direct(sink: FrameSink, target: Uint8Array, offset: number, view: Uint8Array): boolean {
+    if (typeof this.handle()?.useUserBuffer !== 'function') return false;
+    this.sink = sink;
+    this.target = target;
+    this.offset = offset;
+    this.current = view;
+    // The receiver may give up before the read comes: its buffer is theirs again at once.
+    sink.onDiscard = this.toStaging;
+    return true;
+  }
+
+  /** The next read lands in staging again, in its first `short` part or all of it. */
+  staged(short: boolean): Buffer {
+    if (this.sink !== null) this.sink.onDiscard = null;
+    this.sink = this.target = null;
+    this.current = short ? this.stagingShort : this.staging;
+    return this.current as Buffer;
+  }
+
+  /**
+   * The frame lost its destination between reads: the socket's read buffer is switched now (the
+   * read callback's return value, the usual way, would come only after the next read). Node pushes
+   * a small listener per switch, freed with the socket: this happens once per abandoned frame.
+   */
+  private readonly toStaging = (): void => {
+    this.sink = this.target = null;
+    this.current = this.staging;
+    this.handle()?.useUserBuffer?.(this.staging);
+  };
+
+  /** The socket's libuv handle (undocumented: `useUserBuffer` is what `onread` itself calls). */
+  private handle(): { useUserBuffer?: (buffer: Uint8Array) => void } | null | undefined {
+    return (this.socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } | null })._handle;
+  }
+}
+
+/** The `onread` option of a socket read through `landing`. */
+function landingReads(landing: ReadLanding): net.OnReadOpts {
   return {
-    buffer: Buffer.allocUnsafe(BULK_READ_BUFFER_BYTES),
-    callback: (bytesRead: number, buffer: Uint8Array): boolean => {
-      channel()?.onRead(buffer as Buffer, bytesRead);
+    // Called once at start and after every read: where the next read lands.
+    buffer: () => landing.channel?.nextReadBuffer() ?? landing.staging,
+    callback: (bytesRead: number): boolean => {
+      landing.channel?.onRead(bytesRead);
       return true;
     },
   };
@@ -232,6 +296,8 @@ class TcpBulkChannel implements BulkChannel {
   private payloadLeft = 0;
   private crc = 0;
   private sink: FrameSink | null = null;
+  /** The last DATA frame was large enough to be read direct (see ReadLanding.stagingShort). */
+  private lastFrameLarge = false;
   /** A frame collected whole: its buffer, allocated at its first byte (null before). */
   private whole: Buffer | null = null;
   private wholeLength = 0;
@@ -273,8 +339,14 @@ class TcpBulkChannel implements BulkChannel {
     private readonly options: ResolvedBulkOptions,
     private readonly onHello?: (channel: TcpBulkChannel) => boolean,
     private readonly onRequest?: RequestSink,
+    /** How the socket is read when through `onread` (undefined: 'data' events). */
+    private readonly landing?: ReadLanding,
   ) {
     this.sessionId = sessionId;
+    if (landing !== undefined) {
+      landing.channel = this;
+      landing.socket = socket;
+    }
     this.inbox = new FrameInbox(`bulk session ${sessionId || socket.remoteAddress}`, options, (error) =>
       this.destroy(error),
     );
@@ -570,9 +642,49 @@ class TcpBulkChannel implements BulkChannel {
     this.destroy(unavailable(`bulk session ${this.sessionId}: ${message}; connection closed`));
   }
 
-  /** `onread` callback: `bytesRead` new bytes at the start of the reusable `buffer`. */
-  onRead(buffer: Buffer, bytesRead: number): void {
-    this.onData(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+  /**
+   * Where the next read lands (`onread`): straight in the rest of the payload under way when that
+   * is large and already has its buffer, in the staging buffer otherwise (headers, small frames,
+   * and a frame's first bytes before its buffer exists: allocated at its first byte, not its header).
+   */
+  nextReadBuffer(): Uint8Array {
+    const landing = this.landing!;
+    const sink = this.sink;
+    if (
+      this.state === 'payload' &&
+      this.payloadLeft >= BULK_DIRECT_READ_MIN_BYTES &&
+      sink !== null &&
+      sink.target !== null &&
+      this.closeError === null
+    ) {
+      const target = sink.target;
+      const view = target.subarray(sink.filled, sink.filled + this.payloadLeft);
+      if (landing.direct(sink, target, sink.filled, view)) return view;
+    }
+    return landing.staged(this.state === 'header' && this.lastFrameLarge);
+  }
+
+  /** `onread` callback: `bytesRead` new bytes at the start of where nextReadBuffer said. */
+  onRead(bytesRead: number): void {
+    const landing = this.landing!;
+    const landed = landing.current.subarray(0, bytesRead);
+    const sink = landing.sink;
+    if (sink === null) {
+      this.onData(landed as Buffer);
+      return;
+    }
+    if (sink === this.sink && sink.target === landing.target && sink.filled === landing.offset) {
+      // In place already: only the checksum to update.
+      this.lastReadMs = this.lastActivityMs = this.monotonicMs();
+      this.crc = crc32c(landed, this.crc);
+      sink.filled += bytesRead;
+      this.payloadLeft -= bytesRead;
+      if (this.payloadLeft === 0) this.endData();
+      return;
+    }
+    // The frame's destination changed during the read (a receive took over a frame that was going
+    // into a buffer of the transport's): the bytes are this frame's payload, copied on from there.
+    this.onData(Buffer.from(landed.buffer, landed.byteOffset, landed.byteLength));
   }
 
   /** Parses one piece of the byte stream; copies out everything it keeps (the chunk may be reused). */
@@ -692,6 +804,7 @@ class TcpBulkChannel implements BulkChannel {
 
   private endData(): void {
     const sink = this.sink!;
+    this.lastFrameLarge = sink.lengthBytes >= BULK_DIRECT_READ_MIN_BYTES;
     this.sink = null;
     this.state = 'header';
     this.inbox.endFrame(sink, this.crc === this.frameCrc, this.frameCrc);
@@ -895,15 +1008,18 @@ class TcpBulkListener implements BulkListener {
       this.refuseConnection(accepted, remote, refusal);
       return;
     }
-    let adopted: TcpBulkChannel | undefined;
-    const socket = this.security
-      ? this.security.accept(accepted)
-      : this.useOnread
-        ? adoptAccepted(
-            accepted,
-            reusableReadBuffer(() => adopted),
-          )
-        : accepted.resume();
+    let landing: ReadLanding | undefined;
+    let socket: net.Socket;
+    if (this.security !== undefined) {
+      socket = this.security.accept(accepted);
+    } else if (this.useOnread) {
+      landing = new ReadLanding();
+      socket = adoptAccepted(accepted, landingReads(landing));
+      // Not re-wrapped (no handle to move): read through 'data' events after all.
+      if (socket === accepted) landing = undefined;
+    } else {
+      socket = accepted.resume();
+    }
     const channel = new TcpBulkChannel(
       socket,
       'accepting',
@@ -911,8 +1027,8 @@ class TcpBulkListener implements BulkListener {
       this.options,
       (ready) => this.register(ready),
       this.dispatch,
+      landing,
     );
-    adopted = channel;
     this.open.add(channel);
     this.live.add(channel);
     this.perPeer.set(remote, (this.perPeer.get(remote) ?? 0) + 1);
@@ -1066,16 +1182,16 @@ export class TcpBulkTransport implements BulkTransport {
       isSessionId(sessionId),
       `bulk session id ${JSON.stringify(sessionId)} is not ${SESSION_ID_BYTES} bytes of lowercase hex`,
     );
-    let channel: TcpBulkChannel | undefined;
+    const landing = this.security === undefined && this.useOnread ? new ReadLanding() : undefined;
     const socket =
       this.security?.connect(target.host, target.port) ??
       net.connect({
         host: target.host,
         port: target.port,
         noDelay: true,
-        ...(this.useOnread ? { onread: reusableReadBuffer(() => channel) } : {}),
+        ...(landing === undefined ? {} : { onread: landingReads(landing) }),
       });
-    channel = new TcpBulkChannel(socket, 'connecting', sessionId, this.options);
+    const channel = new TcpBulkChannel(socket, 'connecting', sessionId, this.options, undefined, undefined, landing);
     socket.once(this.security ? 'secureConnect' : 'connect', () => channel.sendHello());
     return new Promise<BulkChannel>((resolve, reject) => {
       const onAbort = (): void => {
