@@ -298,6 +298,8 @@ class TcpBulkChannel implements BulkChannel {
   private sink: FrameSink | null = null;
   /** The last DATA frame was large enough to be read direct (see ReadLanding.stagingShort). */
   private lastFrameLarge = false;
+  /** Payload bytes the kernel read straight into their destination (for tests). */
+  directReadBytes = 0;
   /** A frame collected whole: its buffer, allocated at its first byte (null before). */
   private whole: Buffer | null = null;
   private wholeLength = 0;
@@ -677,6 +679,7 @@ class TcpBulkChannel implements BulkChannel {
       // In place already: only the checksum to update.
       this.lastReadMs = this.lastActivityMs = this.monotonicMs();
       this.crc = crc32c(landed, this.crc);
+      this.directReadBytes += bytesRead;
       sink.filled += bytesRead;
       this.payloadLeft -= bytesRead;
       if (this.payloadLeft === 0) this.endData();
