@@ -12,6 +12,7 @@
 // the next read or scrub tries again.
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
+import type { Clock } from '../common/clock.js';
 import { crc32c } from '../common/crc32c.js';
 import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
 import { callUnary } from '../common/rpc.js';
@@ -44,6 +45,8 @@ export interface ChunkRepairDeps {
   routing: RoutingView;
   peers: PeerClients;
   locks: KeyedLocks;
+  /** Stamps the repair records (the simulator's clock there, so a seed replays them too). */
+  clock: Clock;
   logger: Logger;
   registry?: Registry;
 }
@@ -97,7 +100,7 @@ export class ChunkRepairer {
       commitVersion: 0,
       foundBy,
       outcome: 'failed',
-      atMs: Date.now(),
+      atMs: this.deps.clock.nowMs(),
     };
     const log = this.deps.logger.child({ targetId: target.targetId, chainId, ino, index, foundBy });
     log.warn('local chunk failed its checksum: repairing it from another replica');

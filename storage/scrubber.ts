@@ -7,6 +7,7 @@
 // bounded. Counts are in metrics (spindle_storage_scrub_*) and in `stats()`.
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
+import type { Clock } from '../common/clock.js';
 import { ErrorCode, asSpindleError } from '../common/errors.js';
 import type { ChunkAddress } from './chunk-engine/chunk-key.js';
 import type { ScrubStatusResponse } from '../proto/index.js';
@@ -39,6 +40,7 @@ export interface ScrubberDeps {
   bytesPerSec: number;
   /** Least time from the start of one pass to the start of the next. */
   passIntervalMs: number;
+  clock: Clock;
   logger: Logger;
   registry?: Registry;
 }
@@ -88,16 +90,16 @@ export class Scrubber {
 
   private async run(): Promise<void> {
     while (!this.stopped.signal.aborted) {
-      const startedMs = Date.now();
+      const startedMs = this.deps.clock.nowMs();
       let checked = 0;
       for (const target of this.deps.targets) checked += await this.scrubTarget(target);
       if (this.stopped.signal.aborted) return;
       this.counts.passesDone++;
-      this.counts.lastPassEndMs = Date.now();
+      this.counts.lastPassEndMs = this.deps.clock.nowMs();
       // The next pass waits for the interval: re-reading a small data set back to back checks
       // nothing new and keeps a core and the disk busy. A pass that found no chunk (a new node)
       // is not a pass: the first chunks written are checked soon.
-      const untilNextMs = startedMs + this.deps.passIntervalMs - Date.now();
+      const untilNextMs = startedMs + this.deps.passIntervalMs - this.deps.clock.nowMs();
       await this.pause(checked === 0 ? IDLE_PASS_PAUSE_MS : untilNextMs);
     }
   }
@@ -142,16 +144,10 @@ export class Scrubber {
     }
   }
 
-  private pause(ms: number): Promise<void> {
-    if (ms <= 0 || this.stopped.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.stopped.signal.addEventListener('abort', done, { once: true });
-    });
+  /** Sleeps `ms`, or less when the scrubber closes. */
+  private async pause(ms: number): Promise<void> {
+    if (ms <= 0 || this.stopped.signal.aborted) return;
+    await this.deps.clock.sleep(ms, this.stopped.signal).catch(() => undefined);
   }
 }
 

@@ -226,6 +226,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       routing,
       peers,
       locks,
+      clock,
       logger: logger.child({ component: 'storage.repair' }),
       registry,
     });
@@ -237,6 +238,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       repairer,
       bytesPerSec: config.scrubBytesPerSec,
       passIntervalMs: config.scrubPassIntervalMs,
+      clock,
       logger: logger.child({ component: 'storage.scrub' }),
       registry,
     });

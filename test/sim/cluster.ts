@@ -220,7 +220,13 @@ class Incarnation implements Endpoint {
       metrics: sim.metrics,
     });
     // The real repair of a chunk that failed its checksum: from another serving replica, under the lock.
-    this.repairer = new ChunkRepairer({ routing: this.routing, peers, locks: this.locks, logger: silentLogger() });
+    this.repairer = new ChunkRepairer({
+      routing: this.routing,
+      peers,
+      locks: this.locks,
+      clock: this.clock,
+      logger: silentLogger(),
+    });
     this.reader = new ReadOperator({ resolver: this.resolver, repairer: this.repairer });
   }
 
