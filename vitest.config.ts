@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     // Servers and CLIs that tests start run compiled JS: build it first.
-    globalSetup: ['test/setup/build-dist.ts'],
+    globalSetup: ['test/setup/build-dist.ts', 'test/setup/credentials-file.ts'],
     include: ['{proto,common,meta,storage,client,cli,mount,cluster,bench,agent,test}/**/*.test.ts'],
     // Integration tests start real processes; two cores cannot run many clusters at once.
     fileParallelism: true,

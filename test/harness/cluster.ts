@@ -48,6 +48,8 @@ export interface ClusterOptions {
 
 // Test clusters store their admin and client tokens here (not in ~/.spindle), and the CLI, mount
 // and agent processes tests start inherit the variable, so they find the tokens without flags.
+// Under vitest the global setup (test/setup/credentials-file.ts) has set a file of this run and
+// removes it afterwards; the fallback is for the harness used outside vitest.
 process.env.SPINDLE_CREDENTIALS ??= join(tmpdir(), 'spindle-test-credentials.json');
 
 /** The data transport test clusters use unless a test asks for one. */
