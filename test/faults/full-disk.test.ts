@@ -2,59 +2,29 @@
 // past the target's full line are refused with a clear ENOSPC while the node stays up, a `spindle
 // put` that fails leaves no file (nor its temporary) behind, files written before still read back
 // byte for byte, and once files are deleted their space is written again. Needs root (mount).
-import { spawn, execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT } from '../../common/package-root.js';
 import { pidAlive, startCluster, type TestCluster } from '../harness/cluster.js';
-import { skipUnlessAvailable } from '../setup/suite-requirements.js';
+import {
+  localFile as localFileIn,
+  mountTmpfs,
+  runSpindle,
+  sha256,
+  skipUnlessRoot,
+  unmount,
+} from './full-disk-support.js';
 
-const BIN = join(PACKAGE_ROOT, 'bin', 'spindle.mjs');
 const MiB = 1024 * 1024;
-const notRoot = skipUnlessAvailable(
-  'root',
-  process.getuid?.() === 0 ? undefined : 'mounting a small tmpfs as a full data disk needs root',
-);
-
-interface Result {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
+const notRoot = skipUnlessRoot();
 
 let work: string;
 let mounted: string | undefined;
 let cluster: TestCluster | undefined;
 
-function spindle(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: work,
-      env: { ...process.env, SPINDLE_META: cluster!.metaAddress },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => out.push(d));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }));
-  });
-}
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function localFile(name: string, bytes: number): { path: string; sha: string } {
-  const data = randomBytes(bytes);
-  const path = join(work, name);
-  writeFileSync(path, data);
-  return { path, sha: sha256(data) };
-}
+const spindle = (args: string[]) => runSpindle(work, cluster!.metaAddress, args);
+const localFile = (name: string, bytes: number) => localFileIn(work, name, bytes);
 
 async function names(): Promise<string[]> {
   const client = await cluster!.client();
@@ -64,11 +34,8 @@ async function names(): Promise<string[]> {
 describe.skipIf(notRoot)('a full disk on a storage node', () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'spindle-full-'));
-    const storageDir = join(work, 'cluster', 'storage-1');
-    mkdirSync(storageDir, { recursive: true });
     // 40 MiB: the test preset keeps max(2 MiB, 5 %) of it free.
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', storageDir]);
-    mounted = storageDir;
+    mounted = mountTmpfs(join(work, 'cluster', 'storage-1'), 40);
     cluster = await startCluster({
       dataDir: join(work, 'cluster'),
       storageNodes: 1,
@@ -80,7 +47,7 @@ describe.skipIf(notRoot)('a full disk on a storage node', () => {
   afterAll(async () => {
     await cluster?.stop();
     if (process.env.SPINDLE_TEST_KEEP === '1') return; // for a post-mortem: umount and rm by hand
-    if (mounted !== undefined) execFileSync('bash', ['-c', 'umount -l "$1"', 'umount', mounted]);
+    if (mounted !== undefined) unmount(mounted);
     rmSync(work, { recursive: true, force: true });
   }, 60_000);
 
