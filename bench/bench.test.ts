@@ -113,6 +113,7 @@ describe('options', () => {
       'checkpoint',
       'kvcache',
       'auth',
+      'scrub',
     ]);
     expect(parseSuites('meta,limits,meta')).toEqual(['meta', 'limits']);
   });

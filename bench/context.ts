@@ -2,12 +2,12 @@
 // env, one per replica count, stopped at the end of the suite — or the --meta cluster), workers,
 // the progress line, raw-limit probes shared by several suites, and a row builder.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CPU_PROFILE_DIR_ENV } from '../common/cpu-profile.js';
-import { LocalCluster, mallocSettings, withMallocEnv, fetchRouting } from '../cluster/index.js';
+import { LocalCluster, mallocSettings, withMallocEnv, fetchRouting, type StorageNodeInfo } from '../cluster/index.js';
 import { SpindleClient } from '../client/index.js';
 import { allocatorSettings, machineInfo } from './machine.js';
 import type { ProgressLine } from './progress.js';
@@ -52,11 +52,20 @@ function blockFilesUnder(dir: string): string[] {
 /** Suites whose Spindle rows move chunk bytes (their rows record the data transport). */
 const DATA_SUITES: ReadonlySet<SuiteName> = new Set(['seq-read', 'seq-write', 'rand-read', 'mount']);
 export const GiB = 2 ** 30;
+/** Storage nodes of every cluster a suite starts. */
+const STORAGE_NODES = 3;
 
 export interface Limit {
   name: string;
   value: number;
   unit: Unit;
+}
+
+/** Storage settings a suite's cluster runs with instead of the preset's (a "storage" config section). */
+export interface StorageVariant {
+  /** Part of the cluster's key and data directory name. */
+  name: string;
+  storage: Record<string, number | string>;
 }
 
 export class BenchContext {
@@ -93,29 +102,54 @@ export class BenchContext {
    * Meta address(es) of a cluster with `replicas` replicas (started on first use); with kv 'etcd'
    * the cluster keeps its metadata in a local etcd-server and has two meta processes.
    */
-  async cluster(replicas: number, kv: 'lmdb' | 'etcd' = 'lmdb', auth: 'on' | 'off' = 'on'): Promise<string> {
+  async cluster(
+    replicas: number,
+    kv: 'lmdb' | 'etcd' = 'lmdb',
+    auth: 'on' | 'off' = 'on',
+    variant?: StorageVariant,
+  ): Promise<string> {
     if (this.options.meta !== undefined) return this.options.meta;
-    const key = `${kv}-${replicas}${auth === 'off' ? '-auth-off' : ''}`;
+    const variantKey = variant === undefined ? '' : `-${variant.name}`;
+    const key = `${kv}-${replicas}${auth === 'off' ? '-auth-off' : ''}${variantKey}`;
     let cluster = this.clusters.get(key);
     if (cluster === undefined) {
-      this.progress.update(`[${this.suite}] starting a cluster: 3 storage nodes, replicas ${replicas}, ${kv}`, true);
+      this.progress.update(
+        `[${this.suite}] starting a cluster: ${STORAGE_NODES} storage nodes, replicas ${replicas}, ${kv}`,
+        true,
+      );
       const env: Record<string, string> = { ...mallocSettings() };
+      let storageOverrides: Record<number, { config: string }> | undefined;
+      if (variant !== undefined) {
+        const config = join(this.scratch, `storage-${variant.name}.json`);
+        writeFileSync(config, JSON.stringify({ storage: variant.storage }));
+        storageOverrides = Object.fromEntries(Array.from({ length: STORAGE_NODES }, (_, i) => [i + 1, { config }]));
+      }
       // Servers profile themselves when this is set (common/cpu-profile.ts).
       if (this.options.cpuProf !== undefined) env[CPU_PROFILE_DIR_ENV] = resolve(this.options.cpuProf);
       cluster = await LocalCluster.start({
-        dataDir: join(this.scratch, kv === 'lmdb' && auth === 'on' ? `cluster-r${replicas}` : `cluster-${key}`),
+        dataDir: join(
+          this.scratch,
+          kv === 'lmdb' && auth === 'on' && variant === undefined ? `cluster-r${replicas}` : `cluster-${key}`,
+        ),
         kv,
-        storageNodes: 3,
+        storageNodes: STORAGE_NODES,
         replicas,
         targetsPerNode: 3,
         port: 0,
         env,
         dataTransport: this.options.transport,
         auth,
+        storageOverrides,
       });
       this.clusters.set(key, cluster);
     }
     return cluster.metaAddresses;
+  }
+
+  /** The storage nodes (pid, metrics address …) of the cluster this suite started at `meta`. */
+  storageNodesOf(meta: string): StorageNodeInfo[] {
+    const cluster = [...this.clusters.values()].find((c) => c.metaAddresses === meta);
+    return cluster === undefined ? [] : cluster.nodes();
   }
 
   /** Client URLs of the etcd a started etcd cluster uses (for its raw limit), or undefined. */

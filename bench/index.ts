@@ -18,6 +18,7 @@ import type { CurvePanel } from './render-curves.js';
 import { markdownTable, svgChart } from './render.js';
 import { scaleSuite } from './scale.js';
 import { seqReadSuite } from './seq-read.js';
+import { scrubCostSuite } from './scrub-cost.js';
 import { seqWriteSuite } from './seq-write.js';
 import type { Suite } from './suite.js';
 import { ALL_SUITES, type BenchOptions, type BenchRow, type SuiteName } from './types.js';
@@ -38,6 +39,7 @@ const SUITE_TABLE: Record<SuiteName, Suite> = {
   kvcache: kvcacheSuite,
   auth: authCostSuite,
   scale: scaleSuite,
+  scrub: scrubCostSuite,
 };
 
 export interface BenchReport {

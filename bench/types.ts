@@ -19,6 +19,7 @@ export const SUITES = [
   'kvcache',
   'auth',
   'scale',
+  'scrub',
 ] as const;
 export type SuiteName = (typeof SUITES)[number];
 
