@@ -17,7 +17,7 @@ import { open as openLmdb } from 'lmdb';
 import { lmdbWrite } from './chunk-engine/lmdb-failures.js';
 import type { Clock } from '../common/clock.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
-import type { ClientWriteId, WriteRequest, WriteResponse } from '../proto/index.js';
+import type { ClientWriteId, CopiedChannelRecord, WriteRequest, WriteResponse } from '../proto/index.js';
 import { CHANNEL_RECORDS_MAX, DEDUPE_CHANNEL_IDLE_MS } from './constants.js';
 
 export interface ChannelRecord {
@@ -63,6 +63,17 @@ export function clientWriteOf(request: WriteRequest): ClientWriteId | undefined 
 /** Key of a channel's record (the same channel key as the head's UpdateDedupe). */
 function channelKey(chainId: number, write: ClientWriteId): string {
   return `${write.clientId}/${chainId}/${write.channelId}`;
+}
+
+/** The chain of a channel key (`client/chain/channel`; the client id may hold slashes), NaN if malformed. */
+function chainOfKey(key: string): number {
+  const parts = key.split('/');
+  return parts.length < 3 ? Number.NaN : Number(parts[parts.length - 2]);
+}
+
+/** How every fingerprint of a write to chunk (ino, index) starts. */
+function chunkPrefix(ino: number, index: number): string {
+  return `${ino}:${index}:`;
 }
 
 /** Digest of a client write on a chunk (the same as the head's UpdateDedupe fingerprint). */
@@ -178,8 +189,78 @@ export class ChannelRecords {
    * would answer a retry with a write that is gone; docs/simulation.md K4). A retry then runs again.
    */
   forgetChunk(ino: number, index: number): void {
-    const prefix = `${ino}:${index}:`;
+    const prefix = chunkPrefix(ino, index);
     for (const [key, record] of [...this.records]) if (record.fingerprint.startsWith(prefix)) this.forget(key);
+  }
+
+  /**
+   * The records whose last write went to chunk (ino, index), as a resync copy of that chunk carries
+   * them (resync-worker.ts): the copy is made from this replica's committed chunk under its lock,
+   * so each record names a version the copy holds or one it has overwritten since.
+   */
+  ofChunk(ino: number, index: number): CopiedChannelRecord[] {
+    const prefix = chunkPrefix(ino, index);
+    const out: CopiedChannelRecord[] = [];
+    for (const [key, record] of this.records) {
+      if (!record.fingerprint.startsWith(prefix)) continue;
+      out.push({
+        channelKey: key,
+        seqnum: record.seqnum,
+        fingerprint: record.fingerprint,
+        response: { ...record.response },
+      });
+    }
+    return out;
+  }
+
+  /** Every record of chain `chainId` (a resync's SyncDone carries them: resync-worker.ts). */
+  ofChain(chainId: number): CopiedChannelRecord[] {
+    const out: CopiedChannelRecord[] = [];
+    for (const [key, record] of this.records) {
+      if (chainOfKey(key) !== chainId) continue;
+      out.push({
+        channelKey: key,
+        seqnum: record.seqnum,
+        fingerprint: record.fingerprint,
+        response: { ...record.response },
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Installs the records a SyncDone of chain `chainId` carried (resync-receiver.ts): the target
+   * holds what its predecessor holds, so the predecessor's records hold here too. A channel's
+   * newer record here (a forwarded write) is kept. Throws INVALID_ARGUMENT for another chain's record.
+   */
+  adoptSynced(chainId: number, synced: readonly CopiedChannelRecord[]): void {
+    for (const c of synced) {
+      if (chainOfKey(c.channelKey) !== chainId || c.response === undefined) {
+        throw new SpindleError(
+          ErrorCode.INVALID_ARGUMENT,
+          `a SyncDone of chain ${chainId} carried a record of another channel (${c.channelKey})`,
+        );
+      }
+    }
+    for (const c of synced) this.record(c.channelKey, c.seqnum, c.fingerprint, c.response!);
+  }
+
+  /**
+   * Installs the records a resync copy of chunk (ino, index) carried (resync-receiver.ts, under the
+   * chunk lock, once the copy is committed). A channel's newer record here (a forwarded write that
+   * committed after the copy was read) is kept. Throws INVALID_ARGUMENT for a record of another chunk.
+   */
+  adoptCopied(ino: number, index: number, copied: readonly CopiedChannelRecord[]): void {
+    const prefix = chunkPrefix(ino, index);
+    for (const c of copied) {
+      if (c.channelKey === '' || c.response === undefined || !c.fingerprint.startsWith(prefix)) {
+        throw new SpindleError(
+          ErrorCode.INVALID_ARGUMENT,
+          `a resync copy of chunk ${ino}:${index} carried a record of another write (${c.fingerprint})`,
+        );
+      }
+    }
+    for (const c of copied) this.record(c.channelKey, c.seqnum, c.fingerprint, c.response!);
   }
 
   /** Waits for the lmdb writes in flight, then closes the env. */

@@ -34,8 +34,13 @@ export interface RepairRecord {
   commitVersion: number;
   /** Who found it: a read, or the scrubber. */
   foundBy: 'read' | 'scrub';
-  /** 'repaired' from `fromTarget`, or 'failed' / 'skipped' with `error`. */
-  outcome: 'repaired' | 'failed' | 'skipped';
+  /**
+   * 'repaired' from `fromTarget`; 'lost' when no serving replica holds a good copy of this version
+   * (every one answered, with a bad copy or another version; or there is none) — reads of the chunk
+   * fail until a replica with a good copy serves again; 'failed' (a peer did not answer) or 'skipped'
+   * with `error`.
+   */
+  outcome: 'repaired' | 'failed' | 'skipped' | 'lost';
   fromTarget?: number;
   error?: string;
   atMs: number;
@@ -54,7 +59,7 @@ export interface ChunkRepairDeps {
 export class ChunkRepairer {
   private readonly running = new Map<string, Promise<void>>();
   readonly records: RepairRecord[] = [];
-  /** Repairs since start, by outcome (for `spindle admin scrub`). */
+  /** Repairs since start, by outcome (for `spindle admin scrub`; `failed` counts lost ones too). */
   readonly totals = { repaired: 0, failed: 0 };
   private readonly repairs: Counter<'outcome' | 'found_by'> | undefined;
 
@@ -122,6 +127,8 @@ export class ChunkRepairer {
         record.commitVersion = meta.commitVersion;
         const view = this.deps.routing.chain(chainId);
         const errors: string[] = [];
+        /** A peer that did not answer may hold a good copy: then the chunk is not known to be lost. */
+        let unanswered = false;
         for (const peer of this.deps.routing.servingPeers(chainId)) {
           if (peer.address === undefined) continue;
           try {
@@ -145,7 +152,9 @@ export class ChunkRepairer {
             );
             const result = response.results[0];
             if (result === undefined || result.status?.code !== ErrorCode.OK) {
-              throw new SpindleError(ErrorCode.INTERNAL, result?.status?.message ?? 'no result');
+              const code =
+                result?.status?.code === ErrorCode.CHUNK_CORRUPT ? ErrorCode.CHUNK_CORRUPT : ErrorCode.INTERNAL;
+              throw new SpindleError(code, result?.status?.message ?? 'no result');
             }
             const data = Buffer.from(result.data);
             if (result.commitVersion !== meta.commitVersion || data.length !== meta.length) {
@@ -168,19 +177,29 @@ export class ChunkRepairer {
             return;
           } catch (err) {
             target.engine.abort(ino, index);
-            errors.push(`target ${peer.targetId}: ${asSpindleError(err).message}`);
+            const error = asSpindleError(err);
+            // A bad copy, or another version (an INTERNAL built above): an answer, not a good copy.
+            if (error.errorCode !== ErrorCode.CHUNK_CORRUPT && error.errorCode !== ErrorCode.INTERNAL)
+              unanswered = true;
+            errors.push(`target ${peer.targetId}: ${error.message}`);
           }
         }
-        record.error = errors.length === 0 ? 'no other serving replica' : errors.join('; ');
+        if (!unanswered) record.outcome = 'lost';
+        record.error =
+          errors.length === 0
+            ? 'no other serving replica: no good copy until one returns'
+            : `${unanswered ? '' : 'no good copy on any serving replica: '}${errors.join('; ')}`;
       });
     } catch (err) {
       record.error = asSpindleError(err).message;
     }
     if (record.outcome === 'repaired') log.warn({ fromTarget: record.fromTarget }, 'chunk repaired');
     else if (record.outcome === 'failed') log.error({ error: record.error }, 'chunk repair failed');
+    else if (record.outcome === 'lost')
+      log.error({ error: record.error }, 'chunk lost: no serving replica holds a good copy; its reads fail');
     this.repairs?.inc({ outcome: record.outcome, found_by: foundBy });
     if (record.outcome === 'repaired') this.totals.repaired++;
-    if (record.outcome === 'failed') this.totals.failed++;
+    if (record.outcome === 'failed' || record.outcome === 'lost') this.totals.failed++;
     this.records.push(record);
     if (this.records.length > REPAIR_RECORDS_MAX) this.records.shift();
   }

@@ -10,7 +10,7 @@
 // the syncing target is the end of the chain's write path. Copies take the chunk lock, like writes.
 // Copies and SyncDone come only from the target's predecessor (chain-callers.ts).
 import { ANONYMOUS_ADMIN, type Principal } from '../common/auth/principal.js';
-import { ErrorCode, SpindleError } from '../common/errors.js';
+import { ErrorCode, SpindleError, isSpindleError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { requireChainPredecessor } from './chain-callers.js';
 import { chunkKeyString } from './chunk-engine/chunk-key.js';
@@ -23,6 +23,8 @@ import {
   type UpdateResponse,
 } from '../proto/index.js';
 import type { ChainResolver } from './chain-resolver.js';
+import type { CommittedChunkMeta } from './chunk-engine/chunk-meta.js';
+import type { StorageTarget } from './target.js';
 import type { KeyedLocks } from './chunk-locks.js';
 import type { LocalTargetStates } from './local-states.js';
 import type { ChainView } from './routing-view.js';
@@ -62,6 +64,10 @@ export class ResyncReceiver {
         `a resync copy is a REPLACE or a REMOVE, not ${UpdateType[request.type] ?? request.type}`,
       );
     }
+    const copiedRecords = request.channelRecords?.records ?? [];
+    if (request.type === UpdateType.REMOVE && (copiedRecords.length > 0 || request.damaged !== undefined)) {
+      throw new SpindleError(ErrorCode.INVALID_ARGUMENT, 'a resync REMOVE carries no records and no checksums');
+    }
     const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
     requireChainPredecessor(caller, view, 'a resync copy', this.deps.logger);
     requireSyncing(view);
@@ -75,6 +81,9 @@ export class ResyncReceiver {
           // Written under this chain version already: by a forwarded write (newer than this copy
           // when its version is higher) or by this very copy, retried.
           if (request.type === UpdateType.REMOVE || committed.commitVersion > request.updateVersion) {
+            // A newer version built on the copied one (forwarded writes to a syncing target are
+            // full-chunk replaces of the predecessor's state): the copied records hold for it too.
+            target.channels?.adoptCopied(chunk.ino, chunk.index, copiedRecords);
             return { length: committed.length, commitVersion: committed.commitVersion, chunkCrc32c: committed.crc32c };
           }
         }
@@ -84,18 +93,43 @@ export class ResyncReceiver {
           await engine.removeNow(chunk.ino, chunk.index);
           return { length: 0, commitVersion: 0, chunkCrc32c: 0 };
         }
-        const pending = await engine.applyUpdate(chunk.ino, chunk.index, request.updateVersion, {
-          type: UpdateType.REPLACE,
-          offset: 0,
-          data: request.data,
-          dataCrc32c: request.dataCrc32c,
-        });
+        const damaged = request.damaged;
+        if (damaged !== undefined && committed !== undefined && (await holdsGoodCopy(engine, committed, request))) {
+          // A damaged copy of the very version this target holds intact: keep ours (the sender's
+          // repairer will read it once this target serves).
+          return { length: committed.length, commitVersion: committed.commitVersion, chunkCrc32c: committed.crc32c };
+        }
+        const pending =
+          damaged === undefined
+            ? await engine.applyUpdate(chunk.ino, chunk.index, request.updateVersion, {
+                type: UpdateType.REPLACE,
+                offset: 0,
+                data: request.data,
+                dataCrc32c: request.dataCrc32c,
+              })
+            : // The sender's copy is damaged and no good one is at hand: hold it as the sender
+              // does, failing the same checks, so this target can serve everything else.
+              await engine.applyDamagedCopy(chunk.ino, chunk.index, request.updateVersion, Buffer.from(request.data), {
+                crc32c: damaged.chunkCrc32c,
+                segmentCrcs: damaged.segmentCrc32cs,
+              });
+        if (damaged !== undefined) {
+          this.deps.logger.error(
+            { chainId: request.chainId, ino: chunk.ino, index: chunk.index, version: request.updateVersion },
+            'resync copied a chunk that fails its checksum on the sender too: ' +
+              'its reads fail until a good copy repairs it',
+          );
+        }
         try {
           await engine.commit(chunk.ino, chunk.index, request.updateVersion, request.chainVersion);
         } catch (err) {
           engine.abort(chunk.ino, chunk.index);
           throw err;
         }
+        // The sender's records of writes to this chunk come with it (K2): without them, a retry of
+        // a write the copy holds would run again once this target serves. Still under the chunk
+        // lock and before SyncDone, so no write or retry of the chunk runs here in between.
+        target.channels?.adoptCopied(chunk.ino, chunk.index, copiedRecords);
         return { length: pending.length, commitVersion: request.updateVersion, chunkCrc32c: pending.crc32c };
       },
       signal,
@@ -104,7 +138,7 @@ export class ResyncReceiver {
 
   /** The predecessor copied everything: the target reports UPTODATE from now on (this chain version). */
   async onSyncDone(request: SyncDoneRequest, caller: Principal = ANONYMOUS_ADMIN): Promise<SyncDoneResponse> {
-    const { view } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
+    const { view, target } = await this.deps.resolver.resolve(request.chainId, request.chainVersion);
     requireChainPredecessor(caller, view, 'SyncDone', this.deps.logger);
     if (view.localTargetId !== request.targetId) {
       throw new SpindleError(
@@ -114,8 +148,27 @@ export class ResyncReceiver {
       );
     }
     requireSyncing(view);
+    // The predecessor's records, before the target may serve (and head the chain): K2.
+    target.channels?.adoptSynced(request.chainId, request.channelRecords?.records ?? []);
     this.deps.states.markSyncDone(request.targetId, request.chainId, request.chainVersion);
     return {};
+  }
+}
+
+/** Whether this target's committed chunk is the version a damaged copy carries, and passes its checksums. */
+async function holdsGoodCopy(
+  engine: StorageTarget['engine'],
+  committed: CommittedChunkMeta,
+  copy: UpdateRequest,
+): Promise<boolean> {
+  if (committed.commitVersion !== copy.updateVersion || committed.crc32c !== copy.damaged?.chunkCrc32c) return false;
+  const { ino, index } = copy.chunk!;
+  try {
+    await engine.read(ino, index, 0, committed.length);
+    return true;
+  } catch (err) {
+    if (isSpindleError(err, ErrorCode.CHUNK_CORRUPT)) return false;
+    throw err;
   }
 }
 

@@ -22,13 +22,14 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Clock } from '../common/clock.js';
 import { CHUNK_SIZE_MAX_BYTES } from '../common/constants.js';
 import { crc32c } from '../common/crc32c.js';
-import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
+import { ErrorCode, SpindleError, asSpindleError, isSpindleError } from '../common/errors.js';
 import { PeriodicLoop } from '../common/periodic-loop.js';
 import { callUnary } from '../common/rpc.js';
 import {
   PublicTargetState,
   UpdateType,
   type ChunkMeta,
+  type DamagedChunk,
   type ResyncProgress,
   type StorageClient,
 } from '../proto/index.js';
@@ -88,7 +89,7 @@ class ResyncMetrics {
     });
     this.chunks = new Counter({
       name: 'spindle_storage_resync_chunks_total',
-      help: 'Chunks handled by resyncs (copied, removed, unchanged)',
+      help: 'Chunks handled by resyncs (copied, removed, unchanged, damaged: copied failing its checksum)',
       labelNames: ['action'],
       registers,
     });
@@ -377,6 +378,8 @@ export class ResyncWorker {
         chainVersion: current.chainVersion,
         targetId: successor.targetId,
         fromTargetId: current.localTargetId,
+        // Records of the chunks found equal too (the successor may have lost them in a crash): K2.
+        channelRecords: { records: target.channels?.ofChain(current.chainId) ?? [] },
       },
       `storage.SyncDone to target ${successor.targetId}`,
       { timeoutMs, signal },
@@ -417,12 +420,40 @@ export class ResyncWorker {
           job.progress.chunksRemoved++;
           this.metrics?.chunks.inc({ action: 'removed' });
         } else {
-          const data = (await target.engine.readLatest(chunk.ino, chunk.index)) ?? Buffer.alloc(0);
+          let data: Buffer;
+          let damaged: DamagedChunk | undefined;
+          try {
+            data = (await target.engine.readLatest(chunk.ino, chunk.index)) ?? Buffer.alloc(0);
+          } catch (err) {
+            if (!isSpindleError(err, ErrorCode.CHUNK_CORRUPT)) throw err;
+            // This copy fails its checksum, and no serving peer has a good one (else the repair
+            // that the scrub or a read started would have used it). Stopping here kept the chain
+            // stuck without the replicas that may hold a good copy; instead the successor gets
+            // the bytes under their recorded checksums: it fails the same reads, never serves
+            // wrong bytes, and a replica with a good copy repairs both once it serves.
+            const raw = (await target.engine.readDamaged(chunk.ino, chunk.index))!;
+            data = raw.data;
+            damaged = { chunkCrc32c: raw.crc32c, segmentCrc32cs: Array.from(raw.segmentCrcs) };
+            this.deps.logger.error(
+              { chainId: view.chainId, ino: chunk.ino, index: chunk.index, version: committed.commitVersion },
+              'resync source chunk fails its checksum: copied as damaged (reads fail until a good copy repairs it)',
+            );
+            this.metrics?.chunks.inc({ action: 'damaged' });
+          }
           const dataCrc32c = crc32c(data);
           const response = await callUnary(
             client,
             client.update,
-            { ...base, type: UpdateType.REPLACE, data, dataCrc32c, updateVersion: committed.commitVersion },
+            {
+              ...base,
+              type: UpdateType.REPLACE,
+              data,
+              dataCrc32c,
+              updateVersion: committed.commitVersion,
+              // The records of writes to this chunk travel with it (resync-receiver.ts, K2).
+              channelRecords: { records: target.channels?.ofChunk(chunk.ino, chunk.index) ?? [] },
+              damaged,
+            },
             `storage.Update (resync copy) to target ${admitted.successor!.targetId}`,
             { timeoutMs: this.deps.callTimeoutMs, signal },
           );

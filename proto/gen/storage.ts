@@ -101,7 +101,7 @@ export interface ChunkRepairRecord {
   commitVersion: number;
   /** "read" (a read found it) or "scrub". */
   foundBy: string;
-  /** "repaired", "failed" or "skipped" (the chunk was gone). */
+  /** "repaired", "failed", "skipped" (the chunk was gone) or "lost" (no serving replica holds a good copy). */
   outcome: string;
   /** The replica the good copy came from (repaired). */
   fromTargetId: number;
@@ -210,7 +210,49 @@ export interface UpdateRequest {
     | ClientWriteId
     | undefined;
   /** When set, `data` is empty and the bytes arrive as this frame on the receiver's bulk listener. */
-  bulk?: BulkRef | undefined;
+  bulk?:
+    | BulkRef
+    | undefined;
+  /**
+   * A resync REPLACE only: the sender's exactly-once records whose last write went to this chunk.
+   * The receiver installs them with the copy, so once it serves (it may become head) a retry of a
+   * write the copy carries is answered from its record, not applied again (docs/simulation.md K2).
+   * (A message, not a repeated field, so that every other Update leaves it out.)
+   */
+  channelRecords?:
+    | CopiedChannelRecords
+    | undefined;
+  /**
+   * A resync REPLACE only: the sender's copy fails its own checksums and no good one is at hand.
+   * `data` is its bytes as its disk holds them; the receiver stores them under these (the sender's
+   * recorded) checksums, so its reads fail CHUNK_CORRUPT like the sender's, never return wrong
+   * bytes, and the resync goes on; a replica with a good copy repairs both once it serves.
+   */
+  damaged?: DamagedChunk | undefined;
+}
+
+/** The recorded checksums of a chunk whose bytes no longer match them (resync of a damaged chunk). */
+export interface DamagedChunk {
+  /** CRC32C of the whole chunk as committed. */
+  chunkCrc32c: number;
+  /** CRC32C of each 64 KiB segment as committed. */
+  segmentCrc32cs: number[];
+}
+
+export interface CopiedChannelRecords {
+  records: CopiedChannelRecord[];
+}
+
+/** One exactly-once record of the sending replica (storage/channel-records.ts), carried by a resync copy. */
+export interface CopiedChannelRecord {
+  /** The channel: client id, chain id and channel id, as the replica keys it. */
+  channelKey: string;
+  /** The channel's last committed seqnum. */
+  seqnum: number;
+  /** Digest of that write (chunk, type, offset, length, data CRC); starts with the copied chunk's "ino:index:". */
+  fingerprint: string;
+  /** That write's result. */
+  response?: WriteResponse | undefined;
 }
 
 /** Identity and content digest of a client write, carried down the chain with its updates. */
@@ -389,6 +431,12 @@ export interface SyncDoneRequest {
   targetId: number;
   /** The predecessor that ran the resync. */
   fromTargetId: number;
+  /**
+   * The predecessor's exactly-once records of this chain. A copy carries the records of its chunk;
+   * these cover the chunks the resync found equal, whose records the target may have lost (a crash
+   * between a commit and its record's write). Installed before the target reports up to date.
+   */
+  channelRecords?: CopiedChannelRecords | undefined;
 }
 
 export interface SyncDoneResponse {
@@ -1299,6 +1347,8 @@ function createBaseUpdateRequest(): UpdateRequest {
     sync: undefined,
     clientWrite: undefined,
     bulk: undefined,
+    channelRecords: undefined,
+    damaged: undefined,
   };
 }
 
@@ -1342,6 +1392,12 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     }
     if (message.bulk !== undefined) {
       BulkRef.encode(message.bulk, writer.uint32(106).fork()).join();
+    }
+    if (message.channelRecords !== undefined) {
+      CopiedChannelRecords.encode(message.channelRecords, writer.uint32(114).fork()).join();
+    }
+    if (message.damaged !== undefined) {
+      DamagedChunk.encode(message.damaged, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -1463,6 +1519,22 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
             message.bulk = BulkRef.decode(reader, reader.uint32());
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.channelRecords = CopiedChannelRecords.decode(reader, reader.uint32());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.damaged = DamagedChunk.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1518,6 +1590,12 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
         ? ClientWriteId.fromJSON(object.client_write)
         : undefined,
       bulk: isSet(object.bulk) ? BulkRef.fromJSON(object.bulk) : undefined,
+      channelRecords: isSet(object.channelRecords)
+        ? CopiedChannelRecords.fromJSON(object.channelRecords)
+        : isSet(object.channel_records)
+        ? CopiedChannelRecords.fromJSON(object.channel_records)
+        : undefined,
+      damaged: isSet(object.damaged) ? DamagedChunk.fromJSON(object.damaged) : undefined,
     };
   },
 
@@ -1562,6 +1640,12 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
     if (message.bulk !== undefined) {
       obj.bulk = BulkRef.toJSON(message.bulk);
     }
+    if (message.channelRecords !== undefined) {
+      obj.channelRecords = CopiedChannelRecords.toJSON(message.channelRecords);
+    }
+    if (message.damaged !== undefined) {
+      obj.damaged = DamagedChunk.toJSON(message.damaged);
+    }
     return obj;
   },
 
@@ -1587,6 +1671,313 @@ export const UpdateRequest: MessageFns<UpdateRequest> = {
       ? ClientWriteId.fromPartial(object.clientWrite)
       : undefined;
     message.bulk = (object.bulk !== undefined && object.bulk !== null) ? BulkRef.fromPartial(object.bulk) : undefined;
+    message.channelRecords = (object.channelRecords !== undefined && object.channelRecords !== null)
+      ? CopiedChannelRecords.fromPartial(object.channelRecords)
+      : undefined;
+    message.damaged = (object.damaged !== undefined && object.damaged !== null)
+      ? DamagedChunk.fromPartial(object.damaged)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDamagedChunk(): DamagedChunk {
+  return { chunkCrc32c: 0, segmentCrc32cs: [] };
+}
+
+export const DamagedChunk: MessageFns<DamagedChunk> = {
+  encode(message: DamagedChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chunkCrc32c !== 0) {
+      writer.uint32(8).uint32(message.chunkCrc32c);
+    }
+    if (message.segmentCrc32cs.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.segmentCrc32cs) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DamagedChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDamagedChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.chunkCrc32c = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.segmentCrc32cs.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.segmentCrc32cs.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DamagedChunk {
+    return {
+      chunkCrc32c: isSet(object.chunkCrc32c)
+        ? globalThis.Number(object.chunkCrc32c)
+        : isSet(object.chunk_crc32c)
+        ? globalThis.Number(object.chunk_crc32c)
+        : 0,
+      segmentCrc32cs: globalThis.Array.isArray(object?.segmentCrc32cs)
+        ? object.segmentCrc32cs.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.segment_crc32cs)
+        ? object.segment_crc32cs.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DamagedChunk): unknown {
+    const obj: any = {};
+    if (message.chunkCrc32c !== 0) {
+      obj.chunkCrc32c = Math.round(message.chunkCrc32c);
+    }
+    if (message.segmentCrc32cs?.length) {
+      obj.segmentCrc32cs = message.segmentCrc32cs.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DamagedChunk>, I>>(base?: I): DamagedChunk {
+    return DamagedChunk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DamagedChunk>, I>>(object: I): DamagedChunk {
+    const message = createBaseDamagedChunk();
+    message.chunkCrc32c = object.chunkCrc32c ?? 0;
+    message.segmentCrc32cs = object.segmentCrc32cs?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseCopiedChannelRecords(): CopiedChannelRecords {
+  return { records: [] };
+}
+
+export const CopiedChannelRecords: MessageFns<CopiedChannelRecords> = {
+  encode(message: CopiedChannelRecords, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.records) {
+      CopiedChannelRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CopiedChannelRecords {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCopiedChannelRecords();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.records.push(CopiedChannelRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CopiedChannelRecords {
+    return {
+      records: globalThis.Array.isArray(object?.records)
+        ? object.records.map((e: any) => CopiedChannelRecord.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CopiedChannelRecords): unknown {
+    const obj: any = {};
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => CopiedChannelRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CopiedChannelRecords>, I>>(base?: I): CopiedChannelRecords {
+    return CopiedChannelRecords.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CopiedChannelRecords>, I>>(object: I): CopiedChannelRecords {
+    const message = createBaseCopiedChannelRecords();
+    message.records = object.records?.map((e) => CopiedChannelRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCopiedChannelRecord(): CopiedChannelRecord {
+  return { channelKey: "", seqnum: 0, fingerprint: "", response: undefined };
+}
+
+export const CopiedChannelRecord: MessageFns<CopiedChannelRecord> = {
+  encode(message: CopiedChannelRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channelKey !== "") {
+      writer.uint32(10).string(message.channelKey);
+    }
+    if (message.seqnum !== 0) {
+      writer.uint32(16).uint64(message.seqnum);
+    }
+    if (message.fingerprint !== "") {
+      writer.uint32(26).string(message.fingerprint);
+    }
+    if (message.response !== undefined) {
+      WriteResponse.encode(message.response, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CopiedChannelRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCopiedChannelRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.channelKey = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.seqnum = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.fingerprint = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.response = WriteResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CopiedChannelRecord {
+    return {
+      channelKey: isSet(object.channelKey)
+        ? globalThis.String(object.channelKey)
+        : isSet(object.channel_key)
+        ? globalThis.String(object.channel_key)
+        : "",
+      seqnum: isSet(object.seqnum) ? globalThis.Number(object.seqnum) : 0,
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
+      response: isSet(object.response) ? WriteResponse.fromJSON(object.response) : undefined,
+    };
+  },
+
+  toJSON(message: CopiedChannelRecord): unknown {
+    const obj: any = {};
+    if (message.channelKey !== "") {
+      obj.channelKey = message.channelKey;
+    }
+    if (message.seqnum !== 0) {
+      obj.seqnum = Math.round(message.seqnum);
+    }
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
+    if (message.response !== undefined) {
+      obj.response = WriteResponse.toJSON(message.response);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CopiedChannelRecord>, I>>(base?: I): CopiedChannelRecord {
+    return CopiedChannelRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CopiedChannelRecord>, I>>(object: I): CopiedChannelRecord {
+    const message = createBaseCopiedChannelRecord();
+    message.channelKey = object.channelKey ?? "";
+    message.seqnum = object.seqnum ?? 0;
+    message.fingerprint = object.fingerprint ?? "";
+    message.response = (object.response !== undefined && object.response !== null)
+      ? WriteResponse.fromPartial(object.response)
+      : undefined;
     return message;
   },
 };
@@ -3210,7 +3601,7 @@ export const DumpChunkMetaResponse: MessageFns<DumpChunkMetaResponse> = {
 };
 
 function createBaseSyncDoneRequest(): SyncDoneRequest {
-  return { chainId: 0, chainVersion: 0, targetId: 0, fromTargetId: 0 };
+  return { chainId: 0, chainVersion: 0, targetId: 0, fromTargetId: 0, channelRecords: undefined };
 }
 
 export const SyncDoneRequest: MessageFns<SyncDoneRequest> = {
@@ -3226,6 +3617,9 @@ export const SyncDoneRequest: MessageFns<SyncDoneRequest> = {
     }
     if (message.fromTargetId !== 0) {
       writer.uint32(32).uint32(message.fromTargetId);
+    }
+    if (message.channelRecords !== undefined) {
+      CopiedChannelRecords.encode(message.channelRecords, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -3275,6 +3669,14 @@ export const SyncDoneRequest: MessageFns<SyncDoneRequest> = {
             message.fromTargetId = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.channelRecords = CopiedChannelRecords.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3309,6 +3711,11 @@ export const SyncDoneRequest: MessageFns<SyncDoneRequest> = {
         : isSet(object.from_target_id)
         ? globalThis.Number(object.from_target_id)
         : 0,
+      channelRecords: isSet(object.channelRecords)
+        ? CopiedChannelRecords.fromJSON(object.channelRecords)
+        : isSet(object.channel_records)
+        ? CopiedChannelRecords.fromJSON(object.channel_records)
+        : undefined,
     };
   },
 
@@ -3326,6 +3733,9 @@ export const SyncDoneRequest: MessageFns<SyncDoneRequest> = {
     if (message.fromTargetId !== 0) {
       obj.fromTargetId = Math.round(message.fromTargetId);
     }
+    if (message.channelRecords !== undefined) {
+      obj.channelRecords = CopiedChannelRecords.toJSON(message.channelRecords);
+    }
     return obj;
   },
 
@@ -3338,6 +3748,9 @@ export const SyncDoneRequest: MessageFns<SyncDoneRequest> = {
     message.chainVersion = object.chainVersion ?? 0;
     message.targetId = object.targetId ?? 0;
     message.fromTargetId = object.fromTargetId ?? 0;
+    message.channelRecords = (object.channelRecords !== undefined && object.channelRecords !== null)
+      ? CopiedChannelRecords.fromPartial(object.channelRecords)
+      : undefined;
     return message;
   },
 };

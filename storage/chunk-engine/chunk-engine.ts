@@ -111,6 +111,12 @@ function announceBlockIo(dir: string, report: BlockIoReport, logger: Logger | un
   fallbackLogger.info(fields, 'block I/O backend chosen');
 }
 
+/** The checksums a chunk was committed with (which its bytes may no longer match). */
+export interface DamagedChecksums {
+  crc32c: number;
+  segmentCrcs: ArrayLike<number>;
+}
+
 /** One update as the engine applies it. */
 export interface ChunkUpdate {
   type: UpdateType;
@@ -413,6 +419,50 @@ export class ChunkEngine {
     const meta = this.committed(ino, index);
     if (meta === undefined) return undefined;
     return this.readCommittedAll(ino, index, meta);
+  }
+
+  /**
+   * The committed bytes as the block holds them, unchecked, with the checksums recorded at commit:
+   * for a resync copy of a chunk that failed its checksum (resync-worker.ts) when no good copy is
+   * at hand. Undefined when the chunk does not exist. Caller holds the chunk lock.
+   */
+  async readDamaged(ino: number, index: number): Promise<(DamagedChecksums & { data: Buffer }) | undefined> {
+    const meta = this.committed(ino, index);
+    if (meta === undefined) return undefined;
+    const data = meta.length === 0 ? Buffer.alloc(0) : await this.files.read(meta.block, 0, meta.length);
+    return { data, crc32c: meta.crc32c, segmentCrcs: meta.segmentCrcs };
+  }
+
+  /**
+   * Like applyUpdate with a REPLACE of `data`, but the pending version keeps the given checksums
+   * (a sender's recorded ones that `data` fails): the receiving end of readDamaged. Once committed,
+   * reads of the segments that fail answer CHUNK_CORRUPT, as on the sender; nothing serves wrong
+   * bytes, and a repair from a good copy (chunk-repair.ts) mends it. Caller holds the chunk lock.
+   */
+  async applyDamagedCopy(
+    ino: number,
+    index: number,
+    version: number,
+    data: Buffer,
+    checksums: DamagedChecksums,
+  ): Promise<PendingResult> {
+    if (checksums.segmentCrcs.length !== segmentCount(data.length)) {
+      throw new SpindleError(
+        ErrorCode.INVALID_ARGUMENT,
+        `a damaged copy of chunk ${ino}:${index} has ${checksums.segmentCrcs.length} segment CRCs ` +
+          `for ${data.length} bytes`,
+      );
+    }
+    await this.applyUpdate(ino, index, version, {
+      type: UpdateType.REPLACE,
+      offset: 0,
+      data,
+      dataCrc32c: crc32c(data),
+    });
+    const pending = this.pending.get(chunkKeyString(ino, index))!;
+    pending.crc32c = checksums.crc32c;
+    pending.segmentCrcs = Uint32Array.from(checksums.segmentCrcs);
+    return publicPending(pending);
   }
 
   private async readCommittedAll(ino: number, index: number, meta: CommittedChunkMeta): Promise<Buffer> {

@@ -17,7 +17,7 @@ const A = Buffer.from('aaaa');
 const B = Buffer.from('aaaabbbb');
 
 function chunk(version: number, content: Buffer): StoredChunk {
-  return { version, chainVersion: 1, content };
+  return { version, chainVersion: 1, content, failsChecksum: false };
 }
 
 function write(seqnum: number, version: number, content: Buffer, startStamp: number, endStamp: number): WriteRecord {
@@ -82,7 +82,7 @@ function history(
 describe('simulation checker', () => {
   it('passes a clean history', () => {
     const result = checkHistory(history({ reads: [read(2, B, 15, 16), read(1, A, 5, 6)] }));
-    expect(result).toEqual({ violations: [], known: [], open: [] });
+    expect(result).toEqual({ violations: [], known: [], lost: [] });
   });
 
   it('flags an acknowledgement before any replica committed', () => {
@@ -112,8 +112,25 @@ describe('simulation checker', () => {
         final: [chunk(3, B), chunk(3, B), chunk(3, B)],
       }),
     );
-    expect(result.violations).toEqual([]);
-    expect(result.open.join('\n')).toMatch(/^K2: .*v3 of chunk 101:0, but only 2 write\(s\).*exactly-once broken/);
+    expect(result.violations.join('\n')).toMatch(/v3 of chunk 101:0, but only 2 write\(s\).*exactly-once broken/);
+  });
+
+  it('allows a chunk damaged on every replica only after a double fault, and no read of its bytes', () => {
+    const damaged = Buffer.from('aaaaxbbb');
+    const bad = (): StoredChunk => ({ ...chunk(2, damaged), failsChecksum: true });
+    const everywhere = history({
+      final: [bad(), bad(), bad()],
+      extraCommits: [{ stamp: 30, targetId: 2, chunk: bad() }],
+      reads: [read(2, damaged, 31, 32)],
+    });
+    const unexplained = checkHistory(everywhere);
+    expect(unexplained.violations.join('\n')).toMatch(/chunk 101:0 fails its checksum on every replica/);
+    everywhere.doubleFaulted = new Set([KEY]);
+    const lost = checkHistory(everywhere);
+    expect(lost.lost).toEqual([KEY]);
+    // The damaged copy (stamp 30) is no lost write, but a read returning its bytes is a violation.
+    expect(lost.violations.join('\n')).toMatch(/returned v2 .*uncommitted data/);
+    expect(lost.violations.every((v) => v.startsWith('read by client 1'))).toBe(true);
   });
 
   it('flags a chunk that survives its acknowledged removal', () => {

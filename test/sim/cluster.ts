@@ -87,6 +87,11 @@ export interface SimConfig {
   bug?: SimBug;
   /** Half the faults cut a node off from the manager only (the split-brain case). */
   splitBrain: boolean;
+  /**
+   * With disk faults: a corrupt chunk is followed at once by crashes of every node holding another
+   * replica of its chain, so the damaged copy is the only serving one (the double fault).
+   */
+  doubleFault: boolean;
 }
 
 /** Timing of the simulated cluster (ms of simulated time). */
@@ -906,7 +911,7 @@ export class Simulation {
   /** The replicators' own counters (repairs, exactly-once replays, forward retries), all nodes together. */
   readonly metrics = new StorageMetrics(new Registry(), () => []);
   /** What the disk faults did: reads answered CHUNK_CORRUPT, chunks the real ChunkRepairer mended. */
-  readonly diskStats = { corruptReads: 0, repaired: 0 };
+  readonly diskStats = { corruptReads: 0, repaired: 0, doubleFaults: 0 };
   private readonly repairers: ChunkRepairer[] = [];
   private readonly downUntil = new Map<number, () => void>();
   private faultsOn = true;
@@ -935,6 +940,7 @@ export class Simulation {
       chainOf: this.chainOf,
       servingAt: new Map(),
       removals: [],
+      doubleFaulted: new Set(),
     };
     this.manager = new SimManager(this);
     this.net.register(MGMT, this.manager);
@@ -1113,6 +1119,8 @@ export class Simulation {
             ? target.disk.current?.corruptOne((n) => sched.rng.nextInt(n), spare)
             : undefined;
         if (key !== undefined) this.recorder.trace(`fault: chunk ${key} corrupt on target ${target.targetId}`);
+        if (key !== undefined && this.config.doubleFault && this.config.diskFaults)
+          this.doubleFault(node, chain, key, durationMs);
       } else if (kind === 6) {
         // A full disk: writes needing new space fail with ENOSPC (NO_SPACE) until space is back.
         const target = sched.pick(node.targets);
@@ -1122,6 +1130,34 @@ export class Simulation {
           target.disk.full = false;
         });
       }
+    }
+  }
+
+  /**
+   * The double fault: every other replica of the chain whose chunk just went bad on `node` goes
+   * down (its node crashes; at most N−1 nodes are down), so the bad copy is the only serving one:
+   * the repairer has no good peer, and the returning replicas' resync meets the bad chunk. The
+   * chain must not stay stuck, and no read may return wrong bytes (checker rules 3–5, healing).
+   */
+  private doubleFault(node: SimNode, chain: { targetIds: number[] }, key: string, durationMs: number): void {
+    const others = new Set(
+      chain.targetIds.map((id) => this.manager.targets.get(id)!.nodeId).filter((id) => id !== node.nodeId),
+    );
+    const down = [...this.nodes.values()].filter((n) => !n.current?.running).length;
+    const victims = [...others].map((id) => this.nodes.get(id)!).filter((n) => n.current?.running);
+    if (victims.length === 0 || down + victims.length > this.config.nodes - 1) return;
+    this.diskStats.doubleFaults++;
+    this.history.doubleFaulted!.add(key);
+    this.recorder.trace(`fault: double fault: nodes ${victims.map((n) => n.nodeId).join(', ')} go down`);
+    const restartMs = Math.max(durationMs, SIM_TIMING.leaseMs);
+    for (const victim of victims) {
+      this.crash(victim);
+      const restart = () => {
+        this.downUntil.delete(victim.nodeId);
+        this.restart(victim);
+      };
+      this.downUntil.set(victim.nodeId, restart);
+      this.sched.after(restartMs, () => this.downUntil.get(victim.nodeId) === restart && restart());
     }
   }
 

@@ -1,5 +1,5 @@
 // Replays one simulation seed with its full trace:
-//   node --import tsx test/sim/replay.ts SEED [--bug early-ack|read-pending|no-lease] [--lenient] [--fail-open]
+//   node --import tsx test/sim/replay.ts SEED [--bug early-ack|read-pending|no-lease] [--lenient]
 //   [--no-disk-faults] [--verbose]
 // Exits 1 when the checker finds violations. Known issues (K1) count too unless --lenient
 // (--strict, the old opt-in, is still accepted and changes nothing).
@@ -13,19 +13,17 @@ const bug = bugAt >= 0 ? (args[bugAt + 1] as SimBug) : undefined;
 if (!Number.isSafeInteger(seed) || seed < 0) {
   process.stderr.write(
     'usage: node --import tsx test/sim/replay.ts SEED ' +
-      '[--bug early-ack|read-pending|no-lease] [--lenient] [--fail-open] [--no-disk-faults] [--verbose]\n',
+      '[--bug early-ack|read-pending|no-lease] [--lenient] [--no-disk-faults] [--verbose]\n',
   );
   process.exit(2);
 }
 const strict = !args.includes('--lenient');
 const verbose = args.includes('--verbose');
-const failOpen = args.includes('--fail-open');
 const diskFaults = !args.includes('--no-disk-faults');
 const result = await runSeed(seed, {
   bug,
   strict,
   verbose,
-  failOpen,
   diskFaults,
   trace: (line) => process.stdout.write(`${line}\n`),
 });
@@ -33,7 +31,6 @@ process.stdout.write(
   `\nscenario: ${JSON.stringify(result.config)}\nstats: ${JSON.stringify(result.stats)}\ndigest: ${result.digest}\n`,
 );
 for (const k of result.known) process.stdout.write(`known issue (not a failure with --lenient): ${k}\n`);
-for (const k of result.open) process.stdout.write(`open issue (a failure with --fail-open): ${k}\n`);
 if (result.violations.length > 0) {
   process.stdout.write(`\n${describeFailure(result, bug, strict)}\n`);
   process.exit(1);

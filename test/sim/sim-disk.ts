@@ -19,6 +19,7 @@ import { decodeChunkKey } from '../../storage/chunk-engine/chunk-key.js';
 import { decodeChunkMeta, type BlockLocation } from '../../storage/chunk-engine/chunk-meta.js';
 import { ChannelRecords, type ChannelRecord, type ChannelRecordsStore } from '../../storage/channel-records.js';
 import type { Clock } from '../../common/clock.js';
+import { crc32c } from '../../common/crc32c.js';
 import type { SimScheduler } from './scheduler.js';
 
 const PAGE_BYTES = 4096;
@@ -28,6 +29,8 @@ export interface StoredChunk {
   version: number;
   chainVersion: number;
   content: Buffer;
+  /** The bytes fail the CRC32C recorded with them (corrupt on the medium, or a resync's damaged copy). */
+  failsChecksum: boolean;
 }
 
 export function keyOf(ino: number, index: number): string {
@@ -106,7 +109,12 @@ export class SimTargetStore {
     const path = blockPath(this.dir, meta.block);
     const content =
       meta.length === 0 ? Buffer.alloc(0) : this.io.readNow(path, blockStart(meta.block), meta.length, asOnMedium);
-    return { version: meta.commitVersion, chainVersion: meta.chainVersion, content };
+    return {
+      version: meta.commitVersion,
+      chainVersion: meta.chainVersion,
+      content,
+      failsChecksum: crc32c(content) !== meta.crc32c,
+    };
   }
 
   /**

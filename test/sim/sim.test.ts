@@ -18,12 +18,9 @@ const ONE = process.env.SPINDLE_SIM_SEED;
 const ONE_BUG = process.env.SPINDLE_SIM_BUG as SimBug | undefined;
 /** Known issues (checker.ts KNOWN_ISSUE_K1) fail the run too, unless SPINDLE_SIM_STRICT=0. */
 const STRICT = process.env.SPINDLE_SIM_STRICT !== '0';
-/** Open issues (checker.ts OPEN_ISSUE_K2) are reported only, unless SPINDLE_SIM_FAIL_OPEN=1. */
-const FAIL_OPEN = process.env.SPINDLE_SIM_FAIL_OPEN === '1';
 /** Corrupt blocks and full disks among the faults of some seeds, unless SPINDLE_SIM_DISK_FAULTS=0. */
 const DISK_FAULTS = process.env.SPINDLE_SIM_DISK_FAULTS !== '0';
 const knownSeen: SeedResult[] = [];
-const openSeen: SeedResult[] = [];
 /** Seeds per test case (progress shows per batch; a failing batch lists every failing seed). */
 const BATCH = 50;
 /** A broken variant must be caught within this many seeds. */
@@ -34,10 +31,9 @@ const SPLIT_BRAIN_WITHIN = 400;
 async function runBatch(first: number, count: number, bug?: SimBug): Promise<SeedResult[]> {
   const failed: SeedResult[] = [];
   for (let seed = first; seed < first + count; seed++) {
-    const result = await runSeed(seed, { bug, strict: STRICT, failOpen: FAIL_OPEN, diskFaults: DISK_FAULTS });
+    const result = await runSeed(seed, { bug, strict: STRICT, diskFaults: DISK_FAULTS });
     if (result.violations.length > 0) failed.push(result);
     else if (result.known.length > 0) knownSeen.push(result);
-    if (result.open.length > 0) openSeen.push(result);
   }
   return failed;
 }
@@ -52,12 +48,10 @@ if (ONE !== undefined) {
       const result = await runSeed(Number(ONE), {
         bug: ONE_BUG,
         strict: STRICT,
-        failOpen: FAIL_OPEN,
         diskFaults: DISK_FAULTS,
         trace: (line) => process.stdout.write(`${line}\n`),
       });
       for (const k of result.known) process.stdout.write(`known issue (reported only: SPINDLE_SIM_STRICT=0): ${k}\n`);
-      for (const k of result.open) process.stdout.write(`open issue (a failure with SPINDLE_SIM_FAIL_OPEN=1): ${k}\n`);
       if (result.violations.length > 0) throw new Error(describeFailure(result, ONE_BUG, STRICT));
     });
   });
@@ -78,18 +72,12 @@ if (ONE !== undefined) {
             `  replay: ${replayCommand(r.seed, undefined, true)}\n`,
         );
       }
-      for (const r of openSeen) {
-        process.stdout.write(
-          `simulation seed ${r.seed}: open issue, reported only (SPINDLE_SIM_FAIL_OPEN=1 fails it): ${r.open[0]}\n` +
-            `  replay: ${replayCommand(r.seed)} --fail-open\n`,
-        );
-      }
     });
 
-    it('disk faults reach the real engine: CHUNK_CORRUPT reads, NO_SPACE writes, repaired chunks', async () => {
+    it('disk faults reach the real engine: corrupt reads, NO_SPACE, repairs, double faults', async () => {
       // The faults must reach the engine, and the cluster must stay correct under them.
-      const totals = { corruptReads: 0, noSpaceWrites: 0, repaired: 0, seeds: 0, failed: 0 };
-      for (let seed = 1; seed <= 30; seed++) {
+      const totals = { corruptReads: 0, noSpaceWrites: 0, repaired: 0, doubleFaults: 0, seeds: 0, failed: 0 };
+      for (let seed = 1; seed <= 50; seed++) {
         const result = await runSeed(seed, { diskFaults: true });
         if (!result.config.diskFaults) continue;
         totals.seeds++;
@@ -97,11 +85,13 @@ if (ONE !== undefined) {
         totals.corruptReads += result.stats.corruptReads;
         totals.noSpaceWrites += result.stats.noSpaceWrites;
         totals.repaired += result.stats.repaired;
+        totals.doubleFaults += result.stats.doubleFaults;
       }
-      process.stdout.write(`disk faults in seeds 1..30: ${JSON.stringify(totals)}\n`);
+      process.stdout.write(`disk faults in seeds 1..50: ${JSON.stringify(totals)}\n`);
       expect(totals.corruptReads).toBeGreaterThan(0);
       expect(totals.noSpaceWrites).toBeGreaterThan(0);
       expect(totals.repaired).toBeGreaterThan(0);
+      expect(totals.doubleFaults).toBeGreaterThan(0);
       expect(totals.failed).toBe(0);
     });
 
