@@ -75,6 +75,7 @@ import {
 } from '../proto/index.js';
 import { requireChainPredecessor } from './chain-callers.js';
 import type { ChainResolver } from './chain-resolver.js';
+import { damagedChunkOf } from './resync-receiver.js';
 import { clientWriteOf, recordCommitted, recordedResult, type ChannelRecords } from './channel-records.js';
 import { chunkKeyString } from './chunk-engine/chunk-key.js';
 import { updateFingerprint, type ChunkUpdate, type PendingResult } from './chunk-engine/chunk-engine.js';
@@ -334,7 +335,18 @@ export class ChainReplicator {
           update,
           request.chunkSizeBytes,
           version,
-          async () => (reuse ? existing : engine.applyUpdate(chunk.ino, chunk.index, version, update)),
+          async () => {
+            if (reuse) return existing;
+            const damaged = request.damaged;
+            // A syncing target's full-chunk copy whose bytes fail their checksums on the sender.
+            if (damaged !== undefined && request.type === UpdateType.REPLACE) {
+              return engine.applyDamagedCopy(chunk.ino, chunk.index, version, Buffer.from(request.data), {
+                crc32c: damaged.chunkCrc32c,
+                segmentCrcs: damaged.segmentCrc32cs,
+              });
+            }
+            return engine.applyUpdate(chunk.ino, chunk.index, version, update);
+          },
           signal,
           request.clientWrite,
         );
@@ -588,8 +600,20 @@ export class ChainReplicator {
       // A syncing successor gets the whole chunk, so it converges whatever it held before.
       if (successor.state === PublicTargetState.SYNCING && update.type !== UpdateType.REMOVE) {
         await localApply;
-        const content = (await target.engine.readLatest(chunk.ino, chunk.index)) ?? Buffer.alloc(0);
-        request = { ...request, type: UpdateType.REPLACE, offset: 0, data: content, dataCrc32c: crc32c(content) };
+        const copy = await target.engine.readForCopy(chunk.ino, chunk.index);
+        const content = copy?.data ?? Buffer.alloc(0);
+        // Bytes that fail their checksums here (an append onto a corrupt block) go as a damaged
+        // copy: the successor stores them under the same checksums and fails the same reads,
+        // instead of committing them under checksums of their own (as good data).
+        const damaged = damagedChunkOf(copy?.damaged);
+        request = {
+          ...request,
+          type: UpdateType.REPLACE,
+          offset: 0,
+          data: content,
+          dataCrc32c: crc32c(content),
+          damaged,
+        };
       }
       const send = (message: UpdateRequest) =>
         callUnary(client, client.update, message, `storage.Update to target ${successor.targetId}`, {

@@ -17,12 +17,14 @@ import { chunkKeyString } from './chunk-engine/chunk-key.js';
 import {
   PublicTargetState,
   UpdateType,
+  type DamagedChunk,
   type SyncDoneRequest,
   type SyncDoneResponse,
   type UpdateRequest,
   type UpdateResponse,
 } from '../proto/index.js';
 import type { ChainResolver } from './chain-resolver.js';
+import type { DamagedChecksums } from './chunk-engine/chunk-engine.js';
 import type { CommittedChunkMeta } from './chunk-engine/chunk-meta.js';
 import type { StorageTarget } from './target.js';
 import type { KeyedLocks } from './chunk-locks.js';
@@ -35,6 +37,13 @@ import type { ChainView } from './routing-view.js';
  */
 export function chunkLockKey(targetId: number, ino: number, index: number): string {
   return `${targetId}/${chunkKeyString(ino, index)}`;
+}
+
+/** The wire form of a copy's damaged checksums (ChunkEngine.readForCopy), undefined for an intact copy. */
+export function damagedChunkOf(damaged: DamagedChecksums | undefined): DamagedChunk | undefined {
+  return damaged === undefined
+    ? undefined
+    : { chunkCrc32c: damaged.crc32c, segmentCrc32cs: Array.from(damaged.segmentCrcs) };
 }
 
 export interface ResyncReceiverDeps {

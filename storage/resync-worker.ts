@@ -22,14 +22,13 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Clock } from '../common/clock.js';
 import { CHUNK_SIZE_MAX_BYTES } from '../common/constants.js';
 import { crc32c } from '../common/crc32c.js';
-import { ErrorCode, SpindleError, asSpindleError, isSpindleError } from '../common/errors.js';
+import { ErrorCode, SpindleError, asSpindleError } from '../common/errors.js';
 import { PeriodicLoop } from '../common/periodic-loop.js';
 import { callUnary } from '../common/rpc.js';
 import {
   PublicTargetState,
   UpdateType,
   type ChunkMeta,
-  type DamagedChunk,
   type ResyncProgress,
   type StorageClient,
 } from '../proto/index.js';
@@ -38,7 +37,7 @@ import type { ChunkInfo } from './chunk-engine/chunk-engine.js';
 import type { KeyedLocks } from './chunk-locks.js';
 import { DUMP_CHUNK_META_LIMIT_DEFAULT } from './constants.js';
 import type { PeerClients } from './peer-clients.js';
-import { chunkLockKey } from './resync-receiver.js';
+import { chunkLockKey, damagedChunkOf } from './resync-receiver.js';
 import type { ChainView } from './routing-view.js';
 import type { RoutingView } from './routing-view.js';
 import type { StorageTarget } from './target.js';
@@ -420,20 +419,15 @@ export class ResyncWorker {
           job.progress.chunksRemoved++;
           this.metrics?.chunks.inc({ action: 'removed' });
         } else {
-          let data: Buffer;
-          let damaged: DamagedChunk | undefined;
-          try {
-            data = (await target.engine.readLatest(chunk.ino, chunk.index)) ?? Buffer.alloc(0);
-          } catch (err) {
-            if (!isSpindleError(err, ErrorCode.CHUNK_CORRUPT)) throw err;
-            // This copy fails its checksum, and no serving peer has a good one (else the repair
-            // that the scrub or a read started would have used it). Stopping here kept the chain
-            // stuck without the replicas that may hold a good copy; instead the successor gets
-            // the bytes under their recorded checksums: it fails the same reads, never serves
-            // wrong bytes, and a replica with a good copy repairs both once it serves.
-            const raw = (await target.engine.readDamaged(chunk.ino, chunk.index))!;
-            data = raw.data;
-            damaged = { chunkCrc32c: raw.crc32c, segmentCrc32cs: Array.from(raw.segmentCrcs) };
+          const copy = await target.engine.readForCopy(chunk.ino, chunk.index);
+          const data = copy?.data ?? Buffer.alloc(0);
+          // This copy fails its checksum, and no serving peer has a good one (else the repair that
+          // the scrub or a read started would have used it). Stopping here kept the chain stuck
+          // without the replicas that may hold a good copy; instead the successor gets the bytes
+          // under their recorded checksums: it fails the same reads, never serves wrong bytes, and
+          // a replica with a good copy repairs both once it serves.
+          const damaged = damagedChunkOf(copy?.damaged);
+          if (damaged !== undefined) {
             this.deps.logger.error(
               { chainId: view.chainId, ino: chunk.ino, index: chunk.index, version: committed.commitVersion },
               'resync source chunk fails its checksum: copied as damaged (reads fail until a good copy repairs it)',

@@ -422,20 +422,27 @@ export class ChunkEngine {
   }
 
   /**
-   * The committed bytes as the block holds them, unchecked, with the checksums recorded at commit:
-   * for a resync copy of a chunk that failed its checksum (resync-worker.ts) when no good copy is
-   * at hand. Undefined when the chunk does not exist. Caller holds the chunk lock.
+   * The chunk's full latest content for a full-chunk copy (a resync, or a forward to a syncing
+   * successor), pending included, as the block holds it; with `damaged` set to the checksums the
+   * content was written under when it no longer matches them (a corrupt block, or an append in
+   * place onto one). The receiver stores such a copy with applyDamagedCopy: its reads fail like
+   * ours, never return wrong bytes. Undefined when removed or absent. Caller holds the chunk lock.
    */
-  async readDamaged(ino: number, index: number): Promise<(DamagedChecksums & { data: Buffer }) | undefined> {
-    const meta = this.committed(ino, index);
-    if (meta === undefined) return undefined;
-    const data = meta.length === 0 ? Buffer.alloc(0) : await this.files.read(meta.block, 0, meta.length);
-    return { data, crc32c: meta.crc32c, segmentCrcs: meta.segmentCrcs };
+  async readForCopy(ino: number, index: number): Promise<{ data: Buffer; damaged?: DamagedChecksums } | undefined> {
+    const pending = this.pending.get(chunkKeyString(ino, index));
+    const meta = pending === undefined ? this.committed(ino, index) : undefined;
+    const source = pending ?? meta;
+    if (source === undefined || pending?.removed === true) return undefined;
+    const block = pending !== undefined ? pending.block : meta!.block;
+    const data =
+      source.length === 0 || block === undefined ? Buffer.alloc(0) : await this.files.read(block, 0, source.length);
+    if (crc32c(data) === source.crc32c) return { data };
+    return { data, damaged: { crc32c: source.crc32c, segmentCrcs: source.segmentCrcs } };
   }
 
   /**
    * Like applyUpdate with a REPLACE of `data`, but the pending version keeps the given checksums
-   * (a sender's recorded ones that `data` fails): the receiving end of readDamaged. Once committed,
+   * (a sender's recorded ones that `data` fails): the receiving end of readForCopy. Once committed,
    * reads of the segments that fail answer CHUNK_CORRUPT, as on the sender; nothing serves wrong
    * bytes, and a repair from a good copy (chunk-repair.ts) mends it. Caller holds the chunk lock.
    */
