@@ -152,6 +152,25 @@ export class BenchContext {
     return cluster === undefined ? [] : cluster.nodes();
   }
 
+  /**
+   * Client Write RPCs the storage nodes of the cluster this suite started at `meta` have answered
+   * (from `spindle_storage_requests_total`: chain heads count each client write once); undefined
+   * for a cluster not ours (--meta).
+   */
+  async storageWriteCalls(meta: string): Promise<number | undefined> {
+    const nodes = this.storageNodesOf(meta);
+    if (nodes.length === 0) return undefined;
+    let total = 0;
+    for (const node of nodes) {
+      const text = await (await fetch(`http://${node.metrics}/metrics`)).text();
+      const ok = text
+        .split('\n')
+        .find((l) => l.startsWith('spindle_storage_requests_total{method="Write",result="ok"}'));
+      if (ok !== undefined) total += Number(ok.split(' ')[1]);
+    }
+    return total;
+  }
+
   /** Client URLs of the etcd a started etcd cluster uses (for its raw limit), or undefined. */
   etcdEndpoints(replicas: number): string[] | undefined {
     return this.clusters.get(`etcd-${replicas}`)?.etcdEndpoints;

@@ -3,10 +3,15 @@
 // in the same run on the same cluster:
 //   - sequential write, 1 MiB blocks, one at a time (mount: `dd if=/dev/zero bs=1M conv=fsync`;
 //     library: seq-write worker, 1 MiB blocks, depth 1);
+//   - small sequential writes through the mount (`dd bs=4k conv=fsync`), with the storage Write calls
+//     they became (the write-back buffer should make one per 4 MiB chunk);
 //   - sequential read, 1 MiB blocks (mount: `dd bs=1M` of a file the library wrote, so the kernel
 //     page cache does not hold it; library: seq-read worker, 1 MiB, depth 1);
 //   - 4 KiB random reads, one in flight (mount: `fio --rw=randread --bs=4k --direct=1`, so every read
-//     reaches the mount process; library: rand-read worker, 4 KiB, depth 1).
+//     reaches the mount process; library: rand-read worker, 4 KiB, depth 1);
+//   - 4 KiB random reads, 16 in flight (mount: the same fio with `--ioengine=libaio --iodepth=16`:
+//     O_DIRECT asynchronous reads, which the kernel sends to the mount in parallel; library:
+//     rand-read worker, 4 KiB, depth 16).
 // Each mount row's ratio is to the raw limit (like the other suites); its ratio to the library
 // figure of the same workload is in `config.vsLibrary` and in the notes.
 //
@@ -14,7 +19,8 @@
 // Node event loop (the mount process) on the same 2 cores: sequential 1 MiB transfers are bound by
 // the chain like the library's (write-back collects 4 MiB chunks, readahead 16 MiB), so ≈ 0.5–1×
 // the library; a 4 KiB random read pays the FUSE hop and the mount's JavaScript on top of the
-// library's unary round trip: ≈ 0.3–0.7× the library's depth-1 IOPS.
+// library's unary round trip: ≈ 0.3–0.7× the library's depth-1 IOPS; at depth 16 the FUSE hops of
+// the reads overlap, so ≈ 0.5–1× the library at depth 16.
 // Limits (same run): dd O_DIRECT write ÷ replicas (write), raw TCP loopback (sequential read), local
 // page-cache pread of 4 KiB (random read).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -27,6 +33,9 @@ import { PACKAGE_ROOT } from '../common/package-root.js';
 import { MiB, GiB, type BenchContext, type Limit } from './context.js';
 import { gbPerSecond, formatFigure } from './stats.js';
 import type { Suite } from './suite.js';
+
+/** Queue depths of the 4 KiB random-read cases (fio through the mount, the rand-read worker for the library). */
+const RAND_DEPTHS = [1, 16];
 
 /** One operation summary parsed from fio's JSON output (`--output-format=json`). */
 export interface FioRead {
@@ -183,7 +192,7 @@ export async function stopMount(mount: MountChild, dir: string): Promise<void> {
 
 export const mountSuite: Suite = {
   name: 'mount',
-  estimate: 'seq 1 MiB ≈ 0.5–1× the client library; 4 KiB random read (QD 1) ≈ 0.3–0.7× the library',
+  estimate: 'seq 1 MiB ≈ 0.5–1× the client library; 4 KiB random read ≈ 0.3–0.7× the library (QD 1), 0.5–1× (QD 16)',
   async run(ctx: BenchContext) {
     if (!existsSync('/dev/fuse')) throw new Error('no /dev/fuse on this machine: the mount suite needs FUSE');
     const fileBytes = ctx.quick ? 256 * MiB : 1 * GiB;
@@ -304,26 +313,30 @@ export const mountSuite: Suite = {
       seconds: lr.seconds,
       limit: readLimit,
     });
-    const lrr = (
-      await ctx.together('library: 4 KiB random read, depth 1', [
-        ctx.worker(
-          { kind: 'rand-read', meta, path: readPath, fileBytes, blockBytes: 4096, depth: 1, seconds: randSeconds },
-          'library 4 KiB random read',
-        ),
-      ])
-    ).results[0]!.ops[0]!;
-    const libRand = ctx.add({
-      case: 'lib.randread.4k',
-      config: { ...base, via: 'library', block: '4k', depth: 1 },
-      throughput: lrr.ops / lrr.seconds,
-      unit: 'IOPS',
-      p50Ms: lrr.p50Ms,
-      p99Ms: lrr.p99Ms,
-      bytes: lrr.bytes,
-      ops: lrr.ops,
-      seconds: lrr.seconds,
-      limit: randLimit,
-    });
+    const libRand = new Map<number, number>();
+    for (const depth of RAND_DEPTHS) {
+      const lrr = (
+        await ctx.together(`library: 4 KiB random read, depth ${depth}`, [
+          ctx.worker(
+            { kind: 'rand-read', meta, path: readPath, fileBytes, blockBytes: 4096, depth, seconds: randSeconds },
+            'library 4 KiB random read',
+          ),
+        ])
+      ).results[0]!.ops[0]!;
+      const row = ctx.add({
+        case: depth === 1 ? 'lib.randread.4k' : `lib.randread.4k.qd${depth}`,
+        config: { ...base, via: 'library', block: '4k', depth },
+        throughput: lrr.ops / lrr.seconds,
+        unit: 'IOPS',
+        p50Ms: lrr.p50Ms,
+        p99Ms: lrr.p99Ms,
+        bytes: lrr.bytes,
+        ops: lrr.ops,
+        seconds: lrr.seconds,
+        limit: randLimit,
+      });
+      libRand.set(depth, row.throughput);
+    }
 
     // ---- through the mount -----------------------------------------------------------------
     const dir = join(ctx.scratch, 'mnt');
@@ -353,6 +366,51 @@ export const mountSuite: Suite = {
         notes: `${vw.note}; dd process wall time incl. fsync and close`,
       });
 
+      // Small writes: 4 KiB pieces, each its own write(2) and FUSE request; the mount's write-back
+      // buffer should send them as whole chunks (storage Write calls counted from the metrics).
+      const smallBytes = ctx.quick ? 16 * MiB : 64 * MiB;
+      const smallName = `bench-mount-m-w4k-${stamp}`;
+      ctx.created(`/${smallName}`);
+      ctx.progress.update(`[mount] dd bs=4k write ${smallBytes / MiB} MiB through the mount`, true);
+      const callsBefore = await ctx.storageWriteCalls(meta);
+      const sw = await run(
+        'dd',
+        [
+          'if=/dev/zero',
+          `of=${join(dir, smallName)}`,
+          'bs=4k',
+          `count=${smallBytes / 4096}`,
+          'conv=fsync',
+          'status=none',
+        ],
+        900_000,
+      );
+      const callsAfter = await ctx.storageWriteCalls(meta);
+      const storageWrites = callsBefore === undefined || callsAfter === undefined ? 'n/a' : callsAfter - callsBefore;
+      const swGbps = gbPerSecond(smallBytes, sw.seconds);
+      const vsw = versusLibrary(swGbps, libWrite.throughput);
+      ctx.add({
+        case: 'mount.write.4k',
+        config: {
+          ...base,
+          via: 'mount',
+          tool: 'dd',
+          bs: '4KiB',
+          conv: 'fsync',
+          storageWrites,
+          vsLibrary: round3(vsw.ratio),
+        },
+        throughput: swGbps,
+        unit: 'GB/s',
+        bytes: smallBytes,
+        ops: smallBytes / 4096,
+        seconds: sw.seconds,
+        limit: writeLimit,
+        notes:
+          `${vsw.note} (library: 1 MiB writes); ${smallBytes / 4096} write(2) calls reached storage as ` +
+          `${storageWrites} Write calls`,
+      });
+
       ctx.progress.update(`[mount] dd bs=1M read ${blocks} MiB through the mount`, true);
       const readFile = join(dir, readPath.slice(1));
       const r = await run('dd', [`if=${readFile}`, 'of=/dev/null', 'bs=1M', 'status=none'], 900_000);
@@ -370,40 +428,53 @@ export const mountSuite: Suite = {
         notes: `${vr.note}; cold kernel page cache (file written by the library)`,
       });
 
-      ctx.progress.update(`[mount] fio 4 KiB random read, ${randSeconds} s`, true);
-      const f = await run(
-        'fio',
-        [
-          '--name=randread',
-          `--filename=${readFile}`,
-          '--rw=randread',
-          '--bs=4k',
-          '--direct=1',
-          '--ioengine=psync',
-          '--iodepth=1',
-          `--size=${fileBytes}`,
-          '--time_based',
-          `--runtime=${randSeconds}`,
-          '--randrepeat=1',
-          '--output-format=json',
-        ],
-        300_000,
-      );
-      const fr = parseFioRead(f.stdout);
-      const vrr = versusLibrary(fr.iops, libRand.throughput);
-      ctx.add({
-        case: 'mount.randread.4k',
-        config: { ...base, via: 'mount', tool: 'fio', bs: '4k', direct: 1, depth: 1, vsLibrary: round3(vrr.ratio) },
-        throughput: fr.iops,
-        unit: 'IOPS',
-        p50Ms: fr.p50Ms,
-        p99Ms: fr.p99Ms,
-        bytes: fr.bytes,
-        ops: fr.ops,
-        seconds: fr.seconds,
-        limit: randLimit,
-        notes: `${vrr.note}; O_DIRECT, so every read reaches the mount process`,
-      });
+      for (const depth of RAND_DEPTHS) {
+        // Depth 1: synchronous pread; deeper: libaio, whose O_DIRECT reads the kernel sends on at once.
+        const engine = depth === 1 ? 'psync' : 'libaio';
+        ctx.progress.update(`[mount] fio 4 KiB random read, ${engine} depth ${depth}, ${randSeconds} s`, true);
+        const f = await run(
+          'fio',
+          [
+            '--name=randread',
+            `--filename=${readFile}`,
+            '--rw=randread',
+            '--bs=4k',
+            '--direct=1',
+            `--ioengine=${engine}`,
+            `--iodepth=${depth}`,
+            `--size=${fileBytes}`,
+            '--time_based',
+            `--runtime=${randSeconds}`,
+            '--randrepeat=1',
+            '--output-format=json',
+          ],
+          300_000,
+        );
+        const fr = parseFioRead(f.stdout);
+        const vrr = versusLibrary(fr.iops, libRand.get(depth));
+        ctx.add({
+          case: depth === 1 ? 'mount.randread.4k' : `mount.randread.4k.qd${depth}`,
+          config: {
+            ...base,
+            via: 'mount',
+            tool: 'fio',
+            ioengine: engine,
+            bs: '4k',
+            direct: 1,
+            depth,
+            vsLibrary: round3(vrr.ratio),
+          },
+          throughput: fr.iops,
+          unit: 'IOPS',
+          p50Ms: fr.p50Ms,
+          p99Ms: fr.p99Ms,
+          bytes: fr.bytes,
+          ops: fr.ops,
+          seconds: fr.seconds,
+          limit: randLimit,
+          notes: `${vrr.note}; O_DIRECT, so every read reaches the mount process`,
+        });
+      }
     } finally {
       ctx.progress.update('[mount] unmounting', true);
       await stopMount(mount, dir);
