@@ -11,18 +11,21 @@ export const FUSE_IO_MAX_BYTES = 1024 * 1024;
 
 /** Write-back buffer per open file: one default chunk, so a sequential writer sends whole chunks. */
 export const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * Longest a partly filled write buffer waits before it is sent anyway: bounds what a writer that
+ * neither fills a chunk nor closes keeps only in the mount process (as the kernel's dirty expiry).
+ */
+export const WRITE_BUFFER_MAX_AGE_MS = 1_000;
 /** Buffer flushes in flight per open file before a write waits (pipelines storage round trips). */
 export const WRITE_FLUSHES_INFLIGHT_MAX = 4;
 /** Spare write buffers kept for reuse across files (avoids 4 MiB malloc churn; bounded memory). */
 export const WRITE_BUFFER_POOL_MAX = 16;
 
-/** Readahead block: what one prefetch reads. */
-export const READAHEAD_BLOCK_BYTES = 1024 * 1024;
 /**
- * Blocks prefetched ahead of a sequential reader (16 MiB per open file, as the library's production
- * readaheadBytes).
+ * Bytes prefetched ahead of a sequential reader per open file, in whole chunks (16 MiB, as the
+ * library's production readaheadBytes).
  */
-export const READAHEAD_BLOCKS = 16;
+export const READAHEAD_WINDOW_BYTES = 16 * 1024 * 1024;
 /** Sequential reads in a row before readahead starts (a single read does not prefetch). */
 export const READAHEAD_TRIGGER_READS = 2;
 

@@ -2,7 +2,7 @@
 // "storage", in which pieces, and what reads return.
 import { describe, expect, it } from 'vitest';
 import type { FileHandle } from '../client/file-handle.js';
-import { READAHEAD_BLOCK_BYTES, WRITE_BUFFER_BYTES } from './constants.js';
+import { WRITE_BUFFER_BYTES } from './constants.js';
 import { BufferPool, OpenFile } from './open-file.js';
 
 const MiB = 1024 * 1024;
@@ -10,6 +10,8 @@ const MiB = 1024 * 1024;
 /** An in-memory file with the FileHandle methods OpenFile uses; records each storage call. */
 class FakeHandle {
   readonly ino = 7;
+  /** Readahead blocks are chunks: 1 MiB here, so a few MiB of file make several blocks. */
+  readonly chunkSizeBytes = MiB;
   data: Buffer = Buffer.alloc(0);
   syncedLength = 0;
   writes: Array<{ at: number; length: number }> = [];
@@ -106,6 +108,33 @@ describe('OpenFile write-back buffer', () => {
     expect(handle.data.subarray(100, 105).toString()).toBe('hello');
   });
 
+  it('sends 4 KiB writes as whole chunks, and a partly filled buffer once it is old enough', async () => {
+    const handle = new FakeHandle();
+    const maxAgeMs = 50;
+    const file = new OpenFile(
+      1,
+      handle as unknown as FileHandle,
+      { generation: 0 },
+      true,
+      new BufferPool(WRITE_BUFFER_BYTES, 4),
+      maxAgeMs,
+    );
+    const piece = 4096;
+    const data = pattern(WRITE_BUFFER_BYTES + 10 * piece, 9);
+    for (let at = 0; at < data.length; at += piece) await file.write(at, data.subarray(at, at + piece));
+    // The first chunk went as one write; the 10 pieces after it wait in the buffer.
+    while (handle.writes.length < 1) await new Promise((r) => setImmediate(r));
+    expect(handle.writes).toEqual([{ at: 0, length: WRITE_BUFFER_BYTES }]);
+    await new Promise((r) => setTimeout(r, maxAgeMs * 3));
+    // No fsync, no close: the age limit sent the rest, as one write.
+    expect(handle.writes).toEqual([
+      { at: 0, length: WRITE_BUFFER_BYTES },
+      { at: WRITE_BUFFER_BYTES, length: 10 * piece },
+    ]);
+    expect(Buffer.compare(handle.data, data)).toBe(0);
+    expect(handle.syncs).toBe(0);
+  });
+
   it('reports a failed background flush on the next call, once', async () => {
     const handle = new FakeHandle();
     const file = openFile(handle);
@@ -156,7 +185,7 @@ describe('OpenFile readahead', () => {
       out.push(part);
     }
     expect(Buffer.compare(Buffer.concat(out), handle.data)).toBe(0);
-    const blockReads = handle.reads.filter((r) => r.length === READAHEAD_BLOCK_BYTES);
+    const blockReads = handle.reads.filter((r) => r.length === handle.chunkSizeBytes);
     // Each block is fetched once, as a whole block.
     expect(new Set(blockReads.map((r) => r.at)).size).toBe(blockReads.length);
     expect(blockReads.length).toBeGreaterThanOrEqual(6);

@@ -1,9 +1,13 @@
 // One file opened through the mount: a FileHandle of the client library plus the mount's two
 // caches — a write-back buffer (sequential writes collect into chunk-aligned 4 MiB buffers that are
-// flushed in the background, a few at a time) and sequential readahead (1 MiB blocks prefetched
-// ahead of a reader that keeps reading where it stopped).
+// flushed in the background, a few at a time) and sequential readahead (whole chunks prefetched
+// ahead of a reader that keeps reading where it stopped; a read inside one block is answered with a
+// view of it, no copy).
 //
 // Guarantees:
+// - A buffer is sent when it holds a whole chunk, on flushAll()/sync() (fsync, close(2), a read of
+//   the inode, a truncate, a lock release), and at the latest WRITE_BUFFER_MAX_AGE_MS after its first
+//   byte, so a writer that stops without closing does not leave bytes only in this process.
 // - Every byte a write acknowledged is on the storage chains after flushAll() resolves; sync()
 //   (fsync and close) then reports the length to meta, so the length is right right after close.
 // - A flush that failed in the background is reported by the next write, flush or fsync of this
@@ -11,13 +15,13 @@
 // - Readahead blocks are dropped when this inode changes through the mount (its generation
 //   moves), so a reader never sees bytes older than a write that completed before its read.
 // - Memory per file: at most WRITE_FLUSHES_INFLIGHT_MAX + 1 write buffers and
-//   READAHEAD_BLOCKS + 1 readahead blocks.
+//   READAHEAD_WINDOW_BYTES plus the blocks a read in flight covers.
 import type { FileHandle } from '../client/file-handle.js';
 import {
-  READAHEAD_BLOCK_BYTES,
-  READAHEAD_BLOCKS,
+  READAHEAD_WINDOW_BYTES,
   READAHEAD_TRIGGER_READS,
   WRITE_BUFFER_BYTES,
+  WRITE_BUFFER_MAX_AGE_MS,
   WRITE_BUFFER_POOL_MAX,
   WRITE_FLUSHES_INFLIGHT_MAX,
 } from './constants.js';
@@ -60,6 +64,8 @@ export class OpenFile {
   private bufferStart = 0;
   private bufferLength = 0;
   private bufferCapacity = 0;
+  /** Sends the buffer when it gets too old (set while a buffer exists). */
+  private ageTimer: NodeJS.Timeout | undefined;
   private readonly flushes = new Set<Promise<void>>();
   private failure: unknown;
   private wroteSinceSync = false;
@@ -74,6 +80,7 @@ export class OpenFile {
     readonly shared: InodeShared,
     readonly writable: boolean,
     private readonly pool: BufferPool = sharedWriteBuffers,
+    private readonly bufferMaxAgeMs: number = WRITE_BUFFER_MAX_AGE_MS,
   ) {}
 
   get ino(): number {
@@ -106,6 +113,8 @@ export class OpenFile {
         this.bufferLength = 0;
         // End the buffer on a WRITE_BUFFER_BYTES boundary so flushes are whole chunks.
         this.bufferCapacity = WRITE_BUFFER_BYTES - (at % WRITE_BUFFER_BYTES);
+        this.ageTimer = setTimeout(() => this.seal(), this.bufferMaxAgeMs);
+        this.ageTimer.unref();
       }
       const count = Math.min(data.byteLength - done, this.bufferCapacity - this.bufferLength);
       data.copy(this.buffer, this.bufferLength, done, done + count);
@@ -185,6 +194,8 @@ export class OpenFile {
     const buffer = this.buffer;
     if (buffer === undefined) return;
     this.buffer = undefined;
+    clearTimeout(this.ageTimer);
+    this.ageTimer = undefined;
     const start = this.bufferStart;
     const length = this.bufferLength;
     const flush: Promise<void> = this.handle
@@ -219,11 +230,16 @@ export class OpenFile {
     this.blocks.clear();
   }
 
+  /** Readahead block size: the file's chunk, so each prefetch is one whole-chunk read from one chain. */
+  private get blockBytes(): number {
+    return this.handle.chunkSizeBytes;
+  }
+
   private block(index: number): Promise<Buffer> {
     const existing = this.blocks.get(index);
     if (existing !== undefined && existing.generation === this.shared.generation) return existing.data;
     const generation = this.shared.generation;
-    const data = this.readDirect(index * READAHEAD_BLOCK_BYTES, READAHEAD_BLOCK_BYTES);
+    const data = this.readDirect(index * this.blockBytes, this.blockBytes);
     const entry = { generation, data };
     this.blocks.set(index, entry);
     // A failed block is forgotten so the next read tries again (and reports its own error).
@@ -234,30 +250,38 @@ export class OpenFile {
   }
 
   private async readThroughBlocks(offset: number, size: number): Promise<Buffer> {
-    const first = Math.floor(offset / READAHEAD_BLOCK_BYTES);
-    const last = Math.floor((offset + size - 1) / READAHEAD_BLOCK_BYTES);
+    const blockBytes = this.blockBytes;
+    const ahead = Math.max(1, Math.floor(READAHEAD_WINDOW_BYTES / blockBytes));
+    const first = Math.floor(offset / blockBytes);
+    const last = Math.floor((offset + size - 1) / blockBytes);
     for (const index of [...this.blocks.keys()]) {
-      if (index < first || index > last + READAHEAD_BLOCKS) this.blocks.delete(index);
+      if (index < first || index > last + ahead) this.blocks.delete(index);
     }
     const wanted: Array<Promise<Buffer>> = [];
     for (let index = first; index <= last; index++) wanted.push(this.block(index));
     // Prefetch only inside the length this handle knows (a block past it would ask meta each time).
     const knownEnd = Math.max(this.handle.size, this.writtenEnd);
-    for (let index = last + 1; index <= last + READAHEAD_BLOCKS && index * READAHEAD_BLOCK_BYTES < knownEnd; index++) {
+    for (let index = last + 1; index <= last + ahead && index * blockBytes < knownEnd; index++) {
       void this.block(index).catch(() => undefined);
     }
     const parts = await Promise.all(wanted);
+    if (parts.length === 1) {
+      // The usual case (kernel requests of at most 1 MiB, aligned): a view of the block, no copy.
+      // Blocks are never written after their fetch, so the view stays valid while the reply is sent.
+      const from = offset - first * blockBytes;
+      return parts[0]!.subarray(from, Math.min(from + size, parts[0]!.byteLength));
+    }
     const out = Buffer.allocUnsafe(size);
     let filled = 0;
     for (let i = 0; i < parts.length; i++) {
-      const blockStart = (first + i) * READAHEAD_BLOCK_BYTES;
+      const blockStart = (first + i) * blockBytes;
       const part = parts[i]!;
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(offset + size - blockStart, part.byteLength);
       if (to <= from) break;
       part.copy(out, filled, from, to);
       filled += to - from;
-      if (part.byteLength < READAHEAD_BLOCK_BYTES) break; // end of file
+      if (part.byteLength < blockBytes) break; // end of file
     }
     return filled === size ? out : out.subarray(0, filled);
   }
