@@ -6,6 +6,9 @@ export const ATTR_TIMEOUT_S = 1;
 /** How long the kernel may cache a name → inode lookup: same reasoning as the attributes. */
 export const ENTRY_TIMEOUT_S = 1;
 
+/** Inodes whose missing security.capability the mount remembers (one small entry each; bounds memory). */
+export const ABSENT_CAPABILITY_INODES_MAX = 65_536;
+
 /** Largest read or write request negotiated with the kernel (the addon sets max_read/max_write). */
 export const FUSE_IO_MAX_BYTES = 1024 * 1024;
 

@@ -17,6 +17,7 @@ import { FileHandle, type ParsedFlags } from '../client/file-handle.js';
 import type { SpindleClient } from '../client/spindle-client.js';
 import { S_IFDIR, S_IFREG, fileTypeBits } from '../client/stats.js';
 import {
+  ABSENT_CAPABILITY_INODES_MAX,
   ATTR_TIMEOUT_S,
   ENTRY_TIMEOUT_S,
   NAME_MAX_BYTES,
@@ -34,6 +35,7 @@ import {
   type FuseRequest,
 } from './native.js';
 import { MountLocks } from './locks.js';
+import { AbsentCapabilities, CAPABILITY_XATTR } from './absent-capabilities.js';
 import { OpenFile, type InodeShared } from './open-file.js';
 
 const E = osConstants.errno;
@@ -188,6 +190,8 @@ export class SpindleFuseFs {
   /** invalidateInode() calls in progress, by token. */
   private readonly invalidations = new Map<number, () => void>();
   private invalidationToken = 0;
+  /** Inodes known to have no security.capability (the kernel asks before every write). */
+  private readonly absentCapabilities: AbsentCapabilities;
 
   constructor(options: FuseFsOptions) {
     this.client = options.client;
@@ -196,6 +200,7 @@ export class SpindleFuseFs {
     this.nowUs = options.nowUs ?? (() => Date.now() * 1000);
     this.attrTimeoutS = options.attrTimeoutS ?? ATTR_TIMEOUT_S;
     this.entryTimeoutS = options.attrTimeoutS ?? ENTRY_TIMEOUT_S;
+    this.absentCapabilities = new AbsentCapabilities(this.attrTimeoutS * 1e6, ABSENT_CAPABILITY_INODES_MAX, this.nowUs);
     this.locks = new MountLocks({
       meta: this.client.meta,
       replies: this.replies,
@@ -509,7 +514,16 @@ export class SpindleFuseFs {
         r.replyErr(req, 0);
         return;
       case FuseOp.GETXATTR: {
-        const { value } = await this.client.meta.getXattr({ at: byIno(a.ino), name: this.xattrName(a) });
+        const name = this.xattrName(a);
+        const isCapability = name === CAPABILITY_XATTR;
+        if (isCapability && this.absentCapabilities.has(a.ino)) throw fuseError(E.ENODATA, 'no such attribute');
+        let value: Uint8Array;
+        try {
+          ({ value } = await this.client.meta.getXattr({ at: byIno(a.ino), name }));
+        } catch (err) {
+          if (isCapability && errnoOf(err) === E.ENODATA) this.absentCapabilities.remember(a.ino);
+          throw err;
+        }
         this.replyXattr(req, a.size, value);
         return;
       }
@@ -519,6 +533,7 @@ export class SpindleFuseFs {
         return;
       }
       case FuseOp.REMOVEXATTR:
+        this.absentCapabilities.forget(a.ino);
         await this.client.meta.removeXattr({ at: byIno(a.ino), name: this.xattrName(a) });
         r.replyErr(req, 0);
         return;
@@ -571,6 +586,7 @@ export class SpindleFuseFs {
 
   private async setxattr(a: FuseRequest): Promise<void> {
     const name = this.xattrName(a);
+    this.absentCapabilities.forget(a.ino);
     if ((a.flags & ~(XATTR_CREATE | XATTR_REPLACE)) !== 0) throw fuseError(E.EINVAL, 'unknown setxattr flags');
     await this.client.meta.setXattr({
       at: byIno(a.ino),
