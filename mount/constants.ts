@@ -15,10 +15,13 @@ export const FUSE_IO_MAX_BYTES = 1024 * 1024;
 /** Write-back buffer per open file: one default chunk, so a sequential writer sends whole chunks. */
 export const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 /**
- * Longest a partly filled write buffer waits before it is sent anyway: bounds what a writer that
- * neither fills a chunk nor closes keeps only in the mount process (as the kernel's dirty expiry).
+ * A partly filled write buffer is sent once no write came for this long (and less than twice it):
+ * a writer that stopped without closing leaves its bytes only in the mount process briefly, while
+ * a slow steady writer still fills whole chunks.
  */
-export const WRITE_BUFFER_MAX_AGE_MS = 1_000;
+export const WRITE_BUFFER_IDLE_MS = 500;
+/** A buffer that keeps getting writes but never fills is sent at this age anyway (as the kernel's dirty expiry). */
+export const WRITE_BUFFER_MAX_AGE_MS = 30_000;
 /** Buffer flushes in flight per open file before a write waits (pipelines storage round trips). */
 export const WRITE_FLUSHES_INFLIGHT_MAX = 4;
 /** Spare write buffers kept for reuse across files (avoids 4 MiB malloc churn; bounded memory). */

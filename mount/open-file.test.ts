@@ -108,31 +108,54 @@ describe('OpenFile write-back buffer', () => {
     expect(handle.data.subarray(100, 105).toString()).toBe('hello');
   });
 
-  it('sends 4 KiB writes as whole chunks, and a partly filled buffer once it is old enough', async () => {
+  it('sends 4 KiB writes as whole chunks, and a partly filled buffer once the writer is idle', async () => {
     const handle = new FakeHandle();
-    const maxAgeMs = 50;
+    const idleMs = 50;
     const file = new OpenFile(
       1,
       handle as unknown as FileHandle,
       { generation: 0 },
       true,
       new BufferPool(WRITE_BUFFER_BYTES, 4),
-      maxAgeMs,
+      { idleMs, maxAgeMs: 60_000 },
     );
     const piece = 4096;
-    const data = pattern(WRITE_BUFFER_BYTES + 10 * piece, 9);
-    for (let at = 0; at < data.length; at += piece) await file.write(at, data.subarray(at, at + piece));
-    // The first chunk went as one write; the 10 pieces after it wait in the buffer.
+    const data = pattern(WRITE_BUFFER_BYTES + 20 * piece, 9);
+    for (let at = 0; at < WRITE_BUFFER_BYTES; at += piece) await file.write(at, data.subarray(at, at + piece));
     while (handle.writes.length < 1) await new Promise((r) => setImmediate(r));
     expect(handle.writes).toEqual([{ at: 0, length: WRITE_BUFFER_BYTES }]);
-    await new Promise((r) => setTimeout(r, maxAgeMs * 3));
-    // No fsync, no close: the age limit sent the rest, as one write.
+    // A slow steady writer (a piece every idleMs / 2) is not cut into partial chunks...
+    for (let at = WRITE_BUFFER_BYTES; at < data.length; at += piece) {
+      await file.write(at, data.subarray(at, at + piece));
+      await new Promise((r) => setTimeout(r, idleMs / 2));
+    }
+    expect(handle.writes.length).toBe(1);
+    // ...and once it stops (no fsync, no close) the rest goes as one write.
+    await new Promise((r) => setTimeout(r, idleMs * 4));
     expect(handle.writes).toEqual([
       { at: 0, length: WRITE_BUFFER_BYTES },
-      { at: WRITE_BUFFER_BYTES, length: 10 * piece },
+      { at: WRITE_BUFFER_BYTES, length: 20 * piece },
     ]);
     expect(Buffer.compare(handle.data, data)).toBe(0);
     expect(handle.syncs).toBe(0);
+  });
+
+  it('sends a buffer that keeps getting writes once it reaches the maximum age', async () => {
+    const handle = new FakeHandle();
+    const file = new OpenFile(
+      1,
+      handle as unknown as FileHandle,
+      { generation: 0 },
+      true,
+      new BufferPool(WRITE_BUFFER_BYTES, 4),
+      { idleMs: 20, maxAgeMs: 100 },
+    );
+    for (let i = 0; handle.writes.length === 0 && i < 100; i++) {
+      await file.write(i * 10, Buffer.alloc(10, 1));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(handle.writes.length).toBe(1);
+    expect(handle.writes[0]!.at).toBe(0);
   });
 
   it('reports a failed background flush on the next call, once', async () => {

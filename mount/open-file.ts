@@ -6,8 +6,8 @@
 //
 // Guarantees:
 // - A buffer is sent when it holds a whole chunk, on flushAll()/sync() (fsync, close(2), a read of
-//   the inode, a truncate, a lock release), and at the latest WRITE_BUFFER_MAX_AGE_MS after its first
-//   byte, so a writer that stops without closing does not leave bytes only in this process.
+//   the inode, a truncate, a lock release), once no write came for WRITE_BUFFER_IDLE_MS (a writer
+//   that stopped without closing), and at the latest WRITE_BUFFER_MAX_AGE_MS after its first byte.
 // - Every byte a write acknowledged is on the storage chains after flushAll() resolves; sync()
 //   (fsync and close) then reports the length to meta, so the length is right right after close.
 // - A flush that failed in the background is reported by the next write, flush or fsync of this
@@ -21,6 +21,7 @@ import {
   READAHEAD_WINDOW_BYTES,
   READAHEAD_TRIGGER_READS,
   WRITE_BUFFER_BYTES,
+  WRITE_BUFFER_IDLE_MS,
   WRITE_BUFFER_MAX_AGE_MS,
   WRITE_BUFFER_POOL_MAX,
   WRITE_FLUSHES_INFLIGHT_MAX,
@@ -64,8 +65,12 @@ export class OpenFile {
   private bufferStart = 0;
   private bufferLength = 0;
   private bufferCapacity = 0;
-  /** Sends the buffer when it gets too old (set while a buffer exists). */
-  private ageTimer: NodeJS.Timeout | undefined;
+  /** Checks every idle period whether the buffer should go (set while a buffer exists). */
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Writes into the buffer since the idle timer last fired (0 when it fires: the writer is idle). */
+  private writesSinceTick = 0;
+  /** Idle periods the buffer has lived through. */
+  private bufferTicks = 0;
   private readonly flushes = new Set<Promise<void>>();
   private failure: unknown;
   private wroteSinceSync = false;
@@ -80,7 +85,7 @@ export class OpenFile {
     readonly shared: InodeShared,
     readonly writable: boolean,
     private readonly pool: BufferPool = sharedWriteBuffers,
-    private readonly bufferMaxAgeMs: number = WRITE_BUFFER_MAX_AGE_MS,
+    private readonly bufferTiming = { idleMs: WRITE_BUFFER_IDLE_MS, maxAgeMs: WRITE_BUFFER_MAX_AGE_MS },
   ) {}
 
   get ino(): number {
@@ -113,9 +118,10 @@ export class OpenFile {
         this.bufferLength = 0;
         // End the buffer on a WRITE_BUFFER_BYTES boundary so flushes are whole chunks.
         this.bufferCapacity = WRITE_BUFFER_BYTES - (at % WRITE_BUFFER_BYTES);
-        this.ageTimer = setTimeout(() => this.seal(), this.bufferMaxAgeMs);
-        this.ageTimer.unref();
+        this.bufferTicks = 0;
+        this.startIdleTimer();
       }
+      this.writesSinceTick++;
       const count = Math.min(data.byteLength - done, this.bufferCapacity - this.bufferLength);
       data.copy(this.buffer, this.bufferLength, done, done + count);
       this.bufferLength += count;
@@ -194,8 +200,8 @@ export class OpenFile {
     const buffer = this.buffer;
     if (buffer === undefined) return;
     this.buffer = undefined;
-    clearTimeout(this.ageTimer);
-    this.ageTimer = undefined;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const start = this.bufferStart;
     const length = this.bufferLength;
     const flush: Promise<void> = this.handle
@@ -211,6 +217,18 @@ export class OpenFile {
         this.flushes.delete(flush);
       });
     this.flushes.add(flush);
+  }
+
+  /** Counts writes rather than reading a clock: a period with none means the writer is idle. */
+  private startIdleTimer(): void {
+    this.writesSinceTick = 0;
+    this.idleTimer = setTimeout(() => {
+      this.bufferTicks++;
+      const old = this.bufferTicks * this.bufferTiming.idleMs >= this.bufferTiming.maxAgeMs;
+      if (this.writesSinceTick === 0 || old) this.seal();
+      else this.startIdleTimer();
+    }, this.bufferTiming.idleMs);
+    this.idleTimer.unref();
   }
 
   private throwFailure(): void {
