@@ -67,6 +67,15 @@ describe('options', () => {
     });
   });
 
+  it('narrows rand-read to some depths and read sizes (KiB on the command line, bytes in the options)', () => {
+    expect(parseBenchArgs(['rand-read', '--depths', '32,64', '--blocks=4'])).toMatchObject({
+      depths: [32, 64],
+      blocks: [4096],
+    });
+    expect(parseBenchArgs(['rand-read']).depths).toBeUndefined();
+    expect(() => parseBenchArgs(['rand-read', '--depths', '0'])).toThrow(/--depths/);
+  });
+
   it('defaults: replicas 1 and 3, clients 1 and 4', () => {
     const o = parseBenchArgs(['meta']);
     expect(o.replicas).toEqual([1, 3]);

@@ -90,6 +90,11 @@ export class BenchContext {
     return this.options.quick;
   }
 
+  /** rand-read's queue depths and read sizes when the command line narrows them. */
+  get randReadChoice(): { depths?: number[]; blocks?: number[] } {
+    return { depths: this.options.depths, blocks: this.options.blocks };
+  }
+
   /** Replica counts this suite runs with: the options', or the --meta cluster's chain length. */
   async replicaCounts(): Promise<number[]> {
     if (this.options.meta === undefined) return this.options.replicas;

@@ -20,6 +20,8 @@ export const BENCH_USAGE = `usage: spindle bench <${[...SUITES, 'all'].join('|')
   --meta HOST:PORT     use this running cluster instead of starting one per suite
   --replicas LIST      replica counts for seq-read/seq-write/rand-read (default 1,3)
   --clients LIST       client counts for seq-read/seq-write (default 1,4)
+  --depths LIST        rand-read: only these queue depths (default 1,4,16,32,64; --quick 1,32)
+  --blocks LIST        rand-read: only these read sizes in KiB (default 4,64,1024)
   --cpu-prof DIR       write V8 CPU profiles of servers and load generators into DIR
   --transport T        bulk (chunk bytes as frames on raw TCP, default) | grpc (inside gRPC messages)
   --malloc M           tuned (MALLOC_* settings of the launcher, default) | default (glibc's own)
@@ -128,6 +130,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--clients':
         options.clients = intList(flag, next(), 64);
+        break;
+      case '--depths':
+        options.depths = intList(flag, next(), 1024);
+        break;
+      case '--blocks':
+        options.blocks = intList(flag, next(), 16 * 1024).map((kib) => kib * 1024);
         break;
       default:
         if (arg.startsWith('-')) throw new BenchUsageError(`unknown option ${arg}\n${BENCH_USAGE}`);

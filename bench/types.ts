@@ -43,6 +43,10 @@ export interface BenchOptions {
   replicas: number[];
   /** Client counts for the sequential suites (default 1 and 4). */
   clients: number[];
+  /** rand-read: only these queue depths (default: the suite's own list). */
+  depths?: number[];
+  /** rand-read: only these read sizes in bytes (default 4 KiB, 64 KiB and 1 MiB). */
+  blocks?: number[];
   /** No progress line on stderr. */
   silent: boolean;
   /** Where chunk bytes travel between clients and storage nodes (default 'bulk'). */

@@ -381,6 +381,7 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
         send({ type: 'ready' });
         await waitForGo();
         const t0 = performance.now();
+        const cpu0 = process.cpuUsage();
         let r: { latencies: number[]; ops: number; amount: number };
         if (task.kind === 'seq-write') {
           const count = Math.ceil(task.bytes / task.blockBytes);
@@ -430,7 +431,8 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
           check.verify('rand-read');
         }
         const seconds = (performance.now() - t0) / 1000;
-        return { ops: [opResult(task.kind, r, seconds)] };
+        const cpu = process.cpuUsage(cpu0);
+        return { ops: [{ ...opResult(task.kind, r, seconds), cpuSeconds: (cpu.user + cpu.system) / 1e6 }] };
       } finally {
         await client.close();
       }

@@ -4,6 +4,8 @@
 // self time and the most inclusive time (a function counted once per sample however deep it recurs),
 // each as ms and % of the busy samples, with its file:line. `--match TEXT` adds the inclusive time of
 // every frame whose function or file contains TEXT (e.g. `--match lmdb` or `--match pino`).
+// `--last SECONDS` counts only the profile's final SECONDS (a server's profile ends when it stops, so
+// this picks the suite's last phases out of a whole run).
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
@@ -21,6 +23,8 @@ interface Profile {
 const args = process.argv.slice(2);
 const matchAt = args.indexOf('--match');
 const match = matchAt >= 0 ? args.splice(matchAt, 2)[1] : undefined;
+const lastAt = args.indexOf('--last');
+const lastUs = lastAt >= 0 ? Number(args.splice(lastAt, 2)[1]) * 1e6 : Number.POSITIVE_INFINITY;
 const [file, topText] = args;
 if (file === undefined) throw new Error('usage: cpu-profile-summary.ts FILE.cpuprofile [top] [--match TEXT]');
 const top = Number(topText ?? 25);
@@ -37,8 +41,12 @@ const totalUs = new Map<string, number>();
 let allUs = 0;
 let idleUs = 0;
 let matchedUs = 0;
+const profiledUs = profile.timeDeltas.reduce((sum, dt) => sum + dt, 0);
+let atUs = 0;
 for (let i = 0; i < profile.samples.length; i++) {
   const dt = profile.timeDeltas[i] ?? 0;
+  atUs += dt;
+  if (atUs < profiledUs - lastUs) continue;
   const leaf = byId.get(profile.samples[i]!)!;
   allUs += dt;
   if (leaf.callFrame.functionName === '(idle)') {
