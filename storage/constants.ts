@@ -21,10 +21,21 @@ export const DATA_FILE_BLOCKS_MIN = 16;
 export const DATA_FILES_PER_CLASS_MAX = 1 << 20;
 
 /**
- * Checksum segment: each chunk stores one CRC32C per segment besides the whole-chunk CRC, so a
- * small read verifies only the segments it touches (at most two extra segments of read).
+ * Checksum segment of chunks written from now on: each chunk stores one CRC32C per segment besides
+ * the whole-chunk CRC, so a small read reads and verifies only the segments it touches. 4 KiB: an
+ * aligned 4 KiB read touches exactly one (with 64 KiB, a 4 KiB read read and checksummed 16× its
+ * bytes — a third of a storage node's CPU under random 4 KiB reads); the table costs 1 KiB of
+ * metadata per MiB of chunk. Chunks written with another size (format 1: 64 KiB) keep theirs
+ * until they are rewritten (chunk-meta.ts).
  */
-export const CRC_SEGMENT_BYTES = 64 * 1024;
+export const CRC_SEGMENT_BYTES = 4 * 1024;
+/** The segment size of format-1 chunk metadata (every chunk written before format 2). */
+export const CRC_SEGMENT_BYTES_FORMAT_1 = 64 * 1024;
+/**
+ * Decoded chunk-metadata records a target keeps in memory (chunk-meta-cache.ts): 4,096 × ≤ 4 KiB
+ * of segment table (a 4 MiB chunk) ≤ 16 MiB per target, the metadata of 16 GiB of chunks.
+ */
+export const CHUNK_META_CACHE_ENTRIES_MAX = 4096;
 
 /** Rows one DumpChunkMeta call returns at most: bounds message size (~60 bytes a row). */
 export const DUMP_CHUNK_META_LIMIT_MAX = 4096;

@@ -10,8 +10,11 @@
 // - Reads serve only committed metadata and bytes: a pending update is invisible (its bytes are in
 //   another block or beyond the committed length), and a block a reader holds is not reused until
 //   the reader lets go.
-// - Every chunk carries a CRC32C of its bytes and one per 64 KiB segment; reads verify the
-//   segments they touch and fail with CHUNK_CORRUPT on a mismatch.
+// - Every chunk carries a CRC32C of its bytes and one per segment (4 KiB for chunks written now,
+//   64 KiB for format-1 ones: chunk-meta.ts); reads verify the segments they touch and fail with
+//   CHUNK_CORRUPT on a mismatch.
+// - Decoded metadata is cached (chunk-meta-cache.ts); the cache changes with lmdb in the same
+//   event-loop turn as every commit and removal, so a read never sees older metadata than lmdb.
 // - The free-block map is rebuilt from committed metadata when the engine opens.
 //
 // Callers serialize updates of one chunk (the chain replicator holds a per-chunk lock); reads need
@@ -24,7 +27,13 @@ import { createLogger, type Logger } from '../../common/logger.js';
 import { crc32c, crc32cCombine } from '../../common/crc32c.js';
 import { ErrorCode, SpindleError, assert } from '../../common/errors.js';
 import { UpdateType } from '../../proto/index.js';
-import { BLOCK_SIZE_MAX_BYTES, CRC_SEGMENT_BYTES } from '../constants.js';
+import {
+  BLOCK_SIZE_MAX_BYTES,
+  CHUNK_META_CACHE_ENTRIES_MAX,
+  CRC_SEGMENT_BYTES,
+  CRC_SEGMENT_BYTES_FORMAT_1,
+} from '../constants.js';
+import { ChunkMetaCache } from './chunk-meta-cache.js';
 import { BlockAllocator, classForLength } from './block-allocator.js';
 import { BlockFiles } from './block-files.js';
 import type { BlockIoKind, BlockIoMode } from './block-io.js';
@@ -158,6 +167,8 @@ interface PendingUpdate extends PendingResult {
   block: BlockLocation | undefined;
   /** True when `block` is a fresh block (copy-on-write) rather than the committed block (append in place). */
   ownsBlock: boolean;
+  /** Segment size of `segmentCrcs`. */
+  segmentBytes: number;
   segmentCrcs: Uint32Array;
   /** Identifies the update, so a retried copy is recognised (type, offset, length, data CRC). */
   fingerprint: string;
@@ -186,9 +197,9 @@ function hasBlock(location: BlockLocation): boolean {
 function rangeCrc32c(meta: CommittedChunkMeta, bytes: Buffer, readStart: number, offset: number, end: number): number {
   let crc = 0;
   for (let at = offset; at < end; ) {
-    const segment = Math.floor(at / CRC_SEGMENT_BYTES);
-    const segmentStart = segment * CRC_SEGMENT_BYTES;
-    const segmentEnd = Math.min(meta.length, segmentStart + CRC_SEGMENT_BYTES);
+    const segment = Math.floor(at / meta.segmentBytes);
+    const segmentStart = segment * meta.segmentBytes;
+    const segmentEnd = Math.min(meta.length, segmentStart + meta.segmentBytes);
     const pieceEnd = Math.min(end, segmentEnd);
     crc =
       at === segmentStart && pieceEnd === segmentEnd
@@ -199,10 +210,29 @@ function rangeCrc32c(meta: CommittedChunkMeta, bytes: Buffer, readStart: number,
   return crc;
 }
 
-function segmentCrcsOf(content: Uint8Array): Uint32Array {
-  const crcs = new Uint32Array(segmentCount(content.length));
+/** The stored CRC of segments [first, end) of a chunk: their segment CRCs combined, no bytes touched. */
+function storedSegmentsCrc32c(meta: CommittedChunkMeta, first: number, end: number): number {
+  let crc = meta.segmentCrcs[first]!;
+  for (let seg = first + 1; seg < end; seg++) {
+    const segmentEnd = Math.min(meta.length, (seg + 1) * meta.segmentBytes);
+    crc = crc32cCombine(crc, meta.segmentCrcs[seg]!, segmentEnd - seg * meta.segmentBytes);
+  }
+  return crc;
+}
+
+/** The first segment of `bytes` (read from segment `first` on) that does not match its stored CRC. */
+function firstBadSegment(meta: CommittedChunkMeta, bytes: Buffer, first: number): number | undefined {
+  for (let seg = first, at = 0; at < bytes.length; seg++, at += meta.segmentBytes) {
+    const piece = bytes.subarray(at, Math.min(bytes.length, at + meta.segmentBytes));
+    if (crc32c(piece) !== meta.segmentCrcs[seg]) return seg;
+  }
+  return undefined;
+}
+
+function segmentCrcsOf(content: Uint8Array, segmentBytes: number): Uint32Array {
+  const crcs = new Uint32Array(segmentCount(content.length, segmentBytes));
   for (let i = 0; i < crcs.length; i++) {
-    crcs[i] = crc32c(content.subarray(i * CRC_SEGMENT_BYTES, Math.min(content.length, (i + 1) * CRC_SEGMENT_BYTES)));
+    crcs[i] = crc32c(content.subarray(i * segmentBytes, Math.min(content.length, (i + 1) * segmentBytes)));
   }
   return crcs;
 }
@@ -238,7 +268,9 @@ class ScratchBuffers {
 export class ChunkEngine {
   private readonly pending = new Map<string, PendingUpdate>();
   /** Scratch buffers for small reads (see read()). */
-  private readonly readScratch = new ScratchBuffers(2 * CRC_SEGMENT_BYTES, READ_SCRATCH_KEPT);
+  private readonly readScratch = new ScratchBuffers(2 * CRC_SEGMENT_BYTES_FORMAT_1, READ_SCRATCH_KEPT);
+  /** Decoded committed metadata of recently used chunks (the lmdb record decoded once, not per read). */
+  private readonly metaCache = new ChunkMetaCache(CHUNK_META_CACHE_ENTRIES_MAX);
   private closed = false;
   private committedBytes = 0;
   private committedChunks = 0;
@@ -336,11 +368,31 @@ export class ChunkEngine {
     if (this.fsync) await this.env.flushed;
   }
 
+  /**
+   * Writes a chunk's record (`meta`, or its removal) to lmdb and then the cache, in the turn the
+   * write resolves: reads while it ran may have cached what lmdb held before, and the cache must
+   * not depend on when lmdb's read snapshots see the write. A failed write forgets the entry.
+   */
+  private async cachedWrite(key: string, meta: CommittedChunkMeta | undefined, write: () => Promise<boolean>) {
+    try {
+      await write();
+    } catch (err) {
+      this.metaCache.forget(key);
+      throw err;
+    }
+    this.metaCache.set(key, meta);
+  }
+
   /** Committed metadata, or undefined when the chunk does not exist. */
   committed(ino: number, index: number): CommittedChunkMeta | undefined {
     this.checkOpen();
+    const key = chunkKeyString(ino, index);
+    const cached = this.metaCache.get(key);
+    if (cached !== undefined) return cached.meta;
     const raw = this.db.get(encodeChunkKey(ino, index));
-    return raw === undefined ? undefined : decodeChunkMeta(raw);
+    const meta = raw === undefined ? undefined : decodeChunkMeta(raw);
+    this.metaCache.set(key, meta);
+    return meta;
   }
 
   /** The pending update of a chunk, if any. */
@@ -369,9 +421,11 @@ export class ChunkEngine {
     // Hold the block (synchronously, right after reading the metadata) so a concurrent commit cannot reuse it.
     this.allocator.retain(meta.block);
     try {
-      const firstSegment = Math.floor(offset / CRC_SEGMENT_BYTES);
-      const readStart = firstSegment * CRC_SEGMENT_BYTES;
-      const readEnd = Math.min(meta.length, Math.ceil(end / CRC_SEGMENT_BYTES) * CRC_SEGMENT_BYTES);
+      const segmentBytes = meta.segmentBytes;
+      const firstSegment = Math.floor(offset / segmentBytes);
+      const endSegment = Math.ceil(end / segmentBytes);
+      const readStart = firstSegment * segmentBytes;
+      const readEnd = Math.min(meta.length, endSegment * segmentBytes);
       // A range much smaller than the segments that must be read to verify it (a 4 KiB read of
       // one 64 KiB segment): read into a reused scratch buffer and hand out a copy of the range,
       // instead of a fresh buffer of the whole segments per read (measured: that allocation and
@@ -380,20 +434,27 @@ export class ChunkEngine {
       const scratch = (end - offset) * 2 <= readLength ? this.readScratch.acquire(readLength) : undefined;
       try {
         const bytes = await this.files.read(meta.block, readStart, readLength, scratch);
-        for (let seg = firstSegment, at = 0; at < bytes.length; seg++, at += CRC_SEGMENT_BYTES) {
-          const piece = bytes.subarray(at, Math.min(bytes.length, at + CRC_SEGMENT_BYTES));
-          if (crc32c(piece) !== meta.segmentCrcs[seg] && !isBroken('read-skips-checksum')) {
-            throw new SpindleError(
-              ErrorCode.CHUNK_CORRUPT,
-              `chunk ${ino}:${index} v${meta.commitVersion} failed its checksum ` +
-                `at byte ${seg * CRC_SEGMENT_BYTES}; read another replica`,
-            );
-          }
+        // One pass over the bytes read, compared with their segments' stored CRCs combined (the
+        // whole-chunk CRC when all of it was read): as strong as a check per segment against a
+        // damaged block, without a checksum call per 4 KiB on large reads.
+        const bytesCrc = crc32c(bytes);
+        const expected =
+          readStart === 0 && readEnd === meta.length
+            ? meta.crc32c
+            : storedSegmentsCrc32c(meta, firstSegment, endSegment);
+        if (bytesCrc !== expected && !isBroken('read-skips-checksum')) {
+          const bad = firstBadSegment(meta, bytes, firstSegment) ?? firstSegment;
+          throw new SpindleError(
+            ErrorCode.CHUNK_CORRUPT,
+            `chunk ${ino}:${index} v${meta.commitVersion} failed its checksum ` +
+              `at byte ${bad * segmentBytes}; read another replica`,
+          );
         }
         const range = bytes.subarray(offset - readStart, end - readStart);
         return {
           data: scratch === undefined ? range : Buffer.from(range),
-          dataCrc32c: rangeCrc32c(meta, bytes, readStart, offset, end),
+          dataCrc32c:
+            offset === readStart && end === readEnd ? bytesCrc : rangeCrc32c(meta, bytes, readStart, offset, end),
           chunkLength: meta.length,
           commitVersion: meta.commitVersion,
         };
@@ -504,6 +565,7 @@ export class ChunkEngine {
         removed: true,
         block: undefined,
         ownsBlock: false,
+        segmentBytes: CRC_SEGMENT_BYTES,
         segmentCrcs: new Uint32Array(0),
         fingerprint,
       };
@@ -547,11 +609,13 @@ export class ChunkEngine {
       // Bytes past the committed length may be a hole of the sparse file: count them as new.
       await this.guardSpace(tail.length, () => this.files.write(meta.block, oldLength, tail));
       if (this.fsync) await this.files.sync(meta.block);
-      const segmentCrcs = new Uint32Array(segmentCount(newLength));
+      // The chunk keeps its segment size (a format-1 chunk its 64 KiB) until it is rewritten.
+      const segmentBytes = meta.segmentBytes;
+      const segmentCrcs = new Uint32Array(segmentCount(newLength, segmentBytes));
       segmentCrcs.set(meta.segmentCrcs);
       for (let at = oldLength; at < newLength; ) {
-        const seg = Math.floor(at / CRC_SEGMENT_BYTES);
-        const segEnd = Math.min(newLength, (seg + 1) * CRC_SEGMENT_BYTES);
+        const seg = Math.floor(at / segmentBytes);
+        const segEnd = Math.min(newLength, (seg + 1) * segmentBytes);
         const start = seg < meta.segmentCrcs.length ? meta.segmentCrcs[seg]! : 0;
         segmentCrcs[seg] = crc32c(tail.subarray(at - oldLength, segEnd - oldLength), start);
         at = segEnd;
@@ -563,6 +627,7 @@ export class ChunkEngine {
         removed: false,
         block: meta.block,
         ownsBlock: false,
+        segmentBytes,
         segmentCrcs,
         fingerprint,
       };
@@ -611,7 +676,8 @@ export class ChunkEngine {
       removed: false,
       block,
       ownsBlock: block !== undefined,
-      segmentCrcs: segmentCrcsOf(content),
+      segmentBytes: CRC_SEGMENT_BYTES,
+      segmentCrcs: segmentCrcsOf(content, CRC_SEGMENT_BYTES),
       fingerprint,
     };
     if (this.closed) {
@@ -639,7 +705,7 @@ export class ChunkEngine {
     if (pending.removed) {
       if (old !== undefined) {
         await lmdbWrite(`remove of chunk ${key}`, async () => {
-          await this.db.remove(dbKey);
+          await this.cachedWrite(key, undefined, () => this.db.remove(dbKey));
           await this.flushed();
         });
       }
@@ -650,11 +716,12 @@ export class ChunkEngine {
         length: pending.length,
         crc32c: pending.crc32c,
         block: pending.block ?? NO_BLOCK,
+        segmentBytes: pending.segmentBytes,
         segmentCrcs: pending.segmentCrcs,
         updatedUs: this.clock.nowUs(),
       };
       await lmdbWrite(`commit of chunk ${key}`, async () => {
-        await this.db.put(dbKey, encodeChunkMeta(meta));
+        await this.cachedWrite(key, meta, () => this.db.put(dbKey, encodeChunkMeta(meta)));
         await this.flushed();
       });
     }
@@ -718,7 +785,7 @@ export class ChunkEngine {
     const old = this.committed(ino, index);
     if (old === undefined) return false;
     await lmdbWrite(`remove of chunk ${ino}:${index}`, async () => {
-      await this.db.remove(encodeChunkKey(ino, index));
+      await this.cachedWrite(chunkKeyString(ino, index), undefined, () => this.db.remove(encodeChunkKey(ino, index)));
       await this.flushed();
     });
     this.committedBytes -= old.length;

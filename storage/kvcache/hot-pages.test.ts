@@ -22,6 +22,7 @@ function meta(overrides: Partial<CommittedChunkMeta> = {}): CommittedChunkMeta {
     length: 100,
     crc32c: 7,
     block: { classLog2: 0, fileIndex: 0, slot: 0 } as unknown as CommittedChunkMeta['block'],
+    segmentBytes: 4096,
     segmentCrcs: new Uint32Array(0),
     updatedUs: 1,
     ...overrides,
