@@ -124,7 +124,7 @@ describe('chunk engine with format-1 and format-2 chunks', () => {
     await update(2, 1, UpdateType.WRITE, 0, b);
     await engine.close();
     expect(await rewriteAsFormat1(dir)).toBe(2);
-    expect([...(await recordFormats(dir)).values()]).toEqual([1, 1]);
+    expect([...(await recordFormats(dir)).values()].map((r) => r.format)).toEqual([1, 1]);
     engine = await ChunkEngine.open({ dir });
     expect(engine.committed(2, 0)!.segmentBytes).toBe(CRC_SEGMENT_BYTES_FORMAT_1);
 
@@ -162,8 +162,8 @@ describe('chunk engine with format-1 and format-2 chunks', () => {
     await engine.close();
     expect(await recordFormats(dir)).toEqual(
       new Map([
-        ['2:0', 2],
-        ['2:1', 2],
+        ['2:0', { format: 2, segmentBytes: CRC_SEGMENT_BYTES }],
+        ['2:1', { format: 2, segmentBytes: CRC_SEGMENT_BYTES_FORMAT_1 }],
       ]),
     );
     engine = await ChunkEngine.open({ dir });

@@ -49,18 +49,19 @@ export async function rewriteAsFormat1(dir: string): Promise<number> {
   return contents.length;
 }
 
-/** The format byte of each committed record of the target in `dir` (1 or 2), by `ino:index`. */
-export async function recordFormats(dir: string): Promise<Map<string, number>> {
+/** Each committed record of the target in `dir`, by `ino:index`: its format (1 or 2) and segment size. */
+export async function recordFormats(dir: string): Promise<Map<string, { format: number; segmentBytes: number }>> {
   const env = openLmdb<Buffer, Buffer>({
     path: join(dir, 'chunks.mdb'),
     keyEncoding: 'binary',
     encoding: 'binary',
     compression: false,
   });
-  const out = new Map<string, number>();
+  const out = new Map<string, { format: number; segmentBytes: number }>();
   try {
     for (const { key, value } of env.getRange({})) {
-      out.set(`${key.readBigUInt64BE(0)}:${key.readBigUInt64BE(8)}`, value[0]!);
+      const { segmentBytes } = decodeChunkMeta(value);
+      out.set(`${key.readBigUInt64BE(0)}:${key.readBigUInt64BE(8)}`, { format: value[0]!, segmentBytes });
     }
   } finally {
     await env.close();
