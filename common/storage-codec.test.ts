@@ -88,6 +88,25 @@ describe('storage codec', () => {
     expect(decodeBatchReadResponse(encodeBatchReadResponse({ results: [] }))).toEqual({ results: [] });
   });
 
+  it('writes OK results as the generated encoder does: uint64 beyond 32 bits, optional fields, no data', () => {
+    const results = [2 ** 40 + 3, 2 ** 53 - 1, 127, 128, 2 ** 32].map((big, i) => ({
+      status: { code: 0, message: '' },
+      data: i === 0 ? bytes(4096, 5) : Buffer.alloc(0),
+      chunkLength: i === 1 ? 0 : 4 * 2 ** 20,
+      commitVersion: big,
+      ...(i % 2 === 0 ? { dataCrc32c: 0xffffffff - i } : {}),
+      ...(i === 3 ? { bulkLength: 300 } : {}),
+    }));
+    const response: BatchReadResponse = { results };
+    const generated = Buffer.from(StorageService.batchRead.responseSerialize(response));
+    expect(BatchReadResponse.decode(encodeBatchReadResponse(response))).toEqual(BatchReadResponse.decode(generated));
+    // Without bytes the two encodings are the same bytes.
+    const headsOnly: BatchReadResponse = { results: results.slice(1) };
+    expect(encodeBatchReadResponse(headsOnly)).toEqual(
+      Buffer.from(StorageService.batchRead.responseSerialize(headsOnly)),
+    );
+  });
+
   it('leaves malformed input to the generated decoder, which refuses it', () => {
     const encoded = encodeWithData(WriteRequest, writeRequest(bytes(20_000, 4)), 7);
     const cut = encoded.subarray(0, encoded.length - 10);
