@@ -124,6 +124,20 @@ function announceBlockIo(dir: string, report: BlockIoReport, logger: Logger | un
 export interface DamagedChecksums {
   crc32c: number;
   segmentCrcs: ArrayLike<number>;
+  /**
+   * Bytes per segment of `segmentCrcs` (chunk-meta.ts). Undefined when it came over the wire
+   * (DamagedChunk has no such field): applyDamagedCopy infers it from the count of CRCs.
+   */
+  segmentBytes?: number;
+}
+
+/**
+ * The segment size of `count` segment CRCs of `length` bytes: the current size or format 1's
+ * (the only two a sender can have). For a chunk of at most one small segment both fit and mean the
+ * same CRC. Undefined when neither fits.
+ */
+function segmentBytesFor(length: number, count: number): number | undefined {
+  return [CRC_SEGMENT_BYTES, CRC_SEGMENT_BYTES_FORMAT_1].find((size) => segmentCount(length, size) === count);
 }
 
 /** One update as the engine applies it. */
@@ -498,7 +512,10 @@ export class ChunkEngine {
     const data =
       source.length === 0 || block === undefined ? Buffer.alloc(0) : await this.files.read(block, 0, source.length);
     if (crc32c(data) === source.crc32c) return { data };
-    return { data, damaged: { crc32c: source.crc32c, segmentCrcs: source.segmentCrcs } };
+    return {
+      data,
+      damaged: { crc32c: source.crc32c, segmentCrcs: source.segmentCrcs, segmentBytes: source.segmentBytes },
+    };
   }
 
   /**
@@ -514,7 +531,8 @@ export class ChunkEngine {
     data: Buffer,
     checksums: DamagedChecksums,
   ): Promise<PendingResult> {
-    if (checksums.segmentCrcs.length !== segmentCount(data.length)) {
+    const segmentBytes = checksums.segmentBytes ?? segmentBytesFor(data.length, checksums.segmentCrcs.length);
+    if (segmentBytes === undefined || checksums.segmentCrcs.length !== segmentCount(data.length, segmentBytes)) {
       throw new SpindleError(
         ErrorCode.INVALID_ARGUMENT,
         `a damaged copy of chunk ${ino}:${index} has ${checksums.segmentCrcs.length} segment CRCs ` +
@@ -529,6 +547,7 @@ export class ChunkEngine {
     });
     const pending = this.pending.get(chunkKeyString(ino, index))!;
     pending.crc32c = checksums.crc32c;
+    pending.segmentBytes = segmentBytes;
     pending.segmentCrcs = Uint32Array.from(checksums.segmentCrcs);
     return publicPending(pending);
   }

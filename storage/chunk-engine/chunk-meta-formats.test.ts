@@ -172,6 +172,37 @@ describe('chunk engine with format-1 and format-2 chunks', () => {
     expect(Buffer.compare((await engine.read(2, 0, 0, a.length)).data, a)).toBe(0);
   });
 
+  it('a damaged format-1 chunk copied over the wire keeps its 64 KiB segments on the receiver', async () => {
+    const a = bytes(200 * KiB, 7);
+    await update(4, 0, UpdateType.WRITE, 0, a);
+    await engine.close();
+    await rewriteAsFormat1(dir);
+    engine = await ChunkEngine.open({ dir });
+    await damage(4, 0, 70 * KiB);
+    const copy = (await engine.readForCopy(4, 0))!;
+    expect(copy.damaged?.segmentBytes).toBe(CRC_SEGMENT_BYTES_FORMAT_1);
+    const otherDir = await mkdtemp(join(tmpdir(), 'spindle-chunk-formats-'));
+    const other = await ChunkEngine.open({ dir: otherDir });
+    try {
+      // DamagedChunk on the wire has no segment size: the receiver infers it from the CRC count.
+      const { crc32c: chunkCrc, segmentCrcs } = copy.damaged!;
+      await other.applyDamagedCopy(4, 0, 1, copy.data, { crc32c: chunkCrc, segmentCrcs: Array.from(segmentCrcs) });
+      await other.commit(4, 0, 1, 1);
+      expect(other.committed(4, 0)!.segmentBytes).toBe(CRC_SEGMENT_BYTES_FORMAT_1);
+      await expectCode(other.read(4, 0, 64 * KiB, 4 * KiB), ErrorCode.CHUNK_CORRUPT);
+      expect(Buffer.compare((await other.read(4, 0, 130 * KiB, 4 * KiB)).data, a.subarray(130 * KiB, 134 * KiB))).toBe(
+        0,
+      );
+      await expectCode(
+        other.applyDamagedCopy(4, 0, 2, copy.data, { crc32c: chunkCrc, segmentCrcs: [1, 2] }),
+        ErrorCode.INVALID_ARGUMENT,
+      );
+    } finally {
+      await other.close();
+      await rm(otherDir, { recursive: true, force: true });
+    }
+  });
+
   it('the decoded-metadata cache follows every commit, removal and immediate removal', async () => {
     const v1 = bytes(8 * KiB, 5);
     const v2 = bytes(12 * KiB, 6);
