@@ -128,13 +128,13 @@ describe('MetaRpc coalescing against the real Meta service', () => {
   let meta: MetaRpc;
   /** RPCs meta received, by method. */
   let calls: Record<string, number>;
-  /** Throw RPC_UNAVAILABLE after applying the next BatchOpen (the answer is lost on the way). */
-  let loseNextBatchOpen: boolean;
+  /** Throw RPC_UNAVAILABLE after applying the next call of this batch method (its answer is lost). */
+  let loseNext: string | undefined;
 
   async function start(config: Partial<MetaConfig> = {}): Promise<void> {
     fixture = await createNamespaceFixture({ config });
     calls = {};
-    loseNextBatchOpen = false;
+    loseNext = undefined;
     const real = createMetaServiceImplementation(fixture.ns, silentLogger()) as Record<
       string,
       (call: any, callback: any) => void
@@ -143,8 +143,8 @@ describe('MetaRpc coalescing against the real Meta service', () => {
     for (const [name, handler] of Object.entries(real)) {
       counted[name] = (call, callback) => {
         calls[name] = (calls[name] ?? 0) + 1;
-        if (name === 'batchOpen' && loseNextBatchOpen) {
-          loseNextBatchOpen = false;
+        if (name === loseNext) {
+          loseNext = undefined;
           handler(call, () => callback(toGrpcError(new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'answer lost'))));
           return;
         }
@@ -236,7 +236,7 @@ describe('MetaRpc coalescing against the real Meta service', () => {
     await fs.mkdirp('/d');
     await fs.create('/d/f0');
     // The first call goes out alone; the next ones queue behind it and form the batch that is lost.
-    loseNextBatchOpen = true;
+    loseNext = 'batchOpen';
     const results = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
         settle(
@@ -244,13 +244,64 @@ describe('MetaRpc coalescing against the real Meta service', () => {
         ),
       ),
     );
-    expect(loseNextBatchOpen).toBe(false);
+    expect(loseNext).toBeUndefined();
     expect(calls.batchOpen).toBeGreaterThanOrEqual(2);
     expect(results[0]).toMatchObject({ error: expect.stringMatching(/^EXISTS/) });
     // Without the tags the retried batch would have answered EEXIST for the files it had created.
     for (const result of results.slice(1)) expect(result).toMatchObject({ value: { created: true } });
     expect((await fs.ls('/d')).length).toBe(12);
     expect((await fs.stat('/d')).size).toBe(12);
+  });
+
+  it('renames and removes concurrently through BatchRename/BatchRemove, each error its own call', async () => {
+    await start();
+    const fs = fsApi(fixture.ns);
+    await fs.mkdirp('/d/sub');
+    for (let i = 0; i < 20; i++) await fs.create(`/d/f${i}`);
+    // f3 is missing, f5's target exists with no_replace, f7 goes over a directory.
+    await fixture.ns.remove({ tag: undefined, at: at('/d/f3'), directory: false, recursive: false });
+    await fs.create('/d/g5');
+    const renames = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        settle(meta.rename({ from: at(`/d/f${i}`), to: at(i === 7 ? '/d/sub' : `/d/g${i}`), noReplace: i === 5 })),
+      ),
+    );
+    expect(calls.batchRename).toBeGreaterThan(0);
+    expect((calls.rename ?? 0) + calls.batchRename!).toBeLessThan(8);
+    renames.forEach((result, i) => {
+      if (i === 3) expect(result).toEqual({ error: 'NOT_FOUND: Rename: "/d/f3" does not exist' });
+      else if (i === 5) expect(result).toEqual({ error: 'EXISTS: Rename: "/d/g5" already exists' });
+      else if (i === 7) expect(result).toMatchObject({ error: expect.stringMatching(/^IS_DIRECTORY/) });
+      else expect(result).toMatchObject({ value: { inode: { ino: expect.any(Number) } } });
+    });
+    const removes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        settle(meta.remove({ at: at(`/d/g${i}`), directory: false, recursive: false })),
+      ),
+    );
+    expect(calls.batchRemove).toBeGreaterThan(0);
+    removes.forEach((result, i) => {
+      if (i === 3 || i === 7) expect(result).toMatchObject({ error: expect.stringMatching(/^NOT_FOUND/) });
+      else expect(result).toEqual({ value: { removedInodes: 1 } });
+    });
+    expect((await fs.ls('/d')).sort()).toEqual(['f5', 'f7', 'sub']);
+  });
+
+  it('retries a BatchRemove whose answer was lost, same tags: removes answered as first applied', async () => {
+    await start();
+    const fs = fsApi(fixture.ns);
+    for (let i = 0; i < 12; i++) await fs.create(`/f${i}`);
+    loseNext = 'batchRemove';
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        settle(meta.remove({ at: at(`/f${i}`), directory: false, recursive: false })),
+      ),
+    );
+    expect(loseNext).toBeUndefined();
+    expect(calls.batchRemove).toBeGreaterThanOrEqual(2);
+    // Without the tags the retried batch would have answered ENOENT for the files it had removed.
+    for (const result of results) expect(result).toEqual({ value: { removedInodes: 1 } });
+    expect(await fs.ls('/')).toEqual([]);
   });
 
   it('falls back to single calls when meta refuses a batch as too large, with the same answers', async () => {

@@ -6,15 +6,16 @@
 // first attempt; a retry after RPC_UNAVAILABLE or TIMEOUT (the first attempt may have been applied)
 // sends the same tag, and meta answers it with the stored first result.
 //
-// Coalescing: stat/lstat and open calls made without per-call options are combined while others
-// are in flight (Coalescer below) into one BatchStat or BatchOpen, so meta and this process pay
-// the per-RPC cost of grpc-js once per batch — with 64 calls in flight that cost, not the
-// namespace, bounded throughput. A call made while nothing of its kind is in flight goes out at
-// once as a plain Stat/Open (no added latency); a batch of one is sent as the plain call too.
+// Coalescing: stat/lstat, open, rename and remove calls made without per-call options are combined
+// while others of their kind are in flight (Coalescer below) into one BatchStat, BatchOpen,
+// BatchRename or BatchRemove, so meta and this process pay the per-RPC cost of grpc-js once per
+// batch — with 64 calls in flight that cost, not the namespace, bounded throughput. A call made
+// while nothing of its kind is in flight goes out at once as a plain call (no added latency); a
+// batch of one is sent as the plain call too.
 // Callers cannot tell: every item gets the answer or the typed error it would get alone (items
 // carry their own status; an item failing with a retryable code, or a batch meta refuses as a
-// whole, is re-sent item by item), and every open keeps its own tag, so a retried batch replays
-// the opens meta already applied.
+// whole, is re-sent item by item), and every open, rename and remove keeps its own tag, so a
+// retried batch replays the items meta already applied.
 import type { Logger } from 'pino';
 import { systemClock, systemRng, type Clock, type Rng } from '../common/clock.js';
 import type { ClientConfig } from '../common/config.js';
@@ -35,6 +36,10 @@ import {
   MgmtClient,
   type BatchOpenRequest,
   type BatchOpenResponse,
+  type BatchRemoveRequest,
+  type BatchRemoveResponse,
+  type BatchRenameRequest,
+  type BatchRenameResponse,
   type BatchStatRequest,
   type BatchStatResponse,
   type CreateChainTableResponse,
@@ -104,7 +109,7 @@ export interface RpcClientOptions {
 }
 
 /**
- * Most calls one coalesced BatchStat/BatchOpen carries. Meta allows 256 opens (OPEN_BATCH_MAX) and
+ * Most calls one coalesced batch carries. Meta allows 256 opens, renames or removes and
  * `batchStatMax` stats (1,024 in production, 16 in the test preset): a batch meta refuses as too
  * large is re-sent item by item and later batches are made smaller.
  */
@@ -362,6 +367,8 @@ type MetaRpcCalls = {
  */
 export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
   private readonly opens: Coalescer<OpenRequest, OpenResponse>;
+  private readonly renames: Coalescer<RenameRequest, RenameResponse>;
+  private readonly removes: Coalescer<RemoveRequest, RemoveResponse>;
   /** Index 0: stat (follow a final symlink); 1: lstat. */
   private readonly stats: [Coalescer<StatRequest, InodeResponse>, Coalescer<StatRequest, InodeResponse>];
 
@@ -385,6 +392,26 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
         );
       },
       onFallback: onFallback(metaCallName('batchOpen')),
+    });
+    this.renames = new Coalescer<RenameRequest, RenameResponse>({
+      single: (request) => this.send('rename', request),
+      batch: async (requests) => {
+        const response = await this.send('batchRename', { requests });
+        return requests.map((_, i) =>
+          itemOutcome(response.results[i]?.status, response.results[i]?.response, metaCallName('rename')),
+        );
+      },
+      onFallback: onFallback(metaCallName('batchRename')),
+    });
+    this.removes = new Coalescer<RemoveRequest, RemoveResponse>({
+      single: (request) => this.send('remove', request),
+      batch: async (requests) => {
+        const response = await this.send('batchRemove', { requests });
+        return requests.map((_, i) =>
+          itemOutcome(response.results[i]?.status, response.results[i]?.response, metaCallName('remove')),
+        );
+      },
+      onFallback: onFallback(metaCallName('batchRemove')),
     });
     const statCoalescer = (noFollow: boolean) =>
       new Coalescer<StatRequest, InodeResponse>({
@@ -438,12 +465,28 @@ export class MetaRpc extends RpcBase<MetaClient> implements MetaRpcCalls {
     return this.invoke('readDir', request, options);
   }
 
+  /** Renames an entry; concurrent calls without options share BatchRename calls. */
   rename(request: Untagged<RenameRequest>, options?: RpcCallOptions): Promise<RenameResponse> {
-    return this.invoke('rename', request, options);
+    const tagged = { ...request, tag: this.newTag() };
+    if (coalescable(options) && !this.closed) return this.renames.submit(tagged);
+    return this.send('rename', tagged, options);
   }
 
+  /** Many renames in one call; each carries its own tag (newTag()), and gets its own status. */
+  batchRename(request: BatchRenameRequest, options?: RpcCallOptions): Promise<BatchRenameResponse> {
+    return this.invoke('batchRename', request, options);
+  }
+
+  /** Removes an entry; concurrent calls without options share BatchRemove calls. */
   remove(request: Untagged<RemoveRequest>, options?: RpcCallOptions): Promise<RemoveResponse> {
-    return this.invoke('remove', request, options);
+    const tagged = { ...request, tag: this.newTag() };
+    if (coalescable(options) && !this.closed) return this.removes.submit(tagged);
+    return this.send('remove', tagged, options);
+  }
+
+  /** Many removes in one call; each carries its own tag (newTag()), and gets its own status. */
+  batchRemove(request: BatchRemoveRequest, options?: RpcCallOptions): Promise<BatchRemoveResponse> {
+    return this.invoke('batchRemove', request, options);
   }
 
   symlink(request: Untagged<SymlinkRequest>, options?: RpcCallOptions): Promise<InodeResponse> {

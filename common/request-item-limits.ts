@@ -23,6 +23,8 @@ const BATCH_READ_IOS_MAX = 1024;
 const BATCH_STAT_ENTRIES_MAX = 100_000;
 /** Opens of one BatchOpen (meta OPEN_BATCH_MAX). */
 const BATCH_OPEN_MAX = 256;
+/** Renames of one BatchRename, removes of one BatchRemove (meta RENAME_REMOVE_BATCH_MAX). */
+const BATCH_RENAME_REMOVE_MAX = 256;
 /** Page keys of one KV get, exists or remove (storage kvcache BATCH_KEYS_MAX). */
 const KV_BATCH_KEYS_MAX = 128;
 /** Page keys of one KV prefix match (storage kvcache MATCH_PREFIX_KEYS_MAX). */
@@ -39,6 +41,8 @@ const ITEM_LIMITS: Readonly<Record<string, ItemLimit>> = {
     what: 'entries',
   },
   '/spindle.Meta/BatchOpen': { fields: [{ number: 1 }], max: BATCH_OPEN_MAX, what: 'opens' },
+  '/spindle.Meta/BatchRename': { fields: [{ number: 1 }], max: BATCH_RENAME_REMOVE_MAX, what: 'renames' },
+  '/spindle.Meta/BatchRemove': { fields: [{ number: 1 }], max: BATCH_RENAME_REMOVE_MAX, what: 'removes' },
   '/spindle.KvStore/KvGet': KV_KEYS,
   '/spindle.KvStore/KvExists': KV_KEYS,
   '/spindle.KvStore/KvRemove': KV_KEYS,

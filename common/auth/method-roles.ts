@@ -25,6 +25,8 @@ const META_METHODS = [
   'ReadDir',
   'Rename',
   'Remove',
+  'BatchRename',
+  'BatchRemove',
   'Symlink',
   'ReadLink',
   'HardLink',

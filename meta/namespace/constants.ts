@@ -43,6 +43,12 @@ export const USAGE_SHARDS = 16;
  */
 export const OPEN_BATCH_MAX = 256;
 
+/**
+ * Renames or removes in one BatchRename / BatchRemove call: they run in one transaction, so this
+ * bounds its size, its time holding the write lanes and the response (clients send at most 64).
+ */
+export const RENAME_REMOVE_BATCH_MAX = 256;
+
 /** Idempotency records removed per sweep transaction. */
 export const IDEMPOTENCY_SWEEP_BATCH = 512;
 

@@ -66,8 +66,8 @@ export interface GroupMember<Res> {
   requestBytes: Uint8Array;
   /** Must throw only before writing anything (its failure leaves the group's other writes alone). */
   body: (mt: MetaTxn, ids: IdLease) => Promise<Res>;
-  /** The directory it changes (path.ts directoryKey), for the write lanes. */
-  lanesKey: string;
+  /** The directories it changes (path.ts directoryKey), for the write lanes. */
+  lanes: readonly string[];
 }
 
 export interface GroupSpec<Res> {
@@ -249,7 +249,7 @@ export class NamespaceContext {
     while (live.length > 0) {
       const lease = await this.ids.reserve(idsNeeded);
       let fnThrew = false;
-      const release = await this.lanes.acquire(live.map((item) => item.member.lanesKey));
+      const release = await this.lanes.acquire(live.flatMap((item) => item.member.lanes));
       let results: Array<MemberOutcome<Res>>;
       let changed: ReadonlySet<number> = NO_INODES;
       try {

@@ -12,6 +12,10 @@ import type { MetaHandlers } from '../../common/meta-methods.js';
 import type {
   BatchOpenRequest,
   BatchOpenResponse,
+  BatchRemoveRequest,
+  BatchRemoveResponse,
+  BatchRenameRequest,
+  BatchRenameResponse,
   BatchStatRequest,
   BatchStatResponse,
   GetXattrRequest,
@@ -50,6 +54,7 @@ import { NamespaceContext, type NamespaceDeps } from './context.js';
 import { sweepIdempotency } from './idempotency.js';
 import { rootLayout } from './layout.js';
 import { batchOpen } from './ops/batch-open.js';
+import { batchRemove, batchRename } from './ops/batch-rename-remove.js';
 import { batchStat } from './ops/batch-stat.js';
 import { hardLink } from './ops/hard-link.js';
 import { newDirectoryInode } from './ops/helpers.js';
@@ -137,6 +142,16 @@ export class Namespace implements MetaHandlers<CallOptions> {
 
   remove(request: RemoveRequest, options: CallOptions = {}): Promise<RemoveResponse> {
     return remove(this.ctx, request, options.signal, callerOf(options.principal));
+  }
+
+  /** Many renames, each run as rename() with its own status (ops/batch-rename-remove.ts). */
+  batchRename(request: BatchRenameRequest, options: CallOptions = {}): Promise<BatchRenameResponse> {
+    return batchRename(this.ctx, request, options.signal, callerOf(options.principal));
+  }
+
+  /** Many removes, each run as remove() with its own status (ops/batch-rename-remove.ts). */
+  batchRemove(request: BatchRemoveRequest, options: CallOptions = {}): Promise<BatchRemoveResponse> {
+    return batchRemove(this.ctx, request, options.signal, callerOf(options.principal));
   }
 
   symlink(request: SymlinkRequest, options: CallOptions = {}): Promise<InodeResponse> {

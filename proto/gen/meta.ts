@@ -438,6 +438,44 @@ export interface RemoveResponse {
   removedInodes: number;
 }
 
+export interface BatchRenameRequest {
+  /** The renames, each with its own idempotency tag; applied as if one after another, in order. */
+  requests: RenameRequest[];
+}
+
+export interface BatchRenameResult {
+  /** Outcome of this rename. */
+  status?:
+    | Status
+    | undefined;
+  /** The rename's response when status.code is 0. */
+  response?: RenameResponse | undefined;
+}
+
+export interface BatchRenameResponse {
+  /** One result per request, in request order. */
+  results: BatchRenameResult[];
+}
+
+export interface BatchRemoveRequest {
+  /** The removes, each with its own idempotency tag; applied as if one after another, in order. */
+  requests: RemoveRequest[];
+}
+
+export interface BatchRemoveResult {
+  /** Outcome of this remove. */
+  status?:
+    | Status
+    | undefined;
+  /** The remove's response when status.code is 0. */
+  response?: RemoveResponse | undefined;
+}
+
+export interface BatchRemoveResponse {
+  /** One result per request, in request order. */
+  results: BatchRemoveResult[];
+}
+
 export interface SymlinkRequest {
   /** Idempotency tag. */
   tag?:
@@ -3053,6 +3091,468 @@ export const RemoveResponse: MessageFns<RemoveResponse> = {
   fromPartial<I extends Exact<DeepPartial<RemoveResponse>, I>>(object: I): RemoveResponse {
     const message = createBaseRemoveResponse();
     message.removedInodes = object.removedInodes ?? 0;
+    return message;
+  },
+};
+
+function createBaseBatchRenameRequest(): BatchRenameRequest {
+  return { requests: [] };
+}
+
+export const BatchRenameRequest: MessageFns<BatchRenameRequest> = {
+  encode(message: BatchRenameRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      RenameRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchRenameRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchRenameRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(RenameRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchRenameRequest {
+    return {
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => RenameRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchRenameRequest): unknown {
+    const obj: any = {};
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => RenameRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchRenameRequest>, I>>(base?: I): BatchRenameRequest {
+    return BatchRenameRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchRenameRequest>, I>>(object: I): BatchRenameRequest {
+    const message = createBaseBatchRenameRequest();
+    message.requests = object.requests?.map((e) => RenameRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchRenameResult(): BatchRenameResult {
+  return { status: undefined, response: undefined };
+}
+
+export const BatchRenameResult: MessageFns<BatchRenameResult> = {
+  encode(message: BatchRenameResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      Status.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    if (message.response !== undefined) {
+      RenameResponse.encode(message.response, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchRenameResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchRenameResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = Status.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.response = RenameResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchRenameResult {
+    return {
+      status: isSet(object.status) ? Status.fromJSON(object.status) : undefined,
+      response: isSet(object.response) ? RenameResponse.fromJSON(object.response) : undefined,
+    };
+  },
+
+  toJSON(message: BatchRenameResult): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = Status.toJSON(message.status);
+    }
+    if (message.response !== undefined) {
+      obj.response = RenameResponse.toJSON(message.response);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchRenameResult>, I>>(base?: I): BatchRenameResult {
+    return BatchRenameResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchRenameResult>, I>>(object: I): BatchRenameResult {
+    const message = createBaseBatchRenameResult();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? Status.fromPartial(object.status)
+      : undefined;
+    message.response = (object.response !== undefined && object.response !== null)
+      ? RenameResponse.fromPartial(object.response)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchRenameResponse(): BatchRenameResponse {
+  return { results: [] };
+}
+
+export const BatchRenameResponse: MessageFns<BatchRenameResponse> = {
+  encode(message: BatchRenameResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      BatchRenameResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchRenameResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchRenameResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(BatchRenameResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchRenameResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => BatchRenameResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchRenameResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => BatchRenameResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchRenameResponse>, I>>(base?: I): BatchRenameResponse {
+    return BatchRenameResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchRenameResponse>, I>>(object: I): BatchRenameResponse {
+    const message = createBaseBatchRenameResponse();
+    message.results = object.results?.map((e) => BatchRenameResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchRemoveRequest(): BatchRemoveRequest {
+  return { requests: [] };
+}
+
+export const BatchRemoveRequest: MessageFns<BatchRemoveRequest> = {
+  encode(message: BatchRemoveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      RemoveRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchRemoveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchRemoveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(RemoveRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchRemoveRequest {
+    return {
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => RemoveRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchRemoveRequest): unknown {
+    const obj: any = {};
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => RemoveRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchRemoveRequest>, I>>(base?: I): BatchRemoveRequest {
+    return BatchRemoveRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchRemoveRequest>, I>>(object: I): BatchRemoveRequest {
+    const message = createBaseBatchRemoveRequest();
+    message.requests = object.requests?.map((e) => RemoveRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchRemoveResult(): BatchRemoveResult {
+  return { status: undefined, response: undefined };
+}
+
+export const BatchRemoveResult: MessageFns<BatchRemoveResult> = {
+  encode(message: BatchRemoveResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      Status.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    if (message.response !== undefined) {
+      RemoveResponse.encode(message.response, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchRemoveResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchRemoveResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = Status.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.response = RemoveResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchRemoveResult {
+    return {
+      status: isSet(object.status) ? Status.fromJSON(object.status) : undefined,
+      response: isSet(object.response) ? RemoveResponse.fromJSON(object.response) : undefined,
+    };
+  },
+
+  toJSON(message: BatchRemoveResult): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = Status.toJSON(message.status);
+    }
+    if (message.response !== undefined) {
+      obj.response = RemoveResponse.toJSON(message.response);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchRemoveResult>, I>>(base?: I): BatchRemoveResult {
+    return BatchRemoveResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchRemoveResult>, I>>(object: I): BatchRemoveResult {
+    const message = createBaseBatchRemoveResult();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? Status.fromPartial(object.status)
+      : undefined;
+    message.response = (object.response !== undefined && object.response !== null)
+      ? RemoveResponse.fromPartial(object.response)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchRemoveResponse(): BatchRemoveResponse {
+  return { results: [] };
+}
+
+export const BatchRemoveResponse: MessageFns<BatchRemoveResponse> = {
+  encode(message: BatchRemoveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      BatchRemoveResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchRemoveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchRemoveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(BatchRemoveResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchRemoveResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => BatchRemoveResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchRemoveResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => BatchRemoveResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchRemoveResponse>, I>>(base?: I): BatchRemoveResponse {
+    return BatchRemoveResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchRemoveResponse>, I>>(object: I): BatchRemoveResponse {
+    const message = createBaseBatchRemoveResponse();
+    message.results = object.results?.map((e) => BatchRemoveResult.fromPartial(e)) || [];
     return message;
   },
 };
@@ -5729,6 +6229,29 @@ export const MetaService = {
     responseSerialize: (value: RemoveResponse): Buffer => Buffer.from(RemoveResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RemoveResponse => RemoveResponse.decode(value),
   },
+  /** Many renames in one call, each run as its own Rename (own tag, own status), in request order. */
+  batchRename: {
+    path: "/spindle.Meta/BatchRename" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchRenameRequest): Buffer => Buffer.from(BatchRenameRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchRenameRequest => BatchRenameRequest.decode(value),
+    responseSerialize: (value: BatchRenameResponse): Buffer => Buffer.from(BatchRenameResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchRenameResponse => BatchRenameResponse.decode(value),
+  },
+  /**
+   * Many removes in one call, each run as its own Remove (own tag, own status), in request order
+   * (a recursive one runs on its own, concurrently with the others).
+   */
+  batchRemove: {
+    path: "/spindle.Meta/BatchRemove" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchRemoveRequest): Buffer => Buffer.from(BatchRemoveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchRemoveRequest => BatchRemoveRequest.decode(value),
+    responseSerialize: (value: BatchRemoveResponse): Buffer => Buffer.from(BatchRemoveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchRemoveResponse => BatchRemoveResponse.decode(value),
+  },
   /** Create a symbolic link. */
   symlink: {
     path: "/spindle.Meta/Symlink" as const,
@@ -5913,6 +6436,13 @@ export interface MetaServer extends UntypedServiceImplementation {
   rename: handleUnaryCall<RenameRequest, RenameResponse>;
   /** Unlink a file or symlink, or remove a directory (rmdir, or recursive). */
   remove: handleUnaryCall<RemoveRequest, RemoveResponse>;
+  /** Many renames in one call, each run as its own Rename (own tag, own status), in request order. */
+  batchRename: handleUnaryCall<BatchRenameRequest, BatchRenameResponse>;
+  /**
+   * Many removes in one call, each run as its own Remove (own tag, own status), in request order
+   * (a recursive one runs on its own, concurrently with the others).
+   */
+  batchRemove: handleUnaryCall<BatchRemoveRequest, BatchRemoveResponse>;
   /** Create a symbolic link. */
   symlink: handleUnaryCall<SymlinkRequest, InodeResponse>;
   /** Target of a symbolic link. */
@@ -6072,6 +6602,41 @@ export interface MetaClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RemoveResponse) => void,
+  ): ClientUnaryCall;
+  /** Many renames in one call, each run as its own Rename (own tag, own status), in request order. */
+  batchRename(
+    request: BatchRenameRequest,
+    callback: (error: ServiceError | null, response: BatchRenameResponse) => void,
+  ): ClientUnaryCall;
+  batchRename(
+    request: BatchRenameRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchRenameResponse) => void,
+  ): ClientUnaryCall;
+  batchRename(
+    request: BatchRenameRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchRenameResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Many removes in one call, each run as its own Remove (own tag, own status), in request order
+   * (a recursive one runs on its own, concurrently with the others).
+   */
+  batchRemove(
+    request: BatchRemoveRequest,
+    callback: (error: ServiceError | null, response: BatchRemoveResponse) => void,
+  ): ClientUnaryCall;
+  batchRemove(
+    request: BatchRemoveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchRemoveResponse) => void,
+  ): ClientUnaryCall;
+  batchRemove(
+    request: BatchRemoveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchRemoveResponse) => void,
   ): ClientUnaryCall;
   /** Create a symbolic link. */
   symlink(

@@ -61,7 +61,7 @@ export async function batchOpen(
         member: {
           tag: item.tag,
           requestBytes: OpenRequest.encode(item).finish(),
-          lanesKey: directoryKey(valid),
+          lanes: [directoryKey(valid)],
           body: (mt, ids) => openInTxn(ctx, item, valid, mt, ids, caller),
         },
       });

@@ -16,7 +16,7 @@
 // - Permissions (permissions.ts): w on the entry's directory; a recursive removal also needs r, w
 //   and x on every directory it empties.
 import { ErrorCode, SpindleError, assert } from '../../../common/errors.js';
-import { InodeType, RemoveRequest, RemoveResponse, type Inode } from '../../../proto/index.js';
+import { InodeType, RemoveRequest, RemoveResponse, type Inode, type PathAt } from '../../../proto/index.js';
 import { REMOVE_BATCH_ENTRIES, REMOVE_TRANSACTIONS_MAX } from '../constants.js';
 import type { NamespaceContext } from '../context.js';
 import { describePath, directoryKey, requireNamed, resolvePath } from '../path.js';
@@ -34,7 +34,9 @@ import {
 import { requirePathAt } from '../validate.js';
 import { checkSticky, checkTrailingSlash, dropLink, noNameError, removeEntry } from './helpers.js';
 
-const METHOD = 'Remove';
+/** The method name of Remove's idempotency records (BatchRemove items are Removes). */
+export const REMOVE_METHOD = 'Remove';
+const METHOD = REMOVE_METHOD;
 
 export async function remove(
   ctx: NamespaceContext,
@@ -59,44 +61,10 @@ export async function remove(
         partial: () => more,
       },
       async (mt) => {
-        more = false;
-        removedNow = 0;
-        const resolved = await resolvePath(mt, at, {
-          followLast: false,
-          slashFollows: false,
-          search: searchCheck(caller, METHOD),
-        });
-        const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.BUSY));
-        const inode = named.inode;
-        if (inode === undefined)
-          throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);
-        checkTrailingSlash(resolved, inode, METHOD);
-        requireAccess(caller, named.parent, WRITE, METHOD, `the directory of ${describePath(at)}`);
-        checkSticky(stickyUid(caller, request.callerUid), named.parent, inode, METHOD);
-        if (inode.type === InodeType.DIRECTORY) {
-          if (!request.directory && !request.recursive) {
-            throw new SpindleError(
-              ErrorCode.IS_DIRECTORY,
-              `${METHOD}: ${describePath(at)} is a directory (remove it as a directory)`,
-            );
-          }
-          if (request.recursive) {
-            const budget = { entries: REMOVE_BATCH_ENTRIES, removed: 0 };
-            const empty = await drain(mt, inode, budget, caller);
-            removedNow = budget.removed;
-            if (!empty) {
-              more = true;
-              return { removedInodes: removedSoFar + removedNow };
-            }
-          } else if (!(await mt.isEmptyDirectory(inode.ino))) {
-            throw new SpindleError(ErrorCode.NOT_EMPTY, `${METHOD}: directory ${describePath(at)} is not empty`);
-          }
-        } else if (request.directory && !request.recursive) {
-          throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} is not a directory`);
-        }
-        removeEntry(mt, named.parent, named.name, inode);
-        if (dropLink(mt, inode)) removedNow += 1;
-        return { removedInodes: removedSoFar + removedNow };
+        const step = await removeStep(mt, request, at, caller);
+        more = step.more;
+        removedNow = step.removed;
+        return { removedInodes: removedSoFar + step.removed };
       },
     );
     if (!more) return response;
@@ -106,6 +74,63 @@ export async function remove(
     ErrorCode.BUSY,
     `${METHOD}: ${describePath(at)} kept growing while it was being removed; try again`,
   );
+}
+
+/**
+ * The body of one non-recursive remove in a transaction (also a member of a BatchRemove group):
+ * every check throws before anything is written, so a failed remove leaves the transaction's
+ * other writes alone.
+ */
+export async function removeInTxn(
+  mt: MetaTxn,
+  request: RemoveRequest,
+  at: PathAt,
+  caller: Caller,
+): Promise<RemoveResponse> {
+  assert(!request.recursive, 'a recursive remove may take several transactions');
+  return { removedInodes: (await removeStep(mt, request, at, caller)).removed };
+}
+
+/** What one transaction of a remove did: inodes whose last link went, and whether a tree has more. */
+interface RemoveStep {
+  removed: number;
+  more: boolean;
+}
+
+async function removeStep(mt: MetaTxn, request: RemoveRequest, at: PathAt, caller: Caller): Promise<RemoveStep> {
+  const resolved = await resolvePath(mt, at, {
+    followLast: false,
+    slashFollows: false,
+    search: searchCheck(caller, METHOD),
+  });
+  const named = requireNamed(resolved, noNameError(METHOD, ErrorCode.BUSY));
+  const inode = named.inode;
+  if (inode === undefined) throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(at)} does not exist`);
+  checkTrailingSlash(resolved, inode, METHOD);
+  requireAccess(caller, named.parent, WRITE, METHOD, `the directory of ${describePath(at)}`);
+  checkSticky(stickyUid(caller, request.callerUid), named.parent, inode, METHOD);
+  let removed = 0;
+  if (inode.type === InodeType.DIRECTORY) {
+    if (!request.directory && !request.recursive) {
+      throw new SpindleError(
+        ErrorCode.IS_DIRECTORY,
+        `${METHOD}: ${describePath(at)} is a directory (remove it as a directory)`,
+      );
+    }
+    if (request.recursive) {
+      const budget = { entries: REMOVE_BATCH_ENTRIES, removed: 0 };
+      const empty = await drain(mt, inode, budget, caller);
+      removed = budget.removed;
+      if (!empty) return { removed, more: true };
+    } else if (!(await mt.isEmptyDirectory(inode.ino))) {
+      throw new SpindleError(ErrorCode.NOT_EMPTY, `${METHOD}: directory ${describePath(at)} is not empty`);
+    }
+  } else if (request.directory && !request.recursive) {
+    throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} is not a directory`);
+  }
+  removeEntry(mt, named.parent, named.name, inode);
+  if (dropLink(mt, inode)) removed += 1;
+  return { removed, more: false };
 }
 
 /**

@@ -21,7 +21,7 @@
 //   ctime change; the moved inode's ctime changes.
 import { ROOT_INO } from '../../../common/constants.js';
 import { ErrorCode, SpindleError } from '../../../common/errors.js';
-import { InodeType, RenameRequest, RenameResponse, type Inode } from '../../../proto/index.js';
+import { InodeType, RenameRequest, RenameResponse, type Inode, type PathAt } from '../../../proto/index.js';
 import { DIRECTORY_DEPTH_MAX } from '../constants.js';
 import type { NamespaceContext } from '../context.js';
 import { describePath, directoryKey, requireNamed, resolvePath } from '../path.js';
@@ -30,7 +30,9 @@ import { ADMIN_CALLER, type Caller, requireAccess, searchCheck, stickyUid, WRITE
 import { requirePathAt } from '../validate.js';
 import { addEntry, checkSticky, checkTrailingSlash, dropLink, noNameError, removeEntry, snapshot } from './helpers.js';
 
-const METHOD = 'Rename';
+/** The method name of Rename's idempotency records (BatchRename items are Renames). */
+export const RENAME_METHOD = 'Rename';
+const METHOD = RENAME_METHOD;
 
 export async function rename(
   ctx: NamespaceContext,
@@ -49,78 +51,90 @@ export async function rename(
       lanes: [directoryKey(fromAt), directoryKey(toAt)],
       signal,
     },
-    async (mt) => {
-      const search = searchCheck(caller, METHOD);
-      const fromResolved = await resolvePath(mt, fromAt, { followLast: false, slashFollows: false, search });
-      const from = requireNamed(fromResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
-      const source = from.inode;
-      if (source === undefined)
-        throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(fromAt)} does not exist`);
-      checkTrailingSlash(fromResolved, source, METHOD);
+    (mt) => renameInTxn(mt, request, fromAt, toAt, caller),
+  );
+}
 
-      const toResolved = await resolvePath(mt, toAt, { followLast: false, slashFollows: false, search });
-      const to = requireNamed(toResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
-      const target = to.inode;
-      if (toResolved.trailingSlash && source.type !== InodeType.DIRECTORY) {
+/**
+ * The body of one rename in a transaction (also a member of a BatchRename group): every check
+ * throws before anything is written, so a failed rename leaves the transaction's other writes alone.
+ */
+export async function renameInTxn(
+  mt: MetaTxn,
+  request: RenameRequest,
+  fromAt: PathAt,
+  toAt: PathAt,
+  caller: Caller,
+): Promise<RenameResponse> {
+  const search = searchCheck(caller, METHOD);
+  const fromResolved = await resolvePath(mt, fromAt, { followLast: false, slashFollows: false, search });
+  const from = requireNamed(fromResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
+  const source = from.inode;
+  if (source === undefined)
+    throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(fromAt)} does not exist`);
+  checkTrailingSlash(fromResolved, source, METHOD);
+
+  const toResolved = await resolvePath(mt, toAt, { followLast: false, slashFollows: false, search });
+  const to = requireNamed(toResolved, noNameError(METHOD, ErrorCode.BUSY, ErrorCode.BUSY));
+  const target = to.inode;
+  if (toResolved.trailingSlash && source.type !== InodeType.DIRECTORY) {
+    throw new SpindleError(
+      ErrorCode.NOT_DIRECTORY,
+      `${METHOD}: ${describePath(toAt)} ends with '/' but the source is not a directory`,
+    );
+  }
+  if (target !== undefined && request.noReplace)
+    throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(toAt)} already exists`);
+  if (request.exchange && target === undefined)
+    throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(toAt)} does not exist (exchange)`);
+  if (target !== undefined && target.ino === source.ino) return { inode: snapshot(source) };
+
+  checkRenamePermissions(caller, from.parent, source, to.parent, target, request.exchange === true);
+  const uid = stickyUid(caller, request.callerUid);
+  checkSticky(uid, from.parent, source, METHOD);
+  if (target !== undefined) checkSticky(uid, to.parent, target, METHOD);
+  if (source.type === InodeType.DIRECTORY) await checkNotIntoOwnSubtree(mt, source, to.parent);
+  if (request.exchange && target !== undefined) {
+    if (target.ino === ROOT_INO)
+      throw new SpindleError(ErrorCode.BUSY, `${METHOD}: the root directory cannot be exchanged`);
+    if (target.type === InodeType.DIRECTORY) await checkNotIntoOwnSubtree(mt, target, from.parent);
+    exchange(
+      mt,
+      { parent: from.parent, name: from.name, inode: source },
+      { parent: to.parent, name: to.name, inode: target },
+    );
+    return { inode: snapshot(source) };
+  }
+
+  if (target !== undefined) {
+    if (target.ino === ROOT_INO)
+      throw new SpindleError(ErrorCode.BUSY, `${METHOD}: the root directory cannot be replaced`);
+    if (source.type === InodeType.DIRECTORY) {
+      if (target.type !== InodeType.DIRECTORY) {
         throw new SpindleError(
           ErrorCode.NOT_DIRECTORY,
-          `${METHOD}: ${describePath(toAt)} ends with '/' but the source is not a directory`,
+          `${METHOD}: cannot replace non-directory ${describePath(toAt)} with a directory`,
         );
       }
-      if (target !== undefined && request.noReplace)
-        throw new SpindleError(ErrorCode.EXISTS, `${METHOD}: ${describePath(toAt)} already exists`);
-      if (request.exchange && target === undefined)
-        throw new SpindleError(ErrorCode.NOT_FOUND, `${METHOD}: ${describePath(toAt)} does not exist (exchange)`);
-      if (target !== undefined && target.ino === source.ino) return { inode: snapshot(source) };
-
-      checkRenamePermissions(caller, from.parent, source, to.parent, target, request.exchange === true);
-      const uid = stickyUid(caller, request.callerUid);
-      checkSticky(uid, from.parent, source, METHOD);
-      if (target !== undefined) checkSticky(uid, to.parent, target, METHOD);
-      if (source.type === InodeType.DIRECTORY) await checkNotIntoOwnSubtree(mt, source, to.parent);
-      if (request.exchange && target !== undefined) {
-        if (target.ino === ROOT_INO)
-          throw new SpindleError(ErrorCode.BUSY, `${METHOD}: the root directory cannot be exchanged`);
-        if (target.type === InodeType.DIRECTORY) await checkNotIntoOwnSubtree(mt, target, from.parent);
-        exchange(
-          mt,
-          { parent: from.parent, name: from.name, inode: source },
-          { parent: to.parent, name: to.name, inode: target },
-        );
-        return { inode: snapshot(source) };
+      if (!(await mt.isEmptyDirectory(target.ino))) {
+        throw new SpindleError(ErrorCode.NOT_EMPTY, `${METHOD}: directory ${describePath(toAt)} is not empty`);
       }
+    } else if (target.type === InodeType.DIRECTORY) {
+      throw new SpindleError(
+        ErrorCode.IS_DIRECTORY,
+        `${METHOD}: cannot replace directory ${describePath(toAt)} with a non-directory`,
+      );
+    }
+    removeEntry(mt, to.parent, to.name, target);
+    dropLink(mt, target);
+  }
 
-      if (target !== undefined) {
-        if (target.ino === ROOT_INO)
-          throw new SpindleError(ErrorCode.BUSY, `${METHOD}: the root directory cannot be replaced`);
-        if (source.type === InodeType.DIRECTORY) {
-          if (target.type !== InodeType.DIRECTORY) {
-            throw new SpindleError(
-              ErrorCode.NOT_DIRECTORY,
-              `${METHOD}: cannot replace non-directory ${describePath(toAt)} with a directory`,
-            );
-          }
-          if (!(await mt.isEmptyDirectory(target.ino))) {
-            throw new SpindleError(ErrorCode.NOT_EMPTY, `${METHOD}: directory ${describePath(toAt)} is not empty`);
-          }
-        } else if (target.type === InodeType.DIRECTORY) {
-          throw new SpindleError(
-            ErrorCode.IS_DIRECTORY,
-            `${METHOD}: cannot replace directory ${describePath(toAt)} with a non-directory`,
-          );
-        }
-        removeEntry(mt, to.parent, to.name, target);
-        dropLink(mt, target);
-      }
-
-      removeEntry(mt, from.parent, from.name, source);
-      addEntry(mt, to.parent, to.name, source);
-      if (source.type === InodeType.DIRECTORY) source.parentIno = to.parent.ino;
-      source.ctimeUs = mt.nowUs;
-      mt.touch(source);
-      return { inode: snapshot(source) };
-    },
-  );
+  removeEntry(mt, from.parent, from.name, source);
+  addEntry(mt, to.parent, to.name, source);
+  if (source.type === InodeType.DIRECTORY) source.parentIno = to.parent.ino;
+  source.ctimeUs = mt.nowUs;
+  mt.touch(source);
+  return { inode: snapshot(source) };
 }
 
 interface Named {
