@@ -17,6 +17,7 @@ import { clientConfig, type ClientConfig, type Preset } from '../common/config.j
 import { ROOT_INO } from '../common/constants.js';
 import { ErrorCode, SpindleError, isSpindleError } from '../common/errors.js';
 import { splitPath, validateClientId } from '../common/names.js';
+import { unpackDirEntries } from '../common/packed-dir-entries.js';
 import type { Inode, PathAt } from '../proto/index.js';
 import { ChunkStore } from './chunk-store.js';
 import { DIRECTORY_MODE_DEFAULT, FILE_MODE_DEFAULT, READDIR_PAGE_ENTRIES } from './constants.js';
@@ -458,9 +459,10 @@ export class SpindleClient {
         { at, afterName, limit: READDIR_PAGE_ENTRIES, withAttributes: false },
         { signal: options.signal },
       );
-      for (const entry of page.entries) entries.push(new SpindleDirent(entry, at.path));
-      if (!page.hasMore || page.entries.length === 0) break;
-      afterName = page.entries[page.entries.length - 1]!.name;
+      const listed = unpackDirEntries(page);
+      for (const entry of listed) entries.push(new SpindleDirent(entry, at.path));
+      if (!page.hasMore || listed.length === 0) break;
+      afterName = listed[listed.length - 1]!.name;
     }
     return options.withFileTypes ? entries : entries.map((entry) => entry.name);
   }

@@ -66,7 +66,7 @@ describe('SpindleStats', () => {
 
 describe('SpindleDirent', () => {
   it('describes an entry like fs.Dirent', () => {
-    const entry = new SpindleDirent({ name: 'x', ino: 9, type: InodeType.DIRECTORY, inode: undefined }, '/data');
+    const entry = new SpindleDirent({ name: 'x', ino: 9, type: InodeType.DIRECTORY }, '/data');
     expect(entry.name).toBe('x');
     expect(entry.parentPath).toBe('/data');
     expect(entry.isDirectory()).toBe(true);

@@ -3,7 +3,7 @@
 // microseconds; Stats exposes milliseconds (fractional, like node) and Dates.
 import { constants as fsConstants } from 'node:fs';
 import { CHUNK_SIZE_DEFAULT_BYTES } from '../common/constants.js';
-import { InodeType, type DirEntry, type Inode, type Layout } from '../proto/index.js';
+import { InodeType, type Inode, type Layout } from '../proto/index.js';
 
 export const S_IFMT = fsConstants.S_IFMT;
 export const S_IFREG = fsConstants.S_IFREG;
@@ -126,7 +126,7 @@ export class SpindleDirent extends TypedEntry {
   readonly ino: number;
   protected readonly type: InodeType;
 
-  constructor(entry: DirEntry, parentPath: string) {
+  constructor(entry: { name: string; ino: number; type: InodeType }, parentPath: string) {
     super();
     this.name = entry.name;
     this.parentPath = parentPath;

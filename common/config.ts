@@ -358,7 +358,7 @@ const META_PRESETS: Record<Preset, MetaConfig> = {
     gcIntervalMs: 5_000,
     gcBatchSize: 256,
     idempotencyTtlMs: 10 * 60_000,
-    readDirPageMax: 1_024,
+    readDirPageMax: 8_192,
     batchStatMax: 1_024,
     txnRetriesMax: 16,
     chunkSizeDefaultBytes: CHUNK_SIZE_DEFAULT_BYTES,

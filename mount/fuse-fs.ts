@@ -12,6 +12,7 @@ import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
 import { ROOT_INO } from '../common/constants.js';
 import { isSpindleError } from '../common/errors.js';
+import { unpackDirEntries } from '../common/packed-dir-entries.js';
 import { InodeType, type Inode, type PathAt } from '../proto/index.js';
 import { FileHandle, type ParsedFlags } from '../client/file-handle.js';
 import type { SpindleClient } from '../client/spindle-client.js';
@@ -625,20 +626,22 @@ export class SpindleFuseFs {
         limit: READDIR_PAGE_ENTRIES,
         withAttributes: true,
       });
-      for (const entry of page.entries) {
+      const listed = unpackDirEntries(page);
+      listed.forEach((entry, i) => {
         // The holding directory is this mount's bookkeeping, not a file of the application's.
-        if (dir.ino === ROOT_INO && entry.name === HOLDING_DIR) continue;
+        if (dir.ino === ROOT_INO && entry.name === HOLDING_DIR) return;
+        const inode = page.attributes[i];
         const off = dir.entries.length + 1;
         dir.entries.push({
           name: entry.name,
           ino: entry.ino,
           mode: fileTypeBits(entry.type),
           off,
-          entry: entry.inode !== undefined ? this.entryOf(entry.inode) : undefined,
+          entry: inode !== undefined && inode.ino !== 0 ? this.entryOf(inode) : undefined,
         });
-      }
-      if (page.entries.length > 0) dir.afterName = page.entries[page.entries.length - 1]!.name;
-      if (!page.hasMore || page.entries.length === 0) dir.done = true;
+      });
+      if (listed.length > 0) dir.afterName = listed[listed.length - 1]!.name;
+      if (!page.hasMore || listed.length === 0) dir.done = true;
     }
     // In readdirplus an entry without attributes goes out with node id 0: the kernel then skips
     // caching it and looks the name up when it is used ('.' and '..' are never cached).

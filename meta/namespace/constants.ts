@@ -49,6 +49,12 @@ export const OPEN_BATCH_MAX = 256;
  */
 export const RENAME_REMOVE_BATCH_MAX = 256;
 
+/**
+ * Most entries of a readdir page with attributes (readdirplus), below readDirPageMax: an entry's
+ * attributes can take KiBs (a symlink's target), and the page must stay under gRPC's 4 MiB.
+ */
+export const READDIR_PLUS_PAGE_MAX = 1_024;
+
 /** Idempotency records removed per sweep transaction. */
 export const IDEMPOTENCY_SWEEP_BATCH = 512;
 

@@ -4,6 +4,7 @@ import { ErrorCode } from '../../common/errors.js';
 import { fileChains } from '../../common/placement.js';
 import { InodeType } from '../../proto/index.js';
 import { codeOf, createNamespaceFixture, dumpStore, fsApi, p } from './testing/fixtures.js';
+import { unpackDirEntries } from '../../common/packed-dir-entries.js';
 
 describe('init', () => {
   it('creates the root directory once, with the default layout', async () => {
@@ -247,17 +248,19 @@ describe('readdir', () => {
     expect(await fs.ls('/d')).toEqual(expected);
 
     const first = await ns.readDir({ at: p('/d'), afterName: '', limit: 3, withAttributes: false });
-    expect(first.entries.map((e) => e.name)).toEqual(expected.slice(0, 3));
+    expect(unpackDirEntries(first).map((e) => e.name)).toEqual(expected.slice(0, 3));
     expect(first.hasMore).toBe(true);
     const capped = await ns.readDir({ at: p('/d'), afterName: '', limit: 1000, withAttributes: false });
-    expect(capped.entries).toHaveLength(config.readDirPageMax);
+    expect(unpackDirEntries(capped)).toHaveLength(config.readDirPageMax);
     const rest = await ns.readDir({ at: p('/d'), afterName: expected.at(-3)!, limit: 10, withAttributes: true });
-    expect(rest.entries.map((e) => e.name)).toEqual(expected.slice(-2));
+    const restEntries = unpackDirEntries(rest);
+    expect(restEntries.map((e) => e.name)).toEqual(expected.slice(-2));
     expect(rest.hasMore).toBe(false);
-    expect(rest.entries.every((e) => e.inode?.ino === e.ino && e.type === InodeType.FILE)).toBe(true);
+    expect(rest.attributes.map((inode) => inode.ino)).toEqual(restEntries.map((e) => e.ino));
+    expect(restEntries.every((e) => e.type === InodeType.FILE)).toBe(true);
     // after_name need not exist.
     const fromMiddle = await ns.readDir({ at: p('/d'), afterName: 'ab', limit: 2, withAttributes: false });
-    expect(fromMiddle.entries.map((e) => e.name)).toEqual(
+    expect(unpackDirEntries(fromMiddle).map((e) => e.name)).toEqual(
       expected.filter((n) => Buffer.compare(Buffer.from(n), Buffer.from('ab')) > 0).slice(0, 2),
     );
   });
@@ -267,10 +270,9 @@ describe('readdir', () => {
     const fs = fsApi(ns);
     await fs.mkdir('/e');
     await fs.create('/f');
-    expect(await ns.readDir({ at: p('/e'), afterName: '', limit: 0, withAttributes: false })).toEqual({
-      entries: [],
-      hasMore: false,
-    });
+    const empty = await ns.readDir({ at: p('/e'), afterName: '', limit: 0, withAttributes: false });
+    expect(empty).toMatchObject({ hasMore: false, attributes: [] });
+    expect(unpackDirEntries(empty)).toEqual([]);
     expect(await codeOf(ns.readDir({ at: p('/f'), afterName: '', limit: 0, withAttributes: false }))).toBe(
       'NOT_DIRECTORY',
     );

@@ -17,6 +17,7 @@ import {
   decodeUsage,
   dentryKey,
   dentryName,
+  dentryNameBytes,
   dentryRange,
   encodeEntry,
   encodeGcRecord,
@@ -35,6 +36,11 @@ import {
 
 export interface ListedEntry extends EntryValue {
   name: string;
+}
+
+export interface ListedEntryBytes extends EntryValue {
+  /** The name's UTF-8 bytes. */
+  nameBytes: Uint8Array;
 }
 
 export class MetaTxn {
@@ -168,6 +174,20 @@ export class MetaTxn {
     return pairs.map((pair) => {
       const entry = decodeEntry(pair.value);
       return { name: dentryName(pair.key), ino: entry.ino, type: entry.type };
+    });
+  }
+
+  /**
+   * As listEntries, with each name as its UTF-8 bytes (a view of the stored key): a listing page
+   * copies them into its packed form without decoding a string per entry.
+   */
+  async listEntryBytes(parentIno: number, limit: number, afterName?: string): Promise<ListedEntryBytes[]> {
+    const range = dentryRange(parentIno);
+    const start = afterName ? Buffer.concat([dentryKey(parentIno, afterName), Buffer.of(0)]) : range.start;
+    const pairs = await this.txn.getRange(start, range.end, { limit });
+    return pairs.map((pair) => {
+      const entry = decodeEntry(pair.value);
+      return { nameBytes: dentryNameBytes(pair.key), ino: entry.ino, type: entry.type };
     });
   }
 

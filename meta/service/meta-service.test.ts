@@ -18,6 +18,7 @@ import {
 } from '../../proto/index.js';
 import { createNamespaceFixture, dumpStore, p, type NamespaceFixture } from '../namespace/testing/fixtures.js';
 import { createMetaServiceImplementation } from './meta-service.js';
+import { unpackDirEntries } from '../../common/packed-dir-entries.js';
 
 let fixture: NamespaceFixture;
 let server: Awaited<ReturnType<typeof startGrpcServer>>;
@@ -164,7 +165,8 @@ describe('Meta gRPC service', () => {
       { at: p('/svc'), afterName: '', limit: 10, withAttributes: true },
       'meta.ReadDir',
     );
-    expect(listing.entries.map((e) => e.name)).toEqual(['a', 'h', 'l']);
+    expect(unpackDirEntries(listing).map((e) => e.name)).toEqual(['a', 'h', 'l']);
+    expect(listing.attributes.map((inode) => inode.ino)).toEqual(unpackDirEntries(listing).map((e) => e.ino));
     const moved = await callUnary(
       client,
       client.rename,

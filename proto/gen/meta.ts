@@ -378,11 +378,21 @@ export interface DirEntry {
   inode?: Inode | undefined;
 }
 
+/**
+ * A page of entries is packed (common/packed-dir-entries.ts): three byte arrays instead of one
+ * message per entry, so a page of thousands is encoded and decoded in a few native calls.
+ */
 export interface ReadDirResponse {
-  /** Entries in byte order of their names. */
-  entries: DirEntry[];
   /** More entries follow the last one returned. */
   hasMore: boolean;
+  /** The entries' names in byte order, each as its UTF-8 bytes followed by one NUL byte. */
+  names: Buffer;
+  /** The entries' inode ids, 8 bytes each (little-endian), in the order of `names`. */
+  inos: Buffer;
+  /** The entries' types (InodeType), one byte each, in the order of `names`. */
+  types: Buffer;
+  /** With `with_attributes`: each entry's attributes, in the order of `names` (ino 0: it vanished). */
+  attributes: Inode[];
 }
 
 export interface RenameRequest {
@@ -2566,16 +2576,25 @@ export const DirEntry: MessageFns<DirEntry> = {
 };
 
 function createBaseReadDirResponse(): ReadDirResponse {
-  return { entries: [], hasMore: false };
+  return { hasMore: false, names: Buffer.alloc(0), inos: Buffer.alloc(0), types: Buffer.alloc(0), attributes: [] };
 }
 
 export const ReadDirResponse: MessageFns<ReadDirResponse> = {
   encode(message: ReadDirResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.entries) {
-      DirEntry.encode(v!, writer.uint32(10).fork()).join();
-    }
     if (message.hasMore !== false) {
       writer.uint32(16).bool(message.hasMore);
+    }
+    if (message.names.length !== 0) {
+      writer.uint32(26).bytes(message.names);
+    }
+    if (message.inos.length !== 0) {
+      writer.uint32(34).bytes(message.inos);
+    }
+    if (message.types.length !== 0) {
+      writer.uint32(42).bytes(message.types);
+    }
+    for (const v of message.attributes) {
+      Inode.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2593,20 +2612,44 @@ export const ReadDirResponse: MessageFns<ReadDirResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.entries.push(DirEntry.decode(reader, reader.uint32()));
-            continue;
-          }
           case 2: {
             if (tag !== 16) {
               break;
             }
 
             message.hasMore = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.names = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.inos = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.types = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.attributes.push(Inode.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -2623,22 +2666,36 @@ export const ReadDirResponse: MessageFns<ReadDirResponse> = {
 
   fromJSON(object: any): ReadDirResponse {
     return {
-      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => DirEntry.fromJSON(e)) : [],
       hasMore: isSet(object.hasMore)
         ? globalThis.Boolean(object.hasMore)
         : isSet(object.has_more)
         ? globalThis.Boolean(object.has_more)
         : false,
+      names: isSet(object.names) ? Buffer.from(bytesFromBase64(object.names)) : Buffer.alloc(0),
+      inos: isSet(object.inos) ? Buffer.from(bytesFromBase64(object.inos)) : Buffer.alloc(0),
+      types: isSet(object.types) ? Buffer.from(bytesFromBase64(object.types)) : Buffer.alloc(0),
+      attributes: globalThis.Array.isArray(object?.attributes)
+        ? object.attributes.map((e: any) => Inode.fromJSON(e))
+        : [],
     };
   },
 
   toJSON(message: ReadDirResponse): unknown {
     const obj: any = {};
-    if (message.entries?.length) {
-      obj.entries = message.entries.map((e) => DirEntry.toJSON(e));
-    }
     if (message.hasMore !== false) {
       obj.hasMore = message.hasMore;
+    }
+    if (message.names.length !== 0) {
+      obj.names = base64FromBytes(message.names);
+    }
+    if (message.inos.length !== 0) {
+      obj.inos = base64FromBytes(message.inos);
+    }
+    if (message.types.length !== 0) {
+      obj.types = base64FromBytes(message.types);
+    }
+    if (message.attributes?.length) {
+      obj.attributes = message.attributes.map((e) => Inode.toJSON(e));
     }
     return obj;
   },
@@ -2648,8 +2705,11 @@ export const ReadDirResponse: MessageFns<ReadDirResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<ReadDirResponse>, I>>(object: I): ReadDirResponse {
     const message = createBaseReadDirResponse();
-    message.entries = object.entries?.map((e) => DirEntry.fromPartial(e)) || [];
     message.hasMore = object.hasMore ?? false;
+    message.names = object.names ?? Buffer.alloc(0);
+    message.inos = object.inos ?? Buffer.alloc(0);
+    message.types = object.types ?? Buffer.alloc(0);
+    message.attributes = object.attributes?.map((e) => Inode.fromPartial(e)) || [];
     return message;
   },
 };

@@ -22,6 +22,7 @@ import { ErrorCode, SpindleError } from '../../common/errors.js';
 import type { RoutingInfo } from '../../proto/index.js';
 import { startCluster, type TestCluster } from '../harness/cluster.js';
 import { allServing, expectWithinQuoted, sleep, targetsOfNode, waitFor } from './support.js';
+import { unpackDirEntries } from '../../common/packed-dir-entries.js';
 
 let etcdDir = '';
 let etcd: EtcdProcess[] = [];
@@ -143,7 +144,11 @@ describe('meta processes on etcd', () => {
         limit: 100,
         withAttributes: false,
       });
-      expect(listed.entries.map((entry) => entry.name).sort()).toEqual(['from-first', 'from-second']);
+      expect(
+        unpackDirEntries(listed)
+          .map((entry) => entry.name)
+          .sort(),
+      ).toEqual(['from-first', 'from-second']);
     } finally {
       first!.close();
       second!.close();

@@ -1,11 +1,15 @@
 // ReadDir: one page of a directory listing, names in byte order (one range read of DENT ‖ dir),
 // starting strictly after `after_name`. The page size is the request's limit capped by
-// MetaConfig.readDirPageMax (0 asks for the cap). `has_more` says whether entries follow.
-// With `with_attributes` each entry carries its child's attributes (readdirplus), from the same
-// snapshot. A final symlink is followed (listing a symlink to a directory lists the directory).
+// MetaConfig.readDirPageMax (0 asks for the cap; READDIR_PLUS_PAGE_MAX with attributes).
+// `has_more` says whether entries follow.
+// Entries go out packed (common/packed-dir-entries.ts: names straight from the stored keys' bytes).
+// With `with_attributes` each entry's attributes follow in `attributes` (readdirplus), from the
+// same snapshot. A final symlink is followed (listing a symlink to a directory lists the directory).
 import { ErrorCode, SpindleError } from '../../../common/errors.js';
 import { validateName } from '../../../common/names.js';
-import { InodeType, type DirEntry, type ReadDirRequest, type ReadDirResponse } from '../../../proto/index.js';
+import { DirEntryPacker } from '../../../common/packed-dir-entries.js';
+import { Inode, InodeType, type ReadDirRequest, type ReadDirResponse } from '../../../proto/index.js';
+import { READDIR_PLUS_PAGE_MAX } from '../constants.js';
 import type { NamespaceContext } from '../context.js';
 import { describePath, requireExisting, resolvePath } from '../path.js';
 import { ADMIN_CALLER, type Caller, READ, requireAccess, searchCheck } from '../permissions.js';
@@ -22,7 +26,9 @@ export async function readDir(
 ): Promise<ReadDirResponse> {
   const at = requirePathAt(request.at, METHOD);
   if (request.afterName !== '') validateName(request.afterName);
-  const cap = ctx.config.readDirPageMax;
+  const cap = request.withAttributes
+    ? Math.min(ctx.config.readDirPageMax, READDIR_PLUS_PAGE_MAX)
+    : ctx.config.readDirPageMax;
   const limit = request.limit === 0 ? cap : Math.min(request.limit, cap);
   return ctx.read(async (mt) => {
     const directory = requireExisting(
@@ -33,17 +39,20 @@ export async function readDir(
       throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} is not a directory`);
     }
     requireAccess(caller, directory, READ, METHOD, `directory ${describePath(at)}`);
-    const listed = await mt.listEntries(directory.ino, limit + 1, request.afterName || undefined);
+    const listed = await mt.listEntryBytes(directory.ino, limit + 1, request.afterName || undefined);
     const hasMore = listed.length > limit;
-    const entries: DirEntry[] = [];
-    for (const entry of listed.slice(0, limit)) {
-      let inode: DirEntry['inode'];
+    const count = Math.min(listed.length, limit);
+    const packer = new DirEntryPacker(count);
+    const attributes: Inode[] = [];
+    for (let i = 0; i < count; i++) {
+      const entry = listed[i]!;
+      packer.add(entry.nameBytes, entry.ino, entry.type);
       if (request.withAttributes) {
         const child = await mt.getInode(entry.ino);
-        inode = child === undefined ? undefined : snapshot(child);
+        // An entry whose inode is gone (a dangling entry) gets ino 0: "no attributes".
+        attributes.push(child === undefined ? Inode.fromPartial({}) : snapshot(child));
       }
-      entries.push({ name: entry.name, ino: entry.ino, type: entry.type, inode });
     }
-    return { entries, hasMore };
+    return { ...packer.finish(), hasMore, attributes };
   }, signal);
 }

@@ -25,6 +25,7 @@ import type { ChainTableSnapshot, ClusterCapacity, ClusterView } from '../../clu
 import { createMemoryEngine, type KvEngine } from '../../kv/index.js';
 import type { StoragePort } from '../../storage-port.js';
 import { Namespace } from '../namespace.js';
+import { unpackDirEntries } from '../../../common/packed-dir-entries.js';
 
 class FakeCluster implements ClusterView {
   readonly tables = new Map<number, ChainTableSnapshot[]>();
@@ -169,9 +170,9 @@ export function fsApi(ns: Namespace) {
       let after = '';
       for (;;) {
         const page = await ns.readDir({ at: p(path), afterName: after, limit: 0, withAttributes: false });
-        names.push(...page.entries.map((e) => e.name));
+        names.push(...unpackDirEntries(page).map((e) => e.name));
         if (!page.hasMore) return names;
-        after = page.entries.at(-1)!.name;
+        after = names.at(-1)!;
       }
     },
     rename: (from: string, to: string, extra: DeepPartial<RenameRequest> = {}) =>
