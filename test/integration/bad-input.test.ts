@@ -335,6 +335,60 @@ describe('bad input straight to the services', () => {
         'BatchStat',
       );
       expect(batch.results.map((r) => r.status?.code)).toEqual([ErrorCode.NOT_FOUND, ErrorCode.NOT_FOUND]);
+      // Batches of bad renames and removes: each item refused on its own, the call itself answered.
+      const renames = await callUnary(
+        meta,
+        meta.batchRename,
+        {
+          requests: [
+            {
+              tag: tag(),
+              from: { parentIno: 1, path: '/' },
+              to: { parentIno: 1, path: '/keep/root' },
+              noReplace: false,
+            },
+            { tag: tag(), from: undefined, to: { parentIno: 1, path: '/keep/x' }, noReplace: false },
+            {
+              tag: tag(),
+              from: { parentIno: 1, path: '/keep/sub' },
+              to: { parentIno: 1, path: '/keep/a\0' },
+              noReplace: false,
+            },
+            {
+              tag: tag(),
+              from: { parentIno: 1, path: '/keep/nope' },
+              to: { parentIno: 1, path: '/keep/y' },
+              noReplace: false,
+            },
+          ],
+        },
+        'BatchRename',
+      );
+      expect(renames.results.map((r) => ErrorCode[r.status?.code ?? -1])).toEqual([
+        'BUSY',
+        'INVALID_ARGUMENT',
+        'INVALID_NAME',
+        'NOT_FOUND',
+      ]);
+      const removes = await callUnary(
+        meta,
+        meta.batchRemove,
+        {
+          requests: [
+            { tag: tag(), at: { parentIno: 1, path: '/' }, directory: true, recursive: true },
+            { tag: tag(), at: undefined, directory: false, recursive: false },
+            { tag: tag(), at: { parentIno: 1, path: '/keep/sub/small' }, directory: true, recursive: false },
+            { tag: tag(), at: { parentIno: 1, path: '/keep/sub' }, directory: false, recursive: false },
+          ],
+        },
+        'BatchRemove',
+      );
+      expect(removes.results.map((r) => ErrorCode[r.status?.code ?? -1])).toEqual([
+        'BUSY',
+        'INVALID_ARGUMENT',
+        'NOT_DIRECTORY',
+        'IS_DIRECTORY',
+      ]);
     } finally {
       meta.close();
     }
