@@ -6,7 +6,8 @@ import { DirEntryPacker, unpackDirEntries, type UnpackedDirEntry } from './packe
 
 function pack(entries: UnpackedDirEntry[]) {
   const packer = new DirEntryPacker(entries.length);
-  for (const entry of entries) packer.add(Buffer.from(entry.name, 'utf8'), entry.ino, entry.type);
+  // Each name inside a longer array, as in a stored key.
+  for (const entry of entries) packer.add(Buffer.from(`key:${entry.name}`, 'utf8'), 4, entry.ino, entry.type);
   return packer.finish();
 }
 

@@ -26,9 +26,13 @@ export interface UnpackedDirEntry {
   type: number;
 }
 
-/** Builds a page from names given as their UTF-8 bytes (a stored key's tail, copied once). */
+/**
+ * Builds a page from names given as UTF-8 bytes inside other arrays (a stored key's tail): they
+ * are copied once, into the page, by a JS loop (names are short; a view per name cost more).
+ */
 export class DirEntryPacker {
-  private readonly nameParts: Uint8Array[] = [];
+  private readonly sources: Uint8Array[] = [];
+  private readonly starts: number[] = [];
   private nameBytes = 0;
   private readonly inos: Buffer;
   private readonly types: Buffer;
@@ -39,10 +43,12 @@ export class DirEntryPacker {
     this.types = Buffer.allocUnsafe(capacity);
   }
 
-  add(name: Uint8Array, ino: number, type: number): void {
+  /** Adds an entry whose name is `source` from `start` to its end. */
+  add(source: Uint8Array, start: number, ino: number, type: number): void {
     if (this.count >= this.capacity) throw new RangeError(`a packed page holds ${this.capacity} entries`);
-    this.nameParts.push(name);
-    this.nameBytes += name.length + 1;
+    this.sources.push(source);
+    this.starts.push(start);
+    this.nameBytes += source.length - start + 1;
     this.inos.writeUInt32LE(ino % TWO_POW_32, this.count * INO_BYTES);
     this.inos.writeUInt32LE(Math.floor(ino / TWO_POW_32), this.count * INO_BYTES + 4);
     this.types[this.count] = type;
@@ -52,9 +58,9 @@ export class DirEntryPacker {
   finish(): { names: Buffer; inos: Buffer; types: Buffer } {
     const names = Buffer.allocUnsafe(this.nameBytes);
     let at = 0;
-    for (const part of this.nameParts) {
-      names.set(part, at);
-      at += part.length;
+    for (let i = 0; i < this.count; i++) {
+      const source = this.sources[i]!;
+      for (let j = this.starts[i]!; j < source.length; j++) names[at++] = source[j]!;
       names[at++] = 0;
     }
     return {

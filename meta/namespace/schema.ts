@@ -68,10 +68,8 @@ export function dentryRange(parentIno: number): { start: Buffer; end: Buffer } {
 /** Names up to this many bytes are decoded in JS when ASCII (a readdir decodes thousands of them). */
 const ASCII_NAME_FAST_BYTES = 32;
 
-/** The entry name of a DENT key as its UTF-8 bytes (a view of the key). */
-export function dentryNameBytes(key: Uint8Array): Uint8Array {
-  return key.subarray(PREFIX_BYTES + U64_BYTES);
-}
+/** Where the name's UTF-8 bytes start in a DENT key. */
+export const DENTRY_NAME_OFFSET = PREFIX_BYTES + U64_BYTES;
 
 /** The entry name of a DENT key. */
 export function dentryName(key: Uint8Array): string {

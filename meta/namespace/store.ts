@@ -17,7 +17,6 @@ import {
   decodeUsage,
   dentryKey,
   dentryName,
-  dentryNameBytes,
   dentryRange,
   encodeEntry,
   encodeGcRecord,
@@ -38,9 +37,9 @@ export interface ListedEntry extends EntryValue {
   name: string;
 }
 
-export interface ListedEntryBytes extends EntryValue {
-  /** The name's UTF-8 bytes. */
-  nameBytes: Uint8Array;
+export interface ListedEntryKey extends EntryValue {
+  /** The entry's DENT key: its name's UTF-8 bytes start at DENTRY_NAME_OFFSET. */
+  key: Uint8Array;
 }
 
 export class MetaTxn {
@@ -178,16 +177,16 @@ export class MetaTxn {
   }
 
   /**
-   * As listEntries, with each name as its UTF-8 bytes (a view of the stored key): a listing page
-   * copies them into its packed form without decoding a string per entry.
+   * As listEntries, with each name left in its stored key (from DENTRY_NAME_OFFSET): a listing
+   * page copies the bytes into its packed form without a string or a view per entry.
    */
-  async listEntryBytes(parentIno: number, limit: number, afterName?: string): Promise<ListedEntryBytes[]> {
+  async listEntryKeys(parentIno: number, limit: number, afterName?: string): Promise<ListedEntryKey[]> {
     const range = dentryRange(parentIno);
     const start = afterName ? Buffer.concat([dentryKey(parentIno, afterName), Buffer.of(0)]) : range.start;
     const pairs = await this.txn.getRange(start, range.end, { limit });
     return pairs.map((pair) => {
       const entry = decodeEntry(pair.value);
-      return { nameBytes: dentryNameBytes(pair.key), ino: entry.ino, type: entry.type };
+      return { key: pair.key, ino: entry.ino, type: entry.type };
     });
   }
 

@@ -13,6 +13,7 @@ import { READDIR_PLUS_PAGE_MAX } from '../constants.js';
 import type { NamespaceContext } from '../context.js';
 import { describePath, requireExisting, resolvePath } from '../path.js';
 import { ADMIN_CALLER, type Caller, READ, requireAccess, searchCheck } from '../permissions.js';
+import { DENTRY_NAME_OFFSET } from '../schema.js';
 import { requirePathAt } from '../validate.js';
 import { snapshot } from './helpers.js';
 
@@ -39,14 +40,14 @@ export async function readDir(
       throw new SpindleError(ErrorCode.NOT_DIRECTORY, `${METHOD}: ${describePath(at)} is not a directory`);
     }
     requireAccess(caller, directory, READ, METHOD, `directory ${describePath(at)}`);
-    const listed = await mt.listEntryBytes(directory.ino, limit + 1, request.afterName || undefined);
+    const listed = await mt.listEntryKeys(directory.ino, limit + 1, request.afterName || undefined);
     const hasMore = listed.length > limit;
     const count = Math.min(listed.length, limit);
     const packer = new DirEntryPacker(count);
     const attributes: Inode[] = [];
     for (let i = 0; i < count; i++) {
       const entry = listed[i]!;
-      packer.add(entry.nameBytes, entry.ino, entry.type);
+      packer.add(entry.key, DENTRY_NAME_OFFSET, entry.ino, entry.type);
       if (request.withAttributes) {
         const child = await mt.getInode(entry.ino);
         // An entry whose inode is gone (a dangling entry) gets ino 0: "no attributes".
