@@ -195,20 +195,23 @@ async function startNode(cluster: FakeStorageState, nodeId: number, bulk: () => 
     },
     dumpChunkMeta: async () => ({ chunks: [], hasMore: false }),
   };
-  // As a real node: batches of small reads also come as calls on a bulk session.
-  bulk()?.handleRequests(async (payload) => {
-    cluster.bulkCalls++;
-    const call = decodeStorageBulkCall(payload);
-    if (call.method !== StorageBulkMethod.BATCH_READ) {
-      throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'the fake storage node has no KV-cache store');
-    }
-    return encodeBatchReadAnswer(await handlers.batchRead(call.request));
-  });
-  return startGrpcServer(
+  // As a real node: BatchReads also come as calls on a bulk session (every listener it starts).
+  const serveBulkCalls = (): void =>
+    bulk()?.handleRequests(async (payload) => {
+      cluster.bulkCalls++;
+      const call = decodeStorageBulkCall(payload);
+      if (call.method !== StorageBulkMethod.BATCH_READ) {
+        throw new SpindleError(ErrorCode.RPC_UNAVAILABLE, 'the fake storage node has no KV-cache store');
+      }
+      return encodeBatchReadAnswer(await handlers.batchRead(call.request));
+    });
+  serveBulkCalls();
+  const started = await startGrpcServer(
     [{ definition: StorageService, implementation: serviceImplementation(handlers) }],
     '127.0.0.1',
     0,
   );
+  return { ...started, serveBulkCalls };
 }
 
 /** Routing: node n hosts target n*1000+c for chain c; chain c's head is node ((c-1) % 3) + 1. */
@@ -325,6 +328,7 @@ export function useFakeStorageCluster(transport: DataTransport): FakeStorageFixt
       [1, 2, 3].map((nodeId) => startNode(state, nodeId, () => bulkListeners[nodeId - 1])),
     );
     servers = started.map((s) => s.server);
+    const serveBulkCalls = started.map((s) => s.serveBulkCalls);
     addresses = started.map((s) => s.address);
     published = routingFor(1, addresses, state.chainVersions, [], bulkAddresses);
     const routing = new RoutingCache({
@@ -347,6 +351,7 @@ export function useFakeStorageCluster(transport: DataTransport): FakeStorageFixt
         bulkListeners = await Promise.all(
           bulkAddresses.map((address) => bulkTransport.listen('127.0.0.1', Number(address!.split(':')[1]))),
         );
+        for (const serve of serveBulkCalls) serve();
       },
     });
     await routing.ready();
