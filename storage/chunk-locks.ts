@@ -20,6 +20,16 @@ export class KeyedLocks {
     }
   }
 
+  /**
+   * Resolves once every lock whose key starts with `prefix`, held or waited for now, was released:
+   * a barrier after which nothing admitted before the call still runs under those locks. Later
+   * holders are not waited for (each key's queue is FIFO, so a no-op queued last suffices).
+   */
+  async drain(prefix: string): Promise<void> {
+    const held = [...this.queues.keys()].filter((key) => key.startsWith(prefix));
+    await Promise.all(held.map((key) => this.withLock(key, async () => {})));
+  }
+
   /** Number of keys locked or waited for (for tests and metrics). */
   get size(): number {
     return this.queues.size;

@@ -57,6 +57,26 @@ describe('KeyedLocks', () => {
     expect(await third).toBe('third');
     expect(locks.size).toBe(0);
   });
+
+  it('drain waits for the holders and waiters of the keys with a prefix, not for later ones', async () => {
+    const locks = new KeyedLocks();
+    const order: string[] = [];
+    const gates = [deferred(), deferred(), deferred()];
+    const held = locks.withLock('7/1:0', () => gates[0]!.promise.then(() => order.push('7/1:0 done')));
+    const queued = locks.withLock('7/1:0', async () => order.push('7/1:0 queued done'));
+    const otherTarget = locks.withLock('71/1:0', () => gates[1]!.promise);
+    const drained = locks.drain('7/').then(() => order.push('drained'));
+    const later = locks.withLock('7/2:0', () => gates[2]!.promise);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual([]);
+    gates[0]!.resolve();
+    await drained;
+    expect(order).toEqual(['7/1:0 done', '7/1:0 queued done', 'drained']);
+    gates[1]!.resolve();
+    gates[2]!.resolve();
+    await Promise.all([held, queued, otherTarget, later]);
+    expect(locks.size).toBe(0);
+  });
 });
 
 describe('UpdateDedupe', () => {

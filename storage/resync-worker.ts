@@ -289,6 +289,15 @@ export class ResyncWorker {
     const signal = this.loop.signal;
     const timeoutMs = this.deps.callTimeoutMs;
 
+    // An update this node admitted under an older chain version — when it had no successor, as the
+    // chain's last writing target — may still be in flight: it commits here without reaching the
+    // new successor, and a chunk it creates or changes may look equal on both sides while it is
+    // pending (the simulator found it: docs/simulation.md, seeds 2566 and 3254). Routing already
+    // names the syncing successor, so every update admitted from now on forwards to it (a chunk
+    // lock holder rechecks the chain version); wait for those admitted before to finish first.
+    await this.deps.locks.drain(`${target.targetId}/`);
+    this.current(view);
+
     // The successor's metadata, page by page.
     let remotePage: ChunkMeta[] = [];
     let remoteIndex = 0;

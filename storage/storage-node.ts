@@ -104,6 +104,8 @@ export interface StorageNodeHandle {
   readonly routing: RoutingView;
   /** The node's open targets (tests inspect their chunk engines). */
   readonly targets: readonly StorageTarget[];
+  /** The per-chunk locks of the node's targets (a test holds one to stand for an update in flight). */
+  readonly locks: KeyedLocks;
   /** The single JSON ready line of docs/architecture.md, as an object. */
   readyLine(): StorageReadyLine;
   /** Fetches routing from the manager now. */
@@ -390,6 +392,7 @@ export async function startStorageNode(options: StorageNodeOptions): Promise<Sto
       registry,
       routing,
       targets,
+      locks,
       readyLine: () => ({
         service: 'storage',
         id: nodeId,
