@@ -23,11 +23,14 @@ export class KeyedLocks {
   /**
    * Resolves once every lock whose key starts with `prefix`, held or waited for now, was released:
    * a barrier after which nothing admitted before the call still runs under those locks. Later
-   * holders are not waited for (each key's queue is FIFO, so a no-op queued last suffices).
+   * holders are not waited for (each key's queue is FIFO, so a no-op queued last suffices). Rejects
+   * with CANCELLED when `signal` aborts first. Undefined when no such lock is held: nothing to wait
+   * for, and the caller goes on without yielding.
    */
-  async drain(prefix: string): Promise<void> {
+  drain(prefix: string, signal?: AbortSignal): Promise<void> | undefined {
     const held = [...this.queues.keys()].filter((key) => key.startsWith(prefix));
-    await Promise.all(held.map((key) => this.withLock(key, async () => {})));
+    if (held.length === 0) return undefined;
+    return Promise.all(held.map((key) => this.withLock(key, async () => {}, signal))).then(() => undefined);
   }
 
   /** Number of keys locked or waited for (for tests and metrics). */

@@ -65,7 +65,8 @@ describe('KeyedLocks', () => {
     const held = locks.withLock('7/1:0', () => gates[0]!.promise.then(() => order.push('7/1:0 done')));
     const queued = locks.withLock('7/1:0', async () => order.push('7/1:0 queued done'));
     const otherTarget = locks.withLock('71/1:0', () => gates[1]!.promise);
-    const drained = locks.drain('7/').then(() => order.push('drained'));
+    expect(locks.drain('9/')).toBeUndefined();
+    const drained = locks.drain('7/')!.then(() => order.push('drained'));
     const later = locks.withLock('7/2:0', () => gates[2]!.promise);
     await new Promise((resolve) => setImmediate(resolve));
     expect(order).toEqual([]);

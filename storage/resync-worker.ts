@@ -11,7 +11,9 @@
 // makes it SERVING.
 //
 // Guarantees: a copy is made under the chunk lock from this node's committed state, so it cannot
-// overtake or undo a write of the same chunk; each copy re-checks the chain version and the
+// overtake or undo a write of the same chunk; the scan starts only after every update this node
+// admitted before (perhaps under an older chain version, with no successor) let go of its chunk
+// lock, so none commits here unseen by the scan; each copy re-checks the chain version and the
 // successor, and a chain change aborts the run (the next round starts over under the new version
 // — only what still differs is copied); a failed run is retried next round; memory is bounded by
 // one page of each dump and `concurrency` copies in flight. The check runs on
@@ -295,8 +297,11 @@ export class ResyncWorker {
     // pending (the simulator found it: docs/simulation.md, seeds 2566 and 3254). Routing already
     // names the syncing successor, so every update admitted from now on forwards to it (a chunk
     // lock holder rechecks the chain version); wait for those admitted before to finish first.
-    await this.deps.locks.drain(`${target.targetId}/`);
-    this.current(view);
+    const draining = this.deps.locks.drain(`${target.targetId}/`, signal);
+    if (draining !== undefined) {
+      await draining;
+      this.current(view);
+    }
 
     // The successor's metadata, page by page.
     let remotePage: ChunkMeta[] = [];
