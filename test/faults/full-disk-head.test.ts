@@ -9,15 +9,22 @@
 // chain's syncing tail, cannot take its chunks) and leaves no file; no process dies; every file
 // reads back byte for byte; after the filler and two files are deleted the refused file fits, the
 // full target returns through a resync and every replica holds the same chunks. Needs root (mount).
-import { statfsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { statfsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pidAlive, startCluster, type TestCluster } from '../harness/cluster.js';
+import { pidAlive, type TestCluster } from '../harness/cluster.js';
 import { dumpFileChunks, routingOf, StorageClients, tableChains } from '../harness/replicas.js';
 import { allServing, expectReplicasIdentical, expectSame, sleep, waitFor, waitForRouting } from './support.js';
-import { localFile, mountTmpfs, runSpindle, sha256, skipUnlessRoot, unmount } from './full-disk-support.js';
+import {
+  localFile,
+  runSpindle,
+  type SmallDiskCluster,
+  sha256,
+  skipUnlessRoot,
+  startSmallDiskCluster,
+  stopSmallDiskCluster,
+} from './full-disk-support.js';
 
 const MiB = 1024 * 1024;
 const notRoot = skipUnlessRoot();
@@ -29,6 +36,7 @@ const STATFS_MAX_AGE_MS = 1_000;
 let work: string;
 let mounted: string | undefined;
 let cluster: TestCluster | undefined;
+let setup: SmallDiskCluster | undefined;
 
 const spindle = (args: string[]) => runSpindle(work, cluster!.metaAddress, args);
 
@@ -52,22 +60,11 @@ async function headTarget(): Promise<number> {
 
 describe.skipIf(notRoot)('a full disk on the head of a chain', () => {
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'spindle-full-head-'));
-    mounted = mountTmpfs(join(work, 'cluster', 'storage-1'), 40);
-    cluster = await startCluster({
-      dataDir: join(work, 'cluster'),
-      storageNodes: 3,
-      replicas: 3,
-      targetsPerNode: 1,
-    });
+    setup = await startSmallDiskCluster('spindle-full-head-', 3, 3);
+    ({ work, mounted, cluster } = setup);
   }, 180_000);
 
-  afterAll(async () => {
-    await cluster?.stop();
-    if (process.env.SPINDLE_TEST_KEEP === '1') return; // for a post-mortem: umount and rm by hand
-    if (mounted !== undefined) unmount(mounted);
-    rmSync(work, { recursive: true, force: true });
-  }, 60_000);
+  afterAll(() => stopSmallDiskCluster(setup), 60_000);
 
   it('the full head leaves the chain, acknowledged writes stay, puts get ENOSPC, space is reused', async () => {
     const routing = await routingOf(cluster!.metaAddress);

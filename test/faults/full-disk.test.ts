@@ -2,26 +2,26 @@
 // past the target's full line are refused with a clear ENOSPC while the node stays up, a `spindle
 // put` that fails leaves no file (nor its temporary) behind, files written before still read back
 // byte for byte, and once files are deleted their space is written again. Needs root (mount).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pidAlive, startCluster, type TestCluster } from '../harness/cluster.js';
+import { pidAlive, type TestCluster } from '../harness/cluster.js';
 import {
   localFile as localFileIn,
-  mountTmpfs,
   runSpindle,
+  type SmallDiskCluster,
   sha256,
   skipUnlessRoot,
-  unmount,
+  startSmallDiskCluster,
+  stopSmallDiskCluster,
 } from './full-disk-support.js';
 
 const MiB = 1024 * 1024;
 const notRoot = skipUnlessRoot();
 
 let work: string;
-let mounted: string | undefined;
 let cluster: TestCluster | undefined;
+let setup: SmallDiskCluster | undefined;
 
 const spindle = (args: string[]) => runSpindle(work, cluster!.metaAddress, args);
 const localFile = (name: string, bytes: number) => localFileIn(work, name, bytes);
@@ -33,23 +33,11 @@ async function names(): Promise<string[]> {
 
 describe.skipIf(notRoot)('a full disk on a storage node', () => {
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'spindle-full-'));
-    // 40 MiB: the test preset keeps max(2 MiB, 5 %) of it free.
-    mounted = mountTmpfs(join(work, 'cluster', 'storage-1'), 40);
-    cluster = await startCluster({
-      dataDir: join(work, 'cluster'),
-      storageNodes: 1,
-      replicas: 1,
-      targetsPerNode: 1,
-    });
+    setup = await startSmallDiskCluster('spindle-full-', 1, 1);
+    ({ work, cluster } = setup);
   }, 180_000);
 
-  afterAll(async () => {
-    await cluster?.stop();
-    if (process.env.SPINDLE_TEST_KEEP === '1') return; // for a post-mortem: umount and rm by hand
-    if (mounted !== undefined) unmount(mounted);
-    rmSync(work, { recursive: true, force: true });
-  }, 60_000);
+  afterAll(() => stopSmallDiskCluster(setup), 60_000);
 
   it('refuses writes with ENOSPC; reads and deletes go on, nothing partial is published, space is reused', async () => {
     const storagePid = cluster!.local.nodes()[0]!.pid;
