@@ -76,9 +76,16 @@ import {
 import { requireChainPredecessor } from './chain-callers.js';
 import type { ChainResolver } from './chain-resolver.js';
 import { damagedChunkOf } from './resync-receiver.js';
-import { clientWriteOf, recordCommitted, recordedResult, type ChannelRecords } from './channel-records.js';
+import {
+  clientWriteOf,
+  commitRecordOf,
+  recordCommitted,
+  recordedResult,
+  type ChannelRecords,
+} from './channel-records.js';
 import { chunkKeyString } from './chunk-engine/chunk-key.js';
 import { updateFingerprint, type ChunkUpdate, type PendingResult } from './chunk-engine/chunk-engine.js';
+import type { CommitRecord } from './chunk-engine/meta-store.js';
 import type { KeyedLocks } from './chunk-locks.js';
 import type { LocalTargetStates } from './local-states.js';
 import { FORWARD_BACKOFF_MAX_MS, FORWARD_BACKOFF_MIN_MS } from './constants.js';
@@ -198,6 +205,8 @@ export class ChainReplicator {
           let successorAnswered = false;
           /** A failure now is this replica's own apply or commit, with the successor ahead (K3). */
           let behindSuccessor = false;
+          let response: WriteResponse;
+          let record: CommitRecord | undefined;
           try {
             for (let round = 0; ; round++) {
               const step = await this.applyAndForward(
@@ -250,14 +259,16 @@ export class ChainReplicator {
               this.deps.metrics?.chunkRepairs.inc();
             }
             behindSuccessor = successorAnswered;
-            await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
+            response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
+            // The write's record goes in the commit's transaction: a crash keeps both or neither.
+            record = commitRecordOf(channels, request.chainId, chunk, clientWrite, response);
+            await engine.commit(chunk.ino, chunk.index, version, current.chainVersion, record);
             this.notifyWritten(target, chunk, update);
           } catch (err) {
             engine.abort(chunk.ino, chunk.index);
             throw this.failedBehindSuccessor(err, behindSuccessor, target, current, chunk, version);
           }
-          const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
-          recordCommitted(channels, request.chainId, chunk, clientWrite, response);
+          recordCommitted(channels, record);
           return response;
         },
         signal,
@@ -354,6 +365,9 @@ export class ChainReplicator {
         current = step.view;
         /** A failure now is this replica's own apply or commit, with the successor ahead (K3). */
         let behindSuccessor = false;
+        const channels = target.channels as ChannelRecords | undefined;
+        let response: WriteResponse;
+        let record: CommitRecord | undefined;
         try {
           if (pending === undefined) {
             behindSuccessor = step.response !== undefined;
@@ -364,21 +378,17 @@ export class ChainReplicator {
           if (step.response !== undefined && !sameResult(step.response, pending))
             throw mismatch(target, chunk, pending, step.response);
           behindSuccessor = step.response !== undefined;
-          await engine.commit(chunk.ino, chunk.index, version, current.chainVersion);
+          response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
+          // Every replica records the client write it committed, so it can answer a retry as head;
+          // the record is written in the commit's transaction.
+          record = commitRecordOf(channels, request.chainId, chunk, request.clientWrite, response);
+          await engine.commit(chunk.ino, chunk.index, version, current.chainVersion, record);
         } catch (err) {
           engine.abort(chunk.ino, chunk.index);
           throw this.failedBehindSuccessor(err, behindSuccessor, target, current, chunk, version);
         }
         this.notifyWritten(target, chunk, update);
-        const response = { length: pending.length, commitVersion: version, chunkCrc32c: pending.crc32c };
-        // Every replica records the client write it committed, so it can answer a retry as head.
-        recordCommitted(
-          target.channels as ChannelRecords | undefined,
-          request.chainId,
-          chunk,
-          request.clientWrite,
-          response,
-        );
+        recordCommitted(channels, record);
         return response;
       },
       signal,

@@ -7,34 +7,31 @@
 //
 // The head's in-memory `UpdateDedupe` still handles retries that arrive while the first attempt
 // runs; this table is what survives a head change and a restart. Records live in memory and in a
-// small lmdb env next to the target's chunks (`channels.mdb`), written after the chunk's commit:
-// a crash between the two forgets the record (the retry then re-runs, as before this table).
+// named db `channels` of the target's chunk-metadata env (`chunks.mdb`, lmdb-meta-store.ts): the
+// record of a client write is written in the same transaction as the chunk commit that carries it
+// out (ChunkEngine.commit's `record`), so a crash loses both or neither (docs/simulation.md K2).
+// Records a resync brings (adoptCopied, adoptSynced) and forgotten ones are written in the
+// background: a target that crashes before they are durable returns through another resync.
+// Targets written before this kept their records in a separate env, `channels.mdb`: open() moves
+// them into the chunk env and deletes it.
 // Bounded: CHANNEL_RECORDS_MAX channels per target (least recently used forgotten first), and a
 // channel unused for DEDUPE_CHANNEL_IDLE_MS is forgotten.
-import { mkdir } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open as openLmdb } from 'lmdb';
+import type { CommitRecord, RecordsStore, StoredRecord } from './chunk-engine/meta-store.js';
 import { lmdbWrite } from './chunk-engine/lmdb-failures.js';
 import type { Clock } from '../common/clock.js';
 import { ErrorCode, SpindleError } from '../common/errors.js';
 import type { ClientWriteId, CopiedChannelRecord, WriteRequest, WriteResponse } from '../proto/index.js';
 import { CHANNEL_RECORDS_MAX, DEDUPE_CHANNEL_IDLE_MS } from './constants.js';
 
-export interface ChannelRecord {
-  seqnum: number;
+export interface ChannelRecord extends StoredRecord {
   /** The client write's digest (chunk, type, offset, length, data CRC); a retry must match it. */
   fingerprint: string;
   response: WriteResponse;
   /** Last recorded or used (ms, the clock's time). */
   atMs: number;
-}
-
-/** Where records persist: the target's `channels.mdb` (open()), or the simulator's in-memory store (openOn()). */
-export interface ChannelRecordsStore {
-  put(key: string, record: ChannelRecord): Promise<boolean>;
-  remove(key: string): Promise<boolean>;
-  getRange(): Iterable<{ key: string; value: ChannelRecord }>;
-  close(): Promise<void>;
 }
 
 export interface ChannelRecordsOptions {
@@ -91,7 +88,7 @@ export class ChannelRecords {
 
   private constructor(
     private readonly options: ChannelRecordsOptions,
-    private readonly db: ChannelRecordsStore | undefined,
+    private readonly db: RecordsStore | undefined,
   ) {
     this.capacity = options.capacity ?? CHANNEL_RECORDS_MAX;
     this.idleMs = options.idleMs ?? DEDUPE_CHANNEL_IDLE_MS;
@@ -102,25 +99,24 @@ export class ChannelRecords {
     return new ChannelRecords(options, undefined);
   }
 
-  /** Opens (creating if needed) `dir/channels.mdb` and loads the records that have not expired. */
-  static async open(dir: string, options: ChannelRecordsOptions & { fsync?: boolean }): Promise<ChannelRecords> {
-    await mkdir(dir, { recursive: true });
-    const db = openLmdb<ChannelRecord, string>({
-      path: join(dir, 'channels.mdb'),
-      compression: false,
-      noSync: options.fsync === false,
-    });
-    return ChannelRecords.openOn(db, options);
+  /**
+   * The table on a target's records store (`engine.records`), loading the records that have not
+   * expired; first moves the records of an older target's `dir/channels.mdb` into it (and deletes it).
+   */
+  static async open(dir: string, store: RecordsStore, options: ChannelRecordsOptions): Promise<ChannelRecords> {
+    await migrateChannelsEnv(dir, store);
+    return ChannelRecords.openOn(store, options);
   }
 
-  /** A table on a given store, loading the records that have not expired (open() on lmdb; the simulator's store). */
-  static openOn(db: ChannelRecordsStore, options: ChannelRecordsOptions): ChannelRecords {
+  /** A table on a given store, loading the records that have not expired (open(); the simulator's store). */
+  static openOn(db: RecordsStore, options: ChannelRecordsOptions): ChannelRecords {
     const table = new ChannelRecords(options, db);
     const now = options.clock.nowMs();
     const loaded: Array<[string, ChannelRecord]> = [];
     for (const { key, value } of db.getRange()) {
-      if (now - value.atMs >= table.idleMs) void table.persist(() => db.remove(key));
-      else loaded.push([key, value]);
+      const record = value as ChannelRecord;
+      if (now - record.atMs >= table.idleMs) void table.persist(() => db.remove(key, record.seqnum));
+      else loaded.push([key, structuredClone(record)]);
     }
     loaded.sort((a, b) => a[1].atMs - b[1].atMs);
     for (const [key, value] of loaded) table.records.set(key, value);
@@ -161,25 +157,44 @@ export class ChannelRecords {
   }
 
   /**
-   * Records that this replica committed client write `seqnum` of channel `key` with `response`.
-   * An older seqnum than the one recorded is ignored. The memory table changes at once; the lmdb
-   * write runs in the background (close waits for it).
+   * Records that this replica committed client write `seqnum` of channel `key` with `response` (a
+   * resync brought the record). An older seqnum than the one recorded is ignored. The memory table
+   * changes at once; the lmdb write runs in the background (close waits for it).
    */
   record(key: string, seqnum: number, fingerprint: string, response: WriteResponse): void {
+    const record = this.prepare(key, seqnum, fingerprint, response);
+    if (record === undefined) return;
+    this.remember(record);
+    const db = this.db;
+    if (db !== undefined) void this.persist(() => db.put(record.key, record.value));
+  }
+
+  /**
+   * The record of client write `seqnum` of channel `key`, for the chunk commit that carries the
+   * write out to write in its transaction; undefined when a newer one is recorded. Once the commit
+   * is durable, remember() puts it in memory.
+   */
+  prepare(key: string, seqnum: number, fingerprint: string, response: WriteResponse): CommitRecord | undefined {
     const existing = this.records.get(key);
-    if (existing !== undefined && seqnum < existing.seqnum) return;
-    const now = this.options.clock.nowMs();
-    const record: ChannelRecord = {
+    if (existing !== undefined && seqnum < existing.seqnum) return undefined;
+    const value: ChannelRecord = {
       seqnum,
       fingerprint,
       response: { length: response.length, commitVersion: response.commitVersion, chunkCrc32c: response.chunkCrc32c },
-      atMs: now,
+      atMs: this.options.clock.nowMs(),
     };
+    return { key, value };
+  }
+
+  /** Puts a prepared record in memory (newer one kept); its lmdb write is the caller's. */
+  remember(prepared: CommitRecord): void {
+    const { key } = prepared;
+    const record = structuredClone(prepared.value as ChannelRecord);
+    const existing = this.records.get(key);
+    if (existing !== undefined && record.seqnum < existing.seqnum) return;
     this.records.delete(key);
     this.records.set(key, record);
-    const db = this.db;
-    if (db !== undefined) void this.persist(() => db.put(key, record));
-    this.expire(now);
+    this.expire(this.options.clock.nowMs());
     this.evictOverCapacity();
   }
 
@@ -263,10 +278,9 @@ export class ChannelRecords {
     for (const c of copied) this.record(c.channelKey, c.seqnum, c.fingerprint, c.response!);
   }
 
-  /** Waits for the lmdb writes in flight, then closes the env. */
+  /** Waits for the lmdb writes in flight (the env is the chunk engine's: it closes it). */
   async close(): Promise<void> {
     await Promise.allSettled([...this.writing]);
-    await this.db?.close();
   }
 
   private evictOverCapacity(): void {
@@ -284,9 +298,12 @@ export class ChannelRecords {
   }
 
   private forget(key: string): void {
+    const record = this.records.get(key);
+    if (record === undefined) return;
     this.records.delete(key);
     const db = this.db;
-    if (db !== undefined) void this.persist(() => db.remove(key));
+    // Removes the stored record only if it is no newer than this one (a commit may have written one).
+    if (db !== undefined) void this.persist(() => db.remove(key, record.seqnum));
   }
 
   private persist(write: () => Promise<unknown>): Promise<void> {
@@ -316,14 +333,46 @@ export function recordedResult(
   return channels.lookup(channelKey(chainId, write), write.seqnum, clientWriteFingerprint(chunk, write));
 }
 
-/** After a commit that carried `write` out: records it (no-op without a write or a table). */
-export function recordCommitted(
+/**
+ * Before a commit that carries `write` out: the record to write in the commit's transaction
+ * (ChunkEngine.commit's `record`); undefined without a write or a table, or when a newer one is
+ * recorded. Once the commit resolved, recordCommitted() puts it in memory.
+ */
+export function commitRecordOf(
   channels: ChannelRecords | undefined,
   chainId: number,
   chunk: { ino: number; index: number },
   write: ClientWriteId | undefined,
   response: WriteResponse,
-): void {
-  if (channels === undefined || write === undefined || write.channelId === 0 || write.clientId === '') return;
-  channels.record(channelKey(chainId, write), write.seqnum, clientWriteFingerprint(chunk, write), response);
+): CommitRecord | undefined {
+  if (channels === undefined || write === undefined || write.channelId === 0 || write.clientId === '') return undefined;
+  return channels.prepare(channelKey(chainId, write), write.seqnum, clientWriteFingerprint(chunk, write), response);
+}
+
+/** After the commit that wrote `record` (commitRecordOf) resolved: the record in memory too. */
+export function recordCommitted(channels: ChannelRecords | undefined, record: CommitRecord | undefined): void {
+  if (record !== undefined) channels?.remember(record);
+}
+
+/**
+ * Moves the records of a target's former separate env (`dir/channels.mdb`, before records shared
+ * the chunk env) into `store` (a channel's newer record there kept), then deletes the old env. A
+ * crash before the deletion repeats the move at the next start, which changes nothing.
+ */
+async function migrateChannelsEnv(dir: string, store: RecordsStore): Promise<void> {
+  const path = join(dir, 'channels.mdb');
+  try {
+    await access(path);
+  } catch {
+    return;
+  }
+  const old = openLmdb<ChannelRecord, string>({ path, compression: false });
+  try {
+    const moved = [...old.getRange({})].map(({ key, value }) => lmdbWrite('records move', () => store.put(key, value)));
+    await Promise.all(moved);
+  } finally {
+    await old.close();
+  }
+  await rm(path, { force: true });
+  await rm(`${path}-lock`, { force: true });
 }

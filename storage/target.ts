@@ -36,7 +36,7 @@ export class StorageTarget {
     });
     let channels: ChannelRecords;
     try {
-      channels = await ChannelRecords.open(path, { clock: systemClock, fsync: options.fsync });
+      channels = await ChannelRecords.open(path, engine.records, { clock: systemClock });
     } catch (err) {
       await engine.close();
       throw err;

@@ -21,7 +21,6 @@
 // no lock.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { open as openLmdb, type RangeOptions } from 'lmdb';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { crc32c, crc32cCombine } from '../../common/crc32c.js';
@@ -39,9 +38,18 @@ import { BlockFiles } from './block-files.js';
 import type { BlockIoKind, BlockIoMode } from './block-io.js';
 import { chooseBlockIo } from './choose-block-io.js';
 import { lmdbWrite } from './lmdb-failures.js';
+import { openLmdbMetaStore } from './lmdb-meta-store.js';
+import type { ChunkMetaStore, CommitRecord, RecordsStore } from './meta-store.js';
 import { SpaceGuard, type SpaceLimits } from './space-guard.js';
 import { isBroken } from '../test-breaks.js';
-import { chunkKeyString, decodeChunkKey, encodeChunkKey, inoKeyRange, type ChunkAddress } from './chunk-key.js';
+import {
+  chunkKeyString,
+  decodeChunkKey,
+  encodeChunkKey,
+  inoKeyRange,
+  isChunkKey,
+  type ChunkAddress,
+} from './chunk-key.js';
 import {
   decodeChunkMeta,
   encodeChunkMeta,
@@ -68,21 +76,6 @@ export interface ChunkEngineOptions {
   logger?: Logger;
   /** Reserved space (space-guard.ts); undefined = no limit but the disk's own. */
   space?: SpaceLimits;
-}
-
-/**
- * The chunk-metadata store under an engine: the target's lmdb env (open()), or the simulator's
- * in-memory store that loses unflushed transactions on a crash (test/sim, through openOn()).
- */
-export interface ChunkMetaStore {
-  get(key: Buffer): Buffer | undefined;
-  put(key: Buffer, value: Buffer): Promise<boolean>;
-  remove(key: Buffer): Promise<boolean>;
-  getRange(options: RangeOptions): Iterable<{ key: Buffer; value: Buffer }>;
-  getKeys(options: RangeOptions): Iterable<Buffer>;
-  /** Resolves once every write so far is on disk. */
-  readonly flushed: Promise<boolean>;
-  close(): Promise<void>;
 }
 
 /** What openOn() builds an engine from (open() makes them from a target directory). */
@@ -307,16 +300,7 @@ export class ChunkEngine {
   static async open(options: ChunkEngineOptions): Promise<ChunkEngine> {
     await mkdir(options.dir, { recursive: true });
     const fsync = options.fsync ?? true;
-    const env = openLmdb<Buffer, Buffer>({
-      path: join(options.dir, 'chunks.mdb'),
-      keyEncoding: 'binary',
-      encoding: 'binary',
-      compression: false,
-      // Each commit is synced before its promise resolves (overlapping sync would resolve first
-      // and flush later); with fsync off, lmdb leaves flushing to the OS.
-      overlappingSync: false,
-      noSync: !fsync,
-    });
+    const env = openLmdbMetaStore(join(options.dir, 'chunks.mdb'), fsync);
     let files: BlockFiles | undefined;
     try {
       const db = env;
@@ -361,7 +345,8 @@ export class ChunkEngine {
   }
 
   private rebuild(): void {
-    for (const { value } of this.db.getRange({})) {
+    for (const { key, value } of this.db.getRange({})) {
+      if (!isChunkKey(key)) continue; // the records table's entry in the root db
       const meta = decodeChunkMeta(value);
       if (hasBlock(meta.block)) this.allocator.markUsed(meta.block);
       this.committedBytes += meta.length;
@@ -709,10 +694,17 @@ export class ChunkEngine {
 
   /**
    * Makes pending version `version` the committed one: one lmdb transaction, flushed to disk before
-   * this resolves; the replaced block is freed afterwards. Returns the chunk's state after commit
-   * (undefined for a removal).
+   * this resolves; the replaced block is freed afterwards. `record` (the exactly-once record of the
+   * client write this commit carries out) is written in the same transaction. Returns the chunk's
+   * state after commit (undefined for a removal).
    */
-  async commit(ino: number, index: number, version: number, chainVersion: number): Promise<ChunkInfo | undefined> {
+  async commit(
+    ino: number,
+    index: number,
+    version: number,
+    chainVersion: number,
+    record?: CommitRecord,
+  ): Promise<ChunkInfo | undefined> {
     this.checkOpen();
     const key = chunkKeyString(ino, index);
     const pending = this.pending.get(key);
@@ -724,7 +716,14 @@ export class ChunkEngine {
     if (pending.removed) {
       if (old !== undefined) {
         await lmdbWrite(`remove of chunk ${key}`, async () => {
-          await this.cachedWrite(key, undefined, () => this.db.remove(dbKey));
+          await this.cachedWrite(key, undefined, () =>
+            record === undefined ? this.db.remove(dbKey) : this.db.commitWith(dbKey, undefined, record),
+          );
+          await this.flushed();
+        });
+      } else if (record !== undefined) {
+        await lmdbWrite(`record of chunk ${key}`, async () => {
+          await this.db.records.put(record.key, record.value);
           await this.flushed();
         });
       }
@@ -740,7 +739,10 @@ export class ChunkEngine {
         updatedUs: this.clock.nowUs(),
       };
       await lmdbWrite(`commit of chunk ${key}`, async () => {
-        await this.cachedWrite(key, meta, () => this.db.put(dbKey, encodeChunkMeta(meta)));
+        const value = encodeChunkMeta(meta);
+        await this.cachedWrite(key, meta, () =>
+          record === undefined ? this.db.put(dbKey, value) : this.db.commitWith(dbKey, value, record),
+        );
         await this.flushed();
       });
     }
@@ -783,6 +785,7 @@ export class ChunkEngine {
     const out: ChunkAddress[] = [];
     const { start, end } = inoKeyRange(ino, fromIndex);
     for (const key of this.db.getKeys({ start, end })) {
+      if (!isChunkKey(key)) continue;
       const address = decodeChunkKey(key);
       seen.add(chunkKeyString(address.ino, address.index));
       out.push(address);
@@ -823,8 +826,9 @@ export class ChunkEngine {
       reverse: true,
       exclusiveStart: true,
       inclusiveEnd: true,
-      limit: 1,
+      limit: 2, // one may be the records table's entry (ino INO_MAX's range holds it)
     })) {
+      if (!isChunkKey(key)) continue;
       const meta = decodeChunkMeta(value);
       return { index: decodeChunkKey(key).index, length: meta.length, commitVersion: meta.commitVersion };
     }
@@ -844,7 +848,9 @@ export class ChunkEngine {
     }
     const chunks: ChunkInfo[] = [];
     let hasMore = false;
-    for (const { key, value } of this.db.getRange({ start, end, limit: options.limit + 1 })) {
+    // No row limit: the records table's entry may be among the rows (lmdb reads them lazily).
+    for (const { key, value } of this.db.getRange({ start, end })) {
+      if (!isChunkKey(key)) continue;
       if (chunks.length === options.limit) {
         hasMore = true;
         break;
@@ -855,6 +861,11 @@ export class ChunkEngine {
       );
     }
     return { chunks, hasMore };
+  }
+
+  /** The target's exactly-once records table (same env as the chunk metadata: commit() writes to it). */
+  get records(): RecordsStore {
+    return this.db.records;
   }
 
   /** Sum of committed chunk lengths. */

@@ -34,6 +34,11 @@ function readU64(source: Uint8Array, offset: number): number {
   return view.readUInt32BE(offset) * 0x1_0000_0000 + view.readUInt32BE(offset + 4);
 }
 
+/** Whether a key of the chunk-metadata db is a chunk's (not the records table's entry: lmdb-meta-store.ts). */
+export function isChunkKey(key: Uint8Array): boolean {
+  return key.length === CHUNK_KEY_BYTES;
+}
+
 export function encodeChunkKey(ino: number, index: number): Buffer {
   const key = Buffer.allocUnsafe(CHUNK_KEY_BYTES);
   writeU64(key, 0, ino);

@@ -1,8 +1,10 @@
 // The simulated disk of one target, under the REAL chunk engine (storage/chunk-engine/chunk-engine.ts)
 // and the REAL exactly-once records (storage/channel-records.ts), through their injection points
 // (ChunkEngine.openOn, BlockFiles.on, ChannelRecords.openOn):
-// - the chunk-metadata store and the records store: ordered key-value maps where a put is visible
-//   after one disk operation and durable only after a flush (`flushed`), as with lmdb;
+// - the chunk-metadata store and the records table beside it (one lmdb env, `chunks.mdb`): ordered
+//   key-value maps where a transaction is visible after one disk operation and durable only after a
+//   flush (`flushed`), as with lmdb; a chunk commit and its client write's record are one
+//   transaction, so a crash keeps both or neither;
 // - the block files: sparse files of 4 KiB pages where a write is visible at once and durable only
 //   after `sync` (fdatasync).
 // A crash keeps only what was flushed or synced; the next incarnation opens new stores on it.
@@ -14,10 +16,16 @@ import { join } from 'node:path';
 import { blocksPerFile } from '../../storage/chunk-engine/block-allocator.js';
 import { BlockFiles } from '../../storage/chunk-engine/block-files.js';
 import type { BlockFile, BlockIo } from '../../storage/chunk-engine/block-io.js';
-import { ChunkEngine, type ChunkMetaStore } from '../../storage/chunk-engine/chunk-engine.js';
+import { ChunkEngine } from '../../storage/chunk-engine/chunk-engine.js';
+import type {
+  ChunkMetaStore,
+  CommitRecord,
+  RecordsStore,
+  StoredRecord,
+} from '../../storage/chunk-engine/meta-store.js';
 import { decodeChunkKey } from '../../storage/chunk-engine/chunk-key.js';
 import { decodeChunkMeta, type BlockLocation } from '../../storage/chunk-engine/chunk-meta.js';
-import { ChannelRecords, type ChannelRecord, type ChannelRecordsStore } from '../../storage/channel-records.js';
+import { ChannelRecords } from '../../storage/channel-records.js';
 import type { Clock } from '../../common/clock.js';
 import { crc32c } from '../../common/crc32c.js';
 import type { SimScheduler } from './scheduler.js';
@@ -47,7 +55,7 @@ type Pages = Map<number, Buffer>;
 /** What survives a crash: the flushed metadata and records, the synced pages of each file. */
 export class SimDisk {
   readonly meta = new Map<string, { key: Buffer; value: Buffer }>();
-  readonly records = new Map<string, ChannelRecord>();
+  readonly records = new Map<string, StoredRecord>();
   readonly files = new Map<string, Pages>();
   /**
    * Damaged bytes of the medium (file → byte position → XOR mask): reads see them, the checker's
@@ -68,7 +76,6 @@ export interface SimDiskHooks {
 /** The stores of one target in one process lifetime. */
 export class SimTargetStore {
   readonly meta: SimMetaStore;
-  readonly records: SimRecordsStore;
   readonly io: SimBlockIo;
   readonly engine: ChunkEngine;
   readonly channels: ChannelRecords;
@@ -84,7 +91,6 @@ export class SimTargetStore {
     const op = () => this.sched.delay(diskOpMs(this.sched), alive);
     this.io = new SimBlockIo(disk, op);
     this.meta = new SimMetaStore(disk, op, (key, value) => hooks.onCommit(...this.describe(key, value)));
-    this.records = new SimRecordsStore(disk, op);
     disk.current = this;
     this.engine = ChunkEngine.openOn({
       dir,
@@ -94,7 +100,7 @@ export class SimTargetStore {
       clock,
       fsync: true,
     });
-    this.channels = ChannelRecords.openOn(this.records, { clock });
+    this.channels = ChannelRecords.openOn(this.meta.records, { clock });
   }
 
   /** A metadata put or removal as the checker records it: chunk key and (for a put) its content. */
@@ -132,7 +138,7 @@ export class SimTargetStore {
 
   /** Whether every visible metadata change and written page is durable (quiescence). */
   get allFlushed(): boolean {
-    return this.meta.unflushed.length === 0 && this.records.unflushed.length === 0 && this.io.allSynced;
+    return this.meta.unflushed.length === 0 && this.io.allSynced;
   }
 
   /** Chunks whose committed bytes are damaged on the medium. */
@@ -184,55 +190,90 @@ function blockStart(block: BlockLocation): number {
   return (block.blockNo % blocksPerFile(block.classLog2)) * 2 ** block.classLog2;
 }
 
-/** An ordered key-value store: visible after a put, durable after a flush; lmdb commits in order. */
-class SimKv<V> {
-  readonly visible: Map<string, V>;
-  unflushed: Array<{ id: number; name: string; value: V | undefined }> = [];
+/** One write of a transaction: a table's entry set (value) or removed (undefined). */
+interface TxnWrite<V> {
+  table: Map<string, V>;
+  durable: Map<string, V>;
+  name: string;
+  value: V | undefined;
+}
+
+/**
+ * An lmdb env of ordered key-value tables: a transaction is visible after one disk operation and
+ * durable after a flush; transactions commit in order, each whole.
+ */
+class SimKv {
+  unflushed: Array<{ id: number; writes: Array<TxnWrite<unknown>> }> = [];
   private nextTxn = 1;
 
-  constructor(
-    private readonly durable: Map<string, V>,
-    private readonly op: () => Promise<void>,
-  ) {
-    this.visible = new Map(durable);
-  }
+  constructor(private readonly op: () => Promise<void>) {}
 
-  async write(name: string, value: V | undefined, onVisible?: () => void): Promise<boolean> {
+  /** One transaction: `build` runs on the visible tables once the disk operation is done. */
+  async transaction<T>(
+    build: () => { result: T; writes: Array<TxnWrite<unknown>> },
+    onVisible?: () => void,
+  ): Promise<T> {
     await this.op();
-    const existed = this.visible.has(name);
-    if (value === undefined) this.visible.delete(name);
-    else this.visible.set(name, value);
-    this.unflushed.push({ id: this.nextTxn++, name, value });
+    const { result, writes } = build();
+    for (const w of writes) {
+      if (w.value === undefined) w.table.delete(w.name);
+      else w.table.set(w.name, w.value);
+    }
+    this.unflushed.push({ id: this.nextTxn++, writes });
     onVisible?.();
-    return value !== undefined || existed;
+    return result;
   }
 
   async flush(): Promise<boolean> {
     const upTo = this.nextTxn - 1;
     await this.op();
     while (this.unflushed.length > 0 && this.unflushed[0]!.id <= upTo) {
-      const done = this.unflushed.shift()!;
-      if (done.value === undefined) this.durable.delete(done.name);
-      else this.durable.set(done.name, done.value);
+      for (const w of this.unflushed.shift()!.writes) {
+        if (w.value === undefined) w.durable.delete(w.name);
+        else w.durable.set(w.name, w.value);
+      }
     }
     return true;
   }
 }
 
-/** The chunk-metadata store (lmdb's part the engine uses), keys ordered as bytes. */
+type MetaRow = { key: Buffer; value: Buffer };
+
+/** The chunk-metadata store (lmdb's part the engine uses), keys ordered as bytes, and the records table. */
 class SimMetaStore implements ChunkMetaStore {
-  private readonly kv: SimKv<{ key: Buffer; value: Buffer }>;
+  private readonly kv: SimKv;
+  readonly visible: Map<string, MetaRow>;
+  private readonly visibleRecords: Map<string, StoredRecord>;
+  readonly records: RecordsStore;
 
   constructor(
-    disk: SimDisk,
+    private readonly disk: SimDisk,
     op: () => Promise<void>,
     private readonly onChange: (key: Buffer, value: Buffer | undefined) => void,
   ) {
-    this.kv = new SimKv(disk.meta, op);
-  }
-
-  get visible(): Map<string, { key: Buffer; value: Buffer }> {
-    return this.kv.visible;
+    this.kv = new SimKv(op);
+    this.visible = new Map(disk.meta);
+    this.visibleRecords = new Map(disk.records);
+    this.records = {
+      // A record write alone (a resync's records, a forgotten one): durable when it resolves, as
+      // lmdb's default transaction.
+      put: async (key, value) => {
+        const done = await this.kv.transaction(() => this.recordWrite(key, value));
+        await this.kv.flush();
+        return done;
+      },
+      remove: async (key, seqnum) => {
+        const done = await this.kv.transaction(() => {
+          const stored = this.visibleRecords.get(key);
+          if (stored === undefined || stored.seqnum > seqnum) return { result: false, writes: [] };
+          return { result: true, writes: [this.recordsWrite(key, undefined)] };
+        });
+        await this.kv.flush();
+        return done;
+      },
+      getRange: () =>
+        [...this.visibleRecords.entries()].map(([key, value]) => ({ key, value: structuredClone(value) })),
+    };
   }
 
   get unflushed(): unknown[] {
@@ -240,23 +281,51 @@ class SimMetaStore implements ChunkMetaStore {
   }
 
   get(key: Buffer): Buffer | undefined {
-    return this.kv.visible.get(key.toString('hex'))?.value;
+    return this.visible.get(key.toString('hex'))?.value;
   }
 
-  // lmdb's own write thread flushes a committed transaction soon even when nobody waits for it.
   put(key: Buffer, value: Buffer): Promise<boolean> {
-    const copy = { key: Buffer.from(key), value: Buffer.from(value) };
-    return this.kv.write(key.toString('hex'), copy, () => {
-      this.onChange(copy.key, copy.value);
-      void this.kv.flush();
-    });
+    return this.metaTxn(key, value, undefined);
   }
 
   remove(key: Buffer): Promise<boolean> {
-    return this.kv.write(key.toString('hex'), undefined, () => {
-      this.onChange(Buffer.from(key), undefined);
-      void this.kv.flush();
-    });
+    return this.metaTxn(key, undefined, undefined);
+  }
+
+  commitWith(key: Buffer, value: Buffer | undefined, record: CommitRecord): Promise<boolean> {
+    return this.metaTxn(key, value, record);
+  }
+
+  /** A metadata put or removal, with a record in the same transaction. */
+  private metaTxn(key: Buffer, value: Buffer | undefined, record: CommitRecord | undefined): Promise<boolean> {
+    const name = key.toString('hex');
+    const row = value === undefined ? undefined : { key: Buffer.from(key), value: Buffer.from(value) };
+    return this.kv.transaction(
+      () => {
+        const existed = this.visible.has(name);
+        const writes: Array<TxnWrite<unknown>> = [
+          { table: this.visible, durable: this.disk.meta, name, value: row } as TxnWrite<unknown>,
+        ];
+        if (record !== undefined) writes.push(...this.recordWrite(record.key, record.value).writes);
+        return { result: row !== undefined || existed, writes };
+      },
+      () => {
+        this.onChange(row?.key ?? Buffer.from(key), row?.value);
+        // lmdb's own write thread flushes a committed transaction soon even when nobody waits for it.
+        void this.kv.flush();
+      },
+    );
+  }
+
+  /** A record put unless its channel's stored record is newer (lmdb stores a copy). */
+  private recordWrite(key: string, value: StoredRecord): { result: boolean; writes: Array<TxnWrite<unknown>> } {
+    const stored = this.visibleRecords.get(key);
+    if (stored !== undefined && stored.seqnum > value.seqnum) return { result: false, writes: [] };
+    return { result: true, writes: [this.recordsWrite(key, structuredClone(value))] };
+  }
+
+  private recordsWrite(name: string, value: StoredRecord | undefined): TxnWrite<unknown> {
+    return { table: this.visibleRecords, durable: this.disk.records, name, value } as TxnWrite<unknown>;
   }
 
   get flushed(): Promise<boolean> {
@@ -264,7 +333,7 @@ class SimMetaStore implements ChunkMetaStore {
   }
 
   *getRange(options: RangeLike): Iterable<{ key: Buffer; value: Buffer }> {
-    const rows = [...this.kv.visible.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+    const rows = [...this.visible.values()].sort((a, b) => Buffer.compare(a.key, b.key));
     if (options.reverse) rows.reverse();
     let count = 0;
     for (const row of rows) {
@@ -305,38 +374,6 @@ function inRange(key: Buffer, options: RangeLike): boolean {
     if (c > 0 || (c === 0 && !options.inclusiveEnd)) return false;
   }
   return true;
-}
-
-/** The exactly-once records store (channels.mdb's part ChannelRecords uses). */
-class SimRecordsStore implements ChannelRecordsStore {
-  private readonly kv: SimKv<ChannelRecord>;
-
-  constructor(disk: SimDisk, op: () => Promise<void>) {
-    this.kv = new SimKv(disk.records, op);
-  }
-
-  get unflushed(): unknown[] {
-    return this.kv.unflushed;
-  }
-
-  async put(key: string, record: ChannelRecord): Promise<boolean> {
-    // lmdb stores a copy, and its default commit is durable when the write resolves.
-    const done = await this.kv.write(key, structuredClone(record));
-    await this.kv.flush();
-    return done;
-  }
-
-  async remove(key: string): Promise<boolean> {
-    const done = await this.kv.write(key, undefined);
-    await this.kv.flush();
-    return done;
-  }
-
-  getRange(): Iterable<{ key: string; value: ChannelRecord }> {
-    return [...this.kv.visible.entries()].map(([key, value]) => ({ key, value: structuredClone(value) }));
-  }
-
-  async close(): Promise<void> {}
 }
 
 /** Sparse block files: written pages visible at once, durable after sync. */

@@ -6,7 +6,7 @@ import { crc32c } from '../../../common/crc32c.js';
 import { CRC_SEGMENT_BYTES_FORMAT_1 } from '../../constants.js';
 import { ChunkEngine } from '../chunk-engine.js';
 import { decodeChunkMeta, encodeChunkMetaFormat1, segmentCount } from '../chunk-meta.js';
-import { encodeChunkKey } from '../chunk-key.js';
+import { encodeChunkKey, isChunkKey } from '../chunk-key.js';
 
 /** Rewrites every committed record of the target in `dir` as format 1; returns how many. */
 export async function rewriteAsFormat1(dir: string): Promise<number> {
@@ -60,6 +60,7 @@ export async function recordFormats(dir: string): Promise<Map<string, { format: 
   const out = new Map<string, { format: number; segmentBytes: number }>();
   try {
     for (const { key, value } of env.getRange({})) {
+      if (!isChunkKey(key)) continue; // the records table's entry (lmdb-meta-store.ts)
       const { segmentBytes } = decodeChunkMeta(value);
       out.set(`${key.readBigUInt64BE(0)}:${key.readBigUInt64BE(8)}`, { format: value[0]!, segmentBytes });
     }
