@@ -38,29 +38,7 @@ export const metaSuite: Suite = {
   async run(ctx: BenchContext) {
     const count = ctx.quick ? 1000 : 5000;
     const readdirs = ctx.quick ? 20 : 100;
-    const local = ctx.worker(
-      { kind: 'fs-meta', dir: ctx.scratch, count, readdirs },
-      'local fs metadata',
-      count * 4 + readdirs,
-      'ops',
-    );
-    const localOps = (await ctx.together('local fs mdtest-like', [local])).results[0]!.ops;
-    const limits = new Map<string, Limit>();
-    for (const o of localOps) {
-      const rate = o.ops / o.seconds;
-      limits.set(o.name, { name: `fs.${o.name}`, value: rate, unit: 'ops/s' });
-      ctx.add({
-        case: `limit.fs.${o.name}`,
-        config: { op: o.name, call: 'node:fs sync', files: count },
-        throughput: rate,
-        unit: 'ops/s',
-        p50Ms: o.p50Ms,
-        p99Ms: o.p99Ms,
-        bytes: 0,
-        ops: o.ops,
-        seconds: o.seconds,
-      });
-    }
+    const limits = await localFsLimits(ctx, count, readdirs);
     const rpc = await grpcUnaryLimit(ctx, count);
     const replicas = Math.max(...(await ctx.replicaCounts()));
     for (const kv of ctx.options.meta === undefined ? ctx.options.kv : ['lmdb' as const]) {
@@ -70,6 +48,42 @@ export const metaSuite: Suite = {
     }
   },
 };
+
+/**
+ * The local file system's metadata operations (node:fs, sync) on `count` files, added as limit rows
+ * `limit.fs.<op>` (only the ops in `only`, when given); returns the limits by op name.
+ */
+export async function localFsLimits(
+  ctx: BenchContext,
+  count: number,
+  readdirs: number,
+  only?: readonly string[],
+): Promise<Map<string, Limit>> {
+  const local = ctx.worker(
+    { kind: 'fs-meta', dir: ctx.scratch, count, readdirs },
+    'local fs metadata',
+    count * 4 + readdirs,
+    'ops',
+  );
+  const limits = new Map<string, Limit>();
+  for (const o of (await ctx.together('local fs mdtest-like', [local])).results[0]!.ops) {
+    if (only !== undefined && !only.includes(o.name)) continue;
+    const rate = o.ops / o.seconds;
+    limits.set(o.name, { name: `fs.${o.name}`, value: rate, unit: 'ops/s' });
+    ctx.add({
+      case: `limit.fs.${o.name}`,
+      config: { op: o.name, call: 'node:fs sync', files: count },
+      throughput: rate,
+      unit: 'ops/s',
+      p50Ms: o.p50Ms,
+      p99Ms: o.p99Ms,
+      bytes: 0,
+      ops: o.ops,
+      seconds: o.seconds,
+    });
+  }
+  return limits;
+}
 
 interface MeasureOptions {
   meta: string;

@@ -17,6 +17,7 @@ import { type BenchContext, type Limit, MiB } from './context.js';
 import type { CurvePanel } from './render-curves.js';
 import { type ScalePlan, scalePlan } from './scale-plan.js';
 import { RssSampler, peakRss } from './rss.js';
+import { localFsLimits } from './meta.js';
 import { measureReads } from './scale-read.js';
 import type { BenchRow } from './types.js';
 import type { Suite } from './suite.js';
@@ -41,34 +42,6 @@ export async function runScaleSuite(ctx: BenchContext, plan: ScalePlan): Promise
   await measureReads(ctx, meta, replicas, plan);
 }
 
-/** The local file system's stat and create (the limit of the smallest namespace's rows). */
-async function fsLimits(ctx: BenchContext, count: number): Promise<Map<string, Limit>> {
-  const local = ctx.worker(
-    { kind: 'fs-meta', dir: ctx.scratch, count, readdirs: 1 },
-    'local fs metadata',
-    count * 4,
-    'ops',
-  );
-  const limits = new Map<string, Limit>();
-  for (const o of (await ctx.together('local fs stat/create', [local])).results[0]!.ops) {
-    if (o.name !== 'stat' && o.name !== 'create') continue;
-    const rate = o.ops / o.seconds;
-    limits.set(o.name, { name: `fs.${o.name}`, value: rate, unit: 'ops/s' });
-    ctx.add({
-      case: `limit.fs.${o.name}`,
-      config: { op: o.name, call: 'node:fs sync', files: count },
-      throughput: rate,
-      unit: 'ops/s',
-      p50Ms: o.p50Ms,
-      p99Ms: o.p99Ms,
-      bytes: 0,
-      ops: o.ops,
-      seconds: o.seconds,
-    });
-  }
-  return limits;
-}
-
 /** Runs workers together while sampling the RSS of the servers and of each worker (as `client`). */
 async function sampled(ctx: BenchContext, label: string, workers: BenchWorker[], sampler: RssSampler[]) {
   await Promise.all(workers.map((w) => w.ready));
@@ -84,7 +57,7 @@ async function sampled(ctx: BenchContext, label: string, workers: BenchWorker[],
 }
 
 async function measureMetadata(ctx: BenchContext, meta: string, plan: ScalePlan): Promise<void> {
-  const fsLimit = await fsLimits(ctx, ctx.quick ? 1000 : 5000);
+  const fsLimit = await localFsLimits(ctx, ctx.quick ? 1000 : 5000, 1, ['stat', 'create']);
   const root = ctx.created(`/bench-scale-${Date.now()}`);
   const smallest = plan.files[0]!;
   const baseline = new Map<string, Limit>();
