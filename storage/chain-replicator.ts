@@ -75,7 +75,6 @@ import {
 } from '../proto/index.js';
 import { requireChainPredecessor } from './chain-callers.js';
 import type { ChainResolver } from './chain-resolver.js';
-import { damagedChunkOf } from './resync-receiver.js';
 import {
   clientWriteOf,
   commitRecordOf,
@@ -349,7 +348,8 @@ export class ChainReplicator {
           async () => {
             if (reuse) return existing;
             const damaged = request.damaged;
-            // A syncing target's full-chunk copy whose bytes fail their checksums on the sender.
+            // A syncing target's full-chunk copy whose bytes fail their checksums on the sender
+            // (sent by nodes before the forward refused such copies; kept for mixed versions).
             if (damaged !== undefined && request.type === UpdateType.REPLACE) {
               return engine.applyDamagedCopy(chunk.ino, chunk.index, version, Buffer.from(request.data), {
                 crc32c: damaged.chunkCrc32c,
@@ -611,19 +611,21 @@ export class ChainReplicator {
       if (successor.state === PublicTargetState.SYNCING && update.type !== UpdateType.REMOVE) {
         await localApply;
         const copy = await target.engine.readForCopy(chunk.ino, chunk.index);
+        // Bytes that fail their checksums here (an append onto a corrupt block) are not sent: as a
+        // REPLACE they would overwrite the successor's own, possibly intact, copy, and one corrupt
+        // block would end up on every replica, under an acknowledged version (simulator seeds
+        // 1522, 2441, 3232; docs/simulation.md). The write fails (CHUNK_CORRUPT, the client
+        // retries), nothing was forwarded, and the resync keeps the successor's intact copy of an
+        // equal version. A resync still copies a damaged chunk (double fault: no good copy left).
+        if (copy?.damaged !== undefined) {
+          throw new SpindleError(
+            ErrorCode.CHUNK_CORRUPT,
+            `chunk ${chunk.ino}:${chunk.index} fails its checksum on target ${current.localTargetId}; ` +
+              `not copied over syncing successor ${successor.targetId}'s copy`,
+          );
+        }
         const content = copy?.data ?? Buffer.alloc(0);
-        // Bytes that fail their checksums here (an append onto a corrupt block) go as a damaged
-        // copy: the successor stores them under the same checksums and fails the same reads,
-        // instead of committing them under checksums of their own (as good data).
-        const damaged = damagedChunkOf(copy?.damaged);
-        request = {
-          ...request,
-          type: UpdateType.REPLACE,
-          offset: 0,
-          data: content,
-          dataCrc32c: crc32c(content),
-          damaged,
-        };
+        request = { ...request, type: UpdateType.REPLACE, offset: 0, data: content, dataCrc32c: crc32c(content) };
       }
       const send = (message: UpdateRequest) =>
         callUnary(client, client.update, message, `storage.Update to target ${successor.targetId}`, {
