@@ -17,7 +17,7 @@ const A = Buffer.from('aaaa');
 const B = Buffer.from('aaaabbbb');
 
 function chunk(version: number, content: Buffer): StoredChunk {
-  return { version, chainVersion: 1, content, failsChecksum: false };
+  return { version, chainVersion: 1, content, failsChecksum: false, recordedCrc: crc32c(content) };
 }
 
 function write(seqnum: number, version: number, content: Buffer, startStamp: number, endStamp: number): WriteRecord {
@@ -117,7 +117,7 @@ describe('simulation checker', () => {
 
   it('allows a chunk damaged on every replica only after a double fault, and no read of its bytes', () => {
     const damaged = Buffer.from('aaaaxbbb');
-    const bad = (): StoredChunk => ({ ...chunk(2, damaged), failsChecksum: true });
+    const bad = (): StoredChunk => ({ ...chunk(2, damaged), failsChecksum: true, recordedCrc: crc32c(B) });
     const everywhere = history({
       final: [bad(), bad(), bad()],
       extraCommits: [{ stamp: 30, targetId: 2, chunk: bad() }],
@@ -131,6 +131,30 @@ describe('simulation checker', () => {
     // The damaged copy (stamp 30) is no lost write, but a read returning its bytes is a violation.
     expect(lost.violations.join('\n')).toMatch(/returned v2 .*uncommitted data/);
     expect(lost.violations.every((v) => v.startsWith('read by client 1'))).toBe(true);
+  });
+
+  it('takes a damaged copy under the acknowledged checksum as the result only after a double fault', () => {
+    // v2 appended onto a damaged copy: every replica holds bytes that fail B's recorded checksum.
+    const damaged = Buffer.from('aaaaxbbb');
+    const bad = (): StoredChunk => ({ ...chunk(2, damaged), failsChecksum: true, recordedCrc: crc32c(B) });
+    const onDamaged = () =>
+      history({
+        commits: [
+          ...[3, 2, 1].map((targetId, i) => ({ stamp: 1 + i, targetId, chunk: chunk(1, A) })),
+          ...[3, 2, 1].map((targetId, i) => ({ stamp: 11 + i, targetId, chunk: bad() })),
+        ],
+        final: [bad(), bad(), bad()],
+      });
+    const unexplained = checkHistory(onDamaged());
+    expect(unexplained.violations.join('\n')).toMatch(/v2: no replica had committed that result/);
+    const faulted = onDamaged();
+    faulted.doubleFaulted = new Set([KEY]);
+    expect(checkHistory(faulted)).toEqual({ violations: [], known: [], lost: [KEY] });
+    // Another checksum than the acknowledged one is still no commit of the result.
+    const other = onDamaged();
+    other.doubleFaulted = new Set([KEY]);
+    for (const c of other.commits.get(KEY)!) if (c.chunk?.version === 2) c.chunk.recordedCrc = crc32c(A);
+    expect(checkHistory(other).violations.join('\n')).toMatch(/v2: no replica had committed that result/);
   });
 
   it('flags a chunk that survives its acknowledged removal', () => {

@@ -119,14 +119,24 @@ export function checkHistory(history: History): CheckResult {
   for (const w of acked) {
     const ack = w.ack!;
     const commits = history.commits.get(w.key) ?? [];
-    const match = commits.find(
-      (c) =>
-        c.stamp < w.endStamp &&
-        c.chunk !== undefined &&
-        c.chunk.version === ack.version &&
-        c.chunk.content.length === ack.length &&
-        crc32c(c.chunk.content) === ack.crc,
-    );
+    const result = (c: CommitRecord) =>
+      c.stamp < w.endStamp &&
+      c.chunk !== undefined &&
+      c.chunk.version === ack.version &&
+      c.chunk.content.length === ack.length;
+    const intact = commits.find((c) => result(c) && crc32c(c.chunk!.content) === ack.crc);
+    // Rule 7: a write onto a chunk lost to a double fault (an append onto its damaged copy) commits
+    // bytes that fail the checksum recorded with them, and that recorded checksum is the one
+    // acknowledged. Such a result counts as committed; its bytes are lost, so rule 2 skips them.
+    const match =
+      intact ??
+      commits.find(
+        (c) =>
+          result(c) &&
+          c.chunk!.failsChecksum &&
+          c.chunk!.recordedCrc === ack.crc &&
+          history.doubleFaulted?.has(w.key) === true,
+      );
     if (match === undefined) {
       violations.push(
         `acknowledged write ${describeWrite(w)} → v${ack.version}: ` +
@@ -141,6 +151,7 @@ export function checkHistory(history: History): CheckResult {
           'committed it (early acknowledgement)',
       );
     }
+    if (intact === undefined) continue;
     ackedContent.set(w, match.chunk!.content);
     for (const c of commits) {
       if (

@@ -39,6 +39,8 @@ export interface StoredChunk {
   content: Buffer;
   /** The bytes fail the CRC32C recorded with them (corrupt on the medium, or a resync's damaged copy). */
   failsChecksum: boolean;
+  /** The CRC32C recorded with the bytes (the chunk's metadata): what the engine answered for them. */
+  recordedCrc: number;
 }
 
 export function keyOf(ino: number, index: number): string {
@@ -120,6 +122,7 @@ export class SimTargetStore {
       chainVersion: meta.chainVersion,
       content,
       failsChecksum: crc32c(content) !== meta.crc32c,
+      recordedCrc: meta.crc32c,
     };
   }
 
