@@ -22,6 +22,16 @@ const PY = '/usr/bin/python3';
 const ALICE = 41_001;
 const BOB = 41_002;
 
+/** SIGKILL to a process group that may have exited already (a holder whose mount died under it). */
+function killGroup(pgid: number | undefined): void {
+  if (pgid === undefined) return;
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
 describe.skipIf(NO_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
   let cluster: TestCluster;
   let work: string;
@@ -385,6 +395,7 @@ describe.skipIf(NO_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
     const mnt3 = join(work, 'mnt3');
     mkdirSync(mnt3);
     const mount3 = await startMount(mnt3, cluster.metaAddress);
+    let holderGroup: number | undefined;
     try {
       await ok(`echo x > ${mnt3}/dead-lock`);
       // The holder (flock and its sleep) is a process group of its own, stopped by its id below.
@@ -392,6 +403,7 @@ describe.skipIf(NO_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
         detached: true,
         stdio: 'ignore',
       });
+      holderGroup = holder.pid;
       await ok(`for i in $(seq 100); do flock -n ${mnt}/dead-lock true || exit 0; sleep 0.05; done; exit 1`);
       mount3.child.kill('SIGKILL');
       await mount3.exited;
@@ -401,8 +413,8 @@ describe.skipIf(NO_FUSE)('spindle mount: POSIX semantics (issue 17)', () => {
       // Held until the dead mount's lease ran out (5 s after its last renewal), not longer.
       expect(waitedMs).toBeGreaterThan(2_000);
       expect(waitedMs).toBeLessThan(8_000);
-      process.kill(-holder.pid!, 'SIGKILL');
     } finally {
+      killGroup(holderGroup);
       await stopMount(undefined, mnt3);
       await ok(`rm -f ${mnt}/dead-lock`);
     }
