@@ -6,21 +6,12 @@
 // the damaged copies are repaired from it. Three real storage nodes on loopback gRPC, real block
 // files (a byte flipped on disk); the fake manager sets the public target states.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../common/errors.js';
 import { callUnary } from '../common/rpc.js';
-import { LocalTargetState, PublicTargetState, type StorageClient } from '../proto/index.js';
-import {
-  batchRead,
-  readIO,
-  settleRouting,
-  startTestCluster,
-  write,
-  writeRequest,
-  type TestCluster,
-} from './testing/cluster.js';
+import { LocalTargetState, PublicTargetState } from '../proto/index.js';
+import { startTestCluster, write, writeRequest, type TestCluster } from './testing/cluster.js';
+import { flipByteOf, readChunk, reportedState, setTargetState, waitFor } from './testing/chain-faults.js';
 
 let cluster: TestCluster;
 
@@ -32,52 +23,8 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** The local state node `index` last reported for its target. */
-function reported(index: number): LocalTargetState | undefined {
-  const nodeId = cluster.nodes[index]!.nodeId;
-  return cluster.mgmt.heartbeats.filter((h) => h.nodeId === nodeId).at(-1)?.targets[0]?.localState;
-}
-
-/** Flips a byte of `needle`'s only occurrence in the node's block files, behind the node's back. */
-async function flipByteOf(dataDir: string, needle: Buffer): Promise<void> {
-  const hits: { file: string; at: number }[] = [];
-  for (const entry of await readdir(dataDir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile() || !entry.name.endsWith('.dat')) continue;
-    const file = join(entry.parentPath, entry.name);
-    const bytes = await readFile(file);
-    for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) hits.push({ file, at });
-  }
-  expect(hits).toHaveLength(1);
-  const handle = await open(hits[0]!.file, 'r+');
-  try {
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, hits[0]!.at + 10);
-    byte[0] = byte[0]! ^ 0xff;
-    await handle.write(byte, 0, 1, hits[0]!.at + 10);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function readChunk(client: StorageClient, chainVersion: number, ino: number) {
-  const { results } = await batchRead(client, [readIO(1, chainVersion, { chunk: { ino, index: 0 } })]);
-  return results[0]!;
-}
-
-async function setState(targetId: number, state: PublicTargetState): Promise<number> {
-  cluster.mgmt.setTargetState(targetId, state);
-  await settleRouting(cluster);
-  return cluster.mgmt.chain(1).chainVersion;
-}
+const reported = (index: number) => reportedState(cluster, index);
+const setState = (targetId: number, state: PublicTargetState) => setTargetState(cluster, targetId, state);
 
 describe('a corrupt chunk on the only serving replica', () => {
   it('does not stop the resync; reads of it fail until a good copy returns and repairs it', async () => {

@@ -11,6 +11,7 @@ import { callUnary } from '../common/rpc.js';
 import { LocalTargetState, PublicTargetState, UpdateType, type StorageClient } from '../proto/index.js';
 import { chunkLockKey } from './resync-receiver.js';
 import { pattern, settleRouting, startTestCluster, type TestCluster } from './testing/cluster.js';
+import { reportedState, waitFor } from './testing/chain-faults.js';
 
 let cluster: TestCluster;
 
@@ -22,20 +23,7 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 15_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-}
-
-/** The local state node `index` last reported for its target. */
-function reported(index: number): LocalTargetState | undefined {
-  const nodeId = cluster.nodes[index]!.nodeId;
-  return cluster.mgmt.heartbeats.filter((h) => h.nodeId === nodeId).at(-1)?.targets[0]?.localState;
-}
+const reported = (index: number) => reportedState(cluster, index);
 
 async function versionsOf(client: StorageClient, ino: number): Promise<number[]> {
   const { chunks } = await callUnary(

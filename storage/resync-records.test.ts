@@ -7,6 +7,7 @@ import { crc32c } from '../common/crc32c.js';
 import { callUnary } from '../common/rpc.js';
 import { LocalTargetState, PublicTargetState, UpdateType, type WriteRequest } from '../proto/index.js';
 import { CHUNK_SIZE, pattern, settleRouting, startTestCluster, write, type TestCluster } from './testing/cluster.js';
+import { reportedState, waitFor } from './testing/chain-faults.js';
 
 let cluster: TestCluster;
 
@@ -34,19 +35,7 @@ function clientWrite(clientId: string, seqnum: number, chainVersion: number, dat
   };
 }
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** The local state node `index` last reported for its target. */
-function reported(index: number): LocalTargetState | undefined {
-  const nodeId = cluster.nodes[index]!.nodeId;
-  return cluster.mgmt.heartbeats.filter((h) => h.nodeId === nodeId).at(-1)?.targets[0]?.localState;
-}
+const reported = (index: number) => reportedState(cluster, index);
 
 describe('a resync copy carries the exactly-once records of its chunk', () => {
   it('a retry at a head that got the chunk by resync is answered from the record, run once', async () => {

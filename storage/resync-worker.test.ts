@@ -7,6 +7,7 @@ import { LocalTargetState, PublicTargetState, UpdateType, type ChunkMeta, type S
 import type { ChunkInfo } from './chunk-engine/chunk-engine.js';
 import { resyncAction } from './resync-worker.js';
 import { pattern, settleRouting, startTestCluster, write, writeRequest, type TestCluster } from './testing/cluster.js';
+import { reportedState, waitFor } from './testing/chain-faults.js';
 
 let cluster: TestCluster;
 let chainVersion: number;
@@ -45,20 +46,7 @@ async function dumpAll(client: StorageClient): Promise<ChunkMeta[]> {
 const summary = (rows: ChunkMeta[]) =>
   rows.map((r) => `${r.chunk!.ino}/${r.chunk!.index}@${r.commitVersion}:${r.length}:${r.crc32c}`);
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** The local state node `index` last reported for its target. */
-function reported(index: number): LocalTargetState | undefined {
-  const nodeId = cluster.nodes[index]!.nodeId;
-  const beat = cluster.mgmt.heartbeats.filter((h) => h.nodeId === nodeId).at(-1);
-  return beat?.targets[0]?.localState;
-}
+const reported = (index: number) => reportedState(cluster, index);
 
 describe('resyncAction', () => {
   const local = (fields: Partial<ChunkInfo> = {}): ChunkInfo => ({
